@@ -1,0 +1,27 @@
+//! The pure domain of yibao: types that cannot be invalid and the rules between them.
+//!
+//! No I/O, no async, no database types. Every parser takes text as people and channels type it and
+//! returns a type the rest of yibao never re-checks; every refusal carries a Chinese message a
+//! teller can act on and belongs to one stable code (`CODE` on each error type).
+
+pub mod calendar;
+pub mod fee;
+pub mod id_number;
+pub mod lifecycle;
+pub mod money;
+pub mod person_name;
+pub mod region;
+
+pub use calendar::{CalendarError, CalendarYear, DayKind, WorkingCalendar};
+pub use fee::{
+    Category, CategoryAmount, CollectionWindow, Component, FeePolicy, FeePolicyError,
+    FeePolicyInput, FeeYear, FeeYearError, InsuranceItem,
+};
+pub use id_number::{IdNumber, IdNumberError, InputKind, ParsedIdNumber, Sex};
+pub use lifecycle::{
+    IllegalTransition, OrderEvent, OrderStatus, PayableEvent, PayableStatus, PaymentEvent,
+    PaymentStatus, RefundEvent, RefundStatus,
+};
+pub use money::{Fen, MoneyError};
+pub use person_name::{PersonName, PersonNameError};
+pub use region::{PoolingRegion, PoolingRegionError, RegionCode, RegionCodeError};

@@ -1,0 +1,227 @@
+//! Person names (姓名) as the agency holds them (预留姓名).
+//!
+//! Normalised once: surrounding white space trimmed and every middle-dot variant of minority names
+//! (`·` U+00B7, `•` U+2022, `・` U+30FB, `･` U+FF65, `‧` U+2027, `．` U+FF0E, `.`) unified to `·` U+00B7.
+//! Two names match when their normalised forms are equal.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+pub const MIN_NAME_CHARS: usize = 2;
+/// Long enough for transcribed minority names (e.g. 阿卜杜热西提·阿卜杜克力木…), short enough to bound work.
+pub const MAX_NAME_CHARS: usize = 40;
+/// Raw input longer than this (in characters) is refused before normalising.
+const MAX_RAW_NAME_CHARS: usize = 200;
+
+pub const MIDDLE_DOT: char = '\u{00B7}';
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PersonName(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PersonNameError {
+    #[error("姓名不能为空")]
+    Empty,
+    #[error("姓名应为{MIN_NAME_CHARS}至{MAX_NAME_CHARS}个字，当前为{0}个字")]
+    WrongLength(usize),
+    #[error("姓名中含有不允许的字符“{0}”，只能使用汉字和间隔号“·”")]
+    BadCharacter(char),
+    #[error("姓名中的间隔号“·”不能在开头、结尾或连续出现")]
+    MisplacedDot,
+}
+
+impl PersonNameError {
+    pub const CODE: &'static str = "INVALID_NAME";
+}
+
+fn is_middle_dot_variant(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00B7}' | '\u{2022}' | '\u{30FB}' | '\u{FF65}' | '\u{2027}' | '\u{FF0E}' | '.'
+    )
+}
+
+/// Han ideographs: the unified blocks, extensions A to H and the compatibility blocks, plus `〇`.
+fn is_han(c: char) -> bool {
+    matches!(c as u32,
+        0x3007
+        | 0x3400..=0x4DBF
+        | 0x4E00..=0x9FFF
+        | 0xF900..=0xFAFF
+        | 0x20000..=0x2FA1F
+        | 0x30000..=0x323AF)
+}
+
+impl PersonName {
+    pub fn parse(input: &str) -> Result<Self, PersonNameError> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(PersonNameError::Empty);
+        }
+        let raw_count = trimmed.chars().count();
+        if raw_count > MAX_RAW_NAME_CHARS {
+            return Err(PersonNameError::WrongLength(raw_count));
+        }
+        let mut out = String::with_capacity(trimmed.len());
+        let mut previous_was_dot = true; // a dot may not open the name
+        for c in trimmed.chars() {
+            if is_middle_dot_variant(c) {
+                if previous_was_dot {
+                    return Err(PersonNameError::MisplacedDot);
+                }
+                out.push(MIDDLE_DOT);
+                previous_was_dot = true;
+            } else if is_han(c) {
+                out.push(c);
+                previous_was_dot = false;
+            } else {
+                return Err(PersonNameError::BadCharacter(c));
+            }
+        }
+        if previous_was_dot {
+            return Err(PersonNameError::MisplacedDot);
+        }
+        let count = out.chars().count();
+        if !(MIN_NAME_CHARS..=MAX_NAME_CHARS).contains(&count) {
+            return Err(PersonNameError::WrongLength(count));
+        }
+        Ok(PersonName(out))
+    }
+
+    /// The full normalised name. Never log it (use [`PersonName::masked`]).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `张*三` for three characters and more (first and last kept), `张*` for two.
+    pub fn masked(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        match chars.as_slice() {
+            [first] => format!("{first}*"),
+            [first, _] => format!("{first}*"),
+            [first, middle @ .., last] => {
+                let stars: String = middle
+                    .iter()
+                    .map(|&c| if c == MIDDLE_DOT { MIDDLE_DOT } else { '*' })
+                    .collect();
+                format!("{first}{stars}{last}")
+            }
+            [] => String::new(),
+        }
+    }
+
+    /// Whether `other` (as a channel typed it) names this person: equal after normalising both.
+    pub fn matches(&self, other: &str) -> bool {
+        PersonName::parse(other).is_ok_and(|n| n == *self)
+    }
+}
+
+impl fmt::Debug for PersonName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PersonName({})", self.masked())
+    }
+}
+
+/// Serialises masked, like [`crate::IdNumber`]: use `as_str` where the full name must go out.
+impl Serialize for PersonName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.masked())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn unifies_middle_dots_and_trims() {
+        let a = PersonName::parse(" 阿依古丽·买买提 ").unwrap();
+        for variant in [
+            "阿依古丽•买买提",
+            "阿依古丽・买买提",
+            "阿依古丽.买买提",
+            "阿依古丽･买买提",
+        ] {
+            assert_eq!(PersonName::parse(variant).unwrap(), a, "{variant}");
+            assert!(a.matches(variant));
+        }
+        assert_eq!(a.as_str(), "阿依古丽·买买提");
+    }
+
+    #[test]
+    fn masks_like_the_spec() {
+        assert_eq!(PersonName::parse("张三丰").unwrap().masked(), "张*丰");
+        assert_eq!(PersonName::parse("张三").unwrap().masked(), "张*");
+        assert_eq!(PersonName::parse("欧阳修远").unwrap().masked(), "欧**远");
+        assert_eq!(
+            PersonName::parse("阿依·买买提").unwrap().masked(),
+            "阿*·**提"
+        );
+        assert_eq!(
+            format!("{:?}", PersonName::parse("张三丰").unwrap()),
+            "PersonName(张*丰)"
+        );
+    }
+
+    #[test]
+    fn refuses_bad_names() {
+        assert_eq!(PersonName::parse("  ").unwrap_err(), PersonNameError::Empty);
+        assert_eq!(
+            PersonName::parse("张").unwrap_err(),
+            PersonNameError::WrongLength(1)
+        );
+        assert_eq!(
+            PersonName::parse("张 三").unwrap_err(),
+            PersonNameError::BadCharacter(' ')
+        );
+        assert_eq!(
+            PersonName::parse("Zhang").unwrap_err(),
+            PersonNameError::BadCharacter('Z')
+        );
+        assert_eq!(
+            PersonName::parse("·张三").unwrap_err(),
+            PersonNameError::MisplacedDot
+        );
+        assert_eq!(
+            PersonName::parse("张三·").unwrap_err(),
+            PersonNameError::MisplacedDot
+        );
+        assert_eq!(
+            PersonName::parse("张··三").unwrap_err(),
+            PersonNameError::MisplacedDot
+        );
+        assert!(matches!(
+            PersonName::parse(&"张".repeat(41)).unwrap_err(),
+            PersonNameError::WrongLength(41)
+        ));
+        assert!(!PersonName::parse("张三").unwrap().matches("张四"));
+    }
+
+    fn han() -> impl Strategy<Value = char> {
+        (0x4E00u32..=0x9FFF).prop_map(|c| char::from_u32(c).unwrap())
+    }
+
+    proptest! {
+        #[test]
+        fn parse_of_formatted_is_identity(
+            parts in proptest::collection::vec(proptest::collection::vec(han(), 1..6), 1..4)
+                .prop_filter("length bounds", |p| {
+                    let n: usize = p.iter().map(Vec::len).sum::<usize>() + p.len() - 1;
+                    (MIN_NAME_CHARS..=MAX_NAME_CHARS).contains(&n)
+                })
+        ) {
+            let s = parts.iter().map(|p| p.iter().collect::<String>()).collect::<Vec<_>>().join("·");
+            let name = PersonName::parse(&s).unwrap();
+            prop_assert_eq!(name.as_str(), s.as_str());
+            prop_assert_eq!(PersonName::parse(name.as_str()).unwrap(), name.clone());
+            prop_assert_eq!(name.masked().chars().count(), name.as_str().chars().count().max(2));
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics(s in "\\PC{0,300}") {
+            let _ = PersonName::parse(&s);
+        }
+    }
+}
