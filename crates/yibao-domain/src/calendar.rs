@@ -29,8 +29,6 @@ pub enum DayKind {
     Working,
 }
 
-/// At most this many configured days per calendar year (a year has 366 at most).
-pub const MAX_CONFIGURED_DAYS_PER_YEAR: usize = 366;
 /// "N working days after" looks at most this many calendar days ahead before giving up.
 pub const MAX_LOOKAHEAD_DAYS: i64 = 400;
 /// Largest N accepted by [`WorkingCalendar::add_working_days`].
@@ -44,8 +42,6 @@ pub enum CalendarError {
     HolidayOnWeekend(NaiveDate),
     #[error("{0} 是工作日，无需设为调休工作日")]
     WorkingDayOnWeekday(NaiveDate),
-    #[error("一年最多配置 {MAX_CONFIGURED_DAYS_PER_YEAR} 天")]
-    TooManyDays,
     #[error("工作日数应在0至{MAX_WORKING_DAYS_AHEAD}之间")]
     TooFarAhead,
     #[error("从 {0} 起 {MAX_LOOKAHEAD_DAYS} 天内找不到足够的工作日，请检查节假日配置")]
@@ -88,10 +84,8 @@ impl CalendarYear {
                 }
                 _ => {}
             }
+            // Keyed by date within one year, so at most 366 entries whatever the input.
             map.insert(day, kind);
-            if map.len() > MAX_CONFIGURED_DAYS_PER_YEAR {
-                return Err(CalendarError::TooManyDays);
-            }
         }
         Ok(CalendarYear { year, days: map })
     }

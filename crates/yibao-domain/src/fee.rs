@@ -224,6 +224,8 @@ impl CategoryAmount {
                 return Err(FeePolicyError::DuplicateComponent(component.name_zh()));
             }
         }
+        // Canonical form: a zero component is no component, so equal policies compare equal.
+        components.retain(|_, amount| *amount != Fen::ZERO);
         let others = Fen::checked_sum(components.values().copied())?;
         let basic = total.checked_sub(others)?;
         if basic.is_negative() {
@@ -237,13 +239,10 @@ impl CategoryAmount {
         self.total
     }
 
-    /// Components in a fixed order (basic, critical illness, long-term care), zero ones left out
-    /// except basic.
+    /// Components in a fixed order (basic, critical illness, long-term care); zero ones other than
+    /// basic are not listed.
     pub fn components(&self) -> impl Iterator<Item = (Component, Fen)> + '_ {
-        self.components
-            .iter()
-            .filter(|(c, a)| **c == Component::Basic || **a != Fen::ZERO)
-            .map(|(c, a)| (*c, *a))
+        self.components.iter().map(|(c, a)| (*c, *a))
     }
 
     pub fn component(&self, component: Component) -> Fen {

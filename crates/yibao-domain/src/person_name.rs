@@ -197,6 +197,10 @@ mod tests {
             PersonNameError::WrongLength(41)
         ));
         assert!(!PersonName::parse("张三").unwrap().matches("张四"));
+        assert!(matches!(
+            PersonName::parse(&"张".repeat(MAX_RAW_NAME_CHARS + 1)).unwrap_err(),
+            PersonNameError::WrongLength(201)
+        ));
     }
 
     fn han() -> impl Strategy<Value = char> {

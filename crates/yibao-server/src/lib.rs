@@ -1,1 +1,67 @@
+//! The yibao HTTP server. [`app`] builds the axum router over any [`Storage`]; [`serve`] runs it on
+//! a listener handed in, so tests and benchmarks bind `127.0.0.1:0`.
 
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use yibao_storage::Storage;
+
+pub mod clock;
+pub mod error;
+pub mod json;
+pub mod middleware;
+mod openapi;
+pub mod routes;
+
+pub use clock::Clock;
+pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use openapi::openapi_document;
+
+/// Largest request body accepted unless configured otherwise (1 MiB): well above any protocol
+/// request; statement uploads get their own, larger limit on their own route.
+pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Largest request body, in bytes; larger requests get 413 `PAYLOAD_TOO_LARGE`.
+    pub body_limit_bytes: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub storage: Arc<dyn Storage>,
+    pub clock: Clock,
+}
+
+/// Builds the whole application.
+pub fn app(state: AppState, settings: &ServerSettings) -> Router {
+    routes::router()
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
+        .layer(axum::middleware::from_fn(middleware::request_id_and_errors))
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then drains open requests.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,1 +1,238 @@
+//! The one storage trait of yibao and the types that cross it.
+//!
+//! Two backends implement it: `yibao-storage-postgres` for production and `yibao-storage-sqlite`,
+//! embedded, for the zero-setup default. Both keep the same invariants as database constraints
+//! (primary keys, checks, foreign keys) and both pass the same conformance suite in `yibao-tests`.
+//! Every table carries the region code (统筹区) so a province's data can be split across machines.
 
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use yibao_domain::{
+    CalendarYear, Category, CategoryAmount, CollectionWindow, Component, DayKind, FeePolicy,
+    FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode, WorkingCalendar,
+};
+
+mod database_url;
+
+pub use database_url::{DatabaseUrl, DatabaseUrlError};
+
+/// Which backend a storage is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgresql",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// What kind of database constraint refused a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConstraintKind {
+    Unique,
+    ForeignKey,
+    Check,
+    NotNull,
+    Other,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A constraint refused the write; nothing of the transaction was kept.
+    #[error("database constraint refused the write ({kind:?}): {detail}")]
+    Constraint {
+        kind: ConstraintKind,
+        detail: String,
+    },
+    /// What is stored no longer parses into a domain type: a bug or a hand edit, never user input.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// The database could not be reached or timed out.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for StorageError {
+    /// The one place where driver errors become storage errors, for both backends.
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) => {
+                let kind = match db.kind() {
+                    sqlx::error::ErrorKind::UniqueViolation => ConstraintKind::Unique,
+                    sqlx::error::ErrorKind::ForeignKeyViolation => ConstraintKind::ForeignKey,
+                    sqlx::error::ErrorKind::CheckViolation => ConstraintKind::Check,
+                    sqlx::error::ErrorKind::NotNullViolation => ConstraintKind::NotNull,
+                    _ => return StorageError::Other(db.message().to_owned()),
+                };
+                let detail = db.constraint().unwrap_or(db.message()).to_owned();
+                StorageError::Constraint { kind, detail }
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                StorageError::Unavailable(err.to_string())
+            }
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StorageError::Corrupt(err.to_string())
+            }
+            _ => StorageError::Other(err.to_string()),
+        }
+    }
+}
+
+impl StorageError {
+    pub fn corrupt(what: impl fmt::Display) -> Self {
+        StorageError::Corrupt(what.to_string())
+    }
+}
+
+/// The storage of yibao. Each method is one transaction: it either happens whole or not at all.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Cheap round trip, for `/healthz`.
+    async fn health(&self) -> Result<(), StorageError>;
+
+    /// Creates the pooling region or renames it.
+    async fn upsert_region(&self, region: &PoolingRegion) -> Result<(), StorageError>;
+    async fn get_region(&self, code: RegionCode) -> Result<Option<PoolingRegion>, StorageError>;
+    async fn list_regions(&self) -> Result<Vec<PoolingRegion>, StorageError>;
+
+    /// Stores a region's fee policy for a fee year, replacing an earlier one of the same year whole.
+    /// The region must exist (foreign key).
+    async fn put_fee_policy(&self, policy: &FeePolicy) -> Result<(), StorageError>;
+    async fn get_fee_policy(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+    ) -> Result<Option<FeePolicy>, StorageError>;
+    async fn list_fee_policies(&self, region: RegionCode) -> Result<Vec<FeePolicy>, StorageError>;
+
+    /// Replaces a region's configured days of one calendar year whole.
+    async fn put_calendar_year(
+        &self,
+        region: RegionCode,
+        year: &CalendarYear,
+    ) -> Result<(), StorageError>;
+    async fn working_calendar(&self, region: RegionCode) -> Result<WorkingCalendar, StorageError>;
+}
+
+/// A `fee_policies` row as both backends read it.
+pub struct FeePolicyRow {
+    pub region_code: String,
+    pub fee_year: i64,
+    pub age_reference_date: NaiveDate,
+    pub adult_age: i64,
+    pub window_opens: NaiveDate,
+    pub window_closes: NaiveDate,
+    pub late_payment_allowed: bool,
+}
+
+/// A `fee_policy_amounts` row.
+pub struct FeePolicyAmountRow {
+    pub category: String,
+    pub component: String,
+    pub amount_fen: i64,
+}
+
+/// Flattens a policy into the rows both backends write.
+pub fn fee_policy_amount_rows(policy: &FeePolicy) -> Vec<FeePolicyAmountRow> {
+    policy
+        .amounts()
+        .flat_map(|(category, amount)| {
+            Component::ALL
+                .into_iter()
+                .map(move |component| FeePolicyAmountRow {
+                    category: category.code().to_owned(),
+                    component: component.code().to_owned(),
+                    amount_fen: amount.component(component).as_fen(),
+                })
+        })
+        .collect()
+}
+
+/// Rebuilds a policy from its rows, through the same checks as any other input.
+pub fn assemble_fee_policy(
+    row: FeePolicyRow,
+    amount_rows: Vec<FeePolicyAmountRow>,
+) -> Result<FeePolicy, StorageError> {
+    let mut per_category: BTreeMap<Category, Vec<(Component, Fen)>> = BTreeMap::new();
+    for a in amount_rows {
+        let category = Category::from_code(&a.category)
+            .ok_or_else(|| StorageError::corrupt(format!("category {}", a.category)))?;
+        let component = Component::from_code(&a.component)
+            .ok_or_else(|| StorageError::corrupt(format!("component {}", a.component)))?;
+        let amount = Fen::new(a.amount_fen).map_err(StorageError::corrupt)?;
+        per_category
+            .entry(category)
+            .or_default()
+            .push((component, amount));
+    }
+    let mut amounts = BTreeMap::new();
+    for (category, parts) in per_category {
+        let total =
+            Fen::checked_sum(parts.iter().map(|(_, a)| *a)).map_err(StorageError::corrupt)?;
+        let others: Vec<_> = parts
+            .into_iter()
+            .filter(|(c, _)| *c != Component::Basic)
+            .collect();
+        let amount = CategoryAmount::including(total, &others).map_err(StorageError::corrupt)?;
+        amounts.insert(category, amount);
+    }
+    FeePolicy::new(FeePolicyInput {
+        region: RegionCode::parse(&row.region_code).map_err(StorageError::corrupt)?,
+        fee_year: FeeYear::new(row.fee_year).map_err(StorageError::corrupt)?,
+        amounts,
+        age_reference_date: row.age_reference_date,
+        adult_age: u32::try_from(row.adult_age).map_err(StorageError::corrupt)?,
+        window: CollectionWindow::new(row.window_opens, row.window_closes)
+            .map_err(StorageError::corrupt)?,
+        late_payment_allowed: row.late_payment_allowed,
+    })
+    .map_err(StorageError::corrupt)
+}
+
+pub fn region_from_row(code: &str, name: &str) -> Result<PoolingRegion, StorageError> {
+    let code = RegionCode::parse(code).map_err(StorageError::corrupt)?;
+    PoolingRegion::new(code, name).map_err(StorageError::corrupt)
+}
+
+pub fn day_kind_code(kind: DayKind) -> &'static str {
+    match kind {
+        DayKind::Holiday => "holiday",
+        DayKind::Working => "working",
+    }
+}
+
+/// Builds the working calendar from `(day, kind)` rows of any number of years.
+pub fn calendar_from_rows(
+    rows: impl IntoIterator<Item = (NaiveDate, String)>,
+) -> Result<WorkingCalendar, StorageError> {
+    let mut per_year: BTreeMap<i32, Vec<(NaiveDate, DayKind)>> = BTreeMap::new();
+    for (day, kind) in rows {
+        let kind = match kind.as_str() {
+            "holiday" => DayKind::Holiday,
+            "working" => DayKind::Working,
+            other => return Err(StorageError::corrupt(format!("day kind {other}"))),
+        };
+        per_year
+            .entry(chrono::Datelike::year(&day))
+            .or_default()
+            .push((day, kind));
+    }
+    let years = per_year
+        .into_iter()
+        .map(|(year, days)| CalendarYear::new(year, days).map_err(StorageError::corrupt))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(WorkingCalendar::new(years))
+}

@@ -1,1 +1,7 @@
+//! The `yibao` command's library: configuration, backend selection, the demo data set and the CLI.
+//! `main.rs` only calls [`cli::main`].
 
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod storage;

@@ -1,0 +1,199 @@
+//! The one API error type: an HTTP status, a stable machine code and a Chinese message a teller or
+//! citizen can act on. Internal failures are logged with context and never leaked.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use yibao_domain::{
+    CalendarError, FeeYearError, IdNumberError, MoneyError, PersonNameError, RegionCodeError,
+};
+use yibao_storage::StorageError;
+
+/// Every error code yibao answers with. The string of each is stable: channels and scripts match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidIdNumber,
+    InvalidName,
+    InvalidAmount,
+    InvalidRegion,
+    InvalidFeeYear,
+    InvalidCalendar,
+    NotFound,
+    MethodNotAllowed,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    InternalError,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::InvalidRequest,
+        ErrorCode::InvalidIdNumber,
+        ErrorCode::InvalidName,
+        ErrorCode::InvalidAmount,
+        ErrorCode::InvalidRegion,
+        ErrorCode::InvalidFeeYear,
+        ErrorCode::InvalidCalendar,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::ServiceUnavailable,
+        ErrorCode::InternalError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "INVALID_REQUEST",
+            ErrorCode::InvalidIdNumber => IdNumberError::CODE,
+            ErrorCode::InvalidName => PersonNameError::CODE,
+            ErrorCode::InvalidAmount => MoneyError::CODE,
+            ErrorCode::InvalidRegion => RegionCodeError::CODE,
+            ErrorCode::InvalidFeeYear => FeeYearError::CODE,
+            ErrorCode::InvalidCalendar => CalendarError::CODE,
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            ErrorCode::InternalError => "INTERNAL_ERROR",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidIdNumber
+            | ErrorCode::InvalidName
+            | ErrorCode::InvalidAmount
+            | ErrorCode::InvalidRegion
+            | ErrorCode::InvalidFeeYear
+            | ErrorCode::InvalidCalendar => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The message used when nothing more precise is known.
+    pub fn default_message(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "请求格式不正确，请检查后重试",
+            ErrorCode::InvalidIdNumber => "身份证号码不正确，请核对后重新输入",
+            ErrorCode::InvalidName => "姓名不正确，请核对后重新输入",
+            ErrorCode::InvalidAmount => "金额不正确，请核对后重新输入",
+            ErrorCode::InvalidRegion => "地区代码不正确，请核对后重新输入",
+            ErrorCode::InvalidFeeYear => "缴费年度不正确，请核对后重新输入",
+            ErrorCode::InvalidCalendar => "工作日历配置不正确",
+            ErrorCode::NotFound => "未找到请求的内容，请检查地址或编号",
+            ErrorCode::MethodNotAllowed => "不支持该请求方法",
+            ErrorCode::UnsupportedMediaType => "请求内容类型不支持，请使用 application/json",
+            ErrorCode::PayloadTooLarge => "请求内容过大，请减少后重试",
+            ErrorCode::ServiceUnavailable => "系统暂时无法处理，请稍后重试",
+            ErrorCode::InternalError => {
+                "系统内部错误，请稍后重试；如持续出现请联系运维并提供请求编号"
+            }
+        }
+    }
+}
+
+/// An error answer. Rendered by the request-id middleware as
+/// `{"code": "...", "message": "中文说明", "request_id": "..."}` with the code's status.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable code, e.g. `INVALID_ID_NUMBER`.
+    pub code: String,
+    /// What a teller or citizen can read and act on.
+    pub message: String,
+    /// The same value as the `Yibao-Request-Id` header.
+    pub request_id: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn of(code: ErrorCode) -> Self {
+        ApiError::new(code, code.default_message())
+    }
+
+    /// An unexpected failure: logged in full here, answered with a generic message.
+    pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
+        tracing::error!(%err, context, "internal error");
+        ApiError::of(ErrorCode::InternalError)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        // The body is written by `request_id::render_errors`, which knows the request id.
+        let mut response = self.code.status().into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+macro_rules! domain_error {
+    ($ty:ty => $code:expr) => {
+        impl From<$ty> for ApiError {
+            fn from(err: $ty) -> Self {
+                ApiError::new($code, err.to_string())
+            }
+        }
+    };
+}
+
+domain_error!(IdNumberError => ErrorCode::InvalidIdNumber);
+domain_error!(PersonNameError => ErrorCode::InvalidName);
+domain_error!(MoneyError => ErrorCode::InvalidAmount);
+domain_error!(RegionCodeError => ErrorCode::InvalidRegion);
+domain_error!(FeeYearError => ErrorCode::InvalidFeeYear);
+domain_error!(CalendarError => ErrorCode::InvalidCalendar);
+
+/// Storage errors become API errors here and nowhere else.
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::Unavailable(detail) => {
+                tracing::warn!(%detail, "database unavailable");
+                ApiError::of(ErrorCode::ServiceUnavailable)
+            }
+            other => ApiError::internal("storage", other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_upper_snake() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate {}", code.as_str());
+            assert!(code
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b == b'_'));
+            assert!(!code.default_message().is_empty());
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Request ids, error rendering and access logs.
+//!
+//! Every response carries `Yibao-Request-Id`. Every error response, whether a handler's
+//! [`ApiError`] or a rejection from axum or tower (404 route, 405, 413 body limit, bad JSON), gets
+//! the same JSON body with a stable code. Access logs name the route template, never the raw path,
+//! because paths and queries may carry personal data.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+
+pub const REQUEST_ID_HEADER: &str = "yibao-request-id";
+
+/// The request id, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+pub async fn request_id_and_errors(mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
+
+    let response = next.run(request).await;
+    let mut response = render_error(response, &id);
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_millis();
+    if status >= 500 {
+        tracing::warn!(request_id = %id, %method, route, status, elapsed_ms, "request failed");
+    } else {
+        tracing::info!(request_id = %id, %method, route, status, elapsed_ms, "request");
+    }
+    response
+}
+
+/// Turns any error response into the coded JSON body; leaves successes alone.
+fn render_error(response: Response, request_id: &str) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let error = match response.extensions().get::<ApiError>() {
+        Some(error) => error.clone(),
+        None => ApiError::of(code_for_status(status)),
+    };
+    let body = ErrorBody {
+        code: error.code.as_str().to_owned(),
+        message: error.message,
+        request_id: request_id.to_owned(),
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let rendered = Json(body).into_response();
+    let (rendered_parts, rendered_body) = rendered.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        rendered_parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static("application/json")),
+    );
+    Response::from_parts(parts, Body::new(rendered_body))
+}
+
+/// Rejections that did not come from our handlers carry only a status.
+fn code_for_status(status: StatusCode) -> ErrorCode {
+    match status {
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::ServiceUnavailable,
+        s if s.is_server_error() => ErrorCode::InternalError,
+        _ => ErrorCode::InvalidRequest,
+    }
+}

@@ -1,0 +1,34 @@
+//! The OpenAPI document served at `/openapi.json`.
+
+use utoipa::OpenApi;
+
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "yibao",
+        description = "城乡居民基本医疗保险费征缴平台 (urban-rural resident basic medical insurance contributions). \
+            Amounts are integers in fen. Every response carries `Yibao-Request-Id`; every error is \
+            `{\"code\", \"message\", \"request_id\"}` with a stable code and a Chinese message.",
+    ),
+    paths(
+        routes::healthz,
+        routes::openapi_json,
+        routes::parse_id_number,
+        routes::list_regions,
+        routes::list_fee_policies,
+        routes::working_days_after,
+    ),
+    components(schemas(crate::error::ErrorBody)),
+    tags(
+        (name = "ops", description = "Health and this document"),
+        (name = "tools", description = "Checks for tellers and clerks"),
+        (name = "regions", description = "Pooling regions (统筹区), fee policies and working-day calendars"),
+    )
+)]
+struct ApiDoc;
+
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

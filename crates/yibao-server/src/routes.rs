@@ -1,0 +1,278 @@
+//! Handlers. Each parses its input into domain types once, calls storage, and maps errors through
+//! [`ApiError`].
+
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use yibao_domain::{FeePolicy, IdNumber, InputKind, RegionCode, Sex};
+
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::json::ApiJson;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi_json))
+        .route("/api/v1/id-numbers/parse", post(parse_id_number))
+        .route("/api/v1/regions", get(list_regions))
+        .route(
+            "/api/v1/regions/{region}/fee-policies",
+            get(list_fee_policies),
+        )
+        .route(
+            "/api/v1/regions/{region}/working-days",
+            get(working_days_after),
+        )
+        .fallback(|| async { ApiError::of(ErrorCode::NotFound) })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    status: &'static str,
+    /// `sqlite` or `postgresql`.
+    backend: &'static str,
+    version: &'static str,
+}
+
+/// Liveness and database reachability.
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    state.storage.health().await.map_err(|err| {
+        tracing::warn!(%err, "health check failed");
+        ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "数据库暂时无法访问，请稍后重试",
+        )
+    })?;
+    Ok(Json(Health {
+        status: "ok",
+        backend: state.storage.backend().name(),
+        version: env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi_document())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ParseIdRequest {
+    /// 18 characters (check digit or `X`/`x`), 15-digit legacy, or 17 digits typed without the `X`.
+    id_number: String,
+}
+
+/// The same object `yibao id parse` prints.
+#[derive(Serialize, ToSchema)]
+pub struct ParsedId {
+    /// 18 characters, upper-case `X`.
+    pub id_number: String,
+    /// `18`, `15` or `17`: the shape the input had.
+    #[schema(value_type = String)]
+    pub input_kind: InputKind,
+    pub birth_date: NaiveDate,
+    /// `male` or `female`.
+    #[schema(value_type = String)]
+    pub sex: Sex,
+    /// The 6-digit address code where the number was issued.
+    pub region_code: String,
+}
+
+impl ParsedId {
+    pub fn from_parsed(parsed: yibao_domain::ParsedIdNumber) -> Self {
+        let id = parsed.id_number;
+        ParsedId {
+            id_number: id.as_str().to_owned(),
+            input_kind: parsed.input_kind,
+            birth_date: id.birth_date(),
+            sex: id.sex(),
+            region_code: id.address_code().to_owned(),
+        }
+    }
+}
+
+/// Checks an ID number as a teller typed it (GB 11643-1999) and tells what it encodes.
+#[utoipa::path(post, path = "/api/v1/id-numbers/parse", tag = "tools", request_body = ParseIdRequest,
+    responses((status = 200, body = ParsedId),
+              (status = 422, description = "`INVALID_ID_NUMBER`", body = ErrorBody)))]
+pub async fn parse_id_number(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ParseIdRequest>,
+) -> Result<Json<ParsedId>, ApiError> {
+    let parsed = IdNumber::parse(&request.id_number, state.clock.today())?;
+    Ok(Json(ParsedId::from_parsed(parsed)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegionView {
+    /// 6-digit GB/T 2260 code.
+    code: String,
+    name: String,
+}
+
+/// The pooling regions (统筹区) this installation serves.
+#[utoipa::path(get, path = "/api/v1/regions", tag = "regions",
+    responses((status = 200, body = [RegionView])))]
+pub async fn list_regions(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<RegionView>>, ApiError> {
+    let regions = state.storage.list_regions().await?;
+    Ok(Json(
+        regions
+            .iter()
+            .map(|r| RegionView {
+                code: r.code().to_string(),
+                name: r.name().to_owned(),
+            })
+            .collect(),
+    ))
+}
+
+async fn known_region(state: &AppState, region: &str) -> Result<RegionCode, ApiError> {
+    let code = RegionCode::parse(region)?;
+    match state.storage.get_region(code).await? {
+        Some(_) => Ok(code),
+        None => Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("统筹区 {code} 未在本系统登记"),
+        )),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ComponentView {
+    /// `basic`, `critical_illness` or `long_term_care`.
+    code: &'static str,
+    name: &'static str,
+    /// Fen.
+    amount: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CategoryAmountView {
+    /// `adult`, `minor_not_in_school`, `student` or `newborn`.
+    category: &'static str,
+    category_name: &'static str,
+    /// Fen: the sum of the components.
+    amount: i64,
+    components: Vec<ComponentView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WindowView {
+    opens: NaiveDate,
+    closes: NaiveDate,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FeePolicyView {
+    region: String,
+    fee_year: u16,
+    item: &'static str,
+    item_name: &'static str,
+    /// The date on which age is taken to tell adults (`adult_age` and over) from minors.
+    age_reference_date: NaiveDate,
+    adult_age: u32,
+    window: WindowView,
+    late_payment_allowed: bool,
+    amounts: Vec<CategoryAmountView>,
+}
+
+impl From<&FeePolicy> for FeePolicyView {
+    fn from(p: &FeePolicy) -> Self {
+        let item = yibao_domain::InsuranceItem::ResidentMedical;
+        FeePolicyView {
+            region: p.region().to_string(),
+            fee_year: p.fee_year().get(),
+            item: item.code(),
+            item_name: item.name_zh(),
+            age_reference_date: p.age_reference_date(),
+            adult_age: p.adult_age(),
+            window: WindowView {
+                opens: p.window().opens(),
+                closes: p.window().closes(),
+            },
+            late_payment_allowed: p.late_payment_allowed(),
+            amounts: p
+                .amounts()
+                .map(|(category, amount)| CategoryAmountView {
+                    category: category.code(),
+                    category_name: category.name_zh(),
+                    amount: amount.total().as_fen(),
+                    components: amount
+                        .components()
+                        .map(|(c, a)| ComponentView {
+                            code: c.code(),
+                            name: c.name_zh(),
+                            amount: a.as_fen(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A region's fee policies (缴费政策), one per fee year, amounts in fen.
+#[utoipa::path(get, path = "/api/v1/regions/{region}/fee-policies", tag = "regions",
+    params(("region" = String, Path, description = "6-digit region code")),
+    responses((status = 200, body = [FeePolicyView]),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn list_fee_policies(
+    State(state): State<AppState>,
+    Path(region): Path<String>,
+) -> Result<Json<Vec<FeePolicyView>>, ApiError> {
+    let code = known_region(&state, &region).await?;
+    let policies = state.storage.list_fee_policies(code).await?;
+    Ok(Json(policies.iter().map(FeePolicyView::from).collect()))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct WorkingDaysQuery {
+    /// The start date, `YYYY-MM-DD`; it never counts itself.
+    from: String,
+    /// How many working days after `from` (0 to 200).
+    days: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkingDaysView {
+    from: NaiveDate,
+    days: u32,
+    date: NaiveDate,
+}
+
+/// The date `days` working days after `from` by the region's holiday calendar (法定节假日 and 调休):
+/// how refund due dates are set.
+#[utoipa::path(get, path = "/api/v1/regions/{region}/working-days", tag = "regions",
+    params(("region" = String, Path, description = "6-digit region code"), WorkingDaysQuery),
+    responses((status = 200, body = WorkingDaysView),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn working_days_after(
+    State(state): State<AppState>,
+    Path(region): Path<String>,
+    Query(query): Query<WorkingDaysQuery>,
+) -> Result<Json<WorkingDaysView>, ApiError> {
+    let code = known_region(&state, &region).await?;
+    let from = NaiveDate::parse_from_str(&query.from, "%Y-%m-%d").map_err(|_| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            "日期格式应为 YYYY-MM-DD，如 2020-11-02",
+        )
+    })?;
+    let calendar = state.storage.working_calendar(code).await?;
+    let date = calendar.add_working_days(from, query.days)?;
+    Ok(Json(WorkingDaysView {
+        from,
+        days: query.days,
+        date,
+    }))
+}

@@ -1,0 +1,344 @@
+//! The storage conformance suite: every test runs on SQLite, and on PostgreSQL when
+//! `YIBAO_TEST_DATABASE_URL` is set, each on a fresh database.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use yibao::demo;
+use yibao_domain::{
+    CalendarYear, Category, CategoryAmount, CollectionWindow, Component, DayKind, FeePolicy,
+    FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode,
+};
+use yibao_storage::{ConstraintKind, StorageError};
+use yibao_tests::{on_each_backend, on_each_test_db};
+
+fn d(text: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+}
+
+fn region(code: &str, name: &str) -> PoolingRegion {
+    PoolingRegion::new(RegionCode::parse(code).unwrap(), name).unwrap()
+}
+
+fn seed_policy() -> FeePolicy {
+    demo::fee_policies()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.region().as_str() == "320600" && p.fee_year().get() == 2021)
+        .unwrap()
+}
+
+fn flat_policy(region: &str, year: i64, yuan: i64) -> FeePolicy {
+    let amount = CategoryAmount::including(Fen::yuan(yuan).unwrap(), &[]).unwrap();
+    FeePolicy::new(FeePolicyInput {
+        region: RegionCode::parse(region).unwrap(),
+        fee_year: FeeYear::new(year).unwrap(),
+        amounts: Category::ALL
+            .into_iter()
+            .map(|c| (c, amount.clone()))
+            .collect::<BTreeMap<_, _>>(),
+        age_reference_date: d(&format!("{year}-01-01")),
+        adult_age: 18,
+        window: CollectionWindow::new(
+            d(&format!("{}-09-01", year - 1)),
+            d(&format!("{}-12-31", year - 1)),
+        )
+        .unwrap(),
+        late_payment_allowed: true,
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn health_answers() {
+    on_each_backend(|storage| async move {
+        storage.health().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn regions_are_created_renamed_and_listed_in_code_order() {
+    on_each_backend(|storage| async move {
+        assert!(storage.list_regions().await.unwrap().is_empty());
+        storage
+            .upsert_region(&region("460200", "三亚市"))
+            .await
+            .unwrap();
+        storage
+            .upsert_region(&region("320600", "南通"))
+            .await
+            .unwrap();
+        storage
+            .upsert_region(&region("320600", "南通市"))
+            .await
+            .unwrap();
+        let listed = storage.list_regions().await.unwrap();
+        let names: Vec<_> = listed
+            .iter()
+            .map(|r| (r.code().to_string(), r.name().to_owned()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("320600".into(), "南通市".into()),
+                ("460200".into(), "三亚市".into())
+            ]
+        );
+        let code = RegionCode::parse("460200").unwrap();
+        assert_eq!(
+            storage.get_region(code).await.unwrap().unwrap().name(),
+            "三亚市"
+        );
+        assert!(storage
+            .get_region(RegionCode::parse("210700").unwrap())
+            .await
+            .unwrap()
+            .is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_seed_fee_policy_round_trips_exactly() {
+    on_each_backend(|storage| async move {
+        storage
+            .upsert_region(&region("320600", "南通市"))
+            .await
+            .unwrap();
+        let policy = seed_policy();
+        storage.put_fee_policy(&policy).await.unwrap();
+        let code = RegionCode::parse("320600").unwrap();
+        let year = FeeYear::new(2021).unwrap();
+        let stored = storage.get_fee_policy(code, year).await.unwrap().unwrap();
+        assert_eq!(stored, policy);
+        let adult = stored.amount_for(Category::Adult);
+        assert_eq!(adult.total().as_fen(), 43000);
+        assert_eq!(adult.component(Component::Basic).as_fen(), 38000);
+        assert_eq!(adult.component(Component::LongTermCare).as_fen(), 3000);
+        assert_eq!(
+            stored
+                .amount_for(Category::MinorNotInSchool)
+                .total()
+                .as_fen(),
+            30000
+        );
+        assert!(storage
+            .get_fee_policy(code, FeeYear::new(2022).unwrap())
+            .await
+            .unwrap()
+            .is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn replacing_a_policy_replaces_it_whole_and_years_stay_apart() {
+    on_each_backend(|storage| async move {
+        storage
+            .upsert_region(&region("341100", "滁州市"))
+            .await
+            .unwrap();
+        storage
+            .put_fee_policy(&flat_policy("341100", 2026, 380))
+            .await
+            .unwrap();
+        storage
+            .put_fee_policy(&flat_policy("341100", 2027, 400))
+            .await
+            .unwrap();
+        storage
+            .put_fee_policy(&flat_policy("341100", 2027, 415))
+            .await
+            .unwrap();
+        let code = RegionCode::parse("341100").unwrap();
+        let all = storage.list_fee_policies(code).await.unwrap();
+        let totals: Vec<_> = all
+            .iter()
+            .map(|p| {
+                (
+                    p.fee_year().get(),
+                    p.amount_for(Category::Adult).total().as_fen(),
+                )
+            })
+            .collect();
+        assert_eq!(totals, vec![(2026, 38000), (2027, 41500)]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_policy_for_an_unknown_region_is_refused_by_the_database() {
+    on_each_backend(|storage| async move {
+        let err = storage
+            .put_fee_policy(&flat_policy("210700", 2027, 400))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StorageError::Constraint {
+                    kind: ConstraintKind::ForeignKey,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // Nothing half-written: the region still has no policy once it exists.
+        storage
+            .upsert_region(&region("210700", "锦州市"))
+            .await
+            .unwrap();
+        assert!(storage
+            .list_fee_policies(RegionCode::parse("210700").unwrap())
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn calendars_compute_due_dates_and_replace_by_year() {
+    on_each_backend(|storage| async move {
+        storage
+            .upsert_region(&region("320600", "南通市"))
+            .await
+            .unwrap();
+        storage
+            .upsert_region(&region("460100", "海口市"))
+            .await
+            .unwrap();
+        let nantong = RegionCode::parse("320600").unwrap();
+        for year in demo::calendar_years().unwrap() {
+            storage.put_calendar_year(nantong, &year).await.unwrap();
+        }
+        let cal = storage.working_calendar(nantong).await.unwrap();
+        assert_eq!(
+            cal.add_working_days(d("2020-09-30"), 2).unwrap(),
+            d("2020-10-10")
+        );
+        assert_eq!(
+            cal.add_working_days(d("2021-02-10"), 1).unwrap(),
+            d("2021-02-18")
+        );
+        // Another region has its own calendar: plain weekdays here.
+        let haikou = storage
+            .working_calendar(RegionCode::parse("460100").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            haikou.add_working_days(d("2020-09-30"), 2).unwrap(),
+            d("2020-10-02")
+        );
+        // Replacing 2020 with an empty year removes its holidays but keeps 2021's.
+        storage
+            .put_calendar_year(nantong, &CalendarYear::new(2020, []).unwrap())
+            .await
+            .unwrap();
+        let cal = storage.working_calendar(nantong).await.unwrap();
+        assert_eq!(
+            cal.add_working_days(d("2020-09-30"), 2).unwrap(),
+            d("2020-10-02")
+        );
+        assert_eq!(
+            cal.add_working_days(d("2021-02-10"), 1).unwrap(),
+            d("2021-02-18")
+        );
+        // A regional holiday (e.g. an autonomous region's own) on a weekday.
+        let local = CalendarYear::new(2020, [(d("2020-10-12"), DayKind::Holiday)]).unwrap();
+        storage.put_calendar_year(nantong, &local).await.unwrap();
+        let cal = storage.working_calendar(nantong).await.unwrap();
+        assert!(!cal.is_working_day(d("2020-10-12")));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn loading_the_demo_twice_changes_nothing() {
+    on_each_backend(|storage| async move {
+        let first = demo::load(storage.as_ref()).await.unwrap();
+        let regions = storage.list_regions().await.unwrap();
+        let code = RegionCode::parse("320600").unwrap();
+        let policies = storage.list_fee_policies(code).await.unwrap();
+        let second = demo::load(storage.as_ref()).await.unwrap();
+        assert_eq!(first, second);
+        assert_eq!(storage.list_regions().await.unwrap(), regions);
+        assert_eq!(storage.list_fee_policies(code).await.unwrap(), policies);
+        assert_eq!(regions.len(), 5);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_database_itself_refuses_negative_amounts_and_bad_codes() {
+    on_each_test_db(|db| async move {
+        db.storage
+            .upsert_region(&region("320600", "南通市"))
+            .await
+            .unwrap();
+        db.storage.put_fee_policy(&seed_policy()).await.unwrap();
+        let negative = "UPDATE fee_policy_amounts SET amount_fen = -1 WHERE region_code = '320600'";
+        let bad_region = "INSERT INTO pooling_regions (region_code, name) VALUES ('32060X', '坏')";
+        let reversed =
+            "UPDATE fee_policies SET window_closes = '2020-10-01' WHERE region_code = '320600'";
+        for sql in [negative, bad_region, reversed] {
+            let result = match (&db.sqlite, &db.postgres) {
+                (Some(lite), _) => sqlx::query(sql).execute(lite.pool()).await.map(|_| ()),
+                (_, Some(pg)) => sqlx::query(sql).execute(pg.pool()).await.map(|_| ()),
+                _ => unreachable!(),
+            };
+            let err = StorageError::from(result.unwrap_err());
+            assert!(
+                matches!(
+                    err,
+                    StorageError::Constraint {
+                        kind: ConstraintKind::Check,
+                        ..
+                    }
+                ),
+                "{sql}: {err:?}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_runs_in_wal_with_foreign_keys() {
+    let db = yibao_tests::fresh_sqlite().await;
+    let pool = db.db.sqlite.as_ref().unwrap().pool();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(fk, 1);
+    let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert!(timeout >= 1000, "busy_timeout {timeout}");
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn migrations_run_again_on_an_existing_database() {
+    on_each_test_db(|db| async move {
+        db.storage
+            .upsert_region(&region("320600", "南通市"))
+            .await
+            .unwrap();
+        let again =
+            yibao::storage::open_storage(&yibao_storage::DatabaseUrl::parse(&db.url).unwrap())
+                .await
+                .unwrap();
+        assert_eq!(again.list_regions().await.unwrap().len(), 1);
+        assert_eq!(again.backend(), db.backend);
+    })
+    .await;
+}

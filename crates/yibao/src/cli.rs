@@ -1,0 +1,286 @@
+//! The `yibao` command, per the operator interface (`shared/spec/operator-interface.md`).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+use yibao_domain::IdNumber;
+use yibao_server::routes::ParsedId;
+use yibao_server::{AppState, Clock, ServerSettings};
+use yibao_storage::Storage;
+
+use crate::config::{Config, Flags};
+use crate::demo;
+use crate::storage::open_storage;
+
+#[derive(Parser)]
+#[command(
+    name = "yibao",
+    version,
+    about = "城乡居民基本医疗保险费征缴平台 yibao"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server. Migrations run at start.
+    Serve(ServerArgs),
+    /// Run the database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Zero-setup showcase: a local SQLite database with demo data, served.
+    Demo(DemoArgs),
+    /// Work with resident ID numbers.
+    Id {
+        #[command(subcommand)]
+        command: IdCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum IdCommand {
+    /// Check an ID number and print what it encodes as JSON (exit 1 when invalid).
+    Parse {
+        /// 18 characters, 15-digit legacy, or 17 digits typed without the final X.
+        input: String,
+    },
+}
+
+#[derive(Args)]
+struct DatabaseArgs {
+    /// Configuration file (TOML); see yibao.example.toml. Also YIBAO_CONFIG.
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// sqlite://PATH or postgres://… Also YIBAO_DATABASE_URL, which is better for a URL with a password.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Args)]
+struct ServerArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Address to listen on, e.g. 127.0.0.1:8080. Also YIBAO_LISTEN.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Where the demo keeps its data (default sqlite://yibao-demo.db in the current directory).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Address to listen on (default 127.0.0.1:8080; 127.0.0.1:0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Load the demo data and exit without serving.
+    #[arg(long)]
+    load_only: bool,
+}
+
+pub const DEMO_DATABASE_URL: &str = "sqlite://yibao-demo.db";
+
+/// Runs the command line; the process exit code is what it returns.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        // Pure and synchronous: no runtime, no logging, exactly one JSON object on stdout.
+        Command::Id {
+            command: IdCommand::Parse { input },
+        } => id_parse(&input),
+        command => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    eprintln!("错误：无法启动运行时：{err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(run(command)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("错误：{err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn id_parse(input: &str) -> ExitCode {
+    let today = Clock::system().today();
+    match IdNumber::parse(input, today) {
+        Ok(parsed) => {
+            print_json(&ParsedId::from_parsed(parsed));
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            print_json(&serde_json::json!({
+                "code": yibao_domain::IdNumberError::CODE,
+                "message": err.to_string(),
+            }));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string(value) {
+        Ok(text) => println!("{text}"),
+        Err(err) => eprintln!("错误：{err}"),
+    }
+}
+
+fn env_lookup(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.is_empty())
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(crate::config::DEFAULT_LOG));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let config = Config::load(
+                &Flags {
+                    config: args.database.config,
+                    database_url: args.database.database_url,
+                    listen: args.listen,
+                },
+                &env_lookup,
+            )?;
+            init_logging(&config.log);
+            let storage = connect(&config).await?;
+            serve(&config, storage, None).await
+        }
+        Command::Migrate(args) => {
+            let config = Config::load(
+                &Flags {
+                    config: args.config,
+                    database_url: args.database_url,
+                    listen: None,
+                },
+                &env_lookup,
+            )?;
+            init_logging(&config.log);
+            connect(&config).await?;
+            println!("数据库迁移完成：{}", config.database_url);
+            Ok(())
+        }
+        Command::Demo(args) => {
+            let config = Config::load(
+                &Flags {
+                    config: None,
+                    // The demo's own default beats the server's, but not the environment.
+                    database_url: args.database_url.or_else(|| {
+                        env_lookup("YIBAO_DATABASE_URL")
+                            .is_none()
+                            .then(|| DEMO_DATABASE_URL.to_owned())
+                    }),
+                    listen: args.listen,
+                },
+                &env_lookup,
+            )?;
+            init_logging(&config.log);
+            let storage = connect(&config).await?;
+            let summary = demo::load(storage.as_ref()).await?;
+            println!(
+                "演示数据已就绪（{}）：{} 个统筹区，{} 项缴费政策，{} 年节假日日历",
+                config.database_url, summary.regions, summary.fee_policies, summary.calendar_years
+            );
+            if args.load_only {
+                return Ok(());
+            }
+            serve(&config, storage, Some(print_demo_urls)).await
+        }
+        Command::Id { .. } => Ok(()),
+    }
+}
+
+async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
+    if config.database_url_from_flag && config.database_url.has_password() {
+        tracing::warn!(
+            "数据库口令出现在命令行参数中，其他用户可能通过进程列表看到；请改用 YIBAO_DATABASE_URL 或配置文件"
+        );
+    }
+    let storage = open_storage(&config.database_url).await?;
+    tracing::info!(database = %config.database_url, backend = storage.backend().name(), "database ready, migrations applied");
+    Ok(storage)
+}
+
+fn print_demo_urls(base: &str) {
+    println!("yibao 演示已启动，按 Ctrl+C 停止。");
+    println!("  健康检查 health:         {base}/healthz");
+    println!("  接口文档 OpenAPI:        {base}/openapi.json");
+    println!("  统筹区 regions:          {base}/api/v1/regions");
+    println!("  缴费政策 fee policies:   {base}/api/v1/regions/320600/fee-policies");
+    println!("  工作日 working days:     {base}/api/v1/regions/320600/working-days?from=2020-09-30&days=2");
+    println!(
+        "  身份证校验 id check:     curl -s -X POST -H 'content-type: application/json' -d '{{\"id_number\":\"11010519491231002x\"}}' {base}/api/v1/id-numbers/parse"
+    );
+}
+
+async fn serve(
+    config: &Config,
+    storage: Arc<dyn Storage>,
+    announce: Option<fn(&str)>,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+        anyhow::anyhow!(
+            "无法监听 {}：{e}（端口被占用时请用 --listen 指定其他地址）",
+            config.listen
+        )
+    })?;
+    let address = listener.local_addr()?;
+    let base = format!("http://{address}");
+    tracing::info!(%address, "listening");
+    if let Some(announce) = announce {
+        announce(&base);
+    }
+    let app = yibao_server::app(
+        AppState {
+            storage,
+            clock: Clock::system(),
+        },
+        &ServerSettings {
+            body_limit_bytes: config.body_limit_bytes,
+        },
+    );
+    yibao_server::serve(listener, app, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

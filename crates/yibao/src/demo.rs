@@ -1,0 +1,337 @@
+//! The demo data set: pooling regions, their fee policies and holiday calendars.
+//!
+//! 南通市 fee year 2021 is the seed document as written. The fee year 2027 policies of 海口市, 三亚市,
+//! 锦州市, 滁州市 and 南通市 are plausible figures for a demo (the national minimum individual
+//! contribution was 400 元 in 2024), with a window open today so the demo shows live collection.
+//! The holiday calendars follow the State Council's notices for 2020, 2021 and 2026; an operator
+//! loads each new year's notice when it is published.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use yibao_domain::{
+    CalendarYear, Category, CategoryAmount, CollectionWindow, Component, DayKind, FeePolicy,
+    FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode,
+};
+use yibao_storage::Storage;
+
+/// One line of the demo's fee table, amounts in whole yuan.
+struct PolicyLine {
+    region: &'static str,
+    fee_year: i64,
+    adult: (i64, i64, i64),
+    minor: (i64, i64, i64),
+    window: (&'static str, &'static str),
+    age_reference: &'static str,
+    late_payment_allowed: bool,
+}
+
+pub const REGIONS: [(&str, &str); 5] = [
+    ("320600", "南通市"),
+    ("460100", "海口市"),
+    ("460200", "三亚市"),
+    ("210700", "锦州市"),
+    ("341100", "滁州市"),
+];
+
+/// (total, of which 大病保险, of which 照护保险), in yuan. Students and newborns pay the minors' amount.
+const POLICIES: [PolicyLine; 6] = [
+    // The seed document: 南通市 2021, adults 430 incl. 20 大病 and 30 照护; minors 300 incl. 20 大病.
+    PolicyLine {
+        region: "320600",
+        fee_year: 2021,
+        adult: (430, 20, 30),
+        minor: (300, 20, 0),
+        window: ("2020-11-01", "2020-12-20"),
+        age_reference: "2021-01-01",
+        late_payment_allowed: false,
+    },
+    PolicyLine {
+        region: "320600",
+        fee_year: 2027,
+        adult: (460, 30, 30),
+        minor: (420, 30, 0),
+        window: ("2026-09-01", "2026-12-31"),
+        age_reference: "2027-01-01",
+        late_payment_allowed: false,
+    },
+    PolicyLine {
+        region: "460100",
+        fee_year: 2027,
+        adult: (420, 25, 0),
+        minor: (420, 25, 0),
+        window: ("2026-09-01", "2026-12-31"),
+        age_reference: "2027-01-01",
+        late_payment_allowed: true,
+    },
+    PolicyLine {
+        region: "460200",
+        fee_year: 2027,
+        adult: (420, 25, 0),
+        minor: (420, 25, 0),
+        window: ("2026-09-01", "2026-12-31"),
+        age_reference: "2027-01-01",
+        late_payment_allowed: true,
+    },
+    PolicyLine {
+        region: "210700",
+        fee_year: 2027,
+        adult: (410, 30, 0),
+        minor: (410, 30, 0),
+        window: ("2026-10-01", "2027-02-28"),
+        age_reference: "2027-01-01",
+        late_payment_allowed: false,
+    },
+    PolicyLine {
+        region: "341100",
+        fee_year: 2027,
+        adult: (415, 35, 0),
+        minor: (415, 35, 0),
+        window: ("2026-09-15", "2026-12-31"),
+        age_reference: "2027-01-01",
+        late_payment_allowed: false,
+    },
+];
+
+/// Holidays (days off that fall on weekdays) and worked weekends (调休), per the State Council.
+const CALENDARS: [(i32, &[&str], &[&str]); 3] = [
+    (
+        2020,
+        &[
+            "2020-01-01",
+            "2020-01-24",
+            "2020-01-27",
+            "2020-01-28",
+            "2020-01-29",
+            "2020-01-30",
+            "2020-01-31",
+            "2020-04-06",
+            "2020-05-01",
+            "2020-05-04",
+            "2020-05-05",
+            "2020-06-25",
+            "2020-06-26",
+            "2020-10-01",
+            "2020-10-02",
+            "2020-10-05",
+            "2020-10-06",
+            "2020-10-07",
+            "2020-10-08",
+        ],
+        &[
+            "2020-04-26",
+            "2020-05-09",
+            "2020-06-28",
+            "2020-09-27",
+            "2020-10-10",
+            "2020-01-19",
+        ],
+    ),
+    (
+        2021,
+        &[
+            "2021-01-01",
+            "2021-02-11",
+            "2021-02-12",
+            "2021-02-15",
+            "2021-02-16",
+            "2021-02-17",
+            "2021-04-05",
+            "2021-05-03",
+            "2021-05-04",
+            "2021-05-05",
+            "2021-06-14",
+            "2021-09-20",
+            "2021-09-21",
+            "2021-10-01",
+            "2021-10-04",
+            "2021-10-05",
+            "2021-10-06",
+            "2021-10-07",
+        ],
+        &[
+            "2021-02-07",
+            "2021-02-20",
+            "2021-04-25",
+            "2021-05-08",
+            "2021-09-18",
+            "2021-09-26",
+            "2021-10-09",
+        ],
+    ),
+    (
+        2026,
+        &[
+            "2026-01-01",
+            "2026-01-02",
+            "2026-02-16",
+            "2026-02-17",
+            "2026-02-18",
+            "2026-02-19",
+            "2026-02-20",
+            "2026-02-23",
+            "2026-04-06",
+            "2026-05-01",
+            "2026-05-04",
+            "2026-05-05",
+            "2026-06-19",
+            "2026-09-25",
+            "2026-10-01",
+            "2026-10-02",
+            "2026-10-05",
+            "2026-10-06",
+            "2026-10-07",
+        ],
+        &[
+            "2026-01-04",
+            "2026-02-14",
+            "2026-02-28",
+            "2026-05-09",
+            "2026-09-20",
+            "2026-10-10",
+        ],
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("演示数据有误：{0}")]
+    Data(String),
+    #[error(transparent)]
+    Storage(#[from] yibao_storage::StorageError),
+}
+
+fn data_error(e: impl std::fmt::Display) -> DemoError {
+    DemoError::Data(e.to_string())
+}
+
+fn date(text: &str) -> Result<NaiveDate, DemoError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| data_error(format!("{text}: {e}")))
+}
+
+fn amount((total, critical, care): (i64, i64, i64)) -> Result<CategoryAmount, DemoError> {
+    let mut parts = vec![(
+        Component::CriticalIllness,
+        Fen::yuan(critical).map_err(data_error)?,
+    )];
+    if care > 0 {
+        parts.push((
+            Component::LongTermCare,
+            Fen::yuan(care).map_err(data_error)?,
+        ));
+    }
+    CategoryAmount::including(Fen::yuan(total).map_err(data_error)?, &parts).map_err(data_error)
+}
+
+pub fn fee_policies() -> Result<Vec<FeePolicy>, DemoError> {
+    POLICIES
+        .iter()
+        .map(|line| {
+            let adult = amount(line.adult)?;
+            let minor = amount(line.minor)?;
+            let amounts = BTreeMap::from([
+                (Category::Adult, adult),
+                (Category::MinorNotInSchool, minor.clone()),
+                (Category::Student, minor.clone()),
+                (Category::Newborn, minor),
+            ]);
+            FeePolicy::new(FeePolicyInput {
+                region: RegionCode::parse(line.region).map_err(data_error)?,
+                fee_year: FeeYear::new(line.fee_year).map_err(data_error)?,
+                amounts,
+                age_reference_date: date(line.age_reference)?,
+                adult_age: 18,
+                window: CollectionWindow::new(date(line.window.0)?, date(line.window.1)?)
+                    .map_err(data_error)?,
+                late_payment_allowed: line.late_payment_allowed,
+            })
+            .map_err(data_error)
+        })
+        .collect()
+}
+
+pub fn calendar_years() -> Result<Vec<CalendarYear>, DemoError> {
+    CALENDARS
+        .iter()
+        .map(|(year, holidays, working)| {
+            let mut days = Vec::new();
+            for d in *holidays {
+                days.push((date(d)?, DayKind::Holiday));
+            }
+            for d in *working {
+                days.push((date(d)?, DayKind::Working));
+            }
+            CalendarYear::new(*year, days).map_err(data_error)
+        })
+        .collect()
+}
+
+/// What [`load`] wrote.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DemoSummary {
+    pub regions: usize,
+    pub fee_policies: usize,
+    pub calendar_years: usize,
+}
+
+/// Loads the demo data set. Idempotent: loading twice leaves the same data.
+pub async fn load(storage: &dyn Storage) -> Result<DemoSummary, DemoError> {
+    let calendars = calendar_years()?;
+    let mut summary = DemoSummary::default();
+    for (code, name) in REGIONS {
+        let region = PoolingRegion::new(RegionCode::parse(code).map_err(data_error)?, name)
+            .map_err(data_error)?;
+        storage.upsert_region(&region).await?;
+        summary.regions += 1;
+        for year in &calendars {
+            storage.put_calendar_year(region.code(), year).await?;
+        }
+    }
+    summary.calendar_years = calendars.len();
+    for policy in fee_policies()? {
+        storage.put_fee_policy(&policy).await?;
+        summary.fee_policies += 1;
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yibao_domain::WorkingCalendar;
+
+    #[test]
+    fn demo_data_is_valid() {
+        assert_eq!(fee_policies().unwrap().len(), POLICIES.len());
+        assert_eq!(calendar_years().unwrap().len(), CALENDARS.len());
+    }
+
+    #[test]
+    fn seed_policy_is_as_written() {
+        let policies = fee_policies().unwrap();
+        let nantong = policies
+            .iter()
+            .find(|p| p.region().as_str() == "320600" && p.fee_year().get() == 2021)
+            .unwrap();
+        let adult = nantong.amount_for(Category::Adult);
+        assert_eq!(adult.total().as_fen(), 43000);
+        assert_eq!(adult.component(Component::CriticalIllness).as_fen(), 2000);
+        assert_eq!(adult.component(Component::LongTermCare).as_fen(), 3000);
+        let minor = nantong.amount_for(Category::MinorNotInSchool);
+        assert_eq!(minor.total().as_fen(), 30000);
+        assert_eq!(minor.component(Component::CriticalIllness).as_fen(), 2000);
+        assert_eq!(nantong.window().opens(), date("2020-11-01").unwrap());
+        assert_eq!(nantong.window().closes(), date("2020-12-20").unwrap());
+    }
+
+    #[test]
+    fn national_day_2020_refunds_fall_after_the_holiday() {
+        let cal = WorkingCalendar::new(calendar_years().unwrap());
+        // A payment on Wednesday 30 September 2020 owes its refund by Saturday 10 October (调休).
+        assert_eq!(
+            cal.add_working_days(date("2020-09-30").unwrap(), 2)
+                .unwrap(),
+            date("2020-10-10").unwrap()
+        );
+    }
+}
