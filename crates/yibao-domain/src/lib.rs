@@ -5,14 +5,20 @@
 //! teller can act on and belongs to one stable code (`CODE` on each error type).
 
 pub mod calendar;
+pub mod enrolment;
 pub mod fee;
 pub mod id_number;
 pub mod lifecycle;
 pub mod money;
 pub mod person_name;
 pub mod region;
+pub mod roster;
 
 pub use calendar::{CalendarError, CalendarYear, DayKind, WorkingCalendar};
+pub use enrolment::{
+    assess, check_eligibility, covered_from, Assessment, EnrolmentFieldError, EnrolmentRefusal,
+    Household, Person, Phone, Relief, ReliefKind, StationCode,
+};
 pub use fee::{
     Category, CategoryAmount, CollectionWindow, Component, FeePolicy, FeePolicyError,
     FeePolicyInput, FeeYear, FeeYearError, InsuranceItem,

@@ -12,8 +12,53 @@ pub const PROVINCE_PREFIXES: [&str; 34] = [
     "81", "82",
 ];
 
+const PROVINCE_NAMES: [&str; 34] = [
+    "北京市",
+    "天津市",
+    "河北省",
+    "山西省",
+    "内蒙古自治区",
+    "辽宁省",
+    "吉林省",
+    "黑龙江省",
+    "上海市",
+    "江苏省",
+    "浙江省",
+    "安徽省",
+    "福建省",
+    "江西省",
+    "山东省",
+    "河南省",
+    "湖北省",
+    "湖南省",
+    "广东省",
+    "广西壮族自治区",
+    "海南省",
+    "重庆市",
+    "四川省",
+    "贵州省",
+    "云南省",
+    "西藏自治区",
+    "陕西省",
+    "甘肃省",
+    "青海省",
+    "宁夏回族自治区",
+    "新疆维吾尔自治区",
+    "台湾省",
+    "香港特别行政区",
+    "澳门特别行政区",
+];
+
 pub fn is_province_prefix(prefix: &str) -> bool {
     PROVINCE_PREFIXES.contains(&prefix)
+}
+
+/// The province-level division a region belongs to (`江苏省` for `320600`).
+pub fn province_name(code: RegionCode) -> &'static str {
+    PROVINCE_PREFIXES
+        .iter()
+        .position(|p| *p == &code.as_str()[..2])
+        .map_or("", |i| PROVINCE_NAMES[i])
 }
 
 /// A 6-digit GB/T 2260 administrative division code, such as `320600` (南通市).
@@ -140,6 +185,11 @@ mod tests {
         let nantong = RegionCode::parse("320600").unwrap();
         assert_eq!(nantong.as_str(), "320600");
         assert_eq!(nantong.province().as_str(), "320000");
+        assert_eq!(province_name(nantong), "江苏省");
+        assert_eq!(
+            province_name(RegionCode::parse("820000").unwrap()),
+            "澳门特别行政区"
+        );
         assert!(matches!(
             RegionCode::parse("32060"),
             Err(RegionCodeError::NotSixDigits(_))

@@ -1,0 +1,524 @@
+//! The roster (花名册) layout of the operator interface: column names, which are required, and how
+//! one row's text becomes a [`Person`]. Reading files (CSV, XLSX, encodings) is not done here.
+
+use chrono::{Duration, NaiveDate};
+
+use crate::enrolment::{
+    parse_school, EnrolmentFieldError, Household, Person, Phone, Relief, ReliefKind, StationCode,
+};
+use crate::id_number::IdNumber;
+use crate::money::Fen;
+use crate::person_name::PersonName;
+use crate::region::RegionCode;
+
+/// The roster's columns, by their fixed Chinese names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RosterColumn {
+    Name,
+    IdNumber,
+    Region,
+    PersonKind,
+    Household,
+    PermitSince,
+    School,
+    Phone,
+    Station,
+    EmployeeInsured,
+    ReliefKind,
+    CertificateName,
+    CertificateNumber,
+    CertificateValidUntil,
+    Subsidy,
+}
+
+impl RosterColumn {
+    pub const ALL: [RosterColumn; 15] = [
+        RosterColumn::Name,
+        RosterColumn::IdNumber,
+        RosterColumn::Region,
+        RosterColumn::PersonKind,
+        RosterColumn::Household,
+        RosterColumn::PermitSince,
+        RosterColumn::School,
+        RosterColumn::Phone,
+        RosterColumn::Station,
+        RosterColumn::EmployeeInsured,
+        RosterColumn::ReliefKind,
+        RosterColumn::CertificateName,
+        RosterColumn::CertificateNumber,
+        RosterColumn::CertificateValidUntil,
+        RosterColumn::Subsidy,
+    ];
+
+    pub fn header(self) -> &'static str {
+        match self {
+            RosterColumn::Name => "姓名",
+            RosterColumn::IdNumber => "身份证号码",
+            RosterColumn::Region => "参保地区",
+            RosterColumn::PersonKind => "人员类别",
+            RosterColumn::Household => "户籍类型",
+            RosterColumn::PermitSince => "居住证起始日期",
+            RosterColumn::School => "学校名称",
+            RosterColumn::Phone => "联系电话",
+            RosterColumn::Station => "服务站",
+            RosterColumn::EmployeeInsured => "职工医保",
+            RosterColumn::ReliefKind => "减免类型",
+            RosterColumn::CertificateName => "减免证件名称",
+            RosterColumn::CertificateNumber => "减免证件号码",
+            RosterColumn::CertificateValidUntil => "减免证件有效期至",
+            RosterColumn::Subsidy => "资助金额",
+        }
+    }
+
+    pub fn is_required(self) -> bool {
+        matches!(
+            self,
+            RosterColumn::Name | RosterColumn::IdNumber | RosterColumn::Region
+        )
+    }
+
+    /// A sample value for the downloadable template.
+    pub fn example(self) -> &'static str {
+        match self {
+            RosterColumn::Name => "张三",
+            RosterColumn::IdNumber => "320602198001011235",
+            RosterColumn::Region => "320600",
+            RosterColumn::PersonKind => "居民",
+            RosterColumn::Household => "本地户籍",
+            RosterColumn::PermitSince => "",
+            RosterColumn::School => "",
+            RosterColumn::Phone => "13812345678",
+            RosterColumn::Station => "CZ-01",
+            RosterColumn::EmployeeInsured => "否",
+            RosterColumn::ReliefKind => "",
+            RosterColumn::CertificateName => "",
+            RosterColumn::CertificateNumber => "",
+            RosterColumn::CertificateValidUntil => "",
+            RosterColumn::Subsidy => "",
+        }
+    }
+}
+
+/// Where each known column sits in the file, and the names of columns yibao ignores.
+#[derive(Debug, Clone)]
+pub struct RosterHeader {
+    positions: Vec<(RosterColumn, usize)>,
+    pub unknown_columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RosterHeaderError {
+    #[error("花名册缺少必填列：{}。第一行应为列名，必填列为 姓名、身份证号码、参保地区", .0.join("、"))]
+    MissingColumns(Vec<&'static str>),
+    #[error("花名册第一行中列名“{0}”出现了不止一次")]
+    DuplicateColumn(String),
+}
+
+impl RosterHeaderError {
+    pub const CODE: &'static str = "BAD_ROSTER_HEADER";
+}
+
+impl RosterHeader {
+    pub fn parse(cells: &[String]) -> Result<RosterHeader, RosterHeaderError> {
+        let mut positions = Vec::new();
+        let mut unknown_columns = Vec::new();
+        for (index, raw) in cells.iter().enumerate() {
+            let name = raw.trim().trim_start_matches('\u{feff}').trim();
+            if name.is_empty() {
+                continue;
+            }
+            match RosterColumn::ALL.into_iter().find(|c| c.header() == name) {
+                Some(column) => {
+                    if positions.iter().any(|(c, _)| *c == column) {
+                        return Err(RosterHeaderError::DuplicateColumn(name.to_owned()));
+                    }
+                    positions.push((column, index));
+                }
+                None => unknown_columns.push(name.chars().take(40).collect()),
+            }
+        }
+        let missing: Vec<_> = RosterColumn::ALL
+            .into_iter()
+            .filter(|c| c.is_required() && !positions.iter().any(|(p, _)| p == c))
+            .map(RosterColumn::header)
+            .collect();
+        if !missing.is_empty() {
+            return Err(RosterHeaderError::MissingColumns(missing));
+        }
+        Ok(RosterHeader {
+            positions,
+            unknown_columns,
+        })
+    }
+
+    fn cell<'a>(&self, cells: &'a [String], column: RosterColumn) -> &'a str {
+        self.positions
+            .iter()
+            .find(|(c, _)| *c == column)
+            .and_then(|(_, i)| cells.get(*i))
+            .map_or("", |s| s.trim())
+    }
+}
+
+/// One problem in one cell of a row, for the rejection report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowProblem {
+    pub column: &'static str,
+    pub reason: String,
+}
+
+impl RowProblem {
+    fn new(column: RosterColumn, reason: impl ToString) -> Self {
+        RowProblem {
+            column: column.header(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Parses a date as rosters carry it: `YYYY-MM-DD`, `YYYY/MM/DD`, or an Excel date serial number
+/// (days since 1899-12-30, as a date-formatted cell is stored).
+pub fn parse_roster_date(text: &str) -> Option<NaiveDate> {
+    let t = text.trim();
+    for format in ["%Y-%m-%d", "%Y/%m/%d"] {
+        if let Ok(date) = NaiveDate::parse_from_str(t, format) {
+            return Some(date);
+        }
+    }
+    let whole = t.strip_suffix(".0").unwrap_or(t);
+    if !whole.is_empty() && whole.len() <= 7 && whole.bytes().all(|b| b.is_ascii_digit()) {
+        let serial: i64 = whole.parse().ok()?;
+        // Serial 60 is Excel's non-existent 1900-02-29; real roster dates are far later.
+        if (61..=2_958_465).contains(&serial) {
+            return NaiveDate::from_ymd_opt(1899, 12, 30)?
+                .checked_add_signed(Duration::days(serial));
+        }
+    }
+    None
+}
+
+const DATE_HINT: &str = "日期格式应为 YYYY-MM-DD，如 2020-11-01";
+
+/// Turns one data row into a person, or lists every problem found in it (not only the first), so
+/// a clerk can fix a row in one go. `today` bounds the ID number's birth date.
+pub fn parse_row(
+    header: &RosterHeader,
+    cells: &[String],
+    today: NaiveDate,
+) -> Result<Person, Vec<RowProblem>> {
+    use RosterColumn as C;
+    let mut problems = Vec::new();
+    let cell = |c| header.cell(cells, c);
+
+    let name = PersonName::parse(cell(C::Name))
+        .map_err(|e| problems.push(RowProblem::new(C::Name, e)))
+        .ok();
+    let id_text = cell(C::IdNumber);
+    let id_number = if id_text.contains(['E', 'e']) && id_text.contains('+') {
+        problems.push(RowProblem::new(
+            C::IdNumber,
+            "身份证号码被 Excel 转成了科学计数法，后几位已丢失；请把该列设为“文本”格式后重新录入",
+        ));
+        None
+    } else {
+        IdNumber::parse(id_text, today)
+            .map_err(|e| problems.push(RowProblem::new(C::IdNumber, e)))
+            .ok()
+            .map(|p| p.id_number)
+    };
+    let region = RegionCode::parse(cell(C::Region))
+        .map_err(|e| problems.push(RowProblem::new(C::Region, e)))
+        .ok();
+
+    let school = match cell(C::PersonKind) {
+        "" | "居民" => None,
+        "在校学生" => match parse_school(cell(C::School)) {
+            Ok(s) => Some(s),
+            Err(_) => {
+                problems.push(RowProblem::new(
+                    C::School,
+                    "在校学生须填写学校名称（学生在学校所在地参保）",
+                ));
+                None
+            }
+        },
+        other => {
+            problems.push(RowProblem::new(
+                C::PersonKind,
+                format!("人员类别“{other}”无效，应为“居民”或“在校学生”"),
+            ));
+            None
+        }
+    };
+
+    let household = match cell(C::Household) {
+        "" | "本地户籍" => Some(Household::LocalRegistration),
+        "居住证" => match parse_roster_date(cell(C::PermitSince)) {
+            Some(since) => Some(Household::ResidencePermit { since }),
+            None => {
+                problems.push(RowProblem::new(
+                    C::PermitSince,
+                    format!("户籍类型为居住证时须填写居住证起始日期；{DATE_HINT}"),
+                ));
+                None
+            }
+        },
+        other => {
+            problems.push(RowProblem::new(
+                C::Household,
+                format!("户籍类型“{other}”无效，应为“本地户籍”或“居住证”"),
+            ));
+            None
+        }
+    };
+
+    let phone = match cell(C::Phone) {
+        "" => None,
+        text => Phone::parse(text)
+            .map_err(|e| problems.push(RowProblem::new(C::Phone, e)))
+            .ok(),
+    };
+    let station = match cell(C::Station) {
+        "" => None,
+        text => StationCode::parse(text)
+            .map_err(|e| problems.push(RowProblem::new(C::Station, e)))
+            .ok(),
+    };
+    let employee_insured = match cell(C::EmployeeInsured) {
+        "" | "否" => false,
+        "是" => true,
+        other => {
+            problems.push(RowProblem::new(
+                C::EmployeeInsured,
+                format!("职工医保“{other}”无效，应填“是”或留空"),
+            ));
+            false
+        }
+    };
+    let relief = parse_relief(header, cells, &mut problems);
+
+    match (name, id_number, region, household) {
+        (Some(name), Some(id_number), Some(region), Some(household)) if problems.is_empty() => {
+            Ok(Person {
+                region,
+                id_number,
+                name,
+                household,
+                school,
+                phone,
+                station,
+                employee_insured,
+                relief,
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+fn parse_relief(
+    header: &RosterHeader,
+    cells: &[String],
+    problems: &mut Vec<RowProblem>,
+) -> Option<Relief> {
+    use RosterColumn as C;
+    let cell = |c| header.cell(cells, c);
+    let kind_text = cell(C::ReliefKind);
+    let subsidy_text = cell(C::Subsidy);
+    if kind_text.is_empty() {
+        if !subsidy_text.is_empty() {
+            problems.push(RowProblem::new(
+                C::Subsidy,
+                EnrolmentFieldError::SubsidyWithoutSubsidised,
+            ));
+        }
+        return None;
+    }
+    let Some(kind) = ReliefKind::from_name_zh(kind_text) else {
+        let names: Vec<_> = ReliefKind::ALL.iter().map(|k| k.name_zh()).collect();
+        problems.push(RowProblem::new(
+            C::ReliefKind,
+            format!("减免类型“{kind_text}”无效，应为：{}", names.join("、")),
+        ));
+        return None;
+    };
+    let mut ok = true;
+    for column in [C::CertificateName, C::CertificateNumber] {
+        if cell(column).is_empty() {
+            problems.push(RowProblem::new(
+                column,
+                format!("填写减免类型时须填写{}", column.header()),
+            ));
+            ok = false;
+        }
+    }
+    let valid_until = parse_roster_date(cell(C::CertificateValidUntil));
+    if valid_until.is_none() {
+        problems.push(RowProblem::new(
+            C::CertificateValidUntil,
+            format!("填写减免类型时须填写证件有效期；{DATE_HINT}"),
+        ));
+        ok = false;
+    }
+    let subsidy = match subsidy_text {
+        "" => None,
+        text => match Fen::parse_yuan(text) {
+            Ok(fen) => Some(fen),
+            Err(e) => {
+                problems.push(RowProblem::new(C::Subsidy, e));
+                ok = false;
+                None
+            }
+        },
+    };
+    let valid_until = valid_until.filter(|_| ok)?;
+    Relief::new(
+        kind,
+        cell(C::CertificateName),
+        cell(C::CertificateNumber),
+        valid_until,
+        subsidy,
+    )
+    .map_err(|e| {
+        let column = match e {
+            EnrolmentFieldError::SubsidisedWithoutAmount
+            | EnrolmentFieldError::SubsidyWithoutSubsidised => C::Subsidy,
+            _ => C::CertificateName,
+        };
+        problems.push(RowProblem::new(column, e));
+    })
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fee::tests::d;
+
+    fn row(pairs: &[(&str, &str)]) -> (RosterHeader, Vec<String>) {
+        let header: Vec<String> = pairs.iter().map(|(h, _)| h.to_string()).collect();
+        let cells = pairs.iter().map(|(_, v)| v.to_string()).collect();
+        (RosterHeader::parse(&header).unwrap(), cells)
+    }
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("姓名", "张三"),
+            ("身份证号码", "320602198001011235"),
+            ("参保地区", "320600"),
+        ]
+    }
+
+    #[test]
+    fn header_needs_the_required_columns_in_any_order() {
+        let cells: Vec<String> = ["参保地区", "备注", "\u{feff}姓名", "身份证号码"]
+            .map(String::from)
+            .to_vec();
+        let h = RosterHeader::parse(&cells).unwrap();
+        assert_eq!(h.unknown_columns, vec!["备注".to_owned()]);
+        let missing = RosterHeader::parse(&["姓名".to_owned()]).unwrap_err();
+        assert_eq!(
+            missing,
+            RosterHeaderError::MissingColumns(vec!["身份证号码", "参保地区"])
+        );
+        let dup =
+            RosterHeader::parse(&["姓名", "姓名", "身份证号码", "参保地区"].map(String::from))
+                .unwrap_err();
+        assert_eq!(dup, RosterHeaderError::DuplicateColumn("姓名".into()));
+    }
+
+    #[test]
+    fn a_plain_row_becomes_a_local_resident() {
+        let (h, cells) = row(&base());
+        let p = parse_row(&h, &cells, d(2026, 1, 1)).unwrap();
+        assert_eq!(p.household, Household::LocalRegistration);
+        assert!(p.school.is_none() && p.relief.is_none() && !p.employee_insured);
+    }
+
+    #[test]
+    fn every_problem_of_a_row_is_reported() {
+        let mut pairs = base();
+        pairs[1].1 = "320602198001011236";
+        pairs.push(("人员类别", "在校学生"));
+        pairs.push(("户籍类型", "居住证"));
+        pairs.push(("联系电话", "12345"));
+        pairs.push(("减免类型", "资助"));
+        pairs.push(("减免证件名称", "资助证明"));
+        pairs.push(("减免证件号码", "Z1"));
+        pairs.push(("减免证件有效期至", "2021-12-31"));
+        pairs.push(("资助金额", "12.345"));
+        let (h, cells) = row(&pairs);
+        let problems = parse_row(&h, &cells, d(2026, 1, 1)).unwrap_err();
+        let columns: Vec<_> = problems.iter().map(|p| p.column).collect();
+        assert_eq!(
+            columns,
+            vec![
+                "身份证号码",
+                "学校名称",
+                "居住证起始日期",
+                "联系电话",
+                "资助金额"
+            ]
+        );
+        assert!(problems[4].reason.contains("超过两位小数"), "{problems:?}");
+    }
+
+    #[test]
+    fn excel_mangled_ids_get_a_precise_hint() {
+        let mut pairs = base();
+        pairs[1].1 = "3.20602198001012E+17";
+        let (h, cells) = row(&pairs);
+        let problems = parse_row(&h, &cells, d(2026, 1, 1)).unwrap_err();
+        assert!(problems[0].reason.contains("科学计数法"));
+    }
+
+    #[test]
+    fn relief_rows() {
+        let mut pairs = base();
+        pairs.extend([
+            ("减免类型", "资助"),
+            ("减免证件名称", "资助证明"),
+            ("减免证件号码", "Z1"),
+            ("减免证件有效期至", "44561"),
+            ("资助金额", "120.00"),
+        ]);
+        let (h, cells) = row(&pairs);
+        let relief = parse_row(&h, &cells, d(2026, 1, 1))
+            .unwrap()
+            .relief
+            .unwrap();
+        assert_eq!(relief.kind, ReliefKind::Subsidised);
+        assert_eq!(relief.subsidy, Some(Fen::yuan(120).unwrap()));
+        assert_eq!(relief.valid_until, d(2021, 12, 31));
+
+        let mut pairs = base();
+        pairs.extend([("减免类型", "低保"), ("资助金额", "10")]);
+        let (h, cells) = row(&pairs);
+        let problems = parse_row(&h, &cells, d(2026, 1, 1)).unwrap_err();
+        let columns: Vec<_> = problems.iter().map(|p| p.column).collect();
+        assert_eq!(
+            columns,
+            vec!["减免证件名称", "减免证件号码", "减免证件有效期至"]
+        );
+
+        let mut pairs = base();
+        pairs.extend([("减免类型", "富裕")]);
+        let (h, cells) = row(&pairs);
+        assert_eq!(
+            parse_row(&h, &cells, d(2026, 1, 1)).unwrap_err()[0].column,
+            "减免类型"
+        );
+    }
+
+    #[test]
+    fn roster_dates() {
+        assert_eq!(parse_roster_date("2020-11-01"), Some(d(2020, 11, 1)));
+        assert_eq!(parse_roster_date("2020/11/01"), Some(d(2020, 11, 1)));
+        assert_eq!(parse_roster_date("44136"), Some(d(2020, 11, 1)));
+        assert_eq!(parse_roster_date("44136.0"), Some(d(2020, 11, 1)));
+        assert_eq!(parse_roster_date("61"), Some(d(1900, 3, 1)));
+        assert_eq!(parse_roster_date("60"), None);
+        assert_eq!(parse_roster_date("2020-02-30"), None);
+        assert_eq!(parse_roster_date("44136.5"), None);
+        assert_eq!(parse_roster_date(""), None);
+    }
+}
