@@ -374,6 +374,15 @@ impl FeePolicy {
     }
 }
 
+/// The fee year a person registering on `today` enrols for: of the region's policies, the earliest
+/// fee year whose collection window has not closed. `None` when every window has closed.
+pub fn enrolment_fee_year(policies: &[FeePolicy], today: NaiveDate) -> Option<&FeePolicy> {
+    policies
+        .iter()
+        .filter(|p| p.window().closes() >= today)
+        .min_by_key(|p| p.fee_year())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -449,6 +458,17 @@ pub(crate) mod tests {
         assert!(p.accepts_payment_on(d(2020, 12, 20)));
         assert!(!p.accepts_payment_on(d(2020, 12, 21)));
         assert!(!p.accepts_payment_on(d(2020, 10, 31)));
+    }
+
+    #[test]
+    fn enrolment_goes_to_the_earliest_open_year() {
+        let p = nantong_2021();
+        assert_eq!(
+            enrolment_fee_year(std::slice::from_ref(&p), d(2020, 12, 20))
+                .map(|p| p.fee_year().get()),
+            Some(2021)
+        );
+        assert!(enrolment_fee_year(std::slice::from_ref(&p), d(2020, 12, 21)).is_none());
     }
 
     #[test]

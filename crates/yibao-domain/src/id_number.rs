@@ -86,6 +86,16 @@ fn check_char(first17: &[u8; 17]) -> u8 {
     CHECK_CHARS[(sum % 11) as usize]
 }
 
+/// The check character for 17 ASCII digits (the first 17 of an ID number); `None` for anything else.
+/// For building test and demo numbers; parsing never needs it.
+pub fn check_character(first17: &str) -> Option<char> {
+    let bytes: [u8; 17] = first17.as_bytes().try_into().ok()?;
+    bytes
+        .iter()
+        .all(u8::is_ascii_digit)
+        .then(|| char::from(check_char(&bytes)))
+}
+
 /// Folds full-width digits and `Ｘ`/`ｘ` (as Excel and phone keyboards produce them) to ASCII.
 fn fold_char(c: char) -> char {
     match c {
@@ -387,6 +397,13 @@ mod tests {
             parse(&"1".repeat(200)).unwrap_err(),
             IdNumberError::WrongLength(200)
         ));
+    }
+
+    #[test]
+    fn check_character_completes_a_number() {
+        assert_eq!(check_character("11010519491231002"), Some('X'));
+        assert_eq!(check_character("1101051949123100"), None);
+        assert_eq!(check_character("1101051949123100a"), None);
     }
 
     #[test]

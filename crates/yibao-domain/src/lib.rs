@@ -20,8 +20,8 @@ pub use enrolment::{
     Household, Person, Phone, Relief, ReliefKind, StationCode,
 };
 pub use fee::{
-    Category, CategoryAmount, CollectionWindow, Component, FeePolicy, FeePolicyError,
-    FeePolicyInput, FeeYear, FeeYearError, InsuranceItem,
+    enrolment_fee_year, Category, CategoryAmount, CollectionWindow, Component, FeePolicy,
+    FeePolicyError, FeePolicyInput, FeeYear, FeeYearError, InsuranceItem,
 };
 pub use id_number::{IdNumber, IdNumberError, InputKind, ParsedIdNumber, Sex};
 pub use lifecycle::{

@@ -20,6 +20,18 @@ pub enum ErrorCode {
     InvalidRegion,
     InvalidFeeYear,
     InvalidCalendar,
+    InvalidPerson,
+    BadRosterFile,
+    BadRosterHeader,
+    NoFeePolicy,
+    NotEnrolled,
+    NotAssessed,
+    PaidMustBeRefunded,
+    Locked,
+    AlreadyExists,
+    AuthRequired,
+    InvalidCredentials,
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     UnsupportedMediaType,
@@ -29,7 +41,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidIdNumber,
         ErrorCode::InvalidName,
@@ -37,6 +49,18 @@ impl ErrorCode {
         ErrorCode::InvalidRegion,
         ErrorCode::InvalidFeeYear,
         ErrorCode::InvalidCalendar,
+        ErrorCode::InvalidPerson,
+        ErrorCode::BadRosterFile,
+        ErrorCode::BadRosterHeader,
+        ErrorCode::NoFeePolicy,
+        ErrorCode::NotEnrolled,
+        ErrorCode::NotAssessed,
+        ErrorCode::PaidMustBeRefunded,
+        ErrorCode::Locked,
+        ErrorCode::AlreadyExists,
+        ErrorCode::AuthRequired,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::UnsupportedMediaType,
@@ -54,6 +78,18 @@ impl ErrorCode {
             ErrorCode::InvalidRegion => RegionCodeError::CODE,
             ErrorCode::InvalidFeeYear => FeeYearError::CODE,
             ErrorCode::InvalidCalendar => CalendarError::CODE,
+            ErrorCode::InvalidPerson => "INVALID_PERSON",
+            ErrorCode::BadRosterFile => "BAD_ROSTER_FILE",
+            ErrorCode::BadRosterHeader => "BAD_ROSTER_HEADER",
+            ErrorCode::NoFeePolicy => "NO_FEE_POLICY",
+            ErrorCode::NotEnrolled => "NOT_ENROLLED",
+            ErrorCode::NotAssessed => "NOT_ASSESSED",
+            ErrorCode::PaidMustBeRefunded => "PAID_MUST_BE_REFUNDED",
+            ErrorCode::Locked => "LOCKED",
+            ErrorCode::AlreadyExists => "ALREADY_EXISTS",
+            ErrorCode::AuthRequired => "AUTH_REQUIRED",
+            ErrorCode::InvalidCredentials => "INVALID_CREDENTIALS",
+            ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
@@ -72,6 +108,18 @@ impl ErrorCode {
             | ErrorCode::InvalidRegion
             | ErrorCode::InvalidFeeYear
             | ErrorCode::InvalidCalendar => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidPerson => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::BadRosterFile => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::BadRosterHeader => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::NoFeePolicy => StatusCode::NOT_FOUND,
+            ErrorCode::NotEnrolled => StatusCode::CONFLICT,
+            ErrorCode::NotAssessed => StatusCode::CONFLICT,
+            ErrorCode::PaidMustBeRefunded => StatusCode::CONFLICT,
+            ErrorCode::Locked => StatusCode::CONFLICT,
+            ErrorCode::AlreadyExists => StatusCode::CONFLICT,
+            ErrorCode::AuthRequired => StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -91,6 +139,18 @@ impl ErrorCode {
             ErrorCode::InvalidRegion => "地区代码不正确，请核对后重新输入",
             ErrorCode::InvalidFeeYear => "缴费年度不正确，请核对后重新输入",
             ErrorCode::InvalidCalendar => "工作日历配置不正确",
+            ErrorCode::InvalidPerson => "人员信息不正确，请核对后重新填写",
+            ErrorCode::BadRosterFile => "花名册文件无法读取，请检查文件格式",
+            ErrorCode::BadRosterHeader => "花名册第一行列名不正确，请下载模板对照",
+            ErrorCode::NoFeePolicy => "该统筹区尚未设置该年度的缴费政策",
+            ErrorCode::NotEnrolled => "此人本年度未参保登记",
+            ErrorCode::NotAssessed => "此人本年度尚未核定",
+            ErrorCode::PaidMustBeRefunded => "已缴费，须先退费后才能变更",
+            ErrorCode::Locked => "应缴费信息正被锁定，请稍后再试",
+            ErrorCode::AlreadyExists => "该记录已存在",
+            ErrorCode::AuthRequired => "请先登录",
+            ErrorCode::InvalidCredentials => "用户名或密码不正确",
+            ErrorCode::Forbidden => "无权访问：只能查看和办理本人负责范围内的业务",
             ErrorCode::NotFound => "未找到请求的内容，请检查地址或编号",
             ErrorCode::MethodNotAllowed => "不支持该请求方法",
             ErrorCode::UnsupportedMediaType => "请求内容类型不支持，请使用 application/json",
@@ -166,6 +226,8 @@ domain_error!(MoneyError => ErrorCode::InvalidAmount);
 domain_error!(RegionCodeError => ErrorCode::InvalidRegion);
 domain_error!(FeeYearError => ErrorCode::InvalidFeeYear);
 domain_error!(CalendarError => ErrorCode::InvalidCalendar);
+domain_error!(yibao_domain::EnrolmentFieldError => ErrorCode::InvalidPerson);
+domain_error!(yibao_domain::roster::RosterHeaderError => ErrorCode::BadRosterHeader);
 
 /// Storage errors become API errors here and nowhere else.
 impl From<StorageError> for ApiError {

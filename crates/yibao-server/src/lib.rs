@@ -10,12 +10,16 @@ use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use yibao_storage::Storage;
 
+pub mod admin;
+pub mod auth;
 pub mod clock;
 pub mod error;
+mod export;
 pub mod json;
 pub mod middleware;
 mod openapi;
 pub mod routes;
+pub mod services;
 
 pub use clock::Clock;
 pub use error::{ApiError, ErrorBody, ErrorCode};
@@ -48,10 +52,17 @@ pub struct AppState {
 
 /// Builds the whole application.
 pub fn app(state: AppState, settings: &ServerSettings) -> Router {
-    routes::router()
+    let limit = settings.body_limit_bytes;
+    let small = routes::router()
+        .merge(admin::router())
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(RequestBodyLimitLayer::new(limit));
+    let uploads = admin::upload_router()
+        .layer(DefaultBodyLimit::max(admin::ROSTER_UPLOAD_LIMIT_BYTES))
+        .layer(RequestBodyLimitLayer::new(admin::ROSTER_UPLOAD_LIMIT_BYTES));
+    small
+        .merge(uploads)
         .with_state(state)
-        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
-        .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
         .layer(axum::middleware::from_fn(middleware::request_id_and_errors))
 }
 

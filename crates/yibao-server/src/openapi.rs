@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::routes;
+use crate::{admin, routes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,12 +19,27 @@ use crate::routes;
         routes::list_regions,
         routes::list_fee_policies,
         routes::working_days_after,
+        admin::sign_in,
+        admin::sign_out,
+        admin::add_staff,
+        admin::roster_template,
+        admin::upload_roster,
+        admin::get_person,
+        admin::put_person,
+        admin::person_history,
+        admin::assess,
+        admin::reassess,
+        admin::standing,
+        admin::paid_listing,
+        admin::audit_log,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(
         (name = "ops", description = "Health and this document"),
         (name = "tools", description = "Checks for tellers and clerks"),
         (name = "regions", description = "Pooling regions (统筹区), fee policies and working-day calendars"),
+        (name = "admin", description = "The agency and its service stations: staff, rosters (花名册), persons, assessment (核定), lists. \
+            Bearer token from /api/v1/auth/login; station operators reach their own station only."),
     )
 )]
 struct ApiDoc;

@@ -3,14 +3,13 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use yibao_domain::{CalendarYear, FeePolicy, FeeYear, PoolingRegion, RegionCode, WorkingCalendar};
 use yibao_storage::{
     assemble_fee_policy, calendar_from_rows, day_kind_code, fee_policy_amount_rows,
-    region_from_row, Backend, FeePolicyAmountRow, FeePolicyRow, Storage, StorageError,
+    region_from_row, Backend, FeePolicyAmountRow, FeePolicyRow, StorageError,
 };
 
 /// Connections per server process. PostgreSQL's default `max_connections` is 100.
@@ -55,8 +54,7 @@ impl PostgresStorage {
     }
 }
 
-#[async_trait]
-impl Storage for PostgresStorage {
+yibao_storage::impl_storage!(PostgresStorage, sqlx::Postgres, {
     fn backend(&self) -> Backend {
         Backend::Postgres
     }
@@ -196,7 +194,7 @@ impl Storage for PostgresStorage {
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         calendar_from_rows(days)
     }
-}
+});
 
 impl PostgresStorage {
     async fn fee_policies(

@@ -3,14 +3,13 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use yibao_domain::{CalendarYear, FeePolicy, FeeYear, PoolingRegion, RegionCode, WorkingCalendar};
 use yibao_storage::{
     assemble_fee_policy, calendar_from_rows, day_kind_code, fee_policy_amount_rows,
-    region_from_row, Backend, FeePolicyAmountRow, FeePolicyRow, Storage, StorageError,
+    region_from_row, Backend, FeePolicyAmountRow, FeePolicyRow, StorageError,
 };
 
 /// Connections per server process. SQLite has one writer at a time; readers run beside it in WAL.
@@ -68,8 +67,7 @@ impl SqliteStorage {
     }
 }
 
-#[async_trait]
-impl Storage for SqliteStorage {
+yibao_storage::impl_storage!(SqliteStorage, sqlx::Sqlite, {
     fn backend(&self) -> Backend {
         Backend::Sqlite
     }
@@ -209,7 +207,7 @@ impl Storage for SqliteStorage {
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         calendar_from_rows(days)
     }
-}
+});
 
 impl SqliteStorage {
     async fn fee_policies(

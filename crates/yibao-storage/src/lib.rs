@@ -16,8 +16,15 @@ use yibao_domain::{
 };
 
 mod database_url;
+pub mod portable;
+pub mod records;
 
 pub use database_url::{DatabaseUrl, DatabaseUrlError};
+pub use records::{
+    AuditEntry, AuditRecord, ChangeSource, EnrolmentOutcome, EnrolmentRecord, EnrolmentRequest,
+    HistoryEntry, ImportSummary, NewPayable, PayableRecord, PersonChange, PersonUpsert,
+    ReassessRefusal, Role, StaffAccount, StandingRow, UpsertOutcome,
+};
 
 /// Which backend a storage is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +132,103 @@ pub trait Storage: Send + Sync + 'static {
         year: &CalendarYear,
     ) -> Result<(), StorageError>;
     async fn working_calendar(&self, region: RegionCode) -> Result<WorkingCalendar, StorageError>;
+
+    // --- Persons and enrolment (参保登记) ---
+
+    /// Stores up to [`records::MAX_UPSERT_BATCH`] persons and their enrolments in one transaction.
+    /// A person whose record is unchanged is not written (no history entry). One enrolment per person
+    /// and fee year across regions is a unique index: the first region wins and a later one records a
+    /// refusal naming where (masked) the person is enrolled.
+    async fn upsert_persons(
+        &self,
+        batch: &[PersonUpsert],
+        source: &ChangeSource,
+    ) -> Result<Vec<UpsertOutcome>, StorageError>;
+    /// The person and their record version.
+    async fn get_person(
+        &self,
+        region: RegionCode,
+        id_number: &yibao_domain::IdNumber,
+    ) -> Result<Option<(yibao_domain::Person, i64)>, StorageError>;
+    async fn person_history(
+        &self,
+        region: RegionCode,
+        id_number: &yibao_domain::IdNumber,
+    ) -> Result<Vec<HistoryEntry>, StorageError>;
+    async fn get_enrolment(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        id_number: &yibao_domain::IdNumber,
+    ) -> Result<Option<EnrolmentRecord>, StorageError>;
+    /// Renewal (续保): last year's enrolled, not now employee-insured, enrolled for `to` unless
+    /// enrolled somewhere that year already. Returns how many were renewed.
+    async fn renew_enrolments(
+        &self,
+        region: RegionCode,
+        from: FeeYear,
+        to: FeeYear,
+        covered_from: NaiveDate,
+    ) -> Result<u64, StorageError>;
+
+    // --- Assessment (核定) ---
+
+    /// Enrolled persons of a region and fee year without a current payable, by ID number after `after`.
+    async fn assessment_candidates(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<yibao_domain::Person>, StorageError>;
+    /// Inserts payables; one that would be a second current payable of a person and year is skipped
+    /// (unique index), so running assessment twice creates nothing twice. Returns how many were created.
+    async fn insert_payables(&self, payables: &[NewPayable]) -> Result<u64, StorageError>;
+    async fn payables_of_person(
+        &self,
+        id_number: &yibao_domain::IdNumber,
+    ) -> Result<Vec<PayableRecord>, StorageError>;
+    /// Re-assessment: supersedes the current payable (only if unpaid or exempt, checked in the same
+    /// statement that changes it) and inserts the replacement, in one transaction.
+    async fn reassess(
+        &self,
+        replacement: &NewPayable,
+    ) -> Result<Result<PayableRecord, ReassessRefusal>, StorageError>;
+
+    // --- Lists ---
+
+    /// Every person of a region (optionally one station) with their standing in the fee year.
+    async fn standing(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        station: Option<&yibao_domain::StationCode>,
+        limit: usize,
+    ) -> Result<Vec<StandingRow>, StorageError>;
+
+    // --- Staff, sessions, audit ---
+
+    async fn create_staff(&self, account: &StaffAccount) -> Result<(), StorageError>;
+    async fn get_staff(&self, username: &str) -> Result<Option<StaffAccount>, StorageError>;
+    async fn count_staff(&self) -> Result<i64, StorageError>;
+    /// Stores a session by the SHA-256 of its token; expired sessions are swept on the way.
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        username: &str,
+        expires_at: i64,
+    ) -> Result<(), StorageError>;
+    async fn session_staff(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<StaffAccount>, StorageError>;
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StorageError>;
+    /// Appends to the audit log (a trigger refuses updates and deletes).
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StorageError>;
+    async fn list_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StorageError>;
+    async fn record_import(&self, summary: &ImportSummary, actor: &str)
+        -> Result<(), StorageError>;
 }
 
 /// A `fee_policies` row as both backends read it.

@@ -225,3 +225,10 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// A valid ID number from a 6-digit address code, a `YYYY-MM-DD` birth date and a sequence number.
+pub fn make_id(address: &str, birth: &str, seq: u32) -> String {
+    let body = format!("{address}{}{seq:03}", birth.replace('-', ""));
+    let check = yibao_domain::id_number::check_character(&body).expect("17 digits");
+    format!("{body}{check}")
+}

@@ -38,6 +38,87 @@ enum Command {
         #[command(subcommand)]
         command: IdCommand,
     },
+    /// Import files.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// Assess (核定) a region's fee year: create everyone's payables; running it again creates nothing twice.
+    Assess(AssessArgs),
+    /// Staff accounts.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// Benchmarks (see BENCHMARKS.md). They write to the database given: use a fresh one.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Generate a roster of N rows, import it, then assess it; print timings and peak memory.
+    Enrolment(BenchEnrolmentArgs),
+}
+
+#[derive(Args)]
+struct BenchEnrolmentArgs {
+    /// Rows in the generated roster.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Import a roster (花名册): .csv (UTF-8, with or without BOM, or GBK) or .xlsx.
+    Roster(RosterArgs),
+}
+
+#[derive(Args)]
+struct RosterArgs {
+    file: std::path::PathBuf,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Enrol in this fee year instead of each region's earliest open one.
+    #[arg(long)]
+    fee_year: Option<i64>,
+}
+
+#[derive(Args)]
+struct AssessArgs {
+    /// 6-digit code of the pooling region.
+    #[arg(long)]
+    region: String,
+    #[arg(long)]
+    fee_year: i64,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create a staff account; the password comes from standard input or YIBAO_STAFF_PASSWORD, never argv.
+    Add(StaffAddArgs),
+}
+
+#[derive(Args)]
+struct StaffAddArgs {
+    username: String,
+    /// admin, station_operator, tax_collector or auditor.
+    #[arg(long)]
+    role: String,
+    #[arg(long)]
+    display_name: Option<String>,
+    #[arg(long)]
+    region: Option<String>,
+    #[arg(long)]
+    station: Option<String>,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Subcommand)]
@@ -137,7 +218,7 @@ fn print_json(value: &impl serde::Serialize) {
     }
 }
 
-fn env_lookup(key: &str) -> Option<String> {
+pub(crate) fn env_lookup(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.is_empty())
 }
 
@@ -167,15 +248,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             serve(&config, storage, None).await
         }
         Command::Migrate(args) => {
-            let config = Config::load(
-                &Flags {
-                    config: args.config,
-                    database_url: args.database_url,
-                    listen: None,
-                },
-                &env_lookup,
-            )?;
-            init_logging(&config.log);
+            let config = database_config(args)?;
             connect(&config).await?;
             println!("数据库迁移完成：{}", config.database_url);
             Ok(())
@@ -201,13 +274,72 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 "演示数据已就绪（{}）：{} 个统筹区，{} 项缴费政策，{} 年节假日日历",
                 config.database_url, summary.regions, summary.fee_policies, summary.calendar_years
             );
+            let people = demo::load_people(storage.as_ref(), Clock::system().today()).await?;
+            if let Some(import) = &people.import {
+                let s = &import.summary;
+                println!(
+                    "演示花名册：{} 行，新参保 {}，未通过 {}（职工医保、居住证未满三个月等）；本次新核定 {} 条应缴费信息",
+                    s.rows_read, s.enrolled, s.rejected, people.payables_created
+                );
+            }
             if args.load_only {
                 return Ok(());
             }
             serve(&config, storage, Some(print_demo_urls)).await
         }
         Command::Id { .. } => Ok(()),
+        Command::Import {
+            command: ImportCommand::Roster(args),
+        } => {
+            let config = database_config(args.database)?;
+            let storage = connect(&config).await?;
+            crate::operator::import_roster_command(storage.as_ref(), &args.file, args.fee_year)
+                .await
+        }
+        Command::Assess(args) => {
+            let config = database_config(args.database)?;
+            let storage = connect(&config).await?;
+            crate::operator::assess_command(storage.as_ref(), &args.region, args.fee_year).await
+        }
+        Command::Bench {
+            command: BenchCommand::Enrolment(args),
+        } => {
+            let config = database_config(args.database)?;
+            let storage = connect(&config).await?;
+            crate::bench::enrolment(storage.as_ref(), args.rows).await
+        }
+        Command::Staff {
+            command: StaffCommand::Add(args),
+        } => {
+            let config = database_config(args.database)?;
+            let storage = connect(&config).await?;
+            crate::operator::staff_add_command(
+                storage.as_ref(),
+                crate::operator::StaffAdd {
+                    username: args.username,
+                    role: args.role,
+                    display_name: args.display_name,
+                    region: args.region,
+                    station: args.station,
+                },
+            )
+            .await
+        }
     }
+}
+
+/// Configuration for the operator commands: quiet logs (warnings only) unless YIBAO_LOG says otherwise.
+fn database_config(args: DatabaseArgs) -> anyhow::Result<Config> {
+    let config = Config::load(
+        &Flags {
+            config: args.config,
+            database_url: args.database_url,
+            listen: None,
+        },
+        &env_lookup,
+    )?;
+    init_logging(&env_lookup("YIBAO_LOG").unwrap_or_else(|| "warn".into()));
+    Ok(config)
 }
 
 async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
@@ -223,6 +355,18 @@ async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
 
 fn print_demo_urls(base: &str) {
     println!("yibao 演示已启动，按 Ctrl+C 停止。");
+    println!("  演示账号 demo staff (password):");
+    for (username, password, role, region, station) in demo::DEMO_STAFF {
+        let scope = match (region, station) {
+            (Some(r), Some(s)) => format!(" {r}/{s}"),
+            _ => String::new(),
+        };
+        println!("    {username} / {password}  ({role}{scope})");
+    }
+    println!(
+        "  登录 login:  curl -s -X POST -H 'content-type: application/json' -d '{{\"username\":\"admin\",\"password\":\"yibao-demo-admin\"}}' {base}/api/v1/auth/login"
+    );
+    println!("  未缴费名单 unpaid list (Bearer token): {base}/api/v1/regions/320600/fee-years/2027/standing?only_unpaid=true");
     println!("  健康检查 health:         {base}/healthz");
     println!("  接口文档 OpenAPI:        {base}/openapi.json");
     println!("  统筹区 regions:          {base}/api/v1/regions");

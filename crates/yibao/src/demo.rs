@@ -274,7 +274,117 @@ pub struct DemoSummary {
     pub calendar_years: usize,
 }
 
-/// Loads the demo data set. Idempotent: loading twice leaves the same data.
+/// Residents per region in the demo roster.
+pub const DEMO_RESIDENTS_PER_REGION: usize = 800;
+/// Address codes (county level) used for the demo residents' ID numbers, per pooling region.
+const DEMO_COUNTIES: [(&str, &str); 5] = [
+    ("320600", "320602"),
+    ("460100", "460105"),
+    ("460200", "460202"),
+    ("210700", "210703"),
+    ("341100", "341102"),
+];
+const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤";
+const GIVEN: &str = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉兰萍红娥玲芬燕彬鹏辉建国建华志强海燕雪梅晓东春梅丹丹";
+
+/// A small deterministic generator, so the demo is the same on every machine.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % bound.max(1)
+    }
+}
+
+fn check_character(first17: &str) -> char {
+    // Callers pass 17 digits they built; '0' never shows up for a real check character there.
+    yibao_domain::id_number::check_character(first17).unwrap_or('0')
+}
+
+/// The demo roster as CSV text: every region's residents, with students, residence permits,
+/// exemptions (valid and expired), subsidies, newborns, and a few who are refused (employee
+/// insurance, a residence permit too recent).
+pub fn demo_roster_csv(today: NaiveDate) -> String {
+    let surnames: Vec<char> = SURNAMES.chars().collect();
+    let given: Vec<char> = GIVEN.chars().collect();
+    let mut rng = Lcg(20_201_101);
+    let mut out = String::from(
+        "姓名,身份证号码,参保地区,人员类别,户籍类型,居住证起始日期,学校名称,联系电话,服务站,职工医保,减免类型,减免证件名称,减免证件号码,减免证件有效期至,资助金额\n",
+    );
+    for (region, county) in DEMO_COUNTIES {
+        for i in 0..DEMO_RESIDENTS_PER_REGION {
+            let kind = i % 40;
+            let age_days = match kind {
+                0 => 30 + rng.next(300),               // newborn-ish
+                1..=6 => 6 * 365 + rng.next(12 * 365), // school age
+                _ => 19 * 365 + rng.next(60 * 365),
+            };
+            let birth = today - chrono::Duration::days(i64::try_from(age_days).unwrap_or(0));
+            let body = format!("{county}{}{:03}", birth.format("%Y%m%d"), i % 1000);
+            let id = format!("{body}{}", check_character(&body));
+            let mut name: String =
+                surnames[usize::try_from(rng.next(surnames.len() as u64)).unwrap_or(0)].to_string();
+            for _ in 0..(1 + rng.next(2)) {
+                name.push(given[usize::try_from(rng.next(given.len() as u64)).unwrap_or(0)]);
+            }
+            let station = format!("ST-{:02}", 1 + i % 3);
+            let phone = format!("13{:09}", rng.next(1_000_000_000));
+            let (person_kind, school) = if (1..=6).contains(&kind) {
+                ("在校学生", "第一实验小学")
+            } else {
+                ("居民", "")
+            };
+            let (household, permit) = match kind {
+                7 => ("居住证", (today - chrono::Duration::days(400)).to_string()),
+                8 => ("居住证", (today - chrono::Duration::days(30)).to_string()),
+                _ => ("本地户籍", String::new()),
+            };
+            let employee = if kind == 9 { "是" } else { "" };
+            let relief: [String; 5] = match kind {
+                10 => [
+                    "低保".into(),
+                    "最低生活保障证".into(),
+                    format!("DB{i:05}"),
+                    "2027-12-31".into(),
+                    String::new(),
+                ],
+                11 => [
+                    "特困".into(),
+                    "特困人员救助供养证".into(),
+                    format!("TK{i:05}"),
+                    "2026-06-30".into(),
+                    String::new(),
+                ],
+                12 => [
+                    "资助".into(),
+                    "资助参保证明".into(),
+                    format!("ZZ{i:05}"),
+                    "2027-12-31".into(),
+                    "120.00".into(),
+                ],
+                13 => [
+                    "重残".into(),
+                    "残疾人证".into(),
+                    format!("CJ{i:05}"),
+                    "2030-12-31".into(),
+                    String::new(),
+                ],
+                _ => Default::default(),
+            };
+            out.push_str(&format!(
+                "{name},{id},{region},{person_kind},{household},{permit},{school},{phone},{station},{employee},{}\n",
+                relief.join(",")
+            ));
+        }
+    }
+    out
+}
+
+/// Loads regions, fee policies and calendars. Idempotent: loading twice leaves the same data.
 pub async fn load(storage: &dyn Storage) -> Result<DemoSummary, DemoError> {
     let calendars = calendar_years()?;
     let mut summary = DemoSummary::default();
@@ -291,6 +401,109 @@ pub async fn load(storage: &dyn Storage) -> Result<DemoSummary, DemoError> {
     for policy in fee_policies()? {
         storage.put_fee_policy(&policy).await?;
         summary.fee_policies += 1;
+    }
+    Ok(summary)
+}
+
+/// username, password, role, region, station.
+pub type DemoStaff = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+/// The demo's staff accounts and their passwords, printed by `yibao demo` (demo only!).
+pub const DEMO_STAFF: [DemoStaff; 3] = [
+    ("admin", "yibao-demo-admin", "admin", None, None),
+    (
+        "nt-st01",
+        "yibao-demo-station",
+        "station_operator",
+        Some("320600"),
+        Some("ST-01"),
+    ),
+    ("auditor", "yibao-demo-auditor", "auditor", None, None),
+];
+
+/// What [`load_people`] did.
+#[derive(Debug, Default)]
+pub struct PeopleSummary {
+    pub import: Option<yibao_server::services::roster_import::ImportReport>,
+    pub payables_created: u64,
+}
+
+/// Imports the demo roster through the same path as any roster, assesses every region's open fee
+/// year, and creates the demo staff accounts. Idempotent.
+pub async fn load_people(
+    storage: &dyn Storage,
+    today: NaiveDate,
+) -> Result<PeopleSummary, DemoError> {
+    use yibao_server::services::{assessment, roster_import, staff};
+    let dir = tempfile::tempdir().map_err(data_error)?;
+    let path = dir.path().join("demo-roster.csv");
+    std::fs::write(&path, demo_roster_csv(today)).map_err(data_error)?;
+    let scope = roster_import::ImportScope {
+        actor: "demo".into(),
+        station: None,
+        region: None,
+    };
+    let report = roster_import::import_roster(
+        storage,
+        &path,
+        "demo-roster.csv",
+        &scope,
+        today,
+        None,
+        yibao_roster_file::Limits::default(),
+        &|_| {},
+    )
+    .await
+    .map_err(|e| DemoError::Data(e.message))?;
+    let mut summary = PeopleSummary {
+        import: Some(report),
+        payables_created: 0,
+    };
+    for (code, _) in REGIONS {
+        let region = RegionCode::parse(code).map_err(data_error)?;
+        let policies = storage.list_fee_policies(region).await?;
+        if let Some(policy) = yibao_domain::enrolment_fee_year(&policies, today) {
+            let r = assessment::assess_region(
+                storage,
+                region,
+                policy.fee_year(),
+                "demo",
+                today,
+                &|_| {},
+            )
+            .await
+            .map_err(|e| DemoError::Data(e.message))?;
+            summary.payables_created += r.created;
+        }
+    }
+    for (username, password, role, region, station) in DEMO_STAFF {
+        if storage.get_staff(username).await?.is_some() {
+            continue;
+        }
+        let new = staff::NewStaff {
+            username: username.into(),
+            display_name: username.into(),
+            role: yibao_storage::Role::from_code(role).ok_or_else(|| data_error(role))?,
+            region: region
+                .map(RegionCode::parse)
+                .transpose()
+                .map_err(data_error)?,
+            station: station
+                .map(yibao_domain::StationCode::parse)
+                .transpose()
+                .map_err(data_error)?,
+            password: staff::Password::new(password.into())
+                .map_err(|e| DemoError::Data(e.message))?,
+        };
+        staff::create_staff(storage, new, "demo")
+            .await
+            .map_err(|e| DemoError::Data(e.message))?;
     }
     Ok(summary)
 }

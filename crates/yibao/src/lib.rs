@@ -1,7 +1,9 @@
 //! The `yibao` command's library: configuration, backend selection, the demo data set and the CLI.
 //! `main.rs` only calls [`cli::main`].
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod operator;
 pub mod storage;

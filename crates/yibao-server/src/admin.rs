@@ -1,0 +1,831 @@
+//! The admin API of the agency and its service stations: sign-in, staff, rosters, persons,
+//! assessment, lists and the audit log. Every route checks the caller's role and scope.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use yibao_domain::roster::{parse_row, RosterColumn, RosterHeader};
+use yibao_domain::{
+    check_eligibility, covered_from, enrolment_fee_year, FeeYear, Household, IdNumber, Person,
+    RegionCode, StationCode,
+};
+use yibao_roster_file::Limits;
+use yibao_storage::records::{standing_name_zh, MAX_LIST_ROWS};
+use yibao_storage::{
+    AuditEntry, ChangeSource, EnrolmentOutcome, EnrolmentRequest, PersonUpsert, Role, StandingRow,
+};
+
+use crate::auth::Staff;
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::json::ApiJson;
+use crate::services::assessment::{assess_region, reassess_person, AssessReport};
+use crate::services::roster_import::{import_roster, template_csv, ImportReport, ImportScope};
+use crate::services::staff::{create_staff, login, NewStaff, Password, Session};
+use crate::AppState;
+
+/// Largest roster upload over HTTP (64 MiB, about 500 000 rows); larger files go through
+/// `yibao import roster` on the server.
+pub const ROSTER_UPLOAD_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/login", post(sign_in))
+        .route("/api/v1/auth/logout", post(sign_out))
+        .route("/api/v1/staff", post(add_staff))
+        .route("/api/v1/rosters/template.csv", get(roster_template))
+        .route(
+            "/api/v1/regions/{region}/persons/{id_number}",
+            get(get_person).put(put_person),
+        )
+        .route(
+            "/api/v1/regions/{region}/persons/{id_number}/history",
+            get(person_history),
+        )
+        .route(
+            "/api/v1/regions/{region}/fee-years/{fee_year}/assessment",
+            post(assess),
+        )
+        .route(
+            "/api/v1/regions/{region}/fee-years/{fee_year}/persons/{id_number}/reassessment",
+            post(reassess),
+        )
+        .route(
+            "/api/v1/regions/{region}/fee-years/{fee_year}/standing",
+            get(standing),
+        )
+        .route(
+            "/api/v1/regions/{region}/fee-years/{fee_year}/paid-listing",
+            get(paid_listing),
+        )
+        .route("/api/v1/audit", get(audit_log))
+}
+
+/// Routes with their own, larger body limit.
+pub fn upload_router() -> Router<AppState> {
+    Router::new().route("/api/v1/rosters", post(upload_roster))
+}
+
+fn region_of(text: &str) -> Result<RegionCode, ApiError> {
+    Ok(RegionCode::parse(text)?)
+}
+
+fn year_of(year: i64) -> Result<FeeYear, ApiError> {
+    Ok(FeeYear::new(year)?)
+}
+
+fn id_of(text: &str, state: &AppState) -> Result<IdNumber, ApiError> {
+    Ok(IdNumber::parse(text, state.clock.today())?.id_number)
+}
+
+async fn audit(
+    state: &AppState,
+    staff: &Staff,
+    action: &str,
+    region: Option<RegionCode>,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    state
+        .storage
+        .append_audit(&AuditEntry {
+            actor: staff.username().to_owned(),
+            action: action.to_owned(),
+            region: region.map(|r| r.to_string()),
+            target: target.to_owned(),
+            detail,
+        })
+        .await?;
+    Ok(())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`.
+    token: String,
+    /// Unix seconds.
+    expires_at: i64,
+    username: String,
+    /// `admin`, `station_operator`, `tax_collector` or `auditor`.
+    role: String,
+}
+
+impl From<Session> for LoginResponse {
+    fn from(s: Session) -> Self {
+        LoginResponse {
+            token: s.token,
+            expires_at: s.expires_at,
+            username: s.username,
+            role: s.role.code().to_owned(),
+        }
+    }
+}
+
+/// Staff sign-in: a bearer token valid for 8 hours.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "admin", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, description = "`INVALID_CREDENTIALS`", body = ErrorBody)))]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    if req.username.len() > 64 || req.password.len() > 256 {
+        return Err(ApiError::of(ErrorCode::InvalidCredentials));
+    }
+    let session = login(
+        state.storage.as_ref(),
+        &req.username,
+        &req.password,
+        state.clock.now().timestamp(),
+    )
+    .await?;
+    Ok(Json(session.into()))
+}
+
+/// Ends the session of the token presented.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "admin", responses((status = 204)))]
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::http::StatusCode, ApiError> {
+    if let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        state
+            .storage
+            .delete_session(&crate::services::staff::token_hash(token.trim()))
+            .await?;
+    }
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewStaffRequest {
+    username: String,
+    display_name: String,
+    /// `admin`, `station_operator`, `tax_collector` or `auditor`.
+    role: String,
+    region: Option<String>,
+    station: Option<String>,
+    password: String,
+}
+
+/// Creates a staff account (center administrator only).
+#[utoipa::path(post, path = "/api/v1/staff", tag = "admin", request_body = NewStaffRequest,
+    responses((status = 201), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn add_staff(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiJson(req): ApiJson<NewStaffRequest>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    staff.require_admin()?;
+    let role = Role::from_code(&req.role).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            "角色应为 admin、station_operator、tax_collector 或 auditor",
+        )
+    })?;
+    let new = NewStaff {
+        username: req.username,
+        display_name: req.display_name,
+        role,
+        region: req.region.as_deref().map(region_of).transpose()?,
+        station: req.station.as_deref().map(StationCode::parse).transpose()?,
+        password: Password::new(req.password)?,
+    };
+    create_staff(state.storage.as_ref(), new, staff.username()).await?;
+    Ok(axum::http::StatusCode::CREATED)
+}
+
+/// The roster template (花名册模板): every column, one example row, UTF-8 with BOM for Excel.
+#[utoipa::path(get, path = "/api/v1/rosters/template.csv", tag = "admin",
+    responses((status = 200, content_type = "text/csv")))]
+pub async fn roster_template(_staff: Staff) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"roster-template.csv\"",
+            ),
+        ],
+        template_csv(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct UploadQuery {
+    /// The file's name; its extension (`.csv` or `.xlsx`) says how to read it.
+    file_name: String,
+    /// Enrol in this fee year instead of the earliest one whose window is open.
+    fee_year: Option<i64>,
+}
+
+/// Imports a roster (花名册) sent as the request body (CSV in UTF-8 or GBK, or XLSX), at most 64 MiB.
+/// Answers the summary and every rejected row with its column and reason.
+#[utoipa::path(post, path = "/api/v1/rosters", tag = "admin", params(UploadQuery),
+    request_body(content = String, content_type = "application/octet-stream"),
+    responses((status = 200, body = Object, description = "ImportReport"), (status = 422, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn upload_roster(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(query): Query<UploadQuery>,
+    body: Bytes,
+) -> Result<Json<ImportReport>, ApiError> {
+    let scope = match staff.role() {
+        Role::Admin => ImportScope {
+            actor: staff.username().to_owned(),
+            station: None,
+            region: None,
+        },
+        Role::StationOperator => {
+            let (Some(region), Some(station)) = (staff.0.region, staff.0.station.clone()) else {
+                return Err(ApiError::of(ErrorCode::Forbidden));
+            };
+            ImportScope {
+                actor: staff.username().to_owned(),
+                station: Some((region, station)),
+                region: Some(region),
+            }
+        }
+        Role::TaxCollector | Role::Auditor => return Err(ApiError::of(ErrorCode::Forbidden)),
+    };
+    let fee_year = query.fee_year.map(year_of).transpose()?;
+    let name = std::path::Path::new(&query.file_name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let extension = std::path::Path::new(&name)
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal("upload temp dir", e))?;
+    let path = dir.path().join(format!("upload.{extension}"));
+    std::fs::write(&path, &body).map_err(|e| ApiError::internal("upload write", e))?;
+    let report = import_roster(
+        state.storage.as_ref(),
+        &path,
+        &name,
+        &scope,
+        state.clock.today(),
+        fee_year,
+        Limits::default(),
+        &|_| {},
+    )
+    .await?;
+    Ok(Json(report))
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Default)]
+pub struct PersonInput {
+    /// 预留姓名.
+    name: String,
+    /// `居民` (default) or `在校学生`.
+    person_kind: Option<String>,
+    /// `本地户籍` (default) or `居住证`.
+    household: Option<String>,
+    /// `YYYY-MM-DD`, with `居住证`.
+    permit_since: Option<String>,
+    school: Option<String>,
+    phone: Option<String>,
+    station: Option<String>,
+    employee_insured: Option<bool>,
+    /// `低保`, `特困`, … `资助`.
+    relief_kind: Option<String>,
+    certificate_name: Option<String>,
+    certificate_number: Option<String>,
+    /// `YYYY-MM-DD`.
+    certificate_valid_until: Option<String>,
+    /// Yuan with up to two decimals, only with `资助`.
+    subsidy_yuan: Option<String>,
+}
+
+/// Validates through the same rules, and with the same messages, as a roster row.
+fn person_from_input(
+    region: &str,
+    id_number: &str,
+    input: &PersonInput,
+    today: NaiveDate,
+) -> Result<Person, ApiError> {
+    let columns: Vec<String> = RosterColumn::ALL
+        .iter()
+        .map(|c| c.header().to_owned())
+        .collect();
+    let header = RosterHeader::parse(&columns)?;
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let cells: Vec<String> = RosterColumn::ALL
+        .iter()
+        .map(|c| match c {
+            RosterColumn::Name => input.name.clone(),
+            RosterColumn::IdNumber => id_number.to_owned(),
+            RosterColumn::Region => region.to_owned(),
+            RosterColumn::PersonKind => text(&input.person_kind),
+            RosterColumn::Household => text(&input.household),
+            RosterColumn::PermitSince => text(&input.permit_since),
+            RosterColumn::School => text(&input.school),
+            RosterColumn::Phone => text(&input.phone),
+            RosterColumn::Station => text(&input.station),
+            RosterColumn::EmployeeInsured => {
+                if input.employee_insured == Some(true) {
+                    "是".into()
+                } else {
+                    String::new()
+                }
+            }
+            RosterColumn::ReliefKind => text(&input.relief_kind),
+            RosterColumn::CertificateName => text(&input.certificate_name),
+            RosterColumn::CertificateNumber => text(&input.certificate_number),
+            RosterColumn::CertificateValidUntil => text(&input.certificate_valid_until),
+            RosterColumn::Subsidy => text(&input.subsidy_yuan),
+        })
+        .collect();
+    parse_row(&header, &cells, today).map_err(|problems| {
+        let message = problems
+            .iter()
+            .map(|p| format!("{}：{}", p.column, p.reason))
+            .collect::<Vec<_>>()
+            .join("；");
+        // The ID number's own code wins so tellers see the familiar one.
+        let code = if problems
+            .iter()
+            .any(|p| p.column == RosterColumn::IdNumber.header())
+        {
+            ErrorCode::InvalidIdNumber
+        } else {
+            ErrorCode::InvalidPerson
+        };
+        ApiError::new(code, message)
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PersonView {
+    region: String,
+    id_number: String,
+    name: String,
+    household: String,
+    permit_since: Option<NaiveDate>,
+    school: Option<String>,
+    phone: Option<String>,
+    station: Option<String>,
+    employee_insured: bool,
+    relief_kind: Option<String>,
+    certificate_valid_until: Option<NaiveDate>,
+    subsidy_fen: Option<i64>,
+    /// The record's version: 1 when created, +1 at every change.
+    version: i64,
+}
+
+impl PersonView {
+    fn of(p: &Person, version: i64) -> Self {
+        let (household, permit_since) = match p.household {
+            Household::LocalRegistration => ("本地户籍", None),
+            Household::ResidencePermit { since } => ("居住证", Some(since)),
+        };
+        PersonView {
+            region: p.region.to_string(),
+            id_number: p.id_number.as_str().to_owned(),
+            name: p.name.as_str().to_owned(),
+            household: household.to_owned(),
+            permit_since,
+            school: p.school.clone(),
+            phone: p.phone.as_ref().map(|x| x.as_str().to_owned()),
+            station: p.station.as_ref().map(|s| s.as_str().to_owned()),
+            employee_insured: p.employee_insured,
+            relief_kind: p.relief.as_ref().map(|r| r.kind.name_zh().to_owned()),
+            certificate_valid_until: p.relief.as_ref().map(|r| r.valid_until),
+            subsidy_fen: p
+                .relief
+                .as_ref()
+                .and_then(|r| r.subsidy)
+                .map(|f| f.as_fen()),
+            version,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PersonDetail {
+    person: PersonView,
+    /// This person's payables in every fee year, superseded ones included.
+    #[schema(value_type = Vec<Object>)]
+    payables: Vec<yibao_storage::PayableRecord>,
+}
+
+async fn load_person(
+    state: &AppState,
+    staff: &Staff,
+    region: RegionCode,
+    id: &IdNumber,
+) -> Result<(Person, i64), ApiError> {
+    let found = state.storage.get_person(region, id).await?;
+    match found {
+        Some((person, version)) => {
+            staff.may_read(region, person.station.as_ref())?;
+            Ok((person, version))
+        }
+        None => {
+            // Do not tell a station operator whether someone exists elsewhere.
+            staff.may_read(region, staff.0.station.as_ref())?;
+            Err(ApiError::new(
+                ErrorCode::NotFound,
+                "本统筹区没有此人的登记信息",
+            ))
+        }
+    }
+}
+
+/// A person as the agency holds them, with their payables.
+#[utoipa::path(get, path = "/api/v1/regions/{region}/persons/{id_number}", tag = "admin",
+    params(("region" = String, Path), ("id_number" = String, Path)),
+    responses((status = 200, body = PersonDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_person(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((region, id_number)): Path<(String, String)>,
+) -> Result<Json<PersonDetail>, ApiError> {
+    let region = region_of(&region)?;
+    let id = id_of(&id_number, &state)?;
+    let (person, version) = load_person(&state, &staff, region, &id).await?;
+    let payables = state.storage.payables_of_person(&id).await?;
+    let payables = payables
+        .into_iter()
+        .filter(|p| p.region == region.as_str())
+        .collect();
+    Ok(Json(PersonDetail {
+        person: PersonView::of(&person, version),
+        payables,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PutPersonResponse {
+    person: PersonView,
+    /// `created`, `updated` or `unchanged`.
+    change: String,
+    /// `enrolled`, `already_enrolled`, `refused`, `kept_because_assessed` or `not_attempted`.
+    enrolment: String,
+    enrolment_message: Option<String>,
+}
+
+/// Registers or changes a person (with history), and enrols them in the open fee year when eligible.
+#[utoipa::path(put, path = "/api/v1/regions/{region}/persons/{id_number}", tag = "admin", request_body = PersonInput,
+    params(("region" = String, Path), ("id_number" = String, Path)),
+    responses((status = 200, body = PutPersonResponse), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_person(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((region_text, id_number)): Path<(String, String)>,
+    ApiJson(input): ApiJson<PersonInput>,
+) -> Result<Json<PutPersonResponse>, ApiError> {
+    let region = region_of(&region_text)?;
+    let today = state.clock.today();
+    let person = person_from_input(region.as_str(), &id_number, &input, today)?;
+    // Both the new station and, for an existing person, the old one must be the caller's.
+    staff.may_change(region, person.station.as_ref())?;
+    if let Some((existing, _)) = state.storage.get_person(region, &person.id_number).await? {
+        staff.may_change(region, existing.station.as_ref())?;
+    }
+    let policies = state.storage.list_fee_policies(region).await?;
+    if state.storage.get_region(region).await?.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("统筹区 {region} 未在本系统登记"),
+        ));
+    }
+    let enrolment = enrolment_fee_year(&policies, today).map(|policy| {
+        match check_eligibility(&person, today) {
+            Ok(()) => EnrolmentRequest::Enrol {
+                fee_year: policy.fee_year(),
+                covered_from: covered_from(&person.id_number, policy, today),
+            },
+            Err(refusal) => EnrolmentRequest::Refuse {
+                fee_year: policy.fee_year(),
+                refusal,
+            },
+        }
+    });
+    let source = ChangeSource {
+        actor: staff.username().to_owned(),
+        source: "api".into(),
+    };
+    let outcome = state
+        .storage
+        .upsert_persons(
+            &[PersonUpsert {
+                row_number: 1,
+                person: person.clone(),
+                enrolment,
+            }],
+            &source,
+        )
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal("upsert", "no outcome"))?;
+    let (enrolment, message) = match &outcome.enrolment {
+        EnrolmentOutcome::Enrolled => ("enrolled", None),
+        EnrolmentOutcome::AlreadyEnrolled => ("already_enrolled", None),
+        EnrolmentOutcome::Refused(r) => ("refused", Some(r.to_string())),
+        EnrolmentOutcome::KeptBecauseAssessed(r) => ("kept_because_assessed", Some(r.to_string())),
+        EnrolmentOutcome::NotAttempted => (
+            "not_attempted",
+            Some(yibao_domain::EnrolmentRefusal::NoOpenFeeYear.to_string()),
+        ),
+    };
+    let change = match outcome.person {
+        yibao_storage::PersonChange::Created => "created",
+        yibao_storage::PersonChange::Updated => "updated",
+        yibao_storage::PersonChange::Unchanged => "unchanged",
+    };
+    audit(
+        &state,
+        &staff,
+        "person.put",
+        Some(region),
+        &person.id_number.masked(),
+        serde_json::json!({ "change": change, "enrolment": enrolment }),
+    )
+    .await?;
+    let (stored, version) = state
+        .storage
+        .get_person(region, &person.id_number)
+        .await?
+        .ok_or_else(|| ApiError::internal("person after upsert", "missing"))?;
+    Ok(Json(PutPersonResponse {
+        person: PersonView::of(&stored, version),
+        change: change.to_owned(),
+        enrolment: enrolment.to_owned(),
+        enrolment_message: message,
+    }))
+}
+
+/// Every version of a person's record: who changed it, when, from where, and what it became.
+#[utoipa::path(get, path = "/api/v1/regions/{region}/persons/{id_number}/history", tag = "admin",
+    params(("region" = String, Path), ("id_number" = String, Path)),
+    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn person_history(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((region, id_number)): Path<(String, String)>,
+) -> Result<Json<Vec<yibao_storage::HistoryEntry>>, ApiError> {
+    let region = region_of(&region)?;
+    let id = id_of(&id_number, &state)?;
+    load_person(&state, &staff, region, &id).await?;
+    Ok(Json(state.storage.person_history(region, &id).await?))
+}
+
+/// Assesses a region's fee year in bulk (核定), center administrator only. Idempotent.
+#[utoipa::path(post, path = "/api/v1/regions/{region}/fee-years/{fee_year}/assessment", tag = "admin",
+    params(("region" = String, Path), ("fee_year" = i64, Path)),
+    responses((status = 200, body = Object, description = "AssessReport"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn assess(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((region, fee_year)): Path<(String, i64)>,
+) -> Result<Json<AssessReport>, ApiError> {
+    staff.require_admin()?;
+    let region = region_of(&region)?;
+    let fee_year = year_of(fee_year)?;
+    let report = assess_region(
+        state.storage.as_ref(),
+        region,
+        fee_year,
+        staff.username(),
+        state.clock.today(),
+        &|_| {},
+    )
+    .await?;
+    audit(
+        &state,
+        &staff,
+        "assessment.run",
+        Some(region),
+        &fee_year.to_string(),
+        serde_json::to_value(&report).unwrap_or_default(),
+    )
+    .await?;
+    Ok(Json(report))
+}
+
+/// Re-assesses one person after a change: a new payable from tomorrow supersedes the current one.
+/// A paid payable must be refunded first (409 `PAID_MUST_BE_REFUNDED`).
+#[utoipa::path(post, path = "/api/v1/regions/{region}/fee-years/{fee_year}/persons/{id_number}/reassessment", tag = "admin",
+    params(("region" = String, Path), ("fee_year" = i64, Path), ("id_number" = String, Path)),
+    responses((status = 200, body = Object, description = "the new payable"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn reassess(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((region, fee_year, id_number)): Path<(String, i64, String)>,
+) -> Result<Json<yibao_storage::PayableRecord>, ApiError> {
+    let region = region_of(&region)?;
+    let fee_year = year_of(fee_year)?;
+    let id = id_of(&id_number, &state)?;
+    let (person, _) = load_person(&state, &staff, region, &id).await?;
+    staff.may_change(region, person.station.as_ref())?;
+    let record = reassess_person(
+        state.storage.as_ref(),
+        region,
+        fee_year,
+        &id,
+        staff.username(),
+        state.clock.today(),
+    )
+    .await?;
+    audit(&state, &staff, "assessment.reassess", Some(region), &id.masked(),
+        serde_json::json!({ "payable_id": record.payable_id, "supersedes": record.supersedes, "amount_fen": record.amount_fen })).await?;
+    Ok(Json(record))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct StandingQuery {
+    /// Limit to one service station (a station operator always sees only their own).
+    station: Option<String>,
+    /// `true`: leave out the paid (the unpaid list, 未缴费名单).
+    only_unpaid: Option<bool>,
+    /// `json` (default) or `xlsx`.
+    format: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StandingView {
+    station: Option<String>,
+    id_number: String,
+    name: String,
+    /// `paid`, `unpaid`, `exempt`, `not_assessed`, `enrolment_refused`, `not_enrolled`.
+    standing: String,
+    /// The standing in Chinese, with the refusal reason where there is one.
+    reason: String,
+    amount_fen: Option<i64>,
+}
+
+impl From<&StandingRow> for StandingView {
+    fn from(r: &StandingRow) -> Self {
+        let mut reason = standing_name_zh(&r.standing).to_owned();
+        if let Some(detail) = &r.detail {
+            reason.push('：');
+            reason.push_str(detail);
+        }
+        StandingView {
+            station: r.station_code.clone(),
+            id_number: r.id_number.clone(),
+            name: r.name.clone(),
+            standing: r.standing.clone(),
+            reason,
+            amount_fen: r.amount_fen,
+        }
+    }
+}
+
+/// Everyone of a region (or one station) with their standing in the fee year and the reason:
+/// the unpaid list per station (未缴费名单), as JSON or XLSX.
+#[utoipa::path(get, path = "/api/v1/regions/{region}/fee-years/{fee_year}/standing", tag = "admin",
+    params(("region" = String, Path), ("fee_year" = i64, Path), StandingQuery),
+    responses((status = 200, body = [StandingView]), (status = 403, body = ErrorBody)))]
+pub async fn standing(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((region, fee_year)): Path<(String, i64)>,
+    Query(query): Query<StandingQuery>,
+) -> Result<Response, ApiError> {
+    let region = region_of(&region)?;
+    let fee_year = year_of(fee_year)?;
+    let requested = query
+        .station
+        .as_deref()
+        .map(StationCode::parse)
+        .transpose()?;
+    let station = staff.station_filter(region, requested)?;
+    let rows = state
+        .storage
+        .standing(region, fee_year, station.as_ref(), MAX_LIST_ROWS)
+        .await?;
+    let views: Vec<StandingView> = rows
+        .iter()
+        .filter(|r| query.only_unpaid != Some(true) || r.standing != "paid")
+        .map(StandingView::from)
+        .collect();
+    match query.format.as_deref() {
+        None | Some("json") => Ok(Json(views).into_response()),
+        Some("xlsx") => {
+            let bytes = crate::export::standing_xlsx(&views_rows(&views), region, fee_year)?;
+            Ok((
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    ),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"standing.xlsx\"",
+                    ),
+                ],
+                bytes,
+            )
+                .into_response())
+        }
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "format 只能是 json 或 xlsx",
+        )),
+    }
+}
+
+fn views_rows(views: &[StandingView]) -> Vec<[String; 6]> {
+    views
+        .iter()
+        .map(|v| {
+            [
+                v.station.clone().unwrap_or_default(),
+                v.name.clone(),
+                v.id_number.clone(),
+                standing_name_zh(&v.standing).to_owned(),
+                v.reason.clone(),
+                v.amount_fen
+                    .map(|f| {
+                        yibao_domain::Fen::new(f)
+                            .map(|x| x.to_yuan_string())
+                            .unwrap_or_default()
+                    })
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect()
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListingQuery {
+    station: Option<String>,
+}
+
+/// A printable public listing of the paid (缴费公示) per community, names and ID numbers masked.
+#[utoipa::path(get, path = "/api/v1/regions/{region}/fee-years/{fee_year}/paid-listing", tag = "admin",
+    params(("region" = String, Path), ("fee_year" = i64, Path), ListingQuery),
+    responses((status = 200, content_type = "text/html"), (status = 403, body = ErrorBody)))]
+pub async fn paid_listing(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((region, fee_year)): Path<(String, i64)>,
+    Query(query): Query<ListingQuery>,
+) -> Result<Html<String>, ApiError> {
+    let region = region_of(&region)?;
+    let fee_year = year_of(fee_year)?;
+    let requested = query
+        .station
+        .as_deref()
+        .map(StationCode::parse)
+        .transpose()?;
+    let station = staff.station_filter(region, requested)?;
+    let region_name = state
+        .storage
+        .get_region(region)
+        .await?
+        .map(|r| r.name().to_owned())
+        .unwrap_or_else(|| region.to_string());
+    let rows = state
+        .storage
+        .standing(region, fee_year, station.as_ref(), MAX_LIST_ROWS)
+        .await?;
+    let today = state.clock.today();
+    Ok(Html(crate::export::paid_listing_html(
+        &region_name,
+        fee_year,
+        station.as_ref(),
+        &rows,
+        today,
+    )))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct AuditQuery {
+    /// At most this many, newest first (1 to 1000; default 100).
+    limit: Option<usize>,
+}
+
+/// The audit log, newest first: administrators and auditors.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(AuditQuery),
+    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+pub async fn audit_log(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Vec<yibao_storage::AuditRecord>>, ApiError> {
+    if !matches!(staff.role(), Role::Admin | Role::Auditor) {
+        return Err(ApiError::of(ErrorCode::Forbidden));
+    }
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(state.storage.list_audit(limit).await?))
+}

@@ -1,0 +1,124 @@
+//! Who is calling the admin API, and what they may touch.
+//!
+//! Roles: the center administrator (中心管理员) does everything in every region; a station operator
+//! (服务站经办) sees and changes only their own station's people (谁主管谁负责); a tax collector
+//! (税务征收) reads their region; an auditor (审计) reads everything and changes nothing.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use yibao_domain::{RegionCode, StationCode};
+use yibao_storage::{Role, StaffAccount};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::services::staff::token_hash;
+use crate::AppState;
+
+/// The signed-in staff member, from `Authorization: Bearer <token>`.
+#[derive(Debug, Clone)]
+pub struct Staff(pub StaffAccount);
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 128)
+            .ok_or_else(|| ApiError::of(ErrorCode::AuthRequired))?;
+        let now = state.clock.now().timestamp();
+        let account = state
+            .storage
+            .session_staff(&token_hash(token), now)
+            .await?
+            .filter(|a| !a.disabled)
+            .ok_or_else(|| ApiError::new(ErrorCode::AuthRequired, "登录已失效，请重新登录"))?;
+        Ok(Staff(account))
+    }
+}
+
+fn forbidden() -> ApiError {
+    ApiError::of(ErrorCode::Forbidden)
+}
+
+impl Staff {
+    pub fn username(&self) -> &str {
+        &self.0.username
+    }
+
+    pub fn role(&self) -> Role {
+        self.0.role
+    }
+
+    /// Only the center administrator.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.0.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(forbidden())
+        }
+    }
+
+    /// May read data of `region` (and, for a station operator, of `station` within it).
+    pub fn may_read(
+        &self,
+        region: RegionCode,
+        station: Option<&StationCode>,
+    ) -> Result<(), ApiError> {
+        let ok = match self.0.role {
+            Role::Admin | Role::Auditor => true,
+            Role::TaxCollector => self.0.region == Some(region),
+            Role::StationOperator => {
+                self.0.region == Some(region)
+                    && station.is_some()
+                    && self.0.station.as_ref() == station
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(forbidden())
+        }
+    }
+
+    /// May change people of `region` and `station`: the administrator, or that station's operator.
+    pub fn may_change(
+        &self,
+        region: RegionCode,
+        station: Option<&StationCode>,
+    ) -> Result<(), ApiError> {
+        match self.0.role {
+            Role::Admin => Ok(()),
+            Role::StationOperator => self.may_read(region, station),
+            Role::TaxCollector | Role::Auditor => Err(forbidden()),
+        }
+    }
+
+    /// The station a list must be limited to: a station operator's own; others may choose.
+    pub fn station_filter(
+        &self,
+        region: RegionCode,
+        requested: Option<StationCode>,
+    ) -> Result<Option<StationCode>, ApiError> {
+        match self.0.role {
+            Role::StationOperator => {
+                let own = self.0.station.clone();
+                if requested.is_some() && requested != own {
+                    return Err(forbidden());
+                }
+                self.may_read(region, own.as_ref())?;
+                Ok(own)
+            }
+            _ => {
+                self.may_read(region, requested.as_ref())?;
+                Ok(requested)
+            }
+        }
+    }
+}

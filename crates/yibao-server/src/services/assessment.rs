@@ -1,0 +1,183 @@
+//! Assessment (核定): payables from enrolments and the fee policy, in bulk and per person.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use yibao_domain::{assess, FeePolicy, FeeYear, IdNumber, Person, RegionCode};
+use yibao_storage::{NewPayable, PayableRecord, ReassessRefusal, Storage};
+
+use crate::error::{ApiError, ErrorCode};
+
+/// Persons read and payables written per storage call.
+pub const ASSESSMENT_BATCH: usize = 1000;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AssessReport {
+    pub region: String,
+    pub fee_year: u16,
+    /// Carried over from last year's enrolment (续保) before assessing.
+    pub renewed: u64,
+    /// Payables created by this run (0 when run again).
+    pub created: u64,
+    /// Of those, owing nothing (exempt, or fully subsidised).
+    pub exempt: u64,
+    /// Sum of the amounts created, in fen.
+    pub amount_fen: i64,
+}
+
+pub fn new_payable_id() -> String {
+    format!("p{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The inputs an assessment used, kept with the payable so that later registry edits never
+/// silently change it: the person's deciding facts and the policy amount.
+fn inputs_json(person: &Person, policy: &FeePolicy, assessed_on: NaiveDate) -> String {
+    serde_json::json!({
+        "assessed_on": assessed_on,
+        "birth_date": person.id_number.birth_date(),
+        "student": person.school.is_some(),
+        "household": person.household,
+        "relief": person.relief,
+        "policy": {
+            "fee_year": policy.fee_year().get(),
+            "age_reference_date": policy.age_reference_date(),
+            "adult_age": policy.adult_age(),
+        },
+    })
+    .to_string()
+}
+
+pub fn draft_payable(
+    person: &Person,
+    policy: &FeePolicy,
+    assessed_on: NaiveDate,
+    payable_from: NaiveDate,
+    actor: &str,
+) -> NewPayable {
+    NewPayable {
+        payable_id: new_payable_id(),
+        region: person.region,
+        fee_year: policy.fee_year(),
+        id_number: person.id_number,
+        assessment: assess(person, policy, assessed_on),
+        payable_from,
+        inputs: inputs_json(person, policy, assessed_on),
+        assessed_by: actor.to_owned(),
+    }
+}
+
+async fn policy_of(
+    storage: &dyn Storage,
+    region: RegionCode,
+    fee_year: FeeYear,
+) -> Result<FeePolicy, ApiError> {
+    storage
+        .get_fee_policy(region, fee_year)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NoFeePolicy,
+                format!("统筹区 {region} 尚未设置 {fee_year} 年度的缴费政策，请先设置缴费政策"),
+            )
+        })
+}
+
+/// Assesses a whole region and fee year: renews last year's insured, then creates the payable of
+/// every enrolled person who has none. Idempotent: a second run creates nothing.
+/// `progress` is called with the number of payables created so far.
+pub async fn assess_region(
+    storage: &dyn Storage,
+    region: RegionCode,
+    fee_year: FeeYear,
+    actor: &str,
+    today: NaiveDate,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<AssessReport, ApiError> {
+    let policy = policy_of(storage, region, fee_year).await?;
+    let mut report = AssessReport {
+        region: region.to_string(),
+        fee_year: fee_year.get(),
+        ..AssessReport::default()
+    };
+    if let Ok(previous) = FeeYear::new(i64::from(fee_year.get()) - 1) {
+        if storage.get_fee_policy(region, previous).await?.is_some() {
+            let year_start =
+                NaiveDate::from_ymd_opt(i32::from(fee_year.get()), 1, 1).unwrap_or(today);
+            report.renewed = storage
+                .renew_enrolments(region, previous, fee_year, year_start)
+                .await?;
+        }
+    }
+    let mut after: Option<String> = None;
+    loop {
+        let persons = storage
+            .assessment_candidates(region, fee_year, after.as_deref(), ASSESSMENT_BATCH)
+            .await?;
+        let Some(last) = persons.last() else { break };
+        after = Some(last.id_number.as_str().to_owned());
+        let drafts: Vec<NewPayable> = persons
+            .iter()
+            .map(|p| draft_payable(p, &policy, today, today, actor))
+            .collect();
+        let created = storage.insert_payables(&drafts).await?;
+        report.created += created;
+        if created == u64::try_from(drafts.len()).unwrap_or(0) {
+            for d in &drafts {
+                if d.assessment.amount == yibao_domain::Fen::ZERO {
+                    report.exempt += 1;
+                }
+                report.amount_fen += d.assessment.amount.as_fen();
+            }
+        }
+        progress(report.created);
+    }
+    Ok(report)
+}
+
+/// Re-assesses one person after a change: a new payable, payable from the next day, superseding
+/// the current one. A paid payable must be refunded first.
+pub async fn reassess_person(
+    storage: &dyn Storage,
+    region: RegionCode,
+    fee_year: FeeYear,
+    id_number: &IdNumber,
+    actor: &str,
+    today: NaiveDate,
+) -> Result<PayableRecord, ApiError> {
+    let policy = policy_of(storage, region, fee_year).await?;
+    let (person, _) = storage
+        .get_person(region, id_number)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                "该统筹区没有此人的登记信息，请核对身份证号码",
+            )
+        })?;
+    let enrolled = storage
+        .get_enrolment(region, fee_year, id_number)
+        .await?
+        .is_some_and(|e| e.status == "enrolled");
+    if !enrolled {
+        return Err(ApiError::new(
+            ErrorCode::NotEnrolled,
+            format!("此人未在本统筹区登记 {fee_year} 年度参保，不能核定"),
+        ));
+    }
+    let next_day = today.succ_opt().unwrap_or(today);
+    let replacement = draft_payable(&person, &policy, today, next_day, actor);
+    match storage.reassess(&replacement).await? {
+        Ok(record) => Ok(record),
+        Err(ReassessRefusal::NotAssessed) => Err(ApiError::new(
+            ErrorCode::NotAssessed,
+            "此人本年度尚未核定，请先进行核定",
+        )),
+        Err(ReassessRefusal::PaidMustBeRefunded) => Err(ApiError::new(
+            ErrorCode::PaidMustBeRefunded,
+            "此人本年度已缴费，须先办理退费后才能重新核定",
+        )),
+        Err(ReassessRefusal::Locked) => Err(ApiError::new(
+            ErrorCode::Locked,
+            "此人的应缴费信息正被缴费订单或银行扣费锁定，请稍后再重新核定",
+        )),
+    }
+}

@@ -1,0 +1,250 @@
+//! Staff accounts, passwords (argon2id) and sessions, and the audit log they write to.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use yibao_domain::{RegionCode, StationCode};
+use yibao_storage::records::MAX_SESSION_SECONDS;
+use yibao_storage::{AuditEntry, ConstraintKind, Role, StaffAccount, Storage, StorageError};
+
+use crate::error::{ApiError, ErrorCode};
+
+pub const MIN_PASSWORD_CHARS: usize = 10;
+pub const MAX_PASSWORD_CHARS: usize = 128;
+/// How long a login lasts.
+pub const SESSION_SECONDS: i64 = 8 * 3600;
+const _: () = assert!(SESSION_SECONDS <= MAX_SESSION_SECONDS);
+
+/// A password: never in `Debug`, logs or argv.
+pub struct Password(String);
+
+impl Password {
+    pub fn new(text: String) -> Result<Password, ApiError> {
+        let n = text.chars().count();
+        if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("密码长度应为{MIN_PASSWORD_CHARS}至{MAX_PASSWORD_CHARS}个字符"),
+            ));
+        }
+        Ok(Password(text))
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// An argon2id PHC string with a fresh random salt.
+pub fn hash_password(password: &Password) -> Result<String, ApiError> {
+    let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes())
+        .map_err(|e| ApiError::internal("salt", e))?;
+    Argon2::default()
+        .hash_password(password.0.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::internal("password hash", e))
+}
+
+fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// The SHA-256 of a session token, as stored: a database dump does not reveal live tokens.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub struct NewStaff {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub region: Option<RegionCode>,
+    pub station: Option<StationCode>,
+    pub password: Password,
+}
+
+fn valid_username(name: &str) -> bool {
+    (2..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+}
+
+/// Creates a staff account and audits it.
+pub async fn create_staff(
+    storage: &dyn Storage,
+    new: NewStaff,
+    actor: &str,
+) -> Result<(), ApiError> {
+    if !valid_username(&new.username) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "用户名应为2至32个字符，只能包含小写字母、数字、_、.和-",
+        ));
+    }
+    match (new.role, &new.region, &new.station) {
+        (Role::StationOperator, Some(_), Some(_)) => {}
+        (Role::StationOperator, _, _) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "服务站经办人员须指定统筹区和服务站",
+            ))
+        }
+        (Role::TaxCollector, None, _) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "税务征收人员须指定统筹区",
+            ))
+        }
+        (_, _, Some(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "只有服务站经办人员可以指定服务站",
+            ))
+        }
+        _ => {}
+    }
+    let display_name = new.display_name.trim();
+    if display_name.is_empty() || display_name.chars().count() > 40 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "姓名不能为空，且不超过40个字",
+        ));
+    }
+    let account = StaffAccount {
+        username: new.username.clone(),
+        display_name: display_name.to_owned(),
+        role: new.role,
+        region: new.region,
+        station: new.station,
+        password_hash: hash_password(&new.password)?,
+        disabled: false,
+    };
+    match storage.create_staff(&account).await {
+        Ok(()) => {}
+        Err(StorageError::Constraint {
+            kind: ConstraintKind::Unique,
+            ..
+        }) => {
+            return Err(ApiError::new(
+                ErrorCode::AlreadyExists,
+                format!("用户名 {} 已存在", new.username),
+            ))
+        }
+        Err(StorageError::Constraint {
+            kind: ConstraintKind::ForeignKey,
+            ..
+        }) => {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                "指定的统筹区未在本系统登记",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    storage
+        .append_audit(&AuditEntry {
+            actor: actor.to_owned(),
+            action: "staff.create".into(),
+            region: account.region.map(|r| r.to_string()),
+            target: account.username.clone(),
+            detail: serde_json::json!({ "role": account.role.code(),
+                "station": account.station.as_ref().map(|s| s.as_str()) }),
+        })
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+pub struct Session {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub username: String,
+    pub role: Role,
+}
+
+/// Checks a password and opens a session. Unknown user and wrong password get the same answer.
+pub async fn login(
+    storage: &dyn Storage,
+    username: &str,
+    password: &str,
+    now: i64,
+) -> Result<Session, ApiError> {
+    let account = storage.get_staff(username).await?;
+    let ok = match &account {
+        Some(a) => !a.disabled && verify_password(&a.password_hash, password),
+        None => {
+            // Spend the same time as a real check so a username cannot be probed by timing.
+            verify_password(DUMMY_HASH, password);
+            false
+        }
+    };
+    let Some(account) = account.filter(|_| ok) else {
+        return Err(ApiError::of(ErrorCode::InvalidCredentials));
+    };
+    let token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let expires_at = now + SESSION_SECONDS;
+    storage
+        .create_session(&token_hash(&token), &account.username, expires_at)
+        .await?;
+    storage
+        .append_audit(&AuditEntry {
+            actor: account.username.clone(),
+            action: "staff.login".into(),
+            region: account.region.map(|r| r.to_string()),
+            target: account.username.clone(),
+            detail: serde_json::json!({}),
+        })
+        .await?;
+    Ok(Session {
+        token,
+        expires_at,
+        username: account.username,
+        role: account.role,
+    })
+}
+
+/// An argon2id hash of a random string, verified against when the user does not exist.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2d1bq0mxrvCvDt0Hqsb3xmjEfIJwb8HnpxaHN2u7rLs";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let p = Password::new("correct horse battery".into()).unwrap();
+        let h = hash_password(&p).unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password(&h, "correct horse battery"));
+        assert!(!verify_password(&h, "correct horse battery!"));
+        assert!(!verify_password("not a hash", "x"));
+        assert_eq!(format!("{p:?}"), "Password(***)");
+        assert!(Password::new("short".into()).is_err());
+        assert!(Password::new("x".repeat(129)).is_err());
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+
+    #[test]
+    fn usernames() {
+        assert!(valid_username("admin"));
+        assert!(valid_username("zhang.san-01"));
+        assert!(!valid_username("Admin"));
+        assert!(!valid_username("a"));
+        assert!(!valid_username("张三"));
+    }
+}

@@ -1,0 +1,857 @@
+//! The storage methods whose SQL is the same on PostgreSQL and SQLite, written once.
+//!
+//! [`impl_storage!`](crate::impl_storage) expands to the whole `impl Storage for …` block of a
+//! backend: these shared methods plus the backend's own, passed in. The SQL here sticks to what both
+//! databases accept: `$N` parameters (sqlx binds them by number on SQLite too), `ON CONFLICT`,
+//! `CAST`, `CURRENT_TIMESTAMP`, and no casts with `::`. Each method is one transaction.
+
+use std::collections::HashMap;
+
+use yibao_domain::{EnrolmentRefusal, RegionCode};
+
+use crate::records::{
+    EnrolmentOutcome, EnrolmentRequest, PersonChange, PersonColumns, PersonUpsert,
+};
+use crate::StorageError;
+
+/// What the batch found already stored, keyed by ID number.
+#[derive(Default)]
+pub struct ExistingState {
+    /// (region, id) → (columns, version).
+    pub persons: HashMap<(String, String), (PersonColumns, i64)>,
+    /// (fee_year, id) → the person's enrolments that year, in any region.
+    pub enrolments: HashMap<(i32, String), Vec<StoredEnrolment>>,
+    /// (fee_year, id) of people with a current payable.
+    pub assessed: std::collections::HashSet<(i32, String)>,
+}
+
+/// An enrolment row as the batch found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEnrolment {
+    pub region: String,
+    pub status: String,
+    pub refusal_code: Option<String>,
+}
+
+/// An enrolment row to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrolmentWrite {
+    pub fee_year: i32,
+    pub status: &'static str,
+    pub refusal_code: Option<String>,
+    pub refusal_message: Option<String>,
+    pub covered_from: Option<chrono::NaiveDate>,
+}
+
+/// One row's planned writes.
+pub struct PlannedRow {
+    pub columns: PersonColumns,
+    pub change: PersonChange,
+    pub version: i64,
+    pub enrolment_write: Option<EnrolmentWrite>,
+    pub outcome: EnrolmentOutcome,
+}
+
+/// Decides, without touching the database, what a batch changes. Refuses duplicates in one batch.
+pub fn plan_upserts(
+    batch: &[PersonUpsert],
+    existing: &ExistingState,
+) -> Result<Vec<PlannedRow>, StorageError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut planned = Vec::with_capacity(batch.len());
+    for item in batch {
+        let columns = PersonColumns::of(&item.person);
+        let key = (columns.region_code.clone(), columns.id_number.clone());
+        if !seen.insert(key.clone()) {
+            return Err(StorageError::Other(format!(
+                "row {}: the same person twice in one batch",
+                item.row_number
+            )));
+        }
+        let (change, version) = match existing.persons.get(&key) {
+            None => (PersonChange::Created, 1),
+            Some((old, v)) if *old == columns => (PersonChange::Unchanged, *v),
+            Some((_, v)) => (PersonChange::Updated, v + 1),
+        };
+        let (enrolment_write, outcome) = match &item.enrolment {
+            None => (None, EnrolmentOutcome::NotAttempted),
+            Some(request) => {
+                let year = i32::from(request.fee_year().get());
+                let rows = existing
+                    .enrolments
+                    .get(&(year, columns.id_number.clone()))
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let own = rows.iter().find(|e| e.region == columns.region_code);
+                let elsewhere = rows
+                    .iter()
+                    .find(|e| e.region != columns.region_code && e.status == "enrolled");
+                let assessed = existing
+                    .assessed
+                    .contains(&(year, columns.id_number.clone()));
+                plan_enrolment(request, year, own, elsewhere, assessed)?
+            }
+        };
+        planned.push(PlannedRow {
+            columns,
+            change,
+            version,
+            enrolment_write,
+            outcome,
+        });
+    }
+    Ok(planned)
+}
+
+fn plan_enrolment(
+    request: &EnrolmentRequest,
+    year: i32,
+    own: Option<&StoredEnrolment>,
+    elsewhere: Option<&StoredEnrolment>,
+    assessed: bool,
+) -> Result<(Option<EnrolmentWrite>, EnrolmentOutcome), StorageError> {
+    let refuse = |refusal: &EnrolmentRefusal| EnrolmentWrite {
+        fee_year: year,
+        status: "refused",
+        refusal_code: Some(refusal.code().to_owned()),
+        refusal_message: Some(refusal.to_string()),
+        covered_from: None,
+    };
+    Ok(match request {
+        EnrolmentRequest::Enrol { covered_from, .. } => {
+            if let Some(other) = elsewhere {
+                let region = RegionCode::parse(&other.region).map_err(StorageError::corrupt)?;
+                let refusal = EnrolmentRefusal::enrolled_elsewhere(region);
+                let recorded = own.is_some_and(|e| {
+                    e.status == "refused" && e.refusal_code.as_deref() == Some(refusal.code())
+                });
+                let write = (!recorded).then(|| refuse(&refusal));
+                (write, EnrolmentOutcome::Refused(refusal))
+            } else if own.is_some_and(|e| e.status == "enrolled") {
+                (None, EnrolmentOutcome::AlreadyEnrolled)
+            } else {
+                let write = EnrolmentWrite {
+                    fee_year: year,
+                    status: "enrolled",
+                    refusal_code: None,
+                    refusal_message: None,
+                    covered_from: Some(*covered_from),
+                };
+                (Some(write), EnrolmentOutcome::Enrolled)
+            }
+        }
+        EnrolmentRequest::Refuse { refusal, .. } => match own {
+            Some(e) if e.status == "enrolled" && assessed => {
+                (None, EnrolmentOutcome::KeptBecauseAssessed(refusal.clone()))
+            }
+            Some(e)
+                if e.status == "refused" && e.refusal_code.as_deref() == Some(refusal.code()) =>
+            {
+                (None, EnrolmentOutcome::Refused(refusal.clone()))
+            }
+            _ => (
+                Some(refuse(refusal)),
+                EnrolmentOutcome::Refused(refusal.clone()),
+            ),
+        },
+    })
+}
+
+/// Expands to `#[async_trait] impl Storage for $ty { shared methods… $backend_methods }`.
+#[macro_export]
+macro_rules! impl_storage {
+    ($ty:ty, $db:ty, { $($backend_methods:tt)* }) => {
+        #[::async_trait::async_trait]
+        impl $crate::Storage for $ty {
+            $($backend_methods)*
+
+            async fn upsert_persons(
+                &self,
+                batch: &[$crate::records::PersonUpsert],
+                source: &$crate::records::ChangeSource,
+            ) -> Result<Vec<$crate::records::UpsertOutcome>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                use $crate::records::{PersonChange, PersonColumns, UpsertOutcome, MAX_UPSERT_BATCH};
+                if batch.is_empty() {
+                    return Ok(Vec::new());
+                }
+                if batch.len() > MAX_UPSERT_BATCH {
+                    return Err($crate::StorageError::Other(format!(
+                        "batch of {} persons exceeds {MAX_UPSERT_BATCH}", batch.len()
+                    )));
+                }
+                let mut tx = self.pool.begin().await?;
+                let ids: Vec<String> = batch.iter().map(|b| b.person.id_number.as_str().to_owned()).collect();
+                let mut existing = $crate::portable::ExistingState::default();
+
+                let mut q = ::sqlx::QueryBuilder::new(
+                    "SELECT region_code, id_number, name, household, permit_since, school, phone, station_code, \
+                     employee_insured, relief_kind, certificate_name, certificate_number, certificate_valid_until, \
+                     subsidy_fen, version FROM persons WHERE id_number IN (",
+                );
+                let mut list = q.separated(", ");
+                for id in &ids {
+                    list.push_bind(id.clone());
+                }
+                q.push(")");
+                for r in q.build().fetch_all(&mut *tx).await? {
+                    let columns = ($crate::person_columns_from_row!($db))(&r)?;
+                    let version: i64 = r.try_get("version")?;
+                    existing.persons.insert((columns.region_code.clone(), columns.id_number.clone()), (columns, version));
+                }
+
+                if batch.iter().any(|b| b.enrolment.is_some()) {
+                    let mut q = ::sqlx::QueryBuilder::new(
+                        "SELECT region_code, CAST(fee_year AS INTEGER) AS fee_year, id_number, status, refusal_code \
+                         FROM enrolments WHERE id_number IN (",
+                    );
+                    let mut list = q.separated(", ");
+                    for id in &ids {
+                        list.push_bind(id.clone());
+                    }
+                    q.push(")");
+                    for r in q.build().fetch_all(&mut *tx).await? {
+                        let year: i32 = r.try_get("fee_year")?;
+                        let id: String = r.try_get("id_number")?;
+                        existing.enrolments.entry((year, id)).or_default().push($crate::portable::StoredEnrolment {
+                            region: r.try_get("region_code")?,
+                            status: r.try_get("status")?,
+                            refusal_code: r.try_get("refusal_code")?,
+                        });
+                    }
+                    let mut q = ::sqlx::QueryBuilder::new(
+                        "SELECT CAST(fee_year AS INTEGER) AS fee_year, id_number FROM payables \
+                         WHERE status NOT IN ('superseded', 'cancelled') AND id_number IN (",
+                    );
+                    let mut list = q.separated(", ");
+                    for id in &ids {
+                        list.push_bind(id.clone());
+                    }
+                    q.push(")");
+                    for r in q.build().fetch_all(&mut *tx).await? {
+                        existing.assessed.insert((r.try_get("fee_year")?, r.try_get("id_number")?));
+                    }
+                }
+
+                let planned = $crate::portable::plan_upserts(batch, &existing)?;
+                let changed: Vec<&$crate::portable::PlannedRow> =
+                    planned.iter().filter(|p| p.change != PersonChange::Unchanged).collect();
+                if !changed.is_empty() {
+                    let mut q = ::sqlx::QueryBuilder::new(
+                        "INSERT INTO persons (region_code, id_number, name, household, permit_since, school, phone, \
+                         station_code, employee_insured, relief_kind, certificate_name, certificate_number, \
+                         certificate_valid_until, subsidy_fen, version, updated_by) ",
+                    );
+                    q.push_values(changed.iter(), |mut row, p| {
+                        let c = &p.columns;
+                        row.push_bind(c.region_code.clone())
+                            .push_bind(c.id_number.clone())
+                            .push_bind(c.name.clone())
+                            .push_bind(c.household)
+                            .push_bind(c.permit_since)
+                            .push_bind(c.school.clone())
+                            .push_bind(c.phone.clone())
+                            .push_bind(c.station_code.clone())
+                            .push_bind(c.employee_insured)
+                            .push_bind(c.relief_kind)
+                            .push_bind(c.certificate_name.clone())
+                            .push_bind(c.certificate_number.clone())
+                            .push_bind(c.certificate_valid_until)
+                            .push_bind(c.subsidy_fen)
+                            .push_bind(p.version)
+                            .push_bind(source.actor.clone());
+                    });
+                    q.push(
+                        " ON CONFLICT (region_code, id_number) DO UPDATE SET name = excluded.name, \
+                         household = excluded.household, permit_since = excluded.permit_since, \
+                         school = excluded.school, phone = excluded.phone, station_code = excluded.station_code, \
+                         employee_insured = excluded.employee_insured, relief_kind = excluded.relief_kind, \
+                         certificate_name = excluded.certificate_name, certificate_number = excluded.certificate_number, \
+                         certificate_valid_until = excluded.certificate_valid_until, subsidy_fen = excluded.subsidy_fen, \
+                         version = excluded.version, updated_by = excluded.updated_by, updated_at = CURRENT_TIMESTAMP",
+                    );
+                    q.build().execute(&mut *tx).await?;
+
+                    let mut q = ::sqlx::QueryBuilder::new(
+                        "INSERT INTO person_history (region_code, id_number, version, changed_by, source, snapshot) ",
+                    );
+                    q.push_values(changed.iter(), |mut row, p| {
+                        row.push_bind(p.columns.region_code.clone())
+                            .push_bind(p.columns.id_number.clone())
+                            .push_bind(p.version)
+                            .push_bind(source.actor.clone())
+                            .push_bind(source.source.clone())
+                            .push_bind(p.columns.snapshot());
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+
+                let enrolment_writes: Vec<_> = planned
+                    .iter()
+                    .filter_map(|p| p.enrolment_write.as_ref().map(|w| (&p.columns, w)))
+                    .collect();
+                if !enrolment_writes.is_empty() {
+                    let kind = if source.source == "renewal" { "renewal" } else if source.source.starts_with("roster") { "roster" } else { "api" };
+                    let mut q = ::sqlx::QueryBuilder::new(
+                        "INSERT INTO enrolments (region_code, fee_year, id_number, status, refusal_code, \
+                         refusal_message, covered_from, source) ",
+                    );
+                    q.push_values(enrolment_writes.iter(), |mut row, (c, w)| {
+                        row.push_bind(c.region_code.clone())
+                            .push_bind(w.fee_year)
+                            .push_bind(c.id_number.clone())
+                            .push_bind(w.status)
+                            .push_bind(w.refusal_code.clone())
+                            .push_bind(w.refusal_message.clone())
+                            .push_bind(w.covered_from)
+                            .push_bind(kind);
+                    });
+                    q.push(
+                        " ON CONFLICT (region_code, fee_year, id_number) DO UPDATE SET status = excluded.status, \
+                         refusal_code = excluded.refusal_code, refusal_message = excluded.refusal_message, \
+                         covered_from = excluded.covered_from, source = excluded.source, updated_at = CURRENT_TIMESTAMP",
+                    );
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(batch
+                    .iter()
+                    .zip(planned)
+                    .map(|(b, p)| UpsertOutcome { row_number: b.row_number, person: p.change, enrolment: p.outcome })
+                    .collect())
+            }
+
+            async fn get_person(
+                &self,
+                region: ::yibao_domain::RegionCode,
+                id_number: &::yibao_domain::IdNumber,
+            ) -> Result<Option<(::yibao_domain::Person, i64)>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let row = ::sqlx::query(
+                    "SELECT region_code, id_number, name, household, permit_since, school, phone, station_code, \
+                     employee_insured, relief_kind, certificate_name, certificate_number, certificate_valid_until, \
+                     subsidy_fen, version FROM persons WHERE region_code = $1 AND id_number = $2",
+                )
+                .bind(region.as_str())
+                .bind(id_number.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                let columns = ($crate::person_columns_from_row!($db))(&r)?;
+                let version: i64 = r.try_get("version")?;
+                Ok(Some((columns.into_person()?, version)))
+            }
+
+            async fn person_history(
+                &self,
+                region: ::yibao_domain::RegionCode,
+                id_number: &::yibao_domain::IdNumber,
+            ) -> Result<Vec<$crate::records::HistoryEntry>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let rows = ::sqlx::query(
+                    "SELECT version, CAST(changed_at AS TEXT) AS changed_at, changed_by, source, snapshot \
+                     FROM person_history WHERE region_code = $1 AND id_number = $2 ORDER BY version",
+                )
+                .bind(region.as_str())
+                .bind(id_number.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let snapshot: String = r.try_get("snapshot")?;
+                        Ok($crate::records::HistoryEntry {
+                            version: r.try_get("version")?,
+                            changed_at: r.try_get("changed_at")?,
+                            changed_by: r.try_get("changed_by")?,
+                            source: r.try_get("source")?,
+                            snapshot: ::serde_json::from_str(&snapshot).map_err($crate::StorageError::corrupt)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn get_enrolment(
+                &self,
+                region: ::yibao_domain::RegionCode,
+                fee_year: ::yibao_domain::FeeYear,
+                id_number: &::yibao_domain::IdNumber,
+            ) -> Result<Option<$crate::records::EnrolmentRecord>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let row = ::sqlx::query(
+                    "SELECT region_code, CAST(fee_year AS INTEGER) AS fee_year, status, refusal_code, refusal_message, \
+                     covered_from, source FROM enrolments WHERE region_code = $1 AND fee_year = $2 AND id_number = $3",
+                )
+                .bind(region.as_str())
+                .bind(i32::from(fee_year.get()))
+                .bind(id_number.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| {
+                    Ok($crate::records::EnrolmentRecord {
+                        region: r.try_get("region_code")?,
+                        fee_year: r.try_get("fee_year")?,
+                        status: r.try_get("status")?,
+                        refusal_code: r.try_get("refusal_code")?,
+                        refusal_message: r.try_get("refusal_message")?,
+                        covered_from: r.try_get("covered_from")?,
+                        source: r.try_get("source")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn renew_enrolments(
+                &self,
+                region: ::yibao_domain::RegionCode,
+                from: ::yibao_domain::FeeYear,
+                to: ::yibao_domain::FeeYear,
+                covered_from: ::chrono::NaiveDate,
+            ) -> Result<u64, $crate::StorageError> {
+                let done = ::sqlx::query(
+                    "INSERT INTO enrolments (region_code, fee_year, id_number, status, covered_from, source) \
+                     SELECT e.region_code, $3, e.id_number, 'enrolled', $4, 'renewal' \
+                     FROM enrolments e JOIN persons p ON p.region_code = e.region_code AND p.id_number = e.id_number \
+                     WHERE e.region_code = $1 AND e.fee_year = $2 AND e.status = 'enrolled' \
+                       AND p.employee_insured = $5 \
+                       AND NOT EXISTS (SELECT 1 FROM enrolments x WHERE x.fee_year = $3 AND x.id_number = e.id_number) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(region.as_str())
+                .bind(i32::from(from.get()))
+                .bind(i32::from(to.get()))
+                .bind(covered_from)
+                .bind(false)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn assessment_candidates(
+                &self,
+                region: ::yibao_domain::RegionCode,
+                fee_year: ::yibao_domain::FeeYear,
+                after: Option<&str>,
+                limit: usize,
+            ) -> Result<Vec<::yibao_domain::Person>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let rows = ::sqlx::query(
+                    "SELECT p.region_code, p.id_number, p.name, p.household, p.permit_since, p.school, p.phone, \
+                     p.station_code, p.employee_insured, p.relief_kind, p.certificate_name, p.certificate_number, \
+                     p.certificate_valid_until, p.subsidy_fen \
+                     FROM enrolments e JOIN persons p ON p.region_code = e.region_code AND p.id_number = e.id_number \
+                     WHERE e.region_code = $1 AND e.fee_year = $2 AND e.status = 'enrolled' AND e.id_number > $3 \
+                       AND NOT EXISTS (SELECT 1 FROM payables y WHERE y.fee_year = $2 AND y.id_number = e.id_number \
+                                       AND y.status NOT IN ('superseded', 'cancelled')) \
+                     ORDER BY e.id_number LIMIT $4",
+                )
+                .bind(region.as_str())
+                .bind(i32::from(fee_year.get()))
+                .bind(after.unwrap_or(""))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        ($crate::person_columns_from_row!($db))(r)?                        .into_person()
+                    })
+                    .collect()
+            }
+
+            async fn insert_payables(
+                &self,
+                payables: &[$crate::records::NewPayable],
+            ) -> Result<u64, $crate::StorageError> {
+                if payables.is_empty() {
+                    return Ok(0);
+                }
+                if payables.len() > $crate::records::MAX_UPSERT_BATCH {
+                    return Err($crate::StorageError::Other("too many payables in one batch".into()));
+                }
+                let mut q = ::sqlx::QueryBuilder::new(
+                    "INSERT INTO payables (payable_id, region_code, fee_year, id_number, category, amount_fen, \
+                     basic_fen, critical_illness_fen, long_term_care_fen, policy_amount_fen, relief_kind, status, \
+                     payable_from, inputs, assessed_by) ",
+                );
+                q.push_values(payables.iter(), |mut row, p| {
+                    let a = &p.assessment;
+                    row.push_bind(p.payable_id.clone())
+                        .push_bind(p.region.to_string())
+                        .push_bind(i32::from(p.fee_year.get()))
+                        .push_bind(p.id_number.as_str().to_owned())
+                        .push_bind(a.category.code())
+                        .push_bind(a.amount.as_fen())
+                        .push_bind(a.components[0].1.as_fen())
+                        .push_bind(a.components[1].1.as_fen())
+                        .push_bind(a.components[2].1.as_fen())
+                        .push_bind(a.policy_amount.as_fen())
+                        .push_bind(a.relief_applied.map(::yibao_domain::ReliefKind::code))
+                        .push_bind(p.status().code())
+                        .push_bind(p.payable_from)
+                        .push_bind(p.inputs.clone())
+                        .push_bind(p.assessed_by.clone());
+                });
+                q.push(" ON CONFLICT DO NOTHING");
+                let done = q.build().execute(&self.pool).await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn payables_of_person(
+                &self,
+                id_number: &::yibao_domain::IdNumber,
+            ) -> Result<Vec<$crate::records::PayableRecord>, $crate::StorageError> {
+                let rows = ::sqlx::query(concat!(
+                    "SELECT ", $crate::payable_columns!(),
+                    " FROM payables WHERE id_number = $1 ORDER BY fee_year, assessed_at, payable_id"
+                ))
+                .bind(id_number.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map($crate::portable_payable_from_row!($db)).collect()
+            }
+
+            async fn reassess(
+                &self,
+                replacement: &$crate::records::NewPayable,
+            ) -> Result<Result<$crate::records::PayableRecord, $crate::records::ReassessRefusal>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                use $crate::records::ReassessRefusal;
+                let mut tx = self.pool.begin().await?;
+                let year = i32::from(replacement.fee_year.get());
+                let current = ::sqlx::query(
+                    "SELECT payable_id, status FROM payables WHERE region_code = $1 AND fee_year = $2 AND id_number = $3 \
+                     AND status NOT IN ('superseded', 'cancelled')",
+                )
+                .bind(replacement.region.as_str())
+                .bind(year)
+                .bind(replacement.id_number.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(current) = current else { return Ok(Err(ReassessRefusal::NotAssessed)) };
+                let old_id: String = current.try_get("payable_id")?;
+                // Conditional on the status: a payment racing in makes this update touch nothing.
+                let superseded = ::sqlx::query(
+                    "UPDATE payables SET status = 'superseded' WHERE payable_id = $1 AND status IN ('unpaid', 'exempt')",
+                )
+                .bind(&old_id)
+                .execute(&mut *tx)
+                .await?;
+                if superseded.rows_affected() != 1 {
+                    let status: String = ::sqlx::query_scalar("SELECT status FROM payables WHERE payable_id = $1")
+                        .bind(&old_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    return Ok(Err(if status == "locked" {
+                        ReassessRefusal::Locked
+                    } else {
+                        ReassessRefusal::PaidMustBeRefunded
+                    }));
+                }
+                let a = &replacement.assessment;
+                ::sqlx::query(
+                    "INSERT INTO payables (payable_id, region_code, fee_year, id_number, category, amount_fen, \
+                     basic_fen, critical_illness_fen, long_term_care_fen, policy_amount_fen, relief_kind, status, \
+                     payable_from, supersedes, inputs, assessed_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                )
+                .bind(&replacement.payable_id)
+                .bind(replacement.region.as_str())
+                .bind(year)
+                .bind(replacement.id_number.as_str())
+                .bind(a.category.code())
+                .bind(a.amount.as_fen())
+                .bind(a.components[0].1.as_fen())
+                .bind(a.components[1].1.as_fen())
+                .bind(a.components[2].1.as_fen())
+                .bind(a.policy_amount.as_fen())
+                .bind(a.relief_applied.map(::yibao_domain::ReliefKind::code))
+                .bind(replacement.status().code())
+                .bind(replacement.payable_from)
+                .bind(&old_id)
+                .bind(&replacement.inputs)
+                .bind(&replacement.assessed_by)
+                .execute(&mut *tx)
+                .await?;
+                let row = ::sqlx::query(concat!("SELECT ", $crate::payable_columns!(), " FROM payables WHERE payable_id = $1"))
+                    .bind(&replacement.payable_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let record = ($crate::portable_payable_from_row!($db))(&row)?;
+                tx.commit().await?;
+                Ok(Ok(record))
+            }
+
+            async fn standing(
+                &self,
+                region: ::yibao_domain::RegionCode,
+                fee_year: ::yibao_domain::FeeYear,
+                station: Option<&::yibao_domain::StationCode>,
+                limit: usize,
+            ) -> Result<Vec<$crate::records::StandingRow>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let rows = ::sqlx::query(
+                    "SELECT p.region_code, p.station_code, p.id_number, p.name, e.status AS enrolment_status, \
+                     e.refusal_message, y.status AS payable_status, y.amount_fen \
+                     FROM persons p \
+                     LEFT JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number AND e.fee_year = $2 \
+                     LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number AND y.fee_year = $2 \
+                          AND y.status NOT IN ('superseded', 'cancelled') \
+                     WHERE p.region_code = $1 AND (p.station_code = $3 OR $4) \
+                     ORDER BY p.station_code, p.id_number LIMIT $5",
+                )
+                .bind(region.as_str())
+                .bind(i32::from(fee_year.get()))
+                .bind(station.map(|s| s.as_str().to_owned()))
+                .bind(station.is_none())
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let enrolment: Option<String> = r.try_get("enrolment_status")?;
+                        let payable: Option<String> = r.try_get("payable_status")?;
+                        let refusal: Option<String> = r.try_get("refusal_message")?;
+                        let amount: Option<i64> = r.try_get("amount_fen")?;
+                        let (standing, detail) = $crate::records::standing_of(enrolment.as_deref(), payable.as_deref(), refusal);
+                        Ok($crate::records::StandingRow {
+                            region: r.try_get("region_code")?,
+                            station_code: r.try_get("station_code")?,
+                            id_number: r.try_get("id_number")?,
+                            name: r.try_get("name")?,
+                            standing: standing.to_owned(),
+                            detail,
+                            amount_fen: amount,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn create_staff(&self, account: &$crate::records::StaffAccount) -> Result<(), $crate::StorageError> {
+                ::sqlx::query(
+                    "INSERT INTO staff (username, display_name, role, region_code, station_code, password_hash, disabled) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&account.username)
+                .bind(&account.display_name)
+                .bind(account.role.code())
+                .bind(account.region.map(|r| r.to_string()))
+                .bind(account.station.as_ref().map(|s| s.as_str().to_owned()))
+                .bind(&account.password_hash)
+                .bind(account.disabled)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_staff(&self, username: &str) -> Result<Option<$crate::records::StaffAccount>, $crate::StorageError> {
+                let row = ::sqlx::query(
+                    "SELECT username, display_name, role, region_code, station_code, password_hash, disabled \
+                     FROM staff WHERE username = $1",
+                )
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map($crate::staff_from_row!($db)).transpose()
+            }
+
+            async fn count_staff(&self) -> Result<i64, $crate::StorageError> {
+                Ok(::sqlx::query_scalar("SELECT COUNT(*) FROM staff").fetch_one(&self.pool).await?)
+            }
+
+            async fn create_session(&self, token_hash: &str, username: &str, expires_at: i64) -> Result<(), $crate::StorageError> {
+                ::sqlx::query("DELETE FROM staff_sessions WHERE expires_at < $1")
+                    .bind(expires_at - $crate::records::MAX_SESSION_SECONDS)
+                    .execute(&self.pool)
+                    .await?;
+                ::sqlx::query("INSERT INTO staff_sessions (token_hash, username, expires_at) VALUES ($1, $2, $3)")
+                    .bind(token_hash)
+                    .bind(username)
+                    .bind(expires_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn session_staff(&self, token_hash: &str, now: i64) -> Result<Option<$crate::records::StaffAccount>, $crate::StorageError> {
+                let row = ::sqlx::query(
+                    "SELECT s.username, s.display_name, s.role, s.region_code, s.station_code, s.password_hash, s.disabled \
+                     FROM staff_sessions t JOIN staff s ON s.username = t.username \
+                     WHERE t.token_hash = $1 AND t.expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map($crate::staff_from_row!($db)).transpose()
+            }
+
+            async fn delete_session(&self, token_hash: &str) -> Result<(), $crate::StorageError> {
+                ::sqlx::query("DELETE FROM staff_sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn append_audit(&self, entry: &$crate::records::AuditEntry) -> Result<(), $crate::StorageError> {
+                ::sqlx::query("INSERT INTO audit_log (actor, action, region_code, target, detail) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&entry.actor)
+                    .bind(&entry.action)
+                    .bind(&entry.region)
+                    .bind(&entry.target)
+                    .bind(entry.detail.to_string())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn list_audit(&self, limit: usize) -> Result<Vec<$crate::records::AuditRecord>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let rows = ::sqlx::query(
+                    "SELECT audit_id, CAST(occurred_at AS TEXT) AS occurred_at, actor, action, region_code, target, detail \
+                     FROM audit_log ORDER BY audit_id DESC LIMIT $1",
+                )
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let detail: String = r.try_get("detail")?;
+                        Ok($crate::records::AuditRecord {
+                            audit_id: r.try_get("audit_id")?,
+                            at: r.try_get("occurred_at")?,
+                            entry: $crate::records::AuditEntry {
+                                actor: r.try_get("actor")?,
+                                action: r.try_get("action")?,
+                                region: r.try_get("region_code")?,
+                                target: r.try_get("target")?,
+                                detail: ::serde_json::from_str(&detail).map_err($crate::StorageError::corrupt)?,
+                            },
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn record_import(&self, summary: &$crate::records::ImportSummary, actor: &str) -> Result<(), $crate::StorageError> {
+                let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+                ::sqlx::query(
+                    "INSERT INTO roster_imports (import_id, file_name, file_sha256, imported_by, rows_read, enrolled, \
+                     updated, unchanged, rejected) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&summary.import_id)
+                .bind(&summary.file_name)
+                .bind(&summary.file_sha256)
+                .bind(actor)
+                .bind(n(summary.rows_read))
+                .bind(n(summary.enrolled))
+                .bind(n(summary.updated))
+                .bind(n(summary.unchanged))
+                .bind(n(summary.rejected))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+/// The columns of `PayableRecord`, in order.
+#[macro_export]
+macro_rules! payable_columns {
+    () => {
+        "payable_id, region_code, CAST(fee_year AS INTEGER) AS fee_year, id_number, category, amount_fen, basic_fen, \
+         critical_illness_fen, long_term_care_fen, policy_amount_fen, relief_kind, status, payable_from, supersedes, inputs"
+    };
+}
+
+/// A closure turning a row selected with `payable_columns!()` into a `PayableRecord`.
+#[macro_export]
+macro_rules! portable_payable_from_row {
+    ($db:ty) => {
+        |r: &<$db as ::sqlx::Database>::Row| -> Result<$crate::records::PayableRecord, $crate::StorageError> {
+            use ::sqlx::Row as _;
+            Ok($crate::records::PayableRecord {
+                payable_id: r.try_get("payable_id")?,
+                region: r.try_get("region_code")?,
+                fee_year: r.try_get("fee_year")?,
+                id_number: r.try_get("id_number")?,
+                category: r.try_get("category")?,
+                amount_fen: r.try_get("amount_fen")?,
+                basic_fen: r.try_get("basic_fen")?,
+                critical_illness_fen: r.try_get("critical_illness_fen")?,
+                long_term_care_fen: r.try_get("long_term_care_fen")?,
+                policy_amount_fen: r.try_get("policy_amount_fen")?,
+                relief_kind: r.try_get("relief_kind")?,
+                status: r.try_get("status")?,
+                payable_from: r.try_get("payable_from")?,
+                supersedes: r.try_get("supersedes")?,
+                inputs: r.try_get("inputs")?,
+            })
+        }
+    };
+}
+
+/// A closure turning a `persons` row into `PersonColumns`.
+#[macro_export]
+macro_rules! person_columns_from_row {
+    ($db:ty) => {
+        |r: &<$db as ::sqlx::Database>::Row| -> Result<$crate::records::PersonColumns, $crate::StorageError> {
+            use ::sqlx::Row as _;
+            let household: String = r.try_get("household")?;
+            let relief_kind: Option<String> = r.try_get("relief_kind")?;
+            Ok($crate::records::PersonColumns {
+                region_code: r.try_get("region_code")?,
+                id_number: r.try_get("id_number")?,
+                name: r.try_get("name")?,
+                household: $crate::records::household_code(&household)?,
+                permit_since: r.try_get("permit_since")?,
+                school: r.try_get("school")?,
+                phone: r.try_get("phone")?,
+                station_code: r.try_get("station_code")?,
+                employee_insured: r.try_get("employee_insured")?,
+                relief_kind: relief_kind
+                    .as_deref()
+                    .map(|k| {
+                        ::yibao_domain::ReliefKind::from_code(k)
+                            .map(::yibao_domain::ReliefKind::code)
+                            .ok_or_else(|| $crate::StorageError::corrupt(format!("relief kind {k}")))
+                    })
+                    .transpose()?,
+                certificate_name: r.try_get("certificate_name")?,
+                certificate_number: r.try_get("certificate_number")?,
+                certificate_valid_until: r.try_get("certificate_valid_until")?,
+                subsidy_fen: r.try_get("subsidy_fen")?,
+            })
+        }
+    };
+}
+
+/// A closure turning a `staff` row into a `StaffAccount`.
+#[macro_export]
+macro_rules! staff_from_row {
+    ($db:ty) => {
+        |r: &<$db as ::sqlx::Database>::Row| -> Result<$crate::records::StaffAccount, $crate::StorageError> {
+            use ::sqlx::Row as _;
+            let role: String = r.try_get("role")?;
+            let region: Option<String> = r.try_get("region_code")?;
+            let station: Option<String> = r.try_get("station_code")?;
+            Ok($crate::records::StaffAccount {
+                username: r.try_get("username")?,
+                display_name: r.try_get("display_name")?,
+                role: $crate::records::Role::from_code(&role)
+                    .ok_or_else(|| $crate::StorageError::corrupt(format!("role {role}")))?,
+                region: region
+                    .as_deref()
+                    .map(::yibao_domain::RegionCode::parse)
+                    .transpose()
+                    .map_err($crate::StorageError::corrupt)?,
+                station: station
+                    .as_deref()
+                    .map(::yibao_domain::StationCode::parse)
+                    .transpose()
+                    .map_err($crate::StorageError::corrupt)?,
+                password_hash: r.try_get("password_hash")?,
+                disabled: r.try_get("disabled")?,
+            })
+        }
+    };
+}

@@ -1,0 +1,428 @@
+//! Types that cross the storage trait for enrolment, assessment, staff and the audit log, and the
+//! conversions between domain types and columns that both backends share.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use yibao_domain::{
+    Assessment, EnrolmentRefusal, FeeYear, Household, IdNumber, PayableStatus, Person, PersonName,
+    Phone, RegionCode, Relief, ReliefKind, StationCode,
+};
+
+use crate::StorageError;
+
+/// Where a change came from, recorded in history and the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeSource {
+    /// Staff username, or `cli:<os user>` for the command line.
+    pub actor: String,
+    /// `roster:<file name>`, `api`, `renewal` …
+    pub source: String,
+}
+
+/// What to do about a person's enrolment while storing them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnrolmentRequest {
+    /// Enrol for the fee year, covered from the date given (see `covered_from`).
+    Enrol {
+        fee_year: FeeYear,
+        covered_from: NaiveDate,
+    },
+    /// Record that the person may not enrol, and why.
+    Refuse {
+        fee_year: FeeYear,
+        refusal: EnrolmentRefusal,
+    },
+}
+
+impl EnrolmentRequest {
+    pub fn fee_year(&self) -> FeeYear {
+        match self {
+            EnrolmentRequest::Enrol { fee_year, .. }
+            | EnrolmentRequest::Refuse { fee_year, .. } => *fee_year,
+        }
+    }
+}
+
+/// One person to store, as a roster row or an API call gives them.
+#[derive(Debug, Clone)]
+pub struct PersonUpsert {
+    pub row_number: usize,
+    pub person: Person,
+    /// `None` when there is no fee year to enrol in: the person is recorded only.
+    pub enrolment: Option<EnrolmentRequest>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonChange {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnrolmentOutcome {
+    /// Newly enrolled (or a refusal turned into an enrolment).
+    Enrolled,
+    /// Enrolled already in this region and fee year: nothing changed.
+    AlreadyEnrolled,
+    /// Refused now, with the reason (recorded, so unpaid lists can show it).
+    Refused(EnrolmentRefusal),
+    /// Enrolled already and assessed: a later refusal reason is not applied until the payable is
+    /// dealt with (re-assessment or refund).
+    KeptBecauseAssessed(EnrolmentRefusal),
+    NotAttempted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpsertOutcome {
+    pub row_number: usize,
+    pub person: PersonChange,
+    pub enrolment: EnrolmentOutcome,
+}
+
+/// Persons per storage call: bounded so one transaction stays short.
+pub const MAX_UPSERT_BATCH: usize = 1000;
+
+/// A stored enrolment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnrolmentRecord {
+    pub region: String,
+    pub fee_year: i32,
+    pub status: String,
+    pub refusal_code: Option<String>,
+    pub refusal_message: Option<String>,
+    pub covered_from: Option<NaiveDate>,
+    pub source: String,
+}
+
+/// One version of a person, as history keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    pub version: i64,
+    pub changed_at: String,
+    pub changed_by: String,
+    pub source: String,
+    /// The record as it became, as JSON (ID number and name in full: staff-only data).
+    pub snapshot: serde_json::Value,
+}
+
+/// A payable to create (核定的应缴费信息).
+#[derive(Debug, Clone)]
+pub struct NewPayable {
+    pub payable_id: String,
+    pub region: RegionCode,
+    pub fee_year: FeeYear,
+    pub id_number: IdNumber,
+    pub assessment: Assessment,
+    pub payable_from: NaiveDate,
+    /// The inputs used, as JSON, so a later registry edit never silently changes this payable.
+    pub inputs: String,
+    pub assessed_by: String,
+}
+
+impl NewPayable {
+    pub fn status(&self) -> PayableStatus {
+        if self.assessment.amount == yibao_domain::Fen::ZERO {
+            PayableStatus::Exempt
+        } else {
+            PayableStatus::Unpaid
+        }
+    }
+}
+
+/// A stored payable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PayableRecord {
+    pub payable_id: String,
+    pub region: String,
+    pub fee_year: i32,
+    pub id_number: String,
+    pub category: String,
+    pub amount_fen: i64,
+    pub basic_fen: i64,
+    pub critical_illness_fen: i64,
+    pub long_term_care_fen: i64,
+    pub policy_amount_fen: i64,
+    pub relief_kind: Option<String>,
+    pub status: String,
+    pub payable_from: NaiveDate,
+    pub supersedes: Option<String>,
+    pub inputs: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReassessRefusal {
+    /// Nothing to re-assess: no current payable.
+    NotAssessed,
+    /// Paid (or posted): must be refunded before it changes.
+    PaidMustBeRefunded,
+    /// Held by an order or a debit run.
+    Locked,
+}
+
+/// The person's standing for unpaid lists (未缴费名单) and the public paid listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StandingRow {
+    pub region: String,
+    pub station_code: Option<String>,
+    pub id_number: String,
+    pub name: String,
+    /// `paid`, `unpaid`, `exempt`, `not_assessed`, `enrolment_refused`, `not_enrolled`.
+    pub standing: String,
+    /// Refusal message, or the payable's amount for unpaid.
+    pub detail: Option<String>,
+    pub amount_fen: Option<i64>,
+}
+
+pub const MAX_LIST_ROWS: usize = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// 中心管理员: everything, all regions.
+    Admin,
+    /// 服务站经办: own station's people only (谁主管谁负责).
+    StationOperator,
+    /// 税务征收: collection data of a region, read only on enrolment.
+    TaxCollector,
+    /// 审计: read only, all regions.
+    Auditor,
+}
+
+impl Role {
+    pub fn code(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::StationOperator => "station_operator",
+            Role::TaxCollector => "tax_collector",
+            Role::Auditor => "auditor",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<Role> {
+        [
+            Role::Admin,
+            Role::StationOperator,
+            Role::TaxCollector,
+            Role::Auditor,
+        ]
+        .into_iter()
+        .find(|r| r.code() == code)
+    }
+}
+
+/// A staff account. `password_hash` is an argon2id PHC string; it never leaves storage but to be checked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaffAccount {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub region: Option<RegionCode>,
+    pub station: Option<StationCode>,
+    pub password_hash: String,
+    pub disabled: bool,
+}
+
+impl std::fmt::Debug for StaffAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffAccount")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("region", &self.region)
+            .field("station", &self.station)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One append-only audit entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub actor: String,
+    pub action: String,
+    pub region: Option<String>,
+    pub target: String,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRecord {
+    pub audit_id: i64,
+    pub at: String,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    pub import_id: String,
+    pub file_name: String,
+    pub file_sha256: String,
+    pub rows_read: u64,
+    pub enrolled: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+}
+
+/// The columns of a `persons` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonColumns {
+    pub region_code: String,
+    pub id_number: String,
+    pub name: String,
+    pub household: &'static str,
+    pub permit_since: Option<NaiveDate>,
+    pub school: Option<String>,
+    pub phone: Option<String>,
+    pub station_code: Option<String>,
+    pub employee_insured: bool,
+    pub relief_kind: Option<&'static str>,
+    pub certificate_name: Option<String>,
+    pub certificate_number: Option<String>,
+    pub certificate_valid_until: Option<NaiveDate>,
+    pub subsidy_fen: Option<i64>,
+}
+
+impl PersonColumns {
+    pub fn of(p: &Person) -> PersonColumns {
+        let (household, permit_since) = match p.household {
+            Household::LocalRegistration => ("local_registration", None),
+            Household::ResidencePermit { since } => ("residence_permit", Some(since)),
+        };
+        let relief = p.relief.as_ref();
+        PersonColumns {
+            region_code: p.region.to_string(),
+            id_number: p.id_number.as_str().to_owned(),
+            name: p.name.as_str().to_owned(),
+            household,
+            permit_since,
+            school: p.school.clone(),
+            phone: p.phone.as_ref().map(|x| x.as_str().to_owned()),
+            station_code: p.station.as_ref().map(|s| s.as_str().to_owned()),
+            employee_insured: p.employee_insured,
+            relief_kind: relief.map(|r| r.kind.code()),
+            certificate_name: relief.map(|r| r.certificate_name.clone()),
+            certificate_number: relief.map(|r| r.certificate_number.clone()),
+            certificate_valid_until: relief.map(|r| r.valid_until),
+            subsidy_fen: relief.and_then(|r| r.subsidy).map(|f| f.as_fen()),
+        }
+    }
+
+    /// Rebuilds the domain person, re-checking everything (stored data is never trusted blindly).
+    pub fn into_person(self) -> Result<Person, StorageError> {
+        let corrupt = |what: &str| StorageError::corrupt(format!("person {what}"));
+        let household = match (self.household, self.permit_since) {
+            ("local_registration", None) => Household::LocalRegistration,
+            ("residence_permit", Some(since)) => Household::ResidencePermit { since },
+            _ => return Err(corrupt("household")),
+        };
+        let relief = match self.relief_kind {
+            None => None,
+            Some(kind) => {
+                let kind = ReliefKind::from_code(kind).ok_or_else(|| corrupt("relief kind"))?;
+                let subsidy = self
+                    .subsidy_fen
+                    .map(yibao_domain::Fen::new)
+                    .transpose()
+                    .map_err(StorageError::corrupt)?;
+                Some(
+                    Relief::new(
+                        kind,
+                        self.certificate_name.as_deref().unwrap_or_default(),
+                        self.certificate_number.as_deref().unwrap_or_default(),
+                        self.certificate_valid_until
+                            .ok_or_else(|| corrupt("certificate"))?,
+                        subsidy,
+                    )
+                    .map_err(StorageError::corrupt)?,
+                )
+            }
+        };
+        Ok(Person {
+            region: RegionCode::parse(&self.region_code).map_err(StorageError::corrupt)?,
+            // Checked against no "today": it was not in the future when stored.
+            id_number: IdNumber::parse(&self.id_number, NaiveDate::MAX)
+                .map_err(StorageError::corrupt)?
+                .id_number,
+            name: PersonName::parse(&self.name).map_err(StorageError::corrupt)?,
+            household,
+            school: self.school,
+            phone: self
+                .phone
+                .as_deref()
+                .map(Phone::parse)
+                .transpose()
+                .map_err(StorageError::corrupt)?,
+            station: self
+                .station_code
+                .as_deref()
+                .map(StationCode::parse)
+                .transpose()
+                .map_err(StorageError::corrupt)?,
+            employee_insured: self.employee_insured,
+            relief,
+        })
+    }
+
+    /// The history snapshot: the full record as JSON.
+    pub fn snapshot(&self) -> String {
+        serde_json::json!({
+            "region_code": self.region_code,
+            "id_number": self.id_number,
+            "name": self.name,
+            "household": self.household,
+            "permit_since": self.permit_since,
+            "school": self.school,
+            "phone": self.phone,
+            "station_code": self.station_code,
+            "employee_insured": self.employee_insured,
+            "relief_kind": self.relief_kind,
+            "certificate_name": self.certificate_name,
+            "certificate_number": self.certificate_number,
+            "certificate_valid_until": self.certificate_valid_until,
+            "subsidy_fen": self.subsidy_fen,
+        })
+        .to_string()
+    }
+}
+
+/// Longest a staff session lives.
+pub const MAX_SESSION_SECONDS: i64 = 12 * 3600;
+
+pub fn household_code(text: &str) -> Result<&'static str, StorageError> {
+    match text {
+        "local_registration" => Ok("local_registration"),
+        "residence_permit" => Ok("residence_permit"),
+        other => Err(StorageError::corrupt(format!("household {other}"))),
+    }
+}
+
+/// A person's standing in a fee year from their enrolment and current payable statuses.
+pub fn standing_of(
+    enrolment: Option<&str>,
+    payable: Option<&str>,
+    refusal: Option<String>,
+) -> (&'static str, Option<String>) {
+    match (enrolment, payable) {
+        (None, _) => ("not_enrolled", None),
+        (Some("refused"), _) => ("enrolment_refused", refusal),
+        (Some(_), None) => ("not_assessed", None),
+        (Some(_), Some("paid" | "posted")) => ("paid", None),
+        (Some(_), Some("exempt")) => ("exempt", None),
+        (Some(_), Some(_)) => ("unpaid", None),
+    }
+}
+
+/// The Chinese reason shown in unpaid lists.
+pub fn standing_name_zh(standing: &str) -> &'static str {
+    match standing {
+        "paid" => "已缴费",
+        "unpaid" => "未缴费",
+        "exempt" => "免缴（减免对象）",
+        "not_assessed" => "已参保未核定",
+        "enrolment_refused" => "参保登记未通过",
+        "not_enrolled" => "本年度未参保登记",
+        _ => "未知",
+    }
+}

@@ -1,0 +1,631 @@
+//! Enrolment, roster import and assessment on both backends.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use yibao_domain::{FeeYear, IdNumber, RegionCode};
+use yibao_roster_file::Limits;
+use yibao_server::services::assessment::{assess_region, reassess_person};
+use yibao_server::services::roster_import::{import_roster, ImportReport, ImportScope};
+use yibao_server::ErrorCode;
+use yibao_storage::Storage;
+use yibao_tests::{make_id, on_each_backend};
+
+fn d(text: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+}
+
+/// 2020-11-02: inside 南通市's 2021 window (2020-11-01 to 2020-12-20).
+fn today() -> NaiveDate {
+    d("2020-11-02")
+}
+
+fn region(code: &str) -> RegionCode {
+    RegionCode::parse(code).unwrap()
+}
+
+fn year(y: i64) -> FeeYear {
+    FeeYear::new(y).unwrap()
+}
+
+fn id(text: &str) -> IdNumber {
+    IdNumber::parse(text, d("2030-01-01")).unwrap().id_number
+}
+
+async fn setup(storage: &dyn Storage) {
+    yibao::demo::load(storage).await.unwrap();
+}
+
+fn admin_scope() -> ImportScope {
+    ImportScope {
+        actor: "test".into(),
+        station: None,
+        region: None,
+    }
+}
+
+async fn import_text(
+    storage: &dyn Storage,
+    name: &str,
+    bytes: &[u8],
+    on: NaiveDate,
+) -> Result<ImportReport, yibao_server::ApiError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    import_roster(
+        storage,
+        &path,
+        name,
+        &admin_scope(),
+        on,
+        None,
+        Limits::default(),
+        &|_| {},
+    )
+    .await
+}
+
+const HEADER: &str = "姓名,身份证号码,参保地区,人员类别,学校名称,户籍类型,居住证起始日期,职工医保,服务站,减免类型,减免证件名称,减免证件号码,减免证件有效期至,资助金额\n";
+
+#[tokio::test]
+async fn enrolment_rules_are_applied_and_refusals_recorded() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        let adult = make_id("320602", "1980-01-01", 1);
+        let employee = make_id("320602", "1981-01-01", 2);
+        let permit_old = make_id("320602", "1982-01-01", 3);
+        let permit_new = make_id("320602", "1983-01-01", 4);
+        let student = make_id("320602", "2010-05-05", 5);
+        let csv = format!(
+            "{HEADER}张三,{adult},320600,,,,,,ST-01,,,,,\n\
+             李四,{employee},320600,,,,,是,ST-01,,,,,\n\
+             王五,{permit_old},320600,,,居住证,2020-08-02,,ST-02,,,,,\n\
+             赵六,{permit_new},320600,,,居住证,2020-08-03,,ST-02,,,,,\n\
+             钱七,{student},320600,在校学生,南通中学,,,,ST-03,,,,,\n"
+        );
+        let report = import_text(storage.as_ref(), "r.csv", csv.as_bytes(), today())
+            .await
+            .unwrap();
+        assert_eq!(report.summary.rows_read, 5);
+        assert_eq!(report.summary.enrolled, 3);
+        assert_eq!(report.summary.rejected, 2);
+        let reasons: Vec<_> = report
+            .rejections
+            .iter()
+            .map(|r| (r.row, r.column.as_str()))
+            .collect();
+        assert_eq!(reasons, vec![(3, "职工医保"), (5, "居住证起始日期")]);
+        assert!(
+            report.rejections[1].reason.contains("2020-11-03"),
+            "{:?}",
+            report.rejections[1]
+        );
+
+        let nantong = region("320600");
+        let refused = storage
+            .get_enrolment(nantong, year(2021), &id(&employee))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(refused.status, "refused");
+        assert_eq!(refused.refusal_code.as_deref(), Some("EMPLOYEE_INSURED"));
+        let ok = storage
+            .get_enrolment(nantong, year(2021), &id(&adult))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ok.status, "enrolled");
+        assert_eq!(ok.covered_from, Some(d("2021-01-01")));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_region_is_told_where_the_person_is_enrolled() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        // 海口市 2027 is open on 2026-11-22; put a 2027 window in 南通市 too (it has one in the demo).
+        let on = d("2026-11-22");
+        let person = make_id("460105", "1990-02-02", 7);
+        let first = format!("{HEADER}孙八,{person},460100,,,,,,,,,,,\n");
+        let r = import_text(storage.as_ref(), "a.csv", first.as_bytes(), on)
+            .await
+            .unwrap();
+        assert_eq!(r.summary.enrolled, 1);
+        let second = format!("{HEADER}孙八,{person},320600,,,,,,,,,,,\n");
+        let r = import_text(storage.as_ref(), "b.csv", second.as_bytes(), on)
+            .await
+            .unwrap();
+        assert_eq!(r.summary.enrolled, 0);
+        assert_eq!(r.summary.rejected, 1);
+        assert_eq!(
+            r.rejections[0].reason,
+            "该人员本缴费年度已在海南省的其他统筹区（46****）参保，不能重复参保"
+        );
+        // Importing the refused row again records nothing new and still reports it.
+        let again = import_text(storage.as_ref(), "b.csv", second.as_bytes(), on)
+            .await
+            .unwrap();
+        assert_eq!(again.summary.rejected, 1);
+        assert_eq!(again.summary.unchanged, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reimporting_the_same_file_changes_nothing() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        let a = make_id("320602", "1970-03-03", 11);
+        let b = make_id("320602", "1971-03-03", 12);
+        let csv = format!("{HEADER}周九,{a},320600,,,,,,ST-01,,,,,\n吴十,{b},320600,,,,,,ST-01,低保,低保证,DB1,2021-06-30,\n");
+        let first = import_text(storage.as_ref(), "same.csv", csv.as_bytes(), today()).await.unwrap();
+        assert_eq!(first.summary.enrolled, 2);
+        let history_before = storage.person_history(region("320600"), &id(&a)).await.unwrap();
+        let second = import_text(storage.as_ref(), "same.csv", csv.as_bytes(), today()).await.unwrap();
+        assert_eq!((second.summary.enrolled, second.summary.updated, second.summary.unchanged), (0, 0, 2));
+        assert_eq!(storage.person_history(region("320600"), &id(&a)).await.unwrap().len(), history_before.len());
+        // A changed row is an update with a new history version naming the source.
+        let changed = csv.replace("周九", "周玖");
+        let third = import_text(storage.as_ref(), "changed.csv", changed.as_bytes(), today()).await.unwrap();
+        assert_eq!(third.summary.updated, 1);
+        let history = storage.person_history(region("320600"), &id(&a)).await.unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1].version, 2);
+        assert_eq!(history[1].source, "roster:changed.csv");
+        assert_eq!(history[1].snapshot["name"], "周玖");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_malformed_roster_gets_a_precise_report_and_no_partial_garbage() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        let good = make_id("320602", "1975-04-04", 21);
+        let dup = make_id("320602", "1976-04-04", 22);
+        let csv = format!(
+            "{HEADER}好人,{good},320600,,,,,,,,,,,\n\
+             坏号,320602197504040210,320600,,,,,,,,,,,\n\
+             重复,{dup},320600,,,,,,,,,,,\n\
+             重复,{dup},320600,,,,,,,,,,,\n\
+             资助,{},320600,,,,,,,资助,资助证明,Z1,2021-12-31,12.345\n",
+            make_id("320602", "1977-04-04", 23)
+        );
+        let report = import_text(storage.as_ref(), "bad.csv", csv.as_bytes(), today())
+            .await
+            .unwrap();
+        assert_eq!(report.summary.enrolled, 2, "{:?}", report.rejections);
+        let rows: Vec<_> = report
+            .rejections
+            .iter()
+            .map(|r| (r.row, r.column.as_str()))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![(3, "身份证号码"), (5, "身份证号码"), (6, "资助金额")]
+        );
+        assert!(report.rejections[1].reason.contains("第4行"));
+        assert!(report.rejections[2].reason.contains("超过两位小数"));
+        // The bad rows left nothing behind.
+        let subsidised = id(&make_id("320602", "1977-04-04", 23));
+        assert!(storage
+            .get_person(region("320600"), &subsidised)
+            .await
+            .unwrap()
+            .is_none());
+
+        // Missing required columns: the whole file is refused, nothing written.
+        let no_region = format!(
+            "姓名,身份证号码\n某人,{}\n",
+            make_id("320602", "1978-04-04", 24)
+        );
+        let err = import_text(storage.as_ref(), "nocol.csv", no_region.as_bytes(), today())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRosterHeader);
+        assert!(err.message.contains("参保地区"), "{}", err.message);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_gbk_roster_reads_like_a_utf8_one() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        let person = make_id("320602", "1965-06-06", 31);
+        let csv = format!("{HEADER}欧阳修远,{person},320600,,,,,,,,,,,\n");
+        let (gbk, _, _) = encoding_rs::GBK.encode(&csv);
+        let report = import_text(storage.as_ref(), "gbk.csv", &gbk, today())
+            .await
+            .unwrap();
+        assert_eq!(report.encoding, "gbk");
+        assert_eq!(report.summary.enrolled, 1, "{:?}", report.rejections);
+        let (p, _) = storage
+            .get_person(region("320600"), &id(&person))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.name.as_str(), "欧阳修远");
+    })
+    .await;
+}
+
+async fn enrol_and_assess(
+    storage: &Arc<dyn Storage>,
+    rows: &str,
+) -> yibao_server::services::assessment::AssessReport {
+    let csv = format!("{HEADER}{rows}");
+    let r = import_text(storage.as_ref(), "x.csv", csv.as_bytes(), today())
+        .await
+        .unwrap();
+    assert!(r.rejections.is_empty(), "{:?}", r.rejections);
+    assess_region(
+        storage.as_ref(),
+        region("320600"),
+        year(2021),
+        "test",
+        today(),
+        &|_| {},
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn assessment_prices_categories_and_exemptions_at_their_boundaries() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        let adult = make_id("320602", "1980-01-01", 41);
+        let minor = make_id("320602", "2005-01-02", 42); // 15 on 2021-01-01
+        let exempt_today = make_id("320602", "1960-01-01", 43);
+        let expired = make_id("320602", "1961-01-01", 44);
+        let subsidised = make_id("320602", "1962-01-01", 45);
+        let rows = format!(
+            "甲一,{adult},320600,,,,,,,,,,,\n\
+             乙二,{minor},320600,,,,,,,,,,,\n\
+             丙三,{exempt_today},320600,,,,,,,低保,低保证,D1,2020-11-02,\n\
+             丁四,{expired},320600,,,,,,,特困,特困证,T1,2020-11-01,\n\
+             戊五,{subsidised},320600,,,,,,,资助,资助证明,Z1,2021-12-31,120.00\n"
+        );
+        let report = enrol_and_assess(&storage, &rows).await;
+        assert_eq!(report.created, 5);
+        assert_eq!(report.exempt, 1);
+        let amount = |id_text: String| {
+            let storage = storage.clone();
+            async move {
+                let p = storage.payables_of_person(&id(&id_text)).await.unwrap();
+                assert_eq!(p.len(), 1);
+                (p[0].amount_fen, p[0].status.clone(), p[0].category.clone())
+            }
+        };
+        assert_eq!(
+            amount(adult).await,
+            (43000, "unpaid".into(), "adult".into())
+        );
+        assert_eq!(
+            amount(minor).await,
+            (30000, "unpaid".into(), "minor_not_in_school".into())
+        );
+        // Valid through 2020-11-02, assessed on 2020-11-02: exempt.
+        assert_eq!(
+            amount(exempt_today).await,
+            (0, "exempt".into(), "adult".into())
+        );
+        // Expired the day before: the full amount.
+        assert_eq!(
+            amount(expired).await,
+            (43000, "unpaid".into(), "adult".into())
+        );
+        assert_eq!(
+            amount(subsidised.clone()).await,
+            (31000, "unpaid".into(), "adult".into())
+        );
+        let p = &storage.payables_of_person(&id(&subsidised)).await.unwrap()[0];
+        assert_eq!(
+            p.basic_fen + p.critical_illness_fen + p.long_term_care_fen,
+            p.amount_fen
+        );
+        assert_eq!(p.policy_amount_fen, 43000);
+
+        // Running it again creates nothing twice.
+        let again = assess_region(
+            storage.as_ref(),
+            region("320600"),
+            year(2021),
+            "test",
+            today(),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.created, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_registry_edit_never_changes_an_assessed_payable_until_reassessed() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        let person = make_id("320602", "1980-07-07", 51);
+        enrol_and_assess(&storage, &format!("己六,{person},320600,,,,,,,,,,,\n")).await;
+        // The person becomes exempt after assessment.
+        let csv = format!("{HEADER}己六,{person},320600,,,,,,,低保,低保证,D9,2021-12-31,\n");
+        import_text(storage.as_ref(), "edit.csv", csv.as_bytes(), today())
+            .await
+            .unwrap();
+        let before = storage.payables_of_person(&id(&person)).await.unwrap();
+        assert_eq!(
+            (before.len(), before[0].amount_fen),
+            (1, 43000),
+            "the edit alone changes nothing"
+        );
+
+        let new = reassess_person(
+            storage.as_ref(),
+            region("320600"),
+            year(2021),
+            &id(&person),
+            "test",
+            today(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(new.amount_fen, 0);
+        assert_eq!(new.status, "exempt");
+        assert_eq!(
+            new.payable_from,
+            d("2020-11-03"),
+            "payable from the next day"
+        );
+        assert_eq!(
+            new.supersedes.as_deref(),
+            Some(before[0].payable_id.as_str())
+        );
+        let all = storage.payables_of_person(&id(&person)).await.unwrap();
+        let statuses: Vec<_> = all.iter().map(|p| p.status.as_str()).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == "superseded").count(), 1);
+        assert_eq!(all.len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_paid_payable_must_be_refunded_before_reassessment() {
+    yibao_tests::on_each_test_db(|db| async move {
+        let storage = db.storage.clone();
+        setup(storage.as_ref()).await;
+        let person = make_id("320602", "1980-08-08", 61);
+        enrol_and_assess(&storage, &format!("庚七,{person},320600,,,,,,,,,,,\n")).await;
+        // Collection is a later issue: mark the payable paid directly.
+        let sql = "UPDATE payables SET status = 'paid'";
+        match (&db.sqlite, &db.postgres) {
+            (Some(s), _) => sqlx::query(sql)
+                .execute(s.pool())
+                .await
+                .map(|_| ())
+                .unwrap(),
+            (_, Some(p)) => sqlx::query(sql)
+                .execute(p.pool())
+                .await
+                .map(|_| ())
+                .unwrap(),
+            _ => unreachable!(),
+        }
+        let err = reassess_person(
+            storage.as_ref(),
+            region("320600"),
+            year(2021),
+            &id(&person),
+            "test",
+            today(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::PaidMustBeRefunded);
+        assert!(err.message.contains("退费"));
+        let all = storage.payables_of_person(&id(&person)).await.unwrap();
+        assert_eq!(all.len(), 1, "nothing half-written");
+        assert_eq!(all[0].status, "paid");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn renewal_carries_last_years_insured_over() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        // Enrol in 南通市 2021 on 2020-11-02, then assess 2022 (policy added) on 2021-11-02.
+        let stays = make_id("320602", "1980-09-09", 71);
+        let leaves = make_id("320602", "1981-09-09", 72);
+        enrol_and_assess(
+            &storage,
+            &format!("辛八,{stays},320600,,,,,,,,,,,\n壬九,{leaves},320600,,,,,,,,,,,\n"),
+        )
+        .await;
+        let mut p2022 = storage
+            .get_fee_policy(region("320600"), year(2021))
+            .await
+            .unwrap()
+            .unwrap();
+        p2022 = yibao_domain::FeePolicy::new(yibao_domain::FeePolicyInput {
+            region: p2022.region(),
+            fee_year: year(2022),
+            amounts: p2022.amounts().map(|(c, a)| (c, a.clone())).collect(),
+            age_reference_date: d("2022-01-01"),
+            adult_age: 18,
+            window: yibao_domain::CollectionWindow::new(d("2021-09-01"), d("2021-12-31")).unwrap(),
+            late_payment_allowed: false,
+        })
+        .unwrap();
+        storage.put_fee_policy(&p2022).await.unwrap();
+        // One of them joins employee insurance before renewal.
+        let csv = format!("{HEADER}壬九,{leaves},320600,,,,,是,,,,,,\n");
+        import_text(storage.as_ref(), "emp.csv", csv.as_bytes(), d("2021-08-01"))
+            .await
+            .unwrap();
+        let report = assess_region(
+            storage.as_ref(),
+            region("320600"),
+            year(2022),
+            "test",
+            d("2021-11-02"),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.renewed, 1);
+        assert_eq!(report.created, 1);
+        let e = storage
+            .get_enrolment(region("320600"), year(2022), &id(&stays))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (e.status.as_str(), e.source.as_str()),
+            ("enrolled", "renewal")
+        );
+        let refused = storage
+            .get_enrolment(region("320600"), year(2022), &id(&leaves))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(refused.refusal_code.as_deref(), Some("EMPLOYEE_INSURED"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn newborns_enrolled_within_90_days_are_covered_from_birth() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        // 南通市 2027: age reference 2027-01-01; a baby born 2027-01-10 enrolled 2027-04-10 (day 90).
+        // The 2027 window runs to 2026-12-31, so enrol with an explicit fee year.
+        let baby = make_id("320602", "2027-01-10", 81);
+        let late = make_id("320602", "2027-01-09", 82);
+        let csv = format!("{HEADER}宝宝,{baby},320600,,,,,,,,,,,\n晚晚,{late},320600,,,,,,,,,,,\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baby.csv");
+        std::fs::write(&path, csv).unwrap();
+        import_roster(
+            storage.as_ref(),
+            &path,
+            "baby.csv",
+            &admin_scope(),
+            d("2027-04-10"),
+            Some(year(2027)),
+            Limits::default(),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        let e = storage
+            .get_enrolment(region("320600"), year(2027), &id(&baby))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.covered_from, Some(d("2027-01-10")));
+        let e = storage
+            .get_enrolment(region("320600"), year(2027), &id(&late))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            e.covered_from,
+            Some(d("2027-04-11")),
+            "day 91: from the day after enrolment"
+        );
+        let report = assess_region(
+            storage.as_ref(),
+            region("320600"),
+            year(2027),
+            "test",
+            d("2027-04-10"),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.created, 2);
+        let p = storage.payables_of_person(&id(&baby)).await.unwrap();
+        assert_eq!(p[0].category, "newborn");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_audit_log_is_append_only_in_the_database() {
+    yibao_tests::on_each_test_db(|db| async move {
+        setup(db.storage.as_ref()).await;
+        db.storage
+            .append_audit(&yibao_storage::AuditEntry {
+                actor: "t".into(),
+                action: "x".into(),
+                region: None,
+                target: "y".into(),
+                detail: serde_json::json!({}),
+            })
+            .await
+            .unwrap();
+        for sql in [
+            "UPDATE audit_log SET actor = 'forged'",
+            "DELETE FROM audit_log",
+        ] {
+            let result = match (&db.sqlite, &db.postgres) {
+                (Some(s), _) => sqlx::query(sql).execute(s.pool()).await.map(|_| ()),
+                (_, Some(p)) => sqlx::query(sql).execute(p.pool()).await.map(|_| ()),
+                _ => unreachable!(),
+            };
+            assert!(result.is_err(), "{sql} must be refused");
+        }
+        assert_eq!(db.storage.list_audit(10).await.unwrap()[0].entry.actor, "t");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_xlsx_roster_with_text_ids_and_date_serials_imports() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        let person = make_id("320602", "1985-10-10", 91);
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        for (col, title) in [
+            "姓名",
+            "身份证号码",
+            "参保地区",
+            "户籍类型",
+            "居住证起始日期",
+            "资助金额",
+        ]
+        .iter()
+        .enumerate()
+        {
+            sheet.write_string(0, col as u16, *title).unwrap();
+        }
+        sheet.write_string(1, 0, "陈一").unwrap();
+        sheet.write_string(1, 1, &person).unwrap();
+        // A region typed as a number, and a date cell stored as Excel's serial (2020-06-01 = 43983).
+        sheet.write_number(1, 2, 320600).unwrap();
+        sheet.write_string(1, 3, "居住证").unwrap();
+        sheet.write_number(1, 4, 43983).unwrap();
+        let bytes = workbook.save_to_buffer().unwrap();
+        let report = import_text(storage.as_ref(), "roster.xlsx", &bytes, today())
+            .await
+            .unwrap();
+        assert_eq!(report.summary.enrolled, 1, "{:?}", report.rejections);
+        let (p, _) = storage
+            .get_person(region("320600"), &id(&person))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            p.household,
+            yibao_domain::Household::ResidencePermit {
+                since: d("2020-06-01")
+            }
+        );
+    })
+    .await;
+}

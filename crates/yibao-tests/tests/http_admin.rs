@@ -1,0 +1,393 @@
+//! The admin API over HTTP on both backends: sign-in, roles and station scope on every endpoint,
+//! roster upload, assessment, lists and exports.
+
+use chrono::{TimeZone, Utc};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use yibao_server::{Clock, ServerSettings};
+use yibao_tests::{make_id, on_each_backend, TestServer};
+
+/// 2020-11-02 10:00 in Beijing: inside 南通市's 2021 window.
+fn clock() -> Clock {
+    Clock::fixed(Utc.with_ymd_and_hms(2020, 11, 2, 2, 0, 0).unwrap())
+}
+
+struct World {
+    server: TestServer,
+    admin: String,
+    operator: String,
+    auditor: String,
+    /// A person of station ST-01 (the operator's) and one of ST-02.
+    own: String,
+    other: String,
+}
+
+async fn login(server: &TestServer, username: &str, password: &str) -> String {
+    let r = server
+        .client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+async fn world(storage: std::sync::Arc<dyn yibao_storage::Storage>) -> World {
+    yibao::demo::load(storage.as_ref()).await.unwrap();
+    let admin_password =
+        yibao_server::services::staff::Password::new("admin-password-1".into()).unwrap();
+    yibao_server::services::staff::create_staff(
+        storage.as_ref(),
+        yibao_server::services::staff::NewStaff {
+            username: "root".into(),
+            display_name: "管理员".into(),
+            role: yibao_storage::Role::Admin,
+            region: None,
+            station: None,
+            password: admin_password,
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    let server = TestServer::start(storage, clock(), ServerSettings::default()).await;
+    let admin = login(&server, "root", "admin-password-1").await;
+    for (name, role, station) in [
+        ("op1", "station_operator", Some("ST-01")),
+        ("aud", "auditor", None),
+    ] {
+        let r = server
+            .client
+            .post(server.url("/api/v1/staff"))
+            .bearer_auth(&admin)
+            .json(
+                &json!({ "username": name, "display_name": name, "role": role,
+                "region": if station.is_some() { Some("320600") } else { None }, "station": station,
+                "password": "station-password-1" }),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+    }
+    let operator = login(&server, "op1", "station-password-1").await;
+    let auditor = login(&server, "aud", "station-password-1").await;
+    let own = make_id("320602", "1980-01-01", 1);
+    let other = make_id("320602", "1981-01-01", 2);
+    for (id, station) in [(&own, "ST-01"), (&other, "ST-02")] {
+        let r = server
+            .client
+            .put(server.url(&format!("/api/v1/regions/320600/persons/{id}")))
+            .bearer_auth(&admin)
+            .json(&json!({ "name": "张三", "station": station }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    }
+    World {
+        server,
+        admin,
+        operator,
+        auditor,
+        own,
+        other,
+    }
+}
+
+async fn code_of(r: reqwest::Response) -> (StatusCode, String) {
+    let status = r.status();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    (status, body["code"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn sign_in_is_required_and_wrong_passwords_are_refused_alike() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let c = &w.server.client;
+        let r = c.get(w.server.url("/api/v1/audit")).send().await.unwrap();
+        assert_eq!(
+            code_of(r).await,
+            (StatusCode::UNAUTHORIZED, "AUTH_REQUIRED".into())
+        );
+        let r = c
+            .get(w.server.url("/api/v1/audit"))
+            .bearer_auth("forged")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            code_of(r).await,
+            (StatusCode::UNAUTHORIZED, "AUTH_REQUIRED".into())
+        );
+        for (user, password) in [("root", "wrong-password"), ("nobody", "admin-password-1")] {
+            let r = c
+                .post(w.server.url("/api/v1/auth/login"))
+                .json(&json!({ "username": user, "password": password }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                code_of(r).await,
+                (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS".into())
+            );
+        }
+        let r = c
+            .post(w.server.url("/api/v1/auth/logout"))
+            .bearer_auth(&w.auditor)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let r = c
+            .get(w.server.url("/api/v1/audit"))
+            .bearer_auth(&w.auditor)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "a logged-out token is dead"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_station_operator_gets_403_for_another_stations_people_on_every_endpoint() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let c = &w.server.client;
+        let s = |p: &str| w.server.url(p);
+        let other = &w.other;
+        let own = &w.own;
+        let forbidden = [
+            c.get(s(&format!("/api/v1/regions/320600/persons/{other}"))),
+            c.put(s(&format!("/api/v1/regions/320600/persons/{other}"))).json(&json!({"name": "张三", "station": "ST-02"})),
+            // Moving someone of another station into one's own is a change to the other station too.
+            c.put(s(&format!("/api/v1/regions/320600/persons/{other}"))).json(&json!({"name": "张三", "station": "ST-01"})),
+            // Registering someone for another station.
+            c.put(s(&format!("/api/v1/regions/320600/persons/{}", make_id("320602", "1990-01-01", 9)))).json(&json!({"name": "新人", "station": "ST-02"})),
+            c.get(s(&format!("/api/v1/regions/320600/persons/{other}/history"))),
+            c.post(s(&format!("/api/v1/regions/320600/fee-years/2021/persons/{other}/reassessment"))),
+            c.get(s("/api/v1/regions/320600/fee-years/2021/standing?station=ST-02")),
+            c.get(s("/api/v1/regions/320600/fee-years/2021/paid-listing?station=ST-02")),
+            c.get(s("/api/v1/regions/460100/fee-years/2027/standing")),
+            c.post(s("/api/v1/regions/320600/fee-years/2021/assessment")),
+            c.post(s("/api/v1/staff")).json(&json!({"username": "x1", "display_name": "x", "role": "admin", "password": "abcdefghijk"})),
+            c.get(s("/api/v1/audit")),
+        ];
+        for request in forbidden {
+            let r = request.bearer_auth(&w.operator).send().await.unwrap();
+            let url = r.url().to_string();
+            assert_eq!(code_of(r).await, (StatusCode::FORBIDDEN, "FORBIDDEN".into()), "{url}");
+        }
+        // Their own station's person is theirs.
+        let r = c.get(s(&format!("/api/v1/regions/320600/persons/{own}"))).bearer_auth(&w.operator).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = c.get(s("/api/v1/regions/320600/fee-years/2021/standing")).bearer_auth(&w.operator).send().await.unwrap();
+        let rows: Value = r.json().await.unwrap();
+        let ids: Vec<_> = rows.as_array().unwrap().iter().map(|r| r["id_number"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(ids, vec![own.clone()], "only their own station's people");
+        // The auditor reads everything and changes nothing.
+        let r = c.get(s(&format!("/api/v1/regions/320600/persons/{other}"))).bearer_auth(&w.auditor).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = c
+            .put(s(&format!("/api/v1/regions/320600/persons/{other}")))
+            .bearer_auth(&w.auditor)
+            .json(&json!({"name": "张三"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(code_of(r).await, (StatusCode::FORBIDDEN, "FORBIDDEN".into()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_roster_upload_by_an_operator_takes_only_their_station() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let a = make_id("320602", "1970-05-05", 31);
+        let b = make_id("320602", "1971-05-05", 32);
+        let csv = format!(
+            "姓名,身份证号码,参保地区,服务站\n甲,{a},320600,ST-01\n乙乙,{b},320600,ST-02\n"
+        );
+        let r = w
+            .server
+            .client
+            .post(w.server.url("/api/v1/rosters?file_name=station.csv"))
+            .bearer_auth(&w.operator)
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let report: Value = r.json().await.unwrap();
+        // Row 2: 甲 is one character: a bad name. Row 3: another station.
+        assert_eq!(report["rows_read"], 2);
+        assert_eq!(report["rejected"], 2);
+        assert_eq!(report["rejections"][0]["column"], "姓名");
+        assert_eq!(report["rejections"][1]["column"], "服务站");
+        let r = w
+            .server
+            .client
+            .post(w.server.url("/api/v1/rosters?file_name=bad.xls"))
+            .bearer_auth(&w.admin)
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            code_of(r).await,
+            (StatusCode::UNPROCESSABLE_ENTITY, "BAD_ROSTER_FILE".into())
+        );
+        let r = w
+            .server
+            .client
+            .get(w.server.url("/api/v1/rosters/template.csv"))
+            .bearer_auth(&w.operator)
+            .send()
+            .await
+            .unwrap();
+        let template = r.text().await.unwrap();
+        assert!(template.starts_with("\u{feff}姓名,身份证号码,参保地区"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn assessment_lists_and_exports() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let c = &w.server.client;
+        let s = |p: &str| w.server.url(p);
+        let r = c
+            .post(s("/api/v1/regions/320600/fee-years/2021/assessment"))
+            .bearer_auth(&w.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let report: Value = r.json().await.unwrap();
+        assert_eq!(report["created"], 2);
+        assert_eq!(report["amount_fen"], 86000);
+        let r = c
+            .get(s(
+                "/api/v1/regions/320600/fee-years/2021/standing?only_unpaid=true",
+            ))
+            .bearer_auth(&w.admin)
+            .send()
+            .await
+            .unwrap();
+        let rows: Value = r.json().await.unwrap();
+        assert_eq!(rows.as_array().unwrap().len(), 2);
+        assert_eq!(rows[0]["standing"], "unpaid");
+        assert_eq!(rows[0]["reason"], "未缴费");
+        assert_eq!(rows[0]["amount_fen"], 43000);
+        let r = c
+            .get(s(
+                "/api/v1/regions/320600/fee-years/2021/standing?format=xlsx",
+            ))
+            .bearer_auth(&w.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("spreadsheetml"));
+        assert_eq!(&r.bytes().await.unwrap()[..2], b"PK");
+        let r = c
+            .get(s("/api/v1/regions/320600/fee-years/2021/paid-listing"))
+            .bearer_auth(&w.admin)
+            .send()
+            .await
+            .unwrap();
+        let html = r.text().await.unwrap();
+        assert!(html.contains("共0人"), "nobody has paid yet");
+        // Re-assess: a new payable from tomorrow.
+        let r = c
+            .post(s(&format!(
+                "/api/v1/regions/320600/fee-years/2021/persons/{}/reassessment",
+                w.own
+            )))
+            .bearer_auth(&w.operator)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let payable: Value = r.json().await.unwrap();
+        assert_eq!(payable["payable_from"], "2020-11-03");
+        // Every change is in the audit log with its actor.
+        let audit: Value = c
+            .get(s("/api/v1/audit?limit=50"))
+            .bearer_auth(&w.auditor)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let actions: Vec<(String, String)> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["actor"].as_str().unwrap().to_owned(),
+                    e["action"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert!(
+            actions.contains(&("op1".into(), "assessment.reassess".into())),
+            "{actions:?}"
+        );
+        assert!(actions.contains(&("root".into(), "assessment.run".into())));
+        assert!(actions.contains(&("root".into(), "person.put".into())));
+        assert!(actions.contains(&("root".into(), "staff.create".into())));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn person_edits_are_checked_and_kept_as_history() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let c = &w.server.client;
+        let url = w.server.url(&format!("/api/v1/regions/320600/persons/{}", w.own));
+        let r = c.put(&url).bearer_auth(&w.admin).json(&json!({"name": "张三", "phone": "12345"})).send().await.unwrap();
+        assert_eq!(code_of(r).await, (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_PERSON".into()));
+        let r = c
+            .put(&url)
+            .bearer_auth(&w.admin)
+            .json(&json!({"name": "张叁", "station": "ST-01", "relief_kind": "低保", "certificate_name": "低保证",
+                           "certificate_number": "D1", "certificate_valid_until": "2021-12-31"}))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["change"], "updated");
+        assert_eq!(body["person"]["version"], 2);
+        let history: Value = c.get(format!("{url}/history")).bearer_auth(&w.operator).send().await.unwrap().json().await.unwrap();
+        assert_eq!(history.as_array().unwrap().len(), 2);
+        assert_eq!(history[1]["changed_by"], "root");
+        assert_eq!(history[1]["snapshot"]["relief_kind"], "minimum_living_allowance");
+        let bad = w.server.url("/api/v1/regions/320600/persons/320602198001011231");
+        let r = c.get(&bad).bearer_auth(&w.admin).send().await.unwrap();
+        assert_eq!(code_of(r).await, (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_ID_NUMBER".into()));
+    })
+    .await;
+}

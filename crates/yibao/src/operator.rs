@@ -1,0 +1,201 @@
+//! The operator commands: `import roster`, `assess`, `staff add`. Progress goes to standard error
+//! on a terminal only; results go to standard output.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::Context;
+use yibao_domain::{FeeYear, RegionCode, StationCode};
+use yibao_roster_file::Limits;
+use yibao_server::services::assessment::assess_region;
+use yibao_server::services::roster_import::{import_roster, rejections_csv, ImportScope};
+use yibao_server::services::staff::{create_staff, NewStaff, Password};
+use yibao_server::{ApiError, Clock};
+use yibao_storage::{Role, Storage};
+
+/// Who the command line acts as, for history and the audit log.
+pub fn cli_actor() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    format!("cli:{}", user.chars().take(32).collect::<String>())
+}
+
+fn fail(err: ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{}（{}）", err.message, err.code.as_str())
+}
+
+/// A progress line on a terminal; nothing otherwise.
+fn progress_printer(what: &'static str) -> impl Fn(u64) + Send + Sync {
+    let tty = std::io::stderr().is_terminal();
+    move |n| {
+        if tty {
+            eprint!("\r{what} {n}");
+            let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+fn end_progress() {
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+}
+
+/// Where the rejected rows go: `<name>.rejected.csv` beside the file, or in the current directory
+/// when that folder cannot be written.
+fn rejection_path(file: &Path) -> std::path::PathBuf {
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "roster".into());
+    file.with_file_name(format!("{stem}.rejected.csv"))
+}
+
+pub async fn import_roster_command(
+    storage: &dyn Storage,
+    file: &Path,
+    fee_year: Option<i64>,
+) -> anyhow::Result<()> {
+    let fee_year = fee_year
+        .map(|y| FeeYear::new(y).map_err(|e| anyhow::anyhow!("{e}")))
+        .transpose()?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let scope = ImportScope {
+        actor: cli_actor(),
+        station: None,
+        region: None,
+    };
+    let report = import_roster(
+        storage,
+        file,
+        &name,
+        &scope,
+        Clock::system().today(),
+        fee_year,
+        Limits::default(),
+        &progress_printer("已处理行数"),
+    )
+    .await
+    .map_err(fail)?;
+    end_progress();
+    let s = &report.summary;
+    println!(
+        "读取 {} 行：新参保 {}，信息更新 {}，无变化 {}，未通过 {}（文件编码 {}）",
+        s.rows_read, s.enrolled, s.updated, s.unchanged, s.rejected, report.encoding
+    );
+    if !report.unknown_columns.is_empty() {
+        eprintln!(
+            "提示：以下列不是花名册的列，已忽略：{}",
+            report.unknown_columns.join("、")
+        );
+    }
+    if !report.rejections.is_empty() {
+        let mut path = rejection_path(file);
+        if std::fs::write(&path, rejections_csv(&report)).is_err() {
+            path = std::path::PathBuf::from(path.file_name().unwrap_or_default());
+            std::fs::write(&path, rejections_csv(&report))
+                .with_context(|| format!("无法写入未通过明细 {}", path.display()))?;
+        }
+        println!("未通过的行及原因已写入：{}", path.display());
+    }
+    Ok(())
+}
+
+pub async fn assess_command(
+    storage: &dyn Storage,
+    region: &str,
+    fee_year: i64,
+) -> anyhow::Result<()> {
+    let region = RegionCode::parse(region).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let fee_year = FeeYear::new(fee_year).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = assess_region(
+        storage,
+        region,
+        fee_year,
+        &cli_actor(),
+        Clock::system().today(),
+        &progress_printer("已核定"),
+    )
+    .await
+    .map_err(fail)?;
+    end_progress();
+    storage
+        .append_audit(&yibao_storage::AuditEntry {
+            actor: cli_actor(),
+            action: "assessment.run".into(),
+            region: Some(region.to_string()),
+            target: fee_year.to_string(),
+            detail: serde_json::to_value(&report).unwrap_or_default(),
+        })
+        .await?;
+    println!(
+        "{} {} 年度核定完成：续保 {} 人，新建应缴费信息 {} 条（其中免缴 {} 条），金额合计 {} 元",
+        region,
+        fee_year,
+        report.renewed,
+        report.created,
+        report.exempt,
+        yibao_domain::Fen::new(report.amount_fen)
+            .map(|f| f.to_yuan_string())
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+pub struct StaffAdd {
+    pub username: String,
+    pub role: String,
+    pub display_name: Option<String>,
+    pub region: Option<String>,
+    pub station: Option<String>,
+}
+
+/// The password from YIBAO_STAFF_PASSWORD, else the first line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    if let Some(p) = crate::cli::env_lookup("YIBAO_STAFF_PASSWORD") {
+        return Ok(p);
+    }
+    if std::io::stdin().is_terminal() {
+        eprint!("请输入密码（输入内容会显示，建议用管道或 YIBAO_STAFF_PASSWORD 传入）：");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+pub async fn staff_add_command(storage: &dyn Storage, args: StaffAdd) -> anyhow::Result<()> {
+    let role = Role::from_code(&args.role).ok_or_else(|| {
+        anyhow::anyhow!("角色应为 admin、station_operator、tax_collector 或 auditor")
+    })?;
+    let region = args
+        .region
+        .as_deref()
+        .map(RegionCode::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let station = args
+        .station
+        .as_deref()
+        .map(StationCode::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password = Password::new(read_password()?).map_err(fail)?;
+    create_staff(
+        storage,
+        NewStaff {
+            display_name: args.display_name.unwrap_or_else(|| args.username.clone()),
+            username: args.username.clone(),
+            role,
+            region,
+            station,
+            password,
+        },
+        &cli_actor(),
+    )
+    .await
+    .map_err(fail)?;
+    println!("已创建工作人员账号 {}（{}）", args.username, role.code());
+    Ok(())
+}
