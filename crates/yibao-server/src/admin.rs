@@ -64,6 +64,50 @@ pub fn router() -> Router<AppState> {
             get(paid_listing),
         )
         .route("/api/v1/audit", get(audit_log))
+        .route("/api/v1/collection/overdue-refunds", get(overdue_refunds))
+        .route("/api/v1/collection/unposted", get(unposted))
+}
+
+/// Staff who may see collection data of every region: administrators, auditors and tax collectors
+/// (a tax collector's lists are limited to their region).
+fn collection_reader(staff: &Staff) -> Result<Option<String>, ApiError> {
+    match staff.role() {
+        Role::Admin | Role::Auditor => Ok(None),
+        Role::TaxCollector => Ok(staff.0.region.map(|r| r.to_string())),
+        Role::StationOperator => Err(ApiError::of(ErrorCode::Forbidden)),
+    }
+}
+
+/// Refunds owed past their due date (two working days after the payment), oldest first.
+#[utoipa::path(get, path = "/api/v1/collection/overdue-refunds", tag = "admin",
+    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+pub async fn overdue_refunds(
+    State(state): State<AppState>,
+    staff: Staff,
+) -> Result<Json<Vec<yibao_storage::collection::RefundState>>, ApiError> {
+    collection_reader(&staff)?;
+    Ok(Json(
+        state
+            .storage
+            .overdue_refunds(state.clock.today(), MAX_LIST_ROWS)
+            .await?,
+    ))
+}
+
+/// Applied payments not posted to the agency (到帐) within two days.
+#[utoipa::path(get, path = "/api/v1/collection/unposted", tag = "admin",
+    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+pub async fn unposted(
+    State(state): State<AppState>,
+    staff: Staff,
+) -> Result<Json<Vec<yibao_storage::collection::OutboxEvent>>, ApiError> {
+    let region = collection_reader(&staff)?;
+    let before = state.clock.now().timestamp() - 2 * 86400;
+    let mut events = state.storage.unposted_events(before, MAX_LIST_ROWS).await?;
+    if let Some(region) = region {
+        events.retain(|e| e.region == region);
+    }
+    Ok(Json(events))
 }
 
 /// Routes with their own, larger body limit.

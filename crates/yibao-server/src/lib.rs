@@ -12,12 +12,15 @@ use yibao_storage::Storage;
 
 pub mod admin;
 pub mod auth;
+pub mod background;
+pub mod channel;
 pub mod clock;
 pub mod error;
 mod export;
 pub mod json;
 pub mod middleware;
 mod openapi;
+pub mod receipts;
 pub mod routes;
 pub mod services;
 
@@ -48,6 +51,27 @@ impl Default for ServerSettings {
 pub struct AppState {
     pub storage: Arc<dyn Storage>,
     pub clock: Clock,
+    /// Seals channel secrets at rest; `None` stores them marked plain (demo only).
+    pub master_key: Option<channel::secrets::MasterKey>,
+    pub rate_limiter: channel::auth::RateLimiter,
+    /// How long an order holds its payables.
+    pub order_hold_seconds: i64,
+    /// The CJK font for receipt PDFs, loaded at start; `None` answers PDFs with a clear error.
+    pub receipt_font: Option<Arc<yibao_receipt_pdf::ReceiptFont>>,
+}
+
+impl AppState {
+    /// State with defaults for everything but storage and clock.
+    pub fn new(storage: Arc<dyn Storage>, clock: Clock) -> AppState {
+        AppState {
+            storage,
+            clock,
+            master_key: None,
+            rate_limiter: channel::auth::RateLimiter::default(),
+            order_hold_seconds: channel::DEFAULT_ORDER_HOLD_SECONDS,
+            receipt_font: None,
+        }
+    }
 }
 
 /// Builds the whole application.
@@ -57,11 +81,18 @@ pub fn app(state: AppState, settings: &ServerSettings) -> Router {
         .merge(admin::router())
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit));
+    let channel = channel::router(state.clone())
+        .merge(channel::public_router())
+        .layer(DefaultBodyLimit::max(channel::auth::MAX_CHANNEL_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(
+            channel::auth::MAX_CHANNEL_BODY_BYTES,
+        ));
     let uploads = admin::upload_router()
         .layer(DefaultBodyLimit::max(admin::ROSTER_UPLOAD_LIMIT_BYTES))
         .layer(RequestBodyLimitLayer::new(admin::ROSTER_UPLOAD_LIMIT_BYTES));
     small
         .merge(uploads)
+        .merge(channel)
         .with_state(state)
         .layer(axum::middleware::from_fn(middleware::request_id_and_errors))
 }

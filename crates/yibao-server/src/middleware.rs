@@ -47,10 +47,16 @@ pub async fn request_id_and_errors(mut request: Request, next: Next) -> Response
     response
 }
 
-/// Turns any error response into the coded JSON body; leaves successes alone.
-fn render_error(response: Response, request_id: &str) -> Response {
+/// Marks a response whose error body is already rendered (by the channel layer, before signing).
+#[derive(Debug, Clone, Copy)]
+pub struct RenderedError;
+
+/// Turns any error response into the coded JSON body; leaves successes and rendered errors alone.
+pub fn render_error(response: Response, request_id: &str) -> Response {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<RenderedError>().is_some()
+    {
         return response;
     }
     let error = match response.extensions().get::<ApiError>() {
@@ -74,6 +80,7 @@ fn render_error(response: Response, request_id: &str) -> Response {
             .cloned()
             .unwrap_or(HeaderValue::from_static("application/json")),
     );
+    parts.extensions.insert(RenderedError);
     Response::from_parts(parts, Body::new(rendered_body))
 }
 
@@ -84,6 +91,7 @@ fn code_for_status(status: StatusCode) -> ErrorCode {
         StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
         StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
         StatusCode::SERVICE_UNAVAILABLE => ErrorCode::ServiceUnavailable,
         s if s.is_server_error() => ErrorCode::InternalError,
         _ => ErrorCode::InvalidRequest,

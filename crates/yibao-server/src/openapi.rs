@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::{admin, routes};
+use crate::{admin, channel, routes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,12 +32,30 @@ use crate::{admin, routes};
         admin::standing,
         admin::paid_listing,
         admin::audit_log,
+        admin::overdue_refunds,
+        admin::unposted,
+        channel::handlers::search,
+        channel::handlers::open_order,
+        channel::handlers::cancel_order,
+        channel::handlers::report_payment,
+        channel::handlers::payment_status,
+        channel::handlers::reverse,
+        channel::handlers::pending_refunds,
+        channel::handlers::refund_result,
+        channel::handlers::statement,
+        channel::handlers::search_receipts,
+        channel::handlers::get_receipt,
+        channel::handlers::public_verify,
+        channel::handlers::paid_status,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(
         (name = "ops", description = "Health and this document"),
         (name = "tools", description = "Checks for tellers and clerks"),
         (name = "regions", description = "Pooling regions (统筹区), fee policies and working-day calendars"),
+        (name = "channel", description = "Channel protocol v1 (shared/spec/channel-protocol.md): every request signed with \
+            Yibao-Channel, Yibao-Timestamp, Yibao-Nonce and Yibao-Signature (HMAC-SHA256); responses signed the same way."),
+        (name = "public", description = "No authentication: receipt verification and citizens' paid status"),
         (name = "admin", description = "The agency and its service stations: staff, rosters (花名册), persons, assessment (核定), lists. \
             Bearer token from /api/v1/auth/login; station operators reach their own station only."),
     )

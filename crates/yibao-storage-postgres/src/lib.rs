@@ -48,11 +48,20 @@ impl PostgresStorage {
             .map_err(|e| StorageError::Other(format!("migration failed: {e}")))
     }
 
+    /// A write transaction.
+    pub async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
     /// The pool, for tests that check constraints below the trait.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 }
+
+yibao_storage::impl_collection_storage!(PostgresStorage, sqlx::Postgres);
 
 yibao_storage::impl_storage!(PostgresStorage, sqlx::Postgres, {
     fn backend(&self) -> Backend {
@@ -101,7 +110,7 @@ yibao_storage::impl_storage!(PostgresStorage, sqlx::Postgres, {
         let region_code = policy.region();
         let region = region_code.as_str();
         let year = i16::try_from(policy.fee_year().get()).map_err(StorageError::corrupt)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO fee_policies (region_code, fee_year, age_reference_date, adult_age,
                  window_opens, window_closes, late_payment_allowed)
@@ -164,7 +173,7 @@ yibao_storage::impl_storage!(PostgresStorage, sqlx::Postgres, {
             .ok_or_else(|| StorageError::corrupt("year"))?;
         let last = NaiveDate::from_ymd_opt(year.year(), 12, 31)
             .ok_or_else(|| StorageError::corrupt("year"))?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM calendar_days WHERE region_code = $1 AND day BETWEEN $2 AND $3")
             .bind(region.as_str())
             .bind(first)
@@ -203,7 +212,7 @@ impl PostgresStorage {
         fee_year: Option<FeeYear>,
     ) -> Result<Vec<FeePolicy>, StorageError> {
         let year = fee_year.map(|y| i16::try_from(y.get()).unwrap_or(i16::MAX));
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "SELECT region_code, fee_year, age_reference_date, adult_age, window_opens, window_closes,
                     late_payment_allowed

@@ -61,11 +61,21 @@ impl SqliteStorage {
             .map_err(|e| StorageError::Other(format!("migration failed: {e}")))
     }
 
+    /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so two
+    /// writers queue on the busy timeout instead of failing when a reader upgrades.
+    pub async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
     /// The pool, for tests that check constraints below the trait.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 }
+
+yibao_storage::impl_collection_storage!(SqliteStorage, sqlx::Sqlite);
 
 yibao_storage::impl_storage!(SqliteStorage, sqlx::Sqlite, {
     fn backend(&self) -> Backend {
@@ -114,7 +124,7 @@ yibao_storage::impl_storage!(SqliteStorage, sqlx::Sqlite, {
         let region_code = policy.region();
         let region = region_code.as_str();
         let year = i64::from(policy.fee_year().get());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO fee_policies (region_code, fee_year, age_reference_date, adult_age,
                  window_opens, window_closes, late_payment_allowed)
@@ -177,7 +187,7 @@ yibao_storage::impl_storage!(SqliteStorage, sqlx::Sqlite, {
             .ok_or_else(|| StorageError::corrupt("year"))?;
         let last = NaiveDate::from_ymd_opt(year.year(), 12, 31)
             .ok_or_else(|| StorageError::corrupt("year"))?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM calendar_days WHERE region_code = ?1 AND day BETWEEN ?2 AND ?3")
             .bind(region.as_str())
             .bind(first)
@@ -216,7 +226,7 @@ impl SqliteStorage {
         fee_year: Option<FeeYear>,
     ) -> Result<Vec<FeePolicy>, StorageError> {
         let year = fee_year.map(|y| i64::from(y.get()));
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "SELECT region_code, fee_year, age_reference_date, adult_age, window_opens, window_closes,
                     late_payment_allowed

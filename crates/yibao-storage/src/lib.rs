@@ -15,6 +15,8 @@ use yibao_domain::{
     FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode, WorkingCalendar,
 };
 
+pub mod collection;
+mod collection_sql;
 mod database_url;
 pub mod portable;
 pub mod records;
@@ -104,7 +106,7 @@ impl StorageError {
 
 /// The storage of yibao. Each method is one transaction: it either happens whole or not at all.
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage: collection::CollectionStorage + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Cheap round trip, for `/healthz`.

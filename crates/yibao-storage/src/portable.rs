@@ -180,7 +180,7 @@ macro_rules! impl_storage {
                         "batch of {} persons exceeds {MAX_UPSERT_BATCH}", batch.len()
                     )));
                 }
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let ids: Vec<String> = batch.iter().map(|b| b.person.id_number.as_str().to_owned()).collect();
                 let mut existing = $crate::portable::ExistingState::default();
 
@@ -515,7 +515,7 @@ macro_rules! impl_storage {
             ) -> Result<Result<$crate::records::PayableRecord, $crate::records::ReassessRefusal>, $crate::StorageError> {
                 use ::sqlx::Row as _;
                 use $crate::records::ReassessRefusal;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let year = i32::from(replacement.fee_year.get());
                 let current = ::sqlx::query(
                     "SELECT payable_id, status FROM payables WHERE region_code = $1 AND fee_year = $2 AND id_number = $3 \

@@ -196,9 +196,13 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(storage: Arc<dyn Storage>, clock: Clock, settings: ServerSettings) -> Self {
+        Self::start_with_state(AppState::new(storage, clock), settings).await
+    }
+
+    pub async fn start_with_state(state: AppState, settings: ServerSettings) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let address = listener.local_addr().expect("local address");
-        let app = yibao_server::app(AppState { storage, clock }, &settings);
+        let app = yibao_server::app(state, &settings);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = yibao_server::serve(listener, app, async {

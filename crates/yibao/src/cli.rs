@@ -50,11 +50,40 @@ enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// Collection channels (banks, WeChat Pay, Alipay …).
+    Channel {
+        #[command(subcommand)]
+        command: ChannelCommand,
+    },
     /// Benchmarks (see BENCHMARKS.md). They write to the database given: use a fresh one.
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum ChannelCommand {
+    /// Register a channel; the secret comes from standard input or YIBAO_CHANNEL_SECRET, never argv.
+    Add(ChannelAddArgs),
+}
+
+#[derive(Args)]
+struct ChannelAddArgs {
+    /// The channel id it signs requests with (Yibao-Channel).
+    id: String,
+    /// bank_counter, atm, pos, mobile_banking, online_banking, wechat, alipay, unionpay, gov_app,
+    /// kiosk, village_agent or auto_debit.
+    #[arg(long)]
+    kind: String,
+    /// Pooling regions it collects for, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    regions: Vec<String>,
+    /// Requests per second allowed (bursts up to one second's worth).
+    #[arg(long, default_value_t = 200)]
+    rate: i64,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Subcommand)]
@@ -301,6 +330,23 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let storage = connect(&config).await?;
             crate::operator::assess_command(storage.as_ref(), &args.region, args.fee_year).await
         }
+        Command::Channel {
+            command: ChannelCommand::Add(args),
+        } => {
+            let config = database_config(args.database)?;
+            let storage = connect(&config).await?;
+            let secret = crate::operator::read_secret("YIBAO_CHANNEL_SECRET", "渠道密钥")?;
+            crate::operator::channel_add_command(
+                storage.as_ref(),
+                config.master_key.as_ref(),
+                &args.id,
+                &args.kind,
+                &args.regions,
+                args.rate,
+                secret,
+            )
+            .await
+        }
         Command::Bench {
             command: BenchCommand::Enrolment(args),
         } => {
@@ -367,6 +413,16 @@ fn print_demo_urls(base: &str) {
         "  登录 login:  curl -s -X POST -H 'content-type: application/json' -d '{{\"username\":\"admin\",\"password\":\"yibao-demo-admin\"}}' {base}/api/v1/auth/login"
     );
     println!("  未缴费名单 unpaid list (Bearer token): {base}/api/v1/regions/320600/fee-years/2027/standing?only_unpaid=true");
+    println!("  演示渠道 demo channels (id / secret):");
+    for (id, kind, secret, regions) in demo::DEMO_CHANNELS {
+        println!("    {id} / {secret}  ({kind}: {})", regions.join(","));
+    }
+    let (sample_name, sample_id) = demo::sample_resident();
+    println!("  示例居民 sample resident: {sample_name} {sample_id}");
+    println!("  缴费查询 citizens' paid status: {base}/public/paid-status?id_number={sample_id}&name={sample_name}");
+    println!(
+        "  渠道查询 channel search: cargo run -q -p yibao-channel-client --example search -- {base} wechat demo-secret-wechat-pay-000 {sample_id}"
+    );
     println!("  健康检查 health:         {base}/healthz");
     println!("  接口文档 OpenAPI:        {base}/openapi.json");
     println!("  统筹区 regions:          {base}/api/v1/regions");
@@ -394,11 +450,35 @@ async fn serve(
     if let Some(announce) = announce {
         announce(&base);
     }
+    let mut state = AppState::new(storage, Clock::system());
+    state.master_key = config.master_key.clone();
+    state.order_hold_seconds = config.order_hold_seconds;
+    if state.master_key.is_none() {
+        tracing::warn!(
+            "YIBAO_MASTER_KEY 未设置：新登记的渠道密钥将以明文存储，生产环境请设置主密钥"
+        );
+    }
+    let font_path = config
+        .receipt_font
+        .clone()
+        .or_else(yibao_receipt_pdf::find_default_font);
+    match font_path.map(|p| yibao_receipt_pdf::ReceiptFont::load(&p)) {
+        Some(Ok(font)) => state.receipt_font = Some(Arc::new(font)),
+        Some(Err(err)) => tracing::warn!(%err, "receipt font not loaded: receipt PDFs unavailable"),
+        None => tracing::warn!(
+            "no CJK font found (run scripts/install-fonts): receipt PDFs unavailable"
+        ),
+    }
+    let posting = match (&config.posting_url, &config.posting_secret) {
+        (Some(url), Some(secret)) => Some(yibao_server::background::PostingTarget {
+            url: url.clone(),
+            secret: secret.clone(),
+        }),
+        _ => None,
+    };
+    yibao_server::background::spawn(state.clone(), posting);
     let app = yibao_server::app(
-        AppState {
-            storage,
-            clock: Clock::system(),
-        },
+        state,
         &ServerSettings {
             body_limit_bytes: config.body_limit_bytes,
         },

@@ -15,6 +15,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_LOG: &str = "info";
 pub const MIN_BODY_LIMIT_BYTES: usize = 1024;
 pub const MAX_BODY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+pub const MIN_ORDER_HOLD_SECONDS: i64 = 60;
+pub const MAX_ORDER_HOLD_SECONDS: i64 = 24 * 3600;
 /// A configuration file larger than this is refused unread.
 pub const MAX_CONFIG_FILE_BYTES: u64 = 256 * 1024;
 
@@ -28,6 +30,15 @@ pub struct Config {
     pub log: String,
     /// Whether the database URL came from a command-line flag (then a password in it is in argv).
     pub database_url_from_flag: bool,
+    /// Seals channel secrets at rest (64 hex characters). Environment or file only, never a flag.
+    pub master_key: Option<yibao_server::channel::secrets::MasterKey>,
+    /// How long an order holds its payables, seconds.
+    pub order_hold_seconds: i64,
+    /// A CJK font for receipt PDFs; default: the first Debian font found.
+    pub receipt_font: Option<PathBuf>,
+    /// Where payments are posted to the agency (到帐), and the HMAC secret that signs them.
+    pub posting_url: Option<String>,
+    pub posting_secret: Option<yibao_server::channel::secrets::ChannelSecret>,
 }
 
 /// The file's layout. Unknown keys are refused so a typo is not silently ignored.
@@ -38,6 +49,11 @@ struct FileConfig {
     listen: Option<String>,
     body_limit_bytes: Option<usize>,
     log: Option<String>,
+    master_key: Option<String>,
+    order_hold_seconds: Option<i64>,
+    receipt_font: Option<PathBuf>,
+    posting_url: Option<String>,
+    posting_secret: Option<String>,
 }
 
 /// What the command line said.
@@ -116,12 +132,65 @@ impl Config {
             .or(file.log)
             .unwrap_or_else(|| DEFAULT_LOG.to_owned());
 
+        let master_key = env("YIBAO_MASTER_KEY")
+            .or(file.master_key)
+            .map(|k| {
+                yibao_server::channel::secrets::MasterKey::from_hex(&k).map_err(|e| {
+                    ConfigError::Invalid {
+                        key: "master_key",
+                        reason: e.to_owned(),
+                    }
+                })
+            })
+            .transpose()?;
+        let order_hold_seconds = match env("YIBAO_ORDER_HOLD_SECONDS") {
+            Some(t) => t.trim().parse().map_err(|_| ConfigError::Invalid {
+                key: "order_hold_seconds",
+                reason: format!("“{t}”不是整数"),
+            })?,
+            None => file
+                .order_hold_seconds
+                .unwrap_or(yibao_server::channel::DEFAULT_ORDER_HOLD_SECONDS),
+        };
+        if !(MIN_ORDER_HOLD_SECONDS..=MAX_ORDER_HOLD_SECONDS).contains(&order_hold_seconds) {
+            return Err(ConfigError::Invalid {
+                key: "order_hold_seconds",
+                reason: format!("应在 {MIN_ORDER_HOLD_SECONDS} 至 {MAX_ORDER_HOLD_SECONDS} 秒之间"),
+            });
+        }
+        let receipt_font = env("YIBAO_RECEIPT_FONT")
+            .map(PathBuf::from)
+            .or(file.receipt_font);
+        let posting_url = env("YIBAO_POSTING_URL").or(file.posting_url);
+        let posting_secret = env("YIBAO_POSTING_SECRET")
+            .or(file.posting_secret)
+            .map(|s| {
+                yibao_server::channel::secrets::ChannelSecret::new(s.into_bytes()).map_err(|e| {
+                    ConfigError::Invalid {
+                        key: "posting_secret",
+                        reason: e.to_owned(),
+                    }
+                })
+            })
+            .transpose()?;
+        if posting_url.is_some() != posting_secret.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "posting_url",
+                reason: "posting_url 和 posting_secret 须同时设置".into(),
+            });
+        }
+
         Ok(Config {
             database_url,
             listen,
             body_limit_bytes,
             log,
             database_url_from_flag,
+            master_key,
+            order_hold_seconds,
+            receipt_font,
+            posting_url,
+            posting_secret,
         })
     }
 }
@@ -238,9 +307,37 @@ mod tests {
     }
 
     #[test]
-    fn debug_hides_the_password() {
-        let env = env_of(&[("YIBAO_DATABASE_URL", "postgres://yibao:hunter2@db/yibao")]);
+    fn debug_hides_the_password_and_keys() {
+        let key = "ab".repeat(32);
+        let env = env_of(&[
+            ("YIBAO_DATABASE_URL", "postgres://yibao:hunter2@db/yibao"),
+            ("YIBAO_MASTER_KEY", key.as_str()),
+            ("YIBAO_POSTING_URL", "http://127.0.0.1:9/post"),
+            ("YIBAO_POSTING_SECRET", "posting-secret-0123456789"),
+        ]);
         let c = Config::load(&Flags::default(), &env).unwrap();
-        assert!(!format!("{c:?}").contains("hunter2"));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains(&key));
+        assert!(!shown.contains("posting-secret"));
+        assert!(c.master_key.is_some());
+    }
+
+    #[test]
+    fn hold_time_is_bounded() {
+        let env = env_of(&[("YIBAO_ORDER_HOLD_SECONDS", "5")]);
+        assert!(Config::load(&Flags::default(), &env).is_err());
+        let env = env_of(&[("YIBAO_ORDER_HOLD_SECONDS", "600")]);
+        assert_eq!(
+            Config::load(&Flags::default(), &env)
+                .unwrap()
+                .order_hold_seconds,
+            600
+        );
+        let env = env_of(&[("YIBAO_POSTING_URL", "http://x")]);
+        assert!(
+            Config::load(&Flags::default(), &env).is_err(),
+            "url without secret"
+        );
     }
 }

@@ -414,6 +414,16 @@ pub type DemoStaff = (
     Option<&'static str>,
 );
 
+/// The first resident of the demo roster (name, ID number), to try searches with.
+pub fn sample_resident() -> (String, String) {
+    let roster = demo_roster_csv(yibao_server::Clock::system().today());
+    let line = roster.lines().nth(1).unwrap_or_default();
+    let mut cells = line.split(',');
+    let name = cells.next().unwrap_or_default().to_owned();
+    let id = cells.next().unwrap_or_default().to_owned();
+    (name, id)
+}
+
 /// The demo's staff accounts and their passwords, printed by `yibao demo` (demo only!).
 pub const DEMO_STAFF: [DemoStaff; 3] = [
     ("admin", "yibao-demo-admin", "admin", None, None),
@@ -425,6 +435,28 @@ pub const DEMO_STAFF: [DemoStaff; 3] = [
         Some("ST-01"),
     ),
     ("auditor", "yibao-demo-auditor", "auditor", None, None),
+];
+
+/// The demo's channels: id, kind, secret (printed by `yibao demo`; demo only!), regions.
+pub const DEMO_CHANNELS: [(&str, &str, &str, &[&str]); 3] = [
+    (
+        "icbc-nantong",
+        "bank_counter",
+        "demo-secret-icbc-nantong",
+        &["320600"],
+    ),
+    (
+        "wechat",
+        "wechat",
+        "demo-secret-wechat-pay-000",
+        &["320600", "460100", "460200", "210700", "341100"],
+    ),
+    (
+        "alipay",
+        "alipay",
+        "demo-secret-alipay-00000000",
+        &["320600", "460100", "460200", "210700", "341100"],
+    ),
 ];
 
 /// What [`load_people`] did.
@@ -481,6 +513,15 @@ pub async fn load_people(
             .map_err(|e| DemoError::Data(e.message))?;
             summary.payables_created += r.created;
         }
+    }
+    for (id, kind, secret, regions) in DEMO_CHANNELS {
+        if storage.get_channel(id).await?.is_some() {
+            continue;
+        }
+        let regions: Vec<String> = regions.iter().map(|r| r.to_string()).collect();
+        crate::operator::channel_add(storage, None, id, kind, &regions, 500, secret.to_owned())
+            .await
+            .map_err(data_error)?;
     }
     for (username, password, role, region, station) in DEMO_STAFF {
         if storage.get_staff(username).await?.is_some() {

@@ -152,17 +152,111 @@ pub struct StaffAdd {
     pub station: Option<String>,
 }
 
-/// The password from YIBAO_STAFF_PASSWORD, else the first line of standard input.
-fn read_password() -> anyhow::Result<String> {
-    if let Some(p) = crate::cli::env_lookup("YIBAO_STAFF_PASSWORD") {
+/// A secret from the environment variable `env`, else the first line of standard input.
+pub fn read_secret(env: &str, what: &str) -> anyhow::Result<String> {
+    if let Some(p) = crate::cli::env_lookup(env) {
         return Ok(p);
     }
     if std::io::stdin().is_terminal() {
-        eprint!("请输入密码（输入内容会显示，建议用管道或 YIBAO_STAFF_PASSWORD 传入）：");
+        eprint!("请输入{what}（输入内容会显示，建议用管道或 {env} 传入）：");
     }
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+pub const CHANNEL_KINDS: [&str; 12] = [
+    "bank_counter",
+    "atm",
+    "pos",
+    "mobile_banking",
+    "online_banking",
+    "wechat",
+    "alipay",
+    "unionpay",
+    "gov_app",
+    "kiosk",
+    "village_agent",
+    "auto_debit",
+];
+
+/// Registers a channel: its secret is sealed with the master key when one is configured.
+pub async fn channel_add(
+    storage: &dyn Storage,
+    master_key: Option<&yibao_server::channel::secrets::MasterKey>,
+    id: &str,
+    kind: &str,
+    regions: &[String],
+    rate: i64,
+    secret: String,
+) -> anyhow::Result<()> {
+    use yibao_server::channel::secrets::{seal, ChannelSecret};
+    anyhow::ensure!(
+        (2..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "渠道编号应为2至64个字母、数字、-或_"
+    );
+    anyhow::ensure!(
+        CHANNEL_KINDS.contains(&kind),
+        "渠道类型应为：{}",
+        CHANNEL_KINDS.join("、")
+    );
+    anyhow::ensure!(!regions.is_empty(), "须至少指定一个统筹区（--regions）");
+    anyhow::ensure!((1..=100_000).contains(&rate), "--rate 应在1至100000之间");
+    let mut codes = Vec::new();
+    for r in regions {
+        let code = RegionCode::parse(r).map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::ensure!(
+            storage.get_region(code).await?.is_some(),
+            "统筹区 {code} 未在本系统登记"
+        );
+        codes.push(code.to_string());
+    }
+    let secret = ChannelSecret::new(secret.into_bytes()).map_err(|e| anyhow::anyhow!(e))?;
+    let sealed = seal(&secret, master_key).map_err(|e| anyhow::anyhow!(e))?;
+    storage
+        .create_channel(&yibao_storage::collection::ChannelRecord {
+            channel_id: id.to_owned(),
+            kind: kind.to_owned(),
+            secret_sealed: sealed,
+            rate_per_second: rate,
+            enabled: true,
+            regions: codes,
+        })
+        .await
+        .map_err(|e| match e {
+            yibao_storage::StorageError::Constraint { .. } => anyhow::anyhow!("渠道 {id} 已存在"),
+            other => other.into(),
+        })?;
+    Ok(())
+}
+
+pub async fn channel_add_command(
+    storage: &dyn Storage,
+    master_key: Option<&yibao_server::channel::secrets::MasterKey>,
+    id: &str,
+    kind: &str,
+    regions: &[String],
+    rate: i64,
+    secret: String,
+) -> anyhow::Result<()> {
+    if master_key.is_none() {
+        eprintln!("警告：未设置 YIBAO_MASTER_KEY，渠道密钥将以明文存储在数据库中");
+    }
+    channel_add(storage, master_key, id, kind, regions, rate, secret).await?;
+    storage
+        .append_audit(&yibao_storage::AuditEntry {
+            actor: cli_actor(),
+            action: "channel.add".into(),
+            region: None,
+            target: id.to_owned(),
+            detail: serde_json::json!({ "kind": kind, "regions": regions, "rate": rate }),
+        })
+        .await?;
+    println!("已登记渠道 {id}（{kind}），统筹区：{}", regions.join(","));
+    Ok(())
 }
 
 pub async fn staff_add_command(storage: &dyn Storage, args: StaffAdd) -> anyhow::Result<()> {
@@ -181,7 +275,7 @@ pub async fn staff_add_command(storage: &dyn Storage, args: StaffAdd) -> anyhow:
         .map(StationCode::parse)
         .transpose()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let password = Password::new(read_password()?).map_err(fail)?;
+    let password = Password::new(read_secret("YIBAO_STAFF_PASSWORD", "密码")?).map_err(fail)?;
     create_staff(
         storage,
         NewStaff {

@@ -1,0 +1,185 @@
+//! The CJK font a receipt embeds: loading it, checking it can draw a receipt, finding the default.
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::ReceiptPdfError;
+
+/// Debian package that provides the default receipt font.
+pub const FONT_PACKAGE: &str = "fonts-wqy-microhei";
+/// Configuration key (in `yibao.toml`) that sets the receipt font's path.
+pub const FONT_PATH_CONFIG_KEY: &str = "receipt_font";
+/// Environment variable that sets the receipt font's path.
+pub const FONT_PATH_ENV: &str = "YIBAO_RECEIPT_FONT";
+
+/// Candidate paths of the default font, 文泉驿微米黑 (WenQuanYi Micro Hei) from Debian's
+/// `fonts-wqy-microhei`: a TrueType-outline collection whose face 0 is the proportional face.
+/// The first one that exists is the default (see [`find_default_font`]).
+pub const DEFAULT_FONT_PATHS: &[&str] = &[
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/wqy-microhei/wqy-microhei.ttc",
+    "/usr/local/share/fonts/wqy-microhei.ttc",
+];
+
+/// Face index of the default font inside its collection (0: WenQuanYi Micro Hei, proportional).
+pub const DEFAULT_FACE_INDEX: u32 = 0;
+
+/// Largest font file accepted: 64 MiB. Real CJK fonts are 5 to 30 MiB.
+pub const MAX_FONT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Characters every receipt draws whatever its data: the fixed labels, digits and the void stamp.
+/// A font that lacks any of them is refused when it is loaded, not when a receipt is rendered.
+const REQUIRED_CHARS: &str = "社会保险费电子票据代码号校验开日期交款人证件费种品目名称所属期金额元合计大写小备注收单位章作废参地缴年度查0123456789.¥（）：";
+
+/// The first path of [`DEFAULT_FONT_PATHS`] that exists, if any.
+pub fn find_default_font() -> Option<PathBuf> {
+    DEFAULT_FONT_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// A loaded TrueType/OpenType font (or one face of a TTC/OTC collection) that has been checked to
+/// parse, to allow subsetting and embedding, and to draw the receipt's fixed text. Cheap to clone.
+#[derive(Clone)]
+pub struct ReceiptFont {
+    pub(crate) bytes: Arc<Vec<u8>>,
+    pub(crate) face_index: u32,
+    pub(crate) postscript_name: String,
+}
+
+impl fmt::Debug for ReceiptFont {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiptFont")
+            .field("postscript_name", &self.postscript_name)
+            .field("face_index", &self.face_index)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
+impl ReceiptFont {
+    /// Loads the font file at `path`, face [`DEFAULT_FACE_INDEX`] if it is a collection. Refuses
+    /// files above [`MAX_FONT_BYTES`]. A missing file gives [`ReceiptPdfError::FontMissing`],
+    /// whose message names the Debian package to install and the configuration key to set.
+    pub fn load(path: &Path) -> Result<ReceiptFont, ReceiptPdfError> {
+        Self::load_face(path, DEFAULT_FACE_INDEX)
+    }
+
+    /// Like [`ReceiptFont::load`], with an explicit face index for a TTC/OTC collection.
+    pub fn load_face(path: &Path, face_index: u32) -> Result<ReceiptFont, ReceiptPdfError> {
+        let read_error = |source: std::io::Error| ReceiptPdfError::FontRead {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ReceiptPdfError::FontMissing {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(e) => return Err(read_error(e)),
+        };
+        let metadata = file.metadata().map_err(read_error)?;
+        if !metadata.is_file() {
+            return Err(ReceiptPdfError::FontMissing {
+                path: path.to_path_buf(),
+            });
+        }
+        if metadata.len() > MAX_FONT_BYTES {
+            return Err(ReceiptPdfError::FontTooLarge {
+                bytes: metadata.len(),
+            });
+        }
+        // The file may grow between the check and the read: read at most one byte past the limit.
+        let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+        file.take(MAX_FONT_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+        Self::from_bytes(bytes, face_index)
+    }
+
+    /// Checks and keeps font bytes: a TrueType/OpenType font, or a TTC/OTC collection with
+    /// `face_index` choosing the face (0 for a single font).
+    pub fn from_bytes(bytes: Vec<u8>, face_index: u32) -> Result<ReceiptFont, ReceiptPdfError> {
+        let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if len > MAX_FONT_BYTES {
+            return Err(ReceiptPdfError::FontTooLarge { bytes: len });
+        }
+        let postscript_name = {
+            let face = parse_face(&bytes, face_index)?;
+            let tables = face.tables();
+            if tables.glyf.is_none() && tables.cff.is_none() {
+                return Err(ReceiptPdfError::FontUnsupported);
+            }
+            if matches!(
+                face.permissions(),
+                Some(ttf_parser::Permissions::Restricted)
+            ) || !face.is_subsetting_allowed()
+            {
+                return Err(ReceiptPdfError::FontNotEmbeddable);
+            }
+            if let Some(ch) = REQUIRED_CHARS
+                .chars()
+                .find(|&c| face.glyph_index(c).is_none())
+            {
+                return Err(ReceiptPdfError::FontLacksCjk { ch });
+            }
+            postscript_name(&face)
+        };
+        Ok(ReceiptFont {
+            bytes: Arc::new(bytes),
+            face_index,
+            postscript_name,
+        })
+    }
+
+    /// The face's PostScript name (ASCII letters, digits and `-` only), e.g. `WenQuanYiMicroHei`.
+    pub fn postscript_name(&self) -> &str {
+        &self.postscript_name
+    }
+
+    pub(crate) fn face(&self) -> Result<ttf_parser::Face<'_>, ReceiptPdfError> {
+        parse_face(&self.bytes, self.face_index)
+    }
+}
+
+fn parse_face(bytes: &[u8], face_index: u32) -> Result<ttf_parser::Face<'_>, ReceiptPdfError> {
+    ttf_parser::Face::parse(bytes, face_index).map_err(|e| {
+        let faces = ttf_parser::fonts_in_collection(bytes);
+        let reason = match (e, faces) {
+            (ttf_parser::FaceParsingError::FaceIndexOutOfBounds, Some(n)) => {
+                format!("字体集合只有 {n} 个字体，没有第 {face_index} 个（从 0 数起）")
+            }
+            (ttf_parser::FaceParsingError::FaceIndexOutOfBounds, None) => {
+                format!("不是字体集合，字体序号只能是 0，不能是 {face_index}")
+            }
+            (e, _) => e.to_string(),
+        };
+        ReceiptPdfError::FontInvalid(reason)
+    })
+}
+
+/// The PostScript name from the `name` table, reduced to characters allowed in a PDF font name;
+/// a fixed fallback when the font has none.
+fn postscript_name(face: &ttf_parser::Face<'_>) -> String {
+    let name = face
+        .names()
+        .into_iter()
+        .filter(|n| n.name_id == ttf_parser::name_id::POST_SCRIPT_NAME)
+        .find_map(|n| n.to_string())
+        .unwrap_or_default();
+    let cleaned: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(48)
+        .collect();
+    if cleaned.is_empty() {
+        "ReceiptCJK".to_owned()
+    } else {
+        cleaned
+    }
+}

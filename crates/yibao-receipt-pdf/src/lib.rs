@@ -1,0 +1,424 @@
+//! Renders the electronic receipt of a paid social-insurance contribution (社会保险费电子票据) as a
+//! one-page A5-landscape PDF.
+//!
+//! The PDF embeds a *subset* of a CJK TrueType/OpenType font (only the glyphs the receipt uses, so
+//! a receipt is a few tens of KiB) as a CID font with a ToUnicode map, so its text can be searched,
+//! copied and extracted (`pdftotext`). Nothing is fetched at build or run time: the font comes from
+//! a file on the machine, by default Debian's `fonts-wqy-microhei` (see [`DEFAULT_FONT_PATHS`]);
+//! `scripts/install-fonts` installs it.
+//!
+//! Amounts are integer fen, printed as yuan (`430.00`) and in Chinese capital numerals
+//! (`肆佰叁拾元整`), both with integer arithmetic only. The output is deterministic: the same
+//! receipt and font give the same bytes.
+//!
+//! ```no_run
+//! use yibao_receipt_pdf::{find_default_font, render_receipt, ReceiptFont, ReceiptPdf};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let path = find_default_font().ok_or("no receipt font installed")?;
+//! let font = ReceiptFont::load(&path)?;
+//! let receipt = ReceiptPdf {
+//!     title: "社会保险费电子票据",
+//!     receipt_code: "32060125",
+//!     receipt_number: "0000012345",
+//!     check_code: "8F3A2C",
+//!     issued_on: chrono::NaiveDate::from_ymd_opt(2025, 1, 15).ok_or("date")?,
+//!     payer_name: "张*",
+//!     payer_id_masked: "320602**********12",
+//!     item_name: "城乡居民基本医疗保险",
+//!     fee_year: 2025,
+//!     components: &[("基本医疗保险", 38000), ("大病保险", 5000)],
+//!     total_fen: 43000,
+//!     issuer: "国家税务总局南通市税务局",
+//!     region_name: "南通市海门区",
+//!     voided: false,
+//!     verify_hint: "查验：https://example.invalid/public/receipts/verify?code=32060125",
+//! };
+//! let pdf: Vec<u8> = render_receipt(&receipt, &font)?;
+//! # let _ = pdf;
+//! # Ok(())
+//! # }
+//! ```
+
+mod font;
+mod money;
+mod render;
+
+use std::path::PathBuf;
+
+pub use font::{
+    find_default_font, ReceiptFont, DEFAULT_FACE_INDEX, DEFAULT_FONT_PATHS, FONT_PACKAGE,
+    FONT_PATH_CONFIG_KEY, FONT_PATH_ENV, MAX_FONT_BYTES,
+};
+pub use money::{capital_amount, format_yuan, MAX_RECEIPT_FEN};
+pub use render::render_receipt;
+
+/// Most component lines (品目) one receipt lists; a resident contribution has one to three.
+pub const MAX_COMPONENTS: usize = 6;
+
+/// What one receipt shows. All text is borrowed; the caller decides what is masked.
+#[derive(Debug, Clone, Copy)]
+pub struct ReceiptPdf<'a> {
+    /// Title printed at the top, e.g. `社会保险费电子票据`. 1 to 24 characters.
+    pub title: &'a str,
+    /// 票据代码: 8 ASCII digits.
+    pub receipt_code: &'a str,
+    /// 票据号码: 10 ASCII digits.
+    pub receipt_number: &'a str,
+    /// 校验码: 6 ASCII letters or digits.
+    pub check_code: &'a str,
+    /// 开票日期.
+    pub issued_on: chrono::NaiveDate,
+    /// 交款人, masked or full as the caller decides. 1 to 40 characters.
+    pub payer_name: &'a str,
+    /// 交款人证件号码, normally masked, e.g. `320602**********12`. 1 to 40 characters.
+    pub payer_id_masked: &'a str,
+    /// 费种, e.g. `城乡居民基本医疗保险`. 1 to 40 characters.
+    pub item_name: &'a str,
+    /// 缴费年度 (费款所属期), 1990 to 2199.
+    pub fee_year: u16,
+    /// 品目: (name in Chinese, amount in fen), e.g. `("基本医疗保险", 38000)`. 1 to
+    /// [`MAX_COMPONENTS`] lines, names of 1 to 40 characters, amounts 0 to [`MAX_RECEIPT_FEN`].
+    pub components: &'a [(&'a str, i64)],
+    /// 金额合计 in fen: must equal the sum of the components.
+    pub total_fen: i64,
+    /// 收款单位, e.g. `国家税务总局南通市税务局`. 1 to 60 characters.
+    pub issuer: &'a str,
+    /// 参保地, e.g. `南通市海门区`. 1 to 40 characters.
+    pub region_name: &'a str,
+    /// Draws a large red 作废 stamp across the receipt.
+    pub voided: bool,
+    /// One plain-text line (wrapped as needed) telling how to verify the receipt, e.g.
+    /// `查验：https://…/public/receipts/verify?code=…&number=…&check_code=…`. At most 400
+    /// characters; may be empty.
+    pub verify_hint: &'a str,
+}
+
+/// Why a font could not be loaded or a receipt could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiptPdfError {
+    #[error(
+        "找不到票据字体文件 {path}：请安装 Debian 软件包 fonts-wqy-microhei（以 root 运行 \
+         scripts/install-fonts，或 apt-get install fonts-wqy-microhei），或用配置项 \
+         receipt_font（环境变量 YIBAO_RECEIPT_FONT）指定一个含中文字形的 \
+         TrueType/OpenType 字体文件"
+    )]
+    FontMissing { path: PathBuf },
+    #[error("读取票据字体文件 {path} 失败：{source}")]
+    FontRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("票据字体文件过大：{bytes} 字节，上限为 64 MiB")]
+    FontTooLarge { bytes: u64 },
+    #[error("票据字体无法解析：{0}")]
+    FontInvalid(String),
+    #[error("票据字体的字形格式不受支持：需要 TrueType（glyf）或 CFF 轮廓")]
+    FontUnsupported,
+    #[error("票据字体的授权不允许嵌入或子集化，请改用 fonts-wqy-microhei")]
+    FontNotEmbeddable,
+    #[error(
+        "票据字体缺少中文字形（如“{ch}”），请改用含中文的字体，如 Debian 软件包 fonts-wqy-microhei"
+    )]
+    FontLacksCjk { ch: char },
+    #[error("{field}中的字符“{ch}”（U+{code:04X}）在票据字体中没有字形，无法绘制", code = u32::from(*ch))]
+    MissingGlyph { field: &'static str, ch: char },
+    #[error("{field}不合规：{reason}")]
+    InvalidField { field: &'static str, reason: String },
+    #[error("票据品目应有 1 到 {max} 项，实有 {count} 项")]
+    ComponentCount { count: usize, max: usize },
+    #[error("{field}超出允许范围：{fen} 分（应为 0 到 1000 亿元）")]
+    AmountOutOfRange { field: &'static str, fen: i64 },
+    #[error("金额合计 {total} 元与各品目之和 {sum} 元不符", total = format_yuan(*total_fen), sum = format_yuan(*sum_fen))]
+    TotalMismatch { total_fen: i64, sum_fen: i64 },
+    #[error("票据字体子集化失败：{0}")]
+    Subset(String),
+    #[error("压缩 PDF 内容失败：{0}")]
+    Compress(#[source] std::io::Error),
+}
+
+impl ReceiptPdfError {
+    /// Stable code for APIs and logs: a missing or unusable font is the operator's to fix, a bad
+    /// receipt is the caller's.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReceiptPdfError::FontMissing { .. }
+            | ReceiptPdfError::FontRead { .. }
+            | ReceiptPdfError::FontTooLarge { .. }
+            | ReceiptPdfError::FontInvalid(_)
+            | ReceiptPdfError::FontUnsupported
+            | ReceiptPdfError::FontNotEmbeddable
+            | ReceiptPdfError::FontLacksCjk { .. } => "RECEIPT_FONT_UNAVAILABLE",
+            ReceiptPdfError::MissingGlyph { .. }
+            | ReceiptPdfError::InvalidField { .. }
+            | ReceiptPdfError::ComponentCount { .. }
+            | ReceiptPdfError::AmountOutOfRange { .. }
+            | ReceiptPdfError::TotalMismatch { .. } => "INVALID_RECEIPT",
+            ReceiptPdfError::Subset(_) | ReceiptPdfError::Compress(_) => "RECEIPT_RENDER_FAILED",
+        }
+    }
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> ReceiptPdfError {
+    ReceiptPdfError::InvalidField {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// Free text: `min..=max` characters, no control characters.
+fn check_text(
+    field: &'static str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), ReceiptPdfError> {
+    let count = value.chars().count();
+    if count < min || count > max {
+        return Err(invalid(
+            field,
+            if min == 0 {
+                format!("最多 {max} 个字符，实有 {count} 个")
+            } else {
+                format!("应为 {min} 到 {max} 个字符，实有 {count} 个")
+            },
+        ));
+    }
+    if value.trim().chars().count() < min {
+        return Err(invalid(field, "不能为空白"));
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(invalid(field, format!("含控制字符 U+{:04X}", u32::from(c))));
+    }
+    Ok(())
+}
+
+/// Exactly `len` ASCII characters accepted by `ok`.
+fn check_code(
+    field: &'static str,
+    value: &str,
+    len: usize,
+    what: &str,
+    ok: fn(&u8) -> bool,
+) -> Result<(), ReceiptPdfError> {
+    if value.len() != len || !value.as_bytes().iter().all(ok) {
+        let shown: String = value.chars().take(24).collect();
+        return Err(invalid(
+            field,
+            format!("应为 {len} 位{what}，收到“{shown}”"),
+        ));
+    }
+    Ok(())
+}
+
+impl ReceiptPdf<'_> {
+    /// Checks every field's shape and bounds and that the total is the sum of the components.
+    /// [`render_receipt`] calls it; callers may call it earlier to refuse bad data up front.
+    pub fn validate(&self) -> Result<(), ReceiptPdfError> {
+        check_text("票据标题", self.title, 1, 24)?;
+        check_code("票据代码", self.receipt_code, 8, "数字", u8::is_ascii_digit)?;
+        check_code(
+            "票据号码",
+            self.receipt_number,
+            10,
+            "数字",
+            u8::is_ascii_digit,
+        )?;
+        check_code(
+            "校验码",
+            self.check_code,
+            6,
+            "字母或数字",
+            u8::is_ascii_alphanumeric,
+        )?;
+        check_text("交款人", self.payer_name, 1, 40)?;
+        check_text("交款人证件号码", self.payer_id_masked, 1, 40)?;
+        check_text("费种", self.item_name, 1, 40)?;
+        if !(1990..=2199).contains(&self.fee_year) {
+            return Err(invalid(
+                "缴费年度",
+                format!("应在 1990 到 2199 之间，收到 {}", self.fee_year),
+            ));
+        }
+        check_text("收款单位", self.issuer, 1, 60)?;
+        check_text("参保地", self.region_name, 1, 40)?;
+        check_text("查验提示", self.verify_hint, 0, 400)?;
+        if self.components.is_empty() || self.components.len() > MAX_COMPONENTS {
+            return Err(ReceiptPdfError::ComponentCount {
+                count: self.components.len(),
+                max: MAX_COMPONENTS,
+            });
+        }
+        let mut sum: i64 = 0;
+        for &(name, fen) in self.components {
+            check_text("品目名称", name, 1, 40)?;
+            if !(0..=MAX_RECEIPT_FEN).contains(&fen) {
+                return Err(ReceiptPdfError::AmountOutOfRange {
+                    field: "品目金额",
+                    fen,
+                });
+            }
+            sum = sum
+                .checked_add(fen)
+                .filter(|s| *s <= MAX_RECEIPT_FEN)
+                .ok_or(ReceiptPdfError::AmountOutOfRange {
+                    field: "品目金额之和",
+                    fen: MAX_RECEIPT_FEN.saturating_add(1),
+                })?;
+        }
+        if !(0..=MAX_RECEIPT_FEN).contains(&self.total_fen) {
+            return Err(ReceiptPdfError::AmountOutOfRange {
+                field: "金额合计",
+                fen: self.total_fen,
+            });
+        }
+        if sum != self.total_fen {
+            return Err(ReceiptPdfError::TotalMismatch {
+                total_fen: self.total_fen,
+                sum_fen: sum,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> ReceiptPdf<'static> {
+        ReceiptPdf {
+            title: "社会保险费电子票据",
+            receipt_code: "32060125",
+            receipt_number: "0000012345",
+            check_code: "8F3A2C",
+            issued_on: chrono::NaiveDate::from_ymd_opt(2025, 1, 15).unwrap(),
+            payer_name: "张*",
+            payer_id_masked: "320602**********12",
+            item_name: "城乡居民基本医疗保险",
+            fee_year: 2025,
+            components: &[("基本医疗保险", 38000), ("大病保险", 5000)],
+            total_fen: 43000,
+            issuer: "国家税务总局南通市税务局",
+            region_name: "南通市海门区",
+            voided: false,
+            verify_hint: "查验：https://yibao.example/public/receipts/verify",
+        }
+    }
+
+    #[test]
+    fn a_good_receipt_validates() {
+        sample().validate().unwrap();
+    }
+
+    #[test]
+    fn refuses_bad_codes() {
+        let mut r = sample();
+        r.receipt_code = "3206012";
+        assert!(matches!(
+            r.validate(),
+            Err(ReceiptPdfError::InvalidField {
+                field: "票据代码",
+                ..
+            })
+        ));
+        let mut r = sample();
+        r.receipt_number = "000001234５";
+        assert!(r.validate().is_err());
+        let mut r = sample();
+        r.check_code = "8F3A2-";
+        let err = r.validate().unwrap_err();
+        assert!(err.to_string().contains("校验码"), "{err}");
+        assert_eq!(err.code(), "INVALID_RECEIPT");
+    }
+
+    #[test]
+    fn refuses_a_total_that_is_not_the_sum() {
+        let mut r = sample();
+        r.total_fen = 43001;
+        let err = r.validate().unwrap_err();
+        assert!(matches!(err, ReceiptPdfError::TotalMismatch { .. }));
+        assert_eq!(
+            err.to_string(),
+            "金额合计 430.01 元与各品目之和 430.00 元不符"
+        );
+    }
+
+    #[test]
+    fn refuses_bad_components_and_text() {
+        let mut r = sample();
+        r.components = &[];
+        assert!(matches!(
+            r.validate(),
+            Err(ReceiptPdfError::ComponentCount { count: 0, .. })
+        ));
+        let mut r = sample();
+        r.components = &[("基本医疗保险", -1)];
+        r.total_fen = -1;
+        assert!(matches!(
+            r.validate(),
+            Err(ReceiptPdfError::AmountOutOfRange { .. })
+        ));
+        let mut r = sample();
+        r.components = &[("a", MAX_RECEIPT_FEN), ("b", 1)];
+        assert!(matches!(
+            r.validate(),
+            Err(ReceiptPdfError::AmountOutOfRange { .. })
+        ));
+        let mut r = sample();
+        r.payer_name = "张\n三";
+        assert!(r.validate().is_err());
+        let mut r = sample();
+        r.payer_name = "   ";
+        assert!(r.validate().is_err());
+        let mut r = sample();
+        let long = "长".repeat(61);
+        r.issuer = &long;
+        assert!(r.validate().is_err());
+        let mut r = sample();
+        r.fee_year = 1989;
+        assert!(r.validate().is_err());
+        let mut r = sample();
+        r.verify_hint = "";
+        r.validate().unwrap();
+    }
+
+    #[test]
+    fn missing_font_error_tells_the_operator_what_to_do() {
+        let path = std::env::temp_dir().join("yibao-receipt-pdf-no-such-font.ttc");
+        let err = ReceiptFont::load(&path).unwrap_err();
+        assert!(
+            matches!(err, ReceiptPdfError::FontMissing { .. }),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(msg.contains(FONT_PACKAGE), "{msg}");
+        assert!(msg.contains(FONT_PATH_CONFIG_KEY), "{msg}");
+        assert!(msg.contains(FONT_PATH_ENV), "{msg}");
+        assert!(msg.contains("scripts/install-fonts"), "{msg}");
+        assert_eq!(err.code(), "RECEIPT_FONT_UNAVAILABLE");
+    }
+
+    #[test]
+    fn refuses_fonts_that_are_not_fonts() {
+        assert!(matches!(
+            ReceiptFont::from_bytes(b"not a font at all".to_vec(), 0),
+            Err(ReceiptPdfError::FontInvalid(_))
+        ));
+        let dir = std::env::temp_dir().join(format!("yibao-receipt-pdf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = ReceiptFont::load(&dir).unwrap_err();
+        assert!(
+            matches!(err, ReceiptPdfError::FontMissing { .. }),
+            "{err:?}"
+        );
+        let file = dir.join("empty.ttf");
+        std::fs::write(&file, b"").unwrap();
+        assert!(matches!(
+            ReceiptFont::load(&file),
+            Err(ReceiptPdfError::FontInvalid(_))
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

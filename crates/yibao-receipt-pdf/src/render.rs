@@ -1,0 +1,802 @@
+//! Lays out the receipt and writes the PDF: one A5-landscape page, one embedded CID font subset
+//! (Identity-H, CID = glyph id of the subset), a ToUnicode map, and Flate-compressed streams.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use pdf_writer::types::{CidFontType, FontFlags, LineCapStyle, SystemInfo, UnicodeCmap};
+use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
+use subsetter::GlyphRemapper;
+use ttf_parser::{Face, GlyphId};
+
+use crate::money::{capital_amount, format_yuan};
+use crate::{ReceiptFont, ReceiptPdf, ReceiptPdfError};
+
+/// A5 landscape, in points.
+const PAGE_W: f32 = 595.28;
+const PAGE_H: f32 = 419.53;
+const MARGIN_X: f32 = 36.0;
+const LEFT: f32 = MARGIN_X;
+const RIGHT: f32 = PAGE_W - MARGIN_X;
+/// Where the right-hand column of the header fields starts.
+const RIGHT_COLUMN: f32 = 372.0;
+
+/// Widths of the table's four columns (费种, 品目名称, 费款所属期, 金额); the last takes the rest.
+const COLUMNS: [f32; 3] = [150.0, 142.0, 100.0];
+const HEADER_ROW_H: f32 = 22.0;
+/// Height of an item row when there are at most [`MIN_ITEM_ROWS`] items; more items share
+/// [`COMPACT_ITEM_ROW_H`] so that the page still holds [`crate::MAX_COMPONENTS`].
+const ITEM_ROW_H: f32 = 22.0;
+const COMPACT_ITEM_ROW_H: f32 = 18.0;
+const TOTAL_ROW_H: f32 = 26.0;
+const REMARK_ROW_H: f32 = 24.0;
+/// Blank rows pad the table to this many item rows, as on a printed receipt.
+const MIN_ITEM_ROWS: usize = 4;
+
+const FIELD_SIZE: f32 = 9.5;
+const CELL_SIZE: f32 = 9.5;
+const CELL_PAD: f32 = 6.0;
+const HINT_SIZE: f32 = 7.5;
+const HINT_MAX_LINES: usize = 3;
+
+type Rgb = (f32, f32, f32);
+/// Lines, labels and the title: the red-brown of Chinese receipts.
+const BROWN: Rgb = (0.60, 0.19, 0.12);
+const INK: Rgb = (0.07, 0.07, 0.07);
+const GREY: Rgb = (0.35, 0.35, 0.35);
+const HEADER_FILL: Rgb = (0.99, 0.95, 0.92);
+const STAMP_RED: Rgb = (0.87, 0.07, 0.07);
+
+const FONT_NAME: Name<'static> = Name(b"F1");
+const STAMP_STATE: Name<'static> = Name(b"GsStamp");
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Align {
+    Left,
+    Center,
+    Right,
+}
+
+/// Renders `receipt` to the bytes of a one-page PDF that embeds a subset of `font`.
+///
+/// Validates the receipt first ([`ReceiptPdf::validate`]); a character the font cannot draw is
+/// [`ReceiptPdfError::MissingGlyph`]. The same input gives the same bytes.
+pub fn render_receipt(
+    receipt: &ReceiptPdf<'_>,
+    font: &ReceiptFont,
+) -> Result<Vec<u8>, ReceiptPdfError> {
+    receipt.validate()?;
+    let face = font.face()?;
+    let mut page = Page::new(&face);
+    draw_receipt(&mut page, receipt)?;
+    write_pdf(page, font, &face, receipt)
+}
+
+/// The page being drawn, with the glyphs used so far.
+struct Page<'f> {
+    face: &'f Face<'f>,
+    units_per_em: f32,
+    content: Content,
+    remapper: GlyphRemapper,
+    /// Subset glyph id (= CID) -> (advance in 1/1000 em, the character it was drawn for).
+    glyphs: BTreeMap<u16, (f32, char)>,
+}
+
+impl<'f> Page<'f> {
+    fn new(face: &'f Face<'f>) -> Self {
+        let mut remapper = GlyphRemapper::new();
+        let notdef_advance = face.glyph_hor_advance(GlyphId(0)).unwrap_or(0);
+        let units_per_em = f32::from(face.units_per_em().max(1));
+        let mut glyphs = BTreeMap::new();
+        glyphs.insert(
+            remapper.remap(0),
+            (
+                f32::from(notdef_advance) * 1000.0 / units_per_em,
+                '\u{FFFD}',
+            ),
+        );
+        Page {
+            face,
+            units_per_em,
+            content: Content::new(),
+            remapper,
+            glyphs,
+        }
+    }
+
+    /// Width of `text` at 1 pt, in points.
+    fn measure(&self, text: &str) -> f32 {
+        text.chars()
+            .filter_map(|c| self.face.glyph_index(c))
+            .map(|g| f32::from(self.face.glyph_hor_advance(g).unwrap_or(0)))
+            .sum::<f32>()
+            / self.units_per_em
+    }
+
+    /// The font size at most `size` at which `text` fits in `max_width`.
+    fn fit(&self, text: &str, size: f32, max_width: f32) -> f32 {
+        let width = self.measure(text) * size;
+        if width > max_width && width > 0.0 {
+            size * max_width / width
+        } else {
+            size
+        }
+    }
+
+    /// Encodes `text` as 2-byte CIDs of the subset, recording the glyphs it uses.
+    fn encode(&mut self, text: &str, field: &'static str) -> Result<Vec<u8>, ReceiptPdfError> {
+        let mut bytes = Vec::with_capacity(text.len() * 2);
+        for ch in text.chars() {
+            let glyph = self
+                .face
+                .glyph_index(ch)
+                .ok_or(ReceiptPdfError::MissingGlyph { field, ch })?;
+            let cid = self.remapper.remap(glyph.0);
+            let advance = f32::from(self.face.glyph_hor_advance(glyph).unwrap_or(0)) * 1000.0
+                / self.units_per_em;
+            self.glyphs.entry(cid).or_insert((advance, ch));
+            bytes.extend_from_slice(&cid.to_be_bytes());
+        }
+        Ok(bytes)
+    }
+
+    /// Draws one line of text with its baseline `baseline` points below the top of the page,
+    /// shrunk to fit `max_width` when given. Returns the width drawn.
+    #[allow(clippy::too_many_arguments)]
+    fn text(
+        &mut self,
+        text: &str,
+        field: &'static str,
+        x: f32,
+        baseline: f32,
+        size: f32,
+        color: Rgb,
+        align: Align,
+        max_width: Option<f32>,
+    ) -> Result<f32, ReceiptPdfError> {
+        let size = match max_width {
+            Some(w) => self.fit(text, size, w),
+            None => size,
+        };
+        let width = self.measure(text) * size;
+        let left = match align {
+            Align::Left => x,
+            Align::Center => x - width / 2.0,
+            Align::Right => x - width,
+        };
+        let encoded = self.encode(text, field)?;
+        self.content
+            .set_fill_rgb(color.0, color.1, color.2)
+            .begin_text()
+            .set_font(FONT_NAME, size)
+            .set_text_matrix([1.0, 0.0, 0.0, 1.0, left, PAGE_H - baseline])
+            .show(Str(&encoded))
+            .end_text();
+        Ok(width)
+    }
+
+    /// A label in brown followed by its value in ink, starting at `x`.
+    fn field(
+        &mut self,
+        label: &str,
+        value: &str,
+        field: &'static str,
+        x: f32,
+        baseline: f32,
+        max_width: f32,
+    ) -> Result<(), ReceiptPdfError> {
+        let label_width = self.text(
+            label,
+            "票据栏目",
+            x,
+            baseline,
+            FIELD_SIZE,
+            BROWN,
+            Align::Left,
+            None,
+        )?;
+        self.text(
+            value,
+            field,
+            x + label_width,
+            baseline,
+            FIELD_SIZE,
+            INK,
+            Align::Left,
+            Some(max_width - label_width),
+        )?;
+        Ok(())
+    }
+
+    /// Baseline that centres CJK text of `size` vertically in a row from `top` to `top + height`.
+    fn row_baseline(top: f32, height: f32, size: f32) -> f32 {
+        top + height / 2.0 + size * 0.36
+    }
+
+    fn line(&mut self, x1: f32, y1: f32, x2: f32, y2: f32, width: f32, color: Rgb) {
+        self.content
+            .set_stroke_rgb(color.0, color.1, color.2)
+            .set_line_width(width)
+            .move_to(x1, PAGE_H - y1)
+            .line_to(x2, PAGE_H - y2)
+            .stroke();
+    }
+}
+
+fn draw_receipt(page: &mut Page<'_>, r: &ReceiptPdf<'_>) -> Result<(), ReceiptPdfError> {
+    page.content.set_line_cap(LineCapStyle::ButtCap);
+
+    // Title, letter-spaced and centred, over a double rule.
+    let title_size = 20.0;
+    let spacing = 4.0;
+    let title_chars = r.title.chars().count() as f32;
+    let title_width = page.fit(
+        r.title,
+        title_size,
+        RIGHT - LEFT - spacing * (title_chars - 1.0),
+    ) * page.measure(r.title)
+        + spacing * (title_chars - 1.0);
+    let title_left = PAGE_W / 2.0 - title_width / 2.0;
+    page.content.set_char_spacing(spacing);
+    page.text(
+        r.title,
+        "票据标题",
+        title_left,
+        48.0,
+        title_size,
+        BROWN,
+        Align::Left,
+        Some(RIGHT - LEFT - spacing * (title_chars - 1.0)),
+    )?;
+    page.content.set_char_spacing(0.0);
+    page.line(
+        title_left - 8.0,
+        55.0,
+        title_left + title_width + 8.0,
+        55.0,
+        1.2,
+        BROWN,
+    );
+    page.line(
+        title_left - 8.0,
+        57.8,
+        title_left + title_width + 8.0,
+        57.8,
+        0.5,
+        BROWN,
+    );
+
+    // Header fields: two columns of three.
+    let left_width = RIGHT_COLUMN - LEFT - 12.0;
+    let right_width = RIGHT - RIGHT_COLUMN;
+    let issued = r.issued_on.format("%Y年%m月%d日").to_string();
+    let rows = [86.0, 103.0, 120.0];
+    page.field(
+        "票据代码：",
+        r.receipt_code,
+        "票据代码",
+        LEFT,
+        rows[0],
+        left_width,
+    )?;
+    page.field(
+        "票据号码：",
+        r.receipt_number,
+        "票据号码",
+        RIGHT_COLUMN,
+        rows[0],
+        right_width,
+    )?;
+    page.field(
+        "交款人：",
+        r.payer_name,
+        "交款人",
+        LEFT,
+        rows[1],
+        left_width,
+    )?;
+    page.field(
+        "校验码：",
+        r.check_code,
+        "校验码",
+        RIGHT_COLUMN,
+        rows[1],
+        right_width,
+    )?;
+    page.field(
+        "交款人证件号码：",
+        r.payer_id_masked,
+        "交款人证件号码",
+        LEFT,
+        rows[2],
+        left_width,
+    )?;
+    page.field(
+        "开票日期：",
+        &issued,
+        "开票日期",
+        RIGHT_COLUMN,
+        rows[2],
+        right_width,
+    )?;
+
+    // The table.
+    let top = 134.0;
+    let x0 = LEFT;
+    let x1 = x0 + COLUMNS[0];
+    let x2 = x1 + COLUMNS[1];
+    let x3 = x2 + COLUMNS[2];
+    let x4 = RIGHT;
+    let item_rows = r.components.len().max(MIN_ITEM_ROWS);
+    let item_row_h = if item_rows > MIN_ITEM_ROWS {
+        COMPACT_ITEM_ROW_H
+    } else {
+        ITEM_ROW_H
+    };
+    let items_top = top + HEADER_ROW_H;
+    let total_top = items_top + item_row_h * item_rows as f32;
+    let remark_top = total_top + TOTAL_ROW_H;
+    let bottom = remark_top + REMARK_ROW_H;
+
+    page.content
+        .set_fill_rgb(HEADER_FILL.0, HEADER_FILL.1, HEADER_FILL.2)
+        .rect(x0, PAGE_H - items_top, x4 - x0, HEADER_ROW_H)
+        .fill_nonzero();
+
+    let header_baseline = Page::row_baseline(top, HEADER_ROW_H, CELL_SIZE);
+    for (text, left, right) in [
+        ("费种", x0, x1),
+        ("品目名称", x1, x2),
+        ("费款所属期", x2, x3),
+        ("金额（元）", x3, x4),
+    ] {
+        page.text(
+            text,
+            "票据栏目",
+            (left + right) / 2.0,
+            header_baseline,
+            CELL_SIZE,
+            BROWN,
+            Align::Center,
+            Some(right - left - 2.0 * CELL_PAD),
+        )?;
+    }
+
+    let period = format!("{}年度", r.fee_year);
+    for (i, &(name, fen)) in r.components.iter().enumerate() {
+        let row_top = items_top + item_row_h * i as f32;
+        let baseline = Page::row_baseline(row_top, item_row_h, CELL_SIZE);
+        page.text(
+            r.item_name,
+            "费种",
+            x0 + CELL_PAD,
+            baseline,
+            CELL_SIZE,
+            INK,
+            Align::Left,
+            Some(x1 - x0 - 2.0 * CELL_PAD),
+        )?;
+        page.text(
+            name,
+            "品目名称",
+            x1 + CELL_PAD,
+            baseline,
+            CELL_SIZE,
+            INK,
+            Align::Left,
+            Some(x2 - x1 - 2.0 * CELL_PAD),
+        )?;
+        page.text(
+            &period,
+            "费款所属期",
+            (x2 + x3) / 2.0,
+            baseline,
+            CELL_SIZE,
+            INK,
+            Align::Center,
+            Some(x3 - x2 - 2.0 * CELL_PAD),
+        )?;
+        page.text(
+            &format_yuan(fen),
+            "品目金额",
+            x4 - CELL_PAD,
+            baseline,
+            CELL_SIZE,
+            INK,
+            Align::Right,
+            Some(x4 - x3 - 2.0 * CELL_PAD),
+        )?;
+    }
+
+    // 金额合计: 大写 across the middle columns, 小写 in the amount column.
+    let total_baseline = Page::row_baseline(total_top, TOTAL_ROW_H, CELL_SIZE);
+    page.text(
+        "金额合计（大写）",
+        "票据栏目",
+        (x0 + x1) / 2.0,
+        total_baseline,
+        CELL_SIZE,
+        BROWN,
+        Align::Center,
+        Some(x1 - x0 - 2.0 * CELL_PAD),
+    )?;
+    page.text(
+        &capital_amount(r.total_fen)?,
+        "金额合计",
+        x1 + CELL_PAD,
+        total_baseline,
+        10.5,
+        INK,
+        Align::Left,
+        Some(x3 - x1 - 2.0 * CELL_PAD),
+    )?;
+    let small_label = "（小写）";
+    let amount = format!("¥{}", format_yuan(r.total_fen));
+    let label_width = page.measure(small_label) * CELL_SIZE;
+    page.text(
+        small_label,
+        "票据栏目",
+        x3 + CELL_PAD,
+        total_baseline,
+        CELL_SIZE,
+        BROWN,
+        Align::Left,
+        None,
+    )?;
+    page.text(
+        &amount,
+        "金额合计",
+        x4 - CELL_PAD,
+        total_baseline,
+        10.5,
+        INK,
+        Align::Right,
+        Some(x4 - x3 - 2.0 * CELL_PAD - label_width - 2.0),
+    )?;
+
+    // 备注.
+    let remark_baseline = Page::row_baseline(remark_top, REMARK_ROW_H, CELL_SIZE);
+    page.text(
+        "备注",
+        "票据栏目",
+        (x0 + x1) / 2.0,
+        remark_baseline,
+        CELL_SIZE,
+        BROWN,
+        Align::Center,
+        None,
+    )?;
+    let remark = format!("参保地：{}　　缴费年度：{}年", r.region_name, r.fee_year);
+    page.text(
+        &remark,
+        "参保地",
+        x1 + CELL_PAD,
+        remark_baseline,
+        CELL_SIZE,
+        INK,
+        Align::Left,
+        Some(x4 - x1 - 2.0 * CELL_PAD),
+    )?;
+
+    // Grid: inner rules thin, outer frame heavier.
+    for y in [items_top, total_top, remark_top] {
+        page.line(x0, y, x4, y, 0.6, BROWN);
+    }
+    for i in 1..item_rows {
+        let y = items_top + item_row_h * i as f32;
+        page.line(x0, y, x4, y, 0.4, BROWN);
+    }
+    page.line(x1, top, x1, bottom, 0.6, BROWN);
+    page.line(x2, top, x2, total_top, 0.6, BROWN);
+    page.line(x3, top, x3, remark_top, 0.6, BROWN);
+    page.content
+        .set_stroke_rgb(BROWN.0, BROWN.1, BROWN.2)
+        .set_line_width(1.2)
+        .rect(x0, PAGE_H - bottom, x4 - x0, bottom - top)
+        .stroke();
+
+    // 收款单位.
+    page.field(
+        "收款单位（章）：",
+        r.issuer,
+        "收款单位",
+        LEFT,
+        bottom + 26.0,
+        RIGHT - LEFT,
+    )?;
+
+    // Verification hint, wrapped, anchored to the bottom margin.
+    if !r.verify_hint.trim().is_empty() {
+        let (size, lines) = wrap_hint(page, r.verify_hint, RIGHT - LEFT);
+        let leading = size * 1.45;
+        let last_baseline = PAGE_H - 24.0;
+        let first_baseline = last_baseline - leading * (lines.len().saturating_sub(1)) as f32;
+        page.content.set_dash_pattern([2.0, 2.0], 0.0);
+        page.line(
+            LEFT,
+            first_baseline - size - 5.0,
+            RIGHT,
+            first_baseline - size - 5.0,
+            0.4,
+            GREY,
+        );
+        page.content.set_dash_pattern([], 0.0);
+        for (i, line) in lines.iter().enumerate() {
+            page.text(
+                line,
+                "查验提示",
+                LEFT,
+                first_baseline + leading * i as f32,
+                size,
+                GREY,
+                Align::Left,
+                Some(RIGHT - LEFT),
+            )?;
+        }
+    }
+
+    if r.voided {
+        // Upright words first, so that text extraction reads them in order; then the stamp.
+        page.text(
+            "本票据已作废",
+            "作废印章",
+            RIGHT,
+            71.0,
+            10.5,
+            STAMP_RED,
+            Align::Right,
+            None,
+        )?;
+        draw_void_stamp(page, (top + bottom) / 2.0)?;
+    }
+    Ok(())
+}
+
+/// Splits the hint into at most [`HINT_MAX_LINES`] lines of `width`, at characters (a URL has
+/// no spaces), shrinking the font until it fits.
+fn wrap_hint(page: &Page<'_>, hint: &str, width: f32) -> (f32, Vec<String>) {
+    let mut size = HINT_SIZE;
+    loop {
+        let mut lines = Vec::new();
+        let mut current = String::new();
+        let mut current_width = 0.0;
+        for ch in hint.trim().chars() {
+            let mut buf = [0u8; 4];
+            let w = page.measure(ch.encode_utf8(&mut buf)) * size;
+            if current_width + w > width && !current.is_empty() {
+                lines.push(std::mem::take(&mut current));
+                current_width = 0.0;
+            }
+            current.push(ch);
+            current_width += w;
+        }
+        if !current.is_empty() {
+            lines.push(current);
+        }
+        if lines.len() <= HINT_MAX_LINES || size <= 4.0 {
+            return (size, lines);
+        }
+        size -= 0.5;
+    }
+}
+
+/// A large translucent red 作废 in a double frame, tilted, centred on the table.
+fn draw_void_stamp(page: &mut Page<'_>, centre_y: f32) -> Result<(), ReceiptPdfError> {
+    let text = "作废";
+    let size = 80.0;
+    let text_width = page.measure(text) * size;
+    let box_w = text_width + 56.0;
+    let box_h = size + 30.0;
+    let angle = 16.0_f32.to_radians();
+    let (sin, cos) = angle.sin_cos();
+    let encoded = page.encode(text, "作废印章")?;
+    page.content
+        .save_state()
+        .set_parameters(STAMP_STATE)
+        .transform([cos, sin, -sin, cos, PAGE_W / 2.0, PAGE_H - centre_y])
+        .set_stroke_rgb(STAMP_RED.0, STAMP_RED.1, STAMP_RED.2)
+        .set_line_width(5.0)
+        .rect(-box_w / 2.0, -box_h / 2.0, box_w, box_h)
+        .stroke()
+        .set_line_width(1.5)
+        .rect(
+            -box_w / 2.0 + 9.0,
+            -box_h / 2.0 + 9.0,
+            box_w - 18.0,
+            box_h - 18.0,
+        )
+        .stroke()
+        .set_fill_rgb(STAMP_RED.0, STAMP_RED.1, STAMP_RED.2)
+        .begin_text()
+        .set_font(FONT_NAME, size)
+        .set_text_matrix([1.0, 0.0, 0.0, 1.0, -text_width / 2.0, -size * 0.36])
+        .show(Str(&encoded))
+        .end_text()
+        .restore_state();
+    Ok(())
+}
+
+/// Six capital letters naming the subset, derived from the glyphs it holds (FNV-1a), as PDF
+/// requires for the tag before `+` in a subset font's name.
+fn subset_tag(remapper: &GlyphRemapper) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for gid in remapper.remapped_gids() {
+        for byte in gid.to_be_bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    (0..6)
+        .map(|i| char::from(b'A' + ((hash >> (i * 8)) % 26) as u8))
+        .collect()
+}
+
+fn deflate(data: &[u8]) -> Result<Vec<u8>, ReceiptPdfError> {
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(data).map_err(ReceiptPdfError::Compress)?;
+    encoder.finish().map_err(ReceiptPdfError::Compress)
+}
+
+/// Scales a font-unit value to the PDF's 1/1000 em glyph space.
+fn em(value: i16, units_per_em: f32) -> f32 {
+    f32::from(value) * 1000.0 / units_per_em
+}
+
+fn write_pdf(
+    page: Page<'_>,
+    font: &ReceiptFont,
+    face: &Face<'_>,
+    receipt: &ReceiptPdf<'_>,
+) -> Result<Vec<u8>, ReceiptPdfError> {
+    let Page {
+        units_per_em,
+        content,
+        remapper,
+        glyphs,
+        ..
+    } = page;
+
+    let subset = subsetter::subset(&font.bytes, font.face_index, &remapper)
+        .map_err(|e| ReceiptPdfError::Subset(e.to_string()))?;
+    let is_cff = face.tables().glyf.is_none();
+
+    let catalog_id = Ref::new(1);
+    let pages_id = Ref::new(2);
+    let page_id = Ref::new(3);
+    let content_id = Ref::new(4);
+    let type0_id = Ref::new(5);
+    let cid_font_id = Ref::new(6);
+    let descriptor_id = Ref::new(7);
+    let font_file_id = Ref::new(8);
+    let to_unicode_id = Ref::new(9);
+    let stamp_state_id = Ref::new(10);
+    let info_id = Ref::new(11);
+
+    let mut pdf = Pdf::new();
+    pdf.catalog(catalog_id).pages(pages_id);
+    pdf.pages(pages_id).kids([page_id]).count(1);
+    {
+        let mut p = pdf.page(page_id);
+        p.media_box(Rect::new(0.0, 0.0, PAGE_W, PAGE_H))
+            .parent(pages_id)
+            .contents(content_id);
+        let mut resources = p.resources();
+        resources.fonts().pair(FONT_NAME, type0_id);
+        resources.ext_g_states().pair(STAMP_STATE, stamp_state_id);
+        resources.finish();
+        p.finish();
+    }
+    pdf.ext_graphics(stamp_state_id)
+        .non_stroking_alpha(0.45)
+        .stroking_alpha(0.6);
+
+    let compressed_content = deflate(&content.finish().into_vec())?;
+    pdf.stream(content_id, &compressed_content)
+        .filter(Filter::FlateDecode);
+
+    let base_font = format!("{}+{}", subset_tag(&remapper), font.postscript_name);
+    let base_font = Name(base_font.as_bytes());
+    let system_info = SystemInfo {
+        registry: Str(b"Adobe"),
+        ordering: Str(b"Identity"),
+        supplement: 0,
+    };
+
+    pdf.type0_font(type0_id)
+        .base_font(base_font)
+        .encoding_predefined(Name(b"Identity-H"))
+        .descendant_font(cid_font_id)
+        .to_unicode(to_unicode_id);
+
+    {
+        let mut cid = pdf.cid_font(cid_font_id);
+        cid.subtype(if is_cff {
+            CidFontType::Type0
+        } else {
+            CidFontType::Type2
+        })
+        .base_font(base_font)
+        .system_info(system_info)
+        .font_descriptor(descriptor_id)
+        .default_width(1000.0);
+        if !is_cff {
+            cid.cid_to_gid_map_predefined(Name(b"Identity"));
+        }
+        // CIDs are 0..n with no gaps: one run of widths.
+        cid.widths()
+            .consecutive(0, glyphs.values().map(|&(advance, _)| advance));
+        cid.finish();
+    }
+
+    let bbox = face.global_bounding_box();
+    let ascent = em(face.ascender(), units_per_em);
+    let descent = em(face.descender(), units_per_em);
+    let cap_height = face
+        .capital_height()
+        .map(|h| em(h, units_per_em))
+        .unwrap_or(ascent);
+    {
+        let mut descriptor = pdf.font_descriptor(descriptor_id);
+        descriptor
+            .name(base_font)
+            .flags(FontFlags::SYMBOLIC)
+            .bbox(Rect::new(
+                em(bbox.x_min, units_per_em),
+                em(bbox.y_min, units_per_em),
+                em(bbox.x_max, units_per_em),
+                em(bbox.y_max, units_per_em),
+            ))
+            .italic_angle(0.0)
+            .ascent(ascent)
+            .descent(descent)
+            .cap_height(cap_height)
+            .stem_v(80.0);
+        if is_cff {
+            descriptor.font_file3(font_file_id);
+        } else {
+            descriptor.font_file2(font_file_id);
+        }
+        descriptor.finish();
+    }
+
+    let compressed_font = deflate(&subset)?;
+    {
+        let mut file = pdf.stream(font_file_id, &compressed_font);
+        file.filter(Filter::FlateDecode);
+        if is_cff {
+            file.pair(Name(b"Subtype"), Name(b"OpenType"));
+        } else {
+            file.pair(
+                Name(b"Length1"),
+                i32::try_from(subset.len()).unwrap_or(i32::MAX),
+            );
+        }
+        file.finish();
+    }
+
+    let mut cmap = UnicodeCmap::new(Name(b"Yibao-Receipt-UTF16"), system_info);
+    for (&cid, &(_, ch)) in glyphs.iter().skip(1) {
+        cmap.pair(cid, ch);
+    }
+    let compressed_cmap = deflate(&cmap.finish().into_vec())?;
+    pdf.cmap(to_unicode_id, &compressed_cmap)
+        .name(Name(b"Yibao-Receipt-UTF16"))
+        .system_info(system_info)
+        .filter(Filter::FlateDecode);
+
+    let title = format!(
+        "{} {}{}",
+        receipt.title,
+        receipt.receipt_number,
+        if receipt.voided { "（作废）" } else { "" }
+    );
+    pdf.document_info(info_id)
+        .title(TextStr(&title))
+        .producer(TextStr("yibao-receipt-pdf"));
+    pdf.set_file_id((
+        receipt.receipt_number.as_bytes().to_vec(),
+        receipt.check_code.as_bytes().to_vec(),
+    ));
+
+    Ok(pdf.finish())
+}

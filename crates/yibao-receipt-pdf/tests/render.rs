@@ -1,0 +1,263 @@
+//! Renders receipts with the real Debian font and reads them back with poppler's `pdftotext`.
+//!
+//! Without the font these tests print a notice and pass, except under `CI=true`, where a missing
+//! font fails them (`scripts/install-fonts` installs it). Without `pdftotext` on PATH the text
+//! checks are skipped with a notice (Debian package poppler-utils).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use chrono::NaiveDate;
+use yibao_receipt_pdf::{
+    find_default_font, render_receipt, ReceiptFont, ReceiptPdf, ReceiptPdfError, DEFAULT_FONT_PATHS,
+};
+
+/// The default font, or `None` (with a notice) when it is absent outside CI.
+fn font() -> Option<ReceiptFont> {
+    match find_default_font() {
+        Some(path) => Some(ReceiptFont::load(&path).expect("the default font loads")),
+        None => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+            assert!(
+                !ci,
+                "CI=true but no receipt font at any of {DEFAULT_FONT_PATHS:?}: run scripts/install-fonts"
+            );
+            eprintln!(
+                "NOTICE: skipping receipt rendering test: no font at {DEFAULT_FONT_PATHS:?} \
+                 (install Debian's fonts-wqy-microhei, e.g. scripts/install-fonts)"
+            );
+            None
+        }
+    }
+}
+
+fn receipt(voided: bool) -> ReceiptPdf<'static> {
+    ReceiptPdf {
+        title: "社会保险费电子票据",
+        receipt_code: "32060125",
+        receipt_number: "0000012345",
+        check_code: "8F3A2C",
+        issued_on: NaiveDate::from_ymd_opt(2025, 1, 15).expect("date"),
+        payer_name: "张*华",
+        payer_id_masked: "320602**********12",
+        item_name: "城乡居民基本医疗保险",
+        fee_year: 2025,
+        components: &[("基本医疗保险", 38000), ("大病保险", 5000)],
+        total_fen: 43000,
+        issuer: "国家税务总局南通市税务局",
+        region_name: "南通市海门区",
+        voided,
+        verify_hint: "查验：https://yibao.example.gov.cn/public/receipts/verify?code=32060125&number=0000012345&check_code=8F3A2C",
+    }
+}
+
+fn have(tool: &str) -> bool {
+    Command::new(tool).arg("-v").output().is_ok()
+}
+
+/// Text of the PDF as `pdftotext -layout` extracts it, or `None` without poppler.
+fn extract_text(pdf: &[u8], name: &str) -> Option<String> {
+    if !have("pdftotext") {
+        eprintln!("NOTICE: pdftotext not on PATH (Debian package poppler-utils): text not checked");
+        return None;
+    }
+    let path = std::env::temp_dir().join(format!(
+        "yibao-receipt-pdf-test-{}-{name}.pdf",
+        std::process::id()
+    ));
+    std::fs::write(&path, pdf).expect("write pdf");
+    let out = Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("run pdftotext");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "pdftotext failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).expect("pdftotext prints UTF-8"))
+}
+
+fn check_pdf_shape(pdf: &[u8]) {
+    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    assert!(pdf.len() < 200 * 1024, "PDF is {} bytes", pdf.len());
+    let text = String::from_utf8_lossy(pdf);
+    assert!(text.contains("/FontFile2"), "font is embedded");
+    assert!(text.contains("/ToUnicode"), "text is extractable");
+}
+
+#[test]
+fn renders_a_paid_receipt_with_an_embedded_subset() {
+    let Some(font) = font() else { return };
+    let pdf = render_receipt(&receipt(false), &font).expect("renders");
+    check_pdf_shape(&pdf);
+    // A subset, not the 5 MB font.
+    assert!(pdf.len() < 100 * 1024, "PDF is {} bytes", pdf.len());
+    // Deterministic.
+    assert_eq!(
+        pdf,
+        render_receipt(&receipt(false), &font).expect("renders")
+    );
+
+    if let Some(text) = extract_text(&pdf, "paid") {
+        for expected in [
+            "社会保险费电子票据",
+            "0000012345",
+            "32060125",
+            "8F3A2C",
+            "430.00",
+            "380.00",
+            "50.00",
+            "肆佰叁拾元整",
+            "基本医疗保险",
+            "城乡居民基本医疗保险",
+            "国家税务总局南通市税务局",
+            "320602**********12",
+            "2025年01月15日",
+            "南通市海门区",
+            "check_code=8F3A2C",
+        ] {
+            let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            assert!(
+                squeezed.contains(expected),
+                "{expected:?} not in extracted text:\n{text}"
+            );
+        }
+        assert!(
+            !text.contains("作废"),
+            "a paid receipt is not voided:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn renders_a_voided_receipt_with_the_stamp() {
+    let Some(font) = font() else { return };
+    let pdf = render_receipt(&receipt(true), &font).expect("renders");
+    check_pdf_shape(&pdf);
+    if let Some(text) = extract_text(&pdf, "voided") {
+        assert!(text.contains("作废"), "作废 not in extracted text:\n{text}");
+        assert!(text.contains("肆佰叁拾元整"), "{text}");
+    }
+}
+
+#[test]
+fn renders_odd_amounts_and_many_components() {
+    let Some(font) = font() else { return };
+    let mut r = receipt(false);
+    r.components = &[
+        ("基本医疗保险", 100_000),
+        ("大病保险", 500),
+        ("个人缴费补差", 5),
+        ("其他", 0),
+        ("一", 0),
+        ("二", 0),
+    ];
+    r.total_fen = 100_505;
+    r.payer_name =
+        "欧阳某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某";
+    let pdf = render_receipt(&r, &font).expect("renders");
+    check_pdf_shape(&pdf);
+    if let Some(text) = extract_text(&pdf, "odd") {
+        assert!(text.contains("壹仟零伍元零伍分"), "{text}");
+        assert!(text.contains("1005.05"), "{text}");
+    }
+}
+
+#[test]
+fn a_character_the_font_lacks_is_a_clear_error() {
+    let Some(font) = font() else { return };
+    let mut r = receipt(false);
+    r.payer_name = "张\u{1F600}";
+    let err = render_receipt(&r, &font).expect_err("emoji is not in the font");
+    assert!(
+        matches!(
+            err,
+            ReceiptPdfError::MissingGlyph {
+                field: "交款人",
+                ch: '\u{1F600}'
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("交款人"), "{err}");
+}
+
+#[test]
+fn a_missing_font_path_names_the_package_and_the_config_key() {
+    let path = PathBuf::from("/nonexistent/yibao/fonts/wqy-microhei.ttc");
+    let err = ReceiptFont::load(&path).expect_err("no such file");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("/nonexistent/yibao/fonts/wqy-microhei.ttc"),
+        "{msg}"
+    );
+    assert!(msg.contains("fonts-wqy-microhei"), "{msg}");
+    assert!(msg.contains("receipt_font"), "{msg}");
+}
+
+/// A Latin-only font (Debian's DejaVu, when installed) is refused when loaded, with a message that
+/// names the CJK font package.
+#[test]
+fn a_font_without_chinese_is_refused_when_loaded() {
+    let path = PathBuf::from("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf");
+    if !path.is_file() {
+        eprintln!("NOTICE: no DejaVuSans.ttf here: Latin-only font check skipped");
+        return;
+    }
+    let err = ReceiptFont::load(&path).expect_err("DejaVu has no CJK glyphs");
+    assert!(
+        matches!(err, ReceiptPdfError::FontLacksCjk { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("fonts-wqy-microhei"), "{err}");
+}
+
+/// With `YIBAO_RECEIPT_SAMPLE_DIR` set, writes sample receipts there for a person to look at
+/// (`pdftoppm -png -r 80 receipt-sample.pdf receipt-sample`). `YIBAO_RECEIPT_SAMPLE_FONT` (and
+/// `YIBAO_RECEIPT_SAMPLE_FACE`, default 0) renders them with another font instead of the default.
+#[test]
+fn writes_sample_receipts() {
+    let Some(dir) = std::env::var_os("YIBAO_RECEIPT_SAMPLE_DIR").map(PathBuf::from) else {
+        return;
+    };
+    let font = match std::env::var_os("YIBAO_RECEIPT_SAMPLE_FONT") {
+        Some(path) => {
+            let face = std::env::var("YIBAO_RECEIPT_SAMPLE_FACE")
+                .ok()
+                .and_then(|f| f.parse().ok())
+                .unwrap_or(0);
+            ReceiptFont::load_face(std::path::Path::new(&path), face).expect("sample font loads")
+        }
+        None => match font() {
+            Some(font) => font,
+            None => return,
+        },
+    };
+    for (name, voided) in [
+        ("receipt-sample.pdf", false),
+        ("receipt-sample-voided.pdf", true),
+    ] {
+        let pdf = render_receipt(&receipt(voided), &font).expect("renders");
+        std::fs::write(dir.join(name), &pdf).expect("write sample");
+    }
+    let mut crowded = receipt(true);
+    crowded.components = &[
+        ("基本医疗保险", 100_000_000),
+        ("大病保险", 500),
+        ("个人缴费补差", 5),
+        ("其他", 0),
+        ("一", 0),
+        ("二", 0),
+    ];
+    crowded.total_fen = 100_000_505;
+    crowded.payer_name =
+        "欧阳某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某某";
+    crowded.issuer = "国家税务总局某某省某某市某某区税务局第一税务分局某某办税服务厅（代收）";
+    crowded.region_name = "某某省某某市某某县某某镇某某村";
+    let pdf = render_receipt(&crowded, &font).expect("renders");
+    std::fs::write(dir.join("receipt-sample-crowded.pdf"), &pdf).expect("write sample");
+}

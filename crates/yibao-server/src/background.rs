@@ -1,0 +1,120 @@
+//! Work the server does on its own: expiring orders, forgetting old nonces, and posting applied
+//! payments to the agency (到帐) from the outbox, at least once, with bounded retries.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use yibao_channel_client::signing;
+
+use crate::channel::auth::NONCE_WINDOW_SECONDS;
+use crate::channel::secrets::ChannelSecret;
+use crate::AppState;
+
+/// How often the sweeper and the posting worker wake up.
+pub const TICK: Duration = Duration::from_secs(5);
+/// Events posted per tick.
+pub const POSTING_BATCH: usize = 200;
+/// Attempts before an event goes to the dead-letter list.
+pub const MAX_POSTING_ATTEMPTS: i64 = 12;
+/// Longest wait between two attempts.
+pub const MAX_BACKOFF_SECONDS: i64 = 3600;
+/// Timeout of one posting request.
+pub const POSTING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where payments are posted.
+#[derive(Debug, Clone)]
+pub struct PostingTarget {
+    pub url: String,
+    pub secret: ChannelSecret,
+}
+
+/// Wait before attempt `attempts + 1`: 10 s doubling, at most an hour.
+pub fn backoff_seconds(attempts: i64) -> i64 {
+    let exp = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
+    10i64
+        .saturating_mul(2i64.saturating_pow(exp))
+        .min(MAX_BACKOFF_SECONDS)
+}
+
+/// Runs one round: expire orders, sweep nonces, post due events. Returns events posted.
+pub async fn tick(
+    state: &AppState,
+    posting: Option<&PostingTarget>,
+    client: &reqwest::Client,
+) -> u64 {
+    let now = state.clock.now().timestamp();
+    if let Err(err) = state.storage.expire_orders(now).await {
+        tracing::warn!(%err, "expiring orders failed");
+    }
+    if let Err(err) = state.storage.sweep_nonces(now - NONCE_WINDOW_SECONDS).await {
+        tracing::warn!(%err, "sweeping nonces failed");
+    }
+    let Some(target) = posting else { return 0 };
+    let events = match state.storage.due_events(now, POSTING_BATCH).await {
+        Ok(events) => events,
+        Err(err) => {
+            tracing::warn!(%err, "reading the outbox failed");
+            return 0;
+        }
+    };
+    let mut posted = 0;
+    for event in events {
+        let event_id = event.event_id;
+        let payload = event.payload;
+        let body_hash = hex::encode(Sha256::digest(payload.as_bytes()));
+        let signature = signing::sign(target.secret.expose(), &format!("{now}\n{body_hash}\n"));
+        let sent = client
+            .post(&target.url)
+            .header("content-type", "application/json")
+            .header(signing::HEADER_TIMESTAMP, now.to_string())
+            .header(signing::HEADER_SIGNATURE, signature)
+            .header("Yibao-Event-Id", &event_id)
+            .timeout(POSTING_TIMEOUT)
+            .body(payload)
+            .send()
+            .await;
+        let ok = sent.as_ref().is_ok_and(|r| r.status().is_success());
+        let result = if ok {
+            posted += 1;
+            state.storage.mark_event_delivered(&event_id, now).await
+        } else {
+            let attempts = event.attempts;
+            let dead = attempts + 1 >= MAX_POSTING_ATTEMPTS;
+            tracing::warn!(event_id, dead, "posting to the agency failed");
+            state
+                .storage
+                .mark_event_failed(&event_id, now + backoff_seconds(attempts), dead)
+                .await
+        };
+        if let Err(err) = result {
+            tracing::warn!(%err, "recording a posting attempt failed");
+        }
+    }
+    posted
+}
+
+/// Spawns the loop; it runs until the process ends.
+pub fn spawn(state: AppState, posting: Option<PostingTarget>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let mut interval = tokio::time::interval(TICK);
+        loop {
+            interval.tick().await;
+            tick(&state, posting.as_ref(), &client).await;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_bounded() {
+        assert_eq!(backoff_seconds(0), 10);
+        assert_eq!(backoff_seconds(1), 20);
+        assert_eq!(backoff_seconds(5), 320);
+        assert_eq!(backoff_seconds(9), MAX_BACKOFF_SECONDS);
+        assert_eq!(backoff_seconds(1000), MAX_BACKOFF_SECONDS);
+    }
+}

@@ -1,0 +1,224 @@
+//! Channel authentication (protocol § Authentication): HMAC-signed requests, clock skew, replay,
+//! rate limit; and signed responses.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use yibao_channel_client::signing;
+
+use super::secrets::{open, ChannelSecret};
+use crate::error::{ApiError, ErrorCode};
+use crate::middleware::{render_error, RequestId};
+use crate::AppState;
+
+/// Largest clock difference accepted, seconds.
+pub const MAX_SKEW_SECONDS: i64 = 300;
+/// How long a nonce is remembered, seconds.
+pub const NONCE_WINDOW_SECONDS: i64 = 15 * 60;
+/// Largest channel request body (a daily statement CSV is the largest): 32 MiB.
+pub const MAX_CHANNEL_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Largest response body signed (a receipt PDF is the largest): 8 MiB.
+pub const MAX_SIGNED_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// The authenticated channel, for handlers.
+#[derive(Debug, Clone)]
+pub struct ChannelContext {
+    pub channel_id: String,
+    pub kind: String,
+    pub regions: Vec<String>,
+}
+
+impl ChannelContext {
+    pub fn allows(&self, region: &str) -> bool {
+        self.regions.iter().any(|r| r == region)
+    }
+}
+
+/// Token buckets per channel: `rate_per_second` tokens a second, bursts up to one second's worth.
+/// Bounded: one entry per registered channel.
+#[derive(Debug, Default, Clone)]
+pub struct RateLimiter {
+    buckets: Arc<Mutex<HashMap<String, (f64, std::time::Instant)>>>,
+}
+
+impl RateLimiter {
+    /// Takes one token; `false` when the channel is over its rate.
+    pub fn allow(&self, channel_id: &str, rate_per_second: i64) -> bool {
+        let rate = rate_per_second.max(1) as f64;
+        let now = std::time::Instant::now();
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return true;
+        };
+        let (tokens, last) = buckets.entry(channel_id.to_owned()).or_insert((rate, now));
+        let refill = now.duration_since(*last).as_secs_f64() * rate;
+        *tokens = (*tokens + refill).min(rate);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn auth_failed() -> ApiError {
+    ApiError::new(
+        ErrorCode::AuthFailed,
+        "渠道认证失败：请检查渠道编号、密钥、签名和时间戳",
+    )
+}
+
+/// Authenticates a channel request, runs the handler, renders any error and signs the response.
+pub async fn channel_auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| request.uri().path().to_owned());
+    let now = state.clock.now().timestamp();
+    match authenticate(&state, request).await {
+        Ok((secret, request)) => {
+            let response = next.run(request).await;
+            let response = render_error(response, &request_id);
+            sign_response(response, &path_and_query, &secret, now).await
+        }
+        Err((error, secret)) => {
+            let response = render_error(error.into_response(), &request_id);
+            match secret {
+                Some(secret) => sign_response(response, &path_and_query, &secret, now).await,
+                None => response,
+            }
+        }
+    }
+}
+
+async fn authenticate(
+    state: &AppState,
+    request: Request,
+) -> Result<(ChannelSecret, Request), (ApiError, Option<ChannelSecret>)> {
+    let headers = request.headers();
+    let channel_id = header(headers, signing::HEADER_CHANNEL)
+        .unwrap_or_default()
+        .to_owned();
+    let timestamp =
+        header(headers, signing::HEADER_TIMESTAMP).and_then(|t| t.trim().parse::<i64>().ok());
+    let nonce = header(headers, signing::HEADER_NONCE)
+        .unwrap_or_default()
+        .to_owned();
+    let signature = header(headers, signing::HEADER_SIGNATURE)
+        .unwrap_or_default()
+        .to_owned();
+    if channel_id.is_empty() || channel_id.len() > 64 {
+        return Err((auth_failed(), None));
+    }
+    let channel = state
+        .storage
+        .get_channel(&channel_id)
+        .await
+        .map_err(|e| (ApiError::from(e), None))?
+        .filter(|c| c.enabled)
+        .ok_or((auth_failed(), None))?;
+    let secret = open(&channel.secret_sealed, state.master_key.as_ref()).map_err(|e| {
+        tracing::error!(channel = %channel_id, error = e, "channel secret cannot be opened");
+        (auth_failed(), None)
+    })?;
+    let fail = |e: ApiError| (e, Some(secret.clone()));
+    let now = state.clock.now().timestamp();
+    let Some(timestamp) = timestamp.filter(|t| (now - t).abs() <= MAX_SKEW_SECONDS) else {
+        return Err(fail(ApiError::new(
+            ErrorCode::AuthFailed,
+            "请求时间与服务器时间相差超过300秒，请校准时钟后重试",
+        )));
+    };
+    if !signing::valid_nonce(&nonce) {
+        return Err(fail(auth_failed()));
+    }
+    let method = request.method().as_str().to_owned();
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let (parts, body) = request.into_parts();
+    let bytes = to_bytes(body, MAX_CHANNEL_BODY_BYTES)
+        .await
+        .map_err(|_| fail(ApiError::of(ErrorCode::PayloadTooLarge)))?;
+    let to_sign =
+        signing::request_string_to_sign(&method, &path_and_query, timestamp, &nonce, &bytes);
+    if !signing::verify(secret.expose(), &to_sign, &signature) {
+        return Err(fail(auth_failed()));
+    }
+    let fresh = state
+        .storage
+        .remember_nonce(&channel_id, &nonce, now)
+        .await
+        .map_err(|e| fail(ApiError::from(e)))?;
+    if !fresh {
+        return Err(fail(ApiError::new(
+            ErrorCode::Replayed,
+            "重复的请求（Nonce 在15分钟内已使用过），请使用新的 Nonce 重新签名",
+        )));
+    }
+    if !state
+        .rate_limiter
+        .allow(&channel_id, channel.rate_per_second)
+    {
+        return Err(fail(ApiError::new(
+            ErrorCode::RateLimited,
+            "请求过于频繁，请稍后重试",
+        )));
+    }
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    request.extensions_mut().insert(ChannelContext {
+        channel_id,
+        kind: channel.kind,
+        regions: channel.regions,
+    });
+    Ok((secret, request))
+}
+
+async fn sign_response(
+    response: Response,
+    path_and_query: &str,
+    secret: &ChannelSecret,
+    timestamp: i64,
+) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_SIGNED_RESPONSE_BYTES).await else {
+        return ApiError::of(ErrorCode::InternalError).into_response();
+    };
+    let nonce = signing::new_nonce();
+    let to_sign = signing::response_string_to_sign(
+        parts.status.as_u16(),
+        path_and_query,
+        timestamp,
+        &nonce,
+        &bytes,
+    );
+    let signature = signing::sign(secret.expose(), &to_sign);
+    for (name, value) in [
+        (signing::HEADER_TIMESTAMP, timestamp.to_string()),
+        (signing::HEADER_NONCE, nonce),
+        (signing::HEADER_SIGNATURE, signature),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            parts.headers.insert(name, v);
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}

@@ -1,0 +1,898 @@
+//! Handlers of the channel protocol. Every answer follows the spec's field names exactly.
+
+use std::collections::{BTreeSet, HashMap};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use yibao_domain::{FeePolicy, FeeYear, IdNumber, PersonName, RegionCode};
+use yibao_storage::collection::{
+    NewOrder, NewPayment, OrderOutcome, OrderRecord, PayableView, PaymentOutcome,
+    PaymentReportOutcome, ReceiptRecord, RefundResultOutcome, RefundState, ReversalOutcome,
+    MAX_PAYABLES_PER_REQUEST,
+};
+
+use super::auth::ChannelContext;
+use super::{MAX_CHANNEL_ID_CHARS, MAX_REFUNDS_LISTED, MAX_STATEMENT_LINES};
+use crate::clock::CHINA_STANDARD_TIME;
+use crate::error::{ApiError, ErrorCode};
+use crate::json::ApiJson;
+use crate::AppState;
+
+fn not_found_person() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        "未查到应缴费信息：请核对身份证号码和姓名是否与医保经办机构登记的一致；如未登记，请先到乡镇/社区登记或核定后再缴费",
+    )
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidRequest, message)
+}
+
+/// A channel-issued identifier: 1 to 64 printable ASCII characters.
+fn channel_identifier(what: &str, value: &str) -> Result<(), ApiError> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_CHANNEL_ID_CHARS
+        && value.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(bad_request(format!("{what} 应为1至64个可见ASCII字符")))
+    }
+}
+
+fn fingerprint(parts: &[&str]) -> String {
+    hex::encode(Sha256::digest(parts.join("\u{1f}").as_bytes()))
+}
+
+fn rfc3339(ts: i64) -> String {
+    Utc.timestamp_opt(ts, 0)
+        .single()
+        .map(|t| t.with_timezone(&CHINA_STANDARD_TIME).to_rfc3339())
+        .unwrap_or_default()
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Six random lowercase alphanumerics.
+fn new_check_code() -> String {
+    let raw = uuid::Uuid::new_v4();
+    raw.as_bytes()
+        .iter()
+        .take(6)
+        .map(|b| char::from(b"0123456789abcdefghijklmnopqrstuvwxyz"[usize::from(*b) % 36]))
+        .collect()
+}
+
+fn masked_name(name: &str) -> String {
+    PersonName::parse(name).map_or_else(|_| "*".into(), |n| n.masked())
+}
+
+fn masked_id(id: &str) -> String {
+    IdNumber::parse(id, NaiveDate::MAX).map_or_else(|_| "*".into(), |p| p.id_number.masked())
+}
+
+fn components_json(v: &PayableView) -> Value {
+    let mut parts = vec![json!({"code": "basic", "name": "基本医疗保险", "amount": v.basic_fen})];
+    if v.critical_illness_fen > 0 {
+        parts.push(json!({"code": "critical_illness", "name": "大病保险", "amount": v.critical_illness_fen}));
+    }
+    if v.long_term_care_fen > 0 {
+        parts.push(
+            json!({"code": "long_term_care", "name": "照护保险", "amount": v.long_term_care_fen}),
+        );
+    }
+    Value::Array(parts)
+}
+
+/// Fee policies by (region, fee year), loaded once per request.
+async fn policies_for(
+    state: &AppState,
+    views: &[PayableView],
+) -> Result<HashMap<(String, i32), FeePolicy>, ApiError> {
+    let mut out = HashMap::new();
+    for v in views {
+        let key = (v.region.clone(), v.fee_year);
+        if out.contains_key(&key) {
+            continue;
+        }
+        let region = RegionCode::parse(&v.region)?;
+        let year = FeeYear::new(i64::from(v.fee_year))?;
+        if let Some(policy) = state.storage.get_fee_policy(region, year).await? {
+            out.insert(key, policy);
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+pub struct SearchRequest {
+    id_number: String,
+    name: Option<String>,
+    region: Option<String>,
+    fee_year: Option<i64>,
+}
+
+/// § 1 Search payables.
+#[utoipa::path(post, path = "/channel/v1/payables/search", tag = "channel", request_body = Object, description = "§1 Search payables by ID number (+ name). Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn search(
+    State(state): State<AppState>,
+    Extension(channel): Extension<ChannelContext>,
+    ApiJson(req): ApiJson<SearchRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let id = IdNumber::parse(&req.id_number, state.clock.today())?.id_number;
+    let regions: Vec<String> = match &req.region {
+        Some(r) => {
+            let code = RegionCode::parse(r)?;
+            if !channel.allows(code.as_str()) {
+                return Err(ApiError::of(ErrorCode::RegionNotAllowed));
+            }
+            vec![code.to_string()]
+        }
+        None => channel.regions.clone(),
+    };
+    let fee_year = req
+        .fee_year
+        .map(FeeYear::new)
+        .transpose()?
+        .map(|y| i32::from(y.get()));
+    let mut views = state
+        .storage
+        .payables_by_person(id.as_str(), &regions, fee_year)
+        .await?;
+    if let Some(name) = &req.name {
+        views.retain(|v| PersonName::parse(&v.name).is_ok_and(|n| n.matches(name)));
+    }
+    let Some(first) = views.first() else {
+        return Err(not_found_person());
+    };
+    let insured = json!({"name_masked": masked_name(&first.name), "id_number_masked": id.masked()});
+    let policies = policies_for(&state, &views).await?;
+    let now = state.clock.now().timestamp();
+    let payables: Vec<Value> = views
+        .iter()
+        .map(|v| {
+            let window = policies
+                .get(&(v.region.clone(), v.fee_year))
+                .map(|p| p.window());
+            json!({
+                "payable_id": v.payable_id,
+                "item": "resident_medical",
+                "item_name": "城乡居民基本医疗保险",
+                "fee_year": v.fee_year,
+                "region": v.region,
+                "region_name": v.region_name,
+                "amount": v.amount_fen,
+                "components": components_json(v),
+                "status": v.channel_status(now),
+                "window": window.map(|w| json!({"opens": w.opens(), "closes": w.closes()})),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"insured": insured, "payables": payables})))
+}
+
+#[derive(Deserialize, Default)]
+pub struct Payer {
+    name: Option<String>,
+    phone: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct OrderRequest {
+    channel_order_no: String,
+    payable_ids: Vec<String>,
+    amount: i64,
+    #[serde(default)]
+    payer: Payer,
+}
+
+fn order_json(order: &OrderRecord) -> Value {
+    json!({"order_no": order.order_no, "amount": order.amount_fen, "expires_at": rfc3339(order.expires_at), "status": order.status})
+}
+
+fn unique_ids(ids: &[String]) -> Result<Vec<String>, ApiError> {
+    if ids.is_empty() || ids.len() > MAX_PAYABLES_PER_REQUEST {
+        return Err(bad_request(format!(
+            "payable_ids 应有1至{MAX_PAYABLES_PER_REQUEST}项"
+        )));
+    }
+    let set: BTreeSet<String> = ids.iter().cloned().collect();
+    if set.len() != ids.len() {
+        return Err(bad_request("payable_ids 中有重复的应缴费信息"));
+    }
+    for id in &set {
+        channel_identifier("payable_id", id)?;
+    }
+    Ok(set.into_iter().collect())
+}
+
+fn locked_error(locked_by: Option<&str>) -> ApiError {
+    let by_debit = locked_by.is_some_and(|b| b.starts_with("debit:"));
+    ApiError::new(
+        ErrorCode::Locked,
+        if by_debit {
+            "银行扣费进行中，该应缴费信息暂时不能缴费，请等扣费结果后再试"
+        } else {
+            "该应缴费信息已被另一缴费订单锁定，请稍后再试或取消原订单"
+        },
+    )
+}
+
+/// § 2 Open an order.
+#[utoipa::path(post, path = "/channel/v1/orders", tag = "channel", request_body = Object, description = "§2 Open an order holding payables. Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn open_order(
+    State(state): State<AppState>,
+    Extension(channel): Extension<ChannelContext>,
+    ApiJson(req): ApiJson<OrderRequest>,
+) -> Result<Response, ApiError> {
+    channel_identifier("channel_order_no", &req.channel_order_no)?;
+    let ids = unique_ids(&req.payable_ids)?;
+    let payer_name = req
+        .payer
+        .name
+        .map(|n| n.chars().take(40).collect::<String>());
+    let payer_phone = req
+        .payer
+        .phone
+        .map(|p| p.chars().take(20).collect::<String>());
+    let print = fingerprint(&[
+        &req.amount.to_string(),
+        &ids.join(","),
+        payer_name.as_deref().unwrap_or(""),
+        payer_phone.as_deref().unwrap_or(""),
+    ]);
+    if let Some((order, stored_print)) = state
+        .storage
+        .find_order(&channel.channel_id, &req.channel_order_no)
+        .await?
+    {
+        if stored_print != print {
+            return Err(ApiError::of(ErrorCode::IdempotencyConflict));
+        }
+        return Ok((StatusCode::OK, Json(order_json(&order))).into_response());
+    }
+    let views = state.storage.payables_by_id(&ids).await?;
+    if views.len() != ids.len() {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "有应缴费信息不存在，请重新查询后再下单",
+        ));
+    }
+    if views.iter().any(|v| !channel.allows(&v.region)) {
+        return Err(ApiError::of(ErrorCode::RegionNotAllowed));
+    }
+    let now = state.clock.now().timestamp();
+    for v in &views {
+        match v.channel_status(now) {
+            "paid" => return Err(ApiError::of(ErrorCode::AlreadyPaid)),
+            "exempt" | "cancelled" => return Err(ApiError::of(ErrorCode::NotPayable)),
+            "locked" => return Err(locked_error(v.locked_by.as_deref())),
+            _ => {}
+        }
+    }
+    let total: i64 = views.iter().map(|v| v.amount_fen).sum();
+    if total != req.amount {
+        return Err(ApiError::new(
+            ErrorCode::AmountMismatch,
+            format!(
+                "订单金额应为应缴金额之和 {total} 分，收到 {} 分",
+                req.amount
+            ),
+        ));
+    }
+    let today = state.clock.today();
+    let policies = policies_for(&state, &views).await?;
+    for v in &views {
+        let open = policies
+            .get(&(v.region.clone(), v.fee_year))
+            .is_some_and(|p| p.accepts_payment_on(today));
+        if !open {
+            return Err(ApiError::of(ErrorCode::WindowClosed));
+        }
+    }
+    let order = NewOrder {
+        order_no: new_id("OD"),
+        channel_id: channel.channel_id.clone(),
+        channel_order_no: req.channel_order_no.clone(),
+        region: views[0].region.clone(),
+        amount_fen: req.amount,
+        payer_name,
+        payer_phone,
+        payable_ids: ids,
+        expires_at: now + state.order_hold_seconds,
+        fingerprint: print,
+        now,
+    };
+    match state.storage.open_order(&order).await? {
+        OrderOutcome::Created(order) => {
+            Ok((StatusCode::CREATED, Json(order_json(&order))).into_response())
+        }
+        OrderOutcome::Existing {
+            order,
+            same_request: true,
+        } => Ok((StatusCode::OK, Json(order_json(&order))).into_response()),
+        OrderOutcome::Existing { .. } => Err(ApiError::of(ErrorCode::IdempotencyConflict)),
+        OrderOutcome::NotLockable {
+            status, locked_by, ..
+        } => Err(match status.as_str() {
+            "paid" | "posted" => ApiError::of(ErrorCode::AlreadyPaid),
+            "locked" => locked_error(locked_by.as_deref()),
+            _ => ApiError::of(ErrorCode::NotPayable),
+        }),
+    }
+}
+
+/// § 2 Cancel an open order. Idempotent.
+#[utoipa::path(post, path = "/channel/v1/orders/{order_no}/cancel", tag = "channel", params(("order_no" = String, Path)), description = "§2 Cancel an open order. Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn cancel_order(
+    State(state): State<AppState>,
+    Extension(channel): Extension<ChannelContext>,
+    Path(order_no): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    channel_identifier("order_no", &order_no)?;
+    match state
+        .storage
+        .cancel_order(&channel.channel_id, &order_no)
+        .await?
+    {
+        Some(order) => Ok(Json(order_json(&order))),
+        None => Err(ApiError::new(ErrorCode::NotFound, "未找到该订单")),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PaymentRequest {
+    channel_txn_id: String,
+    order_no: Option<String>,
+    payable_ids: Option<Vec<String>>,
+    amount: i64,
+    paid_at: String,
+}
+
+pub fn payment_json(outcome: &PaymentOutcome) -> Value {
+    let receipts: Vec<Value> = outcome
+        .receipts
+        .iter()
+        .map(|r| json!({"payable_id": r.payable_id, "receipt_code": r.receipt_code, "receipt_number": r.receipt_number, "check_code": r.check_code}))
+        .collect();
+    let mut body =
+        json!({"result": outcome.result, "payment_no": outcome.payment_no, "receipts": receipts});
+    if let Some(refund) = &outcome.refund {
+        body["refund"] = json!({"refund_no": refund.refund_no, "amount": refund.amount_fen, "reason": refund.reason, "due": refund.due});
+    }
+    body
+}
+
+/// § 3 Report a payment: never a rejection that loses the citizen's money once the request is well formed.
+#[utoipa::path(post, path = "/channel/v1/payments", tag = "channel", request_body = Object, description = "§3 Report a payment. Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn report_payment(
+    State(state): State<AppState>,
+    Extension(channel): Extension<ChannelContext>,
+    ApiJson(req): ApiJson<PaymentRequest>,
+) -> Result<Json<Value>, ApiError> {
+    channel_identifier("channel_txn_id", &req.channel_txn_id)?;
+    if req.amount <= 0 {
+        return Err(bad_request("amount 应为正整数（分）"));
+    }
+    let paid_at =
+        DateTime::<FixedOffset>::parse_from_rfc3339(req.paid_at.trim()).map_err(|_| {
+            bad_request("paid_at 应为带时区的 RFC 3339 时间，如 2020-11-02T10:15:00+08:00")
+        })?;
+    let (order_no, named_ids) = match (&req.order_no, &req.payable_ids) {
+        (Some(o), None) => {
+            channel_identifier("order_no", o)?;
+            (Some(o.clone()), None)
+        }
+        (None, Some(ids)) => (
+            None,
+            Some(unique_ids(ids).or_else(|_| {
+                // Duplicates or too many: still money held; nothing can be applied safely.
+                Ok::<_, ApiError>(Vec::new())
+            })?),
+        ),
+        _ => return Err(bad_request("order_no 和 payable_ids 须且只能提供一个")),
+    };
+    let mut ids = match (&order_no, named_ids) {
+        (Some(o), _) => state
+            .storage
+            .order_payables(&channel.channel_id, o)
+            .await?
+            .unwrap_or_default(),
+        (None, Some(ids)) => ids,
+        (None, None) => Vec::new(),
+    };
+    ids.sort();
+    let views = state.storage.payables_by_id(&ids).await?;
+    if views.iter().any(|v| !channel.allows(&v.region)) {
+        ids.clear(); // Not this channel's to collect: all of it goes back.
+    }
+    let paid_on = paid_at.with_timezone(&CHINA_STANDARD_TIME).date_naive();
+    let region = views
+        .first()
+        .map(|v| v.region.clone())
+        .or_else(|| channel.regions.first().cloned())
+        .unwrap_or_default();
+    let calendar = match RegionCode::parse(&region) {
+        Ok(code) => state.storage.working_calendar(code).await?,
+        Err(_) => yibao_domain::WorkingCalendar::default(),
+    };
+    let refund_due = calendar.add_working_days(paid_on, 2)?;
+    let print = fingerprint(&[
+        &req.amount.to_string(),
+        order_no.as_deref().unwrap_or(""),
+        &ids.join(","),
+    ]);
+    let payment = NewPayment {
+        payment_no: new_id("PM"),
+        refund_no: new_id("RF"),
+        channel_id: channel.channel_id.clone(),
+        channel_txn_id: req.channel_txn_id.clone(),
+        order_no,
+        check_codes: ids.iter().map(|_| new_check_code()).collect(),
+        event_ids: ids.iter().map(|_| new_id("EV")).collect(),
+        payable_ids: ids,
+        amount_fen: req.amount,
+        paid_at: paid_at.to_rfc3339(),
+        paid_on,
+        fingerprint: print,
+        refund_due,
+        issued_on: state.clock.today(),
+        now: state.clock.now().timestamp(),
+    };
+    match state.storage.report_payment(&payment).await? {
+        PaymentReportOutcome::Stored(outcome) => {
+            tracing::info!(channel = %channel.channel_id, payment_no = %outcome.payment_no, result = %outcome.result, "payment reported");
+            Ok(Json(payment_json(&outcome)))
+        }
+        PaymentReportOutcome::Existing {
+            outcome,
+            same_request: true,
+        } => Ok(Json(payment_json(&outcome))),
+        PaymentReportOutcome::Existing { .. } => Err(ApiError::of(ErrorCode::IdempotencyConflict)),
+        PaymentReportOutcome::ReversedEarlier => Err(ApiError::of(ErrorCode::Reversed)),
+    }
+}
+
+fn refund_json(r: &RefundState) -> Value {
+    json!({"refund_no": r.refund_no, "amount": r.amount_fen, "reason": r.reason, "due": r.due})
+}
+
+/// § 5 Payment status.
+#[utoipa::path(get, path = "/channel/v1/payments/{channel_txn_id}", tag = "channel", params(("channel_txn_id" = String, Path)), description = "§5 Payment status. Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn payment_status(
+    State(state): State<AppState>,
+    Extension(channel): Extension<ChannelContext>,
+    Path(channel_txn_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    channel_identifier("channel_txn_id", &channel_txn_id)?;
+    let Some(p) = state
+        .storage
+        .payment_state(&channel.channel_id, &channel_txn_id)
+        .await?
+    else {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "未收到过该笔缴费，请重新上报（上报是幂等的）",
+        ));
+    };
+    let receipts: Vec<Value> = p
+        .receipts
+        .iter()
+        .map(|r| json!({"payable_id": r.payable_id, "receipt_code": r.receipt_code, "receipt_number": r.receipt_number, "check_code": r.check_code}))
+        .collect();
+    let mut body = json!({"payment_no": p.payment_no, "status": p.status, "receipts": receipts});
+    if let Some(refund) = &p.refund {
+        body["refund"] = refund_json(refund);
+    }
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+pub struct ReversalRequest {
+    reason: String,
+    /// Addition to the protocol: whether the channel already returned the money. Default true (a
+    /// reversal undoes the debit); `false` makes a later payment report a refund owed instead of 409.
+    funds_returned: Option<bool>,
+}
+
+/// § 4 Reverse a payment (冲正). Idempotent; recorded ahead for an unknown transaction.
+#[utoipa::path(post, path = "/channel/v1/payments/{channel_txn_id}/reversal", tag = "channel", request_body = Object, params(("channel_txn_id" = String, Path)), description = "§4 Reverse a payment (冲正). Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn reverse(
+    State(state): State<AppState>,
+    Extension(channel): Extension<ChannelContext>,
+    Path(channel_txn_id): Path<String>,
+    ApiJson(req): ApiJson<ReversalRequest>,
+) -> Result<Json<Value>, ApiError> {
+    channel_identifier("channel_txn_id", &channel_txn_id)?;
+    let reason: String = req.reason.chars().take(200).collect();
+    let events: Vec<String> = (0..MAX_PAYABLES_PER_REQUEST)
+        .map(|_| new_id("EV"))
+        .collect();
+    let outcome = state
+        .storage
+        .reverse_payment(
+            &channel.channel_id,
+            &channel_txn_id,
+            &reason,
+            req.funds_returned.unwrap_or(true),
+            state.clock.now().timestamp(),
+            &events,
+        )
+        .await?;
+    match outcome {
+        ReversalOutcome::Reversed | ReversalOutcome::RecordedAhead => {
+            Ok(Json(json!({"result": "reversed"})))
+        }
+        ReversalOutcome::Closed => Err(ApiError::of(ErrorCode::ReversalClosed)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RefundQuery {
+    status: Option<String>,
+}
+
+/// § 6 Refunds owed through this channel.
+#[utoipa::path(get, path = "/channel/v1/refunds", tag = "channel", description = "§6 Refunds owed (status=pending). Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn pending_refunds(
+    State(state): State<AppState>,
+    Extension(channel): Extension<ChannelContext>,
+    Query(query): Query<RefundQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if query.status.as_deref().is_some_and(|s| s != "pending") {
+        return Err(bad_request("status 目前只支持 pending"));
+    }
+    let refunds = state
+        .storage
+        .pending_refunds(&channel.channel_id, MAX_REFUNDS_LISTED)
+        .await?;
+    let list: Vec<Value> = refunds
+        .iter()
+        .map(|r| json!({"refund_no": r.refund_no, "channel_txn_id": r.channel_txn_id, "amount": r.amount_fen, "reason": r.reason, "due": r.due}))
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+#[derive(Deserialize)]
+pub struct RefundResultRequest {
+    status: String,
+    channel_refund_id: String,
+    failure_reason: Option<String>,
+}
+
+/// § 6 A refund's result. Idempotent.
+#[utoipa::path(post, path = "/channel/v1/refunds/{refund_no}/result", tag = "channel", request_body = Object, params(("refund_no" = String, Path)), description = "§6 A refund result. Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn refund_result(
+    State(state): State<AppState>,
+    Extension(channel): Extension<ChannelContext>,
+    Path(refund_no): Path<String>,
+    ApiJson(req): ApiJson<RefundResultRequest>,
+) -> Result<Json<Value>, ApiError> {
+    channel_identifier("refund_no", &refund_no)?;
+    channel_identifier("channel_refund_id", &req.channel_refund_id)?;
+    let succeeded = match req.status.as_str() {
+        "succeeded" => true,
+        "failed" => false,
+        _ => return Err(bad_request("status 应为 succeeded 或 failed")),
+    };
+    let failure: Option<String> = req.failure_reason.map(|f| f.chars().take(200).collect());
+    match state
+        .storage
+        .refund_result(
+            &channel.channel_id,
+            &refund_no,
+            succeeded,
+            &req.channel_refund_id,
+            failure.as_deref(),
+        )
+        .await?
+    {
+        RefundResultOutcome::Done(r) => {
+            Ok(Json(json!({"refund_no": r.refund_no, "status": r.status})))
+        }
+        RefundResultOutcome::NotFound => Err(ApiError::new(ErrorCode::NotFound, "未找到该退费")),
+        RefundResultOutcome::Conflict(message) => {
+            Err(ApiError::new(ErrorCode::IdempotencyConflict, message))
+        }
+    }
+}
+
+/// § 7 The daily statement: matched against this channel's payments of that date.
+#[utoipa::path(put, path = "/channel/v1/statements/{date}", tag = "channel", request_body = Object, params(("date" = String, Path)), description = "§7 Daily statement (text/csv). Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn statement(
+    State(state): State<AppState>,
+    Extension(channel): Extension<ChannelContext>,
+    Path(date): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let day = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+        .map_err(|_| bad_request("日期格式应为 YYYY-MM-DD"))?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| bad_request("对账单应为 UTF-8 编码的 CSV"))?;
+    let mut lines: HashMap<String, i64> = HashMap::new();
+    let mut duplicates = 0u64;
+    let mut count = 0i64;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_start_matches('\u{feff}').trim();
+        if line.is_empty() || (i == 0 && line.starts_with("channel_txn_id")) {
+            continue;
+        }
+        count += 1;
+        if count as usize > MAX_STATEMENT_LINES {
+            return Err(ApiError::of(ErrorCode::PayloadTooLarge));
+        }
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() < 4 {
+            return Err(bad_request(format!(
+                "对账单第{}行应有 channel_txn_id,type,amount,occurred_at,refund_no 五列",
+                i + 1
+            )));
+        }
+        let amount: i64 = fields[2]
+            .trim()
+            .parse()
+            .map_err(|_| bad_request(format!("对账单第{}行金额应为整数（分）", i + 1)))?;
+        let signed = match fields[1].trim() {
+            "payment" => amount,
+            "refund" | "reversal" => -amount,
+            other => return Err(bad_request(format!("对账单第{}行类型“{other}”无效", i + 1))),
+        };
+        let entry = lines.entry(fields[0].trim().to_owned()).or_insert(0);
+        if signed > 0 && *entry > 0 {
+            duplicates += 1;
+        }
+        *entry += signed;
+    }
+    let platform = state.storage.payments_on(&channel.channel_id, day).await?;
+    let (mut matched, mut mismatch, mut platform_only) = (0u64, 0u64, 0u64);
+    let mut actions = Vec::new();
+    for p in &platform {
+        let expected = if p.status == "reversed" {
+            0
+        } else {
+            p.amount_fen
+        };
+        match lines.remove(&p.channel_txn_id) {
+            Some(net) if net == expected || (p.status == "reversed" && net == 0) => matched += 1,
+            Some(net) => {
+                mismatch += 1;
+                actions.push(json!({"channel_txn_id": p.channel_txn_id, "class": "amount_mismatch", "platform": expected, "channel": net}));
+            }
+            None if expected == 0 => matched += 1,
+            None => {
+                platform_only += 1;
+                actions.push(json!({"channel_txn_id": p.channel_txn_id, "class": "platform_only", "action": "flagged"}));
+            }
+        }
+    }
+    let channel_only = lines.values().filter(|net| **net != 0).count() as u64;
+    for (txn, net) in lines.iter().filter(|(_, n)| **n != 0) {
+        actions.push(json!({"channel_txn_id": txn, "class": "channel_only", "amount": net, "action": "flagged"}));
+    }
+    let summary = json!({
+        "date": day, "matched": matched, "channel_only": channel_only, "platform_only": platform_only,
+        "amount_mismatch": mismatch, "duplicates": duplicates, "actions": actions,
+    });
+    state
+        .storage
+        .store_statement(&channel.channel_id, day, count, &summary.to_string())
+        .await?;
+    Ok(Json(summary))
+}
+
+#[derive(Deserialize)]
+pub struct ReceiptSearchRequest {
+    id_number: String,
+    name: String,
+    fee_year: Option<i64>,
+}
+
+fn receipt_brief(r: &ReceiptRecord) -> Value {
+    json!({"receipt_code": r.receipt_code, "receipt_number": r.receipt_number, "check_code": r.check_code,
+           "payable_id": r.payable_id, "fee_year": r.fee_year, "amount": r.amount_fen, "issued_on": r.issued_on,
+           "status": r.status})
+}
+
+/// § 8 A person's receipts (name required).
+#[utoipa::path(post, path = "/channel/v1/receipts/search", tag = "channel", request_body = Object, description = "§8 Receipt search. Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn search_receipts(
+    State(state): State<AppState>,
+    Extension(channel): Extension<ChannelContext>,
+    ApiJson(req): ApiJson<ReceiptSearchRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let id = IdNumber::parse(&req.id_number, state.clock.today())?.id_number;
+    let fee_year = req
+        .fee_year
+        .map(FeeYear::new)
+        .transpose()?
+        .map(|y| i32::from(y.get()));
+    let receipts = state
+        .storage
+        .receipts_of_person(id.as_str(), &channel.regions, fee_year)
+        .await?;
+    let mine: Vec<Value> = receipts
+        .iter()
+        .filter(|r| PersonName::parse(&r.payer_name).is_ok_and(|n| n.matches(&req.name)))
+        .map(receipt_brief)
+        .collect();
+    if mine.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "未查到票据：请核对身份证号码和姓名",
+        ));
+    }
+    Ok(Json(Value::Array(mine)))
+}
+
+#[derive(Deserialize)]
+pub struct CheckCodeQuery {
+    check_code: Option<String>,
+}
+
+async fn receipt_checked(
+    state: &AppState,
+    code: &str,
+    number: &str,
+    check_code: Option<&str>,
+) -> Result<ReceiptRecord, ApiError> {
+    let not_found = || {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "未找到该票据，请核对票据代码、号码和校验码",
+        )
+    };
+    if code.len() != 8 || number.len() != 10 {
+        return Err(not_found());
+    }
+    let receipt = state
+        .storage
+        .get_receipt(code, number)
+        .await?
+        .ok_or_else(not_found)?;
+    if check_code != Some(receipt.check_code.as_str()) {
+        return Err(not_found());
+    }
+    Ok(receipt)
+}
+
+/// § 8 One receipt, as JSON or, with `Accept: application/pdf`, as the PDF.
+#[utoipa::path(get, path = "/channel/v1/receipts/{receipt_code}/{receipt_number}", tag = "channel", params(("receipt_code" = String, Path), ("receipt_number" = String, Path)), description = "§8 One receipt, JSON or PDF. Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn get_receipt(
+    State(state): State<AppState>,
+    Extension(channel): Extension<ChannelContext>,
+    Path((code, number)): Path<(String, String)>,
+    Query(query): Query<CheckCodeQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let receipt = receipt_checked(&state, &code, &number, query.check_code.as_deref()).await?;
+    if !channel.allows(&receipt.region) {
+        return Err(ApiError::of(ErrorCode::RegionNotAllowed));
+    }
+    let wants_pdf = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/pdf"));
+    if wants_pdf {
+        let pdf = crate::receipts::render_pdf(&state, &receipt)?;
+        return Ok(([(header::CONTENT_TYPE, "application/pdf")], pdf).into_response());
+    }
+    let components: Value = serde_json::from_str(&receipt.components).unwrap_or(Value::Null);
+    Ok(Json(json!({
+        "receipt_code": receipt.receipt_code,
+        "receipt_number": receipt.receipt_number,
+        "check_code": receipt.check_code,
+        "title": "社会保险费电子票据",
+        "payer_name_masked": masked_name(&receipt.payer_name),
+        "payer_id_number_masked": masked_id(&receipt.id_number),
+        "item": "resident_medical",
+        "item_name": "城乡居民基本医疗保险",
+        "fee_year": receipt.fee_year,
+        "components": components,
+        "amount": receipt.amount_fen,
+        "issued_on": receipt.issued_on,
+        "issuer": receipt.issuer,
+        "status": receipt.status,
+        "payable_id": receipt.payable_id,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct VerifyQuery {
+    code: String,
+    number: String,
+    check_code: String,
+}
+
+/// § 8 Public verification, no authentication.
+#[utoipa::path(get, path = "/public/receipts/verify", tag = "public", description = "§8 Public receipt verification. Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn public_verify(
+    State(state): State<AppState>,
+    Query(q): Query<VerifyQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let receipt = receipt_checked(&state, &q.code, &q.number, Some(&q.check_code)).await?;
+    Ok(Json(json!({
+        "status": receipt.status,
+        "receipt_code": receipt.receipt_code,
+        "receipt_number": receipt.receipt_number,
+        "amount": receipt.amount_fen,
+        "date": receipt.issued_on,
+        "payer_name_masked": masked_name(&receipt.payer_name),
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct PaidStatusQuery {
+    id_number: String,
+    name: String,
+    fee_year: Option<i64>,
+}
+
+/// For citizens: have I paid? Works with 15-digit numbers too; the name must match the record.
+#[utoipa::path(get, path = "/public/paid-status", tag = "public", description = "Citizens: have I paid? Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn paid_status(
+    State(state): State<AppState>,
+    Query(q): Query<PaidStatusQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let id = IdNumber::parse(&q.id_number, state.clock.today())?.id_number;
+    let fee_year = q
+        .fee_year
+        .map(FeeYear::new)
+        .transpose()?
+        .map(|y| i32::from(y.get()));
+    let regions: Vec<String> = state
+        .storage
+        .list_regions()
+        .await?
+        .iter()
+        .map(|r| r.code().to_string())
+        .collect();
+    let mut views = state
+        .storage
+        .payables_by_person(id.as_str(), &regions, fee_year)
+        .await?;
+    views.retain(|v| PersonName::parse(&v.name).is_ok_and(|n| n.matches(&q.name)));
+    let Some(first) = views.first() else {
+        return Err(not_found_person());
+    };
+    let now = state.clock.now().timestamp();
+    let years: Vec<Value> = views
+        .iter()
+        .map(|v| {
+            let status = v.channel_status(now);
+            let status_name = match status {
+                "paid" => "已缴费",
+                "exempt" => "免缴",
+                _ => "未缴费",
+            };
+            json!({"fee_year": v.fee_year, "region_name": v.region_name, "status": if status == "locked" { "unpaid" } else { status },
+                   "status_name": status_name, "amount": v.amount_fen})
+        })
+        .collect();
+    Ok(Json(
+        json!({"name_masked": masked_name(&first.name), "id_number_masked": id.masked(), "payables": years}),
+    ))
+}

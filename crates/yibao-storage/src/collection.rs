@@ -1,0 +1,390 @@
+//! Collection (税务征收) storage: channels, nonces, orders, payments, refunds, reversals, receipts
+//! and the outbox. A second trait, [`CollectionStorage`], that every [`crate::Storage`] also is; its
+//! SQL is shared by both backends through [`impl_collection_storage!`](crate::impl_collection_storage).
+//!
+//! Pay-once lives in the database: a payable moves to `paid` only by a conditional update on its
+//! status, and `payment_applications` has a unique index on the payable for active applications, so
+//! two payments racing for one payable leave exactly one applied whatever the application code does.
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::StorageError;
+
+/// Payables in one order or payment: a family paying together, bounded.
+pub const MAX_PAYABLES_PER_REQUEST: usize = 20;
+
+#[derive(Clone)]
+pub struct ChannelRecord {
+    pub channel_id: String,
+    pub kind: String,
+    /// As stored: sealed with the master key, or `plain:` + hex when none is configured.
+    pub secret_sealed: String,
+    pub rate_per_second: i64,
+    pub enabled: bool,
+    pub regions: Vec<String>,
+}
+
+impl std::fmt::Debug for ChannelRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelRecord")
+            .field("channel_id", &self.channel_id)
+            .field("kind", &self.kind)
+            .field("rate_per_second", &self.rate_per_second)
+            .field("enabled", &self.enabled)
+            .field("regions", &self.regions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A payable as channels see it, with its holder and the person's reserved name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayableView {
+    pub payable_id: String,
+    pub region: String,
+    pub region_name: String,
+    pub fee_year: i32,
+    pub id_number: String,
+    pub name: String,
+    pub amount_fen: i64,
+    pub basic_fen: i64,
+    pub critical_illness_fen: i64,
+    pub long_term_care_fen: i64,
+    pub status: String,
+    pub locked_by: Option<String>,
+    pub locked_until: Option<i64>,
+}
+
+impl PayableView {
+    /// The status a channel sees at `now`: an expired lock is no lock.
+    pub fn channel_status(&self, now: i64) -> &'static str {
+        match self.status.as_str() {
+            "unpaid" => "unpaid",
+            "locked" if self.locked_until.is_some_and(|t| t > now) => "locked",
+            "locked" => "unpaid",
+            "paid" | "posted" => "paid",
+            "exempt" => "exempt",
+            _ => "cancelled",
+        }
+    }
+}
+
+/// An order's stored form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    pub order_no: String,
+    pub amount_fen: i64,
+    pub expires_at: i64,
+    pub status: String,
+    pub payable_ids: Vec<String>,
+}
+
+pub struct NewOrder {
+    pub order_no: String,
+    pub channel_id: String,
+    pub channel_order_no: String,
+    pub region: String,
+    pub amount_fen: i64,
+    pub payer_name: Option<String>,
+    pub payer_phone: Option<String>,
+    pub payable_ids: Vec<String>,
+    pub expires_at: i64,
+    pub fingerprint: String,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderOutcome {
+    Created(OrderRecord),
+    /// Same `channel_order_no` again: the stored order, and whether the request body was the same.
+    Existing {
+        order: OrderRecord,
+        same_request: bool,
+    },
+    /// Some payable could not be locked: it is paid, or held by another order or a debit run.
+    NotLockable {
+        payable_id: String,
+        status: String,
+        locked_by: Option<String>,
+    },
+}
+
+/// A payment report, ready to store. Identifiers and dates were chosen by the caller.
+pub struct NewPayment {
+    pub payment_no: String,
+    pub refund_no: String,
+    pub channel_id: String,
+    pub channel_txn_id: String,
+    pub order_no: Option<String>,
+    /// The payables the channel named (or the order's, resolved by the caller).
+    pub payable_ids: Vec<String>,
+    pub amount_fen: i64,
+    pub paid_at: String,
+    /// The payment's date in China Standard Time: the statement day it belongs to.
+    pub paid_on: NaiveDate,
+    pub fingerprint: String,
+    /// Due date of any refund: two working days after the payment.
+    pub refund_due: NaiveDate,
+    /// The day receipts are issued.
+    pub issued_on: NaiveDate,
+    pub now: i64,
+    /// Random 6-character check codes, one per payable, in `payable_ids` order.
+    pub check_codes: Vec<String>,
+    /// Event ids for the outbox, one per payable.
+    pub event_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptRef {
+    pub payable_id: String,
+    pub receipt_code: String,
+    pub receipt_number: String,
+    pub check_code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRef {
+    pub refund_no: String,
+    pub amount_fen: i64,
+    pub reason: String,
+    pub due: NaiveDate,
+}
+
+/// What a payment report came to. Stored with the payment, so a repeat gets the first answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentOutcome {
+    pub payment_no: String,
+    /// `paid`, `partially_refunded` or `refund_pending`.
+    pub result: String,
+    pub receipts: Vec<ReceiptRef>,
+    pub refund: Option<RefundRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentReportOutcome {
+    Stored(PaymentOutcome),
+    /// The same `channel_txn_id` again: the first answer, and whether the request was the same.
+    Existing {
+        outcome: PaymentOutcome,
+        same_request: bool,
+    },
+    /// A reversal for this transaction came first and said the funds were returned.
+    ReversedEarlier,
+}
+
+/// A payment's present state, for the status endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentState {
+    pub payment_no: String,
+    pub status: String,
+    pub receipts: Vec<ReceiptRef>,
+    pub refund: Option<RefundState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundState {
+    pub refund_no: String,
+    pub channel_txn_id: String,
+    pub amount_fen: i64,
+    pub reason: String,
+    pub due: NaiveDate,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReversalOutcome {
+    Reversed,
+    /// Recorded before the payment arrived.
+    RecordedAhead,
+    /// The payment's day has been reconciled against the channel's statement: too late to reverse.
+    Closed,
+}
+
+/// A payment as reconciliation sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentLine {
+    pub channel_txn_id: String,
+    pub payment_no: String,
+    pub amount_fen: i64,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundResultOutcome {
+    Done(RefundState),
+    NotFound,
+    /// The refund is in a state that cannot take this result (e.g. cancelled, or succeeded then failed).
+    Conflict(String),
+}
+
+/// A stored electronic receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReceiptRecord {
+    pub receipt_code: String,
+    pub receipt_number: String,
+    pub check_code: String,
+    pub region: String,
+    pub payable_id: String,
+    pub payment_no: String,
+    pub id_number: String,
+    pub payer_name: String,
+    pub fee_year: i32,
+    pub amount_fen: i64,
+    /// JSON: `[{"code", "name", "amount"}]`.
+    pub components: String,
+    pub issued_on: NaiveDate,
+    pub issuer: String,
+    /// `valid` or `voided` (作废).
+    pub status: String,
+}
+
+/// An outbox event: one applied or reversed payment of one payable, to post to the agency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxEvent {
+    pub event_id: String,
+    pub region: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub dead: bool,
+}
+
+#[async_trait]
+pub trait CollectionStorage: Send + Sync + 'static {
+    /// Registers a channel with its regions, in one transaction.
+    async fn create_channel(&self, channel: &ChannelRecord) -> Result<(), StorageError>;
+    async fn get_channel(&self, channel_id: &str) -> Result<Option<ChannelRecord>, StorageError>;
+    /// Records a nonce; `false` when the channel used it before (a replay).
+    async fn remember_nonce(
+        &self,
+        channel_id: &str,
+        nonce: &str,
+        now: i64,
+    ) -> Result<bool, StorageError>;
+    /// Forgets nonces seen before `before`. Returns how many.
+    async fn sweep_nonces(&self, before: i64) -> Result<u64, StorageError>;
+
+    /// A person's current payables (not superseded or cancelled) by ID number, in the regions given.
+    async fn payables_by_person(
+        &self,
+        id_number: &str,
+        regions: &[String],
+        fee_year: Option<i32>,
+    ) -> Result<Vec<PayableView>, StorageError>;
+    async fn payables_by_id(
+        &self,
+        payable_ids: &[String],
+    ) -> Result<Vec<PayableView>, StorageError>;
+
+    /// Opens an order and locks its payables until `expires_at`, atomically: all or none.
+    async fn open_order(&self, order: &NewOrder) -> Result<OrderOutcome, StorageError>;
+    /// Cancels an open order of this channel and releases its payables. Idempotent.
+    async fn cancel_order(
+        &self,
+        channel_id: &str,
+        order_no: &str,
+    ) -> Result<Option<OrderRecord>, StorageError>;
+    /// The order's payable ids, if the order belongs to the channel.
+    async fn order_payables(
+        &self,
+        channel_id: &str,
+        order_no: &str,
+    ) -> Result<Option<Vec<String>>, StorageError>;
+    /// Marks open orders past their hold time expired and releases their locks.
+    async fn expire_orders(&self, now: i64) -> Result<u64, StorageError>;
+
+    /// Stores a payment report in one transaction: applies each payable still payable, issues a
+    /// receipt for each, writes the outbox, and records a refund owed for whatever was not applied.
+    async fn report_payment(
+        &self,
+        payment: &NewPayment,
+    ) -> Result<PaymentReportOutcome, StorageError>;
+    async fn payment_state(
+        &self,
+        channel_id: &str,
+        channel_txn_id: &str,
+    ) -> Result<Option<PaymentState>, StorageError>;
+    /// Reverses a payment (冲正), or records the reversal ahead of it. Idempotent.
+    async fn reverse_payment(
+        &self,
+        channel_id: &str,
+        channel_txn_id: &str,
+        reason: &str,
+        funds_returned: bool,
+        now: i64,
+        event_ids: &[String],
+    ) -> Result<ReversalOutcome, StorageError>;
+
+    /// The channel's payments of one day (by `paid_on`).
+    async fn payments_on(
+        &self,
+        channel_id: &str,
+        day: NaiveDate,
+    ) -> Result<Vec<PaymentLine>, StorageError>;
+    /// Stores (replacing) the day's statement summary; from now on reversals of that day are closed.
+    async fn store_statement(
+        &self,
+        channel_id: &str,
+        day: NaiveDate,
+        lines: i64,
+        summary: &str,
+    ) -> Result<(), StorageError>;
+    /// An order of this channel by its own number, with the fingerprint of the request that opened it.
+    async fn find_order(
+        &self,
+        channel_id: &str,
+        channel_order_no: &str,
+    ) -> Result<Option<(OrderRecord, String)>, StorageError>;
+
+    async fn pending_refunds(
+        &self,
+        channel_id: &str,
+        limit: usize,
+    ) -> Result<Vec<RefundState>, StorageError>;
+    async fn refund_result(
+        &self,
+        channel_id: &str,
+        refund_no: &str,
+        succeeded: bool,
+        channel_refund_id: &str,
+        failure_reason: Option<&str>,
+    ) -> Result<RefundResultOutcome, StorageError>;
+    /// Refunds still owed whose due date is before `today`.
+    async fn overdue_refunds(
+        &self,
+        today: NaiveDate,
+        limit: usize,
+    ) -> Result<Vec<RefundState>, StorageError>;
+
+    async fn get_receipt(
+        &self,
+        receipt_code: &str,
+        receipt_number: &str,
+    ) -> Result<Option<ReceiptRecord>, StorageError>;
+    async fn receipts_of_person(
+        &self,
+        id_number: &str,
+        regions: &[String],
+        fee_year: Option<i32>,
+    ) -> Result<Vec<ReceiptRecord>, StorageError>;
+    /// (receipt code, count, highest number) per code: gaplessness means count == highest.
+    async fn receipt_number_stats(&self) -> Result<Vec<(String, i64, i64)>, StorageError>;
+
+    /// Outbox events due for delivery.
+    async fn due_events(&self, now: i64, limit: usize) -> Result<Vec<OutboxEvent>, StorageError>;
+    /// Applied payments not posted to the agency (到帐) since before `before` (unix seconds).
+    async fn unposted_events(
+        &self,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, StorageError>;
+    async fn mark_event_delivered(&self, event_id: &str, now: i64) -> Result<(), StorageError>;
+    /// Records a failed attempt: retry at `next_attempt_at`, or dead-letter when `dead`.
+    async fn mark_event_failed(
+        &self,
+        event_id: &str,
+        next_attempt_at: i64,
+        dead: bool,
+    ) -> Result<(), StorageError>;
+}

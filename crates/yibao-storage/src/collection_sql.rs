@@ -1,0 +1,891 @@
+//! The SQL of [`CollectionStorage`](crate::collection::CollectionStorage), shared by both backends.
+
+/// The columns of [`PayableView`](crate::collection::PayableView), joined from payables, persons and regions.
+#[macro_export]
+macro_rules! payable_view_select {
+    () => {
+        "SELECT y.payable_id, y.region_code, g.name AS region_name, CAST(y.fee_year AS INTEGER) AS fee_year, \
+         y.id_number, p.name, y.amount_fen, y.basic_fen, y.critical_illness_fen, y.long_term_care_fen, y.status, \
+         y.locked_by, y.locked_until \
+         FROM payables y \
+         JOIN persons p ON p.region_code = y.region_code AND p.id_number = y.id_number \
+         JOIN pooling_regions g ON g.region_code = y.region_code "
+    };
+}
+
+#[macro_export]
+macro_rules! payable_view_from_row {
+    ($db:ty) => {
+        |r: &<$db as ::sqlx::Database>::Row| -> Result<$crate::collection::PayableView, $crate::StorageError> {
+            use ::sqlx::Row as _;
+            Ok($crate::collection::PayableView {
+                payable_id: r.try_get("payable_id")?,
+                region: r.try_get("region_code")?,
+                region_name: r.try_get("region_name")?,
+                fee_year: r.try_get("fee_year")?,
+                id_number: r.try_get("id_number")?,
+                name: r.try_get("name")?,
+                amount_fen: r.try_get("amount_fen")?,
+                basic_fen: r.try_get("basic_fen")?,
+                critical_illness_fen: r.try_get("critical_illness_fen")?,
+                long_term_care_fen: r.try_get("long_term_care_fen")?,
+                status: r.try_get("status")?,
+                locked_by: r.try_get("locked_by")?,
+                locked_until: r.try_get("locked_until")?,
+            })
+        }
+    };
+}
+
+#[macro_export]
+macro_rules! refund_state_from_row {
+    ($db:ty) => {
+        |r: &<$db as ::sqlx::Database>::Row| -> Result<$crate::collection::RefundState, $crate::StorageError> {
+            use ::sqlx::Row as _;
+            Ok($crate::collection::RefundState {
+                refund_no: r.try_get("refund_no")?,
+                channel_txn_id: r.try_get("channel_txn_id")?,
+                amount_fen: r.try_get("amount_fen")?,
+                reason: r.try_get("reason")?,
+                due: r.try_get("due")?,
+                status: r.try_get("status")?,
+            })
+        }
+    };
+}
+
+#[macro_export]
+macro_rules! receipt_from_row {
+    ($db:ty) => {
+        |r: &<$db as ::sqlx::Database>::Row| -> Result<$crate::collection::ReceiptRecord, $crate::StorageError> {
+            use ::sqlx::Row as _;
+            Ok($crate::collection::ReceiptRecord {
+                receipt_code: r.try_get("receipt_code")?,
+                receipt_number: r.try_get("receipt_number")?,
+                check_code: r.try_get("check_code")?,
+                region: r.try_get("region_code")?,
+                payable_id: r.try_get("payable_id")?,
+                payment_no: r.try_get("payment_no")?,
+                id_number: r.try_get("id_number")?,
+                payer_name: r.try_get("payer_name")?,
+                fee_year: r.try_get("fee_year")?,
+                amount_fen: r.try_get("amount_fen")?,
+                components: r.try_get("components")?,
+                issued_on: r.try_get("issued_on")?,
+                issuer: r.try_get("issuer")?,
+                status: r.try_get("status")?,
+            })
+        }
+    };
+}
+
+#[macro_export]
+macro_rules! receipt_select {
+    () => {
+        "SELECT receipt_code, receipt_number, check_code, region_code, payable_id, payment_no, id_number, \
+         payer_name, CAST(fee_year AS INTEGER) AS fee_year, amount_fen, components, issued_on, issuer, status FROM receipts "
+    };
+}
+
+/// Expands to `#[async_trait] impl CollectionStorage for $ty`.
+#[macro_export]
+macro_rules! impl_collection_storage {
+    ($ty:ty, $db:ty) => {
+        #[::async_trait::async_trait]
+        impl $crate::collection::CollectionStorage for $ty {
+            async fn create_channel(&self, channel: &$crate::collection::ChannelRecord) -> Result<(), $crate::StorageError> {
+                let mut tx = self.begin_write().await?;
+                ::sqlx::query("INSERT INTO channels (channel_id, kind, secret_sealed, rate_per_second, enabled) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&channel.channel_id)
+                    .bind(&channel.kind)
+                    .bind(&channel.secret_sealed)
+                    .bind(channel.rate_per_second)
+                    .bind(channel.enabled)
+                    .execute(&mut *tx)
+                    .await?;
+                for region in &channel.regions {
+                    ::sqlx::query("INSERT INTO channel_regions (channel_id, region_code) VALUES ($1, $2)")
+                        .bind(&channel.channel_id)
+                        .bind(region)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_channel(&self, channel_id: &str) -> Result<Option<$crate::collection::ChannelRecord>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let row = ::sqlx::query("SELECT channel_id, kind, secret_sealed, CAST(rate_per_second AS BIGINT) AS rate, enabled FROM channels WHERE channel_id = $1")
+                    .bind(channel_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(r) = row else { return Ok(None) };
+                let regions: Vec<String> = ::sqlx::query_scalar("SELECT region_code FROM channel_regions WHERE channel_id = $1 ORDER BY region_code")
+                    .bind(channel_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(Some($crate::collection::ChannelRecord {
+                    channel_id: r.try_get("channel_id")?,
+                    kind: r.try_get("kind")?,
+                    secret_sealed: r.try_get("secret_sealed")?,
+                    rate_per_second: r.try_get("rate")?,
+                    enabled: r.try_get("enabled")?,
+                    regions,
+                }))
+            }
+
+            async fn remember_nonce(&self, channel_id: &str, nonce: &str, now: i64) -> Result<bool, $crate::StorageError> {
+                let done = ::sqlx::query("INSERT INTO channel_nonces (channel_id, nonce, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(channel_id)
+                    .bind(nonce)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn sweep_nonces(&self, before: i64) -> Result<u64, $crate::StorageError> {
+                let done = ::sqlx::query("DELETE FROM channel_nonces WHERE seen_at < $1").bind(before).execute(&self.pool).await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn payables_by_person(
+                &self,
+                id_number: &str,
+                regions: &[String],
+                fee_year: Option<i32>,
+            ) -> Result<Vec<$crate::collection::PayableView>, $crate::StorageError> {
+                if regions.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = ::sqlx::QueryBuilder::new($crate::payable_view_select!());
+                q.push("WHERE y.id_number = ").push_bind(id_number.to_owned());
+                q.push(" AND y.status NOT IN ('superseded', 'cancelled') AND y.region_code IN (");
+                let mut list = q.separated(", ");
+                for r in regions {
+                    list.push_bind(r.clone());
+                }
+                q.push(")");
+                if let Some(year) = fee_year {
+                    q.push(" AND y.fee_year = ").push_bind(year);
+                }
+                q.push(" ORDER BY y.fee_year, y.region_code");
+                let rows = q.build().fetch_all(&self.pool).await?;
+                rows.iter().map($crate::payable_view_from_row!($db)).collect()
+            }
+
+            async fn payables_by_id(&self, payable_ids: &[String]) -> Result<Vec<$crate::collection::PayableView>, $crate::StorageError> {
+                if payable_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = ::sqlx::QueryBuilder::new($crate::payable_view_select!());
+                q.push("WHERE y.payable_id IN (");
+                let mut list = q.separated(", ");
+                for id in payable_ids {
+                    list.push_bind(id.clone());
+                }
+                q.push(")");
+                let rows = q.build().fetch_all(&self.pool).await?;
+                rows.iter().map($crate::payable_view_from_row!($db)).collect()
+            }
+
+            async fn open_order(&self, order: &$crate::collection::NewOrder) -> Result<$crate::collection::OrderOutcome, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                use $crate::collection::{OrderOutcome, OrderRecord};
+                let mut tx = self.begin_write().await?;
+                let existing = ::sqlx::query("SELECT order_no, fingerprint, response FROM orders WHERE channel_id = $1 AND channel_order_no = $2")
+                    .bind(&order.channel_id)
+                    .bind(&order.channel_order_no)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(r) = existing {
+                    let fingerprint: String = r.try_get("fingerprint")?;
+                    let response: String = r.try_get("response")?;
+                    let stored: OrderRecord = ::serde_json::from_str(&response).map_err($crate::StorageError::corrupt)?;
+                    return Ok(OrderOutcome::Existing { order: stored, same_request: fingerprint == order.fingerprint });
+                }
+                // Lock every payable or none: the update only takes payables that are free now.
+                for id in &order.payable_ids {
+                    let locked = ::sqlx::query(
+                        "UPDATE payables SET status = 'locked', locked_by = $1, locked_until = $2 \
+                         WHERE payable_id = $3 AND (status = 'unpaid' OR (status = 'locked' AND locked_until <= $4))",
+                    )
+                    .bind(&order.order_no)
+                    .bind(order.expires_at)
+                    .bind(id)
+                    .bind(order.now)
+                    .execute(&mut *tx)
+                    .await?;
+                    if locked.rows_affected() != 1 {
+                        let r = ::sqlx::query("SELECT status, locked_by FROM payables WHERE payable_id = $1")
+                            .bind(id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        let outcome = OrderOutcome::NotLockable {
+                            payable_id: id.clone(),
+                            status: r.try_get("status")?,
+                            locked_by: r.try_get("locked_by")?,
+                        };
+                        tx.rollback().await?;
+                        return Ok(outcome);
+                    }
+                }
+                let record = OrderRecord {
+                    order_no: order.order_no.clone(),
+                    amount_fen: order.amount_fen,
+                    expires_at: order.expires_at,
+                    status: "open".into(),
+                    payable_ids: order.payable_ids.clone(),
+                };
+                let response = ::serde_json::to_string(&record).map_err($crate::StorageError::corrupt)?;
+                ::sqlx::query(
+                    "INSERT INTO orders (order_no, channel_id, channel_order_no, region_code, amount_fen, payer_name, payer_phone, \
+                     status, expires_at, fingerprint, response) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10)",
+                )
+                .bind(&order.order_no)
+                .bind(&order.channel_id)
+                .bind(&order.channel_order_no)
+                .bind(&order.region)
+                .bind(order.amount_fen)
+                .bind(&order.payer_name)
+                .bind(&order.payer_phone)
+                .bind(order.expires_at)
+                .bind(&order.fingerprint)
+                .bind(&response)
+                .execute(&mut *tx)
+                .await?;
+                for id in &order.payable_ids {
+                    ::sqlx::query(
+                        "INSERT INTO order_items (order_no, payable_id, region_code) \
+                         SELECT $1, payable_id, region_code FROM payables WHERE payable_id = $2",
+                    )
+                    .bind(&order.order_no)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(OrderOutcome::Created(record))
+            }
+
+            async fn cancel_order(&self, channel_id: &str, order_no: &str) -> Result<Option<$crate::collection::OrderRecord>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let mut tx = self.begin_write().await?;
+                let row = ::sqlx::query("SELECT response, status FROM orders WHERE order_no = $1 AND channel_id = $2")
+                    .bind(order_no)
+                    .bind(channel_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(r) = row else { return Ok(None) };
+                let response: String = r.try_get("response")?;
+                let mut record: $crate::collection::OrderRecord = ::serde_json::from_str(&response).map_err($crate::StorageError::corrupt)?;
+                let status: String = r.try_get("status")?;
+                if status == "open" {
+                    ::sqlx::query("UPDATE orders SET status = 'cancelled' WHERE order_no = $1 AND status = 'open'")
+                        .bind(order_no)
+                        .execute(&mut *tx)
+                        .await?;
+                    ::sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE status = 'locked' AND locked_by = $1")
+                        .bind(order_no)
+                        .execute(&mut *tx)
+                        .await?;
+                    record.status = "cancelled".into();
+                } else {
+                    record.status = status;
+                }
+                tx.commit().await?;
+                Ok(Some(record))
+            }
+
+            async fn order_payables(&self, channel_id: &str, order_no: &str) -> Result<Option<Vec<String>>, $crate::StorageError> {
+                let exists: Option<String> = ::sqlx::query_scalar("SELECT order_no FROM orders WHERE order_no = $1 AND channel_id = $2")
+                    .bind(order_no)
+                    .bind(channel_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                if exists.is_none() {
+                    return Ok(None);
+                }
+                let ids: Vec<String> = ::sqlx::query_scalar("SELECT payable_id FROM order_items WHERE order_no = $1 ORDER BY payable_id")
+                    .bind(order_no)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(Some(ids))
+            }
+
+            async fn expire_orders(&self, now: i64) -> Result<u64, $crate::StorageError> {
+                let mut tx = self.begin_write().await?;
+                let done = ::sqlx::query("UPDATE orders SET status = 'expired' WHERE status = 'open' AND expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                ::sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE status = 'locked' AND locked_until <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn report_payment(&self, payment: &$crate::collection::NewPayment) -> Result<$crate::collection::PaymentReportOutcome, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                use $crate::collection::{PaymentOutcome, PaymentReportOutcome, ReceiptRef, RefundRef};
+                let mut tx = self.begin_write().await?;
+                // Claim the (channel, transaction) first: a concurrent duplicate waits here, then finds this row.
+                let claimed = ::sqlx::query(
+                    "INSERT INTO payments (payment_no, channel_id, channel_txn_id, order_no, amount_fen, paid_at, paid_on, status, fingerprint, response) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'refund_pending', $8, '') ON CONFLICT (channel_id, channel_txn_id) DO NOTHING",
+                )
+                .bind(&payment.payment_no)
+                .bind(&payment.channel_id)
+                .bind(&payment.channel_txn_id)
+                .bind(&payment.order_no)
+                .bind(payment.amount_fen)
+                .bind(&payment.paid_at)
+                .bind(payment.paid_on)
+                .bind(&payment.fingerprint)
+                .execute(&mut *tx)
+                .await?;
+                if claimed.rows_affected() != 1 {
+                    let r = ::sqlx::query("SELECT fingerprint, response FROM payments WHERE channel_id = $1 AND channel_txn_id = $2")
+                        .bind(&payment.channel_id)
+                        .bind(&payment.channel_txn_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let fingerprint: String = r.try_get("fingerprint")?;
+                    let response: String = r.try_get("response")?;
+                    let outcome: PaymentOutcome = ::serde_json::from_str(&response).map_err($crate::StorageError::corrupt)?;
+                    return Ok(PaymentReportOutcome::Existing { outcome, same_request: fingerprint == payment.fingerprint });
+                }
+                let reversal = ::sqlx::query("SELECT funds_returned FROM reversals WHERE channel_id = $1 AND channel_txn_id = $2")
+                    .bind(&payment.channel_id)
+                    .bind(&payment.channel_txn_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let mut refund_reason: Option<&'static str> = None;
+                if let Some(r) = reversal {
+                    let funds_returned: bool = r.try_get("funds_returned")?;
+                    if funds_returned {
+                        tx.rollback().await?;
+                        return Ok(PaymentReportOutcome::ReversedEarlier);
+                    }
+                    refund_reason = Some("REVERSED_EARLIER");
+                }
+                // The payables, with the payer's reserved name and the issuing region's name.
+                let mut views = Vec::new();
+                if !payment.payable_ids.is_empty() {
+                    let mut q = ::sqlx::QueryBuilder::new($crate::payable_view_select!());
+                    q.push("WHERE y.payable_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in &payment.payable_ids {
+                        list.push_bind(id.clone());
+                    }
+                    q.push(")");
+                    let rows = q.build().fetch_all(&mut *tx).await?;
+                    for r in &rows {
+                        views.push(($crate::payable_view_from_row!($db))(r)?);
+                    }
+                }
+                if refund_reason.is_none() && (payment.payable_ids.is_empty() || views.len() != payment.payable_ids.len()) {
+                    refund_reason = Some("NOT_PAYABLE");
+                }
+                let total: i64 = views.iter().map(|v| v.amount_fen).sum();
+                if refund_reason.is_none() && total != payment.amount_fen {
+                    refund_reason = Some("AMOUNT_MISMATCH");
+                }
+                let region = views.first().map(|v| v.region.clone());
+                let mut receipts = Vec::new();
+                let mut applied_total: i64 = 0;
+                let mut partial_reason: Option<&'static str> = None;
+                let mut applied = Vec::new();
+                if refund_reason.is_none() {
+                    for (i, id) in payment.payable_ids.iter().enumerate() {
+                        let Some(view) = views.iter().find(|v| &v.payable_id == id) else { continue };
+                        let taken = ::sqlx::query(
+                            "UPDATE payables SET status = 'paid', locked_by = NULL, locked_until = NULL \
+                             WHERE payable_id = $1 AND status IN ('unpaid', 'locked')",
+                        )
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                        if taken.rows_affected() != 1 {
+                            let status: String = ::sqlx::query_scalar("SELECT status FROM payables WHERE payable_id = $1")
+                                .bind(id)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                            let reason = if status == "paid" || status == "posted" { "ALREADY_PAID" } else { "NOT_PAYABLE" };
+                            partial_reason = partial_reason.or(Some(reason));
+                            continue;
+                        }
+                        // The unique index on active applications is the last word on pay-once.
+                        ::sqlx::query(
+                            "INSERT INTO payment_applications (payment_no, payable_id, region_code, amount_fen, active) VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(&payment.payment_no)
+                        .bind(id)
+                        .bind(&view.region)
+                        .bind(view.amount_fen)
+                        .bind(true)
+                        .execute(&mut *tx)
+                        .await?;
+                        applied_total += view.amount_fen;
+                        applied.push((i, id, view));
+                    }
+                    // Receipts and outbox after every payable is taken, so payables are always locked before
+                    // the receipt counter and two family payments cannot deadlock.
+                    for (i, id, view) in applied {
+                        // Receipt number: the counter row serialises issuers of one code, so numbers have no gaps.
+                        let year = ::chrono::Datelike::year(&payment.issued_on) % 100;
+                        let receipt_code = format!("{}{:02}", view.region, year);
+                        ::sqlx::query("INSERT INTO receipt_counters (receipt_code, region_code, last_number) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING")
+                            .bind(&receipt_code)
+                            .bind(&view.region)
+                            .execute(&mut *tx)
+                            .await?;
+                        let number: i64 = ::sqlx::query_scalar(
+                            "UPDATE receipt_counters SET last_number = last_number + 1 WHERE receipt_code = $1 RETURNING last_number",
+                        )
+                        .bind(&receipt_code)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        let receipt_number = format!("{number:010}");
+                        let check_code = payment.check_codes.get(i).cloned().unwrap_or_default();
+                        let components = ::serde_json::json!([
+                            {"code": "basic", "name": "基本医疗保险", "amount": view.basic_fen},
+                            {"code": "critical_illness", "name": "大病保险", "amount": view.critical_illness_fen},
+                            {"code": "long_term_care", "name": "照护保险", "amount": view.long_term_care_fen},
+                        ])
+                        .to_string();
+                        ::sqlx::query(
+                            "INSERT INTO receipts (receipt_code, receipt_number, region_code, check_code, payable_id, payment_no, id_number, \
+                             payer_name, fee_year, amount_fen, components, issued_on, issuer, status) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'valid')",
+                        )
+                        .bind(&receipt_code)
+                        .bind(&receipt_number)
+                        .bind(&view.region)
+                        .bind(&check_code)
+                        .bind(id)
+                        .bind(&payment.payment_no)
+                        .bind(&view.id_number)
+                        .bind(&view.name)
+                        .bind(view.fee_year)
+                        .bind(view.amount_fen)
+                        .bind(&components)
+                        .bind(payment.issued_on)
+                        .bind(format!("国家税务总局{}税务局", view.region_name))
+                        .execute(&mut *tx)
+                        .await?;
+                        let event_id = payment.event_ids.get(i).cloned().unwrap_or_else(|| format!("{}-{i}", payment.payment_no));
+                        ::sqlx::query(
+                            "INSERT INTO outbox (event_id, region_code, kind, payable_id, payload, created_at, next_attempt_at) \
+                             VALUES ($1, $2, 'payment_applied', $3, $4, $5, $5)",
+                        )
+                        .bind(&event_id)
+                        .bind(&view.region)
+                        .bind(id)
+                        .bind(::serde_json::json!({
+                            "event_id": event_id, "kind": "payment_applied", "payable_id": id, "region": view.region,
+                            "fee_year": view.fee_year, "amount": view.amount_fen, "payment_no": payment.payment_no,
+                            "channel_id": payment.channel_id, "paid_at": payment.paid_at,
+                            "receipt_code": receipt_code, "receipt_number": receipt_number,
+                        }).to_string())
+                        .bind(payment.now)
+                        .execute(&mut *tx)
+                        .await?;
+                        receipts.push(ReceiptRef { payable_id: id.clone(), receipt_code, receipt_number, check_code });
+                    }
+                }
+                let refund_amount = payment.amount_fen - applied_total;
+                ::std::debug_assert!(refund_amount >= 0, "applied more than was paid");
+                let reason = refund_reason.or(partial_reason);
+                let refund = if refund_amount > 0 {
+                    let reason = reason.unwrap_or("NOT_PAYABLE");
+                    ::sqlx::query(
+                        "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'owed', $8)",
+                    )
+                    .bind(&payment.refund_no)
+                    .bind(&payment.channel_id)
+                    .bind(&payment.payment_no)
+                    .bind(&payment.channel_txn_id)
+                    .bind(&region)
+                    .bind(refund_amount)
+                    .bind(reason)
+                    .bind(payment.refund_due)
+                    .execute(&mut *tx)
+                    .await?;
+                    Some(RefundRef { refund_no: payment.refund_no.clone(), amount_fen: refund_amount, reason: reason.to_owned(), due: payment.refund_due })
+                } else {
+                    None
+                };
+                let result = match (receipts.is_empty(), refund.is_some()) {
+                    (false, false) => "paid",
+                    (false, true) => "partially_refunded",
+                    (true, _) => "refund_pending",
+                };
+                let outcome = PaymentOutcome { payment_no: payment.payment_no.clone(), result: result.to_owned(), receipts, refund };
+                let response = ::serde_json::to_string(&outcome).map_err($crate::StorageError::corrupt)?;
+                ::sqlx::query("UPDATE payments SET status = $1, response = $2, region_code = $3 WHERE payment_no = $4")
+                    .bind(result)
+                    .bind(&response)
+                    .bind(&region)
+                    .bind(&payment.payment_no)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(order_no) = &payment.order_no {
+                    ::sqlx::query("UPDATE orders SET status = 'paid' WHERE order_no = $1 AND channel_id = $2 AND status IN ('open', 'expired')")
+                        .bind(order_no)
+                        .bind(&payment.channel_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(PaymentReportOutcome::Stored(outcome))
+            }
+
+            async fn payment_state(&self, channel_id: &str, channel_txn_id: &str) -> Result<Option<$crate::collection::PaymentState>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let row = ::sqlx::query("SELECT payment_no, status FROM payments WHERE channel_id = $1 AND channel_txn_id = $2 AND response <> ''")
+                    .bind(channel_id)
+                    .bind(channel_txn_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(r) = row else { return Ok(None) };
+                let payment_no: String = r.try_get("payment_no")?;
+                let rows = ::sqlx::query("SELECT payable_id, receipt_code, receipt_number, check_code FROM receipts WHERE payment_no = $1 ORDER BY receipt_code, receipt_number")
+                    .bind(&payment_no)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let receipts = rows
+                    .iter()
+                    .map(|r| {
+                        Ok($crate::collection::ReceiptRef {
+                            payable_id: r.try_get("payable_id")?,
+                            receipt_code: r.try_get("receipt_code")?,
+                            receipt_number: r.try_get("receipt_number")?,
+                            check_code: r.try_get("check_code")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, $crate::StorageError>>()?;
+                let refund = ::sqlx::query("SELECT refund_no, channel_txn_id, amount_fen, reason, due, status FROM refunds WHERE payment_no = $1")
+                    .bind(&payment_no)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let refund = refund.as_ref().map($crate::refund_state_from_row!($db)).transpose()?;
+                Ok(Some($crate::collection::PaymentState { payment_no, status: r.try_get("status")?, receipts, refund }))
+            }
+
+            async fn reverse_payment(
+                &self,
+                channel_id: &str,
+                channel_txn_id: &str,
+                reason: &str,
+                funds_returned: bool,
+                now: i64,
+                event_ids: &[String],
+            ) -> Result<$crate::collection::ReversalOutcome, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let mut tx = self.begin_write().await?;
+                ::sqlx::query("INSERT INTO reversals (channel_id, channel_txn_id, reason, funds_returned) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                    .bind(channel_id)
+                    .bind(channel_txn_id)
+                    .bind(reason)
+                    .bind(funds_returned)
+                    .execute(&mut *tx)
+                    .await?;
+                let payment = ::sqlx::query("SELECT payment_no, status, paid_on FROM payments WHERE channel_id = $1 AND channel_txn_id = $2")
+                    .bind(channel_id)
+                    .bind(channel_txn_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(p) = payment else {
+                    tx.commit().await?;
+                    return Ok($crate::collection::ReversalOutcome::RecordedAhead);
+                };
+                let paid_on: ::chrono::NaiveDate = p.try_get("paid_on")?;
+                let closed: Option<i64> = ::sqlx::query_scalar("SELECT lines FROM statements WHERE channel_id = $1 AND statement_date = $2")
+                    .bind(channel_id)
+                    .bind(paid_on)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let status_now: String = p.try_get("status")?;
+                if closed.is_some() && status_now != "reversed" {
+                    tx.rollback().await?;
+                    return Ok($crate::collection::ReversalOutcome::Closed);
+                }
+                let payment_no: String = p.try_get("payment_no")?;
+                let status: String = p.try_get("status")?;
+                if status != "reversed" {
+                    let applied: Vec<(String, String)> = ::sqlx::query_as(
+                        "SELECT payable_id, region_code FROM payment_applications WHERE payment_no = $1 AND active = $2",
+                    )
+                    .bind(&payment_no)
+                    .bind(true)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for (i, (payable_id, region)) in applied.iter().enumerate() {
+                        ::sqlx::query("UPDATE payment_applications SET active = $1 WHERE payment_no = $2 AND payable_id = $3")
+                            .bind(false)
+                            .bind(&payment_no)
+                            .bind(payable_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        ::sqlx::query("UPDATE payables SET status = 'unpaid' WHERE payable_id = $1 AND status IN ('paid', 'posted')")
+                            .bind(payable_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        let event_id = event_ids.get(i).cloned().unwrap_or_else(|| format!("{payment_no}-r{i}"));
+                        ::sqlx::query(
+                            "INSERT INTO outbox (event_id, region_code, kind, payable_id, payload, created_at, next_attempt_at) \
+                             VALUES ($1, $2, 'payment_reversed', $3, $4, $5, $5)",
+                        )
+                        .bind(&event_id)
+                        .bind(region)
+                        .bind(payable_id)
+                        .bind(::serde_json::json!({"event_id": event_id, "kind": "payment_reversed", "payable_id": payable_id,
+                            "region": region, "payment_no": payment_no}).to_string())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    ::sqlx::query("UPDATE receipts SET status = 'voided' WHERE payment_no = $1")
+                        .bind(&payment_no)
+                        .execute(&mut *tx)
+                        .await?;
+                    ::sqlx::query("UPDATE refunds SET status = 'cancelled', updated_at = CURRENT_TIMESTAMP WHERE payment_no = $1 AND status IN ('owed', 'failed')")
+                        .bind(&payment_no)
+                        .execute(&mut *tx)
+                        .await?;
+                    ::sqlx::query("UPDATE payments SET status = 'reversed' WHERE payment_no = $1")
+                        .bind(&payment_no)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok($crate::collection::ReversalOutcome::Reversed)
+            }
+
+            async fn payments_on(&self, channel_id: &str, day: ::chrono::NaiveDate) -> Result<Vec<$crate::collection::PaymentLine>, $crate::StorageError> {
+                let rows: Vec<(String, String, i64, String)> = ::sqlx::query_as(
+                    "SELECT channel_txn_id, payment_no, amount_fen, status FROM payments \
+                     WHERE channel_id = $1 AND paid_on = $2 AND response <> '' ORDER BY channel_txn_id",
+                )
+                .bind(channel_id)
+                .bind(day)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(channel_txn_id, payment_no, amount_fen, status)| $crate::collection::PaymentLine { channel_txn_id, payment_no, amount_fen, status })
+                    .collect())
+            }
+
+            async fn store_statement(&self, channel_id: &str, day: ::chrono::NaiveDate, lines: i64, summary: &str) -> Result<(), $crate::StorageError> {
+                ::sqlx::query(
+                    "INSERT INTO statements (channel_id, statement_date, lines, summary) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (channel_id, statement_date) DO UPDATE SET lines = excluded.lines, summary = excluded.summary, \
+                     uploaded_at = CURRENT_TIMESTAMP",
+                )
+                .bind(channel_id)
+                .bind(day)
+                .bind(lines)
+                .bind(summary)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn find_order(&self, channel_id: &str, channel_order_no: &str) -> Result<Option<($crate::collection::OrderRecord, String)>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let row = ::sqlx::query("SELECT fingerprint, response, status FROM orders WHERE channel_id = $1 AND channel_order_no = $2")
+                    .bind(channel_id)
+                    .bind(channel_order_no)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(r) = row else { return Ok(None) };
+                let response: String = r.try_get("response")?;
+                let mut order: $crate::collection::OrderRecord = ::serde_json::from_str(&response).map_err($crate::StorageError::corrupt)?;
+                order.status = r.try_get("status")?;
+                Ok(Some((order, r.try_get("fingerprint")?)))
+            }
+
+            async fn pending_refunds(&self, channel_id: &str, limit: usize) -> Result<Vec<$crate::collection::RefundState>, $crate::StorageError> {
+                let rows = ::sqlx::query(
+                    "SELECT refund_no, channel_txn_id, amount_fen, reason, due, status FROM refunds \
+                     WHERE channel_id = $1 AND status IN ('owed', 'sent', 'failed') ORDER BY due, refund_no LIMIT $2",
+                )
+                .bind(channel_id)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map($crate::refund_state_from_row!($db)).collect()
+            }
+
+            async fn refund_result(
+                &self,
+                channel_id: &str,
+                refund_no: &str,
+                succeeded: bool,
+                channel_refund_id: &str,
+                failure_reason: Option<&str>,
+            ) -> Result<$crate::collection::RefundResultOutcome, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                use $crate::collection::RefundResultOutcome;
+                let mut tx = self.begin_write().await?;
+                let row = ::sqlx::query("SELECT status, payment_no FROM refunds WHERE refund_no = $1 AND channel_id = $2")
+                    .bind(refund_no)
+                    .bind(channel_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(r) = row else { return Ok(RefundResultOutcome::NotFound) };
+                let status: String = r.try_get("status")?;
+                let payment_no: String = r.try_get("payment_no")?;
+                let current = ::yibao_domain::RefundStatus::from_code(&status)
+                    .ok_or_else(|| $crate::StorageError::corrupt(format!("refund status {status}")))?;
+                let event = if succeeded { ::yibao_domain::RefundEvent::Succeed } else { ::yibao_domain::RefundEvent::Fail };
+                let next = match current.apply(event) {
+                    Ok(next) => next,
+                    // Reporting failure again after failure is harmless; after success it is a conflict.
+                    Err(e) => return Ok(RefundResultOutcome::Conflict(e.to_string())),
+                };
+                ::sqlx::query(
+                    "UPDATE refunds SET status = $1, channel_refund_id = $2, failure_reason = $3, updated_at = CURRENT_TIMESTAMP \
+                     WHERE refund_no = $4 AND status = $5",
+                )
+                .bind(next.code())
+                .bind(channel_refund_id)
+                .bind(failure_reason)
+                .bind(refund_no)
+                .bind(&status)
+                .execute(&mut *tx)
+                .await?;
+                if succeeded {
+                    // A payment whose whole amount went back is refunded; a partial one stays partially_refunded.
+                    ::sqlx::query("UPDATE payments SET status = 'refunded' WHERE payment_no = $1 AND status = 'refund_pending'")
+                        .bind(&payment_no)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let refund = ::sqlx::query("SELECT refund_no, channel_txn_id, amount_fen, reason, due, status FROM refunds WHERE refund_no = $1")
+                    .bind(refund_no)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let state = ($crate::refund_state_from_row!($db))(&refund)?;
+                tx.commit().await?;
+                Ok(RefundResultOutcome::Done(state))
+            }
+
+            async fn overdue_refunds(&self, today: ::chrono::NaiveDate, limit: usize) -> Result<Vec<$crate::collection::RefundState>, $crate::StorageError> {
+                let rows = ::sqlx::query(
+                    "SELECT refund_no, channel_txn_id, amount_fen, reason, due, status FROM refunds \
+                     WHERE status IN ('owed', 'sent', 'failed') AND due < $1 ORDER BY due, refund_no LIMIT $2",
+                )
+                .bind(today)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map($crate::refund_state_from_row!($db)).collect()
+            }
+
+            async fn get_receipt(&self, receipt_code: &str, receipt_number: &str) -> Result<Option<$crate::collection::ReceiptRecord>, $crate::StorageError> {
+                let row = ::sqlx::query(concat!($crate::receipt_select!(), "WHERE receipt_code = $1 AND receipt_number = $2"))
+                    .bind(receipt_code)
+                    .bind(receipt_number)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map($crate::receipt_from_row!($db)).transpose()
+            }
+
+            async fn receipts_of_person(&self, id_number: &str, regions: &[String], fee_year: Option<i32>) -> Result<Vec<$crate::collection::ReceiptRecord>, $crate::StorageError> {
+                if regions.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = ::sqlx::QueryBuilder::new($crate::receipt_select!());
+                q.push("WHERE id_number = ").push_bind(id_number.to_owned());
+                q.push(" AND region_code IN (");
+                let mut list = q.separated(", ");
+                for r in regions {
+                    list.push_bind(r.clone());
+                }
+                q.push(")");
+                if let Some(year) = fee_year {
+                    q.push(" AND fee_year = ").push_bind(year);
+                }
+                q.push(" ORDER BY issued_on, receipt_code, receipt_number");
+                let rows = q.build().fetch_all(&self.pool).await?;
+                rows.iter().map($crate::receipt_from_row!($db)).collect()
+            }
+
+            async fn receipt_number_stats(&self) -> Result<Vec<(String, i64, i64)>, $crate::StorageError> {
+                let rows: Vec<(String, i64, i64)> = ::sqlx::query_as(
+                    "SELECT c.receipt_code, CAST(COUNT(r.receipt_number) AS BIGINT), CAST(c.last_number AS BIGINT) \
+                     FROM receipt_counters c LEFT JOIN receipts r ON r.receipt_code = c.receipt_code \
+                     GROUP BY c.receipt_code, c.last_number ORDER BY c.receipt_code",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows)
+            }
+
+            async fn due_events(&self, now: i64, limit: usize) -> Result<Vec<$crate::collection::OutboxEvent>, $crate::StorageError> {
+                let rows: Vec<(String, String, String, i64, i64, bool)> = ::sqlx::query_as(
+                    "SELECT event_id, region_code, payload, CAST(attempts AS BIGINT), created_at, dead FROM outbox \
+                     WHERE delivered_at IS NULL AND dead = $1 AND next_attempt_at <= $2 ORDER BY created_at, event_id LIMIT $3",
+                )
+                .bind(false)
+                .bind(now)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(event_id, region, payload, attempts, created_at, dead)| {
+                    $crate::collection::OutboxEvent { event_id, region, payload, attempts, created_at, dead }
+                }).collect())
+            }
+
+            async fn unposted_events(&self, before: i64, limit: usize) -> Result<Vec<$crate::collection::OutboxEvent>, $crate::StorageError> {
+                let rows: Vec<(String, String, String, i64, i64, bool)> = ::sqlx::query_as(
+                    "SELECT event_id, region_code, payload, CAST(attempts AS BIGINT), created_at, dead FROM outbox \
+                     WHERE delivered_at IS NULL AND kind = 'payment_applied' AND created_at < $1 ORDER BY created_at, event_id LIMIT $2",
+                )
+                .bind(before)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(event_id, region, payload, attempts, created_at, dead)| {
+                    $crate::collection::OutboxEvent { event_id, region, payload, attempts, created_at, dead }
+                }).collect())
+            }
+
+            async fn mark_event_delivered(&self, event_id: &str, now: i64) -> Result<(), $crate::StorageError> {
+                let mut tx = self.begin_write().await?;
+                ::sqlx::query("UPDATE outbox SET delivered_at = $1, attempts = attempts + 1 WHERE event_id = $2 AND delivered_at IS NULL")
+                    .bind(now)
+                    .bind(event_id)
+                    .execute(&mut *tx)
+                    .await?;
+                // 到帐: the agency acknowledged an applied payment.
+                ::sqlx::query(
+                    "UPDATE payables SET status = 'posted' WHERE status = 'paid' AND payable_id = \
+                     (SELECT payable_id FROM outbox WHERE event_id = $1 AND kind = 'payment_applied')",
+                )
+                .bind(event_id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn mark_event_failed(&self, event_id: &str, next_attempt_at: i64, dead: bool) -> Result<(), $crate::StorageError> {
+                ::sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, dead = $2 WHERE event_id = $3 AND delivered_at IS NULL")
+                    .bind(next_attempt_at)
+                    .bind(dead)
+                    .bind(event_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}

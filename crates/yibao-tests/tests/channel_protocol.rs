@@ -1,0 +1,1045 @@
+//! The channel protocol conformance suite: a real server over HTTP on each backend, driven by the
+//! reference client signing as a bank would. Covers every endpoint, every error code of the spec,
+//! replay, skew, idempotency conflicts, reversal first, partial refunds of a family payment, the
+//! 16-reporter race across 3 channels, and receipt gaplessness after voids.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use reqwest::Method;
+use serde_json::{json, Value};
+use yibao_channel_client::client::{ChannelClient, ClientError, RawOptions};
+use yibao_channel_client::types::{
+    OpenOrderRequest, Payer, PaymentResult, RefundReason, RefundResultRequest,
+    ReportPaymentRequest, SearchRequest,
+};
+use yibao_roster_file::Limits;
+use yibao_server::services::assessment::assess_region;
+use yibao_server::services::roster_import::{import_roster, ImportScope};
+use yibao_server::{AppState, Clock, ServerSettings};
+use yibao_storage::Storage;
+use yibao_tests::{make_id, on_each_test_db, DbHandle, TestServer};
+
+/// 2020-11-02 10:00 Beijing, a Monday inside 南通市's 2021 window.
+fn instant() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2020, 11, 2, 2, 0, 0).unwrap()
+}
+
+fn paid_at() -> DateTime<FixedOffset> {
+    instant().with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap())
+}
+
+const SECRET_BANK: &str = "bank-secret-0123456789";
+const SECRET_WECHAT: &str = "wechat-secret-0123456789";
+const SECRET_ALIPAY: &str = "alipay-secret-0123456789";
+const SECRET_HAINAN: &str = "hainan-secret-0123456789";
+const SECRET_SLOW: &str = "slow-secret-0123456789ab";
+
+struct World {
+    server: TestServer,
+    bank: ChannelClient,
+    wechat: ChannelClient,
+    alipay: ChannelClient,
+    hainan: ChannelClient,
+    slow: ChannelClient,
+    /// Adults of 南通市, 43000 fen each.
+    adults: Vec<String>,
+    /// An exempt person (低保).
+    exempt: String,
+    storage: Arc<dyn Storage>,
+}
+
+async fn world_at(db: &DbHandle, at: DateTime<Utc>) -> World {
+    let storage = db.storage.clone();
+    yibao::demo::load(storage.as_ref()).await.unwrap();
+    let mut csv = String::from(
+        "姓名,身份证号码,参保地区,减免类型,减免证件名称,减免证件号码,减免证件有效期至\n",
+    );
+    let adults: Vec<String> = (0..8)
+        .map(|i| make_id("320602", "1980-01-01", 100 + i))
+        .collect();
+    for id in &adults {
+        csv.push_str(&format!("张三丰,{id},320600,,,,\n"));
+    }
+    let exempt = make_id("320602", "1960-01-01", 200);
+    csv.push_str(&format!("李四,{exempt},320600,低保,低保证,D1,2021-12-31\n"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.csv");
+    std::fs::write(&path, csv).unwrap();
+    let scope = ImportScope {
+        actor: "test".into(),
+        station: None,
+        region: None,
+    };
+    let r = import_roster(
+        storage.as_ref(),
+        &path,
+        "r.csv",
+        &scope,
+        NaiveDate::from_ymd_opt(2020, 11, 2).unwrap(),
+        None,
+        Limits::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.summary.enrolled, 9, "{:?}", r.rejections);
+    let region = yibao_domain::RegionCode::parse("320600").unwrap();
+    let year = yibao_domain::FeeYear::new(2021).unwrap();
+    assess_region(
+        storage.as_ref(),
+        region,
+        year,
+        "test",
+        NaiveDate::from_ymd_opt(2020, 11, 2).unwrap(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    for (id, kind, secret, regions, rate) in [
+        (
+            "bank",
+            "bank_counter",
+            SECRET_BANK,
+            vec!["320600".to_owned()],
+            1000,
+        ),
+        (
+            "wechat",
+            "wechat",
+            SECRET_WECHAT,
+            vec!["320600".to_owned()],
+            1000,
+        ),
+        (
+            "alipay",
+            "alipay",
+            SECRET_ALIPAY,
+            vec!["320600".to_owned()],
+            1000,
+        ),
+        (
+            "hainan",
+            "gov_app",
+            SECRET_HAINAN,
+            vec!["460100".to_owned()],
+            1000,
+        ),
+        ("slow", "kiosk", SECRET_SLOW, vec!["320600".to_owned()], 1),
+    ] {
+        yibao::operator::channel_add(
+            storage.as_ref(),
+            None,
+            id,
+            kind,
+            &regions,
+            rate,
+            secret.to_owned(),
+        )
+        .await
+        .unwrap();
+    }
+    let mut state = AppState::new(storage.clone(), Clock::fixed(at));
+    state.receipt_font = yibao_receipt_pdf::find_default_font()
+        .map(|p| Arc::new(yibao_receipt_pdf::ReceiptFont::load(&p).unwrap()));
+    if state.receipt_font.is_none() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI must have the receipt font (scripts/install-fonts)"
+        );
+    }
+    let server = TestServer::start_with_state(state, ServerSettings::default()).await;
+    let offset = at.timestamp() - Utc::now().timestamp();
+    let client = |id: &str, secret: &str| {
+        ChannelClient::builder(&server.base_url, id.to_owned(), secret.as_bytes().to_vec())
+            .clock_offset_secs(offset)
+            .build()
+            .unwrap()
+    };
+    World {
+        bank: client("bank", SECRET_BANK),
+        wechat: client("wechat", SECRET_WECHAT),
+        alipay: client("alipay", SECRET_ALIPAY),
+        hainan: client("hainan", SECRET_HAINAN),
+        slow: client("slow", SECRET_SLOW),
+        server,
+        adults,
+        exempt,
+        storage,
+    }
+}
+
+async fn payable_of(w: &World, id: &str) -> (String, i64) {
+    let found = w
+        .bank
+        .search(&SearchRequest {
+            id_number: id.to_owned(),
+            name: Some("张三丰".into()),
+            region: None,
+            fee_year: None,
+        })
+        .await
+        .unwrap();
+    (
+        found.payables[0].payable_id.clone(),
+        found.payables[0].amount,
+    )
+}
+
+fn api_code(err: &ClientError) -> (u16, String) {
+    (
+        err.status().unwrap_or(0),
+        err.api_code().unwrap_or_default().to_owned(),
+    )
+}
+
+/// The spec's invariants, checked against what storage holds.
+async fn assert_invariants(w: &World) {
+    // 3. Receipt numbers gapless per code.
+    for (code, count, highest) in w.storage.receipt_number_stats().await.unwrap() {
+        assert_eq!(
+            count, highest,
+            "receipt code {code}: {count} receipts up to number {highest}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn search_finds_masked_payables_and_refuses_what_it_should() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let id = &w.adults[0];
+        let found = w
+            .bank
+            .search(&SearchRequest {
+                id_number: id.clone(),
+                name: None,
+                region: None,
+                fee_year: Some(2021),
+            })
+            .await
+            .unwrap();
+        assert_eq!(found.insured.name_masked, "张*丰");
+        assert_eq!(
+            found.insured.id_number_masked,
+            format!("{}**********{}", &id[..6], &id[16..])
+        );
+        let p = &found.payables[0];
+        assert_eq!(
+            (
+                p.amount,
+                p.fee_year,
+                p.region.as_str(),
+                p.region_name.as_str()
+            ),
+            (43000, 2021, "320600", "南通市")
+        );
+        assert_eq!(p.item, "resident_medical");
+        assert_eq!(p.components.iter().map(|c| c.amount).sum::<i64>(), 43000);
+        assert_eq!(
+            p.window.as_ref().unwrap().opens,
+            NaiveDate::from_ymd_opt(2020, 11, 1).unwrap()
+        );
+        // A wrong name answers like an unknown person, so names cannot be probed.
+        let err = w
+            .bank
+            .search(&SearchRequest {
+                id_number: id.clone(),
+                name: Some("王五".into()),
+                region: None,
+                fee_year: None,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(api_code(&err), (404, "NOT_FOUND".into()));
+        let unknown = make_id("320602", "1999-09-09", 1);
+        let err = w
+            .bank
+            .search(&SearchRequest {
+                id_number: unknown,
+                name: None,
+                region: None,
+                fee_year: None,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(api_code(&err), (404, "NOT_FOUND".into()));
+        assert!(
+            err.to_string().contains("先到乡镇/社区登记")
+                || format!("{err:?}").contains("先到乡镇/社区登记"),
+            "{err:?}"
+        );
+        let err = w
+            .bank
+            .search(&SearchRequest {
+                id_number: "320602198001011".into(),
+                name: None,
+                region: None,
+                fee_year: None,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(api_code(&err), (422, "INVALID_ID_NUMBER".into()));
+        let err = w
+            .bank
+            .search(&SearchRequest {
+                id_number: id.clone(),
+                name: None,
+                region: Some("460100".into()),
+                fee_year: None,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(api_code(&err), (403, "REGION_NOT_ALLOWED".into()));
+        // A channel of another region does not see 南通市's people.
+        let err = w
+            .hainan
+            .search(&SearchRequest {
+                id_number: id.clone(),
+                name: None,
+                region: None,
+                fee_year: None,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(api_code(&err), (404, "NOT_FOUND".into()));
+        // The exempt person is listed as exempt.
+        let ex = w
+            .bank
+            .search(&SearchRequest {
+                id_number: w.exempt.clone(),
+                name: None,
+                region: None,
+                fee_year: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(ex.payables[0].status.as_str(), "exempt");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn authentication_refuses_bad_signatures_skew_replays_and_floods() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let body = serde_json::to_vec(&json!({"id_number": w.adults[0]})).unwrap();
+        let path = "/channel/v1/payables/search";
+        let send = |options: RawOptions| w.bank.send_raw(Method::POST, path, body.clone(), options);
+        let ok = send(RawOptions::default()).await.unwrap();
+        assert_eq!(ok.status, 200);
+        assert!(ok.signature_verified(), "responses are signed");
+        let code = |r: &yibao_channel_client::client::RawResponse| {
+            (r.status, r.error_body().map(|e| e.code).unwrap_or_default())
+        };
+        // Replay: the same nonce again within 15 minutes.
+        let nonce = "ReplayNonce0123456789".to_owned();
+        let first = send(RawOptions {
+            nonce: Some(nonce.clone()),
+            ..RawOptions::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(first.status, 200);
+        let again = send(RawOptions {
+            nonce: Some(nonce),
+            ..RawOptions::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(code(&again), (401, "REPLAYED".into()));
+        // Skew beyond 300 s either way.
+        let now = instant().timestamp();
+        for skew in [-301, 301] {
+            let r = send(RawOptions {
+                timestamp: Some(now + skew),
+                ..RawOptions::default()
+            })
+            .await
+            .unwrap();
+            assert_eq!(code(&r), (401, "AUTH_FAILED".into()), "skew {skew}");
+        }
+        let r = send(RawOptions {
+            timestamp: Some(now + 299),
+            ..RawOptions::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(r.status, 200, "within 300 s");
+        // Bad signature, wrong secret, unknown channel, missing headers, bad nonce.
+        let r = send(RawOptions {
+            signature: Some("00".repeat(32)),
+            ..RawOptions::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(code(&r), (401, "AUTH_FAILED".into()));
+        let r = send(RawOptions {
+            secret: Some(b"not-the-secret-000000".to_vec().into()),
+            skip_response_verification: true,
+            ..RawOptions::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(code(&r), (401, "AUTH_FAILED".into()));
+        let r = send(RawOptions {
+            channel_id: Some("nobody".into()),
+            skip_response_verification: true,
+            ..RawOptions::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(code(&r), (401, "AUTH_FAILED".into()));
+        let r = send(RawOptions {
+            omit_headers: vec!["Yibao-Signature".into()],
+            ..RawOptions::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(code(&r), (401, "AUTH_FAILED".into()));
+        let r = send(RawOptions {
+            nonce: Some("short".into()),
+            ..RawOptions::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(code(&r), (401, "AUTH_FAILED".into()));
+        // A body changed after signing.
+        let r = w
+            .bank
+            .send_raw(
+                Method::POST,
+                path,
+                serde_json::to_vec(&json!({"id_number": w.adults[1]})).unwrap(),
+                RawOptions {
+                    signature: Some(yibao_channel_client::signing::sign(
+                        SECRET_BANK.as_bytes(),
+                        &yibao_channel_client::signing::request_string_to_sign(
+                            "POST",
+                            path,
+                            now,
+                            "TamperNonce0123456789",
+                            &body,
+                        ),
+                    )),
+                    nonce: Some("TamperNonce0123456789".into()),
+                    timestamp: Some(now),
+                    ..RawOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(code(&r), (401, "AUTH_FAILED".into()));
+        // Rate: the slow channel allows one request a second.
+        let mut limited = 0;
+        for _ in 0..4 {
+            let r = w
+                .slow
+                .send_raw(Method::POST, path, body.clone(), RawOptions::default())
+                .await
+                .unwrap();
+            if r.status == 429 {
+                assert_eq!(r.error_body().unwrap().code, "RATE_LIMITED");
+                limited += 1;
+            }
+        }
+        assert!(limited >= 2, "{limited}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn orders_hold_payables_and_are_idempotent() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let (p0, amount) = payable_of(&w, &w.adults[0]).await;
+        let request = OpenOrderRequest {
+            channel_order_no: "B-1".into(),
+            payable_ids: vec![p0.clone()],
+            amount,
+            payer: Payer {
+                name: Some("张三丰".into()),
+                phone: None,
+            },
+        };
+        let opened = w.bank.open_order(&request).await.unwrap();
+        assert!(opened.created);
+        assert_eq!(opened.order.amount, 43000);
+        assert_eq!(
+            opened.order.expires_at.timestamp(),
+            instant().timestamp() + 900
+        );
+        let again = w.bank.open_order(&request).await.unwrap();
+        assert!(
+            !again.created,
+            "the same channel_order_no answers 200 with the same order"
+        );
+        assert_eq!(again.order.order_no, opened.order.order_no);
+        let mut different = request.clone();
+        different.payer.phone = Some("13800000000".into());
+        assert_eq!(
+            api_code(&w.bank.open_order(&different).await.unwrap_err()),
+            (409, "IDEMPOTENCY_CONFLICT".into())
+        );
+        // Another channel finds it locked, by an order.
+        let search = w
+            .wechat
+            .search(&SearchRequest {
+                id_number: w.adults[0].clone(),
+                name: None,
+                region: None,
+                fee_year: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(search.payables[0].status.as_str(), "locked");
+        let other = OpenOrderRequest {
+            channel_order_no: "W-1".into(),
+            payable_ids: vec![p0.clone()],
+            amount,
+            payer: Payer::default(),
+        };
+        let err = w.wechat.open_order(&other).await.unwrap_err();
+        assert_eq!(api_code(&err), (409, "LOCKED".into()));
+        assert!(format!("{err:?}").contains("另一缴费订单"), "{err:?}");
+        // Errors: wrong amount, unknown payable, exempt, other region.
+        let (p1, _) = payable_of(&w, &w.adults[1]).await;
+        let bad = OpenOrderRequest {
+            channel_order_no: "W-2".into(),
+            payable_ids: vec![p1.clone()],
+            amount: 42999,
+            payer: Payer::default(),
+        };
+        assert_eq!(
+            api_code(&w.wechat.open_order(&bad).await.unwrap_err()),
+            (422, "AMOUNT_MISMATCH".into())
+        );
+        let bad = OpenOrderRequest {
+            channel_order_no: "W-3".into(),
+            payable_ids: vec!["nope".into()],
+            amount: 1,
+            payer: Payer::default(),
+        };
+        assert_eq!(
+            api_code(&w.wechat.open_order(&bad).await.unwrap_err()),
+            (404, "NOT_FOUND".into())
+        );
+        let ex = w
+            .bank
+            .search(&SearchRequest {
+                id_number: w.exempt.clone(),
+                name: None,
+                region: None,
+                fee_year: None,
+            })
+            .await
+            .unwrap();
+        let bad = OpenOrderRequest {
+            channel_order_no: "W-4".into(),
+            payable_ids: vec![ex.payables[0].payable_id.clone()],
+            amount: 0,
+            payer: Payer::default(),
+        };
+        assert_eq!(
+            api_code(&w.wechat.open_order(&bad).await.unwrap_err()),
+            (422, "NOT_PAYABLE".into())
+        );
+        let bad = OpenOrderRequest {
+            channel_order_no: "H-1".into(),
+            payable_ids: vec![p1.clone()],
+            amount,
+            payer: Payer::default(),
+        };
+        assert_eq!(
+            api_code(&w.hainan.open_order(&bad).await.unwrap_err()),
+            (403, "REGION_NOT_ALLOWED".into())
+        );
+        // Cancelling releases; cancelling twice is fine.
+        w.bank.cancel_order(&opened.order.order_no).await.unwrap();
+        w.bank.cancel_order(&opened.order.order_no).await.unwrap();
+        let reopened = w.wechat.open_order(&other).await.unwrap();
+        assert!(reopened.created);
+        // Paid through the order, then a new order finds it paid.
+        let report = ReportPaymentRequest::for_order(
+            "W-TXN-1",
+            reopened.order.order_no.clone(),
+            amount,
+            paid_at(),
+        );
+        assert_eq!(
+            w.wechat.report_payment(&report).await.unwrap().result,
+            PaymentResult::Paid
+        );
+        let late = OpenOrderRequest {
+            channel_order_no: "A-1".into(),
+            payable_ids: vec![p0],
+            amount,
+            payer: Payer::default(),
+        };
+        assert_eq!(
+            api_code(&w.alipay.open_order(&late).await.unwrap_err()),
+            (409, "ALREADY_PAID".into())
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_expired_order_still_takes_its_payment_and_others_may_lock_after_expiry() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let (p0, amount) = payable_of(&w, &w.adults[0]).await;
+        let opened = w
+            .bank
+            .open_order(&OpenOrderRequest {
+                channel_order_no: "B-9".into(),
+                payable_ids: vec![p0.clone()],
+                amount,
+                payer: Payer::default(),
+            })
+            .await
+            .unwrap();
+        // The sweeper runs 20 minutes later.
+        w.storage
+            .expire_orders(instant().timestamp() + 1200)
+            .await
+            .unwrap();
+        let report =
+            ReportPaymentRequest::for_order("B-TXN-9", opened.order.order_no, amount, paid_at());
+        assert_eq!(
+            w.bank.report_payment(&report).await.unwrap().result,
+            PaymentResult::Paid
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_window_closes_orders_where_late_payment_is_not_allowed() {
+    on_each_test_db(|db| async move {
+        // 2020-12-21 10:00 Beijing: the day after 南通市's 2021 window closed.
+        let w = world_at(&db, Utc.with_ymd_and_hms(2020, 12, 21, 2, 0, 0).unwrap()).await;
+        let (p0, amount) = payable_of(&w, &w.adults[0]).await;
+        let err = w
+            .bank
+            .open_order(&OpenOrderRequest {
+                channel_order_no: "B-L".into(),
+                payable_ids: vec![p0],
+                amount,
+                payer: Payer::default(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(api_code(&err), (422, "WINDOW_CLOSED".into()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn payments_apply_once_refund_the_rest_and_repeat_their_first_answer() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let (p0, amount) = payable_of(&w, &w.adults[0]).await;
+        let first = ReportPaymentRequest::for_payables("T-1", vec![p0.clone()], amount, paid_at());
+        let paid = w.bank.report_payment(&first).await.unwrap();
+        assert_eq!(paid.result, PaymentResult::Paid);
+        assert_eq!(paid.receipts.len(), 1);
+        assert_eq!(paid.receipts[0].receipt_code, "32060020");
+        assert_eq!(paid.receipts[0].receipt_number, "0000000001");
+        assert_eq!(paid.receipts[0].check_code.len(), 6);
+        // The same report again: the same answer, nothing changes.
+        assert_eq!(w.bank.report_payment(&first).await.unwrap(), paid);
+        let changed =
+            ReportPaymentRequest::for_payables("T-1", vec![p0.clone()], amount + 1, paid_at());
+        assert_eq!(
+            api_code(&w.bank.report_payment(&changed).await.unwrap_err()),
+            (409, "IDEMPOTENCY_CONFLICT".into())
+        );
+        // Another channel took money for it too: a refund owed, due two working days later (Wednesday).
+        let second = w
+            .wechat
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "W-1",
+                vec![p0.clone()],
+                amount,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(second.result, PaymentResult::RefundPending);
+        let refund = second.refund.clone().unwrap();
+        assert_eq!(
+            (refund.amount, refund.reason.clone()),
+            (43000, RefundReason::AlreadyPaid)
+        );
+        assert_eq!(refund.due, NaiveDate::from_ymd_opt(2020, 11, 4).unwrap());
+        // A wrong amount applies nothing and refunds all.
+        let (p1, _) = payable_of(&w, &w.adults[1]).await;
+        let wrong = w
+            .alipay
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "A-1",
+                vec![p1.clone()],
+                40000,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                wrong.result.clone(),
+                wrong.refund.as_ref().unwrap().reason.clone()
+            ),
+            (PaymentResult::RefundPending, RefundReason::AmountMismatch)
+        );
+        assert_eq!(wrong.refund.unwrap().amount, 40000);
+        // An unknown payable is not payable; the money is owed back.
+        let unknown = w
+            .alipay
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "A-2",
+                vec!["nope".into()],
+                100,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(unknown.refund.unwrap().reason, RefundReason::NotPayable);
+        // A family payment where one member was paid already: partially refunded.
+        let (p2, _) = payable_of(&w, &w.adults[2]).await;
+        let family = w
+            .alipay
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "A-3",
+                vec![p0.clone(), p2.clone()],
+                86000,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(family.result, PaymentResult::PartiallyRefunded);
+        assert_eq!(family.receipts.len(), 1);
+        assert_eq!(family.receipts[0].payable_id, p2);
+        let part = family.refund.unwrap();
+        assert_eq!(
+            (part.amount, part.reason),
+            (43000, RefundReason::AlreadyPaid)
+        );
+        // Status, refunds list and results.
+        let status = w.alipay.payment_status("A-3").await.unwrap();
+        assert_eq!(status.status.as_str(), "partially_refunded");
+        assert_eq!(
+            api_code(&w.alipay.payment_status("never").await.unwrap_err()),
+            (404, "NOT_FOUND".into())
+        );
+        let owed = w.wechat.pending_refunds().await.unwrap();
+        assert_eq!(owed.len(), 1, "each channel sees its own refunds only");
+        assert_eq!(owed[0].channel_txn_id, "W-1");
+        let result = RefundResultRequest::succeeded("WX-REFUND-1");
+        w.wechat
+            .report_refund_result(&owed[0].refund_no, &result)
+            .await
+            .unwrap();
+        w.wechat
+            .report_refund_result(&owed[0].refund_no, &result)
+            .await
+            .unwrap();
+        assert!(w.wechat.pending_refunds().await.unwrap().is_empty());
+        assert_eq!(
+            w.wechat
+                .payment_status("W-1")
+                .await
+                .unwrap()
+                .status
+                .as_str(),
+            "refunded"
+        );
+        let failed = RefundResultRequest::failed("WX-REFUND-1", "账户已销户");
+        assert_eq!(
+            api_code(
+                &w.wechat
+                    .report_refund_result(&owed[0].refund_no, &failed)
+                    .await
+                    .unwrap_err()
+            )
+            .0,
+            409
+        );
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reversals_undo_payments_void_receipts_and_may_come_first() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let (p0, amount) = payable_of(&w, &w.adults[0]).await;
+        let paid = w.bank.report_payment(&ReportPaymentRequest::for_payables("T-R", vec![p0.clone()], amount, paid_at())).await.unwrap();
+        let receipt = paid.receipts[0].clone();
+        w.bank.reverse_payment("T-R", "柜面撤销").await.unwrap();
+        w.bank.reverse_payment("T-R", "柜面撤销").await.unwrap();
+        assert_eq!(w.bank.payment_status("T-R").await.unwrap().status.as_str(), "reversed");
+        let search = w.bank.search(&SearchRequest { id_number: w.adults[0].clone(), name: None, region: None, fee_year: None }).await.unwrap();
+        assert_eq!(search.payables[0].status.as_str(), "unpaid");
+        let verify = w.bank.public_verify(&receipt.receipt_code, &receipt.receipt_number, &receipt.check_code).await.unwrap();
+        assert_eq!(verify.status.as_str(), "voided");
+        // Paid again by another channel: a new receipt number, no gap (the voided one stays on record).
+        let again = w.wechat.report_payment(&ReportPaymentRequest::for_payables("W-R", vec![p0.clone()], amount, paid_at())).await.unwrap();
+        assert_eq!(again.receipts[0].receipt_number, "0000000002");
+        // A reversal before its payment: the later report is refused with 409 REVERSED …
+        w.alipay.reverse_payment("A-EARLY", "超时冲正").await.unwrap();
+        let (p1, _) = payable_of(&w, &w.adults[1]).await;
+        let late = ReportPaymentRequest::for_payables("A-EARLY", vec![p1.clone()], amount, paid_at());
+        assert_eq!(api_code(&w.alipay.report_payment(&late).await.unwrap_err()), (409, "REVERSED".into()));
+        // … unless the channel said it still holds the money: then it is owed back.
+        let body = serde_json::to_vec(&json!({"reason": "冲正失败", "funds_returned": false})).unwrap();
+        let r = w.alipay.send_raw(Method::POST, "/channel/v1/payments/A-HELD/reversal", body, RawOptions::default()).await.unwrap();
+        assert_eq!(r.status, 200);
+        let held = w.alipay.report_payment(&ReportPaymentRequest::for_payables("A-HELD", vec![p1.clone()], amount, paid_at())).await.unwrap();
+        assert_eq!(held.result, PaymentResult::RefundPending);
+        assert_eq!(held.refund.unwrap().reason, RefundReason::ReversedEarlier);
+        // Once the day's statement is reconciled, reversal is closed.
+        let (p2, _) = payable_of(&w, &w.adults[2]).await;
+        w.bank.report_payment(&ReportPaymentRequest::for_payables("T-S", vec![p2], amount, paid_at())).await.unwrap();
+        let csv = "channel_txn_id,type,amount,occurred_at,refund_no\nT-S,payment,43000,2020-11-02T10:00:00+08:00,\nT-X,payment,100,2020-11-02T11:00:00+08:00,\n";
+        let summary = w.bank.upload_statement(NaiveDate::from_ymd_opt(2020, 11, 2).unwrap(), csv).await.unwrap();
+        assert_eq!(summary.matched.count(), 2, "T-S and the reversed T-R");
+        assert_eq!(summary.channel_only.count(), 1);
+        assert_eq!(api_code(&w.bank.reverse_payment("T-S", "晚了").await.unwrap_err()), (409, "REVERSAL_CLOSED".into()));
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn receipts_are_searchable_verifiable_and_printable() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let (p0, amount) = payable_of(&w, &w.adults[0]).await;
+        let paid = w
+            .bank
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "T-P",
+                vec![p0],
+                amount,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        let r = &paid.receipts[0];
+        let list = w
+            .bank
+            .search_receipts(&yibao_channel_client::types::ReceiptSearchRequest {
+                id_number: w.adults[0].clone(),
+                name: "张三丰".into(),
+                fee_year: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(list.len(), 1);
+        let doc = w
+            .bank
+            .receipt_json(&r.receipt_code, &r.receipt_number, &r.check_code)
+            .await
+            .unwrap();
+        assert_eq!(doc.extra["amount"], 43000);
+        assert_eq!(doc.extra["payer_name_masked"], "张*丰");
+        let err = w
+            .bank
+            .receipt_json(&r.receipt_code, &r.receipt_number, "zzzzzz")
+            .await
+            .unwrap_err();
+        assert_eq!(api_code(&err), (404, "NOT_FOUND".into()));
+        let v = w
+            .bank
+            .public_verify(&r.receipt_code, &r.receipt_number, &r.check_code)
+            .await
+            .unwrap();
+        assert_eq!((v.status.as_str(), v.amount), ("valid", Some(43000)));
+        // The citizen's own query, with a 15-digit number when their card is old.
+        let status: Value = w
+            .server
+            .client
+            .get(w.server.url(&format!(
+                "/public/paid-status?id_number={}&name=张三丰",
+                w.adults[0]
+            )))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(status["payables"][0]["status"], "paid");
+        assert!(
+            !status.to_string().contains(&w.adults[0]),
+            "never the full ID number"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sixteen_reporters_on_three_channels_race_for_one_payable_and_exactly_one_wins() {
+    on_each_test_db(|db| async move {
+        let w = Arc::new(world_at(&db, instant()).await);
+        let (p0, amount) = payable_of(&w, &w.adults[3]).await;
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let w = w.clone();
+            let p0 = p0.clone();
+            tasks.push(tokio::spawn(async move {
+                let client = match i % 3 {
+                    0 => &w.bank,
+                    1 => &w.wechat,
+                    _ => &w.alipay,
+                };
+                let txn = format!("RACE-{i}");
+                let report =
+                    ReportPaymentRequest::for_payables(txn.clone(), vec![p0], amount, paid_at());
+                (
+                    txn,
+                    client.channel_id().to_owned(),
+                    client.report_payment(&report).await,
+                )
+            }));
+        }
+        let mut paid = 0;
+        let mut refunded = 0;
+        for t in tasks {
+            let (txn, channel, result) = t.await.unwrap();
+            let report = result.unwrap_or_else(|e| panic!("{channel} {txn}: {e:?}"));
+            match report.result {
+                PaymentResult::Paid => paid += 1,
+                PaymentResult::RefundPending => {
+                    let refund = report.refund.unwrap();
+                    assert_eq!(
+                        (refund.amount, refund.reason),
+                        (amount, RefundReason::AlreadyPaid)
+                    );
+                    refunded += 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(
+            (paid, refunded),
+            (1, 15),
+            "exactly one applied payment; every other report is a refund owed"
+        );
+        // Invariant 2 for every transaction: amount = applied + refunded, and the winner holds the only receipt.
+        let mut refunds = 0;
+        for client in [&w.bank, &w.wechat, &w.alipay] {
+            refunds += client
+                .pending_refunds()
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.amount)
+                .sum::<i64>();
+        }
+        assert_eq!(refunds, 15 * amount);
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+/// A receiver for postings (到帐) that answers with the status it is told to.
+async fn posting_receiver(
+    status: Arc<std::sync::atomic::AtomicU16>,
+    seen: Arc<std::sync::Mutex<Vec<Value>>>,
+) -> String {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/post",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let status = status.clone();
+            let seen = seen.clone();
+            async move {
+                assert!(headers.get("yibao-signature").is_some());
+                seen.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap());
+                axum::http::StatusCode::from_u16(status.load(std::sync::atomic::Ordering::SeqCst))
+                    .unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/post", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn applied_payments_are_posted_to_the_agency_at_least_once() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let (p0, amount) = payable_of(&w, &w.adults[0]).await;
+        w.bank
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "T-POST",
+                vec![p0.clone()],
+                amount,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        let status = Arc::new(std::sync::atomic::AtomicU16::new(500));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let url = posting_receiver(status.clone(), seen.clone()).await;
+        let target = yibao_server::background::PostingTarget {
+            url,
+            secret: yibao_server::channel::secrets::ChannelSecret::new(
+                b"posting-secret-0123456789".to_vec(),
+            )
+            .unwrap(),
+        };
+        let http = reqwest::Client::new();
+        // The agency is down: nothing posted, the event waits with a backoff.
+        let mut state = AppState::new(w.storage.clone(), Clock::fixed(instant()));
+        assert_eq!(
+            yibao_server::background::tick(&state, Some(&target), &http).await,
+            0
+        );
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        let id = yibao_domain::IdNumber::parse(&w.adults[0], NaiveDate::MAX)
+            .unwrap()
+            .id_number;
+        assert_eq!(
+            w.storage.payables_of_person(&id).await.unwrap()[0].status,
+            "paid"
+        );
+        // Up again, after the backoff: posted, and the payable is 到帐.
+        status.store(200, std::sync::atomic::Ordering::SeqCst);
+        state.clock = Clock::fixed(instant() + chrono::Duration::seconds(11));
+        assert_eq!(
+            yibao_server::background::tick(&state, Some(&target), &http).await,
+            1
+        );
+        let events = seen.lock().unwrap().clone();
+        assert_eq!(events.len(), 2, "the same event again: at least once");
+        assert_eq!(events[1]["payable_id"], p0);
+        assert_eq!(events[1]["amount"], 43000);
+        assert_eq!(
+            w.storage.payables_of_person(&id).await.unwrap()[0].status,
+            "posted"
+        );
+        assert_eq!(
+            yibao_server::background::tick(&state, Some(&target), &http).await,
+            0,
+            "delivered once is enough"
+        );
+        // Nothing is left unposted.
+        let later = instant().timestamp() + 3 * 86400;
+        assert!(w
+            .storage
+            .unposted_events(later, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}
