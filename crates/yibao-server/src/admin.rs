@@ -21,7 +21,7 @@ use yibao_storage::{
     AuditEntry, ChangeSource, EnrolmentOutcome, EnrolmentRequest, PersonUpsert, Role, StandingRow,
 };
 
-use crate::auth::Staff;
+use crate::auth::{Admin, Staff};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::json::ApiJson;
 use crate::services::assessment::{assess_region, reassess_person, AssessReport};
@@ -64,6 +64,15 @@ pub fn router() -> Router<AppState> {
             get(paid_listing),
         )
         .route("/api/v1/audit", get(audit_log))
+        .route("/api/v1/regions/{region}", axum::routing::put(put_region))
+        .route(
+            "/api/v1/regions/{region}/fee-policies/{fee_year}",
+            axum::routing::put(put_fee_policy),
+        )
+        .route(
+            "/api/v1/regions/{region}/calendars/{year}",
+            axum::routing::put(put_calendar),
+        )
         .route("/api/v1/collection/overdue-refunds", get(overdue_refunds))
         .route("/api/v1/collection/unposted", get(unposted))
 }
@@ -231,7 +240,7 @@ pub struct NewStaffRequest {
     responses((status = 201), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn add_staff(
     State(state): State<AppState>,
-    staff: Staff,
+    Admin(staff): Admin,
     ApiJson(req): ApiJson<NewStaffRequest>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     staff.require_admin()?;
@@ -872,4 +881,190 @@ pub async fn audit_log(
     }
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     Ok(Json(state.storage.list_audit(limit).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RegionInput {
+    /// The pooling region's name, e.g. 南通市.
+    name: String,
+}
+
+/// Registers or renames a pooling region (统筹区). Center administrator only.
+#[utoipa::path(put, path = "/api/v1/regions/{region}", tag = "admin", request_body = RegionInput,
+    params(("region" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_region(
+    State(state): State<AppState>,
+    Admin(staff): Admin,
+    Path(region): Path<String>,
+    ApiJson(input): ApiJson<RegionInput>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    staff.require_admin()?;
+    let code = region_of(&region)?;
+    let pooling = yibao_domain::PoolingRegion::new(code, &input.name)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRegion, e.to_string()))?;
+    state.storage.upsert_region(&pooling).await?;
+    audit(
+        &state,
+        &staff,
+        "region.put",
+        Some(code),
+        code.as_str(),
+        serde_json::json!({"name": pooling.name()}),
+    )
+    .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CategoryAmountInput {
+    /// Total in fen, components included.
+    total: i64,
+    /// 大病保险 part, fen.
+    #[serde(default)]
+    critical_illness: i64,
+    /// 照护保险 part, fen.
+    #[serde(default)]
+    long_term_care: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct WindowInput {
+    opens: NaiveDate,
+    closes: NaiveDate,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct FeePolicyInputBody {
+    /// Every category: `adult`, `minor_not_in_school`, `student`, `newborn`.
+    #[schema(value_type = Object)]
+    amounts: std::collections::BTreeMap<String, CategoryAmountInput>,
+    age_reference_date: NaiveDate,
+    #[serde(default = "default_adult_age")]
+    adult_age: u32,
+    window: WindowInput,
+    #[serde(default)]
+    late_payment_allowed: bool,
+}
+
+fn default_adult_age() -> u32 {
+    18
+}
+
+/// Sets a region's fee policy for a fee year (amounts in fen; the basic part is the total less the
+/// other components). Payables already assessed keep their amounts. Center administrator only.
+#[utoipa::path(put, path = "/api/v1/regions/{region}/fee-policies/{fee_year}", tag = "admin", request_body = FeePolicyInputBody,
+    params(("region" = String, Path), ("fee_year" = i64, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_fee_policy(
+    State(state): State<AppState>,
+    Admin(staff): Admin,
+    Path((region, fee_year)): Path<(String, i64)>,
+    ApiJson(input): ApiJson<FeePolicyInputBody>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    use yibao_domain::{
+        Category, CategoryAmount, CollectionWindow, Component, FeePolicy, FeePolicyInput, Fen,
+    };
+    staff.require_admin()?;
+    let code = region_of(&region)?;
+    let fee_year = year_of(fee_year)?;
+    if state.storage.get_region(code).await?.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("统筹区 {code} 未在本系统登记"),
+        ));
+    }
+    let invalid =
+        |e: yibao_domain::FeePolicyError| ApiError::new(ErrorCode::InvalidRequest, e.to_string());
+    let money = |fen: i64| Fen::new_non_negative(fen).map_err(ApiError::from);
+    let mut amounts = std::collections::BTreeMap::new();
+    for (name, a) in &input.amounts {
+        let category = Category::from_code(name).ok_or_else(|| {
+            ApiError::new(ErrorCode::InvalidRequest, format!("未知的人员类别“{name}”"))
+        })?;
+        let amount = CategoryAmount::including(
+            money(a.total)?,
+            &[
+                (Component::CriticalIllness, money(a.critical_illness)?),
+                (Component::LongTermCare, money(a.long_term_care)?),
+            ],
+        )
+        .map_err(invalid)?;
+        amounts.insert(category, amount);
+    }
+    let policy = FeePolicy::new(FeePolicyInput {
+        region: code,
+        fee_year,
+        amounts,
+        age_reference_date: input.age_reference_date,
+        adult_age: input.adult_age,
+        window: CollectionWindow::new(input.window.opens, input.window.closes).map_err(invalid)?,
+        late_payment_allowed: input.late_payment_allowed,
+    })
+    .map_err(invalid)?;
+    state.storage.put_fee_policy(&policy).await?;
+    audit(
+        &state,
+        &staff,
+        "fee_policy.put",
+        Some(code),
+        &fee_year.to_string(),
+        serde_json::to_value(&policy).unwrap_or_default(),
+    )
+    .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CalendarInput {
+    /// Weekdays off (法定节假日 and days in lieu).
+    #[serde(default)]
+    holidays: Vec<NaiveDate>,
+    /// Weekends worked (调休).
+    #[serde(default)]
+    working_days: Vec<NaiveDate>,
+}
+
+/// Replaces a region's holiday calendar for a year, as the State Council's notice lists it.
+#[utoipa::path(put, path = "/api/v1/regions/{region}/calendars/{year}", tag = "admin", request_body = CalendarInput,
+    params(("region" = String, Path), ("year" = i32, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_calendar(
+    State(state): State<AppState>,
+    Admin(staff): Admin,
+    Path((region, year)): Path<(String, i32)>,
+    ApiJson(input): ApiJson<CalendarInput>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    use yibao_domain::{CalendarYear, DayKind};
+    staff.require_admin()?;
+    let code = region_of(&region)?;
+    if !(2000..=2100).contains(&year) || input.holidays.len() + input.working_days.len() > 366 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidCalendar,
+            "年份应在2000至2100之间，且每年最多366天",
+        ));
+    }
+    if state.storage.get_region(code).await?.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("统筹区 {code} 未在本系统登记"),
+        ));
+    }
+    let days = input
+        .holidays
+        .iter()
+        .map(|d| (*d, DayKind::Holiday))
+        .chain(input.working_days.iter().map(|d| (*d, DayKind::Working)));
+    let calendar = CalendarYear::new(year, days)?;
+    state.storage.put_calendar_year(code, &calendar).await?;
+    audit(
+        &state,
+        &staff,
+        "calendar.put",
+        Some(code),
+        &year.to_string(),
+        serde_json::json!({"holidays": input.holidays, "working_days": input.working_days}),
+    )
+    .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

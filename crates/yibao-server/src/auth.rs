@@ -122,3 +122,20 @@ impl Staff {
         }
     }
 }
+
+/// The signed-in center administrator: refused with 403 before the request body is read.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Staff);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let staff = Staff::from_request_parts(parts, state).await?;
+        staff.require_admin()?;
+        Ok(Admin(staff))
+    }
+}

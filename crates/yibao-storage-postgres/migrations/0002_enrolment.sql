@@ -2,8 +2,8 @@
 -- year, payables, staff, sessions, the audit log and roster imports.
 
 CREATE TABLE persons (
-    region_code             CHAR(6)     NOT NULL REFERENCES pooling_regions (region_code),
-    id_number               CHAR(18)    NOT NULL CHECK (id_number ~ '^[0-9]{17}[0-9X]$'),
+    region_code             TEXT        NOT NULL REFERENCES pooling_regions (region_code),
+    id_number               TEXT       NOT NULL CHECK (id_number ~ '^[0-9]{17}[0-9X]$'),
     name                    TEXT        NOT NULL CHECK (char_length(name) BETWEEN 2 AND 40),
     household               TEXT        NOT NULL CHECK (household IN ('local_registration', 'residence_permit')),
     permit_since            DATE,
@@ -36,8 +36,8 @@ CREATE INDEX persons_by_station ON persons (region_code, station_code);
 -- Every change to a person: who, when, from where, and the record as it became.
 CREATE TABLE person_history (
     history_id  BIGSERIAL   PRIMARY KEY,
-    region_code CHAR(6)     NOT NULL,
-    id_number   CHAR(18)    NOT NULL,
+    region_code TEXT        NOT NULL,
+    id_number   TEXT       NOT NULL,
     version     BIGINT      NOT NULL,
     changed_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     changed_by  TEXT        NOT NULL,
@@ -48,9 +48,9 @@ CREATE TABLE person_history (
 );
 
 CREATE TABLE enrolments (
-    region_code     CHAR(6)     NOT NULL,
+    region_code     TEXT        NOT NULL,
     fee_year        INTEGER     NOT NULL,
-    id_number       CHAR(18)    NOT NULL,
+    id_number       TEXT       NOT NULL,
     status          TEXT        NOT NULL CHECK (status IN ('enrolled', 'refused')),
     refusal_code    TEXT,
     refusal_message TEXT,
@@ -69,9 +69,9 @@ CREATE UNIQUE INDEX enrolments_once_per_year ON enrolments (fee_year, id_number)
 
 CREATE TABLE payables (
     payable_id           TEXT        PRIMARY KEY,
-    region_code          CHAR(6)     NOT NULL,
+    region_code          TEXT        NOT NULL,
     fee_year             INTEGER     NOT NULL,
-    id_number            CHAR(18)    NOT NULL,
+    id_number            TEXT       NOT NULL,
     category             TEXT        NOT NULL CHECK (category IN ('adult', 'minor_not_in_school', 'student', 'newborn')),
     amount_fen           BIGINT      NOT NULL CHECK (amount_fen >= 0),
     basic_fen            BIGINT      NOT NULL CHECK (basic_fen >= 0),
@@ -101,7 +101,7 @@ CREATE TABLE staff (
     username      TEXT        PRIMARY KEY CHECK (username ~ '^[a-z0-9_.-]{2,32}$'),
     display_name  TEXT        NOT NULL CHECK (char_length(display_name) BETWEEN 1 AND 40),
     role          TEXT        NOT NULL CHECK (role IN ('admin', 'station_operator', 'tax_collector', 'auditor')),
-    region_code   CHAR(6)     REFERENCES pooling_regions (region_code),
+    region_code   TEXT        REFERENCES pooling_regions (region_code),
     station_code  TEXT,
     password_hash TEXT        NOT NULL,
     disabled      BOOLEAN     NOT NULL DEFAULT FALSE,
@@ -123,7 +123,7 @@ CREATE TABLE audit_log (
     occurred_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     actor       TEXT        NOT NULL,
     action      TEXT        NOT NULL,
-    region_code CHAR(6),
+    region_code TEXT   ,
     target      TEXT        NOT NULL,
     detail      TEXT        NOT NULL
 );

@@ -16,7 +16,7 @@ CREATE TABLE channels (
 
 CREATE TABLE channel_regions (
     channel_id  TEXT    NOT NULL REFERENCES channels (channel_id),
-    region_code CHAR(6) NOT NULL REFERENCES pooling_regions (region_code),
+    region_code TEXT    NOT NULL REFERENCES pooling_regions (region_code),
     PRIMARY KEY (channel_id, region_code)
 );
 
@@ -36,7 +36,7 @@ CREATE TABLE orders (
     order_no          TEXT    NOT NULL PRIMARY KEY,
     channel_id        TEXT    NOT NULL REFERENCES channels (channel_id),
     channel_order_no  TEXT    NOT NULL,
-    region_code       CHAR(6) NOT NULL,
+    region_code       TEXT    NOT NULL,
     amount_fen        BIGINT  NOT NULL CHECK (amount_fen > 0),
     payer_name        TEXT,
     payer_phone       TEXT,
@@ -51,7 +51,7 @@ CREATE TABLE orders (
 CREATE TABLE order_items (
     order_no    TEXT    NOT NULL REFERENCES orders (order_no),
     payable_id  TEXT    NOT NULL REFERENCES payables (payable_id),
-    region_code CHAR(6) NOT NULL,
+    region_code TEXT    NOT NULL,
     PRIMARY KEY (order_no, payable_id)
 );
 
@@ -60,7 +60,7 @@ CREATE TABLE payments (
     channel_id     TEXT    NOT NULL REFERENCES channels (channel_id),
     channel_txn_id TEXT    NOT NULL,
     order_no       TEXT    REFERENCES orders (order_no),
-    region_code    CHAR(6),
+    region_code    TEXT   ,
     amount_fen     BIGINT  NOT NULL CHECK (amount_fen > 0),
     paid_at        TEXT    NOT NULL,
     paid_on        DATE    NOT NULL,
@@ -77,7 +77,7 @@ CREATE TABLE payments (
 CREATE TABLE payment_applications (
     payment_no  TEXT    NOT NULL REFERENCES payments (payment_no),
     payable_id  TEXT    NOT NULL REFERENCES payables (payable_id),
-    region_code CHAR(6) NOT NULL,
+    region_code TEXT    NOT NULL,
     amount_fen  BIGINT  NOT NULL CHECK (amount_fen > 0),
     active      BOOLEAN NOT NULL,
     PRIMARY KEY (payment_no, payable_id)
@@ -89,7 +89,7 @@ CREATE TABLE refunds (
     channel_id        TEXT    NOT NULL REFERENCES channels (channel_id),
     payment_no        TEXT    NOT NULL REFERENCES payments (payment_no),
     channel_txn_id    TEXT    NOT NULL,
-    region_code       CHAR(6),
+    region_code       TEXT   ,
     amount_fen        BIGINT  NOT NULL CHECK (amount_fen > 0),
     reason            TEXT    NOT NULL CHECK (reason IN ('ALREADY_PAID', 'AMOUNT_MISMATCH', 'NOT_PAYABLE', 'REVERSED_EARLIER')),
     status            TEXT    NOT NULL CHECK (status IN ('owed', 'sent', 'succeeded', 'failed', 'cancelled')),
@@ -113,19 +113,19 @@ CREATE TABLE reversals (
 
 -- Receipt numbers per receipt code (one code per region and year), without gaps.
 CREATE TABLE receipt_counters (
-    receipt_code CHAR(8) NOT NULL PRIMARY KEY,
-    region_code  CHAR(6) NOT NULL,
+    receipt_code TEXT    NOT NULL PRIMARY KEY,
+    region_code  TEXT    NOT NULL,
     last_number  BIGINT  NOT NULL CHECK (last_number >= 0)
 );
 
 CREATE TABLE receipts (
-    receipt_code   CHAR(8)  NOT NULL REFERENCES receipt_counters (receipt_code),
-    receipt_number CHAR(10) NOT NULL,
-    region_code    CHAR(6)  NOT NULL,
-    check_code     CHAR(6)  NOT NULL,
+    receipt_code   TEXT     NOT NULL REFERENCES receipt_counters (receipt_code),
+    receipt_number TEXT    NOT NULL,
+    region_code    TEXT     NOT NULL,
+    check_code     TEXT     NOT NULL,
     payable_id     TEXT     NOT NULL REFERENCES payables (payable_id),
     payment_no     TEXT     NOT NULL REFERENCES payments (payment_no),
-    id_number      CHAR(18) NOT NULL,
+    id_number      TEXT    NOT NULL,
     payer_name     TEXT     NOT NULL,
     fee_year       INTEGER  NOT NULL,
     amount_fen     BIGINT   NOT NULL CHECK (amount_fen > 0),
@@ -141,7 +141,7 @@ CREATE INDEX receipts_by_payment ON receipts (payment_no);
 -- Posting to the agency (到帐): written in the same transaction as the payment.
 CREATE TABLE outbox (
     event_id        TEXT    NOT NULL PRIMARY KEY,
-    region_code     CHAR(6) NOT NULL,
+    region_code     TEXT    NOT NULL,
     kind            TEXT    NOT NULL CHECK (kind IN ('payment_applied', 'payment_reversed')),
     payable_id      TEXT    NOT NULL,
     payload         TEXT    NOT NULL,

@@ -250,6 +250,32 @@ pub struct OutboxEvent {
     pub dead: bool,
 }
 
+/// What [`CollectionStorage::check_invariants`] found. Every list empty means all four of the
+/// protocol's storable invariants hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InvariantReport {
+    pub payments_checked: i64,
+    pub payables_paid: i64,
+    pub receipts: i64,
+    /// 1. Payables with more than one active payment, or paid without one, or unpaid with one.
+    pub pay_once_violations: Vec<String>,
+    /// 2. Payments (not reversed) whose amount is not applied + refunded or owed, to the fen.
+    pub money_violations: Vec<String>,
+    /// 3. Receipt codes whose numbers have gaps.
+    pub receipt_gaps: Vec<String>,
+    /// Active applications without a valid receipt.
+    pub missing_receipts: Vec<String>,
+}
+
+impl InvariantReport {
+    pub fn holds(&self) -> bool {
+        self.pay_once_violations.is_empty()
+            && self.money_violations.is_empty()
+            && self.receipt_gaps.is_empty()
+            && self.missing_receipts.is_empty()
+    }
+}
+
 #[async_trait]
 pub trait CollectionStorage: Send + Sync + 'static {
     /// Registers a channel with its regions, in one transaction.
@@ -370,6 +396,9 @@ pub trait CollectionStorage: Send + Sync + 'static {
     ) -> Result<Vec<ReceiptRecord>, StorageError>;
     /// (receipt code, count, highest number) per code: gaplessness means count == highest.
     async fn receipt_number_stats(&self) -> Result<Vec<(String, i64, i64)>, StorageError>;
+
+    /// Checks the protocol's invariants against everything stored.
+    async fn check_invariants(&self) -> Result<InvariantReport, StorageError>;
 
     /// Outbox events due for delivery.
     async fn due_events(&self, now: i64, limit: usize) -> Result<Vec<OutboxEvent>, StorageError>;

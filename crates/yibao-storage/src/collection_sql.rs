@@ -829,6 +829,58 @@ macro_rules! impl_collection_storage {
                 Ok(rows)
             }
 
+            async fn check_invariants(&self) -> Result<$crate::collection::InvariantReport, $crate::StorageError> {
+                let mut report = $crate::collection::InvariantReport::default();
+                report.payments_checked = ::sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE response <> ''")
+                    .fetch_one(&self.pool)
+                    .await?;
+                report.payables_paid = ::sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM payables WHERE status IN ('paid', 'posted')")
+                    .fetch_one(&self.pool)
+                    .await?;
+                report.receipts = ::sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM receipts").fetch_one(&self.pool).await?;
+                report.pay_once_violations = ::sqlx::query_scalar(
+                    "SELECT y.payable_id FROM payables y \
+                     LEFT JOIN (SELECT payable_id, COUNT(*) AS n FROM payment_applications WHERE active = $1 GROUP BY payable_id) a \
+                       ON a.payable_id = y.payable_id \
+                     WHERE COALESCE(a.n, 0) > 1 \
+                        OR (y.status IN ('paid', 'posted') AND COALESCE(a.n, 0) <> 1) \
+                        OR (y.status NOT IN ('paid', 'posted') AND COALESCE(a.n, 0) <> 0) \
+                     ORDER BY y.payable_id LIMIT 1000",
+                )
+                .bind(true)
+                .fetch_all(&self.pool)
+                .await?;
+                report.money_violations = ::sqlx::query_scalar(
+                    "SELECT p.payment_no FROM payments p \
+                     LEFT JOIN (SELECT payment_no, SUM(amount_fen) AS s FROM payment_applications WHERE active = $1 GROUP BY payment_no) a \
+                       ON a.payment_no = p.payment_no \
+                     LEFT JOIN (SELECT payment_no, SUM(amount_fen) AS s FROM refunds WHERE status <> 'cancelled' GROUP BY payment_no) r \
+                       ON r.payment_no = p.payment_no \
+                     WHERE p.status <> 'reversed' AND p.response <> '' \
+                       AND p.amount_fen <> COALESCE(a.s, 0) + COALESCE(r.s, 0) \
+                     ORDER BY p.payment_no LIMIT 1000",
+                )
+                .bind(true)
+                .fetch_all(&self.pool)
+                .await?;
+                report.receipt_gaps = self
+                    .receipt_number_stats()
+                    .await?
+                    .into_iter()
+                    .filter(|(_, count, highest)| count != highest)
+                    .map(|(code, count, highest)| format!("{code}: {count} receipts up to {highest}"))
+                    .collect();
+                report.missing_receipts = ::sqlx::query_scalar(
+                    "SELECT a.payable_id FROM payment_applications a WHERE a.active = $1 AND NOT EXISTS \
+                     (SELECT 1 FROM receipts r WHERE r.payable_id = a.payable_id AND r.payment_no = a.payment_no AND r.status = 'valid') \
+                     ORDER BY a.payable_id LIMIT 1000",
+                )
+                .bind(true)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(report)
+            }
+
             async fn due_events(&self, now: i64, limit: usize) -> Result<Vec<$crate::collection::OutboxEvent>, $crate::StorageError> {
                 let rows: Vec<(String, String, String, i64, i64, bool)> = ::sqlx::query_as(
                     "SELECT event_id, region_code, payload, CAST(attempts AS BIGINT), created_at, dead FROM outbox \

@@ -186,6 +186,11 @@ async fn a_station_operator_gets_403_for_another_stations_people_on_every_endpoi
             c.post(s("/api/v1/regions/320600/fee-years/2021/assessment")),
             c.post(s("/api/v1/staff")).json(&json!({"username": "x1", "display_name": "x", "role": "admin", "password": "abcdefghijk"})),
             c.get(s("/api/v1/audit")),
+            c.put(s("/api/v1/regions/320600")).json(&json!({"name": "南通市"})),
+            c.put(s("/api/v1/regions/320600/fee-policies/2022")).json(&json!({})),
+            c.put(s("/api/v1/regions/320600/calendars/2022")).json(&json!({})),
+            c.get(s("/api/v1/collection/overdue-refunds")),
+            c.get(s("/api/v1/collection/unposted")),
         ];
         for request in forbidden {
             let r = request.bearer_auth(&w.operator).send().await.unwrap();
@@ -388,6 +393,120 @@ async fn person_edits_are_checked_and_kept_as_history() {
         let bad = w.server.url("/api/v1/regions/320600/persons/320602198001011231");
         let r = c.get(&bad).bearer_auth(&w.admin).send().await.unwrap();
         assert_eq!(code_of(r).await, (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_ID_NUMBER".into()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn regions_fee_policies_and_calendars_are_set_through_the_api() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let c = &w.server.client;
+        let s = |p: &str| w.server.url(p);
+        let r = c
+            .put(s("/api/v1/regions/321000"))
+            .bearer_auth(&w.admin)
+            .json(&json!({"name": "扬州市"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let minor = json!({"total": 30000, "critical_illness": 2000});
+        let policy = json!({
+            "amounts": {"adult": {"total": 43000, "critical_illness": 2000, "long_term_care": 3000},
+                        "minor_not_in_school": minor, "student": minor, "newborn": minor},
+            "age_reference_date": "2022-01-01",
+            "window": {"opens": "2021-09-01", "closes": "2021-12-31"},
+        });
+        let r = c
+            .put(s("/api/v1/regions/321000/fee-policies/2022"))
+            .bearer_auth(&w.admin)
+            .json(&policy)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::NO_CONTENT,
+            "{}",
+            r.text().await.unwrap()
+        );
+        let listed: Value = c
+            .get(s("/api/v1/regions/321000/fee-policies"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            listed[0]["amounts"][0]["components"][0]["amount"], 38000,
+            "basic is the remainder"
+        );
+        // Components above the total, a missing category, and a negative amount are refused.
+        let mut bad = policy.clone();
+        bad["amounts"]["adult"]["critical_illness"] = json!(50000);
+        let r = c
+            .put(s("/api/v1/regions/321000/fee-policies/2022"))
+            .bearer_auth(&w.admin)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(code_of(r).await.1, "INVALID_REQUEST");
+        let mut bad = policy.clone();
+        bad["amounts"].as_object_mut().unwrap().remove("newborn");
+        let r = c
+            .put(s("/api/v1/regions/321000/fee-policies/2022"))
+            .bearer_auth(&w.admin)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(code_of(r).await.1, "INVALID_REQUEST");
+        let mut bad = policy.clone();
+        bad["amounts"]["adult"]["total"] = json!(-1);
+        let r = c
+            .put(s("/api/v1/regions/321000/fee-policies/2022"))
+            .bearer_auth(&w.admin)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(code_of(r).await.1, "INVALID_AMOUNT");
+        let r = c
+            .put(s("/api/v1/regions/321000/calendars/2021"))
+            .bearer_auth(&w.admin)
+            .json(
+                &json!({"holidays": ["2021-10-01", "2021-10-04"], "working_days": ["2021-10-09"]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let due: Value = c
+            .get(s(
+                "/api/v1/regions/321000/working-days?from=2021-09-30&days=2",
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(due["date"], "2021-10-06");
+        let r = c
+            .put(s("/api/v1/regions/321000/calendars/2021"))
+            .bearer_auth(&w.admin)
+            .json(&json!({"holidays": ["2021-10-02"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            code_of(r).await.1,
+            "INVALID_CALENDAR",
+            "a Saturday is not a holiday to configure"
+        );
     })
     .await;
 }

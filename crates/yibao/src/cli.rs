@@ -50,6 +50,10 @@ enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// Play several channels against a running server through the protocol (the demo's by default).
+    Simulate(SimulateArgs),
+    /// Check the protocol's invariants against a database; exit 1 when any is broken.
+    Check(DatabaseArgs),
     /// Collection channels (banks, WeChat Pay, Alipay …).
     Channel {
         #[command(subcommand)]
@@ -60,6 +64,22 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// The server, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    base_url: String,
+    /// A channel as ID:SECRET (repeat for several); default: the demo's channels.
+    #[arg(long = "channel", value_name = "ID:SECRET")]
+    channels: Vec<String>,
+    #[arg(long, default_value_t = 300)]
+    operations: usize,
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 2020)]
+    seed: u64,
 }
 
 #[derive(Subcommand)]
@@ -189,6 +209,10 @@ struct DemoArgs {
     /// Load the demo data and exit without serving.
     #[arg(long)]
     load_only: bool,
+    /// After starting, play this many channel operations against the demo (0: none), then check
+    /// the invariants and keep serving.
+    #[arg(long, default_value_t = 0)]
+    simulate: usize,
 }
 
 pub const DEMO_DATABASE_URL: &str = "sqlite://yibao-demo.db";
@@ -314,7 +338,41 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if args.load_only {
                 return Ok(());
             }
-            serve(&config, storage, Some(print_demo_urls)).await
+            let simulate = args.simulate;
+            let check_storage = storage.clone();
+            let after_start = move |base: String| {
+                tokio::spawn(async move {
+                    if simulate == 0 {
+                        return;
+                    }
+                    let plan = crate::simulate::SimulationPlan {
+                        base_url: base,
+                        channels: demo::DEMO_CHANNELS
+                            .iter()
+                            .map(|(id, _, secret, _)| (id.to_string(), secret.to_string()))
+                            .collect(),
+                        residents: demo::demo_residents(Clock::system().today()),
+                        operations: simulate.min(crate::simulate::MAX_OPERATIONS),
+                        concurrency: 8,
+                        seed: 2020,
+                    };
+                    match crate::simulate::run(plan).await {
+                        Ok(tally) => {
+                            println!("模拟渠道交易完成 simulation done: {:?}", tally.counts)
+                        }
+                        Err(err) => println!("模拟出错 simulation failed: {err:#}"),
+                    }
+                    match check_storage.check_invariants().await {
+                        Ok(report) if report.holds() => println!(
+                            "不变量全部成立 invariants hold: {} payments, {} paid payables, {} receipts",
+                            report.payments_checked, report.payables_paid, report.receipts
+                        ),
+                        Ok(report) => println!("不变量被破坏 INVARIANTS BROKEN: {report:?}"),
+                        Err(err) => println!("检查失败 check failed: {err}"),
+                    }
+                });
+            };
+            serve_then(&config, storage, Some(print_demo_urls), after_start).await
         }
         Command::Id { .. } => Ok(()),
         Command::Import {
@@ -329,6 +387,42 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = database_config(args.database)?;
             let storage = connect(&config).await?;
             crate::operator::assess_command(storage.as_ref(), &args.region, args.fee_year).await
+        }
+        Command::Simulate(args) => {
+            init_logging(&env_lookup("YIBAO_LOG").unwrap_or_else(|| "warn".into()));
+            let channels = if args.channels.is_empty() {
+                demo::DEMO_CHANNELS
+                    .iter()
+                    .map(|(id, _, secret, _)| (id.to_string(), secret.to_string()))
+                    .collect()
+            } else {
+                args.channels
+                    .iter()
+                    .map(|c| c.split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| anyhow::anyhow!("--channel 应为 ID:SECRET"))?
+            };
+            let tally = crate::simulate::run(crate::simulate::SimulationPlan {
+                base_url: args.base_url,
+                channels,
+                residents: demo::demo_residents(Clock::system().today()),
+                operations: args.operations,
+                concurrency: args.concurrency,
+                seed: args.seed,
+            })
+            .await?;
+            for (what, n) in &tally.counts {
+                println!("{what}: {n}");
+            }
+            Ok(())
+        }
+        Command::Check(args) => {
+            let config = database_config(args)?;
+            let storage = connect(&config).await?;
+            let report = storage.check_invariants().await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            anyhow::ensure!(report.holds(), "不变量被破坏（见上）");
+            Ok(())
         }
         Command::Channel {
             command: ChannelCommand::Add(args),
@@ -438,6 +532,15 @@ async fn serve(
     storage: Arc<dyn Storage>,
     announce: Option<fn(&str)>,
 ) -> anyhow::Result<()> {
+    serve_then(config, storage, announce, |_| {}).await
+}
+
+async fn serve_then(
+    config: &Config,
+    storage: Arc<dyn Storage>,
+    announce: Option<fn(&str)>,
+    after_start: impl FnOnce(String),
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         anyhow::anyhow!(
             "无法监听 {}：{e}（端口被占用时请用 --listen 指定其他地址）",
@@ -483,6 +586,7 @@ async fn serve(
             body_limit_bytes: config.body_limit_bytes,
         },
     );
+    after_start(base);
     yibao_server::serve(listener, app, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -414,13 +414,26 @@ pub type DemoStaff = (
     Option<&'static str>,
 );
 
+/// Every resident of the demo roster as (ID number, name).
+pub fn demo_residents(today: NaiveDate) -> Vec<(String, String)> {
+    demo_roster_csv(today)
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut cells = line.split(',');
+            let name = cells.next()?.to_owned();
+            let id = cells.next()?.to_owned();
+            Some((id, name))
+        })
+        .collect()
+}
+
 /// The first resident of the demo roster (name, ID number), to try searches with.
 pub fn sample_resident() -> (String, String) {
-    let roster = demo_roster_csv(yibao_server::Clock::system().today());
-    let line = roster.lines().nth(1).unwrap_or_default();
-    let mut cells = line.split(',');
-    let name = cells.next().unwrap_or_default().to_owned();
-    let id = cells.next().unwrap_or_default().to_owned();
+    let (id, name) = demo_residents(yibao_server::Clock::system().today())
+        .into_iter()
+        .next()
+        .unwrap_or_default();
     (name, id)
 }
 
