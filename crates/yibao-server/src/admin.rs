@@ -94,11 +94,11 @@ pub async fn overdue_refunds(
     State(state): State<AppState>,
     staff: Staff,
 ) -> Result<Json<Vec<yibao_storage::collection::RefundState>>, ApiError> {
-    collection_reader(&staff)?;
+    let region = collection_reader(&staff)?;
     Ok(Json(
         state
             .storage
-            .overdue_refunds(state.clock.today(), MAX_LIST_ROWS)
+            .overdue_refunds(state.clock.today(), region.as_deref(), MAX_LIST_ROWS)
             .await?,
     ))
 }
@@ -112,11 +112,12 @@ pub async fn unposted(
 ) -> Result<Json<Vec<yibao_storage::collection::OutboxEvent>>, ApiError> {
     let region = collection_reader(&staff)?;
     let before = state.clock.now().timestamp() - 2 * 86400;
-    let mut events = state.storage.unposted_events(before, MAX_LIST_ROWS).await?;
-    if let Some(region) = region {
-        events.retain(|e| e.region == region);
-    }
-    Ok(Json(events))
+    Ok(Json(
+        state
+            .storage
+            .unposted_events(before, region.as_deref(), MAX_LIST_ROWS)
+            .await?,
+    ))
 }
 
 /// Routes with their own, larger body limit.

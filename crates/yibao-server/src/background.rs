@@ -61,12 +61,17 @@ pub async fn tick(
     for event in events {
         let event_id = event.event_id;
         let payload = event.payload;
+        // Each event signed at its own send time, over its id too, so a captured one cannot pass as another.
+        let sent_at = state.clock.now().timestamp().max(now);
         let body_hash = hex::encode(Sha256::digest(payload.as_bytes()));
-        let signature = signing::sign(target.secret.expose(), &format!("{now}\n{body_hash}\n"));
+        let signature = signing::sign(
+            target.secret.expose(),
+            &format!("{sent_at}\n{event_id}\n{body_hash}\n"),
+        );
         let sent = client
             .post(&target.url)
             .header("content-type", "application/json")
-            .header(signing::HEADER_TIMESTAMP, now.to_string())
+            .header(signing::HEADER_TIMESTAMP, sent_at.to_string())
             .header(signing::HEADER_SIGNATURE, signature)
             .header("Yibao-Event-Id", &event_id)
             .timeout(POSTING_TIMEOUT)

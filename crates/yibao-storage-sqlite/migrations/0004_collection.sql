@@ -29,6 +29,17 @@ CREATE TABLE channel_nonces (
 ) STRICT;
 CREATE INDEX channel_nonces_by_age ON channel_nonces (seen_at);
 
+
+-- One row per (channel, transaction or order number), upserted first by every payment report,
+-- reversal and order of that key: it serialises them, so a reversal and its payment cannot both
+-- miss each other.
+CREATE TABLE channel_keys (
+    channel_id TEXT   NOT NULL,
+    key        TEXT   NOT NULL,
+    touches    INTEGER NOT NULL,
+    PRIMARY KEY (channel_id, key)
+) STRICT;
+
 ALTER TABLE payables ADD COLUMN locked_by TEXT;
 ALTER TABLE payables ADD COLUMN locked_until INTEGER;
 
@@ -101,6 +112,12 @@ CREATE TABLE refunds (
 ) STRICT;
 CREATE INDEX refunds_by_channel_status ON refunds (channel_id, status);
 
+CREATE INDEX payables_locked ON payables (locked_by) WHERE status = 'locked';
+CREATE INDEX payables_lock_expiry ON payables (locked_until) WHERE status = 'locked';
+CREATE INDEX orders_open_expiry ON orders (expires_at) WHERE status = 'open';
+CREATE INDEX refunds_by_payment ON refunds (payment_no);
+CREATE INDEX payments_by_day ON payments (channel_id, paid_on);
+
 -- Reversals (冲正), recorded even for a transaction yibao has not seen yet.
 CREATE TABLE reversals (
     channel_id     TEXT    NOT NULL REFERENCES channels (channel_id),
@@ -140,7 +157,8 @@ CREATE INDEX receipts_by_payment ON receipts (payment_no);
 
 -- Posting to the agency (到帐): written in the same transaction as the payment.
 CREATE TABLE outbox (
-    event_id        TEXT    NOT NULL PRIMARY KEY,
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id        TEXT    NOT NULL UNIQUE,
     region_code     TEXT NOT NULL,
     kind            TEXT    NOT NULL CHECK (kind IN ('payment_applied', 'payment_reversed')),
     payable_id      TEXT    NOT NULL,
@@ -151,6 +169,7 @@ CREATE TABLE outbox (
     delivered_at    INTEGER,
     dead            INTEGER NOT NULL DEFAULT 0 CHECK (dead IN (0, 1))
 ) STRICT;
+CREATE INDEX outbox_by_payable ON outbox (payable_id, seq);
 CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE delivered_at IS NULL AND dead = 0;
 
 -- Daily statements (对账单) as uploaded; a reconciled day closes reversals for that day.

@@ -192,6 +192,20 @@ pub struct RefundState {
     pub status: String,
 }
 
+/// A reversal (冲正) to store.
+pub struct NewReversal {
+    pub channel_id: String,
+    pub channel_txn_id: String,
+    pub reason: String,
+    pub funds_returned: bool,
+    pub now: i64,
+    /// Outbox event ids, one per payable that may be undone.
+    pub event_ids: Vec<String>,
+    /// Used only when the funds were not returned and something had been applied.
+    pub refund_no: String,
+    pub refund_due: NaiveDate,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReversalOutcome {
     Reversed,
@@ -331,15 +345,11 @@ pub trait CollectionStorage: Send + Sync + 'static {
         channel_id: &str,
         channel_txn_id: &str,
     ) -> Result<Option<PaymentState>, StorageError>;
-    /// Reverses a payment (冲正), or records the reversal ahead of it. Idempotent.
+    /// Reverses a payment (冲正), or records the reversal ahead of it. Idempotent. When the
+    /// channel says the funds were not returned, what had been applied becomes a refund owed.
     async fn reverse_payment(
         &self,
-        channel_id: &str,
-        channel_txn_id: &str,
-        reason: &str,
-        funds_returned: bool,
-        now: i64,
-        event_ids: &[String],
+        reversal: &NewReversal,
     ) -> Result<ReversalOutcome, StorageError>;
 
     /// The channel's payments of one day (by `paid_on`).
@@ -380,6 +390,7 @@ pub trait CollectionStorage: Send + Sync + 'static {
     async fn overdue_refunds(
         &self,
         today: NaiveDate,
+        region: Option<&str>,
         limit: usize,
     ) -> Result<Vec<RefundState>, StorageError>;
 
@@ -406,6 +417,7 @@ pub trait CollectionStorage: Send + Sync + 'static {
     async fn unposted_events(
         &self,
         before: i64,
+        region: Option<&str>,
         limit: usize,
     ) -> Result<Vec<OutboxEvent>, StorageError>;
     async fn mark_event_delivered(&self, event_id: &str, now: i64) -> Result<(), StorageError>;

@@ -194,6 +194,15 @@ macro_rules! impl_collection_storage {
                 use ::sqlx::Row as _;
                 use $crate::collection::{OrderOutcome, OrderRecord};
                 let mut tx = self.begin_write().await?;
+                // Serialise requests with the same channel_order_no, then look for an earlier one.
+                ::sqlx::query(
+                    "INSERT INTO channel_keys (channel_id, key, touches) VALUES ($1, $2, 1) \
+                     ON CONFLICT (channel_id, key) DO UPDATE SET touches = channel_keys.touches + 1",
+                )
+                .bind(&order.channel_id)
+                .bind(format!("order:{}", order.channel_order_no))
+                .execute(&mut *tx)
+                .await?;
                 let existing = ::sqlx::query("SELECT order_no, fingerprint, response FROM orders WHERE channel_id = $1 AND channel_order_no = $2")
                     .bind(&order.channel_id)
                     .bind(&order.channel_order_no)
@@ -282,10 +291,19 @@ macro_rules! impl_collection_storage {
                 let mut record: $crate::collection::OrderRecord = ::serde_json::from_str(&response).map_err($crate::StorageError::corrupt)?;
                 let status: String = r.try_get("status")?;
                 if status == "open" {
-                    ::sqlx::query("UPDATE orders SET status = 'cancelled' WHERE order_no = $1 AND status = 'open'")
+                    let cancelled = ::sqlx::query("UPDATE orders SET status = 'cancelled' WHERE order_no = $1 AND status = 'open'")
                         .bind(order_no)
                         .execute(&mut *tx)
                         .await?;
+                    if cancelled.rows_affected() != 1 {
+                        let now_status: String = ::sqlx::query_scalar("SELECT status FROM orders WHERE order_no = $1")
+                            .bind(order_no)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        record.status = now_status;
+                        tx.commit().await?;
+                        return Ok(Some(record));
+                    }
                     ::sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE status = 'locked' AND locked_by = $1")
                         .bind(order_no)
                         .execute(&mut *tx)
@@ -332,7 +350,16 @@ macro_rules! impl_collection_storage {
                 use ::sqlx::Row as _;
                 use $crate::collection::{PaymentOutcome, PaymentReportOutcome, ReceiptRef, RefundRef};
                 let mut tx = self.begin_write().await?;
-                // Claim the (channel, transaction) first: a concurrent duplicate waits here, then finds this row.
+                // Serialise everything about this (channel, transaction): a concurrent duplicate or
+                // reversal waits here, then sees what this transaction did.
+                ::sqlx::query(
+                    "INSERT INTO channel_keys (channel_id, key, touches) VALUES ($1, $2, 1) \
+                     ON CONFLICT (channel_id, key) DO UPDATE SET touches = channel_keys.touches + 1",
+                )
+                .bind(&payment.channel_id)
+                .bind(format!("txn:{}", payment.channel_txn_id))
+                .execute(&mut *tx)
+                .await?;
                 let claimed = ::sqlx::query(
                     "INSERT INTO payments (payment_no, channel_id, channel_txn_id, order_no, amount_fen, paid_at, paid_on, status, fingerprint, response) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, 'refund_pending', $8, '') ON CONFLICT (channel_id, channel_txn_id) DO NOTHING",
@@ -395,6 +422,15 @@ macro_rules! impl_collection_storage {
                     refund_reason = Some("AMOUNT_MISMATCH");
                 }
                 let region = views.first().map(|v| v.region.clone());
+                if let Some(order_no) = &payment.order_no {
+                    // Take the order's row before its payables, in the same order as expiry and cancel do.
+                    ::sqlx::query("UPDATE orders SET status = status WHERE order_no = $1 AND channel_id = $2")
+                        .bind(order_no)
+                        .bind(&payment.channel_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let holder = payment.order_no.clone().unwrap_or_default();
                 let mut receipts = Vec::new();
                 let mut applied_total: i64 = 0;
                 let mut partial_reason: Option<&'static str> = None;
@@ -402,11 +438,14 @@ macro_rules! impl_collection_storage {
                 if refund_reason.is_none() {
                     for (i, id) in payment.payable_ids.iter().enumerate() {
                         let Some(view) = views.iter().find(|v| &v.payable_id == id) else { continue };
+                        // Payable if unpaid, or held by this payment's own order, or by a hold that expired.
                         let taken = ::sqlx::query(
                             "UPDATE payables SET status = 'paid', locked_by = NULL, locked_until = NULL \
-                             WHERE payable_id = $1 AND status IN ('unpaid', 'locked')",
+                             WHERE payable_id = $1 AND (status = 'unpaid' OR (status = 'locked' AND (locked_by = $2 OR locked_until <= $3)))",
                         )
                         .bind(id)
+                        .bind(&holder)
+                        .bind(payment.now)
                         .execute(&mut *tx)
                         .await?;
                         if taken.rows_affected() != 1 {
@@ -433,7 +472,8 @@ macro_rules! impl_collection_storage {
                         applied.push((i, id, view));
                     }
                     // Receipts and outbox after every payable is taken, so payables are always locked before
-                    // the receipt counter and two family payments cannot deadlock.
+                    // the receipt counters, and counters in code order, so two family payments cannot deadlock.
+                    applied.sort_by(|a, b| a.2.region.cmp(&b.2.region).then(a.1.cmp(b.1)));
                     for (i, id, view) in applied {
                         // Receipt number: the counter row serialises issuers of one code, so numbers have no gaps.
                         let year = ::chrono::Datelike::year(&payment.issued_on) % 100;
@@ -520,6 +560,7 @@ macro_rules! impl_collection_storage {
                 } else {
                     None
                 };
+                let applied_any = !receipts.is_empty();
                 let result = match (receipts.is_empty(), refund.is_some()) {
                     (false, false) => "paid",
                     (false, true) => "partially_refunded",
@@ -534,7 +575,7 @@ macro_rules! impl_collection_storage {
                     .bind(&payment.payment_no)
                     .execute(&mut *tx)
                     .await?;
-                if let Some(order_no) = &payment.order_no {
+                if let (Some(order_no), true) = (&payment.order_no, applied_any) {
                     ::sqlx::query("UPDATE orders SET status = 'paid' WHERE order_no = $1 AND channel_id = $2 AND status IN ('open', 'expired')")
                         .bind(order_no)
                         .bind(&payment.channel_id)
@@ -579,90 +620,127 @@ macro_rules! impl_collection_storage {
 
             async fn reverse_payment(
                 &self,
-                channel_id: &str,
-                channel_txn_id: &str,
-                reason: &str,
-                funds_returned: bool,
-                now: i64,
-                event_ids: &[String],
+                reversal: &$crate::collection::NewReversal,
             ) -> Result<$crate::collection::ReversalOutcome, $crate::StorageError> {
                 use ::sqlx::Row as _;
                 let mut tx = self.begin_write().await?;
+                ::sqlx::query(
+                    "INSERT INTO channel_keys (channel_id, key, touches) VALUES ($1, $2, 1) \
+                     ON CONFLICT (channel_id, key) DO UPDATE SET touches = channel_keys.touches + 1",
+                )
+                .bind(&reversal.channel_id)
+                .bind(format!("txn:{}", reversal.channel_txn_id))
+                .execute(&mut *tx)
+                .await?;
                 ::sqlx::query("INSERT INTO reversals (channel_id, channel_txn_id, reason, funds_returned) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-                    .bind(channel_id)
-                    .bind(channel_txn_id)
-                    .bind(reason)
-                    .bind(funds_returned)
+                    .bind(&reversal.channel_id)
+                    .bind(&reversal.channel_txn_id)
+                    .bind(&reversal.reason)
+                    .bind(reversal.funds_returned)
                     .execute(&mut *tx)
                     .await?;
-                let payment = ::sqlx::query("SELECT payment_no, status, paid_on FROM payments WHERE channel_id = $1 AND channel_txn_id = $2")
-                    .bind(channel_id)
-                    .bind(channel_txn_id)
+                let payment = ::sqlx::query("SELECT payment_no, status, paid_on FROM payments WHERE channel_id = $1 AND channel_txn_id = $2 AND response <> ''")
+                    .bind(&reversal.channel_id)
+                    .bind(&reversal.channel_txn_id)
                     .fetch_optional(&mut *tx)
                     .await?;
                 let Some(p) = payment else {
                     tx.commit().await?;
                     return Ok($crate::collection::ReversalOutcome::RecordedAhead);
                 };
+                let payment_no: String = p.try_get("payment_no")?;
+                let status: String = p.try_get("status")?;
                 let paid_on: ::chrono::NaiveDate = p.try_get("paid_on")?;
+                // Reversed already, or the reversal came first and the money is owed back: nothing to undo.
+                let owed_back: Option<String> = ::sqlx::query_scalar("SELECT refund_no FROM refunds WHERE payment_no = $1 AND reason = 'REVERSED_EARLIER'")
+                    .bind(&payment_no)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if status == "reversed" || owed_back.is_some() {
+                    tx.commit().await?;
+                    return Ok($crate::collection::ReversalOutcome::Reversed);
+                }
                 let closed: Option<i64> = ::sqlx::query_scalar("SELECT lines FROM statements WHERE channel_id = $1 AND statement_date = $2")
-                    .bind(channel_id)
+                    .bind(&reversal.channel_id)
                     .bind(paid_on)
                     .fetch_optional(&mut *tx)
                     .await?;
-                let status_now: String = p.try_get("status")?;
-                if closed.is_some() && status_now != "reversed" {
+                if closed.is_some() {
                     tx.rollback().await?;
                     return Ok($crate::collection::ReversalOutcome::Closed);
                 }
-                let payment_no: String = p.try_get("payment_no")?;
-                let status: String = p.try_get("status")?;
-                if status != "reversed" {
-                    let applied: Vec<(String, String)> = ::sqlx::query_as(
-                        "SELECT payable_id, region_code FROM payment_applications WHERE payment_no = $1 AND active = $2",
-                    )
-                    .bind(&payment_no)
-                    .bind(true)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    for (i, (payable_id, region)) in applied.iter().enumerate() {
-                        ::sqlx::query("UPDATE payment_applications SET active = $1 WHERE payment_no = $2 AND payable_id = $3")
-                            .bind(false)
-                            .bind(&payment_no)
-                            .bind(payable_id)
-                            .execute(&mut *tx)
-                            .await?;
-                        ::sqlx::query("UPDATE payables SET status = 'unpaid' WHERE payable_id = $1 AND status IN ('paid', 'posted')")
-                            .bind(payable_id)
-                            .execute(&mut *tx)
-                            .await?;
-                        let event_id = event_ids.get(i).cloned().unwrap_or_else(|| format!("{payment_no}-r{i}"));
-                        ::sqlx::query(
-                            "INSERT INTO outbox (event_id, region_code, kind, payable_id, payload, created_at, next_attempt_at) \
-                             VALUES ($1, $2, 'payment_reversed', $3, $4, $5, $5)",
-                        )
-                        .bind(&event_id)
-                        .bind(region)
-                        .bind(payable_id)
-                        .bind(::serde_json::json!({"event_id": event_id, "kind": "payment_reversed", "payable_id": payable_id,
-                            "region": region, "payment_no": payment_no}).to_string())
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    ::sqlx::query("UPDATE receipts SET status = 'voided' WHERE payment_no = $1")
+                let applied: Vec<(String, String, i64)> = ::sqlx::query_as(
+                    "SELECT payable_id, region_code, amount_fen FROM payment_applications WHERE payment_no = $1 AND active = $2 ORDER BY payable_id",
+                )
+                .bind(&payment_no)
+                .bind(true)
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut undone: i64 = 0;
+                for (i, (payable_id, region, amount)) in applied.iter().enumerate() {
+                    let off = ::sqlx::query("UPDATE payment_applications SET active = $1 WHERE payment_no = $2 AND payable_id = $3 AND active = $4")
+                        .bind(false)
                         .bind(&payment_no)
+                        .bind(payable_id)
+                        .bind(true)
                         .execute(&mut *tx)
                         .await?;
+                    if off.rows_affected() != 1 {
+                        continue;
+                    }
+                    undone += amount;
+                    ::sqlx::query("UPDATE payables SET status = 'unpaid' WHERE payable_id = $1 AND status IN ('paid', 'posted')")
+                        .bind(payable_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let event_id = reversal.event_ids.get(i).cloned().unwrap_or_else(|| format!("{payment_no}-r{i}"));
+                    ::sqlx::query(
+                        "INSERT INTO outbox (event_id, region_code, kind, payable_id, payload, created_at, next_attempt_at) \
+                         VALUES ($1, $2, 'payment_reversed', $3, $4, $5, $5)",
+                    )
+                    .bind(&event_id)
+                    .bind(region)
+                    .bind(payable_id)
+                    .bind(::serde_json::json!({"event_id": event_id, "kind": "payment_reversed", "payable_id": payable_id,
+                        "region": region, "payment_no": payment_no}).to_string())
+                    .bind(reversal.now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                ::sqlx::query("UPDATE receipts SET status = 'voided' WHERE payment_no = $1")
+                    .bind(&payment_no)
+                    .execute(&mut *tx)
+                    .await?;
+                let new_status = if reversal.funds_returned {
                     ::sqlx::query("UPDATE refunds SET status = 'cancelled', updated_at = CURRENT_TIMESTAMP WHERE payment_no = $1 AND status IN ('owed', 'failed')")
                         .bind(&payment_no)
                         .execute(&mut *tx)
                         .await?;
-                    ::sqlx::query("UPDATE payments SET status = 'reversed' WHERE payment_no = $1")
+                    "reversed"
+                } else {
+                    // The channel still holds the money it had applied: it is owed back, not lost.
+                    if undone > 0 {
+                        ::sqlx::query(
+                            "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due) \
+                             VALUES ($1, $2, $3, $4, $5, $6, 'REVERSED_EARLIER', 'owed', $7)",
+                        )
+                        .bind(&reversal.refund_no)
+                        .bind(&reversal.channel_id)
                         .bind(&payment_no)
+                        .bind(&reversal.channel_txn_id)
+                        .bind(applied.first().map(|a| a.1.clone()))
+                        .bind(undone)
+                        .bind(reversal.refund_due)
                         .execute(&mut *tx)
                         .await?;
-                }
+                    }
+                    "refund_pending"
+                };
+                ::sqlx::query("UPDATE payments SET status = $1 WHERE payment_no = $2")
+                    .bind(new_status)
+                    .bind(&payment_no)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok($crate::collection::ReversalOutcome::Reversed)
             }
@@ -734,7 +812,7 @@ macro_rules! impl_collection_storage {
                 use ::sqlx::Row as _;
                 use $crate::collection::RefundResultOutcome;
                 let mut tx = self.begin_write().await?;
-                let row = ::sqlx::query("SELECT status, payment_no FROM refunds WHERE refund_no = $1 AND channel_id = $2")
+                let row = ::sqlx::query("SELECT status, payment_no, channel_refund_id FROM refunds WHERE refund_no = $1 AND channel_id = $2")
                     .bind(refund_no)
                     .bind(channel_id)
                     .fetch_optional(&mut *tx)
@@ -742,6 +820,12 @@ macro_rules! impl_collection_storage {
                 let Some(r) = row else { return Ok(RefundResultOutcome::NotFound) };
                 let status: String = r.try_get("status")?;
                 let payment_no: String = r.try_get("payment_no")?;
+                let earlier_id: Option<String> = r.try_get("channel_refund_id")?;
+                if status == "succeeded" && earlier_id.as_deref() != Some(channel_refund_id) {
+                    return Ok(RefundResultOutcome::Conflict(
+                        "该退费已以另一渠道退款编号确认成功，请核对是否重复退款".into(),
+                    ));
+                }
                 let current = ::yibao_domain::RefundStatus::from_code(&status)
                     .ok_or_else(|| $crate::StorageError::corrupt(format!("refund status {status}")))?;
                 let event = if succeeded { ::yibao_domain::RefundEvent::Succeed } else { ::yibao_domain::RefundEvent::Fail };
@@ -750,7 +834,7 @@ macro_rules! impl_collection_storage {
                     // Reporting failure again after failure is harmless; after success it is a conflict.
                     Err(e) => return Ok(RefundResultOutcome::Conflict(e.to_string())),
                 };
-                ::sqlx::query(
+                let changed = ::sqlx::query(
                     "UPDATE refunds SET status = $1, channel_refund_id = $2, failure_reason = $3, updated_at = CURRENT_TIMESTAMP \
                      WHERE refund_no = $4 AND status = $5",
                 )
@@ -761,6 +845,9 @@ macro_rules! impl_collection_storage {
                 .bind(&status)
                 .execute(&mut *tx)
                 .await?;
+                if changed.rows_affected() != 1 {
+                    return Ok(RefundResultOutcome::Conflict("该退费状态刚被更改，请查询后重试".into()));
+                }
                 if succeeded {
                     // A payment whose whole amount went back is refunded; a partial one stays partially_refunded.
                     ::sqlx::query("UPDATE payments SET status = 'refunded' WHERE payment_no = $1 AND status = 'refund_pending'")
@@ -777,12 +864,14 @@ macro_rules! impl_collection_storage {
                 Ok(RefundResultOutcome::Done(state))
             }
 
-            async fn overdue_refunds(&self, today: ::chrono::NaiveDate, limit: usize) -> Result<Vec<$crate::collection::RefundState>, $crate::StorageError> {
+            async fn overdue_refunds(&self, today: ::chrono::NaiveDate, region: Option<&str>, limit: usize) -> Result<Vec<$crate::collection::RefundState>, $crate::StorageError> {
                 let rows = ::sqlx::query(
                     "SELECT refund_no, channel_txn_id, amount_fen, reason, due, status FROM refunds \
-                     WHERE status IN ('owed', 'sent', 'failed') AND due < $1 ORDER BY due, refund_no LIMIT $2",
+                     WHERE status IN ('owed', 'sent', 'failed') AND due < $1 AND (region_code = $2 OR $3) ORDER BY due, refund_no LIMIT $4",
                 )
                 .bind(today)
+                .bind(region.unwrap_or_default().to_owned())
+                .bind(region.is_none())
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await?;
@@ -884,7 +973,10 @@ macro_rules! impl_collection_storage {
             async fn due_events(&self, now: i64, limit: usize) -> Result<Vec<$crate::collection::OutboxEvent>, $crate::StorageError> {
                 let rows: Vec<(String, String, String, i64, i64, bool)> = ::sqlx::query_as(
                     "SELECT event_id, region_code, payload, CAST(attempts AS BIGINT), created_at, dead FROM outbox \
-                     WHERE delivered_at IS NULL AND dead = $1 AND next_attempt_at <= $2 ORDER BY created_at, event_id LIMIT $3",
+                     WHERE delivered_at IS NULL AND dead = $1 AND next_attempt_at <= $2 \
+                       AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.payable_id = outbox.payable_id AND o.seq < outbox.seq \
+                                       AND o.delivered_at IS NULL) \
+                     ORDER BY seq LIMIT $3",
                 )
                 .bind(false)
                 .bind(now)
@@ -896,12 +988,15 @@ macro_rules! impl_collection_storage {
                 }).collect())
             }
 
-            async fn unposted_events(&self, before: i64, limit: usize) -> Result<Vec<$crate::collection::OutboxEvent>, $crate::StorageError> {
+            async fn unposted_events(&self, before: i64, region: Option<&str>, limit: usize) -> Result<Vec<$crate::collection::OutboxEvent>, $crate::StorageError> {
                 let rows: Vec<(String, String, String, i64, i64, bool)> = ::sqlx::query_as(
                     "SELECT event_id, region_code, payload, CAST(attempts AS BIGINT), created_at, dead FROM outbox \
-                     WHERE delivered_at IS NULL AND kind = 'payment_applied' AND created_at < $1 ORDER BY created_at, event_id LIMIT $2",
+                     WHERE delivered_at IS NULL AND kind = 'payment_applied' AND created_at < $1 AND (region_code = $2 OR $3) \
+                     ORDER BY seq LIMIT $4",
                 )
                 .bind(before)
+                .bind(region.unwrap_or_default().to_owned())
+                .bind(region.is_none())
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await?;

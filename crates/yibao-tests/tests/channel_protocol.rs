@@ -1036,10 +1036,172 @@ async fn applied_payments_are_posted_to_the_agency_at_least_once() {
         let later = instant().timestamp() + 3 * 86400;
         assert!(w
             .storage
-            .unposted_events(later, 10)
+            .unposted_events(later, None, 10)
             .await
             .unwrap()
             .is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reversal_racing_its_payment_always_leaves_the_payable_unpaid() {
+    on_each_test_db(|db| async move {
+        let w = Arc::new(world_at(&db, instant()).await);
+        for round in 0..6 {
+            let (p, amount) = payable_of(&w, &w.adults[round]).await;
+            let txn = format!("RR-{round}");
+            let pay = {
+                let w = w.clone();
+                let txn = txn.clone();
+                tokio::spawn(async move {
+                    w.bank
+                        .report_payment(&ReportPaymentRequest::for_payables(
+                            txn,
+                            vec![p],
+                            amount,
+                            paid_at(),
+                        ))
+                        .await
+                })
+            };
+            let reverse = {
+                let w = w.clone();
+                tokio::spawn(async move { w.bank.reverse_payment(&txn, "超时冲正").await })
+            };
+            let paid = pay.await.unwrap();
+            reverse.await.unwrap().unwrap();
+            // Either order: the payment was reversed after it landed, or refused because the reversal came first.
+            match paid {
+                Ok(report) => assert_eq!(report.result, PaymentResult::Paid),
+                Err(e) => assert_eq!(api_code(&e), (409, "REVERSED".into())),
+            }
+            let s = w
+                .bank
+                .search(&SearchRequest {
+                    id_number: w.adults[round].clone(),
+                    name: None,
+                    region: None,
+                    fee_year: None,
+                })
+                .await
+                .unwrap();
+            assert_eq!(s.payables[0].status.as_str(), "unpaid", "round {round}");
+        }
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reversal_that_keeps_the_money_owes_it_back_and_repeats_do_not_cancel_refunds() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let (p0, amount) = payable_of(&w, &w.adults[0]).await;
+        w.bank
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "K-1",
+                vec![p0],
+                amount,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        let body =
+            serde_json::to_vec(&json!({"reason": "冲正失败", "funds_returned": false})).unwrap();
+        let r = w
+            .bank
+            .send_raw(
+                Method::POST,
+                "/channel/v1/payments/K-1/reversal",
+                body.clone(),
+                RawOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+        let status = w.bank.payment_status("K-1").await.unwrap();
+        assert_eq!(status.status.as_str(), "refund_pending");
+        let refund = status.refund.unwrap();
+        assert_eq!(
+            (refund.amount, refund.reason),
+            (43000, RefundReason::ReversedEarlier)
+        );
+        // The channel retries its reversal: the refund stays owed.
+        let r = w
+            .bank
+            .send_raw(
+                Method::POST,
+                "/channel/v1/payments/K-1/reversal",
+                body,
+                RawOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+        w.bank.reverse_payment("K-1", "重复冲正").await.unwrap();
+        assert_eq!(w.bank.pending_refunds().await.unwrap().len(), 1);
+        // Reversal first with the money held, then the report, then the reversal again.
+        let (p1, _) = payable_of(&w, &w.adults[1]).await;
+        let held =
+            serde_json::to_vec(&json!({"reason": "冲正失败", "funds_returned": false})).unwrap();
+        w.bank
+            .send_raw(
+                Method::POST,
+                "/channel/v1/payments/K-2/reversal",
+                held,
+                RawOptions::default(),
+            )
+            .await
+            .unwrap();
+        let report = w
+            .bank
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "K-2",
+                vec![p1],
+                amount,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(report.refund.unwrap().reason, RefundReason::ReversedEarlier);
+        w.bank.reverse_payment("K-2", "再次冲正").await.unwrap();
+        assert_eq!(
+            w.bank.pending_refunds().await.unwrap().len(),
+            2,
+            "no refund cancelled by a repeated reversal"
+        );
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_payable_held_by_another_live_order_is_not_taken_by_a_direct_payment() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let (p0, amount) = payable_of(&w, &w.adults[0]).await;
+        let order = w
+            .bank
+            .open_order(&OpenOrderRequest { channel_order_no: "HOLD-1".into(), payable_ids: vec![p0.clone()], amount, payer: Payer::default() })
+            .await
+            .unwrap();
+        let intruder = w.wechat.report_payment(&ReportPaymentRequest::for_payables("W-HOLD", vec![p0], amount, paid_at())).await.unwrap();
+        assert_eq!(intruder.result, PaymentResult::RefundPending);
+        assert_eq!(intruder.refund.unwrap().reason, RefundReason::NotPayable);
+        let holder = w.bank.report_payment(&ReportPaymentRequest::for_order("B-HOLD", order.order.order_no, amount, paid_at())).await.unwrap();
+        assert_eq!(holder.result, PaymentResult::Paid, "the order that holds it gets it");
+        // The spec's own statement example: a payment and its refund on the same transaction.
+        let csv = "channel_txn_id,type,amount,occurred_at,refund_no\nB-HOLD,payment,43000,2020-11-02T10:15:00+08:00,\n";
+        let summary = w.bank.upload_statement(NaiveDate::from_ymd_opt(2020, 11, 2).unwrap(), csv).await.unwrap();
+        assert_eq!((summary.matched.count(), summary.amount_mismatch.count()), (1, 0));
+        let refund_no = w.wechat.pending_refunds().await.unwrap()[0].refund_no.clone();
+        let csv = format!(
+            "channel_txn_id,type,amount,occurred_at,refund_no\nW-HOLD,payment,43000,2020-11-02T10:15:00+08:00,\nW-HOLD,refund,43000,2020-11-03T09:00:00+08:00,{refund_no}\n"
+        );
+        let summary = w.wechat.upload_statement(NaiveDate::from_ymd_opt(2020, 11, 2).unwrap(), &csv).await.unwrap();
+        assert_eq!((summary.matched.count(), summary.amount_mismatch.count()), (2, 0), "{summary:?}");
+        assert_invariants(&w).await;
     })
     .await;
 }

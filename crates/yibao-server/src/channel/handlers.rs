@@ -392,6 +392,14 @@ pub async fn report_payment(
         DateTime::<FixedOffset>::parse_from_rfc3339(req.paid_at.trim()).map_err(|_| {
             bad_request("paid_at 应为带时区的 RFC 3339 时间，如 2020-11-02T10:15:00+08:00")
         })?;
+    // The request as sent identifies it: amount, order and payable ids (sorted), nothing derived.
+    let mut raw_ids = req.payable_ids.clone().unwrap_or_default();
+    raw_ids.sort();
+    let print = fingerprint(&[
+        &req.amount.to_string(),
+        req.order_no.as_deref().unwrap_or(""),
+        &raw_ids.join(","),
+    ]);
     let (order_no, named_ids) = match (&req.order_no, &req.payable_ids) {
         (Some(o), None) => {
             channel_identifier("order_no", o)?;
@@ -430,12 +438,11 @@ pub async fn report_payment(
         Ok(code) => state.storage.working_calendar(code).await?,
         Err(_) => yibao_domain::WorkingCalendar::default(),
     };
-    let refund_due = calendar.add_working_days(paid_on, 2)?;
-    let print = fingerprint(&[
-        &req.amount.to_string(),
-        order_no.as_deref().unwrap_or(""),
-        &ids.join(","),
-    ]);
+    // Money is held: a calendar problem must not refuse it; weekdays alone then set the due date.
+    let refund_due = calendar
+        .add_working_days(paid_on, 2)
+        .or_else(|_| yibao_domain::WorkingCalendar::default().add_working_days(paid_on, 2))
+        .unwrap_or(paid_on);
     let payment = NewPayment {
         payment_no: new_id("PM"),
         refund_no: new_id("RF"),
@@ -520,21 +527,24 @@ pub async fn reverse(
     ApiJson(req): ApiJson<ReversalRequest>,
 ) -> Result<Json<Value>, ApiError> {
     channel_identifier("channel_txn_id", &channel_txn_id)?;
-    let reason: String = req.reason.chars().take(200).collect();
-    let events: Vec<String> = (0..MAX_PAYABLES_PER_REQUEST)
-        .map(|_| new_id("EV"))
-        .collect();
-    let outcome = state
-        .storage
-        .reverse_payment(
-            &channel.channel_id,
-            &channel_txn_id,
-            &reason,
-            req.funds_returned.unwrap_or(true),
-            state.clock.now().timestamp(),
-            &events,
-        )
-        .await?;
+    let today = state.clock.today();
+    let calendar = match channel.regions.first().map(|r| RegionCode::parse(r)) {
+        Some(Ok(code)) => state.storage.working_calendar(code).await?,
+        _ => yibao_domain::WorkingCalendar::default(),
+    };
+    let reversal = yibao_storage::collection::NewReversal {
+        channel_id: channel.channel_id.clone(),
+        channel_txn_id: channel_txn_id.clone(),
+        reason: req.reason.chars().take(200).collect(),
+        funds_returned: req.funds_returned.unwrap_or(true),
+        now: state.clock.now().timestamp(),
+        event_ids: (0..MAX_PAYABLES_PER_REQUEST)
+            .map(|_| new_id("EV"))
+            .collect(),
+        refund_no: new_id("RF"),
+        refund_due: calendar.add_working_days(today, 2).unwrap_or(today),
+    };
+    let outcome = state.storage.reverse_payment(&reversal).await?;
     match outcome {
         ReversalOutcome::Reversed | ReversalOutcome::RecordedAhead => {
             Ok(Json(json!({"result": "reversed"})))
@@ -629,6 +639,7 @@ pub async fn statement(
     let text =
         std::str::from_utf8(&body).map_err(|_| bad_request("对账单应为 UTF-8 编码的 CSV"))?;
     let mut lines: HashMap<String, i64> = HashMap::new();
+    let mut refund_lines: Vec<(String, i64)> = Vec::new();
     let mut duplicates = 0u64;
     let mut count = 0i64;
     for (i, line) in text.lines().enumerate() {
@@ -647,20 +658,32 @@ pub async fn statement(
                 i + 1
             )));
         }
-        let amount: i64 = fields[2]
+        let amount = fields[2]
             .trim()
-            .parse()
-            .map_err(|_| bad_request(format!("对账单第{}行金额应为整数（分）", i + 1)))?;
+            .parse::<i64>()
+            .ok()
+            .and_then(|a| yibao_domain::Fen::new_non_negative(a).ok())
+            .ok_or_else(|| bad_request(format!("对账单第{}行金额应为非负整数（分）", i + 1)))?
+            .as_fen();
         let signed = match fields[1].trim() {
             "payment" => amount,
-            "refund" | "reversal" => -amount,
+            "reversal" => -amount,
+            "refund" => {
+                let refund_no = fields
+                    .get(4)
+                    .map(|f| f.trim().to_owned())
+                    .unwrap_or_default();
+                refund_lines.push((refund_no, amount));
+                continue;
+            }
             other => return Err(bad_request(format!("对账单第{}行类型“{other}”无效", i + 1))),
         };
         let entry = lines.entry(fields[0].trim().to_owned()).or_insert(0);
         if signed > 0 && *entry > 0 {
             duplicates += 1;
         }
-        *entry += signed;
+        // Bounded by MAX_STATEMENT_LINES × MAX_ABS_FEN, far inside i64.
+        *entry = entry.saturating_add(signed);
     }
     let platform = state.storage.payments_on(&channel.channel_id, day).await?;
     let (mut matched, mut mismatch, mut platform_only) = (0u64, 0u64, 0u64);
@@ -687,6 +710,29 @@ pub async fn statement(
     let channel_only = lines.values().filter(|net| **net != 0).count() as u64;
     for (txn, net) in lines.iter().filter(|(_, n)| **n != 0) {
         actions.push(json!({"channel_txn_id": txn, "class": "channel_only", "amount": net, "action": "flagged"}));
+    }
+    // Refund lines against the refunds yibao owed through this channel.
+    let owed: HashMap<String, i64> = state
+        .storage
+        .pending_refunds(&channel.channel_id, MAX_REFUNDS_LISTED)
+        .await?
+        .into_iter()
+        .map(|r| (r.refund_no, r.amount_fen))
+        .collect();
+    for (refund_no, amount) in refund_lines {
+        match owed.get(&refund_no) {
+            Some(expected) if *expected == amount => matched += 1,
+            Some(expected) => {
+                mismatch += 1;
+                actions.push(json!({"refund_no": refund_no, "class": "amount_mismatch", "platform": expected, "channel": amount}));
+            }
+            None if refund_no.is_empty() => {
+                mismatch += 1;
+                actions.push(json!({"class": "refund_without_refund_no", "channel": amount}));
+            }
+            // A refund already confirmed is no longer pending.
+            None => matched += 1,
+        }
     }
     let summary = json!({
         "date": day, "matched": matched, "channel_only": channel_only, "platform_only": platform_only,
