@@ -55,6 +55,104 @@ impl PostgresStorage {
         self.pool.begin().await
     }
 
+    /// New persons, their first history entry and their enrolment rows, by COPY: several times
+    /// faster than multi-row INSERTs for roster imports. Only for batches of people not stored yet.
+    pub const BULK_COPY: bool = true;
+
+    pub async fn copy_new_persons(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        planned: &[yibao_storage::portable::PlannedRow],
+        source: &yibao_storage::ChangeSource,
+        kind: &str,
+    ) -> Result<(), StorageError> {
+        use yibao_storage::portable::csv_row;
+        let mut persons = String::with_capacity(planned.len() * 160);
+        let mut history = String::with_capacity(planned.len() * 480);
+        let mut enrolments = String::with_capacity(planned.len() * 80);
+        for p in planned {
+            let c = &p.columns;
+            let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string());
+            let (permit, valid_until) = (date(c.permit_since), date(c.certificate_valid_until));
+            let subsidy = c.subsidy_fen.map(|f| f.to_string());
+            let version = p.version.to_string();
+            csv_row(
+                &mut persons,
+                &[
+                    Some(&c.region_code),
+                    Some(&c.id_number),
+                    Some(&c.name),
+                    Some(c.household),
+                    permit.as_deref(),
+                    c.school.as_deref(),
+                    c.phone.as_deref(),
+                    c.station_code.as_deref(),
+                    Some(if c.employee_insured { "t" } else { "f" }),
+                    c.relief_kind,
+                    c.certificate_name.as_deref(),
+                    c.certificate_number.as_deref(),
+                    valid_until.as_deref(),
+                    subsidy.as_deref(),
+                    Some(&version),
+                    Some(&source.actor),
+                ],
+            );
+            csv_row(
+                &mut history,
+                &[
+                    Some(&c.region_code),
+                    Some(&c.id_number),
+                    Some(&version),
+                    Some(&source.actor),
+                    Some(&source.source),
+                    Some(&c.snapshot()),
+                ],
+            );
+            if let Some(w) = &p.enrolment_write {
+                let year = w.fee_year.to_string();
+                let covered = date(w.covered_from);
+                csv_row(
+                    &mut enrolments,
+                    &[
+                        Some(&c.region_code),
+                        Some(&year),
+                        Some(&c.id_number),
+                        Some(w.status),
+                        w.refusal_code.as_deref(),
+                        w.refusal_message.as_deref(),
+                        covered.as_deref(),
+                        Some(kind),
+                    ],
+                );
+            }
+        }
+        for (statement, data) in [
+            (
+                "COPY persons (region_code, id_number, name, household, permit_since, school, phone, station_code, \
+                 employee_insured, relief_kind, certificate_name, certificate_number, certificate_valid_until, \
+                 subsidy_fen, version, updated_by) FROM STDIN WITH (FORMAT csv)",
+                persons,
+            ),
+            (
+                "COPY person_history (region_code, id_number, version, changed_by, source, snapshot) FROM STDIN WITH (FORMAT csv)",
+                history,
+            ),
+            (
+                "COPY enrolments (region_code, fee_year, id_number, status, refusal_code, refusal_message, covered_from, source) \
+                 FROM STDIN WITH (FORMAT csv)",
+                enrolments,
+            ),
+        ] {
+            if data.is_empty() {
+                continue;
+            }
+            let mut copy = tx.copy_in_raw(statement).await?;
+            copy.send(data.into_bytes()).await?;
+            copy.finish().await?;
+        }
+        Ok(())
+    }
+
     /// The pool, for tests that check constraints below the trait.
     pub fn pool(&self) -> &PgPool {
         &self.pool

@@ -69,6 +69,22 @@ impl SqliteStorage {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
+    /// SQLite has no COPY; its multi-row INSERTs are already fast, so the shared upserts serve every batch.
+    pub const BULK_COPY: bool = false;
+
+    /// Never called: [`SqliteStorage::BULK_COPY`] is false.
+    pub async fn copy_new_persons(
+        &self,
+        _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        _planned: &[yibao_storage::portable::PlannedRow],
+        _source: &yibao_storage::ChangeSource,
+        _kind: &str,
+    ) -> Result<(), StorageError> {
+        Err(StorageError::Other(
+            "COPY is not available on SQLite".into(),
+        ))
+    }
+
     /// The pool, for tests that check constraints below the trait.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool

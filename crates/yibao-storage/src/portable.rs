@@ -43,6 +43,32 @@ pub struct EnrolmentWrite {
     pub covered_from: Option<chrono::NaiveDate>,
 }
 
+/// A CSV field for PostgreSQL's `COPY … (FORMAT csv)`: quoted, quotes doubled; `None` is NULL
+/// (an unquoted empty field).
+pub fn csv_field(out: &mut String, value: Option<&str>) {
+    if let Some(v) = value {
+        out.push('"');
+        for c in v.chars() {
+            if c == '"' {
+                out.push('"');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+}
+
+/// A row of CSV fields ending in a newline.
+pub fn csv_row(out: &mut String, fields: &[Option<&str>]) {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        csv_field(out, *f);
+    }
+    out.push('\n');
+}
+
 /// One row's planned writes.
 pub struct PlannedRow {
     pub columns: PersonColumns,
@@ -236,6 +262,24 @@ macro_rules! impl_storage {
                 let planned = $crate::portable::plan_upserts(batch, &existing)?;
                 let changed: Vec<&$crate::portable::PlannedRow> =
                     planned.iter().filter(|p| p.change != PersonChange::Unchanged).collect();
+                let kind = if source.source == "renewal" {
+                    "renewal"
+                } else if source.source.starts_with("roster") {
+                    "roster"
+                } else {
+                    "api"
+                };
+                // A batch of people never seen before (the bulk case) goes in by the backend's
+                // fastest way (PostgreSQL: COPY); anything else through the upserts below.
+                if Self::BULK_COPY && planned.iter().all(|p| p.change == PersonChange::Created) {
+                    self.copy_new_persons(&mut tx, &planned, source, kind).await?;
+                    tx.commit().await?;
+                    return Ok(batch
+                        .iter()
+                        .zip(planned)
+                        .map(|(b, p)| UpsertOutcome { row_number: b.row_number, person: p.change, enrolment: p.outcome })
+                        .collect());
+                }
                 if !changed.is_empty() {
                     let mut q = ::sqlx::QueryBuilder::new(
                         "INSERT INTO persons (region_code, id_number, name, household, permit_since, school, phone, \
@@ -291,7 +335,6 @@ macro_rules! impl_storage {
                     .filter_map(|p| p.enrolment_write.as_ref().map(|w| (&p.columns, w)))
                     .collect();
                 if !enrolment_writes.is_empty() {
-                    let kind = if source.source == "renewal" { "renewal" } else if source.source.starts_with("roster") { "roster" } else { "api" };
                     let mut q = ::sqlx::QueryBuilder::new(
                         "INSERT INTO enrolments (region_code, fee_year, id_number, status, refusal_code, \
                          refusal_message, covered_from, source) ",

@@ -629,3 +629,30 @@ async fn an_xlsx_roster_with_text_ids_and_date_serials_imports() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn text_with_commas_quotes_and_newlines_survives_the_bulk_path() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        let student = make_id("320602", "2010-10-10", 95);
+        let csv = format!(
+            "{HEADER}孙小,{student},320600,在校学生,\"南通中学,\"\"东校区\"\"\",,,,,,,,,\n"
+        );
+        let report = import_text(storage.as_ref(), "quotes.csv", csv.as_bytes(), today())
+            .await
+            .unwrap();
+        assert_eq!(report.summary.enrolled, 1, "{:?}", report.rejections);
+        let (p, _) = storage
+            .get_person(region("320600"), &id(&student))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.school.as_deref(), Some("南通中学,\"东校区\""));
+        let history = storage
+            .person_history(region("320600"), &id(&student))
+            .await
+            .unwrap();
+        assert_eq!(history[0].snapshot["school"], "南通中学,\"东校区\"");
+    })
+    .await;
+}
