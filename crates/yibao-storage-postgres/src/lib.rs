@@ -153,6 +153,12 @@ impl PostgresStorage {
         Ok(())
     }
 
+    /// Appends the test "is one of these ID numbers" to a query that ends in a column name.
+    /// ` = ANY($n)` with one array parameter: planned once, whatever the batch size.
+    pub fn push_id_list(q: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>, ids: &[String]) {
+        q.push(" = ANY(").push_bind(ids.to_vec()).push(")");
+    }
+
     /// The pool, for tests that check constraints below the trait.
     pub fn pool(&self) -> &PgPool {
         &self.pool

@@ -85,6 +85,17 @@ impl SqliteStorage {
         ))
     }
 
+    /// Appends the test "is one of these ID numbers" to a query that ends in a column name.
+    /// ` IN ($n, …)`: SQLite has no arrays.
+    pub fn push_id_list(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, ids: &[String]) {
+        q.push(" IN (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id.clone());
+        }
+        q.push(")");
+    }
+
     /// The pool, for tests that check constraints below the trait.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool

@@ -213,13 +213,9 @@ macro_rules! impl_storage {
                 let mut q = ::sqlx::QueryBuilder::new(
                     "SELECT region_code, id_number, name, household, permit_since, school, phone, station_code, \
                      employee_insured, relief_kind, certificate_name, certificate_number, certificate_valid_until, \
-                     subsidy_fen, version FROM persons WHERE id_number IN (",
+                     subsidy_fen, version FROM persons WHERE id_number",
                 );
-                let mut list = q.separated(", ");
-                for id in &ids {
-                    list.push_bind(id.clone());
-                }
-                q.push(")");
+                Self::push_id_list(&mut q, &ids);
                 for r in q.build().fetch_all(&mut *tx).await? {
                     let columns = ($crate::person_columns_from_row!($db))(&r)?;
                     let version: i64 = r.try_get("version")?;
@@ -229,13 +225,9 @@ macro_rules! impl_storage {
                 if batch.iter().any(|b| b.enrolment.is_some()) {
                     let mut q = ::sqlx::QueryBuilder::new(
                         "SELECT region_code, CAST(fee_year AS INTEGER) AS fee_year, id_number, status, refusal_code \
-                         FROM enrolments WHERE id_number IN (",
+                         FROM enrolments WHERE id_number",
                     );
-                    let mut list = q.separated(", ");
-                    for id in &ids {
-                        list.push_bind(id.clone());
-                    }
-                    q.push(")");
+    Self::push_id_list(&mut q, &ids);
                     for r in q.build().fetch_all(&mut *tx).await? {
                         let year: i32 = r.try_get("fee_year")?;
                         let id: String = r.try_get("id_number")?;
@@ -247,13 +239,9 @@ macro_rules! impl_storage {
                     }
                     let mut q = ::sqlx::QueryBuilder::new(
                         "SELECT CAST(fee_year AS INTEGER) AS fee_year, id_number FROM payables \
-                         WHERE status NOT IN ('superseded', 'cancelled') AND id_number IN (",
+                         WHERE status NOT IN ('superseded', 'cancelled') AND id_number",
                     );
-                    let mut list = q.separated(", ");
-                    for id in &ids {
-                        list.push_bind(id.clone());
-                    }
-                    q.push(")");
+    Self::push_id_list(&mut q, &ids);
                     for r in q.build().fetch_all(&mut *tx).await? {
                         existing.assessed.insert((r.try_get("fee_year")?, r.try_get("id_number")?));
                     }
