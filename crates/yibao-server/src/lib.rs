@@ -58,6 +58,8 @@ pub struct AppState {
     pub order_hold_seconds: i64,
     /// The CJK font for receipt PDFs, loaded at start; `None` answers PDFs with a clear error.
     pub receipt_font: Option<Arc<yibao_receipt_pdf::ReceiptFont>>,
+    /// Group commit of payment reports; `None` commits each report on its own.
+    pub payment_batcher: Option<channel::batcher::PaymentBatcher>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             rate_limiter: channel::auth::RateLimiter::default(),
             order_hold_seconds: channel::DEFAULT_ORDER_HOLD_SECONDS,
             receipt_font: None,
+            payment_batcher: None,
         }
     }
 }

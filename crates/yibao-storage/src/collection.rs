@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::StorageError;
 
+/// Payment reports committed together at most.
+pub const MAX_PAYMENT_BATCH: usize = 64;
+
 /// Payables in one order or payment: a family paying together, bounded.
 pub const MAX_PAYABLES_PER_REQUEST: usize = 20;
 
@@ -340,6 +343,12 @@ pub trait CollectionStorage: Send + Sync + 'static {
         &self,
         payment: &NewPayment,
     ) -> Result<PaymentReportOutcome, StorageError>;
+    /// Group commit: several payment reports in one transaction, each in its own savepoint, with
+    /// the same result each would get alone. At most [`MAX_PAYMENT_BATCH`].
+    async fn report_payments(
+        &self,
+        payments: &[NewPayment],
+    ) -> Result<Vec<Result<PaymentReportOutcome, StorageError>>, StorageError>;
     async fn payment_state(
         &self,
         channel_id: &str,

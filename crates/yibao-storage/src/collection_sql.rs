@@ -91,6 +91,250 @@ macro_rules! receipt_select {
 #[macro_export]
 macro_rules! impl_collection_storage {
     ($ty:ty, $db:ty) => {
+        /// One payment report inside a transaction the caller owns (and commits, or rolls back
+        /// on `ReversedEarlier`).
+        #[doc(hidden)]
+        async fn __report_one_payment(
+            tx: &mut ::sqlx::Transaction<'static, $db>,
+            payment: &$crate::collection::NewPayment,
+        ) -> Result<$crate::collection::PaymentReportOutcome, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                use $crate::collection::{PaymentOutcome, PaymentReportOutcome, ReceiptRef, RefundRef};
+                // Serialise everything about this (channel, transaction): a concurrent duplicate or
+                // reversal waits here, then sees what this transaction did.
+                ::sqlx::query(
+                    "INSERT INTO channel_keys (channel_id, key, touches) VALUES ($1, $2, 1) \
+                     ON CONFLICT (channel_id, key) DO UPDATE SET touches = channel_keys.touches + 1",
+                )
+                .bind(&payment.channel_id)
+                .bind(format!("txn:{}", payment.channel_txn_id))
+                .execute(&mut **tx)
+                .await?;
+                let claimed = ::sqlx::query(
+                    "INSERT INTO payments (payment_no, channel_id, channel_txn_id, order_no, amount_fen, paid_at, paid_on, status, fingerprint, response) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'refund_pending', $8, '') ON CONFLICT (channel_id, channel_txn_id) DO NOTHING",
+                )
+                .bind(&payment.payment_no)
+                .bind(&payment.channel_id)
+                .bind(&payment.channel_txn_id)
+                .bind(&payment.order_no)
+                .bind(payment.amount_fen)
+                .bind(&payment.paid_at)
+                .bind(payment.paid_on)
+                .bind(&payment.fingerprint)
+                .execute(&mut **tx)
+                .await?;
+                if claimed.rows_affected() != 1 {
+                    let r = ::sqlx::query("SELECT fingerprint, response FROM payments WHERE channel_id = $1 AND channel_txn_id = $2")
+                        .bind(&payment.channel_id)
+                        .bind(&payment.channel_txn_id)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                    let fingerprint: String = r.try_get("fingerprint")?;
+                    let response: String = r.try_get("response")?;
+                    let outcome: PaymentOutcome = ::serde_json::from_str(&response).map_err($crate::StorageError::corrupt)?;
+                    return Ok(PaymentReportOutcome::Existing { outcome, same_request: fingerprint == payment.fingerprint });
+                }
+                let reversal = ::sqlx::query("SELECT funds_returned FROM reversals WHERE channel_id = $1 AND channel_txn_id = $2")
+                    .bind(&payment.channel_id)
+                    .bind(&payment.channel_txn_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                let mut refund_reason: Option<&'static str> = None;
+                if let Some(r) = reversal {
+                    let funds_returned: bool = r.try_get("funds_returned")?;
+                    if funds_returned {
+                        // The caller rolls back what this report wrote (its claim).
+                        return Ok(PaymentReportOutcome::ReversedEarlier);
+                    }
+                    refund_reason = Some("REVERSED_EARLIER");
+                }
+                // The payables, with the payer's reserved name and the issuing region's name.
+                let mut views = Vec::new();
+                if !payment.payable_ids.is_empty() {
+                    let mut q = ::sqlx::QueryBuilder::new($crate::payable_view_select!());
+                    q.push("WHERE y.payable_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in &payment.payable_ids {
+                        list.push_bind(id.clone());
+                    }
+                    q.push(")");
+                    let rows = q.build().fetch_all(&mut **tx).await?;
+                    for r in &rows {
+                        views.push(($crate::payable_view_from_row!($db))(r)?);
+                    }
+                }
+                if refund_reason.is_none() && (payment.payable_ids.is_empty() || views.len() != payment.payable_ids.len()) {
+                    refund_reason = Some("NOT_PAYABLE");
+                }
+                let total: i64 = views.iter().map(|v| v.amount_fen).sum();
+                if refund_reason.is_none() && total != payment.amount_fen {
+                    refund_reason = Some("AMOUNT_MISMATCH");
+                }
+                let region = views.first().map(|v| v.region.clone());
+                if let Some(order_no) = &payment.order_no {
+                    // Take the order's row before its payables, in the same order as expiry and cancel do.
+                    ::sqlx::query("UPDATE orders SET status = status WHERE order_no = $1 AND channel_id = $2")
+                        .bind(order_no)
+                        .bind(&payment.channel_id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                let holder = payment.order_no.clone().unwrap_or_default();
+                let mut receipts = Vec::new();
+                let mut applied_total: i64 = 0;
+                let mut partial_reason: Option<&'static str> = None;
+                let mut applied = Vec::new();
+                if refund_reason.is_none() {
+                    for (i, id) in payment.payable_ids.iter().enumerate() {
+                        let Some(view) = views.iter().find(|v| &v.payable_id == id) else { continue };
+                        // Payable if unpaid, or held by this payment's own order, or by a hold that expired.
+                        let taken = ::sqlx::query(
+                            "UPDATE payables SET status = 'paid', locked_by = NULL, locked_until = NULL \
+                             WHERE payable_id = $1 AND (status = 'unpaid' OR (status = 'locked' AND (locked_by = $2 OR locked_until <= $3)))",
+                        )
+                        .bind(id)
+                        .bind(&holder)
+                        .bind(payment.now)
+                        .execute(&mut **tx)
+                        .await?;
+                        if taken.rows_affected() != 1 {
+                            let status: String = ::sqlx::query_scalar("SELECT status FROM payables WHERE payable_id = $1")
+                                .bind(id)
+                                .fetch_one(&mut **tx)
+                                .await?;
+                            let reason = if status == "paid" || status == "posted" { "ALREADY_PAID" } else { "NOT_PAYABLE" };
+                            partial_reason = partial_reason.or(Some(reason));
+                            continue;
+                        }
+                        // The unique index on active applications is the last word on pay-once.
+                        ::sqlx::query(
+                            "INSERT INTO payment_applications (payment_no, payable_id, region_code, amount_fen, active) VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(&payment.payment_no)
+                        .bind(id)
+                        .bind(&view.region)
+                        .bind(view.amount_fen)
+                        .bind(true)
+                        .execute(&mut **tx)
+                        .await?;
+                        applied_total += view.amount_fen;
+                        applied.push((i, id, view));
+                    }
+                    // Receipts and outbox after every payable is taken, so payables are always locked before
+                    // the receipt counters, and counters in code order, so two family payments cannot deadlock.
+                    applied.sort_by(|a, b| a.2.region.cmp(&b.2.region).then(a.1.cmp(b.1)));
+                    for (i, id, view) in applied {
+                        // Receipt number: the counter row serialises issuers of one code, so numbers have no gaps.
+                        let year = ::chrono::Datelike::year(&payment.issued_on) % 100;
+                        let receipt_code = format!("{}{:02}", view.region, year);
+                        ::sqlx::query("INSERT INTO receipt_counters (receipt_code, region_code, last_number) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING")
+                            .bind(&receipt_code)
+                            .bind(&view.region)
+                            .execute(&mut **tx)
+                            .await?;
+                        let number: i64 = ::sqlx::query_scalar(
+                            "UPDATE receipt_counters SET last_number = last_number + 1 WHERE receipt_code = $1 RETURNING last_number",
+                        )
+                        .bind(&receipt_code)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                        let receipt_number = format!("{number:010}");
+                        let check_code = payment.check_codes.get(i).cloned().unwrap_or_default();
+                        let components = ::serde_json::json!([
+                            {"code": "basic", "name": "基本医疗保险", "amount": view.basic_fen},
+                            {"code": "critical_illness", "name": "大病保险", "amount": view.critical_illness_fen},
+                            {"code": "long_term_care", "name": "照护保险", "amount": view.long_term_care_fen},
+                        ])
+                        .to_string();
+                        ::sqlx::query(
+                            "INSERT INTO receipts (receipt_code, receipt_number, region_code, check_code, payable_id, payment_no, id_number, \
+                             payer_name, fee_year, amount_fen, components, issued_on, issuer, status) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'valid')",
+                        )
+                        .bind(&receipt_code)
+                        .bind(&receipt_number)
+                        .bind(&view.region)
+                        .bind(&check_code)
+                        .bind(id)
+                        .bind(&payment.payment_no)
+                        .bind(&view.id_number)
+                        .bind(&view.name)
+                        .bind(view.fee_year)
+                        .bind(view.amount_fen)
+                        .bind(&components)
+                        .bind(payment.issued_on)
+                        .bind(format!("国家税务总局{}税务局", view.region_name))
+                        .execute(&mut **tx)
+                        .await?;
+                        let event_id = payment.event_ids.get(i).cloned().unwrap_or_else(|| format!("{}-{i}", payment.payment_no));
+                        ::sqlx::query(
+                            "INSERT INTO outbox (event_id, region_code, kind, payable_id, payload, created_at, next_attempt_at) \
+                             VALUES ($1, $2, 'payment_applied', $3, $4, $5, $5)",
+                        )
+                        .bind(&event_id)
+                        .bind(&view.region)
+                        .bind(id)
+                        .bind(::serde_json::json!({
+                            "event_id": event_id, "kind": "payment_applied", "payable_id": id, "region": view.region,
+                            "fee_year": view.fee_year, "amount": view.amount_fen, "payment_no": payment.payment_no,
+                            "channel_id": payment.channel_id, "paid_at": payment.paid_at,
+                            "receipt_code": receipt_code, "receipt_number": receipt_number,
+                        }).to_string())
+                        .bind(payment.now)
+                        .execute(&mut **tx)
+                        .await?;
+                        receipts.push(ReceiptRef { payable_id: id.clone(), receipt_code, receipt_number, check_code });
+                    }
+                }
+                let refund_amount = payment.amount_fen - applied_total;
+                ::std::debug_assert!(refund_amount >= 0, "applied more than was paid");
+                let reason = refund_reason.or(partial_reason);
+                let refund = if refund_amount > 0 {
+                    let reason = reason.unwrap_or("NOT_PAYABLE");
+                    ::sqlx::query(
+                        "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'owed', $8)",
+                    )
+                    .bind(&payment.refund_no)
+                    .bind(&payment.channel_id)
+                    .bind(&payment.payment_no)
+                    .bind(&payment.channel_txn_id)
+                    .bind(&region)
+                    .bind(refund_amount)
+                    .bind(reason)
+                    .bind(payment.refund_due)
+                    .execute(&mut **tx)
+                    .await?;
+                    Some(RefundRef { refund_no: payment.refund_no.clone(), amount_fen: refund_amount, reason: reason.to_owned(), due: payment.refund_due })
+                } else {
+                    None
+                };
+                let applied_any = !receipts.is_empty();
+                let result = match (receipts.is_empty(), refund.is_some()) {
+                    (false, false) => "paid",
+                    (false, true) => "partially_refunded",
+                    (true, _) => "refund_pending",
+                };
+                let outcome = PaymentOutcome { payment_no: payment.payment_no.clone(), result: result.to_owned(), receipts, refund };
+                let response = ::serde_json::to_string(&outcome).map_err($crate::StorageError::corrupt)?;
+                ::sqlx::query("UPDATE payments SET status = $1, response = $2, region_code = $3 WHERE payment_no = $4")
+                    .bind(result)
+                    .bind(&response)
+                    .bind(&region)
+                    .bind(&payment.payment_no)
+                    .execute(&mut **tx)
+                    .await?;
+                if let (Some(order_no), true) = (&payment.order_no, applied_any) {
+                    ::sqlx::query("UPDATE orders SET status = 'paid' WHERE order_no = $1 AND channel_id = $2 AND status IN ('open', 'expired')")
+                        .bind(order_no)
+                        .bind(&payment.channel_id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(PaymentReportOutcome::Stored(outcome))
+            }
+
         #[::async_trait::async_trait]
         impl $crate::collection::CollectionStorage for $ty {
             async fn create_channel(&self, channel: &$crate::collection::ChannelRecord) -> Result<(), $crate::StorageError> {
@@ -347,243 +591,47 @@ macro_rules! impl_collection_storage {
             }
 
             async fn report_payment(&self, payment: &$crate::collection::NewPayment) -> Result<$crate::collection::PaymentReportOutcome, $crate::StorageError> {
-                use ::sqlx::Row as _;
-                use $crate::collection::{PaymentOutcome, PaymentReportOutcome, ReceiptRef, RefundRef};
                 let mut tx = self.begin_write().await?;
-                // Serialise everything about this (channel, transaction): a concurrent duplicate or
-                // reversal waits here, then sees what this transaction did.
-                ::sqlx::query(
-                    "INSERT INTO channel_keys (channel_id, key, touches) VALUES ($1, $2, 1) \
-                     ON CONFLICT (channel_id, key) DO UPDATE SET touches = channel_keys.touches + 1",
-                )
-                .bind(&payment.channel_id)
-                .bind(format!("txn:{}", payment.channel_txn_id))
-                .execute(&mut *tx)
-                .await?;
-                let claimed = ::sqlx::query(
-                    "INSERT INTO payments (payment_no, channel_id, channel_txn_id, order_no, amount_fen, paid_at, paid_on, status, fingerprint, response) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'refund_pending', $8, '') ON CONFLICT (channel_id, channel_txn_id) DO NOTHING",
-                )
-                .bind(&payment.payment_no)
-                .bind(&payment.channel_id)
-                .bind(&payment.channel_txn_id)
-                .bind(&payment.order_no)
-                .bind(payment.amount_fen)
-                .bind(&payment.paid_at)
-                .bind(payment.paid_on)
-                .bind(&payment.fingerprint)
-                .execute(&mut *tx)
-                .await?;
-                if claimed.rows_affected() != 1 {
-                    let r = ::sqlx::query("SELECT fingerprint, response FROM payments WHERE channel_id = $1 AND channel_txn_id = $2")
-                        .bind(&payment.channel_id)
-                        .bind(&payment.channel_txn_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    let fingerprint: String = r.try_get("fingerprint")?;
-                    let response: String = r.try_get("response")?;
-                    let outcome: PaymentOutcome = ::serde_json::from_str(&response).map_err($crate::StorageError::corrupt)?;
-                    return Ok(PaymentReportOutcome::Existing { outcome, same_request: fingerprint == payment.fingerprint });
-                }
-                let reversal = ::sqlx::query("SELECT funds_returned FROM reversals WHERE channel_id = $1 AND channel_txn_id = $2")
-                    .bind(&payment.channel_id)
-                    .bind(&payment.channel_txn_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let mut refund_reason: Option<&'static str> = None;
-                if let Some(r) = reversal {
-                    let funds_returned: bool = r.try_get("funds_returned")?;
-                    if funds_returned {
-                        tx.rollback().await?;
-                        return Ok(PaymentReportOutcome::ReversedEarlier);
-                    }
-                    refund_reason = Some("REVERSED_EARLIER");
-                }
-                // The payables, with the payer's reserved name and the issuing region's name.
-                let mut views = Vec::new();
-                if !payment.payable_ids.is_empty() {
-                    let mut q = ::sqlx::QueryBuilder::new($crate::payable_view_select!());
-                    q.push("WHERE y.payable_id IN (");
-                    let mut list = q.separated(", ");
-                    for id in &payment.payable_ids {
-                        list.push_bind(id.clone());
-                    }
-                    q.push(")");
-                    let rows = q.build().fetch_all(&mut *tx).await?;
-                    for r in &rows {
-                        views.push(($crate::payable_view_from_row!($db))(r)?);
-                    }
-                }
-                if refund_reason.is_none() && (payment.payable_ids.is_empty() || views.len() != payment.payable_ids.len()) {
-                    refund_reason = Some("NOT_PAYABLE");
-                }
-                let total: i64 = views.iter().map(|v| v.amount_fen).sum();
-                if refund_reason.is_none() && total != payment.amount_fen {
-                    refund_reason = Some("AMOUNT_MISMATCH");
-                }
-                let region = views.first().map(|v| v.region.clone());
-                if let Some(order_no) = &payment.order_no {
-                    // Take the order's row before its payables, in the same order as expiry and cancel do.
-                    ::sqlx::query("UPDATE orders SET status = status WHERE order_no = $1 AND channel_id = $2")
-                        .bind(order_no)
-                        .bind(&payment.channel_id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let holder = payment.order_no.clone().unwrap_or_default();
-                let mut receipts = Vec::new();
-                let mut applied_total: i64 = 0;
-                let mut partial_reason: Option<&'static str> = None;
-                let mut applied = Vec::new();
-                if refund_reason.is_none() {
-                    for (i, id) in payment.payable_ids.iter().enumerate() {
-                        let Some(view) = views.iter().find(|v| &v.payable_id == id) else { continue };
-                        // Payable if unpaid, or held by this payment's own order, or by a hold that expired.
-                        let taken = ::sqlx::query(
-                            "UPDATE payables SET status = 'paid', locked_by = NULL, locked_until = NULL \
-                             WHERE payable_id = $1 AND (status = 'unpaid' OR (status = 'locked' AND (locked_by = $2 OR locked_until <= $3)))",
-                        )
-                        .bind(id)
-                        .bind(&holder)
-                        .bind(payment.now)
-                        .execute(&mut *tx)
-                        .await?;
-                        if taken.rows_affected() != 1 {
-                            let status: String = ::sqlx::query_scalar("SELECT status FROM payables WHERE payable_id = $1")
-                                .bind(id)
-                                .fetch_one(&mut *tx)
-                                .await?;
-                            let reason = if status == "paid" || status == "posted" { "ALREADY_PAID" } else { "NOT_PAYABLE" };
-                            partial_reason = partial_reason.or(Some(reason));
-                            continue;
-                        }
-                        // The unique index on active applications is the last word on pay-once.
-                        ::sqlx::query(
-                            "INSERT INTO payment_applications (payment_no, payable_id, region_code, amount_fen, active) VALUES ($1, $2, $3, $4, $5)",
-                        )
-                        .bind(&payment.payment_no)
-                        .bind(id)
-                        .bind(&view.region)
-                        .bind(view.amount_fen)
-                        .bind(true)
-                        .execute(&mut *tx)
-                        .await?;
-                        applied_total += view.amount_fen;
-                        applied.push((i, id, view));
-                    }
-                    // Receipts and outbox after every payable is taken, so payables are always locked before
-                    // the receipt counters, and counters in code order, so two family payments cannot deadlock.
-                    applied.sort_by(|a, b| a.2.region.cmp(&b.2.region).then(a.1.cmp(b.1)));
-                    for (i, id, view) in applied {
-                        // Receipt number: the counter row serialises issuers of one code, so numbers have no gaps.
-                        let year = ::chrono::Datelike::year(&payment.issued_on) % 100;
-                        let receipt_code = format!("{}{:02}", view.region, year);
-                        ::sqlx::query("INSERT INTO receipt_counters (receipt_code, region_code, last_number) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING")
-                            .bind(&receipt_code)
-                            .bind(&view.region)
-                            .execute(&mut *tx)
-                            .await?;
-                        let number: i64 = ::sqlx::query_scalar(
-                            "UPDATE receipt_counters SET last_number = last_number + 1 WHERE receipt_code = $1 RETURNING last_number",
-                        )
-                        .bind(&receipt_code)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        let receipt_number = format!("{number:010}");
-                        let check_code = payment.check_codes.get(i).cloned().unwrap_or_default();
-                        let components = ::serde_json::json!([
-                            {"code": "basic", "name": "基本医疗保险", "amount": view.basic_fen},
-                            {"code": "critical_illness", "name": "大病保险", "amount": view.critical_illness_fen},
-                            {"code": "long_term_care", "name": "照护保险", "amount": view.long_term_care_fen},
-                        ])
-                        .to_string();
-                        ::sqlx::query(
-                            "INSERT INTO receipts (receipt_code, receipt_number, region_code, check_code, payable_id, payment_no, id_number, \
-                             payer_name, fee_year, amount_fen, components, issued_on, issuer, status) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'valid')",
-                        )
-                        .bind(&receipt_code)
-                        .bind(&receipt_number)
-                        .bind(&view.region)
-                        .bind(&check_code)
-                        .bind(id)
-                        .bind(&payment.payment_no)
-                        .bind(&view.id_number)
-                        .bind(&view.name)
-                        .bind(view.fee_year)
-                        .bind(view.amount_fen)
-                        .bind(&components)
-                        .bind(payment.issued_on)
-                        .bind(format!("国家税务总局{}税务局", view.region_name))
-                        .execute(&mut *tx)
-                        .await?;
-                        let event_id = payment.event_ids.get(i).cloned().unwrap_or_else(|| format!("{}-{i}", payment.payment_no));
-                        ::sqlx::query(
-                            "INSERT INTO outbox (event_id, region_code, kind, payable_id, payload, created_at, next_attempt_at) \
-                             VALUES ($1, $2, 'payment_applied', $3, $4, $5, $5)",
-                        )
-                        .bind(&event_id)
-                        .bind(&view.region)
-                        .bind(id)
-                        .bind(::serde_json::json!({
-                            "event_id": event_id, "kind": "payment_applied", "payable_id": id, "region": view.region,
-                            "fee_year": view.fee_year, "amount": view.amount_fen, "payment_no": payment.payment_no,
-                            "channel_id": payment.channel_id, "paid_at": payment.paid_at,
-                            "receipt_code": receipt_code, "receipt_number": receipt_number,
-                        }).to_string())
-                        .bind(payment.now)
-                        .execute(&mut *tx)
-                        .await?;
-                        receipts.push(ReceiptRef { payable_id: id.clone(), receipt_code, receipt_number, check_code });
-                    }
-                }
-                let refund_amount = payment.amount_fen - applied_total;
-                ::std::debug_assert!(refund_amount >= 0, "applied more than was paid");
-                let reason = refund_reason.or(partial_reason);
-                let refund = if refund_amount > 0 {
-                    let reason = reason.unwrap_or("NOT_PAYABLE");
-                    ::sqlx::query(
-                        "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'owed', $8)",
-                    )
-                    .bind(&payment.refund_no)
-                    .bind(&payment.channel_id)
-                    .bind(&payment.payment_no)
-                    .bind(&payment.channel_txn_id)
-                    .bind(&region)
-                    .bind(refund_amount)
-                    .bind(reason)
-                    .bind(payment.refund_due)
-                    .execute(&mut *tx)
-                    .await?;
-                    Some(RefundRef { refund_no: payment.refund_no.clone(), amount_fen: refund_amount, reason: reason.to_owned(), due: payment.refund_due })
+                let outcome = __report_one_payment(&mut tx, payment).await?;
+                if outcome == $crate::collection::PaymentReportOutcome::ReversedEarlier {
+                    tx.rollback().await?;
                 } else {
-                    None
-                };
-                let applied_any = !receipts.is_empty();
-                let result = match (receipts.is_empty(), refund.is_some()) {
-                    (false, false) => "paid",
-                    (false, true) => "partially_refunded",
-                    (true, _) => "refund_pending",
-                };
-                let outcome = PaymentOutcome { payment_no: payment.payment_no.clone(), result: result.to_owned(), receipts, refund };
-                let response = ::serde_json::to_string(&outcome).map_err($crate::StorageError::corrupt)?;
-                ::sqlx::query("UPDATE payments SET status = $1, response = $2, region_code = $3 WHERE payment_no = $4")
-                    .bind(result)
-                    .bind(&response)
-                    .bind(&region)
-                    .bind(&payment.payment_no)
-                    .execute(&mut *tx)
-                    .await?;
-                if let (Some(order_no), true) = (&payment.order_no, applied_any) {
-                    ::sqlx::query("UPDATE orders SET status = 'paid' WHERE order_no = $1 AND channel_id = $2 AND status IN ('open', 'expired')")
-                        .bind(order_no)
-                        .bind(&payment.channel_id)
-                        .execute(&mut *tx)
-                        .await?;
+                    tx.commit().await?;
+                }
+                Ok(outcome)
+            }
+
+            async fn report_payments(
+                &self,
+                payments: &[$crate::collection::NewPayment],
+            ) -> Result<Vec<Result<$crate::collection::PaymentReportOutcome, $crate::StorageError>>, $crate::StorageError> {
+                if payments.len() > $crate::collection::MAX_PAYMENT_BATCH {
+                    return Err($crate::StorageError::Other("too many payment reports in one batch".into()));
+                }
+                let mut tx = self.begin_write().await?;
+                let mut results = Vec::with_capacity(payments.len());
+                for payment in payments {
+                    // Each report in its own savepoint: one that fails leaves the others whole.
+                    ::sqlx::query("SAVEPOINT report").execute(&mut *tx).await?;
+                    match __report_one_payment(&mut tx, payment).await {
+                        Ok($crate::collection::PaymentReportOutcome::ReversedEarlier) => {
+                            ::sqlx::query("ROLLBACK TO SAVEPOINT report").execute(&mut *tx).await?;
+                            ::sqlx::query("RELEASE SAVEPOINT report").execute(&mut *tx).await?;
+                            results.push(Ok($crate::collection::PaymentReportOutcome::ReversedEarlier));
+                        }
+                        Ok(outcome) => {
+                            ::sqlx::query("RELEASE SAVEPOINT report").execute(&mut *tx).await?;
+                            results.push(Ok(outcome));
+                        }
+                        Err(err) => {
+                            ::sqlx::query("ROLLBACK TO SAVEPOINT report").execute(&mut *tx).await?;
+                            ::sqlx::query("RELEASE SAVEPOINT report").execute(&mut *tx).await?;
+                            results.push(Err(err));
+                        }
+                    }
                 }
                 tx.commit().await?;
-                Ok(PaymentReportOutcome::Stored(outcome))
+                Ok(results)
             }
 
             async fn payment_state(&self, channel_id: &str, channel_txn_id: &str) -> Result<Option<$crate::collection::PaymentState>, $crate::StorageError> {

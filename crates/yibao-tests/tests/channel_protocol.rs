@@ -49,7 +49,14 @@ struct World {
     storage: Arc<dyn Storage>,
 }
 
+/// `YIBAO_TEST_PAYMENT_BATCH=1` runs the whole suite through group commit.
 async fn world_at(db: &DbHandle, at: DateTime<Utc>) -> World {
+    let batched = std::env::var("YIBAO_TEST_PAYMENT_BATCH").is_ok_and(|v| v == "1");
+    world_with(db, at, batched).await
+}
+
+/// `batched`: payment reports go through the group-commit writer.
+async fn world_with(db: &DbHandle, at: DateTime<Utc>, batched: bool) -> World {
     let storage = db.storage.clone();
     yibao::demo::load(storage.as_ref()).await.unwrap();
     let mut csv = String::from(
@@ -142,6 +149,12 @@ async fn world_at(db: &DbHandle, at: DateTime<Utc>) -> World {
     let mut state = AppState::new(storage.clone(), Clock::fixed(at));
     state.receipt_font = yibao_receipt_pdf::find_default_font()
         .map(|p| Arc::new(yibao_receipt_pdf::ReceiptFont::load(&p).unwrap()));
+    if batched {
+        state.payment_batcher = Some(yibao_server::channel::batcher::PaymentBatcher::spawn(
+            storage.clone(),
+            32,
+        ));
+    }
     if state.receipt_font.is_none() {
         assert_ne!(
             std::env::var("CI").as_deref(),
@@ -1201,6 +1214,63 @@ async fn a_payable_held_by_another_live_order_is_not_taken_by_a_direct_payment()
         );
         let summary = w.wechat.upload_statement(NaiveDate::from_ymd_opt(2020, 11, 2).unwrap(), &csv).await.unwrap();
         assert_eq!((summary.matched.count(), summary.amount_mismatch.count()), (2, 0), "{summary:?}");
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn group_commit_keeps_pay_once_idempotency_and_every_invariant() {
+    on_each_test_db(|db| async move {
+        let w = Arc::new(world_with(&db, instant(), true).await);
+        let mut ids = Vec::new();
+        for id in &w.adults {
+            ids.push(payable_of(&w, id).await);
+        }
+        // 48 concurrent reports: each payable paid by three channels at once, some repeated.
+        let mut tasks = Vec::new();
+        for (n, (payable, amount)) in ids.iter().cloned().enumerate() {
+            for c in 0..3 {
+                for repeat in 0..2 {
+                    let w = w.clone();
+                    let payable = payable.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let client = [&w.bank, &w.wechat, &w.alipay][c];
+                        let txn = format!("GC-{n}-{c}");
+                        let report = ReportPaymentRequest::for_payables(
+                            txn.clone(),
+                            vec![payable],
+                            amount,
+                            paid_at(),
+                        );
+                        let _ = repeat;
+                        (txn, client.report_payment(&report).await.unwrap())
+                    }));
+                }
+            }
+        }
+        let mut by_txn: std::collections::HashMap<String, Vec<_>> =
+            std::collections::HashMap::new();
+        for t in tasks {
+            let (txn, report) = t.await.unwrap();
+            by_txn.entry(txn).or_default().push(report);
+        }
+        let mut paid_per_payable = std::collections::HashMap::new();
+        for (txn, reports) in &by_txn {
+            assert_eq!(
+                reports[0], reports[1],
+                "{txn}: a repeated report gets the first answer"
+            );
+            let n = txn.split('-').nth(1).unwrap().to_owned();
+            if reports[0].result == PaymentResult::Paid {
+                *paid_per_payable.entry(n).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(paid_per_payable.len(), ids.len());
+        assert!(
+            paid_per_payable.values().all(|n| *n == 1),
+            "{paid_per_payable:?}"
+        );
         assert_invariants(&w).await;
     })
     .await;

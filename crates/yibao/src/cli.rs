@@ -579,6 +579,12 @@ async fn serve_then(
         }),
         _ => None,
     };
+    if config.payment_batch_max > 1 {
+        state.payment_batcher = Some(yibao_server::channel::batcher::PaymentBatcher::spawn(
+            state.storage.clone(),
+            config.payment_batch_max,
+        ));
+    }
     yibao_server::background::spawn(state.clone(), posting);
     let app = yibao_server::app(
         state,

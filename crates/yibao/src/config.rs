@@ -15,6 +15,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_LOG: &str = "info";
 pub const MIN_BODY_LIMIT_BYTES: usize = 1024;
 pub const MAX_BODY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+pub const DEFAULT_PAYMENT_BATCH_MAX: usize = 32;
 pub const MIN_ORDER_HOLD_SECONDS: i64 = 60;
 pub const MAX_ORDER_HOLD_SECONDS: i64 = 24 * 3600;
 /// A configuration file larger than this is refused unread.
@@ -39,6 +40,8 @@ pub struct Config {
     /// Where payments are posted to the agency (到帐), and the HMAC secret that signs them.
     pub posting_url: Option<String>,
     pub posting_secret: Option<yibao_server::channel::secrets::ChannelSecret>,
+    /// Payment reports committed together at most (group commit); 1 commits each on its own.
+    pub payment_batch_max: usize,
 }
 
 /// The file's layout. Unknown keys are refused so a typo is not silently ignored.
@@ -54,6 +57,7 @@ struct FileConfig {
     receipt_font: Option<PathBuf>,
     posting_url: Option<String>,
     posting_secret: Option<String>,
+    payment_batch_max: Option<usize>,
 }
 
 /// What the command line said.
@@ -180,7 +184,25 @@ impl Config {
             });
         }
 
+        let payment_batch_max = match env("YIBAO_PAYMENT_BATCH_MAX") {
+            Some(t) => t.trim().parse().map_err(|_| ConfigError::Invalid {
+                key: "payment_batch_max",
+                reason: format!("“{t}”不是整数"),
+            })?,
+            None => file.payment_batch_max.unwrap_or(DEFAULT_PAYMENT_BATCH_MAX),
+        };
+        if !(1..=yibao_storage::collection::MAX_PAYMENT_BATCH).contains(&payment_batch_max) {
+            return Err(ConfigError::Invalid {
+                key: "payment_batch_max",
+                reason: format!(
+                    "应在 1 至 {} 之间",
+                    yibao_storage::collection::MAX_PAYMENT_BATCH
+                ),
+            });
+        }
+
         Ok(Config {
+            payment_batch_max,
             database_url,
             listen,
             body_limit_bytes,

@@ -460,7 +460,11 @@ pub async fn report_payment(
         issued_on: state.clock.today(),
         now: state.clock.now().timestamp(),
     };
-    match state.storage.report_payment(&payment).await? {
+    let outcome = match &state.payment_batcher {
+        Some(batcher) => batcher.report(payment).await?,
+        None => state.storage.report_payment(&payment).await?,
+    };
+    match outcome {
         PaymentReportOutcome::Stored(outcome) => {
             tracing::info!(channel = %channel.channel_id, payment_no = %outcome.payment_no, result = %outcome.result, "payment reported");
             Ok(Json(payment_json(&outcome)))

@@ -2,6 +2,7 @@
 //! companies and agents call to look payables up, take money and report it.
 
 pub mod auth;
+pub mod batcher;
 pub mod handlers;
 pub mod secrets;
 
