@@ -106,3 +106,300 @@ pub async fn enrolment(storage: &dyn Storage, rows: usize) -> anyhow::Result<()>
     }
     Ok(())
 }
+
+/// What [`payments`] measured.
+#[derive(Debug, Clone)]
+pub struct PaymentBenchResult {
+    pub payments: usize,
+    pub seconds: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub baseline_per_second: f64,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+/// The raw transaction a payment is compared with: update one payable, insert one payment with a
+/// unique key, commit; `reporters` at once, `count` in all. Returns transactions per second.
+async fn raw_baseline(
+    url: &yibao_storage::DatabaseUrl,
+    reporters: usize,
+    count: usize,
+) -> anyhow::Result<f64> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    match url {
+        yibao_storage::DatabaseUrl::Postgres(u) => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(u32::try_from(reporters).unwrap_or(16))
+                .connect(u)
+                .await?;
+            sqlx::query("DROP TABLE IF EXISTS bench_payable, bench_payment")
+                .execute(&pool)
+                .await?;
+            sqlx::query("CREATE TABLE bench_payable (id BIGINT PRIMARY KEY, status TEXT NOT NULL)")
+                .execute(&pool)
+                .await?;
+            sqlx::query("CREATE TABLE bench_payment (id BIGINT PRIMARY KEY, payable BIGINT NOT NULL, amount BIGINT NOT NULL)")
+                .execute(&pool)
+                .await?;
+            sqlx::query(
+                "INSERT INTO bench_payable SELECT g, 'unpaid' FROM generate_series(0, $1) g",
+            )
+            .bind(i64::try_from(count).unwrap_or(0))
+            .execute(&pool)
+            .await?;
+            let next = std::sync::Arc::new(AtomicUsize::new(0));
+            let started = Instant::now();
+            let mut tasks = Vec::new();
+            for _ in 0..reporters {
+                let pool = pool.clone();
+                let next = next.clone();
+                tasks.push(tokio::spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= count {
+                            return Ok::<(), sqlx::Error>(());
+                        }
+                        let id = i64::try_from(i).unwrap_or(0);
+                        let mut tx = pool.begin().await?;
+                        sqlx::query("UPDATE bench_payable SET status = 'paid' WHERE id = $1 AND status = 'unpaid'")
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query("INSERT INTO bench_payment (id, payable, amount) VALUES ($1, $1, 43000)")
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await??;
+            }
+            let rate = count as f64 / started.elapsed().as_secs_f64();
+            sqlx::query("DROP TABLE bench_payable, bench_payment")
+                .execute(&pool)
+                .await?;
+            Ok(rate)
+        }
+        yibao_storage::DatabaseUrl::Sqlite(u) => {
+            use std::str::FromStr;
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(u)?
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(std::time::Duration::from_secs(5));
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await?;
+            sqlx::query("DROP TABLE IF EXISTS bench_payable")
+                .execute(&pool)
+                .await?;
+            sqlx::query("DROP TABLE IF EXISTS bench_payment")
+                .execute(&pool)
+                .await?;
+            sqlx::query(
+                "CREATE TABLE bench_payable (id INTEGER PRIMARY KEY, status TEXT NOT NULL)",
+            )
+            .execute(&pool)
+            .await?;
+            sqlx::query("CREATE TABLE bench_payment (id INTEGER PRIMARY KEY, payable INTEGER NOT NULL, amount INTEGER NOT NULL)")
+                .execute(&pool)
+                .await?;
+            let mut tx = pool.begin().await?;
+            for i in 0..=count {
+                sqlx::query("INSERT INTO bench_payable VALUES ($1, 'unpaid')")
+                    .bind(i64::try_from(i).unwrap_or(0))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            let next = std::sync::Arc::new(AtomicUsize::new(0));
+            let started = Instant::now();
+            let mut tasks = Vec::new();
+            for _ in 0..reporters {
+                let pool = pool.clone();
+                let next = next.clone();
+                tasks.push(tokio::spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= count {
+                            return Ok::<(), sqlx::Error>(());
+                        }
+                        let id = i64::try_from(i).unwrap_or(0);
+                        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                        sqlx::query("UPDATE bench_payable SET status = 'paid' WHERE id = $1 AND status = 'unpaid'")
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query("INSERT INTO bench_payment (id, payable, amount) VALUES ($1, $1, 43000)")
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await??;
+            }
+            let rate = count as f64 / started.elapsed().as_secs_f64();
+            sqlx::query("DROP TABLE bench_payable")
+                .execute(&pool)
+                .await?;
+            sqlx::query("DROP TABLE bench_payment")
+                .execute(&pool)
+                .await?;
+            Ok(rate)
+        }
+    }
+}
+
+/// Signed payment reports over HTTP against an in-process server, `reporters` at once, next to the
+/// raw transaction on the same database. Writes to the database given: use a fresh one.
+pub async fn payments(
+    url: &yibao_storage::DatabaseUrl,
+    storage: std::sync::Arc<dyn Storage>,
+    count: usize,
+    reporters: usize,
+    batch: usize,
+) -> anyhow::Result<PaymentBenchResult> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use yibao_channel_client::types::ReportPaymentRequest;
+    anyhow::ensure!(
+        (1..=200_000).contains(&count),
+        "payments must be 1 to 200000"
+    );
+    anyhow::ensure!((1..=256).contains(&reporters), "reporters must be 1 to 256");
+    crate::demo::load(storage.as_ref()).await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("payers.csv");
+    write_roster(&path, count)?;
+    let today = Clock::system().today();
+    let scope = ImportScope {
+        actor: "bench".into(),
+        station: None,
+        region: None,
+    };
+    import_roster(
+        storage.as_ref(),
+        &path,
+        "payers.csv",
+        &scope,
+        today,
+        None,
+        Limits::default(),
+        &|_| {},
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code.as_str()))?;
+    let region = RegionCode::parse("320600").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policies = storage.list_fee_policies(region).await?;
+    let fee_year = yibao_domain::enrolment_fee_year(&policies, today)
+        .map(|p| p.fee_year())
+        .context("no open fee year")?;
+    assess_region(storage.as_ref(), region, fee_year, "bench", today, &|_| {})
+        .await
+        .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code.as_str()))?;
+    // The payables to pay, by the roster's ID numbers.
+    let mut targets = Vec::with_capacity(count);
+    let start = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).context("date")?;
+    for i in 0..count {
+        let birth = start + chrono::Duration::days(i64::try_from(i / 1000).unwrap_or(0));
+        let body = format!("320602{}{:03}", birth.format("%Y%m%d"), i % 1000);
+        let id = yibao_domain::IdNumber::parse(&format!("{body}{}", check_character(&body)), today)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .id_number;
+        let p = storage.payables_of_person(&id).await?;
+        let p = p.first().context("payable")?;
+        targets.push((p.payable_id.clone(), p.amount_fen));
+    }
+    let secret = "bench-secret-0123456789abcdef";
+    if storage.get_channel("bench").await?.is_none() {
+        crate::operator::channel_add(
+            storage.as_ref(),
+            None,
+            "bench",
+            "bank_counter",
+            &["320600".to_owned()],
+            100_000,
+            secret.to_owned(),
+        )
+        .await?;
+    }
+    let mut state = yibao_server::AppState::new(storage.clone(), Clock::system());
+    if batch > 1 {
+        state.payment_batcher = Some(yibao_server::channel::batcher::PaymentBatcher::spawn(
+            storage.clone(),
+            batch,
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let app = yibao_server::app(state, &yibao_server::ServerSettings::default());
+    let server = tokio::spawn(yibao_server::serve(listener, app, std::future::pending()));
+
+    let targets = std::sync::Arc::new(targets);
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..reporters {
+        let client =
+            yibao_channel_client::ChannelClient::new(&base, "bench", secret.as_bytes().to_vec())?;
+        let targets = targets.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((payable, amount)) = targets.get(i) else {
+                    return Ok::<_, anyhow::Error>(latencies);
+                };
+                let paid_at =
+                    chrono::Utc::now().with_timezone(&yibao_server::clock::CHINA_STANDARD_TIME);
+                let report = ReportPaymentRequest::for_payables(
+                    format!("B{i}"),
+                    vec![payable.clone()],
+                    *amount,
+                    paid_at,
+                );
+                let t = Instant::now();
+                let r = client.report_payment(&report).await?;
+                latencies.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+                anyhow::ensure!(
+                    r.result == yibao_channel_client::types::PaymentResult::Paid,
+                    "payment {i}: {:?}",
+                    r.result
+                );
+            }
+        }));
+    }
+    let mut latencies = Vec::with_capacity(count);
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    server.abort();
+    latencies.sort_unstable();
+    let report = storage.check_invariants().await?;
+    anyhow::ensure!(report.holds(), "invariants broken: {report:?}");
+    let baseline = raw_baseline(url, reporters, count).await?;
+    Ok(PaymentBenchResult {
+        payments: count,
+        seconds,
+        p50_ms: percentile(&latencies, 0.50),
+        p95_ms: percentile(&latencies, 0.95),
+        p99_ms: percentile(&latencies, 0.99),
+        max_ms: percentile(&latencies, 1.0),
+        baseline_per_second: baseline,
+    })
+}

@@ -110,6 +110,21 @@ struct ChannelAddArgs {
 enum BenchCommand {
     /// Generate a roster of N rows, import it, then assess it; print timings and peak memory.
     Enrolment(BenchEnrolmentArgs),
+    /// Signed payment reports over HTTP, many reporters at once, beside the raw transaction.
+    Payments(BenchPaymentsArgs),
+}
+
+#[derive(Args)]
+struct BenchPaymentsArgs {
+    #[arg(long, default_value_t = 20_000)]
+    payments: usize,
+    #[arg(long, default_value_t = 64)]
+    reporters: usize,
+    /// Group commit size (1: each report commits on its own).
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Args)]
@@ -440,6 +455,33 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 secret,
             )
             .await
+        }
+        Command::Bench {
+            command: BenchCommand::Payments(args),
+        } => {
+            let config = database_config(args.database)?;
+            let storage = connect(&config).await?;
+            let r = crate::bench::payments(
+                &config.database_url,
+                storage,
+                args.payments,
+                args.reporters,
+                args.batch,
+            )
+            .await?;
+            println!(
+                "payments: {} in {:.1} s = {:.0}/s; latency p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                r.payments, r.seconds, r.payments as f64 / r.seconds, r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms
+            );
+            println!(
+                "raw transaction (update one row, insert one row with a unique key): {:.0}/s; ratio {:.2}x",
+                r.baseline_per_second,
+                (r.payments as f64 / r.seconds) / r.baseline_per_second
+            );
+            if let Some(mib) = crate::bench::peak_rss_mib() {
+                println!("peak RSS (client and server in one process): {mib} MiB");
+            }
+            Ok(())
         }
         Command::Bench {
             command: BenchCommand::Enrolment(args),
