@@ -85,7 +85,7 @@ pub fn app(state: AppState, settings: &ServerSettings) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit));
     let channel = channel::router(state.clone())
-        .merge(channel::public_router())
+        .merge(channel::public_router(state.clone()))
         .layer(DefaultBodyLimit::max(channel::auth::MAX_CHANNEL_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(
             channel::auth::MAX_CHANNEL_BODY_BYTES,

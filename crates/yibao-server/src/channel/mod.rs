@@ -58,9 +58,37 @@ pub fn router(state: AppState) -> Router<AppState> {
         ))
 }
 
-/// Unauthenticated routes for the public.
-pub fn public_router() -> Router<AppState> {
+/// Requests a second to all unauthenticated routes together: enough for citizens checking one at a
+/// time, too few to probe ID numbers and names or guess check codes at scale.
+pub const PUBLIC_RATE_PER_SECOND: i64 = 50;
+
+/// Unauthenticated routes for the public, behind one shared rate limit.
+pub fn public_router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/public/receipts/verify", get(handlers::public_verify))
         .route("/public/paid-status", get(handlers::paid_status))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            public_rate_limit,
+        ))
+}
+
+async fn public_rate_limit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if state
+        .rate_limiter
+        .allow("\u{0}public", PUBLIC_RATE_PER_SECOND)
+    {
+        next.run(request).await
+    } else {
+        crate::error::ApiError::new(
+            crate::error::ErrorCode::RateLimited,
+            "查询过于频繁，请稍后再试",
+        )
+        .into_response()
+    }
 }
