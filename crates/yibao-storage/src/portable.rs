@@ -187,9 +187,204 @@ fn plan_enrolment(
 #[macro_export]
 macro_rules! impl_storage {
     ($ty:ty, $db:ty, { $($backend_methods:tt)* }) => {
+        /// A region's fee policies (one year, or all), read in one transaction.
+        #[doc(hidden)]
+        async fn __fee_policies(
+            pool: &::sqlx::Pool<$db>,
+            region: ::yibao_domain::RegionCode,
+            fee_year: Option<::yibao_domain::FeeYear>,
+        ) -> Result<Vec<::yibao_domain::FeePolicy>, $crate::StorageError> {
+            use ::sqlx::Row as _;
+            let year = fee_year.map(|y| i32::from(y.get()));
+            let mut tx = pool.begin().await?;
+            let rows = ::sqlx::query(
+                "SELECT region_code, CAST(fee_year AS INTEGER) AS fee_year, age_reference_date, \
+                 CAST(adult_age AS INTEGER) AS adult_age, window_opens, window_closes, late_payment_allowed \
+                 FROM fee_policies WHERE region_code = $1 AND ($2 IS NULL OR fee_year = $2) ORDER BY fee_year",
+            )
+            .bind(region.as_str())
+            .bind(year)
+            .fetch_all(&mut *tx)
+            .await?;
+            let amounts = ::sqlx::query(
+                "SELECT CAST(fee_year AS INTEGER) AS fee_year, category, component, amount_fen FROM fee_policy_amounts \
+                 WHERE region_code = $1 AND ($2 IS NULL OR fee_year = $2)",
+            )
+            .bind(region.as_str())
+            .bind(year)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            let mut by_year: Vec<(i32, $crate::FeePolicyAmountRow)> = Vec::with_capacity(amounts.len());
+            for a in &amounts {
+                by_year.push((
+                    a.try_get("fee_year")?,
+                    $crate::FeePolicyAmountRow {
+                        category: a.try_get("category")?,
+                        component: a.try_get("component")?,
+                        amount_fen: a.try_get("amount_fen")?,
+                    },
+                ));
+            }
+            let mut policies = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let fee_year: i32 = r.try_get("fee_year")?;
+                let (mine, rest): (Vec<_>, Vec<_>) = by_year.into_iter().partition(|(y, _)| *y == fee_year);
+                by_year = rest;
+                let adult_age: i32 = r.try_get("adult_age")?;
+                policies.push($crate::assemble_fee_policy(
+                    $crate::FeePolicyRow {
+                        region_code: r.try_get("region_code")?,
+                        fee_year: i64::from(fee_year),
+                        age_reference_date: r.try_get("age_reference_date")?,
+                        adult_age: i64::from(adult_age),
+                        window_opens: r.try_get("window_opens")?,
+                        window_closes: r.try_get("window_closes")?,
+                        late_payment_allowed: r.try_get("late_payment_allowed")?,
+                    },
+                    mine.into_iter().map(|(_, row)| row).collect(),
+                )?);
+            }
+            Ok(policies)
+        }
+
         #[::async_trait::async_trait]
         impl $crate::Storage for $ty {
             $($backend_methods)*
+
+            async fn health(&self) -> Result<(), $crate::StorageError> {
+                ::sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn upsert_region(&self, region: &::yibao_domain::PoolingRegion) -> Result<(), $crate::StorageError> {
+                ::sqlx::query(
+                    "INSERT INTO pooling_regions (region_code, name) VALUES ($1, $2) \
+                     ON CONFLICT (region_code) DO UPDATE SET name = excluded.name, updated_at = CURRENT_TIMESTAMP \
+                     WHERE pooling_regions.name <> excluded.name",
+                )
+                .bind(region.code().as_str())
+                .bind(region.name())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_region(&self, code: ::yibao_domain::RegionCode) -> Result<Option<::yibao_domain::PoolingRegion>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let row = ::sqlx::query("SELECT region_code, name FROM pooling_regions WHERE region_code = $1")
+                    .bind(code.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| $crate::region_from_row(r.try_get("region_code")?, r.try_get("name")?))
+                    .transpose()
+            }
+
+            async fn list_regions(&self) -> Result<Vec<::yibao_domain::PoolingRegion>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let rows = ::sqlx::query("SELECT region_code, name FROM pooling_regions ORDER BY region_code")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| $crate::region_from_row(r.try_get("region_code")?, r.try_get("name")?))
+                    .collect()
+            }
+
+            async fn put_fee_policy(&self, policy: &::yibao_domain::FeePolicy) -> Result<(), $crate::StorageError> {
+                let region_code = policy.region();
+                let region = region_code.as_str();
+                let year = i32::from(policy.fee_year().get());
+                let adult_age = i32::try_from(policy.adult_age()).map_err($crate::StorageError::corrupt)?;
+                let mut tx = self.begin_write().await?;
+                ::sqlx::query(
+                    "INSERT INTO fee_policies (region_code, fee_year, age_reference_date, adult_age, \
+                     window_opens, window_closes, late_payment_allowed) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (region_code, fee_year) DO UPDATE SET \
+                     age_reference_date = excluded.age_reference_date, adult_age = excluded.adult_age, \
+                     window_opens = excluded.window_opens, window_closes = excluded.window_closes, \
+                     late_payment_allowed = excluded.late_payment_allowed, updated_at = CURRENT_TIMESTAMP",
+                )
+                .bind(region)
+                .bind(year)
+                .bind(policy.age_reference_date())
+                .bind(adult_age)
+                .bind(policy.window().opens())
+                .bind(policy.window().closes())
+                .bind(policy.late_payment_allowed())
+                .execute(&mut *tx)
+                .await?;
+                ::sqlx::query("DELETE FROM fee_policy_amounts WHERE region_code = $1 AND fee_year = $2")
+                    .bind(region)
+                    .bind(year)
+                    .execute(&mut *tx)
+                    .await?;
+                for row in $crate::fee_policy_amount_rows(policy) {
+                    ::sqlx::query(
+                        "INSERT INTO fee_policy_amounts (region_code, fee_year, category, component, amount_fen) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(region)
+                    .bind(year)
+                    .bind(&row.category)
+                    .bind(&row.component)
+                    .bind(row.amount_fen)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_fee_policy(
+                &self,
+                region: ::yibao_domain::RegionCode,
+                fee_year: ::yibao_domain::FeeYear,
+            ) -> Result<Option<::yibao_domain::FeePolicy>, $crate::StorageError> {
+                Ok(__fee_policies(&self.pool, region, Some(fee_year)).await?.into_iter().next())
+            }
+
+            async fn list_fee_policies(&self, region: ::yibao_domain::RegionCode) -> Result<Vec<::yibao_domain::FeePolicy>, $crate::StorageError> {
+                __fee_policies(&self.pool, region, None).await
+            }
+
+            async fn put_calendar_year(
+                &self,
+                region: ::yibao_domain::RegionCode,
+                year: &::yibao_domain::CalendarYear,
+            ) -> Result<(), $crate::StorageError> {
+                let first = ::chrono::NaiveDate::from_ymd_opt(year.year(), 1, 1).ok_or_else(|| $crate::StorageError::corrupt("year"))?;
+                let last = ::chrono::NaiveDate::from_ymd_opt(year.year(), 12, 31).ok_or_else(|| $crate::StorageError::corrupt("year"))?;
+                let mut tx = self.begin_write().await?;
+                ::sqlx::query("DELETE FROM calendar_days WHERE region_code = $1 AND day BETWEEN $2 AND $3")
+                    .bind(region.as_str())
+                    .bind(first)
+                    .bind(last)
+                    .execute(&mut *tx)
+                    .await?;
+                for (day, kind) in year.days() {
+                    ::sqlx::query("INSERT INTO calendar_days (region_code, day, kind) VALUES ($1, $2, $3)")
+                        .bind(region.as_str())
+                        .bind(day)
+                        .bind($crate::day_kind_code(kind))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn working_calendar(&self, region: ::yibao_domain::RegionCode) -> Result<::yibao_domain::WorkingCalendar, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let rows = ::sqlx::query("SELECT day, kind FROM calendar_days WHERE region_code = $1")
+                    .bind(region.as_str())
+                    .fetch_all(&self.pool)
+                    .await?;
+                let days = rows
+                    .iter()
+                    .map(|r| Ok((r.try_get("day")?, r.try_get("kind")?)))
+                    .collect::<Result<Vec<_>, ::sqlx::Error>>()?;
+                $crate::calendar_from_rows(days)
+            }
 
             async fn upsert_persons(
                 &self,
