@@ -18,6 +18,8 @@ pub const POSTING_BATCH: usize = 200;
 pub const MAX_POSTING_ATTEMPTS: i64 = 12;
 /// Longest wait between two attempts.
 pub const MAX_BACKOFF_SECONDS: i64 = 3600;
+/// How long delivered outbox events are kept (for staff to look back), seconds: 30 days.
+pub const DELIVERED_EVENTS_KEPT_SECONDS: i64 = 30 * 86400;
 /// Timeout of one posting request.
 pub const POSTING_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -48,6 +50,13 @@ pub async fn tick(
     }
     if let Err(err) = state.storage.sweep_nonces(now - NONCE_WINDOW_SECONDS).await {
         tracing::warn!(%err, "sweeping nonces failed");
+    }
+    if let Err(err) = state
+        .storage
+        .prune_delivered_events(now - DELIVERED_EVENTS_KEPT_SECONDS)
+        .await
+    {
+        tracing::warn!(%err, "pruning the outbox failed");
     }
     let Some(target) = posting else { return 0 };
     let events = match state.storage.due_events(now, POSTING_BATCH).await {

@@ -1072,6 +1072,14 @@ macro_rules! impl_collection_storage {
                 Ok(())
             }
 
+            async fn prune_delivered_events(&self, before: i64) -> Result<u64, $crate::StorageError> {
+                let done = ::sqlx::query("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn mark_event_failed(&self, event_id: &str, next_attempt_at: i64, dead: bool) -> Result<(), $crate::StorageError> {
                 ::sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, dead = $2 WHERE event_id = $3 AND delivered_at IS NULL")
                     .bind(next_attempt_at)
