@@ -342,3 +342,37 @@ async fn migrations_run_again_on_an_existing_database() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_demo_keeps_a_window_open_whatever_the_date() {
+    on_each_backend(|storage| async move {
+        demo::load(storage.as_ref()).await.unwrap();
+        for day in ["2026-11-22", "2027-03-15", "2028-10-01"] {
+            let today = d(day);
+            demo::ensure_open_policies(storage.as_ref(), today)
+                .await
+                .unwrap();
+            for (code, _) in demo::REGIONS {
+                let policies = storage
+                    .list_fee_policies(RegionCode::parse(code).unwrap())
+                    .await
+                    .unwrap();
+                assert!(
+                    yibao_domain::enrolment_fee_year(&policies, today)
+                        .is_some_and(|p| p.window().contains(today)),
+                    "{code} on {day}"
+                );
+            }
+        }
+        // The seed document is never touched.
+        let seed = storage
+            .get_fee_policy(
+                RegionCode::parse("320600").unwrap(),
+                FeeYear::new(2021).unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(seed.unwrap(), seed_policy());
+    })
+    .await;
+}

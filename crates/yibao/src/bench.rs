@@ -49,6 +49,7 @@ pub fn write_roster(path: &std::path::Path, rows: usize) -> anyhow::Result<()> {
 pub async fn enrolment(storage: &dyn Storage, rows: usize) -> anyhow::Result<()> {
     anyhow::ensure!((1..=2_000_000).contains(&rows), "rows must be 1 to 2000000");
     crate::demo::load(storage).await?;
+    crate::demo::ensure_open_policies(storage, Clock::system().today()).await?;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bench-roster.csv");
     let t = Instant::now();
@@ -281,6 +282,7 @@ pub async fn payments(
     );
     anyhow::ensure!((1..=256).contains(&reporters), "reporters must be 1 to 256");
     crate::demo::load(storage.as_ref()).await?;
+    crate::demo::ensure_open_policies(storage.as_ref(), Clock::system().today()).await?;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("payers.csv");
     write_roster(&path, count)?;

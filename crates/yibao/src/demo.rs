@@ -472,6 +472,53 @@ pub const DEMO_CHANNELS: [(&str, &str, &str, &[&str]); 3] = [
     ),
 ];
 
+/// The fee year being collected around `today` in the demo: from September on, next year's.
+pub fn collecting_fee_year(today: NaiveDate) -> i64 {
+    use chrono::Datelike;
+    if today.month() >= 9 {
+        i64::from(today.year()) + 1
+    } else {
+        i64::from(today.year())
+    }
+}
+
+/// Makes sure every demo region has a fee policy whose window is open on `today`, so the demo
+/// (and the benchmarks built on it) keep working after the fixed demo windows have closed. A region
+/// with an open window is left alone; otherwise the collecting fee year gets a copy of the region's
+/// latest policy with the window from 1 September before the fee year to its 31 December.
+pub async fn ensure_open_policies(
+    storage: &dyn Storage,
+    today: NaiveDate,
+) -> Result<(), DemoError> {
+    for (code, _) in REGIONS {
+        let region = RegionCode::parse(code).map_err(data_error)?;
+        let policies = storage.list_fee_policies(region).await?;
+        if policies.iter().any(|p| p.window().contains(today)) {
+            continue;
+        }
+        let Some(latest) = policies.iter().max_by_key(|p| p.fee_year()) else {
+            continue;
+        };
+        let fee_year = collecting_fee_year(today);
+        let year = i32::try_from(fee_year).map_err(data_error)?;
+        let opens = NaiveDate::from_ymd_opt(year - 1, 9, 1).ok_or_else(|| data_error("date"))?;
+        let closes = NaiveDate::from_ymd_opt(year, 12, 31).ok_or_else(|| data_error("date"))?;
+        let policy = FeePolicy::new(FeePolicyInput {
+            region,
+            fee_year: FeeYear::new(fee_year).map_err(data_error)?,
+            amounts: latest.amounts().map(|(c, a)| (c, a.clone())).collect(),
+            age_reference_date: NaiveDate::from_ymd_opt(year, 1, 1)
+                .ok_or_else(|| data_error("date"))?,
+            adult_age: latest.adult_age(),
+            window: CollectionWindow::new(opens, closes).map_err(data_error)?,
+            late_payment_allowed: latest.late_payment_allowed(),
+        })
+        .map_err(data_error)?;
+        storage.put_fee_policy(&policy).await?;
+    }
+    Ok(())
+}
+
 /// What [`load_people`] did.
 #[derive(Debug, Default)]
 pub struct PeopleSummary {
@@ -486,6 +533,7 @@ pub async fn load_people(
     today: NaiveDate,
 ) -> Result<PeopleSummary, DemoError> {
     use yibao_server::services::{assessment, roster_import, staff};
+    ensure_open_policies(storage, today).await?;
     let dir = tempfile::tempdir().map_err(data_error)?;
     let path = dir.path().join("demo-roster.csv");
     std::fs::write(&path, demo_roster_csv(today)).map_err(data_error)?;
@@ -589,6 +637,13 @@ mod tests {
         assert_eq!(minor.component(Component::CriticalIllness).as_fen(), 2000);
         assert_eq!(nantong.window().opens(), date("2020-11-01").unwrap());
         assert_eq!(nantong.window().closes(), date("2020-12-20").unwrap());
+    }
+
+    #[test]
+    fn the_collecting_fee_year_follows_the_autumn() {
+        assert_eq!(collecting_fee_year(date("2026-11-22").unwrap()), 2027);
+        assert_eq!(collecting_fee_year(date("2027-03-01").unwrap()), 2027);
+        assert_eq!(collecting_fee_year(date("2027-09-01").unwrap()), 2028);
     }
 
     #[test]
