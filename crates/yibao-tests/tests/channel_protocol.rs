@@ -418,6 +418,24 @@ async fn authentication_refuses_bad_signatures_skew_replays_and_floods() {
         .await
         .unwrap();
         assert_eq!(code(&r), (401, "AUTH_FAILED".into()));
+        // An absurd timestamp is refused, not a panic.
+        let r = send(RawOptions {
+            timestamp: Some(i64::MIN),
+            ..RawOptions::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(code(&r), (401, "AUTH_FAILED".into()));
+        // Only the statement upload may be large: 100 KiB of JSON elsewhere is refused before any work.
+        let big =
+            serde_json::to_vec(&json!({"id_number": w.adults[0], "pad": "x".repeat(100 * 1024)}))
+                .unwrap();
+        let r = w
+            .bank
+            .send_raw(Method::POST, path, big, RawOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(code(&r), (413, "PAYLOAD_TOO_LARGE".into()));
         // A body changed after signing.
         let r = w
             .bank
@@ -768,6 +786,16 @@ async fn payments_apply_once_refund_the_rest_and_repeat_their_first_answer() {
                 .as_str(),
             "refunded"
         );
+        // The same success with another refund id is a conflict (a second refund?), not silently accepted.
+        let other = RefundResultRequest::succeeded("WX-REFUND-2");
+        assert_eq!(api_code(&w.wechat.report_refund_result(&owed[0].refund_no, &other).await.unwrap_err()).0, 409);
+        // A negative amount in a statement is refused with a clear answer.
+        let err = w
+            .wechat
+            .upload_statement(NaiveDate::from_ymd_opt(2020, 11, 2).unwrap(), "channel_txn_id,type,amount,occurred_at,refund_no\nW-1,payment,-5,2020-11-02T10:00:00+08:00,\n")
+            .await
+            .unwrap_err();
+        assert_eq!(api_code(&err), (400, "INVALID_REQUEST".into()));
         let failed = RefundResultRequest::failed("WX-REFUND-1", "账户已销户");
         assert_eq!(
             api_code(
