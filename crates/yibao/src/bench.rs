@@ -128,6 +128,40 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
+/// Runs `one(i)` for `i` in `0..count`, `reporters` at a time; returns how many per second.
+async fn drive<F, Fut>(count: usize, reporters: usize, one: F) -> anyhow::Result<f64>
+where
+    F: Fn(i64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), sqlx::Error>> + Send,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..reporters {
+        let next = next.clone();
+        let one = one.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    return Ok::<(), sqlx::Error>(());
+                }
+                one(i64::try_from(i).unwrap_or(0)).await?;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(count as f64 / started.elapsed().as_secs_f64())
+}
+
+const BASELINE_UPDATE: &str =
+    "UPDATE bench_payable SET status = 'paid' WHERE id = $1 AND status = 'unpaid'";
+const BASELINE_INSERT: &str =
+    "INSERT INTO bench_payment (id, payable, amount) VALUES ($1, $1, 43000)";
+
 /// The raw transaction a payment is compared with: update one payable, insert one payment with a
 /// unique key, commit; `reporters` at once, `count` in all. Returns transactions per second.
 async fn raw_baseline(
@@ -135,7 +169,10 @@ async fn raw_baseline(
     reporters: usize,
     count: usize,
 ) -> anyhow::Result<f64> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    let create = [
+        "CREATE TABLE bench_payable (id BIGINT PRIMARY KEY, status TEXT NOT NULL)",
+        "CREATE TABLE bench_payment (id BIGINT PRIMARY KEY, payable BIGINT NOT NULL, amount BIGINT NOT NULL)",
+    ];
     match url {
         yibao_storage::DatabaseUrl::Postgres(u) => {
             let pool = sqlx::postgres::PgPoolOptions::new()
@@ -145,48 +182,32 @@ async fn raw_baseline(
             sqlx::query("DROP TABLE IF EXISTS bench_payable, bench_payment")
                 .execute(&pool)
                 .await?;
-            sqlx::query("CREATE TABLE bench_payable (id BIGINT PRIMARY KEY, status TEXT NOT NULL)")
-                .execute(&pool)
-                .await?;
-            sqlx::query("CREATE TABLE bench_payment (id BIGINT PRIMARY KEY, payable BIGINT NOT NULL, amount BIGINT NOT NULL)")
-                .execute(&pool)
-                .await?;
+            for sql in create {
+                sqlx::query(sql).execute(&pool).await?;
+            }
             sqlx::query(
                 "INSERT INTO bench_payable SELECT g, 'unpaid' FROM generate_series(0, $1) g",
             )
             .bind(i64::try_from(count).unwrap_or(0))
             .execute(&pool)
             .await?;
-            let next = std::sync::Arc::new(AtomicUsize::new(0));
-            let started = Instant::now();
-            let mut tasks = Vec::new();
-            for _ in 0..reporters {
-                let pool = pool.clone();
-                let next = next.clone();
-                tasks.push(tokio::spawn(async move {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= count {
-                            return Ok::<(), sqlx::Error>(());
-                        }
-                        let id = i64::try_from(i).unwrap_or(0);
-                        let mut tx = pool.begin().await?;
-                        sqlx::query("UPDATE bench_payable SET status = 'paid' WHERE id = $1 AND status = 'unpaid'")
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query("INSERT INTO bench_payment (id, payable, amount) VALUES ($1, $1, 43000)")
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        tx.commit().await?;
-                    }
-                }));
-            }
-            for t in tasks {
-                t.await??;
-            }
-            let rate = count as f64 / started.elapsed().as_secs_f64();
+            let writer = pool.clone();
+            let rate = drive(count, reporters, move |id| {
+                let pool = writer.clone();
+                async move {
+                    let mut tx = pool.begin().await?;
+                    sqlx::query(BASELINE_UPDATE)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(BASELINE_INSERT)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await
+                }
+            })
+            .await?;
             sqlx::query("DROP TABLE bench_payable, bench_payment")
                 .execute(&pool)
                 .await?;
@@ -202,64 +223,43 @@ async fn raw_baseline(
                 .max_connections(1)
                 .connect_with(options)
                 .await?;
-            sqlx::query("DROP TABLE IF EXISTS bench_payable")
-                .execute(&pool)
-                .await?;
-            sqlx::query("DROP TABLE IF EXISTS bench_payment")
-                .execute(&pool)
-                .await?;
-            sqlx::query(
-                "CREATE TABLE bench_payable (id INTEGER PRIMARY KEY, status TEXT NOT NULL)",
-            )
-            .execute(&pool)
-            .await?;
-            sqlx::query("CREATE TABLE bench_payment (id INTEGER PRIMARY KEY, payable INTEGER NOT NULL, amount INTEGER NOT NULL)")
-                .execute(&pool)
-                .await?;
-            let mut tx = pool.begin().await?;
-            for i in 0..=count {
-                sqlx::query("INSERT INTO bench_payable VALUES ($1, 'unpaid')")
-                    .bind(i64::try_from(i).unwrap_or(0))
-                    .execute(&mut *tx)
+            for table in ["bench_payable", "bench_payment"] {
+                sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+                    .execute(&pool)
                     .await?;
             }
-            tx.commit().await?;
-            let next = std::sync::Arc::new(AtomicUsize::new(0));
-            let started = Instant::now();
-            let mut tasks = Vec::new();
-            for _ in 0..reporters {
-                let pool = pool.clone();
-                let next = next.clone();
-                tasks.push(tokio::spawn(async move {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= count {
-                            return Ok::<(), sqlx::Error>(());
-                        }
-                        let id = i64::try_from(i).unwrap_or(0);
-                        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                        sqlx::query("UPDATE bench_payable SET status = 'paid' WHERE id = $1 AND status = 'unpaid'")
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query("INSERT INTO bench_payment (id, payable, amount) VALUES ($1, $1, 43000)")
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        tx.commit().await?;
-                    }
-                }));
+            for sql in create {
+                sqlx::query(sql).execute(&pool).await?;
             }
-            for t in tasks {
-                t.await??;
+            sqlx::query(
+                "WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i < $1) \
+                 INSERT INTO bench_payable SELECT i, 'unpaid' FROM g",
+            )
+            .bind(i64::try_from(count).unwrap_or(0))
+            .execute(&pool)
+            .await?;
+            let writer = pool.clone();
+            let rate = drive(count, reporters, move |id| {
+                let pool = writer.clone();
+                async move {
+                    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                    sqlx::query(BASELINE_UPDATE)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(BASELINE_INSERT)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await
+                }
+            })
+            .await?;
+            for table in ["bench_payable", "bench_payment"] {
+                sqlx::query(&format!("DROP TABLE {table}"))
+                    .execute(&pool)
+                    .await?;
             }
-            let rate = count as f64 / started.elapsed().as_secs_f64();
-            sqlx::query("DROP TABLE bench_payable")
-                .execute(&pool)
-                .await?;
-            sqlx::query("DROP TABLE bench_payment")
-                .execute(&pool)
-                .await?;
             Ok(rate)
         }
     }
