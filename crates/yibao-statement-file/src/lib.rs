@@ -1,4 +1,5 @@
-//! Reads the files that money arrives in: channel statements (对账单) in three formats.
+//! Reads the files that money arrives in: channel statements (对账单) in three formats, and the
+//! bank auto-debit (委托扣款) files, whose request side it also writes.
 //!
 //! Pure: the input is bytes already in memory, nothing is written anywhere, there is no async and
 //! no database. Amounts are integer fen ([`Fen`]); no float is used anywhere.
@@ -35,18 +36,29 @@
 //! [`read_statement`] returned `Ok` (gather into a transaction or a vector, not straight into the
 //! books).
 //!
+//! # Bank auto-debit files
+//! Our own `|`-separated format, described in `docs/bank-files.md`: [`write_debit_request`] and
+//! [`read_debit_result`] for yibao's side, [`read_debit_request`] and [`write_debit_result`] for a
+//! bank (or its simulator).
+//!
 //! # Errors
 //! Everything is a [`StatementError`]: a stable [`StatementError::code`] and a Chinese message
 //! naming the line (1-based, as an editor shows it) and the column. No input makes this crate
 //! panic: every size is bounded by [`Limits`].
 
 mod alipay;
+mod bank;
 mod error;
 mod protocol;
 mod statement;
 mod text;
 mod wechat;
 
+pub use bank::{
+    read_debit_request, read_debit_result, write_debit_request, write_debit_result, DebitFailure,
+    DebitOutcome, DebitRequest, DebitRequestHeader, DebitRequestItem, DebitRequestRow, DebitResult,
+    DebitResultHeader, DebitResultRow, MAX_DEBIT_BATCH,
+};
 pub use error::StatementError;
 pub use statement::{
     read_statement, read_statement_to_vec, AlipayTotals, BillTotals, DeclaredTotals, LineKind,
@@ -60,7 +72,7 @@ pub struct Limits {
     /// Size of the input; for an Alipay zip also of the CSV unpacked from it (a zip bomb stops
     /// there).
     pub max_bytes: u64,
-    /// Detail lines: statement lines handed to the callback.
+    /// Detail lines: statement lines handed to the callback, or bank file detail lines.
     pub max_lines: u64,
     /// Characters (not bytes) in a value that is read: transaction ids, refund numbers, times,
     /// amounts, names. Columns that are not read (a WeChat bill's 商品名称) are bounded only by the

@@ -230,6 +230,17 @@ impl Fields {
         }
     }
 
+    /// Splits a line at `|`, no quoting; fields are kept as they are (not trimmed).
+    pub(crate) fn split_pipes(&mut self, line: &str) {
+        self.text.clear();
+        self.spans.clear();
+        for field in line.split('|') {
+            let start = self.text.len();
+            self.text.push_str(field);
+            self.spans.push((start, self.text.len()));
+        }
+    }
+
     /// Records the field written from `start` on, trimmed.
     fn push_trimmed(&mut self, start: usize) {
         let field = self.text.get(start..).unwrap_or_default();
@@ -457,6 +468,8 @@ mod tests {
         f.split_csv("x,").unwrap();
         assert_eq!(f.iter().collect::<Vec<_>>(), ["x", ""]);
         assert!(f.split_csv("\"open,x").is_err());
+        f.split_pipes("D|1||x ");
+        assert_eq!(f.iter().collect::<Vec<_>>(), ["D", "1", "", "x "]);
         assert_eq!(f.get(9), "");
     }
 
