@@ -11,8 +11,10 @@ pub mod id_number;
 pub mod lifecycle;
 pub mod money;
 pub mod person_name;
+pub mod reconciliation;
 pub mod region;
 pub mod roster;
+pub mod settlement;
 
 pub use calendar::{CalendarError, CalendarYear, DayKind, WorkingCalendar};
 pub use enrolment::{

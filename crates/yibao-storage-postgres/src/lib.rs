@@ -54,6 +54,9 @@ impl PostgresStorage {
     /// faster than multi-row INSERTs for roster imports. Only for batches of people not stored yet.
     pub const BULK_COPY: bool = true;
 
+    /// Orders text by bytes, as Rust compares strings (reconciliation merges the two orders).
+    pub const BYTE_ORDER: &'static str = "COLLATE \"C\"";
+
     pub async fn copy_new_persons(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
@@ -161,6 +164,7 @@ impl PostgresStorage {
 }
 
 yibao_storage::impl_collection_storage!(PostgresStorage, sqlx::Postgres);
+yibao_storage::impl_settlement_storage!(PostgresStorage, sqlx::Postgres);
 
 yibao_storage::impl_storage!(PostgresStorage, sqlx::Postgres, {
     fn backend(&self) -> Backend {

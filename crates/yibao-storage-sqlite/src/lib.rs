@@ -67,6 +67,9 @@ impl SqliteStorage {
     /// SQLite has no COPY; its multi-row INSERTs are already fast, so the shared upserts serve every batch.
     pub const BULK_COPY: bool = false;
 
+    /// SQLite's default collation already orders text by bytes, as Rust does.
+    pub const BYTE_ORDER: &'static str = "COLLATE BINARY";
+
     /// Never called: [`SqliteStorage::BULK_COPY`] is false.
     pub async fn copy_new_persons(
         &self,
@@ -98,6 +101,7 @@ impl SqliteStorage {
 }
 
 yibao_storage::impl_collection_storage!(SqliteStorage, sqlx::Sqlite);
+yibao_storage::impl_settlement_storage!(SqliteStorage, sqlx::Sqlite);
 
 yibao_storage::impl_storage!(SqliteStorage, sqlx::Sqlite, {
     fn backend(&self) -> Backend {

@@ -114,12 +114,19 @@ pub enum OrderOutcome {
 }
 
 /// A payment report, ready to store. Identifiers and dates were chosen by the caller.
+#[derive(Debug, Clone)]
 pub struct NewPayment {
     pub payment_no: String,
     pub refund_no: String,
     pub channel_id: String,
     pub channel_txn_id: String,
     pub order_no: Option<String>,
+    /// Who may take payables locked for this payment: its order, or a debit run
+    /// (`debit:<run_no>`). `None` means the order number, if any.
+    pub lock_holder: Option<String>,
+    /// Refund everything under this reason instead of applying (a channel-only statement line
+    /// refunded by the channel's policy).
+    pub refund_all: Option<&'static str>,
     /// The payables the channel named (or the order's, resolved by the caller).
     pub payable_ids: Vec<String>,
     pub amount_fen: i64,
@@ -394,6 +401,7 @@ pub trait CollectionStorage: Send + Sync + 'static {
         succeeded: bool,
         channel_refund_id: &str,
         failure_reason: Option<&str>,
+        today: NaiveDate,
     ) -> Result<RefundResultOutcome, StorageError>;
     /// Refunds still owed whose due date is before `today`.
     async fn overdue_refunds(

@@ -140,14 +140,14 @@ macro_rules! impl_collection_storage {
                     .bind(&payment.channel_txn_id)
                     .fetch_optional(&mut **tx)
                     .await?;
-                let mut refund_reason: Option<&'static str> = None;
+                let mut refund_reason: Option<&'static str> = payment.refund_all;
                 if let Some(r) = reversal {
                     let funds_returned: bool = r.try_get("funds_returned")?;
                     if funds_returned {
                         // The caller rolls back what this report wrote (its claim).
                         return Ok(PaymentReportOutcome::ReversedEarlier);
                     }
-                    refund_reason = Some("REVERSED_EARLIER");
+                    refund_reason = refund_reason.or(Some("REVERSED_EARLIER"));
                 }
                 // The payables, with the payer's reserved name and the issuing region's name.
                 let mut views = Vec::new();
@@ -180,7 +180,7 @@ macro_rules! impl_collection_storage {
                         .execute(&mut **tx)
                         .await?;
                 }
-                let holder = payment.order_no.clone().unwrap_or_default();
+                let holder = payment.lock_holder.clone().or_else(|| payment.order_no.clone()).unwrap_or_default();
                 let mut receipts = Vec::new();
                 let mut applied_total: i64 = 0;
                 let mut partial_reason: Option<&'static str> = None;
@@ -840,10 +840,11 @@ macro_rules! impl_collection_storage {
             async fn pending_refunds(&self, channel_id: &str, limit: usize) -> Result<Vec<$crate::collection::RefundState>, $crate::StorageError> {
                 let rows = ::sqlx::query(
                     "SELECT refund_no, channel_txn_id, amount_fen, reason, due, status FROM refunds \
-                     WHERE channel_id = $1 AND status IN ('owed', 'sent', 'failed') ORDER BY due, refund_no LIMIT $2",
+                     WHERE channel_id = $1 AND (status IN ('owed', 'sent') OR (status = 'failed' AND attempts < $3)) ORDER BY due, refund_no LIMIT $2",
                 )
                 .bind(channel_id)
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .bind(::yibao_domain::settlement::MAX_REFUND_ATTEMPTS)
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map($crate::refund_state_from_row!($db)).collect()
@@ -856,6 +857,7 @@ macro_rules! impl_collection_storage {
                 succeeded: bool,
                 channel_refund_id: &str,
                 failure_reason: Option<&str>,
+                today: ::chrono::NaiveDate,
             ) -> Result<$crate::collection::RefundResultOutcome, $crate::StorageError> {
                 use ::sqlx::Row as _;
                 use $crate::collection::RefundResultOutcome;
@@ -883,14 +885,15 @@ macro_rules! impl_collection_storage {
                     Err(e) => return Ok(RefundResultOutcome::Conflict(e.to_string())),
                 };
                 let changed = ::sqlx::query(
-                    "UPDATE refunds SET status = $1, channel_refund_id = $2, failure_reason = $3, updated_at = CURRENT_TIMESTAMP \
-                     WHERE refund_no = $4 AND status = $5",
+                    "UPDATE refunds SET status = $1, channel_refund_id = $2, failure_reason = $3, updated_at = CURRENT_TIMESTAMP, \
+                     settled_on = COALESCE(settled_on, $6) WHERE refund_no = $4 AND status = $5",
                 )
                 .bind(next.code())
                 .bind(channel_refund_id)
                 .bind(failure_reason)
                 .bind(refund_no)
                 .bind(&status)
+                .bind(succeeded.then_some(today))
                 .execute(&mut *tx)
                 .await?;
                 if changed.rows_affected() != 1 {

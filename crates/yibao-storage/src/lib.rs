@@ -20,6 +20,8 @@ mod collection_sql;
 mod database_url;
 pub mod portable;
 pub mod records;
+pub mod settlement;
+mod settlement_sql;
 
 pub use database_url::{DatabaseUrl, DatabaseUrlError};
 pub use records::{
@@ -106,7 +108,9 @@ impl StorageError {
 
 /// The storage of yibao. Each method is one transaction: it either happens whole or not at all.
 #[async_trait]
-pub trait Storage: collection::CollectionStorage + Send + Sync + 'static {
+pub trait Storage:
+    collection::CollectionStorage + settlement::SettlementStorage + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
 
     /// Cheap round trip, for `/healthz`.
