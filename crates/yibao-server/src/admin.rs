@@ -79,7 +79,7 @@ pub fn router() -> Router<AppState> {
 
 /// Staff who may see collection data of every region: administrators, auditors and tax collectors
 /// (a tax collector's lists are limited to their region).
-fn collection_reader(staff: &Staff) -> Result<Option<String>, ApiError> {
+pub(crate) fn collection_reader(staff: &Staff) -> Result<Option<String>, ApiError> {
     match staff.role() {
         Role::Admin | Role::Auditor => Ok(None),
         Role::TaxCollector => Ok(staff.0.region.map(|r| r.to_string())),
@@ -137,7 +137,7 @@ fn id_of(text: &str, state: &AppState) -> Result<IdNumber, ApiError> {
     Ok(IdNumber::parse(text, state.clock.today())?.id_number)
 }
 
-async fn audit(
+pub(crate) async fn audit(
     state: &AppState,
     staff: &Staff,
     action: &str,

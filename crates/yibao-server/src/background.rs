@@ -38,7 +38,7 @@ pub fn backoff_seconds(attempts: i64) -> i64 {
         .min(MAX_BACKOFF_SECONDS)
 }
 
-/// Runs one round: expire orders, sweep nonces, post due events. Returns events posted.
+/// Runs one round: expire orders, sweep nonces, abandon debit runs past their bound, post due events. Returns events posted.
 pub async fn tick(
     state: &AppState,
     posting: Option<&PostingTarget>,
@@ -50,6 +50,14 @@ pub async fn tick(
     }
     if let Err(err) = state.storage.sweep_nonces(now - NONCE_WINDOW_SECONDS).await {
         tracing::warn!(%err, "sweeping nonces failed");
+    }
+    match state.storage.abandon_expired_debit_runs(now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            runs = n,
+            "debit runs abandoned: no result before their lock bound; payables released"
+        ),
+        Err(err) => tracing::warn!(%err, "abandoning expired debit runs failed"),
     }
     if let Err(err) = state
         .storage

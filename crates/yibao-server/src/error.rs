@@ -23,6 +23,8 @@ pub enum ErrorCode {
     InvalidPerson,
     BadRosterFile,
     BadRosterHeader,
+    BadStatementFile,
+    BadDebitFile,
     NoFeePolicy,
     NotEnrolled,
     NotAssessed,
@@ -52,7 +54,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 38] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidIdNumber,
         ErrorCode::InvalidName,
@@ -63,6 +65,8 @@ impl ErrorCode {
         ErrorCode::InvalidPerson,
         ErrorCode::BadRosterFile,
         ErrorCode::BadRosterHeader,
+        ErrorCode::BadStatementFile,
+        ErrorCode::BadDebitFile,
         ErrorCode::NoFeePolicy,
         ErrorCode::NotEnrolled,
         ErrorCode::NotAssessed,
@@ -103,6 +107,8 @@ impl ErrorCode {
             ErrorCode::InvalidPerson => "INVALID_PERSON",
             ErrorCode::BadRosterFile => "BAD_ROSTER_FILE",
             ErrorCode::BadRosterHeader => "BAD_ROSTER_HEADER",
+            ErrorCode::BadStatementFile => "BAD_STATEMENT_FILE",
+            ErrorCode::BadDebitFile => "BAD_DEBIT_FILE",
             ErrorCode::NoFeePolicy => "NO_FEE_POLICY",
             ErrorCode::NotEnrolled => "NOT_ENROLLED",
             ErrorCode::NotAssessed => "NOT_ASSESSED",
@@ -144,6 +150,8 @@ impl ErrorCode {
             ErrorCode::InvalidPerson => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::BadRosterFile => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::BadRosterHeader => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::BadStatementFile => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::BadDebitFile => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::NoFeePolicy => StatusCode::NOT_FOUND,
             ErrorCode::NotEnrolled => StatusCode::CONFLICT,
             ErrorCode::NotAssessed => StatusCode::CONFLICT,
@@ -186,6 +194,8 @@ impl ErrorCode {
             ErrorCode::InvalidPerson => "人员信息不正确，请核对后重新填写",
             ErrorCode::BadRosterFile => "花名册文件无法读取，请检查文件格式",
             ErrorCode::BadRosterHeader => "花名册第一行列名不正确，请下载模板对照",
+            ErrorCode::BadStatementFile => "对账单文件无法读取，请检查格式后重新上传",
+            ErrorCode::BadDebitFile => "银行扣款文件无法读取，请检查格式后重新导入",
             ErrorCode::NoFeePolicy => "该统筹区尚未设置该年度的缴费政策",
             ErrorCode::NotEnrolled => "此人本年度未参保登记",
             ErrorCode::NotAssessed => "此人本年度尚未核定",

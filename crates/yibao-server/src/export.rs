@@ -102,6 +102,34 @@ pub fn paid_listing_html(
     )
 }
 
+/// A report as an XLSX workbook: one sheet, a bold header row, every cell text (amounts already
+/// written in yuan by the caller, so the workbook never holds a floating-point amount).
+pub fn table_xlsx(name: &str, headers: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, ApiError> {
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    let xlsx = |e: rust_xlsxwriter::XlsxError| ApiError::internal("xlsx", e);
+    sheet.set_name(name).map_err(xlsx)?;
+    let bold = Format::new().set_bold();
+    let text = Format::new().set_num_format("@");
+    for (col, title) in headers.iter().enumerate() {
+        let col = u16::try_from(col).map_err(|e| ApiError::internal("xlsx columns", e))?;
+        sheet
+            .write_string_with_format(0, col, *title, &bold)
+            .map_err(xlsx)?;
+        sheet.set_column_width(col, 16).map_err(xlsx)?;
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let r = u32::try_from(i + 1).map_err(|e| ApiError::internal("xlsx rows", e))?;
+        for (col, value) in row.iter().enumerate() {
+            let col = u16::try_from(col).map_err(|e| ApiError::internal("xlsx columns", e))?;
+            sheet
+                .write_string_with_format(r, col, value, &text)
+                .map_err(xlsx)?;
+        }
+    }
+    workbook.save_to_buffer().map_err(xlsx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

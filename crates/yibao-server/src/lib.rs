@@ -23,6 +23,7 @@ mod openapi;
 pub mod receipts;
 pub mod routes;
 pub mod services;
+pub mod settlement_api;
 
 pub use clock::Clock;
 pub use error::{ApiError, ErrorBody, ErrorCode};
@@ -82,6 +83,7 @@ pub fn app(state: AppState, settings: &ServerSettings) -> Router {
     let limit = settings.body_limit_bytes;
     let small = routes::router()
         .merge(admin::router())
+        .merge(settlement_api::router())
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit));
     let channel = channel::router(state.clone())
@@ -93,8 +95,16 @@ pub fn app(state: AppState, settings: &ServerSettings) -> Router {
     let uploads = admin::upload_router()
         .layer(DefaultBodyLimit::max(admin::ROSTER_UPLOAD_LIMIT_BYTES))
         .layer(RequestBodyLimitLayer::new(admin::ROSTER_UPLOAD_LIMIT_BYTES));
+    let settlement_uploads = settlement_api::upload_router()
+        .layer(DefaultBodyLimit::max(
+            services::reconciliation::MAX_STATEMENT_BYTES,
+        ))
+        .layer(RequestBodyLimitLayer::new(
+            services::reconciliation::MAX_STATEMENT_BYTES,
+        ));
     small
         .merge(uploads)
+        .merge(settlement_uploads)
         .merge(channel)
         .with_state(state)
         .layer(axum::middleware::from_fn(middleware::request_id_and_errors))

@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::{admin, channel, routes};
+use crate::{admin, channel, routes, settlement_api};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,24 @@ use crate::{admin, channel, routes};
         admin::put_calendar,
         admin::overdue_refunds,
         admin::unposted,
+        settlement_api::sign_agreement,
+        settlement_api::list_agreements,
+        settlement_api::cancel_agreement,
+        settlement_api::create_debit_run,
+        settlement_api::list_debit_runs,
+        settlement_api::get_debit_run,
+        settlement_api::debit_request_file,
+        settlement_api::upload_debit_result,
+        settlement_api::upload_statement,
+        settlement_api::put_channel_only_policy,
+        settlement_api::reconciliation_items,
+        settlement_api::resolve_item,
+        settlement_api::refund_payable,
+        settlement_api::list_refunds,
+        settlement_api::retry_refund,
+        settlement_api::report_daily_collection,
+        settlement_api::report_refunds,
+        settlement_api::report_reconciliation,
         channel::handlers::search,
         channel::handlers::open_order,
         channel::handlers::cancel_order,
@@ -58,6 +76,8 @@ use crate::{admin, channel, routes};
         (name = "regions", description = "Pooling regions (统筹区), fee policies and working-day calendars"),
         (name = "channel", description = "Channel protocol v1 (shared/spec/channel-protocol.md): every request signed with \
             Yibao-Channel, Yibao-Timestamp, Yibao-Nonce and Yibao-Signature (HMAC-SHA256); responses signed the same way."),
+        (name = "settlement", description = "Bank auto-debit agreements and runs (委托扣款), statement reconciliation (对账) in the \
+            protocol, WeChat and Alipay formats, refunds, and staff reports (JSON or XLSX)."),
         (name = "public", description = "No authentication: receipt verification and citizens' paid status"),
         (name = "admin", description = "The agency and its service stations: staff, rosters (花名册), persons, assessment (核定), lists. \
             Bearer token from /api/v1/auth/login; station operators reach their own station only."),

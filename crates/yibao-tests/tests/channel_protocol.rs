@@ -1308,17 +1308,20 @@ async fn group_commit_keeps_pay_once_idempotency_and_every_invariant() {
 async fn the_public_endpoints_share_a_rate_limit_against_probing() {
     on_each_test_db(|db| async move {
         let w = world_at(&db, instant()).await;
-        let mut limited = 0;
+        // All at once, so they land within the limiter's one-second window even on a loaded machine.
+        let mut tasks = Vec::new();
         for i in 0..(yibao_server::channel::PUBLIC_RATE_PER_SECOND + 20) {
-            let r = w
-                .server
-                .client
-                .get(w.server.url(&format!(
-                    "/public/receipts/verify?code=32060020&number={i:010}&check_code=abcdef"
-                )))
-                .send()
-                .await
-                .unwrap();
+            let client = w.server.client.clone();
+            let url = w.server.url(&format!(
+                "/public/receipts/verify?code=32060020&number={i:010}&check_code=abcdef"
+            ));
+            tasks.push(tokio::spawn(async move {
+                client.get(url).send().await.unwrap()
+            }));
+        }
+        let mut limited = 0;
+        for task in tasks {
+            let r = task.await.unwrap();
             if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
                 let body: Value = r.json().await.unwrap();
                 assert_eq!(body["code"], "RATE_LIMITED");

@@ -59,6 +59,27 @@ enum Command {
         #[command(subcommand)]
         command: ChannelCommand,
     },
+    /// Auto-debit agreements (委托扣款协议).
+    Agreement {
+        #[command(subcommand)]
+        command: crate::settlement_cli::AgreementCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Bank auto-debit runs: create, write the request file, import the result.
+    Debit {
+        #[command(subcommand)]
+        command: crate::settlement_cli::DebitCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Reconcile (对账) a channel's statement of a day: protocol CSV, WeChat bill or Alipay zip.
+    Reconcile {
+        #[command(flatten)]
+        args: crate::settlement_cli::ReconcileArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Benchmarks (see BENCHMARKS.md). They write to the database given: use a fresh one.
     Bench {
         #[command(subcommand)]
@@ -112,6 +133,8 @@ enum BenchCommand {
     Enrolment(BenchEnrolmentArgs),
     /// Signed payment reports over HTTP, many reporters at once, beside the raw transaction.
     Payments(BenchPaymentsArgs),
+    /// A statement of N lines reconciled against N payments of one day; time and peak memory.
+    Reconcile(BenchReconcileArgs),
 }
 
 #[derive(Args)]
@@ -123,6 +146,15 @@ struct BenchPaymentsArgs {
     /// Group commit size (1: each report commits on its own).
     #[arg(long, default_value_t = 32)]
     batch: usize,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Args)]
+struct BenchReconcileArgs {
+    /// Lines in the statement (and payments of the day).
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -480,6 +512,48 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             if let Some(mib) = crate::bench::peak_rss_mib() {
                 println!("peak RSS (client and server in one process): {mib} MiB");
+            }
+            Ok(())
+        }
+        Command::Agreement { command, database } => {
+            let storage = connect(&database_config(database)?).await?;
+            crate::settlement_cli::agreement(storage.as_ref(), command).await
+        }
+        Command::Debit { command, database } => {
+            let storage = connect(&database_config(database)?).await?;
+            crate::settlement_cli::debit_run(storage.as_ref(), command).await
+        }
+        Command::Reconcile { args, database } => {
+            let storage = connect(&database_config(database)?).await?;
+            crate::settlement_cli::reconcile(storage.as_ref(), args).await
+        }
+        Command::Bench {
+            command: BenchCommand::Reconcile(args),
+        } => {
+            let config = database_config(args.database)?;
+            let storage = connect(&config).await?;
+            let r = crate::bench_reconcile::reconcile_statement(
+                &config.database_url,
+                storage.as_ref(),
+                args.rows,
+            )
+            .await?;
+            println!(
+                "reconciled a statement of {} lines in {:.2} s ({:.0} lines/s)",
+                r.lines,
+                r.seconds,
+                r.lines as f64 / r.seconds
+            );
+            println!(
+                "matched {}, channel-only {}, platform-only {}, amount mismatch {}, duplicate {}",
+                r.summary["matched"],
+                r.summary["channel_only"],
+                r.summary["platform_only"],
+                r.summary["amount_mismatch"],
+                r.summary["duplicate"]
+            );
+            if let Some(mib) = crate::bench::peak_rss_mib() {
+                println!("peak RSS: {mib} MiB");
             }
             Ok(())
         }

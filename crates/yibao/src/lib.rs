@@ -2,9 +2,11 @@
 //! `main.rs` only calls [`cli::main`].
 
 pub mod bench;
+pub mod bench_reconcile;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod operator;
+pub mod settlement_cli;
 pub mod simulate;
 pub mod storage;

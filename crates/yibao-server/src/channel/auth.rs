@@ -18,8 +18,8 @@ use crate::AppState;
 
 /// How long a nonce is remembered, seconds.
 pub const NONCE_WINDOW_SECONDS: i64 = 15 * 60;
-/// Largest channel request body (a daily statement CSV is the largest): 32 MiB.
-pub const MAX_CHANNEL_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Largest channel request body (a daily statement CSV is the largest): 96 MiB, a million lines with room.
+pub const MAX_CHANNEL_BODY_BYTES: usize = 96 * 1024 * 1024;
 /// Largest body of every other channel request: 64 KiB.
 pub const MAX_SMALL_CHANNEL_BODY_BYTES: usize = 64 * 1024;
 /// Largest response body signed (a receipt PDF is the largest): 8 MiB.

@@ -19,10 +19,11 @@ use yibao_storage::collection::{
 };
 
 use super::auth::ChannelContext;
-use super::{MAX_CHANNEL_ID_CHARS, MAX_REFUNDS_LISTED, MAX_STATEMENT_LINES};
+use super::{MAX_CHANNEL_ID_CHARS, MAX_REFUNDS_LISTED};
 use crate::clock::CHINA_STANDARD_TIME;
 use crate::error::{ApiError, ErrorCode};
 use crate::json::ApiJson;
+use crate::services::{new_check_code, new_id};
 use crate::AppState;
 
 fn not_found_person() -> ApiError {
@@ -59,18 +60,9 @@ fn rfc3339(ts: i64) -> String {
         .unwrap_or_default()
 }
 
-fn new_id(prefix: &str) -> String {
-    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
-}
-
-/// Six random lowercase alphanumerics.
-fn new_check_code() -> String {
-    let raw = uuid::Uuid::new_v4();
-    raw.as_bytes()
-        .iter()
-        .take(6)
-        .map(|b| char::from(b"0123456789abcdefghijklmnopqrstuvwxyz"[usize::from(*b) % 36]))
-        .collect()
+/// A refund reason as the protocol names it (internal reasons such as `CHANNEL_ONLY` map onto §3's four).
+fn protocol_reason(code: &str) -> &str {
+    yibao_domain::settlement::RefundReason::from_code(code).map_or(code, |r| r.protocol_code())
 }
 
 fn masked_name(name: &str) -> String {
@@ -371,7 +363,7 @@ pub fn payment_json(outcome: &PaymentOutcome) -> Value {
     let mut body =
         json!({"result": outcome.result, "payment_no": outcome.payment_no, "receipts": receipts});
     if let Some(refund) = &outcome.refund {
-        body["refund"] = json!({"refund_no": refund.refund_no, "amount": refund.amount_fen, "reason": refund.reason, "due": refund.due});
+        body["refund"] = json!({"refund_no": refund.refund_no, "amount": refund.amount_fen, "reason": protocol_reason(&refund.reason), "due": refund.due});
     }
     body
 }
@@ -449,6 +441,8 @@ pub async fn report_payment(
         channel_id: channel.channel_id.clone(),
         channel_txn_id: req.channel_txn_id.clone(),
         order_no,
+        lock_holder: None,
+        refund_all: None,
         check_codes: ids.iter().map(|_| new_check_code()).collect(),
         event_ids: ids.iter().map(|_| new_id("EV")).collect(),
         payable_ids: ids,
@@ -479,7 +473,7 @@ pub async fn report_payment(
 }
 
 fn refund_json(r: &RefundState) -> Value {
-    json!({"refund_no": r.refund_no, "amount": r.amount_fen, "reason": r.reason, "due": r.due})
+    json!({"refund_no": r.refund_no, "amount": r.amount_fen, "reason": protocol_reason(&r.reason), "due": r.due})
 }
 
 /// § 5 Payment status.
@@ -577,9 +571,15 @@ pub async fn pending_refunds(
         .storage
         .pending_refunds(&channel.channel_id, MAX_REFUNDS_LISTED)
         .await?;
+    // Handed to the channel: owed (or failed, for another attempt) becomes sent, one attempt more.
+    let listed: Vec<String> = refunds.iter().map(|r| r.refund_no.clone()).collect();
+    state
+        .storage
+        .mark_refunds_sent(&channel.channel_id, &listed)
+        .await?;
     let list: Vec<Value> = refunds
         .iter()
-        .map(|r| json!({"refund_no": r.refund_no, "channel_txn_id": r.channel_txn_id, "amount": r.amount_fen, "reason": r.reason, "due": r.due}))
+        .map(|r| json!({"refund_no": r.refund_no, "channel_txn_id": r.channel_txn_id, "amount": r.amount_fen, "reason": protocol_reason(&r.reason), "due": r.due}))
         .collect();
     Ok(Json(Value::Array(list)))
 }
@@ -616,6 +616,7 @@ pub async fn refund_result(
             succeeded,
             &req.channel_refund_id,
             failure.as_deref(),
+            state.clock.today(),
         )
         .await?
     {
@@ -640,112 +641,22 @@ pub async fn statement(
 ) -> Result<Json<Value>, ApiError> {
     let day = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
         .map_err(|_| bad_request("日期格式应为 YYYY-MM-DD"))?;
-    let text =
-        std::str::from_utf8(&body).map_err(|_| bad_request("对账单应为 UTF-8 编码的 CSV"))?;
-    let mut lines: HashMap<String, i64> = HashMap::new();
-    let mut refund_lines: Vec<(String, i64)> = Vec::new();
-    let mut duplicates = 0u64;
-    let mut count = 0i64;
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim_start_matches('\u{feff}').trim();
-        if line.is_empty() || (i == 0 && line.starts_with("channel_txn_id")) {
-            continue;
-        }
-        count += 1;
-        if count as usize > MAX_STATEMENT_LINES {
-            return Err(ApiError::of(ErrorCode::PayloadTooLarge));
-        }
-        let fields: Vec<&str> = line.split(',').collect();
-        if fields.len() < 4 {
-            return Err(bad_request(format!(
-                "对账单第{}行应有 channel_txn_id,type,amount,occurred_at,refund_no 五列",
-                i + 1
-            )));
-        }
-        let amount = fields[2]
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .and_then(|a| yibao_domain::Fen::new_non_negative(a).ok())
-            .ok_or_else(|| bad_request(format!("对账单第{}行金额应为非负整数（分）", i + 1)))?
-            .as_fen();
-        let signed = match fields[1].trim() {
-            "payment" => amount,
-            "reversal" => -amount,
-            "refund" => {
-                let refund_no = fields
-                    .get(4)
-                    .map(|f| f.trim().to_owned())
-                    .unwrap_or_default();
-                refund_lines.push((refund_no, amount));
-                continue;
-            }
-            other => return Err(bad_request(format!("对账单第{}行类型“{other}”无效", i + 1))),
-        };
-        let entry = lines.entry(fields[0].trim().to_owned()).or_insert(0);
-        if signed > 0 && *entry > 0 {
-            duplicates += 1;
-        }
-        // Bounded by MAX_STATEMENT_LINES × MAX_ABS_FEN, far inside i64.
-        *entry = entry.saturating_add(signed);
-    }
-    let platform = state.storage.payments_on(&channel.channel_id, day).await?;
-    let (mut matched, mut mismatch, mut platform_only) = (0u64, 0u64, 0u64);
-    let mut actions = Vec::new();
-    for p in &platform {
-        let expected = if p.status == "reversed" {
-            0
-        } else {
-            p.amount_fen
-        };
-        match lines.remove(&p.channel_txn_id) {
-            Some(net) if net == expected || (p.status == "reversed" && net == 0) => matched += 1,
-            Some(net) => {
-                mismatch += 1;
-                actions.push(json!({"channel_txn_id": p.channel_txn_id, "class": "amount_mismatch", "platform": expected, "channel": net}));
-            }
-            None if expected == 0 => matched += 1,
-            None => {
-                platform_only += 1;
-                actions.push(json!({"channel_txn_id": p.channel_txn_id, "class": "platform_only", "action": "flagged"}));
-            }
-        }
-    }
-    let channel_only = lines.values().filter(|net| **net != 0).count() as u64;
-    for (txn, net) in lines.iter().filter(|(_, n)| **n != 0) {
-        actions.push(json!({"channel_txn_id": txn, "class": "channel_only", "amount": net, "action": "flagged"}));
-    }
-    // Refund lines against the refunds yibao owed through this channel.
-    let owed: HashMap<String, i64> = state
-        .storage
-        .pending_refunds(&channel.channel_id, MAX_REFUNDS_LISTED)
-        .await?
-        .into_iter()
-        .map(|r| (r.refund_no, r.amount_fen))
-        .collect();
-    for (refund_no, amount) in refund_lines {
-        match owed.get(&refund_no) {
-            Some(expected) if *expected == amount => matched += 1,
-            Some(expected) => {
-                mismatch += 1;
-                actions.push(json!({"refund_no": refund_no, "class": "amount_mismatch", "platform": expected, "channel": amount}));
-            }
-            None if refund_no.is_empty() => {
-                mismatch += 1;
-                actions.push(json!({"class": "refund_without_refund_no", "channel": amount}));
-            }
-            // A refund already confirmed is no longer pending.
-            None => matched += 1,
-        }
-    }
-    let summary = json!({
-        "date": day, "matched": matched, "channel_only": channel_only, "platform_only": platform_only,
-        "amount_mismatch": mismatch, "duplicates": duplicates, "actions": actions,
-    });
-    state
-        .storage
-        .store_statement(&channel.channel_id, day, count, &summary.to_string())
-        .await?;
+    let summary = crate::services::reconciliation::reconcile(
+        state.storage.as_ref(),
+        &state.clock,
+        crate::services::reconciliation::StatementUpload {
+            channel_id: &channel.channel_id,
+            day,
+            format: yibao_statement_file::StatementFormat::Protocol,
+            bytes: &body,
+        },
+    )
+    .await
+    .map_err(|e| match e.code {
+        // The protocol's own code for a request it cannot read.
+        ErrorCode::BadStatementFile => ApiError::new(ErrorCode::InvalidRequest, e.message),
+        _ => e,
+    })?;
     Ok(Json(summary))
 }
 

@@ -15,8 +15,6 @@ use crate::AppState;
 pub const DEFAULT_ORDER_HOLD_SECONDS: i64 = 900;
 /// Longest identifier a channel may send (`channel_order_no`, `channel_txn_id`, `refund_no` …).
 pub const MAX_CHANNEL_ID_CHARS: usize = 64;
-/// Rows in one daily statement.
-pub const MAX_STATEMENT_LINES: usize = 1_000_000;
 /// Refunds listed at once.
 pub const MAX_REFUNDS_LISTED: usize = 1000;
 

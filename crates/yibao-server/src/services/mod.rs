@@ -1,5 +1,24 @@
-//! Use cases shared by the HTTP API and the command line: roster import, assessment, staff.
+//! Use cases shared by the HTTP API and the command line: roster import, assessment, staff,
+//! reconciliation, bank debit runs and refunds.
 
 pub mod assessment;
+pub mod debit;
+pub mod reconciliation;
+pub mod refunds;
 pub mod roster_import;
 pub mod staff;
+
+/// A new identifier: the prefix and a random UUID (payment, refund, event and run numbers).
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Six random lowercase alphanumerics: the check code printed on a receipt.
+pub fn new_check_code() -> String {
+    let raw = uuid::Uuid::new_v4();
+    raw.as_bytes()
+        .iter()
+        .take(6)
+        .map(|b| char::from(b"0123456789abcdefghijklmnopqrstuvwxyz"[usize::from(*b) % 36]))
+        .collect()
+}

@@ -1,0 +1,391 @@
+//! Bank auto-debit (委托扣款): agreements, runs, request files and result files. The file layouts
+//! are in `docs/bank-files.md`.
+//!
+//! A run locks every payable it will debit (`debit:<run_no>`), so other channels are told 银行扣费
+//! 进行中 until the bank answers. Each item is attempted once per run. The bank's successes are
+//! stored through the same payment path as any channel's report (receipts, outbox, refunds for
+//! whatever cannot be applied); failures are unlocked and listed for notification. A run the bank
+//! never answers is abandoned when its lock bound passes, and its payables are freed; a result that
+//! arrives later is still applied, because money taken is never lost.
+
+use chrono::{Duration, NaiveDate, TimeZone};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use yibao_domain::settlement::MaskedAccount;
+use yibao_domain::{IdNumber, PersonName, RegionCode};
+use yibao_statement_file::{
+    read_debit_result, write_debit_request, DebitOutcome, DebitRequestHeader, DebitRequestItem,
+    Fen, Limits,
+};
+use yibao_storage::collection::PaymentReportOutcome;
+use yibao_storage::settlement::{
+    debit_lock_holder, AgreementOutcome, AgreementRecord, DebitItemResult, DebitResultClaim,
+    DebitRunOutcome, DebitRunRecord, NewAgreement, NewDebitRun, MAX_AGREEMENT_MEMBERS,
+    MAX_DEBIT_BATCH,
+};
+use yibao_storage::Storage;
+
+use crate::clock::{Clock, CHINA_STANDARD_TIME};
+use crate::error::{ApiError, ErrorCode};
+use crate::services::refunds::refund_due;
+
+/// Days after the debit date a run's locks hold before the run is abandoned.
+pub const DEBIT_LOCK_DAYS: i64 = 3;
+/// Result items applied per transaction.
+pub const DEBIT_APPLY_CHUNK: usize = 500;
+/// Largest result file accepted (50 000 items of about 100 bytes, with room).
+pub const MAX_DEBIT_FILE_BYTES: usize = 16 * 1024 * 1024;
+
+pub struct AgreementInput<'a> {
+    pub agreement_no: &'a str,
+    pub region: &'a str,
+    pub channel_id: &'a str,
+    pub payer_id_number: &'a str,
+    pub payer_name: &'a str,
+    pub account: &'a str,
+    pub members: &'a [String],
+}
+
+fn agreement_no_ok(no: &str) -> bool {
+    (4..=40).contains(&no.len())
+        && no
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Signs an agreement: the payer alone when `members` is empty, else the family listed.
+pub async fn sign_agreement(
+    storage: &dyn Storage,
+    clock: &Clock,
+    input: AgreementInput<'_>,
+) -> Result<AgreementRecord, ApiError> {
+    let today = clock.today();
+    if !agreement_no_ok(input.agreement_no) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "协议号应为 4 至 40 位字母、数字、- 或 _",
+        ));
+    }
+    let region = RegionCode::parse(input.region)?;
+    let payer = IdNumber::parse(input.payer_id_number, today)?.id_number;
+    let payer_name = PersonName::parse(input.payer_name)?;
+    let account = MaskedAccount::parse(input.account)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
+    let mut members = Vec::new();
+    for m in input.members {
+        members.push(IdNumber::parse(m, today)?.id_number.as_str().to_owned());
+    }
+    if members.is_empty() {
+        members.push(payer.as_str().to_owned());
+    }
+    members.sort();
+    members.dedup();
+    if members.len() > MAX_AGREEMENT_MEMBERS {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("一份协议最多代扣 {MAX_AGREEMENT_MEMBERS} 人"),
+        ));
+    }
+    let outcome = storage
+        .sign_agreement(&NewAgreement {
+            agreement_no: input.agreement_no.to_owned(),
+            region: region.to_string(),
+            channel_id: input.channel_id.to_owned(),
+            payer_id_number: payer.as_str().to_owned(),
+            payer_name: payer_name.as_str().to_owned(),
+            account_masked: account.as_str().to_owned(),
+            signed_on: today,
+            members,
+        })
+        .await?;
+    match outcome {
+        AgreementOutcome::Signed(a) => Ok(a),
+        AgreementOutcome::Exists => Err(ApiError::new(ErrorCode::AlreadyExists, "该协议号已存在")),
+        AgreementOutcome::NotAutoDebitChannel => Err(ApiError::new(
+            ErrorCode::RegionNotAllowed,
+            "该渠道不是开通此统筹区委托扣款（auto_debit）的银行",
+        )),
+        AgreementOutcome::MemberCovered {
+            id_number,
+            agreement_no,
+        } => Err(ApiError::new(
+            ErrorCode::AlreadyExists,
+            format!(
+                "{} 已在委托扣款协议 {agreement_no} 中，请先解约",
+                yibao_domain::IdNumber::parse(&id_number, today)
+                    .map(|i| i.id_number.masked())
+                    .unwrap_or_else(|_| "该人员".into())
+            ),
+        )),
+    }
+}
+
+/// Creates the run of a bank, region and fee year for `debit_date`, locking its payables.
+pub async fn create_run(
+    storage: &dyn Storage,
+    clock: &Clock,
+    channel_id: &str,
+    region: &str,
+    fee_year: i32,
+    debit_date: NaiveDate,
+) -> Result<DebitRunRecord, ApiError> {
+    let region = RegionCode::parse(region)?;
+    let fee_year = yibao_domain::FeeYear::new(i64::from(fee_year))?;
+    if debit_date < clock.today() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "扣款日期不能早于今天",
+        ));
+    }
+    let lock_until = CHINA_STANDARD_TIME
+        .from_local_datetime(
+            &(debit_date + Duration::days(DEBIT_LOCK_DAYS + 1))
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default(),
+        )
+        .single()
+        .map(|t| t.timestamp())
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "扣款日期不正确"))?;
+    let run_no = format!(
+        "DR{}{}",
+        debit_date.format("%Y%m%d"),
+        &super::new_id("")[..8]
+    );
+    match storage
+        .create_debit_run(&NewDebitRun {
+            run_no,
+            channel_id: channel_id.to_owned(),
+            region: region.to_string(),
+            fee_year: i32::from(fee_year.get()),
+            debit_date,
+            lock_until,
+            now: clock.now().timestamp(),
+        })
+        .await?
+    {
+        DebitRunOutcome::Created(run) => Ok(run),
+        DebitRunOutcome::Exists(run) => Err(ApiError::new(
+            ErrorCode::AlreadyExists,
+            format!("该银行该日已有扣款批次 {}", run.run_no),
+        )),
+        DebitRunOutcome::NotAutoDebitChannel => Err(ApiError::new(
+            ErrorCode::RegionNotAllowed,
+            "该渠道不是开通此统筹区委托扣款（auto_debit）的银行",
+        )),
+        DebitRunOutcome::TooMany { candidates } => Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "待扣款超过单批上限 {MAX_DEBIT_BATCH} 笔（至少 {candidates} 笔），请分日期建立批次"
+            ),
+        )),
+    }
+}
+
+/// The request file of a run, for the bank.
+pub async fn request_file(storage: &dyn Storage, run_no: &str) -> Result<Vec<u8>, ApiError> {
+    let run = storage
+        .debit_run(run_no)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
+    let items = storage
+        .debit_run_items(run_no, None, MAX_DEBIT_BATCH)
+        .await?;
+    if items.is_empty() {
+        return Err(ApiError::new(ErrorCode::NotFound, "该批次没有待扣款人员"));
+    }
+    let request: Vec<DebitRequestItem> = items
+        .into_iter()
+        .map(|i| {
+            Ok(DebitRequestItem {
+                item_ref: i.item_ref,
+                agreement_no: i.agreement_no,
+                id_number: i.id_number,
+                name: i.name,
+                amount: Fen::new(i.amount_fen)?,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    write_debit_request(
+        &DebitRequestHeader {
+            run_no: run.run_no,
+            bank_code: run.channel_id,
+            region_code: run.region,
+            debit_date: run.debit_date,
+        },
+        &request,
+    )
+    .map_err(|e| ApiError::internal("debit request file", e.message_zh()))
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DebitResultSummary {
+    pub run_no: String,
+    pub succeeded: u64,
+    pub succeeded_fen: i64,
+    /// Of the successes, those whose money could not all be applied (the payable was paid another
+    /// way after an abandoned run, or the amount differed): owed back.
+    pub refunds_owed: u64,
+    pub failed: u64,
+    /// Failures by reason code.
+    pub failures: std::collections::BTreeMap<String, u64>,
+    /// Items already decided by an earlier import of the same file.
+    pub already_applied: u64,
+}
+
+/// Imports the bank's result file for a run. The same file again resumes or repeats the answer; a
+/// different file for the same run is refused.
+pub async fn import_result(
+    storage: &dyn Storage,
+    clock: &Clock,
+    run_no: &str,
+    bytes: &[u8],
+) -> Result<DebitResultSummary, ApiError> {
+    if bytes.len() > MAX_DEBIT_FILE_BYTES {
+        return Err(ApiError::of(ErrorCode::PayloadTooLarge));
+    }
+    let limits = Limits {
+        max_bytes: MAX_DEBIT_FILE_BYTES as u64,
+        ..Limits::default()
+    };
+    let result = read_debit_result(bytes, &limits)
+        .map_err(|e| ApiError::new(ErrorCode::BadDebitFile, e.message_zh()))?;
+    if result.header.run_no != run_no {
+        return Err(ApiError::new(
+            ErrorCode::BadDebitFile,
+            format!("结果文件的批次号为 {}，不是 {run_no}", result.header.run_no),
+        ));
+    }
+    let items = storage
+        .debit_run_items(run_no, None, MAX_DEBIT_BATCH)
+        .await?;
+    let by_ref: std::collections::HashMap<&str, &yibao_storage::settlement::DebitItemRecord> =
+        items.iter().map(|i| (i.item_ref.as_str(), i)).collect();
+    // Every item answered, each once, none unknown: a partial file would leave payables locked.
+    if result.rows.len() != items.len() {
+        return Err(ApiError::new(
+            ErrorCode::BadDebitFile,
+            format!(
+                "结果文件有 {} 笔，扣款批次有 {} 笔，请银行返回完整结果",
+                result.rows.len(),
+                items.len()
+            ),
+        ));
+    }
+    if let Some(row) = result
+        .rows
+        .iter()
+        .find(|r| !by_ref.contains_key(r.item_ref.as_str()))
+    {
+        return Err(ApiError::new(
+            ErrorCode::BadDebitFile,
+            format!("第{}行的扣款编号 {} 不属于该批次", row.row, row.item_ref),
+        ));
+    }
+    let sha = hex::encode(Sha256::digest(bytes));
+    let run = match storage.claim_debit_result(run_no, &sha).await? {
+        DebitResultClaim::Proceed(run) => run,
+        DebitResultClaim::NotFound => {
+            return Err(ApiError::new(ErrorCode::NotFound, "未找到该扣款批次"))
+        }
+        DebitResultClaim::OtherFile => {
+            return Err(ApiError::new(
+                ErrorCode::IdempotencyConflict,
+                "该批次已导入另一份结果文件，每批只扣款一次，不能再导入不同的结果",
+            ))
+        }
+    };
+    if run.status == "completed" {
+        // The same file again after it was applied whole: the same answer.
+        if let Some(stored) = run
+            .result_summary
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<DebitResultSummary>(s).ok())
+        {
+            return Ok(stored);
+        }
+    }
+    let holder = debit_lock_holder(run_no);
+    let paid_at = format!("{}T12:00:00+08:00", run.debit_date);
+    let today = clock.today();
+    let due = refund_due(storage, Some(&run.region), today).await?;
+    let mut summary = DebitResultSummary {
+        run_no: run_no.to_owned(),
+        ..DebitResultSummary::default()
+    };
+    let mut results = Vec::with_capacity(result.rows.len());
+    for row in &result.rows {
+        let Some(item) = by_ref.get(row.item_ref.as_str()) else {
+            continue;
+        };
+        results.push(match &row.outcome {
+            DebitOutcome::Succeeded {
+                bank_txn_id,
+                amount,
+            } => DebitItemResult::Succeeded {
+                seq: item.seq,
+                payment: Box::new(yibao_storage::collection::NewPayment {
+                    payment_no: super::new_id("PM"),
+                    refund_no: super::new_id("RF"),
+                    channel_id: run.channel_id.clone(),
+                    channel_txn_id: bank_txn_id.clone(),
+                    order_no: None,
+                    lock_holder: Some(holder.clone()),
+                    refund_all: None,
+                    payable_ids: vec![item.payable_id.clone()],
+                    amount_fen: amount.as_fen(),
+                    paid_at: paid_at.clone(),
+                    paid_on: run.debit_date,
+                    fingerprint: format!("debit:{run_no}:{}:{}", item.item_ref, amount.as_fen()),
+                    refund_due: due,
+                    issued_on: today,
+                    now: clock.now().timestamp(),
+                    check_codes: vec![super::new_check_code()],
+                    event_ids: vec![super::new_id("EV")],
+                }),
+            },
+            DebitOutcome::Failed {
+                reason_code,
+                reason,
+            } => DebitItemResult::Failed {
+                seq: item.seq,
+                code: reason_code.clone(),
+                reason: reason.clone(),
+            },
+        });
+    }
+    for chunk in results.chunks(DEBIT_APPLY_CHUNK) {
+        let outcomes = storage.apply_debit_results(run_no, chunk).await?;
+        for (input, outcome) in chunk.iter().zip(outcomes) {
+            match (input, outcome) {
+                (_, None) if matches!(input, DebitItemResult::Succeeded { .. }) => {
+                    summary.already_applied += 1
+                }
+                (DebitItemResult::Succeeded { payment, .. }, Some(outcome)) => {
+                    summary.succeeded += 1;
+                    summary.succeeded_fen += payment.amount_fen;
+                    let owed = match outcome {
+                        PaymentReportOutcome::Stored(o)
+                        | PaymentReportOutcome::Existing { outcome: o, .. } => o.refund.is_some(),
+                        PaymentReportOutcome::ReversedEarlier => false,
+                    };
+                    if owed {
+                        summary.refunds_owed += 1;
+                    }
+                }
+                (DebitItemResult::Failed { code, .. }, _) => {
+                    summary.failed += 1;
+                    *summary.failures.entry(code.clone()).or_default() += 1;
+                }
+                (DebitItemResult::Succeeded { .. }, None) => {}
+            }
+        }
+    }
+    let text =
+        serde_json::to_string(&summary).map_err(|e| ApiError::internal("debit summary", e))?;
+    if run.status == "sent" || run.status == "abandoned" {
+        storage
+            .complete_debit_run(run_no, &text, clock.now().timestamp())
+            .await?;
+    }
+    Ok(summary)
+}

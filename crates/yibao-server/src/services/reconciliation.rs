@@ -1,0 +1,459 @@
+//! Reconciliation (对账) of a channel's daily statement, whatever its format: the protocol's CSV
+//! (§7), a WeChat Pay trade bill or an Alipay bill. One pass: the file is read into per-transaction
+//! totals and sorted, the day's payments are read page by page in the same order, and the two are
+//! merged ([`yibao_domain::reconciliation::Matcher`]). Then, for the few lines that differ:
+//!
+//! - a channel-only line (长款) whose transaction yibao knows from another day is `other_day`; one
+//!   that a platform-only line of an earlier day was waiting for resolves it (the carry-over pool);
+//!   the rest is refunded or applied to its order by the channel's policy;
+//! - platform-only payments (短款) are carried to the next day's statement and escalated if it does
+//!   not list them either;
+//! - refund lines confirm the refunds they name;
+//! - the day's differences and totals are stored, replacing an earlier upload of the same day.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use yibao_domain::reconciliation::{
+    fold_statement, Difference, DifferenceClass, Matcher, StatementEntry, StatementLineKind,
+};
+use yibao_statement_file::{
+    read_statement, LineKind, StatementError, StatementFormat, StatementOptions,
+};
+use yibao_storage::collection::{NewPayment, PaymentReportOutcome, RefundResultOutcome};
+use yibao_storage::settlement::{NewReconciliationItem, ReconciliationRecord, RECONCILE_PAGE};
+use yibao_storage::Storage;
+
+use crate::clock::Clock;
+use crate::error::{ApiError, ErrorCode};
+use crate::services::refunds::refund_due;
+
+/// Actions listed in the answer at most; the rest are counted (all are stored).
+pub const MAX_ACTIONS_LISTED: usize = 1000;
+/// Largest statement accepted: a million protocol lines are about 70 MB.
+pub const MAX_STATEMENT_BYTES: usize = 256 * 1024 * 1024;
+/// Most lines in one statement.
+pub const MAX_STATEMENT_LINES: u64 = 2_000_000;
+
+pub struct StatementUpload<'a> {
+    pub channel_id: &'a str,
+    pub day: NaiveDate,
+    pub format: StatementFormat,
+    pub bytes: &'a [u8],
+}
+
+fn statement_error(e: StatementError) -> ApiError {
+    match e {
+        StatementError::TooLarge { .. } | StatementError::TooManyLines { .. } => {
+            ApiError::new(ErrorCode::PayloadTooLarge, e.message_zh())
+        }
+        other => ApiError::new(ErrorCode::BadStatementFile, other.message_zh()),
+    }
+}
+
+struct RefundLine {
+    refund_no: String,
+    amount_fen: i64,
+}
+
+/// Reconciles one day's statement and stores the result. Returns the summary the protocol's §7
+/// answers with (and more: funds, carried items, refund lines).
+pub async fn reconcile(
+    storage: &dyn Storage,
+    clock: &Clock,
+    upload: StatementUpload<'_>,
+) -> Result<Value, ApiError> {
+    if upload.bytes.len() > MAX_STATEMENT_BYTES {
+        return Err(ApiError::of(ErrorCode::PayloadTooLarge));
+    }
+    let policy = storage
+        .channel_only_policy(upload.channel_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "未找到该渠道"))?;
+    let file_sha256 = hex::encode(Sha256::digest(upload.bytes));
+
+    // 1. The file, folded per transaction.
+    let mut options = StatementOptions::default();
+    options.limits.max_bytes = MAX_STATEMENT_BYTES as u64;
+    options.limits.max_lines = MAX_STATEMENT_LINES;
+    let mut entries: Vec<StatementEntry> = Vec::new();
+    let mut refund_lines: Vec<RefundLine> = Vec::new();
+    let read = read_statement(upload.format, upload.bytes, &options, |line| {
+        let amount_fen = line.amount.as_fen();
+        match line.kind {
+            LineKind::Refund => refund_lines.push(RefundLine {
+                refund_no: line.refund_no.unwrap_or_default(),
+                amount_fen,
+            }),
+            kind => entries.push(StatementEntry {
+                channel_txn_id: line.channel_txn_id,
+                kind: if kind == LineKind::Payment {
+                    StatementLineKind::Payment
+                } else {
+                    StatementLineKind::Reversal
+                },
+                amount_fen,
+            }),
+        }
+        Ok::<(), StatementError>(())
+    })
+    .map_err(statement_error)?;
+    let totals = read.totals;
+    let channel = fold_statement(entries);
+
+    // 2. The merge with the day's payments, page by page in byte order.
+    let mut differences: Vec<Difference> = Vec::new();
+    let mut matcher = Matcher::new(channel);
+    let mut after: Option<String> = None;
+    loop {
+        let page = storage
+            .payments_page(
+                upload.channel_id,
+                upload.day,
+                after.as_deref(),
+                RECONCILE_PAGE,
+            )
+            .await?;
+        let full = page.len() == RECONCILE_PAGE;
+        after = page.last().map(|p| p.channel_txn_id.clone());
+        for payment in page {
+            matcher.platform(payment, &mut |d| differences.push(d));
+        }
+        if !full {
+            break;
+        }
+    }
+    let mut tally = matcher.finish(&mut |d| differences.push(d));
+
+    // 3. Channel-only lines: another day's payment, a carried item resolved, or money to act on.
+    let carried = storage.carried_items(upload.channel_id, upload.day).await?;
+    let carried_by_txn: HashMap<&str, &yibao_storage::settlement::ReconciliationItem> = carried
+        .iter()
+        .map(|c| (c.channel_txn_id.as_str(), c))
+        .collect();
+    let channel_only: Vec<String> = differences
+        .iter()
+        .filter(|d| d.class == DifferenceClass::ChannelOnly)
+        .map(|d| d.channel_txn_id.clone())
+        .collect();
+    let known: HashMap<String, yibao_storage::settlement::PaymentOnAnyDay> = storage
+        .payments_by_txn(upload.channel_id, &channel_only)
+        .await?
+        .into_iter()
+        .map(|p| (p.channel_txn_id.clone(), p))
+        .collect();
+
+    let now = clock.now().timestamp();
+    let mut items: Vec<NewReconciliationItem> = Vec::new();
+    let mut resolved_carried: Vec<(NaiveDate, String)> = Vec::new();
+    let mut actions: Vec<Value> = Vec::new();
+    for mut d in differences {
+        match d.class {
+            DifferenceClass::ChannelOnly => {
+                if let Some(c) = carried_by_txn.get(d.channel_txn_id.as_str()) {
+                    if c.platform_fen == d.channel_fen {
+                        // The payment of an earlier day the channel settled today: both sides agree.
+                        tally.channel_only -= 1;
+                        tally.matched += 1;
+                        resolved_carried.push((c.statement_date, d.channel_txn_id.clone()));
+                        actions.push(
+                            json!({"channel_txn_id": d.channel_txn_id, "class": "platform_only", "action": "matched_next_day", "statement_date": c.statement_date}),
+                        );
+                        continue;
+                    }
+                }
+                if let Some(p) = known.get(&d.channel_txn_id) {
+                    tally.channel_only -= 1;
+                    d.class = DifferenceClass::OtherDay;
+                    d.platform_fen = if p.status == "reversed" {
+                        0
+                    } else {
+                        p.amount_fen
+                    };
+                    d.payment_no = Some(p.payment_no.clone());
+                    d.region = p.region.clone();
+                    actions.push(
+                        json!({"channel_txn_id": d.channel_txn_id, "class": "other_day", "action": "flagged", "paid_on": p.paid_on}),
+                    );
+                    items.push(NewReconciliationItem {
+                        difference: d,
+                        status: "open",
+                        resolution: None,
+                    });
+                    continue;
+                }
+                let (status, resolution, a) =
+                    act_on_channel_only(storage, clock, &upload, &policy, &d).await?;
+                actions.push(a);
+                items.push(NewReconciliationItem {
+                    difference: d,
+                    status,
+                    resolution,
+                });
+            }
+            DifferenceClass::PlatformOnly => {
+                actions.push(
+                    json!({"channel_txn_id": d.channel_txn_id, "class": "platform_only", "action": "carried", "platform": d.platform_fen}),
+                );
+                items.push(NewReconciliationItem {
+                    difference: d,
+                    status: "carried",
+                    resolution: None,
+                });
+            }
+            class => {
+                actions.push(
+                    json!({"channel_txn_id": d.channel_txn_id, "class": class.code(), "action": "flagged", "platform": d.platform_fen, "channel": d.channel_fen}),
+                );
+                items.push(NewReconciliationItem {
+                    difference: d,
+                    status: "open",
+                    resolution: None,
+                });
+            }
+        }
+    }
+    // Carried items the statement did not list either: a person must look.
+    let escalate: Vec<(NaiveDate, String)> = carried
+        .iter()
+        .filter(|c| {
+            !resolved_carried
+                .iter()
+                .any(|(day, txn)| *day == c.statement_date && *txn == c.channel_txn_id)
+        })
+        .map(|c| (c.statement_date, c.channel_txn_id.clone()))
+        .collect();
+    for (day, txn) in &escalate {
+        actions.push(
+            json!({"channel_txn_id": txn, "class": "platform_only", "action": "escalated", "statement_date": day}),
+        );
+    }
+
+    // 4. Refund lines confirm the refunds they name.
+    let (refund_matched, refund_confirmed) = check_refund_lines(
+        storage,
+        clock,
+        &upload,
+        &refund_lines,
+        &mut items,
+        &mut actions,
+    )
+    .await?;
+
+    let channel_net = totals
+        .payment_total
+        .as_fen()
+        .saturating_sub(totals.reversal_total.as_fen());
+    let listed = actions.len().min(MAX_ACTIONS_LISTED);
+    let summary = json!({
+        "date": upload.day,
+        "format": upload.format.as_str(),
+        "lines": read.lines,
+        // Transactions and refund lines that agree.
+        "matched": tally.matched + refund_matched,
+        "channel_only": tally.channel_only,
+        "platform_only": tally.platform_only,
+        "amount_mismatch": tally.amount_mismatch,
+        "duplicate": tally.duplicate,
+        "other_day": items.iter().filter(|i| i.difference.class == DifferenceClass::OtherDay).count(),
+        "refund_lines": {"matched": refund_matched, "confirmed": refund_confirmed,
+            "unknown": items.iter().filter(|i| i.difference.class == DifferenceClass::RefundUnknown).count()},
+        "carried": {"resolved": resolved_carried.len(), "escalated": escalate.len()},
+        "funds": {
+            "channel": {"payments": totals.payment_total.as_fen(), "payment_count": totals.payment_count,
+                "reversals": totals.reversal_total.as_fen(), "refunds": totals.refund_total.as_fen(),
+                "refund_count": totals.refund_count, "net": channel_net},
+            "platform": {"payments": tally.platform_fen, "payment_count": tally.platform_payments},
+            "matched": tally.matched_fen,
+            "difference": channel_net.saturating_sub(tally.platform_fen),
+        },
+        "actions": actions[..listed],
+        "actions_not_listed": actions.len() - listed,
+    });
+    storage
+        .save_reconciliation(&ReconciliationRecord {
+            channel_id: upload.channel_id.to_owned(),
+            day: upload.day,
+            format: upload.format.as_str().to_owned(),
+            file_sha256,
+            lines: i64::try_from(read.lines).unwrap_or(i64::MAX),
+            summary: summary.to_string(),
+            items,
+            resolved_carried,
+            escalate,
+            now,
+        })
+        .await?;
+    Ok(summary)
+}
+
+/// Money the channel took and never reported: owed back, or applied to the order it was taken for,
+/// by the channel's policy. Both go through the payment path, keyed by the transaction id, so a
+/// re-upload finds what the first upload did instead of doing it twice.
+async fn act_on_channel_only(
+    storage: &dyn Storage,
+    clock: &Clock,
+    upload: &StatementUpload<'_>,
+    policy: &str,
+    d: &Difference,
+) -> Result<(&'static str, Option<String>, Value), ApiError> {
+    if d.channel_fen <= 0 {
+        // More reversed than paid: nothing held to act on, a person must look.
+        return Ok((
+            "open",
+            None,
+            json!({"channel_txn_id": d.channel_txn_id, "class": "channel_only", "action": "flagged", "channel": d.channel_fen}),
+        ));
+    }
+    let order = if policy == "apply" {
+        storage
+            .find_order(upload.channel_id, &d.channel_txn_id)
+            .await?
+            .map(|(order, _)| order)
+    } else {
+        None
+    };
+    if policy == "apply" && order.is_none() {
+        return Ok((
+            "open",
+            None,
+            json!({"channel_txn_id": d.channel_txn_id, "class": "channel_only", "action": "awaiting_staff", "channel": d.channel_fen,
+                   "message": "渠道长款：未找到对应订单，请经办人员核实后处理"}),
+        ));
+    }
+    let region = match &order {
+        Some(o) => storage
+            .payables_by_id(&o.payable_ids)
+            .await?
+            .first()
+            .map(|v| v.region.clone()),
+        None => None,
+    };
+    let payable_ids = order
+        .as_ref()
+        .map(|o| o.payable_ids.clone())
+        .unwrap_or_default();
+    let payment = NewPayment {
+        payment_no: super::new_id("PM"),
+        refund_no: super::new_id("RF"),
+        channel_id: upload.channel_id.to_owned(),
+        channel_txn_id: d.channel_txn_id.clone(),
+        order_no: order.as_ref().map(|o| o.order_no.clone()),
+        lock_holder: None,
+        refund_all: if order.is_some() {
+            None
+        } else {
+            Some("CHANNEL_ONLY")
+        },
+        check_codes: payable_ids
+            .iter()
+            .map(|_| super::new_check_code())
+            .collect(),
+        event_ids: payable_ids.iter().map(|_| super::new_id("EV")).collect(),
+        payable_ids,
+        amount_fen: d.channel_fen,
+        paid_at: format!("{}T00:00:00+08:00", upload.day),
+        paid_on: upload.day,
+        fingerprint: format!("statement:{}:{}", upload.day, d.channel_fen),
+        refund_due: refund_due(storage, region.as_deref(), clock.today()).await?,
+        issued_on: clock.today(),
+        now: clock.now().timestamp(),
+    };
+    let outcome = storage.report_payment(&payment).await?;
+    let stored = match outcome {
+        PaymentReportOutcome::Stored(o) | PaymentReportOutcome::Existing { outcome: o, .. } => o,
+        PaymentReportOutcome::ReversedEarlier => {
+            return Ok((
+                "open",
+                None,
+                json!({"channel_txn_id": d.channel_txn_id, "class": "channel_only", "action": "flagged",
+                       "message": "渠道已冲正该笔交易却仍列入对账单，请核实"}),
+            ))
+        }
+    };
+    let (resolution, act) = match &stored.refund {
+        Some(r) if stored.receipts.is_empty() => {
+            (format!("refund_owed:{}", r.refund_no), "refund_owed")
+        }
+        Some(r) => (
+            format!("applied_part:{}:{}", stored.payment_no, r.refund_no),
+            "applied",
+        ),
+        None => (format!("applied:{}", stored.payment_no), "applied"),
+    };
+    Ok((
+        "resolved",
+        Some(resolution.clone()),
+        json!({"channel_txn_id": d.channel_txn_id, "class": "channel_only", "action": act, "payment_no": stored.payment_no,
+               "refund_no": stored.refund.as_ref().map(|r| r.refund_no.clone()), "channel": d.channel_fen}),
+    ))
+}
+
+/// A refund line matches a refund yibao owes through this channel with the same amount; one still
+/// owed or sent is thereby confirmed. Anything else is a `refund_unknown` difference.
+async fn check_refund_lines(
+    storage: &dyn Storage,
+    clock: &Clock,
+    upload: &StatementUpload<'_>,
+    lines: &[RefundLine],
+    items: &mut Vec<NewReconciliationItem>,
+    actions: &mut Vec<Value>,
+) -> Result<(u64, u64), ApiError> {
+    let nos: Vec<String> = lines.iter().map(|l| l.refund_no.clone()).collect();
+    let known: HashMap<String, yibao_storage::settlement::RefundLookup> = storage
+        .refunds_by_no(upload.channel_id, &nos)
+        .await?
+        .into_iter()
+        .map(|r| (r.refund_no.clone(), r))
+        .collect();
+    let (mut matched, mut confirmed) = (0u64, 0u64);
+    let mut seen: HashMap<&str, u32> = HashMap::new();
+    for line in lines {
+        let times = seen.entry(line.refund_no.as_str()).or_insert(0);
+        *times += 1;
+        let refund = known.get(&line.refund_no);
+        let fine = refund
+            .is_some_and(|r| r.amount_fen == line.amount_fen && r.status != "cancelled")
+            && *times == 1;
+        if !fine {
+            let key = format!("refund:{}", line.refund_no);
+            if items.iter().any(|i| i.difference.channel_txn_id == key) {
+                continue;
+            }
+            actions.push(json!({"refund_no": line.refund_no, "class": "refund_unknown", "action": "flagged", "channel": line.amount_fen}));
+            items.push(NewReconciliationItem {
+                difference: Difference {
+                    channel_txn_id: key,
+                    class: DifferenceClass::RefundUnknown,
+                    platform_fen: refund.map_or(0, |r| r.amount_fen),
+                    channel_fen: line.amount_fen,
+                    payment_no: None,
+                    region: None,
+                },
+                status: "open",
+                resolution: None,
+            });
+            continue;
+        }
+        matched += 1;
+        if let Some(r) = refund.filter(|r| r.status != "succeeded") {
+            let outcome = storage
+                .refund_result(
+                    upload.channel_id,
+                    &r.refund_no,
+                    true,
+                    &format!("statement-{}", upload.day),
+                    None,
+                    clock.today(),
+                )
+                .await?;
+            if let RefundResultOutcome::Done(_) = outcome {
+                confirmed += 1;
+                actions.push(json!({"refund_no": r.refund_no, "class": "refund", "action": "confirmed_by_statement"}));
+            }
+        }
+    }
+    Ok((matched, confirmed))
+}

@@ -1,0 +1,80 @@
+//! Refunds started by staff, and the due date every refund gets: two working days (by the region's
+//! calendar) after the money came in or the decision was made.
+
+use chrono::NaiveDate;
+use yibao_domain::settlement::RefundReason;
+use yibao_domain::{RegionCode, WorkingCalendar};
+use yibao_storage::collection::RefundState;
+use yibao_storage::settlement::{NewPayableRefund, PayableRefundOutcome};
+use yibao_storage::Storage;
+
+use crate::clock::Clock;
+use crate::error::{ApiError, ErrorCode};
+
+/// Working days within which a refund is due.
+pub const REFUND_DUE_WORKING_DAYS: u32 = 2;
+
+/// Two working days after `from` by the region's calendar (weekdays alone when the region is
+/// unknown or its calendar cannot say): money held must never wait on a calendar problem.
+pub async fn refund_due(
+    storage: &dyn Storage,
+    region: Option<&str>,
+    from: NaiveDate,
+) -> Result<NaiveDate, ApiError> {
+    let calendar = match region.map(RegionCode::parse) {
+        Some(Ok(code)) => storage.working_calendar(code).await?,
+        _ => WorkingCalendar::default(),
+    };
+    Ok(calendar
+        .add_working_days(from, REFUND_DUE_WORKING_DAYS)
+        .or_else(|_| WorkingCalendar::default().add_working_days(from, REFUND_DUE_WORKING_DAYS))
+        .unwrap_or(from))
+}
+
+/// Refunds a paid payable (re-assessment, employee insurance, a reversal after settlement): its
+/// receipt is voided, the agency is told, and the money is owed back through the channel that took
+/// it. A re-assessment may follow once this is done.
+pub async fn refund_paid_payable(
+    storage: &dyn Storage,
+    clock: &Clock,
+    payable_id: &str,
+    reason: RefundReason,
+) -> Result<RefundState, ApiError> {
+    if !reason.staff_may_start() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "退费原因应为 REASSESSED（重新核定）、EMPLOYEE_INSURANCE（参加职工医保）或 REVERSED_AFTER_SETTLEMENT（对账后撤销）",
+        ));
+    }
+    let region = storage
+        .payables_by_id(&[payable_id.to_owned()])
+        .await?
+        .first()
+        .map(|v| v.region.clone());
+    let due = refund_due(storage, region.as_deref(), clock.today()).await?;
+    let outcome = storage
+        .refund_paid_payable(&NewPayableRefund {
+            payable_id: payable_id.to_owned(),
+            reason: reason.code(),
+            refund_no: super::new_id("RF"),
+            due,
+            payable_after: if reason == RefundReason::EmployeeInsurance {
+                "cancelled"
+            } else {
+                "unpaid"
+            },
+            event_id: super::new_id("EV"),
+            now: clock.now().timestamp(),
+        })
+        .await?;
+    match outcome {
+        PayableRefundOutcome::Refunded(state) => Ok(state),
+        PayableRefundOutcome::NotFound => {
+            Err(ApiError::new(ErrorCode::NotFound, "未找到该应缴费信息"))
+        }
+        PayableRefundOutcome::NotPaid(status) => Err(ApiError::new(
+            ErrorCode::NotPayable,
+            format!("该应缴费信息当前状态为“{status}”，没有已缴费用可退"),
+        )),
+    }
+}

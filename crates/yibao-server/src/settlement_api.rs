@@ -1,0 +1,865 @@
+//! The admin API of settlement: auto-debit agreements and runs, statement uploads in every format,
+//! reconciliation differences and their resolution, refunds, and the staff reports (JSON or XLSX).
+//!
+//! Who may do what: the center administrator everything; a tax collector (税务征收) the collection
+//! work of their own region; an auditor reads. Station operators have no part in collection.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use chrono::{Duration, NaiveDate};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use yibao_domain::settlement::RefundReason;
+use yibao_domain::{Fen, RegionCode};
+use yibao_statement_file::StatementFormat;
+use yibao_storage::records::MAX_LIST_ROWS;
+use yibao_storage::Role;
+
+use crate::admin::{audit, collection_reader};
+use crate::auth::Staff;
+use crate::error::{ApiError, ErrorCode};
+use crate::json::ApiJson;
+use crate::services::{debit, reconciliation, refunds};
+use crate::AppState;
+
+/// Longest period a report covers, in days.
+pub const MAX_REPORT_DAYS: i64 = 366;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/agreements",
+            post(sign_agreement).get(list_agreements),
+        )
+        .route(
+            "/api/v1/agreements/{agreement_no}/cancellation",
+            post(cancel_agreement),
+        )
+        .route(
+            "/api/v1/debit-runs",
+            post(create_debit_run).get(list_debit_runs),
+        )
+        .route("/api/v1/debit-runs/{run_no}", get(get_debit_run))
+        .route(
+            "/api/v1/debit-runs/{run_no}/request-file",
+            get(debit_request_file),
+        )
+        .route(
+            "/api/v1/channels/{channel_id}/channel-only-policy",
+            put(put_channel_only_policy),
+        )
+        .route("/api/v1/reconciliation/items", get(reconciliation_items))
+        .route("/api/v1/reconciliation/resolutions", post(resolve_item))
+        .route("/api/v1/payables/{payable_id}/refund", post(refund_payable))
+        .route("/api/v1/refunds", get(list_refunds))
+        .route("/api/v1/refunds/{refund_no}/retry", post(retry_refund))
+        .route(
+            "/api/v1/reports/daily-collection",
+            get(report_daily_collection),
+        )
+        .route("/api/v1/reports/refunds", get(report_refunds))
+        .route("/api/v1/reports/reconciliation", get(report_reconciliation))
+}
+
+/// Routes whose bodies are files: statements and bank result files.
+pub fn upload_router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/statements/{channel_id}/{date}",
+            put(upload_statement),
+        )
+        .route(
+            "/api/v1/debit-runs/{run_no}/result",
+            put(upload_debit_result),
+        )
+}
+
+/// The region a collection clerk works in: every region for the administrator, their own for a
+/// tax collector; nobody else changes collection data.
+fn collection_writer(staff: &Staff) -> Result<Option<String>, ApiError> {
+    match staff.role() {
+        Role::Admin => Ok(None),
+        Role::TaxCollector => Ok(staff.0.region.map(|r| r.to_string())),
+        Role::StationOperator | Role::Auditor => Err(ApiError::of(ErrorCode::Forbidden)),
+    }
+}
+
+fn within(scope: &Option<String>, region: &str) -> Result<(), ApiError> {
+    match scope {
+        Some(own) if own != region => Err(ApiError::of(ErrorCode::Forbidden)),
+        _ => Ok(()),
+    }
+}
+
+fn date_of(text: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| ApiError::new(ErrorCode::InvalidRequest, "日期格式应为 YYYY-MM-DD"))
+}
+
+#[derive(Deserialize)]
+pub struct AgreementRequest {
+    agreement_no: String,
+    region: String,
+    /// The bank: a channel of kind `auto_debit`.
+    channel_id: String,
+    payer_id_number: String,
+    payer_name: String,
+    /// The account number, whole or already masked; only `6222****1234` is kept.
+    account: String,
+    /// ID numbers debited under the agreement; the payer alone when empty.
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+/// Signs an auto-debit agreement (委托扣款协议) for a payer alone or a family.
+#[utoipa::path(post, path = "/api/v1/agreements", tag = "settlement", request_body = Object,
+    responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn sign_agreement(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiJson(req): ApiJson<AgreementRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = collection_writer(&staff)?;
+    within(&scope, &req.region)?;
+    let record = debit::sign_agreement(
+        state.storage.as_ref(),
+        &state.clock,
+        debit::AgreementInput {
+            agreement_no: &req.agreement_no,
+            region: &req.region,
+            channel_id: &req.channel_id,
+            payer_id_number: &req.payer_id_number,
+            payer_name: &req.payer_name,
+            account: &req.account,
+            members: &req.members,
+        },
+    )
+    .await?;
+    let region = RegionCode::parse(&record.region).ok();
+    audit(
+        &state,
+        &staff,
+        "agreement.sign",
+        region,
+        &record.agreement_no,
+        json!({"channel_id": record.channel_id, "members": record.members.len()}),
+    )
+    .await?;
+    Ok(Json(json!(record)))
+}
+
+#[derive(Deserialize)]
+pub struct AgreementQuery {
+    region: Option<String>,
+    id_number: Option<String>,
+}
+
+/// Agreements of a region, or of one person (as payer or member).
+#[utoipa::path(get, path = "/api/v1/agreements", tag = "settlement",
+    params(("region" = Option<String>, Query), ("id_number" = Option<String>, Query)),
+    responses((status = 200, body = [Object]), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn list_agreements(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(q): Query<AgreementQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = collection_reader(&staff)?;
+    let region = scope.or(q.region);
+    let list = state
+        .storage
+        .agreements(region.as_deref(), q.id_number.as_deref(), MAX_LIST_ROWS)
+        .await?;
+    Ok(Json(json!(list)))
+}
+
+/// Cancels (解约) an agreement from today; its members may sign another.
+#[utoipa::path(post, path = "/api/v1/agreements/{agreement_no}/cancellation", tag = "settlement",
+    params(("agreement_no" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn cancel_agreement(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(agreement_no): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = collection_writer(&staff)?;
+    let existing = state
+        .storage
+        .agreements(scope.as_deref(), None, MAX_LIST_ROWS)
+        .await?
+        .into_iter()
+        .find(|a| a.agreement_no == agreement_no);
+    if existing.is_none() {
+        return Err(ApiError::new(ErrorCode::NotFound, "未找到该委托扣款协议"));
+    }
+    let record = state
+        .storage
+        .cancel_agreement(&agreement_no, state.clock.today())
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "未找到该委托扣款协议"))?;
+    audit(
+        &state,
+        &staff,
+        "agreement.cancel",
+        RegionCode::parse(&record.region).ok(),
+        &agreement_no,
+        json!({}),
+    )
+    .await?;
+    Ok(Json(json!(record)))
+}
+
+#[derive(Deserialize)]
+pub struct DebitRunRequest {
+    channel_id: String,
+    region: String,
+    fee_year: i32,
+    /// `YYYY-MM-DD`, today or later.
+    debit_date: String,
+}
+
+/// Creates a debit run and locks its payables (other channels see 银行扣费进行中).
+#[utoipa::path(post, path = "/api/v1/debit-runs", tag = "settlement", request_body = Object,
+    responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn create_debit_run(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiJson(req): ApiJson<DebitRunRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = collection_writer(&staff)?;
+    within(&scope, &req.region)?;
+    let run = debit::create_run(
+        state.storage.as_ref(),
+        &state.clock,
+        &req.channel_id,
+        &req.region,
+        req.fee_year,
+        date_of(&req.debit_date)?,
+    )
+    .await?;
+    audit(
+        &state,
+        &staff,
+        "debit_run.create",
+        RegionCode::parse(&run.region).ok(),
+        &run.run_no,
+        json!({"items": run.item_count, "total": run.total_fen}),
+    )
+    .await?;
+    Ok(Json(json!(run)))
+}
+
+#[derive(Deserialize)]
+pub struct RegionQuery {
+    region: Option<String>,
+}
+
+/// Debit runs, newest first.
+#[utoipa::path(get, path = "/api/v1/debit-runs", tag = "settlement", params(("region" = Option<String>, Query)),
+    responses((status = 200, body = [Object])))]
+pub async fn list_debit_runs(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(q): Query<RegionQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let region = collection_reader(&staff)?.or(q.region);
+    Ok(Json(json!(
+        state
+            .storage
+            .debit_runs(region.as_deref(), MAX_LIST_ROWS)
+            .await?
+    )))
+}
+
+#[derive(Deserialize)]
+pub struct ItemsQuery {
+    /// `pending`, `succeeded`, `failed` or `released`; all when absent.
+    outcome: Option<String>,
+}
+
+/// A run with its items; `?outcome=failed` lists the people to notify.
+#[utoipa::path(get, path = "/api/v1/debit-runs/{run_no}", tag = "settlement",
+    params(("run_no" = String, Path), ("outcome" = Option<String>, Query)),
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_debit_run(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(run_no): Path<String>,
+    Query(q): Query<ItemsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = collection_reader(&staff)?;
+    let run = state
+        .storage
+        .debit_run(&run_no)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
+    within(&scope, &run.region)?;
+    if let Some(o) = q.outcome.as_deref() {
+        if !matches!(o, "pending" | "succeeded" | "failed" | "released") {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "outcome 应为 pending、succeeded、failed 或 released",
+            ));
+        }
+    }
+    let items = state
+        .storage
+        .debit_run_items(&run_no, q.outcome.as_deref(), MAX_LIST_ROWS)
+        .await?;
+    Ok(Json(json!({"run": run, "items": items})))
+}
+
+/// The request file for the bank (layout in docs/bank-files.md).
+#[utoipa::path(get, path = "/api/v1/debit-runs/{run_no}/request-file", tag = "settlement",
+    params(("run_no" = String, Path)), responses((status = 200, description = "text/plain; charset=utf-8")))]
+pub async fn debit_request_file(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(run_no): Path<String>,
+) -> Result<Response, ApiError> {
+    let scope = collection_writer(&staff)?;
+    let run = state
+        .storage
+        .debit_run(&run_no)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
+    within(&scope, &run.region)?;
+    let bytes = debit::request_file(state.storage.as_ref(), &run_no).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{run_no}.req.txt\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Imports the bank's result file for a run (layout in docs/bank-files.md).
+#[utoipa::path(put, path = "/api/v1/debit-runs/{run_no}/result", tag = "settlement", request_body = String,
+    params(("run_no" = String, Path)),
+    responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn upload_debit_result(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(run_no): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let scope = collection_writer(&staff)?;
+    let run = state
+        .storage
+        .debit_run(&run_no)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
+    within(&scope, &run.region)?;
+    let summary =
+        debit::import_result(state.storage.as_ref(), &state.clock, &run_no, &body).await?;
+    audit(
+        &state,
+        &staff,
+        "debit_run.result",
+        RegionCode::parse(&run.region).ok(),
+        &run_no,
+        json!(summary),
+    )
+    .await?;
+    Ok(Json(json!(summary)))
+}
+
+#[derive(Deserialize)]
+pub struct StatementQuery {
+    /// `protocol` (default), `wechat` or `alipay`.
+    format: Option<String>,
+}
+
+/// Uploads a channel's statement of a day in any format and reconciles it (re-uploading replaces).
+#[utoipa::path(put, path = "/api/v1/statements/{channel_id}/{date}", tag = "settlement", request_body = String,
+    params(("channel_id" = String, Path), ("date" = String, Path), ("format" = Option<String>, Query)),
+    responses((status = 200, body = Object), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn upload_statement(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((channel_id, date)): Path<(String, String)>,
+    Query(q): Query<StatementQuery>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    collection_writer(&staff)?;
+    let format = match q.format.as_deref().unwrap_or("protocol") {
+        "protocol" => StatementFormat::Protocol,
+        "wechat" => StatementFormat::WechatTradeBill,
+        "alipay" => StatementFormat::AlipayBill,
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "format 应为 protocol、wechat 或 alipay",
+            ))
+        }
+    };
+    let day = date_of(&date)?;
+    let summary = reconciliation::reconcile(
+        state.storage.as_ref(),
+        &state.clock,
+        reconciliation::StatementUpload {
+            channel_id: &channel_id,
+            day,
+            format,
+            bytes: &body,
+        },
+    )
+    .await?;
+    audit(
+        &state,
+        &staff,
+        "statement.upload",
+        None,
+        &format!("{channel_id}/{day}"),
+        json!({"format": format.as_str(), "lines": summary["lines"]}),
+    )
+    .await?;
+    Ok(Json(summary))
+}
+
+#[derive(Deserialize)]
+pub struct PolicyRequest {
+    /// `refund` (owe it back) or `apply` (apply it to the order it was taken for; else staff decide).
+    policy: String,
+}
+
+/// What becomes of a channel's unreported money (长款): refunded, or applied to its order.
+#[utoipa::path(put, path = "/api/v1/channels/{channel_id}/channel-only-policy", tag = "settlement", request_body = Object,
+    params(("channel_id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn put_channel_only_policy(
+    State(state): State<AppState>,
+    admin: crate::auth::Admin,
+    Path(channel_id): Path<String>,
+    ApiJson(req): ApiJson<PolicyRequest>,
+) -> Result<Json<Value>, ApiError> {
+    if !matches!(req.policy.as_str(), "refund" | "apply") {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "policy 应为 refund 或 apply",
+        ));
+    }
+    if !state
+        .storage
+        .set_channel_only_policy(&channel_id, &req.policy)
+        .await?
+    {
+        return Err(ApiError::new(ErrorCode::NotFound, "未找到该渠道"));
+    }
+    audit(
+        &state,
+        &admin.0,
+        "channel.channel_only_policy",
+        None,
+        &channel_id,
+        json!({"policy": req.policy}),
+    )
+    .await?;
+    Ok(Json(
+        json!({"channel_id": channel_id, "policy": req.policy}),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+    channel_id: Option<String>,
+    region: Option<String>,
+    /// `json` (default) or `xlsx`.
+    format: Option<String>,
+    /// Reconciliation items: only those not resolved yet.
+    #[serde(default)]
+    unresolved: bool,
+}
+
+impl PeriodQuery {
+    /// The period asked for, today alone by default, at most [`MAX_REPORT_DAYS`].
+    fn period(&self, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), ApiError> {
+        let to = self
+            .to
+            .as_deref()
+            .map(date_of)
+            .transpose()?
+            .unwrap_or(today);
+        let from = self.from.as_deref().map(date_of).transpose()?.unwrap_or(to);
+        if from > to || to - from > Duration::days(MAX_REPORT_DAYS) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("起止日期应先后有序，且最长 {MAX_REPORT_DAYS} 天"),
+            ));
+        }
+        Ok((from, to))
+    }
+
+    fn xlsx(&self) -> Result<bool, ApiError> {
+        match self.format.as_deref() {
+            None | Some("json") => Ok(false),
+            Some("xlsx") => Ok(true),
+            Some(_) => Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "format 只能是 json 或 xlsx",
+            )),
+        }
+    }
+}
+
+/// Differences found by reconciliation (short, long, mismatched, duplicated, carried, escalated).
+#[utoipa::path(get, path = "/api/v1/reconciliation/items", tag = "settlement",
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("channel_id" = Option<String>, Query), ("unresolved" = Option<bool>, Query)),
+    responses((status = 200, body = [Object])))]
+pub async fn reconciliation_items(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Json<Value>, ApiError> {
+    collection_reader(&staff)?;
+    let (from, to) = q.period(state.clock.today())?;
+    let items = state
+        .storage
+        .reconciliation_items(
+            q.channel_id.as_deref(),
+            from,
+            to,
+            q.unresolved,
+            MAX_LIST_ROWS,
+        )
+        .await?;
+    Ok(Json(json!(items)))
+}
+
+#[derive(Deserialize)]
+pub struct ResolveRequest {
+    channel_id: String,
+    statement_date: String,
+    channel_txn_id: String,
+    class: String,
+    /// What was done, e.g. `refunded_by_channel`, `applied_by_staff`, `channel_corrected`.
+    resolution: String,
+    note: String,
+}
+
+/// Staff close a difference by hand, saying what was done.
+#[utoipa::path(post, path = "/api/v1/reconciliation/resolutions", tag = "settlement", request_body = Object,
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn resolve_item(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiJson(req): ApiJson<ResolveRequest>,
+) -> Result<Json<Value>, ApiError> {
+    collection_writer(&staff)?;
+    let day = date_of(&req.statement_date)?;
+    if req.resolution.trim().is_empty()
+        || req.resolution.chars().count() > 64
+        || req.note.chars().count() > 500
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "请填写处理结果（64 字以内）和说明（500 字以内）",
+        ));
+    }
+    let done = state
+        .storage
+        .resolve_reconciliation_item(
+            &req.channel_id,
+            day,
+            &req.channel_txn_id,
+            &req.class,
+            req.resolution.trim(),
+            &req.note,
+            staff.username(),
+            state.clock.now().timestamp(),
+        )
+        .await?;
+    if !done {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "未找到该未处理的对账差异",
+        ));
+    }
+    audit(
+        &state,
+        &staff,
+        "reconciliation.resolve",
+        None,
+        &format!("{}/{}/{}", req.channel_id, day, req.channel_txn_id),
+        json!({"class": req.class, "resolution": req.resolution}),
+    )
+    .await?;
+    Ok(Json(json!({"resolved": true})))
+}
+
+#[derive(Deserialize)]
+pub struct PayableRefundRequest {
+    /// `REASSESSED`, `EMPLOYEE_INSURANCE` or `REVERSED_AFTER_SETTLEMENT`.
+    reason: String,
+}
+
+/// Refunds a paid payable through the channel that took the money (voids its receipt).
+#[utoipa::path(post, path = "/api/v1/payables/{payable_id}/refund", tag = "settlement", request_body = Object,
+    params(("payable_id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn refund_payable(
+    State(state): State<AppState>,
+    admin: crate::auth::Admin,
+    Path(payable_id): Path<String>,
+    ApiJson(req): ApiJson<PayableRefundRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let reason = RefundReason::from_code(&req.reason).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            "退费原因应为 REASSESSED、EMPLOYEE_INSURANCE 或 REVERSED_AFTER_SETTLEMENT",
+        )
+    })?;
+    let refund =
+        refunds::refund_paid_payable(state.storage.as_ref(), &state.clock, &payable_id, reason)
+            .await?;
+    audit(&state, &admin.0, "payable.refund", None, &payable_id,
+        json!({"refund_no": refund.refund_no, "reason": reason.code(), "amount": refund.amount_fen})).await?;
+    Ok(Json(json!(refund)))
+}
+
+#[derive(Deserialize)]
+pub struct RefundsQuery {
+    /// `owed`, `sent`, `succeeded`, `failed`, `cancelled`; all when absent.
+    status: Option<String>,
+    region: Option<String>,
+}
+
+/// Refunds by state, oldest due first.
+#[utoipa::path(get, path = "/api/v1/refunds", tag = "settlement",
+    params(("status" = Option<String>, Query), ("region" = Option<String>, Query)), responses((status = 200, body = [Object])))]
+pub async fn list_refunds(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(q): Query<RefundsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let region = collection_reader(&staff)?.or(q.region);
+    let list = state
+        .storage
+        .refunds(q.status.as_deref(), region.as_deref(), MAX_LIST_ROWS)
+        .await?;
+    Ok(Json(json!(list)))
+}
+
+/// Owes a failed refund again (the channel lists it again, with fresh attempts).
+#[utoipa::path(post, path = "/api/v1/refunds/{refund_no}/retry", tag = "settlement",
+    params(("refund_no" = String, Path)), responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn retry_refund(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(refund_no): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    collection_writer(&staff)?;
+    match state.storage.rearm_refund(&refund_no).await? {
+        yibao_storage::settlement::RefundRetryOutcome::Rearmed(r) => {
+            audit(&state, &staff, "refund.retry", None, &refund_no, json!({})).await?;
+            Ok(Json(json!(r)))
+        }
+        yibao_storage::settlement::RefundRetryOutcome::NotFound => {
+            Err(ApiError::new(ErrorCode::NotFound, "未找到该退费"))
+        }
+        yibao_storage::settlement::RefundRetryOutcome::NotFailed(status) => Err(ApiError::new(
+            ErrorCode::IdempotencyConflict,
+            format!("只有退费失败的才能重新发起，该退费当前为“{status}”"),
+        )),
+    }
+}
+
+fn yuan(fen: i64) -> String {
+    Fen::new(fen)
+        .map(|f| f.to_yuan_string())
+        .unwrap_or_else(|_| fen.to_string())
+}
+
+fn report(
+    xlsx: bool,
+    name: &str,
+    headers: &[&str],
+    rows: Vec<Vec<String>>,
+    json_rows: Value,
+) -> Result<Response, ApiError> {
+    if !xlsx {
+        return Ok(Json(json_rows).into_response());
+    }
+    let bytes = crate::export::table_xlsx(name, headers, &rows)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.xlsx\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Collection per day, channel and region (what payments applied).
+#[utoipa::path(get, path = "/api/v1/reports/daily-collection", tag = "settlement",
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("region" = Option<String>, Query), ("format" = Option<String>, Query)),
+    responses((status = 200, body = [Object])))]
+pub async fn report_daily_collection(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, ApiError> {
+    let region = collection_reader(&staff)?.or(q.region.clone());
+    let (from, to) = q.period(state.clock.today())?;
+    let rows = state
+        .storage
+        .daily_collection(from, to, region.as_deref())
+        .await?;
+    let table = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.day.to_string(),
+                r.channel_id.clone(),
+                r.region.clone(),
+                r.payables.to_string(),
+                yuan(r.applied_fen),
+            ]
+        })
+        .collect();
+    report(
+        q.xlsx()?,
+        "daily-collection",
+        &["日期", "渠道", "统筹区", "缴费笔数", "金额（元）"],
+        table,
+        json!(rows),
+    )
+}
+
+/// Refunds per day and channel (due, succeeded), with those owed and overdue now.
+#[utoipa::path(get, path = "/api/v1/reports/refunds", tag = "settlement",
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("format" = Option<String>, Query)),
+    responses((status = 200, body = Object)))]
+pub async fn report_refunds(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, ApiError> {
+    let region = collection_reader(&staff)?.or(q.region.clone());
+    let (from, to) = q.period(state.clock.today())?;
+    let days = state.storage.refund_days(from, to).await?;
+    let overdue = state
+        .storage
+        .overdue_refunds(state.clock.today(), region.as_deref(), MAX_LIST_ROWS)
+        .await?;
+    let owed = state
+        .storage
+        .refunds(Some("owed"), region.as_deref(), MAX_LIST_ROWS)
+        .await?;
+    let failed = state
+        .storage
+        .refunds(Some("failed"), region.as_deref(), MAX_LIST_ROWS)
+        .await?;
+    let table = days
+        .iter()
+        .map(|r| {
+            vec![
+                r.day.to_string(),
+                r.channel_id.clone(),
+                r.due.to_string(),
+                yuan(r.due_fen),
+                r.succeeded.to_string(),
+                yuan(r.succeeded_fen),
+            ]
+        })
+        .collect();
+    report(
+        q.xlsx()?,
+        "refunds",
+        &[
+            "日期",
+            "渠道",
+            "当日到期笔数",
+            "到期金额（元）",
+            "当日退费成功笔数",
+            "成功金额（元）",
+        ],
+        table,
+        json!({"days": days, "owed": owed, "failed": failed, "overdue": overdue}),
+    )
+}
+
+/// Statements reconciled and the differences found, with what became of them.
+#[utoipa::path(get, path = "/api/v1/reports/reconciliation", tag = "settlement",
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("channel_id" = Option<String>, Query), ("format" = Option<String>, Query)),
+    responses((status = 200, body = Object)))]
+pub async fn report_reconciliation(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, ApiError> {
+    collection_reader(&staff)?;
+    let (from, to) = q.period(state.clock.today())?;
+    let statements = state
+        .storage
+        .statements(q.channel_id.as_deref(), from, to, MAX_LIST_ROWS)
+        .await?;
+    let items = state
+        .storage
+        .reconciliation_items(
+            q.channel_id.as_deref(),
+            from,
+            to,
+            q.unresolved,
+            MAX_LIST_ROWS,
+        )
+        .await?;
+    let table = items
+        .iter()
+        .map(|i| {
+            let class = yibao_domain::reconciliation::DifferenceClass::from_code(&i.class)
+                .map_or(i.class.as_str(), |c| c.name_zh());
+            vec![
+                i.statement_date.to_string(),
+                i.channel_id.clone(),
+                i.channel_txn_id.clone(),
+                class.to_owned(),
+                yuan(i.platform_fen),
+                yuan(i.channel_fen),
+                i.status.clone(),
+                i.resolution.clone().unwrap_or_default(),
+                i.note.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let summaries: Vec<Value> = statements
+        .iter()
+        .map(|s| {
+            json!({"channel_id": s.channel_id, "date": s.day, "format": s.format, "lines": s.lines,
+            "summary": serde_json::from_str::<Value>(&s.summary).unwrap_or(Value::Null)})
+        })
+        .collect();
+    report(
+        q.xlsx()?,
+        "reconciliation",
+        &[
+            "对账日期",
+            "渠道",
+            "交易号",
+            "差异类别",
+            "平台金额（元）",
+            "渠道金额（元）",
+            "状态",
+            "处理结果",
+            "说明",
+        ],
+        table,
+        json!({"statements": summaries, "differences": items}),
+    )
+}

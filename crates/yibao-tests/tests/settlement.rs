@@ -1,0 +1,1135 @@
+//! Settlement on each backend: auto-debit agreements and runs (with a WeChat payment racing the
+//! bank for a locked payable), reconciliation of hand-made statements in all three formats (every
+//! class, the carry-over pool, re-upload), the refund lifecycle for every source, and the staff
+//! reports over HTTP.
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use yibao_channel_client::client::{ChannelClient, ClientError};
+use yibao_channel_client::types::{
+    OpenOrderRequest, Payer, PaymentResult, RefundResultRequest, ReportPaymentRequest,
+    SearchRequest,
+};
+use yibao_domain::settlement::RefundReason;
+use yibao_roster_file::Limits;
+use yibao_server::services::assessment::assess_region;
+use yibao_server::services::debit::{self, AgreementInput};
+use yibao_server::services::reconciliation::{reconcile, StatementUpload};
+use yibao_server::services::refunds::refund_paid_payable;
+use yibao_server::services::roster_import::{import_roster, ImportScope};
+use yibao_server::{AppState, Clock, ServerSettings};
+use yibao_statement_file::{write_debit_result, DebitOutcome, Fen, StatementFormat};
+use yibao_storage::Storage;
+use yibao_tests::{make_id, on_each_test_db, DbHandle, TestServer};
+
+/// 2020-11-02 10:00 Beijing, a Monday inside 南通市's 2021 window.
+fn instant() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2020, 11, 2, 2, 0, 0).unwrap()
+}
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2020, 11, d).unwrap()
+}
+
+fn paid_at() -> DateTime<FixedOffset> {
+    instant().with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap())
+}
+
+const SECRET_WECHAT: &str = "wechat-secret-0123456789";
+const SECRET_ALIPAY: &str = "alipay-secret-0123456789";
+const SECRET_BANK: &str = "bankad-secret-0123456789";
+
+struct World {
+    server: TestServer,
+    wechat: ChannelClient,
+    alipay: ChannelClient,
+    /// Adults of 南通市, 43000 fen each.
+    adults: Vec<String>,
+    storage: Arc<dyn Storage>,
+    clock: Clock,
+    token: String,
+}
+
+async fn world(db: &DbHandle) -> World {
+    let storage = db.storage.clone();
+    yibao::demo::load(storage.as_ref()).await.unwrap();
+    let mut csv = String::from("姓名,身份证号码,参保地区\n");
+    let adults: Vec<String> = (0..8)
+        .map(|i| make_id("320602", "1980-01-01", 300 + i))
+        .collect();
+    for id in &adults {
+        csv.push_str(&format!("王五,{id},320600\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.csv");
+    std::fs::write(&path, csv).unwrap();
+    let scope = ImportScope {
+        actor: "test".into(),
+        station: None,
+        region: None,
+    };
+    let r = import_roster(
+        storage.as_ref(),
+        &path,
+        "r.csv",
+        &scope,
+        day(2),
+        None,
+        Limits::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.summary.enrolled, 8, "{:?}", r.rejections);
+    let region = yibao_domain::RegionCode::parse("320600").unwrap();
+    let year = yibao_domain::FeeYear::new(2021).unwrap();
+    assess_region(storage.as_ref(), region, year, "test", day(2), &|_| {})
+        .await
+        .unwrap();
+    for (id, kind, secret) in [
+        ("wechat", "wechat", SECRET_WECHAT),
+        ("alipay", "alipay", SECRET_ALIPAY),
+        ("bankad", "auto_debit", SECRET_BANK),
+    ] {
+        yibao::operator::channel_add(
+            storage.as_ref(),
+            None,
+            id,
+            kind,
+            &["320600".to_owned()],
+            1000,
+            secret.to_owned(),
+        )
+        .await
+        .unwrap();
+    }
+    yibao_server::services::staff::create_staff(
+        storage.as_ref(),
+        yibao_server::services::staff::NewStaff {
+            username: "root".into(),
+            display_name: "管理员".into(),
+            role: yibao_storage::Role::Admin,
+            region: None,
+            station: None,
+            password: yibao_server::services::staff::Password::new("admin-password-1".into())
+                .unwrap(),
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    let clock = Clock::fixed(instant());
+    let server = TestServer::start_with_state(
+        AppState::new(storage.clone(), clock.clone()),
+        ServerSettings::default(),
+    )
+    .await;
+    let offset = instant().timestamp() - Utc::now().timestamp();
+    let client = |id: &str, secret: &str| {
+        ChannelClient::builder(&server.base_url, id.to_owned(), secret.as_bytes().to_vec())
+            .clock_offset_secs(offset)
+            .build()
+            .unwrap()
+    };
+    let login: Value = server
+        .client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"username": "root", "password": "admin-password-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    World {
+        wechat: client("wechat", SECRET_WECHAT),
+        alipay: client("alipay", SECRET_ALIPAY),
+        token: login["token"].as_str().unwrap().to_owned(),
+        server,
+        adults,
+        storage,
+        clock,
+    }
+}
+
+async fn payable_of(w: &World, id: &str) -> String {
+    let found = w
+        .wechat
+        .search(&SearchRequest {
+            id_number: id.to_owned(),
+            name: Some("王五".into()),
+            region: None,
+            fee_year: None,
+        })
+        .await
+        .unwrap();
+    found.payables[0].payable_id.clone()
+}
+
+async fn status_of(w: &World, payable_id: &str) -> String {
+    w.storage
+        .payables_by_id(&[payable_id.to_owned()])
+        .await
+        .unwrap()[0]
+        .status
+        .clone()
+}
+
+fn api_code(err: &ClientError) -> (u16, String) {
+    (
+        err.status().unwrap_or(0),
+        err.api_code().unwrap_or_default().to_owned(),
+    )
+}
+
+async fn assert_invariants(w: &World) {
+    let report = w.storage.check_invariants().await.unwrap();
+    assert!(report.holds(), "{report:?}");
+}
+
+async fn sign(w: &World, no: &str, payer: &str, members: &[String]) {
+    debit::sign_agreement(
+        w.storage.as_ref(),
+        &w.clock,
+        AgreementInput {
+            agreement_no: no,
+            region: "320600",
+            channel_id: "bankad",
+            payer_id_number: payer,
+            payer_name: "王五",
+            account: "6222 0212 3456 7890 123",
+            members,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// A result file answering every item of a run: the items of the payables in `fail` fail with
+/// E01 (余额不足), the rest succeed.
+async fn result_file(w: &World, run_no: &str, fail: &[String]) -> Vec<u8> {
+    let items = w.storage.debit_run_items(run_no, None, 1000).await.unwrap();
+    let outcomes: Vec<(String, DebitOutcome)> = items
+        .iter()
+        .map(|item| {
+            let outcome = if fail.contains(&item.payable_id) {
+                DebitOutcome::Failed {
+                    reason_code: "E01".into(),
+                    reason: "余额不足".into(),
+                }
+            } else {
+                DebitOutcome::Succeeded {
+                    bank_txn_id: format!("BK-{}", item.item_ref),
+                    amount: Fen::new(item.amount_fen).unwrap(),
+                }
+            };
+            (item.item_ref.clone(), outcome)
+        })
+        .collect();
+    write_debit_result(run_no, "bankad", &outcomes).unwrap()
+}
+
+#[tokio::test]
+async fn a_debit_run_locks_its_payables_and_the_banks_result_pays_them() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        // A family agreement (two people) and one for a payer alone; one member per person only.
+        sign(
+            &w,
+            "AG-FAMILY-1",
+            &w.adults[0],
+            &[w.adults[0].clone(), w.adults[1].clone()],
+        )
+        .await;
+        sign(&w, "AG-SINGLE-2", &w.adults[2], &[]).await;
+        let again = debit::sign_agreement(
+            w.storage.as_ref(),
+            &w.clock,
+            AgreementInput {
+                agreement_no: "AG-OTHER-3",
+                region: "320600",
+                channel_id: "bankad",
+                payer_id_number: &w.adults[3],
+                payer_name: "王五",
+                account: "6222********1234",
+                members: std::slice::from_ref(&w.adults[1]),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(again.message.contains("AG-FAMILY-1"), "{}", again.message);
+        // A WeChat channel is not a bank.
+        let not_bank = debit::sign_agreement(
+            w.storage.as_ref(),
+            &w.clock,
+            AgreementInput {
+                agreement_no: "AG-WX-4",
+                region: "320600",
+                channel_id: "wechat",
+                payer_id_number: &w.adults[4],
+                payer_name: "王五",
+                account: "6222021234567890",
+                members: &[],
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(not_bank.code.as_str(), "REGION_NOT_ALLOWED");
+        let stored = w
+            .storage
+            .agreements(Some("320600"), Some(&w.adults[1]), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            stored[0].account_masked, "6222****0123",
+            "only the masked account is kept"
+        );
+
+        let run = debit::create_run(
+            w.storage.as_ref(),
+            &w.clock,
+            "bankad",
+            "320600",
+            2021,
+            day(2),
+        )
+        .await
+        .unwrap();
+        assert_eq!((run.item_count, run.total_fen), (3, 3 * 43000));
+        // One run per bank, region, year and date.
+        assert_eq!(
+            debit::create_run(
+                w.storage.as_ref(),
+                &w.clock,
+                "bankad",
+                "320600",
+                2021,
+                day(2)
+            )
+            .await
+            .unwrap_err()
+            .code
+            .as_str(),
+            "ALREADY_EXISTS"
+        );
+        let request = String::from_utf8(
+            debit::request_file(w.storage.as_ref(), &run.run_no)
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            request.starts_with(&format!(
+                "H|{}|bankad|320600|20201102|3|129000\n",
+                run.run_no
+            )),
+            "{request}"
+        );
+        assert_eq!(request.lines().filter(|l| l.starts_with("D|")).count(), 3);
+
+        // Every other channel is told the bank is debiting.
+        let p0 = payable_of(&w, &w.adults[0]).await;
+        let err = w
+            .wechat
+            .open_order(&OpenOrderRequest {
+                channel_order_no: "WX-O-1".into(),
+                payable_ids: vec![p0.clone()],
+                amount: 43000,
+                payer: Payer::default(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(api_code(&err), (409, "LOCKED".into()));
+        assert!(err.to_string().contains("银行扣费进行中"), "{err}");
+        let direct = w
+            .wechat
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "WX-T-1",
+                vec![p0.clone()],
+                43000,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            direct.result,
+            PaymentResult::RefundPending,
+            "money taken for a payable being debited is owed back"
+        );
+
+        // The bank answers: the single payer's debit failed (余额不足), the family's succeeded.
+        let p2 = payable_of(&w, &w.adults[2]).await;
+        let file = result_file(&w, &run.run_no, std::slice::from_ref(&p2)).await;
+        let summary = debit::import_result(w.storage.as_ref(), &w.clock, &run.run_no, &file)
+            .await
+            .unwrap();
+        assert_eq!(
+            (summary.succeeded, summary.failed, summary.refunds_owed),
+            (2, 1, 0),
+            "{summary:?}"
+        );
+        assert_eq!(summary.failures.get("E01"), Some(&1));
+        let items = w
+            .storage
+            .debit_run_items(&run.run_no, Some("failed"), 10)
+            .await
+            .unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            status_of(&w, &items[0].payable_id).await,
+            "unpaid",
+            "a failed debit frees the payable"
+        );
+        assert_eq!(status_of(&w, &p0).await, "paid");
+        let receipts = w
+            .storage
+            .receipts_of_person(&w.adults[0], &["320600".to_owned()], None)
+            .await
+            .unwrap();
+        assert_eq!(receipts.len(), 1, "the bank's payment gets a receipt");
+        // The failed person can now pay through WeChat.
+        let failed_person = items[0].payable_id.clone();
+        let paid = w
+            .wechat
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "WX-T-2",
+                vec![failed_person],
+                43000,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(paid.result, PaymentResult::Paid);
+
+        // The same file again answers the same; another file for the run is refused.
+        let again = debit::import_result(w.storage.as_ref(), &w.clock, &run.run_no, &file)
+            .await
+            .unwrap();
+        assert_eq!(again, summary);
+        let other = result_file(&w, &run.run_no, &[]).await;
+        assert_eq!(
+            debit::import_result(w.storage.as_ref(), &w.clock, &run.run_no, &other)
+                .await
+                .unwrap_err()
+                .code
+                .as_str(),
+            "IDEMPOTENCY_CONFLICT"
+        );
+        // A file that does not answer every item is refused whole.
+        let run_items = w
+            .storage
+            .debit_run_items(&run.run_no, None, 10)
+            .await
+            .unwrap();
+        let short = write_debit_result(
+            &run.run_no,
+            "bankad",
+            &[(
+                run_items[0].item_ref.clone(),
+                DebitOutcome::Failed {
+                    reason_code: "E01".into(),
+                    reason: String::new(),
+                },
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            debit::import_result(w.storage.as_ref(), &w.clock, &run.run_no, &short)
+                .await
+                .unwrap_err()
+                .code
+                .as_str(),
+            "BAD_DEBIT_FILE"
+        );
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_wechat_payment_racing_the_bank_for_a_locked_payable_never_pays_it_twice() {
+    on_each_test_db(|db| async move {
+        let w = Arc::new(world(&db).await);
+        sign(&w, "AG-RACE-1", &w.adults[0], &[]).await;
+        let run = debit::create_run(
+            w.storage.as_ref(),
+            &w.clock,
+            "bankad",
+            "320600",
+            2021,
+            day(2),
+        )
+        .await
+        .unwrap();
+        let p0 = payable_of(&w, &w.adults[0]).await;
+        let file = result_file(&w, &run.run_no, &[]).await;
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let w = w.clone();
+            let p0 = p0.clone();
+            tasks.push(tokio::spawn(async move {
+                w.wechat
+                    .report_payment(&ReportPaymentRequest::for_payables(
+                        format!("WX-RACE-{i}"),
+                        vec![p0],
+                        43000,
+                        paid_at(),
+                    ))
+                    .await
+                    .unwrap()
+                    .result
+            }));
+        }
+        let bank = {
+            let w = w.clone();
+            let run_no = run.run_no.clone();
+            tokio::spawn(async move {
+                debit::import_result(w.storage.as_ref(), &w.clock, &run_no, &file)
+                    .await
+                    .unwrap()
+            })
+        };
+        let mut wechat_paid = 0;
+        for t in tasks {
+            if t.await.unwrap() == PaymentResult::Paid {
+                wechat_paid += 1;
+            }
+        }
+        let summary = bank.await.unwrap();
+        assert_eq!(
+            wechat_paid, 0,
+            "the lock holds: WeChat's money is owed back"
+        );
+        assert_eq!((summary.succeeded, summary.refunds_owed), (1, 0));
+        assert_eq!(w.wechat.pending_refunds().await.unwrap().len(), 8);
+        assert_eq!(status_of(&w, &p0).await, "paid");
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_abandoned_run_frees_its_payables_and_a_late_result_loses_no_money() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        sign(
+            &w,
+            "AG-LATE-1",
+            &w.adults[0],
+            &[w.adults[0].clone(), w.adults[1].clone()],
+        )
+        .await;
+        let run = debit::create_run(
+            w.storage.as_ref(),
+            &w.clock,
+            "bankad",
+            "320600",
+            2021,
+            day(2),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            w.storage
+                .abandon_expired_debit_runs(run.lock_until - 1)
+                .await
+                .unwrap(),
+            0,
+            "not before its bound"
+        );
+        assert_eq!(
+            w.storage
+                .abandon_expired_debit_runs(run.lock_until)
+                .await
+                .unwrap(),
+            1
+        );
+        let p0 = payable_of(&w, &w.adults[0]).await;
+        assert_eq!(status_of(&w, &p0).await, "unpaid");
+        // Someone pays through WeChat meanwhile; then the bank's result arrives after all.
+        let paid = w
+            .wechat
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "WX-LATE-1",
+                vec![p0.clone()],
+                43000,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(paid.result, PaymentResult::Paid);
+        let file = result_file(&w, &run.run_no, &[]).await;
+        let summary = debit::import_result(w.storage.as_ref(), &w.clock, &run.run_no, &file)
+            .await
+            .unwrap();
+        assert_eq!(
+            (summary.succeeded, summary.refunds_owed),
+            (2, 1),
+            "the bank's second payment for p0 is owed back"
+        );
+        assert_eq!(
+            w.storage
+                .debit_run(&run.run_no)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            "completed"
+        );
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+/// A WeChat trade bill as the merchant platform gives it: backticks, summary at the end, yuan.
+fn wechat_bill(rows: &[(&str, &str, i64, &str)]) -> Vec<u8> {
+    let yuan = |fen: i64| Fen::new(fen).unwrap().to_yuan_string();
+    let mut out = String::from("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注\n");
+    let (mut settle, mut refund) = (0i64, 0i64);
+    for (i, (txn, status, fen, refund_no)) in rows.iter().enumerate() {
+        let (s, r) = if *status == "REFUND" {
+            (0, *fen)
+        } else {
+            (*fen, 0)
+        };
+        settle += s;
+        refund += r;
+        out.push_str(&format!(
+            "`2020-11-02 10:{i:02}:00,`wx1,`1900000109,`0,`,`42000{i:05},`{txn},`oUser,`JSAPI,`{status},`CMB_DEBIT,`CNY,`{},`0.00,`{},`{refund_no},`{},`0.00,`,`,`城乡居民医保,`,`0.00000,`0.60%,`{},`{},`\n",
+            yuan(s), if r > 0 { "5000" } else { "0" }, yuan(r), yuan(s), yuan(r)
+        ));
+    }
+    out.push_str("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\n");
+    out.push_str(&format!(
+        "`{},`{},`{},`0.00,`0.00000,`{},`{}\n",
+        rows.len(),
+        yuan(settle),
+        yuan(refund),
+        yuan(settle),
+        yuan(refund)
+    ));
+    out.into_bytes()
+}
+
+/// An Alipay 业务明细 download: a zip holding a GBK CSV with `#` preamble, trailing tabs, refunds
+/// negative, and the 合计 lines.
+fn alipay_zip(rows: &[(&str, &str, i64, &str)]) -> Vec<u8> {
+    let yuan = |fen: i64| Fen::new(fen).unwrap().to_yuan_string();
+    let mut lines = vec![
+        "#支付宝业务明细查询".to_owned(),
+        "#账号：[20880000000000000156]".to_owned(),
+        "#起始日期：[2020年11月02日 00:00:00]   终止日期：[2020年11月03日 00:00:00]".to_owned(),
+        "#-----------------------------------------业务明细列表----------------------------------------".to_owned(),
+        "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注".to_owned(),
+    ];
+    let (mut trades, mut trade_fen, mut refunds, mut refund_fen) = (0, 0i64, 0, 0i64);
+    for (i, (txn, kind, fen, refund_no)) in rows.iter().enumerate() {
+        let signed = if *kind == "退款" { -fen } else { *fen };
+        if *kind == "退款" {
+            refunds += 1;
+            refund_fen += signed;
+        } else {
+            trades += 1;
+            trade_fen += signed;
+        }
+        let values = [
+            format!("20201102220012345{i:05}"),
+            txn.to_string(),
+            kind.to_string(),
+            "城乡居民医保".into(),
+            "2020-11-02 10:15:00".into(),
+            "2020-11-02 10:15:05".into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            "zha***@163.com".into(),
+            yuan(signed),
+            yuan(signed),
+            "0.00".into(),
+            "0.00".into(),
+            "0.00".into(),
+            "0.00".into(),
+            "0.00".into(),
+            String::new(),
+            "0.00".into(),
+            "0.00".into(),
+            refund_no.to_string(),
+            "0.00".into(),
+            "0.00".into(),
+            String::new(),
+        ];
+        lines.push(
+            values
+                .iter()
+                .map(|v| format!("{v}\t"))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+    }
+    lines.push("#-----------------------------------------业务明细列表结束------------------------------------".into());
+    lines.push(format!(
+        "#交易合计：{trades}笔，商家实收共{}元，商家优惠共0.00元",
+        yuan(trade_fen)
+    ));
+    lines.push(format!(
+        "#退款合计：{refunds}笔，商家实收共{}元，商家优惠共0.00元",
+        yuan(refund_fen)
+    ));
+    lines.push("#导出时间：[2020年11月03日 08:00:00]".into());
+    let text = lines.join("\r\n") + "\r\n";
+    let (gbk, _, _) = encoding_rs::GBK.encode(&text);
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("20880000000000000156_20201102_detail.csv", options)
+        .unwrap();
+    zip.write_all(&gbk).unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+async fn upload(
+    w: &World,
+    channel: &str,
+    on: NaiveDate,
+    format: StatementFormat,
+    bytes: &[u8],
+) -> Value {
+    reconcile(
+        w.storage.as_ref(),
+        &w.clock,
+        StatementUpload {
+            channel_id: channel,
+            day: on,
+            format,
+            bytes,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Payments for the reconciliation tests: four reported on 2 November through `client`, for the
+/// adults from `first` on.
+async fn four_payments(
+    w: &World,
+    client: &ChannelClient,
+    prefix: &str,
+    first: usize,
+) -> Vec<String> {
+    let mut txns = Vec::new();
+    for i in 0..4 {
+        let p = payable_of(w, &w.adults[first + i]).await;
+        let txn = format!("{prefix}-{i}");
+        let r = client
+            .report_payment(&ReportPaymentRequest::for_payables(
+                txn.clone(),
+                vec![p],
+                43000,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(r.result, PaymentResult::Paid);
+        txns.push(txn);
+    }
+    txns
+}
+
+fn classes(summary: &Value) -> (u64, u64, u64, u64, u64) {
+    let n = |k: &str| summary[k].as_u64().unwrap();
+    (
+        n("matched"),
+        n("channel_only"),
+        n("platform_only"),
+        n("amount_mismatch"),
+        n("duplicate"),
+    )
+}
+
+#[tokio::test]
+async fn every_reconciliation_class_is_found_in_each_format() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        // Protocol CSV (bank-like channel = wechat here, uploaded through §7 by the channel itself).
+        let t = four_payments(&w, &w.wechat, "WP", 0).await;
+        // t0 matched; t1 listed twice (duplicate); t2 with a different amount; t3 missing (短款);
+        // X-LONG taken by the channel, never reported (长款) → refunded by the default policy.
+        let csv = format!(
+            "channel_txn_id,type,amount,occurred_at,refund_no\n{a},payment,43000,,\n{b},payment,43000,,\n{b},payment,43000,,\n{c},payment,42000,,\nX-LONG,payment,500,,\n",
+            a = t[0], b = t[1], c = t[2]
+        );
+        let s = w.wechat.upload_statement(day(2), &csv).await.unwrap();
+        assert_eq!(
+            (s.matched.count(), s.channel_only.count(), s.platform_only.count(), s.amount_mismatch.count()),
+            (1, 1, 1, 1),
+            "{s:?}"
+        );
+        let owed = w.wechat.pending_refunds().await.unwrap();
+        let long = owed.iter().find(|r| r.channel_txn_id == "X-LONG").expect("the 长款 is owed back");
+        assert_eq!(long.amount, 500);
+        let items = w.storage.reconciliation_items(Some("wechat"), day(2), day(2), false, 100).await.unwrap();
+        let mut found: Vec<(String, String)> = items.iter().map(|i| (i.class.clone(), i.status.clone())).collect();
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                ("amount_mismatch".into(), "open".into()),
+                ("channel_only".into(), "resolved".into()),
+                ("duplicate".into(), "open".into()),
+                ("platform_only".into(), "carried".into()),
+            ]
+        );
+        // A day of the WeChat trade bill for the same kind of day: the same classes.
+        let bill = wechat_bill(&[
+            (&t[0], "SUCCESS", 43000, ""),
+            (&t[1], "SUCCESS", 43000, ""),
+            (&t[1], "SUCCESS", 43000, ""),
+            (&t[2], "SUCCESS", 42000, ""),
+            ("X-LONG", "SUCCESS", 500, ""),
+        ]);
+        let s = upload(&w, "wechat", day(2), StatementFormat::WechatTradeBill, &bill).await;
+        assert_eq!(classes(&s), (2, 0, 1, 1, 1), "{s}");
+        // Re-uploading replaced the day and did not owe the 长款 twice: the money the first upload
+        // recorded (and owes back) is now yibao's own record of X-LONG, so it matches.
+        assert_eq!(w.wechat.pending_refunds().await.unwrap().iter().filter(|r| r.channel_txn_id == "X-LONG").count(), 1);
+        assert_eq!(s["funds"]["channel"]["payments"], json!(43000 * 3 + 42000 + 500));
+
+        // The Alipay bill: its own payments, with a refund line confirming a refund owed.
+        let a = four_payments(&w, &w.alipay, "AP", 4).await;
+        let p0 = payable_of(&w, &w.adults[4]).await;
+        let dup = w.alipay.report_payment(&ReportPaymentRequest::for_payables("AP-DUP", vec![p0], 43000, paid_at())).await.unwrap();
+        let refund_no = dup.refund.unwrap().refund_no;
+        let zip = alipay_zip(&[
+            (&a[0], "交易", 43000, ""),
+            (&a[1], "交易", 43000, ""),
+            (&a[1], "交易", 43000, ""),
+            (&a[2], "交易", 42000, ""),
+            ("AP-DUP", "交易", 43000, ""),
+            ("AP-DUP", "退款", 43000, &refund_no),
+            ("Y-LONG", "交易", 800, ""),
+        ]);
+        let s = upload(&w, "alipay", day(2), StatementFormat::AlipayBill, &zip).await;
+        assert_eq!(classes(&s), (3, 1, 1, 1, 1), "AP-0, AP-DUP and its refund line match: {s}");
+        assert_eq!(s["refund_lines"]["confirmed"], json!(1));
+        let succeeded = w.storage.refunds(Some("succeeded"), None, 10).await.unwrap();
+        assert!(succeeded.iter().any(|r| r.refund_no == refund_no), "the statement confirmed the refund");
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn platform_only_payments_are_carried_to_the_next_day_then_escalated() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        let t = four_payments(&w, &w.wechat, "CP", 0).await;
+        let header = "channel_txn_id,type,amount,occurred_at,refund_no\n";
+        // Day 2 lists only t0 and t1: t2 and t3 are carried.
+        let s = w.wechat.upload_statement(day(2), &format!("{header}{},payment,43000,,\n{},payment,43000,,\n", t[0], t[1])).await.unwrap();
+        assert_eq!(s.platform_only.count(), 2);
+        // Day 3 lists t2 (settled a day late): it resolves; t3 is still missing and escalates.
+        let s = upload(&w, "wechat", day(3), StatementFormat::Protocol, format!("{header}{},payment,43000,,\n", t[2]).as_bytes()).await;
+        assert_eq!(s["carried"], json!({"resolved": 1, "escalated": 1}), "{s}");
+        assert_eq!(s["channel_only"], json!(0), "a carried payment is not 长款 the next day");
+        let items = w.storage.reconciliation_items(Some("wechat"), day(2), day(2), false, 10).await.unwrap();
+        let by_txn = |txn: &str| items.iter().find(|i| i.channel_txn_id == txn).unwrap().clone();
+        assert_eq!((by_txn(&t[2]).status.as_str(), by_txn(&t[2]).resolution.as_deref()), ("resolved", Some("matched_next_day")));
+        assert_eq!(by_txn(&t[3]).status, "escalated");
+        // Staff close it by hand.
+        let r = w.server.client.post(w.server.url("/api/v1/reconciliation/resolutions")).bearer_auth(&w.token)
+            .json(&json!({"channel_id": "wechat", "statement_date": "2020-11-02", "channel_txn_id": t[3], "class": "platform_only",
+                "resolution": "channel_corrected", "note": "渠道补发对账单"}))
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let open = w.storage.reconciliation_items(Some("wechat"), day(2), day(3), true, 10).await.unwrap();
+        assert!(open.is_empty(), "{open:?}");
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn channel_only_money_is_applied_to_its_order_under_the_apply_policy() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        assert!(w
+            .storage
+            .set_channel_only_policy("wechat", "apply")
+            .await
+            .unwrap());
+        let p0 = payable_of(&w, &w.adults[0]).await;
+        // The channel opened an order, took the money, and its report was lost.
+        w.wechat
+            .open_order(&OpenOrderRequest {
+                channel_order_no: "WXO-LOST".into(),
+                payable_ids: vec![p0.clone()],
+                amount: 43000,
+                payer: Payer::default(),
+            })
+            .await
+            .unwrap();
+        let header = "channel_txn_id,type,amount,occurred_at,refund_no\n";
+        let s = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            format!("{header}WXO-LOST,payment,43000,,\nWX-NOORDER,payment,43000,,\n").as_bytes(),
+        )
+        .await;
+        let actions = s["actions"].as_array().unwrap();
+        assert!(
+            actions
+                .iter()
+                .any(|a| a["channel_txn_id"] == "WXO-LOST" && a["action"] == "applied"),
+            "{s}"
+        );
+        assert!(
+            actions
+                .iter()
+                .any(|a| a["channel_txn_id"] == "WX-NOORDER" && a["action"] == "awaiting_staff"),
+            "{s}"
+        );
+        assert_eq!(status_of(&w, &p0).await, "paid");
+        assert_eq!(
+            w.storage
+                .receipts_of_person(&w.adults[0], &["320600".to_owned()], None)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_statements_are_refused_whole_with_the_row_and_nothing_stored() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        let err = reconcile(w.storage.as_ref(), &w.clock, StatementUpload { channel_id: "wechat", day: day(2), format: StatementFormat::Protocol,
+            bytes: b"channel_txn_id,type,amount,occurred_at,refund_no\nA,payment,43000,,\nB,payment,4.3,,\n" }).await.unwrap_err();
+        assert_eq!(err.code.as_str(), "BAD_STATEMENT_FILE");
+        assert!(err.message.contains('3'), "names the row: {}", err.message);
+        // A WeChat bill cut off before its summary.
+        let mut bill = wechat_bill(&[("A", "SUCCESS", 43000, "")]);
+        bill.truncate(bill.len() - 40);
+        let err = reconcile(w.storage.as_ref(), &w.clock, StatementUpload { channel_id: "wechat", day: day(2), format: StatementFormat::WechatTradeBill, bytes: &bill }).await.unwrap_err();
+        assert_eq!(err.code.as_str(), "BAD_STATEMENT_FILE", "{}", err.message);
+        assert!(w.storage.statements(None, day(1), day(3), 10).await.unwrap().is_empty());
+        // Over HTTP, an unknown format is a clear 400.
+        let r = w.server.client.put(w.server.url("/api/v1/statements/wechat/2020-11-02?format=excel")).bearer_auth(&w.token)
+            .body("x").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refunds_of_every_source_go_owed_sent_and_succeeded_or_failed_with_bounded_retries() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        let p0 = payable_of(&w, &w.adults[0]).await;
+        let p1 = payable_of(&w, &w.adults[1]).await;
+        w.wechat
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "RF-1",
+                vec![p0.clone()],
+                43000,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        w.wechat
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "RF-2",
+                vec![p1.clone()],
+                43000,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        // A duplicate payment (ALREADY_PAID) and a re-assessment refund of a paid payable.
+        w.wechat
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "RF-3",
+                vec![p0.clone()],
+                43000,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        let reassess =
+            refund_paid_payable(w.storage.as_ref(), &w.clock, &p0, RefundReason::Reassessed)
+                .await
+                .unwrap();
+        assert_eq!(
+            (reassess.reason.as_str(), reassess.amount_fen),
+            ("REASSESSED", 43000)
+        );
+        assert_eq!(
+            status_of(&w, &p0).await,
+            "unpaid",
+            "refunded so it can be re-assessed"
+        );
+        let voided = w
+            .storage
+            .receipts_of_person(&w.adults[0], &["320600".to_owned()], None)
+            .await
+            .unwrap();
+        assert!(voided.iter().all(|r| r.status == "voided"), "{voided:?}");
+        // Refunding again finds nothing paid.
+        assert_eq!(
+            refund_paid_payable(w.storage.as_ref(), &w.clock, &p0, RefundReason::Reassessed)
+                .await
+                .unwrap_err()
+                .code
+                .as_str(),
+            "NOT_PAYABLE"
+        );
+        // Employee insurance: the payable is cancelled.
+        let left = refund_paid_payable(
+            w.storage.as_ref(),
+            &w.clock,
+            &p1,
+            RefundReason::EmployeeInsurance,
+        )
+        .await
+        .unwrap();
+        assert_eq!(left.reason, "EMPLOYEE_INSURANCE");
+        assert_eq!(status_of(&w, &p1).await, "cancelled");
+        // Staff cannot start a duplicate-payment refund by hand.
+        assert!(
+            refund_paid_payable(w.storage.as_ref(), &w.clock, &p0, RefundReason::AlreadyPaid)
+                .await
+                .is_err()
+        );
+
+        // The channel sees three, as the protocol names their reasons; listing hands them over (sent).
+        let owed = w.wechat.pending_refunds().await.unwrap();
+        assert_eq!(owed.len(), 3);
+        assert!(
+            owed.iter()
+                .any(|r| r.refund_no == left.refund_no && r.reason.to_string() == "NOT_PAYABLE"),
+            "{owed:?}"
+        );
+        let sent = w.storage.refunds(Some("sent"), None, 10).await.unwrap();
+        assert_eq!(sent.len(), 3);
+        // One fails every time: after MAX_REFUND_ATTEMPTS hand-overs the channel stops seeing it.
+        for _ in 0..yibao_domain::settlement::MAX_REFUND_ATTEMPTS {
+            w.wechat
+                .report_refund_result(
+                    &left.refund_no,
+                    &RefundResultRequest::failed("WXR-F", "账户已销户"),
+                )
+                .await
+                .unwrap();
+            w.wechat.pending_refunds().await.unwrap();
+        }
+        w.wechat
+            .report_refund_result(
+                &left.refund_no,
+                &RefundResultRequest::failed("WXR-F", "账户已销户"),
+            )
+            .await
+            .unwrap();
+        let listed = w.wechat.pending_refunds().await.unwrap();
+        assert!(
+            listed.iter().all(|r| r.refund_no != left.refund_no),
+            "five attempts, then a person decides"
+        );
+        // Staff retry it once the payer gave a new account.
+        let r = w
+            .server
+            .client
+            .post(
+                w.server
+                    .url(&format!("/api/v1/refunds/{}/retry", left.refund_no)),
+            )
+            .bearer_auth(&w.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(w
+            .wechat
+            .pending_refunds()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.refund_no == left.refund_no));
+        w.wechat
+            .report_refund_result(&left.refund_no, &RefundResultRequest::succeeded("WXR-OK"))
+            .await
+            .unwrap();
+        // Daily totals: due on the 4th (two working days), succeeded today.
+        let days = w.storage.refund_days(day(1), day(30)).await.unwrap();
+        let today = days
+            .iter()
+            .find(|d| d.day == day(2))
+            .expect("succeeded today");
+        assert_eq!((today.succeeded, today.succeeded_fen), (1, 43000));
+        assert_eq!(
+            days.iter()
+                .filter(|d| d.day == day(4))
+                .map(|d| d.due)
+                .sum::<i64>(),
+            3
+        );
+        // Overdue once the due date passed.
+        let overdue = w
+            .storage
+            .overdue_refunds(day(2) + Duration::days(5), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(overdue.len(), 2);
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn staff_reports_come_as_json_and_xlsx_and_only_to_those_allowed() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        four_payments(&w, &w.wechat, "RP", 0).await;
+        let get = |path: &str| w.server.client.get(w.server.url(path)).bearer_auth(&w.token).send();
+        let r = get("/api/v1/reports/daily-collection?from=2020-11-01&to=2020-11-02").await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let rows: Value = r.json().await.unwrap();
+        assert_eq!(rows, json!([{"day": "2020-11-02", "channel_id": "wechat", "region": "320600", "payables": 4, "applied_fen": 172000}]));
+        let r = get("/api/v1/reports/daily-collection?from=2020-11-01&to=2020-11-02&format=xlsx").await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let bytes = r.bytes().await.unwrap();
+        assert!(bytes.starts_with(b"PK"), "an XLSX workbook");
+        for path in ["/api/v1/reports/refunds?format=xlsx", "/api/v1/reports/reconciliation", "/api/v1/refunds?status=owed"] {
+            assert_eq!(get(path).await.unwrap().status(), StatusCode::OK, "{path}");
+        }
+        assert_eq!(get("/api/v1/reports/refunds?from=2020-11-05&to=2020-11-01").await.unwrap().status(), StatusCode::BAD_REQUEST);
+        // Without a session: refused.
+        let r = w.server.client.get(w.server.url("/api/v1/reports/daily-collection")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        // Agreements and runs over HTTP as a clerk would.
+        let r = w.server.client.post(w.server.url("/api/v1/agreements")).bearer_auth(&w.token)
+            .json(&json!({"agreement_no": "AG-HTTP-1", "region": "320600", "channel_id": "bankad", "payer_id_number": w.adults[5],
+                "payer_name": "王五", "account": "6222021234567890123"}))
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = w.server.client.post(w.server.url("/api/v1/debit-runs")).bearer_auth(&w.token)
+            .json(&json!({"channel_id": "bankad", "region": "320600", "fee_year": 2021, "debit_date": "2020-11-03"}))
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let run: Value = r.json().await.unwrap();
+        let run_no = run["run_no"].as_str().unwrap();
+        let r = get(&format!("/api/v1/debit-runs/{run_no}/request-file")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.text().await.unwrap().starts_with(&format!("H|{run_no}|")));
+    })
+    .await;
+}
