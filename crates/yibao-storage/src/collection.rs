@@ -227,14 +227,6 @@ pub enum ReversalOutcome {
 
 /// A payment as reconciliation sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentLine {
-    pub channel_txn_id: String,
-    pub payment_no: String,
-    pub amount_fen: i64,
-    pub status: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefundResultOutcome {
     Done(RefundState),
     NotFound,
@@ -368,20 +360,6 @@ pub trait CollectionStorage: Send + Sync + 'static {
         reversal: &NewReversal,
     ) -> Result<ReversalOutcome, StorageError>;
 
-    /// The channel's payments of one day (by `paid_on`).
-    async fn payments_on(
-        &self,
-        channel_id: &str,
-        day: NaiveDate,
-    ) -> Result<Vec<PaymentLine>, StorageError>;
-    /// Stores (replacing) the day's statement summary; from now on reversals of that day are closed.
-    async fn store_statement(
-        &self,
-        channel_id: &str,
-        day: NaiveDate,
-        lines: i64,
-        summary: &str,
-    ) -> Result<(), StorageError>;
     /// An order of this channel by its own number, with the fingerprint of the request that opened it.
     async fn find_order(
         &self,

@@ -793,36 +793,6 @@ macro_rules! impl_collection_storage {
                 Ok($crate::collection::ReversalOutcome::Reversed)
             }
 
-            async fn payments_on(&self, channel_id: &str, day: ::chrono::NaiveDate) -> Result<Vec<$crate::collection::PaymentLine>, $crate::StorageError> {
-                let rows: Vec<(String, String, i64, String)> = ::sqlx::query_as(
-                    "SELECT channel_txn_id, payment_no, amount_fen, status FROM payments \
-                     WHERE channel_id = $1 AND paid_on = $2 AND response <> '' ORDER BY channel_txn_id",
-                )
-                .bind(channel_id)
-                .bind(day)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(channel_txn_id, payment_no, amount_fen, status)| $crate::collection::PaymentLine { channel_txn_id, payment_no, amount_fen, status })
-                    .collect())
-            }
-
-            async fn store_statement(&self, channel_id: &str, day: ::chrono::NaiveDate, lines: i64, summary: &str) -> Result<(), $crate::StorageError> {
-                ::sqlx::query(
-                    "INSERT INTO statements (channel_id, statement_date, lines, summary) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (channel_id, statement_date) DO UPDATE SET lines = excluded.lines, summary = excluded.summary, \
-                     uploaded_at = CURRENT_TIMESTAMP",
-                )
-                .bind(channel_id)
-                .bind(day)
-                .bind(lines)
-                .bind(summary)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
             async fn find_order(&self, channel_id: &str, channel_order_no: &str) -> Result<Option<($crate::collection::OrderRecord, String)>, $crate::StorageError> {
                 use ::sqlx::Row as _;
                 let row = ::sqlx::query("SELECT fingerprint, response, status FROM orders WHERE channel_id = $1 AND channel_order_no = $2")

@@ -599,15 +599,15 @@ macro_rules! impl_settlement_storage {
                 use ::sqlx::Row as _;
                 let sql = format!(
                     "SELECT channel_txn_id, payment_no, amount_fen, status, region_code FROM payments \
-                     WHERE channel_id = $1 AND paid_on = $2 AND response <> '' AND (channel_txn_id {c} > $3 OR $4) \
-                     ORDER BY channel_txn_id {c} LIMIT $5",
+                     WHERE channel_id = $1 AND paid_on = $2 AND channel_txn_id {c} > $3 AND response <> '' \
+                     ORDER BY channel_txn_id {c} LIMIT $4",
                     c = <$ty>::BYTE_ORDER
                 );
                 let rows = ::sqlx::query(&sql)
                     .bind(channel_id)
                     .bind(day)
+                    // Every transaction id is longer than "", so the first page starts there.
                     .bind(after.unwrap_or(""))
-                    .bind(after.is_none())
                     .bind(limit as i64)
                     .fetch_all(&self.pool)
                     .await?;
