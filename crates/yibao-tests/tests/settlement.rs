@@ -288,6 +288,24 @@ async fn a_debit_run_locks_its_payables_and_the_banks_result_pays_them() {
             stored[0].account_masked, "6222****0123",
             "only the masked account is kept"
         );
+        // A cancelled agreement frees its members; its payer is no longer debited.
+        sign(&w, "AG-GONE-5", &w.adults[6], &[]).await;
+        let gone = w
+            .storage
+            .cancel_agreement("AG-GONE-5", day(2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (gone.status.as_str(), gone.cancelled_on),
+            ("cancelled", Some(day(2)))
+        );
+        sign(&w, "AG-AGAIN-6", &w.adults[7], &[w.adults[6].clone()]).await;
+        w.storage
+            .cancel_agreement("AG-AGAIN-6", day(2))
+            .await
+            .unwrap()
+            .unwrap();
 
         let run = debit::create_run(
             w.storage.as_ref(),

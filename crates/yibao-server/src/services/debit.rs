@@ -249,6 +249,9 @@ pub async fn import_result(
     };
     let result = read_debit_result(bytes, &limits)
         .map_err(|e| ApiError::new(ErrorCode::BadDebitFile, e.message_zh()))?;
+    if storage.debit_run(run_no).await?.is_none() {
+        return Err(ApiError::new(ErrorCode::NotFound, "未找到该扣款批次"));
+    }
     if result.header.run_no != run_no {
         return Err(ApiError::new(
             ErrorCode::BadDebitFile,
