@@ -229,10 +229,11 @@ enum IdCommand {
 #[derive(Args)]
 struct DatabaseArgs {
     /// Configuration file (TOML); see yibao.example.toml. Also YIBAO_CONFIG.
-    #[arg(long, value_name = "FILE")]
+    // Global, so that `yibao agreement sign … --database-url URL` works after a subcommand too.
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<std::path::PathBuf>,
     /// sqlite://PATH or postgres://… Also YIBAO_DATABASE_URL, which is better for a URL with a password.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     database_url: Option<String>,
 }
 
