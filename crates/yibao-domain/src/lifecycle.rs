@@ -226,7 +226,8 @@ impl RefundStatus {
             // Reporting the same result twice is idempotent.
             (S::Succeeded, E::Succeed) => Ok(S::Succeeded),
             (S::Owed | S::Sent | S::Failed, E::Fail) => Ok(S::Failed),
-            (S::Owed | S::Failed, E::Cancel) => Ok(S::Cancelled),
+            // A reversal with the funds returned cancels what is owed, even once handed to the channel.
+            (S::Owed | S::Sent | S::Failed, E::Cancel) => Ok(S::Cancelled),
             _ => Err(IllegalTransition {
                 from: self.name_zh(),
                 event: match event {

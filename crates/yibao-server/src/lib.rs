@@ -95,13 +95,20 @@ pub fn app(state: AppState, settings: &ServerSettings) -> Router {
     let uploads = admin::upload_router()
         .layer(DefaultBodyLimit::max(admin::ROSTER_UPLOAD_LIMIT_BYTES))
         .layer(RequestBodyLimitLayer::new(admin::ROSTER_UPLOAD_LIMIT_BYTES));
-    let settlement_uploads = settlement_api::upload_router()
+    let settlement_uploads = settlement_api::statement_upload_router()
         .layer(DefaultBodyLimit::max(
             services::reconciliation::MAX_STATEMENT_BYTES,
         ))
         .layer(RequestBodyLimitLayer::new(
             services::reconciliation::MAX_STATEMENT_BYTES,
-        ));
+        ))
+        .merge(
+            settlement_api::debit_upload_router()
+                .layer(DefaultBodyLimit::max(services::debit::MAX_DEBIT_FILE_BYTES))
+                .layer(RequestBodyLimitLayer::new(
+                    services::debit::MAX_DEBIT_FILE_BYTES,
+                )),
+        );
     small
         .merge(uploads)
         .merge(settlement_uploads)

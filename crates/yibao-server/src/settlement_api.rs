@@ -65,17 +65,20 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/reports/reconciliation", get(report_reconciliation))
 }
 
-/// Routes whose bodies are files: statements and bank result files.
-pub fn upload_router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/statements/{channel_id}/{date}",
-            put(upload_statement),
-        )
-        .route(
-            "/api/v1/debit-runs/{run_no}/result",
-            put(upload_debit_result),
-        )
+/// Statement uploads: bodies up to [`reconciliation::MAX_STATEMENT_BYTES`].
+pub fn statement_upload_router() -> Router<AppState> {
+    Router::new().route(
+        "/api/v1/statements/{channel_id}/{date}",
+        put(upload_statement),
+    )
+}
+
+/// Bank result files: bodies up to [`debit::MAX_DEBIT_FILE_BYTES`].
+pub fn debit_upload_router() -> Router<AppState> {
+    Router::new().route(
+        "/api/v1/debit-runs/{run_no}/result",
+        put(upload_debit_result),
+    )
 }
 
 /// The region a collection clerk works in: every region for the administrator, their own for a
@@ -95,9 +98,54 @@ fn within(scope: &Option<String>, region: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A business date: `YYYY-MM-DD` in the years a fee year can have (2000 to 2100).
 fn date_of(text: &str) -> Result<NaiveDate, ApiError> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| ApiError::new(ErrorCode::InvalidRequest, "日期格式应为 YYYY-MM-DD"))
+        .ok()
+        .filter(|d| (2000..=2100).contains(&chrono::Datelike::year(d)))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                "日期应为 2000 至 2100 年间的 YYYY-MM-DD",
+            )
+        })
+}
+
+/// A tax collector works on the channels that serve their region; the administrator on all.
+async fn channel_in_scope(
+    state: &AppState,
+    scope: &Option<String>,
+    channel_id: &str,
+) -> Result<(), ApiError> {
+    let Some(region) = scope else { return Ok(()) };
+    let channel = state
+        .storage
+        .get_channel(channel_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "未找到该渠道"))?;
+    if channel.regions.iter().any(|r| r == region) {
+        Ok(())
+    } else {
+        Err(ApiError::of(ErrorCode::Forbidden))
+    }
+}
+
+/// The channel a tax collector's reconciliation read is limited to: they must name one that
+/// serves their region; others may leave it out.
+async fn channel_filter(
+    state: &AppState,
+    staff: &Staff,
+    channel_id: Option<&str>,
+) -> Result<(), ApiError> {
+    let scope = collection_reader(staff)?;
+    match (&scope, channel_id) {
+        (Some(_), None) => Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "请用 channel_id 指定本统筹区的渠道",
+        )),
+        (_, Some(channel)) => channel_in_scope(state, &scope, channel).await,
+        (None, None) => Ok(()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -188,13 +236,10 @@ pub async fn cancel_agreement(
     let scope = collection_writer(&staff)?;
     let existing = state
         .storage
-        .agreements(scope.as_deref(), None, MAX_LIST_ROWS)
+        .agreement(&agreement_no)
         .await?
-        .into_iter()
-        .find(|a| a.agreement_no == agreement_no);
-    if existing.is_none() {
-        return Err(ApiError::new(ErrorCode::NotFound, "未找到该委托扣款协议"));
-    }
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "未找到该委托扣款协议"))?;
+    within(&scope, &existing.region)?;
     let record = state
         .storage
         .cancel_agreement(&agreement_no, state.clock.today())
@@ -389,7 +434,8 @@ pub async fn upload_statement(
     Query(q): Query<StatementQuery>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    collection_writer(&staff)?;
+    let scope = collection_writer(&staff)?;
+    channel_in_scope(&state, &scope, &channel_id).await?;
     let format = match q.format.as_deref().unwrap_or("protocol") {
         "protocol" => StatementFormat::Protocol,
         "wechat" => StatementFormat::WechatTradeBill,
@@ -427,7 +473,7 @@ pub async fn upload_statement(
 
 #[derive(Deserialize)]
 pub struct PolicyRequest {
-    /// `refund` (owe it back) or `apply` (apply it to the order it was taken for; else staff decide).
+    /// `refund` (owe it back) or `apply` (apply it to the order it was taken for, when found; else owe it back).
     policy: String,
 }
 
@@ -520,7 +566,7 @@ pub async fn reconciliation_items(
     staff: Staff,
     Query(q): Query<PeriodQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    collection_reader(&staff)?;
+    channel_filter(&state, &staff, q.channel_id.as_deref()).await?;
     let (from, to) = q.period(state.clock.today())?;
     let items = state
         .storage
@@ -554,7 +600,8 @@ pub async fn resolve_item(
     staff: Staff,
     ApiJson(req): ApiJson<ResolveRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    collection_writer(&staff)?;
+    let scope = collection_writer(&staff)?;
+    channel_in_scope(&state, &scope, &req.channel_id).await?;
     let day = date_of(&req.statement_date)?;
     if req.resolution.trim().is_empty()
         || req.resolution.chars().count() > 64
@@ -654,10 +701,10 @@ pub async fn list_refunds(
     params(("refund_no" = String, Path)), responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn retry_refund(
     State(state): State<AppState>,
-    staff: Staff,
+    admin: crate::auth::Admin,
     Path(refund_no): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    collection_writer(&staff)?;
+    let staff = admin.0;
     match state.storage.rearm_refund(&refund_no).await? {
         yibao_storage::settlement::RefundRetryOutcome::Rearmed(r) => {
             audit(&state, &staff, "refund.retry", None, &refund_no, json!({})).await?;
@@ -753,7 +800,10 @@ pub async fn report_refunds(
 ) -> Result<Response, ApiError> {
     let region = collection_reader(&staff)?.or(q.region.clone());
     let (from, to) = q.period(state.clock.today())?;
-    let days = state.storage.refund_days(from, to).await?;
+    let days = state
+        .storage
+        .refund_days(from, to, region.as_deref())
+        .await?;
     let overdue = state
         .storage
         .overdue_refunds(state.clock.today(), region.as_deref(), MAX_LIST_ROWS)
@@ -804,7 +854,7 @@ pub async fn report_reconciliation(
     staff: Staff,
     Query(q): Query<PeriodQuery>,
 ) -> Result<Response, ApiError> {
-    collection_reader(&staff)?;
+    channel_filter(&state, &staff, q.channel_id.as_deref()).await?;
     let (from, to) = q.period(state.clock.today())?;
     let statements = state
         .storage

@@ -133,7 +133,10 @@ macro_rules! impl_collection_storage {
                     let fingerprint: String = r.try_get("fingerprint")?;
                     let response: String = r.try_get("response")?;
                     let outcome: PaymentOutcome = ::serde_json::from_str(&response).map_err($crate::StorageError::corrupt)?;
-                    return Ok(PaymentReportOutcome::Existing { outcome, same_request: fingerprint == payment.fingerprint });
+                    // A transaction first booked from the channel's statement (长款) answers the channel's
+                    // own late report with what was done with the money, not a conflict.
+                    let same_request = fingerprint == payment.fingerprint || fingerprint.starts_with("statement:");
+                    return Ok(PaymentReportOutcome::Existing { outcome, same_request });
                 }
                 let reversal = ::sqlx::query("SELECT funds_returned FROM reversals WHERE channel_id = $1 AND channel_txn_id = $2")
                     .bind(&payment.channel_id)
@@ -760,7 +763,7 @@ macro_rules! impl_collection_storage {
                     .execute(&mut *tx)
                     .await?;
                 let new_status = if reversal.funds_returned {
-                    ::sqlx::query("UPDATE refunds SET status = 'cancelled', updated_at = CURRENT_TIMESTAMP WHERE payment_no = $1 AND status IN ('owed', 'failed')")
+                    ::sqlx::query("UPDATE refunds SET status = 'cancelled', updated_at = CURRENT_TIMESTAMP WHERE payment_no = $1 AND status IN ('owed', 'sent', 'failed')")
                         .bind(&payment_no)
                         .execute(&mut *tx)
                         .await?;
@@ -841,7 +844,9 @@ macro_rules! impl_collection_storage {
                 let status: String = r.try_get("status")?;
                 let payment_no: String = r.try_get("payment_no")?;
                 let earlier_id: Option<String> = r.try_get("channel_refund_id")?;
-                if status == "succeeded" && earlier_id.as_deref() != Some(channel_refund_id) {
+                // A refund confirmed by a statement line carries a provisional id until the channel's own result.
+                let provisional = earlier_id.as_deref().is_some_and(|id| id.starts_with("statement-"));
+                if status == "succeeded" && earlier_id.as_deref() != Some(channel_refund_id) && !provisional {
                     return Ok(RefundResultOutcome::Conflict(
                         "该退费已以另一渠道退款编号确认成功，请核对是否重复退款".into(),
                     ));
@@ -871,7 +876,10 @@ macro_rules! impl_collection_storage {
                 }
                 if succeeded {
                     // A payment whose whole amount went back is refunded; a partial one stays partially_refunded.
-                    ::sqlx::query("UPDATE payments SET status = 'refunded' WHERE payment_no = $1 AND status = 'refund_pending'")
+                    ::sqlx::query(
+                        "UPDATE payments SET status = 'refunded' WHERE payment_no = $1 AND status = 'refund_pending' \
+                         AND NOT EXISTS (SELECT 1 FROM refunds o WHERE o.payment_no = $1 AND o.status NOT IN ('succeeded', 'cancelled'))",
+                    )
                         .bind(&payment_no)
                         .execute(&mut *tx)
                         .await?;

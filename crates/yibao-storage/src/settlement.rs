@@ -276,6 +276,7 @@ pub trait SettlementStorage: Send + Sync + 'static {
         agreement_no: &str,
         on: NaiveDate,
     ) -> Result<Option<AgreementRecord>, StorageError>;
+    async fn agreement(&self, agreement_no: &str) -> Result<Option<AgreementRecord>, StorageError>;
     async fn agreements(
         &self,
         region: Option<&str>,
@@ -420,5 +421,6 @@ pub trait SettlementStorage: Send + Sync + 'static {
         &self,
         from: NaiveDate,
         to: NaiveDate,
+        region: Option<&str>,
     ) -> Result<Vec<RefundDayRow>, StorageError>;
 }

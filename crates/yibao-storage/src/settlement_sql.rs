@@ -213,6 +213,11 @@ macro_rules! impl_settlement_storage {
                 Ok(record)
             }
 
+            async fn agreement(&self, agreement_no: &str) -> Result<Option<$crate::settlement::AgreementRecord>, $crate::StorageError> {
+                let mut conn = self.pool.acquire().await?;
+                __agreement(&mut *conn, agreement_no).await
+            }
+
             async fn agreements(
                 &self,
                 region: Option<&str>,
@@ -285,9 +290,9 @@ macro_rules! impl_settlement_storage {
                 if candidates.len() > MAX_DEBIT_BATCH {
                     return Ok(DebitRunOutcome::TooMany { candidates: candidates.len() });
                 }
-                ::sqlx::query(
+                let inserted = ::sqlx::query(
                     "INSERT INTO debit_runs (run_no, region_code, channel_id, fee_year, debit_date, status, item_count, total_fen, lock_until, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'sent', 0, 0, $6, $7)",
+                     VALUES ($1, $2, $3, $4, $5, 'sent', 0, 0, $6, $7) ON CONFLICT DO NOTHING",
                 )
                 .bind(&run.run_no)
                 .bind(&run.region)
@@ -298,6 +303,19 @@ macro_rules! impl_settlement_storage {
                 .bind(run.now)
                 .execute(&mut *tx)
                 .await?;
+                if inserted.rows_affected() != 1 {
+                    // A concurrent request created the same run (bank, region, year, date) first.
+                    drop(tx);
+                    let row = ::sqlx::query(concat!($crate::debit_run_select!(),
+                        "WHERE channel_id = $1 AND region_code = $2 AND fee_year = $3 AND debit_date = $4"))
+                        .bind(&run.channel_id)
+                        .bind(&run.region)
+                        .bind(run.fee_year)
+                        .bind(run.debit_date)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    return Ok(DebitRunOutcome::Exists(($crate::debit_run_from_row!($db))(&row)?));
+                }
                 let mut seq: i64 = 0;
                 let mut total: i64 = 0;
                 for c in &candidates {
@@ -317,14 +335,23 @@ macro_rules! impl_settlement_storage {
                     let region: String = locked.try_get("region_code")?;
                     let id_number: String = locked.try_get("id_number")?;
                     let amount: i64 = locked.try_get("amount_fen")?;
-                    let agreement_no: String = ::sqlx::query_scalar(
+                    let agreement_no: Option<String> = ::sqlx::query_scalar(
                         "SELECT agreement_no FROM debit_agreement_members WHERE region_code = $1 AND id_number = $2 AND active = $3",
                     )
                     .bind(&region)
                     .bind(&id_number)
                     .bind(true)
-                    .fetch_one(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await?;
+                    let Some(agreement_no) = agreement_no else {
+                        // The agreement was cancelled meanwhile: not this run's to debit.
+                        ::sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE payable_id = $1 AND locked_by = $2")
+                            .bind(&payable_id)
+                            .bind(&holder)
+                            .execute(&mut *tx)
+                            .await?;
+                        continue;
+                    };
                     seq += 1;
                     total += amount;
                     ::sqlx::query(
@@ -530,13 +557,15 @@ macro_rules! impl_settlement_storage {
                     .bind(run_no)
                     .fetch_one(&mut *tx)
                     .await?;
-                ::std::assert_eq!(pending, 0, "a run completes only when every item is decided");
+                if pending != 0 {
+                    return Err($crate::StorageError::corrupt(format!("run {run_no} completed with {pending} items undecided")));
+                }
                 // Whatever this run still holds (nothing, normally) is released.
                 ::sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE status = 'locked' AND locked_by = $1")
                     .bind($crate::settlement::debit_lock_holder(run_no))
                     .execute(&mut *tx)
                     .await?;
-                ::sqlx::query("UPDATE debit_runs SET status = 'completed', result_summary = $1, completed_at = $2 WHERE run_no = $3")
+                ::sqlx::query("UPDATE debit_runs SET status = 'completed', result_summary = $1, completed_at = $2 WHERE run_no = $3 AND status <> 'completed'")
                     .bind(summary)
                     .bind(now)
                     .bind(run_no)
@@ -554,7 +583,18 @@ macro_rules! impl_settlement_storage {
                 .bind(now)
                 .fetch_all(&mut *tx)
                 .await?;
+                let mut abandoned = 0;
                 for run_no in &runs {
+                    // Conditional: a result claimed meanwhile keeps the run (and its locks) for the import.
+                    let claimed = ::sqlx::query("UPDATE debit_runs SET status = 'abandoned', completed_at = $1 WHERE run_no = $2 AND status = 'sent' AND result_sha256 IS NULL")
+                        .bind(now)
+                        .bind(run_no)
+                        .execute(&mut *tx)
+                        .await?;
+                    if claimed.rows_affected() != 1 {
+                        continue;
+                    }
+                    abandoned += 1;
                     ::sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE status = 'locked' AND locked_by = $1")
                         .bind($crate::settlement::debit_lock_holder(run_no))
                         .execute(&mut *tx)
@@ -563,14 +603,9 @@ macro_rules! impl_settlement_storage {
                         .bind(run_no)
                         .execute(&mut *tx)
                         .await?;
-                    ::sqlx::query("UPDATE debit_runs SET status = 'abandoned', completed_at = $1 WHERE run_no = $2")
-                        .bind(now)
-                        .bind(run_no)
-                        .execute(&mut *tx)
-                        .await?;
                 }
                 tx.commit().await?;
-                Ok(runs.len() as u64)
+                Ok(abandoned)
             }
 
             async fn channel_only_policy(&self, channel_id: &str) -> Result<Option<String>, $crate::StorageError> {
@@ -685,7 +720,8 @@ macro_rules! impl_settlement_storage {
                 before: ::chrono::NaiveDate,
             ) -> Result<Vec<$crate::settlement::ReconciliationItem>, $crate::StorageError> {
                 let rows = ::sqlx::query(
-                    "SELECT * FROM reconciliation_items WHERE channel_id = $1 AND status = 'carried' AND statement_date < $2 \
+                    "SELECT * FROM reconciliation_items WHERE channel_id = $1 AND class = 'platform_only' AND statement_date < $2 \
+                     AND (status IN ('carried', 'escalated') OR (status = 'resolved' AND resolution = 'matched_next_day')) \
                      ORDER BY statement_date, channel_txn_id LIMIT 100000",
                 )
                 .bind(channel_id)
@@ -711,7 +747,8 @@ macro_rules! impl_settlement_storage {
                 .execute(&mut *tx)
                 .await?;
                 // A re-upload replaces what the earlier one left undecided; staff decisions stay.
-                ::sqlx::query("DELETE FROM reconciliation_items WHERE channel_id = $1 AND statement_date = $2 AND status IN ('open', 'carried', 'escalated')")
+                // Escalated items stay escalated: a re-upload of an earlier day does not undo the next day's verdict.
+                ::sqlx::query("DELETE FROM reconciliation_items WHERE channel_id = $1 AND statement_date = $2 AND status IN ('open', 'carried')")
                     .bind(&rec.channel_id)
                     .bind(rec.day)
                     .execute(&mut *tx)
@@ -860,15 +897,6 @@ macro_rules! impl_settlement_storage {
                     .fetch_optional(&mut *tx)
                     .await?;
                 let Some(status) = status else { return Ok(PayableRefundOutcome::NotFound) };
-                // Conditional on the status, so a second refund of the same payable finds nothing to do.
-                let taken = ::sqlx::query("UPDATE payables SET status = $1 WHERE payable_id = $2 AND status IN ('paid', 'posted')")
-                    .bind(refund.payable_after)
-                    .bind(&refund.payable_id)
-                    .execute(&mut *tx)
-                    .await?;
-                if taken.rows_affected() != 1 {
-                    return Ok(PayableRefundOutcome::NotPaid(status));
-                }
                 let application: Option<(String, String, i64)> = ::sqlx::query_as(
                     "SELECT payment_no, region_code, amount_fen FROM payment_applications WHERE payable_id = $1 AND active = $2",
                 )
@@ -876,12 +904,36 @@ macro_rules! impl_settlement_storage {
                 .bind(true)
                 .fetch_optional(&mut *tx)
                 .await?;
-                let Some((payment_no, region, amount)) = application else {
-                    return Err($crate::StorageError::corrupt(format!("paid payable {} has no active payment", refund.payable_id)));
-                };
-                ::sqlx::query("UPDATE payment_applications SET active = $1 WHERE payment_no = $2 AND payable_id = $3")
+                let Some((payment_no, region, amount)) = application else { return Ok(PayableRefundOutcome::NotPaid(status)) };
+                let (channel_id, channel_txn_id): (String, String) =
+                    ::sqlx::query_as("SELECT channel_id, channel_txn_id FROM payments WHERE payment_no = $1")
+                        .bind(&payment_no)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                // The payment's (channel, transaction) row first, as reports and reversals take it: a
+                // reversal racing this refund waits here instead of deadlocking on the payable.
+                ::sqlx::query(
+                    "INSERT INTO channel_keys (channel_id, key, touches) VALUES ($1, $2, 1) \
+                     ON CONFLICT (channel_id, key) DO UPDATE SET touches = channel_keys.touches + 1",
+                )
+                .bind(&channel_id)
+                .bind(format!("txn:{channel_txn_id}"))
+                .execute(&mut *tx)
+                .await?;
+                // Conditional on the application still being active: a reversal or a second refund that got
+                // here first leaves nothing to refund.
+                let ended = ::sqlx::query("UPDATE payment_applications SET active = $1 WHERE payment_no = $2 AND payable_id = $3 AND active = $4")
                     .bind(false)
                     .bind(&payment_no)
+                    .bind(&refund.payable_id)
+                    .bind(true)
+                    .execute(&mut *tx)
+                    .await?;
+                if ended.rows_affected() != 1 {
+                    return Ok(PayableRefundOutcome::NotPaid(status));
+                }
+                ::sqlx::query("UPDATE payables SET status = $1 WHERE payable_id = $2 AND status IN ('paid', 'posted')")
+                    .bind(refund.payable_after)
                     .bind(&refund.payable_id)
                     .execute(&mut *tx)
                     .await?;
@@ -890,11 +942,6 @@ macro_rules! impl_settlement_storage {
                     .bind(&refund.payable_id)
                     .execute(&mut *tx)
                     .await?;
-                let (channel_id, channel_txn_id): (String, String) =
-                    ::sqlx::query_as("SELECT channel_id, channel_txn_id FROM payments WHERE payment_no = $1")
-                        .bind(&payment_no)
-                        .fetch_one(&mut *tx)
-                        .await?;
                 ::sqlx::query(
                     "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due, payable_id) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, 'owed', $8, $9)",
@@ -1035,21 +1082,26 @@ macro_rules! impl_settlement_storage {
                 &self,
                 from: ::chrono::NaiveDate,
                 to: ::chrono::NaiveDate,
+                region: Option<&str>,
             ) -> Result<Vec<$crate::settlement::RefundDayRow>, $crate::StorageError> {
                 let due: Vec<(::chrono::NaiveDate, String, i64, i64)> = ::sqlx::query_as(
                     "SELECT due, channel_id, COUNT(*), CAST(SUM(amount_fen) AS BIGINT) FROM refunds WHERE status <> 'cancelled' AND due BETWEEN $1 AND $2 \
-                     GROUP BY due, channel_id",
+                     AND (region_code = $3 OR $4) GROUP BY due, channel_id",
                 )
                 .bind(from)
                 .bind(to)
+                .bind(region)
+                .bind(region.is_none())
                 .fetch_all(&self.pool)
                 .await?;
                 let settled: Vec<(::chrono::NaiveDate, String, i64, i64)> = ::sqlx::query_as(
                     "SELECT settled_on, channel_id, COUNT(*), CAST(SUM(amount_fen) AS BIGINT) FROM refunds WHERE status = 'succeeded' AND settled_on BETWEEN $1 AND $2 \
-                     GROUP BY settled_on, channel_id",
+                     AND (region_code = $3 OR $4) GROUP BY settled_on, channel_id",
                 )
                 .bind(from)
                 .bind(to)
+                .bind(region)
+                .bind(region.is_none())
                 .fetch_all(&self.pool)
                 .await?;
                 let mut by_key: ::std::collections::BTreeMap<(::chrono::NaiveDate, String), $crate::settlement::RefundDayRow> = Default::default();

@@ -910,7 +910,7 @@ async fn channel_only_money_is_applied_to_its_order_under_the_apply_policy() {
         assert!(
             actions
                 .iter()
-                .any(|a| a["channel_txn_id"] == "WX-NOORDER" && a["action"] == "awaiting_staff"),
+                .any(|a| a["channel_txn_id"] == "WX-NOORDER" && a["action"] == "refund_owed"),
             "{s}"
         );
         assert_eq!(status_of(&w, &p0).await, "paid");
@@ -1087,7 +1087,7 @@ async fn refunds_of_every_source_go_owed_sent_and_succeeded_or_failed_with_bound
             .await
             .unwrap();
         // Daily totals: due on the 4th (two working days), succeeded today.
-        let days = w.storage.refund_days(day(1), day(30)).await.unwrap();
+        let days = w.storage.refund_days(day(1), day(30), None).await.unwrap();
         let today = days
             .iter()
             .find(|d| d.day == day(2))
@@ -1148,6 +1148,260 @@ async fn staff_reports_come_as_json_and_xlsx_and_only_to_those_allowed() {
         let r = get(&format!("/api/v1/debit-runs/{run_no}/request-file")).await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert!(r.text().await.unwrap().starts_with(&format!("H|{run_no}|")));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_tax_collector_settles_only_the_channels_and_agreements_of_their_region() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        sign(&w, "AG-NT-1", &w.adults[0], &[]).await;
+        yibao_server::services::staff::create_staff(
+            w.storage.as_ref(),
+            yibao_server::services::staff::NewStaff {
+                username: "hk-tax".into(),
+                display_name: "海口税务".into(),
+                role: yibao_storage::Role::TaxCollector,
+                region: Some(yibao_domain::RegionCode::parse("460100").unwrap()),
+                station: None,
+                password: yibao_server::services::staff::Password::new("tax-password-1".into()).unwrap(),
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+        let login: Value = w.server.client.post(w.server.url("/api/v1/auth/login"))
+            .json(&json!({"username": "hk-tax", "password": "tax-password-1"}))
+            .send().await.unwrap().json().await.unwrap();
+        let token = login["token"].as_str().unwrap().to_owned();
+        let client = &w.server.client;
+        // The wechat channel of these tests serves 南通市 only.
+        let r = client.put(w.server.url("/api/v1/statements/wechat/2020-11-02")).bearer_auth(&token)
+            .body("channel_txn_id,type,amount,occurred_at,refund_no\nX-1,payment,100,,\n").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "no 长款 booked on another region's channel");
+        assert!(w.storage.statements(None, day(1), day(3), 10).await.unwrap().is_empty());
+        let r = client.post(w.server.url("/api/v1/reconciliation/resolutions")).bearer_auth(&token)
+            .json(&json!({"channel_id": "wechat", "statement_date": "2020-11-02", "channel_txn_id": "X", "class": "platform_only",
+                "resolution": "hidden", "note": ""}))
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let r = client.get(w.server.url("/api/v1/reconciliation/items")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a collector names a channel of their region");
+        let r = client.get(w.server.url("/api/v1/reconciliation/items?channel_id=wechat")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let r = client.post(w.server.url("/api/v1/agreements/AG-NT-1/cancellation")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let r = client.post(w.server.url("/api/v1/refunds/RF-ANY/retry")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "re-arming a refund is the administrator's");
+        let r = client.post(w.server.url("/api/v1/debit-runs")).bearer_auth(&token)
+            .json(&json!({"channel_id": "bankad", "region": "320600", "fee_year": 2021, "debit_date": "2020-11-03"}))
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(w.storage.agreement("AG-NT-1").await.unwrap().unwrap().status, "active");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reversal_cancels_a_refund_already_handed_to_the_channel() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        let p0 = payable_of(&w, &w.adults[0]).await;
+        w.wechat
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "RV-1",
+                vec![p0.clone()],
+                43000,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        let dup = w
+            .wechat
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "RV-2",
+                vec![p0],
+                43000,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(dup.result, PaymentResult::RefundPending);
+        assert_eq!(
+            w.wechat.pending_refunds().await.unwrap().len(),
+            1,
+            "listed: now sent"
+        );
+        w.wechat.reverse_payment("RV-2", "用户撤销").await.unwrap();
+        assert!(
+            w.wechat.pending_refunds().await.unwrap().is_empty(),
+            "the money came back by the reversal: nothing owed twice"
+        );
+        assert_eq!(
+            w.storage
+                .refunds(Some("cancelled"), None, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_result_file_reusing_a_bank_transaction_id_is_refused_whole() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        sign(
+            &w,
+            "AG-DUP-1",
+            &w.adults[0],
+            &[w.adults[0].clone(), w.adults[1].clone()],
+        )
+        .await;
+        let run = debit::create_run(
+            w.storage.as_ref(),
+            &w.clock,
+            "bankad",
+            "320600",
+            2021,
+            day(2),
+        )
+        .await
+        .unwrap();
+        let items = w
+            .storage
+            .debit_run_items(&run.run_no, None, 10)
+            .await
+            .unwrap();
+        let same = |i: usize| {
+            (
+                items[i].item_ref.clone(),
+                DebitOutcome::Succeeded {
+                    bank_txn_id: "BK-SAME".into(),
+                    amount: Fen::new(43000).unwrap(),
+                },
+            )
+        };
+        let file = write_debit_result(&run.run_no, "bankad", &[same(0), same(1)]).unwrap();
+        let err = debit::import_result(w.storage.as_ref(), &w.clock, &run.run_no, &file)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code.as_str(), "BAD_DEBIT_FILE", "{}", err.message);
+        // A file from another bank for this run is refused too.
+        let other_bank = write_debit_result(
+            &run.run_no,
+            "otherbank",
+            &[result_of(&items[0], "BK-1"), result_of(&items[1], "BK-2")],
+        )
+        .unwrap();
+        assert_eq!(
+            debit::import_result(w.storage.as_ref(), &w.clock, &run.run_no, &other_bank)
+                .await
+                .unwrap_err()
+                .code
+                .as_str(),
+            "BAD_DEBIT_FILE"
+        );
+        // Nothing was applied: the run still holds both payables.
+        for item in &items {
+            assert_eq!(status_of(&w, &item.payable_id).await, "locked");
+        }
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+fn result_of(
+    item: &yibao_storage::settlement::DebitItemRecord,
+    txn: &str,
+) -> (String, DebitOutcome) {
+    (
+        item.item_ref.clone(),
+        DebitOutcome::Succeeded {
+            bank_txn_id: txn.into(),
+            amount: Fen::new(item.amount_fen).unwrap(),
+        },
+    )
+}
+
+#[tokio::test]
+async fn re_uploading_a_day_keeps_the_next_days_verdicts() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        let t = four_payments(&w, &w.wechat, "RU", 0).await;
+        let header = "channel_txn_id,type,amount,occurred_at,refund_no\n";
+        let day2 = format!(
+            "{header}{},payment,43000,,\n{},payment,43000,,\n",
+            t[0], t[1]
+        );
+        let day3 = format!("{header}{},payment,43000,,\n", t[2]);
+        upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            day2.as_bytes(),
+        )
+        .await;
+        upload(
+            &w,
+            "wechat",
+            day(3),
+            StatementFormat::Protocol,
+            day3.as_bytes(),
+        )
+        .await;
+        // Day 3 again: t2 still matches day 2's carried payment, nothing becomes other_day.
+        let again = upload(
+            &w,
+            "wechat",
+            day(3),
+            StatementFormat::Protocol,
+            day3.as_bytes(),
+        )
+        .await;
+        assert_eq!(
+            (again["matched"].clone(), again["other_day"].clone()),
+            (json!(1), json!(0)),
+            "{again}"
+        );
+        // Day 2 again: t3's escalation stands.
+        upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            day2.as_bytes(),
+        )
+        .await;
+        let items = w
+            .storage
+            .reconciliation_items(Some("wechat"), day(2), day(2), false, 10)
+            .await
+            .unwrap();
+        let t3 = items.iter().find(|i| i.channel_txn_id == t[3]).unwrap();
+        assert_eq!(t3.status, "escalated");
+        let t2 = items.iter().find(|i| i.channel_txn_id == t[2]).unwrap();
+        assert_eq!(t2.status, "resolved");
+        // Days outside the years a fee year can have are refused, not stored.
+        let far = NaiveDate::from_ymd_opt(9999, 1, 1).unwrap();
+        let err = reconcile(
+            w.storage.as_ref(),
+            &w.clock,
+            StatementUpload {
+                channel_id: "wechat",
+                day: far,
+                format: StatementFormat::Protocol,
+                bytes: day2.as_bytes(),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code.as_str(), "INVALID_REQUEST");
     })
     .await;
 }

@@ -131,10 +131,10 @@ pub async fn create_run(
 ) -> Result<DebitRunRecord, ApiError> {
     let region = RegionCode::parse(region)?;
     let fee_year = yibao_domain::FeeYear::new(i64::from(fee_year))?;
-    if debit_date < clock.today() {
+    if debit_date < clock.today() || debit_date > clock.today() + Duration::days(366) {
         return Err(ApiError::new(
             ErrorCode::InvalidRequest,
-            "扣款日期不能早于今天",
+            "扣款日期应在今天至一年之内",
         ));
     }
     let lock_until = CHINA_STANDARD_TIME
@@ -249,9 +249,10 @@ pub async fn import_result(
     };
     let result = read_debit_result(bytes, &limits)
         .map_err(|e| ApiError::new(ErrorCode::BadDebitFile, e.message_zh()))?;
-    if storage.debit_run(run_no).await?.is_none() {
-        return Err(ApiError::new(ErrorCode::NotFound, "未找到该扣款批次"));
-    }
+    let run = storage
+        .debit_run(run_no)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
     if result.header.run_no != run_no {
         return Err(ApiError::new(
             ErrorCode::BadDebitFile,
@@ -284,8 +285,50 @@ pub async fn import_result(
             format!("第{}行的扣款编号 {} 不属于该批次", row.row, row.item_ref),
         ));
     }
+    if result.header.bank_code != run.channel_id {
+        return Err(ApiError::new(
+            ErrorCode::BadDebitFile,
+            format!(
+                "结果文件的银行代码为 {}，该批次的银行是 {}",
+                result.header.bank_code, run.channel_id
+            ),
+        ));
+    }
+    // A bank transaction id names one debit: twice in the file, or already used for another
+    // payment of this bank, and the money of one of them would have nowhere to go.
+    let mut seen = std::collections::HashSet::new();
+    let mut txn_ids = Vec::new();
+    for row in &result.rows {
+        if let DebitOutcome::Succeeded { bank_txn_id, .. } = &row.outcome {
+            if !seen.insert(bank_txn_id.as_str()) {
+                return Err(ApiError::new(
+                    ErrorCode::BadDebitFile,
+                    format!("第{}行的银行流水号 {bank_txn_id} 在文件中重复", row.row),
+                ));
+            }
+            txn_ids.push(bank_txn_id.clone());
+        }
+    }
+    let ours: std::collections::HashSet<&str> = items
+        .iter()
+        .filter_map(|i| i.bank_txn_id.as_deref())
+        .collect();
+    if let Some(used) = storage
+        .payments_by_txn(&run.channel_id, &txn_ids)
+        .await?
+        .into_iter()
+        .find(|p| !ours.contains(p.channel_txn_id.as_str()))
+    {
+        return Err(ApiError::new(
+            ErrorCode::BadDebitFile,
+            format!(
+                "银行流水号 {} 已用于该银行的另一笔缴费，请银行核对",
+                used.channel_txn_id
+            ),
+        ));
+    }
     let sha = hex::encode(Sha256::digest(bytes));
-    let run = match storage.claim_debit_result(run_no, &sha).await? {
+    let run = match storage.claim_debit_result(&run.run_no, &sha).await? {
         DebitResultClaim::Proceed(run) => run,
         DebitResultClaim::NotFound => {
             return Err(ApiError::new(ErrorCode::NotFound, "未找到该扣款批次"))

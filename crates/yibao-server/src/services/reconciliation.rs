@@ -5,7 +5,8 @@
 //!
 //! - a channel-only line (长款) whose transaction yibao knows from another day is `other_day`; one
 //!   that a platform-only line of an earlier day was waiting for resolves it (the carry-over pool);
-//!   the rest is refunded or applied to its order by the channel's policy;
+//!   the rest is applied to its order (policy `apply`, when the order is found) or owed back; more
+//!   than [`MAX_AUTOMATIC_ACTIONS`] such lines in one file are left for staff instead;
 //! - platform-only payments (短款) are carried to the next day's statement and escalated if it does
 //!   not list them either;
 //! - refund lines confirm the refunds they name;
@@ -30,8 +31,30 @@ use crate::clock::Clock;
 use crate::error::{ApiError, ErrorCode};
 use crate::services::refunds::refund_due;
 
-/// Actions listed in the answer at most; the rest are counted (all are stored).
+/// Actions listed in the answer at most; the rest are counted (the differences are all stored).
 pub const MAX_ACTIONS_LISTED: usize = 1000;
+/// Channel-only lines acted on (refunded or applied) by one upload at most. More than this means a
+/// wrong file or a wrong channel: every line is then left for staff, and nothing is done.
+pub const MAX_AUTOMATIC_ACTIONS: usize = 1000;
+/// Statement days accepted: the years a fee year can have.
+const STATEMENT_YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
+/// What reconciliation did, as the answer lists it: the first [`MAX_ACTIONS_LISTED`], then a count.
+#[derive(Default)]
+struct ActionLog {
+    listed: Vec<Value>,
+    not_listed: usize,
+}
+
+impl ActionLog {
+    fn push(&mut self, action: Value) {
+        if self.listed.len() < MAX_ACTIONS_LISTED {
+            self.listed.push(action);
+        } else {
+            self.not_listed += 1;
+        }
+    }
+}
 /// Largest statement accepted: a million protocol lines are about 70 MB.
 pub const MAX_STATEMENT_BYTES: usize = 256 * 1024 * 1024;
 /// Most lines in one statement.
@@ -67,6 +90,12 @@ pub async fn reconcile(
 ) -> Result<Value, ApiError> {
     if upload.bytes.len() > MAX_STATEMENT_BYTES {
         return Err(ApiError::of(ErrorCode::PayloadTooLarge));
+    }
+    if !STATEMENT_YEARS.contains(&chrono::Datelike::year(&upload.day)) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "对账日期应在 2000 年至 2100 年之间",
+        ));
     }
     let policy = storage
         .channel_only_policy(upload.channel_id)
@@ -148,7 +177,17 @@ pub async fn reconcile(
     let now = clock.now().timestamp();
     let mut items: Vec<NewReconciliationItem> = Vec::new();
     let mut resolved_carried: Vec<(NaiveDate, String)> = Vec::new();
-    let mut actions: Vec<Value> = Vec::new();
+    let mut actions = ActionLog::default();
+    // Channel-only lines that would be acted on: too many, and none is.
+    let to_act = differences
+        .iter()
+        .filter(|d| {
+            d.class == DifferenceClass::ChannelOnly
+                && !carried_by_txn.contains_key(d.channel_txn_id.as_str())
+                && !known.contains_key(&d.channel_txn_id)
+        })
+        .count();
+    let act = to_act <= MAX_AUTOMATIC_ACTIONS;
     for mut d in differences {
         match d.class {
             DifferenceClass::ChannelOnly => {
@@ -184,8 +223,16 @@ pub async fn reconcile(
                     });
                     continue;
                 }
-                let (status, resolution, a) =
-                    act_on_channel_only(storage, clock, &upload, &policy, &d).await?;
+                let (status, resolution, a) = if act {
+                    act_on_channel_only(storage, clock, &upload, &policy, &d).await?
+                } else {
+                    (
+                        "open",
+                        None,
+                        json!({"channel_txn_id": d.channel_txn_id, "class": "channel_only", "action": "awaiting_staff", "channel": d.channel_fen,
+                               "message": format!("长款超过 {MAX_AUTOMATIC_ACTIONS} 笔，可能是文件或渠道有误，未自动处理，请核实")}),
+                    )
+                };
                 actions.push(a);
                 items.push(NewReconciliationItem {
                     difference: d,
@@ -215,9 +262,11 @@ pub async fn reconcile(
             }
         }
     }
-    // Carried items the statement did not list either: a person must look.
+    // Carried items the statement did not list either: a person must look. (Escalated ones stay
+    // in the pool, so a later statement that lists them still resolves them.)
     let escalate: Vec<(NaiveDate, String)> = carried
         .iter()
+        .filter(|c| c.status == "carried")
         .filter(|c| {
             !resolved_carried
                 .iter()
@@ -246,7 +295,6 @@ pub async fn reconcile(
         .payment_total
         .as_fen()
         .saturating_sub(totals.reversal_total.as_fen());
-    let listed = actions.len().min(MAX_ACTIONS_LISTED);
     let summary = json!({
         "date": upload.day,
         "format": upload.format.as_str(),
@@ -269,8 +317,8 @@ pub async fn reconcile(
             "matched": tally.matched_fen,
             "difference": channel_net.saturating_sub(tally.platform_fen),
         },
-        "actions": actions[..listed],
-        "actions_not_listed": actions.len() - listed,
+        "actions": actions.listed,
+        "actions_not_listed": actions.not_listed,
     });
     storage
         .save_reconciliation(&ReconciliationRecord {
@@ -289,8 +337,9 @@ pub async fn reconcile(
     Ok(summary)
 }
 
-/// Money the channel took and never reported: owed back, or applied to the order it was taken for,
-/// by the channel's policy. Both go through the payment path, keyed by the transaction id, so a
+/// Money the channel took and never reported: applied to the order it was taken for when the
+/// channel's policy is `apply` and its order (the transaction id as the channel's order number) is
+/// found; owed back otherwise, so it never waits on a person with nowhere to go. Both go through the payment path, keyed by the transaction id, so a
 /// re-upload finds what the first upload did instead of doing it twice.
 async fn act_on_channel_only(
     storage: &dyn Storage,
@@ -315,14 +364,6 @@ async fn act_on_channel_only(
     } else {
         None
     };
-    if policy == "apply" && order.is_none() {
-        return Ok((
-            "open",
-            None,
-            json!({"channel_txn_id": d.channel_txn_id, "class": "channel_only", "action": "awaiting_staff", "channel": d.channel_fen,
-                   "message": "渠道长款：未找到对应订单，请经办人员核实后处理"}),
-        ));
-    }
     let region = match &order {
         Some(o) => storage
             .payables_by_id(&o.payable_ids)
@@ -399,7 +440,7 @@ async fn check_refund_lines(
     upload: &StatementUpload<'_>,
     lines: &[RefundLine],
     items: &mut Vec<NewReconciliationItem>,
-    actions: &mut Vec<Value>,
+    actions: &mut ActionLog,
 ) -> Result<(u64, u64), ApiError> {
     let nos: Vec<String> = lines.iter().map(|l| l.refund_no.clone()).collect();
     let known: HashMap<String, yibao_storage::settlement::RefundLookup> = storage
