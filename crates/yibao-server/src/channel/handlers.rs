@@ -11,6 +11,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use utoipa::IntoParams;
 use yibao_domain::{FeePolicy, FeeYear, IdNumber, PersonName, RegionCode};
 use yibao_storage::collection::{
     NewOrder, NewPayment, OrderOutcome, OrderRecord, PayableView, PaymentOutcome,
@@ -124,7 +125,7 @@ pub struct SearchRequest {
 
 /// § 1 Search payables.
 #[utoipa::path(post, path = "/channel/v1/payables/search", tag = "channel", request_body = Object, description = "§1 Search payables by ID number (+ name). Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::error::ErrorBody), (status = 409, description = "`LOCKED`: held by an open order", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -231,7 +232,7 @@ fn locked_error(locked_by: Option<&str>) -> ApiError {
 
 /// § 2 Open an order.
 #[utoipa::path(post, path = "/channel/v1/orders", tag = "channel", request_body = Object, description = "§2 Open an order holding payables. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: a payable is unknown", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT` or `ALREADY_PAID`", body = crate::error::ErrorBody), (status = 422, description = "`NOT_PAYABLE`, `AMOUNT_MISMATCH`, `WINDOW_CLOSED` or a field refused", body = crate::error::ErrorBody)))]
 pub async fn open_order(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -336,7 +337,7 @@ pub async fn open_order(
 
 /// § 2 Cancel an open order. Idempotent.
 #[utoipa::path(post, path = "/channel/v1/orders/{order_no}/cancel", tag = "channel", params(("order_no" = String, Path)), description = "§2 Cancel an open order. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such order of this channel", body = crate::error::ErrorBody), (status = 422, description = "a malformed `order_no`", body = crate::error::ErrorBody)))]
 pub async fn cancel_order(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -378,7 +379,7 @@ pub fn payment_json(outcome: &PaymentOutcome) -> Value {
 
 /// § 3 Report a payment: never a rejection that loses the citizen's money once the request is well formed.
 #[utoipa::path(post, path = "/channel/v1/payments", tag = "channel", request_body = Object, description = "§3 Report a payment. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: the order is unknown", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT`, `ALREADY_PAID` or `REVERSED`", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
 pub async fn report_payment(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -484,7 +485,7 @@ fn refund_json(r: &RefundState) -> Value {
 
 /// § 5 Payment status.
 #[utoipa::path(get, path = "/channel/v1/payments/{channel_txn_id}", tag = "channel", params(("channel_txn_id" = String, Path)), description = "§5 Payment status. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: yibao never saw it; report it again", body = crate::error::ErrorBody), (status = 422, description = "a malformed `channel_txn_id`", body = crate::error::ErrorBody)))]
 pub async fn payment_status(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -523,7 +524,7 @@ pub struct ReversalRequest {
 
 /// § 4 Reverse a payment (冲正). Idempotent; recorded ahead for an unknown transaction.
 #[utoipa::path(post, path = "/channel/v1/payments/{channel_txn_id}/reversal", tag = "channel", request_body = Object, params(("channel_txn_id" = String, Path)), description = "§4 Reverse a payment (冲正). Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 409, description = "`REVERSAL_CLOSED`: too late to reverse", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
 pub async fn reverse(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -557,14 +558,15 @@ pub async fn reverse(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RefundQuery {
     status: Option<String>,
 }
 
 /// § 6 Refunds owed through this channel.
-#[utoipa::path(get, path = "/channel/v1/refunds", tag = "channel", description = "§6 Refunds owed (status=pending). Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/channel/v1/refunds", tag = "channel", params(RefundQuery), description = "§6 Refunds owed (status=pending). Signed per the channel protocol.",
+    responses((status = 200, body = [Object]), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn pending_refunds(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -593,7 +595,7 @@ pub struct RefundResultRequest {
 
 /// § 6 A refund's result. Idempotent.
 #[utoipa::path(post, path = "/channel/v1/refunds/{refund_no}/result", tag = "channel", request_body = Object, params(("refund_no" = String, Path)), description = "§6 A refund result. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such refund of this channel", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT`: another result was reported", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
 pub async fn refund_result(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -630,8 +632,8 @@ pub async fn refund_result(
 }
 
 /// § 7 The daily statement: matched against this channel's payments of that date.
-#[utoipa::path(put, path = "/channel/v1/statements/{date}", tag = "channel", request_body = Object, params(("date" = String, Path)), description = "§7 Daily statement (text/csv). Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(put, path = "/channel/v1/statements/{date}", tag = "channel", request_body(content = String, content_type = "text/csv"), params(("date" = String, Path)), description = "§7 Daily statement (text/csv). Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 422, description = "a line refused", body = crate::error::ErrorBody)))]
 pub async fn statement(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -764,7 +766,7 @@ fn receipt_brief(r: &ReceiptRecord) -> Value {
 
 /// § 8 A person's receipts (name required).
 #[utoipa::path(post, path = "/channel/v1/receipts/search", tag = "channel", request_body = Object, description = "§8 Receipt search. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
 pub async fn search_receipts(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -794,7 +796,8 @@ pub async fn search_receipts(
     Ok(Json(Value::Array(mine)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CheckCodeQuery {
     check_code: Option<String>,
 }
@@ -826,8 +829,8 @@ async fn receipt_checked(
 }
 
 /// § 8 One receipt, as JSON or, with `Accept: application/pdf`, as the PDF.
-#[utoipa::path(get, path = "/channel/v1/receipts/{receipt_code}/{receipt_number}", tag = "channel", params(("receipt_code" = String, Path), ("receipt_number" = String, Path)), description = "§8 One receipt, JSON or PDF. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/channel/v1/receipts/{receipt_code}/{receipt_number}", tag = "channel", params(("receipt_code" = String, Path), ("receipt_number" = String, Path), CheckCodeQuery), description = "§8 One receipt, JSON or PDF. Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such receipt, or the check code is wrong", body = crate::error::ErrorBody), (status = 422, description = "a malformed parameter", body = crate::error::ErrorBody)))]
 pub async fn get_receipt(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -868,7 +871,8 @@ pub async fn get_receipt(
     .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
     code: String,
     number: String,
@@ -876,8 +880,8 @@ pub struct VerifyQuery {
 }
 
 /// § 8 Public verification, no authentication.
-#[utoipa::path(get, path = "/public/receipts/verify", tag = "public", description = "§8 Public receipt verification. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/public/receipts/verify", tag = "public", params(VerifyQuery), description = "§8 Public receipt verification. No authentication.",
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such receipt, or the check code is wrong", body = crate::error::ErrorBody), (status = 422, description = "a malformed parameter", body = crate::error::ErrorBody)))]
 pub async fn public_verify(
     State(state): State<AppState>,
     Query(q): Query<VerifyQuery>,
@@ -893,7 +897,8 @@ pub async fn public_verify(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PaidStatusQuery {
     id_number: String,
     name: String,
@@ -901,8 +906,8 @@ pub struct PaidStatusQuery {
 }
 
 /// For citizens: have I paid? Works with 15-digit numbers too; the name must match the record.
-#[utoipa::path(get, path = "/public/paid-status", tag = "public", description = "Citizens: have I paid? Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/public/paid-status", tag = "public", params(PaidStatusQuery), description = "Citizens: have I paid? No authentication.",
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such person on record under that name", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
 pub async fn paid_status(
     State(state): State<AppState>,
     Query(q): Query<PaidStatusQuery>,
