@@ -134,6 +134,12 @@ fn add_shared_error_responses(doc: &mut utoipa::openapi::OpenApi) {
                     "`FORBIDDEN`: the staff role or station may not do this",
                 ));
             }
+            if path.starts_with("/public/") {
+                shared.push((
+                    "429",
+                    "`RATE_LIMITED`: the public endpoints together are over their rate",
+                ));
+            }
             if channel {
                 shared.push((
                     "401",
