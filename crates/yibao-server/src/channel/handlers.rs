@@ -11,7 +11,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use yibao_domain::{FeePolicy, FeeYear, IdNumber, PersonName, RegionCode};
 use yibao_storage::collection::{
     NewOrder, NewPayment, OrderOutcome, OrderRecord, PayableView, PaymentOutcome,
@@ -115,7 +115,7 @@ async fn policies_for(
     Ok(out)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SearchRequest {
     id_number: String,
     name: Option<String>,
@@ -124,7 +124,7 @@ pub struct SearchRequest {
 }
 
 /// § 1 Search payables.
-#[utoipa::path(post, path = "/channel/v1/payables/search", tag = "channel", request_body = Object, description = "§1 Search payables by ID number (+ name). Signed per the channel protocol.",
+#[utoipa::path(post, path = "/channel/v1/payables/search", tag = "channel", request_body = SearchRequest, description = "§1 Search payables by ID number (+ name). Signed per the channel protocol.",
     responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::error::ErrorBody), (status = 409, description = "`LOCKED`: held by an open order", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
@@ -183,13 +183,13 @@ pub async fn search(
     Ok(Json(json!({"insured": insured, "payables": payables})))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 pub struct Payer {
     name: Option<String>,
     phone: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct OrderRequest {
     channel_order_no: String,
     payable_ids: Vec<String>,
@@ -231,7 +231,7 @@ fn locked_error(locked_by: Option<&str>) -> ApiError {
 }
 
 /// § 2 Open an order.
-#[utoipa::path(post, path = "/channel/v1/orders", tag = "channel", request_body = Object, description = "§2 Open an order holding payables. Signed per the channel protocol.",
+#[utoipa::path(post, path = "/channel/v1/orders", tag = "channel", request_body = OrderRequest, description = "§2 Open an order holding payables. Signed per the channel protocol.",
     responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: a payable is unknown", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT` or `ALREADY_PAID`", body = crate::error::ErrorBody), (status = 422, description = "`NOT_PAYABLE`, `AMOUNT_MISMATCH`, `WINDOW_CLOSED` or a field refused", body = crate::error::ErrorBody)))]
 pub async fn open_order(
     State(state): State<AppState>,
@@ -354,7 +354,7 @@ pub async fn cancel_order(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct PaymentRequest {
     channel_txn_id: String,
     order_no: Option<String>,
@@ -378,7 +378,7 @@ pub fn payment_json(outcome: &PaymentOutcome) -> Value {
 }
 
 /// § 3 Report a payment: never a rejection that loses the citizen's money once the request is well formed.
-#[utoipa::path(post, path = "/channel/v1/payments", tag = "channel", request_body = Object, description = "§3 Report a payment. Signed per the channel protocol.",
+#[utoipa::path(post, path = "/channel/v1/payments", tag = "channel", request_body = PaymentRequest, description = "§3 Report a payment. Signed per the channel protocol.",
     responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: the order is unknown", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT`, `ALREADY_PAID` or `REVERSED`", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
 pub async fn report_payment(
     State(state): State<AppState>,
@@ -514,7 +514,7 @@ pub async fn payment_status(
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ReversalRequest {
     reason: String,
     /// Addition to the protocol: whether the channel already returned the money. Default true (a
@@ -523,7 +523,7 @@ pub struct ReversalRequest {
 }
 
 /// § 4 Reverse a payment (冲正). Idempotent; recorded ahead for an unknown transaction.
-#[utoipa::path(post, path = "/channel/v1/payments/{channel_txn_id}/reversal", tag = "channel", request_body = Object, params(("channel_txn_id" = String, Path)), description = "§4 Reverse a payment (冲正). Signed per the channel protocol.",
+#[utoipa::path(post, path = "/channel/v1/payments/{channel_txn_id}/reversal", tag = "channel", request_body = ReversalRequest, params(("channel_txn_id" = String, Path)), description = "§4 Reverse a payment (冲正). Signed per the channel protocol.",
     responses((status = 200, body = Object), (status = 409, description = "`REVERSAL_CLOSED`: too late to reverse", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
 pub async fn reverse(
     State(state): State<AppState>,
@@ -586,7 +586,7 @@ pub async fn pending_refunds(
     Ok(Json(Value::Array(list)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RefundResultRequest {
     status: String,
     channel_refund_id: String,
@@ -594,7 +594,7 @@ pub struct RefundResultRequest {
 }
 
 /// § 6 A refund's result. Idempotent.
-#[utoipa::path(post, path = "/channel/v1/refunds/{refund_no}/result", tag = "channel", request_body = Object, params(("refund_no" = String, Path)), description = "§6 A refund result. Signed per the channel protocol.",
+#[utoipa::path(post, path = "/channel/v1/refunds/{refund_no}/result", tag = "channel", request_body = RefundResultRequest, params(("refund_no" = String, Path)), description = "§6 A refund result. Signed per the channel protocol.",
     responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such refund of this channel", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT`: another result was reported", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
 pub async fn refund_result(
     State(state): State<AppState>,
@@ -751,7 +751,7 @@ pub async fn statement(
     Ok(Json(summary))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ReceiptSearchRequest {
     id_number: String,
     name: String,
@@ -765,7 +765,7 @@ fn receipt_brief(r: &ReceiptRecord) -> Value {
 }
 
 /// § 8 A person's receipts (name required).
-#[utoipa::path(post, path = "/channel/v1/receipts/search", tag = "channel", request_body = Object, description = "§8 Receipt search. Signed per the channel protocol.",
+#[utoipa::path(post, path = "/channel/v1/receipts/search", tag = "channel", request_body = ReceiptSearchRequest, description = "§8 Receipt search. Signed per the channel protocol.",
     responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
 pub async fn search_receipts(
     State(state): State<AppState>,
