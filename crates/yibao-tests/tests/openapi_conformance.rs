@@ -123,6 +123,47 @@ fn the_refund_list_is_documented_as_an_array_and_the_statement_as_csv() {
     assert!(statement["requestBody"]["content"]["text/csv"].is_object());
 }
 
+#[test]
+fn channel_request_bodies_have_schemas_and_public_endpoints_their_rate_limit() {
+    let doc = document();
+    for (method, path, field) in [
+        (Method::POST, "/channel/v1/payables/search", "id_number"),
+        (Method::POST, "/channel/v1/orders", "payable_ids"),
+        (Method::POST, "/channel/v1/payments", "channel_txn_id"),
+        (
+            Method::POST,
+            "/channel/v1/payments/{channel_txn_id}/reversal",
+            "reason",
+        ),
+        (
+            Method::POST,
+            "/channel/v1/refunds/{refund_no}/result",
+            "channel_refund_id",
+        ),
+        (Method::POST, "/channel/v1/receipts/search", "name"),
+    ] {
+        let schema =
+            &operation(&doc, &method, path)["requestBody"]["content"]["application/json"]["schema"];
+        let name = schema["$ref"]
+            .as_str()
+            .unwrap_or_default()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        let properties = &doc["components"]["schemas"][name]["properties"];
+        assert!(
+            properties[field].is_object(),
+            "{path}: {schema} has no {field}"
+        );
+    }
+    for path in ["/public/paid-status", "/public/receipts/verify"] {
+        assert!(
+            operation(&doc, &Method::GET, path)["responses"]["429"].is_object(),
+            "{path}"
+        );
+    }
+}
+
 /// Sends a request and checks that its status is one the document lists for the operation, and
 /// that an error answer comes with the error body the document promises.
 async fn assert_documented(
