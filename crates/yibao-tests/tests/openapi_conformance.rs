@@ -112,13 +112,21 @@ fn query_parameters_are_documented_in_the_query() {
 }
 
 #[test]
-fn the_refund_list_is_documented_as_an_array_and_the_statement_as_csv() {
+fn list_answers_are_arrays_new_orders_201_and_the_statement_csv() {
     let doc = document();
     let refunds = operation(&doc, &Method::GET, "/channel/v1/refunds");
     assert_eq!(
         refunds["responses"]["200"]["content"]["application/json"]["schema"]["type"],
         "array"
     );
+    let receipts = operation(&doc, &Method::POST, "/channel/v1/receipts/search");
+    assert_eq!(
+        receipts["responses"]["200"]["content"]["application/json"]["schema"]["type"],
+        "array"
+    );
+    // §2: 201 for a new order, 200 for the same channel_order_no again.
+    let orders = operation(&doc, &Method::POST, "/channel/v1/orders");
+    assert!(orders["responses"]["201"].is_object() && orders["responses"]["200"].is_object());
     let statement = operation(&doc, &Method::PUT, "/channel/v1/statements/{date}");
     assert!(statement["requestBody"]["content"]["text/csv"].is_object());
 }

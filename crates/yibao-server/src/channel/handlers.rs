@@ -232,7 +232,7 @@ fn locked_error(locked_by: Option<&str>) -> ApiError {
 
 /// § 2 Open an order.
 #[utoipa::path(post, path = "/channel/v1/orders", tag = "channel", request_body = OrderRequest, description = "§2 Open an order holding payables. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: a payable is unknown", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT` or `ALREADY_PAID`", body = crate::error::ErrorBody), (status = 422, description = "`NOT_PAYABLE`, `AMOUNT_MISMATCH`, `WINDOW_CLOSED` or a field refused", body = crate::error::ErrorBody)))]
+    responses((status = 201, description = "the order opened", body = Object), (status = 200, description = "the same `channel_order_no` again: the order opened before", body = Object), (status = 404, description = "`NOT_FOUND`: a payable is unknown", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT` or `ALREADY_PAID`", body = crate::error::ErrorBody), (status = 422, description = "`NOT_PAYABLE`, `AMOUNT_MISMATCH`, `WINDOW_CLOSED` or a field refused", body = crate::error::ErrorBody)))]
 pub async fn open_order(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -766,7 +766,7 @@ fn receipt_brief(r: &ReceiptRecord) -> Value {
 
 /// § 8 A person's receipts (name required).
 #[utoipa::path(post, path = "/channel/v1/receipts/search", tag = "channel", request_body = ReceiptSearchRequest, description = "§8 Receipt search. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [Object]), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
 pub async fn search_receipts(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
