@@ -36,7 +36,9 @@ fn reference(text: &str) -> Option<i64> {
     if negative {
         fen = -fen;
     }
-    (fen.abs() <= i128::from(MAX_ABS_FEN)).then(|| fen as i64)
+    i64::try_from(fen)
+        .ok()
+        .filter(|f| f.unsigned_abs() <= MAX_ABS_FEN.unsigned_abs())
 }
 
 fuzz_target!(|data: &[u8]| {
