@@ -94,12 +94,15 @@ impl PersonName {
         &self.0
     }
 
-    /// `张*三` for three characters and more (first and last kept), `张*` for two.
+    /// `张*三` for three characters and more (first and last kept), `张*` for two; middle dots stay.
+    /// At least one Han character is always hidden: `阿·依` (two characters around a dot, where
+    /// keeping the first and the last would show the whole name) masks as `阿·*`.
     pub fn masked(&self) -> String {
         let chars: Vec<char> = self.0.chars().collect();
         match chars.as_slice() {
             [first] => format!("{first}*"),
             [first, _] => format!("{first}*"),
+            [first, MIDDLE_DOT, _] => format!("{first}{MIDDLE_DOT}*"),
             [first, middle @ .., last] => {
                 let stars: String = middle
                     .iter()
@@ -159,6 +162,9 @@ mod tests {
             PersonName::parse("阿依·买买提").unwrap().masked(),
             "阿*·**提"
         );
+        // Found by the person_name fuzz target: first and last kept around a lone dot showed it all.
+        assert_eq!(PersonName::parse("阿·依").unwrap().masked(), "阿·*");
+        assert_eq!(PersonName::parse("阿·依买").unwrap().masked(), "阿·*买");
         assert_eq!(
             format!("{:?}", PersonName::parse("张三丰").unwrap()),
             "PersonName(张*丰)"

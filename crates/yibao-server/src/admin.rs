@@ -281,6 +281,7 @@ pub async fn roster_template(_staff: Staff) -> Response {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// The file's name; its extension (`.csv` or `.xlsx`) says how to read it.
     file_name: String,
@@ -705,6 +706,7 @@ pub async fn reassess(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StandingQuery {
     /// Limit to one service station (a station operator always sees only their own).
     station: Option<String>,
@@ -821,6 +823,7 @@ fn views_rows(views: &[StandingView]) -> Vec<[String; 6]> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListingQuery {
     station: Option<String>,
 }
@@ -864,6 +867,7 @@ pub async fn paid_listing(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// At most this many, newest first (1 to 1000; default 100).
     limit: Option<usize>,

@@ -86,5 +86,115 @@ use crate::{admin, channel, routes, settlement_api};
 struct ApiDoc;
 
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    add_shared_error_responses(&mut doc);
+    doc
+}
+
+/// Documents on every operation the errors that the shared layers answer before or around its
+/// handler, where the operation does not already say more about them: the JSON body and parameter
+/// extractors, the body limit, staff sessions and channel authentication. Each keeps the one error
+/// body; handlers document their own errors on their own operations.
+fn add_shared_error_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::Operation;
+
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let channel = path.starts_with("/channel/");
+        let sign_in_or_out = matches!(path.as_str(), "/api/v1/auth/login" | "/api/v1/auth/logout");
+        let operations: [&mut Option<Operation>; 5] = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            // Tag `admin`: behind a staff session, but for signing in and out.
+            let staff = !sign_in_or_out
+                && operation
+                    .tags
+                    .as_ref()
+                    .is_some_and(|tags| tags.iter().any(|t| t == "admin"));
+            let body = operation.request_body.as_ref();
+            let json_body = body.is_some_and(|b| b.content.contains_key("application/json"));
+            let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let mut shared: Vec<(&str, &str)> = Vec::new();
+            if has_parameters || body.is_some() || channel {
+                shared.push((
+                    "400",
+                    "`INVALID_REQUEST`: a parameter or the body is malformed (not JSON, a field missing or of the wrong type)",
+                ));
+            }
+            if body.is_some() || channel {
+                shared.push(("413", "`PAYLOAD_TOO_LARGE`: the body is over the limit"));
+            }
+            if json_body {
+                shared.push((
+                    "415",
+                    "`UNSUPPORTED_MEDIA_TYPE`: the body is not sent as `application/json`",
+                ));
+            }
+            if staff
+                && ["{region}", "{fee_year}", "{id_number}"]
+                    .iter()
+                    .any(|p| path.contains(p))
+            {
+                shared.push((
+                    "422",
+                    "`INVALID_REGION`, `INVALID_FEE_YEAR` or `INVALID_ID_NUMBER`: a path parameter is refused",
+                ));
+            }
+            if staff {
+                shared.push((
+                    "401",
+                    "`AUTH_REQUIRED`: no valid bearer token (sign in at /api/v1/auth/login)",
+                ));
+                shared.push((
+                    "403",
+                    "`FORBIDDEN`: the staff role or station may not do this",
+                ));
+            }
+            if path.starts_with("/public/") {
+                shared.push((
+                    "429",
+                    "`RATE_LIMITED`: the public endpoints together are over their rate",
+                ));
+            }
+            if channel {
+                shared.push((
+                    "401",
+                    "`AUTH_FAILED` (unknown channel, bad signature, clock skew) or `REPLAYED` (nonce reused)",
+                ));
+                shared.push((
+                    "403",
+                    "`REGION_NOT_ALLOWED`: the channel is not enabled for the region",
+                ));
+                shared.push(("429", "`RATE_LIMITED`: over the channel's rate"));
+            }
+            for (status, description) in shared {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error_response(description));
+            }
+        }
+    }
+}
+
+/// An error response: `description` and the shared error body.
+fn error_response(
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::response::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+        .into()
 }

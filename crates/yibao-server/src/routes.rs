@@ -236,6 +236,7 @@ pub async fn list_fee_policies(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WorkingDaysQuery {
     /// The start date, `YYYY-MM-DD`; it never counts itself.
     from: String,

@@ -11,6 +11,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
 use yibao_domain::{FeePolicy, FeeYear, IdNumber, PersonName, RegionCode};
 use yibao_storage::collection::{
     NewOrder, NewPayment, OrderOutcome, OrderRecord, PayableView, PaymentOutcome,
@@ -106,7 +107,7 @@ async fn policies_for(
     Ok(out)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SearchRequest {
     id_number: String,
     name: Option<String>,
@@ -115,8 +116,8 @@ pub struct SearchRequest {
 }
 
 /// § 1 Search payables.
-#[utoipa::path(post, path = "/channel/v1/payables/search", tag = "channel", request_body = Object, description = "§1 Search payables by ID number (+ name). Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/channel/v1/payables/search", tag = "channel", request_body = SearchRequest, description = "§1 Search payables by ID number (+ name). Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::error::ErrorBody), (status = 409, description = "`LOCKED`: held by an open order", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -174,13 +175,13 @@ pub async fn search(
     Ok(Json(json!({"insured": insured, "payables": payables})))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 pub struct Payer {
     name: Option<String>,
     phone: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct OrderRequest {
     channel_order_no: String,
     payable_ids: Vec<String>,
@@ -222,8 +223,8 @@ fn locked_error(locked_by: Option<&str>) -> ApiError {
 }
 
 /// § 2 Open an order.
-#[utoipa::path(post, path = "/channel/v1/orders", tag = "channel", request_body = Object, description = "§2 Open an order holding payables. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/channel/v1/orders", tag = "channel", request_body = OrderRequest, description = "§2 Open an order holding payables. Signed per the channel protocol.",
+    responses((status = 201, description = "the order opened", body = Object), (status = 200, description = "the same `channel_order_no` again: the order opened before", body = Object), (status = 404, description = "`NOT_FOUND`: a payable is unknown", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT` or `ALREADY_PAID`", body = crate::error::ErrorBody), (status = 422, description = "`NOT_PAYABLE`, `AMOUNT_MISMATCH`, `WINDOW_CLOSED` or a field refused", body = crate::error::ErrorBody)))]
 pub async fn open_order(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -328,7 +329,7 @@ pub async fn open_order(
 
 /// § 2 Cancel an open order. Idempotent.
 #[utoipa::path(post, path = "/channel/v1/orders/{order_no}/cancel", tag = "channel", params(("order_no" = String, Path)), description = "§2 Cancel an open order. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such order of this channel", body = crate::error::ErrorBody), (status = 422, description = "a malformed `order_no`", body = crate::error::ErrorBody)))]
 pub async fn cancel_order(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -345,7 +346,7 @@ pub async fn cancel_order(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct PaymentRequest {
     channel_txn_id: String,
     order_no: Option<String>,
@@ -369,8 +370,8 @@ pub fn payment_json(outcome: &PaymentOutcome) -> Value {
 }
 
 /// § 3 Report a payment: never a rejection that loses the citizen's money once the request is well formed.
-#[utoipa::path(post, path = "/channel/v1/payments", tag = "channel", request_body = Object, description = "§3 Report a payment. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/channel/v1/payments", tag = "channel", request_body = PaymentRequest, description = "§3 Report a payment. Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: the order is unknown", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT`, `ALREADY_PAID` or `REVERSED`", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
 pub async fn report_payment(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -478,7 +479,7 @@ fn refund_json(r: &RefundState) -> Value {
 
 /// § 5 Payment status.
 #[utoipa::path(get, path = "/channel/v1/payments/{channel_txn_id}", tag = "channel", params(("channel_txn_id" = String, Path)), description = "§5 Payment status. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: yibao never saw it; report it again", body = crate::error::ErrorBody), (status = 422, description = "a malformed `channel_txn_id`", body = crate::error::ErrorBody)))]
 pub async fn payment_status(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -507,7 +508,7 @@ pub async fn payment_status(
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ReversalRequest {
     reason: String,
     /// Addition to the protocol: whether the channel already returned the money. Default true (a
@@ -516,8 +517,8 @@ pub struct ReversalRequest {
 }
 
 /// § 4 Reverse a payment (冲正). Idempotent; recorded ahead for an unknown transaction.
-#[utoipa::path(post, path = "/channel/v1/payments/{channel_txn_id}/reversal", tag = "channel", request_body = Object, params(("channel_txn_id" = String, Path)), description = "§4 Reverse a payment (冲正). Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/channel/v1/payments/{channel_txn_id}/reversal", tag = "channel", request_body = ReversalRequest, params(("channel_txn_id" = String, Path)), description = "§4 Reverse a payment (冲正). Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 409, description = "`REVERSAL_CLOSED`: too late to reverse", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
 pub async fn reverse(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -551,14 +552,15 @@ pub async fn reverse(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RefundQuery {
     status: Option<String>,
 }
 
 /// § 6 Refunds owed through this channel.
-#[utoipa::path(get, path = "/channel/v1/refunds", tag = "channel", description = "§6 Refunds owed (status=pending). Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/channel/v1/refunds", tag = "channel", params(RefundQuery), description = "§6 Refunds owed (status=pending). Signed per the channel protocol.",
+    responses((status = 200, body = [Object]), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn pending_refunds(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -584,7 +586,7 @@ pub async fn pending_refunds(
     Ok(Json(Value::Array(list)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RefundResultRequest {
     status: String,
     channel_refund_id: String,
@@ -592,8 +594,8 @@ pub struct RefundResultRequest {
 }
 
 /// § 6 A refund's result. Idempotent.
-#[utoipa::path(post, path = "/channel/v1/refunds/{refund_no}/result", tag = "channel", request_body = Object, params(("refund_no" = String, Path)), description = "§6 A refund result. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/channel/v1/refunds/{refund_no}/result", tag = "channel", request_body = RefundResultRequest, params(("refund_no" = String, Path)), description = "§6 A refund result. Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such refund of this channel", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT`: another result was reported", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
 pub async fn refund_result(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -631,8 +633,8 @@ pub async fn refund_result(
 }
 
 /// § 7 The daily statement: matched against this channel's payments of that date.
-#[utoipa::path(put, path = "/channel/v1/statements/{date}", tag = "channel", request_body = Object, params(("date" = String, Path)), description = "§7 Daily statement (text/csv). Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(put, path = "/channel/v1/statements/{date}", tag = "channel", request_body(content = String, content_type = "text/csv"), params(("date" = String, Path)), description = "§7 Daily statement (text/csv). Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 422, description = "a line refused", body = crate::error::ErrorBody)))]
 pub async fn statement(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -660,7 +662,7 @@ pub async fn statement(
     Ok(Json(summary))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ReceiptSearchRequest {
     id_number: String,
     name: String,
@@ -674,8 +676,8 @@ fn receipt_brief(r: &ReceiptRecord) -> Value {
 }
 
 /// § 8 A person's receipts (name required).
-#[utoipa::path(post, path = "/channel/v1/receipts/search", tag = "channel", request_body = Object, description = "§8 Receipt search. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/channel/v1/receipts/search", tag = "channel", request_body = ReceiptSearchRequest, description = "§8 Receipt search. Signed per the channel protocol.",
+    responses((status = 200, body = [Object]), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
 pub async fn search_receipts(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -705,7 +707,8 @@ pub async fn search_receipts(
     Ok(Json(Value::Array(mine)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CheckCodeQuery {
     check_code: Option<String>,
 }
@@ -737,8 +740,8 @@ async fn receipt_checked(
 }
 
 /// § 8 One receipt, as JSON or, with `Accept: application/pdf`, as the PDF.
-#[utoipa::path(get, path = "/channel/v1/receipts/{receipt_code}/{receipt_number}", tag = "channel", params(("receipt_code" = String, Path), ("receipt_number" = String, Path)), description = "§8 One receipt, JSON or PDF. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/channel/v1/receipts/{receipt_code}/{receipt_number}", tag = "channel", params(("receipt_code" = String, Path), ("receipt_number" = String, Path), CheckCodeQuery), description = "§8 One receipt, JSON or PDF. Signed per the channel protocol.",
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such receipt, or the check code is wrong", body = crate::error::ErrorBody), (status = 422, description = "a malformed parameter", body = crate::error::ErrorBody)))]
 pub async fn get_receipt(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -779,7 +782,8 @@ pub async fn get_receipt(
     .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
     code: String,
     number: String,
@@ -787,8 +791,8 @@ pub struct VerifyQuery {
 }
 
 /// § 8 Public verification, no authentication.
-#[utoipa::path(get, path = "/public/receipts/verify", tag = "public", description = "§8 Public receipt verification. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/public/receipts/verify", tag = "public", params(VerifyQuery), description = "§8 Public receipt verification. No authentication.",
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such receipt, or the check code is wrong", body = crate::error::ErrorBody), (status = 422, description = "a malformed parameter", body = crate::error::ErrorBody)))]
 pub async fn public_verify(
     State(state): State<AppState>,
     Query(q): Query<VerifyQuery>,
@@ -804,7 +808,8 @@ pub async fn public_verify(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PaidStatusQuery {
     id_number: String,
     name: String,
@@ -812,8 +817,8 @@ pub struct PaidStatusQuery {
 }
 
 /// For citizens: have I paid? Works with 15-digit numbers too; the name must match the record.
-#[utoipa::path(get, path = "/public/paid-status", tag = "public", description = "Citizens: have I paid? Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/public/paid-status", tag = "public", params(PaidStatusQuery), description = "Citizens: have I paid? No authentication.",
+    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such person on record under that name", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
 pub async fn paid_status(
     State(state): State<AppState>,
     Query(q): Query<PaidStatusQuery>,
