@@ -152,3 +152,88 @@ pub fn check_roster(data: &[u8], format: RosterFormat) {
     }
     assert!(reader.next().is_none(), "the reader yields after its end");
 }
+
+/// Small bounds, so the fuzzer reaches every limit quickly.
+fn statement_limits() -> yibao_statement_file::Limits {
+    yibao_statement_file::Limits {
+        max_bytes: 64 * 1024,
+        max_lines: 16,
+        max_field_chars: 24,
+    }
+}
+
+/// The checks of the `statement_*` targets.
+pub fn check_statement(format: yibao_statement_file::StatementFormat, data: &[u8]) {
+    use yibao_statement_file::{read_statement, LineKind, StatementError, StatementOptions};
+    let options = StatementOptions {
+        limits: statement_limits(),
+        ..StatementOptions::default()
+    };
+    let mut lines = 0u64;
+    let mut sums = [0i64; 3];
+    let result = read_statement(format, data, &options, |line| {
+        lines += 1;
+        assert!(
+            lines <= options.limits.max_lines,
+            "more lines than the limit"
+        );
+        assert!(
+            line.amount.as_fen() >= 1,
+            "amount {} under one fen",
+            line.amount.as_fen()
+        );
+        assert!(!line.channel_txn_id.is_empty(), "empty transaction id");
+        assert!(line.channel_txn_id.chars().count() <= options.limits.max_field_chars);
+        let slot = match line.kind {
+            LineKind::Payment => 0,
+            LineKind::Refund => {
+                assert!(
+                    line.refund_no.as_deref().is_some_and(|r| !r.is_empty()),
+                    "a refund line without its refund number"
+                );
+                1
+            }
+            LineKind::Reversal => 2,
+        };
+        sums[slot] += line.amount.as_fen();
+        Ok::<(), StatementError>(())
+    });
+    if let Ok(summary) = result {
+        assert_eq!(
+            summary.lines, lines,
+            "the summary counts the lines handed over"
+        );
+        let t = summary.totals;
+        assert_eq!(
+            [
+                t.payment_total.as_fen(),
+                t.refund_total.as_fen(),
+                t.reversal_total.as_fen()
+            ],
+            sums
+        );
+        assert_eq!(t.payment_count + t.refund_count + t.reversal_count, lines);
+    }
+}
+
+/// The checks of the `debit_result` target.
+pub fn check_debit_result(data: &[u8]) {
+    use yibao_statement_file::{read_debit_result, DebitOutcome};
+    let Ok(result) = read_debit_result(data, &statement_limits()) else {
+        return;
+    };
+    assert_eq!(result.rows.len() as u64, result.header.count);
+    let mut refs = std::collections::HashSet::new();
+    let (mut successes, mut total) = (0u64, 0i64);
+    for (i, row) in result.rows.iter().enumerate() {
+        assert_eq!(row.seq, i as u64 + 1, "sequence numbers 1..n");
+        assert!(refs.insert(row.item_ref.clone()), "item reference twice");
+        if let DebitOutcome::Succeeded { amount, .. } = &row.outcome {
+            assert!(amount.as_fen() >= 1);
+            successes += 1;
+            total += amount.as_fen();
+        }
+    }
+    assert_eq!(successes, result.header.success_count);
+    assert_eq!(total, result.header.success_total.as_fen());
+}
