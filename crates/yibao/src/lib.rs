@@ -5,6 +5,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod load;
 pub mod operator;
 pub mod simulate;
 pub mod storage;
