@@ -78,6 +78,15 @@ impl From<sqlx::Error> for StorageError {
     /// The one place where driver errors become storage errors, for both backends.
     fn from(err: sqlx::Error) -> Self {
         match &err {
+            // The server went away under the query (PostgreSQL SQLSTATE class 08, connection
+            // exception; 57P01-57P03, shutting down or starting up): unavailable, not a bug.
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")
+                }) =>
+            {
+                StorageError::Unavailable(db.message().to_owned())
+            }
             sqlx::Error::Database(db) => {
                 let kind = match db.kind() {
                     sqlx::error::ErrorKind::UniqueViolation => ConstraintKind::Unique,

@@ -120,7 +120,7 @@ pub struct PaymentBenchResult {
     pub baseline_per_second: f64,
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -164,7 +164,7 @@ const BASELINE_INSERT: &str =
 
 /// The raw transaction a payment is compared with: update one payable, insert one payment with a
 /// unique key, commit; `reporters` at once, `count` in all. Returns transactions per second.
-async fn raw_baseline(
+pub(crate) async fn raw_baseline(
     url: &yibao_storage::DatabaseUrl,
     reporters: usize,
     count: usize,
@@ -265,6 +265,63 @@ async fn raw_baseline(
     }
 }
 
+/// Regions, policies and calendars of the demo, then a roster of `count` adults of 南通市 (the same
+/// people every time: [`write_roster`]) imported and assessed. Idempotent: a second call on the same
+/// database imports nothing new and creates no payable twice.
+pub async fn prepare_payers(storage: &dyn Storage, count: usize) -> anyhow::Result<FeeYear> {
+    let today = Clock::system().today();
+    crate::demo::load(storage).await?;
+    crate::demo::ensure_open_policies(storage, today).await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("payers.csv");
+    write_roster(&path, count)?;
+    let scope = ImportScope {
+        actor: "bench".into(),
+        station: None,
+        region: None,
+    };
+    import_roster(
+        storage,
+        &path,
+        "payers.csv",
+        &scope,
+        today,
+        None,
+        Limits::default(),
+        &|_| {},
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code.as_str()))?;
+    let region = RegionCode::parse("320600").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policies = storage.list_fee_policies(region).await?;
+    let fee_year = yibao_domain::enrolment_fee_year(&policies, today)
+        .map(|p| p.fee_year())
+        .context("no open fee year")?;
+    assess_region(storage, region, fee_year, "bench", today, &|_| {})
+        .await
+        .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code.as_str()))?;
+    Ok(fee_year)
+}
+
+/// Starts the server in this process on `127.0.0.1:0`, with group commit of `batch` reports (1: off);
+/// returns its base URL and the task serving it (abort it to stop).
+pub async fn start_in_process(
+    storage: std::sync::Arc<dyn Storage>,
+    batch: usize,
+) -> anyhow::Result<(String, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let mut state = yibao_server::AppState::new(storage.clone(), Clock::system());
+    if batch > 1 {
+        state.payment_batcher = Some(yibao_server::channel::batcher::PaymentBatcher::spawn(
+            storage, batch,
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let app = yibao_server::app(state, &yibao_server::ServerSettings::default());
+    let server = tokio::spawn(yibao_server::serve(listener, app, std::future::pending()));
+    Ok((base, server))
+}
+
 /// Signed payment reports over HTTP against an in-process server, `reporters` at once, next to the
 /// raw transaction on the same database. Writes to the database given: use a fresh one.
 pub async fn payments(
@@ -281,37 +338,8 @@ pub async fn payments(
         "payments must be 1 to 200000"
     );
     anyhow::ensure!((1..=256).contains(&reporters), "reporters must be 1 to 256");
-    crate::demo::load(storage.as_ref()).await?;
-    crate::demo::ensure_open_policies(storage.as_ref(), Clock::system().today()).await?;
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("payers.csv");
-    write_roster(&path, count)?;
+    prepare_payers(storage.as_ref(), count).await?;
     let today = Clock::system().today();
-    let scope = ImportScope {
-        actor: "bench".into(),
-        station: None,
-        region: None,
-    };
-    import_roster(
-        storage.as_ref(),
-        &path,
-        "payers.csv",
-        &scope,
-        today,
-        None,
-        Limits::default(),
-        &|_| {},
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code.as_str()))?;
-    let region = RegionCode::parse("320600").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let policies = storage.list_fee_policies(region).await?;
-    let fee_year = yibao_domain::enrolment_fee_year(&policies, today)
-        .map(|p| p.fee_year())
-        .context("no open fee year")?;
-    assess_region(storage.as_ref(), region, fee_year, "bench", today, &|_| {})
-        .await
-        .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code.as_str()))?;
     // The payables to pay, by the roster's ID numbers.
     let mut targets = Vec::with_capacity(count);
     let start = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).context("date")?;
@@ -338,17 +366,7 @@ pub async fn payments(
         )
         .await?;
     }
-    let mut state = yibao_server::AppState::new(storage.clone(), Clock::system());
-    if batch > 1 {
-        state.payment_batcher = Some(yibao_server::channel::batcher::PaymentBatcher::spawn(
-            storage.clone(),
-            batch,
-        ));
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let app = yibao_server::app(state, &yibao_server::ServerSettings::default());
-    let server = tokio::spawn(yibao_server::serve(listener, app, std::future::pending()));
+    let (base, server) = start_in_process(storage.clone(), batch).await?;
 
     let targets = std::sync::Arc::new(targets);
     let next = std::sync::Arc::new(AtomicUsize::new(0));

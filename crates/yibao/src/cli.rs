@@ -135,6 +135,74 @@ enum BenchCommand {
     Payments(BenchPaymentsArgs),
     /// A statement of N lines reconciled against N payments of one day; time and peak memory.
     Reconcile(BenchReconcileArgs),
+    /// A load generator speaking the channel protocol: several channels, a mix of searches, orders,
+    /// payments, duplicates, payments of paid payables, reversals (some before their report); then
+    /// every transaction it sent is checked against the API and the database, and the invariants.
+    Load(BenchLoadArgs),
+}
+
+#[derive(Args)]
+struct BenchLoadArgs {
+    /// A running server (http://HOST:PORT) on the database given; default: start one in this
+    /// process on 127.0.0.1:0.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// Channels the generator plays (load-00, load-01, …; created on the database).
+    #[arg(long, default_value_t = 4)]
+    channels: usize,
+    /// Workers running operations at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds to run (default 30 unless --operations is given).
+    #[arg(long, value_name = "SECONDS", conflicts_with = "operations")]
+    duration: Option<f64>,
+    /// Operations to run instead of a duration.
+    #[arg(long)]
+    operations: Option<usize>,
+    /// Weights of the operations: search, order, pay, duplicate, paid_again, reverse, reverse_early, race.
+    #[arg(long, default_value = crate::load::DEFAULT_MIX)]
+    mix: String,
+    /// Searches only (the same as --mix search=1).
+    #[arg(long, conflicts_with = "mix")]
+    searches_only: bool,
+    /// Payers to generate and assess (each payment takes an unpaid one).
+    #[arg(long, default_value_t = 20_000)]
+    payers: usize,
+    /// Group commit size of the in-process server (1: off).
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Retry requests that got no answer (connection errors, timeouts) or a 5xx with the same
+    /// idempotency keys, with backoff, for about two minutes (chaos runs).
+    #[arg(long)]
+    retry: bool,
+    /// Bound on one request, milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+    /// The external server's process id, for its CPU time and memory.
+    #[arg(long, conflicts_with = "server_pid_file")]
+    server_pid: Option<u32>,
+    /// A file holding the external server's process id, read at every sample (restarts).
+    #[arg(long, value_name = "FILE")]
+    server_pid_file: Option<std::path::PathBuf>,
+    /// Skip the raw-transaction baseline.
+    #[arg(long)]
+    no_baseline: bool,
+    /// Only create the payers and channels, then exit.
+    #[arg(long, conflicts_with = "no_setup")]
+    setup_only: bool,
+    /// Do not create payers and channels (already done with --setup-only).
+    #[arg(long)]
+    no_setup: bool,
+    /// Write the ledger (one JSON object per transaction) to this file.
+    #[arg(long, value_name = "FILE")]
+    ledger: Option<std::path::PathBuf>,
+    /// Write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<std::path::PathBuf>,
+    #[arg(long, default_value_t = 2020)]
+    seed: u64,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Args)]
@@ -559,6 +627,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench {
+            command: BenchCommand::Load(args),
+        } => bench_load(args).await,
+        Command::Bench {
             command: BenchCommand::Enrolment(args),
         } => {
             let config = database_config(args.database)?;
@@ -583,6 +654,77 @@ async fn run(command: Command) -> anyhow::Result<()> {
             .await
         }
     }
+}
+
+async fn bench_load(args: BenchLoadArgs) -> anyhow::Result<()> {
+    use crate::load::{LoadPlan, Mix, ServerProcess, StopRule};
+    let config = database_config(args.database)?;
+    let storage = connect(&config).await?;
+    if args.setup_only {
+        crate::load::setup(
+            storage.as_ref(),
+            config.master_key.as_ref(),
+            args.payers,
+            args.channels,
+        )
+        .await?;
+        println!(
+            "{} payers and {} channels ready",
+            args.payers, args.channels
+        );
+        return Ok(());
+    }
+    let stop = match (args.operations, args.duration) {
+        (Some(n), _) => StopRule::Operations(n),
+        (None, Some(s)) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+            StopRule::Duration(std::time::Duration::from_secs_f64(s))
+        }
+        (None, Some(_)) => anyhow::bail!("--duration must be more than 0 and at most 86400"),
+        (None, None) => StopRule::Duration(std::time::Duration::from_secs(30)),
+    };
+    let mut plan = LoadPlan::new(stop);
+    plan.url = args.url;
+    plan.channels = args.channels;
+    plan.concurrency = args.concurrency;
+    plan.mix = if args.searches_only {
+        Mix::searches_only()
+    } else {
+        Mix::parse(&args.mix)?
+    };
+    plan.payers = args.payers;
+    plan.batch = args.batch;
+    plan.retry = args.retry;
+    anyhow::ensure!(
+        (100..=600_000).contains(&args.timeout_ms),
+        "--timeout-ms must be 100 to 600000"
+    );
+    plan.timeout = std::time::Duration::from_millis(args.timeout_ms);
+    plan.server = match (&plan.url, args.server_pid, args.server_pid_file) {
+        (None, _, _) => ServerProcess::ThisProcess,
+        (Some(_), Some(pid), _) => ServerProcess::Pid(pid),
+        (Some(_), None, Some(file)) => ServerProcess::PidFile(file),
+        (Some(_), None, None) => ServerProcess::Unknown,
+    };
+    plan.baseline = !args.no_baseline;
+    plan.setup = !args.no_setup;
+    plan.ledger_file = args.ledger;
+    plan.seed = args.seed;
+    let report = crate::load::run(
+        &config.database_url,
+        storage,
+        config.master_key.as_ref(),
+        plan,
+    )
+    .await?;
+    report.print();
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    anyhow::ensure!(
+        report.ok(),
+        "负载测试发现问题 the load run found problems (see above)"
+    );
+    Ok(())
 }
 
 /// Configuration for the operator commands: quiet logs (warnings only) unless YIBAO_LOG says otherwise.

@@ -6,6 +6,7 @@ pub mod bench_reconcile;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod load;
 pub mod operator;
 pub mod settlement_cli;
 pub mod simulate;

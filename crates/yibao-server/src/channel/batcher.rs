@@ -40,10 +40,16 @@ impl PaymentBatcher {
                         }
                     }
                     // The commit failed: none of them happened; each reporter gets the error and retries.
+                    // A database that is away stays `Unavailable` (503), not an internal error.
                     Err(err) => {
-                        let message = err.to_string();
                         for reply in replies {
-                            let _ = reply.send(Err(StorageError::Other(message.clone())));
+                            let copy = match &err {
+                                StorageError::Unavailable(m) => {
+                                    StorageError::Unavailable(m.clone())
+                                }
+                                other => StorageError::Other(other.to_string()),
+                            };
+                            let _ = reply.send(Err(copy));
                         }
                     }
                 }
