@@ -20,6 +20,11 @@ pub const MAX_POSTING_ATTEMPTS: i64 = 12;
 pub const MAX_BACKOFF_SECONDS: i64 = 3600;
 /// How long delivered outbox events are kept (for staff to look back), seconds: 30 days.
 pub const DELIVERED_EVENTS_KEPT_SECONDS: i64 = 30 * 86400;
+/// How often overdue refunds are reported in the log (an alert for operations), seconds.
+pub const OVERDUE_ALERT_EVERY_SECONDS: i64 = 3600;
+/// When overdue refunds were last reported (unix seconds).
+static LAST_OVERDUE_ALERT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
 /// Timeout of one posting request.
 pub const POSTING_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -38,6 +43,33 @@ pub fn backoff_seconds(attempts: i64) -> i64 {
         .min(MAX_BACKOFF_SECONDS)
 }
 
+/// Once an hour, a warning naming how many refunds are past their due date (staff see them in
+/// `/api/v1/collection/overdue-refunds` and the refunds report).
+async fn alert_overdue_refunds(state: &AppState, now: i64) {
+    use std::sync::atomic::Ordering;
+    let last = LAST_OVERDUE_ALERT.load(Ordering::Relaxed);
+    if now - last < OVERDUE_ALERT_EVERY_SECONDS
+        || LAST_OVERDUE_ALERT
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    match state
+        .storage
+        .overdue_refunds(state.clock.today(), None, 1000)
+        .await
+    {
+        Ok(overdue) if overdue.is_empty() => {}
+        Ok(overdue) => tracing::warn!(
+            overdue = overdue.len(),
+            oldest_due = %overdue[0].due,
+            "refunds past their due date (two working days): see /api/v1/collection/overdue-refunds"
+        ),
+        Err(err) => tracing::warn!(%err, "listing overdue refunds failed"),
+    }
+}
+
 /// Runs one round: expire orders, sweep nonces, abandon debit runs past their bound, post due events. Returns events posted.
 pub async fn tick(
     state: &AppState,
@@ -51,6 +83,7 @@ pub async fn tick(
     if let Err(err) = state.storage.sweep_nonces(now - NONCE_WINDOW_SECONDS).await {
         tracing::warn!(%err, "sweeping nonces failed");
     }
+    alert_overdue_refunds(state, now).await;
     match state.storage.abandon_expired_debit_runs(now).await {
         Ok(0) => {}
         Ok(n) => tracing::warn!(
