@@ -165,7 +165,7 @@ pub struct AgreementRequest {
 
 /// Signs an auto-debit agreement (委托扣款协议) for a payer alone or a family.
 #[utoipa::path(post, path = "/api/v1/agreements", tag = "settlement", request_body = Object,
-    responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn sign_agreement(
     State(state): State<AppState>,
     staff: Staff,
@@ -268,7 +268,7 @@ pub struct DebitRunRequest {
 
 /// Creates a debit run and locks its payables (other channels see 银行扣费进行中).
 #[utoipa::path(post, path = "/api/v1/debit-runs", tag = "settlement", request_body = Object,
-    responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_debit_run(
     State(state): State<AppState>,
     staff: Staff,
@@ -359,7 +359,7 @@ pub async fn get_debit_run(
 
 /// The request file for the bank (layout in docs/bank-files.md).
 #[utoipa::path(get, path = "/api/v1/debit-runs/{run_no}/request-file", tag = "settlement",
-    params(("run_no" = String, Path)), responses((status = 200, description = "text/plain; charset=utf-8")))]
+    params(("run_no" = String, Path)), responses((status = 200, description = "text/plain; charset=utf-8"), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn debit_request_file(
     State(state): State<AppState>,
     staff: Staff,
@@ -389,7 +389,7 @@ pub async fn debit_request_file(
 /// Imports the bank's result file for a run (layout in docs/bank-files.md).
 #[utoipa::path(put, path = "/api/v1/debit-runs/{run_no}/result", tag = "settlement", request_body = String,
     params(("run_no" = String, Path)),
-    responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn upload_debit_result(
     State(state): State<AppState>,
     staff: Staff,
@@ -426,7 +426,7 @@ pub struct StatementQuery {
 /// Uploads a channel's statement of a day in any format and reconciles it (re-uploading replaces).
 #[utoipa::path(put, path = "/api/v1/statements/{channel_id}/{date}", tag = "settlement", request_body = String,
     params(("channel_id" = String, Path), ("date" = String, Path), ("format" = Option<String>, Query)),
-    responses((status = 200, body = Object), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 422, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn upload_statement(
     State(state): State<AppState>,
     staff: Staff,
@@ -560,7 +560,7 @@ impl PeriodQuery {
 /// Differences found by reconciliation (short, long, mismatched, duplicated, carried, escalated).
 #[utoipa::path(get, path = "/api/v1/reconciliation/items", tag = "settlement",
     params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("channel_id" = Option<String>, Query), ("unresolved" = Option<bool>, Query)),
-    responses((status = 200, body = [Object])))]
+    responses((status = 200, body = [Object]), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn reconciliation_items(
     State(state): State<AppState>,
     staff: Staff,
@@ -594,7 +594,7 @@ pub struct ResolveRequest {
 
 /// Staff close a difference by hand, saying what was done.
 #[utoipa::path(post, path = "/api/v1/reconciliation/resolutions", tag = "settlement", request_body = Object,
-    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn resolve_item(
     State(state): State<AppState>,
     staff: Staff,
@@ -698,7 +698,7 @@ pub async fn list_refunds(
 
 /// Owes a failed refund again (the channel lists it again, with fresh attempts).
 #[utoipa::path(post, path = "/api/v1/refunds/{refund_no}/retry", tag = "settlement",
-    params(("refund_no" = String, Path)), responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody)))]
+    params(("refund_no" = String, Path)), responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn retry_refund(
     State(state): State<AppState>,
     admin: crate::auth::Admin,
@@ -848,7 +848,7 @@ pub async fn report_refunds(
 /// Statements reconciled and the differences found, with what became of them.
 #[utoipa::path(get, path = "/api/v1/reports/reconciliation", tag = "settlement",
     params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("channel_id" = Option<String>, Query), ("format" = Option<String>, Query)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn report_reconciliation(
     State(state): State<AppState>,
     staff: Staff,
