@@ -813,7 +813,8 @@ macro_rules! impl_collection_storage {
             async fn pending_refunds(&self, channel_id: &str, limit: usize) -> Result<Vec<$crate::collection::RefundState>, $crate::StorageError> {
                 let rows = ::sqlx::query(
                     "SELECT refund_no, channel_txn_id, amount_fen, reason, due, status FROM refunds \
-                     WHERE channel_id = $1 AND (status IN ('owed', 'sent') OR (status = 'failed' AND attempts < $3)) ORDER BY due, refund_no LIMIT $2",
+                     WHERE channel_id = $1 AND (status IN ('owed', 'sent') OR (status = 'failed' AND attempts < $3)) \
+                     ORDER BY CASE status WHEN 'sent' THEN 1 ELSE 0 END, due, refund_no LIMIT $2",
                 )
                 .bind(channel_id)
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))

@@ -77,6 +77,8 @@ fn statement_error(e: StatementError) -> ApiError {
 }
 
 struct RefundLine {
+    /// Where it is in the file, to tell apart lines that name no refund (or the same one twice).
+    row: u64,
     refund_no: String,
     amount_fen: i64,
 }
@@ -113,6 +115,7 @@ pub async fn reconcile(
         let amount_fen = line.amount.as_fen();
         match line.kind {
             LineKind::Refund => refund_lines.push(RefundLine {
+                row: line.row,
                 refund_no: line.refund_no.unwrap_or_default(),
                 amount_fen,
             }),
@@ -196,6 +199,7 @@ pub async fn reconcile(
                         // The payment of an earlier day the channel settled today: both sides agree.
                         tally.channel_only -= 1;
                         tally.matched += 1;
+                        tally.matched_fen = tally.matched_fen.saturating_add(d.channel_fen);
                         resolved_carried.push((c.statement_date, d.channel_txn_id.clone()));
                         actions.push(
                             json!({"channel_txn_id": d.channel_txn_id, "class": "platform_only", "action": "matched_next_day", "statement_date": c.statement_date}),
@@ -459,10 +463,12 @@ async fn check_refund_lines(
             .is_some_and(|r| r.amount_fen == line.amount_fen && r.status != "cancelled")
             && *times == 1;
         if !fine {
-            let key = format!("refund:{}", line.refund_no);
-            if items.iter().any(|i| i.difference.channel_txn_id == key) {
-                continue;
-            }
+            // One difference per line: the refund number, and the row when it repeats.
+            let key = if *times == 1 && !line.refund_no.is_empty() {
+                format!("refund:{}", line.refund_no)
+            } else {
+                format!("refund:{}@{}", line.refund_no, line.row)
+            };
             actions.push(json!({"refund_no": line.refund_no, "class": "refund_unknown", "action": "flagged", "channel": line.amount_fen}));
             items.push(NewReconciliationItem {
                 difference: Difference {
