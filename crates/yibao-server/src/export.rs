@@ -14,40 +14,19 @@ pub fn standing_xlsx(
     region: RegionCode,
     fee_year: FeeYear,
 ) -> Result<Vec<u8>, ApiError> {
-    let mut workbook = Workbook::new();
-    let sheet = workbook.add_worksheet();
-    let xlsx = |e: rust_xlsxwriter::XlsxError| ApiError::internal("xlsx", e);
-    sheet
-        .set_name(format!("{region}-{fee_year}"))
-        .map_err(xlsx)?;
-    let bold = Format::new().set_bold();
-    let text = Format::new().set_num_format("@");
-    let headers = [
-        "服务站",
-        "姓名",
-        "身份证号码",
-        "状态",
-        "原因",
-        "应缴金额（元）",
-    ];
-    for (col, title) in headers.iter().enumerate() {
-        let col = u16::try_from(col).unwrap_or(0);
-        sheet
-            .write_string_with_format(0, col, *title, &bold)
-            .map_err(xlsx)?;
-    }
-    for (i, row) in rows.iter().enumerate() {
-        let r = u32::try_from(i + 1).map_err(|e| ApiError::internal("xlsx rows", e))?;
-        for (col, value) in row.iter().enumerate() {
-            let col = u16::try_from(col).unwrap_or(0);
-            sheet
-                .write_string_with_format(r, col, value, &text)
-                .map_err(xlsx)?;
-        }
-    }
-    sheet.set_column_width(2, 22).map_err(xlsx)?;
-    sheet.set_column_width(4, 40).map_err(xlsx)?;
-    workbook.save_to_buffer().map_err(xlsx)
+    table_xlsx(
+        &format!("{region}-{fee_year}"),
+        &[
+            "服务站",
+            "姓名",
+            "身份证号码",
+            "状态",
+            "原因",
+            "应缴金额（元）",
+        ],
+        rows,
+        &[(2, 22), (4, 40)],
+    )
 }
 
 fn escape(text: &str) -> String {
@@ -102,30 +81,37 @@ pub fn paid_listing_html(
     )
 }
 
-/// A report as an XLSX workbook: one sheet, a bold header row, every cell text (amounts already
-/// written in yuan by the caller, so the workbook never holds a floating-point amount).
-pub fn table_xlsx(name: &str, headers: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, ApiError> {
+/// A table as an XLSX workbook: one sheet, a bold header row, every cell text (amounts already
+/// written in yuan by the caller, so the workbook never holds a floating-point amount), and the
+/// column widths given as (column, width).
+pub fn table_xlsx<R: AsRef<[String]>>(
+    name: &str,
+    headers: &[&str],
+    rows: &[R],
+    widths: &[(u16, u16)],
+) -> Result<Vec<u8>, ApiError> {
     let mut workbook = Workbook::new();
     let sheet = workbook.add_worksheet();
     let xlsx = |e: rust_xlsxwriter::XlsxError| ApiError::internal("xlsx", e);
     sheet.set_name(name).map_err(xlsx)?;
     let bold = Format::new().set_bold();
     let text = Format::new().set_num_format("@");
+    let column = |c: usize| u16::try_from(c).map_err(|e| ApiError::internal("xlsx columns", e));
     for (col, title) in headers.iter().enumerate() {
-        let col = u16::try_from(col).map_err(|e| ApiError::internal("xlsx columns", e))?;
         sheet
-            .write_string_with_format(0, col, *title, &bold)
+            .write_string_with_format(0, column(col)?, *title, &bold)
             .map_err(xlsx)?;
-        sheet.set_column_width(col, 16).map_err(xlsx)?;
     }
     for (i, row) in rows.iter().enumerate() {
         let r = u32::try_from(i + 1).map_err(|e| ApiError::internal("xlsx rows", e))?;
-        for (col, value) in row.iter().enumerate() {
-            let col = u16::try_from(col).map_err(|e| ApiError::internal("xlsx columns", e))?;
+        for (col, value) in row.as_ref().iter().enumerate() {
             sheet
-                .write_string_with_format(r, col, value, &text)
+                .write_string_with_format(r, column(col)?, value, &text)
                 .map_err(xlsx)?;
         }
+    }
+    for (col, width) in widths {
+        sheet.set_column_width(*col, *width).map_err(xlsx)?;
     }
     workbook.save_to_buffer().map_err(xlsx)
 }

@@ -736,7 +736,10 @@ fn report(
     if !xlsx {
         return Ok(Json(json_rows).into_response());
     }
-    let bytes = crate::export::table_xlsx(name, headers, &rows)?;
+    let widths: Vec<(u16, u16)> = (0..headers.len())
+        .filter_map(|c| u16::try_from(c).ok().map(|c| (c, 16)))
+        .collect();
+    let bytes = crate::export::table_xlsx(name, headers, &rows, &widths)?;
     Ok((
         [
             (

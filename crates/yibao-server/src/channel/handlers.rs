@@ -24,6 +24,7 @@ use super::{MAX_CHANNEL_ID_CHARS, MAX_REFUNDS_LISTED};
 use crate::clock::CHINA_STANDARD_TIME;
 use crate::error::{ApiError, ErrorCode};
 use crate::json::ApiJson;
+use crate::services::refunds::refund_due;
 use crate::services::{new_check_code, new_id};
 use crate::AppState;
 
@@ -427,15 +428,8 @@ pub async fn report_payment(
         .map(|v| v.region.clone())
         .or_else(|| channel.regions.first().cloned())
         .unwrap_or_default();
-    let calendar = match RegionCode::parse(&region) {
-        Ok(code) => state.storage.working_calendar(code).await?,
-        Err(_) => yibao_domain::WorkingCalendar::default(),
-    };
-    // Money is held: a calendar problem must not refuse it; weekdays alone then set the due date.
-    let refund_due = calendar
-        .add_working_days(paid_on, 2)
-        .or_else(|_| yibao_domain::WorkingCalendar::default().add_working_days(paid_on, 2))
-        .unwrap_or(paid_on);
+    // Money is held: a calendar problem must not refuse it (refund_due falls back to weekdays).
+    let refund_due = refund_due(state.storage.as_ref(), Some(&region), paid_on).await?;
     let payment = NewPayment {
         payment_no: new_id("PM"),
         refund_no: new_id("RF"),
@@ -527,10 +521,12 @@ pub async fn reverse(
 ) -> Result<Json<Value>, ApiError> {
     channel_identifier("channel_txn_id", &channel_txn_id)?;
     let today = state.clock.today();
-    let calendar = match channel.regions.first().map(|r| RegionCode::parse(r)) {
-        Some(Ok(code)) => state.storage.working_calendar(code).await?,
-        _ => yibao_domain::WorkingCalendar::default(),
-    };
+    let refund_due = refund_due(
+        state.storage.as_ref(),
+        channel.regions.first().map(String::as_str),
+        today,
+    )
+    .await?;
     let reversal = yibao_storage::collection::NewReversal {
         channel_id: channel.channel_id.clone(),
         channel_txn_id: channel_txn_id.clone(),
@@ -541,7 +537,7 @@ pub async fn reverse(
             .map(|_| new_id("EV"))
             .collect(),
         refund_no: new_id("RF"),
-        refund_due: calendar.add_working_days(today, 2).unwrap_or(today),
+        refund_due,
     };
     let outcome = state.storage.reverse_payment(&reversal).await?;
     match outcome {
