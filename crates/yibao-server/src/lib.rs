@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use yibao_storage::Storage;
 
+pub mod accounts_api;
 pub mod admin;
 pub mod auth;
 pub mod background;
@@ -83,6 +84,7 @@ pub fn app(state: AppState, settings: &ServerSettings) -> Router {
     let limit = settings.body_limit_bytes;
     let small = routes::router()
         .merge(admin::router())
+        .merge(accounts_api::router())
         .merge(settlement_api::router())
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit));

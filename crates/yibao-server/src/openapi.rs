@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::{admin, channel, routes, settlement_api};
+use crate::{accounts_api, admin, channel, routes, settlement_api};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,14 @@ use crate::{admin, channel, routes, settlement_api};
         admin::put_calendar,
         admin::overdue_refunds,
         admin::unposted,
+        accounts_api::list_staff,
+        accounts_api::disable_staff,
+        accounts_api::enable_staff,
+        accounts_api::reset_password,
+        accounts_api::list_channels,
+        accounts_api::disable_channel,
+        accounts_api::enable_channel,
+        accounts_api::rotate_secret,
         settlement_api::sign_agreement,
         settlement_api::list_agreements,
         settlement_api::cancel_agreement,

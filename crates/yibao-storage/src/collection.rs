@@ -27,7 +27,50 @@ pub struct ChannelRecord {
     pub rate_per_second: i64,
     pub enabled: bool,
     pub regions: Vec<String>,
+    /// The secret before the last rotation, as stored, and until when (Unix seconds) it is still
+    /// accepted: a bank switches its servers over without a window of refused requests.
+    pub previous_secret: Option<PreviousSecret>,
 }
+
+/// A rotated-out channel secret, still accepted until `until` (Unix seconds).
+#[derive(Clone)]
+pub struct PreviousSecret {
+    pub secret_sealed: String,
+    pub until: i64,
+}
+
+/// A `channels` row (with `rate` and `previous_until` cast to BIGINT) and its regions.
+pub fn channel_from_row<R>(r: &R, regions: Vec<String>) -> Result<ChannelRecord, StorageError>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let previous_sealed: Option<String> = r.try_get("previous_secret_sealed")?;
+    let previous_until: Option<i64> = r.try_get("previous_until")?;
+    Ok(ChannelRecord {
+        channel_id: r.try_get("channel_id")?,
+        kind: r.try_get("kind")?,
+        secret_sealed: r.try_get("secret_sealed")?,
+        rate_per_second: r.try_get("rate")?,
+        enabled: r.try_get("enabled")?,
+        regions,
+        previous_secret: match (previous_sealed, previous_until) {
+            (Some(secret_sealed), Some(until)) => Some(PreviousSecret {
+                secret_sealed,
+                until,
+            }),
+            _ => None,
+        },
+    })
+}
+
+/// Longest grace period a rotated-out secret may keep (7 days).
+pub const MAX_SECRET_GRACE_SECONDS: i64 = 7 * 24 * 3600;
 
 impl std::fmt::Debug for ChannelRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -37,6 +80,10 @@ impl std::fmt::Debug for ChannelRecord {
             .field("rate_per_second", &self.rate_per_second)
             .field("enabled", &self.enabled)
             .field("regions", &self.regions)
+            .field(
+                "previous_secret_until",
+                &self.previous_secret.as_ref().map(|p| p.until),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -297,6 +344,23 @@ pub trait CollectionStorage: Send + Sync + 'static {
     /// Registers a channel with its regions, in one transaction.
     async fn create_channel(&self, channel: &ChannelRecord) -> Result<(), StorageError>;
     async fn get_channel(&self, channel_id: &str) -> Result<Option<ChannelRecord>, StorageError>;
+    /// Every channel, by id (the secrets stay sealed).
+    async fn list_channels(&self) -> Result<Vec<ChannelRecord>, StorageError>;
+    /// Enables or disables a channel; `false` when there is no such channel.
+    async fn set_channel_enabled(
+        &self,
+        channel_id: &str,
+        enabled: bool,
+    ) -> Result<bool, StorageError>;
+    /// Replaces a channel's secret; the current one stays accepted until `previous_until` (Unix
+    /// seconds; at most [`MAX_SECRET_GRACE_SECONDS`] ahead, or now for no grace). `false` when
+    /// there is no such channel.
+    async fn rotate_channel_secret(
+        &self,
+        channel_id: &str,
+        new_secret_sealed: &str,
+        previous_until: i64,
+    ) -> Result<bool, StorageError>;
     /// Records a nonce; `false` when the channel used it before (a replay).
     async fn remember_nonce(
         &self,

@@ -362,8 +362,9 @@ macro_rules! impl_collection_storage {
             }
 
             async fn get_channel(&self, channel_id: &str) -> Result<Option<$crate::collection::ChannelRecord>, $crate::StorageError> {
-                use ::sqlx::Row as _;
-                let row = ::sqlx::query("SELECT channel_id, kind, secret_sealed, CAST(rate_per_second AS BIGINT) AS rate, enabled FROM channels WHERE channel_id = $1")
+                let row = ::sqlx::query("SELECT channel_id, kind, secret_sealed, CAST(rate_per_second AS BIGINT) AS rate, enabled, \
+                                         previous_secret_sealed, CAST(previous_secret_until AS BIGINT) AS previous_until \
+                                         FROM channels WHERE channel_id = $1")
                     .bind(channel_id)
                     .fetch_optional(&self.pool)
                     .await?;
@@ -372,14 +373,50 @@ macro_rules! impl_collection_storage {
                     .bind(channel_id)
                     .fetch_all(&self.pool)
                     .await?;
-                Ok(Some($crate::collection::ChannelRecord {
-                    channel_id: r.try_get("channel_id")?,
-                    kind: r.try_get("kind")?,
-                    secret_sealed: r.try_get("secret_sealed")?,
-                    rate_per_second: r.try_get("rate")?,
-                    enabled: r.try_get("enabled")?,
-                    regions,
-                }))
+                Ok(Some($crate::collection::channel_from_row(&r, regions)?))
+            }
+
+            async fn list_channels(&self) -> Result<Vec<$crate::collection::ChannelRecord>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let rows = ::sqlx::query("SELECT channel_id, kind, secret_sealed, CAST(rate_per_second AS BIGINT) AS rate, enabled, \
+                                          previous_secret_sealed, CAST(previous_secret_until AS BIGINT) AS previous_until \
+                                          FROM channels ORDER BY channel_id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                let region_rows = ::sqlx::query("SELECT channel_id, region_code FROM channel_regions ORDER BY channel_id, region_code")
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut regions: ::std::collections::BTreeMap<String, Vec<String>> = ::std::collections::BTreeMap::new();
+                for r in &region_rows {
+                    regions.entry(r.try_get("channel_id")?).or_default().push(r.try_get("region_code")?);
+                }
+                rows.iter()
+                    .map(|r| {
+                        let id: String = r.try_get("channel_id")?;
+                        $crate::collection::channel_from_row(r, regions.remove(&id).unwrap_or_default())
+                    })
+                    .collect()
+            }
+
+            async fn set_channel_enabled(&self, channel_id: &str, enabled: bool) -> Result<bool, $crate::StorageError> {
+                let done = ::sqlx::query("UPDATE channels SET enabled = $1 WHERE channel_id = $2")
+                    .bind(enabled)
+                    .bind(channel_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn rotate_channel_secret(&self, channel_id: &str, new_secret_sealed: &str, previous_until: i64) -> Result<bool, $crate::StorageError> {
+                // One statement: the current secret becomes the previous one as it is replaced.
+                let done = ::sqlx::query("UPDATE channels SET previous_secret_sealed = secret_sealed, previous_secret_until = $1, \
+                                          secret_sealed = $2 WHERE channel_id = $3")
+                    .bind(previous_until)
+                    .bind(new_secret_sealed)
+                    .bind(channel_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn remember_nonce(&self, channel_id: &str, nonce: &str, now: i64) -> Result<bool, $crate::StorageError> {

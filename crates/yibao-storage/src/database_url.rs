@@ -45,6 +45,19 @@ impl DatabaseUrl {
         }
     }
 
+    /// The file a `sqlite://PATH` URL names (without any `?options`); `None` for PostgreSQL and
+    /// for an in-memory SQLite database.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        match self {
+            DatabaseUrl::Postgres(_) => None,
+            DatabaseUrl::Sqlite(u) => {
+                let rest = u.trim_start_matches("sqlite:").trim_start_matches("//");
+                let path = rest.split('?').next().unwrap_or_default();
+                (!path.is_empty() && !path.contains(":memory:")).then(|| path.into())
+            }
+        }
+    }
+
     /// The URL with any password, to hand to the driver. Never log this.
     pub fn expose(&self) -> &str {
         match self {
@@ -134,6 +147,18 @@ mod tests {
             Err(DatabaseUrlError::MissingPath)
         );
         assert_eq!(DatabaseUrl::parse(" "), Err(DatabaseUrlError::Empty));
+    }
+
+    #[test]
+    fn sqlite_file_is_the_path() {
+        let file = |u: &str| DatabaseUrl::parse(u).unwrap().sqlite_file();
+        assert_eq!(file("sqlite://yibao.db"), Some("yibao.db".into()));
+        assert_eq!(
+            file("sqlite:///var/lib/yibao/y.db?mode=rwc"),
+            Some("/var/lib/yibao/y.db".into())
+        );
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("postgres://u@127.0.0.1/test"), None);
     }
 
     #[test]

@@ -226,6 +226,22 @@ pub trait Storage:
     async fn create_staff(&self, account: &StaffAccount) -> Result<(), StorageError>;
     async fn get_staff(&self, username: &str) -> Result<Option<StaffAccount>, StorageError>;
     async fn count_staff(&self) -> Result<i64, StorageError>;
+    /// Every staff account, by user name.
+    async fn list_staff(&self) -> Result<Vec<StaffAccount>, StorageError>;
+    /// Disables or enables an account; disabling also ends its sessions, in one transaction.
+    /// `false` when there is no such account.
+    async fn set_staff_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+    ) -> Result<bool, StorageError>;
+    /// Replaces an account's password hash and ends its sessions, in one transaction. `false`
+    /// when there is no such account.
+    async fn set_staff_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<bool, StorageError>;
     /// Stores a session by the SHA-256 of its token; expired sessions are swept on the way.
     async fn create_session(
         &self,

@@ -883,6 +883,50 @@ macro_rules! impl_storage {
                 Ok(::sqlx::query_scalar("SELECT COUNT(*) FROM staff").fetch_one(&self.pool).await?)
             }
 
+            async fn list_staff(&self) -> Result<Vec<$crate::records::StaffAccount>, $crate::StorageError> {
+                let rows = ::sqlx::query(
+                    "SELECT username, display_name, role, region_code, station_code, password_hash, disabled \
+                     FROM staff ORDER BY username",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map($crate::staff_from_row!($db)).collect()
+            }
+
+            async fn set_staff_disabled(&self, username: &str, disabled: bool) -> Result<bool, $crate::StorageError> {
+                let mut tx = self.begin_write().await?;
+                let changed = ::sqlx::query("UPDATE staff SET disabled = $1 WHERE username = $2")
+                    .bind(disabled)
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if disabled {
+                    ::sqlx::query("DELETE FROM staff_sessions WHERE username = $1")
+                        .bind(username)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(changed == 1)
+            }
+
+            async fn set_staff_password(&self, username: &str, password_hash: &str) -> Result<bool, $crate::StorageError> {
+                let mut tx = self.begin_write().await?;
+                let changed = ::sqlx::query("UPDATE staff SET password_hash = $1 WHERE username = $2")
+                    .bind(password_hash)
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                ::sqlx::query("DELETE FROM staff_sessions WHERE username = $1")
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(changed == 1)
+            }
+
             async fn create_session(&self, token_hash: &str, username: &str, expires_at: i64) -> Result<(), $crate::StorageError> {
                 ::sqlx::query("DELETE FROM staff_sessions WHERE expires_at < $1")
                     .bind(expires_at - $crate::records::MAX_SESSION_SECONDS)

@@ -107,6 +107,15 @@ struct SimulateArgs {
 enum ChannelCommand {
     /// Register a channel; the secret comes from standard input or YIBAO_CHANNEL_SECRET, never argv.
     Add(ChannelAddArgs),
+    /// List every channel: kind, regions, rate, enabled (never a secret).
+    List(DatabaseArgs),
+    /// Disable a channel: its requests are refused until it is enabled again.
+    Disable(crate::accounts_cli::ChannelIdArgs),
+    /// Enable a disabled channel.
+    Enable(crate::accounts_cli::ChannelIdArgs),
+    /// Give a channel a new secret (standard input or YIBAO_CHANNEL_SECRET); the old one is still
+    /// accepted for --grace-hours.
+    RotateSecret(crate::accounts_cli::RotateSecretArgs),
 }
 
 #[derive(Args)]
@@ -267,6 +276,14 @@ struct AssessArgs {
 enum StaffCommand {
     /// Create a staff account; the password comes from standard input or YIBAO_STAFF_PASSWORD, never argv.
     Add(StaffAddArgs),
+    /// List every staff account: role, scope, disabled or not.
+    List(DatabaseArgs),
+    /// Disable an account and end its sessions.
+    Disable(crate::accounts_cli::UsernameArgs),
+    /// Enable a disabled account.
+    Enable(crate::accounts_cli::UsernameArgs),
+    /// Set a new password (standard input or YIBAO_STAFF_PASSWORD) and end the account's sessions.
+    ResetPassword(crate::accounts_cli::UsernameArgs),
 }
 
 #[derive(Args)]
@@ -295,14 +312,14 @@ enum IdCommand {
 }
 
 #[derive(Args)]
-struct DatabaseArgs {
+pub(crate) struct DatabaseArgs {
     /// Configuration file (TOML); see yibao.example.toml. Also YIBAO_CONFIG.
     // Global, so that `yibao agreement sign … --database-url URL` works after a subcommand too.
     #[arg(long, value_name = "FILE", global = true)]
-    config: Option<std::path::PathBuf>,
+    pub(crate) config: Option<std::path::PathBuf>,
     /// sqlite://PATH or postgres://… Also YIBAO_DATABASE_URL, which is better for a URL with a password.
     #[arg(long, value_name = "URL", global = true)]
-    database_url: Option<String>,
+    pub(crate) database_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -316,7 +333,8 @@ struct ServerArgs {
 
 #[derive(Args)]
 struct DemoArgs {
-    /// Where the demo keeps its data (default sqlite://yibao-demo.db in the current directory).
+    /// Where the demo keeps its data (default sqlite://yibao.db in the current directory, the
+    /// same default as every other command; also YIBAO_DATABASE_URL).
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
     /// Address to listen on (default 127.0.0.1:8080; 127.0.0.1:0 picks a free port).
@@ -330,8 +348,6 @@ struct DemoArgs {
     #[arg(long, default_value_t = 0)]
     simulate: usize,
 }
-
-pub const DEMO_DATABASE_URL: &str = "sqlite://yibao-demo.db";
 
 /// Runs the command line; the process exit code is what it returns.
 pub fn main() -> ExitCode {
@@ -426,12 +442,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = Config::load(
                 &Flags {
                     config: None,
-                    // The demo's own default beats the server's, but not the environment.
-                    database_url: args.database_url.or_else(|| {
-                        env_lookup("YIBAO_DATABASE_URL")
-                            .is_none()
-                            .then(|| DEMO_DATABASE_URL.to_owned())
-                    }),
+                    database_url: args.database_url,
                     listen: args.listen,
                 },
                 &env_lookup,
@@ -495,13 +506,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             command: ImportCommand::Roster(args),
         } => {
             let config = database_config(args.database)?;
-            let storage = connect(&config).await?;
+            let storage = connect_existing(&config).await?;
             crate::operator::import_roster_command(storage.as_ref(), &args.file, args.fee_year)
                 .await
         }
         Command::Assess(args) => {
             let config = database_config(args.database)?;
-            let storage = connect(&config).await?;
+            let storage = connect_existing(&config).await?;
             crate::operator::assess_command(storage.as_ref(), &args.region, args.fee_year).await
         }
         Command::Simulate(args) => {
@@ -534,17 +545,22 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Check(args) => {
             let config = database_config(args)?;
-            let storage = connect(&config).await?;
+            let storage = connect_existing(&config).await?;
             let report = storage.check_invariants().await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             anyhow::ensure!(report.holds(), "不变量被破坏（见上）");
+            anyhow::ensure!(
+                !storage.list_regions().await?.is_empty(),
+                "数据库 {} 中没有任何统筹区，没有可检查的数据：是否指定错了数据库？",
+                config.database_url
+            );
             Ok(())
         }
         Command::Channel {
             command: ChannelCommand::Add(args),
         } => {
             let config = database_config(args.database)?;
-            let storage = connect(&config).await?;
+            let storage = connect_existing(&config).await?;
             let secret = crate::operator::read_secret("YIBAO_CHANNEL_SECRET", "渠道密钥")?;
             crate::operator::channel_add_command(
                 storage.as_ref(),
@@ -556,6 +572,61 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 secret,
             )
             .await
+        }
+        Command::Channel {
+            command: ChannelCommand::List(database),
+        } => {
+            let storage = connect_existing(&database_config(database)?).await?;
+            crate::accounts_cli::channel_list(storage.as_ref()).await
+        }
+        Command::Channel {
+            command: ChannelCommand::Disable(args),
+        } => {
+            let storage = connect_existing(&database_config(args.database)?).await?;
+            crate::accounts_cli::channel_enable(storage.as_ref(), &args.id, false).await
+        }
+        Command::Channel {
+            command: ChannelCommand::Enable(args),
+        } => {
+            let storage = connect_existing(&database_config(args.database)?).await?;
+            crate::accounts_cli::channel_enable(storage.as_ref(), &args.id, true).await
+        }
+        Command::Channel {
+            command: ChannelCommand::RotateSecret(args),
+        } => {
+            let config = database_config(args.database)?;
+            let storage = connect_existing(&config).await?;
+            crate::accounts_cli::channel_rotate_secret(
+                storage.as_ref(),
+                config.master_key.as_ref(),
+                &args.id,
+                args.grace_hours,
+            )
+            .await
+        }
+        Command::Staff {
+            command: StaffCommand::List(database),
+        } => {
+            let storage = connect_existing(&database_config(database)?).await?;
+            crate::accounts_cli::staff_list(storage.as_ref()).await
+        }
+        Command::Staff {
+            command: StaffCommand::Disable(args),
+        } => {
+            let storage = connect_existing(&database_config(args.database)?).await?;
+            crate::accounts_cli::staff_disable(storage.as_ref(), &args.username, true).await
+        }
+        Command::Staff {
+            command: StaffCommand::Enable(args),
+        } => {
+            let storage = connect_existing(&database_config(args.database)?).await?;
+            crate::accounts_cli::staff_disable(storage.as_ref(), &args.username, false).await
+        }
+        Command::Staff {
+            command: StaffCommand::ResetPassword(args),
+        } => {
+            let storage = connect_existing(&database_config(args.database)?).await?;
+            crate::accounts_cli::staff_reset_password(storage.as_ref(), &args.username).await
         }
         Command::Bench {
             command: BenchCommand::Payments(args),
@@ -585,15 +656,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Agreement { command, database } => {
-            let storage = connect(&database_config(database)?).await?;
+            let storage = connect_existing(&database_config(database)?).await?;
             crate::settlement_cli::agreement(storage.as_ref(), command).await
         }
         Command::Debit { command, database } => {
-            let storage = connect(&database_config(database)?).await?;
+            let storage = connect_existing(&database_config(database)?).await?;
             crate::settlement_cli::debit_run(storage.as_ref(), command).await
         }
         Command::Reconcile { args, database } => {
-            let storage = connect(&database_config(database)?).await?;
+            let storage = connect_existing(&database_config(database)?).await?;
             crate::settlement_cli::reconcile(storage.as_ref(), args).await
         }
         Command::Bench {
@@ -640,7 +711,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             command: StaffCommand::Add(args),
         } => {
             let config = database_config(args.database)?;
-            let storage = connect(&config).await?;
+            let storage = connect_existing(&config).await?;
             crate::operator::staff_add_command(
                 storage.as_ref(),
                 crate::operator::StaffAdd {
@@ -739,6 +810,23 @@ fn database_config(args: DatabaseArgs) -> anyhow::Result<Config> {
     )?;
     init_logging(&env_lookup("YIBAO_LOG").unwrap_or_else(|| "warn".into()));
     Ok(config)
+}
+
+/// Connects for a command that works on data already there: a SQLite file that does not exist is
+/// refused instead of silently created empty (a mistyped path, or the wrong directory).
+async fn connect_existing(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
+    if let Some(file) = config.database_url.sqlite_file() {
+        anyhow::ensure!(
+            file.exists(),
+            "数据库文件 {} 不存在（当前目录 {}）。新建数据库请先运行 yibao migrate（或 yibao demo 加载演示数据）；\
+             已有的数据库请用 --database-url sqlite://路径 或 YIBAO_DATABASE_URL 指定",
+            file.display(),
+            std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| "?".into())
+        );
+    }
+    connect(config).await
 }
 
 async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {

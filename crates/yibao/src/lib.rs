@@ -1,6 +1,7 @@
 //! The `yibao` command's library: configuration, backend selection, the demo data set and the CLI.
 //! `main.rs` only calls [`cli::main`].
 
+pub mod accounts_cli;
 pub mod bench;
 pub mod bench_reconcile;
 pub mod cli;

@@ -224,6 +224,7 @@ pub async fn channel_add(
             rate_per_second: rate,
             enabled: true,
             regions: codes,
+            previous_secret: None,
         })
         .await
         .map_err(|e| match e {

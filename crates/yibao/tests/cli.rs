@@ -96,7 +96,7 @@ fn demo_loads_into_a_local_sqlite_database_and_reloads() {
         let stdout = String::from_utf8(out.stdout).unwrap();
         assert!(stdout.contains("5 个统筹区"), "{stdout}");
     }
-    assert!(dir.path().join("yibao-demo.db").exists());
+    assert!(dir.path().join("yibao.db").exists());
 }
 
 #[test]
@@ -120,4 +120,150 @@ fn a_password_never_reaches_the_output() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!all.contains("hunter2"), "{all}");
+}
+
+fn run_in(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yibao"))
+        .args(args)
+        .env_remove("YIBAO_DATABASE_URL")
+        .env_remove("YIBAO_CONFIG")
+        .env_remove("YIBAO_CHANNEL_SECRET")
+        .env_remove("YIBAO_STAFF_PASSWORD")
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn commands_that_need_data_refuse_a_missing_database_instead_of_creating_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["check"][..],
+        &["channel", "list"],
+        &["staff", "list"],
+        &["assess", "--region", "320600", "--fee-year", "2027"],
+        &["agreement", "list"],
+    ] {
+        let (code, _, stderr) = run_in(dir.path(), args, None);
+        assert_eq!(code, 1, "{args:?}");
+        assert!(stderr.contains("yibao.db 不存在"), "{args:?}: {stderr}");
+        assert!(stderr.contains("yibao migrate"), "{stderr}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no database may appear"
+    );
+    // An empty database is not called healthy.
+    let (code, _, _) = run_in(dir.path(), &["migrate"], None);
+    assert_eq!(code, 0);
+    let (code, _, stderr) = run_in(dir.path(), &["check"], None);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("没有任何统筹区"), "{stderr}");
+}
+
+#[test]
+fn the_demo_database_is_every_commands_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run_in(dir.path(), &["demo", "--load-only"], None);
+    assert_eq!(code, 0, "{stderr}");
+    // The README's next steps work on the demo's data with no --database-url.
+    let (code, stdout, stderr) = run_in(
+        dir.path(),
+        &[
+            "channel",
+            "add",
+            "icbc-debit",
+            "--kind",
+            "auto_debit",
+            "--regions",
+            "320600",
+        ],
+        Some("demo-secret-icbc-debit-0000\n"),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, _) = run_in(dir.path(), &["check"], None);
+    assert_eq!(code, 0, "{stdout}");
+
+    // Channels: listed without secrets, disabled, enabled, secret rotated.
+    let (code, stdout, _) = run_in(dir.path(), &["channel", "list"], None);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("icbc-debit\tauto_debit\t320600"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("demo-secret"), "{stdout}");
+    let (code, stdout, _) = run_in(dir.path(), &["channel", "disable", "icbc-debit"], None);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("已停用"), "{stdout}");
+    let (_, stdout, _) = run_in(dir.path(), &["channel", "list"], None);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("icbc-debit") && l.contains("已停用")),
+        "{stdout}"
+    );
+    let (code, _, _) = run_in(dir.path(), &["channel", "enable", "icbc-debit"], None);
+    assert_eq!(code, 0);
+    let (code, stdout, stderr) = run_in(
+        dir.path(),
+        &[
+            "channel",
+            "rotate-secret",
+            "icbc-debit",
+            "--grace-hours",
+            "2",
+        ],
+        Some("a-brand-new-secret-0001\n"),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (_, stdout, _) = run_in(dir.path(), &["channel", "list"], None);
+    assert!(stdout.contains("旧密钥有效至"), "{stdout}");
+    let (code, _, stderr) = run_in(dir.path(), &["channel", "disable", "nobody"], None);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("nobody"), "{stderr}");
+
+    // Staff: listed, disabled, enabled, password reset (from standard input, never argv).
+    let (code, stdout, _) = run_in(dir.path(), &["staff", "list"], None);
+    assert_eq!(code, 0);
+    assert!(stdout.lines().any(|l| l.starts_with("admin\t")), "{stdout}");
+    let (code, _, _) = run_in(dir.path(), &["staff", "disable", "admin"], None);
+    assert_eq!(code, 0);
+    let (_, stdout, _) = run_in(dir.path(), &["staff", "list"], None);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("admin\t") && l.contains("已停用")),
+        "{stdout}"
+    );
+    let (code, _, _) = run_in(dir.path(), &["staff", "enable", "admin"], None);
+    assert_eq!(code, 0);
+    let (code, _, stderr) = run_in(
+        dir.path(),
+        &["staff", "reset-password", "admin"],
+        Some("short\n"),
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("密码长度"), "{stderr}");
+    let (code, stdout, stderr) = run_in(
+        dir.path(),
+        &["staff", "reset-password", "admin"],
+        Some("another-admin-password\n"),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
 }

@@ -107,6 +107,20 @@ pub async fn channel_auth(State(state): State<AppState>, request: Request, next:
     }
 }
 
+/// The channel's rotated-out secret while its grace period lasts.
+fn previous_secret(
+    channel: &yibao_storage::collection::ChannelRecord,
+    state: &AppState,
+    now: i64,
+) -> Option<ChannelSecret> {
+    let previous = channel.previous_secret.as_ref().filter(|p| now < p.until)?;
+    open(&previous.secret_sealed, state.master_key.as_ref())
+        .map_err(|e| {
+            tracing::error!(channel = %channel.channel_id, error = e, "previous channel secret cannot be opened");
+        })
+        .ok()
+}
+
 async fn authenticate(
     state: &AppState,
     request: Request,
@@ -166,9 +180,17 @@ async fn authenticate(
         .map_err(|_| fail(ApiError::of(ErrorCode::PayloadTooLarge)))?;
     let to_sign =
         signing::request_string_to_sign(&method, &path_and_query, timestamp, &nonce, &bytes);
-    if !signing::verify(secret.expose(), &to_sign, &signature) {
-        return Err(fail(auth_failed()));
-    }
+    // After a rotation the previous secret is accepted until its grace period ends; the answer is
+    // then signed with the secret the request was signed with, which the channel holds.
+    let secret = if signing::verify(secret.expose(), &to_sign, &signature) {
+        secret
+    } else {
+        match previous_secret(&channel, state, now) {
+            Some(previous) if signing::verify(previous.expose(), &to_sign, &signature) => previous,
+            _ => return Err(fail(auth_failed())),
+        }
+    };
+    let fail = |e: ApiError| (e, Some(secret.clone()));
     let fresh = state
         .storage
         .remember_nonce(&channel_id, &nonce, now)

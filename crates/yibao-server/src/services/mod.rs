@@ -1,6 +1,7 @@
 //! Use cases shared by the HTTP API and the command line: roster import, assessment, staff,
 //! reconciliation, bank debit runs and refunds.
 
+pub mod accounts;
 pub mod assessment;
 pub mod debit;
 pub mod reconciliation;

@@ -1,0 +1,218 @@
+//! Running staff accounts and channels from day to day: list them, disable and enable them, reset a
+//! password, rotate a channel's secret. Shared by the admin API and the command line; every change
+//! is audited.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use yibao_storage::collection::MAX_SECRET_GRACE_SECONDS;
+use yibao_storage::{AuditEntry, Storage};
+
+use crate::channel::secrets::{seal, ChannelSecret, MasterKey};
+use crate::error::{ApiError, ErrorCode};
+use crate::services::staff::{hash_password, Password};
+
+/// A staff account as an administrator sees it (never the password hash).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StaffSummary {
+    pub username: String,
+    pub display_name: String,
+    /// `admin`, `station_operator`, `tax_collector` or `auditor`.
+    pub role: String,
+    pub region: Option<String>,
+    pub station: Option<String>,
+    pub disabled: bool,
+}
+
+pub async fn list_staff(storage: &dyn Storage) -> Result<Vec<StaffSummary>, ApiError> {
+    Ok(storage
+        .list_staff()
+        .await?
+        .into_iter()
+        .map(|s| StaffSummary {
+            username: s.username,
+            display_name: s.display_name,
+            role: s.role.code().to_owned(),
+            region: s.region.map(|r| r.to_string()),
+            station: s.station.map(|s| s.as_str().to_owned()),
+            disabled: s.disabled,
+        })
+        .collect())
+}
+
+fn no_such_staff(username: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("没有用户名为“{username}”的工作人员账号"),
+    )
+}
+
+/// Disables (and signs out) or enables an account. `actor` may not disable itself.
+pub async fn set_staff_disabled(
+    storage: &dyn Storage,
+    username: &str,
+    disabled: bool,
+    actor: &str,
+) -> Result<(), ApiError> {
+    if disabled && username == actor {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "不能停用自己正在使用的账号，请由其他管理员操作",
+        ));
+    }
+    if !storage.set_staff_disabled(username, disabled).await? {
+        return Err(no_such_staff(username));
+    }
+    storage
+        .append_audit(&AuditEntry {
+            actor: actor.to_owned(),
+            action: if disabled {
+                "staff.disable"
+            } else {
+                "staff.enable"
+            }
+            .into(),
+            region: None,
+            target: username.to_owned(),
+            detail: serde_json::json!({}),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Sets a new password and ends the account's sessions.
+pub async fn reset_staff_password(
+    storage: &dyn Storage,
+    username: &str,
+    password: Password,
+    actor: &str,
+) -> Result<(), ApiError> {
+    let hash = hash_password(&password)?;
+    if !storage.set_staff_password(username, &hash).await? {
+        return Err(no_such_staff(username));
+    }
+    storage
+        .append_audit(&AuditEntry {
+            actor: actor.to_owned(),
+            action: "staff.password_reset".into(),
+            region: None,
+            target: username.to_owned(),
+            detail: serde_json::json!({}),
+        })
+        .await?;
+    Ok(())
+}
+
+/// A channel as an administrator sees it (never the secret).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChannelSummary {
+    pub channel_id: String,
+    /// `bank_counter`, `wechat`, `auto_debit` …
+    pub kind: String,
+    pub regions: Vec<String>,
+    pub rate_per_second: i64,
+    pub enabled: bool,
+    /// After a secret rotation: until when (Unix seconds) the previous secret is still accepted.
+    pub previous_secret_valid_until: Option<i64>,
+}
+
+pub async fn list_channels(
+    storage: &dyn Storage,
+    now: i64,
+) -> Result<Vec<ChannelSummary>, ApiError> {
+    Ok(storage
+        .list_channels()
+        .await?
+        .into_iter()
+        .map(|c| ChannelSummary {
+            previous_secret_valid_until: c
+                .previous_secret
+                .as_ref()
+                .map(|p| p.until)
+                .filter(|until| *until > now),
+            channel_id: c.channel_id,
+            kind: c.kind,
+            regions: c.regions,
+            rate_per_second: c.rate_per_second,
+            enabled: c.enabled,
+        })
+        .collect())
+}
+
+fn no_such_channel(channel_id: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("没有编号为“{channel_id}”的渠道"),
+    )
+}
+
+/// Disables or enables a channel: a disabled channel's requests are refused (401 `AUTH_FAILED`).
+pub async fn set_channel_enabled(
+    storage: &dyn Storage,
+    channel_id: &str,
+    enabled: bool,
+    actor: &str,
+) -> Result<(), ApiError> {
+    if !storage.set_channel_enabled(channel_id, enabled).await? {
+        return Err(no_such_channel(channel_id));
+    }
+    storage
+        .append_audit(&AuditEntry {
+            actor: actor.to_owned(),
+            action: if enabled {
+                "channel.enable"
+            } else {
+                "channel.disable"
+            }
+            .into(),
+            region: None,
+            target: channel_id.to_owned(),
+            detail: serde_json::json!({}),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Default grace period of a rotated-out secret: one day.
+pub const DEFAULT_SECRET_GRACE_SECONDS: i64 = 24 * 3600;
+
+/// Gives a channel a new secret; the old one is still accepted for `grace_seconds` (0 to 7 days),
+/// so the bank can switch its servers over without refused requests.
+pub async fn rotate_channel_secret(
+    storage: &dyn Storage,
+    master_key: Option<&MasterKey>,
+    channel_id: &str,
+    new_secret: String,
+    grace_seconds: i64,
+    now: i64,
+    actor: &str,
+) -> Result<(), ApiError> {
+    if !(0..=MAX_SECRET_GRACE_SECONDS).contains(&grace_seconds) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "旧密钥的过渡期应在0至{}小时之间",
+                MAX_SECRET_GRACE_SECONDS / 3600
+            ),
+        ));
+    }
+    let secret = ChannelSecret::new(new_secret.into_bytes())
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("新密钥无效：{e}")))?;
+    let sealed =
+        seal(&secret, master_key).map_err(|e| ApiError::internal("seal channel secret", e))?;
+    if !storage
+        .rotate_channel_secret(channel_id, &sealed, now + grace_seconds)
+        .await?
+    {
+        return Err(no_such_channel(channel_id));
+    }
+    storage
+        .append_audit(&AuditEntry {
+            actor: actor.to_owned(),
+            action: "channel.rotate_secret".into(),
+            region: None,
+            target: channel_id.to_owned(),
+            detail: serde_json::json!({ "previous_secret_valid_until": now + grace_seconds }),
+        })
+        .await?;
+    Ok(())
+}
