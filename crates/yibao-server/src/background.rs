@@ -25,6 +25,41 @@ pub const OVERDUE_ALERT_EVERY_SECONDS: i64 = 3600;
 /// When overdue refunds were last reported (unix seconds).
 static LAST_OVERDUE_ALERT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
+/// How often the database's upkeep runs (WAL checkpoint, statistics), seconds.
+pub const HOUSEKEEPING_EVERY_SECONDS: i64 = 60;
+/// When the upkeep last ran (unix seconds).
+static LAST_HOUSEKEEPING: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Once a minute: the backend's upkeep (SQLite: WAL checkpoint, truncated past its bound, and
+/// statistics; PostgreSQL with autovacuum off: ANALYZE/VACUUM of tables changed much).
+async fn housekeeping(state: &AppState, now: i64) {
+    use std::sync::atomic::Ordering;
+    let last = LAST_HOUSEKEEPING.load(Ordering::Relaxed);
+    if now - last < HOUSEKEEPING_EVERY_SECONDS
+        || LAST_HOUSEKEEPING
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    match state.storage.housekeeping().await {
+        Ok(done) => {
+            if done.wal_truncated {
+                tracing::info!(
+                    wal_bytes = done.wal_bytes,
+                    "SQLite write-ahead log passed its bound: checkpointed and truncated"
+                );
+            } else if let Some(wal_bytes) = done.wal_bytes {
+                tracing::debug!(wal_bytes, "SQLite write-ahead log size");
+            }
+            if !done.analyzed.is_empty() {
+                tracing::info!(tables = ?done.analyzed, "planner statistics refreshed (autovacuum is off)");
+            }
+        }
+        Err(err) => tracing::warn!(%err, "database upkeep failed"),
+    }
+}
+
 /// Timeout of one posting request.
 pub const POSTING_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -84,6 +119,7 @@ pub async fn tick(
         tracing::warn!(%err, "sweeping nonces failed");
     }
     alert_overdue_refunds(state, now).await;
+    housekeeping(state, now).await;
     match state.storage.abandon_expired_debit_runs(now).await {
         Ok(0) => {}
         Ok(n) => tracing::warn!(

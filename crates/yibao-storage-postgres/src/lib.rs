@@ -43,6 +43,38 @@ impl PostgresStorage {
             .map_err(|e| StorageError::Other(format!("migration failed: {e}")))
     }
 
+    /// With autovacuum off (as on some machines, and during bulk loads), nothing refreshes the
+    /// planner's statistics or clears dead rows: tables planned while empty are then scanned
+    /// whole on every payment. This does what autovacuum would for yibao's own tables, with its
+    /// default thresholds; with autovacuum on it does nothing.
+    async fn upkeep(&self) -> Result<yibao_storage::Housekeeping, StorageError> {
+        let mut done = yibao_storage::Housekeeping::default();
+        let autovacuum: String = sqlx::query_scalar("SELECT current_setting('autovacuum')")
+            .fetch_one(&self.pool)
+            .await?;
+        if autovacuum == "on" {
+            return Ok(done);
+        }
+        let stale: Vec<(String, bool)> = sqlx::query_as(
+            "SELECT quote_ident(relname), n_dead_tup > 50 + 0.2 * n_live_tup \
+             FROM pg_stat_user_tables WHERE schemaname = current_schema() \
+             AND (n_mod_since_analyze > 50 + 0.1 * n_live_tup OR n_dead_tup > 50 + 0.2 * n_live_tup) \
+             ORDER BY relname LIMIT 64",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for (table, vacuum) in stale {
+            let statement = if vacuum {
+                format!("VACUUM (ANALYZE) {table}")
+            } else {
+                format!("ANALYZE {table}")
+            };
+            sqlx::raw_sql(&statement).execute(&self.pool).await?;
+            done.analyzed.push(table);
+        }
+        Ok(done)
+    }
+
     /// A write transaction.
     pub async fn begin_write(
         &self,
@@ -169,5 +201,14 @@ yibao_storage::impl_settlement_storage!(PostgresStorage, sqlx::Postgres);
 yibao_storage::impl_storage!(PostgresStorage, sqlx::Postgres, {
     fn backend(&self) -> Backend {
         Backend::Postgres
+    }
+
+    async fn refresh_statistics(&self) -> Result<(), StorageError> {
+        sqlx::raw_sql("ANALYZE").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn housekeeping(&self) -> Result<yibao_storage::Housekeeping, StorageError> {
+        self.upkeep().await
     }
 });

@@ -13,12 +13,25 @@ pub const MAX_CONNECTIONS: u32 = 4;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a request waits for a free connection before failing as unavailable.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Once the write-ahead log passes this size, housekeeping checkpoints it and truncates it. SQLite's
+/// own checkpoints (every 1000 pages) cannot shrink a WAL while readers keep it in use; this one
+/// waits for them (busy timeout) and starts the file over.
+pub const WAL_BOUND_BYTES: u64 = 64 * 1024 * 1024;
+/// After a checkpoint SQLite truncates a WAL larger than this (`journal_size_limit`).
+pub const JOURNAL_SIZE_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
+/// Rows `ANALYZE` samples per index (`analysis_limit`): a refresh takes well under a second on a
+/// county's database, and the statistics are close enough for the planner.
+pub const ANALYSIS_LIMIT: u32 = 1000;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Clone)]
 pub struct SqliteStorage {
     pool: SqlitePool,
+    /// The write-ahead log's file; `None` in memory.
+    wal_file: Option<std::path::PathBuf>,
+    /// Past this size housekeeping truncates the WAL ([`WAL_BOUND_BYTES`] unless set).
+    wal_bound_bytes: u64,
 }
 
 impl SqliteStorage {
@@ -29,7 +42,14 @@ impl SqliteStorage {
         let options: SqliteConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| StorageError::Unavailable(format!("bad SQLite URL: {e}")))?;
+        let wal_file = (!in_memory).then(|| {
+            let mut name = options.get_filename().as_os_str().to_owned();
+            name.push("-wal");
+            std::path::PathBuf::from(name)
+        });
         let options = options
+            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES.to_string())
+            .analysis_limit(ANALYSIS_LIMIT)
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
@@ -44,9 +64,67 @@ impl SqliteStorage {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
-        let storage = SqliteStorage { pool };
+        let storage = SqliteStorage {
+            pool,
+            wal_file,
+            wal_bound_bytes: WAL_BOUND_BYTES,
+        };
         storage.migrate().await?;
+        if !storage.has_statistics().await? {
+            storage.analyze().await?;
+        }
         Ok(storage)
+    }
+
+    /// The same storage with another WAL bound (configuration, tests).
+    pub fn with_wal_bound(mut self, bytes: u64) -> Self {
+        self.wal_bound_bytes = bytes;
+        self
+    }
+
+    /// Whether `ANALYZE` has left statistics (a database made before yibao kept them has none).
+    async fn has_statistics(&self) -> Result<bool, StorageError> {
+        let table: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if table == 0 {
+            return Ok(false);
+        }
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_stat1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(rows > 0)
+    }
+
+    /// `ANALYZE`, bounded by [`ANALYSIS_LIMIT`] rows per index.
+    async fn analyze(&self) -> Result<(), StorageError> {
+        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Checkpoints the WAL, truncates it once past its bound ([`WAL_BOUND_BYTES`]), and lets SQLite refresh
+    /// the statistics it finds stale (`PRAGMA optimize`, as its documentation recommends for
+    /// long-lived connections).
+    async fn upkeep(&self) -> Result<yibao_storage::Housekeeping, StorageError> {
+        let mut done = yibao_storage::Housekeeping::default();
+        sqlx::query("PRAGMA optimize").execute(&self.pool).await?;
+        let Some(wal_file) = &self.wal_file else {
+            return Ok(done);
+        };
+        let size = |path: &std::path::Path| std::fs::metadata(path).map_or(0, |m| m.len());
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&self.pool)
+            .await?;
+        if size(wal_file) > self.wal_bound_bytes {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+            done.wal_truncated = true;
+        }
+        done.wal_bytes = Some(size(wal_file));
+        Ok(done)
     }
 
     pub async fn migrate(&self) -> Result<(), StorageError> {
@@ -106,5 +184,13 @@ yibao_storage::impl_settlement_storage!(SqliteStorage, sqlx::Sqlite);
 yibao_storage::impl_storage!(SqliteStorage, sqlx::Sqlite, {
     fn backend(&self) -> Backend {
         Backend::Sqlite
+    }
+
+    async fn refresh_statistics(&self) -> Result<(), StorageError> {
+        self.analyze().await
+    }
+
+    async fn housekeeping(&self) -> Result<yibao_storage::Housekeeping, StorageError> {
+        self.upkeep().await
     }
 });

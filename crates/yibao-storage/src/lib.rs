@@ -124,6 +124,14 @@ pub trait Storage:
 
     /// Cheap round trip, for `/healthz`.
     async fn health(&self) -> Result<(), StorageError>;
+    /// Brings the query planner's statistics up to date after a bulk change (a roster import, an
+    /// assessment): without them a search plan scans a region's whole index. SQLite: a bounded
+    /// `ANALYZE`; PostgreSQL: `ANALYZE`, which a server running with autovacuum off needs.
+    async fn refresh_statistics(&self) -> Result<(), StorageError>;
+    /// Upkeep while serving, called by the background loop: SQLite checkpoints the WAL (and
+    /// truncates it once it passes its bound) and refreshes statistics gone stale; PostgreSQL
+    /// analyzes tables changed much since their last analysis when autovacuum is off.
+    async fn housekeeping(&self) -> Result<Housekeeping, StorageError>;
 
     /// Creates the pooling region or renames it.
     async fn upsert_region(&self, region: &PoolingRegion) -> Result<(), StorageError>;
@@ -260,6 +268,17 @@ pub trait Storage:
     async fn list_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StorageError>;
     async fn record_import(&self, summary: &ImportSummary, actor: &str)
         -> Result<(), StorageError>;
+}
+
+/// What one round of [`Storage::housekeeping`] saw and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Housekeeping {
+    /// SQLite: the write-ahead log's size after the round, bytes.
+    pub wal_bytes: Option<u64>,
+    /// SQLite: the WAL had passed its bound and was checkpointed and truncated.
+    pub wal_truncated: bool,
+    /// Tables whose statistics were refreshed.
+    pub analyzed: Vec<String>,
 }
 
 /// A `fee_policies` row as both backends read it.

@@ -130,7 +130,23 @@ pub async fn assess_region(
         }
         progress(report.created);
     }
+    if report.created > 0 || report.renewed > 0 {
+        refresh_statistics(storage).await;
+    }
     Ok(report)
+}
+
+/// After a bulk change the planner needs fresh statistics (a search plan otherwise scans a
+/// region's whole index); the change itself is committed, so a failure here is only logged.
+pub(crate) async fn refresh_statistics(storage: &dyn Storage) {
+    let started = std::time::Instant::now();
+    match storage.refresh_statistics().await {
+        Ok(()) => tracing::info!(
+            elapsed_ms = started.elapsed().as_millis(),
+            "planner statistics refreshed after a bulk change"
+        ),
+        Err(err) => tracing::warn!(%err, "refreshing planner statistics failed"),
+    }
 }
 
 /// Re-assesses one person after a change: a new payable, payable from the next day, superseding

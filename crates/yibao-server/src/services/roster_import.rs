@@ -283,6 +283,9 @@ pub async fn import_roster(
     progress(summary.rows_read);
 
     storage.record_import(&summary, &scope.actor).await?;
+    if summary.enrolled + summary.updated > 0 {
+        crate::services::assessment::refresh_statistics(storage).await;
+    }
     storage
         .append_audit(&AuditEntry {
             actor: scope.actor.clone(),

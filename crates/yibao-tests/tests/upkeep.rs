@@ -1,0 +1,146 @@
+//! The database looks after itself while serving: planner statistics after bulk changes, a
+//! bounded SQLite write-ahead log, and (PostgreSQL with autovacuum off) stale tables analyzed.
+
+use std::time::Duration;
+
+use sqlx::Row;
+use yibao_server::Clock;
+use yibao_storage::Backend;
+use yibao_tests::{fresh_sqlite, on_each_test_db};
+
+/// A roster import and its assessment leave the planner statistics of the tables they filled
+/// (before, a fresh county's database had none, and every search scanned a region's index).
+#[tokio::test]
+async fn a_roster_import_and_assessment_leave_planner_statistics() {
+    on_each_test_db(|db| async move {
+        yibao::demo::load(db.storage.as_ref()).await.unwrap();
+        let people = yibao::demo::load_people(db.storage.as_ref(), Clock::system().today())
+            .await
+            .unwrap();
+        assert!(people.payables_created > 1000);
+        match db.backend {
+            Backend::Sqlite => {
+                let pool = db.sqlite.as_ref().unwrap().pool();
+                for table in ["persons", "enrolments", "payables"] {
+                    let rows: i64 =
+                        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = $1")
+                            .bind(table)
+                            .fetch_one(pool)
+                            .await
+                            .unwrap();
+                    assert!(rows > 0, "no statistics for {table}");
+                }
+            }
+            Backend::Postgres => {
+                let pool = db.postgres.as_ref().unwrap().pool();
+                for table in ["persons", "enrolments", "payables"] {
+                    let analyzed: bool = sqlx::query_scalar(
+                        "SELECT last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL \
+                         FROM pg_stat_user_tables WHERE relname = $1",
+                    )
+                    .bind(table)
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
+                    assert!(analyzed, "{table} never analyzed");
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// With autovacuum off nothing else would refresh a table's statistics: housekeeping analyzes the
+/// tables changed much since their last analysis.
+#[tokio::test]
+async fn housekeeping_analyzes_changed_tables_when_autovacuum_is_off() {
+    on_each_test_db(|db| async move {
+        if db.backend != Backend::Postgres {
+            db.storage.housekeeping().await.unwrap();
+            return;
+        }
+        let pool = db.postgres.as_ref().unwrap().pool();
+        let autovacuum: String = sqlx::query_scalar("SELECT current_setting('autovacuum')")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        for i in 0..500 {
+            db.storage
+                .remember_nonce("no-such-channel", &format!("nonce{i:012}"), 1_700_000_000)
+                .await
+                .unwrap();
+        }
+        // Table statistics reach the collector within about a second.
+        let mut analyzed = Vec::new();
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            analyzed = db.storage.housekeeping().await.unwrap().analyzed;
+            if !analyzed.is_empty() {
+                break;
+            }
+        }
+        if autovacuum == "on" {
+            assert!(analyzed.is_empty(), "autovacuum does it: {analyzed:?}");
+        } else {
+            assert!(
+                analyzed.iter().any(|t| t == "channel_nonces"),
+                "{analyzed:?}"
+            );
+            let row = sqlx::query(
+                "SELECT last_analyze IS NOT NULL AS done FROM pg_stat_user_tables WHERE relname = 'channel_nonces'",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            assert!(row.get::<bool, _>("done"));
+        }
+    })
+    .await;
+}
+
+/// A write-ahead log past its bound is checkpointed and truncated, once the readers that held it
+/// are done (SQLite cannot restart a WAL that a reader still uses).
+#[tokio::test]
+async fn the_sqlite_wal_is_truncated_past_its_bound() {
+    let test_db = fresh_sqlite().await;
+    let lite = test_db
+        .db
+        .sqlite
+        .clone()
+        .unwrap()
+        .with_wal_bound(512 * 1024);
+    let storage: std::sync::Arc<dyn yibao_storage::Storage> = std::sync::Arc::new(lite.clone());
+    let wal = test_db.db.url.trim_start_matches("sqlite://").to_owned() + "-wal";
+    // A reader keeps a snapshot open while a few MiB are written: no checkpoint can restart the log.
+    let mut reader = lite.pool().begin().await.unwrap();
+    let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM channel_nonces")
+        .fetch_one(&mut *reader)
+        .await
+        .unwrap();
+    for i in 0..20_000 {
+        storage
+            .remember_nonce(
+                "no-such-channel",
+                &format!("nonce{i:012}xxxxxxxxxxxxxxxx"),
+                1_700_000_000,
+            )
+            .await
+            .unwrap();
+    }
+    let grown = std::fs::metadata(&wal).unwrap().len();
+    assert!(grown > 512 * 1024, "WAL only {grown} bytes");
+    reader.rollback().await.unwrap();
+    let done = storage.housekeeping().await.unwrap();
+    assert!(done.wal_truncated, "{done:?}");
+    assert_eq!(done.wal_bytes, Some(0), "{done:?}");
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    // Nothing was lost.
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM channel_nonces")
+        .fetch_one(lite.pool())
+        .await
+        .unwrap();
+    assert_eq!(kept, 20_000);
+    drop(storage);
+    drop(lite);
+    test_db.cleanup().await;
+}
