@@ -2,11 +2,17 @@
 //!
 //! Normalised once: surrounding white space trimmed and every middle-dot variant of minority names
 //! (`·` U+00B7, `•` U+2022, `・` U+30FB, `･` U+FF65, `‧` U+2027, `．` U+FF0E, `.`) unified to `·` U+00B7.
-//! Two names match when their normalised forms are equal.
+//! Two names match when their normalised forms are equal, with or without variation selectors.
+//!
+//! A Han character may carry one ideographic variation selector (异体字选择符: U+FE00–FE0F,
+//! U+E0100–E01EF) naming the glyph a registry chose for a rare character; it is kept and output
+//! exactly as given. Lengths and masking count perceived characters (grapheme clusters, by
+//! `unicode-segmentation`): a base and its selector are one, and so is a character outside the BMP.
 
 use std::fmt;
 
 use serde::{Serialize, Serializer};
+use unicode_segmentation::UnicodeSegmentation;
 
 pub const MIN_NAME_CHARS: usize = 2;
 /// Long enough for transcribed minority names (e.g. 阿卜杜热西提·阿卜杜克力木…), short enough to bound work.
@@ -25,14 +31,48 @@ pub enum PersonNameError {
     Empty,
     #[error("姓名应为{MIN_NAME_CHARS}至{MAX_NAME_CHARS}个字，当前为{0}个字")]
     WrongLength(usize),
-    #[error("姓名中含有不允许的字符“{0}”，只能使用汉字和间隔号“·”")]
+    #[error("姓名中含有不允许的字符{}，只能使用汉字和间隔号“·”", describe_char(*.0))]
     BadCharacter(char),
+    #[error("姓名中的异体字选择符{}只能紧跟在一个汉字之后", describe_char(*.0))]
+    MisplacedSelector(char),
     #[error("姓名中的间隔号“·”不能在开头、结尾或连续出现")]
     MisplacedDot,
 }
 
 impl PersonNameError {
     pub const CODE: &'static str = "INVALID_NAME";
+}
+
+/// An ideographic variation selector: U+FE00–FE0F (standardized) or U+E0100–E01EF (IVS).
+pub fn is_variation_selector(c: char) -> bool {
+    matches!(c as u32, 0xFE00..=0xFE0F | 0xE0100..=0xE01EF)
+}
+
+/// A character as a clerk can identify it in a message: visible ones in quotes with their code
+/// point, invisible ones by code point and kind (never an invisible character between quotes).
+pub fn describe_char(c: char) -> String {
+    let code = format!("U+{:04X}", c as u32);
+    let kind = if is_variation_selector(c) {
+        Some("异体字选择符")
+    } else if matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}') {
+        Some("零宽字符")
+    } else if c == ' ' || c == '\u{3000}' {
+        Some("空格")
+    } else if c.is_whitespace() {
+        Some("空白字符")
+    } else if c.is_control() {
+        Some("控制字符")
+    } else if matches!(c as u32, 0xE000..=0xF8FF | 0xF0000..=0x10FFFF) {
+        Some("私用区字符，可能是系统外造的字")
+    } else if matches!(c as u32, 0xFFF0..=0xFFFF | 0xE0000..=0xE007F) || c == '\u{00AD}' {
+        Some("格式字符")
+    } else {
+        None
+    };
+    match kind {
+        Some(kind) => format!("{code}（{kind}）"),
+        None => format!("“{c}”（{code}）"),
+    }
 }
 
 fn is_middle_dot_variant(c: char) -> bool {
@@ -65,6 +105,8 @@ impl PersonName {
         }
         let mut out = String::with_capacity(trimmed.len());
         let mut previous_was_dot = true; // a dot may not open the name
+                                         // A selector may follow a Han character that has none yet.
+        let mut selector_allowed = false;
         for c in trimmed.chars() {
             if is_middle_dot_variant(c) {
                 if previous_was_dot {
@@ -72,9 +114,17 @@ impl PersonName {
                 }
                 out.push(MIDDLE_DOT);
                 previous_was_dot = true;
+                selector_allowed = false;
             } else if is_han(c) {
                 out.push(c);
                 previous_was_dot = false;
+                selector_allowed = true;
+            } else if is_variation_selector(c) {
+                if !selector_allowed {
+                    return Err(PersonNameError::MisplacedSelector(c));
+                }
+                out.push(c);
+                selector_allowed = false;
             } else {
                 return Err(PersonNameError::BadCharacter(c));
             }
@@ -82,7 +132,7 @@ impl PersonName {
         if previous_was_dot {
             return Err(PersonNameError::MisplacedDot);
         }
-        let count = out.chars().count();
+        let count = out.graphemes(true).count();
         if !(MIN_NAME_CHARS..=MAX_NAME_CHARS).contains(&count) {
             return Err(PersonNameError::WrongLength(count));
         }
@@ -97,16 +147,20 @@ impl PersonName {
     /// `张*三` for three characters and more (first and last kept), `张*` for two; middle dots stay.
     /// At least one Han character is always hidden: `阿·依` (two characters around a dot, where
     /// keeping the first and the last would show the whole name) masks as `阿·*`.
+    ///
+    /// Counted per perceived character: a character with its variation selector is one, and is
+    /// kept or hidden whole.
     pub fn masked(&self) -> String {
-        let chars: Vec<char> = self.0.chars().collect();
+        const DOT: &str = "\u{00B7}";
+        let chars: Vec<&str> = self.0.graphemes(true).collect();
         match chars.as_slice() {
             [first] => format!("{first}*"),
             [first, _] => format!("{first}*"),
-            [first, MIDDLE_DOT, _] => format!("{first}{MIDDLE_DOT}*"),
+            [first, dot, _] if *dot == DOT => format!("{first}{MIDDLE_DOT}*"),
             [first, middle @ .., last] => {
                 let stars: String = middle
                     .iter()
-                    .map(|&c| if c == MIDDLE_DOT { MIDDLE_DOT } else { '*' })
+                    .map(|&c| if c == DOT { MIDDLE_DOT } else { '*' })
                     .collect();
                 format!("{first}{stars}{last}")
             }
@@ -114,9 +168,20 @@ impl PersonName {
         }
     }
 
-    /// Whether `other` (as a channel typed it) names this person: equal after normalising both.
+    /// The name without its variation selectors: what a keyboard without them types.
+    pub fn without_selectors(&self) -> String {
+        self.0
+            .chars()
+            .filter(|&c| !is_variation_selector(c))
+            .collect()
+    }
+
+    /// Whether `other` (as a channel typed it) names this person: equal after normalising both,
+    /// with or without variation selectors (a channel's keyboard may not have them, and a name
+    /// typed with one matches a record kept without).
     pub fn matches(&self, other: &str) -> bool {
-        PersonName::parse(other).is_ok_and(|n| n == *self)
+        PersonName::parse(other)
+            .is_ok_and(|n| n == *self || n.without_selectors() == self.without_selectors())
     }
 }
 
@@ -207,6 +272,74 @@ mod tests {
             PersonName::parse(&"张".repeat(MAX_RAW_NAME_CHARS + 1)).unwrap_err(),
             PersonNameError::WrongLength(201)
         ));
+    }
+
+    #[test]
+    fn rare_characters_outside_the_bmp_count_as_one() {
+        // Ext A 䶮, Ext B (outside the BMP) 𪚥 𠀾 𡒊.
+        for name in ["刘䶮", "王𪚥", "𠀾𡒊", "李𪚥明"] {
+            let parsed = PersonName::parse(name).unwrap();
+            assert_eq!(parsed.as_str(), name);
+            assert!(parsed.matches(name));
+        }
+        assert_eq!(PersonName::parse("王𪚥").unwrap().masked(), "王*");
+        assert_eq!(PersonName::parse("𠀾𡒊").unwrap().masked(), "𠀾*");
+        assert_eq!(PersonName::parse("李𪚥明").unwrap().masked(), "李*明");
+        assert_eq!(PersonName::parse("𠀾𪚥𡒊").unwrap().masked(), "𠀾*𡒊");
+    }
+
+    #[test]
+    fn variation_sequences_are_kept_counted_as_one_and_matched_either_way() {
+        // 葛 followed by an ideographic variation selector (U+E0100), and one of U+FE00.
+        let with_ivs = "葛\u{E0100}亮";
+        let name = PersonName::parse(with_ivs).unwrap();
+        assert_eq!(name.as_str(), with_ivs, "stored and output as given");
+        assert_eq!(
+            name.masked(),
+            "葛\u{E0100}*",
+            "the base and its selector are one"
+        );
+        assert!(name.matches("葛亮"), "typed without the selector");
+        assert!(name.matches(with_ivs));
+        assert!(PersonName::parse("葛亮").unwrap().matches(with_ivs));
+        assert!(!name.matches("葛明"));
+        let three = PersonName::parse("诸\u{FE00}葛\u{E0101}亮").unwrap();
+        assert_eq!(three.masked(), "诸\u{FE00}*亮");
+        // Forty perceived characters, each with a selector, are within the limit.
+        let long: String = "葛\u{E0100}".repeat(MAX_NAME_CHARS);
+        assert!(PersonName::parse(&long).is_ok());
+        assert!(matches!(
+            PersonName::parse(&"葛\u{E0100}".repeat(MAX_NAME_CHARS + 1)).unwrap_err(),
+            PersonNameError::WrongLength(41)
+        ));
+    }
+
+    #[test]
+    fn a_refused_character_is_named_by_code_point_and_kind() {
+        for (input, refused) in [
+            ("\u{E0100}葛亮", '\u{E0100}'),
+            ("葛\u{E0100}\u{E0101}亮", '\u{E0101}'),
+            ("阿依·\u{FE00}买买提", '\u{FE00}'),
+        ] {
+            let err = PersonName::parse(input).unwrap_err();
+            assert_eq!(err, PersonNameError::MisplacedSelector(refused), "{input}");
+            let message = err.to_string();
+            assert!(
+                message.contains(&format!("U+{:04X}（异体字选择符）", refused as u32)),
+                "{message}"
+            );
+            assert!(
+                !message.contains(refused),
+                "no invisible character in the message"
+            );
+        }
+        let message = PersonName::parse("张\u{200B}三").unwrap_err().to_string();
+        assert!(message.contains("U+200B（零宽字符）"), "{message}");
+        assert!(!message.contains('\u{200B}'));
+        let message = PersonName::parse("张 三").unwrap_err().to_string();
+        assert!(message.contains("U+0020（空格）"), "{message}");
+        let message = PersonName::parse("Zhang").unwrap_err().to_string();
+        assert!(message.contains("“Z”（U+005A）"), "{message}");
     }
 
     fn han() -> impl Strategy<Value = char> {

@@ -32,8 +32,28 @@ impl PostgresStorage {
             .connect_with(options)
             .await?;
         let storage = PostgresStorage { pool };
+        storage.require_utf8().await?;
         storage.migrate().await?;
         Ok(storage)
+    }
+
+    /// Refuses a database whose server encoding is not UTF8, before anything is written: in
+    /// EUC_CN or GBK a rare character of a name (䶮, 𪚥) cannot be stored and a whole roster batch
+    /// fails; in SQL_ASCII lengths are bytes, not characters. (sqlx sets the client encoding to
+    /// UTF8 on every connection.)
+    async fn require_utf8(&self) -> Result<(), StorageError> {
+        let (encoding, database): (String, String) =
+            sqlx::query_as("SELECT current_setting('server_encoding'), current_database()")
+                .fetch_one(&self.pool)
+                .await?;
+        if encoding.eq_ignore_ascii_case("UTF8") {
+            return Ok(());
+        }
+        Err(StorageError::Other(format!(
+            "PostgreSQL 数据库 {database} 的编码是 {encoding}，yibao 只能使用 UTF8 编码的数据库\
+             （其他编码存不下生僻字，长度也会按字节计算）。请新建一个 UTF8 数据库再指向它，例如：\
+             CREATE DATABASE yibao ENCODING 'UTF8' TEMPLATE template0"
+        )))
     }
 
     pub async fn migrate(&self) -> Result<(), StorageError> {

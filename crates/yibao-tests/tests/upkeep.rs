@@ -144,3 +144,51 @@ async fn the_sqlite_wal_is_truncated_past_its_bound() {
     drop(lite);
     test_db.cleanup().await;
 }
+
+/// A PostgreSQL database in another encoding than UTF8 is refused before anything is written.
+#[tokio::test]
+async fn a_postgresql_database_not_in_utf8_is_refused() {
+    let Ok(admin_url) = std::env::var("YIBAO_TEST_DATABASE_URL") else {
+        return;
+    };
+    if std::env::var("YIBAO_TEST_BACKEND").is_ok_and(|b| b == "sqlite") {
+        return;
+    }
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    for encoding in ["EUC_CN", "SQL_ASCII"] {
+        let database = format!(
+            "{}{}",
+            yibao_tests::TEST_DATABASE_PREFIX,
+            uuid::Uuid::new_v4().simple()
+        );
+        sqlx::query(&format!(
+            "CREATE DATABASE \"{database}\" ENCODING '{encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        let url = yibao_tests::with_database(&admin_url, &database);
+        let refused = yibao_storage_postgres::PostgresStorage::connect(&url).await;
+        let message = match refused {
+            Ok(_) => panic!("a database in {encoding} was accepted"),
+            Err(err) => err.to_string(),
+        };
+        assert!(message.contains(encoding), "{message}");
+        assert!(message.contains("ENCODING 'UTF8'"), "{message}");
+        // Nothing was migrated into it.
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(tables, 0);
+        conn.close().await.unwrap();
+        sqlx::query(&format!("DROP DATABASE \"{database}\" WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+}
