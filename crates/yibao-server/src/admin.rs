@@ -88,7 +88,7 @@ pub(crate) fn collection_reader(staff: &Staff) -> Result<Option<String>, ApiErro
 }
 
 /// Refunds owed past their due date (two working days after the payment), oldest first.
-#[utoipa::path(get, path = "/api/v1/collection/overdue-refunds", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/collection/overdue-refunds", summary = "逾期未退费清单", tag = "admin",
     responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
 pub async fn overdue_refunds(
     State(state): State<AppState>,
@@ -104,7 +104,7 @@ pub async fn overdue_refunds(
 }
 
 /// Applied payments not posted to the agency (到帐) within two days.
-#[utoipa::path(get, path = "/api/v1/collection/unposted", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/collection/unposted", summary = "未到帐推送清单", tag = "admin",
     responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
 pub async fn unposted(
     State(state): State<AppState>,
@@ -187,7 +187,7 @@ impl From<Session> for LoginResponse {
 }
 
 /// Staff sign-in: a bearer token valid for 8 hours.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "admin", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/auth/login", summary = "工作人员登录", tag = "admin", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, description = "`INVALID_CREDENTIALS`", body = ErrorBody)))]
 pub async fn sign_in(
     State(state): State<AppState>,
@@ -207,7 +207,7 @@ pub async fn sign_in(
 }
 
 /// Ends the session of the token presented.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "admin", responses((status = 204)))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", summary = "退出登录", tag = "admin", responses((status = 204)))]
 pub async fn sign_out(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -237,7 +237,7 @@ pub struct NewStaffRequest {
 }
 
 /// Creates a staff account (center administrator only).
-#[utoipa::path(post, path = "/api/v1/staff", tag = "admin", request_body = NewStaffRequest,
+#[utoipa::path(post, path = "/api/v1/staff", summary = "新增工作人员", tag = "admin", request_body = NewStaffRequest,
     responses((status = 201), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn add_staff(
     State(state): State<AppState>,
@@ -264,7 +264,7 @@ pub async fn add_staff(
 }
 
 /// The roster template (花名册模板): every column, one example row, UTF-8 with BOM for Excel.
-#[utoipa::path(get, path = "/api/v1/rosters/template.csv", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/rosters/template.csv", summary = "下载花名册模板", tag = "admin",
     responses((status = 200, content_type = "text/csv")))]
 pub async fn roster_template(_staff: Staff) -> Response {
     (
@@ -291,7 +291,7 @@ pub struct UploadQuery {
 
 /// Imports a roster (花名册) sent as the request body (CSV in UTF-8 or GBK, or XLSX), at most 64 MiB.
 /// Answers the summary and every rejected row with its column and reason.
-#[utoipa::path(post, path = "/api/v1/rosters", tag = "admin", params(UploadQuery),
+#[utoipa::path(post, path = "/api/v1/rosters", summary = "上传花名册", tag = "admin", params(UploadQuery),
     request_body(content = String, content_type = "application/octet-stream"),
     responses((status = 200, body = Object, description = "ImportReport"), (status = 422, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn upload_roster(
@@ -504,7 +504,7 @@ async fn load_person(
 }
 
 /// A person as the agency holds them, with their payables.
-#[utoipa::path(get, path = "/api/v1/regions/{region}/persons/{id_number}", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/regions/{region}/persons/{id_number}", summary = "查询参保人员", tag = "admin",
     params(("region" = String, Path), ("id_number" = String, Path)),
     responses((status = 200, body = PersonDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_person(
@@ -537,7 +537,7 @@ pub struct PutPersonResponse {
 }
 
 /// Registers or changes a person (with history), and enrols them in the open fee year when eligible.
-#[utoipa::path(put, path = "/api/v1/regions/{region}/persons/{id_number}", tag = "admin", request_body = PersonInput,
+#[utoipa::path(put, path = "/api/v1/regions/{region}/persons/{id_number}", summary = "登记或修改参保人员", tag = "admin", request_body = PersonInput,
     params(("region" = String, Path), ("id_number" = String, Path)),
     responses((status = 200, body = PutPersonResponse), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn put_person(
@@ -629,7 +629,7 @@ pub async fn put_person(
 }
 
 /// Every version of a person's record: who changed it, when, from where, and what it became.
-#[utoipa::path(get, path = "/api/v1/regions/{region}/persons/{id_number}/history", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/regions/{region}/persons/{id_number}/history", summary = "参保人员变更记录", tag = "admin",
     params(("region" = String, Path), ("id_number" = String, Path)),
     responses((status = 200, body = [Object]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn person_history(
@@ -644,7 +644,7 @@ pub async fn person_history(
 }
 
 /// Assesses a region's fee year in bulk (核定), center administrator only. Idempotent.
-#[utoipa::path(post, path = "/api/v1/regions/{region}/fee-years/{fee_year}/assessment", tag = "admin",
+#[utoipa::path(post, path = "/api/v1/regions/{region}/fee-years/{fee_year}/assessment", summary = "年度核定", tag = "admin",
     params(("region" = String, Path), ("fee_year" = i64, Path)),
     responses((status = 200, body = Object, description = "AssessReport"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn assess(
@@ -678,7 +678,7 @@ pub async fn assess(
 
 /// Re-assesses one person after a change: a new payable from tomorrow supersedes the current one.
 /// A paid payable must be refunded first (409 `PAID_MUST_BE_REFUNDED`).
-#[utoipa::path(post, path = "/api/v1/regions/{region}/fee-years/{fee_year}/persons/{id_number}/reassessment", tag = "admin",
+#[utoipa::path(post, path = "/api/v1/regions/{region}/fee-years/{fee_year}/persons/{id_number}/reassessment", summary = "个人重新核定", tag = "admin",
     params(("region" = String, Path), ("fee_year" = i64, Path), ("id_number" = String, Path)),
     responses((status = 200, body = Object, description = "the new payable"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn reassess(
@@ -748,7 +748,7 @@ impl From<&StandingRow> for StandingView {
 
 /// Everyone of a region (or one station) with their standing in the fee year and the reason:
 /// the unpaid list per station (未缴费名单), as JSON or XLSX.
-#[utoipa::path(get, path = "/api/v1/regions/{region}/fee-years/{fee_year}/standing", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/regions/{region}/fee-years/{fee_year}/standing", summary = "缴费情况清单（含未缴费名单）", tag = "admin",
     params(("region" = String, Path), ("fee_year" = i64, Path), StandingQuery),
     responses((status = 200, body = [StandingView]), (status = 403, body = ErrorBody)))]
 pub async fn standing(
@@ -829,7 +829,7 @@ pub struct ListingQuery {
 }
 
 /// A printable public listing of the paid (缴费公示) per community, names and ID numbers masked.
-#[utoipa::path(get, path = "/api/v1/regions/{region}/fee-years/{fee_year}/paid-listing", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/regions/{region}/fee-years/{fee_year}/paid-listing", summary = "已缴费公示名单", tag = "admin",
     params(("region" = String, Path), ("fee_year" = i64, Path), ListingQuery),
     responses((status = 200, content_type = "text/html"), (status = 403, body = ErrorBody)))]
 pub async fn paid_listing(
@@ -874,7 +874,7 @@ pub struct AuditQuery {
 }
 
 /// The audit log, newest first: administrators and auditors.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(AuditQuery),
+#[utoipa::path(get, path = "/api/v1/audit", summary = "审计日志", tag = "admin", params(AuditQuery),
     responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
 pub async fn audit_log(
     State(state): State<AppState>,
@@ -895,7 +895,7 @@ pub struct RegionInput {
 }
 
 /// Registers or renames a pooling region (统筹区). Center administrator only.
-#[utoipa::path(put, path = "/api/v1/regions/{region}", tag = "admin", request_body = RegionInput,
+#[utoipa::path(put, path = "/api/v1/regions/{region}", summary = "设置统筹区", tag = "admin", request_body = RegionInput,
     params(("region" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn put_region(
@@ -958,7 +958,7 @@ fn default_adult_age() -> u32 {
 
 /// Sets a region's fee policy for a fee year (amounts in fen; the basic part is the total less the
 /// other components). Payables already assessed keep their amounts. Center administrator only.
-#[utoipa::path(put, path = "/api/v1/regions/{region}/fee-policies/{fee_year}", tag = "admin", request_body = FeePolicyInputBody,
+#[utoipa::path(put, path = "/api/v1/regions/{region}/fee-policies/{fee_year}", summary = "设置缴费政策", tag = "admin", request_body = FeePolicyInputBody,
     params(("region" = String, Path), ("fee_year" = i64, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn put_fee_policy(
@@ -1031,7 +1031,7 @@ pub struct CalendarInput {
 }
 
 /// Replaces a region's holiday calendar for a year, as the State Council's notice lists it.
-#[utoipa::path(put, path = "/api/v1/regions/{region}/calendars/{year}", tag = "admin", request_body = CalendarInput,
+#[utoipa::path(put, path = "/api/v1/regions/{region}/calendars/{year}", summary = "设置节假日日历", tag = "admin", request_body = CalendarInput,
     params(("region" = String, Path), ("year" = i32, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn put_calendar(

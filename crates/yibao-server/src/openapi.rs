@@ -78,6 +78,7 @@ use crate::{accounts_api, admin, channel, routes, settlement_api};
         channel::handlers::paid_status,
     ),
     components(schemas(crate::error::ErrorBody)),
+    modifiers(&SecuritySchemes),
     tags(
         (name = "ops", description = "Health and this document"),
         (name = "tools", description = "Checks for tellers and clerks"),
@@ -96,7 +97,106 @@ struct ApiDoc;
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     add_shared_error_responses(&mut doc);
+    apply_security(&mut doc);
     doc
+}
+
+/// The channel signature's four headers (each a scheme; a channel operation needs all four
+/// together) and the staff session's bearer token.
+pub const CHANNEL_SCHEMES: [(&str, &str, &str); 4] = [
+    (
+        "channel_id",
+        "Yibao-Channel",
+        "The channel id issued by the operator.",
+    ),
+    (
+        "channel_timestamp",
+        "Yibao-Timestamp",
+        "Unix seconds, within 300 s of the server's clock.",
+    ),
+    (
+        "channel_nonce",
+        "Yibao-Nonce",
+        "16 to 64 characters of [A-Za-z0-9], fresh per request (remembered 15 minutes per channel).",
+    ),
+    (
+        "channel_signature",
+        "Yibao-Signature",
+        "Lowercase hex of HMAC-SHA256(channel secret, METHOD \\n PATH_AND_QUERY \\n TIMESTAMP \\n NONCE \\n \
+         hex(SHA-256(body)) \\n). Responses carry Yibao-Timestamp, Yibao-Nonce and Yibao-Signature over \
+         STATUS \\n PATH_AND_QUERY \\n TIMESTAMP \\n NONCE \\n hex(SHA-256(body)) \\n. See docs/integrator-guide.md.",
+    ),
+];
+
+/// The staff session's scheme: `Authorization: Bearer <token from /api/v1/auth/login>`.
+pub const STAFF_SCHEME: &str = "staff_bearer";
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = doc.components.get_or_insert_with(Default::default);
+        for (name, header, description) in CHANNEL_SCHEMES {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                    header,
+                    description,
+                ))),
+            );
+        }
+        components.add_security_scheme(
+            STAFF_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A staff session token from POST /api/v1/auth/login (8 hours).",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Sets every operation's security: the channel signature on `/channel/`, the staff bearer token
+/// on the staff operations (tags `admin` and `settlement`, but for signing in), and an explicit
+/// "none" (an empty requirement) everywhere else, so that no operation is left unsaid.
+fn apply_security(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::Operation;
+    use utoipa::openapi::security::SecurityRequirement;
+
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let operations: [&mut Option<Operation>; 5] = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let staff = path != "/api/v1/auth/login"
+                && operation
+                    .tags
+                    .as_ref()
+                    .is_some_and(|tags| tags.iter().any(|t| t == "admin" || t == "settlement"));
+            let requirement = if path.starts_with("/channel/") {
+                CHANNEL_SCHEMES
+                    .iter()
+                    .fold(SecurityRequirement::default(), |r, (name, _, _)| {
+                        r.add::<_, _, &str>(*name, [])
+                    })
+            } else if staff {
+                SecurityRequirement::new::<_, _, &str>(STAFF_SCHEME, [])
+            } else {
+                SecurityRequirement::default()
+            };
+            operation.security = Some(vec![requirement]);
+        }
+    }
 }
 
 /// Documents on every operation the errors that the shared layers answer before or around its

@@ -40,7 +40,7 @@ pub struct Health {
 }
 
 /// Liveness and database reachability.
-#[utoipa::path(get, path = "/healthz", tag = "ops",
+#[utoipa::path(get, path = "/healthz", summary = "健康检查", tag = "ops",
     responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.storage.health().await.map_err(|err| {
@@ -58,7 +58,7 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiE
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "ops",
+#[utoipa::path(get, path = "/openapi.json", summary = "接口文档（OpenAPI）", tag = "ops",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi_document())
@@ -100,7 +100,7 @@ impl ParsedId {
 }
 
 /// Checks an ID number as a teller typed it (GB 11643-1999) and tells what it encodes.
-#[utoipa::path(post, path = "/api/v1/id-numbers/parse", tag = "tools", request_body = ParseIdRequest,
+#[utoipa::path(post, path = "/api/v1/id-numbers/parse", summary = "身份证号码校验", tag = "tools", request_body = ParseIdRequest,
     responses((status = 200, body = ParsedId),
               (status = 422, description = "`INVALID_ID_NUMBER`", body = ErrorBody)))]
 pub async fn parse_id_number(
@@ -119,7 +119,7 @@ pub struct RegionView {
 }
 
 /// The pooling regions (统筹区) this installation serves.
-#[utoipa::path(get, path = "/api/v1/regions", tag = "regions",
+#[utoipa::path(get, path = "/api/v1/regions", summary = "统筹区列表", tag = "regions",
     responses((status = 200, body = [RegionView])))]
 pub async fn list_regions(
     State(state): State<AppState>,
@@ -222,7 +222,7 @@ impl From<&FeePolicy> for FeePolicyView {
 }
 
 /// A region's fee policies (缴费政策), one per fee year, amounts in fen.
-#[utoipa::path(get, path = "/api/v1/regions/{region}/fee-policies", tag = "regions",
+#[utoipa::path(get, path = "/api/v1/regions/{region}/fee-policies", summary = "缴费政策列表", tag = "regions",
     params(("region" = String, Path, description = "6-digit region code")),
     responses((status = 200, body = [FeePolicyView]),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -253,7 +253,7 @@ pub struct WorkingDaysView {
 
 /// The date `days` working days after `from` by the region's holiday calendar (法定节假日 and 调休):
 /// how refund due dates are set.
-#[utoipa::path(get, path = "/api/v1/regions/{region}/working-days", tag = "regions",
+#[utoipa::path(get, path = "/api/v1/regions/{region}/working-days", summary = "计算工作日", tag = "regions",
     params(("region" = String, Path, description = "6-digit region code"), WorkingDaysQuery),
     responses((status = 200, body = WorkingDaysView),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]

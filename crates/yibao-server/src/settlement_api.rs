@@ -164,7 +164,7 @@ pub struct AgreementRequest {
 }
 
 /// Signs an auto-debit agreement (委托扣款协议) for a payer alone or a family.
-#[utoipa::path(post, path = "/api/v1/agreements", tag = "settlement", request_body = Object,
+#[utoipa::path(post, path = "/api/v1/agreements", summary = "签订委托扣款协议", tag = "settlement", request_body = Object,
     responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn sign_agreement(
     State(state): State<AppState>,
@@ -207,7 +207,7 @@ pub struct AgreementQuery {
 }
 
 /// Agreements of a region, or of one person (as payer or member).
-#[utoipa::path(get, path = "/api/v1/agreements", tag = "settlement",
+#[utoipa::path(get, path = "/api/v1/agreements", summary = "委托扣款协议列表", tag = "settlement",
     params(("region" = Option<String>, Query), ("id_number" = Option<String>, Query)),
     responses((status = 200, body = [Object]), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list_agreements(
@@ -225,7 +225,7 @@ pub async fn list_agreements(
 }
 
 /// Cancels (解约) an agreement from today; its members may sign another.
-#[utoipa::path(post, path = "/api/v1/agreements/{agreement_no}/cancellation", tag = "settlement",
+#[utoipa::path(post, path = "/api/v1/agreements/{agreement_no}/cancellation", summary = "解除委托扣款协议", tag = "settlement",
     params(("agreement_no" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn cancel_agreement(
@@ -267,7 +267,7 @@ pub struct DebitRunRequest {
 }
 
 /// Creates a debit run and locks its payables (other channels see 银行扣费进行中).
-#[utoipa::path(post, path = "/api/v1/debit-runs", tag = "settlement", request_body = Object,
+#[utoipa::path(post, path = "/api/v1/debit-runs", summary = "创建批量扣款", tag = "settlement", request_body = Object,
     responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_debit_run(
     State(state): State<AppState>,
@@ -303,7 +303,7 @@ pub struct RegionQuery {
 }
 
 /// Debit runs, newest first.
-#[utoipa::path(get, path = "/api/v1/debit-runs", tag = "settlement", params(("region" = Option<String>, Query)),
+#[utoipa::path(get, path = "/api/v1/debit-runs", summary = "批量扣款列表", tag = "settlement", params(("region" = Option<String>, Query)),
     responses((status = 200, body = [Object])))]
 pub async fn list_debit_runs(
     State(state): State<AppState>,
@@ -326,7 +326,7 @@ pub struct ItemsQuery {
 }
 
 /// A run with its items; `?outcome=failed` lists the people to notify.
-#[utoipa::path(get, path = "/api/v1/debit-runs/{run_no}", tag = "settlement",
+#[utoipa::path(get, path = "/api/v1/debit-runs/{run_no}", summary = "批量扣款详情", tag = "settlement",
     params(("run_no" = String, Path), ("outcome" = Option<String>, Query)),
     responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_debit_run(
@@ -358,7 +358,7 @@ pub async fn get_debit_run(
 }
 
 /// The request file for the bank (layout in docs/bank-files.md).
-#[utoipa::path(get, path = "/api/v1/debit-runs/{run_no}/request-file", tag = "settlement",
+#[utoipa::path(get, path = "/api/v1/debit-runs/{run_no}/request-file", summary = "下载扣款请求文件", tag = "settlement",
     params(("run_no" = String, Path)), responses((status = 200, description = "text/plain; charset=utf-8"), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn debit_request_file(
     State(state): State<AppState>,
@@ -387,7 +387,7 @@ pub async fn debit_request_file(
 }
 
 /// Imports the bank's result file for a run (layout in docs/bank-files.md).
-#[utoipa::path(put, path = "/api/v1/debit-runs/{run_no}/result", tag = "settlement", request_body = String,
+#[utoipa::path(put, path = "/api/v1/debit-runs/{run_no}/result", summary = "导入银行扣款结果", tag = "settlement", request_body = String,
     params(("run_no" = String, Path)),
     responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn upload_debit_result(
@@ -424,7 +424,7 @@ pub struct StatementQuery {
 }
 
 /// Uploads a channel's statement of a day in any format and reconciles it (re-uploading replaces).
-#[utoipa::path(put, path = "/api/v1/statements/{channel_id}/{date}", tag = "settlement", request_body = String,
+#[utoipa::path(put, path = "/api/v1/statements/{channel_id}/{date}", summary = "上传渠道对账单", tag = "settlement", request_body = String,
     params(("channel_id" = String, Path), ("date" = String, Path), ("format" = Option<String>, Query)),
     responses((status = 200, body = Object), (status = 422, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn upload_statement(
@@ -478,7 +478,7 @@ pub struct PolicyRequest {
 }
 
 /// What becomes of a channel's unreported money (长款): refunded, or applied to its order.
-#[utoipa::path(put, path = "/api/v1/channels/{channel_id}/channel-only-policy", tag = "settlement", request_body = Object,
+#[utoipa::path(put, path = "/api/v1/channels/{channel_id}/channel-only-policy", summary = "设置长款处理方式", tag = "settlement", request_body = Object,
     params(("channel_id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn put_channel_only_policy(
     State(state): State<AppState>,
@@ -558,7 +558,7 @@ impl PeriodQuery {
 }
 
 /// Differences found by reconciliation (short, long, mismatched, duplicated, carried, escalated).
-#[utoipa::path(get, path = "/api/v1/reconciliation/items", tag = "settlement",
+#[utoipa::path(get, path = "/api/v1/reconciliation/items", summary = "对账差异清单", tag = "settlement",
     params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("channel_id" = Option<String>, Query), ("unresolved" = Option<bool>, Query)),
     responses((status = 200, body = [Object]), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn reconciliation_items(
@@ -593,7 +593,7 @@ pub struct ResolveRequest {
 }
 
 /// Staff close a difference by hand, saying what was done.
-#[utoipa::path(post, path = "/api/v1/reconciliation/resolutions", tag = "settlement", request_body = Object,
+#[utoipa::path(post, path = "/api/v1/reconciliation/resolutions", summary = "处理对账差异", tag = "settlement", request_body = Object,
     responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn resolve_item(
     State(state): State<AppState>,
@@ -650,7 +650,7 @@ pub struct PayableRefundRequest {
 }
 
 /// Refunds a paid payable through the channel that took the money (voids its receipt).
-#[utoipa::path(post, path = "/api/v1/payables/{payable_id}/refund", tag = "settlement", request_body = Object,
+#[utoipa::path(post, path = "/api/v1/payables/{payable_id}/refund", summary = "已缴费退费", tag = "settlement", request_body = Object,
     params(("payable_id" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn refund_payable(
@@ -681,7 +681,7 @@ pub struct RefundsQuery {
 }
 
 /// Refunds by state, oldest due first.
-#[utoipa::path(get, path = "/api/v1/refunds", tag = "settlement",
+#[utoipa::path(get, path = "/api/v1/refunds", summary = "退费清单", tag = "settlement",
     params(("status" = Option<String>, Query), ("region" = Option<String>, Query)), responses((status = 200, body = [Object])))]
 pub async fn list_refunds(
     State(state): State<AppState>,
@@ -697,7 +697,7 @@ pub async fn list_refunds(
 }
 
 /// Owes a failed refund again (the channel lists it again, with fresh attempts).
-#[utoipa::path(post, path = "/api/v1/refunds/{refund_no}/retry", tag = "settlement",
+#[utoipa::path(post, path = "/api/v1/refunds/{refund_no}/retry", summary = "重新发起退费", tag = "settlement",
     params(("refund_no" = String, Path)), responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn retry_refund(
     State(state): State<AppState>,
@@ -757,7 +757,7 @@ fn report(
 }
 
 /// Collection per day, channel and region (what payments applied).
-#[utoipa::path(get, path = "/api/v1/reports/daily-collection", tag = "settlement",
+#[utoipa::path(get, path = "/api/v1/reports/daily-collection", summary = "征收日报", tag = "settlement",
     params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("region" = Option<String>, Query), ("format" = Option<String>, Query)),
     responses((status = 200, body = [Object])))]
 pub async fn report_daily_collection(
@@ -793,7 +793,7 @@ pub async fn report_daily_collection(
 }
 
 /// Refunds per day and channel (due, succeeded), with those owed and overdue now.
-#[utoipa::path(get, path = "/api/v1/reports/refunds", tag = "settlement",
+#[utoipa::path(get, path = "/api/v1/reports/refunds", summary = "退费报表", tag = "settlement",
     params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("format" = Option<String>, Query)),
     responses((status = 200, body = Object)))]
 pub async fn report_refunds(
@@ -849,7 +849,7 @@ pub async fn report_refunds(
 }
 
 /// Statements reconciled and the differences found, with what became of them.
-#[utoipa::path(get, path = "/api/v1/reports/reconciliation", tag = "settlement",
+#[utoipa::path(get, path = "/api/v1/reports/reconciliation", summary = "对账报表", tag = "settlement",
     params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("channel_id" = Option<String>, Query), ("format" = Option<String>, Query)),
     responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn report_reconciliation(

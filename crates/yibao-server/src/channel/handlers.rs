@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use yibao_domain::{FeePolicy, FeeYear, IdNumber, PersonName, RegionCode};
@@ -19,6 +19,11 @@ use yibao_storage::collection::{
     MAX_PAYABLES_PER_REQUEST,
 };
 
+use super::answers::{
+    Component, Insured, OrderAnswer, PaidStatusAnswer, PaidYear, PayableAnswer, PaymentAnswer,
+    PaymentStatusAnswer, PendingRefund, ReceiptAnswer, ReceiptBrief, ReceiptRef, RefundOwed,
+    RefundResultAnswer, ReversalAnswer, SearchAnswer, StatementSummary, VerifyAnswer, Window,
+};
 use super::auth::ChannelContext;
 use super::{MAX_CHANNEL_ID_CHARS, MAX_REFUNDS_LISTED};
 use crate::clock::CHINA_STANDARD_TIME;
@@ -75,17 +80,31 @@ fn masked_id(id: &str) -> String {
     IdNumber::parse(id, NaiveDate::MAX).map_or_else(|_| "*".into(), |p| p.id_number.masked())
 }
 
-fn components_json(v: &PayableView) -> Value {
-    let mut parts = vec![json!({"code": "basic", "name": "基本医疗保险", "amount": v.basic_fen})];
+fn component(code: &str, name: &str, amount: i64) -> Component {
+    Component {
+        code: code.to_owned(),
+        name: name.to_owned(),
+        amount,
+    }
+}
+
+fn components(v: &PayableView) -> Vec<Component> {
+    let mut parts = vec![component("basic", "基本医疗保险", v.basic_fen)];
     if v.critical_illness_fen > 0 {
-        parts.push(json!({"code": "critical_illness", "name": "大病保险", "amount": v.critical_illness_fen}));
+        parts.push(component(
+            "critical_illness",
+            "大病保险",
+            v.critical_illness_fen,
+        ));
     }
     if v.long_term_care_fen > 0 {
-        parts.push(
-            json!({"code": "long_term_care", "name": "照护保险", "amount": v.long_term_care_fen}),
-        );
+        parts.push(component(
+            "long_term_care",
+            "照护保险",
+            v.long_term_care_fen,
+        ));
     }
-    Value::Array(parts)
+    parts
 }
 
 /// Fee policies by (region, fee year), loaded once per request.
@@ -117,13 +136,13 @@ pub struct SearchRequest {
 }
 
 /// § 1 Search payables.
-#[utoipa::path(post, path = "/channel/v1/payables/search", tag = "channel", request_body = SearchRequest, description = "§1 Search payables by ID number (+ name). Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::error::ErrorBody), (status = 409, description = "`LOCKED`: held by an open order", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/channel/v1/payables/search", tag = "channel", summary = "查询应缴费信息", request_body = SearchRequest, description = "§1 Search payables by ID number (+ name). Signed per the channel protocol.",
+    responses((status = 200, description = "the person's current payables, paid ones too", body = SearchAnswer), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::error::ErrorBody), (status = 409, description = "`LOCKED`: held by an open order", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     ApiJson(req): ApiJson<SearchRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SearchAnswer>, ApiError> {
     let id = IdNumber::parse(&req.id_number, state.clock.today())?.id_number;
     let regions: Vec<String> = match &req.region {
         Some(r) => {
@@ -150,30 +169,36 @@ pub async fn search(
     let Some(first) = views.first() else {
         return Err(not_found_person());
     };
-    let insured = json!({"name_masked": masked_name(&first.name), "id_number_masked": id.masked()});
+    let insured = Insured {
+        name_masked: masked_name(&first.name),
+        id_number_masked: id.masked(),
+    };
     let policies = policies_for(&state, &views).await?;
     let now = state.clock.now().timestamp();
-    let payables: Vec<Value> = views
+    let payables: Vec<PayableAnswer> = views
         .iter()
         .map(|v| {
             let window = policies
                 .get(&(v.region.clone(), v.fee_year))
                 .map(|p| p.window());
-            json!({
-                "payable_id": v.payable_id,
-                "item": "resident_medical",
-                "item_name": "城乡居民基本医疗保险",
-                "fee_year": v.fee_year,
-                "region": v.region,
-                "region_name": v.region_name,
-                "amount": v.amount_fen,
-                "components": components_json(v),
-                "status": v.channel_status(now),
-                "window": window.map(|w| json!({"opens": w.opens(), "closes": w.closes()})),
-            })
+            PayableAnswer {
+                payable_id: v.payable_id.clone(),
+                item: "resident_medical".to_owned(),
+                item_name: "城乡居民基本医疗保险".to_owned(),
+                fee_year: v.fee_year,
+                region: v.region.clone(),
+                region_name: v.region_name.clone(),
+                amount: v.amount_fen,
+                components: components(v),
+                status: v.channel_status(now).to_owned(),
+                window: window.map(|w| Window {
+                    opens: w.opens(),
+                    closes: w.closes(),
+                }),
+            }
         })
         .collect();
-    Ok(Json(json!({"insured": insured, "payables": payables})))
+    Ok(Json(SearchAnswer { insured, payables }))
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -191,8 +216,13 @@ pub struct OrderRequest {
     payer: Payer,
 }
 
-fn order_json(order: &OrderRecord) -> Value {
-    json!({"order_no": order.order_no, "amount": order.amount_fen, "expires_at": rfc3339(order.expires_at), "status": order.status})
+fn order_json(order: &OrderRecord) -> OrderAnswer {
+    OrderAnswer {
+        order_no: order.order_no.clone(),
+        amount: order.amount_fen,
+        expires_at: rfc3339(order.expires_at),
+        status: order.status.clone(),
+    }
 }
 
 fn unique_ids(ids: &[String]) -> Result<Vec<String>, ApiError> {
@@ -224,8 +254,8 @@ fn locked_error(locked_by: Option<&str>) -> ApiError {
 }
 
 /// § 2 Open an order.
-#[utoipa::path(post, path = "/channel/v1/orders", tag = "channel", request_body = OrderRequest, description = "§2 Open an order holding payables. Signed per the channel protocol.",
-    responses((status = 201, description = "the order opened", body = Object), (status = 200, description = "the same `channel_order_no` again: the order opened before", body = Object), (status = 404, description = "`NOT_FOUND`: a payable is unknown", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT` or `ALREADY_PAID`", body = crate::error::ErrorBody), (status = 422, description = "`NOT_PAYABLE`, `AMOUNT_MISMATCH`, `WINDOW_CLOSED` or a field refused", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/channel/v1/orders", tag = "channel", summary = "下单（锁定应缴费信息）", request_body = OrderRequest, description = "§2 Open an order holding payables. Signed per the channel protocol.",
+    responses((status = 201, description = "the order opened", body = OrderAnswer), (status = 200, description = "the same `channel_order_no` again: the order opened before", body = OrderAnswer), (status = 404, description = "`NOT_FOUND`: a payable is unknown", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT` or `ALREADY_PAID`", body = crate::error::ErrorBody), (status = 422, description = "`NOT_PAYABLE`, `AMOUNT_MISMATCH`, `WINDOW_CLOSED` or a field refused", body = crate::error::ErrorBody)))]
 pub async fn open_order(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -329,13 +359,13 @@ pub async fn open_order(
 }
 
 /// § 2 Cancel an open order. Idempotent.
-#[utoipa::path(post, path = "/channel/v1/orders/{order_no}/cancel", tag = "channel", params(("order_no" = String, Path)), description = "§2 Cancel an open order. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such order of this channel", body = crate::error::ErrorBody), (status = 422, description = "a malformed `order_no`", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/channel/v1/orders/{order_no}/cancel", tag = "channel", summary = "取消订单", params(("order_no" = String, Path)), description = "§2 Cancel an open order. Signed per the channel protocol.",
+    responses((status = 200, description = "the order, cancelled", body = OrderAnswer), (status = 404, description = "`NOT_FOUND`: no such order of this channel", body = crate::error::ErrorBody), (status = 422, description = "a malformed `order_no`", body = crate::error::ErrorBody)))]
 pub async fn cancel_order(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     Path(order_no): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrderAnswer>, ApiError> {
     channel_identifier("order_no", &order_no)?;
     match state
         .storage
@@ -356,28 +386,40 @@ pub struct PaymentRequest {
     paid_at: String,
 }
 
-pub fn payment_json(outcome: &PaymentOutcome) -> Value {
-    let receipts: Vec<Value> = outcome
-        .receipts
+fn receipt_refs(receipts: &[yibao_storage::collection::ReceiptRef]) -> Vec<ReceiptRef> {
+    receipts
         .iter()
-        .map(|r| json!({"payable_id": r.payable_id, "receipt_code": r.receipt_code, "receipt_number": r.receipt_number, "check_code": r.check_code}))
-        .collect();
-    let mut body =
-        json!({"result": outcome.result, "payment_no": outcome.payment_no, "receipts": receipts});
-    if let Some(refund) = &outcome.refund {
-        body["refund"] = json!({"refund_no": refund.refund_no, "amount": refund.amount_fen, "reason": protocol_reason(&refund.reason), "due": refund.due});
+        .map(|r| ReceiptRef {
+            payable_id: r.payable_id.clone(),
+            receipt_code: r.receipt_code.clone(),
+            receipt_number: r.receipt_number.clone(),
+            check_code: r.check_code.clone(),
+        })
+        .collect()
+}
+
+pub fn payment_json(outcome: &PaymentOutcome) -> PaymentAnswer {
+    PaymentAnswer {
+        result: outcome.result.clone(),
+        payment_no: outcome.payment_no.clone(),
+        receipts: receipt_refs(&outcome.receipts),
+        refund: outcome.refund.as_ref().map(|refund| RefundOwed {
+            refund_no: refund.refund_no.clone(),
+            amount: refund.amount_fen,
+            reason: protocol_reason(&refund.reason).to_owned(),
+            due: refund.due,
+        }),
     }
-    body
 }
 
 /// § 3 Report a payment: never a rejection that loses the citizen's money once the request is well formed.
-#[utoipa::path(post, path = "/channel/v1/payments", tag = "channel", request_body = PaymentRequest, description = "§3 Report a payment. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: the order is unknown", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT`, `ALREADY_PAID` or `REVERSED`", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/channel/v1/payments", tag = "channel", summary = "上报缴费", request_body = PaymentRequest, description = "§3 Report a payment. Signed per the channel protocol.",
+    responses((status = 200, description = "`paid`, `partially_refunded` or `refund_pending`: the payment is recorded either way", body = PaymentAnswer), (status = 404, description = "`NOT_FOUND`: the order is unknown", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT`, `ALREADY_PAID` or `REVERSED`", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
 pub async fn report_payment(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     ApiJson(req): ApiJson<PaymentRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PaymentAnswer>, ApiError> {
     channel_identifier("channel_txn_id", &req.channel_txn_id)?;
     if req.amount <= 0 {
         return Err(bad_request("amount 应为正整数（分）"));
@@ -467,18 +509,23 @@ pub async fn report_payment(
     }
 }
 
-fn refund_json(r: &RefundState) -> Value {
-    json!({"refund_no": r.refund_no, "amount": r.amount_fen, "reason": protocol_reason(&r.reason), "due": r.due})
+fn refund_json(r: &RefundState) -> RefundOwed {
+    RefundOwed {
+        refund_no: r.refund_no.clone(),
+        amount: r.amount_fen,
+        reason: protocol_reason(&r.reason).to_owned(),
+        due: r.due,
+    }
 }
 
 /// § 5 Payment status.
-#[utoipa::path(get, path = "/channel/v1/payments/{channel_txn_id}", tag = "channel", params(("channel_txn_id" = String, Path)), description = "§5 Payment status. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: yibao never saw it; report it again", body = crate::error::ErrorBody), (status = 422, description = "a malformed `channel_txn_id`", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/channel/v1/payments/{channel_txn_id}", tag = "channel", summary = "查询缴费状态", params(("channel_txn_id" = String, Path)), description = "§5 Payment status. Signed per the channel protocol.",
+    responses((status = 200, description = "what yibao knows of the payment", body = PaymentStatusAnswer), (status = 404, description = "`NOT_FOUND`: yibao never saw it; report it again", body = crate::error::ErrorBody), (status = 422, description = "a malformed `channel_txn_id`", body = crate::error::ErrorBody)))]
 pub async fn payment_status(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     Path(channel_txn_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PaymentStatusAnswer>, ApiError> {
     channel_identifier("channel_txn_id", &channel_txn_id)?;
     let Some(p) = state
         .storage
@@ -490,16 +537,12 @@ pub async fn payment_status(
             "未收到过该笔缴费，请重新上报（上报是幂等的）",
         ));
     };
-    let receipts: Vec<Value> = p
-        .receipts
-        .iter()
-        .map(|r| json!({"payable_id": r.payable_id, "receipt_code": r.receipt_code, "receipt_number": r.receipt_number, "check_code": r.check_code}))
-        .collect();
-    let mut body = json!({"payment_no": p.payment_no, "status": p.status, "receipts": receipts});
-    if let Some(refund) = &p.refund {
-        body["refund"] = refund_json(refund);
-    }
-    Ok(Json(body))
+    Ok(Json(PaymentStatusAnswer {
+        payment_no: p.payment_no.clone(),
+        status: p.status.clone(),
+        receipts: receipt_refs(&p.receipts),
+        refund: p.refund.as_ref().map(refund_json),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -511,14 +554,14 @@ pub struct ReversalRequest {
 }
 
 /// § 4 Reverse a payment (冲正). Idempotent; recorded ahead for an unknown transaction.
-#[utoipa::path(post, path = "/channel/v1/payments/{channel_txn_id}/reversal", tag = "channel", request_body = ReversalRequest, params(("channel_txn_id" = String, Path)), description = "§4 Reverse a payment (冲正). Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 409, description = "`REVERSAL_CLOSED`: too late to reverse", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/channel/v1/payments/{channel_txn_id}/reversal", tag = "channel", summary = "冲正", request_body = ReversalRequest, params(("channel_txn_id" = String, Path)), description = "§4 Reverse a payment (冲正). Signed per the channel protocol.",
+    responses((status = 200, description = "reversed (or recorded ahead of its payment report)", body = ReversalAnswer), (status = 409, description = "`REVERSAL_CLOSED`: too late to reverse", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
 pub async fn reverse(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     Path(channel_txn_id): Path<String>,
     ApiJson(req): ApiJson<ReversalRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReversalAnswer>, ApiError> {
     channel_identifier("channel_txn_id", &channel_txn_id)?;
     let today = state.clock.today();
     let refund_due = refund_due(
@@ -541,9 +584,9 @@ pub async fn reverse(
     };
     let outcome = state.storage.reverse_payment(&reversal).await?;
     match outcome {
-        ReversalOutcome::Reversed | ReversalOutcome::RecordedAhead => {
-            Ok(Json(json!({"result": "reversed"})))
-        }
+        ReversalOutcome::Reversed | ReversalOutcome::RecordedAhead => Ok(Json(ReversalAnswer {
+            result: "reversed".to_owned(),
+        })),
         ReversalOutcome::Closed => Err(ApiError::of(ErrorCode::ReversalClosed)),
     }
 }
@@ -555,13 +598,13 @@ pub struct RefundQuery {
 }
 
 /// § 6 Refunds owed through this channel.
-#[utoipa::path(get, path = "/channel/v1/refunds", tag = "channel", params(RefundQuery), description = "§6 Refunds owed (status=pending). Signed per the channel protocol.",
-    responses((status = 200, body = [Object]), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/channel/v1/refunds", tag = "channel", summary = "查询待退费", params(RefundQuery), description = "§6 Refunds owed (status=pending). Signed per the channel protocol.",
+    responses((status = 200, description = "refunds owed through this channel, owed ones first", body = [PendingRefund]), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn pending_refunds(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     Query(query): Query<RefundQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<PendingRefund>>, ApiError> {
     if query.status.as_deref().is_some_and(|s| s != "pending") {
         return Err(bad_request("status 目前只支持 pending"));
     }
@@ -575,11 +618,17 @@ pub async fn pending_refunds(
         .storage
         .mark_refunds_sent(&channel.channel_id, &listed)
         .await?;
-    let list: Vec<Value> = refunds
+    let list: Vec<PendingRefund> = refunds
         .iter()
-        .map(|r| json!({"refund_no": r.refund_no, "channel_txn_id": r.channel_txn_id, "amount": r.amount_fen, "reason": protocol_reason(&r.reason), "due": r.due}))
+        .map(|r| PendingRefund {
+            refund_no: r.refund_no.clone(),
+            channel_txn_id: r.channel_txn_id.clone(),
+            amount: r.amount_fen,
+            reason: protocol_reason(&r.reason).to_owned(),
+            due: r.due,
+        })
         .collect();
-    Ok(Json(Value::Array(list)))
+    Ok(Json(list))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -590,14 +639,14 @@ pub struct RefundResultRequest {
 }
 
 /// § 6 A refund's result. Idempotent.
-#[utoipa::path(post, path = "/channel/v1/refunds/{refund_no}/result", tag = "channel", request_body = RefundResultRequest, params(("refund_no" = String, Path)), description = "§6 A refund result. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such refund of this channel", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT`: another result was reported", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/channel/v1/refunds/{refund_no}/result", tag = "channel", summary = "上报退费结果", request_body = RefundResultRequest, params(("refund_no" = String, Path)), description = "§6 A refund result. Signed per the channel protocol.",
+    responses((status = 200, description = "the refund's state now", body = RefundResultAnswer), (status = 404, description = "`NOT_FOUND`: no such refund of this channel", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT`: another result was reported", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
 pub async fn refund_result(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     Path(refund_no): Path<String>,
     ApiJson(req): ApiJson<RefundResultRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RefundResultAnswer>, ApiError> {
     channel_identifier("refund_no", &refund_no)?;
     channel_identifier("channel_refund_id", &req.channel_refund_id)?;
     let succeeded = match req.status.as_str() {
@@ -618,9 +667,10 @@ pub async fn refund_result(
         )
         .await?
     {
-        RefundResultOutcome::Done(r) => {
-            Ok(Json(json!({"refund_no": r.refund_no, "status": r.status})))
-        }
+        RefundResultOutcome::Done(r) => Ok(Json(RefundResultAnswer {
+            refund_no: r.refund_no,
+            status: r.status,
+        })),
         RefundResultOutcome::NotFound => Err(ApiError::new(ErrorCode::NotFound, "未找到该退费")),
         RefundResultOutcome::Conflict(message) => {
             Err(ApiError::new(ErrorCode::IdempotencyConflict, message))
@@ -629,8 +679,8 @@ pub async fn refund_result(
 }
 
 /// § 7 The daily statement: matched against this channel's payments of that date.
-#[utoipa::path(put, path = "/channel/v1/statements/{date}", tag = "channel", request_body(content = String, content_type = "text/csv"), params(("date" = String, Path)), description = "§7 Daily statement (text/csv). Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 422, description = "a line refused", body = crate::error::ErrorBody)))]
+#[utoipa::path(put, path = "/channel/v1/statements/{date}", tag = "channel", summary = "上传日对账单", request_body(content = String, content_type = "text/csv"), params(("date" = String, Path)), description = "§7 Daily statement (text/csv). Signed per the channel protocol.",
+    responses((status = 200, description = "the reconciliation summary", body = StatementSummary), (status = 422, description = "a line refused", body = crate::error::ErrorBody)))]
 pub async fn statement(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -665,20 +715,27 @@ pub struct ReceiptSearchRequest {
     fee_year: Option<i64>,
 }
 
-fn receipt_brief(r: &ReceiptRecord) -> Value {
-    json!({"receipt_code": r.receipt_code, "receipt_number": r.receipt_number, "check_code": r.check_code,
-           "payable_id": r.payable_id, "fee_year": r.fee_year, "amount": r.amount_fen, "issued_on": r.issued_on,
-           "status": r.status})
+fn receipt_brief(r: &ReceiptRecord) -> ReceiptBrief {
+    ReceiptBrief {
+        receipt_code: r.receipt_code.clone(),
+        receipt_number: r.receipt_number.clone(),
+        check_code: r.check_code.clone(),
+        payable_id: r.payable_id.clone(),
+        fee_year: r.fee_year,
+        amount: r.amount_fen,
+        issued_on: r.issued_on,
+        status: r.status.clone(),
+    }
 }
 
 /// § 8 A person's receipts (name required).
-#[utoipa::path(post, path = "/channel/v1/receipts/search", tag = "channel", request_body = ReceiptSearchRequest, description = "§8 Receipt search. Signed per the channel protocol.",
-    responses((status = 200, body = [Object]), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/channel/v1/receipts/search", tag = "channel", summary = "查询票据", request_body = ReceiptSearchRequest, description = "§8 Receipt search. Signed per the channel protocol.",
+    responses((status = 200, description = "the person's receipts, voided ones too", body = [ReceiptBrief]), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
 pub async fn search_receipts(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     ApiJson(req): ApiJson<ReceiptSearchRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<ReceiptBrief>>, ApiError> {
     let id = IdNumber::parse(&req.id_number, state.clock.today())?.id_number;
     let fee_year = req
         .fee_year
@@ -689,7 +746,7 @@ pub async fn search_receipts(
         .storage
         .receipts_of_person(id.as_str(), &channel.regions, fee_year)
         .await?;
-    let mine: Vec<Value> = receipts
+    let mine: Vec<ReceiptBrief> = receipts
         .iter()
         .filter(|r| PersonName::parse(&r.payer_name).is_ok_and(|n| n.matches(&req.name)))
         .map(receipt_brief)
@@ -700,7 +757,7 @@ pub async fn search_receipts(
             "未查到票据：请核对身份证号码和姓名",
         ));
     }
-    Ok(Json(Value::Array(mine)))
+    Ok(Json(mine))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -736,8 +793,8 @@ async fn receipt_checked(
 }
 
 /// § 8 One receipt, as JSON or, with `Accept: application/pdf`, as the PDF.
-#[utoipa::path(get, path = "/channel/v1/receipts/{receipt_code}/{receipt_number}", tag = "channel", params(("receipt_code" = String, Path), ("receipt_number" = String, Path), CheckCodeQuery), description = "§8 One receipt, JSON or PDF. Signed per the channel protocol.",
-    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such receipt, or the check code is wrong", body = crate::error::ErrorBody), (status = 422, description = "a malformed parameter", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/channel/v1/receipts/{receipt_code}/{receipt_number}", tag = "channel", summary = "获取票据（JSON 或 PDF）", params(("receipt_code" = String, Path), ("receipt_number" = String, Path), CheckCodeQuery), description = "§8 One receipt, JSON or PDF. Signed per the channel protocol.",
+    responses((status = 200, description = "the receipt as JSON, or with `Accept: application/pdf` the PDF", content((ReceiptAnswer = "application/json"), (Vec<u8> = "application/pdf"))), (status = 404, description = "`NOT_FOUND`: no such receipt, or the check code is wrong", body = crate::error::ErrorBody), (status = 422, description = "a malformed parameter", body = crate::error::ErrorBody)))]
 pub async fn get_receipt(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
@@ -757,24 +814,25 @@ pub async fn get_receipt(
         let pdf = crate::receipts::render_pdf(&state, &receipt)?;
         return Ok(([(header::CONTENT_TYPE, "application/pdf")], pdf).into_response());
     }
-    let components: Value = serde_json::from_str(&receipt.components).unwrap_or(Value::Null);
-    Ok(Json(json!({
-        "receipt_code": receipt.receipt_code,
-        "receipt_number": receipt.receipt_number,
-        "check_code": receipt.check_code,
-        "title": "社会保险费电子票据",
-        "payer_name_masked": masked_name(&receipt.payer_name),
-        "payer_id_number_masked": masked_id(&receipt.id_number),
-        "item": "resident_medical",
-        "item_name": "城乡居民基本医疗保险",
-        "fee_year": receipt.fee_year,
-        "components": components,
-        "amount": receipt.amount_fen,
-        "issued_on": receipt.issued_on,
-        "issuer": receipt.issuer,
-        "status": receipt.status,
-        "payable_id": receipt.payable_id,
-    }))
+    // Stored as the JSON list of components written when the receipt was issued.
+    let components: Vec<Component> = serde_json::from_str(&receipt.components).unwrap_or_default();
+    Ok(Json(ReceiptAnswer {
+        title: "社会保险费电子票据".to_owned(),
+        payer_name_masked: masked_name(&receipt.payer_name),
+        payer_id_number_masked: masked_id(&receipt.id_number),
+        item: "resident_medical".to_owned(),
+        item_name: "城乡居民基本医疗保险".to_owned(),
+        fee_year: receipt.fee_year,
+        components,
+        amount: receipt.amount_fen,
+        issued_on: receipt.issued_on,
+        receipt_code: receipt.receipt_code,
+        receipt_number: receipt.receipt_number,
+        check_code: receipt.check_code,
+        issuer: receipt.issuer,
+        status: receipt.status,
+        payable_id: receipt.payable_id,
+    })
     .into_response())
 }
 
@@ -787,21 +845,21 @@ pub struct VerifyQuery {
 }
 
 /// § 8 Public verification, no authentication.
-#[utoipa::path(get, path = "/public/receipts/verify", tag = "public", params(VerifyQuery), description = "§8 Public receipt verification. No authentication.",
-    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such receipt, or the check code is wrong", body = crate::error::ErrorBody), (status = 422, description = "a malformed parameter", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/public/receipts/verify", tag = "public", summary = "票据真伪查验", params(VerifyQuery), description = "§8 Public receipt verification. No authentication.",
+    responses((status = 200, description = "valid or voided, with the masked payer", body = VerifyAnswer), (status = 404, description = "`NOT_FOUND`: no such receipt, or the check code is wrong", body = crate::error::ErrorBody), (status = 422, description = "a malformed parameter", body = crate::error::ErrorBody)))]
 pub async fn public_verify(
     State(state): State<AppState>,
     Query(q): Query<VerifyQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VerifyAnswer>, ApiError> {
     let receipt = receipt_checked(&state, &q.code, &q.number, Some(&q.check_code)).await?;
-    Ok(Json(json!({
-        "status": receipt.status,
-        "receipt_code": receipt.receipt_code,
-        "receipt_number": receipt.receipt_number,
-        "amount": receipt.amount_fen,
-        "date": receipt.issued_on,
-        "payer_name_masked": masked_name(&receipt.payer_name),
-    })))
+    Ok(Json(VerifyAnswer {
+        payer_name_masked: masked_name(&receipt.payer_name),
+        status: receipt.status,
+        receipt_code: receipt.receipt_code,
+        receipt_number: receipt.receipt_number,
+        amount: receipt.amount_fen,
+        date: receipt.issued_on,
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -813,12 +871,12 @@ pub struct PaidStatusQuery {
 }
 
 /// For citizens: have I paid? Works with 15-digit numbers too; the name must match the record.
-#[utoipa::path(get, path = "/public/paid-status", tag = "public", params(PaidStatusQuery), description = "Citizens: have I paid? No authentication.",
-    responses((status = 200, body = Object), (status = 404, description = "`NOT_FOUND`: no such person on record under that name", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/public/paid-status", tag = "public", summary = "居民缴费状态查询", params(PaidStatusQuery), description = "Citizens: have I paid? No authentication.",
+    responses((status = 200, description = "the person's fee years and whether each is paid", body = PaidStatusAnswer), (status = 404, description = "`NOT_FOUND`: no such person on record under that name", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
 pub async fn paid_status(
     State(state): State<AppState>,
     Query(q): Query<PaidStatusQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PaidStatusAnswer>, ApiError> {
     let id = IdNumber::parse(&q.id_number, state.clock.today())?.id_number;
     let fee_year = q
         .fee_year
@@ -841,7 +899,7 @@ pub async fn paid_status(
         return Err(not_found_person());
     };
     let now = state.clock.now().timestamp();
-    let years: Vec<Value> = views
+    let years: Vec<PaidYear> = views
         .iter()
         .map(|v| {
             let status = v.channel_status(now);
@@ -850,11 +908,18 @@ pub async fn paid_status(
                 "exempt" => "免缴",
                 _ => "未缴费",
             };
-            json!({"fee_year": v.fee_year, "region_name": v.region_name, "status": if status == "locked" { "unpaid" } else { status },
-                   "status_name": status_name, "amount": v.amount_fen})
+            PaidYear {
+                fee_year: v.fee_year,
+                region_name: v.region_name.clone(),
+                status: if status == "locked" { "unpaid" } else { status }.to_owned(),
+                status_name: status_name.to_owned(),
+                amount: v.amount_fen,
+            }
         })
         .collect();
-    Ok(Json(
-        json!({"name_masked": masked_name(&first.name), "id_number_masked": id.masked(), "payables": years}),
-    ))
+    Ok(Json(PaidStatusAnswer {
+        name_masked: masked_name(&first.name),
+        id_number_masked: id.masked(),
+        payables: years,
+    }))
 }

@@ -1,6 +1,7 @@
 //! The channel protocol, version 1 (`shared/spec/channel-protocol.md`): what banks, payment
 //! companies and agents call to look payables up, take money and report it.
 
+pub mod answers;
 pub mod auth;
 pub mod batcher;
 pub mod handlers;

@@ -1,0 +1,332 @@
+//! The bodies the channel protocol answers with (§1–§8 and the public endpoints), as types: the
+//! handlers serialize exactly these, and the OpenAPI document takes its schemas from them, so the
+//! two cannot drift apart. Field names are the protocol's; amounts are integer fen.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// §1 The answer to a payables search.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchAnswer {
+    pub insured: Insured,
+    /// All of the person's current payables, paid ones too.
+    pub payables: Vec<PayableAnswer>,
+}
+
+/// The insured person, masked: a channel never sees a full name or ID number.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Insured {
+    /// `史*春`
+    pub name_masked: String,
+    /// `320602**********02`
+    pub id_number_masked: String,
+}
+
+/// 应缴费信息: what one person owes for one item, fee year and region.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayableAnswer {
+    /// Opaque, issued by yibao.
+    pub payable_id: String,
+    /// `resident_medical`
+    pub item: String,
+    /// `城乡居民基本医疗保险`
+    pub item_name: String,
+    pub fee_year: i32,
+    /// Six-digit region code (统筹区).
+    pub region: String,
+    pub region_name: String,
+    /// Fen; the sum of `components`.
+    pub amount: i64,
+    pub components: Vec<Component>,
+    /// `unpaid`, `paid`, `locked` (held by an open order or a bank auto-debit run), `exempt`, or
+    /// `cancelled` (superseded by a re-assessment).
+    pub status: String,
+    /// The collection window (征缴期); null when the region has no fee policy for the year.
+    pub window: Option<Window>,
+}
+
+/// One component of an amount: `basic` 基本医疗保险, `critical_illness` 大病保险,
+/// `long_term_care` 照护保险.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Component {
+    pub code: String,
+    pub name: String,
+    /// Fen.
+    pub amount: i64,
+}
+
+/// The collection window (征缴期), both ends included.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Window {
+    pub opens: NaiveDate,
+    pub closes: NaiveDate,
+}
+
+/// §2 An order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderAnswer {
+    /// Opaque, issued by yibao.
+    pub order_no: String,
+    /// Fen.
+    pub amount: i64,
+    /// RFC 3339, China Standard Time.
+    pub expires_at: String,
+    /// `open`, `paid`, `cancelled` or `expired`.
+    pub status: String,
+}
+
+/// §3 The answer to a payment report (and to its repetitions).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentAnswer {
+    /// `paid`, `partially_refunded` or `refund_pending`.
+    pub result: String,
+    pub payment_no: String,
+    /// One per payable applied; empty for `refund_pending`.
+    pub receipts: Vec<ReceiptRef>,
+    /// Present for `partially_refunded` and `refund_pending`: what yibao owes back through the
+    /// channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund: Option<RefundOwed>,
+}
+
+/// A receipt (票据) as payment answers name it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptRef {
+    pub payable_id: String,
+    /// `32060026`
+    pub receipt_code: String,
+    /// `0000000001`
+    pub receipt_number: String,
+    /// `3ij65t`
+    pub check_code: String,
+}
+
+/// A refund yibao owes back through the channel.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundOwed {
+    pub refund_no: String,
+    /// Fen.
+    pub amount: i64,
+    /// `ALREADY_PAID`, `AMOUNT_MISMATCH`, `NOT_PAYABLE` or `REVERSED_EARLIER`.
+    pub reason: String,
+    /// Two working days after the payment, by the operator's holiday calendar.
+    pub due: NaiveDate,
+}
+
+/// §4 The answer to a reversal.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReversalAnswer {
+    /// `reversed`
+    pub result: String,
+}
+
+/// §5 What yibao knows of a reported payment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentStatusAnswer {
+    pub payment_no: String,
+    /// `paid`, `partially_refunded`, `refund_pending`, `refunded` or `reversed`.
+    pub status: String,
+    pub receipts: Vec<ReceiptRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund: Option<RefundOwed>,
+}
+
+/// §6 One refund owed through the channel.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingRefund {
+    pub refund_no: String,
+    pub channel_txn_id: String,
+    /// Fen.
+    pub amount: i64,
+    /// `ALREADY_PAID`, `AMOUNT_MISMATCH`, `NOT_PAYABLE` or `REVERSED_EARLIER`.
+    pub reason: String,
+    pub due: NaiveDate,
+}
+
+/// §6 The answer to a refund result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundResultAnswer {
+    pub refund_no: String,
+    /// The refund's state now: `succeeded`, or `failed` (still owed).
+    pub status: String,
+}
+
+/// §8 One receipt in a receipt search.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptBrief {
+    pub receipt_code: String,
+    pub receipt_number: String,
+    pub check_code: String,
+    pub payable_id: String,
+    pub fee_year: i32,
+    /// Fen.
+    pub amount: i64,
+    pub issued_on: NaiveDate,
+    /// `valid` or `voided` (作废, after a reversal or refund).
+    pub status: String,
+}
+
+/// §8 One receipt (社会保险费电子票据), as JSON.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptAnswer {
+    pub receipt_code: String,
+    pub receipt_number: String,
+    pub check_code: String,
+    /// `社会保险费电子票据`
+    pub title: String,
+    pub payer_name_masked: String,
+    pub payer_id_number_masked: String,
+    /// `resident_medical`
+    pub item: String,
+    pub item_name: String,
+    pub fee_year: i32,
+    pub components: Vec<Component>,
+    /// Fen.
+    pub amount: i64,
+    pub issued_on: NaiveDate,
+    pub issuer: String,
+    /// `valid` or `voided`.
+    pub status: String,
+    pub payable_id: String,
+}
+
+/// Public verification of a receipt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyAnswer {
+    /// `valid` or `voided`.
+    pub status: String,
+    pub receipt_code: String,
+    pub receipt_number: String,
+    /// Fen.
+    pub amount: i64,
+    /// The day the receipt was issued.
+    pub date: NaiveDate,
+    pub payer_name_masked: String,
+}
+
+/// A citizen's own check: have I paid?
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaidStatusAnswer {
+    pub name_masked: String,
+    pub id_number_masked: String,
+    pub payables: Vec<PaidYear>,
+}
+
+/// One fee year of a citizen's check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaidYear {
+    pub fee_year: i32,
+    pub region_name: String,
+    /// `unpaid`, `paid`, `exempt` or `cancelled`.
+    pub status: String,
+    /// `未缴费`, `已缴费` or `免缴`.
+    pub status_name: String,
+    /// Fen.
+    pub amount: i64,
+}
+
+/// §7 The reconciliation summary of a statement upload (the channel's and the staff upload's
+/// answer). Built by `services::reconciliation`; the OpenAPI conformance test holds a real answer
+/// against this schema.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementSummary {
+    pub date: NaiveDate,
+    /// `protocol`, `wechat` or `alipay`.
+    pub format: String,
+    /// Transaction lines read.
+    pub lines: i64,
+    /// Transactions and refund lines that agree.
+    pub matched: i64,
+    /// 长款: in the statement, never reported.
+    pub channel_only: i64,
+    /// 短款: reported, not in the statement.
+    pub platform_only: i64,
+    pub amount_mismatch: i64,
+    pub duplicate: i64,
+    /// Transactions the platform has on another day.
+    pub other_day: i64,
+    /// What was done about each difference.
+    pub actions: Vec<StatementAction>,
+    /// Actions beyond those listed.
+    pub actions_not_listed: i64,
+    pub carried: CarriedItems,
+    pub funds: StatementFunds,
+    pub refund_lines: RefundLines,
+}
+
+/// One difference of a statement and what was done about it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementAction {
+    /// The transaction concerned (absent for a refund line).
+    pub channel_txn_id: Option<String>,
+    /// The refund concerned, for refund lines.
+    pub refund_no: Option<String>,
+    /// `channel_only`, `platform_only`, `amount_mismatch`, `duplicate`, `other_day`,
+    /// `refund_unknown` or `refund`.
+    pub class: String,
+    /// `refund_owed`, `applied`, `flagged`, `carried`, `escalated`, `awaiting_staff`,
+    /// `matched_next_day`, `confirmed_by_statement` …
+    pub action: String,
+    /// Fen on the channel's side.
+    pub channel: Option<i64>,
+    /// Fen on the platform's side.
+    pub platform: Option<i64>,
+    pub payment_no: Option<String>,
+    /// For a carried item: the statement it was carried from or matched on.
+    pub statement_date: Option<NaiveDate>,
+    /// For an `other_day` item: the day the platform has it.
+    pub paid_on: Option<NaiveDate>,
+    /// For staff, in Chinese.
+    pub message: Option<String>,
+}
+
+/// Items carried over from earlier days' statements.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CarriedItems {
+    /// Matched by this statement.
+    pub resolved: i64,
+    /// Still missing after their last day: handed to staff.
+    pub escalated: i64,
+}
+
+/// Money per side, fen.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementFunds {
+    pub channel: ChannelFunds,
+    pub platform: PlatformFunds,
+    /// Matched funds.
+    pub matched: i64,
+    /// The channel's net less the platform's payments.
+    pub difference: i64,
+}
+
+/// The statement's side, fen.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelFunds {
+    pub payments: i64,
+    pub payment_count: i64,
+    pub refunds: i64,
+    pub refund_count: i64,
+    pub reversals: i64,
+    /// Payments less reversals.
+    pub net: i64,
+}
+
+/// yibao's side, fen.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlatformFunds {
+    pub payments: i64,
+    pub payment_count: i64,
+}
+
+/// Refund lines of the statement.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundLines {
+    /// Naming a refund yibao owes, with its amount.
+    pub matched: i64,
+    /// Of those, refunds now confirmed as paid back.
+    pub confirmed: i64,
+    /// Naming no refund yibao knows (or with another amount): flagged.
+    pub unknown: i64,
+}
