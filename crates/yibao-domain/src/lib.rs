@@ -16,7 +16,10 @@ pub mod region;
 pub mod roster;
 pub mod settlement;
 
-pub use calendar::{CalendarError, CalendarYear, DayKind, WorkingCalendar};
+pub use calendar::{
+    CalendarError, CalendarNotice, CalendarNoticeFile, CalendarYear, DayKind, DueDate,
+    FestivalFile, WorkingCalendar,
+};
 pub use enrolment::{
     assess, check_eligibility, covered_from, Assessment, EnrolmentFieldError, EnrolmentRefusal,
     Household, Person, Phone, Relief, ReliefKind, StationCode,

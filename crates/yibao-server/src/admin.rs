@@ -516,10 +516,19 @@ pub async fn get_person(
     let id = id_of(&id_number, &state)?;
     let (person, version) = load_person(&state, &staff, region, &id).await?;
     let payables = state.storage.payables_of_person(&id).await?;
-    let payables = payables
+    let payables: Vec<_> = payables
         .into_iter()
         .filter(|p| p.region == region.as_str())
         .collect();
+    audit(
+        &state,
+        &staff,
+        "read.person",
+        Some(region),
+        &id.masked(),
+        serde_json::json!({ "station": person.station.as_ref().map(StationCode::as_str), "rows": 1, "payables": payables.len() }),
+    )
+    .await?;
     Ok(Json(PersonDetail {
         person: PersonView::of(&person, version),
         payables,
@@ -639,8 +648,18 @@ pub async fn person_history(
 ) -> Result<Json<Vec<yibao_storage::HistoryEntry>>, ApiError> {
     let region = region_of(&region)?;
     let id = id_of(&id_number, &state)?;
-    load_person(&state, &staff, region, &id).await?;
-    Ok(Json(state.storage.person_history(region, &id).await?))
+    let (person, _) = load_person(&state, &staff, region, &id).await?;
+    let history = state.storage.person_history(region, &id).await?;
+    audit(
+        &state,
+        &staff,
+        "read.person_history",
+        Some(region),
+        &id.masked(),
+        serde_json::json!({ "station": person.station.as_ref().map(StationCode::as_str), "rows": history.len() }),
+    )
+    .await?;
+    Ok(Json(history))
 }
 
 /// Assesses a region's fee year in bulk (核定), center administrator only. Idempotent.
@@ -710,7 +729,8 @@ pub async fn reassess(
 pub struct StandingQuery {
     /// Limit to one service station (a station operator always sees only their own).
     station: Option<String>,
-    /// `true`: leave out the paid (the unpaid list, 未缴费名单).
+    /// `true`: the unpaid list (未缴费名单): only those enrolled and owing (`unpaid`,
+    /// `not_assessed`); the paid, exempt, refused and not enrolled are left out.
     only_unpaid: Option<bool>,
     /// `json` (default) or `xlsx`.
     format: Option<String>,
@@ -726,6 +746,8 @@ pub struct StandingView {
     /// The standing in Chinese, with the refusal reason where there is one.
     reason: String,
     amount_fen: Option<i64>,
+    /// The contact phone, in full: the station calls the unpaid (reading this list is audited).
+    phone: Option<String>,
 }
 
 impl From<&StandingRow> for StandingView {
@@ -742,6 +764,7 @@ impl From<&StandingRow> for StandingView {
             standing: r.standing.clone(),
             reason,
             amount_fen: r.amount_fen,
+            phone: r.phone.clone(),
         }
     }
 }
@@ -769,57 +792,58 @@ pub async fn standing(
         .storage
         .standing(region, fee_year, station.as_ref(), MAX_LIST_ROWS)
         .await?;
-    let views: Vec<StandingView> = rows
-        .iter()
-        .filter(|r| query.only_unpaid != Some(true) || r.standing != "paid")
-        .map(StandingView::from)
-        .collect();
-    match query.format.as_deref() {
-        None | Some("json") => Ok(Json(views).into_response()),
-        Some("xlsx") => {
-            let bytes = crate::export::standing_xlsx(&views_rows(&views), region, fee_year)?;
-            Ok((
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    ),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"standing.xlsx\"",
-                    ),
-                ],
-                bytes,
-            )
-                .into_response())
+    let only_unpaid = query.only_unpaid == Some(true);
+    let xlsx = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("xlsx") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "format 只能是 json 或 xlsx",
+            ))
         }
-        Some(_) => Err(ApiError::new(
-            ErrorCode::InvalidRequest,
-            "format 只能是 json 或 xlsx",
-        )),
+    };
+    let rows: Vec<StandingRow> = rows
+        .into_iter()
+        .filter(|r| !only_unpaid || yibao_storage::records::standing_owes(&r.standing))
+        .collect();
+    // Full names, ID numbers and phones: reading them is audited (who, what, scope, how many).
+    audit(
+        &state,
+        &staff,
+        if only_unpaid {
+            "read.unpaid_list"
+        } else {
+            "read.standing"
+        },
+        Some(region),
+        &fee_year.to_string(),
+        serde_json::json!({
+            "station": station.as_ref().map(StationCode::as_str),
+            "format": if xlsx { "xlsx" } else { "json" },
+            "rows": rows.len(),
+        }),
+    )
+    .await?;
+    if xlsx {
+        let region_name = state
+            .storage
+            .get_region(region)
+            .await?
+            .map(|r| r.name().to_owned());
+        return crate::export::standing_report(
+            &rows,
+            region.as_str(),
+            region_name.as_deref(),
+            fee_year,
+            station.as_ref(),
+            only_unpaid,
+            state.clock.today(),
+        )
+        .into_response();
     }
-}
-
-fn views_rows(views: &[StandingView]) -> Vec<[String; 6]> {
-    views
-        .iter()
-        .map(|v| {
-            [
-                v.station.clone().unwrap_or_default(),
-                v.name.clone(),
-                v.id_number.clone(),
-                standing_name_zh(&v.standing).to_owned(),
-                v.reason.clone(),
-                v.amount_fen
-                    .map(|f| {
-                        yibao_domain::Fen::new(f)
-                            .map(|x| x.to_yuan_string())
-                            .unwrap_or_default()
-                    })
-                    .unwrap_or_default(),
-            ]
-        })
-        .collect()
+    let views: Vec<StandingView> = rows.iter().map(StandingView::from).collect();
+    Ok(Json(views).into_response())
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -857,6 +881,19 @@ pub async fn paid_listing(
         .standing(region, fee_year, station.as_ref(), MAX_LIST_ROWS)
         .await?;
     let today = state.clock.today();
+    audit(
+        &state,
+        &staff,
+        "read.paid_listing",
+        Some(region),
+        &fee_year.to_string(),
+        serde_json::json!({
+            "station": station.as_ref().map(StationCode::as_str),
+            "rows": rows.iter().filter(|r| r.standing == "paid").count(),
+            "masked": true,
+        }),
+    )
+    .await?;
     Ok(Html(crate::export::paid_listing_html(
         &region_name,
         fee_year,
@@ -906,9 +943,8 @@ pub async fn put_region(
 ) -> Result<axum::http::StatusCode, ApiError> {
     staff.require_admin()?;
     let code = region_of(&region)?;
-    let pooling = yibao_domain::PoolingRegion::new(code, &input.name)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidRegion, e.to_string()))?;
-    state.storage.upsert_region(&pooling).await?;
+    let pooling =
+        crate::services::setup::put_region(state.storage.as_ref(), code, &input.name).await?;
     audit(
         &state,
         &staff,
@@ -921,40 +957,7 @@ pub async fn put_region(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct CategoryAmountInput {
-    /// Total in fen, components included.
-    total: i64,
-    /// 大病保险 part, fen.
-    #[serde(default)]
-    critical_illness: i64,
-    /// 照护保险 part, fen.
-    #[serde(default)]
-    long_term_care: i64,
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct WindowInput {
-    opens: NaiveDate,
-    closes: NaiveDate,
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct FeePolicyInputBody {
-    /// Every category: `adult`, `minor_not_in_school`, `student`, `newborn`.
-    #[schema(value_type = Object)]
-    amounts: std::collections::BTreeMap<String, CategoryAmountInput>,
-    age_reference_date: NaiveDate,
-    #[serde(default = "default_adult_age")]
-    adult_age: u32,
-    window: WindowInput,
-    #[serde(default)]
-    late_payment_allowed: bool,
-}
-
-fn default_adult_age() -> u32 {
-    18
-}
+pub use crate::services::setup::{CategoryAmountInput, FeePolicyInputBody, WindowInput};
 
 /// Sets a region's fee policy for a fee year (amounts in fen; the basic part is the total less the
 /// other components). Payables already assessed keep their amounts. Center administrator only.
@@ -967,47 +970,12 @@ pub async fn put_fee_policy(
     Path((region, fee_year)): Path<(String, i64)>,
     ApiJson(input): ApiJson<FeePolicyInputBody>,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    use yibao_domain::{
-        Category, CategoryAmount, CollectionWindow, Component, FeePolicy, FeePolicyInput, Fen,
-    };
     staff.require_admin()?;
     let code = region_of(&region)?;
     let fee_year = year_of(fee_year)?;
-    if state.storage.get_region(code).await?.is_none() {
-        return Err(ApiError::new(
-            ErrorCode::NotFound,
-            format!("统筹区 {code} 未在本系统登记"),
-        ));
-    }
-    let invalid =
-        |e: yibao_domain::FeePolicyError| ApiError::new(ErrorCode::InvalidRequest, e.to_string());
-    let money = |fen: i64| Fen::new_non_negative(fen).map_err(ApiError::from);
-    let mut amounts = std::collections::BTreeMap::new();
-    for (name, a) in &input.amounts {
-        let category = Category::from_code(name).ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidRequest, format!("未知的人员类别“{name}”"))
-        })?;
-        let amount = CategoryAmount::including(
-            money(a.total)?,
-            &[
-                (Component::CriticalIllness, money(a.critical_illness)?),
-                (Component::LongTermCare, money(a.long_term_care)?),
-            ],
-        )
-        .map_err(invalid)?;
-        amounts.insert(category, amount);
-    }
-    let policy = FeePolicy::new(FeePolicyInput {
-        region: code,
-        fee_year,
-        amounts,
-        age_reference_date: input.age_reference_date,
-        adult_age: input.adult_age,
-        window: CollectionWindow::new(input.window.opens, input.window.closes).map_err(invalid)?,
-        late_payment_allowed: input.late_payment_allowed,
-    })
-    .map_err(invalid)?;
-    state.storage.put_fee_policy(&policy).await?;
+    let policy =
+        crate::services::setup::put_fee_policy(state.storage.as_ref(), code, fee_year, &input)
+            .await?;
     audit(
         &state,
         &staff,

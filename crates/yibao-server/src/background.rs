@@ -59,6 +59,11 @@ async fn housekeeping(state: &AppState, now: i64) {
         Err(err) => tracing::warn!(%err, "database upkeep failed"),
     }
 }
+/// How often collection windows reaching into a year without a holiday calendar are reported in
+/// the log, seconds (the first report comes at start).
+pub const CALENDAR_ALERT_EVERY_SECONDS: i64 = 86_400;
+/// When missing holiday calendars were last reported (unix seconds).
+static LAST_CALENDAR_ALERT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
 /// Timeout of one posting request.
 pub const POSTING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -105,6 +110,50 @@ async fn alert_overdue_refunds(state: &AppState, now: i64) {
     }
 }
 
+/// At start and then once a day, a warning per collection window that reaches into a year without
+/// a holiday calendar (staff see the same in the refunds and daily collection reports).
+async fn alert_missing_calendars(state: &AppState, now: i64) {
+    use std::sync::atomic::Ordering;
+    let last = LAST_CALENDAR_ALERT.load(Ordering::Relaxed);
+    if now - last < CALENDAR_ALERT_EVERY_SECONDS
+        || LAST_CALENDAR_ALERT
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    log_missing_calendars(state).await;
+}
+
+/// Logs one warning per collection window reaching into a year without a holiday calendar;
+/// returns how many.
+pub async fn log_missing_calendars(state: &AppState) -> usize {
+    match crate::services::setup::calendar_warnings(
+        state.storage.as_ref(),
+        None,
+        state.clock.today(),
+    )
+    .await
+    {
+        Ok(warnings) => {
+            for w in &warnings {
+                tracing::warn!(
+                    region = %w.region,
+                    fee_year = w.fee_year,
+                    year = w.year,
+                    "{}",
+                    w.message
+                );
+            }
+            warnings.len()
+        }
+        Err(err) => {
+            tracing::warn!(err = %err.message, "checking holiday calendars failed");
+            0
+        }
+    }
+}
+
 /// Runs one round: expire orders, sweep nonces, abandon debit runs past their bound, post due events. Returns events posted.
 pub async fn tick(
     state: &AppState,
@@ -120,6 +169,7 @@ pub async fn tick(
     }
     alert_overdue_refunds(state, now).await;
     housekeeping(state, now).await;
+    alert_missing_calendars(state, now).await;
     match state.storage.abandon_expired_debit_runs(now).await {
         Ok(0) => {}
         Ok(n) => tracing::warn!(

@@ -1,32 +1,336 @@
-//! Exports for staff: the standing list as XLSX, and the printable public listing of the paid.
+//! Exports for staff: XLSX reports (the unpaid list, collection, refunds, reconciliation) and the
+//! printable public listing of the paid.
+//!
+//! Every XLSX report has the same shape: a title row naming the region (or channel) and period, a
+//! bold header row frozen under it, one row per record with counts and amounts as numbers (amounts
+//! in yuan with a `0.00` format, so Excel can sum them), a totals row, and notes (warnings) below.
+//! Its file name carries the region and date, in ASCII and, for Chinese, RFC 5987 `filename*`.
 
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
-use rust_xlsxwriter::{Format, Workbook};
-use yibao_domain::{FeeYear, IdNumber, PersonName, RegionCode, StationCode};
+use rust_xlsxwriter::{Format, FormatAlign, Workbook};
+use yibao_domain::{FeeYear, IdNumber, PersonName, StationCode};
 use yibao_storage::StandingRow;
 
 use crate::error::ApiError;
 
-/// The standing list as an XLSX workbook. Amounts are written as text in yuan (`430.00`): the
-/// workbook never holds a floating-point amount.
-pub fn standing_xlsx(
-    rows: &[[String; 6]],
-    region: RegionCode,
+/// The XLSX content type.
+pub const XLSX_CONTENT_TYPE: &str =
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// One cell of a report row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cell {
+    Text(String),
+    /// A count: a number, summed in the totals row.
+    Count(i64),
+    /// An amount in fen, written as yuan with two decimals: a number, summed in the totals row.
+    Yuan(i64),
+    Empty,
+}
+
+impl Cell {
+    pub fn text(value: impl Into<String>) -> Cell {
+        Cell::Text(value.into())
+    }
+}
+
+/// A column: its header and width (characters).
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub header: &'static str,
+    pub width: u16,
+}
+
+pub const fn column(header: &'static str, width: u16) -> Column {
+    Column { header, width }
+}
+
+/// A report as one XLSX sheet.
+#[derive(Debug, Clone)]
+pub struct XlsxReport {
+    /// ASCII file name without extension, e.g. `unpaid-320600-2021-20201102`.
+    pub file_stem: String,
+    /// Chinese file name without extension, e.g. `南通市2021年度未缴费名单-2020-11-02`.
+    pub file_title: String,
+    /// The sheet's name (at most 31 characters).
+    pub sheet_name: String,
+    /// The title row: what, which region or channel, which period.
+    pub title: String,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Vec<Cell>>,
+    /// The totals row's first cell, e.g. `合计（3 人）`.
+    pub totals_label: String,
+    /// Lines written under the totals (warnings for staff).
+    pub notes: Vec<String>,
+}
+
+/// An amount in fen as the number of yuan Excel stores. `fen / 100` in binary floating point is the
+/// double nearest the exact decimal (both operands are exact), which the workbook's XML writes as
+/// its shortest decimal: 1999 fen is `19.99` in the file, never `19.989999999999998`.
+fn yuan_number(fen: i64) -> f64 {
+    // Amounts are bounded far below 2^53 fen (`Fen`), so the conversion is exact.
+    #[allow(clippy::cast_precision_loss)]
+    let exact = fen as f64;
+    exact / 100.0
+}
+
+impl XlsxReport {
+    /// The workbook's bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ApiError> {
+        let xlsx = |e: rust_xlsxwriter::XlsxError| ApiError::internal("xlsx", e);
+        let index = |n: usize| u16::try_from(n).map_err(|e| ApiError::internal("xlsx columns", e));
+        let row_index = |n: usize| u32::try_from(n).map_err(|e| ApiError::internal("xlsx rows", e));
+        let mut workbook = Workbook::new();
+        let sheet = workbook.add_worksheet();
+        sheet.set_name(&self.sheet_name).map_err(xlsx)?;
+        let title = Format::new().set_bold().set_font_size(14);
+        let bold = Format::new().set_bold().set_align(FormatAlign::Center);
+        let text = Format::new().set_num_format("@");
+        let money = Format::new().set_num_format("0.00");
+        let count = Format::new().set_num_format("0");
+        let total_money = Format::new().set_bold().set_num_format("0.00");
+        let total_count = Format::new().set_bold().set_num_format("0");
+        let total_text = Format::new().set_bold();
+        let last = index(self.columns.len().max(1) - 1)?;
+        if last > 0 {
+            sheet
+                .merge_range(0, 0, 0, last, &self.title, &title)
+                .map_err(xlsx)?;
+        } else {
+            sheet
+                .write_string_with_format(0, 0, &self.title, &title)
+                .map_err(xlsx)?;
+        }
+        for (c, col) in self.columns.iter().enumerate() {
+            let c = index(c)?;
+            sheet
+                .write_string_with_format(1, c, col.header, &bold)
+                .map_err(xlsx)?;
+            sheet.set_column_width(c, col.width).map_err(xlsx)?;
+        }
+        sheet.set_freeze_panes(2, 0).map_err(xlsx)?;
+        let mut sums: Vec<Option<Cell>> = vec![None; self.columns.len()];
+        for (i, row) in self.rows.iter().enumerate() {
+            let r = row_index(i + 2)?;
+            for (c, cell) in row.iter().enumerate() {
+                let col = index(c)?;
+                match cell {
+                    Cell::Text(value) => {
+                        sheet
+                            .write_string_with_format(r, col, value, &text)
+                            .map_err(xlsx)?;
+                    }
+                    Cell::Count(n) => {
+                        #[allow(clippy::cast_precision_loss)]
+                        let value = *n as f64;
+                        sheet
+                            .write_number_with_format(r, col, value, &count)
+                            .map_err(xlsx)?;
+                        add(&mut sums, c, Cell::Count(*n))?;
+                    }
+                    Cell::Yuan(fen) => {
+                        sheet
+                            .write_number_with_format(r, col, yuan_number(*fen), &money)
+                            .map_err(xlsx)?;
+                        add(&mut sums, c, Cell::Yuan(*fen))?;
+                    }
+                    Cell::Empty => {}
+                }
+            }
+        }
+        let totals = row_index(self.rows.len() + 2)?;
+        sheet
+            .write_string_with_format(totals, 0, &self.totals_label, &total_text)
+            .map_err(xlsx)?;
+        for (c, sum) in sums.iter().enumerate() {
+            let col = index(c)?;
+            match sum {
+                Some(Cell::Count(n)) if c > 0 => {
+                    #[allow(clippy::cast_precision_loss)]
+                    let value = *n as f64;
+                    sheet
+                        .write_number_with_format(totals, col, value, &total_count)
+                        .map_err(xlsx)?;
+                }
+                Some(Cell::Yuan(fen)) if c > 0 => {
+                    sheet
+                        .write_number_with_format(totals, col, yuan_number(*fen), &total_money)
+                        .map_err(xlsx)?;
+                }
+                _ => {}
+            }
+        }
+        for (i, note) in self.notes.iter().enumerate() {
+            sheet
+                .write_string(row_index(self.rows.len() + 4 + i)?, 0, note)
+                .map_err(xlsx)?;
+        }
+        workbook.save_to_buffer().map_err(xlsx)
+    }
+
+    /// The HTTP answer: the workbook as an attachment named after the report.
+    pub fn into_response(self) -> Result<Response, ApiError> {
+        let bytes = self.to_bytes()?;
+        Ok((
+            [
+                (header::CONTENT_TYPE, XLSX_CONTENT_TYPE.to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    content_disposition(&self.file_stem, &self.file_title),
+                ),
+            ],
+            bytes,
+        )
+            .into_response())
+    }
+}
+
+fn add(sums: &mut [Option<Cell>], column: usize, cell: Cell) -> Result<(), ApiError> {
+    let overflow = || ApiError::internal("xlsx totals", "sum overflows");
+    let Some(slot) = sums.get_mut(column) else {
+        return Ok(());
+    };
+    *slot = Some(match (slot.take(), cell) {
+        (None, cell) => cell,
+        (Some(Cell::Count(a)), Cell::Count(b)) => {
+            Cell::Count(a.checked_add(b).ok_or_else(overflow)?)
+        }
+        (Some(Cell::Yuan(a)), Cell::Yuan(b)) => Cell::Yuan(a.checked_add(b).ok_or_else(overflow)?),
+        (Some(other), _) => other,
+    });
+    Ok(())
+}
+
+/// `attachment` with an ASCII `filename` and the Chinese one as RFC 5987 `filename*`.
+pub fn content_disposition(ascii_stem: &str, title: &str) -> String {
+    let ascii: String = ascii_stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in format!("{title}.xlsx").bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}.xlsx\"; filename*=UTF-8''{encoded}")
+}
+
+/// `南通市（320600）` or the code alone when the region is not registered.
+pub fn region_label(code: &str, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{name}（{code}）"),
+        None => code.to_owned(),
+    }
+}
+
+/// Channel kinds in Chinese (the `channels.kind` codes).
+pub fn channel_kind_zh(kind: &str) -> &'static str {
+    match kind {
+        "bank_counter" => "银行柜面",
+        "atm" => "自助柜员机",
+        "pos" => "POS 机",
+        "mobile_banking" => "手机银行",
+        "online_banking" => "网上银行",
+        "wechat" => "微信支付",
+        "alipay" => "支付宝",
+        "unionpay" => "云闪付",
+        "gov_app" => "政务服务平台",
+        "kiosk" => "自助服务终端",
+        "village_agent" => "村级代办",
+        "auto_debit" => "委托扣款",
+        _ => "其他渠道",
+    }
+}
+
+/// States of a reconciliation difference in Chinese.
+pub fn item_status_zh(status: &str) -> &'static str {
+    match status {
+        "open" => "待处理",
+        "carried" => "结转次日核对",
+        "escalated" => "已上报待人工处理",
+        "resolved" => "已处理",
+        _ => "未知",
+    }
+}
+
+/// The standing list (everyone, or the unpaid list) of a region or station as a report.
+pub fn standing_report(
+    rows: &[StandingRow],
+    region_code: &str,
+    region_name: Option<&str>,
     fee_year: FeeYear,
-) -> Result<Vec<u8>, ApiError> {
-    table_xlsx(
-        &format!("{region}-{fee_year}"),
-        &[
-            "服务站",
-            "姓名",
-            "身份证号码",
-            "状态",
-            "原因",
-            "应缴金额（元）",
+    station: Option<&StationCode>,
+    only_unpaid: bool,
+    today: NaiveDate,
+) -> XlsxReport {
+    let what = if only_unpaid {
+        "未缴费名单"
+    } else {
+        "参保缴费情况"
+    };
+    let scope = station.map_or_else(String::new, |s| format!("服务站 {} ", s.as_str()));
+    let stem_station = station.map_or_else(String::new, |s| format!("-{}", s.as_str()));
+    let kind = if only_unpaid { "unpaid" } else { "standing" };
+    let body = rows
+        .iter()
+        .map(|r| {
+            let mut reason = yibao_storage::records::standing_name_zh(&r.standing).to_owned();
+            if let Some(detail) = &r.detail {
+                reason.push('：');
+                reason.push_str(detail);
+            }
+            vec![
+                Cell::text(r.station_code.clone().unwrap_or_default()),
+                Cell::text(&r.name),
+                Cell::text(&r.id_number),
+                r.phone.clone().map_or(Cell::Empty, Cell::Text),
+                Cell::text(yibao_storage::records::standing_name_zh(&r.standing)),
+                Cell::Text(reason),
+                r.amount_fen.map_or(Cell::Empty, Cell::Yuan),
+            ]
+        })
+        .collect();
+    XlsxReport {
+        file_stem: format!(
+            "{kind}-{region_code}-{fee_year}{stem_station}-{}",
+            today.format("%Y%m%d")
+        ),
+        file_title: format!(
+            "{}{fee_year}年度{what}{}-{today}",
+            region_name.unwrap_or(region_code),
+            station.map_or_else(String::new, |s| format!("-{}", s.as_str()))
+        ),
+        sheet_name: what.to_owned(),
+        title: format!(
+            "{} {scope}{fee_year}年度城乡居民医保{what}（导出日期 {today}）",
+            region_label(region_code, region_name)
+        ),
+        columns: vec![
+            column("服务站", 10),
+            column("姓名", 12),
+            column("身份证号码", 22),
+            column("联系电话", 15),
+            column("状态", 16),
+            column("原因", 40),
+            column("应缴金额（元）", 14),
         ],
-        rows,
-        &[(2, 22), (4, 40)],
-    )
+        rows: body,
+        totals_label: format!("合计（{} 人）", rows.len()),
+        notes: vec![
+            "本表含完整身份证号码、姓名和电话，仅供服务站催缴使用，下载已记入审计日志。".to_owned(),
+        ],
+    }
 }
 
 fn escape(text: &str) -> String {
@@ -81,44 +385,10 @@ pub fn paid_listing_html(
     )
 }
 
-/// A table as an XLSX workbook: one sheet, a bold header row, every cell text (amounts already
-/// written in yuan by the caller, so the workbook never holds a floating-point amount), and the
-/// column widths given as (column, width).
-pub fn table_xlsx<R: AsRef<[String]>>(
-    name: &str,
-    headers: &[&str],
-    rows: &[R],
-    widths: &[(u16, u16)],
-) -> Result<Vec<u8>, ApiError> {
-    let mut workbook = Workbook::new();
-    let sheet = workbook.add_worksheet();
-    let xlsx = |e: rust_xlsxwriter::XlsxError| ApiError::internal("xlsx", e);
-    sheet.set_name(name).map_err(xlsx)?;
-    let bold = Format::new().set_bold();
-    let text = Format::new().set_num_format("@");
-    let column = |c: usize| u16::try_from(c).map_err(|e| ApiError::internal("xlsx columns", e));
-    for (col, title) in headers.iter().enumerate() {
-        sheet
-            .write_string_with_format(0, column(col)?, *title, &bold)
-            .map_err(xlsx)?;
-    }
-    for (i, row) in rows.iter().enumerate() {
-        let r = u32::try_from(i + 1).map_err(|e| ApiError::internal("xlsx rows", e))?;
-        for (col, value) in row.as_ref().iter().enumerate() {
-            sheet
-                .write_string_with_format(r, column(col)?, value, &text)
-                .map_err(xlsx)?;
-        }
-    }
-    for (col, width) in widths {
-        sheet.set_column_width(*col, *width).map_err(xlsx)?;
-    }
-    workbook.save_to_buffer().map_err(xlsx)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use yibao_domain::Fen;
 
     #[test]
     fn listing_masks_and_escapes() {
@@ -130,6 +400,7 @@ mod tests {
             standing: standing.into(),
             detail: None,
             amount_fen: Some(43000),
+            phone: None,
         };
         let rows = vec![
             row("张三丰", "320602198001011235", "paid"),
@@ -151,21 +422,25 @@ mod tests {
     }
 
     #[test]
-    fn xlsx_is_a_zip() {
-        let rows = vec![[
-            "CZ-01".to_owned(),
-            "张三".to_owned(),
-            "320602198001011235".to_owned(),
-            "未缴费".to_owned(),
-            "未缴费".to_owned(),
-            "430.00".to_owned(),
-        ]];
-        let bytes = standing_xlsx(
-            &rows,
-            RegionCode::parse("320600").unwrap(),
-            FeeYear::new(2021).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(&bytes[..2], b"PK");
+    fn yuan_numbers_are_the_exact_decimals() {
+        for fen in [0, 1, 10, 1999, 6840, 43000, 172000, 9_999_999_999] {
+            let shown = format!("{}", yuan_number(fen));
+            let exact = Fen::new(fen).unwrap().to_yuan_string();
+            let trimmed = exact.trim_end_matches('0').trim_end_matches('.');
+            assert_eq!(shown, trimmed, "{fen} fen");
+        }
+    }
+
+    #[test]
+    fn file_names_carry_chinese_in_rfc5987() {
+        let header = content_disposition("unpaid-320600-2021-20201102", "南通市2021年度未缴费名单");
+        assert!(header.starts_with("attachment; filename=\"unpaid-320600-2021-20201102.xlsx\"; filename*=UTF-8''%E5%8D%97"), "{header}");
+        assert!(
+            header.ends_with(
+                "2021%E5%B9%B4%E5%BA%A6%E6%9C%AA%E7%BC%B4%E8%B4%B9%E5%90%8D%E5%8D%95.xlsx"
+            ),
+            "{header}"
+        );
+        assert!(header.is_ascii());
     }
 }

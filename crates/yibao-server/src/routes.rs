@@ -249,6 +249,10 @@ pub struct WorkingDaysView {
     from: NaiveDate,
     days: u32,
     date: NaiveDate,
+    /// Every year crossed had a holiday calendar. `false`: some year counted weekends alone (see
+    /// `years_without_calendar`), so the date may be too early.
+    calendar_complete: bool,
+    years_without_calendar: Vec<i32>,
 }
 
 /// The date `days` working days after `from` by the region's holiday calendar (法定节假日 and 调休):
@@ -270,10 +274,12 @@ pub async fn working_days_after(
         )
     })?;
     let calendar = state.storage.working_calendar(code).await?;
-    let date = calendar.add_working_days(from, query.days)?;
+    let due = calendar.add_working_days(from, query.days)?;
     Ok(Json(WorkingDaysView {
         from,
         days: query.days,
-        date,
+        date: due.date,
+        calendar_complete: due.calendar_complete(),
+        years_without_calendar: due.years_without_calendar,
     }))
 }

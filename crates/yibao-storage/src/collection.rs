@@ -181,8 +181,9 @@ pub struct NewPayment {
     /// The payment's date in China Standard Time: the statement day it belongs to.
     pub paid_on: NaiveDate,
     pub fingerprint: String,
-    /// Due date of any refund: two working days after the payment.
-    pub refund_due: NaiveDate,
+    /// Due date of any refund: two working days after the payment (and whether every year it
+    /// crossed had a holiday calendar).
+    pub refund_due: yibao_domain::DueDate,
     /// The day receipts are issued.
     pub issued_on: NaiveDate,
     pub now: i64,
@@ -247,6 +248,9 @@ pub struct RefundState {
     pub reason: String,
     pub due: NaiveDate,
     pub status: String,
+    /// The due date was counted into a year without a holiday calendar (weekends only): it may be
+    /// too early, check it by hand.
+    pub due_without_calendar: bool,
 }
 
 /// A reversal (冲正) to store.
@@ -260,7 +264,7 @@ pub struct NewReversal {
     pub event_ids: Vec<String>,
     /// Used only when the funds were not returned and something had been applied.
     pub refund_no: String,
-    pub refund_due: NaiveDate,
+    pub refund_due: yibao_domain::DueDate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -49,6 +49,7 @@ macro_rules! refund_state_from_row {
                 reason: r.try_get("reason")?,
                 due: r.try_get("due")?,
                 status: r.try_get("status")?,
+                due_without_calendar: r.try_get("due_without_calendar")?,
             })
         }
     };
@@ -296,8 +297,8 @@ macro_rules! impl_collection_storage {
                 let refund = if refund_amount > 0 {
                     let reason = reason.unwrap_or("NOT_PAYABLE");
                     ::sqlx::query(
-                        "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'owed', $8)",
+                        "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due, due_without_calendar) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'owed', $8, $9)",
                     )
                     .bind(&payment.refund_no)
                     .bind(&payment.channel_id)
@@ -306,10 +307,11 @@ macro_rules! impl_collection_storage {
                     .bind(&region)
                     .bind(refund_amount)
                     .bind(reason)
-                    .bind(payment.refund_due)
+                    .bind(payment.refund_due.date)
+                    .bind(!payment.refund_due.calendar_complete())
                     .execute(&mut **tx)
                     .await?;
-                    Some(RefundRef { refund_no: payment.refund_no.clone(), amount_fen: refund_amount, reason: reason.to_owned(), due: payment.refund_due })
+                    Some(RefundRef { refund_no: payment.refund_no.clone(), amount_fen: refund_amount, reason: reason.to_owned(), due: payment.refund_due.date })
                 } else {
                     None
                 };
@@ -698,7 +700,7 @@ macro_rules! impl_collection_storage {
                         })
                     })
                     .collect::<Result<Vec<_>, $crate::StorageError>>()?;
-                let refund = ::sqlx::query("SELECT refund_no, channel_txn_id, amount_fen, reason, due, status FROM refunds WHERE payment_no = $1")
+                let refund = ::sqlx::query("SELECT refund_no, channel_txn_id, amount_fen, reason, due, status, due_without_calendar FROM refunds WHERE payment_no = $1")
                     .bind(&payment_no)
                     .fetch_optional(&self.pool)
                     .await?;
@@ -809,8 +811,8 @@ macro_rules! impl_collection_storage {
                     // The channel still holds the money it had applied: it is owed back, not lost.
                     if undone > 0 {
                         ::sqlx::query(
-                            "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due) \
-                             VALUES ($1, $2, $3, $4, $5, $6, 'REVERSED_EARLIER', 'owed', $7)",
+                            "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due, due_without_calendar) \
+                             VALUES ($1, $2, $3, $4, $5, $6, 'REVERSED_EARLIER', 'owed', $7, $8)",
                         )
                         .bind(&reversal.refund_no)
                         .bind(&reversal.channel_id)
@@ -818,7 +820,8 @@ macro_rules! impl_collection_storage {
                         .bind(&reversal.channel_txn_id)
                         .bind(applied.first().map(|a| a.1.clone()))
                         .bind(undone)
-                        .bind(reversal.refund_due)
+                        .bind(reversal.refund_due.date)
+                        .bind(!reversal.refund_due.calendar_complete())
                         .execute(&mut *tx)
                         .await?;
                     }
@@ -849,7 +852,7 @@ macro_rules! impl_collection_storage {
 
             async fn pending_refunds(&self, channel_id: &str, limit: usize) -> Result<Vec<$crate::collection::RefundState>, $crate::StorageError> {
                 let rows = ::sqlx::query(
-                    "SELECT refund_no, channel_txn_id, amount_fen, reason, due, status FROM refunds \
+                    "SELECT refund_no, channel_txn_id, amount_fen, reason, due, status, due_without_calendar FROM refunds \
                      WHERE channel_id = $1 AND (status IN ('owed', 'sent') OR (status = 'failed' AND attempts < $3)) \
                      ORDER BY CASE status WHEN 'sent' THEN 1 ELSE 0 END, due, refund_no LIMIT $2",
                 )
@@ -922,7 +925,7 @@ macro_rules! impl_collection_storage {
                         .execute(&mut *tx)
                         .await?;
                 }
-                let refund = ::sqlx::query("SELECT refund_no, channel_txn_id, amount_fen, reason, due, status FROM refunds WHERE refund_no = $1")
+                let refund = ::sqlx::query("SELECT refund_no, channel_txn_id, amount_fen, reason, due, status, due_without_calendar FROM refunds WHERE refund_no = $1")
                     .bind(refund_no)
                     .fetch_one(&mut *tx)
                     .await?;
@@ -933,7 +936,7 @@ macro_rules! impl_collection_storage {
 
             async fn overdue_refunds(&self, today: ::chrono::NaiveDate, region: Option<&str>, limit: usize) -> Result<Vec<$crate::collection::RefundState>, $crate::StorageError> {
                 let rows = ::sqlx::query(
-                    "SELECT refund_no, channel_txn_id, amount_fen, reason, due, status FROM refunds \
+                    "SELECT refund_no, channel_txn_id, amount_fen, reason, due, status, due_without_calendar FROM refunds \
                      WHERE status IN ('owed', 'sent', 'failed') AND due < $1 AND (region_code = $2 OR $3) ORDER BY due, refund_no LIMIT $4",
                 )
                 .bind(today)

@@ -11,8 +11,8 @@ use std::fmt;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use yibao_domain::{
-    CalendarYear, Category, CategoryAmount, CollectionWindow, Component, DayKind, FeePolicy,
-    FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode, WorkingCalendar,
+    CalendarNotice, CalendarYear, Category, CategoryAmount, CollectionWindow, Component, DayKind,
+    FeePolicy, FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode, WorkingCalendar,
 };
 
 pub mod collection;
@@ -148,13 +148,31 @@ pub trait Storage:
     ) -> Result<Option<FeePolicy>, StorageError>;
     async fn list_fee_policies(&self, region: RegionCode) -> Result<Vec<FeePolicy>, StorageError>;
 
-    /// Replaces a region's configured days of one calendar year whole.
+    /// Replaces a region's own configured days of one calendar year (the days loaded from the
+    /// national notice stay; a day given here wins over the notice's) and records that the year has
+    /// a calendar.
     async fn put_calendar_year(
         &self,
         region: RegionCode,
         year: &CalendarYear,
     ) -> Result<(), StorageError>;
+    /// Loads the State Council's notice for its year into a region: replaces the national days of
+    /// that year, keeps the region's own (they win on the same day), records the notice's title and
+    /// date. Idempotent.
+    async fn put_national_calendar_year(
+        &self,
+        region: RegionCode,
+        notice: &CalendarNotice,
+    ) -> Result<(), StorageError>;
+    /// The region's calendar: its configured days, and which years have a calendar at all.
     async fn working_calendar(&self, region: RegionCode) -> Result<WorkingCalendar, StorageError>;
+    /// One year of a region's calendar as stored, with where each day comes from; `None` when the
+    /// year has no calendar.
+    async fn calendar_year_record(
+        &self,
+        region: RegionCode,
+        year: i32,
+    ) -> Result<Option<CalendarYearRecord>, StorageError>;
 
     // --- Persons and enrolment (参保登记) ---
 
@@ -281,6 +299,27 @@ pub struct Housekeeping {
     pub analyzed: Vec<String>,
 }
 
+/// A year of a region's holiday calendar as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CalendarYearRecord {
+    pub region: String,
+    pub year: i32,
+    /// The notice's title and date; `None` when staff configured the year themselves.
+    pub title: Option<String>,
+    pub published_on: Option<NaiveDate>,
+    /// Every configured day, in date order.
+    pub days: Vec<CalendarDayRecord>,
+}
+
+/// A configured day: a weekday off or a weekend worked, from the notice or the region's own.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CalendarDayRecord {
+    pub day: NaiveDate,
+    pub kind: DayKind,
+    /// `national` (the State Council's notice) or `region` (configured for this region).
+    pub origin: String,
+}
+
 /// A `fee_policies` row as both backends read it.
 pub struct FeePolicyRow {
     pub region_code: String,
@@ -368,17 +407,26 @@ pub fn day_kind_code(kind: DayKind) -> &'static str {
     }
 }
 
-/// Builds the working calendar from `(day, kind)` rows of any number of years.
+pub fn day_kind_of(code: &str) -> Result<DayKind, StorageError> {
+    match code {
+        "holiday" => Ok(DayKind::Holiday),
+        "working" => Ok(DayKind::Working),
+        other => Err(StorageError::corrupt(format!("day kind {other}"))),
+    }
+}
+
+/// Builds the working calendar from `(day, kind)` rows of any number of years and the years that
+/// have a calendar (`calendar_years`; a year with days is one too).
 pub fn calendar_from_rows(
     rows: impl IntoIterator<Item = (NaiveDate, String)>,
+    known_years: impl IntoIterator<Item = i32>,
 ) -> Result<WorkingCalendar, StorageError> {
-    let mut per_year: BTreeMap<i32, Vec<(NaiveDate, DayKind)>> = BTreeMap::new();
+    let mut per_year: BTreeMap<i32, Vec<(NaiveDate, DayKind)>> = known_years
+        .into_iter()
+        .map(|year| (year, Vec::new()))
+        .collect();
     for (day, kind) in rows {
-        let kind = match kind.as_str() {
-            "holiday" => DayKind::Holiday,
-            "working" => DayKind::Working,
-            other => return Err(StorageError::corrupt(format!("day kind {other}"))),
-        };
+        let kind = day_kind_of(&kind)?;
         per_year
             .entry(chrono::Datelike::year(&day))
             .or_default()

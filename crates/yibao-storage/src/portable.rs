@@ -355,20 +355,70 @@ macro_rules! impl_storage {
                 let first = ::chrono::NaiveDate::from_ymd_opt(year.year(), 1, 1).ok_or_else(|| $crate::StorageError::corrupt("year"))?;
                 let last = ::chrono::NaiveDate::from_ymd_opt(year.year(), 12, 31).ok_or_else(|| $crate::StorageError::corrupt("year"))?;
                 let mut tx = self.begin_write().await?;
-                ::sqlx::query("DELETE FROM calendar_days WHERE region_code = $1 AND day BETWEEN $2 AND $3")
+                ::sqlx::query("DELETE FROM calendar_days WHERE region_code = $1 AND day BETWEEN $2 AND $3 AND origin = 'region'")
                     .bind(region.as_str())
                     .bind(first)
                     .bind(last)
                     .execute(&mut *tx)
                     .await?;
                 for (day, kind) in year.days() {
-                    ::sqlx::query("INSERT INTO calendar_days (region_code, day, kind) VALUES ($1, $2, $3)")
-                        .bind(region.as_str())
-                        .bind(day)
-                        .bind($crate::day_kind_code(kind))
-                        .execute(&mut *tx)
-                        .await?;
+                    ::sqlx::query(
+                        "INSERT INTO calendar_days (region_code, day, kind, origin) VALUES ($1, $2, $3, 'region') \
+                         ON CONFLICT (region_code, day) DO UPDATE SET kind = excluded.kind, origin = 'region'",
+                    )
+                    .bind(region.as_str())
+                    .bind(day)
+                    .bind($crate::day_kind_code(kind))
+                    .execute(&mut *tx)
+                    .await?;
                 }
+                ::sqlx::query("INSERT INTO calendar_years (region_code, year) VALUES ($1, $2) ON CONFLICT (region_code, year) DO NOTHING")
+                    .bind(region.as_str())
+                    .bind(year.year())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn put_national_calendar_year(
+                &self,
+                region: ::yibao_domain::RegionCode,
+                notice: &::yibao_domain::CalendarNotice,
+            ) -> Result<(), $crate::StorageError> {
+                let year = notice.calendar.year();
+                let first = ::chrono::NaiveDate::from_ymd_opt(year, 1, 1).ok_or_else(|| $crate::StorageError::corrupt("year"))?;
+                let last = ::chrono::NaiveDate::from_ymd_opt(year, 12, 31).ok_or_else(|| $crate::StorageError::corrupt("year"))?;
+                let mut tx = self.begin_write().await?;
+                ::sqlx::query("DELETE FROM calendar_days WHERE region_code = $1 AND day BETWEEN $2 AND $3 AND origin = 'national'")
+                    .bind(region.as_str())
+                    .bind(first)
+                    .bind(last)
+                    .execute(&mut *tx)
+                    .await?;
+                for (day, kind) in notice.calendar.days() {
+                    // The region's own day on the same date wins.
+                    ::sqlx::query(
+                        "INSERT INTO calendar_days (region_code, day, kind, origin) VALUES ($1, $2, $3, 'national') \
+                         ON CONFLICT (region_code, day) DO NOTHING",
+                    )
+                    .bind(region.as_str())
+                    .bind(day)
+                    .bind($crate::day_kind_code(kind))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                ::sqlx::query(
+                    "INSERT INTO calendar_years (region_code, year, title, published_on) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (region_code, year) DO UPDATE SET title = excluded.title, published_on = excluded.published_on, \
+                     loaded_at = CURRENT_TIMESTAMP",
+                )
+                .bind(region.as_str())
+                .bind(year)
+                .bind(&notice.title)
+                .bind(notice.published_on)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -383,7 +433,54 @@ macro_rules! impl_storage {
                     .iter()
                     .map(|r| Ok((r.try_get("day")?, r.try_get("kind")?)))
                     .collect::<Result<Vec<_>, ::sqlx::Error>>()?;
-                $crate::calendar_from_rows(days)
+                let years = ::sqlx::query("SELECT CAST(year AS INTEGER) AS year FROM calendar_years WHERE region_code = $1")
+                    .bind(region.as_str())
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get::<i32, _>("year"))
+                    .collect::<Result<Vec<i32>, ::sqlx::Error>>()?;
+                $crate::calendar_from_rows(days, years)
+            }
+
+            async fn calendar_year_record(
+                &self,
+                region: ::yibao_domain::RegionCode,
+                year: i32,
+            ) -> Result<Option<$crate::CalendarYearRecord>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let Some(head) = ::sqlx::query("SELECT title, published_on FROM calendar_years WHERE region_code = $1 AND year = $2")
+                    .bind(region.as_str())
+                    .bind(year)
+                    .fetch_optional(&self.pool)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let first = ::chrono::NaiveDate::from_ymd_opt(year, 1, 1).ok_or_else(|| $crate::StorageError::corrupt("year"))?;
+                let last = ::chrono::NaiveDate::from_ymd_opt(year, 12, 31).ok_or_else(|| $crate::StorageError::corrupt("year"))?;
+                let rows = ::sqlx::query("SELECT day, kind, origin FROM calendar_days WHERE region_code = $1 AND day BETWEEN $2 AND $3 ORDER BY day")
+                    .bind(region.as_str())
+                    .bind(first)
+                    .bind(last)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut days = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let kind: String = r.try_get("kind")?;
+                    days.push($crate::CalendarDayRecord {
+                        day: r.try_get("day")?,
+                        kind: $crate::day_kind_of(&kind)?,
+                        origin: r.try_get("origin")?,
+                    });
+                }
+                Ok(Some($crate::CalendarYearRecord {
+                    region: region.to_string(),
+                    year,
+                    title: head.try_get("title")?,
+                    published_on: head.try_get("published_on")?,
+                    days,
+                }))
             }
 
             async fn upsert_persons(
@@ -815,7 +912,7 @@ macro_rules! impl_storage {
             ) -> Result<Vec<$crate::records::StandingRow>, $crate::StorageError> {
                 use ::sqlx::Row as _;
                 let rows = ::sqlx::query(
-                    "SELECT p.region_code, p.station_code, p.id_number, p.name, e.status AS enrolment_status, \
+                    "SELECT p.region_code, p.station_code, p.id_number, p.name, p.phone, e.status AS enrolment_status, \
                      e.refusal_message, y.status AS payable_status, y.amount_fen \
                      FROM persons p \
                      LEFT JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number AND e.fee_year = $2 \
@@ -846,6 +943,7 @@ macro_rules! impl_storage {
                             standing: standing.to_owned(),
                             detail,
                             amount_fen: amount,
+                            phone: r.try_get("phone")?,
                         })
                     })
                     .collect()

@@ -173,6 +173,8 @@ pub struct StandingRow {
     /// Refusal message, or the payable's amount for unpaid.
     pub detail: Option<String>,
     pub amount_fen: Option<i64>,
+    /// The contact phone from the roster: the station calls the unpaid.
+    pub phone: Option<String>,
 }
 
 pub const MAX_LIST_ROWS: usize = 100_000;
@@ -415,6 +417,13 @@ pub fn standing_of(
 }
 
 /// The Chinese reason shown in unpaid lists.
+/// Whether a standing belongs on the unpaid list (未缴费名单): enrolled and owing (assessed and
+/// unpaid, or not assessed yet). The paid, the exempt, the refused and those not enrolled this
+/// year are left out.
+pub fn standing_owes(standing: &str) -> bool {
+    matches!(standing, "unpaid" | "not_assessed")
+}
+
 pub fn standing_name_zh(standing: &str) -> &'static str {
     match standing {
         "paid" => "已缴费",

@@ -211,7 +211,7 @@ pub struct NewPayableRefund {
     pub payable_id: String,
     pub reason: &'static str,
     pub refund_no: String,
-    pub due: NaiveDate,
+    pub due: yibao_domain::DueDate,
     /// `cancelled` when the person leaves (employee insurance), else `unpaid` (re-assessment, reversal).
     pub payable_after: &'static str,
     pub event_id: String,

@@ -8,7 +8,7 @@
 #[macro_export]
 macro_rules! refund_select {
     () => {
-        "SELECT refund_no, channel_txn_id, amount_fen, reason, due, status FROM refunds "
+        "SELECT refund_no, channel_txn_id, amount_fen, reason, due, status, due_without_calendar FROM refunds "
     };
 }
 
@@ -943,8 +943,8 @@ macro_rules! impl_settlement_storage {
                     .execute(&mut *tx)
                     .await?;
                 ::sqlx::query(
-                    "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due, payable_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'owed', $8, $9)",
+                    "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due, payable_id, due_without_calendar) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'owed', $8, $9, $10)",
                 )
                 .bind(&refund.refund_no)
                 .bind(&channel_id)
@@ -953,8 +953,9 @@ macro_rules! impl_settlement_storage {
                 .bind(&region)
                 .bind(amount)
                 .bind(refund.reason)
-                .bind(refund.due)
+                .bind(refund.due.date)
                 .bind(&refund.payable_id)
+                .bind(!refund.due.calendar_complete())
                 .execute(&mut *tx)
                 .await?;
                 let still_applied: i64 = ::sqlx::query_scalar("SELECT COUNT(*) FROM payment_applications WHERE payment_no = $1 AND active = $2")

@@ -510,3 +510,258 @@ async fn regions_fee_policies_and_calendars_are_set_through_the_api() {
     })
     .await;
 }
+
+/// The first worksheet's XML and the shared strings of an XLSX workbook.
+fn sheet_of(bytes: &[u8]) -> (String, Vec<String>) {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut read = |name: &str| {
+        let mut text = String::new();
+        zip.by_name(name)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    };
+    let sheet = read("xl/worksheets/sheet1.xml");
+    let shared = read("xl/sharedStrings.xml");
+    let strings = shared
+        .split("<t")
+        .skip(1)
+        .filter_map(|s| {
+            s.split_once('>')
+                .and_then(|(_, rest)| rest.split_once("</t>"))
+        })
+        .map(|(text, _)| text.to_owned())
+        .collect();
+    (sheet, strings)
+}
+
+/// A cell's value: `Ok(number text)` for a number, `Err(text)` for a shared string.
+fn cell(sheet: &(String, Vec<String>), reference: &str) -> Option<Result<String, String>> {
+    let start = sheet.0.find(&format!("<c r=\"{reference}\""))?;
+    let rest = &sheet.0[start..];
+    let end = rest
+        .find("</c>")
+        .unwrap_or_else(|| rest.find("/>").unwrap_or(0));
+    let xml = &rest[..end];
+    let value = xml.split("<v>").nth(1)?.split("</v>").next()?.to_owned();
+    if xml.contains("t=\"s\"") {
+        Some(Err(sheet.1[value.parse::<usize>().unwrap()].clone()))
+    } else {
+        Some(Ok(value))
+    }
+}
+
+#[tokio::test]
+async fn the_unpaid_list_leaves_out_exempt_and_refused_has_phones_and_its_xlsx_sums() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let c = &w.server.client;
+        let s = |p: &str| w.server.url(p);
+        // A phone for the own station's person, an exempt (特困) and a refused (employee-insured) one.
+        let exempt = make_id("320602", "1970-01-01", 3);
+        let refused = make_id("320602", "1972-01-01", 4);
+        for (id, body) in [
+            (
+                &w.own,
+                json!({"name": "张三", "station": "ST-01", "phone": "13800138000"}),
+            ),
+            (
+                &exempt,
+                json!({"name": "李四", "station": "ST-01", "relief_kind": "特困",
+                "certificate_name": "特困人员救助供养证", "certificate_number": "TK1",
+                "certificate_valid_until": "2021-12-31"}),
+            ),
+            (
+                &refused,
+                json!({"name": "王五", "station": "ST-01", "employee_insured": true}),
+            ),
+        ] {
+            let r = c
+                .put(s(&format!("/api/v1/regions/320600/persons/{id}")))
+                .bearer_auth(&w.admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        }
+        let r = c
+            .post(s("/api/v1/regions/320600/fee-years/2021/assessment"))
+            .bearer_auth(&w.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        // Everyone: four people, among them the exempt and the refused.
+        let all: Value = c
+            .get(s("/api/v1/regions/320600/fee-years/2021/standing"))
+            .bearer_auth(&w.admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let standings: Vec<&str> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["standing"].as_str().unwrap())
+            .collect();
+        assert!(
+            standings.contains(&"exempt") && standings.contains(&"enrolment_refused"),
+            "{standings:?}"
+        );
+        // The unpaid list: only those who owe, with their phone.
+        let unpaid: Value = c
+            .get(s(
+                "/api/v1/regions/320600/fee-years/2021/standing?only_unpaid=true",
+            ))
+            .bearer_auth(&w.admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let unpaid = unpaid.as_array().unwrap();
+        assert_eq!(unpaid.len(), 2, "{unpaid:?}");
+        assert!(unpaid.iter().all(|r| r["standing"] == "unpaid"));
+        let own = unpaid
+            .iter()
+            .find(|r| r["id_number"] == w.own.as_str())
+            .unwrap();
+        assert_eq!(own["phone"], "13800138000");
+        // The station's own list as XLSX: numbers, a frozen header, totals, a named file.
+        let r = c
+            .get(s(
+                "/api/v1/regions/320600/fee-years/2021/standing?only_unpaid=true&format=xlsx",
+            ))
+            .bearer_auth(&w.operator)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let disposition = r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            disposition.contains("filename=\"unpaid-320600-2021-ST-01-20201102.xlsx\""),
+            "{disposition}"
+        );
+        assert!(disposition.contains("filename*=UTF-8''"), "{disposition}");
+        let sheet = sheet_of(&r.bytes().await.unwrap());
+        let title = cell(&sheet, "A1").unwrap().unwrap_err();
+        assert!(
+            title.contains("南通市（320600）") && title.contains("ST-01") && title.contains("2021"),
+            "{title}"
+        );
+        assert_eq!(cell(&sheet, "D2"), Some(Err("联系电话".into())));
+        assert!(
+            sheet.0.contains("ySplit=\"2\"") && sheet.0.contains("state=\"frozen\""),
+            "frozen header"
+        );
+        // One row (the own station's unpaid person), then the totals.
+        assert_eq!(cell(&sheet, "C3"), Some(Err(w.own.clone())));
+        assert_eq!(cell(&sheet, "D3"), Some(Err("13800138000".into())));
+        assert_eq!(cell(&sheet, "E3"), Some(Err("未缴费".into())));
+        assert_eq!(
+            cell(&sheet, "G3"),
+            Some(Ok("430".into())),
+            "an amount is a number"
+        );
+        assert_eq!(cell(&sheet, "A4"), Some(Err("合计（1 人）".into())));
+        assert_eq!(
+            cell(&sheet, "G4"),
+            Some(Ok("430".into())),
+            "the total is a number"
+        );
+        assert!(!sheet.1.iter().any(|t| t == "430.00"), "no amount as text");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reading_personal_data_is_audited() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let c = &w.server.client;
+        let s = |p: &str| w.server.url(p);
+        for (token, path) in [
+            (
+                &w.operator,
+                "/api/v1/regions/320600/fee-years/2021/standing?only_unpaid=true&format=xlsx"
+                    .to_owned(),
+            ),
+            (
+                &w.admin,
+                "/api/v1/regions/320600/fee-years/2021/standing".to_owned(),
+            ),
+            (
+                &w.operator,
+                format!("/api/v1/regions/320600/persons/{}", w.own),
+            ),
+            (
+                &w.operator,
+                format!("/api/v1/regions/320600/persons/{}/history", w.own),
+            ),
+            (
+                &w.admin,
+                "/api/v1/regions/320600/fee-years/2021/paid-listing".to_owned(),
+            ),
+        ] {
+            let r = c.get(s(&path)).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+        }
+        let audit: Value = c
+            .get(s("/api/v1/audit?limit=100"))
+            .bearer_auth(&w.auditor)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let entries = audit.as_array().unwrap();
+        let find = |actor: &str, action: &str| {
+            entries
+                .iter()
+                .find(|e| e["actor"] == actor && e["action"] == action)
+                .unwrap_or_else(|| panic!("no {action} by {actor}: {entries:?}"))
+                .clone()
+        };
+        let unpaid = find("op1", "read.unpaid_list");
+        assert_eq!(unpaid["region"], "320600");
+        assert_eq!(unpaid["target"], "2021");
+        assert_eq!(
+            unpaid["detail"]["station"], "ST-01",
+            "scope: the operator's station"
+        );
+        assert_eq!(unpaid["detail"]["format"], "xlsx");
+        assert_eq!(unpaid["detail"]["rows"], 1);
+        let all = find("root", "read.standing");
+        assert_eq!(all["detail"]["rows"], 2);
+        assert_eq!(all["detail"]["station"], Value::Null, "the whole region");
+        let person = find("op1", "read.person");
+        let target = person["target"].as_str().unwrap();
+        assert!(
+            target.contains('*') && !target.contains(&w.own[6..14]),
+            "the ID number is masked: {target}"
+        );
+        assert_eq!(person["detail"]["rows"], 1);
+        assert_eq!(find("op1", "read.person_history")["detail"]["rows"], 1);
+        assert_eq!(find("root", "read.paid_listing")["detail"]["rows"], 0);
+        // A refused read leaves no entry claiming rows were read.
+        let r = c
+            .get(s(&format!("/api/v1/regions/320600/persons/{}", w.other)))
+            .bearer_auth(&w.operator)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    })
+    .await;
+}

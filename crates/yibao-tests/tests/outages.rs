@@ -116,7 +116,10 @@ async fn group_commit_keeps_an_unavailable_database_unavailable() {
             paid_at: "2026-11-02T10:15:00+08:00".into(),
             paid_on: today,
             fingerprint: "f".into(),
-            refund_due: today,
+            refund_due: yibao_domain::DueDate {
+                date: today,
+                years_without_calendar: Vec::new(),
+            },
             issued_on: today,
             now: 0,
             check_codes: vec!["abc123".into()],

@@ -1120,8 +1120,9 @@ async fn staff_reports_come_as_json_and_xlsx_and_only_to_those_allowed() {
         let get = |path: &str| w.server.client.get(w.server.url(path)).bearer_auth(&w.token).send();
         let r = get("/api/v1/reports/daily-collection?from=2020-11-01&to=2020-11-02").await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        let rows: Value = r.json().await.unwrap();
-        assert_eq!(rows, json!([{"day": "2020-11-02", "channel_id": "wechat", "region": "320600", "payables": 4, "applied_fen": 172000}]));
+        let report: Value = r.json().await.unwrap();
+        assert_eq!(report["rows"], json!([{"day": "2020-11-02", "channel_id": "wechat", "region": "320600", "payables": 4, "applied_fen": 172000}]));
+        assert!(report["warnings"].is_array());
         let r = get("/api/v1/reports/daily-collection?from=2020-11-01&to=2020-11-02&format=xlsx").await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let bytes = r.bytes().await.unwrap();
@@ -1402,6 +1403,221 @@ async fn re_uploading_a_day_keeps_the_next_days_verdicts() {
         .await
         .unwrap_err();
         assert_eq!(err.code.as_str(), "INVALID_REQUEST");
+    })
+    .await;
+}
+
+/// The first worksheet's XML and the shared strings of an XLSX workbook.
+fn sheet_of(bytes: &[u8]) -> (String, Vec<String>) {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut read = |name: &str| {
+        let mut text = String::new();
+        zip.by_name(name)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    };
+    let sheet = read("xl/worksheets/sheet1.xml");
+    let shared = read("xl/sharedStrings.xml");
+    let strings = shared
+        .split("<t")
+        .skip(1)
+        .filter_map(|s| {
+            s.split_once('>')
+                .and_then(|(_, rest)| rest.split_once("</t>"))
+        })
+        .map(|(text, _)| text.to_owned())
+        .collect();
+    (sheet, strings)
+}
+
+/// A cell's value: `Ok(number text)` for a number, `Err(text)` for a shared string.
+fn cell(sheet: &(String, Vec<String>), reference: &str) -> Option<Result<String, String>> {
+    let start = sheet.0.find(&format!("<c r=\"{reference}\""))?;
+    let rest = &sheet.0[start..];
+    let end = rest
+        .find("</c>")
+        .unwrap_or_else(|| rest.find("/>").unwrap_or(0));
+    let xml = &rest[..end];
+    let value = xml.split("<v>").nth(1)?.split("</v>").next()?.to_owned();
+    if xml.contains("t=\"s\"") {
+        Some(Err(sheet.1[value.parse::<usize>().unwrap()].clone()))
+    } else {
+        Some(Ok(value))
+    }
+}
+
+#[tokio::test]
+async fn refunds_due_in_a_year_without_calendar_are_flagged_and_reports_warn() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        let mut payables = Vec::new();
+        for (i, id) in w.adults[..2].iter().enumerate() {
+            let p = payable_of(&w, id).await;
+            let r = w
+                .wechat
+                .report_payment(&ReportPaymentRequest::for_payables(
+                    format!("CAL-{i}"),
+                    vec![p.clone()],
+                    43000,
+                    paid_at(),
+                ))
+                .await
+                .unwrap();
+            assert_eq!(r.result, PaymentResult::Paid);
+            payables.push(p);
+        }
+        // The XLSX daily collection while both payments stand: numbers, a frozen header, totals,
+        // the calendar warning as a note, a named file.
+        let r = w
+            .server
+            .client
+            .get(w.server.url("/api/v1/reports/daily-collection?format=xlsx"))
+            .bearer_auth(&w.token)
+            .send()
+            .await
+            .unwrap();
+        let disposition = r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            disposition.contains("filename=\"daily-collection-all-20201102.xlsx\""),
+            "{disposition}"
+        );
+        let sheet = sheet_of(&r.bytes().await.unwrap());
+        assert!(sheet.0.contains("state=\"frozen\""));
+        assert_eq!(
+            cell(&sheet, "C3"),
+            Some(Err("微信支付".into())),
+            "channel kind in Chinese"
+        );
+        assert_eq!(
+            cell(&sheet, "E3"),
+            Some(Err("南通市".into())),
+            "region name beside the code"
+        );
+        assert_eq!(
+            cell(&sheet, "F3"),
+            Some(Ok("2".into())),
+            "a count is a number"
+        );
+        assert_eq!(
+            cell(&sheet, "G3"),
+            Some(Ok("860".into())),
+            "an amount is a number"
+        );
+        assert_eq!(cell(&sheet, "A4"), Some(Err("合计".into())));
+        assert_eq!(cell(&sheet, "G4"), Some(Ok("860".into())));
+        assert!(
+            sheet
+                .1
+                .iter()
+                .any(|t| t.contains("锦州市（210700）") && t.contains("2027")),
+            "the warning as a note"
+        );
+        // Decided on Wednesday 30 December 2026: two working days reach 2027, which has no
+        // calendar (not shipped): 1 January 2027 by weekends alone, and flagged.
+        let late = Clock::fixed(Utc.with_ymd_and_hms(2026, 12, 30, 2, 0, 0).unwrap());
+        let flagged = refund_paid_payable(
+            w.storage.as_ref(),
+            &late,
+            &payables[0],
+            RefundReason::Reassessed,
+        )
+        .await
+        .unwrap();
+        assert_eq!(flagged.due, NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
+        assert!(flagged.due_without_calendar);
+        // Inside a year with its calendar: not flagged.
+        let normal = refund_paid_payable(
+            w.storage.as_ref(),
+            &w.clock,
+            &payables[1],
+            RefundReason::Reassessed,
+        )
+        .await
+        .unwrap();
+        assert_eq!(normal.due, day(4));
+        assert!(!normal.due_without_calendar);
+        // Staff see the flag in the refund list and the refunds report, with the window warning.
+        let get = |path: &str| {
+            w.server
+                .client
+                .get(w.server.url(path))
+                .bearer_auth(&w.token)
+                .send()
+        };
+        let owed: Value = get("/api/v1/refunds?status=owed")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let flags: Vec<(String, bool)> = owed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["refund_no"].as_str().unwrap().to_owned(),
+                    r["due_without_calendar"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert!(
+            flags.contains(&(flagged.refund_no.clone(), true)),
+            "{flags:?}"
+        );
+        assert!(
+            flags.contains(&(normal.refund_no.clone(), false)),
+            "{flags:?}"
+        );
+        let report: Value = get("/api/v1/reports/refunds")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let warnings = report["warnings"].as_array().unwrap();
+        // 锦州市's fee year 2027 collects until 28 February 2027.
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w["region"] == "210700" && w["year"] == 2027 && w["fee_year"] == 2027),
+            "{warnings:?}"
+        );
+        assert!(warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("yibao calendar load"));
+        let r = get("/api/v1/reports/daily-collection?region=210700")
+            .await
+            .unwrap();
+        let daily: Value = r.json().await.unwrap();
+        assert_eq!(daily["warnings"].as_array().unwrap().len(), 1, "{daily}");
+        // The XLSX reports: numbers, a frozen header, totals, notes, named files.
+        let r = get("/api/v1/reports/refunds?format=xlsx&from=2020-11-01&to=2020-11-04")
+            .await
+            .unwrap();
+        assert!(r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("refunds-all-20201101-20201104.xlsx"));
+        let sheet = sheet_of(&r.bytes().await.unwrap());
+        assert!(
+            sheet.1.iter().any(|t| t.contains("1 笔未完成的退费")),
+            "{:?}",
+            sheet.1
+        );
+        assert_eq!(
+            cell(&sheet, "D3"),
+            Some(Ok("1".into())),
+            "one refund due on 4 November"
+        );
+        assert_eq!(cell(&sheet, "E3"), Some(Ok("430".into())));
     })
     .await;
 }

@@ -215,11 +215,11 @@ async fn calendars_compute_due_dates_and_replace_by_year() {
         }
         let cal = storage.working_calendar(nantong).await.unwrap();
         assert_eq!(
-            cal.add_working_days(d("2020-09-30"), 2).unwrap(),
+            cal.add_working_days(d("2020-09-30"), 2).unwrap().date,
             d("2020-10-10")
         );
         assert_eq!(
-            cal.add_working_days(d("2021-02-10"), 1).unwrap(),
+            cal.add_working_days(d("2021-02-10"), 1).unwrap().date,
             d("2021-02-18")
         );
         // Another region has its own calendar: plain weekdays here.
@@ -228,7 +228,7 @@ async fn calendars_compute_due_dates_and_replace_by_year() {
             .await
             .unwrap();
         assert_eq!(
-            haikou.add_working_days(d("2020-09-30"), 2).unwrap(),
+            haikou.add_working_days(d("2020-09-30"), 2).unwrap().date,
             d("2020-10-02")
         );
         // Replacing 2020 with an empty year removes its holidays but keeps 2021's.
@@ -238,11 +238,11 @@ async fn calendars_compute_due_dates_and_replace_by_year() {
             .unwrap();
         let cal = storage.working_calendar(nantong).await.unwrap();
         assert_eq!(
-            cal.add_working_days(d("2020-09-30"), 2).unwrap(),
+            cal.add_working_days(d("2020-09-30"), 2).unwrap().date,
             d("2020-10-02")
         );
         assert_eq!(
-            cal.add_working_days(d("2021-02-10"), 1).unwrap(),
+            cal.add_working_days(d("2021-02-10"), 1).unwrap().date,
             d("2021-02-18")
         );
         // A regional holiday (e.g. an autonomous region's own) on a weekday.
@@ -250,6 +250,96 @@ async fn calendars_compute_due_dates_and_replace_by_year() {
         storage.put_calendar_year(nantong, &local).await.unwrap();
         let cal = storage.working_calendar(nantong).await.unwrap();
         assert!(!cal.is_working_day(d("2020-10-12")));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn national_calendars_load_idempotently_keep_region_days_and_know_missing_years() {
+    on_each_backend(|storage| async move {
+        storage
+            .upsert_region(&region("320600", "南通市"))
+            .await
+            .unwrap();
+        let nantong = RegionCode::parse("320600").unwrap();
+        // No calendar at all: two working days after 30 December 2026 is 1 January 2027, flagged.
+        let bare = storage.working_calendar(nantong).await.unwrap();
+        let due = bare.add_working_days(d("2026-12-30"), 2).unwrap();
+        assert_eq!(due.date, d("2027-01-01"));
+        assert_eq!(due.years_without_calendar, vec![2026, 2027]);
+        assert!(storage
+            .calendar_year_record(nantong, 2026)
+            .await
+            .unwrap()
+            .is_none());
+        // The region's own holiday first, then the national notices (twice: idempotent).
+        let own = CalendarYear::new(2026, [(d("2026-03-02"), DayKind::Holiday)]).unwrap();
+        storage.put_calendar_year(nantong, &own).await.unwrap();
+        let notices = yibao::setup_cli::shipped_notices().unwrap();
+        for _ in 0..2 {
+            for notice in &notices {
+                storage
+                    .put_national_calendar_year(nantong, notice)
+                    .await
+                    .unwrap();
+            }
+        }
+        let cal = storage.working_calendar(nantong).await.unwrap();
+        assert_eq!(
+            cal.years().collect::<Vec<_>>(),
+            (2020..=2026).collect::<Vec<_>>()
+        );
+        assert!(
+            !cal.is_working_day(d("2026-03-02")),
+            "the region's own day is kept"
+        );
+        assert!(!cal.is_working_day(d("2026-02-17")), "Spring Festival 2026");
+        assert!(
+            cal.is_working_day(d("2026-02-28")),
+            "a worked Saturday (调休)"
+        );
+        let due = cal.add_working_days(d("2026-12-30"), 2).unwrap();
+        assert_eq!(due.date, d("2027-01-01"));
+        assert_eq!(
+            due.years_without_calendar,
+            vec![2027],
+            "2027 is not shipped"
+        );
+        let record = storage
+            .calendar_year_record(nantong, 2026)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            record.title.as_deref(),
+            Some("国务院办公厅关于2026年部分节假日安排的通知")
+        );
+        assert_eq!(record.published_on, Some(d("2025-11-04")));
+        let national = notices
+            .iter()
+            .find(|n| n.calendar.year() == 2026)
+            .unwrap()
+            .calendar
+            .days()
+            .count();
+        assert_eq!(record.days.len(), national + 1, "loaded twice, stored once");
+        assert_eq!(
+            record
+                .days
+                .iter()
+                .filter(|day| day.origin == "region")
+                .map(|day| day.day)
+                .collect::<Vec<_>>(),
+            vec![d("2026-03-02")]
+        );
+        // Replacing the region's own days leaves the notice's.
+        storage
+            .put_calendar_year(nantong, &CalendarYear::new(2026, []).unwrap())
+            .await
+            .unwrap();
+        let cal = storage.working_calendar(nantong).await.unwrap();
+        assert!(cal.is_working_day(d("2026-03-02")));
+        assert!(!cal.is_working_day(d("2026-02-17")));
     })
     .await;
 }

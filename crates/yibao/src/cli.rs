@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Run the server. Migrations run at start.
     Serve(ServerArgs),
-    /// Run the database migrations and exit.
+    /// Run the database migrations, load the shipped holiday calendars into every region, and exit.
     Migrate(DatabaseArgs),
     /// Zero-setup showcase: a local SQLite database with demo data, served.
     Demo(DemoArgs),
@@ -77,6 +77,27 @@ enum Command {
     Reconcile {
         #[command(flatten)]
         args: crate::settlement_cli::ReconcileArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Pooling regions (统筹区): add, list.
+    Region {
+        #[command(subcommand)]
+        command: crate::setup_cli::RegionCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Fee policies (缴费政策): load from a file, list.
+    FeePolicy {
+        #[command(subcommand)]
+        command: crate::setup_cli::FeePolicyCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Holiday calendars (节假日安排): load a State Council notice file, show a year.
+    Calendar {
+        #[command(subcommand)]
+        command: crate::setup_cli::CalendarCommand,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -434,8 +455,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Migrate(args) => {
             let config = database_config(args)?;
-            connect(&config).await?;
+            let storage = connect(&config).await?;
+            let (years, regions) =
+                crate::setup_cli::load_shipped_calendars(storage.as_ref(), None).await?;
             println!("数据库迁移完成：{}", config.database_url);
+            println!("已导入 {years} 年国务院节假日安排（{regions} 个统筹区）");
             Ok(())
         }
         Command::Demo(args) => {
@@ -662,6 +686,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Debit { command, database } => {
             let storage = connect_existing(&database_config(database)?).await?;
             crate::settlement_cli::debit_run(storage.as_ref(), command).await
+        }
+        Command::Region { command, database } => {
+            let storage = connect_existing(&database_config(database)?).await?;
+            crate::setup_cli::region(storage.as_ref(), command).await
+        }
+        Command::FeePolicy { command, database } => {
+            let storage = connect_existing(&database_config(database)?).await?;
+            crate::setup_cli::fee_policy(storage.as_ref(), command).await
+        }
+        Command::Calendar { command, database } => {
+            let storage = connect_existing(&database_config(database)?).await?;
+            crate::setup_cli::calendar(storage.as_ref(), command).await
         }
         Command::Reconcile { args, database } => {
             let storage = connect_existing(&database_config(database)?).await?;

@@ -3,15 +3,15 @@
 //! 南通市 fee year 2021 is the seed document as written. The fee year 2027 policies of 海口市, 三亚市,
 //! 锦州市, 滁州市 and 南通市 are plausible figures for a demo (the national minimum individual
 //! contribution was 400 元 in 2024), with a window open today so the demo shows live collection.
-//! The holiday calendars follow the State Council's notices for 2020, 2021 and 2026; an operator
-//! loads each new year's notice when it is published.
+//! The holiday calendars are the State Council's notices shipped in `data/calendars/` (2020–2026);
+//! an operator loads each new year's notice when it is published (`yibao calendar load`).
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use yibao_domain::{
-    CalendarYear, Category, CategoryAmount, CollectionWindow, Component, DayKind, FeePolicy,
-    FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode,
+    CalendarYear, Category, CategoryAmount, CollectionWindow, Component, FeePolicy, FeePolicyInput,
+    FeeYear, Fen, PoolingRegion, RegionCode,
 };
 use yibao_storage::Storage;
 
@@ -93,106 +93,6 @@ const POLICIES: [PolicyLine; 6] = [
     },
 ];
 
-/// Holidays (days off that fall on weekdays) and worked weekends (调休), per the State Council.
-const CALENDARS: [(i32, &[&str], &[&str]); 3] = [
-    (
-        2020,
-        &[
-            "2020-01-01",
-            "2020-01-24",
-            "2020-01-27",
-            "2020-01-28",
-            "2020-01-29",
-            "2020-01-30",
-            "2020-01-31",
-            "2020-04-06",
-            "2020-05-01",
-            "2020-05-04",
-            "2020-05-05",
-            "2020-06-25",
-            "2020-06-26",
-            "2020-10-01",
-            "2020-10-02",
-            "2020-10-05",
-            "2020-10-06",
-            "2020-10-07",
-            "2020-10-08",
-        ],
-        &[
-            "2020-04-26",
-            "2020-05-09",
-            "2020-06-28",
-            "2020-09-27",
-            "2020-10-10",
-            "2020-01-19",
-        ],
-    ),
-    (
-        2021,
-        &[
-            "2021-01-01",
-            "2021-02-11",
-            "2021-02-12",
-            "2021-02-15",
-            "2021-02-16",
-            "2021-02-17",
-            "2021-04-05",
-            "2021-05-03",
-            "2021-05-04",
-            "2021-05-05",
-            "2021-06-14",
-            "2021-09-20",
-            "2021-09-21",
-            "2021-10-01",
-            "2021-10-04",
-            "2021-10-05",
-            "2021-10-06",
-            "2021-10-07",
-        ],
-        &[
-            "2021-02-07",
-            "2021-02-20",
-            "2021-04-25",
-            "2021-05-08",
-            "2021-09-18",
-            "2021-09-26",
-            "2021-10-09",
-        ],
-    ),
-    (
-        2026,
-        &[
-            "2026-01-01",
-            "2026-01-02",
-            "2026-02-16",
-            "2026-02-17",
-            "2026-02-18",
-            "2026-02-19",
-            "2026-02-20",
-            "2026-02-23",
-            "2026-04-06",
-            "2026-05-01",
-            "2026-05-04",
-            "2026-05-05",
-            "2026-06-19",
-            "2026-09-25",
-            "2026-10-01",
-            "2026-10-02",
-            "2026-10-05",
-            "2026-10-06",
-            "2026-10-07",
-        ],
-        &[
-            "2026-01-04",
-            "2026-02-14",
-            "2026-02-28",
-            "2026-05-09",
-            "2026-09-20",
-            "2026-10-10",
-        ],
-    ),
-];
-
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error("演示数据有误：{0}")]
@@ -250,20 +150,13 @@ pub fn fee_policies() -> Result<Vec<FeePolicy>, DemoError> {
         .collect()
 }
 
+/// The holiday calendars the demo loads: the State Council's notices shipped in `data/calendars/`.
 pub fn calendar_years() -> Result<Vec<CalendarYear>, DemoError> {
-    CALENDARS
-        .iter()
-        .map(|(year, holidays, working)| {
-            let mut days = Vec::new();
-            for d in *holidays {
-                days.push((date(d)?, DayKind::Holiday));
-            }
-            for d in *working {
-                days.push((date(d)?, DayKind::Working));
-            }
-            CalendarYear::new(*year, days).map_err(data_error)
-        })
-        .collect()
+    Ok(crate::setup_cli::shipped_notices()
+        .map_err(data_error)?
+        .into_iter()
+        .map(|n| n.calendar)
+        .collect())
 }
 
 /// What [`load`] wrote.
@@ -386,18 +279,20 @@ pub fn demo_roster_csv(today: NaiveDate) -> String {
 
 /// Loads regions, fee policies and calendars. Idempotent: loading twice leaves the same data.
 pub async fn load(storage: &dyn Storage) -> Result<DemoSummary, DemoError> {
-    let calendars = calendar_years()?;
+    let notices = crate::setup_cli::shipped_notices().map_err(data_error)?;
     let mut summary = DemoSummary::default();
     for (code, name) in REGIONS {
         let region = PoolingRegion::new(RegionCode::parse(code).map_err(data_error)?, name)
             .map_err(data_error)?;
         storage.upsert_region(&region).await?;
         summary.regions += 1;
-        for year in &calendars {
-            storage.put_calendar_year(region.code(), year).await?;
+        for notice in &notices {
+            storage
+                .put_national_calendar_year(region.code(), notice)
+                .await?;
         }
     }
-    summary.calendar_years = calendars.len();
+    summary.calendar_years = notices.len();
     for policy in fee_policies()? {
         storage.put_fee_policy(&policy).await?;
         summary.fee_policies += 1;
@@ -618,7 +513,10 @@ mod tests {
     #[test]
     fn demo_data_is_valid() {
         assert_eq!(fee_policies().unwrap().len(), POLICIES.len());
-        assert_eq!(calendar_years().unwrap().len(), CALENDARS.len());
+        assert_eq!(
+            calendar_years().unwrap().len(),
+            crate::setup_cli::SHIPPED_CALENDARS.len()
+        );
     }
 
     #[test]
@@ -652,7 +550,8 @@ mod tests {
         // A payment on Wednesday 30 September 2020 owes its refund by Saturday 10 October (调休).
         assert_eq!(
             cal.add_working_days(date("2020-09-30").unwrap(), 2)
-                .unwrap(),
+                .unwrap()
+                .date,
             date("2020-10-10").unwrap()
         );
     }

@@ -10,5 +10,6 @@ pub mod demo;
 pub mod load;
 pub mod operator;
 pub mod settlement_cli;
+pub mod setup_cli;
 pub mod simulate;
 pub mod storage;

@@ -149,6 +149,21 @@ fn run_in(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, St
     )
 }
 
+/// Runs `yibao` on a database; (exit code, stdout, stderr).
+fn run_on(db: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_yibao"))
+        .args(args)
+        .env("YIBAO_DATABASE_URL", db)
+        .env_remove("YIBAO_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
 #[test]
 fn commands_that_need_data_refuse_a_missing_database_instead_of_creating_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -266,4 +281,97 @@ fn the_demo_database_is_every_commands_default() {
         Some("another-admin-password\n"),
     );
     assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+#[test]
+fn an_agency_runs_from_zero_with_regions_fee_policies_and_calendars() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("zero.db").display());
+    let (code, out, err) = run_on(&db, &["migrate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run_on(&db, &["region", "add", "320600", "南通市"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("南通市") && out.contains("7 年"), "{out}");
+    let policy = dir.path().join("nantong-2027.toml");
+    std::fs::write(
+        &policy,
+        r#"region = "320600"
+fee_year = 2027
+age_reference_date = "2027-01-01"
+[window]
+opens = "2026-09-01"
+closes = "2027-01-31"
+[amounts.adult]
+total = 46000
+critical_illness = 3000
+[amounts.minor_not_in_school]
+total = 42000
+[amounts.student]
+total = 42000
+[amounts.newborn]
+total = 42000
+"#,
+    )
+    .unwrap();
+    let (code, out, err) = run_on(&db, &["fee-policy", "load", policy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("没有 2027 年的节假日安排"),
+        "the window reaches 2027: {out}"
+    );
+    let (code, out, _) = run_on(&db, &["fee-policy", "list", "--region", "320600"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("2027 年度") && out.contains("成年居民：460.00 元"),
+        "{out}"
+    );
+    let (code, out, _) = run_on(&db, &["region", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(
+            "320600\t南通市\t缴费年度：2027\t节假日日历：2020,2021,2022,2023,2024,2025,2026"
+        ),
+        "{out}"
+    );
+    let (code, out, _) = run_on(
+        &db,
+        &["calendar", "show", "--year", "2026", "--region", "320600"],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("国务院办公厅关于2026年部分节假日安排的通知") && out.contains("02-16(一)"),
+        "{out}"
+    );
+    let (code, out, _) = run_on(&db, &["calendar", "show", "--year", "2027"]);
+    assert_eq!(code, 1, "a missing year fails: {out}");
+    assert!(out.contains("没有 2027 年的节假日安排"), "{out}");
+    // A bad notice file is refused, naming the field; nothing is loaded.
+    let bad = dir.path().join("2027.toml");
+    std::fs::write(
+        &bad,
+        "year = 2027\ntitle = \"国务院办公厅关于2027年部分节假日安排的通知\"\npublished = \"2026-11-01\"\n\
+         [[festival]]\nname = \"元旦\"\nholidays = [\"2027-01-02\"]\n",
+    )
+    .unwrap();
+    let (code, _, err) = run_on(&db, &["calendar", "load", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("2027-01-02") && err.contains("周末"), "{err}");
+    // A good one loads into every region, and the year then shows.
+    std::fs::write(
+        &bad,
+        "year = 2027\ntitle = \"国务院办公厅关于2027年部分节假日安排的通知\"\npublished = \"2026-11-01\"\n\
+         [[festival]]\nname = \"测试\"\nholidays = [\"2027-01-04\"]\n",
+    )
+    .unwrap();
+    let (code, out, err) = run_on(&db, &["calendar", "load", bad.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 个统筹区"), "{out}");
+    let (code, _, _) = run_on(&db, &["calendar", "show", "--year", "2027"]);
+    assert_eq!(code, 0);
+    // migrate again: idempotent, and the loaded 2027 stays.
+    let (code, _, _) = run_on(&db, &["migrate"]);
+    assert_eq!(code, 0);
+    let (code, out, _) = run_on(&db, &["region", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("2026,2027"), "{out}");
 }

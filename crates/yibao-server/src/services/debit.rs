@@ -382,7 +382,7 @@ pub async fn import_result(
                     paid_at: paid_at.clone(),
                     paid_on: run.debit_date,
                     fingerprint: format!("debit:{run_no}:{}:{}", item.item_ref, amount.as_fen()),
-                    refund_due: due,
+                    refund_due: due.clone(),
                     issued_on: today,
                     now: clock.now().timestamp(),
                     check_codes: vec![super::new_check_code()],

@@ -7,6 +7,7 @@ pub mod debit;
 pub mod reconciliation;
 pub mod refunds;
 pub mod roster_import;
+pub mod setup;
 pub mod staff;
 
 /// A new identifier: the prefix and a random UUID (payment, refund, event and run numbers).

@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 use yibao_domain::settlement::RefundReason;
-use yibao_domain::{RegionCode, WorkingCalendar};
+use yibao_domain::{DueDate, RegionCode, WorkingCalendar};
 use yibao_storage::collection::RefundState;
 use yibao_storage::settlement::{NewPayableRefund, PayableRefundOutcome};
 use yibao_storage::Storage;
@@ -15,20 +15,26 @@ use crate::error::{ApiError, ErrorCode};
 pub const REFUND_DUE_WORKING_DAYS: u32 = 2;
 
 /// Two working days after `from` by the region's calendar (weekdays alone when the region is
-/// unknown or its calendar cannot say): money held must never wait on a calendar problem.
+/// unknown or its calendar cannot say): money held must never wait on a calendar problem. The
+/// answer says whether every year crossed had a holiday calendar; the refund carries that flag
+/// (`due_without_calendar`) where staff see it.
 pub async fn refund_due(
     storage: &dyn Storage,
     region: Option<&str>,
     from: NaiveDate,
-) -> Result<NaiveDate, ApiError> {
+) -> Result<DueDate, ApiError> {
     let calendar = match region.map(RegionCode::parse) {
         Some(Ok(code)) => storage.working_calendar(code).await?,
         _ => WorkingCalendar::default(),
     };
-    Ok(calendar
+    let due = calendar
         .add_working_days(from, REFUND_DUE_WORKING_DAYS)
         .or_else(|_| WorkingCalendar::default().add_working_days(from, REFUND_DUE_WORKING_DAYS))
-        .unwrap_or(from))
+        .unwrap_or_else(|_| DueDate {
+            date: from,
+            years_without_calendar: vec![chrono::Datelike::year(&from)],
+        });
+    Ok(due)
 }
 
 /// Refunds a paid payable (re-assessment, employee insurance, a reversal after settlement): its
