@@ -596,6 +596,41 @@ pub fn template_csv() -> String {
 mod tests {
     use super::*;
 
+    /// Rejected rows' cells are kept up to MAX_REJECTED_ROW_BYTES; rows beyond are listed in the
+    /// rejection file with their reason and a note, without cells.
+    #[test]
+    fn limit_rejected_row_bytes() {
+        let mut rejections = Rejections::default();
+        let cells = vec!["名".repeat(100); 64];
+        let row_size: usize = cells.iter().map(|c| c.len() + 1).sum();
+        let fitting = MAX_REJECTED_ROW_BYTES / row_size;
+        for row in 2..fitting + 4 {
+            rejections.add(row, "姓名", "原因".into(), Some(&cells));
+        }
+        assert_eq!(rejections.rows.len(), fitting);
+        assert!(rejections.row_bytes <= MAX_REJECTED_ROW_BYTES);
+        assert_eq!(rejections.list.len(), fitting + 2);
+        let report = ImportReport {
+            summary: ImportSummary::default(),
+            encoding: "utf8",
+            sheet: None,
+            unknown_columns: Vec::new(),
+            column_suggestions: Vec::new(),
+            rejections: rejections.list,
+            rejections_truncated: false,
+            header: vec!["姓名".into()],
+            rejected_rows: rejections.rows,
+        };
+        let csv = rejections_csv(&report);
+        let last = csv.lines().last().unwrap();
+        assert!(
+            last.starts_with(&format!("{},姓名,", fitting + 3)),
+            "{last}"
+        );
+        assert!(last.contains("原行内容过多"), "{last}");
+        assert!(!csv.lines().nth(1).unwrap().contains("原行内容过多"));
+    }
+
     #[test]
     fn excel_cells_keep_their_text() {
         assert_eq!(
