@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::{Serialize, Serializer};
 
 use crate::region::is_province_prefix;
@@ -13,8 +13,10 @@ use crate::region::is_province_prefix;
 /// Longest raw input looked at; anything longer is refused before any other work.
 pub const MAX_ID_INPUT_CHARS: usize = 64;
 
-/// The earliest birth date accepted. Nobody alive was born earlier.
-const EARLIEST_BIRTH: (i32, u32, u32) = (1900, 1, 1);
+/// The earliest birth date accepted: 1850-01-01. Every real date from then on is accepted
+/// (the standard's own example `440524188001010014` is born in 1880); an earlier one is refused
+/// with its own message, never called non-existent.
+pub const EARLIEST_BIRTH_YEAR: i32 = 1850;
 
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const CHECK_CHARS: [u8; 11] = *b"10X98765432";
@@ -53,12 +55,20 @@ pub enum IdNumberError {
     WrongLength(usize),
     #[error("身份证号码第{position}位“{found}”不是数字，请核对后重新输入")]
     NotADigit { position: usize, found: char },
-    #[error("身份证号码校验位应为“{expected}”，实际为“{found}”，请核对号码是否输错")]
-    WrongCheck { expected: char, found: char },
-    #[error("输入了17位号码，但计算出的校验位是“{0}”而不是X，可能漏输了一位，请核对后重新输入")]
-    SeventeenWithoutX(char),
+    /// The 18th character does not match the first 17. The message deliberately does not name the
+    /// character that would pass: the typo is usually in another digit, and naming it invites
+    /// "fixing" the last one.
+    #[error("身份证号码校验不通过：第18位校验码与前17位不符，很可能其中某一位数字输错了（不一定是最后一位），请对照身份证逐位核对")]
+    WrongCheck,
+    /// 17 digits whose check character is not `X`: a digit is probably missing.
+    #[error("输入了17位号码，可能漏输了一位数字，请对照身份证逐位核对后输入完整的18位号码")]
+    SeventeenWithoutX,
+    /// The birth date digits are not a date of the calendar (`19490230`).
     #[error("身份证号码中的出生日期“{0}”不存在，请核对后重新输入")]
     ImpossibleBirthDate(String),
+    /// A real date before [`EARLIEST_BIRTH_YEAR`].
+    #[error("身份证号码中的出生日期“{0}”早于1850年，请核对后重新输入")]
+    BirthDateTooEarly(NaiveDate),
     #[error("身份证号码中的出生日期“{0}”晚于今天，请核对后重新输入")]
     FutureBirthDate(NaiveDate),
     #[error("身份证号码前两位“{0}”不是有效的省级行政区划代码，请核对后重新输入")]
@@ -147,14 +157,11 @@ impl IdNumber {
                     });
                 }
                 if found as u32 != u32::from(expected) {
-                    return Err(IdNumberError::WrongCheck {
-                        expected: char::from(expected),
-                        found,
-                    });
+                    return Err(IdNumberError::WrongCheck);
                 }
             }
             (InputKind::Seventeen, _) if expected != b'X' => {
-                return Err(IdNumberError::SeventeenWithoutX(char::from(expected)));
+                return Err(IdNumberError::SeventeenWithoutX);
             }
             _ => {}
         }
@@ -169,10 +176,8 @@ impl IdNumber {
         let birth = id_number.decode_birth_date().ok_or_else(|| {
             IdNumberError::ImpossibleBirthDate(String::from_utf8_lossy(&bytes[6..14]).into_owned())
         })?;
-        let earliest =
-            NaiveDate::from_ymd_opt(EARLIEST_BIRTH.0, EARLIEST_BIRTH.1, EARLIEST_BIRTH.2);
-        if Some(birth) < earliest {
-            return Err(IdNumberError::ImpossibleBirthDate(birth.to_string()));
+        if birth.year() < EARLIEST_BIRTH_YEAR {
+            return Err(IdNumberError::BirthDateTooEarly(birth));
         }
         if birth > today {
             return Err(IdNumberError::FutureBirthDate(birth));
@@ -327,7 +332,7 @@ mod tests {
         // 32060219800101123 has check 5: a dropped digit, not a missing X.
         assert_eq!(
             parse("32060219800101123").unwrap_err(),
-            IdNumberError::SeventeenWithoutX('5')
+            IdNumberError::SeventeenWithoutX
         );
     }
 
@@ -335,10 +340,7 @@ mod tests {
     fn refuses_wrong_input() {
         assert_eq!(
             parse("110105194912310021").unwrap_err(),
-            IdNumberError::WrongCheck {
-                expected: 'X',
-                found: '1'
-            }
+            IdNumberError::WrongCheck
         );
         assert_eq!(parse("").unwrap_err(), IdNumberError::Empty);
         assert_eq!(
@@ -377,13 +379,13 @@ mod tests {
             parse(&s).unwrap_err(),
             IdNumberError::ImpossibleBirthDate(_)
         ));
-        // Born in 1890.
-        body = *b"11010518901230002";
+        // Born in 1849.
+        body = *b"11010518491230002";
         let mut s = String::from_utf8(body.to_vec()).unwrap();
         s.push(char::from(check_char(&body)));
         assert!(matches!(
             parse(&s).unwrap_err(),
-            IdNumberError::ImpossibleBirthDate(_)
+            IdNumberError::BirthDateTooEarly(_)
         ));
         // Born tomorrow.
         body = *b"11010520261123002";
@@ -397,6 +399,55 @@ mod tests {
             parse(&"1".repeat(200)).unwrap_err(),
             IdNumberError::WrongLength(200)
         ));
+    }
+
+    /// Issue 10, defect 9: the standard's own example, born 1880, is a real date and accepted;
+    /// every real date from 1850 on is; earlier and future dates get their own messages.
+    #[test]
+    fn real_birth_dates_from_1850_are_accepted() {
+        let p = parse("440524188001010014").unwrap();
+        assert_eq!(
+            p.id_number.birth_date(),
+            NaiveDate::from_ymd_opt(1880, 1, 1).unwrap()
+        );
+        let with_birth = |birth: &str| {
+            let body = format!("110105{birth}002");
+            let mut s = body.clone();
+            s.push(check_character(&body).unwrap());
+            parse(&s)
+        };
+        assert!(with_birth("18500101").is_ok());
+        assert!(with_birth("18960229").is_ok());
+        let early = with_birth("18491231").unwrap_err();
+        assert!(matches!(early, IdNumberError::BirthDateTooEarly(_)));
+        let message = early.to_string();
+        assert!(
+            message.contains("1849-12-31") && message.contains("1850"),
+            "{message}"
+        );
+        assert!(!message.contains("不存在"), "{message}");
+        // 1900 was not a leap year: 29 February 1900 really does not exist.
+        let none = with_birth("19000229").unwrap_err();
+        assert!(matches!(none, IdNumberError::ImpossibleBirthDate(_)));
+        assert!(none.to_string().contains("不存在"));
+        let future = with_birth("20261123").unwrap_err();
+        assert!(matches!(future, IdNumberError::FutureBirthDate(_)));
+        assert!(!future.to_string().contains("不存在"));
+    }
+
+    /// Issue 10: the check-digit message must not name the digit that would pass (clerks then
+    /// "fix" the last digit instead of finding the real typo).
+    #[test]
+    fn check_digit_messages_do_not_name_the_passing_digit() {
+        let wrong = parse("110105194912310021").unwrap_err().to_string();
+        assert!(!wrong.contains('X') && !wrong.contains("应为"), "{wrong}");
+        assert!(
+            wrong.contains("校验") && wrong.contains("逐位核对"),
+            "{wrong}"
+        );
+        let seventeen = parse("32060219800101123").unwrap_err().to_string();
+        assert!(!seventeen.contains('5'), "{seventeen}");
+        assert!(seventeen.contains("漏输"), "{seventeen}");
     }
 
     #[test]
@@ -435,12 +486,12 @@ mod tests {
             (
                 proptest::sample::select(provinces.to_vec()),
                 0u32..10_000,
-                0i64..40_000,
+                0i64..64_000,
                 0u32..1000,
             )
                 .prop_map(|(prov, county, days, seq)| {
                     let birth =
-                        NaiveDate::from_ymd_opt(1910, 1, 1).unwrap() + chrono::Duration::days(days);
+                        NaiveDate::from_ymd_opt(1850, 1, 1).unwrap() + chrono::Duration::days(days);
                     let body = format!("{prov}{county:04}{}{seq:03}", birth.format("%Y%m%d"));
                     let mut arr = [0u8; 17];
                     arr.copy_from_slice(body.as_bytes());

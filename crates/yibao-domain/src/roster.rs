@@ -99,17 +99,197 @@ impl RosterColumn {
     }
 }
 
+/// The columns a rejection file (未通过明细) adds in front of each rejected row's own cells. A
+/// corrected rejection file is imported again as a roster: these are recognised and ignored
+/// without a warning.
+pub const REJECTION_COLUMNS: [&str; 3] = ["行号", "错误列", "错误原因"];
+
+/// Names clerks give our columns, each with the column meant. Checked before edit distance.
+const ALIASES: &[(&str, RosterColumn)] = &[
+    ("名字", RosterColumn::Name),
+    ("人员姓名", RosterColumn::Name),
+    ("参保人姓名", RosterColumn::Name),
+    ("参保人", RosterColumn::Name),
+    ("身份证号", RosterColumn::IdNumber),
+    ("身份证", RosterColumn::IdNumber),
+    ("证件号码", RosterColumn::IdNumber),
+    ("证件号", RosterColumn::IdNumber),
+    ("公民身份号码", RosterColumn::IdNumber),
+    ("公民身份证号码", RosterColumn::IdNumber),
+    ("身份证件号码", RosterColumn::IdNumber),
+    ("身份号码", RosterColumn::IdNumber),
+    ("社会保障号码", RosterColumn::IdNumber),
+    ("社保号", RosterColumn::IdNumber),
+    ("地区", RosterColumn::Region),
+    ("统筹区", RosterColumn::Region),
+    ("统筹地区", RosterColumn::Region),
+    ("统筹区代码", RosterColumn::Region),
+    ("参保地", RosterColumn::Region),
+    ("参保地区代码", RosterColumn::Region),
+    ("行政区划", RosterColumn::Region),
+    ("行政区划代码", RosterColumn::Region),
+    ("区划代码", RosterColumn::Region),
+    ("地区代码", RosterColumn::Region),
+    ("人员类型", RosterColumn::PersonKind),
+    ("参保人员类别", RosterColumn::PersonKind),
+    ("户籍", RosterColumn::Household),
+    ("户口类型", RosterColumn::Household),
+    ("户籍性质", RosterColumn::Household),
+    ("户口性质", RosterColumn::Household),
+    ("居住证日期", RosterColumn::PermitSince),
+    ("居住证办理日期", RosterColumn::PermitSince),
+    ("居住证发证日期", RosterColumn::PermitSince),
+    ("学校", RosterColumn::School),
+    ("就读学校", RosterColumn::School),
+    ("电话", RosterColumn::Phone),
+    ("电话号码", RosterColumn::Phone),
+    ("手机", RosterColumn::Phone),
+    ("手机号", RosterColumn::Phone),
+    ("手机号码", RosterColumn::Phone),
+    ("联系方式", RosterColumn::Phone),
+    ("服务站代码", RosterColumn::Station),
+    ("服务所", RosterColumn::Station),
+    ("社区服务站", RosterColumn::Station),
+    ("是否职工医保", RosterColumn::EmployeeInsured),
+    ("是否参加职工医保", RosterColumn::EmployeeInsured),
+    ("减免", RosterColumn::ReliefKind),
+    ("减免人员类别", RosterColumn::ReliefKind),
+    ("困难类型", RosterColumn::ReliefKind),
+    ("证件有效期", RosterColumn::CertificateValidUntil),
+    ("有效期至", RosterColumn::CertificateValidUntil),
+    ("资助", RosterColumn::Subsidy),
+    ("资助标准", RosterColumn::Subsidy),
+    ("资助金额（元）", RosterColumn::Subsidy),
+];
+
+/// Levenshtein distance in characters (not bytes).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// The header as compared with ours: spaces, `*` marks and a parenthesised note (`（必填）`)
+/// left out.
+fn normalised(name: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0usize;
+    for c in name.chars() {
+        match c {
+            '(' | '（' => depth += 1,
+            ')' | '）' => depth = depth.saturating_sub(1),
+            '*' | '＊' => {}
+            c if c.is_whitespace() => {}
+            c if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The column a header that is not exactly one of ours probably means: ours with marks or a note
+/// around it (`*姓名`, `身份证号码（必填）`), a known alias (`身份证号`, `统筹区`, `手机号`), or a
+/// name one edit away (two for names of five characters or more: `联系电活`, `减免证件有效期`).
+/// `None` when nothing is close. Ties go to the column listed first.
+pub fn suggest_column(name: &str) -> Option<RosterColumn> {
+    let name = name.trim();
+    if name.chars().count() > 40 || RosterColumn::ALL.iter().any(|c| c.header() == name) {
+        return None;
+    }
+    let plain = normalised(name);
+    if plain.is_empty() {
+        return None;
+    }
+    if let Some(column) = RosterColumn::ALL.into_iter().find(|c| c.header() == plain) {
+        return Some(column);
+    }
+    if let Some((_, column)) = ALIASES.iter().find(|(alias, _)| *alias == plain) {
+        return Some(*column);
+    }
+    let length = plain.chars().count();
+    RosterColumn::ALL
+        .into_iter()
+        .map(|c| (edit_distance(&plain, c.header()), c))
+        .filter(|(distance, c)| {
+            let longest = length.max(c.header().chars().count());
+            let allowed = if longest >= 5 { 2 } else { 1 };
+            *distance <= allowed && *distance < longest.min(length).max(2)
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+/// A header cell that is not one of ours but close to one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ColumnSuggestion {
+    /// The header as found.
+    pub found: String,
+    /// Our column name it probably means.
+    pub expected: &'static str,
+}
+
+/// A required column not found, with the header that probably meant it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingColumn {
+    pub column: &'static str,
+    pub found: Option<String>,
+}
+
+impl std::fmt::Display for MissingColumn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.found {
+            Some(found) => write!(
+                f,
+                "{}（找到列“{found}”，应为“{}”）",
+                self.column, self.column
+            ),
+            None => f.write_str(self.column),
+        }
+    }
+}
+
+fn joined(missing: &[MissingColumn]) -> String {
+    missing
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("、")
+}
+
 /// Where each known column sits in the file, and the names of columns yibao ignores.
 #[derive(Debug, Clone)]
 pub struct RosterHeader {
     positions: Vec<(RosterColumn, usize)>,
+    /// Columns ignored, with a warning (the rejection file's own columns are ignored silently).
     pub unknown_columns: Vec<String>,
+    /// Unknown columns that are close to one of ours, with the name they probably mean.
+    pub suggestions: Vec<ColumnSuggestion>,
+}
+
+/// How much of the roster layout a sheet's header row holds, to find the roster sheet of a
+/// workbook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderMatch {
+    /// Every required column, by its exact name.
+    Complete,
+    /// Some required column, exactly or by a close name.
+    Partial,
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RosterHeaderError {
-    #[error("花名册缺少必填列：{}。第一行应为列名，必填列为 姓名、身份证号码、参保地区", .0.join("、"))]
-    MissingColumns(Vec<&'static str>),
+    #[error("花名册缺少必填列：{}。第一行应为列名，必填列为 姓名、身份证号码、参保地区", joined(.0))]
+    MissingColumns(Vec<MissingColumn>),
     #[error("花名册第一行中列名“{0}”出现了不止一次")]
     DuplicateColumn(String),
 }
@@ -124,7 +304,7 @@ impl RosterHeader {
         let mut unknown_columns = Vec::new();
         for (index, raw) in cells.iter().enumerate() {
             let name = raw.trim().trim_start_matches('\u{feff}').trim();
-            if name.is_empty() {
+            if name.is_empty() || REJECTION_COLUMNS.contains(&name) {
                 continue;
             }
             match RosterColumn::ALL.into_iter().find(|c| c.header() == name) {
@@ -134,13 +314,33 @@ impl RosterHeader {
                     }
                     positions.push((column, index));
                 }
-                None => unknown_columns.push(name.chars().take(40).collect()),
+                None => unknown_columns.push(name.chars().take(40).collect::<String>()),
+            }
+        }
+        // A close name is suggested only for a column the header does not have already.
+        let mut suggestions: Vec<ColumnSuggestion> = Vec::new();
+        for found in &unknown_columns {
+            if let Some(column) = suggest_column(found) {
+                let taken = positions.iter().any(|(c, _)| *c == column)
+                    || suggestions.iter().any(|s| s.expected == column.header());
+                if !taken {
+                    suggestions.push(ColumnSuggestion {
+                        found: found.clone(),
+                        expected: column.header(),
+                    });
+                }
             }
         }
         let missing: Vec<_> = RosterColumn::ALL
             .into_iter()
             .filter(|c| c.is_required() && !positions.iter().any(|(p, _)| p == c))
-            .map(RosterColumn::header)
+            .map(|c| MissingColumn {
+                column: c.header(),
+                found: suggestions
+                    .iter()
+                    .find(|s| s.expected == c.header())
+                    .map(|s| s.found.clone()),
+            })
             .collect();
         if !missing.is_empty() {
             return Err(RosterHeaderError::MissingColumns(missing));
@@ -148,7 +348,24 @@ impl RosterHeader {
         Ok(RosterHeader {
             positions,
             unknown_columns,
+            suggestions,
         })
+    }
+
+    /// How much of the roster layout `cells` (a sheet's header row) holds.
+    pub fn match_of(cells: &[String]) -> HeaderMatch {
+        match RosterHeader::parse(cells) {
+            Ok(_) => HeaderMatch::Complete,
+            Err(RosterHeaderError::DuplicateColumn(_)) => HeaderMatch::Partial,
+            Err(RosterHeaderError::MissingColumns(missing)) => {
+                let required = RosterColumn::ALL.iter().filter(|c| c.is_required()).count();
+                if missing.len() < required || missing.iter().any(|m| m.found.is_some()) {
+                    HeaderMatch::Partial
+                } else {
+                    HeaderMatch::None
+                }
+            }
+        }
     }
 
     fn cell<'a>(&self, cells: &'a [String], column: RosterColumn) -> &'a str {
@@ -418,12 +635,125 @@ mod tests {
         let missing = RosterHeader::parse(&["姓名".to_owned()]).unwrap_err();
         assert_eq!(
             missing,
-            RosterHeaderError::MissingColumns(vec!["身份证号码", "参保地区"])
+            RosterHeaderError::MissingColumns(vec![
+                MissingColumn {
+                    column: "身份证号码",
+                    found: None
+                },
+                MissingColumn {
+                    column: "参保地区",
+                    found: None
+                }
+            ])
         );
         let dup =
             RosterHeader::parse(&["姓名", "姓名", "身份证号码", "参保地区"].map(String::from))
                 .unwrap_err();
         assert_eq!(dup, RosterHeaderError::DuplicateColumn("姓名".into()));
+    }
+
+    /// Issue 10: near-miss headers are named with the right name, for missing required columns
+    /// (an error) and for optional ones (a warning).
+    #[test]
+    fn near_miss_headers_are_suggested() {
+        for (found, expected) in [
+            ("身份证号", "身份证号码"),
+            ("身份证", "身份证号码"),
+            ("证件号码", "身份证号码"),
+            ("公民身份号码", "身份证号码"),
+            ("身份证号码（必填）", "身份证号码"),
+            ("*姓名", "姓名"),
+            ("地区", "参保地区"),
+            ("统筹区", "参保地区"),
+            ("参保地区代码", "参保地区"),
+            ("电话", "联系电话"),
+            ("手机号", "联系电话"),
+            ("联系电活", "联系电话"),
+            ("减免证件有效期", "减免证件有效期至"),
+            ("户籍", "户籍类型"),
+            ("学校", "学校名称"),
+        ] {
+            assert_eq!(
+                suggest_column(found).map(RosterColumn::header),
+                Some(expected),
+                "{found}"
+            );
+        }
+        for unrelated in [
+            "备注",
+            "性别",
+            "序号",
+            "出生日期",
+            "民族",
+            "姓名",
+            "",
+            "填表说明",
+        ] {
+            assert_eq!(suggest_column(unrelated), None, "{unrelated}");
+        }
+        let cells = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let error = RosterHeader::parse(&cells(&["姓名", "身份证号", "统筹区"])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "花名册缺少必填列：身份证号码（找到列“身份证号”，应为“身份证号码”）、参保地区（找到列“统筹区”，应为“参保地区”）。第一行应为列名，必填列为 姓名、身份证号码、参保地区"
+        );
+        let header =
+            RosterHeader::parse(&cells(&["姓名", "身份证号码", "参保地区", "电话", "备注"]))
+                .unwrap();
+        assert_eq!(header.unknown_columns, ["电话", "备注"]);
+        assert_eq!(
+            header.suggestions,
+            [ColumnSuggestion {
+                found: "电话".into(),
+                expected: "联系电话"
+            }]
+        );
+        // Not suggested when the column is there already.
+        let header = RosterHeader::parse(&cells(&[
+            "姓名",
+            "身份证号码",
+            "参保地区",
+            "联系电话",
+            "电话",
+        ]))
+        .unwrap();
+        assert!(header.suggestions.is_empty());
+        // The rejection file's own columns are ignored without a warning.
+        let header = RosterHeader::parse(&cells(&[
+            "行号",
+            "错误列",
+            "错误原因",
+            "姓名",
+            "身份证号码",
+            "参保地区",
+        ]))
+        .unwrap();
+        assert!(header.unknown_columns.is_empty());
+    }
+
+    #[test]
+    fn header_match_finds_the_roster_sheet() {
+        let cells = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            RosterHeader::match_of(&cells(&["姓名", "身份证号码", "参保地区"])),
+            HeaderMatch::Complete
+        );
+        assert_eq!(
+            RosterHeader::match_of(&cells(&["名字", "身份证号", "统筹区"])),
+            HeaderMatch::Partial
+        );
+        assert_eq!(
+            RosterHeader::match_of(&cells(&["一、本表用于参保登记"])),
+            HeaderMatch::None
+        );
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("联系电活", "联系电话"), 1);
+        assert_eq!(edit_distance("", "姓名"), 2);
+        assert_eq!(edit_distance("身份证号", "身份证号码"), 1);
+        assert_eq!(edit_distance("abc", "abc"), 0);
     }
 
     #[test]

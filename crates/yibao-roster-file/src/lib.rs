@@ -27,7 +27,9 @@
 //!   a leading tab is whitespace and goes with the trim; in CSV, Excel's `="320602198001011235"`
 //!   text formula is unwrapped too;
 //! - trailing empty cells are dropped, so rows are ragged: a missing cell means empty;
-//! - rows whose cells are all empty are skipped, but row numbers still count them.
+//! - rows whose cells are all empty are skipped, but row numbers still count them;
+//! - XLSX numbers are read as Excel shows them (15 significant digits, see
+//!   [`excel_number_text`]): a typed `68.4` that Excel stored as `68.400000000000006` reads `68.4`.
 
 mod csv_source;
 mod error;
@@ -131,6 +133,7 @@ pub struct RosterReader {
     source: Source,
     header: Vec<String>,
     header_row: usize,
+    sheet: Option<String>,
     encoding: Encoding,
     limits: Limits,
     data_rows: usize,
@@ -157,6 +160,7 @@ impl std::fmt::Debug for RosterReader {
         f.debug_struct("RosterReader")
             .field("header", &self.header)
             .field("header_row", &self.header_row)
+            .field("sheet", &self.sheet)
             .field("encoding", &self.encoding)
             .field("limits", &self.limits)
             .field("data_rows", &self.data_rows)
@@ -164,9 +168,23 @@ impl std::fmt::Debug for RosterReader {
     }
 }
 
+/// How well a sheet's header row fits what the caller reads; see [`RosterReader::open_finding`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderFit {
+    /// Holds every column the caller needs: this is the sheet.
+    Fits,
+    /// Holds some of them, or names close to them: the sheet, if no other fits.
+    Resembles,
+    /// Nothing the caller needs (an instructions sheet, a list of codes).
+    No,
+}
+
+/// Sheets of a workbook whose header row [`RosterReader::open_finding`] looks at, at most.
+pub const MAX_SHEETS_EXAMINED: usize = 64;
+
 impl RosterReader {
     /// Opens `path`, its format told by the extension (see [`RosterFormat::from_path`]). Checks the
-    /// size limit first, then detects the encoding (CSV) or finds the first worksheet (XLSX), then
+    /// size limit first, then detects the encoding (CSV) or takes the first worksheet (XLSX), then
     /// reads the header.
     pub fn open(path: &Path, limits: Limits) -> Result<RosterReader, RosterFileError> {
         let format = RosterFormat::from_path(path)?;
@@ -180,6 +198,31 @@ impl RosterReader {
         format: RosterFormat,
         limits: Limits,
     ) -> Result<RosterReader, RosterFileError> {
+        RosterReader::open_as_finding(path, format, limits, &|_| HeaderFit::Fits)
+    }
+
+    /// Like [`RosterReader::open`], but in a workbook the sheet read is the first whose header row
+    /// `fit` calls [`HeaderFit::Fits`]; failing that the first it calls [`HeaderFit::Resembles`];
+    /// failing that the first sheet. So a first sheet of instructions (填表说明) is passed over.
+    /// Visible sheets are tried in tab order, then hidden ones, at most
+    /// [`MAX_SHEETS_EXAMINED`]. A CSV file is one sheet; [`RosterReader::sheet_name`] tells which
+    /// sheet was read.
+    pub fn open_finding(
+        path: &Path,
+        limits: Limits,
+        fit: &dyn Fn(&[String]) -> HeaderFit,
+    ) -> Result<RosterReader, RosterFileError> {
+        let format = RosterFormat::from_path(path)?;
+        RosterReader::open_as_finding(path, format, limits, fit)
+    }
+
+    /// [`RosterReader::open_finding`] with the format given.
+    pub fn open_as_finding(
+        path: &Path,
+        format: RosterFormat,
+        limits: Limits,
+        fit: &dyn Fn(&[String]) -> HeaderFit,
+    ) -> Result<RosterReader, RosterFileError> {
         let size = std::fs::metadata(path)?.len();
         if size > limits.max_file_bytes {
             return Err(RosterFileError::TooLarge {
@@ -187,38 +230,77 @@ impl RosterReader {
                 limit: limits.max_file_bytes,
             });
         }
-        let (source, encoding) = match format {
-            RosterFormat::Csv => {
-                let rows = csv_source::CsvRows::open(path, limits)?;
-                let encoding = rows.encoding();
-                (Source::Csv(Box::new(rows)), encoding)
-            }
-            RosterFormat::Xlsx => {
-                let rows = xlsx_source::XlsxRows::open(path, limits)?;
-                (Source::Xlsx(Box::new(rows)), Encoding::Utf8)
-            }
-        };
-        let mut reader = RosterReader {
+        let reader = |source: Source, encoding: Encoding, sheet: Option<&str>| RosterReader {
             source,
             header: Vec::new(),
             header_row: 0,
+            sheet: sheet.map(str::to_owned),
             encoding,
             limits,
             data_rows: 0,
             done: false,
         };
+        match format {
+            RosterFormat::Csv => {
+                let rows = csv_source::CsvRows::open(path, limits)?;
+                let encoding = rows.encoding();
+                let mut reader = reader(Source::Csv(Box::new(rows)), encoding, None);
+                if !reader.read_header()? {
+                    return Err(RosterFileError::Empty);
+                }
+                Ok(reader)
+            }
+            RosterFormat::Xlsx => {
+                let book = xlsx_source::XlsxBook::open(path, limits)?;
+                let mut first = None;
+                let mut resembling = None;
+                for index in 0..book.sheet_count().min(MAX_SHEETS_EXAMINED) {
+                    let rows = book.rows(index)?;
+                    let mut candidate = reader(
+                        Source::Xlsx(Box::new(rows)),
+                        Encoding::Utf8,
+                        book.sheet_name(index),
+                    );
+                    let has_header = candidate.read_header()?;
+                    let verdict = if has_header {
+                        fit(&candidate.header)
+                    } else {
+                        HeaderFit::No
+                    };
+                    match verdict {
+                        HeaderFit::Fits => return Ok(candidate),
+                        HeaderFit::Resembles if resembling.is_none() => {
+                            resembling = Some(candidate)
+                        }
+                        _ if first.is_none() && has_header => first = Some(candidate),
+                        _ => {}
+                    }
+                }
+                resembling.or(first).ok_or(RosterFileError::Empty)
+            }
+        }
+    }
+
+    /// Reads up to the first row with content and makes it the header; `false` when there is none.
+    fn read_header(&mut self) -> Result<bool, RosterFileError> {
         loop {
-            match reader.source.next_row()? {
-                None => return Err(RosterFileError::Empty),
+            match self.source.next_row()? {
+                None => return Ok(false),
                 Some((_, cells)) if cells.is_empty() => continue,
                 Some((row, cells)) => {
                     // Cells are already cleaned, which trims a byte-order mark (U+FEFF) too.
-                    reader.header_row = row;
-                    reader.header = cells;
-                    return Ok(reader);
+                    self.header_row = row;
+                    self.header = cells;
+                    return Ok(true);
                 }
             }
         }
+    }
+
+    /// The worksheet read, by the name on its tab; `None` for CSV (and for a workbook without a
+    /// sheet list).
+    pub fn sheet_name(&self) -> Option<&str> {
+        self.sheet.as_deref()
     }
 
     /// The header: the first row with content (row 1 unless the file starts with blank rows),
@@ -335,6 +417,120 @@ pub(crate) fn finish_row(
     Ok(cells)
 }
 
+/// Significant digits Excel keeps and shows of a number.
+pub const EXCEL_DIGITS: usize = 15;
+
+/// A number as an XLSX file stores it, as Excel shows it: `68.400000000000006` → `68.4`,
+/// `19.989999999999998` → `19.99`, `1.3800138E10` → `13800138000`.
+///
+/// Excel keeps 15 significant digits but writes up to 17 into the file, so a typed `68.4` comes
+/// back as `68.400000000000006`. The decimal text is rounded to 15 significant digits (half up,
+/// on the digits: no float is involved), trailing zeros are dropped, and the result is written
+/// without an exponent from 1E-20 up to (not including) 1E15. Larger and smaller magnitudes keep
+/// Excel's scientific form (`1.1010519491231E+17`): an 18-digit ID number typed as a number has
+/// lost its last digits in Excel already, and the `E+` tells the caller so.
+///
+/// `None` when `stored` is not a plain decimal number (optional `-`, digits with at most one `.`,
+/// optional exponent): the caller keeps the text as it is.
+pub fn excel_number_text(stored: &str) -> Option<String> {
+    let text = stored.trim();
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => {
+            let exp = &unsigned[at + 1..];
+            let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+            if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            (&unsigned[..at], exp.parse::<i64>().ok()?)
+        }
+        None => (unsigned, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() && fraction.is_empty()
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+        || whole.len().saturating_add(fraction.len()) > 4096
+    {
+        return None;
+    }
+    // value = 0.d1d2d3… × 10^point
+    let mut digits: Vec<u8> = whole.bytes().chain(fraction.bytes()).collect();
+    let mut point = i64::try_from(whole.len()).ok()? + exponent;
+    let leading = digits.iter().take_while(|&&d| d == b'0').count();
+    digits.drain(..leading);
+    point -= i64::try_from(leading).ok()?;
+    if digits.len() > EXCEL_DIGITS {
+        let round_up = digits[EXCEL_DIGITS] >= b'5';
+        digits.truncate(EXCEL_DIGITS);
+        if round_up {
+            let mut carry = true;
+            for d in digits.iter_mut().rev() {
+                if *d == b'9' {
+                    *d = b'0';
+                } else {
+                    *d += 1;
+                    carry = false;
+                    break;
+                }
+            }
+            if carry {
+                digits.insert(0, b'1');
+                digits.truncate(EXCEL_DIGITS);
+                point += 1;
+            }
+        }
+    }
+    while digits.last() == Some(&b'0') {
+        digits.pop();
+    }
+    if digits.is_empty() {
+        return Some("0".to_owned());
+    }
+    let digits = String::from_utf8(digits).ok()?;
+    let mut out = String::with_capacity(digits.len() + 24);
+    if negative {
+        out.push('-');
+    }
+    let length = i64::try_from(digits.len()).ok()?;
+    if !(-19..=15).contains(&point) {
+        let (first, rest) = digits.split_at(1);
+        out.push_str(first);
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        let shown = point - 1;
+        out.push_str(&format!(
+            "E{}{:02}",
+            if shown < 0 { '-' } else { '+' },
+            shown.abs()
+        ));
+    } else if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', usize::try_from(-point).ok()?));
+        out.push_str(&digits);
+    } else if point >= length {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n(
+            '0',
+            usize::try_from(point - length).ok()?,
+        ));
+    } else {
+        let (integer, decimals) = digits.split_at(usize::try_from(point).ok()?);
+        out.push_str(integer);
+        out.push('.');
+        out.push_str(decimals);
+    }
+    Some(out)
+}
+
 /// Largest serial [`excel_serial_to_date`] accepts: 9999-12-31, Excel's last date.
 pub const MAX_EXCEL_SERIAL: u32 = 2_958_465;
 
@@ -431,6 +627,62 @@ mod tests {
                 limit: 3
             })
         ));
+    }
+
+    #[test]
+    fn excel_numbers_read_as_excel_shows_them() {
+        let shown = |t: &str| excel_number_text(t);
+        let some = |t: &str| Some(t.to_owned());
+        // What Excel writes for a typed 68.4 and 19.99 (17 significant digits).
+        assert_eq!(shown("68.400000000000006"), some("68.4"));
+        assert_eq!(shown("19.989999999999998"), some("19.99"));
+        assert_eq!(shown("0.30000000000000004"), some("0.3"));
+        assert_eq!(shown("120"), some("120"));
+        assert_eq!(shown("120.5"), some("120.5"));
+        assert_eq!(shown("44136.0"), some("44136"));
+        assert_eq!(shown("46022.000000000007"), some("46022"));
+        // Three real decimals stay three decimals.
+        assert_eq!(shown("12.345000000000001"), some("12.345"));
+        assert_eq!(shown("0.005"), some("0.005"));
+        // Phone numbers and region codes stored as numbers.
+        assert_eq!(shown("1.3800138E10"), some("13800138000"));
+        assert_eq!(shown("13800138000"), some("13800138000"));
+        assert_eq!(shown("320600"), some("320600"));
+        // 15 digits are kept; a 15-digit old ID number typed as a number survives.
+        assert_eq!(shown("110105491231002"), some("110105491231002"));
+        assert_eq!(shown("999999999999999"), some("999999999999999"));
+        // Beyond 15 digits Excel has lost the rest: its scientific form says so.
+        assert_eq!(
+            shown("3.2060219800101101E+17"),
+            some("3.20602198001011E+17")
+        );
+        assert_eq!(shown("1.10105194912310E+17"), some("1.1010519491231E+17"));
+        assert_eq!(shown("320602198001011235"), some("3.20602198001011E+17"));
+        assert_eq!(shown("1E+15"), some("1E+15"));
+        // Rounding carries through nines.
+        assert_eq!(shown("9.9999999999999998"), some("10"));
+        assert_eq!(shown("99.999999999999986"), some("100"));
+        assert_eq!(shown("-68.400000000000006"), some("-68.4"));
+        assert_eq!(shown("-0"), some("0"));
+        assert_eq!(shown("0"), some("0"));
+        assert_eq!(shown("1.0000000000000001E-5"), some("0.00001"));
+        assert_eq!(shown("1E-300"), some("1E-300"));
+        assert_eq!(shown(".5"), some("0.5"));
+        for not_a_number in [
+            "",
+            "-",
+            ".",
+            "#N/A",
+            "1e",
+            "1E+",
+            "12a",
+            "1.2.3",
+            "TRUE",
+            "1E+999999",
+            "二",
+        ] {
+            assert_eq!(shown(not_a_number), None, "{not_a_number}");
+        }
     }
 
     #[test]

@@ -6,15 +6,17 @@
 //! whole (bounded by [`Limits::max_shared_strings`]), each entry already cleaned and cut to one
 //! character over [`Limits::max_cell_chars`].
 //!
-//! The worksheet read is the first visible worksheet in workbook order (`xl/workbook.xml`, resolved
-//! through `xl/_rels/workbook.xml.rels`; chart sheets skipped, a hidden sheet only when every
-//! worksheet is hidden), falling back to `xl/worksheets/sheet1.xml`. Other sheets are ignored.
+//! The worksheets are listed in workbook order (`xl/workbook.xml`, resolved through
+//! `xl/_rels/workbook.xml.rels`; chart sheets skipped, hidden sheets after the visible ones), with
+//! their names; without a workbook, `xl/worksheets/sheet1.xml` is the only one. Which sheet is read
+//! is the caller's choice (see [`crate::RosterReader::open_finding`]).
 //!
 //! Cell values: shared strings (`t="s"`), inline strings (`t="inlineStr"`, rich-text runs
 //! concatenated, phonetic runs left out), formula strings (`t="str"`), booleans (`TRUE`/`FALSE`),
-//! errors (`#N/A` …) and numbers, which stay the exact text stored in `<v>` (`120.5`, `44136`,
-//! `1.10105194912310E+17`) and never go through a float. Cells are placed by their reference
-//! (`C7`), rows keep the numbers stored in the file.
+//! errors (`#N/A` …) as stored, and numbers (no `t`, or `t="n"`) as Excel shows them: the stored
+//! text rounded to 15 significant digits by [`crate::excel_number_text`] (`68.400000000000006` →
+//! `68.4`), never through a float. Cells are placed by their reference (`C7`), rows keep the
+//! numbers stored in the file.
 //!
 //! Beyond the [`Limits`], a zip bomb is bounded too: a part may not inflate past 64 times the
 //! file-size limit (at least 64 MiB), and no single XML event may span more than 16 MiB.
@@ -30,7 +32,7 @@ use flate2::read::DeflateDecoder;
 use quick_xml::events::{BytesStart, Event};
 
 use crate::error::column_name;
-use crate::{clean_cell, finish_row, truncate_chars, Limits, RosterFileError};
+use crate::{clean_cell, excel_number_text, finish_row, truncate_chars, Limits, RosterFileError};
 
 const OLE_MAGIC: &[u8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1";
 const FALLBACK_SHEET: &str = "xl/worksheets/sheet1.xml";
@@ -50,10 +52,19 @@ const MAX_RELATIONSHIPS: usize = 65_536;
 
 type PartXml = quick_xml::Reader<BufReader<Budget<Checked<EntryReader>>>>;
 
+/// An opened workbook: its worksheets in order and the shared strings, loaded once.
+pub(crate) struct XlsxBook {
+    package: Package,
+    /// Worksheet name (none for the fallback sheet) and where its part is.
+    sheets: Vec<(Option<String>, Entry)>,
+    shared: Arc<SharedStrings>,
+    limits: Limits,
+}
+
 pub(crate) struct XlsxRows {
     xml: PartXml,
     buf: Vec<u8>,
-    shared: SharedStrings,
+    shared: Arc<SharedStrings>,
     limits: Limits,
     state: SheetState,
 }
@@ -89,7 +100,9 @@ enum CellKind {
     Shared,
     Inline,
     Bool,
-    /// Numbers, formula strings, errors, ISO dates: the text of `<v>` as stored.
+    /// Numbers (no `t`, or `t="n"`): shown as Excel shows them.
+    Number,
+    /// Formula strings, errors, ISO dates: the text of `<v>` as stored.
     Raw,
 }
 
@@ -99,8 +112,8 @@ enum Step {
     End,
 }
 
-impl XlsxRows {
-    pub(crate) fn open(path: &Path, limits: Limits) -> Result<XlsxRows, RosterFileError> {
+impl XlsxBook {
+    pub(crate) fn open(path: &Path, limits: Limits) -> Result<XlsxBook, RosterFileError> {
         let mut file = File::open(path)?;
         let mut magic = [0u8; 8];
         let got = read_up_to(&mut file, &mut magic)?;
@@ -123,38 +136,65 @@ impl XlsxRows {
 
         let sheet_paths = find_worksheets(&package, &mut archive)?;
         let shared_path = sheet_paths.shared_strings;
-        let mut sheet = None;
-        for candidate in sheet_paths
-            .worksheets
-            .iter()
-            .map(String::as_str)
-            .chain([FALLBACK_SHEET])
-        {
-            if let Some(entry) = find_entry(&mut archive, candidate)? {
-                sheet = Some(entry);
-                break;
+        let mut sheets = Vec::new();
+        for (name, path) in &sheet_paths.worksheets {
+            if let Some(entry) = find_entry(&mut archive, path)? {
+                sheets.push((Some(name.clone()), entry));
             }
         }
-        let sheet = sheet.ok_or_else(|| {
-            RosterFileError::bad_xlsx("找不到工作表（xlsx文件中没有可读的sheet）")
-        })?;
+        if sheets.is_empty() {
+            if let Some(entry) = find_entry(&mut archive, FALLBACK_SHEET)? {
+                sheets.push((None, entry));
+            }
+        }
+        if sheets.is_empty() {
+            return Err(RosterFileError::bad_xlsx(
+                "找不到工作表（xlsx文件中没有可读的sheet）",
+            ));
+        }
         let shared = match find_entry(&mut archive, &shared_path)? {
             Some(entry) => load_shared_strings(package.open(&entry)?, &limits)?,
             None => SharedStrings::default(),
         };
         drop(archive);
-        Ok(XlsxRows {
-            xml: package.open(&sheet)?,
-            buf: Vec::new(),
-            shared,
+        Ok(XlsxBook {
+            package,
+            sheets,
+            shared: Arc::new(shared),
             limits,
+        })
+    }
+
+    /// Worksheets in the order they are tried: visible ones in tab order, then hidden ones.
+    pub(crate) fn sheet_count(&self) -> usize {
+        self.sheets.len()
+    }
+
+    /// The name of sheet `index` as its tab shows it; `None` for a workbook without a sheet list.
+    pub(crate) fn sheet_name(&self, index: usize) -> Option<&str> {
+        self.sheets.get(index).and_then(|(name, _)| name.as_deref())
+    }
+
+    /// The rows of sheet `index`, streamed from its start.
+    pub(crate) fn rows(&self, index: usize) -> Result<XlsxRows, RosterFileError> {
+        let (_, entry) = self
+            .sheets
+            .get(index)
+            .ok_or_else(|| RosterFileError::bad_xlsx("找不到工作表"))?;
+        Ok(XlsxRows {
+            xml: self.package.open(entry)?,
+            buf: Vec::new(),
+            shared: Arc::clone(&self.shared),
+            limits: self.limits,
             state: SheetState {
                 next_column: 1,
                 ..SheetState::default()
             },
         })
     }
+}
 
+impl XlsxRows {
     /// The next `<row>` with its number; rows without content as an empty `Vec`.
     pub(crate) fn next_row(&mut self) -> Result<Option<(usize, Vec<String>)>, RosterFileError> {
         if self.state.finished {
@@ -304,6 +344,7 @@ impl XlsxRows {
                             Some("s") => CellKind::Shared,
                             Some("inlineStr") => CellKind::Inline,
                             Some("b") => CellKind::Bool,
+                            None | Some("n") => CellKind::Number,
                             _ => CellKind::Raw,
                         };
                         s.cell = Some(Cell {
@@ -387,6 +428,10 @@ impl XlsxRows {
                 "0" => "FALSE".to_owned(),
                 other => clean_cell(other),
             },
+            CellKind::Number => {
+                let stored = clean_cell(&cell.value);
+                excel_number_text(&stored).unwrap_or(stored)
+            }
             CellKind::Inline if cell.has_inline => clean_cell(&cell.inline),
             CellKind::Inline | CellKind::Raw => clean_cell(&cell.value),
         };
@@ -530,6 +575,7 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Where a part's bytes are in the file.
+#[derive(Clone)]
 struct Entry {
     data_start: u64,
     compressed_size: u64,
@@ -780,9 +826,9 @@ fn load_shared_strings(
     }
 }
 
-/// The worksheet parts to try, in order, and the shared-string part.
+/// The worksheets to try, in order, as (name, part), and the shared-string part.
 struct SheetPaths {
-    worksheets: Vec<String>,
+    worksheets: Vec<(String, String)>,
     shared_strings: String,
 }
 
@@ -810,26 +856,31 @@ fn find_worksheets(
     {
         paths.shared_strings = resolve_target("xl", &rel.target);
     }
-    let worksheets: Vec<(String, bool)> = sheets
+    let worksheets: Vec<(String, String, bool)> = sheets
         .iter()
         .filter_map(|sheet| {
             let rel = relationships.get(&sheet.id)?;
-            rel.kind
-                .ends_with("/worksheet")
-                .then(|| (resolve_target("xl", &rel.target), sheet.hidden))
+            rel.kind.ends_with("/worksheet").then(|| {
+                (
+                    sheet.name.clone(),
+                    resolve_target("xl", &rel.target),
+                    sheet.hidden,
+                )
+            })
         })
         .collect();
     paths.worksheets = worksheets
         .iter()
-        .filter(|(_, hidden)| !hidden)
-        .chain(worksheets.iter().filter(|(_, hidden)| *hidden))
-        .map(|(path, _)| path.clone())
+        .filter(|(_, _, hidden)| !hidden)
+        .chain(worksheets.iter().filter(|(_, _, hidden)| *hidden))
+        .map(|(name, path, _)| (name.clone(), path.clone()))
         .collect();
     Ok(paths)
 }
 
 struct SheetRef {
     id: String,
+    name: String,
     hidden: bool,
 }
 
@@ -851,7 +902,9 @@ fn read_sheets(mut xml: PartXml) -> Result<Vec<SheetRef>, RosterFileError> {
                     attribute(&e, b"state")?.as_deref(),
                     Some("hidden" | "veryHidden")
                 );
-                sheets.push(SheetRef { id, hidden });
+                let mut name = attribute(&e, b"name")?.unwrap_or_default();
+                truncate_chars(&mut name, 64);
+                sheets.push(SheetRef { id, name, hidden });
             }
             Event::End(e) if e.local_name().as_ref() == b"sheets" => return Ok(sheets),
             Event::Eof => return Ok(sheets),

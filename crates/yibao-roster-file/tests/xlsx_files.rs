@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use yibao_roster_file::{
-    excel_serial_to_date, Encoding, Limits, RawRow, RosterFileError, RosterReader,
+    excel_serial_to_date, Encoding, HeaderFit, Limits, RawRow, RosterFileError, RosterReader,
+    MAX_SHEETS_EXAMINED,
 };
 use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
@@ -219,7 +220,7 @@ fn row_numbers_are_kept_as_stored() {
 }
 
 #[test]
-fn numbers_stay_the_exact_stored_text() {
+fn numbers_read_as_excel_shows_them() {
     let dir = tempfile::tempdir().unwrap();
     let data = r#"<row r="1"><c r="A1" t="inlineStr"><is><t>金额</t></is></c><c r="B1" t="inlineStr"><is><t>身份证号</t></is></c><c r="C1" t="inlineStr"><is><t>出生日期</t></is></c><c r="D1" t="inlineStr"><is><t>其他</t></is></c></row>
 <row r="2"><c r="A2" s="4"><v>120.5</v></c><c r="B2" t="n"><v>1.10105194912310E+17</v></c><c r="C2" s="5"><v>44136</v></c><c r="D2" t="b"><v>1</v></c><c r="E2" t="b"><v>0</v></c><c r="F2" t="e"><v>#N/A</v></c><c r="G2" t="str"><f>A2&amp;"元"</f><v>120.5元</v></c><c r="H2"><f>A2*3</f><v>361.5</v></c><c r="I2"><v>0.30000000000000004</v></c></row>"#;
@@ -231,14 +232,16 @@ fn numbers_stay_the_exact_stored_text() {
             2,
             &[
                 "120.5",
-                "1.10105194912310E+17",
+                // 15 significant digits, in Excel's scientific form beyond 1E15.
+                "1.1010519491231E+17",
                 "44136",
                 "TRUE",
                 "FALSE",
                 "#N/A",
                 "120.5元",
                 "361.5",
-                "0.30000000000000004"
+                // Excel stores 0.1+0.2 as 0.30000000000000004 and shows 0.3.
+                "0.3"
             ]
         )]
     );
@@ -282,6 +285,126 @@ fn the_first_visible_worksheet_is_read_through_the_workbook() {
     let path = book.write(dir.path(), "sheets.xlsx");
     let reader = RosterReader::open(&path, Limits::default()).unwrap();
     assert_eq!(reader.header(), ["表头"]);
+}
+
+/// Issue 10: a first sheet of instructions (填表说明) is passed over; the sheet whose header the
+/// caller recognises is read, and its name is told.
+#[test]
+fn the_roster_sheet_is_found_by_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = |name: &'static str, n: usize, header: &[&str]| {
+        let cells: String = header
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                format!(
+                    r#"<c r="{}1" t="inlineStr"><is><t>{t}</t></is></c>"#,
+                    char::from(b'A' + i as u8)
+                )
+            })
+            .collect();
+        Sheet {
+            name,
+            target: Box::leak(format!("worksheets/sheet{n}.xml").into_boxed_str()),
+            hidden: false,
+            xml: worksheet(&format!(
+                r#"<row r="1">{cells}</row><row r="2"><c r="A2"><v>{n}</v></c></row>"#
+            )),
+        }
+    };
+    let fit = |header: &[String]| {
+        let has = |name: &str| header.iter().any(|h| h == name);
+        if has("姓名") && has("身份证号码") {
+            HeaderFit::Fits
+        } else if has("姓名") {
+            HeaderFit::Resembles
+        } else {
+            HeaderFit::No
+        }
+    };
+    let book = |sheets: Vec<Sheet>| Book {
+        sheets,
+        shared: None,
+        compression: CompressionMethod::Deflated,
+        with_workbook: true,
+    };
+    let path = book(vec![
+        sheet("填表说明", 1, &["一、本表用于城乡居民医保参保登记"]),
+        sheet("草稿", 2, &["姓名", "身份证号"]),
+        sheet("花名册", 3, &["姓名", "身份证号码"]),
+    ])
+    .write(dir.path(), "three.xlsx");
+    let reader = RosterReader::open_finding(&path, Limits::default(), &fit).unwrap();
+    assert_eq!(reader.sheet_name(), Some("花名册"));
+    assert_eq!(rows(reader), [row(2, &["3"])]);
+    // Without a sheet that fits, the first that resembles; without one, the first sheet.
+    let path = book(vec![
+        sheet("填表说明", 1, &["说明"]),
+        sheet("草稿", 2, &["姓名", "身份证号"]),
+    ])
+    .write(dir.path(), "two.xlsx");
+    let reader = RosterReader::open_finding(&path, Limits::default(), &fit).unwrap();
+    assert_eq!(reader.sheet_name(), Some("草稿"));
+    let path = book(vec![
+        sheet("说明", 1, &["说明"]),
+        sheet("代码", 2, &["代码"]),
+    ])
+    .write(dir.path(), "none.xlsx");
+    let reader = RosterReader::open_finding(&path, Limits::default(), &fit).unwrap();
+    assert_eq!(reader.sheet_name(), Some("说明"));
+    assert_eq!(reader.header(), ["说明"]);
+    // Plain `open` reads the first visible sheet, as before.
+    let path = book(vec![
+        sheet("填表说明", 1, &["说明"]),
+        sheet("花名册", 2, &["姓名", "身份证号码"]),
+    ])
+    .write(dir.path(), "plain.xlsx");
+    let reader = RosterReader::open(&path, Limits::default()).unwrap();
+    assert_eq!(reader.sheet_name(), Some("填表说明"));
+    // A CSV file has no sheet name.
+    let csv = dir.path().join("r.csv");
+    std::fs::write(&csv, "姓名,身份证号码\n张三,1\n").unwrap();
+    let reader = RosterReader::open_finding(&csv, Limits::default(), &fit).unwrap();
+    assert_eq!(reader.sheet_name(), None);
+}
+
+/// The search looks at the first MAX_SHEETS_EXAMINED sheets only.
+#[test]
+fn limit_sheets_examined() {
+    let dir = tempfile::tempdir().unwrap();
+    let sheets: Vec<Sheet> = (1..=MAX_SHEETS_EXAMINED + 1)
+        .map(|n| {
+            let title = if n == MAX_SHEETS_EXAMINED + 1 {
+                "花名册"
+            } else {
+                "说明"
+            };
+            Sheet {
+                name: Box::leak(format!("S{n}").into_boxed_str()),
+                target: Box::leak(format!("worksheets/sheet{n}.xml").into_boxed_str()),
+                hidden: false,
+                xml: worksheet(&format!(
+                    r#"<row r="1"><c r="A1" t="inlineStr"><is><t>{title}</t></is></c></row>"#
+                )),
+            }
+        })
+        .collect();
+    let path = Book {
+        sheets,
+        shared: None,
+        compression: CompressionMethod::Stored,
+        with_workbook: true,
+    }
+    .write(dir.path(), "many.xlsx");
+    let fit = |header: &[String]| {
+        if header.iter().any(|h| h == "花名册") {
+            HeaderFit::Fits
+        } else {
+            HeaderFit::No
+        }
+    };
+    let reader = RosterReader::open_finding(&path, Limits::default(), &fit).unwrap();
+    assert_eq!(reader.sheet_name(), Some("S1"));
 }
 
 #[test]

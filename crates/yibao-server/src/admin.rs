@@ -300,24 +300,8 @@ pub async fn upload_roster(
     Query(query): Query<UploadQuery>,
     body: Bytes,
 ) -> Result<Json<ImportReport>, ApiError> {
-    let scope = match staff.role() {
-        Role::Admin => ImportScope {
-            actor: staff.username().to_owned(),
-            station: None,
-            region: None,
-        },
-        Role::StationOperator => {
-            let (Some(region), Some(station)) = (staff.0.region, staff.0.station.clone()) else {
-                return Err(ApiError::of(ErrorCode::Forbidden));
-            };
-            ImportScope {
-                actor: staff.username().to_owned(),
-                station: Some((region, station)),
-                region: Some(region),
-            }
-        }
-        Role::TaxCollector | Role::Auditor => return Err(ApiError::of(ErrorCode::Forbidden)),
-    };
+    // A row may create a person or change one the uploader may change (Staff::may_change).
+    let scope = ImportScope::of_staff(&staff)?;
     let fee_year = query.fee_year.map(year_of).transpose()?;
     let name = std::path::Path::new(&query.file_name)
         .file_name()
@@ -586,15 +570,20 @@ pub async fn put_person(
         actor: staff.username().to_owned(),
         source: "api".into(),
     };
+    // The stored station is judged again inside the write, by the same rule.
+    let may_change = |region: RegionCode, station: Option<&StationCode>| {
+        staff.may_change(region, station).is_ok()
+    };
     let outcome = state
         .storage
-        .upsert_persons(
+        .upsert_persons_checked(
             &[PersonUpsert {
                 row_number: 1,
                 person: person.clone(),
                 enrolment,
             }],
             &source,
+            &may_change,
         )
         .await?
         .into_iter()
@@ -614,6 +603,7 @@ pub async fn put_person(
         yibao_storage::PersonChange::Created => "created",
         yibao_storage::PersonChange::Updated => "updated",
         yibao_storage::PersonChange::Unchanged => "unchanged",
+        yibao_storage::PersonChange::OutOfScope => return Err(ApiError::of(ErrorCode::Forbidden)),
     };
     audit(
         &state,

@@ -100,6 +100,18 @@ impl Staff {
         }
     }
 
+    /// May change somebody at all (a roster upload): the administrator, or a station operator
+    /// bound to a station, who may change that station's people ([`Staff::may_change`]).
+    pub fn may_change_anyone(&self) -> Result<(), ApiError> {
+        match (self.0.role, self.0.region, self.0.station.as_ref()) {
+            (Role::Admin, _, _) => Ok(()),
+            (Role::StationOperator, Some(region), Some(station)) => {
+                self.may_change(region, Some(station))
+            }
+            _ => Err(forbidden()),
+        }
+    }
+
     /// The station a list must be limited to: a station operator's own; others may choose.
     pub fn station_filter(
         &self,

@@ -30,6 +30,13 @@ pub use records::{
     ReassessRefusal, Role, StaffAccount, StandingRow, UpsertOutcome,
 };
 
+/// Whether the caller may change a person stored in a region under a station (or none): the
+/// server's one scope rule (`Staff::may_change`), handed to the storage so it can be applied to
+/// what the write transaction finds.
+pub type MayChange<'a> = &'a (dyn Fn(yibao_domain::RegionCode, Option<&yibao_domain::StationCode>) -> bool
+         + Send
+         + Sync);
+
 /// Which backend a storage is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -184,6 +191,19 @@ pub trait Storage:
         &self,
         batch: &[PersonUpsert],
         source: &ChangeSource,
+    ) -> Result<Vec<UpsertOutcome>, StorageError> {
+        self.upsert_persons_checked(batch, source, &|_, _| true)
+            .await
+    }
+    /// [`Storage::upsert_persons`] for a caller with limited rights: a row whose person is stored
+    /// already under a region and station that `may_change` refuses is not written at all (neither
+    /// the person nor an enrolment) and comes back as [`PersonChange::OutOfScope`]. The stored
+    /// region and station are the ones the write transaction reads, not an earlier look-up.
+    async fn upsert_persons_checked(
+        &self,
+        batch: &[PersonUpsert],
+        source: &ChangeSource,
+        may_change: MayChange<'_>,
     ) -> Result<Vec<UpsertOutcome>, StorageError>;
     /// The person and their record version.
     async fn get_person(

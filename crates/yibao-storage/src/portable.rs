@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use yibao_domain::{EnrolmentRefusal, RegionCode};
+use yibao_domain::{EnrolmentRefusal, RegionCode, StationCode};
 
 use crate::records::{
     EnrolmentOutcome, EnrolmentRequest, PersonChange, PersonColumns, PersonUpsert,
@@ -79,9 +79,12 @@ pub struct PlannedRow {
 }
 
 /// Decides, without touching the database, what a batch changes. Refuses duplicates in one batch.
+/// A row whose stored person `may_change` refuses (by the stored region and station) is planned
+/// as [`PersonChange::OutOfScope`], with nothing to write.
 pub fn plan_upserts(
     batch: &[PersonUpsert],
     existing: &ExistingState,
+    may_change: crate::MayChange<'_>,
 ) -> Result<Vec<PlannedRow>, StorageError> {
     let mut seen = std::collections::HashSet::new();
     let mut planned = Vec::with_capacity(batch.len());
@@ -93,6 +96,25 @@ pub fn plan_upserts(
                 "row {}: the same person twice in one batch",
                 item.row_number
             )));
+        }
+        if let Some((old, version)) = existing.persons.get(&key) {
+            let region = RegionCode::parse(&old.region_code).map_err(StorageError::corrupt)?;
+            let station = old
+                .station_code
+                .as_deref()
+                .map(StationCode::parse)
+                .transpose()
+                .map_err(StorageError::corrupt)?;
+            if !may_change(region, station.as_ref()) {
+                planned.push(PlannedRow {
+                    columns,
+                    change: PersonChange::OutOfScope,
+                    version: *version,
+                    enrolment_write: None,
+                    outcome: EnrolmentOutcome::NotAttempted,
+                });
+                continue;
+            }
         }
         let (change, version) = match existing.persons.get(&key) {
             None => (PersonChange::Created, 1),
@@ -483,10 +505,11 @@ macro_rules! impl_storage {
                 }))
             }
 
-            async fn upsert_persons(
+            async fn upsert_persons_checked(
                 &self,
                 batch: &[$crate::records::PersonUpsert],
                 source: &$crate::records::ChangeSource,
+                may_change: $crate::MayChange<'_>,
             ) -> Result<Vec<$crate::records::UpsertOutcome>, $crate::StorageError> {
                 use ::sqlx::Row as _;
                 use $crate::records::{PersonChange, PersonColumns, UpsertOutcome, MAX_UPSERT_BATCH};
@@ -539,9 +562,11 @@ macro_rules! impl_storage {
                     }
                 }
 
-                let planned = $crate::portable::plan_upserts(batch, &existing)?;
-                let changed: Vec<&$crate::portable::PlannedRow> =
-                    planned.iter().filter(|p| p.change != PersonChange::Unchanged).collect();
+                let planned = $crate::portable::plan_upserts(batch, &existing, may_change)?;
+                let changed: Vec<&$crate::portable::PlannedRow> = planned
+                    .iter()
+                    .filter(|p| matches!(p.change, PersonChange::Created | PersonChange::Updated))
+                    .collect();
                 let kind = if source.source == "renewal" {
                     "renewal"
                 } else if source.source.starts_with("roster") {

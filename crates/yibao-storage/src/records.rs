@@ -58,6 +58,8 @@ pub enum PersonChange {
     Created,
     Updated,
     Unchanged,
+    /// Stored already where the caller may not change it: nothing written for this row.
+    OutOfScope,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,9 @@ use chrono::NaiveDate;
 use yibao_domain::{FeeYear, IdNumber, RegionCode};
 use yibao_roster_file::Limits;
 use yibao_server::services::assessment::{assess_region, reassess_person};
-use yibao_server::services::roster_import::{import_roster, ImportReport, ImportScope};
+use yibao_server::services::roster_import::{
+    import_roster, rejections_csv, ImportReport, ImportScope,
+};
 use yibao_server::ErrorCode;
 use yibao_storage::Storage;
 use yibao_tests::{make_id, on_each_backend};
@@ -37,11 +39,7 @@ async fn setup(storage: &dyn Storage) {
 }
 
 fn admin_scope() -> ImportScope {
-    ImportScope {
-        actor: "test".into(),
-        station: None,
-        region: None,
-    }
+    ImportScope::unrestricted("test")
 }
 
 async fn import_text(
@@ -626,6 +624,439 @@ async fn an_xlsx_roster_with_text_ids_and_date_serials_imports() {
                 since: d("2020-06-01")
             }
         );
+    })
+    .await;
+}
+
+/// One cell of a workbook written the way Excel writes it: text in the shared-string table,
+/// numbers as the exact `<v>` text Excel stores (up to 17 significant digits).
+#[derive(Clone, Copy)]
+enum XCell<'a> {
+    Text(&'a str),
+    Number(&'a str),
+}
+
+/// An XLSX file as Excel saves it: `[Content_Types].xml`, the workbook and its relationships,
+/// `sharedStrings.xml`, `styles.xml`, one part per sheet, sheets in tab order.
+fn excel_workbook(sheets: &[(&str, Vec<Vec<XCell<'_>>>)]) -> Vec<u8> {
+    use std::io::Write;
+    const MAIN: &str = "http://schemas.openxmlformats.org/spreadsheetml/2006/main";
+    const REL: &str = "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
+    let escape = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut shared: Vec<String> = Vec::new();
+    let mut sheet_parts = Vec::new();
+    for (_, rows) in sheets {
+        let mut data = String::new();
+        for (r, row) in rows.iter().enumerate() {
+            data.push_str(&format!(
+                r#"<row r="{}" spans="1:{}" x14ac:dyDescent="0.2">"#,
+                r + 1,
+                row.len()
+            ));
+            for (c, cell) in row.iter().enumerate() {
+                let reference = format!("{}{}", char::from(b'A' + c as u8), r + 1);
+                match cell {
+                    XCell::Text("") => {}
+                    XCell::Text(text) => {
+                        let index = match shared.iter().position(|s| s == text) {
+                            Some(i) => i,
+                            None => {
+                                shared.push((*text).to_owned());
+                                shared.len() - 1
+                            }
+                        };
+                        data.push_str(&format!(r#"<c r="{reference}" t="s"><v>{index}</v></c>"#));
+                    }
+                    XCell::Number(v) => {
+                        data.push_str(&format!(r#"<c r="{reference}" s="1"><v>{v}</v></c>"#));
+                    }
+                }
+            }
+            data.push_str("</row>");
+        }
+        sheet_parts.push(format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<worksheet xmlns="{MAIN}" xmlns:r="{REL}" xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" mc:Ignorable="x14ac" xmlns:x14ac="http://schemas.microsoft.com/office/spreadsheetml/2009/9/ac"><dimension ref="A1"/><sheetViews><sheetView workbookViewId="0"/></sheetViews><sheetFormatPr defaultRowHeight="14.25" x14ac:dyDescent="0.2"/><sheetData>{data}</sheetData><pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/></worksheet>"#
+        ));
+    }
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let mut part = |name: &str, text: &str| {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+    };
+    let overrides: String = (1..=sheets.len())
+        .map(|i| format!(r#"<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>"#))
+        .collect();
+    part(
+        "[Content_Types].xml",
+        &format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>{overrides}<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/><Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>"#
+        ),
+    );
+    part(
+        "_rels/.rels",
+        &format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>"#
+        ),
+    );
+    let sheet_list: String = sheets
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| {
+            format!(
+                r#"<sheet name="{}" sheetId="{}" r:id="rId{}"/>"#,
+                escape(name),
+                i + 1,
+                i + 1
+            )
+        })
+        .collect();
+    part(
+        "xl/workbook.xml",
+        &format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<workbook xmlns="{MAIN}" xmlns:r="{REL}"><fileVersion appName="xl" lastEdited="7" lowestEdited="7" rupBuild="27328"/><workbookPr defaultThemeVersion="166925"/><bookViews><workbookView xWindow="0" yWindow="0" windowWidth="28800" windowHeight="12300"/></bookViews><sheets>{sheet_list}</sheets><calcPr calcId="191029"/></workbook>"#
+        ),
+    );
+    let mut rels: String = (1..=sheets.len())
+        .map(|i| format!(r#"<Relationship Id="rId{i}" Type="{REL}/worksheet" Target="worksheets/sheet{i}.xml"/>"#))
+        .collect();
+    let n = sheets.len();
+    rels.push_str(&format!(
+        r#"<Relationship Id="rId{}" Type="{REL}/styles" Target="styles.xml"/><Relationship Id="rId{}" Type="{REL}/sharedStrings" Target="sharedStrings.xml"/>"#,
+        n + 1,
+        n + 2
+    ));
+    part(
+        "xl/_rels/workbook.xml.rels",
+        &format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rels}</Relationships>"#
+        ),
+    );
+    part(
+        "xl/styles.xml",
+        &format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<styleSheet xmlns="{MAIN}"><numFmts count="1"><numFmt numFmtId="176" formatCode="0.00_ "/></numFmts><fonts count="1"><font><sz val="11"/><name val="等线"/><family val="2"/><charset val="134"/></font></fonts><fills count="1"><fill><patternFill patternType="none"/></fill></fills><borders count="1"><border/></borders><cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs><cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/><xf numFmtId="176" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs></styleSheet>"#
+        ),
+    );
+    let items: String = shared
+        .iter()
+        .map(|t| format!("<si><t>{}</t></si>", escape(t)))
+        .collect();
+    part(
+        "xl/sharedStrings.xml",
+        &format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<sst xmlns="{MAIN}" count="{0}" uniqueCount="{0}">{items}</sst>"#,
+            shared.len()
+        ),
+    );
+    for (i, xml) in sheet_parts.iter().enumerate() {
+        part(&format!("xl/worksheets/sheet{}.xml", i + 1), xml);
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+/// Issue 10, defect 1: Excel stores a typed `68.4` as `68.400000000000006` and `19.99` as
+/// `19.989999999999998`; numbers are read as Excel shows them (15 significant digits) in every
+/// column: amounts, a phone number and a region code stored as numbers, a date as a serial.
+#[tokio::test]
+async fn excel_stored_numbers_read_as_excel_shows_them() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        let a = make_id("320602", "1970-04-04", 51);
+        let b = make_id("320602", "1971-04-04", 52);
+        let c = make_id("320602", "1972-04-04", 53);
+        use XCell::{Number as N, Text as T};
+        let header = || {
+            [
+                "姓名",
+                "身份证号码",
+                "参保地区",
+                "联系电话",
+                "减免类型",
+                "减免证件名称",
+                "减免证件号码",
+                "减免证件有效期至",
+                "资助金额",
+            ]
+            .map(T)
+            .to_vec()
+        };
+        let row = |name, id, phone, valid_until, amount| {
+            vec![
+                T(name),
+                T(id),
+                N("320600"),
+                N(phone),
+                T("资助"),
+                T("资助证明"),
+                T("Z1"),
+                N(valid_until),
+                N(amount),
+            ]
+        };
+        let bytes = excel_workbook(&[(
+            "Sheet1",
+            vec![
+                header(),
+                row("陈一", &a, "13800138000", "46022", "68.400000000000006"),
+                row(
+                    "陈二",
+                    &b,
+                    "1.3800138001E10",
+                    "46022.000000000007",
+                    "19.989999999999998",
+                ),
+                // A value that really has three decimals is still refused.
+                row("陈三", &c, "13800138002", "46022", "12.345000000000001"),
+            ],
+        )]);
+        let report = import_text(storage.as_ref(), "excel.xlsx", &bytes, today())
+            .await
+            .unwrap();
+        assert_eq!(report.summary.enrolled, 2, "{:?}", report.rejections);
+        assert_eq!(report.summary.rejected, 1, "{:?}", report.rejections);
+        assert_eq!(report.rejections[0].row, 4);
+        assert_eq!(report.rejections[0].column, "资助金额");
+        assert!(
+            report.rejections[0].reason.contains("超过两位小数"),
+            "{:?}",
+            report.rejections
+        );
+        let (first, _) = storage
+            .get_person(region("320600"), &id(&a))
+            .await
+            .unwrap()
+            .unwrap();
+        let relief = first.relief.unwrap();
+        assert_eq!(relief.subsidy.map(|f| f.as_fen()), Some(6840));
+        assert_eq!(relief.valid_until, d("2025-12-31"));
+        assert_eq!(first.phone.unwrap().as_str(), "13800138000");
+        let (second, _) = storage
+            .get_person(region("320600"), &id(&b))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            second.relief.unwrap().subsidy.map(|f| f.as_fen()),
+            Some(1999)
+        );
+        assert_eq!(second.phone.unwrap().as_str(), "13800138001");
+    })
+    .await;
+}
+
+/// Issue 10 (roster friction): a workbook whose first sheet is 填表说明 is read from its roster
+/// sheet (and the report says which); the rejection file carries each rejected row's own cells, so
+/// that the clerk corrects it and imports it again, and then every row is in.
+#[tokio::test]
+async fn a_corrected_rejection_file_imports_again() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        let good = make_id("320602", "1973-05-05", 61);
+        let typo_fixed = make_id("320602", "1974-05-05", 62);
+        // One digit mistyped: the check character no longer matches.
+        let mut typo = typo_fixed.clone().into_bytes();
+        typo[14] = if typo[14] == b'3' { b'4' } else { b'3' };
+        let typo = String::from_utf8(typo).unwrap();
+        let phone_owner = make_id("320602", "1975-05-05", 63);
+        let short_name = make_id("320602", "1976-05-05", 64);
+        use XCell::{Number as N, Text as T};
+        let bytes = excel_workbook(&[
+            (
+                "填表说明",
+                vec![
+                    vec![T("一、本表用于城乡居民医保参保登记，请勿修改列名")],
+                    vec![T("二、身份证号码请设为文本格式")],
+                ],
+            ),
+            (
+                "花名册",
+                vec![
+                    [
+                        "姓名",
+                        "身份证号码",
+                        "参保地区",
+                        "联系电话",
+                        "备注",
+                        "居住证起始日期",
+                    ]
+                    .map(T)
+                    .to_vec(),
+                    vec![
+                        T("陈好"),
+                        T(&good),
+                        N("320600"),
+                        N("13800138000"),
+                        T("a"),
+                        T(""),
+                    ],
+                    vec![
+                        T("陈错"),
+                        T(&typo),
+                        N("320600"),
+                        T(""),
+                        T("b,\"引号\""),
+                        T(""),
+                    ],
+                    vec![
+                        T("陈话"),
+                        T(&phone_owner),
+                        N("320600"),
+                        N("1380013800"),
+                        T(""),
+                        T(""),
+                    ],
+                    vec![T("甲"), T(&short_name), N("320600"), T(""), T(""), T("")],
+                ],
+            ),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("花名册.xlsx");
+        std::fs::write(&path, &bytes).unwrap();
+        let report = import_roster(
+            storage.as_ref(),
+            &path,
+            "花名册.xlsx",
+            &admin_scope(),
+            today(),
+            None,
+            Limits::default(),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.sheet.as_deref(), Some("花名册"));
+        assert_eq!(report.summary.enrolled, 1, "{:?}", report.rejections);
+        assert_eq!(report.summary.rejected, 3, "{:?}", report.rejections);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["sheet"], "花名册");
+        assert!(
+            json.get("rejected_rows").is_none(),
+            "cells stay out of the JSON answer"
+        );
+
+        let rejected = rejections_csv(&report);
+        let lines: Vec<&str> = rejected.lines().collect();
+        assert_eq!(
+            lines[0],
+            "\u{feff}行号,错误列,错误原因,姓名,身份证号码,参保地区,联系电话,备注,居住证起始日期"
+        );
+        assert_eq!(lines.len(), 4, "{rejected}");
+        // The row's own cells, ID numbers kept as text for Excel.
+        assert!(lines[1].starts_with("3,身份证号码,"), "{}", lines[1]);
+        assert!(
+            lines[1].ends_with(&format!(
+                ",陈错,\"=\"\"{typo}\"\"\",320600,,\"b,\"\"引号\"\"\","
+            )),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[2].starts_with("4,联系电话,"), "{}", lines[2]);
+        assert!(lines[3].starts_with("5,姓名,"), "{}", lines[3]);
+
+        // The clerk corrects the three rows in the file and imports it again.
+        let corrected = rejected
+            .replace(&typo, &typo_fixed)
+            .replace(",1380013800,", ",13800138003,")
+            .replace(",甲,", ",甲乙,");
+        let again_path = dir.path().join("花名册.rejected.csv");
+        std::fs::write(&again_path, corrected.as_bytes()).unwrap();
+        let again = import_roster(
+            storage.as_ref(),
+            &again_path,
+            "花名册.rejected.csv",
+            &admin_scope(),
+            today(),
+            None,
+            Limits::default(),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.summary.rows_read, 3);
+        assert_eq!(again.summary.rejected, 0, "{:?}", again.rejections);
+        assert_eq!(again.summary.enrolled, 3);
+        // 行号, 错误列, 错误原因 are recognised; only the file's own unknown column is reported.
+        assert_eq!(again.unknown_columns, ["备注"]);
+        for person in [&good, &typo_fixed, &phone_owner, &short_name] {
+            let enrolment = storage
+                .get_enrolment(region("320600"), year(2021), &id(person))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(enrolment.status, "enrolled");
+        }
+        let (p, _) = storage
+            .get_person(region("320600"), &id(&phone_owner))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.phone.unwrap().as_str(), "13800138003");
+    })
+    .await;
+}
+
+/// Issue 10 (roster friction): near-miss headers are named with the right name, and the sheet
+/// read is told when it is not the roster.
+#[tokio::test]
+async fn near_miss_headers_are_named_with_the_right_name() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        let person = make_id("320602", "1977-05-05", 71);
+        let csv = format!("姓名,身份证号,统筹区,电话\n陈近,{person},320600,13800138000\n");
+        let err = import_text(storage.as_ref(), "near.csv", csv.as_bytes(), today())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRosterHeader);
+        assert!(
+            err.message
+                .contains("身份证号码（找到列“身份证号”，应为“身份证号码”）"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message
+                .contains("参保地区（找到列“统筹区”，应为“参保地区”）"),
+            "{}",
+            err.message
+        );
+        let csv = format!("姓名,身份证号码,参保地区,电话\n陈近,{person},320600,13800138000\n");
+        let report = import_text(storage.as_ref(), "near.csv", csv.as_bytes(), today())
+            .await
+            .unwrap();
+        assert_eq!(report.summary.enrolled, 1);
+        assert_eq!(report.column_suggestions.len(), 1);
+        assert_eq!(report.column_suggestions[0].found, "电话");
+        assert_eq!(report.column_suggestions[0].expected, "联系电话");
+        use XCell::Text as T;
+        let bytes = excel_workbook(&[
+            ("填表说明", vec![vec![T("说明")]]),
+            (
+                "Sheet2",
+                vec![vec![T("名字"), T("证件号码"), T("参保地区")]],
+            ),
+        ]);
+        let err = import_text(storage.as_ref(), "near.xlsx", &bytes, today())
+            .await
+            .unwrap_err();
+        assert!(
+            err.message.contains("读取的是工作表“Sheet2”"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("找到列“证件号码”"), "{}", err.message);
     })
     .await;
 }

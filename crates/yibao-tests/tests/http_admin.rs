@@ -271,6 +271,131 @@ async fn a_roster_upload_by_an_operator_takes_only_their_station() {
     .await;
 }
 
+/// Issue 10, defect 2: a roster row may only create a person or change one in the uploader's own
+/// scope (the rule of `PUT /persons`); a row touching anyone else is a rejected row.
+#[tokio::test]
+async fn a_roster_row_cannot_take_or_change_another_stations_person() {
+    on_each_backend(|storage| async move {
+        let w = &world(storage).await;
+        let c = &w.server.client;
+        let r = c
+            .post(w.server.url("/api/v1/staff"))
+            .bearer_auth(&w.admin)
+            .json(
+                &json!({ "username": "tax1", "display_name": "税务", "role": "tax_collector",
+                "region": "320600", "password": "station-password-1" }),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let tax = login(&w.server, "tax1", "station-password-1").await;
+        let new = make_id("320602", "1975-03-03", 41);
+        let elsewhere = make_id("341102", "1976-03-03", 42);
+        let upload = |token: String, csv: String| async move {
+            let r = w
+                .server
+                .client
+                .post(w.server.url("/api/v1/rosters?file_name=scope.csv"))
+                .bearer_auth(token)
+                .body(csv)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        };
+        let person = |id: String| async move {
+            let r = w
+                .server
+                .client
+                .get(
+                    w.server
+                        .url(&format!("/api/v1/regions/320600/persons/{id}")),
+                )
+                .bearer_auth(&w.admin)
+                .send()
+                .await
+                .unwrap();
+            let body: Value = r.json().await.unwrap();
+            body["person"].clone()
+        };
+        // The operator of ST-01: row 2 moves ST-02's person into ST-01 with a new phone, row 3
+        // changes their own person's phone, row 4 registers someone new, row 5 is another region.
+        let csv = format!(
+            "姓名,身份证号码,参保地区,服务站,联系电话\n张三,{other},320600,ST-01,13900001111\n\
+             张三,{own},320600,ST-01,13900002222\n王小五,{new},320600,ST-01,\n\
+             赵六,{elsewhere},341100,ST-01,\n",
+            other = w.other,
+            own = w.own,
+        );
+        let (status, report) = upload(w.operator.clone(), csv.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        assert_eq!(report["rows_read"], 4, "{report}");
+        assert_eq!(report["updated"], 1, "{report}");
+        assert_eq!(report["enrolled"], 1, "{report}");
+        assert_eq!(report["rejected"], 2, "{report}");
+        let rows: Vec<(i64, String, String)> = report["rejections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["row"].as_i64().unwrap(),
+                    r["column"].as_str().unwrap().to_owned(),
+                    r["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(
+            rows.iter().any(|(row, column, reason)| *row == 2
+                && column == "服务站"
+                && reason.contains("其他服务站")),
+            "{rows:?}"
+        );
+        assert!(rows.iter().any(|(row, _, _)| *row == 5), "{rows:?}");
+        let stored = person(w.other.clone()).await;
+        assert_eq!(stored["station"], "ST-02", "{stored}");
+        assert_eq!(stored["phone"], Value::Null, "{stored}");
+        assert_eq!(person(w.own.clone()).await["phone"], "13900002222");
+        assert_eq!(person(new.clone()).await["station"], "ST-01");
+        // The same change through PUT is refused too: one rule for both.
+        let r = c
+            .put(
+                w.server
+                    .url(&format!("/api/v1/regions/320600/persons/{}", w.other)),
+            )
+            .bearer_auth(&w.operator)
+            .json(&json!({ "name": "张三", "station": "ST-01", "phone": "13900001111" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            code_of(r).await,
+            (StatusCode::FORBIDDEN, "FORBIDDEN".into())
+        );
+        // A region-bound tax collector changes nobody: refused before the file is read.
+        let (status, report) = upload(tax, csv.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{report}");
+        // The center administrator may move anyone.
+        let (status, report) = upload(w.admin.clone(), csv).await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        assert!(
+            !report["rejections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["row"] == 2 || r["row"] == 3),
+            "{report}"
+        );
+        let stored = person(w.other.clone()).await;
+        assert_eq!(stored["station"], "ST-01", "{stored}");
+        assert_eq!(stored["phone"], "13900001111", "{stored}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn assessment_lists_and_exports() {
     on_each_backend(|storage| async move {

@@ -67,11 +67,7 @@ async fn world(db: &DbHandle) -> World {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.csv");
     std::fs::write(&path, csv).unwrap();
-    let scope = ImportScope {
-        actor: "test".into(),
-        station: None,
-        region: None,
-    };
+    let scope = ImportScope::unrestricted("test");
     let r = import_roster(
         storage.as_ref(),
         &path,

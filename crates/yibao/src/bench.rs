@@ -62,11 +62,7 @@ pub async fn enrolment(storage: &dyn Storage, rows: usize) -> anyhow::Result<()>
     );
 
     let today = Clock::system().today();
-    let scope = ImportScope {
-        actor: "bench".into(),
-        station: None,
-        region: None,
-    };
+    let scope = ImportScope::unrestricted("bench");
     let t = Instant::now();
     let report = import_roster(
         storage,
@@ -275,11 +271,7 @@ pub async fn prepare_payers(storage: &dyn Storage, count: usize) -> anyhow::Resu
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("payers.csv");
     write_roster(&path, count)?;
-    let scope = ImportScope {
-        actor: "bench".into(),
-        station: None,
-        region: None,
-    };
+    let scope = ImportScope::unrestricted("bench");
     import_roster(
         storage,
         &path,

@@ -432,11 +432,7 @@ pub async fn load_people(
     let dir = tempfile::tempdir().map_err(data_error)?;
     let path = dir.path().join("demo-roster.csv");
     std::fs::write(&path, demo_roster_csv(today)).map_err(data_error)?;
-    let scope = roster_import::ImportScope {
-        actor: "demo".into(),
-        station: None,
-        region: None,
-    };
+    let scope = roster_import::ImportScope::unrestricted("demo");
     let report = roster_import::import_roster(
         storage,
         &path,

@@ -62,11 +62,7 @@ pub async fn import_roster_command(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let scope = ImportScope {
-        actor: cli_actor(),
-        station: None,
-        region: None,
-    };
+    let scope = ImportScope::unrestricted(cli_actor());
     let report = import_roster(
         storage,
         file,
@@ -81,15 +77,28 @@ pub async fn import_roster_command(
     .map_err(fail)?;
     end_progress();
     let s = &report.summary;
+    let read_from = match &report.sheet {
+        Some(sheet) => format!("工作表“{sheet}”"),
+        None => format!("文件编码 {}", report.encoding),
+    };
     println!(
-        "读取 {} 行：新参保 {}，信息更新 {}，无变化 {}，未通过 {}（文件编码 {}）",
-        s.rows_read, s.enrolled, s.updated, s.unchanged, s.rejected, report.encoding
+        "读取 {} 行：新参保 {}，信息更新 {}，无变化 {}，未通过 {}（{read_from}）",
+        s.rows_read, s.enrolled, s.updated, s.unchanged, s.rejected
     );
-    if !report.unknown_columns.is_empty() {
+    for suggestion in &report.column_suggestions {
         eprintln!(
-            "提示：以下列不是花名册的列，已忽略：{}",
-            report.unknown_columns.join("、")
+            "提示：列“{}”不是花名册的列，已忽略；如果是“{}”，请把列名改为“{}”",
+            suggestion.found, suggestion.expected, suggestion.expected
         );
+    }
+    let ignored: Vec<&str> = report
+        .unknown_columns
+        .iter()
+        .filter(|c| !report.column_suggestions.iter().any(|s| &s.found == *c))
+        .map(String::as_str)
+        .collect();
+    if !ignored.is_empty() {
+        eprintln!("提示：以下列不是花名册的列，已忽略：{}", ignored.join("、"));
     }
     if !report.rejections.is_empty() {
         let mut path = rejection_path(file);
@@ -98,7 +107,10 @@ pub async fn import_roster_command(
             std::fs::write(&path, rejections_csv(&report))
                 .with_context(|| format!("无法写入未通过明细 {}", path.display()))?;
         }
-        println!("未通过的行及原因已写入：{}", path.display());
+        println!(
+            "未通过的行（原内容及原因）已写入：{}；改正后可直接再次导入该文件",
+            path.display()
+        );
     }
     Ok(())
 }

@@ -375,3 +375,67 @@ total = 42000
     assert_eq!(code, 0);
     assert!(out.contains("2026,2027"), "{out}");
 }
+
+/// Issue 10: the README tour's line for a 17-digit number, exactly; the standard's own example
+/// (born 1880) is valid.
+#[test]
+fn id_parse_messages_as_the_readme_shows_them() {
+    let (code, json) = yibao(&["id", "parse", "32060219800101123"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        json.to_string(),
+        r#"{"code":"INVALID_ID_NUMBER","message":"输入了17位号码，可能漏输了一位数字，请对照身份证逐位核对后输入完整的18位号码"}"#
+    );
+    let (code, json) = yibao(&["id", "parse", "440524188001010014"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["birth_date"], "1880-01-01");
+}
+
+/// Issue 10: `yibao import roster` names near-miss headers and writes a rejection file that
+/// carries the rejected rows' own cells after 行号, 错误列, 错误原因.
+#[test]
+fn import_roster_writes_a_rejection_file_with_the_rows_own_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let roster = dir.path().join("r.csv");
+    std::fs::write(
+        &roster,
+        "姓名,身份证号码,参保地区,电话\n张三,320602198001011236,320600,13800138000\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_yibao"))
+        .args(["migrate", "--database-url", &url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_yibao"))
+        .args(["import", "roster"])
+        .arg(&roster)
+        .args(["--database-url", &url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("未通过 1"), "{stdout}");
+    assert!(
+        stderr.contains("列“电话”") && stderr.contains("联系电话"),
+        "{stderr}"
+    );
+    let rejected = std::fs::read_to_string(dir.path().join("r.rejected.csv")).unwrap();
+    let lines: Vec<&str> = rejected.lines().collect();
+    assert_eq!(
+        lines[0],
+        "\u{feff}行号,错误列,错误原因,姓名,身份证号码,参保地区,电话"
+    );
+    assert!(lines[1].starts_with("2,身份证号码,"), "{}", lines[1]);
+    assert!(
+        lines[1].ends_with(",张三,\"=\"\"320602198001011236\"\"\",320600,13800138000"),
+        "{}",
+        lines[1]
+    );
+}

@@ -5,30 +5,43 @@
 //! (bad encoding, too many rows, broken XLSX) before anything is written, so such a file leaves no
 //! partial data; the second parses and stores rows in batches. Re-importing the same file changes
 //! nothing: unchanged persons are not written and existing enrolments are kept.
+//!
+//! Scope: a row may create a person, or change one stored where the uploader may change people
+//! ([`Staff::may_change`], the rule of `PUT /persons`, applied to the row's new region and station
+//! here and to the stored ones inside the storage's write transaction); any other row is a
+//! rejected row. In a workbook the roster sheet is the first whose header holds the required
+//! columns, so a first sheet of instructions (填表说明) is passed over.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::Path;
 
 use chrono::NaiveDate;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use yibao_domain::roster::{parse_row, RosterColumn, RosterHeader};
+use yibao_domain::roster::{
+    parse_row, ColumnSuggestion, HeaderMatch, RosterColumn, RosterHeader, REJECTION_COLUMNS,
+};
 use yibao_domain::{
     check_eligibility, covered_from, enrolment_fee_year, EnrolmentRefusal, FeePolicy, FeeYear,
     RegionCode, StationCode,
 };
-use yibao_roster_file::{Limits, RosterReader};
+use yibao_roster_file::{HeaderFit, Limits, RosterReader};
 use yibao_storage::records::MAX_UPSERT_BATCH;
 use yibao_storage::{
     AuditEntry, ChangeSource, EnrolmentOutcome, EnrolmentRequest, ImportSummary, PersonChange,
     PersonUpsert, Storage,
 };
 
+use crate::auth::Staff;
 use crate::error::{ApiError, ErrorCode};
 
 /// Rejections kept in the report; beyond this only the count grows.
 pub const MAX_REPORTED_REJECTIONS: usize = 200_000;
+
+/// Cell text of rejected rows kept for the rejection file, in all. Rows rejected beyond it are
+/// listed in the file with their reasons but without their cells.
+pub const MAX_REJECTED_ROW_BYTES: usize = 32 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejection {
@@ -45,25 +58,135 @@ pub struct ImportReport {
     pub summary: ImportSummary,
     /// `utf8`, `utf8_bom`, `gbk`.
     pub encoding: &'static str,
+    /// The worksheet read from an XLSX file, by the name on its tab; `null` for CSV.
+    pub sheet: Option<String>,
+    /// Columns ignored (the rejection file's 行号, 错误列, 错误原因 are ignored silently).
     pub unknown_columns: Vec<String>,
+    /// Ignored columns whose names are close to one of ours, with the name they probably mean.
+    pub column_suggestions: Vec<ColumnSuggestion>,
     pub rejections: Vec<Rejection>,
     /// True when more rows were rejected than [`MAX_REPORTED_REJECTIONS`].
     pub rejections_truncated: bool,
+    /// The file's header row as read, for [`rejections_csv`].
+    #[serde(skip)]
+    pub header: Vec<String>,
+    /// Each rejected row's own cells by row number (within [`MAX_REJECTED_ROW_BYTES`]), for
+    /// [`rejections_csv`]. Personal data: never logged.
+    #[serde(skip)]
+    pub rejected_rows: BTreeMap<usize, Vec<String>>,
 }
 
-/// Who imports, and what they may touch.
+/// Who imports, and so whom they may create or change.
 #[derive(Debug, Clone)]
 pub struct ImportScope {
     pub actor: String,
-    /// A station operator imports their own station's people only.
-    pub station: Option<(RegionCode, StationCode)>,
-    /// A staff account bound to one region imports that region's rows only.
-    pub region: Option<RegionCode>,
+    /// The signed-in staff member whose rights bound the rows ([`Staff::may_change`]); `None` for
+    /// the operator on the server's command line, who may change everybody.
+    pub staff: Option<Staff>,
 }
 
+impl ImportScope {
+    /// The command line on the server (and the demo and benchmarks): every row may be stored.
+    pub fn unrestricted(actor: impl Into<String>) -> ImportScope {
+        ImportScope {
+            actor: actor.into(),
+            staff: None,
+        }
+    }
+
+    /// A signed-in staff member; `FORBIDDEN` when their role may change nobody at all.
+    pub fn of_staff(staff: &Staff) -> Result<ImportScope, ApiError> {
+        staff.may_change_anyone()?;
+        Ok(ImportScope {
+            actor: staff.username().to_owned(),
+            staff: Some(staff.clone()),
+        })
+    }
+
+    /// The one scope rule: [`Staff::may_change`].
+    fn may_change(&self, region: RegionCode, station: Option<&StationCode>) -> bool {
+        self.staff
+            .as_ref()
+            .is_none_or(|staff| staff.may_change(region, station).is_ok())
+    }
+
+    /// The column and reason of a row whose new region and station are out of scope.
+    fn refusal_of_row(&self, region: RegionCode) -> (RosterColumn, String) {
+        let account = self.staff.as_ref().map(|s| &s.0);
+        match (
+            account.and_then(|a| a.region),
+            account.and_then(|a| a.station.as_ref()),
+        ) {
+            (Some(own), _) if own != region => (
+                RosterColumn::Region,
+                format!("您只能登记统筹区 {own} 的人员"),
+            ),
+            (_, Some(station)) => (
+                RosterColumn::Station,
+                format!(
+                    "您只能登记本服务站（{}）的人员，请在服务站列填写本站代码",
+                    station.as_str()
+                ),
+            ),
+            _ => (RosterColumn::Region, "您没有登记此人员的权限".to_owned()),
+        }
+    }
+
+    /// The reason for a row whose person is stored where the uploader may not change them.
+    fn refusal_of_stored(&self) -> String {
+        match self.staff.as_ref().and_then(|s| s.0.station.as_ref()) {
+            Some(station) => format!(
+                "此人已由其他服务站登记，您只能变更本服务站（{}）的人员；如需转入本站，请联系中心管理员",
+                station.as_str()
+            ),
+            None => "此人已由其他服务站登记，您没有变更的权限；请联系中心管理员".to_owned(),
+        }
+    }
+}
+
+fn header_fit(cells: &[String]) -> HeaderFit {
+    match RosterHeader::match_of(cells) {
+        HeaderMatch::Complete => HeaderFit::Fits,
+        HeaderMatch::Partial => HeaderFit::Resembles,
+        HeaderMatch::None => HeaderFit::No,
+    }
+}
+
+/// Opens a roster; in a workbook, the first sheet whose header holds the required columns.
 pub fn open_reader(path: &Path, limits: Limits) -> Result<RosterReader, ApiError> {
-    RosterReader::open(path, limits)
+    RosterReader::open_finding(path, limits, &header_fit)
         .map_err(|e| ApiError::new(ErrorCode::BadRosterFile, e.to_string()))
+}
+
+/// Rejections as they are collected: the list (bounded) and the rejected rows' own cells.
+#[derive(Default)]
+struct Rejections {
+    list: Vec<Rejection>,
+    truncated: bool,
+    rows: BTreeMap<usize, Vec<String>>,
+    row_bytes: usize,
+}
+
+impl Rejections {
+    fn add(&mut self, row: usize, column: &str, reason: String, cells: Option<&Vec<String>>) {
+        if self.list.len() < MAX_REPORTED_REJECTIONS {
+            self.list.push(Rejection {
+                row,
+                column: column.to_owned(),
+                reason,
+            });
+        } else {
+            self.truncated = true;
+            return;
+        }
+        if let Some(cells) = cells {
+            let size: usize = cells.iter().map(|c| c.len() + 1).sum();
+            if !self.rows.contains_key(&row) && self.row_bytes + size <= MAX_REJECTED_ROW_BYTES {
+                self.row_bytes += size;
+                self.rows.insert(row, cells.clone());
+            }
+        }
+    }
 }
 
 fn sha256_of(path: &Path) -> Result<String, ApiError> {
@@ -136,7 +259,15 @@ pub async fn import_roster(
 ) -> Result<ImportReport, ApiError> {
     // Pass 1: the file as a whole must be readable before anything is written.
     let mut reader = open_reader(path, limits)?;
-    let header = RosterHeader::parse(reader.header())?;
+    let sheet = reader.sheet_name().map(str::to_owned);
+    let header = RosterHeader::parse(reader.header()).map_err(|e| {
+        let read = match &sheet {
+            Some(name) => format!("（读取的是工作表“{name}”）"),
+            None => String::new(),
+        };
+        ApiError::new(ErrorCode::BadRosterHeader, format!("{e}{read}"))
+    })?;
+    let header_cells = reader.header().to_vec();
     let encoding = encoding_name(reader.encoding());
     for row in &mut reader {
         row.map_err(|e| ApiError::new(ErrorCode::BadRosterFile, e.to_string()))?;
@@ -148,19 +279,7 @@ pub async fn import_roster(
         file_sha256: sha256_of(path)?,
         ..ImportSummary::default()
     };
-    let mut rejections = Vec::new();
-    let mut truncated = false;
-    let mut reject = |rejections: &mut Vec<Rejection>, row: usize, column: &str, reason: String| {
-        if rejections.len() < MAX_REPORTED_REJECTIONS {
-            rejections.push(Rejection {
-                row,
-                column: column.to_owned(),
-                reason,
-            });
-        } else {
-            truncated = true;
-        }
-    };
+    let mut rejections = Rejections::default();
     let source = ChangeSource {
         actor: scope.actor.clone(),
         source: format!("roster:{}", summary.file_name),
@@ -174,18 +293,21 @@ pub async fn import_roster(
     // First row of each ID number in this file, to name duplicates.
     let mut first_seen: HashMap<[u8; 18], usize> = HashMap::new();
     let mut batch: Vec<PersonUpsert> = Vec::with_capacity(MAX_UPSERT_BATCH);
+    // The batch's rows' own cells, for the rejection file.
+    let mut batch_cells: HashMap<usize, Vec<String>> = HashMap::new();
 
     // Pass 2: parse, check, store.
     let reader = open_reader(path, limits)?;
     for row in reader {
         let row = row.map_err(|e| ApiError::new(ErrorCode::BadRosterFile, e.to_string()))?;
         summary.rows_read += 1;
+        let number = row.row_number;
         let person = match parse_row(&header, &row.cells, today) {
             Ok(p) => p,
             Err(problems) => {
                 summary.rejected += 1;
                 for p in problems {
-                    reject(&mut rejections, row.row_number, p.column, p.reason);
+                    rejections.add(number, p.column, p.reason, Some(&row.cells));
                 }
                 continue;
             }
@@ -194,50 +316,29 @@ pub async fn import_roster(
         key.copy_from_slice(person.id_number.as_str().as_bytes());
         if let Some(first) = first_seen.get(&key) {
             summary.rejected += 1;
-            reject(
-                &mut rejections,
-                row.row_number,
+            rejections.add(
+                number,
                 RosterColumn::IdNumber.header(),
                 format!("与第{first}行是同一身份证号码，重复的行未导入"),
+                Some(&row.cells),
             );
             continue;
         }
-        first_seen.insert(key, row.row_number);
-        if let Some(region) = scope.region {
-            if person.region != region {
-                summary.rejected += 1;
-                reject(
-                    &mut rejections,
-                    row.row_number,
-                    RosterColumn::Region.header(),
-                    format!("您只能登记统筹区 {region} 的人员"),
-                );
-                continue;
-            }
-        }
-        if let Some((region, station)) = &scope.station {
-            if person.region != *region || person.station.as_ref() != Some(station) {
-                summary.rejected += 1;
-                reject(
-                    &mut rejections,
-                    row.row_number,
-                    RosterColumn::Station.header(),
-                    format!(
-                        "您只能登记本服务站（{}）的人员，请在服务站列填写本站代码",
-                        station.as_str()
-                    ),
-                );
-                continue;
-            }
+        first_seen.insert(key, number);
+        if !scope.may_change(person.region, person.station.as_ref()) {
+            summary.rejected += 1;
+            let (column, reason) = scope.refusal_of_row(person.region);
+            rejections.add(number, column.header(), reason, Some(&row.cells));
+            continue;
         }
         let policy = match years.policy(person.region).await? {
             Err(reason) => {
                 summary.rejected += 1;
-                reject(
-                    &mut rejections,
-                    row.row_number,
+                rejections.add(
+                    number,
                     RosterColumn::Region.header(),
                     reason,
+                    Some(&row.cells),
                 );
                 continue;
             }
@@ -254,18 +355,20 @@ pub async fn import_roster(
             },
         });
         batch.push(PersonUpsert {
-            row_number: row.row_number,
+            row_number: number,
             person,
             enrolment,
         });
+        batch_cells.insert(number, row.cells);
         if batch.len() == MAX_UPSERT_BATCH {
             store_batch(
                 storage,
+                scope,
                 &mut batch,
+                &mut batch_cells,
                 &source,
                 &mut summary,
                 &mut rejections,
-                &mut reject,
             )
             .await?;
             progress(summary.rows_read);
@@ -273,11 +376,12 @@ pub async fn import_roster(
     }
     store_batch(
         storage,
+        scope,
         &mut batch,
+        &mut batch_cells,
         &source,
         &mut summary,
         &mut rejections,
-        &mut reject,
     )
     .await?;
     progress(summary.rows_read);
@@ -290,10 +394,14 @@ pub async fn import_roster(
         .append_audit(&AuditEntry {
             actor: scope.actor.clone(),
             action: "roster.import".into(),
-            region: scope.region.map(|r| r.to_string()),
+            region: scope
+                .staff
+                .as_ref()
+                .and_then(|s| s.0.region)
+                .map(|r| r.to_string()),
             target: summary.file_name.clone(),
             detail: serde_json::json!({
-                "import_id": summary.import_id, "sha256": summary.file_sha256,
+                "import_id": summary.import_id, "sha256": summary.file_sha256, "sheet": sheet,
                 "rows_read": summary.rows_read, "enrolled": summary.enrolled, "updated": summary.updated,
                 "unchanged": summary.unchanged, "rejected": summary.rejected,
             }),
@@ -302,63 +410,75 @@ pub async fn import_roster(
     Ok(ImportReport {
         summary,
         encoding,
+        sheet,
         unknown_columns: header.unknown_columns.clone(),
-        rejections,
-        rejections_truncated: truncated,
+        column_suggestions: header.suggestions.clone(),
+        rejections: rejections.list,
+        rejections_truncated: rejections.truncated,
+        header: header_cells,
+        rejected_rows: rejections.rows,
     })
 }
 
 async fn store_batch(
     storage: &dyn Storage,
+    scope: &ImportScope,
     batch: &mut Vec<PersonUpsert>,
+    batch_cells: &mut HashMap<usize, Vec<String>>,
     source: &ChangeSource,
     summary: &mut ImportSummary,
-    rejections: &mut Vec<Rejection>,
-    reject: &mut impl FnMut(&mut Vec<Rejection>, usize, &str, String),
+    rejections: &mut Rejections,
 ) -> Result<(), ApiError> {
     if batch.is_empty() {
         return Ok(());
     }
-    let outcomes = storage.upsert_persons(batch, source).await?;
+    let may_change =
+        |region: RegionCode, station: Option<&StationCode>| scope.may_change(region, station);
+    let outcomes = storage
+        .upsert_persons_checked(batch, source, &may_change)
+        .await?;
     for outcome in outcomes {
+        let row = outcome.row_number;
+        let cells = batch_cells.get(&row);
         match outcome.person {
             PersonChange::Created => {}
             PersonChange::Updated => summary.updated += 1,
             PersonChange::Unchanged => summary.unchanged += 1,
+            PersonChange::OutOfScope => {
+                summary.rejected += 1;
+                rejections.add(
+                    row,
+                    RosterColumn::Station.header(),
+                    scope.refusal_of_stored(),
+                    cells,
+                );
+                continue;
+            }
         }
         match outcome.enrolment {
             EnrolmentOutcome::Enrolled => summary.enrolled += 1,
             EnrolmentOutcome::Refused(refusal) => {
                 summary.rejected += 1;
-                reject(
-                    rejections,
-                    outcome.row_number,
-                    refusal_column(&refusal),
-                    refusal.to_string(),
-                );
+                rejections.add(row, refusal_column(&refusal), refusal.to_string(), cells);
             }
             EnrolmentOutcome::KeptBecauseAssessed(refusal) => {
                 summary.rejected += 1;
-                reject(
-                    rejections,
-                    outcome.row_number,
+                rejections.add(
+                    row,
                     refusal_column(&refusal),
                     format!("{refusal}；此人已核定，参保状态未改变，如需变更请先处理其应缴费信息"),
+                    cells,
                 );
             }
             EnrolmentOutcome::NotAttempted => {
                 summary.rejected += 1;
-                reject(
-                    rejections,
-                    outcome.row_number,
-                    "",
-                    EnrolmentRefusal::NoOpenFeeYear.to_string(),
-                );
+                rejections.add(row, "", EnrolmentRefusal::NoOpenFeeYear.to_string(), cells);
             }
             EnrolmentOutcome::AlreadyEnrolled => {}
         }
     }
     batch.clear();
+    batch_cells.clear();
     Ok(())
 }
 
@@ -371,16 +491,64 @@ fn refusal_column(refusal: &EnrolmentRefusal) -> &'static str {
     }
 }
 
-/// The rejection report as CSV (UTF-8 with BOM so Excel opens it): 行号, 列, 原因.
+/// The rejection file (未通过明细) as CSV, UTF-8 with a byte-order mark so that Excel opens it:
+/// `行号`, `错误列`, `错误原因`, then the file's own columns in their original order, one line per
+/// rejected row with that row's own cells. A clerk corrects the cells and imports the file again
+/// as a roster: the three added columns are recognised and ignored. Cells Excel would turn into
+/// numbers or dates and so change (long digit strings such as ID numbers, leading zeros, dates)
+/// or run as formulas are written as Excel's text formula `="…"`, which the roster reader
+/// unwraps.
 pub fn rejections_csv(report: &ImportReport) -> String {
-    let mut out = String::from("\u{feff}行号,列,原因\n");
+    let kept: Vec<usize> = report
+        .header
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| !REJECTION_COLUMNS.contains(&name.trim()))
+        .map(|(index, _)| index)
+        .collect();
+    let mut out = String::from("\u{feff}");
+    let mut line: Vec<String> = REJECTION_COLUMNS.iter().map(|c| csv_field(c)).collect();
+    line.extend(kept.iter().map(|&i| csv_field(&report.header[i])));
+    out.push_str(&line.join(","));
+    out.push('\n');
+    let mut by_row: BTreeMap<usize, Vec<&Rejection>> = BTreeMap::new();
     for r in &report.rejections {
-        out.push_str(&format!(
-            "{},{},{}\n",
-            r.row,
-            csv_field(&r.column),
-            csv_field(&r.reason)
-        ));
+        by_row.entry(r.row).or_default().push(r);
+    }
+    for (row, problems) in by_row {
+        let mut columns: Vec<&str> = Vec::new();
+        for p in &problems {
+            if !p.column.is_empty() && !columns.contains(&p.column.as_str()) {
+                columns.push(&p.column);
+            }
+        }
+        let mut reasons: Vec<String> = problems
+            .iter()
+            .map(|p| {
+                if p.column.is_empty() {
+                    p.reason.clone()
+                } else {
+                    format!("{}：{}", p.column, p.reason)
+                }
+            })
+            .collect();
+        let cells = report.rejected_rows.get(&row);
+        if cells.is_none() {
+            reasons.push("（原行内容过多，未附上，请到原文件中修改此行）".to_owned());
+        }
+        let mut line = vec![
+            row.to_string(),
+            csv_field(&columns.join("、")),
+            csv_field(&reasons.join("；")),
+        ];
+        if let Some(cells) = cells {
+            line.extend(
+                kept.iter()
+                    .map(|&i| excel_csv_cell(cells.get(i).map_or("", String::as_str))),
+            );
+        }
+        out.push_str(&line.join(","));
+        out.push('\n');
     }
     if report.rejections_truncated {
         out.push_str(&format!(",,（仅列出前{MAX_REPORTED_REJECTIONS}条）\n"));
@@ -396,9 +564,90 @@ fn csv_field(text: &str) -> String {
     }
 }
 
+/// A cell for a CSV file that Excel opens: text Excel would turn into a number or a date (and so
+/// change: 18-digit ID numbers, leading zeros, `2020-11-01`) or run as a formula is written as
+/// the text formula `="…"`.
+fn excel_csv_cell(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let digits = !text.is_empty() && bytes.iter().all(u8::is_ascii_digit);
+    let changed_number = digits && (text.len() > 11 || (text.len() > 1 && text.starts_with('0')));
+    let date_like = text.len() >= 8
+        && text.len() <= 10
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || *b == b'-' || *b == b'/')
+        && bytes.iter().filter(|b| !b.is_ascii_digit()).count() == 2;
+    let formula_like = text.starts_with(['=', '+', '-', '@']);
+    if changed_number || date_like || formula_like {
+        if !text.contains('"') {
+            return format!("\"=\"\"{text}\"\"\"");
+        }
+        // A leading apostrophe keeps Excel from running it; the roster reader removes it.
+        return csv_field(&format!("'{text}"));
+    }
+    csv_field(text)
+}
+
 /// The downloadable template: every column, with one example row.
 pub fn template_csv() -> String {
     let header: Vec<_> = RosterColumn::ALL.iter().map(|c| c.header()).collect();
     let example: Vec<_> = RosterColumn::ALL.iter().map(|c| c.example()).collect();
     format!("\u{feff}{}\n{}\n", header.join(","), example.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rejected rows' cells are kept up to MAX_REJECTED_ROW_BYTES; rows beyond are listed in the
+    /// rejection file with their reason and a note, without cells.
+    #[test]
+    fn limit_rejected_row_bytes() {
+        let mut rejections = Rejections::default();
+        let cells = vec!["名".repeat(100); 64];
+        let row_size: usize = cells.iter().map(|c| c.len() + 1).sum();
+        let fitting = MAX_REJECTED_ROW_BYTES / row_size;
+        for row in 2..fitting + 4 {
+            rejections.add(row, "姓名", "原因".into(), Some(&cells));
+        }
+        assert_eq!(rejections.rows.len(), fitting);
+        assert!(rejections.row_bytes <= MAX_REJECTED_ROW_BYTES);
+        assert_eq!(rejections.list.len(), fitting + 2);
+        let report = ImportReport {
+            summary: ImportSummary::default(),
+            encoding: "utf8",
+            sheet: None,
+            unknown_columns: Vec::new(),
+            column_suggestions: Vec::new(),
+            rejections: rejections.list,
+            rejections_truncated: false,
+            header: vec!["姓名".into()],
+            rejected_rows: rejections.rows,
+        };
+        let csv = rejections_csv(&report);
+        let last = csv.lines().last().unwrap();
+        assert!(
+            last.starts_with(&format!("{},姓名,", fitting + 3)),
+            "{last}"
+        );
+        assert!(last.contains("原行内容过多"), "{last}");
+        assert!(!csv.lines().nth(1).unwrap().contains("原行内容过多"));
+    }
+
+    #[test]
+    fn excel_cells_keep_their_text() {
+        assert_eq!(
+            excel_csv_cell("320602198001011235"),
+            "\"=\"\"320602198001011235\"\"\""
+        );
+        assert_eq!(excel_csv_cell("0512"), "\"=\"\"0512\"\"\"");
+        assert_eq!(excel_csv_cell("2020-11-01"), "\"=\"\"2020-11-01\"\"\"");
+        assert_eq!(excel_csv_cell("=1+1"), "\"=\"\"=1+1\"\"\"");
+        assert_eq!(excel_csv_cell("=\"x\""), "\"'=\"\"x\"\"\"");
+        assert_eq!(excel_csv_cell("320600"), "320600");
+        assert_eq!(excel_csv_cell("13812345678"), "13812345678");
+        assert_eq!(excel_csv_cell("张三"), "张三");
+        assert_eq!(excel_csv_cell("南通中学,东校区"), "\"南通中学,东校区\"");
+        assert_eq!(excel_csv_cell(""), "");
+    }
 }
