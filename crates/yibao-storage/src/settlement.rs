@@ -113,8 +113,15 @@ pub struct DebitItemRecord {
     pub region: String,
     pub payable_id: String,
     pub agreement_no: String,
+    /// The member debited for (whose payable it is).
     pub id_number: String,
     pub name: String,
+    /// The agreement holder (持卡人): the account's owner, whom the bank checks. Only for the
+    /// request file; not listed.
+    #[serde(skip)]
+    pub holder_id_number: String,
+    #[serde(skip)]
+    pub holder_name: String,
     pub amount_fen: i64,
     pub outcome: String,
     pub bank_txn_id: Option<String>,

@@ -411,8 +411,10 @@ macro_rules! impl_settlement_storage {
                 use ::sqlx::Row as _;
                 let rows = ::sqlx::query(
                     "SELECT i.seq, i.item_ref, i.region_code, i.payable_id, i.agreement_no, i.id_number, COALESCE(p.name, '') AS name, \
+                     COALESCE(a.payer_id_number, '') AS holder_id_number, COALESCE(a.payer_name, '') AS holder_name, \
                      i.amount_fen, i.outcome, i.bank_txn_id, i.failure_code, i.failure_reason, i.payment_no \
                      FROM debit_run_items i LEFT JOIN persons p ON p.region_code = i.region_code AND p.id_number = i.id_number \
+                     LEFT JOIN debit_agreements a ON a.agreement_no = i.agreement_no \
                      WHERE i.run_no = $1 AND (i.outcome = $2 OR $3) ORDER BY i.seq LIMIT $4",
                 )
                 .bind(run_no)
@@ -431,6 +433,8 @@ macro_rules! impl_settlement_storage {
                             agreement_no: r.try_get("agreement_no")?,
                             id_number: r.try_get("id_number")?,
                             name: r.try_get("name")?,
+                            holder_id_number: r.try_get("holder_id_number")?,
+                            holder_name: r.try_get("holder_name")?,
                             amount_fen: r.try_get("amount_fen")?,
                             outcome: r.try_get("outcome")?,
                             bank_txn_id: r.try_get("bank_txn_id")?,

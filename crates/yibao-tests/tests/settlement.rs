@@ -1405,3 +1405,222 @@ async fn re_uploading_a_day_keeps_the_next_days_verdicts() {
     })
     .await;
 }
+
+/// Issue 10, defect 5: a family agreement's request lines carry the holder (the account the bank
+/// checks), not the member; the member follows as a further field and comes back in the result.
+#[tokio::test]
+async fn a_family_debit_request_names_the_agreement_holder_and_the_member_after() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        let holder = w.adults[0].clone();
+        let child = w.adults[1].clone();
+        sign(&w, "AG-FAM-1", &holder, &[holder.clone(), child.clone()]).await;
+        let run = debit::create_run(
+            w.storage.as_ref(),
+            &w.clock,
+            "bankad",
+            "320600",
+            2021,
+            day(2),
+        )
+        .await
+        .unwrap();
+        let bytes = debit::request_file(w.storage.as_ref(), &run.run_no)
+            .await
+            .unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let details: Vec<Vec<&str>> = text
+            .lines()
+            .filter(|l| l.starts_with("D|"))
+            .map(|l| l.split('|').collect())
+            .collect();
+        assert_eq!(details.len(), 2, "{text}");
+        for fields in &details {
+            assert_eq!(
+                (fields[3], fields[4], fields[5]),
+                ("AG-FAM-1", holder.as_str(), "王五"),
+                "the holder's ID number and name, as docs/bank-files.md says: {text}"
+            );
+        }
+        let mut members: Vec<&str> = details.iter().map(|f| f[7]).collect();
+        members.sort_unstable();
+        let mut expected = vec![holder.as_str(), child.as_str()];
+        expected.sort_unstable();
+        assert_eq!(members, expected, "the member after the amount: {text}");
+
+        // The bank's side: it reads the request, checks the holder, debits, echoes the member.
+        let request = yibao_statement_file::read_debit_request(
+            &bytes,
+            &yibao_statement_file::Limits::default(),
+        )
+        .unwrap();
+        let answer: Vec<yibao_statement_file::DebitResultEntry> = request
+            .rows
+            .iter()
+            .map(|r| {
+                assert_eq!(r.item.id_number, holder, "every line names the holder");
+                yibao_statement_file::DebitResultEntry {
+                    item_ref: r.item.item_ref.clone(),
+                    outcome: DebitOutcome::Succeeded {
+                        bank_txn_id: format!("BK-{}", r.item.item_ref),
+                        amount: r.item.amount,
+                    },
+                    debit_day: Some(day(2)),
+                    member_id_number: r.item.member.as_ref().map(|m| m.id_number.clone()),
+                }
+            })
+            .collect();
+        let file = yibao_statement_file::write_debit_result_entries(&run.run_no, "bankad", &answer)
+            .unwrap();
+        let summary = debit::import_result(w.storage.as_ref(), &w.clock, &run.run_no, &file)
+            .await
+            .unwrap();
+        assert_eq!(
+            (summary.succeeded, summary.refunds_owed),
+            (2, 0),
+            "{summary:?}"
+        );
+        for id in [&holder, &child] {
+            let p = payable_of(&w, id).await;
+            assert_eq!(status_of(&w, &p).await, "paid");
+        }
+        // A member echoed back that is not the one asked for is refused whole.
+        sign(
+            &w,
+            "AG-FAM-2",
+            &w.adults[2],
+            &[w.adults[2].clone(), w.adults[3].clone()],
+        )
+        .await;
+        let run2 = debit::create_run(
+            w.storage.as_ref(),
+            &w.clock,
+            "bankad",
+            "320600",
+            2021,
+            day(3),
+        )
+        .await
+        .unwrap();
+        let items = w
+            .storage
+            .debit_run_items(&run2.run_no, None, 10)
+            .await
+            .unwrap();
+        let swapped: Vec<yibao_statement_file::DebitResultEntry> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| yibao_statement_file::DebitResultEntry {
+                item_ref: item.item_ref.clone(),
+                outcome: DebitOutcome::Failed {
+                    reason_code: "E01".into(),
+                    reason: String::new(),
+                },
+                debit_day: None,
+                member_id_number: Some(items[1 - i].id_number.clone()),
+            })
+            .collect();
+        let file =
+            yibao_statement_file::write_debit_result_entries(&run2.run_no, "bankad", &swapped)
+                .unwrap();
+        let later = Clock::fixed(instant() + Duration::days(1));
+        let err = debit::import_result(w.storage.as_ref(), &later, &run2.run_no, &file)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code.as_str(), "BAD_DEBIT_FILE", "{}", err.message);
+        assert!(err.message.contains("第2行"), "{}", err.message);
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+/// Issue 10, defect 7: a bank result before the run's debit date is refused (the payment would be
+/// dated in the future); a line dated before the debit date or after today is refused by its line;
+/// a good line is booked on the day the bank debited, so the daily report has it.
+#[tokio::test]
+async fn a_bank_result_before_its_debit_date_is_refused() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        sign(&w, "AG-EARLY-1", &w.adults[0], &[]).await;
+        // Today is 2 November; the bank is to debit on the 3rd.
+        let run = debit::create_run(
+            w.storage.as_ref(),
+            &w.clock,
+            "bankad",
+            "320600",
+            2021,
+            day(3),
+        )
+        .await
+        .unwrap();
+        let file = result_file(&w, &run.run_no, &[]).await;
+        let err = debit::import_result(w.storage.as_ref(), &w.clock, &run.run_no, &file)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code.as_str(),
+            "DEBIT_DATE_NOT_REACHED",
+            "{}",
+            err.message
+        );
+        assert_eq!(err.code.status(), StatusCode::CONFLICT);
+        assert!(err.message.contains("2020-11-03"), "{}", err.message);
+        let p0 = payable_of(&w, &w.adults[0]).await;
+        assert_eq!(status_of(&w, &p0).await, "locked", "nothing applied");
+
+        // On the 5th: lines dated before the debit date, or after today, are refused by line.
+        let on_5th = Clock::fixed(instant() + Duration::days(3));
+        let items = w
+            .storage
+            .debit_run_items(&run.run_no, None, 10)
+            .await
+            .unwrap();
+        let dated = |d: NaiveDate| {
+            yibao_statement_file::write_debit_result_entries(
+                &run.run_no,
+                "bankad",
+                &[yibao_statement_file::DebitResultEntry {
+                    item_ref: items[0].item_ref.clone(),
+                    outcome: DebitOutcome::Succeeded {
+                        bank_txn_id: "BK-EARLY-1".into(),
+                        amount: Fen::new(items[0].amount_fen).unwrap(),
+                    },
+                    debit_day: Some(d),
+                    member_id_number: None,
+                }],
+            )
+            .unwrap()
+        };
+        for (bad, words) in [(day(2), "早于"), (day(6), "晚于")] {
+            let err = debit::import_result(w.storage.as_ref(), &on_5th, &run.run_no, &dated(bad))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code.as_str(), "BAD_DEBIT_FILE", "{}", err.message);
+            assert!(
+                err.message.contains("第2行") && err.message.contains(words),
+                "{}",
+                err.message
+            );
+        }
+        assert_eq!(status_of(&w, &p0).await, "locked", "nothing applied");
+        // The bank debited on the 4th: the payment is dated the 4th, the daily report has it.
+        let summary =
+            debit::import_result(w.storage.as_ref(), &on_5th, &run.run_no, &dated(day(4)))
+                .await
+                .unwrap();
+        assert_eq!(summary.succeeded, 1);
+        assert_eq!(status_of(&w, &p0).await, "paid");
+        let rows = w
+            .storage
+            .daily_collection(day(4), day(4), Some("320600"))
+            .await
+            .unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.applied_fen).sum::<i64>(),
+            items[0].amount_fen,
+            "{rows:?}"
+        );
+        assert_invariants(&w).await;
+    })
+    .await;
+}
