@@ -465,7 +465,7 @@ pub async fn upload_statement(
         "statement.upload",
         None,
         &format!("{channel_id}/{day}"),
-        json!({"format": format.as_str(), "lines": summary["lines"]}),
+        json!({"format": format.as_str(), "lines": summary["lines"], "superseded": summary["superseded"]}),
     )
     .await?;
     Ok(Json(summary))

@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use serde::Serialize;
-use yibao_domain::reconciliation::{Difference, PlatformPayment};
+use yibao_domain::reconciliation::{Difference, PlatformPayment, StatementBooking};
 
 use crate::collection::{NewPayment, PaymentReportOutcome, RefundState};
 use crate::StorageError;
@@ -339,6 +339,7 @@ pub trait SettlementStorage: Send + Sync + 'static {
         policy: &str,
     ) -> Result<bool, StorageError>;
     /// A page of the channel's payments of one day, by `channel_txn_id` in byte order, after `after`.
+    /// Payments booked from a statement (长款) are not the channel's reports and are left out.
     async fn payments_page(
         &self,
         channel_id: &str,
@@ -346,6 +347,21 @@ pub trait SettlementStorage: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<PlatformPayment>, StorageError>;
+    /// Payments an earlier upload of the day's statement booked from channel-only lines (长款).
+    async fn statement_bookings(
+        &self,
+        channel_id: &str,
+        day: NaiveDate,
+    ) -> Result<Vec<StatementBooking>, StorageError>;
+    /// Removes a payment booked from a statement, with its refund owed, in one transaction, only
+    /// while nothing of it left the house: still booked from the statement (the channel did not
+    /// report it since), not reversed, no receipt issued, and every refund of it still owed (not
+    /// handed to the channel). `false`, and nothing changed, otherwise.
+    async fn withdraw_statement_booking(
+        &self,
+        channel_id: &str,
+        payment_no: &str,
+    ) -> Result<bool, StorageError>;
     /// The channel's payments with these transaction ids, on any day.
     async fn payments_by_txn(
         &self,

@@ -811,9 +811,9 @@ async fn every_reconciliation_class_is_found_in_each_format() {
             ("X-LONG", "SUCCESS", 500, ""),
         ]);
         let s = upload(&w, "wechat", day(2), StatementFormat::WechatTradeBill, &bill).await;
-        assert_eq!(classes(&s), (2, 0, 1, 1, 1), "{s}");
-        // Re-uploading replaced the day and did not owe the 长款 twice: the money the first upload
-        // recorded (and owes back) is now yibao's own record of X-LONG, so it matches.
+        assert_eq!(classes(&s), (1, 1, 1, 1, 1), "{s}");
+        // Re-uploading replaced the day and did not owe the 长款 twice: the payment the first upload
+        // booked for X-LONG is its own action, not the channel's report, so X-LONG is still 长款.
         assert_eq!(w.wechat.pending_refunds().await.unwrap().iter().filter(|r| r.channel_txn_id == "X-LONG").count(), 1);
         assert_eq!(s["funds"]["channel"]["payments"], json!(43000 * 3 + 42000 + 500));
 
@@ -1620,6 +1620,333 @@ async fn a_bank_result_before_its_debit_date_is_refused() {
             items[0].amount_fen,
             "{rows:?}"
         );
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+/// Refunds of a channel, by transaction id, with their state: what a re-upload must not change.
+async fn refunds_by_txn(w: &World, txn: &str) -> Vec<(String, i64, String)> {
+    w.storage
+        .refunds(None, None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.channel_txn_id == txn)
+        .map(|r| (r.refund_no, r.amount_fen, r.status))
+        .collect()
+}
+
+async fn day_items(w: &World, on: NaiveDate) -> Vec<(String, String, String, Option<String>)> {
+    w.storage
+        .reconciliation_items(Some("wechat"), on, on, false, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.channel_txn_id, i.class, i.status, i.resolution))
+        .collect()
+}
+
+/// Issue 10, defect 3: the same statement twice gives the same result; a re-upload that drops a
+/// 长款 line withdraws the refund owed for it while not handed over, and flags it for staff once it
+/// has been (never shows it as platform_only).
+#[tokio::test]
+async fn re_uploading_a_statement_recomputes_and_undoes_what_it_no_longer_supports() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        let t = four_payments(&w, &w.wechat, "RE", 0).await;
+        let with_long = wechat_bill(&[
+            (&t[0], "SUCCESS", 43000, ""),
+            (&t[1], "SUCCESS", 43000, ""),
+            (&t[2], "SUCCESS", 43000, ""),
+            (&t[3], "SUCCESS", 43000, ""),
+            ("X-LONG", "SUCCESS", 500, ""),
+        ]);
+        let first = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::WechatTradeBill,
+            &with_long,
+        )
+        .await;
+        assert_eq!(classes(&first), (4, 1, 0, 0, 0), "{first}");
+        let owed = refunds_by_txn(&w, "X-LONG").await;
+        assert_eq!(owed.len(), 1);
+        assert_eq!((owed[0].1, owed[0].2.as_str()), (500, "owed"));
+        let items = day_items(&w, day(2)).await;
+        // The same file again: the same answer, items and refunds.
+        let second = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::WechatTradeBill,
+            &with_long,
+        )
+        .await;
+        assert_eq!(second, first, "the same file twice gives the same result");
+        assert_eq!(day_items(&w, day(2)).await, items);
+        assert_eq!(refunds_by_txn(&w, "X-LONG").await, owed);
+
+        // A corrected file without X-LONG: the refund was never handed over, so it is withdrawn.
+        let without = wechat_bill(&[
+            (&t[0], "SUCCESS", 43000, ""),
+            (&t[1], "SUCCESS", 43000, ""),
+            (&t[2], "SUCCESS", 43000, ""),
+            (&t[3], "SUCCESS", 43000, ""),
+        ]);
+        let s = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::WechatTradeBill,
+            &without,
+        )
+        .await;
+        assert_eq!(classes(&s), (4, 0, 0, 0, 0), "{s}");
+        assert_eq!(
+            s["superseded"],
+            json!({"withdrawn": 1, "flagged": 0}),
+            "{s}"
+        );
+        assert!(
+            refunds_by_txn(&w, "X-LONG").await.is_empty(),
+            "the refund owed is gone"
+        );
+        assert!(w.wechat.pending_refunds().await.unwrap().is_empty());
+        assert!(
+            day_items(&w, day(2)).await.is_empty(),
+            "nothing left: not platform_only, not the first upload's action"
+        );
+        assert_invariants(&w).await;
+
+        // X-LONG back, its refund handed to the channel, then dropped again: flagged for staff.
+        let s = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::WechatTradeBill,
+            &with_long,
+        )
+        .await;
+        assert_eq!(classes(&s), (4, 1, 0, 0, 0), "{s}");
+        let listed = w.wechat.pending_refunds().await.unwrap();
+        assert_eq!(listed.len(), 1, "handed to the channel");
+        let s = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::WechatTradeBill,
+            &without,
+        )
+        .await;
+        assert_eq!(
+            s["superseded"],
+            json!({"withdrawn": 0, "flagged": 1}),
+            "{s}"
+        );
+        assert_eq!(
+            refunds_by_txn(&w, "X-LONG").await[0].2,
+            "sent",
+            "left as it is"
+        );
+        let open = w
+            .storage
+            .reconciliation_items(Some("wechat"), day(2), day(2), true, 10)
+            .await
+            .unwrap();
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert_eq!(
+            (
+                open[0].channel_txn_id.as_str(),
+                open[0].class.as_str(),
+                open[0].status.as_str()
+            ),
+            ("X-LONG", "superseded_action", "open")
+        );
+        assert_eq!((open[0].platform_fen, open[0].channel_fen), (500, 0));
+        // Over HTTP the item list shows it as unresolved.
+        let r =
+            w.server
+                .client
+                .get(w.server.url(
+                    "/api/v1/reconciliation/items?from=2020-11-02&to=2020-11-02&unresolved=true",
+                ))
+                .bearer_auth(&w.token)
+                .send()
+                .await
+                .unwrap();
+        let listed: Value = r.json().await.unwrap();
+        assert_eq!(listed[0]["class"], json!("superseded_action"), "{listed}");
+        // The same corrected file again: the same flag, once.
+        let again = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::WechatTradeBill,
+            &without,
+        )
+        .await;
+        assert_eq!(again, s);
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+/// Issue 10, defect 3 under the `apply` policy: a 长款 applied to its order issued a receipt in
+/// the payer's name, so a re-upload that drops it does not void anything by itself: it is flagged.
+#[tokio::test]
+async fn a_re_upload_dropping_an_applied_channel_only_line_flags_it_for_staff() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        w.storage
+            .set_channel_only_policy("wechat", "apply")
+            .await
+            .unwrap();
+        let p0 = payable_of(&w, &w.adults[0]).await;
+        w.wechat
+            .open_order(&OpenOrderRequest {
+                channel_order_no: "WXO-GONE".into(),
+                payable_ids: vec![p0.clone()],
+                amount: 43000,
+                payer: Payer::default(),
+            })
+            .await
+            .unwrap();
+        let header = "channel_txn_id,type,amount,occurred_at,refund_no\n";
+        let with = format!("{header}WXO-GONE,payment,43000,,\n");
+        let first = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            with.as_bytes(),
+        )
+        .await;
+        assert_eq!(first["channel_only"], json!(1), "{first}");
+        assert_eq!(status_of(&w, &p0).await, "paid");
+        let second = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            with.as_bytes(),
+        )
+        .await;
+        assert_eq!(second, first, "the same file twice");
+        let s = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            header.as_bytes(),
+        )
+        .await;
+        assert_eq!(
+            s["superseded"],
+            json!({"withdrawn": 0, "flagged": 1}),
+            "{s}"
+        );
+        assert_eq!(s["platform_only"], json!(0), "{s}");
+        assert_eq!(
+            status_of(&w, &p0).await,
+            "paid",
+            "nothing voided by a file alone"
+        );
+        let receipts = w
+            .storage
+            .receipts_of_person(&w.adults[0], &["320600".to_owned()], None)
+            .await
+            .unwrap();
+        assert_eq!(receipts[0].status, "valid");
+        let open = w
+            .storage
+            .reconciliation_items(Some("wechat"), day(2), day(2), true, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            open.iter().map(|i| i.class.as_str()).collect::<Vec<_>>(),
+            vec!["superseded_action"]
+        );
+        assert_eq!(open[0].region.as_deref(), Some("320600"));
+        // The line listed again: the booking stands, the flag goes.
+        let back = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            with.as_bytes(),
+        )
+        .await;
+        assert_eq!(back, first);
+        assert!(w
+            .storage
+            .reconciliation_items(Some("wechat"), day(2), day(2), true, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+/// The channel reporting a transaction its statement booked first makes it the channel's report:
+/// a re-upload matches it rather than withdrawing it.
+#[tokio::test]
+async fn a_channel_only_line_the_channel_then_reports_is_its_report() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        let header = "channel_txn_id,type,amount,occurred_at,refund_no\n";
+        let with = format!("{header}X-LATE,payment,500,,\n");
+        upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            with.as_bytes(),
+        )
+        .await;
+        let p0 = payable_of(&w, &w.adults[0]).await;
+        let late = w
+            .wechat
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "X-LATE",
+                vec![p0],
+                500,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            late.result,
+            PaymentResult::RefundPending,
+            "told what was done"
+        );
+        let s = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            with.as_bytes(),
+        )
+        .await;
+        assert_eq!(classes(&s), (1, 0, 0, 0, 0), "{s}");
+        // Dropped now: the channel's own report is missing from its statement (短款), nothing withdrawn.
+        let s = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            header.as_bytes(),
+        )
+        .await;
+        assert_eq!(s["platform_only"], json!(1), "{s}");
+        assert_eq!(
+            s["superseded"],
+            json!({"withdrawn": 0, "flagged": 0}),
+            "{s}"
+        );
+        assert_eq!(refunds_by_txn(&w, "X-LATE").await.len(), 1);
         assert_invariants(&w).await;
     })
     .await;
