@@ -389,12 +389,28 @@ pub trait SettlementStorage: Send + Sync + 'static {
         to: NaiveDate,
         unresolved_only: bool,
         limit: usize,
+    ) -> Result<Vec<ReconciliationItem>, StorageError> {
+        self.reconciliation_items_of_region(channel_id, None, from, to, unresolved_only, limit)
+            .await
+    }
+    /// [`SettlementStorage::reconciliation_items`] limited to the items of one region when `region`
+    /// is given (items that belong to no region, such as 长款 without an order, are left out).
+    async fn reconciliation_items_of_region(
+        &self,
+        channel_id: Option<&str>,
+        region: Option<&str>,
+        from: NaiveDate,
+        to: NaiveDate,
+        unresolved_only: bool,
+        limit: usize,
     ) -> Result<Vec<ReconciliationItem>, StorageError>;
-    /// Staff resolve a difference by hand. `false` if there is no such unresolved item.
+    /// Staff resolve a difference by hand; when `region` is given, only an item of that region.
+    /// `false` if there is no such unresolved item.
     #[allow(clippy::too_many_arguments)]
     async fn resolve_reconciliation_item(
         &self,
         channel_id: &str,
+        region: Option<&str>,
         day: NaiveDate,
         channel_txn_id: &str,
         class: &str,

@@ -902,9 +902,10 @@ macro_rules! impl_settlement_storage {
                 Ok(())
             }
 
-            async fn reconciliation_items(
+            async fn reconciliation_items_of_region(
                 &self,
                 channel_id: Option<&str>,
+                region: Option<&str>,
                 from: ::chrono::NaiveDate,
                 to: ::chrono::NaiveDate,
                 unresolved_only: bool,
@@ -912,7 +913,8 @@ macro_rules! impl_settlement_storage {
             ) -> Result<Vec<$crate::settlement::ReconciliationItem>, $crate::StorageError> {
                 let rows = ::sqlx::query(
                     "SELECT * FROM reconciliation_items WHERE (channel_id = $1 OR $2) AND statement_date BETWEEN $3 AND $4 \
-                     AND (status <> 'resolved' OR NOT $5) ORDER BY statement_date, channel_id, channel_txn_id, class LIMIT $6",
+                     AND (status <> 'resolved' OR NOT $5) AND (region_code = $7 OR $8) \
+                     ORDER BY statement_date, channel_id, channel_txn_id, class LIMIT $6",
                 )
                 .bind(channel_id)
                 .bind(channel_id.is_none())
@@ -920,6 +922,8 @@ macro_rules! impl_settlement_storage {
                 .bind(to)
                 .bind(unresolved_only)
                 .bind(limit as i64)
+                .bind(region)
+                .bind(region.is_none())
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map($crate::reconciliation_item_from_row!($db)).collect()
@@ -928,6 +932,7 @@ macro_rules! impl_settlement_storage {
             async fn resolve_reconciliation_item(
                 &self,
                 channel_id: &str,
+                region: Option<&str>,
                 day: ::chrono::NaiveDate,
                 channel_txn_id: &str,
                 class: &str,
@@ -938,7 +943,8 @@ macro_rules! impl_settlement_storage {
             ) -> Result<bool, $crate::StorageError> {
                 let r = ::sqlx::query(
                     "UPDATE reconciliation_items SET status = 'resolved', resolution = $1, note = $2, resolved_by = $3, updated_at = $4 \
-                     WHERE channel_id = $5 AND statement_date = $6 AND channel_txn_id = $7 AND class = $8 AND status <> 'resolved'",
+                     WHERE channel_id = $5 AND statement_date = $6 AND channel_txn_id = $7 AND class = $8 AND status <> 'resolved' \
+                     AND (region_code = $9 OR $10)",
                 )
                 .bind(resolution)
                 .bind(note)
@@ -948,6 +954,8 @@ macro_rules! impl_settlement_storage {
                 .bind(day)
                 .bind(channel_txn_id)
                 .bind(class)
+                .bind(region)
+                .bind(region.is_none())
                 .execute(&self.pool)
                 .await?;
                 Ok(r.rows_affected() == 1)

@@ -1951,3 +1951,143 @@ async fn a_channel_only_line_the_channel_then_reports_is_its_report() {
     })
     .await;
 }
+
+async fn login_tax_collector(w: &World, username: &str, region: &str) -> String {
+    yibao_server::services::staff::create_staff(
+        w.storage.as_ref(),
+        yibao_server::services::staff::NewStaff {
+            username: username.into(),
+            display_name: "税务征收".into(),
+            role: yibao_storage::Role::TaxCollector,
+            region: Some(yibao_domain::RegionCode::parse(region).unwrap()),
+            station: None,
+            password: yibao_server::services::staff::Password::new("tax-password-1".into())
+                .unwrap(),
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    let login: Value = w
+        .server
+        .client
+        .post(w.server.url("/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": "tax-password-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["token"].as_str().unwrap().to_owned()
+}
+
+/// Issue 10, defect 4: a channel serving several regions. Its statement is the administrator's to
+/// upload (a tax collector is refused and told who may); a tax collector sees and resolves only
+/// their own region's differences of it, and no channel-wide summary.
+#[tokio::test]
+async fn a_tax_collector_of_one_region_sees_and_acts_on_only_that_region_of_a_shared_channel() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        const SECRET_SHARED: &str = "shared-secret-0123456789";
+        yibao::operator::channel_add(
+            w.storage.as_ref(),
+            None,
+            "shared",
+            "unionpay",
+            &["320600".to_owned(), "460100".to_owned()],
+            1000,
+            SECRET_SHARED.to_owned(),
+        )
+        .await
+        .unwrap();
+        let shared = ChannelClient::builder(
+            &w.server.base_url,
+            "shared".to_owned(),
+            SECRET_SHARED.as_bytes().to_vec(),
+        )
+        .clock_offset_secs(instant().timestamp() - Utc::now().timestamp())
+        .build()
+        .unwrap();
+        // A 南通市 payment through the shared channel, missing from its statement (短款, region
+        // 320600), and a 长款 that belongs to no region.
+        let p0 = payable_of(&w, &w.adults[0]).await;
+        shared
+            .report_payment(&ReportPaymentRequest::for_payables("SH-1", vec![p0], 43000, paid_at()))
+            .await
+            .unwrap();
+        let haikou = login_tax_collector(&w, "hk-tax", "460100").await;
+        let nantong = login_tax_collector(&w, "nt-tax", "320600").await;
+        let client = &w.server.client;
+        let body = "channel_txn_id,type,amount,occurred_at,refund_no\nSH-LONG,payment,700,,\n";
+        for token in [&haikou, &nantong] {
+            let r = client
+                .put(w.server.url("/api/v1/statements/shared/2020-11-02"))
+                .bearer_auth(token)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN);
+            let e: Value = r.json().await.unwrap();
+            let message = e["message"].as_str().unwrap();
+            assert!(message.contains("管理员") && message.contains("460100"), "{message}");
+        }
+        assert!(
+            w.storage.statements(None, day(1), day(3), 10).await.unwrap().is_empty(),
+            "nothing reconciled, nothing acted on"
+        );
+        assert!(refunds_by_txn(&w, "SH-LONG").await.is_empty());
+        // The administrator uploads it.
+        let r = client
+            .put(w.server.url("/api/v1/statements/shared/2020-11-02"))
+            .bearer_auth(&w.token)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let w = &w;
+        let items = |token: String, query: &'static str| async move {
+            let r = w
+                .server
+                .client
+                .get(w.server.url(query))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()
+        };
+        let list = "/api/v1/reconciliation/items?channel_id=shared&from=2020-11-02&to=2020-11-02";
+        let all = items(w.token.clone(), list).await;
+        assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+        assert_eq!(items(haikou.clone(), list).await, json!([]), "海口 sees nothing of 南通");
+        let own = items(nantong.clone(), list).await;
+        assert_eq!(own.as_array().unwrap().len(), 1, "{own}");
+        assert_eq!((own[0]["channel_txn_id"].clone(), own[0]["region"].clone()), (json!("SH-1"), json!("320600")));
+        let report = "/api/v1/reports/reconciliation?channel_id=shared&from=2020-11-02&to=2020-11-02";
+        let hk_report = items(haikou.clone(), report).await;
+        assert_eq!(hk_report["differences"], json!([]));
+        assert_eq!(hk_report["statements"][0]["summary"], Value::Null, "the channel-wide summary is the administrator's");
+        assert!(items(w.token.clone(), report).await["statements"][0]["summary"].is_object());
+        // Resolutions: 海口 cannot close 南通's difference; 南通 can.
+        let resolve = |token: String| async move {
+            w.server
+                .client
+                .post(w.server.url("/api/v1/reconciliation/resolutions"))
+                .bearer_auth(token)
+                .json(&json!({"channel_id": "shared", "statement_date": "2020-11-02", "channel_txn_id": "SH-1",
+                    "class": "platform_only", "resolution": "channel_corrected", "note": "核实"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        };
+        assert_eq!(resolve(haikou.clone()).await, StatusCode::NOT_FOUND);
+        assert_eq!(resolve(nantong.clone()).await, StatusCode::OK);
+        assert_invariants(w).await;
+    })
+    .await;
+}
