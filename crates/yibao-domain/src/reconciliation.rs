@@ -13,6 +13,11 @@
 //! - platform-only (短款): a payment yibao recorded that is missing from the statement;
 //! - amount mismatch: both know it, with different amounts;
 //! - duplicate: the statement lists the same payment more than once.
+//!
+//! A statement may be uploaded again for the same day (a corrected file, or the same file twice).
+//! What an earlier upload did with a channel-only line (a payment booked from the statement, owed
+//! back or applied) is a [`StatementBooking`]; [`booking_verdict`] says whether the new upload still
+//! supports it, and what becomes of it if not.
 
 use std::cmp::Ordering;
 
@@ -128,6 +133,9 @@ pub enum DifferenceClass {
     RefundUnknown,
     /// A channel-only line whose transaction yibao recorded on another day: informational.
     OtherDay,
+    /// What an earlier upload of the day did with a channel-only line (a refund handed to the
+    /// channel, or receipts issued) that a re-upload no longer supports: for staff.
+    SupersededAction,
 }
 
 impl DifferenceClass {
@@ -139,6 +147,7 @@ impl DifferenceClass {
             DifferenceClass::Duplicate => "duplicate",
             DifferenceClass::RefundUnknown => "refund_unknown",
             DifferenceClass::OtherDay => "other_day",
+            DifferenceClass::SupersededAction => "superseded_action",
         }
     }
 
@@ -150,6 +159,7 @@ impl DifferenceClass {
             "duplicate" => DifferenceClass::Duplicate,
             "refund_unknown" => DifferenceClass::RefundUnknown,
             "other_day" => DifferenceClass::OtherDay,
+            "superseded_action" => DifferenceClass::SupersededAction,
             _ => return None,
         })
     }
@@ -162,7 +172,55 @@ impl DifferenceClass {
             DifferenceClass::Duplicate => "重复记录",
             DifferenceClass::RefundUnknown => "退费记录不符",
             DifferenceClass::OtherDay => "跨日交易",
+            DifferenceClass::SupersededAction => "重传后不再成立的长款处理",
         }
+    }
+}
+
+/// A payment an earlier upload of the same day booked from a channel-only line (长款), with what
+/// has left the house since: the refund handed to the channel, or receipts issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementBooking {
+    pub channel_txn_id: String,
+    pub payment_no: String,
+    pub amount_fen: i64,
+    pub region: Option<String>,
+    /// The channel reversed it since (the money went back by the reversal).
+    pub reversed: bool,
+    /// Receipts were issued for it (policy `apply`): a proof of payment in the payer's name exists,
+    /// reachable through every channel's receipt search and public verification.
+    pub receipts_issued: bool,
+    /// A refund of it was handed to the channel (sent, failed or succeeded).
+    pub refund_handed_over: bool,
+}
+
+/// What a re-upload does with an earlier upload's booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookingVerdict {
+    /// The statement still lists the line with the same amount (or the channel reversed it, and
+    /// nothing is outstanding): the booking stands as it is.
+    Stands,
+    /// Not supported any more and nothing of it has left the house: the refund owed and the
+    /// payment recorded for it are removed.
+    Withdraw,
+    /// Not supported any more, but the refund was handed to the channel or receipts were issued:
+    /// left as it is, a [`DifferenceClass::SupersededAction`] for staff.
+    FlagForStaff,
+}
+
+/// `listed_fen`: what the new statement's channel-only line for the transaction nets to, `None`
+/// when it no longer lists it (or the channel kept nothing).
+pub fn booking_verdict(booking: &StatementBooking, listed_fen: Option<i64>) -> BookingVerdict {
+    if listed_fen == Some(booking.amount_fen) {
+        return BookingVerdict::Stands;
+    }
+    if booking.reversed && listed_fen.is_none() {
+        return BookingVerdict::Stands;
+    }
+    if booking.reversed || booking.receipts_issued || booking.refund_handed_over {
+        BookingVerdict::FlagForStaff
+    } else {
+        BookingVerdict::Withdraw
     }
 }
 
@@ -410,5 +468,60 @@ mod tests {
     #[should_panic(expected = "sorted")]
     fn platform_payments_out_of_order_are_a_bug() {
         run(vec![], vec![paid("B", 1, false), paid("A", 1, false)]);
+    }
+
+    fn booked(receipts_issued: bool, refund_handed_over: bool, reversed: bool) -> StatementBooking {
+        StatementBooking {
+            channel_txn_id: "X".into(),
+            payment_no: "PM-X".into(),
+            amount_fen: 500,
+            region: None,
+            reversed,
+            receipts_issued,
+            refund_handed_over,
+        }
+    }
+
+    #[test]
+    fn a_re_upload_keeps_withdraws_or_flags_what_the_earlier_one_booked() {
+        use BookingVerdict::*;
+        let owed = booked(false, false, false);
+        assert_eq!(
+            booking_verdict(&owed, Some(500)),
+            Stands,
+            "the same line again"
+        );
+        assert_eq!(
+            booking_verdict(&owed, None),
+            Withdraw,
+            "dropped, refund not handed over"
+        );
+        assert_eq!(
+            booking_verdict(&owed, Some(400)),
+            Withdraw,
+            "another amount"
+        );
+        assert_eq!(
+            booking_verdict(&booked(false, true, false), None),
+            FlagForStaff
+        );
+        assert_eq!(
+            booking_verdict(&booked(true, false, false), None),
+            FlagForStaff,
+            "receipts issued"
+        );
+        assert_eq!(
+            booking_verdict(&booked(true, false, false), Some(500)),
+            Stands
+        );
+        assert_eq!(
+            booking_verdict(&booked(false, false, true), None),
+            Stands,
+            "reversed: nothing outstanding"
+        );
+        assert_eq!(
+            booking_verdict(&booked(false, false, true), Some(400)),
+            FlagForStaff
+        );
     }
 }

@@ -137,6 +137,51 @@ impl RefundReason {
     }
 }
 
+/// Why a bank's result cannot be dated: the money of a debit belongs to the day the bank took it,
+/// which is neither before the run's debit date nor after today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DebitDayError {
+    /// The run's debit date has not come: the bank cannot have debited yet.
+    #[error("扣款日 {debit_date} 尚未到（今天是 {today}），银行不可能已经扣款，请到扣款日之后再导入结果文件")]
+    RunNotDue {
+        debit_date: chrono::NaiveDate,
+        today: chrono::NaiveDate,
+    },
+    /// A line's debit day is before the run's debit date.
+    #[error("扣款日期 {day} 早于本批次的扣款日 {debit_date}")]
+    BeforeDebitDate {
+        day: chrono::NaiveDate,
+        debit_date: chrono::NaiveDate,
+    },
+    /// A line's debit day is after today.
+    #[error("扣款日期 {day} 晚于今天 {today}")]
+    AfterToday {
+        day: chrono::NaiveDate,
+        today: chrono::NaiveDate,
+    },
+}
+
+/// The day a debit result is booked on: the line's own debit day when the bank gives one, else
+/// the run's debit date; refused when the run is not due yet or the day lies outside
+/// `debit_date ..= today`, so a payment is never dated in the future nor before it was asked for.
+pub fn debit_booking_day(
+    debit_date: chrono::NaiveDate,
+    today: chrono::NaiveDate,
+    line_day: Option<chrono::NaiveDate>,
+) -> Result<chrono::NaiveDate, DebitDayError> {
+    if today < debit_date {
+        return Err(DebitDayError::RunNotDue { debit_date, today });
+    }
+    let day = line_day.unwrap_or(debit_date);
+    if day < debit_date {
+        return Err(DebitDayError::BeforeDebitDate { day, debit_date });
+    }
+    if day > today {
+        return Err(DebitDayError::AfterToday { day, today });
+    }
+    Ok(day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +224,24 @@ mod tests {
             assert!(wire.contains(&r.protocol_code()), "{r:?}");
         }
         assert_eq!(RefundReason::ChannelOnly.protocol_code(), "NOT_PAYABLE");
+    }
+
+    #[test]
+    fn a_debit_is_booked_between_its_debit_date_and_today() {
+        let d = |day| chrono::NaiveDate::from_ymd_opt(2020, 11, day).unwrap();
+        assert_eq!(debit_booking_day(d(2), d(3), None), Ok(d(2)));
+        assert_eq!(debit_booking_day(d(2), d(3), Some(d(3))), Ok(d(3)));
+        assert!(matches!(
+            debit_booking_day(d(5), d(3), None),
+            Err(DebitDayError::RunNotDue { .. })
+        ));
+        assert!(matches!(
+            debit_booking_day(d(2), d(3), Some(d(1))),
+            Err(DebitDayError::BeforeDebitDate { .. })
+        ));
+        assert!(matches!(
+            debit_booking_day(d(2), d(3), Some(d(4))),
+            Err(DebitDayError::AfterToday { .. })
+        ));
     }
 }

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     BadRosterHeader,
     BadStatementFile,
     BadDebitFile,
+    /// A bank's result for a debit run whose debit date has not come.
+    DebitDateNotReached,
     NoFeePolicy,
     NotEnrolled,
     NotAssessed,
@@ -54,7 +56,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 38] = [
+    pub const ALL: [ErrorCode; 39] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidIdNumber,
         ErrorCode::InvalidName,
@@ -67,6 +69,7 @@ impl ErrorCode {
         ErrorCode::BadRosterHeader,
         ErrorCode::BadStatementFile,
         ErrorCode::BadDebitFile,
+        ErrorCode::DebitDateNotReached,
         ErrorCode::NoFeePolicy,
         ErrorCode::NotEnrolled,
         ErrorCode::NotAssessed,
@@ -109,6 +112,7 @@ impl ErrorCode {
             ErrorCode::BadRosterHeader => "BAD_ROSTER_HEADER",
             ErrorCode::BadStatementFile => "BAD_STATEMENT_FILE",
             ErrorCode::BadDebitFile => "BAD_DEBIT_FILE",
+            ErrorCode::DebitDateNotReached => "DEBIT_DATE_NOT_REACHED",
             ErrorCode::NoFeePolicy => "NO_FEE_POLICY",
             ErrorCode::NotEnrolled => "NOT_ENROLLED",
             ErrorCode::NotAssessed => "NOT_ASSESSED",
@@ -152,6 +156,7 @@ impl ErrorCode {
             ErrorCode::BadRosterHeader => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::BadStatementFile => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::BadDebitFile => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::DebitDateNotReached => StatusCode::CONFLICT,
             ErrorCode::NoFeePolicy => StatusCode::NOT_FOUND,
             ErrorCode::NotEnrolled => StatusCode::CONFLICT,
             ErrorCode::NotAssessed => StatusCode::CONFLICT,
@@ -196,6 +201,7 @@ impl ErrorCode {
             ErrorCode::BadRosterHeader => "花名册第一行列名不正确，请下载模板对照",
             ErrorCode::BadStatementFile => "对账单文件无法读取，请检查格式后重新上传",
             ErrorCode::BadDebitFile => "银行扣款文件无法读取，请检查格式后重新导入",
+            ErrorCode::DebitDateNotReached => "扣款日尚未到，不能导入银行扣款结果",
             ErrorCode::NoFeePolicy => "该统筹区尚未设置该年度的缴费政策",
             ErrorCode::NotEnrolled => "此人本年度未参保登记",
             ErrorCode::NotAssessed => "此人本年度尚未核定",

@@ -2,7 +2,9 @@
 //! reconciliation differences and their resolution, refunds, and the staff reports (JSON or XLSX).
 //!
 //! Who may do what: the center administrator everything; a tax collector (税务征收) the collection
-//! work of their own region; an auditor reads. Station operators have no part in collection.
+//! work of their own region; an auditor reads. Station operators have no part in collection. A
+//! channel serving several regions sends one statement for all: the administrator uploads it, and a
+//! tax collector sees and resolves their own region's differences of it only.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -111,22 +113,48 @@ fn date_of(text: &str) -> Result<NaiveDate, ApiError> {
         })
 }
 
-/// A tax collector works on the channels that serve their region; the administrator on all.
-async fn channel_in_scope(
+/// What of a channel's reconciliation a clerk sees and acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ChannelView {
+    /// All of it: the administrator (or an auditor reading), or a tax collector of the one region
+    /// the channel serves.
+    Whole,
+    /// A tax collector of one of several regions a channel serves: that region's items only. The
+    /// statement itself (its funds, its 长款 that belong to no region yet) is the administrator's.
+    Region(String),
+}
+
+impl ChannelView {
+    fn region(&self) -> Option<&str> {
+        match self {
+            ChannelView::Whole => None,
+            ChannelView::Region(r) => Some(r),
+        }
+    }
+}
+
+/// A tax collector works on the channels that serve their region (403 otherwise); on a channel
+/// that serves other regions too, on their own region's items only.
+async fn channel_view(
     state: &AppState,
     scope: &Option<String>,
     channel_id: &str,
-) -> Result<(), ApiError> {
-    let Some(region) = scope else { return Ok(()) };
+) -> Result<ChannelView, ApiError> {
+    let Some(region) = scope else {
+        return Ok(ChannelView::Whole);
+    };
     let channel = state
         .storage
         .get_channel(channel_id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "未找到该渠道"))?;
-    if channel.regions.iter().any(|r| r == region) {
-        Ok(())
+    if !channel.regions.iter().any(|r| r == region) {
+        return Err(ApiError::of(ErrorCode::Forbidden));
+    }
+    if channel.regions.iter().all(|r| r == region) {
+        Ok(ChannelView::Whole)
     } else {
-        Err(ApiError::of(ErrorCode::Forbidden))
+        Ok(ChannelView::Region(region.clone()))
     }
 }
 
@@ -136,15 +164,15 @@ async fn channel_filter(
     state: &AppState,
     staff: &Staff,
     channel_id: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<ChannelView, ApiError> {
     let scope = collection_reader(staff)?;
     match (&scope, channel_id) {
         (Some(_), None) => Err(ApiError::new(
             ErrorCode::InvalidRequest,
             "请用 channel_id 指定本统筹区的渠道",
         )),
-        (_, Some(channel)) => channel_in_scope(state, &scope, channel).await,
-        (None, None) => Ok(()),
+        (_, Some(channel)) => channel_view(state, &scope, channel).await,
+        (None, None) => Ok(ChannelView::Whole),
     }
 }
 
@@ -435,7 +463,24 @@ pub async fn upload_statement(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let scope = collection_writer(&staff)?;
-    channel_in_scope(&state, &scope, &channel_id).await?;
+    // A channel serving several regions sends one statement for all of them: its funds are settled
+    // whole, and its 长款 belong to no region until acted on. A tax office reconciles what it
+    // collects; the statement of a shared channel is the administrator's (the center that holds
+    // the channel's contract), not one region's collector's, who would see and act on the others.
+    if let ChannelView::Region(own) = channel_view(&state, &scope, &channel_id).await? {
+        let regions = state
+            .storage
+            .get_channel(&channel_id)
+            .await?
+            .map(|c| c.regions.join("、"))
+            .unwrap_or_default();
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "渠道 {channel_id} 同时服务多个统筹区（{regions}），其对账单涉及各统筹区的缴费和尚无归属的长款，                 须由系统管理员上传对账；统筹区 {own} 的税务征收人员可查看和处理本统筹区的对账差异"
+            ),
+        ));
+    }
     let format = match q.format.as_deref().unwrap_or("protocol") {
         "protocol" => StatementFormat::Protocol,
         "wechat" => StatementFormat::WechatTradeBill,
@@ -465,7 +510,7 @@ pub async fn upload_statement(
         "statement.upload",
         None,
         &format!("{channel_id}/{day}"),
-        json!({"format": format.as_str(), "lines": summary["lines"]}),
+        json!({"format": format.as_str(), "lines": summary["lines"], "superseded": summary["superseded"]}),
     )
     .await?;
     Ok(Json(summary))
@@ -566,12 +611,13 @@ pub async fn reconciliation_items(
     staff: Staff,
     Query(q): Query<PeriodQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    channel_filter(&state, &staff, q.channel_id.as_deref()).await?;
+    let view = channel_filter(&state, &staff, q.channel_id.as_deref()).await?;
     let (from, to) = q.period(state.clock.today())?;
     let items = state
         .storage
-        .reconciliation_items(
+        .reconciliation_items_of_region(
             q.channel_id.as_deref(),
+            view.region(),
             from,
             to,
             q.unresolved,
@@ -601,7 +647,7 @@ pub async fn resolve_item(
     ApiJson(req): ApiJson<ResolveRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = collection_writer(&staff)?;
-    channel_in_scope(&state, &scope, &req.channel_id).await?;
+    let view = channel_view(&state, &scope, &req.channel_id).await?;
     let day = date_of(&req.statement_date)?;
     if req.resolution.trim().is_empty()
         || req.resolution.chars().count() > 64
@@ -616,6 +662,7 @@ pub async fn resolve_item(
         .storage
         .resolve_reconciliation_item(
             &req.channel_id,
+            view.region(),
             day,
             &req.channel_txn_id,
             &req.class,
@@ -959,7 +1006,7 @@ pub async fn report_reconciliation(
     Query(q): Query<PeriodQuery>,
 ) -> Result<Response, ApiError> {
     use crate::export::{column, Cell, XlsxReport};
-    channel_filter(&state, &staff, q.channel_id.as_deref()).await?;
+    let view = channel_filter(&state, &staff, q.channel_id.as_deref()).await?;
     let (from, to) = q.period(state.clock.today())?;
     let statements = state
         .storage
@@ -967,8 +1014,9 @@ pub async fn report_reconciliation(
         .await?;
     let items = state
         .storage
-        .reconciliation_items(
+        .reconciliation_items_of_region(
             q.channel_id.as_deref(),
+            view.region(),
             from,
             to,
             q.unresolved,
@@ -978,8 +1026,15 @@ pub async fn report_reconciliation(
     let summaries: Vec<Value> = statements
         .iter()
         .map(|s| {
+            // A shared channel's summary counts and sums every region's payments: the administrator's.
+            let summary = match view {
+                ChannelView::Whole => {
+                    serde_json::from_str::<Value>(&s.summary).unwrap_or(Value::Null)
+                }
+                ChannelView::Region(_) => Value::Null,
+            };
             json!({"channel_id": s.channel_id, "date": s.day, "format": s.format, "lines": s.lines,
-            "summary": serde_json::from_str::<Value>(&s.summary).unwrap_or(Value::Null)})
+            "summary": summary})
         })
         .collect();
     if !q.xlsx()? {

@@ -1,16 +1,18 @@
 //! Bank auto-debit (委托扣款) files: yibao's own `|`-separated format, documented in
 //! `docs/bank-files.md`.
 //!
-//! Request (yibao → bank), UTF-8, lines ending in LF:
+//! Request (yibao → bank), UTF-8, lines ending in LF. `id_number` and `name` are the agreement
+//! holder's (the account the bank debits); the member the debit is for follows, when yibao knows it:
 //! ```text
 //! H|<run_no>|<bank_code>|<region_code>|<debit_date YYYYMMDD>|<count>|<total_fen>
-//! D|<seq>|<item_ref>|<agreement_no>|<id_number>|<name>|<amount_fen>
+//! D|<seq>|<item_ref>|<agreement_no>|<id_number>|<name>|<amount_fen>|<member_id_number>|<member_name>
 //! ```
-//! Result (bank → yibao), UTF-8 (byte-order mark allowed) or GBK, LF or CRLF:
+//! Result (bank → yibao), UTF-8 (byte-order mark allowed) or GBK, LF or CRLF; the last two fields
+//! (the day the bank debited, the member echoed back) are optional:
 //! ```text
 //! H|<run_no>|<bank_code>|<count>|<success_count>|<success_total_fen>
-//! D|<seq>|<item_ref>|S|<bank_txn_id>|<amount_fen>||
-//! D|<seq>|<item_ref>|F|||<reason_code>|<reason_text>
+//! D|<seq>|<item_ref>|S|<bank_txn_id>|<amount_fen>|||<debit_day YYYYMMDD>|<member_id_number>
+//! D|<seq>|<item_ref>|F|||<reason_code>|<reason_text>||<member_id_number>
 //! ```
 
 use std::collections::HashMap;
@@ -45,10 +47,28 @@ pub struct DebitRequestItem {
     pub item_ref: String,
     /// The payer's debit agreement (委托扣款协议) number at the bank.
     pub agreement_no: String,
+    /// The agreement holder's ID number: the bank checks it against the agreement.
     pub id_number: String,
+    /// The agreement holder's name, as on the agreement.
     pub name: String,
     /// At least 1 fen.
     pub amount: Fen,
+    /// The person the debit pays for (a family member, or the holder), when known.
+    pub member: Option<DebitMember>,
+}
+
+/// The person a debit pays for under a family agreement (家庭代扣): written after the amount.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DebitMember {
+    pub id_number: String,
+    pub name: String,
+}
+
+impl std::fmt::Debug for DebitMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Personal data: never whole in a log.
+        f.write_str("DebitMember { .. }")
+    }
 }
 
 /// A `D` line of a request as read, with where it was.
@@ -98,6 +118,19 @@ pub struct DebitResultRow {
     pub seq: u64,
     pub item_ref: String,
     pub outcome: DebitOutcome,
+    /// The day the bank debited (or tried to), when the bank says so (optional 9th field).
+    pub debit_day: Option<NaiveDate>,
+    /// The member's ID number echoed from the request (optional 10th field).
+    pub member_id_number: Option<String>,
+}
+
+/// One line for [`write_debit_result_entries`]: an outcome with the optional fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebitResultEntry {
+    pub item_ref: String,
+    pub outcome: DebitOutcome,
+    pub debit_day: Option<NaiveDate>,
+    pub member_id_number: Option<String>,
 }
 
 /// A result file as read, every check passed.
@@ -196,6 +229,15 @@ impl DebitResult {
                     ),
                 ));
             }
+            if let (Some(echoed), Some(member)) = (&row.member_id_number, &item.member) {
+                if *echoed != member.id_number {
+                    return Err(StatementError::bad_row(
+                        row.row,
+                        "代扣人员证件号码",
+                        format!("与扣款请求中第{}笔的代扣人员不符", row.seq),
+                    ));
+                }
+            }
             if let DebitOutcome::Succeeded { amount, .. } = &row.outcome {
                 if *amount != item.amount {
                     return Err(StatementError::bad_row(
@@ -237,6 +279,10 @@ pub fn write_debit_request(
         ] {
             check_value(n, field, value)?;
         }
+        if let Some(member) = &item.member {
+            check_value(n, "代扣人员证件号码", &member.id_number)?;
+            check_value(n, "代扣人员姓名", &member.name)?;
+        }
         if item.amount.as_fen() < 1 {
             return Err(invalid(
                 n,
@@ -263,7 +309,7 @@ pub fn write_debit_request(
     ));
     for (index, item) in items.iter().enumerate() {
         out.push_str(&format!(
-            "D|{}|{}|{}|{}|{}|{}\n",
+            "D|{}|{}|{}|{}|{}|{}",
             index + 1,
             item.item_ref,
             item.agreement_no,
@@ -271,6 +317,10 @@ pub fn write_debit_request(
             item.name,
             item.amount.as_fen()
         ));
+        if let Some(member) = &item.member {
+            out.push_str(&format!("|{}|{}", member.id_number, member.name));
+        }
+        out.push('\n');
     }
     Ok(out.into_bytes())
 }
@@ -283,6 +333,25 @@ pub fn write_debit_result(
     bank_code: &str,
     outcomes: &[(String, DebitOutcome)],
 ) -> Result<Vec<u8>, StatementError> {
+    let entries: Vec<DebitResultEntry> = outcomes
+        .iter()
+        .map(|(item_ref, outcome)| DebitResultEntry {
+            item_ref: item_ref.clone(),
+            outcome: outcome.clone(),
+            debit_day: None,
+            member_id_number: None,
+        })
+        .collect();
+    write_debit_result_entries(run_no, bank_code, &entries)
+}
+
+/// [`write_debit_result`] with the optional fields: a line carrying a debit day or a member is
+/// written with all ten fields, one without them with eight.
+pub fn write_debit_result_entries(
+    run_no: &str,
+    bank_code: &str,
+    outcomes: &[DebitResultEntry],
+) -> Result<Vec<u8>, StatementError> {
     check_batch(outcomes.len())?;
     check_value(None, "批次号", run_no)?;
     check_value(None, "银行代码", bank_code)?;
@@ -290,9 +359,13 @@ pub fn write_debit_result(
     let mut success_total = Fen::ZERO;
     let mut details = String::with_capacity(outcomes.len() * 64);
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(outcomes.len());
-    for (index, (item_ref, outcome)) in outcomes.iter().enumerate() {
+    for (index, entry) in outcomes.iter().enumerate() {
+        let (item_ref, outcome) = (&entry.item_ref, &entry.outcome);
         let n = Some(index as u64 + 1);
         check_value(n, "明细编号", item_ref)?;
+        if let Some(member) = &entry.member_id_number {
+            check_value(n, "代扣人员证件号码", member)?;
+        }
         if let Some(first) = seen.insert(item_ref, index + 1) {
             return Err(invalid(n, "明细编号", format!("与第{first}笔重复")));
         }
@@ -310,7 +383,7 @@ pub fn write_debit_result(
                     .checked_add(*amount)
                     .map_err(|_| invalid(n, "金额", "累计金额超出允许范围"))?;
                 details.push_str(&format!(
-                    "D|{}|{item_ref}|S|{bank_txn_id}|{}||\n",
+                    "D|{}|{item_ref}|S|{bank_txn_id}|{}||",
                     index + 1,
                     amount.as_fen()
                 ));
@@ -327,11 +400,22 @@ pub fn write_debit_result(
                     check_value(n, "失败原因", reason)?;
                 }
                 details.push_str(&format!(
-                    "D|{}|{item_ref}|F|||{reason_code}|{reason}\n",
+                    "D|{}|{item_ref}|F|||{reason_code}|{reason}",
                     index + 1
                 ));
             }
         }
+        if entry.debit_day.is_some() || entry.member_id_number.is_some() {
+            details.push_str(&format!(
+                "|{}|{}",
+                entry
+                    .debit_day
+                    .map(|d| d.format("%Y%m%d").to_string())
+                    .unwrap_or_default(),
+                entry.member_id_number.as_deref().unwrap_or_default()
+            ));
+        }
+        details.push('\n');
     }
     let mut out = format!(
         "H|{run_no}|{bank_code}|{}|{success_count}|{}\n",
@@ -383,12 +467,14 @@ pub fn read_debit_request(bytes: &[u8], limits: &Limits) -> Result<DebitRequest,
     let mut seen = HashMap::new();
     let mut sum = Fen::ZERO;
     while let Some((row, f)) = file.next()? {
+        // Seven fields, or nine with the member a family agreement's debit is for.
+        let width = if f.len() == 9 { 9 } else { 7 };
         expect_record(
             row,
             f,
             "D",
-            7,
-            "D|序号|明细编号|协议号|证件号码|姓名|金额（分）",
+            width,
+            "D|序号|明细编号|协议号|持卡人证件号码|持卡人姓名|金额（分）|代扣人员证件号码|代扣人员姓名",
         )?;
         let seq = check_seq(row, f.get(1), rows.len() as u64 + 1, count)?;
         let item_ref = unique(row, f.get(2), max, &mut seen)?;
@@ -398,6 +484,14 @@ pub fn read_debit_request(bytes: &[u8], limits: &Limits) -> Result<DebitRequest,
             id_number: text(row, "证件号码", f.get(4), max)?,
             name: text(row, "姓名", f.get(5), max)?,
             amount: parse_fen(row, "金额", f.get(6).trim())?,
+            member: if width == 9 {
+                Some(DebitMember {
+                    id_number: text(row, "代扣人员证件号码", f.get(7), max)?,
+                    name: text(row, "代扣人员姓名", f.get(8), max)?,
+                })
+            } else {
+                None
+            },
         };
         add(&mut sum, item.amount, row, "金额")?;
         rows.push(DebitRequestRow { row, seq, item });
@@ -444,13 +538,13 @@ pub fn read_debit_result(bytes: &[u8], limits: &Limits) -> Result<DebitResult, S
     let mut success_count = 0u64;
     let mut success_total = Fen::ZERO;
     while let Some((row, f)) = file.next()? {
-        if f.get(0).trim() != "D" || !(6..=8).contains(&f.len()) {
+        if f.get(0).trim() != "D" || !(6..=10).contains(&f.len()) {
             expect_record(
                 row,
                 f,
                 "D",
                 8,
-                "D|序号|明细编号|S|银行流水号|金额（分）|| 或 D|序号|明细编号|F|||原因代码|原因说明",
+                "D|序号|明细编号|S|银行流水号|金额（分）||[|扣款日期|代扣人员证件号码] 或 D|序号|明细编号|F|||原因代码|原因说明[||代扣人员证件号码]",
             )?;
         }
         let seq = check_seq(row, f.get(1), rows.len() as u64 + 1, header.count)?;
@@ -511,11 +605,32 @@ pub fn read_debit_result(bytes: &[u8], limits: &Limits) -> Result<DebitResult, S
                 ))
             }
         };
+        let day_text = f.get(8).trim();
+        let debit_day = if day_text.is_empty() {
+            None
+        } else {
+            Some(
+                NaiveDate::parse_from_str(day_text, "%Y%m%d")
+                    .ok()
+                    .filter(|_| day_text.len() == 8)
+                    .ok_or_else(|| {
+                        StatementError::bad_row(
+                            row,
+                            "扣款日期",
+                            format!("应为8位日期，如 20201102，实际为“{}”", shown(day_text)),
+                        )
+                    })?,
+            )
+        };
+        let member = f.get(9).trim();
+        check_length(row, "代扣人员证件号码", member, max)?;
         rows.push(DebitResultRow {
             row,
             seq,
             item_ref,
             outcome,
+            debit_day,
+            member_id_number: (!member.is_empty()).then(|| member.to_owned()),
         });
     }
     check_count("笔数", header.count, rows.len() as u64)?;

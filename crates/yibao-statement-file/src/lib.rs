@@ -55,8 +55,9 @@ mod text;
 mod wechat;
 
 pub use bank::{
-    read_debit_request, read_debit_result, write_debit_request, write_debit_result, DebitFailure,
-    DebitOutcome, DebitRequest, DebitRequestHeader, DebitRequestItem, DebitRequestRow, DebitResult,
+    read_debit_request, read_debit_result, write_debit_request, write_debit_result,
+    write_debit_result_entries, DebitFailure, DebitMember, DebitOutcome, DebitRequest,
+    DebitRequestHeader, DebitRequestItem, DebitRequestRow, DebitResult, DebitResultEntry,
     DebitResultHeader, DebitResultRow, MAX_DEBIT_BATCH,
 };
 pub use error::StatementError;

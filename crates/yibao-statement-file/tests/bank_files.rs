@@ -29,6 +29,7 @@ fn item(n: usize, amount: i64) -> DebitRequestItem {
         id_number: "320602198001011235".into(),
         name: "张三".into(),
         amount: fen(amount),
+        member: None,
     }
 }
 
@@ -441,4 +442,68 @@ fn no_result_input_panics() {
         copy[at] = (next() & 0xff) as u8;
         let _ = read_debit_result(&copy, &Limits::default());
     }
+}
+
+#[test]
+fn a_family_debit_names_the_holder_and_then_the_member() {
+    let mut family = item(1, 43000);
+    family.member = Some(yibao_statement_file::DebitMember {
+        id_number: "320602201001011232".into(),
+        name: "张小三".into(),
+    });
+    let bytes = write_debit_request(&header(), std::slice::from_ref(&family)).unwrap();
+    assert_eq!(
+        String::from_utf8(bytes.clone()).unwrap(),
+        "H|DR202011020001|ICBC3206|320600|20201102|1|43000\n\
+         D|1|IT0001|AG00000001|320602198001011235|张三|43000|320602201001011232|张小三\n",
+        "the holder (the account the bank checks) first, the member after the amount"
+    );
+    let request = read_debit_request(&bytes, &Limits::default()).unwrap();
+    assert_eq!(request.rows[0].item, family);
+    // The bank echoes the member and the day it debited; both come back.
+    let answer = yibao_statement_file::write_debit_result_entries(
+        "DR202011020001",
+        "ICBC3206",
+        &[yibao_statement_file::DebitResultEntry {
+            item_ref: "IT0001".into(),
+            outcome: DebitOutcome::Succeeded {
+                bank_txn_id: "ICBC1".into(),
+                amount: fen(43000),
+            },
+            debit_day: NaiveDate::from_ymd_opt(2020, 11, 2),
+            member_id_number: Some("320602201001011232".into()),
+        }],
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(answer.clone()).unwrap(),
+        "H|DR202011020001|ICBC3206|1|1|43000\nD|1|IT0001|S|ICBC1|43000|||20201102|320602201001011232\n"
+    );
+    let answered = read_debit_result(&answer, &Limits::default()).unwrap();
+    assert_eq!(
+        answered.rows[0].debit_day,
+        NaiveDate::from_ymd_opt(2020, 11, 2)
+    );
+    assert_eq!(
+        answered.rows[0].member_id_number.as_deref(),
+        Some("320602201001011232")
+    );
+    answered
+        .check_against(&header(), std::slice::from_ref(&family))
+        .unwrap();
+    // Another member echoed back is not this request's answer.
+    let mut other = family.clone();
+    other.member.as_mut().unwrap().id_number = "320602201001021238".into();
+    let e = answered.check_against(&header(), &[other]).unwrap_err();
+    assert!(e.message_zh().contains("第2行"), "{}", e.message_zh());
+    // A failure may echo the member too; a malformed debit day is refused with its line.
+    let failed = result_text("H|R|B|1|0|0\nD|1|IT0001|F|||E01|余额不足||320602201001011232\n");
+    assert_eq!(failed.rows[0].debit_day, None);
+    let e = result("H|R|B|1|1|5\nD|1|IT0001|S|T|5|||2020-11-02|\n").unwrap_err();
+    assert_eq!(e.code(), "BAD_ROW");
+    assert!(e.message_zh().contains("扣款日期"), "{}", e.message_zh());
+}
+
+fn result_text(text: &str) -> yibao_statement_file::DebitResult {
+    result(text).unwrap()
 }

@@ -136,7 +136,18 @@ macro_rules! impl_collection_storage {
                     let outcome: PaymentOutcome = ::serde_json::from_str(&response).map_err($crate::StorageError::corrupt)?;
                     // A transaction first booked from the channel's statement (长款) answers the channel's
                     // own late report with what was done with the money, not a conflict.
-                    let same_request = fingerprint == payment.fingerprint || fingerprint.starts_with("statement:");
+                    let booked_from_statement = fingerprint.starts_with("statement:");
+                    if booked_from_statement && !payment.fingerprint.starts_with("statement:") {
+                        // From now on it is the channel's own report: a re-uploaded statement matches it
+                        // instead of taking it for its own booking (which it could withdraw).
+                        ::sqlx::query("UPDATE payments SET fingerprint = $1 WHERE channel_id = $2 AND channel_txn_id = $3")
+                            .bind(&payment.fingerprint)
+                            .bind(&payment.channel_id)
+                            .bind(&payment.channel_txn_id)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                    let same_request = fingerprint == payment.fingerprint || booked_from_statement;
                     return Ok(PaymentReportOutcome::Existing { outcome, same_request });
                 }
                 let reversal = ::sqlx::query("SELECT funds_returned FROM reversals WHERE channel_id = $1 AND channel_txn_id = $2")

@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use serde::Serialize;
-use yibao_domain::reconciliation::{Difference, PlatformPayment};
+use yibao_domain::reconciliation::{Difference, PlatformPayment, StatementBooking};
 
 use crate::collection::{NewPayment, PaymentReportOutcome, RefundState};
 use crate::StorageError;
@@ -113,8 +113,15 @@ pub struct DebitItemRecord {
     pub region: String,
     pub payable_id: String,
     pub agreement_no: String,
+    /// The member debited for (whose payable it is).
     pub id_number: String,
     pub name: String,
+    /// The agreement holder (持卡人): the account's owner, whom the bank checks. Only for the
+    /// request file; not listed.
+    #[serde(skip)]
+    pub holder_id_number: String,
+    #[serde(skip)]
+    pub holder_name: String,
     pub amount_fen: i64,
     pub outcome: String,
     pub bank_txn_id: Option<String>,
@@ -332,6 +339,7 @@ pub trait SettlementStorage: Send + Sync + 'static {
         policy: &str,
     ) -> Result<bool, StorageError>;
     /// A page of the channel's payments of one day, by `channel_txn_id` in byte order, after `after`.
+    /// Payments booked from a statement (长款) are not the channel's reports and are left out.
     async fn payments_page(
         &self,
         channel_id: &str,
@@ -339,6 +347,21 @@ pub trait SettlementStorage: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<PlatformPayment>, StorageError>;
+    /// Payments an earlier upload of the day's statement booked from channel-only lines (长款).
+    async fn statement_bookings(
+        &self,
+        channel_id: &str,
+        day: NaiveDate,
+    ) -> Result<Vec<StatementBooking>, StorageError>;
+    /// Removes a payment booked from a statement, with its refund owed, in one transaction, only
+    /// while nothing of it left the house: still booked from the statement (the channel did not
+    /// report it since), not reversed, no receipt issued, and every refund of it still owed (not
+    /// handed to the channel). `false`, and nothing changed, otherwise.
+    async fn withdraw_statement_booking(
+        &self,
+        channel_id: &str,
+        payment_no: &str,
+    ) -> Result<bool, StorageError>;
     /// The channel's payments with these transaction ids, on any day.
     async fn payments_by_txn(
         &self,
@@ -366,12 +389,28 @@ pub trait SettlementStorage: Send + Sync + 'static {
         to: NaiveDate,
         unresolved_only: bool,
         limit: usize,
+    ) -> Result<Vec<ReconciliationItem>, StorageError> {
+        self.reconciliation_items_of_region(channel_id, None, from, to, unresolved_only, limit)
+            .await
+    }
+    /// [`SettlementStorage::reconciliation_items`] limited to the items of one region when `region`
+    /// is given (items that belong to no region, such as 长款 without an order, are left out).
+    async fn reconciliation_items_of_region(
+        &self,
+        channel_id: Option<&str>,
+        region: Option<&str>,
+        from: NaiveDate,
+        to: NaiveDate,
+        unresolved_only: bool,
+        limit: usize,
     ) -> Result<Vec<ReconciliationItem>, StorageError>;
-    /// Staff resolve a difference by hand. `false` if there is no such unresolved item.
+    /// Staff resolve a difference by hand; when `region` is given, only an item of that region.
+    /// `false` if there is no such unresolved item.
     #[allow(clippy::too_many_arguments)]
     async fn resolve_reconciliation_item(
         &self,
         channel_id: &str,
+        region: Option<&str>,
         day: NaiveDate,
         channel_txn_id: &str,
         class: &str,

@@ -411,8 +411,10 @@ macro_rules! impl_settlement_storage {
                 use ::sqlx::Row as _;
                 let rows = ::sqlx::query(
                     "SELECT i.seq, i.item_ref, i.region_code, i.payable_id, i.agreement_no, i.id_number, COALESCE(p.name, '') AS name, \
+                     COALESCE(a.payer_id_number, '') AS holder_id_number, COALESCE(a.payer_name, '') AS holder_name, \
                      i.amount_fen, i.outcome, i.bank_txn_id, i.failure_code, i.failure_reason, i.payment_no \
                      FROM debit_run_items i LEFT JOIN persons p ON p.region_code = i.region_code AND p.id_number = i.id_number \
+                     LEFT JOIN debit_agreements a ON a.agreement_no = i.agreement_no \
                      WHERE i.run_no = $1 AND (i.outcome = $2 OR $3) ORDER BY i.seq LIMIT $4",
                 )
                 .bind(run_no)
@@ -431,6 +433,8 @@ macro_rules! impl_settlement_storage {
                             agreement_no: r.try_get("agreement_no")?,
                             id_number: r.try_get("id_number")?,
                             name: r.try_get("name")?,
+                            holder_id_number: r.try_get("holder_id_number")?,
+                            holder_name: r.try_get("holder_name")?,
                             amount_fen: r.try_get("amount_fen")?,
                             outcome: r.try_get("outcome")?,
                             bank_txn_id: r.try_get("bank_txn_id")?,
@@ -635,6 +639,7 @@ macro_rules! impl_settlement_storage {
                 let sql = format!(
                     "SELECT channel_txn_id, payment_no, amount_fen, status, region_code FROM payments \
                      WHERE channel_id = $1 AND paid_on = $2 AND channel_txn_id {c} > $3 AND response <> '' \
+                     AND fingerprint NOT LIKE 'statement:%' \
                      ORDER BY channel_txn_id {c} LIMIT $4",
                     c = <$ty>::BYTE_ORDER
                 );
@@ -658,6 +663,97 @@ macro_rules! impl_settlement_storage {
                         })
                     })
                     .collect()
+            }
+
+            async fn statement_bookings(
+                &self,
+                channel_id: &str,
+                day: ::chrono::NaiveDate,
+            ) -> Result<Vec<::yibao_domain::reconciliation::StatementBooking>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let rows = ::sqlx::query(
+                    "SELECT p.payment_no, p.channel_txn_id, p.amount_fen, p.status, p.region_code, \
+                     (SELECT CAST(COUNT(*) AS BIGINT) FROM receipts r WHERE r.payment_no = p.payment_no) AS receipts, \
+                     (SELECT CAST(COUNT(*) AS BIGINT) FROM refunds f WHERE f.payment_no = p.payment_no \
+                        AND f.status IN ('sent', 'failed', 'succeeded')) AS handed_over \
+                     FROM payments p WHERE p.channel_id = $1 AND p.paid_on = $2 AND p.fingerprint LIKE 'statement:%' \
+                     AND p.response <> '' ORDER BY p.channel_txn_id LIMIT 100000",
+                )
+                .bind(channel_id)
+                .bind(day)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let status: String = r.try_get("status")?;
+                        Ok(::yibao_domain::reconciliation::StatementBooking {
+                            channel_txn_id: r.try_get("channel_txn_id")?,
+                            payment_no: r.try_get("payment_no")?,
+                            amount_fen: r.try_get("amount_fen")?,
+                            region: r.try_get("region_code")?,
+                            reversed: status == "reversed",
+                            receipts_issued: r.try_get::<i64, _>("receipts")? > 0,
+                            refund_handed_over: r.try_get::<i64, _>("handed_over")? > 0,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn withdraw_statement_booking(
+                &self,
+                channel_id: &str,
+                payment_no: &str,
+            ) -> Result<bool, $crate::StorageError> {
+                let mut tx = self.begin_write().await?;
+                let txn: Option<String> = ::sqlx::query_scalar("SELECT channel_txn_id FROM payments WHERE payment_no = $1 AND channel_id = $2")
+                    .bind(payment_no)
+                    .bind(channel_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(txn) = txn else { return Ok(false) };
+                // The (channel, transaction) row first, as reports and reversals take it: the channel's own
+                // report racing this waits, then finds no booking and is stored as any report.
+                ::sqlx::query(
+                    "INSERT INTO channel_keys (channel_id, key, touches) VALUES ($1, $2, 1) \
+                     ON CONFLICT (channel_id, key) DO UPDATE SET touches = channel_keys.touches + 1",
+                )
+                .bind(channel_id)
+                .bind(format!("txn:{txn}"))
+                .execute(&mut *tx)
+                .await?;
+                let still_booked: i64 = ::sqlx::query_scalar(
+                    "SELECT CAST(COUNT(*) AS BIGINT) FROM payments p WHERE p.payment_no = $1 AND p.fingerprint LIKE 'statement:%' \
+                     AND p.status <> 'reversed' \
+                     AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.payment_no = p.payment_no) \
+                     AND NOT EXISTS (SELECT 1 FROM payment_applications a WHERE a.payment_no = p.payment_no)",
+                )
+                .bind(payment_no)
+                .fetch_one(&mut *tx)
+                .await?;
+                if still_booked != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                // Conditional on the refund still being owed: one handed to the channel meanwhile stays.
+                ::sqlx::query("DELETE FROM refunds WHERE payment_no = $1 AND status = 'owed'")
+                    .bind(payment_no)
+                    .execute(&mut *tx)
+                    .await?;
+                let left: i64 = ::sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM refunds WHERE payment_no = $1")
+                    .bind(payment_no)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if left != 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                let removed = ::sqlx::query("DELETE FROM payments WHERE payment_no = $1")
+                    .bind(payment_no)
+                    .execute(&mut *tx)
+                    .await?;
+                ::std::assert_eq!(removed.rows_affected(), 1, "the booking was read in this transaction");
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn payments_by_txn(
@@ -746,9 +842,13 @@ macro_rules! impl_settlement_storage {
                 .bind(&rec.file_sha256)
                 .execute(&mut *tx)
                 .await?;
-                // A re-upload replaces what the earlier one left undecided; staff decisions stay.
-                // Escalated items stay escalated: a re-upload of an earlier day does not undo the next day's verdict.
-                ::sqlx::query("DELETE FROM reconciliation_items WHERE channel_id = $1 AND statement_date = $2 AND status IN ('open', 'carried')")
+                // A re-upload replaces what the earlier one left undecided or decided itself (the actions on
+                // channel-only lines, recomputed from the new file); staff decisions stay. Escalated items and
+                // those the next day resolved stay: a re-upload of an earlier day does not undo the next day's verdict.
+                ::sqlx::query(
+                    "DELETE FROM reconciliation_items WHERE channel_id = $1 AND statement_date = $2 \
+                     AND (status IN ('open', 'carried') OR (status = 'resolved' AND resolved_by IS NULL))",
+                )
                     .bind(&rec.channel_id)
                     .bind(rec.day)
                     .execute(&mut *tx)
@@ -802,9 +902,10 @@ macro_rules! impl_settlement_storage {
                 Ok(())
             }
 
-            async fn reconciliation_items(
+            async fn reconciliation_items_of_region(
                 &self,
                 channel_id: Option<&str>,
+                region: Option<&str>,
                 from: ::chrono::NaiveDate,
                 to: ::chrono::NaiveDate,
                 unresolved_only: bool,
@@ -812,7 +913,8 @@ macro_rules! impl_settlement_storage {
             ) -> Result<Vec<$crate::settlement::ReconciliationItem>, $crate::StorageError> {
                 let rows = ::sqlx::query(
                     "SELECT * FROM reconciliation_items WHERE (channel_id = $1 OR $2) AND statement_date BETWEEN $3 AND $4 \
-                     AND (status <> 'resolved' OR NOT $5) ORDER BY statement_date, channel_id, channel_txn_id, class LIMIT $6",
+                     AND (status <> 'resolved' OR NOT $5) AND (region_code = $7 OR $8) \
+                     ORDER BY statement_date, channel_id, channel_txn_id, class LIMIT $6",
                 )
                 .bind(channel_id)
                 .bind(channel_id.is_none())
@@ -820,6 +922,8 @@ macro_rules! impl_settlement_storage {
                 .bind(to)
                 .bind(unresolved_only)
                 .bind(limit as i64)
+                .bind(region)
+                .bind(region.is_none())
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map($crate::reconciliation_item_from_row!($db)).collect()
@@ -828,6 +932,7 @@ macro_rules! impl_settlement_storage {
             async fn resolve_reconciliation_item(
                 &self,
                 channel_id: &str,
+                region: Option<&str>,
                 day: ::chrono::NaiveDate,
                 channel_txn_id: &str,
                 class: &str,
@@ -838,7 +943,8 @@ macro_rules! impl_settlement_storage {
             ) -> Result<bool, $crate::StorageError> {
                 let r = ::sqlx::query(
                     "UPDATE reconciliation_items SET status = 'resolved', resolution = $1, note = $2, resolved_by = $3, updated_at = $4 \
-                     WHERE channel_id = $5 AND statement_date = $6 AND channel_txn_id = $7 AND class = $8 AND status <> 'resolved'",
+                     WHERE channel_id = $5 AND statement_date = $6 AND channel_txn_id = $7 AND class = $8 AND status <> 'resolved' \
+                     AND (region_code = $9 OR $10)",
                 )
                 .bind(resolution)
                 .bind(note)
@@ -848,6 +954,8 @@ macro_rules! impl_settlement_storage {
                 .bind(day)
                 .bind(channel_txn_id)
                 .bind(class)
+                .bind(region)
+                .bind(region.is_none())
                 .execute(&self.pool)
                 .await?;
                 Ok(r.rows_affected() == 1)

@@ -807,9 +807,9 @@ async fn every_reconciliation_class_is_found_in_each_format() {
             ("X-LONG", "SUCCESS", 500, ""),
         ]);
         let s = upload(&w, "wechat", day(2), StatementFormat::WechatTradeBill, &bill).await;
-        assert_eq!(classes(&s), (2, 0, 1, 1, 1), "{s}");
-        // Re-uploading replaced the day and did not owe the 长款 twice: the money the first upload
-        // recorded (and owes back) is now yibao's own record of X-LONG, so it matches.
+        assert_eq!(classes(&s), (1, 1, 1, 1, 1), "{s}");
+        // Re-uploading replaced the day and did not owe the 长款 twice: the payment the first upload
+        // booked for X-LONG is its own action, not the channel's report, so X-LONG is still 长款.
         assert_eq!(w.wechat.pending_refunds().await.unwrap().iter().filter(|r| r.channel_txn_id == "X-LONG").count(), 1);
         assert_eq!(s["funds"]["channel"]["payments"], json!(43000 * 3 + 42000 + 500));
 
@@ -1614,6 +1614,692 @@ async fn refunds_due_in_a_year_without_calendar_are_flagged_and_reports_warn() {
             "one refund due on 4 November"
         );
         assert_eq!(cell(&sheet, "E3"), Some(Ok("430".into())));
+    })
+    .await;
+}
+
+/// Issue 10, defect 5: a family agreement's request lines carry the holder (the account the bank
+/// checks), not the member; the member follows as a further field and comes back in the result.
+#[tokio::test]
+async fn a_family_debit_request_names_the_agreement_holder_and_the_member_after() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        let holder = w.adults[0].clone();
+        let child = w.adults[1].clone();
+        sign(&w, "AG-FAM-1", &holder, &[holder.clone(), child.clone()]).await;
+        let run = debit::create_run(
+            w.storage.as_ref(),
+            &w.clock,
+            "bankad",
+            "320600",
+            2021,
+            day(2),
+        )
+        .await
+        .unwrap();
+        let bytes = debit::request_file(w.storage.as_ref(), &run.run_no)
+            .await
+            .unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let details: Vec<Vec<&str>> = text
+            .lines()
+            .filter(|l| l.starts_with("D|"))
+            .map(|l| l.split('|').collect())
+            .collect();
+        assert_eq!(details.len(), 2, "{text}");
+        for fields in &details {
+            assert_eq!(
+                (fields[3], fields[4], fields[5]),
+                ("AG-FAM-1", holder.as_str(), "王五"),
+                "the holder's ID number and name, as docs/bank-files.md says: {text}"
+            );
+        }
+        let mut members: Vec<&str> = details.iter().map(|f| f[7]).collect();
+        members.sort_unstable();
+        let mut expected = vec![holder.as_str(), child.as_str()];
+        expected.sort_unstable();
+        assert_eq!(members, expected, "the member after the amount: {text}");
+
+        // The bank's side: it reads the request, checks the holder, debits, echoes the member.
+        let request = yibao_statement_file::read_debit_request(
+            &bytes,
+            &yibao_statement_file::Limits::default(),
+        )
+        .unwrap();
+        let answer: Vec<yibao_statement_file::DebitResultEntry> = request
+            .rows
+            .iter()
+            .map(|r| {
+                assert_eq!(r.item.id_number, holder, "every line names the holder");
+                yibao_statement_file::DebitResultEntry {
+                    item_ref: r.item.item_ref.clone(),
+                    outcome: DebitOutcome::Succeeded {
+                        bank_txn_id: format!("BK-{}", r.item.item_ref),
+                        amount: r.item.amount,
+                    },
+                    debit_day: Some(day(2)),
+                    member_id_number: r.item.member.as_ref().map(|m| m.id_number.clone()),
+                }
+            })
+            .collect();
+        let file = yibao_statement_file::write_debit_result_entries(&run.run_no, "bankad", &answer)
+            .unwrap();
+        let summary = debit::import_result(w.storage.as_ref(), &w.clock, &run.run_no, &file)
+            .await
+            .unwrap();
+        assert_eq!(
+            (summary.succeeded, summary.refunds_owed),
+            (2, 0),
+            "{summary:?}"
+        );
+        for id in [&holder, &child] {
+            let p = payable_of(&w, id).await;
+            assert_eq!(status_of(&w, &p).await, "paid");
+        }
+        // A member echoed back that is not the one asked for is refused whole.
+        sign(
+            &w,
+            "AG-FAM-2",
+            &w.adults[2],
+            &[w.adults[2].clone(), w.adults[3].clone()],
+        )
+        .await;
+        let run2 = debit::create_run(
+            w.storage.as_ref(),
+            &w.clock,
+            "bankad",
+            "320600",
+            2021,
+            day(3),
+        )
+        .await
+        .unwrap();
+        let items = w
+            .storage
+            .debit_run_items(&run2.run_no, None, 10)
+            .await
+            .unwrap();
+        let swapped: Vec<yibao_statement_file::DebitResultEntry> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| yibao_statement_file::DebitResultEntry {
+                item_ref: item.item_ref.clone(),
+                outcome: DebitOutcome::Failed {
+                    reason_code: "E01".into(),
+                    reason: String::new(),
+                },
+                debit_day: None,
+                member_id_number: Some(items[1 - i].id_number.clone()),
+            })
+            .collect();
+        let file =
+            yibao_statement_file::write_debit_result_entries(&run2.run_no, "bankad", &swapped)
+                .unwrap();
+        let later = Clock::fixed(instant() + Duration::days(1));
+        let err = debit::import_result(w.storage.as_ref(), &later, &run2.run_no, &file)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code.as_str(), "BAD_DEBIT_FILE", "{}", err.message);
+        assert!(err.message.contains("第2行"), "{}", err.message);
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+/// Issue 10, defect 7: a bank result before the run's debit date is refused (the payment would be
+/// dated in the future); a line dated before the debit date or after today is refused by its line;
+/// a good line is booked on the day the bank debited, so the daily report has it.
+#[tokio::test]
+async fn a_bank_result_before_its_debit_date_is_refused() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        sign(&w, "AG-EARLY-1", &w.adults[0], &[]).await;
+        // Today is 2 November; the bank is to debit on the 3rd.
+        let run = debit::create_run(
+            w.storage.as_ref(),
+            &w.clock,
+            "bankad",
+            "320600",
+            2021,
+            day(3),
+        )
+        .await
+        .unwrap();
+        let file = result_file(&w, &run.run_no, &[]).await;
+        let err = debit::import_result(w.storage.as_ref(), &w.clock, &run.run_no, &file)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code.as_str(),
+            "DEBIT_DATE_NOT_REACHED",
+            "{}",
+            err.message
+        );
+        assert_eq!(err.code.status(), StatusCode::CONFLICT);
+        assert!(err.message.contains("2020-11-03"), "{}", err.message);
+        let p0 = payable_of(&w, &w.adults[0]).await;
+        assert_eq!(status_of(&w, &p0).await, "locked", "nothing applied");
+
+        // On the 5th: lines dated before the debit date, or after today, are refused by line.
+        let on_5th = Clock::fixed(instant() + Duration::days(3));
+        let items = w
+            .storage
+            .debit_run_items(&run.run_no, None, 10)
+            .await
+            .unwrap();
+        let dated = |d: NaiveDate| {
+            yibao_statement_file::write_debit_result_entries(
+                &run.run_no,
+                "bankad",
+                &[yibao_statement_file::DebitResultEntry {
+                    item_ref: items[0].item_ref.clone(),
+                    outcome: DebitOutcome::Succeeded {
+                        bank_txn_id: "BK-EARLY-1".into(),
+                        amount: Fen::new(items[0].amount_fen).unwrap(),
+                    },
+                    debit_day: Some(d),
+                    member_id_number: None,
+                }],
+            )
+            .unwrap()
+        };
+        for (bad, words) in [(day(2), "早于"), (day(6), "晚于")] {
+            let err = debit::import_result(w.storage.as_ref(), &on_5th, &run.run_no, &dated(bad))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code.as_str(), "BAD_DEBIT_FILE", "{}", err.message);
+            assert!(
+                err.message.contains("第2行") && err.message.contains(words),
+                "{}",
+                err.message
+            );
+        }
+        assert_eq!(status_of(&w, &p0).await, "locked", "nothing applied");
+        // The bank debited on the 4th: the payment is dated the 4th, the daily report has it.
+        let summary =
+            debit::import_result(w.storage.as_ref(), &on_5th, &run.run_no, &dated(day(4)))
+                .await
+                .unwrap();
+        assert_eq!(summary.succeeded, 1);
+        assert_eq!(status_of(&w, &p0).await, "paid");
+        let rows = w
+            .storage
+            .daily_collection(day(4), day(4), Some("320600"))
+            .await
+            .unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.applied_fen).sum::<i64>(),
+            items[0].amount_fen,
+            "{rows:?}"
+        );
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+/// Refunds of a channel, by transaction id, with their state: what a re-upload must not change.
+async fn refunds_by_txn(w: &World, txn: &str) -> Vec<(String, i64, String)> {
+    w.storage
+        .refunds(None, None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.channel_txn_id == txn)
+        .map(|r| (r.refund_no, r.amount_fen, r.status))
+        .collect()
+}
+
+async fn day_items(w: &World, on: NaiveDate) -> Vec<(String, String, String, Option<String>)> {
+    w.storage
+        .reconciliation_items(Some("wechat"), on, on, false, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.channel_txn_id, i.class, i.status, i.resolution))
+        .collect()
+}
+
+/// Issue 10, defect 3: the same statement twice gives the same result; a re-upload that drops a
+/// 长款 line withdraws the refund owed for it while not handed over, and flags it for staff once it
+/// has been (never shows it as platform_only).
+#[tokio::test]
+async fn re_uploading_a_statement_recomputes_and_undoes_what_it_no_longer_supports() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        let t = four_payments(&w, &w.wechat, "RE", 0).await;
+        let with_long = wechat_bill(&[
+            (&t[0], "SUCCESS", 43000, ""),
+            (&t[1], "SUCCESS", 43000, ""),
+            (&t[2], "SUCCESS", 43000, ""),
+            (&t[3], "SUCCESS", 43000, ""),
+            ("X-LONG", "SUCCESS", 500, ""),
+        ]);
+        let first = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::WechatTradeBill,
+            &with_long,
+        )
+        .await;
+        assert_eq!(classes(&first), (4, 1, 0, 0, 0), "{first}");
+        let owed = refunds_by_txn(&w, "X-LONG").await;
+        assert_eq!(owed.len(), 1);
+        assert_eq!((owed[0].1, owed[0].2.as_str()), (500, "owed"));
+        let items = day_items(&w, day(2)).await;
+        // The same file again: the same answer, items and refunds.
+        let second = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::WechatTradeBill,
+            &with_long,
+        )
+        .await;
+        assert_eq!(second, first, "the same file twice gives the same result");
+        assert_eq!(day_items(&w, day(2)).await, items);
+        assert_eq!(refunds_by_txn(&w, "X-LONG").await, owed);
+
+        // A corrected file without X-LONG: the refund was never handed over, so it is withdrawn.
+        let without = wechat_bill(&[
+            (&t[0], "SUCCESS", 43000, ""),
+            (&t[1], "SUCCESS", 43000, ""),
+            (&t[2], "SUCCESS", 43000, ""),
+            (&t[3], "SUCCESS", 43000, ""),
+        ]);
+        let s = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::WechatTradeBill,
+            &without,
+        )
+        .await;
+        assert_eq!(classes(&s), (4, 0, 0, 0, 0), "{s}");
+        assert_eq!(
+            s["superseded"],
+            json!({"withdrawn": 1, "flagged": 0}),
+            "{s}"
+        );
+        assert!(
+            refunds_by_txn(&w, "X-LONG").await.is_empty(),
+            "the refund owed is gone"
+        );
+        assert!(w.wechat.pending_refunds().await.unwrap().is_empty());
+        assert!(
+            day_items(&w, day(2)).await.is_empty(),
+            "nothing left: not platform_only, not the first upload's action"
+        );
+        assert_invariants(&w).await;
+
+        // X-LONG back, its refund handed to the channel, then dropped again: flagged for staff.
+        let s = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::WechatTradeBill,
+            &with_long,
+        )
+        .await;
+        assert_eq!(classes(&s), (4, 1, 0, 0, 0), "{s}");
+        let listed = w.wechat.pending_refunds().await.unwrap();
+        assert_eq!(listed.len(), 1, "handed to the channel");
+        let s = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::WechatTradeBill,
+            &without,
+        )
+        .await;
+        assert_eq!(
+            s["superseded"],
+            json!({"withdrawn": 0, "flagged": 1}),
+            "{s}"
+        );
+        assert_eq!(
+            refunds_by_txn(&w, "X-LONG").await[0].2,
+            "sent",
+            "left as it is"
+        );
+        let open = w
+            .storage
+            .reconciliation_items(Some("wechat"), day(2), day(2), true, 10)
+            .await
+            .unwrap();
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert_eq!(
+            (
+                open[0].channel_txn_id.as_str(),
+                open[0].class.as_str(),
+                open[0].status.as_str()
+            ),
+            ("X-LONG", "superseded_action", "open")
+        );
+        assert_eq!((open[0].platform_fen, open[0].channel_fen), (500, 0));
+        // Over HTTP the item list shows it as unresolved.
+        let r =
+            w.server
+                .client
+                .get(w.server.url(
+                    "/api/v1/reconciliation/items?from=2020-11-02&to=2020-11-02&unresolved=true",
+                ))
+                .bearer_auth(&w.token)
+                .send()
+                .await
+                .unwrap();
+        let listed: Value = r.json().await.unwrap();
+        assert_eq!(listed[0]["class"], json!("superseded_action"), "{listed}");
+        // The same corrected file again: the same flag, once.
+        let again = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::WechatTradeBill,
+            &without,
+        )
+        .await;
+        assert_eq!(again, s);
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+/// Issue 10, defect 3 under the `apply` policy: a 长款 applied to its order issued a receipt in
+/// the payer's name, so a re-upload that drops it does not void anything by itself: it is flagged.
+#[tokio::test]
+async fn a_re_upload_dropping_an_applied_channel_only_line_flags_it_for_staff() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        w.storage
+            .set_channel_only_policy("wechat", "apply")
+            .await
+            .unwrap();
+        let p0 = payable_of(&w, &w.adults[0]).await;
+        w.wechat
+            .open_order(&OpenOrderRequest {
+                channel_order_no: "WXO-GONE".into(),
+                payable_ids: vec![p0.clone()],
+                amount: 43000,
+                payer: Payer::default(),
+            })
+            .await
+            .unwrap();
+        let header = "channel_txn_id,type,amount,occurred_at,refund_no\n";
+        let with = format!("{header}WXO-GONE,payment,43000,,\n");
+        let first = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            with.as_bytes(),
+        )
+        .await;
+        assert_eq!(first["channel_only"], json!(1), "{first}");
+        assert_eq!(status_of(&w, &p0).await, "paid");
+        let second = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            with.as_bytes(),
+        )
+        .await;
+        assert_eq!(second, first, "the same file twice");
+        let s = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            header.as_bytes(),
+        )
+        .await;
+        assert_eq!(
+            s["superseded"],
+            json!({"withdrawn": 0, "flagged": 1}),
+            "{s}"
+        );
+        assert_eq!(s["platform_only"], json!(0), "{s}");
+        assert_eq!(
+            status_of(&w, &p0).await,
+            "paid",
+            "nothing voided by a file alone"
+        );
+        let receipts = w
+            .storage
+            .receipts_of_person(&w.adults[0], &["320600".to_owned()], None)
+            .await
+            .unwrap();
+        assert_eq!(receipts[0].status, "valid");
+        let open = w
+            .storage
+            .reconciliation_items(Some("wechat"), day(2), day(2), true, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            open.iter().map(|i| i.class.as_str()).collect::<Vec<_>>(),
+            vec!["superseded_action"]
+        );
+        assert_eq!(open[0].region.as_deref(), Some("320600"));
+        // The line listed again: the booking stands, the flag goes.
+        let back = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            with.as_bytes(),
+        )
+        .await;
+        assert_eq!(back, first);
+        assert!(w
+            .storage
+            .reconciliation_items(Some("wechat"), day(2), day(2), true, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+/// The channel reporting a transaction its statement booked first makes it the channel's report:
+/// a re-upload matches it rather than withdrawing it.
+#[tokio::test]
+async fn a_channel_only_line_the_channel_then_reports_is_its_report() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        let header = "channel_txn_id,type,amount,occurred_at,refund_no\n";
+        let with = format!("{header}X-LATE,payment,500,,\n");
+        upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            with.as_bytes(),
+        )
+        .await;
+        let p0 = payable_of(&w, &w.adults[0]).await;
+        let late = w
+            .wechat
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "X-LATE",
+                vec![p0],
+                500,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            late.result,
+            PaymentResult::RefundPending,
+            "told what was done"
+        );
+        let s = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            with.as_bytes(),
+        )
+        .await;
+        assert_eq!(classes(&s), (1, 0, 0, 0, 0), "{s}");
+        // Dropped now: the channel's own report is missing from its statement (短款), nothing withdrawn.
+        let s = upload(
+            &w,
+            "wechat",
+            day(2),
+            StatementFormat::Protocol,
+            header.as_bytes(),
+        )
+        .await;
+        assert_eq!(s["platform_only"], json!(1), "{s}");
+        assert_eq!(
+            s["superseded"],
+            json!({"withdrawn": 0, "flagged": 0}),
+            "{s}"
+        );
+        assert_eq!(refunds_by_txn(&w, "X-LATE").await.len(), 1);
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+async fn login_tax_collector(w: &World, username: &str, region: &str) -> String {
+    yibao_server::services::staff::create_staff(
+        w.storage.as_ref(),
+        yibao_server::services::staff::NewStaff {
+            username: username.into(),
+            display_name: "税务征收".into(),
+            role: yibao_storage::Role::TaxCollector,
+            region: Some(yibao_domain::RegionCode::parse(region).unwrap()),
+            station: None,
+            password: yibao_server::services::staff::Password::new("tax-password-1".into())
+                .unwrap(),
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    let login: Value = w
+        .server
+        .client
+        .post(w.server.url("/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": "tax-password-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["token"].as_str().unwrap().to_owned()
+}
+
+/// Issue 10, defect 4: a channel serving several regions. Its statement is the administrator's to
+/// upload (a tax collector is refused and told who may); a tax collector sees and resolves only
+/// their own region's differences of it, and no channel-wide summary.
+#[tokio::test]
+async fn a_tax_collector_of_one_region_sees_and_acts_on_only_that_region_of_a_shared_channel() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        const SECRET_SHARED: &str = "shared-secret-0123456789";
+        yibao::operator::channel_add(
+            w.storage.as_ref(),
+            None,
+            "shared",
+            "unionpay",
+            &["320600".to_owned(), "460100".to_owned()],
+            1000,
+            SECRET_SHARED.to_owned(),
+        )
+        .await
+        .unwrap();
+        let shared = ChannelClient::builder(
+            &w.server.base_url,
+            "shared".to_owned(),
+            SECRET_SHARED.as_bytes().to_vec(),
+        )
+        .clock_offset_secs(instant().timestamp() - Utc::now().timestamp())
+        .build()
+        .unwrap();
+        // A 南通市 payment through the shared channel, missing from its statement (短款, region
+        // 320600), and a 长款 that belongs to no region.
+        let p0 = payable_of(&w, &w.adults[0]).await;
+        shared
+            .report_payment(&ReportPaymentRequest::for_payables("SH-1", vec![p0], 43000, paid_at()))
+            .await
+            .unwrap();
+        let haikou = login_tax_collector(&w, "hk-tax", "460100").await;
+        let nantong = login_tax_collector(&w, "nt-tax", "320600").await;
+        let client = &w.server.client;
+        let body = "channel_txn_id,type,amount,occurred_at,refund_no\nSH-LONG,payment,700,,\n";
+        for token in [&haikou, &nantong] {
+            let r = client
+                .put(w.server.url("/api/v1/statements/shared/2020-11-02"))
+                .bearer_auth(token)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN);
+            let e: Value = r.json().await.unwrap();
+            let message = e["message"].as_str().unwrap();
+            assert!(message.contains("管理员") && message.contains("460100"), "{message}");
+        }
+        assert!(
+            w.storage.statements(None, day(1), day(3), 10).await.unwrap().is_empty(),
+            "nothing reconciled, nothing acted on"
+        );
+        assert!(refunds_by_txn(&w, "SH-LONG").await.is_empty());
+        // The administrator uploads it.
+        let r = client
+            .put(w.server.url("/api/v1/statements/shared/2020-11-02"))
+            .bearer_auth(&w.token)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let w = &w;
+        let items = |token: String, query: &'static str| async move {
+            let r = w
+                .server
+                .client
+                .get(w.server.url(query))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()
+        };
+        let list = "/api/v1/reconciliation/items?channel_id=shared&from=2020-11-02&to=2020-11-02";
+        let all = items(w.token.clone(), list).await;
+        assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+        assert_eq!(items(haikou.clone(), list).await, json!([]), "海口 sees nothing of 南通");
+        let own = items(nantong.clone(), list).await;
+        assert_eq!(own.as_array().unwrap().len(), 1, "{own}");
+        assert_eq!((own[0]["channel_txn_id"].clone(), own[0]["region"].clone()), (json!("SH-1"), json!("320600")));
+        let report = "/api/v1/reports/reconciliation?channel_id=shared&from=2020-11-02&to=2020-11-02";
+        let hk_report = items(haikou.clone(), report).await;
+        assert_eq!(hk_report["differences"], json!([]));
+        assert_eq!(hk_report["statements"][0]["summary"], Value::Null, "the channel-wide summary is the administrator's");
+        assert!(items(w.token.clone(), report).await["statements"][0]["summary"].is_object());
+        // Resolutions: 海口 cannot close 南通's difference; 南通 can.
+        let resolve = |token: String| async move {
+            w.server
+                .client
+                .post(w.server.url("/api/v1/reconciliation/resolutions"))
+                .bearer_auth(token)
+                .json(&json!({"channel_id": "shared", "statement_date": "2020-11-02", "channel_txn_id": "SH-1",
+                    "class": "platform_only", "resolution": "channel_corrected", "note": "核实"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        };
+        assert_eq!(resolve(haikou.clone()).await, StatusCode::NOT_FOUND);
+        assert_eq!(resolve(nantong.clone()).await, StatusCode::OK);
+        assert_invariants(w).await;
     })
     .await;
 }

@@ -11,11 +11,11 @@
 use chrono::{Duration, NaiveDate, TimeZone};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use yibao_domain::settlement::MaskedAccount;
+use yibao_domain::settlement::{debit_booking_day, MaskedAccount};
 use yibao_domain::{IdNumber, PersonName, RegionCode};
 use yibao_statement_file::{
-    read_debit_result, write_debit_request, DebitOutcome, DebitRequestHeader, DebitRequestItem,
-    Fen, Limits,
+    read_debit_result, write_debit_request, DebitMember, DebitOutcome, DebitRequestHeader,
+    DebitRequestItem, Fen, Limits,
 };
 use yibao_storage::collection::PaymentReportOutcome;
 use yibao_storage::settlement::{
@@ -193,15 +193,31 @@ pub async fn request_file(storage: &dyn Storage, run_no: &str) -> Result<Vec<u8>
     if items.is_empty() {
         return Err(ApiError::new(ErrorCode::NotFound, "该批次没有待扣款人员"));
     }
+    // The bank checks the agreement's holder (持卡人), whose account it debits: the holder's ID
+    // number and name go in the line, the member the debit pays for after the amount.
     let request: Vec<DebitRequestItem> = items
         .into_iter()
         .map(|i| {
+            if i.holder_id_number.is_empty() || i.holder_name.is_empty() {
+                return Err(ApiError::internal(
+                    "debit request file",
+                    format!(
+                        "agreement {} of item {} has no holder",
+                        i.agreement_no, i.item_ref
+                    ),
+                ));
+            }
+            let member = (!i.name.is_empty()).then(|| DebitMember {
+                id_number: i.id_number.clone(),
+                name: i.name.clone(),
+            });
             Ok(DebitRequestItem {
                 item_ref: i.item_ref,
                 agreement_no: i.agreement_no,
-                id_number: i.id_number,
-                name: i.name,
+                id_number: i.holder_id_number,
+                name: i.holder_name,
                 amount: Fen::new(i.amount_fen)?,
+                member,
             })
         })
         .collect::<Result<_, ApiError>>()?;
@@ -253,6 +269,11 @@ pub async fn import_result(
         .debit_run(run_no)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
+    // The bank cannot have debited before the run's debit date: a result before it would date
+    // payments in the future (receipts say today, the daily report misses them).
+    if let Err(e) = debit_booking_day(run.debit_date, clock.today(), None) {
+        return Err(ApiError::new(ErrorCode::DebitDateNotReached, e.to_string()));
+    }
     if result.header.run_no != run_no {
         return Err(ApiError::new(
             ErrorCode::BadDebitFile,
@@ -293,6 +314,29 @@ pub async fn import_result(
                 result.header.bank_code, run.channel_id
             ),
         ));
+    }
+    // Each line's own debit day (when the bank gives one) lies between the debit date and today,
+    // and a member echoed back is the one the request named.
+    for row in &result.rows {
+        if let Err(e) = debit_booking_day(run.debit_date, clock.today(), row.debit_day) {
+            return Err(ApiError::new(
+                ErrorCode::BadDebitFile,
+                format!("第{}行的{e}，请银行核对", row.row),
+            ));
+        }
+        if let (Some(echoed), Some(item)) =
+            (&row.member_id_number, by_ref.get(row.item_ref.as_str()))
+        {
+            if *echoed != item.id_number {
+                return Err(ApiError::new(
+                    ErrorCode::BadDebitFile,
+                    format!(
+                        "第{}行的代扣人员证件号码与扣款请求中该笔（{}）的不符，请银行核对",
+                        row.row, item.item_ref
+                    ),
+                ));
+            }
+        }
     }
     // A bank transaction id names one debit: twice in the file, or already used for another
     // payment of this bank, and the money of one of them would have nowhere to go.
@@ -351,7 +395,6 @@ pub async fn import_result(
         }
     }
     let holder = debit_lock_holder(run_no);
-    let paid_at = format!("{}T12:00:00+08:00", run.debit_date);
     let today = clock.today();
     let due = refund_due(storage, Some(&run.region), today).await?;
     let mut summary = DebitResultSummary {
@@ -363,6 +406,8 @@ pub async fn import_result(
         let Some(item) = by_ref.get(row.item_ref.as_str()) else {
             continue;
         };
+        // Checked above: the day the bank took the money, never after today.
+        let paid_on = row.debit_day.unwrap_or(run.debit_date);
         results.push(match &row.outcome {
             DebitOutcome::Succeeded {
                 bank_txn_id,
@@ -379,8 +424,8 @@ pub async fn import_result(
                     refund_all: None,
                     payable_ids: vec![item.payable_id.clone()],
                     amount_fen: amount.as_fen(),
-                    paid_at: paid_at.clone(),
-                    paid_on: run.debit_date,
+                    paid_at: format!("{paid_on}T12:00:00+08:00"),
+                    paid_on,
                     fingerprint: format!("debit:{run_no}:{}:{}", item.item_ref, amount.as_fen()),
                     refund_due: due.clone(),
                     issued_on: today,

@@ -18,7 +18,8 @@ use chrono::NaiveDate;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use yibao_domain::reconciliation::{
-    fold_statement, Difference, DifferenceClass, Matcher, StatementEntry, StatementLineKind,
+    booking_verdict, fold_statement, BookingVerdict, Difference, DifferenceClass, Matcher,
+    StatementBooking, StatementEntry, StatementLineKind,
 };
 use yibao_statement_file::{
     read_statement, LineKind, StatementError, StatementFormat, StatementOptions,
@@ -159,15 +160,34 @@ pub async fn reconcile(
     }
     let mut tally = matcher.finish(&mut |d| differences.push(d));
 
-    // 3. Channel-only lines: another day's payment, a carried item resolved, or money to act on.
+    // 3. Channel-only lines: an earlier upload's booking, another day's payment, a carried item
+    // resolved, or money to act on.
     let carried = storage.carried_items(upload.channel_id, upload.day).await?;
     let carried_by_txn: HashMap<&str, &yibao_storage::settlement::ReconciliationItem> = carried
         .iter()
         .map(|c| (c.channel_txn_id.as_str(), c))
         .collect();
+    // What an earlier upload of this day booked from its channel-only lines, and what this file
+    // says of each: still listed with the same amount, listed otherwise, or gone.
+    let bookings = storage
+        .statement_bookings(upload.channel_id, upload.day)
+        .await?;
+    let listed: HashMap<String, i64> = differences
+        .iter()
+        .filter(|d| d.class == DifferenceClass::ChannelOnly)
+        .map(|d| (d.channel_txn_id.clone(), d.channel_fen))
+        .collect();
+    let verdicts: HashMap<String, (BookingVerdict, StatementBooking)> = bookings
+        .into_iter()
+        .map(|b| {
+            let verdict = booking_verdict(&b, listed.get(&b.channel_txn_id).copied());
+            (b.channel_txn_id.clone(), (verdict, b))
+        })
+        .collect();
     let channel_only: Vec<String> = differences
         .iter()
         .filter(|d| d.class == DifferenceClass::ChannelOnly)
+        .filter(|d| !verdicts.contains_key(&d.channel_txn_id))
         .map(|d| d.channel_txn_id.clone())
         .collect();
     let known: HashMap<String, yibao_storage::settlement::PaymentOnAnyDay> = storage
@@ -181,16 +201,21 @@ pub async fn reconcile(
     let mut items: Vec<NewReconciliationItem> = Vec::new();
     let mut resolved_carried: Vec<(NaiveDate, String)> = Vec::new();
     let mut actions = ActionLog::default();
-    // Channel-only lines that would be acted on: too many, and none is.
+    // Channel-only lines that would be acted on anew: too many, and none is (nor is an earlier
+    // upload's booking withdrawn: the file is suspect).
     let to_act = differences
         .iter()
         .filter(|d| {
             d.class == DifferenceClass::ChannelOnly
                 && !carried_by_txn.contains_key(d.channel_txn_id.as_str())
                 && !known.contains_key(&d.channel_txn_id)
+                && !verdicts.get(&d.channel_txn_id).is_some_and(|(v, _)| {
+                    matches!(v, BookingVerdict::Stands | BookingVerdict::FlagForStaff)
+                })
         })
         .count();
     let act = to_act <= MAX_AUTOMATIC_ACTIONS;
+    let (mut withdrawn, mut superseded) = (0u64, 0u64);
     for mut d in differences {
         match d.class {
             DifferenceClass::ChannelOnly => {
@@ -206,6 +231,37 @@ pub async fn reconcile(
                         );
                         continue;
                     }
+                }
+                // An earlier upload of this day booked this line: it stands (the same action again,
+                // found by its transaction id), or is withdrawn and acted on anew, or is for staff.
+                let mut flagged_earlier = false;
+                if let Some((verdict, booking)) = verdicts.get(&d.channel_txn_id) {
+                    let undone = match verdict {
+                        BookingVerdict::Stands => false,
+                        BookingVerdict::Withdraw if act => {
+                            withdraw(storage, &upload, booking, &mut actions).await?
+                        }
+                        BookingVerdict::Withdraw | BookingVerdict::FlagForStaff => false,
+                    };
+                    if *verdict != BookingVerdict::Stands && !undone {
+                        superseded += 1;
+                        flag_superseded(booking, d.channel_fen, &mut items, &mut actions);
+                        flagged_earlier = true;
+                    }
+                    withdrawn += u64::from(undone);
+                }
+                if flagged_earlier {
+                    // The earlier booking holds the transaction id: the new amount waits for staff.
+                    actions.push(
+                        json!({"channel_txn_id": d.channel_txn_id, "class": "channel_only", "action": "awaiting_staff", "channel": d.channel_fen,
+                               "message": "前次上传已按另一金额处理且已交付，本次金额待人工核实"}),
+                    );
+                    items.push(NewReconciliationItem {
+                        difference: d,
+                        status: "open",
+                        resolution: None,
+                    });
+                    continue;
                 }
                 if let Some(p) = known.get(&d.channel_txn_id) {
                     tally.channel_only -= 1;
@@ -227,7 +283,10 @@ pub async fn reconcile(
                     });
                     continue;
                 }
-                let (status, resolution, a) = if act {
+                let stands = verdicts
+                    .get(&d.channel_txn_id)
+                    .is_some_and(|(v, _)| *v == BookingVerdict::Stands);
+                let (status, resolution, a) = if act || stands {
                     act_on_channel_only(storage, clock, &upload, &policy, &d).await?
                 } else {
                     (
@@ -264,6 +323,29 @@ pub async fn reconcile(
                     resolution: None,
                 });
             }
+        }
+    }
+    // Bookings of an earlier upload this file no longer lists (or lists as kept nothing): withdrawn
+    // while nothing of them left the house, else for staff.
+    let mut dropped: Vec<&(BookingVerdict, StatementBooking)> = verdicts
+        .iter()
+        .filter(|(txn, _)| !listed.contains_key(*txn))
+        .map(|(_, v)| v)
+        .collect();
+    dropped.sort_by(|a, b| a.1.channel_txn_id.cmp(&b.1.channel_txn_id));
+    for (verdict, booking) in dropped {
+        let undone = match verdict {
+            BookingVerdict::Stands => continue,
+            BookingVerdict::Withdraw if act => {
+                withdraw(storage, &upload, booking, &mut actions).await?
+            }
+            BookingVerdict::Withdraw | BookingVerdict::FlagForStaff => false,
+        };
+        if undone {
+            withdrawn += 1;
+        } else {
+            superseded += 1;
+            flag_superseded(booking, 0, &mut items, &mut actions);
         }
     }
     // Carried items the statement did not list either: a person must look. (Escalated ones stay
@@ -313,6 +395,8 @@ pub async fn reconcile(
         "refund_lines": {"matched": refund_matched, "confirmed": refund_confirmed,
             "unknown": items.iter().filter(|i| i.difference.class == DifferenceClass::RefundUnknown).count()},
         "carried": {"resolved": resolved_carried.len(), "escalated": escalate.len()},
+        // What an earlier upload of the day booked that this one no longer supports.
+        "superseded": {"withdrawn": withdrawn, "flagged": superseded},
         "funds": {
             "channel": {"payments": totals.payment_total.as_fen(), "payment_count": totals.payment_count,
                 "reversals": totals.reversal_total.as_fen(), "refunds": totals.refund_total.as_fen(),
@@ -339,6 +423,56 @@ pub async fn reconcile(
         })
         .await?;
     Ok(summary)
+}
+
+/// Withdraws an earlier upload's booking that this file no longer supports: its refund owed and
+/// the payment recorded for it are removed. `false` when something of it left the house meanwhile.
+async fn withdraw(
+    storage: &dyn Storage,
+    upload: &StatementUpload<'_>,
+    booking: &StatementBooking,
+    actions: &mut ActionLog,
+) -> Result<bool, ApiError> {
+    let done = storage
+        .withdraw_statement_booking(upload.channel_id, &booking.payment_no)
+        .await?;
+    if done {
+        actions.push(json!({"channel_txn_id": booking.channel_txn_id, "class": "channel_only", "action": "withdrawn",
+            "payment_no": booking.payment_no, "platform": booking.amount_fen}));
+    }
+    Ok(done)
+}
+
+/// An earlier upload's booking this file no longer supports, after it left the house (a refund
+/// handed to the channel, receipts issued): kept as it is, and a difference of its own for staff.
+fn flag_superseded(
+    booking: &StatementBooking,
+    channel_fen: i64,
+    items: &mut Vec<NewReconciliationItem>,
+    actions: &mut ActionLog,
+) {
+    let why = if booking.receipts_issued {
+        "已开具收据"
+    } else if booking.refund_handed_over {
+        "退费已交渠道"
+    } else {
+        "已由渠道冲正"
+    };
+    actions.push(json!({"channel_txn_id": booking.channel_txn_id, "class": DifferenceClass::SupersededAction.code(),
+        "action": "flagged", "payment_no": booking.payment_no, "platform": booking.amount_fen, "channel": channel_fen,
+        "message": format!("前次上传据此长款入账（{why}），本次对账单不再支持，未自动撤销，请人工核实")}));
+    items.push(NewReconciliationItem {
+        difference: Difference {
+            channel_txn_id: booking.channel_txn_id.clone(),
+            class: DifferenceClass::SupersededAction,
+            platform_fen: booking.amount_fen,
+            channel_fen,
+            payment_no: Some(booking.payment_no.clone()),
+            region: booking.region.clone(),
+        },
+        status: "open",
+        resolution: None,
+    });
 }
 
 /// Money the channel took and never reported: applied to the order it was taken for when the
