@@ -61,6 +61,8 @@ pub struct AppState {
     pub receipt_font: Option<Arc<yibao_receipt_pdf::ReceiptFont>>,
     /// Group commit of payment reports; `None` commits each report on its own.
     pub payment_batcher: Option<channel::batcher::PaymentBatcher>,
+    /// Where the public reaches this server: receipts print their verification URL under it.
+    pub public_base_url: receipts::PublicBaseUrl,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
             order_hold_seconds: channel::DEFAULT_ORDER_HOLD_SECONDS,
             receipt_font: None,
             payment_batcher: None,
+            public_base_url: receipts::PublicBaseUrl::default(),
         }
     }
 }
@@ -84,6 +87,7 @@ pub fn app(state: AppState, settings: &ServerSettings) -> Router {
     let small = routes::router()
         .merge(admin::router())
         .merge(settlement_api::router())
+        .merge(receipts::router())
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit));
     let channel = channel::router(state.clone())

@@ -42,6 +42,9 @@ pub struct Config {
     pub posting_secret: Option<yibao_server::channel::secrets::ChannelSecret>,
     /// Payment reports committed together at most (group commit); 1 commits each on its own.
     pub payment_batch_max: usize,
+    /// The absolute URL the public reaches this server at; receipts print their verification
+    /// URL (and its QR code) under it. `None`: `http://` + the listen address, with a warning.
+    pub public_base_url: Option<yibao_server::receipts::PublicBaseUrl>,
 }
 
 /// The file's layout. Unknown keys are refused so a typo is not silently ignored.
@@ -58,6 +61,7 @@ struct FileConfig {
     posting_url: Option<String>,
     posting_secret: Option<String>,
     payment_batch_max: Option<usize>,
+    public_base_url: Option<String>,
 }
 
 /// What the command line said.
@@ -201,8 +205,21 @@ impl Config {
             });
         }
 
+        let public_base_url = env("YIBAO_PUBLIC_BASE_URL")
+            .or(file.public_base_url)
+            .map(|text| {
+                yibao_server::receipts::PublicBaseUrl::parse(&text).map_err(|reason| {
+                    ConfigError::Invalid {
+                        key: "public_base_url",
+                        reason,
+                    }
+                })
+            })
+            .transpose()?;
+
         Ok(Config {
             payment_batch_max,
+            public_base_url,
             database_url,
             listen,
             body_limit_bytes,
@@ -343,6 +360,43 @@ mod tests {
         assert!(!shown.contains(&key));
         assert!(!shown.contains("posting-secret"));
         assert!(c.master_key.is_some());
+    }
+
+    #[test]
+    fn public_base_url_must_be_absolute() {
+        let env = env_of(&[("YIBAO_PUBLIC_BASE_URL", "https://yibao.example.gov.cn/")]);
+        let c = Config::load(&Flags::default(), &env).unwrap();
+        assert_eq!(
+            c.public_base_url.unwrap().as_str(),
+            "https://yibao.example.gov.cn"
+        );
+        assert!(Config::load(&Flags::default(), &env_of(&[]))
+            .unwrap()
+            .public_base_url
+            .is_none());
+        for bad in [
+            "/public",
+            "yibao.example.gov.cn",
+            "https://",
+            "https://h?x=1",
+        ] {
+            let env = env_of(&[("YIBAO_PUBLIC_BASE_URL", bad)]);
+            let err = Config::load(&Flags::default(), &env).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.starts_with("配置项 public_base_url 无效："),
+                "{bad}: {text}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("yibao.toml");
+        std::fs::write(&path, "public_base_url = \"receipts/verify\"\n").unwrap();
+        let flags = Flags {
+            config: Some(path),
+            ..Flags::default()
+        };
+        let err = Config::load(&flags, &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("http:// 或 https://"), "{err}");
     }
 
     #[test]
