@@ -63,6 +63,9 @@ pub struct AppState {
     pub payment_batcher: Option<channel::batcher::PaymentBatcher>,
     /// Where the public reaches this server: receipts print their verification URL under it.
     pub public_base_url: receipts::PublicBaseUrl,
+    /// A header set by a trusted reverse proxy naming the client's address (e.g.
+    /// `X-Forwarded-For`); `None` takes the socket's peer address. See [`auth::client_address`].
+    pub client_address_header: Option<axum::http::HeaderName>,
 }
 
 impl AppState {
@@ -77,6 +80,7 @@ impl AppState {
             receipt_font: None,
             payment_batcher: None,
             public_base_url: receipts::PublicBaseUrl::default(),
+            client_address_header: None,
         }
     }
 }
@@ -127,7 +131,11 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address reaches handlers as `ConnectInfo` (sign-in throttling, audit).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

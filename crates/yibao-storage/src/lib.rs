@@ -26,8 +26,8 @@ mod settlement_sql;
 pub use database_url::{DatabaseUrl, DatabaseUrlError};
 pub use records::{
     AuditEntry, AuditRecord, ChangeSource, EnrolmentOutcome, EnrolmentRecord, EnrolmentRequest,
-    HistoryEntry, ImportSummary, NewPayable, PayableRecord, PersonChange, PersonUpsert,
-    ReassessRefusal, Role, StaffAccount, StandingRow, UpsertOutcome,
+    HistoryEntry, ImportSummary, LoginAdmission, LoginThrottleKey, NewPayable, PayableRecord,
+    PersonChange, PersonUpsert, ReassessRefusal, Role, StaffAccount, StandingRow, UpsertOutcome,
 };
 
 /// Which backend a storage is.
@@ -239,6 +239,18 @@ pub trait Storage:
         now: i64,
     ) -> Result<Option<StaffAccount>, StorageError>;
     async fn delete_session(&self, token_hash: &str) -> Result<(), StorageError>;
+    /// Counts one sign-in attempt against the account (`username` as typed) and the client
+    /// `address`, in one transaction, before the password is checked: refused, counting nothing,
+    /// when either has had its limit of attempts in the current window
+    /// ([`records::LOGIN_WINDOW_SECONDS`]). Ended windows are deleted on the way (bounded).
+    async fn admit_login_attempt(
+        &self,
+        username: &str,
+        address: &str,
+        now: i64,
+    ) -> Result<records::LoginAdmission, StorageError>;
+    /// A sign-in succeeded: the account's count is forgotten and its attempt returned to the address.
+    async fn login_succeeded(&self, username: &str, address: &str) -> Result<(), StorageError>;
     /// Appends to the audit log (a trigger refuses updates and deletes).
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StorageError>;
     async fn list_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StorageError>;

@@ -510,3 +510,180 @@ async fn regions_fee_policies_and_calendars_are_set_through_the_api() {
     })
     .await;
 }
+
+async fn sign_in(server: &TestServer, username: &str, password: &str) -> reqwest::Response {
+    server
+        .client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Issue 10, defect 12: 40 wrong passwords fired at once are not all checked; at most 5 reach the
+/// password hash (each audited and answered 401), the rest are 429 `LOGIN_THROTTLED` with how long
+/// to wait, and then even the right password waits.
+#[tokio::test]
+async fn forty_concurrent_wrong_passwords_check_at_most_five_and_the_account_then_waits() {
+    on_each_backend(|storage| async move {
+        let w = world(storage.clone()).await;
+        let attempts = (0..40).map(|i| {
+            let server = &w.server;
+            async move { sign_in(server, "root", &format!("wrong-password-{i}")).await }
+        });
+        let answers = futures_join_all(attempts).await;
+        let mut refused = 0;
+        let mut throttled = Vec::new();
+        for r in answers {
+            match r.status() {
+                StatusCode::UNAUTHORIZED => refused += 1,
+                StatusCode::TOO_MANY_REQUESTS => throttled.push(r),
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(refused, 5, "at most 5 checked against the hash");
+        assert_eq!(throttled.len(), 35);
+        let r = throttled.pop().unwrap();
+        let wait: i64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=900).contains(&wait), "{wait}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "LOGIN_THROTTLED");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("该账号15分钟内登录失败已达5次"),
+            "{message}"
+        );
+        assert!(message.contains("分钟后再试"), "{message}");
+
+        // The right password does not work at once.
+        let r = sign_in(&w.server, "root", "admin-password-1").await;
+        assert_eq!(
+            code_of(r).await,
+            (StatusCode::TOO_MANY_REQUESTS, "LOGIN_THROTTLED".into())
+        );
+        // Another account from the same address still signs in.
+        let r = sign_in(&w.server, "aud", "station-password-1").await;
+        assert_eq!(r.status(), StatusCode::OK);
+
+        // Every failure checked is audited with the user name and address, never the password.
+        let audit = storage.list_audit(200).await.unwrap();
+        let failed: Vec<_> = audit
+            .iter()
+            .filter(|a| a.entry.action == "staff.login_failed")
+            .collect();
+        assert_eq!(failed.len(), 5);
+        for a in &failed {
+            assert_eq!(a.entry.target, "root");
+            assert_eq!(a.entry.detail["address"], "127.0.0.1");
+            assert_eq!(a.entry.detail["reason"], "wrong_password");
+            assert!(!a.entry.detail.to_string().contains("wrong-password"));
+        }
+    })
+    .await;
+}
+
+/// Issue 10, defect 12: the count lives in the database, so two servers on one database share it;
+/// 20 failures from one address stop that address for every account.
+#[tokio::test]
+async fn two_servers_on_one_database_share_the_account_and_address_limits() {
+    yibao_tests::on_each_test_db(|db| async move {
+        let w = world(db.storage.clone()).await;
+        let url = yibao_storage::DatabaseUrl::parse(&db.url).unwrap();
+        let second_storage = yibao::storage::open_storage(&url).await.unwrap();
+        let second = TestServer::start(second_storage, clock(), ServerSettings::default()).await;
+        // Account: 3 failures here and 2 there, then the right password is refused on both.
+        for (server, n) in [(&w.server, 3), (&second, 2)] {
+            for _ in 0..n {
+                let r = sign_in(server, "op1", "not-the-password").await;
+                assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+            }
+        }
+        for server in [&w.server, &second] {
+            let r = sign_in(server, "op1", "station-password-1").await;
+            assert_eq!(
+                code_of(r).await,
+                (StatusCode::TOO_MANY_REQUESTS, "LOGIN_THROTTLED".into())
+            );
+        }
+        // A success forgets an account's failures.
+        for _ in 0..4 {
+            let r = sign_in(&second, "aud", "not-the-password").await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(
+            sign_in(&w.server, "aud", "station-password-1")
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            sign_in(&second, "aud", "not-the-password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        // Address: 5 + 5 failures so far from 127.0.0.1; 10 more on unknown users fill its 20.
+        for i in 0..10 {
+            let server = if i % 2 == 0 { &w.server } else { &second };
+            let r = sign_in(server, &format!("ghost{i}"), "not-the-password").await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+        }
+        let r = sign_in(&second, "root", "admin-password-1").await;
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "LOGIN_THROTTLED", "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("本机地址15分钟内登录失败已达20次"),
+            "{body}"
+        );
+        let unknown = db
+            .storage
+            .list_audit(200)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|a| {
+                a.entry.action == "staff.login_failed" && a.entry.detail["reason"] == "unknown_user"
+            })
+            .count();
+        assert_eq!(unknown, 10);
+    })
+    .await;
+}
+
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(f);
+    }
+    let mut out = Vec::with_capacity(set.len());
+    // Poll them all concurrently on this task.
+    let mut pinned: Vec<_> = set.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if done[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => done[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.extend(done.into_iter().map(|d| d.expect("done")));
+    out
+}

@@ -826,6 +826,7 @@ async fn serve_then(
         }
     };
     state.master_key = config.master_key.clone();
+    state.client_address_header = config.client_address_header.clone();
     state.order_hold_seconds = config.order_hold_seconds;
     if state.master_key.is_none() {
         tracing::warn!(

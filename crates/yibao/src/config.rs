@@ -45,6 +45,9 @@ pub struct Config {
     /// The absolute URL the public reaches this server at; receipts print their verification
     /// URL (and its QR code) under it. `None`: `http://` + the listen address, with a warning.
     pub public_base_url: Option<yibao_server::receipts::PublicBaseUrl>,
+    /// A header set by a trusted reverse proxy with the client's address (e.g. `X-Forwarded-For`),
+    /// for sign-in throttling and the audit log. `None`: the socket's peer address.
+    pub client_address_header: Option<yibao_server::auth::HeaderName>,
 }
 
 /// The file's layout. Unknown keys are refused so a typo is not silently ignored.
@@ -62,6 +65,7 @@ struct FileConfig {
     posting_secret: Option<String>,
     payment_batch_max: Option<usize>,
     public_base_url: Option<String>,
+    client_address_header: Option<String>,
 }
 
 /// What the command line said.
@@ -217,9 +221,22 @@ impl Config {
             })
             .transpose()?;
 
+        let client_address_header = env("YIBAO_CLIENT_ADDRESS_HEADER")
+            .or(file.client_address_header)
+            .map(|text| {
+                yibao_server::auth::HeaderName::from_bytes(text.trim().as_bytes()).map_err(|_| {
+                    ConfigError::Invalid {
+                        key: "client_address_header",
+                        reason: format!("“{text}”不是有效的 HTTP 头名称，如 X-Forwarded-For"),
+                    }
+                })
+            })
+            .transpose()?;
+
         Ok(Config {
             payment_batch_max,
             public_base_url,
+            client_address_header,
             database_url,
             listen,
             body_limit_bytes,
@@ -397,6 +414,16 @@ mod tests {
         };
         let err = Config::load(&flags, &env_of(&[])).unwrap_err();
         assert!(err.to_string().contains("http:// 或 https://"), "{err}");
+    }
+
+    #[test]
+    fn client_address_header_is_a_header_name() {
+        let env = env_of(&[("YIBAO_CLIENT_ADDRESS_HEADER", "X-Forwarded-For")]);
+        let c = Config::load(&Flags::default(), &env).unwrap();
+        assert_eq!(c.client_address_header.unwrap().as_str(), "x-forwarded-for");
+        let env = env_of(&[("YIBAO_CLIENT_ADDRESS_HEADER", "bad header")]);
+        let err = Config::load(&Flags::default(), &env).unwrap_err();
+        assert!(err.to_string().contains("client_address_header"), "{err}");
     }
 
     #[test]
