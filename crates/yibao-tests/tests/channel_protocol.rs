@@ -1300,6 +1300,78 @@ async fn without_the_font_a_receipt_pdf_names_the_readme_section() {
     .await;
 }
 
+/// Issue 10, defect 11: a channel request or public query that does not deserialize is answered
+/// in Chinese naming the field (signed, like every channel answer).
+#[tokio::test]
+async fn malformed_channel_requests_name_the_field_in_chinese() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let send = |body: &'static str| {
+            let bank = &w.bank;
+            async move {
+                let raw = bank
+                    .send_raw(
+                        Method::POST,
+                        "/channel/v1/payables/search",
+                        body.as_bytes().to_vec(),
+                        RawOptions {
+                            content_type: Some("application/json".into()),
+                            ..RawOptions::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                let body: Value = serde_json::from_slice(&raw.body).unwrap();
+                (raw.status, body)
+            }
+        };
+        let (status, body) = send(r#"{"name": "张三丰"}"#).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["code"], "INVALID_REQUEST");
+        assert_eq!(body["message"], "请求内容缺少必填字段 id_number");
+        let (_, body) = send(r#"{"id_number": 320602198001011001}"#).await;
+        assert_eq!(
+            body["message"],
+            "请求内容中的字段 id_number 类型不对：应为文本（字符串），收到的是整数"
+        );
+        let (_, body) = send(r#"{"id_number": "x", "fee_year": "2021"}"#).await;
+        assert_eq!(
+            body["message"],
+            "请求内容中的字段 fee_year 类型不对：应为整数，收到的是文本"
+        );
+        // Public query strings.
+        let r = w
+            .server
+            .client
+            .get(
+                w.server
+                    .url("/public/receipts/verify?code=32060020&number=0000000001"),
+            )
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "INVALID_REQUEST", "{body}");
+        assert_eq!(body["message"], "查询参数缺少必填字段 check_code");
+        let r = w
+            .server
+            .client
+            .get(w.server.url(&format!(
+                "/public/paid-status?id_number={}&name=x&fee_year=next",
+                w.adults[0]
+            )))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["message"], "查询参数中的字段 fee_year 应为整数",
+            "{body}"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn sixteen_reporters_on_three_channels_race_for_one_payable_and_exactly_one_wins() {
     on_each_test_db(|db| async move {

@@ -687,3 +687,106 @@ async fn futures_join_all<F: std::future::Future>(
     out.extend(done.into_iter().map(|d| d.expect("done")));
     out
 }
+
+/// The message of an error answer, checked for English from serde or axum.
+async fn chinese_message(r: reqwest::Response, status: StatusCode) -> String {
+    assert_eq!(r.status(), status);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "INVALID_REQUEST", "{body}");
+    let message = body["message"].as_str().unwrap().to_owned();
+    for english in [
+        "Failed",
+        "missing",
+        "invalid",
+        "expected",
+        "deserialize",
+        "Cannot parse",
+    ] {
+        assert!(!message.contains(english), "English in {message:?}");
+    }
+    message
+}
+
+/// Issue 10, defect 11: a body, query or path that does not deserialize is answered in Chinese,
+/// naming the field and what is wrong, never with serde's English.
+#[tokio::test]
+async fn malformed_admin_requests_name_the_field_in_chinese() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let c = &w.server.client;
+        let login = w.server.url("/api/v1/auth/login");
+        let r = c
+            .post(&login)
+            .json(&json!({"username": "root"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            chinese_message(r, StatusCode::BAD_REQUEST).await,
+            "请求内容缺少必填字段 password"
+        );
+        let r = c
+            .post(&login)
+            .json(&json!({"username": 5, "password": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            chinese_message(r, StatusCode::BAD_REQUEST).await,
+            "请求内容中的字段 username 类型不对：应为文本（字符串），收到的是整数"
+        );
+        let r = c
+            .post(&login)
+            .header("content-type", "application/json")
+            .body("{\"username\": ")
+            .send()
+            .await
+            .unwrap();
+        let message = chinese_message(r, StatusCode::BAD_REQUEST).await;
+        assert!(message.starts_with("请求内容不是有效的 JSON"), "{message}");
+        // Query string: a missing parameter, and an integer that is not one.
+        let r = c
+            .post(w.server.url("/api/v1/rosters"))
+            .bearer_auth(&w.admin)
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            chinese_message(r, StatusCode::BAD_REQUEST).await,
+            "查询参数缺少必填字段 file_name"
+        );
+        let r = c
+            .post(
+                w.server
+                    .url("/api/v1/rosters?file_name=a.csv&fee_year=2021x"),
+            )
+            .bearer_auth(&w.admin)
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            chinese_message(r, StatusCode::BAD_REQUEST).await,
+            "查询参数中的字段 fee_year 应为整数"
+        );
+        // Path: a fee year that is not a number.
+        let r = c
+            .post(
+                w.server
+                    .url("/api/v1/regions/320600/fee-years/twenty/assessment"),
+            )
+            .bearer_auth(&w.admin)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let message = chinese_message(r, status).await;
+        assert!(
+            message == "请求地址中的参数 fee_year 应为整数"
+                || message == "请求地址中的第 2 个参数应为整数",
+            "{message}"
+        );
+    })
+    .await;
+}
