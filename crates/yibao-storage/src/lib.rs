@@ -59,18 +59,18 @@ pub enum ConstraintKind {
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// A constraint refused the write; nothing of the transaction was kept.
-    #[error("database constraint refused the write ({kind:?}): {detail}")]
+    #[error("数据库约束拒绝了写入（{kind:?}）：{detail}")]
     Constraint {
         kind: ConstraintKind,
         detail: String,
     },
     /// What is stored no longer parses into a domain type: a bug or a hand edit, never user input.
-    #[error("stored data is invalid: {0}")]
+    #[error("数据库中存储的数据无效：{0}")]
     Corrupt(String),
     /// The database could not be reached or timed out.
-    #[error("database unavailable: {0}")]
+    #[error("数据库不可用：{0}")]
     Unavailable(String),
-    #[error("database error: {0}")]
+    #[error("数据库错误：{0}")]
     Other(String),
 }
 
