@@ -802,6 +802,40 @@ impl ChannelClient {
         Ok(raw.body)
     }
 
+    /// §8 addition: the payer's own copy as JSON (`payer_name` in full).
+    pub async fn payer_copy_json(
+        &self,
+        receipt_code: &str,
+        receipt_number: &str,
+        request: &crate::types::PayerCopyRequest,
+    ) -> Result<ReceiptDocument, ClientError> {
+        self.post_json(
+            &paths::receipt_payer_copy(receipt_code, receipt_number)?,
+            request,
+        )
+        .await
+    }
+
+    /// §8 addition: the payer's own copy as PDF, the name in full.
+    pub async fn payer_copy_pdf(
+        &self,
+        receipt_code: &str,
+        receipt_number: &str,
+        request: &crate::types::PayerCopyRequest,
+    ) -> Result<Vec<u8>, ClientError> {
+        let raw = self
+            .send(
+                Method::POST,
+                &paths::receipt_payer_copy(receipt_code, receipt_number)?,
+                to_json(request)?,
+                Some(JSON),
+                PDF,
+            )
+            .await?
+            .checked()?;
+        Ok(raw.body)
+    }
+
     /// §8 `GET /public/receipts/verify?code=&number=&check_code=`: no authentication headers, and the
     /// answer is not checked for a signature (there is no channel secret to sign it with).
     pub async fn public_verify(

@@ -109,6 +109,18 @@ pub fn receipts_search() -> String {
 }
 
 /// `GET /channel/v1/receipts/{receipt_code}/{receipt_number}?check_code={check_code}`
+/// `/channel/v1/receipts/{receipt_code}/{receipt_number}/payer-copy` (an addition to §8).
+pub fn receipt_payer_copy(
+    receipt_code: &str,
+    receipt_number: &str,
+) -> Result<String, InvalidSegment> {
+    Ok(format!(
+        "{PREFIX}/receipts/{}/{}/payer-copy",
+        segment("receipt_code", receipt_code)?,
+        segment("receipt_number", receipt_number)?,
+    ))
+}
+
 pub fn receipt(
     receipt_code: &str,
     receipt_number: &str,

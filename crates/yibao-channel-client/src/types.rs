@@ -561,6 +561,15 @@ pub struct ReceiptSearchRequest {
     pub fee_year: Option<i32>,
 }
 
+/// The payer's own copy of a receipt (an addition to §8): the channel proves who the payer is with
+/// their ID number and name, and gets the name in full.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayerCopyRequest {
+    pub check_code: String,
+    pub id_number: String,
+    pub name: String,
+}
+
 /// One receipt in a receipt search. The protocol says only that the person's receipts are listed; the
 /// receipt's identity is named as in the payment answers, and everything else is kept in `extra`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

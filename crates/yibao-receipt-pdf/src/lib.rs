@@ -31,7 +31,8 @@
 //!     issuer: "国家税务总局南通市税务局",
 //!     region_name: "南通市海门区",
 //!     voided: false,
-//!     verify_hint: "查验：https://example.invalid/public/receipts/verify?code=32060125",
+//!     verify_hint: "扫码或访问以下地址查验：https://example.invalid/public/receipts/verify?code=32060125",
+//!     verify_url: "https://example.invalid/public/receipts/verify?code=32060125",
 //! };
 //! let pdf: Vec<u8> = render_receipt(&receipt, &font)?;
 //! # let _ = pdf;
@@ -91,7 +92,14 @@ pub struct ReceiptPdf<'a> {
     /// `查验：https://…/public/receipts/verify?code=…&number=…&check_code=…`. At most 400
     /// characters; may be empty.
     pub verify_hint: &'a str,
+    /// The absolute `http://` or `https://` URL where the receipt is verified, drawn as a QR code
+    /// beside the hint. At most [`MAX_VERIFY_URL_CHARS`] printable ASCII characters; empty draws
+    /// no QR code.
+    pub verify_url: &'a str,
 }
+
+/// Longest verification URL drawn as a QR code.
+pub const MAX_VERIFY_URL_CHARS: usize = 400;
 
 /// Why a font could not be loaded or a receipt could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +219,32 @@ fn check_code(
     Ok(())
 }
 
+/// Empty, or an absolute http(s) URL of printable ASCII that fits a QR code.
+fn check_verify_url(url: &str) -> Result<(), ReceiptPdfError> {
+    if url.is_empty() {
+        return Ok(());
+    }
+    if url.len() > MAX_VERIFY_URL_CHARS {
+        return Err(invalid(
+            "查验地址",
+            format!("最多 {MAX_VERIFY_URL_CHARS} 个字符，实有 {} 个", url.len()),
+        ));
+    }
+    if !url.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid("查验地址", "只能含可打印的 ASCII 字符，不能有空格"));
+    }
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    if !rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) {
+        return Err(invalid(
+            "查验地址",
+            "应为以 http:// 或 https:// 开头的完整地址",
+        ));
+    }
+    Ok(())
+}
+
 impl ReceiptPdf<'_> {
     /// Checks every field's shape and bounds and that the total is the sum of the components.
     /// [`render_receipt`] calls it; callers may call it earlier to refuse bad data up front.
@@ -243,6 +277,7 @@ impl ReceiptPdf<'_> {
         check_text("收款单位", self.issuer, 1, 60)?;
         check_text("参保地", self.region_name, 1, 40)?;
         check_text("查验提示", self.verify_hint, 0, 400)?;
+        check_verify_url(self.verify_url)?;
         if self.components.is_empty() || self.components.len() > MAX_COMPONENTS {
             return Err(ReceiptPdfError::ComponentCount {
                 count: self.components.len(),
@@ -303,6 +338,7 @@ mod tests {
             region_name: "南通市海门区",
             voided: false,
             verify_hint: "查验：https://yibao.example/public/receipts/verify",
+            verify_url: "https://yibao.example/public/receipts/verify?code=32060125",
         }
     }
 
@@ -381,6 +417,29 @@ mod tests {
         let mut r = sample();
         r.verify_hint = "";
         r.validate().unwrap();
+        r.verify_url = "";
+        r.validate().unwrap();
+    }
+
+    #[test]
+    fn refuses_a_relative_or_malformed_verify_url() {
+        for bad in [
+            "/public/receipts/verify?code=1",
+            "ftp://x/verify",
+            "https://",
+            "https:///path",
+            "https://host/有中文",
+            "https://host/a b",
+        ] {
+            let mut r = sample();
+            r.verify_url = bad;
+            let err = r.validate().unwrap_err();
+            assert!(err.to_string().contains("查验地址"), "{bad}: {err}");
+        }
+        let long = format!("https://h/{}", "a".repeat(MAX_VERIFY_URL_CHARS));
+        let mut r = sample();
+        r.verify_url = &long;
+        assert!(r.validate().is_err());
     }
 
     #[test]

@@ -38,6 +38,12 @@ const CELL_SIZE: f32 = 9.5;
 const CELL_PAD: f32 = 6.0;
 const HINT_SIZE: f32 = 7.5;
 const HINT_MAX_LINES: usize = 3;
+/// The QR code of the verification URL: at most this many points square, bottom right, with this
+/// much clear space to the table above and the text on its left (at least the 4-module quiet zone
+/// a scanner needs at the sizes drawn).
+const QR_MAX_SIZE: f32 = 96.0;
+const QR_GAP: f32 = 10.0;
+const QR_BOTTOM_MARGIN: f32 = 14.0;
 
 type Rgb = (f32, f32, f32);
 /// Lines, labels and the title: the red-brown of Chinese receipts.
@@ -495,6 +501,14 @@ fn draw_receipt(page: &mut Page<'_>, r: &ReceiptPdf<'_>) -> Result<(), ReceiptPd
         .rect(x0, PAGE_H - bottom, x4 - x0, bottom - top)
         .stroke();
 
+    // The QR code of the verification URL, bottom right; the text beside it keeps clear of it.
+    let text_right = if r.verify_url.is_empty() {
+        RIGHT
+    } else {
+        let qr_size = draw_qr(page, r.verify_url, bottom + QR_GAP)?;
+        RIGHT - qr_size - QR_GAP - 4.0
+    };
+
     // 收款单位.
     page.field(
         "收款单位（章）：",
@@ -502,12 +516,12 @@ fn draw_receipt(page: &mut Page<'_>, r: &ReceiptPdf<'_>) -> Result<(), ReceiptPd
         "收款单位",
         LEFT,
         bottom + 26.0,
-        RIGHT - LEFT,
+        text_right - LEFT,
     )?;
 
     // Verification hint, wrapped, anchored to the bottom margin.
     if !r.verify_hint.trim().is_empty() {
-        let (size, lines) = wrap_hint(page, r.verify_hint, RIGHT - LEFT);
+        let (size, lines) = wrap_hint(page, r.verify_hint, text_right - LEFT);
         let leading = size * 1.45;
         let last_baseline = PAGE_H - 24.0;
         let first_baseline = last_baseline - leading * (lines.len().saturating_sub(1)) as f32;
@@ -515,7 +529,7 @@ fn draw_receipt(page: &mut Page<'_>, r: &ReceiptPdf<'_>) -> Result<(), ReceiptPd
         page.line(
             LEFT,
             first_baseline - size - 5.0,
-            RIGHT,
+            text_right,
             first_baseline - size - 5.0,
             0.4,
             GREY,
@@ -530,7 +544,7 @@ fn draw_receipt(page: &mut Page<'_>, r: &ReceiptPdf<'_>) -> Result<(), ReceiptPd
                 size,
                 GREY,
                 Align::Left,
-                Some(RIGHT - LEFT),
+                Some(text_right - LEFT),
             )?;
         }
     }
@@ -550,6 +564,41 @@ fn draw_receipt(page: &mut Page<'_>, r: &ReceiptPdf<'_>) -> Result<(), ReceiptPd
         draw_void_stamp(page, (top + bottom) / 2.0)?;
     }
     Ok(())
+}
+
+/// Draws the QR code of `url` (error correction M) in black squares, its top `top` points below
+/// the top of the page and its right edge on the right margin, as large as fits above the bottom
+/// margin up to [`QR_MAX_SIZE`]. Returns its size in points.
+fn draw_qr(page: &mut Page<'_>, url: &str, top: f32) -> Result<f32, ReceiptPdfError> {
+    let qr = qrcodegen::QrCode::encode_text(url, qrcodegen::QrCodeEcc::Medium)
+        .map_err(|_| crate::invalid("查验地址", "过长，无法生成二维码"))?;
+    let modules = qr.size();
+    let size = (PAGE_H - QR_BOTTOM_MARGIN - top).min(QR_MAX_SIZE);
+    let module = size / modules as f32;
+    let left = RIGHT - size;
+    page.content.set_fill_rgb(0.0, 0.0, 0.0);
+    for y in 0..modules {
+        // One rectangle per run of dark modules in a row.
+        let mut x = 0;
+        while x < modules {
+            if !qr.get_module(x, y) {
+                x += 1;
+                continue;
+            }
+            let start = x;
+            while x < modules && qr.get_module(x, y) {
+                x += 1;
+            }
+            page.content.rect(
+                left + start as f32 * module,
+                PAGE_H - top - (y + 1) as f32 * module,
+                (x - start) as f32 * module,
+                module,
+            );
+        }
+    }
+    page.content.fill_nonzero();
+    Ok(size)
 }
 
 /// Splits the hint into at most [`HINT_MAX_LINES`] lines of `width`, at characters (a URL has

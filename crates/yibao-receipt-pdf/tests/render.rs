@@ -47,7 +47,8 @@ fn receipt(voided: bool) -> ReceiptPdf<'static> {
         issuer: "国家税务总局南通市税务局",
         region_name: "南通市海门区",
         voided,
-        verify_hint: "查验：https://yibao.example.gov.cn/public/receipts/verify?code=32060125&number=0000012345&check_code=8F3A2C",
+        verify_hint: "扫码或访问以下地址查验：https://yibao.example.gov.cn/public/receipts/verify?code=32060125&number=0000012345&check_code=8F3A2C",
+        verify_url: "https://yibao.example.gov.cn/public/receipts/verify?code=32060125&number=0000012345&check_code=8F3A2C",
     }
 }
 
@@ -79,6 +80,47 @@ fn extract_text(pdf: &[u8], name: &str) -> Option<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     Some(String::from_utf8(out.stdout).expect("pdftotext prints UTF-8"))
+}
+
+/// What the QR codes on the PDF's page decode to, via poppler's `pdftoppm` and zbar's `zbarimg`
+/// (Debian packages poppler-utils and zbar-tools), or `None` with a notice when either is missing.
+pub fn decode_qr(pdf: &[u8], name: &str) -> Option<Vec<String>> {
+    if !have("pdftoppm") || Command::new("zbarimg").arg("--version").output().is_err() {
+        eprintln!(
+            "NOTICE: pdftoppm or zbarimg not on PATH (Debian packages poppler-utils, zbar-tools): \
+             QR code not decoded"
+        );
+        return None;
+    }
+    let dir = tempfile_dir(name);
+    let pdf_path = dir.join("receipt.pdf");
+    std::fs::write(&pdf_path, pdf).expect("write PDF");
+    let prefix = dir.join("page");
+    let status = Command::new("pdftoppm")
+        .args(["-r", "200", "-png", "-singlefile"])
+        .arg(&pdf_path)
+        .arg(&prefix)
+        .status()
+        .expect("run pdftoppm");
+    assert!(status.success(), "pdftoppm failed");
+    let out = Command::new("zbarimg")
+        .args(["--quiet", "--raw", "-Sdisable", "-Sqrcode.enable"])
+        .arg(dir.join("page.png"))
+        .output()
+        .expect("run zbarimg");
+    let _ = std::fs::remove_dir_all(&dir);
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+fn tempfile_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("yibao-receipt-qr-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
 }
 
 fn check_pdf_shape(pdf: &[u8]) {
@@ -130,6 +172,38 @@ fn renders_a_paid_receipt_with_an_embedded_subset() {
             !text.contains("作废"),
             "a paid receipt is not voided:\n{text}"
         );
+    }
+}
+
+#[test]
+fn the_qr_code_decodes_to_the_verification_url() {
+    let Some(font) = font() else { return };
+    let paid = receipt(false);
+    let pdf = render_receipt(&paid, &font).expect("renders");
+    if let Some(codes) = decode_qr(&pdf, "paid") {
+        assert_eq!(codes, vec![paid.verify_url.to_owned()]);
+    }
+    // Six components push the table down: the code shrinks but still reads.
+    let mut crowded = receipt(true);
+    crowded.components = &[
+        ("基本医疗保险", 100_000_000),
+        ("大病保险", 500),
+        ("个人缴费补差", 5),
+        ("其他", 0),
+        ("一", 0),
+        ("二", 0),
+    ];
+    crowded.total_fen = 100_000_505;
+    let pdf = render_receipt(&crowded, &font).expect("renders");
+    if let Some(codes) = decode_qr(&pdf, "crowded") {
+        assert_eq!(codes, vec![crowded.verify_url.to_owned()]);
+    }
+    // No URL, no code.
+    let mut bare = receipt(false);
+    bare.verify_url = "";
+    let pdf = render_receipt(&bare, &font).expect("renders");
+    if let Some(codes) = decode_qr(&pdf, "bare") {
+        assert!(codes.is_empty(), "{codes:?}");
     }
 }
 

@@ -188,22 +188,44 @@ impl From<Session> for LoginResponse {
 
 /// Staff sign-in: a bearer token valid for 8 hours.
 #[utoipa::path(post, path = "/api/v1/auth/login", summary = "工作人员登录", tag = "admin", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, description = "`INVALID_CREDENTIALS`", body = ErrorBody)))]
+    responses((status = 200, body = LoginResponse), (status = 401, description = "`INVALID_CREDENTIALS`", body = ErrorBody),
+        (status = 429, description = "`LOGIN_THROTTLED`: 5 failures for the account or 20 from the address within 15 minutes; `Retry-After` says how long to wait", body = ErrorBody)))]
 pub async fn sign_in(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
-) -> Result<Json<LoginResponse>, ApiError> {
+) -> Result<Json<LoginResponse>, Response> {
+    let address = crate::auth::client_address(
+        peer.map(|p| (p.0).0),
+        &headers,
+        state.client_address_header.as_ref(),
+    );
     if req.username.len() > 64 || req.password.len() > 256 {
-        return Err(ApiError::of(ErrorCode::InvalidCredentials));
+        tracing::warn!(
+            address,
+            "staff sign-in refused: user name or password too long"
+        );
+        return Err(ApiError::of(ErrorCode::InvalidCredentials).into_response());
     }
-    let session = login(
+    match login(
         state.storage.as_ref(),
         &req.username,
         &req.password,
+        &address,
         state.clock.now().timestamp(),
     )
-    .await?;
-    Ok(Json(session.into()))
+    .await
+    {
+        Ok(session) => Ok(Json(session.into())),
+        // The message says how long to wait; Retry-After says it to programs.
+        Err(refused) => match refused.retry_after_seconds {
+            Some(wait) => {
+                Err(([(header::RETRY_AFTER, wait.to_string())], refused.error).into_response())
+            }
+            None => Err(refused.error.into_response()),
+        },
+    }
 }
 
 /// Ends the session of the token presented.

@@ -9,6 +9,8 @@ use axum::http::request::Parts;
 use yibao_domain::{RegionCode, StationCode};
 use yibao_storage::{Role, StaffAccount};
 
+pub use axum::http::HeaderName;
+
 use crate::error::{ApiError, ErrorCode};
 use crate::services::staff::token_hash;
 use crate::AppState;
@@ -40,6 +42,28 @@ impl FromRequestParts<AppState> for Staff {
             .filter(|a| !a.disabled)
             .ok_or_else(|| ApiError::new(ErrorCode::AuthRequired, "登录已失效，请重新登录"))?;
         Ok(Staff(account))
+    }
+}
+
+/// The client's address for sign-in throttling and the audit log: the socket's peer address, or,
+/// only when `trusted_header` is configured (a reverse proxy in front sets it), the address in that
+/// header: the last entry of a comma-separated list such as `X-Forwarded-For` (the one our proxy
+/// appended). A missing or malformed header falls back to the peer address, so a client cannot
+/// choose its own key by sending garbage.
+pub fn client_address(
+    peer: Option<std::net::SocketAddr>,
+    headers: &axum::http::HeaderMap,
+    trusted_header: Option<&axum::http::HeaderName>,
+) -> String {
+    let from_header = trusted_header
+        .and_then(|name| headers.get_all(name).iter().next_back())
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok());
+    match (from_header, peer) {
+        (Some(ip), _) => ip.to_string(),
+        (None, Some(peer)) => peer.ip().to_string(),
+        (None, None) => "unknown".to_owned(),
     }
 }
 
@@ -149,5 +173,35 @@ impl FromRequestParts<AppState> for Admin {
         let staff = Staff::from_request_parts(parts, state).await?;
         staff.require_admin()?;
         Ok(Admin(staff))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_address_is_the_peer_unless_a_trusted_header_is_configured() {
+        let peer: std::net::SocketAddr = "192.0.2.9:50000".parse().unwrap();
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.1, 198.51.100.7".parse().unwrap(),
+        );
+        assert_eq!(client_address(Some(peer), &headers, None), "192.0.2.9");
+        let xff = HeaderName::from_static("x-forwarded-for");
+        assert_eq!(
+            client_address(Some(peer), &headers, Some(&xff)),
+            "198.51.100.7"
+        );
+        headers.insert("x-forwarded-for", "not an address".parse().unwrap());
+        assert_eq!(
+            client_address(Some(peer), &headers, Some(&xff)),
+            "192.0.2.9"
+        );
+        assert_eq!(
+            client_address(None, &axum::http::HeaderMap::new(), Some(&xff)),
+            "unknown"
+        );
     }
 }

@@ -35,6 +35,7 @@ pub enum ErrorCode {
     AlreadyExists,
     AuthRequired,
     InvalidCredentials,
+    LoginThrottled,
     Forbidden,
     AuthFailed,
     Replayed,
@@ -56,7 +57,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 39] = [
+    pub const ALL: [ErrorCode; 40] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidIdNumber,
         ErrorCode::InvalidName,
@@ -78,6 +79,7 @@ impl ErrorCode {
         ErrorCode::AlreadyExists,
         ErrorCode::AuthRequired,
         ErrorCode::InvalidCredentials,
+        ErrorCode::LoginThrottled,
         ErrorCode::Forbidden,
         ErrorCode::AuthFailed,
         ErrorCode::Replayed,
@@ -121,6 +123,7 @@ impl ErrorCode {
             ErrorCode::AlreadyExists => "ALREADY_EXISTS",
             ErrorCode::AuthRequired => "AUTH_REQUIRED",
             ErrorCode::InvalidCredentials => "INVALID_CREDENTIALS",
+            ErrorCode::LoginThrottled => "LOGIN_THROTTLED",
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::AuthFailed => "AUTH_FAILED",
             ErrorCode::Replayed => "REPLAYED",
@@ -165,6 +168,7 @@ impl ErrorCode {
             ErrorCode::AlreadyExists => StatusCode::CONFLICT,
             ErrorCode::AuthRequired => StatusCode::UNAUTHORIZED,
             ErrorCode::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ErrorCode::LoginThrottled => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::AuthFailed => StatusCode::UNAUTHORIZED,
             ErrorCode::Replayed => StatusCode::UNAUTHORIZED,
@@ -210,6 +214,7 @@ impl ErrorCode {
             ErrorCode::AlreadyExists => "该记录已存在",
             ErrorCode::AuthRequired => "请先登录",
             ErrorCode::InvalidCredentials => "用户名或密码不正确",
+            ErrorCode::LoginThrottled => "登录失败次数过多，请稍后再试",
             ErrorCode::Forbidden => "无权访问：只能查看和办理本人负责范围内的业务",
             ErrorCode::AuthFailed => "渠道认证失败",
             ErrorCode::Replayed => "重复的请求，请使用新的 Nonce",

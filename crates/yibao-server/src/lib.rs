@@ -62,6 +62,11 @@ pub struct AppState {
     pub receipt_font: Option<Arc<yibao_receipt_pdf::ReceiptFont>>,
     /// Group commit of payment reports; `None` commits each report on its own.
     pub payment_batcher: Option<channel::batcher::PaymentBatcher>,
+    /// Where the public reaches this server: receipts print their verification URL under it.
+    pub public_base_url: receipts::PublicBaseUrl,
+    /// A header set by a trusted reverse proxy naming the client's address (e.g.
+    /// `X-Forwarded-For`); `None` takes the socket's peer address. See [`auth::client_address`].
+    pub client_address_header: Option<axum::http::HeaderName>,
 }
 
 impl AppState {
@@ -75,6 +80,8 @@ impl AppState {
             order_hold_seconds: channel::DEFAULT_ORDER_HOLD_SECONDS,
             receipt_font: None,
             payment_batcher: None,
+            public_base_url: receipts::PublicBaseUrl::default(),
+            client_address_header: None,
         }
     }
 }
@@ -86,6 +93,7 @@ pub fn app(state: AppState, settings: &ServerSettings) -> Router {
         .merge(admin::router())
         .merge(accounts_api::router())
         .merge(settlement_api::router())
+        .merge(receipts::router())
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit));
     let channel = channel::router(state.clone())
@@ -125,7 +133,11 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address reaches handlers as `ConnectInfo` (sign-in throttling, audit).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

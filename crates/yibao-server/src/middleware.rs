@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::json::translate_rejection;
 
 pub const REQUEST_ID_HEADER: &str = "yibao-request-id";
 
@@ -33,7 +34,7 @@ pub async fn request_id_and_errors(mut request: Request, next: Next) -> Response
         .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
 
     let response = next.run(request).await;
-    let mut response = render_error(response, &id);
+    let mut response = render_error(response, &id).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -51,17 +52,39 @@ pub async fn request_id_and_errors(mut request: Request, next: Next) -> Response
 #[derive(Debug, Clone, Copy)]
 pub struct RenderedError;
 
+/// Largest rejection text read to translate it (axum's are a line or two).
+const MAX_REJECTION_TEXT_BYTES: usize = 16 * 1024;
+
 /// Turns any error response into the coded JSON body; leaves successes and rendered errors alone.
-pub fn render_error(response: Response, request_id: &str) -> Response {
+/// An axum rejection (a body, query or path that did not deserialize) carries only an English
+/// text: it is translated into a Chinese message naming the field ([`translate_rejection`]).
+pub async fn render_error(response: Response, request_id: &str) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || response.extensions().get::<RenderedError>().is_some()
     {
         return response;
     }
-    let error = match response.extensions().get::<ApiError>() {
-        Some(error) => error.clone(),
-        None => ApiError::of(code_for_status(status)),
+    let (response, error) = match response.extensions().get::<ApiError>() {
+        Some(error) => {
+            let error = error.clone();
+            (response, error)
+        }
+        None if status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY => {
+            let code = code_for_status(status);
+            let (parts, body) = response.into_parts();
+            let text = axum::body::to_bytes(body, MAX_REJECTION_TEXT_BYTES)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let message =
+                translate_rejection(&text).unwrap_or_else(|| code.default_message().to_owned());
+            (
+                Response::from_parts(parts, Body::empty()),
+                ApiError::new(code, message),
+            )
+        }
+        None => (response, ApiError::of(code_for_status(status))),
     };
     let body = ErrorBody {
         code: error.code.as_str().to_owned(),

@@ -1,19 +1,168 @@
-//! Electronic receipts (社会保险费电子票据) as PDF.
+//! Electronic receipts (社会保险费电子票据): the PDF, the verification URL printed on it (and drawn
+//! as a QR code), and the staff reprint (`GET /api/v1/receipts/{no}`, JSON or `.pdf`).
+//!
+//! Who sees the payer's name in full: the payer's own copy is a proof of payment and carries it
+//! (a staff reprint, and a channel's `payer-copy` request, which proves who the payer is with their
+//! ID number and name, as the receipt search does). Everything a channel or the public can read
+//! with the receipt's numbers alone (the channel `GET` of §8, public verification) masks it,
+//! because those numbers are printed on the receipt and whoever has seen a copy has them. The ID
+//! number is masked on every PDF.
 
-use yibao_domain::{IdNumber, PersonName};
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use yibao_domain::{IdNumber, PersonName, RegionCode};
 use yibao_receipt_pdf::{render_receipt, ReceiptPdf};
 use yibao_storage::collection::ReceiptRecord;
+use yibao_storage::Role;
 
-use crate::error::{ApiError, ErrorCode};
+use crate::auth::Staff;
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::AppState;
 
-/// Renders a stored receipt with the configured CJK font; names and ID numbers masked.
-pub fn render_pdf(state: &AppState, receipt: &ReceiptRecord) -> Result<Vec<u8>, ApiError> {
+/// The README section that tells operators how to install the receipt font; the 503 answered
+/// without a font names it.
+pub const RECEIPT_FONT_README_SECTION: &str = "Receipt font（票据字体）";
+
+/// Where receipts are verified until `public_base_url` is configured.
+pub const DEFAULT_PUBLIC_BASE_URL: &str = "http://127.0.0.1:8080";
+
+/// Longest `public_base_url`.
+pub const MAX_PUBLIC_BASE_URL_CHARS: usize = 200;
+
+/// The absolute address under which the public reaches this server (`https://host[:port][/prefix]`,
+/// no query, no trailing slash): receipts print `{base}/public/receipts/verify?…` and its QR code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicBaseUrl(String);
+
+impl PublicBaseUrl {
+    /// Accepts `http://` or `https://`, a host (name, IPv4 or `[IPv6]`) with an optional port, and
+    /// an optional path prefix; refuses anything relative, a user or password, a query or fragment,
+    /// spaces and non-ASCII, with a Chinese reason.
+    pub fn parse(text: &str) -> Result<PublicBaseUrl, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("不能为空，应为完整地址，如 https://yibao.example.gov.cn".into());
+        }
+        if text.chars().count() > MAX_PUBLIC_BASE_URL_CHARS {
+            return Err(format!("最多 {MAX_PUBLIC_BASE_URL_CHARS} 个字符"));
+        }
+        let Some(rest) = text
+            .strip_prefix("https://")
+            .or_else(|| text.strip_prefix("http://"))
+        else {
+            return Err(format!(
+                "“{text}”不是完整地址：应以 http:// 或 https:// 开头，如 https://yibao.example.gov.cn"
+            ));
+        };
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "“{text}”含空格或非 ASCII 字符（中文域名请写成 xn-- 形式）"
+            ));
+        }
+        if text.contains(['?', '#']) {
+            return Err(format!("“{text}”不能带查询参数（?）或片段（#）"));
+        }
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if authority.contains('@') {
+            return Err(format!("“{text}”不能含用户名或密码"));
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            match v6.split_once(']') {
+                Some((h, p)) if !h.is_empty() => (h, p.strip_prefix(':').map(Some).unwrap_or(None)),
+                _ => return Err(format!("“{text}”的 IPv6 地址应写在 [ ] 中")),
+            }
+        } else {
+            match authority.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        let host_ok = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
+            && !host.starts_with(['.', '-']);
+        if !host_ok {
+            return Err(format!("“{text}”缺少有效的主机名"));
+        }
+        if let Some(port) = port {
+            if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+                return Err(format!("“{text}”的端口应为 1 至 65535"));
+            }
+        }
+        if path.contains("//") {
+            return Err(format!("“{text}”的路径不能含 //"));
+        }
+        Ok(PublicBaseUrl(text.trim_end_matches('/').to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The public verification URL of one receipt.
+    pub fn verify_url(&self, receipt: &ReceiptRecord) -> String {
+        format!(
+            "{}/public/receipts/verify?code={}&number={}&check_code={}",
+            self.0, receipt.receipt_code, receipt.receipt_number, receipt.check_code
+        )
+    }
+}
+
+impl Default for PublicBaseUrl {
+    fn default() -> Self {
+        PublicBaseUrl(DEFAULT_PUBLIC_BASE_URL.to_owned())
+    }
+}
+
+impl std::fmt::Display for PublicBaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How the payer's name is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayerName {
+    /// The payer's own copy, a proof of payment: the name in full.
+    Full,
+    /// Anyone holding only the receipt's numbers: masked (`张*华`).
+    Masked,
+}
+
+fn masked_name(name: &str) -> String {
+    PersonName::parse(name).map_or_else(|_| "*".into(), |n| n.masked())
+}
+
+fn masked_id(id: &str) -> String {
+    IdNumber::parse(id, chrono::NaiveDate::MAX)
+        .map_or_else(|_| "*".into(), |p| p.id_number.masked())
+}
+
+/// The answer when no font is loaded: 503, naming the README section that installs one.
+pub fn font_missing() -> ApiError {
+    ApiError::new(
+        ErrorCode::ServiceUnavailable,
+        format!(
+            "票据PDF暂不可用：服务器没有中文字体。请运维按 README 的“{RECEIPT_FONT_README_SECTION}”一节\
+             安装 Debian 软件包 fonts-wqy-microhei（以 root 运行 scripts/install-fonts）或用配置项 \
+             receipt_font 指定字体后重启；此前可使用 JSON 格式"
+        ),
+    )
+}
+
+/// Renders a stored receipt with the configured CJK font; the ID number masked, the name as asked.
+pub fn render_pdf(
+    state: &AppState,
+    receipt: &ReceiptRecord,
+    payer_name: PayerName,
+) -> Result<Vec<u8>, ApiError> {
     let Some(font) = &state.receipt_font else {
-        return Err(ApiError::new(
-            ErrorCode::ServiceUnavailable,
-            "票据PDF暂不可用：服务器未配置中文字体（见 README 的 receipt_font），可先使用 JSON 格式",
-        ));
+        return Err(font_missing());
     };
     let components: Vec<(String, i64)> =
         serde_json::from_str::<Vec<serde_json::Value>>(&receipt.components)
@@ -23,13 +172,14 @@ pub fn render_pdf(state: &AppState, receipt: &ReceiptRecord) -> Result<Vec<u8>, 
             .filter(|(_, amount)| *amount > 0)
             .collect();
     let parts: Vec<(&str, i64)> = components.iter().map(|(n, a)| (n.as_str(), *a)).collect();
-    let name = PersonName::parse(&receipt.payer_name).map_or_else(|_| "*".into(), |n| n.masked());
-    let id = IdNumber::parse(&receipt.id_number, chrono::NaiveDate::MAX)
-        .map_or_else(|_| "*".into(), |p| p.id_number.masked());
-    let verify = format!(
-        "查验：/public/receipts/verify?code={}&number={}&check_code={}",
-        receipt.receipt_code, receipt.receipt_number, receipt.check_code
-    );
+    let name = match payer_name {
+        PayerName::Full => PersonName::parse(&receipt.payer_name)
+            .map_or_else(|_| receipt.payer_name.clone(), |n| n.as_str().to_owned()),
+        PayerName::Masked => masked_name(&receipt.payer_name),
+    };
+    let id = masked_id(&receipt.id_number);
+    let verify_url = state.public_base_url.verify_url(receipt);
+    let verify_hint = format!("扫码或访问以下地址查验：{verify_url}");
     let region_name = receipt
         .issuer
         .trim_start_matches("国家税务总局")
@@ -49,11 +199,16 @@ pub fn render_pdf(state: &AppState, receipt: &ReceiptRecord) -> Result<Vec<u8>, 
         issuer: &receipt.issuer,
         region_name,
         voided: receipt.status == "voided",
-        verify_hint: &verify,
+        verify_hint: &verify_hint,
+        verify_url: &verify_url,
     };
     render_receipt(&pdf, font).map_err(|e| match e.code() {
-        // A character the font lacks, or a font problem: the JSON receipt still works.
-        "RECEIPT_FONT_UNAVAILABLE" | "INVALID_RECEIPT" => {
+        "RECEIPT_FONT_UNAVAILABLE" => {
+            tracing::warn!(error = %e, "receipt pdf not rendered: font");
+            font_missing()
+        }
+        // A character the font lacks: the JSON receipt still works.
+        "INVALID_RECEIPT" => {
             tracing::warn!(error = %e, "receipt pdf not rendered");
             ApiError::new(
                 ErrorCode::ServiceUnavailable,
@@ -62,4 +217,273 @@ pub fn render_pdf(state: &AppState, receipt: &ReceiptRecord) -> Result<Vec<u8>, 
         }
         _ => ApiError::internal("receipt pdf", e),
     })
+}
+
+/// A PDF answer, with a file name a clerk can file.
+pub fn pdf_response(receipt: &ReceiptRecord, pdf: Vec<u8>) -> Response {
+    let disposition = format!(
+        "inline; filename=\"receipt-{}-{}.pdf\"",
+        receipt.receipt_code, receipt.receipt_number
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        pdf,
+    )
+        .into_response()
+}
+
+/// The staff routes of receipts.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/receipts/{receipt_no}", get(staff_receipt))
+        .route(
+            "/api/v1/regions/{region}/persons/{id_number}/receipts",
+            get(staff_person_receipts),
+        )
+}
+
+fn bad_receipt_no() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidRequest,
+        "票据号 receipt_no 应为8位票据代码、“-”和10位票据号码，如 32060125-0000012345（PDF 加 .pdf）",
+    )
+}
+
+/// `32060125-0000012345` (or the 18 digits run together) into code and number.
+fn parse_receipt_no(text: &str) -> Result<(String, String), ApiError> {
+    let digits: String = text.chars().filter(|c| *c != '-').collect();
+    let dashes = text.chars().filter(|c| *c == '-').count();
+    if digits.len() != 18
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || dashes > 1
+        || (dashes == 1 && text.find('-') != Some(8))
+    {
+        return Err(bad_receipt_no());
+    }
+    Ok((digits[..8].to_owned(), digits[8..].to_owned()))
+}
+
+/// May this staff member read receipts of this person: scoped like the person's record.
+async fn check_scope(
+    state: &AppState,
+    staff: &Staff,
+    receipt: &ReceiptRecord,
+) -> Result<RegionCode, ApiError> {
+    let region =
+        RegionCode::parse(&receipt.region).map_err(|e| ApiError::internal("receipt region", e))?;
+    let station = match staff.role() {
+        Role::StationOperator => {
+            let id = IdNumber::parse(&receipt.id_number, chrono::NaiveDate::MAX)
+                .map_err(|e| ApiError::internal("receipt id number", e))?
+                .id_number;
+            state
+                .storage
+                .get_person(region, &id)
+                .await?
+                .and_then(|(person, _)| person.station)
+        }
+        _ => None,
+    };
+    staff.may_read(region, station.as_ref())?;
+    Ok(region)
+}
+
+fn staff_json(state: &AppState, receipt: &ReceiptRecord) -> Value {
+    let components: Value = serde_json::from_str(&receipt.components).unwrap_or(Value::Null);
+    json!({
+        "receipt_no": format!("{}-{}", receipt.receipt_code, receipt.receipt_number),
+        "receipt_code": receipt.receipt_code,
+        "receipt_number": receipt.receipt_number,
+        "check_code": receipt.check_code,
+        "title": "社会保险费电子票据",
+        "region": receipt.region,
+        "payer_name": receipt.payer_name,
+        "payer_id_number": receipt.id_number,
+        "item_name": "城乡居民基本医疗保险",
+        "fee_year": receipt.fee_year,
+        "components": components,
+        "amount": receipt.amount_fen,
+        "issued_on": receipt.issued_on,
+        "issuer": receipt.issuer,
+        "status": receipt.status,
+        "payable_id": receipt.payable_id,
+        "payment_no": receipt.payment_no,
+        "verify_url": state.public_base_url.verify_url(receipt),
+    })
+}
+
+/// A receipt for staff to reprint (补打): JSON, or the PDF with `.pdf` after the number. The payer's
+/// name is in full (this is the payer's copy); reading it is audited (`receipt.read`).
+#[utoipa::path(get, path = "/api/v1/receipts/{receipt_no}", tag = "admin",
+    params(("receipt_no" = String, Path, description = "`32060125-0000012345`, or `32060125-0000012345.pdf` for the PDF")),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, description = "`SERVICE_UNAVAILABLE`: no receipt font installed", body = ErrorBody)))]
+pub async fn staff_receipt(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(receipt_no): Path<String>,
+) -> Result<Response, ApiError> {
+    let (text, wants_pdf) = match receipt_no.strip_suffix(".pdf") {
+        Some(text) => (text, true),
+        None => (receipt_no.as_str(), false),
+    };
+    let (code, number) = parse_receipt_no(text)?;
+    let receipt = state
+        .storage
+        .get_receipt(&code, &number)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("未找到票据 {code}-{number}")))?;
+    let region = check_scope(&state, &staff, &receipt).await?;
+    let answer = if wants_pdf {
+        let pdf = render_pdf(&state, &receipt, PayerName::Full)?;
+        pdf_response(&receipt, pdf)
+    } else {
+        Json(staff_json(&state, &receipt)).into_response()
+    };
+    crate::admin::audit(
+        &state,
+        &staff,
+        "receipt.read",
+        Some(region),
+        &masked_id(&receipt.id_number),
+        json!({"receipt_no": format!("{code}-{number}"), "format": if wants_pdf { "pdf" } else { "json" }}),
+    )
+    .await?;
+    Ok(answer)
+}
+
+/// A person's receipts in one region, newest first, so staff can find the one to reprint. Scoped
+/// and audited like the person's record.
+#[utoipa::path(get, path = "/api/v1/regions/{region}/persons/{id_number}/receipts", tag = "admin",
+    params(("region" = String, Path), ("id_number" = String, Path)),
+    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn staff_person_receipts(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((region, id_number)): Path<(String, String)>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let region = RegionCode::parse(&region)?;
+    let id = IdNumber::parse(&id_number, state.clock.today())?.id_number;
+    let station = state
+        .storage
+        .get_person(region, &id)
+        .await?
+        .and_then(|(person, _)| person.station);
+    match (staff.role(), &station) {
+        // Do not tell a station operator whether someone exists elsewhere.
+        (Role::StationOperator, None) => staff.may_read(region, staff.0.station.as_ref())?,
+        _ => staff.may_read(region, station.as_ref())?,
+    }
+    let receipts = state
+        .storage
+        .receipts_of_person(id.as_str(), &[region.to_string()], None)
+        .await?;
+    crate::admin::audit(
+        &state,
+        &staff,
+        "receipt.list",
+        Some(region),
+        &id.masked(),
+        json!({"count": receipts.len()}),
+    )
+    .await?;
+    Ok(Json(
+        receipts.iter().map(|r| staff_json(&state, r)).collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_base_url_accepts_absolute_http_urls() {
+        for (input, stored) in [
+            (
+                "https://yibao.example.gov.cn",
+                "https://yibao.example.gov.cn",
+            ),
+            (
+                "https://yibao.example.gov.cn/",
+                "https://yibao.example.gov.cn",
+            ),
+            ("http://10.1.2.3:8080/yibao/", "http://10.1.2.3:8080/yibao"),
+            ("https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443"),
+            (" https://a.b ", "https://a.b"),
+        ] {
+            assert_eq!(
+                PublicBaseUrl::parse(input).unwrap().as_str(),
+                stored,
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn public_base_url_refuses_relative_and_malformed_values() {
+        for input in [
+            "",
+            "/public",
+            "yibao.example.gov.cn",
+            "ftp://yibao.example.gov.cn",
+            "https://",
+            "https:///x",
+            "https://user:pw@host",
+            "https://host?x=1",
+            "https://host#top",
+            "https://host:0",
+            "https://host:99999",
+            "https://主机.cn",
+            "https://host name",
+            "https://[::1",
+        ] {
+            let err = PublicBaseUrl::parse(input).unwrap_err();
+            assert!(!err.is_empty() && !err.is_ascii(), "{input}: {err}");
+        }
+    }
+
+    #[test]
+    fn receipt_numbers() {
+        assert_eq!(
+            parse_receipt_no("32060125-0000012345").unwrap(),
+            ("32060125".into(), "0000012345".into())
+        );
+        assert_eq!(
+            parse_receipt_no("320601250000012345").unwrap(),
+            ("32060125".into(), "0000012345".into())
+        );
+        for bad in [
+            "3206012-50000012345",
+            "32060125--000001234",
+            "x",
+            "32060125-00000123456",
+        ] {
+            let err = parse_receipt_no(bad).unwrap_err();
+            assert!(err.message.contains("receipt_no"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_font_message_names_a_readme_section_that_exists() {
+        let message = font_missing().message;
+        assert!(message.contains(RECEIPT_FONT_README_SECTION), "{message}");
+        assert!(message.contains("scripts/install-fonts"), "{message}");
+        assert!(message.contains("fonts-wqy-microhei"), "{message}");
+        let readme = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+        )
+        .expect("README.md");
+        let heading = format!("## {RECEIPT_FONT_README_SECTION}");
+        let section = readme
+            .split_once(&heading)
+            .unwrap_or_else(|| panic!("README has no section {heading:?}"))
+            .1;
+        let section = section.split("\n## ").next().unwrap_or_default();
+        assert!(section.contains("scripts/install-fonts"), "{section}");
+        assert!(section.contains("fonts-wqy-microhei"), "{section}");
+        assert!(section.contains("receipt_font"), "{section}");
+    }
 }

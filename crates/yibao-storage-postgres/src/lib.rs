@@ -22,15 +22,26 @@ pub struct PostgresStorage {
 impl PostgresStorage {
     /// Connects and runs the embedded migrations. `url` is a `postgres://` URL; it is never logged.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
-        let options: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| {
-            StorageError::Unavailable(format!("bad PostgreSQL URL: {e}"))
+        let options: PgConnectOptions = url.parse().map_err(|_: sqlx::Error| {
+            StorageError::Unavailable(
+                "PostgreSQL 数据库地址格式不对，应为 postgres://用户[:密码]@主机:端口/数据库"
+                    .into(),
+            )
         })?;
         let options = options.application_name("yibao");
-        let pool = PgPoolOptions::new()
+        let pool = match PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await?;
+            .connect_with(options.clone())
+            .await
+        {
+            Ok(pool) => pool,
+            Err(err) => {
+                return Err(StorageError::Unavailable(
+                    diagnose_connect(&options, err).await,
+                ))
+            }
+        };
         let storage = PostgresStorage { pool };
         storage.require_utf8().await?;
         storage.migrate().await?;
@@ -217,6 +228,76 @@ impl PostgresStorage {
 
 yibao_storage::impl_collection_storage!(PostgresStorage, sqlx::Postgres);
 yibao_storage::impl_settlement_storage!(PostgresStorage, sqlx::Postgres);
+
+/// Why the first connection failed, in Chinese, with the host, port, database and user (never the
+/// password). The pool only says "timed out"; a plain TCP connection and then one PostgreSQL
+/// connection find the cause: nothing listening, no route, a name that does not resolve, a wrong
+/// password, a database that does not exist.
+async fn diagnose_connect(options: &PgConnectOptions, pool_error: sqlx::Error) -> String {
+    let host = options.get_host().to_owned();
+    let port = options.get_port();
+    let database = options.get_database().unwrap_or("(默认)").to_owned();
+    let user = options.get_username().to_owned();
+    let target = format!("无法连接 PostgreSQL {host}:{port}，数据库 {database}，用户 {user}");
+    if !host.starts_with('/') {
+        use std::net::ToSocketAddrs;
+        let addresses: Vec<std::net::SocketAddr> = match (host.as_str(), port).to_socket_addrs() {
+            Ok(a) => a.collect(),
+            Err(_) => return format!("{target}：无法解析主机名 {host}，请检查数据库地址中的主机"),
+        };
+        let mut reached = false;
+        let mut refused = false;
+        for address in &addresses {
+            match std::net::TcpStream::connect_timeout(address, ACQUIRE_TIMEOUT) {
+                Ok(_) => {
+                    reached = true;
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused = true,
+                Err(_) => {}
+            }
+        }
+        if !reached {
+            return if refused {
+                format!("{target}：连接被拒绝（该主机的 {port} 端口没有 PostgreSQL 在监听：服务未启动或端口不对）")
+            } else {
+                format!(
+                    "{target}：{}秒内连不上主机（网络不通或被防火墙拦截）",
+                    ACQUIRE_TIMEOUT.as_secs()
+                )
+            };
+        }
+    }
+    let error = match <sqlx::PgConnection as sqlx::Connection>::connect_with(options).await {
+        Ok(connection) => {
+            let _ = sqlx::Connection::close(connection).await;
+            pool_error
+        }
+        Err(e) => e,
+    };
+    let cause = match &error {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("28P01") => format!("用户 {user} 的密码不正确"),
+            Some("28000") => format!("服务器不允许用户 {user} 从本机登录（pg_hba.conf）"),
+            Some("3D000") => format!("数据库 {database} 不存在，请先创建（createdb {database}）"),
+            Some("53300") => "服务器连接数已满".to_owned(),
+            Some("57P03") => "服务器正在启动或关闭，请稍后重试".to_owned(),
+            Some(code) => format!("服务器拒绝了连接（SQLSTATE {code}）"),
+            None => "服务器拒绝了连接".to_owned(),
+        },
+        sqlx::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "连接被拒绝（服务未启动或端口不对）".to_owned()
+        }
+        sqlx::Error::Tls(_) => "TLS 加密握手失败，请检查 sslmode 设置".to_owned(),
+        sqlx::Error::PoolTimedOut => format!(
+            "{}秒内没有建立连接（服务器过忙或网络很慢）",
+            ACQUIRE_TIMEOUT.as_secs()
+        ),
+        _ => "连接失败".to_owned(),
+    };
+    tracing::debug!(error = %error, "postgresql connect failed");
+    format!("{target}：{cause}")
+}
 
 yibao_storage::impl_storage!(PostgresStorage, sqlx::Postgres, {
     fn backend(&self) -> Backend {

@@ -39,11 +39,14 @@ impl SqliteStorage {
     /// `sqlite::memory:` for a private in-memory database on one connection.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
         let in_memory = url.contains(":memory:");
-        let options: SqliteConnectOptions = url
-            .parse()
-            .map_err(|e: sqlx::Error| StorageError::Unavailable(format!("bad SQLite URL: {e}")))?;
+        let options: SqliteConnectOptions = url.parse().map_err(|_: sqlx::Error| {
+            StorageError::Unavailable(
+                "SQLite 数据库地址格式不对，应为 sqlite://文件路径，如 sqlite://yibao.db".into(),
+            )
+        })?;
+        let path = options.get_filename().to_owned();
         let wal_file = (!in_memory).then(|| {
-            let mut name = options.get_filename().as_os_str().to_owned();
+            let mut name = path.as_os_str().to_owned();
             name.push("-wal");
             std::path::PathBuf::from(name)
         });
@@ -63,7 +66,8 @@ impl SqliteStorage {
             .max_connections(if in_memory { 1 } else { MAX_CONNECTIONS })
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
-            .await?;
+            .await
+            .map_err(|e| StorageError::Unavailable(diagnose_open(&path, &e)))?;
         let storage = SqliteStorage {
             pool,
             wal_file,
@@ -175,6 +179,45 @@ impl SqliteStorage {
     /// The pool, for tests that check constraints below the trait.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+}
+
+/// Why the database file could not be opened, in Chinese, naming the file (SQLite only says
+/// "unable to open database file").
+fn diagnose_open(path: &std::path::Path, error: &sqlx::Error) -> String {
+    let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let file = format!("无法打开 SQLite 数据库文件 {}", shown.display());
+    let dir = shown
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    tracing::debug!(%error, "sqlite open failed");
+    if shown.is_dir() {
+        return format!("{file}：这是一个目录，不是文件");
+    }
+    if !dir.is_dir() {
+        return format!(
+            "{file}：目录 {} 不存在，请先创建目录或改用其他路径",
+            dir.display()
+        );
+    }
+    let readonly =
+        |p: &std::path::Path| std::fs::metadata(p).is_ok_and(|m| m.permissions().readonly());
+    if (shown.exists() && readonly(&shown)) || (!shown.exists() && readonly(dir)) {
+        return format!(
+            "{file}：没有写入权限，请检查文件和目录 {} 的权限",
+            dir.display()
+        );
+    }
+    match error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("26") => {
+            format!("{file}：该文件不是 SQLite 数据库")
+        }
+        sqlx::Error::PoolTimedOut => format!(
+            "{file}：{}秒内没有打开（文件被其他程序锁住？）",
+            ACQUIRE_TIMEOUT.as_secs()
+        ),
+        _ => format!("{file}：文件无法打开或读写（权限不足、磁盘已满或文件已损坏？）"),
     }
 }
 

@@ -26,8 +26,8 @@ mod settlement_sql;
 pub use database_url::{DatabaseUrl, DatabaseUrlError};
 pub use records::{
     AuditEntry, AuditRecord, ChangeSource, EnrolmentOutcome, EnrolmentRecord, EnrolmentRequest,
-    HistoryEntry, ImportSummary, NewPayable, PayableRecord, PersonChange, PersonUpsert,
-    ReassessRefusal, Role, StaffAccount, StandingRow, UpsertOutcome,
+    HistoryEntry, ImportSummary, LoginAdmission, LoginThrottleKey, NewPayable, PayableRecord,
+    PersonChange, PersonUpsert, ReassessRefusal, Role, StaffAccount, StandingRow, UpsertOutcome,
 };
 
 /// Whether the caller may change a person stored in a region under a station (or none): the
@@ -66,18 +66,18 @@ pub enum ConstraintKind {
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// A constraint refused the write; nothing of the transaction was kept.
-    #[error("database constraint refused the write ({kind:?}): {detail}")]
+    #[error("数据库约束拒绝了写入（{kind:?}）：{detail}")]
     Constraint {
         kind: ConstraintKind,
         detail: String,
     },
     /// What is stored no longer parses into a domain type: a bug or a hand edit, never user input.
-    #[error("stored data is invalid: {0}")]
+    #[error("数据库中存储的数据无效：{0}")]
     Corrupt(String),
     /// The database could not be reached or timed out.
-    #[error("database unavailable: {0}")]
+    #[error("数据库不可用：{0}")]
     Unavailable(String),
-    #[error("database error: {0}")]
+    #[error("数据库错误：{0}")]
     Other(String),
 }
 
@@ -301,6 +301,18 @@ pub trait Storage:
         now: i64,
     ) -> Result<Option<StaffAccount>, StorageError>;
     async fn delete_session(&self, token_hash: &str) -> Result<(), StorageError>;
+    /// Counts one sign-in attempt against the account (`username` as typed) and the client
+    /// `address`, in one transaction, before the password is checked: refused, counting nothing,
+    /// when either has had its limit of attempts in the current window
+    /// ([`records::LOGIN_WINDOW_SECONDS`]). Ended windows are deleted on the way (bounded).
+    async fn admit_login_attempt(
+        &self,
+        username: &str,
+        address: &str,
+        now: i64,
+    ) -> Result<records::LoginAdmission, StorageError>;
+    /// A sign-in succeeded: the account's count is forgotten and its attempt returned to the address.
+    async fn login_succeeded(&self, username: &str, address: &str) -> Result<(), StorageError>;
     /// Appends to the audit log (a trigger refuses updates and deletes).
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StorageError>;
     async fn list_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StorageError>;

@@ -1085,6 +1085,59 @@ macro_rules! impl_storage {
                 Ok(())
             }
 
+            async fn admit_login_attempt(&self, username: &str, address: &str, now: i64) -> Result<$crate::records::LoginAdmission, $crate::StorageError> {
+                use $crate::records::{LoginAdmission, LoginThrottleKey, LOGIN_WINDOW_SECONDS};
+                let mut tx = self.pool.begin().await?;
+                ::sqlx::query("DELETE FROM login_throttle WHERE window_started_at <= $1")
+                    .bind(now - LOGIN_WINDOW_SECONDS)
+                    .execute(&mut *tx)
+                    .await?;
+                // Account first, then address, in every transaction: no lock-order deadlock.
+                for (key, value) in [(LoginThrottleKey::Account, username), (LoginThrottleKey::Address, address)] {
+                    let counted: Option<i64> = ::sqlx::query_scalar(
+                        "INSERT INTO login_throttle (key_kind, key_value, window_started_at, attempts) VALUES ($1, $2, $3, 1) \
+                         ON CONFLICT (key_kind, key_value) DO UPDATE SET attempts = login_throttle.attempts + 1 \
+                         WHERE login_throttle.attempts < $4 RETURNING attempts",
+                    )
+                    .bind(key.code())
+                    .bind(value)
+                    .bind(now)
+                    .bind(key.limit())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if counted.is_none() {
+                        let started: i64 = ::sqlx::query_scalar(
+                            "SELECT window_started_at FROM login_throttle WHERE key_kind = $1 AND key_value = $2",
+                        )
+                        .bind(key.code())
+                        .bind(value)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        tx.rollback().await?;
+                        return Ok(LoginAdmission::Throttled {
+                            key,
+                            retry_after_seconds: (started + LOGIN_WINDOW_SECONDS - now).max(1),
+                        });
+                    }
+                }
+                tx.commit().await?;
+                Ok(LoginAdmission::Admitted)
+            }
+
+            async fn login_succeeded(&self, username: &str, address: &str) -> Result<(), $crate::StorageError> {
+                let mut tx = self.pool.begin().await?;
+                ::sqlx::query("DELETE FROM login_throttle WHERE key_kind = 'account' AND key_value = $1")
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?;
+                ::sqlx::query("UPDATE login_throttle SET attempts = attempts - 1 WHERE key_kind = 'address' AND key_value = $1 AND attempts > 0")
+                    .bind(address)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn append_audit(&self, entry: &$crate::records::AuditEntry) -> Result<(), $crate::StorageError> {
                 ::sqlx::query("INSERT INTO audit_log (actor, action, region_code, target, detail) VALUES ($1, $2, $3, $4, $5)")
                     .bind(&entry.actor)

@@ -215,6 +215,50 @@ impl Role {
     }
 }
 
+/// Staff sign-in throttling: the window over which attempts are counted, seconds.
+pub const LOGIN_WINDOW_SECONDS: i64 = 15 * 60;
+/// Sign-in attempts checked against the password per account (user name as typed) in a window.
+pub const MAX_LOGIN_ATTEMPTS_PER_ACCOUNT: i64 = 5;
+/// Sign-in attempts checked against a password per client address in a window.
+pub const MAX_LOGIN_ATTEMPTS_PER_ADDRESS: i64 = 20;
+/// Longest user name or client address counted (longer user names are refused before).
+pub const MAX_LOGIN_KEY_CHARS: usize = 64;
+
+/// What a sign-in attempt is counted against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginThrottleKey {
+    Account,
+    Address,
+}
+
+impl LoginThrottleKey {
+    pub fn code(self) -> &'static str {
+        match self {
+            LoginThrottleKey::Account => "account",
+            LoginThrottleKey::Address => "address",
+        }
+    }
+
+    pub fn limit(self) -> i64 {
+        match self {
+            LoginThrottleKey::Account => MAX_LOGIN_ATTEMPTS_PER_ACCOUNT,
+            LoginThrottleKey::Address => MAX_LOGIN_ATTEMPTS_PER_ADDRESS,
+        }
+    }
+}
+
+/// Whether a sign-in attempt may have its password checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAdmission {
+    /// Counted against the account and the address; check the password.
+    Admitted,
+    /// Over the limit of `key`: refuse without checking, for `retry_after_seconds`.
+    Throttled {
+        key: LoginThrottleKey,
+        retry_after_seconds: i64,
+    },
+}
+
 /// A staff account. `password_hash` is an argon2id PHC string; it never leaves storage but to be checked.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StaffAccount {

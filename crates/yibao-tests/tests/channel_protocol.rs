@@ -14,6 +14,7 @@ use yibao_channel_client::types::{
     ReportPaymentRequest, SearchRequest,
 };
 use yibao_roster_file::Limits;
+use yibao_server::receipts::PublicBaseUrl;
 use yibao_server::services::assessment::assess_region;
 use yibao_server::services::roster_import::{import_roster, ImportScope};
 use yibao_server::{AppState, Clock, ServerSettings};
@@ -28,6 +29,9 @@ fn instant() -> DateTime<Utc> {
 fn paid_at() -> DateTime<FixedOffset> {
     instant().with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap())
 }
+
+/// Where the test server says the public reaches it.
+const PUBLIC_BASE_URL: &str = "https://yibao.example.gov.cn/yibao";
 
 const SECRET_BANK: &str = "bank-secret-0123456789";
 const SECRET_WECHAT: &str = "wechat-secret-0123456789";
@@ -143,6 +147,7 @@ async fn world_with(db: &DbHandle, at: DateTime<Utc>, batched: bool) -> World {
         .unwrap();
     }
     let mut state = AppState::new(storage.clone(), Clock::fixed(at));
+    state.public_base_url = PublicBaseUrl::parse(PUBLIC_BASE_URL).unwrap();
     state.receipt_font = yibao_receipt_pdf::find_default_font()
         .map(|p| Arc::new(yibao_receipt_pdf::ReceiptFont::load(&p).unwrap()));
     if batched {
@@ -913,6 +918,451 @@ async fn receipts_are_searchable_verifiable_and_printable() {
         assert!(
             !status.to_string().contains(&w.adults[0]),
             "never the full ID number"
+        );
+    })
+    .await;
+}
+
+/// The text of a PDF (`pdftotext`), or `None` with a notice when poppler is missing outside CI.
+fn pdf_text(pdf: &[u8]) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    match std::process::Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output()
+    {
+        Ok(out) => Some(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Err(_) => {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "CI must have pdftotext"
+            );
+            eprintln!("NOTICE: pdftotext missing (poppler-utils): PDF text not checked");
+            None
+        }
+    }
+}
+
+/// What the QR codes of a PDF decode to (`pdftoppm` + `zbarimg`), or `None` with a notice.
+fn pdf_qr_codes(pdf: &[u8]) -> Option<Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let rendered = std::process::Command::new("pdftoppm")
+        .args(["-r", "200", "-png", "-singlefile"])
+        .arg(&path)
+        .arg(dir.path().join("page"))
+        .status();
+    let decoded = std::process::Command::new("zbarimg")
+        .args(["--quiet", "--raw", "-Sdisable", "-Sqrcode.enable"])
+        .arg(dir.path().join("page.png"))
+        .output();
+    match (rendered, decoded) {
+        (Ok(status), Ok(out)) if status.success() => Some(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect(),
+        ),
+        _ => {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "CI must have pdftoppm and zbarimg"
+            );
+            eprintln!(
+                "NOTICE: pdftoppm or zbarimg missing (poppler-utils, zbar-tools): QR not decoded"
+            );
+            None
+        }
+    }
+}
+
+/// Creates the staff account (if missing) and signs in.
+async fn staff_token_on(
+    server: &TestServer,
+    storage: Option<&dyn Storage>,
+    username: &str,
+    password: &str,
+) -> String {
+    if let Some(storage) = storage {
+        add_staff(storage, username, password).await;
+    }
+    let answer: Value = server
+        .client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["token"].as_str().expect("token").to_owned()
+}
+
+async fn add_staff(storage: &dyn Storage, username: &str, password: &str) {
+    use yibao_server::services::staff::{create_staff, NewStaff, Password};
+    if storage.get_staff(username).await.unwrap().is_some() {
+        return;
+    }
+    let (role, region, station) = match username {
+        "admin" => (yibao_storage::Role::Admin, None, None),
+        _ => (
+            yibao_storage::Role::StationOperator,
+            Some(yibao_domain::RegionCode::parse("320600").unwrap()),
+            Some(yibao_domain::StationCode::parse("ST-01").unwrap()),
+        ),
+    };
+    create_staff(
+        storage,
+        NewStaff {
+            username: username.into(),
+            display_name: "测试".into(),
+            role,
+            region,
+            station,
+            password: Password::new(password.into()).unwrap(),
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+}
+
+/// Issue 10, defect 10: the payer's own copy carries the name in full, what the numbers alone
+/// reach masks it, the verification URL is absolute and a QR code, staff can reprint (audited).
+#[tokio::test]
+async fn receipts_name_the_payer_in_full_only_on_the_payers_copy_and_verify_by_absolute_url() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let (p0, amount) = payable_of(&w, &w.adults[0]).await;
+        let paid = w
+            .bank
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "T-R",
+                vec![p0],
+                amount,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        let r = &paid.receipts[0];
+        let verify_url = format!(
+            "{PUBLIC_BASE_URL}/public/receipts/verify?code={}&number={}&check_code={}",
+            r.receipt_code, r.receipt_number, r.check_code
+        );
+
+        // The §8 GET: masked, with the absolute verification URL.
+        let doc = w
+            .bank
+            .receipt_json(&r.receipt_code, &r.receipt_number, &r.check_code)
+            .await
+            .unwrap();
+        assert_eq!(doc.extra["payer_name_masked"], "张*丰");
+        assert_eq!(doc.extra["verify_url"], verify_url.as_str());
+        assert!(
+            !Value::Object(doc.extra.clone())
+                .to_string()
+                .contains("张三丰"),
+            "{:?}",
+            doc.extra
+        );
+
+        // The payer's copy: proven by ID number and name.
+        let proof = yibao_channel_client::types::PayerCopyRequest {
+            check_code: r.check_code.clone(),
+            id_number: w.adults[0].clone(),
+            name: "张三丰".into(),
+        };
+        let copy = w
+            .bank
+            .payer_copy_json(&r.receipt_code, &r.receipt_number, &proof)
+            .await
+            .unwrap();
+        assert_eq!(copy.extra["payer_name"], "张三丰");
+        assert!(
+            !Value::Object(copy.extra.clone())
+                .to_string()
+                .contains(&w.adults[0]),
+            "ID number stays masked"
+        );
+        for wrong in [
+            yibao_channel_client::types::PayerCopyRequest {
+                name: "张三".into(),
+                ..proof.clone()
+            },
+            yibao_channel_client::types::PayerCopyRequest {
+                id_number: w.adults[1].clone(),
+                ..proof.clone()
+            },
+            yibao_channel_client::types::PayerCopyRequest {
+                check_code: "zzzzzz".into(),
+                ..proof.clone()
+            },
+        ] {
+            let err = w
+                .bank
+                .payer_copy_json(&r.receipt_code, &r.receipt_number, &wrong)
+                .await
+                .unwrap_err();
+            assert_eq!(api_code(&err), (404, "NOT_FOUND".into()));
+        }
+
+        // Staff: JSON and PDF, scoped like persons, audited.
+        let admin = staff_token_on(
+            &w.server,
+            Some(w.storage.as_ref()),
+            "admin",
+            "yibao-demo-admin",
+        )
+        .await;
+        let no = format!("{}-{}", r.receipt_code, r.receipt_number);
+        let staff_doc: Value = w
+            .server
+            .client
+            .get(w.server.url(&format!("/api/v1/receipts/{no}")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(staff_doc["payer_name"], "张三丰", "{staff_doc}");
+        assert_eq!(staff_doc["verify_url"], verify_url.as_str());
+        let station = staff_token_on(
+            &w.server,
+            Some(w.storage.as_ref()),
+            "nt-st01",
+            "yibao-demo-station",
+        )
+        .await;
+        let refused = w
+            .server
+            .client
+            .get(w.server.url(&format!("/api/v1/receipts/{no}.pdf")))
+            .bearer_auth(&station)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403, "another station's person");
+        let bad = w
+            .server
+            .client
+            .get(w.server.url("/api/v1/receipts/12345"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
+        let bad: Value = bad.json().await.unwrap();
+        assert!(
+            bad["message"].as_str().unwrap().contains("receipt_no"),
+            "{bad}"
+        );
+        let listed: Value = w
+            .server
+            .client
+            .get(w.server.url(&format!(
+                "/api/v1/regions/320600/persons/{}/receipts",
+                w.adults[0]
+            )))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed[0]["receipt_no"], no.as_str(), "{listed}");
+        let audit = w.storage.list_audit(50).await.unwrap();
+        let read = audit
+            .iter()
+            .find(|a| a.entry.action == "receipt.read")
+            .expect("receipt.read audited");
+        assert_eq!(read.entry.actor, "admin");
+        assert!(
+            !read.entry.target.contains(&w.adults[0]),
+            "audit target masked"
+        );
+        assert!(audit.iter().any(|a| a.entry.action == "receipt.list"));
+
+        if std::env::var("CI").as_deref() != Ok("true")
+            && yibao_receipt_pdf::find_default_font().is_none()
+        {
+            eprintln!("NOTICE: no receipt font: PDFs not checked");
+            return;
+        }
+        // The channel's PDF: masked; the payer's copy and the staff reprint: in full; every one
+        // with the absolute URL as text and as a QR code.
+        let masked_pdf = w
+            .bank
+            .receipt_pdf(&r.receipt_code, &r.receipt_number, &r.check_code)
+            .await
+            .unwrap();
+        let payer_pdf = w
+            .bank
+            .payer_copy_pdf(&r.receipt_code, &r.receipt_number, &proof)
+            .await
+            .unwrap();
+        let staff_pdf = w
+            .server
+            .client
+            .get(w.server.url(&format!("/api/v1/receipts/{no}.pdf")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(staff_pdf.status(), 200);
+        assert_eq!(staff_pdf.headers()["content-type"], "application/pdf");
+        let staff_pdf = staff_pdf.bytes().await.unwrap().to_vec();
+        if let Some(dir) = std::env::var_os("YIBAO_RECEIPT_SAMPLE_DIR") {
+            let dir = std::path::PathBuf::from(dir);
+            std::fs::write(dir.join("channel-masked.pdf"), &masked_pdf).unwrap();
+            std::fs::write(dir.join("staff-reprint.pdf"), &staff_pdf).unwrap();
+        }
+        for (pdf, full) in [(&masked_pdf, false), (&payer_pdf, true), (&staff_pdf, true)] {
+            if let Some(text) = pdf_text(pdf) {
+                let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+                assert_eq!(squeezed.contains("张三丰"), full, "{text}");
+                assert_eq!(squeezed.contains("张*丰"), !full, "{text}");
+                assert!(squeezed.contains(&verify_url), "{text}");
+                assert!(!squeezed.contains(&w.adults[0]), "ID number masked: {text}");
+            }
+            if let Some(codes) = pdf_qr_codes(pdf) {
+                assert_eq!(codes, vec![verify_url.clone()]);
+            }
+        }
+    })
+    .await;
+}
+
+/// Without the font, a PDF is 503 with a hint to the README section that installs it.
+#[tokio::test]
+async fn without_the_font_a_receipt_pdf_names_the_readme_section() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let (p0, amount) = payable_of(&w, &w.adults[0]).await;
+        let paid = w
+            .bank
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "T-F",
+                vec![p0],
+                amount,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        let r = &paid.receipts[0];
+        let bare = TestServer::start(
+            w.storage.clone(),
+            Clock::fixed(instant()),
+            ServerSettings::default(),
+        )
+        .await;
+        let admin =
+            staff_token_on(&bare, Some(w.storage.as_ref()), "admin", "yibao-demo-admin").await;
+        let answer = bare
+            .client
+            .get(bare.url(&format!(
+                "/api/v1/receipts/{}-{}.pdf",
+                r.receipt_code, r.receipt_number
+            )))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 503);
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["code"], "SERVICE_UNAVAILABLE");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("README 的“Receipt font（票据字体）”一节"),
+            "{message}"
+        );
+        assert!(message.contains("scripts/install-fonts"), "{message}");
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .unwrap();
+        assert!(
+            readme.contains("\n## Receipt font（票据字体）\n"),
+            "the section exists"
+        );
+    })
+    .await;
+}
+
+/// Issue 10, defect 11: a channel request or public query that does not deserialize is answered
+/// in Chinese naming the field (signed, like every channel answer).
+#[tokio::test]
+async fn malformed_channel_requests_name_the_field_in_chinese() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let send = |body: &'static str| {
+            let bank = &w.bank;
+            async move {
+                let raw = bank
+                    .send_raw(
+                        Method::POST,
+                        "/channel/v1/payables/search",
+                        body.as_bytes().to_vec(),
+                        RawOptions {
+                            content_type: Some("application/json".into()),
+                            ..RawOptions::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                let body: Value = serde_json::from_slice(&raw.body).unwrap();
+                (raw.status, body)
+            }
+        };
+        let (status, body) = send(r#"{"name": "张三丰"}"#).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["code"], "INVALID_REQUEST");
+        assert_eq!(body["message"], "请求内容缺少必填字段 id_number");
+        let (_, body) = send(r#"{"id_number": 320602198001011001}"#).await;
+        assert_eq!(
+            body["message"],
+            "请求内容中的字段 id_number 类型不对：应为文本（字符串），收到的是整数"
+        );
+        let (_, body) = send(r#"{"id_number": "x", "fee_year": "2021"}"#).await;
+        assert_eq!(
+            body["message"],
+            "请求内容中的字段 fee_year 类型不对：应为整数，收到的是文本"
+        );
+        // Public query strings.
+        let r = w
+            .server
+            .client
+            .get(
+                w.server
+                    .url("/public/receipts/verify?code=32060020&number=0000000001"),
+            )
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "INVALID_REQUEST", "{body}");
+        assert_eq!(body["message"], "查询参数缺少必填字段 check_code");
+        let r = w
+            .server
+            .client
+            .get(w.server.url(&format!(
+                "/public/paid-status?id_number={}&name=x&fee_year=next",
+                w.adults[0]
+            )))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["message"], "查询参数中的字段 fee_year 应为整数",
+            "{body}"
         );
     })
     .await;

@@ -809,6 +809,82 @@ async fn the_unpaid_list_leaves_out_exempt_and_refused_has_phones_and_its_xlsx_s
     .await;
 }
 
+async fn sign_in(server: &TestServer, username: &str, password: &str) -> reqwest::Response {
+    server
+        .client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Issue 10, defect 12: 40 wrong passwords fired at once are not all checked; at most 5 reach the
+/// password hash (each audited and answered 401), the rest are 429 `LOGIN_THROTTLED` with how long
+/// to wait, and then even the right password waits.
+#[tokio::test]
+async fn forty_concurrent_wrong_passwords_check_at_most_five_and_the_account_then_waits() {
+    on_each_backend(|storage| async move {
+        let w = world(storage.clone()).await;
+        let attempts = (0..40).map(|i| {
+            let server = &w.server;
+            async move { sign_in(server, "root", &format!("wrong-password-{i}")).await }
+        });
+        let answers = futures_join_all(attempts).await;
+        let mut refused = 0;
+        let mut throttled = Vec::new();
+        for r in answers {
+            match r.status() {
+                StatusCode::UNAUTHORIZED => refused += 1,
+                StatusCode::TOO_MANY_REQUESTS => throttled.push(r),
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(refused, 5, "at most 5 checked against the hash");
+        assert_eq!(throttled.len(), 35);
+        let r = throttled.pop().unwrap();
+        let wait: i64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=900).contains(&wait), "{wait}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "LOGIN_THROTTLED");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("该账号15分钟内登录失败已达5次"),
+            "{message}"
+        );
+        assert!(message.contains("分钟后再试"), "{message}");
+
+        // The right password does not work at once.
+        let r = sign_in(&w.server, "root", "admin-password-1").await;
+        assert_eq!(
+            code_of(r).await,
+            (StatusCode::TOO_MANY_REQUESTS, "LOGIN_THROTTLED".into())
+        );
+        // Another account from the same address still signs in.
+        let r = sign_in(&w.server, "aud", "station-password-1").await;
+        assert_eq!(r.status(), StatusCode::OK);
+
+        // Every failure checked is audited with the user name and address, never the password.
+        let audit = storage.list_audit(200).await.unwrap();
+        let failed: Vec<_> = audit
+            .iter()
+            .filter(|a| a.entry.action == "staff.login_failed")
+            .collect();
+        assert_eq!(failed.len(), 5);
+        for a in &failed {
+            assert_eq!(a.entry.target, "root");
+            assert_eq!(a.entry.detail["address"], "127.0.0.1");
+            assert_eq!(a.entry.detail["reason"], "wrong_password");
+            assert!(!a.entry.detail.to_string().contains("wrong-password"));
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn reading_personal_data_is_audited() {
     on_each_backend(|storage| async move {
@@ -887,6 +963,210 @@ async fn reading_personal_data_is_audited() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    })
+    .await;
+}
+
+/// Issue 10, defect 12: the count lives in the database, so two servers on one database share it;
+/// 20 failures from one address stop that address for every account.
+#[tokio::test]
+async fn two_servers_on_one_database_share_the_account_and_address_limits() {
+    yibao_tests::on_each_test_db(|db| async move {
+        let w = world(db.storage.clone()).await;
+        let url = yibao_storage::DatabaseUrl::parse(&db.url).unwrap();
+        let second_storage = yibao::storage::open_storage(&url).await.unwrap();
+        let second = TestServer::start(second_storage, clock(), ServerSettings::default()).await;
+        // Account: 3 failures here and 2 there, then the right password is refused on both.
+        for (server, n) in [(&w.server, 3), (&second, 2)] {
+            for _ in 0..n {
+                let r = sign_in(server, "op1", "not-the-password").await;
+                assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+            }
+        }
+        for server in [&w.server, &second] {
+            let r = sign_in(server, "op1", "station-password-1").await;
+            assert_eq!(
+                code_of(r).await,
+                (StatusCode::TOO_MANY_REQUESTS, "LOGIN_THROTTLED".into())
+            );
+        }
+        // A success forgets an account's failures.
+        for _ in 0..4 {
+            let r = sign_in(&second, "aud", "not-the-password").await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(
+            sign_in(&w.server, "aud", "station-password-1")
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            sign_in(&second, "aud", "not-the-password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        // Address: 5 + 5 failures so far from 127.0.0.1; 10 more on unknown users fill its 20.
+        for i in 0..10 {
+            let server = if i % 2 == 0 { &w.server } else { &second };
+            let r = sign_in(server, &format!("ghost{i}"), "not-the-password").await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+        }
+        let r = sign_in(&second, "root", "admin-password-1").await;
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "LOGIN_THROTTLED", "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("本机地址15分钟内登录失败已达20次"),
+            "{body}"
+        );
+        let unknown = db
+            .storage
+            .list_audit(200)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|a| {
+                a.entry.action == "staff.login_failed" && a.entry.detail["reason"] == "unknown_user"
+            })
+            .count();
+        assert_eq!(unknown, 10);
+    })
+    .await;
+}
+
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(f);
+    }
+    let mut out = Vec::with_capacity(set.len());
+    // Poll them all concurrently on this task.
+    let mut pinned: Vec<_> = set.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if done[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => done[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.extend(done.into_iter().map(|d| d.expect("done")));
+    out
+}
+
+/// The message of an error answer, checked for English from serde or axum.
+async fn chinese_message(r: reqwest::Response, status: StatusCode) -> String {
+    assert_eq!(r.status(), status);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "INVALID_REQUEST", "{body}");
+    let message = body["message"].as_str().unwrap().to_owned();
+    for english in [
+        "Failed",
+        "missing",
+        "invalid",
+        "expected",
+        "deserialize",
+        "Cannot parse",
+    ] {
+        assert!(!message.contains(english), "English in {message:?}");
+    }
+    message
+}
+
+/// Issue 10, defect 11: a body, query or path that does not deserialize is answered in Chinese,
+/// naming the field and what is wrong, never with serde's English.
+#[tokio::test]
+async fn malformed_admin_requests_name_the_field_in_chinese() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let c = &w.server.client;
+        let login = w.server.url("/api/v1/auth/login");
+        let r = c
+            .post(&login)
+            .json(&json!({"username": "root"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            chinese_message(r, StatusCode::BAD_REQUEST).await,
+            "请求内容缺少必填字段 password"
+        );
+        let r = c
+            .post(&login)
+            .json(&json!({"username": 5, "password": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            chinese_message(r, StatusCode::BAD_REQUEST).await,
+            "请求内容中的字段 username 类型不对：应为文本（字符串），收到的是整数"
+        );
+        let r = c
+            .post(&login)
+            .header("content-type", "application/json")
+            .body("{\"username\": ")
+            .send()
+            .await
+            .unwrap();
+        let message = chinese_message(r, StatusCode::BAD_REQUEST).await;
+        assert!(message.starts_with("请求内容不是有效的 JSON"), "{message}");
+        // Query string: a missing parameter, and an integer that is not one.
+        let r = c
+            .post(w.server.url("/api/v1/rosters"))
+            .bearer_auth(&w.admin)
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            chinese_message(r, StatusCode::BAD_REQUEST).await,
+            "查询参数缺少必填字段 file_name"
+        );
+        let r = c
+            .post(
+                w.server
+                    .url("/api/v1/rosters?file_name=a.csv&fee_year=2021x"),
+            )
+            .bearer_auth(&w.admin)
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            chinese_message(r, StatusCode::BAD_REQUEST).await,
+            "查询参数中的字段 fee_year 应为整数"
+        );
+        // Path: a fee year that is not a number.
+        let r = c
+            .post(
+                w.server
+                    .url("/api/v1/regions/320600/fee-years/twenty/assessment"),
+            )
+            .bearer_auth(&w.admin)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let message = chinese_message(r, status).await;
+        assert!(
+            message == "请求地址中的参数 fee_year 应为整数"
+                || message == "请求地址中的第 2 个参数应为整数",
+            "{message}"
+        );
     })
     .await;
 }

@@ -937,7 +937,20 @@ async fn serve_then(
         announce(&base);
     }
     let mut state = AppState::new(storage, Clock::system());
+    state.public_base_url = match &config.public_base_url {
+        Some(url) => url.clone(),
+        None => {
+            let fallback = yibao_server::receipts::PublicBaseUrl::parse(&base).unwrap_or_default();
+            tracing::warn!(
+                public_base_url = %fallback,
+                "public_base_url 未设置：票据上的查验地址和二维码将指向本机监听地址，公众无法访问；\
+                 生产环境请在配置文件或 YIBAO_PUBLIC_BASE_URL 中设置对外的完整地址"
+            );
+            fallback
+        }
+    };
     state.master_key = config.master_key.clone();
+    state.client_address_header = config.client_address_header.clone();
     state.order_hold_seconds = config.order_hold_seconds;
     if state.master_key.is_none() {
         tracing::warn!(

@@ -42,6 +42,12 @@ pub struct Config {
     pub posting_secret: Option<yibao_server::channel::secrets::ChannelSecret>,
     /// Payment reports committed together at most (group commit); 1 commits each on its own.
     pub payment_batch_max: usize,
+    /// The absolute URL the public reaches this server at; receipts print their verification
+    /// URL (and its QR code) under it. `None`: `http://` + the listen address, with a warning.
+    pub public_base_url: Option<yibao_server::receipts::PublicBaseUrl>,
+    /// A header set by a trusted reverse proxy with the client's address (e.g. `X-Forwarded-For`),
+    /// for sign-in throttling and the audit log. `None`: the socket's peer address.
+    pub client_address_header: Option<yibao_server::auth::HeaderName>,
 }
 
 /// The file's layout. Unknown keys are refused so a typo is not silently ignored.
@@ -58,6 +64,8 @@ struct FileConfig {
     posting_url: Option<String>,
     posting_secret: Option<String>,
     payment_batch_max: Option<usize>,
+    public_base_url: Option<String>,
+    client_address_header: Option<String>,
 }
 
 /// What the command line said.
@@ -201,8 +209,34 @@ impl Config {
             });
         }
 
+        let public_base_url = env("YIBAO_PUBLIC_BASE_URL")
+            .or(file.public_base_url)
+            .map(|text| {
+                yibao_server::receipts::PublicBaseUrl::parse(&text).map_err(|reason| {
+                    ConfigError::Invalid {
+                        key: "public_base_url",
+                        reason,
+                    }
+                })
+            })
+            .transpose()?;
+
+        let client_address_header = env("YIBAO_CLIENT_ADDRESS_HEADER")
+            .or(file.client_address_header)
+            .map(|text| {
+                yibao_server::auth::HeaderName::from_bytes(text.trim().as_bytes()).map_err(|_| {
+                    ConfigError::Invalid {
+                        key: "client_address_header",
+                        reason: format!("“{text}”不是有效的 HTTP 头名称，如 X-Forwarded-For"),
+                    }
+                })
+            })
+            .transpose()?;
+
         Ok(Config {
             payment_batch_max,
+            public_base_url,
+            client_address_header,
             database_url,
             listen,
             body_limit_bytes,
@@ -343,6 +377,53 @@ mod tests {
         assert!(!shown.contains(&key));
         assert!(!shown.contains("posting-secret"));
         assert!(c.master_key.is_some());
+    }
+
+    #[test]
+    fn public_base_url_must_be_absolute() {
+        let env = env_of(&[("YIBAO_PUBLIC_BASE_URL", "https://yibao.example.gov.cn/")]);
+        let c = Config::load(&Flags::default(), &env).unwrap();
+        assert_eq!(
+            c.public_base_url.unwrap().as_str(),
+            "https://yibao.example.gov.cn"
+        );
+        assert!(Config::load(&Flags::default(), &env_of(&[]))
+            .unwrap()
+            .public_base_url
+            .is_none());
+        for bad in [
+            "/public",
+            "yibao.example.gov.cn",
+            "https://",
+            "https://h?x=1",
+        ] {
+            let env = env_of(&[("YIBAO_PUBLIC_BASE_URL", bad)]);
+            let err = Config::load(&Flags::default(), &env).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.starts_with("配置项 public_base_url 无效："),
+                "{bad}: {text}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("yibao.toml");
+        std::fs::write(&path, "public_base_url = \"receipts/verify\"\n").unwrap();
+        let flags = Flags {
+            config: Some(path),
+            ..Flags::default()
+        };
+        let err = Config::load(&flags, &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("http:// 或 https://"), "{err}");
+    }
+
+    #[test]
+    fn client_address_header_is_a_header_name() {
+        let env = env_of(&[("YIBAO_CLIENT_ADDRESS_HEADER", "X-Forwarded-For")]);
+        let c = Config::load(&Flags::default(), &env).unwrap();
+        assert_eq!(c.client_address_header.unwrap().as_str(), "x-forwarded-for");
+        let env = env_of(&[("YIBAO_CLIENT_ADDRESS_HEADER", "bad header")]);
+        let err = Config::load(&Flags::default(), &env).unwrap_err();
+        assert!(err.to_string().contains("client_address_header"), "{err}");
     }
 
     #[test]

@@ -439,3 +439,66 @@ fn import_roster_writes_a_rejection_file_with_the_rows_own_cells() {
         lines[1]
     );
 }
+
+/// Runs `yibao migrate` against `url` and returns its standard error, which must be Chinese.
+fn migrate_error(url: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_yibao"))
+        .args(["migrate"])
+        .env("YIBAO_DATABASE_URL", url)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    for english in [
+        "unable to open",
+        "pool timed out",
+        "database error",
+        "database unavailable",
+        "does not exist",
+        "error communicating",
+    ] {
+        assert!(!stderr.contains(english), "English in {stderr}");
+    }
+    stderr
+}
+
+/// Issue 10, defect 11: a database that cannot be opened is named, with the cause, in Chinese:
+/// SQLite's file and directory, PostgreSQL's host and port (never the password).
+#[test]
+fn database_errors_name_the_file_or_the_host_and_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir").join("yibao.db");
+    let err = migrate_error(&format!("sqlite://{}", missing.display()));
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    assert!(err.contains("不存在"), "{err}");
+    let err = migrate_error(&format!("sqlite://{}", dir.path().display()));
+    assert!(err.contains("这是一个目录"), "{err}");
+
+    let err = migrate_error("postgres://yibao:hunter2@127.0.0.1:1/yibao");
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+    assert!(err.contains("连接被拒绝"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+
+    // A real server: a database that does not exist is named.
+    let Some(url) = std::env::var("YIBAO_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI sets YIBAO_TEST_DATABASE_URL"
+        );
+        eprintln!("NOTICE: YIBAO_TEST_DATABASE_URL not set: PostgreSQL database error not checked");
+        return;
+    };
+    let base = url.split('?').next().unwrap_or(&url);
+    let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
+    let err = migrate_error(&format!("{server}/yibao_no_such_database"));
+    assert!(
+        err.contains("数据库 yibao_no_such_database 不存在"),
+        "{err}"
+    );
+}

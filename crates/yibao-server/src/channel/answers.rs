@@ -176,6 +176,9 @@ pub struct ReceiptAnswer {
     /// `社会保险费电子票据`
     pub title: String,
     pub payer_name_masked: String,
+    /// The payer's name in full: only on the payer's own copy (`…/payer-copy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_name: Option<String>,
     pub payer_id_number_masked: String,
     /// `resident_medical`
     pub item: String,
@@ -189,6 +192,8 @@ pub struct ReceiptAnswer {
     /// `valid` or `voided`.
     pub status: String,
     pub payable_id: String,
+    /// Where anyone can verify the receipt (absolute, under `public_base_url`).
+    pub verify_url: String,
 }
 
 /// Public verification of a receipt.
@@ -253,6 +258,19 @@ pub struct StatementSummary {
     pub carried: CarriedItems,
     pub funds: StatementFunds,
     pub refund_lines: RefundLines,
+    /// What an earlier upload of the same day did that this one no longer supports.
+    pub superseded: SupersededActions,
+}
+
+/// Actions of an earlier upload of the day that the re-upload no longer supports.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupersededActions {
+    /// Undone: the refund owed (and the payment booked for it) withdrawn before it was handed to
+    /// the channel.
+    pub withdrawn: i64,
+    /// Could not be undone (handed over, or applied with a receipt): a `superseded_action` item
+    /// for staff.
+    pub flagged: i64,
 }
 
 /// One difference of a statement and what was done about it.

@@ -94,11 +94,11 @@ pub async fn channel_auth(State(state): State<AppState>, request: Request, next:
     match authenticate(&state, request).await {
         Ok((secret, request)) => {
             let response = next.run(request).await;
-            let response = render_error(response, &request_id);
+            let response = render_error(response, &request_id).await;
             sign_response(response, &path_and_query, &secret, now).await
         }
         Err((error, secret)) => {
-            let response = render_error(error.into_response(), &request_id);
+            let response = render_error(error.into_response(), &request_id).await;
             match secret {
                 Some(secret) => sign_response(response, &path_and_query, &secret, now).await,
                 None => response,
@@ -121,6 +121,12 @@ fn previous_secret(
         .ok()
 }
 
+/// Logs why a channel request was refused: the caller gets the same `AUTH_FAILED` for every
+/// reason (so a probe learns nothing), the operator's log says which check failed and for whom.
+fn refused(reason: &'static str, channel_id: &str) {
+    tracing::warn!(channel = ?channel_id, reason, "channel authentication failed");
+}
+
 async fn authenticate(
     state: &AppState,
     request: Request,
@@ -138,15 +144,28 @@ async fn authenticate(
         .unwrap_or_default()
         .to_owned();
     if channel_id.is_empty() || channel_id.len() > 64 {
+        refused(
+            "missing_or_overlong_channel_id",
+            &channel_id.chars().take(64).collect::<String>(),
+        );
         return Err((auth_failed(), None));
     }
-    let channel = state
+    let channel = match state
         .storage
         .get_channel(&channel_id)
         .await
         .map_err(|e| (ApiError::from(e), None))?
-        .filter(|c| c.enabled)
-        .ok_or((auth_failed(), None))?;
+    {
+        Some(c) if c.enabled => c,
+        Some(_) => {
+            refused("channel_disabled", &channel_id);
+            return Err((auth_failed(), None));
+        }
+        None => {
+            refused("unknown_channel", &channel_id);
+            return Err((auth_failed(), None));
+        }
+    };
     let secret = open(&channel.secret_sealed, state.master_key.as_ref()).map_err(|e| {
         tracing::error!(channel = %channel_id, error = e, "channel secret cannot be opened");
         (auth_failed(), None)
@@ -154,12 +173,22 @@ async fn authenticate(
     let fail = |e: ApiError| (e, Some(secret.clone()));
     let now = state.clock.now().timestamp();
     let Some(timestamp) = timestamp.filter(|t| signing::timestamp_fresh(*t, now)) else {
+        match timestamp {
+            Some(t) => tracing::warn!(
+                channel = %channel_id,
+                reason = "timestamp_skew",
+                skew_seconds = t - now,
+                "channel authentication failed"
+            ),
+            None => refused("timestamp_missing_or_malformed", &channel_id),
+        }
         return Err(fail(ApiError::new(
             ErrorCode::AuthFailed,
             "请求时间与服务器时间相差超过300秒，请校准时钟后重试",
         )));
     };
     if !signing::valid_nonce(&nonce) {
+        refused("malformed_nonce", &channel_id);
         return Err(fail(auth_failed()));
     }
     let method = request.method().as_str().to_owned();
@@ -175,9 +204,10 @@ async fn authenticate(
         MAX_SMALL_CHANNEL_BODY_BYTES
     };
     let (parts, body) = request.into_parts();
-    let bytes = to_bytes(body, limit)
-        .await
-        .map_err(|_| fail(ApiError::of(ErrorCode::PayloadTooLarge)))?;
+    let bytes = to_bytes(body, limit).await.map_err(|_| {
+        refused("body_too_large", &channel_id);
+        fail(ApiError::of(ErrorCode::PayloadTooLarge))
+    })?;
     let to_sign =
         signing::request_string_to_sign(&method, &path_and_query, timestamp, &nonce, &bytes);
     // After a rotation the previous secret is accepted until its grace period ends; the answer is
@@ -187,7 +217,17 @@ async fn authenticate(
     } else {
         match previous_secret(&channel, state, now) {
             Some(previous) if signing::verify(previous.expose(), &to_sign, &signature) => previous,
-            _ => return Err(fail(auth_failed())),
+            _ => {
+                refused(
+                    if signature.is_empty() {
+                        "signature_missing"
+                    } else {
+                        "signature_mismatch"
+                    },
+                    &channel_id,
+                );
+                return Err(fail(auth_failed()));
+            }
         }
     };
     let fail = |e: ApiError| (e, Some(secret.clone()));
@@ -197,6 +237,7 @@ async fn authenticate(
         .await
         .map_err(|e| fail(ApiError::from(e)))?;
     if !fresh {
+        refused("nonce_replayed", &channel_id);
         return Err(fail(ApiError::new(
             ErrorCode::Replayed,
             "重复的请求（Nonce 在15分钟内已使用过），请使用新的 Nonce 重新签名",
@@ -206,6 +247,7 @@ async fn authenticate(
         .rate_limiter
         .allow(&channel_id, channel.rate_per_second)
     {
+        tracing::info!(channel = %channel_id, reason = "rate_limited", "channel request refused");
         return Err(fail(ApiError::new(
             ErrorCode::RateLimited,
             "请求过于频繁，请稍后重试",

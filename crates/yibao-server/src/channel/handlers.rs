@@ -29,6 +29,7 @@ use super::{MAX_CHANNEL_ID_CHARS, MAX_REFUNDS_LISTED};
 use crate::clock::CHINA_STANDARD_TIME;
 use crate::error::{ApiError, ErrorCode};
 use crate::json::ApiJson;
+use crate::receipts::PayerName;
 use crate::services::refunds::refund_due;
 use crate::services::{new_check_code, new_id};
 use crate::AppState;
@@ -792,8 +793,17 @@ async fn receipt_checked(
     Ok(receipt)
 }
 
-/// § 8 One receipt, as JSON or, with `Accept: application/pdf`, as the PDF.
-#[utoipa::path(get, path = "/channel/v1/receipts/{receipt_code}/{receipt_number}", tag = "channel", summary = "获取票据（JSON 或 PDF）", params(("receipt_code" = String, Path), ("receipt_number" = String, Path), CheckCodeQuery), description = "§8 One receipt, JSON or PDF. Signed per the channel protocol.",
+fn wants_pdf(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/pdf"))
+}
+
+/// § 8 One receipt, as JSON or, with `Accept: application/pdf`, as the PDF. The payer's name is
+/// masked in both: the receipt's numbers and check code are printed on every copy, so whoever has
+/// seen one can ask; the payer's own copy is [`payer_copy`].
+#[utoipa::path(get, path = "/channel/v1/receipts/{receipt_code}/{receipt_number}", tag = "channel", summary = "获取票据（JSON 或 PDF）", params(("receipt_code" = String, Path), ("receipt_number" = String, Path), CheckCodeQuery), description = "§8 One receipt, JSON or PDF, the payer's name masked. Signed per the channel protocol.",
     responses((status = 200, description = "the receipt as JSON, or with `Accept: application/pdf` the PDF", content((ReceiptAnswer = "application/json"), (Vec<u8> = "application/pdf"))), (status = 404, description = "`NOT_FOUND`: no such receipt, or the check code is wrong", body = crate::error::ErrorBody), (status = 422, description = "a malformed parameter", body = crate::error::ErrorBody)))]
 pub async fn get_receipt(
     State(state): State<AppState>,
@@ -806,19 +816,20 @@ pub async fn get_receipt(
     if !channel.allows(&receipt.region) {
         return Err(ApiError::of(ErrorCode::RegionNotAllowed));
     }
-    let wants_pdf = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/pdf"));
-    if wants_pdf {
-        let pdf = crate::receipts::render_pdf(&state, &receipt)?;
-        return Ok(([(header::CONTENT_TYPE, "application/pdf")], pdf).into_response());
+    if wants_pdf(&headers) {
+        let pdf = crate::receipts::render_pdf(&state, &receipt, PayerName::Masked)?;
+        return Ok(crate::receipts::pdf_response(&receipt, pdf));
     }
+    Ok(Json(channel_receipt_json(&state, &receipt, PayerName::Masked)).into_response())
+}
+
+fn channel_receipt_json(state: &AppState, receipt: &ReceiptRecord, payer: PayerName) -> ReceiptAnswer {
     // Stored as the JSON list of components written when the receipt was issued.
     let components: Vec<Component> = serde_json::from_str(&receipt.components).unwrap_or_default();
-    Ok(Json(ReceiptAnswer {
+    ReceiptAnswer {
         title: "社会保险费电子票据".to_owned(),
         payer_name_masked: masked_name(&receipt.payer_name),
+        payer_name: (payer == PayerName::Full).then(|| receipt.payer_name.clone()),
         payer_id_number_masked: masked_id(&receipt.id_number),
         item: "resident_medical".to_owned(),
         item_name: "城乡居民基本医疗保险".to_owned(),
@@ -826,14 +837,58 @@ pub async fn get_receipt(
         components,
         amount: receipt.amount_fen,
         issued_on: receipt.issued_on,
-        receipt_code: receipt.receipt_code,
-        receipt_number: receipt.receipt_number,
-        check_code: receipt.check_code,
-        issuer: receipt.issuer,
-        status: receipt.status,
-        payable_id: receipt.payable_id,
-    })
-    .into_response())
+        verify_url: state.public_base_url.verify_url(receipt),
+        receipt_code: receipt.receipt_code.clone(),
+        receipt_number: receipt.receipt_number.clone(),
+        check_code: receipt.check_code.clone(),
+        issuer: receipt.issuer.clone(),
+        status: receipt.status.clone(),
+        payable_id: receipt.payable_id.clone(),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PayerCopyRequest {
+    check_code: String,
+    /// The payer's ID number, as in the receipt search.
+    id_number: String,
+    /// The payer's name, as in the receipt search.
+    name: String,
+}
+
+/// § 8, addition: the payer's own copy, a proof of payment with the payer's name in full (the ID
+/// number stays masked). The channel proves who the payer is as for the receipt search: their ID
+/// number and name must match the receipt. JSON (`payer_name` added), or the PDF with
+/// `Accept: application/pdf`. A mismatch is answered as an unknown receipt.
+#[utoipa::path(post, path = "/channel/v1/receipts/{receipt_code}/{receipt_number}/payer-copy", tag = "channel", summary = "交款人本人的票据（姓名完整）", request_body = PayerCopyRequest,
+    params(("receipt_code" = String, Path), ("receipt_number" = String, Path)),
+    description = "§8 addition: the payer's own copy (name in full) for a channel that proves the payer's ID number and name. Signed per the channel protocol.",
+    responses((status = 200, description = "the payer's copy as JSON (with `payer_name`), or with `Accept: application/pdf` the PDF", content((ReceiptAnswer = "application/json"), (Vec<u8> = "application/pdf"))), (status = 404, description = "`NOT_FOUND`: no such receipt, wrong check code, or ID number and name do not match", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER` or another field refused", body = crate::error::ErrorBody), (status = 503, description = "`SERVICE_UNAVAILABLE`: no receipt font installed", body = crate::error::ErrorBody)))]
+pub async fn payer_copy(
+    State(state): State<AppState>,
+    Extension(channel): Extension<ChannelContext>,
+    Path((code, number)): Path<(String, String)>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<PayerCopyRequest>,
+) -> Result<Response, ApiError> {
+    let id = IdNumber::parse(&req.id_number, state.clock.today())?.id_number;
+    let receipt = receipt_checked(&state, &code, &number, Some(&req.check_code)).await?;
+    if !channel.allows(&receipt.region) {
+        return Err(ApiError::of(ErrorCode::RegionNotAllowed));
+    }
+    let proven = receipt.id_number == id.as_str()
+        && PersonName::parse(&receipt.payer_name).is_ok_and(|n| n.matches(&req.name));
+    if !proven {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "未找到该票据，请核对票据代码、号码、校验码和交款人的身份证号码、姓名",
+        ));
+    }
+    if wants_pdf(&headers) {
+        let pdf = crate::receipts::render_pdf(&state, &receipt, PayerName::Full)?;
+        return Ok(crate::receipts::pdf_response(&receipt, pdf));
+    }
+    Ok(Json(channel_receipt_json(&state, &receipt, PayerName::Full)).into_response())
 }
 
 #[derive(Deserialize, IntoParams)]

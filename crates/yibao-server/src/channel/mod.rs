@@ -51,6 +51,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/channel/v1/receipts/{receipt_code}/{receipt_number}",
             get(handlers::get_receipt),
         )
+        .route(
+            "/channel/v1/receipts/{receipt_code}/{receipt_number}/payer-copy",
+            post(handlers::payer_copy),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             auth::channel_auth,

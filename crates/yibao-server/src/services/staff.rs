@@ -5,7 +5,10 @@ use argon2::Argon2;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use yibao_domain::{RegionCode, StationCode};
-use yibao_storage::records::MAX_SESSION_SECONDS;
+use yibao_storage::records::{
+    LoginAdmission, LoginThrottleKey, MAX_LOGIN_ATTEMPTS_PER_ACCOUNT,
+    MAX_LOGIN_ATTEMPTS_PER_ADDRESS, MAX_LOGIN_KEY_CHARS, MAX_SESSION_SECONDS,
+};
 use yibao_storage::{AuditEntry, ConstraintKind, Role, StaffAccount, Storage, StorageError};
 
 use crate::error::{ApiError, ErrorCode};
@@ -172,25 +175,136 @@ pub struct Session {
     pub role: Role,
 }
 
+/// Why a sign-in was refused: logged and audited, never told to the caller (who gets the same
+/// `INVALID_CREDENTIALS` for each, so that user names cannot be probed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginFailure {
+    UnknownUser,
+    Disabled,
+    WrongPassword,
+}
+
+impl LoginFailure {
+    pub fn code(self) -> &'static str {
+        match self {
+            LoginFailure::UnknownUser => "unknown_user",
+            LoginFailure::Disabled => "disabled",
+            LoginFailure::WrongPassword => "wrong_password",
+        }
+    }
+}
+
+/// The answer to a throttled sign-in: 429 `LOGIN_THROTTLED`, saying how long to wait.
+pub fn throttled_error(key: LoginThrottleKey, retry_after_seconds: i64) -> ApiError {
+    let minutes = (retry_after_seconds + 59) / 60;
+    let (what, limit) = match key {
+        LoginThrottleKey::Account => ("该账号", MAX_LOGIN_ATTEMPTS_PER_ACCOUNT),
+        LoginThrottleKey::Address => ("本机地址", MAX_LOGIN_ATTEMPTS_PER_ADDRESS),
+    };
+    ApiError::new(
+        ErrorCode::LoginThrottled,
+        format!(
+            "{what}15分钟内登录失败已达{limit}次，为保护账号暂停登录，请{minutes}分钟后再试；\
+             忘记密码请联系中心管理员重置"
+        ),
+    )
+}
+
+/// A refused sign-in: the answer, and for a throttled one how long to wait (`Retry-After`).
+#[derive(Debug)]
+pub struct LoginError {
+    pub error: ApiError,
+    pub retry_after_seconds: Option<i64>,
+}
+
+impl From<ApiError> for LoginError {
+    fn from(error: ApiError) -> Self {
+        LoginError {
+            error,
+            retry_after_seconds: None,
+        }
+    }
+}
+
+impl From<StorageError> for LoginError {
+    fn from(error: StorageError) -> Self {
+        ApiError::from(error).into()
+    }
+}
+
 /// Checks a password and opens a session. Unknown user and wrong password get the same answer.
+///
+/// Throttled per account and per client `address` ([`Storage::admit_login_attempt`]): the attempt
+/// is counted in the database before the password is checked, so concurrent attempts and other
+/// servers on the same database count too, and a throttled attempt is refused without checking
+/// (429 `LOGIN_THROTTLED`). Every failure is logged and audited (`staff.login_failed`, with the
+/// user name, address and reason; never the password).
 pub async fn login(
     storage: &dyn Storage,
     username: &str,
     password: &str,
+    address: &str,
     now: i64,
-) -> Result<Session, ApiError> {
+) -> Result<Session, LoginError> {
+    let username: String = username.chars().take(MAX_LOGIN_KEY_CHARS).collect();
+    let username = username.as_str();
+    if let LoginAdmission::Throttled {
+        key,
+        retry_after_seconds,
+    } = storage.admit_login_attempt(username, address, now).await?
+    {
+        tracing::warn!(
+            username = ?username,
+            address,
+            by = key.code(),
+            retry_after_seconds,
+            "staff sign-in throttled"
+        );
+        return Err(LoginError {
+            error: throttled_error(key, retry_after_seconds),
+            retry_after_seconds: Some(retry_after_seconds),
+        });
+    }
     let account = storage.get_staff(username).await?;
-    let ok = match &account {
-        Some(a) => !a.disabled && verify_password(&a.password_hash, password),
+    let failure = match &account {
+        Some(a) if a.disabled => {
+            verify_password(DUMMY_HASH, password);
+            Some(LoginFailure::Disabled)
+        }
+        Some(a) if !verify_password(&a.password_hash, password) => {
+            Some(LoginFailure::WrongPassword)
+        }
+        Some(_) => None,
         None => {
             // Spend the same time as a real check so a username cannot be probed by timing.
             verify_password(DUMMY_HASH, password);
-            false
+            Some(LoginFailure::UnknownUser)
         }
     };
-    let Some(account) = account.filter(|_| ok) else {
-        return Err(ApiError::of(ErrorCode::InvalidCredentials));
+    if let Some(reason) = failure {
+        tracing::warn!(
+            username = ?username,
+            address,
+            reason = reason.code(),
+            "staff sign-in failed"
+        );
+        storage
+            .append_audit(&AuditEntry {
+                actor: username.to_owned(),
+                action: "staff.login_failed".into(),
+                region: account
+                    .as_ref()
+                    .and_then(|a| a.region.map(|r| r.to_string())),
+                target: username.to_owned(),
+                detail: serde_json::json!({ "address": address, "reason": reason.code() }),
+            })
+            .await?;
+        return Err(ApiError::of(ErrorCode::InvalidCredentials).into());
+    }
+    let Some(account) = account else {
+        return Err(ApiError::of(ErrorCode::InvalidCredentials).into());
     };
+    storage.login_succeeded(username, address).await?;
     let token = format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),
@@ -206,9 +320,10 @@ pub async fn login(
             action: "staff.login".into(),
             region: account.region.map(|r| r.to_string()),
             target: account.username.clone(),
-            detail: serde_json::json!({}),
+            detail: serde_json::json!({ "address": address }),
         })
         .await?;
+    tracing::info!(username = %account.username, address, "staff signed in");
     Ok(Session {
         token,
         expires_at,
