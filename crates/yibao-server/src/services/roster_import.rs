@@ -30,7 +30,7 @@ use crate::error::{ApiError, ErrorCode};
 /// Rejections kept in the report; beyond this only the count grows.
 pub const MAX_REPORTED_REJECTIONS: usize = 200_000;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Rejection {
     /// Row number as Excel shows it (the header is row 1).
     pub row: usize,
@@ -39,7 +39,7 @@ pub struct Rejection {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     #[serde(flatten)]
     pub summary: ImportSummary,
