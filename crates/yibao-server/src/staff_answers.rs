@@ -77,7 +77,7 @@ pub struct ReconciledStatement {
     pub lines: i64,
     /// The reconciliation summary as it was answered at upload (`null` if it cannot be read back;
     /// one stored by an older version may lack fields added since).
-    #[schema(value_type = Option<crate::channel::answers::StatementSummary>)]
+    #[schema(value_type = Option<crate::channel::answers::StatementSummary>, required = true)]
     pub summary: serde_json::Value,
 }
 

@@ -578,7 +578,15 @@ fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
         !o.keys().any(|k| {
             matches!(
                 k.as_str(),
-                "type" | "properties" | "items" | "oneOf" | "anyOf" | "$ref"
+                "type"
+                    | "properties"
+                    | "additionalProperties"
+                    | "items"
+                    | "oneOf"
+                    | "anyOf"
+                    | "allOf"
+                    | "enum"
+                    | "$ref"
             )
         })
     }) {
@@ -863,6 +871,217 @@ async fn channel_answers_conform_to_their_schemas() {
             .await
             .unwrap();
         assert_answer_conforms(&doc, Method::GET, "/public/paid-status", 200, &paid_status);
+    })
+    .await;
+}
+
+/// The staff answers clerks use most, from a demo with a payment, a statement with 长款, an
+/// agreement and a debit run, each held against the schema the document gives it.
+#[tokio::test]
+async fn staff_answers_conform_to_their_schemas() {
+    on_each_backend(|storage| async move {
+        yibao::demo::load(storage.as_ref()).await.unwrap();
+        yibao::demo::load_people(storage.as_ref(), clock().today())
+            .await
+            .unwrap();
+        yibao::operator::channel_add(
+            storage.as_ref(),
+            None,
+            "bankad",
+            "auto_debit",
+            &["320600".to_owned()],
+            1000,
+            "demo-secret-bank-auto-debit-0".to_owned(),
+        )
+        .await
+        .unwrap();
+        let server = TestServer::start(storage, clock(), ServerSettings::default()).await;
+        let doc = document();
+        let c = &server.client;
+        let login: Value = c
+            .post(server.url("/api/v1/auth/login"))
+            .json(&json!({"username": "admin", "password": "yibao-demo-admin"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["token"].as_str().expect("a token").to_owned();
+        let call = |method: Method, path: String, body: Option<Value>| {
+            let mut request = c.request(method, server.url(&path)).bearer_auth(&token);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            async move {
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                (status, response.json::<Value>().await.unwrap())
+            }
+        };
+        let get = |path: &str| call(Method::GET, path.to_owned(), None);
+        let checked = |method: Method, template: &'static str, path: String, body: Option<Value>| {
+            let doc = &doc;
+            let call = &call;
+            async move {
+                let (status, answer) = call(method.clone(), path, body).await;
+                assert_eq!(status, 200, "{method} {template}: {answer}");
+                assert_answer_conforms(doc, method, template, 200, &answer);
+                answer
+            }
+        };
+        let fee_year = yibao::demo::collecting_fee_year(clock().today());
+        let (id_number, name) = yibao::demo::demo_residents(clock().today())
+            .into_iter()
+            .next()
+            .unwrap();
+
+        // The unpaid list (未缴费名单).
+        let unpaid = checked(
+            Method::GET,
+            "/api/v1/regions/{region}/fee-years/{fee_year}/standing",
+            format!("/api/v1/regions/320600/fee-years/{fee_year}/standing?only_unpaid=true"),
+            None,
+        )
+        .await;
+        assert!(!unpaid.as_array().unwrap().is_empty(), "{unpaid}");
+
+        // A statement with money never reported (长款): reconciled, a refund owed for it.
+        let csv = "channel_txn_id,type,amount,occurred_at,refund_no\n\
+                   STAFF-X1,payment,500,2020-11-02T11:00:00+08:00,\n";
+        let response = c
+            .put(server.url("/api/v1/statements/wechat/2020-11-02"))
+            .bearer_auth(&token)
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let summary: Value = response.json().await.unwrap();
+        assert_answer_conforms(
+            &doc,
+            Method::PUT,
+            "/api/v1/statements/{channel_id}/{date}",
+            200,
+            &summary,
+        );
+        let items = checked(
+            Method::GET,
+            "/api/v1/reconciliation/items",
+            "/api/v1/reconciliation/items?from=2020-11-02&to=2020-11-02".to_owned(),
+            None,
+        )
+        .await;
+        assert!(!items.as_array().unwrap().is_empty(), "{items}");
+        let report = checked(
+            Method::GET,
+            "/api/v1/reports/reconciliation",
+            "/api/v1/reports/reconciliation?from=2020-11-02&to=2020-11-02".to_owned(),
+            None,
+        )
+        .await;
+        assert!(report["statements"][0]["summary"].is_object(), "{report}");
+        let refunds = checked(
+            Method::GET,
+            "/api/v1/refunds",
+            "/api/v1/refunds".to_owned(),
+            None,
+        )
+        .await;
+        assert!(!refunds.as_array().unwrap().is_empty(), "{refunds}");
+        for (template, path) in [
+            ("/api/v1/reports/refunds", "/api/v1/reports/refunds"),
+            (
+                "/api/v1/reports/daily-collection",
+                "/api/v1/reports/daily-collection",
+            ),
+            (
+                "/api/v1/collection/overdue-refunds",
+                "/api/v1/collection/overdue-refunds",
+            ),
+            ("/api/v1/collection/unposted", "/api/v1/collection/unposted"),
+        ] {
+            checked(Method::GET, template, path.to_owned(), None).await;
+        }
+
+        // An agreement (委托扣款协议) and a debit run under it.
+        let agreement = checked(
+            Method::POST,
+            "/api/v1/agreements",
+            "/api/v1/agreements".to_owned(),
+            Some(json!({"agreement_no": "AG-CONF-1", "region": "320600", "channel_id": "bankad",
+                "payer_id_number": id_number, "payer_name": name, "account": "6222021234567890123"})),
+        )
+        .await;
+        assert_eq!(agreement["agreement_no"], "AG-CONF-1");
+        let agreements = checked(
+            Method::GET,
+            "/api/v1/agreements",
+            "/api/v1/agreements?region=320600".to_owned(),
+            None,
+        )
+        .await;
+        assert_eq!(agreements.as_array().unwrap().len(), 1, "{agreements}");
+        let run = checked(
+            Method::POST,
+            "/api/v1/debit-runs",
+            "/api/v1/debit-runs".to_owned(),
+            Some(json!({"channel_id": "bankad", "region": "320600", "fee_year": fee_year,
+                "debit_date": "2020-11-03"})),
+        )
+        .await;
+        let run_no = run["run_no"].as_str().expect("a run number").to_owned();
+        checked(
+            Method::GET,
+            "/api/v1/debit-runs",
+            "/api/v1/debit-runs".to_owned(),
+            None,
+        )
+        .await;
+        let detail = checked(
+            Method::GET,
+            "/api/v1/debit-runs/{run_no}",
+            format!("/api/v1/debit-runs/{run_no}"),
+            None,
+        )
+        .await;
+        assert!(!detail["items"].as_array().unwrap().is_empty(), "{detail}");
+        checked(
+            Method::POST,
+            "/api/v1/agreements/{agreement_no}/cancellation",
+            "/api/v1/agreements/AG-CONF-1/cancellation".to_owned(),
+            None,
+        )
+        .await;
+
+        // The person's history and the audit log.
+        checked(
+            Method::GET,
+            "/api/v1/regions/{region}/persons/{id_number}/history",
+            format!("/api/v1/regions/320600/persons/{id_number}/history"),
+            None,
+        )
+        .await;
+        let audit = checked(
+            Method::GET,
+            "/api/v1/audit",
+            "/api/v1/audit?limit=50".to_owned(),
+            None,
+        )
+        .await;
+        assert!(!audit.as_array().unwrap().is_empty(), "{audit}");
+        // The check is strict through the flattened audit entry: a key the document does not
+        // name, or one it requires missing, is caught.
+        let schema = &operation(&doc, &Method::GET, "/api/v1/audit")["responses"]["200"]["content"]
+            ["application/json"]["schema"];
+        let mut entry = audit[0].clone();
+        entry["surprise"] = json!(1);
+        assert!(conforms(&doc, schema, &json!([entry]), "answer").is_err());
+        let mut entry = audit[0].clone();
+        entry.as_object_mut().unwrap().remove("actor");
+        assert!(conforms(&doc, schema, &json!([entry]), "answer").is_err());
+        let (status, _) = get("/api/v1/audit?limit=1").await;
+        assert_eq!(status, 200);
     })
     .await;
 }
