@@ -31,7 +31,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Lists every staff account (no password hashes). Administrators only.
-#[utoipa::path(get, path = "/api/v1/staff", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/staff", summary = "工作人员列表", tag = "admin",
     responses((status = 200, body = [StaffSummary]), (status = 403, body = ErrorBody)))]
 pub async fn list_staff(
     State(state): State<AppState>,
@@ -42,7 +42,7 @@ pub async fn list_staff(
 }
 
 /// Disables an account and ends its sessions. Administrators only; not one's own account.
-#[utoipa::path(post, path = "/api/v1/staff/{username}/disable", tag = "admin",
+#[utoipa::path(post, path = "/api/v1/staff/{username}/disable", summary = "停用工作人员账号", tag = "admin",
     params(("username" = String, Path)),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -57,7 +57,7 @@ pub async fn disable_staff(
 }
 
 /// Enables a disabled account. Administrators only.
-#[utoipa::path(post, path = "/api/v1/staff/{username}/enable", tag = "admin",
+#[utoipa::path(post, path = "/api/v1/staff/{username}/enable", summary = "启用工作人员账号", tag = "admin",
     params(("username" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn enable_staff(
@@ -78,7 +78,7 @@ pub struct PasswordReset {
 }
 
 /// Sets a new password for an account and ends its sessions. Administrators only.
-#[utoipa::path(put, path = "/api/v1/staff/{username}/password", tag = "admin",
+#[utoipa::path(put, path = "/api/v1/staff/{username}/password", summary = "重置工作人员密码", tag = "admin",
     params(("username" = String, Path)), request_body = PasswordReset,
     responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -101,7 +101,7 @@ pub async fn reset_password(
 }
 
 /// Lists every channel with its regions, rate and state (never a secret). Administrators only.
-#[utoipa::path(get, path = "/api/v1/channels", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/channels", summary = "渠道列表", tag = "admin",
     responses((status = 200, body = [ChannelSummary]), (status = 403, body = ErrorBody)))]
 pub async fn list_channels(
     State(state): State<AppState>,
@@ -115,7 +115,7 @@ pub async fn list_channels(
 }
 
 /// Disables a channel: its requests are refused with 401 `AUTH_FAILED`. Administrators only.
-#[utoipa::path(post, path = "/api/v1/channels/{channel_id}/disable", tag = "admin",
+#[utoipa::path(post, path = "/api/v1/channels/{channel_id}/disable", summary = "停用渠道", tag = "admin",
     params(("channel_id" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn disable_channel(
@@ -130,7 +130,7 @@ pub async fn disable_channel(
 }
 
 /// Enables a disabled channel. Administrators only.
-#[utoipa::path(post, path = "/api/v1/channels/{channel_id}/enable", tag = "admin",
+#[utoipa::path(post, path = "/api/v1/channels/{channel_id}/enable", summary = "启用渠道", tag = "admin",
     params(("channel_id" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn enable_channel(
@@ -154,7 +154,7 @@ pub struct SecretRotation {
 
 /// Gives a channel a new secret; the previous one is still accepted for the grace period, so the
 /// bank switches its servers over without refused requests. Administrators only.
-#[utoipa::path(put, path = "/api/v1/channels/{channel_id}/secret", tag = "admin",
+#[utoipa::path(put, path = "/api/v1/channels/{channel_id}/secret", summary = "更换渠道密钥", tag = "admin",
     params(("channel_id" = String, Path)), request_body = SecretRotation,
     responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
