@@ -89,7 +89,7 @@ pub(crate) fn collection_reader(staff: &Staff) -> Result<Option<String>, ApiErro
 
 /// Refunds owed past their due date (two working days after the payment), oldest first.
 #[utoipa::path(get, path = "/api/v1/collection/overdue-refunds", summary = "逾期未退费清单", tag = "admin",
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [yibao_storage::collection::RefundState]), (status = 403, body = ErrorBody)))]
 pub async fn overdue_refunds(
     State(state): State<AppState>,
     staff: Staff,
@@ -105,7 +105,7 @@ pub async fn overdue_refunds(
 
 /// Applied payments not posted to the agency (到帐) within two days.
 #[utoipa::path(get, path = "/api/v1/collection/unposted", summary = "未到帐推送清单", tag = "admin",
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [yibao_storage::collection::OutboxEvent]), (status = 403, body = ErrorBody)))]
 pub async fn unposted(
     State(state): State<AppState>,
     staff: Staff,
@@ -315,7 +315,7 @@ pub struct UploadQuery {
 /// Answers the summary and every rejected row with its column and reason.
 #[utoipa::path(post, path = "/api/v1/rosters", summary = "上传花名册", tag = "admin", params(UploadQuery),
     request_body(content = String, content_type = "application/octet-stream"),
-    responses((status = 200, body = Object, description = "ImportReport"), (status = 422, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 200, body = ImportReport), (status = 422, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn upload_roster(
     State(state): State<AppState>,
     staff: Staff,
@@ -482,7 +482,6 @@ impl PersonView {
 pub struct PersonDetail {
     person: PersonView,
     /// This person's payables in every fee year, superseded ones included.
-    #[schema(value_type = Vec<Object>)]
     payables: Vec<yibao_storage::PayableRecord>,
 }
 
@@ -652,7 +651,7 @@ pub async fn put_person(
 /// Every version of a person's record: who changed it, when, from where, and what it became.
 #[utoipa::path(get, path = "/api/v1/regions/{region}/persons/{id_number}/history", summary = "参保人员变更记录", tag = "admin",
     params(("region" = String, Path), ("id_number" = String, Path)),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = [yibao_storage::HistoryEntry]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn person_history(
     State(state): State<AppState>,
     staff: Staff,
@@ -677,7 +676,7 @@ pub async fn person_history(
 /// Assesses a region's fee year in bulk (核定), center administrator only. Idempotent.
 #[utoipa::path(post, path = "/api/v1/regions/{region}/fee-years/{fee_year}/assessment", summary = "年度核定", tag = "admin",
     params(("region" = String, Path), ("fee_year" = i64, Path)),
-    responses((status = 200, body = Object, description = "AssessReport"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = AssessReport), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn assess(
     State(state): State<AppState>,
     staff: Staff,
@@ -711,7 +710,7 @@ pub async fn assess(
 /// A paid payable must be refunded first (409 `PAID_MUST_BE_REFUNDED`).
 #[utoipa::path(post, path = "/api/v1/regions/{region}/fee-years/{fee_year}/persons/{id_number}/reassessment", summary = "个人重新核定", tag = "admin",
     params(("region" = String, Path), ("fee_year" = i64, Path), ("id_number" = String, Path)),
-    responses((status = 200, body = Object, description = "the new payable"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = yibao_storage::PayableRecord, description = "the new payable"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn reassess(
     State(state): State<AppState>,
     staff: Staff,
@@ -924,7 +923,7 @@ pub struct AuditQuery {
 
 /// The audit log, newest first: administrators and auditors.
 #[utoipa::path(get, path = "/api/v1/audit", summary = "审计日志", tag = "admin", params(AuditQuery),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [yibao_storage::AuditRecord]), (status = 403, body = ErrorBody)))]
 pub async fn audit_log(
     State(state): State<AppState>,
     staff: Staff,

@@ -25,6 +25,7 @@ pub mod receipts;
 pub mod routes;
 pub mod services;
 pub mod settlement_api;
+pub mod staff_answers;
 
 pub use clock::Clock;
 pub use error::{ApiError, ErrorBody, ErrorCode};

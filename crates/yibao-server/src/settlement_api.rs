@@ -18,7 +18,9 @@ use serde_json::{json, Value};
 use yibao_domain::settlement::RefundReason;
 use yibao_domain::RegionCode;
 use yibao_statement_file::StatementFormat;
+use yibao_storage::collection::RefundState;
 use yibao_storage::records::MAX_LIST_ROWS;
+use yibao_storage::settlement::{AgreementRecord, DebitRunRecord, ReconciliationItem};
 use yibao_storage::Role;
 
 use crate::admin::{audit, collection_reader};
@@ -26,6 +28,10 @@ use crate::auth::Staff;
 use crate::error::{ApiError, ErrorCode};
 use crate::json::ApiJson;
 use crate::services::{debit, reconciliation, refunds};
+use crate::staff_answers::{
+    ChannelOnlyPolicyAnswer, DailyCollectionReport, DebitRunDetail, ReconciledStatement,
+    ReconciliationReport, RefundsReport, ResolutionAnswer,
+};
 use crate::AppState;
 
 /// Longest period a report covers, in days.
@@ -176,7 +182,7 @@ async fn channel_filter(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct AgreementRequest {
     agreement_no: String,
     region: String,
@@ -192,13 +198,13 @@ pub struct AgreementRequest {
 }
 
 /// Signs an auto-debit agreement (委托扣款协议) for a payer alone or a family.
-#[utoipa::path(post, path = "/api/v1/agreements", summary = "签订委托扣款协议", tag = "settlement", request_body = Object,
-    responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/agreements", summary = "签订委托扣款协议", tag = "settlement", request_body = AgreementRequest,
+    responses((status = 200, body = AgreementRecord), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn sign_agreement(
     State(state): State<AppState>,
     staff: Staff,
     ApiJson(req): ApiJson<AgreementRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgreementRecord>, ApiError> {
     let scope = collection_writer(&staff)?;
     within(&scope, &req.region)?;
     let record = debit::sign_agreement(
@@ -225,7 +231,7 @@ pub async fn sign_agreement(
         json!({"channel_id": record.channel_id, "members": record.members.len()}),
     )
     .await?;
-    Ok(Json(json!(record)))
+    Ok(Json(record))
 }
 
 #[derive(Deserialize)]
@@ -237,30 +243,30 @@ pub struct AgreementQuery {
 /// Agreements of a region, or of one person (as payer or member).
 #[utoipa::path(get, path = "/api/v1/agreements", summary = "委托扣款协议列表", tag = "settlement",
     params(("region" = Option<String>, Query), ("id_number" = Option<String>, Query)),
-    responses((status = 200, body = [Object]), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [AgreementRecord]), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list_agreements(
     State(state): State<AppState>,
     staff: Staff,
     Query(q): Query<AgreementQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<AgreementRecord>>, ApiError> {
     let scope = collection_reader(&staff)?;
     let region = scope.or(q.region);
     let list = state
         .storage
         .agreements(region.as_deref(), q.id_number.as_deref(), MAX_LIST_ROWS)
         .await?;
-    Ok(Json(json!(list)))
+    Ok(Json(list))
 }
 
 /// Cancels (解约) an agreement from today; its members may sign another.
 #[utoipa::path(post, path = "/api/v1/agreements/{agreement_no}/cancellation", summary = "解除委托扣款协议", tag = "settlement",
     params(("agreement_no" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = AgreementRecord), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn cancel_agreement(
     State(state): State<AppState>,
     staff: Staff,
     Path(agreement_no): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgreementRecord>, ApiError> {
     let scope = collection_writer(&staff)?;
     let existing = state
         .storage
@@ -282,10 +288,10 @@ pub async fn cancel_agreement(
         json!({}),
     )
     .await?;
-    Ok(Json(json!(record)))
+    Ok(Json(record))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct DebitRunRequest {
     channel_id: String,
     region: String,
@@ -295,13 +301,13 @@ pub struct DebitRunRequest {
 }
 
 /// Creates a debit run and locks its payables (other channels see 银行扣费进行中).
-#[utoipa::path(post, path = "/api/v1/debit-runs", summary = "创建批量扣款", tag = "settlement", request_body = Object,
-    responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/debit-runs", summary = "创建批量扣款", tag = "settlement", request_body = DebitRunRequest,
+    responses((status = 200, body = DebitRunRecord), (status = 409, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_debit_run(
     State(state): State<AppState>,
     staff: Staff,
     ApiJson(req): ApiJson<DebitRunRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DebitRunRecord>, ApiError> {
     let scope = collection_writer(&staff)?;
     within(&scope, &req.region)?;
     let run = debit::create_run(
@@ -322,7 +328,7 @@ pub async fn create_debit_run(
         json!({"items": run.item_count, "total": run.total_fen}),
     )
     .await?;
-    Ok(Json(json!(run)))
+    Ok(Json(run))
 }
 
 #[derive(Deserialize)]
@@ -332,19 +338,19 @@ pub struct RegionQuery {
 
 /// Debit runs, newest first.
 #[utoipa::path(get, path = "/api/v1/debit-runs", summary = "批量扣款列表", tag = "settlement", params(("region" = Option<String>, Query)),
-    responses((status = 200, body = [Object])))]
+    responses((status = 200, body = [DebitRunRecord])))]
 pub async fn list_debit_runs(
     State(state): State<AppState>,
     staff: Staff,
     Query(q): Query<RegionQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<DebitRunRecord>>, ApiError> {
     let region = collection_reader(&staff)?.or(q.region);
-    Ok(Json(json!(
+    Ok(Json(
         state
             .storage
             .debit_runs(region.as_deref(), MAX_LIST_ROWS)
-            .await?
-    )))
+            .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -356,13 +362,13 @@ pub struct ItemsQuery {
 /// A run with its items; `?outcome=failed` lists the people to notify.
 #[utoipa::path(get, path = "/api/v1/debit-runs/{run_no}", summary = "批量扣款详情", tag = "settlement",
     params(("run_no" = String, Path), ("outcome" = Option<String>, Query)),
-    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = DebitRunDetail), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_debit_run(
     State(state): State<AppState>,
     staff: Staff,
     Path(run_no): Path<String>,
     Query(q): Query<ItemsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DebitRunDetail>, ApiError> {
     let scope = collection_reader(&staff)?;
     let run = state
         .storage
@@ -382,7 +388,7 @@ pub async fn get_debit_run(
         .storage
         .debit_run_items(&run_no, q.outcome.as_deref(), MAX_LIST_ROWS)
         .await?;
-    Ok(Json(json!({"run": run, "items": items})))
+    Ok(Json(DebitRunDetail { run, items }))
 }
 
 /// The request file for the bank (layout in docs/bank-files.md).
@@ -417,13 +423,13 @@ pub async fn debit_request_file(
 /// Imports the bank's result file for a run (layout in docs/bank-files.md).
 #[utoipa::path(put, path = "/api/v1/debit-runs/{run_no}/result", summary = "导入银行扣款结果", tag = "settlement", request_body = String,
     params(("run_no" = String, Path)),
-    responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = debit::DebitResultSummary), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn upload_debit_result(
     State(state): State<AppState>,
     staff: Staff,
     Path(run_no): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<debit::DebitResultSummary>, ApiError> {
     let scope = collection_writer(&staff)?;
     let run = state
         .storage
@@ -442,7 +448,7 @@ pub async fn upload_debit_result(
         json!(summary),
     )
     .await?;
-    Ok(Json(json!(summary)))
+    Ok(Json(summary))
 }
 
 #[derive(Deserialize)]
@@ -454,7 +460,7 @@ pub struct StatementQuery {
 /// Uploads a channel's statement of a day in any format and reconciles it (re-uploading replaces).
 #[utoipa::path(put, path = "/api/v1/statements/{channel_id}/{date}", summary = "上传渠道对账单", tag = "settlement", request_body = String,
     params(("channel_id" = String, Path), ("date" = String, Path), ("format" = Option<String>, Query)),
-    responses((status = 200, body = Object), (status = 422, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "the reconciliation summary", body = crate::channel::answers::StatementSummary), (status = 422, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn upload_statement(
     State(state): State<AppState>,
     staff: Staff,
@@ -516,21 +522,21 @@ pub async fn upload_statement(
     Ok(Json(summary))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PolicyRequest {
     /// `refund` (owe it back) or `apply` (apply it to the order it was taken for, when found; else owe it back).
     policy: String,
 }
 
 /// What becomes of a channel's unreported money (长款): refunded, or applied to its order.
-#[utoipa::path(put, path = "/api/v1/channels/{channel_id}/channel-only-policy", summary = "设置长款处理方式", tag = "settlement", request_body = Object,
-    params(("channel_id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/channels/{channel_id}/channel-only-policy", summary = "设置长款处理方式", tag = "settlement", request_body = PolicyRequest,
+    params(("channel_id" = String, Path)), responses((status = 200, body = ChannelOnlyPolicyAnswer), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn put_channel_only_policy(
     State(state): State<AppState>,
     admin: crate::auth::Admin,
     Path(channel_id): Path<String>,
     ApiJson(req): ApiJson<PolicyRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChannelOnlyPolicyAnswer>, ApiError> {
     if !matches!(req.policy.as_str(), "refund" | "apply") {
         return Err(ApiError::new(
             ErrorCode::InvalidRequest,
@@ -553,9 +559,10 @@ pub async fn put_channel_only_policy(
         json!({"policy": req.policy}),
     )
     .await?;
-    Ok(Json(
-        json!({"channel_id": channel_id, "policy": req.policy}),
-    ))
+    Ok(Json(ChannelOnlyPolicyAnswer {
+        channel_id,
+        policy: req.policy,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -605,12 +612,12 @@ impl PeriodQuery {
 /// Differences found by reconciliation (short, long, mismatched, duplicated, carried, escalated).
 #[utoipa::path(get, path = "/api/v1/reconciliation/items", summary = "对账差异清单", tag = "settlement",
     params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("channel_id" = Option<String>, Query), ("unresolved" = Option<bool>, Query)),
-    responses((status = 200, body = [Object]), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [ReconciliationItem]), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn reconciliation_items(
     State(state): State<AppState>,
     staff: Staff,
     Query(q): Query<PeriodQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<ReconciliationItem>>, ApiError> {
     let view = channel_filter(&state, &staff, q.channel_id.as_deref()).await?;
     let (from, to) = q.period(state.clock.today())?;
     let items = state
@@ -624,10 +631,10 @@ pub async fn reconciliation_items(
             MAX_LIST_ROWS,
         )
         .await?;
-    Ok(Json(json!(items)))
+    Ok(Json(items))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResolveRequest {
     channel_id: String,
     statement_date: String,
@@ -639,13 +646,13 @@ pub struct ResolveRequest {
 }
 
 /// Staff close a difference by hand, saying what was done.
-#[utoipa::path(post, path = "/api/v1/reconciliation/resolutions", summary = "处理对账差异", tag = "settlement", request_body = Object,
-    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/reconciliation/resolutions", summary = "处理对账差异", tag = "settlement", request_body = ResolveRequest,
+    responses((status = 200, body = ResolutionAnswer), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn resolve_item(
     State(state): State<AppState>,
     staff: Staff,
     ApiJson(req): ApiJson<ResolveRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ResolutionAnswer>, ApiError> {
     let scope = collection_writer(&staff)?;
     let view = channel_view(&state, &scope, &req.channel_id).await?;
     let day = date_of(&req.statement_date)?;
@@ -687,25 +694,25 @@ pub async fn resolve_item(
         json!({"class": req.class, "resolution": req.resolution}),
     )
     .await?;
-    Ok(Json(json!({"resolved": true})))
+    Ok(Json(ResolutionAnswer { resolved: true }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PayableRefundRequest {
     /// `REASSESSED`, `EMPLOYEE_INSURANCE` or `REVERSED_AFTER_SETTLEMENT`.
     reason: String,
 }
 
 /// Refunds a paid payable through the channel that took the money (voids its receipt).
-#[utoipa::path(post, path = "/api/v1/payables/{payable_id}/refund", summary = "已缴费退费", tag = "settlement", request_body = Object,
+#[utoipa::path(post, path = "/api/v1/payables/{payable_id}/refund", summary = "已缴费退费", tag = "settlement", request_body = PayableRefundRequest,
     params(("payable_id" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = RefundState), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn refund_payable(
     State(state): State<AppState>,
     admin: crate::auth::Admin,
     Path(payable_id): Path<String>,
     ApiJson(req): ApiJson<PayableRefundRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RefundState>, ApiError> {
     let reason = RefundReason::from_code(&req.reason).ok_or_else(|| {
         ApiError::new(
             ErrorCode::InvalidRequest,
@@ -717,7 +724,7 @@ pub async fn refund_payable(
             .await?;
     audit(&state, &admin.0, "payable.refund", None, &payable_id,
         json!({"refund_no": refund.refund_no, "reason": reason.code(), "amount": refund.amount_fen})).await?;
-    Ok(Json(json!(refund)))
+    Ok(Json(refund))
 }
 
 #[derive(Deserialize)]
@@ -729,33 +736,33 @@ pub struct RefundsQuery {
 
 /// Refunds by state, oldest due first.
 #[utoipa::path(get, path = "/api/v1/refunds", summary = "退费清单", tag = "settlement",
-    params(("status" = Option<String>, Query), ("region" = Option<String>, Query)), responses((status = 200, body = [Object])))]
+    params(("status" = Option<String>, Query), ("region" = Option<String>, Query)), responses((status = 200, body = [RefundState])))]
 pub async fn list_refunds(
     State(state): State<AppState>,
     staff: Staff,
     Query(q): Query<RefundsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<RefundState>>, ApiError> {
     let region = collection_reader(&staff)?.or(q.region);
     let list = state
         .storage
         .refunds(q.status.as_deref(), region.as_deref(), MAX_LIST_ROWS)
         .await?;
-    Ok(Json(json!(list)))
+    Ok(Json(list))
 }
 
 /// Owes a failed refund again (the channel lists it again, with fresh attempts).
 #[utoipa::path(post, path = "/api/v1/refunds/{refund_no}/retry", summary = "重新发起退费", tag = "settlement",
-    params(("refund_no" = String, Path)), responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    params(("refund_no" = String, Path)), responses((status = 200, body = RefundState), (status = 409, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn retry_refund(
     State(state): State<AppState>,
     admin: crate::auth::Admin,
     Path(refund_no): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RefundState>, ApiError> {
     let staff = admin.0;
     match state.storage.rearm_refund(&refund_no).await? {
         yibao_storage::settlement::RefundRetryOutcome::Rearmed(r) => {
             audit(&state, &staff, "refund.retry", None, &refund_no, json!({})).await?;
-            Ok(Json(json!(r)))
+            Ok(Json(r))
         }
         yibao_storage::settlement::RefundRetryOutcome::NotFound => {
             Err(ApiError::new(ErrorCode::NotFound, "未找到该退费"))
@@ -843,7 +850,7 @@ async fn calendar_notes(
 /// [...]}`, the warnings naming collection windows that reach into a year without a holiday calendar.
 #[utoipa::path(get, path = "/api/v1/reports/daily-collection", summary = "征收日报", tag = "settlement",
     params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("region" = Option<String>, Query), ("format" = Option<String>, Query)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = DailyCollectionReport, description = "JSON, or the XLSX workbook when `format=xlsx`")))]
 pub async fn report_daily_collection(
     State(state): State<AppState>,
     staff: Staff,
@@ -859,7 +866,7 @@ pub async fn report_daily_collection(
         .await?;
     let warnings = calendar_notes(&state, region.as_deref()).await?;
     if !xlsx {
-        return Ok(Json(json!({"rows": rows, "warnings": warnings})).into_response());
+        return Ok(Json(DailyCollectionReport { rows, warnings }).into_response());
     }
     let names = region_names(&state).await?;
     let kinds = channel_kinds(&state, rows.iter().map(|r| r.channel_id.clone()).collect()).await?;
@@ -905,7 +912,7 @@ pub async fn report_daily_collection(
 /// Refunds per day and channel (due, succeeded), with those owed and overdue now.
 #[utoipa::path(get, path = "/api/v1/reports/refunds", summary = "退费报表", tag = "settlement",
     params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("format" = Option<String>, Query)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = RefundsReport, description = "JSON, or the XLSX workbook when `format=xlsx`")))]
 pub async fn report_refunds(
     State(state): State<AppState>,
     staff: Staff,
@@ -932,10 +939,13 @@ pub async fn report_refunds(
         .await?;
     let warnings = calendar_notes(&state, region.as_deref()).await?;
     if !q.xlsx()? {
-        return Ok(Json(
-            json!({"days": days, "owed": owed, "failed": failed, "overdue": overdue,
-            "warnings": warnings}),
-        )
+        return Ok(Json(RefundsReport {
+            days,
+            owed,
+            failed,
+            overdue,
+            warnings,
+        })
         .into_response());
     }
     let names = region_names(&state).await?;
@@ -999,7 +1009,7 @@ pub async fn report_refunds(
 /// Statements reconciled and the differences found, with what became of them.
 #[utoipa::path(get, path = "/api/v1/reports/reconciliation", summary = "对账报表", tag = "settlement",
     params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("channel_id" = Option<String>, Query), ("format" = Option<String>, Query)),
-    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = ReconciliationReport, description = "JSON, or the XLSX workbook when `format=xlsx`"), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn report_reconciliation(
     State(state): State<AppState>,
     staff: Staff,
@@ -1023,22 +1033,17 @@ pub async fn report_reconciliation(
             MAX_LIST_ROWS,
         )
         .await?;
-    let summaries: Vec<Value> = statements
-        .iter()
-        .map(|s| {
-            // A shared channel's summary counts and sums every region's payments: the administrator's.
-            let summary = match view {
-                ChannelView::Whole => {
-                    serde_json::from_str::<Value>(&s.summary).unwrap_or(Value::Null)
-                }
-                ChannelView::Region(_) => Value::Null,
-            };
-            json!({"channel_id": s.channel_id, "date": s.day, "format": s.format, "lines": s.lines,
-            "summary": summary})
-        })
-        .collect();
     if !q.xlsx()? {
-        return Ok(Json(json!({"statements": summaries, "differences": items})).into_response());
+        return Ok(Json(ReconciliationReport {
+            // A shared channel's summary counts and sums every region's payments: the
+            // administrator's alone.
+            statements: statements
+                .iter()
+                .map(|s| ReconciledStatement::of(s, matches!(view, ChannelView::Whole)))
+                .collect(),
+            differences: items,
+        })
+        .into_response());
     }
     let names = region_names(&state).await?;
     let kinds = channel_kinds(&state, items.iter().map(|i| i.channel_id.clone()).collect()).await?;

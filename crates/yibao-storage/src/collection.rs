@@ -240,7 +240,7 @@ pub struct PaymentState {
     pub refund: Option<RefundState>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RefundState {
     pub refund_no: String,
     pub channel_txn_id: String,
@@ -307,7 +307,7 @@ pub struct ReceiptRecord {
 }
 
 /// An outbox event: one applied or reversed payment of one payable, to post to the agency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OutboxEvent {
     pub event_id: String,
     pub region: String,

@@ -99,7 +99,7 @@ pub struct EnrolmentRecord {
 }
 
 /// One version of a person, as history keeps it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub version: i64,
     pub changed_at: String,
@@ -134,7 +134,7 @@ impl NewPayable {
 }
 
 /// A stored payable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PayableRecord {
     pub payable_id: String,
     pub region: String,
@@ -284,7 +284,7 @@ impl std::fmt::Debug for StaffAccount {
 }
 
 /// One append-only audit entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub actor: String,
     pub action: String,
@@ -293,7 +293,7 @@ pub struct AuditEntry {
     pub detail: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     pub audit_id: i64,
     pub at: String,
@@ -301,7 +301,7 @@ pub struct AuditRecord {
     pub entry: AuditEntry,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportSummary {
     pub import_id: String,
     pub file_name: String,

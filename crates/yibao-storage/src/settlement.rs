@@ -40,7 +40,7 @@ pub struct NewAgreement {
     pub members: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AgreementRecord {
     pub agreement_no: String,
     pub region: String,
@@ -80,7 +80,7 @@ pub struct NewDebitRun {
     pub now: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DebitRunRecord {
     pub run_no: String,
     pub channel_id: String,
@@ -106,7 +106,7 @@ pub enum DebitRunOutcome {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DebitItemRecord {
     pub seq: i64,
     pub item_ref: String,
@@ -160,7 +160,7 @@ pub struct NewReconciliationItem {
     pub resolution: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReconciliationItem {
     pub channel_id: String,
     pub statement_date: NaiveDate,
@@ -241,7 +241,7 @@ pub enum RefundRetryOutcome {
 }
 
 /// Collection per day, channel and region, counted from what payments applied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CollectionRow {
     pub day: NaiveDate,
     pub channel_id: String,
@@ -252,7 +252,7 @@ pub struct CollectionRow {
 
 /// Refund totals per day and channel: falling due that day (whatever their state) and succeeded
 /// that day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RefundDayRow {
     pub day: NaiveDate,
     pub channel_id: String,

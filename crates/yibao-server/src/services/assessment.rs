@@ -10,7 +10,7 @@ use crate::error::{ApiError, ErrorCode};
 /// Persons read and payables written per storage call.
 pub const ASSESSMENT_BATCH: usize = 1000;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AssessReport {
     pub region: String,
     pub fee_year: u16,

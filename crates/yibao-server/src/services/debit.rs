@@ -233,7 +233,7 @@ pub async fn request_file(storage: &dyn Storage, run_no: &str) -> Result<Vec<u8>
     .map_err(|e| ApiError::internal("debit request file", e.message_zh()))
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct DebitResultSummary {
     pub run_no: String,
     pub succeeded: u64,

@@ -43,7 +43,7 @@ pub const MAX_REPORTED_REJECTIONS: usize = 200_000;
 /// listed in the file with their reasons but without their cells.
 pub const MAX_REJECTED_ROW_BYTES: usize = 32 * 1024 * 1024;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Rejection {
     /// Row number as Excel shows it (the header is row 1).
     pub row: usize,
@@ -52,7 +52,17 @@ pub struct Rejection {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The document's shape of [`ColumnSuggestion`] (the domain crate knows no OpenAPI).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ColumnSuggestionBody {
+    /// The header as found.
+    found: String,
+    /// Our column name it probably means.
+    expected: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     #[serde(flatten)]
     pub summary: ImportSummary,
@@ -63,6 +73,7 @@ pub struct ImportReport {
     /// Columns ignored (the rejection file's 行号, 错误列, 错误原因 are ignored silently).
     pub unknown_columns: Vec<String>,
     /// Ignored columns whose names are close to one of ours, with the name they probably mean.
+    #[schema(value_type = Vec<ColumnSuggestionBody>)]
     pub column_suggestions: Vec<ColumnSuggestion>,
     pub rejections: Vec<Rejection>,
     /// True when more rows were rejected than [`MAX_REPORTED_REJECTIONS`].

@@ -61,7 +61,6 @@ pub struct WindowInput {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct FeePolicyInputBody {
     /// Every category: `adult`, `minor_not_in_school`, `student`, `newborn`.
-    #[schema(value_type = Object)]
     pub amounts: BTreeMap<String, CategoryAmountInput>,
     pub age_reference_date: NaiveDate,
     #[serde(default = "default_adult_age")]
