@@ -823,7 +823,11 @@ pub async fn get_receipt(
     Ok(Json(channel_receipt_json(&state, &receipt, PayerName::Masked)).into_response())
 }
 
-fn channel_receipt_json(state: &AppState, receipt: &ReceiptRecord, payer: PayerName) -> ReceiptAnswer {
+fn channel_receipt_json(
+    state: &AppState,
+    receipt: &ReceiptRecord,
+    payer: PayerName,
+) -> ReceiptAnswer {
     // Stored as the JSON list of components written when the receipt was issued.
     let components: Vec<Component> = serde_json::from_str(&receipt.components).unwrap_or_default();
     ReceiptAnswer {
