@@ -13,7 +13,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::json;
 use yibao_domain::{IdNumber, PersonName, RegionCode};
 use yibao_receipt_pdf::{render_receipt, ReceiptPdf};
 use yibao_storage::collection::ReceiptRecord;
@@ -291,35 +291,63 @@ async fn check_scope(
     Ok(region)
 }
 
-fn staff_json(state: &AppState, receipt: &ReceiptRecord) -> Value {
-    let components: Value = serde_json::from_str(&receipt.components).unwrap_or(Value::Null);
-    json!({
-        "receipt_no": format!("{}-{}", receipt.receipt_code, receipt.receipt_number),
-        "receipt_code": receipt.receipt_code,
-        "receipt_number": receipt.receipt_number,
-        "check_code": receipt.check_code,
-        "title": "社会保险费电子票据",
-        "region": receipt.region,
-        "payer_name": receipt.payer_name,
-        "payer_id_number": receipt.id_number,
-        "item_name": "城乡居民基本医疗保险",
-        "fee_year": receipt.fee_year,
-        "components": components,
-        "amount": receipt.amount_fen,
-        "issued_on": receipt.issued_on,
-        "issuer": receipt.issuer,
-        "status": receipt.status,
-        "payable_id": receipt.payable_id,
-        "payment_no": receipt.payment_no,
-        "verify_url": state.public_base_url.verify_url(receipt),
-    })
+/// A receipt as staff see it to reprint (补打): the payer's copy, name and ID number in full.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StaffReceipt {
+    /// `receipt_code-receipt_number`, as the reprint path takes it.
+    pub receipt_no: String,
+    pub receipt_code: String,
+    pub receipt_number: String,
+    pub check_code: String,
+    /// `社会保险费电子票据`
+    pub title: String,
+    pub region: String,
+    pub payer_name: String,
+    pub payer_id_number: String,
+    pub item_name: String,
+    pub fee_year: i32,
+    pub components: Vec<crate::channel::answers::Component>,
+    /// Fen.
+    pub amount: i64,
+    pub issued_on: chrono::NaiveDate,
+    pub issuer: String,
+    /// `valid` or `voided` (作废).
+    pub status: String,
+    pub payable_id: String,
+    pub payment_no: String,
+    /// Where anyone can verify the receipt (absolute, under `public_base_url`).
+    pub verify_url: String,
+}
+
+fn staff_json(state: &AppState, receipt: &ReceiptRecord) -> StaffReceipt {
+    StaffReceipt {
+        receipt_no: format!("{}-{}", receipt.receipt_code, receipt.receipt_number),
+        receipt_code: receipt.receipt_code.clone(),
+        receipt_number: receipt.receipt_number.clone(),
+        check_code: receipt.check_code.clone(),
+        title: "社会保险费电子票据".to_owned(),
+        region: receipt.region.clone(),
+        payer_name: receipt.payer_name.clone(),
+        payer_id_number: receipt.id_number.clone(),
+        item_name: "城乡居民基本医疗保险".to_owned(),
+        fee_year: receipt.fee_year,
+        // Stored as the JSON list of components written when the receipt was issued.
+        components: serde_json::from_str(&receipt.components).unwrap_or_default(),
+        amount: receipt.amount_fen,
+        issued_on: receipt.issued_on,
+        issuer: receipt.issuer.clone(),
+        status: receipt.status.clone(),
+        payable_id: receipt.payable_id.clone(),
+        payment_no: receipt.payment_no.clone(),
+        verify_url: state.public_base_url.verify_url(receipt),
+    }
 }
 
 /// A receipt for staff to reprint (补打): JSON, or the PDF with `.pdf` after the number. The payer's
 /// name is in full (this is the payer's copy); reading it is audited (`receipt.read`).
-#[utoipa::path(get, path = "/api/v1/receipts/{receipt_no}", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/receipts/{receipt_no}", summary = "补打票据（JSON 或 PDF）", tag = "admin",
     params(("receipt_no" = String, Path, description = "`32060125-0000012345`, or `32060125-0000012345.pdf` for the PDF")),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, description = "the receipt as JSON, or the PDF for a number ending in `.pdf`", content((StaffReceipt = "application/json"), (Vec<u8> = "application/pdf"))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, description = "`SERVICE_UNAVAILABLE`: no receipt font installed", body = ErrorBody)))]
 pub async fn staff_receipt(
     State(state): State<AppState>,
@@ -357,14 +385,14 @@ pub async fn staff_receipt(
 
 /// A person's receipts in one region, newest first, so staff can find the one to reprint. Scoped
 /// and audited like the person's record.
-#[utoipa::path(get, path = "/api/v1/regions/{region}/persons/{id_number}/receipts", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/regions/{region}/persons/{id_number}/receipts", summary = "参保人的票据", tag = "admin",
     params(("region" = String, Path), ("id_number" = String, Path)),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = [StaffReceipt]), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn staff_person_receipts(
     State(state): State<AppState>,
     staff: Staff,
     Path((region, id_number)): Path<(String, String)>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<StaffReceipt>>, ApiError> {
     let region = RegionCode::parse(&region)?;
     let id = IdNumber::parse(&id_number, state.clock.today())?.id_number;
     let station = state

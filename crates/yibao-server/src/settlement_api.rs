@@ -255,6 +255,16 @@ pub async fn list_agreements(
         .storage
         .agreements(region.as_deref(), q.id_number.as_deref(), MAX_LIST_ROWS)
         .await?;
+    // Payers' ID numbers and names: reading them is audited.
+    crate::admin::audit(
+        &state,
+        &staff,
+        "read.agreements",
+        None,
+        region.as_deref().unwrap_or("all"),
+        serde_json::json!({ "region": region, "by_id_number": q.id_number.is_some(), "rows": list.len() }),
+    )
+    .await?;
     Ok(Json(list))
 }
 
@@ -388,6 +398,16 @@ pub async fn get_debit_run(
         .storage
         .debit_run_items(&run_no, q.outcome.as_deref(), MAX_LIST_ROWS)
         .await?;
+    // The items carry payers' ID numbers and names: reading them is audited.
+    crate::admin::audit(
+        &state,
+        &staff,
+        "read.debit_run",
+        yibao_domain::RegionCode::parse(&run.region).ok(),
+        &run_no,
+        serde_json::json!({ "outcome": q.outcome, "rows": items.len() }),
+    )
+    .await?;
     Ok(Json(DebitRunDetail { run, items }))
 }
 

@@ -1145,6 +1145,16 @@ async fn staff_reports_come_as_json_and_xlsx_and_only_to_those_allowed() {
         let r = get(&format!("/api/v1/debit-runs/{run_no}/request-file")).await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert!(r.text().await.unwrap().starts_with(&format!("H|{run_no}|")));
+        // Lists of payers' ID numbers and names: each read is audited.
+        assert_eq!(get("/api/v1/agreements?region=320600").await.unwrap().status(), StatusCode::OK);
+        assert_eq!(get(&format!("/api/v1/debit-runs/{run_no}")).await.unwrap().status(), StatusCode::OK);
+        let audit = w.storage.list_audit(50).await.unwrap();
+        for (action, target) in [("read.agreements", "320600"), ("read.debit_run", run_no)] {
+            assert!(
+                audit.iter().any(|a| a.entry.action == action && a.entry.target == target),
+                "{action} not audited"
+            );
+        }
     })
     .await;
 }
