@@ -260,7 +260,9 @@ pub struct NewStaffRequest {
 
 /// Creates a staff account (center administrator only).
 #[utoipa::path(post, path = "/api/v1/staff", summary = "新增工作人员", tag = "admin", request_body = NewStaffRequest,
-    responses((status = 201), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201), (status = 403, body = ErrorBody), (status = 404, description = "`NOT_FOUND`: the region is not registered", body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 422, description = "`INVALID_REGION` or `INVALID_PERSON`: the region or station code is malformed", body = ErrorBody)))]
 pub async fn add_staff(
     State(state): State<AppState>,
     Admin(staff): Admin,

@@ -197,7 +197,12 @@ fn apply_security(doc: &mut utoipa::openapi::OpenApi) {
             } else {
                 SecurityRequirement::default()
             };
-            operation.security = Some(vec![requirement]);
+            // Signing out needs no session: without one (or with one already ended) it does nothing.
+            operation.security = if path == "/api/v1/auth/logout" {
+                Some(vec![SecurityRequirement::default(), requirement])
+            } else {
+                Some(vec![requirement])
+            };
         }
     }
 }
@@ -220,12 +225,12 @@ fn add_shared_error_responses(doc: &mut utoipa::openapi::OpenApi) {
             &mut item.patch,
         ];
         for operation in operations.into_iter().flatten() {
-            // Tag `admin`: behind a staff session, but for signing in and out.
+            // Tags `admin` and `settlement`: behind a staff session, but for signing in and out.
             let staff = !sign_in_or_out
                 && operation
                     .tags
                     .as_ref()
-                    .is_some_and(|tags| tags.iter().any(|t| t == "admin"));
+                    .is_some_and(|tags| tags.iter().any(|t| t == "admin" || t == "settlement"));
             let body = operation.request_body.as_ref();
             let json_body = body.is_some_and(|b| b.content.contains_key("application/json"));
             let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());

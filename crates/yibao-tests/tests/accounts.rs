@@ -193,6 +193,18 @@ async fn staff_accounts_are_listed_disabled_enabled_and_reset() {
         );
         token(&server, "op1", "a-new-password-2").await;
 
+        // An empty user name is a clear 400, not an internal error (found by schemathesis: the
+        // sign-in throttle's key may not be empty).
+        for username in ["", "   "] {
+            let r = login(&server, username, "whatever-password").await;
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{username:?}");
+            let body: Value = r.json().await.unwrap();
+            assert!(
+                body["message"].as_str().unwrap().contains("用户名"),
+                "{body}"
+            );
+        }
+
         // An administrator cannot lock themself out; an unknown account is named.
         let (status, body) = call(
             &server,

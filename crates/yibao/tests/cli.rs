@@ -502,3 +502,70 @@ fn database_errors_name_the_file_or_the_host_and_the_cause() {
         "{err}"
     );
 }
+
+/// Issue 10, defect 11: a refused channel request is answered `AUTH_FAILED` whatever the reason,
+/// but the server's log names the reason and the channel id, for the operator.
+#[test]
+fn a_refused_channel_request_is_logged_with_its_reason_and_channel() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (code, _, err) = run_in(dir.path(), &["migrate", "--database-url", &url], None);
+    assert_eq!(code, 0, "{err}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_yibao"))
+        .args(["serve", "--database-url", &url, "--listen", "127.0.0.1:0"])
+        .env("YIBAO_LOG", "info")
+        .env_remove("YIBAO_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(server.stderr.take().unwrap());
+    let mut seen = String::new();
+    let address = loop {
+        let mut line = String::new();
+        assert!(
+            log.read_line(&mut line).unwrap() > 0,
+            "server ended: {seen}"
+        );
+        seen.push_str(&line);
+        if let Some(rest) = line
+            .split("address=")
+            .nth(1)
+            .filter(|_| line.contains("listening"))
+        {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "POST /channel/v1/payables/search HTTP/1.1\r\nHost: {address}\r\nYibao-Channel: no-such-bank\r\n\
+         Yibao-Timestamp: 1\r\nYibao-Nonce: abcdefghijklmnop\r\nYibao-Signature: 00\r\n\
+         Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("AUTH_FAILED"), "{answer}");
+    assert!(
+        !answer.contains("unknown_channel"),
+        "the caller learns nothing: {answer}"
+    );
+    let logged = loop {
+        let mut line = String::new();
+        assert!(
+            log.read_line(&mut line).unwrap() > 0,
+            "server ended: {seen}"
+        );
+        seen.push_str(&line);
+        if line.contains("channel authentication failed") {
+            break line;
+        }
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(logged.contains("unknown_channel"), "{logged}");
+    assert!(logged.contains("no-such-bank"), "{logged}");
+}

@@ -246,8 +246,18 @@ pub async fn login(
     address: &str,
     now: i64,
 ) -> Result<Session, LoginError> {
-    let username: String = username.chars().take(MAX_LOGIN_KEY_CHARS).collect();
+    let username: String = username.trim().chars().take(MAX_LOGIN_KEY_CHARS).collect();
     let username = username.as_str();
+    if username.is_empty() {
+        // No account has an empty name (2 to 32 characters); nothing to count it against.
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "请输入用户名（username）").into());
+    }
+    let address: String = address.trim().chars().take(MAX_LOGIN_KEY_CHARS).collect();
+    let address = if address.is_empty() {
+        "unknown"
+    } else {
+        address.as_str()
+    };
     if let LoginAdmission::Throttled {
         key,
         retry_after_seconds,
