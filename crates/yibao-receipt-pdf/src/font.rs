@@ -107,7 +107,11 @@ impl ReceiptFont {
     /// Loads a *fallback* font (face 0): like [`ReceiptFont::load`], but the font need not draw the
     /// receipt's fixed text, only the rarer characters it is in the chain for.
     pub fn load_fallback(path: &Path) -> Result<ReceiptFont, ReceiptPdfError> {
-        Self::checked(read_font_file(path)?, 0, false)
+        let bytes = read_font_file(path).map_err(|e| match e {
+            ReceiptPdfError::FontMissing { path } => ReceiptPdfError::FallbackFontMissing { path },
+            e => e,
+        })?;
+        Self::checked(bytes, 0, false)
     }
 
     /// Checks and keeps font bytes: a TrueType/OpenType font, or a TTC/OTC collection with

@@ -115,6 +115,12 @@ pub enum ReceiptPdfError {
          TrueType/OpenType 字体文件"
     )]
     FontMissing { path: PathBuf },
+    #[error(
+        "找不到票据后备字体文件 {path}：请以 root 运行 scripts/install-fonts（安装 Debian 软件包 \
+         fonts-hanazono、fonts-babelstone-han），或改正配置项 receipt_fallback_fonts（环境变量 \
+         YIBAO_RECEIPT_FALLBACK_FONTS）"
+    )]
+    FallbackFontMissing { path: PathBuf },
     #[error("读取票据字体文件 {path} 失败：{source}")]
     FontRead {
         path: PathBuf,
@@ -162,6 +168,7 @@ impl ReceiptPdfError {
     pub fn code(&self) -> &'static str {
         match self {
             ReceiptPdfError::FontMissing { .. }
+            | ReceiptPdfError::FallbackFontMissing { .. }
             | ReceiptPdfError::FontRead { .. }
             | ReceiptPdfError::FontTooLarge { .. }
             | ReceiptPdfError::FontInvalid(_)

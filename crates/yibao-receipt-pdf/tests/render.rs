@@ -307,6 +307,37 @@ fn a_missing_font_path_names_the_package_and_the_config_key() {
     assert!(msg.contains("receipt_font"), "{msg}");
 }
 
+#[test]
+fn a_missing_fallback_font_names_its_packages_and_config_key() {
+    let err = ReceiptFont::load_fallback(std::path::Path::new("/nonexistent/HanaMinB.ttf"))
+        .expect_err("no such file");
+    let msg = err.to_string();
+    assert!(msg.contains("/nonexistent/HanaMinB.ttf"), "{msg}");
+    assert!(msg.contains("fonts-hanazono"), "{msg}");
+    assert!(msg.contains("receipt_fallback_fonts"), "{msg}");
+    assert!(!msg.contains("fonts-wqy-microhei"), "{msg}");
+}
+
+/// A fallback font need not draw the receipt's fixed text (HanaMinB has planes 2 and 3 only), but
+/// the main font must.
+#[test]
+fn a_fallback_font_need_not_draw_the_fixed_text() {
+    let path = std::path::Path::new(DEFAULT_FALLBACK_FONT_PATHS[1]);
+    if !path.is_file() {
+        eprintln!(
+            "NOTICE: no {} here: fallback loading check skipped",
+            path.display()
+        );
+        return;
+    }
+    ReceiptFont::load_fallback(path).expect("loads as a fallback");
+    let err = ReceiptFont::load(path).expect_err("cannot be the main font");
+    assert!(
+        matches!(err, ReceiptPdfError::FontLacksCjk { .. }),
+        "{err:?}"
+    );
+}
+
 /// A Latin-only font (Debian's DejaVu, when installed) is refused when loaded, with a message that
 /// names the CJK font package.
 #[test]

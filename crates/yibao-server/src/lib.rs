@@ -60,7 +60,7 @@ pub struct AppState {
     /// How long an order holds its payables.
     pub order_hold_seconds: i64,
     /// The CJK font for receipt PDFs, loaded at start; `None` answers PDFs with a clear error.
-    pub receipt_font: Option<Arc<yibao_receipt_pdf::ReceiptFont>>,
+    pub receipt_font: Option<Arc<yibao_receipt_pdf::ReceiptFonts>>,
     /// Group commit of payment reports; `None` commits each report on its own.
     pub payment_batcher: Option<channel::batcher::PaymentBatcher>,
     /// Where the public reaches this server: receipts print their verification URL under it.

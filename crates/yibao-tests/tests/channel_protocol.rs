@@ -149,7 +149,7 @@ async fn world_with(db: &DbHandle, at: DateTime<Utc>, batched: bool) -> World {
     let mut state = AppState::new(storage.clone(), Clock::fixed(at));
     state.public_base_url = PublicBaseUrl::parse(PUBLIC_BASE_URL).unwrap();
     state.receipt_font = yibao_receipt_pdf::find_default_font()
-        .map(|p| Arc::new(yibao_receipt_pdf::ReceiptFont::load(&p).unwrap()));
+        .map(|p| Arc::new(yibao_receipt_pdf::ReceiptFont::load(&p).unwrap().into()));
     if batched {
         state.payment_batcher = Some(yibao_server::channel::batcher::PaymentBatcher::spawn(
             storage.clone(),
