@@ -148,8 +148,13 @@ async fn world_with(db: &DbHandle, at: DateTime<Utc>, batched: bool) -> World {
     }
     let mut state = AppState::new(storage.clone(), Clock::fixed(at));
     state.public_base_url = PublicBaseUrl::parse(PUBLIC_BASE_URL).unwrap();
-    state.receipt_font = yibao_receipt_pdf::find_default_font()
-        .map(|p| Arc::new(yibao_receipt_pdf::ReceiptFont::load(&p).unwrap().into()));
+    // The chain `yibao serve` loads: the main font and the installed Debian fallbacks.
+    state.receipt_font = yibao_receipt_pdf::find_default_font().map(|p| {
+        let fallbacks = yibao_receipt_pdf::find_default_fallback_fonts();
+        let (fonts, skipped) = yibao_receipt_pdf::ReceiptFonts::load(&p, &fallbacks).unwrap();
+        assert!(skipped.is_empty(), "fallback fonts that exist load");
+        Arc::new(fonts)
+    });
     if batched {
         state.payment_batcher = Some(yibao_server::channel::batcher::PaymentBatcher::spawn(
             storage.clone(),
