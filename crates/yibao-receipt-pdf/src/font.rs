@@ -258,6 +258,23 @@ impl ReceiptFonts {
         Ok((chain, skipped))
     }
 
+    /// This chain with the fallback fonts at `fallbacks` appended (read from disk now); for each
+    /// that does not load, the path and why. The fonts already in the chain are shared, not copied.
+    pub fn with_fallbacks(
+        &self,
+        fallbacks: &[PathBuf],
+    ) -> Result<(ReceiptFonts, Vec<(PathBuf, ReceiptPdfError)>), ReceiptPdfError> {
+        let mut chain = self.clone();
+        let mut skipped = Vec::new();
+        for path in fallbacks {
+            match ReceiptFont::load_fallback(path) {
+                Ok(font) => chain = chain.with_fallback(font)?,
+                Err(e) => skipped.push((path.clone(), e)),
+            }
+        }
+        Ok((chain, skipped))
+    }
+
     /// The main font.
     pub fn main(&self) -> &ReceiptFont {
         &self.fonts[0]

@@ -202,7 +202,24 @@ pub fn render_pdf(
         verify_hint: &verify_hint,
         verify_url: &verify_url,
     };
-    render_receipt(&pdf, font).map_err(pdf_error)
+    match render_receipt(&pdf, font) {
+        Err(yibao_receipt_pdf::ReceiptPdfError::MissingGlyph { .. })
+            if !state.receipt_fallback_fonts.is_empty() =>
+        {
+            // A character the fonts in memory lack (a rare character of a name): read the
+            // fallback fonts from disk for this receipt alone.
+            let (chain, skipped) = yibao_receipt_pdf::ReceiptFonts::with_fallbacks(
+                font,
+                &state.receipt_fallback_fonts,
+            )
+            .map_err(pdf_error)?;
+            for (path, err) in skipped {
+                tracing::warn!(path = %path.display(), %err, "receipt fallback font not loaded");
+            }
+            render_receipt(&pdf, &chain).map_err(pdf_error)
+        }
+        rendered => rendered.map_err(pdf_error),
+    }
 }
 
 /// The answer when a receipt could not be rendered as a PDF.

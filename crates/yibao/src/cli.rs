@@ -965,16 +965,24 @@ async fn serve_then(
         .receipt_fallback_fonts
         .clone()
         .unwrap_or_else(yibao_receipt_pdf::find_default_fallback_fonts);
-    match font_path.map(|p| yibao_receipt_pdf::ReceiptFonts::load(&p, &fallback_paths)) {
-        Some(Ok((fonts, skipped))) => {
-            for (path, err) in skipped {
-                tracing::warn!(path = %path.display(), %err, "receipt fallback font not loaded");
-            }
-            let fonts = Arc::new(fonts);
-            // About 100 000 code points, up to 8 fonts: off the start-up path.
-            let for_log = fonts.clone();
-            tokio::task::spawn_blocking(move || log_receipt_font_coverage(&for_log));
-            state.receipt_font = Some(fonts);
+    match font_path.map(|p| yibao_receipt_pdf::ReceiptFonts::load(&p, &[])) {
+        Some(Ok((main, _))) => {
+            let main = Arc::new(main);
+            // The fallbacks (about 100 MB) are read from disk only for a receipt that needs them;
+            // here once, off the start-up path, to check them and log what the chain covers.
+            let for_log = main.clone();
+            let paths = fallback_paths.clone();
+            tokio::task::spawn_blocking(move || match for_log.with_fallbacks(&paths) {
+                Ok((chain, skipped)) => {
+                    for (path, err) in skipped {
+                        tracing::warn!(path = %path.display(), %err, "receipt fallback font not loaded");
+                    }
+                    log_receipt_font_coverage(&chain);
+                }
+                Err(err) => tracing::warn!(%err, "receipt fallback fonts not loaded"),
+            });
+            state.receipt_font = Some(main);
+            state.receipt_fallback_fonts = Arc::new(fallback_paths);
         }
         Some(Err(err)) => tracing::warn!(%err, "receipt font not loaded: receipt PDFs unavailable"),
         None => tracing::warn!(
