@@ -1,4 +1,5 @@
-//! The CJK font a receipt embeds: loading it, checking it can draw a receipt, finding the default.
+//! The CJK fonts a receipt embeds: loading them, checking the main one can draw a receipt, finding
+//! the defaults, and the fallback chain ([`ReceiptFonts`]) that draws rarer Han characters.
 
 use std::fmt;
 use std::io::Read;
@@ -23,6 +24,27 @@ pub const DEFAULT_FONT_PATHS: &[&str] = &[
     "/usr/local/share/fonts/wqy-microhei.ttc",
 ];
 
+/// Configuration key (in `yibao.toml`) that lists the fallback fonts' paths.
+pub const FALLBACK_FONTS_CONFIG_KEY: &str = "receipt_fallback_fonts";
+/// Environment variable that lists the fallback fonts' paths, separated by `:`.
+pub const FALLBACK_FONTS_ENV: &str = "YIBAO_RECEIPT_FALLBACK_FONTS";
+
+/// Candidate paths of the default fallback fonts, in the order the chain tries them (after the
+/// main font): Debian's `fonts-hanazono` (花園明朝 HanaMinA: BMP incl. Ext A; HanaMinB: planes 2
+/// and 3, Ext B to F) and `fonts-babelstone-han` (BabelStone Han: Ext G and later). Each one that
+/// exists is used (see [`find_default_fallback_fonts`]); `docs/fonts.md` has their coverage.
+pub const DEFAULT_FALLBACK_FONT_PATHS: &[&str] = &[
+    "/usr/share/fonts/truetype/hanazono/HanaMinA.ttf",
+    "/usr/share/fonts/truetype/hanazono/HanaMinB.ttf",
+    "/usr/share/fonts/truetype/babelstone/BabelStoneHan.ttf",
+];
+
+/// Debian packages that provide [`DEFAULT_FALLBACK_FONT_PATHS`].
+pub const FALLBACK_FONT_PACKAGES: &[&str] = &["fonts-hanazono", "fonts-babelstone-han"];
+
+/// Most fallback fonts a chain holds (so at most 1 + 7 fonts, each at most [`MAX_FONT_BYTES`]).
+pub const MAX_FALLBACK_FONTS: usize = 7;
+
 /// Face index of the default font inside its collection (0: WenQuanYi Micro Hei, proportional).
 pub const DEFAULT_FACE_INDEX: u32 = 0;
 
@@ -39,6 +61,15 @@ pub fn find_default_font() -> Option<PathBuf> {
         .iter()
         .map(PathBuf::from)
         .find(|p| p.is_file())
+}
+
+/// Those of [`DEFAULT_FALLBACK_FONT_PATHS`] that exist, in chain order.
+pub fn find_default_fallback_fonts() -> Vec<PathBuf> {
+    DEFAULT_FALLBACK_FONT_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .collect()
 }
 
 /// A loaded TrueType/OpenType font (or one face of a TTC/OTC collection) that has been checked to
@@ -70,41 +101,30 @@ impl ReceiptFont {
 
     /// Like [`ReceiptFont::load`], with an explicit face index for a TTC/OTC collection.
     pub fn load_face(path: &Path, face_index: u32) -> Result<ReceiptFont, ReceiptPdfError> {
-        let read_error = |source: std::io::Error| ReceiptPdfError::FontRead {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = match std::fs::File::open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ReceiptPdfError::FontMissing {
-                    path: path.to_path_buf(),
-                });
-            }
-            Err(e) => return Err(read_error(e)),
-        };
-        let metadata = file.metadata().map_err(read_error)?;
-        if !metadata.is_file() {
-            return Err(ReceiptPdfError::FontMissing {
-                path: path.to_path_buf(),
-            });
-        }
-        if metadata.len() > MAX_FONT_BYTES {
-            return Err(ReceiptPdfError::FontTooLarge {
-                bytes: metadata.len(),
-            });
-        }
-        // The file may grow between the check and the read: read at most one byte past the limit.
-        let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-        file.take(MAX_FONT_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(read_error)?;
-        Self::from_bytes(bytes, face_index)
+        Self::from_bytes(read_font_file(path)?, face_index)
+    }
+
+    /// Loads a *fallback* font (face 0): like [`ReceiptFont::load`], but the font need not draw the
+    /// receipt's fixed text, only the rarer characters it is in the chain for.
+    pub fn load_fallback(path: &Path) -> Result<ReceiptFont, ReceiptPdfError> {
+        let bytes = read_font_file(path).map_err(|e| match e {
+            ReceiptPdfError::FontMissing { path } => ReceiptPdfError::FallbackFontMissing { path },
+            e => e,
+        })?;
+        Self::checked(bytes, 0, false)
     }
 
     /// Checks and keeps font bytes: a TrueType/OpenType font, or a TTC/OTC collection with
     /// `face_index` choosing the face (0 for a single font).
     pub fn from_bytes(bytes: Vec<u8>, face_index: u32) -> Result<ReceiptFont, ReceiptPdfError> {
+        Self::checked(bytes, face_index, true)
+    }
+
+    fn checked(
+        bytes: Vec<u8>,
+        face_index: u32,
+        draws_fixed_text: bool,
+    ) -> Result<ReceiptFont, ReceiptPdfError> {
         let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
         if len > MAX_FONT_BYTES {
             return Err(ReceiptPdfError::FontTooLarge { bytes: len });
@@ -122,10 +142,10 @@ impl ReceiptFont {
             {
                 return Err(ReceiptPdfError::FontNotEmbeddable);
             }
-            if let Some(ch) = REQUIRED_CHARS
+            let lacking = REQUIRED_CHARS
                 .chars()
-                .find(|&c| face.glyph_index(c).is_none())
-            {
+                .find(|&c| face.glyph_index(c).is_none());
+            if let (true, Some(ch)) = (draws_fixed_text, lacking) {
                 return Err(ReceiptPdfError::FontLacksCjk { ch });
             }
             postscript_name(&face)
@@ -145,6 +165,142 @@ impl ReceiptFont {
     pub(crate) fn face(&self) -> Result<ttf_parser::Face<'_>, ReceiptPdfError> {
         parse_face(&self.bytes, self.face_index)
     }
+}
+
+/// Reads a font file of at most [`MAX_FONT_BYTES`].
+fn read_font_file(path: &Path) -> Result<Vec<u8>, ReceiptPdfError> {
+    let read_error = |source: std::io::Error| ReceiptPdfError::FontRead {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ReceiptPdfError::FontMissing {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(e) => return Err(read_error(e)),
+    };
+    let metadata = file.metadata().map_err(read_error)?;
+    if !metadata.is_file() {
+        return Err(ReceiptPdfError::FontMissing {
+            path: path.to_path_buf(),
+        });
+    }
+    if metadata.len() > MAX_FONT_BYTES {
+        return Err(ReceiptPdfError::FontTooLarge {
+            bytes: metadata.len(),
+        });
+    }
+    // The file may grow between the check and the read: read at most one byte past the limit.
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.take(MAX_FONT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    Ok(bytes)
+}
+
+/// The fonts a receipt is drawn with: the main font (which draws the fixed text and most names)
+/// and up to [`MAX_FALLBACK_FONTS`] fallback fonts. Each character is drawn with the first font of
+/// the chain that has a glyph for it (for a character followed by a variation selector: the first
+/// font with a glyph for the sequence in its cmap format 14 subtable, else the first with the
+/// character). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ReceiptFonts {
+    /// The main font first, then the fallbacks in order.
+    fonts: Vec<ReceiptFont>,
+}
+
+impl From<ReceiptFont> for ReceiptFonts {
+    fn from(main: ReceiptFont) -> Self {
+        ReceiptFonts { fonts: vec![main] }
+    }
+}
+
+impl ReceiptFonts {
+    /// A chain of the main font alone.
+    pub fn new(main: ReceiptFont) -> Self {
+        main.into()
+    }
+
+    /// Appends a fallback font; refused past [`MAX_FALLBACK_FONTS`].
+    pub fn with_fallback(mut self, font: ReceiptFont) -> Result<Self, ReceiptPdfError> {
+        if self.fonts.len() > MAX_FALLBACK_FONTS {
+            return Err(ReceiptPdfError::TooManyFallbackFonts {
+                max: MAX_FALLBACK_FONTS,
+            });
+        }
+        self.fonts.push(font);
+        Ok(self)
+    }
+
+    /// The main font and the fallbacks that load; for each fallback that does not, the path and
+    /// why, so that a caller can warn and still serve receipts. A main font that does not load is
+    /// an error, as is a list longer than [`MAX_FALLBACK_FONTS`].
+    pub fn load(
+        main: &Path,
+        fallbacks: &[PathBuf],
+    ) -> Result<(ReceiptFonts, Vec<(PathBuf, ReceiptPdfError)>), ReceiptPdfError> {
+        if fallbacks.len() > MAX_FALLBACK_FONTS {
+            return Err(ReceiptPdfError::TooManyFallbackFonts {
+                max: MAX_FALLBACK_FONTS,
+            });
+        }
+        let mut chain = ReceiptFonts::new(ReceiptFont::load(main)?);
+        let mut skipped = Vec::new();
+        for path in fallbacks {
+            match ReceiptFont::load_fallback(path) {
+                Ok(font) => chain = chain.with_fallback(font)?,
+                Err(e) => skipped.push((path.clone(), e)),
+            }
+        }
+        Ok((chain, skipped))
+    }
+
+    /// This chain with the fallback fonts at `fallbacks` appended (read from disk now); for each
+    /// that does not load, the path and why. The fonts already in the chain are shared, not copied.
+    pub fn with_fallbacks(
+        &self,
+        fallbacks: &[PathBuf],
+    ) -> Result<(ReceiptFonts, Vec<(PathBuf, ReceiptPdfError)>), ReceiptPdfError> {
+        let mut chain = self.clone();
+        let mut skipped = Vec::new();
+        for path in fallbacks {
+            match ReceiptFont::load_fallback(path) {
+                Ok(font) => chain = chain.with_fallback(font)?,
+                Err(e) => skipped.push((path.clone(), e)),
+            }
+        }
+        Ok((chain, skipped))
+    }
+
+    /// The main font.
+    pub fn main(&self) -> &ReceiptFont {
+        &self.fonts[0]
+    }
+
+    /// The main font, then the fallbacks.
+    pub fn fonts(&self) -> &[ReceiptFont] {
+        &self.fonts
+    }
+
+    /// How much of each Han block ([`crate::HAN_BLOCKS`]) the chain draws.
+    pub fn han_coverage(&self) -> Result<Vec<crate::BlockCoverage>, ReceiptPdfError> {
+        let faces = self
+            .fonts
+            .iter()
+            .map(ReceiptFont::face)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::coverage::han_coverage(|c| {
+            faces.iter().any(|f| has_glyph(f, c))
+        }))
+    }
+}
+
+/// Whether the face maps `c` to a real glyph (not `.notdef`).
+pub(crate) fn has_glyph(face: &ttf_parser::Face<'_>, c: char) -> bool {
+    face.glyph_index(c).is_some_and(|g| g.0 != 0)
 }
 
 fn parse_face(bytes: &[u8], face_index: u32) -> Result<ttf_parser::Face<'_>, ReceiptPdfError> {

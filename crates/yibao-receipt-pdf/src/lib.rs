@@ -12,10 +12,10 @@
 //! receipt and font give the same bytes.
 //!
 //! ```no_run
-//! use yibao_receipt_pdf::{find_default_font, render_receipt, ReceiptFont, ReceiptPdf};
+//! use yibao_receipt_pdf::{find_default_font, render_receipt, ReceiptFont, ReceiptFonts, ReceiptPdf};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let path = find_default_font().ok_or("no receipt font installed")?;
-//! let font = ReceiptFont::load(&path)?;
+//! let fonts = ReceiptFonts::new(ReceiptFont::load(&path)?);
 //! let receipt = ReceiptPdf {
 //!     title: "社会保险费电子票据",
 //!     receipt_code: "32060125",
@@ -34,21 +34,25 @@
 //!     verify_hint: "扫码或访问以下地址查验：https://example.invalid/public/receipts/verify?code=32060125",
 //!     verify_url: "https://example.invalid/public/receipts/verify?code=32060125",
 //! };
-//! let pdf: Vec<u8> = render_receipt(&receipt, &font)?;
+//! let pdf: Vec<u8> = render_receipt(&receipt, &fonts)?;
 //! # let _ = pdf;
 //! # Ok(())
 //! # }
 //! ```
 
+mod coverage;
 mod font;
 mod money;
 mod render;
 
 use std::path::PathBuf;
 
+pub use coverage::{BlockCoverage, HanBlock, HAN_BLOCKS, MISSING_EXAMPLES};
 pub use font::{
-    find_default_font, ReceiptFont, DEFAULT_FACE_INDEX, DEFAULT_FONT_PATHS, FONT_PACKAGE,
-    FONT_PATH_CONFIG_KEY, FONT_PATH_ENV, MAX_FONT_BYTES,
+    find_default_fallback_fonts, find_default_font, ReceiptFont, ReceiptFonts, DEFAULT_FACE_INDEX,
+    DEFAULT_FALLBACK_FONT_PATHS, DEFAULT_FONT_PATHS, FALLBACK_FONTS_CONFIG_KEY, FALLBACK_FONTS_ENV,
+    FALLBACK_FONT_PACKAGES, FONT_PACKAGE, FONT_PATH_CONFIG_KEY, FONT_PATH_ENV, MAX_FALLBACK_FONTS,
+    MAX_FONT_BYTES,
 };
 pub use money::{capital_amount, format_yuan, MAX_RECEIPT_FEN};
 pub use render::render_receipt;
@@ -111,6 +115,12 @@ pub enum ReceiptPdfError {
          TrueType/OpenType 字体文件"
     )]
     FontMissing { path: PathBuf },
+    #[error(
+        "找不到票据后备字体文件 {path}：请以 root 运行 scripts/install-fonts（安装 Debian 软件包 \
+         fonts-hanazono、fonts-babelstone-han），或改正配置项 receipt_fallback_fonts（环境变量 \
+         YIBAO_RECEIPT_FALLBACK_FONTS）"
+    )]
+    FallbackFontMissing { path: PathBuf },
     #[error("读取票据字体文件 {path} 失败：{source}")]
     FontRead {
         path: PathBuf,
@@ -129,7 +139,14 @@ pub enum ReceiptPdfError {
         "票据字体缺少中文字形（如“{ch}”），请改用含中文的字体，如 Debian 软件包 fonts-wqy-microhei"
     )]
     FontLacksCjk { ch: char },
-    #[error("{field}中的字符“{ch}”（U+{code:04X}）在票据字体中没有字形，无法绘制", code = u32::from(*ch))]
+    #[error("票据后备字体最多 {max} 个（配置项 receipt_fallback_fonts）")]
+    TooManyFallbackFonts { max: usize },
+    #[error(
+        "{field}中的字符“{ch}”（U+{code:04X}）在票据字体及其后备字体中都没有字形，无法绘制：\
+         请运维以 root 运行 scripts/install-fonts 安装后备字体（fonts-hanazono、\
+         fonts-babelstone-han），或用配置项 receipt_fallback_fonts 指定含此字的字体后重启",
+        code = u32::from(*ch)
+    )]
     MissingGlyph { field: &'static str, ch: char },
     #[error("{field}不合规：{reason}")]
     InvalidField { field: &'static str, reason: String },
@@ -151,14 +168,16 @@ impl ReceiptPdfError {
     pub fn code(&self) -> &'static str {
         match self {
             ReceiptPdfError::FontMissing { .. }
+            | ReceiptPdfError::FallbackFontMissing { .. }
             | ReceiptPdfError::FontRead { .. }
             | ReceiptPdfError::FontTooLarge { .. }
             | ReceiptPdfError::FontInvalid(_)
             | ReceiptPdfError::FontUnsupported
             | ReceiptPdfError::FontNotEmbeddable
-            | ReceiptPdfError::FontLacksCjk { .. } => "RECEIPT_FONT_UNAVAILABLE",
-            ReceiptPdfError::MissingGlyph { .. }
-            | ReceiptPdfError::InvalidField { .. }
+            | ReceiptPdfError::FontLacksCjk { .. }
+            | ReceiptPdfError::TooManyFallbackFonts { .. } => "RECEIPT_FONT_UNAVAILABLE",
+            ReceiptPdfError::MissingGlyph { .. } => "RECEIPT_GLYPH_MISSING",
+            ReceiptPdfError::InvalidField { .. }
             | ReceiptPdfError::ComponentCount { .. }
             | ReceiptPdfError::AmountOutOfRange { .. }
             | ReceiptPdfError::TotalMismatch { .. } => "INVALID_RECEIPT",

@@ -1,5 +1,13 @@
 //! Lays out the receipt and writes the PDF: one A5-landscape page, one embedded CID font subset
-//! (Identity-H, CID = glyph id of the subset), a ToUnicode map, and Flate-compressed streams.
+//! per font of the chain that the page uses (Identity-H, CID = glyph id of the subset, one font
+//! resource `F1`, `F2`, … each), a ToUnicode map per font, and Flate-compressed streams.
+//!
+//! Each character is drawn with the first font of the chain that has it; a line of text is shown
+//! as runs of characters of one font, switching font between runs. A variation selector
+//! (U+FE00–FE0F, U+E0100–E01EF) after a character is never drawn as a glyph of its own: the
+//! sequence is drawn with the variation glyph of the first font whose cmap format 14 subtable has
+//! it (ttf-parser's `glyph_variation_index`; its ToUnicode entry then holds both code points), and
+//! otherwise the selector is skipped and the character drawn with its default glyph.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -9,8 +17,9 @@ use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 use subsetter::GlyphRemapper;
 use ttf_parser::{Face, GlyphId};
 
+use crate::font::has_glyph;
 use crate::money::{capital_amount, format_yuan};
-use crate::{ReceiptFont, ReceiptPdf, ReceiptPdfError};
+use crate::{ReceiptFont, ReceiptFonts, ReceiptPdf, ReceiptPdfError, MAX_FALLBACK_FONTS};
 
 /// A5 landscape, in points.
 const PAGE_W: f32 = 595.28;
@@ -53,7 +62,17 @@ const GREY: Rgb = (0.35, 0.35, 0.35);
 const HEADER_FILL: Rgb = (0.99, 0.95, 0.92);
 const STAMP_RED: Rgb = (0.87, 0.07, 0.07);
 
-const FONT_NAME: Name<'static> = Name(b"F1");
+/// The page's font resource names: `F1` for the main font, `F2`… for the fallbacks.
+const FONT_NAMES: [Name<'static>; MAX_FALLBACK_FONTS + 1] = [
+    Name(b"F1"),
+    Name(b"F2"),
+    Name(b"F3"),
+    Name(b"F4"),
+    Name(b"F5"),
+    Name(b"F6"),
+    Name(b"F7"),
+    Name(b"F8"),
+];
 const STAMP_STATE: Name<'static> = Name(b"GsStamp");
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -63,60 +82,150 @@ enum Align {
     Right,
 }
 
-/// Renders `receipt` to the bytes of a one-page PDF that embeds a subset of `font`.
+/// Renders `receipt` to the bytes of a one-page PDF that embeds a subset of each font of `fonts`
+/// that it uses (the main font always).
 ///
-/// Validates the receipt first ([`ReceiptPdf::validate`]); a character the font cannot draw is
-/// [`ReceiptPdfError::MissingGlyph`]. The same input gives the same bytes.
+/// Validates the receipt first ([`ReceiptPdf::validate`]); a character no font of the chain can
+/// draw is [`ReceiptPdfError::MissingGlyph`], naming the field and the code point. The same input
+/// gives the same bytes.
 pub fn render_receipt(
     receipt: &ReceiptPdf<'_>,
-    font: &ReceiptFont,
+    fonts: &ReceiptFonts,
 ) -> Result<Vec<u8>, ReceiptPdfError> {
     receipt.validate()?;
-    let face = font.face()?;
-    let mut page = Page::new(&face);
+    let faces = fonts
+        .fonts()
+        .iter()
+        .map(ReceiptFont::face)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut page = Page::new(&faces);
     draw_receipt(&mut page, receipt)?;
-    write_pdf(page, font, &face, receipt)
+    write_pdf(page, fonts, &faces, receipt)
 }
 
-/// The page being drawn, with the glyphs used so far.
-struct Page<'f> {
+/// Whether `c` is a variation selector (U+FE00–FE0F, U+E0100–E01EF): it picks the glyph of the
+/// character before it and is never drawn on its own.
+pub(crate) fn is_variation_selector(c: char) -> bool {
+    matches!(u32::from(c), 0xFE00..=0xFE0F | 0xE0100..=0xE01EF)
+}
+
+/// One font of the chain as the page uses it.
+struct FontUse<'f> {
     face: &'f Face<'f>,
     units_per_em: f32,
-    content: Content,
     remapper: GlyphRemapper,
-    /// Subset glyph id (= CID) -> (advance in 1/1000 em, the character it was drawn for).
-    glyphs: BTreeMap<u16, (f32, char)>,
+    /// Subset glyph id (= CID) -> (advance in 1/1000 em, the text it was drawn for).
+    glyphs: BTreeMap<u16, (f32, String)>,
 }
 
-impl<'f> Page<'f> {
+impl<'f> FontUse<'f> {
     fn new(face: &'f Face<'f>) -> Self {
         let mut remapper = GlyphRemapper::new();
-        let notdef_advance = face.glyph_hor_advance(GlyphId(0)).unwrap_or(0);
         let units_per_em = f32::from(face.units_per_em().max(1));
+        let notdef_advance = face.glyph_hor_advance(GlyphId(0)).unwrap_or(0);
         let mut glyphs = BTreeMap::new();
         glyphs.insert(
             remapper.remap(0),
             (
                 f32::from(notdef_advance) * 1000.0 / units_per_em,
-                '\u{FFFD}',
+                "\u{FFFD}".to_owned(),
             ),
         );
-        Page {
+        FontUse {
             face,
             units_per_em,
-            content: Content::new(),
             remapper,
             glyphs,
         }
     }
 
-    /// Width of `text` at 1 pt, in points.
+    /// Whether any glyph besides `.notdef` was drawn with this font.
+    fn is_used(&self) -> bool {
+        self.glyphs.len() > 1
+    }
+
+    /// Advance of `glyph` in 1/1000 em.
+    fn advance(&self, glyph: GlyphId) -> f32 {
+        f32::from(self.face.glyph_hor_advance(glyph).unwrap_or(0)) * 1000.0 / self.units_per_em
+    }
+}
+
+/// One glyph of a line: which font of the chain draws it, and the text it stands for (a character,
+/// or a character and its variation selector when the font has the variation glyph).
+struct Cluster<'t> {
+    font: usize,
+    glyph: GlyphId,
+    text: &'t str,
+}
+
+/// The page being drawn, with the glyphs used so far in each font.
+struct Page<'f> {
+    fonts: Vec<FontUse<'f>>,
+    content: Content,
+}
+
+impl<'f> Page<'f> {
+    fn new(faces: &'f [Face<'f>]) -> Self {
+        Page {
+            fonts: faces.iter().map(FontUse::new).collect(),
+            content: Content::new(),
+        }
+    }
+
+    /// Splits `text` into glyphs, each from the first font of the chain that draws it. A character
+    /// no font has is `Err(character)`; variation selectors are folded into the character before.
+    fn clusters<'t>(&self, text: &'t str) -> Vec<Result<Cluster<'t>, char>> {
+        let mut out = Vec::with_capacity(text.len());
+        let mut chars = text.char_indices().peekable();
+        while let Some((start, ch)) = chars.next() {
+            if is_variation_selector(ch) {
+                // A selector with no character before it (the registry refuses that): not drawn.
+                continue;
+            }
+            let end = start + ch.len_utf8();
+            if let Some(&(vs_start, vs)) = chars.peek().filter(|(_, c)| is_variation_selector(*c)) {
+                chars.next();
+                let variant = self.fonts.iter().enumerate().find_map(|(i, f)| {
+                    f.face
+                        .glyph_variation_index(ch, vs)
+                        .filter(|g| g.0 != 0)
+                        .map(|g| (i, g))
+                });
+                if let Some((font, glyph)) = variant {
+                    out.push(Ok(Cluster {
+                        font,
+                        glyph,
+                        text: &text[start..vs_start + vs.len_utf8()],
+                    }));
+                    continue;
+                }
+            }
+            let found = self
+                .fonts
+                .iter()
+                .enumerate()
+                .find(|(_, f)| has_glyph(f.face, ch))
+                .and_then(|(i, f)| f.face.glyph_index(ch).map(|g| (i, g)));
+            out.push(match found {
+                Some((font, glyph)) => Ok(Cluster {
+                    font,
+                    glyph,
+                    text: &text[start..end],
+                }),
+                None => Err(ch),
+            });
+        }
+        out
+    }
+
+    /// Width of `text` at 1 pt, in points (characters no font has count as nothing).
     fn measure(&self, text: &str) -> f32 {
-        text.chars()
-            .filter_map(|c| self.face.glyph_index(c))
-            .map(|g| f32::from(self.face.glyph_hor_advance(g).unwrap_or(0)))
+        self.clusters(text)
+            .iter()
+            .filter_map(|c| c.as_ref().ok())
+            .map(|c| self.fonts[c.font].advance(c.glyph))
             .sum::<f32>()
-            / self.units_per_em
+            / 1000.0
     }
 
     /// The font size at most `size` at which `text` fits in `max_width`.
@@ -129,21 +238,43 @@ impl<'f> Page<'f> {
         }
     }
 
-    /// Encodes `text` as 2-byte CIDs of the subset, recording the glyphs it uses.
-    fn encode(&mut self, text: &str, field: &'static str) -> Result<Vec<u8>, ReceiptPdfError> {
-        let mut bytes = Vec::with_capacity(text.len() * 2);
-        for ch in text.chars() {
-            let glyph = self
-                .face
-                .glyph_index(ch)
-                .ok_or(ReceiptPdfError::MissingGlyph { field, ch })?;
-            let cid = self.remapper.remap(glyph.0);
-            let advance = f32::from(self.face.glyph_hor_advance(glyph).unwrap_or(0)) * 1000.0
-                / self.units_per_em;
-            self.glyphs.entry(cid).or_insert((advance, ch));
-            bytes.extend_from_slice(&cid.to_be_bytes());
+    /// Encodes `text` as runs of one font each (index in the chain, 2-byte CIDs of that font's
+    /// subset), recording the glyphs it uses.
+    fn encode(
+        &mut self,
+        text: &str,
+        field: &'static str,
+    ) -> Result<Vec<(usize, Vec<u8>)>, ReceiptPdfError> {
+        let clusters = self
+            .clusters(text)
+            .into_iter()
+            .collect::<Result<Vec<_>, char>>()
+            .map_err(|ch| ReceiptPdfError::MissingGlyph { field, ch })?;
+        let mut runs: Vec<(usize, Vec<u8>)> = Vec::new();
+        for cluster in clusters {
+            let font = &mut self.fonts[cluster.font];
+            let cid = font.remapper.remap(cluster.glyph.0);
+            let advance = font.advance(cluster.glyph);
+            font.glyphs
+                .entry(cid)
+                .or_insert_with(|| (advance, cluster.text.to_owned()));
+            match runs.last_mut() {
+                Some((f, bytes)) if *f == cluster.font => {
+                    bytes.extend_from_slice(&cid.to_be_bytes())
+                }
+                _ => runs.push((cluster.font, cid.to_be_bytes().to_vec())),
+            }
         }
-        Ok(bytes)
+        Ok(runs)
+    }
+
+    /// Shows encoded runs at the current text position, switching font between runs.
+    fn show_runs(&mut self, runs: &[(usize, Vec<u8>)], size: f32) {
+        for (font, bytes) in runs {
+            self.content
+                .set_font(FONT_NAMES[*font], size)
+                .show(Str(bytes));
+        }
     }
 
     /// Draws one line of text with its baseline `baseline` points below the top of the page,
@@ -170,14 +301,13 @@ impl<'f> Page<'f> {
             Align::Center => x - width / 2.0,
             Align::Right => x - width,
         };
-        let encoded = self.encode(text, field)?;
+        let runs = self.encode(text, field)?;
         self.content
             .set_fill_rgb(color.0, color.1, color.2)
             .begin_text()
-            .set_font(FONT_NAME, size)
-            .set_text_matrix([1.0, 0.0, 0.0, 1.0, left, PAGE_H - baseline])
-            .show(Str(&encoded))
-            .end_text();
+            .set_text_matrix([1.0, 0.0, 0.0, 1.0, left, PAGE_H - baseline]);
+        self.show_runs(&runs, size);
+        self.content.end_text();
         Ok(width)
     }
 
@@ -638,7 +768,7 @@ fn draw_void_stamp(page: &mut Page<'_>, centre_y: f32) -> Result<(), ReceiptPdfE
     let box_h = size + 30.0;
     let angle = 16.0_f32.to_radians();
     let (sin, cos) = angle.sin_cos();
-    let encoded = page.encode(text, "作废印章")?;
+    let runs = page.encode(text, "作废印章")?;
     page.content
         .save_state()
         .set_parameters(STAMP_STATE)
@@ -657,11 +787,9 @@ fn draw_void_stamp(page: &mut Page<'_>, centre_y: f32) -> Result<(), ReceiptPdfE
         .stroke()
         .set_fill_rgb(STAMP_RED.0, STAMP_RED.1, STAMP_RED.2)
         .begin_text()
-        .set_font(FONT_NAME, size)
-        .set_text_matrix([1.0, 0.0, 0.0, 1.0, -text_width / 2.0, -size * 0.36])
-        .show(Str(&encoded))
-        .end_text()
-        .restore_state();
+        .set_text_matrix([1.0, 0.0, 0.0, 1.0, -text_width / 2.0, -size * 0.36]);
+    page.show_runs(&runs, size);
+    page.content.end_text().restore_state();
     Ok(())
 }
 
@@ -693,33 +821,29 @@ fn em(value: i16, units_per_em: f32) -> f32 {
 
 fn write_pdf(
     page: Page<'_>,
-    font: &ReceiptFont,
-    face: &Face<'_>,
+    fonts: &ReceiptFonts,
+    faces: &[Face<'_>],
     receipt: &ReceiptPdf<'_>,
 ) -> Result<Vec<u8>, ReceiptPdfError> {
     let Page {
-        units_per_em,
+        fonts: uses,
         content,
-        remapper,
-        glyphs,
-        ..
     } = page;
-
-    let subset = subsetter::subset(&font.bytes, font.face_index, &remapper)
-        .map_err(|e| ReceiptPdfError::Subset(e.to_string()))?;
-    let is_cff = face.tables().glyf.is_none();
 
     let catalog_id = Ref::new(1);
     let pages_id = Ref::new(2);
     let page_id = Ref::new(3);
     let content_id = Ref::new(4);
-    let type0_id = Ref::new(5);
-    let cid_font_id = Ref::new(6);
-    let descriptor_id = Ref::new(7);
-    let font_file_id = Ref::new(8);
-    let to_unicode_id = Ref::new(9);
-    let stamp_state_id = Ref::new(10);
-    let info_id = Ref::new(11);
+    let stamp_state_id = Ref::new(5);
+    let info_id = Ref::new(6);
+    // Five objects per embedded font, from 7 on: Type0, CIDFont, descriptor, file, ToUnicode.
+    let used: Vec<(usize, Ref)> = uses
+        .iter()
+        .enumerate()
+        .filter(|(i, u)| *i == 0 || u.is_used())
+        .enumerate()
+        .map(|(n, (i, _))| (i, Ref::new(7 + 5 * i32::try_from(n).unwrap_or(0))))
+        .collect();
 
     let mut pdf = Pdf::new();
     pdf.catalog(catalog_id).pages(pages_id);
@@ -730,7 +854,12 @@ fn write_pdf(
             .parent(pages_id)
             .contents(content_id);
         let mut resources = p.resources();
-        resources.fonts().pair(FONT_NAME, type0_id);
+        {
+            let mut font_dict = resources.fonts();
+            for &(i, type0_id) in &used {
+                font_dict.pair(FONT_NAMES[i], type0_id);
+            }
+        }
         resources.ext_g_states().pair(STAMP_STATE, stamp_state_id);
         resources.finish();
         p.finish();
@@ -743,7 +872,53 @@ fn write_pdf(
     pdf.stream(content_id, &compressed_content)
         .filter(Filter::FlateDecode);
 
-    let base_font = format!("{}+{}", subset_tag(&remapper), font.postscript_name);
+    for &(i, type0_id) in &used {
+        write_font(&mut pdf, type0_id, &fonts.fonts()[i], &faces[i], &uses[i])?;
+    }
+
+    let title = format!(
+        "{} {}{}",
+        receipt.title,
+        receipt.receipt_number,
+        if receipt.voided { "（作废）" } else { "" }
+    );
+    pdf.document_info(info_id)
+        .title(TextStr(&title))
+        .producer(TextStr("yibao-receipt-pdf"));
+    pdf.set_file_id((
+        receipt.receipt_number.as_bytes().to_vec(),
+        receipt.check_code.as_bytes().to_vec(),
+    ));
+
+    Ok(pdf.finish())
+}
+
+/// Writes one embedded font: its Type0 font at `type0_id` and, in the four objects after it, the
+/// CID font, the descriptor, the subset font file and the ToUnicode map.
+fn write_font(
+    pdf: &mut Pdf,
+    type0_id: Ref,
+    font: &ReceiptFont,
+    face: &Face<'_>,
+    font_use: &FontUse<'_>,
+) -> Result<(), ReceiptPdfError> {
+    let cid_font_id = Ref::new(type0_id.get() + 1);
+    let descriptor_id = Ref::new(type0_id.get() + 2);
+    let font_file_id = Ref::new(type0_id.get() + 3);
+    let to_unicode_id = Ref::new(type0_id.get() + 4);
+    let FontUse {
+        units_per_em,
+        remapper,
+        glyphs,
+        ..
+    } = font_use;
+    let units_per_em = *units_per_em;
+
+    let subset = subsetter::subset(&font.bytes, font.face_index, remapper)
+        .map_err(|e| ReceiptPdfError::Subset(e.to_string()))?;
+    let is_cff = face.tables().glyf.is_none();
+
+    let base_font = format!("{}+{}", subset_tag(remapper), font.postscript_name);
     let base_font = Name(base_font.as_bytes());
     let system_info = SystemInfo {
         registry: Str(b"Adobe"),
@@ -773,7 +948,7 @@ fn write_pdf(
         }
         // CIDs are 0..n with no gaps: one run of widths.
         cid.widths()
-            .consecutive(0, glyphs.values().map(|&(advance, _)| advance));
+            .consecutive(0, glyphs.values().map(|(advance, _)| *advance));
         cid.finish();
     }
 
@@ -824,28 +999,13 @@ fn write_pdf(
     }
 
     let mut cmap = UnicodeCmap::new(Name(b"Yibao-Receipt-UTF16"), system_info);
-    for (&cid, &(_, ch)) in glyphs.iter().skip(1) {
-        cmap.pair(cid, ch);
+    for (&cid, (_, text)) in glyphs.iter().skip(1) {
+        cmap.pair_with_multiple(cid, text.chars());
     }
     let compressed_cmap = deflate(&cmap.finish().into_vec())?;
     pdf.cmap(to_unicode_id, &compressed_cmap)
         .name(Name(b"Yibao-Receipt-UTF16"))
         .system_info(system_info)
         .filter(Filter::FlateDecode);
-
-    let title = format!(
-        "{} {}{}",
-        receipt.title,
-        receipt.receipt_number,
-        if receipt.voided { "（作废）" } else { "" }
-    );
-    pdf.document_info(info_id)
-        .title(TextStr(&title))
-        .producer(TextStr("yibao-receipt-pdf"));
-    pdf.set_file_id((
-        receipt.receipt_number.as_bytes().to_vec(),
-        receipt.check_code.as_bytes().to_vec(),
-    ));
-
-    Ok(pdf.finish())
+    Ok(())
 }

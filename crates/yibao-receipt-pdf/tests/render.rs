@@ -9,17 +9,25 @@ use std::process::Command;
 
 use chrono::NaiveDate;
 use yibao_receipt_pdf::{
-    find_default_font, render_receipt, ReceiptFont, ReceiptPdf, ReceiptPdfError, DEFAULT_FONT_PATHS,
+    find_default_fallback_fonts, find_default_font, render_receipt, ReceiptFont, ReceiptFonts,
+    ReceiptPdf, ReceiptPdfError, DEFAULT_FALLBACK_FONT_PATHS, DEFAULT_FONT_PATHS,
 };
 
-/// The default font, or `None` (with a notice) when it is absent outside CI.
-fn font() -> Option<ReceiptFont> {
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The default font alone, or `None` (with a notice) when it is absent outside CI.
+fn font() -> Option<ReceiptFonts> {
     match find_default_font() {
-        Some(path) => Some(ReceiptFont::load(&path).expect("the default font loads")),
+        Some(path) => Some(
+            ReceiptFont::load(&path)
+                .expect("the default font loads")
+                .into(),
+        ),
         None => {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
             assert!(
-                !ci,
+                !ci(),
                 "CI=true but no receipt font at any of {DEFAULT_FONT_PATHS:?}: run scripts/install-fonts"
             );
             eprintln!(
@@ -29,6 +37,32 @@ fn font() -> Option<ReceiptFont> {
             None
         }
     }
+}
+
+/// The default font and every default fallback font, or `None` (with a notice) when any of them
+/// is absent outside CI.
+fn chain() -> Option<ReceiptFonts> {
+    let main = font()?;
+    let fallbacks = find_default_fallback_fonts();
+    if fallbacks.len() < DEFAULT_FALLBACK_FONT_PATHS.len() {
+        assert!(
+            !ci(),
+            "CI=true but some fallback fonts are missing (of {DEFAULT_FALLBACK_FONT_PATHS:?} only \
+             {fallbacks:?} exist): run scripts/install-fonts"
+        );
+        eprintln!(
+            "NOTICE: skipping fallback-font receipt test: not all of {DEFAULT_FALLBACK_FONT_PATHS:?} \
+             are installed (Debian fonts-hanazono and fonts-babelstone-han, e.g. scripts/install-fonts)"
+        );
+        return None;
+    }
+    let mut chain = main;
+    for path in fallbacks {
+        chain = chain
+            .with_fallback(ReceiptFont::load_fallback(&path).expect("fallback font loads"))
+            .expect("within the limit");
+    }
+    Some(chain)
 }
 
 fn receipt(voided: bool) -> ReceiptPdf<'static> {
@@ -273,6 +307,37 @@ fn a_missing_font_path_names_the_package_and_the_config_key() {
     assert!(msg.contains("receipt_font"), "{msg}");
 }
 
+#[test]
+fn a_missing_fallback_font_names_its_packages_and_config_key() {
+    let err = ReceiptFont::load_fallback(std::path::Path::new("/nonexistent/HanaMinB.ttf"))
+        .expect_err("no such file");
+    let msg = err.to_string();
+    assert!(msg.contains("/nonexistent/HanaMinB.ttf"), "{msg}");
+    assert!(msg.contains("fonts-hanazono"), "{msg}");
+    assert!(msg.contains("receipt_fallback_fonts"), "{msg}");
+    assert!(!msg.contains("fonts-wqy-microhei"), "{msg}");
+}
+
+/// A fallback font need not draw the receipt's fixed text (HanaMinB has planes 2 and 3 only), but
+/// the main font must.
+#[test]
+fn a_fallback_font_need_not_draw_the_fixed_text() {
+    let path = std::path::Path::new(DEFAULT_FALLBACK_FONT_PATHS[1]);
+    if !path.is_file() {
+        eprintln!(
+            "NOTICE: no {} here: fallback loading check skipped",
+            path.display()
+        );
+        return;
+    }
+    ReceiptFont::load_fallback(path).expect("loads as a fallback");
+    let err = ReceiptFont::load(path).expect_err("cannot be the main font");
+    assert!(
+        matches!(err, ReceiptPdfError::FontLacksCjk { .. }),
+        "{err:?}"
+    );
+}
+
 /// A Latin-only font (Debian's DejaVu, when installed) is refused when loaded, with a message that
 /// names the CJK font package.
 #[test]
@@ -304,9 +369,11 @@ fn writes_sample_receipts() {
                 .ok()
                 .and_then(|f| f.parse().ok())
                 .unwrap_or(0);
-            ReceiptFont::load_face(std::path::Path::new(&path), face).expect("sample font loads")
+            ReceiptFont::load_face(std::path::Path::new(&path), face)
+                .expect("sample font loads")
+                .into()
         }
-        None => match font() {
+        None => match chain().or_else(font) {
             Some(font) => font,
             None => return,
         },
@@ -334,4 +401,159 @@ fn writes_sample_receipts() {
     crowded.region_name = "某某省某某市某某县某某镇某某村";
     let pdf = render_receipt(&crowded, &font).expect("renders");
     std::fs::write(dir.join("receipt-sample-crowded.pdf"), &pdf).expect("write sample");
+    let mut rare = receipt(false);
+    rare.payer_name = RARE_NAMES_LINE;
+    match render_receipt(&rare, &font) {
+        Ok(pdf) => {
+            std::fs::write(dir.join("receipt-sample-rare-names.pdf"), &pdf).expect("write sample")
+        }
+        Err(e) => eprintln!("NOTICE: rare-name sample not written: {e}"),
+    }
+}
+
+/// Names of residents in every kind of character the registry accepts, each as the receipt prints
+/// it (full or masked: the first and the last character are kept).
+const RARE_NAMES: &[(&str, &str)] = &[
+    ("Ext A", "王䶮"),
+    ("Ext B", "𪚥*𠀾"),
+    ("Ext B (2)", "𡒊*华"),
+    ("variation sequence", "葛\u{E0100}*"),
+    ("variation sequence, no variant glyph", "张\u{FE00}*"),
+    ("middle dot U+00B7", "阿·*提"),
+    ("bullet U+2022", "阿•*提"),
+    ("katakana middle dot U+30FB", "阿・*提"),
+    ("halfwidth katakana middle dot U+FF65", "阿･*提"),
+    ("hyphenation point U+2027", "阿‧*提"),
+    ("fullwidth full stop U+FF0E", "阿．*提"),
+    ("full stop", "阿.*提"),
+    ("compatibility ideograph", "\u{F900}*\u{2F800}"),
+    ("Ext C to F", "\u{2A700}\u{2B740}\u{2B820}\u{2CEB0}"),
+];
+
+/// The rare names together, for the sample a person looks at.
+const RARE_NAMES_LINE: &str =
+    "王䶮 𪚥*𠀾 𡒊*华 葛\u{E0100}* 阿·*提 阿•*提 阿・*提 \u{F900}*\u{2F800} \u{2A700}\u{2B740}\u{2B820}\u{2CEB0}";
+
+/// What `pdftotext` gives back for a printed name: the variation selector survives only where a
+/// font drew the variation glyph; middle dots come back as drawn.
+fn expected_text(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(u32::from(*c), 0xFE00..=0xFE0F | 0xE0100..=0xE01EF))
+        .collect()
+}
+
+#[test]
+fn prints_names_from_every_han_block_with_the_fallback_fonts() {
+    let Some(fonts) = chain() else { return };
+    for &(kind, name) in RARE_NAMES {
+        let mut r = receipt(false);
+        r.payer_name = name;
+        let pdf = render_receipt(&r, &fonts).unwrap_or_else(|e| panic!("{kind} {name:?}: {e}"));
+        check_pdf_shape(&pdf);
+        let Some(text) = extract_text(&pdf, "rare") else {
+            continue;
+        };
+        let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let plain = expected_text(name);
+        assert!(
+            squeezed.contains(&plain) || squeezed.contains(name),
+            "{kind}: {name:?} not in extracted text:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn the_main_font_alone_refuses_an_ext_b_name_naming_the_code_point() {
+    let Some(fonts) = font() else { return };
+    let mut r = receipt(false);
+    r.payer_name = "𪚥*𠀾";
+    let err = render_receipt(&r, &fonts).expect_err("wqy-microhei has no Ext B");
+    assert!(
+        matches!(
+            err,
+            ReceiptPdfError::MissingGlyph {
+                field: "交款人",
+                ch: '𪚥'
+            }
+        ),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("U+2A6A5"), "{msg}");
+    assert!(msg.contains("receipt_fallback_fonts"), "{msg}");
+    assert_eq!(err.code(), "RECEIPT_GLYPH_MISSING");
+}
+
+#[test]
+fn a_receipt_embeds_one_subset_per_font_it_uses() {
+    let Some(fonts) = chain() else { return };
+    // Common characters only: the main font alone.
+    let pdf = render_receipt(&receipt(false), &fonts).expect("renders");
+    let text = String::from_utf8_lossy(&pdf);
+    assert_eq!(text.matches("/FontFile2").count(), 1, "one font");
+    // An Ext F character (only HanaMinB, the third font) and an Ext G one (only BabelStone Han,
+    // the fourth): the main font and those two, each a small subset, HanaMinA left out.
+    let mut r = receipt(false);
+    r.payer_name = "\u{2CEB0}*\u{30000}";
+    let pdf = render_receipt(&r, &fonts).expect("renders");
+    let text = String::from_utf8_lossy(&pdf);
+    assert_eq!(text.matches("/FontFile2").count(), 3, "three fonts");
+    assert!(
+        text.contains("/F1 ") && text.contains("/F3 ") && text.contains("/F4 "),
+        "fonts named F1, F3, F4"
+    );
+    assert!(!text.contains("/F2 "), "HanaMinA not embedded");
+    assert!(pdf.len() < 150 * 1024, "PDF is {} bytes", pdf.len());
+    assert_eq!(
+        pdf,
+        render_receipt(&r, &fonts).expect("renders"),
+        "deterministic"
+    );
+}
+
+#[test]
+fn a_variation_selector_is_never_drawn_as_a_glyph_of_its_own() {
+    let Some(fonts) = chain() else { return };
+    let mut r = receipt(false);
+    // Whether or not a font has the variation glyph, the sequence takes the room of one character.
+    let mut plain = receipt(false);
+    plain.payer_name = "葛*";
+    r.payer_name = "葛\u{E0100}*";
+    let with = render_receipt(&r, &fonts).expect("renders");
+    let without = render_receipt(&plain, &fonts).expect("renders");
+    let (Some(a), Some(b)) = (extract_text(&with, "vs"), extract_text(&without, "novs")) else {
+        return;
+    };
+    let strip = |t: &str| -> String {
+        expected_text(t)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect()
+    };
+    assert_eq!(strip(&a), strip(&b));
+    assert!(!a.contains('\u{FFFD}'), "no replacement glyph:\n{a}");
+}
+
+/// Extension I (Unicode 15.1) is a block the registry accepts but no Debian font draws yet.
+#[test]
+fn a_character_no_font_of_the_chain_has_is_a_clear_error() {
+    let Some(fonts) = chain() else { return };
+    let mut r = receipt(false);
+    r.payer_name = "张*\u{2EBF0}";
+    let Err(err) = render_receipt(&r, &fonts) else {
+        panic!("U+2EBF0 (Ext I) is in no font of the chain: update this test if one draws it");
+    };
+    assert!(
+        matches!(
+            err,
+            ReceiptPdfError::MissingGlyph {
+                field: "交款人",
+                ch: '\u{2EBF0}'
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("U+2EBF0"), "{err}");
+    assert!(err.to_string().contains("交款人"), "{err}");
+    assert_eq!(err.code(), "RECEIPT_GLYPH_MISSING");
 }

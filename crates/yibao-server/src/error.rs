@@ -52,12 +52,14 @@ pub enum ErrorCode {
     MethodNotAllowed,
     UnsupportedMediaType,
     PayloadTooLarge,
+    /// A receipt PDF needs a character that no receipt font draws (the JSON receipt still works).
+    ReceiptGlyphMissing,
     ServiceUnavailable,
     InternalError,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 40] = [
+    pub const ALL: [ErrorCode; 41] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidIdNumber,
         ErrorCode::InvalidName,
@@ -96,6 +98,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::ReceiptGlyphMissing,
         ErrorCode::ServiceUnavailable,
         ErrorCode::InternalError,
     ];
@@ -140,6 +143,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::ReceiptGlyphMissing => "RECEIPT_GLYPH_MISSING",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
@@ -185,6 +189,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::ReceiptGlyphMissing => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -231,6 +236,9 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "不支持该请求方法",
             ErrorCode::UnsupportedMediaType => "请求内容类型不支持，请使用 application/json",
             ErrorCode::PayloadTooLarge => "请求内容过大，请减少后重试",
+            ErrorCode::ReceiptGlyphMissing => {
+                "票据字体缺少此票据所需的字，无法生成PDF；请使用 JSON 格式并联系运维安装后备字体"
+            }
             ErrorCode::ServiceUnavailable => "系统暂时无法处理，请稍后重试",
             ErrorCode::InternalError => {
                 "系统内部错误，请稍后重试；如持续出现请联系运维并提供请求编号"

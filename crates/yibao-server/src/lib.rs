@@ -60,7 +60,11 @@ pub struct AppState {
     /// How long an order holds its payables.
     pub order_hold_seconds: i64,
     /// The CJK font for receipt PDFs, loaded at start; `None` answers PDFs with a clear error.
-    pub receipt_font: Option<Arc<yibao_receipt_pdf::ReceiptFont>>,
+    pub receipt_font: Option<Arc<yibao_receipt_pdf::ReceiptFonts>>,
+    /// Fallback fonts for characters the main font lacks (rare characters of names), read from
+    /// disk only for a receipt that needs them: together about 100 MB, which the server does not
+    /// keep in memory for the few receipts that use them.
+    pub receipt_fallback_fonts: Arc<Vec<std::path::PathBuf>>,
     /// Group commit of payment reports; `None` commits each report on its own.
     pub payment_batcher: Option<channel::batcher::PaymentBatcher>,
     /// Where the public reaches this server: receipts print their verification URL under it.
@@ -80,6 +84,7 @@ impl AppState {
             rate_limiter: channel::auth::RateLimiter::default(),
             order_hold_seconds: channel::DEFAULT_ORDER_HOLD_SECONDS,
             receipt_font: None,
+            receipt_fallback_fonts: Arc::new(Vec::new()),
             payment_batcher: None,
             public_base_url: receipts::PublicBaseUrl::default(),
             client_address_header: None,

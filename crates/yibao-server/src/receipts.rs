@@ -202,12 +202,46 @@ pub fn render_pdf(
         verify_hint: &verify_hint,
         verify_url: &verify_url,
     };
-    render_receipt(&pdf, font).map_err(|e| match e.code() {
+    match render_receipt(&pdf, font) {
+        Err(yibao_receipt_pdf::ReceiptPdfError::MissingGlyph { .. })
+            if !state.receipt_fallback_fonts.is_empty() =>
+        {
+            // A character the fonts in memory lack (a rare character of a name): read the
+            // fallback fonts from disk for this receipt alone.
+            let (chain, skipped) = yibao_receipt_pdf::ReceiptFonts::with_fallbacks(
+                font,
+                &state.receipt_fallback_fonts,
+            )
+            .map_err(pdf_error)?;
+            for (path, err) in skipped {
+                tracing::warn!(path = %path.display(), %err, "receipt fallback font not loaded");
+            }
+            render_receipt(&pdf, &chain).map_err(pdf_error)
+        }
+        rendered => rendered.map_err(pdf_error),
+    }
+}
+
+/// The answer when a receipt could not be rendered as a PDF.
+fn pdf_error(e: yibao_receipt_pdf::ReceiptPdfError) -> ApiError {
+    match e.code() {
         "RECEIPT_FONT_UNAVAILABLE" => {
             tracing::warn!(error = %e, "receipt pdf not rendered: font");
             font_missing()
         }
-        // A character the font lacks: the JSON receipt still works.
+        // A character no font of the chain draws (the error names it, U+XXXX): not a passing
+        // outage, and the JSON receipt still works.
+        "RECEIPT_GLYPH_MISSING" => {
+            // Not `%e`: the message quotes the character, which may be part of a name.
+            tracing::warn!(
+                code = e.code(),
+                "receipt pdf not rendered: a character no receipt font draws"
+            );
+            ApiError::new(
+                ErrorCode::ReceiptGlyphMissing,
+                format!("票据PDF无法生成：{e}；此前可使用 JSON 格式"),
+            )
+        }
         "INVALID_RECEIPT" => {
             tracing::warn!(error = %e, "receipt pdf not rendered");
             ApiError::new(
@@ -216,7 +250,7 @@ pub fn render_pdf(
             )
         }
         _ => ApiError::internal("receipt pdf", e),
-    })
+    }
 }
 
 /// A PDF answer, with a file name a clerk can file.
@@ -348,7 +382,7 @@ fn staff_json(state: &AppState, receipt: &ReceiptRecord) -> StaffReceipt {
 #[utoipa::path(get, path = "/api/v1/receipts/{receipt_no}", summary = "补打票据（JSON 或 PDF）", tag = "admin",
     params(("receipt_no" = String, Path, description = "`32060125-0000012345`, or `32060125-0000012345.pdf` for the PDF")),
     responses((status = 200, description = "the receipt as JSON, or the PDF for a number ending in `.pdf`", content((StaffReceipt = "application/json"), (Vec<u8> = "application/pdf"))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, description = "`SERVICE_UNAVAILABLE`: no receipt font installed", body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 422, description = "`RECEIPT_GLYPH_MISSING`: a character of the name (code point in the message) is in no receipt font", body = ErrorBody), (status = 503, description = "`SERVICE_UNAVAILABLE`: no receipt font installed", body = ErrorBody)))]
 pub async fn staff_receipt(
     State(state): State<AppState>,
     staff: Staff,
@@ -492,6 +526,25 @@ mod tests {
             let err = parse_receipt_no(bad).unwrap_err();
             assert!(err.message.contains("receipt_no"), "{bad}");
         }
+    }
+
+    /// A name the registry accepts with a character no receipt font draws: a 422 naming the code
+    /// point, not a 503 that tells the counter to retry.
+    #[test]
+    fn a_glyph_no_font_has_is_a_clear_error_naming_the_code_point() {
+        let err = pdf_error(yibao_receipt_pdf::ReceiptPdfError::MissingGlyph {
+            field: "交款人",
+            ch: '\u{2EBF0}',
+        });
+        assert_eq!(err.code, ErrorCode::ReceiptGlyphMissing);
+        assert_eq!(err.code.as_str(), "RECEIPT_GLYPH_MISSING");
+        assert_eq!(
+            err.code.status(),
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert!(err.message.contains("U+2EBF0"), "{}", err.message);
+        assert!(err.message.contains("交款人"), "{}", err.message);
+        assert!(err.message.contains("JSON"), "{}", err.message);
     }
 
     #[test]

@@ -148,8 +148,13 @@ async fn world_with(db: &DbHandle, at: DateTime<Utc>, batched: bool) -> World {
     }
     let mut state = AppState::new(storage.clone(), Clock::fixed(at));
     state.public_base_url = PublicBaseUrl::parse(PUBLIC_BASE_URL).unwrap();
-    state.receipt_font = yibao_receipt_pdf::find_default_font()
-        .map(|p| Arc::new(yibao_receipt_pdf::ReceiptFont::load(&p).unwrap()));
+    // As `yibao serve` sets it up: the main font in memory, the installed Debian fallbacks read
+    // from disk for a receipt that needs them.
+    state.receipt_font = yibao_receipt_pdf::find_default_font().map(|p| {
+        let (main, _) = yibao_receipt_pdf::ReceiptFonts::load(&p, &[]).unwrap();
+        Arc::new(main)
+    });
+    state.receipt_fallback_fonts = Arc::new(yibao_receipt_pdf::find_default_fallback_fonts());
     if batched {
         state.payment_batcher = Some(yibao_server::channel::batcher::PaymentBatcher::spawn(
             storage.clone(),
@@ -1777,6 +1782,93 @@ async fn the_public_endpoints_share_a_rate_limit_against_probing() {
             }
         }
         assert!(limited >= 10, "{limited}");
+    })
+    .await;
+}
+
+/// Issue 21: a receipt whose masked name keeps a character outside the main font (𪚥, CJK Ext B,
+/// outside the BMP) prints: the server keeps only the main font in memory and reads the fallback
+/// fonts from disk for this receipt.
+#[tokio::test]
+async fn a_receipt_for_a_name_with_a_rare_character_prints_from_the_fallback_fonts() {
+    if yibao_receipt_pdf::find_default_font().is_none()
+        || yibao_receipt_pdf::find_default_fallback_fonts().is_empty()
+    {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI must have the receipt fonts (scripts/install-fonts)"
+        );
+        eprintln!("skipped: receipt fonts not installed (scripts/install-fonts)");
+        return;
+    }
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let id = make_id("320602", "1985-01-01", 300);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rare.csv");
+        std::fs::write(
+            &path,
+            format!("姓名,身份证号码,参保地区\n𪚥明华,{id},320600\n"),
+        )
+        .unwrap();
+        let today = NaiveDate::from_ymd_opt(2020, 11, 2).unwrap();
+        let r = import_roster(
+            w.storage.as_ref(),
+            &path,
+            "rare.csv",
+            &ImportScope::unrestricted("test"),
+            today,
+            None,
+            Limits::default(),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.summary.enrolled, 1, "{:?}", r.rejections);
+        assess_region(
+            w.storage.as_ref(),
+            yibao_domain::RegionCode::parse("320600").unwrap(),
+            yibao_domain::FeeYear::new(2021).unwrap(),
+            "test",
+            today,
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        let found = w
+            .bank
+            .search(&SearchRequest {
+                id_number: id.clone(),
+                name: Some("𪚥明华".into()),
+                region: None,
+                fee_year: None,
+            })
+            .await
+            .unwrap();
+        let payable = &found.payables[0];
+        let paid = w
+            .bank
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "T-RARE",
+                vec![payable.payable_id.clone()],
+                payable.amount,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        let r = &paid.receipts[0];
+        let pdf = w
+            .bank
+            .receipt_pdf(&r.receipt_code, &r.receipt_number, &r.check_code)
+            .await
+            .unwrap();
+        assert!(pdf.starts_with(b"%PDF"));
+        let text = String::from_utf8_lossy(&pdf);
+        assert!(
+            ["HanaMin", "BabelStone"].iter().any(|f| text.contains(f)),
+            "a fallback font is embedded for 𪚥"
+        );
     })
     .await;
 }

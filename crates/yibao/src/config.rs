@@ -37,6 +37,9 @@ pub struct Config {
     pub order_hold_seconds: i64,
     /// A CJK font for receipt PDFs; default: the first Debian font found.
     pub receipt_font: Option<PathBuf>,
+    /// Fonts tried, in order, for characters the receipt font lacks (rare Han: Ext A, B and
+    /// later). `None`: the Debian fallback fonts that are installed; `Some(vec![])`: none.
+    pub receipt_fallback_fonts: Option<Vec<PathBuf>>,
     /// Where payments are posted to the agency (到帐), and the HMAC secret that signs them.
     pub posting_url: Option<String>,
     pub posting_secret: Option<yibao_server::channel::secrets::ChannelSecret>,
@@ -61,6 +64,7 @@ struct FileConfig {
     master_key: Option<String>,
     order_hold_seconds: Option<i64>,
     receipt_font: Option<PathBuf>,
+    receipt_fallback_fonts: Option<Vec<PathBuf>>,
     posting_url: Option<String>,
     posting_secret: Option<String>,
     payment_batch_max: Option<usize>,
@@ -173,6 +177,25 @@ impl Config {
         let receipt_font = env("YIBAO_RECEIPT_FONT")
             .map(PathBuf::from)
             .or(file.receipt_font);
+        let receipt_fallback_fonts = env(yibao_receipt_pdf::FALLBACK_FONTS_ENV)
+            .map(|v| {
+                std::env::split_paths(&v)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .or(file.receipt_fallback_fonts);
+        if let Some(list) = &receipt_fallback_fonts {
+            if list.len() > yibao_receipt_pdf::MAX_FALLBACK_FONTS {
+                return Err(ConfigError::Invalid {
+                    key: "receipt_fallback_fonts",
+                    reason: format!(
+                        "最多 {} 个字体，实有 {} 个",
+                        yibao_receipt_pdf::MAX_FALLBACK_FONTS,
+                        list.len()
+                    ),
+                });
+            }
+        }
         let posting_url = env("YIBAO_POSTING_URL").or(file.posting_url);
         let posting_secret = env("YIBAO_POSTING_SECRET")
             .or(file.posting_secret)
@@ -245,6 +268,7 @@ impl Config {
             master_key,
             order_hold_seconds,
             receipt_font,
+            receipt_fallback_fonts,
             posting_url,
             posting_secret,
         })
@@ -442,5 +466,53 @@ mod tests {
             Config::load(&Flags::default(), &env).is_err(),
             "url without secret"
         );
+    }
+
+    /// A config file of the previous version (only `receipt_font`) still loads: the fallbacks
+    /// default to the installed Debian ones. The new key takes a list; too long a list is refused.
+    #[test]
+    fn receipt_fonts_old_key_still_works_and_fallbacks_are_a_bounded_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("yibao.toml");
+        std::fs::write(&path, "receipt_font = \"/fonts/main.ttc\"\n").unwrap();
+        let flags = Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        };
+        let c = Config::load(&flags, &env_of(&[])).unwrap();
+        assert_eq!(c.receipt_font, Some(PathBuf::from("/fonts/main.ttc")));
+        assert_eq!(c.receipt_fallback_fonts, None);
+
+        std::fs::write(
+            &path,
+            "receipt_font = \"/fonts/main.ttc\"\nreceipt_fallback_fonts = [\"/fonts/a.ttf\", \"/fonts/b.ttf\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(&flags, &env_of(&[])).unwrap();
+        assert_eq!(
+            c.receipt_fallback_fonts,
+            Some(vec![
+                PathBuf::from("/fonts/a.ttf"),
+                PathBuf::from("/fonts/b.ttf")
+            ])
+        );
+        let env = env_of(&[("YIBAO_RECEIPT_FALLBACK_FONTS", "/x/c.ttf:/x/d.ttf")]);
+        let c = Config::load(&flags, &env).unwrap();
+        assert_eq!(
+            c.receipt_fallback_fonts,
+            Some(vec![PathBuf::from("/x/c.ttf"), PathBuf::from("/x/d.ttf")])
+        );
+        let env = env_of(&[("YIBAO_RECEIPT_FALLBACK_FONTS", "")]);
+        let c = Config::load(&flags, &env).unwrap();
+        assert_eq!(
+            c.receipt_fallback_fonts,
+            Some(vec![]),
+            "empty: no fallbacks"
+        );
+
+        let many = ["/f.ttf"; yibao_receipt_pdf::MAX_FALLBACK_FONTS + 1].join(":");
+        let env = env_of(&[("YIBAO_RECEIPT_FALLBACK_FONTS", many.as_str())]);
+        let err = Config::load(&flags, &env).unwrap_err();
+        assert!(err.to_string().contains("receipt_fallback_fonts"), "{err}");
     }
 }
