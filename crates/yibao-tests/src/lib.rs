@@ -15,6 +15,8 @@ use yibao_storage::{Backend, Storage};
 use yibao_storage_postgres::PostgresStorage;
 use yibao_storage_sqlite::SqliteStorage;
 
+pub mod xlsx;
+
 pub const TEST_DATABASE_PREFIX: &str = "yibao_test_";
 
 /// A database made for one test; dropped (PostgreSQL) or deleted (SQLite) by [`TestDb::cleanup`].

@@ -5,6 +5,7 @@ use chrono::{TimeZone, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use yibao_server::{Clock, ServerSettings};
+use yibao_tests::xlsx::{cell, sheet_of};
 use yibao_tests::{make_id, on_each_backend, TestServer};
 
 /// 2020-11-02 10:00 in Beijing: inside 南通市's 2021 window.
@@ -634,48 +635,6 @@ async fn regions_fee_policies_and_calendars_are_set_through_the_api() {
         );
     })
     .await;
-}
-
-/// The first worksheet's XML and the shared strings of an XLSX workbook.
-fn sheet_of(bytes: &[u8]) -> (String, Vec<String>) {
-    use std::io::Read;
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut read = |name: &str| {
-        let mut text = String::new();
-        zip.by_name(name)
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
-        text
-    };
-    let sheet = read("xl/worksheets/sheet1.xml");
-    let shared = read("xl/sharedStrings.xml");
-    let strings = shared
-        .split("<t")
-        .skip(1)
-        .filter_map(|s| {
-            s.split_once('>')
-                .and_then(|(_, rest)| rest.split_once("</t>"))
-        })
-        .map(|(text, _)| text.to_owned())
-        .collect();
-    (sheet, strings)
-}
-
-/// A cell's value: `Ok(number text)` for a number, `Err(text)` for a shared string.
-fn cell(sheet: &(String, Vec<String>), reference: &str) -> Option<Result<String, String>> {
-    let start = sheet.0.find(&format!("<c r=\"{reference}\""))?;
-    let rest = &sheet.0[start..];
-    let end = rest
-        .find("</c>")
-        .unwrap_or_else(|| rest.find("/>").unwrap_or(0));
-    let xml = &rest[..end];
-    let value = xml.split("<v>").nth(1)?.split("</v>").next()?.to_owned();
-    if xml.contains("t=\"s\"") {
-        Some(Err(sheet.1[value.parse::<usize>().unwrap()].clone()))
-    } else {
-        Some(Ok(value))
-    }
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ use yibao_server::services::roster_import::{import_roster, ImportScope};
 use yibao_server::{AppState, Clock, ServerSettings};
 use yibao_statement_file::{write_debit_result, DebitOutcome, Fen, StatementFormat};
 use yibao_storage::Storage;
+use yibao_tests::xlsx::{cell, sheet_of};
 use yibao_tests::{make_id, on_each_test_db, DbHandle, TestServer};
 
 /// 2020-11-02 10:00 Beijing, a Monday inside 南通市's 2021 window.
@@ -1411,48 +1412,6 @@ async fn re_uploading_a_day_keeps_the_next_days_verdicts() {
         assert_eq!(err.code.as_str(), "INVALID_REQUEST");
     })
     .await;
-}
-
-/// The first worksheet's XML and the shared strings of an XLSX workbook.
-fn sheet_of(bytes: &[u8]) -> (String, Vec<String>) {
-    use std::io::Read;
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut read = |name: &str| {
-        let mut text = String::new();
-        zip.by_name(name)
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
-        text
-    };
-    let sheet = read("xl/worksheets/sheet1.xml");
-    let shared = read("xl/sharedStrings.xml");
-    let strings = shared
-        .split("<t")
-        .skip(1)
-        .filter_map(|s| {
-            s.split_once('>')
-                .and_then(|(_, rest)| rest.split_once("</t>"))
-        })
-        .map(|(text, _)| text.to_owned())
-        .collect();
-    (sheet, strings)
-}
-
-/// A cell's value: `Ok(number text)` for a number, `Err(text)` for a shared string.
-fn cell(sheet: &(String, Vec<String>), reference: &str) -> Option<Result<String, String>> {
-    let start = sheet.0.find(&format!("<c r=\"{reference}\""))?;
-    let rest = &sheet.0[start..];
-    let end = rest
-        .find("</c>")
-        .unwrap_or_else(|| rest.find("/>").unwrap_or(0));
-    let xml = &rest[..end];
-    let value = xml.split("<v>").nth(1)?.split("</v>").next()?.to_owned();
-    if xml.contains("t=\"s\"") {
-        Some(Err(sheet.1[value.parse::<usize>().unwrap()].clone()))
-    } else {
-        Some(Ok(value))
-    }
 }
 
 #[tokio::test]
