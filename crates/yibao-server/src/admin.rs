@@ -11,20 +11,15 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use yibao_domain::roster::{parse_row, RosterColumn, RosterHeader};
-use yibao_domain::{
-    check_eligibility, covered_from, enrolment_fee_year, FeeYear, Household, IdNumber, Person,
-    RegionCode, StationCode,
-};
+use yibao_domain::{FeeYear, Household, IdNumber, Person, RegionCode, StationCode};
 use yibao_roster_file::Limits;
 use yibao_storage::records::{standing_name_zh, MAX_LIST_ROWS};
-use yibao_storage::{
-    AuditEntry, ChangeSource, EnrolmentOutcome, EnrolmentRequest, PersonUpsert, Role, StandingRow,
-};
+use yibao_storage::{AuditEntry, Role, StandingRow};
 
 use crate::auth::{Admin, Staff};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::json::ApiJson;
-use crate::services::assessment::{assess_region, reassess_person, AssessReport};
+use crate::services::assessment::{assess_region, AssessReport};
 use crate::services::roster_import::{import_roster, template_csv, ImportReport, ImportScope};
 use crate::services::staff::{create_staff, login, NewStaff, Password, Session};
 use crate::AppState;
@@ -137,7 +132,7 @@ fn id_of(text: &str, state: &AppState) -> Result<IdNumber, ApiError> {
     Ok(IdNumber::parse(text, state.clock.today())?.id_number)
 }
 
-pub(crate) async fn audit(
+pub async fn audit(
     state: &AppState,
     staff: &Staff,
     action: &str,
@@ -276,6 +271,7 @@ pub async fn add_staff(
         )
     })?;
     let new = NewStaff {
+        temporary_password: true,
         username: req.username,
         display_name: req.display_name,
         role,
@@ -355,39 +351,71 @@ pub async fn upload_roster(
 #[derive(Deserialize, Serialize, ToSchema, Default)]
 pub struct PersonInput {
     /// 预留姓名.
-    name: String,
+    pub name: String,
     /// `居民` (default) or `在校学生`.
-    person_kind: Option<String>,
+    pub person_kind: Option<String>,
     /// `本地户籍` (default) or `居住证`.
-    household: Option<String>,
+    pub household: Option<String>,
     /// `YYYY-MM-DD`, with `居住证`.
-    permit_since: Option<String>,
-    school: Option<String>,
-    phone: Option<String>,
-    station: Option<String>,
-    employee_insured: Option<bool>,
+    pub permit_since: Option<String>,
+    pub school: Option<String>,
+    pub phone: Option<String>,
+    pub station: Option<String>,
+    pub employee_insured: Option<bool>,
     /// `低保`, `特困`, … `资助`.
-    relief_kind: Option<String>,
-    certificate_name: Option<String>,
-    certificate_number: Option<String>,
+    pub relief_kind: Option<String>,
+    pub certificate_name: Option<String>,
+    pub certificate_number: Option<String>,
     /// `YYYY-MM-DD`.
-    certificate_valid_until: Option<String>,
+    pub certificate_valid_until: Option<String>,
     /// Yuan with up to two decimals, only with `资助`.
-    subsidy_yuan: Option<String>,
+    pub subsidy_yuan: Option<String>,
 }
 
 /// Validates through the same rules, and with the same messages, as a roster row.
-fn person_from_input(
+pub(crate) fn person_from_input(
     region: &str,
     id_number: &str,
     input: &PersonInput,
     today: NaiveDate,
 ) -> Result<Person, ApiError> {
+    person_or_problems(region, id_number, input, today).map_err(|problems| {
+        let message = problems
+            .iter()
+            .map(|p| format!("{}：{}", p.column, p.reason))
+            .collect::<Vec<_>>()
+            .join("；");
+        // The ID number's own code wins so tellers see the familiar one.
+        let code = if problems
+            .iter()
+            .any(|p| p.column == RosterColumn::IdNumber.header())
+        {
+            ErrorCode::InvalidIdNumber
+        } else {
+            ErrorCode::InvalidPerson
+        };
+        ApiError::new(code, message)
+    })
+}
+
+/// The person a form describes, or each problem by its roster column (the console shows each
+/// beside its field).
+pub fn person_or_problems(
+    region: &str,
+    id_number: &str,
+    input: &PersonInput,
+    today: NaiveDate,
+) -> Result<Person, Vec<yibao_domain::roster::RowProblem>> {
     let columns: Vec<String> = RosterColumn::ALL
         .iter()
         .map(|c| c.header().to_owned())
         .collect();
-    let header = RosterHeader::parse(&columns)?;
+    let header = RosterHeader::parse(&columns).map_err(|e| {
+        vec![yibao_domain::roster::RowProblem {
+            column: "表头",
+            reason: e.to_string(),
+        }]
+    })?;
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let cells: Vec<String> = RosterColumn::ALL
         .iter()
@@ -415,23 +443,7 @@ fn person_from_input(
             RosterColumn::Subsidy => text(&input.subsidy_yuan),
         })
         .collect();
-    parse_row(&header, &cells, today).map_err(|problems| {
-        let message = problems
-            .iter()
-            .map(|p| format!("{}：{}", p.column, p.reason))
-            .collect::<Vec<_>>()
-            .join("；");
-        // The ID number's own code wins so tellers see the familiar one.
-        let code = if problems
-            .iter()
-            .any(|p| p.column == RosterColumn::IdNumber.header())
-        {
-            ErrorCode::InvalidIdNumber
-        } else {
-            ErrorCode::InvalidPerson
-        };
-        ApiError::new(code, message)
-    })
+    parse_row(&header, &cells, today)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -453,7 +465,7 @@ pub struct PersonView {
 }
 
 impl PersonView {
-    fn of(p: &Person, version: i64) -> Self {
+    pub fn of(p: &Person, version: i64) -> Self {
         let (household, permit_since) = match p.household {
             Household::LocalRegistration => ("本地户籍", None),
             Household::ResidencePermit { since } => ("居住证", Some(since)),
@@ -487,29 +499,6 @@ pub struct PersonDetail {
     payables: Vec<yibao_storage::PayableRecord>,
 }
 
-async fn load_person(
-    state: &AppState,
-    staff: &Staff,
-    region: RegionCode,
-    id: &IdNumber,
-) -> Result<(Person, i64), ApiError> {
-    let found = state.storage.get_person(region, id).await?;
-    match found {
-        Some((person, version)) => {
-            staff.may_read(region, person.station.as_ref())?;
-            Ok((person, version))
-        }
-        None => {
-            // Do not tell a station operator whether someone exists elsewhere.
-            staff.may_read(region, staff.0.station.as_ref())?;
-            Err(ApiError::new(
-                ErrorCode::NotFound,
-                "本统筹区没有此人的登记信息",
-            ))
-        }
-    }
-}
-
 /// A person as the agency holds them, with their payables.
 #[utoipa::path(get, path = "/api/v1/regions/{region}/persons/{id_number}", summary = "查询参保人员", tag = "admin",
     params(("region" = String, Path), ("id_number" = String, Path)),
@@ -521,24 +510,10 @@ pub async fn get_person(
 ) -> Result<Json<PersonDetail>, ApiError> {
     let region = region_of(&region)?;
     let id = id_of(&id_number, &state)?;
-    let (person, version) = load_person(&state, &staff, region, &id).await?;
-    let payables = state.storage.payables_of_person(&id).await?;
-    let payables: Vec<_> = payables
-        .into_iter()
-        .filter(|p| p.region == region.as_str())
-        .collect();
-    audit(
-        &state,
-        &staff,
-        "read.person",
-        Some(region),
-        &id.masked(),
-        serde_json::json!({ "station": person.station.as_ref().map(StationCode::as_str), "rows": 1, "payables": payables.len() }),
-    )
-    .await?;
+    let record = crate::services::persons::read_person(&state, &staff, region, &id).await?;
     Ok(Json(PersonDetail {
-        person: PersonView::of(&person, version),
-        payables,
+        person: PersonView::of(&record.person, record.version),
+        payables: record.payables,
     }))
 }
 
@@ -563,90 +538,13 @@ pub async fn put_person(
     ApiJson(input): ApiJson<PersonInput>,
 ) -> Result<Json<PutPersonResponse>, ApiError> {
     let region = region_of(&region_text)?;
-    let today = state.clock.today();
-    let person = person_from_input(region.as_str(), &id_number, &input, today)?;
-    // Both the new station and, for an existing person, the old one must be the caller's.
-    staff.may_change(region, person.station.as_ref())?;
-    if let Some((existing, _)) = state.storage.get_person(region, &person.id_number).await? {
-        staff.may_change(region, existing.station.as_ref())?;
-    }
-    let policies = state.storage.list_fee_policies(region).await?;
-    if state.storage.get_region(region).await?.is_none() {
-        return Err(ApiError::new(
-            ErrorCode::NotFound,
-            format!("统筹区 {region} 未在本系统登记"),
-        ));
-    }
-    let enrolment = enrolment_fee_year(&policies, today).map(|policy| {
-        match check_eligibility(&person, today) {
-            Ok(()) => EnrolmentRequest::Enrol {
-                fee_year: policy.fee_year(),
-                covered_from: covered_from(&person.id_number, policy, today),
-            },
-            Err(refusal) => EnrolmentRequest::Refuse {
-                fee_year: policy.fee_year(),
-                refusal,
-            },
-        }
-    });
-    let source = ChangeSource {
-        actor: staff.username().to_owned(),
-        source: "api".into(),
-    };
-    // The stored station is judged again inside the write, by the same rule.
-    let may_change = |region: RegionCode, station: Option<&StationCode>| {
-        staff.may_change(region, station).is_ok()
-    };
-    let outcome = state
-        .storage
-        .upsert_persons_checked(
-            &[PersonUpsert {
-                row_number: 1,
-                person: person.clone(),
-                enrolment,
-            }],
-            &source,
-            &may_change,
-        )
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::internal("upsert", "no outcome"))?;
-    let (enrolment, message) = match &outcome.enrolment {
-        EnrolmentOutcome::Enrolled => ("enrolled", None),
-        EnrolmentOutcome::AlreadyEnrolled => ("already_enrolled", None),
-        EnrolmentOutcome::Refused(r) => ("refused", Some(r.to_string())),
-        EnrolmentOutcome::KeptBecauseAssessed(r) => ("kept_because_assessed", Some(r.to_string())),
-        EnrolmentOutcome::NotAttempted => (
-            "not_attempted",
-            Some(yibao_domain::EnrolmentRefusal::NoOpenFeeYear.to_string()),
-        ),
-    };
-    let change = match outcome.person {
-        yibao_storage::PersonChange::Created => "created",
-        yibao_storage::PersonChange::Updated => "updated",
-        yibao_storage::PersonChange::Unchanged => "unchanged",
-        yibao_storage::PersonChange::OutOfScope => return Err(ApiError::of(ErrorCode::Forbidden)),
-    };
-    audit(
-        &state,
-        &staff,
-        "person.put",
-        Some(region),
-        &person.id_number.masked(),
-        serde_json::json!({ "change": change, "enrolment": enrolment }),
-    )
-    .await?;
-    let (stored, version) = state
-        .storage
-        .get_person(region, &person.id_number)
-        .await?
-        .ok_or_else(|| ApiError::internal("person after upsert", "missing"))?;
+    let person = person_from_input(region.as_str(), &id_number, &input, state.clock.today())?;
+    let saved = crate::services::persons::save_person(&state, &staff, person, "api").await?;
     Ok(Json(PutPersonResponse {
-        person: PersonView::of(&stored, version),
-        change: change.to_owned(),
-        enrolment: enrolment.to_owned(),
-        enrolment_message: message,
+        person: PersonView::of(&saved.person, saved.version),
+        change: saved.change.to_owned(),
+        enrolment: saved.enrolment.to_owned(),
+        enrolment_message: saved.enrolment_message,
     }))
 }
 
@@ -661,7 +559,7 @@ pub async fn person_history(
 ) -> Result<Json<Vec<yibao_storage::HistoryEntry>>, ApiError> {
     let region = region_of(&region)?;
     let id = id_of(&id_number, &state)?;
-    let (person, _) = load_person(&state, &staff, region, &id).await?;
+    let (person, _) = crate::services::persons::load_person(&state, &staff, region, &id).await?;
     let history = state.storage.person_history(region, &id).await?;
     audit(
         &state,
@@ -721,19 +619,7 @@ pub async fn reassess(
     let region = region_of(&region)?;
     let fee_year = year_of(fee_year)?;
     let id = id_of(&id_number, &state)?;
-    let (person, _) = load_person(&state, &staff, region, &id).await?;
-    staff.may_change(region, person.station.as_ref())?;
-    let record = reassess_person(
-        state.storage.as_ref(),
-        region,
-        fee_year,
-        &id,
-        staff.username(),
-        state.clock.today(),
-    )
-    .await?;
-    audit(&state, &staff, "assessment.reassess", Some(region), &id.masked(),
-        serde_json::json!({ "payable_id": record.payable_id, "supersedes": record.supersedes, "amount_fen": record.amount_fen })).await?;
+    let record = crate::services::persons::reassess(&state, &staff, region, fee_year, &id).await?;
     Ok(Json(record))
 }
 

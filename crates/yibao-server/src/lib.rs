@@ -94,6 +94,13 @@ impl AppState {
 
 /// Builds the whole application.
 pub fn app(state: AppState, settings: &ServerSettings) -> Router {
+    app_with(state, settings, Router::new())
+}
+
+/// The application with more routes served beside the API (the staff console): they get the
+/// request id and the request log; the API's JSON error bodies leave their responses alone when
+/// they are marked [`middleware::RenderedError`]. `extra` sets its own body limits.
+pub fn app_with(state: AppState, settings: &ServerSettings, extra: Router<AppState>) -> Router {
     let limit = settings.body_limit_bytes;
     let small = routes::router()
         .merge(admin::router())
@@ -129,6 +136,15 @@ pub fn app(state: AppState, settings: &ServerSettings) -> Router {
         .merge(uploads)
         .merge(settlement_uploads)
         .merge(channel)
+        .merge(extra)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(middleware::request_id_and_errors))
+}
+
+/// Routes served on a listener of their own (the staff console on the internal network), with
+/// the request id and log of the main application and nothing of its API.
+pub fn standalone(state: AppState, routes: Router<AppState>) -> Router {
+    routes
         .with_state(state)
         .layer(axum::middleware::from_fn(middleware::request_id_and_errors))
 }

@@ -20,6 +20,9 @@ pub struct PostgresStorage {
 }
 
 impl PostgresStorage {
+    /// Orders names by code point whatever the database's collation (the `persons_by_name` index).
+    pub const NAME_ORDER: &'static str = "COLLATE \"C\"";
+
     /// Connects and runs the embedded migrations. `url` is a `postgres://` URL; it is never logged.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
         let options: PgConnectOptions = url.parse().map_err(|_: sqlx::Error| {

@@ -35,6 +35,9 @@ pub struct SqliteStorage {
 }
 
 impl SqliteStorage {
+    /// SQLite's BINARY collation already orders UTF-8 text by code point.
+    pub const NAME_ORDER: &'static str = "";
+
     /// Opens (creating when missing) and runs the embedded migrations. `url` is `sqlite://PATH`, or
     /// `sqlite::memory:` for a private in-memory database on one connection.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {

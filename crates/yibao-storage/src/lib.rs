@@ -258,6 +258,25 @@ pub trait Storage:
 
     // --- Lists ---
 
+    /// How far collection has come: the number of persons per region, station and standing
+    /// (`paid`, `unpaid` …, as [`records::standing_of`] names them) in the fee year, limited to one
+    /// region and station when given. One aggregate statement; the console's first page.
+    async fn collection_progress(
+        &self,
+        region: Option<RegionCode>,
+        fee_year: yibao_domain::FeeYear,
+        station: Option<&yibao_domain::StationCode>,
+    ) -> Result<Vec<records::ProgressRow>, StorageError>;
+    /// Persons of a region whose name is `name` or begins with it (in code-point order, so a
+    /// name typed with or without its variation selectors is found when the caller compares with
+    /// [`yibao_domain::PersonName::matches`]), limited to one station when given, at most `limit`.
+    async fn find_persons_by_name(
+        &self,
+        region: RegionCode,
+        name_prefix: &str,
+        station: Option<&yibao_domain::StationCode>,
+        limit: usize,
+    ) -> Result<Vec<records::PersonSummary>, StorageError>;
     /// Every person of a region (optionally one station) with their standing in the fee year.
     async fn standing(
         &self,
@@ -282,11 +301,13 @@ pub trait Storage:
         disabled: bool,
     ) -> Result<bool, StorageError>;
     /// Replaces an account's password hash and ends its sessions, in one transaction. `false`
-    /// when there is no such account.
+    /// when there is no such account. `must_change`: the password was set by someone else and
+    /// the holder must replace it at the next sign-in.
     async fn set_staff_password(
         &self,
         username: &str,
         password_hash: &str,
+        must_change: bool,
     ) -> Result<bool, StorageError>;
     /// Stores a session by the SHA-256 of its token; expired sessions are swept on the way.
     async fn create_session(

@@ -974,10 +974,91 @@ macro_rules! impl_storage {
                     .collect()
             }
 
+            // --- The staff console's reads (issue 16) ---
+
+            async fn collection_progress(
+                &self,
+                region: Option<::yibao_domain::RegionCode>,
+                fee_year: ::yibao_domain::FeeYear,
+                station: Option<&::yibao_domain::StationCode>,
+            ) -> Result<Vec<$crate::records::ProgressRow>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                // Grouped by the two statuses that decide a standing; the standing is named in
+                // Rust by the one rule (`standing_of`), so lists and counts cannot disagree.
+                let rows = ::sqlx::query(
+                    "SELECT p.region_code, p.station_code, e.status AS enrolment_status, y.status AS payable_status, COUNT(*) AS persons \
+                     FROM persons p \
+                     LEFT JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number AND e.fee_year = $1 \
+                     LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number AND y.fee_year = $1 \
+                          AND y.status NOT IN ('superseded', 'cancelled') \
+                     WHERE (p.region_code = $2 OR $3) AND (p.station_code = $4 OR $5) \
+                     GROUP BY p.region_code, p.station_code, e.status, y.status",
+                )
+                .bind(i32::from(fee_year.get()))
+                .bind(region.map(|r| r.to_string()))
+                .bind(region.is_none())
+                .bind(station.map(|s| s.as_str().to_owned()))
+                .bind(station.is_none())
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out: Vec<$crate::records::ProgressRow> = Vec::new();
+                for r in &rows {
+                    let enrolment: Option<String> = r.try_get("enrolment_status")?;
+                    let payable: Option<String> = r.try_get("payable_status")?;
+                    let (standing, _) = $crate::records::standing_of(enrolment.as_deref(), payable.as_deref(), None);
+                    let region: String = r.try_get("region_code")?;
+                    let station_code: Option<String> = r.try_get("station_code")?;
+                    let persons: i64 = r.try_get("persons")?;
+                    match out.iter_mut().find(|o| o.region == region && o.station_code == station_code && o.standing == standing) {
+                        Some(o) => o.persons += persons,
+                        None => out.push($crate::records::ProgressRow { region, station_code, standing, persons }),
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn find_persons_by_name(
+                &self,
+                region: ::yibao_domain::RegionCode,
+                name_prefix: &str,
+                station: Option<&::yibao_domain::StationCode>,
+                limit: usize,
+            ) -> Result<Vec<$crate::records::PersonSummary>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                // A range in code-point order: everything from the prefix up to the prefix
+                // followed by the last code point. `COLLATE "C"` on PostgreSQL (its index is
+                // built so); SQLite's BINARY is the same order.
+                let upper = format!("{name_prefix}\u{10FFFF}");
+                let rows = ::sqlx::query(&format!(
+                    "SELECT region_code, id_number, name, station_code FROM persons \
+                     WHERE region_code = $1 AND name {c} >= $2 AND name {c} <= $3 AND (station_code = $4 OR $5) \
+                     ORDER BY name {c}, id_number LIMIT $6",
+                    c = Self::NAME_ORDER,
+                ))
+                .bind(region.as_str())
+                .bind(name_prefix)
+                .bind(&upper)
+                .bind(station.map(|s| s.as_str().to_owned()))
+                .bind(station.is_none())
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::records::PersonSummary {
+                            region: r.try_get("region_code")?,
+                            id_number: r.try_get("id_number")?,
+                            name: r.try_get("name")?,
+                            station_code: r.try_get("station_code")?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn create_staff(&self, account: &$crate::records::StaffAccount) -> Result<(), $crate::StorageError> {
                 ::sqlx::query(
-                    "INSERT INTO staff (username, display_name, role, region_code, station_code, password_hash, disabled) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO staff (username, display_name, role, region_code, station_code, password_hash, disabled, must_change_password) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&account.username)
                 .bind(&account.display_name)
@@ -986,6 +1067,7 @@ macro_rules! impl_storage {
                 .bind(account.station.as_ref().map(|s| s.as_str().to_owned()))
                 .bind(&account.password_hash)
                 .bind(account.disabled)
+                .bind(account.must_change_password)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -993,7 +1075,7 @@ macro_rules! impl_storage {
 
             async fn get_staff(&self, username: &str) -> Result<Option<$crate::records::StaffAccount>, $crate::StorageError> {
                 let row = ::sqlx::query(
-                    "SELECT username, display_name, role, region_code, station_code, password_hash, disabled \
+                    "SELECT username, display_name, role, region_code, station_code, password_hash, disabled, must_change_password \
                      FROM staff WHERE username = $1",
                 )
                 .bind(username)
@@ -1008,7 +1090,7 @@ macro_rules! impl_storage {
 
             async fn list_staff(&self) -> Result<Vec<$crate::records::StaffAccount>, $crate::StorageError> {
                 let rows = ::sqlx::query(
-                    "SELECT username, display_name, role, region_code, station_code, password_hash, disabled \
+                    "SELECT username, display_name, role, region_code, station_code, password_hash, disabled, must_change_password \
                      FROM staff ORDER BY username",
                 )
                 .fetch_all(&self.pool)
@@ -1034,11 +1116,12 @@ macro_rules! impl_storage {
                 Ok(changed == 1)
             }
 
-            async fn set_staff_password(&self, username: &str, password_hash: &str) -> Result<bool, $crate::StorageError> {
+            async fn set_staff_password(&self, username: &str, password_hash: &str, must_change: bool) -> Result<bool, $crate::StorageError> {
                 let mut tx = self.begin_write().await?;
-                let changed = ::sqlx::query("UPDATE staff SET password_hash = $1 WHERE username = $2")
+                let changed = ::sqlx::query("UPDATE staff SET password_hash = $1, must_change_password = $3 WHERE username = $2")
                     .bind(password_hash)
                     .bind(username)
+                    .bind(must_change)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
@@ -1066,7 +1149,7 @@ macro_rules! impl_storage {
 
             async fn session_staff(&self, token_hash: &str, now: i64) -> Result<Option<$crate::records::StaffAccount>, $crate::StorageError> {
                 let row = ::sqlx::query(
-                    "SELECT s.username, s.display_name, s.role, s.region_code, s.station_code, s.password_hash, s.disabled \
+                    "SELECT s.username, s.display_name, s.role, s.region_code, s.station_code, s.password_hash, s.disabled, s.must_change_password \
                      FROM staff_sessions t JOIN staff s ON s.username = t.username \
                      WHERE t.token_hash = $1 AND t.expires_at > $2",
                 )
@@ -1297,6 +1380,7 @@ macro_rules! staff_from_row {
                     .map_err($crate::StorageError::corrupt)?,
                 password_hash: r.try_get("password_hash")?,
                 disabled: r.try_get("disabled")?,
+                must_change_password: r.try_get("must_change_password")?,
             })
         }
     };

@@ -179,6 +179,26 @@ pub struct StandingRow {
     pub phone: Option<String>,
 }
 
+/// Persons of one region and station with one standing in a fee year
+/// ([`crate::Storage::collection_progress`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressRow {
+    pub region: String,
+    pub station_code: Option<String>,
+    /// `paid`, `unpaid`, `exempt`, `not_assessed`, `enrolment_refused`, `not_enrolled`.
+    pub standing: &'static str,
+    pub persons: i64,
+}
+
+/// A person as a search list shows them ([`crate::Storage::find_persons_by_name`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonSummary {
+    pub region: String,
+    pub id_number: String,
+    pub name: String,
+    pub station_code: Option<String>,
+}
+
 pub const MAX_LIST_ROWS: usize = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -269,6 +289,9 @@ pub struct StaffAccount {
     pub station: Option<StationCode>,
     pub password_hash: String,
     pub disabled: bool,
+    /// The password was set by someone else (a new account, a reset): the holder must choose
+    /// their own at the next sign-in before doing anything else in the console.
+    pub must_change_password: bool,
 }
 
 impl std::fmt::Debug for StaffAccount {
@@ -279,6 +302,7 @@ impl std::fmt::Debug for StaffAccount {
             .field("region", &self.region)
             .field("station", &self.station)
             .field("disabled", &self.disabled)
+            .field("must_change_password", &self.must_change_password)
             .finish_non_exhaustive()
     }
 }

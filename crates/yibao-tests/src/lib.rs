@@ -15,6 +15,7 @@ use yibao_storage::{Backend, Storage};
 use yibao_storage_postgres::PostgresStorage;
 use yibao_storage_sqlite::SqliteStorage;
 
+pub mod console;
 pub mod xlsx;
 
 pub const TEST_DATABASE_PREFIX: &str = "yibao_test_";
@@ -204,7 +205,9 @@ impl TestServer {
     pub async fn start_with_state(state: AppState, settings: ServerSettings) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let address = listener.local_addr().expect("local address");
-        let app = yibao_server::app(state, &settings);
+        // The product serves its staff console beside the API; so do the tests.
+        let console = yibao_console::router(yibao_console::CookiePolicy::default());
+        let app = yibao_server::app_with(state, &settings, console);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = yibao_server::serve(listener, app, async {

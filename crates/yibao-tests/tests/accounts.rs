@@ -30,6 +30,7 @@ async fn start(storage: std::sync::Arc<dyn yibao_storage::Storage>) -> (TestServ
     yibao_server::services::staff::create_staff(
         storage.as_ref(),
         yibao_server::services::staff::NewStaff {
+            temporary_password: false,
             username: "root".into(),
             display_name: "管理员".into(),
             role: yibao_storage::Role::Admin,

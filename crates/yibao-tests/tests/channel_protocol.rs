@@ -1025,6 +1025,7 @@ async fn add_staff(storage: &dyn Storage, username: &str, password: &str) {
     create_staff(
         storage,
         NewStaff {
+            temporary_password: false,
             username: username.into(),
             display_name: "测试".into(),
             role,

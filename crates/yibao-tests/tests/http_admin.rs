@@ -43,6 +43,7 @@ async fn world(storage: std::sync::Arc<dyn yibao_storage::Storage>) -> World {
     yibao_server::services::staff::create_staff(
         storage.as_ref(),
         yibao_server::services::staff::NewStaff {
+            temporary_password: false,
             username: "root".into(),
             display_name: "管理员".into(),
             role: yibao_storage::Role::Admin,

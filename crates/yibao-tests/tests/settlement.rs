@@ -107,6 +107,7 @@ async fn world(db: &DbHandle) -> World {
     yibao_server::services::staff::create_staff(
         storage.as_ref(),
         yibao_server::services::staff::NewStaff {
+            temporary_password: false,
             username: "root".into(),
             display_name: "管理员".into(),
             role: yibao_storage::Role::Admin,
@@ -1168,6 +1169,7 @@ async fn a_tax_collector_settles_only_the_channels_and_agreements_of_their_regio
         yibao_server::services::staff::create_staff(
             w.storage.as_ref(),
             yibao_server::services::staff::NewStaff {
+                temporary_password: false,
                 username: "hk-tax".into(),
                 display_name: "海口税务".into(),
                 role: yibao_storage::Role::TaxCollector,
@@ -2137,6 +2139,7 @@ async fn login_tax_collector(w: &World, username: &str, region: &str) -> String 
     yibao_server::services::staff::create_staff(
         w.storage.as_ref(),
         yibao_server::services::staff::NewStaff {
+            temporary_password: false,
             username: username.into(),
             display_name: "税务征收".into(),
             role: yibao_storage::Role::TaxCollector,

@@ -10,7 +10,7 @@ use yibao_server::routes::ParsedId;
 use yibao_server::{AppState, Clock, ServerSettings};
 use yibao_storage::Storage;
 
-use crate::config::{Config, Flags};
+use crate::config::{Config, ConsoleServing, Flags};
 use crate::demo;
 use crate::storage::open_storage;
 
@@ -878,6 +878,7 @@ async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
 
 fn print_demo_urls(base: &str) {
     println!("yibao 演示已启动，按 Ctrl+C 停止。");
+    println!("  管理台 staff console:  {base}/console/  （用下列演示账号登录）");
     println!("  演示账号 demo staff (password):");
     for (username, password, role, region, station) in demo::DEMO_STAFF {
         let scope = match (region, station) {
@@ -1003,11 +1004,38 @@ async fn serve_then(
         ));
     }
     yibao_server::background::spawn(state.clone(), posting);
-    let app = yibao_server::app(
+    let console = yibao_console::router(yibao_console::CookiePolicy {
+        secure: config.console_secure_cookie,
+    });
+    let (beside_api, own_listener) = match config.console {
+        ConsoleServing::WithApi => {
+            tracing::info!(url = %format!("{base}/console/"), "staff console served with the API");
+            (console, None)
+        }
+        ConsoleServing::Own(address) => (axum::Router::new(), Some((address, console))),
+        ConsoleServing::Off => {
+            tracing::info!("staff console not served (console = false)");
+            (axum::Router::new(), None)
+        }
+    };
+    if let Some((address, routes)) = own_listener {
+        let listener = TcpListener::bind(address).await.map_err(|e| {
+            anyhow::anyhow!("无法监听管理台地址 {address}：{e}（请检查 console_listen）")
+        })?;
+        tracing::info!(url = %format!("http://{}/console/", listener.local_addr()?), "staff console served on its own listener");
+        let app = yibao_server::standalone(state.clone(), routes);
+        tokio::spawn(async move {
+            if let Err(err) = yibao_server::serve(listener, app, shutdown_signal()).await {
+                tracing::warn!(%err, "staff console listener stopped");
+            }
+        });
+    }
+    let app = yibao_server::app_with(
         state,
         &ServerSettings {
             body_limit_bytes: config.body_limit_bytes,
         },
+        beside_api,
     );
     after_start(base);
     yibao_server::serve(listener, app, shutdown_signal()).await?;

@@ -51,6 +51,23 @@ pub struct Config {
     /// A header set by a trusted reverse proxy with the client's address (e.g. `X-Forwarded-For`),
     /// for sign-in throttling and the audit log. `None`: the socket's peer address.
     pub client_address_header: Option<yibao_server::auth::HeaderName>,
+    /// Where the staff console (`/console/`) is served.
+    pub console: ConsoleServing,
+    /// Mark the console's session cookie `Secure` (it is reached over HTTPS): by default when
+    /// `public_base_url` is `https://`.
+    pub console_secure_cookie: bool,
+}
+
+/// Whether, and on which listener, the staff console is served. It belongs on the agency's
+/// internal network; the channel API may face the banks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleServing {
+    /// On the main listener, beside the API (the default).
+    WithApi,
+    /// On its own listener only (the main listener then serves no console).
+    Own(SocketAddr),
+    /// Not at all.
+    Off,
 }
 
 /// The file's layout. Unknown keys are refused so a typo is not silently ignored.
@@ -70,6 +87,9 @@ struct FileConfig {
     payment_batch_max: Option<usize>,
     public_base_url: Option<String>,
     client_address_header: Option<String>,
+    console: Option<bool>,
+    console_listen: Option<String>,
+    console_secure_cookie: Option<bool>,
 }
 
 /// What the command line said.
@@ -256,7 +276,45 @@ impl Config {
             })
             .transpose()?;
 
+        let console_on = match env("YIBAO_CONSOLE") {
+            Some(text) => match text.trim() {
+                "true" | "1" | "on" => true,
+                "false" | "0" | "off" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: "console",
+                        reason: format!("“{text}”应为 true 或 false"),
+                    })
+                }
+            },
+            None => file.console.unwrap_or(true),
+        };
+        let console_listen = env("YIBAO_CONSOLE_LISTEN")
+            .or(file.console_listen)
+            .map(|text| {
+                text.trim()
+                    .parse::<SocketAddr>()
+                    .map_err(|_| ConfigError::Invalid {
+                        key: "console_listen",
+                        reason: format!("“{text}”不是有效的地址，应为 IP:端口，如 10.0.0.5:8081"),
+                    })
+            })
+            .transpose()?;
+        let console = match (console_on, console_listen) {
+            (false, _) => ConsoleServing::Off,
+            (true, Some(address)) if address == listen => ConsoleServing::WithApi,
+            (true, Some(address)) => ConsoleServing::Own(address),
+            (true, None) => ConsoleServing::WithApi,
+        };
+        let console_secure_cookie = file.console_secure_cookie.unwrap_or_else(|| {
+            public_base_url
+                .as_ref()
+                .is_some_and(|u| u.to_string().starts_with("https://"))
+        });
+
         Ok(Config {
+            console,
+            console_secure_cookie,
             payment_batch_max,
             public_base_url,
             client_address_header,

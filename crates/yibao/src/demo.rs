@@ -333,8 +333,15 @@ pub fn sample_resident() -> (String, String) {
 }
 
 /// The demo's staff accounts and their passwords, printed by `yibao demo` (demo only!).
-pub const DEMO_STAFF: [DemoStaff; 3] = [
+pub const DEMO_STAFF: [DemoStaff; 4] = [
     ("admin", "yibao-demo-admin", "admin", None, None),
+    (
+        "nt-tax",
+        "yibao-demo-tax",
+        "tax_collector",
+        Some("320600"),
+        None,
+    ),
     (
         "nt-st01",
         "yibao-demo-station",
@@ -480,6 +487,7 @@ pub async fn load_people(
             continue;
         }
         let new = staff::NewStaff {
+            temporary_password: false,
             username: username.into(),
             display_name: username.into(),
             role: yibao_storage::Role::from_code(role).ok_or_else(|| data_error(role))?,

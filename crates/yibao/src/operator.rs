@@ -292,6 +292,7 @@ pub async fn staff_add_command(storage: &dyn Storage, args: StaffAdd) -> anyhow:
     create_staff(
         storage,
         NewStaff {
+            temporary_password: false,
             display_name: args.display_name.unwrap_or_else(|| args.username.clone()),
             username: args.username.clone(),
             role,

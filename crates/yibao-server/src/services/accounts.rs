@@ -79,7 +79,8 @@ pub async fn set_staff_disabled(
     Ok(())
 }
 
-/// Sets a new password and ends the account's sessions.
+/// Sets a temporary password chosen by someone else (an administrator, the operator's command)
+/// and ends the account's sessions; the holder must replace it at the next sign-in.
 pub async fn reset_staff_password(
     storage: &dyn Storage,
     username: &str,
@@ -87,7 +88,7 @@ pub async fn reset_staff_password(
     actor: &str,
 ) -> Result<(), ApiError> {
     let hash = hash_password(&password)?;
-    if !storage.set_staff_password(username, &hash).await? {
+    if !storage.set_staff_password(username, &hash, true).await? {
         return Err(no_such_staff(username));
     }
     storage

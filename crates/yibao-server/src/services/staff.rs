@@ -71,6 +71,9 @@ pub struct NewStaff {
     pub region: Option<RegionCode>,
     pub station: Option<StationCode>,
     pub password: Password,
+    /// Chosen by someone else (an administrator adding the account): the holder must replace it
+    /// at the first sign-in.
+    pub temporary_password: bool,
 }
 
 fn valid_username(name: &str) -> bool {
@@ -129,6 +132,7 @@ pub async fn create_staff(
         station: new.station,
         password_hash: hash_password(&new.password)?,
         disabled: false,
+        must_change_password: new.temporary_password,
     };
     match storage.create_staff(&account).await {
         Ok(()) => {}
@@ -315,15 +319,8 @@ pub async fn login(
         return Err(ApiError::of(ErrorCode::InvalidCredentials).into());
     };
     storage.login_succeeded(username, address).await?;
-    let token = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let token = open_session(storage, &account.username, now).await?;
     let expires_at = now + SESSION_SECONDS;
-    storage
-        .create_session(&token_hash(&token), &account.username, expires_at)
-        .await?;
     storage
         .append_audit(&AuditEntry {
             actor: account.username.clone(),
@@ -340,6 +337,80 @@ pub async fn login(
         username: account.username,
         role: account.role,
     })
+}
+
+/// Opens a session for `username` lasting [`SESSION_SECONDS`]; the token is returned once and
+/// stored only as its hash.
+pub async fn open_session(
+    storage: &dyn Storage,
+    username: &str,
+    now: i64,
+) -> Result<String, ApiError> {
+    let token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    storage
+        .create_session(&token_hash(&token), username, now + SESSION_SECONDS)
+        .await?;
+    Ok(token)
+}
+
+/// Why a holder's own password change was refused, by the field to correct.
+#[derive(Debug)]
+pub enum PasswordChangeError {
+    /// The current password is wrong (`current_password`).
+    WrongCurrent,
+    /// The new password is unacceptable (`new_password`): too short, too long, or the same.
+    BadNew(ApiError),
+    Other(ApiError),
+}
+
+impl From<StorageError> for PasswordChangeError {
+    fn from(error: StorageError) -> Self {
+        PasswordChangeError::Other(error.into())
+    }
+}
+
+/// The holder replaces their own password (a temporary one must be replaced at the first
+/// sign-in): the current password must be right and the new one acceptable and different. Every
+/// session of the account ends; the caller opens a new one. Audited as `staff.password_changed`.
+pub async fn change_own_password(
+    storage: &dyn Storage,
+    account: &StaffAccount,
+    current: &str,
+    new: &str,
+) -> Result<(), PasswordChangeError> {
+    if !verify_password(&account.password_hash, current) {
+        return Err(PasswordChangeError::WrongCurrent);
+    }
+    if new == current {
+        return Err(PasswordChangeError::BadNew(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "新密码不能与当前密码相同",
+        )));
+    }
+    let new = Password::new(new.to_owned()).map_err(PasswordChangeError::BadNew)?;
+    let hash = hash_password(&new).map_err(PasswordChangeError::Other)?;
+    if !storage
+        .set_staff_password(&account.username, &hash, false)
+        .await?
+    {
+        return Err(PasswordChangeError::Other(ApiError::of(
+            ErrorCode::AuthRequired,
+        )));
+    }
+    storage
+        .append_audit(&AuditEntry {
+            actor: account.username.clone(),
+            action: "staff.password_changed".into(),
+            region: account.region.map(|r| r.to_string()),
+            target: account.username.clone(),
+            detail: serde_json::json!({ "was_temporary": account.must_change_password }),
+        })
+        .await?;
+    Ok(())
 }
 
 /// An argon2id hash of a random string, verified against when the user does not exist.

@@ -1,0 +1,180 @@
+//! The staff console (征缴管理台): server-rendered pages for the agency centre, its service
+//! stations, the tax office and auditors, at `/console/`.
+//!
+//! Every page goes through the same services and the same scope checks as the JSON API
+//! ([`yibao_server::auth::Staff`]); this crate only reads forms and renders templates. Templates are
+//! checked at compile time (askama); htmx and ECharts are vendored and embedded ([`assets`]); no
+//! inline script runs (the Content-Security-Policy forbids it). Whether the console is served, and
+//! on which listener, is the binary's configuration.
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use yibao_server::AppState;
+
+pub mod assets;
+pub mod error;
+pub mod nav;
+pub mod pages;
+pub mod session;
+pub mod view;
+
+pub use error::PageError;
+pub use session::{ConsoleUser, CookiePolicy, CsrfForm};
+
+/// The Content-Security-Policy of every console response: our own files only, no inline script.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+     object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// Largest roster or statement file the console accepts (the JSON API's limits apply too).
+pub const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
+
+/// The console's routes, all under `/console/`, to be merged into the application
+/// ([`yibao_server::app_with`]).
+pub fn router(policy: CookiePolicy) -> Router<AppState> {
+    Router::new()
+        .route("/console", get(|| async { redirect("/console/") }))
+        .route("/console/", get(pages::dashboard::page))
+        .route(
+            "/console/login",
+            get(pages::login::form).post(pages::login::submit),
+        )
+        .route("/console/logout", post(pages::login::logout))
+        .route(
+            "/console/password",
+            get(pages::login::password_form).post(pages::login::password_submit),
+        )
+        .route("/console/persons", get(pages::persons::search))
+        .route(
+            "/console/persons/{region}/{id}",
+            get(pages::persons::record).post(pages::persons::save),
+        )
+        .route(
+            "/console/persons/{region}/{id}/reveal",
+            post(pages::persons::reveal),
+        )
+        .route(
+            "/console/persons/{region}/{id}/exemption",
+            post(pages::persons::exemption),
+        )
+        .route(
+            "/console/persons/{region}/{id}/reassess",
+            post(pages::persons::reassess),
+        )
+        .route(
+            "/console/persons/{region}/{id}/refund",
+            post(pages::persons::refund),
+        )
+        .route("/console/assets/{*path}", get(assets::serve))
+        .route("/console/{*rest}", get(not_found).post(not_found))
+        .layer(Extension(policy))
+        .layer(axum::middleware::from_fn(finish))
+}
+
+fn redirect(to: &'static str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+}
+
+async fn not_found() -> PageError {
+    PageError::not_found("没有这个页面，请从左侧菜单进入")
+}
+
+/// Renders errors as pages or fragments, and sets the security headers of every response.
+pub async fn finish(request: Request, next: Next) -> Response {
+    let htmx = request.headers().contains_key("hx-request");
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/console/", |p| p.as_str())
+        .to_owned();
+    let request_id = request
+        .extensions()
+        .get::<yibao_server::middleware::RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let is_asset = path.starts_with("/console/assets/");
+    let mut response = next.run(request).await;
+    if let Some(error) = response.extensions().get::<PageError>().cloned() {
+        if let PageError::Api(api) = &error {
+            if api.code == yibao_server::ErrorCode::InternalError {
+                tracing::warn!(request_id, code = api.code.as_str(), "console page failed");
+            }
+        }
+        response = error::render(&error, htmx, &request_id, &path);
+    } else if (response.status().is_client_error() || response.status().is_server_error())
+        && !is_asset
+        && response.extensions().get::<PageRendered>().is_none()
+    {
+        // A rejection that did not come from our handlers (a path that did not parse …).
+        let error = match response.status() {
+            StatusCode::NOT_FOUND => PageError::not_found("没有这个页面"),
+            StatusCode::PAYLOAD_TOO_LARGE => PageError::Api(yibao_server::ApiError::new(
+                yibao_server::ErrorCode::PayloadTooLarge,
+                "上传的文件过大",
+            )),
+            StatusCode::METHOD_NOT_ALLOWED => PageError::bad_form("不支持这种操作方式"),
+            s if s.is_server_error() => PageError::Api(yibao_server::ApiError::of(
+                yibao_server::ErrorCode::InternalError,
+            )),
+            _ => PageError::bad_form("请求内容有误，请刷新页面后重试"),
+        };
+        response = error::render(&error, htmx, &request_id, &path);
+    }
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !is_asset {
+        // Pages hold personal data: never kept by the browser or a proxy.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    // The API's error middleware leaves this response as it is.
+    response
+        .extensions_mut()
+        .insert(yibao_server::middleware::RenderedError);
+    response
+}
+
+/// Marks a page a handler rendered itself (a form shown again with its errors, with 422 or
+/// 401): [`finish`] leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRendered;
+
+/// An askama template as an HTML response; a template that fails to render is an internal error.
+pub fn html<T: askama::Template>(template: &T) -> Result<Response, PageError> {
+    render_with_status(template, StatusCode::OK)
+}
+
+/// The same with another status (422 for a form shown again with its errors).
+pub fn render_with_status<T: askama::Template>(
+    template: &T,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    match template.render() {
+        Ok(body) => {
+            let mut response = (status, Html(body)).into_response();
+            response.extensions_mut().insert(PageRendered);
+            Ok(response)
+        }
+        Err(err) => {
+            tracing::warn!(%err, "console template failed to render");
+            Err(PageError::Api(yibao_server::ApiError::of(
+                yibao_server::ErrorCode::InternalError,
+            )))
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The menu: each entry with the roles that see it. A page checks its own scope through the
+//! services whatever the menu shows; the menu only leaves out what a role cannot use.
+
+use yibao_storage::Role;
+
+/// A menu entry.
+pub struct Entry {
+    /// Names the page for `Chrome::active`.
+    pub section: &'static str,
+    pub href: &'static str,
+    pub label: &'static str,
+    pub roles: &'static [Role],
+}
+
+const ALL: &[Role] = &[
+    Role::Admin,
+    Role::StationOperator,
+    Role::TaxCollector,
+    Role::Auditor,
+];
+
+/// The menu, in order. Pages add their entry here.
+pub static MENU: &[Entry] = &[
+    Entry {
+        section: "dashboard",
+        href: "/console/",
+        label: "首页 征缴进度",
+        roles: ALL,
+    },
+    Entry {
+        section: "persons",
+        href: "/console/persons",
+        label: "参保人员",
+        roles: ALL,
+    },
+];
+
+/// One link of the rendered menu.
+pub struct Link {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub active: bool,
+}
+
+/// The menu for a role, with `section` marked as the current page.
+pub fn links(role: Role, section: &str) -> Vec<Link> {
+    MENU.iter()
+        .filter(|e| e.roles.contains(&role))
+        .map(|e| Link {
+            href: e.href,
+            label: e.label,
+            active: e.section == section,
+        })
+        .collect()
+}

@@ -1,0 +1,212 @@
+//! A person's record as staff read and change it: the one place the scope checks, the audit of
+//! personal data and the enrolment decision of a single change live, for the JSON API and the
+//! console alike.
+
+use yibao_domain::{
+    check_eligibility, covered_from, enrolment_fee_year, FeeYear, IdNumber, Person, RegionCode,
+    StationCode,
+};
+use yibao_storage::{
+    ChangeSource, EnrolmentOutcome, EnrolmentRequest, PayableRecord, PersonUpsert,
+};
+
+use crate::admin::audit;
+use crate::auth::Staff;
+use crate::error::{ApiError, ErrorCode};
+use crate::services::assessment::reassess_person;
+use crate::AppState;
+
+/// A person with the record's version and their payables in that region.
+pub struct PersonRecord {
+    pub person: Person,
+    pub version: i64,
+    pub payables: Vec<PayableRecord>,
+}
+
+/// Reads a person the caller may see; otherwise 403, and 404 without telling a station operator
+/// whether the person exists elsewhere.
+pub async fn load_person(
+    state: &AppState,
+    staff: &Staff,
+    region: RegionCode,
+    id: &IdNumber,
+) -> Result<(Person, i64), ApiError> {
+    let found = state.storage.get_person(region, id).await?;
+    match found {
+        Some((person, version)) => {
+            staff.may_read(region, person.station.as_ref())?;
+            Ok((person, version))
+        }
+        None => {
+            // Do not tell a station operator whether someone exists elsewhere.
+            staff.may_read(region, staff.0.station.as_ref())?;
+            Err(ApiError::new(
+                ErrorCode::NotFound,
+                "本统筹区没有此人的登记信息",
+            ))
+        }
+    }
+}
+
+/// A person's record and payables, audited as `read.person`.
+pub async fn read_person(
+    state: &AppState,
+    staff: &Staff,
+    region: RegionCode,
+    id: &IdNumber,
+) -> Result<PersonRecord, ApiError> {
+    let (person, version) = load_person(state, staff, region, id).await?;
+    let payables: Vec<PayableRecord> = state
+        .storage
+        .payables_of_person(id)
+        .await?
+        .into_iter()
+        .filter(|p| p.region == region.as_str())
+        .collect();
+    audit(
+        state,
+        staff,
+        "read.person",
+        Some(region),
+        &id.masked(),
+        serde_json::json!({ "station": person.station.as_ref().map(StationCode::as_str), "rows": 1, "payables": payables.len() }),
+    )
+    .await?;
+    Ok(PersonRecord {
+        person,
+        version,
+        payables,
+    })
+}
+
+/// What [`save_person`] did.
+pub struct SavedPerson {
+    pub person: Person,
+    pub version: i64,
+    /// `created`, `updated` or `unchanged`.
+    pub change: &'static str,
+    /// `enrolled`, `already_enrolled`, `refused`, `kept_because_assessed` or `not_attempted`.
+    pub enrolment: &'static str,
+    pub enrolment_message: Option<String>,
+}
+
+/// Registers or changes a person (with history), and enrols them in the open fee year when
+/// eligible. Both the new station and, for an existing person, the stored one must be the
+/// caller's; the stored one is judged again inside the write. `source` names where the change
+/// came from (`api`, `console`).
+pub async fn save_person(
+    state: &AppState,
+    staff: &Staff,
+    person: Person,
+    source: &str,
+) -> Result<SavedPerson, ApiError> {
+    let region = person.region;
+    let today = state.clock.today();
+    staff.may_change(region, person.station.as_ref())?;
+    if let Some((existing, _)) = state.storage.get_person(region, &person.id_number).await? {
+        staff.may_change(region, existing.station.as_ref())?;
+    }
+    let policies = state.storage.list_fee_policies(region).await?;
+    if state.storage.get_region(region).await?.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("统筹区 {region} 未在本系统登记"),
+        ));
+    }
+    let enrolment = enrolment_fee_year(&policies, today).map(|policy| {
+        match check_eligibility(&person, today) {
+            Ok(()) => EnrolmentRequest::Enrol {
+                fee_year: policy.fee_year(),
+                covered_from: covered_from(&person.id_number, policy, today),
+            },
+            Err(refusal) => EnrolmentRequest::Refuse {
+                fee_year: policy.fee_year(),
+                refusal,
+            },
+        }
+    });
+    let change_source = ChangeSource {
+        actor: staff.username().to_owned(),
+        source: source.into(),
+    };
+    let may_change = |region: RegionCode, station: Option<&StationCode>| {
+        staff.may_change(region, station).is_ok()
+    };
+    let outcome = state
+        .storage
+        .upsert_persons_checked(
+            &[PersonUpsert {
+                row_number: 1,
+                person: person.clone(),
+                enrolment,
+            }],
+            &change_source,
+            &may_change,
+        )
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal("upsert", "no outcome"))?;
+    let (enrolment, message) = match &outcome.enrolment {
+        EnrolmentOutcome::Enrolled => ("enrolled", None),
+        EnrolmentOutcome::AlreadyEnrolled => ("already_enrolled", None),
+        EnrolmentOutcome::Refused(r) => ("refused", Some(r.to_string())),
+        EnrolmentOutcome::KeptBecauseAssessed(r) => ("kept_because_assessed", Some(r.to_string())),
+        EnrolmentOutcome::NotAttempted => (
+            "not_attempted",
+            Some(yibao_domain::EnrolmentRefusal::NoOpenFeeYear.to_string()),
+        ),
+    };
+    let change = match outcome.person {
+        yibao_storage::PersonChange::Created => "created",
+        yibao_storage::PersonChange::Updated => "updated",
+        yibao_storage::PersonChange::Unchanged => "unchanged",
+        yibao_storage::PersonChange::OutOfScope => return Err(ApiError::of(ErrorCode::Forbidden)),
+    };
+    audit(
+        state,
+        staff,
+        "person.put",
+        Some(region),
+        &person.id_number.masked(),
+        serde_json::json!({ "change": change, "enrolment": enrolment, "source": source }),
+    )
+    .await?;
+    let (stored, version) = state
+        .storage
+        .get_person(region, &person.id_number)
+        .await?
+        .ok_or_else(|| ApiError::internal("person after upsert", "missing"))?;
+    Ok(SavedPerson {
+        person: stored,
+        version,
+        change,
+        enrolment,
+        enrolment_message: message,
+    })
+}
+
+/// Re-assesses one person after a change: a new payable from tomorrow supersedes the current
+/// one; a paid payable must be refunded first (409 `PAID_MUST_BE_REFUNDED`).
+pub async fn reassess(
+    state: &AppState,
+    staff: &Staff,
+    region: RegionCode,
+    fee_year: FeeYear,
+    id: &IdNumber,
+) -> Result<PayableRecord, ApiError> {
+    let (person, _) = load_person(state, staff, region, id).await?;
+    staff.may_change(region, person.station.as_ref())?;
+    let record = reassess_person(
+        state.storage.as_ref(),
+        region,
+        fee_year,
+        id,
+        staff.username(),
+        state.clock.today(),
+    )
+    .await?;
+    audit(state, staff, "assessment.reassess", Some(region), &id.masked(),
+        serde_json::json!({ "payable_id": record.payable_id, "supersedes": record.supersedes, "amount_fen": record.amount_fen })).await?;
+    Ok(record)
+}

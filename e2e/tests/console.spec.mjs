@@ -1,0 +1,111 @@
+// The staff console's foundation in a real browser: sign-in and its lock, the dashboard's charts
+// for each role, finding a person, revealing a masked entry, recording an exemption; on an office
+// screen (1366x768) and a phone (390 px).
+import { test, expect } from '@playwright/test';
+import { DEMO, watch, signIn, shot, accessible } from './helpers.mjs';
+
+test('the sign-in page, and five wrong passwords lock an account', async ({ page }) => {
+  const w = watch(page);
+  await page.goto('/console/');
+  await expect(page).toHaveURL(/\/console\/login/);
+  await expect(page.locator('html')).toHaveAttribute('lang', 'zh-CN');
+  await shot(page, '01-login');
+  await accessible(page);
+  await page.getByRole('button', { name: '登录' }).click();
+  await expect(page.locator('#username-error')).toHaveText('请输入用户名');
+  await shot(page, '02-login-empty');
+  for (let i = 0; i < 5; i += 1) {
+    await page.getByLabel('用户名').fill('auditor');
+    await page.getByLabel('密码').fill('not-the-password');
+    await page.getByRole('button', { name: '登录' }).click();
+    await expect(page.getByRole('alert')).toContainText('用户名或密码不正确');
+  }
+  await page.getByLabel('用户名').fill('auditor');
+  await page.getByLabel('密码').fill(DEMO.auditor[1]);
+  await page.getByRole('button', { name: '登录' }).click();
+  await expect(page.getByRole('alert')).toContainText('15分钟内登录失败已达5次');
+  await shot(page, '03-login-locked');
+  // The refusals above are 401 and 429 on purpose; nothing else may go wrong.
+  w.assertClean();
+});
+
+test('the administrator sees the charts drawn, with their numbers beside them', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  await expect(page.getByRole('heading', { name: '征缴进度' })).toBeVisible();
+  await expect(page.locator('#rate-chart canvas')).toBeVisible();
+  await expect(page.locator('#daily-chart canvas')).toBeVisible();
+  await expect(page.locator('#rate-chart')).toHaveAttribute('data-chart-drawn', 'true');
+  await expect(page.getByRole('table', { name: '各服务站征缴进度' })).toContainText('ST-01');
+  await shot(page, '10-dashboard-admin');
+  await accessible(page);
+  w.assertClean();
+});
+
+test('each role sees its own scope on the first page', async ({ page }) => {
+  for (const [role, account] of [['station', DEMO.station], ['tax', DEMO.tax]]) {
+    const w = watch(page);
+    await signIn(page, account);
+    await expect(page.getByRole('heading', { name: '征缴进度' })).toBeVisible();
+    await shot(page, `11-dashboard-${role}`);
+    if (role === 'station') {
+      await expect(page.getByRole('table', { name: '各服务站征缴进度' })).not.toContainText('ST-02');
+    }
+    w.assertClean();
+    await page.getByRole('button', { name: '退出' }).click();
+    await expect(page).toHaveURL(/\/console\/login/);
+  }
+});
+
+test('a station operator finds a person, reveals the entry and records an exemption', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.station);
+  await page.getByRole('link', { name: '参保人员' }).click();
+  await shot(page, '20-persons-empty');
+  await accessible(page);
+  await page.getByLabel('身份证号码或姓名').fill('张');
+  await page.getByRole('button', { name: '查找' }).click();
+  const rows = page.getByRole('table').locator('tbody tr');
+  await expect(rows.first()).toContainText('ST-01');
+  const masked = await rows.first().locator('td').first().textContent();
+  expect(masked).toContain('*');
+  await shot(page, '21-persons-found');
+  await rows.first().getByRole('button', { name: '显示完整信息' }).click();
+  await expect(rows.first().locator('td.revealed')).toBeVisible();
+  await expect(rows.first().locator('td.revealed')).not.toContainText('*');
+  await shot(page, '22-persons-revealed');
+  await rows.first().getByRole('link', { name: '查看档案' }).click();
+  await expect(page.getByRole('heading', { name: '登记信息' })).toBeVisible();
+  await shot(page, '23-person-record');
+  await accessible(page);
+  // A bad date is shown beside its field; then the exemption is saved.
+  await page.getByLabel('减免类别').selectOption('低保');
+  await page.getByLabel('证件名称').fill('最低生活保障证');
+  await page.getByLabel('证件号码').fill('NT-DB-0001');
+  await page.getByLabel('有效期至').fill('明年年底');
+  await page.getByRole('button', { name: '保存减免信息' }).click();
+  await expect(page.locator('#certificate_valid_until-error')).toBeVisible();
+  await shot(page, '24-person-exemption-error');
+  await page.getByLabel('有效期至').fill('2027-12-31');
+  await page.getByRole('button', { name: '保存减免信息' }).click();
+  await expect(page.locator('.alert.ok')).toContainText('减免信息已保存');
+  await expect(page.getByLabel('减免类别')).toHaveValue('低保');
+  await shot(page, '25-person-exemption-saved');
+  w.assertClean();
+});
+
+test('on a phone the pages still work', async ({ browser }) => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
+  const page = await context.newPage();
+  const w = watch(page);
+  await signIn(page, DEMO.station);
+  await shot(page, '30-phone-dashboard');
+  await page.getByRole('link', { name: '参保人员' }).click();
+  await page.getByLabel('身份证号码或姓名').fill('李');
+  await page.getByRole('button', { name: '查找' }).click();
+  await shot(page, '31-phone-persons');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  w.assertClean();
+  await context.close();
+});

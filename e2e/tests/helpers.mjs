@@ -1,0 +1,58 @@
+// Shared steps of the browser suite: sign in as a demo account, save a screenshot, scan for
+// accessibility problems, and fail on anything the browser console reports (a script error, a
+// Content-Security-Policy violation, a failed request).
+import { expect } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
+
+export const DEMO = {
+  admin: ['admin', 'yibao-demo-admin'],
+  station: ['nt-st01', 'yibao-demo-station'],
+  tax: ['nt-tax', 'yibao-demo-tax'],
+  auditor: ['auditor', 'yibao-demo-auditor'],
+};
+
+/** Collects console errors and failed requests of a page; `assertClean` fails the test on any. */
+export function watch(page) {
+  const problems = [];
+  page.on('console', (m) => {
+    // A 4xx answer to a form is the page showing the user's mistake (checked by each test); the
+    // browser logs it as "Failed to load resource". Anything else logged as an error counts,
+    // a Content-Security-Policy violation above all.
+    if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) {
+      problems.push(`console: ${m.text()}`);
+    }
+  });
+  page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
+  page.on('requestfailed', (r) => {
+    // A request cut short because the page moved on is not a failure.
+    if (r.failure()?.errorText !== 'net::ERR_ABORTED') problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 500) problems.push(`HTTP ${r.status()}: ${r.url()}`);
+    if (r.status() >= 400 && r.url().includes('/assets/')) problems.push(`HTTP ${r.status()}: ${r.url()}`);
+  });
+  return {
+    problems,
+    assertClean() { expect(problems, problems.join('\n')).toEqual([]); },
+  };
+}
+
+export async function signIn(page, [username, password]) {
+  await page.goto('/console/login');
+  await page.getByLabel('用户名').fill(username);
+  await page.getByLabel('密码').fill(password);
+  await page.getByRole('button', { name: '登录' }).click();
+  await expect(page.getByRole('button', { name: '退出' })).toBeVisible();
+}
+
+/** A full-page screenshot in e2e/screenshots/NAME.png. */
+export async function shot(page, name) {
+  await page.screenshot({ path: `screenshots/${name}.png`, fullPage: true });
+}
+
+/** WCAG 2 A/AA problems of the page, none expected. */
+export async function accessible(page) {
+  const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa']).analyze();
+  const summary = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.length}) ${v.nodes.slice(0, 2).map((n) => n.target.join(' ')).join(' | ')}`);
+  expect(summary, summary.join('\n')).toEqual([]);
+}
