@@ -72,6 +72,7 @@ pub fn router(policy: CookiePolicy) -> Router<AppState> {
         .route("/console/assets/{*path}", get(assets::serve))
         .route("/console/{*rest}", get(not_found).post(not_found))
         .layer(Extension(policy))
+        .layer(Extension(pages::dashboard::ProgressCache::default()))
         .layer(axum::middleware::from_fn(finish))
 }
 
