@@ -470,6 +470,26 @@ mod tests {
     }
 
     #[test]
+    fn gb18030_four_byte_sequences_decode_and_utf8_rare_names_are_spotted() {
+        // A statement line naming 𪚥 (outside the BMP) and 葛 with a variation selector: GBK cannot
+        // hold them, GB 18030 can.
+        let text = "a\n退款,𪚥明华,葛\u{E0100}亮\n";
+        let (bytes, _, unmappable) = encoding_rs::GB18030.encode(text);
+        assert!(!unmappable);
+        assert_eq!(
+            lines(&bytes).unwrap(),
+            vec![
+                (1, "a".to_owned()),
+                (2, "退款,𪚥明华,葛\u{E0100}亮".to_owned())
+            ]
+        );
+        // The same names in UTF-8 after a GB 18030 line: refused, not mojibake.
+        let mut mixed = encoding_rs::GB18030.encode("退款\n").0.into_owned();
+        mixed.extend_from_slice("𪚥明华葛\u{E0100}亮".as_bytes());
+        assert_eq!(lines(&mixed), Err(StatementError::Encoding { row: 2 }));
+    }
+
+    #[test]
     fn csv_fields() {
         let mut f = Fields::default();
         f.split_csv(" a ,\"b,\"\"c\"\"\",,`d\t").unwrap();
