@@ -313,7 +313,7 @@ pub struct UploadQuery {
     fee_year: Option<i64>,
 }
 
-/// Imports a roster (花名册) sent as the request body (CSV in UTF-8 or GBK, or XLSX), at most 64 MiB.
+/// Imports a roster (花名册) sent as the request body (CSV in UTF-8 or GB18030, or XLSX), at most 64 MiB.
 /// Answers the summary and every rejected row with its column and reason.
 #[utoipa::path(post, path = "/api/v1/rosters", summary = "上传花名册", tag = "admin", params(UploadQuery),
     request_body(content = String, content_type = "application/octet-stream"),

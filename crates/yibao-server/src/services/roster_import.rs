@@ -658,7 +658,7 @@ mod tests {
         let row_size: usize = cells.iter().map(|c| c.len() + 1).sum();
         let fitting = MAX_REJECTED_ROW_BYTES / row_size;
         for row in 2..fitting + 4 {
-            rejections.add(row, "姓名", "原因".into(), Some(&cells));
+            rejections.add(row, "姓名", "INVALID_NAME", "原因".into(), Some(&cells));
         }
         assert_eq!(rejections.rows.len(), fitting);
         assert!(rejections.row_bytes <= MAX_REJECTED_ROW_BYTES);
