@@ -8,6 +8,11 @@
 //! U+E0100–E01EF) naming the glyph a registry chose for a rare character; it is kept and output
 //! exactly as given. Lengths and masking count perceived characters (grapheme clusters, by
 //! `unicode-segmentation`): a base and its selector are one, and so is a character outside the BMP.
+//!
+//! A `?` (or `？`, or the replacement character U+FFFD) where a character should be is refused as
+//! [`PersonNameError::LostCharacter`]: it is what a rare character becomes when a file is saved in
+//! an encoding that cannot hold it (Excel's plain “CSV” on Chinese Windows is GBK, which has no
+//! 𪚥), and storing it would lose the person's name for good.
 
 use std::fmt;
 
@@ -37,10 +42,34 @@ pub enum PersonNameError {
     MisplacedSelector(char),
     #[error("姓名中的间隔号“·”不能在开头、结尾或连续出现")]
     MisplacedDot,
+    /// A `?`, `？` or U+FFFD standing where a character was lost to an encoding.
+    #[error(
+        "姓名中有{}，这不是汉字，通常是某个生僻字在转换编码时（例如花名册另存为GBK编码的CSV）丢失后留下的占位符：请按户口簿或身份证核对姓名，录入原字",
+        describe_char(*.0)
+    )]
+    LostCharacter(char),
 }
 
 impl PersonNameError {
     pub const CODE: &'static str = "INVALID_NAME";
+    /// The code of [`PersonNameError::LostCharacter`] where a finer code is reported (a roster's
+    /// rejection report); HTTP answers keep [`PersonNameError::CODE`].
+    pub const LOST_CHARACTER_CODE: &'static str = "NAME_CHARACTER_LOST";
+
+    /// [`PersonNameError::LOST_CHARACTER_CODE`] for a lost character, else
+    /// [`PersonNameError::CODE`].
+    pub fn code(&self) -> &'static str {
+        match self {
+            PersonNameError::LostCharacter(_) => Self::LOST_CHARACTER_CODE,
+            _ => Self::CODE,
+        }
+    }
+}
+
+/// What a character lost to an encoding leaves in a name: `?` (Excel and most converters), the
+/// full-width `？`, or U+FFFD (a decoder's replacement character).
+pub fn is_lost_character_mark(c: char) -> bool {
+    matches!(c, '?' | '\u{FF1F}' | '\u{FFFD}')
 }
 
 /// An ideographic variation selector: U+FE00–FE0F (standardized) or U+E0100–E01EF (IVS).
@@ -125,6 +154,8 @@ impl PersonName {
                 }
                 out.push(c);
                 selector_allowed = false;
+            } else if is_lost_character_mark(c) {
+                return Err(PersonNameError::LostCharacter(c));
             } else {
                 return Err(PersonNameError::BadCharacter(c));
             }
@@ -340,6 +371,30 @@ mod tests {
         assert!(message.contains("U+0020（空格）"), "{message}");
         let message = PersonName::parse("Zhang").unwrap_err().to_string();
         assert!(message.contains("“Z”（U+005A）"), "{message}");
+    }
+
+    #[test]
+    fn a_question_mark_is_a_character_lost_to_an_encoding() {
+        for (input, mark) in [
+            ("王?明", '?'),
+            ("?明华", '?'),
+            ("刘？", '\u{FF1F}'),
+            ("葛\u{FFFD}亮", '\u{FFFD}'),
+        ] {
+            let err = PersonName::parse(input).unwrap_err();
+            assert_eq!(err, PersonNameError::LostCharacter(mark), "{input}");
+            assert_eq!(err.code(), "NAME_CHARACTER_LOST");
+            let message = err.to_string();
+            assert!(
+                message.contains(&format!("U+{:04X}", mark as u32)),
+                "{message}"
+            );
+            assert!(message.contains("生僻字"), "{message}");
+        }
+        assert_eq!(
+            PersonName::parse("张 三").unwrap_err().code(),
+            PersonNameError::CODE
+        );
     }
 
     fn han() -> impl Strategy<Value = char> {

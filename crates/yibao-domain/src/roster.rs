@@ -8,8 +8,8 @@ use crate::enrolment::{
 };
 use crate::id_number::IdNumber;
 use crate::money::Fen;
-use crate::person_name::PersonName;
-use crate::region::RegionCode;
+use crate::person_name::{PersonName, PersonNameError};
+use crate::region::{RegionCode, RegionCodeError};
 
 /// The roster's columns, by their fixed Chinese names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -381,6 +381,9 @@ impl RosterHeader {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowProblem {
     pub column: &'static str,
+    /// Stable: the field's error code (see [`RosterColumn::error_code`]), or a finer one
+    /// (`NAME_CHARACTER_LOST`).
+    pub code: &'static str,
     pub reason: String,
 }
 
@@ -388,7 +391,31 @@ impl RowProblem {
     fn new(column: RosterColumn, reason: impl ToString) -> Self {
         RowProblem {
             column: column.header(),
+            code: column.error_code(),
             reason: reason.to_string(),
+        }
+    }
+
+    /// A problem with the name: a character lost to an encoding gets its own code
+    /// ([`PersonNameError::LOST_CHARACTER_CODE`]).
+    fn of_name(error: PersonNameError) -> Self {
+        RowProblem {
+            column: RosterColumn::Name.header(),
+            code: error.code(),
+            reason: error.to_string(),
+        }
+    }
+}
+
+impl RosterColumn {
+    /// The stable code of a problem in this column: the code of the field's own error type where
+    /// it has one (`INVALID_NAME`, `INVALID_ID_NUMBER`, `INVALID_REGION`), else `INVALID_PERSON`.
+    pub fn error_code(self) -> &'static str {
+        match self {
+            RosterColumn::Name => PersonNameError::CODE,
+            RosterColumn::IdNumber => crate::id_number::IdNumberError::CODE,
+            RosterColumn::Region => RegionCodeError::CODE,
+            _ => EnrolmentFieldError::CODE,
         }
     }
 }
@@ -428,7 +455,7 @@ pub fn parse_row(
     let cell = |c| header.cell(cells, c);
 
     let name = PersonName::parse(cell(C::Name))
-        .map_err(|e| problems.push(RowProblem::new(C::Name, e)))
+        .map_err(|e| problems.push(RowProblem::of_name(e)))
         .ok();
     let id_text = cell(C::IdNumber);
     let id_number = if id_text.contains(['E', 'e']) && id_text.contains('+') {
@@ -729,6 +756,35 @@ mod tests {
         ]))
         .unwrap();
         assert!(header.unknown_columns.is_empty());
+    }
+
+    #[test]
+    fn every_problem_has_a_stable_code_and_a_lost_character_its_own() {
+        let cells = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let header = RosterHeader::parse(&cells(&["姓名", "身份证号码", "参保地区"])).unwrap();
+        let today = NaiveDate::from_ymd_opt(2020, 11, 2).unwrap();
+        let problems = parse_row(&header, &cells(&["王?明", "1", "32"]), today).unwrap_err();
+        let codes: Vec<(&str, &str)> = problems.iter().map(|p| (p.column, p.code)).collect();
+        assert_eq!(
+            codes,
+            [
+                ("姓名", "NAME_CHARACTER_LOST"),
+                ("身份证号码", "INVALID_ID_NUMBER"),
+                ("参保地区", "INVALID_REGION")
+            ]
+        );
+        assert!(
+            problems[0].reason.contains("U+003F"),
+            "{}",
+            problems[0].reason
+        );
+        let problems = parse_row(
+            &header,
+            &cells(&["张 三", "320602198001011235", "320600"]),
+            today,
+        )
+        .unwrap_err();
+        assert_eq!(problems[0].code, "INVALID_NAME");
     }
 
     #[test]

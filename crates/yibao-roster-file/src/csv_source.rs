@@ -1,31 +1,37 @@
 //! CSV rosters: encoding detection, a line-by-line decoding reader, and the `csv` crate on top.
 //!
 //! # Encoding
-//! Excel saves “CSV UTF-8” with a byte-order mark and plain “CSV” on Chinese Windows in GBK; other
-//! tools write UTF-8 without a mark. Detection, once, at open:
+//! Excel saves “CSV UTF-8” with a byte-order mark and plain “CSV” on Chinese Windows in the ANSI
+//! code page 936, which is GBK; other tools write UTF-8 without a mark, and some GB 18030. GBK is a
+//! subset of GB 18030, so both are read as GB 18030 ([`Encoding::Gb18030`]): its four-byte
+//! sequences hold every character GBK lacks (most of Ext A, everything outside the BMP such as
+//! 𪚥, variation selectors), and a file that uses them decodes exactly. Detection, once, at open:
 //! 1. a UTF-8 byte-order mark means [`Encoding::Utf8Bom`];
 //! 2. otherwise the file is scanned up to its first non-ASCII byte, and the 64 KiB from there are
 //!    checked: valid UTF-8 (a character cut at the end of the sample allowed) means
 //!    [`Encoding::Utf8`]; so does a sample whose first line is valid UTF-8 with a Chinese character
-//!    in it (a UTF-8 file with a GBK part further on, reported at that part's row); anything else
-//!    is [`Encoding::Gbk`]. A file with no non-ASCII byte at all is [`Encoding::Utf8`] (and reads
-//!    the same in GBK).
+//!    in it (a UTF-8 file with a GB 18030 part further on, reported at that part's row); anything
+//!    else is [`Encoding::Gb18030`]. A file with no non-ASCII byte at all is [`Encoding::Utf8`]
+//!    (and reads the same in GB 18030).
 //!
 //! Scanning past a pure-ASCII start (rather than sniffing only the first 64 KiB) is what makes a
-//! GBK file whose first 64 KiB are ASCII decode as GBK from the start, with the encoding known
-//! before the first row is read; the scan reads the file once more only as far as the first
+//! GB 18030 file whose first 64 KiB are ASCII decode as GB 18030 from the start, with the encoding
+//! known before the first row is read; the scan reads the file once more only as far as the first
 //! non-ASCII byte.
 //!
-//! Lines are then decoded one at a time (a line break byte never occurs inside a UTF-8 or GBK
-//! character, and neither do `"` or `,`), so nothing is ever decoded with the wrong encoding
-//! silently:
+//! Lines are then decoded one at a time (a line break byte never occurs inside a UTF-8 or GB 18030
+//! character, and neither do `"` or `,`: GB 18030's second and fourth bytes are 0x30–0x39 or
+//! 0x40–0xFE), so nothing is ever decoded with the wrong encoding silently:
 //! - UTF-8 (with or without mark): a line that is not valid UTF-8 is
 //!   [`RosterFileError::MixedEncoding`] with its row: earlier lines had non-ASCII UTF-8, else the
-//!   detection would have chosen GBK.
-//! - GBK: a line that is not valid GBK is [`RosterFileError::MixedEncoding`]; so is a line that is
-//!   valid UTF-8 whose non-ASCII characters are all Chinese (at least three of them), the mark of a
-//!   UTF-8 part pasted after a GBK part. Real GBK text passes that test only with a probability
-//!   around 10⁻⁹ a line.
+//!   detection would have chosen GB 18030.
+//! - GB 18030: a line that is not valid GB 18030 is [`RosterFileError::MixedEncoding`]; so is a
+//!   line that is valid UTF-8 whose non-ASCII characters are all Chinese (at least three of them),
+//!   the mark of a UTF-8 part pasted after a GB 18030 part. Real GB 18030 text passes that test
+//!   only with a probability around 10⁻⁹ a line.
+//!
+//! A `?` that Excel wrote in place of a character the code page could not hold is not an encoding
+//! fault here (it is a plain ASCII byte); the roster's name check refuses it with that reason.
 //!
 //! # Rows
 //! Lines end at LF, CRLF or a lone CR. Quotes follow RFC 4180 (a quoted cell may hold commas, `""`
@@ -67,7 +73,7 @@ impl CsvRows {
         file.seek(SeekFrom::Start(start))?;
         let decoder = LineDecoder::new(
             BufReader::with_capacity(READ_BUFFER, file),
-            encoding == Encoding::Gbk,
+            encoding == Encoding::Gb18030,
             max_record_bytes(&limits),
         );
         let reader = csv::ReaderBuilder::new()
@@ -208,7 +214,7 @@ fn sniff(file: &mut File) -> Result<Encoding, RosterFileError> {
 /// UTF-8 if the sample (which starts at the file's first non-ASCII byte) is valid UTF-8 or only
 /// cut inside a character at its end, or if its first line is valid UTF-8 with a Chinese character
 /// in it: then the file starts as UTF-8, and the line that is not is reported as
-/// [`RosterFileError::MixedEncoding`] with its own row. Else GBK.
+/// [`RosterFileError::MixedEncoding`] with its own row. Else GB 18030.
 fn classify(sample: &[u8]) -> Encoding {
     match std::str::from_utf8(sample) {
         Ok(_) => return Encoding::Utf8,
@@ -219,19 +225,19 @@ fn classify(sample: &[u8]) -> Encoding {
         .iter()
         .position(|&b| b == b'\n' || b == b'\r')
         .and_then(|end| std::str::from_utf8(&sample[..end]).ok());
-    // A GBK line is valid UTF-8 holding a CJK ideograph (a 3-byte sequence led by E4–E9) only if
+    // A GB 18030 line is valid UTF-8 holding a CJK ideograph (a 3-byte sequence led by E4–E9) only if
     // every one of its non-ASCII runs happens to line up: rare for one run, negligible for a line.
     if first_line.is_some_and(|line| line.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))) {
         return Encoding::Utf8;
     }
-    Encoding::Gbk
+    Encoding::Gb18030
 }
 
-/// In a file detected as GBK, a line that is valid UTF-8 and whose non-ASCII characters are all
-/// Chinese (CJK ideographs, CJK punctuation, full-width forms), at least three of them: UTF-8 text
-/// that GBK decoding would turn into mojibake. GBK text is valid UTF-8 only in runs of a multiple
-/// of 6 bytes whose bytes fall in narrow ranges, so a real GBK line passes with a probability of
-/// roughly 10⁻⁹.
+/// In a file detected as GB 18030, a line that is valid UTF-8 and whose non-ASCII characters are
+/// all Chinese (CJK ideographs of every block, variation selectors, the middle dot, CJK
+/// punctuation, full-width forms), at least three of them: UTF-8 text that GB 18030 decoding would
+/// turn into mojibake. GB 18030 text is valid UTF-8 only in runs of a multiple of 6 bytes whose
+/// bytes fall in narrow ranges, so a real GB 18030 line passes with a probability of roughly 10⁻⁹.
 fn looks_like_utf8_chinese(raw: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(raw) else {
         return false;
@@ -239,10 +245,15 @@ fn looks_like_utf8_chinese(raw: &[u8]) -> bool {
     let mut chinese = 0usize;
     for c in text.chars().filter(|c| !c.is_ascii()) {
         if matches!(c,
-            '\u{3000}'..='\u{303f}'
+            '\u{00b7}'
+            | '\u{3000}'..='\u{303f}'
             | '\u{3400}'..='\u{4dbf}'
             | '\u{4e00}'..='\u{9fff}'
-            | '\u{ff00}'..='\u{ffef}')
+            | '\u{f900}'..='\u{faff}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{ff00}'..='\u{ffef}'
+            | '\u{20000}'..='\u{323af}'
+            | '\u{e0100}'..='\u{e01ef}')
         {
             chinese += 1;
         } else {
@@ -270,7 +281,7 @@ enum Quote {
 /// at a record start as `""`. Knows the Excel row number of every line.
 struct LineDecoder<R> {
     input: R,
-    gbk: bool,
+    gb18030: bool,
     /// The last line ended with a CR: a LF right after it belongs to the same line break.
     swallow_lf: bool,
     raw: Vec<u8>,
@@ -289,10 +300,10 @@ struct LineDecoder<R> {
 }
 
 impl<R: BufRead> LineDecoder<R> {
-    fn new(input: R, gbk: bool, max_record_bytes: usize) -> LineDecoder<R> {
+    fn new(input: R, gb18030: bool, max_record_bytes: usize) -> LineDecoder<R> {
         LineDecoder {
             input,
-            gbk,
+            gb18030,
             swallow_lf: false,
             raw: Vec::new(),
             out: Vec::new(),
@@ -376,11 +387,13 @@ impl<R: BufRead> LineDecoder<R> {
         self.record_bytes = self.record_bytes.saturating_add(self.raw.len() + 1);
         self.out.clear();
         self.out_pos = 0;
-        if self.gbk && !self.raw.is_ascii() {
+        if self.gb18030 && !self.raw.is_ascii() {
             if looks_like_utf8_chinese(&self.raw) {
                 return Err(RosterFileError::MixedEncoding { row });
             }
-            match encoding_rs::GBK.decode_without_bom_handling_and_without_replacement(&self.raw) {
+            match encoding_rs::GB18030
+                .decode_without_bom_handling_and_without_replacement(&self.raw)
+            {
                 Some(text) => self.out.extend_from_slice(text.as_bytes()),
                 None => return Err(RosterFileError::MixedEncoding { row }),
             }
@@ -481,9 +494,13 @@ mod tests {
         assert_eq!(classify("张三".as_bytes()), Encoding::Utf8);
         assert_eq!(classify(&"张三".as_bytes()[..4]), Encoding::Utf8);
         let (gbk, _, _) = encoding_rs::GBK.encode("张三");
-        assert_eq!(classify(&gbk), Encoding::Gbk);
+        assert_eq!(classify(&gbk), Encoding::Gb18030);
         let (gbk_header, _, _) = encoding_rs::GBK.encode("姓名,身份证号\n张三\n");
-        assert_eq!(classify(&gbk_header), Encoding::Gbk);
+        assert_eq!(classify(&gbk_header), Encoding::Gb18030);
+        // Four-byte GB 18030 sequences (Ext B outside the BMP, a variation selector).
+        let (four, _, unmappable) = encoding_rs::GB18030.encode("姓名\n𪚥明,葛\u{E0100}亮\n");
+        assert!(!unmappable);
+        assert_eq!(classify(&four), Encoding::Gb18030);
         // UTF-8 first, a GBK line later in the sample: UTF-8, the GBK line is reported on its row.
         let mut mixed = "姓名,身份证号\n".as_bytes().to_vec();
         mixed.extend_from_slice(&gbk);
@@ -491,15 +508,28 @@ mod tests {
         // Without a line break the sample cannot be judged line by line.
         let mut unbroken = "姓名".as_bytes().to_vec();
         unbroken.extend_from_slice(&gbk);
-        assert_eq!(classify(&unbroken), Encoding::Gbk);
+        assert_eq!(classify(&unbroken), Encoding::Gb18030);
     }
 
     #[test]
-    fn utf8_chinese_is_spotted_in_gbk_files() {
+    fn four_byte_gb18030_decodes_exactly() {
+        let text = "𪚥明华,刘䶮,葛\u{E0100}亮,阿依·买买提\n";
+        let (bytes, _, unmappable) = encoding_rs::GB18030.encode(text);
+        assert!(!unmappable);
+        let (out, _) = decode_all(&bytes, true);
+        assert_eq!(out.unwrap(), text);
+    }
+
+    #[test]
+    fn utf8_chinese_is_spotted_in_gb18030_files() {
         assert!(looks_like_utf8_chinese("张三丰,男".as_bytes()));
         assert!(!looks_like_utf8_chinese("张三".as_bytes()));
         let (gbk, _, _) = encoding_rs::GBK.encode("张三丰,320602198001011235,男");
         assert!(!looks_like_utf8_chinese(&gbk));
+        // Rare characters and a variation selector are Chinese text too.
+        assert!(looks_like_utf8_chinese("𪚥明,葛\u{E0100}".as_bytes()));
+        let (rare, _, _) = encoding_rs::GB18030.encode("𪚥明华,葛\u{E0100}亮");
+        assert!(!looks_like_utf8_chinese(&rare));
     }
 
     #[test]

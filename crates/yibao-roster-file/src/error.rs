@@ -41,10 +41,10 @@ pub enum RosterFileError {
         column: usize,
         limit: usize,
     },
-    /// A CSV row whose bytes are neither valid UTF-8 nor GBK, or whose encoding differs from the
-    /// rows before it.
+    /// A CSV row whose bytes are neither valid UTF-8 nor GB 18030 (which includes GBK), or whose
+    /// encoding differs from the rows before it.
     #[error(
-        "第{row}行的文字编码无法识别（与前面各行不一致，或既不是UTF-8也不是GBK）：请用Excel打开后另存为“CSV UTF-8（逗号分隔）”再上传"
+        "第{row}行的文字编码无法识别（与前面各行不一致，或既不是UTF-8也不是GB18030）：请用Excel打开后另存为“CSV UTF-8（逗号分隔）”再上传"
     )]
     MixedEncoding { row: usize },
     /// A CSV file that cannot be split into rows and cells.

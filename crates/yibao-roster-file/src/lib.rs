@@ -107,10 +107,11 @@ impl Default for Limits {
 /// What a file's text turned out to be encoded in. XLSX is always [`Encoding::Utf8`].
 ///
 /// CSV detection, once at open: a UTF-8 byte-order mark means [`Encoding::Utf8Bom`]. Otherwise the
-/// file is scanned to its first non-ASCII byte (so a GBK file whose first 64 KiB are ASCII is still
-/// seen as GBK) and the 64 KiB from there decide: valid UTF-8 (a character cut at the end of the
-/// sample allowed), or a first line that is valid UTF-8 with a Chinese character in it, means
-/// [`Encoding::Utf8`]; anything else [`Encoding::Gbk`]. A pure-ASCII file is [`Encoding::Utf8`].
+/// file is scanned to its first non-ASCII byte (so a GB18030 file whose first 64 KiB are ASCII is
+/// still seen as GB18030) and the 64 KiB from there decide: valid UTF-8 (a character cut at the end
+/// of the sample allowed), or a first line that is valid UTF-8 with a Chinese character in it,
+/// means [`Encoding::Utf8`]; anything else [`Encoding::Gb18030`]. A pure-ASCII file is
+/// [`Encoding::Utf8`].
 /// Every line is then decoded strictly: a line that does not fit the detected encoding is
 /// [`RosterFileError::MixedEncoding`] with its row, never mojibake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,8 +120,11 @@ pub enum Encoding {
     Utf8,
     /// UTF-8 with a byte-order mark, as Excel's “CSV UTF-8” saves it.
     Utf8Bom,
-    /// GBK (read as GB 18030, its superset), as Excel on Chinese Windows saves “CSV”.
-    Gbk,
+    /// GB 18030 (GB 18030-2022, as `encoding_rs` decodes it), which includes GBK and GB 2312: plain
+    /// “CSV” as Excel on Chinese Windows saves it is GBK, a subset, and reads as GB 18030; four-byte
+    /// sequences (characters outside GBK: most of Ext A, everything outside the BMP, variation
+    /// selectors) are decoded too. Never called “GBK”: GBK cannot hold 𪚥, GB 18030 can.
+    Gb18030,
 }
 
 /// A roster file opened for reading: the header is read at open, data rows are then streamed by

@@ -68,7 +68,7 @@ fn gbk_as_excel_on_chinese_windows_saves_it() {
     let bytes = gbk("姓名,身份证号,性别,民族\r\n张三,320602198001011235,男,汉族\r\n欧阳娜娜,320602200501011220,女,回族\r\n");
     let path = write(dir.path(), "gbk.csv", &bytes);
     let reader = RosterReader::open(&path, Limits::default()).unwrap();
-    assert_eq!(reader.encoding(), Encoding::Gbk);
+    assert_eq!(reader.encoding(), Encoding::Gb18030);
     assert_eq!(reader.header(), ["姓名", "身份证号", "性别", "民族"]);
     assert_eq!(
         rows(reader),
@@ -79,8 +79,28 @@ fn gbk_as_excel_on_chinese_windows_saves_it() {
     );
 }
 
+/// Issue 21: a file saved in GB 18030 (not only its GBK subset) keeps names that GBK cannot hold:
+/// Ext A, Ext B outside the BMP (four-byte sequences) and a variation sequence.
 #[test]
-fn gbk_whose_first_64_kib_are_ascii_still_decodes_as_gbk() {
+fn gb18030_with_rare_characters_reads_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "姓名,身份证号\r\n刘䶮,320602198001011235\r\n𪚥明华,320602198001011251\r\n𠀾𡒊,320602198001011278\r\n葛\u{E0100}亮,320602198001011294\r\n";
+    let (bytes, _, unmappable) = encoding_rs::GB18030.encode(text);
+    assert!(!unmappable);
+    // GBK itself cannot: the characters outside it are what the four-byte sequences carry.
+    assert!(encoding_rs::GBK.encode(text).2);
+    let path = write(dir.path(), "gb18030.csv", &bytes);
+    let reader = RosterReader::open(&path, Limits::default()).unwrap();
+    assert_eq!(reader.encoding(), Encoding::Gb18030);
+    let names: Vec<String> = rows(reader)
+        .into_iter()
+        .map(|r| r.cells[0].clone())
+        .collect();
+    assert_eq!(names, ["刘䶮", "𪚥明华", "𠀾𡒊", "葛\u{E0100}亮"]);
+}
+
+#[test]
+fn gbk_whose_first_64_kib_are_ascii_still_decodes_as_gb18030() {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = b"name,id_number,amount\r\n".to_vec();
     let mut n = 0;
@@ -94,7 +114,7 @@ fn gbk_whose_first_64_kib_are_ascii_still_decodes_as_gbk() {
     let reader = RosterReader::open(&path, Limits::default()).unwrap();
     assert_eq!(
         reader.encoding(),
-        Encoding::Gbk,
+        Encoding::Gb18030,
         "known at open, before the first Chinese row"
     );
     let all = rows(reader);
@@ -155,7 +175,7 @@ fn utf8_after_gbk_is_refused_rather_than_garbled() {
     bytes.extend_from_slice("王小明,男,汉族\n".as_bytes());
     let path = write(dir.path(), "gbk-then-utf8.csv", &bytes);
     let mut reader = RosterReader::open(&path, Limits::default()).unwrap();
-    assert_eq!(reader.encoding(), Encoding::Gbk);
+    assert_eq!(reader.encoding(), Encoding::Gb18030);
     assert_eq!(
         reader.next().unwrap().unwrap(),
         row(2, &["张三", "男", "汉族"])
@@ -167,7 +187,7 @@ fn utf8_after_gbk_is_refused_rather_than_garbled() {
 }
 
 #[test]
-fn bytes_that_are_neither_utf8_nor_gbk() {
+fn bytes_that_are_neither_utf8_nor_gb18030() {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = gbk("姓名\n张三\n");
     bytes.extend_from_slice(b"\xff\xfe\xff,x\n");

@@ -309,7 +309,7 @@ pub struct UploadQuery {
     fee_year: Option<i64>,
 }
 
-/// Imports a roster (花名册) sent as the request body (CSV in UTF-8 or GBK, or XLSX), at most 64 MiB.
+/// Imports a roster (花名册) sent as the request body (CSV in UTF-8 or GB18030, or XLSX), at most 64 MiB.
 /// Answers the summary and every rejected row with its column and reason.
 #[utoipa::path(post, path = "/api/v1/rosters", summary = "上传花名册", tag = "admin", params(UploadQuery),
     request_body(content = String, content_type = "application/octet-stream"),
@@ -413,6 +413,7 @@ pub fn person_or_problems(
     let header = RosterHeader::parse(&columns).map_err(|e| {
         vec![yibao_domain::roster::RowProblem {
             column: "表头",
+            code: "BAD_ROSTER_HEADER",
             reason: e.to_string(),
         }]
     })?;

@@ -202,22 +202,31 @@ pub fn render_pdf(
         verify_hint: &verify_hint,
         verify_url: &verify_url,
     };
-    match render_receipt(&pdf, font) {
-        Err(yibao_receipt_pdf::ReceiptPdfError::MissingGlyph { .. })
-            if !state.receipt_fallback_fonts.is_empty() =>
-        {
-            // A character the fonts in memory lack (a rare character of a name): read the
-            // fallback fonts from disk for this receipt alone.
-            let (chain, skipped) = yibao_receipt_pdf::ReceiptFonts::with_fallbacks(
-                font,
-                &state.receipt_fallback_fonts,
-            )
-            .map_err(pdf_error)?;
-            for (path, err) in skipped {
-                tracing::warn!(path = %path.display(), %err, "receipt fallback font not loaded");
-            }
-            render_receipt(&pdf, &chain).map_err(pdf_error)
+    // The fallback fonts are read from disk for this receipt alone, when it needs them.
+    let with_fallbacks = || {
+        let (chain, skipped) =
+            yibao_receipt_pdf::ReceiptFonts::with_fallbacks(font, &state.receipt_fallback_fonts)
+                .map_err(pdf_error)?;
+        for (path, err) in skipped {
+            tracing::warn!(path = %path.display(), %err, "receipt fallback font not loaded");
         }
+        render_receipt(&pdf, &chain).map_err(pdf_error)
+    };
+    if state.receipt_fallback_fonts.is_empty() {
+        return render_receipt(&pdf, font).map_err(pdf_error);
+    }
+    // A variation sequence (葛 + U+E0100) is drawn with the variant glyph of the first font of the
+    // chain that has it; the main font has none (no cmap format 14), so without the fallbacks the
+    // selector would be dropped silently.
+    if name
+        .chars()
+        .any(yibao_domain::person_name::is_variation_selector)
+    {
+        return with_fallbacks();
+    }
+    match render_receipt(&pdf, font) {
+        // A character the main font lacks (a rare character of a name).
+        Err(yibao_receipt_pdf::ReceiptPdfError::MissingGlyph { .. }) => with_fallbacks(),
         rendered => rendered.map_err(pdf_error),
     }
 }

@@ -1,9 +1,9 @@
 //! 支付宝业务明细: the zip downloaded from the Alipay merchant site (or the CSV unpacked from it).
 //!
-//! The zip holds GBK CSVs; the one read is the CSV whose name contains `业务明细` but not `汇总`
-//! (names are read as UTF-8 when they are, else as GBK), or the only CSV there is. It is unpacked
-//! as it is read, at most [`Limits::max_bytes`] of it (a zip bomb stops there), and its checksum is
-//! verified at its end.
+//! The zip holds GBK CSVs (read as GB 18030, GBK's superset); the one read is the CSV whose name
+//! contains `业务明细` but not `汇总` (names are read as UTF-8 when they are, else as GB 18030), or
+//! the only CSV there is. It is unpacked as it is read, at most [`Limits::max_bytes`] of it (a zip
+//! bomb stops there), and its checksum is verified at its end.
 //!
 //! Inside, `#` lines come first (`#支付宝业务明细查询`, `#账号：[…]`, `#起始日期：[…]`,
 //! `#-----…业务明细列表-----`), then the header (`支付宝交易号,商户订单号,业务类型,…`), found by
@@ -137,12 +137,13 @@ fn choose_entry<R: Read + std::io::Seek>(
     }
 }
 
-/// A zip entry name: UTF-8 if it is, else GBK (Alipay writes GBK names without the UTF-8 flag).
+/// A zip entry name: UTF-8 if it is, else GB 18030 (Alipay writes GBK names, GB 18030's subset,
+/// without the UTF-8 flag).
 fn entry_name(raw: &[u8]) -> String {
     if let Ok(name) = std::str::from_utf8(raw) {
         return name.to_owned();
     }
-    match encoding_rs::GBK.decode_without_bom_handling_and_without_replacement(raw) {
+    match encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(raw) {
         Some(name) => name.into_owned(),
         None => String::from_utf8_lossy(raw).into_owned(),
     }

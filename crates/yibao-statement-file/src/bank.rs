@@ -7,8 +7,9 @@
 //! H|<run_no>|<bank_code>|<region_code>|<debit_date YYYYMMDD>|<count>|<total_fen>
 //! D|<seq>|<item_ref>|<agreement_no>|<id_number>|<name>|<amount_fen>|<member_id_number>|<member_name>
 //! ```
-//! Result (bank → yibao), UTF-8 (byte-order mark allowed) or GBK, LF or CRLF; the last two fields
-//! (the day the bank debited, the member echoed back) are optional:
+//! Result (bank → yibao), UTF-8 (byte-order mark allowed) or GB 18030 (a bank's GBK is its subset
+//! and reads the same), LF or CRLF; the last two fields (the day the bank debited, the member
+//! echoed back) are optional:
 //! ```text
 //! H|<run_no>|<bank_code>|<count>|<success_count>|<success_total_fen>
 //! D|<seq>|<item_ref>|S|<bank_txn_id>|<amount_fen>|||<debit_day YYYYMMDD>|<member_id_number>

@@ -30,7 +30,8 @@ pub enum StatementError {
         column: String,
         limit: usize,
     },
-    /// A line that is neither UTF-8 nor GBK, or not in the encoding the lines before it had.
+    /// A line that is neither UTF-8 nor GB 18030 (which includes GBK), or not in the encoding the
+    /// lines before it had.
     Encoding { row: u64 },
     /// No line with content at all.
     Empty,
@@ -200,7 +201,7 @@ impl fmt::Display for StatementError {
             }
             StatementError::Encoding { row } => write!(
                 f,
-                "第{row}行的文字编码无法识别（既不是UTF-8也不是GBK，或与前面各行不一致）：请上传渠道下载的原始文件，不要用Excel等软件另存"
+                "第{row}行的文字编码无法识别（既不是UTF-8也不是GB18030，或与前面各行不一致）：请上传渠道下载的原始文件，不要用Excel等软件另存"
             ),
             StatementError::Empty => {
                 write!(f, "文件是空的：没有找到表头行，请检查是否上传了正确的文件")

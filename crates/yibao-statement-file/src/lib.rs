@@ -7,9 +7,10 @@
 //! # Channel statements
 //! [`read_statement`] is the one entry point for [`StatementFormat::Protocol`] (the channel
 //! protocol's §7 CSV), [`StatementFormat::WechatTradeBill`] (微信支付交易账单, `downloadbill`
-//! `ALL`) and [`StatementFormat::AlipayBill`] (支付宝业务明细, a zip of GBK CSVs). Lines are handed
-//! to a callback one at a time, so a million-line bill is read without holding its lines; the
-//! file's own summary lines are checked against the detail lines at the end and returned.
+//! `ALL`) and [`StatementFormat::AlipayBill`] (支付宝业务明细, a zip of GBK CSVs, read as GB
+//! 18030). Lines are handed to a callback one at a time, so a million-line bill is read without
+//! holding its lines; the file's own summary lines are checked against the detail lines at the end
+//! and returned.
 //!
 //! ```
 //! use yibao_statement_file::{read_statement, StatementError, StatementFormat, StatementOptions};
@@ -106,16 +107,18 @@ impl Limits {
 /// What a file's text turned out to be encoded in.
 ///
 /// A UTF-8 byte-order mark means UTF-8. Otherwise the first line with a non-ASCII byte decides:
-/// valid UTF-8 with a Chinese character in it (or valid UTF-8 that is not valid GBK) means UTF-8,
-/// valid GBK means GBK. Every later line is decoded strictly in that encoding; one that does not
-/// fit is [`StatementError::Encoding`] with its row, never mojibake (in a GBK file that includes a
-/// line that is valid UTF-8 Chinese text: a UTF-8 part pasted after a GBK part).
+/// valid UTF-8 with a Chinese character in it (or valid UTF-8 that is not valid GB 18030) means
+/// UTF-8, valid GB 18030 means GB 18030. Every later line is decoded strictly in that encoding; one
+/// that does not fit is [`StatementError::Encoding`] with its row, never mojibake (in a GB 18030
+/// file that includes a line that is valid UTF-8 Chinese text: a UTF-8 part pasted after a GB
+/// 18030 part).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TextEncoding {
     /// UTF-8 without a byte-order mark, including plain ASCII.
     Utf8,
     /// UTF-8 with a byte-order mark.
     Utf8Bom,
-    /// GBK (decoded as GB 18030, its superset).
-    Gbk,
+    /// GB 18030, which includes GBK: a file its writer calls GBK is read, and named, as GB 18030
+    /// (its four-byte sequences, for characters GBK lacks, decode too).
+    Gb18030,
 }

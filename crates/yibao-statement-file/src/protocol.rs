@@ -6,7 +6,7 @@
 //! T20201102000001,refund,43000,2020-11-03T09:00:00+08:00,R000017
 //! ```
 //!
-//! UTF-8 (a byte-order mark allowed; GBK is detected too, harmlessly, since ids are ASCII). The
+//! UTF-8 (a byte-order mark allowed; GB 18030 is detected too, harmlessly, since ids are ASCII). The
 //! header is required and its columns are found by name (ASCII case ignored), so added columns
 //! and another order are fine; `occurred_at` and `refund_no` may be left out of a file that does
 //! not need them. `type` is `payment`, `refund` or `reversal`; `amount` is integer fen, at least 1;

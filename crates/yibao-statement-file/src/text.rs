@@ -1,15 +1,18 @@
-//! Lines and fields: a line reader that decodes UTF-8 or GBK line by line, a field splitter that
-//! reuses its buffers, and the value checks every format shares.
+//! Lines and fields: a line reader that decodes UTF-8 or GB 18030 line by line, a field splitter
+//! that reuses its buffers, and the value checks every format shares.
 //!
 //! # Encoding
 //! A UTF-8 byte-order mark means UTF-8. Otherwise the first line with a non-ASCII byte decides:
-//! valid UTF-8 with a Chinese character in it (or valid UTF-8 and not valid GBK) means UTF-8, valid
-//! GBK means GBK. Every later line is decoded strictly in that encoding; one that does not fit is
-//! [`StatementError::Encoding`] with its row, never mojibake. In a GBK file a line that is valid
-//! UTF-8 and whose non-ASCII characters are all Chinese (three or more) is refused too: a UTF-8
-//! part pasted after a GBK part (real GBK text passes that test with a probability of about 10⁻⁹ a
-//! line). A line break byte never occurs inside a UTF-8 or GBK character, so splitting into lines
-//! before decoding is exact.
+//! valid UTF-8 with a Chinese character in it (or valid UTF-8 and not valid GB 18030) means UTF-8,
+//! valid GB 18030 means GB 18030. A file written in GBK (what banks and Alipay call it) is GB
+//! 18030's two-byte subset and reads the same; a name with a character GBK lacks (𪚥, 䶮, a
+//! variation selector) arrives in GB 18030's four-byte sequences and is decoded too. Every later
+//! line is decoded strictly in that encoding; one that does not fit is [`StatementError::Encoding`]
+//! with its row, never mojibake. In a GB 18030 file a line that is valid UTF-8 and whose non-ASCII
+//! characters are all Chinese (three or more) is refused too: a UTF-8 part pasted after a GB 18030
+//! part (real GB 18030 text passes that test with a probability of about 10⁻⁹ a line). A line
+//! break byte never occurs inside a UTF-8 or GB 18030 character, so splitting into lines before
+//! decoding is exact.
 
 use std::io::BufRead;
 
@@ -77,11 +80,11 @@ impl<R: BufRead> Lines<R> {
                         return Err(StatementError::Encoding { row });
                     }
                 }
-                TextEncoding::Gbk => {
+                TextEncoding::Gb18030 => {
                     if looks_like_utf8_chinese(&self.raw) {
                         return Err(StatementError::Encoding { row });
                     }
-                    let text = encoding_rs::GBK
+                    let text = encoding_rs::GB18030
                         .decode_without_bom_handling_and_without_replacement(&self.raw)
                         .ok_or(StatementError::Encoding { row })?;
                     self.decoded.clear();
@@ -142,23 +145,31 @@ impl<R: BufRead> Lines<R> {
     }
 }
 
-/// The encoding of the first non-ASCII line: `None` when it is neither UTF-8 nor GBK.
+/// The encoding of the first non-ASCII line: `None` when it is neither UTF-8 nor GB 18030.
 fn classify(raw: &[u8]) -> Option<TextEncoding> {
     let utf8 = std::str::from_utf8(raw).ok();
     if utf8.is_some_and(|text| text.chars().any(is_cjk)) {
         return Some(TextEncoding::Utf8);
     }
-    if encoding_rs::GBK
+    if encoding_rs::GB18030
         .decode_without_bom_handling_and_without_replacement(raw)
         .is_some()
     {
-        return Some(TextEncoding::Gbk);
+        return Some(TextEncoding::Gb18030);
     }
     utf8.map(|_| TextEncoding::Utf8)
 }
 
+/// Han ideographs of every block (extensions A to I, compatibility) and ideographic variation
+/// selectors.
 fn is_cjk(c: char) -> bool {
-    matches!(c, '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}')
+    matches!(c,
+        '\u{3400}'..='\u{4dbf}'
+        | '\u{4e00}'..='\u{9fff}'
+        | '\u{f900}'..='\u{faff}'
+        | '\u{fe00}'..='\u{fe0f}'
+        | '\u{20000}'..='\u{323af}'
+        | '\u{e0100}'..='\u{e01ef}')
 }
 
 /// See the module documentation.
@@ -168,7 +179,8 @@ fn looks_like_utf8_chinese(raw: &[u8]) -> bool {
     };
     let mut chinese = 0usize;
     for c in text.chars().filter(|c| !c.is_ascii()) {
-        if is_cjk(c) || matches!(c, '\u{3000}'..='\u{303f}' | '\u{ff00}'..='\u{ffef}') {
+        if is_cjk(c) || matches!(c, '\u{00b7}' | '\u{3000}'..='\u{303f}' | '\u{ff00}'..='\u{ffef}')
+        {
             chinese += 1;
         } else {
             return false;
@@ -444,7 +456,7 @@ mod tests {
         let mut reader = Lines::new(&gbk[..], 64);
         assert_eq!(reader.next_line().unwrap().unwrap().1, "a");
         assert_eq!(reader.next_line().unwrap().unwrap().1, "退款,张三");
-        assert_eq!(reader.encoding(), TextEncoding::Gbk);
+        assert_eq!(reader.encoding(), TextEncoding::Gb18030);
         assert_eq!(reader.next_line().unwrap().unwrap().1, "交易");
 
         let mut mixed = gbk.to_vec();
@@ -455,6 +467,26 @@ mod tests {
         bad.extend_from_slice(&gbk);
         assert_eq!(lines(&bad), Err(StatementError::Encoding { row: 3 }));
         assert_eq!(lines(b"\xff\xff"), Err(StatementError::Encoding { row: 1 }));
+    }
+
+    #[test]
+    fn gb18030_four_byte_sequences_decode_and_utf8_rare_names_are_spotted() {
+        // A statement line naming 𪚥 (outside the BMP) and 葛 with a variation selector: GBK cannot
+        // hold them, GB 18030 can.
+        let text = "a\n退款,𪚥明华,葛\u{E0100}亮\n";
+        let (bytes, _, unmappable) = encoding_rs::GB18030.encode(text);
+        assert!(!unmappable);
+        assert_eq!(
+            lines(&bytes).unwrap(),
+            vec![
+                (1, "a".to_owned()),
+                (2, "退款,𪚥明华,葛\u{E0100}亮".to_owned())
+            ]
+        );
+        // The same names in UTF-8 after a GB 18030 line: refused, not mojibake.
+        let mut mixed = encoding_rs::GB18030.encode("退款\n").0.into_owned();
+        mixed.extend_from_slice("𪚥明华葛\u{E0100}亮".as_bytes());
+        assert_eq!(lines(&mixed), Err(StatementError::Encoding { row: 2 }));
     }
 
     #[test]

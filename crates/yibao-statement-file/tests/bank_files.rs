@@ -64,7 +64,7 @@ fn request_file_layout() {
 #[test]
 fn gbk_result_fixture_parses() {
     let result = read_debit_result(RESULT_GBK, &Limits::default()).unwrap();
-    assert_eq!(result.encoding, TextEncoding::Gbk);
+    assert_eq!(result.encoding, TextEncoding::Gb18030);
     assert_eq!(result.header.run_no, "DR202011020001");
     assert_eq!(result.header.count, 4);
     assert_eq!(result.header.success_count, 2);
@@ -506,4 +506,47 @@ fn a_family_debit_names_the_holder_and_then_the_member() {
 
 fn result_text(text: &str) -> yibao_statement_file::DebitResult {
     result(text).unwrap()
+}
+
+/// Issue 21: names with rare characters go into the request file exactly (UTF-8), and a bank that
+/// converts the files to its own legacy encoding must use GB 18030: GBK cannot hold them (encoding
+/// to GBK would put `&#…;` or `?` in their place), GB 18030 can, and yibao reads it back exactly.
+#[test]
+fn rare_names_survive_the_request_file_and_gb18030() {
+    let names = ["刘䶮", "𪚥明华", "𠀾𡒊", "葛\u{E0100}亮", "阿依古丽·买买提"];
+    let items: Vec<DebitRequestItem> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| DebitRequestItem {
+            name: (*name).into(),
+            member: Some(yibao_statement_file::DebitMember {
+                id_number: "320602201501021234".into(),
+                name: format!("{name}子"),
+            }),
+            ..item(i + 1, 43000)
+        })
+        .collect();
+    let bytes = write_debit_request(&header(), &items).unwrap();
+    let text = String::from_utf8(bytes.clone()).expect("the request file is UTF-8");
+    for name in names {
+        assert!(text.contains(&format!("|{name}|43000|")), "{name}");
+    }
+    let (_, _, gbk_lossy) = encoding_rs::GBK.encode(&text);
+    assert!(gbk_lossy, "GBK cannot hold these names");
+    let (converted, _, gb18030_lossy) = encoding_rs::GB18030.encode(&text);
+    assert!(!gb18030_lossy, "GB 18030 holds every one");
+    for bytes in [bytes, converted.into_owned()] {
+        let request = read_debit_request(&bytes, &Limits::default()).unwrap();
+        let read: Vec<DebitRequestItem> = request.rows.into_iter().map(|r| r.item).collect();
+        assert_eq!(read, items);
+    }
+    // A result in GB 18030 whose reason text names a holder with a character outside GBK.
+    let result_text = "H|DR202011020001|ICBC3206|1|0|0\nD|1|IT0001|F|||E03|户名𪚥明华与协议不符\n";
+    let (gb18030, _, _) = encoding_rs::GB18030.encode(result_text);
+    let result = read_debit_result(&gb18030, &Limits::default()).unwrap();
+    assert_eq!(result.encoding, TextEncoding::Gb18030);
+    assert!(matches!(
+        &result.rows[0].outcome,
+        DebitOutcome::Failed { reason, .. } if reason == "户名𪚥明华与协议不符"
+    ));
 }

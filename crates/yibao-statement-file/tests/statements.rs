@@ -473,7 +473,7 @@ fn alipay_csv() -> String {
 fn alipay_fixture_parses() {
     let (lines, summary) = read(StatementFormat::AlipayBill, ALIPAY_ZIP).unwrap();
     assert_eq!(lines, alipay_expected());
-    assert_eq!(summary.encoding, TextEncoding::Gbk);
+    assert_eq!(summary.encoding, TextEncoding::Gb18030);
     assert_eq!(
         summary.source_name.as_deref(),
         Some("20880000000000000156_20201102_业务明细.csv")

@@ -16,6 +16,7 @@ use yibao_storage_postgres::PostgresStorage;
 use yibao_storage_sqlite::SqliteStorage;
 
 pub mod console;
+pub mod pdf;
 pub mod xlsx;
 
 pub const TEST_DATABASE_PREFIX: &str = "yibao_test_";
@@ -240,4 +241,41 @@ pub fn make_id(address: &str, birth: &str, seq: u32) -> String {
     let body = format!("{address}{}{seq:03}", birth.replace('-', ""));
     let check = yibao_domain::id_number::check_character(&body).expect("17 digits");
     format!("{body}{check}")
+}
+
+/// The administrator the HTTP suites sign in as: user name and password.
+pub const ADMIN: (&str, &str) = ("root", "admin-password-1");
+
+/// Creates the administrator [`ADMIN`] (every region, every station).
+pub async fn create_admin(storage: &dyn Storage) {
+    yibao_server::services::staff::create_staff(
+        storage,
+        yibao_server::services::staff::NewStaff {
+            temporary_password: false,
+            username: ADMIN.0.into(),
+            display_name: "管理员".into(),
+            role: yibao_storage::Role::Admin,
+            region: None,
+            station: None,
+            password: yibao_server::services::staff::Password::new(ADMIN.1.into()).unwrap(),
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+}
+
+/// Registers channel `id` of `kind` for 南通市 (320600) at 1000 requests a second.
+pub async fn add_channel(storage: &dyn Storage, id: &str, kind: &str, secret: &str) {
+    yibao::operator::channel_add(
+        storage,
+        None,
+        id,
+        kind,
+        &["320600".to_owned()],
+        1000,
+        secret.to_owned(),
+    )
+    .await
+    .unwrap();
 }

@@ -27,22 +27,7 @@ async fn token(server: &TestServer, username: &str, password: &str) -> String {
 
 async fn start(storage: std::sync::Arc<dyn yibao_storage::Storage>) -> (TestServer, String) {
     yibao::demo::load(storage.as_ref()).await.unwrap();
-    yibao_server::services::staff::create_staff(
-        storage.as_ref(),
-        yibao_server::services::staff::NewStaff {
-            temporary_password: false,
-            username: "root".into(),
-            display_name: "管理员".into(),
-            role: yibao_storage::Role::Admin,
-            region: None,
-            station: None,
-            password: yibao_server::services::staff::Password::new("admin-password-1".into())
-                .unwrap(),
-        },
-        "test",
-    )
-    .await
-    .unwrap();
+    yibao_tests::create_admin(storage.as_ref()).await;
     for (id, kind, secret) in [
         ("wechat", "wechat", "demo-secret-wechat-pay-000"),
         ("icbc", "bank_counter", "demo-secret-icbc-counter-0"),

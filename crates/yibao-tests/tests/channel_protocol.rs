@@ -928,29 +928,6 @@ async fn receipts_are_searchable_verifiable_and_printable() {
     .await;
 }
 
-/// The text of a PDF (`pdftotext`), or `None` with a notice when poppler is missing outside CI.
-fn pdf_text(pdf: &[u8]) -> Option<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.pdf");
-    std::fs::write(&path, pdf).unwrap();
-    match std::process::Command::new("pdftotext")
-        .arg(&path)
-        .arg("-")
-        .output()
-    {
-        Ok(out) => Some(String::from_utf8_lossy(&out.stdout).into_owned()),
-        Err(_) => {
-            assert_ne!(
-                std::env::var("CI").as_deref(),
-                Ok("true"),
-                "CI must have pdftotext"
-            );
-            eprintln!("NOTICE: pdftotext missing (poppler-utils): PDF text not checked");
-            None
-        }
-    }
-}
-
 /// What the QR codes of a PDF decode to (`pdftoppm` + `zbarimg`), or `None` with a notice.
 fn pdf_qr_codes(pdf: &[u8]) -> Option<Vec<String>> {
     let dir = tempfile::tempdir().unwrap();
@@ -1232,7 +1209,7 @@ async fn receipts_name_the_payer_in_full_only_on_the_payers_copy_and_verify_by_a
             std::fs::write(dir.join("staff-reprint.pdf"), &staff_pdf).unwrap();
         }
         for (pdf, full) in [(&masked_pdf, false), (&payer_pdf, true), (&staff_pdf, true)] {
-            if let Some(text) = pdf_text(pdf) {
+            if let Some(text) = yibao_tests::pdf::text(pdf) {
                 let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).collect();
                 assert_eq!(squeezed.contains("张三丰"), full, "{text}");
                 assert_eq!(squeezed.contains("张*丰"), !full, "{text}");

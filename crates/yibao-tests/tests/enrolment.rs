@@ -238,7 +238,10 @@ async fn a_gbk_roster_reads_like_a_utf8_one() {
         let report = import_text(storage.as_ref(), "gbk.csv", &gbk, today())
             .await
             .unwrap();
-        assert_eq!(report.encoding, "gbk");
+        assert_eq!(
+            report.encoding, "gb18030",
+            "GBK is read and named as GB 18030"
+        );
         assert_eq!(report.summary.enrolled, 1, "{:?}", report.rejections);
         let (p, _) = storage
             .get_person(region("320600"), &id(&person))

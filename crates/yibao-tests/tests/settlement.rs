@@ -92,34 +92,9 @@ async fn world(db: &DbHandle) -> World {
         ("alipay", "alipay", SECRET_ALIPAY),
         ("bankad", "auto_debit", SECRET_BANK),
     ] {
-        yibao::operator::channel_add(
-            storage.as_ref(),
-            None,
-            id,
-            kind,
-            &["320600".to_owned()],
-            1000,
-            secret.to_owned(),
-        )
-        .await
-        .unwrap();
+        yibao_tests::add_channel(storage.as_ref(), id, kind, secret).await;
     }
-    yibao_server::services::staff::create_staff(
-        storage.as_ref(),
-        yibao_server::services::staff::NewStaff {
-            temporary_password: false,
-            username: "root".into(),
-            display_name: "管理员".into(),
-            role: yibao_storage::Role::Admin,
-            region: None,
-            station: None,
-            password: yibao_server::services::staff::Password::new("admin-password-1".into())
-                .unwrap(),
-        },
-        "test",
-    )
-    .await
-    .unwrap();
+    yibao_tests::create_admin(storage.as_ref()).await;
     let clock = Clock::fixed(instant());
     let server = TestServer::start_with_state(
         AppState::new(storage.clone(), clock.clone()),

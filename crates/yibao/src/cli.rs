@@ -268,7 +268,7 @@ struct BenchEnrolmentArgs {
 
 #[derive(Subcommand)]
 enum ImportCommand {
-    /// Import a roster (花名册): .csv (UTF-8, with or without BOM, or GBK) or .xlsx.
+    /// Import a roster (花名册): .csv (UTF-8, with or without BOM, or GB18030, which includes GBK) or .xlsx.
     Roster(RosterArgs),
 }
 

@@ -79,7 +79,15 @@ pub async fn import_roster_command(
     let s = &report.summary;
     let read_from = match &report.sheet {
         Some(sheet) => format!("工作表“{sheet}”"),
-        None => format!("文件编码 {}", report.encoding),
+        None => format!(
+            "文件编码 {}",
+            match report.encoding {
+                "utf8" => "UTF-8",
+                "utf8_bom" => "UTF-8（带BOM）",
+                "gb18030" => "GB18030",
+                other => other,
+            }
+        ),
     };
     println!(
         "读取 {} 行：新参保 {}，信息更新 {}，无变化 {}，未通过 {}（{read_from}）",

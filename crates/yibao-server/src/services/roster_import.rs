@@ -24,7 +24,7 @@ use yibao_domain::roster::{
 };
 use yibao_domain::{
     check_eligibility, covered_from, enrolment_fee_year, EnrolmentRefusal, FeePolicy, FeeYear,
-    RegionCode, StationCode,
+    PersonNameError, RegionCode, StationCode,
 };
 use yibao_roster_file::{HeaderFit, Limits, RosterReader};
 use yibao_storage::records::MAX_UPSERT_BATCH;
@@ -49,8 +49,21 @@ pub struct Rejection {
     pub row: usize,
     /// The column's Chinese name, or empty when the whole row is concerned.
     pub column: String,
+    /// Stable, for scripts: a cell's own code (`INVALID_NAME`, `NAME_CHARACTER_LOST` for a `?`
+    /// standing where an encoding lost a character, `INVALID_ID_NUMBER`, `INVALID_REGION`,
+    /// `INVALID_PERSON`), `DUPLICATE_ID_NUMBER` (the same person twice in the file), `FORBIDDEN`
+    /// (outside the uploader's scope), or the enrolment refusal's code (`EMPLOYEE_INSURED`,
+    /// `RESIDENCE_PERMIT_TOO_RECENT`, `ENROLLED_ELSEWHERE`, `NO_OPEN_FEE_YEAR`).
+    pub code: String,
     pub reason: String,
 }
+
+/// Added to the reason of a name with a `?` where a character was lost (`NAME_CHARACTER_LOST`):
+/// the file, not the clerk's typing, is the usual cause.
+pub const LOST_CHARACTER_ADVICE: &str = "花名册如是CSV文件，请用Excel另存为“CSV UTF-8（逗号分隔）”或GB18030编码（不要存为GBK或“ANSI”编码，它们容纳不了生僻字），或保存为 .xlsx，改回原字后重新上传";
+
+/// [`Rejection::code`] of a row whose ID number came earlier in the same file.
+pub const DUPLICATE_ID_NUMBER: &str = "DUPLICATE_ID_NUMBER";
 
 /// The document's shape of [`ColumnSuggestion`] (the domain crate knows no OpenAPI).
 #[derive(utoipa::ToSchema)]
@@ -66,7 +79,8 @@ pub struct ColumnSuggestionBody {
 pub struct ImportReport {
     #[serde(flatten)]
     pub summary: ImportSummary,
-    /// `utf8`, `utf8_bom`, `gbk`.
+    /// The CSV encoding detected: `utf8`, `utf8_bom` or `gb18030` (GBK files, Excel's plain “CSV”
+    /// on Chinese Windows, are GB 18030's subset and reported as `gb18030`); `utf8` for XLSX.
     pub encoding: &'static str,
     /// The worksheet read from an XLSX file, by the name on its tab; `null` for CSV.
     pub sheet: Option<String>,
@@ -179,11 +193,19 @@ struct Rejections {
 }
 
 impl Rejections {
-    fn add(&mut self, row: usize, column: &str, reason: String, cells: Option<&Vec<String>>) {
+    fn add(
+        &mut self,
+        row: usize,
+        column: &str,
+        code: &str,
+        reason: String,
+        cells: Option<&Vec<String>>,
+    ) {
         if self.list.len() < MAX_REPORTED_REJECTIONS {
             self.list.push(Rejection {
                 row,
                 column: column.to_owned(),
+                code: code.to_owned(),
                 reason,
             });
         } else {
@@ -252,7 +274,7 @@ fn encoding_name(e: yibao_roster_file::Encoding) -> &'static str {
     match e {
         yibao_roster_file::Encoding::Utf8 => "utf8",
         yibao_roster_file::Encoding::Utf8Bom => "utf8_bom",
-        yibao_roster_file::Encoding::Gbk => "gbk",
+        yibao_roster_file::Encoding::Gb18030 => "gb18030",
     }
 }
 
@@ -318,7 +340,12 @@ pub async fn import_roster(
             Err(problems) => {
                 summary.rejected += 1;
                 for p in problems {
-                    rejections.add(number, p.column, p.reason, Some(&row.cells));
+                    let reason = if p.code == PersonNameError::LOST_CHARACTER_CODE {
+                        format!("{}；{LOST_CHARACTER_ADVICE}", p.reason)
+                    } else {
+                        p.reason
+                    };
+                    rejections.add(number, p.column, p.code, reason, Some(&row.cells));
                 }
                 continue;
             }
@@ -330,6 +357,7 @@ pub async fn import_roster(
             rejections.add(
                 number,
                 RosterColumn::IdNumber.header(),
+                DUPLICATE_ID_NUMBER,
                 format!("与第{first}行是同一身份证号码，重复的行未导入"),
                 Some(&row.cells),
             );
@@ -339,7 +367,8 @@ pub async fn import_roster(
         if !scope.may_change(person.region, person.station.as_ref()) {
             summary.rejected += 1;
             let (column, reason) = scope.refusal_of_row(person.region);
-            rejections.add(number, column.header(), reason, Some(&row.cells));
+            let forbidden = ErrorCode::Forbidden.as_str();
+            rejections.add(number, column.header(), forbidden, reason, Some(&row.cells));
             continue;
         }
         let policy = match years.policy(person.region).await? {
@@ -348,6 +377,7 @@ pub async fn import_roster(
                 rejections.add(
                     number,
                     RosterColumn::Region.header(),
+                    RosterColumn::Region.error_code(),
                     reason,
                     Some(&row.cells),
                 );
@@ -460,6 +490,7 @@ async fn store_batch(
                 rejections.add(
                     row,
                     RosterColumn::Station.header(),
+                    ErrorCode::Forbidden.as_str(),
                     scope.refusal_of_stored(),
                     cells,
                 );
@@ -470,20 +501,28 @@ async fn store_batch(
             EnrolmentOutcome::Enrolled => summary.enrolled += 1,
             EnrolmentOutcome::Refused(refusal) => {
                 summary.rejected += 1;
-                rejections.add(row, refusal_column(&refusal), refusal.to_string(), cells);
+                rejections.add(
+                    row,
+                    refusal_column(&refusal),
+                    refusal.code(),
+                    refusal.to_string(),
+                    cells,
+                );
             }
             EnrolmentOutcome::KeptBecauseAssessed(refusal) => {
                 summary.rejected += 1;
                 rejections.add(
                     row,
                     refusal_column(&refusal),
+                    refusal.code(),
                     format!("{refusal}；此人已核定，参保状态未改变，如需变更请先处理其应缴费信息"),
                     cells,
                 );
             }
             EnrolmentOutcome::NotAttempted => {
                 summary.rejected += 1;
-                rejections.add(row, "", EnrolmentRefusal::NoOpenFeeYear.to_string(), cells);
+                let refusal = EnrolmentRefusal::NoOpenFeeYear;
+                rejections.add(row, "", refusal.code(), refusal.to_string(), cells);
             }
             EnrolmentOutcome::AlreadyEnrolled => {}
         }
@@ -619,7 +658,7 @@ mod tests {
         let row_size: usize = cells.iter().map(|c| c.len() + 1).sum();
         let fitting = MAX_REJECTED_ROW_BYTES / row_size;
         for row in 2..fitting + 4 {
-            rejections.add(row, "姓名", "原因".into(), Some(&cells));
+            rejections.add(row, "姓名", "INVALID_NAME", "原因".into(), Some(&cells));
         }
         assert_eq!(rejections.rows.len(), fitting);
         assert!(rejections.row_bytes <= MAX_REJECTED_ROW_BYTES);
