@@ -51,7 +51,8 @@ pub async fn request_id_and_errors(
         }
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
-        let elapsed_ms = elapsed.as_millis();
+        // u64, so JSON logs write a number (tracing writes a u128 as a string).
+        let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         metrics.observe_request(method.as_str(), &route, status, elapsed);
         if status >= 500 {
             tracing::warn!(%method, route, status, elapsed_ms, "request failed");
