@@ -52,6 +52,9 @@ async fn housekeeping(state: &AppState, now: i64) {
             } else if let Some(wal_bytes) = done.wal_bytes {
                 tracing::debug!(wal_bytes, "SQLite write-ahead log size");
             }
+            if let Some(wal_bytes) = done.wal_bytes {
+                state.metrics.set_wal_bytes(wal_bytes);
+            }
             if !done.analyzed.is_empty() {
                 tracing::info!(tables = ?done.analyzed, "planner statistics refreshed (autovacuum is off)");
             }
@@ -154,7 +157,8 @@ pub async fn log_missing_calendars(state: &AppState) -> usize {
     }
 }
 
-/// Runs one round: expire orders, sweep nonces, abandon debit runs past their bound, post due events. Returns events posted.
+/// Runs one round: expire orders, sweep nonces, upkeep, refresh the metrics' database figures,
+/// abandon debit runs past their bound, post due events. Returns events posted.
 pub async fn tick(
     state: &AppState,
     posting: Option<&PostingTarget>,
@@ -169,6 +173,7 @@ pub async fn tick(
     }
     alert_overdue_refunds(state, now).await;
     housekeeping(state, now).await;
+    crate::metrics::refresh_if_due(state, now).await;
     alert_missing_calendars(state, now).await;
     match state.storage.abandon_expired_debit_runs(now).await {
         Ok(0) => {}

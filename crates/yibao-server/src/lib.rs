@@ -12,13 +12,16 @@ use yibao_storage::Storage;
 
 pub mod accounts_api;
 pub mod admin;
+pub mod assets;
 pub mod auth;
 pub mod background;
 pub mod channel;
 pub mod clock;
 pub mod error;
+mod explorer;
 mod export;
 pub mod json;
+pub mod metrics;
 pub mod middleware;
 mod openapi;
 pub mod receipts;
@@ -39,12 +42,16 @@ pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
 pub struct ServerSettings {
     /// Largest request body, in bytes; larger requests get 413 `PAYLOAD_TOO_LARGE`.
     pub body_limit_bytes: usize,
+    /// Whether `/metrics` is served on this listener (`false`: not at all, or on a listener of
+    /// its own, [`metrics::app`]).
+    pub metrics_on_main_listener: bool,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+            metrics_on_main_listener: true,
         }
     }
 }
@@ -72,6 +79,8 @@ pub struct AppState {
     /// A header set by a trusted reverse proxy naming the client's address (e.g.
     /// `X-Forwarded-For`); `None` takes the socket's peer address. See [`auth::client_address`].
     pub client_address_header: Option<axum::http::HeaderName>,
+    /// The metrics served at `/metrics` (and counted by the middleware and handlers).
+    pub metrics: metrics::SharedMetrics,
 }
 
 impl AppState {
@@ -88,6 +97,7 @@ impl AppState {
             payment_batcher: None,
             public_base_url: receipts::PublicBaseUrl::default(),
             client_address_header: None,
+            metrics: Arc::new(metrics::Metrics::new()),
         }
     }
 }
@@ -107,6 +117,7 @@ pub fn app_with(state: AppState, settings: &ServerSettings, extra: Router<AppSta
         .merge(accounts_api::router())
         .merge(settlement_api::router())
         .merge(receipts::router())
+        .merge(explorer::router())
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit));
     let channel = channel::router(state.clone())
@@ -132,21 +143,34 @@ pub fn app_with(state: AppState, settings: &ServerSettings, extra: Router<AppSta
                     services::debit::MAX_DEBIT_FILE_BYTES,
                 )),
         );
+    let small = if settings.metrics_on_main_listener {
+        small.merge(metrics::router())
+    } else {
+        small
+    };
+    let metrics = state.metrics.clone();
     small
         .merge(uploads)
         .merge(settlement_uploads)
         .merge(channel)
         .merge(extra)
         .with_state(state)
-        .layer(axum::middleware::from_fn(middleware::request_id_and_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            middleware::request_id_and_errors,
+        ))
 }
 
 /// Routes served on a listener of their own (the staff console on the internal network), with
 /// the request id and log of the main application and nothing of its API.
 pub fn standalone(state: AppState, routes: Router<AppState>) -> Router {
+    let metrics = state.metrics.clone();
     routes
         .with_state(state)
-        .layer(axum::middleware::from_fn(middleware::request_id_and_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            middleware::request_id_and_errors,
+        ))
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains open requests.

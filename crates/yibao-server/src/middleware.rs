@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -16,6 +16,8 @@ use axum::Json;
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::json::translate_rejection;
+use crate::metrics::SharedMetrics;
+use tracing::Instrument;
 
 pub const REQUEST_ID_HEADER: &str = "yibao-request-id";
 
@@ -23,7 +25,14 @@ pub const REQUEST_ID_HEADER: &str = "yibao-request-id";
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-pub async fn request_id_and_errors(mut request: Request, next: Next) -> Response {
+/// Gives the request its id, runs it inside a `request` span carrying that id (so every log line
+/// the request causes names it), renders errors, logs the access line and counts the request in
+/// the metrics by route template and status.
+pub async fn request_id_and_errors(
+    State(metrics): State<SharedMetrics>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = uuid::Uuid::new_v4().simple().to_string();
     request.extensions_mut().insert(RequestId(id.clone()));
@@ -32,20 +41,28 @@ pub async fn request_id_and_errors(mut request: Request, next: Next) -> Response
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
+    let span = tracing::info_span!("request", request_id = %id);
 
-    let response = next.run(request).await;
-    let mut response = render_error(response, &id).await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    async move {
+        let response = next.run(request).await;
+        let mut response = render_error(response, &id).await;
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        let status = response.status().as_u16();
+        let elapsed = started.elapsed();
+        // u64, so JSON logs write a number (tracing writes a u128 as a string).
+        let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        metrics.observe_request(method.as_str(), &route, status, elapsed);
+        if status >= 500 {
+            tracing::warn!(%method, route, status, elapsed_ms, "request failed");
+        } else {
+            tracing::info!(%method, route, status, elapsed_ms, "request");
+        }
+        response
     }
-    let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_millis();
-    if status >= 500 {
-        tracing::warn!(request_id = %id, %method, route, status, elapsed_ms, "request failed");
-    } else {
-        tracing::info!(request_id = %id, %method, route, status, elapsed_ms, "request");
-    }
-    response
+    .instrument(span)
+    .await
 }
 
 /// Marks a response whose error body is already rendered (by the channel layer, before signing).

@@ -15,6 +15,8 @@ use crate::{accounts_api, admin, channel, routes, settlement_api};
     paths(
         routes::healthz,
         routes::openapi_json,
+        crate::metrics::scrape,
+        crate::explorer::page,
         routes::parse_id_number,
         routes::list_regions,
         routes::list_fee_policies,
@@ -83,7 +85,7 @@ use crate::{accounts_api, admin, channel, routes, settlement_api};
     components(schemas(crate::error::ErrorBody)),
     modifiers(&SecuritySchemes),
     tags(
-        (name = "ops", description = "Health and this document"),
+        (name = "ops", description = "Health, this document, its explorer (/docs) and the metrics"),
         (name = "tools", description = "Checks for tellers and clerks"),
         (name = "regions", description = "Pooling regions (统筹区), fee policies and working-day calendars"),
         (name = "channel", description = "Channel protocol v1 (shared/spec/channel-protocol.md): every request signed with \

@@ -120,6 +120,11 @@ impl PostgresStorage {
     /// faster than multi-row INSERTs for roster imports. Only for batches of people not stored yet.
     pub const BULK_COPY: bool = true;
 
+    /// The outbox's predicates for events still being retried and for dead letters, as the
+    /// partial indexes `outbox_pending` and `outbox_dead_letters` spell them.
+    pub const OUTBOX_PENDING: &'static str = "delivered_at IS NULL AND NOT dead";
+    pub const OUTBOX_DEAD: &'static str = "dead";
+
     /// Orders text by bytes, as Rust compares strings (reconciliation merges the two orders).
     pub const BYTE_ORDER: &'static str = "COLLATE \"C\"";
 

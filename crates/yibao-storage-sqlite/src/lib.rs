@@ -152,6 +152,11 @@ impl SqliteStorage {
     /// SQLite has no COPY; its multi-row INSERTs are already fast, so the shared upserts serve every batch.
     pub const BULK_COPY: bool = false;
 
+    /// The outbox's predicates for events still being retried and for dead letters, as the
+    /// partial indexes `outbox_pending` and `outbox_dead_letters` spell them.
+    pub const OUTBOX_PENDING: &'static str = "delivered_at IS NULL AND dead = 0";
+    pub const OUTBOX_DEAD: &'static str = "dead = 1";
+
     /// SQLite's default collation already orders text by bytes, as Rust does.
     pub const BYTE_ORDER: &'static str = "COLLATE BINARY";
 

@@ -139,6 +139,15 @@ pub trait Storage:
     /// truncates it once it passes its bound) and refreshes statistics gone stale; PostgreSQL
     /// analyzes tables changed much since their last analysis when autovacuum is off.
     async fn housekeeping(&self) -> Result<Housekeeping, StorageError>;
+    /// The figures operations watches (refunds owed and overdue on `today`, the outbox backlog and
+    /// dead letters, payables locked by debit runs), counted in one statement over partial
+    /// indexes. Read by the background loop for the metrics, never per scrape.
+    async fn operations_snapshot(
+        &self,
+        today: NaiveDate,
+    ) -> Result<OperationsSnapshot, StorageError>;
+    /// The connection pool's use now (no query).
+    fn pool_status(&self) -> PoolStatus;
 
     /// Creates the pooling region or renames it.
     async fn upsert_region(&self, region: &PoolingRegion) -> Result<(), StorageError>;
@@ -350,6 +359,66 @@ pub struct Housekeeping {
     pub wal_truncated: bool,
     /// Tables whose statistics were refreshed.
     pub analyzed: Vec<String>,
+}
+
+/// What [`Storage::operations_snapshot`] counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OperationsSnapshot {
+    /// Refunds not settled yet (`owed`, `sent` or `failed`).
+    pub refunds_owed: i64,
+    /// Their amount, fen.
+    pub refunds_owed_fen: i64,
+    /// Of those, refunds past their due date (two working days after the payment).
+    pub refunds_overdue: i64,
+    /// Outbox events not delivered to the agency yet and still being retried.
+    pub outbox_backlog: i64,
+    /// Outbox events that ran out of attempts (dead letters), for staff to look at.
+    pub outbox_dead_letters: i64,
+    /// Payables held by a bank debit run (`locked_by` `debit:…`).
+    pub payables_locked_by_debit_runs: i64,
+}
+
+impl From<(i64, i64, i64, i64, i64, i64)> for OperationsSnapshot {
+    /// The row of [`operations_snapshot_sql`], in its column order.
+    fn from(row: (i64, i64, i64, i64, i64, i64)) -> Self {
+        let (refunds_owed, refunds_owed_fen, refunds_overdue, backlog, dead, locked) = row;
+        OperationsSnapshot {
+            refunds_owed,
+            refunds_owed_fen,
+            refunds_overdue,
+            outbox_backlog: backlog,
+            outbox_dead_letters: dead,
+            payables_locked_by_debit_runs: locked,
+        }
+    }
+}
+
+/// The one statement of [`Storage::operations_snapshot`] (`$1` is today), given how the backend's
+/// schema spells the outbox's two predicates (`OUTBOX_PENDING`, `OUTBOX_DEAD` of each backend),
+/// word for word as its partial indexes do, so each count reads an index: refunds by
+/// `refunds_by_status_due`, the backlog by `outbox_pending`, dead letters by `outbox_dead_letters`
+/// (migration 0022), locks by `payables_locked`.
+pub fn operations_snapshot_sql(pending: &str, dead: &str) -> String {
+    format!(
+        "SELECT (SELECT COUNT(*) FROM refunds WHERE status IN ('owed', 'sent', 'failed')), \
+         (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds \
+          WHERE status IN ('owed', 'sent', 'failed')), \
+         (SELECT COUNT(*) FROM refunds WHERE status IN ('owed', 'sent', 'failed') AND due < $1), \
+         (SELECT COUNT(*) FROM outbox WHERE {pending}), \
+         (SELECT COUNT(*) FROM outbox WHERE {dead}), \
+         (SELECT COUNT(*) FROM payables WHERE status = 'locked' AND locked_by LIKE 'debit:%')"
+    )
+}
+
+/// The connection pool's use at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open (idle or in use).
+    pub open: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// The pool's bound.
+    pub max: u32,
 }
 
 /// A year of a region's holiday calendar as stored.

@@ -279,6 +279,26 @@ macro_rules! impl_storage {
                 Ok(())
             }
 
+            async fn operations_snapshot(
+                &self,
+                today: ::chrono::NaiveDate,
+            ) -> Result<$crate::OperationsSnapshot, $crate::StorageError> {
+                let sql = $crate::operations_snapshot_sql(<$ty>::OUTBOX_PENDING, <$ty>::OUTBOX_DEAD);
+                let row: (i64, i64, i64, i64, i64, i64) = ::sqlx::query_as(&sql)
+                    .bind(today)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(row.into())
+            }
+
+            fn pool_status(&self) -> $crate::PoolStatus {
+                $crate::PoolStatus {
+                    open: self.pool.size(),
+                    idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+                    max: self.pool.options().get_max_connections(),
+                }
+            }
+
             async fn upsert_region(&self, region: &::yibao_domain::PoolingRegion) -> Result<(), $crate::StorageError> {
                 ::sqlx::query(
                     "INSERT INTO pooling_regions (region_code, name) VALUES ($1, $2) \

@@ -175,6 +175,7 @@ async fn bodies_over_the_limit_are_refused_with_413() {
             clock(),
             ServerSettings {
                 body_limit_bytes: 1024,
+                ..ServerSettings::default()
             },
         )
         .await;

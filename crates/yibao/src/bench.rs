@@ -2,7 +2,7 @@
 //! given, and print what they measured. Figures are recorded in BENCHMARKS.md.
 
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use yibao_domain::{FeeYear, RegionCode};
@@ -116,12 +116,29 @@ pub struct PaymentBenchResult {
     pub baseline_per_second: f64,
 }
 
-pub(crate) fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
+/// Longest latency a histogram records, microseconds (an hour); longer ones count as this.
+pub(crate) const MAX_LATENCY_MICROS: u64 = 3_600_000_000;
+
+/// Latencies in microseconds, 1 µs to [`MAX_LATENCY_MICROS`], three significant digits
+/// (HdrHistogram): memory bounded whatever the run's length, where a list of every latency grew
+/// with it.
+pub(crate) fn latency_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 3)
+        .expect("constant bounds are valid")
+}
+
+/// Records one latency, clamped to the histogram's range.
+pub(crate) fn record_latency(histogram: &mut hdrhistogram::Histogram<u64>, elapsed: Duration) {
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    histogram.saturating_record(micros.clamp(1, MAX_LATENCY_MICROS));
+}
+
+/// The latency at quantile `q` (0 to 1; 1 is the largest), milliseconds; 0 when none.
+pub(crate) fn quantile_ms(histogram: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {
+    if histogram.is_empty() {
         return 0.0;
     }
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
+    histogram.value_at_quantile(q) as f64 / 1000.0
 }
 
 /// Runs `one(i)` for `i` in `0..count`, `reporters` at a time; returns how many per second.
@@ -370,7 +387,7 @@ pub async fn payments(
         let targets = targets.clone();
         let next = next.clone();
         tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
+            let mut latencies = latency_histogram();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some((payable, amount)) = targets.get(i) else {
@@ -386,7 +403,7 @@ pub async fn payments(
                 );
                 let t = Instant::now();
                 let r = client.report_payment(&report).await?;
-                latencies.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+                record_latency(&mut latencies, t.elapsed());
                 anyhow::ensure!(
                     r.result == yibao_channel_client::types::PaymentResult::Paid,
                     "payment {i}: {:?}",
@@ -395,23 +412,22 @@ pub async fn payments(
             }
         }));
     }
-    let mut latencies = Vec::with_capacity(count);
+    let mut latencies = latency_histogram();
     for t in tasks {
-        latencies.extend(t.await??);
+        latencies.add(t.await??)?;
     }
     let seconds = started.elapsed().as_secs_f64();
     server.abort();
-    latencies.sort_unstable();
     let report = storage.check_invariants().await?;
     anyhow::ensure!(report.holds(), "invariants broken: {report:?}");
     let baseline = raw_baseline(url, reporters, count).await?;
     Ok(PaymentBenchResult {
         payments: count,
         seconds,
-        p50_ms: percentile(&latencies, 0.50),
-        p95_ms: percentile(&latencies, 0.95),
-        p99_ms: percentile(&latencies, 0.99),
-        max_ms: percentile(&latencies, 1.0),
+        p50_ms: quantile_ms(&latencies, 0.50),
+        p95_ms: quantile_ms(&latencies, 0.95),
+        p99_ms: quantile_ms(&latencies, 0.99),
+        max_ms: quantile_ms(&latencies, 1.0),
         baseline_per_second: baseline,
     })
 }

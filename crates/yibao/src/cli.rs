@@ -54,6 +54,9 @@ enum Command {
     Simulate(SimulateArgs),
     /// Check the protocol's invariants against a database; exit 1 when any is broken.
     Check(DatabaseArgs),
+    /// Copy a SQLite database to a new file while the server keeps serving (VACUUM INTO), then
+    /// check the copy. PostgreSQL: pg_dump or base backups, see docs/operations.md.
+    Backup(BackupArgs),
     /// Collection channels (banks, WeChat Pay, Alipay …).
     Channel {
         #[command(subcommand)]
@@ -353,6 +356,15 @@ struct ServerArgs {
 }
 
 #[derive(Args)]
+struct BackupArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The backup file to write; it must not exist yet.
+    #[arg(long, value_name = "FILE")]
+    to: std::path::PathBuf,
+}
+
+#[derive(Args)]
 struct DemoArgs {
     /// Where the demo keeps its data (default sqlite://yibao.db in the current directory, the
     /// same default as every other command; also YIBAO_DATABASE_URL).
@@ -429,13 +441,39 @@ pub(crate) fn env_lookup(key: &str) -> Option<String> {
 }
 
 fn init_logging(filter: &str) {
+    init_logging_as(filter, crate::config::LogFormat::Text);
+}
+
+/// Logs to standard error, as text or one JSON object a line (`log_format`).
+fn init_logging_as(filter: &str, format: crate::config::LogFormat) {
+    let _ =
+        tracing::subscriber::set_global_default(log_subscriber(filter, format, std::io::stderr));
+}
+
+/// The log subscriber: `filter` (EnvFilter syntax), text or one JSON object a line, written to
+/// `writer`. A request's lines carry its id: in text the `request{request_id=…}` prefix, in JSON
+/// the `span` object (and `spans`).
+pub fn log_subscriber<W>(
+    filter: &str,
+    format: crate::config::LogFormat,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(crate::config::DEFAULT_LOG));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(writer);
+    match format {
+        crate::config::LogFormat::Text => Box::new(
+            builder
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .finish(),
+        ),
+        crate::config::LogFormat::Json => Box::new(builder.json().with_ansi(false).finish()),
+    }
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
@@ -449,7 +487,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 },
                 &env_lookup,
             )?;
-            init_logging(&config.log);
+            init_logging_as(&config.log, config.log_format);
             let storage = connect(&config).await?;
             serve(&config, storage, None).await
         }
@@ -471,7 +509,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 },
                 &env_lookup,
             )?;
-            init_logging(&config.log);
+            init_logging_as(&config.log, config.log_format);
             let storage = connect(&config).await?;
             let summary = demo::load(storage.as_ref()).await?;
             println!(
@@ -565,6 +603,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
             for (what, n) in &tally.counts {
                 println!("{what}: {n}");
             }
+            Ok(())
+        }
+        Command::Backup(args) => {
+            let config = database_config(args.database)?;
+            let report = crate::backup::backup(&config.database_url, &args.to).await?;
+            println!(
+                "备份完成：{}（{} 字节，{:.1} 秒）",
+                report.file.display(),
+                report.bytes,
+                report.seconds
+            );
             Ok(())
         }
         Command::Check(args) => {
@@ -1030,15 +1079,35 @@ async fn serve_then(
             }
         });
     }
+    let metrics_listener = match config.metrics {
+        crate::config::MetricsExposure::Listener(address) => {
+            let listener = TcpListener::bind(address).await.map_err(|e| {
+                anyhow::anyhow!("无法监听指标地址 {address}：{e}（请检查 metrics_listen）")
+            })?;
+            tracing::info!(address = %listener.local_addr()?, "metrics listening");
+            Some(listener)
+        }
+        _ => None,
+    };
+    let metrics_app = yibao_server::metrics::app(state.clone());
     let app = yibao_server::app_with(
         state,
         &ServerSettings {
             body_limit_bytes: config.body_limit_bytes,
+            metrics_on_main_listener: config.metrics
+                == crate::config::MetricsExposure::MainListener,
         },
         beside_api,
     );
     after_start(base);
-    yibao_server::serve(listener, app, shutdown_signal()).await?;
+    match metrics_listener {
+        Some(metrics_listener) => {
+            let metrics = yibao_server::serve(metrics_listener, metrics_app, shutdown_signal());
+            let main = yibao_server::serve(listener, app, shutdown_signal());
+            tokio::try_join!(main, metrics)?;
+        }
+        None => yibao_server::serve(listener, app, shutdown_signal()).await?,
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -56,6 +56,10 @@ pub struct Config {
     /// Mark the console's session cookie `Secure` (it is reached over HTTPS): by default when
     /// `public_base_url` is `https://`.
     pub console_secure_cookie: bool,
+    /// Where `/metrics` is served.
+    pub metrics: MetricsExposure,
+    /// How log lines are written to standard error.
+    pub log_format: LogFormat,
 }
 
 /// Whether, and on which listener, the staff console is served. It belongs on the agency's
@@ -68,6 +72,26 @@ pub enum ConsoleServing {
     Own(SocketAddr),
     /// Not at all.
     Off,
+}
+
+/// Where `/metrics` is served (`metrics_listen`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsExposure {
+    /// On the main listener, beside the API (`main`, the default).
+    MainListener,
+    /// On a listener of its own (an address), e.g. reachable only from the monitoring network.
+    Listener(SocketAddr),
+    /// Not at all (`off`).
+    Off,
+}
+
+/// How log lines are written (`log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event (the default).
+    Text,
+    /// One JSON object per line, for a log platform.
+    Json,
 }
 
 /// The file's layout. Unknown keys are refused so a typo is not silently ignored.
@@ -90,6 +114,8 @@ struct FileConfig {
     console: Option<bool>,
     console_listen: Option<String>,
     console_secure_cookie: Option<bool>,
+    metrics_listen: Option<String>,
+    log_format: Option<String>,
 }
 
 /// What the command line said.
@@ -312,9 +338,47 @@ impl Config {
                 .is_some_and(|u| u.to_string().starts_with("https://"))
         });
 
+        let metrics = match env("YIBAO_METRICS_LISTEN")
+            .or(file.metrics_listen)
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("main") => MetricsExposure::MainListener,
+            Some("off") => MetricsExposure::Off,
+            Some(address) => {
+                let address: SocketAddr = address.parse().map_err(|_| ConfigError::Invalid {
+                    key: "metrics_listen",
+                    reason: format!("“{address}”应为 main、off 或 IP:端口，如 127.0.0.1:9464"),
+                })?;
+                if address == listen {
+                    return Err(ConfigError::Invalid {
+                        key: "metrics_listen",
+                        reason: "与 listen 相同；要在主端口提供指标请写 main".into(),
+                    });
+                }
+                MetricsExposure::Listener(address)
+            }
+        };
+        let log_format = match env("YIBAO_LOG_FORMAT")
+            .or(file.log_format)
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "log_format",
+                    reason: format!("“{other}”应为 text 或 json"),
+                })
+            }
+        };
+
         Ok(Config {
             console,
             console_secure_cookie,
+            metrics,
+            log_format,
             payment_batch_max,
             public_base_url,
             client_address_header,
@@ -371,6 +435,42 @@ mod tests {
         assert_eq!(c.database_url.expose(), DEFAULT_DATABASE_URL);
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.body_limit_bytes, yibao_server::DEFAULT_BODY_LIMIT_BYTES);
+    }
+
+    #[test]
+    fn metrics_listener_and_log_format() {
+        let c = Config::load(&Flags::default(), &env_of(&[])).unwrap();
+        assert_eq!(c.metrics, MetricsExposure::MainListener);
+        assert_eq!(c.log_format, LogFormat::Text);
+        let c = Config::load(
+            &Flags::default(),
+            &env_of(&[
+                ("YIBAO_METRICS_LISTEN", "127.0.0.1:9464"),
+                ("YIBAO_LOG_FORMAT", "json"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.metrics,
+            MetricsExposure::Listener("127.0.0.1:9464".parse().unwrap())
+        );
+        assert_eq!(c.log_format, LogFormat::Json);
+        let off = Config::load(
+            &Flags::default(),
+            &env_of(&[("YIBAO_METRICS_LISTEN", "off")]),
+        );
+        assert_eq!(off.unwrap().metrics, MetricsExposure::Off);
+        for (key, value, field) in [
+            ("YIBAO_METRICS_LISTEN", "9464", "metrics_listen"),
+            ("YIBAO_METRICS_LISTEN", DEFAULT_LISTEN, "metrics_listen"),
+            ("YIBAO_LOG_FORMAT", "xml", "log_format"),
+        ] {
+            let err = Config::load(&Flags::default(), &env_of(&[(key, value)])).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { key, .. } if key == field),
+                "{value}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `main.rs` only calls [`cli::main`].
 
 pub mod accounts_cli;
+pub mod backup;
 pub mod bench;
 pub mod bench_reconcile;
 pub mod cli;

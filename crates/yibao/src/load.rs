@@ -636,7 +636,8 @@ where
 
 #[derive(Default)]
 struct Stats {
-    latencies: BTreeMap<&'static str, Vec<u64>>,
+    /// Latency per request kind, microseconds (bounded memory: HdrHistogram).
+    latencies: BTreeMap<&'static str, hdrhistogram::Histogram<u64>>,
     errors: BTreeMap<String, u64>,
     retries: BTreeMap<String, u64>,
     notes: BTreeMap<String, u64>,
@@ -645,10 +646,12 @@ struct Stats {
 impl Stats {
     /// Records the call's latency and retries; returns its result.
     fn took<T>(&mut self, kind: &'static str, timed: Timed<T>) -> Result<T, ClientError> {
-        self.latencies
-            .entry(kind)
-            .or_default()
-            .push(u64::try_from(timed.elapsed.as_micros()).unwrap_or(u64::MAX));
+        crate::bench::record_latency(
+            self.latencies
+                .entry(kind)
+                .or_insert_with(crate::bench::latency_histogram),
+            timed.elapsed,
+        );
         for r in timed.retries {
             *self.retries.entry(format!("{kind}:{r}")).or_default() += 1;
         }
@@ -667,8 +670,13 @@ impl Stats {
     }
 
     fn merge(&mut self, other: Stats) {
-        for (k, mut v) in other.latencies {
-            self.latencies.entry(k).or_default().append(&mut v);
+        for (k, v) in other.latencies {
+            let mine = self
+                .latencies
+                .entry(k)
+                .or_insert_with(crate::bench::latency_histogram);
+            // Same bounds on both sides: adding cannot fail.
+            let _ = mine.add(&v);
         }
         for (map, from) in [
             (&mut self.errors, other.errors),
@@ -1481,16 +1489,17 @@ async fn check_against_database(
     Ok(wrong)
 }
 
-fn kind_figures(kind: &str, mut micros: Vec<u64>, seconds: f64) -> KindFigures {
-    micros.sort_unstable();
+fn kind_figures(kind: &str, micros: &hdrhistogram::Histogram<u64>, seconds: f64) -> KindFigures {
+    use crate::bench::quantile_ms;
+    let count = usize::try_from(micros.len()).unwrap_or(usize::MAX);
     KindFigures {
         kind: kind.to_owned(),
-        count: micros.len(),
-        per_second: micros.len() as f64 / seconds,
-        p50_ms: crate::bench::percentile(&micros, 0.50),
-        p95_ms: crate::bench::percentile(&micros, 0.95),
-        p99_ms: crate::bench::percentile(&micros, 0.99),
-        max_ms: crate::bench::percentile(&micros, 1.0),
+        count,
+        per_second: count as f64 / seconds,
+        p50_ms: quantile_ms(micros, 0.50),
+        p95_ms: quantile_ms(micros, 0.95),
+        p99_ms: quantile_ms(micros, 0.99),
+        max_ms: quantile_ms(micros, 1.0),
     }
 }
 
@@ -1721,15 +1730,22 @@ pub async fn run(
     let mut kinds: Vec<KindFigures> = stats
         .latencies
         .iter()
-        .map(|(k, v)| kind_figures(k, v.clone(), seconds))
+        .map(|(k, v)| kind_figures(k, v, seconds))
         .collect();
-    let mut all: Vec<u64> = stats.latencies.values().flatten().copied().collect();
+    let mut all = crate::bench::latency_histogram();
+    for histogram in stats.latencies.values() {
+        let _ = all.add(histogram);
+    }
     let reports: usize = REPORT_KINDS
         .iter()
-        .map(|k| stats.latencies.get(k).map_or(0, Vec::len))
+        .map(|k| {
+            stats
+                .latencies
+                .get(k)
+                .map_or(0, |h| usize::try_from(h.len()).unwrap_or(usize::MAX))
+        })
         .sum();
-    all.sort_unstable();
-    kinds.push(kind_figures("all requests", all, seconds));
+    kinds.push(kind_figures("all requests", &all, seconds));
     let baseline_per_second = if plan.baseline && reports > 0 {
         eprintln!(
             "raw baseline: {} transactions, {} at once",

@@ -29,6 +29,7 @@ use super::{MAX_CHANNEL_ID_CHARS, MAX_REFUNDS_LISTED};
 use crate::clock::CHINA_STANDARD_TIME;
 use crate::error::{ApiError, ErrorCode};
 use crate::json::ApiJson;
+use crate::metrics::PaymentReportResult;
 use crate::receipts::PayerName;
 use crate::services::refunds::refund_due;
 use crate::services::{new_check_code, new_id};
@@ -496,6 +497,15 @@ pub async fn report_payment(
         Some(batcher) => batcher.report(payment).await?,
         None => state.storage.report_payment(&payment).await?,
     };
+    let counted = match &outcome {
+        PaymentReportOutcome::Stored(outcome) => PaymentReportResult::of_stored(&outcome.result),
+        PaymentReportOutcome::Existing {
+            same_request: true, ..
+        } => PaymentReportResult::Replayed,
+        PaymentReportOutcome::Existing { .. } => PaymentReportResult::IdempotencyConflict,
+        PaymentReportOutcome::ReversedEarlier => PaymentReportResult::ReversedEarlier,
+    };
+    state.metrics.observe_payment_report(counted);
     match outcome {
         PaymentReportOutcome::Stored(outcome) => {
             tracing::info!(channel = %channel.channel_id, payment_no = %outcome.payment_no, result = %outcome.result, "payment reported");
