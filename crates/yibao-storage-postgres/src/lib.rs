@@ -14,6 +14,88 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// Where a table lives on a Citus cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// A copy on every node: small look-ups that every shard joins or checks keys against.
+    Reference,
+    /// Sharded by `column`, colocated with `colocate_with` (`none` starts a colocation group).
+    Distributed {
+        column: &'static str,
+        colocate_with: &'static str,
+    },
+}
+
+const fn by_region(colocate_with: &'static str) -> Placement {
+    Placement::Distributed {
+        column: "region_code",
+        colocate_with,
+    }
+}
+
+const fn by_channel(colocate_with: &'static str) -> Placement {
+    Placement::Distributed {
+        column: "channel_id",
+        colocate_with,
+    }
+}
+
+const fn by_id_number(colocate_with: &'static str) -> Placement {
+    Placement::Distributed {
+        column: "id_number",
+        colocate_with,
+    }
+}
+
+/// Every table of the schema on a Citus cluster, in the order they are placed (reference tables
+/// first; each colocation group's first table before the rest). Why each is where it is:
+/// ARCHITECTURE.md ("Storage on Citus") and docs/operations.md ("Citus").
+pub const PLACEMENT: &[(&str, Placement)] = &[
+    // Small look-ups, read by every shard's statements or checked by their foreign keys.
+    ("pooling_regions", Placement::Reference),
+    ("fee_policies", Placement::Reference),
+    ("fee_policy_amounts", Placement::Reference),
+    ("calendar_days", Placement::Reference),
+    ("calendar_years", Placement::Reference),
+    ("channels", Placement::Reference),
+    ("channel_regions", Placement::Reference),
+    // Not regional, small, and read on every staff request.
+    ("staff", Placement::Reference),
+    ("staff_sessions", Placement::Reference),
+    ("login_throttle", Placement::Reference),
+    ("roster_imports", Placement::Reference),
+    ("_sqlx_migrations", Placement::Reference),
+    // Keyed by channel: replay protection, the channels' idempotency keys (which span regions),
+    // reversals (recorded before the payment, whose region is unknown then), statements and their
+    // differences (a channel's day, across regions).
+    ("channel_nonces", by_channel("none")),
+    ("channel_keys", by_channel("channel_nonces")),
+    ("reversals", by_channel("channel_nonces")),
+    ("statements", by_channel("channel_nonces")),
+    ("reconciliation_items", by_channel("channel_nonces")),
+    // Keyed by ID number: where a person is on record, and the one enrolment per fee year.
+    ("person_directory", by_id_number("none")),
+    ("enrolment_claims", by_id_number("person_directory")),
+    // Everything of a region, colocated: a region's statements run on one shard.
+    ("persons", by_region("none")),
+    ("person_history", by_region("persons")),
+    ("enrolments", by_region("persons")),
+    ("payables", by_region("persons")),
+    ("orders", by_region("persons")),
+    ("order_items", by_region("persons")),
+    ("payments", by_region("persons")),
+    ("payment_applications", by_region("persons")),
+    ("refunds", by_region("persons")),
+    ("receipt_counters", by_region("persons")),
+    ("receipts", by_region("persons")),
+    ("outbox", by_region("persons")),
+    ("audit_log", by_region("persons")),
+    ("debit_agreements", by_region("persons")),
+    ("debit_agreement_members", by_region("persons")),
+    ("debit_runs", by_region("persons")),
+    ("debit_run_items", by_region("persons")),
+];
+
 #[derive(Clone)]
 pub struct PostgresStorage {
     pool: PgPool,
@@ -70,11 +152,94 @@ impl PostgresStorage {
         )))
     }
 
+    /// Runs the embedded migrations, then, on a database with the citus extension, places every
+    /// table on the cluster ([`distribute`](Self::distribute)). Idempotent.
     pub async fn migrate(&self) -> Result<(), StorageError> {
         MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| StorageError::Other(format!("migration failed: {e}")))
+            .map_err(|e| StorageError::Other(format!("migration failed: {e}")))?;
+        self.distribute().await?;
+        Ok(())
+    }
+
+    /// Whether the database has the citus extension (a Citus coordinator).
+    pub async fn is_citus(&self) -> Result<bool, StorageError> {
+        Ok(
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+            )
+            .fetch_one(&self.pool)
+            .await?,
+        )
+    }
+
+    /// On a Citus coordinator, makes every table of the schema a reference table or a distributed
+    /// table ([`PLACEMENT`]); elsewhere does nothing and answers `false`. Tables already placed are
+    /// left alone, so a second run changes nothing. Citus refuses a foreign key between tables
+    /// placed differently while they are being placed (and quietly turns a local table that points
+    /// at a new reference table into a coordinator-local one), so the foreign keys of the tables
+    /// being placed are dropped first and put back, unchanged, once every table is placed: all in
+    /// one transaction, so a failure leaves the schema as it was.
+    pub async fn distribute(&self) -> Result<bool, StorageError> {
+        if !self.is_citus().await? {
+            return Ok(false);
+        }
+        let placed: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_dist_partition d JOIN pg_class c ON c.oid = d.logicalrelid \
+             WHERE c.relnamespace = current_schema()::regnamespace",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let missing: Vec<&(&str, Placement)> = PLACEMENT
+            .iter()
+            .filter(|(table, _)| !placed.iter().any(|p| p == table))
+            .collect();
+        if missing.is_empty() {
+            return Ok(true);
+        }
+        let names: Vec<String> = missing.iter().map(|(t, _)| (*t).to_owned()).collect();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+            .execute(&mut *tx)
+            .await?;
+        // The audit log's append-only trigger only raises an error: safe on shards.
+        sqlx::query("SET LOCAL citus.enable_unsafe_triggers TO on")
+            .execute(&mut *tx)
+            .await?;
+        let foreign_keys: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT c.relname::text, k.conname::text, pg_get_constraintdef(k.oid) \
+             FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class f ON f.oid = k.confrelid \
+             WHERE k.contype = 'f' AND c.relnamespace = current_schema()::regnamespace \
+               AND (c.relname::text = ANY($1) OR f.relname::text = ANY($1)) ORDER BY 1, 2",
+        )
+        .bind(&names)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (table, name, _) in &foreign_keys {
+            sqlx::raw_sql(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (table, placement) in &missing {
+            let statement = match placement {
+                Placement::Reference => format!("SELECT create_reference_table('{table}')"),
+                Placement::Distributed { column, colocate_with } => format!(
+                    "SELECT create_distributed_table('{table}', '{column}', colocate_with => '{colocate_with}')"
+                ),
+            };
+            sqlx::raw_sql(&statement).execute(&mut *tx).await?;
+        }
+        for (table, name, definition) in &foreign_keys {
+            sqlx::raw_sql(&format!(
+                "ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(tables = missing.len(), "placed tables on the Citus cluster");
+        Ok(true)
     }
 
     /// With autovacuum off (as on some machines, and during bulk loads), nothing refreshes the
@@ -226,6 +391,11 @@ impl PostgresStorage {
     /// ` = ANY($n)` with one array parameter: planned once, whatever the batch size.
     pub fn push_id_list(q: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>, ids: &[String]) {
         q.push(" = ANY(").push_bind(ids.to_vec()).push(")");
+    }
+
+    /// The embedded migrations, for tests that build a database as an earlier version left it.
+    pub fn migrator() -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
     }
 
     /// The pool, for tests that check constraints below the trait.

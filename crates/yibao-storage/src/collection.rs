@@ -163,6 +163,12 @@ pub enum OrderOutcome {
 /// A payment report, ready to store. Identifiers and dates were chosen by the caller.
 #[derive(Debug, Clone)]
 pub struct NewPayment {
+    /// The region the payment belongs to, known before anything is written (on a Citus cluster
+    /// its rows go to that region's shard): the region of the payables it names, else the
+    /// channel's first region. Only payables of this region are applied; a payment naming others
+    /// is refunded whole (`NOT_PAYABLE`), like one naming unknown payables.
+    pub region: String,
+    /// Carries `region` ([`crate::regional_id`]), like `refund_no`.
     pub payment_no: String,
     pub refund_no: String,
     pub channel_id: String,

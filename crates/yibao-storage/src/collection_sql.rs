@@ -101,34 +101,23 @@ macro_rules! impl_collection_storage {
         ) -> Result<$crate::collection::PaymentReportOutcome, $crate::StorageError> {
                 use ::sqlx::Row as _;
                 use $crate::collection::{PaymentOutcome, PaymentReportOutcome, ReceiptRef, RefundRef};
-                // Serialise everything about this (channel, transaction): a concurrent duplicate or
-                // reversal waits here, then sees what this transaction did.
-                ::sqlx::query(
+                // Serialise everything about this (channel, transaction), whatever region a repeat
+                // names: a concurrent duplicate or reversal waits on the key's row, then sees what
+                // this transaction did. The key's row says where the first payment went.
+                let key = ::sqlx::query(
                     "INSERT INTO channel_keys (channel_id, key, touches) VALUES ($1, $2, 1) \
-                     ON CONFLICT (channel_id, key) DO UPDATE SET touches = channel_keys.touches + 1",
+                     ON CONFLICT (channel_id, key) DO UPDATE SET touches = channel_keys.touches + 1 \
+                     RETURNING region_code, target",
                 )
                 .bind(&payment.channel_id)
                 .bind(format!("txn:{}", payment.channel_txn_id))
-                .execute(&mut **tx)
+                .fetch_one(&mut **tx)
                 .await?;
-                let claimed = ::sqlx::query(
-                    "INSERT INTO payments (payment_no, channel_id, channel_txn_id, order_no, amount_fen, paid_at, paid_on, status, fingerprint, response) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'refund_pending', $8, '') ON CONFLICT (channel_id, channel_txn_id) DO NOTHING",
-                )
-                .bind(&payment.payment_no)
-                .bind(&payment.channel_id)
-                .bind(&payment.channel_txn_id)
-                .bind(&payment.order_no)
-                .bind(payment.amount_fen)
-                .bind(&payment.paid_at)
-                .bind(payment.paid_on)
-                .bind(&payment.fingerprint)
-                .execute(&mut **tx)
-                .await?;
-                if claimed.rows_affected() != 1 {
-                    let r = ::sqlx::query("SELECT fingerprint, response FROM payments WHERE channel_id = $1 AND channel_txn_id = $2")
-                        .bind(&payment.channel_id)
-                        .bind(&payment.channel_txn_id)
+                let first: (Option<String>, Option<String>) = (key.try_get("region_code")?, key.try_get("target")?);
+                if let (Some(first_region), Some(first_payment)) = first {
+                    let r = ::sqlx::query("SELECT fingerprint, response FROM payments WHERE region_code = $1 AND payment_no = $2")
+                        .bind(&first_region)
+                        .bind(&first_payment)
                         .fetch_one(&mut **tx)
                         .await?;
                     let fingerprint: String = r.try_get("fingerprint")?;
@@ -140,16 +129,39 @@ macro_rules! impl_collection_storage {
                     if booked_from_statement && !payment.fingerprint.starts_with("statement:") {
                         // From now on it is the channel's own report: a re-uploaded statement matches it
                         // instead of taking it for its own booking (which it could withdraw).
-                        ::sqlx::query("UPDATE payments SET fingerprint = $1 WHERE channel_id = $2 AND channel_txn_id = $3")
+                        ::sqlx::query("UPDATE payments SET fingerprint = $1 WHERE region_code = $2 AND payment_no = $3")
                             .bind(&payment.fingerprint)
-                            .bind(&payment.channel_id)
-                            .bind(&payment.channel_txn_id)
+                            .bind(&first_region)
+                            .bind(&first_payment)
                             .execute(&mut **tx)
                             .await?;
                     }
                     let same_request = fingerprint == payment.fingerprint || booked_from_statement;
                     return Ok(PaymentReportOutcome::Existing { outcome, same_request });
                 }
+                let region = payment.region.clone();
+                ::sqlx::query(
+                    "INSERT INTO payments (payment_no, channel_id, channel_txn_id, order_no, region_code, amount_fen, paid_at, paid_on, status, fingerprint, response) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'refund_pending', $9, '')",
+                )
+                .bind(&payment.payment_no)
+                .bind(&payment.channel_id)
+                .bind(&payment.channel_txn_id)
+                .bind(&payment.order_no)
+                .bind(&region)
+                .bind(payment.amount_fen)
+                .bind(&payment.paid_at)
+                .bind(payment.paid_on)
+                .bind(&payment.fingerprint)
+                .execute(&mut **tx)
+                .await?;
+                ::sqlx::query("UPDATE channel_keys SET region_code = $1, target = $2 WHERE channel_id = $3 AND key = $4 AND target IS NULL")
+                    .bind(&region)
+                    .bind(&payment.payment_no)
+                    .bind(&payment.channel_id)
+                    .bind(format!("txn:{}", payment.channel_txn_id))
+                    .execute(&mut **tx)
+                    .await?;
                 let reversal = ::sqlx::query("SELECT funds_returned FROM reversals WHERE channel_id = $1 AND channel_txn_id = $2")
                     .bind(&payment.channel_id)
                     .bind(&payment.channel_txn_id)
@@ -168,7 +180,7 @@ macro_rules! impl_collection_storage {
                 let mut views = Vec::new();
                 if !payment.payable_ids.is_empty() {
                     let mut q = ::sqlx::QueryBuilder::new($crate::payable_view_select!());
-                    q.push("WHERE y.payable_id IN (");
+                    q.push("WHERE y.region_code = ").push_bind(region.clone()).push(" AND y.payable_id IN (");
                     let mut list = q.separated(", ");
                     for id in &payment.payable_ids {
                         list.push_bind(id.clone());
@@ -186,12 +198,12 @@ macro_rules! impl_collection_storage {
                 if refund_reason.is_none() && total != payment.amount_fen {
                     refund_reason = Some("AMOUNT_MISMATCH");
                 }
-                let region = views.first().map(|v| v.region.clone());
                 if let Some(order_no) = &payment.order_no {
                     // Take the order's row before its payables, in the same order as expiry and cancel do.
-                    ::sqlx::query("UPDATE orders SET status = status WHERE order_no = $1 AND channel_id = $2")
+                    ::sqlx::query("UPDATE orders SET status = status WHERE region_code = $3 AND order_no = $1 AND channel_id = $2")
                         .bind(order_no)
                         .bind(&payment.channel_id)
+                        .bind(&region)
                         .execute(&mut **tx)
                         .await?;
                 }
@@ -206,16 +218,18 @@ macro_rules! impl_collection_storage {
                         // Payable if unpaid, or held by this payment's own order, or by a hold that expired.
                         let taken = ::sqlx::query(
                             "UPDATE payables SET status = 'paid', locked_by = NULL, locked_until = NULL \
-                             WHERE payable_id = $1 AND (status = 'unpaid' OR (status = 'locked' AND (locked_by = $2 OR locked_until <= $3)))",
+                             WHERE region_code = $4 AND payable_id = $1 AND (status = 'unpaid' OR (status = 'locked' AND (locked_by = $2 OR locked_until <= $3)))",
                         )
                         .bind(id)
                         .bind(&holder)
                         .bind(payment.now)
+                        .bind(&region)
                         .execute(&mut **tx)
                         .await?;
                         if taken.rows_affected() != 1 {
-                            let status: String = ::sqlx::query_scalar("SELECT status FROM payables WHERE payable_id = $1")
+                            let status: String = ::sqlx::query_scalar("SELECT status FROM payables WHERE region_code = $2 AND payable_id = $1")
                                 .bind(id)
+                                .bind(&region)
                                 .fetch_one(&mut **tx)
                                 .await?;
                             let reason = if status == "paid" || status == "posted" { "ALREADY_PAID" } else { "NOT_PAYABLE" };
@@ -249,9 +263,10 @@ macro_rules! impl_collection_storage {
                             .execute(&mut **tx)
                             .await?;
                         let number: i64 = ::sqlx::query_scalar(
-                            "UPDATE receipt_counters SET last_number = last_number + 1 WHERE receipt_code = $1 RETURNING last_number",
+                            "UPDATE receipt_counters SET last_number = last_number + 1 WHERE region_code = $2 AND receipt_code = $1 RETURNING last_number",
                         )
                         .bind(&receipt_code)
+                        .bind(&view.region)
                         .fetch_one(&mut **tx)
                         .await?;
                         let receipt_number = format!("{number:010}");
@@ -334,7 +349,7 @@ macro_rules! impl_collection_storage {
                 };
                 let outcome = PaymentOutcome { payment_no: payment.payment_no.clone(), result: result.to_owned(), receipts, refund };
                 let response = ::serde_json::to_string(&outcome).map_err($crate::StorageError::corrupt)?;
-                ::sqlx::query("UPDATE payments SET status = $1, response = $2, region_code = $3 WHERE payment_no = $4")
+                ::sqlx::query("UPDATE payments SET status = $1, response = $2 WHERE region_code = $3 AND payment_no = $4")
                     .bind(result)
                     .bind(&response)
                     .bind(&region)
@@ -342,14 +357,44 @@ macro_rules! impl_collection_storage {
                     .execute(&mut **tx)
                     .await?;
                 if let (Some(order_no), true) = (&payment.order_no, applied_any) {
-                    ::sqlx::query("UPDATE orders SET status = 'paid' WHERE order_no = $1 AND channel_id = $2 AND status IN ('open', 'expired')")
+                    ::sqlx::query("UPDATE orders SET status = 'paid' WHERE region_code = $3 AND order_no = $1 AND channel_id = $2 AND status IN ('open', 'expired')")
                         .bind(order_no)
                         .bind(&payment.channel_id)
+                        .bind(&region)
                         .execute(&mut **tx)
                         .await?;
                 }
                 Ok(PaymentReportOutcome::Stored(outcome))
             }
+
+        /// The regions among `allowed` where a person is on record, from the directory keyed by ID
+        /// number (one shard on a Citus cluster): a search then reads only those regions.
+        #[doc(hidden)]
+        async fn __person_regions(
+            pool: &::sqlx::Pool<$db>,
+            id_number: &str,
+            allowed: &[String],
+        ) -> Result<Vec<String>, $crate::StorageError> {
+            let regions: Vec<String> = ::sqlx::query_scalar("SELECT region_code FROM person_directory WHERE id_number = $1 ORDER BY region_code")
+                .bind(id_number)
+                .fetch_all(pool)
+                .await?;
+            Ok(regions.into_iter().filter(|r| allowed.contains(r)).collect())
+        }
+
+        /// The region of a row found by an identifier: the one the identifier carries, else (an
+        /// identifier issued before identifiers carried one) what `lookup` finds, over all shards.
+        #[doc(hidden)]
+        async fn __region_of(
+            pool: &::sqlx::Pool<$db>,
+            id: &str,
+            lookup: &'static str,
+        ) -> Result<Option<String>, $crate::StorageError> {
+            if let Some(region) = $crate::regional_id::region_in_id(id) {
+                return Ok(Some(region.to_owned()));
+            }
+            Ok(::sqlx::query_scalar(lookup).bind(id).fetch_optional(pool).await?)
+        }
 
         #[::async_trait::async_trait]
         impl $crate::collection::CollectionStorage for $ty {
@@ -453,6 +498,7 @@ macro_rules! impl_collection_storage {
                 regions: &[String],
                 fee_year: Option<i32>,
             ) -> Result<Vec<$crate::collection::PayableView>, $crate::StorageError> {
+                let regions = __person_regions(&self.pool, id_number, regions).await?;
                 if regions.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -473,18 +519,30 @@ macro_rules! impl_collection_storage {
             }
 
             async fn payables_by_id(&self, payable_ids: &[String]) -> Result<Vec<$crate::collection::PayableView>, $crate::StorageError> {
-                if payable_ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut q = ::sqlx::QueryBuilder::new($crate::payable_view_select!());
-                q.push("WHERE y.payable_id IN (");
-                let mut list = q.separated(", ");
+                // One statement per region the identifiers carry (one shard each); identifiers issued
+                // before they carried a region, in one statement over all shards.
+                let mut by_region: ::std::collections::BTreeMap<Option<&str>, Vec<&String>> = ::std::collections::BTreeMap::new();
                 for id in payable_ids {
-                    list.push_bind(id.clone());
+                    by_region.entry($crate::regional_id::region_in_id(id)).or_default().push(id);
                 }
-                q.push(")");
-                let rows = q.build().fetch_all(&self.pool).await?;
-                rows.iter().map($crate::payable_view_from_row!($db)).collect()
+                let mut views = Vec::with_capacity(payable_ids.len());
+                for (region, ids) in by_region {
+                    let mut q = ::sqlx::QueryBuilder::new($crate::payable_view_select!());
+                    q.push("WHERE ");
+                    if let Some(region) = region {
+                        q.push("y.region_code = ").push_bind(region.to_owned()).push(" AND ");
+                    }
+                    q.push("y.payable_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in ids {
+                        list.push_bind(id.clone());
+                    }
+                    q.push(")");
+                    for r in q.build().fetch_all(&self.pool).await? {
+                        views.push(($crate::payable_view_from_row!($db))(&r)?);
+                    }
+                }
+                Ok(views)
             }
 
             async fn open_order(&self, order: &$crate::collection::NewOrder) -> Result<$crate::collection::OrderOutcome, $crate::StorageError> {
@@ -492,19 +550,25 @@ macro_rules! impl_collection_storage {
                 use $crate::collection::{OrderOutcome, OrderRecord};
                 let mut tx = self.begin_write().await?;
                 // Serialise requests with the same channel_order_no, then look for an earlier one.
-                ::sqlx::query(
+                // The key's row (keyed by channel, whatever region) says where an earlier one went.
+                let key = ::sqlx::query(
                     "INSERT INTO channel_keys (channel_id, key, touches) VALUES ($1, $2, 1) \
-                     ON CONFLICT (channel_id, key) DO UPDATE SET touches = channel_keys.touches + 1",
+                     ON CONFLICT (channel_id, key) DO UPDATE SET touches = channel_keys.touches + 1 \
+                     RETURNING region_code, target",
                 )
                 .bind(&order.channel_id)
                 .bind(format!("order:{}", order.channel_order_no))
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
-                let existing = ::sqlx::query("SELECT order_no, fingerprint, response FROM orders WHERE channel_id = $1 AND channel_order_no = $2")
-                    .bind(&order.channel_id)
-                    .bind(&order.channel_order_no)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let first: (Option<String>, Option<String>) = (key.try_get("region_code")?, key.try_get("target")?);
+                let existing = match first {
+                    (Some(region), Some(order_no)) => ::sqlx::query("SELECT order_no, fingerprint, response FROM orders WHERE region_code = $1 AND order_no = $2")
+                        .bind(&region)
+                        .bind(&order_no)
+                        .fetch_optional(&mut *tx)
+                        .await?,
+                    _ => None,
+                };
                 if let Some(r) = existing {
                     let fingerprint: String = r.try_get("fingerprint")?;
                     let response: String = r.try_get("response")?;
@@ -515,23 +579,26 @@ macro_rules! impl_collection_storage {
                 for id in &order.payable_ids {
                     let locked = ::sqlx::query(
                         "UPDATE payables SET status = 'locked', locked_by = $1, locked_until = $2 \
-                         WHERE payable_id = $3 AND (status = 'unpaid' OR (status = 'locked' AND locked_until <= $4))",
+                         WHERE region_code = $5 AND payable_id = $3 AND (status = 'unpaid' OR (status = 'locked' AND locked_until <= $4))",
                     )
                     .bind(&order.order_no)
                     .bind(order.expires_at)
                     .bind(id)
                     .bind(order.now)
+                    .bind(&order.region)
                     .execute(&mut *tx)
                     .await?;
                     if locked.rows_affected() != 1 {
-                        let r = ::sqlx::query("SELECT status, locked_by FROM payables WHERE payable_id = $1")
+                        let r = ::sqlx::query("SELECT status, locked_by FROM payables WHERE region_code = $2 AND payable_id = $1")
                             .bind(id)
-                            .fetch_one(&mut *tx)
+                            .bind(&order.region)
+                            .fetch_optional(&mut *tx)
                             .await?;
+                        // Not in the order's region: an order holds payables of one region.
                         let outcome = OrderOutcome::NotLockable {
                             payable_id: id.clone(),
-                            status: r.try_get("status")?,
-                            locked_by: r.try_get("locked_by")?,
+                            status: r.as_ref().map(|r| r.try_get("status")).transpose()?.unwrap_or_else(|| "cancelled".to_owned()),
+                            locked_by: r.as_ref().map(|r| r.try_get("locked_by")).transpose()?.flatten(),
                         };
                         tx.rollback().await?;
                         return Ok(outcome);
@@ -563,24 +630,35 @@ macro_rules! impl_collection_storage {
                 .await?;
                 for id in &order.payable_ids {
                     ::sqlx::query(
-                        "INSERT INTO order_items (order_no, payable_id, region_code) \
-                         SELECT $1, payable_id, region_code FROM payables WHERE payable_id = $2",
+                        "INSERT INTO order_items (order_no, payable_id, region_code) VALUES ($1, $2, $3)",
                     )
                     .bind(&order.order_no)
                     .bind(id)
+                    .bind(&order.region)
                     .execute(&mut *tx)
                     .await?;
                 }
+                ::sqlx::query("UPDATE channel_keys SET region_code = $1, target = $2 WHERE channel_id = $3 AND key = $4 AND target IS NULL")
+                    .bind(&order.region)
+                    .bind(&order.order_no)
+                    .bind(&order.channel_id)
+                    .bind(format!("order:{}", order.channel_order_no))
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(OrderOutcome::Created(record))
             }
 
             async fn cancel_order(&self, channel_id: &str, order_no: &str) -> Result<Option<$crate::collection::OrderRecord>, $crate::StorageError> {
                 use ::sqlx::Row as _;
+                let Some(region) = __region_of(&self.pool, order_no, "SELECT region_code FROM orders WHERE order_no = $1").await? else {
+                    return Ok(None);
+                };
                 let mut tx = self.begin_write().await?;
-                let row = ::sqlx::query("SELECT response, status FROM orders WHERE order_no = $1 AND channel_id = $2")
+                let row = ::sqlx::query("SELECT response, status FROM orders WHERE region_code = $3 AND order_no = $1 AND channel_id = $2")
                     .bind(order_no)
                     .bind(channel_id)
+                    .bind(&region)
                     .fetch_optional(&mut *tx)
                     .await?;
                 let Some(r) = row else { return Ok(None) };
@@ -588,21 +666,24 @@ macro_rules! impl_collection_storage {
                 let mut record: $crate::collection::OrderRecord = ::serde_json::from_str(&response).map_err($crate::StorageError::corrupt)?;
                 let status: String = r.try_get("status")?;
                 if status == "open" {
-                    let cancelled = ::sqlx::query("UPDATE orders SET status = 'cancelled' WHERE order_no = $1 AND status = 'open'")
+                    let cancelled = ::sqlx::query("UPDATE orders SET status = 'cancelled' WHERE region_code = $2 AND order_no = $1 AND status = 'open'")
                         .bind(order_no)
+                        .bind(&region)
                         .execute(&mut *tx)
                         .await?;
                     if cancelled.rows_affected() != 1 {
-                        let now_status: String = ::sqlx::query_scalar("SELECT status FROM orders WHERE order_no = $1")
+                        let now_status: String = ::sqlx::query_scalar("SELECT status FROM orders WHERE region_code = $2 AND order_no = $1")
                             .bind(order_no)
+                            .bind(&region)
                             .fetch_one(&mut *tx)
                             .await?;
                         record.status = now_status;
                         tx.commit().await?;
                         return Ok(Some(record));
                     }
-                    ::sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE status = 'locked' AND locked_by = $1")
+                    ::sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE region_code = $2 AND status = 'locked' AND locked_by = $1")
                         .bind(order_no)
+                        .bind(&region)
                         .execute(&mut *tx)
                         .await?;
                     record.status = "cancelled".into();
@@ -614,16 +695,21 @@ macro_rules! impl_collection_storage {
             }
 
             async fn order_payables(&self, channel_id: &str, order_no: &str) -> Result<Option<Vec<String>>, $crate::StorageError> {
-                let exists: Option<String> = ::sqlx::query_scalar("SELECT order_no FROM orders WHERE order_no = $1 AND channel_id = $2")
+                let Some(region) = __region_of(&self.pool, order_no, "SELECT region_code FROM orders WHERE order_no = $1").await? else {
+                    return Ok(None);
+                };
+                let exists: Option<String> = ::sqlx::query_scalar("SELECT order_no FROM orders WHERE region_code = $3 AND order_no = $1 AND channel_id = $2")
                     .bind(order_no)
                     .bind(channel_id)
+                    .bind(&region)
                     .fetch_optional(&self.pool)
                     .await?;
                 if exists.is_none() {
                     return Ok(None);
                 }
-                let ids: Vec<String> = ::sqlx::query_scalar("SELECT payable_id FROM order_items WHERE order_no = $1 ORDER BY payable_id")
+                let ids: Vec<String> = ::sqlx::query_scalar("SELECT payable_id FROM order_items WHERE region_code = $2 AND order_no = $1 ORDER BY payable_id")
                     .bind(order_no)
+                    .bind(&region)
                     .fetch_all(&self.pool)
                     .await?;
                 Ok(Some(ids))
@@ -689,15 +775,22 @@ macro_rules! impl_collection_storage {
 
             async fn payment_state(&self, channel_id: &str, channel_txn_id: &str) -> Result<Option<$crate::collection::PaymentState>, $crate::StorageError> {
                 use ::sqlx::Row as _;
-                let row = ::sqlx::query("SELECT payment_no, status FROM payments WHERE channel_id = $1 AND channel_txn_id = $2 AND response <> ''")
+                // The channel's key says where the payment is; then one region's rows.
+                let key: Option<(Option<String>, Option<String>)> = ::sqlx::query_as("SELECT region_code, target FROM channel_keys WHERE channel_id = $1 AND key = $2")
                     .bind(channel_id)
-                    .bind(channel_txn_id)
+                    .bind(format!("txn:{channel_txn_id}"))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some((Some(region), Some(payment_no))) = key else { return Ok(None) };
+                let row = ::sqlx::query("SELECT payment_no, status FROM payments WHERE region_code = $1 AND payment_no = $2 AND response <> ''")
+                    .bind(&region)
+                    .bind(&payment_no)
                     .fetch_optional(&self.pool)
                     .await?;
                 let Some(r) = row else { return Ok(None) };
-                let payment_no: String = r.try_get("payment_no")?;
-                let rows = ::sqlx::query("SELECT payable_id, receipt_code, receipt_number, check_code FROM receipts WHERE payment_no = $1 ORDER BY receipt_code, receipt_number")
+                let rows = ::sqlx::query("SELECT payable_id, receipt_code, receipt_number, check_code FROM receipts WHERE region_code = $2 AND payment_no = $1 ORDER BY receipt_code, receipt_number")
                     .bind(&payment_no)
+                    .bind(&region)
                     .fetch_all(&self.pool)
                     .await?;
                 let receipts = rows
@@ -711,8 +804,9 @@ macro_rules! impl_collection_storage {
                         })
                     })
                     .collect::<Result<Vec<_>, $crate::StorageError>>()?;
-                let refund = ::sqlx::query("SELECT refund_no, channel_txn_id, amount_fen, reason, due, status, due_without_calendar FROM refunds WHERE payment_no = $1")
+                let refund = ::sqlx::query("SELECT refund_no, channel_txn_id, amount_fen, reason, due, status, due_without_calendar FROM refunds WHERE region_code = $2 AND payment_no = $1")
                     .bind(&payment_no)
+                    .bind(&region)
                     .fetch_optional(&self.pool)
                     .await?;
                 let refund = refund.as_ref().map($crate::refund_state_from_row!($db)).transpose()?;
@@ -725,14 +819,16 @@ macro_rules! impl_collection_storage {
             ) -> Result<$crate::collection::ReversalOutcome, $crate::StorageError> {
                 use ::sqlx::Row as _;
                 let mut tx = self.begin_write().await?;
-                ::sqlx::query(
+                let key = ::sqlx::query(
                     "INSERT INTO channel_keys (channel_id, key, touches) VALUES ($1, $2, 1) \
-                     ON CONFLICT (channel_id, key) DO UPDATE SET touches = channel_keys.touches + 1",
+                     ON CONFLICT (channel_id, key) DO UPDATE SET touches = channel_keys.touches + 1 \
+                     RETURNING region_code, target",
                 )
                 .bind(&reversal.channel_id)
                 .bind(format!("txn:{}", reversal.channel_txn_id))
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
+                let first: (Option<String>, Option<String>) = (key.try_get("region_code")?, key.try_get("target")?);
                 ::sqlx::query("INSERT INTO reversals (channel_id, channel_txn_id, reason, funds_returned) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
                     .bind(&reversal.channel_id)
                     .bind(&reversal.channel_txn_id)
@@ -740,12 +836,15 @@ macro_rules! impl_collection_storage {
                     .bind(reversal.funds_returned)
                     .execute(&mut *tx)
                     .await?;
-                let payment = ::sqlx::query("SELECT payment_no, status, paid_on FROM payments WHERE channel_id = $1 AND channel_txn_id = $2 AND response <> ''")
-                    .bind(&reversal.channel_id)
-                    .bind(&reversal.channel_txn_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some(p) = payment else {
+                let payment = match &first {
+                    (Some(region), Some(payment_no)) => ::sqlx::query("SELECT payment_no, status, paid_on FROM payments WHERE region_code = $1 AND payment_no = $2 AND response <> ''")
+                        .bind(region)
+                        .bind(payment_no)
+                        .fetch_optional(&mut *tx)
+                        .await?,
+                    _ => None,
+                };
+                let (Some(p), (Some(region), _)) = (payment, first) else {
                     tx.commit().await?;
                     return Ok($crate::collection::ReversalOutcome::RecordedAhead);
                 };
@@ -753,8 +852,9 @@ macro_rules! impl_collection_storage {
                 let status: String = p.try_get("status")?;
                 let paid_on: ::chrono::NaiveDate = p.try_get("paid_on")?;
                 // Reversed already, or the reversal came first and the money is owed back: nothing to undo.
-                let owed_back: Option<String> = ::sqlx::query_scalar("SELECT refund_no FROM refunds WHERE payment_no = $1 AND reason = 'REVERSED_EARLIER'")
+                let owed_back: Option<String> = ::sqlx::query_scalar("SELECT refund_no FROM refunds WHERE region_code = $2 AND payment_no = $1 AND reason = 'REVERSED_EARLIER'")
                     .bind(&payment_no)
+                    .bind(&region)
                     .fetch_optional(&mut *tx)
                     .await?;
                 if status == "reversed" || owed_back.is_some() {
@@ -771,30 +871,34 @@ macro_rules! impl_collection_storage {
                     return Ok($crate::collection::ReversalOutcome::Closed);
                 }
                 let applied: Vec<(String, String, i64)> = ::sqlx::query_as(
-                    "SELECT payable_id, region_code, amount_fen FROM payment_applications WHERE payment_no = $1 AND active = $2 ORDER BY payable_id",
+                    "SELECT payable_id, region_code, amount_fen FROM payment_applications WHERE region_code = $3 AND payment_no = $1 AND active = $2 ORDER BY payable_id",
                 )
                 .bind(&payment_no)
                 .bind(true)
+                .bind(&region)
                 .fetch_all(&mut *tx)
                 .await?;
                 let mut undone: i64 = 0;
                 for (i, (payable_id, region, amount)) in applied.iter().enumerate() {
-                    let off = ::sqlx::query("UPDATE payment_applications SET active = $1 WHERE payment_no = $2 AND payable_id = $3 AND active = $4")
+                    let off = ::sqlx::query("UPDATE payment_applications SET active = $1 WHERE region_code = $5 AND payment_no = $2 AND payable_id = $3 AND active = $4")
                         .bind(false)
                         .bind(&payment_no)
                         .bind(payable_id)
                         .bind(true)
+                        .bind(region)
                         .execute(&mut *tx)
                         .await?;
                     if off.rows_affected() != 1 {
                         continue;
                     }
                     undone += amount;
-                    ::sqlx::query("UPDATE payables SET status = 'unpaid' WHERE payable_id = $1 AND status IN ('paid', 'posted')")
+                    ::sqlx::query("UPDATE payables SET status = 'unpaid' WHERE region_code = $2 AND payable_id = $1 AND status IN ('paid', 'posted')")
                         .bind(payable_id)
+                        .bind(region)
                         .execute(&mut *tx)
                         .await?;
                     let event_id = reversal.event_ids.get(i).cloned().unwrap_or_else(|| format!("{payment_no}-r{i}"));
+                    let event_id = $crate::regional_id::with_region(&event_id, region);
                     ::sqlx::query(
                         "INSERT INTO outbox (event_id, region_code, kind, payable_id, payload, created_at, next_attempt_at) \
                          VALUES ($1, $2, 'payment_reversed', $3, $4, $5, $5)",
@@ -808,13 +912,15 @@ macro_rules! impl_collection_storage {
                     .execute(&mut *tx)
                     .await?;
                 }
-                ::sqlx::query("UPDATE receipts SET status = 'voided' WHERE payment_no = $1")
+                ::sqlx::query("UPDATE receipts SET status = 'voided' WHERE region_code = $2 AND payment_no = $1")
                     .bind(&payment_no)
+                    .bind(&region)
                     .execute(&mut *tx)
                     .await?;
                 let new_status = if reversal.funds_returned {
-                    ::sqlx::query("UPDATE refunds SET status = 'cancelled', updated_at = CURRENT_TIMESTAMP WHERE payment_no = $1 AND status IN ('owed', 'sent', 'failed')")
+                    ::sqlx::query("UPDATE refunds SET status = 'cancelled', updated_at = CURRENT_TIMESTAMP WHERE region_code = $2 AND payment_no = $1 AND status IN ('owed', 'sent', 'failed')")
                         .bind(&payment_no)
+                        .bind(&region)
                         .execute(&mut *tx)
                         .await?;
                     "reversed"
@@ -825,11 +931,11 @@ macro_rules! impl_collection_storage {
                             "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due, due_without_calendar) \
                              VALUES ($1, $2, $3, $4, $5, $6, 'REVERSED_EARLIER', 'owed', $7, $8)",
                         )
-                        .bind(&reversal.refund_no)
+                        .bind($crate::regional_id::with_region(&reversal.refund_no, &region))
                         .bind(&reversal.channel_id)
                         .bind(&payment_no)
                         .bind(&reversal.channel_txn_id)
-                        .bind(applied.first().map(|a| a.1.clone()))
+                        .bind(&region)
                         .bind(undone)
                         .bind(reversal.refund_due.date)
                         .bind(!reversal.refund_due.calendar_complete())
@@ -838,9 +944,10 @@ macro_rules! impl_collection_storage {
                     }
                     "refund_pending"
                 };
-                ::sqlx::query("UPDATE payments SET status = $1 WHERE payment_no = $2")
+                ::sqlx::query("UPDATE payments SET status = $1 WHERE region_code = $3 AND payment_no = $2")
                     .bind(new_status)
                     .bind(&payment_no)
+                    .bind(&region)
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
@@ -849,9 +956,15 @@ macro_rules! impl_collection_storage {
 
             async fn find_order(&self, channel_id: &str, channel_order_no: &str) -> Result<Option<($crate::collection::OrderRecord, String)>, $crate::StorageError> {
                 use ::sqlx::Row as _;
-                let row = ::sqlx::query("SELECT fingerprint, response, status FROM orders WHERE channel_id = $1 AND channel_order_no = $2")
+                let key: Option<(Option<String>, Option<String>)> = ::sqlx::query_as("SELECT region_code, target FROM channel_keys WHERE channel_id = $1 AND key = $2")
                     .bind(channel_id)
-                    .bind(channel_order_no)
+                    .bind(format!("order:{channel_order_no}"))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some((Some(region), Some(order_no))) = key else { return Ok(None) };
+                let row = ::sqlx::query("SELECT fingerprint, response, status FROM orders WHERE region_code = $1 AND order_no = $2")
+                    .bind(&region)
+                    .bind(&order_no)
                     .fetch_optional(&self.pool)
                     .await?;
                 let Some(r) = row else { return Ok(None) };
@@ -886,10 +999,14 @@ macro_rules! impl_collection_storage {
             ) -> Result<$crate::collection::RefundResultOutcome, $crate::StorageError> {
                 use ::sqlx::Row as _;
                 use $crate::collection::RefundResultOutcome;
+                let Some(region) = __region_of(&self.pool, refund_no, "SELECT region_code FROM refunds WHERE refund_no = $1").await? else {
+                    return Ok(RefundResultOutcome::NotFound);
+                };
                 let mut tx = self.begin_write().await?;
-                let row = ::sqlx::query("SELECT status, payment_no, channel_refund_id FROM refunds WHERE refund_no = $1 AND channel_id = $2")
+                let row = ::sqlx::query("SELECT status, payment_no, channel_refund_id FROM refunds WHERE region_code = $3 AND refund_no = $1 AND channel_id = $2")
                     .bind(refund_no)
                     .bind(channel_id)
+                    .bind(&region)
                     .fetch_optional(&mut *tx)
                     .await?;
                 let Some(r) = row else { return Ok(RefundResultOutcome::NotFound) };
@@ -913,7 +1030,7 @@ macro_rules! impl_collection_storage {
                 };
                 let changed = ::sqlx::query(
                     "UPDATE refunds SET status = $1, channel_refund_id = $2, failure_reason = $3, updated_at = CURRENT_TIMESTAMP, \
-                     settled_on = COALESCE(settled_on, $6) WHERE refund_no = $4 AND status = $5",
+                     settled_on = COALESCE(settled_on, $6) WHERE region_code = $7 AND refund_no = $4 AND status = $5",
                 )
                 .bind(next.code())
                 .bind(channel_refund_id)
@@ -921,6 +1038,7 @@ macro_rules! impl_collection_storage {
                 .bind(refund_no)
                 .bind(&status)
                 .bind(succeeded.then_some(today))
+                .bind(&region)
                 .execute(&mut *tx)
                 .await?;
                 if changed.rows_affected() != 1 {
@@ -929,15 +1047,17 @@ macro_rules! impl_collection_storage {
                 if succeeded {
                     // A payment whose whole amount went back is refunded; a partial one stays partially_refunded.
                     ::sqlx::query(
-                        "UPDATE payments SET status = 'refunded' WHERE payment_no = $1 AND status = 'refund_pending' \
-                         AND NOT EXISTS (SELECT 1 FROM refunds o WHERE o.payment_no = $1 AND o.status NOT IN ('succeeded', 'cancelled'))",
+                        "UPDATE payments SET status = 'refunded' WHERE region_code = $2 AND payment_no = $1 AND status = 'refund_pending' \
+                         AND NOT EXISTS (SELECT 1 FROM refunds o WHERE o.region_code = $2 AND o.payment_no = $1 AND o.status NOT IN ('succeeded', 'cancelled'))",
                     )
                         .bind(&payment_no)
+                        .bind(&region)
                         .execute(&mut *tx)
                         .await?;
                 }
-                let refund = ::sqlx::query("SELECT refund_no, channel_txn_id, amount_fen, reason, due, status, due_without_calendar FROM refunds WHERE refund_no = $1")
+                let refund = ::sqlx::query("SELECT refund_no, channel_txn_id, amount_fen, reason, due, status, due_without_calendar FROM refunds WHERE region_code = $2 AND refund_no = $1")
                     .bind(refund_no)
+                    .bind(&region)
                     .fetch_one(&mut *tx)
                     .await?;
                 let state = ($crate::refund_state_from_row!($db))(&refund)?;
@@ -960,15 +1080,18 @@ macro_rules! impl_collection_storage {
             }
 
             async fn get_receipt(&self, receipt_code: &str, receipt_number: &str) -> Result<Option<$crate::collection::ReceiptRecord>, $crate::StorageError> {
-                let row = ::sqlx::query(concat!($crate::receipt_select!(), "WHERE receipt_code = $1 AND receipt_number = $2"))
+                let Some(region) = $crate::regional_id::region_of_receipt_code(receipt_code) else { return Ok(None) };
+                let row = ::sqlx::query(concat!($crate::receipt_select!(), "WHERE region_code = $3 AND receipt_code = $1 AND receipt_number = $2"))
                     .bind(receipt_code)
                     .bind(receipt_number)
+                    .bind(region)
                     .fetch_optional(&self.pool)
                     .await?;
                 row.as_ref().map($crate::receipt_from_row!($db)).transpose()
             }
 
             async fn receipts_of_person(&self, id_number: &str, regions: &[String], fee_year: Option<i32>) -> Result<Vec<$crate::collection::ReceiptRecord>, $crate::StorageError> {
+                let regions = __person_regions(&self.pool, id_number, regions).await?;
                 if regions.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -991,7 +1114,7 @@ macro_rules! impl_collection_storage {
             async fn receipt_number_stats(&self) -> Result<Vec<(String, i64, i64)>, $crate::StorageError> {
                 let rows: Vec<(String, i64, i64)> = ::sqlx::query_as(
                     "SELECT c.receipt_code, CAST(COUNT(r.receipt_number) AS BIGINT), CAST(c.last_number AS BIGINT) \
-                     FROM receipt_counters c LEFT JOIN receipts r ON r.receipt_code = c.receipt_code \
+                     FROM receipt_counters c LEFT JOIN receipts r ON r.region_code = c.region_code AND r.receipt_code = c.receipt_code \
                      GROUP BY c.receipt_code, c.last_number ORDER BY c.receipt_code",
                 )
                 .fetch_all(&self.pool)
@@ -1010,8 +1133,9 @@ macro_rules! impl_collection_storage {
                 report.receipts = ::sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM receipts").fetch_one(&self.pool).await?;
                 report.pay_once_violations = ::sqlx::query_scalar(
                     "SELECT y.payable_id FROM payables y \
-                     LEFT JOIN (SELECT payable_id, COUNT(*) AS n FROM payment_applications WHERE active = $1 GROUP BY payable_id) a \
-                       ON a.payable_id = y.payable_id \
+                     LEFT JOIN (SELECT region_code, payable_id, COUNT(*) AS n FROM payment_applications WHERE active = $1 \
+                                GROUP BY region_code, payable_id) a \
+                       ON a.region_code = y.region_code AND a.payable_id = y.payable_id \
                      WHERE COALESCE(a.n, 0) > 1 \
                         OR (y.status IN ('paid', 'posted') AND COALESCE(a.n, 0) <> 1) \
                         OR (y.status NOT IN ('paid', 'posted') AND COALESCE(a.n, 0) <> 0) \
@@ -1022,10 +1146,12 @@ macro_rules! impl_collection_storage {
                 .await?;
                 report.money_violations = ::sqlx::query_scalar(
                     "SELECT p.payment_no FROM payments p \
-                     LEFT JOIN (SELECT payment_no, SUM(amount_fen) AS s FROM payment_applications WHERE active = $1 GROUP BY payment_no) a \
-                       ON a.payment_no = p.payment_no \
-                     LEFT JOIN (SELECT payment_no, SUM(amount_fen) AS s FROM refunds WHERE status <> 'cancelled' GROUP BY payment_no) r \
-                       ON r.payment_no = p.payment_no \
+                     LEFT JOIN (SELECT region_code, payment_no, SUM(amount_fen) AS s FROM payment_applications WHERE active = $1 \
+                                GROUP BY region_code, payment_no) a \
+                       ON a.region_code = p.region_code AND a.payment_no = p.payment_no \
+                     LEFT JOIN (SELECT region_code, payment_no, SUM(amount_fen) AS s FROM refunds WHERE status <> 'cancelled' \
+                                GROUP BY region_code, payment_no) r \
+                       ON r.region_code = p.region_code AND r.payment_no = p.payment_no \
                      WHERE p.status <> 'reversed' AND p.response <> '' \
                        AND p.amount_fen <> COALESCE(a.s, 0) + COALESCE(r.s, 0) \
                      ORDER BY p.payment_no LIMIT 1000",
@@ -1042,7 +1168,8 @@ macro_rules! impl_collection_storage {
                     .collect();
                 report.missing_receipts = ::sqlx::query_scalar(
                     "SELECT a.payable_id FROM payment_applications a WHERE a.active = $1 AND NOT EXISTS \
-                     (SELECT 1 FROM receipts r WHERE r.payable_id = a.payable_id AND r.payment_no = a.payment_no AND r.status = 'valid') \
+                     (SELECT 1 FROM receipts r WHERE r.region_code = a.region_code AND r.payable_id = a.payable_id AND r.payment_no = a.payment_no \
+                      AND r.status = 'valid') \
                      ORDER BY a.payable_id LIMIT 1000",
                 )
                 .bind(true)
@@ -1055,7 +1182,7 @@ macro_rules! impl_collection_storage {
                 let rows: Vec<(String, String, String, i64, i64, bool)> = ::sqlx::query_as(
                     "SELECT event_id, region_code, payload, CAST(attempts AS BIGINT), created_at, dead FROM outbox \
                      WHERE delivered_at IS NULL AND dead = $1 AND next_attempt_at <= $2 \
-                       AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.payable_id = outbox.payable_id AND o.seq < outbox.seq \
+                       AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.region_code = outbox.region_code AND o.payable_id = outbox.payable_id AND o.seq < outbox.seq \
                                        AND o.delivered_at IS NULL) \
                      ORDER BY seq LIMIT $3",
                 )
@@ -1087,20 +1214,28 @@ macro_rules! impl_collection_storage {
             }
 
             async fn mark_event_delivered(&self, event_id: &str, now: i64) -> Result<(), $crate::StorageError> {
+                let Some(region) = __region_of(&self.pool, event_id, "SELECT region_code FROM outbox WHERE event_id = $1").await? else {
+                    return Ok(());
+                };
                 let mut tx = self.begin_write().await?;
-                ::sqlx::query("UPDATE outbox SET delivered_at = $1, attempts = attempts + 1 WHERE event_id = $2 AND delivered_at IS NULL")
-                    .bind(now)
-                    .bind(event_id)
-                    .execute(&mut *tx)
-                    .await?;
-                // 到帐: the agency acknowledged an applied payment.
-                ::sqlx::query(
-                    "UPDATE payables SET status = 'posted' WHERE status = 'paid' AND payable_id = \
-                     (SELECT payable_id FROM outbox WHERE event_id = $1 AND kind = 'payment_applied')",
+                let applied: Option<(String, String)> = ::sqlx::query_as(
+                    "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1 WHERE region_code = $3 AND event_id = $2 AND delivered_at IS NULL \
+                     RETURNING payable_id, kind",
                 )
+                .bind(now)
                 .bind(event_id)
-                .execute(&mut *tx)
+                .bind(&region)
+                .fetch_optional(&mut *tx)
                 .await?;
+                // 到帐: the agency acknowledged an applied payment.
+                if let Some((payable_id, kind)) = applied.filter(|(_, kind)| kind == "payment_applied") {
+                    let _ = kind;
+                    ::sqlx::query("UPDATE payables SET status = 'posted' WHERE region_code = $2 AND status = 'paid' AND payable_id = $1")
+                        .bind(&payable_id)
+                        .bind(&region)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -1114,10 +1249,14 @@ macro_rules! impl_collection_storage {
             }
 
             async fn mark_event_failed(&self, event_id: &str, next_attempt_at: i64, dead: bool) -> Result<(), $crate::StorageError> {
-                ::sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, dead = $2 WHERE event_id = $3 AND delivered_at IS NULL")
+                let Some(region) = __region_of(&self.pool, event_id, "SELECT region_code FROM outbox WHERE event_id = $1").await? else {
+                    return Ok(());
+                };
+                ::sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, dead = $2 WHERE region_code = $4 AND event_id = $3 AND delivered_at IS NULL")
                     .bind(next_attempt_at)
                     .bind(dead)
                     .bind(event_id)
+                    .bind(&region)
                     .execute(&self.pool)
                     .await?;
                 Ok(())

@@ -3,7 +3,8 @@
 //! Two backends implement it: `yibao-storage-postgres` for production and `yibao-storage-sqlite`,
 //! embedded, for the zero-setup default. Both keep the same invariants as database constraints
 //! (primary keys, checks, foreign keys) and both pass the same conformance suite in `yibao-tests`.
-//! Every table carries the region code (统筹区) so a province's data can be split across machines.
+//! Every table carries the region code (统筹区), and every key of a region table includes it, so a
+//! province can run on a Citus cluster distributed by region (`regional_id`, ARCHITECTURE.md).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,6 +21,7 @@ mod collection_sql;
 mod database_url;
 pub mod portable;
 pub mod records;
+pub mod regional_id;
 pub mod settlement;
 mod settlement_sql;
 
@@ -194,8 +196,9 @@ pub trait Storage:
 
     /// Stores up to [`records::MAX_UPSERT_BATCH`] persons and their enrolments in one transaction.
     /// A person whose record is unchanged is not written (no history entry). One enrolment per person
-    /// and fee year across regions is a unique index: the first region wins and a later one records a
-    /// refusal naming where (masked) the person is enrolled.
+    /// and fee year across regions is the key of `enrolment_claims`, written in the same transaction:
+    /// the first region wins and a later one records a refusal naming where (masked) the person is
+    /// enrolled.
     async fn upsert_persons(
         &self,
         batch: &[PersonUpsert],
@@ -231,6 +234,20 @@ pub trait Storage:
         fee_year: FeeYear,
         id_number: &yibao_domain::IdNumber,
     ) -> Result<Option<EnrolmentRecord>, StorageError>;
+    /// A person moving to another pooling region (跨统筹区转移), in one transaction: their record
+    /// and its whole history are copied to `to` (with a history entry for the move), and every fee
+    /// year they are enrolled in `from` without a paid payable moves with them: the enrolment in
+    /// `from` becomes refused (`MOVED_AWAY`), the one in `to` enrolled from the same day, the year's
+    /// enrolment claim names `to`, and the unpaid payable in `from` is cancelled (`to` assesses the
+    /// year by its own policy). Years already paid stay where they were paid. Refused, changing
+    /// nothing, while a payable of theirs is locked (an open order or a debit run).
+    async fn move_person(
+        &self,
+        id_number: &yibao_domain::IdNumber,
+        from: RegionCode,
+        to: RegionCode,
+        source: &ChangeSource,
+    ) -> Result<records::MoveOutcome, StorageError>;
     /// Renewal (续保): last year's enrolled, not now employee-insured, enrolled for `to` unless
     /// enrolled somewhere that year already. Returns how many were renewed.
     async fn renew_enrolments(

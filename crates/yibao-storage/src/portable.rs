@@ -3,7 +3,9 @@
 //! [`impl_storage!`](crate::impl_storage) expands to the whole `impl Storage for …` block of a
 //! backend: these shared methods plus the backend's own, passed in. The SQL here sticks to what both
 //! databases accept: `$N` parameters (sqlx binds them by number on SQLite too), `ON CONFLICT`,
-//! `CAST`, `CURRENT_TIMESTAMP`, and no casts with `::`. Each method is one transaction.
+//! `CAST`, `CURRENT_TIMESTAMP`, and no casts with `::`. Each method is one transaction. An upsert's
+//! `DO UPDATE SET` takes its time from `excluded` (the inserted row's default), never from
+//! `CURRENT_TIMESTAMP`: Citus refuses a function there.
 
 use std::collections::HashMap;
 
@@ -302,7 +304,7 @@ macro_rules! impl_storage {
             async fn upsert_region(&self, region: &::yibao_domain::PoolingRegion) -> Result<(), $crate::StorageError> {
                 ::sqlx::query(
                     "INSERT INTO pooling_regions (region_code, name) VALUES ($1, $2) \
-                     ON CONFLICT (region_code) DO UPDATE SET name = excluded.name, updated_at = CURRENT_TIMESTAMP \
+                     ON CONFLICT (region_code) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at \
                      WHERE pooling_regions.name <> excluded.name",
                 )
                 .bind(region.code().as_str())
@@ -344,7 +346,7 @@ macro_rules! impl_storage {
                      ON CONFLICT (region_code, fee_year) DO UPDATE SET \
                      age_reference_date = excluded.age_reference_date, adult_age = excluded.adult_age, \
                      window_opens = excluded.window_opens, window_closes = excluded.window_closes, \
-                     late_payment_allowed = excluded.late_payment_allowed, updated_at = CURRENT_TIMESTAMP",
+                     late_payment_allowed = excluded.late_payment_allowed, updated_at = excluded.updated_at",
                 )
                 .bind(region)
                 .bind(year)
@@ -403,16 +405,16 @@ macro_rules! impl_storage {
                     .bind(last)
                     .execute(&mut *tx)
                     .await?;
-                for (day, kind) in year.days() {
-                    ::sqlx::query(
-                        "INSERT INTO calendar_days (region_code, day, kind, origin) VALUES ($1, $2, $3, 'region') \
-                         ON CONFLICT (region_code, day) DO UPDATE SET kind = excluded.kind, origin = 'region'",
-                    )
-                    .bind(region.as_str())
-                    .bind(day)
-                    .bind($crate::day_kind_code(kind))
-                    .execute(&mut *tx)
-                    .await?;
+                // One statement for the year's days (on a Citus cluster each statement on a
+                // reference table is written to every node).
+                let days: Vec<_> = year.days().collect();
+                if !days.is_empty() {
+                    let mut q = ::sqlx::QueryBuilder::new("INSERT INTO calendar_days (region_code, day, kind, origin) ");
+                    q.push_values(days.iter(), |mut row, (day, kind)| {
+                        row.push_bind(region.as_str().to_owned()).push_bind(*day).push_bind($crate::day_kind_code(*kind)).push_bind("region");
+                    });
+                    q.push(" ON CONFLICT (region_code, day) DO UPDATE SET kind = excluded.kind, origin = 'region'");
+                    q.build().execute(&mut *tx).await?;
                 }
                 ::sqlx::query("INSERT INTO calendar_years (region_code, year) VALUES ($1, $2) ON CONFLICT (region_code, year) DO NOTHING")
                     .bind(region.as_str())
@@ -438,22 +440,20 @@ macro_rules! impl_storage {
                     .bind(last)
                     .execute(&mut *tx)
                     .await?;
-                for (day, kind) in notice.calendar.days() {
+                let days: Vec<_> = notice.calendar.days().collect();
+                if !days.is_empty() {
                     // The region's own day on the same date wins.
-                    ::sqlx::query(
-                        "INSERT INTO calendar_days (region_code, day, kind, origin) VALUES ($1, $2, $3, 'national') \
-                         ON CONFLICT (region_code, day) DO NOTHING",
-                    )
-                    .bind(region.as_str())
-                    .bind(day)
-                    .bind($crate::day_kind_code(kind))
-                    .execute(&mut *tx)
-                    .await?;
+                    let mut q = ::sqlx::QueryBuilder::new("INSERT INTO calendar_days (region_code, day, kind, origin) ");
+                    q.push_values(days.iter(), |mut row, (day, kind)| {
+                        row.push_bind(region.as_str().to_owned()).push_bind(*day).push_bind($crate::day_kind_code(*kind)).push_bind("national");
+                    });
+                    q.push(" ON CONFLICT (region_code, day) DO NOTHING");
+                    q.build().execute(&mut *tx).await?;
                 }
                 ::sqlx::query(
                     "INSERT INTO calendar_years (region_code, year, title, published_on) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (region_code, year) DO UPDATE SET title = excluded.title, published_on = excluded.published_on, \
-                     loaded_at = CURRENT_TIMESTAMP",
+                     loaded_at = excluded.loaded_at",
                 )
                 .bind(region.as_str())
                 .bind(year)
@@ -594,6 +594,41 @@ macro_rules! impl_storage {
                 } else {
                     "api"
                 };
+                // The tables keyed by ID number, in the same transaction: where each new person is
+                // on record (searches name no region), and the claims that keep one enrolment per
+                // person and fee year across regions (a claim for every enrolled enrolment; a
+                // concurrent claim elsewhere fails this batch on the claim's key).
+                let created: Vec<&$crate::portable::PlannedRow> =
+                    planned.iter().filter(|p| p.change == PersonChange::Created).collect();
+                if !created.is_empty() {
+                    let mut q = ::sqlx::QueryBuilder::new("INSERT INTO person_directory (id_number, region_code) ");
+                    q.push_values(created.iter(), |mut row, p| {
+                        row.push_bind(p.columns.id_number.clone()).push_bind(p.columns.region_code.clone());
+                    });
+                    q.push(" ON CONFLICT DO NOTHING");
+                    q.build().execute(&mut *tx).await?;
+                }
+                for p in &planned {
+                    if let Some(w) = p.enrolment_write.as_ref().filter(|w| w.status != "enrolled") {
+                        ::sqlx::query("DELETE FROM enrolment_claims WHERE id_number = $1 AND fee_year = $2 AND region_code = $3")
+                            .bind(&p.columns.id_number)
+                            .bind(w.fee_year)
+                            .bind(&p.columns.region_code)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                let claims: Vec<(&$crate::portable::PlannedRow, i32)> = planned
+                    .iter()
+                    .filter_map(|p| p.enrolment_write.as_ref().filter(|w| w.status == "enrolled").map(|w| (p, w.fee_year)))
+                    .collect();
+                if !claims.is_empty() {
+                    let mut q = ::sqlx::QueryBuilder::new("INSERT INTO enrolment_claims (id_number, fee_year, region_code) ");
+                    q.push_values(claims.iter(), |mut row, (p, year)| {
+                        row.push_bind(p.columns.id_number.clone()).push_bind(*year).push_bind(p.columns.region_code.clone());
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
                 // A batch of people never seen before (the bulk case) goes in by the backend's
                 // fastest way (PostgreSQL: COPY); anything else through the upserts below.
                 if Self::BULK_COPY && planned.iter().all(|p| p.change == PersonChange::Created) {
@@ -630,15 +665,7 @@ macro_rules! impl_storage {
                             .push_bind(p.version)
                             .push_bind(source.actor.clone());
                     });
-                    q.push(
-                        " ON CONFLICT (region_code, id_number) DO UPDATE SET name = excluded.name, \
-                         household = excluded.household, permit_since = excluded.permit_since, \
-                         school = excluded.school, phone = excluded.phone, station_code = excluded.station_code, \
-                         employee_insured = excluded.employee_insured, relief_kind = excluded.relief_kind, \
-                         certificate_name = excluded.certificate_name, certificate_number = excluded.certificate_number, \
-                         certificate_valid_until = excluded.certificate_valid_until, subsidy_fen = excluded.subsidy_fen, \
-                         version = excluded.version, updated_by = excluded.updated_by, updated_at = CURRENT_TIMESTAMP",
-                    );
+                    q.push(concat!(" ", $crate::persons_upsert_conflict!()));
                     q.build().execute(&mut *tx).await?;
 
                     let mut q = ::sqlx::QueryBuilder::new(
@@ -677,7 +704,7 @@ macro_rules! impl_storage {
                     q.push(
                         " ON CONFLICT (region_code, fee_year, id_number) DO UPDATE SET status = excluded.status, \
                          refusal_code = excluded.refusal_code, refusal_message = excluded.refusal_message, \
-                         covered_from = excluded.covered_from, source = excluded.source, updated_at = CURRENT_TIMESTAMP",
+                         covered_from = excluded.covered_from, source = excluded.source, updated_at = excluded.updated_at",
                     );
                     q.build().execute(&mut *tx).await?;
                 }
@@ -768,6 +795,170 @@ macro_rules! impl_storage {
                 .transpose()
             }
 
+            async fn move_person(
+                &self,
+                id_number: &::yibao_domain::IdNumber,
+                from: ::yibao_domain::RegionCode,
+                to: ::yibao_domain::RegionCode,
+                source: &$crate::records::ChangeSource,
+            ) -> Result<$crate::records::MoveOutcome, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                use $crate::records::MoveOutcome;
+                let (id, old, new) = (id_number.as_str(), from.as_str(), to.as_str());
+                if old == new {
+                    return Ok(MoveOutcome::Moved { fee_years: Vec::new(), payables_cancelled: 0 });
+                }
+                let mut tx = self.begin_write().await?;
+                let row = ::sqlx::query(
+                    "SELECT region_code, id_number, name, household, permit_since, school, phone, station_code, \
+                     employee_insured, relief_kind, certificate_name, certificate_number, certificate_valid_until, \
+                     subsidy_fen, version FROM persons WHERE region_code = $1 AND id_number = $2",
+                )
+                .bind(old)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else { return Ok(MoveOutcome::NotFound) };
+                let mut columns = ($crate::person_columns_from_row!($db))(&row)?;
+                let old_version: i64 = row.try_get("version")?;
+                let locked: i64 = ::sqlx::query_scalar(
+                    "SELECT CAST(COUNT(*) AS BIGINT) FROM payables WHERE region_code = $1 AND id_number = $2 AND status = 'locked'",
+                )
+                .bind(old)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if locked > 0 {
+                    tx.rollback().await?;
+                    return Ok(MoveOutcome::Locked);
+                }
+                // The record in the new region (a later version than any it had there), its history
+                // copied over, and an entry for the move.
+                let there: Option<i64> = ::sqlx::query_scalar("SELECT version FROM persons WHERE region_code = $1 AND id_number = $2")
+                    .bind(new)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let top: Option<i64> = ::sqlx::query_scalar(
+                    "SELECT CAST(MAX(version) AS BIGINT) FROM person_history WHERE region_code = $1 AND id_number = $2",
+                )
+                .bind(new)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                let version = old_version.max(there.unwrap_or(0)).max(top.unwrap_or(0)) + 1;
+                columns.region_code = new.to_owned();
+                let c = &columns;
+                ::sqlx::query(concat!(
+                    "INSERT INTO persons (region_code, id_number, name, household, permit_since, school, phone, \
+                     station_code, employee_insured, relief_kind, certificate_name, certificate_number, \
+                     certificate_valid_until, subsidy_fen, version, updated_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ",
+                    $crate::persons_upsert_conflict!()
+                ),
+                )
+                .bind(new)
+                .bind(id)
+                .bind(&c.name)
+                .bind(c.household)
+                .bind(c.permit_since)
+                .bind(&c.school)
+                .bind(&c.phone)
+                .bind(&c.station_code)
+                .bind(c.employee_insured)
+                .bind(c.relief_kind)
+                .bind(&c.certificate_name)
+                .bind(&c.certificate_number)
+                .bind(c.certificate_valid_until)
+                .bind(c.subsidy_fen)
+                .bind(version)
+                .bind(&source.actor)
+                .execute(&mut *tx)
+                .await?;
+                // The history after the record: SQLite's history rows point at their person.
+                ::sqlx::query(
+                    "INSERT INTO person_history (region_code, id_number, version, changed_at, changed_by, source, snapshot) \
+                     SELECT $1, id_number, version, changed_at, changed_by, source, snapshot FROM person_history \
+                     WHERE region_code = $2 AND id_number = $3 ON CONFLICT DO NOTHING",
+                )
+                .bind(new)
+                .bind(old)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                ::sqlx::query("INSERT INTO person_history (region_code, id_number, version, changed_by, source, snapshot) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(new)
+                    .bind(id)
+                    .bind(version)
+                    .bind(&source.actor)
+                    .bind(format!("move:{old}"))
+                    .bind(columns.snapshot())
+                    .execute(&mut *tx)
+                    .await?;
+                ::sqlx::query("INSERT INTO person_directory (id_number, region_code) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(id)
+                    .bind(new)
+                    .execute(&mut *tx)
+                    .await?;
+                // Every enrolled year not paid yet moves: the old enrolment refused, the new one
+                // enrolled, the claim moved, the unpaid payable cancelled.
+                let years: Vec<(i32, ::chrono::NaiveDate)> = ::sqlx::query_as(
+                    "SELECT CAST(e.fee_year AS INTEGER), e.covered_from FROM enrolments e WHERE e.region_code = $1 AND e.id_number = $2 \
+                     AND e.status = 'enrolled' AND NOT EXISTS (SELECT 1 FROM payables y WHERE y.region_code = e.region_code \
+                       AND y.id_number = e.id_number AND y.fee_year = e.fee_year AND y.status IN ('paid', 'posted')) \
+                     ORDER BY e.fee_year",
+                )
+                .bind(old)
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut payables_cancelled = 0;
+                for (year, covered_from) in &years {
+                    ::sqlx::query(
+                        "UPDATE enrolments SET status = 'refused', refusal_code = 'MOVED_AWAY', refusal_message = $1, \
+                         covered_from = NULL, updated_at = CURRENT_TIMESTAMP WHERE region_code = $2 AND fee_year = $3 AND id_number = $4",
+                    )
+                    .bind(format!("已转往统筹区 {new} 参保"))
+                    .bind(old)
+                    .bind(year)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    ::sqlx::query(
+                        "INSERT INTO enrolments (region_code, fee_year, id_number, status, covered_from, source) \
+                         VALUES ($1, $2, $3, 'enrolled', $4, 'api') \
+                         ON CONFLICT (region_code, fee_year, id_number) DO UPDATE SET status = 'enrolled', refusal_code = NULL, \
+                         refusal_message = NULL, covered_from = excluded.covered_from, source = excluded.source, \
+                         updated_at = excluded.updated_at",
+                    )
+                    .bind(new)
+                    .bind(year)
+                    .bind(id)
+                    .bind(covered_from)
+                    .execute(&mut *tx)
+                    .await?;
+                    ::sqlx::query("UPDATE enrolment_claims SET region_code = $1 WHERE id_number = $2 AND fee_year = $3 AND region_code = $4")
+                        .bind(new)
+                        .bind(id)
+                        .bind(year)
+                        .bind(old)
+                        .execute(&mut *tx)
+                        .await?;
+                    payables_cancelled += ::sqlx::query(
+                        "UPDATE payables SET status = 'cancelled' WHERE region_code = $1 AND id_number = $2 AND fee_year = $3 \
+                         AND status IN ('unpaid', 'exempt')",
+                    )
+                    .bind(old)
+                    .bind(id)
+                    .bind(year)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(MoveOutcome::Moved { fee_years: years.into_iter().map(|(y, _)| y).collect(), payables_cancelled })
+            }
+
             async fn renew_enrolments(
                 &self,
                 region: ::yibao_domain::RegionCode,
@@ -775,23 +966,49 @@ macro_rules! impl_storage {
                 to: ::yibao_domain::FeeYear,
                 covered_from: ::chrono::NaiveDate,
             ) -> Result<u64, $crate::StorageError> {
-                let done = ::sqlx::query(
-                    "INSERT INTO enrolments (region_code, fee_year, id_number, status, covered_from, source) \
-                     SELECT e.region_code, $3, e.id_number, 'enrolled', $4, 'renewal' \
-                     FROM enrolments e JOIN persons p ON p.region_code = e.region_code AND p.id_number = e.id_number \
-                     WHERE e.region_code = $1 AND e.fee_year = $2 AND e.status = 'enrolled' \
-                       AND p.employee_insured = $5 \
-                       AND NOT EXISTS (SELECT 1 FROM enrolments x WHERE x.fee_year = $3 AND x.id_number = e.id_number) \
-                     ON CONFLICT DO NOTHING",
+                // The region's candidates (one shard), then the claims of those not enrolled
+                // anywhere for the new year (the claim's key decides), then their enrolments: one
+                // transaction.
+                let mut tx = self.begin_write().await?;
+                let candidates: Vec<String> = ::sqlx::query_scalar(
+                    "SELECT e.id_number FROM enrolments e JOIN persons p ON p.region_code = e.region_code AND p.id_number = e.id_number \
+                     WHERE e.region_code = $1 AND e.fee_year = $2 AND e.status = 'enrolled' AND p.employee_insured = $4 \
+                       AND NOT EXISTS (SELECT 1 FROM enrolments x WHERE x.region_code = $1 AND x.fee_year = $3 AND x.id_number = e.id_number) \
+                     ORDER BY e.id_number",
                 )
                 .bind(region.as_str())
                 .bind(i32::from(from.get()))
                 .bind(i32::from(to.get()))
-                .bind(covered_from)
                 .bind(false)
-                .execute(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
-                Ok(done.rows_affected())
+                let year = i32::from(to.get());
+                let mut renewed: u64 = 0;
+                for chunk in candidates.chunks($crate::records::MAX_UPSERT_BATCH) {
+                    let mut q = ::sqlx::QueryBuilder::new("INSERT INTO enrolment_claims (id_number, fee_year, region_code) ");
+                    q.push_values(chunk.iter(), |mut row, id| {
+                        row.push_bind(id.clone()).push_bind(year).push_bind(region.as_str().to_owned());
+                    });
+                    q.push(" ON CONFLICT DO NOTHING RETURNING id_number");
+                    let claimed: Vec<String> = q.build_query_scalar().fetch_all(&mut *tx).await?;
+                    if claimed.is_empty() {
+                        continue;
+                    }
+                    let mut q = ::sqlx::QueryBuilder::new(
+                        "INSERT INTO enrolments (region_code, fee_year, id_number, status, covered_from, source) ",
+                    );
+                    q.push_values(claimed.iter(), |mut row, id| {
+                        row.push_bind(region.as_str().to_owned())
+                            .push_bind(year)
+                            .push_bind(id.clone())
+                            .push_bind("enrolled")
+                            .push_bind(covered_from)
+                            .push_bind("renewal");
+                    });
+                    renewed += q.build().execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(renewed)
             }
 
             async fn assessment_candidates(
@@ -808,7 +1025,7 @@ macro_rules! impl_storage {
                      p.certificate_valid_until, p.subsidy_fen \
                      FROM enrolments e JOIN persons p ON p.region_code = e.region_code AND p.id_number = e.id_number \
                      WHERE e.region_code = $1 AND e.fee_year = $2 AND e.status = 'enrolled' AND e.id_number > $3 \
-                       AND NOT EXISTS (SELECT 1 FROM payables y WHERE y.fee_year = $2 AND y.id_number = e.id_number \
+                       AND NOT EXISTS (SELECT 1 FROM payables y WHERE y.region_code = e.region_code AND y.fee_year = $2 AND y.id_number = e.id_number \
                                        AND y.status NOT IN ('superseded', 'cancelled')) \
                      ORDER BY e.id_number LIMIT $4",
                 )
@@ -898,14 +1115,16 @@ macro_rules! impl_storage {
                 let old_id: String = current.try_get("payable_id")?;
                 // Conditional on the status: a payment racing in makes this update touch nothing.
                 let superseded = ::sqlx::query(
-                    "UPDATE payables SET status = 'superseded' WHERE payable_id = $1 AND status IN ('unpaid', 'exempt')",
+                    "UPDATE payables SET status = 'superseded' WHERE region_code = $2 AND payable_id = $1 AND status IN ('unpaid', 'exempt')",
                 )
                 .bind(&old_id)
+                .bind(replacement.region.as_str())
                 .execute(&mut *tx)
                 .await?;
                 if superseded.rows_affected() != 1 {
-                    let status: String = ::sqlx::query_scalar("SELECT status FROM payables WHERE payable_id = $1")
+                    let status: String = ::sqlx::query_scalar("SELECT status FROM payables WHERE region_code = $2 AND payable_id = $1")
                         .bind(&old_id)
+                        .bind(replacement.region.as_str())
                         .fetch_one(&mut *tx)
                         .await?;
                     return Ok(Err(if status == "locked" {
@@ -939,8 +1158,9 @@ macro_rules! impl_storage {
                 .bind(&replacement.assessed_by)
                 .execute(&mut *tx)
                 .await?;
-                let row = ::sqlx::query(concat!("SELECT ", $crate::payable_columns!(), " FROM payables WHERE payable_id = $1"))
+                let row = ::sqlx::query(concat!("SELECT ", $crate::payable_columns!(), " FROM payables WHERE region_code = $2 AND payable_id = $1"))
                     .bind(&replacement.payable_id)
+                    .bind(replacement.region.as_str())
                     .fetch_one(&mut *tx)
                     .await?;
                 let record = ($crate::portable_payable_from_row!($db))(&row)?;
@@ -1242,7 +1462,7 @@ macro_rules! impl_storage {
             }
 
             async fn append_audit(&self, entry: &$crate::records::AuditEntry) -> Result<(), $crate::StorageError> {
-                ::sqlx::query("INSERT INTO audit_log (actor, action, region_code, target, detail) VALUES ($1, $2, $3, $4, $5)")
+                ::sqlx::query("INSERT INTO audit_log (actor, action, region_code, target, detail) VALUES ($1, $2, COALESCE($3, '000000'), $4, $5)")
                     .bind(&entry.actor)
                     .bind(&entry.action)
                     .bind(&entry.region)
@@ -1256,7 +1476,7 @@ macro_rules! impl_storage {
             async fn list_audit(&self, limit: usize) -> Result<Vec<$crate::records::AuditRecord>, $crate::StorageError> {
                 use ::sqlx::Row as _;
                 let rows = ::sqlx::query(
-                    "SELECT audit_id, CAST(occurred_at AS TEXT) AS occurred_at, actor, action, region_code, target, detail \
+                    "SELECT audit_id, CAST(occurred_at AS TEXT) AS occurred_at, actor, action, NULLIF(region_code, '000000') AS region_code, target, detail \
                      FROM audit_log ORDER BY audit_id DESC LIMIT $1",
                 )
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -1300,6 +1520,20 @@ macro_rules! impl_storage {
                 Ok(())
             }
         }
+    };
+}
+
+/// A person written again: every column from the new row, the time from its default.
+#[macro_export]
+macro_rules! persons_upsert_conflict {
+    () => {
+        "ON CONFLICT (region_code, id_number) DO UPDATE SET name = excluded.name, \
+         household = excluded.household, permit_since = excluded.permit_since, \
+         school = excluded.school, phone = excluded.phone, station_code = excluded.station_code, \
+         employee_insured = excluded.employee_insured, relief_kind = excluded.relief_kind, \
+         certificate_name = excluded.certificate_name, certificate_number = excluded.certificate_number, \
+         certificate_valid_until = excluded.certificate_valid_until, subsidy_fen = excluded.subsidy_fen, \
+         version = excluded.version, updated_by = excluded.updated_by, updated_at = excluded.updated_at"
     };
 }
 

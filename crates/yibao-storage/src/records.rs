@@ -163,6 +163,21 @@ pub enum ReassessRefusal {
     Locked,
 }
 
+/// What [`crate::Storage::move_person`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveOutcome {
+    /// Moved: the fee years whose enrolment moved with them, and how many unpaid payables the old
+    /// region cancelled (the new region assesses those years by its own policy).
+    Moved {
+        fee_years: Vec<i32>,
+        payables_cancelled: u64,
+    },
+    /// No such person in the region they would move from.
+    NotFound,
+    /// A payable of theirs is held by an open order or a debit run: nothing was changed.
+    Locked,
+}
+
 /// The person's standing for unpaid lists (未缴费名单) and the public paid listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StandingRow {

@@ -227,7 +227,7 @@ macro_rules! impl_settlement_storage {
                 let nos: Vec<String> = ::sqlx::query_scalar(
                     "SELECT a.agreement_no FROM debit_agreements a \
                      WHERE (a.region_code = $1 OR $2) AND ($3 OR a.payer_id_number = $4 OR EXISTS \
-                       (SELECT 1 FROM debit_agreement_members m WHERE m.agreement_no = a.agreement_no AND m.id_number = $4)) \
+                       (SELECT 1 FROM debit_agreement_members m WHERE m.region_code = a.region_code AND m.agreement_no = a.agreement_no AND m.id_number = $4)) \
                      ORDER BY a.agreement_no LIMIT $5",
                 )
                 .bind(region)
@@ -274,7 +274,7 @@ macro_rules! impl_settlement_storage {
                 let candidates = ::sqlx::query(
                     "SELECT y.payable_id FROM payables y \
                      JOIN debit_agreement_members m ON m.region_code = y.region_code AND m.id_number = y.id_number AND m.active = $1 \
-                     JOIN debit_agreements a ON a.agreement_no = m.agreement_no AND a.status = 'active' AND a.channel_id = $2 \
+                     JOIN debit_agreements a ON a.region_code = m.region_code AND a.agreement_no = m.agreement_no AND a.status = 'active' AND a.channel_id = $2 \
                      WHERE y.region_code = $3 AND y.fee_year = $4 AND y.amount_fen > 0 \
                        AND (y.status = 'unpaid' OR (y.status = 'locked' AND y.locked_until <= $5)) \
                      ORDER BY y.payable_id LIMIT $6",
@@ -414,7 +414,7 @@ macro_rules! impl_settlement_storage {
                      COALESCE(a.payer_id_number, '') AS holder_id_number, COALESCE(a.payer_name, '') AS holder_name, \
                      i.amount_fen, i.outcome, i.bank_txn_id, i.failure_code, i.failure_reason, i.payment_no \
                      FROM debit_run_items i LEFT JOIN persons p ON p.region_code = i.region_code AND p.id_number = i.id_number \
-                     LEFT JOIN debit_agreements a ON a.agreement_no = i.agreement_no \
+                     LEFT JOIN debit_agreements a ON a.region_code = i.region_code AND a.agreement_no = i.agreement_no \
                      WHERE i.run_no = $1 AND (i.outcome = $2 OR $3) ORDER BY i.seq LIMIT $4",
                 )
                 .bind(run_no)
@@ -673,8 +673,8 @@ macro_rules! impl_settlement_storage {
                 use ::sqlx::Row as _;
                 let rows = ::sqlx::query(
                     "SELECT p.payment_no, p.channel_txn_id, p.amount_fen, p.status, p.region_code, \
-                     (SELECT CAST(COUNT(*) AS BIGINT) FROM receipts r WHERE r.payment_no = p.payment_no) AS receipts, \
-                     (SELECT CAST(COUNT(*) AS BIGINT) FROM refunds f WHERE f.payment_no = p.payment_no \
+                     (SELECT CAST(COUNT(*) AS BIGINT) FROM receipts r WHERE r.region_code = p.region_code AND r.payment_no = p.payment_no) AS receipts, \
+                     (SELECT CAST(COUNT(*) AS BIGINT) FROM refunds f WHERE f.region_code = p.region_code AND f.payment_no = p.payment_no \
                         AND f.status IN ('sent', 'failed', 'succeeded')) AS handed_over \
                      FROM payments p WHERE p.channel_id = $1 AND p.paid_on = $2 AND p.fingerprint LIKE 'statement:%' \
                      AND p.response <> '' ORDER BY p.channel_txn_id LIMIT 100000",
@@ -704,10 +704,14 @@ macro_rules! impl_settlement_storage {
                 channel_id: &str,
                 payment_no: &str,
             ) -> Result<bool, $crate::StorageError> {
+                let Some(region) = __region_of(&self.pool, payment_no, "SELECT region_code FROM payments WHERE payment_no = $1").await? else {
+                    return Ok(false);
+                };
                 let mut tx = self.begin_write().await?;
-                let txn: Option<String> = ::sqlx::query_scalar("SELECT channel_txn_id FROM payments WHERE payment_no = $1 AND channel_id = $2")
+                let txn: Option<String> = ::sqlx::query_scalar("SELECT channel_txn_id FROM payments WHERE region_code = $3 AND payment_no = $1 AND channel_id = $2")
                     .bind(payment_no)
                     .bind(channel_id)
+                    .bind(&region)
                     .fetch_optional(&mut *tx)
                     .await?;
                 let Some(txn) = txn else { return Ok(false) };
@@ -722,12 +726,13 @@ macro_rules! impl_settlement_storage {
                 .execute(&mut *tx)
                 .await?;
                 let still_booked: i64 = ::sqlx::query_scalar(
-                    "SELECT CAST(COUNT(*) AS BIGINT) FROM payments p WHERE p.payment_no = $1 AND p.fingerprint LIKE 'statement:%' \
-                     AND p.status <> 'reversed' \
-                     AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.payment_no = p.payment_no) \
-                     AND NOT EXISTS (SELECT 1 FROM payment_applications a WHERE a.payment_no = p.payment_no)",
+                    "SELECT CAST(COUNT(*) AS BIGINT) FROM payments p WHERE p.region_code = $2 AND p.payment_no = $1 \
+                     AND p.fingerprint LIKE 'statement:%' AND p.status <> 'reversed' \
+                     AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.region_code = $2 AND r.payment_no = p.payment_no) \
+                     AND NOT EXISTS (SELECT 1 FROM payment_applications a WHERE a.region_code = $2 AND a.payment_no = p.payment_no)",
                 )
                 .bind(payment_no)
+                .bind(&region)
                 .fetch_one(&mut *tx)
                 .await?;
                 if still_booked != 1 {
@@ -735,23 +740,33 @@ macro_rules! impl_settlement_storage {
                     return Ok(false);
                 }
                 // Conditional on the refund still being owed: one handed to the channel meanwhile stays.
-                ::sqlx::query("DELETE FROM refunds WHERE payment_no = $1 AND status = 'owed'")
+                ::sqlx::query("DELETE FROM refunds WHERE region_code = $2 AND payment_no = $1 AND status = 'owed'")
                     .bind(payment_no)
+                    .bind(&region)
                     .execute(&mut *tx)
                     .await?;
-                let left: i64 = ::sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM refunds WHERE payment_no = $1")
+                let left: i64 = ::sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM refunds WHERE region_code = $2 AND payment_no = $1")
                     .bind(payment_no)
+                    .bind(&region)
                     .fetch_one(&mut *tx)
                     .await?;
                 if left != 0 {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                let removed = ::sqlx::query("DELETE FROM payments WHERE payment_no = $1")
+                let removed = ::sqlx::query("DELETE FROM payments WHERE region_code = $2 AND payment_no = $1")
                     .bind(payment_no)
+                    .bind(&region)
                     .execute(&mut *tx)
                     .await?;
                 ::std::assert_eq!(removed.rows_affected(), 1, "the booking was read in this transaction");
+                // The key no longer names a payment: the channel's own report is stored as any report.
+                ::sqlx::query("UPDATE channel_keys SET region_code = NULL, target = NULL WHERE channel_id = $1 AND key = $2 AND target = $3")
+                    .bind(channel_id)
+                    .bind(format!("txn:{txn}"))
+                    .bind(payment_no)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -832,7 +847,7 @@ macro_rules! impl_settlement_storage {
                 ::sqlx::query(
                     "INSERT INTO statements (channel_id, statement_date, lines, summary, format, file_sha256) VALUES ($1, $2, $3, $4, $5, $6) \
                      ON CONFLICT (channel_id, statement_date) DO UPDATE SET lines = excluded.lines, summary = excluded.summary, \
-                     format = excluded.format, file_sha256 = excluded.file_sha256, uploaded_at = CURRENT_TIMESTAMP",
+                     format = excluded.format, file_sha256 = excluded.file_sha256, uploaded_at = excluded.uploaded_at",
                 )
                 .bind(&rec.channel_id)
                 .bind(rec.day)
@@ -999,23 +1014,29 @@ macro_rules! impl_settlement_storage {
             ) -> Result<$crate::settlement::PayableRefundOutcome, $crate::StorageError> {
                 use $crate::settlement::PayableRefundOutcome;
                 ::std::assert!(matches!(refund.payable_after, "unpaid" | "cancelled"), "a refunded payable is unpaid or cancelled");
+                let Some(home) = __region_of(&self.pool, &refund.payable_id, "SELECT region_code FROM payables WHERE payable_id = $1").await? else {
+                    return Ok(PayableRefundOutcome::NotFound);
+                };
                 let mut tx = self.begin_write().await?;
-                let status: Option<String> = ::sqlx::query_scalar("SELECT status FROM payables WHERE payable_id = $1")
+                let status: Option<String> = ::sqlx::query_scalar("SELECT status FROM payables WHERE region_code = $2 AND payable_id = $1")
                     .bind(&refund.payable_id)
+                    .bind(&home)
                     .fetch_optional(&mut *tx)
                     .await?;
                 let Some(status) = status else { return Ok(PayableRefundOutcome::NotFound) };
                 let application: Option<(String, String, i64)> = ::sqlx::query_as(
-                    "SELECT payment_no, region_code, amount_fen FROM payment_applications WHERE payable_id = $1 AND active = $2",
+                    "SELECT payment_no, region_code, amount_fen FROM payment_applications WHERE region_code = $3 AND payable_id = $1 AND active = $2",
                 )
                 .bind(&refund.payable_id)
                 .bind(true)
+                .bind(&home)
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some((payment_no, region, amount)) = application else { return Ok(PayableRefundOutcome::NotPaid(status)) };
                 let (channel_id, channel_txn_id): (String, String) =
-                    ::sqlx::query_as("SELECT channel_id, channel_txn_id FROM payments WHERE payment_no = $1")
+                    ::sqlx::query_as("SELECT channel_id, channel_txn_id FROM payments WHERE region_code = $2 AND payment_no = $1")
                         .bind(&payment_no)
+                        .bind(&region)
                         .fetch_one(&mut *tx)
                         .await?;
                 // The payment's (channel, transaction) row first, as reports and reversals take it: a
@@ -1030,24 +1051,27 @@ macro_rules! impl_settlement_storage {
                 .await?;
                 // Conditional on the application still being active: a reversal or a second refund that got
                 // here first leaves nothing to refund.
-                let ended = ::sqlx::query("UPDATE payment_applications SET active = $1 WHERE payment_no = $2 AND payable_id = $3 AND active = $4")
+                let ended = ::sqlx::query("UPDATE payment_applications SET active = $1 WHERE region_code = $5 AND payment_no = $2 AND payable_id = $3 AND active = $4")
                     .bind(false)
                     .bind(&payment_no)
                     .bind(&refund.payable_id)
                     .bind(true)
+                    .bind(&region)
                     .execute(&mut *tx)
                     .await?;
                 if ended.rows_affected() != 1 {
                     return Ok(PayableRefundOutcome::NotPaid(status));
                 }
-                ::sqlx::query("UPDATE payables SET status = $1 WHERE payable_id = $2 AND status IN ('paid', 'posted')")
+                ::sqlx::query("UPDATE payables SET status = $1 WHERE region_code = $3 AND payable_id = $2 AND status IN ('paid', 'posted')")
                     .bind(refund.payable_after)
                     .bind(&refund.payable_id)
+                    .bind(&region)
                     .execute(&mut *tx)
                     .await?;
-                ::sqlx::query("UPDATE receipts SET status = 'voided' WHERE payment_no = $1 AND payable_id = $2")
+                ::sqlx::query("UPDATE receipts SET status = 'voided' WHERE region_code = $3 AND payment_no = $1 AND payable_id = $2")
                     .bind(&payment_no)
                     .bind(&refund.payable_id)
+                    .bind(&region)
                     .execute(&mut *tx)
                     .await?;
                 ::sqlx::query(
@@ -1066,15 +1090,17 @@ macro_rules! impl_settlement_storage {
                 .bind(!refund.due.calendar_complete())
                 .execute(&mut *tx)
                 .await?;
-                let still_applied: i64 = ::sqlx::query_scalar("SELECT COUNT(*) FROM payment_applications WHERE payment_no = $1 AND active = $2")
+                let still_applied: i64 = ::sqlx::query_scalar("SELECT COUNT(*) FROM payment_applications WHERE region_code = $3 AND payment_no = $1 AND active = $2")
                     .bind(&payment_no)
                     .bind(true)
+                    .bind(&region)
                     .fetch_one(&mut *tx)
                     .await?;
                 let new_status = if still_applied > 0 { "partially_refunded" } else { "refund_pending" };
-                ::sqlx::query("UPDATE payments SET status = $1 WHERE payment_no = $2 AND status <> 'reversed'")
+                ::sqlx::query("UPDATE payments SET status = $1 WHERE region_code = $3 AND payment_no = $2 AND status <> 'reversed'")
                     .bind(new_status)
                     .bind(&payment_no)
+                    .bind(&region)
                     .execute(&mut *tx)
                     .await?;
                 ::sqlx::query(
@@ -1089,8 +1115,9 @@ macro_rules! impl_settlement_storage {
                 .bind(refund.now)
                 .execute(&mut *tx)
                 .await?;
-                let row = ::sqlx::query(concat!($crate::refund_select!(), "WHERE refund_no = $1"))
+                let row = ::sqlx::query(concat!($crate::refund_select!(), "WHERE region_code = $2 AND refund_no = $1"))
                     .bind(&refund.refund_no)
+                    .bind(&region)
                     .fetch_one(&mut *tx)
                     .await?;
                 let state = ($crate::refund_state_from_row!($db))(&row)?;
@@ -1163,7 +1190,7 @@ macro_rules! impl_settlement_storage {
                 use ::sqlx::Row as _;
                 let rows = ::sqlx::query(
                     "SELECT p.paid_on, p.channel_id, a.region_code, COUNT(*) AS payables, CAST(SUM(a.amount_fen) AS BIGINT) AS applied_fen \
-                     FROM payments p JOIN payment_applications a ON a.payment_no = p.payment_no AND a.active = $1 \
+                     FROM payments p JOIN payment_applications a ON a.region_code = p.region_code AND a.payment_no = p.payment_no AND a.active = $1 \
                      WHERE p.paid_on BETWEEN $2 AND $3 AND (a.region_code = $4 OR $5) \
                      GROUP BY p.paid_on, p.channel_id, a.region_code ORDER BY p.paid_on, p.channel_id, a.region_code LIMIT 100000",
                 )

@@ -4,6 +4,11 @@
 //! database on it: each test creates its own `yibao_test_…` database and drops it afterwards).
 //! `YIBAO_TEST_BACKEND=sqlite` or `=postgres` restricts the run to one. Under `CI=true`, or when
 //! `postgres` is asked for, a missing or unreachable PostgreSQL fails the test instead of skipping.
+//! `YIBAO_TEST_BACKEND=citus` runs on a Citus cluster instead: `YIBAO_TEST_DATABASE_URL` names a
+//! database on its coordinator whose workers are registered (`../shared/citus/cluster.sh start`
+//! prints one); each test's database is made on the coordinator and on every worker, with the
+//! extension, and the workers registered, so `yibao migrate` distributes it and the suites run on
+//! shards (4 per table, to keep a test's set-up short).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -41,7 +46,11 @@ pub struct DbHandle {
 
 enum Cleanup {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, database: String },
+    /// The database on each of these servers (one, or a Citus coordinator and its workers).
+    Postgres {
+        admin_urls: Vec<String>,
+        database: String,
+    },
 }
 
 impl TestDb {
@@ -64,31 +73,40 @@ impl TestDb {
             lite.pool().close().await;
         }
         if let Cleanup::Postgres {
-            admin_url,
+            admin_urls,
             database,
         } = cleanup
         {
-            if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                let _ = sqlx::query(&format!(
-                    "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-                ))
-                .execute(&mut admin)
-                .await;
+            for admin_url in admin_urls {
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!(
+                        "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+                    ))
+                    .execute(&mut admin)
+                    .await;
+                }
             }
         }
     }
 }
 
-fn wanted() -> (bool, bool) {
+/// Which backends to run on: (SQLite, PostgreSQL, Citus).
+fn wanted() -> (bool, bool, bool) {
     let url = std::env::var("YIBAO_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty());
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     match std::env::var("YIBAO_TEST_BACKEND").as_deref() {
-        Ok("sqlite") => (true, false),
-        Ok("postgres") => (false, true),
-        _ => (true, url.is_some() || ci),
+        Ok("sqlite") => (true, false, false),
+        Ok("postgres") => (false, true, false),
+        Ok("citus") => (false, false, true),
+        _ => (true, url.is_some() || ci, false),
     }
+}
+
+/// Whether the tests run on a Citus cluster (`YIBAO_TEST_BACKEND=citus`).
+pub fn on_citus() -> bool {
+    wanted().2
 }
 
 fn postgres_admin_url() -> String {
@@ -99,6 +117,20 @@ fn postgres_admin_url() -> String {
              YIBAO_TEST_DATABASE_URL is not set; scripts/test sets it"
         ),
     }
+}
+
+/// Replaces the host and port of a `postgres://` URL (keeping user, password, database, options).
+pub fn with_host_port(url: &str, host: &str, port: i32) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let credentials = authority
+        .rsplit_once('@')
+        .map(|(c, _)| format!("{c}@"))
+        .unwrap_or_default();
+    format!("{scheme}://{credentials}{host}:{port}{tail}")
 }
 
 /// Replaces the database name of a `postgres://` URL.
@@ -148,6 +180,16 @@ pub async fn fresh_postgres() -> TestDb {
     let storage = PostgresStorage::connect(&url)
         .await
         .expect("open PostgreSQL");
+    postgres_test_db(storage, url, vec![admin_url], database)
+}
+
+/// A [`TestDb`] over an opened PostgreSQL (or Citus) database that exists on these servers.
+fn postgres_test_db(
+    storage: PostgresStorage,
+    url: String,
+    admin_urls: Vec<String>,
+    database: String,
+) -> TestDb {
     TestDb {
         db: DbHandle {
             storage: Arc::new(storage.clone()),
@@ -157,10 +199,94 @@ pub async fn fresh_postgres() -> TestDb {
             url,
         },
         cleanup: Cleanup::Postgres {
-            admin_url,
+            admin_urls,
             database,
         },
     }
+}
+
+/// Shards per distributed table in a test database (Citus' default is 32): enough to route, few
+/// enough that a test's database is made in a second or two.
+pub const CITUS_TEST_SHARDS: u32 = 4;
+
+/// A fresh database on the Citus cluster whose coordinator `YIBAO_TEST_DATABASE_URL` names: made on
+/// the coordinator and every worker with the citus extension, the workers registered, then opened
+/// (and so migrated and distributed) like any PostgreSQL database.
+pub async fn fresh_citus() -> TestDb {
+    let admin_url = postgres_admin_url();
+    let database = format!("{TEST_DATABASE_PREFIX}{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("the Citus coordinator at YIBAO_TEST_DATABASE_URL cannot be reached: {e}")
+        });
+    let nodes: Vec<(String, i32, i32)> = sqlx::query_as(
+        "SELECT nodename::text, nodeport, groupid FROM pg_dist_node WHERE noderole = 'primary' AND isactive ORDER BY groupid",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .expect("YIBAO_TEST_DATABASE_URL names a database with the citus extension (cluster.sh start)");
+    let _ = admin.close().await;
+    let workers: Vec<&(String, i32, i32)> = nodes.iter().filter(|n| n.2 != 0).collect();
+    assert!(
+        !workers.is_empty(),
+        "the Citus coordinator has no workers registered"
+    );
+    let mut admin_urls = vec![admin_url.clone()];
+    admin_urls.extend(
+        workers
+            .iter()
+            .map(|(host, port, _)| with_host_port(&admin_url, host, *port)),
+    );
+    for url in &admin_urls {
+        let mut node = sqlx::PgConnection::connect(url)
+            .await
+            .expect("reach a Citus node");
+        sqlx::query(&format!("CREATE DATABASE \"{database}\""))
+            .execute(&mut node)
+            .await
+            .expect("create test database on a Citus node");
+        let _ = node.close().await;
+        let mut db = sqlx::PgConnection::connect(&with_database(url, &database))
+            .await
+            .expect("open the test database on a Citus node");
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS citus")
+            .execute(&mut db)
+            .await
+            .expect("create the citus extension");
+        let _ = db.close().await;
+    }
+    let url = with_database(&admin_url, &database);
+    let mut coordinator = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("open the coordinator's test database");
+    if let Some((host, port, _)) = nodes.iter().find(|n| n.2 == 0) {
+        sqlx::query("SELECT citus_set_coordinator_host($1, $2)")
+            .bind(host)
+            .bind(port)
+            .execute(&mut coordinator)
+            .await
+            .expect("register the coordinator");
+    }
+    for (host, port, _) in &workers {
+        sqlx::query("SELECT citus_add_node($1, $2)")
+            .bind(host)
+            .bind(port)
+            .execute(&mut coordinator)
+            .await
+            .expect("register a worker");
+    }
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{database}\" SET citus.shard_count = {CITUS_TEST_SHARDS}"
+    ))
+    .execute(&mut coordinator)
+    .await
+    .expect("set the test shard count");
+    let _ = coordinator.close().await;
+    let storage = PostgresStorage::connect(&url)
+        .await
+        .expect("open the Citus test database");
+    postgres_test_db(storage, url, admin_urls, database)
 }
 
 /// Runs `test` once per backend under test, each on a fresh database.
@@ -178,7 +304,7 @@ where
     F: Fn(DbHandle) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let (sqlite, postgres) = wanted();
+    let (sqlite, postgres, citus) = wanted();
     if sqlite {
         let db = fresh_sqlite().await;
         test(db.db.clone()).await;
@@ -186,6 +312,11 @@ where
     }
     if postgres {
         let db = fresh_postgres().await;
+        test(db.db.clone()).await;
+        db.cleanup().await;
+    }
+    if citus {
+        let db = fresh_citus().await;
         test(db.db.clone()).await;
         db.cleanup().await;
     }

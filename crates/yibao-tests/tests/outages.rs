@@ -104,6 +104,7 @@ async fn group_commit_keeps_an_unavailable_database_unavailable() {
         }
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
         let payment = NewPayment {
+            region: "320600".into(),
             payment_no: "PMoutage".into(),
             refund_no: "RFoutage".into(),
             channel_id: "bank".into(),

@@ -1380,9 +1380,9 @@ async fn check_against_database(
         (String, String, String, i64, i64, i64),
         "SELECT p.channel_id, p.channel_txn_id, p.status, p.amount_fen, \
            CAST(COALESCE((SELECT SUM(a.amount_fen) FROM payment_applications a \
-                          WHERE a.payment_no = p.payment_no AND a.active = $2), 0) AS BIGINT), \
+                          WHERE a.region_code = p.region_code AND a.payment_no = p.payment_no AND a.active = $2), 0) AS BIGINT), \
            CAST(COALESCE((SELECT SUM(r.amount_fen) FROM refunds r \
-                          WHERE r.payment_no = p.payment_no AND r.status <> 'cancelled'), 0) AS BIGINT) \
+                          WHERE r.region_code = p.region_code AND r.payment_no = p.payment_no AND r.status <> 'cancelled'), 0) AS BIGINT) \
          FROM payments p WHERE p.channel_txn_id LIKE $1 AND p.response <> ''",
         &pattern,
         true
@@ -1391,7 +1391,7 @@ async fn check_against_database(
         url,
         (String, String, String),
         "SELECT a.payable_id, p.channel_id, p.channel_txn_id FROM payment_applications a \
-         JOIN payments p ON p.payment_no = a.payment_no \
+         JOIN payments p ON p.region_code = a.region_code AND p.payment_no = a.payment_no \
          WHERE a.active = $2 AND p.channel_txn_id LIKE $1",
         &pattern,
         true

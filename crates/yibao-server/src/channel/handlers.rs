@@ -32,7 +32,7 @@ use crate::json::ApiJson;
 use crate::metrics::PaymentReportResult;
 use crate::receipts::PayerName;
 use crate::services::refunds::refund_due;
-use crate::services::{new_check_code, new_id};
+use crate::services::{new_check_code, new_id, new_regional_id};
 use crate::AppState;
 
 fn not_found_person() -> ApiError {
@@ -299,6 +299,13 @@ pub async fn open_order(
     if views.iter().any(|v| !channel.allows(&v.region)) {
         return Err(ApiError::of(ErrorCode::RegionNotAllowed));
     }
+    // An order's rows live in one region (on a Citus cluster, on that region's shard).
+    if views.iter().any(|v| v.region != views[0].region) {
+        return Err(ApiError::new(
+            ErrorCode::NotPayable,
+            "一个订单只能包含同一统筹区的应缴费，请按统筹区分别下单",
+        ));
+    }
     let now = state.clock.now().timestamp();
     for v in &views {
         match v.channel_status(now) {
@@ -329,7 +336,7 @@ pub async fn open_order(
         }
     }
     let order = NewOrder {
-        order_no: new_id("OD"),
+        order_no: new_regional_id("OD", &views[0].region),
         channel_id: channel.channel_id.clone(),
         channel_order_no: req.channel_order_no.clone(),
         region: views[0].region.clone(),
@@ -475,15 +482,16 @@ pub async fn report_payment(
     // Money is held: a calendar problem must not refuse it (refund_due falls back to weekdays).
     let refund_due = refund_due(state.storage.as_ref(), Some(&region), paid_on).await?;
     let payment = NewPayment {
-        payment_no: new_id("PM"),
-        refund_no: new_id("RF"),
+        region: region.clone(),
+        payment_no: new_regional_id("PM", &region),
+        refund_no: new_regional_id("RF", &region),
         channel_id: channel.channel_id.clone(),
         channel_txn_id: req.channel_txn_id.clone(),
         order_no,
         lock_holder: None,
         refund_all: None,
         check_codes: ids.iter().map(|_| new_check_code()).collect(),
-        event_ids: ids.iter().map(|_| new_id("EV")).collect(),
+        event_ids: ids.iter().map(|_| new_regional_id("EV", &region)).collect(),
         payable_ids: ids,
         amount_fen: req.amount,
         paid_at: paid_at.to_rfc3339(),

@@ -24,8 +24,9 @@ pub struct AssessReport {
     pub amount_fen: i64,
 }
 
-pub fn new_payable_id() -> String {
-    format!("p{}", uuid::Uuid::new_v4().simple())
+/// A payable's identifier: `p`, its region, `R` and a random UUID (`new_regional_id`).
+pub fn new_payable_id(region: &str) -> String {
+    super::new_regional_id("p", region)
 }
 
 /// The inputs an assessment used, kept with the payable so that later registry edits never
@@ -54,7 +55,7 @@ pub fn draft_payable(
     actor: &str,
 ) -> NewPayable {
     NewPayable {
-        payable_id: new_payable_id(),
+        payable_id: new_payable_id(person.region.as_str()),
         region: person.region,
         fee_year: policy.fee_year(),
         id_number: person.id_number,

@@ -415,8 +415,9 @@ pub async fn import_result(
             } => DebitItemResult::Succeeded {
                 seq: item.seq,
                 payment: Box::new(yibao_storage::collection::NewPayment {
-                    payment_no: super::new_id("PM"),
-                    refund_no: super::new_id("RF"),
+                    region: run.region.clone(),
+                    payment_no: super::new_regional_id("PM", &run.region),
+                    refund_no: super::new_regional_id("RF", &run.region),
                     channel_id: run.channel_id.clone(),
                     channel_txn_id: bank_txn_id.clone(),
                     order_no: None,
@@ -431,7 +432,7 @@ pub async fn import_result(
                     issued_on: today,
                     now: clock.now().timestamp(),
                     check_codes: vec![super::new_check_code()],
-                    event_ids: vec![super::new_id("EV")],
+                    event_ids: vec![super::new_regional_id("EV", &run.region)],
                 }),
             },
             DebitOutcome::Failed {

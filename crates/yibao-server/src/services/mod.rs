@@ -16,6 +16,16 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 
+/// A new identifier of a row that lives in `region`, carrying it (`yibao_storage::regional_id`):
+/// on a Citus cluster the statements that find it by this identifier go to one shard.
+pub fn new_regional_id(prefix: &str, region: &str) -> String {
+    yibao_storage::regional_id::regional_id(
+        prefix,
+        region,
+        &uuid::Uuid::new_v4().simple().to_string(),
+    )
+}
+
 /// Six random lowercase alphanumerics: the check code printed on a receipt.
 pub fn new_check_code() -> String {
     let raw = uuid::Uuid::new_v4();

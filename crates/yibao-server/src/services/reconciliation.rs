@@ -514,9 +514,19 @@ async fn act_on_channel_only(
         .as_ref()
         .map(|o| o.payable_ids.clone())
         .unwrap_or_default();
+    // The payment's region is known before it is written: its order's, else the channel's first.
+    let payment_region = match &region {
+        Some(r) => r.clone(),
+        None => storage
+            .get_channel(upload.channel_id)
+            .await?
+            .and_then(|c| c.regions.first().cloned())
+            .unwrap_or_else(|| "000000".to_owned()),
+    };
     let payment = NewPayment {
-        payment_no: super::new_id("PM"),
-        refund_no: super::new_id("RF"),
+        payment_no: super::new_regional_id("PM", &payment_region),
+        refund_no: super::new_regional_id("RF", &payment_region),
+        region: payment_region.clone(),
         channel_id: upload.channel_id.to_owned(),
         channel_txn_id: d.channel_txn_id.clone(),
         order_no: order.as_ref().map(|o| o.order_no.clone()),
@@ -530,7 +540,10 @@ async fn act_on_channel_only(
             .iter()
             .map(|_| super::new_check_code())
             .collect(),
-        event_ids: payable_ids.iter().map(|_| super::new_id("EV")).collect(),
+        event_ids: payable_ids
+            .iter()
+            .map(|_| super::new_regional_id("EV", &payment_region))
+            .collect(),
         payable_ids,
         amount_fen: d.channel_fen,
         paid_at: format!("{}T00:00:00+08:00", upload.day),

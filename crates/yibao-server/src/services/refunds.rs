@@ -62,14 +62,18 @@ pub async fn refund_paid_payable(
         .refund_paid_payable(&NewPayableRefund {
             payable_id: payable_id.to_owned(),
             reason: reason.code(),
-            refund_no: super::new_id("RF"),
+            refund_no: region
+                .as_deref()
+                .map_or_else(|| super::new_id("RF"), |r| super::new_regional_id("RF", r)),
             due,
             payable_after: if reason == RefundReason::EmployeeInsurance {
                 "cancelled"
             } else {
                 "unpaid"
             },
-            event_id: super::new_id("EV"),
+            event_id: region
+                .as_deref()
+                .map_or_else(|| super::new_id("EV"), |r| super::new_regional_id("EV", r)),
             now: clock.now().timestamp(),
         })
         .await?;
