@@ -665,7 +665,8 @@ macro_rules! impl_storage {
                             .push_bind(p.version)
                             .push_bind(source.actor.clone());
                     });
-                    q.push(concat!(" ", $crate::persons_upsert_conflict!()));
+                    q.push(" ");
+                    q.push($crate::portable::PERSONS_UPSERT_CONFLICT);
                     q.build().execute(&mut *tx).await?;
 
                     let mut q = ::sqlx::QueryBuilder::new(
@@ -849,12 +850,12 @@ macro_rules! impl_storage {
                 let version = old_version.max(there.unwrap_or(0)).max(top.unwrap_or(0)) + 1;
                 columns.region_code = new.to_owned();
                 let c = &columns;
-                ::sqlx::query(concat!(
+                ::sqlx::query(&format!(
                     "INSERT INTO persons (region_code, id_number, name, household, permit_since, school, phone, \
                      station_code, employee_insured, relief_kind, certificate_name, certificate_number, \
                      certificate_valid_until, subsidy_fen, version, updated_by) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ",
-                    $crate::persons_upsert_conflict!()
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) {}",
+                    $crate::portable::PERSONS_UPSERT_CONFLICT
                 ),
                 )
                 .bind(new)
@@ -1523,19 +1524,14 @@ macro_rules! impl_storage {
     };
 }
 
-/// A person written again: every column from the new row, the time from its default.
-#[macro_export]
-macro_rules! persons_upsert_conflict {
-    () => {
-        "ON CONFLICT (region_code, id_number) DO UPDATE SET name = excluded.name, \
-         household = excluded.household, permit_since = excluded.permit_since, \
-         school = excluded.school, phone = excluded.phone, station_code = excluded.station_code, \
-         employee_insured = excluded.employee_insured, relief_kind = excluded.relief_kind, \
-         certificate_name = excluded.certificate_name, certificate_number = excluded.certificate_number, \
-         certificate_valid_until = excluded.certificate_valid_until, subsidy_fen = excluded.subsidy_fen, \
-         version = excluded.version, updated_by = excluded.updated_by, updated_at = excluded.updated_at"
-    };
-}
+/// How a person upsert changes a row already stored: every column from the new version.
+pub const PERSONS_UPSERT_CONFLICT: &str = "ON CONFLICT (region_code, id_number) DO UPDATE SET name = excluded.name, \
+     household = excluded.household, permit_since = excluded.permit_since, \
+     school = excluded.school, phone = excluded.phone, station_code = excluded.station_code, \
+     employee_insured = excluded.employee_insured, relief_kind = excluded.relief_kind, \
+     certificate_name = excluded.certificate_name, certificate_number = excluded.certificate_number, \
+     certificate_valid_until = excluded.certificate_valid_until, subsidy_fen = excluded.subsidy_fen, \
+     version = excluded.version, updated_by = excluded.updated_by, updated_at = excluded.updated_at";
 
 /// The columns of `PayableRecord`, in order.
 #[macro_export]
