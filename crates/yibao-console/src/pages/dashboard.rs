@@ -32,10 +32,11 @@ pub const PROGRESS_MAX_AGE_SECONDS: i64 = 60;
 /// operator's view is the region's table filtered to their station.
 #[derive(Clone, Default)]
 pub struct ProgressCache {
-    inner: std::sync::Arc<
-        std::sync::Mutex<std::collections::HashMap<(Option<RegionCode>, i32), CachedProgress>>,
-    >,
+    inner: std::sync::Arc<std::sync::Mutex<ProgressTables>>,
 }
+
+/// The cached progress tables, keyed by (region or all regions, fee year).
+type ProgressTables = std::collections::HashMap<(Option<RegionCode>, i32), CachedProgress>;
 
 #[derive(Clone)]
 struct CachedProgress {
@@ -108,12 +109,7 @@ impl ProgressCache {
         rows
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        std::collections::HashMap<(Option<RegionCode>, i32), CachedProgress>,
-    > {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressTables> {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
