@@ -18,6 +18,7 @@ use yibao_domain::{
 
 pub mod collection;
 mod collection_sql;
+pub mod console_reads;
 mod database_url;
 pub mod portable;
 pub mod records;
@@ -293,6 +294,12 @@ pub trait Storage:
         fee_year: yibao_domain::FeeYear,
         station: Option<&yibao_domain::StationCode>,
     ) -> Result<Vec<records::ProgressRow>, StorageError>;
+    /// The refunds, reconciliation differences and unposted payments of a region (all regions
+    /// when `None`), each counted up to [`console_reads::MONEY_COUNT_CAP`], in one statement.
+    async fn money_counts(
+        &self,
+        query: &console_reads::MoneyCountsQuery<'_>,
+    ) -> Result<console_reads::MoneyCounts, StorageError>;
     /// Persons of a region whose name is `name` or begins with it (in code-point order, so a
     /// name typed with or without its variation selectors is found when the caller compares with
     /// [`yibao_domain::PersonName::matches`]), limited to one station when given, at most `limit`.

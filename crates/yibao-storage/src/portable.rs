@@ -1217,6 +1217,13 @@ macro_rules! impl_storage {
 
             // --- The staff console's reads (issue 16) ---
 
+            async fn money_counts(
+                &self,
+                query: &$crate::console_reads::MoneyCountsQuery<'_>,
+            ) -> Result<$crate::console_reads::MoneyCounts, $crate::StorageError> {
+                $crate::console_reads::money_counts(&self.pool, query).await
+            }
+
             async fn collection_progress(
                 &self,
                 region: Option<::yibao_domain::RegionCode>,

@@ -839,3 +839,67 @@ async fn a_database_of_the_previous_version_upgrades_in_place_with_nothing_lost(
         .await
         .unwrap();
 }
+
+/// The console's money counts (one statement over refunds, reconciliation and the outbox) per
+/// region and for all regions; on a cluster they run across every shard.
+#[tokio::test]
+async fn the_consoles_money_counts_see_each_region_and_all_of_them() {
+    use yibao_storage::console_reads::{MoneyCounts, MoneyCountsQuery};
+    on_each_test_db(|db| async move {
+        let (haikou, _) = two_regions(&db).await;
+        let storage = db.storage.as_ref();
+        let (p_haikou, amount) = payable(storage, &haikou, "460100").await;
+        let counts = |region: Option<&'static str>, today: NaiveDate, late_before: i64| {
+            let query = MoneyCountsQuery {
+                region,
+                today,
+                differences_since: today - chrono::Duration::days(366),
+                now: 1_800_000_001,
+                late_before,
+            };
+            async move { storage.money_counts(&query).await.unwrap() }
+        };
+        let nothing = MoneyCounts::default();
+        assert_eq!(counts(None, today(), 0).await, nothing);
+        for txn in ["T-FIRST", "T-SECOND"] {
+            let outcome = storage
+                .report_payment(&payment(
+                    "460100",
+                    txn,
+                    std::slice::from_ref(&p_haikou),
+                    amount,
+                    None,
+                ))
+                .await
+                .unwrap();
+            assert!(matches!(outcome, PaymentReportOutcome::Stored(_)));
+        }
+        // The first paid the payable (one event to post); the second is a refund owed, due today.
+        let haikou_counts = MoneyCounts {
+            refunds_owed: 1,
+            refunds_overdue: 0,
+            differences: 0,
+            unposted: 1,
+            unposted_late: 0,
+        };
+        assert_eq!(
+            counts(Some("460100"), today(), 1_800_000_000).await,
+            haikou_counts
+        );
+        assert_eq!(counts(None, today(), 1_800_000_000).await, haikou_counts);
+        assert_eq!(
+            counts(Some("320600"), today(), 1_800_000_000).await,
+            nothing
+        );
+        // A day later the refund is overdue; two days later the posting is late.
+        let later = counts(
+            Some("460100"),
+            today() + chrono::Duration::days(1),
+            1_800_000_001,
+        )
+        .await;
+        assert_eq!(later.refunds_overdue, 1);
+        assert_eq!(later.unposted_late, 1);
+    })
+    .await;
+}

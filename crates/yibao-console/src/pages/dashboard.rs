@@ -7,6 +7,7 @@ use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 use yibao_domain::{FeeYear, RegionCode};
 use yibao_server::AppState;
+use yibao_storage::console_reads::{MoneyCountsQuery, MONEY_COUNT_CAP};
 use yibao_storage::records::ProgressRow;
 use yibao_storage::Role;
 
@@ -19,8 +20,6 @@ pub const GOOD_RATE_PERMILLE: i64 = 800;
 pub const WARN_RATE_PERMILLE: i64 = 700;
 /// Days of daily collection the chart shows.
 pub const CHART_DAYS: i64 = 30;
-/// Rows read for each of the money counts (refunds, differences, postings); more shows as "≥".
-const COUNT_LIMIT: usize = 10_000;
 
 /// How long a computed progress table is shown before it is computed again (in the
 /// background: the page never waits for a refresh once a table exists).
@@ -228,12 +227,24 @@ pub struct DayRow {
 
 /// Money matters the user's scope answers for.
 pub struct MoneyCounts {
-    pub refunds_owed: usize,
-    pub refunds_overdue: usize,
-    pub differences: usize,
-    pub unposted: usize,
-    pub unposted_late: usize,
-    pub limit: usize,
+    pub refunds_owed: i64,
+    pub refunds_overdue: i64,
+    pub differences: i64,
+    pub unposted: i64,
+    pub unposted_late: i64,
+    /// Each count stops here; the page shows "≥" when one reaches it.
+    pub limit: i64,
+}
+
+impl MoneyCounts {
+    /// A count as the page shows it: "≥ 10000" once it reached the cap.
+    pub fn shown(&self, n: &i64) -> String {
+        if *n >= self.limit {
+            format!("≥{}", self.limit)
+        } else {
+            n.to_string()
+        }
+    }
 }
 
 #[derive(Template)]
@@ -354,47 +365,26 @@ pub async fn page(
                 amount: yuan(c.applied_fen),
             })
             .collect::<Vec<_>>();
-        let owed = state
-            .storage
-            .refunds(Some("owed"), region_text.as_deref(), COUNT_LIMIT)
-            .await?
-            .len();
-        let overdue = state
-            .storage
-            .overdue_refunds(today, region_text.as_deref(), COUNT_LIMIT)
-            .await?
-            .len();
-        let differences = state
-            .storage
-            .reconciliation_items_of_region(
-                None,
-                region_text.as_deref(),
-                today - Duration::days(366),
-                today,
-                true,
-                COUNT_LIMIT,
-            )
-            .await?
-            .len();
         let now = state.clock.now().timestamp();
-        let unposted = state
+        let counts = state
             .storage
-            .unposted_events(now, region_text.as_deref(), COUNT_LIMIT)
+            .money_counts(&MoneyCountsQuery {
+                region: region_text.as_deref(),
+                today,
+                differences_since: today - Duration::days(366),
+                now,
+                late_before: now - 2 * 86_400,
+            })
             .await?;
-        let late_before = now - 2 * 86_400;
-        let unposted_late = unposted
-            .iter()
-            .filter(|e| e.created_at < late_before)
-            .count();
         (
             days,
             Some(MoneyCounts {
-                refunds_owed: owed,
-                refunds_overdue: overdue,
-                differences,
-                unposted: unposted.len(),
-                unposted_late,
-                limit: COUNT_LIMIT,
+                refunds_owed: counts.refunds_owed,
+                refunds_overdue: counts.refunds_overdue,
+                differences: counts.differences,
+                unposted: counts.unposted,
+                unposted_late: counts.unposted_late,
+                limit: MONEY_COUNT_CAP,
             }),
         )
     };
