@@ -7,7 +7,7 @@ use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 use yibao_domain::{FeeYear, RegionCode};
 use yibao_server::AppState;
-use yibao_storage::console_reads::{MoneyCountsQuery, MONEY_COUNT_CAP};
+use yibao_storage::console_reads::{MoneyCounts, MoneyCountsQuery, MONEY_COUNT_CAP};
 use yibao_storage::records::ProgressRow;
 use yibao_storage::Role;
 
@@ -225,19 +225,15 @@ pub struct DayRow {
     pub amount: String,
 }
 
-/// Money matters the user's scope answers for.
-pub struct MoneyCounts {
-    pub refunds_owed: i64,
-    pub refunds_overdue: i64,
-    pub differences: i64,
-    pub unposted: i64,
-    pub unposted_late: i64,
+/// Money matters the user's scope answers for, as the page shows them.
+pub struct MoneyView {
+    pub counts: MoneyCounts,
     /// Each count stops here; the page shows "≥" when one reaches it.
     pub limit: i64,
 }
 
-impl MoneyCounts {
-    /// A count as the page shows it: "≥ 10000" once it reached the cap.
+impl MoneyView {
+    /// A count as the page shows it: "≥10000" once it reached the cap.
     pub fn shown(&self, n: &i64) -> String {
         if *n >= self.limit {
             format!("≥{}", self.limit)
@@ -261,7 +257,7 @@ pub struct DashboardPage {
     pub stations: Vec<StationProgress>,
     pub total: StationProgress,
     pub days: Vec<DayRow>,
-    pub money: Option<MoneyCounts>,
+    pub money: Option<MoneyView>,
     pub calendar_warnings: Vec<String>,
     pub password_changed: bool,
     /// JSON for the charts (read by console.js from `data-chart`).
@@ -378,12 +374,8 @@ pub async fn page(
             .await?;
         (
             days,
-            Some(MoneyCounts {
-                refunds_owed: counts.refunds_owed,
-                refunds_overdue: counts.refunds_overdue,
-                differences: counts.differences,
-                unposted: counts.unposted,
-                unposted_late: counts.unposted_late,
+            Some(MoneyView {
+                counts,
                 limit: MONEY_COUNT_CAP,
             }),
         )
