@@ -132,6 +132,24 @@ fn roster(rows: &[String]) -> Vec<u8> {
     format!("\u{feff}{HEADER}\n{}\n", rows.join("\n")).into_bytes()
 }
 
+/// The same rows as an XLSX workbook, every cell text (as a clerk's Excel keeps ID numbers).
+fn workbook(rows: &[String]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("花名册").unwrap();
+    let lines = std::iter::once(HEADER.to_owned()).chain(rows.iter().cloned());
+    for (r, line) in lines.enumerate() {
+        for (c, cell) in line.split(',').enumerate() {
+            if !cell.is_empty() {
+                sheet
+                    .write_string(u32::try_from(r).unwrap(), u16::try_from(c).unwrap(), cell)
+                    .unwrap();
+            }
+        }
+    }
+    book.save_to_buffer().unwrap()
+}
+
 async fn stored(storage: &Arc<dyn Storage>, id: &str) -> bool {
     let id = IdNumber::parse(id, clock().today()).unwrap().id_number;
     storage
@@ -207,6 +225,19 @@ async fn a_station_clerk_uploads_rosters_and_sees_every_rejected_row() {
             .expect_text("<td class=\"mono\">EMPLOYEE_INSURED</td>");
         assert!(stored(&storage, &fine).await);
         assert!(!stored(&storage, &other_station).await);
+
+        // A workbook (XLSX) is read as the API reads it: the roster sheet by its header.
+        let in_workbook = make_id("320602", "1991-05-05", 907);
+        let page = upload(
+            &clerk,
+            "roster.xlsx",
+            &workbook(&[row("郑爽", &in_workbook, "ST-01", "")]),
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        page.expect_text("<strong id=\"accepted-count\">1</strong>")
+            .expect_text("读取的工作表");
+        assert!(stored(&storage, &in_workbook).await);
 
         // Bad files: a message beside the field, never a 500.
         let page = upload(&clerk, "roster.txt", b"abc").await;
@@ -600,6 +631,34 @@ async fn the_unpaid_list_is_the_stations_own_masked_paged_and_exported_within_it
             .await;
         assert_eq!(bad_station.status, StatusCode::UNPROCESSABLE_ENTITY);
         bad_station.expect_text("id=\"station-error\"");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_roster_over_the_apis_limit_is_refused_beside_the_field() {
+    on_each_backend(|storage| async move {
+        demo(&storage).await;
+        let s = server(storage.clone()).await;
+        let clerk = ConsoleSession::sign_in(&s, STATION.0, STATION.1).await;
+        let mut csv = roster(&[row(
+            "王芳",
+            &make_id("320602", "1985-03-12", 931),
+            "ST-01",
+            "",
+        )]);
+        csv.resize(yibao_console::pages::roster::MAX_ROSTER_BYTES + 1, b'\n');
+        let page = upload(&clerk, "big.csv", &csv).await;
+        assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", page.body);
+        page.expect_text("id=\"file-error\"").expect_text("64 MB");
+        // Past the whole form's limit too: the body stops being read, the same answer.
+        csv.resize(
+            yibao_console::pages::roster::MAX_ROSTER_BODY_BYTES + 1,
+            b'\n',
+        );
+        let page = upload(&clerk, "bigger.csv", &csv).await;
+        assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", page.body);
+        page.expect_text("id=\"file-error\"");
     })
     .await;
 }
