@@ -109,6 +109,30 @@ async fn post_multipart(
     }
 }
 
+/// Posts the roster form with an `Origin` header, as a page of that site would.
+async fn post_multipart_from(session: &ConsoleSession, parts: &[Part<'_>], origin: &str) -> Page {
+    let response = session
+        .client
+        .post(format!("{}/console/roster", session.base_url))
+        .header(COOKIE, &session.cookie)
+        .header("origin", origin)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(multipart_body(parts))
+        .send()
+        .await
+        .expect("POST multipart");
+    Page {
+        status: response.status(),
+        location: None,
+        content_type: String::new(),
+        csp: None,
+        body: response.text().await.unwrap_or_default(),
+    }
+}
+
 /// Uploads `csv` as `file_name` through the page's form, the token first.
 async fn upload(session: &ConsoleSession, file_name: &str, bytes: &[u8]) -> Page {
     post_multipart(
@@ -236,7 +260,8 @@ async fn a_station_clerk_uploads_rosters_and_sees_every_rejected_row() {
         .await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         page.expect_text("<strong id=\"accepted-count\">1</strong>")
-            .expect_text("读取的工作表");
+            .expect_text("读取的工作表")
+            .expect_text("Excel 工作簿");
         assert!(stored(&storage, &in_workbook).await);
 
         // Bad files: a message beside the field, never a 500.
@@ -339,6 +364,17 @@ async fn the_upload_form_is_refused_without_this_sessions_token() {
                 Part::File("file", "r.csv", &csv),
             ],
             None,
+        )
+        .await;
+        refused(&page);
+        // The right token from another site (a form posted cross-origin).
+        let page = post_multipart_from(
+            &clerk,
+            &[
+                Part::Text("_csrf", &clerk.csrf),
+                Part::File("file", "r.csv", &csv),
+            ],
+            "https://evil.example",
         )
         .await;
         refused(&page);

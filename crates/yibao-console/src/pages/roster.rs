@@ -91,10 +91,11 @@ impl Outcome {
             updated: s.updated,
             unchanged: s.unchanged,
             rejected: s.rejected,
-            encoding: match report.encoding {
-                "utf8_bom" => "UTF-8（带BOM）",
-                "gb18030" => "GB18030（含GBK）",
-                _ => "UTF-8",
+            encoding: match (report.sheet.is_some(), report.encoding) {
+                (true, _) => "Excel 工作簿（.xlsx）",
+                (false, "utf8_bom") => "CSV，UTF-8（带BOM）",
+                (false, "gb18030") => "CSV，GB18030（含GBK）",
+                _ => "CSV，UTF-8",
             },
             sheet: report.sheet.clone(),
             unknown_columns: report.unknown_columns.join("、"),
