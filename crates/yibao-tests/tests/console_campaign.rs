@@ -596,6 +596,10 @@ async fn the_unpaid_list_is_the_stations_own_masked_paged_and_exported_within_it
         for r in other.iter().take(5) {
             theirs.expect_no_text(&r.id_number);
         }
+        let tampered = clerk
+            .get("/console/unpaid?fee_year=2027&station=%3Cx%3E")
+            .await;
+        assert_eq!(tampered.status, StatusCode::FORBIDDEN);
         let export = clerk
             .get("/console/unpaid/export?fee_year=2027&station=ST-02")
             .await;
@@ -648,6 +652,18 @@ async fn the_unpaid_list_is_the_stations_own_masked_paged_and_exported_within_it
             .await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
         refused.expect_text("超过一次导出的上限 10 人");
+
+        // The tax office reads its region's lists, any station.
+        let tax = ConsoleSession::sign_in(&s, TAX.0, TAX.1).await;
+        let theirs = tax.get("/console/unpaid?station=ST-02&fee_year=2027").await;
+        assert_eq!(theirs.status, StatusCode::OK, "{}", theirs.body);
+        theirs
+            .expect_text(&format!(
+                "<strong id=\"unpaid-total\">{}</strong>",
+                other.len()
+            ))
+            .expect_text("id=\"station\"")
+            .expect_no_text("id=\"region\"");
 
         // The administrator chooses region and station.
         let admin = ConsoleSession::sign_in(&s, ADMIN.0, ADMIN.1).await;

@@ -67,7 +67,10 @@ pub struct Line {
 pub struct UnpaidPage {
     pub chrome: Chrome,
     pub regions: Vec<(String, String)>,
+    /// Roles not bound to a region choose it.
     pub may_choose: bool,
+    /// Roles other than a station operator choose the station (or all).
+    pub may_choose_station: bool,
     pub region: String,
     pub station: String,
     pub fee_year: String,
@@ -144,6 +147,7 @@ async fn asked(
         chrome: Chrome::new(user, "unpaid", "未缴名单"),
         regions,
         may_choose: account.region.is_none(),
+        may_choose_station: account.role != yibao_storage::Role::StationOperator,
         region: region.to_string(),
         station: station_text.clone(),
         fee_year: String::new(),
@@ -165,6 +169,10 @@ async fn asked(
     } else {
         match StationCode::parse(&station_text) {
             Ok(code) => Some(code),
+            // A station operator's list is their own station's: anything else is refused.
+            Err(_) if !page.may_choose_station => {
+                return Err(ApiError::of(ErrorCode::Forbidden).into())
+            }
             Err(e) => {
                 page.station_error = Some(format!("服务站代码有误：{e}"));
                 None
