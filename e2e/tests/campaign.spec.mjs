@@ -49,6 +49,25 @@ test('a station clerk uploads a roster and sees every rejected row with its code
   await expect(rejected).toContainText('身份证号码');
   await shot(page, '42-roster-result');
   await accessible(page);
+
+  // 下载未通过明细: the rejected rows with their own cells; the clerk corrects the check digit
+  // and uploads the file as it is (行号, 错误列, 错误代码, 错误原因 are ignored).
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: '下载未通过明细（CSV）' }).click(),
+  ]);
+  const chunks = [];
+  for await (const chunk of await download.createReadStream()) chunks.push(chunk);
+  const csv = Buffer.concat(chunks).toString('utf8');
+  expect(csv.startsWith('\ufeff行号,错误列,错误代码,错误原因,姓名,身份证号码')).toBeTruthy();
+  expect(csv).toContain('INVALID_ID_NUMBER');
+  const corrected = csv.replace('320602198811110820', '320602198811110825');
+  await page.getByLabel('花名册文件').setInputFiles({ name: 'roster.rejected.csv', mimeType: 'text/csv', buffer: Buffer.from(corrected, 'utf8') });
+  await page.getByRole('button', { name: '上传并导入' }).click();
+  await expect(page.getByRole('heading', { name: '导入结果：roster.rejected.csv' })).toBeVisible();
+  await expect(page.getByRole('table', { name: /未通过的行/ })).not.toContainText('INVALID_ID_NUMBER');
+  await shot(page, '42b-roster-corrected');
+  await accessible(page);
   w.assertClean();
 });
 

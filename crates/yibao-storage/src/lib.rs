@@ -29,7 +29,8 @@ pub use database_url::{DatabaseUrl, DatabaseUrlError};
 pub use records::{
     AuditEntry, AuditRecord, ChangeSource, EnrolmentOutcome, EnrolmentRecord, EnrolmentRequest,
     HistoryEntry, ImportSummary, LoginAdmission, LoginThrottleKey, NewPayable, PayableRecord,
-    PersonChange, PersonUpsert, ReassessRefusal, Role, StaffAccount, StandingRow, UpsertOutcome,
+    PersonChange, PersonUpsert, ReassessRefusal, RejectionFile, Role, StaffAccount, StandingRow,
+    UpsertOutcome,
 };
 
 /// Whether the caller may change a person stored in a region under a station (or none): the
@@ -365,6 +366,21 @@ pub trait Storage:
     async fn list_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StorageError>;
     async fn record_import(&self, summary: &ImportSummary, actor: &str)
         -> Result<(), StorageError>;
+
+    // --- The console's campaign records (issue 16) ---
+
+    /// Keeps an import's rejection file under its uploader's region and import id (the key);
+    /// a second one for the same key replaces the first.
+    async fn put_rejection_file(&self, file: &RejectionFile) -> Result<(), StorageError>;
+    /// The rejection file of an import in a region (or [`records::CENTRE_SCOPE`]), if still kept.
+    async fn get_rejection_file(
+        &self,
+        region: &str,
+        import_id: &str,
+    ) -> Result<Option<RejectionFile>, StorageError>;
+    /// Deletes rejection files created before `before` (Unix seconds), at most
+    /// [`records::MAX_REJECTION_FILES_PRUNED`] per call; answers how many.
+    async fn prune_rejection_files(&self, before: i64) -> Result<u64, StorageError>;
 }
 
 /// What one round of [`Storage::housekeeping`] saw and did.

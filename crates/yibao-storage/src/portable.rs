@@ -1520,6 +1520,66 @@ macro_rules! impl_storage {
                 .await?;
                 Ok(())
             }
+
+            // --- The console's campaign records (issue 16) ---
+
+            async fn put_rejection_file(&self, file: &$crate::records::RejectionFile) -> Result<(), $crate::StorageError> {
+                ::sqlx::query(
+                    "INSERT INTO roster_rejection_files (region_code, import_id, station_code, uploaded_by, created_at, \
+                     file_name, rows_kept, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (region_code, import_id) DO UPDATE SET station_code = excluded.station_code, \
+                     uploaded_by = excluded.uploaded_by, created_at = excluded.created_at, file_name = excluded.file_name, \
+                     rows_kept = excluded.rows_kept, content = excluded.content",
+                )
+                .bind(&file.region)
+                .bind(&file.import_id)
+                .bind(&file.station_code)
+                .bind(&file.uploaded_by)
+                .bind(file.created_at)
+                .bind(&file.file_name)
+                .bind(file.rows_kept)
+                .bind(&file.content)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_rejection_file(&self, region: &str, import_id: &str) -> Result<Option<$crate::records::RejectionFile>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let row = ::sqlx::query(
+                    "SELECT region_code, import_id, station_code, uploaded_by, created_at, file_name, rows_kept, content \
+                     FROM roster_rejection_files WHERE region_code = $1 AND import_id = $2",
+                )
+                .bind(region)
+                .bind(import_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some($crate::records::RejectionFile {
+                    region: r.try_get("region_code")?,
+                    import_id: r.try_get("import_id")?,
+                    station_code: r.try_get("station_code")?,
+                    uploaded_by: r.try_get("uploaded_by")?,
+                    created_at: r.try_get("created_at")?,
+                    file_name: r.try_get("file_name")?,
+                    rows_kept: r.try_get("rows_kept")?,
+                    content: r.try_get("content")?,
+                }))
+            }
+
+            async fn prune_rejection_files(&self, before: i64) -> Result<u64, $crate::StorageError> {
+                // Oldest first, a bounded batch: the index on created_at finds them.
+                let done = ::sqlx::query(
+                    "DELETE FROM roster_rejection_files WHERE (region_code, import_id) IN \
+                     (SELECT region_code, import_id FROM roster_rejection_files WHERE created_at < $1 \
+                      ORDER BY created_at LIMIT $2)",
+                )
+                .bind(before)
+                .bind(i64::try_from($crate::records::MAX_REJECTION_FILES_PRUNED).unwrap_or(i64::MAX))
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
         }
     };
 }

@@ -520,3 +520,44 @@ pub fn standing_name_zh(standing: &str) -> &'static str {
         _ => "未知",
     }
 }
+
+/// The region code a record of the centre (an account bound to no region) is kept under, as the
+/// audit log does: `000000` names no pooling region.
+pub const CENTRE_SCOPE: &str = "000000";
+
+/// A roster import's rejection file (未通过明细) kept for its uploader to download
+/// ([`crate::Storage::put_rejection_file`]): the CSV with each rejected row's own cells, under the
+/// uploader's region ([`CENTRE_SCOPE`] for the centre) and station. Personal data.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RejectionFile {
+    /// The uploader's region, or [`CENTRE_SCOPE`].
+    pub region: String,
+    pub import_id: String,
+    /// The uploader's station; `None` above station level.
+    pub station_code: Option<String>,
+    pub uploaded_by: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The uploaded file's name.
+    pub file_name: String,
+    /// Rejected rows in `content`.
+    pub rows_kept: i64,
+    /// The CSV, UTF-8 with a byte-order mark, at most [`MAX_REJECTION_FILE_BYTES`].
+    pub content: String,
+}
+
+impl std::fmt::Debug for RejectionFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RejectionFile")
+            .field("region", &self.region)
+            .field("import_id", &self.import_id)
+            .field("station_code", &self.station_code)
+            .field("rows_kept", &self.rows_kept)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Largest rejection file kept (a database constraint on both backends).
+pub const MAX_REJECTION_FILE_BYTES: usize = 16 * 1024 * 1024;
+/// Rejection files deleted by one pruning statement.
+pub const MAX_REJECTION_FILES_PRUNED: usize = 1_000;

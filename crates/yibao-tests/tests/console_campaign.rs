@@ -714,3 +714,134 @@ async fn a_roster_over_the_apis_limit_is_refused_beside_the_field() {
     })
     .await;
 }
+
+/// Creates a station operator of 320600 for `station` with password `station-password-2`.
+async fn station_operator(storage: &Arc<dyn Storage>, username: &str, station: &str) {
+    use yibao_server::services::staff::{create_staff, NewStaff, Password};
+    create_staff(
+        storage.as_ref(),
+        NewStaff {
+            temporary_password: false,
+            username: username.into(),
+            display_name: "其他服务站经办".into(),
+            role: yibao_storage::Role::StationOperator,
+            region: Some(RegionCode::parse("320600").unwrap()),
+            station: Some(StationCode::parse(station).unwrap()),
+            password: Password::new("station-password-2".into()).unwrap(),
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+}
+
+/// 下载未通过明细: the rejection file kept for the uploader's scope (and nobody else's), with
+/// the roster's own columns and each rejected row's cells; corrected, it is uploaded again and
+/// the fixed row is taken. Downloading is audited; the background pruning deletes it after 30
+/// days.
+#[tokio::test]
+async fn the_rejection_file_is_downloaded_corrected_and_uploaded_again() {
+    on_each_backend(|storage| async move {
+        demo(&storage).await;
+        station_operator(&storage, "nt-st02", "ST-02").await;
+        let s = server(storage.clone()).await;
+        let clerk = ConsoleSession::sign_in(&s, STATION.0, STATION.1).await;
+        let fine = make_id("320602", "1979-06-06", 913);
+        let fixed = make_id("320602", "1988-11-11", 914);
+        let mut broken = fixed.clone();
+        let last = if broken.ends_with('0') { "1" } else { "0" };
+        broken.replace_range(17.., last);
+        let employee = make_id("320602", "1982-02-02", 916);
+        let page = upload(
+            &clerk,
+            "bad.csv",
+            &roster(&[
+                row("陈静", &broken, "ST-01", ""),
+                row("孙丽", &fine, "ST-01", ""),
+                row("钱勇", &employee, "ST-01", "是"),
+            ]),
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        page.expect_text("<strong id=\"rejected-count\">2</strong>")
+            .expect_text("下载未通过明细");
+        let link = page
+            .link_starting("/console/roster/rejections/")
+            .expect("a download link");
+
+        let file = clerk.get(&link).await;
+        assert_eq!(file.status, StatusCode::OK, "{}", file.body);
+        assert!(
+            file.content_type.starts_with("text/csv"),
+            "{}",
+            file.content_type
+        );
+        assert!(
+            file.body.starts_with('\u{feff}'),
+            "a byte-order mark for Excel"
+        );
+        let lines: Vec<&str> = file.body.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("\u{feff}行号,错误列,错误代码,错误原因,{HEADER}")
+        );
+        assert_eq!(lines.len(), 3, "{}", file.body);
+        assert!(
+            lines[1].starts_with("2,身份证号码,INVALID_ID_NUMBER,"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[1].contains(&format!(",陈静,\"=\"\"{broken}\"\"\",320600,")),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[2].starts_with("4,"), "{}", lines[2]);
+        assert!(
+            lines[2].contains("EMPLOYEE_INSURED") && lines[2].contains("钱勇"),
+            "{}",
+            lines[2]
+        );
+        let audited = storage.list_audit(20).await.unwrap();
+        assert!(
+            audited
+                .iter()
+                .any(|a| a.entry.action == "read.roster_rejections" && a.entry.actor == STATION.0),
+            "downloading is audited"
+        );
+
+        // Nobody else reads it: another station's clerk, the centre, the tax office.
+        let other = ConsoleSession::sign_in(&s, "nt-st02", "station-password-2").await;
+        assert_eq!(other.get(&link).await.status, StatusCode::NOT_FOUND);
+        let admin = ConsoleSession::sign_in(&s, ADMIN.0, ADMIN.1).await;
+        assert_eq!(admin.get(&link).await.status, StatusCode::NOT_FOUND);
+        let tax = ConsoleSession::sign_in(&s, TAX.0, TAX.1).await;
+        assert_eq!(tax.get(&link).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            clerk
+                .get("/console/roster/rejections/imp-nothing")
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+
+        // The clerk corrects the ID number and uploads the file as it is: the four added
+        // columns are ignored, the fixed row is taken, the employee still refused.
+        let corrected = file.body.replace(&broken, &fixed);
+        let again = upload(&clerk, "bad.rejected.csv", corrected.as_bytes()).await;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+        again
+            .expect_text("共读取 2 行")
+            .expect_text("<dt>新登记参保</dt><dd>1</dd>")
+            .expect_text("<strong id=\"rejected-count\">1</strong>")
+            .expect_no_text("未使用的列");
+        assert!(stored(&storage, &fixed).await);
+
+        // Kept 30 days: the background round deletes it after.
+        let now = clock().now().timestamp();
+        assert_eq!(storage.prune_rejection_files(now - 60).await.unwrap(), 0);
+        assert_eq!(storage.prune_rejection_files(now + 1).await.unwrap(), 2);
+        assert_eq!(clerk.get(&link).await.status, StatusCode::NOT_FOUND);
+    })
+    .await;
+}

@@ -466,3 +466,77 @@ async fn the_demo_keeps_a_window_open_whatever_the_date() {
     })
     .await;
 }
+
+/// Rejection files: kept under (region, import id), replaced on the same key, found only under
+/// their own region, refused past their size bound, pruned oldest first within a bounded batch.
+#[tokio::test]
+async fn rejection_files_are_kept_by_region_bounded_and_pruned() {
+    use yibao_storage::records::{CENTRE_SCOPE, MAX_REJECTION_FILE_BYTES};
+    use yibao_storage::RejectionFile;
+    on_each_backend(|storage| async move {
+        let file = |region: &str, id: &str, at: i64, content: String| RejectionFile {
+            region: region.to_owned(),
+            import_id: id.to_owned(),
+            station_code: Some("ST-01".to_owned()),
+            uploaded_by: "clerk".to_owned(),
+            created_at: at,
+            file_name: "名册.csv".to_owned(),
+            rows_kept: 1,
+            content,
+        };
+        let first = file("320600", "imp1", 100, "\u{feff}行号\n2\n".to_owned());
+        storage.put_rejection_file(&first).await.unwrap();
+        storage
+            .put_rejection_file(&file(CENTRE_SCOPE, "imp1", 200, "centre".to_owned()))
+            .await
+            .unwrap();
+        assert_eq!(
+            storage.get_rejection_file("320600", "imp1").await.unwrap(),
+            Some(first.clone())
+        );
+        assert!(storage
+            .get_rejection_file("320500", "imp1")
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            storage
+                .get_rejection_file(CENTRE_SCOPE, "imp1")
+                .await
+                .unwrap()
+                .unwrap()
+                .content,
+            "centre"
+        );
+        // The same key again replaces it.
+        let replaced = file("320600", "imp1", 150, "again".to_owned());
+        storage.put_rejection_file(&replaced).await.unwrap();
+        assert_eq!(
+            storage.get_rejection_file("320600", "imp1").await.unwrap(),
+            Some(replaced)
+        );
+        // Past the bound: a constraint, nothing kept.
+        let huge = file(
+            "320600",
+            "imp2",
+            100,
+            "x".repeat(MAX_REJECTION_FILE_BYTES + 1),
+        );
+        assert!(matches!(
+            storage.put_rejection_file(&huge).await,
+            Err(StorageError::Constraint {
+                kind: ConstraintKind::Check,
+                ..
+            })
+        ));
+        assert_eq!(storage.prune_rejection_files(150).await.unwrap(), 0);
+        assert_eq!(storage.prune_rejection_files(151).await.unwrap(), 1);
+        assert_eq!(storage.prune_rejection_files(1_000).await.unwrap(), 1);
+        assert!(storage
+            .get_rejection_file(CENTRE_SCOPE, "imp1")
+            .await
+            .unwrap()
+            .is_none());
+    })
+    .await;
+}

@@ -12,7 +12,7 @@ use std::io::Write;
 
 use askama::Template;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
-use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,7 +20,8 @@ use axum::Router;
 use yibao_domain::FeeYear;
 use yibao_roster_file::Limits;
 use yibao_server::services::roster_import::{
-    import_roster, template_csv, ImportReport, ImportScope,
+    import_roster, keep_rejection_file, read_rejection_file, template_csv, ImportReport,
+    ImportScope, MAX_KEPT_REJECTED_ROWS,
 };
 use yibao_server::{ApiError, AppState, ErrorCode};
 
@@ -51,6 +52,7 @@ pub fn routes() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(MAX_ROSTER_BODY_BYTES)),
         )
         .route("/console/roster/template.csv", get(template))
+        .route("/console/roster/rejections/{import_id}", get(rejections))
 }
 
 /// One rejected row as the page lists it.
@@ -78,6 +80,8 @@ pub struct Outcome {
     pub rejections: Vec<RejectedLine>,
     /// Fewer rejections listed than there are.
     pub more_rejections: bool,
+    /// The import whose rejection file (未通过明细) is kept for download.
+    pub rejection_file: Option<String>,
 }
 
 impl Outcome {
@@ -117,6 +121,7 @@ impl Outcome {
                 .collect(),
             more_rejections: report.rejections.len() > MAX_SHOWN_REJECTIONS
                 || report.rejections_truncated,
+            rejection_file: None,
         }
     }
 }
@@ -131,6 +136,7 @@ pub struct UploadPage {
     pub outcome: Option<Outcome>,
     pub limit_mib: usize,
     pub shown_limit: usize,
+    pub kept_limit: usize,
 }
 
 impl UploadPage {
@@ -143,6 +149,7 @@ impl UploadPage {
             outcome: None,
             limit_mib: MAX_ROSTER_BYTES / (1024 * 1024),
             shown_limit: MAX_SHOWN_REJECTIONS,
+            kept_limit: MAX_KEPT_REJECTED_ROWS,
         }
     }
 }
@@ -165,6 +172,30 @@ pub async fn template(user: ConsoleUser) -> Result<Response, PageError> {
             ),
         ],
         template_csv(),
+    )
+        .into_response())
+}
+
+/// `GET /console/roster/rejections/{import_id}`: an import's rejection file (未通过明细) as
+/// CSV, UTF-8 with a byte-order mark, for the uploader's scope only, within 30 days; audited as
+/// `read.roster_rejections`. Corrected, it is uploaded again as a roster: its 行号, 错误列,
+/// 错误代码 and 错误原因 columns are ignored by the importer.
+pub async fn rejections(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(import_id): Path<String>,
+) -> Result<Response, PageError> {
+    let now = state.clock.now().timestamp();
+    let file = read_rejection_file(state.storage.as_ref(), &user.staff, &import_id, now).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"roster-rejected.csv\"",
+            ),
+        ],
+        file.content,
     )
         .into_response())
 }
@@ -372,7 +403,12 @@ pub async fn upload(
     .await;
     match report {
         Ok(report) => {
-            page.outcome = Some(Outcome::of(&report));
+            let mut outcome = Outcome::of(&report);
+            let now = state.clock.now().timestamp();
+            if keep_rejection_file(state.storage.as_ref(), &user.staff, &report, now).await? {
+                outcome.rejection_file = Some(report.summary.import_id.clone());
+            }
+            page.outcome = Some(outcome);
             html(&page)
         }
         Err(e)
