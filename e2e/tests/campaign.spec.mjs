@@ -125,6 +125,40 @@ test('a station operator reads the unpaid list, masked and paged, and exports it
   w.assertClean();
 });
 
+test('a station records that an unpaid resident was told, and the reason shows on the list', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.station);
+  await page.getByRole('link', { name: '未缴名单' }).click();
+  const table = page.getByRole('table', { name: /未缴名单/ });
+  const first = table.locator('tbody tr').first();
+  // The phone is masked like the other personal data.
+  await expect(first).toContainText('****');
+  await first.getByRole('link', { name: '记录告知' }).click();
+  await expect(page.getByRole('heading', { name: '记录告知情况' })).toBeVisible();
+  await shot(page, '49-follow-up-form');
+  await accessible(page);
+
+  // Nothing chosen: the messages beside the fields (422 on purpose).
+  await page.getByLabel('告知日期').fill('');
+  await page.getByRole('button', { name: '保存告知记录' }).click();
+  await expect(page.locator('#told_on-error')).toBeVisible();
+  await expect(page.locator('#told_how-error')).toContainText('请选择告知方式');
+  await expect(page.locator('#reason-error')).toContainText('请从列表中选择');
+  await accessible(page);
+
+  await page.getByLabel('告知日期').fill('2026-11-01');
+  await page.getByLabel('告知方式').selectOption({ label: '电话' });
+  await page.getByLabel(/已签字确认/).check();
+  await page.getByLabel('未缴费原因').selectOption('外出务工');
+  await page.getByRole('button', { name: '保存告知记录' }).click();
+  await expect(page.getByRole('status')).toContainText('告知记录已保存');
+  await expect(page.getByRole('table', { name: /告知记录/ })).toContainText('外出务工');
+  await shot(page, '50-follow-up-saved');
+  await page.getByRole('link', { name: '返回未缴名单' }).click();
+  await expect(page.getByRole('table', { name: /未缴名单/ })).toContainText('外出务工');
+  w.assertClean();
+});
+
 test('the unpaid list on a phone', async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
   const page = await context.newPage();

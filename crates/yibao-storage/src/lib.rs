@@ -381,6 +381,31 @@ pub trait Storage:
     /// Deletes rejection files created before `before` (Unix seconds), at most
     /// [`records::MAX_REJECTION_FILES_PRUNED`] per call; answers how many.
     async fn prune_rejection_files(&self, before: i64) -> Result<u64, StorageError>;
+
+    /// One page of the unpaid list (未缴名单) of a region and fee year, optionally one station:
+    /// the enrolled who owe (the standings `unpaid` and `not_assessed` of
+    /// [`records::standing_of`]), ordered by station and ID number, `limit` (at most
+    /// [`records::MAX_UNPAID_PAGE_ROWS`]) from `offset`, each with their latest follow-up, and
+    /// the whole list's count and amount: one statement.
+    async fn unpaid_page(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        station: Option<&yibao_domain::StationCode>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<records::UnpaidPage, StorageError>;
+    /// Records a follow-up of an unpaid person (history kept: the next number of that person and
+    /// year); answers its number. The person must be stored in the region (foreign key).
+    async fn add_follow_up(&self, follow_up: &records::NewFollowUp) -> Result<i64, StorageError>;
+    /// A person's follow-ups in a fee year, newest first, at most
+    /// [`records::MAX_FOLLOW_UPS_READ`].
+    async fn follow_ups(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        id_number: &str,
+    ) -> Result<Vec<records::FollowUpRecord>, StorageError>;
 }
 
 /// What one round of [`Storage::housekeeping`] saw and did.

@@ -845,3 +845,182 @@ async fn the_rejection_file_is_downloaded_corrected_and_uploaded_again() {
     })
     .await;
 }
+
+/// The unpaid list shows each person's phone (masked) and latest recorded reason; a station
+/// records that a resident was told (date, how, signed confirmation) and the reason from the
+/// configured list, errors beside the fields, history kept, writes audited; another station,
+/// the tax office and a form without the session's token are refused.
+#[tokio::test]
+async fn a_station_records_follow_ups_of_its_unpaid_with_reasons_shown_on_the_list() {
+    on_each_backend(|storage| async move {
+        demo(&storage).await;
+        station_operator(&storage, "nt-st02", "ST-02").await;
+        let s = server(storage.clone()).await;
+        let clerk = ConsoleSession::sign_in(&s, STATION.0, STATION.1).await;
+        let region = RegionCode::parse("320600").unwrap();
+        let year = FeeYear::new(2027).unwrap();
+        let own = storage
+            .unpaid_page(
+                region,
+                year,
+                Some(&StationCode::parse("ST-01").unwrap()),
+                0,
+                PAGE_SIZE,
+            )
+            .await
+            .unwrap();
+        assert_eq!(own.rows.len(), PAGE_SIZE);
+        let list = clerk.get("/console/unpaid?fee_year=2027").await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+        list.expect_text("<th scope=\"col\">联系电话</th>")
+            .expect_text("<th scope=\"col\">未缴原因</th>");
+        let with_phone = own
+            .rows
+            .iter()
+            .find(|r| r.row.phone.is_some())
+            .expect("demo residents have phones");
+        let phone = with_phone.row.phone.clone().unwrap();
+        list.expect_no_text(&phone)
+            .expect_text(&yibao_console::pages::unpaid::mask_phone(&phone));
+        assert_eq!(list.body.matches(">记录告知</a>").count(), PAGE_SIZE);
+
+        // The first person of the page: their follow-up form.
+        let first = &own.rows[0].row;
+        let link = list
+            .link_starting("/console/unpaid/follow-up/320600/r.")
+            .expect("a follow-up link");
+        let form = clerk.get(&link).await;
+        assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+        form.expect_text("记录告知情况")
+            .expect_text("还没有告知记录")
+            .expect_text("<option value=\"外出务工\">外出务工</option>")
+            .expect_text("<option value=\"wechat\">微信</option>")
+            .expect_no_text(&first.id_number);
+        let action = form
+            .link_starting("/console/unpaid/follow-up/320600/r.")
+            .expect("the form's action");
+
+        // Wrong fields: each message beside its field, nothing stored.
+        let bad = clerk
+            .post(
+                &action,
+                &[
+                    ("fee_year", "2027"),
+                    ("told_on", "2099-01-01"),
+                    ("told_how", "fax"),
+                    ("reason", "不想说"),
+                    ("note", &"很".repeat(201)),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+        bad.expect_text("id=\"told_on-error\"")
+            .expect_text("id=\"told_how-error\"")
+            .expect_text("id=\"reason-error\"")
+            .expect_text("id=\"note-error\"");
+        let id = || first.id_number.clone();
+        assert!(storage
+            .follow_ups(region, year, &id())
+            .await
+            .unwrap()
+            .is_empty());
+
+        // Without the session's token: refused, nothing stored.
+        let forged = clerk
+            .post_raw(
+                &action,
+                &[
+                    ("fee_year", "2027"),
+                    ("told_on", "2026-11-01"),
+                    ("told_how", "phone"),
+                    ("reason", "外出务工"),
+                ],
+                false,
+            )
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+        // Told by phone, confirmation scanned, working elsewhere; then again, insured elsewhere.
+        let saved = clerk
+            .post(
+                &action,
+                &[
+                    ("fee_year", "2027"),
+                    ("told_on", "2026-11-01"),
+                    ("told_how", "phone"),
+                    ("signed_scanned", "1"),
+                    ("reason", "外出务工"),
+                    ("note", "家属代接"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+        let again = clerk
+            .post(
+                &action,
+                &[
+                    ("fee_year", "2027"),
+                    ("told_on", "2026-11-02"),
+                    ("told_how", "visit"),
+                    ("reason", "已在外地参保"),
+                ],
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+        let history = storage.follow_ups(region, year, &id()).await.unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[0].seq, 2);
+        assert_eq!(history[0].follow_up.reason, "已在外地参保");
+        assert!(history[1].follow_up.signed_scanned);
+        let form = clerk
+            .get(&format!("{action}?fee_year=2027&done=saved"))
+            .await;
+        form.expect_text("告知记录已保存")
+            .expect_text("<td>已在外地参保</td>")
+            .expect_text("<td>外出务工</td>")
+            .expect_text("<td>家属代接</td>")
+            .expect_text("已扫描");
+        let list = clerk.get("/console/unpaid?fee_year=2027").await;
+        list.expect_text("<td>已在外地参保</td>")
+            .expect_text("2026-11-02 上门");
+        let audited = storage.list_audit(50).await.unwrap();
+        assert_eq!(
+            audited
+                .iter()
+                .filter(|a| a.entry.action == "unpaid.follow_up" && a.entry.actor == STATION.0)
+                .count(),
+            2
+        );
+
+        // Another station's clerk and the tax office may not record (nor the raw ID in a URL
+        // lead anywhere else).
+        let raw = format!("/console/unpaid/follow-up/320600/{}", first.id_number);
+        let other = ConsoleSession::sign_in(&s, "nt-st02", "station-password-2").await;
+        assert_eq!(
+            other.get(&format!("{raw}?fee_year=2027")).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let posted = other
+            .post(
+                &raw,
+                &[
+                    ("fee_year", "2027"),
+                    ("told_on", "2026-11-01"),
+                    ("told_how", "phone"),
+                    ("reason", "外出务工"),
+                ],
+            )
+            .await;
+        assert_eq!(posted.status, StatusCode::FORBIDDEN);
+        let tax = ConsoleSession::sign_in(&s, TAX.0, TAX.1).await;
+        assert_eq!(
+            tax.get(&format!("{raw}?fee_year=2027")).await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            storage.follow_ups(region, year, &id()).await.unwrap().len(),
+            2
+        );
+    })
+    .await;
+}

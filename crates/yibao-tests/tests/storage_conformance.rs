@@ -540,3 +540,98 @@ async fn rejection_files_are_kept_by_region_bounded_and_pruned() {
     })
     .await;
 }
+
+/// The unpaid list read a page at a time is the owing of `standing` (the same people, the same
+/// order, the same count and amount), and carries each person's latest follow-up.
+#[tokio::test]
+async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
+    use yibao_domain::unpaid::NoticeMethod;
+    use yibao_domain::StationCode;
+    use yibao_storage::records::{standing_owes, NewFollowUp};
+    on_each_backend(|storage| async move {
+        let today = d("2026-11-02");
+        demo::load(storage.as_ref()).await.unwrap();
+        demo::load_people(storage.as_ref(), today).await.unwrap();
+        let region = RegionCode::parse("320600").unwrap();
+        let year = FeeYear::new(2027).unwrap();
+        for station in [None, Some(StationCode::parse("ST-01").unwrap())] {
+            let owing: Vec<_> = storage
+                .standing(region, year, station.as_ref(), 1_000_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|r| standing_owes(&r.standing))
+                .collect();
+            assert!(!owing.is_empty());
+            let mut paged = Vec::new();
+            let mut offset = 0;
+            loop {
+                let page = storage
+                    .unpaid_page(region, year, station.as_ref(), offset, 97)
+                    .await
+                    .unwrap();
+                if page.rows.is_empty() {
+                    break;
+                }
+                assert_eq!(usize::try_from(page.total).unwrap(), owing.len());
+                assert_eq!(
+                    page.total_owed_fen,
+                    owing.iter().filter_map(|r| r.amount_fen).sum::<i64>()
+                );
+                offset += page.rows.len();
+                paged.extend(page.rows.into_iter().map(|r| r.row));
+            }
+            assert_eq!(paged, owing);
+        }
+        // The latest follow-up (the highest number) is the one carried.
+        let first = storage
+            .unpaid_page(region, year, None, 0, 1)
+            .await
+            .unwrap()
+            .rows
+            .remove(0);
+        assert_eq!(first.latest, None);
+        let mut follow_up = NewFollowUp {
+            region,
+            fee_year: year,
+            id_number: first.row.id_number.clone(),
+            station_code: first.row.station_code.clone(),
+            told_on: d("2026-11-01"),
+            told_how: NoticeMethod::Phone,
+            signed_scanned: false,
+            reason: "外出务工".into(),
+            note: None,
+            recorded_by: "clerk".into(),
+            recorded_at: 1,
+        };
+        assert_eq!(storage.add_follow_up(&follow_up).await.unwrap(), 1);
+        follow_up.reason = "参军".into();
+        follow_up.told_how = NoticeMethod::WeChat;
+        follow_up.signed_scanned = true;
+        assert_eq!(storage.add_follow_up(&follow_up).await.unwrap(), 2);
+        let latest = storage
+            .unpaid_page(region, year, None, 0, 1)
+            .await
+            .unwrap()
+            .rows
+            .remove(0)
+            .latest
+            .unwrap();
+        assert_eq!(latest.reason, "参军");
+        assert_eq!(latest.told_how, NoticeMethod::WeChat);
+        assert!(latest.signed_scanned);
+        assert_eq!(latest.told_on, d("2026-11-01"));
+        let history = storage
+            .follow_ups(region, year, &first.row.id_number)
+            .await
+            .unwrap();
+        assert_eq!(history.iter().map(|h| h.seq).collect::<Vec<_>>(), [2, 1]);
+        // Someone not stored in the region: the foreign key refuses it.
+        follow_up.id_number = "320602199001011237".into();
+        assert!(matches!(
+            storage.add_follow_up(&follow_up).await,
+            Err(StorageError::Constraint { .. })
+        ));
+    })
+    .await;
+}
