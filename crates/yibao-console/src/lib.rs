@@ -69,6 +69,10 @@ pub fn router(policy: CookiePolicy) -> Router<AppState> {
             "/console/persons/{region}/{id}/refund",
             post(pages::persons::refund),
         )
+        // Campaign pages (名册导入, 核定, 未缴名单): each module has its routes.
+        .merge(pages::roster::routes())
+        .merge(pages::assessment::routes())
+        .merge(pages::unpaid::routes())
         .route("/console/assets/{*path}", get(assets::serve))
         .route("/console/{*rest}", get(not_found).post(not_found))
         .layer(Extension(policy))

@@ -33,6 +33,24 @@ pub static MENU: &[Entry] = &[
         label: "参保人员",
         roles: ALL,
     },
+    Entry {
+        section: "roster",
+        href: "/console/roster",
+        label: "名册导入",
+        roles: &[Role::Admin, Role::StationOperator],
+    },
+    Entry {
+        section: "assessment",
+        href: "/console/assessment",
+        label: "年度核定",
+        roles: &[Role::Admin],
+    },
+    Entry {
+        section: "unpaid",
+        href: "/console/unpaid",
+        label: "未缴名单",
+        roles: ALL,
+    },
 ];
 
 /// One link of the rendered menu.

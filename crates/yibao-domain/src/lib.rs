@@ -15,6 +15,7 @@ pub mod reconciliation;
 pub mod region;
 pub mod roster;
 pub mod settlement;
+pub mod unpaid;
 
 pub use calendar::{
     CalendarError, CalendarNotice, CalendarNoticeFile, CalendarYear, DayKind, DueDate,

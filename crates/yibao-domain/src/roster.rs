@@ -102,7 +102,7 @@ impl RosterColumn {
 /// The columns a rejection file (未通过明细) adds in front of each rejected row's own cells. A
 /// corrected rejection file is imported again as a roster: these are recognised and ignored
 /// without a warning.
-pub const REJECTION_COLUMNS: [&str; 3] = ["行号", "错误列", "错误原因"];
+pub const REJECTION_COLUMNS: [&str; 4] = ["行号", "错误列", "错误代码", "错误原因"];
 
 /// Names clerks give our columns, each with the column meant. Checked before edit distance.
 const ALIASES: &[(&str, RosterColumn)] = &[
@@ -749,6 +749,7 @@ mod tests {
         let header = RosterHeader::parse(&cells(&[
             "行号",
             "错误列",
+            "错误代码",
             "错误原因",
             "姓名",
             "身份证号码",

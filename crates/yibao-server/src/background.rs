@@ -190,6 +190,13 @@ pub async fn tick(
     {
         tracing::warn!(%err, "pruning the outbox failed");
     }
+    if let Err(err) = state
+        .storage
+        .prune_rejection_files(now - crate::services::roster_import::REJECTION_FILE_KEPT_SECONDS)
+        .await
+    {
+        tracing::warn!(%err, "pruning roster rejection files failed");
+    }
     let Some(target) = posting else { return 0 };
     let events = match state.storage.due_events(now, POSTING_BATCH).await {
         Ok(events) => events,

@@ -19,7 +19,7 @@ pub mod channel;
 pub mod clock;
 pub mod error;
 mod explorer;
-mod export;
+pub mod export;
 pub mod json;
 pub mod metrics;
 pub mod middleware;

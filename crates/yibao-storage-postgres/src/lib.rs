@@ -94,6 +94,8 @@ pub const PLACEMENT: &[(&str, Placement)] = &[
     ("debit_agreement_members", by_region("persons")),
     ("debit_runs", by_region("persons")),
     ("debit_run_items", by_region("persons")),
+    ("roster_rejection_files", by_region("persons")),
+    ("unpaid_follow_ups", by_region("persons")),
 ];
 
 #[derive(Clone)]

@@ -30,7 +30,8 @@ pub use database_url::{DatabaseUrl, DatabaseUrlError};
 pub use records::{
     AuditEntry, AuditRecord, ChangeSource, EnrolmentOutcome, EnrolmentRecord, EnrolmentRequest,
     HistoryEntry, ImportSummary, LoginAdmission, LoginThrottleKey, NewPayable, PayableRecord,
-    PersonChange, PersonUpsert, ReassessRefusal, Role, StaffAccount, StandingRow, UpsertOutcome,
+    PersonChange, PersonUpsert, ReassessRefusal, RejectionFile, Role, StaffAccount, StandingRow,
+    UpsertOutcome,
 };
 
 /// Whether the caller may change a person stored in a region under a station (or none): the
@@ -372,6 +373,46 @@ pub trait Storage:
     async fn list_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StorageError>;
     async fn record_import(&self, summary: &ImportSummary, actor: &str)
         -> Result<(), StorageError>;
+
+    // --- The console's campaign records (issue 16) ---
+
+    /// Keeps an import's rejection file under its uploader's region and import id (the key);
+    /// a second one for the same key replaces the first.
+    async fn put_rejection_file(&self, file: &RejectionFile) -> Result<(), StorageError>;
+    /// The rejection file of an import in a region (or [`records::CENTRE_SCOPE`]), if still kept.
+    async fn get_rejection_file(
+        &self,
+        region: &str,
+        import_id: &str,
+    ) -> Result<Option<RejectionFile>, StorageError>;
+    /// Deletes rejection files created before `before` (Unix seconds), at most
+    /// [`records::MAX_REJECTION_FILES_PRUNED`] per call; answers how many.
+    async fn prune_rejection_files(&self, before: i64) -> Result<u64, StorageError>;
+
+    /// One page of the unpaid list (未缴名单) of a region and fee year, optionally one station:
+    /// the enrolled who owe (the standings `unpaid` and `not_assessed` of
+    /// [`records::standing_of`]), ordered by station and ID number, `limit` (at most
+    /// [`records::MAX_UNPAID_PAGE_ROWS`]) from `offset`, each with their latest follow-up, and
+    /// the whole list's count and amount: one statement.
+    async fn unpaid_page(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        station: Option<&yibao_domain::StationCode>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<records::UnpaidPage, StorageError>;
+    /// Records a follow-up of an unpaid person (history kept: the next number of that person and
+    /// year); answers its number. The person must be stored in the region (foreign key).
+    async fn add_follow_up(&self, follow_up: &records::NewFollowUp) -> Result<i64, StorageError>;
+    /// A person's follow-ups in a fee year, newest first, at most
+    /// [`records::MAX_FOLLOW_UPS_READ`].
+    async fn follow_ups(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        id_number: &str,
+    ) -> Result<Vec<records::FollowUpRecord>, StorageError>;
 }
 
 /// What one round of [`Storage::housekeeping`] saw and did.

@@ -520,3 +520,103 @@ pub fn standing_name_zh(standing: &str) -> &'static str {
         _ => "未知",
     }
 }
+
+/// The region code a record of the centre (an account bound to no region) is kept under, as the
+/// audit log does: `000000` names no pooling region.
+pub const CENTRE_SCOPE: &str = "000000";
+
+/// A roster import's rejection file (未通过明细) kept for its uploader to download
+/// ([`crate::Storage::put_rejection_file`]): the CSV with each rejected row's own cells, under the
+/// uploader's region ([`CENTRE_SCOPE`] for the centre) and station. Personal data.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RejectionFile {
+    /// The uploader's region, or [`CENTRE_SCOPE`].
+    pub region: String,
+    pub import_id: String,
+    /// The uploader's station; `None` above station level.
+    pub station_code: Option<String>,
+    pub uploaded_by: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The uploaded file's name.
+    pub file_name: String,
+    /// Rejected rows in `content`.
+    pub rows_kept: i64,
+    /// The CSV, UTF-8 with a byte-order mark, at most [`MAX_REJECTION_FILE_BYTES`].
+    pub content: String,
+}
+
+impl std::fmt::Debug for RejectionFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RejectionFile")
+            .field("region", &self.region)
+            .field("import_id", &self.import_id)
+            .field("station_code", &self.station_code)
+            .field("rows_kept", &self.rows_kept)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Largest rejection file kept (a database constraint on both backends).
+pub const MAX_REJECTION_FILE_BYTES: usize = 16 * 1024 * 1024;
+/// Rejection files deleted by one pruning statement.
+pub const MAX_REJECTION_FILES_PRUNED: usize = 1_000;
+
+/// A record that an unpaid resident was told, and the reason they gave (未缴名单跟进).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFollowUp {
+    pub region: yibao_domain::RegionCode,
+    pub fee_year: yibao_domain::FeeYear,
+    pub id_number: String,
+    /// The person's station when recorded.
+    pub station_code: Option<String>,
+    pub told_on: NaiveDate,
+    pub told_how: yibao_domain::unpaid::NoticeMethod,
+    /// A signed confirmation (告知书回执) was scanned and kept.
+    pub signed_scanned: bool,
+    /// One of the configured reasons (`unpaid_reasons`).
+    pub reason: String,
+    pub note: Option<String>,
+    pub recorded_by: String,
+    /// Unix seconds.
+    pub recorded_at: i64,
+}
+
+/// A stored follow-up record, numbered per person and fee year (1, 2, …; the highest is the
+/// latest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUpRecord {
+    pub seq: i64,
+    pub follow_up: NewFollowUp,
+}
+
+/// The latest follow-up of a person on the unpaid list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestFollowUp {
+    pub told_on: NaiveDate,
+    pub told_how: yibao_domain::unpaid::NoticeMethod,
+    pub signed_scanned: bool,
+    pub reason: String,
+}
+
+/// One person of a page of the unpaid list ([`crate::Storage::unpaid_page`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnpaidRow {
+    pub row: StandingRow,
+    pub latest: Option<LatestFollowUp>,
+}
+
+/// One page of the unpaid list, with the whole list's count and amount owed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnpaidPage {
+    pub rows: Vec<UnpaidRow>,
+    /// People on the whole list (every page).
+    pub total: i64,
+    /// Their assessed amount owed, fen (the not yet assessed count 0).
+    pub total_owed_fen: i64,
+}
+
+/// Most rows one page of the unpaid list may ask for.
+pub const MAX_UNPAID_PAGE_ROWS: usize = 500;
+/// Follow-up records of one person and fee year read at once (the newest).
+pub const MAX_FOLLOW_UPS_READ: usize = 100;

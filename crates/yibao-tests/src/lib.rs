@@ -335,10 +335,19 @@ impl TestServer {
     }
 
     pub async fn start_with_state(state: AppState, settings: ServerSettings) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let address = listener.local_addr().expect("local address");
         // The product serves its staff console beside the API; so do the tests.
         let console = yibao_console::router(yibao_console::CookiePolicy::default());
+        Self::start_with_console(state, settings, console).await
+    }
+
+    /// With the console's router as given (e.g. with a smaller limit layered on it).
+    pub async fn start_with_console(
+        state: AppState,
+        settings: ServerSettings,
+        console: axum::Router<AppState>,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let address = listener.local_addr().expect("local address");
         let app = yibao_server::app_with(state, &settings, console);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {

@@ -954,7 +954,7 @@ async fn a_corrected_rejection_file_imports_again() {
         let lines: Vec<&str> = rejected.lines().collect();
         assert_eq!(
             lines[0],
-            "\u{feff}行号,错误列,错误原因,姓名,身份证号码,参保地区,联系电话,备注,居住证起始日期"
+            "\u{feff}行号,错误列,错误代码,错误原因,姓名,身份证号码,参保地区,联系电话,备注,居住证起始日期"
         );
         assert_eq!(lines.len(), 4, "{rejected}");
         // The row's own cells, ID numbers kept as text for Excel.

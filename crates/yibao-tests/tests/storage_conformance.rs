@@ -466,3 +466,172 @@ async fn the_demo_keeps_a_window_open_whatever_the_date() {
     })
     .await;
 }
+
+/// Rejection files: kept under (region, import id), replaced on the same key, found only under
+/// their own region, refused past their size bound, pruned oldest first within a bounded batch.
+#[tokio::test]
+async fn rejection_files_are_kept_by_region_bounded_and_pruned() {
+    use yibao_storage::records::{CENTRE_SCOPE, MAX_REJECTION_FILE_BYTES};
+    use yibao_storage::RejectionFile;
+    on_each_backend(|storage| async move {
+        let file = |region: &str, id: &str, at: i64, content: String| RejectionFile {
+            region: region.to_owned(),
+            import_id: id.to_owned(),
+            station_code: Some("ST-01".to_owned()),
+            uploaded_by: "clerk".to_owned(),
+            created_at: at,
+            file_name: "名册.csv".to_owned(),
+            rows_kept: 1,
+            content,
+        };
+        let first = file("320600", "imp1", 100, "\u{feff}行号\n2\n".to_owned());
+        storage.put_rejection_file(&first).await.unwrap();
+        storage
+            .put_rejection_file(&file(CENTRE_SCOPE, "imp1", 200, "centre".to_owned()))
+            .await
+            .unwrap();
+        assert_eq!(
+            storage.get_rejection_file("320600", "imp1").await.unwrap(),
+            Some(first.clone())
+        );
+        assert!(storage
+            .get_rejection_file("320500", "imp1")
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            storage
+                .get_rejection_file(CENTRE_SCOPE, "imp1")
+                .await
+                .unwrap()
+                .unwrap()
+                .content,
+            "centre"
+        );
+        // The same key again replaces it.
+        let replaced = file("320600", "imp1", 150, "again".to_owned());
+        storage.put_rejection_file(&replaced).await.unwrap();
+        assert_eq!(
+            storage.get_rejection_file("320600", "imp1").await.unwrap(),
+            Some(replaced)
+        );
+        // Past the bound: a constraint, nothing kept.
+        let huge = file(
+            "320600",
+            "imp2",
+            100,
+            "x".repeat(MAX_REJECTION_FILE_BYTES + 1),
+        );
+        assert!(matches!(
+            storage.put_rejection_file(&huge).await,
+            Err(StorageError::Constraint {
+                kind: ConstraintKind::Check,
+                ..
+            })
+        ));
+        assert_eq!(storage.prune_rejection_files(150).await.unwrap(), 0);
+        assert_eq!(storage.prune_rejection_files(151).await.unwrap(), 1);
+        assert_eq!(storage.prune_rejection_files(1_000).await.unwrap(), 1);
+        assert!(storage
+            .get_rejection_file(CENTRE_SCOPE, "imp1")
+            .await
+            .unwrap()
+            .is_none());
+    })
+    .await;
+}
+
+/// The unpaid list read a page at a time is the owing of `standing` (the same people, the same
+/// order, the same count and amount), and carries each person's latest follow-up.
+#[tokio::test]
+async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
+    use yibao_domain::unpaid::NoticeMethod;
+    use yibao_domain::StationCode;
+    use yibao_storage::records::{standing_owes, NewFollowUp};
+    on_each_backend(|storage| async move {
+        let today = d("2026-11-02");
+        demo::load(storage.as_ref()).await.unwrap();
+        demo::load_people(storage.as_ref(), today).await.unwrap();
+        let region = RegionCode::parse("320600").unwrap();
+        let year = FeeYear::new(2027).unwrap();
+        for station in [None, Some(StationCode::parse("ST-01").unwrap())] {
+            let owing: Vec<_> = storage
+                .standing(region, year, station.as_ref(), 1_000_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|r| standing_owes(&r.standing))
+                .collect();
+            assert!(!owing.is_empty());
+            let mut paged = Vec::new();
+            let mut offset = 0;
+            loop {
+                let page = storage
+                    .unpaid_page(region, year, station.as_ref(), offset, 97)
+                    .await
+                    .unwrap();
+                if page.rows.is_empty() {
+                    break;
+                }
+                assert_eq!(usize::try_from(page.total).unwrap(), owing.len());
+                assert_eq!(
+                    page.total_owed_fen,
+                    owing.iter().filter_map(|r| r.amount_fen).sum::<i64>()
+                );
+                offset += page.rows.len();
+                paged.extend(page.rows.into_iter().map(|r| r.row));
+            }
+            assert_eq!(paged, owing);
+        }
+        // The latest follow-up (the highest number) is the one carried.
+        let first = storage
+            .unpaid_page(region, year, None, 0, 1)
+            .await
+            .unwrap()
+            .rows
+            .remove(0);
+        assert_eq!(first.latest, None);
+        let mut follow_up = NewFollowUp {
+            region,
+            fee_year: year,
+            id_number: first.row.id_number.clone(),
+            station_code: first.row.station_code.clone(),
+            told_on: d("2026-11-01"),
+            told_how: NoticeMethod::Phone,
+            signed_scanned: false,
+            reason: "外出务工".into(),
+            note: None,
+            recorded_by: "clerk".into(),
+            recorded_at: 1,
+        };
+        assert_eq!(storage.add_follow_up(&follow_up).await.unwrap(), 1);
+        follow_up.reason = "参军".into();
+        follow_up.told_how = NoticeMethod::WeChat;
+        follow_up.signed_scanned = true;
+        assert_eq!(storage.add_follow_up(&follow_up).await.unwrap(), 2);
+        let latest = storage
+            .unpaid_page(region, year, None, 0, 1)
+            .await
+            .unwrap()
+            .rows
+            .remove(0)
+            .latest
+            .unwrap();
+        assert_eq!(latest.reason, "参军");
+        assert_eq!(latest.told_how, NoticeMethod::WeChat);
+        assert!(latest.signed_scanned);
+        assert_eq!(latest.told_on, d("2026-11-01"));
+        let history = storage
+            .follow_ups(region, year, &first.row.id_number)
+            .await
+            .unwrap();
+        assert_eq!(history.iter().map(|h| h.seq).collect::<Vec<_>>(), [2, 1]);
+        // Someone not stored in the region: the foreign key refuses it.
+        follow_up.id_number = "320602199001011237".into();
+        assert!(matches!(
+            storage.add_follow_up(&follow_up).await,
+            Err(StorageError::Constraint { .. })
+        ));
+    })
+    .await;
+}

@@ -1055,7 +1055,12 @@ async fn serve_then(
     yibao_server::background::spawn(state.clone(), posting);
     let console = yibao_console::router(yibao_console::CookiePolicy {
         secure: config.console_secure_cookie,
-    });
+    })
+    .layer(axum::Extension(
+        yibao_console::pages::unpaid::UnpaidReasons(std::sync::Arc::new(
+            config.unpaid_reasons.clone(),
+        )),
+    ));
     let (beside_api, own_listener) = match config.console {
         ConsoleServing::WithApi => {
             tracing::info!(url = %format!("{base}/console/"), "staff console served with the API");

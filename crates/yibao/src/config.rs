@@ -56,6 +56,9 @@ pub struct Config {
     /// Mark the console's session cookie `Secure` (it is reached over HTTPS): by default when
     /// `public_base_url` is `https://`.
     pub console_secure_cookie: bool,
+    /// The reasons a station may record for an unpaid resident (`unpaid_reasons`; default: the
+    /// national list, `yibao_domain::unpaid::DEFAULT_UNPAID_REASONS`).
+    pub unpaid_reasons: Vec<String>,
     /// Where `/metrics` is served.
     pub metrics: MetricsExposure,
     /// How log lines are written to standard error.
@@ -114,6 +117,7 @@ struct FileConfig {
     console: Option<bool>,
     console_listen: Option<String>,
     console_secure_cookie: Option<bool>,
+    unpaid_reasons: Option<Vec<String>>,
     metrics_listen: Option<String>,
     log_format: Option<String>,
 }
@@ -338,6 +342,22 @@ impl Config {
                 .is_some_and(|u| u.to_string().starts_with("https://"))
         });
 
+        let unpaid_reasons = match file.unpaid_reasons {
+            Some(reasons) => {
+                yibao_domain::unpaid::check_reasons(&reasons).map_err(|reason| {
+                    ConfigError::Invalid {
+                        key: "unpaid_reasons",
+                        reason,
+                    }
+                })?;
+                reasons
+            }
+            None => yibao_domain::unpaid::DEFAULT_UNPAID_REASONS
+                .iter()
+                .map(|r| (*r).to_owned())
+                .collect(),
+        };
+
         let metrics = match env("YIBAO_METRICS_LISTEN")
             .or(file.metrics_listen)
             .as_deref()
@@ -377,6 +397,7 @@ impl Config {
         Ok(Config {
             console,
             console_secure_cookie,
+            unpaid_reasons,
             metrics,
             log_format,
             payment_batch_max,

@@ -430,7 +430,7 @@ fn import_roster_writes_a_rejection_file_with_the_rows_own_cells() {
     let lines: Vec<&str> = rejected.lines().collect();
     assert_eq!(
         lines[0],
-        "\u{feff}行号,错误列,错误原因,姓名,身份证号码,参保地区,电话"
+        "\u{feff}行号,错误列,错误代码,错误原因,姓名,身份证号码,参保地区,电话"
     );
     assert!(lines[1].starts_with("2,身份证号码,"), "{}", lines[1]);
     assert!(

@@ -3,3 +3,7 @@
 pub mod dashboard;
 pub mod login;
 pub mod persons;
+// Campaign pages (issue 16, group A).
+pub mod assessment;
+pub mod roster;
+pub mod unpaid;

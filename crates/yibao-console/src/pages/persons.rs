@@ -227,7 +227,7 @@ pub async fn reveal(
 
 /// The region and ID number of a person link: the ID number sealed for this session
 /// ([`ConsoleUser::person_ref`]), or typed in full.
-fn parse_key(
+pub(crate) fn parse_key(
     state: &AppState,
     user: &ConsoleUser,
     region: &str,
@@ -674,7 +674,7 @@ fn back_to_record(user: &ConsoleUser, region: RegionCode, id: &IdNumber, done: &
     ))
 }
 
-fn see_other(location: &str) -> Response {
+pub(crate) fn see_other(location: &str) -> Response {
     use axum::response::IntoResponse;
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = axum::http::HeaderValue::from_str(location) {

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod assessment;
 pub mod debit;
+pub mod follow_ups;
 pub mod persons;
 pub mod reconciliation;
 pub mod refunds;

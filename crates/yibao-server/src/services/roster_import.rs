@@ -84,7 +84,7 @@ pub struct ImportReport {
     pub encoding: &'static str,
     /// The worksheet read from an XLSX file, by the name on its tab; `null` for CSV.
     pub sheet: Option<String>,
-    /// Columns ignored (the rejection file's 行号, 错误列, 错误原因 are ignored silently).
+    /// Columns ignored (the rejection file's 行号, 错误列, 错误代码, 错误原因 are ignored silently).
     pub unknown_columns: Vec<String>,
     /// Ignored columns whose names are close to one of ours, with the name they probably mean.
     #[schema(value_type = Vec<ColumnSuggestionBody>)]
@@ -542,9 +542,9 @@ fn refusal_column(refusal: &EnrolmentRefusal) -> &'static str {
 }
 
 /// The rejection file (未通过明细) as CSV, UTF-8 with a byte-order mark so that Excel opens it:
-/// `行号`, `错误列`, `错误原因`, then the file's own columns in their original order, one line per
+/// `行号`, `错误列`, `错误代码`, `错误原因`, then the file's own columns in their original order, one line per
 /// rejected row with that row's own cells. A clerk corrects the cells and imports the file again
-/// as a roster: the three added columns are recognised and ignored. Cells Excel would turn into
+/// as a roster: the four added columns are recognised and ignored. Cells Excel would turn into
 /// numbers or dates and so change (long digit strings such as ID numbers, leading zeros, dates)
 /// or run as formulas are written as Excel's text formula `="…"`, which the roster reader
 /// unwraps.
@@ -567,9 +567,13 @@ pub fn rejections_csv(report: &ImportReport) -> String {
     }
     for (row, problems) in by_row {
         let mut columns: Vec<&str> = Vec::new();
+        let mut codes: Vec<&str> = Vec::new();
         for p in &problems {
             if !p.column.is_empty() && !columns.contains(&p.column.as_str()) {
                 columns.push(&p.column);
+            }
+            if !codes.contains(&p.code.as_str()) {
+                codes.push(&p.code);
             }
         }
         let mut reasons: Vec<String> = problems
@@ -589,6 +593,7 @@ pub fn rejections_csv(report: &ImportReport) -> String {
         let mut line = vec![
             row.to_string(),
             csv_field(&columns.join("、")),
+            csv_field(&codes.join("、")),
             csv_field(&reasons.join("；")),
         ];
         if let Some(cells) = cells {
@@ -601,7 +606,7 @@ pub fn rejections_csv(report: &ImportReport) -> String {
         out.push('\n');
     }
     if report.rejections_truncated {
-        out.push_str(&format!(",,（仅列出前{MAX_REPORTED_REJECTIONS}条）\n"));
+        out.push_str(&format!(",,,（仅列出前{MAX_REPORTED_REJECTIONS}条）\n"));
     }
     out
 }
@@ -636,6 +641,122 @@ fn excel_csv_cell(text: &str) -> String {
         return csv_field(&format!("'{text}"));
     }
     csv_field(text)
+}
+
+/// How long an import's rejection file is kept for download ([`keep_rejection_file`]): 30 days,
+/// then the background loop deletes it.
+pub const REJECTION_FILE_KEPT_SECONDS: i64 = 30 * 86400;
+
+/// Rejected rows a kept rejection file holds; beyond them the file ends with a note (the page's
+/// list and counts stay complete).
+pub const MAX_KEPT_REJECTED_ROWS: usize = 10_000;
+
+/// The region a staff member's records are kept under: their own, or the centre's
+/// ([`yibao_storage::records::CENTRE_SCOPE`]) for an account bound to no region.
+pub fn scope_region(staff: &Staff) -> String {
+    staff.0.region.map_or_else(
+        || yibao_storage::records::CENTRE_SCOPE.to_owned(),
+        |r| r.to_string(),
+    )
+}
+
+/// The rejection file of `report` as kept: [`rejections_csv`] of its first
+/// [`MAX_KEPT_REJECTED_ROWS`] rejected rows, cut at a line to stay within
+/// [`yibao_storage::records::MAX_REJECTION_FILE_BYTES`], with a closing note when rows were left
+/// out. Answers the CSV and the rows it holds.
+pub fn kept_rejections_csv(report: &ImportReport) -> (String, usize) {
+    let mut rows: Vec<usize> = report.rejections.iter().map(|r| r.row).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    let all_rows = rows.len();
+    rows.truncate(MAX_KEPT_REJECTED_ROWS);
+    let last_kept = rows.last().copied().unwrap_or(0);
+    let mut kept = report.clone();
+    kept.rejections.retain(|r| r.row <= last_kept);
+    kept.rejected_rows.retain(|row, _| *row <= last_kept);
+    kept.rejections_truncated = false;
+    let mut csv = rejections_csv(&kept);
+    let mut kept_rows = rows.len();
+    // Room for the note.
+    let bound = yibao_storage::records::MAX_REJECTION_FILE_BYTES - 1024;
+    if csv.len() > bound {
+        let cut = csv[..bound].rfind('\n').map_or(0, |i| i + 1);
+        kept_rows = kept_rows.saturating_sub(csv[cut..].matches('\n').count());
+        csv.truncate(cut);
+    }
+    if kept_rows < all_rows || report.rejections_truncated {
+        csv.push_str(&format!(
+            ",,,,（此文件只保存了前{kept_rows}行未通过的记录，其余请到原文件中修改后上传；改正时请删除本行）\n"
+        ));
+    }
+    (csv, kept_rows)
+}
+
+/// Keeps an import's rejection file under the uploader's region and station for
+/// [`REJECTION_FILE_KEPT_SECONDS`] ([`read_rejection_file`]); nothing when no row was rejected.
+pub async fn keep_rejection_file(
+    storage: &dyn Storage,
+    staff: &Staff,
+    report: &ImportReport,
+    now: i64,
+) -> Result<bool, ApiError> {
+    if report.rejections.is_empty() {
+        return Ok(false);
+    }
+    let (content, rows_kept) = kept_rejections_csv(report);
+    storage
+        .put_rejection_file(&yibao_storage::RejectionFile {
+            region: scope_region(staff),
+            import_id: report.summary.import_id.clone(),
+            station_code: staff.0.station.as_ref().map(|s| s.as_str().to_owned()),
+            uploaded_by: staff.username().to_owned(),
+            created_at: now,
+            file_name: report.summary.file_name.clone(),
+            rows_kept: i64::try_from(rows_kept).unwrap_or(i64::MAX),
+            content,
+        })
+        .await?;
+    Ok(true)
+}
+
+/// An import's kept rejection file, for the uploader's scope only: the same region (the centre's
+/// for an account bound to none) and the same station (none above station level). Another
+/// scope's, an expired or an unknown one is `NOT_FOUND` alike, so nothing tells whether it
+/// exists. Reading it is reading personal data: audited as `read.roster_rejections`.
+pub async fn read_rejection_file(
+    storage: &dyn Storage,
+    staff: &Staff,
+    import_id: &str,
+    now: i64,
+) -> Result<yibao_storage::RejectionFile, ApiError> {
+    staff.may_change_anyone()?;
+    let not_found = || {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "未通过明细不存在或已超过保存期限（30天），请重新上传花名册",
+        )
+    };
+    if import_id.is_empty() || import_id.len() > 64 {
+        return Err(not_found());
+    }
+    let file = storage
+        .get_rejection_file(&scope_region(staff), import_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let own_station = staff.0.station.as_ref().map(|s| s.as_str().to_owned());
+    if file.station_code != own_station || file.created_at < now - REJECTION_FILE_KEPT_SECONDS {
+        return Err(not_found());
+    }
+    storage
+        .append_audit(&AuditEntry {
+            actor: staff.username().to_owned(),
+            action: "read.roster_rejections".to_owned(),
+            region: staff.0.region.map(|r| r.to_string()),
+            target: import_id.to_owned(),
+            detail: serde_json::json!({ "rows": file.rows_kept, "file_name": file.file_name }),
+        })
+        .await?;
+    Ok(file)
 }
 
 /// The downloadable template: every column, with one example row.
