@@ -69,6 +69,7 @@ pub fn router(policy: CookiePolicy) -> Router<AppState> {
             "/console/persons/{region}/{id}/refund",
             post(pages::persons::refund),
         )
+        .merge(pages::desk::routes())
         .route("/console/assets/{*path}", get(assets::serve))
         .route("/console/{*rest}", get(not_found).post(not_found))
         .layer(Extension(policy))

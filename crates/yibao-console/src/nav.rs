@@ -33,7 +33,35 @@ pub static MENU: &[Entry] = &[
         label: "参保人员",
         roles: ALL,
     },
+    // Desk pages (issue 16, group B).
+    Entry {
+        section: "refunds",
+        href: "/console/refunds",
+        label: "退费",
+        roles: MONEY,
+    },
+    Entry {
+        section: "payments",
+        href: "/console/payments",
+        label: "缴费查询",
+        roles: MONEY,
+    },
+    Entry {
+        section: "audit",
+        href: "/console/audit",
+        label: "审计日志",
+        roles: &[Role::Admin, Role::Auditor],
+    },
+    Entry {
+        section: "staff",
+        href: "/console/staff",
+        label: "人员管理",
+        roles: &[Role::Admin],
+    },
 ];
+
+/// Who reads money matters (refunds, payments): never a station operator.
+const MONEY: &[Role] = &[Role::Admin, Role::TaxCollector, Role::Auditor];
 
 /// One link of the rendered menu.
 pub struct Link {

@@ -3,3 +3,9 @@
 pub mod dashboard;
 pub mod login;
 pub mod persons;
+// Desk pages (issue 16, group B): 退费, 审计日志, 人员管理, 缴费查询.
+pub mod audit;
+pub mod desk;
+pub mod payments;
+pub mod refunds;
+pub mod staff;

@@ -1,0 +1,538 @@
+//! The console's desk pages (退费, 缴费查询, 审计日志, 人员管理) as a browser meets them, on both
+//! backends: each page for the roles that use it and 403 for the others (a station operator never
+//! sees the money pages), masked lists, the ID number never in a URL, actions that need the CSRF
+//! token, and an account the administrator adds having to choose its own password first.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use reqwest::StatusCode;
+use yibao_channel_client::client::ChannelClient;
+use yibao_channel_client::types::{
+    PaymentResult, RefundResultRequest, ReportPaymentRequest, SearchRequest,
+};
+use yibao_domain::{FeeYear, RegionCode, StationCode};
+use yibao_server::{Clock, ServerSettings};
+use yibao_storage::Storage;
+use yibao_tests::console::{submit_login, ConsoleSession};
+use yibao_tests::{on_each_backend, TestServer};
+
+/// 2026-11-02 (a Monday) 10:00 in Beijing: inside the demo's 2027 window.
+fn instant() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 2, 2, 0, 0).unwrap()
+}
+
+fn clock() -> Clock {
+    Clock::fixed(instant())
+}
+
+/// A week later: refunds owed on the 2nd (due the 4th) are overdue.
+fn week_later() -> Clock {
+    Clock::fixed(Utc.with_ymd_and_hms(2026, 11, 9, 2, 0, 0).unwrap())
+}
+
+const ADMIN: (&str, &str) = ("admin", "yibao-demo-admin");
+const STATION: (&str, &str) = ("nt-st01", "yibao-demo-station");
+const TAX: (&str, &str) = ("nt-tax", "yibao-demo-tax");
+const AUDITOR: (&str, &str) = ("auditor", "yibao-demo-auditor");
+
+const PAGES: [&str; 4] = [
+    "/console/refunds",
+    "/console/payments",
+    "/console/audit",
+    "/console/staff",
+];
+
+struct World {
+    server: TestServer,
+    storage: Arc<dyn Storage>,
+    /// (ID number, name) of a 320600 resident of ST-01.
+    person: (String, String),
+}
+
+async fn world(storage: Arc<dyn Storage>) -> World {
+    yibao::demo::load(storage.as_ref()).await.unwrap();
+    yibao::demo::load_people(storage.as_ref(), clock().today())
+        .await
+        .unwrap();
+    let rows = storage
+        .standing(
+            RegionCode::parse("320600").unwrap(),
+            FeeYear::new(2027).unwrap(),
+            Some(&StationCode::parse("ST-01").unwrap()),
+            1,
+        )
+        .await
+        .unwrap();
+    let row = rows.first().expect("a demo resident of ST-01");
+    let person = (row.id_number.clone(), row.name.clone());
+    let server = TestServer::start(storage.clone(), clock(), ServerSettings::default()).await;
+    World {
+        server,
+        storage,
+        person,
+    }
+}
+
+async fn sign_in(server: &TestServer, who: (&str, &str)) -> ConsoleSession {
+    ConsoleSession::sign_in(server, who.0, who.1).await
+}
+
+fn bank(w: &World) -> ChannelClient {
+    let (id, _, secret, _) = yibao::demo::DEMO_CHANNELS[0];
+    ChannelClient::builder(
+        &w.server.base_url,
+        id.to_owned(),
+        secret.as_bytes().to_vec(),
+    )
+    .clock_offset_secs(instant().timestamp() - Utc::now().timestamp())
+    .build()
+    .unwrap()
+}
+
+fn paid_at() -> DateTime<FixedOffset> {
+    instant().with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap())
+}
+
+/// The person pays their 2027 payable at the bank, then the bank reports two more payments of
+/// it: one refund is handed to the bank and fails, the other is owed. Returns the refund numbers
+/// (failed, owed).
+async fn pay_and_owe(w: &World) -> (String, String) {
+    let bank = bank(w);
+    let found = bank
+        .search(&SearchRequest {
+            id_number: w.person.0.clone(),
+            name: Some(w.person.1.clone()),
+            region: None,
+            fee_year: None,
+        })
+        .await
+        .unwrap();
+    let payable = &found.payables[0];
+    let report = |txn: &'static str| {
+        ReportPaymentRequest::for_payables(
+            txn,
+            vec![payable.payable_id.clone()],
+            payable.amount,
+            paid_at(),
+        )
+    };
+    let first = bank.report_payment(&report("DESK-T-1")).await.unwrap();
+    assert_eq!(first.result, PaymentResult::Paid);
+    let second = bank.report_payment(&report("DESK-T-2")).await.unwrap();
+    assert_eq!(second.result, PaymentResult::RefundPending);
+    let handed = bank.pending_refunds().await.unwrap();
+    assert_eq!(handed.len(), 1);
+    let failed = handed[0].refund_no.clone();
+    bank.report_refund_result(
+        &failed,
+        &RefundResultRequest::failed("DESK-R-1", "账户已销户"),
+    )
+    .await
+    .unwrap();
+    let third = bank.report_payment(&report("DESK-T-3")).await.unwrap();
+    assert_eq!(third.result, PaymentResult::RefundPending);
+    let owed = w.storage.refunds(Some("owed"), None, 10).await.unwrap();
+    assert_eq!(owed.len(), 1);
+    (failed, owed[0].refund_no.clone())
+}
+
+#[tokio::test]
+async fn each_desk_page_is_for_its_roles_and_refused_to_the_others() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        // (who, expected status of each of PAGES)
+        let expectations: [((&str, &str), [StatusCode; 4]); 4] = [
+            (ADMIN, [StatusCode::OK; 4]),
+            (
+                AUDITOR,
+                [
+                    StatusCode::OK,
+                    StatusCode::OK,
+                    StatusCode::OK,
+                    StatusCode::FORBIDDEN,
+                ],
+            ),
+            (
+                TAX,
+                [
+                    StatusCode::OK,
+                    StatusCode::OK,
+                    StatusCode::FORBIDDEN,
+                    StatusCode::FORBIDDEN,
+                ],
+            ),
+            (STATION, [StatusCode::FORBIDDEN; 4]),
+        ];
+        for (who, statuses) in expectations {
+            let session = sign_in(&w.server, who).await;
+            let home = session.get("/console/").await;
+            for (path, status) in PAGES.iter().zip(statuses) {
+                let page = session.get(path).await;
+                assert_eq!(page.status, status, "{} GET {path}", who.0);
+                let in_menu = home.body.contains(&format!("href=\"{path}\""));
+                assert_eq!(in_menu, status == StatusCode::OK, "{} menu {path}", who.0);
+                if status == StatusCode::FORBIDDEN {
+                    page.expect_text("无权查看或办理");
+                }
+            }
+        }
+        // A station operator is refused the money pages' actions and fragments too.
+        let station = sign_in(&w.server, STATION).await;
+        for path in [
+            "/console/payments",
+            "/console/staff",
+            "/console/staff/nt-tax/password",
+            "/console/staff/nt-tax/disable",
+            "/console/refunds/RF1/retry",
+        ] {
+            let refused = station.post(path, &[("id_number", &w.person.0)]).await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN, "POST {path}");
+            let fragment = station.htmx_post(path, &[]).await;
+            assert_eq!(fragment.status, StatusCode::FORBIDDEN, "htmx POST {path}");
+            fragment.expect_no_text("<html");
+        }
+        let receipt = station
+            .get("/console/receipts/32060126-0000000001.pdf")
+            .await;
+        assert_eq!(receipt.status, StatusCode::FORBIDDEN);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refunds_are_listed_by_state_with_the_overdue_marked_and_retried_only_with_the_token() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let (failed, owed) = pay_and_owe(&w).await;
+        let tax = sign_in(&w.server, TAX).await;
+        let all = tax.get("/console/refunds").await;
+        all.expect_text(&failed)
+            .expect_text(&owed)
+            .expect_text("退费失败")
+            .expect_text("待退")
+            .expect_text("重复缴费")
+            .expect_no_text("已逾期</span>")
+            // Only the administrator may retry.
+            .expect_no_text("/retry");
+        let only_owed = tax.get("/console/refunds?status=owed").await;
+        only_owed.expect_text(&owed).expect_no_text(&failed);
+        let bad = tax.get("/console/refunds?status=lost").await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        // Another region's list is not the tax collector's to choose.
+        let elsewhere = tax.get("/console/refunds?region=460100").await;
+        elsewhere.expect_text(&owed);
+        let admin = sign_in(&w.server, ADMIN).await;
+        let hainan = admin.get("/console/refunds?region=460100").await;
+        hainan.expect_text("没有符合条件的退费");
+        let amount = yibao_console::view::yuan(
+            w.storage.refunds(Some("owed"), None, 1).await.unwrap()[0].amount_fen,
+        );
+        admin.get("/console/refunds").await.expect_text(&amount);
+
+        // Retrying the failed refund: the administrator, with the form's token.
+        let path = format!("/console/refunds/{failed}/retry");
+        let page = admin.get("/console/refunds?status=failed").await;
+        page.expect_text(&failed).expect_text("重新发起");
+        assert_eq!(
+            page.link_starting("/console/refunds/RF").as_deref(),
+            Some(path.as_str())
+        );
+        let forged = admin.post_raw(&path, &[("_csrf", "0000")], false).await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        let missing = admin.post_raw(&path, &[], false).await;
+        assert_eq!(missing.status, StatusCode::FORBIDDEN);
+        assert_eq!(tax.post(&path, &[]).await.status, StatusCode::FORBIDDEN);
+        let auditor = sign_in(&w.server, AUDITOR).await;
+        assert_eq!(auditor.post(&path, &[]).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            w.storage
+                .refunds(Some("failed"), None, 10)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "nothing changed"
+        );
+        let done = admin.post(&path, &[]).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER);
+        let shown = admin.get(done.location.as_deref().unwrap()).await;
+        shown.expect_text("已重新发起");
+        assert!(w
+            .storage
+            .refunds(Some("failed"), None, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        // Retrying it again: it is no longer failed, said in Chinese.
+        let again = admin.post(&path, &[]).await;
+        assert_eq!(again.status, StatusCode::CONFLICT);
+        again.expect_text("只有退费失败的才能重新发起");
+        // A week later both are overdue, and highlighted (signing in there ends the sessions
+        // that expired by its clock: last).
+        let later =
+            TestServer::start(w.storage.clone(), week_later(), ServerSettings::default()).await;
+        let tax_later = sign_in(&later, TAX).await;
+        let overdue = tax_later.get("/console/refunds?status=overdue").await;
+        overdue
+            .expect_text(&failed)
+            .expect_text(&owed)
+            .expect_text("class=\"overdue\"")
+            .expect_text("已逾期</span>");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn payments_are_found_by_a_posted_id_number_and_listed_masked() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        pay_and_owe(&w).await;
+        let (id, name) = w.person.clone();
+        for who in [TAX, AUDITOR, ADMIN] {
+            let session = sign_in(&w.server, who).await;
+            let form = session.get("/console/payments").await;
+            form.expect_text("身份证号码")
+                .expect_text("method=\"post\"");
+            let found = session
+                .post(
+                    "/console/payments",
+                    &[("id_number", &id), ("region", "320600")],
+                )
+                .await;
+            assert_eq!(found.status, StatusCode::OK, "{}", who.0);
+            found
+                .expect_no_text(&id)
+                .expect_no_text(&name)
+                .expect_text(&id[..6])
+                .expect_text(&format!("{}*", name.chars().next().unwrap()))
+                .expect_text(">PM")
+                .expect_text(".pdf");
+            let link = found.link_starting("/console/receipts/").unwrap();
+            assert!(!link.contains(&id));
+            // A bad number is shown beside the field.
+            let bad = session
+                .post(
+                    "/console/payments",
+                    &[("id_number", "32060219800101123"), ("region", "320600")],
+                )
+                .await;
+            assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+            bad.expect_text("id_number-error");
+        }
+        // The lookup is a form with the token, and audited.
+        let tax = sign_in(&w.server, TAX).await;
+        let forged = tax
+            .post_raw("/console/payments", &[("id_number", &id)], false)
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        let audit = w.storage.list_audit(50).await.unwrap();
+        assert!(audit
+            .iter()
+            .any(|a| a.entry.action == "receipt.list" && a.entry.actor == "nt-tax"));
+        // A tax collector works in their own region whatever the form names.
+        let other = tax
+            .post(
+                "/console/payments",
+                &[("id_number", &id), ("region", "460100")],
+            )
+            .await;
+        assert_eq!(other.status, StatusCode::OK, "their own region is used");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_by_actor_action_and_date_with_errors_beside_fields() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let admin = sign_in(&w.server, ADMIN).await;
+        let auditor = sign_in(&w.server, AUDITOR).await;
+        let all = auditor.get("/console/audit").await;
+        all.expect_text("staff.login").expect_text("auditor");
+        let by_actor = auditor.get("/console/audit?actor=admin").await;
+        assert_eq!(by_actor.status, StatusCode::OK);
+        by_actor.expect_text("admin");
+        assert!(
+            !by_actor.body.contains("<td>auditor</td>"),
+            "{}",
+            by_actor.body
+        );
+        let by_action = admin.get("/console/audit?action=nothing.like.this").await;
+        by_action.expect_text("没有符合条件的记录");
+        let bad = admin.get("/console/audit?from=2026-13-01&to=x").await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        bad.expect_text("from-error")
+            .expect_text("to-error")
+            .expect_text("YYYY-MM-DD");
+        let backwards = admin
+            .get("/console/audit?from=2026-11-05&to=2026-11-01")
+            .await;
+        backwards.expect_text("结束日期不能早于开始日期");
+        let future = admin.get("/console/audit?from=2100-01-01").await;
+        future.expect_text("没有符合条件的记录");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_administrator_adds_an_account_whose_temporary_password_must_be_replaced() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let admin = sign_in(&w.server, ADMIN).await;
+        let list = admin.get("/console/staff").await;
+        list.expect_text("nt-st01")
+            .expect_text("服务站经办")
+            .expect_no_text("password_hash");
+        // Fields wrong: errors beside them, nothing created.
+        let wrong = admin
+            .post(
+                "/console/staff",
+                &[
+                    ("username", "New Clerk"),
+                    ("display_name", "新经办"),
+                    ("role", "station_operator"),
+                    ("region", "320600"),
+                    ("station", ""),
+                ],
+            )
+            .await;
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+        wrong
+            .expect_text("station-error")
+            .expect_no_text("临时密码：");
+        let bad_name = admin
+            .post(
+                "/console/staff",
+                &[
+                    ("username", "New Clerk"),
+                    ("display_name", "新经办"),
+                    ("role", "auditor"),
+                ],
+            )
+            .await;
+        assert_eq!(bad_name.status, StatusCode::UNPROCESSABLE_ENTITY);
+        bad_name.expect_text("username-error");
+        let taken = admin
+            .post(
+                "/console/staff",
+                &[
+                    ("username", "nt-tax"),
+                    ("display_name", "重名"),
+                    ("role", "auditor"),
+                ],
+            )
+            .await;
+        taken.expect_text("username-error").expect_text("已存在");
+        assert!(w.storage.get_staff("new-clerk").await.unwrap().is_none());
+        // Without the token: refused.
+        let forged = admin
+            .post_raw(
+                "/console/staff",
+                &[
+                    ("username", "new-clerk"),
+                    ("display_name", "新经办"),
+                    ("role", "auditor"),
+                ],
+                false,
+            )
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+        let made = admin
+            .post(
+                "/console/staff",
+                &[
+                    ("username", "new-clerk"),
+                    ("display_name", "新经办"),
+                    ("role", "station_operator"),
+                    ("region", "320600"),
+                    ("station", "ST-01"),
+                ],
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::OK);
+        let password = secret_in(&made.body);
+        assert_eq!(password.chars().count(), 14);
+        // Shown once: not on the list afterwards.
+        admin
+            .get("/console/staff")
+            .await
+            .expect_text("new-clerk")
+            .expect_no_text(&password);
+        let account = w.storage.get_staff("new-clerk").await.unwrap().unwrap();
+        assert!(account.must_change_password);
+        let (page, _) = submit_login(&w.server, "new-clerk", &password).await;
+        assert_eq!(page.location.as_deref(), Some("/console/password"));
+
+        // A reset gives another temporary password; the first no longer works.
+        let reset = admin.post("/console/staff/new-clerk/password", &[]).await;
+        assert_eq!(reset.status, StatusCode::OK);
+        let second = secret_in(&reset.body);
+        assert_ne!(second, password);
+        let (old, cookie) = submit_login(&w.server, "new-clerk", &password).await;
+        assert!(cookie.is_none(), "{old:?}");
+        let (page, _) = submit_login(&w.server, "new-clerk", &second).await;
+        assert_eq!(page.location.as_deref(), Some("/console/password"));
+
+        // Disabled: cannot sign in; enabled again: can. One's own account cannot be disabled.
+        let off = admin.post("/console/staff/new-clerk/disable", &[]).await;
+        assert_eq!(off.status, StatusCode::SEE_OTHER);
+        assert!(
+            w.storage
+                .get_staff("new-clerk")
+                .await
+                .unwrap()
+                .unwrap()
+                .disabled
+        );
+        admin
+            .get("/console/staff")
+            .await
+            .expect_text("已停用")
+            .expect_text("/console/staff/new-clerk/enable");
+        let (_, cookie) = submit_login(&w.server, "new-clerk", &second).await;
+        assert!(cookie.is_none());
+        let on = admin.post("/console/staff/new-clerk/enable", &[]).await;
+        assert_eq!(on.status, StatusCode::SEE_OTHER);
+        assert!(
+            !w.storage
+                .get_staff("new-clerk")
+                .await
+                .unwrap()
+                .unwrap()
+                .disabled
+        );
+        let myself = admin.post("/console/staff/admin/disable", &[]).await;
+        assert_eq!(myself.status, StatusCode::BAD_REQUEST);
+        myself.expect_text("不能停用自己");
+        let nobody = admin.post("/console/staff/nobody/password", &[]).await;
+        assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+        let audit = w.storage.list_audit(50).await.unwrap();
+        for action in [
+            "staff.create",
+            "staff.password_reset",
+            "staff.disable",
+            "staff.enable",
+        ] {
+            assert!(
+                audit
+                    .iter()
+                    .any(|a| a.entry.action == action && a.entry.actor == "admin"),
+                "{action}"
+            );
+        }
+    })
+    .await;
+}
+
+/// The temporary password a staff page shows once.
+fn secret_in(html: &str) -> String {
+    let marker = "class=\"mono secret\">";
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no password shown:\n{html}"))
+        + marker.len();
+    let end = html[start..].find('<').unwrap();
+    html[start..start + end].to_owned()
+}
