@@ -1,0 +1,126 @@
+// The console's desk pages in a real browser (issue 16, group B): 退费, 缴费查询, 审计日志,
+// 人员管理 for the roles that use them, with an accessibility scan and a screenshot of each; the
+// menu of a station operator has none of them.
+import { test, expect } from '@playwright/test';
+import { DEMO, watch, signIn, shot, accessible } from './helpers.mjs';
+
+test('a station operator has no money pages in the menu and is refused them', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.station);
+  const menu = page.getByRole('navigation', { name: '主菜单' });
+  for (const label of ['退费', '缴费查询', '审计日志', '人员管理']) {
+    await expect(menu.getByRole('link', { name: label })).toHaveCount(0);
+  }
+  const refused = await page.goto('/console/refunds');
+  expect(refused.status()).toBe(403);
+  await expect(page.getByRole('heading', { name: '无权查看或办理' })).toBeVisible();
+  await shot(page, '40-desk-station-refused');
+  w.assertClean();
+});
+
+test('the tax collector lists refunds by state', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.tax);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '退费' }).click();
+  await expect(page.getByRole('heading', { name: '退费' })).toBeVisible();
+  await expect(page.getByRole('table', { name: /退费清单/ })).toBeVisible();
+  // Their region is fixed: no region to choose.
+  await expect(page.getByLabel('统筹区')).toHaveCount(0);
+  await shot(page, '41-desk-refunds-tax');
+  await accessible(page);
+  await page.getByLabel('状态').selectOption('overdue');
+  await page.getByRole('button', { name: '筛选' }).click();
+  await expect(page).toHaveURL(/status=overdue/);
+  await expect(page.getByLabel('状态')).toHaveValue('overdue');
+  await shot(page, '42-desk-refunds-overdue');
+  w.assertClean();
+});
+
+test('the administrator looks up a person\'s payments by a posted ID number', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  // An ID number to look up: revealed (audited) from a masked search result.
+  await page.getByRole('link', { name: '参保人员' }).click();
+  await page.getByLabel('身份证号码或姓名').fill('张');
+  await page.getByRole('button', { name: '查找' }).click();
+  const first = page.getByRole('table').locator('tbody tr').first();
+  await first.getByRole('button', { name: '显示完整信息' }).click();
+  const id = (await first.locator('td.revealed .mono').textContent()).trim();
+  expect(id).toMatch(/^\d{17}[\dX]$/);
+
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '缴费查询' }).click();
+  await shot(page, '43-desk-payments-form');
+  await accessible(page);
+  await page.getByLabel('身份证号码').fill('32060219800101123');
+  await page.getByRole('button', { name: '查询' }).click();
+  await expect(page.locator('#id_number-error')).toBeVisible();
+  await shot(page, '44-desk-payments-error');
+  await page.getByLabel('身份证号码').fill(id);
+  await page.getByRole('button', { name: '查询' }).click();
+  await expect(page.getByRole('table', { name: /缴费记录/ })).toBeVisible();
+  // Posted, never in the address; the list is masked.
+  expect(page.url()).not.toContain(id);
+  await expect(page.locator('main')).not.toContainText(id);
+  await shot(page, '45-desk-payments-found');
+  await accessible(page);
+  w.assertClean();
+});
+
+test('the auditor reads the audit log and filters it, a bad date beside its field', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.auditor);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '审计日志' }).click();
+  const log = page.getByRole('table', { name: /审计日志/ });
+  await expect(log).toContainText('staff.login');
+  await shot(page, '46-desk-audit');
+  await accessible(page);
+  await page.getByLabel('操作人（用户名）').fill('auditor');
+  await page.getByLabel('开始日期').fill('昨天');
+  await page.getByRole('button', { name: '筛选' }).click();
+  await expect(page.locator('#from-error')).toContainText('YYYY-MM-DD');
+  await shot(page, '47-desk-audit-error');
+  await page.getByLabel('开始日期').fill('');
+  await page.getByRole('button', { name: '筛选' }).click();
+  await expect(log).toContainText('auditor');
+  // Read only: the auditor has no 人员管理.
+  await expect(page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '人员管理' })).toHaveCount(0);
+  w.assertClean();
+});
+
+test('the administrator adds an account, whose holder must choose a password first', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '人员管理' }).click();
+  await expect(page.getByRole('table', { name: /工作人员账号/ })).toContainText('nt-st01');
+  await shot(page, '48-desk-staff');
+  await accessible(page);
+  const username = `e2e-${Date.now() % 1000000}`;
+  // A station operator without a station: the error beside the field.
+  await page.getByLabel('用户名').fill(username);
+  await page.getByLabel('姓名').fill('测试经办');
+  await page.getByLabel('角色').selectOption('station_operator');
+  await page.getByLabel('统筹区').selectOption('320600');
+  await page.getByRole('button', { name: '新增并生成临时密码' }).click();
+  await expect(page.locator('#station-error')).toBeVisible();
+  await shot(page, '49-desk-staff-error');
+  await page.getByLabel('服务站编码').fill('ST-01');
+  await page.getByRole('button', { name: '新增并生成临时密码' }).click();
+  const secret = page.locator('.secret');
+  await expect(secret).toBeVisible();
+  const password = (await secret.textContent()).trim();
+  await shot(page, '50-desk-staff-created');
+  await accessible(page);
+  // Shown once only.
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '人员管理' }).click();
+  await expect(page.locator('.secret')).toHaveCount(0);
+  await expect(page.getByRole('table', { name: /工作人员账号/ })).toContainText(username);
+  await page.getByRole('button', { name: '退出' }).click();
+
+  await page.getByLabel('用户名').fill(username);
+  await page.getByLabel('密码').fill(password);
+  await page.getByRole('button', { name: '登录' }).click();
+  await expect(page).toHaveURL(/\/console\/password/);
+  await expect(page.getByLabel('当前密码')).toBeVisible();
+  await shot(page, '51-desk-staff-first-sign-in');
+  w.assertClean();
+});
