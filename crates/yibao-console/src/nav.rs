@@ -47,6 +47,12 @@ pub static MENU: &[Entry] = &[
         roles: MONEY,
     },
     Entry {
+        section: "reconciliation",
+        href: "/console/reconciliation",
+        label: "对账",
+        roles: MONEY,
+    },
+    Entry {
         section: "audit",
         href: "/console/audit",
         label: "审计日志",
@@ -60,7 +66,7 @@ pub static MENU: &[Entry] = &[
     },
 ];
 
-/// Who reads money matters (refunds, payments): never a station operator.
+/// Who reads money matters (refunds, payments, reconciliation): never a station operator.
 const MONEY: &[Role] = &[Role::Admin, Role::TaxCollector, Role::Auditor];
 
 /// One link of the rendered menu.

@@ -36,9 +36,10 @@ const STATION: (&str, &str) = ("nt-st01", "yibao-demo-station");
 const TAX: (&str, &str) = ("nt-tax", "yibao-demo-tax");
 const AUDITOR: (&str, &str) = ("auditor", "yibao-demo-auditor");
 
-const PAGES: [&str; 4] = [
+const PAGES: [&str; 5] = [
     "/console/refunds",
     "/console/payments",
+    "/console/reconciliation",
     "/console/audit",
     "/console/staff",
 ];
@@ -142,27 +143,14 @@ async fn each_desk_page_is_for_its_roles_and_refused_to_the_others() {
     on_each_backend(|storage| async move {
         let w = world(storage).await;
         // (who, expected status of each of PAGES)
-        let expectations: [((&str, &str), [StatusCode; 4]); 4] = [
-            (ADMIN, [StatusCode::OK; 4]),
-            (
-                AUDITOR,
-                [
-                    StatusCode::OK,
-                    StatusCode::OK,
-                    StatusCode::OK,
-                    StatusCode::FORBIDDEN,
-                ],
-            ),
-            (
-                TAX,
-                [
-                    StatusCode::OK,
-                    StatusCode::OK,
-                    StatusCode::FORBIDDEN,
-                    StatusCode::FORBIDDEN,
-                ],
-            ),
-            (STATION, [StatusCode::FORBIDDEN; 4]),
+        const OK: StatusCode = StatusCode::OK;
+        const NO: StatusCode = StatusCode::FORBIDDEN;
+        // refunds, payments, reconciliation, audit, staff
+        let expectations: [((&str, &str), [StatusCode; 5]); 4] = [
+            (ADMIN, [OK; 5]),
+            (AUDITOR, [OK, OK, OK, OK, NO]),
+            (TAX, [OK, OK, OK, NO, NO]),
+            (STATION, [NO; 5]),
         ];
         for (who, statuses) in expectations {
             let session = sign_in(&w.server, who).await;
@@ -522,6 +510,60 @@ async fn the_administrator_adds_an_account_whose_temporary_password_must_be_repl
                 "{action}"
             );
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reconciliation_shows_statements_and_differences_in_each_readers_scope() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        pay_and_owe(&w).await;
+        let amount = w.storage.refunds(Some("owed"), None, 1).await.unwrap()[0].amount_fen;
+        // The bank's statement of the 2nd lists the first payment and one it alone knows (长款);
+        // the other two are missing (短款).
+        let csv = format!(
+            "channel_txn_id,type,amount,occurred_at,refund_no\nDESK-T-1,payment,{amount},,\nDESK-LONG,payment,800,,\n"
+        );
+        bank(&w).upload_statement(clock().today(), &csv).await.unwrap();
+
+        let admin = sign_in(&w.server, ADMIN).await;
+        let all = admin.get("/console/reconciliation").await;
+        assert_eq!(all.status, StatusCode::OK);
+        all.expect_text("icbc-nantong")
+            .expect_text("class=\"differs\"")
+            .expect_text("DESK-LONG")
+            .expect_text("长款")
+            .expect_text("短款")
+            .expect_text("8.00")
+            .expect_text("class=\"overdue\"");
+        // The tax collector of 320600 names a channel of their region first.
+        let tax = sign_in(&w.server, TAX).await;
+        tax.get("/console/reconciliation")
+            .await
+            .expect_text("请选择本统筹区的渠道")
+            .expect_no_text("DESK-LONG");
+        let own = tax.get("/console/reconciliation?channel_id=icbc-nantong").await;
+        own.expect_text("DESK-LONG").expect_text("class=\"differs\"");
+        // WeChat serves five regions: its statement summary is the administrator's.
+        let shared = tax.get("/console/reconciliation?channel_id=wechat").await;
+        assert_eq!(shared.status, StatusCode::OK);
+        let bad = tax.get("/console/reconciliation?channel_id=nope&from=2026-02-30").await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        bad.expect_text("channel_id-error").expect_text("from-error");
+        let long = admin
+            .get("/console/reconciliation?from=2026-01-01&to=2026-11-02")
+            .await;
+        assert_eq!(long.status, StatusCode::UNPROCESSABLE_ENTITY);
+        long.expect_text("to-error").expect_text("最多查看31天");
+        let open_only = sign_in(&w.server, AUDITOR)
+            .await
+            .get("/console/reconciliation?channel_id=icbc-nantong&unresolved=true")
+            .await;
+        // The 长款 was settled by the channel's policy (a refund owed); the 短款 are still carried.
+        open_only
+            .expect_text("DESK-T-2")
+            .expect_no_text("DESK-LONG");
     })
     .await;
 }

@@ -9,7 +9,7 @@ use crate::PageError;
 
 /// The desk pages' routes, merged into [`crate::router`].
 pub fn routes() -> axum::Router<AppState> {
-    use crate::pages::{audit, payments, refunds, staff};
+    use crate::pages::{audit, payments, reconciliation, refunds, staff};
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/console/refunds", get(refunds::list))
@@ -27,6 +27,7 @@ pub fn routes() -> axum::Router<AppState> {
             get(payments::form).post(payments::lookup),
         )
         .route("/console/receipts/{receipt_no}", get(payments::receipt_pdf))
+        .route("/console/reconciliation", get(reconciliation::list))
 }
 
 /// Rows on one page of a desk list.

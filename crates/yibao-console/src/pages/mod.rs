@@ -3,9 +3,10 @@
 pub mod dashboard;
 pub mod login;
 pub mod persons;
-// Desk pages (issue 16, group B): 退费, 审计日志, 人员管理, 缴费查询.
+// Desk pages (issue 16, group B): 退费, 审计日志, 人员管理, 缴费查询, 对账.
 pub mod audit;
 pub mod desk;
 pub mod payments;
+pub mod reconciliation;
 pub mod refunds;
 pub mod staff;
