@@ -1,4 +1,4 @@
-// The console's desk pages in a real browser (issue 16, group B): 退费, 缴费查询, 审计日志,
+// The console's desk pages in a real browser (issue 16, group B): 退费, 缴费查询, 对账, 审计日志,
 // 人员管理 for the roles that use them, with an accessibility scan and a screenshot of each; the
 // menu of a station operator has none of them.
 import { test, expect } from '@playwright/test';
@@ -8,7 +8,7 @@ test('a station operator has no money pages in the menu and is refused them', as
   const w = watch(page);
   await signIn(page, DEMO.station);
   const menu = page.getByRole('navigation', { name: '主菜单' });
-  for (const label of ['退费', '缴费查询', '审计日志', '人员管理']) {
+  for (const label of ['退费', '缴费查询', '对账', '审计日志', '人员管理']) {
     await expect(menu.getByRole('link', { name: label })).toHaveCount(0);
   }
   const refused = await page.goto('/console/refunds');
@@ -33,6 +33,30 @@ test('the tax collector lists refunds by state', async ({ page }) => {
   await expect(page).toHaveURL(/status=overdue/);
   await expect(page.getByLabel('状态')).toHaveValue('overdue');
   await shot(page, '42-desk-refunds-overdue');
+  w.assertClean();
+});
+
+test('reconciliation: the administrator sees every channel, the tax collector chooses one', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '对账' }).click();
+  await expect(page.getByRole('table', { name: /对账单/ })).toBeVisible();
+  await expect(page.getByRole('table', { name: /对账差异/ })).toBeVisible();
+  await shot(page, '52-desk-reconciliation-admin');
+  await accessible(page);
+  await page.getByLabel('开始日期').fill('2026-02-30');
+  await page.getByRole('button', { name: '查看' }).click();
+  await expect(page.locator('#from-error')).toBeVisible();
+  await page.getByRole('button', { name: '退出' }).click();
+
+  await signIn(page, DEMO.tax);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '对账' }).click();
+  await expect(page.locator('main')).toContainText('请选择本统筹区的渠道');
+  await page.getByLabel('渠道').selectOption('icbc-nantong');
+  await page.getByRole('button', { name: '查看' }).click();
+  await expect(page.getByRole('table', { name: /对账单/ })).toBeVisible();
+  await shot(page, '53-desk-reconciliation-tax');
+  await accessible(page);
   w.assertClean();
 });
 

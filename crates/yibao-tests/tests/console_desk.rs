@@ -245,7 +245,12 @@ async fn refunds_are_listed_by_state_with_the_overdue_marked_and_retried_only_wi
         let done = admin.post(&path, &[]).await;
         assert_eq!(done.status, StatusCode::SEE_OTHER);
         let shown = admin.get(done.location.as_deref().unwrap()).await;
-        shown.expect_text("已重新发起");
+        shown.expect_text("已重新发起").expect_text(&failed);
+        // The notice speaks only of a refund listed as owed, not of any text in the address.
+        admin
+            .get("/console/refunds?done=RF-made-up")
+            .await
+            .expect_no_text("已重新发起");
         assert!(w
             .storage
             .refunds(Some("failed"), None, 10)
@@ -298,6 +303,16 @@ async fn payments_are_found_by_a_posted_id_number_and_listed_masked() {
                 .expect_text(".pdf");
             let link = found.link_starting("/console/receipts/").unwrap();
             assert!(!link.contains(&id));
+            // The receipt to reprint: the PDF, or (no receipt font on this machine) a Chinese
+            // page saying so.
+            let pdf = session.get(&link).await;
+            match pdf.status {
+                StatusCode::OK => assert_eq!(pdf.content_type, "application/pdf"),
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    assert!(pdf.content_type.starts_with("text/html"), "{pdf:?}");
+                }
+                other => panic!("{other}: {}", pdf.body),
+            }
             // A bad number is shown beside the field.
             let bad = session
                 .post(

@@ -132,7 +132,13 @@ pub async fn list(
         is_admin: desk::is_admin(&user),
         notice: q
             .done
-            .filter(|d| d.len() <= 64 && d.bytes().all(|b| b.is_ascii_alphanumeric()))
+            // Said only of a refund the page lists as owed again, not of any text in the address.
+            .filter(|no| {
+                paged
+                    .rows
+                    .iter()
+                    .any(|r| r.refund_no == *no && r.status == "owed")
+            })
             .map(|no| format!("退费 {no} 已重新发起，渠道将再次收到该笔退费")),
         rows: paged
             .rows
@@ -160,7 +166,7 @@ pub async fn retry(
     )
     .await?;
     Ok(desk::see_other(&format!(
-        "/console/refunds?status=sent&done={}",
+        "/console/refunds?status=owed&done={}",
         done.0.refund_no
     )))
 }
