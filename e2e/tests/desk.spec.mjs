@@ -87,6 +87,12 @@ test('the administrator looks up a person\'s payments by a posted ID number', as
   await expect(page.locator('main')).not.toContainText(id);
   await shot(page, '45-desk-payments-found');
   await accessible(page);
+  // A channel's payments of a day (no personal data).
+  await page.getByLabel('渠道').selectOption('wechat');
+  await page.getByRole('button', { name: '查看' }).click();
+  await expect(page.getByRole('table', { name: /wechat .* 的缴费/ })).toBeVisible();
+  await shot(page, '45b-desk-payments-by-channel');
+  await accessible(page);
   w.assertClean();
 });
 

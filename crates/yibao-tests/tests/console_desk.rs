@@ -333,6 +333,31 @@ async fn payments_are_found_by_a_posted_id_number_and_listed_masked() {
         assert!(audit
             .iter()
             .any(|a| a.entry.action == "receipt.list" && a.entry.actor == "nt-tax"));
+        // A channel's payments of a day: no personal data, in transaction-number order, paged
+        // after the last one shown.
+        let day = tax
+            .get("/console/payments?channel_id=icbc-nantong&day=2026-11-02")
+            .await;
+        assert_eq!(day.status, StatusCode::OK);
+        day.expect_text("DESK-T-1")
+            .expect_text("DESK-T-3")
+            .expect_text(&yibao_console::view::yuan(
+                w.storage.refunds(Some("owed"), None, 1).await.unwrap()[0].amount_fen,
+            ))
+            .expect_no_text(&name)
+            .expect_no_text(&id)
+            .expect_no_text("下一页");
+        let after = tax
+            .get("/console/payments?channel_id=icbc-nantong&day=2026-11-02&after=DESK-T-1")
+            .await;
+        after.expect_text("DESK-T-2").expect_no_text("DESK-T-1<");
+        let wrong = tax
+            .get("/console/payments?channel_id=nope&day=2026-11-31")
+            .await;
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+        wrong
+            .expect_text("channel_id-error")
+            .expect_text("day-error");
         // A tax collector works in their own region whatever the form names.
         let other = tax
             .post(

@@ -5,11 +5,16 @@
 //!
 //! The ID number is sent in a POST form, never in a URL; the list is masked; a receipt link
 //! names the receipt number only.
+//!
+//! Also a channel's payments of one day (what reconciliation compares with the statement: no
+//! personal data), read in transaction-number order [`CHANNEL_PAGE`] at a time; a tax collector
+//! names a channel serving their region and sees their region's payments only.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use chrono::NaiveDate;
 use serde::Deserialize;
 use yibao_domain::{IdNumber, PersonName};
 use yibao_server::receipts::StaffReceipt;
@@ -58,11 +63,38 @@ pub struct PaymentsPage {
     pub id_error: Option<String>,
     pub searched: bool,
     pub rows: Vec<PaymentLine>,
+    pub channels: Vec<String>,
+    pub channel_id: String,
+    pub day: String,
+    pub channel_error: Option<String>,
+    pub day_error: Option<String>,
+    /// The channel's payments of the day, when asked.
+    pub by_channel: Option<Vec<ChannelPaymentLine>>,
+    /// The next page of them (keyset: after the last transaction number shown), and the first.
+    pub next: Option<String>,
+    pub first: String,
 }
+
+/// A channel's payment as reconciliation sees it.
+pub struct ChannelPaymentLine {
+    pub channel_txn_id: String,
+    pub payment_no: String,
+    pub amount: String,
+    pub reversed: bool,
+    pub region: String,
+}
+
+/// Payments of a channel's day on one page.
+pub const CHANNEL_PAGE: usize = 50;
+/// Payments read for one page at most (a tax collector's page skips other regions' payments).
+const CHANNEL_READ_LIMIT: usize = desk::MAX_ROWS;
 
 #[derive(Deserialize)]
 pub struct RegionQuery {
     region: Option<String>,
+    channel_id: Option<String>,
+    day: Option<String>,
+    after: Option<String>,
 }
 
 async fn page(
@@ -93,9 +125,78 @@ async fn page(
             id_error: None,
             searched: false,
             rows: Vec::new(),
+            channels: channels_of(state, own_region(user)?.as_deref()).await?,
+            channel_id: String::new(),
+            day: state.clock.today().to_string(),
+            channel_error: None,
+            day_error: None,
+            by_channel: None,
+            next: None,
+            first: String::new(),
         },
         region,
     ))
+}
+
+fn own_region(user: &ConsoleUser) -> Result<Option<String>, PageError> {
+    desk::money_reader(user)
+}
+
+/// The channels a reader may list: every one, or those serving the tax collector's region.
+async fn channels_of(state: &AppState, own: Option<&str>) -> Result<Vec<String>, PageError> {
+    let mut ids: Vec<String> = state
+        .storage
+        .list_channels()
+        .await?
+        .into_iter()
+        .filter(|c| own.is_none_or(|r| c.regions.iter().any(|x| x == r)))
+        .map(|c| c.channel_id)
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// The channel's payments of the day after `after`, in the reader's region: one page, and
+/// where the next begins.
+async fn channel_day(
+    state: &AppState,
+    own: Option<&str>,
+    channel_id: &str,
+    day: NaiveDate,
+    after: Option<String>,
+) -> Result<(Vec<ChannelPaymentLine>, Option<String>), PageError> {
+    let mut lines = Vec::new();
+    let mut cursor = after;
+    let mut read = 0;
+    while read < CHANNEL_READ_LIMIT {
+        let batch = state
+            .storage
+            .payments_page(channel_id, day, cursor.as_deref(), CHANNEL_PAGE)
+            .await?;
+        read += batch.len();
+        let full = batch.len() == CHANNEL_PAGE;
+        for p in batch {
+            cursor = Some(p.channel_txn_id.clone());
+            if own.is_some_and(|r| p.region.as_deref() != Some(r)) {
+                continue;
+            }
+            lines.push(ChannelPaymentLine {
+                channel_txn_id: p.channel_txn_id,
+                payment_no: p.payment_no,
+                amount: yuan(p.amount_fen),
+                reversed: p.reversed,
+                region: p.region.unwrap_or_default(),
+            });
+            if lines.len() == CHANNEL_PAGE {
+                return Ok((lines, cursor));
+            }
+        }
+        if !full {
+            return Ok((lines, None));
+        }
+    }
+    // Read as far as one page may: go on from here.
+    Ok((lines, cursor))
 }
 
 /// `GET /console/payments`: the lookup form.
@@ -104,7 +205,45 @@ pub async fn form(
     user: ConsoleUser,
     Query(q): Query<RegionQuery>,
 ) -> Result<Response, PageError> {
-    html(&page(&state, &user, q.region.as_deref()).await?.0)
+    let (mut view, _) = page(&state, &user, q.region.as_deref()).await?;
+    let channel_id = q.channel_id.unwrap_or_default().trim().to_owned();
+    if channel_id.is_empty() {
+        return html(&view);
+    }
+    let day_text = q.day.unwrap_or_default().trim().to_owned();
+    let day = NaiveDate::parse_from_str(&day_text, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (2000..=2100).contains(&chrono::Datelike::year(d)));
+    view.day = day_text;
+    if !view.channels.contains(&channel_id) {
+        view.channel_error = Some("请从列表中选择渠道".into());
+    }
+    if day.is_none() {
+        view.day_error = Some("日期应为 2000 至 2100 年间的 YYYY-MM-DD".into());
+    }
+    view.channel_id = channel_id;
+    let Some(day) = day.filter(|_| view.channel_error.is_none()) else {
+        return render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY);
+    };
+    let after = q.after.filter(|a| !a.is_empty() && a.len() <= 128);
+    let own = own_region(&user)?;
+    let (lines, next) = channel_day(&state, own.as_deref(), &view.channel_id, day, after).await?;
+    view.next = next.map(|after| {
+        format!(
+            "/console/payments?{}",
+            desk::query_of(&[
+                ("channel_id", &view.channel_id),
+                ("day", &view.day),
+                ("after", &after)
+            ])
+        )
+    });
+    view.first = format!(
+        "/console/payments?{}",
+        desk::query_of(&[("channel_id", &view.channel_id), ("day", &view.day)])
+    );
+    view.by_channel = Some(lines);
+    html(&view)
 }
 
 #[derive(Deserialize)]
