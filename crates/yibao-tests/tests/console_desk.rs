@@ -503,6 +503,25 @@ async fn the_administrator_adds_an_account_whose_temporary_password_must_be_repl
         let (page, _) = submit_login(&w.server, "new-clerk", &second).await;
         assert_eq!(page.location.as_deref(), Some("/console/password"));
 
+        // Resets and disabling need the form's token too.
+        for path in [
+            "/console/staff/new-clerk/password",
+            "/console/staff/new-clerk/disable",
+        ] {
+            let forged = admin.post_raw(path, &[("_csrf", "0000")], false).await;
+            assert_eq!(forged.status, StatusCode::FORBIDDEN, "{path}");
+            assert_eq!(
+                admin.post_raw(path, &[], false).await.status,
+                StatusCode::FORBIDDEN
+            );
+        }
+        let (page, _) = submit_login(&w.server, "new-clerk", &second).await;
+        assert_eq!(
+            page.location.as_deref(),
+            Some("/console/password"),
+            "unchanged"
+        );
+
         // Disabled: cannot sign in; enabled again: can. One's own account cannot be disabled.
         let off = admin.post("/console/staff/new-clerk/disable", &[]).await;
         assert_eq!(off.status, StatusCode::SEE_OTHER);
@@ -600,6 +619,60 @@ async fn reconciliation_shows_statements_and_differences_in_each_readers_scope()
             .await
             .get("/console/reconciliation?channel_id=icbc-nantong&unresolved=true")
             .await;
+        // The auditor reads only: no form to close a difference.
+        assert!(open_only
+            .link_starting("/console/reconciliation/resolve")
+            .is_none());
+        // The tax collector closes a 短款 by hand: a choice and a note, with the form's token.
+        let resolve = own
+            .link_starting("/console/reconciliation/resolve?")
+            .expect("a link to close a difference")
+            // Askama writes `&` in attributes as `&#38;`, which the browser reads as `&`.
+            .replace("&#38;", "&");
+        let auditor = sign_in(&w.server, AUDITOR).await;
+        assert_eq!(auditor.get(&resolve).await.status, StatusCode::FORBIDDEN);
+        let form = tax.get(&resolve).await;
+        assert_eq!(form.status, StatusCode::OK);
+        form.expect_text("确认已处理");
+        let fields: Vec<(String, String)> = ["channel_id", "statement_date", "channel_txn_id", "class"]
+            .iter()
+            .map(|name| {
+                let marker = format!("name=\"{name}\" value=\"");
+                let start = form.body.find(&marker).unwrap() + marker.len();
+                let end = form.body[start..].find('"').unwrap();
+                ((*name).to_owned(), form.body[start..start + end].to_owned())
+            })
+            .collect();
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut all: Vec<(&str, &str)> =
+                fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            all.extend_from_slice(extra);
+            all
+        };
+        let empty = tax.post("/console/reconciliation/resolve", &with(&[("note", "")])).await;
+        assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+        empty.expect_text("resolution-error");
+        let other = tax
+            .post("/console/reconciliation/resolve", &with(&[("resolution", "other"), ("note", " ")]))
+            .await;
+        other.expect_text("note-error");
+        let forged = tax
+            .post_raw("/console/reconciliation/resolve", &with(&[("resolution", "channel_corrected")]), false)
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        let done = tax
+            .post(
+                "/console/reconciliation/resolve",
+                &with(&[("resolution", "channel_corrected"), ("note", "渠道次日补报")]),
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        let after = tax.get(done.location.as_deref().unwrap()).await;
+        after.expect_text("channel_corrected");
+        let audit = w.storage.list_audit(20).await.unwrap();
+        assert!(audit
+            .iter()
+            .any(|a| a.entry.action == "reconciliation.resolve" && a.entry.actor == "nt-tax"));
         // The 长款 was settled by the channel's policy (a refund owed); the 短款 are still carried.
         open_only
             .expect_text("DESK-T-2")

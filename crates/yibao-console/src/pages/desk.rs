@@ -28,6 +28,10 @@ pub fn routes() -> axum::Router<AppState> {
         )
         .route("/console/receipts/{receipt_no}", get(payments::receipt_pdf))
         .route("/console/reconciliation", get(reconciliation::list))
+        .route(
+            "/console/reconciliation/resolve",
+            get(reconciliation::resolve_form).post(reconciliation::resolve),
+        )
 }
 
 /// Rows on one page of a desk list.

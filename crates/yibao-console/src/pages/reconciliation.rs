@@ -14,7 +14,7 @@ use yibao_domain::reconciliation::DifferenceClass;
 use yibao_server::AppState;
 
 use crate::pages::desk::{self, Paged, Pager};
-use crate::session::ConsoleUser;
+use crate::session::{ConsoleUser, CsrfForm};
 use crate::view::{yuan, Chrome};
 use crate::{html, render_with_status, PageError};
 
@@ -46,6 +46,8 @@ pub struct DifferenceLine {
     pub status: &'static str,
     pub open: bool,
     pub resolution: String,
+    /// The form to close it by hand, for those who may.
+    pub resolve_href: Option<String>,
 }
 
 #[derive(Template)]
@@ -109,6 +111,34 @@ fn date_in(
             errors.push((field, "日期应为 2000 至 2100 年间的 YYYY-MM-DD".to_owned()));
             default
         })
+}
+
+/// The API's reconciliation report (JSON) for these query parameters, with its scope checks.
+async fn report(state: &AppState, user: &ConsoleUser, query: &str) -> Result<Value, PageError> {
+    let uri: Uri = format!("/api/v1/reports/reconciliation?{query}")
+        .parse()
+        .map_err(|_| PageError::bad_form("请求有误"))?;
+    let params =
+        axum::extract::Query::try_from_uri(&uri).map_err(|_| PageError::bad_form("请求有误"))?;
+    let answer = yibao_server::settlement_api::report_reconciliation(
+        State(state.clone()),
+        user.staff.clone(),
+        params,
+    )
+    .await?;
+    let bytes = axum::body::to_bytes(answer.into_body(), MAX_REPORT_BYTES)
+        .await
+        .map_err(|_| PageError::bad_form("对账记录过多，请缩短日期范围或选择渠道"))?;
+    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// Who closes a difference by hand, as the API's `POST /api/v1/reconciliation/resolutions`
+/// allows: the administrator and tax collectors (in their scope, checked there); auditors read.
+fn may_resolve(user: &ConsoleUser) -> bool {
+    matches!(
+        user.account().role,
+        yibao_storage::Role::Admin | yibao_storage::Role::TaxCollector
+    )
 }
 
 /// `GET /console/reconciliation?channel_id=&from=&to=&unresolved=&page=`.
@@ -176,21 +206,8 @@ pub async fn list(
         ("to", &view.to),
         ("unresolved", if unresolved { "true" } else { "" }),
     ]);
-    let uri: Uri = format!("/api/v1/reports/reconciliation?{query}")
-        .parse()
-        .map_err(|_| PageError::bad_form("请求有误"))?;
-    let params =
-        axum::extract::Query::try_from_uri(&uri).map_err(|_| PageError::bad_form("请求有误"))?;
-    let answer = yibao_server::settlement_api::report_reconciliation(
-        State(state),
-        user.staff.clone(),
-        params,
-    )
-    .await?;
-    let bytes = axum::body::to_bytes(answer.into_body(), MAX_REPORT_BYTES)
-        .await
-        .map_err(|_| PageError::bad_form("对账记录过多，请缩短日期范围或选择渠道"))?;
-    let report: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let report = report(&state, &user, &query).await?;
+    let writer = may_resolve(&user);
     let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
     let int = |v: &Value, k: &str| v[k].as_i64().unwrap_or_default();
     view.statements = report["statements"]
@@ -230,7 +247,19 @@ pub async fn list(
         .map(|i| {
             let class = text(i, "class");
             let status = text(i, "status");
+            let resolve_href = (writer && status != "resolved").then(|| {
+                format!(
+                    "/console/reconciliation/resolve?{}",
+                    desk::query_of(&[
+                        ("channel_id", &text(i, "channel_id")),
+                        ("statement_date", &text(i, "statement_date")),
+                        ("channel_txn_id", &text(i, "channel_txn_id")),
+                        ("class", &class),
+                    ])
+                )
+            });
             DifferenceLine {
+                resolve_href,
                 date: text(i, "statement_date"),
                 channel_id: text(i, "channel_id"),
                 txn: text(i, "channel_txn_id"),
@@ -246,4 +275,167 @@ pub async fn list(
         .collect();
     view.pager = paged.pager;
     html(&view)
+}
+
+/// What was done, as staff usually say it (the API takes any text up to 64 characters).
+pub const RESOLUTIONS: [(&str, &str); 4] = [
+    ("refunded_by_channel", "渠道已退还缴费人"),
+    ("applied_by_staff", "已人工入账"),
+    ("channel_corrected", "渠道已更正对账单"),
+    ("other", "其他（见说明）"),
+];
+/// Longest note (the API's bound).
+pub const MAX_NOTE_CHARS: usize = 500;
+
+#[derive(Default, Deserialize)]
+pub struct ResolveFields {
+    #[serde(default)]
+    pub channel_id: String,
+    #[serde(default)]
+    pub statement_date: String,
+    #[serde(default)]
+    pub channel_txn_id: String,
+    #[serde(default)]
+    pub class: String,
+    #[serde(default)]
+    pub resolution: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Template)]
+#[template(path = "desk/resolve.html")]
+pub struct ResolvePage {
+    pub chrome: Chrome,
+    pub fields: ResolveFields,
+    pub item: DifferenceLine,
+    pub resolutions: &'static [(&'static str, &'static str)],
+    pub errors: Vec<(&'static str, String)>,
+}
+
+impl ResolvePage {
+    pub fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+    }
+}
+
+/// The difference named by the fields, as the reader's report shows it (404 when it is not there).
+async fn find_item(
+    state: &AppState,
+    user: &ConsoleUser,
+    f: &ResolveFields,
+) -> Result<DifferenceLine, PageError> {
+    let query = desk::query_of(&[
+        ("channel_id", &f.channel_id),
+        ("from", &f.statement_date),
+        ("to", &f.statement_date),
+    ]);
+    let report = report(state, user, &query).await?;
+    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    let int = |v: &Value, k: &str| v[k].as_i64().unwrap_or_default();
+    report["differences"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .find(|i| text(i, "channel_txn_id") == f.channel_txn_id && text(i, "class") == f.class)
+        .map(|i| {
+            let status = text(i, "status");
+            DifferenceLine {
+                date: text(i, "statement_date"),
+                channel_id: text(i, "channel_id"),
+                txn: text(i, "channel_txn_id"),
+                class: DifferenceClass::from_code(&f.class)
+                    .map_or_else(|| f.class.clone(), |c| c.name_zh().to_owned()),
+                region: text(i, "region"),
+                platform: yuan(int(i, "platform_fen")),
+                channel: yuan(int(i, "channel_fen")),
+                status: status_zh(&status),
+                open: status != "resolved",
+                resolution: text(i, "resolution"),
+                resolve_href: None,
+            }
+        })
+        .ok_or_else(|| PageError::not_found("未找到该对账差异"))
+}
+
+/// `GET /console/reconciliation/resolve?channel_id=&statement_date=&channel_txn_id=&class=`: the
+/// form to close one difference by hand.
+pub async fn resolve_form(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Query(fields): Query<ResolveFields>,
+) -> Result<Response, PageError> {
+    if !may_resolve(&user) {
+        return Err(yibao_server::ApiError::of(yibao_server::ErrorCode::Forbidden).into());
+    }
+    let item = find_item(&state, &user, &fields).await?;
+    html(&ResolvePage {
+        chrome: Chrome::new(&user, "reconciliation", "处理对账差异"),
+        fields,
+        item,
+        resolutions: &RESOLUTIONS,
+        errors: Vec::new(),
+    })
+}
+
+/// `POST /console/reconciliation/resolve`: closes the difference through the API's handler
+/// (scope checked there, audited `reconciliation.resolve`).
+pub async fn resolve(
+    State(state): State<AppState>,
+    CsrfForm(user, fields): CsrfForm<ResolveFields>,
+) -> Result<Response, PageError> {
+    if !may_resolve(&user) {
+        return Err(yibao_server::ApiError::of(yibao_server::ErrorCode::Forbidden).into());
+    }
+    let item = find_item(&state, &user, &fields).await?;
+    let mut errors = Vec::new();
+    if !RESOLUTIONS
+        .iter()
+        .any(|(code, _)| *code == fields.resolution)
+    {
+        errors.push(("resolution", "请选择处理结果".to_owned()));
+    }
+    let note = fields.note.trim();
+    if note.chars().count() > MAX_NOTE_CHARS {
+        errors.push(("note", format!("说明不超过{MAX_NOTE_CHARS}个字")));
+    } else if fields.resolution == "other" && note.is_empty() {
+        errors.push(("note", "选择“其他”时请写明如何处理".to_owned()));
+    }
+    if !errors.is_empty() {
+        let view = ResolvePage {
+            chrome: Chrome::new(&user, "reconciliation", "处理对账差异"),
+            fields,
+            item,
+            resolutions: &RESOLUTIONS,
+            errors,
+        };
+        return render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let request = serde_json::from_value(serde_json::json!({
+        "channel_id": fields.channel_id,
+        "statement_date": fields.statement_date,
+        "channel_txn_id": fields.channel_txn_id,
+        "class": fields.class,
+        "resolution": fields.resolution,
+        "note": note,
+    }))
+    .map_err(|_| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
+    let _resolved = yibao_server::settlement_api::resolve_item(
+        State(state),
+        user.staff.clone(),
+        yibao_server::json::ApiJson(request),
+    )
+    .await?;
+    Ok(desk::see_other(&format!(
+        "/console/reconciliation?{}",
+        desk::query_of(&[
+            ("channel_id", &fields.channel_id),
+            ("from", &fields.statement_date),
+            ("to", &fields.statement_date),
+        ])
+    )))
 }
