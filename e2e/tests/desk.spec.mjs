@@ -52,7 +52,7 @@ test('reconciliation: the administrator sees every channel, the tax collector ch
   await signIn(page, DEMO.tax);
   await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '对账' }).click();
   await expect(page.locator('main')).toContainText('请选择本统筹区的渠道');
-  await page.getByLabel('渠道').selectOption('icbc-nantong');
+  await page.getByLabel('渠道', { exact: true }).selectOption('icbc-nantong');
   await page.getByRole('button', { name: '查看' }).click();
   await expect(page.getByRole('table', { name: /对账单/ })).toBeVisible();
   await shot(page, '53-desk-reconciliation-tax');
@@ -66,6 +66,38 @@ test('reconciliation: the administrator sees every channel, the tax collector ch
     await shot(page, '54-desk-reconciliation-resolve');
     await accessible(page);
   }
+  w.assertClean();
+});
+
+test('reconciliation: the administrator uploads a statement and sees its summary and differences', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  await page.goto('/console/reconciliation');
+  const upload = page.getByRole('region', { name: '上传对账单' });
+  // Without a file: the error beside the file field.
+  await upload.getByLabel('上传渠道').selectOption('wechat');
+  await upload.getByLabel('对账单格式').selectOption('wechat');
+  await upload.getByLabel('对账日期').fill('2026-11-01');
+  await upload.getByRole('button', { name: '上传并对账' }).click();
+  await expect(page.locator('#up-file-error')).toBeVisible();
+  await shot(page, '55-desk-statement-error');
+  await accessible(page);
+  // A WeChat trade bill of one payment the platform never heard of: one 长款.
+  const bill = [
+    '交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注',
+    '`2026-11-01 10:00:00,`wx1,`1900000109,`0,`,`4200000001,`E2E-W-LONG,`oUser,`JSAPI,`SUCCESS,`CMB_DEBIT,`CNY,`8.00,`0.00,`0,`,`0.00,`0.00,`,`,`城乡居民医保,`,`0.00000,`0.60%,`8.00,`0.00,`',
+    '总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额',
+    '`1,`8.00,`0.00,`0.00,`0.00000,`8.00,`0.00',
+    '',
+  ].join('\n');
+  await page.getByLabel('对账单文件').setInputFiles({ name: 'wechat-20261101.csv', mimeType: 'text/csv', buffer: Buffer.from(bill, 'utf8') });
+  await page.getByRole('button', { name: '上传并对账' }).click();
+  await expect(page.getByRole('status')).toContainText('已完成 wechat 2026-11-01 的对账');
+  await expect(page.getByRole('table', { name: '对账结果' })).toBeVisible();
+  await expect(page.getByRole('table', { name: '资金' })).toContainText('8.00');
+  await expect(page.getByRole('table', { name: /对账差异/ })).toContainText('E2E-W-LONG');
+  await shot(page, '56-desk-statement-summary');
+  await accessible(page);
   w.assertClean();
 });
 

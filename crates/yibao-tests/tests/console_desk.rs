@@ -691,3 +691,271 @@ fn secret_in(html: &str) -> String {
     let end = html[start..].find('<').unwrap();
     html[start..start + end].to_owned()
 }
+
+/// One part of a multipart form.
+enum Part<'a> {
+    Text(&'a str, &'a str),
+    File(&'a str, &'a str, &'a [u8]),
+}
+
+const BOUNDARY: &str = "----yibaoDeskBoundary7MA4YWxkTrZu0gW";
+
+fn multipart_body(parts: &[Part<'_>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for part in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        match part {
+            Part::Text(name, value) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            ),
+            Part::File(name, file_name, bytes) => {
+                body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                body.extend_from_slice(bytes);
+                body.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+/// Posts a multipart form as the browser does (the CSRF header only when given).
+async fn post_multipart(
+    session: &ConsoleSession,
+    path: &str,
+    parts: &[Part<'_>],
+    csrf_header: Option<&str>,
+) -> yibao_tests::console::Page {
+    let mut request = session
+        .client
+        .post(format!("{}{}", session.base_url, path))
+        .header(reqwest::header::COOKIE, &session.cookie)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(multipart_body(parts));
+    if let Some(token) = csrf_header {
+        request = request.header("x-csrf-token", token);
+    }
+    let response = request.send().await.expect("POST multipart");
+    yibao_tests::console::Page {
+        status: response.status(),
+        location: None,
+        content_type: String::new(),
+        csp: None,
+        body: response.text().await.unwrap_or_default(),
+    }
+}
+
+/// A WeChat trade bill as the merchant platform gives it: backticks, yuan, the summary at the end
+/// (payments only).
+fn wechat_bill(rows: &[(&str, i64)]) -> Vec<u8> {
+    let yuan = |fen: i64| format!("{}.{:02}", fen / 100, fen % 100);
+    let mut out = String::from("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注\n");
+    let mut total = 0;
+    for (i, (txn, fen)) in rows.iter().enumerate() {
+        total += fen;
+        out.push_str(&format!(
+            "`2026-11-02 10:{i:02}:00,`wx1,`1900000109,`0,`,`42000{i:05},`{txn},`oUser,`JSAPI,`SUCCESS,`CMB_DEBIT,`CNY,`{},`0.00,`0,`,`0.00,`0.00,`,`,`城乡居民医保,`,`0.00000,`0.60%,`{},`0.00,`\n",
+            yuan(*fen),
+            yuan(*fen)
+        ));
+    }
+    out.push_str("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\n");
+    out.push_str(&format!(
+        "`{},`{},`0.00,`0.00,`0.00000,`{},`0.00\n",
+        rows.len(),
+        yuan(total),
+        yuan(total)
+    ));
+    out.into_bytes()
+}
+
+const STATEMENT: &str = "/console/reconciliation/statement";
+
+/// The upload form's parts in the page's order: the token first, the file last.
+fn statement_parts<'a>(
+    csrf: &'a str,
+    channel: &'a str,
+    date: &'a str,
+    bill: &'a [u8],
+) -> Vec<Part<'a>> {
+    vec![
+        Part::Text("_csrf", csrf),
+        Part::Text("channel_id", channel),
+        Part::Text("format", "wechat"),
+        Part::Text("date", date),
+        Part::File("file", "wechat-20261102.csv", bill),
+    ]
+}
+
+#[tokio::test]
+async fn a_statement_is_uploaded_with_its_token_first_and_its_summary_and_differences_shown() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let admin = sign_in(&w.server, ADMIN).await;
+        let tax = sign_in(&w.server, TAX).await;
+        // The form is on 对账 for the writers, not for the auditor.
+        admin
+            .get("/console/reconciliation")
+            .await
+            .expect_text("enctype=\"multipart/form-data\"")
+            .expect_text("微信支付交易账单");
+        let auditor = sign_in(&w.server, AUDITOR).await;
+        auditor
+            .get("/console/reconciliation")
+            .await
+            .expect_no_text("上传并对账");
+        assert_eq!(auditor.get(STATEMENT).await.status, StatusCode::FORBIDDEN);
+        let station = sign_in(&w.server, STATION).await;
+        assert_eq!(station.get(STATEMENT).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(tax.get(STATEMENT).await.status, StatusCode::OK);
+
+        let bill = wechat_bill(&[("DESK-W-LONG", 800)]);
+        let (admin_csrf, tax_csrf) = (admin.csrf.as_str(), tax.csrf.as_str());
+        let parts = statement_parts;
+        // Refused to the auditor even with the token, and to anyone without it.
+        let refused = post_multipart(
+            &auditor,
+            STATEMENT,
+            &parts(&auditor.csrf, "wechat", "2026-11-02", &bill),
+            None,
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        let forged = post_multipart(
+            &admin,
+            STATEMENT,
+            &parts("not-the-token", "wechat", "2026-11-02", &bill),
+            None,
+        )
+        .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        // The token after the file: the file is not read.
+        let late = post_multipart(
+            &admin,
+            STATEMENT,
+            &[
+                Part::Text("channel_id", "wechat"),
+                Part::File("file", "b.csv", &bill),
+                Part::Text("_csrf", admin_csrf),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(late.status, StatusCode::FORBIDDEN);
+        late.expect_text("请求无法确认");
+        assert!(w
+            .storage
+            .statements(None, clock().today(), clock().today(), 10)
+            .await
+            .unwrap()
+            .is_empty());
+
+        // Bad fields are named beside them, in Chinese.
+        let bad = post_multipart(
+            &admin,
+            STATEMENT,
+            &parts(admin_csrf, "nope", "2026-13-02", &bill),
+            None,
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        bad.expect_text("up-channel_id-error")
+            .expect_text("up-date-error")
+            .expect_text("请从列表中选择渠道");
+        let cut = &bill[..bill.len() - 40];
+        let broken = post_multipart(
+            &admin,
+            STATEMENT,
+            &parts(admin_csrf, "wechat", "2026-11-02", cut),
+            None,
+        )
+        .await;
+        assert_eq!(broken.status, StatusCode::UNPROCESSABLE_ENTITY);
+        broken
+            .expect_text("up-file-error")
+            .expect_no_text("BAD_STATEMENT_FILE");
+        let empty = post_multipart(
+            &admin,
+            STATEMENT,
+            &[
+                Part::Text("_csrf", admin_csrf),
+                Part::Text("channel_id", "wechat"),
+                Part::Text("format", "wechat"),
+                Part::Text("date", "2026-11-02"),
+                Part::File("file", "", b""),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+        empty.expect_text("请选择要上传的对账单文件");
+
+        // WeChat serves several regions: its statement is the administrator's, as the API says.
+        let shared = post_multipart(
+            &tax,
+            STATEMENT,
+            &parts(tax_csrf, "wechat", "2026-11-02", &bill),
+            None,
+        )
+        .await;
+        assert_eq!(shared.status, StatusCode::FORBIDDEN);
+        shared
+            .expect_text("up-channel_id-error")
+            .expect_text("须由系统管理员上传对账");
+
+        // The administrator uploads it: the summary, the funds, the 长款 with the form to close it.
+        let done = post_multipart(
+            &admin,
+            STATEMENT,
+            &parts(admin_csrf, "wechat", "2026-11-02", &bill),
+            None,
+        )
+        .await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        done.expect_text("已完成 wechat 2026-11-02 的对账")
+            .expect_text("长款（渠道有、平台无）")
+            .expect_text("<td class=\"num\">1</td>")
+            .expect_text("8.00")
+            .expect_text("DESK-W-LONG")
+            .expect_no_text("channel_only");
+        assert_eq!(
+            w.storage
+                .statements(Some("wechat"), clock().today(), clock().today(), 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let audit = w.storage.list_audit(20).await.unwrap();
+        assert!(audit
+            .iter()
+            .any(|a| a.entry.action == "statement.upload" && a.entry.actor == "admin"));
+
+        // A tax collector uploads their own region's bank statement, the token in the header.
+        let csv = b"channel_txn_id,type,amount,occurred_at,refund_no\nDESK-B-LONG,payment,500,,\n";
+        let own = post_multipart(
+            &tax,
+            STATEMENT,
+            &[
+                Part::Text("channel_id", "icbc-nantong"),
+                Part::Text("format", "protocol"),
+                Part::Text("date", "2026-11-02"),
+                Part::File("file", "icbc.csv", csv),
+            ],
+            Some(tax_csrf),
+        )
+        .await;
+        assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+        own.expect_text("DESK-B-LONG").expect_text("协议对账文件");
+    })
+    .await;
+}

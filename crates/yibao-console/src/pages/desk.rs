@@ -9,7 +9,7 @@ use crate::PageError;
 
 /// The desk pages' routes, merged into [`crate::router`].
 pub fn routes() -> axum::Router<AppState> {
-    use crate::pages::{audit, payments, reconciliation, refunds, staff};
+    use crate::pages::{audit, payments, reconciliation, refunds, staff, statements};
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/console/refunds", get(refunds::list))
@@ -31,6 +31,12 @@ pub fn routes() -> axum::Router<AppState> {
         .route(
             "/console/reconciliation/resolve",
             get(reconciliation::resolve_form).post(reconciliation::resolve),
+        )
+        .route(
+            "/console/reconciliation/statement",
+            get(statements::form).post(statements::upload).layer(
+                axum::extract::DefaultBodyLimit::max(statements::MAX_STATEMENT_BODY_BYTES),
+            ),
         )
 }
 

@@ -14,6 +14,7 @@ use yibao_domain::reconciliation::DifferenceClass;
 use yibao_server::AppState;
 
 use crate::pages::desk::{self, Paged, Pager};
+use crate::pages::statements::{channels_of, UploadForm};
 use crate::session::{ConsoleUser, CsrfForm};
 use crate::view::{yuan, Chrome};
 use crate::{html, render_with_status, PageError};
@@ -65,6 +66,8 @@ pub struct ReconciliationPage {
     pub statements: Vec<StatementLine>,
     pub differences: Vec<DifferenceLine>,
     pub pager: Pager,
+    /// The statement upload form, for those who may upload.
+    pub upload: Option<UploadForm>,
 }
 
 impl ReconciliationPage {
@@ -114,7 +117,11 @@ fn date_in(
 }
 
 /// The API's reconciliation report (JSON) for these query parameters, with its scope checks.
-async fn report(state: &AppState, user: &ConsoleUser, query: &str) -> Result<Value, PageError> {
+pub(crate) async fn report(
+    state: &AppState,
+    user: &ConsoleUser,
+    query: &str,
+) -> Result<Value, PageError> {
     let uri: Uri = format!("/api/v1/reports/reconciliation?{query}")
         .parse()
         .map_err(|_| PageError::bad_form("请求有误"))?;
@@ -134,7 +141,7 @@ async fn report(state: &AppState, user: &ConsoleUser, query: &str) -> Result<Val
 
 /// Who closes a difference by hand, as the API's `POST /api/v1/reconciliation/resolutions`
 /// allows: the administrator and tax collectors (in their scope, checked there); auditors read.
-fn may_resolve(user: &ConsoleUser) -> bool {
+pub(crate) fn may_resolve(user: &ConsoleUser) -> bool {
     matches!(
         user.account().role,
         yibao_storage::Role::Admin | yibao_storage::Role::TaxCollector
@@ -148,15 +155,7 @@ pub async fn list(
     Query(q): Query<ReconciliationQuery>,
 ) -> Result<Response, PageError> {
     let own = desk::money_reader(&user)?;
-    let mut channels: Vec<String> = state
-        .storage
-        .list_channels()
-        .await?
-        .into_iter()
-        .filter(|c| own.as_ref().is_none_or(|r| c.regions.contains(r)))
-        .map(|c| c.channel_id)
-        .collect();
-    channels.sort();
+    let channels = channels_of(&state, &own).await?;
     let clean = |v: Option<String>| v.unwrap_or_default().trim().to_owned();
     let (channel_id, from_text, to_text) = (clean(q.channel_id), clean(q.from), clean(q.to));
     let unresolved = q.unresolved.is_some_and(|v| !v.is_empty());
@@ -180,6 +179,7 @@ pub async fn list(
     }
     let page = desk::page_number(q.page.as_deref());
     let mut view = ReconciliationPage {
+        upload: UploadForm::for_user(&user, &channels, today),
         chrome: Chrome::new(&user, "reconciliation", "对账"),
         all_channels: own.is_none(),
         channels,
@@ -207,7 +207,6 @@ pub async fn list(
         ("unresolved", if unresolved { "true" } else { "" }),
     ]);
     let report = report(&state, &user, &query).await?;
-    let writer = may_resolve(&user);
     let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
     let int = |v: &Value, k: &str| v[k].as_i64().unwrap_or_default();
     view.statements = report["statements"]
@@ -244,37 +243,54 @@ pub async fn list(
     view.differences = paged
         .rows
         .iter()
-        .map(|i| {
-            let class = text(i, "class");
-            let status = text(i, "status");
-            let resolve_href = (writer && status != "resolved").then(|| {
-                format!(
-                    "/console/reconciliation/resolve?{}",
-                    desk::query_of(&[
-                        ("channel_id", &text(i, "channel_id")),
-                        ("statement_date", &text(i, "statement_date")),
-                        ("channel_txn_id", &text(i, "channel_txn_id")),
-                        ("class", &class),
-                    ])
-                )
-            });
-            DifferenceLine {
-                resolve_href,
-                date: text(i, "statement_date"),
-                channel_id: text(i, "channel_id"),
-                txn: text(i, "channel_txn_id"),
-                class: DifferenceClass::from_code(&class).map_or(class, |c| c.name_zh().to_owned()),
-                region: text(i, "region"),
-                platform: yuan(int(i, "platform_fen")),
-                channel: yuan(int(i, "channel_fen")),
-                status: status_zh(&status),
-                open: status != "resolved",
-                resolution: text(i, "resolution"),
-            }
-        })
+        .map(|i| difference_line(i, may_resolve(&user)))
         .collect();
     view.pager = paged.pager;
     html(&view)
+}
+
+/// One difference of the report as a line of the page, with the link to close it when `writer`.
+pub(crate) fn difference_line(i: &Value, writer: bool) -> DifferenceLine {
+    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    let int = |v: &Value, k: &str| v[k].as_i64().unwrap_or_default();
+
+    let class = text(i, "class");
+    let status = text(i, "status");
+    let resolve_href = (writer && status != "resolved").then(|| {
+        format!(
+            "/console/reconciliation/resolve?{}",
+            desk::query_of(&[
+                ("channel_id", &text(i, "channel_id")),
+                ("statement_date", &text(i, "statement_date")),
+                ("channel_txn_id", &text(i, "channel_txn_id")),
+                ("class", &class),
+            ])
+        )
+    });
+    DifferenceLine {
+        resolve_href,
+        date: text(i, "statement_date"),
+        channel_id: text(i, "channel_id"),
+        txn: text(i, "channel_txn_id"),
+        class: DifferenceClass::from_code(&class).map_or(class, |c| c.name_zh().to_owned()),
+        region: text(i, "region"),
+        platform: yuan(int(i, "platform_fen")),
+        channel: yuan(int(i, "channel_fen")),
+        status: status_zh(&status),
+        open: status != "resolved",
+        resolution: text(i, "resolution"),
+    }
+}
+
+/// Every difference of a report, in its order.
+pub(crate) fn difference_lines(report: &Value, writer: bool) -> Vec<DifferenceLine> {
+    report["differences"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|i| difference_line(i, writer))
+        .collect()
 }
 
 /// What was done, as staff usually say it (the API takes any text up to 64 characters).
