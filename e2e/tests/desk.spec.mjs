@@ -195,3 +195,32 @@ test('the administrator adds an account, whose holder must choose a password fir
   await shot(page, '51-desk-staff-first-sign-in');
   w.assertClean();
 });
+
+test('channels: the administrator adds one, its secret shown once, and sets its policy', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '渠道' }).click();
+  await expect(page.getByRole('table', { name: /渠道/ })).toBeVisible();
+  await shot(page, '57-desk-channels');
+  await accessible(page);
+  const add = page.getByRole('region', { name: '新增渠道' });
+  await add.getByLabel('渠道编号').fill('x');
+  await add.getByRole('button', { name: '新增并生成密钥' }).click();
+  await expect(page.locator('#channel_id-error')).toBeVisible();
+  await expect(page.locator('#kind-error')).toBeVisible();
+  await shot(page, '58-desk-channels-errors');
+  await accessible(page);
+  const id = `e2e-${Date.now() % 100000}`;
+  await add.getByLabel('渠道编号').fill(id);
+  await add.getByLabel('类型').selectOption('bank_counter');
+  await add.getByLabel('统筹区代码').fill('320600');
+  await add.getByLabel('每秒请求数').fill('50');
+  await add.getByRole('button', { name: '新增并生成密钥' }).click();
+  await expect(page.locator('.secret')).toHaveText(/^[0-9a-f]{64}$/);
+  await page.getByLabel(`${id} 的长款处理方式`).selectOption('apply');
+  await page.getByRole('row', { name: new RegExp(id) }).getByRole('button', { name: '保存' }).click();
+  await expect(page.locator('.secret')).toHaveCount(0);
+  await page.getByRole('row', { name: new RegExp(id) }).getByRole('button', { name: '停用' }).click();
+  await expect(page.getByRole('row', { name: new RegExp(id) })).toContainText('已停用');
+  w.assertClean();
+});

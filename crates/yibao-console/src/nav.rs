@@ -64,6 +64,12 @@ pub static MENU: &[Entry] = &[
         label: "人员管理",
         roles: &[Role::Admin],
     },
+    Entry {
+        section: "channels",
+        href: "/console/channels",
+        label: "渠道",
+        roles: &[Role::Admin],
+    },
 ];
 
 /// Who reads money matters (refunds, payments, reconciliation): never a station operator.

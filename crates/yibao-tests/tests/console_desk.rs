@@ -959,3 +959,163 @@ async fn a_statement_is_uploaded_with_its_token_first_and_its_summary_and_differ
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_administrator_adds_a_channel_with_a_secret_shown_once_and_sets_its_policy() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        for who in [STATION, TAX, AUDITOR] {
+            let s = sign_in(&w.server, who).await;
+            assert_eq!(
+                s.get("/console/channels").await.status,
+                StatusCode::FORBIDDEN
+            );
+            assert_eq!(
+                s.post("/console/channels/wechat/disable", &[]).await.status,
+                StatusCode::FORBIDDEN
+            );
+        }
+        let admin = sign_in(&w.server, ADMIN).await;
+        let list = admin.get("/console/channels").await;
+        assert_eq!(list.status, StatusCode::OK);
+        list.expect_text("icbc-nantong")
+            .expect_text("微信")
+            .expect_text("新增渠道")
+            .expect_no_text("bank_counter<");
+        // Bad fields, each named beside it.
+        let bad = admin
+            .post(
+                "/console/channels",
+                &[
+                    ("channel_id", "x"),
+                    ("kind", "fax"),
+                    ("regions", "12"),
+                    ("rate", "0"),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        bad.expect_text("channel_id-error")
+            .expect_text("kind-error")
+            .expect_text("regions-error")
+            .expect_text("rate-error");
+        let unknown = admin
+            .post(
+                "/console/channels",
+                &[
+                    ("channel_id", "boc-x"),
+                    ("kind", "bank_counter"),
+                    ("regions", "110100"),
+                    ("rate", "50"),
+                ],
+            )
+            .await;
+        assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+        unknown
+            .expect_text("regions-error")
+            .expect_text("未在本系统登记");
+        let taken = admin
+            .post(
+                "/console/channels",
+                &[
+                    ("channel_id", "wechat"),
+                    ("kind", "wechat"),
+                    ("regions", "320600"),
+                    ("rate", "50"),
+                ],
+            )
+            .await;
+        taken.expect_text("channel_id-error").expect_text("已存在");
+        // Without the token: refused, nothing made.
+        let forged = admin
+            .post_raw(
+                "/console/channels",
+                &[
+                    ("channel_id", "boc-nt"),
+                    ("kind", "bank_counter"),
+                    ("regions", "320600"),
+                    ("rate", "50"),
+                ],
+                false,
+            )
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        assert!(w.storage.get_channel("boc-nt").await.unwrap().is_none());
+        let made = admin
+            .post(
+                "/console/channels",
+                &[
+                    ("channel_id", "boc-nt"),
+                    ("kind", "bank_counter"),
+                    ("regions", "320600"),
+                    ("rate", "50"),
+                ],
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+        let secret = secret_in(&made.body);
+        assert_eq!(secret.len(), 64);
+        // The secret works: the new channel signs a request with it.
+        let client = ChannelClient::builder(
+            &w.server.base_url,
+            "boc-nt".to_owned(),
+            secret.as_bytes().to_vec(),
+        )
+        .clock_offset_secs(instant().timestamp() - Utc::now().timestamp())
+        .build()
+        .unwrap();
+        assert!(client.pending_refunds().await.is_ok());
+        // Shown once: not on the list afterwards.
+        admin
+            .get("/console/channels")
+            .await
+            .expect_text("boc-nt")
+            .expect_no_text(&secret);
+        let audit = w.storage.list_audit(20).await.unwrap();
+        assert!(audit
+            .iter()
+            .any(|a| a.entry.action == "channel.add" && a.entry.target == "boc-nt"));
+        // The channel-only policy.
+        let wrong = admin
+            .post("/console/channels/boc-nt/policy", &[("policy", "keep")])
+            .await;
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+        wrong.expect_text("policy-error");
+        let set = admin
+            .post("/console/channels/boc-nt/policy", &[("policy", "apply")])
+            .await;
+        assert_eq!(set.status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            w.storage
+                .channel_only_policy("boc-nt")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("apply")
+        );
+        // A new secret, shown once; then disabled: its requests are refused.
+        let rotated = admin.post("/console/channels/boc-nt/secret", &[]).await;
+        assert_eq!(rotated.status, StatusCode::OK);
+        assert_ne!(secret_in(&rotated.body), secret);
+        rotated.expect_text("旧密钥可用至");
+        let off = admin.post("/console/channels/boc-nt/disable", &[]).await;
+        assert_eq!(off.status, StatusCode::SEE_OTHER);
+        assert!(client.pending_refunds().await.is_err());
+        admin.get("/console/channels").await.expect_text("已停用");
+        assert_eq!(
+            admin
+                .post("/console/channels/boc-nt/enable", &[])
+                .await
+                .status,
+            StatusCode::SEE_OTHER
+        );
+        assert_eq!(
+            admin
+                .post("/console/channels/nope/disable", &[])
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+    })
+    .await;
+}

@@ -9,12 +9,32 @@ use crate::PageError;
 
 /// The desk pages' routes, merged into [`crate::router`].
 pub fn routes() -> axum::Router<AppState> {
-    use crate::pages::{audit, payments, reconciliation, refunds, staff, statements};
+    use crate::pages::{audit, channels, payments, reconciliation, refunds, staff, statements};
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/console/refunds", get(refunds::list))
         .route("/console/refunds/{refund_no}/retry", post(refunds::retry))
         .route("/console/audit", get(audit::list))
+        .route(
+            "/console/channels",
+            get(channels::list).post(channels::create),
+        )
+        .route(
+            "/console/channels/{channel_id}/policy",
+            post(channels::set_policy),
+        )
+        .route(
+            "/console/channels/{channel_id}/secret",
+            post(channels::rotate_secret),
+        )
+        .route(
+            "/console/channels/{channel_id}/disable",
+            post(channels::disable),
+        )
+        .route(
+            "/console/channels/{channel_id}/enable",
+            post(channels::enable),
+        )
         .route("/console/staff", get(staff::list).post(staff::create))
         .route(
             "/console/staff/{username}/password",
