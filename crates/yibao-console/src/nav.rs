@@ -51,7 +51,47 @@ pub static MENU: &[Entry] = &[
         label: "未缴名单",
         roles: ALL,
     },
+    // Desk pages (issue 16, group B).
+    Entry {
+        section: "refunds",
+        href: "/console/refunds",
+        label: "退费",
+        roles: MONEY,
+    },
+    Entry {
+        section: "payments",
+        href: "/console/payments",
+        label: "缴费查询",
+        roles: MONEY,
+    },
+    Entry {
+        section: "reconciliation",
+        href: "/console/reconciliation",
+        label: "对账",
+        roles: MONEY,
+    },
+    Entry {
+        section: "audit",
+        href: "/console/audit",
+        label: "审计日志",
+        roles: &[Role::Admin, Role::Auditor],
+    },
+    Entry {
+        section: "staff",
+        href: "/console/staff",
+        label: "人员管理",
+        roles: &[Role::Admin],
+    },
+    Entry {
+        section: "channels",
+        href: "/console/channels",
+        label: "渠道",
+        roles: &[Role::Admin],
+    },
 ];
+
+/// Who reads money matters (refunds, payments, reconciliation): never a station operator.
+const MONEY: &[Role] = &[Role::Admin, Role::TaxCollector, Role::Auditor];
 
 /// One link of the rendered menu.
 pub struct Link {

@@ -185,21 +185,6 @@ pub fn read_secret(env: &str, what: &str) -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-pub const CHANNEL_KINDS: [&str; 12] = [
-    "bank_counter",
-    "atm",
-    "pos",
-    "mobile_banking",
-    "online_banking",
-    "wechat",
-    "alipay",
-    "unionpay",
-    "gov_app",
-    "kiosk",
-    "village_agent",
-    "auto_debit",
-];
-
 /// Registers a channel: its secret is sealed with the master key when one is configured.
 pub async fn channel_add(
     storage: &dyn Storage,
@@ -210,48 +195,16 @@ pub async fn channel_add(
     rate: i64,
     secret: String,
 ) -> anyhow::Result<()> {
-    use yibao_server::channel::secrets::{seal, ChannelSecret};
-    anyhow::ensure!(
-        (2..=64).contains(&id.len())
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-        "渠道编号应为2至64个字母、数字、-或_"
-    );
-    anyhow::ensure!(
-        CHANNEL_KINDS.contains(&kind),
-        "渠道类型应为：{}",
-        CHANNEL_KINDS.join("、")
-    );
-    anyhow::ensure!(!regions.is_empty(), "须至少指定一个统筹区（--regions）");
-    anyhow::ensure!((1..=100_000).contains(&rate), "--rate 应在1至100000之间");
-    let mut codes = Vec::new();
-    for r in regions {
-        let code = RegionCode::parse(r).map_err(|e| anyhow::anyhow!("{e}"))?;
-        anyhow::ensure!(
-            storage.get_region(code).await?.is_some(),
-            "统筹区 {code} 未在本系统登记"
-        );
-        codes.push(code.to_string());
-    }
-    let secret = ChannelSecret::new(secret.into_bytes()).map_err(|e| anyhow::anyhow!(e))?;
-    let sealed = seal(&secret, master_key).map_err(|e| anyhow::anyhow!(e))?;
-    storage
-        .create_channel(&yibao_storage::collection::ChannelRecord {
-            channel_id: id.to_owned(),
-            kind: kind.to_owned(),
-            secret_sealed: sealed,
-            rate_per_second: rate,
-            enabled: true,
-            regions: codes,
-            previous_secret: None,
-        })
+    use yibao_server::services::accounts::{create_channel, NewChannel};
+    let new = NewChannel {
+        channel_id: id.to_owned(),
+        kind: kind.to_owned(),
+        regions: regions.to_vec(),
+        rate_per_second: rate,
+    };
+    create_channel(storage, master_key, &new, secret)
         .await
-        .map_err(|e| match e {
-            yibao_storage::StorageError::Constraint { .. } => anyhow::anyhow!("渠道 {id} 已存在"),
-            other => other.into(),
-        })?;
-    Ok(())
+        .map_err(|e| anyhow::anyhow!("{}", e.message))
 }
 
 pub async fn channel_add_command(

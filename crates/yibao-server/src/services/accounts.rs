@@ -217,3 +217,127 @@ pub async fn rotate_channel_secret(
         .await?;
     Ok(())
 }
+
+/// The kinds of channel (`bank_counter` 银行柜面 … `auto_debit` 委托扣款), with their Chinese names.
+pub const CHANNEL_KINDS: [(&str, &str); 12] = [
+    ("bank_counter", "银行柜面"),
+    ("atm", "自助柜员机"),
+    ("pos", "POS机"),
+    ("mobile_banking", "手机银行"),
+    ("online_banking", "网上银行"),
+    ("wechat", "微信"),
+    ("alipay", "支付宝"),
+    ("unionpay", "银联"),
+    ("gov_app", "政务服务平台"),
+    ("kiosk", "自助服务终端"),
+    ("village_agent", "村级代办点"),
+    ("auto_debit", "委托扣款"),
+];
+
+/// Most requests a second a channel may be given.
+pub const MAX_CHANNEL_RATE: i64 = 100_000;
+
+/// A new channel as asked for; [`NewChannel::check`] names each field that is wrong.
+pub struct NewChannel {
+    pub channel_id: String,
+    pub kind: String,
+    pub regions: Vec<String>,
+    pub rate_per_second: i64,
+}
+
+impl NewChannel {
+    /// What is wrong with it, field by field (`channel_id`, `kind`, `regions`, `rate`), in Chinese.
+    pub fn check(&self) -> Vec<(&'static str, String)> {
+        let mut errors = Vec::new();
+        let id = &self.channel_id;
+        if !((2..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            errors.push((
+                "channel_id",
+                "渠道编号应为2至64个字母、数字、-或_".to_owned(),
+            ));
+        }
+        if !CHANNEL_KINDS.iter().any(|(k, _)| *k == self.kind) {
+            errors.push((
+                "kind",
+                format!("渠道类型应为：{}", CHANNEL_KINDS.map(|(k, _)| k).join("、")),
+            ));
+        }
+        if self.regions.is_empty() {
+            errors.push(("regions", "须至少指定一个统筹区".to_owned()));
+        } else if let Some(bad) = self
+            .regions
+            .iter()
+            .find(|r| yibao_domain::RegionCode::parse(r).is_err())
+        {
+            errors.push(("regions", format!("统筹区代码 {bad} 有误，应为6位数字")));
+        }
+        if !(1..=MAX_CHANNEL_RATE).contains(&self.rate_per_second) {
+            errors.push(("rate", format!("每秒请求数应在1至{MAX_CHANNEL_RATE}之间")));
+        }
+        errors
+    }
+}
+
+/// Registers a channel (its secret sealed with the master key when one is configured). Not
+/// audited here: the caller (API, console, command line) names the actor. A wrong field is
+/// `INVALID_REQUEST` with [`NewChannel::check`]'s first message; an unregistered region
+/// `NOT_FOUND`; a taken channel id `ALREADY_EXISTS`.
+pub async fn create_channel(
+    storage: &dyn Storage,
+    master_key: Option<&MasterKey>,
+    new: &NewChannel,
+    secret: String,
+) -> Result<(), ApiError> {
+    if let Some((_, message)) = new.check().into_iter().next() {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, message));
+    }
+    let mut codes = Vec::new();
+    for r in &new.regions {
+        let code = yibao_domain::RegionCode::parse(r)?;
+        if storage.get_region(code).await?.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("统筹区 {code} 未在本系统登记"),
+            ));
+        }
+        if !codes.contains(&code.to_string()) {
+            codes.push(code.to_string());
+        }
+    }
+    let secret = ChannelSecret::new(secret.into_bytes())
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("渠道密钥无效：{e}")))?;
+    let sealed =
+        seal(&secret, master_key).map_err(|e| ApiError::internal("seal channel secret", e))?;
+    storage
+        .create_channel(&yibao_storage::collection::ChannelRecord {
+            channel_id: new.channel_id.clone(),
+            kind: new.kind.clone(),
+            secret_sealed: sealed,
+            rate_per_second: new.rate_per_second,
+            enabled: true,
+            regions: codes,
+            previous_secret: None,
+        })
+        .await
+        .map_err(|e| match e {
+            yibao_storage::StorageError::Constraint { .. } => ApiError::new(
+                ErrorCode::AlreadyExists,
+                format!("渠道 {} 已存在", new.channel_id),
+            ),
+            other => other.into(),
+        })
+}
+
+/// A fresh channel secret: 64 hexadecimal characters (244 random bits from the operating
+/// system, through two UUIDv4), shown once to the administrator who hands it to the bank.
+pub fn new_channel_secret() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}

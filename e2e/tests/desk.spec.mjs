@@ -1,0 +1,226 @@
+// The console's desk pages in a real browser (issue 16, group B): 退费, 缴费查询, 对账, 审计日志,
+// 人员管理 for the roles that use them, with an accessibility scan and a screenshot of each; the
+// menu of a station operator has none of them.
+import { test, expect } from '@playwright/test';
+import { DEMO, watch, signIn, shot, accessible } from './helpers.mjs';
+
+test('a station operator has no money pages in the menu and is refused them', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.station);
+  const menu = page.getByRole('navigation', { name: '主菜单' });
+  for (const label of ['退费', '缴费查询', '对账', '审计日志', '人员管理']) {
+    await expect(menu.getByRole('link', { name: label })).toHaveCount(0);
+  }
+  const refused = await page.goto('/console/refunds');
+  expect(refused.status()).toBe(403);
+  await expect(page.getByRole('heading', { name: '无权查看或办理' })).toBeVisible();
+  await shot(page, '40-desk-station-refused');
+  w.assertClean();
+});
+
+test('the tax collector lists refunds by state', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.tax);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '退费' }).click();
+  await expect(page.getByRole('heading', { name: '退费' })).toBeVisible();
+  await expect(page.getByRole('table', { name: /退费清单/ })).toBeVisible();
+  // Their region is fixed: no region to choose.
+  await expect(page.getByLabel('统筹区')).toHaveCount(0);
+  await shot(page, '41-desk-refunds-tax');
+  await accessible(page);
+  await page.getByLabel('状态').selectOption('overdue');
+  await page.getByRole('button', { name: '筛选' }).click();
+  await expect(page).toHaveURL(/status=overdue/);
+  await expect(page.getByLabel('状态')).toHaveValue('overdue');
+  await shot(page, '42-desk-refunds-overdue');
+  w.assertClean();
+});
+
+test('reconciliation: the administrator sees every channel, the tax collector chooses one', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '对账' }).click();
+  await expect(page.getByRole('table', { name: /对账单/ })).toBeVisible();
+  await expect(page.getByRole('table', { name: /对账差异/ })).toBeVisible();
+  await shot(page, '52-desk-reconciliation-admin');
+  await accessible(page);
+  await page.getByLabel('开始日期').fill('2026-02-30');
+  await page.getByRole('button', { name: '查看' }).click();
+  await expect(page.locator('#from-error')).toBeVisible();
+  await page.getByRole('button', { name: '退出' }).click();
+
+  await signIn(page, DEMO.tax);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '对账' }).click();
+  await expect(page.locator('main')).toContainText('请选择本统筹区的渠道');
+  await page.getByLabel('渠道', { exact: true }).selectOption('icbc-nantong');
+  await page.getByRole('button', { name: '查看' }).click();
+  await expect(page.getByRole('table', { name: /对账单/ })).toBeVisible();
+  await shot(page, '53-desk-reconciliation-tax');
+  await accessible(page);
+  // A difference to close, if the demo has one: the form, its errors beside the fields.
+  const resolve = page.getByRole('link', { name: '处理' }).first();
+  if (await resolve.count()) {
+    await resolve.click();
+    await page.getByRole('button', { name: '确认已处理' }).click();
+    await expect(page.locator('#resolution-error')).toBeVisible();
+    await shot(page, '54-desk-reconciliation-resolve');
+    await accessible(page);
+  }
+  w.assertClean();
+});
+
+test('reconciliation: the administrator uploads a statement and sees its summary and differences', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  await page.goto('/console/reconciliation');
+  const upload = page.getByRole('region', { name: '上传对账单' });
+  // Without a file: the error beside the file field.
+  await upload.getByLabel('上传渠道').selectOption('wechat');
+  await upload.getByLabel('对账单格式').selectOption('wechat');
+  await upload.getByLabel('对账日期').fill('2026-11-01');
+  await upload.getByRole('button', { name: '上传并对账' }).click();
+  await expect(page.locator('#up-file-error')).toBeVisible();
+  await shot(page, '55-desk-statement-error');
+  await accessible(page);
+  // A WeChat trade bill of one payment the platform never heard of: one 长款.
+  const bill = [
+    '交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注',
+    '`2026-11-01 10:00:00,`wx1,`1900000109,`0,`,`4200000001,`E2E-W-LONG,`oUser,`JSAPI,`SUCCESS,`CMB_DEBIT,`CNY,`8.00,`0.00,`0,`,`0.00,`0.00,`,`,`城乡居民医保,`,`0.00000,`0.60%,`8.00,`0.00,`',
+    '总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额',
+    '`1,`8.00,`0.00,`0.00,`0.00000,`8.00,`0.00',
+    '',
+  ].join('\n');
+  await page.getByLabel('对账单文件').setInputFiles({ name: 'wechat-20261101.csv', mimeType: 'text/csv', buffer: Buffer.from(bill, 'utf8') });
+  await page.getByRole('button', { name: '上传并对账' }).click();
+  await expect(page.getByRole('status')).toContainText('已完成 wechat 2026-11-01 的对账');
+  await expect(page.getByRole('table', { name: '对账结果' })).toBeVisible();
+  await expect(page.getByRole('table', { name: '资金' })).toContainText('8.00');
+  await expect(page.getByRole('table', { name: /对账差异/ })).toContainText('E2E-W-LONG');
+  await shot(page, '56-desk-statement-summary');
+  await accessible(page);
+  w.assertClean();
+});
+
+test('the administrator looks up a person\'s payments by a posted ID number', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  // An ID number to look up: revealed (audited) from a masked search result.
+  await page.getByRole('link', { name: '参保人员' }).click();
+  await page.getByLabel('身份证号码或姓名').fill('张');
+  await page.getByRole('button', { name: '查找' }).click();
+  const first = page.getByRole('table').locator('tbody tr').first();
+  await first.getByRole('button', { name: '显示完整信息' }).click();
+  const id = (await first.locator('td.revealed .mono').textContent()).trim();
+  expect(id).toMatch(/^\d{17}[\dX]$/);
+
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '缴费查询' }).click();
+  await shot(page, '43-desk-payments-form');
+  await accessible(page);
+  await page.getByLabel('身份证号码').fill('32060219800101123');
+  await page.getByRole('button', { name: '查询' }).click();
+  await expect(page.locator('#id_number-error')).toBeVisible();
+  await shot(page, '44-desk-payments-error');
+  await page.getByLabel('身份证号码').fill(id);
+  await page.getByRole('button', { name: '查询' }).click();
+  await expect(page.getByRole('table', { name: /缴费记录/ })).toBeVisible();
+  // Posted, never in the address; the list is masked.
+  expect(page.url()).not.toContain(id);
+  await expect(page.locator('main')).not.toContainText(id);
+  await shot(page, '45-desk-payments-found');
+  await accessible(page);
+  // A channel's payments of a day (no personal data).
+  await page.getByLabel('渠道').selectOption('wechat');
+  await page.getByRole('button', { name: '查看' }).click();
+  await expect(page.getByRole('table', { name: /wechat .* 的缴费/ })).toBeVisible();
+  await shot(page, '45b-desk-payments-by-channel');
+  await accessible(page);
+  w.assertClean();
+});
+
+test('the auditor reads the audit log and filters it, a bad date beside its field', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.auditor);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '审计日志' }).click();
+  const log = page.getByRole('table', { name: /审计日志/ });
+  await expect(log).toContainText('staff.login');
+  await shot(page, '46-desk-audit');
+  await accessible(page);
+  await page.getByLabel('操作人（用户名）').fill('auditor');
+  await page.getByLabel('开始日期').fill('昨天');
+  await page.getByRole('button', { name: '筛选' }).click();
+  await expect(page.locator('#from-error')).toContainText('YYYY-MM-DD');
+  await shot(page, '47-desk-audit-error');
+  await page.getByLabel('开始日期').fill('');
+  await page.getByRole('button', { name: '筛选' }).click();
+  await expect(log).toContainText('auditor');
+  // Read only: the auditor has no 人员管理.
+  await expect(page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '人员管理' })).toHaveCount(0);
+  w.assertClean();
+});
+
+test('the administrator adds an account, whose holder must choose a password first', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '人员管理' }).click();
+  await expect(page.getByRole('table', { name: /工作人员账号/ })).toContainText('nt-st01');
+  await shot(page, '48-desk-staff');
+  await accessible(page);
+  const username = `e2e-${Date.now() % 1000000}`;
+  // A station operator without a station: the error beside the field.
+  await page.getByLabel('用户名').fill(username);
+  await page.getByLabel('姓名').fill('测试经办');
+  await page.getByLabel('角色').selectOption('station_operator');
+  await page.getByLabel('统筹区').selectOption('320600');
+  await page.getByRole('button', { name: '新增并生成临时密码' }).click();
+  await expect(page.locator('#station-error')).toBeVisible();
+  await shot(page, '49-desk-staff-error');
+  await page.getByLabel('服务站编码').fill('ST-01');
+  await page.getByRole('button', { name: '新增并生成临时密码' }).click();
+  const secret = page.locator('.secret');
+  await expect(secret).toBeVisible();
+  const password = (await secret.textContent()).trim();
+  await shot(page, '50-desk-staff-created');
+  await accessible(page);
+  // Shown once only.
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '人员管理' }).click();
+  await expect(page.locator('.secret')).toHaveCount(0);
+  await expect(page.getByRole('table', { name: /工作人员账号/ })).toContainText(username);
+  await page.getByRole('button', { name: '退出' }).click();
+
+  await page.getByLabel('用户名').fill(username);
+  await page.getByLabel('密码').fill(password);
+  await page.getByRole('button', { name: '登录' }).click();
+  await expect(page).toHaveURL(/\/console\/password/);
+  await expect(page.getByLabel('当前密码')).toBeVisible();
+  await shot(page, '51-desk-staff-first-sign-in');
+  w.assertClean();
+});
+
+test('channels: the administrator adds one, its secret shown once, and sets its policy', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '渠道' }).click();
+  await expect(page.getByRole('table', { name: /渠道/ })).toBeVisible();
+  await shot(page, '57-desk-channels');
+  await accessible(page);
+  const add = page.getByRole('region', { name: '新增渠道' });
+  await add.getByLabel('渠道编号').fill('x');
+  await add.getByRole('button', { name: '新增并生成密钥' }).click();
+  await expect(page.locator('#channel_id-error')).toBeVisible();
+  await expect(page.locator('#kind-error')).toBeVisible();
+  await shot(page, '58-desk-channels-errors');
+  await accessible(page);
+  const id = `e2e-${Date.now() % 100000}`;
+  await add.getByLabel('渠道编号').fill(id);
+  await add.getByLabel('类型').selectOption('bank_counter');
+  await add.getByLabel('统筹区代码').fill('320600');
+  await add.getByLabel('每秒请求数').fill('50');
+  await add.getByRole('button', { name: '新增并生成密钥' }).click();
+  await expect(page.locator('.secret')).toHaveText(/^[0-9a-f]{64}$/);
+  await page.getByLabel(`${id} 的长款处理方式`).selectOption('apply');
+  await page.getByRole('row', { name: new RegExp(id) }).getByRole('button', { name: '保存' }).click();
+  await expect(page.locator('.secret')).toHaveCount(0);
+  await page.getByRole('row', { name: new RegExp(id) }).getByRole('button', { name: '停用' }).click();
+  await expect(page.getByRole('row', { name: new RegExp(id) })).toContainText('已停用');
+  w.assertClean();
+});
