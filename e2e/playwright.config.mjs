@@ -10,6 +10,11 @@ export default defineConfig({
   timeout: 60_000,
   expect: { timeout: 10_000 },
   outputDir: './test-results',
+  // The lock test locks a demo account for 15 minutes: it runs after every other page test.
+  projects: [
+    { name: 'pages', testIgnore: /sign-in-lock\.spec\.mjs/ },
+    { name: 'lock', testMatch: /sign-in-lock\.spec\.mjs/, dependencies: ['pages'] },
+  ],
   use: {
     baseURL: process.env.BASE_URL,
     locale: 'zh-CN',

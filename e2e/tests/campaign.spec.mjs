@@ -78,13 +78,13 @@ test('the administrator assesses a fee year; a year without a policy is shown be
   await expect(page.getByRole('heading', { name: '核定一个统筹区的缴费年度' })).toBeVisible();
   await shot(page, '43-assessment-form');
   await accessible(page);
-  await page.getByLabel('统筹区').selectOption('320600');
-  await page.getByLabel('缴费年度').fill('2031');
+  await page.getByLabel('统筹区', { exact: true }).selectOption('320600');
+  await page.getByLabel('缴费年度', { exact: true }).fill('2031');
   await page.getByRole('button', { name: '开始核定' }).click();
   await expect(page.locator('#fee_year-error')).toContainText('2031');
   await shot(page, '44-assessment-no-policy');
   await accessible(page);
-  await page.getByLabel('缴费年度').fill('2027');
+  await page.getByLabel('缴费年度', { exact: true }).fill('2027');
   await page.getByRole('button', { name: '开始核定' }).click();
   await expect(page.getByRole('heading', { name: /核定完成/ })).toBeVisible();
   await expect(page.locator('#created-count')).toBeVisible();
@@ -151,7 +151,7 @@ test('a station records that an unpaid resident was told, and the reason shows o
   await page.getByLabel(/已签字确认/).check();
   await page.getByLabel('未缴费原因').selectOption('外出务工');
   await page.getByRole('button', { name: '保存告知记录' }).click();
-  await expect(page.getByRole('status')).toContainText('告知记录已保存');
+  await expect(page.locator('.alert.ok')).toContainText('告知记录已保存');
   await expect(page.getByRole('table', { name: /告知记录/ })).toContainText('外出务工');
   await shot(page, '50-follow-up-saved');
   await page.getByRole('link', { name: '返回未缴名单' }).click();

@@ -1,33 +1,8 @@
-// The staff console's foundation in a real browser: sign-in and its lock, the dashboard's charts
+// The staff console's foundation in a real browser: the dashboard's charts
 // for each role, finding a person, revealing a masked entry, recording an exemption; on an office
 // screen (1366x768) and a phone (390 px).
 import { test, expect } from '@playwright/test';
 import { DEMO, watch, signIn, shot, accessible } from './helpers.mjs';
-
-test('the sign-in page, and five wrong passwords lock an account', async ({ page }) => {
-  const w = watch(page);
-  await page.goto('/console/');
-  await expect(page).toHaveURL(/\/console\/login/);
-  await expect(page.locator('html')).toHaveAttribute('lang', 'zh-CN');
-  await shot(page, '01-login');
-  await accessible(page);
-  await page.getByRole('button', { name: '登录' }).click();
-  await expect(page.locator('#username-error')).toHaveText('请输入用户名');
-  await shot(page, '02-login-empty');
-  for (let i = 0; i < 5; i += 1) {
-    await page.getByLabel('用户名').fill('auditor');
-    await page.getByLabel('密码').fill('not-the-password');
-    await page.getByRole('button', { name: '登录' }).click();
-    await expect(page.getByRole('alert')).toContainText('用户名或密码不正确');
-  }
-  await page.getByLabel('用户名').fill('auditor');
-  await page.getByLabel('密码').fill(DEMO.auditor[1]);
-  await page.getByRole('button', { name: '登录' }).click();
-  await expect(page.getByRole('alert')).toContainText('15分钟内登录失败已达5次');
-  await shot(page, '03-login-locked');
-  // The refusals above are 401 and 429 on purpose; nothing else may go wrong.
-  w.assertClean();
-});
 
 test('the administrator sees the charts drawn, with their numbers beside them', async ({ page }) => {
   const w = watch(page);

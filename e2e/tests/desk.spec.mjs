@@ -92,7 +92,7 @@ test('reconciliation: the administrator uploads a statement and sees its summary
   ].join('\n');
   await page.getByLabel('对账单文件').setInputFiles({ name: 'wechat-20261101.csv', mimeType: 'text/csv', buffer: Buffer.from(bill, 'utf8') });
   await page.getByRole('button', { name: '上传并对账' }).click();
-  await expect(page.getByRole('status')).toContainText('已完成 wechat 2026-11-01 的对账');
+  await expect(page.locator('.alert.ok')).toContainText('已完成 wechat 2026-11-01 的对账');
   await expect(page.getByRole('table', { name: '对账结果' })).toBeVisible();
   await expect(page.getByRole('table', { name: '资金' })).toContainText('8.00');
   await expect(page.getByRole('table', { name: /对账差异/ })).toContainText('E2E-W-LONG');
@@ -116,11 +116,11 @@ test('the administrator looks up a person\'s payments by a posted ID number', as
   await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '缴费查询' }).click();
   await shot(page, '43-desk-payments-form');
   await accessible(page);
-  await page.getByLabel('身份证号码').fill('32060219800101123');
+  await page.getByRole('textbox', { name: '身份证号码' }).fill('32060219800101123');
   await page.getByRole('button', { name: '查询' }).click();
   await expect(page.locator('#id_number-error')).toBeVisible();
   await shot(page, '44-desk-payments-error');
-  await page.getByLabel('身份证号码').fill(id);
+  await page.getByRole('textbox', { name: '身份证号码' }).fill(id);
   await page.getByRole('button', { name: '查询' }).click();
   await expect(page.getByRole('table', { name: /缴费记录/ })).toBeVisible();
   // Posted, never in the address; the list is masked.
@@ -129,7 +129,7 @@ test('the administrator looks up a person\'s payments by a posted ID number', as
   await shot(page, '45-desk-payments-found');
   await accessible(page);
   // A channel's payments of a day (no personal data).
-  await page.getByLabel('渠道').selectOption('wechat');
+  await page.getByLabel('渠道', { exact: true }).selectOption('wechat');
   await page.getByRole('button', { name: '查看' }).click();
   await expect(page.getByRole('table', { name: /wechat .* 的缴费/ })).toBeVisible();
   await shot(page, '45b-desk-payments-by-channel');
@@ -170,7 +170,7 @@ test('the administrator adds an account, whose holder must choose a password fir
   await page.getByLabel('用户名').fill(username);
   await page.getByLabel('姓名').fill('测试经办');
   await page.getByLabel('角色').selectOption('station_operator');
-  await page.getByLabel('统筹区').selectOption('320600');
+  await page.getByLabel('统筹区', { exact: true }).selectOption('320600');
   await page.getByRole('button', { name: '新增并生成临时密码' }).click();
   await expect(page.locator('#station-error')).toBeVisible();
   await shot(page, '49-desk-staff-error');
