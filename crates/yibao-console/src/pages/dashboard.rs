@@ -352,13 +352,23 @@ pub async fn page(
             .storage
             .daily_collection(from, today, region_text.as_deref())
             .await?;
-        let days = collected
-            .iter()
-            .map(|c| DayRow {
-                day: c.day.to_string(),
-                channel: c.channel_id.clone(),
-                payables: c.payables,
-                amount: yuan(c.applied_fen),
+        // One line per day and channel: the storage answers per region too.
+        let mut per_channel: std::collections::BTreeMap<(NaiveDate, &str), (i64, i64)> =
+            std::collections::BTreeMap::new();
+        for c in &collected {
+            let line = per_channel
+                .entry((c.day, c.channel_id.as_str()))
+                .or_default();
+            line.0 += c.payables;
+            line.1 += c.applied_fen;
+        }
+        let days = per_channel
+            .into_iter()
+            .map(|((day, channel), (payables, fen))| DayRow {
+                day: day.to_string(),
+                channel: channel.to_owned(),
+                payables,
+                amount: yuan(fen),
             })
             .collect::<Vec<_>>();
         let now = state.clock.now().timestamp();
