@@ -84,3 +84,29 @@ test('on a phone the pages still work', async ({ browser }) => {
   w.assertClean();
   await context.close();
 });
+
+test('a station operator prints the listing of the paid on numbered A4 sheets', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.station);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '缴费公示' }).click();
+  await page.getByLabel('缴费年度').fill('20x7');
+  await page.getByRole('button', { name: '生成公示' }).click();
+  await expect(page.locator('#year-error')).toContainText('四位数');
+  await shot(page, '60-listing-error');
+  await page.getByLabel('缴费年度').fill('2027');
+  await page.getByRole('button', { name: '生成公示' }).click();
+  const sheets = page.locator('.listing .sheet');
+  await expect(sheets.first()).toContainText('缴费公示');
+  await expect(sheets.first().locator('.sheet-foot')).toContainText('第 1 页 / 共');
+  // Masked: no full 18-digit ID number anywhere on the page.
+  expect(await page.locator('main').textContent()).not.toMatch(/\d{17}[\dX]/);
+  await shot(page, '61-listing');
+  await accessible(page);
+  // As printed: the console around the sheets is gone.
+  await page.emulateMedia({ media: 'print' });
+  await expect(page.getByRole('navigation', { name: '主菜单' })).toBeHidden();
+  await expect(page.getByRole('button', { name: '打印' })).toBeHidden();
+  await shot(page, '62-listing-print');
+  await page.emulateMedia({ media: 'screen' });
+  w.assertClean();
+});

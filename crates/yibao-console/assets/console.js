@@ -53,6 +53,12 @@
     window.addEventListener('resize', function () { charts.forEach(function (c) { c.resize(); }); });
   }
 
+  // A button marked data-print prints the page (the printable listing); no inline handler.
+  document.addEventListener('click', function (e) {
+    var target = e.target && e.target.closest ? e.target.closest('[data-print]') : null;
+    if (target) { e.preventDefault(); window.print(); }
+  });
+
   document.addEventListener('DOMContentLoaded', function () { draw(document); });
   document.addEventListener('htmx:afterSwap', function (e) { draw(e.target); });
 })();

@@ -51,6 +51,12 @@ pub static MENU: &[Entry] = &[
         label: "未缴名单",
         roles: ALL,
     },
+    Entry {
+        section: "listing",
+        href: "/console/listing",
+        label: "缴费公示",
+        roles: ALL,
+    },
     // Desk pages (issue 16, group B).
     Entry {
         section: "refunds",

@@ -340,11 +340,13 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn mask_name(name: &str) -> String {
+/// A name as lists show it (张*三); "*" for one that does not parse.
+pub fn mask_name(name: &str) -> String {
     PersonName::parse(name).map_or_else(|_| "*".to_owned(), |n| n.masked())
 }
 
-fn mask_id(id: &str) -> String {
+/// An ID number as lists show it (320602**********12).
+pub fn mask_id(id: &str) -> String {
     IdNumber::parse(id, NaiveDate::MAX).map_or_else(
         |_| "******************".to_owned(),
         |p| p.id_number.masked(),

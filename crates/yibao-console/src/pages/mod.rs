@@ -7,6 +7,8 @@ pub mod persons;
 pub mod assessment;
 pub mod roster;
 pub mod unpaid;
+// 缴费公示 (the printable listing of the paid).
+pub mod listing;
 // Desk pages (issue 16, group B): 退费, 审计日志, 人员管理, 缴费查询, 对账 (and its statement upload).
 pub mod audit;
 pub mod channels;
