@@ -159,6 +159,35 @@ test('a station records that an unpaid resident was told, and the reason shows o
   w.assertClean();
 });
 
+test('a station submits its list of the uninsured with reasons; the centre sees who has', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.station);
+  await page.getByRole('link', { name: '未参保名单上报' }).click();
+  await expect(page.locator('#due')).toContainText('12-31');
+  await shot(page, '51-uninsured-station');
+  await accessible(page);
+  await page.getByRole('button', { name: '提交未参保名单及原因' }).click();
+  await expect(page.getByRole('status')).toContainText('已提交中心');
+  await expect(page.locator('#own-status')).toContainText('每个年度只能提交一次');
+  await expect(page.getByRole('button', { name: '提交未参保名单及原因' })).toHaveCount(0);
+  await shot(page, '52-uninsured-submitted');
+  w.assertClean();
+});
+
+test('the centre sees which stations have submitted their uninsured lists', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  await page.getByRole('link', { name: '未参保名单上报' }).click();
+  await page.getByLabel('统筹区').selectOption('320600');
+  await page.getByRole('button', { name: '查询' }).click();
+  const table = page.getByRole('table', { name: /各服务站上报情况/ });
+  await expect(table).toContainText('ST-01');
+  await expect(table).toContainText(/已提交|未提交/);
+  await shot(page, '53-uninsured-centre');
+  await accessible(page);
+  w.assertClean();
+});
+
 test('the unpaid list on a phone', async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
   const page = await context.newPage();

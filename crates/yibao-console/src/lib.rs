@@ -73,6 +73,7 @@ pub fn router(policy: CookiePolicy) -> Router<AppState> {
         .merge(pages::roster::routes())
         .merge(pages::assessment::routes())
         .merge(pages::unpaid::routes())
+        .merge(pages::uninsured::routes())
         .route("/console/assets/{*path}", get(assets::serve))
         .route("/console/{*rest}", get(not_found).post(not_found))
         .layer(Extension(policy))

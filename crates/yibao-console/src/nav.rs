@@ -51,6 +51,12 @@ pub static MENU: &[Entry] = &[
         label: "未缴名单",
         roles: ALL,
     },
+    Entry {
+        section: "uninsured",
+        href: "/console/uninsured",
+        label: "未参保名单上报",
+        roles: ALL,
+    },
 ];
 
 /// One link of the rendered menu.

@@ -6,4 +6,5 @@ pub mod persons;
 // Campaign pages (issue 16, group A).
 pub mod assessment;
 pub mod roster;
+pub mod uninsured;
 pub mod unpaid;
