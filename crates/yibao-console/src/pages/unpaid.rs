@@ -3,8 +3,10 @@
 //! ([`yibao_server::auth::Staff::station_filter`]: a station operator sees only their own
 //! station, asking for another is 403; the centre chooses region and station).
 //!
-//! The page lists [`PAGE_SIZE`] people a page, names and ID numbers masked, each linked to the
-//! record by this session's sealed reference. The export is the API's XLSX (full names, ID
+//! The page reads [`PAGE_SIZE`] people a page from storage (`Storage::unpaid_page`, one
+//! statement), names, ID numbers and phones masked, with each person's latest follow-up and
+//! reason, each linked to the record and to the follow-up form (告知记录) by this session's
+//! sealed reference. The export is the API's XLSX (full names, ID
 //! numbers and phones, for the station to call), at most [`MAX_EXPORT_ROWS`] rows, audited as
 //! `read.unpaid_list` like the API's.
 
