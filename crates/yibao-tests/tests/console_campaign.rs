@@ -837,10 +837,26 @@ async fn the_rejection_file_is_downloaded_corrected_and_uploaded_again() {
             .expect_no_text("未使用的列");
         assert!(stored(&storage, &fixed).await);
 
-        // Kept 30 days: the background round deletes it after.
-        let now = clock().now().timestamp();
-        assert_eq!(storage.prune_rejection_files(now - 60).await.unwrap(), 0);
-        assert_eq!(storage.prune_rejection_files(now + 1).await.unwrap(), 2);
+        // Kept 30 days: the background round 29 days on keeps it, 31 days on deletes it.
+        let day = 86_400;
+        let tick_at = |days: i64| {
+            let storage = storage.clone();
+            async move {
+                let at = Utc
+                    .timestamp_opt(clock().now().timestamp() + days * day, 0)
+                    .unwrap();
+                let state = AppState::new(storage, Clock::fixed(at));
+                yibao_server::background::tick(&state, None, &reqwest::Client::new()).await;
+            }
+        };
+        tick_at(29).await;
+        assert_eq!(clerk.get(&link).await.status, StatusCode::OK);
+        tick_at(31).await;
+        assert!(storage
+            .get_rejection_file("320600", link.rsplit('/').next().unwrap())
+            .await
+            .unwrap()
+            .is_none());
         assert_eq!(clerk.get(&link).await.status, StatusCode::NOT_FOUND);
     })
     .await;
