@@ -1008,6 +1008,34 @@ async fn a_station_records_follow_ups_of_its_unpaid_with_reasons_shown_on_the_li
             2
         );
 
+        // The export carries the reason and how they were told.
+        let response = clerk
+            .client
+            .get(s.url("/console/unpaid/export?fee_year=2027"))
+            .header(COOKIE, &clerk.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let sheet = yibao_tests::xlsx::sheet_of(&response.bytes().await.unwrap());
+        assert!(
+            sheet
+                .1
+                .iter()
+                .any(|c| c == "未缴费：已在外地参保（2026-11-02 上门告知）"
+                    || c == "已参保未核定：已在外地参保（2026-11-02 上门告知）"),
+            "{:?}",
+            sheet
+                .1
+                .iter()
+                .filter(|c| c.contains("已在外地参保"))
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            sheet.1.iter().any(|c| c == &phone),
+            "full phones in the export"
+        );
+
         // Another station's clerk and the tax office may not record (nor the raw ID in a URL
         // lead anywhere else).
         let raw = format!("/console/unpaid/follow-up/320600/{}", first.id_number);
