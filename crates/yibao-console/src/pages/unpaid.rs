@@ -138,7 +138,6 @@ pub struct UnpaidPage {
     pub filters: String,
     pub page_size: usize,
     pub export_limit: usize,
-    pub truncated: bool,
 }
 
 /// The scope a list is asked for, checked.
@@ -214,7 +213,6 @@ async fn asked(
         filters: String::new(),
         page_size: PAGE_SIZE,
         export_limit,
-        truncated: false,
     };
     let requested_station = if station_text.is_empty() {
         None
