@@ -151,11 +151,40 @@ test('a station records that an unpaid resident was told, and the reason shows o
   await page.getByLabel(/已签字确认/).check();
   await page.getByLabel('未缴费原因').selectOption('外出务工');
   await page.getByRole('button', { name: '保存告知记录' }).click();
-  await expect(page.locator('.alert.ok')).toContainText('告知记录已保存');
+  await expect(page.getByText('告知记录已保存。')).toBeVisible();
   await expect(page.getByRole('table', { name: /告知记录/ })).toContainText('外出务工');
   await shot(page, '50-follow-up-saved');
   await page.getByRole('link', { name: '返回未缴名单' }).click();
   await expect(page.getByRole('table', { name: /未缴名单/ })).toContainText('外出务工');
+  w.assertClean();
+});
+
+test('a station submits its list of the uninsured with reasons; the centre sees who has', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.station);
+  await page.getByRole('link', { name: '未参保名单上报' }).click();
+  await expect(page.locator('#due')).toContainText('12-31');
+  await shot(page, '51-uninsured-station');
+  await accessible(page);
+  await page.getByRole('button', { name: '提交未参保名单及原因' }).click();
+  await expect(page.getByText('未参保名单及原因已提交中心。')).toBeVisible();
+  await expect(page.locator('#own-status')).toContainText('每个年度只能提交一次');
+  await expect(page.getByRole('button', { name: '提交未参保名单及原因' })).toHaveCount(0);
+  await shot(page, '52-uninsured-submitted');
+  w.assertClean();
+});
+
+test('the centre sees which stations have submitted their uninsured lists', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  await page.getByRole('link', { name: '未参保名单上报' }).click();
+  await page.getByLabel('统筹区').selectOption('320600');
+  await page.getByRole('button', { name: '查询' }).click();
+  const table = page.getByRole('table', { name: /各服务站上报情况/ });
+  await expect(table).toContainText('ST-01');
+  await expect(table).toContainText(/已提交|未提交/);
+  await shot(page, '53-uninsured-centre');
+  await accessible(page);
   w.assertClean();
 });
 

@@ -75,6 +75,7 @@ pub fn router(policy: CookiePolicy) -> Router<AppState> {
         .merge(pages::unpaid::routes())
         .merge(pages::listing::routes())
         .merge(pages::desk::routes())
+        .merge(pages::uninsured::routes())
         .route("/console/assets/{*path}", get(assets::serve))
         .route("/console/{*rest}", get(not_found).post(not_found))
         .layer(Extension(policy))

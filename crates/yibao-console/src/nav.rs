@@ -52,6 +52,12 @@ pub static MENU: &[Entry] = &[
         roles: ALL,
     },
     Entry {
+        section: "uninsured",
+        href: "/console/uninsured",
+        label: "未参保名单上报",
+        roles: ALL,
+    },
+    Entry {
         section: "listing",
         href: "/console/listing",
         label: "缴费公示",

@@ -96,6 +96,7 @@ pub const PLACEMENT: &[(&str, Placement)] = &[
     ("debit_run_items", by_region("persons")),
     ("roster_rejection_files", by_region("persons")),
     ("unpaid_follow_ups", by_region("persons")),
+    ("uninsured_submissions", by_region("persons")),
 ];
 
 #[derive(Clone)]

@@ -413,6 +413,18 @@ pub trait Storage:
         fee_year: FeeYear,
         id_number: &str,
     ) -> Result<Vec<records::FollowUpRecord>, StorageError>;
+    /// Stores a station's 未参保名单及原因 for a fee year. Once: a second one for the same region,
+    /// fee year and station is refused by the key (`Constraint { kind: Unique }`).
+    async fn submit_uninsured(
+        &self,
+        submission: &records::UninsuredSubmission,
+    ) -> Result<(), StorageError>;
+    /// The submissions of a region's fee year, by station, without their lines.
+    async fn uninsured_submissions(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+    ) -> Result<Vec<records::UninsuredSubmission>, StorageError>;
 }
 
 /// What one round of [`Storage::housekeeping`] saw and did.

@@ -1718,6 +1718,54 @@ macro_rules! impl_storage {
                     .collect()
             }
 
+            async fn submit_uninsured(&self, u: &$crate::records::UninsuredSubmission) -> Result<(), $crate::StorageError> {
+                ::sqlx::query(
+                    "INSERT INTO uninsured_submissions (region_code, fee_year, station_code, submitted_by, submitted_at, \
+                     persons, with_reason, lines) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(u.region.as_str())
+                .bind(i32::from(u.fee_year.get()))
+                .bind(&u.station_code)
+                .bind(&u.submitted_by)
+                .bind(u.submitted_at)
+                .bind(u.persons)
+                .bind(u.with_reason)
+                .bind(&u.lines)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn uninsured_submissions(
+                &self,
+                region: ::yibao_domain::RegionCode,
+                fee_year: ::yibao_domain::FeeYear,
+            ) -> Result<Vec<$crate::records::UninsuredSubmission>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                let rows = ::sqlx::query(
+                    "SELECT station_code, submitted_by, submitted_at, persons, with_reason FROM uninsured_submissions \
+                     WHERE region_code = $1 AND fee_year = $2 ORDER BY station_code",
+                )
+                .bind(region.as_str())
+                .bind(i32::from(fee_year.get()))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::records::UninsuredSubmission {
+                            region,
+                            fee_year,
+                            station_code: r.try_get("station_code")?,
+                            submitted_by: r.try_get("submitted_by")?,
+                            submitted_at: r.try_get("submitted_at")?,
+                            persons: r.try_get("persons")?,
+                            with_reason: r.try_get("with_reason")?,
+                            lines: String::new(),
+                        })
+                    })
+                    .collect()
+            }
+
             async fn prune_rejection_files(&self, before: i64) -> Result<u64, $crate::StorageError> {
                 // Oldest first, a bounded batch: the index on created_at finds them.
                 let done = ::sqlx::query(

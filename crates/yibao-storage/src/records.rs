@@ -620,3 +620,32 @@ pub struct UnpaidPage {
 pub const MAX_UNPAID_PAGE_ROWS: usize = 500;
 /// Follow-up records of one person and fee year read at once (the newest).
 pub const MAX_FOLLOW_UPS_READ: usize = 100;
+
+/// A station's list of the uninsured with their reasons (未参保名单及原因), submitted to the
+/// centre once per fee year ([`crate::Storage::submit_uninsured`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct UninsuredSubmission {
+    pub region: yibao_domain::RegionCode,
+    pub fee_year: yibao_domain::FeeYear,
+    pub station_code: String,
+    pub submitted_by: String,
+    /// Unix seconds.
+    pub submitted_at: i64,
+    pub persons: i64,
+    /// Of them, with a recorded reason.
+    pub with_reason: i64,
+    /// The list as submitted: a JSON array of `{id_number, name, reason, told_on, told_how}`.
+    /// Personal data. Empty when read as a summary.
+    pub lines: String,
+}
+
+impl std::fmt::Debug for UninsuredSubmission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UninsuredSubmission")
+            .field("region", &self.region)
+            .field("fee_year", &self.fee_year)
+            .field("station_code", &self.station_code)
+            .field("persons", &self.persons)
+            .finish_non_exhaustive()
+    }
+}

@@ -837,10 +837,26 @@ async fn the_rejection_file_is_downloaded_corrected_and_uploaded_again() {
             .expect_no_text("未使用的列");
         assert!(stored(&storage, &fixed).await);
 
-        // Kept 30 days: the background round deletes it after.
-        let now = clock().now().timestamp();
-        assert_eq!(storage.prune_rejection_files(now - 60).await.unwrap(), 0);
-        assert_eq!(storage.prune_rejection_files(now + 1).await.unwrap(), 2);
+        // Kept 30 days: the background round 29 days on keeps it, 31 days on deletes it.
+        let day = 86_400;
+        let tick_at = |days: i64| {
+            let storage = storage.clone();
+            async move {
+                let at = Utc
+                    .timestamp_opt(clock().now().timestamp() + days * day, 0)
+                    .unwrap();
+                let state = AppState::new(storage, Clock::fixed(at));
+                yibao_server::background::tick(&state, None, &reqwest::Client::new()).await;
+            }
+        };
+        tick_at(29).await;
+        assert_eq!(clerk.get(&link).await.status, StatusCode::OK);
+        tick_at(31).await;
+        assert!(storage
+            .get_rejection_file("320600", link.rsplit('/').next().unwrap())
+            .await
+            .unwrap()
+            .is_none());
         assert_eq!(clerk.get(&link).await.status, StatusCode::NOT_FOUND);
     })
     .await;
@@ -992,6 +1008,34 @@ async fn a_station_records_follow_ups_of_its_unpaid_with_reasons_shown_on_the_li
             2
         );
 
+        // The export carries the reason and how they were told.
+        let response = clerk
+            .client
+            .get(s.url("/console/unpaid/export?fee_year=2027"))
+            .header(COOKIE, &clerk.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let sheet = yibao_tests::xlsx::sheet_of(&response.bytes().await.unwrap());
+        assert!(
+            sheet
+                .1
+                .iter()
+                .any(|c| c == "未缴费：已在外地参保（2026-11-02 上门告知）"
+                    || c == "已参保未核定：已在外地参保（2026-11-02 上门告知）"),
+            "{:?}",
+            sheet
+                .1
+                .iter()
+                .filter(|c| c.contains("已在外地参保"))
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            sheet.1.iter().any(|c| c == &phone),
+            "full phones in the export"
+        );
+
         // Another station's clerk and the tax office may not record (nor the raw ID in a URL
         // lead anywhere else).
         let raw = format!("/console/unpaid/follow-up/320600/{}", first.id_number);
@@ -1021,6 +1065,128 @@ async fn a_station_records_follow_ups_of_its_unpaid_with_reasons_shown_on_the_li
             storage.follow_ups(region, year, &id()).await.unwrap().len(),
             2
         );
+    })
+    .await;
+}
+
+/// 未参保名单上报: a station submits its list of the uninsured with reasons once (a second time is
+/// refused beside the button); the centre sees which stations have, with the due date (31
+/// December before the fee year) and, after it, who is overdue; audited; CSRF.
+#[tokio::test]
+async fn a_station_submits_its_uninsured_list_once_and_the_centre_sees_who_has() {
+    on_each_backend(|storage| async move {
+        demo(&storage).await;
+        let region = RegionCode::parse("320600").unwrap();
+        let year = FeeYear::new(2027).unwrap();
+        let st01 = StationCode::parse("ST-01").unwrap();
+        let owing = storage
+            .unpaid_page(region, year, Some(&st01), 0, 1)
+            .await
+            .unwrap();
+        let first = owing.rows[0].row.clone();
+        storage
+            .add_follow_up(&yibao_storage::records::NewFollowUp {
+                region,
+                fee_year: year,
+                id_number: first.id_number.clone(),
+                station_code: first.station_code.clone(),
+                told_on: clock().today(),
+                told_how: yibao_domain::unpaid::NoticeMethod::Visit,
+                signed_scanned: true,
+                reason: "参军".into(),
+                note: None,
+                recorded_by: STATION.0.into(),
+                recorded_at: 1,
+            })
+            .await
+            .unwrap();
+        let s = server(storage.clone()).await;
+        let clerk = ConsoleSession::sign_in(&s, STATION.0, STATION.1).await;
+        clerk
+            .get("/console/")
+            .await
+            .expect_text("href=\"/console/uninsured\"");
+        let page = clerk.get("/console/uninsured?fee_year=2027").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        page.expect_text("<strong>2026-12-31</strong>")
+            .expect_text("尚未提交")
+            .expect_text(&format!("<strong>{}</strong> 人", owing.total))
+            .expect_no_text("已过截止日期");
+
+        // Without the session's token: refused, nothing submitted.
+        let forged = clerk
+            .post_raw("/console/uninsured/submit", &[("fee_year", "2027")], false)
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        assert!(storage
+            .uninsured_submissions(region, year)
+            .await
+            .unwrap()
+            .is_empty());
+
+        let done = clerk
+            .post("/console/uninsured/submit", &[("fee_year", "2027")])
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        let page = clerk
+            .get("/console/uninsured?fee_year=2027&done=submitted")
+            .await;
+        page.expect_text("已提交中心")
+            .expect_text(&format!("共 {} 人，其中 1 人已记录原因", owing.total))
+            .expect_no_text("提交未参保名单及原因</button>");
+        let again = clerk
+            .post("/console/uninsured/submit", &[("fee_year", "2027")])
+            .await;
+        assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+        again
+            .expect_text("id=\"submit-error\"")
+            .expect_text("不能重复提交");
+        let submitted = storage.uninsured_submissions(region, year).await.unwrap();
+        assert_eq!(submitted.len(), 1);
+        assert_eq!(submitted[0].station_code, "ST-01");
+        assert_eq!(submitted[0].persons, owing.total);
+        assert_eq!(submitted[0].with_reason, 1);
+        let audited = storage.list_audit(50).await.unwrap();
+        assert_eq!(
+            audited
+                .iter()
+                .filter(|a| a.entry.action == "uninsured.submit")
+                .count(),
+            1
+        );
+
+        // The centre sees which stations have submitted; the tax office reads, may not submit.
+        let admin = ConsoleSession::sign_in(&s, ADMIN.0, ADMIN.1).await;
+        let all = admin
+            .get("/console/uninsured?region=320600&fee_year=2027")
+            .await;
+        assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+        all.expect_text("<td>ST-01</td><td>已提交</td>")
+            .expect_text("<td>ST-02</td><td>未提交</td>")
+            .expect_text("<span id=\"submitted-count\">1</span>")
+            .expect_no_text("（逾期）");
+        let tax = ConsoleSession::sign_in(&s, TAX.0, TAX.1).await;
+        tax.get("/console/uninsured?fee_year=2027")
+            .await
+            .expect_text("<td>ST-01</td><td>已提交</td>");
+        let refused = tax
+            .post("/console/uninsured/submit", &[("fee_year", "2027")])
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+        // After 31 December the stations that have not submitted are overdue.
+        let late = TestServer::start(
+            storage.clone(),
+            Clock::fixed(Utc.with_ymd_and_hms(2027, 1, 5, 2, 0, 0).unwrap()),
+            ServerSettings::default(),
+        )
+        .await;
+        let admin = ConsoleSession::sign_in(&late, ADMIN.0, ADMIN.1).await;
+        admin
+            .get("/console/uninsured?region=320600&fee_year=2027")
+            .await
+            .expect_text("<td>ST-02</td><td>未提交（逾期）</td>")
+            .expect_text("已过截止日期");
     })
     .await;
 }

@@ -635,3 +635,59 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
     })
     .await;
 }
+
+/// 未参保名单: once per region, fee year and station (the key refuses a second), listed by
+/// station without their lines.
+#[tokio::test]
+async fn an_uninsured_list_is_submitted_once_per_station_and_year() {
+    use yibao_storage::records::UninsuredSubmission;
+    on_each_backend(|storage| async move {
+        storage
+            .upsert_region(&region("320600", "南通市"))
+            .await
+            .unwrap();
+        let region = RegionCode::parse("320600").unwrap();
+        let year = FeeYear::new(2027).unwrap();
+        let submission = |station: &str| UninsuredSubmission {
+            region,
+            fee_year: year,
+            station_code: station.to_owned(),
+            submitted_by: "clerk".into(),
+            submitted_at: 10,
+            persons: 2,
+            with_reason: 1,
+            lines: "[{\"name\":\"王芳\"}]".into(),
+        };
+        storage
+            .submit_uninsured(&submission("ST-02"))
+            .await
+            .unwrap();
+        storage
+            .submit_uninsured(&submission("ST-01"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            storage.submit_uninsured(&submission("ST-01")).await,
+            Err(StorageError::Constraint {
+                kind: ConstraintKind::Unique,
+                ..
+            })
+        ));
+        let listed = storage.uninsured_submissions(region, year).await.unwrap();
+        assert_eq!(
+            listed
+                .iter()
+                .map(|s| s.station_code.as_str())
+                .collect::<Vec<_>>(),
+            ["ST-01", "ST-02"]
+        );
+        assert!(listed[0].lines.is_empty());
+        assert_eq!(listed[0].persons, 2);
+        assert!(storage
+            .uninsured_submissions(region, FeeYear::new(2028).unwrap())
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}

@@ -459,6 +459,33 @@ mod tests {
     }
 
     #[test]
+    fn unpaid_reasons_default_to_the_national_list_and_a_bad_list_is_refused() {
+        let c = Config::load(&Flags::default(), &env_of(&[])).unwrap();
+        assert_eq!(
+            c.unpaid_reasons,
+            yibao_domain::unpaid::DEFAULT_UNPAID_REASONS
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("yibao.toml");
+        std::fs::write(
+            &path,
+            "unpaid_reasons = [\"外出务工\", \"参军\", \"其他\"]\n",
+        )
+        .unwrap();
+        let flags = Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        };
+        let c = Config::load(&flags, &env_of(&[])).unwrap();
+        assert_eq!(c.unpaid_reasons, ["外出务工", "参军", "其他"]);
+        std::fs::write(&path, "unpaid_reasons = [\"参军\", \"参军\"]\n").unwrap();
+        match Config::load(&flags, &env_of(&[])) {
+            Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "unpaid_reasons"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn metrics_listener_and_log_format() {
         let c = Config::load(&Flags::default(), &env_of(&[])).unwrap();
         assert_eq!(c.metrics, MetricsExposure::MainListener);

@@ -6,6 +6,7 @@ pub mod persons;
 // Campaign pages (issue 16, group A).
 pub mod assessment;
 pub mod roster;
+pub mod uninsured;
 pub mod unpaid;
 // 缴费公示 (the printable listing of the paid).
 pub mod listing;

@@ -3,8 +3,10 @@
 //! ([`yibao_server::auth::Staff::station_filter`]: a station operator sees only their own
 //! station, asking for another is 403; the centre chooses region and station).
 //!
-//! The page lists [`PAGE_SIZE`] people a page, names and ID numbers masked, each linked to the
-//! record by this session's sealed reference. The export is the API's XLSX (full names, ID
+//! The page reads [`PAGE_SIZE`] people a page from storage (`Storage::unpaid_page`, one
+//! statement), names, ID numbers and phones masked, with each person's latest follow-up and
+//! reason, each linked to the record and to the follow-up form (告知记录) by this session's
+//! sealed reference. The export is the API's XLSX (full names, ID
 //! numbers and phones, for the station to call), at most [`MAX_EXPORT_ROWS`] rows, audited as
 //! `read.unpaid_list` like the API's.
 
@@ -24,7 +26,7 @@ use yibao_server::services::follow_ups::{
     follow_ups_of, record_follow_up, FollowUpInput, MAX_NOTE_CHARS,
 };
 use yibao_server::{ApiError, AppState, ErrorCode};
-use yibao_storage::records::{standing_name_zh, standing_owes, UnpaidRow, MAX_LIST_ROWS};
+use yibao_storage::records::{standing_name_zh, UnpaidRow};
 use yibao_storage::StandingRow;
 
 use crate::pages::persons::{parse_key, see_other};
@@ -136,7 +138,6 @@ pub struct UnpaidPage {
     pub filters: String,
     pub page_size: usize,
     pub export_limit: usize,
-    pub truncated: bool,
 }
 
 /// The scope a list is asked for, checked.
@@ -212,7 +213,6 @@ async fn asked(
         filters: String::new(),
         page_size: PAGE_SIZE,
         export_limit,
-        truncated: false,
     };
     let requested_station = if station_text.is_empty() {
         None
@@ -287,27 +287,56 @@ fn filters_of(page: &UnpaidPage) -> String {
     serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
 
-/// The unpaid of a scope: the enrolled who owe, from at most [`MAX_LIST_ROWS`] people.
+/// The unpaid of a scope for the export, read a page of storage at a time, at most `limit`
+/// (more is refused before anything is read past the first page): each with the latest
+/// recorded reason and how they were told in the row's detail (the export's 原因 column).
 async fn unpaid_rows(
     state: &AppState,
     scope: &Scope,
-) -> Result<(Vec<StandingRow>, bool), PageError> {
-    let rows = state
-        .storage
-        .standing(
-            scope.region,
-            scope.fee_year,
-            scope.station.as_ref(),
-            MAX_LIST_ROWS,
-        )
-        .await?;
-    let truncated = rows.len() >= MAX_LIST_ROWS;
-    Ok((
-        rows.into_iter()
-            .filter(|r| standing_owes(&r.standing))
-            .collect(),
-        truncated,
-    ))
+    limit: usize,
+) -> Result<Vec<StandingRow>, PageError> {
+    let batch = yibao_storage::records::MAX_UNPAID_PAGE_ROWS;
+    let mut rows: Vec<StandingRow> = Vec::new();
+    loop {
+        let page = state
+            .storage
+            .unpaid_page(
+                scope.region,
+                scope.fee_year,
+                scope.station.as_ref(),
+                rows.len(),
+                batch,
+            )
+            .await?;
+        let total = usize::try_from(page.total).unwrap_or(usize::MAX);
+        if total > limit {
+            return Err(PageError::Api(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("未缴名单共 {total} 人，超过一次导出的上限 {limit} 人，请按服务站分别导出"),
+            )));
+        }
+        let done = page.rows.len() < batch;
+        rows.extend(page.rows.into_iter().map(|r| {
+            let mut row = r.row;
+            if let Some(l) = r.latest {
+                row.detail = Some(format!(
+                    "{}（{} {}告知{}）",
+                    l.reason,
+                    l.told_on,
+                    l.told_how.name_zh(),
+                    if l.signed_scanned {
+                        "，回执已扫描"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            row
+        }));
+        if done || rows.len() >= limit {
+            return Ok(rows);
+        }
+    }
 }
 
 fn line_of(
@@ -408,8 +437,9 @@ pub async fn page(
     html(&page)
 }
 
-/// `GET /console/unpaid/export?region=&station=&fee_year=`: the list as the API's XLSX, at most
-/// [`MAX_EXPORT_ROWS`] rows, audited as `read.unpaid_list`.
+/// `GET /console/unpaid/export?region=&station=&fee_year=`: the list as the API's XLSX (full
+/// names, ID numbers, phones, and in 原因 each person's latest recorded reason and how they were
+/// told), at most [`MAX_EXPORT_ROWS`] rows, audited as `read.unpaid_list`.
 pub async fn export(
     State(state): State<AppState>,
     user: ConsoleUser,
@@ -421,16 +451,7 @@ pub async fn export(
         Ok((scope, _)) => scope,
         Err(page) => return render_with_status(&*page, StatusCode::UNPROCESSABLE_ENTITY),
     };
-    let (rows, _) = unpaid_rows(&state, &scope).await?;
-    if rows.len() > limit {
-        return Err(PageError::Api(ApiError::new(
-            ErrorCode::InvalidRequest,
-            format!(
-                "未缴名单共 {} 人，超过一次导出的上限 {limit} 人，请按服务站分别导出",
-                rows.len()
-            ),
-        )));
-    }
+    let rows = unpaid_rows(&state, &scope, limit).await?;
     // Full names, ID numbers and phones: reading them is audited as the API's export is.
     audit(
         &state,

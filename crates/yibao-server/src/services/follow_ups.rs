@@ -97,3 +97,142 @@ pub async fn follow_ups_of(
     .await?;
     Ok((person, records))
 }
+
+/// Most people one 未参保名单 holds (the export's bound); a larger station's list is refused.
+pub const MAX_SUBMITTED_PERSONS: usize = 20_000;
+
+/// When a station's 未参保名单及原因 of a fee year is due: the campaign collects fee year N in
+/// the autumn of N-1, so by 31 December of N-1.
+pub fn submission_due(fee_year: FeeYear) -> NaiveDate {
+    NaiveDate::from_ymd_opt(i32::from(fee_year.get()) - 1, 12, 31).unwrap_or(NaiveDate::MIN)
+}
+
+/// A station operator submits their station's 未参保名单及原因 for a fee year to the centre:
+/// the unpaid list as it stands, each person with their latest recorded reason. Once per fee
+/// year: a second submission is refused (`ALREADY_EXISTS`; the centre corrects by other means).
+/// Only a station operator submits, for their own station. Audited as `uninsured.submit`.
+pub async fn submit_uninsured(
+    state: &AppState,
+    staff: &Staff,
+    fee_year: FeeYear,
+) -> Result<yibao_storage::records::UninsuredSubmission, ApiError> {
+    let (Some(region), Some(station)) = (staff.0.region, staff.0.station.clone()) else {
+        return Err(ApiError::new(
+            crate::error::ErrorCode::Forbidden,
+            "未参保名单由服务站提交，请用服务站经办账号登录",
+        ));
+    };
+    staff.may_change(region, Some(&station))?;
+    let mut lines = Vec::new();
+    let mut with_reason = 0i64;
+    let page_rows = yibao_storage::records::MAX_UNPAID_PAGE_ROWS;
+    loop {
+        let page = state
+            .storage
+            .unpaid_page(region, fee_year, Some(&station), lines.len(), page_rows)
+            .await?;
+        if usize::try_from(page.total).unwrap_or(usize::MAX) > MAX_SUBMITTED_PERSONS {
+            return Err(ApiError::new(
+                crate::error::ErrorCode::InvalidRequest,
+                format!("未参保名单超过 {MAX_SUBMITTED_PERSONS} 人，请联系中心在服务器上处理"),
+            ));
+        }
+        let done = page.rows.len() < page_rows;
+        for row in page.rows {
+            if row.latest.is_some() {
+                with_reason += 1;
+            }
+            lines.push(serde_json::json!({
+                "id_number": row.row.id_number,
+                "name": row.row.name,
+                "reason": row.latest.as_ref().map(|l| l.reason.clone()),
+                "told_on": row.latest.as_ref().map(|l| l.told_on.to_string()),
+                "told_how": row.latest.as_ref().map(|l| l.told_how.code()),
+            }));
+        }
+        if done {
+            break;
+        }
+    }
+    let submission = yibao_storage::records::UninsuredSubmission {
+        region,
+        fee_year,
+        station_code: station.as_str().to_owned(),
+        submitted_by: staff.username().to_owned(),
+        submitted_at: state.clock.now().timestamp(),
+        persons: i64::try_from(lines.len()).unwrap_or(i64::MAX),
+        with_reason,
+        lines: serde_json::Value::Array(lines).to_string(),
+    };
+    match state.storage.submit_uninsured(&submission).await {
+        Ok(()) => {}
+        Err(yibao_storage::StorageError::Constraint {
+            kind: yibao_storage::ConstraintKind::Unique,
+            ..
+        }) => {
+            return Err(ApiError::new(
+                crate::error::ErrorCode::AlreadyExists,
+                format!(
+                    "本服务站 {fee_year} 年度的未参保名单已经提交，不能重复提交；如需更正请联系中心"
+                ),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    audit(
+        state,
+        staff,
+        "uninsured.submit",
+        Some(region),
+        station.as_str(),
+        serde_json::json!({
+            "fee_year": fee_year.get(),
+            "persons": submission.persons,
+            "with_reason": submission.with_reason,
+        }),
+    )
+    .await?;
+    Ok(submission)
+}
+
+/// Which stations of a region have submitted their 未参保名单 for a fee year: every station with
+/// people of the region (from the progress aggregate) and any that submitted. The centre, the
+/// tax office and auditors read all; a station operator only their own.
+pub async fn submissions_of(
+    state: &AppState,
+    staff: &Staff,
+    region: RegionCode,
+    fee_year: FeeYear,
+) -> Result<Vec<(String, Option<yibao_storage::records::UninsuredSubmission>)>, ApiError> {
+    let own = staff.0.station.clone();
+    staff.may_read(region, own.as_ref())?;
+    let submitted = state
+        .storage
+        .uninsured_submissions(region, fee_year)
+        .await?;
+    let mut stations: Vec<String> = match &own {
+        Some(station) => vec![station.as_str().to_owned()],
+        None => state
+            .storage
+            .collection_progress(Some(region), fee_year, None)
+            .await?
+            .into_iter()
+            .filter_map(|p| p.station_code)
+            .collect(),
+    };
+    if own.is_none() {
+        stations.extend(submitted.iter().map(|s| s.station_code.clone()));
+    }
+    stations.sort();
+    stations.dedup();
+    Ok(stations
+        .into_iter()
+        .map(|station| {
+            let found = submitted
+                .iter()
+                .find(|s| s.station_code == station)
+                .cloned();
+            (station, found)
+        })
+        .collect())
+}

@@ -1,0 +1,220 @@
+//! 未参保名单上报: at the end of the campaign a service station submits its list of the
+//! uninsured with their reasons (未参保名单及原因) for a fee year to the centre, once, by 31
+//! December of the year before the fee year; the centre (and the tax office, auditors) sees which
+//! stations have. Through `services::follow_ups::{submit_uninsured, submissions_of}`.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use yibao_domain::{FeeYear, RegionCode};
+use yibao_server::services::follow_ups::{submission_due, submissions_of, submit_uninsured};
+use yibao_server::{ApiError, AppState, ErrorCode};
+
+use crate::pages::persons::see_other;
+use crate::session::{ConsoleUser, CsrfForm};
+use crate::view::Chrome;
+use crate::{html, render_with_status, PageError};
+
+/// The page's routes (merged into [`crate::router`]).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console/uninsured", get(page))
+        .route("/console/uninsured/submit", post(submit))
+}
+
+#[derive(Deserialize, Default)]
+pub struct UninsuredQuery {
+    region: Option<String>,
+    fee_year: Option<String>,
+    done: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SubmitForm {
+    fee_year: String,
+}
+
+/// One station's line.
+pub struct StationLine {
+    pub station: String,
+    pub submitted: bool,
+    pub submitted_at: String,
+    pub submitted_by: String,
+    pub persons: i64,
+    pub with_reason: i64,
+}
+
+#[derive(Template)]
+#[template(path = "uninsured/status.html")]
+pub struct UninsuredPage {
+    pub chrome: Chrome,
+    pub regions: Vec<(String, String)>,
+    pub may_choose: bool,
+    pub region: String,
+    pub fee_year: String,
+    pub due: String,
+    pub overdue: bool,
+    /// A station operator: their own station's line and the submit form.
+    pub own_station: bool,
+    pub on_list_now: i64,
+    pub lines: Vec<StationLine>,
+    pub submitted_count: usize,
+    pub notice: Option<String>,
+    pub submit_error: Option<String>,
+}
+
+/// Unix seconds as Beijing time.
+fn time_of(seconds: i64) -> String {
+    let Some(beijing) = chrono::FixedOffset::east_opt(8 * 3600) else {
+        return String::new();
+    };
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .map(|t| {
+            t.with_timezone(&beijing)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+async fn build(
+    state: &AppState,
+    user: &ConsoleUser,
+    region_text: Option<&str>,
+    year_text: Option<&str>,
+) -> Result<UninsuredPage, PageError> {
+    let regions: Vec<(String, String)> = state
+        .storage
+        .list_regions()
+        .await?
+        .iter()
+        .map(|r| (r.code().to_string(), r.name().to_owned()))
+        .collect();
+    let account = user.account();
+    let region = match (
+        account.region,
+        region_text.map(str::trim).filter(|r| !r.is_empty()),
+    ) {
+        (Some(own), _) => own,
+        (None, Some(text)) => RegionCode::parse(text).map_err(ApiError::from)?,
+        (None, None) => match regions.first() {
+            Some((code, _)) => RegionCode::parse(code).map_err(ApiError::from)?,
+            None => return Err(PageError::not_found("还没有登记统筹区")),
+        },
+    };
+    let fee_year = match year_text.map(str::trim).filter(|y| !y.is_empty()) {
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .and_then(|y| FeeYear::new(y).ok())
+            .ok_or_else(|| PageError::bad_form("缴费年度有误，请填写四位数的年度，如 2027"))?,
+        None => state
+            .storage
+            .list_fee_policies(region)
+            .await?
+            .iter()
+            .map(|p| p.fee_year())
+            .max()
+            .ok_or_else(|| PageError::not_found("本统筹区还没有设置缴费政策"))?,
+    };
+    let stations = submissions_of(state, &user.staff, region, fee_year).await?;
+    let due = submission_due(fee_year);
+    let lines: Vec<StationLine> = stations
+        .into_iter()
+        .map(|(station, found)| StationLine {
+            station,
+            submitted: found.is_some(),
+            submitted_at: found
+                .as_ref()
+                .map(|s| time_of(s.submitted_at))
+                .unwrap_or_default(),
+            submitted_by: found
+                .as_ref()
+                .map(|s| s.submitted_by.clone())
+                .unwrap_or_default(),
+            persons: found.as_ref().map_or(0, |s| s.persons),
+            with_reason: found.as_ref().map_or(0, |s| s.with_reason),
+        })
+        .collect();
+    let own_station = account.station.is_some();
+    let on_list_now = match &account.station {
+        Some(station) => {
+            state
+                .storage
+                .unpaid_page(region, fee_year, Some(station), 0, 1)
+                .await?
+                .total
+        }
+        None => 0,
+    };
+    Ok(UninsuredPage {
+        chrome: Chrome::new(user, "uninsured", "未参保名单上报"),
+        regions,
+        may_choose: account.region.is_none(),
+        region: region.to_string(),
+        fee_year: fee_year.to_string(),
+        due: due.to_string(),
+        overdue: state.clock.today() > due,
+        own_station,
+        on_list_now,
+        submitted_count: lines.iter().filter(|l| l.submitted).count(),
+        lines,
+        notice: None,
+        submit_error: None,
+    })
+}
+
+/// `GET /console/uninsured?region=&fee_year=`: a station's own submission (and the form), or
+/// for the centre, the tax office and auditors, every station of the region.
+pub async fn page(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Query(query): Query<UninsuredQuery>,
+) -> Result<Response, PageError> {
+    let mut page = build(
+        &state,
+        &user,
+        query.region.as_deref(),
+        query.fee_year.as_deref(),
+    )
+    .await?;
+    if query.done.as_deref() == Some("submitted") {
+        page.notice = Some("未参保名单及原因已提交中心。".into());
+    }
+    html(&page)
+}
+
+/// `POST /console/uninsured/submit` (`fee_year`): the station operator submits; a second
+/// submission is refused with the message beside the button (409).
+pub async fn submit(
+    State(state): State<AppState>,
+    CsrfForm(user, form): CsrfForm<SubmitForm>,
+) -> Result<Response, PageError> {
+    let fee_year = form
+        .fee_year
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .and_then(|y| FeeYear::new(y).ok())
+        .ok_or_else(|| PageError::bad_form("缴费年度有误，请刷新页面后重试"))?;
+    match submit_uninsured(&state, &user.staff, fee_year).await {
+        Ok(_) => Ok(see_other(&format!(
+            "/console/uninsured?fee_year={fee_year}&done=submitted"
+        ))),
+        Err(e) if e.code == ErrorCode::AlreadyExists || e.code == ErrorCode::InvalidRequest => {
+            let status = if e.code == ErrorCode::AlreadyExists {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            let mut page = build(&state, &user, None, Some(&fee_year.to_string())).await?;
+            page.submit_error = Some(e.message);
+            render_with_status(&page, status)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
