@@ -1587,6 +1587,8 @@ macro_rules! impl_storage {
                 // The owing of `standing_of`/`standing_owes`: enrolled (not refused) and no
                 // current payable, or one neither paid nor exempt. The page is cut first (the
                 // window sums count the whole list), then each row's latest follow-up is joined.
+                // Every table is filtered on the region itself (not through the CTE's column), so
+                // that on Citus the whole statement goes to the region's one shard.
                 let rows = ::sqlx::query(
                     "WITH owing AS ( \
                        SELECT p.region_code, p.station_code, p.id_number, p.name, p.phone, e.status AS enrolment_status, \
@@ -1600,9 +1602,9 @@ macro_rules! impl_storage {
                          AND (y.status IS NULL OR y.status NOT IN ('paid', 'posted', 'exempt')) \
                        ORDER BY p.station_code, p.id_number LIMIT $5 OFFSET $6) \
                      SELECT o.*, f.told_on, f.told_how, f.signed_scanned, f.reason FROM owing o \
-                     LEFT JOIN unpaid_follow_ups f ON f.region_code = o.region_code AND f.fee_year = $2 AND f.id_number = o.id_number \
+                     LEFT JOIN unpaid_follow_ups f ON f.region_code = $1 AND f.fee_year = $2 AND f.id_number = o.id_number \
                           AND f.seq = (SELECT MAX(g.seq) FROM unpaid_follow_ups g \
-                                       WHERE g.region_code = o.region_code AND g.fee_year = $2 AND g.id_number = o.id_number) \
+                                       WHERE g.region_code = $1 AND g.fee_year = $2 AND g.id_number = o.id_number) \
                      ORDER BY o.station_code, o.id_number",
                 )
                 .bind(region.as_str())
