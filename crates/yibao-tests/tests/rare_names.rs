@@ -602,3 +602,87 @@ async fn rare_names_through_the_api_protocol_receipts_bank_files_exports_and_lis
     })
     .await;
 }
+
+/// The console (issue 21's last part for staff): every rare name is found by a search by name,
+/// with or without its variation selector, shown masked in the list and whole on the record,
+/// and accepted by the record's form.
+#[tokio::test]
+async fn the_console_finds_shows_and_accepts_rare_names() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        let ids: Vec<String> = (0..NAMES.len()).map(|i| id_of(5, i)).collect();
+        for (i, (typed, _)) in NAMES.iter().enumerate() {
+            let path = format!("/api/v1/regions/320600/persons/{}", ids[i]);
+            let r = w
+                .send(reqwest::Method::PUT, &path)
+                .json(&json!({ "name": typed }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{typed}");
+        }
+        let console = yibao_tests::console::ConsoleSession::sign_in(
+            &w.server,
+            yibao_tests::ADMIN.0,
+            yibao_tests::ADMIN.1,
+        )
+        .await;
+        let search = |q: String| {
+            let console = &console;
+            async move {
+                let mut url = reqwest::Url::parse("http://x/console/persons").unwrap();
+                url.query_pairs_mut()
+                    .append_pair("region", "320600")
+                    .append_pair("q", &q);
+                console
+                    .get(&format!("/console/persons?{}", url.query().unwrap()))
+                    .await
+            }
+        };
+        for (typed, kept) in NAMES {
+            let found = search((*kept).to_owned()).await;
+            assert_eq!(found.status, StatusCode::OK, "{typed}");
+            found.expect_text(&masked(kept));
+            // Typed without its selector, the sequence is found all the same.
+            let plain = without_selectors(kept);
+            if plain != *kept {
+                search(plain).await.expect_text(&masked(kept));
+            }
+        }
+        // The record shows the name whole, selector and all, and its form accepts another
+        // rare name.
+        let found = search(GE_IVS.to_owned()).await;
+        let record = found
+            .link_starting("/console/persons/320600/r.")
+            .unwrap()
+            .trim_end_matches("/reveal")
+            .to_owned();
+        let page = console.get(&record).await;
+        assert_eq!(page.status, StatusCode::OK);
+        page.expect_text(GE_IVS);
+        let saved = console
+            .post(
+                &record,
+                &[("name", "𠀾\u{E0100}𡒊"), ("household", "本地户籍")],
+            )
+            .await;
+        assert!(
+            saved.status.is_success() || saved.status.is_redirection(),
+            "{}",
+            saved.body
+        );
+        let person: Value = w
+            .get(&format!(
+                "/api/v1/regions/320600/persons/{}",
+                ids[NAMES.iter().position(|(t, _)| *t == GE_IVS).unwrap()]
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(person["person"]["name"], "𠀾\u{E0100}𡒊");
+    })
+    .await;
+}
