@@ -224,3 +224,27 @@ test('channels: the administrator adds one, its secret shown once, and sets its 
   await expect(page.getByRole('row', { name: new RegExp(id) })).toContainText('已停用');
   w.assertClean();
 });
+
+test('fee policies and calendars: read by a station operator, a calendar year set by the administrator', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.station);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '费率与日历' }).click();
+  await expect(page.getByRole('table', { name: /缴费政策/ })).toBeVisible();
+  await expect(page.getByRole('button', { name: '保存节假日安排' })).toHaveCount(0);
+  await shot(page, '59-desk-policies-station');
+  await accessible(page);
+  await page.getByRole('button', { name: '退出' }).click();
+
+  await signIn(page, DEMO.admin);
+  await page.goto('/console/policies');
+  await page.getByLabel('年份').fill('2027');
+  await page.getByLabel('节假日（工作日放假）').fill('2027-01-02');
+  await page.getByRole('button', { name: '保存节假日安排' }).click();
+  await expect(page.locator('#holidays-error')).toContainText('周末');
+  await shot(page, '60-desk-policies-calendar-error');
+  await accessible(page);
+  await page.getByLabel('节假日（工作日放假）').fill('2027-10-08');
+  await page.getByRole('button', { name: '保存节假日安排' }).click();
+  await expect(page.getByRole('status')).toContainText('2027 年的节假日安排');
+  w.assertClean();
+});

@@ -65,6 +65,12 @@ pub static MENU: &[Entry] = &[
         roles: &[Role::Admin],
     },
     Entry {
+        section: "policies",
+        href: "/console/policies",
+        label: "费率与日历",
+        roles: ALL,
+    },
+    Entry {
         section: "channels",
         href: "/console/channels",
         label: "渠道",

@@ -1119,3 +1119,92 @@ async fn the_administrator_adds_a_channel_with_a_secret_shown_once_and_sets_its_
     })
     .await;
 }
+
+#[tokio::test]
+async fn fee_policies_and_calendars_are_read_by_all_and_a_calendar_year_set_by_the_administrator() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        for who in [ADMIN, STATION, TAX, AUDITOR] {
+            let s = sign_in(&w.server, who).await;
+            let p = s.get("/console/policies").await;
+            assert_eq!(p.status, StatusCode::OK, "{}", who.0);
+            p.expect_text("缴费政策")
+                .expect_text("2027")
+                .expect_text("节假日安排");
+            if who != ADMIN {
+                p.expect_no_text("保存节假日安排");
+                let refused = s
+                    .post(
+                        "/console/policies/calendar",
+                        &[
+                            ("region", "320600"),
+                            ("year", "2027"),
+                            ("holidays", "2027-10-08"),
+                        ],
+                    )
+                    .await;
+                assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", who.0);
+            }
+        }
+        let station = sign_in(&w.server, STATION).await;
+        // A station operator's region is their own: no region to choose.
+        station
+            .get("/console/policies")
+            .await
+            .expect_no_text("<select id=\"region\"");
+        let admin = sign_in(&w.server, ADMIN).await;
+        let form = [
+            ("region", "320600"),
+            ("year", "2027"),
+            ("holidays", "2027-10-08"),
+            ("working_days", "2027-10-09"),
+        ];
+        let forged = admin
+            .post_raw("/console/policies/calendar", &form, false)
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        let bad = admin
+            .post(
+                "/console/policies/calendar",
+                &[
+                    ("region", "320600"),
+                    ("year", "20x"),
+                    ("holidays", "2027-10-08 明天"),
+                    ("working_days", ""),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        bad.expect_text("year-error")
+            .expect_text("holidays-error")
+            .expect_text("“明天”不是日期");
+        // The domain's rules: a Saturday is no holiday, a Friday no worked weekend.
+        let weekend = admin
+            .post(
+                "/console/policies/calendar",
+                &[
+                    ("region", "320600"),
+                    ("year", "2027"),
+                    ("holidays", "2027-01-02"),
+                    ("working_days", "2027-10-08"),
+                ],
+            )
+            .await;
+        assert_eq!(weekend.status, StatusCode::UNPROCESSABLE_ENTITY);
+        weekend
+            .expect_text("holidays-error")
+            .expect_text("是周末")
+            .expect_text("working_days-error");
+        let done = admin.post("/console/policies/calendar", &form).await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        done.expect_text("已保存统筹区 320600 2027 年的节假日安排")
+            .expect_text("10-08")
+            .expect_text("10-09");
+        let audit = w.storage.list_audit(20).await.unwrap();
+        assert!(audit
+            .iter()
+            .any(|a| a.entry.action == "calendar.put" && a.entry.target == "2027"));
+        station.get("/console/policies").await.expect_text("10-08");
+    })
+    .await;
+}

@@ -9,12 +9,16 @@ use crate::PageError;
 
 /// The desk pages' routes, merged into [`crate::router`].
 pub fn routes() -> axum::Router<AppState> {
-    use crate::pages::{audit, channels, payments, reconciliation, refunds, staff, statements};
+    use crate::pages::{
+        audit, channels, payments, policies, reconciliation, refunds, staff, statements,
+    };
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/console/refunds", get(refunds::list))
         .route("/console/refunds/{refund_no}/retry", post(refunds::retry))
         .route("/console/audit", get(audit::list))
+        .route("/console/policies", get(policies::list))
+        .route("/console/policies/calendar", post(policies::put_calendar))
         .route(
             "/console/channels",
             get(channels::list).post(channels::create),

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod channels;
 pub mod desk;
 pub mod payments;
+pub mod policies;
 pub mod reconciliation;
 pub mod refunds;
 pub mod staff;
