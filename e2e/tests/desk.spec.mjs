@@ -248,3 +248,19 @@ test('fee policies and calendars: read by a station operator, a calendar year se
   await expect(page.getByRole('status')).toContainText('2027 年的节假日安排');
   w.assertClean();
 });
+
+test('bank debit: the tax collector sees runs and agreements, the sign form names a missing field', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.tax);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '银行扣费' }).click();
+  await expect(page.getByRole('table', { name: /批量扣款/ })).toBeVisible();
+  await expect(page.getByRole('table', { name: /委托扣款协议/ })).toBeVisible();
+  await shot(page, '61-desk-debit');
+  await accessible(page);
+  await page.getByLabel('协议号').fill('AG-E2E-1');
+  await page.getByRole('button', { name: '签订协议' }).click();
+  await expect(page.locator('#payer_id_number-error')).toBeVisible();
+  await shot(page, '62-desk-debit-sign-error');
+  await accessible(page);
+  w.assertClean();
+});

@@ -53,6 +53,12 @@ pub static MENU: &[Entry] = &[
         roles: MONEY,
     },
     Entry {
+        section: "debit",
+        href: "/console/debit",
+        label: "银行扣费",
+        roles: MONEY,
+    },
+    Entry {
         section: "audit",
         href: "/console/audit",
         label: "审计日志",

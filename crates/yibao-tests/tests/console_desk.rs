@@ -897,7 +897,7 @@ async fn a_statement_is_uploaded_with_its_token_first_and_its_summary_and_differ
         )
         .await;
         assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
-        empty.expect_text("请选择要上传的对账单文件");
+        empty.expect_text("请选择要上传的文件");
 
         // WeChat serves several regions: its statement is the administrator's, as the API says.
         let shared = post_multipart(
@@ -1205,6 +1205,206 @@ async fn fee_policies_and_calendars_are_read_by_all_and_a_calendar_year_set_by_t
             .iter()
             .any(|a| a.entry.action == "calendar.put" && a.entry.target == "2027"));
         station.get("/console/policies").await.expect_text("10-08");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bank_debit_agreements_and_runs_go_through_the_api_with_failures_listed_masked() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        yibao::operator::channel_add(
+            w.storage.as_ref(),
+            None,
+            "bankad",
+            "auto_debit",
+            &["320600".to_owned()],
+            50,
+            "bankad-secret-0123456789".to_owned(),
+        )
+        .await
+        .unwrap();
+        let station = sign_in(&w.server, STATION).await;
+        assert_eq!(
+            station.get("/console/debit").await.status,
+            StatusCode::FORBIDDEN
+        );
+        let auditor = sign_in(&w.server, AUDITOR).await;
+        auditor
+            .get("/console/debit")
+            .await
+            .expect_text("委托扣款协议")
+            .expect_no_text("签订协议");
+        let tax = sign_in(&w.server, TAX).await;
+        let page = tax.get("/console/debit").await;
+        assert_eq!(page.status, StatusCode::OK);
+        page.expect_text("签订协议")
+            .expect_text("创建并锁定待扣款项");
+        let (id, name) = (w.person.0.as_str(), w.person.1.as_str());
+        let agreement = [
+            ("agreement_no", "AG-DESK-1"),
+            ("channel_id", "bankad"),
+            ("payer_id_number", id),
+            ("payer_name", name),
+            ("account", "6222 0212 3456 7890 123"),
+            ("members", ""),
+        ];
+        assert_eq!(
+            auditor
+                .post("/console/debit/agreements", &agreement)
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            tax.post_raw("/console/debit/agreements", &agreement, false)
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        let missing = tax
+            .post(
+                "/console/debit/agreements",
+                &[("agreement_no", "AG-DESK-1"), ("channel_id", "bankad")],
+            )
+            .await;
+        assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+        missing
+            .expect_text("payer_id_number-error")
+            .expect_text("account-error");
+        let signed = tax.post("/console/debit/agreements", &agreement).await;
+        assert_eq!(signed.status, StatusCode::OK, "{}", signed.body);
+        signed
+            .expect_text("已签订委托扣款协议 AG-DESK-1")
+            .expect_text(&format!("{}********{}", &id[..6], &id[14..]))
+            .expect_no_text(id);
+        let again = tax.post("/console/debit/agreements", &agreement).await;
+        assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+        again.expect_text("agreement_no-error");
+
+        // A run: a bad year beside its field, then made; the request file; the bank's result.
+        let bad = tax
+            .post(
+                "/console/debit/runs",
+                &[
+                    ("run_channel_id", "bankad"),
+                    ("fee_year", "27"),
+                    ("debit_date", "2026-11-03"),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        bad.expect_text("fee_year-error");
+        let made = tax
+            .post(
+                "/console/debit/runs",
+                &[
+                    ("channel_id", "bankad"),
+                    ("fee_year", "2027"),
+                    ("debit_date", "2026-11-02"),
+                ],
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+        let run_path = made.location.clone().unwrap();
+        let run_no = run_path.rsplit('/').next().unwrap().to_owned();
+        let run = tax.get(&run_path).await;
+        run.expect_text("下载扣款请求文件")
+            .expect_text("导入银行扣款结果")
+            .expect_no_text(id);
+        let file = tax.get(&format!("{run_path}/request-file")).await;
+        assert_eq!(file.status, StatusCode::OK);
+        assert!(
+            file.content_type.starts_with("text/plain"),
+            "{}",
+            file.content_type
+        );
+        assert!(file.body.contains(&run_no));
+        assert_eq!(
+            auditor
+                .get(&format!("{run_path}/request-file"))
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        // The bank says the debit failed.
+        let items = w.storage.debit_run_items(&run_no, None, 10).await.unwrap();
+        assert_eq!(items.len(), 1);
+        let result = yibao_statement_file::write_debit_result(
+            &run_no,
+            "bankad",
+            &[(
+                items[0].item_ref.clone(),
+                yibao_statement_file::DebitOutcome::Failed {
+                    reason_code: "E01".into(),
+                    reason: "余额不足".into(),
+                },
+            )],
+        )
+        .unwrap();
+        let result_path = format!("{run_path}/result");
+        let late = post_multipart(
+            &tax,
+            &result_path,
+            &[
+                Part::File("file", "result.txt", &result),
+                Part::Text("_csrf", &tax.csrf),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(late.status, StatusCode::FORBIDDEN);
+        let garbage = post_multipart(
+            &tax,
+            &result_path,
+            &[
+                Part::Text("_csrf", &tax.csrf),
+                Part::File("file", "result.txt", b"nonsense\n"),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(
+            garbage.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            garbage.body
+        );
+        garbage.expect_text("file-error");
+        let imported = post_multipart(
+            &tax,
+            &result_path,
+            &[
+                Part::Text("_csrf", &tax.csrf),
+                Part::File("file", "result.txt", &result),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
+        imported
+            .expect_text("已导入银行扣款结果")
+            .expect_text("扣款失败");
+        let failures = tax.get(&format!("{run_path}?outcome=failed")).await;
+        failures
+            .expect_text("扣款失败名单")
+            .expect_text("余额不足")
+            .expect_no_text(id);
+        // Cancelling the agreement.
+        let cancel = tax
+            .post("/console/debit/agreements/AG-DESK-1/cancel", &[])
+            .await;
+        assert_eq!(cancel.status, StatusCode::SEE_OTHER);
+        tax.get("/console/debit").await.expect_text("已解约");
+        let audit = w.storage.list_audit(50).await.unwrap();
+        for action in [
+            "agreement.sign",
+            "debit_run.create",
+            "debit_run.result",
+            "agreement.cancel",
+        ] {
+            assert!(audit.iter().any(|a| a.entry.action == action), "{action}");
+        }
     })
     .await;
 }

@@ -10,13 +10,31 @@ use crate::PageError;
 /// The desk pages' routes, merged into [`crate::router`].
 pub fn routes() -> axum::Router<AppState> {
     use crate::pages::{
-        audit, channels, payments, policies, reconciliation, refunds, staff, statements,
+        audit, channels, debit, payments, policies, reconciliation, refunds, staff, statements,
     };
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/console/refunds", get(refunds::list))
         .route("/console/refunds/{refund_no}/retry", post(refunds::retry))
         .route("/console/audit", get(audit::list))
+        .route("/console/debit", get(debit::list))
+        .route("/console/debit/agreements", post(debit::sign))
+        .route(
+            "/console/debit/agreements/{agreement_no}/cancel",
+            post(debit::cancel),
+        )
+        .route("/console/debit/runs", post(debit::create_run))
+        .route("/console/debit/runs/{run_no}", get(debit::run))
+        .route(
+            "/console/debit/runs/{run_no}/request-file",
+            get(debit::request_file),
+        )
+        .route(
+            "/console/debit/runs/{run_no}/result",
+            post(debit::upload_result).layer(axum::extract::DefaultBodyLimit::max(
+                debit::MAX_RESULT_BODY_BYTES,
+            )),
+        )
         .route("/console/policies", get(policies::list))
         .route("/console/policies/calendar", post(policies::put_calendar))
         .route(
