@@ -399,6 +399,39 @@ async fn the_audit_log_filters_by_actor_action_and_date_with_errors_beside_field
         backwards.expect_text("结束日期不能早于开始日期");
         let future = admin.get("/console/audit?from=2100-01-01").await;
         future.expect_text("没有符合条件的记录");
+        // The filters reach every entry: one under 1 100 newer ones is found, and the newer ones
+        // are paged by key, 50 a page.
+        let entry = |actor: &str, target: String| yibao_storage::AuditEntry {
+            actor: actor.to_owned(),
+            action: "staff.test".to_owned(),
+            region: None,
+            target,
+            detail: serde_json::json!({}),
+        };
+        w.storage
+            .append_audit(&entry("long-ago", "OLD-ONE".into()))
+            .await
+            .unwrap();
+        for i in 0..1100 {
+            w.storage
+                .append_audit(&entry("busy", format!("N-{i}")))
+                .await
+                .unwrap();
+        }
+        let old = auditor.get("/console/audit?actor=long-ago").await;
+        old.expect_text("OLD-ONE");
+        let first = auditor.get("/console/audit?actor=busy").await;
+        first.expect_text("N-1099").expect_no_text("N-1049<");
+        let next = first
+            .link_starting("/console/audit?actor=busy")
+            .expect("a link to older entries")
+            .replace("&#38;", "&");
+        assert!(next.contains("&before="), "{next}");
+        let second = auditor.get(&next).await;
+        second
+            .expect_text("N-1049")
+            .expect_no_text("N-1099")
+            .expect_text("回到最新");
     })
     .await;
 }
