@@ -1238,6 +1238,60 @@ async fn fee_policies_and_calendars_are_read_by_all_and_a_calendar_year_set_by_t
             .iter()
             .any(|a| a.entry.action == "calendar.put" && a.entry.target == "2027"));
         station.get("/console/policies").await.expect_text("10-08");
+
+        // A fee policy for 2028: amounts in yuan beside their fields, the domain's rules on top.
+        let mut policy: Vec<(&str, &str)> = vec![
+            ("region", "320600"),
+            ("fee_year", "2028"),
+            ("opens", "2027-09-01"),
+            ("closes", "2027-12-31"),
+            ("age_reference_date", "2028-01-01"),
+            ("adult_age", "18"),
+            ("adult_total", "420"),
+            ("adult_critical", "20"),
+            ("minor_not_in_school_total", "410"),
+            ("student_total", "410"),
+            ("newborn_total", "0"),
+        ];
+        assert_eq!(
+            station.post("/console/policies/fee", &policy).await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            admin
+                .post_raw("/console/policies/fee", &policy, false)
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        let mut bad = policy.clone();
+        bad[6] = ("adult_total", "四百");
+        bad[1] = ("fee_year", "28");
+        let bad = admin.post("/console/policies/fee", &bad).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        bad.expect_text("adult_total-error")
+            .expect_text("fee_year-error")
+            .expect_text("四百");
+        let mut parts = policy.clone();
+        parts[7] = ("adult_critical", "500");
+        let parts = admin.post("/console/policies/fee", &parts).await;
+        assert_eq!(
+            parts.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            parts.body
+        );
+        parts.expect_text("policy-error");
+        policy.push(("late", "true"));
+        let saved = admin.post("/console/policies/fee", &policy).await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+        saved
+            .expect_text("2028 年度的缴费政策")
+            .expect_text("420.00");
+        let audit = w.storage.list_audit(20).await.unwrap();
+        assert!(audit
+            .iter()
+            .any(|a| a.entry.action == "fee_policy.put" && a.entry.target == "2028"));
     })
     .await;
 }

@@ -37,6 +37,7 @@ pub fn routes() -> axum::Router<AppState> {
         )
         .route("/console/policies", get(policies::list))
         .route("/console/policies/calendar", post(policies::put_calendar))
+        .route("/console/policies/fee", post(policies::put_fee_policy))
         .route(
             "/console/channels",
             get(channels::list).post(channels::create),

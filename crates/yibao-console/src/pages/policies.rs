@@ -66,9 +66,17 @@ pub struct PoliciesPage {
     pub fields: CalendarFields,
     pub errors: Vec<(&'static str, String)>,
     pub notice: Option<String>,
+    /// The fee policy form's values, by field name (`fee_year`, `opens`, `adult_total` …).
+    pub policy_form: std::collections::BTreeMap<String, String>,
+    /// The categories of the form: (code, name).
+    pub categories: Vec<(&'static str, &'static str)>,
 }
 
 impl PoliciesPage {
+    pub fn pf(&self, name: &str) -> &str {
+        self.policy_form.get(name).map_or("", String::as_str)
+    }
+
     pub fn error_for(&self, field: &str) -> Option<&str> {
         self.errors
             .iter()
@@ -180,6 +188,11 @@ async fn page(
         calendars,
         errors: Vec::new(),
         notice: None,
+        policy_form: std::collections::BTreeMap::new(),
+        categories: yibao_domain::Category::ALL
+            .iter()
+            .map(|c| (c.code(), c.name_zh()))
+            .collect(),
     })
 }
 
@@ -281,6 +294,129 @@ pub async fn put_calendar(
         view.region,
         lists[0].len(),
         lists[1].len()
+    ));
+    html(&view)
+}
+
+/// Fields of the fee policy form that hold an amount (yuan): (field, category code, part).
+const AMOUNT_FIELDS: [(&str, &str, &str); 12] = [
+    ("adult_total", "adult", "total"),
+    ("adult_critical", "adult", "critical"),
+    ("adult_care", "adult", "care"),
+    ("minor_not_in_school_total", "minor_not_in_school", "total"),
+    (
+        "minor_not_in_school_critical",
+        "minor_not_in_school",
+        "critical",
+    ),
+    ("minor_not_in_school_care", "minor_not_in_school", "care"),
+    ("student_total", "student", "total"),
+    ("student_critical", "student", "critical"),
+    ("student_care", "student", "care"),
+    ("newborn_total", "newborn", "total"),
+    ("newborn_critical", "newborn", "critical"),
+    ("newborn_care", "newborn", "care"),
+];
+
+/// `POST /console/policies/fee`: sets a region's fee policy for a fee year (administrator),
+/// through the API's handler (`PUT /api/v1/regions/{region}/fee-policies/{fee_year}`, audited
+/// `fee_policy.put`); amounts in yuan, each checked beside its field, the policy's own rules
+/// (parts within the total, the window's order) by the domain.
+pub async fn put_fee_policy(
+    State(state): State<AppState>,
+    CsrfForm(user, form): CsrfForm<std::collections::BTreeMap<String, String>>,
+) -> Result<Response, PageError> {
+    use yibao_server::services::setup::{CategoryAmountInput, FeePolicyInputBody, WindowInput};
+    let admin = desk::admin_of(&user)?;
+    let get = |k: &str| form.get(k).map_or("", |v| v.trim());
+    let mut view = page(&state, &user, Some(get("region"))).await?;
+    let mut errors: Vec<(&'static str, String)> = Vec::new();
+    let fee_year = get("fee_year")
+        .parse::<i64>()
+        .ok()
+        .filter(|y| yibao_domain::FeeYear::new(*y).is_ok());
+    if fee_year.is_none() {
+        errors.push(("fee_year", "缴费年度应为四位数，如 2028".to_owned()));
+    }
+    let mut date = |name: &'static str| {
+        NaiveDate::parse_from_str(get(name), "%Y-%m-%d")
+            .map_err(|_| errors.push((name, "日期应为 YYYY-MM-DD".to_owned())))
+            .ok()
+    };
+    let (opens, closes, reference) = (date("opens"), date("closes"), date("age_reference_date"));
+    let adult_age = get("adult_age")
+        .parse::<u32>()
+        .ok()
+        .filter(|a| (14..=25).contains(a));
+    if adult_age.is_none() {
+        errors.push(("adult_age", "成年年龄应为14至25之间的整数".to_owned()));
+    }
+    let mut amounts = std::collections::BTreeMap::new();
+    for (name, category, part) in AMOUNT_FIELDS {
+        let text = get(name);
+        let fen = if text.is_empty() && part != "total" {
+            0
+        } else {
+            match yibao_domain::Fen::parse_yuan(text) {
+                Ok(f) => f.as_fen(),
+                Err(e) => {
+                    errors.push((name, e.to_string()));
+                    0
+                }
+            }
+        };
+        let entry = amounts
+            .entry(category.to_owned())
+            .or_insert(CategoryAmountInput {
+                total: 0,
+                critical_illness: 0,
+                long_term_care: 0,
+            });
+        match part {
+            "total" => entry.total = fen,
+            "critical" => entry.critical_illness = fen,
+            _ => entry.long_term_care = fen,
+        }
+    }
+    let shown = form.clone();
+    let (Some(fee_year), Some(opens), Some(closes), Some(reference), Some(adult_age), true) = (
+        fee_year,
+        opens,
+        closes,
+        reference,
+        adult_age,
+        errors.is_empty(),
+    ) else {
+        view.policy_form = shown;
+        view.errors = errors;
+        return render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY);
+    };
+    let body = FeePolicyInputBody {
+        amounts,
+        age_reference_date: reference,
+        adult_age,
+        window: WindowInput { opens, closes },
+        late_payment_allowed: !get("late").is_empty(),
+    };
+    let done = yibao_server::admin::put_fee_policy(
+        State(state.clone()),
+        admin,
+        axum::extract::Path((view.region.clone(), fee_year)),
+        yibao_server::json::ApiJson(body),
+    )
+    .await;
+    if let Err(e) = done {
+        if e.code == ErrorCode::InvalidRequest || e.code == ErrorCode::InvalidAmount {
+            view.policy_form = shown;
+            view.errors = vec![("policy", e.message)];
+            return render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        return Err(e.into());
+    }
+    let mut view = page(&state, &user, Some(get("region"))).await?;
+    view.notice = Some(format!(
+        "已保存统筹区 {} {fee_year} 年度的缴费政策；已核定的应缴费信息金额不变。",
+        view.region
     ));
     html(&view)
 }
