@@ -264,3 +264,36 @@ test('bank debit: the tax collector sees runs and agreements, the sign form name
   await accessible(page);
   w.assertClean();
 });
+
+test('fee policies: the administrator sets one, a bad amount beside its field', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  await page.goto('/console/policies');
+  const form = page.getByRole('region', { name: '设置缴费政策' });
+  await form.getByLabel('缴费年度').fill('2030');
+  await form.getByLabel('缴费期开始').fill('2029-09-01');
+  await form.getByLabel('缴费期结束').fill('2029-12-31');
+  await form.getByLabel('年龄计算基准日').fill('2030-01-01');
+  await form.getByLabel('成年年龄').fill('18');
+  await form.getByLabel('成年居民个人缴费', { exact: true }).fill('四百');
+  await form.getByRole('button', { name: '保存缴费政策' }).click();
+  await expect(page.locator('#adult_total-error')).toBeVisible();
+  await shot(page, '63-desk-policies-fee-error');
+  await accessible(page);
+  w.assertClean();
+});
+
+test('the audit log pages by key through every entry', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.auditor);
+  await page.goto('/console/audit');
+  const older = page.getByRole('link', { name: '更早的记录' });
+  if (await older.count()) {
+    await older.click();
+    await expect(page).toHaveURL(/before=/);
+    await expect(page.getByRole('link', { name: '回到最新' })).toBeVisible();
+    await shot(page, '64-desk-audit-older');
+    await accessible(page);
+  }
+  w.assertClean();
+});
