@@ -1495,3 +1495,81 @@ async fn bank_debit_agreements_and_runs_go_through_the_api_with_failures_listed_
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_administrator_changes_a_channels_regions_and_rate() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let tax = sign_in(&w.server, TAX).await;
+        assert_eq!(
+            tax.get("/console/channels/icbc-nantong/edit").await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            tax.post(
+                "/console/channels/icbc-nantong/edit",
+                &[("edit_regions", "320600"), ("edit_rate", "9")]
+            )
+            .await
+            .status,
+            StatusCode::FORBIDDEN
+        );
+        let admin = sign_in(&w.server, ADMIN).await;
+        let form = admin.get("/console/channels/icbc-nantong/edit").await;
+        assert_eq!(form.status, StatusCode::OK);
+        form.expect_text("修改渠道 icbc-nantong")
+            .expect_text("value=\"320600\"");
+        let regions = yibao::demo::DEMO_CHANNELS[2].3;
+        let other = regions
+            .iter()
+            .find(|r| **r != "320600")
+            .copied()
+            .unwrap_or("320500");
+        let both = format!("320600,{other}");
+        let forged = admin
+            .post_raw(
+                "/console/channels/icbc-nantong/edit",
+                &[("edit_regions", &both), ("edit_rate", "9")],
+                false,
+            )
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        let bad = admin
+            .post(
+                "/console/channels/icbc-nantong/edit",
+                &[("edit_regions", "110100"), ("edit_rate", "0")],
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        bad.expect_text("edit_rate-error");
+        let unknown = admin
+            .post(
+                "/console/channels/icbc-nantong/edit",
+                &[("edit_regions", "110100"), ("edit_rate", "9")],
+            )
+            .await;
+        unknown
+            .expect_text("edit_regions-error")
+            .expect_text("未在本系统登记");
+        let done = admin
+            .post(
+                "/console/channels/icbc-nantong/edit",
+                &[("edit_regions", &both), ("edit_rate", "9")],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        let channel = w
+            .storage
+            .get_channel("icbc-nantong")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(channel.rate_per_second, 9);
+        assert_eq!(channel.regions.len(), 2);
+        let audit = w.storage.list_audit(20).await.unwrap();
+        assert!(audit
+            .iter()
+            .any(|a| a.entry.action == "channel.update" && a.entry.target == "icbc-nantong"));
+    })
+    .await;
+}

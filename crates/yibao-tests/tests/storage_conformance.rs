@@ -599,3 +599,43 @@ async fn audit_entries_are_filtered_over_the_whole_log_and_paged_by_key() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_channels_rate_and_regions_are_replaced_together() {
+    on_each_backend(|storage| async move {
+        demo::load(storage.as_ref()).await.unwrap();
+        yibao::operator::channel_add(
+            storage.as_ref(),
+            None,
+            "icbc-nantong",
+            "bank_counter",
+            &["320600".to_owned()],
+            10,
+            "conformance-secret-0123456789".to_owned(),
+        )
+        .await
+        .unwrap();
+        let before = storage.get_channel("icbc-nantong").await.unwrap().unwrap();
+        assert_eq!(before.regions, ["320600"]);
+        let regions: Vec<String> = storage
+            .list_regions()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.code().to_string())
+            .take(2)
+            .collect();
+        assert!(storage
+            .update_channel("icbc-nantong", 7, &regions)
+            .await
+            .unwrap());
+        let after = storage.get_channel("icbc-nantong").await.unwrap().unwrap();
+        assert_eq!(
+            (after.rate_per_second, after.regions.clone()),
+            (7, regions.clone())
+        );
+        assert_eq!(after.secret_sealed, before.secret_sealed);
+        assert!(!storage.update_channel("nope", 7, &regions).await.unwrap());
+    })
+    .await;
+}

@@ -47,6 +47,10 @@ pub fn routes() -> axum::Router<AppState> {
             post(channels::set_policy),
         )
         .route(
+            "/console/channels/{channel_id}/edit",
+            get(channels::edit_form).post(channels::edit),
+        )
+        .route(
             "/console/channels/{channel_id}/secret",
             post(channels::rotate_secret),
         )
