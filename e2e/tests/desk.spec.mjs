@@ -226,3 +226,76 @@ test('channels: the administrator adds one, its secret shown once, and sets its 
   await expect(page.getByRole('row', { name: new RegExp(id) })).toContainText('已停用');
   w.assertClean();
 });
+
+test('fee policies and calendars: read by a station operator, a calendar year set by the administrator', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.station);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '费率与日历' }).click();
+  await expect(page.getByRole('table', { name: /缴费政策/ })).toBeVisible();
+  await expect(page.getByRole('button', { name: '保存节假日安排' })).toHaveCount(0);
+  await shot(page, '59-desk-policies-station');
+  await accessible(page);
+  await page.getByRole('button', { name: '退出' }).click();
+
+  await signIn(page, DEMO.admin);
+  await page.goto('/console/policies');
+  await page.getByLabel('年份').fill('2027');
+  await page.getByLabel('节假日（工作日放假）').fill('2027-01-02');
+  await page.getByRole('button', { name: '保存节假日安排' }).click();
+  await expect(page.locator('#holidays-error')).toContainText('周末');
+  await shot(page, '60-desk-policies-calendar-error');
+  await accessible(page);
+  await page.getByLabel('节假日（工作日放假）').fill('2027-10-08');
+  await page.getByRole('button', { name: '保存节假日安排' }).click();
+  await expect(page.getByRole('status')).toContainText('2027 年的节假日安排');
+  w.assertClean();
+});
+
+test('bank debit: the tax collector sees runs and agreements, the sign form names a missing field', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.tax);
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '银行扣费' }).click();
+  await expect(page.getByRole('table', { name: /批量扣款/ })).toBeVisible();
+  await expect(page.getByRole('table', { name: /委托扣款协议/ })).toBeVisible();
+  await shot(page, '61-desk-debit');
+  await accessible(page);
+  await page.getByLabel('协议号').fill('AG-E2E-1');
+  await page.getByRole('button', { name: '签订协议' }).click();
+  await expect(page.locator('#payer_id_number-error')).toBeVisible();
+  await shot(page, '62-desk-debit-sign-error');
+  await accessible(page);
+  w.assertClean();
+});
+
+test('fee policies: the administrator sets one, a bad amount beside its field', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  await page.goto('/console/policies');
+  const form = page.getByRole('region', { name: '设置缴费政策' });
+  await form.getByLabel('缴费年度').fill('2030');
+  await form.getByLabel('缴费期开始').fill('2029-09-01');
+  await form.getByLabel('缴费期结束').fill('2029-12-31');
+  await form.getByLabel('年龄计算基准日').fill('2030-01-01');
+  await form.getByLabel('成年年龄').fill('18');
+  await form.getByLabel('成年居民个人缴费', { exact: true }).fill('四百');
+  await form.getByRole('button', { name: '保存缴费政策' }).click();
+  await expect(page.locator('#adult_total-error')).toBeVisible();
+  await shot(page, '63-desk-policies-fee-error');
+  await accessible(page);
+  w.assertClean();
+});
+
+test('the audit log pages by key through every entry', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.auditor);
+  await page.goto('/console/audit');
+  const older = page.getByRole('link', { name: '更早的记录' });
+  if (await older.count()) {
+    await older.click();
+    await expect(page).toHaveURL(/before=/);
+    await expect(page.getByRole('link', { name: '回到最新' })).toBeVisible();
+    await shot(page, '64-desk-audit-older');
+    await accessible(page);
+  }
+  w.assertClean();
+});

@@ -83,6 +83,12 @@ pub static MENU: &[Entry] = &[
         roles: MONEY,
     },
     Entry {
+        section: "debit",
+        href: "/console/debit",
+        label: "银行扣费",
+        roles: MONEY,
+    },
+    Entry {
         section: "audit",
         href: "/console/audit",
         label: "审计日志",
@@ -93,6 +99,12 @@ pub static MENU: &[Entry] = &[
         href: "/console/staff",
         label: "人员管理",
         roles: &[Role::Admin],
+    },
+    Entry {
+        section: "policies",
+        href: "/console/policies",
+        label: "费率与日历",
+        roles: ALL,
     },
     Entry {
         section: "channels",

@@ -356,6 +356,14 @@ pub trait CollectionStorage: Send + Sync + 'static {
     async fn get_channel(&self, channel_id: &str) -> Result<Option<ChannelRecord>, StorageError>;
     /// Every channel, by id (the secrets stay sealed).
     async fn list_channels(&self) -> Result<Vec<ChannelRecord>, StorageError>;
+    /// Sets a channel's rate and the regions it serves (replacing them); `false` when there is no
+    /// such channel.
+    async fn update_channel(
+        &self,
+        channel_id: &str,
+        rate_per_second: i64,
+        regions: &[String],
+    ) -> Result<bool, StorageError>;
     /// Enables or disables a channel; `false` when there is no such channel.
     async fn set_channel_enabled(
         &self,

@@ -456,6 +456,32 @@ macro_rules! impl_collection_storage {
                     .collect()
             }
 
+            async fn update_channel(&self, channel_id: &str, rate_per_second: i64, regions: &[String]) -> Result<bool, $crate::StorageError> {
+                let mut tx = self.begin_write().await?;
+                let done = ::sqlx::query("UPDATE channels SET rate_per_second = $1 WHERE channel_id = $2")
+                    .bind(rate_per_second)
+                    .bind(channel_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                ::sqlx::query("DELETE FROM channel_regions WHERE channel_id = $1")
+                    .bind(channel_id)
+                    .execute(&mut *tx)
+                    .await?;
+                for region in regions {
+                    ::sqlx::query("INSERT INTO channel_regions (channel_id, region_code) VALUES ($1, $2)")
+                        .bind(channel_id)
+                        .bind(region)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn set_channel_enabled(&self, channel_id: &str, enabled: bool) -> Result<bool, $crate::StorageError> {
                 let done = ::sqlx::query("UPDATE channels SET enabled = $1 WHERE channel_id = $2")
                     .bind(enabled)

@@ -28,10 +28,10 @@ mod settlement_sql;
 
 pub use database_url::{DatabaseUrl, DatabaseUrlError};
 pub use records::{
-    AuditEntry, AuditRecord, ChangeSource, EnrolmentOutcome, EnrolmentRecord, EnrolmentRequest,
-    HistoryEntry, ImportSummary, LoginAdmission, LoginThrottleKey, NewPayable, PayableRecord,
-    PersonChange, PersonUpsert, ReassessRefusal, RejectionFile, Role, StaffAccount, StandingRow,
-    UpsertOutcome,
+    AuditEntry, AuditFilter, AuditRecord, ChangeSource, EnrolmentOutcome, EnrolmentRecord,
+    EnrolmentRequest, HistoryEntry, ImportSummary, LoginAdmission, LoginThrottleKey, NewPayable,
+    PayableRecord, PersonChange, PersonUpsert, ReassessRefusal, RejectionFile, Role, StaffAccount,
+    StandingRow, UpsertOutcome,
 };
 
 /// Whether the caller may change a person stored in a region under a station (or none): the
@@ -371,6 +371,13 @@ pub trait Storage:
     /// Appends to the audit log (a trigger refuses updates and deletes).
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StorageError>;
     async fn list_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StorageError>;
+    /// Audit entries matching `filter`, newest first, at most `limit` (keyset paging by
+    /// `before_id`): the filters reach every entry, not the newest few.
+    async fn audit_entries(
+        &self,
+        filter: &records::AuditFilter,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StorageError>;
     async fn record_import(&self, summary: &ImportSummary, actor: &str)
         -> Result<(), StorageError>;
 

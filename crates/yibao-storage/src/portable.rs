@@ -1508,6 +1508,69 @@ macro_rules! impl_storage {
                     .collect()
             }
 
+            async fn audit_entries(&self, filter: &$crate::records::AuditFilter, limit: usize) -> Result<Vec<$crate::records::AuditRecord>, $crate::StorageError> {
+                use ::sqlx::Row as _;
+                // Only the conditions asked for, so each can use its index (actor, audit_id).
+                // Days compare as text: both backends write the time as `YYYY-MM-DD…` in UTC.
+                let mut conditions: Vec<String> = Vec::new();
+                let mut texts: Vec<String> = Vec::new();
+                if let Some(actor) = &filter.actor {
+                    texts.push(actor.clone());
+                    conditions.push(format!("actor = ${}", texts.len()));
+                }
+                if let Some(prefix) = &filter.action_prefix {
+                    texts.push(prefix.clone());
+                    let n = texts.len();
+                    conditions.push(format!("SUBSTR(action, 1, LENGTH(${n})) = ${n}"));
+                }
+                if let Some(from) = filter.from_day {
+                    texts.push(from.format("%Y-%m-%d").to_string());
+                    conditions.push(format!("CAST(occurred_at AS TEXT) >= ${}", texts.len()));
+                }
+                if let Some(to) = filter.to_day.and_then(|d| d.succ_opt()) {
+                    texts.push(to.format("%Y-%m-%d").to_string());
+                    conditions.push(format!("CAST(occurred_at AS TEXT) < ${}", texts.len()));
+                }
+                let mut n = texts.len();
+                if filter.before_id.is_some() {
+                    n += 1;
+                    conditions.push(format!("audit_id < ${n}"));
+                }
+                let where_clause = if conditions.is_empty() { String::new() } else { format!("WHERE {} ", conditions.join(" AND ")) };
+                let sql = format!(
+                    "SELECT audit_id, CAST(occurred_at AS TEXT) AS occurred_at, actor, action, NULLIF(region_code, '000000') AS region_code, target, detail \
+                     FROM audit_log {where_clause}ORDER BY audit_id DESC LIMIT ${}",
+                    n + 1
+                );
+                let mut query = ::sqlx::query(&sql);
+                for t in &texts {
+                    query = query.bind(t);
+                }
+                if let Some(before) = filter.before_id {
+                    query = query.bind(before);
+                }
+                let rows = query
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        let detail: String = r.try_get("detail")?;
+                        Ok($crate::records::AuditRecord {
+                            audit_id: r.try_get("audit_id")?,
+                            at: r.try_get("occurred_at")?,
+                            entry: $crate::records::AuditEntry {
+                                actor: r.try_get("actor")?,
+                                action: r.try_get("action")?,
+                                region: r.try_get("region_code")?,
+                                target: r.try_get("target")?,
+                                detail: ::serde_json::from_str(&detail).map_err($crate::StorageError::corrupt)?,
+                            },
+                        })
+                    })
+                    .collect()
+            }
+
             async fn record_import(&self, summary: &$crate::records::ImportSummary, actor: &str) -> Result<(), $crate::StorageError> {
                 let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
                 ::sqlx::query(

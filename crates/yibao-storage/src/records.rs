@@ -322,6 +322,21 @@ impl std::fmt::Debug for StaffAccount {
     }
 }
 
+/// Which audit entries to read ([`crate::Storage::audit_entries`]), newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// The actor, exactly.
+    pub actor: Option<String>,
+    /// Actions beginning with this (`read.` for every read).
+    pub action_prefix: Option<String>,
+    /// Entries of this day (UTC, as stored) or later.
+    pub from_day: Option<chrono::NaiveDate>,
+    /// Entries of this day (UTC, as stored) or earlier.
+    pub to_day: Option<chrono::NaiveDate>,
+    /// Keyset paging: entries older than this one (its `audit_id`).
+    pub before_id: Option<i64>,
+}
+
 /// One append-only audit entry.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {

@@ -399,6 +399,39 @@ async fn the_audit_log_filters_by_actor_action_and_date_with_errors_beside_field
         backwards.expect_text("结束日期不能早于开始日期");
         let future = admin.get("/console/audit?from=2100-01-01").await;
         future.expect_text("没有符合条件的记录");
+        // The filters reach every entry: one under 1 100 newer ones is found, and the newer ones
+        // are paged by key, 50 a page.
+        let entry = |actor: &str, target: String| yibao_storage::AuditEntry {
+            actor: actor.to_owned(),
+            action: "staff.test".to_owned(),
+            region: None,
+            target,
+            detail: serde_json::json!({}),
+        };
+        w.storage
+            .append_audit(&entry("long-ago", "OLD-ONE".into()))
+            .await
+            .unwrap();
+        for i in 0..1100 {
+            w.storage
+                .append_audit(&entry("busy", format!("N-{i}")))
+                .await
+                .unwrap();
+        }
+        let old = auditor.get("/console/audit?actor=long-ago").await;
+        old.expect_text("OLD-ONE");
+        let first = auditor.get("/console/audit?actor=busy").await;
+        first.expect_text("N-1099").expect_no_text("N-1049<");
+        let next = first
+            .link_starting("/console/audit?actor=busy")
+            .expect("a link to older entries")
+            .replace("&#38;", "&");
+        assert!(next.contains("&before="), "{next}");
+        let second = auditor.get(&next).await;
+        second
+            .expect_text("N-1049")
+            .expect_no_text("N-1099")
+            .expect_text("回到最新");
     })
     .await;
 }
@@ -897,7 +930,7 @@ async fn a_statement_is_uploaded_with_its_token_first_and_its_summary_and_differ
         )
         .await;
         assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
-        empty.expect_text("请选择要上传的对账单文件");
+        empty.expect_text("请选择要上传的文件");
 
         // WeChat serves several regions: its statement is the administrator's, as the API says.
         let shared = post_multipart(
@@ -1116,6 +1149,427 @@ async fn the_administrator_adds_a_channel_with_a_secret_shown_once_and_sets_its_
                 .status,
             StatusCode::NOT_FOUND
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fee_policies_and_calendars_are_read_by_all_and_a_calendar_year_set_by_the_administrator() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        for who in [ADMIN, STATION, TAX, AUDITOR] {
+            let s = sign_in(&w.server, who).await;
+            let p = s.get("/console/policies").await;
+            assert_eq!(p.status, StatusCode::OK, "{}", who.0);
+            p.expect_text("缴费政策")
+                .expect_text("2027")
+                .expect_text("节假日安排");
+            if who != ADMIN {
+                p.expect_no_text("保存节假日安排");
+                let refused = s
+                    .post(
+                        "/console/policies/calendar",
+                        &[
+                            ("region", "320600"),
+                            ("year", "2027"),
+                            ("holidays", "2027-10-08"),
+                        ],
+                    )
+                    .await;
+                assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", who.0);
+            }
+        }
+        let station = sign_in(&w.server, STATION).await;
+        // A station operator's region is their own: no region to choose.
+        station
+            .get("/console/policies")
+            .await
+            .expect_no_text("<select id=\"region\"");
+        let admin = sign_in(&w.server, ADMIN).await;
+        let form = [
+            ("region", "320600"),
+            ("year", "2027"),
+            ("holidays", "2027-10-08"),
+            ("working_days", "2027-10-09"),
+        ];
+        let forged = admin
+            .post_raw("/console/policies/calendar", &form, false)
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        let bad = admin
+            .post(
+                "/console/policies/calendar",
+                &[
+                    ("region", "320600"),
+                    ("year", "20x"),
+                    ("holidays", "2027-10-08 明天"),
+                    ("working_days", ""),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        bad.expect_text("year-error")
+            .expect_text("holidays-error")
+            .expect_text("“明天”不是日期");
+        // The domain's rules: a Saturday is no holiday, a Friday no worked weekend.
+        let weekend = admin
+            .post(
+                "/console/policies/calendar",
+                &[
+                    ("region", "320600"),
+                    ("year", "2027"),
+                    ("holidays", "2027-01-02"),
+                    ("working_days", "2027-10-08"),
+                ],
+            )
+            .await;
+        assert_eq!(weekend.status, StatusCode::UNPROCESSABLE_ENTITY);
+        weekend
+            .expect_text("holidays-error")
+            .expect_text("是周末")
+            .expect_text("working_days-error");
+        let done = admin.post("/console/policies/calendar", &form).await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        done.expect_text("已保存统筹区 320600 2027 年的节假日安排")
+            .expect_text("10-08")
+            .expect_text("10-09");
+        let audit = w.storage.list_audit(20).await.unwrap();
+        assert!(audit
+            .iter()
+            .any(|a| a.entry.action == "calendar.put" && a.entry.target == "2027"));
+        station.get("/console/policies").await.expect_text("10-08");
+
+        // A fee policy for 2028: amounts in yuan beside their fields, the domain's rules on top.
+        let mut policy: Vec<(&str, &str)> = vec![
+            ("region", "320600"),
+            ("fee_year", "2028"),
+            ("opens", "2027-09-01"),
+            ("closes", "2027-12-31"),
+            ("age_reference_date", "2028-01-01"),
+            ("adult_age", "18"),
+            ("adult_total", "420"),
+            ("adult_critical", "20"),
+            ("minor_not_in_school_total", "410"),
+            ("student_total", "410"),
+            ("newborn_total", "0"),
+        ];
+        assert_eq!(
+            station.post("/console/policies/fee", &policy).await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            admin
+                .post_raw("/console/policies/fee", &policy, false)
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        let mut bad = policy.clone();
+        bad[6] = ("adult_total", "四百");
+        bad[1] = ("fee_year", "28");
+        let bad = admin.post("/console/policies/fee", &bad).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        bad.expect_text("adult_total-error")
+            .expect_text("fee_year-error")
+            .expect_text("四百");
+        let mut parts = policy.clone();
+        parts[7] = ("adult_critical", "500");
+        let parts = admin.post("/console/policies/fee", &parts).await;
+        assert_eq!(
+            parts.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            parts.body
+        );
+        parts.expect_text("policy-error");
+        policy.push(("late", "true"));
+        let saved = admin.post("/console/policies/fee", &policy).await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+        saved
+            .expect_text("2028 年度的缴费政策")
+            .expect_text("420.00");
+        let audit = w.storage.list_audit(20).await.unwrap();
+        assert!(audit
+            .iter()
+            .any(|a| a.entry.action == "fee_policy.put" && a.entry.target == "2028"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bank_debit_agreements_and_runs_go_through_the_api_with_failures_listed_masked() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        yibao::operator::channel_add(
+            w.storage.as_ref(),
+            None,
+            "bankad",
+            "auto_debit",
+            &["320600".to_owned()],
+            50,
+            "bankad-secret-0123456789".to_owned(),
+        )
+        .await
+        .unwrap();
+        let station = sign_in(&w.server, STATION).await;
+        assert_eq!(
+            station.get("/console/debit").await.status,
+            StatusCode::FORBIDDEN
+        );
+        let auditor = sign_in(&w.server, AUDITOR).await;
+        auditor
+            .get("/console/debit")
+            .await
+            .expect_text("委托扣款协议")
+            .expect_no_text("签订协议");
+        let tax = sign_in(&w.server, TAX).await;
+        let page = tax.get("/console/debit").await;
+        assert_eq!(page.status, StatusCode::OK);
+        page.expect_text("签订协议")
+            .expect_text("创建并锁定待扣款项");
+        let (id, name) = (w.person.0.as_str(), w.person.1.as_str());
+        let agreement = [
+            ("agreement_no", "AG-DESK-1"),
+            ("channel_id", "bankad"),
+            ("payer_id_number", id),
+            ("payer_name", name),
+            ("account", "6222 0212 3456 7890 123"),
+            ("members", ""),
+        ];
+        assert_eq!(
+            auditor
+                .post("/console/debit/agreements", &agreement)
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            tax.post_raw("/console/debit/agreements", &agreement, false)
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        let missing = tax
+            .post(
+                "/console/debit/agreements",
+                &[("agreement_no", "AG-DESK-1"), ("channel_id", "bankad")],
+            )
+            .await;
+        assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+        missing
+            .expect_text("payer_id_number-error")
+            .expect_text("account-error");
+        let signed = tax.post("/console/debit/agreements", &agreement).await;
+        assert_eq!(signed.status, StatusCode::OK, "{}", signed.body);
+        signed
+            .expect_text("已签订委托扣款协议 AG-DESK-1")
+            .expect_text(&format!("{}********{}", &id[..6], &id[14..]))
+            .expect_no_text(id);
+        let again = tax.post("/console/debit/agreements", &agreement).await;
+        assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+        again.expect_text("agreement_no-error");
+
+        // A run: a bad year beside its field, then made; the request file; the bank's result.
+        let bad = tax
+            .post(
+                "/console/debit/runs",
+                &[
+                    ("run_channel_id", "bankad"),
+                    ("fee_year", "27"),
+                    ("debit_date", "2026-11-03"),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        bad.expect_text("fee_year-error");
+        let made = tax
+            .post(
+                "/console/debit/runs",
+                &[
+                    ("channel_id", "bankad"),
+                    ("fee_year", "2027"),
+                    ("debit_date", "2026-11-02"),
+                ],
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+        let run_path = made.location.clone().unwrap();
+        let run_no = run_path.rsplit('/').next().unwrap().to_owned();
+        let run = tax.get(&run_path).await;
+        run.expect_text("下载扣款请求文件")
+            .expect_text("导入银行扣款结果")
+            .expect_no_text(id);
+        let file = tax.get(&format!("{run_path}/request-file")).await;
+        assert_eq!(file.status, StatusCode::OK);
+        assert!(
+            file.content_type.starts_with("text/plain"),
+            "{}",
+            file.content_type
+        );
+        assert!(file.body.contains(&run_no));
+        assert_eq!(
+            auditor
+                .get(&format!("{run_path}/request-file"))
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        // The bank says the debit failed.
+        let items = w.storage.debit_run_items(&run_no, None, 10).await.unwrap();
+        assert_eq!(items.len(), 1);
+        let result = yibao_statement_file::write_debit_result(
+            &run_no,
+            "bankad",
+            &[(
+                items[0].item_ref.clone(),
+                yibao_statement_file::DebitOutcome::Failed {
+                    reason_code: "E01".into(),
+                    reason: "余额不足".into(),
+                },
+            )],
+        )
+        .unwrap();
+        let result_path = format!("{run_path}/result");
+        let late = post_multipart(
+            &tax,
+            &result_path,
+            &[
+                Part::File("file", "result.txt", &result),
+                Part::Text("_csrf", &tax.csrf),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(late.status, StatusCode::FORBIDDEN);
+        let garbage = post_multipart(
+            &tax,
+            &result_path,
+            &[
+                Part::Text("_csrf", &tax.csrf),
+                Part::File("file", "result.txt", b"nonsense\n"),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(
+            garbage.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            garbage.body
+        );
+        garbage.expect_text("file-error");
+        let imported = post_multipart(
+            &tax,
+            &result_path,
+            &[
+                Part::Text("_csrf", &tax.csrf),
+                Part::File("file", "result.txt", &result),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
+        imported
+            .expect_text("已导入银行扣款结果")
+            .expect_text("扣款失败");
+        let failures = tax.get(&format!("{run_path}?outcome=failed")).await;
+        failures
+            .expect_text("扣款失败名单")
+            .expect_text("余额不足")
+            .expect_no_text(id);
+        // Cancelling the agreement.
+        let cancel = tax
+            .post("/console/debit/agreements/AG-DESK-1/cancel", &[])
+            .await;
+        assert_eq!(cancel.status, StatusCode::SEE_OTHER);
+        tax.get("/console/debit").await.expect_text("已解约");
+        let audit = w.storage.list_audit(50).await.unwrap();
+        for action in [
+            "agreement.sign",
+            "debit_run.create",
+            "debit_run.result",
+            "agreement.cancel",
+        ] {
+            assert!(audit.iter().any(|a| a.entry.action == action), "{action}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_administrator_changes_a_channels_regions_and_rate() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let tax = sign_in(&w.server, TAX).await;
+        assert_eq!(
+            tax.get("/console/channels/icbc-nantong/edit").await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            tax.post(
+                "/console/channels/icbc-nantong/edit",
+                &[("edit_regions", "320600"), ("edit_rate", "9")]
+            )
+            .await
+            .status,
+            StatusCode::FORBIDDEN
+        );
+        let admin = sign_in(&w.server, ADMIN).await;
+        let form = admin.get("/console/channels/icbc-nantong/edit").await;
+        assert_eq!(form.status, StatusCode::OK);
+        form.expect_text("修改渠道 icbc-nantong")
+            .expect_text("value=\"320600\"");
+        let regions = yibao::demo::DEMO_CHANNELS[2].3;
+        let other = regions
+            .iter()
+            .find(|r| **r != "320600")
+            .copied()
+            .unwrap_or("320500");
+        let both = format!("320600,{other}");
+        let forged = admin
+            .post_raw(
+                "/console/channels/icbc-nantong/edit",
+                &[("edit_regions", &both), ("edit_rate", "9")],
+                false,
+            )
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        let bad = admin
+            .post(
+                "/console/channels/icbc-nantong/edit",
+                &[("edit_regions", "110100"), ("edit_rate", "0")],
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        bad.expect_text("edit_rate-error");
+        let unknown = admin
+            .post(
+                "/console/channels/icbc-nantong/edit",
+                &[("edit_regions", "110100"), ("edit_rate", "9")],
+            )
+            .await;
+        unknown
+            .expect_text("edit_regions-error")
+            .expect_text("未在本系统登记");
+        let done = admin
+            .post(
+                "/console/channels/icbc-nantong/edit",
+                &[("edit_regions", &both), ("edit_rate", "9")],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        let channel = w
+            .storage
+            .get_channel("icbc-nantong")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(channel.rate_per_second, 9);
+        assert_eq!(channel.regions.len(), 2);
+        let audit = w.storage.list_audit(20).await.unwrap();
+        assert!(audit
+            .iter()
+            .any(|a| a.entry.action == "channel.update" && a.entry.target == "icbc-nantong"));
     })
     .await;
 }

@@ -61,7 +61,11 @@ fn query_parameters_are_documented_in_the_query() {
         all
     };
     let cases: [(Method, &str, Vec<Placed>); 9] = [
-        (Method::GET, "/api/v1/audit", query(&["limit"])),
+        (
+            Method::GET,
+            "/api/v1/audit",
+            query(&["limit", "actor", "action", "from", "to", "before"]),
+        ),
         (
             Method::POST,
             "/api/v1/rosters",

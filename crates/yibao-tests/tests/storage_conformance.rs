@@ -691,3 +691,176 @@ async fn an_uninsured_list_is_submitted_once_per_station_and_year() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn audit_entries_are_filtered_over_the_whole_log_and_paged_by_key() {
+    on_each_backend(|storage| async move {
+        use yibao_storage::{AuditEntry, AuditFilter};
+        let entry = |actor: &str, action: &str, target: String| AuditEntry {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            region: None,
+            target,
+            detail: serde_json::json!({}),
+        };
+        // The entry looked for is the oldest, under 1 200 newer ones of others.
+        storage
+            .append_audit(&entry("old-clerk", "read.person_reveal", "first".into()))
+            .await
+            .unwrap();
+        for i in 0..1200 {
+            storage
+                .append_audit(&entry("busy", "staff.login", format!("n{i}")))
+                .await
+                .unwrap();
+        }
+        storage
+            .append_audit(&entry("old-clerk", "reading.other", "second".into()))
+            .await
+            .unwrap();
+        let by_actor = storage
+            .audit_entries(
+                &AuditFilter {
+                    actor: Some("old-clerk".into()),
+                    ..AuditFilter::default()
+                },
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            by_actor
+                .iter()
+                .map(|r| r.entry.target.as_str())
+                .collect::<Vec<_>>(),
+            ["second", "first"]
+        );
+        // A prefix is a prefix: `read.` is not `reading.`, and `_` is no wildcard.
+        let reads = storage
+            .audit_entries(
+                &AuditFilter {
+                    action_prefix: Some("read.".into()),
+                    ..AuditFilter::default()
+                },
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(reads.len(), 1);
+        assert_eq!(reads[0].entry.action, "read.person_reveal");
+        let wildcard = storage
+            .audit_entries(
+                &AuditFilter {
+                    action_prefix: Some("read.person_r%".into()),
+                    ..AuditFilter::default()
+                },
+                10,
+            )
+            .await
+            .unwrap();
+        assert!(wildcard.is_empty());
+        // Keyset pages: newest first, no entry twice, none left out.
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = storage
+                .audit_entries(
+                    &AuditFilter {
+                        actor: Some("busy".into()),
+                        before_id: before,
+                        ..AuditFilter::default()
+                    },
+                    500,
+                )
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            before = page.last().map(|r| r.audit_id);
+            seen.extend(page.into_iter().map(|r| r.audit_id));
+        }
+        assert_eq!(seen.len(), 1200);
+        assert!(seen.windows(2).all(|w| w[0] > w[1]));
+        // Days (as stored, UTC): today's entries, none in a day long past or to come.
+        let today = chrono::Utc::now().date_naive();
+        let days = |from: NaiveDate, to: NaiveDate| AuditFilter {
+            actor: Some("old-clerk".into()),
+            from_day: Some(from),
+            to_day: Some(to),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            storage
+                .audit_entries(
+                    &days(today.pred_opt().unwrap(), today.succ_opt().unwrap()),
+                    10
+                )
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        let past = NaiveDate::from_ymd_opt(2001, 1, 1).unwrap();
+        assert!(storage
+            .audit_entries(&days(past, past), 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let future = NaiveDate::from_ymd_opt(2099, 1, 1).unwrap();
+        assert!(storage
+            .audit_entries(&days(future, future), 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            storage
+                .audit_entries(&AuditFilter::default(), 5)
+                .await
+                .unwrap()
+                .len(),
+            5
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_channels_rate_and_regions_are_replaced_together() {
+    on_each_backend(|storage| async move {
+        demo::load(storage.as_ref()).await.unwrap();
+        yibao::operator::channel_add(
+            storage.as_ref(),
+            None,
+            "icbc-nantong",
+            "bank_counter",
+            &["320600".to_owned()],
+            10,
+            "conformance-secret-0123456789".to_owned(),
+        )
+        .await
+        .unwrap();
+        let before = storage.get_channel("icbc-nantong").await.unwrap().unwrap();
+        assert_eq!(before.regions, ["320600"]);
+        let regions: Vec<String> = storage
+            .list_regions()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.code().to_string())
+            .take(2)
+            .collect();
+        assert!(storage
+            .update_channel("icbc-nantong", 7, &regions)
+            .await
+            .unwrap());
+        let after = storage.get_channel("icbc-nantong").await.unwrap().unwrap();
+        assert_eq!(
+            (after.rate_per_second, after.regions.clone()),
+            (7, regions.clone())
+        );
+        assert_eq!(after.secret_sealed, before.secret_sealed);
+        assert!(!storage.update_channel("nope", 7, &regions).await.unwrap());
+    })
+    .await;
+}

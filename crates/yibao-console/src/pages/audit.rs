@@ -1,8 +1,7 @@
 //! 审计日志: the append-only audit log, newest first, for administrators and auditors, through
-//! the API's own handler (`GET /api/v1/audit`, the same role check).
-//!
-//! Storage lists the newest entries only (no filter by actor, action or date): the page reads the
-//! newest [`AUDIT_WINDOW`] (the API's largest `limit`) and filters and pages among them, and says so.
+//! the API's own handler (`GET /api/v1/audit`, the same role check). The filters (actor, action
+//! prefix, days) are a storage query over every entry; pages are keyset pages (`before`, the
+//! last entry's id), 50 a page.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -13,13 +12,11 @@ use serde::Deserialize;
 use yibao_server::AppState;
 use yibao_storage::AuditRecord;
 
-use crate::pages::desk::{self, Paged, Pager};
+use crate::pages::desk;
 use crate::session::ConsoleUser;
 use crate::view::Chrome;
 use crate::{html, render_with_status, PageError};
 
-/// Newest entries the page filters among: the API's largest `limit`.
-pub const AUDIT_WINDOW: usize = 1000;
 /// Longest filter text.
 const MAX_FILTER_CHARS: usize = 64;
 /// Longest detail shown in a row (the rest is cut with "…").
@@ -65,9 +62,11 @@ pub struct AuditPage {
     pub from: String,
     pub to: String,
     pub errors: Vec<(&'static str, String)>,
-    pub window: usize,
     pub rows: Vec<AuditLine>,
-    pub pager: Pager,
+    /// The first page, when this is a later one.
+    pub first: Option<String>,
+    /// The next (older) page.
+    pub next: Option<String>,
 }
 
 impl AuditPage {
@@ -85,7 +84,7 @@ pub struct AuditQuery {
     action: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    page: Option<String>,
+    before: Option<String>,
 }
 
 fn date_field(
@@ -105,20 +104,12 @@ fn date_field(
     }
 }
 
-/// `GET /console/audit?actor=&action=&from=&to=&page=`.
+/// `GET /console/audit?actor=&action=&from=&to=&before=`.
 pub async fn list(
     State(state): State<AppState>,
     user: ConsoleUser,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, PageError> {
-    let uri: Uri = format!("/api/v1/audit?limit={AUDIT_WINDOW}")
-        .parse()
-        .map_err(|_| PageError::bad_form("请求有误"))?;
-    let query =
-        axum::extract::Query::try_from_uri(&uri).map_err(|_| PageError::bad_form("请求有误"))?;
-    let entries = yibao_server::admin::audit_log(State(state), user.staff.clone(), query)
-        .await?
-        .0;
     let clean = |v: Option<String>| v.unwrap_or_default().trim().to_owned();
     let (actor, action, from, to) = (clean(q.actor), clean(q.action), clean(q.from), clean(q.to));
     let mut errors = Vec::new();
@@ -134,34 +125,65 @@ pub async fn list(
             errors.push(("to", "结束日期不能早于开始日期".to_owned()));
         }
     }
-    let page = desk::page_number(q.page.as_deref());
-    let kept: Vec<&AuditRecord> = if errors.is_empty() {
-        entries
-            .iter()
-            .filter(|r| actor.is_empty() || r.entry.actor == actor)
-            .filter(|r| action.is_empty() || r.entry.action.starts_with(action.as_str()))
-            .filter(|r| {
-                let day =
-                    r.at.get(..10)
-                        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-                match day {
-                    Some(day) => {
-                        from_date.is_none_or(|f| day >= f) && to_date.is_none_or(|t| day <= t)
-                    }
-                    None => from_date.is_none() && to_date.is_none(),
-                }
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let before = q
+        .before
+        .as_deref()
+        .and_then(|b| b.trim().parse::<i64>().ok())
+        .filter(|b| *b > 0);
     let query = desk::query_of(&[
         ("actor", &actor),
         ("action", &action),
         ("from", &from),
         ("to", &to),
     ]);
-    let paged = Paged::cut(kept, page, "/console/audit", &query);
+    let mut rows = Vec::new();
+    if errors.is_empty() {
+        let before_text = before.map(|b| b.to_string()).unwrap_or_default();
+        let limit = (desk::PAGE_SIZE + 1).to_string();
+        let api = desk::query_of(&[
+            ("limit", &limit),
+            ("actor", &actor),
+            ("action", &action),
+            ("from", &from),
+            ("to", &to),
+            ("before", &before_text),
+        ]);
+        let uri: Uri = format!("/api/v1/audit?{api}")
+            .parse()
+            .map_err(|_| PageError::bad_form("请求有误"))?;
+        let params = axum::extract::Query::try_from_uri(&uri)
+            .map_err(|_| PageError::bad_form("请求有误"))?;
+        rows = yibao_server::admin::audit_log(State(state), user.staff.clone(), params)
+            .await?
+            .0;
+    } else {
+        // The role is checked whatever the filters, as the API checks it.
+        if !matches!(
+            user.account().role,
+            yibao_storage::Role::Admin | yibao_storage::Role::Auditor
+        ) {
+            return Err(yibao_server::ApiError::of(yibao_server::ErrorCode::Forbidden).into());
+        }
+    }
+    let more = rows.len() > desk::PAGE_SIZE;
+    rows.truncate(desk::PAGE_SIZE);
+    let link = |extra: String| {
+        if query.is_empty() {
+            format!("/console/audit?{extra}")
+        } else {
+            format!("/console/audit?{query}&{extra}")
+        }
+    };
+    let next = more
+        .then(|| rows.last().map(|r| link(format!("before={}", r.audit_id))))
+        .flatten();
+    let first = before.map(|_| {
+        if query.is_empty() {
+            "/console/audit".to_owned()
+        } else {
+            format!("/console/audit?{query}")
+        }
+    });
     let failed = !errors.is_empty();
     let view = AuditPage {
         chrome: Chrome::new(&user, "audit", "审计日志"),
@@ -170,9 +192,9 @@ pub async fn list(
         from,
         to,
         errors,
-        window: AUDIT_WINDOW,
-        rows: paged.rows.iter().map(|r| AuditLine::of(r)).collect(),
-        pager: paged.pager,
+        rows: rows.iter().map(AuditLine::of).collect(),
+        first,
+        next,
     };
     if failed {
         render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY)

@@ -65,6 +65,8 @@ pub struct ChannelsPage {
     pub notice: Option<String>,
     /// (channel id, secret): shown once, on the answer to the form that made it.
     pub issued: Option<(String, String)>,
+    /// The channel being changed (its regions and rate), with the form's values.
+    pub editing: Option<(String, NewChannelFields)>,
 }
 
 impl ChannelsPage {
@@ -127,6 +129,7 @@ async fn page(state: &AppState, user: &ConsoleUser) -> Result<ChannelsPage, Page
         errors: Vec::new(),
         notice: None,
         issued: None,
+        editing: None,
     })
 }
 
@@ -305,4 +308,102 @@ pub async fn enable(
     CsrfForm(user, _): CsrfForm<EmptyForm>,
 ) -> Result<Response, PageError> {
     set_enabled(state, channel_id, user, true).await
+}
+
+/// `GET /console/channels/{id}/edit`: the form to change a channel's regions and rate.
+pub async fn edit_form(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(channel_id): Path<String>,
+) -> Result<Response, PageError> {
+    let mut view = page(&state, &user).await?;
+    let channel = state
+        .storage
+        .get_channel(&channel_id)
+        .await?
+        .ok_or_else(|| PageError::not_found("未找到该渠道"))?;
+    view.editing = Some((
+        channel_id,
+        NewChannelFields {
+            regions: channel.regions.join(","),
+            rate: channel.rate_per_second.to_string(),
+            ..NewChannelFields::default()
+        },
+    ));
+    html(&view)
+}
+
+/// The change form's fields.
+#[derive(Default, Deserialize)]
+pub struct EditFields {
+    #[serde(default)]
+    pub edit_regions: String,
+    #[serde(default)]
+    pub edit_rate: String,
+}
+
+/// `POST /console/channels/{id}/edit`: sets the regions and rate through
+/// `services::accounts::update_channel` (audited `channel.update`).
+pub async fn edit(
+    State(state): State<AppState>,
+    Path(channel_id): Path<String>,
+    CsrfForm(user, edited): CsrfForm<EditFields>,
+) -> Result<Response, PageError> {
+    let admin = admin_of(&user)?;
+    let fields = NewChannelFields {
+        regions: edited.edit_regions,
+        rate: edited.edit_rate,
+        ..NewChannelFields::default()
+    };
+    let regions: Vec<String> = fields
+        .regions
+        .split([',', '，', '、', ' '])
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let rate = fields.rate.trim().parse::<i64>().unwrap_or(0);
+    let checked = NewChannel {
+        channel_id: channel_id.clone(),
+        kind: CHANNEL_KINDS[0].0.to_owned(),
+        regions: regions.clone(),
+        rate_per_second: rate,
+    }
+    .check();
+    let mut errors: Vec<(&'static str, String)> = checked
+        .into_iter()
+        .filter_map(|(f, m)| match f {
+            "regions" => Some(("edit_regions", m)),
+            "rate" => Some(("edit_rate", m)),
+            _ => None,
+        })
+        .collect();
+    if regions.len() > MAX_REGIONS {
+        errors.push((
+            "edit_regions",
+            format!("一个渠道最多服务{MAX_REGIONS}个统筹区"),
+        ));
+    }
+    if errors.is_empty() {
+        match yibao_server::services::accounts::update_channel(
+            state.storage.as_ref(),
+            &channel_id,
+            rate,
+            &regions,
+            admin.0.username(),
+        )
+        .await
+        {
+            Ok(()) => return Ok(desk::see_other("/console/channels")),
+            Err(e) if e.code == ErrorCode::NotFound && e.message.contains("统筹区") => {
+                errors.push(("edit_regions", e.message));
+            }
+            Err(e) if e.code == ErrorCode::InvalidRequest => errors.push(("edit_rate", e.message)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut view = page(&state, &user).await?;
+    view.editing = Some((channel_id, fields));
+    view.errors = errors;
+    render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY)
 }

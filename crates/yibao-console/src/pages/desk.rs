@@ -9,12 +9,35 @@ use crate::PageError;
 
 /// The desk pages' routes, merged into [`crate::router`].
 pub fn routes() -> axum::Router<AppState> {
-    use crate::pages::{audit, channels, payments, reconciliation, refunds, staff, statements};
+    use crate::pages::{
+        audit, channels, debit, payments, policies, reconciliation, refunds, staff, statements,
+    };
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/console/refunds", get(refunds::list))
         .route("/console/refunds/{refund_no}/retry", post(refunds::retry))
         .route("/console/audit", get(audit::list))
+        .route("/console/debit", get(debit::list))
+        .route("/console/debit/agreements", post(debit::sign))
+        .route(
+            "/console/debit/agreements/{agreement_no}/cancel",
+            post(debit::cancel),
+        )
+        .route("/console/debit/runs", post(debit::create_run))
+        .route("/console/debit/runs/{run_no}", get(debit::run))
+        .route(
+            "/console/debit/runs/{run_no}/request-file",
+            get(debit::request_file),
+        )
+        .route(
+            "/console/debit/runs/{run_no}/result",
+            post(debit::upload_result).layer(axum::extract::DefaultBodyLimit::max(
+                debit::MAX_RESULT_BODY_BYTES,
+            )),
+        )
+        .route("/console/policies", get(policies::list))
+        .route("/console/policies/calendar", post(policies::put_calendar))
+        .route("/console/policies/fee", post(policies::put_fee_policy))
         .route(
             "/console/channels",
             get(channels::list).post(channels::create),
@@ -22,6 +45,10 @@ pub fn routes() -> axum::Router<AppState> {
         .route(
             "/console/channels/{channel_id}/policy",
             post(channels::set_policy),
+        )
+        .route(
+            "/console/channels/{channel_id}/edit",
+            get(channels::edit_form).post(channels::edit),
         )
         .route(
             "/console/channels/{channel_id}/secret",

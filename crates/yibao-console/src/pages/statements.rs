@@ -129,7 +129,7 @@ pub async fn form(State(state): State<AppState>, user: ConsoleUser) -> Result<Re
 }
 
 /// A short text field, at most [`MAX_TEXT_FIELD_BYTES`].
-async fn small_text(mut field: Field<'_>) -> Result<String, PageError> {
+pub(crate) async fn small_text(mut field: Field<'_>) -> Result<String, PageError> {
     let mut bytes = Vec::new();
     while let Some(chunk) = field
         .chunk()
@@ -145,30 +145,33 @@ async fn small_text(mut field: Field<'_>) -> Result<String, PageError> {
 }
 
 /// Why the file could not be taken (shown beside the field), and the status to answer with.
-fn too_large() -> (String, StatusCode) {
+fn too_large(limit: usize) -> (String, StatusCode) {
     (
         format!(
             "文件超过 {} MB，请联系中心在服务器上处理",
-            MAX_STATEMENT_BYTES / (1024 * 1024)
+            limit / (1024 * 1024)
         ),
         StatusCode::PAYLOAD_TOO_LARGE,
     )
 }
 
-/// The file field, at most [`MAX_STATEMENT_BYTES`].
-async fn receive_file(mut field: Field<'_>) -> Result<Vec<u8>, (String, StatusCode)> {
+/// The file field, at most `limit` bytes.
+pub(crate) async fn receive_file(
+    mut field: Field<'_>,
+    limit: usize,
+) -> Result<Vec<u8>, (String, StatusCode)> {
     let named = field.file_name().is_some_and(|n| !n.is_empty());
     let mut bytes = Vec::new();
     loop {
         match field.chunk().await {
             Ok(Some(chunk)) => {
-                if bytes.len() + chunk.len() > MAX_STATEMENT_BYTES {
-                    return Err(too_large());
+                if bytes.len() + chunk.len() > limit {
+                    return Err(too_large(limit));
                 }
                 bytes.extend_from_slice(&chunk);
             }
             Ok(None) => break,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(limit)),
             Err(_) => {
                 return Err((
                     "文件没有完整上传，请重新选择文件上传".to_owned(),
@@ -179,7 +182,7 @@ async fn receive_file(mut field: Field<'_>) -> Result<Vec<u8>, (String, StatusCo
     }
     if !named || bytes.is_empty() {
         return Err((
-            "请选择要上传的对账单文件".to_owned(),
+            "请选择要上传的文件".to_owned(),
             StatusCode::UNPROCESSABLE_ENTITY,
         ));
     }
@@ -209,7 +212,7 @@ pub async fn upload(
             Ok(None) => break,
             Err(e) => {
                 received = Some(Err(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    too_large()
+                    too_large(MAX_STATEMENT_BYTES)
                 } else {
                     (
                         "文件没有完整上传，请重新选择文件上传".to_owned(),
@@ -236,7 +239,7 @@ pub async fn upload(
                 if received.is_some() {
                     return Err(PageError::bad_form("一次只能上传一个对账单文件"));
                 }
-                let outcome = receive_file(field).await;
+                let outcome = receive_file(field, MAX_STATEMENT_BYTES).await;
                 let stop = matches!(&outcome, Err((_, s)) if *s == StatusCode::PAYLOAD_TOO_LARGE);
                 received = Some(outcome);
                 if stop {

@@ -341,3 +341,53 @@ pub fn new_channel_secret() -> String {
         uuid::Uuid::new_v4().simple()
     )
 }
+
+/// Sets a channel's rate and the regions it serves (the same rules as a new channel), audited
+/// `channel.update`. A wrong field is `INVALID_REQUEST`, an unregistered region or channel
+/// `NOT_FOUND`.
+pub async fn update_channel(
+    storage: &dyn Storage,
+    channel_id: &str,
+    rate_per_second: i64,
+    regions: &[String],
+    actor: &str,
+) -> Result<(), ApiError> {
+    let asked = NewChannel {
+        channel_id: channel_id.to_owned(),
+        kind: CHANNEL_KINDS[0].0.to_owned(),
+        regions: regions.to_vec(),
+        rate_per_second,
+    };
+    if let Some((_, message)) = asked.check().into_iter().next() {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, message));
+    }
+    let mut codes: Vec<String> = Vec::new();
+    for r in regions {
+        let code = yibao_domain::RegionCode::parse(r)?;
+        if storage.get_region(code).await?.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("统筹区 {code} 未在本系统登记"),
+            ));
+        }
+        if !codes.contains(&code.to_string()) {
+            codes.push(code.to_string());
+        }
+    }
+    if !storage
+        .update_channel(channel_id, rate_per_second, &codes)
+        .await?
+    {
+        return Err(no_such_channel(channel_id));
+    }
+    storage
+        .append_audit(&AuditEntry {
+            actor: actor.to_owned(),
+            action: "channel.update".into(),
+            region: None,
+            target: channel_id.to_owned(),
+            detail: serde_json::json!({ "rate": rate_per_second, "regions": codes }),
+        })
+        .await?;
+    Ok(())
+}

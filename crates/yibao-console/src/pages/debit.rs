@@ -1,0 +1,591 @@
+//! 银行扣费 (委托扣款): agreements (sign, cancel) and debit runs (create, download the request
+//! file for the bank, upload the bank's result, the failures to notify), through the API's own
+//! handlers (`/api/v1/agreements`, `/api/v1/debit-runs`): the same scope (the administrator every
+//! region, a tax collector their own; auditors read; station operators have no part), the same
+//! audit entries (reading agreements and a run's items is audited). Names and ID numbers are
+//! masked in every list.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use yibao_domain::PersonName;
+use yibao_server::services::debit::MAX_DEBIT_FILE_BYTES;
+use yibao_server::{AppState, ErrorCode};
+use yibao_storage::settlement::{AgreementRecord, DebitRunRecord};
+use yibao_storage::Role;
+
+use crate::pages::desk;
+use crate::pages::staff::EmptyForm;
+use crate::pages::statements::{receive_file, small_text};
+use crate::session::{verify_csrf, ConsoleUser, CsrfForm, CSRF_FIELD};
+use crate::view::{yuan, Chrome};
+use crate::{html, render_with_status, PageError};
+
+/// The whole result form's body: the file and room for the token.
+pub const MAX_RESULT_BODY_BYTES: usize = MAX_DEBIT_FILE_BYTES + 64 * 1024;
+/// Rows of a list shown (the API's lists stop at their own bound).
+const SHOWN: usize = 200;
+/// Longest members list typed.
+const MAX_MEMBERS_TEXT: usize = 4 * 1024;
+
+fn mask_name(name: &str) -> String {
+    PersonName::parse(name).map_or_else(|_| "**".to_owned(), |n| n.masked())
+}
+
+fn mask_id(id: &str) -> String {
+    if id.len() == 18 && id.is_ascii() {
+        format!("{}********{}", &id[..6], &id[14..])
+    } else {
+        "******".into()
+    }
+}
+
+fn status_zh(status: &str) -> &'static str {
+    match status {
+        "active" => "有效",
+        "cancelled" => "已解约",
+        "created" | "pending" => "待扣款",
+        "sent" => "已发送银行",
+        "completed" | "done" => "已完成",
+        "succeeded" => "扣款成功",
+        "failed" => "扣款失败",
+        "released" => "已释放",
+        "abandoned" => "已放弃",
+        _ => "其他",
+    }
+}
+
+/// Who changes collection data (the API's writers): the administrator and tax collectors.
+fn writer(user: &ConsoleUser) -> bool {
+    matches!(user.account().role, Role::Admin | Role::TaxCollector)
+}
+
+fn forbidden() -> PageError {
+    yibao_server::ApiError::of(ErrorCode::Forbidden).into()
+}
+
+pub struct AgreementLine {
+    pub agreement_no: String,
+    pub region: String,
+    pub channel_id: String,
+    pub payer: String,
+    pub payer_id: String,
+    pub account: String,
+    pub members: usize,
+    pub status: &'static str,
+    pub active: bool,
+    pub signed_on: String,
+}
+
+pub struct RunLine {
+    pub run_no: String,
+    pub channel_id: String,
+    pub region: String,
+    pub fee_year: i32,
+    pub debit_date: String,
+    pub status: &'static str,
+    pub items: i64,
+    pub total: String,
+}
+
+#[derive(Default, Deserialize)]
+pub struct AgreementFields {
+    #[serde(default)]
+    pub agreement_no: String,
+    #[serde(default)]
+    pub region: String,
+    #[serde(default)]
+    pub channel_id: String,
+    #[serde(default)]
+    pub payer_id_number: String,
+    #[serde(default)]
+    pub payer_name: String,
+    #[serde(default)]
+    pub account: String,
+    #[serde(default)]
+    pub members: String,
+}
+
+#[derive(Default, Deserialize)]
+pub struct RunFields {
+    #[serde(default)]
+    pub channel_id: String,
+    #[serde(default)]
+    pub region: String,
+    #[serde(default)]
+    pub fee_year: String,
+    #[serde(default)]
+    pub debit_date: String,
+}
+
+#[derive(Template)]
+#[template(path = "desk/debit.html")]
+pub struct DebitPage {
+    pub chrome: Chrome,
+    pub writer: bool,
+    pub own_region: Option<String>,
+    pub agreements: Vec<AgreementLine>,
+    pub runs: Vec<RunLine>,
+    pub sign: AgreementFields,
+    pub run: RunFields,
+    pub errors: Vec<(&'static str, String)>,
+    pub notice: Option<String>,
+}
+
+impl DebitPage {
+    pub fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+    }
+}
+
+fn agreement_line(a: &AgreementRecord) -> AgreementLine {
+    AgreementLine {
+        agreement_no: a.agreement_no.clone(),
+        region: a.region.clone(),
+        channel_id: a.channel_id.clone(),
+        payer: mask_name(&a.payer_name),
+        payer_id: mask_id(&a.payer_id_number),
+        account: a.account_masked.clone(),
+        members: a.members.len(),
+        status: status_zh(&a.status),
+        active: a.status == "active",
+        signed_on: a.signed_on.to_string(),
+    }
+}
+
+fn run_line(r: &DebitRunRecord) -> RunLine {
+    RunLine {
+        run_no: r.run_no.clone(),
+        channel_id: r.channel_id.clone(),
+        region: r.region.clone(),
+        fee_year: r.fee_year,
+        debit_date: r.debit_date.to_string(),
+        status: status_zh(&r.status),
+        items: r.item_count,
+        total: yuan(r.total_fen),
+    }
+}
+
+fn query_of<T: serde::de::DeserializeOwned>(pairs: &[(&str, &str)]) -> Result<Query<T>, PageError> {
+    let uri: Uri = format!("/x?{}", desk::query_of(pairs))
+        .parse()
+        .map_err(|_| PageError::bad_form("请求有误"))?;
+    Query::try_from_uri(&uri).map_err(|_| PageError::bad_form("请求有误"))
+}
+
+async fn page(state: &AppState, user: &ConsoleUser) -> Result<DebitPage, PageError> {
+    let own = desk::money_reader(user)?;
+    let agreements = yibao_server::settlement_api::list_agreements(
+        State(state.clone()),
+        user.staff.clone(),
+        query_of(&[])?,
+    )
+    .await?
+    .0;
+    let runs = yibao_server::settlement_api::list_debit_runs(
+        State(state.clone()),
+        user.staff.clone(),
+        query_of(&[])?,
+    )
+    .await?
+    .0;
+    Ok(DebitPage {
+        chrome: Chrome::new(user, "debit", "银行扣费"),
+        writer: writer(user),
+        sign: AgreementFields {
+            region: own.clone().unwrap_or_default(),
+            ..AgreementFields::default()
+        },
+        run: RunFields {
+            region: own.clone().unwrap_or_default(),
+            ..RunFields::default()
+        },
+        own_region: own,
+        agreements: agreements.iter().take(SHOWN).map(agreement_line).collect(),
+        runs: runs.iter().take(SHOWN).map(run_line).collect(),
+        errors: Vec::new(),
+        notice: None,
+    })
+}
+
+/// `GET /console/debit`.
+pub async fn list(State(state): State<AppState>, user: ConsoleUser) -> Result<Response, PageError> {
+    html(&page(&state, &user).await?)
+}
+
+/// Which field a refusal of the service is about (its Chinese message names it).
+fn field_of(message: &str, fields: &[(&'static str, &'static str)]) -> &'static str {
+    fields
+        .iter()
+        .find(|(_, word)| message.contains(word))
+        .map_or("form", |(f, _)| f)
+}
+
+/// `POST /console/debit/agreements`: signs an agreement through the API's handler.
+pub async fn sign(
+    State(state): State<AppState>,
+    CsrfForm(user, fields): CsrfForm<AgreementFields>,
+) -> Result<Response, PageError> {
+    if !writer(&user) {
+        return Err(forbidden());
+    }
+    let mut errors = Vec::new();
+    for (field, value, label) in [
+        ("agreement_no", &fields.agreement_no, "协议号"),
+        ("channel_id", &fields.channel_id, "扣款银行渠道"),
+        ("payer_id_number", &fields.payer_id_number, "持卡人身份证号"),
+        ("payer_name", &fields.payer_name, "持卡人姓名"),
+        ("account", &fields.account, "银行账号"),
+    ] {
+        if value.trim().is_empty() {
+            errors.push((field, format!("请填写{label}")));
+        }
+    }
+    let own = desk::money_reader(&user)?;
+    let region = own
+        .clone()
+        .unwrap_or_else(|| fields.region.trim().to_owned());
+    if region.is_empty() {
+        errors.push(("sign_region", "请填写统筹区代码".to_owned()));
+    }
+    if fields.members.len() > MAX_MEMBERS_TEXT {
+        errors.push(("members", "家庭成员过多，请分次签约".to_owned()));
+    }
+    let members: Vec<String> = fields
+        .members
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '，' | '、'))
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if errors.is_empty() {
+        let request = serde_json::from_value(serde_json::json!({
+            "agreement_no": fields.agreement_no.trim(),
+            "region": region,
+            "channel_id": fields.channel_id.trim(),
+            "payer_id_number": fields.payer_id_number.trim(),
+            "payer_name": fields.payer_name.trim(),
+            "account": fields.account.trim(),
+            "members": members,
+        }))
+        .map_err(|_| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
+        match yibao_server::settlement_api::sign_agreement(
+            State(state.clone()),
+            user.staff.clone(),
+            yibao_server::json::ApiJson(request),
+        )
+        .await
+        {
+            Ok(signed) => {
+                let mut view = page(&state, &user).await?;
+                view.notice = Some(format!("已签订委托扣款协议 {}。", signed.0.agreement_no));
+                return html(&view);
+            }
+            Err(e)
+                if matches!(
+                    e.code,
+                    ErrorCode::Forbidden | ErrorCode::InternalError | ErrorCode::ServiceUnavailable
+                ) =>
+            {
+                return Err(e.into())
+            }
+            Err(e) => {
+                let field = if e.code == ErrorCode::AlreadyExists {
+                    "agreement_no"
+                } else {
+                    field_of(
+                        &e.message,
+                        &[
+                            ("agreement_no", "协议号"),
+                            ("channel_id", "渠道"),
+                            ("members", "成员"),
+                            ("payer_name", "姓名"),
+                            ("account", "账号"),
+                            ("payer_id_number", "身份证"),
+                            ("sign_region", "统筹区"),
+                        ],
+                    )
+                };
+                errors.push((field, e.message));
+            }
+        }
+    }
+    let mut view = page(&state, &user).await?;
+    view.sign = fields;
+    view.errors = errors;
+    render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+/// `POST /console/debit/agreements/{no}/cancel`: cancels from today.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(agreement_no): Path<String>,
+    CsrfForm(user, _): CsrfForm<EmptyForm>,
+) -> Result<Response, PageError> {
+    if !writer(&user) {
+        return Err(forbidden());
+    }
+    let _cancelled = yibao_server::settlement_api::cancel_agreement(
+        State(state),
+        user.staff.clone(),
+        Path(agreement_no),
+    )
+    .await?;
+    Ok(desk::see_other("/console/debit"))
+}
+
+/// `POST /console/debit/runs`: creates a run (its payables locked for the bank).
+pub async fn create_run(
+    State(state): State<AppState>,
+    CsrfForm(user, fields): CsrfForm<RunFields>,
+) -> Result<Response, PageError> {
+    if !writer(&user) {
+        return Err(forbidden());
+    }
+    let mut errors = Vec::new();
+    let own = desk::money_reader(&user)?;
+    let region = own.unwrap_or_else(|| fields.region.trim().to_owned());
+    if fields.channel_id.trim().is_empty() {
+        errors.push(("run_channel_id", "请填写扣款银行渠道".to_owned()));
+    }
+    if region.is_empty() {
+        errors.push(("run_region", "请填写统筹区代码".to_owned()));
+    }
+    let fee_year = fields.fee_year.trim().parse::<i32>().ok();
+    if fee_year.is_none_or(|y| !(2000..=2100).contains(&y)) {
+        errors.push(("fee_year", "缴费年度应为四位数，如 2027".to_owned()));
+    }
+    if errors.is_empty() {
+        let request = serde_json::from_value(serde_json::json!({
+            "channel_id": fields.channel_id.trim(),
+            "region": region,
+            "fee_year": fee_year,
+            "debit_date": fields.debit_date.trim(),
+        }))
+        .map_err(|_| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
+        match yibao_server::settlement_api::create_debit_run(
+            State(state.clone()),
+            user.staff.clone(),
+            yibao_server::json::ApiJson(request),
+        )
+        .await
+        {
+            Ok(run) => {
+                return Ok(desk::see_other(&format!(
+                    "/console/debit/runs/{}",
+                    run.0.run_no
+                )))
+            }
+            Err(e)
+                if matches!(
+                    e.code,
+                    ErrorCode::Forbidden | ErrorCode::InternalError | ErrorCode::ServiceUnavailable
+                ) =>
+            {
+                return Err(e.into())
+            }
+            Err(e) => {
+                let field = field_of(
+                    &e.message,
+                    &[
+                        ("debit_date", "日期"),
+                        ("run_channel_id", "渠道"),
+                        ("fee_year", "年度"),
+                        ("run_region", "统筹区"),
+                    ],
+                );
+                errors.push((if field == "form" { "run_form" } else { field }, e.message));
+            }
+        }
+    }
+    let mut view = page(&state, &user).await?;
+    view.run = fields;
+    view.errors = errors;
+    render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+pub struct ItemLine {
+    pub seq: i64,
+    pub name: String,
+    pub id: String,
+    pub amount: String,
+    pub outcome: &'static str,
+    pub failure: String,
+}
+
+#[derive(Template)]
+#[template(path = "desk/debit_run.html")]
+pub struct RunPage {
+    pub chrome: Chrome,
+    pub run: RunLine,
+    pub writer: bool,
+    pub failed_only: bool,
+    pub items: Vec<ItemLine>,
+    pub summary: Option<Vec<(&'static str, String)>>,
+    pub file_error: Option<String>,
+    pub limit_mib: usize,
+}
+
+#[derive(Deserialize)]
+pub struct RunQuery {
+    outcome: Option<String>,
+}
+
+async fn run_page(
+    state: &AppState,
+    user: &ConsoleUser,
+    run_no: &str,
+    failed_only: bool,
+) -> Result<RunPage, PageError> {
+    desk::money_reader(user)?;
+    let detail = yibao_server::settlement_api::get_debit_run(
+        State(state.clone()),
+        user.staff.clone(),
+        Path(run_no.to_owned()),
+        query_of(&[("outcome", if failed_only { "failed" } else { "" })])?,
+    )
+    .await?
+    .0;
+    Ok(RunPage {
+        chrome: Chrome::new(user, "debit", "批量扣款"),
+        run: run_line(&detail.run),
+        writer: writer(user),
+        failed_only,
+        items: detail
+            .items
+            .iter()
+            .take(SHOWN)
+            .map(|i| ItemLine {
+                seq: i.seq,
+                name: mask_name(&i.name),
+                id: mask_id(&i.id_number),
+                amount: yuan(i.amount_fen),
+                outcome: status_zh(&i.outcome),
+                failure: i.failure_reason.clone().unwrap_or_default(),
+            })
+            .collect(),
+        summary: None,
+        file_error: None,
+        limit_mib: MAX_DEBIT_FILE_BYTES / (1024 * 1024),
+    })
+}
+
+/// `GET /console/debit/runs/{no}?outcome=failed`: a run and its items (the failures to notify).
+pub async fn run(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(run_no): Path<String>,
+    Query(q): Query<RunQuery>,
+) -> Result<Response, PageError> {
+    let failed_only = q.outcome.as_deref() == Some("failed");
+    html(&run_page(&state, &user, &run_no, failed_only).await?)
+}
+
+/// `GET /console/debit/runs/{no}/request-file`: the file for the bank, as the API gives it.
+pub async fn request_file(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(run_no): Path<String>,
+) -> Result<Response, PageError> {
+    desk::money_reader(&user)?;
+    let file = yibao_server::settlement_api::debit_request_file(
+        State(state),
+        user.staff.clone(),
+        Path(run_no),
+    )
+    .await?;
+    Ok(file.into_response())
+}
+
+/// `POST /console/debit/runs/{no}/result` (multipart: `_csrf`, then `file`): imports the bank's
+/// result through the API's handler; the token must come before the file.
+pub async fn upload_result(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(run_no): Path<String>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, PageError> {
+    let mut csrf_checked = verify_csrf(&user, &headers, None).is_ok();
+    if !writer(&user) {
+        return Err(forbidden());
+    }
+    let mut multipart =
+        multipart.map_err(|_| PageError::bad_form("请通过页面上的表单选择文件上传"))?;
+    let mut received = None;
+    while let Ok(Some(field)) = multipart.next_field().await {
+        match field.name() {
+            Some(CSRF_FIELD) => {
+                let sent = small_text(field).await?;
+                verify_csrf(&user, &HeaderMap::new(), Some(&sent))?;
+                csrf_checked = true;
+            }
+            Some("file") => {
+                if !csrf_checked {
+                    return Err(PageError::CrossSite);
+                }
+                received = Some(receive_file(field, MAX_DEBIT_FILE_BYTES).await);
+                break;
+            }
+            _ => {}
+        }
+    }
+    if !csrf_checked {
+        return Err(PageError::CrossSite);
+    }
+    let mut view = run_page(&state, &user, &run_no, false).await?;
+    let bytes = match received {
+        Some(Ok(bytes)) => bytes,
+        Some(Err((message, status))) => {
+            view.file_error = Some(message);
+            return render_with_status(&view, status);
+        }
+        None => {
+            view.file_error = Some("请选择银行返回的扣款结果文件".to_owned());
+            return render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    match yibao_server::settlement_api::upload_debit_result(
+        State(state.clone()),
+        user.staff.clone(),
+        Path(run_no.clone()),
+        Bytes::from(bytes),
+    )
+    .await
+    {
+        Ok(summary) => {
+            let s = summary.0;
+            let mut view = run_page(&state, &user, &run_no, false).await?;
+            view.summary = Some(vec![
+                ("扣款成功", s.succeeded.to_string()),
+                ("成功金额（元）", yuan(s.succeeded_fen)),
+                ("扣款失败", s.failed.to_string()),
+                ("需退还（已另行缴费或金额不符）", s.refunds_owed.to_string()),
+                ("此前已导入", s.already_applied.to_string()),
+            ]);
+            html(&view)
+        }
+        Err(e)
+            if matches!(
+                e.code,
+                ErrorCode::Forbidden
+                    | ErrorCode::NotFound
+                    | ErrorCode::InternalError
+                    | ErrorCode::ServiceUnavailable
+            ) =>
+        {
+            Err(e.into())
+        }
+        Err(e) => {
+            let status = e.code.status();
+            view.file_error = Some(e.message);
+            render_with_status(&view, status)
+        }
+    }
+}
