@@ -247,7 +247,7 @@ test('fee policies and calendars: read by a station operator, a calendar year se
   await accessible(page);
   await page.getByLabel('节假日（工作日放假）').fill('2027-10-08');
   await page.getByRole('button', { name: '保存节假日安排' }).click();
-  await expect(page.getByRole('status')).toContainText('2027 年的节假日安排');
+  await expect(page.locator('.alert.ok')).toContainText('2027 年的节假日安排');
   w.assertClean();
 });
 
