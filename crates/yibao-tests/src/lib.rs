@@ -268,13 +268,28 @@ pub async fn fresh_citus() -> TestDb {
             .await
             .expect("register the coordinator");
     }
+    // Several tests make their databases at once, and a worker's connection is sometimes
+    // refused while another test's `citus_add_node` holds it ("failure on connection marked as
+    // essential"): a few tries a moment apart (`citus_add_node` of a node already added is a
+    // no-op).
     for (host, port, _) in &workers {
-        sqlx::query("SELECT citus_add_node($1, $2)")
-            .bind(host)
-            .bind(port)
-            .execute(&mut coordinator)
-            .await
-            .expect("register a worker");
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match sqlx::query("SELECT citus_add_node($1, $2)")
+                .bind(host)
+                .bind(port)
+                .execute(&mut coordinator)
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if tries < 5 => {
+                    eprintln!("citus_add_node {host}:{port} failed (try {tries} of 5): {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(500 * tries)).await;
+                }
+                Err(e) => panic!("register a worker: {e:?}"),
+            }
+        }
     }
     sqlx::query(&format!(
         "ALTER DATABASE \"{database}\" SET citus.shard_count = {CITUS_TEST_SHARDS}"

@@ -259,6 +259,8 @@ pub struct DashboardPage {
     pub days: Vec<DayRow>,
     pub money: Option<MoneyView>,
     pub calendar_warnings: Vec<String>,
+    /// Whether the user may set a holiday calendar (administrators), or must ask for it.
+    pub may_set_calendar: bool,
     pub password_changed: bool,
     /// JSON for the charts (read by console.js from `data-chart`).
     pub rate_chart: String,
@@ -432,6 +434,7 @@ pub async fn page(
         days,
         money,
         calendar_warnings,
+        may_set_calendar: account.role == Role::Admin,
         password_changed: query.password.as_deref() == Some("changed"),
         rate_chart,
         daily_chart,
