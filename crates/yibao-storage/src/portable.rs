@@ -1482,30 +1482,8 @@ macro_rules! impl_storage {
             }
 
             async fn list_audit(&self, limit: usize) -> Result<Vec<$crate::records::AuditRecord>, $crate::StorageError> {
-                use ::sqlx::Row as _;
-                let rows = ::sqlx::query(
-                    "SELECT audit_id, CAST(occurred_at AS TEXT) AS occurred_at, actor, action, NULLIF(region_code, '000000') AS region_code, target, detail \
-                     FROM audit_log ORDER BY audit_id DESC LIMIT $1",
-                )
-                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter()
-                    .map(|r| {
-                        let detail: String = r.try_get("detail")?;
-                        Ok($crate::records::AuditRecord {
-                            audit_id: r.try_get("audit_id")?,
-                            at: r.try_get("occurred_at")?,
-                            entry: $crate::records::AuditEntry {
-                                actor: r.try_get("actor")?,
-                                action: r.try_get("action")?,
-                                region: r.try_get("region_code")?,
-                                target: r.try_get("target")?,
-                                detail: ::serde_json::from_str(&detail).map_err($crate::StorageError::corrupt)?,
-                            },
-                        })
-                    })
-                    .collect()
+                // The newest entries: the filtered read with no filter.
+                self.audit_entries(&$crate::records::AuditFilter::default(), limit).await
             }
 
             async fn audit_entries(&self, filter: &$crate::records::AuditFilter, limit: usize) -> Result<Vec<$crate::records::AuditRecord>, $crate::StorageError> {
