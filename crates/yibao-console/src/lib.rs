@@ -17,6 +17,7 @@ use yibao_server::AppState;
 
 pub mod assets;
 pub mod error;
+pub mod jobs;
 pub mod nav;
 pub mod pages;
 pub mod session;
@@ -80,6 +81,8 @@ pub fn router(policy: CookiePolicy) -> Router<AppState> {
         .route("/console/{*rest}", get(not_found).post(not_found))
         .layer(Extension(policy))
         .layer(Extension(pages::dashboard::ProgressCache::default()))
+        .layer(Extension(pages::roster::RosterJobs::default()))
+        .layer(Extension(pages::assessment::AssessmentJobs::default()))
         .layer(axum::middleware::from_fn(finish))
 }
 

@@ -350,8 +350,13 @@ impl TestServer {
     }
 
     pub async fn start_with_state(state: AppState, settings: ServerSettings) -> Self {
-        // The product serves its staff console beside the API; so do the tests.
-        let console = yibao_console::router(yibao_console::CookiePolicy::default());
+        // The product serves its staff console beside the API; so do the tests. Long work started
+        // from a page (imports, assessments) is waited for, so that a page shows its result
+        // however slow the machine; the progress pages have a test of their own.
+        let console =
+            yibao_console::router(yibao_console::CookiePolicy::default()).layer(axum::Extension(
+                yibao_console::jobs::JobWait(std::time::Duration::from_secs(120)),
+            ));
         Self::start_with_console(state, settings, console).await
     }
 

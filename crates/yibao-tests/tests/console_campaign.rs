@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use reqwest::header::COOKIE;
 use reqwest::StatusCode;
+use yibao_console::jobs::JobWait;
 use yibao_console::pages::unpaid::{ExportLimit, PAGE_SIZE};
 use yibao_domain::{FeeYear, IdNumber, RegionCode, StationCode};
 use yibao_server::{AppState, Clock, ServerSettings};
@@ -94,6 +95,11 @@ async fn post_multipart(
     }
     let response = request.send().await.expect("POST multipart");
     let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let content_type = response
         .headers()
         .get("content-type")
@@ -102,7 +108,7 @@ async fn post_multipart(
         .to_owned();
     Page {
         status,
-        location: None,
+        location,
         content_type,
         csp: None,
         body: response.text().await.unwrap_or_default(),
@@ -1187,6 +1193,114 @@ async fn a_station_submits_its_uninsured_list_once_and_the_centre_sees_who_has()
             .await
             .expect_text("<td>ST-02</td><td>未提交（逾期）</td>")
             .expect_text("已过截止日期");
+    })
+    .await;
+}
+
+/// The page's answer when htmx asks for a job's progress: the `HX-Refresh` header and the body.
+async fn poll_progress(session: &ConsoleSession, path: &str) -> (StatusCode, bool, String) {
+    let response = session
+        .client
+        .get(format!("{}{}", session.base_url, path))
+        .header(COOKIE, &session.cookie)
+        .header("hx-request", "true")
+        .send()
+        .await
+        .expect("GET progress");
+    let refresh = response.headers().get("hx-refresh").is_some();
+    (
+        response.status(),
+        refresh,
+        response.text().await.unwrap_or_default(),
+    )
+}
+
+/// Follows a job's page until it shows a result (a few seconds at most on a small roster).
+async fn job_result(session: &ConsoleSession, job: &str) -> Page {
+    for _ in 0..600 {
+        let page = session.get(job).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        if !page.body.contains("id=\"job-progress\"") {
+            return page;
+        }
+        page.expect_text(&format!("hx-get=\"{job}/progress\""));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the job at {job} did not finish in 30 s")
+}
+
+#[tokio::test]
+async fn long_work_runs_in_the_background_and_shows_its_progress_to_whoever_started_it() {
+    on_each_backend(|storage| async move {
+        demo(&storage).await;
+        // A console that never waits: every import and assessment goes to its progress page.
+        let state = AppState::new(storage.clone(), clock());
+        let console = yibao_console::router(yibao_console::CookiePolicy::default())
+            .layer(axum::Extension(JobWait(std::time::Duration::ZERO)));
+        let s = TestServer::start_with_console(state, ServerSettings::default(), console).await;
+        let clerk = ConsoleSession::sign_in(&s, STATION.0, STATION.1).await;
+        let admin = ConsoleSession::sign_in(&s, ADMIN.0, ADMIN.1).await;
+
+        let ids: Vec<String> = (700..900)
+            .map(|n| make_id("320602", "1981-02-03", n))
+            .collect();
+        let mut rows: Vec<String> = ids.iter().map(|id| row("郑伟", id, "ST-01", "")).collect();
+        rows.push(row("郑伟", "12345", "ST-01", ""));
+        let started = upload(&clerk, "big.csv", &roster(&rows)).await;
+        assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+        let job = started.location.clone().expect("the job's page");
+        assert!(job.starts_with("/console/roster/jobs/"), "{job}");
+
+        // Someone else, even the administrator, does not see the clerk's import.
+        let foreign = admin.get(&job).await;
+        assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.body);
+        foreign.expect_text("只有上传的人能看");
+        let (status, _, _) = poll_progress(&admin, &format!("{job}/progress")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        let done = job_result(&clerk, &job).await;
+        done.expect_text("导入结果：big.csv")
+            .expect_text("<strong id=\"accepted-count\">200</strong>")
+            .expect_text("<strong id=\"rejected-count\">1</strong>")
+            .expect_text("下载未通过明细");
+        for id in &ids[..3] {
+            assert!(stored(&storage, id).await);
+        }
+        // Once done, htmx's question reloads the page, which shows the result.
+        let (status, refresh, _) = poll_progress(&clerk, &format!("{job}/progress")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(refresh, "a finished job makes the page reload");
+        let unknown = clerk.get("/console/roster/jobs/0123456789abcdef").await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+        // A file that cannot be read still gets its message beside the field.
+        let bad = upload(&clerk, "bad.csv", "姓名,电话\n张三,1\n".as_bytes()).await;
+        // (Done before the page stopped waiting, it is shown at once.)
+        let bad = match bad.location.as_deref() {
+            Some(job) => job_result(&clerk, job).await,
+            None => bad,
+        };
+        bad.expect_text("id=\"file-error\"");
+
+        // The assessment of the 200 new people, as the administrator's job.
+        let started = admin
+            .post(
+                "/console/assessment",
+                &[("region", "320600"), ("fee_year", "2027")],
+            )
+            .await;
+        assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+        let job = started.location.clone().expect("the job's page");
+        assert!(job.starts_with("/console/assessment/jobs/"), "{job}");
+        let foreign = clerk.get(&job).await;
+        assert_eq!(foreign.status, StatusCode::FORBIDDEN, "{}", foreign.body);
+        let done = job_result(&admin, &job).await;
+        done.expect_text("核定完成")
+            .expect_text("<strong id=\"created-count\">200</strong>");
+        let audit = storage.list_audit(20).await.unwrap();
+        assert!(audit.iter().any(|a| a.entry.action == "assessment.run"
+            && a.entry.detail["via"] == "console"
+            && a.entry.detail["created"] == 200));
     })
     .await;
 }

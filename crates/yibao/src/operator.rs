@@ -10,6 +10,7 @@ use yibao_roster_file::Limits;
 use yibao_server::services::assessment::assess_region;
 use yibao_server::services::roster_import::{import_roster, rejections_csv, ImportScope};
 use yibao_server::services::staff::{create_staff, NewStaff, Password};
+use yibao_server::services::Progress;
 use yibao_server::{ApiError, Clock};
 use yibao_storage::{Role, Storage};
 
@@ -24,11 +25,14 @@ fn fail(err: ApiError) -> anyhow::Error {
 }
 
 /// A progress line on a terminal; nothing otherwise.
-fn progress_printer(what: &'static str) -> impl Fn(u64) + Send + Sync {
+fn progress_printer(what: &'static str) -> impl Fn(Progress) + Send + Sync {
     let tty = std::io::stderr().is_terminal();
-    move |n| {
+    move |p| {
         if tty {
-            eprint!("\r{what} {n}");
+            match p.total {
+                Some(total) => eprint!("\r{what} {} / {total}", p.done),
+                None => eprint!("\r{what} {}", p.done),
+            }
             let _ = std::io::stderr().flush();
         }
     }

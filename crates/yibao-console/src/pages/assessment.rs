@@ -4,24 +4,45 @@
 //! nothing), audited as `assessment.run` like the API, and sees what it did.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use serde::Deserialize;
 use yibao_domain::{FeeYear, RegionCode};
 use yibao_server::admin::audit;
 use yibao_server::services::assessment::{assess_region, AssessReport};
-use yibao_server::{AppState, ErrorCode};
+use yibao_server::{ApiError, AppState, ErrorCode};
 
+use crate::jobs::{
+    self, JobFailed, JobView, JobWait, Jobs, ProgressFragment, ProgressReporter, RunningPanel,
+    RunningView, Started,
+};
 use crate::session::{ConsoleUser, CsrfForm};
 use crate::view::{yuan, Chrome};
 use crate::{html, render_with_status, PageError};
 
 /// The page's routes (merged into [`crate::router`]).
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/console/assessment", get(form).post(run))
+    Router::new()
+        .route("/console/assessment", get(form).post(run))
+        .route("/console/assessment/jobs/{id}", get(job_page))
+        .route("/console/assessment/jobs/{id}/progress", get(job_progress))
+}
+
+/// The runs in the background (an `Extension` of the console's router).
+pub type AssessmentJobs = Jobs<AssessmentResult>;
+
+/// What a finished run shows.
+pub type AssessmentResult = Result<Done, AssessmentFailure>;
+
+/// Why a run did not finish: beside the fee year, or an error page.
+#[derive(Clone)]
+pub enum AssessmentFailure {
+    FeeYear(String),
+    Page(PageError),
 }
 
 /// A region with the fee years it has a policy for.
@@ -32,6 +53,7 @@ pub struct RegionLine {
 }
 
 /// What a run did.
+#[derive(Clone)]
 pub struct Done {
     pub region: String,
     pub fee_year: u16,
@@ -64,6 +86,8 @@ pub struct AssessmentPage {
     pub region_error: Option<String>,
     pub fee_year_error: Option<String>,
     pub done: Option<Done>,
+    /// A run still going in the background.
+    pub running: Option<RunningPanel>,
 }
 
 #[derive(Deserialize, Default)]
@@ -124,6 +148,7 @@ async fn page_of(
         region_error: None,
         fee_year_error: None,
         done: None,
+        running: None,
     })
 }
 
@@ -137,6 +162,8 @@ pub async fn form(State(state): State<AppState>, user: ConsoleUser) -> Result<Re
 /// an unknown region or a year without a fee policy is a message beside its field.
 pub async fn run(
     State(state): State<AppState>,
+    Extension(jobs): Extension<AssessmentJobs>,
+    wait: Option<Extension<JobWait>>,
     CsrfForm(user, form): CsrfForm<AssessForm>,
 ) -> Result<Response, PageError> {
     user.staff.require_admin()?;
@@ -170,36 +197,127 @@ pub async fn run(
     let (Some((region, region_name)), Some(fee_year)) = (region, fee_year) else {
         return render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
     };
+    let owner = user.staff.username().to_owned();
+    let wait = wait.map(|w| w.0).unwrap_or_default();
+    let staff = user.staff.clone();
+    let label = format!("正在核定 {region_name}（{region}）{fee_year} 年度，生成应缴记录");
+    let started = jobs
+        .start(&owner, label, wait.0, move |progress| async move {
+            assess_in_background(&state, &staff, region, &region_name, fee_year, &progress).await
+        })
+        .await?;
+    match started {
+        Started::Done(result) => finished_page(page, result),
+        Started::Running(id) => Ok(jobs::see_other(&format!("/console/assessment/jobs/{id}"))),
+    }
+}
+
+/// The assessment itself, run as a job, audited as `assessment.run` like the API.
+async fn assess_in_background(
+    state: &AppState,
+    staff: &yibao_server::auth::Staff,
+    region: RegionCode,
+    region_name: &str,
+    fee_year: FeeYear,
+    progress: &ProgressReporter,
+) -> AssessmentResult {
     let report = assess_region(
         state.storage.as_ref(),
         region,
         fee_year,
-        user.staff.username(),
+        staff.username(),
         state.clock.today(),
-        &|_| {},
+        &|p| progress.report(p),
     )
     .await;
     let report = match report {
         Ok(report) => report,
         Err(e) if e.code == ErrorCode::NoFeePolicy => {
-            page.fee_year_error = Some(e.message);
-            return render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+            return Err(AssessmentFailure::FeeYear(e.message))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(AssessmentFailure::Page(e.into())),
     };
     let mut detail = serde_json::to_value(&report).unwrap_or_default();
     if let Some(map) = detail.as_object_mut() {
         map.insert("via".into(), "console".into());
     }
     audit(
-        &state,
-        &user.staff,
+        state,
+        staff,
         "assessment.run",
         Some(region),
         &fee_year.to_string(),
         detail,
     )
-    .await?;
-    page.done = Some(Done::of(&report, &region_name));
-    html(&page)
+    .await
+    .map_err(|e| AssessmentFailure::Page(e.into()))?;
+    Ok(Done::of(&report, region_name))
+}
+
+/// The form with a finished run's counts, or its error beside the fee year.
+fn finished_page(
+    mut page: AssessmentPage,
+    result: Result<AssessmentResult, JobFailed>,
+) -> Result<Response, PageError> {
+    match result {
+        Ok(Ok(done)) => {
+            page.done = Some(done);
+            html(&page)
+        }
+        Ok(Err(AssessmentFailure::FeeYear(message))) => {
+            page.fee_year_error = Some(message);
+            render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Ok(Err(AssessmentFailure::Page(error))) => Err(error),
+        Err(JobFailed) => Err(PageError::Api(ApiError::of(ErrorCode::InternalError))),
+    }
+}
+
+fn running_panel(id: &str, view: RunningView) -> RunningPanel {
+    RunningPanel::new("/console/assessment", id, view, "条应缴记录")
+}
+
+fn unknown_job() -> PageError {
+    PageError::not_found(
+        "没有这个核定任务：核定结果只保留1小时，且只有发起的人能看；请到年度核定页重新核定（已生成的应缴记录不会重复生成）",
+    )
+}
+
+/// `GET /console/assessment/jobs/{id}`: a run in the background with its progress, or its
+/// counts once done; only for the administrator who started it.
+pub async fn job_page(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Extension(jobs): Extension<AssessmentJobs>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user.staff.require_admin()?;
+    let Some(view) = jobs.view(&id, user.staff.username()) else {
+        return Err(unknown_job());
+    };
+    let page = page_of(&state, &user, &AssessForm::default()).await?;
+    match view {
+        JobView::Finished(result) => finished_page(page, result),
+        JobView::Running(view) => html(&AssessmentPage {
+            running: Some(running_panel(&id, view)),
+            ..page
+        }),
+    }
+}
+
+/// `GET /console/assessment/jobs/{id}/progress` (htmx, every second): the progress display, or
+/// `HX-Refresh` once the run is done.
+pub async fn job_progress(
+    user: ConsoleUser,
+    Extension(jobs): Extension<AssessmentJobs>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user.staff.require_admin()?;
+    match jobs.view(&id, user.staff.username()) {
+        None => Err(unknown_job()),
+        Some(JobView::Finished(_)) => Ok(jobs::refresh_page()),
+        Some(JobView::Running(view)) => html(&ProgressFragment {
+            job: running_panel(&id, view),
+        }),
+    }
 }

@@ -16,6 +16,7 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use yibao_domain::FeeYear;
 use yibao_roster_file::Limits;
@@ -25,6 +26,10 @@ use yibao_server::services::roster_import::{
 };
 use yibao_server::{ApiError, AppState, ErrorCode};
 
+use crate::jobs::{
+    self, JobFailed, JobView, JobWait, Jobs, ProgressFragment, ProgressReporter, RunningPanel,
+    RunningView, Started,
+};
 use crate::session::{verify_csrf, ConsoleUser, CSRF_FIELD};
 use crate::view::Chrome;
 use crate::{html, render_with_status, PageError};
@@ -53,9 +58,26 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console/roster/template.csv", get(template))
         .route("/console/roster/rejections/{import_id}", get(rejections))
+        .route("/console/roster/jobs/{id}", get(job_page))
+        .route("/console/roster/jobs/{id}/progress", get(job_progress))
+}
+
+/// The imports running or done in the background (an `Extension` of the console's router).
+pub type RosterJobs = Jobs<RosterResult>;
+
+/// What a finished import shows: its result, or why the file was not imported.
+pub type RosterResult = Result<Outcome, RosterFailure>;
+
+/// Why a roster was not imported, shown beside the field it is about, or as an error page.
+#[derive(Clone)]
+pub enum RosterFailure {
+    File(String),
+    FeeYear(String),
+    Page(PageError),
 }
 
 /// One rejected row as the page lists it.
+#[derive(Clone)]
 pub struct RejectedLine {
     pub row: usize,
     pub column: String,
@@ -64,10 +86,12 @@ pub struct RejectedLine {
 }
 
 /// What an import did.
+#[derive(Clone)]
 pub struct Outcome {
     pub file_name: String,
     pub rows_read: u64,
-    /// Rows taken: enrolled (new), updated and unchanged.
+    /// Rows taken: every row read that was not rejected. (A row may count both as 新登记参保 and
+    /// as 信息已更新: a known person whose details changed and who is enrolled for the year.)
     pub accepted: u64,
     pub enrolled: u64,
     pub updated: u64,
@@ -90,7 +114,7 @@ impl Outcome {
         Outcome {
             file_name: s.file_name.clone(),
             rows_read: s.rows_read,
-            accepted: s.enrolled + s.updated + s.unchanged,
+            accepted: s.rows_read.saturating_sub(s.rejected),
             enrolled: s.enrolled,
             updated: s.updated,
             unchanged: s.unchanged,
@@ -134,6 +158,8 @@ pub struct UploadPage {
     pub file_error: Option<String>,
     pub fee_year_error: Option<String>,
     pub outcome: Option<Outcome>,
+    /// An import still running in the background.
+    pub running: Option<RunningPanel>,
     pub limit_mib: usize,
     pub shown_limit: usize,
     pub kept_limit: usize,
@@ -147,6 +173,7 @@ impl UploadPage {
             file_error: None,
             fee_year_error: None,
             outcome: None,
+            running: None,
             limit_mib: MAX_ROSTER_BYTES / (1024 * 1024),
             shown_limit: MAX_SHOWN_REJECTIONS,
             kept_limit: MAX_KEPT_REJECTED_ROWS,
@@ -317,6 +344,8 @@ async fn receive_file(mut field: Field<'_>) -> Result<Result<Received, FileProbl
 pub async fn upload(
     State(state): State<AppState>,
     user: ConsoleUser,
+    Extension(jobs): Extension<RosterJobs>,
+    wait: Option<Extension<JobWait>>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, PageError> {
@@ -390,26 +419,53 @@ pub async fn upload(
     if page.fee_year_error.is_some() {
         return render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
     }
+    let wait = wait.map(|w| w.0).unwrap_or_default();
+    let owner = user.staff.username().to_owned();
+    let staff = user.staff.clone();
+    let label = format!("正在导入花名册 {}", file.name);
+    let started = jobs
+        .start(&owner, label, wait.0, move |progress| async move {
+            import_in_background(&state, &staff, &scope, file, fee_year, &progress).await
+        })
+        .await?;
+    match started {
+        Started::Done(result) => finished_page(page, result),
+        Started::Running(id) => Ok(jobs::see_other(&format!("/console/roster/jobs/{id}"))),
+    }
+}
+
+/// The import itself, run as a job: the report as the page shows it, or why the file was not
+/// imported.
+async fn import_in_background(
+    state: &AppState,
+    staff: &yibao_server::auth::Staff,
+    scope: &ImportScope,
+    file: Received,
+    fee_year: Option<FeeYear>,
+    progress: &ProgressReporter,
+) -> RosterResult {
     let report = import_roster(
         state.storage.as_ref(),
         &file.path,
         &file.name,
-        &scope,
+        scope,
         state.clock.today(),
         fee_year,
         Limits::default(),
-        &|_| {},
+        &|p| progress.report(p),
     )
     .await;
     match report {
         Ok(report) => {
             let mut outcome = Outcome::of(&report);
             let now = state.clock.now().timestamp();
-            if keep_rejection_file(state.storage.as_ref(), &user.staff, &report, now).await? {
+            if keep_rejection_file(state.storage.as_ref(), staff, &report, now)
+                .await
+                .map_err(|e| RosterFailure::Page(e.into()))?
+            {
                 outcome.rejection_file = Some(report.summary.import_id.clone());
             }
-            page.outcome = Some(outcome);
-            html(&page)
+            Ok(outcome)
         }
         Err(e)
             if matches!(
@@ -417,13 +473,83 @@ pub async fn upload(
                 ErrorCode::BadRosterFile | ErrorCode::BadRosterHeader
             ) =>
         {
-            page.file_error = Some(format!("{}（{}）", e.message, file.name));
-            render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+            Err(RosterFailure::File(format!(
+                "{}（{}）",
+                e.message, file.name
+            )))
         }
         Err(e) if e.code == ErrorCode::InvalidFeeYear || e.code == ErrorCode::NoFeePolicy => {
-            page.fee_year_error = Some(e.message);
+            Err(RosterFailure::FeeYear(e.message))
+        }
+        Err(e) => Err(RosterFailure::Page(e.into())),
+    }
+}
+
+/// The upload page with a finished import's result, or its errors beside their fields.
+fn finished_page(
+    mut page: UploadPage,
+    result: Result<RosterResult, JobFailed>,
+) -> Result<Response, PageError> {
+    match result {
+        Ok(Ok(outcome)) => {
+            page.outcome = Some(outcome);
+            html(&page)
+        }
+        Ok(Err(RosterFailure::File(message))) => {
+            page.file_error = Some(message);
             render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
-        Err(e) => Err(e.into()),
+        Ok(Err(RosterFailure::FeeYear(message))) => {
+            page.fee_year_error = Some(message);
+            render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Ok(Err(RosterFailure::Page(error))) => Err(error),
+        Err(JobFailed) => Err(PageError::Api(ApiError::of(ErrorCode::InternalError))),
     }
+}
+
+/// `GET /console/roster/jobs/{id}`: an import running in the background, with its progress, or
+/// its result once done; only for the staff member who started it.
+pub async fn job_page(
+    user: ConsoleUser,
+    Extension(jobs): Extension<RosterJobs>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user.staff.may_change_anyone()?;
+    let page = UploadPage::new(&user);
+    match jobs.view(&id, user.staff.username()) {
+        None => Err(unknown_job()),
+        Some(JobView::Finished(result)) => finished_page(page, result),
+        Some(JobView::Running(view)) => html(&UploadPage {
+            running: Some(running_panel(&id, view)),
+            ..page
+        }),
+    }
+}
+
+fn running_panel(id: &str, view: RunningView) -> RunningPanel {
+    RunningPanel::new("/console/roster", id, view, "行")
+}
+
+/// `GET /console/roster/jobs/{id}/progress` (htmx, every second): the progress display, or, once
+/// the import is done, `HX-Refresh` so that the page shows its result.
+pub async fn job_progress(
+    user: ConsoleUser,
+    Extension(jobs): Extension<RosterJobs>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user.staff.may_change_anyone()?;
+    match jobs.view(&id, user.staff.username()) {
+        None => Err(unknown_job()),
+        Some(JobView::Finished(_)) => Ok(jobs::refresh_page()),
+        Some(JobView::Running(view)) => html(&ProgressFragment {
+            job: running_panel(&id, view),
+        }),
+    }
+}
+
+fn unknown_job() -> PageError {
+    PageError::not_found(
+        "没有这个导入任务：导入结果只保留1小时，且只有上传的人能看；请到名册导入页查看或重新上传",
+    )
 }

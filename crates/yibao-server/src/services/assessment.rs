@@ -84,14 +84,14 @@ async fn policy_of(
 
 /// Assesses a whole region and fee year: renews last year's insured, then creates the payable of
 /// every enrolled person who has none. Idempotent: a second run creates nothing.
-/// `progress` is called with the number of payables created so far.
+/// `progress` is called with the number of payables created so far (the total is not known).
 pub async fn assess_region(
     storage: &dyn Storage,
     region: RegionCode,
     fee_year: FeeYear,
     actor: &str,
     today: NaiveDate,
-    progress: &(dyn Fn(u64) + Send + Sync),
+    progress: &(dyn Fn(super::Progress) + Send + Sync),
 ) -> Result<AssessReport, ApiError> {
     let policy = policy_of(storage, region, fee_year).await?;
     let mut report = AssessReport {
@@ -129,7 +129,10 @@ pub async fn assess_region(
                 report.amount_fen += d.assessment.amount.as_fen();
             }
         }
-        progress(report.created);
+        progress(super::Progress {
+            done: report.created,
+            total: None,
+        });
     }
     if report.created > 0 || report.renewed > 0 {
         refresh_statistics(storage).await;

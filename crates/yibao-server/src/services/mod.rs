@@ -12,6 +12,14 @@ pub mod roster_import;
 pub mod setup;
 pub mod staff;
 
+/// How far a long piece of work (a roster import, an assessment) has come, for a progress display:
+/// the items done and, once known, how many there are in all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub done: u64,
+    pub total: Option<u64>,
+}
+
 /// A new identifier: the prefix and a random UUID (payment, refund, event and run numbers).
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())

@@ -288,7 +288,7 @@ pub async fn import_roster(
     today: NaiveDate,
     fee_year: Option<FeeYear>,
     limits: Limits,
-    progress: &(dyn Fn(u64) + Send + Sync),
+    progress: &(dyn Fn(super::Progress) + Send + Sync),
 ) -> Result<ImportReport, ApiError> {
     // Pass 1: the file as a whole must be readable before anything is written.
     let mut reader = open_reader(path, limits)?;
@@ -302,9 +302,18 @@ pub async fn import_roster(
     })?;
     let header_cells = reader.header().to_vec();
     let encoding = encoding_name(reader.encoding());
+    let mut rows_total = 0u64;
     for row in &mut reader {
         row.map_err(|e| ApiError::new(ErrorCode::BadRosterFile, e.to_string()))?;
+        rows_total += 1;
     }
+    let report_progress = |done: u64| {
+        progress(super::Progress {
+            done,
+            total: Some(rows_total),
+        })
+    };
+    report_progress(0);
 
     let mut summary = ImportSummary {
         import_id: format!("imp{}", uuid::Uuid::new_v4().simple()),
@@ -412,7 +421,7 @@ pub async fn import_roster(
                 &mut rejections,
             )
             .await?;
-            progress(summary.rows_read);
+            report_progress(summary.rows_read);
         }
     }
     store_batch(
@@ -425,7 +434,7 @@ pub async fn import_roster(
         &mut rejections,
     )
     .await?;
-    progress(summary.rows_read);
+    report_progress(summary.rows_read);
 
     storage.record_import(&summary, &scope.actor).await?;
     if summary.enrolled + summary.updated > 0 {
