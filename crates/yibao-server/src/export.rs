@@ -79,101 +79,22 @@ fn yuan_number(fen: i64) -> f64 {
 impl XlsxReport {
     /// The workbook's bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, ApiError> {
-        let xlsx = |e: rust_xlsxwriter::XlsxError| ApiError::internal("xlsx", e);
-        let index = |n: usize| u16::try_from(n).map_err(|e| ApiError::internal("xlsx columns", e));
-        let row_index = |n: usize| u32::try_from(n).map_err(|e| ApiError::internal("xlsx rows", e));
-        let mut workbook = Workbook::new();
-        let sheet = workbook.add_worksheet();
-        sheet.set_name(&self.sheet_name).map_err(xlsx)?;
-        let title = Format::new().set_bold().set_font_size(14);
-        let bold = Format::new().set_bold().set_align(FormatAlign::Center);
-        let text = Format::new().set_num_format("@");
-        let money = Format::new().set_num_format("0.00");
-        let count = Format::new().set_num_format("0");
-        let total_money = Format::new().set_bold().set_num_format("0.00");
-        let total_count = Format::new().set_bold().set_num_format("0");
-        let total_text = Format::new().set_bold();
-        let last = index(self.columns.len().max(1) - 1)?;
-        if last > 0 {
-            sheet
-                .merge_range(0, 0, 0, last, &self.title, &title)
-                .map_err(xlsx)?;
-        } else {
-            sheet
-                .write_string_with_format(0, 0, &self.title, &title)
-                .map_err(xlsx)?;
+        let mut stream = XlsxStream::begin(self)?;
+        for row in &self.rows {
+            stream.row(row)?;
         }
-        for (c, col) in self.columns.iter().enumerate() {
-            let c = index(c)?;
-            sheet
-                .write_string_with_format(1, c, col.header, &bold)
-                .map_err(xlsx)?;
-            sheet.set_column_width(c, col.width).map_err(xlsx)?;
-        }
-        sheet.set_freeze_panes(2, 0).map_err(xlsx)?;
-        let mut sums: Vec<Option<Cell>> = vec![None; self.columns.len()];
-        for (i, row) in self.rows.iter().enumerate() {
-            let r = row_index(i + 2)?;
-            for (c, cell) in row.iter().enumerate() {
-                let col = index(c)?;
-                match cell {
-                    Cell::Text(value) => {
-                        sheet
-                            .write_string_with_format(r, col, value, &text)
-                            .map_err(xlsx)?;
-                    }
-                    Cell::Count(n) => {
-                        #[allow(clippy::cast_precision_loss)]
-                        let value = *n as f64;
-                        sheet
-                            .write_number_with_format(r, col, value, &count)
-                            .map_err(xlsx)?;
-                        add(&mut sums, c, Cell::Count(*n))?;
-                    }
-                    Cell::Yuan(fen) => {
-                        sheet
-                            .write_number_with_format(r, col, yuan_number(*fen), &money)
-                            .map_err(xlsx)?;
-                        add(&mut sums, c, Cell::Yuan(*fen))?;
-                    }
-                    Cell::Empty => {}
-                }
-            }
-        }
-        let totals = row_index(self.rows.len() + 2)?;
-        sheet
-            .write_string_with_format(totals, 0, &self.totals_label, &total_text)
-            .map_err(xlsx)?;
-        for (c, sum) in sums.iter().enumerate() {
-            let col = index(c)?;
-            match sum {
-                Some(Cell::Count(n)) if c > 0 => {
-                    #[allow(clippy::cast_precision_loss)]
-                    let value = *n as f64;
-                    sheet
-                        .write_number_with_format(totals, col, value, &total_count)
-                        .map_err(xlsx)?;
-                }
-                Some(Cell::Yuan(fen)) if c > 0 => {
-                    sheet
-                        .write_number_with_format(totals, col, yuan_number(*fen), &total_money)
-                        .map_err(xlsx)?;
-                }
-                _ => {}
-            }
-        }
-        for (i, note) in self.notes.iter().enumerate() {
-            sheet
-                .write_string(row_index(self.rows.len() + 4 + i)?, 0, note)
-                .map_err(xlsx)?;
-        }
-        workbook.save_to_buffer().map_err(xlsx)
+        stream.finish(&self.totals_label, &self.notes)
     }
 
     /// The HTTP answer: the workbook as an attachment named after the report.
     pub fn into_response(self) -> Result<Response, ApiError> {
         let bytes = self.to_bytes()?;
-        Ok((
+        Ok(self.attachment(bytes))
+    }
+
+    /// `bytes` (this report's workbook) as an attachment named after the report.
+    pub fn attachment(&self, bytes: Vec<u8>) -> Response {
+        (
             [
                 (header::CONTENT_TYPE, XLSX_CONTENT_TYPE.to_owned()),
                 (
@@ -183,7 +104,150 @@ impl XlsxReport {
             ],
             bytes,
         )
-            .into_response())
+            .into_response()
+    }
+}
+
+/// A report's sheet written a row at a time: rust_xlsxwriter's constant memory mode writes each
+/// finished row to a temporary file, so that a list of 100 000 people costs a few megabytes
+/// whatever its length (the rows are never all in memory, nor their strings in a shared table).
+/// The title, header and column widths come from a report (its rows are not read); the totals
+/// row sums the count and amount columns as the rows go by.
+pub struct XlsxStream {
+    workbook: Workbook,
+    text: Format,
+    money: Format,
+    count: Format,
+    sums: Vec<Option<Cell>>,
+    /// The next row's index (after the title and header rows).
+    next_row: u32,
+}
+
+fn xlsx_error(e: rust_xlsxwriter::XlsxError) -> ApiError {
+    ApiError::internal("xlsx", e)
+}
+
+fn column_index(n: usize) -> Result<u16, ApiError> {
+    u16::try_from(n).map_err(|e| ApiError::internal("xlsx columns", e))
+}
+
+impl XlsxStream {
+    /// The sheet of `report` with its title and header rows (its rows are not written).
+    pub fn begin(report: &XlsxReport) -> Result<XlsxStream, ApiError> {
+        let mut workbook = Workbook::new();
+        let sheet = workbook
+            .add_worksheet_with_constant_memory()
+            .map_err(xlsx_error)?;
+        sheet.set_name(&report.sheet_name).map_err(xlsx_error)?;
+        let title = Format::new().set_bold().set_font_size(14);
+        let bold = Format::new().set_bold().set_align(FormatAlign::Center);
+        for (c, col) in report.columns.iter().enumerate() {
+            sheet
+                .set_column_width(column_index(c)?, col.width)
+                .map_err(xlsx_error)?;
+        }
+        let last = column_index(report.columns.len().max(1) - 1)?;
+        if last > 0 {
+            sheet
+                .merge_range(0, 0, 0, last, &report.title, &title)
+                .map_err(xlsx_error)?;
+        } else {
+            sheet
+                .write_string_with_format(0, 0, &report.title, &title)
+                .map_err(xlsx_error)?;
+        }
+        for (c, col) in report.columns.iter().enumerate() {
+            sheet
+                .write_string_with_format(1, column_index(c)?, col.header, &bold)
+                .map_err(xlsx_error)?;
+        }
+        sheet.set_freeze_panes(2, 0).map_err(xlsx_error)?;
+        Ok(XlsxStream {
+            workbook,
+            text: Format::new().set_num_format("@"),
+            money: Format::new().set_num_format("0.00"),
+            count: Format::new().set_num_format("0"),
+            sums: vec![None; report.columns.len()],
+            next_row: 2,
+        })
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> usize {
+        usize::try_from(self.next_row - 2).unwrap_or(usize::MAX)
+    }
+
+    /// Writes the next row.
+    pub fn row(&mut self, row: &[Cell]) -> Result<(), ApiError> {
+        let r = self.next_row;
+        let sheet = self.workbook.worksheet_from_index(0).map_err(xlsx_error)?;
+        for (c, cell) in row.iter().enumerate() {
+            let col = column_index(c)?;
+            match cell {
+                Cell::Text(value) => {
+                    sheet
+                        .write_string_with_format(r, col, value, &self.text)
+                        .map_err(xlsx_error)?;
+                }
+                Cell::Count(n) => {
+                    #[allow(clippy::cast_precision_loss)]
+                    let value = *n as f64;
+                    sheet
+                        .write_number_with_format(r, col, value, &self.count)
+                        .map_err(xlsx_error)?;
+                    add(&mut self.sums, c, Cell::Count(*n))?;
+                }
+                Cell::Yuan(fen) => {
+                    sheet
+                        .write_number_with_format(r, col, yuan_number(*fen), &self.money)
+                        .map_err(xlsx_error)?;
+                    add(&mut self.sums, c, Cell::Yuan(*fen))?;
+                }
+                Cell::Empty => {}
+            }
+        }
+        self.next_row = r
+            .checked_add(1)
+            .ok_or_else(|| ApiError::internal("xlsx rows", "too many rows"))?;
+        Ok(())
+    }
+
+    /// The totals row, the notes under it, and the workbook's bytes.
+    pub fn finish(mut self, totals_label: &str, notes: &[String]) -> Result<Vec<u8>, ApiError> {
+        let totals = self.next_row;
+        let total_money = Format::new().set_bold().set_num_format("0.00");
+        let total_count = Format::new().set_bold().set_num_format("0");
+        let total_text = Format::new().set_bold();
+        let sheet = self.workbook.worksheet_from_index(0).map_err(xlsx_error)?;
+        sheet
+            .write_string_with_format(totals, 0, totals_label, &total_text)
+            .map_err(xlsx_error)?;
+        for (c, sum) in self.sums.iter().enumerate() {
+            let col = column_index(c)?;
+            match sum {
+                Some(Cell::Count(n)) if c > 0 => {
+                    #[allow(clippy::cast_precision_loss)]
+                    let value = *n as f64;
+                    sheet
+                        .write_number_with_format(totals, col, value, &total_count)
+                        .map_err(xlsx_error)?;
+                }
+                Some(Cell::Yuan(fen)) if c > 0 => {
+                    sheet
+                        .write_number_with_format(totals, col, yuan_number(*fen), &total_money)
+                        .map_err(xlsx_error)?;
+                }
+                _ => {}
+            }
+        }
+        for (i, note) in notes.iter().enumerate() {
+            let r = u32::try_from(i)
+                .ok()
+                .and_then(|i| totals.checked_add(2 + i))
+                .ok_or_else(|| ApiError::internal("xlsx rows", "too many rows"))?;
+            sheet.write_string(r, 0, note).map_err(xlsx_error)?;
+        }
+        self.workbook.save_to_buffer().map_err(xlsx_error)
     }
 }
 
@@ -274,6 +338,28 @@ pub fn standing_report(
     only_unpaid: bool,
     today: NaiveDate,
 ) -> XlsxReport {
+    let mut report = standing_report_shell(
+        region_code,
+        region_name,
+        fee_year,
+        station,
+        only_unpaid,
+        today,
+    );
+    report.rows = rows.iter().map(standing_cells).collect();
+    report.totals_label = standing_totals_label(rows.len());
+    report
+}
+
+/// The standing report's title, columns and notes, without rows (for [`XlsxStream`]).
+pub fn standing_report_shell(
+    region_code: &str,
+    region_name: Option<&str>,
+    fee_year: FeeYear,
+    station: Option<&StationCode>,
+    only_unpaid: bool,
+    today: NaiveDate,
+) -> XlsxReport {
     let what = if only_unpaid {
         "未缴费名单"
     } else {
@@ -282,25 +368,6 @@ pub fn standing_report(
     let scope = station.map_or_else(String::new, |s| format!("服务站 {} ", s.as_str()));
     let stem_station = station.map_or_else(String::new, |s| format!("-{}", s.as_str()));
     let kind = if only_unpaid { "unpaid" } else { "standing" };
-    let body = rows
-        .iter()
-        .map(|r| {
-            let mut reason = yibao_storage::records::standing_name_zh(&r.standing).to_owned();
-            if let Some(detail) = &r.detail {
-                reason.push('：');
-                reason.push_str(detail);
-            }
-            vec![
-                Cell::text(r.station_code.clone().unwrap_or_default()),
-                Cell::text(&r.name),
-                Cell::text(&r.id_number),
-                r.phone.clone().map_or(Cell::Empty, Cell::Text),
-                Cell::text(yibao_storage::records::standing_name_zh(&r.standing)),
-                Cell::Text(reason),
-                r.amount_fen.map_or(Cell::Empty, Cell::Yuan),
-            ]
-        })
-        .collect();
     XlsxReport {
         file_stem: format!(
             "{kind}-{region_code}-{fee_year}{stem_station}-{}",
@@ -325,12 +392,35 @@ pub fn standing_report(
             column("原因", 40),
             column("应缴金额（元）", 14),
         ],
-        rows: body,
-        totals_label: format!("合计（{} 人）", rows.len()),
+        rows: Vec::new(),
+        totals_label: standing_totals_label(0),
         notes: vec![
             "本表含完整身份证号码、姓名和电话，仅供服务站催缴使用，下载已记入审计日志。".to_owned(),
         ],
     }
+}
+
+/// The totals row's label of a standing report of `people` rows.
+pub fn standing_totals_label(people: usize) -> String {
+    format!("合计（{people} 人）")
+}
+
+/// One person's row of the standing report.
+pub fn standing_cells(r: &StandingRow) -> Vec<Cell> {
+    let mut reason = yibao_storage::records::standing_name_zh(&r.standing).to_owned();
+    if let Some(detail) = &r.detail {
+        reason.push('：');
+        reason.push_str(detail);
+    }
+    vec![
+        Cell::text(r.station_code.clone().unwrap_or_default()),
+        Cell::text(&r.name),
+        Cell::text(&r.id_number),
+        r.phone.clone().map_or(Cell::Empty, Cell::Text),
+        Cell::text(yibao_storage::records::standing_name_zh(&r.standing)),
+        Cell::Text(reason),
+        r.amount_fen.map_or(Cell::Empty, Cell::Yuan),
+    ]
 }
 
 fn escape(text: &str) -> String {

@@ -401,6 +401,14 @@ pub trait Storage:
     /// [`records::standing_of`]), ordered by station and ID number, `limit` (at most
     /// [`records::MAX_UNPAID_PAGE_ROWS`]) from `offset`, each with their latest follow-up, and
     /// the whole list's count and amount: one statement.
+    /// A batch of the unpaid list for an export
+    /// ([`console_reads::unpaid_after`]: keyset after the cursor, at most
+    /// [`console_reads::MAX_UNPAID_BATCH_ROWS`], no whole-list sums).
+    async fn unpaid_after(
+        &self,
+        query: &console_reads::UnpaidBatchQuery<'_>,
+    ) -> Result<Vec<records::UnpaidRow>, StorageError>;
+
     async fn unpaid_page(
         &self,
         region: RegionCode,

@@ -1615,6 +1615,13 @@ macro_rules! impl_storage {
                 }))
             }
 
+            async fn unpaid_after(
+                &self,
+                query: &$crate::console_reads::UnpaidBatchQuery<'_>,
+            ) -> Result<Vec<$crate::records::UnpaidRow>, $crate::StorageError> {
+                $crate::console_reads::unpaid_after(&self.pool, query).await
+            }
+
             async fn unpaid_page(
                 &self,
                 region: ::yibao_domain::RegionCode,

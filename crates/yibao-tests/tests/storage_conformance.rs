@@ -547,6 +547,7 @@ async fn rejection_files_are_kept_by_region_bounded_and_pruned() {
 async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
     use yibao_domain::unpaid::NoticeMethod;
     use yibao_domain::StationCode;
+    use yibao_storage::console_reads::{UnpaidBatchQuery, UnpaidCursor};
     use yibao_storage::records::{standing_owes, NewFollowUp};
     on_each_backend(|storage| async move {
         let today = d("2026-11-02");
@@ -582,6 +583,43 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
                 paged.extend(page.rows.into_iter().map(|r| r.row));
             }
             assert_eq!(paged, owing);
+            // The export's keyset batches hold the same people (no station first, then by
+            // station and ID number), none twice.
+            let mut batched = Vec::new();
+            let mut cursor = UnpaidCursor::default();
+            loop {
+                let batch = storage
+                    .unpaid_after(&UnpaidBatchQuery {
+                        region: region.as_str(),
+                        fee_year: 2027,
+                        station: station.as_ref().map(StationCode::as_str),
+                        cursor: &cursor,
+                        limit: 97,
+                    })
+                    .await
+                    .unwrap();
+                if let Some(last) = batch.last() {
+                    cursor = UnpaidCursor {
+                        station: last.row.station_code.clone().unwrap_or_default(),
+                        id_number: last.row.id_number.clone(),
+                    };
+                }
+                let end = batch.len() < 97;
+                batched.extend(batch.into_iter().map(|r| r.row));
+                if end {
+                    break;
+                }
+            }
+            let key = |r: &yibao_storage::StandingRow| {
+                (
+                    r.station_code.clone().unwrap_or_default(),
+                    r.id_number.clone(),
+                )
+            };
+            assert!(batched.windows(2).all(|w| key(&w[0]) < key(&w[1])));
+            let mut expected = owing.clone();
+            expected.sort_by_key(key);
+            assert_eq!(batched, expected);
         }
         // The latest follow-up (the highest number) is the one carried.
         let first = storage
@@ -618,6 +656,21 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
             .latest
             .unwrap();
         assert_eq!(latest.reason, "参军");
+        let exported = storage
+            .unpaid_after(&UnpaidBatchQuery {
+                region: region.as_str(),
+                fee_year: 2027,
+                station: None,
+                cursor: &UnpaidCursor::default(),
+                limit: 5_000,
+            })
+            .await
+            .unwrap();
+        let same = exported
+            .iter()
+            .find(|r| r.row.id_number == first.row.id_number)
+            .unwrap();
+        assert_eq!(same.latest.as_ref(), Some(&latest));
         assert_eq!(latest.told_how, NoticeMethod::WeChat);
         assert!(latest.signed_scanned);
         assert_eq!(latest.told_on, d("2026-11-01"));

@@ -22,10 +22,14 @@ use serde::Deserialize;
 use yibao_domain::unpaid::{NoticeMethod, DEFAULT_UNPAID_REASONS};
 use yibao_domain::{FeeYear, IdNumber, PersonName, Phone, RegionCode, StationCode};
 use yibao_server::admin::audit;
+use yibao_server::export::{
+    standing_cells, standing_report_shell, standing_totals_label, XlsxReport, XlsxStream,
+};
 use yibao_server::services::follow_ups::{
     follow_ups_of, record_follow_up, FollowUpInput, MAX_NOTE_CHARS,
 };
 use yibao_server::{ApiError, AppState, ErrorCode};
+use yibao_storage::console_reads::{UnpaidBatchQuery, UnpaidCursor, MAX_UNPAID_BATCH_ROWS};
 use yibao_storage::records::{standing_name_zh, UnpaidRow};
 use yibao_storage::StandingRow;
 
@@ -37,8 +41,9 @@ use crate::{html, render_with_status, PageError};
 /// People listed on one page.
 pub const PAGE_SIZE: usize = 50;
 
-/// Most rows one export holds; a larger list is exported station by station.
-pub const MAX_EXPORT_ROWS: usize = 20_000;
+/// Most rows one export holds; a larger list is exported station by station. The export is
+/// written a row at a time (BENCHMARKS.md: 200 000 rows with the server under 100 MB).
+pub const MAX_EXPORT_ROWS: usize = 200_000;
 
 /// The export's row limit, when a deployment (or a test) sets another than [`MAX_EXPORT_ROWS`]
 /// with `router(…).layer(Extension(ExportLimit(n)))`.
@@ -287,56 +292,78 @@ fn filters_of(page: &UnpaidPage) -> String {
     serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
 
-/// The unpaid of a scope for the export, read a page of storage at a time, at most `limit`
-/// (more is refused before anything is read past the first page): each with the latest
-/// recorded reason and how they were told in the row's detail (the export's 原因 column).
-async fn unpaid_rows(
+/// An unpaid person as the export's row: the latest recorded reason and how they were told in
+/// the row's detail (the export's 原因 column).
+fn with_latest_reason(r: UnpaidRow) -> StandingRow {
+    let mut row = r.row;
+    if let Some(l) = r.latest {
+        row.detail = Some(format!(
+            "{}（{} {}告知{}）",
+            l.reason,
+            l.told_on,
+            l.told_how.name_zh(),
+            if l.signed_scanned {
+                "，回执已扫描"
+            } else {
+                ""
+            }
+        ));
+    }
+    row
+}
+
+/// The unpaid of a scope as XLSX, read from storage in batches
+/// ([`yibao_storage::console_reads::unpaid_after`]) and written a row at a time
+/// ([`XlsxStream`]): neither the list nor the workbook is ever whole in memory. A list longer
+/// than `limit` is refused once its `limit + 1`-th person is read (counting the list first would
+/// cost a read of the whole list of its own: seconds at a million residents). Answers the
+/// workbook's bytes and how many rows it holds.
+async fn unpaid_workbook(
     state: &AppState,
     scope: &Scope,
     limit: usize,
-) -> Result<Vec<StandingRow>, PageError> {
-    let batch = yibao_storage::records::MAX_UNPAID_PAGE_ROWS;
-    let mut rows: Vec<StandingRow> = Vec::new();
+    shell: &XlsxReport,
+) -> Result<(Vec<u8>, usize), PageError> {
+    let mut stream = XlsxStream::begin(shell)?;
+    let mut cursor = UnpaidCursor::default();
     loop {
-        let page = state
+        let batch = state
             .storage
-            .unpaid_page(
-                scope.region,
-                scope.fee_year,
-                scope.station.as_ref(),
-                rows.len(),
-                batch,
-            )
+            .unpaid_after(&UnpaidBatchQuery {
+                region: scope.region.as_str(),
+                fee_year: i32::from(scope.fee_year.get()),
+                station: scope.station.as_ref().map(StationCode::as_str),
+                cursor: &cursor,
+                limit: MAX_UNPAID_BATCH_ROWS,
+            })
             .await?;
-        let total = usize::try_from(page.total).unwrap_or(usize::MAX);
-        if total > limit {
-            return Err(PageError::Api(ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!("未缴名单共 {total} 人，超过一次导出的上限 {limit} 人，请按服务站分别导出"),
-            )));
+        let last_batch = batch.len() < MAX_UNPAID_BATCH_ROWS;
+        if let Some(last) = batch.last() {
+            cursor = UnpaidCursor {
+                station: last.row.station_code.clone().unwrap_or_default(),
+                id_number: last.row.id_number.clone(),
+            };
         }
-        let done = page.rows.len() < batch;
-        rows.extend(page.rows.into_iter().map(|r| {
-            let mut row = r.row;
-            if let Some(l) = r.latest {
-                row.detail = Some(format!(
-                    "{}（{} {}告知{}）",
-                    l.reason,
-                    l.told_on,
-                    l.told_how.name_zh(),
-                    if l.signed_scanned {
-                        "，回执已扫描"
-                    } else {
-                        ""
-                    }
-                ));
+        for r in batch {
+            if stream.rows() >= limit {
+                return Err(PageError::Api(ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("未缴名单超过一次导出的上限 {limit} 人，请按服务站分别导出"),
+                )));
             }
-            row
-        }));
-        if done || rows.len() >= limit {
-            return Ok(rows);
+            stream.row(&standing_cells(&with_latest_reason(r)))?;
+        }
+        if last_batch {
+            break;
         }
     }
+    let rows = stream.rows();
+    let (label, notes) = (standing_totals_label(rows), shell.notes.clone());
+    // Compressing the sheet is a second or so of CPU at 100 000 rows: off the async workers.
+    let bytes = tokio::task::spawn_blocking(move || stream.finish(&label, &notes))
+        .await
+        .map_err(|e| PageError::Api(ApiError::internal("xlsx export", e)))??;
+    Ok((bytes, rows))
 }
 
 fn line_of(
@@ -451,7 +478,15 @@ pub async fn export(
         Ok((scope, _)) => scope,
         Err(page) => return render_with_status(&*page, StatusCode::UNPROCESSABLE_ENTITY),
     };
-    let rows = unpaid_rows(&state, &scope, limit).await?;
+    let shell = standing_report_shell(
+        scope.region.as_str(),
+        scope.region_name.as_deref(),
+        scope.fee_year,
+        scope.station.as_ref(),
+        true,
+        state.clock.today(),
+    );
+    let (bytes, rows) = unpaid_workbook(&state, &scope, limit, &shell).await?;
     // Full names, ID numbers and phones: reading them is audited as the API's export is.
     audit(
         &state,
@@ -462,21 +497,12 @@ pub async fn export(
         serde_json::json!({
             "station": scope.station.as_ref().map(StationCode::as_str),
             "format": "xlsx",
-            "rows": rows.len(),
+            "rows": rows,
             "via": "console",
         }),
     )
     .await?;
-    let report = yibao_server::export::standing_report(
-        &rows,
-        scope.region.as_str(),
-        scope.region_name.as_deref(),
-        scope.fee_year,
-        scope.station.as_ref(),
-        true,
-        state.clock.today(),
-    );
-    Ok(report.into_response()?)
+    Ok(shell.attachment(bytes))
 }
 
 #[derive(Deserialize, Default)]
