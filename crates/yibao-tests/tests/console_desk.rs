@@ -1482,7 +1482,16 @@ async fn bank_debit_agreements_and_runs_go_through_the_api_with_failures_listed_
             .post("/console/debit/agreements/AG-DESK-1/cancel", &[])
             .await;
         assert_eq!(cancel.status, StatusCode::SEE_OTHER);
-        tax.get("/console/debit").await.expect_text("已解约");
+        tax.get("/console/debit")
+            .await
+            .expect_text("已解约")
+            .expect_text("第1页");
+        // Each list pages on its own; a page past the end is empty, with the way back.
+        let later = tax.get("/console/debit?apage=2&rpage=1").await;
+        assert_eq!(later.status, StatusCode::OK);
+        later
+            .expect_text("还没有委托扣款协议")
+            .expect_text("href=\"/console/debit?rpage=1&#38;apage=1\" rel=\"prev\"");
         let audit = w.storage.list_audit(50).await.unwrap();
         for action in [
             "agreement.sign",

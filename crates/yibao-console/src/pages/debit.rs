@@ -18,7 +18,7 @@ use yibao_server::{AppState, ErrorCode};
 use yibao_storage::settlement::{AgreementRecord, DebitRunRecord};
 use yibao_storage::Role;
 
-use crate::pages::desk;
+use crate::pages::desk::{self, Paged};
 use crate::pages::staff::EmptyForm;
 use crate::pages::statements::{receive_file, small_text};
 use crate::session::{verify_csrf, ConsoleUser, CsrfForm, CSRF_FIELD};
@@ -27,8 +27,6 @@ use crate::{html, render_with_status, PageError};
 
 /// The whole result form's body: the file and room for the token.
 pub const MAX_RESULT_BODY_BYTES: usize = MAX_DEBIT_FILE_BYTES + 64 * 1024;
-/// Rows of a list shown (the API's lists stop at their own bound).
-const SHOWN: usize = 200;
 /// Longest members list typed.
 const MAX_MEMBERS_TEXT: usize = 4 * 1024;
 
@@ -128,8 +126,8 @@ pub struct DebitPage {
     pub chrome: Chrome,
     pub writer: bool,
     pub own_region: Option<String>,
-    pub agreements: Vec<AgreementLine>,
-    pub runs: Vec<RunLine>,
+    pub agreements: Paged<AgreementLine>,
+    pub runs: Paged<RunLine>,
     pub sign: AgreementFields,
     pub run: RunFields,
     pub errors: Vec<(&'static str, String)>,
@@ -180,7 +178,18 @@ fn query_of<T: serde::de::DeserializeOwned>(pairs: &[(&str, &str)]) -> Result<Qu
     Query::try_from_uri(&uri).map_err(|_| PageError::bad_form("请求有误"))
 }
 
-async fn page(state: &AppState, user: &ConsoleUser) -> Result<DebitPage, PageError> {
+/// Which page of each list of the debit page is shown (`apage`, `rpage`; 1 unless asked).
+#[derive(Deserialize, Default)]
+pub struct ListPages {
+    apage: Option<String>,
+    rpage: Option<String>,
+}
+
+async fn page(
+    state: &AppState,
+    user: &ConsoleUser,
+    pages: &ListPages,
+) -> Result<DebitPage, PageError> {
     let own = desk::money_reader(user)?;
     let agreements = yibao_server::settlement_api::list_agreements(
         State(state.clone()),
@@ -208,16 +217,32 @@ async fn page(state: &AppState, user: &ConsoleUser) -> Result<DebitPage, PageErr
             ..RunFields::default()
         },
         own_region: own,
-        agreements: agreements.iter().take(SHOWN).map(agreement_line).collect(),
-        runs: runs.iter().take(SHOWN).map(run_line).collect(),
+        agreements: Paged::cut_as(
+            agreements.iter().map(agreement_line).collect(),
+            desk::page_number(pages.apage.as_deref()),
+            "/console/debit",
+            &desk::query_of(&[("rpage", pages.rpage.as_deref().unwrap_or_default())]),
+            "apage",
+        ),
+        runs: Paged::cut_as(
+            runs.iter().map(run_line).collect(),
+            desk::page_number(pages.rpage.as_deref()),
+            "/console/debit",
+            &desk::query_of(&[("apage", pages.apage.as_deref().unwrap_or_default())]),
+            "rpage",
+        ),
         errors: Vec::new(),
         notice: None,
     })
 }
 
 /// `GET /console/debit`.
-pub async fn list(State(state): State<AppState>, user: ConsoleUser) -> Result<Response, PageError> {
-    html(&page(&state, &user).await?)
+pub async fn list(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Query(pages): Query<ListPages>,
+) -> Result<Response, PageError> {
+    html(&page(&state, &user, &pages).await?)
 }
 
 /// Which field a refusal of the service is about (its Chinese message names it).
@@ -283,7 +308,7 @@ pub async fn sign(
         .await
         {
             Ok(signed) => {
-                let mut view = page(&state, &user).await?;
+                let mut view = page(&state, &user, &ListPages::default()).await?;
                 view.notice = Some(format!("已签订委托扣款协议 {}。", signed.0.agreement_no));
                 return html(&view);
             }
@@ -316,7 +341,7 @@ pub async fn sign(
             }
         }
     }
-    let mut view = page(&state, &user).await?;
+    let mut view = page(&state, &user, &ListPages::default()).await?;
     view.sign = fields;
     view.errors = errors;
     render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY)
@@ -404,7 +429,7 @@ pub async fn create_run(
             }
         }
     }
-    let mut view = page(&state, &user).await?;
+    let mut view = page(&state, &user, &ListPages::default()).await?;
     view.run = fields;
     view.errors = errors;
     render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY)
@@ -426,7 +451,7 @@ pub struct RunPage {
     pub run: RunLine,
     pub writer: bool,
     pub failed_only: bool,
-    pub items: Vec<ItemLine>,
+    pub items: Paged<ItemLine>,
     pub summary: Option<Vec<(&'static str, String)>>,
     pub file_error: Option<String>,
     pub limit_mib: usize,
@@ -435,6 +460,7 @@ pub struct RunPage {
 #[derive(Deserialize)]
 pub struct RunQuery {
     outcome: Option<String>,
+    page: Option<String>,
 }
 
 async fn run_page(
@@ -442,6 +468,7 @@ async fn run_page(
     user: &ConsoleUser,
     run_no: &str,
     failed_only: bool,
+    page: usize,
 ) -> Result<RunPage, PageError> {
     desk::money_reader(user)?;
     let detail = yibao_server::settlement_api::get_debit_run(
@@ -457,19 +484,23 @@ async fn run_page(
         run: run_line(&detail.run),
         writer: writer(user),
         failed_only,
-        items: detail
-            .items
-            .iter()
-            .take(SHOWN)
-            .map(|i| ItemLine {
-                seq: i.seq,
-                name: mask_name(&i.name),
-                id: mask_id(&i.id_number),
-                amount: yuan(i.amount_fen),
-                outcome: status_zh(&i.outcome),
-                failure: i.failure_reason.clone().unwrap_or_default(),
-            })
-            .collect(),
+        items: Paged::cut(
+            detail
+                .items
+                .iter()
+                .map(|i| ItemLine {
+                    seq: i.seq,
+                    name: mask_name(&i.name),
+                    id: mask_id(&i.id_number),
+                    amount: yuan(i.amount_fen),
+                    outcome: status_zh(&i.outcome),
+                    failure: i.failure_reason.clone().unwrap_or_default(),
+                })
+                .collect(),
+            page,
+            &format!("/console/debit/runs/{run_no}"),
+            if failed_only { "outcome=failed" } else { "" },
+        ),
         summary: None,
         file_error: None,
         limit_mib: MAX_DEBIT_FILE_BYTES / (1024 * 1024),
@@ -484,7 +515,8 @@ pub async fn run(
     Query(q): Query<RunQuery>,
 ) -> Result<Response, PageError> {
     let failed_only = q.outcome.as_deref() == Some("failed");
-    html(&run_page(&state, &user, &run_no, failed_only).await?)
+    let page = desk::page_number(q.page.as_deref());
+    html(&run_page(&state, &user, &run_no, failed_only, page).await?)
 }
 
 /// `GET /console/debit/runs/{no}/request-file`: the file for the bank, as the API gives it.
@@ -539,7 +571,7 @@ pub async fn upload_result(
     if !csrf_checked {
         return Err(PageError::CrossSite);
     }
-    let mut view = run_page(&state, &user, &run_no, false).await?;
+    let mut view = run_page(&state, &user, &run_no, false, 1).await?;
     let bytes = match received {
         Some(Ok(bytes)) => bytes,
         Some(Err((message, status))) => {
@@ -561,7 +593,7 @@ pub async fn upload_result(
     {
         Ok(summary) => {
             let s = summary.0;
-            let mut view = run_page(&state, &user, &run_no, false).await?;
+            let mut view = run_page(&state, &user, &run_no, false, 1).await?;
             view.summary = Some(vec![
                 ("扣款成功", s.succeeded.to_string()),
                 ("成功金额（元）", yuan(s.succeeded_fen)),

@@ -125,15 +125,20 @@ pub struct Pager {
 
 impl<T> Paged<T> {
     pub fn cut(all: Vec<T>, page: usize, path: &str, query: &str) -> Paged<T> {
+        Paged::cut_as(all, page, path, query, "page")
+    }
+
+    /// The same with another name of the page parameter (a page with two lists).
+    pub fn cut_as(all: Vec<T>, page: usize, path: &str, query: &str, param: &str) -> Paged<T> {
         let read = all.len();
         let start = (page - 1) * PAGE_SIZE;
         let rows: Vec<T> = all.into_iter().skip(start).take(PAGE_SIZE).collect();
         let has_next = read > start + PAGE_SIZE && start + PAGE_SIZE < MAX_ROWS;
         let link = |p: usize| {
             if query.is_empty() {
-                format!("{path}?page={p}")
+                format!("{path}?{param}={p}")
             } else {
-                format!("{path}?{query}&page={p}")
+                format!("{path}?{query}&{param}={p}")
             }
         };
         Paged {
@@ -248,6 +253,23 @@ mod tests {
         let last = MAX_ROWS / PAGE_SIZE;
         let p = Paged::cut((0..MAX_ROWS).collect::<Vec<_>>(), last, "/x", "");
         assert!(p.pager.next.is_none() && p.pager.capped);
+        // Two lists on one page, each with its own parameter, keeping the other's.
+        let p = Paged::cut_as(
+            (0..120).collect::<Vec<_>>(),
+            2,
+            "/console/debit",
+            "rpage=3",
+            "apage",
+        );
+        assert_eq!(p.rows.first(), Some(&50));
+        assert_eq!(
+            p.pager.next.as_deref(),
+            Some("/console/debit?rpage=3&apage=3")
+        );
+        assert_eq!(
+            p.pager.prev.as_deref(),
+            Some("/console/debit?rpage=3&apage=1")
+        );
         assert_eq!(
             query_of(&[("a", "1"), ("b", ""), ("c", "退 费")]),
             "a=1&c=%E9%80%80+%E8%B4%B9"
