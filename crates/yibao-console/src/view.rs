@@ -82,6 +82,23 @@ pub fn percent(part: i64, whole: i64) -> String {
     format!("{}.{}", tenths / 10, tenths % 10)
 }
 
+/// A time as the database writes it in UTC (`2026-12-03T02:19:08.123Z` on SQLite,
+/// `2026-12-03 02:19:08.123+00` on PostgreSQL, whose sessions sqlx sets to UTC) as Beijing time,
+/// `2026-12-03 10:19:08`; the text as it is when it does not parse.
+pub fn beijing_of_stored(stored: &str) -> String {
+    let head: String = stored
+        .chars()
+        .take(19)
+        .map(|c| if c == 'T' { ' ' } else { c })
+        .collect();
+    match chrono::NaiveDateTime::parse_from_str(&head, "%Y-%m-%d %H:%M:%S") {
+        Ok(utc) => (utc + chrono::Duration::hours(8))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        Err(_) => head,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +117,18 @@ mod tests {
         assert_eq!(percent(2, 3), "66.7");
         assert_eq!(percent(0, 0), "0.0");
         assert_eq!(percent(8, 10), "80.0");
+    }
+
+    #[test]
+    fn stored_utc_times_show_in_beijing_time_from_either_backend() {
+        assert_eq!(
+            beijing_of_stored("2026-12-02T16:30:00.123Z"),
+            "2026-12-03 00:30:00"
+        );
+        assert_eq!(
+            beijing_of_stored("2026-12-02 16:30:00.123+00"),
+            "2026-12-03 00:30:00"
+        );
+        assert_eq!(beijing_of_stored("not a time"), "not a time");
     }
 }

@@ -43,7 +43,7 @@ impl AuditLine {
             detail
         };
         AuditLine {
-            at: r.at.chars().take(19).collect(),
+            at: crate::view::beijing_of_stored(&r.at),
             actor: r.entry.actor.clone(),
             action: r.entry.action.clone(),
             region: r.entry.region.clone().unwrap_or_default(),
