@@ -185,6 +185,13 @@ test('the centre sees which stations have submitted their uninsured lists', asyn
   await expect(table).toContainText(/已提交|未提交/);
   await shot(page, '53-uninsured-centre');
   await accessible(page);
+  // ST-01 submitted in the test before: the centre opens its list, masked, with its reasons.
+  await table.getByRole('link', { name: 'ST-01' }).click();
+  await expect(page.getByRole('heading', { name: /服务站 ST-01 \d{4} 年度未参保名单及原因/ })).toBeVisible();
+  await expect(page.getByRole('table', { name: /提交时的名单/ })).toContainText('*');
+  await expect(page.getByRole('link', { name: '下载完整名单（Excel）' })).toBeVisible();
+  await shot(page, '54-uninsured-submitted-list');
+  await accessible(page);
   w.assertClean();
 });
 

@@ -222,3 +222,43 @@ where
     }
     Ok(out)
 }
+
+/// One station's submitted 未参保名单 with its lines (`uninsured_submissions`), or `None`.
+pub async fn uninsured_submission<DB>(
+    pool: &Pool<DB>,
+    region: yibao_domain::RegionCode,
+    fee_year: yibao_domain::FeeYear,
+    station: &str,
+) -> Result<Option<crate::records::UninsuredSubmission>, StorageError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i32: Encode<'q, DB> + Type<DB>,
+    for<'r> (String, i64, i64, i64, String): FromRow<'r, DB::Row>,
+{
+    let row = sqlx::query_as::<DB, (String, i64, i64, i64, String)>(
+        "SELECT submitted_by, submitted_at, persons, with_reason, lines FROM uninsured_submissions \
+         WHERE region_code = $1 AND fee_year = $2 AND station_code = $3",
+    )
+    .bind(region.as_str().to_owned())
+    .bind(i32::from(fee_year.get()))
+    .bind(station.to_owned())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(
+        |(submitted_by, submitted_at, persons, with_reason, lines)| {
+            crate::records::UninsuredSubmission {
+                region,
+                fee_year,
+                station_code: station.to_owned(),
+                submitted_by,
+                submitted_at,
+                persons,
+                with_reason,
+                lines,
+            }
+        },
+    ))
+}

@@ -440,6 +440,13 @@ pub trait Storage:
         region: RegionCode,
         fee_year: FeeYear,
     ) -> Result<Vec<records::UninsuredSubmission>, StorageError>;
+    /// One station's submission with its lines ([`console_reads::uninsured_submission`]).
+    async fn uninsured_submission(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        station: &yibao_domain::StationCode,
+    ) -> Result<Option<records::UninsuredSubmission>, StorageError>;
 }
 
 /// What one round of [`Storage::housekeeping`] saw and did.

@@ -1786,6 +1786,15 @@ macro_rules! impl_storage {
                 Ok(())
             }
 
+            async fn uninsured_submission(
+                &self,
+                region: ::yibao_domain::RegionCode,
+                fee_year: ::yibao_domain::FeeYear,
+                station: &::yibao_domain::StationCode,
+            ) -> Result<Option<$crate::records::UninsuredSubmission>, $crate::StorageError> {
+                $crate::console_reads::uninsured_submission(&self.pool, region, fee_year, station.as_str()).await
+            }
+
             async fn uninsured_submissions(
                 &self,
                 region: ::yibao_domain::RegionCode,

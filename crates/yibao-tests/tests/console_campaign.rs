@@ -1167,14 +1167,55 @@ async fn a_station_submits_its_uninsured_list_once_and_the_centre_sees_who_has()
             .get("/console/uninsured?region=320600&fee_year=2027")
             .await;
         assert_eq!(all.status, StatusCode::OK, "{}", all.body);
-        all.expect_text("<td>ST-01</td><td>已提交</td>")
+        all.expect_text("<td><a href=\"/console/uninsured/stations/ST-01?region=320600&amp;fee_year=2027\">ST-01</a></td><td>已提交</td>")
             .expect_text("<td>ST-02</td><td>未提交</td>")
             .expect_text("<span id=\"submitted-count\">1</span>")
             .expect_no_text("（逾期）");
         let tax = ConsoleSession::sign_in(&s, TAX.0, TAX.1).await;
         tax.get("/console/uninsured?fee_year=2027")
             .await
-            .expect_text("<td>ST-01</td><td>已提交</td>");
+            .expect_text("<td><a href=\"/console/uninsured/stations/ST-01?region=320600&amp;fee_year=2027\">ST-01</a></td><td>已提交</td>");
+
+        // The centre opens the list as submitted: masked, each reason; the whole of it as XLSX.
+        let list = admin
+            .get("/console/uninsured/stations/ST-01?region=320600&fee_year=2027")
+            .await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+        list.expect_text(&format!(
+            "<dd id=\"submitted-persons\">{}</dd>",
+            owing.total
+        ))
+        .expect_text("参军")
+        .expect_text(&yibao_server::export::mask_id(&first.id_number))
+        .expect_no_text(&first.id_number);
+        let export = admin
+            .get("/console/uninsured/stations/ST-01/export?region=320600&fee_year=2027")
+            .await;
+        assert_eq!(export.status, StatusCode::OK);
+        assert!(export.content_type.contains("spreadsheetml"));
+        let reads = storage.list_audit(50).await.unwrap();
+        assert_eq!(
+            reads
+                .iter()
+                .filter(|a| a.entry.action == "read.uninsured_list" && a.entry.actor == ADMIN.0)
+                .count(),
+            2,
+            "opening and exporting the list are audited"
+        );
+        // The station sees its own; another station's, or one not submitted, is not shown.
+        clerk
+            .get("/console/uninsured/stations/ST-01?fee_year=2027")
+            .await
+            .expect_text("参军");
+        let other = clerk
+            .get("/console/uninsured/stations/ST-02?fee_year=2027")
+            .await;
+        assert_eq!(other.status, StatusCode::FORBIDDEN, "{}", other.body);
+        let none = admin
+            .get("/console/uninsured/stations/ST-02?region=320600&fee_year=2027")
+            .await;
+        assert_eq!(none.status, StatusCode::NOT_FOUND);
+        none.expect_text("还没有提交");
         let refused = tax
             .post("/console/uninsured/submit", &[("fee_year", "2027")])
             .await;

@@ -4,16 +4,21 @@
 //! stations have. Through `services::follow_ups::{submit_uninsured, submissions_of}`.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use yibao_domain::{FeeYear, RegionCode};
-use yibao_server::services::follow_ups::{submission_due, submissions_of, submit_uninsured};
+use yibao_domain::unpaid::NoticeMethod;
+use yibao_domain::{FeeYear, RegionCode, StationCode};
+use yibao_server::export::{column, mask_id, mask_name, Cell, XlsxReport};
+use yibao_server::services::follow_ups::{
+    submission_due, submissions_of, submit_uninsured, submitted_list, SubmittedPerson,
+};
 use yibao_server::{ApiError, AppState, ErrorCode};
 
+use crate::pages::desk::{self, Paged};
 use crate::pages::persons::see_other;
 use crate::session::{ConsoleUser, CsrfForm};
 use crate::view::Chrome;
@@ -24,6 +29,11 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/console/uninsured", get(page))
         .route("/console/uninsured/submit", post(submit))
+        .route("/console/uninsured/stations/{station}", get(submitted))
+        .route(
+            "/console/uninsured/stations/{station}/export",
+            get(submitted_export),
+        )
 }
 
 #[derive(Deserialize, Default)]
@@ -217,4 +227,175 @@ pub async fn submit(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Deserialize, Default)]
+pub struct SubmittedQuery {
+    region: Option<String>,
+    fee_year: Option<String>,
+    page: Option<String>,
+}
+
+/// One person of a submitted list as the page shows it (masked).
+pub struct SubmittedLine {
+    pub name: String,
+    pub id_number: String,
+    pub reason: String,
+    pub told: String,
+}
+
+#[derive(Template)]
+#[template(path = "uninsured/list.html")]
+pub struct SubmittedPage {
+    pub chrome: Chrome,
+    pub region: String,
+    pub fee_year: String,
+    pub station: String,
+    pub submitted_at: String,
+    pub submitted_by: String,
+    pub persons: i64,
+    pub with_reason: i64,
+    pub lines: Paged<SubmittedLine>,
+    pub back: String,
+    pub export: String,
+}
+
+/// How a person was told, in Chinese, from the submitted code.
+fn told_of(p: &SubmittedPerson) -> String {
+    let how = p
+        .told_how
+        .as_deref()
+        .and_then(NoticeMethod::parse)
+        .map_or("", |m| m.name_zh());
+    match &p.told_on {
+        Some(on) => format!("{on} {how}"),
+        None => String::new(),
+    }
+}
+
+/// The region, fee year and station a submitted list is asked for; a station operator's own
+/// region whatever the address says (their station is checked by the service).
+fn scope_of(
+    user: &ConsoleUser,
+    station: &str,
+    query: &SubmittedQuery,
+) -> Result<(RegionCode, FeeYear, StationCode), PageError> {
+    let station =
+        StationCode::parse(station.trim()).map_err(|_| PageError::not_found("没有这个服务站"))?;
+    let region = match (user.account().region, query.region.as_deref()) {
+        (Some(own), _) => own,
+        (None, Some(text)) => RegionCode::parse(text.trim()).map_err(ApiError::from)?,
+        (None, None) => return Err(PageError::bad_form("请从未参保名单上报页选择统筹区")),
+    };
+    let fee_year = query
+        .fee_year
+        .as_deref()
+        .and_then(|y| y.trim().parse::<i64>().ok())
+        .and_then(|y| FeeYear::new(y).ok())
+        .ok_or_else(|| PageError::bad_form("缴费年度有误，请从未参保名单上报页进入"))?;
+    Ok((region, fee_year, station))
+}
+
+fn not_submitted(station: &StationCode, fee_year: FeeYear) -> PageError {
+    PageError::not_found(&format!(
+        "服务站 {} 还没有提交 {fee_year} 年度的未参保名单",
+        station.as_str()
+    ))
+}
+
+/// `GET /console/uninsured/stations/{station}?region=&fee_year=&page=`: a station's submitted
+/// 未参保名单及原因, masked, 50 a page, for the centre, the tax office, auditors and the station
+/// itself; audited as `read.uninsured_list`.
+pub async fn submitted(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(station): Path<String>,
+    Query(query): Query<SubmittedQuery>,
+) -> Result<Response, PageError> {
+    let (region, fee_year, station) = scope_of(&user, &station, &query)?;
+    let Some((submission, people)) =
+        submitted_list(&state, &user.staff, region, fee_year, &station).await?
+    else {
+        return Err(not_submitted(&station, fee_year));
+    };
+    let filters = desk::query_of(&[
+        ("region", region.as_str()),
+        ("fee_year", &fee_year.to_string()),
+    ]);
+    let base = format!("/console/uninsured/stations/{}", station.as_str());
+    let lines = people
+        .iter()
+        .map(|p| SubmittedLine {
+            name: mask_name(&p.name),
+            id_number: mask_id(&p.id_number),
+            reason: p.reason.clone().unwrap_or_default(),
+            told: told_of(p),
+        })
+        .collect();
+    html(&SubmittedPage {
+        chrome: Chrome::new(&user, "uninsured", "未参保名单及原因"),
+        region: region.to_string(),
+        fee_year: fee_year.to_string(),
+        station: station.as_str().to_owned(),
+        submitted_at: time_of(submission.submitted_at),
+        submitted_by: submission.submitted_by,
+        persons: submission.persons,
+        with_reason: submission.with_reason,
+        lines: Paged::cut(
+            lines,
+            desk::page_number(query.page.as_deref()),
+            &base,
+            &filters,
+        ),
+        back: format!("/console/uninsured?{filters}"),
+        export: format!("{base}/export?{filters}"),
+    })
+}
+
+/// `GET /console/uninsured/stations/{station}/export?region=&fee_year=`: the submitted list as
+/// XLSX with full names and ID numbers (for the centre's follow-up), audited as
+/// `read.uninsured_list`.
+pub async fn submitted_export(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(station): Path<String>,
+    Query(query): Query<SubmittedQuery>,
+) -> Result<Response, PageError> {
+    let (region, fee_year, station) = scope_of(&user, &station, &query)?;
+    let Some((submission, people)) =
+        submitted_list(&state, &user.staff, region, fee_year, &station).await?
+    else {
+        return Err(not_submitted(&station, fee_year));
+    };
+    let report = XlsxReport {
+        file_stem: format!("uninsured-{region}-{fee_year}-{}", station.as_str()),
+        file_title: format!("{region}{fee_year}年度未参保名单-{}", station.as_str()),
+        sheet_name: "未参保名单".into(),
+        title: format!(
+            "{region} 服务站 {} {fee_year}年度未参保名单及原因（{} 于 {} 提交）",
+            station.as_str(),
+            submission.submitted_by,
+            time_of(submission.submitted_at)
+        ),
+        columns: vec![
+            column("姓名", 12),
+            column("身份证号码", 22),
+            column("未参保原因", 24),
+            column("告知情况", 20),
+        ],
+        rows: people
+            .iter()
+            .map(|p| {
+                vec![
+                    Cell::text(&p.name),
+                    Cell::text(&p.id_number),
+                    Cell::text(p.reason.clone().unwrap_or_default()),
+                    Cell::text(told_of(p)),
+                ]
+            })
+            .collect(),
+        totals_label: format!("合计（{} 人）", people.len()),
+        notes: vec!["本表含完整身份证号码和姓名，下载已记入审计日志。".to_owned()],
+    };
+    Ok(report.into_response()?)
 }

@@ -236,3 +236,51 @@ pub async fn submissions_of(
         })
         .collect())
 }
+
+/// One person of a submitted 未参保名单, as the station submitted them.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SubmittedPerson {
+    pub id_number: String,
+    pub name: String,
+    pub reason: Option<String>,
+    pub told_on: Option<String>,
+    pub told_how: Option<String>,
+}
+
+/// A station's submitted 未参保名单 with its people, for the centre, the tax office, auditors
+/// and the station itself (`Staff::may_read`); `None` when not submitted. It holds full names
+/// and ID numbers: reading it is audited as `read.uninsured_list`.
+pub async fn submitted_list(
+    state: &AppState,
+    staff: &Staff,
+    region: RegionCode,
+    fee_year: FeeYear,
+    station: &yibao_domain::StationCode,
+) -> Result<
+    Option<(
+        yibao_storage::records::UninsuredSubmission,
+        Vec<SubmittedPerson>,
+    )>,
+    ApiError,
+> {
+    staff.may_read(region, Some(station))?;
+    let Some(submission) = state
+        .storage
+        .uninsured_submission(region, fee_year, station)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let people: Vec<SubmittedPerson> = serde_json::from_str(&submission.lines)
+        .map_err(|e| ApiError::internal("uninsured submission lines", e))?;
+    audit(
+        state,
+        staff,
+        "read.uninsured_list",
+        Some(region),
+        station.as_str(),
+        serde_json::json!({ "fee_year": fee_year.get(), "persons": people.len() }),
+    )
+    .await?;
+    Ok(Some((submission, people)))
+}
