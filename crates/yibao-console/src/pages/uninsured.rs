@@ -296,11 +296,37 @@ fn scope_of(
     Ok((region, fee_year, station))
 }
 
-fn not_submitted(station: &StationCode, fee_year: FeeYear) -> PageError {
-    PageError::not_found(&format!(
-        "服务站 {} 还没有提交 {fee_year} 年度的未参保名单",
-        station.as_str()
-    ))
+/// A station's submitted list as asked for (audited by the service); 404 when not submitted.
+struct Submitted {
+    region: RegionCode,
+    fee_year: FeeYear,
+    station: StationCode,
+    submission: yibao_storage::records::UninsuredSubmission,
+    people: Vec<SubmittedPerson>,
+}
+
+async fn load_submitted(
+    state: &AppState,
+    user: &ConsoleUser,
+    station: &str,
+    query: &SubmittedQuery,
+) -> Result<Submitted, PageError> {
+    let (region, fee_year, station) = scope_of(user, station, query)?;
+    let Some((submission, people)) =
+        submitted_list(state, &user.staff, region, fee_year, &station).await?
+    else {
+        return Err(PageError::not_found(&format!(
+            "服务站 {} 还没有提交 {fee_year} 年度的未参保名单",
+            station.as_str()
+        )));
+    };
+    Ok(Submitted {
+        region,
+        fee_year,
+        station,
+        submission,
+        people,
+    })
 }
 
 /// `GET /console/uninsured/stations/{station}?region=&fee_year=&page=`: a station's submitted
@@ -312,12 +338,13 @@ pub async fn submitted(
     Path(station): Path<String>,
     Query(query): Query<SubmittedQuery>,
 ) -> Result<Response, PageError> {
-    let (region, fee_year, station) = scope_of(&user, &station, &query)?;
-    let Some((submission, people)) =
-        submitted_list(&state, &user.staff, region, fee_year, &station).await?
-    else {
-        return Err(not_submitted(&station, fee_year));
-    };
+    let Submitted {
+        region,
+        fee_year,
+        station,
+        submission,
+        people,
+    } = load_submitted(&state, &user, &station, &query).await?;
     let filters = desk::query_of(&[
         ("region", region.as_str()),
         ("fee_year", &fee_year.to_string()),
@@ -361,12 +388,13 @@ pub async fn submitted_export(
     Path(station): Path<String>,
     Query(query): Query<SubmittedQuery>,
 ) -> Result<Response, PageError> {
-    let (region, fee_year, station) = scope_of(&user, &station, &query)?;
-    let Some((submission, people)) =
-        submitted_list(&state, &user.staff, region, fee_year, &station).await?
-    else {
-        return Err(not_submitted(&station, fee_year));
-    };
+    let Submitted {
+        region,
+        fee_year,
+        station,
+        submission,
+        people,
+    } = load_submitted(&state, &user, &station, &query).await?;
     let report = XlsxReport {
         file_stem: format!("uninsured-{region}-{fee_year}-{}", station.as_str()),
         file_title: format!("{region}{fee_year}年度未参保名单-{}", station.as_str()),
