@@ -155,6 +155,24 @@ pub fn font_missing() -> ApiError {
     )
 }
 
+/// Receipts rendered with the fallback fonts at once: each reads them from disk (about 100 MB),
+/// so a burst of receipts of rare names costs one such read at a time, not one per request.
+static FALLBACK_RENDERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// [`render_pdf`] on a blocking thread: rendering (and, for a rare character, reading the
+/// fallback fonts) takes from milliseconds to a second of CPU and disk, which must not hold one of
+/// the server's few async workers.
+pub async fn render_pdf_off_thread(
+    state: &AppState,
+    receipt: &ReceiptRecord,
+    payer_name: PayerName,
+) -> Result<Vec<u8>, ApiError> {
+    let (state, receipt) = (state.clone(), receipt.clone());
+    tokio::task::spawn_blocking(move || render_pdf(&state, &receipt, payer_name))
+        .await
+        .map_err(|e| ApiError::internal("receipt pdf", e))?
+}
+
 /// Renders a stored receipt with the configured CJK font; the ID number masked, the name as asked.
 pub fn render_pdf(
     state: &AppState,
@@ -204,6 +222,7 @@ pub fn render_pdf(
     };
     // The fallback fonts are read from disk for this receipt alone, when it needs them.
     let with_fallbacks = || {
+        let _one_at_a_time = FALLBACK_RENDERS.lock().unwrap_or_else(|e| e.into_inner());
         let (chain, skipped) =
             yibao_receipt_pdf::ReceiptFonts::with_fallbacks(font, &state.receipt_fallback_fonts)
                 .map_err(pdf_error)?;
@@ -409,7 +428,7 @@ pub async fn staff_receipt(
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("未找到票据 {code}-{number}")))?;
     let region = check_scope(&state, &staff, &receipt).await?;
     let answer = if wants_pdf {
-        let pdf = render_pdf(&state, &receipt, PayerName::Full)?;
+        let pdf = render_pdf_off_thread(&state, &receipt, PayerName::Full).await?;
         pdf_response(&receipt, pdf)
     } else {
         Json(staff_json(&state, &receipt)).into_response()

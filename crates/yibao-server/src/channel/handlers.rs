@@ -835,7 +835,8 @@ pub async fn get_receipt(
         return Err(ApiError::of(ErrorCode::RegionNotAllowed));
     }
     if wants_pdf(&headers) {
-        let pdf = crate::receipts::render_pdf(&state, &receipt, PayerName::Masked)?;
+        let pdf =
+            crate::receipts::render_pdf_off_thread(&state, &receipt, PayerName::Masked).await?;
         return Ok(crate::receipts::pdf_response(&receipt, pdf));
     }
     Ok(Json(channel_receipt_json(&state, &receipt, PayerName::Masked)).into_response())
@@ -907,7 +908,7 @@ pub async fn payer_copy(
         ));
     }
     if wants_pdf(&headers) {
-        let pdf = crate::receipts::render_pdf(&state, &receipt, PayerName::Full)?;
+        let pdf = crate::receipts::render_pdf_off_thread(&state, &receipt, PayerName::Full).await?;
         return Ok(crate::receipts::pdf_response(&receipt, pdf));
     }
     Ok(Json(channel_receipt_json(&state, &receipt, PayerName::Full)).into_response())
