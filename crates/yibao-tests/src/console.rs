@@ -14,6 +14,41 @@ pub struct ConsoleSession {
     pub csrf: String,
 }
 
+/// One part of a multipart form: a text field, or a file (field name, file name, bytes).
+pub enum Part<'a> {
+    Text(&'a str, &'a str),
+    File(&'a str, &'a str, &'a [u8]),
+}
+
+const BOUNDARY: &str = "----yibaoTestBoundary7MA4YWxkTrZu0gW";
+
+/// The body of a `multipart/form-data` form with [`BOUNDARY`], parts in the order given (the
+/// console reads a CSRF field only when it comes before the file).
+pub fn multipart_body(parts: &[Part<'_>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for part in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        match part {
+            Part::Text(name, value) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            ),
+            Part::File(name, file_name, bytes) => {
+                body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                body.extend_from_slice(bytes);
+                body.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
 /// A page as the browser got it.
 #[derive(Debug)]
 pub struct Page {
@@ -184,4 +219,56 @@ pub fn csrf_in(html: &str) -> Option<String> {
     let start = html.find(marker)? + marker.len();
     let end = html[start..].find('"')?;
     Some(html[start..start + end].to_owned())
+}
+
+/// Posts a multipart form as the browser does (the CSRF header only when `csrf_header` is given).
+pub async fn post_multipart(
+    session: &ConsoleSession,
+    path: &str,
+    parts: &[Part<'_>],
+    csrf_header: Option<&str>,
+) -> Page {
+    session
+        .post_multipart_with(path, parts, csrf_header, None)
+        .await
+}
+
+/// Posts the roster form with an `Origin` header, as a page of that site would.
+pub async fn post_multipart_from(
+    session: &ConsoleSession,
+    parts: &[Part<'_>],
+    origin: &str,
+) -> Page {
+    session
+        .post_multipart_with("/console/roster", parts, None, Some(origin))
+        .await
+}
+
+impl ConsoleSession {
+    /// Posts a multipart form as the browser does: the parts as given, the CSRF header only when
+    /// `csrf_header` is given, an `Origin` header when `origin` is.
+    pub async fn post_multipart_with(
+        &self,
+        path: &str,
+        parts: &[Part<'_>],
+        csrf_header: Option<&str>,
+        origin: Option<&str>,
+    ) -> Page {
+        let mut request = self
+            .client
+            .post(format!("{}{}", self.base_url, path))
+            .header(COOKIE, &self.cookie)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(multipart_body(parts));
+        if let Some(token) = csrf_header {
+            request = request.header("x-csrf-token", token);
+        }
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        page_of(request.send().await.expect("POST multipart")).await
+    }
 }

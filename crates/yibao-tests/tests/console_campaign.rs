@@ -14,7 +14,7 @@ use yibao_console::pages::unpaid::{ExportLimit, PAGE_SIZE};
 use yibao_domain::{FeeYear, IdNumber, RegionCode, StationCode};
 use yibao_server::{AppState, Clock, ServerSettings};
 use yibao_storage::Storage;
-use yibao_tests::console::{ConsoleSession, Page};
+use yibao_tests::console::{post_multipart, post_multipart_from, ConsoleSession, Page, Part};
 use yibao_tests::{make_id, on_each_backend, TestServer};
 
 /// 2026-11-02 10:00 in Beijing: inside the demo's 2027 window.
@@ -37,106 +37,6 @@ async fn demo(storage: &Arc<dyn Storage>) {
 
 async fn server(storage: Arc<dyn Storage>) -> TestServer {
     TestServer::start(storage, clock(), ServerSettings::default()).await
-}
-
-/// One part of a multipart form.
-enum Part<'a> {
-    Text(&'a str, &'a str),
-    File(&'a str, &'a str, &'a [u8]),
-}
-
-const BOUNDARY: &str = "----yibaoTestBoundary7MA4YWxkTrZu0gW";
-
-fn multipart_body(parts: &[Part<'_>]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for part in parts {
-        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
-        match part {
-            Part::Text(name, value) => {
-                body.extend_from_slice(
-                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
-                        .as_bytes(),
-                );
-            }
-            Part::File(name, file_name, bytes) => {
-                body.extend_from_slice(
-                    format!(
-                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-                    )
-                    .as_bytes(),
-                );
-                body.extend_from_slice(bytes);
-                body.extend_from_slice(b"\r\n");
-            }
-        }
-    }
-    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    body
-}
-
-/// Posts a multipart form as the browser does (no CSRF header unless `csrf_header`).
-async fn post_multipart(
-    session: &ConsoleSession,
-    path: &str,
-    parts: &[Part<'_>],
-    csrf_header: Option<&str>,
-) -> Page {
-    let mut request = session
-        .client
-        .post(format!("{}{}", session.base_url, path))
-        .header(COOKIE, &session.cookie)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(multipart_body(parts));
-    if let Some(token) = csrf_header {
-        request = request.header("x-csrf-token", token);
-    }
-    let response = request.send().await.expect("POST multipart");
-    let status = response.status();
-    let location = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    Page {
-        status,
-        location,
-        content_type,
-        csp: None,
-        body: response.text().await.unwrap_or_default(),
-    }
-}
-
-/// Posts the roster form with an `Origin` header, as a page of that site would.
-async fn post_multipart_from(session: &ConsoleSession, parts: &[Part<'_>], origin: &str) -> Page {
-    let response = session
-        .client
-        .post(format!("{}/console/roster", session.base_url))
-        .header(COOKIE, &session.cookie)
-        .header("origin", origin)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(multipart_body(parts))
-        .send()
-        .await
-        .expect("POST multipart");
-    Page {
-        status: response.status(),
-        location: None,
-        content_type: String::new(),
-        csp: None,
-        body: response.text().await.unwrap_or_default(),
-    }
 }
 
 /// Uploads `csv` as `file_name` through the page's form, the token first.

@@ -14,7 +14,7 @@ use yibao_channel_client::types::{
 use yibao_domain::{FeeYear, RegionCode, StationCode};
 use yibao_server::{Clock, ServerSettings};
 use yibao_storage::Storage;
-use yibao_tests::console::{submit_login, ConsoleSession};
+use yibao_tests::console::{post_multipart, submit_login, ConsoleSession, Part};
 use yibao_tests::{on_each_backend, TestServer};
 
 /// 2026-11-02 (a Monday) 10:00 in Beijing: inside the demo's 2027 window.
@@ -723,68 +723,6 @@ fn secret_in(html: &str) -> String {
         + marker.len();
     let end = html[start..].find('<').unwrap();
     html[start..start + end].to_owned()
-}
-
-/// One part of a multipart form.
-enum Part<'a> {
-    Text(&'a str, &'a str),
-    File(&'a str, &'a str, &'a [u8]),
-}
-
-const BOUNDARY: &str = "----yibaoDeskBoundary7MA4YWxkTrZu0gW";
-
-fn multipart_body(parts: &[Part<'_>]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for part in parts {
-        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
-        match part {
-            Part::Text(name, value) => body.extend_from_slice(
-                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
-                    .as_bytes(),
-            ),
-            Part::File(name, file_name, bytes) => {
-                body.extend_from_slice(
-                    format!(
-                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-                    )
-                    .as_bytes(),
-                );
-                body.extend_from_slice(bytes);
-                body.extend_from_slice(b"\r\n");
-            }
-        }
-    }
-    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    body
-}
-
-/// Posts a multipart form as the browser does (the CSRF header only when given).
-async fn post_multipart(
-    session: &ConsoleSession,
-    path: &str,
-    parts: &[Part<'_>],
-    csrf_header: Option<&str>,
-) -> yibao_tests::console::Page {
-    let mut request = session
-        .client
-        .post(format!("{}{}", session.base_url, path))
-        .header(reqwest::header::COOKIE, &session.cookie)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(multipart_body(parts));
-    if let Some(token) = csrf_header {
-        request = request.header("x-csrf-token", token);
-    }
-    let response = request.send().await.expect("POST multipart");
-    yibao_tests::console::Page {
-        status: response.status(),
-        location: None,
-        content_type: String::new(),
-        csp: None,
-        body: response.text().await.unwrap_or_default(),
-    }
 }
 
 /// A WeChat trade bill as the merchant platform gives it: backticks, yuan, the summary at the end
