@@ -1237,7 +1237,9 @@ async fn long_work_runs_in_the_background_and_shows_its_progress_to_whoever_star
         assert_eq!(foreign.status, StatusCode::FORBIDDEN, "{}", foreign.body);
         let done = job_result(&admin, &job).await;
         done.expect_text("核定完成")
-            .expect_text("<strong id=\"created-count\">200</strong>");
+            .expect_text("<strong id=\"created-count\">200</strong>")
+            // The form keeps the region that was assessed.
+            .expect_text("<option value=\"320600\" selected>");
         let audit = storage.list_audit(20).await.unwrap();
         assert!(audit.iter().any(|a| a.entry.action == "assessment.run"
             && a.entry.detail["via"] == "console"

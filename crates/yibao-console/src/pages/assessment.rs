@@ -56,6 +56,8 @@ pub struct RegionLine {
 #[derive(Clone)]
 pub struct Done {
     pub region: String,
+    /// The region's code, to keep it chosen in the form.
+    pub region_code: String,
     pub fee_year: u16,
     pub renewed: u64,
     pub created: u64,
@@ -67,6 +69,7 @@ impl Done {
     fn of(report: &AssessReport, region_name: &str) -> Done {
         Done {
             region: format!("{region_name}（{}）", report.region),
+            region_code: report.region.clone(),
             fee_year: report.fee_year,
             renewed: report.renewed,
             created: report.created,
@@ -295,7 +298,15 @@ pub async fn job_page(
     let Some(view) = jobs.view(&id, user.staff.username()) else {
         return Err(unknown_job());
     };
-    let page = page_of(&state, &user, &AssessForm::default()).await?;
+    // A finished run keeps its region and year chosen in the form, as a quick one does.
+    let form = match &view {
+        JobView::Finished(Ok(Ok(done))) => AssessForm {
+            region: done.region_code.clone(),
+            fee_year: done.fee_year.to_string(),
+        },
+        _ => AssessForm::default(),
+    };
+    let page = page_of(&state, &user, &form).await?;
     match view {
         JobView::Finished(result) => finished_page(page, result),
         JobView::Running(view) => html(&AssessmentPage {
