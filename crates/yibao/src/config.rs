@@ -681,6 +681,27 @@ mod tests {
     }
 
     #[test]
+    fn delivered_outbox_events_are_kept_30_days_unless_configured_within_bounds() {
+        let c = Config::load(&Flags::default(), &env_of(&[])).unwrap();
+        assert_eq!(c.outbox_delivered_kept_days, 30);
+        let env = env_of(&[("YIBAO_OUTBOX_DELIVERED_KEPT_DAYS", "90")]);
+        assert_eq!(
+            Config::load(&Flags::default(), &env)
+                .unwrap()
+                .outbox_delivered_kept_days,
+            90
+        );
+        for bad in ["0", "-1", "3651", "forever"] {
+            let env = env_of(&[("YIBAO_OUTBOX_DELIVERED_KEPT_DAYS", bad)]);
+            let err = Config::load(&Flags::default(), &env).unwrap_err();
+            assert!(
+                err.to_string().contains("outbox_delivered_kept_days"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn hold_time_is_bounded() {
         let env = env_of(&[("YIBAO_ORDER_HOLD_SECONDS", "5")]);
         assert!(Config::load(&Flags::default(), &env).is_err());
