@@ -18,8 +18,12 @@ pub const POSTING_BATCH: usize = 200;
 pub const MAX_POSTING_ATTEMPTS: i64 = 12;
 /// Longest wait between two attempts.
 pub const MAX_BACKOFF_SECONDS: i64 = 3600;
-/// How long delivered outbox events are kept (for staff to look back), seconds: 30 days.
-pub const DELIVERED_EVENTS_KEPT_SECONDS: i64 = 30 * 86400;
+/// How long delivered outbox events are kept by default (for staff to look back), days
+/// (`outbox_delivered_kept_days`).
+pub const DEFAULT_DELIVERED_EVENTS_KEPT_DAYS: i64 = 30;
+/// Delivered outbox events pruned at most per round of upkeep (once a minute: up to 14.4 million a
+/// day, far above any county's payments, while one round stays a short transaction).
+pub const OUTBOX_PRUNED_PER_ROUND: usize = 10_000;
 /// How often overdue refunds are reported in the log (an alert for operations), seconds.
 pub const OVERDUE_ALERT_EVERY_SECONDS: i64 = 3600;
 /// When overdue refunds were last reported (unix seconds).
@@ -30,7 +34,7 @@ pub const HOUSEKEEPING_EVERY_SECONDS: i64 = 60;
 /// When the upkeep last ran (unix seconds).
 static LAST_HOUSEKEEPING: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
-/// Once a minute: the backend's upkeep (SQLite: WAL checkpoint, truncated past its bound, and
+/// Once a minute: delivered outbox events past their retention pruned, then the backend's upkeep (SQLite: WAL checkpoint, truncated past its bound, and
 /// statistics; PostgreSQL with autovacuum off: ANALYZE/VACUUM of tables changed much).
 async fn housekeeping(state: &AppState, now: i64) {
     use std::sync::atomic::Ordering;
@@ -42,12 +46,13 @@ async fn housekeeping(state: &AppState, now: i64) {
     {
         return;
     }
+    prune_outbox(state, now).await;
     match state.storage.housekeeping().await {
         Ok(done) => {
             if done.wal_truncated {
                 tracing::info!(
                     wal_bytes = done.wal_bytes,
-                    "SQLite write-ahead log passed its bound: checkpointed and truncated"
+                    "SQLite write-ahead log passed half its bound: checkpointed and truncated"
                 );
             } else if let Some(wal_bytes) = done.wal_bytes {
                 tracing::debug!(wal_bytes, "SQLite write-ahead log size");
@@ -62,6 +67,47 @@ async fn housekeeping(state: &AppState, now: i64) {
         Err(err) => tracing::warn!(%err, "database upkeep failed"),
     }
 }
+/// Every tick: the SQLite WAL truncated once past half its bound (a file's size otherwise; nothing
+/// on PostgreSQL). Under load the WAL grows a few MiB a second, too fast for the once-a-minute
+/// upkeep alone to keep it below its bound.
+async fn bound_wal(state: &AppState) {
+    match state.storage.bound_wal().await {
+        Ok(done) => {
+            if done.wal_truncated {
+                tracing::info!(
+                    wal_bytes = done.wal_bytes,
+                    "SQLite write-ahead log passed half its bound: checkpointed and truncated"
+                );
+            }
+            if let Some(wal_bytes) = done.wal_bytes {
+                state.metrics.set_wal_bytes(wal_bytes);
+            }
+        }
+        Err(err) => tracing::warn!(%err, "bounding the SQLite write-ahead log failed"),
+    }
+}
+
+/// Delivered outbox events older than the retention go, one bounded batch a round (a backlog of
+/// them after a long outage of this task is worked off over the following minutes). Undelivered
+/// events stay however old: with no posting target configured they are the backlog
+/// (`yibao_outbox_backlog`), never lost.
+async fn prune_outbox(state: &AppState, now: i64) {
+    let before = now.saturating_sub(state.delivered_events_kept_seconds);
+    match state
+        .storage
+        .prune_delivered_events(before, OUTBOX_PRUNED_PER_ROUND)
+        .await
+    {
+        Ok(0) => {}
+        Ok(pruned) => tracing::info!(
+            pruned,
+            kept_days = state.delivered_events_kept_seconds / 86_400,
+            "delivered outbox events past their retention pruned"
+        ),
+        Err(err) => tracing::warn!(%err, "pruning the outbox failed"),
+    }
+}
+
 /// How often collection windows reaching into a year without a holiday calendar are reported in
 /// the log, seconds (the first report comes at start).
 pub const CALENDAR_ALERT_EVERY_SECONDS: i64 = 86_400;
@@ -172,6 +218,7 @@ pub async fn tick(
         tracing::warn!(%err, "sweeping nonces failed");
     }
     alert_overdue_refunds(state, now).await;
+    bound_wal(state).await;
     housekeeping(state, now).await;
     crate::metrics::refresh_if_due(state, now).await;
     alert_missing_calendars(state, now).await;
@@ -182,13 +229,6 @@ pub async fn tick(
             "debit runs abandoned: no result before their lock bound; payables released"
         ),
         Err(err) => tracing::warn!(%err, "abandoning expired debit runs failed"),
-    }
-    if let Err(err) = state
-        .storage
-        .prune_delivered_events(now - DELIVERED_EVENTS_KEPT_SECONDS)
-        .await
-    {
-        tracing::warn!(%err, "pruning the outbox failed");
     }
     if let Err(err) = state
         .storage

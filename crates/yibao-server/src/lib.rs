@@ -66,6 +66,8 @@ pub struct AppState {
     pub rate_limiter: channel::auth::RateLimiter,
     /// How long an order holds its payables.
     pub order_hold_seconds: i64,
+    /// How long delivered outbox events are kept before housekeeping prunes them, seconds.
+    pub delivered_events_kept_seconds: i64,
     /// The CJK font for receipt PDFs, loaded at start; `None` answers PDFs with a clear error.
     pub receipt_font: Option<Arc<yibao_receipt_pdf::ReceiptFonts>>,
     /// Fallback fonts for characters the main font lacks (rare characters of names), read from
@@ -92,6 +94,7 @@ impl AppState {
             master_key: None,
             rate_limiter: channel::auth::RateLimiter::default(),
             order_hold_seconds: channel::DEFAULT_ORDER_HOLD_SECONDS,
+            delivered_events_kept_seconds: background::DEFAULT_DELIVERED_EVENTS_KEPT_DAYS * 86_400,
             receipt_font: None,
             receipt_fallback_fonts: Arc::new(Vec::new()),
             payment_batcher: None,

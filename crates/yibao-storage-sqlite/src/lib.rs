@@ -13,9 +13,10 @@ pub const MAX_CONNECTIONS: u32 = 4;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a request waits for a free connection before failing as unavailable.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Once the write-ahead log passes this size, housekeeping checkpoints it and truncates it. SQLite's
-/// own checkpoints (every 1000 pages) cannot shrink a WAL while readers keep it in use; this one
-/// waits for them (busy timeout) and starts the file over.
+/// The write-ahead log stays below this size: once it passes half of it, the background loop
+/// (which looks every 5 s) checkpoints it and truncates it. SQLite's own checkpoints (every 1000
+/// pages) cannot restart a WAL while readers keep it in use, and under load it grows a few MiB a
+/// second; this checkpoint waits for the readers (busy timeout) and starts the file over.
 pub const WAL_BOUND_BYTES: u64 = 64 * 1024 * 1024;
 /// After a checkpoint SQLite truncates a WAL larger than this (`journal_size_limit`).
 pub const JOURNAL_SIZE_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
@@ -111,20 +112,28 @@ impl SqliteStorage {
         Ok(())
     }
 
-    /// Checkpoints the WAL, truncates it once past its bound ([`WAL_BOUND_BYTES`]), and lets SQLite refresh
+    /// Checkpoints the WAL, truncates it once past half its bound ([`WAL_BOUND_BYTES`]), and lets SQLite refresh
     /// the statistics it finds stale (`PRAGMA optimize`, as its documentation recommends for
     /// long-lived connections).
     async fn upkeep(&self) -> Result<yibao_storage::Housekeeping, StorageError> {
-        let mut done = yibao_storage::Housekeeping::default();
         sqlx::query("PRAGMA optimize").execute(&self.pool).await?;
+        if self.wal_file.is_some() {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        self.bound_wal_file().await
+    }
+
+    /// Truncates the WAL once past half its bound (so that, looked at every few seconds, it
+    /// stays below the bound); its size after.
+    async fn bound_wal_file(&self) -> Result<yibao_storage::Housekeeping, StorageError> {
+        let mut done = yibao_storage::Housekeeping::default();
         let Some(wal_file) = &self.wal_file else {
             return Ok(done);
         };
         let size = |path: &std::path::Path| std::fs::metadata(path).map_or(0, |m| m.len());
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&self.pool)
-            .await?;
-        if size(wal_file) > self.wal_bound_bytes {
+        if size(wal_file) > self.wal_bound_bytes / 2 {
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(&self.pool)
                 .await?;
@@ -243,5 +252,9 @@ yibao_storage::impl_storage!(SqliteStorage, sqlx::Sqlite, {
 
     async fn housekeeping(&self) -> Result<yibao_storage::Housekeeping, StorageError> {
         self.upkeep().await
+    }
+
+    async fn bound_wal(&self) -> Result<yibao_storage::Housekeeping, StorageError> {
+        self.bound_wal_file().await
     }
 });

@@ -498,8 +498,10 @@ pub trait CollectionStorage: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<OutboxEvent>, StorageError>;
     async fn mark_event_delivered(&self, event_id: &str, now: i64) -> Result<(), StorageError>;
-    /// Forgets events delivered before `before` (unix seconds), so the outbox does not grow for ever.
-    async fn prune_delivered_events(&self, before: i64) -> Result<u64, StorageError>;
+    /// Forgets at most `limit` events delivered before `before` (unix seconds), oldest first, so
+    /// the outbox does not grow for ever; returns how many. Undelivered events (pending or dead
+    /// letters) are never pruned, however old.
+    async fn prune_delivered_events(&self, before: i64, limit: usize) -> Result<u64, StorageError>;
     /// Records a failed attempt: retry at `next_attempt_at`, or dead-letter when `dead`.
     async fn mark_event_failed(
         &self,

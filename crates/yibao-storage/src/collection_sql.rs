@@ -1266,9 +1266,15 @@ macro_rules! impl_collection_storage {
                 Ok(())
             }
 
-            async fn prune_delivered_events(&self, before: i64) -> Result<u64, $crate::StorageError> {
-                let done = ::sqlx::query("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < $1")
+            async fn prune_delivered_events(&self, before: i64, limit: usize) -> Result<u64, $crate::StorageError> {
+                // Oldest first, a bounded batch: the partial index on delivered_at finds them.
+                let done = ::sqlx::query(
+                    "DELETE FROM outbox WHERE (region_code, event_id) IN \
+                     (SELECT region_code, event_id FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < $1 \
+                      ORDER BY delivered_at LIMIT $2)",
+                )
                     .bind(before)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected())

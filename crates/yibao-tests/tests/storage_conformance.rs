@@ -917,3 +917,74 @@ async fn a_channels_rate_and_regions_are_replaced_together() {
     })
     .await;
 }
+
+/// Delivered outbox events go after their retention, oldest first and a bounded batch at a time;
+/// undelivered ones (still being retried, or dead letters) stay however old, so no posting to the
+/// agency is ever lost, and they stay due.
+#[tokio::test]
+async fn delivered_outbox_events_are_pruned_in_batches_and_undelivered_ones_kept() {
+    on_each_test_db(|db| async move {
+        // (event, delivered at, dead)
+        let mut rows: Vec<(String, Option<i64>, bool)> = Vec::new();
+        for i in 0..5 {
+            rows.push((format!("EVOLD{i}"), Some(1_000_000 + i), false));
+        }
+        for i in 0..2 {
+            rows.push((format!("EVNEW{i}"), Some(1_800_000_000 + i), false));
+        }
+        rows.push(("EVPENDING0".into(), None, false));
+        rows.push(("EVPENDING1".into(), None, false));
+        rows.push(("EVDEAD".into(), None, true));
+        let insert = "INSERT INTO outbox (event_id, region_code, kind, payable_id, payload, created_at, \
+                      next_attempt_at, delivered_at, dead) VALUES ($1, '320600', 'payment_applied', $2, '{}', 1000, 1000, $3, $4)";
+        for (event, delivered_at, dead) in &rows {
+            let q = |event: &str| format!("p320600R{event}");
+            match db.backend {
+                yibao_storage::Backend::Sqlite => {
+                    sqlx::query(insert)
+                        .bind(event)
+                        .bind(q(event))
+                        .bind(delivered_at)
+                        .bind(dead)
+                        .execute(db.sqlite.as_ref().unwrap().pool())
+                        .await
+                        .unwrap();
+                }
+                yibao_storage::Backend::Postgres => {
+                    sqlx::query(insert)
+                        .bind(event)
+                        .bind(q(event))
+                        .bind(delivered_at)
+                        .bind(dead)
+                        .execute(db.postgres.as_ref().unwrap().pool())
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        let s = db.storage.as_ref();
+        let before = 1_700_000_000;
+        assert_eq!(s.prune_delivered_events(before, 3).await.unwrap(), 3);
+        assert_eq!(s.prune_delivered_events(before, 3).await.unwrap(), 2);
+        assert_eq!(s.prune_delivered_events(before, 3).await.unwrap(), 0);
+        // The pending ones are still due, oldest first; the dead letter is still counted.
+        let due: Vec<String> = s
+            .due_events(2_000_000_000, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect();
+        assert_eq!(due, ["EVPENDING0", "EVPENDING1"]);
+        // Everything undelivered survives a retention that would take every delivered event.
+        assert_eq!(
+            s.prune_delivered_events(2_000_000_000, 100).await.unwrap(),
+            2
+        );
+        let left = s.unposted_events(2_000_000_000, None, 100).await.unwrap();
+        let mut left: Vec<String> = left.into_iter().map(|e| e.event_id).collect();
+        left.sort();
+        assert_eq!(left, ["EVDEAD", "EVPENDING0", "EVPENDING1"]);
+    })
+    .await;
+}

@@ -140,6 +140,23 @@ async fn the_sqlite_wal_is_truncated_past_its_bound() {
         .await
         .unwrap();
     assert_eq!(kept, 20_000);
+    // The check of every tick alone (no statistics, no passive checkpoint) truncates it too, past
+    // half its bound.
+    for i in 0..2_000 {
+        storage
+            .remember_nonce(
+                "no-such-channel",
+                &format!("again{i:012}xxxxxxxxxxxxxxxx"),
+                1_700_000_000,
+            )
+            .await
+            .unwrap();
+    }
+    let grown = std::fs::metadata(&wal).unwrap().len();
+    assert!(grown > 256 * 1024, "WAL only {grown} bytes");
+    let done = storage.bound_wal().await.unwrap();
+    assert!(done.wal_truncated, "{done:?}");
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
     drop(storage);
     drop(lite);
     test_db.cleanup().await;

@@ -172,6 +172,66 @@ enum BenchCommand {
     /// payments, duplicates, payments of paid payables, reversals (some before their report); then
     /// every transaction it sent is checked against the API and the database, and the invariants.
     Load(BenchLoadArgs),
+    /// A soak: `yibao serve` as a child process over a county-sized database, the mixed channel
+    /// load for a long time, sampled every 10 s (throughput, RSS, file descriptors, threads,
+    /// database and WAL size, growing tables); a table per minute, CSV and SVG of the samples;
+    /// fails when throughput falls, RSS or descriptors keep rising, or the WAL passes its bound.
+    Soak(BenchSoakArgs),
+}
+
+#[derive(Args)]
+struct BenchSoakArgs {
+    /// Residents generated and assessed in 320600 (each payment takes an unpaid one).
+    #[arg(long, default_value_t = 1_000_000)]
+    residents: usize,
+    /// Seconds the load runs.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1200)]
+    duration: u64,
+    /// Seconds between two samples.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    interval: u64,
+    /// Workers running operations at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Channels the generator plays.
+    #[arg(long, default_value_t = 4)]
+    channels: usize,
+    /// Weights of the operations (as for bench load).
+    #[arg(long, default_value = crate::load::DEFAULT_MIX)]
+    mix: String,
+    /// Do not create the residents and channels (a database prepared before, e.g. by an earlier
+    /// soak or `bench load --setup-only --payers N`).
+    #[arg(long)]
+    no_setup: bool,
+    /// A running server instead of a child `yibao serve` (then --server-pid for its figures).
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// The running server's process id (with --url).
+    #[arg(long, requires = "url")]
+    server_pid: Option<u32>,
+    /// Retry requests without an answer or with a 5xx, with the same idempotency keys.
+    #[arg(long)]
+    retry: bool,
+    /// Write the samples here as CSV.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<std::path::PathBuf>,
+    /// Draw the samples here as SVG (throughput, RSS, WAL or database size over time).
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
+    /// The child server's log (default: a file in the temporary directory).
+    #[arg(long, value_name = "FILE")]
+    server_log: Option<std::path::PathBuf>,
+    /// The SQLite WAL must stay at or below this many MiB (the server's truncation bound).
+    #[arg(long, value_name = "MIB", default_value_t = yibao_storage_sqlite::WAL_BOUND_BYTES / (1024 * 1024))]
+    wal_bound_mib: u64,
+    #[arg(long, default_value_t = 2020)]
+    seed: u64,
+    /// Run nothing: read the samples of an earlier soak (its --csv), print its table per minute
+    /// and its verdict, and draw it again with --svg.
+    #[arg(long, value_name = "FILE")]
+    from_csv: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Args)]
@@ -786,6 +846,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             command: BenchCommand::Load(args),
         } => bench_load(args).await,
         Command::Bench {
+            command: BenchCommand::Soak(args),
+        } => bench_soak(args).await,
+        Command::Bench {
             command: BenchCommand::Enrolment(args),
         } => {
             let config = database_config(args.database)?;
@@ -879,6 +942,108 @@ async fn bench_load(args: BenchLoadArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         report.ok(),
         "负载测试发现问题 the load run found problems (see above)"
+    );
+    Ok(())
+}
+
+async fn bench_soak(args: BenchSoakArgs) -> anyhow::Result<()> {
+    use std::time::Duration;
+    anyhow::ensure!(
+        (1..=crate::load::MAX_PAYERS).contains(&args.residents),
+        "--residents must be 1 to {}",
+        crate::load::MAX_PAYERS
+    );
+    anyhow::ensure!(
+        (1..=7 * 86_400).contains(&args.duration),
+        "--duration must be 1 to 604800 seconds"
+    );
+    anyhow::ensure!(
+        (1..=65_536).contains(&args.wal_bound_mib),
+        "--wal-bound-mib must be 1 to 65536"
+    );
+    if let Some(csv) = &args.from_csv {
+        let samples = crate::soak::read_csv(csv)?;
+        crate::soak::print_header();
+        for row in crate::soak::minute_table(&samples) {
+            println!("{row}");
+        }
+        if let Some(svg) = &args.svg {
+            let name = csv
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+            std::fs::write(
+                svg,
+                crate::soak::svg(
+                    &samples,
+                    &format!("yibao bench soak: {name}"),
+                    args.wal_bound_mib * 1024 * 1024,
+                ),
+            )?;
+        }
+        let v = crate::soak::judge(&samples, args.wal_bound_mib * 1024 * 1024);
+        println!(
+            "soak: {} samples; throughput first {:.0}/s, last {:.0}/s",
+            samples.len(),
+            v.first_rate,
+            v.last_rate
+        );
+        for p in &v.problems {
+            println!("SOAK PROBLEM: {p}");
+        }
+        anyhow::ensure!(
+            v.problems.is_empty(),
+            "长时间运行测试发现问题 the soak found problems (see above)"
+        );
+        return Ok(());
+    }
+    let config_file = args.database.config.clone();
+    let config = database_config(args.database)?;
+    let storage = connect(&config).await?;
+    let plan = crate::soak::SoakPlan {
+        residents: args.residents,
+        duration: Duration::from_secs(args.duration),
+        interval: Duration::from_secs(args.interval),
+        concurrency: args.concurrency,
+        channels: args.channels,
+        mix: crate::load::Mix::parse(&args.mix)?,
+        setup: !args.no_setup,
+        url: args.url,
+        server_pid: args.server_pid,
+        config_file,
+        retry: args.retry,
+        csv: args.csv,
+        svg: args.svg,
+        server_log: args.server_log,
+        wal_bound_bytes: args.wal_bound_mib * 1024 * 1024,
+        seed: args.seed,
+    };
+    let started = std::time::Instant::now();
+    // Interrupted, the soak's future is dropped, and with it the child server (killed on drop).
+    let result = tokio::select! {
+        r = crate::soak::run(&config.database_url, storage, config.master_key.as_ref(), plan) => r?,
+        () = shutdown_signal() => anyhow::bail!("soak interrupted; its server stopped"),
+    };
+    println!();
+    result.report.print();
+    let v = &result.verdict;
+    println!(
+        "soak: {} samples over {:.0} s ({:.0} s with setup and checks); throughput first {:.0}/s, last {:.0}/s",
+        result.samples.len(),
+        result.samples.last().map_or(0.0, |s| s.seconds),
+        started.elapsed().as_secs_f64(),
+        v.first_rate,
+        v.last_rate
+    );
+    if v.problems.is_empty() {
+        println!("soak: throughput kept, RSS and file descriptors flat, WAL bounded");
+    } else {
+        for p in &v.problems {
+            println!("SOAK PROBLEM: {p}");
+        }
+    }
+    anyhow::ensure!(
+        result.ok(),
+        "长时间运行测试发现问题 the soak found problems (see above)"
     );
     Ok(())
 }
@@ -1002,6 +1167,7 @@ async fn serve_then(
     state.master_key = config.master_key.clone();
     state.client_address_header = config.client_address_header.clone();
     state.order_hold_seconds = config.order_hold_seconds;
+    state.delivered_events_kept_seconds = config.outbox_delivered_kept_days * 86_400;
     if state.master_key.is_none() {
         tracing::warn!(
             "YIBAO_MASTER_KEY 未设置：新登记的渠道密钥将以明文存储，生产环境请设置主密钥"

@@ -18,6 +18,8 @@ pub const MAX_BODY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_PAYMENT_BATCH_MAX: usize = 32;
 pub const MIN_ORDER_HOLD_SECONDS: i64 = 60;
 pub const MAX_ORDER_HOLD_SECONDS: i64 = 24 * 3600;
+/// Longest retention of delivered outbox events, days (ten years).
+pub const MAX_OUTBOX_DELIVERED_KEPT_DAYS: i64 = 3650;
 /// A configuration file larger than this is refused unread.
 pub const MAX_CONFIG_FILE_BYTES: u64 = 256 * 1024;
 
@@ -45,6 +47,10 @@ pub struct Config {
     pub posting_secret: Option<yibao_server::channel::secrets::ChannelSecret>,
     /// Payment reports committed together at most (group commit); 1 commits each on its own.
     pub payment_batch_max: usize,
+    /// How long delivered outbox events are kept before they are pruned, days
+    /// (`outbox_delivered_kept_days`, 1 to 3650, default 30). Undelivered ones are kept until
+    /// delivered, however long.
+    pub outbox_delivered_kept_days: i64,
     /// The absolute URL the public reaches this server at; receipts print their verification
     /// URL (and its QR code) under it. `None`: `http://` + the listen address, with a warning.
     pub public_base_url: Option<yibao_server::receipts::PublicBaseUrl>,
@@ -112,6 +118,7 @@ struct FileConfig {
     posting_url: Option<String>,
     posting_secret: Option<String>,
     payment_batch_max: Option<usize>,
+    outbox_delivered_kept_days: Option<i64>,
     public_base_url: Option<String>,
     client_address_header: Option<String>,
     console: Option<bool>,
@@ -282,6 +289,22 @@ impl Config {
             });
         }
 
+        let outbox_delivered_kept_days = match env("YIBAO_OUTBOX_DELIVERED_KEPT_DAYS") {
+            Some(t) => t.trim().parse().map_err(|_| ConfigError::Invalid {
+                key: "outbox_delivered_kept_days",
+                reason: format!("“{t}”不是整数"),
+            })?,
+            None => file
+                .outbox_delivered_kept_days
+                .unwrap_or(yibao_server::background::DEFAULT_DELIVERED_EVENTS_KEPT_DAYS),
+        };
+        if !(1..=MAX_OUTBOX_DELIVERED_KEPT_DAYS).contains(&outbox_delivered_kept_days) {
+            return Err(ConfigError::Invalid {
+                key: "outbox_delivered_kept_days",
+                reason: format!("应在 1 至 {MAX_OUTBOX_DELIVERED_KEPT_DAYS} 天之间"),
+            });
+        }
+
         let public_base_url = env("YIBAO_PUBLIC_BASE_URL")
             .or(file.public_base_url)
             .map(|text| {
@@ -401,6 +424,7 @@ impl Config {
             metrics,
             log_format,
             payment_batch_max,
+            outbox_delivered_kept_days,
             public_base_url,
             client_address_header,
             database_url,
@@ -654,6 +678,27 @@ mod tests {
         let env = env_of(&[("YIBAO_CLIENT_ADDRESS_HEADER", "bad header")]);
         let err = Config::load(&Flags::default(), &env).unwrap_err();
         assert!(err.to_string().contains("client_address_header"), "{err}");
+    }
+
+    #[test]
+    fn delivered_outbox_events_are_kept_30_days_unless_configured_within_bounds() {
+        let c = Config::load(&Flags::default(), &env_of(&[])).unwrap();
+        assert_eq!(c.outbox_delivered_kept_days, 30);
+        let env = env_of(&[("YIBAO_OUTBOX_DELIVERED_KEPT_DAYS", "90")]);
+        assert_eq!(
+            Config::load(&Flags::default(), &env)
+                .unwrap()
+                .outbox_delivered_kept_days,
+            90
+        );
+        for bad in ["0", "-1", "3651", "forever"] {
+            let env = env_of(&[("YIBAO_OUTBOX_DELIVERED_KEPT_DAYS", bad)]);
+            let err = Config::load(&Flags::default(), &env).unwrap_err();
+            assert!(
+                err.to_string().contains("outbox_delivered_kept_days"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -13,4 +13,5 @@ pub mod operator;
 pub mod settlement_cli;
 pub mod setup_cli;
 pub mod simulate;
+pub mod soak;
 pub mod storage;

@@ -224,6 +224,19 @@ pub struct LoadPlan {
     /// Where to write the ledger (JSON lines), if anywhere.
     pub ledger_file: Option<PathBuf>,
     pub seed: u64,
+    /// Counted as the load runs, for a sampler beside it (the soak's throughput per interval).
+    pub progress: Option<Arc<Progress>>,
+}
+
+/// Running counts of a load, read by a sampler while it runs.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Requests answered (or failed), of every kind.
+    pub requests: std::sync::atomic::AtomicU64,
+    /// Requests that failed after any retries.
+    pub errors: std::sync::atomic::AtomicU64,
+    /// Set once the load itself is over (the checks afterwards are not load).
+    pub load_done: AtomicBool,
 }
 
 impl LoadPlan {
@@ -243,6 +256,7 @@ impl LoadPlan {
             setup: true,
             ledger_file: None,
             seed: 2020,
+            progress: None,
         }
     }
 }
@@ -708,6 +722,7 @@ struct Shared {
     started_ops: AtomicUsize,
     run_id: String,
     stopping: AtomicBool,
+    progress: Option<Arc<Progress>>,
 }
 
 impl Shared {
@@ -784,7 +799,22 @@ impl Worker {
     async fn run(mut self) -> WorkerResult {
         while self.shared.another_op() {
             let op = self.shared.mix.pick(&mut self.rng);
+            let counts = |stats: &Stats| {
+                let requests: u64 = stats.latencies.values().map(|h| h.len()).sum();
+                let errors: u64 = stats.errors.values().sum();
+                (requests, errors)
+            };
+            let before = counts(&self.stats);
             self.one(op).await;
+            if let Some(progress) = &self.shared.progress {
+                let after = counts(&self.stats);
+                progress
+                    .requests
+                    .fetch_add(after.0.saturating_sub(before.0), Ordering::Relaxed);
+                progress
+                    .errors
+                    .fetch_add(after.1.saturating_sub(before.1), Ordering::Relaxed);
+            }
         }
         WorkerResult {
             stats: self.stats,
@@ -1630,6 +1660,7 @@ pub async fn run(
         started_ops: AtomicUsize::new(0),
         run_id,
         stopping: AtomicBool::new(false),
+        progress: plan.progress.clone(),
     });
     eprintln!(
         "load: {} channels, {} workers, mix {}, {} unpaid payables, server {base}, run {}",
@@ -1683,6 +1714,9 @@ pub async fn run(
         violations.extend(r.violations);
     }
     let seconds = started.elapsed().as_secs_f64();
+    if let Some(progress) = &plan.progress {
+        progress.load_done.store(true, Ordering::Relaxed);
+    }
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
     if let Ok(mut s) = sampled.lock() {
