@@ -1020,14 +1020,18 @@ macro_rules! impl_storage {
                 limit: usize,
             ) -> Result<Vec<::yibao_domain::Person>, $crate::StorageError> {
                 use ::sqlx::Row as _;
-                let rows = ::sqlx::query(
-                    "SELECT p.region_code, p.id_number, p.name, p.household, p.permit_since, p.school, p.phone, \
-                     p.station_code, p.employee_insured, p.relief_kind, p.certificate_name, p.certificate_number, \
-                     p.certificate_valid_until, p.subsidy_fen \
-                     FROM enrolments e JOIN persons p ON p.region_code = e.region_code AND p.id_number = e.id_number \
+                // Two statements whose plans do not depend on statistics. Payables grow from none
+                // to a million during an assessment, so the statistics taken before it say "few";
+                // one statement with NOT EXISTS and a join let PostgreSQL pick an anti-join that
+                // read every payable and every person of the region once per batch (0.43 s a
+                // batch at 400 000, 13 minutes for 1 000 000). A scalar subquery is never turned
+                // into a join: the enrolments are read in key order and each is looked up in
+                // the payables' index, then the batch's persons by key.
+                let ids: Vec<String> = ::sqlx::query_scalar(
+                    "SELECT e.id_number FROM enrolments e \
                      WHERE e.region_code = $1 AND e.fee_year = $2 AND e.status = 'enrolled' AND e.id_number > $3 \
-                       AND NOT EXISTS (SELECT 1 FROM payables y WHERE y.region_code = e.region_code AND y.fee_year = $2 AND y.id_number = e.id_number \
-                                       AND y.status NOT IN ('superseded', 'cancelled')) \
+                       AND (SELECT 1 FROM payables y WHERE y.region_code = e.region_code AND y.fee_year = $2 \
+                            AND y.id_number = e.id_number AND y.status NOT IN ('superseded', 'cancelled') LIMIT 1) IS NULL \
                      ORDER BY e.id_number LIMIT $4",
                 )
                 .bind(region.as_str())
@@ -1036,6 +1040,18 @@ macro_rules! impl_storage {
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await?;
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = ::sqlx::QueryBuilder::new(
+                    "SELECT region_code, id_number, name, household, permit_since, school, phone, station_code, \
+                     employee_insured, relief_kind, certificate_name, certificate_number, certificate_valid_until, \
+                     subsidy_fen FROM persons WHERE region_code = ",
+                );
+                q.push_bind(region.as_str()).push(" AND id_number");
+                Self::push_id_list(&mut q, &ids);
+                q.push(" ORDER BY id_number");
+                let rows = q.build().fetch_all(&self.pool).await?;
                 rows.iter()
                     .map(|r| {
                         ($crate::person_columns_from_row!($db))(r)?                        .into_person()
