@@ -201,6 +201,17 @@ fn read_font_file(path: &Path) -> Result<Vec<u8>, ReceiptPdfError> {
     Ok(bytes)
 }
 
+/// What a chain of fonts draws ([`ReceiptFonts::coverage_with_fallbacks`]).
+#[derive(Debug)]
+pub struct ChainCoverage {
+    /// The PostScript names of the fonts that loaded, the main font first.
+    pub fonts: Vec<String>,
+    /// How much of each Han block ([`crate::HAN_BLOCKS`]) they draw together.
+    pub blocks: Vec<crate::BlockCoverage>,
+    /// Each fallback that did not load, and why.
+    pub skipped: Vec<(PathBuf, ReceiptPdfError)>,
+}
+
 /// The fonts a receipt is drawn with: the main font (which draws the fixed text and most names)
 /// and up to [`MAX_FALLBACK_FONTS`] fallback fonts. Each character is drawn with the first font of
 /// the chain that has a glyph for it (for a character followed by a variation selector: the first
@@ -273,6 +284,43 @@ impl ReceiptFonts {
             }
         }
         Ok((chain, skipped))
+    }
+
+    /// What this chain with the fallback fonts at `fallbacks` appended would draw of each Han
+    /// block, read one fallback at a time: each is dropped before the next is read, so the check
+    /// holds one fallback in memory, not all of them (the server's start-up check peaked at
+    /// 124 MB with them all). For a list longer than [`MAX_FALLBACK_FONTS`] only the first ones
+    /// count, as in a chain.
+    pub fn coverage_with_fallbacks(
+        &self,
+        fallbacks: &[PathBuf],
+    ) -> Result<ChainCoverage, ReceiptPdfError> {
+        let mut covered = std::collections::HashSet::new();
+        let mut names: Vec<String> = Vec::new();
+        let mut mark = |font: &ReceiptFont| -> Result<(), ReceiptPdfError> {
+            let face = font.face()?;
+            for block in crate::HAN_BLOCKS {
+                covered.extend(block.chars().filter(|c| has_glyph(&face, *c)));
+            }
+            names.push(font.postscript_name().to_owned());
+            Ok(())
+        };
+        for font in &self.fonts {
+            mark(font)?;
+        }
+        let room = (MAX_FALLBACK_FONTS + 1).saturating_sub(self.fonts.len());
+        let mut skipped = Vec::new();
+        for path in fallbacks.iter().take(room) {
+            match ReceiptFont::load_fallback(path) {
+                Ok(font) => mark(&font)?,
+                Err(e) => skipped.push((path.clone(), e)),
+            }
+        }
+        Ok(ChainCoverage {
+            fonts: names,
+            blocks: crate::coverage::han_coverage(|c| covered.contains(&c)),
+            skipped,
+        })
     }
 
     /// The main font.

@@ -49,10 +49,10 @@ use std::path::PathBuf;
 
 pub use coverage::{BlockCoverage, HanBlock, HAN_BLOCKS, MISSING_EXAMPLES};
 pub use font::{
-    find_default_fallback_fonts, find_default_font, ReceiptFont, ReceiptFonts, DEFAULT_FACE_INDEX,
-    DEFAULT_FALLBACK_FONT_PATHS, DEFAULT_FONT_PATHS, FALLBACK_FONTS_CONFIG_KEY, FALLBACK_FONTS_ENV,
-    FALLBACK_FONT_PACKAGES, FONT_PACKAGE, FONT_PATH_CONFIG_KEY, FONT_PATH_ENV, MAX_FALLBACK_FONTS,
-    MAX_FONT_BYTES,
+    find_default_fallback_fonts, find_default_font, ChainCoverage, ReceiptFont, ReceiptFonts,
+    DEFAULT_FACE_INDEX, DEFAULT_FALLBACK_FONT_PATHS, DEFAULT_FONT_PATHS, FALLBACK_FONTS_CONFIG_KEY,
+    FALLBACK_FONTS_ENV, FALLBACK_FONT_PACKAGES, FONT_PACKAGE, FONT_PATH_CONFIG_KEY, FONT_PATH_ENV,
+    MAX_FALLBACK_FONTS, MAX_FONT_BYTES,
 };
 pub use money::{capital_amount, format_yuan, MAX_RECEIPT_FEN};
 pub use render::render_receipt;

@@ -557,3 +557,28 @@ fn a_character_no_font_of_the_chain_has_is_a_clear_error() {
     assert!(err.to_string().contains("交款人"), "{err}");
     assert_eq!(err.code(), "RECEIPT_GLYPH_MISSING");
 }
+
+#[test]
+fn the_start_up_check_reading_one_fallback_at_a_time_finds_what_the_whole_chain_draws() {
+    let (Some(main), Some(chain)) = (font(), chain()) else {
+        return;
+    };
+    let coverage = main
+        .coverage_with_fallbacks(&find_default_fallback_fonts())
+        .expect("coverage");
+    assert!(coverage.skipped.is_empty(), "{:?}", coverage.skipped);
+    let names: Vec<&str> = chain
+        .fonts()
+        .iter()
+        .map(ReceiptFont::postscript_name)
+        .collect();
+    assert_eq!(coverage.fonts, names);
+    let whole = chain.han_coverage().expect("coverage of the chain");
+    let counted = |blocks: &[yibao_receipt_pdf::BlockCoverage]| -> Vec<(&'static str, usize)> {
+        blocks.iter().map(|b| (b.block.name, b.covered)).collect()
+    };
+    assert_eq!(counted(&coverage.blocks), counted(&whole));
+    // The fallbacks draw characters the main font lacks (Extension B, for one).
+    let alone = main.han_coverage().expect("coverage of the main font");
+    assert!(counted(&coverage.blocks) != counted(&alone));
+}

@@ -1185,17 +1185,13 @@ async fn serve_then(
         Some(Ok((main, _))) => {
             let main = Arc::new(main);
             // The fallbacks (about 100 MB) are read from disk only for a receipt that needs them;
-            // here once, off the start-up path, to check them and log what the chain covers.
+            // here once, off the start-up path and one at a time, to check them and log what the
+            // chain covers.
             let for_log = main.clone();
             let paths = fallback_paths.clone();
-            tokio::task::spawn_blocking(move || match for_log.with_fallbacks(&paths) {
-                Ok((chain, skipped)) => {
-                    for (path, err) in skipped {
-                        tracing::warn!(path = %path.display(), %err, "receipt fallback font not loaded");
-                    }
-                    log_receipt_font_coverage(&chain);
-                }
-                Err(err) => tracing::warn!(%err, "receipt fallback fonts not loaded"),
+            tokio::task::spawn_blocking(move || match for_log.coverage_with_fallbacks(&paths) {
+                Ok(coverage) => log_receipt_font_coverage(&coverage),
+                Err(err) => tracing::warn!(%err, "receipt font coverage not checked"),
             });
             state.receipt_font = Some(main);
             state.receipt_fallback_fonts = Arc::new(fallback_paths);
@@ -1306,30 +1302,23 @@ async fn shutdown_signal() {
 
 /// Logs (info) the fonts of the receipt chain and each Han block they do not wholly cover: names
 /// with such characters cannot be printed on a receipt PDF (the JSON receipt still works).
-fn log_receipt_font_coverage(fonts: &yibao_receipt_pdf::ReceiptFonts) {
-    let names: Vec<&str> = fonts
-        .fonts()
-        .iter()
-        .map(yibao_receipt_pdf::ReceiptFont::postscript_name)
-        .collect();
-    tracing::info!(fonts = ?names, "receipt fonts loaded (main font first, then fallbacks)");
-    match fonts.han_coverage() {
-        Ok(coverage) => {
-            for block in coverage.iter().filter(|c| c.missing() > 0) {
-                let examples: Vec<String> = block
-                    .missing_examples
-                    .iter()
-                    .map(|c| format!("U+{:04X}", u32::from(*c)))
-                    .collect();
-                tracing::info!(
-                    block = block.block.name,
-                    covered = block.covered,
-                    assigned = block.block.assigned_count(),
-                    missing_examples = ?examples,
-                    "receipt fonts do not cover this Unicode block: names with its missing characters cannot be printed as receipt PDFs"
-                );
-            }
-        }
-        Err(err) => tracing::warn!(%err, "receipt font coverage not checked"),
+fn log_receipt_font_coverage(coverage: &yibao_receipt_pdf::ChainCoverage) {
+    for (path, err) in &coverage.skipped {
+        tracing::warn!(path = %path.display(), %err, "receipt fallback font not loaded");
+    }
+    tracing::info!(fonts = ?coverage.fonts, "receipt fonts loaded (main font first, then fallbacks)");
+    for block in coverage.blocks.iter().filter(|c| c.missing() > 0) {
+        let examples: Vec<String> = block
+            .missing_examples
+            .iter()
+            .map(|c| format!("U+{:04X}", u32::from(*c)))
+            .collect();
+        tracing::info!(
+            block = block.block.name,
+            covered = block.covered,
+            assigned = block.block.assigned_count(),
+            missing_examples = ?examples,
+            "receipt fonts do not cover this Unicode block: names with its missing characters cannot be printed as receipt PDFs"
+        );
     }
 }
