@@ -24,18 +24,42 @@ fn fail(err: ApiError) -> anyhow::Error {
     anyhow::anyhow!("{}（{}）", err.message, err.code.as_str())
 }
 
-/// A progress line on a terminal; nothing otherwise.
+/// A progress line on a terminal, with the rate and, when the total is known, the time left;
+/// nothing when standard error is not a terminal (a pipe, a log file).
 fn progress_printer(what: &'static str) -> impl Fn(Progress) + Send + Sync {
     let tty = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
     move |p| {
         if tty {
-            match p.total {
-                Some(total) => eprint!("\r{what} {} / {total}", p.done),
-                None => eprint!("\r{what} {}", p.done),
-            }
+            // Back to the line's start, the line, then clear what a longer earlier one left.
+            eprint!("\r{}\x1b[K", progress_line(what, p, started.elapsed()));
             let _ = std::io::stderr().flush();
         }
     }
+}
+
+/// `已处理行数 14000 / 30000（46%），每秒 2800，约 6 秒后完成`: the rate once a second has passed,
+/// the time left when the total is known.
+fn progress_line(what: &str, p: Progress, elapsed: std::time::Duration) -> String {
+    let mut line = match p.total {
+        Some(total) if total > 0 => format!(
+            "{what} {} / {total}（{}%）",
+            p.done,
+            p.done.min(total) * 100 / total
+        ),
+        Some(total) => format!("{what} {} / {total}", p.done),
+        None => format!("{what} {}", p.done),
+    };
+    let millis = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    if millis >= 1000 {
+        let rate = p.done.saturating_mul(1000) / millis;
+        line.push_str(&format!("，每秒 {rate}"));
+        if let (Some(total), true) = (p.total, rate > 0) {
+            let left = total.saturating_sub(p.done).div_ceil(rate);
+            line.push_str(&format!("，约 {left} 秒后完成"));
+        }
+    }
+    line
 }
 
 fn end_progress() {
@@ -271,4 +295,36 @@ pub async fn staff_add_command(storage: &dyn Storage, args: StaffAdd) -> anyhow:
     .map_err(fail)?;
     println!("已创建工作人员账号 {}（{}）", args.username, role.code());
     Ok(())
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::{progress_line, Progress};
+    use std::time::Duration;
+
+    #[test]
+    fn the_progress_line_shows_the_share_the_rate_and_the_time_left() {
+        let line = |done, total, secs| {
+            progress_line(
+                "已处理行数",
+                Progress { done, total },
+                Duration::from_secs(secs),
+            )
+        };
+        // Before a second has passed there is no rate to tell.
+        assert_eq!(line(500, Some(30_000), 0), "已处理行数 500 / 30000（1%）");
+        assert_eq!(
+            line(14_000, Some(30_000), 5),
+            "已处理行数 14000 / 30000（46%），每秒 2800，约 6 秒后完成"
+        );
+        assert_eq!(
+            line(30_000, Some(30_000), 10),
+            "已处理行数 30000 / 30000（100%），每秒 3000，约 0 秒后完成"
+        );
+        // Without a total (an assessment counts as it goes): the count and the rate.
+        assert_eq!(line(9_000, None, 3), "已处理行数 9000，每秒 3000");
+        // Nothing done yet: no rate, no estimate; an empty total is not divided by.
+        assert_eq!(line(0, Some(100), 4), "已处理行数 0 / 100（0%），每秒 0");
+        assert_eq!(line(0, Some(0), 4), "已处理行数 0 / 0，每秒 0");
+    }
 }
