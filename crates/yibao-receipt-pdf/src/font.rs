@@ -289,12 +289,17 @@ impl ReceiptFonts {
     /// What this chain with the fallback fonts at `fallbacks` appended would draw of each Han
     /// block, read one fallback at a time: each is dropped before the next is read, so the check
     /// holds one fallback in memory, not all of them (the server's start-up check peaked at
-    /// 124 MB with them all). For a list longer than [`MAX_FALLBACK_FONTS`] only the first ones
-    /// count, as in a chain.
+    /// 124 MB with them all). A chain longer than [`MAX_FALLBACK_FONTS`] fallbacks is refused, as
+    /// [`ReceiptFonts::load`] refuses it.
     pub fn coverage_with_fallbacks(
         &self,
         fallbacks: &[PathBuf],
     ) -> Result<ChainCoverage, ReceiptPdfError> {
+        if self.fonts.len() + fallbacks.len() > MAX_FALLBACK_FONTS + 1 {
+            return Err(ReceiptPdfError::TooManyFallbackFonts {
+                max: MAX_FALLBACK_FONTS,
+            });
+        }
         let mut covered = std::collections::HashSet::new();
         let mut names: Vec<String> = Vec::new();
         let mut mark = |font: &ReceiptFont| -> Result<(), ReceiptPdfError> {
@@ -308,9 +313,8 @@ impl ReceiptFonts {
         for font in &self.fonts {
             mark(font)?;
         }
-        let room = (MAX_FALLBACK_FONTS + 1).saturating_sub(self.fonts.len());
         let mut skipped = Vec::new();
-        for path in fallbacks.iter().take(room) {
+        for path in fallbacks {
             match ReceiptFont::load_fallback(path) {
                 Ok(font) => mark(&font)?,
                 Err(e) => skipped.push((path.clone(), e)),
