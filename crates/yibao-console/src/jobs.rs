@@ -149,7 +149,16 @@ impl<T: Clone + Send + 'static> Jobs<T> {
                 }
             }),
         };
-        let work = tokio::spawn(work(reporter));
+        // A job started by a write reads the primary as the request did (read_routing).
+        let primary = yibao_storage::read_routing::primary_required();
+        let work = work(reporter);
+        let work = tokio::spawn(async move {
+            if primary {
+                yibao_storage::read_routing::on_primary(work).await
+            } else {
+                work.await
+            }
+        });
         let jobs = self.clone();
         let job_id = id.clone();
         let mut finished = tokio::spawn(async move {

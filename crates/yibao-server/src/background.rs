@@ -67,6 +67,29 @@ async fn housekeeping(state: &AppState, now: i64) {
         Err(err) => tracing::warn!(%err, "database upkeep failed"),
     }
 }
+/// Every tick: the read replica checked, and the bulk reads sent to it or to the primary until
+/// the next tick (yibao_storage::read_routing). Logged when that changes.
+async fn check_replica(state: &AppState) {
+    match state.storage.check_replica().await {
+        Ok(Some((replica, true))) if replica.usable => tracing::info!(
+            lag_ms = replica.lag.map_or(0, |l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
+            "read replica caught up: searches, lists and reports read it again"
+        ),
+        Ok(Some((replica, true))) => match replica.lag {
+            Some(lag) => tracing::warn!(
+                lag_ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX),
+                max_lag_ms = u64::try_from(replica.max_lag.as_millis()).unwrap_or(u64::MAX),
+                "read replica lags past its bound: searches, lists and reports read the primary"
+            ),
+            None => tracing::warn!(
+                "read replica unreachable or no longer a replica: searches, lists and reports read the primary"
+            ),
+        },
+        Ok(_) => {}
+        Err(err) => tracing::warn!(%err, "checking the read replica failed"),
+    }
+}
+
 /// Every tick: the SQLite WAL truncated once past half its bound (a file's size otherwise; nothing
 /// on PostgreSQL). Under load the WAL grows a few MiB a second, too fast for the once-a-minute
 /// upkeep alone to keep it below its bound.
@@ -211,6 +234,7 @@ pub async fn tick(
     client: &reqwest::Client,
 ) -> u64 {
     let now = state.clock.now().timestamp();
+    check_replica(state).await;
     if let Err(err) = state.storage.expire_orders(now).await {
         tracing::warn!(%err, "expiring orders failed");
     }

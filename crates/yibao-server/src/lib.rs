@@ -157,7 +157,11 @@ pub fn app_with(state: AppState, settings: &ServerSettings, extra: Router<AppSta
         .merge(settlement_uploads)
         .merge(channel)
         .merge(extra)
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            middleware::read_your_writes,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             middleware::request_id_and_errors,
@@ -169,7 +173,11 @@ pub fn app_with(state: AppState, settings: &ServerSettings, extra: Router<AppSta
 pub fn standalone(state: AppState, routes: Router<AppState>) -> Router {
     let metrics = state.metrics.clone();
     routes
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            middleware::read_your_writes,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             middleware::request_id_and_errors,

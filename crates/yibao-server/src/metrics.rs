@@ -115,6 +115,10 @@ pub struct Metrics {
     payables_locked_by_debit_runs: Gauge,
     pool_connections: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
+    replica_configured: Gauge,
+    replica_usable: Gauge,
+    replica_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
+    replica_pool_connections: Family<PoolLabels, Gauge>,
     sqlite_wal_bytes: Gauge,
     refreshed_at: Gauge,
     refresh_failures: Counter,
@@ -203,6 +207,31 @@ impl Metrics {
             "db_pool_max_connections",
             "The pool's bound on connections",
         );
+        let replica_configured = gauge(
+            &mut registry,
+            "db_replica_configured",
+            "1 when a read replica is configured (read_database_url), else 0",
+        );
+        let replica_usable = gauge(
+            &mut registry,
+            "db_replica_usable",
+            "1 while searches, lists and reports read the replica; 0 while they read the primary \
+             (no replica, or it is unreachable, promoted or lagging past max_replica_lag_seconds)",
+        );
+        let replica_lag = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "db_replica_lag",
+            "How far the read replica's replay was behind the primary at the last check (every 5 s); \
+             -1 when it did not answer",
+            Unit::Seconds,
+            replica_lag.clone(),
+        );
+        let replica_pool_connections = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "db_replica_pool_connections",
+            "Connections open in this process's pool to the read replica, by state (idle or in_use)",
+            replica_pool_connections.clone(),
+        );
         let sqlite_wal_bytes = Gauge::default();
         registry.register_with_unit(
             "sqlite_wal",
@@ -236,6 +265,10 @@ impl Metrics {
             payables_locked_by_debit_runs,
             pool_connections,
             pool_max,
+            replica_configured,
+            replica_usable,
+            replica_lag,
+            replica_pool_connections,
             sqlite_wal_bytes,
             refreshed_at,
             refresh_failures,
@@ -297,6 +330,23 @@ impl Metrics {
             .get_or_create(&PoolLabels { state: "in_use" })
             .set(i64::from(pool.open - idle));
         self.pool_max.set(i64::from(pool.max));
+        if let Some(replica) = storage.replica_pool_status() {
+            let idle = replica.idle.min(replica.open);
+            self.replica_pool_connections
+                .get_or_create(&PoolLabels { state: "idle" })
+                .set(i64::from(idle));
+            self.replica_pool_connections
+                .get_or_create(&PoolLabels { state: "in_use" })
+                .set(i64::from(replica.open - idle));
+        }
+        let replica = storage.replica_state();
+        self.replica_configured.set(i64::from(replica.is_some()));
+        self.replica_usable
+            .set(i64::from(replica.is_some_and(|r| r.usable)));
+        if let Some(replica) = replica {
+            self.replica_lag
+                .set(replica.lag.map_or(-1.0, |lag| lag.as_secs_f64()));
+        }
     }
 
     /// The exposition text.

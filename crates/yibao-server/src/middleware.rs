@@ -21,6 +21,13 @@ use tracing::Instrument;
 
 pub const REQUEST_ID_HEADER: &str = "yibao-request-id";
 
+/// With a read replica, the browser's cookie that sends its reads to the primary until the unix
+/// second it holds: set on every write a browser makes, so a clerk's next pages show their change.
+pub const READ_PRIMARY_COOKIE: &str = "yibao_read_primary_until";
+/// A request header with which an API client asks for every read on the primary
+/// (`Yibao-Read: primary`), e.g. to list what it has just written.
+pub const READ_HEADER: &str = "yibao-read";
+
 /// The request id, available to handlers as an extension.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -136,4 +143,55 @@ fn code_for_status(status: StatusCode) -> ErrorCode {
         s if s.is_server_error() => ErrorCode::InternalError,
         _ => ErrorCode::InvalidRequest,
     }
+}
+
+/// Read-your-writes with a read replica (yibao_storage::read_routing): a request that writes,
+/// carries [`READ_PRIMARY_COOKIE`] still valid, or asks with [`READ_HEADER`], reads the primary
+/// only. A browser's write (a request with cookies) sets the cookie for the replica's lag bound
+/// plus one check interval: by then the replica has the change, or is not read at all. Without a
+/// replica this does nothing.
+pub async fn read_your_writes(
+    State(state): State<crate::AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(replica) = state.storage.replica_state() else {
+        return next.run(request).await;
+    };
+    let now = state.clock.now().timestamp();
+    let headers = request.headers();
+    let writes = !request.method().is_safe();
+    let browser = headers.contains_key(header::COOKIE);
+    let recent = cookie(headers, READ_PRIMARY_COOKIE)
+        .and_then(|v| v.parse::<i64>().ok())
+        .is_some_and(|until| until >= now);
+    let asked = headers
+        .get(READ_HEADER)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"primary"));
+    if !(writes || recent || asked) {
+        return next.run(request).await;
+    }
+    let mut response = yibao_storage::read_routing::on_primary(next.run(request)).await;
+    if writes && browser {
+        let window = replica.max_lag.as_secs() + crate::background::TICK.as_secs() + 1;
+        let until = now.saturating_add(i64::try_from(window).unwrap_or(i64::MAX));
+        let value = format!(
+            "{READ_PRIMARY_COOKIE}={until}; Path=/; Max-Age={window}; HttpOnly; SameSite=Strict"
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// The value of the cookie `name`, if the request carries it.
+pub fn cookie<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(k, v)| (k == name).then_some(v))
 }

@@ -10,7 +10,9 @@ use crate::{accounts_api, admin, channel, routes, settlement_api};
         title = "yibao",
         description = "城乡居民基本医疗保险费征缴平台 (urban-rural resident basic medical insurance contributions). \
             Amounts are integers in fen. Every response carries `Yibao-Request-Id`; every error is \
-            `{\"code\", \"message\", \"request_id\"}` with a stable code and a Chinese message.",
+            `{\"code\", \"message\", \"request_id\"}` with a stable code and a Chinese message. \
+            Where a read replica is configured, the staff lists, searches and reports may answer up to \
+            `max_replica_lag_seconds` late; send `Yibao-Read: primary` to read what you have just written.",
     ),
     paths(
         routes::healthz,

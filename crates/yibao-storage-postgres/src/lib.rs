@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::sync::Arc;
+
 use sqlx::PgPool;
-use yibao_storage::{Backend, StorageError};
+use yibao_storage::read_routing::{ReadPools, ReplicaHealth, ReplicaState};
+use yibao_storage::{Backend, PoolStatus, StorageError};
 
 /// Connections per server process. PostgreSQL's default `max_connections` is 100.
 pub const MAX_CONNECTIONS: u32 = 16;
@@ -102,7 +105,21 @@ pub const PLACEMENT: &[(&str, Placement)] = &[
 #[derive(Clone)]
 pub struct PostgresStorage {
     pool: PgPool,
+    /// Bulk reads (searches, lists, reports, dashboards): a streaming replica's pool while it is
+    /// well, else `pool` ([`yibao_storage::read_routing`]).
+    reads: ReadPools<sqlx::Postgres>,
 }
+
+/// A streaming replica to serve bulk reads ([`PostgresStorage::connect_with_replica`]).
+pub struct ReplicaSettings<'a> {
+    /// Its `postgres://` URL; never logged.
+    pub url: &'a str,
+    /// Lag past which it is not read.
+    pub max_lag: Duration,
+}
+
+/// How long the replica may take at start to replay the migrations the primary just ran.
+pub const REPLICA_CATCH_UP_AT_START: Duration = Duration::from_secs(30);
 
 impl PostgresStorage {
     /// Orders names by code point whatever the database's collation (the `persons_by_name` index).
@@ -110,30 +127,122 @@ impl PostgresStorage {
 
     /// Connects and runs the embedded migrations. `url` is a `postgres://` URL; it is never logged.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
-        let options: PgConnectOptions = url.parse().map_err(|_: sqlx::Error| {
-            StorageError::Unavailable(
-                "PostgreSQL 数据库地址格式不对，应为 postgres://用户[:密码]@主机:端口/数据库"
-                    .into(),
-            )
-        })?;
-        let options = options.application_name("yibao");
-        let pool = match PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.clone())
-            .await
-        {
-            Ok(pool) => pool,
-            Err(err) => {
-                return Err(StorageError::Unavailable(
-                    diagnose_connect(&options, err).await,
-                ))
-            }
+        Self::connect_with_replica(url, None).await
+    }
+
+    /// Connects to the primary and runs the embedded migrations, then, with `replica`, connects
+    /// to the streaming replica for bulk reads once it has been checked to be a replica of this
+    /// very database and has replayed those migrations.
+    pub async fn connect_with_replica(
+        url: &str,
+        replica: Option<ReplicaSettings<'_>>,
+    ) -> Result<Self, StorageError> {
+        let pool = open_pool(url, "").await?;
+        let mut storage = PostgresStorage {
+            reads: ReadPools::primary_only(pool.clone()),
+            pool,
         };
-        let storage = PostgresStorage { pool };
         storage.require_utf8().await?;
         storage.migrate().await?;
+        if let Some(replica) = replica {
+            let replica_pool = open_pool(replica.url, "只读副本：").await?;
+            storage.require_replica_of_primary(&replica_pool).await?;
+            storage.reads = ReadPools::with_replica(
+                storage.pool.clone(),
+                replica_pool,
+                Arc::new(ReplicaHealth::new(replica.max_lag)),
+            );
+        }
         Ok(storage)
+    }
+
+    /// Refuses a read replica that is not a streaming replica of this primary's database (a
+    /// second primary, another cluster, another database), and waits, at most
+    /// [`REPLICA_CATCH_UP_AT_START`], for it to replay the migrations the primary just ran.
+    async fn require_replica_of_primary(&self, replica: &PgPool) -> Result<(), StorageError> {
+        let refuse = |why: String| {
+            StorageError::Other(format!(
+                "只读副本（read_database_url）不能用：{why}。它应是本数据库的流复制备库（pg_basebackup -R 建立），\
+                 指向同名数据库；不配置则所有读取都走主库"
+            ))
+        };
+        let (in_recovery, database): (bool, String) =
+            sqlx::query_as("SELECT pg_is_in_recovery(), current_database()")
+                .fetch_one(replica)
+                .await?;
+        if !in_recovery {
+            return Err(refuse(
+                "它不处于恢复（备库）状态，是一个可写的主库".to_owned(),
+            ));
+        }
+        let primary_database: String = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(&self.pool)
+            .await?;
+        if database != primary_database {
+            return Err(refuse(format!(
+                "它指向数据库 {database}，主库是 {primary_database}"
+            )));
+        }
+        // The cluster's identity, shared by a primary and its streaming replicas. Reading it may
+        // need rights the role lacks: then this one check is skipped.
+        let identity = "SELECT system_identifier::text FROM pg_control_system()";
+        let primary_id: Result<String, _> =
+            sqlx::query_scalar(identity).fetch_one(&self.pool).await;
+        let replica_id: Result<String, _> = sqlx::query_scalar(identity).fetch_one(replica).await;
+        match (primary_id, replica_id) {
+            (Ok(p), Ok(r)) if p != r => {
+                return Err(refuse(
+                    "它属于另一个 PostgreSQL 集群（系统标识不同），不是本库的副本".to_owned(),
+                ))
+            }
+            (Ok(_), Ok(_)) => {}
+            _ => tracing::warn!(
+                "cannot read pg_control_system(): the read replica's cluster identity is not checked"
+            ),
+        }
+        let latest = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+        let wanted: Option<i64> = sqlx::query_scalar(latest).fetch_one(&self.pool).await?;
+        let started = std::time::Instant::now();
+        loop {
+            let replayed: Option<i64> = sqlx::query_scalar(latest)
+                .fetch_one(replica)
+                .await
+                .unwrap_or(None);
+            if replayed >= wanted {
+                return Ok(());
+            }
+            if started.elapsed() > REPLICA_CATCH_UP_AT_START {
+                return Err(refuse(format!(
+                    "它在 {} 秒内没有赶上主库的数据库结构（迁移），复制可能已中断",
+                    REPLICA_CATCH_UP_AT_START.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// How far the replica's replay is behind the primary: none when it has replayed everything
+    /// the primary had written when asked; else the age of the last transaction it replayed.
+    /// `None` when it does not answer or is no longer a replica (promoted). One statement on each.
+    async fn replica_lag(&self, replica: &PgPool) -> Result<Option<Duration>, StorageError> {
+        let written: String = sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text")
+            .fetch_one(&self.pool)
+            .await?;
+        let row: Result<(bool, Option<i64>), sqlx::Error> = sqlx::query_as(
+            "SELECT pg_is_in_recovery(), CASE WHEN pg_last_wal_replay_lsn() >= $1::pg_lsn THEN 0 \
+             ELSE CAST(EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000 AS BIGINT) END",
+        )
+        .bind(&written)
+        .fetch_one(replica)
+        .await;
+        Ok(match row {
+            Ok((true, Some(millis))) => Some(Duration::from_millis(millis.max(0).unsigned_abs())),
+            Ok(_) => None,
+            Err(err) => {
+                tracing::debug!(error = %err, "read replica check failed");
+                None
+            }
+        })
     }
 
     /// Refuses a database whose server encoding is not UTF8, before anything is written: in
@@ -410,6 +519,29 @@ impl PostgresStorage {
 yibao_storage::impl_collection_storage!(PostgresStorage, sqlx::Postgres);
 yibao_storage::impl_settlement_storage!(PostgresStorage, sqlx::Postgres);
 
+/// A pool of [`MAX_CONNECTIONS`] to `url`; a failure is explained ([`diagnose_connect`]) after
+/// `what` (empty for the primary).
+async fn open_pool(url: &str, what: &str) -> Result<PgPool, StorageError> {
+    let options: PgConnectOptions = url.parse().map_err(|_: sqlx::Error| {
+        StorageError::Unavailable(format!(
+            "{what}PostgreSQL 数据库地址格式不对，应为 postgres://用户[:密码]@主机:端口/数据库"
+        ))
+    })?;
+    let options = options.application_name("yibao");
+    match PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options.clone())
+        .await
+    {
+        Ok(pool) => Ok(pool),
+        Err(err) => Err(StorageError::Unavailable(format!(
+            "{what}{}",
+            diagnose_connect(&options, err).await
+        ))),
+    }
+}
+
 /// Why the first connection failed, in Chinese, with the host, port, database and user (never the
 /// password). The pool only says "timed out"; a plain TCP connection and then one PostgreSQL
 /// connection find the cause: nothing listening, no route, a name that does not resolve, a wrong
@@ -492,5 +624,25 @@ yibao_storage::impl_storage!(PostgresStorage, sqlx::Postgres, {
 
     async fn housekeeping(&self) -> Result<yibao_storage::Housekeeping, StorageError> {
         self.upkeep().await
+    }
+
+    fn replica_pool_status(&self) -> Option<PoolStatus> {
+        self.reads.replica().map(|(pool, _)| PoolStatus {
+            open: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        })
+    }
+
+    fn replica_state(&self) -> Option<ReplicaState> {
+        self.reads.replica().map(|(_, health)| health.state())
+    }
+
+    async fn check_replica(&self) -> Result<Option<(ReplicaState, bool)>, StorageError> {
+        let Some((replica, health)) = self.reads.replica() else {
+            return Ok(None);
+        };
+        let lag = self.replica_lag(replica).await?;
+        Ok(Some(health.record(lag)))
     }
 });

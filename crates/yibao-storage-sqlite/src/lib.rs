@@ -29,6 +29,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone)]
 pub struct SqliteStorage {
     pool: SqlitePool,
+    /// Bulk reads (searches, lists, reports): the same pool, SQLite has no replica.
+    reads: yibao_storage::read_routing::ReadPools<sqlx::Sqlite>,
     /// The write-ahead log's file; `None` in memory.
     wal_file: Option<std::path::PathBuf>,
     /// Past this size housekeeping truncates the WAL ([`WAL_BOUND_BYTES`] unless set).
@@ -73,6 +75,7 @@ impl SqliteStorage {
             .await
             .map_err(|e| StorageError::Unavailable(diagnose_open(&path, &e)))?;
         let storage = SqliteStorage {
+            reads: yibao_storage::read_routing::ReadPools::primary_only(pool.clone()),
             pool,
             wal_file,
             wal_bound_bytes: WAL_BOUND_BYTES,

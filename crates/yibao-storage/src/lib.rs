@@ -21,6 +21,7 @@ mod collection_sql;
 pub mod console_reads;
 mod database_url;
 pub mod portable;
+pub mod read_routing;
 pub mod records;
 pub mod regional_id;
 pub mod settlement;
@@ -159,6 +160,22 @@ pub trait Storage:
     ) -> Result<OperationsSnapshot, StorageError>;
     /// The connection pool's use now (no query).
     fn pool_status(&self) -> PoolStatus;
+    /// The read replica's pool use now, when one is configured (no query).
+    fn replica_pool_status(&self) -> Option<PoolStatus> {
+        None
+    }
+    /// The read replica as the last check found it, when one is configured (no query).
+    fn replica_state(&self) -> Option<read_routing::ReplicaState> {
+        None
+    }
+    /// Checks the read replica (does it answer, is it still a replica, how far behind is it) and
+    /// decides whether bulk reads go to it until the next check ([`read_routing`]). Answers the
+    /// state and whether it changed; `None` without a replica. Called by the background loop.
+    async fn check_replica(
+        &self,
+    ) -> Result<Option<(read_routing::ReplicaState, bool)>, StorageError> {
+        Ok(None)
+    }
 
     /// Creates the pooling region or renames it.
     async fn upsert_region(&self, region: &PoolingRegion) -> Result<(), StorageError>;

@@ -1208,7 +1208,7 @@ macro_rules! impl_storage {
                 .bind(station.map(|s| s.as_str().to_owned()))
                 .bind(station.is_none())
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .fetch_all(&self.pool)
+                .fetch_all(self.reads.pool())
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -1237,7 +1237,7 @@ macro_rules! impl_storage {
                 &self,
                 query: &$crate::console_reads::MoneyCountsQuery<'_>,
             ) -> Result<$crate::console_reads::MoneyCounts, $crate::StorageError> {
-                $crate::console_reads::money_counts(&self.pool, query).await
+                $crate::console_reads::money_counts(self.reads.pool(), query).await
             }
 
             async fn collection_progress(
@@ -1263,7 +1263,7 @@ macro_rules! impl_storage {
                 .bind(region.is_none())
                 .bind(station.map(|s| s.as_str().to_owned()))
                 .bind(station.is_none())
-                .fetch_all(&self.pool)
+                .fetch_all(self.reads.pool())
                 .await?;
                 let mut out: Vec<$crate::records::ProgressRow> = Vec::new();
                 for r in &rows {
@@ -1305,7 +1305,7 @@ macro_rules! impl_storage {
                 .bind(station.map(|s| s.as_str().to_owned()))
                 .bind(station.is_none())
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .fetch_all(&self.pool)
+                .fetch_all(self.reads.pool())
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -1545,7 +1545,7 @@ macro_rules! impl_storage {
                 }
                 let rows = query
                     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.reads.pool())
                     .await?;
                 rows.iter()
                     .map(|r| {
@@ -1635,7 +1635,7 @@ macro_rules! impl_storage {
                 &self,
                 query: &$crate::console_reads::UnpaidBatchQuery<'_>,
             ) -> Result<Vec<$crate::records::UnpaidRow>, $crate::StorageError> {
-                $crate::console_reads::unpaid_after(&self.pool, query).await
+                $crate::console_reads::unpaid_after(self.reads.pool(), query).await
             }
 
             async fn unpaid_page(
@@ -1677,7 +1677,7 @@ macro_rules! impl_storage {
                 .bind(station.is_none())
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-                .fetch_all(&self.pool)
+                .fetch_all(self.reads.pool())
                 .await?;
                 let mut page = $crate::records::UnpaidPage::default();
                 for r in &rows {
@@ -1823,7 +1823,7 @@ macro_rules! impl_storage {
                 )
                 .bind(region.as_str())
                 .bind(i32::from(fee_year.get()))
-                .fetch_all(&self.pool)
+                .fetch_all(self.reads.pool())
                 .await?;
                 rows.iter()
                     .map(|r| {

@@ -235,7 +235,7 @@ macro_rules! impl_settlement_storage {
                 .bind(id_number.is_none())
                 .bind(id_number)
                 .bind(limit as i64)
-                .fetch_all(&self.pool)
+                .fetch_all(self.reads.pool())
                 .await?;
                 let mut conn = self.pool.acquire().await?;
                 let mut out = Vec::with_capacity(nos.len());
@@ -397,7 +397,7 @@ macro_rules! impl_settlement_storage {
                     .bind(region)
                     .bind(region.is_none())
                     .bind(limit as i64)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.reads.pool())
                     .await?;
                 rows.iter().map($crate::debit_run_from_row!($db)).collect()
             }
@@ -939,7 +939,7 @@ macro_rules! impl_settlement_storage {
                 .bind(limit as i64)
                 .bind(region)
                 .bind(region.is_none())
-                .fetch_all(&self.pool)
+                .fetch_all(self.reads.pool())
                 .await?;
                 rows.iter().map($crate::reconciliation_item_from_row!($db)).collect()
             }
@@ -993,7 +993,7 @@ macro_rules! impl_settlement_storage {
                 .bind(from)
                 .bind(to)
                 .bind(limit as i64)
-                .fetch_all(&self.pool)
+                .fetch_all(self.reads.pool())
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -1176,7 +1176,7 @@ macro_rules! impl_settlement_storage {
                     .bind(region)
                     .bind(region.is_none())
                     .bind(limit as i64)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.reads.pool())
                     .await?;
                 rows.iter().map($crate::refund_state_from_row!($db)).collect()
             }
@@ -1199,7 +1199,7 @@ macro_rules! impl_settlement_storage {
                 .bind(to)
                 .bind(region)
                 .bind(region.is_none())
-                .fetch_all(&self.pool)
+                .fetch_all(self.reads.pool())
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -1228,7 +1228,7 @@ macro_rules! impl_settlement_storage {
                 .bind(to)
                 .bind(region)
                 .bind(region.is_none())
-                .fetch_all(&self.pool)
+                .fetch_all(self.reads.pool())
                 .await?;
                 let settled: Vec<(::chrono::NaiveDate, String, i64, i64)> = ::sqlx::query_as(
                     "SELECT settled_on, channel_id, COUNT(*), CAST(SUM(amount_fen) AS BIGINT) FROM refunds WHERE status = 'succeeded' AND settled_on BETWEEN $1 AND $2 \
@@ -1238,7 +1238,7 @@ macro_rules! impl_settlement_storage {
                 .bind(to)
                 .bind(region)
                 .bind(region.is_none())
-                .fetch_all(&self.pool)
+                .fetch_all(self.reads.pool())
                 .await?;
                 let mut by_key: ::std::collections::BTreeMap<(::chrono::NaiveDate, String), $crate::settlement::RefundDayRow> = Default::default();
                 for (day, channel_id, n, fen) in due {

@@ -165,7 +165,9 @@ pub async fn fresh_sqlite() -> TestDb {
     }
 }
 
-pub async fn fresh_postgres() -> TestDb {
+/// A new, empty `yibao_test_…` database on the server `YIBAO_TEST_DATABASE_URL` names: that URL,
+/// the database's name and its URL.
+async fn create_postgres_test_database() -> (String, String, String) {
     let admin_url = postgres_admin_url();
     let database = format!("{TEST_DATABASE_PREFIX}{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(&admin_url)
@@ -177,6 +179,11 @@ pub async fn fresh_postgres() -> TestDb {
         .expect("create test database");
     let _ = admin.close().await;
     let url = with_database(&admin_url, &database);
+    (admin_url, database, url)
+}
+
+pub async fn fresh_postgres() -> TestDb {
+    let (admin_url, database, url) = create_postgres_test_database().await;
     let storage = PostgresStorage::connect(&url)
         .await
         .expect("open PostgreSQL");
@@ -203,6 +210,51 @@ fn postgres_test_db(
             database,
         },
     }
+}
+
+/// The `postgres://` URL of a streaming replica of the server `YIBAO_TEST_DATABASE_URL` names
+/// (`YIBAO_TEST_REPLICA_URL`, any database on it; scripts/replica starts both). `None` when unset:
+/// the replica suite is then skipped.
+pub fn replica_admin_url() -> Option<String> {
+    std::env::var("YIBAO_TEST_REPLICA_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A fresh database on the primary, opened with its streaming replica for bulk reads (lag bound
+/// `max_lag`) once the replica has it. Answers the database and the replica's URL of it.
+pub async fn fresh_postgres_with_replica(
+    replica_admin_url: &str,
+    max_lag: std::time::Duration,
+) -> (TestDb, String) {
+    let (admin_url, database, url) = create_postgres_test_database().await;
+    let replica_url = with_database(replica_admin_url, &database);
+    let started = std::time::Instant::now();
+    loop {
+        match sqlx::PgConnection::connect(&replica_url).await {
+            Ok(c) => {
+                let _ = c.close().await;
+                break;
+            }
+            Err(e) if started.elapsed() > std::time::Duration::from_secs(30) => {
+                panic!("the replica did not get the test database in 30 s: {e}")
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    let storage = PostgresStorage::connect_with_replica(
+        &url,
+        Some(yibao_storage_postgres::ReplicaSettings {
+            url: &replica_url,
+            max_lag,
+        }),
+    )
+    .await
+    .expect("open PostgreSQL with its replica");
+    (
+        postgres_test_db(storage, url, vec![admin_url], database),
+        replica_url,
+    )
 }
 
 /// Shards per distributed table in a test database (Citus' default is 32): enough to route, few

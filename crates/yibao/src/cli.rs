@@ -548,7 +548,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 &env_lookup,
             )?;
             init_logging_as(&config.log, config.log_format);
-            let storage = connect(&config).await?;
+            let storage = connect_serving(&config).await?;
             serve(&config, storage, None).await
         }
         Command::Migrate(args) => {
@@ -1087,6 +1087,32 @@ async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
     }
     let storage = open_storage(&config.database_url).await?;
     tracing::info!(database = %config.database_url, backend = storage.backend().name(), "database ready, migrations applied");
+    Ok(storage)
+}
+
+/// Connects for `yibao serve`: with `read_database_url`, searches, lists, reports and dashboards
+/// read the replica (the operator commands always work on the primary alone).
+async fn connect_serving(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
+    let Some(replica) = &config.read_database_url else {
+        return connect(config).await;
+    };
+    if config.database_url_from_flag && config.database_url.has_password() {
+        tracing::warn!(
+            "数据库口令出现在命令行参数中，其他用户可能通过进程列表看到；请改用 YIBAO_DATABASE_URL 或配置文件"
+        );
+    }
+    let storage = crate::storage::open_storage_with_replica(
+        &config.database_url,
+        Some(replica),
+        config.max_replica_lag,
+    )
+    .await?;
+    tracing::info!(
+        database = %config.database_url,
+        read_replica = %replica,
+        max_lag_s = config.max_replica_lag.as_secs(),
+        "database ready, migrations applied; searches, lists and reports read the replica"
+    );
     Ok(storage)
 }
 

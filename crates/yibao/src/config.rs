@@ -27,6 +27,11 @@ pub const MAX_CONFIG_FILE_BYTES: u64 = 256 * 1024;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: DatabaseUrl,
+    /// A streaming replica of the PostgreSQL database for searches, lists, reports and
+    /// dashboards (`read_database_url`, environment or file only); `yibao serve` reads it.
+    pub read_database_url: Option<DatabaseUrl>,
+    /// Lag past which the replica is not read (`max_replica_lag_seconds`, 1 to 600, default 10).
+    pub max_replica_lag: std::time::Duration,
     pub listen: SocketAddr,
     pub body_limit_bytes: usize,
     /// A `tracing` filter such as `info` or `yibao_server=debug,info`.
@@ -108,6 +113,8 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     database_url: Option<String>,
+    read_database_url: Option<String>,
+    max_replica_lag_seconds: Option<u64>,
     listen: Option<String>,
     body_limit_bytes: Option<usize>,
     log: Option<String>,
@@ -173,6 +180,43 @@ impl Config {
             key: "database_url",
             reason: e.to_string(),
         })?;
+
+        let read_database_url = env("YIBAO_READ_DATABASE_URL")
+            .or(file.read_database_url)
+            .filter(|u| !u.trim().is_empty())
+            .map(|url| {
+                DatabaseUrl::parse(&url).map_err(|e| ConfigError::Invalid {
+                    key: "read_database_url",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()?;
+        if let Some(read) = &read_database_url {
+            if read.sqlite_file().is_some() || database_url.sqlite_file().is_some() {
+                return Err(ConfigError::Invalid {
+                    key: "read_database_url",
+                    reason: "只读副本只用于 PostgreSQL：database_url 和 read_database_url 都应是 postgres:// 地址"
+                        .into(),
+                });
+            }
+        }
+        let max_replica_lag_seconds = match env("YIBAO_MAX_REPLICA_LAG_SECONDS") {
+            Some(t) => t.trim().parse().map_err(|_| ConfigError::Invalid {
+                key: "max_replica_lag_seconds",
+                reason: format!("“{t}”不是整数"),
+            })?,
+            None => file
+                .max_replica_lag_seconds
+                .unwrap_or(yibao_storage::read_routing::DEFAULT_MAX_REPLICA_LAG.as_secs()),
+        };
+        let lag_limit = yibao_storage::read_routing::MAX_REPLICA_LAG_LIMIT.as_secs();
+        if !(1..=lag_limit).contains(&max_replica_lag_seconds) {
+            return Err(ConfigError::Invalid {
+                key: "max_replica_lag_seconds",
+                reason: format!("应在 1 至 {lag_limit} 秒之间"),
+            });
+        }
+        let max_replica_lag = std::time::Duration::from_secs(max_replica_lag_seconds);
 
         let listen = flags
             .listen
@@ -428,6 +472,8 @@ impl Config {
             public_base_url,
             client_address_header,
             database_url,
+            read_database_url,
+            max_replica_lag,
             listen,
             body_limit_bytes,
             log,
@@ -506,6 +552,74 @@ mod tests {
         match Config::load(&flags, &env_of(&[])) {
             Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "unpaid_reasons"),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_read_replica_is_postgres_beside_postgres_and_its_lag_bound_is_bounded() {
+        let c = Config::load(&Flags::default(), &env_of(&[])).unwrap();
+        assert!(c.read_database_url.is_none());
+        assert_eq!(c.max_replica_lag, std::time::Duration::from_secs(10));
+        let c = Config::load(
+            &Flags::default(),
+            &env_of(&[
+                ("YIBAO_DATABASE_URL", "postgres://yibao@10.0.0.5/yibao"),
+                (
+                    "YIBAO_READ_DATABASE_URL",
+                    "postgres://yibao:pw@10.0.0.6/yibao",
+                ),
+                ("YIBAO_MAX_REPLICA_LAG_SECONDS", "30"),
+            ]),
+        )
+        .unwrap();
+        let read = c.read_database_url.clone().expect("replica");
+        assert_eq!(read.expose(), "postgres://yibao:pw@10.0.0.6/yibao");
+        assert!(
+            !format!("{read} {c:?}").contains("pw"),
+            "the password is hidden"
+        );
+        assert_eq!(c.max_replica_lag, std::time::Duration::from_secs(30));
+        for pairs in [
+            // A replica beside the embedded database.
+            vec![("YIBAO_READ_DATABASE_URL", "postgres://yibao@10.0.0.6/yibao")],
+            vec![
+                ("YIBAO_DATABASE_URL", "postgres://yibao@10.0.0.5/yibao"),
+                ("YIBAO_READ_DATABASE_URL", "sqlite://copy.db"),
+            ],
+            vec![
+                ("YIBAO_DATABASE_URL", "postgres://yibao@10.0.0.5/yibao"),
+                ("YIBAO_READ_DATABASE_URL", "mysql://yibao@10.0.0.6/yibao"),
+            ],
+        ] {
+            let err = Config::load(&Flags::default(), &env_of(&pairs)).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        key: "read_database_url",
+                        ..
+                    }
+                ),
+                "{pairs:?}: {err}"
+            );
+            assert!(err.to_string().contains("read_database_url"));
+        }
+        for lag in ["0", "601", "ten"] {
+            let err = Config::load(
+                &Flags::default(),
+                &env_of(&[("YIBAO_MAX_REPLICA_LAG_SECONDS", lag)]),
+            )
+            .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        key: "max_replica_lag_seconds",
+                        ..
+                    }
+                ),
+                "{lag}: {err}"
+            );
         }
     }
 
