@@ -76,6 +76,8 @@ pub struct AppState {
     pub receipt_fallback_fonts: Arc<Vec<std::path::PathBuf>>,
     /// Group commit of payment reports; `None` commits each report on its own.
     pub payment_batcher: Option<channel::batcher::PaymentBatcher>,
+    /// Group commit of channel nonces; `None` commits each nonce on its own.
+    pub nonce_writer: Option<channel::nonces::NonceWriter>,
     /// Where the public reaches this server: receipts print their verification URL under it.
     pub public_base_url: receipts::PublicBaseUrl,
     /// A header set by a trusted reverse proxy naming the client's address (e.g.
@@ -98,6 +100,7 @@ impl AppState {
             receipt_font: None,
             receipt_fallback_fonts: Arc::new(Vec::new()),
             payment_batcher: None,
+            nonce_writer: None,
             public_base_url: receipts::PublicBaseUrl::default(),
             client_address_header: None,
             metrics: Arc::new(metrics::Metrics::new()),

@@ -108,6 +108,8 @@ pub struct PostgresStorage {
     /// Bulk reads (searches, lists, reports, dashboards): a streaming replica's pool while it is
     /// well, else `pool` ([`yibao_storage::read_routing`]).
     reads: ReadPools<sqlx::Postgres>,
+    /// Channels as requests read them (yibao_storage::channel_cache).
+    channel_cache: Arc<yibao_storage::channel_cache::ChannelCache>,
 }
 
 /// A streaming replica to serve bulk reads ([`PostgresStorage::connect_with_replica`]).
@@ -140,6 +142,7 @@ impl PostgresStorage {
         let pool = open_pool(url, "").await?;
         let mut storage = PostgresStorage {
             reads: ReadPools::primary_only(pool.clone()),
+            channel_cache: Default::default(),
             pool,
         };
         storage.require_utf8().await?;
@@ -531,6 +534,11 @@ async fn open_pool(url: &str, what: &str) -> Result<PgPool, StorageError> {
     match PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        // No ping before each use: a round trip on every acquire, several per request. sqlx pings
+        // every connection as it is released and drops the broken ones; one that broke while
+        // idle (the server restarted) fails its next statement as unavailable (503) and is
+        // dropped in turn.
+        .test_before_acquire(false)
         .connect_with(options.clone())
         .await
     {

@@ -31,6 +31,8 @@ pub struct SqliteStorage {
     pool: SqlitePool,
     /// Bulk reads (searches, lists, reports): the same pool, SQLite has no replica.
     reads: yibao_storage::read_routing::ReadPools<sqlx::Sqlite>,
+    /// Channels as requests read them (yibao_storage::channel_cache).
+    channel_cache: std::sync::Arc<yibao_storage::channel_cache::ChannelCache>,
     /// The write-ahead log's file; `None` in memory.
     wal_file: Option<std::path::PathBuf>,
     /// Past this size housekeeping truncates the WAL ([`WAL_BOUND_BYTES`] unless set).
@@ -71,11 +73,15 @@ impl SqliteStorage {
         let pool = SqlitePoolOptions::new()
             .max_connections(if in_memory { 1 } else { MAX_CONNECTIONS })
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // No ping before each use (a round trip through the connection's worker thread):
+            // sqlx pings every connection as it is released and drops the broken ones.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| StorageError::Unavailable(diagnose_open(&path, &e)))?;
         let storage = SqliteStorage {
             reads: yibao_storage::read_routing::ReadPools::primary_only(pool.clone()),
+            channel_cache: Default::default(),
             pool,
             wal_file,
             wal_bound_bytes: WAL_BOUND_BYTES,

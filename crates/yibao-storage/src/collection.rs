@@ -15,6 +15,9 @@ use crate::StorageError;
 /// Payment reports committed together at most.
 pub const MAX_PAYMENT_BATCH: usize = 64;
 
+/// Nonces recorded together at most ([`CollectionStorage::remember_nonces`]).
+pub const MAX_NONCE_BATCH: usize = 256;
+
 /// Payables in one order or payment: a family paying together, bounded.
 pub const MAX_PAYABLES_PER_REQUEST: usize = 20;
 
@@ -386,6 +389,15 @@ pub trait CollectionStorage: Send + Sync + 'static {
         nonce: &str,
         now: i64,
     ) -> Result<bool, StorageError>;
+    /// Records several nonces of one channel in one statement and one commit (the server's nonce
+    /// writer gathers the requests that arrive together); for each, `false` when the channel used
+    /// it before, earlier in the same list included. At most [`MAX_NONCE_BATCH`].
+    async fn remember_nonces(
+        &self,
+        channel_id: &str,
+        nonces: &[String],
+        now: i64,
+    ) -> Result<Vec<bool>, StorageError>;
     /// Forgets nonces seen before `before`. Returns how many.
     async fn sweep_nonces(&self, before: i64) -> Result<u64, StorageError>;
 

@@ -416,22 +416,34 @@ macro_rules! impl_collection_storage {
                         .await?;
                 }
                 tx.commit().await?;
+                self.channel_cache.forget(&channel.channel_id);
                 Ok(())
             }
 
             async fn get_channel(&self, channel_id: &str) -> Result<Option<$crate::collection::ChannelRecord>, $crate::StorageError> {
+                // Every channel request reads its channel: from memory while fresh (channel_cache).
+                let generation = match self.channel_cache.lookup(channel_id) {
+                    $crate::channel_cache::Lookup::Known(record) => return Ok(record),
+                    $crate::channel_cache::Lookup::Unknown(generation) => generation,
+                };
                 let row = ::sqlx::query("SELECT channel_id, kind, secret_sealed, CAST(rate_per_second AS BIGINT) AS rate, enabled, \
                                          previous_secret_sealed, CAST(previous_secret_until AS BIGINT) AS previous_until \
                                          FROM channels WHERE channel_id = $1")
                     .bind(channel_id)
                     .fetch_optional(&self.pool)
                     .await?;
-                let Some(r) = row else { return Ok(None) };
-                let regions: Vec<String> = ::sqlx::query_scalar("SELECT region_code FROM channel_regions WHERE channel_id = $1 ORDER BY region_code")
-                    .bind(channel_id)
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(Some($crate::collection::channel_from_row(&r, regions)?))
+                let record = match row {
+                    None => None,
+                    Some(r) => {
+                        let regions: Vec<String> = ::sqlx::query_scalar("SELECT region_code FROM channel_regions WHERE channel_id = $1 ORDER BY region_code")
+                            .bind(channel_id)
+                            .fetch_all(&self.pool)
+                            .await?;
+                        Some($crate::collection::channel_from_row(&r, regions)?)
+                    }
+                };
+                self.channel_cache.store(channel_id, record.clone(), generation);
+                Ok(record)
             }
 
             async fn list_channels(&self) -> Result<Vec<$crate::collection::ChannelRecord>, $crate::StorageError> {
@@ -479,6 +491,7 @@ macro_rules! impl_collection_storage {
                         .await?;
                 }
                 tx.commit().await?;
+                self.channel_cache.forget(channel_id);
                 Ok(true)
             }
 
@@ -488,6 +501,7 @@ macro_rules! impl_collection_storage {
                     .bind(channel_id)
                     .execute(&self.pool)
                     .await?;
+                self.channel_cache.forget(channel_id);
                 Ok(done.rows_affected() == 1)
             }
 
@@ -500,6 +514,7 @@ macro_rules! impl_collection_storage {
                     .bind(channel_id)
                     .execute(&self.pool)
                     .await?;
+                self.channel_cache.forget(channel_id);
                 Ok(done.rows_affected() == 1)
             }
 
@@ -511,6 +526,36 @@ macro_rules! impl_collection_storage {
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn remember_nonces(&self, channel_id: &str, nonces: &[String], now: i64) -> Result<Vec<bool>, $crate::StorageError> {
+                if nonces.len() > $crate::collection::MAX_NONCE_BATCH {
+                    return Err($crate::StorageError::Other(format!(
+                        "一次最多记录 {} 个 Nonce", $crate::collection::MAX_NONCE_BATCH
+                    )));
+                }
+                // A nonce twice in the list is a replay the second time: only first ones are sent.
+                let mut first: ::std::collections::HashSet<&str> = ::std::collections::HashSet::with_capacity(nonces.len());
+                let firsts: Vec<bool> = nonces.iter().map(|n| first.insert(n.as_str())).collect();
+                if first.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = ::sqlx::QueryBuilder::new("INSERT INTO channel_nonces (channel_id, nonce, seen_at) ");
+                q.push_values(nonces.iter().zip(&firsts).filter(|(_, f)| **f), |mut row, (nonce, _)| {
+                    row.push_bind(channel_id.to_owned()).push_bind(nonce.clone()).push_bind(now);
+                });
+                q.push(" ON CONFLICT DO NOTHING RETURNING nonce");
+                let inserted: ::std::collections::HashSet<String> = q
+                    .build_query_scalar::<String>()
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .collect();
+                Ok(nonces
+                    .iter()
+                    .zip(firsts)
+                    .map(|(nonce, first)| first && inserted.contains(nonce))
+                    .collect())
             }
 
             async fn sweep_nonces(&self, before: i64) -> Result<u64, $crate::StorageError> {

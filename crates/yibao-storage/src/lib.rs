@@ -16,6 +16,7 @@ use yibao_domain::{
     FeePolicy, FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode, WorkingCalendar,
 };
 
+pub mod channel_cache;
 pub mod collection;
 mod collection_sql;
 pub mod console_reads;
@@ -122,6 +123,15 @@ impl From<sqlx::Error> for StorageError {
 }
 
 impl StorageError {
+    /// The error again for each of the requests of a batch that failed whole (group commit): a
+    /// database that is away stays `Unavailable` (503), anything else keeps its text.
+    pub fn for_each_waiter(&self) -> StorageError {
+        match self {
+            StorageError::Unavailable(m) => StorageError::Unavailable(m.clone()),
+            other => StorageError::Other(other.to_string()),
+        }
+    }
+
     pub fn corrupt(what: impl fmt::Display) -> Self {
         StorageError::Corrupt(what.to_string())
     }

@@ -160,6 +160,10 @@ async fn world_with(db: &DbHandle, at: DateTime<Utc>, batched: bool) -> World {
             storage.clone(),
             32,
         ));
+        // As `yibao serve` does with group commit on: nonces committed in groups too.
+        state.nonce_writer = Some(yibao_server::channel::nonces::NonceWriter::spawn(
+            storage.clone(),
+        ));
     }
     if state.receipt_font.is_none() {
         assert_ne!(
@@ -1347,6 +1351,55 @@ async fn malformed_channel_requests_name_the_field_in_chinese() {
             body["message"], "查询参数中的字段 fee_year 应为整数",
             "{body}"
         );
+    })
+    .await;
+}
+
+/// Nonces through the nonce writer (group commit): 600 requests on three channels, each nonce sent
+/// twice at once, get exactly one acceptance per nonce; after a restart, or on a second server
+/// on the same database, every one of them is a replay, because each was committed before its
+/// request was served.
+#[tokio::test]
+async fn racing_requests_through_the_nonce_writer_get_each_nonce_once_and_a_restart_keeps_them() {
+    on_each_test_db(|db| async move {
+        use yibao_server::channel::nonces::NonceWriter;
+        let writer = NonceWriter::spawn(db.storage.clone());
+        let mut tasks = tokio::task::JoinSet::new();
+        for _copy in 0..2 {
+            for channel in ["bank", "wechat", "alipay"] {
+                for i in 0..100 {
+                    let writer = writer.clone();
+                    tasks.spawn(async move {
+                        let nonce = format!("nonce{i:012}");
+                        let fresh = writer.remember(channel, &nonce, 1_000).await.unwrap();
+                        (channel, i, fresh)
+                    });
+                }
+            }
+        }
+        let mut accepted = std::collections::BTreeMap::<(&str, i32), u32>::new();
+        while let Some(done) = tasks.join_next().await {
+            let (channel, i, fresh) = done.unwrap();
+            *accepted.entry((channel, i)).or_default() += u32::from(fresh);
+        }
+        assert_eq!(accepted.len(), 300);
+        assert!(
+            accepted.values().all(|n| *n == 1),
+            "each nonce accepted exactly once: {accepted:?}"
+        );
+        // A restart, or a second server: a new writer over another connection to the database.
+        let url = yibao_storage::DatabaseUrl::parse(&db.url).unwrap();
+        let restarted = NonceWriter::spawn(yibao::storage::open_storage(&url).await.unwrap());
+        for channel in ["bank", "wechat", "alipay"] {
+            assert!(!restarted
+                .remember(channel, "nonce000000000042", 1_001)
+                .await
+                .unwrap());
+        }
+        assert!(restarted
+            .remember("bank", "nonce000000000100", 1_001)
+            .await
+            .unwrap());
     })
     .await;
 }

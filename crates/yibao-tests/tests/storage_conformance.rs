@@ -918,6 +918,124 @@ async fn a_channels_rate_and_regions_are_replaced_together() {
     .await;
 }
 
+/// Channels are kept in the process (every channel request reads its own): a change through the
+/// same storage is seen at once, a change by another process on the same database (a second
+/// server, `yibao channel disable` at a terminal) within `CHANNEL_CACHE_TTL`, and a made-up channel
+/// created elsewhere likewise.
+#[tokio::test]
+async fn a_channel_change_is_seen_at_once_here_and_within_the_cache_ttl_elsewhere() {
+    on_each_test_db(|db| async move {
+        let here = db.storage.clone();
+        demo::load(here.as_ref()).await.unwrap();
+        // Another process on the same database.
+        let url = yibao_storage::DatabaseUrl::parse(&db.url).unwrap();
+        let elsewhere = yibao::storage::open_storage(&url).await.unwrap();
+        let add = |id: &'static str| {
+            let here = here.clone();
+            async move {
+                yibao_tests::add_channel(
+                    here.as_ref(),
+                    id,
+                    "bank_counter",
+                    "conformance-secret-0123456789",
+                )
+                .await
+            }
+        };
+        // Whether the channel is enabled, as this storage answers; `None`: unknown.
+        let enabled = |storage: &std::sync::Arc<dyn yibao_storage::Storage>, id: &'static str| {
+            let storage = storage.clone();
+            async move { storage.get_channel(id).await.unwrap().map(|c| c.enabled) }
+        };
+        add("icbc-nantong").await;
+        assert_eq!(enabled(&elsewhere, "icbc-nantong").await, Some(true));
+        assert_eq!(enabled(&elsewhere, "boc-nantong").await, None);
+        assert_eq!(enabled(&here, "boc-nantong").await, None);
+
+        assert!(here
+            .set_channel_enabled("icbc-nantong", false)
+            .await
+            .unwrap());
+        add("boc-nantong").await;
+        // Here at once: the change forgot what was read.
+        assert_eq!(enabled(&here, "icbc-nantong").await, Some(false));
+        assert_eq!(enabled(&here, "boc-nantong").await, Some(true));
+        // Elsewhere what was read stands until it is CHANNEL_CACHE_TTL old, then the change shows.
+        assert_eq!(enabled(&elsewhere, "icbc-nantong").await, Some(true));
+        tokio::time::sleep(
+            yibao_storage::channel_cache::CHANNEL_CACHE_TTL + std::time::Duration::from_millis(100),
+        )
+        .await;
+        assert_eq!(enabled(&elsewhere, "icbc-nantong").await, Some(false));
+        assert_eq!(enabled(&elsewhere, "boc-nantong").await, Some(true));
+        // A rotated secret, here at once.
+        assert!(here
+            .rotate_channel_secret("boc-nantong", "plain:0102", 1)
+            .await
+            .unwrap());
+        assert_eq!(
+            here.get_channel("boc-nantong")
+                .await
+                .unwrap()
+                .unwrap()
+                .secret_sealed,
+            "plain:0102"
+        );
+    })
+    .await;
+}
+
+/// Nonces recorded in a group: each answers as it would alone, a repeat inside the group included,
+/// and what a group recorded is a replay for everyone after, another process too.
+#[tokio::test]
+async fn nonces_recorded_together_answer_each_as_alone() {
+    on_each_test_db(|db| async move {
+        let storage = db.storage.clone();
+        assert!(storage
+            .remember_nonce("bank", "n-before", 100)
+            .await
+            .unwrap());
+        let nonces: Vec<String> = ["n-1", "n-before", "n-2", "n-1", "n-3"]
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect();
+        assert_eq!(
+            storage.remember_nonces("bank", &nonces, 101).await.unwrap(),
+            [true, false, true, false, true]
+        );
+        // Another channel's nonces are its own.
+        assert_eq!(
+            storage
+                .remember_nonces("wechat", &nonces[..2], 101)
+                .await
+                .unwrap(),
+            [true, true]
+        );
+        assert!(storage
+            .remember_nonces("bank", &[], 101)
+            .await
+            .unwrap()
+            .is_empty());
+        let url = yibao_storage::DatabaseUrl::parse(&db.url).unwrap();
+        let elsewhere = yibao::storage::open_storage(&url).await.unwrap();
+        assert!(!elsewhere.remember_nonce("bank", "n-2", 102).await.unwrap());
+        // Swept like any nonce.
+        assert_eq!(storage.sweep_nonces(101).await.unwrap(), 1);
+        let too_many: Vec<String> = (0..=yibao_storage::collection::MAX_NONCE_BATCH)
+            .map(|i| format!("m-{i}"))
+            .collect();
+        assert!(storage
+            .remember_nonces("bank", &too_many, 103)
+            .await
+            .is_err());
+        assert!(
+            storage.remember_nonce("bank", "m-0", 103).await.unwrap(),
+            "nothing half-written"
+        );
+    })
+    .await;
+}
+
 /// Delivered outbox events go after their retention, oldest first and a bounded batch at a time;
 /// undelivered ones (still being retried, or dead letters) stay however old, so no posting to the
 /// agency is ever lost, and they stay due.

@@ -321,8 +321,10 @@ pub async fn start_in_process(
     let mut state = yibao_server::AppState::new(storage.clone(), Clock::system());
     if batch > 1 {
         state.payment_batcher = Some(yibao_server::channel::batcher::PaymentBatcher::spawn(
-            storage, batch,
+            storage.clone(),
+            batch,
         ));
+        state.nonce_writer = Some(yibao_server::channel::nonces::NonceWriter::spawn(storage));
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

@@ -1239,6 +1239,10 @@ async fn serve_then(
             state.storage.clone(),
             config.payment_batch_max,
         ));
+        // The same setting: with group commit on, nonces are committed in groups too.
+        state.nonce_writer = Some(yibao_server::channel::nonces::NonceWriter::spawn(
+            state.storage.clone(),
+        ));
     }
     yibao_server::background::spawn(state.clone(), posting);
     let console = yibao_console::router(yibao_console::CookiePolicy {

@@ -231,11 +231,11 @@ async fn authenticate(
         }
     };
     let fail = |e: ApiError| (e, Some(secret.clone()));
-    let fresh = state
-        .storage
-        .remember_nonce(&channel_id, &nonce, now)
-        .await
-        .map_err(|e| fail(ApiError::from(e)))?;
+    let fresh = match &state.nonce_writer {
+        Some(writer) => writer.remember(&channel_id, &nonce, now).await,
+        None => state.storage.remember_nonce(&channel_id, &nonce, now).await,
+    }
+    .map_err(|e| fail(ApiError::from(e)))?;
     if !fresh {
         refused("nonce_replayed", &channel_id);
         return Err(fail(ApiError::new(

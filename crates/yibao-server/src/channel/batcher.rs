@@ -43,13 +43,7 @@ impl PaymentBatcher {
                     // A database that is away stays `Unavailable` (503), not an internal error.
                     Err(err) => {
                         for reply in replies {
-                            let copy = match &err {
-                                StorageError::Unavailable(m) => {
-                                    StorageError::Unavailable(m.clone())
-                                }
-                                other => StorageError::Other(other.to_string()),
-                            };
-                            let _ = reply.send(Err(copy));
+                            let _ = reply.send(Err(err.for_each_waiter()));
                         }
                     }
                 }

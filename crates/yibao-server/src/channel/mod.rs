@@ -5,6 +5,7 @@ pub mod answers;
 pub mod auth;
 pub mod batcher;
 pub mod handlers;
+pub mod nonces;
 pub mod secrets;
 
 use axum::routing::{get, post, put};
