@@ -76,6 +76,10 @@ pub struct AppState {
     pub receipt_fallback_fonts: Arc<Vec<std::path::PathBuf>>,
     /// Group commit of payment reports; `None` commits each report on its own.
     pub payment_batcher: Option<channel::batcher::PaymentBatcher>,
+    /// The fee policies whose windows searches show, by region and fee year, kept for
+    /// [`yibao_storage::memo::FEE_POLICY_CACHE_TTL`] and forgotten when changed through this server.
+    pub fee_policies:
+        Arc<yibao_storage::memo::MemoCache<(String, i32), Option<yibao_domain::FeePolicy>>>,
     /// Group commit of channel nonces; `None` commits each nonce on its own.
     pub nonce_writer: Option<channel::nonces::NonceWriter>,
     /// Where the public reaches this server: receipts print their verification URL under it.
@@ -101,6 +105,10 @@ impl AppState {
             receipt_fallback_fonts: Arc::new(Vec::new()),
             payment_batcher: None,
             nonce_writer: None,
+            fee_policies: Arc::new(yibao_storage::memo::MemoCache::new(
+                yibao_storage::memo::FEE_POLICY_CACHE_TTL,
+                yibao_storage::memo::FEE_POLICY_CACHE_MAX_ENTRIES,
+            )),
             public_base_url: receipts::PublicBaseUrl::default(),
             client_address_header: None,
             metrics: Arc::new(metrics::Metrics::new()),

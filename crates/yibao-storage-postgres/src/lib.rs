@@ -108,8 +108,8 @@ pub struct PostgresStorage {
     /// Bulk reads (searches, lists, reports, dashboards): a streaming replica's pool while it is
     /// well, else `pool` ([`yibao_storage::read_routing`]).
     reads: ReadPools<sqlx::Postgres>,
-    /// Channels as requests read them (yibao_storage::channel_cache).
-    channel_cache: Arc<yibao_storage::channel_cache::ChannelCache>,
+    /// Channels as requests read them (yibao_storage::memo).
+    channel_cache: Arc<yibao_storage::memo::ChannelCache>,
 }
 
 /// A streaming replica to serve bulk reads ([`PostgresStorage::connect_with_replica`]).

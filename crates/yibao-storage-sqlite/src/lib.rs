@@ -31,8 +31,8 @@ pub struct SqliteStorage {
     pool: SqlitePool,
     /// Bulk reads (searches, lists, reports): the same pool, SQLite has no replica.
     reads: yibao_storage::read_routing::ReadPools<sqlx::Sqlite>,
-    /// Channels as requests read them (yibao_storage::channel_cache).
-    channel_cache: std::sync::Arc<yibao_storage::channel_cache::ChannelCache>,
+    /// Channels as requests read them (yibao_storage::memo).
+    channel_cache: std::sync::Arc<yibao_storage::memo::ChannelCache>,
     /// The write-ahead log's file; `None` in memory.
     wal_file: Option<std::path::PathBuf>,
     /// Past this size housekeeping truncates the WAL ([`WAL_BOUND_BYTES`] unless set).

@@ -423,8 +423,8 @@ macro_rules! impl_collection_storage {
             async fn get_channel(&self, channel_id: &str) -> Result<Option<$crate::collection::ChannelRecord>, $crate::StorageError> {
                 // Every channel request reads its channel: from memory while fresh (channel_cache).
                 let generation = match self.channel_cache.lookup(channel_id) {
-                    $crate::channel_cache::Lookup::Known(record) => return Ok(record),
-                    $crate::channel_cache::Lookup::Unknown(generation) => generation,
+                    $crate::memo::Lookup::Known(record) => return Ok(record),
+                    $crate::memo::Lookup::Unknown(generation) => generation,
                 };
                 let row = ::sqlx::query("SELECT channel_id, kind, secret_sealed, CAST(rate_per_second AS BIGINT) AS rate, enabled, \
                                          previous_secret_sealed, CAST(previous_secret_until AS BIGINT) AS previous_until \
@@ -442,7 +442,7 @@ macro_rules! impl_collection_storage {
                         Some($crate::collection::channel_from_row(&r, regions)?)
                     }
                 };
-                self.channel_cache.store(channel_id, record.clone(), generation);
+                self.channel_cache.store(channel_id.to_owned(), record.clone(), generation);
                 Ok(record)
             }
 

@@ -16,11 +16,11 @@ use yibao_domain::{
     FeePolicy, FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode, WorkingCalendar,
 };
 
-pub mod channel_cache;
 pub mod collection;
 mod collection_sql;
 pub mod console_reads;
 mod database_url;
+pub mod memo;
 pub mod portable;
 pub mod read_routing;
 pub mod records;

@@ -193,6 +193,16 @@ async fn world_with(db: &DbHandle, at: DateTime<Utc>, batched: bool) -> World {
     }
 }
 
+/// A search by ID number alone.
+fn by_id(id: &str) -> SearchRequest {
+    SearchRequest {
+        id_number: id.to_owned(),
+        name: None,
+        region: None,
+        fee_year: None,
+    }
+}
+
 async fn payable_of(w: &World, id: &str) -> (String, i64) {
     let found = w
         .bank
@@ -524,16 +534,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             (409, "IDEMPOTENCY_CONFLICT".into())
         );
         // Another channel finds it locked, by an order.
-        let search = w
-            .wechat
-            .search(&SearchRequest {
-                id_number: w.adults[0].clone(),
-                name: None,
-                region: None,
-                fee_year: None,
-            })
-            .await
-            .unwrap();
+        let search = w.wechat.search(&by_id(&w.adults[0])).await.unwrap();
         assert_eq!(search.payables[0].status.as_str(), "locked");
         let other = OpenOrderRequest {
             channel_order_no: "W-1".into(),
@@ -1351,6 +1352,81 @@ async fn malformed_channel_requests_name_the_field_in_chinese() {
             body["message"], "查询参数中的字段 fee_year 应为整数",
             "{body}"
         );
+    })
+    .await;
+}
+
+/// A search shows its payables' collection window from a fee policy the server keeps for at most
+/// `FEE_POLICY_CACHE_TTL`: a window changed by another process shows within it, one changed
+/// through this server's API at once.
+#[tokio::test]
+async fn a_changed_collection_window_shows_in_searches_at_once_here_and_within_seconds_elsewhere() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let closes = || async {
+            let found = w.bank.search(&by_id(&w.adults[0])).await.unwrap();
+            found.payables[0].window.as_ref().unwrap().closes
+        };
+        let day = |d: u32| NaiveDate::from_ymd_opt(2020, 12, d).unwrap();
+        assert_eq!(closes().await, day(20));
+        let region = yibao_domain::RegionCode::parse("320600").unwrap();
+        let year = yibao_domain::FeeYear::new(2021).unwrap();
+        let with_closing = |closes: NaiveDate| {
+            let storage = w.storage.clone();
+            async move {
+                let old = storage.get_fee_policy(region, year).await.unwrap().unwrap();
+                yibao_domain::FeePolicy::new(yibao_domain::FeePolicyInput {
+                    region,
+                    fee_year: year,
+                    amounts: old.amounts().map(|(c, a)| (c, a.clone())).collect(),
+                    age_reference_date: old.age_reference_date(),
+                    adult_age: old.adult_age(),
+                    window: yibao_domain::CollectionWindow::new(old.window().opens(), closes)
+                        .unwrap(),
+                    late_payment_allowed: old.late_payment_allowed(),
+                })
+                .unwrap()
+            }
+        };
+        // Another process changes it (straight into the database): shown within the TTL.
+        let policy = with_closing(day(27)).await;
+        w.storage.put_fee_policy(&policy).await.unwrap();
+        assert_eq!(
+            closes().await,
+            day(20),
+            "still the window read a moment ago"
+        );
+        tokio::time::sleep(
+            yibao_storage::memo::FEE_POLICY_CACHE_TTL + std::time::Duration::from_millis(100),
+        )
+        .await;
+        assert_eq!(closes().await, day(27));
+        // Through this server's API: at once.
+        let token = staff_token_on(
+            &w.server,
+            Some(w.storage.as_ref()),
+            "admin",
+            "admin-password-0001",
+        )
+        .await;
+        let minor = serde_json::json!({"total": 30000, "critical_illness": 2000});
+        let body = serde_json::json!({
+            "amounts": {"adult": {"total": 43000, "critical_illness": 2000, "long_term_care": 3000},
+                        "minor_not_in_school": minor, "student": minor, "newborn": minor},
+            "age_reference_date": policy.age_reference_date(),
+            "window": {"opens": policy.window().opens(), "closes": day(31)},
+        });
+        let r = w
+            .server
+            .client
+            .put(w.server.url("/api/v1/regions/320600/fee-policies/2021"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+        assert_eq!(closes().await, day(31));
     })
     .await;
 }

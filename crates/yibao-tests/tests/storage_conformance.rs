@@ -963,7 +963,7 @@ async fn a_channel_change_is_seen_at_once_here_and_within_the_cache_ttl_elsewher
         // Elsewhere what was read stands until it is CHANNEL_CACHE_TTL old, then the change shows.
         assert_eq!(enabled(&elsewhere, "icbc-nantong").await, Some(true));
         tokio::time::sleep(
-            yibao_storage::channel_cache::CHANNEL_CACHE_TTL + std::time::Duration::from_millis(100),
+            yibao_storage::memo::CHANNEL_CACHE_TTL + std::time::Duration::from_millis(100),
         )
         .await;
         assert_eq!(enabled(&elsewhere, "icbc-nantong").await, Some(false));

@@ -120,9 +120,20 @@ async fn policies_for(
         if out.contains_key(&key) {
             continue;
         }
-        let region = RegionCode::parse(&v.region)?;
-        let year = FeeYear::new(i64::from(v.fee_year))?;
-        if let Some(policy) = state.storage.get_fee_policy(region, year).await? {
+        // Read at most once per FEE_POLICY_CACHE_TTL: a search shows only its window.
+        let policy = match state.fee_policies.lookup(&key) {
+            yibao_storage::memo::Lookup::Known(policy) => policy,
+            yibao_storage::memo::Lookup::Unknown(generation) => {
+                let region = RegionCode::parse(&v.region)?;
+                let year = FeeYear::new(i64::from(v.fee_year))?;
+                let policy = state.storage.get_fee_policy(region, year).await?;
+                state
+                    .fee_policies
+                    .store(key.clone(), policy.clone(), generation);
+                policy
+            }
+        };
+        if let Some(policy) = policy {
             out.insert(key, policy);
         }
     }

@@ -1,14 +1,17 @@
-//! Channels as every channel request reads them, kept in the process (issue 14: the channel was
-//! read with its regions, two statements, before every request).
+//! What the hot paths read on every request and staff seldom change, kept in the process for a
+//! few seconds (issue 14): channels (every channel request read its channel and its regions, two
+//! statements, before the handler ran) and the fee policies a search shows the window of.
 //!
-//! A change made through this process's storage (create, update, enable or disable, rotate the
-//! secret) forgets the channel at once, so the next request reads it again. A change made by
-//! another process on the same database (a second server, `yibao channel disable` at a terminal)
-//! is seen within [`CHANNEL_CACHE_TTL`]: an entry is never older than that. Unknown channels are
-//! remembered too (a flood of made-up channel ids costs one statement per id and TTL), and the
-//! cache holds at most [`CHANNEL_CACHE_MAX_ENTRIES`], emptied whole when full.
+//! An entry is never older than its cache's time to live, so a change made by another process on
+//! the same database (a second server, `yibao channel disable` at a terminal) reaches this one
+//! within it. A change made through the cache's owner forgets the entry at once
+//! ([`MemoCache::forget`]), so the next read sees it. Negative answers are remembered too (a flood
+//! of made-up channel ids costs one statement per id and period), and a cache holds at most its
+//! bound of entries, emptied whole when full.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -21,56 +24,90 @@ pub const CHANNEL_CACHE_TTL: Duration = Duration::from_secs(5);
 /// Channels (known or not) remembered at most.
 pub const CHANNEL_CACHE_MAX_ENTRIES: usize = 4096;
 
-#[derive(Default)]
-pub struct ChannelCache {
-    entries: Mutex<HashMap<String, (Instant, Option<ChannelRecord>)>>,
+/// How long a search believes the fee policy whose collection window it shows.
+pub const FEE_POLICY_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Fee policies (region and year, known or not) remembered at most.
+pub const FEE_POLICY_CACHE_MAX_ENTRIES: usize = 1024;
+
+/// The channels of a storage ([`crate::collection::CollectionStorage::get_channel`]).
+pub type ChannelCache = MemoCache<String, Option<ChannelRecord>>;
+
+/// Values read from the database, each believed for the cache's time to live.
+pub struct MemoCache<K, V> {
+    entries: Mutex<HashMap<K, (Instant, V)>>,
     /// Bumped by every change: a read that started before a change does not store what it read.
     generation: AtomicU64,
+    ttl: Duration,
+    max_entries: usize,
 }
 
-impl std::fmt::Debug for ChannelCache {
+impl<K, V> std::fmt::Debug for MemoCache<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Sealed secrets stay out of Debug.
-        f.write_str("ChannelCache")
+        // What is cached (sealed secrets among it) stays out of Debug.
+        f.debug_struct("MemoCache")
+            .field("ttl", &self.ttl)
+            .field("max_entries", &self.max_entries)
+            .finish_non_exhaustive()
     }
 }
 
-/// Where a read stands: `Known` answers from memory; `Unknown` carries the generation the read
-/// from the database must be stored under.
-pub enum Lookup {
-    Known(Option<ChannelRecord>),
+impl Default for MemoCache<String, Option<ChannelRecord>> {
+    fn default() -> Self {
+        MemoCache::new(CHANNEL_CACHE_TTL, CHANNEL_CACHE_MAX_ENTRIES)
+    }
+}
+
+/// Where a read stands: `Known` answers from memory; `Unknown` carries the generation under which
+/// what is then read from the database must be stored.
+pub enum Lookup<V> {
+    Known(V),
     Unknown(u64),
 }
 
-impl ChannelCache {
-    pub fn lookup(&self, channel_id: &str) -> Lookup {
+impl<K: Eq + Hash, V: Clone> MemoCache<K, V> {
+    pub fn new(ttl: Duration, max_entries: usize) -> Self {
+        MemoCache {
+            entries: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            ttl,
+            max_entries,
+        }
+    }
+
+    pub fn lookup<Q>(&self, key: &Q) -> Lookup<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         let generation = self.generation.load(Ordering::Acquire);
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        match entries.get(channel_id) {
-            Some((read_at, record)) if read_at.elapsed() < CHANNEL_CACHE_TTL => {
-                Lookup::Known(record.clone())
-            }
+        match entries.get(key) {
+            Some((read_at, value)) if read_at.elapsed() < self.ttl => Lookup::Known(value.clone()),
             _ => Lookup::Unknown(generation),
         }
     }
 
     /// Stores what was read from the database, unless something changed since `generation`.
-    pub fn store(&self, channel_id: &str, record: Option<ChannelRecord>, generation: u64) {
+    pub fn store(&self, key: K, value: V, generation: u64) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if self.generation.load(Ordering::Acquire) != generation {
             return;
         }
-        if entries.len() >= CHANNEL_CACHE_MAX_ENTRIES && !entries.contains_key(channel_id) {
+        if entries.len() >= self.max_entries && !entries.contains_key(&key) {
             entries.clear();
         }
-        entries.insert(channel_id.to_owned(), (Instant::now(), record));
+        entries.insert(key, (Instant::now(), value));
     }
 
-    /// After a change to a channel has been committed.
-    pub fn forget(&self, channel_id: &str) {
+    /// After a change has been committed.
+    pub fn forget<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.remove(channel_id);
+        entries.remove(key);
     }
 }
 
@@ -96,7 +133,7 @@ mod tests {
         let Lookup::Unknown(generation) = cache.lookup("bank") else {
             panic!("empty cache")
         };
-        cache.store("bank", Some(channel(true)), generation);
+        cache.store("bank".into(), Some(channel(true)), generation);
         assert!(matches!(cache.lookup("bank"), Lookup::Known(Some(c)) if c.enabled));
         cache.forget("bank");
         assert!(matches!(cache.lookup("bank"), Lookup::Unknown(_)));
@@ -110,7 +147,7 @@ mod tests {
         };
         // The channel is disabled and forgotten while the read of the old row is in flight.
         cache.forget("bank");
-        cache.store("bank", Some(channel(true)), before);
+        cache.store("bank".into(), Some(channel(true)), before);
         assert!(matches!(cache.lookup("bank"), Lookup::Unknown(_)));
     }
 
@@ -122,7 +159,7 @@ mod tests {
             let Lookup::Unknown(g) = cache.lookup(&id) else {
                 panic!("new id")
             };
-            cache.store(&id, None, g);
+            cache.store(id.clone(), None, g);
         }
         let entries = cache.entries.lock().unwrap().len();
         assert!(entries <= CHANNEL_CACHE_MAX_ENTRIES, "{entries}");
