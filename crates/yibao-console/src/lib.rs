@@ -8,7 +8,7 @@
 //! on which listener, is the binary's configuration.
 
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -135,28 +135,12 @@ pub async fn finish(request: Request, next: Next) -> Response {
         };
         response = error::render(&error, htmx, &request_id, &path);
     }
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    if !is_asset {
-        // Pages hold personal data: never kept by the browser or a proxy.
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    yibao_server::middleware::PageHeaders {
+        content_security_policy: CONTENT_SECURITY_POLICY,
+        referrer_policy: "same-origin",
+        no_store: !is_asset,
     }
-    // The API's error middleware leaves this response as it is.
-    response
-        .extensions_mut()
-        .insert(yibao_server::middleware::RenderedError);
+    .apply(&mut response);
     response
 }
 

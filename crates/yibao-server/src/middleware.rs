@@ -76,6 +76,40 @@ pub async fn request_id_and_errors(
 #[derive(Debug, Clone, Copy)]
 pub struct RenderedError;
 
+/// What a server-rendered page (the staff console, the citizen site) sends with every response.
+pub struct PageHeaders {
+    pub content_security_policy: &'static str,
+    pub referrer_policy: &'static str,
+    /// Pages hold personal data: never kept by the browser or a proxy (`no-store`); embedded
+    /// files set their own caching.
+    pub no_store: bool,
+}
+
+impl PageHeaders {
+    /// Sets the page's security headers and marks it [`RenderedError`], so that the API's error
+    /// middleware leaves it (an error page included) as it is.
+    pub fn apply(&self, response: &mut Response) {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(self.content_security_policy),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static(self.referrer_policy),
+        );
+        if self.no_store {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        response.extensions_mut().insert(RenderedError);
+    }
+}
+
 /// Largest rejection text read to translate it (axum's are a line or two).
 const MAX_REJECTION_TEXT_BYTES: usize = 16 * 1024;
 

@@ -16,6 +16,7 @@ use yibao_domain::{
     FeePolicy, FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode, WorkingCalendar,
 };
 
+pub mod citizen_reads;
 pub mod collection;
 mod collection_sql;
 pub mod console_reads;
@@ -329,6 +330,14 @@ pub trait Storage:
         fee_year: yibao_domain::FeeYear,
         station: Option<&yibao_domain::StationCode>,
     ) -> Result<Vec<records::ProgressRow>, StorageError>;
+    /// How each paid current payable of a person in a region was paid: the day and the kind of
+    /// channel, for the citizen site. One statement, on the primary (a resident who has just paid
+    /// sees it).
+    async fn paid_by(
+        &self,
+        region: RegionCode,
+        id_number: &yibao_domain::IdNumber,
+    ) -> Result<Vec<citizen_reads::PaidBy>, StorageError>;
     /// The refunds, reconciliation differences and unposted payments of a region (all regions
     /// when `None`), each counted up to [`console_reads::MONEY_COUNT_CAP`], in one statement.
     async fn money_counts(

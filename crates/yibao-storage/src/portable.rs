@@ -1231,6 +1231,16 @@ macro_rules! impl_storage {
                     .collect()
             }
 
+            // --- The citizen site's reads (issue 11) ---
+
+            async fn paid_by(
+                &self,
+                region: ::yibao_domain::RegionCode,
+                id_number: &::yibao_domain::IdNumber,
+            ) -> Result<Vec<$crate::citizen_reads::PaidBy>, $crate::StorageError> {
+                $crate::citizen_reads::paid_by(&self.pool, region.as_str(), id_number.as_str()).await
+            }
+
             // --- The staff console's reads (issue 16) ---
 
             async fn money_counts(

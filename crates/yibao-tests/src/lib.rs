@@ -420,7 +420,8 @@ impl TestServer {
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let address = listener.local_addr().expect("local address");
-        let app = yibao_server::app_with(state, &settings, console);
+        // And the citizen site at `/`, as the product does.
+        let app = yibao_server::app_with(state, &settings, console.merge(yibao_citizen::router()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = yibao_server::serve(listener, app, async {

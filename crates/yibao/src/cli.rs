@@ -1137,6 +1137,7 @@ fn print_demo_urls(base: &str) {
     }
     let (sample_name, sample_id) = demo::sample_resident();
     println!("  示例居民 sample resident: {sample_name} {sample_id}");
+    println!("  居民自助 citizen site (缴费查询、票据查验): {base}/");
     println!("  缴费查询 citizens' paid status: {base}/public/paid-status?id_number={sample_id}&name={sample_name}");
     println!(
         "  渠道查询 channel search: cargo run -q -p yibao-channel-client --example search -- {base} wechat demo-secret-wechat-pay-000 {sample_id}"
@@ -1287,6 +1288,8 @@ async fn serve_then(
         _ => None,
     };
     let metrics_app = yibao_server::metrics::app(state.clone());
+    // The citizen site (居民自助) at `/`, always beside the API: it is what the public opens.
+    let beside_api = beside_api.merge(yibao_citizen::router());
     let app = yibao_server::app_with(
         state,
         &ServerSettings {

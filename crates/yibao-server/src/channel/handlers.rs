@@ -109,8 +109,8 @@ fn components(v: &PayableView) -> Vec<Component> {
     parts
 }
 
-/// Fee policies by (region, fee year), loaded once per request.
-async fn policies_for(
+/// Fee policies by (region, fee year), loaded once per request (the citizen site's too).
+pub async fn policies_for(
     state: &AppState,
     views: &[PayableView],
 ) -> Result<HashMap<(String, i32), FeePolicy>, ApiError> {
@@ -796,7 +796,9 @@ pub struct CheckCodeQuery {
     check_code: Option<String>,
 }
 
-async fn receipt_checked(
+/// The receipt with this code and number if `check_code` is its check code; otherwise the same
+/// `NOT_FOUND` whether the receipt is unknown or the check code wrong.
+pub async fn receipt_checked(
     state: &AppState,
     code: &str,
     number: &str,
@@ -820,6 +822,19 @@ async fn receipt_checked(
         return Err(not_found());
     }
     Ok(receipt)
+}
+
+/// Whether the client is a browser asking for a page: `text/html` named in `Accept` before any
+/// JSON type (a browser sends `text/html,…,*/*`; API clients send `application/json` or nothing).
+fn wants_html(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    match (accept.find("text/html"), accept.find("json")) {
+        (Some(html), Some(json)) => html < json,
+        (Some(_), None) => true,
+        _ => false,
+    }
 }
 
 fn wants_pdf(headers: &HeaderMap) -> bool {
@@ -935,11 +950,21 @@ pub struct VerifyQuery {
 
 /// § 8 Public verification, no authentication.
 #[utoipa::path(get, path = "/public/receipts/verify", tag = "public", summary = "票据真伪查验", params(VerifyQuery), description = "§8 Public receipt verification. No authentication.",
-    responses((status = 200, description = "valid or voided, with the masked payer", body = VerifyAnswer), (status = 404, description = "`NOT_FOUND`: no such receipt, or the check code is wrong", body = crate::error::ErrorBody), (status = 422, description = "a malformed parameter", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "valid or voided, with the masked payer", body = VerifyAnswer), (status = 303, description = "a browser (`Accept` naming `text/html` before any JSON) is sent to the citizen site's page `/receipts/verify` with the same query: the receipt's QR code prints this URL"), (status = 404, description = "`NOT_FOUND`: no such receipt, or the check code is wrong", body = crate::error::ErrorBody), (status = 422, description = "a malformed parameter", body = crate::error::ErrorBody)))]
 pub async fn public_verify(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
     Query(q): Query<VerifyQuery>,
-) -> Result<Json<VerifyAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
+    if wants_html(&headers) {
+        // People scanning the QR code get the page; the query is passed on as it came.
+        let to = match uri.query() {
+            Some(query) => format!("/receipts/verify?{query}"),
+            None => "/receipts/verify".to_owned(),
+        };
+        return Ok((axum::http::StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response());
+    }
     let receipt = receipt_checked(&state, &q.code, &q.number, Some(&q.check_code)).await?;
     Ok(Json(VerifyAnswer {
         payer_name_masked: masked_name(&receipt.payer_name),
@@ -948,7 +973,32 @@ pub async fn public_verify(
         receipt_number: receipt.receipt_number,
         amount: receipt.amount_fen,
         date: receipt.issued_on,
-    }))
+    })
+    .into_response())
+}
+
+/// The person's current payables in every region, if `name` is the name on record: empty when
+/// the ID number is unknown and when the name does not match alike (the public and the citizen
+/// site must not tell the two apart).
+pub async fn payables_under_name(
+    state: &AppState,
+    id: &IdNumber,
+    name: &str,
+    fee_year: Option<i32>,
+) -> Result<Vec<PayableView>, ApiError> {
+    let regions: Vec<String> = state
+        .storage
+        .list_regions()
+        .await?
+        .iter()
+        .map(|r| r.code().to_string())
+        .collect();
+    let mut views = state
+        .storage
+        .payables_by_person(id.as_str(), &regions, fee_year)
+        .await?;
+    views.retain(|v| PersonName::parse(&v.name).is_ok_and(|n| n.matches(name)));
+    Ok(views)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -972,18 +1022,7 @@ pub async fn paid_status(
         .map(FeeYear::new)
         .transpose()?
         .map(|y| i32::from(y.get()));
-    let regions: Vec<String> = state
-        .storage
-        .list_regions()
-        .await?
-        .iter()
-        .map(|r| r.code().to_string())
-        .collect();
-    let mut views = state
-        .storage
-        .payables_by_person(id.as_str(), &regions, fee_year)
-        .await?;
-    views.retain(|v| PersonName::parse(&v.name).is_ok_and(|n| n.matches(&q.name)));
+    let views = payables_under_name(&state, &id, &q.name, fee_year).await?;
     let Some(first) = views.first() else {
         return Err(not_found_person());
     };

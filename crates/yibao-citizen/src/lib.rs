@@ -1,0 +1,151 @@
+//! The citizen site (居民自助): server-rendered pages in Chinese at `/`, phone first (from 360 px
+//! wide), for residents and whoever pays for them. Without signing in a resident can look up what
+//! a person owes and has paid ([`lookup`]) and verify an electronic receipt ([`verify`]).
+//!
+//! The pages go through the same storage and the same rules as the channel protocol's public
+//! routes: names and ID numbers are shown masked, an unknown person and a wrong name get the same
+//! answer, and every lookup counts against its address ([`limiter`]). No script runs at all
+//! (the Content-Security-Policy allows none); the only asset is our own stylesheet.
+
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use yibao_server::AppState;
+
+pub mod limiter;
+pub mod lookup;
+pub mod verify;
+
+/// The Content-Security-Policy of every page: our stylesheet and favicon only, no script at all.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; \
+     img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Lookups and receipt checks a second from all addresses together: a ceiling against probing
+/// from many addresses at once (each lookup costs three statements).
+pub const LOOKUPS_PER_SECOND: i64 = 50;
+
+/// The site's routes (merged into the application beside the API, [`yibao_server::app_with`]).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(lookup::form))
+        .route("/lookup", get(lookup::form).post(lookup::submit))
+        .route("/receipts/verify", get(verify::page))
+        .route("/assets/citizen.css", get(stylesheet))
+        .route("/assets/favicon.svg", get(favicon))
+        .layer(Extension(limiter::AddressLimiter::default()))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+const STYLESHEET: &str = include_str!("../assets/citizen.css");
+const FAVICON: &str = include_str!("../assets/favicon.svg");
+
+async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+async fn favicon() -> Response {
+    asset("image/svg+xml", FAVICON)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Security headers on every response; pages (which may hold what a resident typed and what they
+/// owe) are never stored by the browser or a proxy.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let is_asset = request.uri().path().starts_with("/assets/");
+    let mut response = next.run(request).await;
+    yibao_server::middleware::PageHeaders {
+        content_security_policy: CONTENT_SECURITY_POLICY,
+        referrer_policy: "no-referrer",
+        no_store: !is_asset,
+    }
+    .apply(&mut response);
+    response
+}
+
+/// An askama template as an HTML response with `status`; a template that fails to render is
+/// the error page.
+pub fn render<T: askama::Template>(template: &T, status: StatusCode) -> Response {
+    match template.render() {
+        Ok(body) => (status, Html(body)).into_response(),
+        Err(err) => {
+            tracing::warn!(%err, "citizen site template failed to render");
+            error_page(&yibao_server::ApiError::of(
+                yibao_server::ErrorCode::InternalError,
+            ))
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    heading: &'static str,
+    message: String,
+}
+
+/// A refusal or failure of the services as a page: the Chinese message, never a JSON body.
+pub fn error_page(error: &yibao_server::ApiError) -> Response {
+    let heading = match error.code {
+        yibao_server::ErrorCode::RateLimited => "查询过于频繁",
+        yibao_server::ErrorCode::ServiceUnavailable => "服务暂时不可用",
+        yibao_server::ErrorCode::InternalError => "系统出错了",
+        _ => "无法办理",
+    };
+    let page = ErrorPage {
+        heading,
+        message: error.message.clone(),
+    };
+    let status = error.code.status();
+    match askama::Template::render(&page) {
+        Ok(body) => (status, Html(body)).into_response(),
+        Err(_) => (status, Html("<!DOCTYPE html><title>出错</title>系统出错了")).into_response(),
+    }
+}
+
+/// The client's address as the rest of yibao takes it ([`yibao_server::auth::client_address`]).
+pub fn client_address(
+    state: &AppState,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: &HeaderMap,
+) -> String {
+    yibao_server::auth::client_address(
+        peer.map(|p| (p.0).0),
+        headers,
+        state.client_address_header.as_ref(),
+    )
+}
+
+/// Counts one lookup of `address` and one against all addresses together: the refusal as a page
+/// when either is over its limit, `None` when the lookup may go ahead.
+pub fn refusal_over_limit(
+    state: &AppState,
+    limiter: &limiter::AddressLimiter,
+    address: &str,
+) -> Option<Response> {
+    let message = match limiter.take(address, state.clock.now().timestamp()) {
+        limiter::Verdict::Allowed
+            if state.rate_limiter.allow("\u{0}citizen", LOOKUPS_PER_SECOND) =>
+        {
+            return None
+        }
+        limiter::Verdict::TooMany => "查询过于频繁，请1分钟后再试",
+        _ => "查询的人较多，请稍后再试",
+    };
+    Some(error_page(&yibao_server::ApiError::new(
+        yibao_server::ErrorCode::RateLimited,
+        message,
+    )))
+}

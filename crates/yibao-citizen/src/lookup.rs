@@ -1,0 +1,296 @@
+//! 缴费查询: what a person owes and has paid, by ID number and name, without signing in.
+//!
+//! The answer is the channel protocol's search seen by a resident: each current payable in yuan
+//! with its components, the fee year, the collection window, paid or not; a paid one with the day
+//! and the kind of channel, an unpaid one with the kinds of channel that take it. An unknown ID
+//! number and a name that does not match the record get the same page, word for word.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::{Extension, Form};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use yibao_domain::{Fen, IdNumber, PersonName, RegionCode};
+use yibao_server::services::accounts::CHANNEL_KINDS;
+use yibao_server::AppState;
+use yibao_storage::collection::PayableView;
+
+use crate::limiter::AddressLimiter;
+use crate::{error_page, render};
+
+/// Longest ID number input read (18 characters plus spaces a phone keyboard may add).
+pub const MAX_ID_INPUT_CHARS: usize = 32;
+/// Longest name input read.
+pub const MAX_NAME_INPUT_CHARS: usize = 64;
+
+/// What the page says when nothing matches: the same for an unknown person and a wrong name.
+pub const NOT_FOUND_MESSAGE: &str = "未查到与该身份证号码和姓名相符的缴费信息。请核对身份证号码和姓名\
+     是否与户口簿或居住证上的一致；如尚未参保登记，请到户籍或居住地的乡镇（街道）劳动保障服务站办理。";
+
+#[derive(Deserialize, Default)]
+pub struct LookupForm {
+    #[serde(default)]
+    id_number: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// One payable as the page shows it.
+pub struct PayableCard {
+    pub fee_year: i32,
+    pub region_name: String,
+    pub amount: String,
+    pub components: Vec<(&'static str, String)>,
+    /// `paid`, `unpaid`, `locked`, `exempt`: the badge's class.
+    pub status: &'static str,
+    pub status_label: &'static str,
+    /// 缴费期, when the region's fee policy for the year is known.
+    pub window: Option<String>,
+    /// Whether the window is open today, not yet, or over.
+    pub window_state: Option<&'static str>,
+    /// For a paid payable: the day and the kind of channel.
+    pub paid_on: Option<String>,
+    pub paid_through: Option<&'static str>,
+    /// For an unpaid one: the kinds of channel serving its region.
+    pub where_to_pay: Vec<&'static str>,
+}
+
+/// The answer to a lookup that matched.
+pub struct Found {
+    pub name_masked: String,
+    pub id_masked: String,
+    pub payables: Vec<PayableCard>,
+}
+
+#[derive(askama::Template, Default)]
+#[template(path = "lookup.html")]
+pub struct LookupPage {
+    id_number: String,
+    name: String,
+    id_error: Option<String>,
+    name_error: Option<String>,
+    not_found: bool,
+    found: Option<Found>,
+}
+
+/// `GET /`: the form.
+pub async fn form() -> Response {
+    render(&LookupPage::default(), StatusCode::OK)
+}
+
+/// `POST /lookup`: the form again with errors beside its fields, or the answer below it.
+pub async fn submit(
+    State(state): State<AppState>,
+    Extension(limiter): Extension<AddressLimiter>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
+    Form(form): Form<LookupForm>,
+) -> Response {
+    let mut page = LookupPage {
+        id_number: form
+            .id_number
+            .trim()
+            .chars()
+            .take(MAX_ID_INPUT_CHARS)
+            .collect(),
+        name: form
+            .name
+            .trim()
+            .chars()
+            .take(MAX_NAME_INPUT_CHARS)
+            .collect(),
+        ..LookupPage::default()
+    };
+    let id = if page.id_number.is_empty() {
+        page.id_error = Some("请输入身份证号码".into());
+        None
+    } else {
+        match IdNumber::parse(&page.id_number, state.clock.today()) {
+            Ok(parsed) => Some(parsed.id_number),
+            Err(err) => {
+                page.id_error = Some(yibao_server::ApiError::from(err).message);
+                None
+            }
+        }
+    };
+    if page.name.is_empty() {
+        page.name_error = Some("请输入姓名".into());
+    } else if let Err(err) = PersonName::parse(&page.name) {
+        page.name_error = Some(yibao_server::ApiError::from(err).message);
+    }
+    let Some(id) = id.filter(|_| page.name_error.is_none()) else {
+        return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
+    };
+    let address = crate::client_address(&state, peer, &headers);
+    if let Some(refusal) = crate::refusal_over_limit(&state, &limiter, &address) {
+        return refusal;
+    }
+    match find(&state, &id, &page.name).await {
+        Ok(Some(found)) => {
+            // The answer shows them masked; the form does not repeat them in full.
+            page.id_number.clear();
+            page.name.clear();
+            page.found = Some(found);
+        }
+        Ok(None) => page.not_found = true,
+        Err(err) => return error_page(&err),
+    }
+    render(&page, StatusCode::OK)
+}
+
+/// The person's current payables under `name`, with how the paid ones were paid and where the
+/// unpaid ones can be: `None` when the ID number is unknown or the name does not match.
+async fn find(
+    state: &AppState,
+    id: &IdNumber,
+    name: &str,
+) -> Result<Option<Found>, yibao_server::ApiError> {
+    let views = yibao_server::channel::handlers::payables_under_name(state, id, name, None).await?;
+    let Some(first) = views.first() else {
+        return Ok(None);
+    };
+    let name_masked = PersonName::parse(&first.name).map_or_else(|_| "*".into(), |n| n.masked());
+    let policies = yibao_server::channel::handlers::policies_for(state, &views).await?;
+    let mut paid = BTreeMap::new();
+    let paid_regions: BTreeSet<&str> = views
+        .iter()
+        .filter(|v| v.status == "paid" || v.status == "posted")
+        .map(|v| v.region.as_str())
+        .collect();
+    for region in paid_regions {
+        for p in state
+            .storage
+            .paid_by(RegionCode::parse(region)?, id)
+            .await?
+        {
+            paid.insert(p.payable_id.clone(), p);
+        }
+    }
+    let unpaid_regions: BTreeSet<&str> = views
+        .iter()
+        .filter(|v| v.status == "unpaid" || v.status == "locked")
+        .map(|v| v.region.as_str())
+        .collect();
+    let mut channel_kinds: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    if !unpaid_regions.is_empty() {
+        for channel in state.storage.list_channels().await? {
+            // Auto-debit is signed at a bank, not a place to pay now.
+            let Some(kind) = CHANNEL_KINDS
+                .iter()
+                .position(|(code, _)| *code == channel.kind && *code != "auto_debit")
+            else {
+                continue;
+            };
+            if !channel.enabled {
+                continue;
+            }
+            for region in &channel.regions {
+                if let Some(r) = unpaid_regions.get(region.as_str()) {
+                    channel_kinds.entry(r).or_default().insert(kind);
+                }
+            }
+        }
+    }
+    let today = state.clock.today();
+    let now = state.clock.now().timestamp();
+    let mut payables: Vec<PayableCard> = views
+        .iter()
+        .map(|v| {
+            let policy = policies.get(&(v.region.clone(), v.fee_year));
+            let paid = paid.get(&v.payable_id);
+            card(
+                v,
+                now,
+                today,
+                policy,
+                paid,
+                channel_kinds.get(v.region.as_str()),
+            )
+        })
+        .collect();
+    payables.sort_by(|a, b| {
+        b.fee_year
+            .cmp(&a.fee_year)
+            .then(a.region_name.cmp(&b.region_name))
+    });
+    Ok(Some(Found {
+        name_masked,
+        id_masked: id.masked(),
+        payables,
+    }))
+}
+
+fn yuan(fen: i64) -> String {
+    Fen::new(fen).map_or_else(|_| format!("{fen}分"), |f| f.to_string())
+}
+
+fn date_zh(date: NaiveDate) -> String {
+    date.format("%Y年%-m月%-d日").to_string()
+}
+
+fn card(
+    v: &PayableView,
+    now: i64,
+    today: NaiveDate,
+    policy: Option<&yibao_domain::FeePolicy>,
+    paid: Option<&yibao_storage::citizen_reads::PaidBy>,
+    kinds: Option<&BTreeSet<usize>>,
+) -> PayableCard {
+    let status = match v.channel_status(now) {
+        "paid" => "paid",
+        "locked" => "locked",
+        "exempt" => "exempt",
+        _ => "unpaid",
+    };
+    let status_label = match status {
+        "paid" => "已缴费",
+        "locked" => "缴费处理中",
+        "exempt" => "免缴",
+        _ => "未缴费",
+    };
+    let mut components = vec![("基本医疗保险", yuan(v.basic_fen))];
+    if v.critical_illness_fen > 0 {
+        components.push(("大病保险", yuan(v.critical_illness_fen)));
+    }
+    if v.long_term_care_fen > 0 {
+        components.push(("长期照护保险", yuan(v.long_term_care_fen)));
+    }
+    let window = policy.map(|p| p.window());
+    PayableCard {
+        fee_year: v.fee_year,
+        region_name: v.region_name.clone(),
+        amount: yuan(v.amount_fen),
+        components,
+        status,
+        status_label,
+        window: window.map(|w| format!("{} 至 {}", date_zh(w.opens()), date_zh(w.closes()))),
+        window_state: window.map(|w| {
+            if today < w.opens() {
+                "尚未开始"
+            } else if today > w.closes() {
+                "已结束"
+            } else {
+                "正在缴费"
+            }
+        }),
+        paid_on: paid.map(|p| date_zh(p.paid_on)),
+        paid_through: paid.map(|p| kind_name(&p.channel_kind)),
+        where_to_pay: if status == "unpaid" {
+            kinds
+                .map(|k| k.iter().map(|i| CHANNEL_KINDS[*i].1).collect())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+fn kind_name(kind: &str) -> &'static str {
+    CHANNEL_KINDS
+        .iter()
+        .find(|(code, _)| *code == kind)
+        .map_or("其他渠道", |(_, name)| *name)
+}

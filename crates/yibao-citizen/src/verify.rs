@@ -1,0 +1,114 @@
+//! 票据查验: anyone holding an electronic receipt (or its QR code) checks that yibao issued it
+//! and whether it still stands. The QR code prints the protocol's `/public/receipts/verify` URL; a
+//! browser opening it is sent here, a machine gets JSON there as before.
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Extension;
+use serde::Deserialize;
+use yibao_domain::{Fen, PersonName};
+use yibao_server::AppState;
+
+use crate::limiter::AddressLimiter;
+use crate::{error_page, render};
+
+#[derive(Deserialize, Default)]
+pub struct VerifyQuery {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    number: String,
+    #[serde(default)]
+    check_code: String,
+}
+
+/// A verified receipt as the page shows it: the payer masked, as on the JSON answer.
+pub struct Verified {
+    pub valid: bool,
+    pub receipt_code: String,
+    pub receipt_number: String,
+    pub payer_masked: String,
+    pub amount: String,
+    pub fee_year: i32,
+    pub issued_on: String,
+    pub issuer: String,
+}
+
+#[derive(askama::Template, Default)]
+#[template(path = "verify.html")]
+pub struct VerifyPage {
+    code: String,
+    number: String,
+    check_code: String,
+    code_error: Option<String>,
+    number_error: Option<String>,
+    check_code_error: Option<String>,
+    not_found: bool,
+    verified: Option<Verified>,
+}
+
+fn field(value: &str, max: usize) -> String {
+    value.trim().chars().take(max).collect()
+}
+
+/// `GET /receipts/verify`: the form, or with its three fields filled, the answer below it.
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(limiter): Extension<AddressLimiter>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
+    Query(query): Query<VerifyQuery>,
+) -> Response {
+    let mut page = VerifyPage {
+        code: field(&query.code, 8),
+        number: field(&query.number, 10),
+        check_code: field(&query.check_code, 32),
+        ..VerifyPage::default()
+    };
+    if page.code.is_empty() && page.number.is_empty() && page.check_code.is_empty() {
+        return render(&page, StatusCode::OK);
+    }
+    if page.code.len() != 8 || !page.code.bytes().all(|b| b.is_ascii_digit()) {
+        page.code_error = Some("票据代码是8位数字，请对照票据填写".into());
+    }
+    if page.number.len() != 10 || !page.number.bytes().all(|b| b.is_ascii_digit()) {
+        page.number_error = Some("票据号码是10位数字，请对照票据填写".into());
+    }
+    if page.check_code.is_empty() {
+        page.check_code_error = Some("请输入票据上的校验码".into());
+    }
+    if page.code_error.is_some() || page.number_error.is_some() || page.check_code_error.is_some() {
+        return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let address = crate::client_address(&state, peer, &headers);
+    if let Some(refusal) = crate::refusal_over_limit(&state, &limiter, &address) {
+        return refusal;
+    }
+    match yibao_server::channel::handlers::receipt_checked(
+        &state,
+        &page.code,
+        &page.number,
+        Some(&page.check_code),
+    )
+    .await
+    {
+        Ok(receipt) => {
+            page.verified = Some(Verified {
+                valid: receipt.status == "valid",
+                receipt_code: receipt.receipt_code,
+                receipt_number: receipt.receipt_number,
+                payer_masked: PersonName::parse(&receipt.payer_name)
+                    .map_or_else(|_| "*".into(), |n| n.masked()),
+                amount: Fen::new(receipt.amount_fen)
+                    .map_or_else(|_| format!("{}分", receipt.amount_fen), |f| f.to_string()),
+                fee_year: receipt.fee_year,
+                issued_on: receipt.issued_on.format("%Y年%-m月%-d日").to_string(),
+                issuer: receipt.issuer,
+            })
+        }
+        Err(err) if err.code == yibao_server::ErrorCode::NotFound => page.not_found = true,
+        Err(err) => return error_page(&err),
+    }
+    render(&page, StatusCode::OK)
+}
