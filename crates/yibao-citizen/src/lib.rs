@@ -11,12 +11,13 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
 use yibao_server::AppState;
 
 pub mod limiter;
 pub mod lookup;
+pub mod pay;
 pub mod verify;
 
 /// The Content-Security-Policy of every page: our stylesheet and favicon only, no script at all.
@@ -27,15 +28,27 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
 /// from many addresses at once (each lookup costs three statements).
 pub const LOOKUPS_PER_SECOND: i64 = 50;
 
-/// The site's routes (merged into the application beside the API, [`yibao_server::app_with`]).
+/// The site's routes (merged into the application beside the API, [`yibao_server::app_with`]),
+/// paying through the simulated cashier.
 pub fn router() -> Router<AppState> {
+    router_with(pay::Provider::default())
+}
+
+/// The same with the payment provider given (a test holds the simulated cashier to sign
+/// notifications of its own).
+pub fn router_with(provider: pay::Provider) -> Router<AppState> {
     Router::new()
         .route("/", get(lookup::form))
         .route("/lookup", get(lookup::form).post(lookup::submit))
         .route("/receipts/verify", get(verify::page))
+        .route("/pay", post(pay::start))
+        .route("/cashier", get(pay::cashier).post(pay::confirm))
+        .route("/pay/notify/simulated", post(pay::notify))
+        .route("/pay/result", get(pay::result))
         .route("/assets/citizen.css", get(stylesheet))
         .route("/assets/favicon.svg", get(favicon))
         .layer(Extension(limiter::AddressLimiter::default()))
+        .layer(Extension(provider))
         .layer(axum::middleware::from_fn(security_headers))
 }
 
@@ -68,7 +81,8 @@ async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     yibao_server::middleware::PageHeaders {
         content_security_policy: CONTENT_SECURITY_POLICY,
-        referrer_policy: "no-referrer",
+        // Not `no-referrer`: with it a browser sends `Origin: null` on our own form posts.
+        referrer_policy: "same-origin",
         no_store: !is_asset,
     }
     .apply(&mut response);

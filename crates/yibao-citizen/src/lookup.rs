@@ -56,6 +56,11 @@ pub struct PayableCard {
     pub paid_through: Option<&'static str>,
     /// For an unpaid one: the kinds of channel serving its region.
     pub where_to_pay: Vec<&'static str>,
+    /// Whether the site itself takes the payment (its channel serves the region and the window
+    /// is open today): the card then has a 在线缴费 button for `payable_id` and `amount_fen`.
+    pub pay_online: bool,
+    pub payable_id: String,
+    pub amount_fen: i64,
 }
 
 /// The answer to a lookup that matched.
@@ -175,8 +180,15 @@ async fn find(
         .map(|v| v.region.as_str())
         .collect();
     let mut channel_kinds: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    let mut site_regions: BTreeSet<String> = BTreeSet::new();
     if !unpaid_regions.is_empty() {
         for channel in state.storage.list_channels().await? {
+            if channel.channel_id == crate::pay::SITE_CHANNEL_ID
+                && channel.enabled
+                && channel.kind == "gov_app"
+            {
+                site_regions.extend(channel.regions.iter().cloned());
+            }
             // Auto-debit is signed at a bank, not a place to pay now.
             let Some(kind) = CHANNEL_KINDS
                 .iter()
@@ -201,14 +213,18 @@ async fn find(
         .map(|v| {
             let policy = policies.get(&(v.region.clone(), v.fee_year));
             let paid = paid.get(&v.payable_id);
-            card(
+            let mut card = card(
                 v,
                 now,
                 today,
                 policy,
                 paid,
                 channel_kinds.get(v.region.as_str()),
-            )
+            );
+            card.pay_online = card.status == "unpaid"
+                && site_regions.contains(&v.region)
+                && policy.is_some_and(|p| p.accepts_payment_on(today));
+            card
         })
         .collect();
     payables.sort_by(|a, b| {
@@ -285,6 +301,9 @@ fn card(
         } else {
             Vec::new()
         },
+        pay_online: false,
+        payable_id: v.payable_id.clone(),
+        amount_fen: v.amount_fen,
     }
 }
 

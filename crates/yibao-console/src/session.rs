@@ -9,7 +9,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{HeaderMap, Method};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use yibao_server::auth::Staff;
@@ -129,29 +129,7 @@ fn ref_key_of(session_token: &str) -> [u8; 32] {
     Sha256::digest(format!("yibao-console-person-ref\u{0}{session_token}").as_bytes()).into()
 }
 
-/// Whether the request says it comes from another site (a cross-site form post or fetch).
-pub fn cross_site(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return true;
-        }
-    }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    match (
-        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
-        host,
-    ) {
-        (Some("null"), _) => true,
-        (Some(origin), Some(host)) => {
-            let origin_host = origin
-                .strip_prefix("http://")
-                .or_else(|| origin.strip_prefix("https://"))
-                .unwrap_or(origin);
-            origin_host != host
-        }
-        _ => false,
-    }
-}
+pub use yibao_server::auth::cross_site;
 
 impl FromRequestParts<AppState> for ConsoleUser {
     type Rejection = PageError;
@@ -242,6 +220,7 @@ fn serde_urlencoded_pairs(bytes: &[u8]) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     #[test]
     fn the_session_token_is_read_from_its_cookie_only() {

@@ -67,6 +67,34 @@ pub fn client_address(
     }
 }
 
+/// Whether the request says it comes from another site (a cross-site form post or fetch).
+pub fn cross_site(headers: &axum::http::HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if !matches!(site, "same-origin" | "none") {
+            return true;
+        }
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok());
+    match (
+        headers
+            .get(axum::http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok()),
+        host,
+    ) {
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => {
+            let origin_host = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                .unwrap_or(origin);
+            origin_host != host
+        }
+        _ => false,
+    }
+}
+
 fn forbidden() -> ApiError {
     ApiError::of(ErrorCode::Forbidden)
 }

@@ -418,10 +418,19 @@ impl TestServer {
         settings: ServerSettings,
         console: axum::Router<AppState>,
     ) -> Self {
+        // And the citizen site at `/`, as the product does.
+        Self::start_with_routes(state, settings, console.merge(yibao_citizen::router())).await
+    }
+
+    /// With exactly these routes beside the API (no citizen site unless they hold one).
+    pub async fn start_with_routes(
+        state: AppState,
+        settings: ServerSettings,
+        routes: axum::Router<AppState>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let address = listener.local_addr().expect("local address");
-        // And the citizen site at `/`, as the product does.
-        let app = yibao_server::app_with(state, &settings, console.merge(yibao_citizen::router()));
+        let app = yibao_server::app_with(state, &settings, routes);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = yibao_server::serve(listener, app, async {

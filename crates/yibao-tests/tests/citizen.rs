@@ -366,3 +366,204 @@ async fn the_receipt_qr_code_leads_a_browser_to_a_page_that_says_valid_then_void
     })
     .await;
 }
+
+/// The value of the hidden field `name` in the first form that has it.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).expect("the field") + marker.len();
+    let end = page[start..].find('"').expect("its end") + start;
+    page[start..end].to_owned()
+}
+
+/// `key=value&…` of a URL's query, decoded.
+fn query_of(url: &str) -> Vec<(String, String)> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    serde_urlencoded::from_str(query).unwrap()
+}
+
+/// A server like [`world`]'s whose simulated cashier the test holds (to sign notifications).
+async fn world_with_cashier(storage: Arc<dyn Storage>) -> (World, yibao_citizen::pay::Provider) {
+    let w = world(storage.clone()).await;
+    let provider = yibao_citizen::pay::Provider::default();
+    let console = yibao_console::router(yibao_console::CookiePolicy::default());
+    let server = TestServer::start_with_routes(
+        yibao_server::AppState::new(storage, Clock::fixed(instant())),
+        ServerSettings::default(),
+        console.merge(yibao_citizen::router_with(provider.clone())),
+    )
+    .await;
+    (
+        World {
+            server,
+            wechat: w.wechat,
+            resident: w.resident,
+        },
+        provider,
+    )
+}
+
+#[tokio::test]
+async fn a_resident_pays_online_through_the_simulated_cashier_and_notifications_never_lose_money() {
+    on_each_backend(|storage| async move {
+        let (w, provider) = world_with_cashier(storage.clone()).await;
+        let (id, name) = w.resident.clone();
+        let (_, page) = look_up(&w, &id, &name).await;
+        assert!(page.contains("在线缴费"), "{page}");
+        let payable_id = hidden(&page, "payable_id");
+        let amount = hidden(&page, "amount");
+        let no_redirect = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        // A form posted from another site opens nothing.
+        let forged = no_redirect
+            .post(w.server.url("/pay"))
+            .header("sec-fetch-site", "cross-site")
+            .form(&[("payable_id", payable_id.as_str()), ("amount", amount.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+        let opened = no_redirect
+            .post(w.server.url("/pay"))
+            .form(&[("payable_id", payable_id.as_str()), ("amount", amount.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(opened.status(), StatusCode::SEE_OTHER);
+        let cashier = opened.headers()["location"].to_str().unwrap().to_owned();
+        assert!(cashier.starts_with("/cashier?"), "{cashier}");
+        let page = no_redirect.get(w.server.url(&cashier)).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let page = page.text().await.unwrap();
+        assert!(page.contains("模拟收银台") && page.contains("确认支付"), "{page}");
+        // The amount in the link is signed: changed, the cashier refuses it.
+        let tampered = cashier.replace(&format!("amount={amount}"), "amount=1");
+        let refused = no_redirect.get(w.server.url(&tampered)).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+
+        let fields = query_of(&cashier);
+        let paid = no_redirect
+            .post(w.server.url("/cashier"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+        let result = paid.headers()["location"].to_str().unwrap().to_owned();
+        let page = no_redirect
+            .get(w.server.url(&result))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("缴费成功"), "{page}");
+        assert!(page.contains("/receipts/verify?code="), "{page}");
+        let (_, page) = look_up(&w, &id, &name).await;
+        let answer = result_of(&page);
+        assert!(answer.contains("已缴费") && answer.contains("政务服务平台"), "{answer}");
+        assert!(!answer.contains("在线缴费"));
+
+        // The provider sends the same notification again: the same answer, nothing new.
+        let order_no = fields.iter().find(|(k, _)| k == "order_no").unwrap().1.clone();
+        let txn_id = query_of(&result)
+            .into_iter()
+            .find(|(k, _)| k == "txn_id")
+            .unwrap()
+            .1;
+        let receipts_before = storage
+            .receipts_of_person(&id, &["320600".to_owned()], None)
+            .await
+            .unwrap()
+            .len();
+        let notify = |n: yibao_citizen::pay::Notification| {
+            let body = provider.0.signed_notification(&n);
+            let client = w.server.client.clone();
+            let url = w.server.url("/pay/notify/simulated");
+            async move {
+                let response = client
+                    .post(url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                (response.status(), response.text().await.unwrap())
+            }
+        };
+        let state = storage
+            .payment_state(yibao_citizen::pay::SITE_CHANNEL_ID, &txn_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let again = yibao_citizen::pay::Notification {
+            order_no: order_no.clone(),
+            txn_id: txn_id.clone(),
+            amount: amount.parse().unwrap(),
+            paid_at: paid_at().to_rfc3339(),
+        };
+        // The cashier's clock is the server's (fixed): its notification said `paid_at()`.
+        for _ in 0..2 {
+            let (status, text) = notify(again.clone()).await;
+            assert_eq!((status, text.as_str()), (StatusCode::OK, "SUCCESS"));
+        }
+        let replayed = storage
+            .payment_state(yibao_citizen::pay::SITE_CHANNEL_ID, &txn_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(replayed.status, "paid");
+        assert_eq!(replayed.receipts, state.receipts);
+        // A second charge for the same order (the provider took the money twice): recorded and
+        // owed back, never applied twice.
+        let second = yibao_citizen::pay::Notification {
+            order_no: order_no.clone(),
+            txn_id: "SIM-SECOND-CHARGE".into(),
+            amount: amount.parse().unwrap(),
+            paid_at: paid_at().to_rfc3339(),
+        };
+        for _ in 0..2 {
+            let (status, text) = notify(second.clone()).await;
+            assert_eq!((status, text.as_str()), (StatusCode::OK, "SUCCESS"));
+        }
+        let owed = storage
+            .payment_state(yibao_citizen::pay::SITE_CHANNEL_ID, "SIM-SECOND-CHARGE")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(owed.status, "refund_pending");
+        assert_eq!(owed.refund.as_ref().unwrap().amount_fen, second.amount);
+        assert_eq!(
+            storage
+                .receipts_of_person(&id, &["320600".to_owned()], None)
+                .await
+                .unwrap()
+                .len(),
+            receipts_before,
+            "no second receipt"
+        );
+        assert_eq!(state.receipts.len(), 1);
+
+        // A notification not signed by the provider is refused and records nothing.
+        let forged = w
+            .server
+            .client
+            .post(w.server.url("/pay/notify/simulated"))
+            .body(format!(
+                "order_no={order_no}&txn_id=FORGED&amount={amount}&paid_at=2026-11-02T10%3A00%3A00%2B08%3A00&signature=00"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+        assert!(storage
+            .payment_state(yibao_citizen::pay::SITE_CHANNEL_ID, "FORGED")
+            .await
+            .unwrap()
+            .is_none());
+    })
+    .await;
+}

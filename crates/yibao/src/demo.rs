@@ -482,6 +482,27 @@ pub async fn load_people(
             .await
             .map_err(data_error)?;
     }
+    // The citizen site's own channel (a `gov_app` channel for every demo region), so that the
+    // demo takes payments on the site through the simulated cashier. The site never signs a
+    // request; the secret is the record's only.
+    if storage
+        .get_channel(yibao_citizen::pay::SITE_CHANNEL_ID)
+        .await?
+        .is_none()
+    {
+        let regions: Vec<String> = DEMO_CHANNELS[1].3.iter().map(|r| r.to_string()).collect();
+        crate::operator::channel_add(
+            storage,
+            None,
+            yibao_citizen::pay::SITE_CHANNEL_ID,
+            "gov_app",
+            &regions,
+            500,
+            "demo-secret-citizen-site-unused".to_owned(),
+        )
+        .await
+        .map_err(data_error)?;
+    }
     for (username, password, role, region, station) in DEMO_STAFF {
         if storage.get_staff(username).await?.is_some() {
             continue;

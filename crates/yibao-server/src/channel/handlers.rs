@@ -216,17 +216,17 @@ pub async fn search(
 
 #[derive(Deserialize, Default, ToSchema)]
 pub struct Payer {
-    name: Option<String>,
-    phone: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct OrderRequest {
-    channel_order_no: String,
-    payable_ids: Vec<String>,
-    amount: i64,
+    pub channel_order_no: String,
+    pub payable_ids: Vec<String>,
+    pub amount: i64,
     #[serde(default)]
-    payer: Payer,
+    pub payer: Payer,
 }
 
 fn order_json(order: &OrderRecord) -> OrderAnswer {
@@ -274,6 +274,18 @@ pub async fn open_order(
     Extension(channel): Extension<ChannelContext>,
     ApiJson(req): ApiJson<OrderRequest>,
 ) -> Result<Response, ApiError> {
+    let (status, order) = place_order(&state, &channel, req).await?;
+    Ok((status, Json(order)).into_response())
+}
+
+/// § 2 for `channel`, wherever the request came from (a signed request, or the citizen site,
+/// which is a channel of its own): `201` with a new order, `200` with the one this
+/// `channel_order_no` opened before.
+pub async fn place_order(
+    state: &AppState,
+    channel: &ChannelContext,
+    req: OrderRequest,
+) -> Result<(StatusCode, OrderAnswer), ApiError> {
     channel_identifier("channel_order_no", &req.channel_order_no)?;
     let ids = unique_ids(&req.payable_ids)?;
     let payer_name = req
@@ -298,7 +310,7 @@ pub async fn open_order(
         if stored_print != print {
             return Err(ApiError::of(ErrorCode::IdempotencyConflict));
         }
-        return Ok((StatusCode::OK, Json(order_json(&order))).into_response());
+        return Ok((StatusCode::OK, order_json(&order)));
     }
     let views = state.storage.payables_by_id(&ids).await?;
     if views.len() != ids.len() {
@@ -337,7 +349,7 @@ pub async fn open_order(
         ));
     }
     let today = state.clock.today();
-    let policies = policies_for(&state, &views).await?;
+    let policies = policies_for(state, &views).await?;
     for v in &views {
         let open = policies
             .get(&(v.region.clone(), v.fee_year))
@@ -360,13 +372,11 @@ pub async fn open_order(
         now,
     };
     match state.storage.open_order(&order).await? {
-        OrderOutcome::Created(order) => {
-            Ok((StatusCode::CREATED, Json(order_json(&order))).into_response())
-        }
+        OrderOutcome::Created(order) => Ok((StatusCode::CREATED, order_json(&order))),
         OrderOutcome::Existing {
             order,
             same_request: true,
-        } => Ok((StatusCode::OK, Json(order_json(&order))).into_response()),
+        } => Ok((StatusCode::OK, order_json(&order))),
         OrderOutcome::Existing { .. } => Err(ApiError::of(ErrorCode::IdempotencyConflict)),
         OrderOutcome::NotLockable {
             status, locked_by, ..
@@ -399,11 +409,11 @@ pub async fn cancel_order(
 
 #[derive(Deserialize, ToSchema)]
 pub struct PaymentRequest {
-    channel_txn_id: String,
-    order_no: Option<String>,
-    payable_ids: Option<Vec<String>>,
-    amount: i64,
-    paid_at: String,
+    pub channel_txn_id: String,
+    pub order_no: Option<String>,
+    pub payable_ids: Option<Vec<String>>,
+    pub amount: i64,
+    pub paid_at: String,
 }
 
 fn receipt_refs(receipts: &[yibao_storage::collection::ReceiptRef]) -> Vec<ReceiptRef> {
@@ -440,6 +450,16 @@ pub async fn report_payment(
     Extension(channel): Extension<ChannelContext>,
     ApiJson(req): ApiJson<PaymentRequest>,
 ) -> Result<Json<PaymentAnswer>, ApiError> {
+    Ok(Json(take_payment_report(&state, &channel, req).await?))
+}
+
+/// § 3 for `channel`, wherever the report came from (a signed request, or a payment provider's
+/// notification to the citizen site).
+pub async fn take_payment_report(
+    state: &AppState,
+    channel: &ChannelContext,
+    req: PaymentRequest,
+) -> Result<PaymentAnswer, ApiError> {
     channel_identifier("channel_txn_id", &req.channel_txn_id)?;
     if req.amount <= 0 {
         return Err(bad_request("amount 应为正整数（分）"));
@@ -528,12 +548,12 @@ pub async fn report_payment(
     match outcome {
         PaymentReportOutcome::Stored(outcome) => {
             tracing::info!(channel = %channel.channel_id, payment_no = %outcome.payment_no, result = %outcome.result, "payment reported");
-            Ok(Json(payment_json(&outcome)))
+            Ok(payment_json(&outcome))
         }
         PaymentReportOutcome::Existing {
             outcome,
             same_request: true,
-        } => Ok(Json(payment_json(&outcome))),
+        } => Ok(payment_json(&outcome)),
         PaymentReportOutcome::Existing { .. } => Err(ApiError::of(ErrorCode::IdempotencyConflict)),
         PaymentReportOutcome::ReversedEarlier => Err(ApiError::of(ErrorCode::Reversed)),
     }

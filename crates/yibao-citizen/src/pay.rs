@@ -1,0 +1,556 @@
+//! 在线缴费: a resident pays from the look-up page. To the rest of yibao the site is a channel of
+//! kind `gov_app` ([`SITE_CHANNEL_ID`]): it opens an order and reports the payment through the
+//! very functions the channel protocol's handlers call, so idempotency, locks, late and repeated
+//! notifications, refunds owed, receipts and posting are the protocol's. Between the two the
+//! resident pays at a payment provider ([`PaymentProvider`]); the demo and the tests use the
+//! simulated cashier ([`SimulatedCashier`], 模拟收银台), which takes no money.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Form};
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use yibao_domain::Fen;
+use yibao_server::channel::auth::ChannelContext;
+use yibao_server::channel::handlers::{self, OrderRequest, PaymentRequest};
+use yibao_server::{ApiError, AppState, ErrorCode};
+
+use crate::{error_page, render};
+
+/// The channel the site is to the rest of yibao: registered by the operator like any other
+/// (`yibao channel add citizen-site --kind gov_app --regions …`); the demo registers it. Without
+/// it, or disabled, the site shows where to pay but takes no payment itself.
+pub const SITE_CHANNEL_ID: &str = "citizen-site";
+
+/// Paid orders the simulated cashier remembers for [`PaymentProvider::query`].
+pub const SIMULATED_ORDERS_KEPT: usize = 10_000;
+
+/// An order as the provider is asked to collect it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderOrder {
+    pub order_no: String,
+    /// Fen.
+    pub amount: i64,
+    /// Unix seconds: the provider should not take money after this (yibao still applies or owes
+    /// back whatever arrives later).
+    pub expires_at: i64,
+}
+
+/// A provider's word that money was taken for an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub order_no: String,
+    /// The provider's transaction id: the idempotency key of the payment report.
+    pub txn_id: String,
+    /// Fen.
+    pub amount: i64,
+    /// RFC 3339 with its offset.
+    pub paid_at: String,
+}
+
+/// What a provider said to a refund handed to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundHandOver {
+    Accepted,
+    Refused,
+}
+
+/// A payment provider (WeChat Pay, Alipay, a bank's cashier …) as the site uses it. An adapter
+/// for a real provider turns these into its API calls: `create_payment` into its order creation
+/// (the URL or the parameters the page hands on), `verify_notification` into checking the
+/// signature of its asynchronous notification with its public key or key, `query` and `refund`
+/// into its query and refund calls (docs/citizen.md).
+#[async_trait::async_trait]
+pub trait PaymentProvider: Send + Sync {
+    /// Where the resident goes to pay `order`.
+    fn create_payment(&self, order: &ProviderOrder) -> String;
+    /// The notification in `body` if the provider signed it; `None` for anything else.
+    fn verify_notification(&self, body: &[u8]) -> Option<Notification>;
+    /// What the provider knows of the order's payment, for a notification that never came.
+    async fn query(&self, order_no: &str) -> Option<Notification>;
+    /// Hands back `amount` fen of transaction `txn_id`.
+    async fn refund(&self, txn_id: &str, amount: i64) -> RefundHandOver;
+}
+
+/// The simulated cashier (模拟收银台): a page of this site that "takes" the money when the
+/// resident confirms and notifies through [`accept_notification`], the path a real provider's
+/// notification takes. Its key is made at start and never leaves the process.
+pub struct SimulatedCashier {
+    key: [u8; 32],
+    paid: Mutex<VecDeque<Notification>>,
+}
+
+impl Default for SimulatedCashier {
+    fn default() -> Self {
+        let mut key = [0u8; 32];
+        key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        SimulatedCashier {
+            key,
+            paid: Mutex::new(VecDeque::new()),
+        }
+    }
+}
+
+impl std::fmt::Debug for SimulatedCashier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SimulatedCashier { key: <secret> }")
+    }
+}
+
+impl SimulatedCashier {
+    /// HMAC-SHA256 of the lines under the cashier's key, lowercase hex (the channel protocol's
+    /// signing, reused).
+    fn mac<S: AsRef<str>>(&self, parts: &[S]) -> String {
+        yibao_channel_client::signing::sign(&self.key, &lines(parts))
+    }
+
+    /// Whether `signature` is [`Self::mac`] of the lines, compared in constant time.
+    fn verify<S: AsRef<str>>(&self, parts: &[S], signature: &str) -> bool {
+        yibao_channel_client::signing::verify(&self.key, &lines(parts), signature)
+    }
+
+    /// The order's fields signed, as the cashier page's URL carries them.
+    fn order_signature(&self, order: &ProviderOrder) -> String {
+        self.mac(&Self::order_lines(order))
+    }
+
+    /// Whether `signature` is the order's: the cashier's link was not changed.
+    fn order_signed(&self, order: &ProviderOrder, signature: &str) -> bool {
+        self.verify(&Self::order_lines(order), signature)
+    }
+
+    fn order_lines(order: &ProviderOrder) -> [String; 4] {
+        [
+            "order".to_owned(),
+            order.order_no.clone(),
+            order.amount.to_string(),
+            order.expires_at.to_string(),
+        ]
+    }
+
+    /// The notification as the cashier sends it: form fields with their signature.
+    pub fn signed_notification(&self, n: &Notification) -> String {
+        let signature = self.mac(&[
+            "notify",
+            &n.order_no,
+            &n.txn_id,
+            &n.amount.to_string(),
+            &n.paid_at,
+        ]);
+        serde_urlencoded_pairs(&[
+            ("order_no", &n.order_no),
+            ("txn_id", &n.txn_id),
+            ("amount", &n.amount.to_string()),
+            ("paid_at", &n.paid_at),
+            ("signature", &signature),
+        ])
+    }
+
+    fn remember(&self, n: &Notification) {
+        if let Ok(mut paid) = self.paid.lock() {
+            if paid.len() >= SIMULATED_ORDERS_KEPT {
+                paid.pop_front();
+            }
+            paid.push_back(n.clone());
+        }
+    }
+}
+
+fn lines<S: AsRef<str>>(parts: &[S]) -> String {
+    parts
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn serde_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn percent(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct NotificationForm {
+    order_no: String,
+    txn_id: String,
+    amount: i64,
+    paid_at: String,
+    signature: String,
+}
+
+#[async_trait::async_trait]
+impl PaymentProvider for SimulatedCashier {
+    fn create_payment(&self, order: &ProviderOrder) -> String {
+        format!(
+            "/cashier?order_no={}&amount={}&expires_at={}&signature={}",
+            percent(&order.order_no),
+            order.amount,
+            order.expires_at,
+            self.order_signature(order)
+        )
+    }
+
+    fn verify_notification(&self, body: &[u8]) -> Option<Notification> {
+        let form: NotificationForm = serde_urlencoded::from_bytes(body).ok()?;
+        let parts = [
+            "notify",
+            form.order_no.as_str(),
+            form.txn_id.as_str(),
+            &form.amount.to_string(),
+            form.paid_at.as_str(),
+        ];
+        if !self.verify(&parts, &form.signature) {
+            return None;
+        }
+        Some(Notification {
+            order_no: form.order_no,
+            txn_id: form.txn_id,
+            amount: form.amount,
+            paid_at: form.paid_at,
+        })
+    }
+
+    async fn query(&self, order_no: &str) -> Option<Notification> {
+        self.paid
+            .lock()
+            .ok()?
+            .iter()
+            .rev()
+            .find(|n| n.order_no == order_no)
+            .cloned()
+    }
+
+    async fn refund(&self, _txn_id: &str, _amount: i64) -> RefundHandOver {
+        RefundHandOver::Accepted
+    }
+}
+
+/// The provider the site pays through (an extension of the router).
+#[derive(Clone)]
+pub struct Provider(pub Arc<SimulatedCashier>);
+
+impl Default for Provider {
+    fn default() -> Self {
+        Provider(Arc::new(SimulatedCashier::default()))
+    }
+}
+
+/// The site's channel, if registered, enabled and of kind `gov_app`.
+pub async fn site_channel(state: &AppState) -> Result<Option<ChannelContext>, ApiError> {
+    Ok(state
+        .storage
+        .get_channel(SITE_CHANNEL_ID)
+        .await?
+        .filter(|c| c.enabled && c.kind == "gov_app")
+        .map(|c| ChannelContext {
+            channel_id: c.channel_id,
+            kind: c.kind,
+            regions: c.regions,
+        }))
+}
+
+fn no_online_payment() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotPayable,
+        "本站暂不能在线缴费，请通过查询结果中列出的渠道缴费",
+    )
+}
+
+#[derive(Deserialize)]
+pub struct PayForm {
+    payable_id: String,
+    amount: i64,
+}
+
+/// `POST /pay`: opens an order for one payable as the site's channel and sends the resident to
+/// the provider.
+pub async fn start(
+    State(state): State<AppState>,
+    Extension(provider): Extension<Provider>,
+    headers: HeaderMap,
+    Form(form): Form<PayForm>,
+) -> Response {
+    if yibao_server::auth::cross_site(&headers) {
+        return error_page(&ApiError::new(
+            ErrorCode::Forbidden,
+            "请求不是从本站页面发出，请回到缴费查询页面重新操作",
+        ));
+    }
+    let channel = match site_channel(&state).await {
+        Ok(Some(channel)) => channel,
+        Ok(None) => return error_page(&no_online_payment()),
+        Err(err) => return error_page(&err),
+    };
+    let request = OrderRequest {
+        channel_order_no: format!("WEB{}", uuid::Uuid::new_v4().simple()),
+        payable_ids: vec![form.payable_id],
+        amount: form.amount,
+        payer: handlers::Payer::default(),
+    };
+    match handlers::place_order(&state, &channel, request).await {
+        Ok((_, order)) => {
+            let expires_at =
+                DateTime::parse_from_rfc3339(&order.expires_at).map_or(0, |t| t.timestamp());
+            let url = provider.0.create_payment(&ProviderOrder {
+                order_no: order.order_no,
+                amount: order.amount,
+                expires_at,
+            });
+            (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response()
+        }
+        Err(err) => error_page(&err),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct CashierQuery {
+    #[serde(default)]
+    order_no: String,
+    #[serde(default)]
+    amount: i64,
+    #[serde(default)]
+    expires_at: i64,
+    #[serde(default)]
+    signature: String,
+}
+
+impl CashierQuery {
+    fn order(&self) -> ProviderOrder {
+        ProviderOrder {
+            order_no: self.order_no.clone(),
+            amount: self.amount,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "cashier.html")]
+struct CashierPage {
+    order_no: String,
+    amount: String,
+    amount_fen: i64,
+    expires_at: i64,
+    expires: String,
+    signature: String,
+}
+
+fn bad_cashier_link() -> Response {
+    error_page(&ApiError::new(
+        ErrorCode::NotFound,
+        "收银台链接无效或已被改动，请回到缴费查询页面重新缴费",
+    ))
+}
+
+/// `GET /cashier`: the simulated cashier's page (a real provider's page stands here).
+pub async fn cashier(
+    Extension(provider): Extension<Provider>,
+    Query(q): Query<CashierQuery>,
+) -> Response {
+    if !provider.0.order_signed(&q.order(), &q.signature) {
+        return bad_cashier_link();
+    }
+    let expires = Utc
+        .timestamp_opt(q.expires_at, 0)
+        .single()
+        .map(|t| {
+            t.with_timezone(&yibao_server::clock::CHINA_STANDARD_TIME)
+                .format("%Y年%-m月%-d日 %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default();
+    render(
+        &CashierPage {
+            order_no: q.order_no.clone(),
+            amount: Fen::new(q.amount)
+                .map_or_else(|_| format!("{}分", q.amount), |f| f.to_string()),
+            amount_fen: q.amount,
+            expires_at: q.expires_at,
+            expires,
+            signature: q.signature,
+        },
+        StatusCode::OK,
+    )
+}
+
+/// `POST /cashier`: the resident confirms; the simulated cashier "takes" the money and notifies.
+pub async fn confirm(
+    State(state): State<AppState>,
+    Extension(provider): Extension<Provider>,
+    headers: HeaderMap,
+    Form(q): Form<CashierQuery>,
+) -> Response {
+    if yibao_server::auth::cross_site(&headers) {
+        return bad_cashier_link();
+    }
+    if !provider.0.order_signed(&q.order(), &q.signature) {
+        return bad_cashier_link();
+    }
+    let order = q.order();
+    let notification = Notification {
+        order_no: order.order_no,
+        txn_id: format!("SIM{}", uuid::Uuid::new_v4().simple()),
+        amount: order.amount,
+        paid_at: state
+            .clock
+            .now()
+            .with_timezone(&yibao_server::clock::CHINA_STANDARD_TIME)
+            .to_rfc3339(),
+    };
+    provider.0.remember(&notification);
+    let body = provider.0.signed_notification(&notification);
+    match accept_notification(&state, &provider, body.as_bytes()).await {
+        Ok(txn_id) => {
+            let signature = provider.0.mac(&["result", &txn_id]);
+            (
+                StatusCode::SEE_OTHER,
+                [(
+                    header::LOCATION,
+                    format!("/pay/result?txn_id={txn_id}&signature={signature}"),
+                )],
+            )
+                .into_response()
+        }
+        Err(err) => error_page(&err),
+    }
+}
+
+/// A provider's notification: its signature checked, then reported as the site's channel would
+/// report it (§3). A repeated notification gets the first one's answer; one for an order that
+/// expired or whose payables another channel took meanwhile is applied or owed back. Answers the
+/// transaction id.
+pub async fn accept_notification(
+    state: &AppState,
+    provider: &Provider,
+    body: &[u8],
+) -> Result<String, ApiError> {
+    let Some(n) = provider.0.verify_notification(body) else {
+        return Err(ApiError::new(
+            ErrorCode::AuthFailed,
+            "支付通知的签名不对，已拒收",
+        ));
+    };
+    let Some(channel) = site_channel(state).await? else {
+        // The money was taken: the provider retries until the channel is back.
+        return Err(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "本站的缴费渠道已停用，支付通知稍后再送",
+        ));
+    };
+    let request = PaymentRequest {
+        channel_txn_id: n.txn_id.clone(),
+        order_no: Some(n.order_no),
+        payable_ids: None,
+        amount: n.amount,
+        paid_at: n.paid_at,
+    };
+    handlers::take_payment_report(state, &channel, request).await?;
+    Ok(n.txn_id)
+}
+
+/// `POST /pay/notify/simulated`: where the simulated cashier's notifications arrive (a real
+/// provider's adapter has its own). `SUCCESS` once the payment is recorded, which is also the
+/// answer to the same notification again; the provider retries anything else.
+pub async fn notify(
+    State(state): State<AppState>,
+    Extension(provider): Extension<Provider>,
+    body: axum::body::Bytes,
+) -> Response {
+    match accept_notification(&state, &provider, &body).await {
+        Ok(_) => (StatusCode::OK, "SUCCESS").into_response(),
+        Err(err) => {
+            tracing::warn!(
+                code = err.code.as_str(),
+                "payment notification not accepted"
+            );
+            (err.code.status(), "FAIL").into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResultQuery {
+    #[serde(default)]
+    txn_id: String,
+    #[serde(default)]
+    signature: String,
+}
+
+/// A receipt on the result page, with its verification link.
+pub struct ReceiptLink {
+    pub receipt_number: String,
+    pub href: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "paid.html")]
+struct PaidPage {
+    /// `paid`, `partially_refunded`, `refund_pending`.
+    status: String,
+    receipts: Vec<ReceiptLink>,
+    refund: Option<String>,
+}
+
+/// `GET /pay/result`: what became of the payment: paid with its receipts, or owed back.
+pub async fn result(
+    State(state): State<AppState>,
+    Extension(provider): Extension<Provider>,
+    Query(q): Query<ResultQuery>,
+) -> Response {
+    if !provider.0.verify(&["result", &q.txn_id], &q.signature) {
+        return bad_cashier_link();
+    }
+    let found = match state
+        .storage
+        .payment_state(SITE_CHANNEL_ID, &q.txn_id)
+        .await
+    {
+        Ok(found) => found,
+        Err(err) => return error_page(&err.into()),
+    };
+    let Some(p) = found else {
+        return bad_cashier_link();
+    };
+    render(
+        &PaidPage {
+            status: p.status.clone(),
+            receipts: p
+                .receipts
+                .iter()
+                .map(|r| ReceiptLink {
+                    receipt_number: r.receipt_number.clone(),
+                    href: format!(
+                        "/receipts/verify?code={}&number={}&check_code={}",
+                        r.receipt_code, r.receipt_number, r.check_code
+                    ),
+                })
+                .collect(),
+            refund: p.refund.as_ref().map(|r| {
+                Fen::new(r.amount_fen)
+                    .map_or_else(|_| format!("{}分", r.amount_fen), |f| f.to_string())
+            }),
+        },
+        StatusCode::OK,
+    )
+}
