@@ -153,3 +153,34 @@ test('a resident looks up, pays on the site, sees it paid and verifies the recei
   await shot(page, '87-citizen-paid-desktop');
   w.assertClean();
 });
+
+/** A valid 18-character ID number (GB 11643-1999, MOD 11-2) from 17 digits. */
+function withCheckDigit(body) {
+  const weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  const sum = [...body].reduce((s, d, i) => s + Number(d) * weights[i], 0);
+  return body + '10X98765432'[sum % 11];
+}
+
+test('a resident whose name has a character outside the BMP finds themselves and sees it', async ({ page, request }) => {
+  const w = watch(page);
+  // The demo's administrator registers and assesses a resident named 𪚥明华 (CJK Ext B).
+  const login = await request.post('/api/v1/auth/login', { data: { username: 'admin', password: 'yibao-demo-admin' } });
+  expect(login.status()).toBe(200);
+  const auth = { Authorization: `Bearer ${(await login.json()).token}` };
+  const id = withCheckDigit(`32060219900101${String(100 + Math.floor(Math.random() * 800)).padStart(3, '0')}`);
+  const name = '𪚥明华';
+  const saved = await request.put(`/api/v1/regions/320600/persons/${id}`, { headers: auth, data: { name } });
+  expect(saved.status(), await saved.text()).toBe(200);
+  const now = new Date();
+  const feeYear = now.getMonth() >= 8 ? now.getFullYear() + 1 : now.getFullYear();
+  const assessed = await request.post(`/api/v1/regions/320600/fee-years/${feeYear}/assessment`, { headers: auth });
+  expect(assessed.status(), await assessed.text()).toBe(200);
+
+  await lookUp(page, id, name);
+  await expect(page.locator('#result-heading')).toContainText('𪚥*华');
+  await expect(page.locator('#result')).toContainText('未缴费');
+  await shot(page, '90-citizen-rare-name');
+  await fitsThePhone(page);
+  await accessible(page);
+  w.assertClean();
+});

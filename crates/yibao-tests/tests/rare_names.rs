@@ -2,8 +2,9 @@
 //! Ext B outside the BMP (𪚥, 𠀾, 𡒊), an ideographic variation sequence (葛 + U+E0100) and the
 //! middle dot's look-alikes (`•` `‧` `・` `･` `．` `.`, kept as `·`), through every way a name comes
 //! in and goes out: roster import (UTF-8, GB18030, XLSX), the JSON API, the channel protocol's
-//! search, the citizens' paid-status query, receipts (JSON and PDF, text read back with
-//! `pdftotext`), the bank's debit request file, the XLSX export and the listings, on both backends.
+//! search, the citizens' paid-status query and the citizen site, receipts (JSON and PDF, text
+//! read back with `pdftotext`), the bank's debit request file, the XLSX export and the listings,
+//! on both backends.
 
 use std::sync::Arc;
 
@@ -683,6 +684,105 @@ async fn the_console_finds_shows_and_accepts_rare_names() {
             .await
             .unwrap();
         assert_eq!(person["person"]["name"], "𠀾\u{E0100}𡒊");
+    })
+    .await;
+}
+
+/// The citizen site (issue 21's last part, for residents): each rare name, typed as a resident
+/// would (as kept, as a roster had it, or without its variation selector), finds the person's
+/// payable, and the answer shows the name masked per perceived character; the receipt's
+/// verification page shows the payer masked the same way.
+#[tokio::test]
+async fn the_citizen_site_finds_and_shows_rare_names() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        let ids: Vec<String> = (0..NAMES.len()).map(|i| id_of(6, i)).collect();
+        for (i, (typed, _)) in NAMES.iter().enumerate() {
+            let path = format!("/api/v1/regions/320600/persons/{}", ids[i]);
+            let r = w
+                .send(reqwest::Method::PUT, &path)
+                .json(&json!({ "name": typed }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{typed}");
+        }
+        let r = w
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/regions/320600/fee-years/2021/assessment",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let look_up = |id: String, name: String| {
+            let client = w.server.client.clone();
+            let url = w.server.url("/lookup");
+            async move {
+                let r = client
+                    .post(url)
+                    .form(&[("id_number", id), ("name", name)])
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status(), r.text().await.unwrap())
+            }
+        };
+        // At most 20 look-ups a minute from one address: each name as kept, then as typed
+        // where that differs, then without its selector where that differs (18 in all).
+        for (i, (typed, kept)) in NAMES.iter().enumerate() {
+            let mut ways = vec![(*kept).to_owned()];
+            for other in [(*typed).to_owned(), without_selectors(kept)] {
+                if !ways.contains(&other) {
+                    ways.push(other);
+                }
+            }
+            for name in ways {
+                let (status, page) = look_up(ids[i].clone(), name.clone()).await;
+                assert_eq!(status, StatusCode::OK, "{name}");
+                assert!(
+                    page.contains(&format!("查询结果：{}", masked(kept))),
+                    "{name} not found or not masked as {}: {page}",
+                    masked(kept)
+                );
+                assert!(
+                    page.contains("2021年度") && page.contains("未缴费"),
+                    "{name}"
+                );
+            }
+        }
+        // Paid through a channel, the Ext B name's receipt verifies with the payer masked.
+        let (_, kept) = NAMES[1];
+        let found = w.search(&ids[1], kept).await;
+        let payable = &found.payables[0];
+        let report = w
+            .bank
+            .report_payment(&ReportPaymentRequest::for_payables(
+                "RARE-CITIZEN-1",
+                vec![payable.payable_id.clone()],
+                payable.amount,
+                paid_at(),
+            ))
+            .await
+            .unwrap();
+        let receipt = &report.receipts[0];
+        let page = w
+            .server
+            .client
+            .get(w.server.url(&format!(
+                "/receipts/verify?code={}&number={}&check_code={}",
+                receipt.receipt_code, receipt.receipt_number, receipt.check_code
+            )))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("票据有效"), "{page}");
+        assert!(page.contains(&masked(kept)), "{page}");
+        assert!(!page.contains(kept), "the payer's name is masked");
     })
     .await;
 }
