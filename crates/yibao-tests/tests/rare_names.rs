@@ -234,6 +234,23 @@ async fn world(db: &DbHandle) -> World {
 }
 
 impl World {
+    /// Registers each of [`NAMES`] as typed through the JSON API, under the ID numbers of file
+    /// `file` ([`id_of`]); their ID numbers.
+    async fn register_every_name(&self, file: u32) -> Vec<String> {
+        let ids: Vec<String> = (0..NAMES.len()).map(|i| id_of(file, i)).collect();
+        for (i, (typed, _)) in NAMES.iter().enumerate() {
+            let path = format!("/api/v1/regions/320600/persons/{}", ids[i]);
+            let r = self
+                .send(reqwest::Method::PUT, &path)
+                .json(&json!({ "name": typed }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{typed}");
+        }
+        ids
+    }
+
     async fn search(&self, id_number: &str, name: &str) -> SearchResponse {
         self.bank
             .search(&SearchRequest {
@@ -611,17 +628,7 @@ async fn rare_names_through_the_api_protocol_receipts_bank_files_exports_and_lis
 async fn the_console_finds_shows_and_accepts_rare_names() {
     on_each_test_db(|db| async move {
         let w = world(&db).await;
-        let ids: Vec<String> = (0..NAMES.len()).map(|i| id_of(5, i)).collect();
-        for (i, (typed, _)) in NAMES.iter().enumerate() {
-            let path = format!("/api/v1/regions/320600/persons/{}", ids[i]);
-            let r = w
-                .send(reqwest::Method::PUT, &path)
-                .json(&json!({ "name": typed }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), StatusCode::OK, "{typed}");
-        }
+        let ids = w.register_every_name(5).await;
         let console = yibao_tests::console::ConsoleSession::sign_in(
             &w.server,
             yibao_tests::ADMIN.0,
@@ -696,17 +703,7 @@ async fn the_console_finds_shows_and_accepts_rare_names() {
 async fn the_citizen_site_finds_and_shows_rare_names() {
     on_each_test_db(|db| async move {
         let w = world(&db).await;
-        let ids: Vec<String> = (0..NAMES.len()).map(|i| id_of(6, i)).collect();
-        for (i, (typed, _)) in NAMES.iter().enumerate() {
-            let path = format!("/api/v1/regions/320600/persons/{}", ids[i]);
-            let r = w
-                .send(reqwest::Method::PUT, &path)
-                .json(&json!({ "name": typed }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), StatusCode::OK, "{typed}");
-        }
+        let ids = w.register_every_name(6).await;
         let r = w
             .send(
                 reqwest::Method::POST,
