@@ -53,10 +53,13 @@ pub struct Notification {
 }
 
 /// What a provider said to a refund handed to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefundHandOver {
-    Accepted,
-    Refused,
+    /// Refunded; the provider's own refund id.
+    Accepted { refund_id: String },
+    /// Refused, with the provider's reason: yibao records the failure and tries again (staff
+    /// decide after the fifth attempt, as for any channel).
+    Refused { reason: String },
 }
 
 /// A payment provider (WeChat Pay, Alipay, a bank's cashier …) as the site uses it. An adapter
@@ -242,8 +245,79 @@ impl PaymentProvider for SimulatedCashier {
     }
 
     async fn refund(&self, _txn_id: &str, _amount: i64) -> RefundHandOver {
-        RefundHandOver::Accepted
+        RefundHandOver::Accepted {
+            refund_id: format!("SIMR{}", uuid::Uuid::new_v4().simple()),
+        }
     }
+}
+
+/// Refunds handed to the provider in one round, and the time between rounds.
+pub const REFUNDS_PER_ROUND: usize = 100;
+pub const REFUND_ROUND_SECONDS: u64 = 60;
+
+/// Hands the refunds owed on the site's payments to the provider, as a channel does with §5 of
+/// the protocol: listed (each marked sent, one attempt more), refunded at the provider, and the
+/// provider's answer recorded as the channel's refund result. Returns how many were handed over.
+pub async fn hand_over_refunds(
+    state: &AppState,
+    provider: &dyn PaymentProvider,
+) -> Result<usize, ApiError> {
+    let refunds = state
+        .storage
+        .pending_refunds(SITE_CHANNEL_ID, REFUNDS_PER_ROUND)
+        .await?;
+    if refunds.is_empty() {
+        return Ok(0);
+    }
+    let listed: Vec<String> = refunds.iter().map(|r| r.refund_no.clone()).collect();
+    state
+        .storage
+        .mark_refunds_sent(SITE_CHANNEL_ID, &listed)
+        .await?;
+    for refund in &refunds {
+        let answer = provider
+            .refund(&refund.channel_txn_id, refund.amount_fen)
+            .await;
+        let (succeeded, refund_id, reason) = match answer {
+            RefundHandOver::Accepted { refund_id } => (true, refund_id, None),
+            RefundHandOver::Refused { reason } => {
+                (false, format!("{}-R", refund.refund_no), Some(reason))
+            }
+        };
+        state
+            .storage
+            .refund_result(
+                SITE_CHANNEL_ID,
+                &refund.refund_no,
+                succeeded,
+                &refund_id,
+                reason.as_deref(),
+                state.clock.today(),
+            )
+            .await?;
+    }
+    Ok(refunds.len())
+}
+
+/// Runs [`hand_over_refunds`] every [`REFUND_ROUND_SECONDS`] for as long as the process runs.
+pub fn spawn_refund_hand_over(state: AppState, provider: Provider) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(REFUND_ROUND_SECONDS));
+        loop {
+            every.tick().await;
+            match hand_over_refunds(&state, provider.0.as_ref()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    refunds = n,
+                    "refunds of the citizen site handed to the payment provider"
+                ),
+                Err(err) => tracing::warn!(
+                    code = err.code.as_str(),
+                    "refunds of the citizen site not handed over"
+                ),
+            }
+        }
+    });
 }
 
 /// The provider the site pays through (an extension of the router).

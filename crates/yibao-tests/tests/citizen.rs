@@ -536,6 +536,26 @@ async fn a_resident_pays_online_through_the_simulated_cashier_and_notifications_
             .unwrap();
         assert_eq!(owed.status, "refund_pending");
         assert_eq!(owed.refund.as_ref().unwrap().amount_fen, second.amount);
+        assert_eq!(owed.refund.as_ref().unwrap().status, "owed");
+        // The site hands it back to the provider (`yibao serve` does so every minute).
+        let app = yibao_server::AppState::new(storage.clone(), Clock::fixed(instant()));
+        let handed = yibao_citizen::pay::hand_over_refunds(&app, provider.0.as_ref())
+            .await
+            .unwrap();
+        assert_eq!(handed, 1);
+        let refunded = storage
+            .payment_state(yibao_citizen::pay::SITE_CHANNEL_ID, "SIM-SECOND-CHARGE")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(refunded.refund.as_ref().unwrap().status, "succeeded");
+        assert_eq!(
+            yibao_citizen::pay::hand_over_refunds(&app, provider.0.as_ref())
+                .await
+                .unwrap(),
+            0,
+            "nothing is handed over twice"
+        );
         assert_eq!(
             storage
                 .receipts_of_person(&id, &["320600".to_owned()], None)

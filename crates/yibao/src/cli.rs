@@ -1288,8 +1288,11 @@ async fn serve_then(
         _ => None,
     };
     let metrics_app = yibao_server::metrics::app(state.clone());
-    // The citizen site (居民自助) at `/`, always beside the API: it is what the public opens.
-    let beside_api = beside_api.merge(yibao_citizen::router());
+    // The citizen site (居民自助) at `/`, always beside the API: it is what the public opens. Its
+    // payment provider also takes back the refunds owed on its payments.
+    let provider = yibao_citizen::pay::Provider::default();
+    yibao_citizen::pay::spawn_refund_hand_over(state.clone(), provider.clone());
+    let beside_api = beside_api.merge(yibao_citizen::router_with(provider));
     let app = yibao_server::app_with(
         state,
         &ServerSettings {
