@@ -41,6 +41,7 @@ pub fn router_with(provider: pay::Provider) -> Router<AppState> {
         .route("/", get(lookup::form))
         .route("/lookup", get(lookup::form).post(lookup::submit))
         .route("/receipts/verify", get(verify::page))
+        .route("/receipts/pdf", post(verify::payer_copy))
         .route("/pay", post(pay::start))
         .route("/cashier", get(pay::cashier).post(pay::confirm))
         .route("/pay/notify/simulated", post(pay::notify))

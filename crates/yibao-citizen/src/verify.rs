@@ -112,3 +112,69 @@ pub async fn page(
     }
     render(&page, StatusCode::OK)
 }
+
+#[derive(Deserialize, Default)]
+pub struct PayerCopyForm {
+    /// The receipt, as the verification page has it.
+    #[serde(flatten)]
+    receipt: VerifyQuery,
+    #[serde(default)]
+    id_number: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /receipts/pdf`: the payer's own copy (the name in full) as PDF, for whoever proves to
+/// be the payer with the ID number and name on the receipt. Anything that does not match gets
+/// the same answer as an unknown receipt; the name is never shown otherwise.
+pub async fn payer_copy(
+    State(state): State<AppState>,
+    Extension(limiter): Extension<AddressLimiter>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<PayerCopyForm>,
+) -> Response {
+    if yibao_server::auth::cross_site(&headers) {
+        return error_page(&yibao_server::ApiError::new(
+            yibao_server::ErrorCode::Forbidden,
+            "请求不是从本站页面发出，请回到票据查验页面重新操作",
+        ));
+    }
+    let address = crate::client_address(&state, peer, &headers);
+    if let Some(refusal) = crate::refusal_over_limit(&state, &limiter, &address) {
+        return refusal;
+    }
+    let not_proven = || {
+        error_page(&yibao_server::ApiError::new(
+            yibao_server::ErrorCode::NotFound,
+            "身份证号码或姓名与票据上的交款人不一致，不能下载交款人联；只查验真伪不需要下载",
+        ))
+    };
+    let receipt = match yibao_server::channel::handlers::receipt_checked(
+        &state,
+        form.receipt.code.trim(),
+        form.receipt.number.trim(),
+        Some(form.receipt.check_code.trim()),
+    )
+    .await
+    {
+        Ok(receipt) => receipt,
+        Err(err) => return error_page(&err),
+    };
+    let proven = yibao_domain::IdNumber::parse(form.id_number.trim(), state.clock.today())
+        .is_ok_and(|p| p.id_number.as_str() == receipt.id_number)
+        && PersonName::parse(&receipt.payer_name).is_ok_and(|n| n.matches(form.name.trim()));
+    if !proven {
+        return not_proven();
+    }
+    match yibao_server::receipts::render_pdf_off_thread(
+        &state,
+        &receipt,
+        yibao_server::receipts::PayerName::Full,
+    )
+    .await
+    {
+        Ok(pdf) => yibao_server::receipts::pdf_response(&receipt, pdf),
+        Err(err) => error_page(&err),
+    }
+}

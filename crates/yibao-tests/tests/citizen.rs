@@ -50,7 +50,14 @@ async fn world(storage: Arc<dyn Storage>) -> World {
         .find(|r| r.standing == "unpaid")
         .expect("an unpaid demo resident");
     let resident = (row.id_number.clone(), row.name.clone());
-    let server = TestServer::start(storage, clock, ServerSettings::default()).await;
+    // As `yibao serve` sets it up: the receipt fonts, for the payer's PDF.
+    let mut state = yibao_server::AppState::new(storage, clock);
+    state.receipt_font = yibao_receipt_pdf::find_default_font().map(|p| {
+        let (main, _) = yibao_receipt_pdf::ReceiptFonts::load(&p, &[]).unwrap();
+        Arc::new(main)
+    });
+    state.receipt_fallback_fonts = Arc::new(yibao_receipt_pdf::find_default_fallback_fonts());
+    let server = TestServer::start_with_state(state, ServerSettings::default()).await;
     let wechat = ChannelClient::builder(
         &server.base_url,
         "wechat".to_owned(),
@@ -310,6 +317,43 @@ async fn the_receipt_qr_code_leads_a_browser_to_a_page_that_says_valid_then_void
             assert!(answer.contains(text), "{text} missing: {answer}");
         }
         assert!(!page.contains(&w.resident.1), "the payer's name is masked");
+        assert!(page.contains("下载交款人联"), "{page}");
+
+        // The payer's own copy, with the name in full, only for the payer's ID number and name.
+        let copy = |id: String, name: String| {
+            let client = w.server.client.clone();
+            let url = w.server.url("/receipts/pdf");
+            let receipt = receipt.clone();
+            async move {
+                client
+                    .post(url)
+                    .form(&[
+                        ("code", receipt.receipt_code),
+                        ("number", receipt.receipt_number),
+                        ("check_code", receipt.check_code),
+                        ("id_number", id),
+                        ("name", name),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let refused = copy(w.resident.0.clone(), "王某某".into()).await;
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+        let refused = refused.text().await.unwrap();
+        assert!(refused.contains("与票据上的交款人不一致"), "{refused}");
+        let pdf = copy(w.resident.0.clone(), w.resident.1.clone()).await;
+        if yibao_receipt_pdf::find_default_font().is_some() {
+            assert_eq!(pdf.status(), StatusCode::OK);
+            assert_eq!(pdf.headers()["content-type"], "application/pdf");
+            let bytes = pdf.bytes().await.unwrap();
+            if let Some(text) = yibao_tests::pdf::text(&bytes) {
+                assert!(text.contains(&w.resident.1), "the full name: {text}");
+            }
+        } else {
+            assert_eq!(pdf.status(), StatusCode::SERVICE_UNAVAILABLE);
+        }
 
         let wrong = w
             .server
