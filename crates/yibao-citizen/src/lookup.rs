@@ -293,7 +293,7 @@ fn card(
             }
         }),
         paid_on: paid.map(|p| date_zh(p.paid_on)),
-        paid_through: paid.map(|p| kind_name(&p.channel_kind)),
+        paid_through: paid.map(|p| yibao_server::export::channel_kind_zh(&p.channel_kind)),
         where_to_pay: if status == "unpaid" {
             kinds
                 .map(|k| k.iter().map(|i| CHANNEL_KINDS[*i].1).collect())
@@ -305,11 +305,4 @@ fn card(
         payable_id: v.payable_id.clone(),
         amount_fen: v.amount_fen,
     }
-}
-
-fn kind_name(kind: &str) -> &'static str {
-    CHANNEL_KINDS
-        .iter()
-        .find(|(code, _)| *code == kind)
-        .map_or("其他渠道", |(_, name)| *name)
 }

@@ -298,23 +298,13 @@ pub fn region_label(code: &str, name: Option<&str>) -> String {
     }
 }
 
-/// Channel kinds in Chinese (the `channels.kind` codes).
+/// Channel kinds in Chinese (the `channels.kind` codes), as
+/// [`crate::services::accounts::CHANNEL_KINDS`] names them; `其他渠道` for a code it does not know.
 pub fn channel_kind_zh(kind: &str) -> &'static str {
-    match kind {
-        "bank_counter" => "银行柜面",
-        "atm" => "自助柜员机",
-        "pos" => "POS 机",
-        "mobile_banking" => "手机银行",
-        "online_banking" => "网上银行",
-        "wechat" => "微信支付",
-        "alipay" => "支付宝",
-        "unionpay" => "云闪付",
-        "gov_app" => "政务服务平台",
-        "kiosk" => "自助服务终端",
-        "village_agent" => "村级代办",
-        "auto_debit" => "委托扣款",
-        _ => "其他渠道",
-    }
+    crate::services::accounts::CHANNEL_KINDS
+        .iter()
+        .find(|(code, _)| *code == kind)
+        .map_or("其他渠道", |(_, name)| *name)
 }
 
 /// States of a reconciliation difference in Chinese.

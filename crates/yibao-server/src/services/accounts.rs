@@ -218,14 +218,15 @@ pub async fn rotate_channel_secret(
     Ok(())
 }
 
-/// The kinds of channel (`bank_counter` 银行柜面 … `auto_debit` 委托扣款), with their Chinese names.
+/// The kinds of channel (`bank_counter` 银行柜面 … `auto_debit` 委托扣款), with their Chinese names:
+/// the one table the console, the exports and the citizen site name them from.
 pub const CHANNEL_KINDS: [(&str, &str); 12] = [
     ("bank_counter", "银行柜面"),
     ("atm", "自助柜员机"),
     ("pos", "POS机"),
     ("mobile_banking", "手机银行"),
     ("online_banking", "网上银行"),
-    ("wechat", "微信"),
+    ("wechat", "微信支付"),
     ("alipay", "支付宝"),
     ("unionpay", "银联"),
     ("gov_app", "政务服务平台"),
