@@ -80,6 +80,27 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 async fn security_headers(request: Request, next: Next) -> Response {
     let is_asset = request.uri().path().starts_with("/assets/");
     let mut response = next.run(request).await;
+    let status = response.status();
+    if (status.is_client_error() || status.is_server_error())
+        && response.extensions().get::<SitePage>().is_none()
+    {
+        // A rejection of the framework's (a form or a query that did not parse, a wrong method):
+        // its English text never reaches a resident.
+        let message = match status {
+            StatusCode::NOT_FOUND => "没有这个页面",
+            StatusCode::METHOD_NOT_ALLOWED => "不支持这种操作方式，请回到页面重新操作",
+            s if s.is_server_error() => "系统出错了，请稍后再试",
+            _ => "请求内容有误，请回到页面重新填写",
+        };
+        let code = match status {
+            StatusCode::NOT_FOUND => yibao_server::ErrorCode::NotFound,
+            s if s.is_server_error() => yibao_server::ErrorCode::InternalError,
+            _ => yibao_server::ErrorCode::InvalidRequest,
+        };
+        let mut page = error_page(&yibao_server::ApiError::new(code, message));
+        *page.status_mut() = status;
+        response = page;
+    }
     yibao_server::middleware::PageHeaders {
         content_security_policy: CONTENT_SECURITY_POLICY,
         // Not `no-referrer`: with it a browser sends `Origin: null` on our own form posts.
@@ -90,11 +111,21 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
+/// Marks a response the site rendered itself (a page, an error page, an asset, a redirect is not
+/// an error): [`security_headers`] leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+struct SitePage;
+
+pub(crate) fn ours(mut response: Response) -> Response {
+    response.extensions_mut().insert(SitePage);
+    response
+}
+
 /// An askama template as an HTML response with `status`; a template that fails to render is
 /// the error page.
 pub fn render<T: askama::Template>(template: &T, status: StatusCode) -> Response {
     match template.render() {
-        Ok(body) => (status, Html(body)).into_response(),
+        Ok(body) => ours((status, Html(body)).into_response()),
         Err(err) => {
             tracing::warn!(%err, "citizen site template failed to render");
             error_page(&yibao_server::ApiError::of(
@@ -124,10 +155,10 @@ pub fn error_page(error: &yibao_server::ApiError) -> Response {
         message: error.message.clone(),
     };
     let status = error.code.status();
-    match askama::Template::render(&page) {
+    ours(match askama::Template::render(&page) {
         Ok(body) => (status, Html(body)).into_response(),
         Err(_) => (status, Html("<!DOCTYPE html><title>出错</title>系统出错了")).into_response(),
-    }
+    })
 }
 
 /// The client's address as the rest of yibao takes it ([`yibao_server::auth::client_address`]).

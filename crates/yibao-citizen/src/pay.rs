@@ -362,6 +362,8 @@ pub struct PayForm {
 pub async fn start(
     State(state): State<AppState>,
     Extension(provider): Extension<Provider>,
+    Extension(limiter): Extension<crate::limiter::AddressLimiter>,
+    peer: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<PayForm>,
 ) -> Response {
@@ -370,6 +372,11 @@ pub async fn start(
             ErrorCode::Forbidden,
             "请求不是从本站页面发出，请回到缴费查询页面重新操作",
         ));
+    }
+    // An order holds its payable for the hold time: opening them counts like a look-up.
+    let address = crate::client_address(&state, peer, &headers);
+    if let Some(refusal) = crate::refusal_over_limit(&state, &limiter, &address) {
+        return refusal;
     }
     let channel = match site_channel(&state).await {
         Ok(Some(channel)) => channel,
@@ -558,7 +565,8 @@ pub async fn notify(
                 code = err.code.as_str(),
                 "payment notification not accepted"
             );
-            (err.code.status(), "FAIL").into_response()
+            // The provider reads the status (and this word), not a page.
+            crate::ours((err.code.status(), "FAIL").into_response())
         }
     }
 }

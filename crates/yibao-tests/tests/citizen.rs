@@ -631,3 +631,44 @@ async fn a_resident_pays_online_through_the_simulated_cashier_and_notifications_
     })
     .await;
 }
+
+#[tokio::test]
+async fn what_the_framework_refuses_is_a_chinese_page_too() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        // A query that does not parse (the amount is not a number), a wrong method, a body that
+        // is not a form: each a page in Chinese, never the framework's English.
+        let cases = [
+            w.server.client.get(
+                w.server
+                    .url("/cashier?order_no=x&amount=abc&expires_at=1&signature=00"),
+            ),
+            w.server.client.delete(w.server.url("/lookup")),
+            w.server
+                .client
+                .post(w.server.url("/lookup"))
+                .header("content-type", "application/json")
+                .body("{}"),
+        ];
+        for request in cases {
+            let response = request.send().await.unwrap();
+            assert!(response.status().is_client_error(), "{}", response.status());
+            assert!(response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"));
+            let page = response.text().await.unwrap();
+            assert!(
+                page.contains("<!DOCTYPE html>") && page.contains("返回缴费查询"),
+                "{page}"
+            );
+            assert!(
+                !page.contains("Failed")
+                    && !page.contains("deserialize")
+                    && !page.contains("Expected"),
+                "{page}"
+            );
+        }
+    })
+    .await;
+}
