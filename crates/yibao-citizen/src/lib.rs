@@ -135,6 +135,16 @@ pub fn render<T: askama::Template>(template: &T, status: StatusCode) -> Response
     }
 }
 
+/// Fen as the site shows money: `420.00元`.
+pub fn yuan(fen: i64) -> String {
+    yibao_domain::Fen::new(fen).map_or_else(|_| format!("{fen}分"), |f| f.to_string())
+}
+
+/// A day as the site shows it: `2026年12月3日`.
+pub fn date_zh(date: chrono::NaiveDate) -> String {
+    date.format("%Y年%-m月%-d日").to_string()
+}
+
 #[derive(askama::Template)]
 #[template(path = "error.html")]
 struct ErrorPage {

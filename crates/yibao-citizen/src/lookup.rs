@@ -13,13 +13,13 @@ use axum::response::Response;
 use axum::{Extension, Form};
 use chrono::NaiveDate;
 use serde::Deserialize;
-use yibao_domain::{Fen, IdNumber, PersonName, RegionCode};
+use yibao_domain::{IdNumber, PersonName, RegionCode};
 use yibao_server::services::accounts::CHANNEL_KINDS;
 use yibao_server::AppState;
 use yibao_storage::collection::PayableView;
 
 use crate::limiter::AddressLimiter;
-use crate::{error_page, render};
+use crate::{date_zh, error_page, render, yuan};
 
 /// Longest ID number input read (18 characters plus spaces a phone keyboard may add).
 pub const MAX_ID_INPUT_CHARS: usize = 32;
@@ -157,7 +157,7 @@ async fn find(
     let Some(first) = views.first() else {
         return Ok(None);
     };
-    let name_masked = PersonName::parse(&first.name).map_or_else(|_| "*".into(), |n| n.masked());
+    let name_masked = yibao_server::receipts::masked_name(&first.name);
     let policies = yibao_server::channel::handlers::policies_for(state, &views).await?;
     let mut paid = BTreeMap::new();
     let paid_regions: BTreeSet<&str> = views
@@ -183,10 +183,7 @@ async fn find(
     let mut site_regions: BTreeSet<String> = BTreeSet::new();
     if !unpaid_regions.is_empty() {
         for channel in state.storage.list_channels().await? {
-            if channel.channel_id == crate::pay::SITE_CHANNEL_ID
-                && channel.enabled
-                && channel.kind == "gov_app"
-            {
+            if crate::pay::is_site_channel(&channel) {
                 site_regions.extend(channel.regions.iter().cloned());
             }
             // Auto-debit is signed at a bank, not a place to pay now.
@@ -237,14 +234,6 @@ async fn find(
         id_masked: id.masked(),
         payables,
     }))
-}
-
-fn yuan(fen: i64) -> String {
-    Fen::new(fen).map_or_else(|_| format!("{fen}分"), |f| f.to_string())
-}
-
-fn date_zh(date: NaiveDate) -> String {
-    date.format("%Y年%-m月%-d日").to_string()
 }
 
 fn card(

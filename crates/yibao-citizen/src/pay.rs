@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
-use yibao_domain::Fen;
 use yibao_server::channel::auth::ChannelContext;
 use yibao_server::channel::handlers::{self, OrderRequest, PaymentRequest};
 use yibao_server::{ApiError, AppState, ErrorCode};
@@ -145,7 +144,7 @@ impl SimulatedCashier {
             &n.amount.to_string(),
             &n.paid_at,
         ]);
-        serde_urlencoded_pairs(&[
+        form_encoded(&[
             ("order_no", &n.order_no),
             ("txn_id", &n.txn_id),
             ("amount", &n.amount.to_string()),
@@ -172,25 +171,10 @@ fn lines<S: AsRef<str>>(parts: &[S]) -> String {
         .join("\n")
 }
 
-fn serde_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", percent(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// Percent-encodes everything but unreserved characters (RFC 3986).
-fn percent(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// `key=value&…`, percent-encoded.
+fn form_encoded(pairs: &[(&str, &str)]) -> String {
+    // Strings always serialize.
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -205,13 +189,13 @@ struct NotificationForm {
 #[async_trait::async_trait]
 impl PaymentProvider for SimulatedCashier {
     fn create_payment(&self, order: &ProviderOrder) -> String {
-        format!(
-            "/cashier?order_no={}&amount={}&expires_at={}&signature={}",
-            percent(&order.order_no),
-            order.amount,
-            order.expires_at,
-            self.order_signature(order)
-        )
+        let query = form_encoded(&[
+            ("order_no", &order.order_no),
+            ("amount", &order.amount.to_string()),
+            ("expires_at", &order.expires_at.to_string()),
+            ("signature", &self.order_signature(order)),
+        ]);
+        format!("/cashier?{query}")
     }
 
     fn verify_notification(&self, body: &[u8]) -> Option<Notification> {
@@ -330,13 +314,18 @@ impl Default for Provider {
     }
 }
 
+/// Whether `channel` is the site's own, enabled and of kind `gov_app`.
+pub fn is_site_channel(channel: &yibao_storage::collection::ChannelRecord) -> bool {
+    channel.channel_id == SITE_CHANNEL_ID && channel.enabled && channel.kind == "gov_app"
+}
+
 /// The site's channel, if registered, enabled and of kind `gov_app`.
 pub async fn site_channel(state: &AppState) -> Result<Option<ChannelContext>, ApiError> {
     Ok(state
         .storage
         .get_channel(SITE_CHANNEL_ID)
         .await?
-        .filter(|c| c.enabled && c.kind == "gov_app")
+        .filter(is_site_channel)
         .map(|c| ChannelContext {
             channel_id: c.channel_id,
             kind: c.kind,
@@ -464,8 +453,7 @@ pub async fn cashier(
     render(
         &CashierPage {
             order_no: q.order_no.clone(),
-            amount: Fen::new(q.amount)
-                .map_or_else(|_| format!("{}分", q.amount), |f| f.to_string()),
+            amount: crate::yuan(q.amount),
             amount_fen: q.amount,
             expires_at: q.expires_at,
             expires,
@@ -628,10 +616,7 @@ pub async fn result(
                     ),
                 })
                 .collect(),
-            refund: p.refund.as_ref().map(|r| {
-                Fen::new(r.amount_fen)
-                    .map_or_else(|_| format!("{}分", r.amount_fen), |f| f.to_string())
-            }),
+            refund: p.refund.as_ref().map(|r| crate::yuan(r.amount_fen)),
         },
         StatusCode::OK,
     )

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
 use serde::Deserialize;
-use yibao_domain::{Fen, PersonName};
+use yibao_domain::PersonName;
 use yibao_server::AppState;
 
 use crate::limiter::AddressLimiter;
@@ -98,12 +98,10 @@ pub async fn page(
                 valid: receipt.status == "valid",
                 receipt_code: receipt.receipt_code,
                 receipt_number: receipt.receipt_number,
-                payer_masked: PersonName::parse(&receipt.payer_name)
-                    .map_or_else(|_| "*".into(), |n| n.masked()),
-                amount: Fen::new(receipt.amount_fen)
-                    .map_or_else(|_| format!("{}分", receipt.amount_fen), |f| f.to_string()),
+                payer_masked: yibao_server::receipts::masked_name(&receipt.payer_name),
+                amount: crate::yuan(receipt.amount_fen),
                 fee_year: receipt.fee_year,
-                issued_on: receipt.issued_on.format("%Y年%-m月%-d日").to_string(),
+                issued_on: crate::date_zh(receipt.issued_on),
                 issuer: receipt.issuer,
             })
         }

@@ -134,7 +134,8 @@ pub enum PayerName {
     Masked,
 }
 
-fn masked_name(name: &str) -> String {
+/// A name as the public and the channels see it (`张*华`); `*` for one that no longer parses.
+pub fn masked_name(name: &str) -> String {
     PersonName::parse(name).map_or_else(|_| "*".into(), |n| n.masked())
 }
 

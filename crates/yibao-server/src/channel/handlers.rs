@@ -58,6 +58,8 @@ fn channel_identifier(what: &str, value: &str) -> Result<(), ApiError> {
     }
 }
 
+use crate::receipts::masked_name;
+
 fn fingerprint(parts: &[&str]) -> String {
     hex::encode(Sha256::digest(parts.join("\u{1f}").as_bytes()))
 }
@@ -72,10 +74,6 @@ fn rfc3339(ts: i64) -> String {
 /// A refund reason as the protocol names it (internal reasons such as `CHANNEL_ONLY` map onto §3's four).
 fn protocol_reason(code: &str) -> &str {
     yibao_domain::settlement::RefundReason::from_code(code).map_or(code, |r| r.protocol_code())
-}
-
-fn masked_name(name: &str) -> String {
-    PersonName::parse(name).map_or_else(|_| "*".into(), |n| n.masked())
 }
 
 fn masked_id(id: &str) -> String {
