@@ -184,3 +184,131 @@ test('a resident whose name has a character outside the BMP finds themselves and
   await accessible(page);
   w.assertClean();
 });
+
+/** Registers residents with a phone through the staff API and assesses them: [{ id, name }]. */
+async function newResidents(request, names) {
+  const login = await request.post('/api/v1/auth/login', { data: { username: 'admin', password: 'yibao-demo-admin' } });
+  expect(login.status()).toBe(200);
+  const auth = { Authorization: `Bearer ${(await login.json()).token}` };
+  const people = [];
+  for (const name of names) {
+    const id = withCheckDigit(`32060219850101${String(100 + Math.floor(Math.random() * 800)).padStart(3, '0')}`);
+    const phone = `139${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
+    const saved = await request.put(`/api/v1/regions/320600/persons/${id}`, { headers: auth, data: { name, phone } });
+    expect(saved.status(), await saved.text()).toBe(200);
+    people.push({ id, name });
+  }
+  const now = new Date();
+  const feeYear = now.getMonth() >= 8 ? now.getFullYear() + 1 : now.getFullYear();
+  const assessed = await request.post(`/api/v1/regions/320600/fee-years/${feeYear}/assessment`, { headers: auth });
+  expect(assessed.status(), await assessed.text()).toBe(200);
+  return people;
+}
+
+test('a resident signs in with the code from the demo mailbox, adds two family members, pays for both and downloads the receipt', async ({ page, context }) => {
+  const w = watch(page);
+  const [me, first, second] = await newResidents(page.request, ['周建国', '周小明', '李秀英']);
+
+  await page.goto('/');
+  await page.getByRole('link', { name: '我的' }).click();
+  await expect(page.getByRole('heading', { name: '登录' })).toBeVisible();
+  // A wrong name reads exactly like an unknown person; no code goes out.
+  await page.getByLabel('身份证号码').fill(me.id);
+  await page.getByLabel('姓名').fill('周某某');
+  await page.getByRole('button', { name: '获取验证码' }).click();
+  const wrongName = await page.locator('#result').innerText();
+  await page.getByLabel('身份证号码').fill('11010519491231002X');
+  await page.getByLabel('姓名').fill(me.name);
+  await page.getByRole('button', { name: '获取验证码' }).click();
+  expect(await page.locator('#result').innerText()).toBe(wrongName);
+
+  await page.getByLabel('身份证号码').fill(me.id);
+  await page.getByLabel('姓名').fill(me.name);
+  await page.getByRole('button', { name: '获取验证码' }).click();
+  await expect(page.getByRole('heading', { name: '输入验证码' })).toBeVisible();
+  await shot(page, '91-citizen-signin-code');
+  await fitsThePhone(page);
+  await accessible(page);
+
+  // The demo sends no SMS: the message is in the demo mailbox.
+  const mailbox = await context.newPage();
+  const wm = watch(mailbox);
+  await mailbox.goto('/demo/mailbox');
+  await mailbox.getByRole('button', { name: '立即投递并刷新' }).click();
+  const sms = await mailbox.locator('.sms').first().innerText();
+  const code = sms.match(/验证码是(\d{6})/)[1];
+  await shot(mailbox, '92-citizen-demo-mailbox');
+  await fitsThePhone(mailbox);
+  await accessible(mailbox);
+  wm.assertClean();
+  await mailbox.close();
+
+  // A wrong code first: said beside the field, with the tries left.
+  await page.getByLabel('短信验证码').fill(code === '000000' ? '111111' : '000000');
+  await page.getByRole('button', { name: '登录' }).click();
+  await expect(page.locator('#code-error')).toContainText('还可以再试4次');
+  await page.getByLabel('短信验证码').fill(code);
+  await page.getByRole('button', { name: '登录' }).click();
+  await expect(page.getByRole('heading', { name: /您好/ })).toBeVisible();
+  await expect(page.locator('main')).not.toContainText(me.id);
+  await shot(page, '93-citizen-account');
+  await fitsThePhone(page);
+  await accessible(page);
+
+  // 我的家庭: a name that does not match the record is refused beside the field.
+  await page.getByLabel('家庭成员身份证号码').fill(first.id);
+  await page.getByLabel('姓名').fill('周某某');
+  await page.getByRole('button', { name: '添加家庭成员' }).click();
+  await expect(page.locator('#member_id-error')).toContainText('未查到');
+  for (const member of [first, second]) {
+    await page.getByLabel('家庭成员身份证号码').fill(member.id);
+    await page.getByLabel('姓名').fill(member.name);
+    await page.getByRole('button', { name: '添加家庭成员' }).click();
+    await expect(page.getByRole('status')).toContainText('已添加家庭成员');
+  }
+  await expect(page.locator('input[name=item]')).toHaveCount(3);
+  await shot(page, '94-citizen-family');
+  await fitsThePhone(page);
+  await accessible(page);
+
+  // Pay for both members at once (not for me): one order, one payment at the cashier.
+  await page.locator('input[name=item]').first().uncheck();
+  await page.getByRole('button', { name: '缴纳选中的费用' }).click();
+  await expect(page.getByRole('heading', { name: '模拟收银台' })).toBeVisible();
+  await page.getByRole('button', { name: /确认支付/ }).click();
+  await expect(page.getByRole('heading', { name: '缴费成功' })).toBeVisible();
+  await expect(page.locator('#result a.mono')).toHaveCount(2);
+  await shot(page, '95-citizen-family-paid');
+  await fitsThePhone(page);
+
+  // 我的 lists both receipts; the payer's copy downloads as a PDF.
+  await page.getByRole('link', { name: '我的' }).click();
+  await expect(page.getByRole('link', { name: '下载票据（PDF）' })).toHaveCount(2);
+  await expect(page.locator('input[name=item]')).toHaveCount(1);
+  await shot(page, '96-citizen-account-receipts');
+  await fitsThePhone(page);
+  await accessible(page);
+  // The link opens the PDF (inline); fetched here with the page's session, as the browser does.
+  const pdfHref = await page.getByRole('link', { name: '下载票据（PDF）' }).first().getAttribute('href');
+  const pdf = await page.request.get(pdfHref);
+  expect(pdf.status()).toBe(200);
+  expect(pdf.headers()['content-type']).toBe('application/pdf');
+  expect((await pdf.body()).subarray(0, 5).toString()).toBe('%PDF-');
+
+  // The receipt's QR URL (the protocol's /public/receipts/verify) leads to 票据有效.
+  const verifyHref = await page.locator('ul.receipts').getByRole('link', { name: '查验', exact: true }).first().getAttribute('href');
+  await page.goto(verifyHref.replace('/receipts/verify', '/public/receipts/verify'));
+  await expect(page).toHaveURL(/\/receipts\/verify\?code=/);
+  await expect(page.locator('#result .badge')).toHaveText('票据有效');
+  await shot(page, '97-citizen-family-receipt-verified');
+
+  // Reminders off, then sign out: 我的 asks to sign in again.
+  await page.goto('/account');
+  await page.getByRole('button', { name: '关闭缴费提醒' }).click();
+  await expect(page.getByRole('status')).toContainText('已关闭缴费提醒');
+  await expect(page.getByRole('button', { name: '开启缴费提醒' })).toBeVisible();
+  await page.getByRole('button', { name: '退出登录' }).click();
+  await page.goto('/account');
+  await expect(page.getByRole('heading', { name: '登录' })).toBeVisible();
+  w.assertClean();
+});

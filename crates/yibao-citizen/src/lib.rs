@@ -12,11 +12,15 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use std::sync::Arc;
+
 use axum::{Extension, Router};
 use yibao_server::AppState;
 
+pub mod account;
 pub mod limiter;
 pub mod lookup;
+pub mod messages;
 pub mod pay;
 pub mod verify;
 
@@ -28,16 +32,52 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
 /// from many addresses at once (each lookup costs three statements).
 pub const LOOKUPS_PER_SECOND: i64 = 50;
 
-/// The site's routes (merged into the application beside the API, [`yibao_server::app_with`]),
-/// paying through the simulated cashier.
-pub fn router() -> Router<AppState> {
-    router_with(pay::Provider::default())
+/// What the site is served with: its payment provider, where its text messages go, and how its
+/// cookie is marked.
+#[derive(Clone, Default)]
+pub struct Site {
+    pub provider: pay::Provider,
+    /// Sends the outbox's text messages; `None`: sign-in codes wait in the outbox (the sign-in
+    /// page says that codes cannot be sent now).
+    pub sender: Option<Arc<dyn messages::MessageSender>>,
+    /// The demo mailbox: when set, it is also the sender and `/demo/mailbox` shows it.
+    pub mailbox: Option<Arc<messages::DemoMailbox>>,
+    /// Mark the session cookie `Secure` (the site is reached over HTTPS).
+    pub secure_cookie: bool,
 }
 
-/// The same with the payment provider given (a test holds the simulated cashier to sign
-/// notifications of its own).
-pub fn router_with(provider: pay::Provider) -> Router<AppState> {
-    Router::new()
+impl Site {
+    /// The demo's and the tests' site: the simulated cashier and the demo mailbox.
+    pub fn demo() -> Site {
+        let mailbox = Arc::new(messages::DemoMailbox::default());
+        Site {
+            provider: pay::Provider::default(),
+            sender: Some(mailbox.clone()),
+            mailbox: Some(mailbox),
+            secure_cookie: false,
+        }
+    }
+
+    /// Starts the site's background work: text messages every two seconds, refunds owed handed
+    /// to the payment provider every minute.
+    pub fn spawn_background(&self, state: &AppState) {
+        pay::spawn_refund_hand_over(state.clone(), self.provider.clone());
+        if let Some(sender) = &self.sender {
+            messages::spawn_delivery(state.clone(), sender.clone());
+        }
+    }
+}
+
+/// The site's routes (merged into the application beside the API, [`yibao_server::app_with`]),
+/// as the demo serves them ([`Site::demo`]).
+pub fn router() -> Router<AppState> {
+    router_with(Site::demo())
+}
+
+/// The same with the site's settings given (a test holds the simulated cashier to sign
+/// notifications of its own, and the mailbox to read the codes).
+pub fn router_with(site: Site) -> Router<AppState> {
+    let mut routes = Router::new()
         .route("/", get(lookup::form))
         .route("/lookup", get(lookup::form).post(lookup::submit))
         .route("/receipts/verify", get(verify::page))
@@ -46,10 +86,30 @@ pub fn router_with(provider: pay::Provider) -> Router<AppState> {
         .route("/cashier", get(pay::cashier).post(pay::confirm))
         .route("/pay/notify/simulated", post(pay::notify))
         .route("/pay/result", get(pay::result))
+        .route(
+            "/signin",
+            get(account::sign_in_form).post(account::request_code),
+        )
+        .route("/signin/verify", post(account::verify_code))
+        .route("/signout", post(account::sign_out))
+        .route("/account", get(account::home))
+        .route("/account/family", post(account::add_member))
+        .route("/account/family/remove", post(account::remove_member))
+        .route("/account/pay", post(account::pay_selected))
+        .route("/account/receipts/pdf", get(account::receipt_pdf))
+        .route("/account/reminders", post(account::set_reminders))
         .route("/assets/citizen.css", get(stylesheet))
-        .route("/assets/favicon.svg", get(favicon))
+        .route("/assets/favicon.svg", get(favicon));
+    if let Some(mailbox) = &site.mailbox {
+        routes = routes
+            .route("/demo/mailbox", get(messages::mailbox))
+            .route("/demo/mailbox/deliver", post(messages::deliver_now))
+            .layer(Extension(mailbox.clone()));
+    }
+    routes
         .layer(Extension(limiter::AddressLimiter::default()))
-        .layer(Extension(provider))
+        .layer(Extension(site.provider.clone()))
+        .layer(Extension(site))
         .layer(axum::middleware::from_fn(security_headers))
 }
 

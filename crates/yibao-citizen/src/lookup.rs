@@ -148,7 +148,7 @@ pub async fn submit(
 
 /// The person's current payables under `name`, with how the paid ones were paid and where the
 /// unpaid ones can be: `None` when the ID number is unknown or the name does not match.
-async fn find(
+pub(crate) async fn find(
     state: &AppState,
     id: &IdNumber,
     name: &str,

@@ -367,30 +367,36 @@ pub async fn start(
     if let Some(refusal) = crate::refusal_over_limit(&state, &limiter, &address) {
         return refusal;
     }
-    let channel = match site_channel(&state).await {
-        Ok(Some(channel)) => channel,
-        Ok(None) => return error_page(&no_online_payment()),
-        Err(err) => return error_page(&err),
+    match open_order(&state, &provider, vec![form.payable_id], form.amount).await {
+        Ok(url) => (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response(),
+        Err(err) => error_page(&err),
+    }
+}
+
+/// Opens one order for `payable_ids` (of one region, `amount` fen in all) as the site's channel
+/// and answers where the resident goes to pay it.
+pub async fn open_order(
+    state: &AppState,
+    provider: &Provider,
+    payable_ids: Vec<String>,
+    amount: i64,
+) -> Result<String, ApiError> {
+    let Some(channel) = site_channel(state).await? else {
+        return Err(no_online_payment());
     };
     let request = OrderRequest {
         channel_order_no: format!("WEB{}", uuid::Uuid::new_v4().simple()),
-        payable_ids: vec![form.payable_id],
-        amount: form.amount,
+        payable_ids,
+        amount,
         payer: handlers::Payer::default(),
     };
-    match handlers::place_order(&state, &channel, request).await {
-        Ok((_, order)) => {
-            let expires_at =
-                DateTime::parse_from_rfc3339(&order.expires_at).map_or(0, |t| t.timestamp());
-            let url = provider.0.create_payment(&ProviderOrder {
-                order_no: order.order_no,
-                amount: order.amount,
-                expires_at,
-            });
-            (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response()
-        }
-        Err(err) => error_page(&err),
-    }
+    let (_, order) = handlers::place_order(state, &channel, request).await?;
+    let expires_at = DateTime::parse_from_rfc3339(&order.expires_at).map_or(0, |t| t.timestamp());
+    Ok(provider.0.create_payment(&ProviderOrder {
+        order_no: order.order_no,
+        amount: order.amount,
+        expires_at,
+    }))
 }
 
 #[derive(Deserialize, Default)]

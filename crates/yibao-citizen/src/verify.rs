@@ -165,14 +165,23 @@ pub async fn payer_copy(
     if !proven {
         return not_proven();
     }
+    payer_copy_pdf(&state, &receipt).await
+}
+
+/// The payer's copy of `receipt` (the name in full) as a PDF response, for a payer who proved to
+/// be one.
+pub(crate) async fn payer_copy_pdf(
+    state: &AppState,
+    receipt: &yibao_storage::collection::ReceiptRecord,
+) -> Response {
     match yibao_server::receipts::render_pdf_off_thread(
-        &state,
-        &receipt,
+        state,
+        receipt,
         yibao_server::receipts::PayerName::Full,
     )
     .await
     {
-        Ok(pdf) => yibao_server::receipts::pdf_response(&receipt, pdf),
+        Ok(pdf) => yibao_server::receipts::pdf_response(receipt, pdf),
         Err(err) => error_page(&err),
     }
 }

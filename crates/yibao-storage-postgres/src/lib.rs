@@ -102,6 +102,12 @@ pub const PLACEMENT: &[(&str, Placement)] = &[
     ("roster_rejection_files", by_region("persons")),
     ("unpaid_follow_ups", by_region("persons")),
     ("uninsured_submissions", by_region("persons")),
+    // The citizen site's accounts, keyed by the region of the resident's record.
+    ("citizen_sign_in_codes", by_region("persons")),
+    ("citizen_sessions", by_region("persons")),
+    ("citizen_family_members", by_region("persons")),
+    ("citizen_preferences", by_region("persons")),
+    ("message_outbox", by_region("persons")),
 ];
 
 #[derive(Clone)]

@@ -16,6 +16,7 @@ use yibao_domain::{
     FeePolicy, FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode, WorkingCalendar,
 };
 
+pub mod citizen_accounts;
 pub mod citizen_reads;
 pub mod collection;
 mod collection_sql;
@@ -330,6 +331,9 @@ pub trait Storage:
         fee_year: yibao_domain::FeeYear,
         station: Option<&yibao_domain::StationCode>,
     ) -> Result<Vec<records::ProgressRow>, StorageError>;
+    /// The citizen site's accounts (sign-in codes, sessions, family, preferences, messages):
+    /// the same generic code on both backends, always on the primary.
+    fn citizen_accounts(&self) -> &dyn citizen_accounts::CitizenAccounts;
     /// How each paid current payable of a person in a region was paid: the day and the kind of
     /// channel, for the citizen site. One statement, on the primary (a resident who has just paid
     /// sees it).

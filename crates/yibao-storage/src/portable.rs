@@ -1231,7 +1231,11 @@ macro_rules! impl_storage {
                     .collect()
             }
 
-            // --- The citizen site's reads (issue 11) ---
+            // --- The citizen site's reads and accounts (issue 11) ---
+
+            fn citizen_accounts(&self) -> &dyn $crate::citizen_accounts::CitizenAccounts {
+                &self.pool
+            }
 
             async fn paid_by(
                 &self,

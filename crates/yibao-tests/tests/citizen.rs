@@ -433,7 +433,10 @@ async fn world_with_cashier(storage: Arc<dyn Storage>) -> (World, yibao_citizen:
     let server = TestServer::start_with_routes(
         yibao_server::AppState::new(storage, Clock::fixed(instant())),
         ServerSettings::default(),
-        console.merge(yibao_citizen::router_with(provider.clone())),
+        console.merge(yibao_citizen::router_with(yibao_citizen::Site {
+            provider: provider.clone(),
+            ..yibao_citizen::Site::demo()
+        })),
     )
     .await;
     (
@@ -669,6 +672,483 @@ async fn what_the_framework_refuses_is_a_chinese_page_too() {
                 "{page}"
             );
         }
+    })
+    .await;
+}
+
+/// A browser that keeps the site's session cookie and does not follow redirects.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(server: &TestServer) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: server.base_url.clone(),
+            cookie: None,
+        }
+    }
+
+    fn keep_cookie(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all("set-cookie") {
+            let value = value.to_str().unwrap();
+            if let Some(rest) = value.strip_prefix("yibao_resident=") {
+                let token = rest.split(';').next().unwrap();
+                self.cookie = (!token.is_empty()).then(|| format!("yibao_resident={token}"));
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> (StatusCode, String, Option<String>) {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            request = request.header("cookie", c);
+        }
+        let response = request.send().await.unwrap();
+        self.keep_cookie(&response);
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        (response.status(), response.text().await.unwrap(), location)
+    }
+
+    async fn post<T: serde::Serialize + ?Sized>(
+        &mut self,
+        path: &str,
+        form: &T,
+    ) -> (StatusCode, String, Option<String>) {
+        let mut request = self.client.post(format!("{}{path}", self.base)).form(form);
+        if let Some(c) = &self.cookie {
+            request = request.header("cookie", c);
+        }
+        let response = request.send().await.unwrap();
+        self.keep_cookie(&response);
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        (response.status(), response.text().await.unwrap(), location)
+    }
+
+    /// The newest code in the demo mailbox, after a delivery round.
+    async fn code_from_mailbox(&mut self) -> String {
+        let (status, _, _) = self.post("/demo/mailbox/deliver", &[("", "")]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (_, page, _) = self.get("/demo/mailbox").await;
+        let at = page.find("验证码是").expect("a code in the mailbox") + "验证码是".len();
+        page[at..at + 6].to_owned()
+    }
+}
+
+/// Unpaid demo residents of 南通市 with a phone on record: (ID number, name).
+async fn unpaid_with_phone(storage: &dyn Storage, n: usize) -> Vec<(String, String)> {
+    storage
+        .standing(
+            RegionCode::parse("320600").unwrap(),
+            FeeYear::new(2027).unwrap(),
+            None,
+            200,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.standing == "unpaid" && r.phone.is_some())
+        .take(n)
+        .map(|r| (r.id_number, r.name))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_resident_signs_in_with_a_code_adds_two_family_members_and_pays_for_both_at_once() {
+    on_each_backend(|storage| async move {
+        let w = world(storage.clone()).await;
+        let people = unpaid_with_phone(storage.as_ref(), 3).await;
+        assert_eq!(people.len(), 3);
+        let (me, first, second) = (&people[0], &people[1], &people[2]);
+        let mut b = Browser::new(&w.server);
+
+        // Before signing in, 我的 sends the resident to sign in.
+        let (status, _, location) = b.get("/account").await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location.as_deref(), Some("/signin"));
+
+        // A wrong name reads exactly like an unknown ID number, and no code is sent.
+        let (_, wrong, _) = b
+            .post(
+                "/signin",
+                &[("id_number", me.0.as_str()), ("name", "错名字")],
+            )
+            .await;
+        let (_, unknown, _) = b
+            .post(
+                "/signin",
+                &[("id_number", "11010519491231002X"), ("name", me.1.as_str())],
+            )
+            .await;
+        assert_eq!(result_of(&wrong), result_of(&unknown));
+        assert!(wrong.contains("未查到"), "{wrong}");
+        // Fields are checked beside themselves.
+        let (status, page, _) = b
+            .post("/signin", &[("id_number", "12345"), ("name", "")])
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains("id=\"id_number-error\"") && page.contains("请输入姓名"));
+
+        let (status, page, _) = b
+            .post(
+                "/signin",
+                &[("id_number", me.0.as_str()), ("name", me.1.as_str())],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            page.contains("输入验证码") && page.contains("验证码已发送"),
+            "{page}"
+        );
+        assert!(!page.contains(&me.1), "the name is not repeated");
+        // Asked again at once: the same code stands, no second message.
+        let (_, again, _) = b
+            .post(
+                "/signin",
+                &[("id_number", me.0.as_str()), ("name", me.1.as_str())],
+            )
+            .await;
+        assert!(again.contains("60秒后才能重新获取"), "{again}");
+        let code = b.code_from_mailbox().await;
+        let (_, mailbox, _) = b.get("/demo/mailbox").await;
+        assert_eq!(
+            mailbox.matches("验证码是").count(),
+            1,
+            "one message, not two"
+        );
+
+        // A wrong code takes a try; the right one signs in once.
+        let wrong_code = if code == "000000" { "000001" } else { "000000" };
+        let verify = |code: String| {
+            [
+                ("region", "320600".to_owned()),
+                ("id_number", me.0.clone()),
+                ("code", code),
+            ]
+        };
+        let (status, page, _) = b.post("/signin/verify", &verify(wrong_code.into())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains("还可以再试4次"), "{page}");
+        let (status, _, location) = b.post("/signin/verify", &verify(code.clone())).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location.as_deref(), Some("/account"));
+        assert!(b.cookie.is_some());
+        let mut other = Browser::new(&w.server);
+        let (_, page, _) = other.post("/signin/verify", &verify(code.clone())).await;
+        assert!(page.contains("验证码已失效"), "a code works once: {page}");
+
+        let (status, page, _) = b.get("/account").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("您好，"), "{page}");
+        assert!(!page.contains(&me.0) && !page.contains(&me.1), "masked");
+
+        // 我的家庭: the name must match the agency's record.
+        let (status, page, _) = b
+            .post(
+                "/account/family",
+                &[("id_number", first.0.as_str()), ("name", "错名字")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains("id=\"member_id-error\""), "{page}");
+        for member in [first, second] {
+            let (status, page, _) = b
+                .post(
+                    "/account/family",
+                    &[
+                        ("id_number", member.0.as_str()),
+                        ("name", member.1.as_str()),
+                    ],
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            assert!(page.contains("已添加家庭成员"), "{page}");
+            assert!(
+                !page.contains(&first.0) && !page.contains(&second.0),
+                "members' numbers are never in the page"
+            );
+        }
+        let (status, page, _) = b
+            .post(
+                "/account/family",
+                &[("id_number", first.0.as_str()), ("name", first.1.as_str())],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains("该成员已在您的家庭中"));
+        let (_, page, _) = b.get("/account").await;
+
+        // Pay for both members at once: one order, one payment, two receipts.
+        let items: Vec<(String, String)> = page
+            .match_indices("name=\"item\" value=\"")
+            .map(|(at, m)| {
+                let start = at + m.len();
+                let end = page[start..].find('"').unwrap() + start;
+                ("item".to_owned(), page[start..end].to_owned())
+            })
+            .collect();
+        assert_eq!(items.len(), 3, "me and two members: {page}");
+        let members_items: Vec<(String, String)> = items[1..].to_vec();
+        let (status, _, location) = b.post("/account/pay", &members_items).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let cashier = location.unwrap();
+        assert!(cashier.starts_with("/cashier?"), "{cashier}");
+        let fields = query_of(&cashier);
+        let total: i64 = members_items
+            .iter()
+            .map(|(_, v)| v.split_once(':').unwrap().1.parse::<i64>().unwrap())
+            .sum();
+        assert_eq!(
+            fields.iter().find(|(k, _)| k == "amount").unwrap().1,
+            total.to_string()
+        );
+        let (status, _, location) = b.post("/cashier", &fields).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (_, page, _) = b.get(&location.unwrap()).await;
+        assert!(page.contains("缴费成功"), "{page}");
+        assert_eq!(page.matches("/receipts/verify?code=").count(), 2, "{page}");
+
+        // 我的 now lists the two receipts; the payer's copy downloads for the account only.
+        let (_, page, _) = b.get("/account").await;
+        assert_eq!(page.matches("下载票据（PDF）").count(), 2, "{page}");
+        assert_eq!(
+            page.matches("name=\"item\"").count(),
+            1,
+            "only mine is left to pay"
+        );
+        let pdf_href = {
+            let at = page.find("/account/receipts/pdf?").unwrap();
+            let end = page[at..].find('"').unwrap() + at;
+            page[at..end].replace("&amp;", "&").replace("&#38;", "&")
+        };
+        if yibao_receipt_pdf::find_default_font().is_some() {
+            let response = b
+                .client
+                .get(format!("{}{pdf_href}", b.base))
+                .header("cookie", b.cookie.clone().unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(response.headers()["content-type"], "application/pdf");
+        }
+        let (status, _, location) = Browser::new(&w.server).get(&pdf_href).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "signed out: sign in first");
+        assert_eq!(location.as_deref(), Some("/signin"));
+
+        // Reminders: off, then stored.
+        let (_, page, _) = b.post("/account/reminders", &[("reminders", "off")]).await;
+        assert!(page.contains("已关闭缴费提醒"), "{page}");
+        let region = "320600";
+        assert!(!storage
+            .citizen_accounts()
+            .wants_reminders(region, &me.0)
+            .await
+            .unwrap());
+
+        // Removing a member: by the page's reference, never the number.
+        let member_ref = hidden(&page, "member");
+        let (_, page, _) = b
+            .post("/account/family/remove", &[("member", member_ref.as_str())])
+            .await;
+        assert!(page.contains("已删除家庭成员"), "{page}");
+        assert_eq!(
+            storage
+                .citizen_accounts()
+                .family_members(region, &me.0)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // Signing out ends the session on the server too.
+        let old = b.cookie.clone();
+        let (status, _, _) = b.post("/signout", &[("", "")]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        b.cookie = old;
+        let (status, _, location) = b.get("/account").await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location.as_deref(), Some("/signin"));
+
+        let report = storage.check_invariants().await.unwrap();
+        assert!(report.holds(), "{report:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sign_in_codes_are_bounded_in_time_tries_and_number_and_messages_are_erased_once_sent() {
+    use yibao_storage::citizen_accounts::{CodeChecked, CodeIssued, Message, SignInCode};
+    on_each_backend(|storage| async move {
+        let accounts = storage.citizen_accounts();
+        let region = "320600";
+        let id = "320602199001011234";
+        let code = |now: i64, day: i64, hash: &'static str| SignInCode {
+            region,
+            id_number: id,
+            code_hash: hash,
+            now,
+            expires_at: now + 300,
+            resend_not_before: now - 60,
+            day,
+            max_per_day: 3,
+            message: Message {
+                message_id: Box::leak(format!("M{now}").into_boxed_str()),
+                phone: "13800001234",
+                body: "验证码是123456",
+                send_before: now + 300,
+            },
+        };
+        let t = 1_000_000;
+        assert_eq!(
+            accounts
+                .issue_sign_in_code(&code(t, 1, "h1"))
+                .await
+                .unwrap(),
+            CodeIssued::Sent
+        );
+        assert_eq!(
+            accounts
+                .issue_sign_in_code(&code(t + 30, 1, "h2"))
+                .await
+                .unwrap(),
+            CodeIssued::TooSoon
+        );
+        assert_eq!(
+            accounts
+                .issue_sign_in_code(&code(t + 61, 1, "h2"))
+                .await
+                .unwrap(),
+            CodeIssued::Sent
+        );
+        assert_eq!(
+            accounts
+                .issue_sign_in_code(&code(t + 122, 1, "h3"))
+                .await
+                .unwrap(),
+            CodeIssued::Sent
+        );
+        assert_eq!(
+            accounts
+                .issue_sign_in_code(&code(t + 183, 1, "h4"))
+                .await
+                .unwrap(),
+            CodeIssued::TooManyToday
+        );
+        // The live code is h3; the old ones no longer work.
+        let now = t + 190;
+        assert_eq!(
+            accounts
+                .redeem_sign_in_code(region, id, "h2", now, "s1", now + 1800)
+                .await
+                .unwrap(),
+            CodeChecked::Wrong { tries_left: 4 }
+        );
+        for left in (0..4).rev() {
+            assert_eq!(
+                accounts
+                    .redeem_sign_in_code(region, id, "h1", now, "s1", now + 1800)
+                    .await
+                    .unwrap(),
+                CodeChecked::Wrong { tries_left: left }
+            );
+        }
+        assert_eq!(
+            accounts
+                .redeem_sign_in_code(region, id, "h3", now, "s1", now + 1800)
+                .await
+                .unwrap(),
+            CodeChecked::NoCode,
+            "five wrong tries spend the code, even for the right one"
+        );
+        // The next day: a new code, which expires after five minutes.
+        let next = t + 86_400;
+        assert_eq!(
+            accounts
+                .issue_sign_in_code(&code(next, 2, "h5"))
+                .await
+                .unwrap(),
+            CodeIssued::Sent
+        );
+        assert_eq!(
+            accounts
+                .redeem_sign_in_code(region, id, "h5", next + 301, "s2", next + 2000)
+                .await
+                .unwrap(),
+            CodeChecked::NoCode
+        );
+        assert_eq!(
+            accounts
+                .issue_sign_in_code(&code(next + 400, 2, "h6"))
+                .await
+                .unwrap(),
+            CodeIssued::Sent
+        );
+        assert_eq!(
+            accounts
+                .redeem_sign_in_code(region, id, "h6", next + 410, "s3", next + 2000)
+                .await
+                .unwrap(),
+            CodeChecked::SignedIn
+        );
+        let session = accounts
+            .citizen_session(region, "s3", next + 420)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(session.id_number, id);
+        assert!(accounts
+            .citizen_session(region, "s3", next + 2000)
+            .await
+            .unwrap()
+            .is_none());
+
+        // Messages: due, failed and retried, sent; the text erased once sent or given up.
+        let due = accounts.due_messages(next + 410, 100).await.unwrap();
+        // Day 1's three messages have expired unsent: given up.
+        assert_eq!(due.len(), 1, "{due:?}");
+        accounts
+            .message_failed(region, &due[0].message_id, next + 500, false)
+            .await
+            .unwrap();
+        assert!(accounts
+            .due_messages(next + 410, 100)
+            .await
+            .unwrap()
+            .is_empty());
+        let again = accounts.due_messages(next + 500, 100).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].attempts, 1);
+        assert_eq!(again[0].body, "验证码是123456");
+        accounts
+            .message_sent(region, &again[0].message_id, next + 500)
+            .await
+            .unwrap();
+        assert!(accounts
+            .due_messages(next + 600, 100)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(
+            accounts
+                .prune_citizen_sign_ins(next + 100_000)
+                .await
+                .unwrap()
+                >= 1
+        );
     })
     .await;
 }

@@ -561,7 +561,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => {
-            let config = Config::load(
+            let mut config = Config::load(
                 &Flags {
                     config: None,
                     database_url: args.database_url,
@@ -570,6 +570,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 &env_lookup,
             )?;
             init_logging_as(&config.log, config.log_format);
+            // The demo sends no text message: they go to its mailbox page.
+            config.demo_mailbox = config.sms_gateway_url.is_none();
             let storage = connect(&config).await?;
             let summary = demo::load(storage.as_ref()).await?;
             println!(
@@ -1290,9 +1292,9 @@ async fn serve_then(
     let metrics_app = yibao_server::metrics::app(state.clone());
     // The citizen site (居民自助) at `/`, always beside the API: it is what the public opens. Its
     // payment provider also takes back the refunds owed on its payments.
-    let provider = yibao_citizen::pay::Provider::default();
-    yibao_citizen::pay::spawn_refund_hand_over(state.clone(), provider.clone());
-    let beside_api = beside_api.merge(yibao_citizen::router_with(provider));
+    let site = citizen_site(config);
+    site.spawn_background(&state);
+    let beside_api = beside_api.merge(yibao_citizen::router_with(site));
     let app = yibao_server::app_with(
         state,
         &ServerSettings {
@@ -1313,6 +1315,33 @@ async fn serve_then(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The citizen site as configured: the simulated cashier, and text messages to the SMS gateway,
+/// the demo mailbox, or nowhere.
+fn citizen_site(config: &Config) -> yibao_citizen::Site {
+    if config.demo_mailbox {
+        tracing::info!("text messages go to the demo mailbox: /demo/mailbox");
+        return yibao_citizen::Site::demo();
+    }
+    let sender: Option<Arc<dyn yibao_citizen::messages::MessageSender>> =
+        match (&config.sms_gateway_url, &config.sms_gateway_secret) {
+            (Some(url), Some(secret)) => Some(Arc::new(
+                yibao_citizen::messages::HttpSmsSender::new(url.clone(), secret.expose().to_vec()),
+            )),
+            _ => {
+                tracing::warn!(
+                    "sms_gateway_url 未设置：居民自助网站无法发送登录验证码（查询和缴费不受影响）"
+                );
+                None
+            }
+        };
+    yibao_citizen::Site {
+        provider: yibao_citizen::pay::Provider::default(),
+        sender,
+        mailbox: None,
+        secure_cookie: config.console_secure_cookie,
+    }
 }
 
 async fn shutdown_signal() {

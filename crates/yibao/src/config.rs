@@ -50,6 +50,13 @@ pub struct Config {
     /// Where payments are posted to the agency (到帐), and the HMAC secret that signs them.
     pub posting_url: Option<String>,
     pub posting_secret: Option<yibao_server::channel::secrets::ChannelSecret>,
+    /// The SMS gateway the citizen site's text messages (sign-in codes) go to, and the HMAC
+    /// secret that signs them (`sms_gateway_url`, `sms_gateway_secret`; docs/citizen.md). Without
+    /// them no code can be sent and the site's sign-in says so; the demo uses its mailbox.
+    pub sms_gateway_url: Option<String>,
+    pub sms_gateway_secret: Option<yibao_server::channel::secrets::ChannelSecret>,
+    /// Text messages go to the demo mailbox (`/demo/mailbox`): `yibao demo` only, never a key.
+    pub demo_mailbox: bool,
     /// Payment reports committed together at most (group commit); 1 commits each on its own.
     pub payment_batch_max: usize,
     /// How long delivered outbox events are kept before they are pruned, days
@@ -123,6 +130,8 @@ struct FileConfig {
     receipt_font: Option<PathBuf>,
     receipt_fallback_fonts: Option<Vec<PathBuf>>,
     posting_url: Option<String>,
+    sms_gateway_url: Option<String>,
+    sms_gateway_secret: Option<String>,
     posting_secret: Option<String>,
     payment_batch_max: Option<usize>,
     outbox_delivered_kept_days: Option<i64>,
@@ -316,6 +325,33 @@ impl Config {
             });
         }
 
+        let sms_gateway_url = env("YIBAO_SMS_GATEWAY_URL").or(file.sms_gateway_url);
+        let sms_gateway_secret = env("YIBAO_SMS_GATEWAY_SECRET")
+            .or(file.sms_gateway_secret)
+            .map(|s| {
+                yibao_server::channel::secrets::ChannelSecret::new(s.into_bytes()).map_err(|e| {
+                    ConfigError::Invalid {
+                        key: "sms_gateway_secret",
+                        reason: e.to_owned(),
+                    }
+                })
+            })
+            .transpose()?;
+        if sms_gateway_url.is_some() != sms_gateway_secret.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "sms_gateway_url",
+                reason: "sms_gateway_url 和 sms_gateway_secret 须同时设置".into(),
+            });
+        }
+        if let Some(url) = &sms_gateway_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    key: "sms_gateway_url",
+                    reason: format!("“{url}”不是 http:// 或 https:// 开头的地址"),
+                });
+            }
+        }
+
         let payment_batch_max = match env("YIBAO_PAYMENT_BATCH_MAX") {
             Some(t) => t.trim().parse().map_err(|_| ConfigError::Invalid {
                 key: "payment_batch_max",
@@ -483,6 +519,9 @@ impl Config {
             receipt_font,
             receipt_fallback_fonts,
             posting_url,
+            sms_gateway_url,
+            sms_gateway_secret,
+            demo_mailbox: false,
             posting_secret,
         })
     }

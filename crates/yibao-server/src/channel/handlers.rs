@@ -995,6 +995,17 @@ pub async fn public_verify(
     .into_response())
 }
 
+/// The codes of every pooling region, for a read by ID number, which names none.
+pub async fn region_codes(state: &AppState) -> Result<Vec<String>, ApiError> {
+    Ok(state
+        .storage
+        .list_regions()
+        .await?
+        .iter()
+        .map(|r| r.code().to_string())
+        .collect())
+}
+
 /// The person's current payables in every region, if `name` is the name on record: empty when
 /// the ID number is unknown and when the name does not match alike (the public and the citizen
 /// site must not tell the two apart).
@@ -1004,13 +1015,7 @@ pub async fn payables_under_name(
     name: &str,
     fee_year: Option<i32>,
 ) -> Result<Vec<PayableView>, ApiError> {
-    let regions: Vec<String> = state
-        .storage
-        .list_regions()
-        .await?
-        .iter()
-        .map(|r| r.code().to_string())
-        .collect();
+    let regions = region_codes(state).await?;
     let mut views = state
         .storage
         .payables_by_person(id.as_str(), &regions, fee_year)

@@ -1,0 +1,584 @@
+//! The citizen site's accounts (issue 11), written once for both backends as ordinary generic code
+//! over sqlx: one-time sign-in codes and the sessions they open, 我的家庭, the reminder
+//! preference, and the text messages (短信) waiting for the SMS sender. Every backend's pool is a
+//! [`CitizenAccounts`]; [`crate::Storage::citizen_accounts`] hands it out.
+//!
+//! Every row is keyed by the region of the resident's record (the one whose phone the code went
+//! to); each statement names it, so on Citus it runs on one shard.
+
+use async_trait::async_trait;
+use sqlx::{Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+
+use crate::StorageError;
+
+/// Wrong codes a sign-in code takes before it is spent.
+pub const SIGN_IN_CODE_TRIES: i32 = 5;
+/// Most family members an account holds.
+pub const MAX_FAMILY_MEMBERS: i64 = 10;
+
+/// A sign-in code to store and the message that carries it, written in one transaction.
+#[derive(Clone)]
+pub struct SignInCode<'a> {
+    pub region: &'a str,
+    pub id_number: &'a str,
+    /// SHA-256 of the code (never the code).
+    pub code_hash: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+    /// A new code only if the last one was issued at or before this (unix seconds).
+    pub resend_not_before: i64,
+    /// Today, as days since 1970-01-01 (Beijing), and the most codes a person gets a day.
+    pub day: i64,
+    pub max_per_day: i32,
+    pub message: Message<'a>,
+}
+
+impl std::fmt::Debug for SignInCode<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInCode")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A text message for the outbox.
+#[derive(Clone)]
+pub struct Message<'a> {
+    pub message_id: &'a str,
+    pub phone: &'a str,
+    pub body: &'a str,
+    /// Not sent after this (unix seconds): a code that has expired is not worth sending.
+    pub send_before: i64,
+}
+
+/// What became of a request for a sign-in code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeIssued {
+    /// Stored, and its message is in the outbox.
+    Sent,
+    /// The last code was sent less than the resend interval ago.
+    TooSoon,
+    /// The day's codes for this person are used up.
+    TooManyToday,
+}
+
+/// What a typed code did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeChecked {
+    /// Right: the code is spent and the session is open.
+    SignedIn,
+    /// Wrong; this many tries are left (0: the code is spent).
+    Wrong { tries_left: i32 },
+    /// No live code: never sent, expired, or used up.
+    NoCode,
+}
+
+/// A signed-in resident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CitizenSession {
+    pub region: String,
+    pub id_number: String,
+    pub expires_at: i64,
+}
+
+/// A family member as the account holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyMember {
+    pub id_number: String,
+    pub name: String,
+    pub added_at: i64,
+}
+
+/// What adding a family member did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyAdded {
+    Added,
+    AlreadyThere,
+    /// The account holds [`MAX_FAMILY_MEMBERS`] already.
+    Full,
+}
+
+/// A message due for the sender.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    pub region: String,
+    pub message_id: String,
+    pub phone: String,
+    pub body: String,
+    pub attempts: i32,
+}
+
+impl std::fmt::Debug for OutgoingMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutgoingMessage")
+            .field("region", &self.region)
+            .field("message_id", &self.message_id)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The citizen site's accounts on one database.
+#[async_trait]
+pub trait CitizenAccounts: Send + Sync {
+    /// Stores a new sign-in code for the person (replacing the last one, which then no longer
+    /// works) and puts its message in the outbox, in one transaction; or says why not.
+    async fn issue_sign_in_code(&self, code: &SignInCode<'_>) -> Result<CodeIssued, StorageError>;
+    /// Checks a typed code: right spends it and opens a session under `session_token_hash`
+    /// until `session_expires_at`, in one transaction; wrong takes a try.
+    async fn redeem_sign_in_code(
+        &self,
+        region: &str,
+        id_number: &str,
+        code_hash: &str,
+        now: i64,
+        session_token_hash: &str,
+        session_expires_at: i64,
+    ) -> Result<CodeChecked, StorageError>;
+    /// The session of `token_hash` if it has not expired.
+    async fn citizen_session(
+        &self,
+        region: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<CitizenSession>, StorageError>;
+    async fn end_citizen_session(&self, region: &str, token_hash: &str)
+        -> Result<(), StorageError>;
+    /// Forgets expired sessions and sign-in codes; returns how many rows went.
+    async fn prune_citizen_sign_ins(&self, now: i64) -> Result<u64, StorageError>;
+
+    async fn add_family_member(
+        &self,
+        region: &str,
+        owner: &str,
+        member: &FamilyMember,
+    ) -> Result<FamilyAdded, StorageError>;
+    /// Whether the member was there.
+    async fn remove_family_member(
+        &self,
+        region: &str,
+        owner: &str,
+        member_id_number: &str,
+    ) -> Result<bool, StorageError>;
+    /// The account's family, in the order they were added.
+    async fn family_members(
+        &self,
+        region: &str,
+        owner: &str,
+    ) -> Result<Vec<FamilyMember>, StorageError>;
+
+    /// Whether the resident wants payment reminders (yes unless they said no).
+    async fn wants_reminders(&self, region: &str, id_number: &str) -> Result<bool, StorageError>;
+    async fn set_reminders(
+        &self,
+        region: &str,
+        id_number: &str,
+        wanted: bool,
+        now: i64,
+    ) -> Result<(), StorageError>;
+
+    /// Messages due (gives up those past their `send_before` first), oldest first.
+    async fn due_messages(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<OutgoingMessage>, StorageError>;
+    /// Sent: the body is emptied.
+    async fn message_sent(
+        &self,
+        region: &str,
+        message_id: &str,
+        now: i64,
+    ) -> Result<(), StorageError>;
+    /// A failed attempt: again at `next_attempt_at`, or given up (`dead`, body emptied).
+    async fn message_failed(
+        &self,
+        region: &str,
+        message_id: &str,
+        next_attempt_at: i64,
+        dead: bool,
+    ) -> Result<(), StorageError>;
+}
+
+const ISSUE_CODE_SQL: &str = "INSERT INTO citizen_sign_in_codes \
+     (region_code, id_number, code_hash, issued_at, expires_at, tries_left, sent_day, sent_today) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 1) \
+     ON CONFLICT (region_code, id_number) DO UPDATE SET code_hash = excluded.code_hash, \
+     issued_at = excluded.issued_at, expires_at = excluded.expires_at, \
+     tries_left = excluded.tries_left, \
+     sent_today = CASE WHEN citizen_sign_in_codes.sent_day = excluded.sent_day \
+         THEN citizen_sign_in_codes.sent_today + 1 ELSE 1 END, \
+     sent_day = excluded.sent_day \
+     WHERE citizen_sign_in_codes.issued_at <= $8 \
+       AND (citizen_sign_in_codes.sent_day <> excluded.sent_day \
+            OR citizen_sign_in_codes.sent_today < $9) \
+     RETURNING sent_today";
+
+const INSERT_MESSAGE_SQL: &str = "INSERT INTO message_outbox \
+     (region_code, message_id, phone, body, created_at, send_before, attempts, next_attempt_at, dead) \
+     VALUES ($1, $2, $3, $4, $5, $6, 0, $5, $7)";
+
+#[async_trait]
+impl<DB> CitizenAccounts for Pool<DB>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> i32: Encode<'q, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB>,
+    for<'r> i64: Decode<'r, DB>,
+    for<'r> i32: Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    async fn issue_sign_in_code(&self, code: &SignInCode<'_>) -> Result<CodeIssued, StorageError> {
+        let mut tx = self.begin().await?;
+        let stored: Option<(i32,)> = sqlx::query_as(ISSUE_CODE_SQL)
+            .bind(code.region.to_owned())
+            .bind(code.id_number.to_owned())
+            .bind(code.code_hash.to_owned())
+            .bind(code.now)
+            .bind(code.expires_at)
+            .bind(SIGN_IN_CODE_TRIES)
+            .bind(code.day)
+            .bind(code.resend_not_before)
+            .bind(code.max_per_day)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if stored.is_none() {
+            let (issued_at, sent_day): (i64, i64) = sqlx::query_as(
+                "SELECT issued_at, sent_day FROM citizen_sign_in_codes \
+                 WHERE region_code = $1 AND id_number = $2",
+            )
+            .bind(code.region.to_owned())
+            .bind(code.id_number.to_owned())
+            .fetch_one(&mut *tx)
+            .await?;
+            return Ok(
+                if issued_at > code.resend_not_before || sent_day != code.day {
+                    CodeIssued::TooSoon
+                } else {
+                    CodeIssued::TooManyToday
+                },
+            );
+        }
+        let m = &code.message;
+        sqlx::query(INSERT_MESSAGE_SQL)
+            .bind(code.region.to_owned())
+            .bind(m.message_id.to_owned())
+            .bind(m.phone.to_owned())
+            .bind(m.body.to_owned())
+            .bind(code.now)
+            .bind(m.send_before)
+            .bind(false)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(CodeIssued::Sent)
+    }
+
+    async fn redeem_sign_in_code(
+        &self,
+        region: &str,
+        id_number: &str,
+        code_hash: &str,
+        now: i64,
+        session_token_hash: &str,
+        session_expires_at: i64,
+    ) -> Result<CodeChecked, StorageError> {
+        let mut tx = self.begin().await?;
+        let spent: Option<(String,)> = sqlx::query_as(
+            "DELETE FROM citizen_sign_in_codes WHERE region_code = $1 AND id_number = $2 \
+             AND code_hash = $3 AND expires_at > $4 AND tries_left > 0 RETURNING id_number",
+        )
+        .bind(region.to_owned())
+        .bind(id_number.to_owned())
+        .bind(code_hash.to_owned())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if spent.is_some() {
+            sqlx::query(
+                "INSERT INTO citizen_sessions (region_code, token_hash, id_number, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(region.to_owned())
+            .bind(session_token_hash.to_owned())
+            .bind(id_number.to_owned())
+            .bind(now)
+            .bind(session_expires_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(CodeChecked::SignedIn);
+        }
+        let wrong: Option<(i32,)> = sqlx::query_as(
+            "UPDATE citizen_sign_in_codes SET tries_left = tries_left - 1 \
+             WHERE region_code = $1 AND id_number = $2 AND expires_at > $3 AND tries_left > 0 \
+             RETURNING tries_left",
+        )
+        .bind(region.to_owned())
+        .bind(id_number.to_owned())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(match wrong {
+            Some((tries_left,)) => CodeChecked::Wrong { tries_left },
+            None => CodeChecked::NoCode,
+        })
+    }
+
+    async fn citizen_session(
+        &self,
+        region: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<CitizenSession>, StorageError> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT id_number, expires_at FROM citizen_sessions \
+             WHERE region_code = $1 AND token_hash = $2 AND expires_at > $3",
+        )
+        .bind(region.to_owned())
+        .bind(token_hash.to_owned())
+        .bind(now)
+        .fetch_optional(self)
+        .await?;
+        Ok(row.map(|(id_number, expires_at)| CitizenSession {
+            region: region.to_owned(),
+            id_number,
+            expires_at,
+        }))
+    }
+
+    async fn end_citizen_session(
+        &self,
+        region: &str,
+        token_hash: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM citizen_sessions WHERE region_code = $1 AND token_hash = $2")
+            .bind(region.to_owned())
+            .bind(token_hash.to_owned())
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn prune_citizen_sign_ins(&self, now: i64) -> Result<u64, StorageError> {
+        let sessions: Vec<(String,)> = sqlx::query_as(
+            "DELETE FROM citizen_sessions WHERE expires_at <= $1 RETURNING region_code",
+        )
+        .bind(now)
+        .fetch_all(self)
+        .await?;
+        // A code is kept a day after it expires: the daily bound counts it.
+        let codes: Vec<(String,)> = sqlx::query_as(
+            "DELETE FROM citizen_sign_in_codes WHERE expires_at <= $1 RETURNING region_code",
+        )
+        .bind(now - 86_400)
+        .fetch_all(self)
+        .await?;
+        Ok(u64::try_from(sessions.len() + codes.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn add_family_member(
+        &self,
+        region: &str,
+        owner: &str,
+        member: &FamilyMember,
+    ) -> Result<FamilyAdded, StorageError> {
+        // The bound and the key in one statement: no read before the write.
+        let added: Option<(String,)> = sqlx::query_as(
+            "INSERT INTO citizen_family_members \
+             (region_code, owner_id_number, member_id_number, member_name, added_at) \
+             SELECT $1, $2, $3, $4, $5 WHERE (SELECT count(*) FROM citizen_family_members \
+                 WHERE region_code = $1 AND owner_id_number = $2) < $6 \
+             ON CONFLICT (region_code, owner_id_number, member_id_number) DO NOTHING \
+             RETURNING member_id_number",
+        )
+        .bind(region.to_owned())
+        .bind(owner.to_owned())
+        .bind(member.id_number.clone())
+        .bind(member.name.clone())
+        .bind(member.added_at)
+        .bind(MAX_FAMILY_MEMBERS)
+        .fetch_optional(self)
+        .await?;
+        if added.is_some() {
+            return Ok(FamilyAdded::Added);
+        }
+        let there: Option<(String,)> = sqlx::query_as(
+            "SELECT member_id_number FROM citizen_family_members \
+             WHERE region_code = $1 AND owner_id_number = $2 AND member_id_number = $3",
+        )
+        .bind(region.to_owned())
+        .bind(owner.to_owned())
+        .bind(member.id_number.clone())
+        .fetch_optional(self)
+        .await?;
+        Ok(if there.is_some() {
+            FamilyAdded::AlreadyThere
+        } else {
+            FamilyAdded::Full
+        })
+    }
+
+    async fn remove_family_member(
+        &self,
+        region: &str,
+        owner: &str,
+        member_id_number: &str,
+    ) -> Result<bool, StorageError> {
+        let gone: Option<(String,)> = sqlx::query_as(
+            "DELETE FROM citizen_family_members \
+             WHERE region_code = $1 AND owner_id_number = $2 AND member_id_number = $3 \
+             RETURNING member_id_number",
+        )
+        .bind(region.to_owned())
+        .bind(owner.to_owned())
+        .bind(member_id_number.to_owned())
+        .fetch_optional(self)
+        .await?;
+        Ok(gone.is_some())
+    }
+
+    async fn family_members(
+        &self,
+        region: &str,
+        owner: &str,
+    ) -> Result<Vec<FamilyMember>, StorageError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT member_id_number, member_name, added_at FROM citizen_family_members \
+             WHERE region_code = $1 AND owner_id_number = $2 \
+             ORDER BY added_at, member_id_number LIMIT $3",
+        )
+        .bind(region.to_owned())
+        .bind(owner.to_owned())
+        .bind(MAX_FAMILY_MEMBERS)
+        .fetch_all(self)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id_number, name, added_at)| FamilyMember {
+                id_number,
+                name,
+                added_at,
+            })
+            .collect())
+    }
+
+    async fn wants_reminders(&self, region: &str, id_number: &str) -> Result<bool, StorageError> {
+        // Read as a count, which both backends decode alike (a boolean column is an integer
+        // on SQLite).
+        let (no,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM citizen_preferences \
+             WHERE region_code = $1 AND id_number = $2 AND reminders = $3",
+        )
+        .bind(region.to_owned())
+        .bind(id_number.to_owned())
+        .bind(false)
+        .fetch_one(self)
+        .await?;
+        Ok(no == 0)
+    }
+
+    async fn set_reminders(
+        &self,
+        region: &str,
+        id_number: &str,
+        wanted: bool,
+        now: i64,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO citizen_preferences (region_code, id_number, reminders, updated_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (region_code, id_number) \
+             DO UPDATE SET reminders = excluded.reminders, updated_at = excluded.updated_at",
+        )
+        .bind(region.to_owned())
+        .bind(id_number.to_owned())
+        .bind(wanted)
+        .bind(now)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn due_messages(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<OutgoingMessage>, StorageError> {
+        sqlx::query(
+            "UPDATE message_outbox SET dead = $1, body = '' \
+             WHERE sent_at IS NULL AND dead = $2 AND send_before <= $3",
+        )
+        .bind(true)
+        .bind(false)
+        .bind(now)
+        .execute(self)
+        .await?;
+        let rows: Vec<(String, String, String, String, i32)> = sqlx::query_as(
+            "SELECT region_code, message_id, phone, body, attempts FROM message_outbox \
+             WHERE sent_at IS NULL AND dead = $1 AND next_attempt_at <= $2 \
+             ORDER BY next_attempt_at LIMIT $3",
+        )
+        .bind(false)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(region, message_id, phone, body, attempts)| OutgoingMessage {
+                    region,
+                    message_id,
+                    phone,
+                    body,
+                    attempts,
+                },
+            )
+            .collect())
+    }
+
+    async fn message_sent(
+        &self,
+        region: &str,
+        message_id: &str,
+        now: i64,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE message_outbox SET sent_at = $3, body = '', attempts = attempts + 1 \
+             WHERE region_code = $1 AND message_id = $2",
+        )
+        .bind(region.to_owned())
+        .bind(message_id.to_owned())
+        .bind(now)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn message_failed(
+        &self,
+        region: &str,
+        message_id: &str,
+        next_attempt_at: i64,
+        dead: bool,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE message_outbox SET attempts = attempts + 1, next_attempt_at = $3, dead = $4, \
+             body = CASE WHEN $4 THEN '' ELSE body END \
+             WHERE region_code = $1 AND message_id = $2",
+        )
+        .bind(region.to_owned())
+        .bind(message_id.to_owned())
+        .bind(next_attempt_at)
+        .bind(dead)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+}
