@@ -7,7 +7,7 @@
 import { test, expect } from '@playwright/test';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { watch, shot, accessible } from './helpers.mjs';
+import { watch, shot, accessible, signIn, DEMO } from './helpers.mjs';
 
 test.use({ viewport: { width: 375, height: 667 }, isMobile: true, hasTouch: true });
 
@@ -210,7 +210,7 @@ test('a resident signs in with the code from the demo mailbox, adds two family m
   const [me, first, second] = await newResidents(page.request, ['周建国', '周小明', '李秀英']);
 
   await page.goto('/');
-  await page.getByRole('link', { name: '我的' }).click();
+  await page.getByRole('link', { name: '我的', exact: true }).click();
   await expect(page.getByRole('heading', { name: '登录' })).toBeVisible();
   // A wrong name reads exactly like an unknown person; no code goes out.
   await page.getByLabel('身份证号码').fill(me.id);
@@ -278,11 +278,17 @@ test('a resident signs in with the code from the demo mailbox, adds two family m
   await page.getByRole('button', { name: /确认支付/ }).click();
   await expect(page.getByRole('heading', { name: '缴费成功' })).toBeVisible();
   await expect(page.locator('#result a.mono')).toHaveCount(2);
+  const receiptNumbers = await page.locator('#result a.mono').allInnerTexts();
   await shot(page, '95-citizen-family-paid');
   await fitsThePhone(page);
+  await accessible(page);
+  // The provider sends the same notification again: nothing new, the same two receipts.
+  await page.getByRole('button', { name: '重发支付通知' }).click();
+  await expect(page.getByRole('status')).toContainText('没有重复入账');
+  expect(await page.locator('#result a.mono').allInnerTexts()).toEqual(receiptNumbers);
 
   // 我的 lists both receipts; the payer's copy downloads as a PDF.
-  await page.getByRole('link', { name: '我的' }).click();
+  await page.getByRole('link', { name: '我的票据' }).click();
   await expect(page.getByRole('link', { name: '下载票据（PDF）' })).toHaveCount(2);
   await expect(page.locator('input[name=item]')).toHaveCount(1);
   await shot(page, '96-citizen-account-receipts');
@@ -310,5 +316,77 @@ test('a resident signs in with the code from the demo mailbox, adds two family m
   await page.getByRole('button', { name: '退出登录' }).click();
   await page.goto('/account');
   await expect(page.getByRole('heading', { name: '登录' })).toBeVisible();
+  w.assertClean();
+});
+
+/** Signs `person` in on `page` with the code read from the demo mailbox in a second tab. */
+async function signInWithCode(page, context, person) {
+  await page.goto('/signin');
+  await page.getByLabel('身份证号码').fill(person.id);
+  await page.getByLabel('姓名').fill(person.name);
+  await page.getByRole('button', { name: '获取验证码' }).click();
+  await expect(page.getByRole('heading', { name: '输入验证码' })).toBeVisible();
+  const mailbox = await context.newPage();
+  await mailbox.goto('/demo/mailbox');
+  await mailbox.getByRole('button', { name: '立即投递并刷新' }).click();
+  const code = (await mailbox.locator('.sms').first().innerText()).match(/验证码是(\d{6})/)[1];
+  await mailbox.close();
+  await page.getByLabel('短信验证码').fill(code);
+  await page.getByRole('button', { name: '登录' }).click();
+  await expect(page.getByRole('heading', { name: /您好/ })).toBeVisible();
+}
+
+test('a registration submitted online is approved in the console and the resident sees it', async ({ page, context, browser }) => {
+  const w = watch(page);
+  const [me] = await newResidents(page.request, ['郑海燕']);
+  await signInWithCode(page, context, me);
+  await page.getByRole('link', { name: '申请参保登记' }).click();
+  await expect(page.getByRole('heading', { name: '网上参保登记' })).toBeVisible();
+
+  // Nothing chosen: each field says what it needs, beside itself.
+  await page.getByLabel('参保人身份证号码').fill('');
+  await page.getByRole('button', { name: '提交申请' }).click();
+  await expect(page.locator('#place-error')).toContainText('请选择参保地');
+  await expect(page.locator('#id_number-error')).toBeVisible();
+  await expect(page.locator('#declared-error')).toBeVisible();
+  await shot(page, '98-citizen-enrol-errors');
+  await fitsThePhone(page);
+  await accessible(page);
+
+  const applicant = { id: withCheckDigit(`32060219920715${String(100 + Math.floor(Math.random() * 800)).padStart(3, '0')}`), name: '郑小军' };
+  await page.getByLabel('参保地和服务站').selectOption('320600|ST-01');
+  await page.getByLabel('首次参保').check();
+  await page.getByLabel('参保人身份证号码').fill(applicant.id);
+  await page.getByLabel('参保人姓名').fill(applicant.name);
+  await page.getByLabel('本地户籍').check();
+  await page.getByLabel(/参保人未参加职工基本医疗保险/).check();
+  await page.getByRole('button', { name: '提交申请' }).click();
+  await expect(page.getByRole('status')).toContainText('参保登记申请已提交');
+  await expect(page.locator('#enrol-heading + ul')).toContainText('待审核');
+  await shot(page, '99-citizen-enrol-submitted');
+  await fitsThePhone(page);
+  await accessible(page);
+
+  // The station's queue in the console, on an office screen.
+  const office = await browser.newContext({ baseURL: process.env.BASE_URL, viewport: { width: 1366, height: 768 } });
+  const staff = await office.newPage();
+  const ws = watch(staff);
+  await signIn(staff, DEMO.station);
+  await staff.getByRole('link', { name: '网上参保登记' }).click();
+  await expect(staff.locator('table')).toContainText('郑*军');
+  await shot(staff, '99a-console-applications');
+  await accessible(staff);
+  await staff.locator('tr', { hasText: '郑*军' }).getByRole('link').first().click();
+  await expect(staff.locator('main')).toContainText(applicant.id);
+  await shot(staff, '99b-console-application');
+  await accessible(staff);
+  await staff.getByRole('button', { name: '通过并登记参保' }).click();
+  await expect(staff.locator('.alert.ok')).toContainText('已通过');
+  ws.assertClean();
+  await office.close();
+
+  await page.goto('/account');
+  await expect(page.locator('#enrol-heading + ul')).toContainText('已通过');
+  await shot(page, '99c-citizen-enrol-approved');
   w.assertClean();
 });

@@ -518,6 +518,8 @@ pub struct AccountPage {
     member_name_error: Option<String>,
     notice: Option<String>,
     pay_error: Option<String>,
+    /// 参保登记 the resident submitted.
+    applications: Vec<crate::enrol::ApplicationRow>,
 }
 
 async fn account_page(
@@ -616,6 +618,7 @@ async fn fill_account(
             member_ref,
         });
     }
+    page.applications = crate::enrol::rows_of(state, resident.id.as_str()).await?;
     receipts.sort_by(|a, b| b.number.cmp(&a.number));
     receipts.truncate(MAX_RECEIPTS_LISTED);
     page.receipts = receipts;
@@ -642,6 +645,15 @@ impl axum::extract::FromRequestParts<AppState> for SignedIn {
             Err(err) => Err(error_page(&err)),
         }
     }
+}
+
+/// 我的 with `notice` above it.
+pub async fn notice_on_account(state: &AppState, resident: &Resident, notice: &str) -> Response {
+    let page = AccountPage {
+        notice: Some(notice.to_owned()),
+        ..AccountPage::default()
+    };
+    account_page(state, resident, page, StatusCode::OK).await
 }
 
 /// `GET /account`: 我的.

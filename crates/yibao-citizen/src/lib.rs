@@ -18,6 +18,7 @@ use axum::{Extension, Router};
 use yibao_server::AppState;
 
 pub mod account;
+pub mod enrol;
 pub mod limiter;
 pub mod lookup;
 pub mod messages;
@@ -84,6 +85,7 @@ pub fn router_with(site: Site) -> Router<AppState> {
         .route("/receipts/pdf", post(verify::payer_copy))
         .route("/pay", post(pay::start))
         .route("/cashier", get(pay::cashier).post(pay::confirm))
+        .route("/cashier/renotify", post(pay::renotify))
         .route("/pay/notify/simulated", post(pay::notify))
         .route("/pay/result", get(pay::result))
         .route(
@@ -98,6 +100,7 @@ pub fn router_with(site: Site) -> Router<AppState> {
         .route("/account/pay", post(account::pay_selected))
         .route("/account/receipts/pdf", get(account::receipt_pdf))
         .route("/account/reminders", post(account::set_reminders))
+        .route("/account/enrol", get(enrol::form).post(enrol::submit))
         .route("/assets/citizen.css", get(stylesheet))
         .route("/assets/favicon.svg", get(favicon));
     if let Some(mailbox) = &site.mailbox {

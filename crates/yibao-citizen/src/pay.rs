@@ -153,6 +153,17 @@ impl SimulatedCashier {
         ])
     }
 
+    /// The notification this cashier sent for transaction `txn_id`, if it still remembers it.
+    fn sent(&self, txn_id: &str) -> Option<Notification> {
+        self.paid
+            .lock()
+            .ok()?
+            .iter()
+            .rev()
+            .find(|n| n.txn_id == txn_id)
+            .cloned()
+    }
+
     fn remember(&self, n: &Notification) {
         if let Ok(mut paid) = self.paid.lock() {
             if paid.len() >= SIMULATED_ORDERS_KEPT {
@@ -571,6 +582,9 @@ pub struct ResultQuery {
     txn_id: String,
     #[serde(default)]
     signature: String,
+    /// Set after the simulated cashier sent its notification again.
+    #[serde(default)]
+    renotified: Option<String>,
 }
 
 /// A receipt on the result page, with its verification link.
@@ -586,6 +600,10 @@ struct PaidPage {
     status: String,
     receipts: Vec<ReceiptLink>,
     refund: Option<String>,
+    /// The simulated cashier's form that sends the same notification again.
+    txn_id: String,
+    signature: String,
+    renotified: bool,
 }
 
 /// `GET /pay/result`: what became of the payment: paid with its receipts, or owed back.
@@ -623,7 +641,54 @@ pub async fn result(
                 })
                 .collect(),
             refund: p.refund.as_ref().map(|r| crate::yuan(r.amount_fen)),
+            txn_id: q.txn_id.clone(),
+            signature: q.signature.clone(),
+            renotified: q.renotified.is_some(),
         },
         StatusCode::OK,
     )
+}
+
+#[derive(Deserialize, Default)]
+pub struct RenotifyForm {
+    #[serde(default)]
+    txn_id: String,
+    #[serde(default)]
+    signature: String,
+}
+
+/// `POST /cashier/renotify`: the simulated cashier sends the notification of a payment it took
+/// once more, as a real provider does when it did not read `SUCCESS` (a sandbox's "resend"
+/// button): the payment path answers as the first time and records nothing new.
+pub async fn renotify(
+    State(state): State<AppState>,
+    Extension(provider): Extension<Provider>,
+    headers: HeaderMap,
+    Form(form): Form<RenotifyForm>,
+) -> Response {
+    if yibao_server::auth::cross_site(&headers)
+        || !provider
+            .0
+            .verify(&["result", &form.txn_id], &form.signature)
+    {
+        return bad_cashier_link();
+    }
+    let Some(sent) = provider.0.sent(&form.txn_id) else {
+        return bad_cashier_link();
+    };
+    let body = provider.0.signed_notification(&sent);
+    match accept_notification(&state, &provider, body.as_bytes()).await {
+        Ok(txn_id) => (
+            StatusCode::SEE_OTHER,
+            [(
+                header::LOCATION,
+                format!(
+                    "/pay/result?txn_id={txn_id}&signature={}&renotified=1",
+                    form.signature
+                ),
+            )],
+        )
+            .into_response(),
+        Err(err) => error_page(&err),
+    }
 }

@@ -77,6 +77,7 @@ pub fn router(policy: CookiePolicy) -> Router<AppState> {
         .merge(pages::listing::routes())
         .merge(pages::desk::routes())
         .merge(pages::uninsured::routes())
+        .merge(pages::applications::routes())
         .route("/console/assets/{*path}", get(assets::serve))
         .route("/console/{*rest}", get(not_found).post(not_found))
         .layer(Extension(policy))

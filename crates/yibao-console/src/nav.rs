@@ -58,6 +58,12 @@ pub static MENU: &[Entry] = &[
         roles: ALL,
     },
     Entry {
+        section: "applications",
+        href: "/console/applications",
+        label: "网上参保登记",
+        roles: &[Role::Admin, Role::StationOperator],
+    },
+    Entry {
         section: "listing",
         href: "/console/listing",
         label: "缴费公示",

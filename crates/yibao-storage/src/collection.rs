@@ -341,6 +341,9 @@ pub struct InvariantReport {
     pub receipt_gaps: Vec<String>,
     /// Active applications without a valid receipt.
     pub missing_receipts: Vec<String>,
+    /// Paid payables not yet posted (到帐) without the outbox event that posts them: every
+    /// applied payment must reach the agency.
+    pub missing_postings: Vec<String>,
 }
 
 impl InvariantReport {
@@ -349,6 +352,7 @@ impl InvariantReport {
             && self.money_violations.is_empty()
             && self.receipt_gaps.is_empty()
             && self.missing_receipts.is_empty()
+            && self.missing_postings.is_empty()
     }
 }
 

@@ -1246,6 +1246,14 @@ macro_rules! impl_collection_storage {
                 .bind(true)
                 .fetch_all(&self.pool)
                 .await?;
+                report.missing_postings = ::sqlx::query_scalar(
+                    "SELECT y.payable_id FROM payables y WHERE y.status = 'paid' AND NOT EXISTS \
+                     (SELECT 1 FROM outbox o WHERE o.region_code = y.region_code AND o.payable_id = y.payable_id \
+                      AND o.kind = 'payment_applied' AND o.delivered_at IS NULL) \
+                     ORDER BY y.payable_id LIMIT 1000",
+                )
+                .fetch_all(&self.pool)
+                .await?;
                 Ok(report)
             }
 

@@ -22,6 +22,7 @@ pub mod collection;
 mod collection_sql;
 pub mod console_reads;
 mod database_url;
+pub mod enrolment_applications;
 pub mod memo;
 pub mod portable;
 pub mod read_routing;
@@ -334,6 +335,8 @@ pub trait Storage:
     /// The citizen site's accounts (sign-in codes, sessions, family, preferences, messages):
     /// the same generic code on both backends, always on the primary.
     fn citizen_accounts(&self) -> &dyn citizen_accounts::CitizenAccounts;
+    /// 参保登记 submitted on the citizen site and the stations' queue of them.
+    fn enrolment_applications(&self) -> &dyn enrolment_applications::EnrolmentApplications;
     /// How each paid current payable of a person in a region was paid: the day and the kind of
     /// channel, for the citizen site. One statement, on the primary (a resident who has just paid
     /// sees it).

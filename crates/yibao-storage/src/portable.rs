@@ -1237,6 +1237,12 @@ macro_rules! impl_storage {
                 &self.pool
             }
 
+            fn enrolment_applications(
+                &self,
+            ) -> &dyn $crate::enrolment_applications::EnrolmentApplications {
+                &self.pool
+            }
+
             async fn paid_by(
                 &self,
                 region: ::yibao_domain::RegionCode,

@@ -1152,3 +1152,236 @@ async fn sign_in_codes_are_bounded_in_time_tries_and_number_and_messages_are_era
     })
     .await;
 }
+
+/// A valid 18-character ID number from 17 digits (GB 11643-1999, MOD 11-2).
+fn with_check_character(first17: &str) -> String {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = first17
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{first17}{check}")
+}
+
+/// A browser signed in as `person` with the code from the demo mailbox.
+async fn signed_in(w: &World, person: &(String, String)) -> Browser {
+    let mut b = Browser::new(&w.server);
+    let (status, _, _) = b
+        .post(
+            "/signin",
+            &[
+                ("id_number", person.0.as_str()),
+                ("name", person.1.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let code = b.code_from_mailbox().await;
+    let (status, _, _) = b
+        .post(
+            "/signin/verify",
+            &[
+                ("region", "320600"),
+                ("id_number", person.0.as_str()),
+                ("code", code.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    b
+}
+
+#[tokio::test]
+async fn a_registration_submitted_online_is_approved_or_refused_by_the_station_and_the_resident_sees_it(
+) {
+    on_each_backend(|storage| async move {
+        let w = world(storage.clone()).await;
+        let me = unpaid_with_phone(storage.as_ref(), 1).await.remove(0);
+        let mut b = signed_in(&w, &me).await;
+        let (status, form, _) = b.get("/account/enrol").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(form.contains("value=\"320600|ST-01\""), "{form}");
+
+        // Nothing filled in: each field says what it needs, beside itself.
+        let (status, page, _) = b.post("/account/enrol", &[("kind", "first")]).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        for field in [
+            "place-error",
+            "id_number-error",
+            "name-error",
+            "household-error",
+            "declared-error",
+        ] {
+            assert!(page.contains(&format!("id=\"{field}\"")), "{field}: {page}");
+        }
+        let adult = with_check_character("32060219880305123");
+        let newborn = with_check_character("32060220260901123");
+        let application = |kind: &str, id: &str, name: &str, household: &str, permit: &str| {
+            vec![
+                ("place".to_owned(), "320600|ST-01".to_owned()),
+                ("kind".to_owned(), kind.to_owned()),
+                ("id_number".to_owned(), id.to_owned()),
+                ("name".to_owned(), name.to_owned()),
+                ("household".to_owned(), household.to_owned()),
+                ("permit_since".to_owned(), permit.to_owned()),
+                ("phone".to_owned(), "13912345678".to_owned()),
+                ("declared".to_owned(), "yes".to_owned()),
+            ]
+        };
+        // A newborn needs a guardian.
+        let (status, page, _) = b
+            .post(
+                "/account/enrol",
+                &application("newborn", &newborn, "周小宝", "local_registration", ""),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains("id=\"guardian_id_number-error\""), "{page}");
+        // Somebody on record already, and a residence permit too recent: the application as a
+        // whole is refused with the reason.
+        let (status, page, _) = b
+            .post(
+                "/account/enrol",
+                &application("first", &me.0, &me.1, "local_registration", ""),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains("已在所选参保地登记"), "{page}");
+        let (status, page, _) = b
+            .post(
+                "/account/enrol",
+                &application("first", &adult, "吴建华", "residence_permit", "2026-10-01"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains("居住证满3个月"), "{page}");
+
+        // Two applications: an adult's, and a newborn's with the resident as guardian.
+        let (status, page, _) = b
+            .post(
+                "/account/enrol",
+                &application("first", &adult, "吴建华", "local_registration", ""),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains("参保登记申请已提交"), "{page}");
+        let (status, page, _) = b
+            .post(
+                "/account/enrol",
+                &application("first", &adult, "吴建华", "local_registration", ""),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains("已有一份待审核的申请"), "{page}");
+        let mut baby = application("newborn", &newborn, "周小宝", "local_registration", "");
+        baby.push(("guardian_id_number".to_owned(), me.0.clone()));
+        baby.push(("guardian_name".to_owned(), me.1.clone()));
+        let (status, page, _) = b.post("/account/enrol", &baby).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page.matches("待审核").count(), 2, "{page}");
+
+        // The station's queue: masked; another role does not see it.
+        let tax =
+            yibao_tests::console::ConsoleSession::sign_in(&w.server, "nt-tax", "yibao-demo-tax")
+                .await;
+        assert_eq!(
+            tax.get("/console/applications").await.status,
+            StatusCode::FORBIDDEN
+        );
+        let station = yibao_tests::console::ConsoleSession::sign_in(
+            &w.server,
+            "nt-st01",
+            "yibao-demo-station",
+        )
+        .await;
+        let queue = station.get("/console/applications").await;
+        assert_eq!(queue.status, StatusCode::OK);
+        assert!(
+            !queue.body.contains("吴建华") && queue.body.contains("吴*华"),
+            "{}",
+            queue.body
+        );
+        let links: Vec<String> = queue
+            .body
+            .match_indices("href=\"/console/applications/320600/")
+            .map(|(at, m)| {
+                let start = at + "href=\"".len();
+                let end = queue.body[at + m.len()..].find('"').unwrap() + at + m.len();
+                queue.body[start..end].to_owned()
+            })
+            .collect();
+        assert_eq!(links.len(), 2, "{}", queue.body);
+        // The clock stands still here: which is which is read from each application's page.
+        let first_page = station.get(&links[0]).await;
+        let (adult_link, baby_link) = if first_page.body.contains(&adult) {
+            (links[0].clone(), links[1].clone())
+        } else {
+            (links[1].clone(), links[0].clone())
+        };
+        let adult_page = station.get(&adult_link).await;
+        assert!(adult_page.body.contains("吴建华") && adult_page.body.contains(&adult));
+        let approved = station.post(&format!("{adult_link}/approve"), &[]).await;
+        assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+        let region = RegionCode::parse("320600").unwrap();
+        let id = yibao_domain::IdNumber::parse(&adult, instant().date_naive())
+            .unwrap()
+            .id_number;
+        let (person, _) = storage.get_person(region, &id).await.unwrap().unwrap();
+        assert_eq!(person.station.unwrap().as_str(), "ST-01");
+        let enrolment = storage
+            .get_enrolment(region, FeeYear::new(2027).unwrap(), &id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(enrolment.status, "enrolled");
+        // Approved once only.
+        let again = station.post(&format!("{adult_link}/approve"), &[]).await;
+        assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            again.body.contains("已通过，不能再次审核"),
+            "{}",
+            again.body
+        );
+
+        let empty = station
+            .post(&format!("{baby_link}/refuse"), &[("reason", " ")])
+            .await;
+        assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(empty.body.contains("id=\"reason-error\""), "{}", empty.body);
+        let refused = station
+            .post(
+                &format!("{baby_link}/refuse"),
+                &[("reason", "请携带出生医学证明和户口簿到服务站办理")],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::SEE_OTHER, "{}", refused.body);
+
+        // The resident sees both outcomes.
+        let (_, page, _) = b.get("/account").await;
+        assert!(page.contains("已通过") && page.contains("未通过"), "{page}");
+        assert!(
+            page.contains("请携带出生医学证明和户口簿到服务站办理"),
+            "{page}"
+        );
+        // Reading the applications in full was audited.
+        let reads = storage
+            .audit_entries(
+                &yibao_storage::records::AuditFilter {
+                    actor: Some("nt-st01".into()),
+                    action_prefix: Some("application.".into()),
+                    ..Default::default()
+                },
+                50,
+            )
+            .await
+            .unwrap();
+        let actions: Vec<&str> = reads.iter().map(|r| r.entry.action.as_str()).collect();
+        assert!(
+            actions.contains(&"application.read") && actions.contains(&"application.refuse"),
+            "{actions:?}"
+        );
+    })
+    .await;
+}

@@ -7,6 +7,8 @@ pub mod persons;
 pub mod assessment;
 pub mod roster;
 pub mod uninsured;
+// 网上参保登记 from the citizen site (issue 11).
+pub mod applications;
 pub mod unpaid;
 // 缴费公示 (the printable listing of the paid).
 pub mod listing;

@@ -2,6 +2,7 @@
 //! reconciliation, bank debit runs and refunds.
 
 pub mod accounts;
+pub mod applications;
 pub mod assessment;
 pub mod debit;
 pub mod follow_ups;

@@ -1,0 +1,259 @@
+//! 参保登记 submitted online (issue 11): a signed-in resident's application for a first enrolment
+//! or a newborn's, and the service station's queue that approves or refuses it. Written once for
+//! both backends as generic code over sqlx; [`crate::Storage::enrolment_applications`] hands out
+//! the pool as an [`EnrolmentApplications`].
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+
+use crate::StorageError;
+
+/// Most applications a list reads.
+pub const MAX_APPLICATIONS_LISTED: i64 = 200;
+
+/// An application as submitted and, once decided, as decided.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EnrolmentApplication {
+    pub region: String,
+    pub application_no: String,
+    /// `first` (首次参保) or `newborn` (新生儿).
+    pub kind: String,
+    pub id_number: String,
+    pub name: String,
+    /// `local_registration` or `residence_permit`.
+    pub household: String,
+    pub permit_since: Option<NaiveDate>,
+    pub station: String,
+    pub phone: Option<String>,
+    pub guardian_id_number: Option<String>,
+    pub guardian_name: Option<String>,
+    /// The ID number of the resident who submitted it (their own, or a parent's for a newborn).
+    pub submitted_by: String,
+    pub submitted_at: i64,
+    /// `submitted`, `approved` or `refused`.
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub reason: Option<String>,
+}
+
+impl std::fmt::Debug for EnrolmentApplication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrolmentApplication")
+            .field("region", &self.region)
+            .field("application_no", &self.application_no)
+            .field("kind", &self.kind)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which applications a queue lists.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplicationQuery<'a> {
+    /// `None`: every region (the administrator).
+    pub region: Option<&'a str>,
+    /// `None`: every station of the region.
+    pub station: Option<&'a str>,
+    pub status: &'a str,
+    pub limit: i64,
+}
+
+#[async_trait]
+pub trait EnrolmentApplications: Send + Sync {
+    /// Stores a new application; `false` when the person already has an open one in the region
+    /// (the database's unique index decides).
+    async fn submit_application(&self, a: &EnrolmentApplication) -> Result<bool, StorageError>;
+    /// The applications a resident submitted, newest first.
+    async fn applications_submitted_by(
+        &self,
+        submitted_by: &str,
+    ) -> Result<Vec<EnrolmentApplication>, StorageError>;
+    /// A station's (or a region's, or every) queue, oldest first.
+    async fn applications(
+        &self,
+        query: &ApplicationQuery<'_>,
+    ) -> Result<Vec<EnrolmentApplication>, StorageError>;
+    async fn application(
+        &self,
+        region: &str,
+        application_no: &str,
+    ) -> Result<Option<EnrolmentApplication>, StorageError>;
+    /// Decides an open application (`approved`, or `refused` with the reason); `false` when it
+    /// was decided already.
+    async fn decide_application(
+        &self,
+        region: &str,
+        application_no: &str,
+        status: &str,
+        reason: Option<&str>,
+        decided_by: &str,
+        now: i64,
+    ) -> Result<bool, StorageError>;
+    /// The service stations of a region (those its persons are registered at), for the form.
+    async fn stations_of(&self, region: &str) -> Result<Vec<String>, StorageError>;
+}
+
+const COLUMNS: &str =
+    "region_code, application_no, kind, id_number, name, household, permit_since, \
+     station_code, phone, guardian_id_number, guardian_name, submitted_by, submitted_at, status, \
+     decided_by, decided_at, reason";
+
+fn from_row<R: Row>(r: &R) -> Result<EnrolmentApplication, StorageError>
+where
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(EnrolmentApplication {
+        region: r.try_get("region_code")?,
+        application_no: r.try_get("application_no")?,
+        kind: r.try_get("kind")?,
+        id_number: r.try_get("id_number")?,
+        name: r.try_get("name")?,
+        household: r.try_get("household")?,
+        permit_since: r.try_get("permit_since")?,
+        station: r.try_get("station_code")?,
+        phone: r.try_get("phone")?,
+        guardian_id_number: r.try_get("guardian_id_number")?,
+        guardian_name: r.try_get("guardian_name")?,
+        submitted_by: r.try_get("submitted_by")?,
+        submitted_at: r.try_get("submitted_at")?,
+        status: r.try_get("status")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_at: r.try_get("decided_at")?,
+        reason: r.try_get("reason")?,
+    })
+}
+
+#[async_trait]
+impl<DB> EnrolmentApplications for Pool<DB>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<NaiveDate>: Encode<'q, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB>,
+    for<'r> i64: Decode<'r, DB>,
+    for<'r> NaiveDate: Decode<'r, DB> + Type<DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+{
+    async fn submit_application(&self, a: &EnrolmentApplication) -> Result<bool, StorageError> {
+        let stored: Option<(String,)> = sqlx::query_as(
+            "INSERT INTO enrolment_applications (region_code, application_no, kind, id_number, name, \
+             household, permit_since, station_code, phone, guardian_id_number, guardian_name, \
+             submitted_by, submitted_at, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'submitted') \
+             ON CONFLICT DO NOTHING RETURNING application_no",
+        )
+        .bind(a.region.clone())
+        .bind(a.application_no.clone())
+        .bind(a.kind.clone())
+        .bind(a.id_number.clone())
+        .bind(a.name.clone())
+        .bind(a.household.clone())
+        .bind(a.permit_since)
+        .bind(a.station.clone())
+        .bind(a.phone.clone())
+        .bind(a.guardian_id_number.clone())
+        .bind(a.guardian_name.clone())
+        .bind(a.submitted_by.clone())
+        .bind(a.submitted_at)
+        .fetch_optional(self)
+        .await?;
+        Ok(stored.is_some())
+    }
+
+    async fn applications_submitted_by(
+        &self,
+        submitted_by: &str,
+    ) -> Result<Vec<EnrolmentApplication>, StorageError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM enrolment_applications WHERE submitted_by = $1 \
+             ORDER BY submitted_at DESC, application_no LIMIT $2"
+        ))
+        .bind(submitted_by.to_owned())
+        .bind(MAX_APPLICATIONS_LISTED)
+        .fetch_all(self)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn applications(
+        &self,
+        query: &ApplicationQuery<'_>,
+    ) -> Result<Vec<EnrolmentApplication>, StorageError> {
+        // An empty text stands for "any": one statement whatever is chosen.
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM enrolment_applications \
+             WHERE ($1 = '' OR region_code = $1) AND ($2 = '' OR station_code = $2) AND status = $3 \
+             ORDER BY submitted_at, application_no LIMIT $4"
+        ))
+        .bind(query.region.unwrap_or_default().to_owned())
+        .bind(query.station.unwrap_or_default().to_owned())
+        .bind(query.status.to_owned())
+        .bind(query.limit.clamp(1, MAX_APPLICATIONS_LISTED))
+        .fetch_all(self)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn application(
+        &self,
+        region: &str,
+        application_no: &str,
+    ) -> Result<Option<EnrolmentApplication>, StorageError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM enrolment_applications \
+             WHERE region_code = $1 AND application_no = $2"
+        ))
+        .bind(region.to_owned())
+        .bind(application_no.to_owned())
+        .fetch_optional(self)
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn decide_application(
+        &self,
+        region: &str,
+        application_no: &str,
+        status: &str,
+        reason: Option<&str>,
+        decided_by: &str,
+        now: i64,
+    ) -> Result<bool, StorageError> {
+        let decided: Option<(String,)> = sqlx::query_as(
+            "UPDATE enrolment_applications SET status = $3, reason = $4, decided_by = $5, \
+             decided_at = $6 WHERE region_code = $1 AND application_no = $2 \
+             AND status = 'submitted' RETURNING application_no",
+        )
+        .bind(region.to_owned())
+        .bind(application_no.to_owned())
+        .bind(status.to_owned())
+        .bind(reason.map(str::to_owned))
+        .bind(decided_by.to_owned())
+        .bind(now)
+        .fetch_optional(self)
+        .await?;
+        Ok(decided.is_some())
+    }
+
+    async fn stations_of(&self, region: &str) -> Result<Vec<String>, StorageError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT station_code FROM persons \
+             WHERE region_code = $1 AND station_code IS NOT NULL ORDER BY station_code LIMIT $2",
+        )
+        .bind(region.to_owned())
+        .bind(MAX_APPLICATIONS_LISTED)
+        .fetch_all(self)
+        .await?;
+        Ok(rows.into_iter().map(|(s,)| s).collect())
+    }
+}
