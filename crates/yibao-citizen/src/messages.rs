@@ -86,7 +86,7 @@ impl MessageSender for DemoMailbox {
 
 /// An SMS gateway reached over HTTP: `POST url` with the JSON
 /// `{"message_id", "phone", "text"}`, signed like the posting to the agency
-/// (`X-Yibao-Timestamp`, and `X-Yibao-Signature` = HMAC-SHA256 under the secret of
+/// (`Yibao-Timestamp`, and `Yibao-Signature` = HMAC-SHA256 under the secret of
 /// "timestamp\nmessage_id\nSHA-256 of the body\n", lowercase hex). Any 2xx is sent; the
 /// `message_id` lets the gateway drop a repeat (a message is sent at least once).
 pub struct HttpSmsSender {

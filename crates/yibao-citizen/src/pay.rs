@@ -164,6 +164,24 @@ impl SimulatedCashier {
             .cloned()
     }
 
+    /// Takes the money for `order` and "loses" the notification (a provider's outage, a network
+    /// failure): only [`PaymentProvider::query`] will tell. For the tests of that path.
+    pub fn pay_without_notifying(
+        &self,
+        order_no: &str,
+        amount: i64,
+        paid_at: &str,
+    ) -> Notification {
+        let n = Notification {
+            order_no: order_no.to_owned(),
+            txn_id: format!("SIM{}", uuid::Uuid::new_v4().simple()),
+            amount,
+            paid_at: paid_at.to_owned(),
+        };
+        self.remember(&n);
+        n
+    }
+
     fn remember(&self, n: &Notification) {
         if let Ok(mut paid) = self.paid.lock() {
             if paid.len() >= SIMULATED_ORDERS_KEPT {
@@ -294,12 +312,67 @@ pub async fn hand_over_refunds(
     Ok(refunds.len())
 }
 
-/// Runs [`hand_over_refunds`] every [`REFUND_ROUND_SECONDS`] for as long as the process runs.
+/// Orders asked about in one round of [`ask_about_unpaid_orders`].
+pub const ORDER_QUERIES_PER_ROUND: i64 = 100;
+/// How long after an order expired the provider is still asked about it, seconds.
+pub const ORDER_QUERY_WINDOW_SECONDS: i64 = 3600;
+
+/// Asks the provider about the site's orders still unpaid (open, or expired within
+/// [`ORDER_QUERY_WINDOW_SECONDS`]), at most [`ORDER_QUERIES_PER_ROUND`]: a payment the provider
+/// took whose notification never arrived is reported as the notification would have been
+/// (applied, or owed back if the payables went meanwhile). Returns how many were found paid.
+pub async fn ask_about_unpaid_orders(
+    state: &AppState,
+    provider: &dyn PaymentProvider,
+) -> Result<usize, ApiError> {
+    let now = state.clock.now().timestamp();
+    let orders = state
+        .storage
+        .citizen_accounts()
+        .unpaid_orders_of(
+            SITE_CHANNEL_ID,
+            now - ORDER_QUERY_WINDOW_SECONDS,
+            ORDER_QUERIES_PER_ROUND,
+        )
+        .await?;
+    let mut found = 0;
+    for order_no in orders {
+        let Some(n) = provider.query(&order_no).await else {
+            continue;
+        };
+        // Reported already (an order whose payment was owed back stays unpaid): nothing new.
+        if state
+            .storage
+            .payment_state(SITE_CHANNEL_ID, &n.txn_id)
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        report_payment(state, n).await?;
+        found += 1;
+    }
+    Ok(found)
+}
+
+/// Runs [`ask_about_unpaid_orders`] and [`hand_over_refunds`] every [`REFUND_ROUND_SECONDS`]
+/// for as long as the process runs.
 pub fn spawn_refund_hand_over(state: AppState, provider: Provider) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(REFUND_ROUND_SECONDS));
         loop {
             every.tick().await;
+            match ask_about_unpaid_orders(&state, provider.0.as_ref()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    orders = n,
+                    "payments found by asking the payment provider: their notifications never came"
+                ),
+                Err(err) => tracing::warn!(
+                    code = err.code.as_str(),
+                    "the payment provider was not asked about unpaid orders"
+                ),
+            }
             match hand_over_refunds(&state, provider.0.as_ref()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
@@ -537,6 +610,12 @@ pub async fn accept_notification(
             "支付通知的签名不对，已拒收",
         ));
     };
+    report_payment(state, n).await
+}
+
+/// A payment the provider vouched for (its signed notification, or its answer to `query`)
+/// reported as the site's channel (§3). Answers the transaction id.
+async fn report_payment(state: &AppState, n: Notification) -> Result<String, ApiError> {
     let Some(channel) = site_channel(state).await? else {
         // The money was taken: the provider retries until the channel is back.
         return Err(ApiError::new(

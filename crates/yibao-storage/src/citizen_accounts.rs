@@ -177,6 +177,16 @@ pub trait CitizenAccounts: Send + Sync {
         now: i64,
     ) -> Result<(), StorageError>;
 
+    /// Orders of `channel_id` not paid, open or expired after `expired_after` (unix seconds),
+    /// at most `limit`, the soonest to expire first: those whose payment notification may have
+    /// been lost, for the site to ask its payment provider about.
+    async fn unpaid_orders_of(
+        &self,
+        channel_id: &str,
+        expired_after: i64,
+        limit: i64,
+    ) -> Result<Vec<String>, StorageError>;
+
     /// Messages due (gives up those past their `send_before` first), oldest first.
     async fn due_messages(
         &self,
@@ -503,6 +513,25 @@ where
         .execute(self)
         .await?;
         Ok(())
+    }
+
+    async fn unpaid_orders_of(
+        &self,
+        channel_id: &str,
+        expired_after: i64,
+        limit: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT order_no FROM orders WHERE channel_id = $1 \
+             AND status IN ('open', 'expired') AND expires_at > $2 \
+             ORDER BY expires_at, order_no LIMIT $3",
+        )
+        .bind(channel_id.to_owned())
+        .bind(expired_after)
+        .bind(limit)
+        .fetch_all(self)
+        .await?;
+        Ok(rows.into_iter().map(|(o,)| o).collect())
     }
 
     async fn due_messages(

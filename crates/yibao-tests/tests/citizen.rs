@@ -1385,3 +1385,154 @@ async fn a_registration_submitted_online_is_approved_or_refused_by_the_station_a
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_payment_whose_notification_never_came_is_found_by_asking_the_provider() {
+    on_each_backend(|storage| async move {
+        let (w, provider) = world_with_cashier(storage.clone()).await;
+        let (id, name) = w.resident.clone();
+        let (_, page) = look_up(&w, &id, &name).await;
+        let payable_id = hidden(&page, "payable_id");
+        let amount = hidden(&page, "amount");
+        let mut b = Browser::new(&w.server);
+        let (status, _, location) = b
+            .post(
+                "/pay",
+                &[
+                    ("payable_id", payable_id.as_str()),
+                    ("amount", amount.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let fields = query_of(&location.unwrap());
+        let order_no = fields
+            .iter()
+            .find(|(k, _)| k == "order_no")
+            .unwrap()
+            .1
+            .clone();
+        // The provider takes the money; its notification is lost.
+        let n = provider.0.pay_without_notifying(
+            &order_no,
+            amount.parse().unwrap(),
+            &paid_at().to_rfc3339(),
+        );
+        let (_, page) = look_up(&w, &id, &name).await;
+        assert!(result_of(&page).contains("缴费处理中"), "{page}");
+        // The next round asks about the unpaid orders and finds it; a second round, nothing new.
+        let state = yibao_server::AppState::new(storage.clone(), Clock::fixed(instant()));
+        let found = yibao_citizen::pay::ask_about_unpaid_orders(&state, provider.0.as_ref())
+            .await
+            .unwrap();
+        assert_eq!(found, 1);
+        let again = yibao_citizen::pay::ask_about_unpaid_orders(&state, provider.0.as_ref())
+            .await
+            .unwrap();
+        assert_eq!(again, 0);
+        let paid = storage
+            .payment_state(yibao_citizen::pay::SITE_CHANNEL_ID, &n.txn_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(paid.status, "paid");
+        let (_, page) = look_up(&w, &id, &name).await;
+        assert!(result_of(&page).contains("已缴费"), "{page}");
+        let report = storage.check_invariants().await.unwrap();
+        assert!(report.holds(), "{report:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn text_messages_go_to_the_sms_gateway_signed_and_a_failure_is_tried_again() {
+    use std::sync::Mutex;
+    use yibao_citizen::messages::{deliver_messages, HttpSmsSender};
+    on_each_backend(|storage| async move {
+        // A gateway that refuses the first request and takes the second.
+        let seen: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+        let kept = seen.clone();
+        let gateway = axum::Router::new().route(
+            "/sms",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let kept = kept.clone();
+                async move {
+                    let mut seen = kept.lock().unwrap();
+                    seen.push((
+                        headers["yibao-timestamp"].to_str().unwrap().to_owned(),
+                        headers["yibao-signature"].to_str().unwrap().to_owned(),
+                        body,
+                    ));
+                    if seen.len() == 1 {
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        axum::http::StatusCode::OK
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/sms", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, gateway).await.unwrap() });
+
+        let now = instant().timestamp();
+        let accounts = storage.citizen_accounts();
+        let code = yibao_storage::citizen_accounts::SignInCode {
+            region: "320600",
+            id_number: "320602199001011234",
+            code_hash: "h",
+            now,
+            expires_at: now + 300,
+            resend_not_before: now - 60,
+            day: 1,
+            max_per_day: 10,
+            message: yibao_storage::citizen_accounts::Message {
+                message_id: "SMS-1",
+                phone: "13800001234",
+                body: "【城乡居民医保】您的登录验证码是654321",
+                send_before: now + 300,
+            },
+        };
+        accounts.issue_sign_in_code(&code).await.unwrap();
+        let sender = HttpSmsSender::new(url, b"gateway-secret".to_vec());
+        let state = yibao_server::AppState::new(storage.clone(), Clock::fixed(instant()));
+        assert_eq!(
+            deliver_messages(&state, &sender).await.unwrap(),
+            0,
+            "refused"
+        );
+        // Not due again until its retry time.
+        assert_eq!(deliver_messages(&state, &sender).await.unwrap(), 0);
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        let later = yibao_server::AppState::new(
+            storage.clone(),
+            Clock::fixed(instant() + chrono::Duration::seconds(10)),
+        );
+        assert_eq!(deliver_messages(&later, &sender).await.unwrap(), 1);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2);
+        let (timestamp, signature, body) = &seen[1];
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["phone"], "13800001234");
+        assert_eq!(json["message_id"], "SMS-1");
+        assert!(json["text"].as_str().unwrap().contains("654321"));
+        use sha2::Digest;
+        let body_hash = hex_of(&sha2::Sha256::digest(body.as_bytes()));
+        assert!(yibao_channel_client::signing::verify(
+            b"gateway-secret",
+            &format!("{timestamp}\nSMS-1\n{body_hash}\n"),
+            signature
+        ));
+        // Sent: nothing due any more, and the text is gone from the outbox.
+        assert!(accounts
+            .due_messages(now + 10_000, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -787,6 +787,37 @@ mod tests {
     }
 
     #[test]
+    fn the_sms_gateway_needs_its_url_and_secret_together_and_an_http_url() {
+        let c = Config::load(&Flags::default(), &env_of(&[])).unwrap();
+        assert!(c.sms_gateway_url.is_none() && !c.demo_mailbox);
+        let both = env_of(&[
+            ("YIBAO_SMS_GATEWAY_URL", "https://sms.example.gov.cn/send"),
+            ("YIBAO_SMS_GATEWAY_SECRET", "sms-secret-value"),
+        ]);
+        let c = Config::load(&Flags::default(), &both).unwrap();
+        assert_eq!(
+            c.sms_gateway_url.as_deref(),
+            Some("https://sms.example.gov.cn/send")
+        );
+        assert!(!format!("{c:?}").contains("sms-secret-value"));
+        let url_only = env_of(&[("YIBAO_SMS_GATEWAY_URL", "https://sms.example.gov.cn/send")]);
+        let err = Config::load(&Flags::default(), &url_only).unwrap_err();
+        assert!(
+            err.to_string().contains("sms_gateway_secret 须同时设置"),
+            "{err}"
+        );
+        let not_http = env_of(&[
+            ("YIBAO_SMS_GATEWAY_URL", "sms.example.gov.cn"),
+            ("YIBAO_SMS_GATEWAY_SECRET", "sms-secret-value"),
+        ]);
+        let err = Config::load(&Flags::default(), &not_http).unwrap_err();
+        assert!(
+            err.to_string().starts_with("配置项 sms_gateway_url 无效："),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn public_base_url_must_be_absolute() {
         let env = env_of(&[("YIBAO_PUBLIC_BASE_URL", "https://yibao.example.gov.cn/")]);
         let c = Config::load(&Flags::default(), &env).unwrap();
