@@ -373,19 +373,53 @@ where
 {
     let (sqlite, postgres, citus) = wanted();
     if sqlite {
-        let db = fresh_sqlite().await;
-        test(db.db.clone()).await;
-        db.cleanup().await;
+        run_on("SQLite", fresh_sqlite().await, &test).await;
     }
     if postgres {
-        let db = fresh_postgres().await;
-        test(db.db.clone()).await;
-        db.cleanup().await;
+        run_on("PostgreSQL", fresh_postgres().await, &test).await;
     }
     if citus {
-        let db = fresh_citus().await;
-        test(db.db.clone()).await;
-        db.cleanup().await;
+        run_on("Citus", fresh_citus().await, &test).await;
+    }
+}
+
+/// Runs `test` on `db`, then drops the database whether the test passed or panicked; a failure
+/// panics again with the backend's name in front ("on PostgreSQL: …"), so that a suite run on
+/// several backends says which one failed.
+pub async fn run_on<F, Fut>(backend: &str, db: TestDb, test: &F)
+where
+    F: Fn(DbHandle) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let outcome = CatchUnwind(Box::pin(test(db.db.clone()))).await;
+    db.cleanup().await;
+    if let Err(payload) = outcome {
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "the test panicked".to_owned());
+        panic!("on {backend}: {message}");
+    }
+}
+
+/// A future whose panic is caught and answered as `Err` with the panic's payload, like
+/// `std::panic::catch_unwind` for a closure.
+struct CatchUnwind<F>(std::pin::Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = self.get_mut().0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(value)) => std::task::Poll::Ready(Ok(value)),
+            Err(payload) => std::task::Poll::Ready(Err(payload)),
+        }
     }
 }
 

@@ -1153,18 +1153,6 @@ async fn sign_in_codes_are_bounded_in_time_tries_and_number_and_messages_are_era
     .await;
 }
 
-/// A valid 18-character ID number from 17 digits (GB 11643-1999, MOD 11-2).
-fn with_check_character(first17: &str) -> String {
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = first17
-        .bytes()
-        .zip(WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    let check = b"10X98765432"[(sum % 11) as usize] as char;
-    format!("{first17}{check}")
-}
-
 /// A browser signed in as `person` with the code from the demo mailbox.
 async fn signed_in(w: &World, person: &(String, String)) -> Browser {
     let mut b = Browser::new(&w.server);
@@ -1216,8 +1204,8 @@ async fn a_registration_submitted_online_is_approved_or_refused_by_the_station_a
         ] {
             assert!(page.contains(&format!("id=\"{field}\"")), "{field}: {page}");
         }
-        let adult = with_check_character("32060219880305123");
-        let newborn = with_check_character("32060220260901123");
+        let adult = yibao_tests::make_id("320602", "1988-03-05", 123);
+        let newborn = yibao_tests::make_id("320602", "2026-09-01", 123);
         let application = |kind: &str, id: &str, name: &str, household: &str, permit: &str| {
             vec![
                 ("place".to_owned(), "320600|ST-01".to_owned()),

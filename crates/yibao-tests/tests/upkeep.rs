@@ -209,3 +209,51 @@ async fn a_postgresql_database_not_in_utf8_is_refused() {
             .unwrap();
     }
 }
+
+/// A suite run on several backends says which one failed, and drops the failed test's database
+/// all the same (the test harness itself, issue 13).
+#[tokio::test]
+async fn a_failure_names_its_backend_and_its_database_is_dropped_all_the_same() {
+    async fn fails_on(backend: &'static str, db: yibao_tests::TestDb) -> (String, String) {
+        let url = db.db.url.clone();
+        let run = tokio::spawn(async move {
+            yibao_tests::run_on(backend, db, &|_db| async {
+                panic!("deliberately");
+            })
+            .await;
+        });
+        let err = run.await.expect_err("the test panicked");
+        let payload = err.into_panic();
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        (message, url)
+    }
+    let (message, url) = fails_on("SQLite", yibao_tests::fresh_sqlite().await).await;
+    assert_eq!(message, "on SQLite: deliberately");
+    let path = url.trim_start_matches("sqlite://");
+    let path = path.split('?').next().unwrap();
+    assert!(!std::path::Path::new(path).exists(), "{path} removed");
+    if std::env::var("YIBAO_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        let (message, url) = fails_on("PostgreSQL", yibao_tests::fresh_postgres().await).await;
+        assert_eq!(message, "on PostgreSQL: deliberately");
+        let database = url
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap()
+            .to_owned();
+        let admin = std::env::var("YIBAO_TEST_DATABASE_URL").unwrap();
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+            .bind(&database)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "{database} dropped");
+    }
+}
