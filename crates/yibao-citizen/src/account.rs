@@ -20,7 +20,8 @@ use sha2::{Digest, Sha256};
 use yibao_domain::{IdNumber, Person, PersonName, RegionCode};
 use yibao_server::{ApiError, AppState, ErrorCode};
 use yibao_storage::citizen_accounts::{
-    CodeChecked, CodeIssued, FamilyAdded, FamilyMember, Message, SignInCode, MAX_FAMILY_MEMBERS,
+    CodeChecked, CodeIssued, CodeTry, FamilyAdded, FamilyMember, Message, SignInCode,
+    MAX_FAMILY_MEMBERS,
 };
 
 use crate::limiter::AddressLimiter;
@@ -39,6 +40,8 @@ pub const RESEND_SECONDS: i64 = 60;
 pub const CODES_PER_DAY: i32 = 10;
 /// Most receipts the account page lists.
 pub const MAX_RECEIPTS_LISTED: usize = 50;
+/// Most payables paid together in one order: the protocol's bound on an order.
+pub const MAX_PAYABLES_TOGETHER: usize = yibao_storage::collection::MAX_PAYABLES_PER_REQUEST;
 
 /// A signed-in resident.
 #[derive(Clone)]
@@ -219,6 +222,9 @@ pub struct SignInPage {
 pub struct CodeStep {
     pub region: String,
     pub id_number: String,
+    /// The token the code is checked with (its SHA-256 is stored with the code): only this
+    /// page, which the ID number and name opened, may try codes.
+    pub ticket: String,
     pub phone_masked: String,
     pub sent_note: String,
 }
@@ -301,6 +307,8 @@ pub async fn request_code(
     let message_id = format!("SMS{}", uuid::Uuid::new_v4().simple());
     let region = person.region.as_str().to_owned();
     let hash = code_hash(&region, id.as_str(), &code);
+    let ticket = random_token();
+    let step_hash = sha256_hex(&ticket);
     let day = now
         .with_timezone(&yibao_server::clock::CHINA_STANDARD_TIME)
         .date_naive()
@@ -313,6 +321,7 @@ pub async fn request_code(
             region: &region,
             id_number: id.as_str(),
             code_hash: &hash,
+            step_hash: &step_hash,
             now: now.timestamp(),
             expires_at: now.timestamp() + CODE_SECONDS,
             resend_not_before: now.timestamp() - RESEND_SECONDS,
@@ -345,6 +354,7 @@ pub async fn request_code(
     page.code_step = Some(CodeStep {
         region,
         id_number: id.as_str().to_owned(),
+        ticket,
         phone_masked: phone.masked(),
         sent_note,
     });
@@ -360,6 +370,8 @@ pub struct CodeForm {
     #[serde(default)]
     id_number: String,
     #[serde(default)]
+    ticket: String,
+    #[serde(default)]
     code: String,
 }
 
@@ -367,36 +379,47 @@ pub struct CodeForm {
 pub async fn verify_code(
     State(state): State<AppState>,
     Extension(site): Extension<Site>,
+    Extension(limiter): Extension<AddressLimiter>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Response {
     if yibao_server::auth::cross_site(&headers) {
         return refused_cross_site();
     }
-    let (Ok(region), Ok(id)) = (
-        RegionCode::parse(form.region.trim()),
-        IdNumber::parse(form.id_number.trim(), state.clock.today()),
-    ) else {
-        return render(
+    let start_again = || {
+        render(
             &SignInPage {
-                notice: Some("登录信息不完整，请重新输入身份证号码和姓名获取验证码".into()),
+                notice: Some(
+                    "验证码已失效（超过有效时间、输错次数过多或页面已过期），请重新获取验证码"
+                        .into(),
+                ),
                 ..SignInPage::default()
             },
             StatusCode::UNPROCESSABLE_ENTITY,
-        );
+        )
     };
+    let ticket = form.ticket.trim();
+    let (Ok(region), Ok(id), true) = (
+        RegionCode::parse(form.region.trim()),
+        IdNumber::parse(form.id_number.trim(), state.clock.today()),
+        ticket.len() == 64 && ticket.bytes().all(|b| b.is_ascii_hexdigit()),
+    ) else {
+        return start_again();
+    };
+    // Every try counts against the address, like a look-up.
+    let address = crate::client_address(&state, peer, &headers);
+    if let Some(refusal) = crate::refusal_over_limit(&state, &limiter, &address) {
+        return refusal;
+    }
     let id = id.id_number;
     let code: String = form.code.chars().filter(|c| !c.is_whitespace()).collect();
-    let phone_masked = match state.storage.get_person(region, &id).await {
-        Ok(Some((p, _))) => p.phone.map(|p| p.masked()).unwrap_or_default(),
-        Ok(None) => String::new(),
-        Err(err) => return error_page(&err.into()),
-    };
     let mut page = SignInPage {
         code_step: Some(CodeStep {
             region: region.as_str().to_owned(),
             id_number: id.as_str().to_owned(),
-            phone_masked,
+            ticket: ticket.to_owned(),
+            phone_masked: String::new(),
             sent_note: String::new(),
         }),
         ..SignInPage::default()
@@ -410,14 +433,15 @@ pub async fn verify_code(
     let checked = state
         .storage
         .citizen_accounts()
-        .redeem_sign_in_code(
-            region.as_str(),
-            id.as_str(),
-            &code_hash(region.as_str(), id.as_str(), &code),
+        .redeem_sign_in_code(&CodeTry {
+            region: region.as_str(),
+            id_number: id.as_str(),
+            code_hash: &code_hash(region.as_str(), id.as_str(), &code),
+            step_hash: &sha256_hex(ticket),
             now,
-            &sha256_hex(&token),
-            now + SESSION_SECONDS,
-        )
+            session_token_hash: &sha256_hex(&token),
+            session_expires_at: now + SESSION_SECONDS,
+        })
         .await;
     match checked {
         Ok(CodeChecked::SignedIn) => {
@@ -433,15 +457,17 @@ pub async fn verify_code(
             response
         }
         Ok(CodeChecked::Wrong { tries_left }) if tries_left > 0 => {
+            // The page's token matched: it was opened with this ID number and name.
+            if let (Ok(Some((p, _))), Some(step)) = (
+                state.storage.get_person(region, &id).await,
+                page.code_step.as_mut(),
+            ) {
+                step.phone_masked = p.phone.map(|p| p.masked()).unwrap_or_default();
+            }
             page.code_error = Some(format!("验证码不正确，还可以再试{tries_left}次"));
             render(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
-        Ok(_) => {
-            page.code_step = None;
-            page.notice =
-                Some("验证码已失效（超过有效时间或输错次数过多），请重新获取验证码".into());
-            render(&page, StatusCode::UNPROCESSABLE_ENTITY)
-        }
+        Ok(_) => start_again(),
         Err(err) => error_page(&err.into()),
     }
 }
@@ -490,6 +516,8 @@ pub struct Payable {
 
 /// A receipt of the account's persons.
 pub struct ReceiptRow {
+    /// (issued on, receipt code, number): the list's order.
+    sort_key: (chrono::NaiveDate, String, String),
     pub person: String,
     pub fee_year: i32,
     pub amount: String,
@@ -596,6 +624,11 @@ async fn fill_account(
             .await?
         {
             receipts.push(ReceiptRow {
+                sort_key: (
+                    r.issued_on,
+                    r.receipt_code.clone(),
+                    r.receipt_number.clone(),
+                ),
                 person: yibao_server::receipts::masked_name(&r.payer_name),
                 fee_year: r.fee_year,
                 amount: yuan(r.amount_fen),
@@ -619,7 +652,8 @@ async fn fill_account(
         });
     }
     page.applications = crate::enrol::rows_of(state, resident.id.as_str()).await?;
-    receipts.sort_by(|a, b| b.number.cmp(&a.number));
+    // Newest first: by day, then by number within a receipt book.
+    receipts.sort_by(|a, b| b.sort_key.cmp(&a.sort_key));
     receipts.truncate(MAX_RECEIPTS_LISTED);
     page.receipts = receipts;
     Ok(page)
@@ -803,6 +837,17 @@ pub async fn pay_selected(
         pay_error: Some(message.to_owned()),
         ..AccountPage::default()
     };
+    if chosen.len() > MAX_PAYABLES_TOGETHER {
+        return account_page(
+            &state,
+            &resident,
+            page_with(&format!(
+                "一次最多缴纳{MAX_PAYABLES_TOGETHER}项费用，请少勾选几项，分几次缴纳"
+            )),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
     if chosen.is_empty() {
         return account_page(
             &state,

@@ -2,10 +2,10 @@
 //! else) or a newborn's, for a 参保地 and service station; the station approves or refuses it in
 //! the console (`/console/applications`) and the resident sees where it stands in 我的.
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Form;
+use axum::{Extension, Form};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use yibao_domain::{IdNumber, PersonName, Phone};
@@ -14,6 +14,7 @@ use yibao_server::AppState;
 use yibao_storage::enrolment_applications::EnrolmentApplication;
 
 use crate::account::SignedIn;
+use crate::limiter::AddressLimiter;
 use crate::lookup::{MAX_ID_INPUT_CHARS, MAX_NAME_INPUT_CHARS};
 use crate::{date_zh, error_page, render};
 
@@ -139,6 +140,9 @@ fn cut(text: &str, max: usize) -> String {
 /// stores it for the station.
 pub async fn submit(
     State(state): State<AppState>,
+    Extension(limiter): Extension<AddressLimiter>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
     SignedIn(resident): SignedIn,
     Form(form): Form<EnrolForm>,
 ) -> Response {
@@ -160,7 +164,11 @@ pub async fn submit(
         .split_once('|')
         .map(|(r, s)| (r.to_owned(), s.to_owned()))
         .unwrap_or_default();
-    if region.is_empty() {
+    let places = match places(&state).await {
+        Ok(places) => places,
+        Err(err) => return error_page(&err),
+    };
+    if region.is_empty() || !places.iter().any(|o| o.value == p.place) {
         p.place_error = Some("请选择参保地和服务站".into());
     }
     if !applications::KINDS.iter().any(|(k, _)| *k == p.kind) {
@@ -206,6 +214,16 @@ pub async fn submit(
         }
     }
     let newborn = p.kind == "newborn";
+    // The phone is where sign-in codes go: only for oneself, or one's own newborn.
+    let own = id.as_ref().is_some_and(|id| *id == resident.id)
+        || (newborn
+            && IdNumber::parse(&p.guardian_id_number, today)
+                .is_ok_and(|g| g.id_number == resident.id));
+    if !p.phone.is_empty() && !own {
+        p.phone_error = Some(
+            "为他人登记时请不要填写手机号码（登录验证码会发到这个号码）；本人可到服务站登记".into(),
+        );
+    }
     if newborn {
         if p.guardian_id_number.is_empty() {
             p.guardian_id_error = Some("新生儿参保请填写监护人（父亲或母亲）的身份证号码".into());
@@ -265,7 +283,30 @@ pub async fn submit(
         decided_at: None,
         reason: None,
     };
-    if let Err(err) = applications::check_new(&state, &application).await {
+    // An application tells whether an ID number and a name go together: it counts like a
+    // look-up; and one resident has at most a few open at a time.
+    let address = crate::client_address(&state, peer, &headers);
+    if let Some(refusal) = crate::refusal_over_limit(&state, &limiter, &address) {
+        return refusal;
+    }
+    let open = match state
+        .storage
+        .enrolment_applications()
+        .applications_submitted_by(resident.id.as_str())
+        .await
+    {
+        Ok(mine) => mine.iter().filter(|a| a.status == "submitted").count(),
+        Err(err) => return error_page(&err.into()),
+    };
+    if open >= applications::MAX_OPEN_PER_SUBMITTER {
+        p.refusal = Some(format!(
+            "您已有{open}份待审核的申请，请等服务站审核后再提交新的申请"
+        ));
+        return page(&state, p, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    if let Err(err) =
+        applications::check_new(&state, &application, applications::Checker::Resident).await
+    {
         p.refusal = Some(err.message);
         return page(&state, p, StatusCode::UNPROCESSABLE_ENTITY).await;
     }

@@ -3,12 +3,15 @@
 -- text messages (短信) waiting for the SMS sender. Every table is keyed by the region of the
 -- resident's record (the one whose phone the code went to), so a region's rows stay on one shard.
 
--- One live sign-in code per person: only its SHA-256 is kept. A new code replaces the old one
--- (not sooner than the resend interval, at most a number a day); five wrong tries end it.
+-- One sign-in code per person: only its SHA-256 is kept, with the SHA-256 of the token of the
+-- page that asked for it (the second step must come from that page). A new code replaces the old
+-- one (not sooner than the resend interval, at most a number a day); five wrong tries, or its
+-- use, spend it (tries_left 0), and the row stays for the day's count until pruned.
 CREATE TABLE citizen_sign_in_codes (
     region_code TEXT    NOT NULL,
     id_number   TEXT    NOT NULL,
     code_hash   TEXT    NOT NULL,
+    step_hash   TEXT    NOT NULL,
     issued_at   INTEGER  NOT NULL,
     expires_at  INTEGER  NOT NULL CHECK (expires_at > issued_at),
     tries_left  INTEGER NOT NULL CHECK (tries_left BETWEEN 0 AND 5),
@@ -64,4 +67,9 @@ CREATE TABLE message_outbox (
     dead            INTEGER NOT NULL DEFAULT 0 CHECK (dead IN (0, 1)),
     PRIMARY KEY (region_code, message_id)
 );
+CREATE INDEX message_outbox_done ON message_outbox (created_at) WHERE sent_at IS NOT NULL OR dead = 1;
 CREATE INDEX message_outbox_pending ON message_outbox (next_attempt_at) WHERE sent_at IS NULL AND dead = 0;
+
+-- The site asks its payment provider about its own unpaid orders once a minute (a notification
+-- that never came): by channel and expiry, not by reading every order.
+CREATE INDEX orders_by_channel_expiry ON orders (channel_id, expires_at);

@@ -23,6 +23,9 @@ pub struct SignInCode<'a> {
     pub id_number: &'a str,
     /// SHA-256 of the code (never the code).
     pub code_hash: &'a str,
+    /// SHA-256 of the token the page asking for the code carries: the code is checked only
+    /// with it, so that nobody can try codes, or read the masked phone, for an ID number alone.
+    pub step_hash: &'a str,
     pub now: i64,
     pub expires_at: i64,
     /// A new code only if the last one was issued at or before this (unix seconds).
@@ -51,6 +54,30 @@ pub struct Message<'a> {
     pub send_before: i64,
 }
 
+/// A typed code, with what it opens when right.
+#[derive(Clone, Copy)]
+pub struct CodeTry<'a> {
+    pub region: &'a str,
+    pub id_number: &'a str,
+    /// SHA-256 of the code typed.
+    pub code_hash: &'a str,
+    /// SHA-256 of the token of the page it was typed on.
+    pub step_hash: &'a str,
+    pub now: i64,
+    /// The session opened when the code is right.
+    pub session_token_hash: &'a str,
+    pub session_expires_at: i64,
+}
+
+impl std::fmt::Debug for CodeTry<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeTry")
+            .field("region", &self.region)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What became of a request for a sign-in code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeIssued {
@@ -74,19 +101,36 @@ pub enum CodeChecked {
 }
 
 /// A signed-in resident.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CitizenSession {
     pub region: String,
     pub id_number: String,
     pub expires_at: i64,
 }
 
+impl std::fmt::Debug for CitizenSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CitizenSession")
+            .field("region", &self.region)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A family member as the account holds them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct FamilyMember {
     pub id_number: String,
     pub name: String,
     pub added_at: i64,
+}
+
+impl std::fmt::Debug for FamilyMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FamilyMember")
+            .field("added_at", &self.added_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What adding a family member did.
@@ -124,17 +168,11 @@ pub trait CitizenAccounts: Send + Sync {
     /// Stores a new sign-in code for the person (replacing the last one, which then no longer
     /// works) and puts its message in the outbox, in one transaction; or says why not.
     async fn issue_sign_in_code(&self, code: &SignInCode<'_>) -> Result<CodeIssued, StorageError>;
-    /// Checks a typed code: right spends it and opens a session under `session_token_hash`
-    /// until `session_expires_at`, in one transaction; wrong takes a try.
-    async fn redeem_sign_in_code(
-        &self,
-        region: &str,
-        id_number: &str,
-        code_hash: &str,
-        now: i64,
-        session_token_hash: &str,
-        session_expires_at: i64,
-    ) -> Result<CodeChecked, StorageError>;
+    /// Checks a typed code, with the token hash of the page that asked for it: right spends it
+    /// and opens a session under `session_token_hash` until `session_expires_at`, in one
+    /// transaction; wrong takes a try; another page's token is [`CodeChecked::NoCode`].
+    async fn redeem_sign_in_code(&self, attempt: &CodeTry<'_>)
+        -> Result<CodeChecked, StorageError>;
     /// The session of `token_hash` if it has not expired.
     async fn citizen_session(
         &self,
@@ -144,7 +182,8 @@ pub trait CitizenAccounts: Send + Sync {
     ) -> Result<Option<CitizenSession>, StorageError>;
     async fn end_citizen_session(&self, region: &str, token_hash: &str)
         -> Result<(), StorageError>;
-    /// Forgets expired sessions and sign-in codes; returns how many rows went.
+    /// Forgets expired sessions, sign-in codes a day after they expired, and messages sent or
+    /// given up a week ago; returns how many rows went.
     async fn prune_citizen_sign_ins(&self, now: i64) -> Result<u64, StorageError>;
 
     async fn add_family_member(
@@ -178,7 +217,7 @@ pub trait CitizenAccounts: Send + Sync {
     ) -> Result<(), StorageError>;
 
     /// Orders of `channel_id` not paid, open or expired after `expired_after` (unix seconds),
-    /// at most `limit`, the soonest to expire first: those whose payment notification may have
+    /// at most `limit`, the newest first: those whose payment notification may have
     /// been lost, for the site to ask its payment provider about.
     async fn unpaid_orders_of(
         &self,
@@ -211,9 +250,11 @@ pub trait CitizenAccounts: Send + Sync {
 }
 
 const ISSUE_CODE_SQL: &str = "INSERT INTO citizen_sign_in_codes \
-     (region_code, id_number, code_hash, issued_at, expires_at, tries_left, sent_day, sent_today) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 1) \
+     (region_code, id_number, code_hash, issued_at, expires_at, tries_left, sent_day, sent_today, \
+      step_hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $10) \
      ON CONFLICT (region_code, id_number) DO UPDATE SET code_hash = excluded.code_hash, \
+     step_hash = excluded.step_hash, \
      issued_at = excluded.issued_at, expires_at = excluded.expires_at, \
      tries_left = excluded.tries_left, \
      sent_today = CASE WHEN citizen_sign_in_codes.sent_day = excluded.sent_day \
@@ -255,6 +296,7 @@ where
             .bind(code.day)
             .bind(code.resend_not_before)
             .bind(code.max_per_day)
+            .bind(code.step_hash.to_owned())
             .fetch_optional(&mut *tx)
             .await?;
         if stored.is_none() {
@@ -266,13 +308,22 @@ where
             .bind(code.id_number.to_owned())
             .fetch_one(&mut *tx)
             .await?;
-            return Ok(
-                if issued_at > code.resend_not_before || sent_day != code.day {
-                    CodeIssued::TooSoon
-                } else {
-                    CodeIssued::TooManyToday
-                },
-            );
+            if issued_at > code.resend_not_before || sent_day != code.day {
+                // The code sent a moment ago stands; the page asking again carries the new
+                // token, which the code is now checked with.
+                sqlx::query(
+                    "UPDATE citizen_sign_in_codes SET step_hash = $3 \
+                     WHERE region_code = $1 AND id_number = $2",
+                )
+                .bind(code.region.to_owned())
+                .bind(code.id_number.to_owned())
+                .bind(code.step_hash.to_owned())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                return Ok(CodeIssued::TooSoon);
+            }
+            return Ok(CodeIssued::TooManyToday);
         }
         let m = &code.message;
         sqlx::query(INSERT_MESSAGE_SQL)
@@ -291,22 +342,29 @@ where
 
     async fn redeem_sign_in_code(
         &self,
-        region: &str,
-        id_number: &str,
-        code_hash: &str,
-        now: i64,
-        session_token_hash: &str,
-        session_expires_at: i64,
+        attempt: &CodeTry<'_>,
     ) -> Result<CodeChecked, StorageError> {
+        let CodeTry {
+            region,
+            id_number,
+            code_hash,
+            step_hash,
+            now,
+            session_token_hash,
+            session_expires_at,
+        } = *attempt;
         let mut tx = self.begin().await?;
+        // Spent, not deleted: the row keeps counting toward the day's codes.
         let spent: Option<(String,)> = sqlx::query_as(
-            "DELETE FROM citizen_sign_in_codes WHERE region_code = $1 AND id_number = $2 \
-             AND code_hash = $3 AND expires_at > $4 AND tries_left > 0 RETURNING id_number",
+            "UPDATE citizen_sign_in_codes SET tries_left = 0, code_hash = '' \
+             WHERE region_code = $1 AND id_number = $2 AND code_hash = $3 AND step_hash = $5 \
+             AND expires_at > $4 AND tries_left > 0 RETURNING id_number",
         )
         .bind(region.to_owned())
         .bind(id_number.to_owned())
         .bind(code_hash.to_owned())
         .bind(now)
+        .bind(step_hash.to_owned())
         .fetch_optional(&mut *tx)
         .await?;
         if spent.is_some() {
@@ -326,12 +384,13 @@ where
         }
         let wrong: Option<(i32,)> = sqlx::query_as(
             "UPDATE citizen_sign_in_codes SET tries_left = tries_left - 1 \
-             WHERE region_code = $1 AND id_number = $2 AND expires_at > $3 AND tries_left > 0 \
-             RETURNING tries_left",
+             WHERE region_code = $1 AND id_number = $2 AND step_hash = $4 AND expires_at > $3 \
+             AND tries_left > 0 RETURNING tries_left",
         )
         .bind(region.to_owned())
         .bind(id_number.to_owned())
         .bind(now)
+        .bind(step_hash.to_owned())
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -390,7 +449,15 @@ where
         .bind(now - 86_400)
         .fetch_all(self)
         .await?;
-        Ok(u64::try_from(sessions.len() + codes.len()).unwrap_or(u64::MAX))
+        let messages: Vec<(String,)> = sqlx::query_as(
+            "DELETE FROM message_outbox WHERE (sent_at IS NOT NULL OR dead = $2) \
+             AND created_at <= $1 RETURNING region_code",
+        )
+        .bind(now - 7 * 86_400)
+        .bind(true)
+        .fetch_all(self)
+        .await?;
+        Ok(u64::try_from(sessions.len() + codes.len() + messages.len()).unwrap_or(u64::MAX))
     }
 
     async fn add_family_member(
@@ -524,7 +591,7 @@ where
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT order_no FROM orders WHERE channel_id = $1 \
              AND status IN ('open', 'expired') AND expires_at > $2 \
-             ORDER BY expires_at, order_no LIMIT $3",
+             ORDER BY expires_at DESC, order_no LIMIT $3",
         )
         .bind(channel_id.to_owned())
         .bind(expired_after)

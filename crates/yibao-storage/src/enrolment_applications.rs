@@ -91,6 +91,14 @@ pub trait EnrolmentApplications: Send + Sync {
         decided_by: &str,
         now: i64,
     ) -> Result<bool, StorageError>;
+    /// Puts an application approved a moment ago back in the queue: the registration its
+    /// approval started failed (the approval is claimed first, so that two staff cannot both
+    /// decide it).
+    async fn reopen_application(
+        &self,
+        region: &str,
+        application_no: &str,
+    ) -> Result<(), StorageError>;
     /// The service stations of a region (those its persons are registered at), for the form.
     async fn stations_of(&self, region: &str) -> Result<Vec<String>, StorageError>;
 }
@@ -243,6 +251,23 @@ where
         .fetch_optional(self)
         .await?;
         Ok(decided.is_some())
+    }
+
+    async fn reopen_application(
+        &self,
+        region: &str,
+        application_no: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE enrolment_applications SET status = 'submitted', decided_by = NULL, \
+             decided_at = NULL, reason = NULL \
+             WHERE region_code = $1 AND application_no = $2 AND status = 'approved'",
+        )
+        .bind(region.to_owned())
+        .bind(application_no.to_owned())
+        .execute(self)
+        .await?;
+        Ok(())
     }
 
     async fn stations_of(&self, region: &str) -> Result<Vec<String>, StorageError> {

@@ -814,6 +814,7 @@ async fn a_resident_signs_in_with_a_code_adds_two_family_members_and_pays_for_bo
         );
         assert!(!page.contains(&me.1), "the name is not repeated");
         // Asked again at once: the same code stands, no second message.
+        let first_ticket = hidden(&page, "ticket");
         let (_, again, _) = b
             .post(
                 "/signin",
@@ -821,6 +822,9 @@ async fn a_resident_signs_in_with_a_code_adds_two_family_members_and_pays_for_bo
             )
             .await;
         assert!(again.contains("60秒后才能重新获取"), "{again}");
+        // The code is checked with the latest page's token only.
+        let ticket = hidden(&again, "ticket");
+        assert_ne!(ticket, first_ticket);
         let code = b.code_from_mailbox().await;
         let (_, mailbox, _) = b.get("/demo/mailbox").await;
         assert_eq!(
@@ -831,16 +835,35 @@ async fn a_resident_signs_in_with_a_code_adds_two_family_members_and_pays_for_bo
 
         // A wrong code takes a try; the right one signs in once.
         let wrong_code = if code == "000000" { "000001" } else { "000000" };
-        let verify = |code: String| {
+        let verify_with = |ticket: &str, code: &str| {
             [
                 ("region", "320600".to_owned()),
                 ("id_number", me.0.clone()),
-                ("code", code),
+                ("ticket", ticket.to_owned()),
+                ("code", code.to_owned()),
             ]
         };
+        let verify = |code: String| verify_with(&ticket, &code);
+        // Somebody who knows only the ID number: no page token, no try, no phone shown.
+        let mut stranger = Browser::new(&w.server);
+        let forged = "0".repeat(64);
+        for attempt in [&first_ticket, &forged] {
+            let (status, page, _) = stranger
+                .post("/signin/verify", &verify_with(attempt, &code))
+                .await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(
+                page.contains("验证码已失效") && !page.contains("****"),
+                "{page}"
+            );
+        }
         let (status, page, _) = b.post("/signin/verify", &verify(wrong_code.into())).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(page.contains("还可以再试4次"), "{page}");
+        assert!(
+            page.contains("****"),
+            "the phone, masked, to the page that asked: {page}"
+        );
         let (status, _, location) = b.post("/signin/verify", &verify(code.clone())).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
         assert_eq!(location.as_deref(), Some("/account"));
@@ -991,7 +1014,7 @@ async fn a_resident_signs_in_with_a_code_adds_two_family_members_and_pays_for_bo
 
 #[tokio::test]
 async fn sign_in_codes_are_bounded_in_time_tries_and_number_and_messages_are_erased_once_sent() {
-    use yibao_storage::citizen_accounts::{CodeChecked, CodeIssued, Message, SignInCode};
+    use yibao_storage::citizen_accounts::{CodeChecked, CodeIssued, CodeTry, Message, SignInCode};
     on_each_backend(|storage| async move {
         let accounts = storage.citizen_accounts();
         let region = "320600";
@@ -1000,6 +1023,7 @@ async fn sign_in_codes_are_bounded_in_time_tries_and_number_and_messages_are_era
             region,
             id_number: id,
             code_hash: hash,
+            step_hash: "p",
             now,
             expires_at: now + 300,
             resend_not_before: now - 60,
@@ -1013,96 +1037,77 @@ async fn sign_in_codes_are_bounded_in_time_tries_and_number_and_messages_are_era
             },
         };
         let t = 1_000_000;
-        assert_eq!(
+        let issue =
+            |c: SignInCode<'static>| async move { accounts.issue_sign_in_code(&c).await.unwrap() };
+        // A code typed on the page of token `step`; right, it opens `session` for half an hour.
+        let redeem = |code_hash: &'static str,
+                      step_hash: &'static str,
+                      now: i64,
+                      session: &'static str| async move {
             accounts
-                .issue_sign_in_code(&code(t, 1, "h1"))
+                .redeem_sign_in_code(&CodeTry {
+                    region,
+                    id_number: id,
+                    code_hash,
+                    step_hash,
+                    now,
+                    session_token_hash: session,
+                    session_expires_at: now + 1800,
+                })
                 .await
-                .unwrap(),
-            CodeIssued::Sent
-        );
+                .unwrap()
+        };
+        assert_eq!(issue(code(t, 1, "h1")).await, CodeIssued::Sent);
+        assert_eq!(issue(code(t + 30, 1, "h2")).await, CodeIssued::TooSoon);
+        assert_eq!(issue(code(t + 61, 1, "h2")).await, CodeIssued::Sent);
+        assert_eq!(issue(code(t + 122, 1, "h3")).await, CodeIssued::Sent);
         assert_eq!(
-            accounts
-                .issue_sign_in_code(&code(t + 30, 1, "h2"))
-                .await
-                .unwrap(),
-            CodeIssued::TooSoon
-        );
-        assert_eq!(
-            accounts
-                .issue_sign_in_code(&code(t + 61, 1, "h2"))
-                .await
-                .unwrap(),
-            CodeIssued::Sent
-        );
-        assert_eq!(
-            accounts
-                .issue_sign_in_code(&code(t + 122, 1, "h3"))
-                .await
-                .unwrap(),
-            CodeIssued::Sent
-        );
-        assert_eq!(
-            accounts
-                .issue_sign_in_code(&code(t + 183, 1, "h4"))
-                .await
-                .unwrap(),
+            issue(code(t + 183, 1, "h4")).await,
             CodeIssued::TooManyToday
         );
-        // The live code is h3; the old ones no longer work.
+        // The live code is h3; the old ones no longer work. From another page (another token)
+        // nothing is tried at all.
         let now = t + 190;
         assert_eq!(
-            accounts
-                .redeem_sign_in_code(region, id, "h2", now, "s1", now + 1800)
-                .await
-                .unwrap(),
+            redeem("h3", "other-page", now, "s0").await,
+            CodeChecked::NoCode
+        );
+        assert_eq!(
+            redeem("h2", "p", now, "s1").await,
             CodeChecked::Wrong { tries_left: 4 }
         );
         for left in (0..4).rev() {
             assert_eq!(
-                accounts
-                    .redeem_sign_in_code(region, id, "h1", now, "s1", now + 1800)
-                    .await
-                    .unwrap(),
+                redeem("h1", "p", now, "s1").await,
                 CodeChecked::Wrong { tries_left: left }
             );
         }
         assert_eq!(
-            accounts
-                .redeem_sign_in_code(region, id, "h3", now, "s1", now + 1800)
-                .await
-                .unwrap(),
+            redeem("h3", "p", now, "s1").await,
             CodeChecked::NoCode,
             "five wrong tries spend the code, even for the right one"
         );
         // The next day: a new code, which expires after five minutes.
         let next = t + 86_400;
+        assert_eq!(issue(code(next, 2, "h5")).await, CodeIssued::Sent);
         assert_eq!(
-            accounts
-                .issue_sign_in_code(&code(next, 2, "h5"))
-                .await
-                .unwrap(),
-            CodeIssued::Sent
-        );
-        assert_eq!(
-            accounts
-                .redeem_sign_in_code(region, id, "h5", next + 301, "s2", next + 2000)
-                .await
-                .unwrap(),
+            redeem("h5", "p", next + 301, "s2").await,
             CodeChecked::NoCode
         );
+        assert_eq!(issue(code(next + 400, 2, "h6")).await, CodeIssued::Sent);
         assert_eq!(
-            accounts
-                .issue_sign_in_code(&code(next + 400, 2, "h6"))
-                .await
-                .unwrap(),
-            CodeIssued::Sent
-        );
-        assert_eq!(
-            accounts
-                .redeem_sign_in_code(region, id, "h6", next + 410, "s3", next + 2000)
-                .await
-                .unwrap(),
+            redeem("h6", "p", next + 410, "s3").await,
             CodeChecked::SignedIn
+        );
+        // A code once used is spent, and still counts toward the day's three.
+        assert_eq!(
+            redeem("h6", "p", next + 415, "s4").await,
+            CodeChecked::NoCode
+        );
+        assert_eq!(issue(code(next + 800, 2, "h7")).await, CodeIssued::Sent);
+        assert_eq!(
+            issue(code(next + 900, 2, "h8")).await,
+            CodeIssued::TooManyToday
         );
         let session = accounts
             .citizen_session(region, "s3", next + 420)
@@ -1111,7 +1116,7 @@ async fn sign_in_codes_are_bounded_in_time_tries_and_number_and_messages_are_era
             .unwrap();
         assert_eq!(session.id_number, id);
         assert!(accounts
-            .citizen_session(region, "s3", next + 2000)
+            .citizen_session(region, "s3", next + 410 + 1800)
             .await
             .unwrap()
             .is_none());
@@ -1156,7 +1161,7 @@ async fn sign_in_codes_are_bounded_in_time_tries_and_number_and_messages_are_era
 /// A browser signed in as `person` with the code from the demo mailbox.
 async fn signed_in(w: &World, person: &(String, String)) -> Browser {
     let mut b = Browser::new(&w.server);
-    let (status, _, _) = b
+    let (status, page, _) = b
         .post(
             "/signin",
             &[
@@ -1166,6 +1171,7 @@ async fn signed_in(w: &World, person: &(String, String)) -> Browser {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    let ticket = hidden(&page, "ticket");
     let code = b.code_from_mailbox().await;
     let (status, _, _) = b
         .post(
@@ -1173,6 +1179,7 @@ async fn signed_in(w: &World, person: &(String, String)) -> Browser {
             &[
                 ("region", "320600"),
                 ("id_number", person.0.as_str()),
+                ("ticket", ticket.as_str()),
                 ("code", code.as_str()),
             ],
         )
@@ -1214,7 +1221,6 @@ async fn a_registration_submitted_online_is_approved_or_refused_by_the_station_a
                 ("name".to_owned(), name.to_owned()),
                 ("household".to_owned(), household.to_owned()),
                 ("permit_since".to_owned(), permit.to_owned()),
-                ("phone".to_owned(), "13912345678".to_owned()),
                 ("declared".to_owned(), "yes".to_owned()),
             ]
         };
@@ -1227,6 +1233,18 @@ async fn a_registration_submitted_online_is_approved_or_refused_by_the_station_a
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(page.contains("id=\"guardian_id_number-error\""), "{page}");
+        // The phone (where sign-in codes go) only for oneself or one's own newborn.
+        let mut with_phone = application("first", &adult, "吴建华", "local_registration", "");
+        with_phone.push(("phone".to_owned(), "13912345678".to_owned()));
+        let (status, page, _) = b.post("/account/enrol", &with_phone).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains("id=\"phone-error\""), "{page}");
+        // A place that is not on the list.
+        let mut nowhere = application("first", &adult, "吴建华", "local_registration", "");
+        nowhere[0].1 = "320600|ST-99".to_owned();
+        let (status, page, _) = b.post("/account/enrol", &nowhere).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains("id=\"place-error\""), "{page}");
         // Somebody on record already, and a residence permit too recent: the application as a
         // whole is refused with the reason.
         let (status, page, _) = b
@@ -1266,9 +1284,19 @@ async fn a_registration_submitted_online_is_approved_or_refused_by_the_station_a
         let mut baby = application("newborn", &newborn, "周小宝", "local_registration", "");
         baby.push(("guardian_id_number".to_owned(), me.0.clone()));
         baby.push(("guardian_name".to_owned(), me.1.clone()));
+        baby.push(("phone".to_owned(), "13912345678".to_owned()));
         let (status, page, _) = b.post("/account/enrol", &baby).await;
         assert_eq!(status, StatusCode::OK, "{page}");
-        assert_eq!(page.matches("待审核").count(), 2, "{page}");
+        // An ID number on record under another name is not told apart from a new one: it goes
+        // to the station, which sees it is on record.
+        let (status, page, _) = b
+            .post(
+                "/account/enrol",
+                &application("first", &me.0, "错名字", "local_registration", ""),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page.matches("待审核").count(), 3, "{page}");
 
         // The station's queue: masked; another role does not see it.
         let tax =
@@ -1300,14 +1328,45 @@ async fn a_registration_submitted_online_is_approved_or_refused_by_the_station_a
                 queue.body[start..end].to_owned()
             })
             .collect();
-        assert_eq!(links.len(), 2, "{}", queue.body);
+        assert_eq!(links.len(), 3, "{}", queue.body);
         // The clock stands still here: which is which is read from each application's page.
-        let first_page = station.get(&links[0]).await;
-        let (adult_link, baby_link) = if first_page.body.contains(&adult) {
-            (links[0].clone(), links[1].clone())
-        } else {
-            (links[1].clone(), links[0].clone())
+        let mut pages = Vec::new();
+        for link in &links {
+            pages.push((link.clone(), station.get(link).await.body));
+        }
+        let link_of = |what: &str| {
+            pages
+                .iter()
+                .find(|(_, body)| body.contains(what))
+                .map(|(l, _)| l.clone())
+                .unwrap()
         };
+        let (adult_link, baby_link, stranger_link) =
+            (link_of(&adult), link_of(&newborn), link_of("错名字"));
+        // Approving the one on record is refused with the reason and leaves it in the queue.
+        let refused = station.post(&format!("{stranger_link}/approve"), &[]).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            refused.body.contains("已在所选参保地登记"),
+            "{}",
+            refused.body
+        );
+        assert!(
+            refused.body.contains("不予通过"),
+            "still open: {}",
+            refused.body
+        );
+        let (person, _) = storage
+            .get_person(
+                RegionCode::parse("320600").unwrap(),
+                &yibao_domain::IdNumber::parse(&me.0, instant().date_naive())
+                    .unwrap()
+                    .id_number,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(person.name.as_str(), me.1, "the record is untouched");
         let adult_page = station.get(&adult_link).await;
         assert!(adult_page.body.contains("吴建华") && adult_page.body.contains(&adult));
         let approved = station.post(&format!("{adult_link}/approve"), &[]).await;
@@ -1469,6 +1528,7 @@ async fn text_messages_go_to_the_sms_gateway_signed_and_a_failure_is_tried_again
             region: "320600",
             id_number: "320602199001011234",
             code_hash: "h",
+            step_hash: "p",
             now,
             expires_at: now + 300,
             resend_not_before: now - 60,

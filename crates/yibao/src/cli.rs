@@ -1321,7 +1321,14 @@ async fn serve_then(
 /// the demo mailbox, or nowhere.
 fn citizen_site(config: &Config) -> yibao_citizen::Site {
     if config.demo_mailbox {
-        tracing::info!("text messages go to the demo mailbox: /demo/mailbox");
+        if config.listen.ip().is_loopback() {
+            tracing::info!("text messages go to the demo mailbox: /demo/mailbox");
+        } else {
+            tracing::warn!(
+                listen = %config.listen,
+                "演示短信收件箱 /demo/mailbox 对能访问本机的所有人公开（含登录验证码）：演示请只监听本机地址"
+            );
+        }
         return yibao_citizen::Site::demo();
     }
     let sender: Option<Arc<dyn yibao_citizen::messages::MessageSender>> =

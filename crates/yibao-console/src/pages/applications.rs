@@ -152,6 +152,8 @@ pub struct DetailPage {
     pub reason: String,
     pub reason_error: Option<String>,
     pub approve_error: Option<String>,
+    /// Other regions where the person is on record already.
+    pub elsewhere: Vec<String>,
 }
 
 /// The application, if `user` may decide it (their region and station), its reading audited.
@@ -213,7 +215,21 @@ fn detail_page(user: &ConsoleUser, a: &EnrolmentApplication) -> DetailPage {
         reason: a.reason.clone().unwrap_or_default(),
         reason_error: None,
         approve_error: None,
+        elsewhere: Vec::new(),
     }
+}
+
+/// The page of `a` with the other regions the person is on record in.
+async fn full_page(
+    state: &AppState,
+    user: &ConsoleUser,
+    a: &EnrolmentApplication,
+) -> Result<DetailPage, PageError> {
+    let mut page = detail_page(user, a);
+    if page.open {
+        page.elsewhere = applications::on_record_elsewhere(state, a).await?;
+    }
+    Ok(page)
 }
 
 /// `GET /console/applications/{region}/{no}`.
@@ -223,7 +239,7 @@ pub async fn detail(
     Path((region, no)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let (_, a) = load(&state, &user, &region, &no).await?;
-    html(&detail_page(&user, &a))
+    html(&full_page(&state, &user, &a).await?)
 }
 
 #[derive(Deserialize)]
@@ -236,18 +252,21 @@ pub async fn approve(
     Path((region, no)): Path<(String, String)>,
     CsrfForm(user, _): CsrfForm<ApproveForm>,
 ) -> Result<Response, PageError> {
-    let (region, a) = load(&state, &user, &region, &no).await?;
+    let (region, _) = load(&state, &user, &region, &no).await?;
     match applications::approve(&state, &user.staff, region, &no).await {
         Ok(()) => Ok(see_other("/console/applications?done=approved")),
         Err(err)
             if err.code.status().is_client_error()
                 && err.code.status() != StatusCode::FORBIDDEN =>
         {
-            let mut page = detail_page(&user, &a);
-            page.approve_error = Some(format!(
-                "{}。不能通过的，请在下方填写原因后不予通过。",
+            // As it stands now (somebody may have decided it meanwhile).
+            let (_, a) = load(&state, &user, region.as_str(), &no).await?;
+            let mut page = full_page(&state, &user, &a).await?;
+            page.approve_error = Some(if page.open {
+                format!("{}。不能通过的，请在下方填写原因后不予通过。", err.message)
+            } else {
                 err.message
-            ));
+            });
             render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(err) => Err(err.into()),
@@ -271,7 +290,7 @@ pub async fn refuse(
     match applications::refuse(&state, &user.staff, region, &no, &form.reason).await {
         Ok(()) => Ok(see_other("/console/applications?done=refused")),
         Err(err) if err.code == yibao_server::ErrorCode::InvalidRequest => {
-            let mut page = detail_page(&user, &a);
+            let mut page = full_page(&state, &user, &a).await?;
             page.reason = form.reason.chars().take(400).collect();
             page.reason_error = Some(err.message);
             render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)

@@ -61,10 +61,27 @@ pub fn person_of(a: &EnrolmentApplication, today: NaiveDate) -> Result<Person, A
     })
 }
 
-/// Checks an application before it is stored: the fields (via [`person_of`]), that the person
-/// may enrol now (a residence permit held three months), that a newborn is one, and that the
-/// person is not on record in the region already. The refusal names the field.
-pub async fn check_new(state: &AppState, a: &EnrolmentApplication) -> Result<(), ApiError> {
+/// Most open applications one resident may have at a time.
+pub const MAX_OPEN_PER_SUBMITTER: usize = 5;
+
+/// Who checks an application: the resident submitting it, or the station approving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checker {
+    /// A person on record under another name passes (the station will see it): a resident must
+    /// not learn whether an ID number alone is on record.
+    Resident,
+    /// A person on record in the region is refused, whatever the name.
+    Station,
+}
+
+/// Checks an application: the fields (via [`person_of`]), that the person may enrol now (a
+/// residence permit held three months), that a newborn is one, and that the person is not on
+/// record in the region already (see [`Checker`]). The refusal names the field.
+pub async fn check_new(
+    state: &AppState,
+    a: &EnrolmentApplication,
+    checker: Checker,
+) -> Result<(), ApiError> {
     let today = state.clock.today();
     let person = person_of(a, today)?;
     check_eligibility(&person, today)
@@ -78,12 +95,12 @@ pub async fn check_new(state: &AppState, a: &EnrolmentApplication) -> Result<(),
             ));
         }
     }
-    if state
+    let on_record = state
         .storage
         .get_person(person.region, &person.id_number)
         .await?
-        .is_some()
-    {
+        .is_some_and(|(p, _)| checker == Checker::Station || p.name.matches(&a.name));
+    if on_record {
         return Err(ApiError::new(
             ErrorCode::AlreadyExists,
             "该人员已在所选参保地登记，无需网上登记；如需变更信息请到服务站办理",
@@ -116,9 +133,10 @@ async fn open_application(
     Ok(a)
 }
 
-/// Approves an application: registers and enrols the person as the console does, then marks it
-/// approved. Refused (nothing written) when the person may not enrol now or is on record in the
-/// region already: the station then refuses the application with the reason.
+/// Approves an application: marks it approved (refused if somebody decided it meanwhile), then
+/// registers and enrols the person as the console does. When the person may not enrol now or
+/// is on record in the region already, nothing is registered and the application goes back to
+/// the queue: the station then refuses it with the reason.
 pub async fn approve(
     state: &AppState,
     staff: &Staff,
@@ -126,10 +144,48 @@ pub async fn approve(
     application_no: &str,
 ) -> Result<(), ApiError> {
     let a = open_application(state, staff, region, application_no).await?;
-    check_new(state, &a).await?;
-    let person = person_of(&a, state.clock.today())?;
-    crate::services::persons::save_person(state, staff, person, "online_application").await?;
-    decide(state, staff, region, application_no, "approved", None).await
+    // Claimed first, so that a second approval or a refusal at the same time is told it was
+    // decided; put back in the queue if the registration does not go through.
+    decide(state, staff, region, application_no, "approved", None).await?;
+    let registered = async {
+        check_new(state, &a, Checker::Station).await?;
+        let person = person_of(&a, state.clock.today())?;
+        crate::services::persons::save_person(state, staff, person, "online_application").await
+    }
+    .await;
+    if let Err(err) = registered {
+        state
+            .storage
+            .enrolment_applications()
+            .reopen_application(region.as_str(), application_no)
+            .await?;
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// The other regions where the application's person is on record already: the station sees
+/// them before approving (a move is legitimate; a stranger's application is not).
+pub async fn on_record_elsewhere(
+    state: &AppState,
+    a: &EnrolmentApplication,
+) -> Result<Vec<String>, ApiError> {
+    let id = IdNumber::parse(&a.id_number, state.clock.today())?.id_number;
+    let mut found = Vec::new();
+    for region in state.storage.list_regions().await? {
+        if region.code().as_str() == a.region {
+            continue;
+        }
+        if state
+            .storage
+            .get_person(region.code(), &id)
+            .await?
+            .is_some()
+        {
+            found.push(format!("{}（{}）", region.name(), region.code()));
+        }
+    }
+    Ok(found)
 }
 
 /// Marks an open application decided; refused when somebody decided it meanwhile.
