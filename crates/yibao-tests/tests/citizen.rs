@@ -1584,3 +1584,99 @@ async fn text_messages_go_to_the_sms_gateway_signed_and_a_failure_is_tried_again
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[tokio::test]
+async fn racing_decisions_on_one_application_register_the_person_once_and_racing_submissions_store_one(
+) {
+    on_each_backend(|storage| async move {
+        let w = world(storage.clone()).await;
+        let me = unpaid_with_phone(storage.as_ref(), 1).await.remove(0);
+        let b = signed_in(&w, &me).await;
+        let adult = yibao_tests::make_id("320602", "1979-11-30", 456);
+        let form: Vec<(String, String)> = [
+            ("place", "320600|ST-01"),
+            ("kind", "first"),
+            ("id_number", adult.as_str()),
+            ("name", "陈立新"),
+            ("household", "local_registration"),
+            ("declared", "yes"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        // Four submissions of the same person at once: the unique index keeps one.
+        let mut submits = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let client = b.client.clone();
+            let url = format!("{}/account/enrol", b.base);
+            let cookie = b.cookie.clone().unwrap();
+            let form = form.clone();
+            submits.spawn(async move {
+                client
+                    .post(url)
+                    .header("cookie", cookie)
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            });
+        }
+        let statuses: Vec<StatusCode> = submits.join_all().await;
+        assert_eq!(
+            statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+            1,
+            "{statuses:?}"
+        );
+        let open = storage
+            .enrolment_applications()
+            .applications_submitted_by(&me.0)
+            .await
+            .unwrap();
+        assert_eq!(open.len(), 1);
+        let link = format!(
+            "/console/applications/{}/{}",
+            open[0].region, open[0].application_no
+        );
+
+        // Two operators approve and one refuses at the same moment: one decision stands.
+        let station = |_: usize| {
+            yibao_tests::console::ConsoleSession::sign_in(
+                &w.server,
+                "nt-st01",
+                "yibao-demo-station",
+            )
+        };
+        let (s1, s2, s3) = tokio::join!(station(1), station(2), station(3));
+        let approve = format!("{link}/approve");
+        let refuse = format!("{link}/refuse");
+        let (a1, a2, r) = tokio::join!(
+            s1.post(&approve, &[]),
+            s2.post(&approve, &[]),
+            s3.post(&refuse, &[("reason", "材料不全")]),
+        );
+        let decided = [a1.status, a2.status, r.status]
+            .iter()
+            .filter(|s| **s == StatusCode::SEE_OTHER)
+            .count();
+        assert_eq!(decided, 1, "{:?}", [a1.status, a2.status, r.status]);
+        let after = storage
+            .enrolment_applications()
+            .application(&open[0].region, &open[0].application_no)
+            .await
+            .unwrap()
+            .unwrap();
+        let region = RegionCode::parse("320600").unwrap();
+        let id = yibao_domain::IdNumber::parse(&adult, instant().date_naive())
+            .unwrap()
+            .id_number;
+        let registered = storage.get_person(region, &id).await.unwrap();
+        // Registered exactly when approved, and then once (one version of the record).
+        match after.status.as_str() {
+            "approved" => assert_eq!(registered.unwrap().1, 1),
+            "refused" => assert!(registered.is_none()),
+            other => panic!("still {other}"),
+        }
+    })
+    .await;
+}
