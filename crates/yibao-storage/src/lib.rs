@@ -29,6 +29,7 @@ pub mod read_routing;
 pub mod records;
 pub mod regional_id;
 pub mod settlement;
+pub mod staff_accounts;
 mod settlement_sql;
 
 pub use database_url::{DatabaseUrl, DatabaseUrlError};

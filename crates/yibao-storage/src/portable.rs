@@ -1339,182 +1339,55 @@ macro_rules! impl_storage {
                     .collect()
             }
 
+            // Staff, sessions, the sign-in throttle, the audit log and the import register:
+            // ordinary generic code in `staff_accounts.rs`; these only forward.
+
             async fn create_staff(&self, account: &$crate::records::StaffAccount) -> Result<(), $crate::StorageError> {
-                ::sqlx::query(
-                    "INSERT INTO staff (username, display_name, role, region_code, station_code, password_hash, disabled, must_change_password) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&account.username)
-                .bind(&account.display_name)
-                .bind(account.role.code())
-                .bind(account.region.map(|r| r.to_string()))
-                .bind(account.station.as_ref().map(|s| s.as_str().to_owned()))
-                .bind(&account.password_hash)
-                .bind(account.disabled)
-                .bind(account.must_change_password)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                $crate::staff_accounts::StaffAccounts::create_staff(&self.pool, account).await
             }
 
             async fn get_staff(&self, username: &str) -> Result<Option<$crate::records::StaffAccount>, $crate::StorageError> {
-                let row = ::sqlx::query(
-                    "SELECT username, display_name, role, region_code, station_code, password_hash, disabled, must_change_password \
-                     FROM staff WHERE username = $1",
-                )
-                .bind(username)
-                .fetch_optional(&self.pool)
-                .await?;
-                row.as_ref().map($crate::staff_from_row!($db)).transpose()
+                $crate::staff_accounts::StaffAccounts::get_staff(&self.pool, username).await
             }
 
             async fn count_staff(&self) -> Result<i64, $crate::StorageError> {
-                Ok(::sqlx::query_scalar("SELECT COUNT(*) FROM staff").fetch_one(&self.pool).await?)
+                $crate::staff_accounts::StaffAccounts::count_staff(&self.pool).await
             }
 
             async fn list_staff(&self) -> Result<Vec<$crate::records::StaffAccount>, $crate::StorageError> {
-                let rows = ::sqlx::query(
-                    "SELECT username, display_name, role, region_code, station_code, password_hash, disabled, must_change_password \
-                     FROM staff ORDER BY username",
-                )
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter().map($crate::staff_from_row!($db)).collect()
+                $crate::staff_accounts::StaffAccounts::list_staff(&self.pool).await
             }
 
             async fn set_staff_disabled(&self, username: &str, disabled: bool) -> Result<bool, $crate::StorageError> {
-                let mut tx = self.begin_write().await?;
-                let changed = ::sqlx::query("UPDATE staff SET disabled = $1 WHERE username = $2")
-                    .bind(disabled)
-                    .bind(username)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if disabled {
-                    ::sqlx::query("DELETE FROM staff_sessions WHERE username = $1")
-                        .bind(username)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(changed == 1)
+                $crate::staff_accounts::StaffAccounts::set_staff_disabled(&self.pool, username, disabled).await
             }
 
             async fn set_staff_password(&self, username: &str, password_hash: &str, must_change: bool) -> Result<bool, $crate::StorageError> {
-                let mut tx = self.begin_write().await?;
-                let changed = ::sqlx::query("UPDATE staff SET password_hash = $1, must_change_password = $3 WHERE username = $2")
-                    .bind(password_hash)
-                    .bind(username)
-                    .bind(must_change)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                ::sqlx::query("DELETE FROM staff_sessions WHERE username = $1")
-                    .bind(username)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(changed == 1)
+                $crate::staff_accounts::StaffAccounts::set_staff_password(&self.pool, username, password_hash, must_change).await
             }
 
             async fn create_session(&self, token_hash: &str, username: &str, expires_at: i64) -> Result<(), $crate::StorageError> {
-                ::sqlx::query("DELETE FROM staff_sessions WHERE expires_at < $1")
-                    .bind(expires_at - $crate::records::MAX_SESSION_SECONDS)
-                    .execute(&self.pool)
-                    .await?;
-                ::sqlx::query("INSERT INTO staff_sessions (token_hash, username, expires_at) VALUES ($1, $2, $3)")
-                    .bind(token_hash)
-                    .bind(username)
-                    .bind(expires_at)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
+                $crate::staff_accounts::StaffAccounts::create_session(&self.pool, token_hash, username, expires_at).await
             }
 
             async fn session_staff(&self, token_hash: &str, now: i64) -> Result<Option<$crate::records::StaffAccount>, $crate::StorageError> {
-                let row = ::sqlx::query(
-                    "SELECT s.username, s.display_name, s.role, s.region_code, s.station_code, s.password_hash, s.disabled, s.must_change_password \
-                     FROM staff_sessions t JOIN staff s ON s.username = t.username \
-                     WHERE t.token_hash = $1 AND t.expires_at > $2",
-                )
-                .bind(token_hash)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await?;
-                row.as_ref().map($crate::staff_from_row!($db)).transpose()
+                $crate::staff_accounts::StaffAccounts::session_staff(&self.pool, token_hash, now).await
             }
 
             async fn delete_session(&self, token_hash: &str) -> Result<(), $crate::StorageError> {
-                ::sqlx::query("DELETE FROM staff_sessions WHERE token_hash = $1")
-                    .bind(token_hash)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
+                $crate::staff_accounts::StaffAccounts::delete_session(&self.pool, token_hash).await
             }
 
             async fn admit_login_attempt(&self, username: &str, address: &str, now: i64) -> Result<$crate::records::LoginAdmission, $crate::StorageError> {
-                use $crate::records::{LoginAdmission, LoginThrottleKey, LOGIN_WINDOW_SECONDS};
-                let mut tx = self.pool.begin().await?;
-                ::sqlx::query("DELETE FROM login_throttle WHERE window_started_at <= $1")
-                    .bind(now - LOGIN_WINDOW_SECONDS)
-                    .execute(&mut *tx)
-                    .await?;
-                // Account first, then address, in every transaction: no lock-order deadlock.
-                for (key, value) in [(LoginThrottleKey::Account, username), (LoginThrottleKey::Address, address)] {
-                    let counted: Option<i64> = ::sqlx::query_scalar(
-                        "INSERT INTO login_throttle (key_kind, key_value, window_started_at, attempts) VALUES ($1, $2, $3, 1) \
-                         ON CONFLICT (key_kind, key_value) DO UPDATE SET attempts = login_throttle.attempts + 1 \
-                         WHERE login_throttle.attempts < $4 RETURNING attempts",
-                    )
-                    .bind(key.code())
-                    .bind(value)
-                    .bind(now)
-                    .bind(key.limit())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if counted.is_none() {
-                        let started: i64 = ::sqlx::query_scalar(
-                            "SELECT window_started_at FROM login_throttle WHERE key_kind = $1 AND key_value = $2",
-                        )
-                        .bind(key.code())
-                        .bind(value)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        tx.rollback().await?;
-                        return Ok(LoginAdmission::Throttled {
-                            key,
-                            retry_after_seconds: (started + LOGIN_WINDOW_SECONDS - now).max(1),
-                        });
-                    }
-                }
-                tx.commit().await?;
-                Ok(LoginAdmission::Admitted)
+                $crate::staff_accounts::StaffAccounts::admit_login_attempt(&self.pool, username, address, now).await
             }
 
             async fn login_succeeded(&self, username: &str, address: &str) -> Result<(), $crate::StorageError> {
-                let mut tx = self.pool.begin().await?;
-                ::sqlx::query("DELETE FROM login_throttle WHERE key_kind = 'account' AND key_value = $1")
-                    .bind(username)
-                    .execute(&mut *tx)
-                    .await?;
-                ::sqlx::query("UPDATE login_throttle SET attempts = attempts - 1 WHERE key_kind = 'address' AND key_value = $1 AND attempts > 0")
-                    .bind(address)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(())
+                $crate::staff_accounts::StaffAccounts::login_succeeded(&self.pool, username, address).await
             }
 
             async fn append_audit(&self, entry: &$crate::records::AuditEntry) -> Result<(), $crate::StorageError> {
-                ::sqlx::query("INSERT INTO audit_log (actor, action, region_code, target, detail) VALUES ($1, $2, COALESCE($3, '000000'), $4, $5)")
-                    .bind(&entry.actor)
-                    .bind(&entry.action)
-                    .bind(&entry.region)
-                    .bind(&entry.target)
-                    .bind(entry.detail.to_string())
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
+                $crate::staff_accounts::StaffAccounts::append_audit(&self.pool, entry).await
             }
 
             async fn list_audit(&self, limit: usize) -> Result<Vec<$crate::records::AuditRecord>, $crate::StorageError> {
@@ -1523,86 +1396,11 @@ macro_rules! impl_storage {
             }
 
             async fn audit_entries(&self, filter: &$crate::records::AuditFilter, limit: usize) -> Result<Vec<$crate::records::AuditRecord>, $crate::StorageError> {
-                use ::sqlx::Row as _;
-                // Only the conditions asked for, so each can use its index (actor, audit_id).
-                // Days compare as text: both backends write the time as `YYYY-MM-DD…` in UTC.
-                let mut conditions: Vec<String> = Vec::new();
-                let mut texts: Vec<String> = Vec::new();
-                if let Some(actor) = &filter.actor {
-                    texts.push(actor.clone());
-                    conditions.push(format!("actor = ${}", texts.len()));
-                }
-                if let Some(prefix) = &filter.action_prefix {
-                    texts.push(prefix.clone());
-                    let n = texts.len();
-                    conditions.push(format!("SUBSTR(action, 1, LENGTH(${n})) = ${n}"));
-                }
-                if let Some(from) = filter.from_day {
-                    texts.push(from.format("%Y-%m-%d").to_string());
-                    conditions.push(format!("CAST(occurred_at AS TEXT) >= ${}", texts.len()));
-                }
-                if let Some(to) = filter.to_day.and_then(|d| d.succ_opt()) {
-                    texts.push(to.format("%Y-%m-%d").to_string());
-                    conditions.push(format!("CAST(occurred_at AS TEXT) < ${}", texts.len()));
-                }
-                let mut n = texts.len();
-                if filter.before_id.is_some() {
-                    n += 1;
-                    conditions.push(format!("audit_id < ${n}"));
-                }
-                let where_clause = if conditions.is_empty() { String::new() } else { format!("WHERE {} ", conditions.join(" AND ")) };
-                let sql = format!(
-                    "SELECT audit_id, CAST(occurred_at AS TEXT) AS occurred_at, actor, action, NULLIF(region_code, '000000') AS region_code, target, detail \
-                     FROM audit_log {where_clause}ORDER BY audit_id DESC LIMIT ${}",
-                    n + 1
-                );
-                let mut query = ::sqlx::query(&sql);
-                for t in &texts {
-                    query = query.bind(t);
-                }
-                if let Some(before) = filter.before_id {
-                    query = query.bind(before);
-                }
-                let rows = query
-                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                    .fetch_all(self.reads.pool())
-                    .await?;
-                rows.iter()
-                    .map(|r| {
-                        let detail: String = r.try_get("detail")?;
-                        Ok($crate::records::AuditRecord {
-                            audit_id: r.try_get("audit_id")?,
-                            at: r.try_get("occurred_at")?,
-                            entry: $crate::records::AuditEntry {
-                                actor: r.try_get("actor")?,
-                                action: r.try_get("action")?,
-                                region: r.try_get("region_code")?,
-                                target: r.try_get("target")?,
-                                detail: ::serde_json::from_str(&detail).map_err($crate::StorageError::corrupt)?,
-                            },
-                        })
-                    })
-                    .collect()
+                $crate::staff_accounts::StaffAccounts::audit_entries(self.reads.pool(), filter, limit).await
             }
 
             async fn record_import(&self, summary: &$crate::records::ImportSummary, actor: &str) -> Result<(), $crate::StorageError> {
-                let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-                ::sqlx::query(
-                    "INSERT INTO roster_imports (import_id, file_name, file_sha256, imported_by, rows_read, enrolled, \
-                     updated, unchanged, rejected) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&summary.import_id)
-                .bind(&summary.file_name)
-                .bind(&summary.file_sha256)
-                .bind(actor)
-                .bind(n(summary.rows_read))
-                .bind(n(summary.enrolled))
-                .bind(n(summary.updated))
-                .bind(n(summary.unchanged))
-                .bind(n(summary.rejected))
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                $crate::staff_accounts::StaffAccounts::record_import(&self.pool, summary, actor).await
             }
 
             // --- The console's campaign records (issue 16) ---
@@ -1958,34 +1756,3 @@ macro_rules! person_columns_from_row {
     };
 }
 
-/// A closure turning a `staff` row into a `StaffAccount`.
-#[macro_export]
-macro_rules! staff_from_row {
-    ($db:ty) => {
-        |r: &<$db as ::sqlx::Database>::Row| -> Result<$crate::records::StaffAccount, $crate::StorageError> {
-            use ::sqlx::Row as _;
-            let role: String = r.try_get("role")?;
-            let region: Option<String> = r.try_get("region_code")?;
-            let station: Option<String> = r.try_get("station_code")?;
-            Ok($crate::records::StaffAccount {
-                username: r.try_get("username")?,
-                display_name: r.try_get("display_name")?,
-                role: $crate::records::Role::from_code(&role)
-                    .ok_or_else(|| $crate::StorageError::corrupt(format!("role {role}")))?,
-                region: region
-                    .as_deref()
-                    .map(::yibao_domain::RegionCode::parse)
-                    .transpose()
-                    .map_err($crate::StorageError::corrupt)?,
-                station: station
-                    .as_deref()
-                    .map(::yibao_domain::StationCode::parse)
-                    .transpose()
-                    .map_err($crate::StorageError::corrupt)?,
-                password_hash: r.try_get("password_hash")?,
-                disabled: r.try_get("disabled")?,
-                must_change_password: r.try_get("must_change_password")?,
-            })
-        }
-    };
-}
