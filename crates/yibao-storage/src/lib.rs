@@ -16,6 +16,7 @@ use yibao_domain::{
     FeePolicy, FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode, WorkingCalendar,
 };
 
+pub mod campaign_records;
 pub mod citizen_accounts;
 pub mod citizen_reads;
 pub mod collection;
@@ -29,8 +30,8 @@ pub mod read_routing;
 pub mod records;
 pub mod regional_id;
 pub mod settlement;
-pub mod staff_accounts;
 mod settlement_sql;
+pub mod staff_accounts;
 
 pub use database_url::{DatabaseUrl, DatabaseUrlError};
 pub use records::{

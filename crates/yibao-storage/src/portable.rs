@@ -1403,50 +1403,15 @@ macro_rules! impl_storage {
                 $crate::staff_accounts::StaffAccounts::record_import(&self.pool, summary, actor).await
             }
 
-            // --- The console's campaign records (issue 16) ---
+            // --- The console's campaign records (issue 16): ordinary generic code in
+            // `campaign_records.rs` and `console_reads.rs`; these only forward. ---
 
             async fn put_rejection_file(&self, file: &$crate::records::RejectionFile) -> Result<(), $crate::StorageError> {
-                ::sqlx::query(
-                    "INSERT INTO roster_rejection_files (region_code, import_id, station_code, uploaded_by, created_at, \
-                     file_name, rows_kept, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                     ON CONFLICT (region_code, import_id) DO UPDATE SET station_code = excluded.station_code, \
-                     uploaded_by = excluded.uploaded_by, created_at = excluded.created_at, file_name = excluded.file_name, \
-                     rows_kept = excluded.rows_kept, content = excluded.content",
-                )
-                .bind(&file.region)
-                .bind(&file.import_id)
-                .bind(&file.station_code)
-                .bind(&file.uploaded_by)
-                .bind(file.created_at)
-                .bind(&file.file_name)
-                .bind(file.rows_kept)
-                .bind(&file.content)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                $crate::campaign_records::CampaignRecords::put_rejection_file(&self.pool, file).await
             }
 
             async fn get_rejection_file(&self, region: &str, import_id: &str) -> Result<Option<$crate::records::RejectionFile>, $crate::StorageError> {
-                use ::sqlx::Row as _;
-                let row = ::sqlx::query(
-                    "SELECT region_code, import_id, station_code, uploaded_by, created_at, file_name, rows_kept, content \
-                     FROM roster_rejection_files WHERE region_code = $1 AND import_id = $2",
-                )
-                .bind(region)
-                .bind(import_id)
-                .fetch_optional(&self.pool)
-                .await?;
-                let Some(r) = row else { return Ok(None) };
-                Ok(Some($crate::records::RejectionFile {
-                    region: r.try_get("region_code")?,
-                    import_id: r.try_get("import_id")?,
-                    station_code: r.try_get("station_code")?,
-                    uploaded_by: r.try_get("uploaded_by")?,
-                    created_at: r.try_get("created_at")?,
-                    file_name: r.try_get("file_name")?,
-                    rows_kept: r.try_get("rows_kept")?,
-                    content: r.try_get("content")?,
-                }))
+                $crate::campaign_records::CampaignRecords::get_rejection_file(&self.pool, region, import_id).await
             }
 
             async fn unpaid_after(
@@ -1464,100 +1429,11 @@ macro_rules! impl_storage {
                 offset: usize,
                 limit: usize,
             ) -> Result<$crate::records::UnpaidPage, $crate::StorageError> {
-                use ::sqlx::Row as _;
-                let limit = limit.min($crate::records::MAX_UNPAID_PAGE_ROWS);
-                // The owing of `standing_of`/`standing_owes`: enrolled (not refused) and no
-                // current payable, or one neither paid nor exempt. The page is cut first (the
-                // window sums count the whole list), then each row's latest follow-up is joined.
-                // Every table is filtered on the region itself (not through the CTE's column), so
-                // that on Citus the whole statement goes to the region's one shard.
-                let rows = ::sqlx::query(
-                    "WITH owing AS ( \
-                       SELECT p.region_code, p.station_code, p.id_number, p.name, p.phone, e.status AS enrolment_status, \
-                         y.status AS payable_status, y.amount_fen, \
-                         COUNT(*) OVER () AS total, CAST(COALESCE(SUM(y.amount_fen) OVER (), 0) AS BIGINT) AS total_owed \
-                       FROM persons p \
-                       JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number AND e.fee_year = $2 \
-                       LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number AND y.fee_year = $2 \
-                            AND y.status NOT IN ('superseded', 'cancelled') \
-                       WHERE p.region_code = $1 AND (p.station_code = $3 OR $4) AND e.status <> 'refused' \
-                         AND (y.status IS NULL OR y.status NOT IN ('paid', 'posted', 'exempt')) \
-                       ORDER BY p.station_code, p.id_number LIMIT $5 OFFSET $6) \
-                     SELECT o.*, f.told_on, f.told_how, f.signed_scanned, f.reason FROM owing o \
-                     LEFT JOIN unpaid_follow_ups f ON f.region_code = $1 AND f.fee_year = $2 AND f.id_number = o.id_number \
-                          AND f.seq = (SELECT MAX(g.seq) FROM unpaid_follow_ups g \
-                                       WHERE g.region_code = $1 AND g.fee_year = $2 AND g.id_number = o.id_number) \
-                     ORDER BY o.station_code, o.id_number",
-                )
-                .bind(region.as_str())
-                .bind(i32::from(fee_year.get()))
-                .bind(station.map(|s| s.as_str().to_owned()))
-                .bind(station.is_none())
-                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-                .fetch_all(self.reads.pool())
-                .await?;
-                let mut page = $crate::records::UnpaidPage::default();
-                for r in &rows {
-                    page.total = r.try_get("total")?;
-                    page.total_owed_fen = r.try_get("total_owed")?;
-                    let enrolment: Option<String> = r.try_get("enrolment_status")?;
-                    let payable: Option<String> = r.try_get("payable_status")?;
-                    let (standing, detail) = $crate::records::standing_of(enrolment.as_deref(), payable.as_deref(), None);
-                    if !$crate::records::standing_owes(standing) {
-                        return Err($crate::StorageError::corrupt(format!("unpaid list row of standing {standing}")));
-                    }
-                    let how: Option<String> = r.try_get("told_how")?;
-                    let latest = match how {
-                        None => None,
-                        Some(how) => Some($crate::records::LatestFollowUp {
-                            told_on: r.try_get("told_on")?,
-                            told_how: ::yibao_domain::unpaid::NoticeMethod::parse(&how)
-                                .ok_or_else(|| $crate::StorageError::corrupt(format!("notice method {how}")))?,
-                            signed_scanned: r.try_get("signed_scanned")?,
-                            reason: r.try_get("reason")?,
-                        }),
-                    };
-                    page.rows.push($crate::records::UnpaidRow {
-                        row: $crate::records::StandingRow {
-                            region: r.try_get("region_code")?,
-                            station_code: r.try_get("station_code")?,
-                            id_number: r.try_get("id_number")?,
-                            name: r.try_get("name")?,
-                            standing: standing.to_owned(),
-                            detail,
-                            amount_fen: r.try_get("amount_fen")?,
-                            phone: r.try_get("phone")?,
-                        },
-                        latest,
-                    });
-                }
-                Ok(page)
+                $crate::campaign_records::CampaignRecords::unpaid_page(self.reads.pool(), region, fee_year, station, offset, limit).await
             }
 
             async fn add_follow_up(&self, f: &$crate::records::NewFollowUp) -> Result<i64, $crate::StorageError> {
-                // The next number of the person and year; two records at once meet the key.
-                let seq: i64 = ::sqlx::query_scalar(
-                    "INSERT INTO unpaid_follow_ups (region_code, fee_year, id_number, seq, station_code, told_on, told_how, \
-                     signed_scanned, reason, note, recorded_by, recorded_at) \
-                     SELECT $1, $2, $3, COALESCE(MAX(seq), 0) + 1, $4, $5, $6, $7, $8, $9, $10, $11 \
-                     FROM unpaid_follow_ups WHERE region_code = $1 AND fee_year = $2 AND id_number = $3 \
-                     RETURNING seq",
-                )
-                .bind(f.region.as_str())
-                .bind(i32::from(f.fee_year.get()))
-                .bind(&f.id_number)
-                .bind(&f.station_code)
-                .bind(f.told_on)
-                .bind(f.told_how.code())
-                .bind(f.signed_scanned)
-                .bind(&f.reason)
-                .bind(&f.note)
-                .bind(&f.recorded_by)
-                .bind(f.recorded_at)
-                .fetch_one(&self.pool)
-                .await?;
-                Ok(seq)
+                $crate::campaign_records::CampaignRecords::add_follow_up(&self.pool, f).await
             }
 
             async fn follow_ups(
@@ -1566,58 +1442,11 @@ macro_rules! impl_storage {
                 fee_year: ::yibao_domain::FeeYear,
                 id_number: &str,
             ) -> Result<Vec<$crate::records::FollowUpRecord>, $crate::StorageError> {
-                use ::sqlx::Row as _;
-                let rows = ::sqlx::query(
-                    "SELECT seq, station_code, told_on, told_how, signed_scanned, reason, note, recorded_by, recorded_at \
-                     FROM unpaid_follow_ups WHERE region_code = $1 AND fee_year = $2 AND id_number = $3 \
-                     ORDER BY seq DESC LIMIT $4",
-                )
-                .bind(region.as_str())
-                .bind(i32::from(fee_year.get()))
-                .bind(id_number)
-                .bind(i64::try_from($crate::records::MAX_FOLLOW_UPS_READ).unwrap_or(i64::MAX))
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter()
-                    .map(|r| {
-                        let how: String = r.try_get("told_how")?;
-                        Ok($crate::records::FollowUpRecord {
-                            seq: r.try_get("seq")?,
-                            follow_up: $crate::records::NewFollowUp {
-                                region,
-                                fee_year,
-                                id_number: id_number.to_owned(),
-                                station_code: r.try_get("station_code")?,
-                                told_on: r.try_get("told_on")?,
-                                told_how: ::yibao_domain::unpaid::NoticeMethod::parse(&how)
-                                    .ok_or_else(|| $crate::StorageError::corrupt(format!("notice method {how}")))?,
-                                signed_scanned: r.try_get("signed_scanned")?,
-                                reason: r.try_get("reason")?,
-                                note: r.try_get("note")?,
-                                recorded_by: r.try_get("recorded_by")?,
-                                recorded_at: r.try_get("recorded_at")?,
-                            },
-                        })
-                    })
-                    .collect()
+                $crate::campaign_records::CampaignRecords::follow_ups(&self.pool, region, fee_year, id_number).await
             }
 
             async fn submit_uninsured(&self, u: &$crate::records::UninsuredSubmission) -> Result<(), $crate::StorageError> {
-                ::sqlx::query(
-                    "INSERT INTO uninsured_submissions (region_code, fee_year, station_code, submitted_by, submitted_at, \
-                     persons, with_reason, lines) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(u.region.as_str())
-                .bind(i32::from(u.fee_year.get()))
-                .bind(&u.station_code)
-                .bind(&u.submitted_by)
-                .bind(u.submitted_at)
-                .bind(u.persons)
-                .bind(u.with_reason)
-                .bind(&u.lines)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                $crate::campaign_records::CampaignRecords::submit_uninsured(&self.pool, u).await
             }
 
             async fn uninsured_submission(
@@ -1634,43 +1463,11 @@ macro_rules! impl_storage {
                 region: ::yibao_domain::RegionCode,
                 fee_year: ::yibao_domain::FeeYear,
             ) -> Result<Vec<$crate::records::UninsuredSubmission>, $crate::StorageError> {
-                use ::sqlx::Row as _;
-                let rows = ::sqlx::query(
-                    "SELECT station_code, submitted_by, submitted_at, persons, with_reason FROM uninsured_submissions \
-                     WHERE region_code = $1 AND fee_year = $2 ORDER BY station_code",
-                )
-                .bind(region.as_str())
-                .bind(i32::from(fee_year.get()))
-                .fetch_all(self.reads.pool())
-                .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok($crate::records::UninsuredSubmission {
-                            region,
-                            fee_year,
-                            station_code: r.try_get("station_code")?,
-                            submitted_by: r.try_get("submitted_by")?,
-                            submitted_at: r.try_get("submitted_at")?,
-                            persons: r.try_get("persons")?,
-                            with_reason: r.try_get("with_reason")?,
-                            lines: String::new(),
-                        })
-                    })
-                    .collect()
+                $crate::campaign_records::CampaignRecords::uninsured_submissions(self.reads.pool(), region, fee_year).await
             }
 
             async fn prune_rejection_files(&self, before: i64) -> Result<u64, $crate::StorageError> {
-                // Oldest first, a bounded batch: the index on created_at finds them.
-                let done = ::sqlx::query(
-                    "DELETE FROM roster_rejection_files WHERE (region_code, import_id) IN \
-                     (SELECT region_code, import_id FROM roster_rejection_files WHERE created_at < $1 \
-                      ORDER BY created_at LIMIT $2)",
-                )
-                .bind(before)
-                .bind(i64::try_from($crate::records::MAX_REJECTION_FILES_PRUNED).unwrap_or(i64::MAX))
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected())
+                $crate::campaign_records::CampaignRecords::prune_rejection_files(&self.pool, before).await
             }
         }
     };
@@ -1755,4 +1552,3 @@ macro_rules! person_columns_from_row {
         }
     };
 }
-

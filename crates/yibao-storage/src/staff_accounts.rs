@@ -28,8 +28,11 @@ pub trait StaffAccounts: Send + Sync {
     async fn count_staff(&self) -> Result<i64, StorageError>;
     async fn list_staff(&self) -> Result<Vec<StaffAccount>, StorageError>;
     /// Disables or enables an account; disabling ends its sessions. Whether it exists.
-    async fn set_staff_disabled(&self, username: &str, disabled: bool)
-        -> Result<bool, StorageError>;
+    async fn set_staff_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+    ) -> Result<bool, StorageError>;
     /// A new password hash; every session of the account ends. Whether it exists.
     async fn set_staff_password(
         &self,
@@ -168,13 +171,12 @@ where
         disabled: bool,
     ) -> Result<bool, StorageError> {
         let mut tx = self.begin().await?;
-        let changed: Option<(String,)> = sqlx::query_as(
-            "UPDATE staff SET disabled = $1 WHERE username = $2 RETURNING username",
-        )
-        .bind(disabled)
-        .bind(username.to_owned())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let changed: Option<(String,)> =
+            sqlx::query_as("UPDATE staff SET disabled = $1 WHERE username = $2 RETURNING username")
+                .bind(disabled)
+                .bind(username.to_owned())
+                .fetch_optional(&mut *tx)
+                .await?;
         if disabled {
             sqlx::query("DELETE FROM staff_sessions WHERE username = $1")
                 .bind(username.to_owned())

@@ -1,0 +1,346 @@
+//! The console's campaign records (issue 16): roster rejection files, the unpaid list with each
+//! person's latest follow-up, the follow-ups themselves and the stations' uninsured submissions,
+//! written once for both backends as ordinary generic code over sqlx (issue 13). The `Storage`
+//! methods of the same names forward here ([`crate::impl_storage`]), so callers are unchanged.
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+use yibao_domain::unpaid::NoticeMethod;
+use yibao_domain::{FeeYear, RegionCode, StationCode};
+
+use crate::records::{
+    standing_of, standing_owes, FollowUpRecord, LatestFollowUp, NewFollowUp, RejectionFile,
+    StandingRow, UninsuredSubmission, UnpaidPage, UnpaidRow, MAX_FOLLOW_UPS_READ,
+    MAX_REJECTION_FILES_PRUNED, MAX_UNPAID_PAGE_ROWS,
+};
+use crate::StorageError;
+
+/// The campaign records on one database.
+#[async_trait]
+pub trait CampaignRecords: Send + Sync {
+    /// Keeps an import's rejection file under its uploader's region and import id (the key); a
+    /// second one for the same key replaces the first.
+    async fn put_rejection_file(&self, file: &RejectionFile) -> Result<(), StorageError>;
+    async fn get_rejection_file(
+        &self,
+        region: &str,
+        import_id: &str,
+    ) -> Result<Option<RejectionFile>, StorageError>;
+    /// One page of a region's (or a station's) unpaid list with each row's latest follow-up.
+    async fn unpaid_page(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        station: Option<&StationCode>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<UnpaidPage, StorageError>;
+    /// Records a follow-up under the person's next number; answers it.
+    async fn add_follow_up(&self, f: &NewFollowUp) -> Result<i64, StorageError>;
+    /// A person's follow-ups in a fee year, newest first.
+    async fn follow_ups(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        id_number: &str,
+    ) -> Result<Vec<FollowUpRecord>, StorageError>;
+    /// A station's 未参保名单 for a fee year, once (the key refuses a second).
+    async fn submit_uninsured(&self, u: &UninsuredSubmission) -> Result<(), StorageError>;
+    /// The stations of a region that submitted for a fee year (without their lines).
+    async fn uninsured_submissions(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+    ) -> Result<Vec<UninsuredSubmission>, StorageError>;
+    /// Forgets at most a bounded batch of rejection files created before `before`, oldest
+    /// first; answers how many.
+    async fn prune_rejection_files(&self, before: i64) -> Result<u64, StorageError>;
+}
+
+/// The owing of `standing_of`/`standing_owes`: enrolled (not refused) and no current payable, or
+/// one neither paid nor exempt. The page is cut first (the window sums count the whole list),
+/// then each row's latest follow-up is joined. Every table is filtered on the region itself (not
+/// through the CTE's column), so that on Citus the whole statement goes to the region's shard.
+const UNPAID_PAGE_SQL: &str = "WITH owing AS ( \
+       SELECT p.region_code, p.station_code, p.id_number, p.name, p.phone, \
+         e.status AS enrolment_status, y.status AS payable_status, y.amount_fen, \
+         COUNT(*) OVER () AS total, \
+         CAST(COALESCE(SUM(y.amount_fen) OVER (), 0) AS BIGINT) AS total_owed \
+       FROM persons p \
+       JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number \
+            AND e.fee_year = $2 \
+       LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number \
+            AND y.fee_year = $2 AND y.status NOT IN ('superseded', 'cancelled') \
+       WHERE p.region_code = $1 AND (p.station_code = $3 OR $4) AND e.status <> 'refused' \
+         AND (y.status IS NULL OR y.status NOT IN ('paid', 'posted', 'exempt')) \
+       ORDER BY p.station_code, p.id_number LIMIT $5 OFFSET $6) \
+     SELECT o.*, f.told_on, f.told_how, f.signed_scanned, f.reason FROM owing o \
+     LEFT JOIN unpaid_follow_ups f ON f.region_code = $1 AND f.fee_year = $2 \
+          AND f.id_number = o.id_number \
+          AND f.seq = (SELECT MAX(g.seq) FROM unpaid_follow_ups g \
+                       WHERE g.region_code = $1 AND g.fee_year = $2 AND g.id_number = o.id_number) \
+     ORDER BY o.station_code, o.id_number";
+
+fn notice_method(how: &str) -> Result<NoticeMethod, StorageError> {
+    NoticeMethod::parse(how).ok_or_else(|| StorageError::corrupt(format!("notice method {how}")))
+}
+
+fn as_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl<DB> CampaignRecords for Pool<DB>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> i32: Encode<'q, DB> + Type<DB>,
+    for<'q> NaiveDate: Encode<'q, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB>,
+    for<'r> bool: Decode<'r, DB>,
+    for<'r> i64: Decode<'r, DB>,
+    for<'r> NaiveDate: Decode<'r, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+{
+    async fn put_rejection_file(&self, file: &RejectionFile) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO roster_rejection_files (region_code, import_id, station_code, \
+             uploaded_by, created_at, file_name, rows_kept, content) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (region_code, import_id) DO UPDATE SET \
+             station_code = excluded.station_code, uploaded_by = excluded.uploaded_by, \
+             created_at = excluded.created_at, file_name = excluded.file_name, \
+             rows_kept = excluded.rows_kept, content = excluded.content",
+        )
+        .bind(file.region.clone())
+        .bind(file.import_id.clone())
+        .bind(file.station_code.clone())
+        .bind(file.uploaded_by.clone())
+        .bind(file.created_at)
+        .bind(file.file_name.clone())
+        .bind(file.rows_kept)
+        .bind(file.content.clone())
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_rejection_file(
+        &self,
+        region: &str,
+        import_id: &str,
+    ) -> Result<Option<RejectionFile>, StorageError> {
+        let row = sqlx::query(
+            "SELECT region_code, import_id, station_code, uploaded_by, created_at, file_name, \
+             rows_kept, content FROM roster_rejection_files \
+             WHERE region_code = $1 AND import_id = $2",
+        )
+        .bind(region.to_owned())
+        .bind(import_id.to_owned())
+        .fetch_optional(self)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(RejectionFile {
+            region: r.try_get("region_code")?,
+            import_id: r.try_get("import_id")?,
+            station_code: r.try_get("station_code")?,
+            uploaded_by: r.try_get("uploaded_by")?,
+            created_at: r.try_get("created_at")?,
+            file_name: r.try_get("file_name")?,
+            rows_kept: r.try_get("rows_kept")?,
+            content: r.try_get("content")?,
+        }))
+    }
+
+    async fn unpaid_page(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        station: Option<&StationCode>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<UnpaidPage, StorageError> {
+        let limit = limit.min(MAX_UNPAID_PAGE_ROWS);
+        let rows = sqlx::query(UNPAID_PAGE_SQL)
+            .bind(region.as_str().to_owned())
+            .bind(i32::from(fee_year.get()))
+            .bind(station.map(|s| s.as_str().to_owned()))
+            .bind(station.is_none())
+            .bind(as_i64(limit))
+            .bind(as_i64(offset))
+            .fetch_all(self)
+            .await?;
+        let mut page = UnpaidPage::default();
+        for r in &rows {
+            page.total = r.try_get("total")?;
+            page.total_owed_fen = r.try_get("total_owed")?;
+            let enrolment: Option<String> = r.try_get("enrolment_status")?;
+            let payable: Option<String> = r.try_get("payable_status")?;
+            let (standing, detail) = standing_of(enrolment.as_deref(), payable.as_deref(), None);
+            if !standing_owes(standing) {
+                return Err(StorageError::corrupt(format!(
+                    "unpaid list row of standing {standing}"
+                )));
+            }
+            let how: Option<String> = r.try_get("told_how")?;
+            let latest = match how {
+                None => None,
+                Some(how) => Some(LatestFollowUp {
+                    told_on: r.try_get("told_on")?,
+                    told_how: notice_method(&how)?,
+                    signed_scanned: r.try_get("signed_scanned")?,
+                    reason: r.try_get("reason")?,
+                }),
+            };
+            page.rows.push(UnpaidRow {
+                row: StandingRow {
+                    region: r.try_get("region_code")?,
+                    station_code: r.try_get("station_code")?,
+                    id_number: r.try_get("id_number")?,
+                    name: r.try_get("name")?,
+                    standing: standing.to_owned(),
+                    detail,
+                    amount_fen: r.try_get("amount_fen")?,
+                    phone: r.try_get("phone")?,
+                },
+                latest,
+            });
+        }
+        Ok(page)
+    }
+
+    async fn add_follow_up(&self, f: &NewFollowUp) -> Result<i64, StorageError> {
+        // The next number of the person and year; two records at once meet the key.
+        let (seq,): (i64,) = sqlx::query_as(
+            "INSERT INTO unpaid_follow_ups (region_code, fee_year, id_number, seq, station_code, \
+             told_on, told_how, signed_scanned, reason, note, recorded_by, recorded_at) \
+             SELECT $1, $2, $3, COALESCE(MAX(seq), 0) + 1, $4, $5, $6, $7, $8, $9, $10, $11 \
+             FROM unpaid_follow_ups WHERE region_code = $1 AND fee_year = $2 AND id_number = $3 \
+             RETURNING seq",
+        )
+        .bind(f.region.as_str().to_owned())
+        .bind(i32::from(f.fee_year.get()))
+        .bind(f.id_number.clone())
+        .bind(f.station_code.clone())
+        .bind(f.told_on)
+        .bind(f.told_how.code().to_owned())
+        .bind(f.signed_scanned)
+        .bind(f.reason.clone())
+        .bind(f.note.clone())
+        .bind(f.recorded_by.clone())
+        .bind(f.recorded_at)
+        .fetch_one(self)
+        .await?;
+        Ok(seq)
+    }
+
+    async fn follow_ups(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        id_number: &str,
+    ) -> Result<Vec<FollowUpRecord>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT seq, station_code, told_on, told_how, signed_scanned, reason, note, \
+             recorded_by, recorded_at FROM unpaid_follow_ups \
+             WHERE region_code = $1 AND fee_year = $2 AND id_number = $3 \
+             ORDER BY seq DESC LIMIT $4",
+        )
+        .bind(region.as_str().to_owned())
+        .bind(i32::from(fee_year.get()))
+        .bind(id_number.to_owned())
+        .bind(as_i64(MAX_FOLLOW_UPS_READ))
+        .fetch_all(self)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let how: String = r.try_get("told_how")?;
+                Ok(FollowUpRecord {
+                    seq: r.try_get("seq")?,
+                    follow_up: NewFollowUp {
+                        region,
+                        fee_year,
+                        id_number: id_number.to_owned(),
+                        station_code: r.try_get("station_code")?,
+                        told_on: r.try_get("told_on")?,
+                        told_how: notice_method(&how)?,
+                        signed_scanned: r.try_get("signed_scanned")?,
+                        reason: r.try_get("reason")?,
+                        note: r.try_get("note")?,
+                        recorded_by: r.try_get("recorded_by")?,
+                        recorded_at: r.try_get("recorded_at")?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn submit_uninsured(&self, u: &UninsuredSubmission) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO uninsured_submissions (region_code, fee_year, station_code, submitted_by, \
+             submitted_at, persons, with_reason, lines) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(u.region.as_str().to_owned())
+        .bind(i32::from(u.fee_year.get()))
+        .bind(u.station_code.clone())
+        .bind(u.submitted_by.clone())
+        .bind(u.submitted_at)
+        .bind(u.persons)
+        .bind(u.with_reason)
+        .bind(u.lines.clone())
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn uninsured_submissions(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+    ) -> Result<Vec<UninsuredSubmission>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT station_code, submitted_by, submitted_at, persons, with_reason \
+             FROM uninsured_submissions WHERE region_code = $1 AND fee_year = $2 \
+             ORDER BY station_code",
+        )
+        .bind(region.as_str().to_owned())
+        .bind(i32::from(fee_year.get()))
+        .fetch_all(self)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UninsuredSubmission {
+                    region,
+                    fee_year,
+                    station_code: r.try_get("station_code")?,
+                    submitted_by: r.try_get("submitted_by")?,
+                    submitted_at: r.try_get("submitted_at")?,
+                    persons: r.try_get("persons")?,
+                    with_reason: r.try_get("with_reason")?,
+                    lines: String::new(),
+                })
+            })
+            .collect()
+    }
+
+    async fn prune_rejection_files(&self, before: i64) -> Result<u64, StorageError> {
+        // Oldest first, a bounded batch: the index on created_at finds them.
+        let gone: Vec<(String,)> = sqlx::query_as(
+            "DELETE FROM roster_rejection_files WHERE (region_code, import_id) IN \
+             (SELECT region_code, import_id FROM roster_rejection_files WHERE created_at < $1 \
+              ORDER BY created_at LIMIT $2) RETURNING import_id",
+        )
+        .bind(before)
+        .bind(as_i64(MAX_REJECTION_FILES_PRUNED))
+        .fetch_all(self)
+        .await?;
+        Ok(u64::try_from(gone.len()).unwrap_or(u64::MAX))
+    }
+}
