@@ -28,6 +28,7 @@ pub mod memo;
 pub mod portable;
 pub mod read_routing;
 pub mod records;
+pub mod region_setup;
 pub mod regional_id;
 pub mod settlement;
 mod settlement_sql;

@@ -211,67 +211,6 @@ fn plan_enrolment(
 #[macro_export]
 macro_rules! impl_storage {
     ($ty:ty, $db:ty, { $($backend_methods:tt)* }) => {
-        /// A region's fee policies (one year, or all), read in one transaction.
-        #[doc(hidden)]
-        async fn __fee_policies(
-            pool: &::sqlx::Pool<$db>,
-            region: ::yibao_domain::RegionCode,
-            fee_year: Option<::yibao_domain::FeeYear>,
-        ) -> Result<Vec<::yibao_domain::FeePolicy>, $crate::StorageError> {
-            use ::sqlx::Row as _;
-            let year = fee_year.map(|y| i32::from(y.get()));
-            let mut tx = pool.begin().await?;
-            let rows = ::sqlx::query(
-                "SELECT region_code, CAST(fee_year AS INTEGER) AS fee_year, age_reference_date, \
-                 CAST(adult_age AS INTEGER) AS adult_age, window_opens, window_closes, late_payment_allowed \
-                 FROM fee_policies WHERE region_code = $1 AND ($2 IS NULL OR fee_year = $2) ORDER BY fee_year",
-            )
-            .bind(region.as_str())
-            .bind(year)
-            .fetch_all(&mut *tx)
-            .await?;
-            let amounts = ::sqlx::query(
-                "SELECT CAST(fee_year AS INTEGER) AS fee_year, category, component, amount_fen FROM fee_policy_amounts \
-                 WHERE region_code = $1 AND ($2 IS NULL OR fee_year = $2)",
-            )
-            .bind(region.as_str())
-            .bind(year)
-            .fetch_all(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            let mut by_year: Vec<(i32, $crate::FeePolicyAmountRow)> = Vec::with_capacity(amounts.len());
-            for a in &amounts {
-                by_year.push((
-                    a.try_get("fee_year")?,
-                    $crate::FeePolicyAmountRow {
-                        category: a.try_get("category")?,
-                        component: a.try_get("component")?,
-                        amount_fen: a.try_get("amount_fen")?,
-                    },
-                ));
-            }
-            let mut policies = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let fee_year: i32 = r.try_get("fee_year")?;
-                let (mine, rest): (Vec<_>, Vec<_>) = by_year.into_iter().partition(|(y, _)| *y == fee_year);
-                by_year = rest;
-                let adult_age: i32 = r.try_get("adult_age")?;
-                policies.push($crate::assemble_fee_policy(
-                    $crate::FeePolicyRow {
-                        region_code: r.try_get("region_code")?,
-                        fee_year: i64::from(fee_year),
-                        age_reference_date: r.try_get("age_reference_date")?,
-                        adult_age: i64::from(adult_age),
-                        window_opens: r.try_get("window_opens")?,
-                        window_closes: r.try_get("window_closes")?,
-                        late_payment_allowed: r.try_get("late_payment_allowed")?,
-                    },
-                    mine.into_iter().map(|(_, row)| row).collect(),
-                )?);
-            }
-            Ok(policies)
-        }
-
         #[::async_trait::async_trait]
         impl $crate::Storage for $ty {
             $($backend_methods)*
@@ -302,81 +241,19 @@ macro_rules! impl_storage {
             }
 
             async fn upsert_region(&self, region: &::yibao_domain::PoolingRegion) -> Result<(), $crate::StorageError> {
-                ::sqlx::query(
-                    "INSERT INTO pooling_regions (region_code, name) VALUES ($1, $2) \
-                     ON CONFLICT (region_code) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at \
-                     WHERE pooling_regions.name <> excluded.name",
-                )
-                .bind(region.code().as_str())
-                .bind(region.name())
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                $crate::region_setup::RegionSetup::upsert_region(&self.pool, region).await
             }
 
             async fn get_region(&self, code: ::yibao_domain::RegionCode) -> Result<Option<::yibao_domain::PoolingRegion>, $crate::StorageError> {
-                use ::sqlx::Row as _;
-                let row = ::sqlx::query("SELECT region_code, name FROM pooling_regions WHERE region_code = $1")
-                    .bind(code.as_str())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.map(|r| $crate::region_from_row(r.try_get("region_code")?, r.try_get("name")?))
-                    .transpose()
+                $crate::region_setup::RegionSetup::get_region(&self.pool, code).await
             }
 
             async fn list_regions(&self) -> Result<Vec<::yibao_domain::PoolingRegion>, $crate::StorageError> {
-                use ::sqlx::Row as _;
-                let rows = ::sqlx::query("SELECT region_code, name FROM pooling_regions ORDER BY region_code")
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter()
-                    .map(|r| $crate::region_from_row(r.try_get("region_code")?, r.try_get("name")?))
-                    .collect()
+                $crate::region_setup::RegionSetup::list_regions(&self.pool).await
             }
 
             async fn put_fee_policy(&self, policy: &::yibao_domain::FeePolicy) -> Result<(), $crate::StorageError> {
-                let region_code = policy.region();
-                let region = region_code.as_str();
-                let year = i32::from(policy.fee_year().get());
-                let adult_age = i32::try_from(policy.adult_age()).map_err($crate::StorageError::corrupt)?;
-                let mut tx = self.begin_write().await?;
-                ::sqlx::query(
-                    "INSERT INTO fee_policies (region_code, fee_year, age_reference_date, adult_age, \
-                     window_opens, window_closes, late_payment_allowed) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (region_code, fee_year) DO UPDATE SET \
-                     age_reference_date = excluded.age_reference_date, adult_age = excluded.adult_age, \
-                     window_opens = excluded.window_opens, window_closes = excluded.window_closes, \
-                     late_payment_allowed = excluded.late_payment_allowed, updated_at = excluded.updated_at",
-                )
-                .bind(region)
-                .bind(year)
-                .bind(policy.age_reference_date())
-                .bind(adult_age)
-                .bind(policy.window().opens())
-                .bind(policy.window().closes())
-                .bind(policy.late_payment_allowed())
-                .execute(&mut *tx)
-                .await?;
-                ::sqlx::query("DELETE FROM fee_policy_amounts WHERE region_code = $1 AND fee_year = $2")
-                    .bind(region)
-                    .bind(year)
-                    .execute(&mut *tx)
-                    .await?;
-                for row in $crate::fee_policy_amount_rows(policy) {
-                    ::sqlx::query(
-                        "INSERT INTO fee_policy_amounts (region_code, fee_year, category, component, amount_fen) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(region)
-                    .bind(year)
-                    .bind(&row.category)
-                    .bind(&row.component)
-                    .bind(row.amount_fen)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
+                $crate::region_setup::RegionSetup::put_fee_policy(&self.pool, policy).await
             }
 
             async fn get_fee_policy(
@@ -384,11 +261,11 @@ macro_rules! impl_storage {
                 region: ::yibao_domain::RegionCode,
                 fee_year: ::yibao_domain::FeeYear,
             ) -> Result<Option<::yibao_domain::FeePolicy>, $crate::StorageError> {
-                Ok(__fee_policies(&self.pool, region, Some(fee_year)).await?.into_iter().next())
+                Ok($crate::region_setup::RegionSetup::fee_policies(&self.pool, region, Some(fee_year)).await?.into_iter().next())
             }
 
             async fn list_fee_policies(&self, region: ::yibao_domain::RegionCode) -> Result<Vec<::yibao_domain::FeePolicy>, $crate::StorageError> {
-                __fee_policies(&self.pool, region, None).await
+                $crate::region_setup::RegionSetup::fee_policies(&self.pool, region, None).await
             }
 
             async fn put_calendar_year(
@@ -396,33 +273,7 @@ macro_rules! impl_storage {
                 region: ::yibao_domain::RegionCode,
                 year: &::yibao_domain::CalendarYear,
             ) -> Result<(), $crate::StorageError> {
-                let first = ::chrono::NaiveDate::from_ymd_opt(year.year(), 1, 1).ok_or_else(|| $crate::StorageError::corrupt("year"))?;
-                let last = ::chrono::NaiveDate::from_ymd_opt(year.year(), 12, 31).ok_or_else(|| $crate::StorageError::corrupt("year"))?;
-                let mut tx = self.begin_write().await?;
-                ::sqlx::query("DELETE FROM calendar_days WHERE region_code = $1 AND day BETWEEN $2 AND $3 AND origin = 'region'")
-                    .bind(region.as_str())
-                    .bind(first)
-                    .bind(last)
-                    .execute(&mut *tx)
-                    .await?;
-                // One statement for the year's days (on a Citus cluster each statement on a
-                // reference table is written to every node).
-                let days: Vec<_> = year.days().collect();
-                if !days.is_empty() {
-                    let mut q = ::sqlx::QueryBuilder::new("INSERT INTO calendar_days (region_code, day, kind, origin) ");
-                    q.push_values(days.iter(), |mut row, (day, kind)| {
-                        row.push_bind(region.as_str().to_owned()).push_bind(*day).push_bind($crate::day_kind_code(*kind)).push_bind("region");
-                    });
-                    q.push(" ON CONFLICT (region_code, day) DO UPDATE SET kind = excluded.kind, origin = 'region'");
-                    q.build().execute(&mut *tx).await?;
-                }
-                ::sqlx::query("INSERT INTO calendar_years (region_code, year) VALUES ($1, $2) ON CONFLICT (region_code, year) DO NOTHING")
-                    .bind(region.as_str())
-                    .bind(year.year())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(())
+                $crate::region_setup::RegionSetup::put_calendar_year(&self.pool, region, year).await
             }
 
             async fn put_national_calendar_year(
@@ -430,59 +281,11 @@ macro_rules! impl_storage {
                 region: ::yibao_domain::RegionCode,
                 notice: &::yibao_domain::CalendarNotice,
             ) -> Result<(), $crate::StorageError> {
-                let year = notice.calendar.year();
-                let first = ::chrono::NaiveDate::from_ymd_opt(year, 1, 1).ok_or_else(|| $crate::StorageError::corrupt("year"))?;
-                let last = ::chrono::NaiveDate::from_ymd_opt(year, 12, 31).ok_or_else(|| $crate::StorageError::corrupt("year"))?;
-                let mut tx = self.begin_write().await?;
-                ::sqlx::query("DELETE FROM calendar_days WHERE region_code = $1 AND day BETWEEN $2 AND $3 AND origin = 'national'")
-                    .bind(region.as_str())
-                    .bind(first)
-                    .bind(last)
-                    .execute(&mut *tx)
-                    .await?;
-                let days: Vec<_> = notice.calendar.days().collect();
-                if !days.is_empty() {
-                    // The region's own day on the same date wins.
-                    let mut q = ::sqlx::QueryBuilder::new("INSERT INTO calendar_days (region_code, day, kind, origin) ");
-                    q.push_values(days.iter(), |mut row, (day, kind)| {
-                        row.push_bind(region.as_str().to_owned()).push_bind(*day).push_bind($crate::day_kind_code(*kind)).push_bind("national");
-                    });
-                    q.push(" ON CONFLICT (region_code, day) DO NOTHING");
-                    q.build().execute(&mut *tx).await?;
-                }
-                ::sqlx::query(
-                    "INSERT INTO calendar_years (region_code, year, title, published_on) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (region_code, year) DO UPDATE SET title = excluded.title, published_on = excluded.published_on, \
-                     loaded_at = excluded.loaded_at",
-                )
-                .bind(region.as_str())
-                .bind(year)
-                .bind(&notice.title)
-                .bind(notice.published_on)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
+                $crate::region_setup::RegionSetup::put_national_calendar_year(&self.pool, region, notice).await
             }
 
             async fn working_calendar(&self, region: ::yibao_domain::RegionCode) -> Result<::yibao_domain::WorkingCalendar, $crate::StorageError> {
-                use ::sqlx::Row as _;
-                let rows = ::sqlx::query("SELECT day, kind FROM calendar_days WHERE region_code = $1")
-                    .bind(region.as_str())
-                    .fetch_all(&self.pool)
-                    .await?;
-                let days = rows
-                    .iter()
-                    .map(|r| Ok((r.try_get("day")?, r.try_get("kind")?)))
-                    .collect::<Result<Vec<_>, ::sqlx::Error>>()?;
-                let years = ::sqlx::query("SELECT CAST(year AS INTEGER) AS year FROM calendar_years WHERE region_code = $1")
-                    .bind(region.as_str())
-                    .fetch_all(&self.pool)
-                    .await?
-                    .iter()
-                    .map(|r| r.try_get::<i32, _>("year"))
-                    .collect::<Result<Vec<i32>, ::sqlx::Error>>()?;
-                $crate::calendar_from_rows(days, years)
+                $crate::region_setup::RegionSetup::working_calendar(&self.pool, region).await
             }
 
             async fn calendar_year_record(
@@ -490,39 +293,7 @@ macro_rules! impl_storage {
                 region: ::yibao_domain::RegionCode,
                 year: i32,
             ) -> Result<Option<$crate::CalendarYearRecord>, $crate::StorageError> {
-                use ::sqlx::Row as _;
-                let Some(head) = ::sqlx::query("SELECT title, published_on FROM calendar_years WHERE region_code = $1 AND year = $2")
-                    .bind(region.as_str())
-                    .bind(year)
-                    .fetch_optional(&self.pool)
-                    .await?
-                else {
-                    return Ok(None);
-                };
-                let first = ::chrono::NaiveDate::from_ymd_opt(year, 1, 1).ok_or_else(|| $crate::StorageError::corrupt("year"))?;
-                let last = ::chrono::NaiveDate::from_ymd_opt(year, 12, 31).ok_or_else(|| $crate::StorageError::corrupt("year"))?;
-                let rows = ::sqlx::query("SELECT day, kind, origin FROM calendar_days WHERE region_code = $1 AND day BETWEEN $2 AND $3 ORDER BY day")
-                    .bind(region.as_str())
-                    .bind(first)
-                    .bind(last)
-                    .fetch_all(&self.pool)
-                    .await?;
-                let mut days = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    let kind: String = r.try_get("kind")?;
-                    days.push($crate::CalendarDayRecord {
-                        day: r.try_get("day")?,
-                        kind: $crate::day_kind_of(&kind)?,
-                        origin: r.try_get("origin")?,
-                    });
-                }
-                Ok(Some($crate::CalendarYearRecord {
-                    region: region.to_string(),
-                    year,
-                    title: head.try_get("title")?,
-                    published_on: head.try_get("published_on")?,
-                    days,
-                }))
+                $crate::region_setup::RegionSetup::calendar_year_record(&self.pool, region, year).await
             }
 
             async fn upsert_persons_checked(
