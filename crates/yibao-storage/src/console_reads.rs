@@ -262,3 +262,112 @@ where
         },
     ))
 }
+
+/// Persons per region, station and the two statuses that decide a standing in `fee_year`; the
+/// standing is named in Rust by the one rule ([`crate::records::standing_of`]), so lists and
+/// counts cannot disagree.
+const PROGRESS_SQL: &str = "SELECT p.region_code, p.station_code, e.status AS enrolment_status, \
+     y.status AS payable_status, COUNT(*) AS persons \
+     FROM persons p \
+     LEFT JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number \
+          AND e.fee_year = $1 \
+     LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number \
+          AND y.fee_year = $1 AND y.status NOT IN ('superseded', 'cancelled') \
+     WHERE (p.region_code = $2 OR $3) AND (p.station_code = $4 OR $5) \
+     GROUP BY p.region_code, p.station_code, e.status, y.status";
+
+/// How far collection has come ([`crate::Storage::collection_progress`]), in one statement.
+pub async fn collection_progress<DB>(
+    pool: &Pool<DB>,
+    region: Option<yibao_domain::RegionCode>,
+    fee_year: yibao_domain::FeeYear,
+    station: Option<&yibao_domain::StationCode>,
+) -> Result<Vec<crate::records::ProgressRow>, StorageError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> i32: Encode<'q, DB> + Type<DB>,
+    for<'r> (String, Option<String>, Option<String>, Option<String>, i64): FromRow<'r, DB::Row>,
+{
+    let rows = sqlx::query_as::<DB, (String, Option<String>, Option<String>, Option<String>, i64)>(
+        PROGRESS_SQL,
+    )
+    .bind(i32::from(fee_year.get()))
+    .bind(region.map(|r| r.to_string()))
+    .bind(region.is_none())
+    .bind(station.map(|s| s.as_str().to_owned()))
+    .bind(station.is_none())
+    .fetch_all(pool)
+    .await?;
+    let mut out: Vec<crate::records::ProgressRow> = Vec::new();
+    for (region, station_code, enrolment, payable, persons) in rows {
+        let (standing, _) =
+            crate::records::standing_of(enrolment.as_deref(), payable.as_deref(), None);
+        match out.iter_mut().find(|o| {
+            o.region == region && o.station_code == station_code && o.standing == standing
+        }) {
+            Some(o) => o.persons += persons,
+            None => out.push(crate::records::ProgressRow {
+                region,
+                station_code,
+                standing,
+                persons,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Persons of a region whose name is `name_prefix` or begins with it, in code-point order: a
+/// range from the prefix up to the prefix followed by the last code point. `name_order` is the
+/// backend's collation clause for that order (`COLLATE "C"` on PostgreSQL, whose index is built
+/// so; nothing on SQLite, whose BINARY is the same order).
+pub async fn find_persons_by_name<DB>(
+    pool: &Pool<DB>,
+    name_order: &str,
+    region: yibao_domain::RegionCode,
+    name_prefix: &str,
+    station: Option<&yibao_domain::StationCode>,
+    limit: usize,
+) -> Result<Vec<crate::records::PersonSummary>, StorageError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'r> (String, String, String, Option<String>): FromRow<'r, DB::Row>,
+{
+    let upper = format!("{name_prefix}\u{10FFFF}");
+    let sql = format!(
+        "SELECT region_code, id_number, name, station_code FROM persons \
+         WHERE region_code = $1 AND name {c} >= $2 AND name {c} <= $3 \
+         AND (station_code = $4 OR $5) ORDER BY name {c}, id_number LIMIT $6",
+        c = name_order,
+    );
+    let rows = sqlx::query_as::<DB, (String, String, String, Option<String>)>(&sql)
+        .bind(region.as_str().to_owned())
+        .bind(name_prefix.to_owned())
+        .bind(upper)
+        .bind(station.map(|s| s.as_str().to_owned()))
+        .bind(station.is_none())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(region, id_number, name, station_code)| crate::records::PersonSummary {
+                region,
+                id_number,
+                name,
+                station_code,
+            },
+        )
+        .collect())
+}

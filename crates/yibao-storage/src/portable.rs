@@ -1037,39 +1037,7 @@ macro_rules! impl_storage {
                 fee_year: ::yibao_domain::FeeYear,
                 station: Option<&::yibao_domain::StationCode>,
             ) -> Result<Vec<$crate::records::ProgressRow>, $crate::StorageError> {
-                use ::sqlx::Row as _;
-                // Grouped by the two statuses that decide a standing; the standing is named in
-                // Rust by the one rule (`standing_of`), so lists and counts cannot disagree.
-                let rows = ::sqlx::query(
-                    "SELECT p.region_code, p.station_code, e.status AS enrolment_status, y.status AS payable_status, COUNT(*) AS persons \
-                     FROM persons p \
-                     LEFT JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number AND e.fee_year = $1 \
-                     LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number AND y.fee_year = $1 \
-                          AND y.status NOT IN ('superseded', 'cancelled') \
-                     WHERE (p.region_code = $2 OR $3) AND (p.station_code = $4 OR $5) \
-                     GROUP BY p.region_code, p.station_code, e.status, y.status",
-                )
-                .bind(i32::from(fee_year.get()))
-                .bind(region.map(|r| r.to_string()))
-                .bind(region.is_none())
-                .bind(station.map(|s| s.as_str().to_owned()))
-                .bind(station.is_none())
-                .fetch_all(self.reads.pool())
-                .await?;
-                let mut out: Vec<$crate::records::ProgressRow> = Vec::new();
-                for r in &rows {
-                    let enrolment: Option<String> = r.try_get("enrolment_status")?;
-                    let payable: Option<String> = r.try_get("payable_status")?;
-                    let (standing, _) = $crate::records::standing_of(enrolment.as_deref(), payable.as_deref(), None);
-                    let region: String = r.try_get("region_code")?;
-                    let station_code: Option<String> = r.try_get("station_code")?;
-                    let persons: i64 = r.try_get("persons")?;
-                    match out.iter_mut().find(|o| o.region == region && o.station_code == station_code && o.standing == standing) {
-                        Some(o) => o.persons += persons,
-                        None => out.push($crate::records::ProgressRow { region, station_code, standing, persons }),
-                    }
-                }
-                Ok(out)
+                $crate::console_reads::collection_progress(self.reads.pool(), region, fee_year, station).await
             }
 
             async fn find_persons_by_name(
@@ -1079,35 +1047,7 @@ macro_rules! impl_storage {
                 station: Option<&::yibao_domain::StationCode>,
                 limit: usize,
             ) -> Result<Vec<$crate::records::PersonSummary>, $crate::StorageError> {
-                use ::sqlx::Row as _;
-                // A range in code-point order: everything from the prefix up to the prefix
-                // followed by the last code point. `COLLATE "C"` on PostgreSQL (its index is
-                // built so); SQLite's BINARY is the same order.
-                let upper = format!("{name_prefix}\u{10FFFF}");
-                let rows = ::sqlx::query(&format!(
-                    "SELECT region_code, id_number, name, station_code FROM persons \
-                     WHERE region_code = $1 AND name {c} >= $2 AND name {c} <= $3 AND (station_code = $4 OR $5) \
-                     ORDER BY name {c}, id_number LIMIT $6",
-                    c = Self::NAME_ORDER,
-                ))
-                .bind(region.as_str())
-                .bind(name_prefix)
-                .bind(&upper)
-                .bind(station.map(|s| s.as_str().to_owned()))
-                .bind(station.is_none())
-                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .fetch_all(self.reads.pool())
-                .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok($crate::records::PersonSummary {
-                            region: r.try_get("region_code")?,
-                            id_number: r.try_get("id_number")?,
-                            name: r.try_get("name")?,
-                            station_code: r.try_get("station_code")?,
-                        })
-                    })
-                    .collect()
+                $crate::console_reads::find_persons_by_name(self.reads.pool(), Self::NAME_ORDER, region, name_prefix, station, limit).await
             }
 
             // Staff, sessions, the sign-in throttle, the audit log and the import register:
