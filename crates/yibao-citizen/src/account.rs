@@ -16,8 +16,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use yibao_domain::{IdNumber, Person, PersonName, RegionCode};
+use yibao_server::services::staff::{new_session_token, token_hash};
 use yibao_server::{ApiError, AppState, ErrorCode};
 use yibao_storage::citizen_accounts::{
     CodeChecked, CodeIssued, CodeTry, FamilyAdded, FamilyMember, Message, SignInCode,
@@ -61,12 +61,8 @@ impl std::fmt::Debug for Resident {
     }
 }
 
-fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
-
 fn code_hash(region: &str, id: &str, code: &str) -> String {
-    sha256_hex(&format!(
+    token_hash(&format!(
         "yibao-sign-in-code\u{0}{region}\u{0}{id}\u{0}{code}"
     ))
 }
@@ -76,14 +72,6 @@ fn random_digits() -> String {
     let mut n = [0u8; 8];
     n.copy_from_slice(&bytes.as_bytes()[..8]);
     format!("{:06}", u64::from_le_bytes(n) % 1_000_000)
-}
-
-fn random_token() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
 }
 
 /// The region and token in the cookie, if well formed.
@@ -112,7 +100,7 @@ pub async fn signed_in(
     let Some((region, token)) = session_cookie_value(headers) else {
         return Ok(None);
     };
-    let token_hash = sha256_hex(&token);
+    let token_hash = token_hash(&token);
     let now = state.clock.now().timestamp();
     let Some(session) = state
         .storage
@@ -307,8 +295,8 @@ pub async fn request_code(
     let message_id = format!("SMS{}", uuid::Uuid::new_v4().simple());
     let region = person.region.as_str().to_owned();
     let hash = code_hash(&region, id.as_str(), &code);
-    let ticket = random_token();
-    let step_hash = sha256_hex(&ticket);
+    let ticket = new_session_token();
+    let step_hash = token_hash(&ticket);
     let day = now
         .with_timezone(&yibao_server::clock::CHINA_STANDARD_TIME)
         .date_naive()
@@ -428,7 +416,7 @@ pub async fn verify_code(
         page.code_error = Some("验证码是短信中的6位数字".into());
         return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let token = random_token();
+    let token = new_session_token();
     let now = state.clock.now().timestamp();
     let checked = state
         .storage
@@ -437,9 +425,9 @@ pub async fn verify_code(
             region: region.as_str(),
             id_number: id.as_str(),
             code_hash: &code_hash(region.as_str(), id.as_str(), &code),
-            step_hash: &sha256_hex(ticket),
+            step_hash: &token_hash(ticket),
             now,
-            session_token_hash: &sha256_hex(&token),
+            session_token_hash: &token_hash(&token),
             session_expires_at: now + SESSION_SECONDS,
         })
         .await;
@@ -485,7 +473,7 @@ pub async fn sign_out(
         if let Err(err) = state
             .storage
             .citizen_accounts()
-            .end_citizen_session(region.as_str(), &sha256_hex(&token))
+            .end_citizen_session(region.as_str(), &token_hash(&token))
             .await
         {
             return error_page(&err.into());
@@ -565,7 +553,7 @@ async fn account_page(
 /// A family member's ID number as the page carries it: HMAC-tagged with the session's token
 /// hash, so a changed one is refused, and not the number itself (the page never shows it).
 fn member_ref(resident: &Resident, member_id: &str) -> String {
-    let tag = sha256_hex(&format!("{}\u{0}{member_id}", resident.token_hash));
+    let tag = token_hash(&format!("{}\u{0}{member_id}", resident.token_hash));
     tag[..32].to_owned()
 }
 

@@ -14,7 +14,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
-use sha2::Digest;
 use yibao_server::AppState;
 
 use crate::render;
@@ -119,11 +118,8 @@ impl MessageSender for HttpSmsSender {
         let body =
             serde_json::json!({"message_id": message_id, "phone": phone, "text": text}).to_string();
         let sent_at = chrono::Utc::now().timestamp();
-        let body_hash = hex::encode(sha2::Sha256::digest(body.as_bytes()));
-        let signature = yibao_channel_client::signing::sign(
-            &self.secret,
-            &format!("{sent_at}\n{message_id}\n{body_hash}\n"),
-        );
+        let signature =
+            yibao_server::background::event_signature(&self.secret, sent_at, message_id, &body);
         let answer = self
             .client
             .post(&self.url)

@@ -147,6 +147,14 @@ pub struct PostingTarget {
     pub secret: ChannelSecret,
 }
 
+/// The signature of a message yibao sends out (a posting to the agency, a text message to the
+/// SMS gateway): HMAC-SHA256 under `secret` of "SENT_AT\nID\nSHA-256(BODY)\n", lowercase hex, sent
+/// with its `Yibao-Timestamp`.
+pub fn event_signature(secret: &[u8], sent_at: i64, id: &str, body: &str) -> String {
+    let body_hash = hex::encode(Sha256::digest(body.as_bytes()));
+    signing::sign(secret, &format!("{sent_at}\n{id}\n{body_hash}\n"))
+}
+
 /// Wait before attempt `attempts + 1`: 10 s doubling, at most an hour.
 pub fn backoff_seconds(attempts: i64) -> i64 {
     let exp = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
@@ -275,11 +283,7 @@ pub async fn tick(
         let payload = event.payload;
         // Each event signed at its own send time, over its id too, so a captured one cannot pass as another.
         let sent_at = state.clock.now().timestamp().max(now);
-        let body_hash = hex::encode(Sha256::digest(payload.as_bytes()));
-        let signature = signing::sign(
-            target.secret.expose(),
-            &format!("{sent_at}\n{event_id}\n{body_hash}\n"),
-        );
+        let signature = event_signature(target.secret.expose(), sent_at, &event_id, &payload);
         let sent = client
             .post(&target.url)
             .header("content-type", "application/json")

@@ -706,17 +706,8 @@ impl Browser {
     }
 
     async fn get(&mut self, path: &str) -> (StatusCode, String, Option<String>) {
-        let mut request = self.client.get(format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
-            request = request.header("cookie", c);
-        }
-        let response = request.send().await.unwrap();
-        self.keep_cookie(&response);
-        let location = response
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_owned());
-        (response.status(), response.text().await.unwrap(), location)
+        let request = self.client.get(format!("{}{path}", self.base));
+        self.send(request).await
     }
 
     async fn post<T: serde::Serialize + ?Sized>(
@@ -724,7 +715,15 @@ impl Browser {
         path: &str,
         form: &T,
     ) -> (StatusCode, String, Option<String>) {
-        let mut request = self.client.post(format!("{}{path}", self.base)).form(form);
+        let request = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.send(request).await
+    }
+
+    /// Sends with the session cookie, keeps a new one: status, body and where it redirects.
+    async fn send(
+        &mut self,
+        mut request: reqwest::RequestBuilder,
+    ) -> (StatusCode, String, Option<String>) {
         if let Some(c) = &self.cookie {
             request = request.header("cookie", c);
         }
