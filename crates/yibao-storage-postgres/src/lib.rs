@@ -7,6 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::sync::Arc;
 
 use sqlx::PgPool;
+use yibao_storage::dialect::{Dialect, Statement};
 use yibao_storage::read_routing::{ReadPools, ReplicaHealth, ReplicaState};
 use yibao_storage::{Backend, PoolStatus, StorageError};
 
@@ -133,9 +134,6 @@ pub struct ReplicaSettings<'a> {
 pub const REPLICA_CATCH_UP_AT_START: Duration = Duration::from_secs(30);
 
 impl PostgresStorage {
-    /// Orders names by code point whatever the database's collation (the `persons_by_name` index).
-    pub const NAME_ORDER: &'static str = "COLLATE \"C\"";
-
     /// Connects and runs the embedded migrations. `url` is a `postgres://` URL; it is never logged.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
         Self::connect_with_replica(url, None).await
@@ -398,119 +396,6 @@ impl PostgresStorage {
         Ok(done)
     }
 
-    /// A write transaction.
-    pub async fn begin_write(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        self.pool.begin().await
-    }
-
-    /// New persons, their first history entry and their enrolment rows, by COPY: several times
-    /// faster than multi-row INSERTs for roster imports. Only for batches of people not stored yet.
-    pub const BULK_COPY: bool = true;
-
-    /// The outbox's predicates for events still being retried and for dead letters, as the
-    /// partial indexes `outbox_pending` and `outbox_dead_letters` spell them.
-    pub const OUTBOX_PENDING: &'static str = "delivered_at IS NULL AND NOT dead";
-    pub const OUTBOX_DEAD: &'static str = "dead";
-
-    /// Orders text by bytes, as Rust compares strings (reconciliation merges the two orders).
-    pub const BYTE_ORDER: &'static str = "COLLATE \"C\"";
-
-    pub async fn copy_new_persons(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-        planned: &[yibao_storage::portable::PlannedRow],
-        source: &yibao_storage::ChangeSource,
-        kind: &str,
-    ) -> Result<(), StorageError> {
-        use yibao_storage::portable::csv_row;
-        let mut persons = String::with_capacity(planned.len() * 160);
-        let mut history = String::with_capacity(planned.len() * 480);
-        let mut enrolments = String::with_capacity(planned.len() * 80);
-        for p in planned {
-            let c = &p.columns;
-            let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string());
-            let (permit, valid_until) = (date(c.permit_since), date(c.certificate_valid_until));
-            let subsidy = c.subsidy_fen.map(|f| f.to_string());
-            let version = p.version.to_string();
-            csv_row(
-                &mut persons,
-                &[
-                    Some(&c.region_code),
-                    Some(&c.id_number),
-                    Some(&c.name),
-                    Some(c.household),
-                    permit.as_deref(),
-                    c.school.as_deref(),
-                    c.phone.as_deref(),
-                    c.station_code.as_deref(),
-                    Some(if c.employee_insured { "t" } else { "f" }),
-                    c.relief_kind,
-                    c.certificate_name.as_deref(),
-                    c.certificate_number.as_deref(),
-                    valid_until.as_deref(),
-                    subsidy.as_deref(),
-                    Some(&version),
-                    Some(&source.actor),
-                ],
-            );
-            csv_row(
-                &mut history,
-                &[
-                    Some(&c.region_code),
-                    Some(&c.id_number),
-                    Some(&version),
-                    Some(&source.actor),
-                    Some(&source.source),
-                    Some(&c.snapshot()),
-                ],
-            );
-            if let Some(w) = &p.enrolment_write {
-                let year = w.fee_year.to_string();
-                let covered = date(w.covered_from);
-                csv_row(
-                    &mut enrolments,
-                    &[
-                        Some(&c.region_code),
-                        Some(&year),
-                        Some(&c.id_number),
-                        Some(w.status),
-                        w.refusal_code.as_deref(),
-                        w.refusal_message.as_deref(),
-                        covered.as_deref(),
-                        Some(kind),
-                    ],
-                );
-            }
-        }
-        for (statement, data) in [
-            (
-                "COPY persons (region_code, id_number, name, household, permit_since, school, phone, station_code, \
-                 employee_insured, relief_kind, certificate_name, certificate_number, certificate_valid_until, \
-                 subsidy_fen, version, updated_by) FROM STDIN WITH (FORMAT csv)",
-                persons,
-            ),
-            (
-                "COPY person_history (region_code, id_number, version, changed_by, source, snapshot) FROM STDIN WITH (FORMAT csv)",
-                history,
-            ),
-            (
-                "COPY enrolments (region_code, fee_year, id_number, status, refusal_code, refusal_message, covered_from, source) \
-                 FROM STDIN WITH (FORMAT csv)",
-                enrolments,
-            ),
-        ] {
-            if data.is_empty() {
-                continue;
-            }
-            let mut copy = tx.copy_in_raw(statement).await?;
-            copy.send(data.into_bytes()).await?;
-            copy.finish().await?;
-        }
-        Ok(())
-    }
-
     /// Appends the test "is one of these ID numbers" to a query that ends in a column name.
     /// ` = ANY($n)` with one array parameter: planned once, whatever the batch size.
     pub fn push_id_list(q: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>, ids: &[String]) {
@@ -638,9 +523,146 @@ async fn diagnose_connect(options: &PgConnectOptions, pool_error: sqlx::Error) -
     format!("{target}：{cause}")
 }
 
-yibao_storage::impl_storage!(PostgresStorage, sqlx::Postgres, {
-    fn backend(&self) -> Backend {
-        Backend::Postgres
+#[async_trait::async_trait]
+impl Dialect for PostgresStorage {
+    type DB = sqlx::Postgres;
+
+    const BACKEND: Backend = Backend::Postgres;
+    const OUTBOX_PENDING: &'static str = "delivered_at IS NULL AND NOT dead";
+    const OUTBOX_DEAD: &'static str = "dead";
+    /// Orders text by bytes, as Rust compares strings, whatever the database's collation.
+    const BYTE_ORDER: &'static str = "COLLATE \"C\"";
+    /// Orders names by code point whatever the database's collation (the `persons_by_name` index).
+    const NAME_ORDER: &'static str = "COLLATE \"C\"";
+
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn reads(&self) -> &ReadPools<sqlx::Postgres> {
+        &self.reads
+    }
+
+    fn channel_cache(&self) -> &yibao_storage::memo::ChannelCache {
+        &self.channel_cache
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// ` = ANY($n)` with one array parameter: planned once, whatever the batch size.
+    fn push_id_list(statement: &mut Statement<sqlx::Postgres>, ids: &[String]) {
+        statement.push(" = ANY(").push_bind(ids.to_vec()).push(")");
+    }
+
+    fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    /// `PgArguments` has no lifetime (the `where` makes `'q` early-bound, as the trait's is).
+    #[allow(clippy::extra_unused_lifetimes)]
+    fn arguments<'q>(arguments: sqlx::postgres::PgArguments) -> sqlx::postgres::PgArguments
+    where
+        'q: 'q,
+    {
+        arguments
+    }
+
+    /// New persons, their first history entry and their enrolment rows, by COPY: several times
+    /// faster than multi-row INSERTs for roster imports.
+    async fn copy_new_persons(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        planned: &[yibao_storage::upsert_plan::PlannedRow],
+        source: &yibao_storage::ChangeSource,
+        kind: &str,
+    ) -> Result<bool, StorageError> {
+        use yibao_storage::upsert_plan::csv_row;
+        let mut persons = String::with_capacity(planned.len() * 160);
+        let mut history = String::with_capacity(planned.len() * 480);
+        let mut enrolments = String::with_capacity(planned.len() * 80);
+        for p in planned {
+            let c = &p.columns;
+            let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string());
+            let (permit, valid_until) = (date(c.permit_since), date(c.certificate_valid_until));
+            let subsidy = c.subsidy_fen.map(|f| f.to_string());
+            let version = p.version.to_string();
+            csv_row(
+                &mut persons,
+                &[
+                    Some(&c.region_code),
+                    Some(&c.id_number),
+                    Some(&c.name),
+                    Some(c.household),
+                    permit.as_deref(),
+                    c.school.as_deref(),
+                    c.phone.as_deref(),
+                    c.station_code.as_deref(),
+                    Some(if c.employee_insured { "t" } else { "f" }),
+                    c.relief_kind,
+                    c.certificate_name.as_deref(),
+                    c.certificate_number.as_deref(),
+                    valid_until.as_deref(),
+                    subsidy.as_deref(),
+                    Some(&version),
+                    Some(&source.actor),
+                ],
+            );
+            csv_row(
+                &mut history,
+                &[
+                    Some(&c.region_code),
+                    Some(&c.id_number),
+                    Some(&version),
+                    Some(&source.actor),
+                    Some(&source.source),
+                    Some(&c.snapshot()),
+                ],
+            );
+            if let Some(w) = &p.enrolment_write {
+                let year = w.fee_year.to_string();
+                let covered = date(w.covered_from);
+                csv_row(
+                    &mut enrolments,
+                    &[
+                        Some(&c.region_code),
+                        Some(&year),
+                        Some(&c.id_number),
+                        Some(w.status),
+                        w.refusal_code.as_deref(),
+                        w.refusal_message.as_deref(),
+                        covered.as_deref(),
+                        Some(kind),
+                    ],
+                );
+            }
+        }
+        for (statement, data) in [
+            (
+                "COPY persons (region_code, id_number, name, household, permit_since, school, phone, station_code, \
+                 employee_insured, relief_kind, certificate_name, certificate_number, certificate_valid_until, \
+                 subsidy_fen, version, updated_by) FROM STDIN WITH (FORMAT csv)",
+                persons,
+            ),
+            (
+                "COPY person_history (region_code, id_number, version, changed_by, source, snapshot) FROM STDIN WITH (FORMAT csv)",
+                history,
+            ),
+            (
+                "COPY enrolments (region_code, fee_year, id_number, status, refusal_code, refusal_message, covered_from, source) \
+                 FROM STDIN WITH (FORMAT csv)",
+                enrolments,
+            ),
+        ] {
+            if data.is_empty() {
+                continue;
+            }
+            let mut copy = tx.copy_in_raw(statement).await?;
+            copy.send(data.into_bytes()).await?;
+            copy.finish().await?;
+        }
+        Ok(true)
     }
 
     async fn refresh_statistics(&self) -> Result<(), StorageError> {
@@ -671,4 +693,4 @@ yibao_storage::impl_storage!(PostgresStorage, sqlx::Postgres, {
         let lag = self.replica_lag(replica).await?;
         Ok(Some(health.record(lag)))
     }
-});
+}

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use yibao_storage::dialect::{Dialect, Statement};
 use yibao_storage::{Backend, StorageError};
 
 /// Connections per server process. SQLite has one writer at a time; readers run beside it in WAL.
@@ -40,9 +41,6 @@ pub struct SqliteStorage {
 }
 
 impl SqliteStorage {
-    /// SQLite's BINARY collation already orders UTF-8 text by code point.
-    pub const NAME_ORDER: &'static str = "";
-
     /// Opens (creating when missing) and runs the embedded migrations. `url` is `sqlite://PATH`, or
     /// `sqlite::memory:` for a private in-memory database on one connection.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
@@ -159,38 +157,6 @@ impl SqliteStorage {
             .map_err(|e| StorageError::Other(format!("migration failed: {e}")))
     }
 
-    /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so two
-    /// writers queue on the busy timeout instead of failing when a reader upgrades.
-    pub async fn begin_write(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
-    }
-
-    /// SQLite has no COPY; its multi-row INSERTs are already fast, so the shared upserts serve every batch.
-    pub const BULK_COPY: bool = false;
-
-    /// The outbox's predicates for events still being retried and for dead letters, as the
-    /// partial indexes `outbox_pending` and `outbox_dead_letters` spell them.
-    pub const OUTBOX_PENDING: &'static str = "delivered_at IS NULL AND dead = 0";
-    pub const OUTBOX_DEAD: &'static str = "dead = 1";
-
-    /// SQLite's default collation already orders text by bytes, as Rust does.
-    pub const BYTE_ORDER: &'static str = "COLLATE BINARY";
-
-    /// Never called: [`SqliteStorage::BULK_COPY`] is false.
-    pub async fn copy_new_persons(
-        &self,
-        _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-        _planned: &[yibao_storage::portable::PlannedRow],
-        _source: &yibao_storage::ChangeSource,
-        _kind: &str,
-    ) -> Result<(), StorageError> {
-        Err(StorageError::Other(
-            "COPY is not available on SQLite".into(),
-        ))
-    }
-
     /// Appends the test "is one of these ID numbers" to a query that ends in a column name.
     /// ` IN ($n, …)`: SQLite has no arrays.
     pub fn push_id_list(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, ids: &[String]) {
@@ -250,9 +216,55 @@ fn diagnose_open(path: &std::path::Path, error: &sqlx::Error) -> String {
 yibao_storage::impl_collection_storage!(SqliteStorage, sqlx::Sqlite);
 yibao_storage::impl_settlement_storage!(SqliteStorage, sqlx::Sqlite);
 
-yibao_storage::impl_storage!(SqliteStorage, sqlx::Sqlite, {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
+#[async_trait::async_trait]
+impl Dialect for SqliteStorage {
+    type DB = sqlx::Sqlite;
+
+    const BACKEND: Backend = Backend::Sqlite;
+    const OUTBOX_PENDING: &'static str = "delivered_at IS NULL AND dead = 0";
+    const OUTBOX_DEAD: &'static str = "dead = 1";
+    /// SQLite's default collation already orders text by bytes, as Rust does.
+    const BYTE_ORDER: &'static str = "COLLATE BINARY";
+    /// SQLite's BINARY collation already orders UTF-8 text by code point.
+    const NAME_ORDER: &'static str = "";
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    fn reads(&self) -> &yibao_storage::read_routing::ReadPools<sqlx::Sqlite> {
+        &self.reads
+    }
+
+    fn channel_cache(&self) -> &yibao_storage::memo::ChannelCache {
+        &self.channel_cache
+    }
+
+    /// `BEGIN IMMEDIATE`: the write lock at once.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// ` IN ($n, …)`: SQLite has no arrays.
+    fn push_id_list(statement: &mut Statement<sqlx::Sqlite>, ids: &[String]) {
+        statement.push(" IN (");
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                statement.push(", ");
+            }
+            statement.push_bind(id.clone());
+        }
+        statement.push(")");
+    }
+
+    fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn arguments<'q>(
+        arguments: sqlx::sqlite::SqliteArguments<'static>,
+    ) -> sqlx::sqlite::SqliteArguments<'q> {
+        arguments
     }
 
     async fn refresh_statistics(&self) -> Result<(), StorageError> {
@@ -266,4 +278,4 @@ yibao_storage::impl_storage!(SqliteStorage, sqlx::Sqlite, {
     async fn bound_wal(&self) -> Result<yibao_storage::Housekeeping, StorageError> {
         self.bound_wal_file().await
     }
-});
+}

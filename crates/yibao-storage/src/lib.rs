@@ -16,6 +16,7 @@ use yibao_domain::{
     FeePolicy, FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode, WorkingCalendar,
 };
 
+pub mod assessment;
 pub mod campaign_records;
 pub mod citizen_accounts;
 pub mod citizen_reads;
@@ -23,16 +24,20 @@ pub mod collection;
 mod collection_sql;
 pub mod console_reads;
 mod database_url;
+pub mod dialect;
 pub mod enrolment_applications;
 pub mod memo;
-pub mod portable;
+pub mod persons;
 pub mod read_routing;
 pub mod records;
 pub mod region_setup;
 pub mod regional_id;
+mod rows;
 pub mod settlement;
 mod settlement_sql;
 pub mod staff_accounts;
+mod storage_impl;
+pub mod upsert_plan;
 
 pub use database_url::{DatabaseUrl, DatabaseUrlError};
 pub use records::{
@@ -146,7 +151,13 @@ impl StorageError {
 /// The storage of yibao. Each method is one transaction: it either happens whole or not at all.
 #[async_trait]
 pub trait Storage:
-    collection::CollectionStorage + settlement::SettlementStorage + Send + Sync + 'static
+    persons::PersonStore
+    + assessment::AssessmentStore
+    + collection::CollectionStorage
+    + settlement::SettlementStorage
+    + Send
+    + Sync
+    + 'static
 {
     fn backend(&self) -> Backend;
 
@@ -234,96 +245,6 @@ pub trait Storage:
         year: i32,
     ) -> Result<Option<CalendarYearRecord>, StorageError>;
 
-    // --- Persons and enrolment (参保登记) ---
-
-    /// Stores up to [`records::MAX_UPSERT_BATCH`] persons and their enrolments in one transaction.
-    /// A person whose record is unchanged is not written (no history entry). One enrolment per person
-    /// and fee year across regions is the key of `enrolment_claims`, written in the same transaction:
-    /// the first region wins and a later one records a refusal naming where (masked) the person is
-    /// enrolled.
-    async fn upsert_persons(
-        &self,
-        batch: &[PersonUpsert],
-        source: &ChangeSource,
-    ) -> Result<Vec<UpsertOutcome>, StorageError> {
-        self.upsert_persons_checked(batch, source, &|_, _| true)
-            .await
-    }
-    /// [`Storage::upsert_persons`] for a caller with limited rights: a row whose person is stored
-    /// already under a region and station that `may_change` refuses is not written at all (neither
-    /// the person nor an enrolment) and comes back as [`PersonChange::OutOfScope`]. The stored
-    /// region and station are the ones the write transaction reads, not an earlier look-up.
-    async fn upsert_persons_checked(
-        &self,
-        batch: &[PersonUpsert],
-        source: &ChangeSource,
-        may_change: MayChange<'_>,
-    ) -> Result<Vec<UpsertOutcome>, StorageError>;
-    /// The person and their record version.
-    async fn get_person(
-        &self,
-        region: RegionCode,
-        id_number: &yibao_domain::IdNumber,
-    ) -> Result<Option<(yibao_domain::Person, i64)>, StorageError>;
-    async fn person_history(
-        &self,
-        region: RegionCode,
-        id_number: &yibao_domain::IdNumber,
-    ) -> Result<Vec<HistoryEntry>, StorageError>;
-    async fn get_enrolment(
-        &self,
-        region: RegionCode,
-        fee_year: FeeYear,
-        id_number: &yibao_domain::IdNumber,
-    ) -> Result<Option<EnrolmentRecord>, StorageError>;
-    /// A person moving to another pooling region (跨统筹区转移), in one transaction: their record
-    /// and its whole history are copied to `to` (with a history entry for the move), and every fee
-    /// year they are enrolled in `from` without a paid payable moves with them: the enrolment in
-    /// `from` becomes refused (`MOVED_AWAY`), the one in `to` enrolled from the same day, the year's
-    /// enrolment claim names `to`, and the unpaid payable in `from` is cancelled (`to` assesses the
-    /// year by its own policy). Years already paid stay where they were paid. Refused, changing
-    /// nothing, while a payable of theirs is locked (an open order or a debit run).
-    async fn move_person(
-        &self,
-        id_number: &yibao_domain::IdNumber,
-        from: RegionCode,
-        to: RegionCode,
-        source: &ChangeSource,
-    ) -> Result<records::MoveOutcome, StorageError>;
-    /// Renewal (续保): last year's enrolled, not now employee-insured, enrolled for `to` unless
-    /// enrolled somewhere that year already. Returns how many were renewed.
-    async fn renew_enrolments(
-        &self,
-        region: RegionCode,
-        from: FeeYear,
-        to: FeeYear,
-        covered_from: NaiveDate,
-    ) -> Result<u64, StorageError>;
-
-    // --- Assessment (核定) ---
-
-    /// Enrolled persons of a region and fee year without a current payable, by ID number after `after`.
-    async fn assessment_candidates(
-        &self,
-        region: RegionCode,
-        fee_year: FeeYear,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<yibao_domain::Person>, StorageError>;
-    /// Inserts payables; one that would be a second current payable of a person and year is skipped
-    /// (unique index), so running assessment twice creates nothing twice. Returns how many were created.
-    async fn insert_payables(&self, payables: &[NewPayable]) -> Result<u64, StorageError>;
-    async fn payables_of_person(
-        &self,
-        id_number: &yibao_domain::IdNumber,
-    ) -> Result<Vec<PayableRecord>, StorageError>;
-    /// Re-assessment: supersedes the current payable (only if unpaid or exempt, checked in the same
-    /// statement that changes it) and inserts the replacement, in one transaction.
-    async fn reassess(
-        &self,
-        replacement: &NewPayable,
-    ) -> Result<Result<PayableRecord, ReassessRefusal>, StorageError>;
-
     // --- Lists ---
 
     /// How far collection has come: the number of persons per region, station and standing
@@ -364,15 +285,6 @@ pub trait Storage:
         station: Option<&yibao_domain::StationCode>,
         limit: usize,
     ) -> Result<Vec<records::PersonSummary>, StorageError>;
-    /// Every person of a region (optionally one station) with their standing in the fee year.
-    async fn standing(
-        &self,
-        region: RegionCode,
-        fee_year: FeeYear,
-        station: Option<&yibao_domain::StationCode>,
-        limit: usize,
-    ) -> Result<Vec<StandingRow>, StorageError>;
-
     // --- Staff, sessions, audit ---
 
     async fn create_staff(&self, account: &StaffAccount) -> Result<(), StorageError>;

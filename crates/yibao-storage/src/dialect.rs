@@ -1,0 +1,212 @@
+//! What really differs between the two databases, and the statement builder the generic storage
+//! code writes its SQL with (issue 13).
+//!
+//! The storage code is written once, generic over a [`Dialect`]; each backend crate implements it
+//! on its storage type: its pools, its write transaction (`BEGIN IMMEDIATE` on SQLite), how a
+//! list of ID numbers is tested (`= ANY($n)`, one array, on PostgreSQL; `IN ($n, …)` on
+//! SQLite), the spelling of a few predicates and collations, its bulk copy, and its upkeep.
+
+use async_trait::async_trait;
+use sqlx::{Arguments, Database, Encode, Pool, Transaction, Type};
+
+use crate::memo::ChannelCache;
+use crate::read_routing::{ReadPools, ReplicaState};
+use crate::{Backend, ChangeSource, Housekeeping, PoolStatus, StorageError};
+
+/// A backend: its database, its handles, and the few places where the SQL of the two databases
+/// differs. Every `Storage` method is written once over this trait (see `crate::storage_impl`).
+#[async_trait]
+pub trait Dialect: Send + Sync + 'static {
+    type DB: Database;
+
+    /// Which backend this is.
+    const BACKEND: Backend;
+    /// The outbox's predicate for events still being retried, as the partial index
+    /// `outbox_pending` spells it.
+    const OUTBOX_PENDING: &'static str;
+    /// The outbox's predicate for dead letters, as the partial index `outbox_dead_letters`
+    /// spells it.
+    const OUTBOX_DEAD: &'static str;
+    /// A collation clause that orders text by bytes, as Rust compares strings (reconciliation
+    /// merges the two orders).
+    const BYTE_ORDER: &'static str;
+    /// The collation clause of the `persons_by_name` index (code-point order).
+    const NAME_ORDER: &'static str;
+
+    /// The primary's pool: every write, and reads that must see them.
+    fn pool(&self) -> &Pool<Self::DB>;
+    /// Bulk reads (searches, lists, reports, dashboards): a streaming replica while it is well,
+    /// else the primary ([`crate::read_routing`]).
+    fn reads(&self) -> &ReadPools<Self::DB>;
+    /// Channels as requests read them ([`crate::memo`]).
+    fn channel_cache(&self) -> &ChannelCache;
+
+    /// A write transaction. SQLite takes its write lock at once (`BEGIN IMMEDIATE`), so two
+    /// writers queue on the busy timeout instead of failing when a reader upgrades.
+    async fn begin_write(&self) -> Result<Transaction<'static, Self::DB>, sqlx::Error>;
+
+    /// Appends the test "is one of these ID numbers" to a statement that ends in a column name.
+    fn push_id_list(statement: &mut Statement<Self::DB>, ids: &[String]);
+
+    /// How many rows a statement changed (sqlx has no generic accessor).
+    fn rows_affected(result: &<Self::DB as Database>::QueryResult) -> u64;
+
+    /// The arguments of a [`Statement`] for a query that borrows its SQL for `'q` (the backend's
+    /// argument types are covariant; a generic projection is not).
+    fn arguments<'q>(
+        arguments: <Self::DB as Database>::Arguments<'static>,
+    ) -> <Self::DB as Database>::Arguments<'q>;
+
+    /// Writes a batch of persons none of whom is stored yet, their first history entries and
+    /// their enrolments, by the backend's fastest way. `Ok(false)`: the backend has none, and the
+    /// shared multi-row upserts write them.
+    async fn copy_new_persons(
+        &self,
+        _tx: &mut Transaction<'static, Self::DB>,
+        _planned: &[crate::upsert_plan::PlannedRow],
+        _source: &ChangeSource,
+        _kind: &str,
+    ) -> Result<bool, StorageError> {
+        Ok(false)
+    }
+
+    /// See `Storage::refresh_statistics`.
+    async fn refresh_statistics(&self) -> Result<(), StorageError>;
+    /// See `Storage::housekeeping`.
+    async fn housekeeping(&self) -> Result<Housekeeping, StorageError>;
+    /// See `Storage::bound_wal`.
+    async fn bound_wal(&self) -> Result<Housekeeping, StorageError> {
+        Ok(Housekeeping::default())
+    }
+    /// See `Storage::replica_pool_status`.
+    fn replica_pool_status(&self) -> Option<PoolStatus> {
+        None
+    }
+    /// See `Storage::replica_state`.
+    fn replica_state(&self) -> Option<ReplicaState> {
+        None
+    }
+    /// See `Storage::check_replica`.
+    async fn check_replica(&self) -> Result<Option<(ReplicaState, bool)>, StorageError> {
+        Ok(None)
+    }
+}
+
+/// A statement built piece by piece with its bound values, like sqlx's `QueryBuilder`, which
+/// generic code cannot execute (its arguments' lifetime is invariant behind the backend's
+/// projection). Placeholders are `$1, $2 …` on both backends (sqlx binds them by number on
+/// SQLite too). Run it with [`Statement::into_parts`] and `sqlx::query_with`.
+pub struct Statement<DB: Database> {
+    sql: String,
+    arguments: DB::Arguments<'static>,
+    binds: usize,
+    /// The first value that failed to encode; reported by [`Statement::into_parts`].
+    error: Option<String>,
+}
+
+impl<DB: Database> Statement<DB> {
+    pub fn new(sql: impl Into<String>) -> Self {
+        Statement {
+            sql: sql.into(),
+            arguments: Default::default(),
+            binds: 0,
+            error: None,
+        }
+    }
+
+    /// Appends SQL text.
+    pub fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// Binds a value and appends its placeholder.
+    pub fn push_bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: Encode<'static, DB> + Type<DB> + Send + 'static,
+    {
+        self.binds += 1;
+        self.sql.push('$');
+        self.sql.push_str(&self.binds.to_string());
+        if let Err(e) = self.arguments.add(value) {
+            self.error.get_or_insert_with(|| e.to_string());
+        }
+        self
+    }
+
+    /// Appends ` VALUES (…), (…)`: one parenthesised row per item, whose values `row` binds
+    /// with [`Row::push_bind`].
+    pub fn push_values<I, F>(&mut self, items: I, mut row: F) -> &mut Self
+    where
+        I: IntoIterator,
+        F: FnMut(&mut Row<'_, DB>, I::Item),
+    {
+        self.sql.push_str(" VALUES ");
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.sql.push('(');
+            row(
+                &mut Row {
+                    statement: self,
+                    first: true,
+                },
+                item,
+            );
+            self.sql.push(')');
+        }
+        self
+    }
+
+    /// Binds each value, appending their placeholders separated by commas (for `IN (…)`).
+    pub fn push_list<I>(&mut self, values: I) -> &mut Self
+    where
+        I: IntoIterator,
+        I::Item: Encode<'static, DB> + Type<DB> + Send + 'static,
+    {
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.push_bind(value);
+        }
+        self
+    }
+
+    /// How many values are bound.
+    pub fn binds(&self) -> usize {
+        self.binds
+    }
+
+    /// The SQL and its arguments (`'static`: pass them through [`Dialect::arguments`]).
+    pub fn into_parts(self) -> Result<(String, DB::Arguments<'static>), StorageError> {
+        match self.error {
+            Some(e) => Err(StorageError::Other(format!(
+                "a value could not be bound: {e}"
+            ))),
+            None => Ok((self.sql, self.arguments)),
+        }
+    }
+}
+
+/// One row of [`Statement::push_values`].
+pub struct Row<'s, DB: Database> {
+    statement: &'s mut Statement<DB>,
+    first: bool,
+}
+
+impl<DB: Database> Row<'_, DB> {
+    /// Binds the row's next value.
+    pub fn push_bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: Encode<'static, DB> + Type<DB> + Send + 'static,
+    {
+        if !self.first {
+            self.statement.sql.push_str(", ");
+        }
+        self.first = false;
+        self.statement.push_bind(value);
+        self
+    }
+}

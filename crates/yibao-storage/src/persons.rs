@@ -1,0 +1,736 @@
+//! Persons, their history and their enrolments (参保登记), written once for both backends over
+//! a [`Dialect`] (issue 13). The `Storage` methods of the same names forward here.
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
+use yibao_domain::{FeeYear, IdNumber, RegionCode, StationCode};
+
+use crate::dialect::{Dialect, Statement};
+use crate::records::{
+    ChangeSource, EnrolmentRecord, HistoryEntry, MoveOutcome, PersonUpsert, StandingRow,
+    UpsertOutcome,
+};
+use crate::rows::person_columns_from_row;
+use crate::{MayChange, StorageError};
+
+/// Persons and enrolments on one database.
+#[async_trait]
+pub trait PersonStore: Send + Sync {
+    /// Stores up to [`crate::records::MAX_UPSERT_BATCH`] persons and their enrolments in one transaction.
+    /// A person whose record is unchanged is not written (no history entry). One enrolment per person
+    /// and fee year across regions is the key of `enrolment_claims`, written in the same transaction:
+    /// the first region wins and a later one records a refusal naming where (masked) the person is
+    /// enrolled.
+    async fn upsert_persons(
+        &self,
+        batch: &[PersonUpsert],
+        source: &ChangeSource,
+    ) -> Result<Vec<UpsertOutcome>, StorageError> {
+        self.upsert_persons_checked(batch, source, &|_, _| true)
+            .await
+    }
+    /// [`PersonStore::upsert_persons`] for a caller with limited rights: a row whose person is stored
+    /// already under a region and station that `may_change` refuses is not written at all (neither
+    /// the person nor an enrolment) and comes back as [`PersonChange::OutOfScope`]. The stored
+    /// region and station are the ones the write transaction reads, not an earlier look-up.
+    async fn upsert_persons_checked(
+        &self,
+        batch: &[PersonUpsert],
+        source: &ChangeSource,
+        may_change: MayChange<'_>,
+    ) -> Result<Vec<UpsertOutcome>, StorageError>;
+    /// The person and their record version.
+    async fn get_person(
+        &self,
+        region: RegionCode,
+        id_number: &IdNumber,
+    ) -> Result<Option<(yibao_domain::Person, i64)>, StorageError>;
+    async fn person_history(
+        &self,
+        region: RegionCode,
+        id_number: &IdNumber,
+    ) -> Result<Vec<HistoryEntry>, StorageError>;
+    async fn get_enrolment(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        id_number: &IdNumber,
+    ) -> Result<Option<EnrolmentRecord>, StorageError>;
+    /// A person moving to another pooling region (跨统筹区转移), in one transaction: their record
+    /// and its whole history are copied to `to` (with a history entry for the move), and every fee
+    /// year they are enrolled in `from` without a paid payable moves with them: the enrolment in
+    /// `from` becomes refused (`MOVED_AWAY`), the one in `to` enrolled from the same day, the year's
+    /// enrolment claim names `to`, and the unpaid payable in `from` is cancelled (`to` assesses the
+    /// year by its own policy). Years already paid stay where they were paid. Refused, changing
+    /// nothing, while a payable of theirs is locked (an open order or a debit run).
+    async fn move_person(
+        &self,
+        id_number: &IdNumber,
+        from: RegionCode,
+        to: RegionCode,
+        source: &ChangeSource,
+    ) -> Result<MoveOutcome, StorageError>;
+    /// Renewal (续保): last year's enrolled, not now employee-insured, enrolled for `to` unless
+    /// enrolled somewhere that year already. Returns how many were renewed.
+    async fn renew_enrolments(
+        &self,
+        region: RegionCode,
+        from: FeeYear,
+        to: FeeYear,
+        covered_from: NaiveDate,
+    ) -> Result<u64, StorageError>;
+
+    /// Every person of a region (optionally one station) with their standing in the fee year.
+    async fn standing(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        station: Option<&StationCode>,
+        limit: usize,
+    ) -> Result<Vec<StandingRow>, StorageError>;
+}
+
+#[async_trait]
+impl<S> PersonStore for S
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> &'q str: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> Option<&'q str>: Encode<'q, S::DB>,
+    for<'q> Option<String>: Encode<'q, S::DB>,
+    for<'q> Option<i64>: Encode<'q, S::DB>,
+    for<'q> Option<i32>: Encode<'q, S::DB>,
+    for<'q> Option<NaiveDate>: Encode<'q, S::DB>,
+    for<'q> bool: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i32: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> NaiveDate: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'a> &'a str: ColumnIndex<<S::DB as Database>::Row>,
+    usize: ColumnIndex<<S::DB as Database>::Row>,
+{
+    async fn upsert_persons_checked(
+        &self,
+        batch: &[crate::records::PersonUpsert],
+        source: &crate::records::ChangeSource,
+        may_change: crate::MayChange<'_>,
+    ) -> Result<Vec<crate::records::UpsertOutcome>, crate::StorageError> {
+        use crate::records::{PersonChange, UpsertOutcome, MAX_UPSERT_BATCH};
+        use sqlx::Row as _;
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        if batch.len() > MAX_UPSERT_BATCH {
+            return Err(crate::StorageError::Other(format!(
+                "batch of {} persons exceeds {MAX_UPSERT_BATCH}",
+                batch.len()
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<String> = batch
+            .iter()
+            .map(|b| b.person.id_number.as_str().to_owned())
+            .collect();
+        let mut existing = crate::upsert_plan::ExistingState::default();
+
+        let mut q = Statement::<S::DB>::new(
+                    "SELECT region_code, id_number, name, household, permit_since, school, phone, station_code, \
+                     employee_insured, relief_kind, certificate_name, certificate_number, certificate_valid_until, \
+                     subsidy_fen, version FROM persons WHERE id_number",
+                );
+        Self::push_id_list(&mut q, &ids);
+        let (sql, args) = q.into_parts()?;
+        for r in sqlx::query_with(&sql, Self::arguments(args))
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let columns = (person_columns_from_row)(&r)?;
+            let version: i64 = r.try_get("version")?;
+            existing.persons.insert(
+                (columns.region_code.clone(), columns.id_number.clone()),
+                (columns, version),
+            );
+        }
+
+        if batch.iter().any(|b| b.enrolment.is_some()) {
+            let mut q = Statement::<S::DB>::new(
+                        "SELECT region_code, CAST(fee_year AS INTEGER) AS fee_year, id_number, status, refusal_code \
+                         FROM enrolments WHERE id_number",
+                    );
+            Self::push_id_list(&mut q, &ids);
+            let (sql, args) = q.into_parts()?;
+            for r in sqlx::query_with(&sql, Self::arguments(args))
+                .fetch_all(&mut *tx)
+                .await?
+            {
+                let year: i32 = r.try_get("fee_year")?;
+                let id: String = r.try_get("id_number")?;
+                existing.enrolments.entry((year, id)).or_default().push(
+                    crate::upsert_plan::StoredEnrolment {
+                        region: r.try_get("region_code")?,
+                        status: r.try_get("status")?,
+                        refusal_code: r.try_get("refusal_code")?,
+                    },
+                );
+            }
+            let mut q = Statement::<S::DB>::new(
+                "SELECT CAST(fee_year AS INTEGER) AS fee_year, id_number FROM payables \
+                         WHERE status NOT IN ('superseded', 'cancelled') AND id_number",
+            );
+            Self::push_id_list(&mut q, &ids);
+            let (sql, args) = q.into_parts()?;
+            for r in sqlx::query_with(&sql, Self::arguments(args))
+                .fetch_all(&mut *tx)
+                .await?
+            {
+                existing
+                    .assessed
+                    .insert((r.try_get("fee_year")?, r.try_get("id_number")?));
+            }
+        }
+
+        let planned = crate::upsert_plan::plan_upserts(batch, &existing, may_change)?;
+        let changed: Vec<&crate::upsert_plan::PlannedRow> = planned
+            .iter()
+            .filter(|p| matches!(p.change, PersonChange::Created | PersonChange::Updated))
+            .collect();
+        let kind = if source.source == "renewal" {
+            "renewal"
+        } else if source.source.starts_with("roster") {
+            "roster"
+        } else {
+            "api"
+        };
+        // The tables keyed by ID number, in the same transaction: where each new person is
+        // on record (searches name no region), and the claims that keep one enrolment per
+        // person and fee year across regions (a claim for every enrolled enrolment; a
+        // concurrent claim elsewhere fails this batch on the claim's key).
+        let created: Vec<&crate::upsert_plan::PlannedRow> = planned
+            .iter()
+            .filter(|p| p.change == PersonChange::Created)
+            .collect();
+        if !created.is_empty() {
+            let mut q =
+                Statement::<S::DB>::new("INSERT INTO person_directory (id_number, region_code) ");
+            q.push_values(created.iter(), |row, p| {
+                row.push_bind(p.columns.id_number.clone())
+                    .push_bind(p.columns.region_code.clone());
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            let (sql, args) = q.into_parts()?;
+            sqlx::query_with(&sql, Self::arguments(args))
+                .execute(&mut *tx)
+                .await?;
+        }
+        for p in &planned {
+            if let Some(w) = p
+                .enrolment_write
+                .as_ref()
+                .filter(|w| w.status != "enrolled")
+            {
+                sqlx::query("DELETE FROM enrolment_claims WHERE id_number = $1 AND fee_year = $2 AND region_code = $3")
+                            .bind(&p.columns.id_number)
+                            .bind(w.fee_year)
+                            .bind(&p.columns.region_code)
+                            .execute(&mut *tx)
+                            .await?;
+            }
+        }
+        let claims: Vec<(&crate::upsert_plan::PlannedRow, i32)> = planned
+            .iter()
+            .filter_map(|p| {
+                p.enrolment_write
+                    .as_ref()
+                    .filter(|w| w.status == "enrolled")
+                    .map(|w| (p, w.fee_year))
+            })
+            .collect();
+        if !claims.is_empty() {
+            let mut q = Statement::<S::DB>::new(
+                "INSERT INTO enrolment_claims (id_number, fee_year, region_code) ",
+            );
+            q.push_values(claims.iter(), |row, (p, year)| {
+                row.push_bind(p.columns.id_number.clone())
+                    .push_bind(*year)
+                    .push_bind(p.columns.region_code.clone());
+            });
+            let (sql, args) = q.into_parts()?;
+            sqlx::query_with(&sql, Self::arguments(args))
+                .execute(&mut *tx)
+                .await?;
+        }
+        // A batch of people never seen before (the bulk case) goes in by the backend's
+        // fastest way (PostgreSQL: COPY); anything else through the upserts below.
+        if planned.iter().all(|p| p.change == PersonChange::Created)
+            && self
+                .copy_new_persons(&mut tx, &planned, source, kind)
+                .await?
+        {
+            tx.commit().await?;
+            return Ok(batch
+                .iter()
+                .zip(planned)
+                .map(|(b, p)| UpsertOutcome {
+                    row_number: b.row_number,
+                    person: p.change,
+                    enrolment: p.outcome,
+                })
+                .collect());
+        }
+        if !changed.is_empty() {
+            let mut q = Statement::<S::DB>::new(
+                        "INSERT INTO persons (region_code, id_number, name, household, permit_since, school, phone, \
+                         station_code, employee_insured, relief_kind, certificate_name, certificate_number, \
+                         certificate_valid_until, subsidy_fen, version, updated_by) ",
+                    );
+            q.push_values(changed.iter(), |row, p| {
+                let c = &p.columns;
+                row.push_bind(c.region_code.clone())
+                    .push_bind(c.id_number.clone())
+                    .push_bind(c.name.clone())
+                    .push_bind(c.household)
+                    .push_bind(c.permit_since)
+                    .push_bind(c.school.clone())
+                    .push_bind(c.phone.clone())
+                    .push_bind(c.station_code.clone())
+                    .push_bind(c.employee_insured)
+                    .push_bind(c.relief_kind)
+                    .push_bind(c.certificate_name.clone())
+                    .push_bind(c.certificate_number.clone())
+                    .push_bind(c.certificate_valid_until)
+                    .push_bind(c.subsidy_fen)
+                    .push_bind(p.version)
+                    .push_bind(source.actor.clone());
+            });
+            q.push(" ");
+            q.push(crate::upsert_plan::PERSONS_UPSERT_CONFLICT);
+            let (sql, args) = q.into_parts()?;
+            sqlx::query_with(&sql, Self::arguments(args))
+                .execute(&mut *tx)
+                .await?;
+
+            let mut q = Statement::<S::DB>::new(
+                        "INSERT INTO person_history (region_code, id_number, version, changed_by, source, snapshot) ",
+                    );
+            q.push_values(changed.iter(), |row, p| {
+                row.push_bind(p.columns.region_code.clone())
+                    .push_bind(p.columns.id_number.clone())
+                    .push_bind(p.version)
+                    .push_bind(source.actor.clone())
+                    .push_bind(source.source.clone())
+                    .push_bind(p.columns.snapshot());
+            });
+            let (sql, args) = q.into_parts()?;
+            sqlx::query_with(&sql, Self::arguments(args))
+                .execute(&mut *tx)
+                .await?;
+        }
+
+        let enrolment_writes: Vec<_> = planned
+            .iter()
+            .filter_map(|p| p.enrolment_write.as_ref().map(|w| (&p.columns, w)))
+            .collect();
+        if !enrolment_writes.is_empty() {
+            let mut q = Statement::<S::DB>::new(
+                "INSERT INTO enrolments (region_code, fee_year, id_number, status, refusal_code, \
+                         refusal_message, covered_from, source) ",
+            );
+            q.push_values(enrolment_writes.iter(), |row, (c, w)| {
+                row.push_bind(c.region_code.clone())
+                    .push_bind(w.fee_year)
+                    .push_bind(c.id_number.clone())
+                    .push_bind(w.status)
+                    .push_bind(w.refusal_code.clone())
+                    .push_bind(w.refusal_message.clone())
+                    .push_bind(w.covered_from)
+                    .push_bind(kind);
+            });
+            q.push(
+                        " ON CONFLICT (region_code, fee_year, id_number) DO UPDATE SET status = excluded.status, \
+                         refusal_code = excluded.refusal_code, refusal_message = excluded.refusal_message, \
+                         covered_from = excluded.covered_from, source = excluded.source, updated_at = excluded.updated_at",
+                    );
+            let (sql, args) = q.into_parts()?;
+            sqlx::query_with(&sql, Self::arguments(args))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(batch
+            .iter()
+            .zip(planned)
+            .map(|(b, p)| UpsertOutcome {
+                row_number: b.row_number,
+                person: p.change,
+                enrolment: p.outcome,
+            })
+            .collect())
+    }
+
+    async fn get_person(
+        &self,
+        region: yibao_domain::RegionCode,
+        id_number: &yibao_domain::IdNumber,
+    ) -> Result<Option<(yibao_domain::Person, i64)>, crate::StorageError> {
+        use sqlx::Row as _;
+        let row = sqlx::query(
+                    "SELECT region_code, id_number, name, household, permit_since, school, phone, station_code, \
+                     employee_insured, relief_kind, certificate_name, certificate_number, certificate_valid_until, \
+                     subsidy_fen, version FROM persons WHERE region_code = $1 AND id_number = $2",
+                )
+                .bind(region.as_str())
+                .bind(id_number.as_str())
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(r) = row else { return Ok(None) };
+        let columns = (person_columns_from_row)(&r)?;
+        let version: i64 = r.try_get("version")?;
+        Ok(Some((columns.into_person()?, version)))
+    }
+
+    async fn person_history(
+        &self,
+        region: yibao_domain::RegionCode,
+        id_number: &yibao_domain::IdNumber,
+    ) -> Result<Vec<crate::records::HistoryEntry>, crate::StorageError> {
+        use sqlx::Row as _;
+        let rows = sqlx::query(
+                    "SELECT version, CAST(changed_at AS TEXT) AS changed_at, changed_by, source, snapshot \
+                     FROM person_history WHERE region_code = $1 AND id_number = $2 ORDER BY version",
+                )
+                .bind(region.as_str())
+                .bind(id_number.as_str())
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let snapshot: String = r.try_get("snapshot")?;
+                Ok(crate::records::HistoryEntry {
+                    version: r.try_get("version")?,
+                    changed_at: r.try_get("changed_at")?,
+                    changed_by: r.try_get("changed_by")?,
+                    source: r.try_get("source")?,
+                    snapshot: serde_json::from_str(&snapshot)
+                        .map_err(crate::StorageError::corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn get_enrolment(
+        &self,
+        region: yibao_domain::RegionCode,
+        fee_year: yibao_domain::FeeYear,
+        id_number: &yibao_domain::IdNumber,
+    ) -> Result<Option<crate::records::EnrolmentRecord>, crate::StorageError> {
+        use sqlx::Row as _;
+        let row = sqlx::query(
+                    "SELECT region_code, CAST(fee_year AS INTEGER) AS fee_year, status, refusal_code, refusal_message, \
+                     covered_from, source FROM enrolments WHERE region_code = $1 AND fee_year = $2 AND id_number = $3",
+                )
+                .bind(region.as_str())
+                .bind(i32::from(fee_year.get()))
+                .bind(id_number.as_str())
+                .fetch_optional(self.pool())
+                .await?;
+        row.map(|r| {
+            Ok(crate::records::EnrolmentRecord {
+                region: r.try_get("region_code")?,
+                fee_year: r.try_get("fee_year")?,
+                status: r.try_get("status")?,
+                refusal_code: r.try_get("refusal_code")?,
+                refusal_message: r.try_get("refusal_message")?,
+                covered_from: r.try_get("covered_from")?,
+                source: r.try_get("source")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn move_person(
+        &self,
+        id_number: &yibao_domain::IdNumber,
+        from: yibao_domain::RegionCode,
+        to: yibao_domain::RegionCode,
+        source: &crate::records::ChangeSource,
+    ) -> Result<crate::records::MoveOutcome, crate::StorageError> {
+        use crate::records::MoveOutcome;
+        use sqlx::Row as _;
+        let (id, old, new) = (id_number.as_str(), from.as_str(), to.as_str());
+        if old == new {
+            return Ok(MoveOutcome::Moved {
+                fee_years: Vec::new(),
+                payables_cancelled: 0,
+            });
+        }
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+                    "SELECT region_code, id_number, name, household, permit_since, school, phone, station_code, \
+                     employee_insured, relief_kind, certificate_name, certificate_number, certificate_valid_until, \
+                     subsidy_fen, version FROM persons WHERE region_code = $1 AND id_number = $2",
+                )
+                .bind(old)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(row) = row else {
+            return Ok(MoveOutcome::NotFound);
+        };
+        let mut columns = (person_columns_from_row)(&row)?;
+        let old_version: i64 = row.try_get("version")?;
+        let locked: i64 = sqlx::query_scalar(
+                    "SELECT CAST(COUNT(*) AS BIGINT) FROM payables WHERE region_code = $1 AND id_number = $2 AND status = 'locked'",
+                )
+                .bind(old)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if locked > 0 {
+            tx.rollback().await?;
+            return Ok(MoveOutcome::Locked);
+        }
+        // The record in the new region (a later version than any it had there), its history
+        // copied over, and an entry for the move.
+        let there: Option<i64> = sqlx::query_scalar(
+            "SELECT version FROM persons WHERE region_code = $1 AND id_number = $2",
+        )
+        .bind(new)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let top: Option<i64> = sqlx::query_scalar(
+                    "SELECT CAST(MAX(version) AS BIGINT) FROM person_history WHERE region_code = $1 AND id_number = $2",
+                )
+                .bind(new)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let version = old_version.max(there.unwrap_or(0)).max(top.unwrap_or(0)) + 1;
+        columns.region_code = new.to_owned();
+        let c = &columns;
+        sqlx::query(&format!(
+                    "INSERT INTO persons (region_code, id_number, name, household, permit_since, school, phone, \
+                     station_code, employee_insured, relief_kind, certificate_name, certificate_number, \
+                     certificate_valid_until, subsidy_fen, version, updated_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) {}",
+                    crate::upsert_plan::PERSONS_UPSERT_CONFLICT
+                ),
+                )
+                .bind(new)
+                .bind(id)
+                .bind(&c.name)
+                .bind(c.household)
+                .bind(c.permit_since)
+                .bind(&c.school)
+                .bind(&c.phone)
+                .bind(&c.station_code)
+                .bind(c.employee_insured)
+                .bind(c.relief_kind)
+                .bind(&c.certificate_name)
+                .bind(&c.certificate_number)
+                .bind(c.certificate_valid_until)
+                .bind(c.subsidy_fen)
+                .bind(version)
+                .bind(&source.actor)
+                .execute(&mut *tx)
+                .await?;
+        // The history after the record: SQLite's history rows point at their person.
+        sqlx::query(
+                    "INSERT INTO person_history (region_code, id_number, version, changed_at, changed_by, source, snapshot) \
+                     SELECT $1, id_number, version, changed_at, changed_by, source, snapshot FROM person_history \
+                     WHERE region_code = $2 AND id_number = $3 ON CONFLICT DO NOTHING",
+                )
+                .bind(new)
+                .bind(old)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        sqlx::query("INSERT INTO person_history (region_code, id_number, version, changed_by, source, snapshot) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(new)
+                    .bind(id)
+                    .bind(version)
+                    .bind(&source.actor)
+                    .bind(format!("move:{old}"))
+                    .bind(columns.snapshot())
+                    .execute(&mut *tx)
+                    .await?;
+        sqlx::query("INSERT INTO person_directory (id_number, region_code) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(id)
+                    .bind(new)
+                    .execute(&mut *tx)
+                    .await?;
+        // Every enrolled year not paid yet moves: the old enrolment refused, the new one
+        // enrolled, the claim moved, the unpaid payable cancelled.
+        let years: Vec<(i32, chrono::NaiveDate)> = sqlx::query_as(
+                    "SELECT CAST(e.fee_year AS INTEGER), e.covered_from FROM enrolments e WHERE e.region_code = $1 AND e.id_number = $2 \
+                     AND e.status = 'enrolled' AND NOT EXISTS (SELECT 1 FROM payables y WHERE y.region_code = e.region_code \
+                       AND y.id_number = e.id_number AND y.fee_year = e.fee_year AND y.status IN ('paid', 'posted')) \
+                     ORDER BY e.fee_year",
+                )
+                .bind(old)
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut payables_cancelled = 0;
+        for (year, covered_from) in &years {
+            sqlx::query(
+                        "UPDATE enrolments SET status = 'refused', refusal_code = 'MOVED_AWAY', refusal_message = $1, \
+                         covered_from = NULL, updated_at = CURRENT_TIMESTAMP WHERE region_code = $2 AND fee_year = $3 AND id_number = $4",
+                    )
+                    .bind(format!("已转往统筹区 {new} 参保"))
+                    .bind(old)
+                    .bind(year)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            sqlx::query(
+                        "INSERT INTO enrolments (region_code, fee_year, id_number, status, covered_from, source) \
+                         VALUES ($1, $2, $3, 'enrolled', $4, 'api') \
+                         ON CONFLICT (region_code, fee_year, id_number) DO UPDATE SET status = 'enrolled', refusal_code = NULL, \
+                         refusal_message = NULL, covered_from = excluded.covered_from, source = excluded.source, \
+                         updated_at = excluded.updated_at",
+                    )
+                    .bind(new)
+                    .bind(year)
+                    .bind(id)
+                    .bind(covered_from)
+                    .execute(&mut *tx)
+                    .await?;
+            sqlx::query("UPDATE enrolment_claims SET region_code = $1 WHERE id_number = $2 AND fee_year = $3 AND region_code = $4")
+                        .bind(new)
+                        .bind(id)
+                        .bind(year)
+                        .bind(old)
+                        .execute(&mut *tx)
+                        .await?;
+            let cancelled = sqlx::query(
+                        "UPDATE payables SET status = 'cancelled' WHERE region_code = $1 AND id_number = $2 AND fee_year = $3 \
+                         AND status IN ('unpaid', 'exempt')",
+                    )
+                    .bind(old)
+                    .bind(id)
+                    .bind(year)
+                    .execute(&mut *tx)
+                    .await?;
+            payables_cancelled += Self::rows_affected(&cancelled);
+        }
+        tx.commit().await?;
+        Ok(MoveOutcome::Moved {
+            fee_years: years.into_iter().map(|(y, _)| y).collect(),
+            payables_cancelled,
+        })
+    }
+
+    async fn renew_enrolments(
+        &self,
+        region: yibao_domain::RegionCode,
+        from: yibao_domain::FeeYear,
+        to: yibao_domain::FeeYear,
+        covered_from: chrono::NaiveDate,
+    ) -> Result<u64, crate::StorageError> {
+        // The region's candidates (one shard), then the claims of those not enrolled
+        // anywhere for the new year (the claim's key decides), then their enrolments: one
+        // transaction.
+        let mut tx = self.begin_write().await?;
+        let candidates: Vec<String> = sqlx::query_scalar(
+                    "SELECT e.id_number FROM enrolments e JOIN persons p ON p.region_code = e.region_code AND p.id_number = e.id_number \
+                     WHERE e.region_code = $1 AND e.fee_year = $2 AND e.status = 'enrolled' AND p.employee_insured = $4 \
+                       AND NOT EXISTS (SELECT 1 FROM enrolments x WHERE x.region_code = $1 AND x.fee_year = $3 AND x.id_number = e.id_number) \
+                     ORDER BY e.id_number",
+                )
+                .bind(region.as_str())
+                .bind(i32::from(from.get()))
+                .bind(i32::from(to.get()))
+                .bind(false)
+                .fetch_all(&mut *tx)
+                .await?;
+        let year = i32::from(to.get());
+        let mut renewed: u64 = 0;
+        for chunk in candidates.chunks(crate::records::MAX_UPSERT_BATCH) {
+            let mut q = Statement::<S::DB>::new(
+                "INSERT INTO enrolment_claims (id_number, fee_year, region_code) ",
+            );
+            q.push_values(chunk.iter(), |row, id| {
+                row.push_bind(id.clone())
+                    .push_bind(year)
+                    .push_bind(region.as_str().to_owned());
+            });
+            q.push(" ON CONFLICT DO NOTHING RETURNING id_number");
+            let (sql, args) = q.into_parts()?;
+            let claimed: Vec<String> = sqlx::query_scalar_with(&sql, Self::arguments(args))
+                .fetch_all(&mut *tx)
+                .await?;
+            if claimed.is_empty() {
+                continue;
+            }
+            let mut q = Statement::<S::DB>::new(
+                        "INSERT INTO enrolments (region_code, fee_year, id_number, status, covered_from, source) ",
+                    );
+            q.push_values(claimed.iter(), |row, id| {
+                row.push_bind(region.as_str().to_owned())
+                    .push_bind(year)
+                    .push_bind(id.clone())
+                    .push_bind("enrolled")
+                    .push_bind(covered_from)
+                    .push_bind("renewal");
+            });
+            let (sql, args) = q.into_parts()?;
+            renewed += Self::rows_affected(
+                &sqlx::query_with(&sql, Self::arguments(args))
+                    .execute(&mut *tx)
+                    .await?,
+            );
+        }
+        tx.commit().await?;
+        Ok(renewed)
+    }
+
+    async fn standing(
+        &self,
+        region: yibao_domain::RegionCode,
+        fee_year: yibao_domain::FeeYear,
+        station: Option<&yibao_domain::StationCode>,
+        limit: usize,
+    ) -> Result<Vec<crate::records::StandingRow>, crate::StorageError> {
+        use sqlx::Row as _;
+        let rows = sqlx::query(
+                    "SELECT p.region_code, p.station_code, p.id_number, p.name, p.phone, e.status AS enrolment_status, \
+                     e.refusal_message, y.status AS payable_status, y.amount_fen \
+                     FROM persons p \
+                     LEFT JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number AND e.fee_year = $2 \
+                     LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number AND y.fee_year = $2 \
+                          AND y.status NOT IN ('superseded', 'cancelled') \
+                     WHERE p.region_code = $1 AND (p.station_code = $3 OR $4) \
+                     ORDER BY p.station_code, p.id_number LIMIT $5",
+                )
+                .bind(region.as_str())
+                .bind(i32::from(fee_year.get()))
+                .bind(station.map(|s| s.as_str().to_owned()))
+                .bind(station.is_none())
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(self.reads().pool())
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let enrolment: Option<String> = r.try_get("enrolment_status")?;
+                let payable: Option<String> = r.try_get("payable_status")?;
+                let refusal: Option<String> = r.try_get("refusal_message")?;
+                let amount: Option<i64> = r.try_get("amount_fen")?;
+                let (standing, detail) =
+                    crate::records::standing_of(enrolment.as_deref(), payable.as_deref(), refusal);
+                Ok(crate::records::StandingRow {
+                    region: r.try_get("region_code")?,
+                    station_code: r.try_get("station_code")?,
+                    id_number: r.try_get("id_number")?,
+                    name: r.try_get("name")?,
+                    standing: standing.to_owned(),
+                    detail,
+                    amount_fen: amount,
+                    phone: r.try_get("phone")?,
+                })
+            })
+            .collect()
+    }
+}
