@@ -396,12 +396,6 @@ impl PostgresStorage {
         Ok(done)
     }
 
-    /// Appends the test "is one of these ID numbers" to a query that ends in a column name.
-    /// ` = ANY($n)` with one array parameter: planned once, whatever the batch size.
-    pub fn push_id_list(q: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>, ids: &[String]) {
-        q.push(" = ANY(").push_bind(ids.to_vec()).push(")");
-    }
-
     /// The embedded migrations, for tests that build a database as an earlier version left it.
     pub fn migrator() -> &'static sqlx::migrate::Migrator {
         &MIGRATOR
@@ -412,9 +406,6 @@ impl PostgresStorage {
         &self.pool
     }
 }
-
-yibao_storage::impl_collection_storage!(PostgresStorage, sqlx::Postgres);
-yibao_storage::impl_settlement_storage!(PostgresStorage, sqlx::Postgres);
 
 /// A pool of [`MAX_CONNECTIONS`] to `url`; a failure is explained ([`diagnose_connect`]) after
 /// `what` (empty for the primary).

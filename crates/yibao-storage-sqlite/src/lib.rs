@@ -157,17 +157,6 @@ impl SqliteStorage {
             .map_err(|e| StorageError::Other(format!("migration failed: {e}")))
     }
 
-    /// Appends the test "is one of these ID numbers" to a query that ends in a column name.
-    /// ` IN ($n, …)`: SQLite has no arrays.
-    pub fn push_id_list(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, ids: &[String]) {
-        q.push(" IN (");
-        let mut list = q.separated(", ");
-        for id in ids {
-            list.push_bind(id.clone());
-        }
-        q.push(")");
-    }
-
     /// The pool, for tests that check constraints below the trait.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -212,9 +201,6 @@ fn diagnose_open(path: &std::path::Path, error: &sqlx::Error) -> String {
         _ => format!("{file}：文件无法打开或读写（权限不足、磁盘已满或文件已损坏？）"),
     }
 }
-
-yibao_storage::impl_collection_storage!(SqliteStorage, sqlx::Sqlite);
-yibao_storage::impl_settlement_storage!(SqliteStorage, sqlx::Sqlite);
 
 #[async_trait::async_trait]
 impl Dialect for SqliteStorage {

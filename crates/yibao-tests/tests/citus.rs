@@ -429,7 +429,7 @@ async fn the_hot_paths_go_to_one_shard_per_statement() {
         setup.pool(),
         &format!(
             "{} WHERE y.id_number = '{haikou}' AND y.status NOT IN ('superseded', 'cancelled') AND y.region_code IN ('460100')",
-            yibao_storage::payable_view_select!()
+            yibao_storage::rows::PAYABLE_VIEW_SELECT
         ),
     )
     .await;
