@@ -1,7 +1,7 @@
 //! The console's campaign records (issue 16): roster rejection files, the unpaid list with each
 //! person's latest follow-up, the follow-ups themselves and the stations' uninsured submissions,
 //! written once for both backends as ordinary generic code over sqlx (issue 13). The `Storage`
-//! methods of the same names forward here ([`crate::impl_storage`]), so callers are unchanged.
+//! methods of the same names forward here (`storage_impl.rs`).
 
 use async_trait::async_trait;
 use chrono::NaiveDate;

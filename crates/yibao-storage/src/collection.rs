@@ -1,21 +1,29 @@
 //! Collection (税务征收) storage: channels, nonces, orders, payments, refunds, reversals, receipts
-//! and the outbox. A second trait, [`CollectionStorage`], that every [`crate::Storage`] also is; its
-//! SQL is shared by both backends through [`impl_collection_storage!`](crate::impl_collection_storage).
+//! and the outbox. [`CollectionStorage`] is
+//! the aggregates' traits together, each written once for both backends in its own file
+//! ([`crate::channels`], [`crate::payable_search`], [`crate::orders`], [`crate::payments`],
+//! [`crate::refunds`], [`crate::receipts`], [`crate::outbox`]); this module holds their records.
 //!
 //! Pay-once lives in the database: a payable moves to `paid` only by a conditional update on its
 //! status, and `payment_applications` has a unique index on the payable for active applications, so
 //! two payments racing for one payable leave exactly one applied whatever the application code does.
 
-use async_trait::async_trait;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::channels::ChannelStore;
+use crate::orders::OrderStore;
+use crate::outbox::OutboxStore;
+use crate::payable_search::PayableSearch;
+use crate::payments::PaymentStore;
+use crate::receipts::ReceiptStore;
+use crate::refunds::RefundStore;
 use crate::StorageError;
 
 /// Payment reports committed together at most.
 pub const MAX_PAYMENT_BATCH: usize = 64;
 
-/// Nonces recorded together at most ([`CollectionStorage::remember_nonces`]).
+/// Nonces recorded together at most ([`crate::channels::ChannelStore::remember_nonces`]).
 pub const MAX_NONCE_BATCH: usize = 256;
 
 /// Payables in one order or payment: a family paying together, bounded.
@@ -326,7 +334,7 @@ pub struct OutboxEvent {
     pub dead: bool,
 }
 
-/// What [`CollectionStorage::check_invariants`] found. Every list empty means all four of the
+/// What [`crate::payments::PaymentStore::check_invariants`] found. Every list empty means all four of the
 /// protocol's storable invariants hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct InvariantReport {
@@ -356,173 +364,27 @@ impl InvariantReport {
     }
 }
 
-#[async_trait]
-pub trait CollectionStorage: Send + Sync + 'static {
-    /// Registers a channel with its regions, in one transaction.
-    async fn create_channel(&self, channel: &ChannelRecord) -> Result<(), StorageError>;
-    async fn get_channel(&self, channel_id: &str) -> Result<Option<ChannelRecord>, StorageError>;
-    /// Every channel, by id (the secrets stay sealed).
-    async fn list_channels(&self) -> Result<Vec<ChannelRecord>, StorageError>;
-    /// Sets a channel's rate and the regions it serves (replacing them); `false` when there is no
-    /// such channel.
-    async fn update_channel(
-        &self,
-        channel_id: &str,
-        rate_per_second: i64,
-        regions: &[String],
-    ) -> Result<bool, StorageError>;
-    /// Enables or disables a channel; `false` when there is no such channel.
-    async fn set_channel_enabled(
-        &self,
-        channel_id: &str,
-        enabled: bool,
-    ) -> Result<bool, StorageError>;
-    /// Replaces a channel's secret; the current one stays accepted until `previous_until` (Unix
-    /// seconds; at most [`MAX_SECRET_GRACE_SECONDS`] ahead, or now for no grace). `false` when
-    /// there is no such channel.
-    async fn rotate_channel_secret(
-        &self,
-        channel_id: &str,
-        new_secret_sealed: &str,
-        previous_until: i64,
-    ) -> Result<bool, StorageError>;
-    /// Records a nonce; `false` when the channel used it before (a replay).
-    async fn remember_nonce(
-        &self,
-        channel_id: &str,
-        nonce: &str,
-        now: i64,
-    ) -> Result<bool, StorageError>;
-    /// Records several nonces of one channel in one statement and one commit (the server's nonce
-    /// writer gathers the requests that arrive together); for each, `false` when the channel used
-    /// it before, earlier in the same list included. At most [`MAX_NONCE_BATCH`].
-    async fn remember_nonces(
-        &self,
-        channel_id: &str,
-        nonces: &[String],
-        now: i64,
-    ) -> Result<Vec<bool>, StorageError>;
-    /// Forgets nonces seen before `before`. Returns how many.
-    async fn sweep_nonces(&self, before: i64) -> Result<u64, StorageError>;
+/// What the channel protocol needs of storage: every aggregate of collection, each in its own file.
+pub trait CollectionStorage:
+    ChannelStore
+    + PayableSearch
+    + OrderStore
+    + PaymentStore
+    + RefundStore
+    + ReceiptStore
+    + OutboxStore
+    + 'static
+{
+}
 
-    /// A person's current payables (not superseded or cancelled) by ID number, in the regions given.
-    async fn payables_by_person(
-        &self,
-        id_number: &str,
-        regions: &[String],
-        fee_year: Option<i32>,
-    ) -> Result<Vec<PayableView>, StorageError>;
-    async fn payables_by_id(
-        &self,
-        payable_ids: &[String],
-    ) -> Result<Vec<PayableView>, StorageError>;
-
-    /// Opens an order and locks its payables until `expires_at`, atomically: all or none.
-    async fn open_order(&self, order: &NewOrder) -> Result<OrderOutcome, StorageError>;
-    /// Cancels an open order of this channel and releases its payables. Idempotent.
-    async fn cancel_order(
-        &self,
-        channel_id: &str,
-        order_no: &str,
-    ) -> Result<Option<OrderRecord>, StorageError>;
-    /// The order's payable ids, if the order belongs to the channel.
-    async fn order_payables(
-        &self,
-        channel_id: &str,
-        order_no: &str,
-    ) -> Result<Option<Vec<String>>, StorageError>;
-    /// Marks open orders past their hold time expired and releases their locks.
-    async fn expire_orders(&self, now: i64) -> Result<u64, StorageError>;
-
-    /// Stores a payment report in one transaction: applies each payable still payable, issues a
-    /// receipt for each, writes the outbox, and records a refund owed for whatever was not applied.
-    async fn report_payment(
-        &self,
-        payment: &NewPayment,
-    ) -> Result<PaymentReportOutcome, StorageError>;
-    /// Group commit: several payment reports in one transaction, each in its own savepoint, with
-    /// the same result each would get alone. At most [`MAX_PAYMENT_BATCH`].
-    async fn report_payments(
-        &self,
-        payments: &[NewPayment],
-    ) -> Result<Vec<Result<PaymentReportOutcome, StorageError>>, StorageError>;
-    async fn payment_state(
-        &self,
-        channel_id: &str,
-        channel_txn_id: &str,
-    ) -> Result<Option<PaymentState>, StorageError>;
-    /// Reverses a payment (冲正), or records the reversal ahead of it. Idempotent. When the
-    /// channel says the funds were not returned, what had been applied becomes a refund owed.
-    async fn reverse_payment(
-        &self,
-        reversal: &NewReversal,
-    ) -> Result<ReversalOutcome, StorageError>;
-
-    /// An order of this channel by its own number, with the fingerprint of the request that opened it.
-    async fn find_order(
-        &self,
-        channel_id: &str,
-        channel_order_no: &str,
-    ) -> Result<Option<(OrderRecord, String)>, StorageError>;
-
-    async fn pending_refunds(
-        &self,
-        channel_id: &str,
-        limit: usize,
-    ) -> Result<Vec<RefundState>, StorageError>;
-    async fn refund_result(
-        &self,
-        channel_id: &str,
-        refund_no: &str,
-        succeeded: bool,
-        channel_refund_id: &str,
-        failure_reason: Option<&str>,
-        today: NaiveDate,
-    ) -> Result<RefundResultOutcome, StorageError>;
-    /// Refunds still owed whose due date is before `today`.
-    async fn overdue_refunds(
-        &self,
-        today: NaiveDate,
-        region: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<RefundState>, StorageError>;
-
-    async fn get_receipt(
-        &self,
-        receipt_code: &str,
-        receipt_number: &str,
-    ) -> Result<Option<ReceiptRecord>, StorageError>;
-    async fn receipts_of_person(
-        &self,
-        id_number: &str,
-        regions: &[String],
-        fee_year: Option<i32>,
-    ) -> Result<Vec<ReceiptRecord>, StorageError>;
-    /// (receipt code, count, highest number) per code: gaplessness means count == highest.
-    async fn receipt_number_stats(&self) -> Result<Vec<(String, i64, i64)>, StorageError>;
-
-    /// Checks the protocol's invariants against everything stored.
-    async fn check_invariants(&self) -> Result<InvariantReport, StorageError>;
-
-    /// Outbox events due for delivery.
-    async fn due_events(&self, now: i64, limit: usize) -> Result<Vec<OutboxEvent>, StorageError>;
-    /// Applied payments not posted to the agency (到帐) since before `before` (unix seconds).
-    async fn unposted_events(
-        &self,
-        before: i64,
-        region: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<OutboxEvent>, StorageError>;
-    async fn mark_event_delivered(&self, event_id: &str, now: i64) -> Result<(), StorageError>;
-    /// Forgets at most `limit` events delivered before `before` (unix seconds), oldest first, so
-    /// the outbox does not grow for ever; returns how many. Undelivered events (pending or dead
-    /// letters) are never pruned, however old.
-    async fn prune_delivered_events(&self, before: i64, limit: usize) -> Result<u64, StorageError>;
-    /// Records a failed attempt: retry at `next_attempt_at`, or dead-letter when `dead`.
-    async fn mark_event_failed(
-        &self,
-        event_id: &str,
-        next_attempt_at: i64,
-        dead: bool,
-    ) -> Result<(), StorageError>;
+impl<T> CollectionStorage for T where
+    T: ChannelStore
+        + PayableSearch
+        + OrderStore
+        + PaymentStore
+        + RefundStore
+        + ReceiptStore
+        + OutboxStore
+        + 'static
+{
 }

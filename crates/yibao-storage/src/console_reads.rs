@@ -1,6 +1,6 @@
 //! Reads of the staff console's first page, written once for both backends as ordinary generic
-//! code over sqlx rather than inside the `impl_storage!` macro (the direction of issue 13): the
-//! backends' `Storage` implementations call these with their pool.
+//! code over sqlx (issue 13): the `Storage` implementation (`storage_impl.rs`) calls these with
+//! the pool that serves reads.
 
 use chrono::NaiveDate;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
@@ -148,7 +148,7 @@ pub struct UnpaidBatchQuery<'a> {
     pub limit: usize,
 }
 
-/// One batch of the unpaid list ([`UNPAID_AFTER_SQL`]); fewer than `limit` rows means the end.
+/// One batch of the unpaid list (`UNPAID_AFTER_SQL`); fewer than `limit` rows means the end.
 pub async fn unpaid_after<DB>(
     pool: &Pool<DB>,
     query: &UnpaidBatchQuery<'_>,

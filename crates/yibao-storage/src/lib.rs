@@ -18,26 +18,58 @@ use yibao_domain::{
 
 pub mod assessment;
 pub mod campaign_records;
+pub mod channels;
 pub mod citizen_accounts;
 pub mod citizen_reads;
 pub mod collection;
-mod collection_store;
 pub mod console_reads;
 mod database_url;
+pub mod debit_runs;
 pub mod dialect;
 pub mod enrolment_applications;
+mod locate;
 pub mod memo;
+pub mod orders;
+pub mod outbox;
+pub mod payable_search;
+pub mod payments;
 pub mod persons;
 pub mod read_routing;
+pub mod receipts;
+pub mod reconciliation;
 pub mod records;
+pub mod refund_care;
+pub mod refunds;
 pub mod region_setup;
 pub mod regional_id;
+pub mod reports;
 pub mod rows;
 pub mod settlement;
-mod settlement_store;
 pub mod staff_accounts;
 mod storage_impl;
 pub mod upsert_plan;
+
+/// Every aggregate trait, for code that calls storage on a backend's own type rather than
+/// through `dyn Storage` (a trait's methods need the trait in scope there).
+pub mod prelude {
+    pub use crate::assessment::AssessmentStore;
+    pub use crate::channels::ChannelStore;
+    pub use crate::collection::CollectionStorage;
+    pub use crate::debit_runs::DebitStore;
+    pub use crate::dialect::Dialect;
+    pub use crate::orders::OrderStore;
+    pub use crate::outbox::OutboxStore;
+    pub use crate::payable_search::PayableSearch;
+    pub use crate::payments::PaymentStore;
+    pub use crate::persons::PersonStore;
+    pub use crate::receipts::ReceiptStore;
+    pub use crate::reconciliation::ReconciliationStore;
+    pub use crate::refund_care::RefundCare;
+    pub use crate::refunds::RefundStore;
+    pub use crate::reports::ReportStore;
+    pub use crate::settlement::SettlementStorage;
+    pub use crate::Storage;
+}
 
 pub use database_url::{DatabaseUrl, DatabaseUrlError};
 pub use records::{

@@ -29,7 +29,7 @@ pub const FEE_POLICY_CACHE_TTL: Duration = Duration::from_secs(5);
 /// Fee policies (region and year, known or not) remembered at most.
 pub const FEE_POLICY_CACHE_MAX_ENTRIES: usize = 1024;
 
-/// The channels of a storage ([`crate::collection::CollectionStorage::get_channel`]).
+/// The channels of a storage ([`crate::channels::ChannelStore::get_channel`]).
 pub type ChannelCache = MemoCache<String, Option<ChannelRecord>>;
 
 /// Values read from the database, each believed for the cache's time to live.

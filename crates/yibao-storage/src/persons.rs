@@ -32,7 +32,7 @@ pub trait PersonStore: Send + Sync {
     }
     /// [`PersonStore::upsert_persons`] for a caller with limited rights: a row whose person is stored
     /// already under a region and station that `may_change` refuses is not written at all (neither
-    /// the person nor an enrolment) and comes back as [`PersonChange::OutOfScope`]. The stored
+    /// the person nor an enrolment) and comes back as [`crate::records::PersonChange::OutOfScope`]. The stored
     /// region and station are the ones the write transaction reads, not an earlier look-up.
     async fn upsert_persons_checked(
         &self,

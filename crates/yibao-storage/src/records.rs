@@ -163,7 +163,7 @@ pub enum ReassessRefusal {
     Locked,
 }
 
-/// What [`crate::Storage::move_person`] did.
+/// What [`crate::persons::PersonStore::move_person`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MoveOutcome {
     /// Moved: the fee years whose enrolment moved with them, and how many unpaid payables the old

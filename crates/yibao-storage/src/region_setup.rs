@@ -1,6 +1,6 @@
 //! Pooling regions, their fee policies and their holiday calendars, written once for both
 //! backends as ordinary generic code over sqlx (issue 13). The `Storage` methods of the same names
-//! forward here ([`crate::impl_storage`]), so callers are unchanged.
+//! forward here (`storage_impl.rs`).
 
 use async_trait::async_trait;
 use chrono::NaiveDate;

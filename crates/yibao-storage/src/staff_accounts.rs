@@ -1,7 +1,7 @@
 //! Staff accounts, their sessions, the sign-in throttle, the audit log and the roster import
 //! register, written once for both backends as ordinary generic code over sqlx (issue 13): a
 //! trait with one blanket implementation for every backend's pool. The `Storage` methods of the
-//! same names call these ([`crate::impl_storage`] only forwards), so callers are unchanged.
+//! same names forward here (`storage_impl.rs`).
 //!
 //! Each write transaction starts with its write, so SQLite takes its write lock at the first
 //! statement (no read snapshot to upgrade), and counts come back through `RETURNING`, which both

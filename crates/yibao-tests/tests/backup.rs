@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use yibao::load::{LoadPlan, StopRule};
-use yibao_storage::collection::CollectionStorage;
+use yibao_storage::payments::PaymentStore;
 use yibao_storage::{DatabaseUrl, Storage};
 use yibao_storage_sqlite::SqliteStorage;
 use yibao_tests::fresh_sqlite;

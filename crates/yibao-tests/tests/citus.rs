@@ -13,10 +13,10 @@ use yibao_domain::{DueDate, FeeYear, RegionCode};
 use yibao_roster_file::Limits;
 use yibao_server::services::assessment::assess_region;
 use yibao_server::services::roster_import::{import_roster, ImportReport, ImportScope};
-use yibao_storage::collection::CollectionStorage as _;
 use yibao_storage::collection::{
     NewOrder, NewPayment, NewReversal, OrderOutcome, PaymentReportOutcome, ReversalOutcome,
 };
+use yibao_storage::prelude::*;
 use yibao_storage::Storage;
 use yibao_tests::{fresh_citus, make_id, on_citus, on_each_test_db, DbHandle};
 

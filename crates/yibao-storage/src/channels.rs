@@ -1,0 +1,306 @@
+//! Channels (渠道), their regions and sealed secrets, and the nonces of their signed requests,
+//! written once for both backends over a [`Dialect`] (issue 13).
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
+
+use crate::collection::ChannelRecord;
+use crate::dialect::{Dialect, Statement};
+use crate::StorageError;
+
+/// Channels, their regions and secrets, and the nonces they have used.
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    /// Registers a channel with its regions, in one transaction.
+    async fn create_channel(&self, channel: &ChannelRecord) -> Result<(), StorageError>;
+
+    async fn get_channel(&self, channel_id: &str) -> Result<Option<ChannelRecord>, StorageError>;
+
+    /// Every channel, by id (the secrets stay sealed).
+    async fn list_channels(&self) -> Result<Vec<ChannelRecord>, StorageError>;
+
+    /// Sets a channel's rate and the regions it serves (replacing them); `false` when there is no
+    /// such channel.
+    async fn update_channel(
+        &self,
+        channel_id: &str,
+        rate_per_second: i64,
+        regions: &[String],
+    ) -> Result<bool, StorageError>;
+
+    /// Enables or disables a channel; `false` when there is no such channel.
+    async fn set_channel_enabled(
+        &self,
+        channel_id: &str,
+        enabled: bool,
+    ) -> Result<bool, StorageError>;
+
+    /// Replaces a channel's secret; the current one stays accepted until `previous_until` (Unix
+    /// seconds; at most [`crate::collection::MAX_SECRET_GRACE_SECONDS`] ahead, or now for no grace). `false` when
+    /// there is no such channel.
+    async fn rotate_channel_secret(
+        &self,
+        channel_id: &str,
+        new_secret_sealed: &str,
+        previous_until: i64,
+    ) -> Result<bool, StorageError>;
+
+    /// Records a nonce; `false` when the channel used it before (a replay).
+    async fn remember_nonce(
+        &self,
+        channel_id: &str,
+        nonce: &str,
+        now: i64,
+    ) -> Result<bool, StorageError>;
+
+    /// Records several nonces of one channel in one statement and one commit (the server's nonce
+    /// writer gathers the requests that arrive together); for each, `false` when the channel used
+    /// it before, earlier in the same list included. At most [`crate::collection::MAX_NONCE_BATCH`].
+    async fn remember_nonces(
+        &self,
+        channel_id: &str,
+        nonces: &[String],
+        now: i64,
+    ) -> Result<Vec<bool>, StorageError>;
+
+    /// Forgets nonces seen before `before`. Returns how many.
+    async fn sweep_nonces(&self, before: i64) -> Result<u64, StorageError>;
+}
+
+#[async_trait]
+impl<S> ChannelStore for S
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> &'q str: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> Option<&'q str>: Encode<'q, S::DB>,
+    for<'q> Option<String>: Encode<'q, S::DB>,
+    for<'q> Option<i64>: Encode<'q, S::DB>,
+    for<'q> Option<i32>: Encode<'q, S::DB>,
+    for<'q> Option<NaiveDate>: Encode<'q, S::DB>,
+    for<'q> bool: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i32: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> NaiveDate: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'a> &'a str: ColumnIndex<<S::DB as Database>::Row>,
+    usize: ColumnIndex<<S::DB as Database>::Row>,
+{
+    async fn create_channel(
+        &self,
+        channel: &crate::collection::ChannelRecord,
+    ) -> Result<(), crate::StorageError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO channels (channel_id, kind, secret_sealed, rate_per_second, enabled) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&channel.channel_id)
+                    .bind(&channel.kind)
+                    .bind(&channel.secret_sealed)
+                    .bind(channel.rate_per_second)
+                    .bind(channel.enabled)
+                    .execute(&mut *tx)
+                    .await?;
+        for region in &channel.regions {
+            sqlx::query("INSERT INTO channel_regions (channel_id, region_code) VALUES ($1, $2)")
+                .bind(&channel.channel_id)
+                .bind(region)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.channel_cache().forget(&channel.channel_id);
+        Ok(())
+    }
+
+    async fn get_channel(
+        &self,
+        channel_id: &str,
+    ) -> Result<Option<crate::collection::ChannelRecord>, crate::StorageError> {
+        // Every channel request reads its channel: from memory while fresh (channel_cache).
+        let generation = match self.channel_cache().lookup(channel_id) {
+            crate::memo::Lookup::Known(record) => return Ok(record),
+            crate::memo::Lookup::Unknown(generation) => generation,
+        };
+        let row = sqlx::query("SELECT channel_id, kind, secret_sealed, CAST(rate_per_second AS BIGINT) AS rate, enabled, \
+                                         previous_secret_sealed, CAST(previous_secret_until AS BIGINT) AS previous_until \
+                                         FROM channels WHERE channel_id = $1")
+                    .bind(channel_id)
+                    .fetch_optional(self.pool())
+                    .await?;
+        let record = match row {
+            None => None,
+            Some(r) => {
+                let regions: Vec<String> = sqlx::query_scalar("SELECT region_code FROM channel_regions WHERE channel_id = $1 ORDER BY region_code")
+                            .bind(channel_id)
+                            .fetch_all(self.pool())
+                            .await?;
+                Some(crate::collection::channel_from_row(&r, regions)?)
+            }
+        };
+        self.channel_cache()
+            .store(channel_id.to_owned(), record.clone(), generation);
+        Ok(record)
+    }
+
+    async fn list_channels(
+        &self,
+    ) -> Result<Vec<crate::collection::ChannelRecord>, crate::StorageError> {
+        use sqlx::Row as _;
+        let rows = sqlx::query("SELECT channel_id, kind, secret_sealed, CAST(rate_per_second AS BIGINT) AS rate, enabled, \
+                                          previous_secret_sealed, CAST(previous_secret_until AS BIGINT) AS previous_until \
+                                          FROM channels ORDER BY channel_id")
+                    .fetch_all(self.pool())
+                    .await?;
+        let region_rows = sqlx::query(
+            "SELECT channel_id, region_code FROM channel_regions ORDER BY channel_id, region_code",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut regions: std::collections::BTreeMap<String, Vec<String>> =
+            std::collections::BTreeMap::new();
+        for r in &region_rows {
+            regions
+                .entry(r.try_get("channel_id")?)
+                .or_default()
+                .push(r.try_get("region_code")?);
+        }
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("channel_id")?;
+                crate::collection::channel_from_row(r, regions.remove(&id).unwrap_or_default())
+            })
+            .collect()
+    }
+
+    async fn update_channel(
+        &self,
+        channel_id: &str,
+        rate_per_second: i64,
+        regions: &[String],
+    ) -> Result<bool, crate::StorageError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE channels SET rate_per_second = $1 WHERE channel_id = $2")
+            .bind(rate_per_second)
+            .bind(channel_id)
+            .execute(&mut *tx)
+            .await?;
+        if S::rows_affected(&done) != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM channel_regions WHERE channel_id = $1")
+            .bind(channel_id)
+            .execute(&mut *tx)
+            .await?;
+        for region in regions {
+            sqlx::query("INSERT INTO channel_regions (channel_id, region_code) VALUES ($1, $2)")
+                .bind(channel_id)
+                .bind(region)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.channel_cache().forget(channel_id);
+        Ok(true)
+    }
+
+    async fn set_channel_enabled(
+        &self,
+        channel_id: &str,
+        enabled: bool,
+    ) -> Result<bool, crate::StorageError> {
+        let done = sqlx::query("UPDATE channels SET enabled = $1 WHERE channel_id = $2")
+            .bind(enabled)
+            .bind(channel_id)
+            .execute(self.pool())
+            .await?;
+        self.channel_cache().forget(channel_id);
+        Ok(S::rows_affected(&done) == 1)
+    }
+
+    async fn rotate_channel_secret(
+        &self,
+        channel_id: &str,
+        new_secret_sealed: &str,
+        previous_until: i64,
+    ) -> Result<bool, crate::StorageError> {
+        // One statement: the current secret becomes the previous one as it is replaced.
+        let done = sqlx::query("UPDATE channels SET previous_secret_sealed = secret_sealed, previous_secret_until = $1, \
+                                          secret_sealed = $2 WHERE channel_id = $3")
+                    .bind(previous_until)
+                    .bind(new_secret_sealed)
+                    .bind(channel_id)
+                    .execute(self.pool())
+                    .await?;
+        self.channel_cache().forget(channel_id);
+        Ok(S::rows_affected(&done) == 1)
+    }
+
+    async fn remember_nonce(
+        &self,
+        channel_id: &str,
+        nonce: &str,
+        now: i64,
+    ) -> Result<bool, crate::StorageError> {
+        let done = sqlx::query("INSERT INTO channel_nonces (channel_id, nonce, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(channel_id)
+                    .bind(nonce)
+                    .bind(now)
+                    .execute(self.pool())
+                    .await?;
+        Ok(S::rows_affected(&done) == 1)
+    }
+
+    async fn remember_nonces(
+        &self,
+        channel_id: &str,
+        nonces: &[String],
+        now: i64,
+    ) -> Result<Vec<bool>, crate::StorageError> {
+        if nonces.len() > crate::collection::MAX_NONCE_BATCH {
+            return Err(crate::StorageError::Other(format!(
+                "一次最多记录 {} 个 Nonce",
+                crate::collection::MAX_NONCE_BATCH
+            )));
+        }
+        // A nonce twice in the list is a replay the second time: only first ones are sent.
+        let mut first: std::collections::HashSet<&str> =
+            std::collections::HashSet::with_capacity(nonces.len());
+        let firsts: Vec<bool> = nonces.iter().map(|n| first.insert(n.as_str())).collect();
+        if first.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q =
+            Statement::<S::DB>::new("INSERT INTO channel_nonces (channel_id, nonce, seen_at) ");
+        q.push_values(
+            nonces.iter().zip(&firsts).filter(|(_, f)| **f),
+            |row, (nonce, _)| {
+                row.push_bind(channel_id.to_owned())
+                    .push_bind(nonce.clone())
+                    .push_bind(now);
+            },
+        );
+        q.push(" ON CONFLICT DO NOTHING RETURNING nonce");
+        let (sql, args) = q.into_parts()?;
+        let inserted: std::collections::HashSet<String> =
+            sqlx::query_scalar_with::<_, String, _>(&sql, S::arguments(args))
+                .fetch_all(self.pool())
+                .await?
+                .into_iter()
+                .collect();
+        Ok(nonces
+            .iter()
+            .zip(firsts)
+            .map(|(nonce, first)| first && inserted.contains(nonce))
+            .collect())
+    }
+
+    async fn sweep_nonces(&self, before: i64) -> Result<u64, crate::StorageError> {
+        let done = sqlx::query("DELETE FROM channel_nonces WHERE seen_at < $1")
+            .bind(before)
+            .execute(self.pool())
+            .await?;
+        Ok(S::rows_affected(&done))
+    }
+}

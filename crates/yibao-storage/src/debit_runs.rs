@@ -1,0 +1,747 @@
+//! Auto-debit (批量代扣): agreements (签约) and runs, whose payables stay locked until the
+//! bank's results are applied. Written once for both backends over a [`Dialect`] (issue 13).
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
+
+use crate::collection::PaymentReportOutcome;
+use crate::dialect::Dialect;
+use crate::payments::report_one_payment;
+use crate::rows::{debit_run_from_row, DEBIT_RUN_SELECT};
+use crate::settlement::{
+    AgreementOutcome, AgreementRecord, DebitItemRecord, DebitItemResult, DebitResultClaim,
+    DebitRunOutcome, DebitRunRecord, NewAgreement, NewDebitRun,
+};
+use crate::StorageError;
+
+/// Auto-debit agreements and runs.
+#[async_trait]
+pub trait DebitStore: Send + Sync {
+    async fn sign_agreement(
+        &self,
+        agreement: &NewAgreement,
+    ) -> Result<AgreementOutcome, StorageError>;
+
+    /// Cancels an active agreement from `on`; its members may sign another. `None` if unknown.
+    async fn cancel_agreement(
+        &self,
+        agreement_no: &str,
+        on: NaiveDate,
+    ) -> Result<Option<AgreementRecord>, StorageError>;
+
+    async fn agreement(&self, agreement_no: &str) -> Result<Option<AgreementRecord>, StorageError>;
+
+    async fn agreements(
+        &self,
+        region: Option<&str>,
+        id_number: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AgreementRecord>, StorageError>;
+
+    /// Creates a run and locks, in one transaction, every payable of the region and fee year that is
+    /// payable and whose person is under an active agreement with the bank.
+    async fn create_debit_run(&self, run: &NewDebitRun) -> Result<DebitRunOutcome, StorageError>;
+
+    async fn debit_run(&self, run_no: &str) -> Result<Option<DebitRunRecord>, StorageError>;
+
+    async fn debit_runs(
+        &self,
+        region: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DebitRunRecord>, StorageError>;
+
+    /// Items in sequence order, optionally only those with one outcome.
+    async fn debit_run_items(
+        &self,
+        run_no: &str,
+        outcome: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DebitItemRecord>, StorageError>;
+
+    /// Records which result file is applied to the run; the same file again may proceed.
+    async fn claim_debit_result(
+        &self,
+        run_no: &str,
+        file_sha256: &str,
+    ) -> Result<DebitResultClaim, StorageError>;
+
+    /// Applies results for some items in one transaction: successes through the payment path,
+    /// failures unlocked. Items already decided are skipped (a re-import resumes). Returns the
+    /// outcome of each success in order.
+    async fn apply_debit_results(
+        &self,
+        run_no: &str,
+        results: &[DebitItemResult],
+    ) -> Result<Vec<Option<PaymentReportOutcome>>, StorageError>;
+
+    /// Marks the run completed with its summary once every item is decided.
+    async fn complete_debit_run(
+        &self,
+        run_no: &str,
+        summary: &str,
+        now: i64,
+    ) -> Result<(), StorageError>;
+
+    /// Abandons runs whose lock bound passed without a result: their pending items are released
+    /// and the payables unlocked. Returns how many runs.
+    async fn abandon_expired_debit_runs(&self, now: i64) -> Result<u64, StorageError>;
+}
+
+#[async_trait]
+impl<S> DebitStore for S
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> &'q str: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> Option<&'q str>: Encode<'q, S::DB>,
+    for<'q> Option<String>: Encode<'q, S::DB>,
+    for<'q> Option<i64>: Encode<'q, S::DB>,
+    for<'q> Option<i32>: Encode<'q, S::DB>,
+    for<'q> Option<NaiveDate>: Encode<'q, S::DB>,
+    for<'q> bool: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i32: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> NaiveDate: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'a> &'a str: ColumnIndex<<S::DB as Database>::Row>,
+    usize: ColumnIndex<<S::DB as Database>::Row>,
+{
+    async fn sign_agreement(
+        &self,
+        a: &crate::settlement::NewAgreement,
+    ) -> Result<crate::settlement::AgreementOutcome, crate::StorageError> {
+        use crate::settlement::AgreementOutcome;
+        std::assert!(
+            !a.members.is_empty() && a.members.len() <= crate::settlement::MAX_AGREEMENT_MEMBERS,
+            "the caller bounds an agreement's members"
+        );
+        let mut tx = self.begin_write().await?;
+        if !is_auto_debit_channel(&mut *tx, &a.channel_id, &a.region).await? {
+            return Ok(AgreementOutcome::NotAutoDebitChannel);
+        }
+        let inserted = sqlx::query(
+                    "INSERT INTO debit_agreements (agreement_no, region_code, channel_id, payer_id_number, payer_name, \
+                     account_masked, status, signed_on) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7) ON CONFLICT DO NOTHING",
+                )
+                .bind(&a.agreement_no)
+                .bind(&a.region)
+                .bind(&a.channel_id)
+                .bind(&a.payer_id_number)
+                .bind(&a.payer_name)
+                .bind(&a.account_masked)
+                .bind(a.signed_on)
+                .execute(&mut *tx)
+                .await?;
+        if S::rows_affected(&inserted) != 1 {
+            return Ok(AgreementOutcome::Exists);
+        }
+        for member in &a.members {
+            // The partial unique index on active members is the last word on one agreement per person.
+            let added = sqlx::query(
+                        "INSERT INTO debit_agreement_members (agreement_no, region_code, id_number, active) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&a.agreement_no)
+                    .bind(&a.region)
+                    .bind(member)
+                    .bind(true)
+                    .execute(&mut *tx)
+                    .await?;
+            if S::rows_affected(&added) != 1 {
+                let other: Option<String> = sqlx::query_scalar(
+                            "SELECT agreement_no FROM debit_agreement_members WHERE region_code = $1 AND id_number = $2 AND active = $3",
+                        )
+                        .bind(&a.region)
+                        .bind(member)
+                        .bind(true)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                tx.rollback().await?;
+                return Ok(AgreementOutcome::MemberCovered {
+                    id_number: member.clone(),
+                    agreement_no: other.unwrap_or_else(|| a.agreement_no.clone()),
+                });
+            }
+        }
+        let record = agreement(&mut *tx, &a.agreement_no).await?;
+        tx.commit().await?;
+        record
+            .map(AgreementOutcome::Signed)
+            .ok_or_else(|| crate::StorageError::corrupt("agreement vanished"))
+    }
+
+    async fn cancel_agreement(
+        &self,
+        agreement_no: &str,
+        on: chrono::NaiveDate,
+    ) -> Result<Option<crate::settlement::AgreementRecord>, crate::StorageError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE debit_agreements SET status = 'cancelled', cancelled_on = $1 WHERE agreement_no = $2 AND status = 'active'")
+                    .bind(on)
+                    .bind(agreement_no)
+                    .execute(&mut *tx)
+                    .await?;
+        sqlx::query("UPDATE debit_agreement_members SET active = $1 WHERE agreement_no = $2")
+            .bind(false)
+            .bind(agreement_no)
+            .execute(&mut *tx)
+            .await?;
+        let record = agreement(&mut *tx, agreement_no).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn agreement(
+        &self,
+        agreement_no: &str,
+    ) -> Result<Option<crate::settlement::AgreementRecord>, crate::StorageError> {
+        let mut conn = self.pool().acquire().await?;
+        agreement(&mut *conn, agreement_no).await
+    }
+
+    async fn agreements(
+        &self,
+        region: Option<&str>,
+        id_number: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<crate::settlement::AgreementRecord>, crate::StorageError> {
+        let nos: Vec<String> = sqlx::query_scalar(
+                    "SELECT a.agreement_no FROM debit_agreements a \
+                     WHERE (a.region_code = $1 OR $2) AND ($3 OR a.payer_id_number = $4 OR EXISTS \
+                       (SELECT 1 FROM debit_agreement_members m WHERE m.region_code = a.region_code AND m.agreement_no = a.agreement_no AND m.id_number = $4)) \
+                     ORDER BY a.agreement_no LIMIT $5",
+                )
+                .bind(region)
+                .bind(region.is_none())
+                .bind(id_number.is_none())
+                .bind(id_number)
+                .bind(limit as i64)
+                .fetch_all(self.reads().pool())
+                .await?;
+        let mut conn = self.pool().acquire().await?;
+        let mut out = Vec::with_capacity(nos.len());
+        for no in nos {
+            if let Some(a) = agreement(&mut *conn, &no).await? {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn create_debit_run(
+        &self,
+        run: &crate::settlement::NewDebitRun,
+    ) -> Result<crate::settlement::DebitRunOutcome, crate::StorageError> {
+        use crate::settlement::{DebitRunOutcome, MAX_DEBIT_BATCH};
+        use sqlx::Row as _;
+        let mut tx = self.begin_write().await?;
+        if !is_auto_debit_channel(&mut *tx, &run.channel_id, &run.region).await? {
+            return Ok(DebitRunOutcome::NotAutoDebitChannel);
+        }
+        let existing = sqlx::query(&format!("{DEBIT_RUN_SELECT}WHERE channel_id = $1 AND region_code = $2 AND fee_year = $3 AND debit_date = $4"))
+                    .bind(&run.channel_id)
+                    .bind(&run.region)
+                    .bind(run.fee_year)
+                    .bind(run.debit_date)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+        if let Some(r) = existing {
+            return Ok(DebitRunOutcome::Exists(debit_run_from_row(&r)?));
+        }
+        let holder = crate::settlement::debit_lock_holder(&run.run_no);
+        // Take the locks first, conditionally on the payable still being payable: a payment racing
+        // in between leaves that payable out of the run rather than in it twice.
+        let candidates = sqlx::query(
+                    "SELECT y.payable_id FROM payables y \
+                     JOIN debit_agreement_members m ON m.region_code = y.region_code AND m.id_number = y.id_number AND m.active = $1 \
+                     JOIN debit_agreements a ON a.region_code = m.region_code AND a.agreement_no = m.agreement_no AND a.status = 'active' AND a.channel_id = $2 \
+                     WHERE y.region_code = $3 AND y.fee_year = $4 AND y.amount_fen > 0 \
+                       AND (y.status = 'unpaid' OR (y.status = 'locked' AND y.locked_until <= $5)) \
+                     ORDER BY y.payable_id LIMIT $6",
+                )
+                .bind(true)
+                .bind(&run.channel_id)
+                .bind(&run.region)
+                .bind(run.fee_year)
+                .bind(run.now)
+                .bind((MAX_DEBIT_BATCH + 1) as i64)
+                .fetch_all(&mut *tx)
+                .await?;
+        if candidates.len() > MAX_DEBIT_BATCH {
+            return Ok(DebitRunOutcome::TooMany {
+                candidates: candidates.len(),
+            });
+        }
+        let inserted = sqlx::query(
+                    "INSERT INTO debit_runs (run_no, region_code, channel_id, fee_year, debit_date, status, item_count, total_fen, lock_until, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'sent', 0, 0, $6, $7) ON CONFLICT DO NOTHING",
+                )
+                .bind(&run.run_no)
+                .bind(&run.region)
+                .bind(&run.channel_id)
+                .bind(run.fee_year)
+                .bind(run.debit_date)
+                .bind(run.lock_until)
+                .bind(run.now)
+                .execute(&mut *tx)
+                .await?;
+        if S::rows_affected(&inserted) != 1 {
+            // A concurrent request created the same run (bank, region, year, date) first.
+            drop(tx);
+            let row = sqlx::query(&format!("{DEBIT_RUN_SELECT}WHERE channel_id = $1 AND region_code = $2 AND fee_year = $3 AND debit_date = $4"))
+                        .bind(&run.channel_id)
+                        .bind(&run.region)
+                        .bind(run.fee_year)
+                        .bind(run.debit_date)
+                        .fetch_one(self.pool())
+                        .await?;
+            return Ok(DebitRunOutcome::Exists(debit_run_from_row(&row)?));
+        }
+        let mut seq: i64 = 0;
+        let mut total: i64 = 0;
+        for c in &candidates {
+            let payable_id: String = c.try_get("payable_id")?;
+            let locked = sqlx::query(
+                        "UPDATE payables SET status = 'locked', locked_by = $1, locked_until = $2 \
+                         WHERE payable_id = $3 AND (status = 'unpaid' OR (status = 'locked' AND locked_until <= $4)) \
+                         RETURNING region_code, id_number, amount_fen",
+                    )
+                    .bind(&holder)
+                    .bind(run.lock_until)
+                    .bind(&payable_id)
+                    .bind(run.now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(locked) = locked else { continue };
+            let region: String = locked.try_get("region_code")?;
+            let id_number: String = locked.try_get("id_number")?;
+            let amount: i64 = locked.try_get("amount_fen")?;
+            let agreement_no: Option<String> = sqlx::query_scalar(
+                        "SELECT agreement_no FROM debit_agreement_members WHERE region_code = $1 AND id_number = $2 AND active = $3",
+                    )
+                    .bind(&region)
+                    .bind(&id_number)
+                    .bind(true)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(agreement_no) = agreement_no else {
+                // The agreement was cancelled meanwhile: not this run's to debit.
+                sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE payable_id = $1 AND locked_by = $2")
+                            .bind(&payable_id)
+                            .bind(&holder)
+                            .execute(&mut *tx)
+                            .await?;
+                continue;
+            };
+            seq += 1;
+            total += amount;
+            sqlx::query(
+                        "INSERT INTO debit_run_items (run_no, seq, item_ref, region_code, payable_id, agreement_no, id_number, amount_fen, outcome) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending')",
+                    )
+                    .bind(&run.run_no)
+                    .bind(seq)
+                    .bind(format!("{}-{seq:06}", run.run_no))
+                    .bind(&region)
+                    .bind(&payable_id)
+                    .bind(&agreement_no)
+                    .bind(&id_number)
+                    .bind(amount)
+                    .execute(&mut *tx)
+                    .await?;
+        }
+        sqlx::query("UPDATE debit_runs SET item_count = $1, total_fen = $2 WHERE run_no = $3")
+            .bind(seq)
+            .bind(total)
+            .bind(&run.run_no)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(&format!("{DEBIT_RUN_SELECT}WHERE run_no = $1"))
+            .bind(&run.run_no)
+            .fetch_one(&mut *tx)
+            .await?;
+        let record = debit_run_from_row(&row)?;
+        tx.commit().await?;
+        Ok(DebitRunOutcome::Created(record))
+    }
+
+    async fn debit_run(
+        &self,
+        run_no: &str,
+    ) -> Result<Option<crate::settlement::DebitRunRecord>, crate::StorageError> {
+        let row = sqlx::query(&format!("{DEBIT_RUN_SELECT}WHERE run_no = $1"))
+            .bind(run_no)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(debit_run_from_row).transpose()
+    }
+
+    async fn debit_runs(
+        &self,
+        region: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<crate::settlement::DebitRunRecord>, crate::StorageError> {
+        let rows = sqlx::query(&format!("{DEBIT_RUN_SELECT}WHERE (region_code = $1 OR $2) ORDER BY debit_date DESC, run_no LIMIT $3"))
+                    .bind(region)
+                    .bind(region.is_none())
+                    .bind(limit as i64)
+                    .fetch_all(self.reads().pool())
+                    .await?;
+        rows.iter().map(debit_run_from_row).collect()
+    }
+
+    async fn debit_run_items(
+        &self,
+        run_no: &str,
+        outcome: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<crate::settlement::DebitItemRecord>, crate::StorageError> {
+        use sqlx::Row as _;
+        let rows = sqlx::query(
+                    "SELECT i.seq, i.item_ref, i.region_code, i.payable_id, i.agreement_no, i.id_number, COALESCE(p.name, '') AS name, \
+                     COALESCE(a.payer_id_number, '') AS holder_id_number, COALESCE(a.payer_name, '') AS holder_name, \
+                     i.amount_fen, i.outcome, i.bank_txn_id, i.failure_code, i.failure_reason, i.payment_no \
+                     FROM debit_run_items i LEFT JOIN persons p ON p.region_code = i.region_code AND p.id_number = i.id_number \
+                     LEFT JOIN debit_agreements a ON a.region_code = i.region_code AND a.agreement_no = i.agreement_no \
+                     WHERE i.run_no = $1 AND (i.outcome = $2 OR $3) ORDER BY i.seq LIMIT $4",
+                )
+                .bind(run_no)
+                .bind(outcome)
+                .bind(outcome.is_none())
+                .bind(limit as i64)
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::settlement::DebitItemRecord {
+                    seq: r.try_get("seq")?,
+                    item_ref: r.try_get("item_ref")?,
+                    region: r.try_get("region_code")?,
+                    payable_id: r.try_get("payable_id")?,
+                    agreement_no: r.try_get("agreement_no")?,
+                    id_number: r.try_get("id_number")?,
+                    name: r.try_get("name")?,
+                    holder_id_number: r.try_get("holder_id_number")?,
+                    holder_name: r.try_get("holder_name")?,
+                    amount_fen: r.try_get("amount_fen")?,
+                    outcome: r.try_get("outcome")?,
+                    bank_txn_id: r.try_get("bank_txn_id")?,
+                    failure_code: r.try_get("failure_code")?,
+                    failure_reason: r.try_get("failure_reason")?,
+                    payment_no: r.try_get("payment_no")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_debit_result(
+        &self,
+        run_no: &str,
+        file_sha256: &str,
+    ) -> Result<crate::settlement::DebitResultClaim, crate::StorageError> {
+        use crate::settlement::DebitResultClaim;
+        let mut tx = self.begin_write().await?;
+        // A result is accepted for an abandoned run too: the bank may have taken money after all,
+        // and money taken is never lost (the payable is paid, or the money owed back).
+        sqlx::query(
+            "UPDATE debit_runs SET result_sha256 = $1 WHERE run_no = $2 AND result_sha256 IS NULL",
+        )
+        .bind(file_sha256)
+        .bind(run_no)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!("{DEBIT_RUN_SELECT}WHERE run_no = $1"))
+            .bind(run_no)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let claimed: Option<String> =
+            sqlx::query_scalar("SELECT result_sha256 FROM debit_runs WHERE run_no = $1")
+                .bind(run_no)
+                .fetch_optional(&mut *tx)
+                .await?
+                .flatten();
+        tx.commit().await?;
+        let Some(row) = row else {
+            return Ok(DebitResultClaim::NotFound);
+        };
+        if claimed.as_deref() != Some(file_sha256) {
+            return Ok(DebitResultClaim::OtherFile);
+        }
+        Ok(DebitResultClaim::Proceed(debit_run_from_row(&row)?))
+    }
+
+    async fn apply_debit_results(
+        &self,
+        run_no: &str,
+        results: &[crate::settlement::DebitItemResult],
+    ) -> Result<Vec<Option<crate::collection::PaymentReportOutcome>>, crate::StorageError> {
+        use crate::settlement::DebitItemResult;
+        let holder = crate::settlement::debit_lock_holder(run_no);
+        let mut tx = self.begin_write().await?;
+        let mut outcomes = Vec::with_capacity(results.len());
+        for result in results {
+            let seq = match result {
+                DebitItemResult::Succeeded { seq, .. } | DebitItemResult::Failed { seq, .. } => {
+                    *seq
+                }
+            };
+            let item: Option<(String, String)> = sqlx::query_as(
+                "SELECT payable_id, outcome FROM debit_run_items WHERE run_no = $1 AND seq = $2",
+            )
+            .bind(run_no)
+            .bind(seq)
+            .fetch_optional(&mut *tx)
+            .await?;
+            // Decided by an earlier import of the same file: skip.
+            let Some((payable_id, outcome)) = item else {
+                outcomes.push(None);
+                continue;
+            };
+            if outcome == "succeeded" || outcome == "failed" {
+                outcomes.push(None);
+                continue;
+            }
+            match result {
+                DebitItemResult::Succeeded { payment, .. } => {
+                    std::assert_eq!(
+                        payment.lock_holder.as_deref(),
+                        Some(holder.as_str()),
+                        "a debit payment holds its run's lock"
+                    );
+                    sqlx::query("SAVEPOINT debit_item")
+                        .execute(&mut *tx)
+                        .await?;
+                    let stored = report_one_payment::<S>(&mut tx, payment).await?;
+                    let payment_no = match &stored {
+                        crate::collection::PaymentReportOutcome::Stored(o) => {
+                            Some(o.payment_no.clone())
+                        }
+                        crate::collection::PaymentReportOutcome::Existing { outcome, .. } => {
+                            Some(outcome.payment_no.clone())
+                        }
+                        crate::collection::PaymentReportOutcome::ReversedEarlier => None,
+                    };
+                    if payment_no.is_none() {
+                        sqlx::query("ROLLBACK TO SAVEPOINT debit_item")
+                            .execute(&mut *tx)
+                            .await?;
+                    } else {
+                        sqlx::query("RELEASE SAVEPOINT debit_item")
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    sqlx::query(
+                                "UPDATE debit_run_items SET outcome = 'succeeded', bank_txn_id = $1, payment_no = $2 WHERE run_no = $3 AND seq = $4",
+                            )
+                            .bind(&payment.channel_txn_id)
+                            .bind(&payment_no)
+                            .bind(run_no)
+                            .bind(seq)
+                            .execute(&mut *tx)
+                            .await?;
+                    outcomes.push(Some(stored));
+                }
+                DebitItemResult::Failed { code, reason, .. } => {
+                    sqlx::query(
+                                "UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL \
+                                 WHERE payable_id = $1 AND status = 'locked' AND locked_by = $2",
+                            )
+                            .bind(&payable_id)
+                            .bind(&holder)
+                            .execute(&mut *tx)
+                            .await?;
+                    sqlx::query(
+                                "UPDATE debit_run_items SET outcome = 'failed', failure_code = $1, failure_reason = $2 WHERE run_no = $3 AND seq = $4",
+                            )
+                            .bind(code)
+                            .bind(reason)
+                            .bind(run_no)
+                            .bind(seq)
+                            .execute(&mut *tx)
+                            .await?;
+                    outcomes.push(None);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn complete_debit_run(
+        &self,
+        run_no: &str,
+        summary: &str,
+        now: i64,
+    ) -> Result<(), crate::StorageError> {
+        let mut tx = self.begin_write().await?;
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM debit_run_items WHERE run_no = $1 AND outcome = 'pending'",
+        )
+        .bind(run_no)
+        .fetch_one(&mut *tx)
+        .await?;
+        if pending != 0 {
+            return Err(crate::StorageError::corrupt(format!(
+                "run {run_no} completed with {pending} items undecided"
+            )));
+        }
+        // Whatever this run still holds (nothing, normally) is released.
+        sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE status = 'locked' AND locked_by = $1")
+                    .bind(crate::settlement::debit_lock_holder(run_no))
+                    .execute(&mut *tx)
+                    .await?;
+        sqlx::query("UPDATE debit_runs SET status = 'completed', result_summary = $1, completed_at = $2 WHERE run_no = $3 AND status <> 'completed'")
+                    .bind(summary)
+                    .bind(now)
+                    .bind(run_no)
+                    .execute(&mut *tx)
+                    .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn abandon_expired_debit_runs(&self, now: i64) -> Result<u64, crate::StorageError> {
+        let mut tx = self.begin_write().await?;
+        let runs: Vec<String> = sqlx::query_scalar(
+                    "SELECT run_no FROM debit_runs WHERE status = 'sent' AND lock_until <= $1 AND result_sha256 IS NULL ORDER BY run_no LIMIT 100",
+                )
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut abandoned = 0;
+        for run_no in &runs {
+            // Conditional: a result claimed meanwhile keeps the run (and its locks) for the import.
+            let claimed = sqlx::query("UPDATE debit_runs SET status = 'abandoned', completed_at = $1 WHERE run_no = $2 AND status = 'sent' AND result_sha256 IS NULL")
+                        .bind(now)
+                        .bind(run_no)
+                        .execute(&mut *tx)
+                        .await?;
+            if S::rows_affected(&claimed) != 1 {
+                continue;
+            }
+            abandoned += 1;
+            sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE status = 'locked' AND locked_by = $1")
+                        .bind(crate::settlement::debit_lock_holder(run_no))
+                        .execute(&mut *tx)
+                        .await?;
+            sqlx::query("UPDATE debit_run_items SET outcome = 'released' WHERE run_no = $1 AND outcome = 'pending'")
+                        .bind(run_no)
+                        .execute(&mut *tx)
+                        .await?;
+        }
+        tx.commit().await?;
+        Ok(abandoned)
+    }
+}
+
+async fn agreement_members<DB>(
+    conn: &mut DB::Connection,
+    agreement_no: &str,
+) -> Result<Vec<String>, crate::StorageError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q> Option<i32>: Encode<'q, DB>,
+    for<'q> Option<NaiveDate>: Encode<'q, DB>,
+    for<'q> bool: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i32: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> NaiveDate: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+{
+    Ok(sqlx::query_scalar(
+        "SELECT id_number FROM debit_agreement_members WHERE agreement_no = $1 ORDER BY id_number",
+    )
+    .bind(agreement_no)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+async fn agreement<DB>(
+    conn: &mut DB::Connection,
+    agreement_no: &str,
+) -> Result<Option<crate::settlement::AgreementRecord>, crate::StorageError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q> Option<i32>: Encode<'q, DB>,
+    for<'q> Option<NaiveDate>: Encode<'q, DB>,
+    for<'q> bool: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i32: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> NaiveDate: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+{
+    use sqlx::Row as _;
+    let row = sqlx::query(
+                "SELECT agreement_no, region_code, channel_id, payer_id_number, payer_name, account_masked, status, \
+                 signed_on, cancelled_on FROM debit_agreements WHERE agreement_no = $1",
+            )
+            .bind(agreement_no)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(r) = row else { return Ok(None) };
+    let members = agreement_members(conn, agreement_no).await?;
+    Ok(Some(crate::settlement::AgreementRecord {
+        agreement_no: r.try_get("agreement_no")?,
+        region: r.try_get("region_code")?,
+        channel_id: r.try_get("channel_id")?,
+        payer_id_number: r.try_get("payer_id_number")?,
+        payer_name: r.try_get("payer_name")?,
+        account_masked: r.try_get("account_masked")?,
+        status: r.try_get("status")?,
+        signed_on: r.try_get("signed_on")?,
+        cancelled_on: r.try_get("cancelled_on")?,
+        members,
+    }))
+}
+
+async fn is_auto_debit_channel<DB>(
+    conn: &mut DB::Connection,
+    channel_id: &str,
+    region: &str,
+) -> Result<bool, crate::StorageError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q> Option<i32>: Encode<'q, DB>,
+    for<'q> Option<NaiveDate>: Encode<'q, DB>,
+    for<'q> bool: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i32: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> NaiveDate: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+{
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM channels c JOIN channel_regions r ON r.channel_id = c.channel_id \
+                 WHERE c.channel_id = $1 AND c.kind = 'auto_debit' AND r.region_code = $2",
+    )
+    .bind(channel_id)
+    .bind(region)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n > 0)
+}

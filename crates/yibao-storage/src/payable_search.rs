@@ -1,0 +1,114 @@
+//! Searches: a person's payables as a channel sees them (查询), and payables by identifier,
+//! written once for both backends over a [`Dialect`] (issue 13).
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
+
+use crate::collection::PayableView;
+use crate::dialect::{Dialect, Statement};
+use crate::locate::person_regions;
+use crate::rows::{payable_view_from_row, PAYABLE_VIEW_SELECT};
+use crate::StorageError;
+
+/// Payables as channels find them: by person, by identifier.
+#[async_trait]
+pub trait PayableSearch: Send + Sync {
+    /// A person's current payables (not superseded or cancelled) by ID number, in the regions given.
+    async fn payables_by_person(
+        &self,
+        id_number: &str,
+        regions: &[String],
+        fee_year: Option<i32>,
+    ) -> Result<Vec<PayableView>, StorageError>;
+
+    async fn payables_by_id(
+        &self,
+        payable_ids: &[String],
+    ) -> Result<Vec<PayableView>, StorageError>;
+}
+
+#[async_trait]
+impl<S> PayableSearch for S
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> &'q str: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> Option<&'q str>: Encode<'q, S::DB>,
+    for<'q> Option<String>: Encode<'q, S::DB>,
+    for<'q> Option<i64>: Encode<'q, S::DB>,
+    for<'q> Option<i32>: Encode<'q, S::DB>,
+    for<'q> Option<NaiveDate>: Encode<'q, S::DB>,
+    for<'q> bool: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i32: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> NaiveDate: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'a> &'a str: ColumnIndex<<S::DB as Database>::Row>,
+    usize: ColumnIndex<<S::DB as Database>::Row>,
+{
+    async fn payables_by_person(
+        &self,
+        id_number: &str,
+        regions: &[String],
+        fee_year: Option<i32>,
+    ) -> Result<Vec<crate::collection::PayableView>, crate::StorageError> {
+        let regions = person_regions(self.pool(), id_number, regions).await?;
+        if regions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Statement::<S::DB>::new(PAYABLE_VIEW_SELECT);
+        q.push("WHERE y.id_number = ")
+            .push_bind(id_number.to_owned());
+        q.push(" AND y.status NOT IN ('superseded', 'cancelled') AND y.region_code IN (");
+        q.push_list(regions);
+        q.push(")");
+        if let Some(year) = fee_year {
+            q.push(" AND y.fee_year = ").push_bind(year);
+        }
+        q.push(" ORDER BY y.fee_year, y.region_code");
+        let (sql, args) = q.into_parts()?;
+        let rows = sqlx::query_with(&sql, S::arguments(args))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(payable_view_from_row).collect()
+    }
+
+    async fn payables_by_id(
+        &self,
+        payable_ids: &[String],
+    ) -> Result<Vec<crate::collection::PayableView>, crate::StorageError> {
+        // One statement per region the identifiers carry (one shard each); identifiers issued
+        // before they carried a region, in one statement over all shards.
+        let mut by_region: std::collections::BTreeMap<Option<&str>, Vec<&String>> =
+            std::collections::BTreeMap::new();
+        for id in payable_ids {
+            by_region
+                .entry(crate::regional_id::region_in_id(id))
+                .or_default()
+                .push(id);
+        }
+        let mut views = Vec::with_capacity(payable_ids.len());
+        for (region, ids) in by_region {
+            let mut q = Statement::<S::DB>::new(PAYABLE_VIEW_SELECT);
+            q.push("WHERE ");
+            if let Some(region) = region {
+                q.push("y.region_code = ")
+                    .push_bind(region.to_owned())
+                    .push(" AND ");
+            }
+            q.push("y.payable_id IN (");
+            q.push_list(ids.into_iter().cloned());
+            q.push(")");
+            let (sql, args) = q.into_parts()?;
+            for r in sqlx::query_with(&sql, S::arguments(args))
+                .fetch_all(self.pool())
+                .await?
+            {
+                views.push(payable_view_from_row(&r)?);
+            }
+        }
+        Ok(views)
+    }
+}
