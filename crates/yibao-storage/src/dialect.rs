@@ -174,11 +174,6 @@ impl<DB: Database> Statement<DB> {
         self
     }
 
-    /// How many values are bound.
-    pub fn binds(&self) -> usize {
-        self.binds
-    }
-
     /// The SQL and its arguments (`'static`: pass them through [`Dialect::arguments`]).
     pub fn into_parts(self) -> Result<(String, DB::Arguments<'static>), StorageError> {
         match self.error {
