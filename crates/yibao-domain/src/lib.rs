@@ -10,6 +10,7 @@ pub mod fee;
 pub mod id_number;
 pub mod lifecycle;
 pub mod money;
+pub mod payment_report;
 pub mod person_name;
 pub mod reconciliation;
 pub mod region;
@@ -35,5 +36,9 @@ pub use lifecycle::{
     PaymentStatus, RefundEvent, RefundStatus,
 };
 pub use money::{Fen, MoneyError};
+pub use payment_report::{
+    decide_payment, EarlierReversal, OwedBack, PayableAtReport, PaymentApplication,
+    PaymentDecision, PaymentReport,
+};
 pub use person_name::{PersonName, PersonNameError};
 pub use region::{PoolingRegion, PoolingRegionError, RegionCode, RegionCodeError};

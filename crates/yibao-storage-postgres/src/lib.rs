@@ -525,6 +525,7 @@ impl Dialect for PostgresStorage {
     const BYTE_ORDER: &'static str = "COLLATE \"C\"";
     /// Orders names by code point whatever the database's collation (the `persons_by_name` index).
     const NAME_ORDER: &'static str = "COLLATE \"C\"";
+    const LOCK_PAYABLES: &'static str = " FOR UPDATE OF y";
 
     fn pool(&self) -> &PgPool {
         &self.pool

@@ -213,6 +213,7 @@ impl Dialect for SqliteStorage {
     const BYTE_ORDER: &'static str = "COLLATE BINARY";
     /// SQLite's BINARY collation already orders UTF-8 text by code point.
     const NAME_ORDER: &'static str = "";
+    const LOCK_PAYABLES: &'static str = "";
 
     fn pool(&self) -> &SqlitePool {
         &self.pool

@@ -190,7 +190,7 @@ pub struct NewPayment {
     pub lock_holder: Option<String>,
     /// Refund everything under this reason instead of applying (a channel-only statement line
     /// refunded by the channel's policy).
-    pub refund_all: Option<&'static str>,
+    pub refund_all: Option<yibao_domain::settlement::RefundReason>,
     /// The payables the channel named (or the order's, resolved by the caller).
     pub payable_ids: Vec<String>,
     pub amount_fen: i64,

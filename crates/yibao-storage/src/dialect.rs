@@ -32,6 +32,10 @@ pub trait Dialect: Send + Sync + 'static {
     const BYTE_ORDER: &'static str;
     /// The collation clause of the `persons_by_name` index (code-point order).
     const NAME_ORDER: &'static str;
+    /// Appended to a select of payables (aliased `y`) that a payment is about to decide on: locks
+    /// their rows until the transaction ends (`FOR UPDATE OF y` on PostgreSQL; nothing on SQLite,
+    /// whose write transaction already excludes every other writer).
+    const LOCK_PAYABLES: &'static str;
 
     /// The primary's pool: every write, and reads that must see them.
     fn pool(&self) -> &Pool<Self::DB>;

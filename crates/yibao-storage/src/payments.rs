@@ -6,8 +6,14 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
+use yibao_domain::{
+    decide_payment, EarlierReversal, Fen, PayableAtReport, PayableStatus, PaymentDecision,
+    PaymentReport,
+};
+
 use crate::collection::{
-    InvariantReport, NewPayment, NewReversal, PaymentReportOutcome, PaymentState, ReversalOutcome,
+    InvariantReport, NewPayment, NewReversal, PayableView, PaymentReportOutcome, PaymentState,
+    ReceiptRef, ReversalOutcome,
 };
 use crate::dialect::{Dialect, Statement};
 use crate::rows::{payable_view_from_row, refund_state_from_row, PAYABLE_VIEW_SELECT};
@@ -431,7 +437,7 @@ where
     for<'a> &'a str: ColumnIndex<<S::DB as Database>::Row>,
     usize: ColumnIndex<<S::DB as Database>::Row>,
 {
-    use crate::collection::{PaymentOutcome, PaymentReportOutcome, ReceiptRef, RefundRef};
+    use crate::collection::{PaymentOutcome, RefundRef};
     use sqlx::Row as _;
     // Serialise everything about this (channel, transaction), whatever region a repeat
     // names: a concurrent duplicate or reversal waits on the key's row, then sees what
@@ -510,16 +516,24 @@ where
     .bind(&payment.channel_txn_id)
     .fetch_optional(&mut **tx)
     .await?;
-    let mut refund_reason: Option<&'static str> = payment.refund_all;
-    if let Some(r) = reversal {
-        let funds_returned: bool = r.try_get("funds_returned")?;
-        if funds_returned {
-            // The caller rolls back what this report wrote (its claim).
-            return Ok(PaymentReportOutcome::ReversedEarlier);
-        }
-        refund_reason = refund_reason.or(Some("REVERSED_EARLIER"));
+    let earlier_reversal = match reversal {
+        Some(r) => Some(EarlierReversal {
+            funds_returned: r.try_get("funds_returned")?,
+        }),
+        None => None,
+    };
+    if let Some(order_no) = &payment.order_no {
+        // Take the order's row before its payables, in the same order as expiry and cancel do.
+        sqlx::query("UPDATE orders SET status = status WHERE region_code = $3 AND order_no = $1 AND channel_id = $2")
+            .bind(order_no)
+            .bind(&payment.channel_id)
+            .bind(&region)
+            .execute(&mut **tx)
+            .await?;
     }
-    // The payables, with the payer's reserved name and the issuing region's name.
+    // The payables it names, with the payer's reserved name and the issuing region's name, locked
+    // in payable order until the transaction ends, so what is decided on them still holds when it
+    // is written.
     let mut views = Vec::new();
     if !payment.payable_ids.is_empty() {
         let mut q = Statement::<S::DB>::new(PAYABLE_VIEW_SELECT);
@@ -527,7 +541,8 @@ where
             .push_bind(region.clone())
             .push(" AND y.payable_id IN (");
         q.push_list(payment.payable_ids.iter().cloned());
-        q.push(")");
+        q.push(") ORDER BY y.payable_id");
+        q.push(S::LOCK_PAYABLES);
         let (sql, args) = q.into_parts()?;
         let rows = sqlx::query_with(&sql, S::arguments(args))
             .fetch_all(&mut **tx)
@@ -536,213 +551,252 @@ where
             views.push(payable_view_from_row(r)?);
         }
     }
-    if refund_reason.is_none()
-        && (payment.payable_ids.is_empty() || views.len() != payment.payable_ids.len())
-    {
-        refund_reason = Some("NOT_PAYABLE");
-    }
-    let total: i64 = views.iter().map(|v| v.amount_fen).sum();
-    if refund_reason.is_none() && total != payment.amount_fen {
-        refund_reason = Some("AMOUNT_MISMATCH");
-    }
-    if let Some(order_no) = &payment.order_no {
-        // Take the order's row before its payables, in the same order as expiry and cancel do.
-        sqlx::query("UPDATE orders SET status = status WHERE region_code = $3 AND order_no = $1 AND channel_id = $2")
-                        .bind(order_no)
-                        .bind(&payment.channel_id)
-                        .bind(&region)
-                        .execute(&mut **tx)
-                        .await?;
-    }
+    let found = views
+        .iter()
+        .map(|v| {
+            Ok(PayableAtReport {
+                payable_id: &v.payable_id,
+                amount: Fen::new(v.amount_fen).map_err(StorageError::corrupt)?,
+                status: PayableStatus::from_code(&v.status)
+                    .ok_or_else(|| StorageError::corrupt(format!("payable status {}", v.status)))?,
+                locked_by: v.locked_by.as_deref(),
+                locked_until: v.locked_until,
+            })
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
     let holder = payment
         .lock_holder
         .clone()
         .or_else(|| payment.order_no.clone())
         .unwrap_or_default();
-    let mut receipts = Vec::new();
-    let mut applied_total: i64 = 0;
-    let mut partial_reason: Option<&'static str> = None;
-    let mut applied = Vec::new();
-    if refund_reason.is_none() {
-        for (i, id) in payment.payable_ids.iter().enumerate() {
-            let Some(view) = views.iter().find(|v| &v.payable_id == id) else {
-                continue;
-            };
-            // Payable if unpaid, or held by this payment's own order, or by a hold that expired.
-            let taken = sqlx::query(
-                            "UPDATE payables SET status = 'paid', locked_by = NULL, locked_until = NULL \
-                             WHERE region_code = $4 AND payable_id = $1 AND (status = 'unpaid' OR (status = 'locked' AND (locked_by = $2 OR locked_until <= $3)))",
-                        )
-                        .bind(id)
-                        .bind(&holder)
-                        .bind(payment.now)
-                        .bind(&region)
-                        .execute(&mut **tx)
-                        .await?;
-            if S::rows_affected(&taken) != 1 {
-                let status: String = sqlx::query_scalar(
-                    "SELECT status FROM payables WHERE region_code = $2 AND payable_id = $1",
-                )
-                .bind(id)
-                .bind(&region)
-                .fetch_one(&mut **tx)
-                .await?;
-                let reason = if status == "paid" || status == "posted" {
-                    "ALREADY_PAID"
-                } else {
-                    "NOT_PAYABLE"
-                };
-                partial_reason = partial_reason.or(Some(reason));
-                continue;
-            }
-            // The unique index on active applications is the last word on pay-once.
-            sqlx::query(
-                            "INSERT INTO payment_applications (payment_no, payable_id, region_code, amount_fen, active) VALUES ($1, $2, $3, $4, $5)",
-                        )
-                        .bind(&payment.payment_no)
-                        .bind(id)
-                        .bind(&view.region)
-                        .bind(view.amount_fen)
-                        .bind(true)
-                        .execute(&mut **tx)
-                        .await?;
-            applied_total += view.amount_fen;
-            applied.push((i, id, view));
-        }
-        // Receipts and outbox after every payable is taken, so payables are always locked before
-        // the receipt counters, and counters in code order, so two family payments cannot deadlock.
-        applied.sort_by(|a, b| a.2.region.cmp(&b.2.region).then(a.1.cmp(b.1)));
-        for (i, id, view) in applied {
-            // Receipt number: the counter row serialises issuers of one code, so numbers have no gaps.
-            let year = chrono::Datelike::year(&payment.issued_on) % 100;
-            let receipt_code = format!("{}{:02}", view.region, year);
-            sqlx::query("INSERT INTO receipt_counters (receipt_code, region_code, last_number) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING")
-                            .bind(&receipt_code)
-                            .bind(&view.region)
-                            .execute(&mut **tx)
-                            .await?;
-            let number: i64 = sqlx::query_scalar(
-                            "UPDATE receipt_counters SET last_number = last_number + 1 WHERE region_code = $2 AND receipt_code = $1 RETURNING last_number",
-                        )
-                        .bind(&receipt_code)
-                        .bind(&view.region)
-                        .fetch_one(&mut **tx)
-                        .await?;
-            let receipt_number = format!("{number:010}");
-            let check_code = payment.check_codes.get(i).cloned().unwrap_or_default();
-            let components = serde_json::json!([
-                            {"code": "basic", "name": "基本医疗保险", "amount": view.basic_fen},
-                            {"code": "critical_illness", "name": "大病保险", "amount": view.critical_illness_fen},
-                            {"code": "long_term_care", "name": "照护保险", "amount": view.long_term_care_fen},
-                        ])
-                        .to_string();
-            sqlx::query(
-                            "INSERT INTO receipts (receipt_code, receipt_number, region_code, check_code, payable_id, payment_no, id_number, \
-                             payer_name, fee_year, amount_fen, components, issued_on, issuer, status) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'valid')",
-                        )
-                        .bind(&receipt_code)
-                        .bind(&receipt_number)
-                        .bind(&view.region)
-                        .bind(&check_code)
-                        .bind(id)
-                        .bind(&payment.payment_no)
-                        .bind(&view.id_number)
-                        .bind(&view.name)
-                        .bind(view.fee_year)
-                        .bind(view.amount_fen)
-                        .bind(&components)
-                        .bind(payment.issued_on)
-                        .bind(format!("国家税务总局{}税务局", view.region_name))
-                        .execute(&mut **tx)
-                        .await?;
-            let event_id = payment
-                .event_ids
-                .get(i)
-                .cloned()
-                .unwrap_or_else(|| format!("{}-{i}", payment.payment_no));
-            sqlx::query(
-                            "INSERT INTO outbox (event_id, region_code, kind, payable_id, payload, created_at, next_attempt_at) \
-                             VALUES ($1, $2, 'payment_applied', $3, $4, $5, $5)",
-                        )
-                        .bind(&event_id)
-                        .bind(&view.region)
-                        .bind(id)
-                        .bind(serde_json::json!({
-                            "event_id": event_id, "kind": "payment_applied", "payable_id": id, "region": view.region,
-                            "fee_year": view.fee_year, "amount": view.amount_fen, "payment_no": payment.payment_no,
-                            "channel_id": payment.channel_id, "paid_at": payment.paid_at,
-                            "receipt_code": receipt_code, "receipt_number": receipt_number,
-                        }).to_string())
-                        .bind(payment.now)
-                        .execute(&mut **tx)
-                        .await?;
-            receipts.push(ReceiptRef {
-                payable_id: id.clone(),
-                receipt_code,
-                receipt_number,
-                check_code,
-            });
-        }
-    }
-    let refund_amount = payment.amount_fen - applied_total;
-    std::debug_assert!(refund_amount >= 0, "applied more than was paid");
-    let reason = refund_reason.or(partial_reason);
-    let refund = if refund_amount > 0 {
-        let reason = reason.unwrap_or("NOT_PAYABLE");
-        sqlx::query(
-                        "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due, due_without_calendar) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'owed', $8, $9)",
-                    )
-                    .bind(&payment.refund_no)
-                    .bind(&payment.channel_id)
-                    .bind(&payment.payment_no)
-                    .bind(&payment.channel_txn_id)
-                    .bind(&region)
-                    .bind(refund_amount)
-                    .bind(reason)
-                    .bind(payment.refund_due.date)
-                    .bind(!payment.refund_due.calendar_complete())
-                    .execute(&mut **tx)
-                    .await?;
-        Some(RefundRef {
-            refund_no: payment.refund_no.clone(),
-            amount_fen: refund_amount,
-            reason: reason.to_owned(),
-            due: payment.refund_due.date,
-        })
-    } else {
-        None
+    let report = PaymentReport {
+        payable_ids: &payment.payable_ids,
+        amount: Fen::new_non_negative(payment.amount_fen).map_err(StorageError::corrupt)?,
+        refund_all: payment.refund_all,
+        earlier_reversal,
+        holder: &holder,
+        now: payment.now,
     };
-    let applied_any = !receipts.is_empty();
-    let result = match (receipts.is_empty(), refund.is_some()) {
-        (false, false) => "paid",
-        (false, true) => "partially_refunded",
-        (true, _) => "refund_pending",
+    let decision = match decide_payment(&report, &found) {
+        // The caller rolls back what this report wrote (its claim).
+        PaymentDecision::Withdrawn => return Ok(PaymentReportOutcome::ReversedEarlier),
+        PaymentDecision::Stored(decision) => decision,
+    };
+    // What was decided, in payable order: the order payables were locked in and receipts are
+    // numbered in.
+    let mut applied: Vec<(usize, &PayableView)> = decision
+        .applied
+        .iter()
+        .map(|&i| {
+            let id = &payment.payable_ids[i];
+            views
+                .iter()
+                .find(|v| &v.payable_id == id)
+                .map(|v| (i, v))
+                .ok_or_else(|| StorageError::Other(format!("payable {id} decided but not read")))
+        })
+        .collect::<Result<_, _>>()?;
+    applied.sort_by(|a, b| a.1.payable_id.cmp(&b.1.payable_id));
+    let receipts = if applied.is_empty() {
+        Vec::new()
+    } else {
+        write_applications::<S>(tx, payment, &applied).await?
+    };
+    let refund = match decision.owed_back {
+        Some(owed) => {
+            sqlx::query(
+                "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due, due_without_calendar) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'owed', $8, $9)",
+            )
+            .bind(&payment.refund_no)
+            .bind(&payment.channel_id)
+            .bind(&payment.payment_no)
+            .bind(&payment.channel_txn_id)
+            .bind(&region)
+            .bind(owed.amount.as_fen())
+            .bind(owed.reason.code())
+            .bind(payment.refund_due.date)
+            .bind(!payment.refund_due.calendar_complete())
+            .execute(&mut **tx)
+            .await?;
+            Some(RefundRef {
+                refund_no: payment.refund_no.clone(),
+                amount_fen: owed.amount.as_fen(),
+                reason: owed.reason.code().to_owned(),
+                due: payment.refund_due.date,
+            })
+        }
+        None => None,
     };
     let outcome = PaymentOutcome {
         payment_no: payment.payment_no.clone(),
-        result: result.to_owned(),
+        result: decision.status.code().to_owned(),
         receipts,
         refund,
     };
-    let response = serde_json::to_string(&outcome).map_err(crate::StorageError::corrupt)?;
+    let response = serde_json::to_string(&outcome).map_err(StorageError::corrupt)?;
     sqlx::query(
         "UPDATE payments SET status = $1, response = $2 WHERE region_code = $3 AND payment_no = $4",
     )
-    .bind(result)
+    .bind(decision.status.code())
     .bind(&response)
     .bind(&region)
     .bind(&payment.payment_no)
     .execute(&mut **tx)
     .await?;
-    if let (Some(order_no), true) = (&payment.order_no, applied_any) {
+    if let (Some(order_no), false) = (&payment.order_no, applied.is_empty()) {
         sqlx::query("UPDATE orders SET status = 'paid' WHERE region_code = $3 AND order_no = $1 AND channel_id = $2 AND status IN ('open', 'expired')")
-                        .bind(order_no)
-                        .bind(&payment.channel_id)
-                        .bind(&region)
-                        .execute(&mut **tx)
-                        .await?;
+            .bind(order_no)
+            .bind(&payment.channel_id)
+            .bind(&region)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(PaymentReportOutcome::Stored(outcome))
+}
+
+/// Writes what a payment pays, set-based: the payables paid, their applications, one receipt
+/// each (numbers taken from the counter in one step, so they have no gaps) and one posting each
+/// in the outbox. `applied` holds each payable with its index in the report, in payable order;
+/// all are of the payment's region.
+async fn write_applications<S>(
+    tx: &mut sqlx::Transaction<'static, S::DB>,
+    payment: &NewPayment,
+    applied: &[(usize, &PayableView)],
+) -> Result<Vec<ReceiptRef>, StorageError>
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> &'q str: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> bool: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i32: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> NaiveDate: Encode<'q, S::DB> + Type<S::DB>,
+    usize: ColumnIndex<<S::DB as Database>::Row>,
+{
+    let region = &payment.region;
+    let count = applied.len();
+    // The payables were read under lock and found payable: each must move now.
+    let mut q = Statement::<S::DB>::new(
+        "UPDATE payables SET status = 'paid', locked_by = NULL, locked_until = NULL \
+         WHERE status IN ('unpaid', 'locked') AND region_code = ",
+    );
+    q.push_bind(region.clone()).push(" AND payable_id IN (");
+    q.push_list(applied.iter().map(|(_, v)| v.payable_id.clone()));
+    q.push(")");
+    let (sql, args) = q.into_parts()?;
+    let taken = sqlx::query_with(&sql, S::arguments(args))
+        .execute(&mut **tx)
+        .await?;
+    if S::rows_affected(&taken) != count as u64 {
+        return Err(StorageError::Other(format!(
+            "payment {}: {} of {count} payables changed under lock",
+            payment.payment_no,
+            S::rows_affected(&taken)
+        )));
+    }
+    // The unique index on active applications is the last word on pay-once.
+    let mut q = Statement::<S::DB>::new(
+        "INSERT INTO payment_applications (payment_no, payable_id, region_code, amount_fen, active)",
+    );
+    q.push_values(applied, |row, (_, v)| {
+        row.push_bind(payment.payment_no.clone())
+            .push_bind(v.payable_id.clone())
+            .push_bind(v.region.clone())
+            .push_bind(v.amount_fen)
+            .push_bind(true);
+    });
+    let (sql, args) = q.into_parts()?;
+    sqlx::query_with(&sql, S::arguments(args))
+        .execute(&mut **tx)
+        .await?;
+    // The counter row serialises issuers of one code; taking the whole run at once keeps the
+    // numbers gapless and costs one statement whatever the family's size.
+    let year = chrono::Datelike::year(&payment.issued_on) % 100;
+    let receipt_code = format!("{region}{year:02}");
+    sqlx::query("INSERT INTO receipt_counters (receipt_code, region_code, last_number) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING")
+        .bind(&receipt_code)
+        .bind(region)
+        .execute(&mut **tx)
+        .await?;
+    let last: i64 = sqlx::query_scalar(
+        "UPDATE receipt_counters SET last_number = last_number + $3 WHERE region_code = $2 AND receipt_code = $1 RETURNING last_number",
+    )
+    .bind(&receipt_code)
+    .bind(region)
+    .bind(count as i64)
+    .fetch_one(&mut **tx)
+    .await?;
+    let first = last - count as i64 + 1;
+    let receipts: Vec<ReceiptRef> = applied
+        .iter()
+        .zip(first..)
+        .map(|((i, v), number)| ReceiptRef {
+            payable_id: v.payable_id.clone(),
+            receipt_code: receipt_code.clone(),
+            receipt_number: format!("{number:010}"),
+            check_code: payment.check_codes.get(*i).cloned().unwrap_or_default(),
+        })
+        .collect();
+    let mut q = Statement::<S::DB>::new(
+        "INSERT INTO receipts (receipt_code, receipt_number, region_code, check_code, payable_id, payment_no, id_number, \
+         payer_name, fee_year, amount_fen, components, issued_on, issuer, status)",
+    );
+    q.push_values(applied.iter().zip(&receipts), |row, ((_, v), receipt)| {
+        let components = serde_json::json!([
+            {"code": "basic", "name": "基本医疗保险", "amount": v.basic_fen},
+            {"code": "critical_illness", "name": "大病保险", "amount": v.critical_illness_fen},
+            {"code": "long_term_care", "name": "照护保险", "amount": v.long_term_care_fen},
+        ])
+        .to_string();
+        row.push_bind(receipt.receipt_code.clone())
+            .push_bind(receipt.receipt_number.clone())
+            .push_bind(v.region.clone())
+            .push_bind(receipt.check_code.clone())
+            .push_bind(v.payable_id.clone())
+            .push_bind(payment.payment_no.clone())
+            .push_bind(v.id_number.clone())
+            .push_bind(v.name.clone())
+            .push_bind(v.fee_year)
+            .push_bind(v.amount_fen)
+            .push_bind(components)
+            .push_bind(payment.issued_on)
+            .push_bind(format!("国家税务总局{}税务局", v.region_name))
+            .push_bind("valid");
+    });
+    let (sql, args) = q.into_parts()?;
+    sqlx::query_with(&sql, S::arguments(args))
+        .execute(&mut **tx)
+        .await?;
+    let mut q = Statement::<S::DB>::new(
+        "INSERT INTO outbox (event_id, region_code, kind, payable_id, payload, created_at, next_attempt_at)",
+    );
+    q.push_values(applied.iter().zip(&receipts), |row, ((i, v), receipt)| {
+        let event_id = payment
+            .event_ids
+            .get(*i)
+            .cloned()
+            .unwrap_or_else(|| format!("{}-{i}", payment.payment_no));
+        let payload = serde_json::json!({
+            "event_id": event_id, "kind": "payment_applied", "payable_id": v.payable_id, "region": v.region,
+            "fee_year": v.fee_year, "amount": v.amount_fen, "payment_no": payment.payment_no,
+            "channel_id": payment.channel_id, "paid_at": payment.paid_at,
+            "receipt_code": receipt.receipt_code, "receipt_number": receipt.receipt_number,
+        })
+        .to_string();
+        row.push_bind(event_id)
+            .push_bind(v.region.clone())
+            .push_bind("payment_applied")
+            .push_bind(v.payable_id.clone())
+            .push_bind(payload)
+            .push_bind(payment.now)
+            .push_bind(payment.now);
+    });
+    let (sql, args) = q.into_parts()?;
+    sqlx::query_with(&sql, S::arguments(args))
+        .execute(&mut **tx)
+        .await?;
+    Ok(receipts)
 }

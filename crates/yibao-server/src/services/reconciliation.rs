@@ -534,7 +534,7 @@ async fn act_on_channel_only(
         refund_all: if order.is_some() {
             None
         } else {
-            Some("CHANNEL_ONLY")
+            Some(yibao_domain::settlement::RefundReason::ChannelOnly)
         },
         check_codes: payable_ids
             .iter()
