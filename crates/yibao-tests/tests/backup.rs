@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use yibao::load::{LoadPlan, StopRule};
+use yibao_lab::load::{LoadPlan, StopRule};
 use yibao_storage::payments::PaymentStore;
 use yibao_storage::{DatabaseUrl, Storage};
 use yibao_storage_sqlite::SqliteStorage;
@@ -24,7 +24,7 @@ async fn a_backup_taken_under_load_restores_and_its_invariants_hold() {
             plan.concurrency = 8;
             plan.payers = 500;
             plan.baseline = false;
-            yibao::load::run(&url, storage, None, plan).await
+            yibao_lab::load::run(&url, storage, None, plan).await
         }
     });
     // Wait for payments to be flowing, then copy twice while the load goes on.

@@ -48,19 +48,19 @@ async fn the_simulator_plays_against_the_demo_and_the_invariants_hold() {
     .await;
 }
 
-/// The load generator (`yibao bench load`) against an in-process server: every operation of the
+/// The load generator (`yibao-lab load`) against an in-process server: every operation of the
 /// default mix, then its own ledger against the API and the database, and the invariants.
 #[tokio::test]
 async fn the_load_generator_ledger_matches_the_api_and_the_database() {
     on_each_test_db(|db| async move {
-        use yibao::load::{LoadPlan, StopRule};
+        use yibao_lab::load::{LoadPlan, StopRule};
         let url = yibao_storage::DatabaseUrl::parse(&db.url).unwrap();
         let mut plan = LoadPlan::new(StopRule::Operations(400));
         plan.channels = 3;
         plan.concurrency = 8;
         plan.payers = 500;
         plan.baseline = false;
-        let report = yibao::load::run(&url, db.storage.clone(), None, plan)
+        let report = yibao_lab::load::run(&url, db.storage.clone(), None, plan)
             .await
             .unwrap();
         assert!(report.ok(), "{:#?}", report.violations);
@@ -85,7 +85,7 @@ async fn the_load_generator_ledger_matches_the_api_and_the_database() {
         again.concurrency = 4;
         again.payers = 500;
         again.baseline = false;
-        let report = yibao::load::run(&url, db.storage.clone(), None, again)
+        let report = yibao_lab::load::run(&url, db.storage.clone(), None, again)
             .await
             .unwrap();
         assert!(report.ok(), "{:#?}", report.violations);

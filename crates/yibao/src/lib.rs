@@ -3,15 +3,11 @@
 
 pub mod accounts_cli;
 pub mod backup;
-pub mod bench;
-pub mod bench_reconcile;
 pub mod cli;
 pub mod config;
 pub mod demo;
-pub mod load;
 pub mod operator;
 pub mod settlement_cli;
 pub mod setup_cli;
 pub mod simulate;
-pub mod soak;
 pub mod storage;

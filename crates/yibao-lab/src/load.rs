@@ -1,4 +1,4 @@
-//! `yibao bench load`: a load generator that speaks the channel protocol over HTTP, the way banks
+//! `yibao-lab load`: a load generator that speaks the channel protocol over HTTP, the way banks
 //! and payment companies do, against a server in this process or one running elsewhere (`--url`).
 //!
 //! Several channels and many workers run a weighted mix of operations: searches, orders and their
@@ -323,7 +323,7 @@ impl LoadReport {
             .map_or(0, |k| k.count)
     }
 
-    /// The human-readable summary `yibao bench load` prints.
+    /// The human-readable summary `yibao-lab load` prints.
     pub fn print(&self) {
         println!(
             "{:<15} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -490,7 +490,7 @@ pub async fn setup(
     for i in 0..channels {
         let (id, secret) = channel(i);
         if storage.get_channel(&id).await?.is_none() {
-            crate::operator::channel_add(
+            yibao::operator::channel_add(
                 storage,
                 master_key,
                 &id,
@@ -506,6 +506,9 @@ pub async fn setup(
 }
 
 /// Runs one query on the database at `url` through a small pool of its own.
+///
+/// Raw SQL, deliberately: the generator picks its targets and checks its ledger against the tables
+/// themselves, not through the storage code under test, so a bug there cannot hide itself.
 macro_rules! fetch_all {
     ($url:expr, $row:ty, $sql:expr $(, $bind:expr)*) => {{
         match $url {

@@ -1,4 +1,4 @@
-//! `yibao bench reconcile`: a channel's statement of N lines (the protocol's CSV) reconciled against
+//! `yibao-lab reconcile`: a channel's statement of N lines (the protocol's CSV) reconciled against
 //! N payments of one day, timed, with the process's peak memory. The payments are written straight
 //! into the database (reporting a million through the API would measure something else); the
 //! statement differs from them in a few lines of every class, so the whole path runs.
@@ -25,6 +25,8 @@ fn txn(i: usize) -> String {
     format!("T{i:010}")
 }
 
+/// Raw SQL, deliberately: a million payments of one day in one statement; through the payment
+/// path (which `yibao-lab payments` measures) seeding would take longer than what is timed.
 async fn seed_payments(url: &DatabaseUrl, day: NaiveDate, rows: usize) -> anyhow::Result<()> {
     let n = i64::try_from(rows)?;
     let paid_at = format!("{day}T10:00:00+08:00");
@@ -116,9 +118,9 @@ pub async fn reconcile_statement(
         "--rows must be more than {}",
         3 * DIFFERENCES
     );
-    crate::demo::load(storage).await?;
+    yibao::demo::load(storage).await?;
     if storage.channel_only_policy(CHANNEL).await?.is_none() {
-        crate::operator::channel_add(
+        yibao::operator::channel_add(
             storage,
             None,
             CHANNEL,

@@ -1,4 +1,4 @@
-//! `yibao bench …`: benchmarks that drive the same code paths as operators do, on the database
+//! `yibao-lab …`: benchmarks that drive the same code paths as operators do, on the database
 //! given, and print what they measured. Figures are recorded in BENCHMARKS.md.
 
 use std::io::Write;
@@ -48,8 +48,8 @@ pub fn write_roster(path: &std::path::Path, rows: usize) -> anyhow::Result<()> {
 
 pub async fn enrolment(storage: &dyn Storage, rows: usize) -> anyhow::Result<()> {
     anyhow::ensure!((1..=2_000_000).contains(&rows), "rows must be 1 to 2000000");
-    crate::demo::load(storage).await?;
-    crate::demo::ensure_open_policies(storage, Clock::system().today()).await?;
+    yibao::demo::load(storage).await?;
+    yibao::demo::ensure_open_policies(storage, Clock::system().today()).await?;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bench-roster.csv");
     let t = Instant::now();
@@ -177,6 +177,9 @@ const BASELINE_INSERT: &str =
 
 /// The raw transaction a payment is compared with: update one payable, insert one payment with a
 /// unique key, commit; `reporters` at once, `count` in all. Returns transactions per second.
+///
+/// Raw SQL, deliberately: the baseline is the database without yibao, on tables of its own
+/// (`bench_payable`, `bench_payment`) created and dropped here.
 pub(crate) async fn raw_baseline(
     url: &yibao_storage::DatabaseUrl,
     reporters: usize,
@@ -283,8 +286,8 @@ pub(crate) async fn raw_baseline(
 /// database imports nothing new and creates no payable twice.
 pub async fn prepare_payers(storage: &dyn Storage, count: usize) -> anyhow::Result<FeeYear> {
     let today = Clock::system().today();
-    crate::demo::load(storage).await?;
-    crate::demo::ensure_open_policies(storage, today).await?;
+    yibao::demo::load(storage).await?;
+    yibao::demo::ensure_open_policies(storage, today).await?;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("payers.csv");
     write_roster(&path, count)?;
@@ -366,7 +369,7 @@ pub async fn payments(
     }
     let secret = "bench-secret-0123456789abcdef";
     if storage.get_channel("bench").await?.is_none() {
-        crate::operator::channel_add(
+        yibao::operator::channel_add(
             storage.as_ref(),
             None,
             "bench",

@@ -1,4 +1,4 @@
-//! `yibao bench soak`: the long-running behaviour as a tested property. It prepares (or reuses) a
+//! `yibao-lab soak`: the long-running behaviour as a tested property. It prepares (or reuses) a
 //! database of a county's size, starts `yibao serve` as a child process (so that its memory, file
 //! descriptors and threads can be read in `/proc`), plays the mixed channel load of
 //! [`crate::load`] against it for a given time, and samples every interval the server's RSS, open
@@ -218,6 +218,9 @@ fn proc_cpu_seconds(pid: u32) -> Option<f64> {
 }
 
 /// One connection of its own for the sizes and counts.
+///
+/// Raw SQL, deliberately: row counts and database sizes are measurements of the schema's growth,
+/// not business reads, and the storage layer has no reason to offer them.
 enum Probe {
     Postgres(sqlx::PgPool),
     Sqlite(sqlx::SqlitePool, PathBuf),
@@ -335,6 +338,22 @@ impl Drop for Child {
     }
 }
 
+/// The `yibao` binary the soak serves with: `YIBAO_BIN`, else the one beside this `yibao-lab`
+/// (cargo builds both into one directory).
+fn yibao_binary() -> anyhow::Result<std::path::PathBuf> {
+    if let Some(bin) = std::env::var_os("YIBAO_BIN") {
+        return Ok(bin.into());
+    }
+    let lab = std::env::current_exe()?;
+    let beside = lab.with_file_name(format!("yibao{}", std::env::consts::EXE_SUFFIX));
+    anyhow::ensure!(
+        beside.is_file(),
+        "找不到 yibao 程序：{} 不存在；请先 cargo build -p yibao，或用 YIBAO_BIN 指定",
+        beside.display()
+    );
+    Ok(beside)
+}
+
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
@@ -346,7 +365,7 @@ async fn start_server(url: &DatabaseUrl, plan: &SoakPlan) -> anyhow::Result<(Str
         std::env::temp_dir().join(format!("yibao-soak-server-{}.log", std::process::id()))
     });
     let out = std::fs::File::create(&log).with_context(|| format!("{}", log.display()))?;
-    let mut command = std::process::Command::new(std::env::current_exe()?);
+    let mut command = std::process::Command::new(yibao_binary()?);
     command.arg("serve");
     if let Some(config) = &plan.config_file {
         command.arg("--config").arg(config);
@@ -511,7 +530,7 @@ pub async fn run(
     }
     if let Some(path) = &plan.svg {
         let title = format!(
-            "yibao bench soak: {}, {} residents, {} workers",
+            "yibao-lab soak: {}, {} residents, {} workers",
             match url {
                 DatabaseUrl::Postgres(_) => "PostgreSQL",
                 DatabaseUrl::Sqlite(_) => "SQLite",
