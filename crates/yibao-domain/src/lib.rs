@@ -6,6 +6,7 @@
 
 pub mod calendar;
 pub mod enrolment;
+pub mod enrolment_decision;
 pub mod fee;
 pub mod id_number;
 pub mod lifecycle;
@@ -26,14 +27,17 @@ pub use enrolment::{
     assess, check_eligibility, covered_from, Assessment, EnrolmentFieldError, EnrolmentRefusal,
     Household, Person, Phone, Relief, ReliefKind, StationCode,
 };
+pub use enrolment_decision::{
+    decide_enrolment, EnrolmentOutcome, EnrolmentRequest, EnrolmentWrite, StoredEnrolment,
+};
 pub use fee::{
     enrolment_fee_year, Category, CategoryAmount, CollectionWindow, Component, FeePolicy,
     FeePolicyError, FeePolicyInput, FeeYear, FeeYearError, InsuranceItem,
 };
 pub use id_number::{IdNumber, IdNumberError, InputKind, ParsedIdNumber, Sex};
 pub use lifecycle::{
-    IllegalTransition, OrderEvent, OrderStatus, PayableEvent, PayableStatus, PaymentEvent,
-    PaymentStatus, RefundEvent, RefundStatus,
+    EnrolmentStatus, IllegalTransition, OrderEvent, OrderStatus, PayableEvent, PayableStatus,
+    PaymentEvent, PaymentStatus, RefundEvent, RefundStatus,
 };
 pub use money::{Fen, MoneyError};
 pub use payment_report::{

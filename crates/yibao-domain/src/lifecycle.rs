@@ -113,6 +113,15 @@ impl PayableStatus {
 }
 
 status_enum! {
+    /// A person's enrolment (参保登记) in a region and fee year.
+    EnrolmentStatus {
+        Enrolled => "enrolled", "已参保登记";
+        /// May not enrol, with the reason recorded (so unpaid lists can show it).
+        Refused => "refused", "不予登记";
+    }
+}
+
+status_enum! {
     /// A channel's order holding payables for a hold time.
     OrderStatus {
         Open => "open", "待支付";

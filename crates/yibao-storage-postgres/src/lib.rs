@@ -613,7 +613,7 @@ impl Dialect for PostgresStorage {
                 ],
             );
             if let Some(w) = &p.enrolment_write {
-                let year = w.fee_year.to_string();
+                let year = w.fee_year.get().to_string();
                 let covered = date(w.covered_from);
                 csv_row(
                     &mut enrolments,
@@ -621,7 +621,7 @@ impl Dialect for PostgresStorage {
                         Some(&c.region_code),
                         Some(&year),
                         Some(&c.id_number),
-                        Some(w.status),
+                        Some(w.status.code()),
                         w.refusal_code.as_deref(),
                         w.refusal_message.as_deref(),
                         covered.as_deref(),

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
-use yibao_domain::{FeeYear, IdNumber, RegionCode, StationCode};
+use yibao_domain::{EnrolmentStatus, FeeYear, IdNumber, RegionCode, StationCode};
 
 use crate::dialect::{Dialect, Statement};
 use crate::records::{
@@ -169,8 +169,10 @@ where
                 let id: String = r.try_get("id_number")?;
                 existing.enrolments.entry((year, id)).or_default().push(
                     crate::upsert_plan::StoredEnrolment {
-                        region: r.try_get("region_code")?,
-                        status: r.try_get("status")?,
+                        region: RegionCode::parse(&r.try_get::<String, _>("region_code")?)
+                            .map_err(StorageError::corrupt)?,
+                        status: EnrolmentStatus::from_code(&r.try_get::<String, _>("status")?)
+                            .ok_or_else(|| StorageError::corrupt("enrolment status"))?,
                         refusal_code: r.try_get("refusal_code")?,
                     },
                 );
@@ -228,11 +230,11 @@ where
             if let Some(w) = p
                 .enrolment_write
                 .as_ref()
-                .filter(|w| w.status != "enrolled")
+                .filter(|w| w.status != EnrolmentStatus::Enrolled)
             {
                 sqlx::query("DELETE FROM enrolment_claims WHERE id_number = $1 AND fee_year = $2 AND region_code = $3")
                             .bind(&p.columns.id_number)
-                            .bind(w.fee_year)
+                            .bind(i32::from(w.fee_year.get()))
                             .bind(&p.columns.region_code)
                             .execute(&mut *tx)
                             .await?;
@@ -243,8 +245,8 @@ where
             .filter_map(|p| {
                 p.enrolment_write
                     .as_ref()
-                    .filter(|w| w.status == "enrolled")
-                    .map(|w| (p, w.fee_year))
+                    .filter(|w| w.status == EnrolmentStatus::Enrolled)
+                    .map(|w| (p, i32::from(w.fee_year.get())))
             })
             .collect();
         if !claims.is_empty() {
@@ -339,9 +341,9 @@ where
             );
             q.push_values(enrolment_writes.iter(), |row, (c, w)| {
                 row.push_bind(c.region_code.clone())
-                    .push_bind(w.fee_year)
+                    .push_bind(i32::from(w.fee_year.get()))
                     .push_bind(c.id_number.clone())
-                    .push_bind(w.status)
+                    .push_bind(w.status.code())
                     .push_bind(w.refusal_code.clone())
                     .push_bind(w.refusal_message.clone())
                     .push_bind(w.covered_from)

@@ -4,8 +4,8 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 use yibao_domain::{
-    Assessment, EnrolmentRefusal, FeeYear, Household, IdNumber, PayableStatus, Person, PersonName,
-    Phone, RegionCode, Relief, ReliefKind, StationCode,
+    Assessment, FeeYear, Household, IdNumber, PayableStatus, Person, PersonName, Phone, RegionCode,
+    Relief, ReliefKind, StationCode,
 };
 
 use crate::StorageError;
@@ -19,29 +19,7 @@ pub struct ChangeSource {
     pub source: String,
 }
 
-/// What to do about a person's enrolment while storing them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnrolmentRequest {
-    /// Enrol for the fee year, covered from the date given (see `covered_from`).
-    Enrol {
-        fee_year: FeeYear,
-        covered_from: NaiveDate,
-    },
-    /// Record that the person may not enrol, and why.
-    Refuse {
-        fee_year: FeeYear,
-        refusal: EnrolmentRefusal,
-    },
-}
-
-impl EnrolmentRequest {
-    pub fn fee_year(&self) -> FeeYear {
-        match self {
-            EnrolmentRequest::Enrol { fee_year, .. }
-            | EnrolmentRequest::Refuse { fee_year, .. } => *fee_year,
-        }
-    }
-}
+pub use yibao_domain::{EnrolmentOutcome, EnrolmentRequest};
 
 /// One person to store, as a roster row or an API call gives them.
 #[derive(Debug, Clone)]
@@ -60,20 +38,6 @@ pub enum PersonChange {
     Unchanged,
     /// Stored already where the caller may not change it: nothing written for this row.
     OutOfScope,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnrolmentOutcome {
-    /// Newly enrolled (or a refusal turned into an enrolment).
-    Enrolled,
-    /// Enrolled already in this region and fee year: nothing changed.
-    AlreadyEnrolled,
-    /// Refused now, with the reason (recorded, so unpaid lists can show it).
-    Refused(EnrolmentRefusal),
-    /// Enrolled already and assessed: a later refusal reason is not applied until the payable is
-    /// dealt with (re-assessment or refund).
-    KeptBecauseAssessed(EnrolmentRefusal),
-    NotAttempted,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

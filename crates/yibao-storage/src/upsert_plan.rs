@@ -1,6 +1,8 @@
 //! What a batch of person upserts (a roster import, the API) will write, decided without the
-//! database from what the batch found stored ([`plan_upserts`]); [`crate::persons`] reads that
-//! state under its write transaction and writes the plan. Also the CSV rows of PostgreSQL's bulk
+//! database from what the batch found stored ([`plan_upserts`]): each person created, changed or
+//! left as it is, and each enrolment as the domain decides it
+//! ([`yibao_domain::decide_enrolment`]); [`crate::persons`] reads that state under its write
+//! transaction and writes the plan. Also the CSV rows of PostgreSQL's bulk
 //! copy and the upsert clause both backends share.
 //!
 //! The shared SQL sticks to what both databases accept: `$N` parameters (sqlx binds them by
@@ -10,11 +12,10 @@
 
 use std::collections::HashMap;
 
-use yibao_domain::{EnrolmentRefusal, RegionCode, StationCode};
+use yibao_domain::{decide_enrolment, RegionCode, StationCode};
+pub use yibao_domain::{EnrolmentWrite, StoredEnrolment};
 
-use crate::records::{
-    EnrolmentOutcome, EnrolmentRequest, PersonChange, PersonColumns, PersonUpsert,
-};
+use crate::records::{EnrolmentOutcome, PersonChange, PersonColumns, PersonUpsert};
 use crate::StorageError;
 
 /// What the batch found already stored, keyed by ID number.
@@ -26,24 +27,6 @@ pub struct ExistingState {
     pub enrolments: HashMap<(i32, String), Vec<StoredEnrolment>>,
     /// (fee_year, id) of people with a current payable.
     pub assessed: std::collections::HashSet<(i32, String)>,
-}
-
-/// An enrolment row as the batch found it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredEnrolment {
-    pub region: String,
-    pub status: String,
-    pub refusal_code: Option<String>,
-}
-
-/// An enrolment row to write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnrolmentWrite {
-    pub fee_year: i32,
-    pub status: &'static str,
-    pub refusal_code: Option<String>,
-    pub refusal_message: Option<String>,
-    pub covered_from: Option<chrono::NaiveDate>,
 }
 
 /// A CSV field for PostgreSQL's `COPY … (FORMAT csv)`: quoted, quotes doubled; `None` is NULL
@@ -128,19 +111,15 @@ pub fn plan_upserts(
             None => (None, EnrolmentOutcome::NotAttempted),
             Some(request) => {
                 let year = i32::from(request.fee_year().get());
-                let rows = existing
+                let stored = existing
                     .enrolments
                     .get(&(year, columns.id_number.clone()))
                     .map(Vec::as_slice)
                     .unwrap_or_default();
-                let own = rows.iter().find(|e| e.region == columns.region_code);
-                let elsewhere = rows
-                    .iter()
-                    .find(|e| e.region != columns.region_code && e.status == "enrolled");
                 let assessed = existing
                     .assessed
                     .contains(&(year, columns.id_number.clone()));
-                plan_enrolment(request, year, own, elsewhere, assessed)?
+                decide_enrolment(request, item.person.region, stored, assessed)
             }
         };
         planned.push(PlannedRow {
@@ -152,60 +131,6 @@ pub fn plan_upserts(
         });
     }
     Ok(planned)
-}
-
-fn plan_enrolment(
-    request: &EnrolmentRequest,
-    year: i32,
-    own: Option<&StoredEnrolment>,
-    elsewhere: Option<&StoredEnrolment>,
-    assessed: bool,
-) -> Result<(Option<EnrolmentWrite>, EnrolmentOutcome), StorageError> {
-    let refuse = |refusal: &EnrolmentRefusal| EnrolmentWrite {
-        fee_year: year,
-        status: "refused",
-        refusal_code: Some(refusal.code().to_owned()),
-        refusal_message: Some(refusal.to_string()),
-        covered_from: None,
-    };
-    Ok(match request {
-        EnrolmentRequest::Enrol { covered_from, .. } => {
-            if let Some(other) = elsewhere {
-                let region = RegionCode::parse(&other.region).map_err(StorageError::corrupt)?;
-                let refusal = EnrolmentRefusal::enrolled_elsewhere(region);
-                let recorded = own.is_some_and(|e| {
-                    e.status == "refused" && e.refusal_code.as_deref() == Some(refusal.code())
-                });
-                let write = (!recorded).then(|| refuse(&refusal));
-                (write, EnrolmentOutcome::Refused(refusal))
-            } else if own.is_some_and(|e| e.status == "enrolled") {
-                (None, EnrolmentOutcome::AlreadyEnrolled)
-            } else {
-                let write = EnrolmentWrite {
-                    fee_year: year,
-                    status: "enrolled",
-                    refusal_code: None,
-                    refusal_message: None,
-                    covered_from: Some(*covered_from),
-                };
-                (Some(write), EnrolmentOutcome::Enrolled)
-            }
-        }
-        EnrolmentRequest::Refuse { refusal, .. } => match own {
-            Some(e) if e.status == "enrolled" && assessed => {
-                (None, EnrolmentOutcome::KeptBecauseAssessed(refusal.clone()))
-            }
-            Some(e)
-                if e.status == "refused" && e.refusal_code.as_deref() == Some(refusal.code()) =>
-            {
-                (None, EnrolmentOutcome::Refused(refusal.clone()))
-            }
-            _ => (
-                Some(refuse(refusal)),
-                EnrolmentOutcome::Refused(refusal.clone()),
-            ),
-        },
-    })
 }
 
 /// How a person upsert changes a row already stored: every column from the new version.
