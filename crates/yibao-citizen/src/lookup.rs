@@ -13,7 +13,7 @@ use axum::response::Response;
 use axum::{Extension, Form};
 use chrono::NaiveDate;
 use serde::Deserialize;
-use yibao_domain::{IdNumber, PersonName, RegionCode};
+use yibao_domain::{IdNumber, PayableStatus, PersonName, RegionCode};
 use yibao_server::services::accounts::CHANNEL_KINDS;
 use yibao_server::AppState;
 use yibao_storage::collection::PayableView;
@@ -162,7 +162,7 @@ pub(crate) async fn find(
     let mut paid = BTreeMap::new();
     let paid_regions: BTreeSet<&str> = views
         .iter()
-        .filter(|v| v.status == "paid" || v.status == "posted")
+        .filter(|v| matches!(v.status, PayableStatus::Paid | PayableStatus::Posted))
         .map(|v| v.region.as_str())
         .collect();
     for region in paid_regions {
@@ -176,7 +176,7 @@ pub(crate) async fn find(
     }
     let unpaid_regions: BTreeSet<&str> = views
         .iter()
-        .filter(|v| v.status == "unpaid" || v.status == "locked")
+        .filter(|v| v.status.is_payable())
         .map(|v| v.region.as_str())
         .collect();
     let mut channel_kinds: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();

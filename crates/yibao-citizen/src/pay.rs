@@ -707,7 +707,7 @@ pub async fn result(
     };
     render(
         &PaidPage {
-            status: p.status.clone(),
+            status: p.status.code().to_owned(),
             receipts: p
                 .receipts
                 .iter()

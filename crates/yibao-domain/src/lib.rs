@@ -37,7 +37,7 @@ pub use fee::{
 pub use id_number::{IdNumber, IdNumberError, InputKind, ParsedIdNumber, Sex};
 pub use lifecycle::{
     EnrolmentStatus, IllegalTransition, OrderEvent, OrderStatus, PayableEvent, PayableStatus,
-    PaymentEvent, PaymentStatus, RefundEvent, RefundStatus,
+    PaymentEvent, PaymentStatus, RefundEvent, RefundStatus, Status,
 };
 pub use money::{Fen, MoneyError};
 pub use payment_report::{

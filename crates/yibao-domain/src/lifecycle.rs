@@ -4,7 +4,7 @@
 //! overwrite. Storage keeps the status as the `code()` string and applies moves with a conditional
 //! update on the old status, so the database refuses the same illegal moves.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("状态为“{from}”时不能{event}")]
@@ -17,13 +17,21 @@ impl IllegalTransition {
     pub const CODE: &'static str = "ILLEGAL_TRANSITION";
 }
 
-/// Generates `code`, `name_zh`, `from_code` and `ALL` for a status enum.
+/// A status stored as its code: what storage needs to read one from a row, once.
+pub trait Status: Copy + Sized + 'static {
+    /// What the status is of, for an error naming a code that is none of them.
+    const OF: &'static str;
+    fn code(self) -> &'static str;
+    fn from_code(code: &str) -> Option<Self>;
+}
+
+/// Generates `code`, `name_zh`, `from_code`, `ALL` and [`Status`] for a status enum. The serde
+/// form is the code.
 macro_rules! status_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $code:literal, $zh:literal;)+ }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vmeta])* $variant,)+ }
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name { $($(#[$vmeta])* #[serde(rename = $code)] $variant,)+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant,)+];
@@ -32,6 +40,12 @@ macro_rules! status_enum {
             pub fn from_code(code: &str) -> Option<$name> {
                 Self::ALL.iter().copied().find(|s| s.code() == code)
             }
+        }
+
+        impl Status for $name {
+            const OF: &'static str = stringify!($name);
+            fn code(self) -> &'static str { $name::code(self) }
+            fn from_code(code: &str) -> Option<Self> { $name::from_code(code) }
         }
     };
 }

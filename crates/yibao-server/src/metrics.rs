@@ -92,10 +92,12 @@ impl PaymentReportResult {
     }
 
     /// The result stored with a new payment (`PaymentOutcome::result`).
-    pub fn of_stored(result: &str) -> PaymentReportResult {
+    pub fn of_stored(result: yibao_domain::PaymentStatus) -> PaymentReportResult {
         match result {
-            "paid" => PaymentReportResult::Paid,
-            "partially_refunded" => PaymentReportResult::PartiallyRefunded,
+            yibao_domain::PaymentStatus::Paid => PaymentReportResult::Paid,
+            yibao_domain::PaymentStatus::PartiallyRefunded => {
+                PaymentReportResult::PartiallyRefunded
+            }
             _ => PaymentReportResult::RefundPending,
         }
     }

@@ -10,6 +10,7 @@
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use yibao_domain::{OrderStatus, PayableStatus, PaymentStatus, RefundStatus};
 
 use crate::channels::ChannelStore;
 use crate::orders::OrderStore;
@@ -112,7 +113,7 @@ pub struct PayableView {
     pub basic_fen: i64,
     pub critical_illness_fen: i64,
     pub long_term_care_fen: i64,
-    pub status: String,
+    pub status: PayableStatus,
     pub locked_by: Option<String>,
     pub locked_until: Option<i64>,
 }
@@ -120,13 +121,13 @@ pub struct PayableView {
 impl PayableView {
     /// The status a channel sees at `now`: an expired lock is no lock.
     pub fn channel_status(&self, now: i64) -> &'static str {
-        match self.status.as_str() {
-            "unpaid" => "unpaid",
-            "locked" if self.locked_until.is_some_and(|t| t > now) => "locked",
-            "locked" => "unpaid",
-            "paid" | "posted" => "paid",
-            "exempt" => "exempt",
-            _ => "cancelled",
+        match self.status {
+            PayableStatus::Unpaid => "unpaid",
+            PayableStatus::Locked if self.locked_until.is_some_and(|t| t > now) => "locked",
+            PayableStatus::Locked => "unpaid",
+            PayableStatus::Paid | PayableStatus::Posted => "paid",
+            PayableStatus::Exempt => "exempt",
+            PayableStatus::Superseded | PayableStatus::Cancelled => "cancelled",
         }
     }
 }
@@ -137,7 +138,7 @@ pub struct OrderRecord {
     pub order_no: String,
     pub amount_fen: i64,
     pub expires_at: i64,
-    pub status: String,
+    pub status: OrderStatus,
     pub payable_ids: Vec<String>,
 }
 
@@ -166,7 +167,7 @@ pub enum OrderOutcome {
     /// Some payable could not be locked: it is paid, or held by another order or a debit run.
     NotLockable {
         payable_id: String,
-        status: String,
+        status: PayableStatus,
         locked_by: Option<String>,
     },
 }
@@ -230,8 +231,8 @@ pub struct RefundRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentOutcome {
     pub payment_no: String,
-    /// `paid`, `partially_refunded` or `refund_pending`.
-    pub result: String,
+    /// `Paid`, `PartiallyRefunded` or `RefundPending`.
+    pub result: PaymentStatus,
     pub receipts: Vec<ReceiptRef>,
     pub refund: Option<RefundRef>,
 }
@@ -252,7 +253,7 @@ pub enum PaymentReportOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentState {
     pub payment_no: String,
-    pub status: String,
+    pub status: PaymentStatus,
     pub receipts: Vec<ReceiptRef>,
     pub refund: Option<RefundState>,
 }
@@ -264,7 +265,8 @@ pub struct RefundState {
     pub amount_fen: i64,
     pub reason: String,
     pub due: NaiveDate,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: RefundStatus,
     /// The due date was counted into a year without a holiday calendar (weekends only): it may be
     /// too early, check it by hand.
     pub due_without_calendar: bool,

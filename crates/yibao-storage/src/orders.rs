@@ -5,6 +5,8 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
+use yibao_domain::{OrderStatus, PayableStatus};
+
 use crate::collection::{NewOrder, OrderOutcome, OrderRecord};
 use crate::dialect::Dialect;
 use crate::locate::region_of;
@@ -123,9 +125,9 @@ where
                     payable_id: id.clone(),
                     status: r
                         .as_ref()
-                        .map(|r| r.try_get("status"))
+                        .map(|r| crate::rows::status_from_row(r, "status"))
                         .transpose()?
-                        .unwrap_or_else(|| "cancelled".to_owned()),
+                        .unwrap_or(PayableStatus::Cancelled),
                     locked_by: r
                         .as_ref()
                         .map(|r| r.try_get("locked_by"))
@@ -140,7 +142,7 @@ where
             order_no: order.order_no.clone(),
             amount_fen: order.amount_fen,
             expires_at: order.expires_at,
-            status: "open".into(),
+            status: OrderStatus::Open,
             payable_ids: order.payable_ids.clone(),
         };
         let response = serde_json::to_string(&record).map_err(crate::StorageError::corrupt)?;
@@ -207,8 +209,8 @@ where
         let response: String = r.try_get("response")?;
         let mut record: crate::collection::OrderRecord =
             serde_json::from_str(&response).map_err(crate::StorageError::corrupt)?;
-        let status: String = r.try_get("status")?;
-        if status == "open" {
+        let status: OrderStatus = crate::rows::status_from_row(&r, "status")?;
+        if status == OrderStatus::Open {
             let cancelled = sqlx::query("UPDATE orders SET status = 'cancelled' WHERE region_code = $2 AND order_no = $1 AND status = 'open'")
                         .bind(order_no)
                         .bind(&region)
@@ -222,7 +224,8 @@ where
                 .bind(&region)
                 .fetch_one(&mut *tx)
                 .await?;
-                record.status = now_status;
+                record.status = OrderStatus::from_code(&now_status)
+                    .ok_or_else(|| StorageError::corrupt(format!("OrderStatus {now_status}")))?;
                 tx.commit().await?;
                 return Ok(Some(record));
             }
@@ -231,7 +234,7 @@ where
                         .bind(&region)
                         .execute(&mut *tx)
                         .await?;
-            record.status = "cancelled".into();
+            record.status = OrderStatus::Cancelled;
         } else {
             record.status = status;
         }
@@ -311,7 +314,7 @@ where
         let response: String = r.try_get("response")?;
         let mut order: crate::collection::OrderRecord =
             serde_json::from_str(&response).map_err(crate::StorageError::corrupt)?;
-        order.status = r.try_get("status")?;
+        order.status = crate::rows::status_from_row(&r, "status")?;
         Ok(Some((order, r.try_get("fingerprint")?)))
     }
 }

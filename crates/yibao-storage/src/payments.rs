@@ -7,8 +7,7 @@ use chrono::NaiveDate;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
 use yibao_domain::{
-    decide_payment, EarlierReversal, Fen, PayableAtReport, PayableStatus, PaymentDecision,
-    PaymentReport,
+    decide_payment, EarlierReversal, Fen, PayableAtReport, PaymentDecision, PaymentReport,
 };
 
 use crate::collection::{
@@ -182,7 +181,7 @@ where
         let refund = refund.as_ref().map(refund_state_from_row).transpose()?;
         Ok(Some(crate::collection::PaymentState {
             payment_no,
-            status: r.try_get("status")?,
+            status: crate::rows::status_from_row(&r, "status")?,
             receipts,
             refund,
         }))
@@ -557,8 +556,7 @@ where
             Ok(PayableAtReport {
                 payable_id: &v.payable_id,
                 amount: Fen::new(v.amount_fen).map_err(StorageError::corrupt)?,
-                status: PayableStatus::from_code(&v.status)
-                    .ok_or_else(|| StorageError::corrupt(format!("payable status {}", v.status)))?,
+                status: v.status,
                 locked_by: v.locked_by.as_deref(),
                 locked_until: v.locked_until,
             })
@@ -630,7 +628,7 @@ where
     };
     let outcome = PaymentOutcome {
         payment_no: payment.payment_no.clone(),
-        result: decision.status.code().to_owned(),
+        result: decision.status,
         receipts,
         refund,
     };

@@ -441,7 +441,7 @@ where
             Ok(crate::records::EnrolmentRecord {
                 region: r.try_get("region_code")?,
                 fee_year: r.try_get("fee_year")?,
-                status: r.try_get("status")?,
+                status: crate::rows::status_from_row(&r, "status")?,
                 refusal_code: r.try_get("refusal_code")?,
                 refusal_message: r.try_get("refusal_message")?,
                 covered_from: r.try_get("covered_from")?,

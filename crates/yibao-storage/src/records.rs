@@ -4,8 +4,8 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 use yibao_domain::{
-    Assessment, FeeYear, Household, IdNumber, PayableStatus, Person, PersonName, Phone, RegionCode,
-    Relief, ReliefKind, StationCode,
+    Assessment, EnrolmentStatus, FeeYear, Household, IdNumber, PayableStatus, Person, PersonName,
+    Phone, RegionCode, Relief, ReliefKind, StationCode,
 };
 
 use crate::StorageError;
@@ -55,7 +55,7 @@ pub const MAX_UPSERT_BATCH: usize = 1000;
 pub struct EnrolmentRecord {
     pub region: String,
     pub fee_year: i32,
-    pub status: String,
+    pub status: EnrolmentStatus,
     pub refusal_code: Option<String>,
     pub refusal_message: Option<String>,
     pub covered_from: Option<NaiveDate>,
@@ -111,7 +111,8 @@ pub struct PayableRecord {
     pub long_term_care_fen: i64,
     pub policy_amount_fen: i64,
     pub relief_kind: Option<String>,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: PayableStatus,
     pub payable_from: NaiveDate,
     pub supersedes: Option<String>,
     pub inputs: String,

@@ -1,12 +1,22 @@
 //! Rows the generic storage code reads into records, shared by its aggregates.
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
-use yibao_domain::ReliefKind;
+use yibao_domain::{ReliefKind, Status};
 
 use crate::collection::{PayableView, ReceiptRecord, RefundState};
 use crate::records::{household_code, PayableRecord, PersonColumns};
 use crate::settlement::{DebitRunRecord, ReconciliationItem};
 use crate::StorageError;
+
+/// A status column, read once into its enum; a code that is none of its statuses is corruption.
+pub fn status_from_row<R: Row, T: Status>(r: &R, column: &str) -> Result<T, StorageError>
+where
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let code: String = r.try_get(column)?;
+    T::from_code(&code).ok_or_else(|| StorageError::corrupt(format!("{} {code}", T::OF)))
+}
 
 /// The columns of [`PayableRecord`], in order, for [`payable_record_from_row`].
 pub const PAYABLE_COLUMNS: &str =
@@ -35,7 +45,7 @@ where
         long_term_care_fen: r.try_get("long_term_care_fen")?,
         policy_amount_fen: r.try_get("policy_amount_fen")?,
         relief_kind: r.try_get("relief_kind")?,
-        status: r.try_get("status")?,
+        status: status_from_row(r, "status")?,
         payable_from: r.try_get("payable_from")?,
         supersedes: r.try_get("supersedes")?,
         inputs: r.try_get("inputs")?,
@@ -106,7 +116,7 @@ where
         basic_fen: r.try_get("basic_fen")?,
         critical_illness_fen: r.try_get("critical_illness_fen")?,
         long_term_care_fen: r.try_get("long_term_care_fen")?,
-        status: r.try_get("status")?,
+        status: status_from_row(r, "status")?,
         locked_by: r.try_get("locked_by")?,
         locked_until: r.try_get("locked_until")?,
     })
@@ -127,7 +137,7 @@ where
         amount_fen: r.try_get("amount_fen")?,
         reason: r.try_get("reason")?,
         due: r.try_get("due")?,
-        status: r.try_get("status")?,
+        status: status_from_row(r, "status")?,
         due_without_calendar: r.try_get("due_without_calendar")?,
     })
 }

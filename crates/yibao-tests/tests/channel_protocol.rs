@@ -1608,7 +1608,9 @@ async fn applied_payments_are_posted_to_the_agency_at_least_once() {
             .unwrap()
             .id_number;
         assert_eq!(
-            w.storage.payables_of_person(&id).await.unwrap()[0].status,
+            w.storage.payables_of_person(&id).await.unwrap()[0]
+                .status
+                .code(),
             "paid"
         );
         // Up again, after the backoff: posted, and the payable is 到帐.
@@ -1623,7 +1625,9 @@ async fn applied_payments_are_posted_to_the_agency_at_least_once() {
         assert_eq!(events[1]["payable_id"], p0);
         assert_eq!(events[1]["amount"], 43000);
         assert_eq!(
-            w.storage.payables_of_person(&id).await.unwrap()[0].status,
+            w.storage.payables_of_person(&id).await.unwrap()[0]
+                .status
+                .code(),
             "posted"
         );
         assert_eq!(

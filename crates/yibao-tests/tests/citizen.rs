@@ -562,7 +562,7 @@ async fn a_resident_pays_online_through_the_simulated_cashier_and_notifications_
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(replayed.status, "paid");
+        assert_eq!(replayed.status.code(), "paid");
         assert_eq!(replayed.receipts, state.receipts);
         // A second charge for the same order (the provider took the money twice): recorded and
         // owed back, never applied twice.
@@ -581,9 +581,9 @@ async fn a_resident_pays_online_through_the_simulated_cashier_and_notifications_
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(owed.status, "refund_pending");
+        assert_eq!(owed.status.code(), "refund_pending");
         assert_eq!(owed.refund.as_ref().unwrap().amount_fen, second.amount);
-        assert_eq!(owed.refund.as_ref().unwrap().status, "owed");
+        assert_eq!(owed.refund.as_ref().unwrap().status.code(), "owed");
         // The site hands it back to the provider (`yibao serve` does so every minute).
         let app = yibao_server::AppState::new(storage.clone(), Clock::fixed(instant()));
         let handed = yibao_citizen::pay::hand_over_refunds(&app, provider.0.as_ref())
@@ -595,7 +595,7 @@ async fn a_resident_pays_online_through_the_simulated_cashier_and_notifications_
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(refunded.refund.as_ref().unwrap().status, "succeeded");
+        assert_eq!(refunded.refund.as_ref().unwrap().status.code(), "succeeded");
         assert_eq!(
             yibao_citizen::pay::hand_over_refunds(&app, provider.0.as_ref())
                 .await
@@ -1381,7 +1381,7 @@ async fn a_registration_submitted_online_is_approved_or_refused_by_the_station_a
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(enrolment.status, "enrolled");
+        assert_eq!(enrolment.status.code(), "enrolled");
         // Approved once only.
         let again = station.post(&format!("{adult_link}/approve"), &[]).await;
         assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -1481,7 +1481,7 @@ async fn a_payment_whose_notification_never_came_is_found_by_asking_the_provider
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(paid.status, "paid");
+        assert_eq!(paid.status.code(), "paid");
         let (_, page) = look_up(&w, &id, &name).await;
         assert!(result_of(&page).contains("已缴费"), "{page}");
         let report = storage.check_invariants().await.unwrap();

@@ -251,7 +251,7 @@ async fn a_channels_transaction_and_order_numbers_are_used_once_whatever_region_
         let PaymentReportOutcome::Stored(first) = first else {
             panic!("stored: {first:?}")
         };
-        assert_eq!(first.result, "paid");
+        assert_eq!(first.result.code(), "paid");
         // The same transaction number again, naming the other region's payable: the first answer,
         // nothing applied in 南通市, one payment in all.
         let repeat = storage
@@ -275,7 +275,7 @@ async fn a_channels_transaction_and_order_numbers_are_used_once_whatever_region_
             .payables_by_id(std::slice::from_ref(&p_nantong))
             .await
             .unwrap();
-        assert_eq!(still[0].status, "unpaid");
+        assert_eq!(still[0].status.code(), "unpaid");
         let payments = "SELECT COUNT(*) FROM payments WHERE channel_txn_id = $1";
         assert_eq!(count(&db, payments, "T-ONCE").await, 1);
         // Its status is found whatever region the channel thinks it is in.
@@ -499,7 +499,7 @@ async fn the_hot_paths_go_to_one_shard_per_statement() {
     let PaymentReportOutcome::Stored(paid) = storage.report_payment(&report).await.unwrap() else {
         panic!("paid")
     };
-    assert_eq!(paid.result, "paid");
+    assert_eq!(paid.result.code(), "paid");
     // The same report again (idempotency), its status, its receipt.
     assert!(matches!(
         storage.report_payment(&report).await.unwrap(),
@@ -511,7 +511,8 @@ async fn the_hot_paths_go_to_one_shard_per_statement() {
             .await
             .unwrap()
             .unwrap()
-            .status,
+            .status
+            .code(),
         "paid"
     );
     let receipt = &paid.receipts[0];
@@ -539,7 +540,8 @@ async fn the_hot_paths_go_to_one_shard_per_statement() {
             .payables_by_id(std::slice::from_ref(&p_haikou))
             .await
             .unwrap()[0]
-            .status,
+            .status
+            .code(),
         "posted"
     );
     // A reversal.
@@ -562,7 +564,8 @@ async fn the_hot_paths_go_to_one_shard_per_statement() {
             .payables_by_id(std::slice::from_ref(&p_haikou))
             .await
             .unwrap()[0]
-            .status,
+            .status
+            .code(),
         "unpaid"
     );
     strict.pool().close().await;
@@ -601,7 +604,7 @@ async fn a_person_moving_between_regions_takes_history_enrolment_and_unpaid_year
             .unwrap()
             .unwrap();
         assert_eq!(
-            (old.status.as_str(), old.refusal_code.as_deref()),
+            (old.status.code(), old.refusal_code.as_deref()),
             ("refused", Some("MOVED_AWAY"))
         );
         assert_eq!(
@@ -610,7 +613,8 @@ async fn a_person_moving_between_regions_takes_history_enrolment_and_unpaid_year
                 .await
                 .unwrap()
                 .unwrap()
-                .status,
+                .status
+                .code(),
             "enrolled"
         );
         let history = storage.person_history(to, &id).await.unwrap();

@@ -149,7 +149,8 @@ async fn status_of(w: &World, payable_id: &str) -> String {
         .await
         .unwrap()[0]
         .status
-        .clone()
+        .code()
+        .to_owned()
 }
 
 fn api_code(err: &ClientError) -> (u16, String) {
@@ -1791,7 +1792,7 @@ async fn refunds_by_txn(w: &World, txn: &str) -> Vec<(String, i64, String)> {
         .unwrap()
         .into_iter()
         .filter(|r| r.channel_txn_id == txn)
-        .map(|r| (r.refund_no, r.amount_fen, r.status))
+        .map(|r| (r.refund_no, r.amount_fen, r.status.code().to_owned()))
         .collect()
 }
 

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use yibao_domain::settlement::RefundReason;
-use yibao_domain::{FeeYear, Household, IdNumber, Person, PersonName, RegionCode};
+use yibao_domain::{FeeYear, Household, IdNumber, PayableStatus, Person, PersonName, RegionCode};
 use yibao_server::admin::{audit, person_or_problems, PersonInput};
 use yibao_server::services::persons::{
     load_person, read_person, reassess as reassess_payable, save_person,
@@ -275,10 +275,13 @@ impl PayableLine {
                 .map_or_else(|| p.category.clone(), |c| c.name_zh().to_owned()),
             amount: yuan(p.amount_fen),
             components: parts.join("，"),
-            status: payable_status_zh(&p.status),
+            status: payable_status_zh(p.status.code()),
             payable_from: p.payable_from.to_string(),
-            current: !matches!(p.status.as_str(), "superseded" | "cancelled"),
-            paid: matches!(p.status.as_str(), "paid" | "posted"),
+            current: !matches!(
+                p.status,
+                PayableStatus::Superseded | PayableStatus::Cancelled
+            ),
+            paid: matches!(p.status, PayableStatus::Paid | PayableStatus::Posted),
         }
     }
 }

@@ -41,7 +41,7 @@ pub struct RefundLine {
 
 impl RefundLine {
     fn of(r: &RefundState, today: chrono::NaiveDate) -> RefundLine {
-        let status = RefundStatus::from_code(&r.status);
+        let status = r.status;
         RefundLine {
             refund_no: r.refund_no.clone(),
             channel_txn_id: r.channel_txn_id.clone(),
@@ -49,14 +49,14 @@ impl RefundLine {
             reason: RefundReason::from_code(&r.reason)
                 .map_or_else(|| r.reason.clone(), |x| x.name_zh().to_owned()),
             due: r.due.to_string(),
-            status: status.map_or("未知状态", RefundStatus::name_zh),
+            status: status.name_zh(),
             overdue: r.due < today
                 && matches!(
                     status,
-                    Some(RefundStatus::Owed | RefundStatus::Sent | RefundStatus::Failed)
+                    RefundStatus::Owed | RefundStatus::Sent | RefundStatus::Failed
                 ),
             due_unchecked: r.due_without_calendar,
-            failed: status == Some(RefundStatus::Failed),
+            failed: status == RefundStatus::Failed,
         }
     }
 }
@@ -137,7 +137,7 @@ pub async fn list(
                 paged
                     .rows
                     .iter()
-                    .any(|r| r.refund_no == *no && r.status == "owed")
+                    .any(|r| r.refund_no == *no && r.status == RefundStatus::Owed)
             })
             .map(|no| format!("退费 {no} 已重新发起，渠道将再次收到该笔退费")),
         rows: paged

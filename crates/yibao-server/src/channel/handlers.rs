@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
-use yibao_domain::{FeePolicy, FeeYear, IdNumber, PersonName, RegionCode};
+use yibao_domain::{FeePolicy, FeeYear, IdNumber, PayableStatus, PersonName, RegionCode};
 use yibao_storage::collection::{
     NewOrder, NewPayment, OrderOutcome, OrderRecord, PayableView, PaymentOutcome,
     PaymentReportOutcome, ReceiptRecord, RefundResultOutcome, RefundState, ReversalOutcome,
@@ -232,7 +232,7 @@ fn order_json(order: &OrderRecord) -> OrderAnswer {
         order_no: order.order_no.clone(),
         amount: order.amount_fen,
         expires_at: rfc3339(order.expires_at),
-        status: order.status.clone(),
+        status: order.status.code().to_owned(),
     }
 }
 
@@ -378,9 +378,9 @@ pub async fn place_order(
         OrderOutcome::Existing { .. } => Err(ApiError::of(ErrorCode::IdempotencyConflict)),
         OrderOutcome::NotLockable {
             status, locked_by, ..
-        } => Err(match status.as_str() {
-            "paid" | "posted" => ApiError::of(ErrorCode::AlreadyPaid),
-            "locked" => locked_error(locked_by.as_deref()),
+        } => Err(match status {
+            PayableStatus::Paid | PayableStatus::Posted => ApiError::of(ErrorCode::AlreadyPaid),
+            PayableStatus::Locked => locked_error(locked_by.as_deref()),
             _ => ApiError::of(ErrorCode::NotPayable),
         }),
     }
@@ -428,7 +428,7 @@ fn receipt_refs(receipts: &[yibao_storage::collection::ReceiptRef]) -> Vec<Recei
 
 pub fn payment_json(outcome: &PaymentOutcome) -> PaymentAnswer {
     PaymentAnswer {
-        result: outcome.result.clone(),
+        result: outcome.result.code().to_owned(),
         payment_no: outcome.payment_no.clone(),
         receipts: receipt_refs(&outcome.receipts),
         refund: outcome.refund.as_ref().map(|refund| RefundOwed {
@@ -535,7 +535,7 @@ pub async fn take_payment_report(
         None => state.storage.report_payment(&payment).await?,
     };
     let counted = match &outcome {
-        PaymentReportOutcome::Stored(outcome) => PaymentReportResult::of_stored(&outcome.result),
+        PaymentReportOutcome::Stored(outcome) => PaymentReportResult::of_stored(outcome.result),
         PaymentReportOutcome::Existing {
             same_request: true, ..
         } => PaymentReportResult::Replayed,
@@ -545,7 +545,7 @@ pub async fn take_payment_report(
     state.metrics.observe_payment_report(counted);
     match outcome {
         PaymentReportOutcome::Stored(outcome) => {
-            tracing::info!(channel = %channel.channel_id, payment_no = %outcome.payment_no, result = %outcome.result, "payment reported");
+            tracing::info!(channel = %channel.channel_id, payment_no = %outcome.payment_no, result = outcome.result.code(), "payment reported");
             Ok(payment_json(&outcome))
         }
         PaymentReportOutcome::Existing {
@@ -587,7 +587,7 @@ pub async fn payment_status(
     };
     Ok(Json(PaymentStatusAnswer {
         payment_no: p.payment_no.clone(),
-        status: p.status.clone(),
+        status: p.status.code().to_owned(),
         receipts: receipt_refs(&p.receipts),
         refund: p.refund.as_ref().map(refund_json),
     }))
@@ -717,7 +717,7 @@ pub async fn refund_result(
     {
         RefundResultOutcome::Done(r) => Ok(Json(RefundResultAnswer {
             refund_no: r.refund_no,
-            status: r.status,
+            status: r.status.code().to_owned(),
         })),
         RefundResultOutcome::NotFound => Err(ApiError::new(ErrorCode::NotFound, "未找到该退费")),
         RefundResultOutcome::Conflict(message) => {

@@ -176,7 +176,7 @@ pub async fn reassess_person(
     let enrolled = storage
         .get_enrolment(region, fee_year, id_number)
         .await?
-        .is_some_and(|e| e.status == "enrolled");
+        .is_some_and(|e| e.status == yibao_domain::EnrolmentStatus::Enrolled);
     if !enrolled {
         return Err(ApiError::new(
             ErrorCode::NotEnrolled,
