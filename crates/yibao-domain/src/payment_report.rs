@@ -136,6 +136,7 @@ pub fn decide_payment(
     let owed_fen = report.amount.as_fen() - applied_fen;
     debug_assert!(owed_fen >= 0, "applied more than was paid");
     let owed_back = (owed_fen > 0).then(|| OwedBack {
+        // 0 < owed_fen <= the report's amount, itself a valid `Fen`: the fallback is unreachable.
         amount: Fen::new(owed_fen).unwrap_or(report.amount),
         reason: reason.unwrap_or(RefundReason::NotPayable),
     });

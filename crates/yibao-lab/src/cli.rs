@@ -188,24 +188,7 @@ struct BenchEnrolmentArgs {
 
 /// Runs the command line; the process exit code is what it returns.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("错误：无法启动运行时：{err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli.command)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("错误：{err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    yibao::cli::run_to_exit_code(run(Cli::parse().command))
 }
 
 async fn run(command: LabCommand) -> anyhow::Result<()> {

@@ -276,24 +276,30 @@ pub fn main() -> ExitCode {
         Command::Id {
             command: IdCommand::Parse { input },
         } => id_parse(&input),
-        command => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(err) => {
-                    eprintln!("错误：无法启动运行时：{err}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(run(command)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(err) => {
-                    eprintln!("错误：{err:#}");
-                    ExitCode::FAILURE
-                }
-            }
+        command => run_to_exit_code(run(command)),
+    }
+}
+
+/// Runs a command's future on a multi-threaded runtime: success, or the error (with its causes)
+/// on stderr and a failing exit code. Shared with `yibao-lab`.
+pub fn run_to_exit_code(
+    command: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("错误：无法启动运行时：{err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("错误：{err:#}");
+            ExitCode::FAILURE
         }
     }
 }
