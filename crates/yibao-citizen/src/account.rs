@@ -18,7 +18,7 @@ use axum::{Extension, Form};
 use serde::Deserialize;
 use yibao_domain::{IdNumber, Person, PersonName, RegionCode};
 use yibao_server::services::staff::{new_session_token, token_hash};
-use yibao_server::{ApiError, AppState, ErrorCode};
+use yibao_server::{AppState, ErrorCode, ServiceError};
 use yibao_storage::citizen_accounts::{
     CodeChecked, CodeIssued, CodeTry, FamilyAdded, FamilyMember, Message, SignInCode,
     MAX_FAMILY_MEMBERS,
@@ -96,7 +96,7 @@ fn set_cookie(site: &Site, value: &str, max_age: i64) -> HeaderValue {
 pub async fn signed_in(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Option<Resident>, ApiError> {
+) -> Result<Option<Resident>, ServiceError> {
     let Some((region, token)) = session_cookie_value(headers) else {
         return Ok(None);
     };
@@ -128,7 +128,7 @@ pub async fn record_of(
     state: &AppState,
     id: &IdNumber,
     name: &str,
-) -> Result<Option<Person>, ApiError> {
+) -> Result<Option<Person>, ServiceError> {
     let mut found: Option<Person> = None;
     for region in state.storage.list_regions().await? {
         let Some((person, _)) = state.storage.get_person(region.code(), id).await? else {
@@ -166,7 +166,7 @@ fn check_person_fields(
         match IdNumber::parse(id_text, state.clock.today()) {
             Ok(parsed) => Some(parsed.id_number),
             Err(err) => {
-                *id_error = Some(ApiError::from(err).message);
+                *id_error = Some(ServiceError::from(err).message);
                 None
             }
         }
@@ -174,13 +174,13 @@ fn check_person_fields(
     if name.is_empty() {
         *name_error = Some("请输入姓名".into());
     } else if let Err(err) = PersonName::parse(name) {
-        *name_error = Some(ApiError::from(err).message);
+        *name_error = Some(ServiceError::from(err).message);
     }
     id.filter(|_| name_error.is_none())
 }
 
 fn refused_cross_site() -> Response {
-    error_page(&ApiError::new(
+    error_page(&ServiceError::new(
         ErrorCode::Forbidden,
         "请求不是从本站页面发出，请回到本站页面重新操作",
     ))
@@ -561,7 +561,7 @@ async fn fill_account(
     state: &AppState,
     resident: &Resident,
     mut page: AccountPage,
-) -> Result<AccountPage, ApiError> {
+) -> Result<AccountPage, ServiceError> {
     let accounts = state.storage.citizen_accounts();
     let members = accounts
         .family_members(resident.region.as_str(), resident.id.as_str())
@@ -896,7 +896,7 @@ pub async fn receipt_pdf(
     Query(q): Query<ReceiptQuery>,
 ) -> Response {
     let not_yours = || {
-        error_page(&ApiError::new(
+        error_page(&ServiceError::new(
             ErrorCode::NotFound,
             "未找到这张票据，或它不是您或您家庭成员的票据",
         ))

@@ -65,7 +65,7 @@ pub struct EnrolPage {
 }
 
 /// Every region's stations as `region|station` choices.
-async fn places(state: &AppState) -> Result<Vec<Place>, yibao_server::ApiError> {
+async fn places(state: &AppState) -> Result<Vec<Place>, yibao_server::ServiceError> {
     let mut places = Vec::new();
     for region in state.storage.list_regions().await? {
         let code = region.code();
@@ -181,14 +181,14 @@ pub async fn submit(
         }
         Ok(parsed) => Some(parsed.id_number),
         Err(err) => {
-            p.id_error = Some(yibao_server::ApiError::from(err).message);
+            p.id_error = Some(yibao_server::ServiceError::from(err).message);
             None
         }
     };
     if p.name.is_empty() {
         p.name_error = Some("请输入参保人的姓名".into());
     } else if let Err(err) = PersonName::parse(&p.name) {
-        p.name_error = Some(yibao_server::ApiError::from(err).message);
+        p.name_error = Some(yibao_server::ServiceError::from(err).message);
     }
     let permit_since = match p.household.as_str() {
         "local_registration" => None,
@@ -210,7 +210,7 @@ pub async fn submit(
     };
     if !p.phone.is_empty() {
         if let Err(err) = Phone::parse(&p.phone) {
-            p.phone_error = Some(yibao_server::ApiError::from(err).message);
+            p.phone_error = Some(yibao_server::ServiceError::from(err).message);
         }
     }
     let newborn = p.kind == "newborn";
@@ -228,12 +228,12 @@ pub async fn submit(
         if p.guardian_id_number.is_empty() {
             p.guardian_id_error = Some("新生儿参保请填写监护人（父亲或母亲）的身份证号码".into());
         } else if let Err(err) = IdNumber::parse(&p.guardian_id_number, today) {
-            p.guardian_id_error = Some(yibao_server::ApiError::from(err).message);
+            p.guardian_id_error = Some(yibao_server::ServiceError::from(err).message);
         }
         if p.guardian_name.is_empty() {
             p.guardian_name_error = Some("请输入监护人的姓名".into());
         } else if let Err(err) = PersonName::parse(&p.guardian_name) {
-            p.guardian_name_error = Some(yibao_server::ApiError::from(err).message);
+            p.guardian_name_error = Some(yibao_server::ServiceError::from(err).message);
         }
     }
     if form.declared != "yes" {
@@ -336,7 +336,7 @@ pub async fn submit(
 pub async fn rows_of(
     state: &AppState,
     submitted_by: &str,
-) -> Result<Vec<ApplicationRow>, yibao_server::ApiError> {
+) -> Result<Vec<ApplicationRow>, yibao_server::ServiceError> {
     let names: std::collections::BTreeMap<String, String> = state
         .storage
         .list_regions()

@@ -160,7 +160,7 @@ async fn security_headers(request: Request, next: Next) -> Response {
             s if s.is_server_error() => yibao_server::ErrorCode::InternalError,
             _ => yibao_server::ErrorCode::InvalidRequest,
         };
-        let mut page = error_page(&yibao_server::ApiError::new(code, message));
+        let mut page = error_page(&yibao_server::ServiceError::new(code, message));
         *page.status_mut() = status;
         response = page;
     }
@@ -191,7 +191,7 @@ pub fn render<T: askama::Template>(template: &T, status: StatusCode) -> Response
         Ok(body) => ours((status, Html(body)).into_response()),
         Err(err) => {
             tracing::warn!(%err, "citizen site template failed to render");
-            error_page(&yibao_server::ApiError::of(
+            error_page(&yibao_server::ServiceError::of(
                 yibao_server::ErrorCode::InternalError,
             ))
         }
@@ -216,7 +216,7 @@ struct ErrorPage {
 }
 
 /// A refusal or failure of the services as a page: the Chinese message, never a JSON body.
-pub fn error_page(error: &yibao_server::ApiError) -> Response {
+pub fn error_page(error: &yibao_server::ServiceError) -> Response {
     let heading = match error.code {
         yibao_server::ErrorCode::RateLimited => "查询过于频繁",
         yibao_server::ErrorCode::ServiceUnavailable => "服务暂时不可用",
@@ -263,7 +263,7 @@ pub fn refusal_over_limit(
         limiter::Verdict::TooMany => "查询过于频繁，请1分钟后再试",
         _ => "查询的人较多，请稍后再试",
     };
-    Some(error_page(&yibao_server::ApiError::new(
+    Some(error_page(&yibao_server::ServiceError::new(
         yibao_server::ErrorCode::RateLimited,
         message,
     )))

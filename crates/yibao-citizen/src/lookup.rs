@@ -116,7 +116,7 @@ pub async fn submit(
         match IdNumber::parse(&page.id_number, state.clock.today()) {
             Ok(parsed) => Some(parsed.id_number),
             Err(err) => {
-                page.id_error = Some(yibao_server::ApiError::from(err).message);
+                page.id_error = Some(yibao_server::ServiceError::from(err).message);
                 None
             }
         }
@@ -124,7 +124,7 @@ pub async fn submit(
     if page.name.is_empty() {
         page.name_error = Some("请输入姓名".into());
     } else if let Err(err) = PersonName::parse(&page.name) {
-        page.name_error = Some(yibao_server::ApiError::from(err).message);
+        page.name_error = Some(yibao_server::ServiceError::from(err).message);
     }
     let Some(id) = id.filter(|_| page.name_error.is_none()) else {
         return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
@@ -152,7 +152,7 @@ pub(crate) async fn find(
     state: &AppState,
     id: &IdNumber,
     name: &str,
-) -> Result<Option<Found>, yibao_server::ApiError> {
+) -> Result<Option<Found>, yibao_server::ServiceError> {
     let views = yibao_server::channel::handlers::payables_under_name(state, id, name, None).await?;
     let Some(first) = views.first() else {
         return Ok(None);

@@ -158,7 +158,7 @@ pub fn retry_after_seconds(attempts: i32) -> i64 {
 pub async fn deliver_messages(
     state: &AppState,
     sender: &dyn MessageSender,
-) -> Result<usize, yibao_server::ApiError> {
+) -> Result<usize, yibao_server::ServiceError> {
     let accounts = state.storage.citizen_accounts();
     let now = state.clock.now().timestamp();
     let due = accounts.due_messages(now, MESSAGES_PER_ROUND).await?;

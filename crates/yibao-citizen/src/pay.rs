@@ -16,7 +16,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use yibao_server::channel::auth::ChannelContext;
 use yibao_server::channel::handlers::{self, OrderRequest, PaymentRequest};
-use yibao_server::{ApiError, AppState, ErrorCode};
+use yibao_server::{AppState, ErrorCode, ServiceError};
 
 use crate::{error_page, render};
 
@@ -274,7 +274,7 @@ pub const REFUND_ROUND_SECONDS: u64 = 60;
 pub async fn hand_over_refunds(
     state: &AppState,
     provider: &dyn PaymentProvider,
-) -> Result<usize, ApiError> {
+) -> Result<usize, ServiceError> {
     let refunds = state
         .storage
         .pending_refunds(SITE_CHANNEL_ID, REFUNDS_PER_ROUND)
@@ -324,7 +324,7 @@ pub const ORDER_QUERY_WINDOW_SECONDS: i64 = 3600;
 pub async fn ask_about_unpaid_orders(
     state: &AppState,
     provider: &dyn PaymentProvider,
-) -> Result<usize, ApiError> {
+) -> Result<usize, ServiceError> {
     let now = state.clock.now().timestamp();
     let orders = state
         .storage
@@ -404,7 +404,7 @@ pub fn is_site_channel(channel: &yibao_storage::collection::ChannelRecord) -> bo
 }
 
 /// The site's channel, if registered, enabled and of kind `gov_app`.
-pub async fn site_channel(state: &AppState) -> Result<Option<ChannelContext>, ApiError> {
+pub async fn site_channel(state: &AppState) -> Result<Option<ChannelContext>, ServiceError> {
     Ok(state
         .storage
         .get_channel(SITE_CHANNEL_ID)
@@ -417,8 +417,8 @@ pub async fn site_channel(state: &AppState) -> Result<Option<ChannelContext>, Ap
         }))
 }
 
-fn no_online_payment() -> ApiError {
-    ApiError::new(
+fn no_online_payment() -> ServiceError {
+    ServiceError::new(
         ErrorCode::NotPayable,
         "本站暂不能在线缴费，请通过查询结果中列出的渠道缴费",
     )
@@ -441,7 +441,7 @@ pub async fn start(
     Form(form): Form<PayForm>,
 ) -> Response {
     if yibao_server::auth::cross_site(&headers) {
-        return error_page(&ApiError::new(
+        return error_page(&ServiceError::new(
             ErrorCode::Forbidden,
             "请求不是从本站页面发出，请回到缴费查询页面重新操作",
         ));
@@ -464,7 +464,7 @@ pub async fn open_order(
     provider: &Provider,
     payable_ids: Vec<String>,
     amount: i64,
-) -> Result<String, ApiError> {
+) -> Result<String, ServiceError> {
     let Some(channel) = site_channel(state).await? else {
         return Err(no_online_payment());
     };
@@ -517,7 +517,7 @@ struct CashierPage {
 }
 
 fn bad_cashier_link() -> Response {
-    error_page(&ApiError::new(
+    error_page(&ServiceError::new(
         ErrorCode::NotFound,
         "收银台链接无效或已被改动，请回到缴费查询页面重新缴费",
     ))
@@ -603,9 +603,9 @@ pub async fn accept_notification(
     state: &AppState,
     provider: &Provider,
     body: &[u8],
-) -> Result<String, ApiError> {
+) -> Result<String, ServiceError> {
     let Some(n) = provider.0.verify_notification(body) else {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::AuthFailed,
             "支付通知的签名不对，已拒收",
         ));
@@ -615,10 +615,10 @@ pub async fn accept_notification(
 
 /// A payment the provider vouched for (its signed notification, or its answer to `query`)
 /// reported as the site's channel (§3). Answers the transaction id.
-async fn report_payment(state: &AppState, n: Notification) -> Result<String, ApiError> {
+async fn report_payment(state: &AppState, n: Notification) -> Result<String, ServiceError> {
     let Some(channel) = site_channel(state).await? else {
         // The money was taken: the provider retries until the channel is back.
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::ServiceUnavailable,
             "本站的缴费渠道已停用，支付通知稍后再送",
         ));

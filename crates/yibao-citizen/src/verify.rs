@@ -133,7 +133,7 @@ pub async fn payer_copy(
     axum::Form(form): axum::Form<PayerCopyForm>,
 ) -> Response {
     if yibao_server::auth::cross_site(&headers) {
-        return error_page(&yibao_server::ApiError::new(
+        return error_page(&yibao_server::ServiceError::new(
             yibao_server::ErrorCode::Forbidden,
             "请求不是从本站页面发出，请回到票据查验页面重新操作",
         ));
@@ -143,7 +143,7 @@ pub async fn payer_copy(
         return refusal;
     }
     let not_proven = || {
-        error_page(&yibao_server::ApiError::new(
+        error_page(&yibao_server::ServiceError::new(
             yibao_server::ErrorCode::NotFound,
             "身份证号码或姓名与票据上的交款人不一致，不能下载交款人联；只查验真伪不需要下载",
         ))

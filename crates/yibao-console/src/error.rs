@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use yibao_server::{ApiError, ErrorCode};
+use yibao_server::{ErrorCode, ServiceError};
 
 /// An error a console handler returns. The console's middleware ([`crate::finish`]) turns it into
 /// a page or a fragment, knowing whether htmx asked.
@@ -19,7 +19,7 @@ pub enum PageError {
     /// A form that could not be read at all (fields are checked by the page itself).
     BadForm(String),
     /// A refusal or failure from the services, with its code and Chinese message.
-    Api(ApiError),
+    Api(ServiceError),
 }
 
 impl PageError {
@@ -28,7 +28,7 @@ impl PageError {
     }
 
     pub fn not_found(message: &str) -> PageError {
-        PageError::Api(ApiError::new(ErrorCode::NotFound, message))
+        PageError::Api(ServiceError::new(ErrorCode::NotFound, message))
     }
 
     pub fn status(&self) -> StatusCode {
@@ -66,8 +66,8 @@ fn heading_of(code: ErrorCode) -> &'static str {
     }
 }
 
-impl From<ApiError> for PageError {
-    fn from(error: ApiError) -> Self {
+impl From<ServiceError> for PageError {
+    fn from(error: ServiceError) -> Self {
         PageError::Api(error)
     }
 }

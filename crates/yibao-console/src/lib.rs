@@ -124,12 +124,12 @@ pub async fn finish(request: Request, next: Next) -> Response {
         // A rejection that did not come from our handlers (a path that did not parse …).
         let error = match response.status() {
             StatusCode::NOT_FOUND => PageError::not_found("没有这个页面"),
-            StatusCode::PAYLOAD_TOO_LARGE => PageError::Api(yibao_server::ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE => PageError::Api(yibao_server::ServiceError::new(
                 yibao_server::ErrorCode::PayloadTooLarge,
                 "上传的文件过大",
             )),
             StatusCode::METHOD_NOT_ALLOWED => PageError::bad_form("不支持这种操作方式"),
-            s if s.is_server_error() => PageError::Api(yibao_server::ApiError::of(
+            s if s.is_server_error() => PageError::Api(yibao_server::ServiceError::of(
                 yibao_server::ErrorCode::InternalError,
             )),
             _ => PageError::bad_form("请求内容有误，请刷新页面后重试"),
@@ -168,7 +168,7 @@ pub fn render_with_status<T: askama::Template>(
         }
         Err(err) => {
             tracing::warn!(%err, "console template failed to render");
-            Err(PageError::Api(yibao_server::ApiError::of(
+            Err(PageError::Api(yibao_server::ServiceError::of(
                 yibao_server::ErrorCode::InternalError,
             )))
         }

@@ -11,7 +11,7 @@ use yibao_storage::{Role, StaffAccount};
 
 pub use axum::http::HeaderName;
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 use crate::services::staff::token_hash;
 use crate::AppState;
 
@@ -20,7 +20,7 @@ use crate::AppState;
 pub struct Staff(pub StaffAccount);
 
 impl FromRequestParts<AppState> for Staff {
-    type Rejection = ApiError;
+    type Rejection = ServiceError;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -33,14 +33,14 @@ impl FromRequestParts<AppState> for Staff {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 128)
-            .ok_or_else(|| ApiError::of(ErrorCode::AuthRequired))?;
+            .ok_or_else(|| ServiceError::of(ErrorCode::AuthRequired))?;
         let now = state.clock.now().timestamp();
         let account = state
             .storage
             .session_staff(&token_hash(token), now)
             .await?
             .filter(|a| !a.disabled)
-            .ok_or_else(|| ApiError::new(ErrorCode::AuthRequired, "登录已失效，请重新登录"))?;
+            .ok_or_else(|| ServiceError::new(ErrorCode::AuthRequired, "登录已失效，请重新登录"))?;
         Ok(Staff(account))
     }
 }
@@ -95,8 +95,8 @@ pub fn cross_site(headers: &axum::http::HeaderMap) -> bool {
     }
 }
 
-fn forbidden() -> ApiError {
-    ApiError::of(ErrorCode::Forbidden)
+fn forbidden() -> ServiceError {
+    ServiceError::of(ErrorCode::Forbidden)
 }
 
 impl Staff {
@@ -109,7 +109,7 @@ impl Staff {
     }
 
     /// Only the center administrator.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
+    pub fn require_admin(&self) -> Result<(), ServiceError> {
         if self.0.role == Role::Admin {
             Ok(())
         } else {
@@ -122,7 +122,7 @@ impl Staff {
         &self,
         region: RegionCode,
         station: Option<&StationCode>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let ok = match self.0.role {
             Role::Admin | Role::Auditor => true,
             Role::TaxCollector => self.0.region == Some(region),
@@ -139,12 +139,32 @@ impl Staff {
         }
     }
 
+    /// May read the record of a person of `region` who is at `station`, or is not on record
+    /// (`None`): a station operator asking after somebody not on record is answered as for their
+    /// own station, so as not to tell whether the person is on record elsewhere.
+    pub fn may_read_person(
+        &self,
+        region: RegionCode,
+        station: Option<&StationCode>,
+    ) -> Result<(), ServiceError> {
+        match (self.0.role, station) {
+            (Role::StationOperator, None) => self.may_read(region, self.0.station.as_ref()),
+            _ => self.may_read(region, station),
+        }
+    }
+
+    /// Whether what this staff member may read depends on a person's station (a station
+    /// operator's reads), so that the station must be looked up first.
+    pub fn reads_by_station(&self) -> bool {
+        self.0.role == Role::StationOperator
+    }
+
     /// May change people of `region` and `station`: the administrator, or that station's operator.
     pub fn may_change(
         &self,
         region: RegionCode,
         station: Option<&StationCode>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         match self.0.role {
             Role::Admin => Ok(()),
             Role::StationOperator => self.may_read(region, station),
@@ -154,7 +174,7 @@ impl Staff {
 
     /// May change somebody at all (a roster upload): the administrator, or a station operator
     /// bound to a station, who may change that station's people ([`Staff::may_change`]).
-    pub fn may_change_anyone(&self) -> Result<(), ApiError> {
+    pub fn may_change_anyone(&self) -> Result<(), ServiceError> {
         match (self.0.role, self.0.region, self.0.station.as_ref()) {
             (Role::Admin, _, _) => Ok(()),
             (Role::StationOperator, Some(region), Some(station)) => {
@@ -164,12 +184,41 @@ impl Staff {
         }
     }
 
+    /// The regions whose collection data (payments, refunds, reconciliation, reports) this staff
+    /// member may read: `None` for every region (administrators and auditors), their own for a
+    /// tax collector; station operators have no part in collection.
+    pub fn collection_read_scope(&self) -> Result<Option<String>, ServiceError> {
+        match self.0.role {
+            Role::Admin | Role::Auditor => Ok(None),
+            Role::TaxCollector => Ok(self.0.region.map(|r| r.to_string())),
+            Role::StationOperator => Err(forbidden()),
+        }
+    }
+
+    /// The regions whose collection data this staff member may change: `None` for every region
+    /// (the administrator), their own for a tax collector; nobody else changes collection data.
+    pub fn collection_write_scope(&self) -> Result<Option<String>, ServiceError> {
+        match self.0.role {
+            Role::Admin => Ok(None),
+            Role::TaxCollector => Ok(self.0.region.map(|r| r.to_string())),
+            Role::StationOperator | Role::Auditor => Err(forbidden()),
+        }
+    }
+
+    /// May read the audit log: the administrator and auditors.
+    pub fn may_read_audit_log(&self) -> Result<(), ServiceError> {
+        match self.0.role {
+            Role::Admin | Role::Auditor => Ok(()),
+            Role::TaxCollector | Role::StationOperator => Err(forbidden()),
+        }
+    }
+
     /// The station a list must be limited to: a station operator's own; others may choose.
     pub fn station_filter(
         &self,
         region: RegionCode,
         requested: Option<StationCode>,
-    ) -> Result<Option<StationCode>, ApiError> {
+    ) -> Result<Option<StationCode>, ServiceError> {
         match self.0.role {
             Role::StationOperator => {
                 let own = self.0.station.clone();
@@ -192,7 +241,7 @@ impl Staff {
 pub struct Admin(pub Staff);
 
 impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
+    type Rejection = ServiceError;
 
     async fn from_request_parts(
         parts: &mut Parts,

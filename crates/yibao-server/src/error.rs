@@ -1,10 +1,8 @@
-//! The one API error type: an HTTP status, a stable machine code and a Chinese message a teller or
-//! citizen can act on. Internal failures are logged with context and never leaked.
+//! The one error type of the services, the handlers and the command line: a stable machine code and
+//! a Chinese message a teller or citizen can act on. Internal failures are logged with context and
+//! never leaked. Nothing here knows HTTP: each code's status and the JSON body are
+//! [`crate::http::error`]'s.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
 use yibao_domain::{
     CalendarError, FeeYearError, IdNumberError, MoneyError, PersonNameError, RegionCodeError,
 };
@@ -149,52 +147,6 @@ impl ErrorCode {
         }
     }
 
-    pub fn status(self) -> StatusCode {
-        match self {
-            ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidIdNumber
-            | ErrorCode::InvalidName
-            | ErrorCode::InvalidAmount
-            | ErrorCode::InvalidRegion
-            | ErrorCode::InvalidFeeYear
-            | ErrorCode::InvalidCalendar => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::InvalidPerson => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::BadRosterFile => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::BadRosterHeader => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::BadStatementFile => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::BadDebitFile => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::DebitDateNotReached => StatusCode::CONFLICT,
-            ErrorCode::NoFeePolicy => StatusCode::NOT_FOUND,
-            ErrorCode::NotEnrolled => StatusCode::CONFLICT,
-            ErrorCode::NotAssessed => StatusCode::CONFLICT,
-            ErrorCode::PaidMustBeRefunded => StatusCode::CONFLICT,
-            ErrorCode::Locked => StatusCode::CONFLICT,
-            ErrorCode::AlreadyExists => StatusCode::CONFLICT,
-            ErrorCode::AuthRequired => StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ErrorCode::LoginThrottled => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-            ErrorCode::AuthFailed => StatusCode::UNAUTHORIZED,
-            ErrorCode::Replayed => StatusCode::UNAUTHORIZED,
-            ErrorCode::RegionNotAllowed => StatusCode::FORBIDDEN,
-            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
-            ErrorCode::AlreadyPaid => StatusCode::CONFLICT,
-            ErrorCode::AmountMismatch => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::NotPayable => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::WindowClosed => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::Reversed => StatusCode::CONFLICT,
-            ErrorCode::ReversalClosed => StatusCode::CONFLICT,
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::ReceiptGlyphMissing => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
     /// The message used when nothing more precise is known.
     pub fn default_message(self) -> &'static str {
         match self {
@@ -247,58 +199,48 @@ impl ErrorCode {
     }
 }
 
-/// An error answer. Rendered by the request-id middleware as
-/// `{"code": "...", "message": "中文说明", "request_id": "..."}` with the code's status.
+/// What went wrong, as the services say it: a code and a message. Over HTTP it is answered with the
+/// code's status and `{"code": "...", "message": "中文说明", "request_id": "..."}`
+/// ([`crate::http::error`]); the command line prints the message and the code.
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub struct ServiceError {
     pub code: ErrorCode,
     pub message: String,
 }
 
-/// The JSON body of every error response.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Stable, machine-readable code, e.g. `INVALID_ID_NUMBER`.
-    pub code: String,
-    /// What a teller or citizen can read and act on.
-    pub message: String,
-    /// The same value as the `Yibao-Request-Id` header.
-    pub request_id: String,
-}
-
-impl ApiError {
+impl ServiceError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError {
+        ServiceError {
             code,
             message: message.into(),
         }
     }
 
     pub fn of(code: ErrorCode) -> Self {
-        ApiError::new(code, code.default_message())
+        ServiceError::new(code, code.default_message())
     }
 
     /// An unexpected failure: logged in full here, answered with a generic message.
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
         tracing::error!(%err, context, "internal error");
-        ApiError::of(ErrorCode::InternalError)
+        ServiceError::of(ErrorCode::InternalError)
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        // The body is written by `request_id::render_errors`, which knows the request id.
-        let mut response = self.code.status().into_response();
-        response.extensions_mut().insert(self);
-        response
+/// `message（CODE）`: how the command line prints it.
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}（{}）", self.message, self.code.as_str())
     }
 }
+
+impl std::error::Error for ServiceError {}
 
 macro_rules! domain_error {
     ($ty:ty => $code:expr) => {
-        impl From<$ty> for ApiError {
+        impl From<$ty> for ServiceError {
             fn from(err: $ty) -> Self {
-                ApiError::new($code, err.to_string())
+                ServiceError::new($code, err.to_string())
             }
         }
     };
@@ -314,14 +256,14 @@ domain_error!(yibao_domain::EnrolmentFieldError => ErrorCode::InvalidPerson);
 domain_error!(yibao_domain::roster::RosterHeaderError => ErrorCode::BadRosterHeader);
 
 /// Storage errors become API errors here and nowhere else.
-impl From<StorageError> for ApiError {
+impl From<StorageError> for ServiceError {
     fn from(err: StorageError) -> Self {
         match err {
             StorageError::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
-                ApiError::of(ErrorCode::ServiceUnavailable)
+                ServiceError::of(ErrorCode::ServiceUnavailable)
             }
-            other => ApiError::internal("storage", other),
+            other => ServiceError::internal("storage", other),
         }
     }
 }

@@ -13,7 +13,7 @@ use rust_xlsxwriter::{Format, FormatAlign, Workbook};
 use yibao_domain::{FeeYear, IdNumber, PersonName, StationCode};
 use yibao_storage::StandingRow;
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 
 /// The XLSX content type.
 pub const XLSX_CONTENT_TYPE: &str =
@@ -78,7 +78,7 @@ fn yuan_number(fen: i64) -> f64 {
 
 impl XlsxReport {
     /// The workbook's bytes.
-    pub fn to_bytes(&self) -> Result<Vec<u8>, ApiError> {
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ServiceError> {
         let mut stream = XlsxStream::begin(self)?;
         for row in &self.rows {
             stream.row(row)?;
@@ -87,7 +87,7 @@ impl XlsxReport {
     }
 
     /// The HTTP answer: the workbook as an attachment named after the report.
-    pub fn into_response(self) -> Result<Response, ApiError> {
+    pub fn into_response(self) -> Result<Response, ServiceError> {
         let bytes = self.to_bytes()?;
         Ok(self.attachment(bytes))
     }
@@ -123,17 +123,17 @@ pub struct XlsxStream {
     next_row: u32,
 }
 
-fn xlsx_error(e: rust_xlsxwriter::XlsxError) -> ApiError {
-    ApiError::internal("xlsx", e)
+fn xlsx_error(e: rust_xlsxwriter::XlsxError) -> ServiceError {
+    ServiceError::internal("xlsx", e)
 }
 
-fn column_index(n: usize) -> Result<u16, ApiError> {
-    u16::try_from(n).map_err(|e| ApiError::internal("xlsx columns", e))
+fn column_index(n: usize) -> Result<u16, ServiceError> {
+    u16::try_from(n).map_err(|e| ServiceError::internal("xlsx columns", e))
 }
 
 impl XlsxStream {
     /// The sheet of `report` with its title and header rows (its rows are not written).
-    pub fn begin(report: &XlsxReport) -> Result<XlsxStream, ApiError> {
+    pub fn begin(report: &XlsxReport) -> Result<XlsxStream, ServiceError> {
         let mut workbook = Workbook::new();
         let sheet = workbook
             .add_worksheet_with_constant_memory()
@@ -178,7 +178,7 @@ impl XlsxStream {
     }
 
     /// Writes the next row.
-    pub fn row(&mut self, row: &[Cell]) -> Result<(), ApiError> {
+    pub fn row(&mut self, row: &[Cell]) -> Result<(), ServiceError> {
         let r = self.next_row;
         let sheet = self.workbook.worksheet_from_index(0).map_err(xlsx_error)?;
         for (c, cell) in row.iter().enumerate() {
@@ -208,12 +208,12 @@ impl XlsxStream {
         }
         self.next_row = r
             .checked_add(1)
-            .ok_or_else(|| ApiError::internal("xlsx rows", "too many rows"))?;
+            .ok_or_else(|| ServiceError::internal("xlsx rows", "too many rows"))?;
         Ok(())
     }
 
     /// The totals row, the notes under it, and the workbook's bytes.
-    pub fn finish(mut self, totals_label: &str, notes: &[String]) -> Result<Vec<u8>, ApiError> {
+    pub fn finish(mut self, totals_label: &str, notes: &[String]) -> Result<Vec<u8>, ServiceError> {
         let totals = self.next_row;
         let total_money = Format::new().set_bold().set_num_format("0.00");
         let total_count = Format::new().set_bold().set_num_format("0");
@@ -244,15 +244,15 @@ impl XlsxStream {
             let r = u32::try_from(i)
                 .ok()
                 .and_then(|i| totals.checked_add(2 + i))
-                .ok_or_else(|| ApiError::internal("xlsx rows", "too many rows"))?;
+                .ok_or_else(|| ServiceError::internal("xlsx rows", "too many rows"))?;
             sheet.write_string(r, 0, note).map_err(xlsx_error)?;
         }
         self.workbook.save_to_buffer().map_err(xlsx_error)
     }
 }
 
-fn add(sums: &mut [Option<Cell>], column: usize, cell: Cell) -> Result<(), ApiError> {
-    let overflow = || ApiError::internal("xlsx totals", "sum overflows");
+fn add(sums: &mut [Option<Cell>], column: usize, cell: Cell) -> Result<(), ServiceError> {
+    let overflow = || ServiceError::internal("xlsx totals", "sum overflows");
     let Some(slot) = sums.get_mut(column) else {
         return Ok(());
     };

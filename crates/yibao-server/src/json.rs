@@ -1,11 +1,11 @@
-//! A JSON extractor whose rejections are [`ApiError`]s with Chinese messages.
+//! A JSON extractor whose rejections are [`ServiceError`]s with Chinese messages.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 
 pub struct ApiJson<T>(pub T);
 
@@ -14,7 +14,7 @@ where
     T: DeserializeOwned,
     S: Send + Sync,
 {
-    type Rejection = ApiError;
+    type Rejection = ServiceError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
@@ -24,23 +24,25 @@ where
     }
 }
 
-fn rejection_to_error(rejection: &JsonRejection) -> ApiError {
+fn rejection_to_error(rejection: &JsonRejection) -> ServiceError {
     match rejection {
-        JsonRejection::MissingJsonContentType(_) => ApiError::of(ErrorCode::UnsupportedMediaType),
-        r if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::of(ErrorCode::PayloadTooLarge)
+        JsonRejection::MissingJsonContentType(_) => {
+            ServiceError::of(ErrorCode::UnsupportedMediaType)
         }
-        JsonRejection::JsonDataError(e) => ApiError::new(
+        r if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ServiceError::of(ErrorCode::PayloadTooLarge)
+        }
+        JsonRejection::JsonDataError(e) => ServiceError::new(
             ErrorCode::InvalidRequest,
             translate_rejection(&e.body_text())
                 .unwrap_or_else(|| "请求字段缺失或类型不对，请检查后重试".to_owned()),
         ),
-        JsonRejection::JsonSyntaxError(e) => ApiError::new(
+        JsonRejection::JsonSyntaxError(e) => ServiceError::new(
             ErrorCode::InvalidRequest,
             translate_rejection(&e.body_text())
                 .unwrap_or_else(|| "请求内容不是有效的 JSON，请检查格式".to_owned()),
         ),
-        _ => ApiError::of(ErrorCode::InvalidRequest),
+        _ => ServiceError::of(ErrorCode::InvalidRequest),
     }
 }
 

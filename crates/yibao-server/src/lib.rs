@@ -1,16 +1,15 @@
-//! The yibao HTTP server. [`app`] builds the axum router over any [`Storage`]; [`serve`] runs it on
-//! a listener handed in, so tests and benchmarks bind `127.0.0.1:0`.
+//! The yibao server: the services (use cases shared by the HTTP API, the console and the command
+//! line, [`services`]), the HTTP API by audience ([`public`], [`admin`], [`settlement`],
+//! [`channel`]), assembled by [`http::app`] over any [`Storage`]; [`serve`] runs it on a listener
+//! handed in, so tests and benchmarks bind `127.0.0.1:0`.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use tokio::net::TcpListener;
-use tower_http::limit::RequestBodyLimitLayer;
 use yibao_storage::Storage;
 
-pub mod accounts_api;
 pub mod admin;
 pub mod assets;
 pub mod auth;
@@ -18,43 +17,22 @@ pub mod background;
 pub mod channel;
 pub mod clock;
 pub mod error;
-mod explorer;
 pub mod export;
+pub mod http;
 pub mod json;
 pub mod metrics;
 pub mod middleware;
-mod openapi;
+pub mod public;
 pub mod receipts;
-pub mod routes;
 pub mod services;
-pub mod settlement_api;
+pub mod settlement;
 pub mod staff_answers;
 
 pub use clock::Clock;
-pub use error::{ApiError, ErrorBody, ErrorCode};
-pub use openapi::openapi_document;
-
-/// Largest request body accepted unless configured otherwise (1 MiB): well above any protocol
-/// request; statement uploads get their own, larger limit on their own route.
-pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
-
-#[derive(Debug, Clone)]
-pub struct ServerSettings {
-    /// Largest request body, in bytes; larger requests get 413 `PAYLOAD_TOO_LARGE`.
-    pub body_limit_bytes: usize,
-    /// Whether `/metrics` is served on this listener (`false`: not at all, or on a listener of
-    /// its own, [`metrics::app`]).
-    pub metrics_on_main_listener: bool,
-}
-
-impl Default for ServerSettings {
-    fn default() -> Self {
-        ServerSettings {
-            body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
-            metrics_on_main_listener: true,
-        }
-    }
-}
+pub use error::{ErrorCode, ServiceError};
+pub use http::error::ErrorBody;
+pub use http::openapi::openapi_document;
+pub use http::{app, app_with, standalone, ServerSettings, DEFAULT_BODY_LIMIT_BYTES};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -114,85 +92,6 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::new()),
         }
     }
-}
-
-/// Builds the whole application.
-pub fn app(state: AppState, settings: &ServerSettings) -> Router {
-    app_with(state, settings, Router::new())
-}
-
-/// The application with more routes served beside the API (the staff console): they get the
-/// request id and the request log; the API's JSON error bodies leave their responses alone when
-/// they are marked [`middleware::RenderedError`]. `extra` sets its own body limits.
-pub fn app_with(state: AppState, settings: &ServerSettings, extra: Router<AppState>) -> Router {
-    let limit = settings.body_limit_bytes;
-    let small = routes::router()
-        .merge(admin::router())
-        .merge(accounts_api::router())
-        .merge(settlement_api::router())
-        .merge(receipts::router())
-        .merge(explorer::router())
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(RequestBodyLimitLayer::new(limit));
-    let channel = channel::router(state.clone())
-        .merge(channel::public_router(state.clone()))
-        .layer(DefaultBodyLimit::max(channel::auth::MAX_CHANNEL_BODY_BYTES))
-        .layer(RequestBodyLimitLayer::new(
-            channel::auth::MAX_CHANNEL_BODY_BYTES,
-        ));
-    let uploads = admin::upload_router()
-        .layer(DefaultBodyLimit::max(admin::ROSTER_UPLOAD_LIMIT_BYTES))
-        .layer(RequestBodyLimitLayer::new(admin::ROSTER_UPLOAD_LIMIT_BYTES));
-    let settlement_uploads = settlement_api::statement_upload_router()
-        .layer(DefaultBodyLimit::max(
-            services::reconciliation::MAX_STATEMENT_BYTES,
-        ))
-        .layer(RequestBodyLimitLayer::new(
-            services::reconciliation::MAX_STATEMENT_BYTES,
-        ))
-        .merge(
-            settlement_api::debit_upload_router()
-                .layer(DefaultBodyLimit::max(services::debit::MAX_DEBIT_FILE_BYTES))
-                .layer(RequestBodyLimitLayer::new(
-                    services::debit::MAX_DEBIT_FILE_BYTES,
-                )),
-        );
-    let small = if settings.metrics_on_main_listener {
-        small.merge(metrics::router())
-    } else {
-        small
-    };
-    let metrics = state.metrics.clone();
-    small
-        .merge(uploads)
-        .merge(settlement_uploads)
-        .merge(channel)
-        .merge(extra)
-        .with_state(state.clone())
-        .layer(axum::middleware::from_fn_with_state(
-            state,
-            middleware::read_your_writes,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            metrics,
-            middleware::request_id_and_errors,
-        ))
-}
-
-/// Routes served on a listener of their own (the staff console on the internal network), with
-/// the request id and log of the main application and nothing of its API.
-pub fn standalone(state: AppState, routes: Router<AppState>) -> Router {
-    let metrics = state.metrics.clone();
-    routes
-        .with_state(state.clone())
-        .layer(axum::middleware::from_fn_with_state(
-            state,
-            middleware::read_your_writes,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            metrics,
-            middleware::request_id_and_errors,
-        ))
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains open requests.

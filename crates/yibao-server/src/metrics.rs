@@ -13,7 +13,6 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -391,8 +390,8 @@ pub async fn refresh(state: &AppState, now: i64) {
 }
 
 /// `GET /metrics`, on the main listener or a listener of its own (configuration `metrics_listen`).
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(scrape))
+pub(crate) fn routes() -> crate::http::ApiRouter {
+    crate::http::ApiRouter::new().routes(utoipa_axum::routes!(scrape))
 }
 
 /// The metrics for Prometheus.
@@ -415,8 +414,10 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
 
 /// The metrics alone, for a listener of their own.
 pub fn app(state: AppState) -> Router {
-    router()
-        .fallback(|| async { crate::ApiError::of(crate::ErrorCode::NotFound) })
+    routes()
+        .split_for_parts()
+        .0
+        .fallback(|| async { crate::ServiceError::of(crate::ErrorCode::NotFound) })
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),

@@ -1,7 +1,7 @@
 //! Request ids, error rendering and access logs.
 //!
 //! Every response carries `Yibao-Request-Id`. Every error response, whether a handler's
-//! [`ApiError`] or a rejection from axum or tower (404 route, 405, 413 body limit, bad JSON), gets
+//! [`ServiceError`] or a rejection from axum or tower (404 route, 405, 413 body limit, bad JSON), gets
 //! the same JSON body with a stable code. Access logs name the route template, never the raw path,
 //! because paths and queries may carry personal data.
 
@@ -14,9 +14,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::json::translate_rejection;
 use crate::metrics::SharedMetrics;
+use crate::{ErrorBody, ErrorCode, ServiceError};
 use tracing::Instrument;
 
 pub const REQUEST_ID_HEADER: &str = "yibao-request-id";
@@ -123,7 +123,7 @@ pub async fn render_error(response: Response, request_id: &str) -> Response {
     {
         return response;
     }
-    let (response, error) = match response.extensions().get::<ApiError>() {
+    let (response, error) = match response.extensions().get::<ServiceError>() {
         Some(error) => {
             let error = error.clone();
             (response, error)
@@ -139,10 +139,10 @@ pub async fn render_error(response: Response, request_id: &str) -> Response {
                 translate_rejection(&text).unwrap_or_else(|| code.default_message().to_owned());
             (
                 Response::from_parts(parts, Body::empty()),
-                ApiError::new(code, message),
+                ServiceError::new(code, message),
             )
         }
-        None => (response, ApiError::of(code_for_status(status))),
+        None => (response, ServiceError::of(code_for_status(status))),
     };
     let body = ErrorBody {
         code: error.code.as_str().to_owned(),

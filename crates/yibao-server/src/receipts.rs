@@ -8,20 +8,14 @@
 //! because those numbers are printed on the receipt and whoever has seen a copy has them. The ID
 //! number is masked on every PDF.
 
-use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
-use yibao_domain::{IdNumber, PersonName, RegionCode};
+use yibao_domain::{IdNumber, PersonName};
 use yibao_receipt_pdf::{render_receipt, ReceiptPdf};
 use yibao_storage::collection::ReceiptRecord;
-use yibao_storage::Role;
 
-use crate::auth::Staff;
-use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::AppState;
+use crate::{ErrorCode, ServiceError};
 
 /// The README section that tells operators how to install the receipt font; the 503 answered
 /// without a font names it.
@@ -139,14 +133,14 @@ pub fn masked_name(name: &str) -> String {
     PersonName::parse(name).map_or_else(|_| "*".into(), |n| n.masked())
 }
 
-fn masked_id(id: &str) -> String {
+pub(crate) fn masked_id(id: &str) -> String {
     IdNumber::parse(id, chrono::NaiveDate::MAX)
         .map_or_else(|_| "*".into(), |p| p.id_number.masked())
 }
 
 /// The answer when no font is loaded: 503, naming the README section that installs one.
-pub fn font_missing() -> ApiError {
-    ApiError::new(
+pub fn font_missing() -> ServiceError {
+    ServiceError::new(
         ErrorCode::ServiceUnavailable,
         format!(
             "票据PDF暂不可用：服务器没有中文字体。请运维按 README 的“{RECEIPT_FONT_README_SECTION}”一节\
@@ -167,11 +161,11 @@ pub async fn render_pdf_off_thread(
     state: &AppState,
     receipt: &ReceiptRecord,
     payer_name: PayerName,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<Vec<u8>, ServiceError> {
     let (state, receipt) = (state.clone(), receipt.clone());
     tokio::task::spawn_blocking(move || render_pdf(&state, &receipt, payer_name))
         .await
-        .map_err(|e| ApiError::internal("receipt pdf", e))?
+        .map_err(|e| ServiceError::internal("receipt pdf", e))?
 }
 
 /// Renders a stored receipt with the configured CJK font; the ID number masked, the name as asked.
@@ -179,7 +173,7 @@ pub fn render_pdf(
     state: &AppState,
     receipt: &ReceiptRecord,
     payer_name: PayerName,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<Vec<u8>, ServiceError> {
     let Some(font) = &state.receipt_font else {
         return Err(font_missing());
     };
@@ -252,7 +246,7 @@ pub fn render_pdf(
 }
 
 /// The answer when a receipt could not be rendered as a PDF.
-fn pdf_error(e: yibao_receipt_pdf::ReceiptPdfError) -> ApiError {
+fn pdf_error(e: yibao_receipt_pdf::ReceiptPdfError) -> ServiceError {
     match e.code() {
         "RECEIPT_FONT_UNAVAILABLE" => {
             tracing::warn!(error = %e, "receipt pdf not rendered: font");
@@ -266,19 +260,19 @@ fn pdf_error(e: yibao_receipt_pdf::ReceiptPdfError) -> ApiError {
                 code = e.code(),
                 "receipt pdf not rendered: a character no receipt font draws"
             );
-            ApiError::new(
+            ServiceError::new(
                 ErrorCode::ReceiptGlyphMissing,
                 format!("票据PDF无法生成：{e}；此前可使用 JSON 格式"),
             )
         }
         "INVALID_RECEIPT" => {
             tracing::warn!(error = %e, "receipt pdf not rendered");
-            ApiError::new(
+            ServiceError::new(
                 ErrorCode::ServiceUnavailable,
                 format!("票据PDF无法生成：{e}；可使用 JSON 格式"),
             )
         }
-        _ => ApiError::internal("receipt pdf", e),
+        _ => ServiceError::internal("receipt pdf", e),
     }
 }
 
@@ -296,194 +290,6 @@ pub fn pdf_response(receipt: &ReceiptRecord, pdf: Vec<u8>) -> Response {
         pdf,
     )
         .into_response()
-}
-
-/// The staff routes of receipts.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/receipts/{receipt_no}", get(staff_receipt))
-        .route(
-            "/api/v1/regions/{region}/persons/{id_number}/receipts",
-            get(staff_person_receipts),
-        )
-}
-
-fn bad_receipt_no() -> ApiError {
-    ApiError::new(
-        ErrorCode::InvalidRequest,
-        "票据号 receipt_no 应为8位票据代码、“-”和10位票据号码，如 32060125-0000012345（PDF 加 .pdf）",
-    )
-}
-
-/// `32060125-0000012345` (or the 18 digits run together) into code and number.
-fn parse_receipt_no(text: &str) -> Result<(String, String), ApiError> {
-    let digits: String = text.chars().filter(|c| *c != '-').collect();
-    let dashes = text.chars().filter(|c| *c == '-').count();
-    if digits.len() != 18
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-        || dashes > 1
-        || (dashes == 1 && text.find('-') != Some(8))
-    {
-        return Err(bad_receipt_no());
-    }
-    Ok((digits[..8].to_owned(), digits[8..].to_owned()))
-}
-
-/// May this staff member read receipts of this person: scoped like the person's record.
-async fn check_scope(
-    state: &AppState,
-    staff: &Staff,
-    receipt: &ReceiptRecord,
-) -> Result<RegionCode, ApiError> {
-    let region =
-        RegionCode::parse(&receipt.region).map_err(|e| ApiError::internal("receipt region", e))?;
-    let station = match staff.role() {
-        Role::StationOperator => {
-            let id = IdNumber::parse(&receipt.id_number, chrono::NaiveDate::MAX)
-                .map_err(|e| ApiError::internal("receipt id number", e))?
-                .id_number;
-            state
-                .storage
-                .get_person(region, &id)
-                .await?
-                .and_then(|(person, _)| person.station)
-        }
-        _ => None,
-    };
-    staff.may_read(region, station.as_ref())?;
-    Ok(region)
-}
-
-/// A receipt as staff see it to reprint (补打): the payer's copy, name and ID number in full.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct StaffReceipt {
-    /// `receipt_code-receipt_number`, as the reprint path takes it.
-    pub receipt_no: String,
-    pub receipt_code: String,
-    pub receipt_number: String,
-    pub check_code: String,
-    /// `社会保险费电子票据`
-    pub title: String,
-    pub region: String,
-    pub payer_name: String,
-    pub payer_id_number: String,
-    pub item_name: String,
-    pub fee_year: i32,
-    pub components: Vec<crate::channel::answers::Component>,
-    /// Fen.
-    pub amount: i64,
-    pub issued_on: chrono::NaiveDate,
-    pub issuer: String,
-    /// `valid` or `voided` (作废).
-    pub status: String,
-    pub payable_id: String,
-    pub payment_no: String,
-    /// Where anyone can verify the receipt (absolute, under `public_base_url`).
-    pub verify_url: String,
-}
-
-fn staff_json(state: &AppState, receipt: &ReceiptRecord) -> StaffReceipt {
-    StaffReceipt {
-        receipt_no: format!("{}-{}", receipt.receipt_code, receipt.receipt_number),
-        receipt_code: receipt.receipt_code.clone(),
-        receipt_number: receipt.receipt_number.clone(),
-        check_code: receipt.check_code.clone(),
-        title: "社会保险费电子票据".to_owned(),
-        region: receipt.region.clone(),
-        payer_name: receipt.payer_name.clone(),
-        payer_id_number: receipt.id_number.clone(),
-        item_name: "城乡居民基本医疗保险".to_owned(),
-        fee_year: receipt.fee_year,
-        // Stored as the JSON list of components written when the receipt was issued.
-        components: serde_json::from_str(&receipt.components).unwrap_or_default(),
-        amount: receipt.amount_fen,
-        issued_on: receipt.issued_on,
-        issuer: receipt.issuer.clone(),
-        status: receipt.status.clone(),
-        payable_id: receipt.payable_id.clone(),
-        payment_no: receipt.payment_no.clone(),
-        verify_url: state.public_base_url.verify_url(receipt),
-    }
-}
-
-/// A receipt for staff to reprint (补打): JSON, or the PDF with `.pdf` after the number. The payer's
-/// name is in full (this is the payer's copy); reading it is audited (`receipt.read`).
-#[utoipa::path(get, path = "/api/v1/receipts/{receipt_no}", summary = "补打票据（JSON 或 PDF）", tag = "admin",
-    params(("receipt_no" = String, Path, description = "`32060125-0000012345`, or `32060125-0000012345.pdf` for the PDF")),
-    responses((status = 200, description = "the receipt as JSON, or the PDF for a number ending in `.pdf`", content((StaffReceipt = "application/json"), (Vec<u8> = "application/pdf"))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, description = "`RECEIPT_GLYPH_MISSING`: a character of the name (code point in the message) is in no receipt font", body = ErrorBody), (status = 503, description = "`SERVICE_UNAVAILABLE`: no receipt font installed", body = ErrorBody)))]
-pub async fn staff_receipt(
-    State(state): State<AppState>,
-    staff: Staff,
-    Path(receipt_no): Path<String>,
-) -> Result<Response, ApiError> {
-    let (text, wants_pdf) = match receipt_no.strip_suffix(".pdf") {
-        Some(text) => (text, true),
-        None => (receipt_no.as_str(), false),
-    };
-    let (code, number) = parse_receipt_no(text)?;
-    let receipt = state
-        .storage
-        .get_receipt(&code, &number)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("未找到票据 {code}-{number}")))?;
-    let region = check_scope(&state, &staff, &receipt).await?;
-    let answer = if wants_pdf {
-        let pdf = render_pdf_off_thread(&state, &receipt, PayerName::Full).await?;
-        pdf_response(&receipt, pdf)
-    } else {
-        Json(staff_json(&state, &receipt)).into_response()
-    };
-    crate::admin::audit(
-        &state,
-        &staff,
-        "receipt.read",
-        Some(region),
-        &masked_id(&receipt.id_number),
-        json!({"receipt_no": format!("{code}-{number}"), "format": if wants_pdf { "pdf" } else { "json" }}),
-    )
-    .await?;
-    Ok(answer)
-}
-
-/// A person's receipts in one region, newest first, so staff can find the one to reprint. Scoped
-/// and audited like the person's record.
-#[utoipa::path(get, path = "/api/v1/regions/{region}/persons/{id_number}/receipts", summary = "参保人的票据", tag = "admin",
-    params(("region" = String, Path), ("id_number" = String, Path)),
-    responses((status = 200, body = [StaffReceipt]), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn staff_person_receipts(
-    State(state): State<AppState>,
-    staff: Staff,
-    Path((region, id_number)): Path<(String, String)>,
-) -> Result<Json<Vec<StaffReceipt>>, ApiError> {
-    let region = RegionCode::parse(&region)?;
-    let id = IdNumber::parse(&id_number, state.clock.today())?.id_number;
-    let station = state
-        .storage
-        .get_person(region, &id)
-        .await?
-        .and_then(|(person, _)| person.station);
-    match (staff.role(), &station) {
-        // Do not tell a station operator whether someone exists elsewhere.
-        (Role::StationOperator, None) => staff.may_read(region, staff.0.station.as_ref())?,
-        _ => staff.may_read(region, station.as_ref())?,
-    }
-    let receipts = state
-        .storage
-        .receipts_of_person(id.as_str(), &[region.to_string()], None)
-        .await?;
-    crate::admin::audit(
-        &state,
-        &staff,
-        "receipt.list",
-        Some(region),
-        &id.masked(),
-        json!({"count": receipts.len()}),
-    )
-    .await?;
-    Ok(Json(
-        receipts.iter().map(|r| staff_json(&state, r)).collect(),
-    ))
 }
 
 #[cfg(test)]
@@ -533,27 +339,6 @@ mod tests {
         ] {
             let err = PublicBaseUrl::parse(input).unwrap_err();
             assert!(!err.is_empty() && !err.is_ascii(), "{input}: {err}");
-        }
-    }
-
-    #[test]
-    fn receipt_numbers() {
-        assert_eq!(
-            parse_receipt_no("32060125-0000012345").unwrap(),
-            ("32060125".into(), "0000012345".into())
-        );
-        assert_eq!(
-            parse_receipt_no("320601250000012345").unwrap(),
-            ("32060125".into(), "0000012345".into())
-        );
-        for bad in [
-            "3206012-50000012345",
-            "32060125--000001234",
-            "x",
-            "32060125-00000123456",
-        ] {
-            let err = parse_receipt_no(bad).unwrap_err();
-            assert!(err.message.contains("receipt_no"), "{bad}");
         }
     }
 

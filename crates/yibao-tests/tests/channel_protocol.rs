@@ -1872,7 +1872,7 @@ async fn the_public_endpoints_share_a_rate_limit_against_probing() {
         let w = world_at(&db, instant()).await;
         // All at once, so they land within the limiter's one-second window even on a loaded machine.
         let mut tasks = Vec::new();
-        for i in 0..(yibao_server::channel::PUBLIC_RATE_PER_SECOND + 20) {
+        for i in 0..(yibao_server::public::PUBLIC_RATE_PER_SECOND + 20) {
             let client = w.server.client.clone();
             let url = w.server.url(&format!(
                 "/public/receipts/verify?code=32060020&number={i:010}&check_code=abcdef"

@@ -36,7 +36,7 @@ async fn import_result(
     storage: &dyn Storage,
     region: &str,
     people: &[&str],
-) -> Result<ImportReport, yibao_server::ApiError> {
+) -> Result<ImportReport, yibao_server::ServiceError> {
     let mut csv = String::from(HEADER);
     for id in people {
         csv.push_str(&format!("孙八,{id},{region},,,,,,,,,,,\n"));

@@ -47,7 +47,7 @@ async fn import_text(
     name: &str,
     bytes: &[u8],
     on: NaiveDate,
-) -> Result<ImportReport, yibao_server::ApiError> {
+) -> Result<ImportReport, yibao_server::ServiceError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::error::Error as StdError;
 
-use yibao_server::error::{ApiError, ErrorCode};
+use yibao_server::error::{ErrorCode, ServiceError};
 use yibao_storage::collection::NewPayment;
 use yibao_storage::StorageError;
 use yibao_tests::on_each_test_db;
@@ -74,7 +74,7 @@ fn a_database_shutting_down_or_unreachable_is_unavailable() {
             matches!(err, StorageError::Unavailable(_)),
             "{code}: {err:?}"
         );
-        assert_eq!(ApiError::from(err).code, ErrorCode::ServiceUnavailable);
+        assert_eq!(ServiceError::from(err).code, ErrorCode::ServiceUnavailable);
     }
     // Everything else stays what it was.
     assert!(matches!(
@@ -128,7 +128,7 @@ async fn group_commit_keeps_an_unavailable_database_unavailable() {
         };
         let err = batcher.report(payment).await.unwrap_err();
         assert!(matches!(err, StorageError::Unavailable(_)), "{err:?}");
-        assert_eq!(ApiError::from(err).code, ErrorCode::ServiceUnavailable);
+        assert_eq!(ServiceError::from(err).code, ErrorCode::ServiceUnavailable);
     })
     .await;
 }

@@ -3,7 +3,6 @@
 
 use clap::Args;
 use yibao_server::channel::secrets::MasterKey;
-use yibao_server::error::ApiError;
 use yibao_server::services::accounts;
 use yibao_server::services::staff::Password;
 use yibao_server::Clock;
@@ -36,12 +35,8 @@ pub(crate) struct RotateSecretArgs {
     pub(crate) database: DatabaseArgs,
 }
 
-fn fail(err: ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{}（{}）", err.message, err.code.as_str())
-}
-
 pub async fn staff_list(storage: &dyn Storage) -> anyhow::Result<()> {
-    let staff = accounts::list_staff(storage).await.map_err(fail)?;
+    let staff = accounts::list_staff(storage).await?;
     if staff.is_empty() {
         println!("还没有工作人员账号：用 yibao staff add 创建");
     }
@@ -68,9 +63,7 @@ pub async fn staff_disable(
     username: &str,
     disabled: bool,
 ) -> anyhow::Result<()> {
-    accounts::set_staff_disabled(storage, username, disabled, &cli_actor())
-        .await
-        .map_err(fail)?;
+    accounts::set_staff_disabled(storage, username, disabled, &cli_actor()).await?;
     if disabled {
         println!("已停用账号 {username}，其登录已全部失效");
     } else {
@@ -80,17 +73,15 @@ pub async fn staff_disable(
 }
 
 pub async fn staff_reset_password(storage: &dyn Storage, username: &str) -> anyhow::Result<()> {
-    let password = Password::new(read_secret("YIBAO_STAFF_PASSWORD", "新密码")?).map_err(fail)?;
-    accounts::reset_staff_password(storage, username, password, &cli_actor())
-        .await
-        .map_err(fail)?;
+    let password = Password::new(read_secret("YIBAO_STAFF_PASSWORD", "新密码")?)?;
+    accounts::reset_staff_password(storage, username, password, &cli_actor()).await?;
     println!("已重置账号 {username} 的密码，其登录已全部失效");
     Ok(())
 }
 
 pub async fn channel_list(storage: &dyn Storage) -> anyhow::Result<()> {
     let now = Clock::system().now().timestamp();
-    let channels = accounts::list_channels(storage, now).await.map_err(fail)?;
+    let channels = accounts::list_channels(storage, now).await?;
     if channels.is_empty() {
         println!("还没有渠道：用 yibao channel add 登记");
     }
@@ -121,9 +112,7 @@ pub async fn channel_enable(
     channel_id: &str,
     enabled: bool,
 ) -> anyhow::Result<()> {
-    accounts::set_channel_enabled(storage, channel_id, enabled, &cli_actor())
-        .await
-        .map_err(fail)?;
+    accounts::set_channel_enabled(storage, channel_id, enabled, &cli_actor()).await?;
     if enabled {
         println!("已启用渠道 {channel_id}");
     } else {
@@ -156,8 +145,7 @@ pub async fn channel_rotate_secret(
         now,
         &cli_actor(),
     )
-    .await
-    .map_err(fail)?;
+    .await?;
     println!("已更换渠道 {channel_id} 的密钥；旧密钥在 {grace_hours} 小时内仍可使用");
     Ok(())
 }

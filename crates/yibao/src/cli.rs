@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use yibao_domain::IdNumber;
-use yibao_server::routes::ParsedId;
+use yibao_server::public::ParsedId;
 use yibao_server::{AppState, Clock, ServerSettings};
 use yibao_storage::Storage;
 

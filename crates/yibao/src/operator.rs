@@ -11,17 +11,13 @@ use yibao_server::services::assessment::assess_region;
 use yibao_server::services::roster_import::{import_roster, rejections_csv, ImportScope};
 use yibao_server::services::staff::{create_staff, NewStaff, Password};
 use yibao_server::services::Progress;
-use yibao_server::{ApiError, Clock};
+use yibao_server::Clock;
 use yibao_storage::{Role, Storage};
 
 /// Who the command line acts as, for history and the audit log.
 pub fn cli_actor() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     format!("cli:{}", user.chars().take(32).collect::<String>())
-}
-
-fn fail(err: ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{}（{}）", err.message, err.code.as_str())
 }
 
 /// A progress line on a terminal, with the rate and, when the total is known, the time left;
@@ -101,8 +97,7 @@ pub async fn import_roster_command(
         Limits::default(),
         &progress_printer("已处理行数"),
     )
-    .await
-    .map_err(fail)?;
+    .await?;
     end_progress();
     let s = &report.summary;
     let read_from = match &report.sheet {
@@ -166,8 +161,7 @@ pub async fn assess_command(
         Clock::system().today(),
         &progress_printer("已核定"),
     )
-    .await
-    .map_err(fail)?;
+    .await?;
     end_progress();
     storage
         .append_audit(&yibao_storage::AuditEntry {
@@ -277,7 +271,7 @@ pub async fn staff_add_command(storage: &dyn Storage, args: StaffAdd) -> anyhow:
         .map(StationCode::parse)
         .transpose()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let password = Password::new(read_secret("YIBAO_STAFF_PASSWORD", "密码")?).map_err(fail)?;
+    let password = Password::new(read_secret("YIBAO_STAFF_PASSWORD", "密码")?)?;
     create_staff(
         storage,
         NewStaff {
@@ -291,8 +285,7 @@ pub async fn staff_add_command(storage: &dyn Storage, args: StaffAdd) -> anyhow:
         },
         &cli_actor(),
     )
-    .await
-    .map_err(fail)?;
+    .await?;
     println!("已创建工作人员账号 {}（{}）", args.username, role.code());
     Ok(())
 }

@@ -83,10 +83,6 @@ fn read_bounded(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     Ok(std::fs::read(path)?)
 }
 
-fn api(e: yibao_server::ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{}: {}", e.code.as_str(), e.message)
-}
-
 pub async fn agreement(storage: &dyn Storage, command: AgreementCommand) -> anyhow::Result<()> {
     let clock = Clock::system();
     let value = match command {
@@ -104,8 +100,7 @@ pub async fn agreement(storage: &dyn Storage, command: AgreementCommand) -> anyh
                     members: &a.members,
                 },
             )
-            .await
-            .map_err(api)?,
+            .await?,
         )?,
         AgreementCommand::Cancel { agreement_no } => serde_json::to_value(
             storage
@@ -132,21 +127,17 @@ pub async fn debit_run(storage: &dyn Storage, command: DebitCommand) -> anyhow::
             fee_year,
             date,
         } => {
-            let run = debit::create_run(storage, &clock, &bank, &region, fee_year, date)
-                .await
-                .map_err(api)?;
+            let run = debit::create_run(storage, &clock, &bank, &region, fee_year, date).await?;
             println!("{}", serde_json::to_value(run)?);
         }
         DebitCommand::RequestFile { run_no, out } => {
-            let bytes = debit::request_file(storage, &run_no).await.map_err(api)?;
+            let bytes = debit::request_file(storage, &run_no).await?;
             std::fs::write(&out, bytes)?;
             println!("{}", serde_json::json!({"run_no": run_no, "file": out}));
         }
         DebitCommand::Result { run_no, file } => {
             let bytes = read_bounded(&file)?;
-            let summary = debit::import_result(storage, &clock, &run_no, &bytes)
-                .await
-                .map_err(api)?;
+            let summary = debit::import_result(storage, &clock, &run_no, &bytes).await?;
             println!("{}", serde_json::to_value(summary)?);
         }
     }
@@ -183,8 +174,7 @@ pub async fn reconcile(storage: &dyn Storage, args: ReconcileArgs) -> anyhow::Re
             bytes: &bytes,
         },
     )
-    .await
-    .map_err(api)?;
+    .await?;
     println!("{summary}");
     Ok(())
 }

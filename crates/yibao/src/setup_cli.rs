@@ -12,7 +12,6 @@ use clap::{Args, Subcommand};
 use serde::Deserialize;
 use yibao_domain::{CalendarNotice, CalendarNoticeFile, DayKind, FeeYear, RegionCode};
 use yibao_server::services::setup::{self, FeePolicyInputBody};
-use yibao_server::ApiError;
 use yibao_storage::{AuditEntry, Storage};
 
 use crate::operator::cli_actor;
@@ -68,10 +67,6 @@ pub fn shipped_notices() -> anyhow::Result<Vec<CalendarNotice>> {
         .collect()
 }
 
-fn fail(err: ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{}（{}）", err.message, err.code.as_str())
-}
-
 /// Loads every shipped notice into `region`, or every registered region. Idempotent; a region's own
 /// days are kept. Returns (years, regions).
 pub async fn load_shipped_calendars(
@@ -82,8 +77,7 @@ pub async fn load_shipped_calendars(
     let mut regions = 0;
     for notice in &notices {
         regions = setup::load_calendar_notice(storage, notice, region)
-            .await
-            .map_err(fail)?
+            .await?
             .len();
     }
     Ok((notices.len(), regions))
@@ -177,9 +171,7 @@ pub async fn region(storage: &dyn Storage, command: RegionCommand) -> anyhow::Re
     match command {
         RegionCommand::Add { code, name } => {
             let code = region_of(&code)?;
-            let region = setup::put_region(storage, code, &name)
-                .await
-                .map_err(fail)?;
+            let region = setup::put_region(storage, code, &name).await?;
             audit(
                 storage,
                 "region.put",
@@ -267,9 +259,7 @@ pub async fn fee_policy(storage: &dyn Storage, command: FeePolicyCommand) -> any
             let code = region_of(&parsed.region)?;
             let fee_year =
                 FeeYear::new(parsed.fee_year).map_err(|e| anyhow::anyhow!("fee_year：{e}"))?;
-            let policy = setup::put_fee_policy(storage, code, fee_year, &parsed.policy)
-                .await
-                .map_err(fail)?;
+            let policy = setup::put_fee_policy(storage, code, fee_year, &parsed.policy).await?;
             audit(
                 storage,
                 "fee_policy.put",
@@ -288,8 +278,7 @@ pub async fn fee_policy(storage: &dyn Storage, command: FeePolicyCommand) -> any
                 Some(code.as_str()),
                 yibao_server::Clock::system().today(),
             )
-            .await
-            .map_err(fail)?;
+            .await?;
             for w in warnings
                 .iter()
                 .filter(|w| w.fee_year == i64::from(fee_year.get()))
@@ -301,7 +290,7 @@ pub async fn fee_policy(storage: &dyn Storage, command: FeePolicyCommand) -> any
         FeePolicyCommand::List { region } => {
             let code = region_of(&region)?;
             if storage.get_region(code).await?.is_none() {
-                return Err(fail(setup::unknown_region(code)));
+                return Err(setup::unknown_region(code).into());
             }
             let policies = storage.list_fee_policies(code).await?;
             if policies.is_empty() {
@@ -345,9 +334,7 @@ pub async fn calendar(storage: &dyn Storage, command: CalendarCommand) -> anyhow
             let text = read_small_file(&args.file)?;
             let notice = parse_notice(&args.file.display().to_string(), &text)?;
             let region = args.region.as_deref().map(region_of).transpose()?;
-            let loaded = setup::load_calendar_notice(storage, &notice, region)
-                .await
-                .map_err(fail)?;
+            let loaded = setup::load_calendar_notice(storage, &notice, region).await?;
             for code in &loaded {
                 audit(
                     storage,
@@ -371,7 +358,7 @@ pub async fn calendar(storage: &dyn Storage, command: CalendarCommand) -> anyhow
             let regions = match args.region.as_deref().map(region_of).transpose()? {
                 Some(code) => {
                     let Some(region) = storage.get_region(code).await? else {
-                        return Err(fail(setup::unknown_region(code)));
+                        return Err(setup::unknown_region(code).into());
                     };
                     vec![region]
                 }

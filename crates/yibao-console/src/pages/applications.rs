@@ -13,7 +13,7 @@ use axum::Router;
 use serde::Deserialize;
 use yibao_domain::{IdNumber, PersonName, RegionCode};
 use yibao_server::services::applications::{self, kind_zh, status_zh};
-use yibao_server::{ApiError, AppState};
+use yibao_server::{AppState, ServiceError};
 use yibao_storage::enrolment_applications::{ApplicationQuery, EnrolmentApplication};
 
 use crate::pages::desk::see_other;
@@ -163,16 +163,16 @@ async fn load(
     region: &str,
     no: &str,
 ) -> Result<(RegionCode, EnrolmentApplication), PageError> {
-    let region = RegionCode::parse(region).map_err(ApiError::from)?;
+    let region = RegionCode::parse(region).map_err(ServiceError::from)?;
     let a = state
         .storage
         .enrolment_applications()
         .application(region.as_str(), no)
         .await?
         .ok_or_else(|| PageError::not_found("没有这份参保登记申请"))?;
-    let station = yibao_domain::StationCode::parse(&a.station).map_err(ApiError::from)?;
+    let station = yibao_domain::StationCode::parse(&a.station).map_err(ServiceError::from)?;
     user.staff.may_change(region, Some(&station))?;
-    yibao_server::admin::audit(
+    yibao_server::services::audit(
         state,
         &user.staff,
         "application.read",

@@ -12,9 +12,9 @@ use axum::Extension;
 use axum::Router;
 use serde::Deserialize;
 use yibao_domain::{FeeYear, RegionCode};
-use yibao_server::admin::audit;
 use yibao_server::services::assessment::{assess_region, AssessReport};
-use yibao_server::{ApiError, AppState, ErrorCode};
+use yibao_server::services::audit;
+use yibao_server::{AppState, ErrorCode, ServiceError};
 
 use crate::jobs::{
     self, JobFailed, JobView, JobWait, Jobs, ProgressFragment, ProgressReporter, RunningPanel,
@@ -272,7 +272,7 @@ fn finished_page(
             render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Ok(Err(AssessmentFailure::Page(error))) => Err(error),
-        Err(JobFailed) => Err(PageError::Api(ApiError::of(ErrorCode::InternalError))),
+        Err(JobFailed) => Err(PageError::Api(ServiceError::of(ErrorCode::InternalError))),
     }
 }
 

@@ -153,7 +153,7 @@ pub async fn list(
             .map_err(|_| PageError::bad_form("请求有误"))?;
         let params = axum::extract::Query::try_from_uri(&uri)
             .map_err(|_| PageError::bad_form("请求有误"))?;
-        rows = yibao_server::admin::audit_log(State(state), user.staff.clone(), params)
+        rows = yibao_server::admin::audit_log::audit_log(State(state), user.staff.clone(), params)
             .await?
             .0;
     } else {
@@ -162,7 +162,7 @@ pub async fn list(
             user.account().role,
             yibao_storage::Role::Admin | yibao_storage::Role::Auditor
         ) {
-            return Err(yibao_server::ApiError::of(yibao_server::ErrorCode::Forbidden).into());
+            return Err(yibao_server::ServiceError::of(yibao_server::ErrorCode::Forbidden).into());
         }
     }
     let more = rows.len() > desk::PAGE_SIZE;

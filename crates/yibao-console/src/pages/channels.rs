@@ -87,7 +87,7 @@ fn kind_zh(kind: &str) -> String {
 
 async fn page(state: &AppState, user: &ConsoleUser) -> Result<ChannelsPage, PageError> {
     let admin = admin_of(user)?;
-    let listed = yibao_server::accounts_api::list_channels(State(state.clone()), admin)
+    let listed = yibao_server::admin::channels::list_channels(State(state.clone()), admin)
         .await?
         .0;
     let mut channels = Vec::with_capacity(listed.len());
@@ -183,7 +183,7 @@ pub async fn create(
             .await
             {
                 Ok(()) => {
-                    yibao_server::admin::audit(
+                    yibao_server::services::audit(
                         &state,
                         &admin.0,
                         "channel.add",
@@ -241,7 +241,7 @@ pub async fn set_policy(
     }
     let request = serde_json::from_value(serde_json::json!({"policy": fields.policy}))
         .map_err(|_| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
-    let _answer = yibao_server::settlement_api::put_channel_only_policy(
+    let _answer = yibao_server::settlement::reconciliation::put_channel_only_policy(
         State(state),
         admin,
         Path(channel_id),
@@ -262,7 +262,7 @@ pub async fn rotate_secret(
     let secret = new_channel_secret();
     let request = serde_json::from_value(serde_json::json!({"secret": secret}))
         .map_err(|_| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
-    yibao_server::accounts_api::rotate_secret(
+    yibao_server::admin::channels::rotate_secret(
         State(state.clone()),
         admin,
         Path(channel_id.clone()),
@@ -285,9 +285,11 @@ async fn set_enabled(
 ) -> Result<Response, PageError> {
     let admin = admin_of(&user)?;
     if enabled {
-        yibao_server::accounts_api::enable_channel(State(state), admin, Path(channel_id)).await?;
+        yibao_server::admin::channels::enable_channel(State(state), admin, Path(channel_id))
+            .await?;
     } else {
-        yibao_server::accounts_api::disable_channel(State(state), admin, Path(channel_id)).await?;
+        yibao_server::admin::channels::disable_channel(State(state), admin, Path(channel_id))
+            .await?;
     }
     Ok(desk::see_other("/console/channels"))
 }

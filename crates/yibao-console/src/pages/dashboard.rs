@@ -289,7 +289,7 @@ pub async fn page(
     let region: Option<RegionCode> = match account.region {
         Some(own) => Some(own),
         None => match query.region.as_deref().filter(|r| !r.is_empty()) {
-            Some(text) => Some(RegionCode::parse(text).map_err(yibao_server::ApiError::from)?),
+            Some(text) => Some(RegionCode::parse(text).map_err(yibao_server::ServiceError::from)?),
             None => None,
         },
     };
@@ -326,7 +326,7 @@ pub async fn page(
         .or(years.last().copied())
         .unwrap_or_else(|| chrono::Datelike::year(&today));
     let fee_year =
-        FeeYear::new(i64::from(fee_year_number)).map_err(yibao_server::ApiError::from)?;
+        FeeYear::new(i64::from(fee_year_number)).map_err(yibao_server::ServiceError::from)?;
     let (all_rows, computed_at) = cache.get(&state, region, fee_year).await?;
     let rows: Vec<ProgressRow> = all_rows
         .iter()

@@ -63,7 +63,7 @@ fn writer(user: &ConsoleUser) -> bool {
 }
 
 fn forbidden() -> PageError {
-    yibao_server::ApiError::of(ErrorCode::Forbidden).into()
+    yibao_server::ServiceError::of(ErrorCode::Forbidden).into()
 }
 
 pub struct AgreementLine {
@@ -191,14 +191,14 @@ async fn page(
     pages: &ListPages,
 ) -> Result<DebitPage, PageError> {
     let own = desk::money_reader(user)?;
-    let agreements = yibao_server::settlement_api::list_agreements(
+    let agreements = yibao_server::settlement::debit::list_agreements(
         State(state.clone()),
         user.staff.clone(),
         query_of(&[])?,
     )
     .await?
     .0;
-    let runs = yibao_server::settlement_api::list_debit_runs(
+    let runs = yibao_server::settlement::debit::list_debit_runs(
         State(state.clone()),
         user.staff.clone(),
         query_of(&[])?,
@@ -300,7 +300,7 @@ pub async fn sign(
             "members": members,
         }))
         .map_err(|_| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
-        match yibao_server::settlement_api::sign_agreement(
+        match yibao_server::settlement::debit::sign_agreement(
             State(state.clone()),
             user.staff.clone(),
             yibao_server::json::ApiJson(request),
@@ -356,7 +356,7 @@ pub async fn cancel(
     if !writer(&user) {
         return Err(forbidden());
     }
-    let _cancelled = yibao_server::settlement_api::cancel_agreement(
+    let _cancelled = yibao_server::settlement::debit::cancel_agreement(
         State(state),
         user.staff.clone(),
         Path(agreement_no),
@@ -394,7 +394,7 @@ pub async fn create_run(
             "debit_date": fields.debit_date.trim(),
         }))
         .map_err(|_| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
-        match yibao_server::settlement_api::create_debit_run(
+        match yibao_server::settlement::debit::create_debit_run(
             State(state.clone()),
             user.staff.clone(),
             yibao_server::json::ApiJson(request),
@@ -471,7 +471,7 @@ async fn run_page(
     page: usize,
 ) -> Result<RunPage, PageError> {
     desk::money_reader(user)?;
-    let detail = yibao_server::settlement_api::get_debit_run(
+    let detail = yibao_server::settlement::debit::get_debit_run(
         State(state.clone()),
         user.staff.clone(),
         Path(run_no.to_owned()),
@@ -526,7 +526,7 @@ pub async fn request_file(
     Path(run_no): Path<String>,
 ) -> Result<Response, PageError> {
     desk::money_reader(&user)?;
-    let file = yibao_server::settlement_api::debit_request_file(
+    let file = yibao_server::settlement::debit::debit_request_file(
         State(state),
         user.staff.clone(),
         Path(run_no),
@@ -583,7 +583,7 @@ pub async fn upload_result(
             return render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    match yibao_server::settlement_api::upload_debit_result(
+    match yibao_server::settlement::debit::upload_debit_result(
         State(state.clone()),
         user.staff.clone(),
         Path(run_no.clone()),

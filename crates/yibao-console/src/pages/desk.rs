@@ -164,10 +164,10 @@ pub fn query_of(pairs: &[(&str, &str)]) -> String {
 }
 
 /// Who reads money matters (refunds, payments, reconciliation), as the JSON API decides it
-/// ([`yibao_server::admin::collection_reader`]): `Some(region)` for a tax collector, `None` for
+/// ([`yibao_server::auth::Staff::collection_read_scope`]): `Some(region)` for a tax collector, `None` for
 /// every region (administrator, auditor); a station operator is refused.
 pub fn money_reader(user: &ConsoleUser) -> Result<Option<String>, PageError> {
-    Ok(yibao_server::admin::collection_reader(&user.staff)?)
+    Ok(user.staff.collection_read_scope()?)
 }
 
 /// The regions to choose from (code, name), for the roles that see every region.
@@ -190,7 +190,7 @@ pub fn chosen_region(
         (Some(own), _) => Ok(Some(own)),
         (None, Some(text)) => Ok(Some(
             yibao_domain::RegionCode::parse(text)
-                .map_err(yibao_server::ApiError::from)?
+                .map_err(yibao_server::ServiceError::from)?
                 .to_string(),
         )),
         (None, None) => Ok(None),

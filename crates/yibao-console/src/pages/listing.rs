@@ -181,7 +181,7 @@ pub async fn page(
         })
         .collect();
     view.paid = lines.len();
-    yibao_server::admin::audit(
+    yibao_server::services::audit(
         &state,
         &user.staff,
         "read.paid_listing",

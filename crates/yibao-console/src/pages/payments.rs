@@ -17,7 +17,7 @@ use axum::response::Response;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use yibao_domain::{IdNumber, PersonName};
-use yibao_server::receipts::StaffReceipt;
+use yibao_server::admin::receipts::StaffReceipt;
 use yibao_server::AppState;
 
 use crate::pages::desk;
@@ -271,7 +271,7 @@ pub async fn lookup(
             return render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    let receipts = yibao_server::receipts::staff_person_receipts(
+    let receipts = yibao_server::admin::receipts::staff_person_receipts(
         State(state),
         user.staff.clone(),
         Path((region, id.as_str().to_owned())),
@@ -294,8 +294,10 @@ pub async fn receipt_pdf(
     if !receipt_no.ends_with(".pdf") || receipt_no.len() > 40 {
         return Err(PageError::not_found("没有这个票据"));
     }
-    Ok(
-        yibao_server::receipts::staff_receipt(State(state), user.staff.clone(), Path(receipt_no))
-            .await?,
+    Ok(yibao_server::admin::receipts::staff_receipt(
+        State(state),
+        user.staff.clone(),
+        Path(receipt_no),
     )
+    .await?)
 }

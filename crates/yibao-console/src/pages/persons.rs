@@ -8,11 +8,13 @@ use axum::response::Response;
 use serde::Deserialize;
 use yibao_domain::settlement::RefundReason;
 use yibao_domain::{FeeYear, Household, IdNumber, PayableStatus, Person, PersonName, RegionCode};
-use yibao_server::admin::{audit, person_or_problems, PersonInput};
+use yibao_server::admin::persons::person_or_problems;
+use yibao_server::admin::persons::PersonInput;
+use yibao_server::services::audit;
 use yibao_server::services::persons::{
     load_person, read_person, reassess as reassess_payable, save_person,
 };
-use yibao_server::{ApiError, AppState, ErrorCode};
+use yibao_server::{AppState, ErrorCode, ServiceError};
 use yibao_storage::records::PayableRecord;
 use yibao_storage::Role;
 
@@ -69,9 +71,9 @@ async fn region_for(
         .collect();
     let region = match (user.account().region, requested.filter(|r| !r.is_empty())) {
         (Some(own), _) => own,
-        (None, Some(text)) => RegionCode::parse(text).map_err(ApiError::from)?,
+        (None, Some(text)) => RegionCode::parse(text).map_err(ServiceError::from)?,
         (None, None) => match regions.first() {
-            Some((code, _)) => RegionCode::parse(code).map_err(ApiError::from)?,
+            Some((code, _)) => RegionCode::parse(code).map_err(ServiceError::from)?,
             None => return Err(PageError::not_found("还没有登记统筹区")),
         },
     };
@@ -233,7 +235,7 @@ pub(crate) fn parse_key(
     region: &str,
     id: &str,
 ) -> Result<(RegionCode, IdNumber), PageError> {
-    let region = RegionCode::parse(region).map_err(ApiError::from)?;
+    let region = RegionCode::parse(region).map_err(ServiceError::from)?;
     let id = match id.strip_prefix(crate::session::REF_PREFIX) {
         Some(_) => user.resolve_ref(id).ok_or_else(|| {
             PageError::not_found("链接已失效（重新登录后旧链接不能再用），请重新查找此人")
@@ -241,7 +243,7 @@ pub(crate) fn parse_key(
         None => id.to_owned(),
     };
     let id = IdNumber::parse(&id, state.clock.today())
-        .map_err(ApiError::from)?
+        .map_err(ServiceError::from)?
         .id_number;
     Ok((region, id))
 }
@@ -627,7 +629,7 @@ pub async fn reassess(
     CsrfForm(user, form): CsrfForm<ReassessForm>,
 ) -> Result<Response, PageError> {
     let (region, id) = parse_key(&state, &user, &region, &id)?;
-    let fee_year = FeeYear::new(form.fee_year).map_err(ApiError::from)?;
+    let fee_year = FeeYear::new(form.fee_year).map_err(ServiceError::from)?;
     reassess_payable(&state, &user.staff, region, fee_year, &id).await?;
     Ok(back_to_record(&user, region, &id, "reassessed"))
 }
@@ -656,7 +658,7 @@ pub async fn refund(
         return Err(PageError::not_found("此人没有这条应缴记录"));
     }
     let reason = RefundReason::from_code(&form.reason)
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "请选择退费原因"))?;
+        .ok_or_else(|| ServiceError::new(ErrorCode::InvalidRequest, "请选择退费原因"))?;
     let refund = yibao_server::services::refunds::refund_paid_payable(
         state.storage.as_ref(),
         &state.clock,

@@ -101,9 +101,9 @@ async fn region_for(
     }
     let regions = desk::regions(state).await?;
     let code = match asked.map(str::trim).filter(|r| !r.is_empty()) {
-        Some(text) => RegionCode::parse(text).map_err(yibao_server::ApiError::from)?,
+        Some(text) => RegionCode::parse(text).map_err(yibao_server::ServiceError::from)?,
         None => match regions.first() {
-            Some((code, _)) => RegionCode::parse(code).map_err(yibao_server::ApiError::from)?,
+            Some((code, _)) => RegionCode::parse(code).map_err(yibao_server::ServiceError::from)?,
             None => return Err(PageError::not_found("系统尚未登记统筹区")),
         },
     };
@@ -273,7 +273,7 @@ pub async fn put_calendar(
         "working_days": lists[1],
     }))
     .map_err(|_| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
-    let done = yibao_server::admin::put_calendar(
+    let done = yibao_server::admin::setup::put_calendar(
         State(state.clone()),
         admin,
         axum::extract::Path((view.region.clone(), year)),
@@ -398,7 +398,7 @@ pub async fn put_fee_policy(
         window: WindowInput { opens, closes },
         late_payment_allowed: !get("late").is_empty(),
     };
-    let done = yibao_server::admin::put_fee_policy(
+    let done = yibao_server::admin::setup::put_fee_policy(
         State(state.clone()),
         admin,
         axum::extract::Path((view.region.clone(), fee_year)),

@@ -127,7 +127,7 @@ pub(crate) async fn report(
         .map_err(|_| PageError::bad_form("请求有误"))?;
     let params =
         axum::extract::Query::try_from_uri(&uri).map_err(|_| PageError::bad_form("请求有误"))?;
-    let answer = yibao_server::settlement_api::report_reconciliation(
+    let answer = yibao_server::settlement::reports::report_reconciliation(
         State(state.clone()),
         user.staff.clone(),
         params,
@@ -386,7 +386,7 @@ pub async fn resolve_form(
     Query(fields): Query<ResolveFields>,
 ) -> Result<Response, PageError> {
     if !may_resolve(&user) {
-        return Err(yibao_server::ApiError::of(yibao_server::ErrorCode::Forbidden).into());
+        return Err(yibao_server::ServiceError::of(yibao_server::ErrorCode::Forbidden).into());
     }
     let item = find_item(&state, &user, &fields).await?;
     html(&ResolvePage {
@@ -405,7 +405,7 @@ pub async fn resolve(
     CsrfForm(user, fields): CsrfForm<ResolveFields>,
 ) -> Result<Response, PageError> {
     if !may_resolve(&user) {
-        return Err(yibao_server::ApiError::of(yibao_server::ErrorCode::Forbidden).into());
+        return Err(yibao_server::ServiceError::of(yibao_server::ErrorCode::Forbidden).into());
     }
     let item = find_item(&state, &user, &fields).await?;
     let mut errors = Vec::new();
@@ -440,7 +440,7 @@ pub async fn resolve(
         "note": note,
     }))
     .map_err(|_| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
-    let _resolved = yibao_server::settlement_api::resolve_item(
+    let _resolved = yibao_server::settlement::reconciliation::resolve_item(
         State(state),
         user.staff.clone(),
         yibao_server::json::ApiJson(request),

@@ -159,7 +159,7 @@ pub async fn retry(
     Path(refund_no): Path<String>,
     CsrfForm(user, _): CsrfForm<RetryForm>,
 ) -> Result<Response, PageError> {
-    let done = yibao_server::settlement_api::retry_refund(
+    let done = yibao_server::settlement::refunds::retry_refund(
         State(state),
         desk::admin_of(&user)?,
         Path(refund_no),

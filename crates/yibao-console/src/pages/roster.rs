@@ -24,7 +24,7 @@ use yibao_server::services::roster_import::{
     import_roster, keep_rejection_file, read_rejection_file, template_csv, ImportReport,
     ImportScope, MAX_KEPT_REJECTED_ROWS,
 };
-use yibao_server::{ApiError, AppState, ErrorCode};
+use yibao_server::{AppState, ErrorCode, ServiceError};
 
 use crate::jobs::{
     self, JobFailed, JobView, JobWait, Jobs, ProgressFragment, ProgressReporter, RunningPanel,
@@ -36,7 +36,7 @@ use crate::{html, render_with_status, PageError};
 
 /// Largest roster file accepted: the JSON API's limit (64 MiB, about 500 000 rows); larger
 /// files go through `yibao import roster` on the server.
-pub const MAX_ROSTER_BYTES: usize = yibao_server::admin::ROSTER_UPLOAD_LIMIT_BYTES;
+pub const MAX_ROSTER_BYTES: usize = yibao_server::admin::rosters::ROSTER_UPLOAD_LIMIT_BYTES;
 
 /// The whole form's body: the file and room for the form's other fields.
 pub const MAX_ROSTER_BODY_BYTES: usize = MAX_ROSTER_BYTES + 64 * 1024;
@@ -308,8 +308,9 @@ async fn receive_file(mut field: Field<'_>) -> Result<Result<Received, FileProbl
     if !matches!(extension.as_str(), "csv" | "xlsx") {
         return Ok(Err(FileProblem::WrongKind));
     }
-    let internal =
-        |what: &'static str| move |e: std::io::Error| PageError::Api(ApiError::internal(what, e));
+    let internal = |what: &'static str| {
+        move |e: std::io::Error| PageError::Api(ServiceError::internal(what, e))
+    };
     let dir = tempfile::tempdir().map_err(internal("console upload temp dir"))?;
     let path = dir.path().join(format!("upload.{extension}"));
     let mut file = std::fs::File::create(&path).map_err(internal("console upload create"))?;
@@ -504,7 +505,7 @@ fn finished_page(
             render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Ok(Err(RosterFailure::Page(error))) => Err(error),
-        Err(JobFailed) => Err(PageError::Api(ApiError::of(ErrorCode::InternalError))),
+        Err(JobFailed) => Err(PageError::Api(ServiceError::of(ErrorCode::InternalError))),
     }
 }
 

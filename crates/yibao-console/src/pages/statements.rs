@@ -112,7 +112,7 @@ pub async fn channels_of(state: &AppState, own: &Option<String>) -> Result<Vec<S
 }
 
 fn forbidden() -> PageError {
-    yibao_server::ApiError::of(ErrorCode::Forbidden).into()
+    yibao_server::ServiceError::of(ErrorCode::Forbidden).into()
 }
 
 /// `GET /console/reconciliation/statement`: the upload form alone.
@@ -295,7 +295,7 @@ pub async fn upload(
         .parse()
         .map_err(|_| PageError::bad_form("请求有误"))?;
     let query = Query::try_from_uri(&uri).map_err(|_| PageError::bad_form("请求有误"))?;
-    let answer = yibao_server::settlement_api::upload_statement(
+    let answer = yibao_server::settlement::reconciliation::upload_statement(
         State(state.clone()),
         user.staff.clone(),
         Path((form.channel_id.clone(), day.to_string())),

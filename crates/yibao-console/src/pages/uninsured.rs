@@ -16,7 +16,7 @@ use yibao_server::export::{column, mask_id, mask_name, Cell, XlsxReport};
 use yibao_server::services::follow_ups::{
     submission_due, submissions_of, submit_uninsured, submitted_list, SubmittedPerson,
 };
-use yibao_server::{ApiError, AppState, ErrorCode};
+use yibao_server::{AppState, ErrorCode, ServiceError};
 
 use crate::pages::desk::{self, Paged};
 use crate::pages::persons::see_other;
@@ -110,9 +110,9 @@ async fn build(
         region_text.map(str::trim).filter(|r| !r.is_empty()),
     ) {
         (Some(own), _) => own,
-        (None, Some(text)) => RegionCode::parse(text).map_err(ApiError::from)?,
+        (None, Some(text)) => RegionCode::parse(text).map_err(ServiceError::from)?,
         (None, None) => match regions.first() {
-            Some((code, _)) => RegionCode::parse(code).map_err(ApiError::from)?,
+            Some((code, _)) => RegionCode::parse(code).map_err(ServiceError::from)?,
             None => return Err(PageError::not_found("还没有登记统筹区")),
         },
     };
@@ -284,7 +284,7 @@ fn scope_of(
         StationCode::parse(station.trim()).map_err(|_| PageError::not_found("没有这个服务站"))?;
     let region = match (user.account().region, query.region.as_deref()) {
         (Some(own), _) => own,
-        (None, Some(text)) => RegionCode::parse(text.trim()).map_err(ApiError::from)?,
+        (None, Some(text)) => RegionCode::parse(text.trim()).map_err(ServiceError::from)?,
         (None, None) => return Err(PageError::bad_form("请从未参保名单上报页选择统筹区")),
     };
     let fee_year = query

@@ -21,14 +21,14 @@ use axum::{Extension, Router};
 use serde::Deserialize;
 use yibao_domain::unpaid::{NoticeMethod, DEFAULT_UNPAID_REASONS};
 use yibao_domain::{FeeYear, IdNumber, PersonName, Phone, RegionCode, StationCode};
-use yibao_server::admin::audit;
 use yibao_server::export::{
     standing_cells, standing_report_shell, standing_totals_label, XlsxReport, XlsxStream,
 };
+use yibao_server::services::audit;
 use yibao_server::services::follow_ups::{
     follow_ups_of, record_follow_up, FollowUpInput, MAX_NOTE_CHARS,
 };
-use yibao_server::{ApiError, AppState, ErrorCode};
+use yibao_server::{AppState, ErrorCode, ServiceError};
 use yibao_storage::console_reads::{UnpaidBatchQuery, UnpaidCursor, MAX_UNPAID_BATCH_ROWS};
 use yibao_storage::records::{standing_name_zh, UnpaidRow};
 use yibao_storage::StandingRow;
@@ -181,9 +181,9 @@ async fn asked(
         .filter(|r| !r.is_empty());
     let region = match (account.region, requested_region) {
         (Some(own), _) => own,
-        (None, Some(text)) => RegionCode::parse(text).map_err(ApiError::from)?,
+        (None, Some(text)) => RegionCode::parse(text).map_err(ServiceError::from)?,
         (None, None) => match regions.first() {
-            Some((code, _)) => RegionCode::parse(code).map_err(ApiError::from)?,
+            Some((code, _)) => RegionCode::parse(code).map_err(ServiceError::from)?,
             None => return Err(PageError::not_found("还没有登记统筹区")),
         },
     };
@@ -226,7 +226,7 @@ async fn asked(
             Ok(code) => Some(code),
             // A station operator's list is their own station's: anything else is refused.
             Err(_) if !page.may_choose_station => {
-                return Err(ApiError::of(ErrorCode::Forbidden).into())
+                return Err(ServiceError::of(ErrorCode::Forbidden).into())
             }
             Err(e) => {
                 page.station_error = Some(format!("服务站代码有误：{e}"));
@@ -346,7 +346,7 @@ async fn unpaid_workbook(
         }
         for r in batch {
             if stream.rows() >= limit {
-                return Err(PageError::Api(ApiError::new(
+                return Err(PageError::Api(ServiceError::new(
                     ErrorCode::InvalidRequest,
                     format!("未缴名单超过一次导出的上限 {limit} 人，请按服务站分别导出"),
                 )));
@@ -362,7 +362,7 @@ async fn unpaid_workbook(
     // Compressing the sheet is a second or so of CPU at 100 000 rows: off the async workers.
     let bytes = tokio::task::spawn_blocking(move || stream.finish(&label, &notes))
         .await
-        .map_err(|e| PageError::Api(ApiError::internal("xlsx export", e)))??;
+        .map_err(|e| PageError::Api(ServiceError::internal("xlsx export", e)))??;
     Ok((bytes, rows))
 }
 

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use yibao_channel_client::signing;
 
 use super::secrets::{open, ChannelSecret};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 use crate::middleware::{render_error, RequestId};
 use crate::AppState;
 
@@ -71,8 +71,8 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn auth_failed() -> ApiError {
-    ApiError::new(
+fn auth_failed() -> ServiceError {
+    ServiceError::new(
         ErrorCode::AuthFailed,
         "渠道认证失败：请检查渠道编号、密钥、签名和时间戳",
     )
@@ -130,7 +130,7 @@ fn refused(reason: &'static str, channel_id: &str) {
 async fn authenticate(
     state: &AppState,
     request: Request,
-) -> Result<(ChannelSecret, Request), (ApiError, Option<ChannelSecret>)> {
+) -> Result<(ChannelSecret, Request), (ServiceError, Option<ChannelSecret>)> {
     let headers = request.headers();
     let channel_id = header(headers, signing::HEADER_CHANNEL)
         .unwrap_or_default()
@@ -154,7 +154,7 @@ async fn authenticate(
         .storage
         .get_channel(&channel_id)
         .await
-        .map_err(|e| (ApiError::from(e), None))?
+        .map_err(|e| (ServiceError::from(e), None))?
     {
         Some(c) if c.enabled => c,
         Some(_) => {
@@ -170,7 +170,7 @@ async fn authenticate(
         tracing::error!(channel = %channel_id, error = e, "channel secret cannot be opened");
         (auth_failed(), None)
     })?;
-    let fail = |e: ApiError| (e, Some(secret.clone()));
+    let fail = |e: ServiceError| (e, Some(secret.clone()));
     let now = state.clock.now().timestamp();
     let Some(timestamp) = timestamp.filter(|t| signing::timestamp_fresh(*t, now)) else {
         match timestamp {
@@ -182,7 +182,7 @@ async fn authenticate(
             ),
             None => refused("timestamp_missing_or_malformed", &channel_id),
         }
-        return Err(fail(ApiError::new(
+        return Err(fail(ServiceError::new(
             ErrorCode::AuthFailed,
             "请求时间与服务器时间相差超过300秒，请校准时钟后重试",
         )));
@@ -206,7 +206,7 @@ async fn authenticate(
     let (parts, body) = request.into_parts();
     let bytes = to_bytes(body, limit).await.map_err(|_| {
         refused("body_too_large", &channel_id);
-        fail(ApiError::of(ErrorCode::PayloadTooLarge))
+        fail(ServiceError::of(ErrorCode::PayloadTooLarge))
     })?;
     let to_sign =
         signing::request_string_to_sign(&method, &path_and_query, timestamp, &nonce, &bytes);
@@ -230,15 +230,15 @@ async fn authenticate(
             }
         }
     };
-    let fail = |e: ApiError| (e, Some(secret.clone()));
+    let fail = |e: ServiceError| (e, Some(secret.clone()));
     let fresh = match &state.nonce_writer {
         Some(writer) => writer.remember(&channel_id, &nonce, now).await,
         None => state.storage.remember_nonce(&channel_id, &nonce, now).await,
     }
-    .map_err(|e| fail(ApiError::from(e)))?;
+    .map_err(|e| fail(ServiceError::from(e)))?;
     if !fresh {
         refused("nonce_replayed", &channel_id);
-        return Err(fail(ApiError::new(
+        return Err(fail(ServiceError::new(
             ErrorCode::Replayed,
             "重复的请求（Nonce 在15分钟内已使用过），请使用新的 Nonce 重新签名",
         )));
@@ -248,7 +248,7 @@ async fn authenticate(
         .allow(&channel_id, channel.rate_per_second)
     {
         tracing::info!(channel = %channel_id, reason = "rate_limited", "channel request refused");
-        return Err(fail(ApiError::new(
+        return Err(fail(ServiceError::new(
             ErrorCode::RateLimited,
             "请求过于频繁，请稍后重试",
         )));
@@ -270,7 +270,7 @@ async fn sign_response(
 ) -> Response {
     let (mut parts, body) = response.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_SIGNED_RESPONSE_BYTES).await else {
-        return ApiError::of(ErrorCode::InternalError).into_response();
+        return ServiceError::of(ErrorCode::InternalError).into_response();
     };
     let nonce = signing::new_nonce();
     let to_sign = signing::response_string_to_sign(

@@ -20,14 +20,14 @@ use yibao_storage::collection::{
 };
 
 use super::answers::{
-    Component, Insured, OrderAnswer, PaidStatusAnswer, PaidYear, PayableAnswer, PaymentAnswer,
-    PaymentStatusAnswer, PendingRefund, ReceiptAnswer, ReceiptBrief, ReceiptRef, RefundOwed,
-    RefundResultAnswer, ReversalAnswer, SearchAnswer, StatementSummary, VerifyAnswer, Window,
+    Component, Insured, OrderAnswer, PayableAnswer, PaymentAnswer, PaymentStatusAnswer,
+    PendingRefund, ReceiptAnswer, ReceiptBrief, ReceiptRef, RefundOwed, RefundResultAnswer,
+    ReversalAnswer, SearchAnswer, StatementSummary, Window,
 };
 use super::auth::ChannelContext;
 use super::{MAX_CHANNEL_ID_CHARS, MAX_REFUNDS_LISTED};
 use crate::clock::CHINA_STANDARD_TIME;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 use crate::json::ApiJson;
 use crate::metrics::PaymentReportResult;
 use crate::receipts::PayerName;
@@ -35,19 +35,19 @@ use crate::services::refunds::refund_due;
 use crate::services::{new_check_code, new_id, new_regional_id};
 use crate::AppState;
 
-fn not_found_person() -> ApiError {
-    ApiError::new(
+pub(crate) fn not_found_person() -> ServiceError {
+    ServiceError::new(
         ErrorCode::NotFound,
         "未查到应缴费信息：请核对身份证号码和姓名是否与医保经办机构登记的一致；如未登记，请先到乡镇/社区登记或核定后再缴费",
     )
 }
 
-fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorCode::InvalidRequest, message)
+fn bad_request(message: impl Into<String>) -> ServiceError {
+    ServiceError::new(ErrorCode::InvalidRequest, message)
 }
 
 /// A channel-issued identifier: 1 to 64 printable ASCII characters.
-fn channel_identifier(what: &str, value: &str) -> Result<(), ApiError> {
+fn channel_identifier(what: &str, value: &str) -> Result<(), ServiceError> {
     let ok = !value.is_empty()
         && value.len() <= MAX_CHANNEL_ID_CHARS
         && value.bytes().all(|b| b.is_ascii_graphic());
@@ -111,7 +111,7 @@ fn components(v: &PayableView) -> Vec<Component> {
 pub async fn policies_for(
     state: &AppState,
     views: &[PayableView],
-) -> Result<HashMap<(String, i32), FeePolicy>, ApiError> {
+) -> Result<HashMap<(String, i32), FeePolicy>, ServiceError> {
     let mut out = HashMap::new();
     for v in views {
         let key = (v.region.clone(), v.fee_year);
@@ -148,18 +148,18 @@ pub struct SearchRequest {
 
 /// § 1 Search payables.
 #[utoipa::path(post, path = "/channel/v1/payables/search", tag = "channel", summary = "查询应缴费信息", request_body = SearchRequest, description = "§1 Search payables by ID number (+ name). Signed per the channel protocol.",
-    responses((status = 200, description = "the person's current payables, paid ones too", body = SearchAnswer), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::error::ErrorBody), (status = 409, description = "`LOCKED`: held by an open order", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "the person's current payables, paid ones too", body = SearchAnswer), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::ErrorBody), (status = 409, description = "`LOCKED`: held by an open order", body = crate::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     ApiJson(req): ApiJson<SearchRequest>,
-) -> Result<Json<SearchAnswer>, ApiError> {
+) -> Result<Json<SearchAnswer>, ServiceError> {
     let id = IdNumber::parse(&req.id_number, state.clock.today())?.id_number;
     let regions: Vec<String> = match &req.region {
         Some(r) => {
             let code = RegionCode::parse(r)?;
             if !channel.allows(code.as_str()) {
-                return Err(ApiError::of(ErrorCode::RegionNotAllowed));
+                return Err(ServiceError::of(ErrorCode::RegionNotAllowed));
             }
             vec![code.to_string()]
         }
@@ -236,7 +236,7 @@ fn order_json(order: &OrderRecord) -> OrderAnswer {
     }
 }
 
-fn unique_ids(ids: &[String]) -> Result<Vec<String>, ApiError> {
+fn unique_ids(ids: &[String]) -> Result<Vec<String>, ServiceError> {
     if ids.is_empty() || ids.len() > MAX_PAYABLES_PER_REQUEST {
         return Err(bad_request(format!(
             "payable_ids 应有1至{MAX_PAYABLES_PER_REQUEST}项"
@@ -252,9 +252,9 @@ fn unique_ids(ids: &[String]) -> Result<Vec<String>, ApiError> {
     Ok(set.into_iter().collect())
 }
 
-fn locked_error(locked_by: Option<&str>) -> ApiError {
+fn locked_error(locked_by: Option<&str>) -> ServiceError {
     let by_debit = locked_by.is_some_and(|b| b.starts_with("debit:"));
-    ApiError::new(
+    ServiceError::new(
         ErrorCode::Locked,
         if by_debit {
             "银行扣费进行中，该应缴费信息暂时不能缴费，请等扣费结果后再试"
@@ -266,12 +266,12 @@ fn locked_error(locked_by: Option<&str>) -> ApiError {
 
 /// § 2 Open an order.
 #[utoipa::path(post, path = "/channel/v1/orders", tag = "channel", summary = "下单（锁定应缴费信息）", request_body = OrderRequest, description = "§2 Open an order holding payables. Signed per the channel protocol.",
-    responses((status = 201, description = "the order opened", body = OrderAnswer), (status = 200, description = "the same `channel_order_no` again: the order opened before", body = OrderAnswer), (status = 404, description = "`NOT_FOUND`: a payable is unknown", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT` or `ALREADY_PAID`", body = crate::error::ErrorBody), (status = 422, description = "`NOT_PAYABLE`, `AMOUNT_MISMATCH`, `WINDOW_CLOSED` or a field refused", body = crate::error::ErrorBody)))]
+    responses((status = 201, description = "the order opened", body = OrderAnswer), (status = 200, description = "the same `channel_order_no` again: the order opened before", body = OrderAnswer), (status = 404, description = "`NOT_FOUND`: a payable is unknown", body = crate::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT` or `ALREADY_PAID`", body = crate::ErrorBody), (status = 422, description = "`NOT_PAYABLE`, `AMOUNT_MISMATCH`, `WINDOW_CLOSED` or a field refused", body = crate::ErrorBody)))]
 pub async fn open_order(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     ApiJson(req): ApiJson<OrderRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ServiceError> {
     let (status, order) = place_order(&state, &channel, req).await?;
     Ok((status, Json(order)).into_response())
 }
@@ -283,7 +283,7 @@ pub async fn place_order(
     state: &AppState,
     channel: &ChannelContext,
     req: OrderRequest,
-) -> Result<(StatusCode, OrderAnswer), ApiError> {
+) -> Result<(StatusCode, OrderAnswer), ServiceError> {
     channel_identifier("channel_order_no", &req.channel_order_no)?;
     let ids = unique_ids(&req.payable_ids)?;
     let payer_name = req
@@ -306,23 +306,23 @@ pub async fn place_order(
         .await?
     {
         if stored_print != print {
-            return Err(ApiError::of(ErrorCode::IdempotencyConflict));
+            return Err(ServiceError::of(ErrorCode::IdempotencyConflict));
         }
         return Ok((StatusCode::OK, order_json(&order)));
     }
     let views = state.storage.payables_by_id(&ids).await?;
     if views.len() != ids.len() {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::NotFound,
             "有应缴费信息不存在，请重新查询后再下单",
         ));
     }
     if views.iter().any(|v| !channel.allows(&v.region)) {
-        return Err(ApiError::of(ErrorCode::RegionNotAllowed));
+        return Err(ServiceError::of(ErrorCode::RegionNotAllowed));
     }
     // An order's rows live in one region (on a Citus cluster, on that region's shard).
     if views.iter().any(|v| v.region != views[0].region) {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::NotPayable,
             "一个订单只能包含同一统筹区的应缴费，请按统筹区分别下单",
         ));
@@ -330,15 +330,15 @@ pub async fn place_order(
     let now = state.clock.now().timestamp();
     for v in &views {
         match v.channel_status(now) {
-            "paid" => return Err(ApiError::of(ErrorCode::AlreadyPaid)),
-            "exempt" | "cancelled" => return Err(ApiError::of(ErrorCode::NotPayable)),
+            "paid" => return Err(ServiceError::of(ErrorCode::AlreadyPaid)),
+            "exempt" | "cancelled" => return Err(ServiceError::of(ErrorCode::NotPayable)),
             "locked" => return Err(locked_error(v.locked_by.as_deref())),
             _ => {}
         }
     }
     let total: i64 = views.iter().map(|v| v.amount_fen).sum();
     if total != req.amount {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::AmountMismatch,
             format!(
                 "订单金额应为应缴金额之和 {total} 分，收到 {} 分",
@@ -353,7 +353,7 @@ pub async fn place_order(
             .get(&(v.region.clone(), v.fee_year))
             .is_some_and(|p| p.accepts_payment_on(today));
         if !open {
-            return Err(ApiError::of(ErrorCode::WindowClosed));
+            return Err(ServiceError::of(ErrorCode::WindowClosed));
         }
     }
     let order = NewOrder {
@@ -375,25 +375,25 @@ pub async fn place_order(
             order,
             same_request: true,
         } => Ok((StatusCode::OK, order_json(&order))),
-        OrderOutcome::Existing { .. } => Err(ApiError::of(ErrorCode::IdempotencyConflict)),
+        OrderOutcome::Existing { .. } => Err(ServiceError::of(ErrorCode::IdempotencyConflict)),
         OrderOutcome::NotLockable {
             status, locked_by, ..
         } => Err(match status {
-            PayableStatus::Paid | PayableStatus::Posted => ApiError::of(ErrorCode::AlreadyPaid),
+            PayableStatus::Paid | PayableStatus::Posted => ServiceError::of(ErrorCode::AlreadyPaid),
             PayableStatus::Locked => locked_error(locked_by.as_deref()),
-            _ => ApiError::of(ErrorCode::NotPayable),
+            _ => ServiceError::of(ErrorCode::NotPayable),
         }),
     }
 }
 
 /// § 2 Cancel an open order. Idempotent.
 #[utoipa::path(post, path = "/channel/v1/orders/{order_no}/cancel", tag = "channel", summary = "取消订单", params(("order_no" = String, Path)), description = "§2 Cancel an open order. Signed per the channel protocol.",
-    responses((status = 200, description = "the order, cancelled", body = OrderAnswer), (status = 404, description = "`NOT_FOUND`: no such order of this channel", body = crate::error::ErrorBody), (status = 422, description = "a malformed `order_no`", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "the order, cancelled", body = OrderAnswer), (status = 404, description = "`NOT_FOUND`: no such order of this channel", body = crate::ErrorBody), (status = 422, description = "a malformed `order_no`", body = crate::ErrorBody)))]
 pub async fn cancel_order(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     Path(order_no): Path<String>,
-) -> Result<Json<OrderAnswer>, ApiError> {
+) -> Result<Json<OrderAnswer>, ServiceError> {
     channel_identifier("order_no", &order_no)?;
     match state
         .storage
@@ -401,7 +401,7 @@ pub async fn cancel_order(
         .await?
     {
         Some(order) => Ok(Json(order_json(&order))),
-        None => Err(ApiError::new(ErrorCode::NotFound, "未找到该订单")),
+        None => Err(ServiceError::new(ErrorCode::NotFound, "未找到该订单")),
     }
 }
 
@@ -442,12 +442,12 @@ pub fn payment_json(outcome: &PaymentOutcome) -> PaymentAnswer {
 
 /// § 3 Report a payment: never a rejection that loses the citizen's money once the request is well formed.
 #[utoipa::path(post, path = "/channel/v1/payments", tag = "channel", summary = "上报缴费", request_body = PaymentRequest, description = "§3 Report a payment. Signed per the channel protocol.",
-    responses((status = 200, description = "`paid`, `partially_refunded` or `refund_pending`: the payment is recorded either way", body = PaymentAnswer), (status = 404, description = "`NOT_FOUND`: the order is unknown", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT`, `ALREADY_PAID` or `REVERSED`", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "`paid`, `partially_refunded` or `refund_pending`: the payment is recorded either way", body = PaymentAnswer), (status = 404, description = "`NOT_FOUND`: the order is unknown", body = crate::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT`, `ALREADY_PAID` or `REVERSED`", body = crate::ErrorBody), (status = 422, description = "a field refused", body = crate::ErrorBody)))]
 pub async fn report_payment(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     ApiJson(req): ApiJson<PaymentRequest>,
-) -> Result<Json<PaymentAnswer>, ApiError> {
+) -> Result<Json<PaymentAnswer>, ServiceError> {
     Ok(Json(take_payment_report(&state, &channel, req).await?))
 }
 
@@ -457,7 +457,7 @@ pub async fn take_payment_report(
     state: &AppState,
     channel: &ChannelContext,
     req: PaymentRequest,
-) -> Result<PaymentAnswer, ApiError> {
+) -> Result<PaymentAnswer, ServiceError> {
     channel_identifier("channel_txn_id", &req.channel_txn_id)?;
     if req.amount <= 0 {
         return Err(bad_request("amount 应为正整数（分）"));
@@ -483,7 +483,7 @@ pub async fn take_payment_report(
             None,
             Some(unique_ids(ids).or_else(|_| {
                 // Duplicates or too many: still money held; nothing can be applied safely.
-                Ok::<_, ApiError>(Vec::new())
+                Ok::<_, ServiceError>(Vec::new())
             })?),
         ),
         _ => return Err(bad_request("order_no 和 payable_ids 须且只能提供一个")),
@@ -552,8 +552,10 @@ pub async fn take_payment_report(
             outcome,
             same_request: true,
         } => Ok(payment_json(&outcome)),
-        PaymentReportOutcome::Existing { .. } => Err(ApiError::of(ErrorCode::IdempotencyConflict)),
-        PaymentReportOutcome::ReversedEarlier => Err(ApiError::of(ErrorCode::Reversed)),
+        PaymentReportOutcome::Existing { .. } => {
+            Err(ServiceError::of(ErrorCode::IdempotencyConflict))
+        }
+        PaymentReportOutcome::ReversedEarlier => Err(ServiceError::of(ErrorCode::Reversed)),
     }
 }
 
@@ -568,19 +570,19 @@ fn refund_json(r: &RefundState) -> RefundOwed {
 
 /// § 5 Payment status.
 #[utoipa::path(get, path = "/channel/v1/payments/{channel_txn_id}", tag = "channel", summary = "查询缴费状态", params(("channel_txn_id" = String, Path)), description = "§5 Payment status. Signed per the channel protocol.",
-    responses((status = 200, description = "what yibao knows of the payment", body = PaymentStatusAnswer), (status = 404, description = "`NOT_FOUND`: yibao never saw it; report it again", body = crate::error::ErrorBody), (status = 422, description = "a malformed `channel_txn_id`", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "what yibao knows of the payment", body = PaymentStatusAnswer), (status = 404, description = "`NOT_FOUND`: yibao never saw it; report it again", body = crate::ErrorBody), (status = 422, description = "a malformed `channel_txn_id`", body = crate::ErrorBody)))]
 pub async fn payment_status(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     Path(channel_txn_id): Path<String>,
-) -> Result<Json<PaymentStatusAnswer>, ApiError> {
+) -> Result<Json<PaymentStatusAnswer>, ServiceError> {
     channel_identifier("channel_txn_id", &channel_txn_id)?;
     let Some(p) = state
         .storage
         .payment_state(&channel.channel_id, &channel_txn_id)
         .await?
     else {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::NotFound,
             "未收到过该笔缴费，请重新上报（上报是幂等的）",
         ));
@@ -603,13 +605,13 @@ pub struct ReversalRequest {
 
 /// § 4 Reverse a payment (冲正). Idempotent; recorded ahead for an unknown transaction.
 #[utoipa::path(post, path = "/channel/v1/payments/{channel_txn_id}/reversal", tag = "channel", summary = "冲正", request_body = ReversalRequest, params(("channel_txn_id" = String, Path)), description = "§4 Reverse a payment (冲正). Signed per the channel protocol.",
-    responses((status = 200, description = "reversed (or recorded ahead of its payment report)", body = ReversalAnswer), (status = 409, description = "`REVERSAL_CLOSED`: too late to reverse", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "reversed (or recorded ahead of its payment report)", body = ReversalAnswer), (status = 409, description = "`REVERSAL_CLOSED`: too late to reverse", body = crate::ErrorBody), (status = 422, description = "a field refused", body = crate::ErrorBody)))]
 pub async fn reverse(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     Path(channel_txn_id): Path<String>,
     ApiJson(req): ApiJson<ReversalRequest>,
-) -> Result<Json<ReversalAnswer>, ApiError> {
+) -> Result<Json<ReversalAnswer>, ServiceError> {
     channel_identifier("channel_txn_id", &channel_txn_id)?;
     let today = state.clock.today();
     let refund_due = refund_due(
@@ -635,7 +637,7 @@ pub async fn reverse(
         ReversalOutcome::Reversed | ReversalOutcome::RecordedAhead => Ok(Json(ReversalAnswer {
             result: "reversed".to_owned(),
         })),
-        ReversalOutcome::Closed => Err(ApiError::of(ErrorCode::ReversalClosed)),
+        ReversalOutcome::Closed => Err(ServiceError::of(ErrorCode::ReversalClosed)),
     }
 }
 
@@ -647,12 +649,12 @@ pub struct RefundQuery {
 
 /// § 6 Refunds owed through this channel.
 #[utoipa::path(get, path = "/channel/v1/refunds", tag = "channel", summary = "查询待退费", params(RefundQuery), description = "§6 Refunds owed (status=pending). Signed per the channel protocol.",
-    responses((status = 200, description = "refunds owed through this channel, owed ones first", body = [PendingRefund]), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "refunds owed through this channel, owed ones first", body = [PendingRefund]), (status = 422, body = crate::ErrorBody)))]
 pub async fn pending_refunds(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     Query(query): Query<RefundQuery>,
-) -> Result<Json<Vec<PendingRefund>>, ApiError> {
+) -> Result<Json<Vec<PendingRefund>>, ServiceError> {
     if query.status.as_deref().is_some_and(|s| s != "pending") {
         return Err(bad_request("status 目前只支持 pending"));
     }
@@ -688,13 +690,13 @@ pub struct RefundResultRequest {
 
 /// § 6 A refund's result. Idempotent.
 #[utoipa::path(post, path = "/channel/v1/refunds/{refund_no}/result", tag = "channel", summary = "上报退费结果", request_body = RefundResultRequest, params(("refund_no" = String, Path)), description = "§6 A refund result. Signed per the channel protocol.",
-    responses((status = 200, description = "the refund's state now", body = RefundResultAnswer), (status = 404, description = "`NOT_FOUND`: no such refund of this channel", body = crate::error::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT`: another result was reported", body = crate::error::ErrorBody), (status = 422, description = "a field refused", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "the refund's state now", body = RefundResultAnswer), (status = 404, description = "`NOT_FOUND`: no such refund of this channel", body = crate::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT`: another result was reported", body = crate::ErrorBody), (status = 422, description = "a field refused", body = crate::ErrorBody)))]
 pub async fn refund_result(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     Path(refund_no): Path<String>,
     ApiJson(req): ApiJson<RefundResultRequest>,
-) -> Result<Json<RefundResultAnswer>, ApiError> {
+) -> Result<Json<RefundResultAnswer>, ServiceError> {
     channel_identifier("refund_no", &refund_no)?;
     channel_identifier("channel_refund_id", &req.channel_refund_id)?;
     let succeeded = match req.status.as_str() {
@@ -719,22 +721,24 @@ pub async fn refund_result(
             refund_no: r.refund_no,
             status: r.status.code().to_owned(),
         })),
-        RefundResultOutcome::NotFound => Err(ApiError::new(ErrorCode::NotFound, "未找到该退费")),
+        RefundResultOutcome::NotFound => {
+            Err(ServiceError::new(ErrorCode::NotFound, "未找到该退费"))
+        }
         RefundResultOutcome::Conflict(message) => {
-            Err(ApiError::new(ErrorCode::IdempotencyConflict, message))
+            Err(ServiceError::new(ErrorCode::IdempotencyConflict, message))
         }
     }
 }
 
 /// § 7 The daily statement: matched against this channel's payments of that date.
 #[utoipa::path(put, path = "/channel/v1/statements/{date}", tag = "channel", summary = "上传日对账单", request_body(content = String, content_type = "text/csv"), params(("date" = String, Path)), description = "§7 Daily statement (text/csv). Signed per the channel protocol.",
-    responses((status = 200, description = "the reconciliation summary", body = StatementSummary), (status = 422, description = "a line refused", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "the reconciliation summary", body = StatementSummary), (status = 422, description = "a line refused", body = crate::ErrorBody)))]
 pub async fn statement(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     Path(date): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, ServiceError> {
     let day = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
         .map_err(|_| bad_request("日期格式应为 YYYY-MM-DD"))?;
     let summary = crate::services::reconciliation::reconcile(
@@ -750,7 +754,7 @@ pub async fn statement(
     .await
     .map_err(|e| match e.code {
         // The protocol's own code for a request it cannot read.
-        ErrorCode::BadStatementFile => ApiError::new(ErrorCode::InvalidRequest, e.message),
+        ErrorCode::BadStatementFile => ServiceError::new(ErrorCode::InvalidRequest, e.message),
         _ => e,
     })?;
     Ok(Json(summary))
@@ -778,12 +782,12 @@ fn receipt_brief(r: &ReceiptRecord) -> ReceiptBrief {
 
 /// § 8 A person's receipts (name required).
 #[utoipa::path(post, path = "/channel/v1/receipts/search", tag = "channel", summary = "查询票据", request_body = ReceiptSearchRequest, description = "§8 Receipt search. Signed per the channel protocol.",
-    responses((status = 200, description = "the person's receipts, voided ones too", body = [ReceiptBrief]), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "the person's receipts, voided ones too", body = [ReceiptBrief]), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::ErrorBody)))]
 pub async fn search_receipts(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     ApiJson(req): ApiJson<ReceiptSearchRequest>,
-) -> Result<Json<Vec<ReceiptBrief>>, ApiError> {
+) -> Result<Json<Vec<ReceiptBrief>>, ServiceError> {
     let id = IdNumber::parse(&req.id_number, state.clock.today())?.id_number;
     let fee_year = req
         .fee_year
@@ -800,7 +804,7 @@ pub async fn search_receipts(
         .map(receipt_brief)
         .collect();
     if mine.is_empty() {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::NotFound,
             "未查到票据：请核对身份证号码和姓名",
         ));
@@ -821,9 +825,9 @@ pub async fn receipt_checked(
     code: &str,
     number: &str,
     check_code: Option<&str>,
-) -> Result<ReceiptRecord, ApiError> {
+) -> Result<ReceiptRecord, ServiceError> {
     let not_found = || {
-        ApiError::new(
+        ServiceError::new(
             ErrorCode::NotFound,
             "未找到该票据，请核对票据代码、号码和校验码",
         )
@@ -844,7 +848,7 @@ pub async fn receipt_checked(
 
 /// Whether the client is a browser asking for a page: `text/html` named in `Accept` before any
 /// JSON type (a browser sends `text/html,…,*/*`; API clients send `application/json` or nothing).
-fn wants_html(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return false;
     };
@@ -866,17 +870,17 @@ fn wants_pdf(headers: &HeaderMap) -> bool {
 /// masked in both: the receipt's numbers and check code are printed on every copy, so whoever has
 /// seen one can ask; the payer's own copy is [`payer_copy`].
 #[utoipa::path(get, path = "/channel/v1/receipts/{receipt_code}/{receipt_number}", tag = "channel", summary = "获取票据（JSON 或 PDF）", params(("receipt_code" = String, Path), ("receipt_number" = String, Path), CheckCodeQuery), description = "§8 One receipt, JSON or PDF, the payer's name masked. Signed per the channel protocol.",
-    responses((status = 200, description = "the receipt as JSON, or with `Accept: application/pdf` the PDF", content((ReceiptAnswer = "application/json"), (Vec<u8> = "application/pdf"))), (status = 404, description = "`NOT_FOUND`: no such receipt, or the check code is wrong", body = crate::error::ErrorBody), (status = 422, description = "a malformed parameter", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "the receipt as JSON, or with `Accept: application/pdf` the PDF", content((ReceiptAnswer = "application/json"), (Vec<u8> = "application/pdf"))), (status = 404, description = "`NOT_FOUND`: no such receipt, or the check code is wrong", body = crate::ErrorBody), (status = 422, description = "a malformed parameter", body = crate::ErrorBody)))]
 pub async fn get_receipt(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     Path((code, number)): Path<(String, String)>,
     Query(query): Query<CheckCodeQuery>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ServiceError> {
     let receipt = receipt_checked(&state, &code, &number, query.check_code.as_deref()).await?;
     if !channel.allows(&receipt.region) {
-        return Err(ApiError::of(ErrorCode::RegionNotAllowed));
+        return Err(ServiceError::of(ErrorCode::RegionNotAllowed));
     }
     if wants_pdf(&headers) {
         let pdf =
@@ -930,23 +934,23 @@ pub struct PayerCopyRequest {
 #[utoipa::path(post, path = "/channel/v1/receipts/{receipt_code}/{receipt_number}/payer-copy", tag = "channel", summary = "交款人本人的票据（姓名完整）", request_body = PayerCopyRequest,
     params(("receipt_code" = String, Path), ("receipt_number" = String, Path)),
     description = "§8 addition: the payer's own copy (name in full) for a channel that proves the payer's ID number and name. Signed per the channel protocol.",
-    responses((status = 200, description = "the payer's copy as JSON (with `payer_name`), or with `Accept: application/pdf` the PDF", content((ReceiptAnswer = "application/json"), (Vec<u8> = "application/pdf"))), (status = 404, description = "`NOT_FOUND`: no such receipt, wrong check code, or ID number and name do not match", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER` or another field refused; for the PDF, `RECEIPT_GLYPH_MISSING`: a character of the name (code point in the message) is in no receipt font", body = crate::error::ErrorBody), (status = 503, description = "`SERVICE_UNAVAILABLE`: no receipt font installed", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "the payer's copy as JSON (with `payer_name`), or with `Accept: application/pdf` the PDF", content((ReceiptAnswer = "application/json"), (Vec<u8> = "application/pdf"))), (status = 404, description = "`NOT_FOUND`: no such receipt, wrong check code, or ID number and name do not match", body = crate::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER` or another field refused; for the PDF, `RECEIPT_GLYPH_MISSING`: a character of the name (code point in the message) is in no receipt font", body = crate::ErrorBody), (status = 503, description = "`SERVICE_UNAVAILABLE`: no receipt font installed", body = crate::ErrorBody)))]
 pub async fn payer_copy(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     Path((code, number)): Path<(String, String)>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<PayerCopyRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ServiceError> {
     let id = IdNumber::parse(&req.id_number, state.clock.today())?.id_number;
     let receipt = receipt_checked(&state, &code, &number, Some(&req.check_code)).await?;
     if !channel.allows(&receipt.region) {
-        return Err(ApiError::of(ErrorCode::RegionNotAllowed));
+        return Err(ServiceError::of(ErrorCode::RegionNotAllowed));
     }
     let proven = receipt.id_number == id.as_str()
         && PersonName::parse(&receipt.payer_name).is_ok_and(|n| n.matches(&req.name));
     if !proven {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::NotFound,
             "未找到该票据，请核对票据代码、号码、校验码和交款人的身份证号码、姓名",
         ));
@@ -958,45 +962,8 @@ pub async fn payer_copy(
     Ok(Json(channel_receipt_json(&state, &receipt, PayerName::Full)).into_response())
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct VerifyQuery {
-    code: String,
-    number: String,
-    check_code: String,
-}
-
-/// § 8 Public verification, no authentication.
-#[utoipa::path(get, path = "/public/receipts/verify", tag = "public", summary = "票据真伪查验", params(VerifyQuery), description = "§8 Public receipt verification. No authentication.",
-    responses((status = 200, description = "valid or voided, with the masked payer", body = VerifyAnswer), (status = 303, description = "a browser (`Accept` naming `text/html` before any JSON) is sent to the citizen site's page `/receipts/verify` with the same query: the receipt's QR code prints this URL"), (status = 404, description = "`NOT_FOUND`: no such receipt, or the check code is wrong", body = crate::error::ErrorBody), (status = 422, description = "a malformed parameter", body = crate::error::ErrorBody)))]
-pub async fn public_verify(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    Query(q): Query<VerifyQuery>,
-) -> Result<Response, ApiError> {
-    if wants_html(&headers) {
-        // People scanning the QR code get the page; the query is passed on as it came.
-        let to = match uri.query() {
-            Some(query) => format!("/receipts/verify?{query}"),
-            None => "/receipts/verify".to_owned(),
-        };
-        return Ok((axum::http::StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response());
-    }
-    let receipt = receipt_checked(&state, &q.code, &q.number, Some(&q.check_code)).await?;
-    Ok(Json(VerifyAnswer {
-        payer_name_masked: masked_name(&receipt.payer_name),
-        status: receipt.status,
-        receipt_code: receipt.receipt_code,
-        receipt_number: receipt.receipt_number,
-        amount: receipt.amount_fen,
-        date: receipt.issued_on,
-    })
-    .into_response())
-}
-
 /// The codes of every pooling region, for a read by ID number, which names none.
-pub async fn region_codes(state: &AppState) -> Result<Vec<String>, ApiError> {
+pub async fn region_codes(state: &AppState) -> Result<Vec<String>, ServiceError> {
     Ok(state
         .storage
         .list_regions()
@@ -1014,7 +981,7 @@ pub async fn payables_under_name(
     id: &IdNumber,
     name: &str,
     fee_year: Option<i32>,
-) -> Result<Vec<PayableView>, ApiError> {
+) -> Result<Vec<PayableView>, ServiceError> {
     let regions = region_codes(state).await?;
     let mut views = state
         .storage
@@ -1022,55 +989,4 @@ pub async fn payables_under_name(
         .await?;
     views.retain(|v| PersonName::parse(&v.name).is_ok_and(|n| n.matches(name)));
     Ok(views)
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PaidStatusQuery {
-    id_number: String,
-    name: String,
-    fee_year: Option<i64>,
-}
-
-/// For citizens: have I paid? Works with 15-digit numbers too; the name must match the record.
-#[utoipa::path(get, path = "/public/paid-status", tag = "public", summary = "居民缴费状态查询", params(PaidStatusQuery), description = "Citizens: have I paid? No authentication.",
-    responses((status = 200, description = "the person's fee years and whether each is paid", body = PaidStatusAnswer), (status = 404, description = "`NOT_FOUND`: no such person on record under that name", body = crate::error::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::error::ErrorBody)))]
-pub async fn paid_status(
-    State(state): State<AppState>,
-    Query(q): Query<PaidStatusQuery>,
-) -> Result<Json<PaidStatusAnswer>, ApiError> {
-    let id = IdNumber::parse(&q.id_number, state.clock.today())?.id_number;
-    let fee_year = q
-        .fee_year
-        .map(FeeYear::new)
-        .transpose()?
-        .map(|y| i32::from(y.get()));
-    let views = payables_under_name(&state, &id, &q.name, fee_year).await?;
-    let Some(first) = views.first() else {
-        return Err(not_found_person());
-    };
-    let now = state.clock.now().timestamp();
-    let years: Vec<PaidYear> = views
-        .iter()
-        .map(|v| {
-            let status = v.channel_status(now);
-            let status_name = match status {
-                "paid" => "已缴费",
-                "exempt" => "免缴",
-                _ => "未缴费",
-            };
-            PaidYear {
-                fee_year: v.fee_year,
-                region_name: v.region_name.clone(),
-                status: if status == "locked" { "unpaid" } else { status }.to_owned(),
-                status_name: status_name.to_owned(),
-                amount: v.amount_fen,
-            }
-        })
-        .collect();
-    Ok(Json(PaidStatusAnswer {
-        name_masked: masked_name(&first.name),
-        id_number_masked: id.masked(),
-        payables: years,
-    }))
 }

@@ -8,7 +8,7 @@ use yibao_storage::collection::MAX_SECRET_GRACE_SECONDS;
 use yibao_storage::{AuditEntry, Storage};
 
 use crate::channel::secrets::{seal, ChannelSecret, MasterKey};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 use crate::services::staff::{hash_password, Password};
 
 /// A staff account as an administrator sees it (never the password hash).
@@ -23,7 +23,7 @@ pub struct StaffSummary {
     pub disabled: bool,
 }
 
-pub async fn list_staff(storage: &dyn Storage) -> Result<Vec<StaffSummary>, ApiError> {
+pub async fn list_staff(storage: &dyn Storage) -> Result<Vec<StaffSummary>, ServiceError> {
     Ok(storage
         .list_staff()
         .await?
@@ -39,8 +39,8 @@ pub async fn list_staff(storage: &dyn Storage) -> Result<Vec<StaffSummary>, ApiE
         .collect())
 }
 
-fn no_such_staff(username: &str) -> ApiError {
-    ApiError::new(
+fn no_such_staff(username: &str) -> ServiceError {
+    ServiceError::new(
         ErrorCode::NotFound,
         format!("没有用户名为“{username}”的工作人员账号"),
     )
@@ -52,9 +52,9 @@ pub async fn set_staff_disabled(
     username: &str,
     disabled: bool,
     actor: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if disabled && username == actor {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::InvalidRequest,
             "不能停用自己正在使用的账号，请由其他管理员操作",
         ));
@@ -86,7 +86,7 @@ pub async fn reset_staff_password(
     username: &str,
     password: Password,
     actor: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let hash = hash_password(&password)?;
     if !storage.set_staff_password(username, &hash, true).await? {
         return Err(no_such_staff(username));
@@ -119,7 +119,7 @@ pub struct ChannelSummary {
 pub async fn list_channels(
     storage: &dyn Storage,
     now: i64,
-) -> Result<Vec<ChannelSummary>, ApiError> {
+) -> Result<Vec<ChannelSummary>, ServiceError> {
     Ok(storage
         .list_channels()
         .await?
@@ -139,8 +139,8 @@ pub async fn list_channels(
         .collect())
 }
 
-fn no_such_channel(channel_id: &str) -> ApiError {
-    ApiError::new(
+fn no_such_channel(channel_id: &str) -> ServiceError {
+    ServiceError::new(
         ErrorCode::NotFound,
         format!("没有编号为“{channel_id}”的渠道"),
     )
@@ -152,7 +152,7 @@ pub async fn set_channel_enabled(
     channel_id: &str,
     enabled: bool,
     actor: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if !storage.set_channel_enabled(channel_id, enabled).await? {
         return Err(no_such_channel(channel_id));
     }
@@ -186,9 +186,9 @@ pub async fn rotate_channel_secret(
     grace_seconds: i64,
     now: i64,
     actor: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if !(0..=MAX_SECRET_GRACE_SECONDS).contains(&grace_seconds) {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::InvalidRequest,
             format!(
                 "旧密钥的过渡期应在0至{}小时之间",
@@ -197,9 +197,9 @@ pub async fn rotate_channel_secret(
         ));
     }
     let secret = ChannelSecret::new(new_secret.into_bytes())
-        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("新密钥无效：{e}")))?;
+        .map_err(|e| ServiceError::new(ErrorCode::InvalidRequest, format!("新密钥无效：{e}")))?;
     let sealed =
-        seal(&secret, master_key).map_err(|e| ApiError::internal("seal channel secret", e))?;
+        seal(&secret, master_key).map_err(|e| ServiceError::internal("seal channel secret", e))?;
     if !storage
         .rotate_channel_secret(channel_id, &sealed, now + grace_seconds)
         .await?
@@ -292,15 +292,15 @@ pub async fn create_channel(
     master_key: Option<&MasterKey>,
     new: &NewChannel,
     secret: String,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if let Some((_, message)) = new.check().into_iter().next() {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, message));
+        return Err(ServiceError::new(ErrorCode::InvalidRequest, message));
     }
     let mut codes = Vec::new();
     for r in &new.regions {
         let code = yibao_domain::RegionCode::parse(r)?;
         if storage.get_region(code).await?.is_none() {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::NotFound,
                 format!("统筹区 {code} 未在本系统登记"),
             ));
@@ -310,9 +310,9 @@ pub async fn create_channel(
         }
     }
     let secret = ChannelSecret::new(secret.into_bytes())
-        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("渠道密钥无效：{e}")))?;
+        .map_err(|e| ServiceError::new(ErrorCode::InvalidRequest, format!("渠道密钥无效：{e}")))?;
     let sealed =
-        seal(&secret, master_key).map_err(|e| ApiError::internal("seal channel secret", e))?;
+        seal(&secret, master_key).map_err(|e| ServiceError::internal("seal channel secret", e))?;
     storage
         .create_channel(&yibao_storage::collection::ChannelRecord {
             channel_id: new.channel_id.clone(),
@@ -325,7 +325,7 @@ pub async fn create_channel(
         })
         .await
         .map_err(|e| match e {
-            yibao_storage::StorageError::Constraint { .. } => ApiError::new(
+            yibao_storage::StorageError::Constraint { .. } => ServiceError::new(
                 ErrorCode::AlreadyExists,
                 format!("渠道 {} 已存在", new.channel_id),
             ),
@@ -352,7 +352,7 @@ pub async fn update_channel(
     rate_per_second: i64,
     regions: &[String],
     actor: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let asked = NewChannel {
         channel_id: channel_id.to_owned(),
         kind: CHANNEL_KINDS[0].0.to_owned(),
@@ -360,13 +360,13 @@ pub async fn update_channel(
         rate_per_second,
     };
     if let Some((_, message)) = asked.check().into_iter().next() {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, message));
+        return Err(ServiceError::new(ErrorCode::InvalidRequest, message));
     }
     let mut codes: Vec<String> = Vec::new();
     for r in regions {
         let code = yibao_domain::RegionCode::parse(r)?;
         if storage.get_region(code).await?.is_none() {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::NotFound,
                 format!("统筹区 {code} 未在本系统登记"),
             ));

@@ -11,7 +11,7 @@ use yibao_domain::{
 use yibao_storage::enrolment_applications::EnrolmentApplication;
 
 use crate::auth::Staff;
-use crate::{ApiError, AppState, ErrorCode};
+use crate::{AppState, ErrorCode, ServiceError};
 
 /// Longest refusal reason, characters.
 pub const MAX_REASON_CHARS: usize = 200;
@@ -41,7 +41,7 @@ pub fn status_zh(status: &str) -> &'static str {
 
 /// The person an application registers, as the console would register them: not in employee
 /// insurance (the applicant declared it), no station change later.
-pub fn person_of(a: &EnrolmentApplication, today: NaiveDate) -> Result<Person, ApiError> {
+pub fn person_of(a: &EnrolmentApplication, today: NaiveDate) -> Result<Person, ServiceError> {
     let region = RegionCode::parse(&a.region)?;
     let id_number = IdNumber::parse(&a.id_number, today)?.id_number;
     let household = match (a.household.as_str(), a.permit_since) {
@@ -81,15 +81,15 @@ pub async fn check_new(
     state: &AppState,
     a: &EnrolmentApplication,
     checker: Checker,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let today = state.clock.today();
     let person = person_of(a, today)?;
     check_eligibility(&person, today)
-        .map_err(|r| ApiError::new(ErrorCode::InvalidPerson, r.to_string()))?;
+        .map_err(|r| ServiceError::new(ErrorCode::InvalidPerson, r.to_string()))?;
     if a.kind == "newborn" {
         let born = IdNumber::parse(&a.id_number, today)?.id_number.birth_date();
         if today.signed_duration_since(born).num_days() > NEWBORN_MAX_DAYS {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::InvalidRequest,
                 "新生儿参保适用于出生一年内的婴儿；已满一周岁的请选择“首次参保”",
             ));
@@ -101,7 +101,7 @@ pub async fn check_new(
         .await?
         .is_some_and(|(p, _)| checker == Checker::Station || p.name.matches(&a.name));
     if on_record {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::AlreadyExists,
             "该人员已在所选参保地登记，无需网上登记；如需变更信息请到服务站办理",
         ));
@@ -116,16 +116,16 @@ async fn open_application(
     staff: &Staff,
     region: RegionCode,
     application_no: &str,
-) -> Result<EnrolmentApplication, ApiError> {
+) -> Result<EnrolmentApplication, ServiceError> {
     let a = state
         .storage
         .enrolment_applications()
         .application(region.as_str(), application_no)
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "没有这份参保登记申请"))?;
+        .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "没有这份参保登记申请"))?;
     staff.may_change(region, Some(&StationCode::parse(&a.station)?))?;
     if a.status != "submitted" {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::AlreadyExists,
             format!("这份申请已{}，不能再次审核", status_zh(&a.status)),
         ));
@@ -142,7 +142,7 @@ pub async fn approve(
     staff: &Staff,
     region: RegionCode,
     application_no: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let a = open_application(state, staff, region, application_no).await?;
     // Claimed first, so that a second approval or a refusal at the same time is told it was
     // decided; put back in the queue if the registration does not go through.
@@ -169,7 +169,7 @@ pub async fn approve(
 pub async fn on_record_elsewhere(
     state: &AppState,
     a: &EnrolmentApplication,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, ServiceError> {
     let id = IdNumber::parse(&a.id_number, state.clock.today())?.id_number;
     let mut found = Vec::new();
     for region in state.storage.list_regions().await? {
@@ -196,7 +196,7 @@ async fn decide(
     application_no: &str,
     status: &str,
     reason: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let decided = state
         .storage
         .enrolment_applications()
@@ -212,7 +212,7 @@ async fn decide(
     if decided {
         Ok(())
     } else {
-        Err(ApiError::new(
+        Err(ServiceError::new(
             ErrorCode::AlreadyExists,
             "这份申请已由他人审核",
         ))
@@ -226,16 +226,16 @@ pub async fn refuse(
     region: RegionCode,
     application_no: &str,
     reason: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let reason = reason.trim();
     if reason.is_empty() {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::InvalidRequest,
             "请填写不予通过的原因，居民会看到这段话",
         ));
     }
     if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::InvalidRequest,
             format!("原因最多{MAX_REASON_CHARS}个字"),
         ));
@@ -250,7 +250,7 @@ pub async fn refuse(
         Some(reason),
     )
     .await?;
-    crate::admin::audit(
+    crate::services::audit(
         state,
         staff,
         "application.refuse",

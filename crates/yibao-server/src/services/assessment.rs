@@ -5,7 +5,7 @@ use serde::Serialize;
 use yibao_domain::{assess, FeePolicy, FeeYear, IdNumber, Person, RegionCode};
 use yibao_storage::{NewPayable, PayableRecord, ReassessRefusal, Storage};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 
 /// Persons read and payables written per storage call.
 pub const ASSESSMENT_BATCH: usize = 1000;
@@ -70,12 +70,12 @@ async fn policy_of(
     storage: &dyn Storage,
     region: RegionCode,
     fee_year: FeeYear,
-) -> Result<FeePolicy, ApiError> {
+) -> Result<FeePolicy, ServiceError> {
     storage
         .get_fee_policy(region, fee_year)
         .await?
         .ok_or_else(|| {
-            ApiError::new(
+            ServiceError::new(
                 ErrorCode::NoFeePolicy,
                 format!("统筹区 {region} 尚未设置 {fee_year} 年度的缴费政策，请先设置缴费政策"),
             )
@@ -92,7 +92,7 @@ pub async fn assess_region(
     actor: &str,
     today: NaiveDate,
     progress: &(dyn Fn(super::Progress) + Send + Sync),
-) -> Result<AssessReport, ApiError> {
+) -> Result<AssessReport, ServiceError> {
     let policy = policy_of(storage, region, fee_year).await?;
     let mut report = AssessReport {
         region: region.to_string(),
@@ -162,13 +162,13 @@ pub async fn reassess_person(
     id_number: &IdNumber,
     actor: &str,
     today: NaiveDate,
-) -> Result<PayableRecord, ApiError> {
+) -> Result<PayableRecord, ServiceError> {
     let policy = policy_of(storage, region, fee_year).await?;
     let (person, _) = storage
         .get_person(region, id_number)
         .await?
         .ok_or_else(|| {
-            ApiError::new(
+            ServiceError::new(
                 ErrorCode::NotFound,
                 "该统筹区没有此人的登记信息，请核对身份证号码",
             )
@@ -178,7 +178,7 @@ pub async fn reassess_person(
         .await?
         .is_some_and(|e| e.status == yibao_domain::EnrolmentStatus::Enrolled);
     if !enrolled {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::NotEnrolled,
             format!("此人未在本统筹区登记 {fee_year} 年度参保，不能核定"),
         ));
@@ -187,15 +187,15 @@ pub async fn reassess_person(
     let replacement = draft_payable(&person, &policy, today, next_day, actor);
     match storage.reassess(&replacement).await? {
         Ok(record) => Ok(record),
-        Err(ReassessRefusal::NotAssessed) => Err(ApiError::new(
+        Err(ReassessRefusal::NotAssessed) => Err(ServiceError::new(
             ErrorCode::NotAssessed,
             "此人本年度尚未核定，请先进行核定",
         )),
-        Err(ReassessRefusal::PaidMustBeRefunded) => Err(ApiError::new(
+        Err(ReassessRefusal::PaidMustBeRefunded) => Err(ServiceError::new(
             ErrorCode::PaidMustBeRefunded,
             "此人本年度已缴费，须先办理退费后才能重新核定",
         )),
-        Err(ReassessRefusal::Locked) => Err(ApiError::new(
+        Err(ReassessRefusal::Locked) => Err(ServiceError::new(
             ErrorCode::Locked,
             "此人的应缴费信息正被缴费订单或银行扣费锁定，请稍后再重新核定",
         )),

@@ -26,7 +26,7 @@ use yibao_storage::settlement::{
 use yibao_storage::Storage;
 
 use crate::clock::{Clock, CHINA_STANDARD_TIME};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 use crate::services::refunds::refund_due;
 
 /// Days after the debit date a run's locks hold before the run is abandoned.
@@ -58,10 +58,10 @@ pub async fn sign_agreement(
     storage: &dyn Storage,
     clock: &Clock,
     input: AgreementInput<'_>,
-) -> Result<AgreementRecord, ApiError> {
+) -> Result<AgreementRecord, ServiceError> {
     let today = clock.today();
     if !agreement_no_ok(input.agreement_no) {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::InvalidRequest,
             "协议号应为 4 至 40 位字母、数字、- 或 _",
         ));
@@ -70,7 +70,7 @@ pub async fn sign_agreement(
     let payer = IdNumber::parse(input.payer_id_number, today)?.id_number;
     let payer_name = PersonName::parse(input.payer_name)?;
     let account = MaskedAccount::parse(input.account)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
+        .map_err(|e| ServiceError::new(ErrorCode::InvalidRequest, e.to_string()))?;
     let mut members = Vec::new();
     for m in input.members {
         members.push(IdNumber::parse(m, today)?.id_number.as_str().to_owned());
@@ -81,7 +81,7 @@ pub async fn sign_agreement(
     members.sort();
     members.dedup();
     if members.len() > MAX_AGREEMENT_MEMBERS {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::InvalidRequest,
             format!("一份协议最多代扣 {MAX_AGREEMENT_MEMBERS} 人"),
         ));
@@ -100,15 +100,18 @@ pub async fn sign_agreement(
         .await?;
     match outcome {
         AgreementOutcome::Signed(a) => Ok(a),
-        AgreementOutcome::Exists => Err(ApiError::new(ErrorCode::AlreadyExists, "该协议号已存在")),
-        AgreementOutcome::NotAutoDebitChannel => Err(ApiError::new(
+        AgreementOutcome::Exists => Err(ServiceError::new(
+            ErrorCode::AlreadyExists,
+            "该协议号已存在",
+        )),
+        AgreementOutcome::NotAutoDebitChannel => Err(ServiceError::new(
             ErrorCode::RegionNotAllowed,
             "该渠道不是开通此统筹区委托扣款（auto_debit）的银行",
         )),
         AgreementOutcome::MemberCovered {
             id_number,
             agreement_no,
-        } => Err(ApiError::new(
+        } => Err(ServiceError::new(
             ErrorCode::AlreadyExists,
             format!(
                 "{} 已在委托扣款协议 {agreement_no} 中，请先解约",
@@ -128,11 +131,11 @@ pub async fn create_run(
     region: &str,
     fee_year: i32,
     debit_date: NaiveDate,
-) -> Result<DebitRunRecord, ApiError> {
+) -> Result<DebitRunRecord, ServiceError> {
     let region = RegionCode::parse(region)?;
     let fee_year = yibao_domain::FeeYear::new(i64::from(fee_year))?;
     if debit_date < clock.today() || debit_date > clock.today() + Duration::days(366) {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::InvalidRequest,
             "扣款日期应在今天至一年之内",
         ));
@@ -145,7 +148,7 @@ pub async fn create_run(
         )
         .single()
         .map(|t| t.timestamp())
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "扣款日期不正确"))?;
+        .ok_or_else(|| ServiceError::new(ErrorCode::InvalidRequest, "扣款日期不正确"))?;
     let run_no = format!(
         "DR{}{}",
         debit_date.format("%Y%m%d"),
@@ -164,15 +167,15 @@ pub async fn create_run(
         .await?
     {
         DebitRunOutcome::Created(run) => Ok(run),
-        DebitRunOutcome::Exists(run) => Err(ApiError::new(
+        DebitRunOutcome::Exists(run) => Err(ServiceError::new(
             ErrorCode::AlreadyExists,
             format!("该银行该日已有扣款批次 {}", run.run_no),
         )),
-        DebitRunOutcome::NotAutoDebitChannel => Err(ApiError::new(
+        DebitRunOutcome::NotAutoDebitChannel => Err(ServiceError::new(
             ErrorCode::RegionNotAllowed,
             "该渠道不是开通此统筹区委托扣款（auto_debit）的银行",
         )),
-        DebitRunOutcome::TooMany { candidates } => Err(ApiError::new(
+        DebitRunOutcome::TooMany { candidates } => Err(ServiceError::new(
             ErrorCode::PayloadTooLarge,
             format!(
                 "待扣款超过单批上限 {MAX_DEBIT_BATCH} 笔（至少 {candidates} 笔），请分日期建立批次"
@@ -182,16 +185,19 @@ pub async fn create_run(
 }
 
 /// The request file of a run, for the bank.
-pub async fn request_file(storage: &dyn Storage, run_no: &str) -> Result<Vec<u8>, ApiError> {
+pub async fn request_file(storage: &dyn Storage, run_no: &str) -> Result<Vec<u8>, ServiceError> {
     let run = storage
         .debit_run(run_no)
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
+        .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
     let items = storage
         .debit_run_items(run_no, None, MAX_DEBIT_BATCH)
         .await?;
     if items.is_empty() {
-        return Err(ApiError::new(ErrorCode::NotFound, "该批次没有待扣款人员"));
+        return Err(ServiceError::new(
+            ErrorCode::NotFound,
+            "该批次没有待扣款人员",
+        ));
     }
     // The bank checks the agreement's holder (持卡人), whose account it debits: the holder's ID
     // number and name go in the line, the member the debit pays for after the amount.
@@ -199,7 +205,7 @@ pub async fn request_file(storage: &dyn Storage, run_no: &str) -> Result<Vec<u8>
         .into_iter()
         .map(|i| {
             if i.holder_id_number.is_empty() || i.holder_name.is_empty() {
-                return Err(ApiError::internal(
+                return Err(ServiceError::internal(
                     "debit request file",
                     format!(
                         "agreement {} of item {} has no holder",
@@ -220,7 +226,7 @@ pub async fn request_file(storage: &dyn Storage, run_no: &str) -> Result<Vec<u8>
                 member,
             })
         })
-        .collect::<Result<_, ApiError>>()?;
+        .collect::<Result<_, ServiceError>>()?;
     write_debit_request(
         &DebitRequestHeader {
             run_no: run.run_no,
@@ -230,7 +236,7 @@ pub async fn request_file(storage: &dyn Storage, run_no: &str) -> Result<Vec<u8>
         },
         &request,
     )
-    .map_err(|e| ApiError::internal("debit request file", e.message_zh()))
+    .map_err(|e| ServiceError::internal("debit request file", e.message_zh()))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -255,27 +261,30 @@ pub async fn import_result(
     clock: &Clock,
     run_no: &str,
     bytes: &[u8],
-) -> Result<DebitResultSummary, ApiError> {
+) -> Result<DebitResultSummary, ServiceError> {
     if bytes.len() > MAX_DEBIT_FILE_BYTES {
-        return Err(ApiError::of(ErrorCode::PayloadTooLarge));
+        return Err(ServiceError::of(ErrorCode::PayloadTooLarge));
     }
     let limits = Limits {
         max_bytes: MAX_DEBIT_FILE_BYTES as u64,
         ..Limits::default()
     };
     let result = read_debit_result(bytes, &limits)
-        .map_err(|e| ApiError::new(ErrorCode::BadDebitFile, e.message_zh()))?;
+        .map_err(|e| ServiceError::new(ErrorCode::BadDebitFile, e.message_zh()))?;
     let run = storage
         .debit_run(run_no)
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
+        .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
     // The bank cannot have debited before the run's debit date: a result before it would date
     // payments in the future (receipts say today, the daily report misses them).
     if let Err(e) = debit_booking_day(run.debit_date, clock.today(), None) {
-        return Err(ApiError::new(ErrorCode::DebitDateNotReached, e.to_string()));
+        return Err(ServiceError::new(
+            ErrorCode::DebitDateNotReached,
+            e.to_string(),
+        ));
     }
     if result.header.run_no != run_no {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::BadDebitFile,
             format!("结果文件的批次号为 {}，不是 {run_no}", result.header.run_no),
         ));
@@ -287,7 +296,7 @@ pub async fn import_result(
         items.iter().map(|i| (i.item_ref.as_str(), i)).collect();
     // Every item answered, each once, none unknown: a partial file would leave payables locked.
     if result.rows.len() != items.len() {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::BadDebitFile,
             format!(
                 "结果文件有 {} 笔，扣款批次有 {} 笔，请银行返回完整结果",
@@ -301,13 +310,13 @@ pub async fn import_result(
         .iter()
         .find(|r| !by_ref.contains_key(r.item_ref.as_str()))
     {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::BadDebitFile,
             format!("第{}行的扣款编号 {} 不属于该批次", row.row, row.item_ref),
         ));
     }
     if result.header.bank_code != run.channel_id {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::BadDebitFile,
             format!(
                 "结果文件的银行代码为 {}，该批次的银行是 {}",
@@ -319,7 +328,7 @@ pub async fn import_result(
     // and a member echoed back is the one the request named.
     for row in &result.rows {
         if let Err(e) = debit_booking_day(run.debit_date, clock.today(), row.debit_day) {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::BadDebitFile,
                 format!("第{}行的{e}，请银行核对", row.row),
             ));
@@ -328,7 +337,7 @@ pub async fn import_result(
             (&row.member_id_number, by_ref.get(row.item_ref.as_str()))
         {
             if *echoed != item.id_number {
-                return Err(ApiError::new(
+                return Err(ServiceError::new(
                     ErrorCode::BadDebitFile,
                     format!(
                         "第{}行的代扣人员证件号码与扣款请求中该笔（{}）的不符，请银行核对",
@@ -345,7 +354,7 @@ pub async fn import_result(
     for row in &result.rows {
         if let DebitOutcome::Succeeded { bank_txn_id, .. } = &row.outcome {
             if !seen.insert(bank_txn_id.as_str()) {
-                return Err(ApiError::new(
+                return Err(ServiceError::new(
                     ErrorCode::BadDebitFile,
                     format!("第{}行的银行流水号 {bank_txn_id} 在文件中重复", row.row),
                 ));
@@ -363,7 +372,7 @@ pub async fn import_result(
         .into_iter()
         .find(|p| !ours.contains(p.channel_txn_id.as_str()))
     {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::BadDebitFile,
             format!(
                 "银行流水号 {} 已用于该银行的另一笔缴费，请银行核对",
@@ -375,10 +384,10 @@ pub async fn import_result(
     let run = match storage.claim_debit_result(&run.run_no, &sha).await? {
         DebitResultClaim::Proceed(run) => run,
         DebitResultClaim::NotFound => {
-            return Err(ApiError::new(ErrorCode::NotFound, "未找到该扣款批次"))
+            return Err(ServiceError::new(ErrorCode::NotFound, "未找到该扣款批次"))
         }
         DebitResultClaim::OtherFile => {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::IdempotencyConflict,
                 "该批次已导入另一份结果文件，每批只扣款一次，不能再导入不同的结果",
             ))
@@ -473,7 +482,7 @@ pub async fn import_result(
         }
     }
     let text =
-        serde_json::to_string(&summary).map_err(|e| ApiError::internal("debit summary", e))?;
+        serde_json::to_string(&summary).map_err(|e| ServiceError::internal("debit summary", e))?;
     if run.status == "sent" || run.status == "abandoned" {
         storage
             .complete_debit_run(run_no, &text, clock.now().timestamp())

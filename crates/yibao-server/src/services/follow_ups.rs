@@ -9,9 +9,9 @@ use yibao_domain::unpaid::NoticeMethod;
 use yibao_domain::{FeeYear, IdNumber, RegionCode, StationCode};
 use yibao_storage::records::{FollowUpRecord, NewFollowUp};
 
-use crate::admin::audit;
 use crate::auth::Staff;
-use crate::error::ApiError;
+use crate::error::ServiceError;
+use crate::services::audit;
 use crate::services::persons::load_person;
 use crate::AppState;
 
@@ -35,7 +35,7 @@ pub async fn record_follow_up(
     fee_year: FeeYear,
     id: &IdNumber,
     input: FollowUpInput,
-) -> Result<i64, ApiError> {
+) -> Result<i64, ServiceError> {
     let (person, _) = load_person(state, staff, region, id).await?;
     staff.may_change(region, person.station.as_ref())?;
     let follow_up = NewFollowUp {
@@ -80,7 +80,7 @@ pub async fn follow_ups_of(
     region: RegionCode,
     fee_year: FeeYear,
     id: &IdNumber,
-) -> Result<(yibao_domain::Person, Vec<FollowUpRecord>), ApiError> {
+) -> Result<(yibao_domain::Person, Vec<FollowUpRecord>), ServiceError> {
     let (person, _) = load_person(state, staff, region, id).await?;
     let records = state
         .storage
@@ -115,9 +115,9 @@ pub async fn submit_uninsured(
     state: &AppState,
     staff: &Staff,
     fee_year: FeeYear,
-) -> Result<yibao_storage::records::UninsuredSubmission, ApiError> {
+) -> Result<yibao_storage::records::UninsuredSubmission, ServiceError> {
     let (Some(region), Some(station)) = (staff.0.region, staff.0.station.clone()) else {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             crate::error::ErrorCode::Forbidden,
             "未参保名单由服务站提交，请用服务站经办账号登录",
         ));
@@ -132,7 +132,7 @@ pub async fn submit_uninsured(
             .unpaid_page(region, fee_year, Some(&station), lines.len(), page_rows)
             .await?;
         if usize::try_from(page.total).unwrap_or(usize::MAX) > MAX_SUBMITTED_PERSONS {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 crate::error::ErrorCode::InvalidRequest,
                 format!("未参保名单超过 {MAX_SUBMITTED_PERSONS} 人，请联系中心在服务器上处理"),
             ));
@@ -170,7 +170,7 @@ pub async fn submit_uninsured(
             kind: yibao_storage::ConstraintKind::Unique,
             ..
         }) => {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 crate::error::ErrorCode::AlreadyExists,
                 format!(
                     "本服务站 {fee_year} 年度的未参保名单已经提交，不能重复提交；如需更正请联系中心"
@@ -203,7 +203,7 @@ pub async fn submissions_of(
     staff: &Staff,
     region: RegionCode,
     fee_year: FeeYear,
-) -> Result<Vec<(String, Option<yibao_storage::records::UninsuredSubmission>)>, ApiError> {
+) -> Result<Vec<(String, Option<yibao_storage::records::UninsuredSubmission>)>, ServiceError> {
     let own = staff.0.station.clone();
     staff.may_read(region, own.as_ref())?;
     let submitted = state
@@ -261,7 +261,7 @@ pub async fn submitted_list(
         yibao_storage::records::UninsuredSubmission,
         Vec<SubmittedPerson>,
     )>,
-    ApiError,
+    ServiceError,
 > {
     staff.may_read(region, Some(station))?;
     let Some(submission) = state
@@ -272,7 +272,7 @@ pub async fn submitted_list(
         return Ok(None);
     };
     let people: Vec<SubmittedPerson> = serde_json::from_str(&submission.lines)
-        .map_err(|e| ApiError::internal("uninsured submission lines", e))?;
+        .map_err(|e| ServiceError::internal("uninsured submission lines", e))?;
     audit(
         state,
         staff,

@@ -13,6 +13,12 @@ pub mod roster_import;
 pub mod setup;
 pub mod staff;
 
+use yibao_domain::RegionCode;
+use yibao_storage::AuditEntry;
+
+use crate::auth::Staff;
+use crate::{AppState, ServiceError};
+
 /// How far a long piece of work (a roster import, an assessment) has come, for a progress display:
 /// the items done and, once known, how many there are in all.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,4 +50,27 @@ pub fn new_check_code() -> String {
         .take(6)
         .map(|b| char::from(b"0123456789abcdefghijklmnopqrstuvwxyz"[usize::from(*b) % 36]))
         .collect()
+}
+
+/// Writes one line of the audit log: who (the signed-in staff member) did what to which target,
+/// in which region, with what detail.
+pub async fn audit(
+    state: &AppState,
+    staff: &Staff,
+    action: &str,
+    region: Option<RegionCode>,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<(), ServiceError> {
+    state
+        .storage
+        .append_audit(&AuditEntry {
+            actor: staff.username().to_owned(),
+            action: action.to_owned(),
+            region: region.map(|r| r.to_string()),
+            target: target.to_owned(),
+            detail,
+        })
+        .await?;
+    Ok(())
 }

@@ -10,10 +10,10 @@ use yibao_storage::{
     ChangeSource, EnrolmentOutcome, EnrolmentRequest, PayableRecord, PersonUpsert,
 };
 
-use crate::admin::audit;
 use crate::auth::Staff;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 use crate::services::assessment::reassess_person;
+use crate::services::audit;
 use crate::AppState;
 
 /// A person with the record's version and their payables in that region.
@@ -30,7 +30,7 @@ pub async fn load_person(
     staff: &Staff,
     region: RegionCode,
     id: &IdNumber,
-) -> Result<(Person, i64), ApiError> {
+) -> Result<(Person, i64), ServiceError> {
     let found = state.storage.get_person(region, id).await?;
     match found {
         Some((person, version)) => {
@@ -40,7 +40,7 @@ pub async fn load_person(
         None => {
             // Do not tell a station operator whether someone exists elsewhere.
             staff.may_read(region, staff.0.station.as_ref())?;
-            Err(ApiError::new(
+            Err(ServiceError::new(
                 ErrorCode::NotFound,
                 "本统筹区没有此人的登记信息",
             ))
@@ -54,7 +54,7 @@ pub async fn read_person(
     staff: &Staff,
     region: RegionCode,
     id: &IdNumber,
-) -> Result<PersonRecord, ApiError> {
+) -> Result<PersonRecord, ServiceError> {
     let (person, version) = load_person(state, staff, region, id).await?;
     let payables: Vec<PayableRecord> = state
         .storage
@@ -99,7 +99,7 @@ pub async fn save_person(
     staff: &Staff,
     person: Person,
     source: &str,
-) -> Result<SavedPerson, ApiError> {
+) -> Result<SavedPerson, ServiceError> {
     let region = person.region;
     let today = state.clock.today();
     staff.may_change(region, person.station.as_ref())?;
@@ -108,7 +108,7 @@ pub async fn save_person(
     }
     let policies = state.storage.list_fee_policies(region).await?;
     if state.storage.get_region(region).await?.is_none() {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::NotFound,
             format!("统筹区 {region} 未在本系统登记"),
         ));
@@ -146,7 +146,7 @@ pub async fn save_person(
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| ApiError::internal("upsert", "no outcome"))?;
+        .ok_or_else(|| ServiceError::internal("upsert", "no outcome"))?;
     let (enrolment, message) = match &outcome.enrolment {
         EnrolmentOutcome::Enrolled => ("enrolled", None),
         EnrolmentOutcome::AlreadyEnrolled => ("already_enrolled", None),
@@ -161,7 +161,9 @@ pub async fn save_person(
         yibao_storage::PersonChange::Created => "created",
         yibao_storage::PersonChange::Updated => "updated",
         yibao_storage::PersonChange::Unchanged => "unchanged",
-        yibao_storage::PersonChange::OutOfScope => return Err(ApiError::of(ErrorCode::Forbidden)),
+        yibao_storage::PersonChange::OutOfScope => {
+            return Err(ServiceError::of(ErrorCode::Forbidden))
+        }
     };
     audit(
         state,
@@ -176,7 +178,7 @@ pub async fn save_person(
         .storage
         .get_person(region, &person.id_number)
         .await?
-        .ok_or_else(|| ApiError::internal("person after upsert", "missing"))?;
+        .ok_or_else(|| ServiceError::internal("person after upsert", "missing"))?;
     Ok(SavedPerson {
         person: stored,
         version,
@@ -194,7 +196,7 @@ pub async fn reassess(
     region: RegionCode,
     fee_year: FeeYear,
     id: &IdNumber,
-) -> Result<PayableRecord, ApiError> {
+) -> Result<PayableRecord, ServiceError> {
     let (person, _) = load_person(state, staff, region, id).await?;
     staff.may_change(region, person.station.as_ref())?;
     let record = reassess_person(

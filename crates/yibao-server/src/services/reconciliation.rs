@@ -29,7 +29,7 @@ use yibao_storage::settlement::{NewReconciliationItem, ReconciliationRecord, REC
 use yibao_storage::Storage;
 
 use crate::clock::Clock;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 use crate::services::refunds::refund_due;
 
 /// Actions listed in the answer at most; the rest are counted (the differences are all stored).
@@ -68,12 +68,12 @@ pub struct StatementUpload<'a> {
     pub bytes: &'a [u8],
 }
 
-fn statement_error(e: StatementError) -> ApiError {
+fn statement_error(e: StatementError) -> ServiceError {
     match e {
         StatementError::TooLarge { .. } | StatementError::TooManyLines { .. } => {
-            ApiError::new(ErrorCode::PayloadTooLarge, e.message_zh())
+            ServiceError::new(ErrorCode::PayloadTooLarge, e.message_zh())
         }
-        other => ApiError::new(ErrorCode::BadStatementFile, other.message_zh()),
+        other => ServiceError::new(ErrorCode::BadStatementFile, other.message_zh()),
     }
 }
 
@@ -90,12 +90,12 @@ pub async fn reconcile(
     storage: &dyn Storage,
     clock: &Clock,
     upload: StatementUpload<'_>,
-) -> Result<Value, ApiError> {
+) -> Result<Value, ServiceError> {
     if upload.bytes.len() > MAX_STATEMENT_BYTES {
-        return Err(ApiError::of(ErrorCode::PayloadTooLarge));
+        return Err(ServiceError::of(ErrorCode::PayloadTooLarge));
     }
     if !STATEMENT_YEARS.contains(&chrono::Datelike::year(&upload.day)) {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::InvalidRequest,
             "对账日期应在 2000 年至 2100 年之间",
         ));
@@ -103,7 +103,7 @@ pub async fn reconcile(
     let policy = storage
         .channel_only_policy(upload.channel_id)
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "未找到该渠道"))?;
+        .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该渠道"))?;
     let file_sha256 = hex::encode(Sha256::digest(upload.bytes));
 
     // 1. The file, folded per transaction.
@@ -432,7 +432,7 @@ async fn withdraw(
     upload: &StatementUpload<'_>,
     booking: &StatementBooking,
     actions: &mut ActionLog,
-) -> Result<bool, ApiError> {
+) -> Result<bool, ServiceError> {
     let done = storage
         .withdraw_statement_booking(upload.channel_id, &booking.payment_no)
         .await?;
@@ -485,7 +485,7 @@ async fn act_on_channel_only(
     upload: &StatementUpload<'_>,
     policy: &str,
     d: &Difference,
-) -> Result<(&'static str, Option<String>, Value), ApiError> {
+) -> Result<(&'static str, Option<String>, Value), ServiceError> {
     if d.channel_fen <= 0 {
         // More reversed than paid: nothing held to act on, a person must look.
         return Ok((
@@ -592,7 +592,7 @@ async fn check_refund_lines(
     lines: &[RefundLine],
     items: &mut Vec<NewReconciliationItem>,
     actions: &mut ActionLog,
-) -> Result<(u64, u64), ApiError> {
+) -> Result<(u64, u64), ServiceError> {
     let nos: Vec<String> = lines.iter().map(|l| l.refund_no.clone()).collect();
     let known: HashMap<String, yibao_storage::settlement::RefundLookup> = storage
         .refunds_by_no(upload.channel_id, &nos)

@@ -9,7 +9,7 @@ use yibao_storage::settlement::{NewPayableRefund, PayableRefundOutcome};
 use yibao_storage::Storage;
 
 use crate::clock::Clock;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 
 /// Working days within which a refund is due.
 pub const REFUND_DUE_WORKING_DAYS: u32 = 2;
@@ -22,7 +22,7 @@ pub async fn refund_due(
     storage: &dyn Storage,
     region: Option<&str>,
     from: NaiveDate,
-) -> Result<DueDate, ApiError> {
+) -> Result<DueDate, ServiceError> {
     let calendar = match region.map(RegionCode::parse) {
         Some(Ok(code)) => storage.working_calendar(code).await?,
         _ => WorkingCalendar::default(),
@@ -45,9 +45,9 @@ pub async fn refund_paid_payable(
     clock: &Clock,
     payable_id: &str,
     reason: RefundReason,
-) -> Result<RefundState, ApiError> {
+) -> Result<RefundState, ServiceError> {
     if !reason.staff_may_start() {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::InvalidRequest,
             "退费原因应为 REASSESSED（重新核定）、EMPLOYEE_INSURANCE（参加职工医保）或 REVERSED_AFTER_SETTLEMENT（对账后撤销）",
         ));
@@ -80,9 +80,9 @@ pub async fn refund_paid_payable(
     match outcome {
         PayableRefundOutcome::Refunded(state) => Ok(state),
         PayableRefundOutcome::NotFound => {
-            Err(ApiError::new(ErrorCode::NotFound, "未找到该应缴费信息"))
+            Err(ServiceError::new(ErrorCode::NotFound, "未找到该应缴费信息"))
         }
-        PayableRefundOutcome::NotPaid(status) => Err(ApiError::new(
+        PayableRefundOutcome::NotPaid(status) => Err(ServiceError::new(
             ErrorCode::NotPayable,
             format!("该应缴费信息当前状态为“{status}”，没有已缴费用可退"),
         )),

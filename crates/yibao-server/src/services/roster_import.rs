@@ -34,7 +34,7 @@ use yibao_storage::{
 };
 
 use crate::auth::Staff;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 
 /// Rejections kept in the report; beyond this only the count grows.
 pub const MAX_REPORTED_REJECTIONS: usize = 200_000;
@@ -120,7 +120,7 @@ impl ImportScope {
     }
 
     /// A signed-in staff member; `FORBIDDEN` when their role may change nobody at all.
-    pub fn of_staff(staff: &Staff) -> Result<ImportScope, ApiError> {
+    pub fn of_staff(staff: &Staff) -> Result<ImportScope, ServiceError> {
         staff.may_change_anyone()?;
         Ok(ImportScope {
             actor: staff.username().to_owned(),
@@ -178,9 +178,9 @@ fn header_fit(cells: &[String]) -> HeaderFit {
 }
 
 /// Opens a roster; in a workbook, the first sheet whose header holds the required columns.
-pub fn open_reader(path: &Path, limits: Limits) -> Result<RosterReader, ApiError> {
+pub fn open_reader(path: &Path, limits: Limits) -> Result<RosterReader, ServiceError> {
     RosterReader::open_finding(path, limits, &header_fit)
-        .map_err(|e| ApiError::new(ErrorCode::BadRosterFile, e.to_string()))
+        .map_err(|e| ServiceError::new(ErrorCode::BadRosterFile, e.to_string()))
 }
 
 /// Rejections as they are collected: the list (bounded) and the rejected rows' own cells.
@@ -222,15 +222,15 @@ impl Rejections {
     }
 }
 
-fn sha256_of(path: &Path) -> Result<String, ApiError> {
+fn sha256_of(path: &Path) -> Result<String, ServiceError> {
     let mut file = std::fs::File::open(path)
-        .map_err(|e| ApiError::new(ErrorCode::BadRosterFile, format!("无法打开文件：{e}")))?;
+        .map_err(|e| ServiceError::new(ErrorCode::BadRosterFile, format!("无法打开文件：{e}")))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
-        let n = file
-            .read(&mut buffer)
-            .map_err(|e| ApiError::new(ErrorCode::BadRosterFile, format!("无法读取文件：{e}")))?;
+        let n = file.read(&mut buffer).map_err(|e| {
+            ServiceError::new(ErrorCode::BadRosterFile, format!("无法读取文件：{e}"))
+        })?;
         if n == 0 {
             break;
         }
@@ -252,7 +252,7 @@ impl RegionYears<'_> {
     async fn policy(
         &mut self,
         region: RegionCode,
-    ) -> Result<Result<Option<FeePolicy>, String>, ApiError> {
+    ) -> Result<Result<Option<FeePolicy>, String>, ServiceError> {
         if let Some(hit) = self.cache.get(&region) {
             return Ok(hit.clone());
         }
@@ -289,7 +289,7 @@ pub async fn import_roster(
     fee_year: Option<FeeYear>,
     limits: Limits,
     progress: &(dyn Fn(super::Progress) + Send + Sync),
-) -> Result<ImportReport, ApiError> {
+) -> Result<ImportReport, ServiceError> {
     // Pass 1: the file as a whole must be readable before anything is written.
     let mut reader = open_reader(path, limits)?;
     let sheet = reader.sheet_name().map(str::to_owned);
@@ -298,13 +298,13 @@ pub async fn import_roster(
             Some(name) => format!("（读取的是工作表“{name}”）"),
             None => String::new(),
         };
-        ApiError::new(ErrorCode::BadRosterHeader, format!("{e}{read}"))
+        ServiceError::new(ErrorCode::BadRosterHeader, format!("{e}{read}"))
     })?;
     let header_cells = reader.header().to_vec();
     let encoding = encoding_name(reader.encoding());
     let mut rows_total = 0u64;
     for row in &mut reader {
-        row.map_err(|e| ApiError::new(ErrorCode::BadRosterFile, e.to_string()))?;
+        row.map_err(|e| ServiceError::new(ErrorCode::BadRosterFile, e.to_string()))?;
         rows_total += 1;
     }
     let report_progress = |done: u64| {
@@ -341,7 +341,7 @@ pub async fn import_roster(
     // Pass 2: parse, check, store.
     let reader = open_reader(path, limits)?;
     for row in reader {
-        let row = row.map_err(|e| ApiError::new(ErrorCode::BadRosterFile, e.to_string()))?;
+        let row = row.map_err(|e| ServiceError::new(ErrorCode::BadRosterFile, e.to_string()))?;
         summary.rows_read += 1;
         let number = row.row_number;
         let person = match parse_row(&header, &row.cells, today) {
@@ -478,7 +478,7 @@ async fn store_batch(
     source: &ChangeSource,
     summary: &mut ImportSummary,
     rejections: &mut Rejections,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -708,7 +708,7 @@ pub async fn keep_rejection_file(
     staff: &Staff,
     report: &ImportReport,
     now: i64,
-) -> Result<bool, ApiError> {
+) -> Result<bool, ServiceError> {
     if report.rejections.is_empty() {
         return Ok(false);
     }
@@ -737,10 +737,10 @@ pub async fn read_rejection_file(
     staff: &Staff,
     import_id: &str,
     now: i64,
-) -> Result<yibao_storage::RejectionFile, ApiError> {
+) -> Result<yibao_storage::RejectionFile, ServiceError> {
     staff.may_change_anyone()?;
     let not_found = || {
-        ApiError::new(
+        ServiceError::new(
             ErrorCode::NotFound,
             "未通过明细不存在或已超过保存期限（30天），请重新上传花名册",
         )

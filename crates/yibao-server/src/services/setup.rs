@@ -13,23 +13,23 @@ use yibao_domain::{
 };
 use yibao_storage::Storage;
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 
 /// Registers a pooling region (统筹区) or renames it.
 pub async fn put_region(
     storage: &dyn Storage,
     code: RegionCode,
     name: &str,
-) -> Result<PoolingRegion, ApiError> {
+) -> Result<PoolingRegion, ServiceError> {
     let region = PoolingRegion::new(code, name)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidRegion, e.to_string()))?;
+        .map_err(|e| ServiceError::new(ErrorCode::InvalidRegion, e.to_string()))?;
     storage.upsert_region(&region).await?;
     Ok(region)
 }
 
 /// The 404 a clerk gets for a region not registered here.
-pub fn unknown_region(code: RegionCode) -> ApiError {
-    ApiError::new(
+pub fn unknown_region(code: RegionCode) -> ServiceError {
+    ServiceError::new(
         ErrorCode::NotFound,
         format!("统筹区 {code} 未在本系统登记（先用 yibao region add 或 PUT /api/v1/regions/{code} 登记）"),
     )
@@ -81,17 +81,18 @@ pub async fn put_fee_policy(
     code: RegionCode,
     fee_year: FeeYear,
     input: &FeePolicyInputBody,
-) -> Result<FeePolicy, ApiError> {
+) -> Result<FeePolicy, ServiceError> {
     if storage.get_region(code).await?.is_none() {
         return Err(unknown_region(code));
     }
-    let invalid =
-        |e: yibao_domain::FeePolicyError| ApiError::new(ErrorCode::InvalidRequest, e.to_string());
-    let money = |fen: i64| Fen::new_non_negative(fen).map_err(ApiError::from);
+    let invalid = |e: yibao_domain::FeePolicyError| {
+        ServiceError::new(ErrorCode::InvalidRequest, e.to_string())
+    };
+    let money = |fen: i64| Fen::new_non_negative(fen).map_err(ServiceError::from);
     let mut amounts = BTreeMap::new();
     for (name, a) in &input.amounts {
         let category = Category::from_code(name).ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidRequest, format!("未知的人员类别“{name}”"))
+            ServiceError::new(ErrorCode::InvalidRequest, format!("未知的人员类别“{name}”"))
         })?;
         let amount = CategoryAmount::including(
             money(a.total)?,
@@ -123,7 +124,7 @@ pub async fn load_calendar_notice(
     storage: &dyn Storage,
     notice: &CalendarNotice,
     region: Option<RegionCode>,
-) -> Result<Vec<RegionCode>, ApiError> {
+) -> Result<Vec<RegionCode>, ServiceError> {
     let regions = match region {
         Some(code) => {
             if storage.get_region(code).await?.is_none() {
@@ -165,7 +166,7 @@ pub async fn calendar_warnings(
     storage: &dyn Storage,
     region: Option<&str>,
     today: NaiveDate,
-) -> Result<Vec<CalendarWarning>, ApiError> {
+) -> Result<Vec<CalendarWarning>, ServiceError> {
     let regions: Vec<PoolingRegion> = storage
         .list_regions()
         .await?

@@ -11,7 +11,7 @@ use yibao_storage::records::{
 };
 use yibao_storage::{AuditEntry, ConstraintKind, Role, StaffAccount, Storage, StorageError};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
 pub const MAX_PASSWORD_CHARS: usize = 128;
@@ -23,10 +23,10 @@ const _: () = assert!(SESSION_SECONDS <= MAX_SESSION_SECONDS);
 pub struct Password(String);
 
 impl Password {
-    pub fn new(text: String) -> Result<Password, ApiError> {
+    pub fn new(text: String) -> Result<Password, ServiceError> {
         let n = text.chars().count();
         if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::InvalidRequest,
                 format!("密码长度应为{MIN_PASSWORD_CHARS}至{MAX_PASSWORD_CHARS}个字符"),
             ));
@@ -42,13 +42,13 @@ impl std::fmt::Debug for Password {
 }
 
 /// An argon2id PHC string with a fresh random salt.
-pub fn hash_password(password: &Password) -> Result<String, ApiError> {
+pub fn hash_password(password: &Password) -> Result<String, ServiceError> {
     let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes())
-        .map_err(|e| ApiError::internal("salt", e))?;
+        .map_err(|e| ServiceError::internal("salt", e))?;
     Argon2::default()
         .hash_password(password.0.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| ApiError::internal("password hash", e))
+        .map_err(|e| ServiceError::internal("password hash", e))
 }
 
 fn verify_password(hash: &str, password: &str) -> bool {
@@ -99,9 +99,9 @@ pub async fn create_staff(
     storage: &dyn Storage,
     new: NewStaff,
     actor: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if !valid_username(&new.username) {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::InvalidRequest,
             "用户名应为2至32个字符，只能包含小写字母、数字、_、.和-",
         ));
@@ -109,19 +109,19 @@ pub async fn create_staff(
     match (new.role, &new.region, &new.station) {
         (Role::StationOperator, Some(_), Some(_)) => {}
         (Role::StationOperator, _, _) => {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::InvalidRequest,
                 "服务站经办人员须指定统筹区和服务站",
             ))
         }
         (Role::TaxCollector, None, _) => {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::InvalidRequest,
                 "税务征收人员须指定统筹区",
             ))
         }
         (_, _, Some(_)) => {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::InvalidRequest,
                 "只有服务站经办人员可以指定服务站",
             ))
@@ -130,7 +130,7 @@ pub async fn create_staff(
     }
     let display_name = new.display_name.trim();
     if display_name.is_empty() || display_name.chars().count() > 40 {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::InvalidRequest,
             "姓名不能为空，且不超过40个字",
         ));
@@ -151,7 +151,7 @@ pub async fn create_staff(
             kind: ConstraintKind::Unique,
             ..
         }) => {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::AlreadyExists,
                 format!("用户名 {} 已存在", new.username),
             ))
@@ -160,7 +160,7 @@ pub async fn create_staff(
             kind: ConstraintKind::ForeignKey,
             ..
         }) => {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::NotFound,
                 "指定的统筹区未在本系统登记",
             ))
@@ -210,13 +210,13 @@ impl LoginFailure {
 }
 
 /// The answer to a throttled sign-in: 429 `LOGIN_THROTTLED`, saying how long to wait.
-pub fn throttled_error(key: LoginThrottleKey, retry_after_seconds: i64) -> ApiError {
+pub fn throttled_error(key: LoginThrottleKey, retry_after_seconds: i64) -> ServiceError {
     let minutes = (retry_after_seconds + 59) / 60;
     let (what, limit) = match key {
         LoginThrottleKey::Account => ("该账号", MAX_LOGIN_ATTEMPTS_PER_ACCOUNT),
         LoginThrottleKey::Address => ("本机地址", MAX_LOGIN_ATTEMPTS_PER_ADDRESS),
     };
-    ApiError::new(
+    ServiceError::new(
         ErrorCode::LoginThrottled,
         format!(
             "{what}15分钟内登录失败已达{limit}次，为保护账号暂停登录，请{minutes}分钟后再试；\
@@ -228,12 +228,12 @@ pub fn throttled_error(key: LoginThrottleKey, retry_after_seconds: i64) -> ApiEr
 /// A refused sign-in: the answer, and for a throttled one how long to wait (`Retry-After`).
 #[derive(Debug)]
 pub struct LoginError {
-    pub error: ApiError,
+    pub error: ServiceError,
     pub retry_after_seconds: Option<i64>,
 }
 
-impl From<ApiError> for LoginError {
-    fn from(error: ApiError) -> Self {
+impl From<ServiceError> for LoginError {
+    fn from(error: ServiceError) -> Self {
         LoginError {
             error,
             retry_after_seconds: None,
@@ -243,7 +243,7 @@ impl From<ApiError> for LoginError {
 
 impl From<StorageError> for LoginError {
     fn from(error: StorageError) -> Self {
-        ApiError::from(error).into()
+        ServiceError::from(error).into()
     }
 }
 
@@ -265,7 +265,9 @@ pub async fn login(
     let username = username.as_str();
     if username.is_empty() {
         // No account has an empty name (2 to 32 characters); nothing to count it against.
-        return Err(ApiError::new(ErrorCode::InvalidRequest, "请输入用户名（username）").into());
+        return Err(
+            ServiceError::new(ErrorCode::InvalidRequest, "请输入用户名（username）").into(),
+        );
     }
     let address: String = address.trim().chars().take(MAX_LOGIN_KEY_CHARS).collect();
     let address = if address.is_empty() {
@@ -324,10 +326,10 @@ pub async fn login(
                 detail: serde_json::json!({ "address": address, "reason": reason.code() }),
             })
             .await?;
-        return Err(ApiError::of(ErrorCode::InvalidCredentials).into());
+        return Err(ServiceError::of(ErrorCode::InvalidCredentials).into());
     }
     let Some(account) = account else {
-        return Err(ApiError::of(ErrorCode::InvalidCredentials).into());
+        return Err(ServiceError::of(ErrorCode::InvalidCredentials).into());
     };
     storage.login_succeeded(username, address).await?;
     let token = open_session(storage, &account.username, now).await?;
@@ -356,7 +358,7 @@ pub async fn open_session(
     storage: &dyn Storage,
     username: &str,
     now: i64,
-) -> Result<String, ApiError> {
+) -> Result<String, ServiceError> {
     let token = new_session_token();
     storage
         .create_session(&token_hash(&token), username, now + SESSION_SECONDS)
@@ -370,8 +372,8 @@ pub enum PasswordChangeError {
     /// The current password is wrong (`current_password`).
     WrongCurrent,
     /// The new password is unacceptable (`new_password`): too short, too long, or the same.
-    BadNew(ApiError),
-    Other(ApiError),
+    BadNew(ServiceError),
+    Other(ServiceError),
 }
 
 impl From<StorageError> for PasswordChangeError {
@@ -393,7 +395,7 @@ pub async fn change_own_password(
         return Err(PasswordChangeError::WrongCurrent);
     }
     if new == current {
-        return Err(PasswordChangeError::BadNew(ApiError::new(
+        return Err(PasswordChangeError::BadNew(ServiceError::new(
             ErrorCode::InvalidRequest,
             "新密码不能与当前密码相同",
         )));
@@ -404,7 +406,7 @@ pub async fn change_own_password(
         .set_staff_password(&account.username, &hash, false)
         .await?
     {
-        return Err(PasswordChangeError::Other(ApiError::of(
+        return Err(PasswordChangeError::Other(ServiceError::of(
             ErrorCode::AuthRequired,
         )));
     }

@@ -2,8 +2,6 @@
 
 use utoipa::OpenApi;
 
-use crate::{accounts_api, admin, channel, routes, settlement_api};
-
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -14,77 +12,7 @@ use crate::{accounts_api, admin, channel, routes, settlement_api};
             Where a read replica is configured, the staff lists, searches and reports may answer up to \
             `max_replica_lag_seconds` late; send `Yibao-Read: primary` to read what you have just written.",
     ),
-    paths(
-        routes::healthz,
-        routes::openapi_json,
-        crate::metrics::scrape,
-        crate::explorer::page,
-        routes::parse_id_number,
-        routes::list_regions,
-        routes::list_fee_policies,
-        routes::working_days_after,
-        admin::sign_in,
-        admin::sign_out,
-        admin::add_staff,
-        admin::roster_template,
-        admin::upload_roster,
-        admin::get_person,
-        admin::put_person,
-        admin::person_history,
-        admin::assess,
-        admin::reassess,
-        admin::standing,
-        admin::paid_listing,
-        admin::audit_log,
-        admin::put_region,
-        admin::put_fee_policy,
-        admin::put_calendar,
-        admin::overdue_refunds,
-        admin::unposted,
-        accounts_api::list_staff,
-        accounts_api::disable_staff,
-        accounts_api::enable_staff,
-        accounts_api::reset_password,
-        accounts_api::list_channels,
-        accounts_api::disable_channel,
-        accounts_api::enable_channel,
-        accounts_api::rotate_secret,
-        crate::receipts::staff_receipt,
-        crate::receipts::staff_person_receipts,
-        settlement_api::sign_agreement,
-        settlement_api::list_agreements,
-        settlement_api::cancel_agreement,
-        settlement_api::create_debit_run,
-        settlement_api::list_debit_runs,
-        settlement_api::get_debit_run,
-        settlement_api::debit_request_file,
-        settlement_api::upload_debit_result,
-        settlement_api::upload_statement,
-        settlement_api::put_channel_only_policy,
-        settlement_api::reconciliation_items,
-        settlement_api::resolve_item,
-        settlement_api::refund_payable,
-        settlement_api::list_refunds,
-        settlement_api::retry_refund,
-        settlement_api::report_daily_collection,
-        settlement_api::report_refunds,
-        settlement_api::report_reconciliation,
-        channel::handlers::search,
-        channel::handlers::open_order,
-        channel::handlers::cancel_order,
-        channel::handlers::report_payment,
-        channel::handlers::payment_status,
-        channel::handlers::reverse,
-        channel::handlers::pending_refunds,
-        channel::handlers::refund_result,
-        channel::handlers::statement,
-        channel::handlers::search_receipts,
-        channel::handlers::get_receipt,
-        channel::handlers::payer_copy,
-        channel::handlers::public_verify,
-        channel::handlers::paid_status,
-    ),
-    components(schemas(crate::error::ErrorBody)),
+    components(schemas(crate::http::error::ErrorBody)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "ops", description = "Health, this document, its explorer (/docs) and the metrics"),
@@ -101,8 +29,11 @@ use crate::{accounts_api, admin, channel, routes, settlement_api};
 )]
 struct ApiDoc;
 
+/// The document: its description, tags and security schemes here, and the operations of every
+/// route the app serves, taken from the same declarations as the router (`http::Api`).
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
+    doc.merge(super::Api::new().into_openapi());
     add_shared_error_responses(&mut doc);
     apply_security(&mut doc);
     doc

@@ -7,10 +7,8 @@
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 
 use crate::assets::{EmbeddedAsset, HTML, IMMUTABLE, JAVASCRIPT, REVALIDATE};
-use crate::AppState;
 
 /// Where the page loads the library from (versioned: cached for good).
 pub const RAPIDOC_PATH: &str = "/docs/rapidoc-9.3.8/rapidoc-min.js";
@@ -22,20 +20,20 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 static PAGE: EmbeddedAsset =
-    EmbeddedAsset::new(include_bytes!("../assets/docs.html"), HTML, REVALIDATE).with_headers(&[
+    EmbeddedAsset::new(include_bytes!("../../assets/docs.html"), HTML, REVALIDATE).with_headers(&[
         ("content-security-policy", CONTENT_SECURITY_POLICY),
         ("referrer-policy", "no-referrer"),
     ]);
 
 static RAPIDOC: EmbeddedAsset = EmbeddedAsset::new(
-    include_bytes!("../assets/vendor/rapidoc-9.3.8/rapidoc-min.js"),
+    include_bytes!("../../assets/vendor/rapidoc-9.3.8/rapidoc-min.js"),
     JAVASCRIPT,
     IMMUTABLE,
 );
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/docs", get(page))
+pub(crate) fn routes() -> super::ApiRouter {
+    super::ApiRouter::new()
+        .routes(utoipa_axum::routes!(page))
         .route(RAPIDOC_PATH, get(rapidoc))
 }
 

@@ -1,33 +1,46 @@
-//! Handlers. Each parses its input into domain types once, calls storage, and maps errors through
-//! [`ApiError`].
+//! The public API: no authentication. Health and this API's document, checks for tellers, the
+//! pooling regions with their fee policies and calendars, and, behind one shared rate limit,
+//! receipt verification and citizens' paid status.
 
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use yibao_domain::{FeePolicy, IdNumber, InputKind, RegionCode, Sex};
+use utoipa_axum::routes;
+use yibao_domain::{FeePolicy, FeeYear, IdNumber, InputKind, RegionCode, Sex};
 
-use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::channel::answers::{PaidStatusAnswer, PaidYear, VerifyAnswer};
+use crate::channel::handlers::{
+    not_found_person, payables_under_name, receipt_checked, wants_html,
+};
+use crate::http::ApiRouter;
 use crate::json::ApiJson;
-use crate::AppState;
+use crate::receipts::masked_name;
+use crate::{AppState, ErrorBody, ErrorCode, ServiceError};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/openapi.json", get(openapi_json))
-        .route("/api/v1/id-numbers/parse", post(parse_id_number))
-        .route("/api/v1/regions", get(list_regions))
-        .route(
-            "/api/v1/regions/{region}/fee-policies",
-            get(list_fee_policies),
-        )
-        .route(
-            "/api/v1/regions/{region}/working-days",
-            get(working_days_after),
-        )
-        .fallback(|| async { ApiError::of(ErrorCode::NotFound) })
+/// The public routes that need no rate limit of their own.
+pub(crate) fn routes() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(openapi_json))
+        .routes(routes!(parse_id_number))
+        .routes(routes!(list_regions))
+        .routes(routes!(list_fee_policies))
+        .routes(routes!(working_days_after))
+}
+
+/// Requests a second to the rate-limited public routes together: enough for citizens checking one
+/// at a time, too few to probe ID numbers and names or guess check codes at scale.
+pub const PUBLIC_RATE_PER_SECOND: i64 = 50;
+
+/// The routes for the public at large, behind one shared rate limit ([`rate_limit`]).
+pub(crate) fn rate_limited_routes() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(public_verify))
+        .routes(routes!(paid_status))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -42,10 +55,10 @@ pub struct Health {
 /// Liveness and database reachability.
 #[utoipa::path(get, path = "/healthz", summary = "健康检查", tag = "ops",
     responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
-pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ServiceError> {
     state.storage.health().await.map_err(|err| {
         tracing::warn!(%err, "health check failed");
-        ApiError::new(
+        ServiceError::new(
             ErrorCode::ServiceUnavailable,
             "数据库暂时无法访问，请稍后重试",
         )
@@ -106,7 +119,7 @@ impl ParsedId {
 pub async fn parse_id_number(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ParseIdRequest>,
-) -> Result<Json<ParsedId>, ApiError> {
+) -> Result<Json<ParsedId>, ServiceError> {
     let parsed = IdNumber::parse(&request.id_number, state.clock.today())?;
     Ok(Json(ParsedId::from_parsed(parsed)))
 }
@@ -123,7 +136,7 @@ pub struct RegionView {
     responses((status = 200, body = [RegionView])))]
 pub async fn list_regions(
     State(state): State<AppState>,
-) -> Result<Json<Vec<RegionView>>, ApiError> {
+) -> Result<Json<Vec<RegionView>>, ServiceError> {
     let regions = state.storage.list_regions().await?;
     Ok(Json(
         regions
@@ -136,11 +149,11 @@ pub async fn list_regions(
     ))
 }
 
-async fn known_region(state: &AppState, region: &str) -> Result<RegionCode, ApiError> {
+async fn known_region(state: &AppState, region: &str) -> Result<RegionCode, ServiceError> {
     let code = RegionCode::parse(region)?;
     match state.storage.get_region(code).await? {
         Some(_) => Ok(code),
-        None => Err(ApiError::new(
+        None => Err(ServiceError::new(
             ErrorCode::NotFound,
             format!("统筹区 {code} 未在本系统登记"),
         )),
@@ -229,7 +242,7 @@ impl From<&FeePolicy> for FeePolicyView {
 pub async fn list_fee_policies(
     State(state): State<AppState>,
     Path(region): Path<String>,
-) -> Result<Json<Vec<FeePolicyView>>, ApiError> {
+) -> Result<Json<Vec<FeePolicyView>>, ServiceError> {
     let code = known_region(&state, &region).await?;
     let policies = state.storage.list_fee_policies(code).await?;
     Ok(Json(policies.iter().map(FeePolicyView::from).collect()))
@@ -265,10 +278,10 @@ pub async fn working_days_after(
     State(state): State<AppState>,
     Path(region): Path<String>,
     Query(query): Query<WorkingDaysQuery>,
-) -> Result<Json<WorkingDaysView>, ApiError> {
+) -> Result<Json<WorkingDaysView>, ServiceError> {
     let code = known_region(&state, &region).await?;
     let from = NaiveDate::parse_from_str(&query.from, "%Y-%m-%d").map_err(|_| {
-        ApiError::new(
+        ServiceError::new(
             ErrorCode::InvalidRequest,
             "日期格式应为 YYYY-MM-DD，如 2020-11-02",
         )
@@ -282,4 +295,109 @@ pub async fn working_days_after(
         calendar_complete: due.calendar_complete(),
         years_without_calendar: due.years_without_calendar,
     }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyQuery {
+    code: String,
+    number: String,
+    check_code: String,
+}
+
+/// § 8 Public verification, no authentication.
+#[utoipa::path(get, path = "/public/receipts/verify", tag = "public", summary = "票据真伪查验", params(VerifyQuery), description = "§8 Public receipt verification. No authentication.",
+    responses((status = 200, description = "valid or voided, with the masked payer", body = VerifyAnswer), (status = 303, description = "a browser (`Accept` naming `text/html` before any JSON) is sent to the citizen site's page `/receipts/verify` with the same query: the receipt's QR code prints this URL"), (status = 404, description = "`NOT_FOUND`: no such receipt, or the check code is wrong", body = crate::ErrorBody), (status = 422, description = "a malformed parameter", body = crate::ErrorBody)))]
+pub async fn public_verify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Query(q): Query<VerifyQuery>,
+) -> Result<Response, ServiceError> {
+    if wants_html(&headers) {
+        // People scanning the QR code get the page; the query is passed on as it came.
+        let to = match uri.query() {
+            Some(query) => format!("/receipts/verify?{query}"),
+            None => "/receipts/verify".to_owned(),
+        };
+        return Ok((axum::http::StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response());
+    }
+    let receipt = receipt_checked(&state, &q.code, &q.number, Some(&q.check_code)).await?;
+    Ok(Json(VerifyAnswer {
+        payer_name_masked: masked_name(&receipt.payer_name),
+        status: receipt.status,
+        receipt_code: receipt.receipt_code,
+        receipt_number: receipt.receipt_number,
+        amount: receipt.amount_fen,
+        date: receipt.issued_on,
+    })
+    .into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PaidStatusQuery {
+    id_number: String,
+    name: String,
+    fee_year: Option<i64>,
+}
+
+/// For citizens: have I paid? Works with 15-digit numbers too; the name must match the record.
+#[utoipa::path(get, path = "/public/paid-status", tag = "public", summary = "居民缴费状态查询", params(PaidStatusQuery), description = "Citizens: have I paid? No authentication.",
+    responses((status = 200, description = "the person's fee years and whether each is paid", body = PaidStatusAnswer), (status = 404, description = "`NOT_FOUND`: no such person on record under that name", body = crate::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::ErrorBody)))]
+pub async fn paid_status(
+    State(state): State<AppState>,
+    Query(q): Query<PaidStatusQuery>,
+) -> Result<Json<PaidStatusAnswer>, ServiceError> {
+    let id = IdNumber::parse(&q.id_number, state.clock.today())?.id_number;
+    let fee_year = q
+        .fee_year
+        .map(FeeYear::new)
+        .transpose()?
+        .map(|y| i32::from(y.get()));
+    let views = payables_under_name(&state, &id, &q.name, fee_year).await?;
+    let Some(first) = views.first() else {
+        return Err(not_found_person());
+    };
+    let now = state.clock.now().timestamp();
+    let years: Vec<PaidYear> = views
+        .iter()
+        .map(|v| {
+            let status = v.channel_status(now);
+            let status_name = match status {
+                "paid" => "已缴费",
+                "exempt" => "免缴",
+                _ => "未缴费",
+            };
+            PaidYear {
+                fee_year: v.fee_year,
+                region_name: v.region_name.clone(),
+                status: if status == "locked" { "unpaid" } else { status }.to_owned(),
+                status_name: status_name.to_owned(),
+                amount: v.amount_fen,
+            }
+        })
+        .collect();
+    Ok(Json(PaidStatusAnswer {
+        name_masked: masked_name(&first.name),
+        id_number_masked: id.masked(),
+        payables: years,
+    }))
+}
+
+/// The one rate limit of [`rate_limited_routes`], shared by every caller.
+pub(crate) async fn rate_limit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if state
+        .rate_limiter
+        .allow("\u{0}public", PUBLIC_RATE_PER_SECOND)
+    {
+        next.run(request).await
+    } else {
+        ServiceError::new(ErrorCode::RateLimited, "查询过于频繁，请稍后再试").into_response()
+    }
 }
