@@ -18,7 +18,7 @@ const DIFFERENCES: usize = 10;
 pub struct ReconcileFigures {
     pub lines: usize,
     pub seconds: f64,
-    pub summary: serde_json::Value,
+    pub summary: yibao_server::channel::answers::StatementSummary,
 }
 
 fn txn(i: usize) -> String {
@@ -153,7 +153,7 @@ pub async fn reconcile_statement(
     .await
     .map_err(|e| anyhow::anyhow!("{}: {}", e.code.as_str(), e.message))?;
     Ok(ReconcileFigures {
-        lines: summary["lines"].as_u64().unwrap_or(0) as usize,
+        lines: usize::try_from(summary.lines).unwrap_or(0),
         seconds: started.elapsed().as_secs_f64(),
         summary,
     })

@@ -235,11 +235,11 @@ async fn run(command: LabCommand) -> anyhow::Result<()> {
             );
             println!(
                 "matched {}, channel-only {}, platform-only {}, amount mismatch {}, duplicate {}",
-                r.summary["matched"],
-                r.summary["channel_only"],
-                r.summary["platform_only"],
-                r.summary["amount_mismatch"],
-                r.summary["duplicate"]
+                r.summary.matched,
+                r.summary.channel_only,
+                r.summary.platform_only,
+                r.summary.amount_mismatch,
+                r.summary.duplicate
             );
             if let Some(mib) = crate::bench::peak_rss_mib() {
                 println!("peak RSS: {mib} MiB");

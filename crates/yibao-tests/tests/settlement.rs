@@ -691,7 +691,7 @@ async fn upload(
     format: StatementFormat,
     bytes: &[u8],
 ) -> Value {
-    reconcile(
+    let summary = reconcile(
         w.storage.as_ref(),
         &w.clock,
         StatementUpload {
@@ -702,7 +702,8 @@ async fn upload(
         },
     )
     .await
-    .unwrap()
+    .unwrap();
+    serde_json::to_value(summary).unwrap()
 }
 
 /// Payments for the reconciliation tests: four reported on 2 November through `client`, for the

@@ -175,6 +175,6 @@ pub async fn reconcile(storage: &dyn Storage, args: ReconcileArgs) -> anyhow::Re
         },
     )
     .await?;
-    println!("{summary}");
+    println!("{}", serde_json::to_string(&summary)?);
     Ok(())
 }

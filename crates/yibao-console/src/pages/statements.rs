@@ -16,7 +16,7 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use chrono::{Duration, NaiveDate};
-use serde_json::Value;
+use yibao_server::channel::answers::StatementSummary;
 use yibao_server::services::reconciliation::MAX_STATEMENT_BYTES;
 use yibao_server::{AppState, ErrorCode};
 
@@ -327,11 +327,10 @@ async fn outcome_of(
     user: &ConsoleUser,
     channel_id: &str,
     day: NaiveDate,
-    summary: &Value,
+    summary: &StatementSummary,
 ) -> Result<Outcome, PageError> {
-    let int = |v: &Value| v.as_i64().unwrap_or_default();
-    let format = summary["format"].as_str().unwrap_or_default();
-    let funds = &summary["funds"];
+    let format = summary.format.as_str();
+    let funds = &summary.funds;
     let query = desk::query_of(&[
         ("channel_id", channel_id),
         ("from", &day.to_string()),
@@ -349,42 +348,27 @@ async fn outcome_of(
             .iter()
             .find(|(code, _)| *code == format)
             .map_or("", |(_, name)| name),
-        lines: int(&summary["lines"]),
+        lines: summary.lines,
         counts: vec![
-            ("一致", int(&summary["matched"])),
-            ("长款（渠道有、平台无）", int(&summary["channel_only"])),
-            ("短款（平台有、渠道无）", int(&summary["platform_only"])),
-            ("金额不符", int(&summary["amount_mismatch"])),
-            ("重复", int(&summary["duplicate"])),
-            ("平台记在其他日期", int(&summary["other_day"])),
-            (
-                "此前结转的短款本次核对一致",
-                int(&summary["carried"]["resolved"]),
-            ),
-            (
-                "此前结转的短款上报人工处理",
-                int(&summary["carried"]["escalated"]),
-            ),
+            ("一致", summary.matched),
+            ("长款（渠道有、平台无）", summary.channel_only),
+            ("短款（平台有、渠道无）", summary.platform_only),
+            ("金额不符", summary.amount_mismatch),
+            ("重复", summary.duplicate),
+            ("平台记在其他日期", summary.other_day),
+            ("此前结转的短款本次核对一致", summary.carried.resolved),
+            ("此前结转的短款上报人工处理", summary.carried.escalated),
         ],
         funds: vec![
-            ("渠道收款", yuan(int(&funds["channel"]["payments"]))),
-            ("渠道冲正", yuan(int(&funds["channel"]["reversals"]))),
-            ("渠道退款", yuan(int(&funds["channel"]["refunds"]))),
-            (
-                "渠道净额（收款减冲正）",
-                yuan(int(&funds["channel"]["net"])),
-            ),
-            ("平台入账", yuan(int(&funds["platform"]["payments"]))),
-            ("核对一致的金额", yuan(int(&funds["matched"]))),
-            (
-                "差额（渠道净额减平台入账）",
-                yuan(int(&funds["difference"])),
-            ),
+            ("渠道收款", yuan(funds.channel.payments)),
+            ("渠道冲正", yuan(funds.channel.reversals)),
+            ("渠道退款", yuan(funds.channel.refunds)),
+            ("渠道净额（收款减冲正）", yuan(funds.channel.net)),
+            ("平台入账", yuan(funds.platform.payments)),
+            ("核对一致的金额", yuan(funds.matched)),
+            ("差额（渠道净额减平台入账）", yuan(funds.difference)),
         ],
-        superseded: (
-            int(&summary["superseded"]["withdrawn"]),
-            int(&summary["superseded"]["flagged"]),
-        ),
+        superseded: (summary.superseded.withdrawn, summary.superseded.flagged),
         differences,
         more_href,
         all_href,

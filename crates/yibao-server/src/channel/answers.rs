@@ -6,6 +6,11 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use crate::services::reconciliation::{
+    CarriedItems, ChannelFunds, PlatformFunds, RefundLines, StatementAction, StatementFunds,
+    StatementSummary, SupersededActions,
+};
+
 /// §1 The answer to a payables search.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchAnswer {
@@ -229,122 +234,4 @@ pub struct PaidYear {
     pub status_name: String,
     /// Fen.
     pub amount: i64,
-}
-
-/// §7 The reconciliation summary of a statement upload (the channel's and the staff upload's
-/// answer). Built by `services::reconciliation`; the OpenAPI conformance test holds a real answer
-/// against this schema.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StatementSummary {
-    pub date: NaiveDate,
-    /// `protocol`, `wechat` or `alipay`.
-    pub format: String,
-    /// Transaction lines read.
-    pub lines: i64,
-    /// Transactions and refund lines that agree.
-    pub matched: i64,
-    /// 长款: in the statement, never reported.
-    pub channel_only: i64,
-    /// 短款: reported, not in the statement.
-    pub platform_only: i64,
-    pub amount_mismatch: i64,
-    pub duplicate: i64,
-    /// Transactions the platform has on another day.
-    pub other_day: i64,
-    /// What was done about each difference.
-    pub actions: Vec<StatementAction>,
-    /// Actions beyond those listed.
-    pub actions_not_listed: i64,
-    pub carried: CarriedItems,
-    pub funds: StatementFunds,
-    pub refund_lines: RefundLines,
-    /// What an earlier upload of the same day did that this one no longer supports.
-    pub superseded: SupersededActions,
-}
-
-/// Actions of an earlier upload of the day that the re-upload no longer supports.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SupersededActions {
-    /// Undone: the refund owed (and the payment booked for it) withdrawn before it was handed to
-    /// the channel.
-    pub withdrawn: i64,
-    /// Could not be undone (handed over, or applied with a receipt): a `superseded_action` item
-    /// for staff.
-    pub flagged: i64,
-}
-
-/// One difference of a statement and what was done about it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StatementAction {
-    /// The transaction concerned (absent for a refund line).
-    pub channel_txn_id: Option<String>,
-    /// The refund concerned, for refund lines.
-    pub refund_no: Option<String>,
-    /// `channel_only`, `platform_only`, `amount_mismatch`, `duplicate`, `other_day`,
-    /// `refund_unknown` or `refund`.
-    pub class: String,
-    /// `refund_owed`, `applied`, `flagged`, `carried`, `escalated`, `awaiting_staff`,
-    /// `matched_next_day`, `confirmed_by_statement` …
-    pub action: String,
-    /// Fen on the channel's side.
-    pub channel: Option<i64>,
-    /// Fen on the platform's side.
-    pub platform: Option<i64>,
-    pub payment_no: Option<String>,
-    /// For a carried item: the statement it was carried from or matched on.
-    pub statement_date: Option<NaiveDate>,
-    /// For an `other_day` item: the day the platform has it.
-    pub paid_on: Option<NaiveDate>,
-    /// For staff, in Chinese.
-    pub message: Option<String>,
-}
-
-/// Items carried over from earlier days' statements.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CarriedItems {
-    /// Matched by this statement.
-    pub resolved: i64,
-    /// Still missing after their last day: handed to staff.
-    pub escalated: i64,
-}
-
-/// Money per side, fen.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StatementFunds {
-    pub channel: ChannelFunds,
-    pub platform: PlatformFunds,
-    /// Matched funds.
-    pub matched: i64,
-    /// The channel's net less the platform's payments.
-    pub difference: i64,
-}
-
-/// The statement's side, fen.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChannelFunds {
-    pub payments: i64,
-    pub payment_count: i64,
-    pub refunds: i64,
-    pub refund_count: i64,
-    pub reversals: i64,
-    /// Payments less reversals.
-    pub net: i64,
-}
-
-/// yibao's side, fen.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PlatformFunds {
-    pub payments: i64,
-    pub payment_count: i64,
-}
-
-/// Refund lines of the statement.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RefundLines {
-    /// Naming a refund yibao owes, with its amount.
-    pub matched: i64,
-    /// Of those, refunds now confirmed as paid back.
-    pub confirmed: i64,
-    /// Naming no refund yibao knows (or with another amount): flagged.
-    pub unknown: i64,
 }

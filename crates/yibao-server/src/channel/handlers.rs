@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use yibao_domain::{FeePolicy, FeeYear, IdNumber, PayableStatus, PersonName, RegionCode};
@@ -738,7 +737,7 @@ pub async fn statement(
     Extension(channel): Extension<ChannelContext>,
     Path(date): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ServiceError> {
+) -> Result<Json<StatementSummary>, ServiceError> {
     let day = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
         .map_err(|_| bad_request("日期格式应为 YYYY-MM-DD"))?;
     let summary = crate::services::reconciliation::reconcile(

@@ -139,24 +139,23 @@ pub fn app_with(state: AppState, settings: &ServerSettings, extra: Router<AppSta
     if settings.metrics_on_main_listener {
         router = router.merge(limited(api.metrics, default_limit));
     }
-    let metrics = state.metrics.clone();
-    router
-        .fallback(|| async { crate::ServiceError::of(crate::ErrorCode::NotFound) })
-        .merge(extra)
-        .with_state(state.clone())
-        .layer(axum::middleware::from_fn_with_state(
-            state,
-            middleware::read_your_writes,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            metrics,
-            middleware::request_id_and_errors,
-        ))
+    with_request_layers(
+        router
+            .fallback(|| async { crate::ServiceError::of(crate::ErrorCode::NotFound) })
+            .merge(extra),
+        state,
+    )
 }
 
 /// Routes served on a listener of their own (the staff console on the internal network), with
 /// the request id and log of the main application and nothing of its API.
 pub fn standalone(state: AppState, routes: Router<AppState>) -> Router {
+    with_request_layers(routes, state)
+}
+
+/// The layers every request passes, outermost first: the request id, the request log and the JSON
+/// error bodies ([`middleware::request_id_and_errors`]), then read-your-writes.
+fn with_request_layers(routes: Router<AppState>, state: AppState) -> Router {
     let metrics = state.metrics.clone();
     routes
         .with_state(state.clone())

@@ -15,8 +15,9 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use serde_json::{json, Value};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 use yibao_domain::reconciliation::{
     booking_verdict, fold_statement, BookingVerdict, Difference, DifferenceClass, Matcher,
     StatementBooking, StatementEntry, StatementLineKind,
@@ -43,12 +44,12 @@ const STATEMENT_YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
 /// What reconciliation did, as the answer lists it: the first [`MAX_ACTIONS_LISTED`], then a count.
 #[derive(Default)]
 struct ActionLog {
-    listed: Vec<Value>,
+    listed: Vec<StatementAction>,
     not_listed: usize,
 }
 
 impl ActionLog {
-    fn push(&mut self, action: Value) {
+    fn push(&mut self, action: StatementAction) {
         if self.listed.len() < MAX_ACTIONS_LISTED {
             self.listed.push(action);
         } else {
@@ -56,6 +57,159 @@ impl ActionLog {
         }
     }
 }
+/// §7 The reconciliation summary of a statement upload (the channel's and the staff upload's
+/// answer), as `reconcile` builds it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementSummary {
+    pub date: NaiveDate,
+    /// `protocol`, `wechat` or `alipay`.
+    pub format: String,
+    /// Transaction lines read.
+    pub lines: i64,
+    /// Transactions and refund lines that agree.
+    pub matched: i64,
+    /// 长款: in the statement, never reported.
+    pub channel_only: i64,
+    /// 短款: reported, not in the statement.
+    pub platform_only: i64,
+    pub amount_mismatch: i64,
+    pub duplicate: i64,
+    /// Transactions the platform has on another day.
+    pub other_day: i64,
+    /// What was done about each difference.
+    pub actions: Vec<StatementAction>,
+    /// Actions beyond those listed.
+    pub actions_not_listed: i64,
+    pub carried: CarriedItems,
+    pub funds: StatementFunds,
+    pub refund_lines: RefundLines,
+    /// What an earlier upload of the same day did that this one no longer supports.
+    pub superseded: SupersededActions,
+}
+
+/// Actions of an earlier upload of the day that the re-upload no longer supports.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupersededActions {
+    /// Undone: the refund owed (and the payment booked for it) withdrawn before it was handed to
+    /// the channel.
+    pub withdrawn: i64,
+    /// Could not be undone (handed over, or applied with a receipt): a `superseded_action` item
+    /// for staff.
+    pub flagged: i64,
+}
+
+/// One difference of a statement and what was done about it. A field that does not apply is left
+/// out.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct StatementAction {
+    /// The transaction concerned (absent for a refund line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_txn_id: Option<String>,
+    /// The refund concerned, for refund lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_no: Option<String>,
+    /// `channel_only`, `platform_only`, `amount_mismatch`, `duplicate`, `other_day`,
+    /// `refund_unknown` or `refund`.
+    pub class: String,
+    /// `refund_owed`, `applied`, `flagged`, `carried`, `escalated`, `awaiting_staff`,
+    /// `matched_next_day`, `confirmed_by_statement` …
+    pub action: String,
+    /// Fen on the channel's side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<i64>,
+    /// Fen on the platform's side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_no: Option<String>,
+    /// For a carried item: the statement it was carried from or matched on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement_date: Option<NaiveDate>,
+    /// For an `other_day` item: the day the platform has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_on: Option<NaiveDate>,
+    /// For staff, in Chinese.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Items carried over from earlier days' statements.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CarriedItems {
+    /// Matched by this statement.
+    pub resolved: i64,
+    /// Still missing after their last day: handed to staff.
+    pub escalated: i64,
+}
+
+/// Money per side, fen.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementFunds {
+    pub channel: ChannelFunds,
+    pub platform: PlatformFunds,
+    /// Matched funds.
+    pub matched: i64,
+    /// The channel's net less the platform's payments.
+    pub difference: i64,
+}
+
+/// The statement's side, fen.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelFunds {
+    pub payments: i64,
+    pub payment_count: i64,
+    pub refunds: i64,
+    pub refund_count: i64,
+    pub reversals: i64,
+    /// Payments less reversals.
+    pub net: i64,
+}
+
+/// yibao's side, fen.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlatformFunds {
+    pub payments: i64,
+    pub payment_count: i64,
+}
+
+/// Refund lines of the statement.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundLines {
+    /// Naming a refund yibao owes, with its amount.
+    pub matched: i64,
+    /// Of those, refunds now confirmed as paid back.
+    pub confirmed: i64,
+    /// Naming no refund yibao knows (or with another amount): flagged.
+    pub unknown: i64,
+}
+
+impl StatementAction {
+    /// What was done (`action`) about a difference of class `class` on transaction `txn`.
+    fn on_txn(txn: &str, class: &str, action: &str) -> StatementAction {
+        StatementAction {
+            channel_txn_id: Some(txn.to_owned()),
+            class: class.to_owned(),
+            action: action.to_owned(),
+            ..StatementAction::default()
+        }
+    }
+
+    /// What was done (`action`) about refund line `refund_no` of class `class`.
+    fn on_refund(refund_no: &str, class: &str, action: &str) -> StatementAction {
+        StatementAction {
+            refund_no: Some(refund_no.to_owned()),
+            class: class.to_owned(),
+            action: action.to_owned(),
+            ..StatementAction::default()
+        }
+    }
+}
+
+/// A count as the summary gives it.
+fn count(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
 /// Largest statement accepted: a million protocol lines are about 70 MB.
 pub const MAX_STATEMENT_BYTES: usize = 256 * 1024 * 1024;
 /// Most lines in one statement.
@@ -90,7 +244,7 @@ pub async fn reconcile(
     storage: &dyn Storage,
     clock: &Clock,
     upload: StatementUpload<'_>,
-) -> Result<Value, ServiceError> {
+) -> Result<StatementSummary, ServiceError> {
     if upload.bytes.len() > MAX_STATEMENT_BYTES {
         return Err(ServiceError::of(ErrorCode::PayloadTooLarge));
     }
@@ -226,9 +380,14 @@ pub async fn reconcile(
                         tally.matched += 1;
                         tally.matched_fen = tally.matched_fen.saturating_add(d.channel_fen);
                         resolved_carried.push((c.statement_date, d.channel_txn_id.clone()));
-                        actions.push(
-                            json!({"channel_txn_id": d.channel_txn_id, "class": "platform_only", "action": "matched_next_day", "statement_date": c.statement_date}),
-                        );
+                        actions.push(StatementAction {
+                            statement_date: Some(c.statement_date),
+                            ..StatementAction::on_txn(
+                                &d.channel_txn_id,
+                                "platform_only",
+                                "matched_next_day",
+                            )
+                        });
                         continue;
                     }
                 }
@@ -252,10 +411,17 @@ pub async fn reconcile(
                 }
                 if flagged_earlier {
                     // The earlier booking holds the transaction id: the new amount waits for staff.
-                    actions.push(
-                        json!({"channel_txn_id": d.channel_txn_id, "class": "channel_only", "action": "awaiting_staff", "channel": d.channel_fen,
-                               "message": "前次上传已按另一金额处理且已交付，本次金额待人工核实"}),
-                    );
+                    actions.push(StatementAction {
+                        channel: Some(d.channel_fen),
+                        message: Some(
+                            "前次上传已按另一金额处理且已交付，本次金额待人工核实".to_owned(),
+                        ),
+                        ..StatementAction::on_txn(
+                            &d.channel_txn_id,
+                            "channel_only",
+                            "awaiting_staff",
+                        )
+                    });
                     items.push(NewReconciliationItem {
                         difference: d,
                         status: "open",
@@ -273,9 +439,10 @@ pub async fn reconcile(
                     };
                     d.payment_no = Some(p.payment_no.clone());
                     d.region = p.region.clone();
-                    actions.push(
-                        json!({"channel_txn_id": d.channel_txn_id, "class": "other_day", "action": "flagged", "paid_on": p.paid_on}),
-                    );
+                    actions.push(StatementAction {
+                        paid_on: Some(p.paid_on),
+                        ..StatementAction::on_txn(&d.channel_txn_id, "other_day", "flagged")
+                    });
                     items.push(NewReconciliationItem {
                         difference: d,
                         status: "open",
@@ -292,8 +459,17 @@ pub async fn reconcile(
                     (
                         "open",
                         None,
-                        json!({"channel_txn_id": d.channel_txn_id, "class": "channel_only", "action": "awaiting_staff", "channel": d.channel_fen,
-                               "message": format!("长款超过 {MAX_AUTOMATIC_ACTIONS} 笔，可能是文件或渠道有误，未自动处理，请核实")}),
+                        StatementAction {
+                            channel: Some(d.channel_fen),
+                            message: Some(format!(
+                                "长款超过 {MAX_AUTOMATIC_ACTIONS} 笔，可能是文件或渠道有误，未自动处理，请核实"
+                            )),
+                            ..StatementAction::on_txn(
+                                &d.channel_txn_id,
+                                "channel_only",
+                                "awaiting_staff",
+                            )
+                        },
                     )
                 };
                 actions.push(a);
@@ -304,9 +480,10 @@ pub async fn reconcile(
                 });
             }
             DifferenceClass::PlatformOnly => {
-                actions.push(
-                    json!({"channel_txn_id": d.channel_txn_id, "class": "platform_only", "action": "carried", "platform": d.platform_fen}),
-                );
+                actions.push(StatementAction {
+                    platform: Some(d.platform_fen),
+                    ..StatementAction::on_txn(&d.channel_txn_id, "platform_only", "carried")
+                });
                 items.push(NewReconciliationItem {
                     difference: d,
                     status: "carried",
@@ -314,9 +491,11 @@ pub async fn reconcile(
                 });
             }
             class => {
-                actions.push(
-                    json!({"channel_txn_id": d.channel_txn_id, "class": class.code(), "action": "flagged", "platform": d.platform_fen, "channel": d.channel_fen}),
-                );
+                actions.push(StatementAction {
+                    platform: Some(d.platform_fen),
+                    channel: Some(d.channel_fen),
+                    ..StatementAction::on_txn(&d.channel_txn_id, class.code(), "flagged")
+                });
                 items.push(NewReconciliationItem {
                     difference: d,
                     status: "open",
@@ -361,9 +540,10 @@ pub async fn reconcile(
         .map(|c| (c.statement_date, c.channel_txn_id.clone()))
         .collect();
     for (day, txn) in &escalate {
-        actions.push(
-            json!({"channel_txn_id": txn, "class": "platform_only", "action": "escalated", "statement_date": day}),
-        );
+        actions.push(StatementAction {
+            statement_date: Some(*day),
+            ..StatementAction::on_txn(txn, "platform_only", "escalated")
+        });
     }
 
     // 4. Refund lines confirm the refunds they name.
@@ -381,33 +561,58 @@ pub async fn reconcile(
         .payment_total
         .as_fen()
         .saturating_sub(totals.reversal_total.as_fen());
-    let summary = json!({
-        "date": upload.day,
-        "format": upload.format.as_str(),
-        "lines": read.lines,
-        // Transactions and refund lines that agree.
-        "matched": tally.matched + refund_matched,
-        "channel_only": tally.channel_only,
-        "platform_only": tally.platform_only,
-        "amount_mismatch": tally.amount_mismatch,
-        "duplicate": tally.duplicate,
-        "other_day": items.iter().filter(|i| i.difference.class == DifferenceClass::OtherDay).count(),
-        "refund_lines": {"matched": refund_matched, "confirmed": refund_confirmed,
-            "unknown": items.iter().filter(|i| i.difference.class == DifferenceClass::RefundUnknown).count()},
-        "carried": {"resolved": resolved_carried.len(), "escalated": escalate.len()},
-        // What an earlier upload of the day booked that this one no longer supports.
-        "superseded": {"withdrawn": withdrawn, "flagged": superseded},
-        "funds": {
-            "channel": {"payments": totals.payment_total.as_fen(), "payment_count": totals.payment_count,
-                "reversals": totals.reversal_total.as_fen(), "refunds": totals.refund_total.as_fen(),
-                "refund_count": totals.refund_count, "net": channel_net},
-            "platform": {"payments": tally.platform_fen, "payment_count": tally.platform_payments},
-            "matched": tally.matched_fen,
-            "difference": channel_net.saturating_sub(tally.platform_fen),
+    let summary = StatementSummary {
+        date: upload.day,
+        format: upload.format.as_str().to_owned(),
+        lines: count(read.lines),
+        matched: count(tally.matched + refund_matched),
+        channel_only: count(tally.channel_only),
+        platform_only: count(tally.platform_only),
+        amount_mismatch: count(tally.amount_mismatch),
+        duplicate: count(tally.duplicate),
+        other_day: count(
+            items
+                .iter()
+                .filter(|i| i.difference.class == DifferenceClass::OtherDay)
+                .count(),
+        ),
+        refund_lines: RefundLines {
+            matched: count(refund_matched),
+            confirmed: count(refund_confirmed),
+            unknown: count(
+                items
+                    .iter()
+                    .filter(|i| i.difference.class == DifferenceClass::RefundUnknown)
+                    .count(),
+            ),
         },
-        "actions": actions.listed,
-        "actions_not_listed": actions.not_listed,
-    });
+        carried: CarriedItems {
+            resolved: count(resolved_carried.len()),
+            escalated: count(escalate.len()),
+        },
+        superseded: SupersededActions {
+            withdrawn: count(withdrawn),
+            flagged: count(superseded),
+        },
+        funds: StatementFunds {
+            channel: ChannelFunds {
+                payments: totals.payment_total.as_fen(),
+                payment_count: count(totals.payment_count),
+                reversals: totals.reversal_total.as_fen(),
+                refunds: totals.refund_total.as_fen(),
+                refund_count: count(totals.refund_count),
+                net: channel_net,
+            },
+            platform: PlatformFunds {
+                payments: tally.platform_fen,
+                payment_count: count(tally.platform_payments),
+            },
+            matched: tally.matched_fen,
+            difference: channel_net.saturating_sub(tally.platform_fen),
+        },
+        actions: actions.listed,
+        actions_not_listed: count(actions.not_listed),
+    };
     storage
         .save_reconciliation(&ReconciliationRecord {
             channel_id: upload.channel_id.to_owned(),
@@ -415,7 +620,8 @@ pub async fn reconcile(
             format: upload.format.as_str().to_owned(),
             file_sha256,
             lines: i64::try_from(read.lines).unwrap_or(i64::MAX),
-            summary: summary.to_string(),
+            summary: serde_json::to_string(&summary)
+                .map_err(|e| ServiceError::internal("reconciliation summary", e))?,
             items,
             resolved_carried,
             escalate,
@@ -437,8 +643,11 @@ async fn withdraw(
         .withdraw_statement_booking(upload.channel_id, &booking.payment_no)
         .await?;
     if done {
-        actions.push(json!({"channel_txn_id": booking.channel_txn_id, "class": "channel_only", "action": "withdrawn",
-            "payment_no": booking.payment_no, "platform": booking.amount_fen}));
+        actions.push(StatementAction {
+            payment_no: Some(booking.payment_no.clone()),
+            platform: Some(booking.amount_fen),
+            ..StatementAction::on_txn(&booking.channel_txn_id, "channel_only", "withdrawn")
+        });
     }
     Ok(done)
 }
@@ -458,9 +667,19 @@ fn flag_superseded(
     } else {
         "已由渠道冲正"
     };
-    actions.push(json!({"channel_txn_id": booking.channel_txn_id, "class": DifferenceClass::SupersededAction.code(),
-        "action": "flagged", "payment_no": booking.payment_no, "platform": booking.amount_fen, "channel": channel_fen,
-        "message": format!("前次上传据此长款入账（{why}），本次对账单不再支持，未自动撤销，请人工核实")}));
+    actions.push(StatementAction {
+        payment_no: Some(booking.payment_no.clone()),
+        platform: Some(booking.amount_fen),
+        channel: Some(channel_fen),
+        message: Some(format!(
+            "前次上传据此长款入账（{why}），本次对账单不再支持，未自动撤销，请人工核实"
+        )),
+        ..StatementAction::on_txn(
+            &booking.channel_txn_id,
+            DifferenceClass::SupersededAction.code(),
+            "flagged",
+        )
+    });
     items.push(NewReconciliationItem {
         difference: Difference {
             channel_txn_id: booking.channel_txn_id.clone(),
@@ -485,13 +704,16 @@ async fn act_on_channel_only(
     upload: &StatementUpload<'_>,
     policy: &str,
     d: &Difference,
-) -> Result<(&'static str, Option<String>, Value), ServiceError> {
+) -> Result<(&'static str, Option<String>, StatementAction), ServiceError> {
     if d.channel_fen <= 0 {
         // More reversed than paid: nothing held to act on, a person must look.
         return Ok((
             "open",
             None,
-            json!({"channel_txn_id": d.channel_txn_id, "class": "channel_only", "action": "flagged", "channel": d.channel_fen}),
+            StatementAction {
+                channel: Some(d.channel_fen),
+                ..StatementAction::on_txn(&d.channel_txn_id, "channel_only", "flagged")
+            },
         ));
     }
     let order = if policy == "apply" {
@@ -560,8 +782,10 @@ async fn act_on_channel_only(
             return Ok((
                 "open",
                 None,
-                json!({"channel_txn_id": d.channel_txn_id, "class": "channel_only", "action": "flagged",
-                       "message": "渠道已冲正该笔交易却仍列入对账单，请核实"}),
+                StatementAction {
+                    message: Some("渠道已冲正该笔交易却仍列入对账单，请核实".to_owned()),
+                    ..StatementAction::on_txn(&d.channel_txn_id, "channel_only", "flagged")
+                },
             ))
         }
     };
@@ -578,8 +802,12 @@ async fn act_on_channel_only(
     Ok((
         "resolved",
         Some(resolution.clone()),
-        json!({"channel_txn_id": d.channel_txn_id, "class": "channel_only", "action": act, "payment_no": stored.payment_no,
-               "refund_no": stored.refund.as_ref().map(|r| r.refund_no.clone()), "channel": d.channel_fen}),
+        StatementAction {
+            payment_no: Some(stored.payment_no.clone()),
+            refund_no: stored.refund.as_ref().map(|r| r.refund_no.clone()),
+            channel: Some(d.channel_fen),
+            ..StatementAction::on_txn(&d.channel_txn_id, "channel_only", act)
+        },
     ))
 }
 
@@ -616,7 +844,10 @@ async fn check_refund_lines(
             } else {
                 format!("refund:{}@{}", line.refund_no, line.row)
             };
-            actions.push(json!({"refund_no": line.refund_no, "class": "refund_unknown", "action": "flagged", "channel": line.amount_fen}));
+            actions.push(StatementAction {
+                channel: Some(line.amount_fen),
+                ..StatementAction::on_refund(&line.refund_no, "refund_unknown", "flagged")
+            });
             items.push(NewReconciliationItem {
                 difference: Difference {
                     channel_txn_id: key,
@@ -645,7 +876,11 @@ async fn check_refund_lines(
                 .await?;
             if let RefundResultOutcome::Done(_) = outcome {
                 confirmed += 1;
-                actions.push(json!({"refund_no": r.refund_no, "class": "refund", "action": "confirmed_by_statement"}));
+                actions.push(StatementAction::on_refund(
+                    &r.refund_no,
+                    "refund",
+                    "confirmed_by_statement",
+                ));
             }
         }
     }

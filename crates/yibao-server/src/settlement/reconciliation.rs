@@ -5,7 +5,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
+
+use crate::channel::answers::StatementSummary;
 use utoipa_axum::routes;
 use yibao_statement_file::StatementFormat;
 use yibao_storage::records::MAX_LIST_ROWS;
@@ -49,7 +51,7 @@ pub async fn upload_statement(
     Path((channel_id, date)): Path<(String, String)>,
     Query(q): Query<StatementQuery>,
     body: Bytes,
-) -> Result<Json<Value>, ServiceError> {
+) -> Result<Json<StatementSummary>, ServiceError> {
     let scope = staff.collection_write_scope()?;
     // A channel serving several regions sends one statement for all of them: its funds are settled
     // whole, and its 长款 belong to no region until acted on. A tax office reconciles what it
@@ -98,7 +100,7 @@ pub async fn upload_statement(
         "statement.upload",
         None,
         &format!("{channel_id}/{day}"),
-        json!({"format": format.as_str(), "lines": summary["lines"], "superseded": summary["superseded"]}),
+        json!({"format": format.as_str(), "lines": summary.lines, "superseded": summary.superseded}),
     )
     .await?;
     Ok(Json(summary))
