@@ -15,6 +15,7 @@ pub mod payment_report;
 pub mod person_name;
 pub mod reconciliation;
 pub mod region;
+pub mod reversal;
 pub mod roster;
 pub mod settlement;
 pub mod unpaid;
@@ -37,7 +38,7 @@ pub use fee::{
 pub use id_number::{IdNumber, IdNumberError, InputKind, ParsedIdNumber, Sex};
 pub use lifecycle::{
     EnrolmentStatus, IllegalTransition, OrderEvent, OrderStatus, PayableEvent, PayableStatus,
-    PaymentEvent, PaymentStatus, RefundEvent, RefundStatus, Status,
+    PaymentEvent, PaymentStatus, RefundEvent, RefundStatus, Status, UnknownStatus,
 };
 pub use money::{Fen, MoneyError};
 pub use payment_report::{
@@ -46,3 +47,6 @@ pub use payment_report::{
 };
 pub use person_name::{PersonName, PersonNameError};
 pub use region::{PoolingRegion, PoolingRegionError, RegionCode, RegionCodeError};
+pub use reversal::{
+    decide_reversal, settle_reversal, PaymentAtReversal, ReversalDecision, ReversalSettlement,
+};

@@ -25,8 +25,23 @@ pub trait Status: Copy + Sized + 'static {
     fn from_code(code: &str) -> Option<Self>;
 }
 
-/// Generates `code`, `name_zh`, `from_code`, `ALL` and [`Status`] for a status enum. The serde
-/// form is the code.
+/// A stored status code that is none of its enum's codes: a corrupt row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownStatus {
+    pub of: &'static str,
+    pub code: String,
+}
+
+impl std::fmt::Display for UnknownStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} is none of its statuses", self.of, self.code)
+    }
+}
+
+impl std::error::Error for UnknownStatus {}
+
+/// Generates `code`, `name_zh`, `from_code`, `ALL`, [`Status`] and `TryFrom<String>` (how a row's
+/// column becomes the enum) for a status enum. The serde form is the code.
 macro_rules! status_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $code:literal, $zh:literal;)+ }) => {
         $(#[$meta])*
@@ -46,6 +61,13 @@ macro_rules! status_enum {
             const OF: &'static str = stringify!($name);
             fn code(self) -> &'static str { $name::code(self) }
             fn from_code(code: &str) -> Option<Self> { $name::from_code(code) }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = UnknownStatus;
+            fn try_from(code: String) -> Result<Self, UnknownStatus> {
+                $name::from_code(&code).ok_or(UnknownStatus { of: stringify!($name), code })
+            }
         }
     };
 }

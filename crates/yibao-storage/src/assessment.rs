@@ -8,7 +8,7 @@ use yibao_domain::{FeeYear, IdNumber, RegionCode};
 
 use crate::dialect::{Dialect, Statement};
 use crate::records::{NewPayable, PayableRecord, ReassessRefusal};
-use crate::rows::{payable_record_from_row, person_columns_from_row, PAYABLE_COLUMNS};
+use crate::rows::{person_columns_from_row, record, PAYABLE_COLUMNS};
 use crate::StorageError;
 
 /// Payables and assessment on one database.
@@ -158,7 +158,7 @@ where
                 .bind(id_number.as_str())
                 .fetch_all(self.pool())
                 .await?;
-        rows.iter().map(payable_record_from_row).collect()
+        rows.iter().map(record::<PayableRecord, _>).collect()
     }
 
     async fn reassess(
@@ -239,7 +239,7 @@ where
         .bind(replacement.region.as_str())
         .fetch_one(&mut *tx)
         .await?;
-        let record = (payable_record_from_row)(&row)?;
+        let record = record::<PayableRecord, _>(&row)?;
         tx.commit().await?;
         Ok(Ok(record))
     }

@@ -147,16 +147,7 @@ where
         .fetch_optional(self)
         .await?;
         let Some(r) = row else { return Ok(None) };
-        Ok(Some(RejectionFile {
-            region: r.try_get("region_code")?,
-            import_id: r.try_get("import_id")?,
-            station_code: r.try_get("station_code")?,
-            uploaded_by: r.try_get("uploaded_by")?,
-            created_at: r.try_get("created_at")?,
-            file_name: r.try_get("file_name")?,
-            rows_kept: r.try_get("rows_kept")?,
-            content: r.try_get("content")?,
-        }))
+        Ok(Some(crate::rows::record::<RejectionFile, _>(&r)?))
     }
 
     async fn unpaid_page(

@@ -101,9 +101,10 @@ impl std::fmt::Debug for ChannelRecord {
 }
 
 /// A payable as channels see it, with its holder and the person's reserved name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PayableView {
     pub payable_id: String,
+    #[sqlx(rename = "region_code")]
     pub region: String,
     pub region_name: String,
     pub fee_year: i32,
@@ -113,6 +114,7 @@ pub struct PayableView {
     pub basic_fen: i64,
     pub critical_illness_fen: i64,
     pub long_term_care_fen: i64,
+    #[sqlx(try_from = "String")]
     pub status: PayableStatus,
     pub locked_by: Option<String>,
     pub locked_until: Option<i64>,
@@ -211,7 +213,7 @@ pub struct NewPayment {
     pub event_ids: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ReceiptRef {
     pub payable_id: String,
     pub receipt_code: String,
@@ -258,7 +260,7 @@ pub struct PaymentState {
     pub refund: Option<RefundState>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct RefundState {
     pub refund_no: String,
     pub channel_txn_id: String,
@@ -266,6 +268,7 @@ pub struct RefundState {
     pub reason: String,
     pub due: NaiveDate,
     #[schema(value_type = String)]
+    #[sqlx(try_from = "String")]
     pub status: RefundStatus,
     /// The due date was counted into a year without a holiday calendar (weekends only): it may be
     /// too early, check it by hand.
@@ -305,11 +308,12 @@ pub enum RefundResultOutcome {
 }
 
 /// A stored electronic receipt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ReceiptRecord {
     pub receipt_code: String,
     pub receipt_number: String,
     pub check_code: String,
+    #[sqlx(rename = "region_code")]
     pub region: String,
     pub payable_id: String,
     pub payment_no: String,

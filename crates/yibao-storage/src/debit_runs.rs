@@ -8,7 +8,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type}
 use crate::collection::PaymentReportOutcome;
 use crate::dialect::Dialect;
 use crate::payments::report_one_payment;
-use crate::rows::{debit_run_from_row, DEBIT_RUN_SELECT};
+use crate::rows::{record, DEBIT_RUN_SELECT};
 use crate::settlement::{
     AgreementOutcome, AgreementRecord, DebitItemRecord, DebitItemResult, DebitResultClaim,
     DebitRunOutcome, DebitRunRecord, NewAgreement, NewDebitRun,
@@ -248,7 +248,7 @@ where
                     .fetch_optional(&mut *tx)
                     .await?;
         if let Some(r) = existing {
-            return Ok(DebitRunOutcome::Exists(debit_run_from_row(&r)?));
+            return Ok(DebitRunOutcome::Exists(record::<DebitRunRecord, _>(&r)?));
         }
         let holder = crate::settlement::debit_lock_holder(&run.run_no);
         // Take the locks first, conditionally on the payable still being payable: a payment racing
@@ -297,7 +297,7 @@ where
                         .bind(run.debit_date)
                         .fetch_one(self.pool())
                         .await?;
-            return Ok(DebitRunOutcome::Exists(debit_run_from_row(&row)?));
+            return Ok(DebitRunOutcome::Exists(record::<DebitRunRecord, _>(&row)?));
         }
         let mut seq: i64 = 0;
         let mut total: i64 = 0;
@@ -362,7 +362,7 @@ where
             .bind(&run.run_no)
             .fetch_one(&mut *tx)
             .await?;
-        let record = debit_run_from_row(&row)?;
+        let record = record::<DebitRunRecord, _>(&row)?;
         tx.commit().await?;
         Ok(DebitRunOutcome::Created(record))
     }
@@ -375,7 +375,7 @@ where
             .bind(run_no)
             .fetch_optional(self.pool())
             .await?;
-        row.as_ref().map(debit_run_from_row).transpose()
+        row.as_ref().map(record::<DebitRunRecord, _>).transpose()
     }
 
     async fn debit_runs(
@@ -389,7 +389,7 @@ where
                     .bind(limit as i64)
                     .fetch_all(self.reads().pool())
                     .await?;
-        rows.iter().map(debit_run_from_row).collect()
+        rows.iter().map(record::<DebitRunRecord, _>).collect()
     }
 
     async fn debit_run_items(
@@ -398,7 +398,6 @@ where
         outcome: Option<&str>,
         limit: usize,
     ) -> Result<Vec<crate::settlement::DebitItemRecord>, crate::StorageError> {
-        use sqlx::Row as _;
         let rows = sqlx::query(
                     "SELECT i.seq, i.item_ref, i.region_code, i.payable_id, i.agreement_no, i.id_number, COALESCE(p.name, '') AS name, \
                      COALESCE(a.payer_id_number, '') AS holder_id_number, COALESCE(a.payer_name, '') AS holder_name, \
@@ -414,25 +413,7 @@ where
                 .fetch_all(self.pool())
                 .await?;
         rows.iter()
-            .map(|r| {
-                Ok(crate::settlement::DebitItemRecord {
-                    seq: r.try_get("seq")?,
-                    item_ref: r.try_get("item_ref")?,
-                    region: r.try_get("region_code")?,
-                    payable_id: r.try_get("payable_id")?,
-                    agreement_no: r.try_get("agreement_no")?,
-                    id_number: r.try_get("id_number")?,
-                    name: r.try_get("name")?,
-                    holder_id_number: r.try_get("holder_id_number")?,
-                    holder_name: r.try_get("holder_name")?,
-                    amount_fen: r.try_get("amount_fen")?,
-                    outcome: r.try_get("outcome")?,
-                    bank_txn_id: r.try_get("bank_txn_id")?,
-                    failure_code: r.try_get("failure_code")?,
-                    failure_reason: r.try_get("failure_reason")?,
-                    payment_no: r.try_get("payment_no")?,
-                })
-            })
+            .map(crate::rows::record::<crate::settlement::DebitItemRecord, _>)
             .collect()
     }
 
@@ -469,7 +450,9 @@ where
         if claimed.as_deref() != Some(file_sha256) {
             return Ok(DebitResultClaim::OtherFile);
         }
-        Ok(DebitResultClaim::Proceed(debit_run_from_row(&row)?))
+        Ok(DebitResultClaim::Proceed(record::<DebitRunRecord, _>(
+            &row,
+        )?))
     }
 
     async fn apply_debit_results(

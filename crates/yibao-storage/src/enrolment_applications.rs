@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
 use crate::StorageError;
 
@@ -13,8 +13,9 @@ use crate::StorageError;
 pub const MAX_APPLICATIONS_LISTED: i64 = 200;
 
 /// An application as submitted and, once decided, as decided.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct EnrolmentApplication {
+    #[sqlx(rename = "region_code")]
     pub region: String,
     pub application_no: String,
     /// `first` (首次参保) or `newborn` (新生儿).
@@ -24,6 +25,7 @@ pub struct EnrolmentApplication {
     /// `local_registration` or `residence_permit`.
     pub household: String,
     pub permit_since: Option<NaiveDate>,
+    #[sqlx(rename = "station_code")]
     pub station: String,
     pub phone: Option<String>,
     pub guardian_id_number: Option<String>,
@@ -108,34 +110,6 @@ const COLUMNS: &str =
      station_code, phone, guardian_id_number, guardian_name, submitted_by, submitted_at, status, \
      decided_by, decided_at, reason";
 
-fn from_row<R: Row>(r: &R) -> Result<EnrolmentApplication, StorageError>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
-{
-    Ok(EnrolmentApplication {
-        region: r.try_get("region_code")?,
-        application_no: r.try_get("application_no")?,
-        kind: r.try_get("kind")?,
-        id_number: r.try_get("id_number")?,
-        name: r.try_get("name")?,
-        household: r.try_get("household")?,
-        permit_since: r.try_get("permit_since")?,
-        station: r.try_get("station_code")?,
-        phone: r.try_get("phone")?,
-        guardian_id_number: r.try_get("guardian_id_number")?,
-        guardian_name: r.try_get("guardian_name")?,
-        submitted_by: r.try_get("submitted_by")?,
-        submitted_at: r.try_get("submitted_at")?,
-        status: r.try_get("status")?,
-        decided_by: r.try_get("decided_by")?,
-        decided_at: r.try_get("decided_at")?,
-        reason: r.try_get("reason")?,
-    })
-}
-
 #[async_trait]
 impl<DB> EnrolmentApplications for Pool<DB>
 where
@@ -190,7 +164,9 @@ where
         .bind(MAX_APPLICATIONS_LISTED)
         .fetch_all(self)
         .await?;
-        rows.iter().map(from_row).collect()
+        rows.iter()
+            .map(crate::rows::record::<EnrolmentApplication, _>)
+            .collect()
     }
 
     async fn applications(
@@ -209,7 +185,9 @@ where
         .bind(query.limit.clamp(1, MAX_APPLICATIONS_LISTED))
         .fetch_all(self)
         .await?;
-        rows.iter().map(from_row).collect()
+        rows.iter()
+            .map(crate::rows::record::<EnrolmentApplication, _>)
+            .collect()
     }
 
     async fn application(
@@ -225,7 +203,9 @@ where
         .bind(application_no.to_owned())
         .fetch_optional(self)
         .await?;
-        row.as_ref().map(from_row).transpose()
+        row.as_ref()
+            .map(crate::rows::record::<EnrolmentApplication, _>)
+            .transpose()
     }
 
     async fn decide_application(

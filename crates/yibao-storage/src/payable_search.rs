@@ -8,7 +8,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type}
 use crate::collection::PayableView;
 use crate::dialect::{Dialect, Statement};
 use crate::locate::person_regions;
-use crate::rows::{payable_view_from_row, PAYABLE_VIEW_SELECT};
+use crate::rows::{record, PAYABLE_VIEW_SELECT};
 use crate::StorageError;
 
 /// Payables as channels find them: by person, by identifier.
@@ -72,7 +72,7 @@ where
         let rows = sqlx::query_with(&sql, S::arguments(args))
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(payable_view_from_row).collect()
+        rows.iter().map(record::<PayableView, _>).collect()
     }
 
     async fn payables_by_id(
@@ -106,7 +106,7 @@ where
                 .fetch_all(self.pool())
                 .await?
             {
-                views.push(payable_view_from_row(&r)?);
+                views.push(record::<PayableView, _>(&r)?);
             }
         }
         Ok(views)

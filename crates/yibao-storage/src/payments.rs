@@ -15,7 +15,7 @@ use crate::collection::{
     ReceiptRef, ReversalOutcome,
 };
 use crate::dialect::{Dialect, Statement};
-use crate::rows::{payable_view_from_row, refund_state_from_row, PAYABLE_VIEW_SELECT};
+use crate::rows::{record, PAYABLE_VIEW_SELECT};
 use crate::StorageError;
 
 /// Payment reports, their reversals, and the invariants of the money.
@@ -139,7 +139,6 @@ where
         channel_id: &str,
         channel_txn_id: &str,
     ) -> Result<Option<crate::collection::PaymentState>, crate::StorageError> {
-        use sqlx::Row as _;
         // The channel's key says where the payment is; then one region's rows.
         let key: Option<(Option<String>, Option<String>)> = sqlx::query_as(
             "SELECT region_code, target FROM channel_keys WHERE channel_id = $1 AND key = $2",
@@ -164,21 +163,17 @@ where
                     .await?;
         let receipts = rows
             .iter()
-            .map(|r| {
-                Ok(crate::collection::ReceiptRef {
-                    payable_id: r.try_get("payable_id")?,
-                    receipt_code: r.try_get("receipt_code")?,
-                    receipt_number: r.try_get("receipt_number")?,
-                    check_code: r.try_get("check_code")?,
-                })
-            })
+            .map(crate::rows::record::<crate::collection::ReceiptRef, _>)
             .collect::<Result<Vec<_>, crate::StorageError>>()?;
         let refund = sqlx::query("SELECT refund_no, channel_txn_id, amount_fen, reason, due, status, due_without_calendar FROM refunds WHERE region_code = $2 AND payment_no = $1")
                     .bind(&payment_no)
                     .bind(&region)
                     .fetch_optional(self.pool())
                     .await?;
-        let refund = refund.as_ref().map(refund_state_from_row).transpose()?;
+        let refund = refund
+            .as_ref()
+            .map(record::<crate::collection::RefundState, _>)
+            .transpose()?;
         Ok(Some(crate::collection::PaymentState {
             payment_no,
             status: crate::rows::status_from_row(&r, "status")?,
@@ -224,28 +219,34 @@ where
             return Ok(crate::collection::ReversalOutcome::RecordedAhead);
         };
         let payment_no: String = p.try_get("payment_no")?;
-        let status: String = p.try_get("status")?;
         let paid_on: chrono::NaiveDate = p.try_get("paid_on")?;
-        // Reversed already, or the reversal came first and the money is owed back: nothing to undo.
         let owed_back: Option<String> = sqlx::query_scalar("SELECT refund_no FROM refunds WHERE region_code = $2 AND payment_no = $1 AND reason = 'REVERSED_EARLIER'")
                     .bind(&payment_no)
                     .bind(&region)
                     .fetch_optional(&mut *tx)
                     .await?;
-        if status == "reversed" || owed_back.is_some() {
-            tx.commit().await?;
-            return Ok(crate::collection::ReversalOutcome::Reversed);
-        }
-        let closed: Option<i64> = sqlx::query_scalar(
+        let reconciled: Option<i64> = sqlx::query_scalar(
             "SELECT lines FROM statements WHERE channel_id = $1 AND statement_date = $2",
         )
         .bind(&reversal.channel_id)
         .bind(paid_on)
         .fetch_optional(&mut *tx)
         .await?;
-        if closed.is_some() {
-            tx.rollback().await?;
-            return Ok(crate::collection::ReversalOutcome::Closed);
+        let at_reversal = yibao_domain::PaymentAtReversal {
+            status: crate::rows::status_from_row(&p, "status")?,
+            owed_back_from_the_start: owed_back.is_some(),
+            day_reconciled: reconciled.is_some(),
+        };
+        match yibao_domain::decide_reversal(&at_reversal) {
+            yibao_domain::ReversalDecision::NothingToUndo => {
+                tx.commit().await?;
+                return Ok(crate::collection::ReversalOutcome::Reversed);
+            }
+            yibao_domain::ReversalDecision::Closed => {
+                tx.rollback().await?;
+                return Ok(crate::collection::ReversalOutcome::Closed);
+            }
+            yibao_domain::ReversalDecision::Undo => {}
         }
         let applied: Vec<(String, String, i64)> = sqlx::query_as(
                     "SELECT payable_id, region_code, amount_fen FROM payment_applications WHERE region_code = $3 AND payment_no = $1 AND active = $2 ORDER BY payable_id",
@@ -300,35 +301,33 @@ where
         .bind(&region)
         .execute(&mut *tx)
         .await?;
-        let new_status = if reversal.funds_returned {
+        let undone = yibao_domain::Fen::new(undone).map_err(crate::StorageError::corrupt)?;
+        let settled = yibao_domain::settle_reversal(undone, reversal.funds_returned);
+        if settled.cancel_refunds_owed {
             sqlx::query("UPDATE refunds SET status = 'cancelled', updated_at = CURRENT_TIMESTAMP WHERE region_code = $2 AND payment_no = $1 AND status IN ('owed', 'sent', 'failed')")
                         .bind(&payment_no)
                         .bind(&region)
                         .execute(&mut *tx)
                         .await?;
-            "reversed"
-        } else {
-            // The channel still holds the money it had applied: it is owed back, not lost.
-            if undone > 0 {
-                sqlx::query(
-                            "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due, due_without_calendar) \
-                             VALUES ($1, $2, $3, $4, $5, $6, 'REVERSED_EARLIER', 'owed', $7, $8)",
-                        )
-                        .bind(crate::regional_id::with_region(&reversal.refund_no, &region))
-                        .bind(&reversal.channel_id)
-                        .bind(&payment_no)
-                        .bind(&reversal.channel_txn_id)
-                        .bind(&region)
-                        .bind(undone)
-                        .bind(reversal.refund_due.date)
-                        .bind(!reversal.refund_due.calendar_complete())
-                        .execute(&mut *tx)
-                        .await?;
-            }
-            "refund_pending"
-        };
+        }
+        if let Some(owed) = settled.owe_back {
+            sqlx::query(
+                        "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due, due_without_calendar) \
+                         VALUES ($1, $2, $3, $4, $5, $6, 'REVERSED_EARLIER', 'owed', $7, $8)",
+                    )
+                    .bind(crate::regional_id::with_region(&reversal.refund_no, &region))
+                    .bind(&reversal.channel_id)
+                    .bind(&payment_no)
+                    .bind(&reversal.channel_txn_id)
+                    .bind(&region)
+                    .bind(owed.as_fen())
+                    .bind(reversal.refund_due.date)
+                    .bind(!reversal.refund_due.calendar_complete())
+                    .execute(&mut *tx)
+                    .await?;
+        }
         sqlx::query("UPDATE payments SET status = $1 WHERE region_code = $3 AND payment_no = $2")
-            .bind(new_status)
+            .bind(settled.status.code())
             .bind(&payment_no)
             .bind(&region)
             .execute(&mut *tx)
@@ -547,7 +546,7 @@ where
             .fetch_all(&mut **tx)
             .await?;
         for r in &rows {
-            views.push(payable_view_from_row(r)?);
+            views.push(record::<PayableView, _>(r)?);
         }
     }
     let found = views

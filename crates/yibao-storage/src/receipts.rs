@@ -8,7 +8,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type}
 use crate::collection::ReceiptRecord;
 use crate::dialect::{Dialect, Statement};
 use crate::locate::person_regions;
-use crate::rows::{receipt_from_row, RECEIPT_SELECT};
+use crate::rows::{record, RECEIPT_SELECT};
 use crate::StorageError;
 
 /// Electronic receipts and their gapless numbers.
@@ -67,7 +67,7 @@ where
         .bind(region)
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref().map(receipt_from_row).transpose()
+        row.as_ref().map(record::<ReceiptRecord, _>).transpose()
     }
 
     async fn receipts_of_person(
@@ -93,7 +93,7 @@ where
         let rows = sqlx::query_with(&sql, S::arguments(args))
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(receipt_from_row).collect()
+        rows.iter().map(record::<ReceiptRecord, _>).collect()
     }
 
     async fn receipt_number_stats(&self) -> Result<Vec<(String, i64, i64)>, crate::StorageError> {

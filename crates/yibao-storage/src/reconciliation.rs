@@ -9,7 +9,7 @@ use yibao_domain::reconciliation::{PlatformPayment, StatementBooking};
 
 use crate::dialect::{Dialect, Statement};
 use crate::locate::region_of;
-use crate::rows::reconciliation_item_from_row;
+use crate::rows::record;
 use crate::settlement::{
     PaymentOnAnyDay, ReconciliationItem, ReconciliationRecord, RefundLookup, StatementRecord,
 };
@@ -332,7 +332,6 @@ where
         channel_id: &str,
         txn_ids: &[String],
     ) -> Result<Vec<crate::settlement::PaymentOnAnyDay>, crate::StorageError> {
-        use sqlx::Row as _;
         let mut out = Vec::new();
         for chunk in txn_ids.chunks(500) {
             let mut q = Statement::<S::DB>::new(
@@ -346,14 +345,7 @@ where
                 .fetch_all(self.pool())
                 .await?
             {
-                out.push(crate::settlement::PaymentOnAnyDay {
-                    channel_txn_id: r.try_get("channel_txn_id")?,
-                    payment_no: r.try_get("payment_no")?,
-                    amount_fen: r.try_get("amount_fen")?,
-                    status: r.try_get("status")?,
-                    paid_on: r.try_get("paid_on")?,
-                    region: r.try_get("region_code")?,
-                });
+                out.push(crate::rows::record::<crate::settlement::PaymentOnAnyDay, _>(&r)?);
             }
         }
         Ok(out)
@@ -364,7 +356,6 @@ where
         channel_id: &str,
         refund_nos: &[String],
     ) -> Result<Vec<crate::settlement::RefundLookup>, crate::StorageError> {
-        use sqlx::Row as _;
         let mut out = Vec::new();
         for chunk in refund_nos.chunks(500) {
             let mut q = Statement::<S::DB>::new(
@@ -378,12 +369,9 @@ where
                 .fetch_all(self.pool())
                 .await?
             {
-                out.push(crate::settlement::RefundLookup {
-                    refund_no: r.try_get("refund_no")?,
-                    channel_txn_id: r.try_get("channel_txn_id")?,
-                    amount_fen: r.try_get("amount_fen")?,
-                    status: r.try_get("status")?,
-                });
+                out.push(crate::rows::record::<crate::settlement::RefundLookup, _>(
+                    &r,
+                )?);
             }
         }
         Ok(out)
@@ -403,7 +391,7 @@ where
                 .bind(before)
                 .fetch_all(self.pool())
                 .await?;
-        rows.iter().map(reconciliation_item_from_row).collect()
+        rows.iter().map(record::<ReconciliationItem, _>).collect()
     }
 
     async fn save_reconciliation(
@@ -508,7 +496,7 @@ where
                 .bind(region.is_none())
                 .fetch_all(self.reads().pool())
                 .await?;
-        rows.iter().map(reconciliation_item_from_row).collect()
+        rows.iter().map(record::<ReconciliationItem, _>).collect()
     }
 
     async fn resolve_reconciliation_item(
@@ -550,7 +538,6 @@ where
         to: chrono::NaiveDate,
         limit: usize,
     ) -> Result<Vec<crate::settlement::StatementRecord>, crate::StorageError> {
-        use sqlx::Row as _;
         let rows = sqlx::query(
                     "SELECT channel_id, statement_date, format, lines, summary FROM statements \
                      WHERE (channel_id = $1 OR $2) AND statement_date BETWEEN $3 AND $4 ORDER BY statement_date, channel_id LIMIT $5",
@@ -563,15 +550,7 @@ where
                 .fetch_all(self.reads().pool())
                 .await?;
         rows.iter()
-            .map(|r| {
-                Ok(crate::settlement::StatementRecord {
-                    channel_id: r.try_get("channel_id")?,
-                    day: r.try_get("statement_date")?,
-                    format: r.try_get("format")?,
-                    lines: r.try_get("lines")?,
-                    summary: r.try_get("summary")?,
-                })
-            })
+            .map(crate::rows::record::<crate::settlement::StatementRecord, _>)
             .collect()
     }
 }

@@ -98,9 +98,10 @@ impl NewPayable {
 }
 
 /// A stored payable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct PayableRecord {
     pub payable_id: String,
+    #[sqlx(rename = "region_code")]
     pub region: String,
     pub fee_year: i32,
     pub id_number: String,
@@ -112,6 +113,7 @@ pub struct PayableRecord {
     pub policy_amount_fen: i64,
     pub relief_kind: Option<String>,
     #[schema(value_type = String)]
+    #[sqlx(try_from = "String")]
     pub status: PayableStatus,
     pub payable_from: NaiveDate,
     pub supersedes: Option<String>,
@@ -508,9 +510,10 @@ pub const CENTRE_SCOPE: &str = "000000";
 /// A roster import's rejection file (未通过明细) kept for its uploader to download
 /// ([`crate::Storage::put_rejection_file`]): the CSV with each rejected row's own cells, under the
 /// uploader's region ([`CENTRE_SCOPE`] for the centre) and station. Personal data.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RejectionFile {
     /// The uploader's region, or [`CENTRE_SCOPE`].
+    #[sqlx(rename = "region_code")]
     pub region: String,
     pub import_id: String,
     /// The uploader's station; `None` above station level.

@@ -8,7 +8,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type}
 use crate::collection::RefundState;
 use crate::dialect::{Dialect, Statement};
 use crate::locate::region_of;
-use crate::rows::{refund_state_from_row, REFUND_SELECT};
+use crate::rows::{record, REFUND_SELECT};
 use crate::settlement::{NewPayableRefund, PayableRefundOutcome, RefundRetryOutcome};
 use crate::StorageError;
 
@@ -195,7 +195,7 @@ where
         .bind(&region)
         .fetch_one(&mut *tx)
         .await?;
-        let state = refund_state_from_row(&row)?;
+        let state = record::<RefundState, _>(&row)?;
         tx.commit().await?;
         Ok(PayableRefundOutcome::Refunded(state))
     }
@@ -248,7 +248,7 @@ where
             .bind(refund_no)
             .fetch_one(&mut *tx)
             .await?;
-        let state = refund_state_from_row(&row)?;
+        let state = record::<RefundState, _>(&row)?;
         tx.commit().await?;
         Ok(RefundRetryOutcome::Rearmed(state))
     }
@@ -267,6 +267,6 @@ where
                     .bind(limit as i64)
                     .fetch_all(self.reads().pool())
                     .await?;
-        rows.iter().map(refund_state_from_row).collect()
+        rows.iter().map(record::<RefundState, _>).collect()
     }
 }

@@ -8,7 +8,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type}
 use crate::collection::{RefundResultOutcome, RefundState};
 use crate::dialect::Dialect;
 use crate::locate::region_of;
-use crate::rows::refund_state_from_row;
+use crate::rows::record;
 use crate::StorageError;
 
 /// Refunds owed, as the channel that owes them sees and settles them.
@@ -74,7 +74,7 @@ where
                 .bind(yibao_domain::settlement::MAX_REFUND_ATTEMPTS)
                 .fetch_all(self.pool())
                 .await?;
-        rows.iter().map(refund_state_from_row).collect()
+        rows.iter().map(record::<RefundState, _>).collect()
     }
 
     async fn refund_result(
@@ -166,7 +166,7 @@ where
                     .bind(&region)
                     .fetch_one(&mut *tx)
                     .await?;
-        let state = refund_state_from_row(&refund)?;
+        let state = record::<RefundState, _>(&refund)?;
         tx.commit().await?;
         Ok(RefundResultOutcome::Done(state))
     }
@@ -187,6 +187,6 @@ where
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(self.pool())
                 .await?;
-        rows.iter().map(refund_state_from_row).collect()
+        rows.iter().map(record::<RefundState, _>).collect()
     }
 }

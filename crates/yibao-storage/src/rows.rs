@@ -1,12 +1,21 @@
-//! Rows the generic storage code reads into records, shared by its aggregates.
+//! Rows the generic storage code reads into records, shared by its aggregates. Records decode
+//! with `sqlx::FromRow` (derived on each: [`record`]); the column lists that select them are here.
 
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
 use yibao_domain::{ReliefKind, Status};
 
-use crate::collection::{PayableView, ReceiptRecord, RefundState};
-use crate::records::{household_code, PayableRecord, PersonColumns};
-use crate::settlement::{DebitRunRecord, ReconciliationItem};
+use crate::records::{household_code, PersonColumns};
 use crate::StorageError;
+
+/// A row read into its record by the record's `sqlx::FromRow`, the driver's error as a storage
+/// error (a status code that is none of its enum's is one: `yibao_domain::UnknownStatus`).
+pub fn record<'r, T, R>(r: &'r R) -> Result<T, StorageError>
+where
+    R: Row,
+    T: FromRow<'r, R>,
+{
+    T::from_row(r).map_err(StorageError::from)
+}
 
 /// A status column, read once into its enum; a code that is none of its statuses is corruption.
 pub fn status_from_row<R: Row, T: Status>(r: &R, column: &str) -> Result<T, StorageError>
@@ -18,39 +27,11 @@ where
     T::from_code(&code).ok_or_else(|| StorageError::corrupt(format!("{} {code}", T::OF)))
 }
 
-/// The columns of [`PayableRecord`], in order, for [`payable_record_from_row`].
+/// The columns of [`crate::records::PayableRecord`].
 pub const PAYABLE_COLUMNS: &str =
     "payable_id, region_code, CAST(fee_year AS INTEGER) AS fee_year, \
      id_number, category, amount_fen, basic_fen, critical_illness_fen, long_term_care_fen, \
      policy_amount_fen, relief_kind, status, payable_from, supersedes, inputs";
-
-/// A row selected with [`PAYABLE_COLUMNS`].
-pub fn payable_record_from_row<R: Row>(r: &R) -> Result<PayableRecord, StorageError>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i32: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> chrono::NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
-{
-    Ok(PayableRecord {
-        payable_id: r.try_get("payable_id")?,
-        region: r.try_get("region_code")?,
-        fee_year: r.try_get("fee_year")?,
-        id_number: r.try_get("id_number")?,
-        category: r.try_get("category")?,
-        amount_fen: r.try_get("amount_fen")?,
-        basic_fen: r.try_get("basic_fen")?,
-        critical_illness_fen: r.try_get("critical_illness_fen")?,
-        long_term_care_fen: r.try_get("long_term_care_fen")?,
-        policy_amount_fen: r.try_get("policy_amount_fen")?,
-        relief_kind: r.try_get("relief_kind")?,
-        status: status_from_row(r, "status")?,
-        payable_from: r.try_get("payable_from")?,
-        supersedes: r.try_get("supersedes")?,
-        inputs: r.try_get("inputs")?,
-    })
-}
 
 /// A `persons` row.
 pub fn person_columns_from_row<R: Row>(r: &R) -> Result<PersonColumns, StorageError>
@@ -88,7 +69,7 @@ where
     })
 }
 
-/// The columns of [`PayableView`], joined from payables, persons and regions; a statement goes
+/// The columns of [`crate::collection::PayableView`], joined from payables, persons and regions; a statement goes
 /// on with its `WHERE`.
 pub const PAYABLE_VIEW_SELECT: &str = "SELECT y.payable_id, y.region_code, g.name AS region_name, \
      CAST(y.fee_year AS INTEGER) AS fee_year, y.id_number, p.name, y.amount_fen, y.basic_fen, \
@@ -97,136 +78,17 @@ pub const PAYABLE_VIEW_SELECT: &str = "SELECT y.payable_id, y.region_code, g.nam
      JOIN persons p ON p.region_code = y.region_code AND p.id_number = y.id_number \
      JOIN pooling_regions g ON g.region_code = y.region_code ";
 
-/// A row selected with [`PAYABLE_VIEW_SELECT`].
-pub fn payable_view_from_row<R: Row>(r: &R) -> Result<PayableView, StorageError>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i32: Decode<'r, R::Database> + Type<R::Database>,
-{
-    Ok(PayableView {
-        payable_id: r.try_get("payable_id")?,
-        region: r.try_get("region_code")?,
-        region_name: r.try_get("region_name")?,
-        fee_year: r.try_get("fee_year")?,
-        id_number: r.try_get("id_number")?,
-        name: r.try_get("name")?,
-        amount_fen: r.try_get("amount_fen")?,
-        basic_fen: r.try_get("basic_fen")?,
-        critical_illness_fen: r.try_get("critical_illness_fen")?,
-        long_term_care_fen: r.try_get("long_term_care_fen")?,
-        status: status_from_row(r, "status")?,
-        locked_by: r.try_get("locked_by")?,
-        locked_until: r.try_get("locked_until")?,
-    })
-}
-
-/// A `refunds` row as a channel sees it.
-pub fn refund_state_from_row<R: Row>(r: &R) -> Result<RefundState, StorageError>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> chrono::NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
-{
-    Ok(RefundState {
-        refund_no: r.try_get("refund_no")?,
-        channel_txn_id: r.try_get("channel_txn_id")?,
-        amount_fen: r.try_get("amount_fen")?,
-        reason: r.try_get("reason")?,
-        due: r.try_get("due")?,
-        status: status_from_row(r, "status")?,
-        due_without_calendar: r.try_get("due_without_calendar")?,
-    })
-}
-
-/// The columns of [`ReceiptRecord`]; a statement goes on with its `WHERE`.
+/// The columns of [`crate::collection::ReceiptRecord`]; a statement goes on with its `WHERE`.
 pub const RECEIPT_SELECT: &str = "SELECT receipt_code, receipt_number, check_code, region_code, \
      payable_id, payment_no, id_number, payer_name, CAST(fee_year AS INTEGER) AS fee_year, \
      amount_fen, components, issued_on, issuer, status FROM receipts ";
 
-/// A row selected with [`RECEIPT_SELECT`].
-pub fn receipt_from_row<R: Row>(r: &R) -> Result<ReceiptRecord, StorageError>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i32: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> chrono::NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
-{
-    Ok(ReceiptRecord {
-        receipt_code: r.try_get("receipt_code")?,
-        receipt_number: r.try_get("receipt_number")?,
-        check_code: r.try_get("check_code")?,
-        region: r.try_get("region_code")?,
-        payable_id: r.try_get("payable_id")?,
-        payment_no: r.try_get("payment_no")?,
-        id_number: r.try_get("id_number")?,
-        payer_name: r.try_get("payer_name")?,
-        fee_year: r.try_get("fee_year")?,
-        amount_fen: r.try_get("amount_fen")?,
-        components: r.try_get("components")?,
-        issued_on: r.try_get("issued_on")?,
-        issuer: r.try_get("issuer")?,
-        status: r.try_get("status")?,
-    })
-}
-
-/// The columns of a refund as a channel sees it ([`refund_state_from_row`]); a statement goes
-/// on with its `WHERE`.
+/// The columns of a refund as a channel sees it ([`crate::collection::RefundState`]); a statement
+/// goes on with its `WHERE`.
 pub const REFUND_SELECT: &str = "SELECT refund_no, channel_txn_id, amount_fen, reason, due, \
      status, due_without_calendar FROM refunds ";
 
-/// The columns of [`DebitRunRecord`]; a statement goes on with its `WHERE`.
+/// The columns of [`crate::settlement::DebitRunRecord`]; a statement goes on with its `WHERE`.
 pub const DEBIT_RUN_SELECT: &str = "SELECT run_no, channel_id, region_code, \
      CAST(fee_year AS INTEGER) AS fee_year, debit_date, status, item_count, total_fen, lock_until, \
      result_summary FROM debit_runs ";
-
-/// A row selected with [`DEBIT_RUN_SELECT`].
-pub fn debit_run_from_row<R: Row>(r: &R) -> Result<DebitRunRecord, StorageError>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i32: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> chrono::NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
-{
-    Ok(DebitRunRecord {
-        run_no: r.try_get("run_no")?,
-        channel_id: r.try_get("channel_id")?,
-        region: r.try_get("region_code")?,
-        fee_year: r.try_get("fee_year")?,
-        debit_date: r.try_get("debit_date")?,
-        status: r.try_get("status")?,
-        item_count: r.try_get("item_count")?,
-        total_fen: r.try_get("total_fen")?,
-        lock_until: r.try_get("lock_until")?,
-        result_summary: r.try_get("result_summary")?,
-    })
-}
-
-/// A `reconciliation_items` row.
-pub fn reconciliation_item_from_row<R: Row>(r: &R) -> Result<ReconciliationItem, StorageError>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> chrono::NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
-{
-    Ok(ReconciliationItem {
-        channel_id: r.try_get("channel_id")?,
-        statement_date: r.try_get("statement_date")?,
-        channel_txn_id: r.try_get("channel_txn_id")?,
-        class: r.try_get("class")?,
-        region: r.try_get("region_code")?,
-        payment_no: r.try_get("payment_no")?,
-        platform_fen: r.try_get("platform_fen")?,
-        channel_fen: r.try_get("channel_fen")?,
-        status: r.try_get("status")?,
-        resolution: r.try_get("resolution")?,
-        note: r.try_get("note")?,
-        resolved_by: r.try_get("resolved_by")?,
-    })
-}

@@ -83,10 +83,11 @@ pub struct NewDebitRun {
     pub now: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct DebitRunRecord {
     pub run_no: String,
     pub channel_id: String,
+    #[sqlx(rename = "region_code")]
     pub region: String,
     pub fee_year: i32,
     pub debit_date: NaiveDate,
@@ -109,10 +110,11 @@ pub enum DebitRunOutcome {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct DebitItemRecord {
     pub seq: i64,
     pub item_ref: String,
+    #[sqlx(rename = "region_code")]
     pub region: String,
     pub payable_id: String,
     pub agreement_no: String,
@@ -163,12 +165,13 @@ pub struct NewReconciliationItem {
     pub resolution: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct ReconciliationItem {
     pub channel_id: String,
     pub statement_date: NaiveDate,
     pub channel_txn_id: String,
     pub class: String,
+    #[sqlx(rename = "region_code")]
     pub region: Option<String>,
     pub payment_no: Option<String>,
     pub platform_fen: i64,
@@ -197,18 +200,19 @@ pub struct ReconciliationRecord {
 }
 
 /// A payment looked up by transaction id on any day (for statement lines not matched on theirs).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PaymentOnAnyDay {
     pub channel_txn_id: String,
     pub payment_no: String,
     pub amount_fen: i64,
     pub status: String,
     pub paid_on: NaiveDate,
+    #[sqlx(rename = "region_code")]
     pub region: Option<String>,
 }
 
 /// A refund looked up by number, for refund lines on a statement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RefundLookup {
     pub refund_no: String,
     pub channel_txn_id: String,
@@ -265,9 +269,10 @@ pub struct RefundDayRow {
     pub succeeded_fen: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct StatementRecord {
     pub channel_id: String,
+    #[sqlx(rename = "statement_date")]
     pub day: NaiveDate,
     pub format: String,
     pub lines: i64,
