@@ -299,10 +299,15 @@ where
                         .await?;
             return Ok(DebitRunOutcome::Exists(record::<DebitRunRecord, _>(&row)?));
         }
+        // Locked in payable order, bytewise, as payments and orders lock theirs (no deadlock).
+        let mut candidates: Vec<String> = candidates
+            .iter()
+            .map(|c| c.try_get("payable_id"))
+            .collect::<Result<_, _>>()?;
+        candidates.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         let mut seq: i64 = 0;
         let mut total: i64 = 0;
-        for c in &candidates {
-            let payable_id: String = c.try_get("payable_id")?;
+        for payable_id in &candidates {
             let locked = sqlx::query(
                         "UPDATE payables SET status = 'locked', locked_by = $1, locked_until = $2 \
                          WHERE payable_id = $3 AND (status = 'unpaid' OR (status = 'locked' AND locked_until <= $4)) \
@@ -310,7 +315,7 @@ where
                     )
                     .bind(&holder)
                     .bind(run.lock_until)
-                    .bind(&payable_id)
+                    .bind(payable_id)
                     .bind(run.now)
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -329,7 +334,7 @@ where
             let Some(agreement_no) = agreement_no else {
                 // The agreement was cancelled meanwhile: not this run's to debit.
                 sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE payable_id = $1 AND locked_by = $2")
-                            .bind(&payable_id)
+                            .bind(payable_id)
                             .bind(&holder)
                             .execute(&mut *tx)
                             .await?;
@@ -345,7 +350,7 @@ where
                     .bind(seq)
                     .bind(format!("{}-{seq:06}", run.run_no))
                     .bind(&region)
-                    .bind(&payable_id)
+                    .bind(payable_id)
                     .bind(&agreement_no)
                     .bind(&id_number)
                     .bind(amount)

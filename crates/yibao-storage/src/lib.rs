@@ -136,9 +136,11 @@ impl From<sqlx::Error> for StorageError {
         match &err {
             // The server went away under the query (PostgreSQL SQLSTATE class 08, connection
             // exception; 57P01-57P03, shutting down or starting up): unavailable, not a bug.
+            // A deadlock (40P01): PostgreSQL rolled the whole transaction back, nothing was
+            // written, and the same request again succeeds. Unavailable too (retry), not a bug.
             sqlx::Error::Database(db)
                 if db.code().is_some_and(|c| {
-                    c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")
+                    c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03" | "40P01")
                 }) =>
             {
                 StorageError::Unavailable(db.message().to_owned())

@@ -101,8 +101,12 @@ where
                 same_request: fingerprint == order.fingerprint,
             });
         }
-        // Lock every payable or none: the update only takes payables that are free now.
-        for id in &order.payable_ids {
+        // Lock every payable or none: the update only takes payables that are free now. In payable
+        // order, bytewise, as a payment and a debit run take theirs: two transactions never wait
+        // for each other in a circle (PostgreSQL would fail one of them as a deadlock).
+        let mut in_lock_order: Vec<&String> = order.payable_ids.iter().collect();
+        in_lock_order.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        for id in in_lock_order {
             let locked = sqlx::query(
                         "UPDATE payables SET status = 'locked', locked_by = $1, locked_until = $2 \
                          WHERE region_code = $5 AND payable_id = $3 AND (status = 'unpaid' OR (status = 'locked' AND locked_until <= $4))",

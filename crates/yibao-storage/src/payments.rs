@@ -539,7 +539,9 @@ where
             .push_bind(region.clone())
             .push(" AND y.payable_id IN (");
         q.push_list(payment.payable_ids.iter().cloned());
-        q.push(") ORDER BY y.payable_id");
+        // Bytewise, the order in which orders and debit runs lock theirs too.
+        q.push(") ORDER BY y.payable_id ");
+        q.push(S::BYTE_ORDER);
         q.push(S::LOCK_PAYABLES);
         let (sql, args) = q.into_parts()?;
         let rows = sqlx::query_with(&sql, S::arguments(args))

@@ -1696,6 +1696,146 @@ async fn a_reversal_racing_its_payment_always_leaves_the_payable_unpaid() {
     .await;
 }
 
+/// An order and a family payment naming the same two payables in opposite orders, racing round
+/// after round: one of them holds both, the other is refused or owed back, never a server error.
+/// (How the deadlock this could meet is ruled out is the next test's.)
+#[tokio::test]
+async fn an_order_and_a_payment_naming_the_same_payables_in_opposite_orders_never_deadlock() {
+    on_each_test_db(|db| async move {
+        let w = Arc::new(world_at(&db, instant()).await);
+        let (pa, amount_a) = payable_of(&w, &w.adults[6]).await;
+        let (pb, amount_b) = payable_of(&w, &w.adults[7]).await;
+        let (low, high) = if pa.as_bytes() < pb.as_bytes() {
+            (pa, pb)
+        } else {
+            (pb, pa)
+        };
+        let amount = amount_a + amount_b;
+        for round in 0..24 {
+            let order = {
+                let w = w.clone();
+                let ids = vec![high.clone(), low.clone()];
+                tokio::spawn(async move {
+                    w.wechat
+                        .open_order(&OpenOrderRequest {
+                            channel_order_no: format!("DL-O-{round}"),
+                            payable_ids: ids,
+                            amount,
+                            payer: Payer::default(),
+                        })
+                        .await
+                })
+            };
+            let txn = format!("DL-P-{round}");
+            let pay = {
+                let w = w.clone();
+                let ids = vec![low.clone(), high.clone()];
+                let txn = txn.clone();
+                tokio::spawn(async move {
+                    w.bank
+                        .report_payment(&ReportPaymentRequest::for_payables(
+                            txn,
+                            ids,
+                            amount,
+                            paid_at(),
+                        ))
+                        .await
+                })
+            };
+            let order = order.await.unwrap();
+            let paid = pay.await.unwrap();
+            // Whoever came first holds both; the other is refused (the order) or owed back (the
+            // payment). Never an error of the server's own.
+            let paid = paid.unwrap_or_else(|e| panic!("round {round}: payment {e:?}"));
+            match &order {
+                Ok(opened) => {
+                    assert_eq!(paid.result, PaymentResult::RefundPending, "round {round}");
+                    w.wechat.cancel_order(&opened.order.order_no).await.unwrap();
+                }
+                Err(e) => {
+                    let (status, code) = api_code(e);
+                    assert!(status == 409 || status == 422, "round {round}: order {e:?}");
+                    assert!(!code.is_empty(), "round {round}");
+                    assert_eq!(paid.result, PaymentResult::Paid, "round {round}");
+                }
+            }
+            w.bank.reverse_payment(&txn, "测试冲正").await.unwrap();
+        }
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+/// An order takes its payables' row locks in payable order (bytewise), as a payment and a debit run
+/// take theirs, so that two of them never wait for each other in a circle: PostgreSQL would break
+/// the circle by failing one (a deadlock), a server error for the channel. Raw SQL, deliberately:
+/// the test's own transaction holds the lower payable while the order waits for it, and a probe
+/// finds the higher one still free. (SQLite has one writer at a time: no circle to keep out.)
+#[tokio::test]
+async fn an_order_locks_its_payables_in_payable_order_like_a_payment() {
+    on_each_test_db(|db| async move {
+        let Some(pg) = db.postgres.as_ref() else {
+            return;
+        };
+        if yibao_tests::on_citus() {
+            return;
+        }
+        let pool = pg.pool().clone();
+        let w = Arc::new(world_at(&db, instant()).await);
+        let (pa, amount_a) = payable_of(&w, &w.adults[4]).await;
+        let (pb, amount_b) = payable_of(&w, &w.adults[5]).await;
+        let (low, high) = if pa.as_bytes() < pb.as_bytes() {
+            (pa, pb)
+        } else {
+            (pb, pa)
+        };
+        let lock = "SELECT payable_id FROM payables WHERE payable_id = $1 FOR UPDATE";
+        let mut holder = pool.begin().await.unwrap();
+        sqlx::query(lock)
+            .bind(&low)
+            .fetch_one(&mut *holder)
+            .await
+            .unwrap();
+        // Storage itself, not the protocol's handler (which hands the ids over sorted already).
+        let order = {
+            let storage = w.storage.clone();
+            let order = yibao_storage::collection::NewOrder {
+                order_no: "LOCK-ORDER".into(),
+                channel_id: "wechat".into(),
+                channel_order_no: "LOCK-ORDER".into(),
+                region: "320600".into(),
+                amount_fen: amount_a + amount_b,
+                payer_name: None,
+                payer_phone: None,
+                payable_ids: vec![high.clone(), low.clone()],
+                expires_at: instant().timestamp() + 900,
+                fingerprint: "lock-order".into(),
+                now: instant().timestamp(),
+            };
+            tokio::spawn(async move { storage.open_order(&order).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut probe = pool.begin().await.unwrap();
+        sqlx::query("SET LOCAL lock_timeout = '200ms'")
+            .execute(&mut *probe)
+            .await
+            .unwrap();
+        let higher_free = sqlx::query(lock).bind(&high).fetch_one(&mut *probe).await;
+        probe.rollback().await.unwrap();
+        holder.rollback().await.unwrap();
+        let opened = order.await.unwrap().unwrap();
+        assert!(
+            matches!(opened, yibao_storage::collection::OrderOutcome::Created(_)),
+            "{opened:?}"
+        );
+        assert!(
+            higher_free.is_ok(),
+            "waiting for the lower payable, the order already held the higher one: {higher_free:?}"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_reversal_that_keeps_the_money_owes_it_back_and_repeats_do_not_cancel_refunds() {
     on_each_test_db(|db| async move {
