@@ -622,7 +622,7 @@ async fn fill_account(
                 amount: yuan(r.amount_fen),
                 issued_on: date_zh(r.issued_on),
                 number: r.receipt_number.clone(),
-                valid: r.status == "valid",
+                valid: r.status == yibao_domain::ReceiptStatus::Valid,
                 verify_href: format!(
                     "/receipts/verify?code={}&number={}&check_code={}",
                     r.receipt_code, r.receipt_number, r.check_code

@@ -278,7 +278,7 @@ pub async fn submit(
         guardian_name: newborn.then(|| p.guardian_name.clone()),
         submitted_by: resident.id.as_str().to_owned(),
         submitted_at: state.clock.now().timestamp(),
-        status: "submitted".into(),
+        status: yibao_domain::ApplicationStatus::Submitted,
         decided_by: None,
         decided_at: None,
         reason: None,
@@ -295,7 +295,10 @@ pub async fn submit(
         .applications_submitted_by(resident.id.as_str())
         .await
     {
-        Ok(mine) => mine.iter().filter(|a| a.status == "submitted").count(),
+        Ok(mine) => mine
+            .iter()
+            .filter(|a| a.status == yibao_domain::ApplicationStatus::Submitted)
+            .count(),
         Err(err) => return error_page(&err.into()),
     };
     if open >= applications::MAX_OPEN_PER_SUBMITTER {
@@ -363,8 +366,8 @@ pub async fn rows_of(
                     )
                 })
                 .unwrap_or_default(),
-            status_zh: applications::status_zh(&a.status),
-            status: a.status,
+            status_zh: a.status.name_zh(),
+            status: a.status.code().to_owned(),
             reason: a.reason,
         })
         .collect())

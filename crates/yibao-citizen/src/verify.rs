@@ -95,7 +95,7 @@ pub async fn page(
     {
         Ok(receipt) => {
             page.verified = Some(Verified {
-                valid: receipt.status == "valid",
+                valid: receipt.status == yibao_domain::ReceiptStatus::Valid,
                 receipt_code: receipt.receipt_code,
                 receipt_number: receipt.receipt_number,
                 payer_masked: yibao_server::receipts::masked_name(&receipt.payer_name),

@@ -37,8 +37,9 @@ pub use fee::{
 };
 pub use id_number::{IdNumber, IdNumberError, InputKind, ParsedIdNumber, Sex};
 pub use lifecycle::{
-    EnrolmentStatus, IllegalTransition, OrderEvent, OrderStatus, PayableEvent, PayableStatus,
-    PaymentEvent, PaymentStatus, RefundEvent, RefundStatus, Status, UnknownStatus,
+    AgreementStatus, ApplicationStatus, DebitRunStatus, EnrolmentStatus, IllegalTransition,
+    OrderEvent, OrderStatus, PayableEvent, PayableStatus, PaymentEvent, PaymentStatus,
+    ReceiptStatus, ReconciliationItemStatus, RefundEvent, RefundStatus, Status, UnknownStatus,
 };
 pub use money::{Fen, MoneyError};
 pub use payment_report::{

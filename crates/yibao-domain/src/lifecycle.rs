@@ -294,6 +294,54 @@ impl RefundStatus {
     }
 }
 
+status_enum! {
+    /// An electronic receipt (电子票据).
+    ReceiptStatus {
+        Valid => "valid", "有效";
+        /// Its payment was reversed: kept, marked 作废.
+        Voided => "voided", "已作废";
+    }
+}
+
+status_enum! {
+    /// A bank auto-debit agreement (委托扣款协议).
+    AgreementStatus {
+        Active => "active", "有效";
+        Cancelled => "cancelled", "已解约";
+    }
+}
+
+status_enum! {
+    /// A bank auto-debit run: its request file sent, its result applied, or given up.
+    DebitRunStatus {
+        Sent => "sent", "已发送银行";
+        Completed => "completed", "已完成";
+        /// No result by the end of its lock: its payables freed.
+        Abandoned => "abandoned", "已放弃";
+    }
+}
+
+status_enum! {
+    /// A reconciliation difference (对账差异).
+    ReconciliationItemStatus {
+        Open => "open", "待处理";
+        /// Reported but not in the statement: looked for in the next day's.
+        Carried => "carried", "结转次日核对";
+        /// Not in the next day's statement either: for staff.
+        Escalated => "escalated", "已上报待人工处理";
+        Resolved => "resolved", "已处理";
+    }
+}
+
+status_enum! {
+    /// An online enrolment application (网上参保登记).
+    ApplicationStatus {
+        Submitted => "submitted", "待审核";
+        Approved => "approved", "已通过";
+        Refused => "refused", "未通过";
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

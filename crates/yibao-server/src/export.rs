@@ -307,17 +307,6 @@ pub fn channel_kind_zh(kind: &str) -> &'static str {
         .map_or("其他渠道", |(_, name)| *name)
 }
 
-/// States of a reconciliation difference in Chinese.
-pub fn item_status_zh(status: &str) -> &'static str {
-    match status {
-        "open" => "待处理",
-        "carried" => "结转次日核对",
-        "escalated" => "已上报待人工处理",
-        "resolved" => "已处理",
-        _ => "未知",
-    }
-}
-
 /// The standing list (everyone, or the unpaid list) of a region or station as a report.
 pub fn standing_report(
     rows: &[StandingRow],

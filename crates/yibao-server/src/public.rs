@@ -325,7 +325,7 @@ pub async fn public_verify(
     let receipt = receipt_checked(&state, &q.code, &q.number, Some(&q.check_code)).await?;
     Ok(Json(VerifyAnswer {
         payer_name_masked: masked_name(&receipt.payer_name),
-        status: receipt.status,
+        status: receipt.status.code().to_owned(),
         receipt_code: receipt.receipt_code,
         receipt_number: receipt.receipt_number,
         amount: receipt.amount_fen,

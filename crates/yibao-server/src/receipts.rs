@@ -211,7 +211,7 @@ pub fn render_pdf(
         total_fen: receipt.amount_fen,
         issuer: &receipt.issuer,
         region_name,
-        voided: receipt.status == "voided",
+        voided: receipt.status == yibao_domain::ReceiptStatus::Voided,
         verify_hint: &verify_hint,
         verify_url: &verify_url,
     };

@@ -326,7 +326,8 @@ pub struct ReceiptRecord {
     pub issued_on: NaiveDate,
     pub issuer: String,
     /// `valid` or `voided` (作废).
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: yibao_domain::ReceiptStatus,
 }
 
 /// An outbox event: one applied or reversed payment of one payable, to post to the agency.

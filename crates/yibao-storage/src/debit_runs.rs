@@ -676,7 +676,6 @@ where
     for<'a> &'a str: ColumnIndex<DB::Row>,
     usize: ColumnIndex<DB::Row>,
 {
-    use sqlx::Row as _;
     let row = sqlx::query(
                 "SELECT agreement_no, region_code, channel_id, payer_id_number, payer_name, account_masked, status, \
                  signed_on, cancelled_on FROM debit_agreements WHERE agreement_no = $1",
@@ -685,19 +684,9 @@ where
             .fetch_optional(&mut *conn)
             .await?;
     let Some(r) = row else { return Ok(None) };
-    let members = agreement_members(conn, agreement_no).await?;
-    Ok(Some(crate::settlement::AgreementRecord {
-        agreement_no: r.try_get("agreement_no")?,
-        region: r.try_get("region_code")?,
-        channel_id: r.try_get("channel_id")?,
-        payer_id_number: r.try_get("payer_id_number")?,
-        payer_name: r.try_get("payer_name")?,
-        account_masked: r.try_get("account_masked")?,
-        status: r.try_get("status")?,
-        signed_on: r.try_get("signed_on")?,
-        cancelled_on: r.try_get("cancelled_on")?,
-        members,
-    }))
+    let mut agreement: crate::settlement::AgreementRecord = record(&r)?;
+    agreement.members = agreement_members(conn, agreement_no).await?;
+    Ok(Some(agreement))
 }
 
 async fn is_auto_debit_channel<DB>(

@@ -34,7 +34,8 @@ pub struct EnrolmentApplication {
     pub submitted_by: String,
     pub submitted_at: i64,
     /// `submitted`, `approved` or `refused`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: yibao_domain::ApplicationStatus,
     pub decided_by: Option<String>,
     pub decided_at: Option<i64>,
     pub reason: Option<String>,

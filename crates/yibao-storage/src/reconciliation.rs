@@ -438,7 +438,7 @@ where
                     .bind(&d.payment_no)
                     .bind(d.platform_fen)
                     .bind(d.channel_fen)
-                    .bind(item.status)
+                    .bind(item.status.code())
                     .bind(&item.resolution)
                     .bind(rec.now)
                     .execute(&mut *tx)

@@ -43,17 +43,22 @@ pub struct NewAgreement {
     pub members: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct AgreementRecord {
     pub agreement_no: String,
+    #[sqlx(rename = "region_code")]
     pub region: String,
     pub channel_id: String,
     pub payer_id_number: String,
     pub payer_name: String,
     pub account_masked: String,
-    pub status: String,
+    #[schema(value_type = String)]
+    #[sqlx(try_from = "String")]
+    pub status: yibao_domain::AgreementStatus,
     pub signed_on: NaiveDate,
     pub cancelled_on: Option<NaiveDate>,
+    /// Read on their own (`debit_agreement_members`).
+    #[sqlx(skip)]
     pub members: Vec<String>,
 }
 
@@ -91,7 +96,9 @@ pub struct DebitRunRecord {
     pub region: String,
     pub fee_year: i32,
     pub debit_date: NaiveDate,
-    pub status: String,
+    #[schema(value_type = String)]
+    #[sqlx(try_from = "String")]
+    pub status: yibao_domain::DebitRunStatus,
     pub item_count: i64,
     pub total_fen: i64,
     pub lock_until: i64,
@@ -161,7 +168,7 @@ pub enum DebitResultClaim {
 #[derive(Debug, Clone)]
 pub struct NewReconciliationItem {
     pub difference: Difference,
-    pub status: &'static str,
+    pub status: yibao_domain::ReconciliationItemStatus,
     pub resolution: Option<String>,
 }
 
@@ -176,7 +183,9 @@ pub struct ReconciliationItem {
     pub payment_no: Option<String>,
     pub platform_fen: i64,
     pub channel_fen: i64,
-    pub status: String,
+    #[schema(value_type = String)]
+    #[sqlx(try_from = "String")]
+    pub status: yibao_domain::ReconciliationItemStatus,
     pub resolution: Option<String>,
     pub note: Option<String>,
     pub resolved_by: Option<String>,
@@ -205,7 +214,8 @@ pub struct PaymentOnAnyDay {
     pub channel_txn_id: String,
     pub payment_no: String,
     pub amount_fen: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: yibao_domain::PaymentStatus,
     pub paid_on: NaiveDate,
     #[sqlx(rename = "region_code")]
     pub region: Option<String>,
@@ -217,7 +227,8 @@ pub struct RefundLookup {
     pub refund_no: String,
     pub channel_txn_id: String,
     pub amount_fen: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: yibao_domain::RefundStatus,
 }
 
 #[derive(Debug, Clone)]

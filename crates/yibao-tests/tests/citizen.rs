@@ -1671,7 +1671,7 @@ async fn racing_decisions_on_one_application_register_the_person_once_and_racing
             .id_number;
         let registered = storage.get_person(region, &id).await.unwrap();
         // Registered exactly when approved, and then once (one version of the record).
-        match after.status.as_str() {
+        match after.status.code() {
             "approved" => assert_eq!(registered.unwrap().1, 1),
             "refused" => assert!(registered.is_none()),
             other => panic!("still {other}"),

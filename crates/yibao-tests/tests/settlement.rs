@@ -271,7 +271,7 @@ async fn a_debit_run_locks_its_payables_and_the_banks_result_pays_them() {
             .unwrap()
             .unwrap();
         assert_eq!(
-            (gone.status.as_str(), gone.cancelled_on),
+            (gone.status.code(), gone.cancelled_on),
             ("cancelled", Some(day(2)))
         );
         sign(&w, "AG-AGAIN-6", &w.adults[7], &[w.adults[6].clone()]).await;
@@ -569,7 +569,8 @@ async fn an_abandoned_run_frees_its_payables_and_a_late_result_loses_no_money() 
                 .await
                 .unwrap()
                 .unwrap()
-                .status,
+                .status
+                .code(),
             "completed"
         );
         assert_invariants(&w).await;
@@ -766,7 +767,7 @@ async fn every_reconciliation_class_is_found_in_each_format() {
         let long = owed.iter().find(|r| r.channel_txn_id == "X-LONG").expect("the 长款 is owed back");
         assert_eq!(long.amount, 500);
         let items = w.storage.reconciliation_items(Some("wechat"), day(2), day(2), false, 100).await.unwrap();
-        let mut found: Vec<(String, String)> = items.iter().map(|i| (i.class.clone(), i.status.clone())).collect();
+        let mut found: Vec<(String, String)> = items.iter().map(|i| (i.class.clone(), i.status.code().to_owned())).collect();
         found.sort();
         assert_eq!(
             found,
@@ -831,8 +832,8 @@ async fn platform_only_payments_are_carried_to_the_next_day_then_escalated() {
         assert_eq!(s["channel_only"], json!(0), "a carried payment is not 长款 the next day");
         let items = w.storage.reconciliation_items(Some("wechat"), day(2), day(2), false, 10).await.unwrap();
         let by_txn = |txn: &str| items.iter().find(|i| i.channel_txn_id == txn).unwrap().clone();
-        assert_eq!((by_txn(&t[2]).status.as_str(), by_txn(&t[2]).resolution.as_deref()), ("resolved", Some("matched_next_day")));
-        assert_eq!(by_txn(&t[3]).status, "escalated");
+        assert_eq!((by_txn(&t[2]).status.code(), by_txn(&t[2]).resolution.as_deref()), ("resolved", Some("matched_next_day")));
+        assert_eq!(by_txn(&t[3]).status.code(), "escalated");
         // Staff close it by hand.
         let r = w.server.client.post(w.server.url("/api/v1/reconciliation/resolutions")).bearer_auth(&w.token)
             .json(&json!({"channel_id": "wechat", "statement_date": "2020-11-02", "channel_txn_id": t[3], "class": "platform_only",
@@ -976,7 +977,10 @@ async fn refunds_of_every_source_go_owed_sent_and_succeeded_or_failed_with_bound
             .receipts_of_person(&w.adults[0], &["320600".to_owned()], None)
             .await
             .unwrap();
-        assert!(voided.iter().all(|r| r.status == "voided"), "{voided:?}");
+        assert!(
+            voided.iter().all(|r| r.status.code() == "voided"),
+            "{voided:?}"
+        );
         // Refunding again finds nothing paid.
         assert_eq!(
             refund_paid_payable(w.storage.as_ref(), &w.clock, &p0, RefundReason::Reassessed)
@@ -1185,7 +1189,7 @@ async fn a_tax_collector_settles_only_the_channels_and_agreements_of_their_regio
             .json(&json!({"channel_id": "bankad", "region": "320600", "fee_year": 2021, "debit_date": "2020-11-03"}))
             .send().await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
-        assert_eq!(w.storage.agreement("AG-NT-1").await.unwrap().unwrap().status, "active");
+        assert_eq!(w.storage.agreement("AG-NT-1").await.unwrap().unwrap().status.code(), "active");
     })
     .await;
 }
@@ -1371,9 +1375,9 @@ async fn re_uploading_a_day_keeps_the_next_days_verdicts() {
             .await
             .unwrap();
         let t3 = items.iter().find(|i| i.channel_txn_id == t[3]).unwrap();
-        assert_eq!(t3.status, "escalated");
+        assert_eq!(t3.status.code(), "escalated");
         let t2 = items.iter().find(|i| i.channel_txn_id == t[2]).unwrap();
-        assert_eq!(t2.status, "resolved");
+        assert_eq!(t2.status.code(), "resolved");
         // Days outside the years a fee year can have are refused, not stored.
         let far = NaiveDate::from_ymd_opt(9999, 1, 1).unwrap();
         let err = reconcile(
@@ -1803,7 +1807,14 @@ async fn day_items(w: &World, on: NaiveDate) -> Vec<(String, String, String, Opt
         .await
         .unwrap()
         .into_iter()
-        .map(|i| (i.channel_txn_id, i.class, i.status, i.resolution))
+        .map(|i| {
+            (
+                i.channel_txn_id,
+                i.class,
+                i.status.code().to_owned(),
+                i.resolution,
+            )
+        })
         .collect()
 }
 
@@ -1920,7 +1931,7 @@ async fn re_uploading_a_statement_recomputes_and_undoes_what_it_no_longer_suppor
             (
                 open[0].channel_txn_id.as_str(),
                 open[0].class.as_str(),
-                open[0].status.as_str()
+                open[0].status.code()
             ),
             ("X-LONG", "superseded_action", "open")
         );
@@ -2018,7 +2029,7 @@ async fn a_re_upload_dropping_an_applied_channel_only_line_flags_it_for_staff() 
             .receipts_of_person(&w.adults[0], &["320600".to_owned()], None)
             .await
             .unwrap();
-        assert_eq!(receipts[0].status, "valid");
+        assert_eq!(receipts[0].status.code(), "valid");
         let open = w
             .storage
             .reconciliation_items(Some("wechat"), day(2), day(2), true, 10)

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use yibao_domain::{IdNumber, PersonName, RegionCode};
-use yibao_server::services::applications::{self, kind_zh, status_zh};
+use yibao_server::services::applications::{self, kind_zh};
 use yibao_server::{AppState, ServiceError};
 use yibao_storage::enrolment_applications::{ApplicationQuery, EnrolmentApplication};
 
@@ -114,7 +114,7 @@ pub async fn list(
             region: a.region.clone(),
             station: a.station.clone(),
             submitted_at: time_of(a.submitted_at),
-            status: status_zh(&a.status),
+            status: a.status.name_zh(),
         })
         .collect();
     html(&ListPage {
@@ -190,8 +190,8 @@ fn detail_page(user: &ConsoleUser, a: &EnrolmentApplication) -> DetailPage {
         action: format!("/console/applications/{}/{}", a.region, a.application_no),
         application_no: a.application_no.clone(),
         kind: kind_zh(&a.kind),
-        status: status_zh(&a.status),
-        open: a.status == "submitted",
+        status: a.status.name_zh(),
+        open: a.status == yibao_domain::ApplicationStatus::Submitted,
         name: a.name.clone(),
         id_number: a.id_number.clone(),
         household: if a.household == "residence_permit" {

@@ -152,8 +152,8 @@ fn agreement_line(a: &AgreementRecord) -> AgreementLine {
         payer_id: mask_id(&a.payer_id_number),
         account: a.account_masked.clone(),
         members: a.members.len(),
-        status: status_zh(&a.status),
-        active: a.status == "active",
+        status: a.status.name_zh(),
+        active: a.status == yibao_domain::AgreementStatus::Active,
         signed_on: a.signed_on.to_string(),
     }
 }
@@ -165,7 +165,7 @@ fn run_line(r: &DebitRunRecord) -> RunLine {
         region: r.region.clone(),
         fee_year: r.fee_year,
         debit_date: r.debit_date.to_string(),
-        status: status_zh(&r.status),
+        status: r.status.name_zh(),
         items: r.item_count,
         total: yuan(r.total_fen),
     }

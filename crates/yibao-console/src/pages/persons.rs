@@ -477,7 +477,7 @@ async fn record_page(
                 fee_year: r.fee_year,
                 amount: yuan(r.amount_fen),
                 issued_on: r.issued_on.to_string(),
-                voided: r.status == "voided",
+                voided: r.status == yibao_domain::ReceiptStatus::Voided,
             })
             .collect(),
         history: history

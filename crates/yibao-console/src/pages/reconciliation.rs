@@ -11,6 +11,7 @@ use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 use serde_json::Value;
 use yibao_domain::reconciliation::DifferenceClass;
+use yibao_domain::ReconciliationItemStatus;
 use yibao_server::AppState;
 
 use crate::pages::desk::{self, Paged, Pager};
@@ -86,16 +87,6 @@ pub struct ReconciliationQuery {
     to: Option<String>,
     unresolved: Option<String>,
     page: Option<String>,
-}
-
-fn status_zh(status: &str) -> &'static str {
-    match status {
-        "open" => "待处理",
-        "carried" => "结转次日核对",
-        "escalated" => "已上报待人工处理",
-        "resolved" => "已处理",
-        _ => "未知",
-    }
 }
 
 fn date_in(
@@ -276,7 +267,7 @@ pub(crate) fn difference_line(i: &Value, writer: bool) -> DifferenceLine {
         region: text(i, "region"),
         platform: yuan(int(i, "platform_fen")),
         channel: yuan(int(i, "channel_fen")),
-        status: status_zh(&status),
+        status: ReconciliationItemStatus::from_code(&status).map_or("未知", |s| s.name_zh()),
         open: status != "resolved",
         resolution: text(i, "resolution"),
     }
@@ -369,7 +360,8 @@ async fn find_item(
                 region: text(i, "region"),
                 platform: yuan(int(i, "platform_fen")),
                 channel: yuan(int(i, "channel_fen")),
-                status: status_zh(&status),
+                status: ReconciliationItemStatus::from_code(&status)
+                    .map_or("未知", |s| s.name_zh()),
                 open: status != "resolved",
                 resolution: text(i, "resolution"),
                 resolve_href: None,

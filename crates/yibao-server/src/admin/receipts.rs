@@ -110,7 +110,7 @@ fn staff_json(state: &AppState, receipt: &ReceiptRecord) -> StaffReceipt {
         amount: receipt.amount_fen,
         issued_on: receipt.issued_on,
         issuer: receipt.issuer.clone(),
-        status: receipt.status.clone(),
+        status: receipt.status.code().to_owned(),
         payable_id: receipt.payable_id.clone(),
         payment_no: receipt.payment_no.clone(),
         verify_url: state.public_base_url.verify_url(receipt),

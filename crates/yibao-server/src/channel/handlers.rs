@@ -775,7 +775,7 @@ fn receipt_brief(r: &ReceiptRecord) -> ReceiptBrief {
         fee_year: r.fee_year,
         amount: r.amount_fen,
         issued_on: r.issued_on,
-        status: r.status.clone(),
+        status: r.status.code().to_owned(),
     }
 }
 
@@ -912,7 +912,7 @@ fn channel_receipt_json(
         receipt_number: receipt.receipt_number.clone(),
         check_code: receipt.check_code.clone(),
         issuer: receipt.issuer.clone(),
-        status: receipt.status.clone(),
+        status: receipt.status.code().to_owned(),
         payable_id: receipt.payable_id.clone(),
     }
 }

@@ -5,6 +5,7 @@
 //! resident sees on the citizen site.
 
 use chrono::NaiveDate;
+use yibao_domain::ApplicationStatus;
 use yibao_domain::{
     check_eligibility, Household, IdNumber, Person, PersonName, Phone, RegionCode, StationCode,
 };
@@ -27,16 +28,6 @@ pub fn kind_zh(kind: &str) -> &'static str {
         .iter()
         .find(|(code, _)| *code == kind)
         .map_or("参保登记", |(_, zh)| zh)
-}
-
-/// The Chinese name of an application's status.
-pub fn status_zh(status: &str) -> &'static str {
-    match status {
-        "submitted" => "待审核",
-        "approved" => "已通过",
-        "refused" => "未通过",
-        _ => "未知",
-    }
 }
 
 /// The person an application registers, as the console would register them: not in employee
@@ -124,10 +115,10 @@ async fn open_application(
         .await?
         .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "没有这份参保登记申请"))?;
     staff.may_change(region, Some(&StationCode::parse(&a.station)?))?;
-    if a.status != "submitted" {
+    if a.status != ApplicationStatus::Submitted {
         return Err(ServiceError::new(
             ErrorCode::AlreadyExists,
-            format!("这份申请已{}，不能再次审核", status_zh(&a.status)),
+            format!("这份申请已{}，不能再次审核", a.status.name_zh()),
         ));
     }
     Ok(a)

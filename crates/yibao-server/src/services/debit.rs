@@ -12,6 +12,7 @@ use chrono::{Duration, NaiveDate, TimeZone};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use yibao_domain::settlement::{debit_booking_day, MaskedAccount};
+use yibao_domain::DebitRunStatus;
 use yibao_domain::{IdNumber, PersonName, RegionCode};
 use yibao_statement_file::{
     read_debit_result, write_debit_request, DebitMember, DebitOutcome, DebitRequestHeader,
@@ -393,7 +394,7 @@ pub async fn import_result(
             ))
         }
     };
-    if run.status == "completed" {
+    if run.status == DebitRunStatus::Completed {
         // The same file again after it was applied whole: the same answer.
         if let Some(stored) = run
             .result_summary
@@ -483,7 +484,7 @@ pub async fn import_result(
     }
     let text =
         serde_json::to_string(&summary).map_err(|e| ServiceError::internal("debit summary", e))?;
-    if run.status == "sent" || run.status == "abandoned" {
+    if matches!(run.status, DebitRunStatus::Sent | DebitRunStatus::Abandoned) {
         storage
             .complete_debit_run(run_no, &text, clock.now().timestamp())
             .await?;

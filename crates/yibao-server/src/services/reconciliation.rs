@@ -13,6 +13,7 @@
 //! - the day's differences and totals are stored, replacing an earlier upload of the same day.
 
 use std::collections::HashMap;
+use yibao_domain::{PaymentStatus, ReconciliationItemStatus, RefundStatus};
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -424,7 +425,7 @@ pub async fn reconcile(
                     });
                     items.push(NewReconciliationItem {
                         difference: d,
-                        status: "open",
+                        status: ReconciliationItemStatus::Open,
                         resolution: None,
                     });
                     continue;
@@ -432,7 +433,7 @@ pub async fn reconcile(
                 if let Some(p) = known.get(&d.channel_txn_id) {
                     tally.channel_only -= 1;
                     d.class = DifferenceClass::OtherDay;
-                    d.platform_fen = if p.status == "reversed" {
+                    d.platform_fen = if p.status == PaymentStatus::Reversed {
                         0
                     } else {
                         p.amount_fen
@@ -445,7 +446,7 @@ pub async fn reconcile(
                     });
                     items.push(NewReconciliationItem {
                         difference: d,
-                        status: "open",
+                        status: ReconciliationItemStatus::Open,
                         resolution: None,
                     });
                     continue;
@@ -457,7 +458,7 @@ pub async fn reconcile(
                     act_on_channel_only(storage, clock, &upload, &policy, &d).await?
                 } else {
                     (
-                        "open",
+                        ReconciliationItemStatus::Open,
                         None,
                         StatementAction {
                             channel: Some(d.channel_fen),
@@ -486,7 +487,7 @@ pub async fn reconcile(
                 });
                 items.push(NewReconciliationItem {
                     difference: d,
-                    status: "carried",
+                    status: ReconciliationItemStatus::Carried,
                     resolution: None,
                 });
             }
@@ -498,7 +499,7 @@ pub async fn reconcile(
                 });
                 items.push(NewReconciliationItem {
                     difference: d,
-                    status: "open",
+                    status: ReconciliationItemStatus::Open,
                     resolution: None,
                 });
             }
@@ -531,7 +532,7 @@ pub async fn reconcile(
     // in the pool, so a later statement that lists them still resolves them.)
     let escalate: Vec<(NaiveDate, String)> = carried
         .iter()
-        .filter(|c| c.status == "carried")
+        .filter(|c| c.status == ReconciliationItemStatus::Carried)
         .filter(|c| {
             !resolved_carried
                 .iter()
@@ -689,7 +690,7 @@ fn flag_superseded(
             payment_no: Some(booking.payment_no.clone()),
             region: booking.region.clone(),
         },
-        status: "open",
+        status: ReconciliationItemStatus::Open,
         resolution: None,
     });
 }
@@ -704,11 +705,11 @@ async fn act_on_channel_only(
     upload: &StatementUpload<'_>,
     policy: &str,
     d: &Difference,
-) -> Result<(&'static str, Option<String>, StatementAction), ServiceError> {
+) -> Result<(ReconciliationItemStatus, Option<String>, StatementAction), ServiceError> {
     if d.channel_fen <= 0 {
         // More reversed than paid: nothing held to act on, a person must look.
         return Ok((
-            "open",
+            ReconciliationItemStatus::Open,
             None,
             StatementAction {
                 channel: Some(d.channel_fen),
@@ -780,7 +781,7 @@ async fn act_on_channel_only(
         PaymentReportOutcome::Stored(o) | PaymentReportOutcome::Existing { outcome: o, .. } => o,
         PaymentReportOutcome::ReversedEarlier => {
             return Ok((
-                "open",
+                ReconciliationItemStatus::Open,
                 None,
                 StatementAction {
                     message: Some("渠道已冲正该笔交易却仍列入对账单，请核实".to_owned()),
@@ -800,7 +801,7 @@ async fn act_on_channel_only(
         None => (format!("applied:{}", stored.payment_no), "applied"),
     };
     Ok((
-        "resolved",
+        ReconciliationItemStatus::Resolved,
         Some(resolution.clone()),
         StatementAction {
             payment_no: Some(stored.payment_no.clone()),
@@ -834,9 +835,9 @@ async fn check_refund_lines(
         let times = seen.entry(line.refund_no.as_str()).or_insert(0);
         *times += 1;
         let refund = known.get(&line.refund_no);
-        let fine = refund
-            .is_some_and(|r| r.amount_fen == line.amount_fen && r.status != "cancelled")
-            && *times == 1;
+        let fine = refund.is_some_and(|r| {
+            r.amount_fen == line.amount_fen && r.status != RefundStatus::Cancelled
+        }) && *times == 1;
         if !fine {
             // One difference per line: the refund number, and the row when it repeats.
             let key = if *times == 1 && !line.refund_no.is_empty() {
@@ -857,13 +858,13 @@ async fn check_refund_lines(
                     payment_no: None,
                     region: None,
                 },
-                status: "open",
+                status: ReconciliationItemStatus::Open,
                 resolution: None,
             });
             continue;
         }
         matched += 1;
-        if let Some(r) = refund.filter(|r| r.status != "succeeded") {
+        if let Some(r) = refund.filter(|r| r.status != RefundStatus::Succeeded) {
             let outcome = storage
                 .refund_result(
                     upload.channel_id,

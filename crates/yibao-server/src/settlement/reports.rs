@@ -325,7 +325,7 @@ pub async fn report_reconciliation(
                 Cell::text(class),
                 Cell::Yuan(i.platform_fen),
                 Cell::Yuan(i.channel_fen),
-                Cell::text(crate::export::item_status_zh(&i.status)),
+                Cell::text(i.status.name_zh()),
                 Cell::text(i.resolution.clone().unwrap_or_default()),
                 Cell::text(i.note.clone().unwrap_or_default()),
             ]
