@@ -104,6 +104,13 @@ enum Command {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Gone: the benchmarks, the load generator and the soak are `yibao-lab`'s. Kept hidden to say
+    /// where they went instead of "unrecognized subcommand".
+    #[command(hide = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        _args: Vec<String>,
+    },
 }
 
 #[derive(Args)]
@@ -383,6 +390,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let storage = connect_serving(&config).await?;
             serve(&config, storage, None).await
         }
+        Command::Bench { .. } => anyhow::bail!(
+            "yibao bench 已移至 yibao-lab：性能测试、负载生成和长时运行测试请用 yibao-lab\
+             （如 yibao-lab payments、yibao-lab load、yibao-lab soak），见 README 的 yibao-lab 命令表"
+        ),
         Command::Migrate(args) => {
             let config = database_config(args)?;
             let storage = connect(&config).await?;

@@ -61,6 +61,18 @@ fn id_parse_refuses_with_invalid_id_number() {
 }
 
 #[test]
+fn the_benchmarks_are_pointed_to_where_they_went() {
+    let out = Command::new(env!("CARGO_BIN_EXE_yibao"))
+        .args(["bench", "payments", "--payments", "10"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("已移至 yibao-lab"), "{stderr}");
+    assert!(stderr.contains("yibao-lab payments"), "{stderr}");
+}
+
+#[test]
 fn an_unknown_database_scheme_is_an_error_not_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_yibao"))
