@@ -5,41 +5,9 @@
 // WeChat channel, signed here as a channel would), which leads to the verification page.
 // Written for scripts/browser-test.
 import { test, expect } from '@playwright/test';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { watch, shot, accessible, signIn, DEMO } from './helpers.mjs';
+import { watch, shot, accessible, signIn, DEMO, sampleResident, channelCall } from './helpers.mjs';
 
 test.use({ viewport: { width: 375, height: 667 }, isMobile: true, hasTouch: true });
-
-const WECHAT = ['wechat', 'demo-secret-wechat-pay-000'];
-
-/** The sample resident `yibao demo` prints: name and ID number. */
-function sampleResident() {
-  const log = readFileSync(`${process.env.YIBAO_DEMO_DIR}/demo.log`, 'utf8');
-  const m = log.match(/sample resident: (\S+) (\d{17}[\dX])/);
-  if (!m) throw new Error('demo.log names no sample resident');
-  return { name: m[1], id: m[2] };
-}
-
-/** A signed channel request (docs/integrator-guide.md): HMAC-SHA256 over five lines. */
-async function channelCall(request, method, path, body) {
-  const [channel, secret] = WECHAT;
-  const text = JSON.stringify(body);
-  const timestamp = Math.floor(Date.now() / 1000).toString();
-  const nonce = randomBytes(16).toString('hex');
-  const bodyHash = createHash('sha256').update(text).digest('hex');
-  const signature = createHmac('sha256', secret)
-    .update(`${method}\n${path}\n${timestamp}\n${nonce}\n${bodyHash}\n`).digest('hex');
-  const response = await request.fetch(path, {
-    method,
-    data: text,
-    headers: {
-      'Content-Type': 'application/json', 'Yibao-Channel': channel, 'Yibao-Timestamp': timestamp,
-      'Yibao-Nonce': nonce, 'Yibao-Signature': signature,
-    },
-  });
-  return { status: response.status(), body: await response.json() };
-}
 
 /** A phone page must not scroll sideways (a long order number once pushed the cashier wider). */
 async function fitsThePhone(page) {

@@ -2,7 +2,7 @@
 // 人员管理 for the roles that use them, with an accessibility scan and a screenshot of each; the
 // menu of a station operator has none of them.
 import { test, expect } from '@playwright/test';
-import { DEMO, watch, signIn, shot, accessible } from './helpers.mjs';
+import { DEMO, watch, signIn, shot, accessible, sampleResident, channelCall } from './helpers.mjs';
 
 test('a station operator has no money pages in the menu and is refused them', async ({ page }) => {
   const w = watch(page);
@@ -101,8 +101,24 @@ test('reconciliation: the administrator uploads a statement and sees its summary
   w.assertClean();
 });
 
-test('the administrator looks up a person\'s payments by a posted ID number', async ({ page }) => {
+test('the administrator looks up a person\'s payments by a posted ID number', async ({ page, request }) => {
   const w = watch(page);
+  // Someone who has paid: the demo's sample resident, paid through the WeChat channel if the
+  // demo's simulation has not paid them already.
+  const resident = sampleResident();
+  const search = await channelCall(request, 'POST', '/channel/v1/payables/search', { id_number: resident.id, name: resident.name });
+  expect(search.status).toBe(200);
+  const unpaid = search.body.payables.filter((p) => p.status === 'unpaid');
+  if (unpaid.length > 0) {
+    const paid = await channelCall(request, 'POST', '/channel/v1/payments', {
+      channel_txn_id: `E2E-DESK-${Date.now()}`,
+      payable_ids: [unpaid[0].payable_id],
+      amount: unpaid[0].amount,
+      paid_at: new Date().toISOString(),
+    });
+    expect(paid.status).toBe(200);
+    expect(paid.body.result).toBe('paid');
+  }
   await signIn(page, DEMO.admin);
   // An ID number to look up: revealed (audited) from a masked search result.
   await page.getByRole('link', { name: '参保人员' }).click();
@@ -121,13 +137,16 @@ test('the administrator looks up a person\'s payments by a posted ID number', as
   await expect(page.locator('#id_number-error')).toBeVisible();
   await shot(page, '44-desk-payments-error');
   // The demo registers people where their ID number was issued: the region is its first four digits.
-  await page.getByLabel('统筹区', { exact: true }).selectOption(`${id.slice(0, 4)}00`);
-  await page.getByRole('textbox', { name: '身份证号码' }).fill(id);
+  await page.getByLabel('统筹区', { exact: true }).selectOption(`${resident.id.slice(0, 4)}00`);
+  await page.getByRole('textbox', { name: '身份证号码' }).fill(resident.id);
   await page.getByRole('button', { name: '查询' }).click();
-  await expect(page.getByRole('table', { name: /缴费记录/ })).toBeVisible();
+  const payments = page.getByRole('table', { name: /缴费记录/ });
+  await expect(payments).toBeVisible();
+  // A row per receipt: the payer's name masked, the receipt's number shown.
+  await expect(payments.locator('tbody tr').first()).toContainText(/\d{8}-\d{10}/);
   // Posted, never in the address; the list is masked.
-  expect(page.url()).not.toContain(id);
-  await expect(page.locator('main')).not.toContainText(id);
+  expect(page.url()).not.toContain(resident.id);
+  await expect(page.locator('main')).not.toContainText(resident.id);
   await shot(page, '45-desk-payments-found');
   await accessible(page);
   // A channel's payments of a day (no personal data).

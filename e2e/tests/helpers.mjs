@@ -1,8 +1,11 @@
 // Shared steps of the browser suite: sign in as a demo account, save a screenshot, scan for
 // accessibility problems, and fail on anything the browser console reports (a script error, a
-// Content-Security-Policy violation, a failed request).
+// Content-Security-Policy violation, a failed request); the demo's sample resident, and signed
+// channel requests as the demo's WeChat channel.
 import { expect } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 export const DEMO = {
   admin: ['admin', 'yibao-demo-admin'],
@@ -55,4 +58,34 @@ export async function accessible(page) {
   const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa']).analyze();
   const summary = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.length}) ${v.nodes.slice(0, 2).map((n) => n.target.join(' ')).join(' | ')}`);
   expect(summary, summary.join('\n')).toEqual([]);
+}
+
+const WECHAT = ['wechat', 'demo-secret-wechat-pay-000'];
+
+/** The sample resident `yibao demo` prints: name and ID number. */
+export function sampleResident() {
+  const log = readFileSync(`${process.env.YIBAO_DEMO_DIR}/demo.log`, 'utf8');
+  const m = log.match(/sample resident: (\S+) (\d{17}[\dX])/);
+  if (!m) throw new Error('demo.log names no sample resident');
+  return { name: m[1], id: m[2] };
+}
+
+/** A signed channel request (docs/integrator-guide.md): HMAC-SHA256 over five lines. */
+export async function channelCall(request, method, path, body) {
+  const [channel, secret] = WECHAT;
+  const text = JSON.stringify(body);
+  const timestamp = Math.floor(Date.now() / 1000).toString();
+  const nonce = randomBytes(16).toString('hex');
+  const bodyHash = createHash('sha256').update(text).digest('hex');
+  const signature = createHmac('sha256', secret)
+    .update(`${method}\n${path}\n${timestamp}\n${nonce}\n${bodyHash}\n`).digest('hex');
+  const response = await request.fetch(path, {
+    method,
+    data: text,
+    headers: {
+      'Content-Type': 'application/json', 'Yibao-Channel': channel, 'Yibao-Timestamp': timestamp,
+      'Yibao-Nonce': nonce, 'Yibao-Signature': signature,
+    },
+  });
+  return { status: response.status(), body: await response.json() };
 }
