@@ -427,7 +427,6 @@ where
         fee_year: yibao_domain::FeeYear,
         id_number: &yibao_domain::IdNumber,
     ) -> Result<Option<crate::records::EnrolmentRecord>, crate::StorageError> {
-        use sqlx::Row as _;
         let row = sqlx::query(
                     "SELECT region_code, CAST(fee_year AS INTEGER) AS fee_year, status, refusal_code, refusal_message, \
                      covered_from, source FROM enrolments WHERE region_code = $1 AND fee_year = $2 AND id_number = $3",
@@ -437,18 +436,9 @@ where
                 .bind(id_number.as_str())
                 .fetch_optional(self.pool())
                 .await?;
-        row.map(|r| {
-            Ok(crate::records::EnrolmentRecord {
-                region: r.try_get("region_code")?,
-                fee_year: r.try_get("fee_year")?,
-                status: crate::rows::status_from_row(&r, "status")?,
-                refusal_code: r.try_get("refusal_code")?,
-                refusal_message: r.try_get("refusal_message")?,
-                covered_from: r.try_get("covered_from")?,
-                source: r.try_get("source")?,
-            })
-        })
-        .transpose()
+        row.as_ref()
+            .map(crate::rows::record::<crate::records::EnrolmentRecord, _>)
+            .transpose()
     }
 
     async fn move_person(

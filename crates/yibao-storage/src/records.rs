@@ -51,10 +51,12 @@ pub struct UpsertOutcome {
 pub const MAX_UPSERT_BATCH: usize = 1000;
 
 /// A stored enrolment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct EnrolmentRecord {
+    #[sqlx(rename = "region_code")]
     pub region: String,
     pub fee_year: i32,
+    #[sqlx(try_from = "String")]
     pub status: EnrolmentStatus,
     pub refusal_code: Option<String>,
     pub refusal_message: Option<String>,
