@@ -73,8 +73,8 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, Serv
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", summary = "接口文档（OpenAPI）", tag = "ops",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::openapi_document())
+pub async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(crate::http::openapi::served_document())
 }
 
 #[derive(Deserialize, ToSchema)]

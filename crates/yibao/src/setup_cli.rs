@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use serde::Deserialize;
 use yibao_domain::{CalendarNotice, CalendarNoticeFile, DayKind, FeeYear, RegionCode};
 use yibao_server::services::setup::{self, FeePolicyInputBody};
-use yibao_storage::{AuditEntry, Storage};
+use yibao_storage::Storage;
 
 use crate::operator::cli_actor;
 
@@ -106,16 +106,10 @@ async fn audit(
     target: &str,
     detail: serde_json::Value,
 ) -> anyhow::Result<()> {
-    storage
-        .append_audit(&AuditEntry {
-            actor: cli_actor(),
-            action: action.to_owned(),
-            region: region.map(|r| r.to_string()),
-            target: target.to_owned(),
-            detail,
-        })
-        .await?;
-    Ok(())
+    Ok(
+        yibao_server::services::record_audit(storage, &cli_actor(), action, region, target, detail)
+            .await?,
+    )
 }
 
 #[derive(Subcommand)]

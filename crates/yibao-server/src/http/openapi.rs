@@ -32,6 +32,17 @@ struct ApiDoc;
 /// The document: its description, tags and security schemes here, and the operations of every
 /// route the app serves, taken from the same declarations as the router (`http::Api`).
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    served_document().clone()
+}
+
+/// The document as `/openapi.json` serves it: built once per process (every route's router and
+/// operations), not once per request.
+pub fn served_document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(build_document)
+}
+
+fn build_document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::Api::new().into_openapi());
     add_shared_error_responses(&mut doc);

@@ -62,10 +62,30 @@ pub async fn audit(
     target: &str,
     detail: serde_json::Value,
 ) -> Result<(), ServiceError> {
-    state
-        .storage
+    record_audit(
+        state.storage.as_ref(),
+        staff.username(),
+        action,
+        region,
+        target,
+        detail,
+    )
+    .await
+}
+
+/// Writes one line of the audit log for `actor` (a staff member's user name, or the command
+/// line's `cli:<user>`).
+pub async fn record_audit(
+    storage: &dyn yibao_storage::Storage,
+    actor: &str,
+    action: &str,
+    region: Option<RegionCode>,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<(), ServiceError> {
+    storage
         .append_audit(&AuditEntry {
-            actor: staff.username().to_owned(),
+            actor: actor.to_owned(),
             action: action.to_owned(),
             region: region.map(|r| r.to_string()),
             target: target.to_owned(),
