@@ -618,8 +618,8 @@ async fn fill_account(
                     r.receipt_number.clone(),
                 ),
                 person: yibao_server::receipts::masked_name(&r.payer_name),
-                fee_year: r.fee_year,
-                amount: yuan(r.amount_fen),
+                fee_year: i32::from(r.fee_year.get()),
+                amount: yuan(r.amount_fen.as_fen()),
                 issued_on: date_zh(r.issued_on),
                 number: r.receipt_number.clone(),
                 valid: r.status == yibao_domain::ReceiptStatus::Valid,
@@ -910,14 +910,16 @@ pub async fn receipt_pdf(
         Ok(None) => return not_yours(),
         Err(err) => return error_page(&err.into()),
     };
-    let mine = receipt.id_number == resident.id.as_str()
+    let mine = receipt.id_number.as_str() == resident.id.as_str()
         || match state
             .storage
             .citizen_accounts()
             .family_members(resident.region.as_str(), resident.id.as_str())
             .await
         {
-            Ok(members) => members.iter().any(|m| m.id_number == receipt.id_number),
+            Ok(members) => members
+                .iter()
+                .any(|m| m.id_number == receipt.id_number.as_str()),
             Err(err) => return error_page(&err.into()),
         };
     if !mine {

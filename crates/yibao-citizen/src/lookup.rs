@@ -162,8 +162,13 @@ pub(crate) async fn find(
     let mut paid = BTreeMap::new();
     let paid_regions: BTreeSet<&str> = views
         .iter()
-        .filter(|v| matches!(v.status, PayableStatus::Paid | PayableStatus::Posted))
-        .map(|v| v.region.as_str())
+        .filter(|v| {
+            matches!(
+                v.payable.status,
+                PayableStatus::Paid | PayableStatus::Posted
+            )
+        })
+        .map(|v| v.payable.region.as_str())
         .collect();
     for region in paid_regions {
         for p in state
@@ -176,8 +181,8 @@ pub(crate) async fn find(
     }
     let unpaid_regions: BTreeSet<&str> = views
         .iter()
-        .filter(|v| v.status.is_payable())
-        .map(|v| v.region.as_str())
+        .filter(|v| v.payable.status.is_payable())
+        .map(|v| v.payable.region.as_str())
         .collect();
     let mut channel_kinds: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
     let mut site_regions: BTreeSet<String> = BTreeSet::new();
@@ -208,18 +213,18 @@ pub(crate) async fn find(
     let mut payables: Vec<PayableCard> = views
         .iter()
         .map(|v| {
-            let policy = policies.get(&(v.region.clone(), v.fee_year));
-            let paid = paid.get(&v.payable_id);
+            let policy = policies.get(&(v.payable.region, v.payable.fee_year));
+            let paid = paid.get(&v.payable.payable_id);
             let mut card = card(
                 v,
                 now,
                 today,
                 policy,
                 paid,
-                channel_kinds.get(v.region.as_str()),
+                channel_kinds.get(v.payable.region.as_str()),
             );
             card.pay_online = card.status == "unpaid"
-                && site_regions.contains(&v.region)
+                && site_regions.iter().any(|r| r == v.payable.region.as_str())
                 && policy.is_some_and(|p| p.accepts_payment_on(today));
             card
         })
@@ -244,7 +249,7 @@ fn card(
     paid: Option<&yibao_storage::citizen_reads::PaidBy>,
     kinds: Option<&BTreeSet<usize>>,
 ) -> PayableCard {
-    let status = match v.channel_status(now) {
+    let status = match v.payable.channel_status(now) {
         "paid" => "paid",
         "locked" => "locked",
         "exempt" => "exempt",
@@ -256,18 +261,18 @@ fn card(
         "exempt" => "免缴",
         _ => "未缴费",
     };
-    let mut components = vec![("基本医疗保险", yuan(v.basic_fen))];
-    if v.critical_illness_fen > 0 {
-        components.push(("大病保险", yuan(v.critical_illness_fen)));
+    let mut components = vec![("基本医疗保险", yuan(v.payable.basic_fen.as_fen()))];
+    if v.payable.critical_illness_fen.as_fen() > 0 {
+        components.push(("大病保险", yuan(v.payable.critical_illness_fen.as_fen())));
     }
-    if v.long_term_care_fen > 0 {
-        components.push(("长期照护保险", yuan(v.long_term_care_fen)));
+    if v.payable.long_term_care_fen.as_fen() > 0 {
+        components.push(("长期照护保险", yuan(v.payable.long_term_care_fen.as_fen())));
     }
     let window = policy.map(|p| p.window());
     PayableCard {
-        fee_year: v.fee_year,
+        fee_year: i32::from(v.payable.fee_year.get()),
         region_name: v.region_name.clone(),
-        amount: yuan(v.amount_fen),
+        amount: yuan(v.payable.amount_fen.as_fen()),
         components,
         status,
         status_label,
@@ -291,7 +296,7 @@ fn card(
             Vec::new()
         },
         pay_online: false,
-        payable_id: v.payable_id.clone(),
-        amount_fen: v.amount_fen,
+        payable_id: v.payable.payable_id.clone(),
+        amount_fen: v.payable.amount_fen.as_fen(),
     }
 }

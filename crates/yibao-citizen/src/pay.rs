@@ -289,7 +289,7 @@ pub async fn hand_over_refunds(
         .await?;
     for refund in &refunds {
         let answer = provider
-            .refund(&refund.channel_txn_id, refund.amount_fen)
+            .refund(&refund.channel_txn_id, refund.amount_fen.as_fen())
             .await;
         let (succeeded, refund_id, reason) = match answer {
             RefundHandOver::Accepted { refund_id } => (true, refund_id, None),
@@ -719,7 +719,10 @@ pub async fn result(
                     ),
                 })
                 .collect(),
-            refund: p.refund.as_ref().map(|r| crate::yuan(r.amount_fen)),
+            refund: p
+                .refund
+                .as_ref()
+                .map(|r| crate::yuan(r.amount_fen.as_fen())),
             txn_id: q.txn_id.clone(),
             signature: q.signature.clone(),
             renotified: q.renotified.is_some(),

@@ -99,8 +99,8 @@ pub async fn page(
                 receipt_code: receipt.receipt_code,
                 receipt_number: receipt.receipt_number,
                 payer_masked: yibao_server::receipts::masked_name(&receipt.payer_name),
-                amount: crate::yuan(receipt.amount_fen),
-                fee_year: receipt.fee_year,
+                amount: crate::yuan(receipt.amount_fen.as_fen()),
+                fee_year: i32::from(receipt.fee_year.get()),
                 issued_on: crate::date_zh(receipt.issued_on),
                 issuer: receipt.issuer,
             })
@@ -160,7 +160,7 @@ pub async fn payer_copy(
         Err(err) => return error_page(&err),
     };
     let proven = yibao_domain::IdNumber::parse(form.id_number.trim(), state.clock.today())
-        .is_ok_and(|p| p.id_number.as_str() == receipt.id_number)
+        .is_ok_and(|p| p.id_number == receipt.id_number)
         && PersonName::parse(&receipt.payer_name).is_ok_and(|n| n.matches(form.name.trim()));
     if !proven {
         return not_proven();

@@ -49,6 +49,14 @@ impl FeeYear {
     }
 }
 
+/// How a stored column becomes a fee year.
+impl TryFrom<i32> for FeeYear {
+    type Error = FeeYearError;
+    fn try_from(year: i32) -> Result<Self, Self::Error> {
+        FeeYear::new(i64::from(year))
+    }
+}
+
 impl fmt::Display for FeeYear {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)

@@ -252,6 +252,20 @@ impl IdNumber {
     }
 }
 
+/// How a stored column becomes an ID number: the 18-character form yibao stores, its check
+/// character and birth date checked again (a stored number is never trusted blindly), but against
+/// no "today": it was not in the future when stored.
+impl TryFrom<String> for IdNumber {
+    type Error = IdNumberError;
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        let parsed = IdNumber::parse(&stored, NaiveDate::MAX)?;
+        if parsed.id_number.as_str() != stored {
+            return Err(IdNumberError::WrongLength(stored.chars().count()));
+        }
+        Ok(parsed.id_number)
+    }
+}
+
 impl fmt::Debug for IdNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "IdNumber({})", self.masked())
@@ -289,6 +303,24 @@ mod tests {
         );
         assert_eq!(p.id_number.sex(), Sex::Female);
         assert_eq!(p.id_number.address_code(), "110105");
+    }
+
+    #[test]
+    fn a_stored_number_is_its_18_characters_exactly() {
+        let stored = IdNumber::try_from("11010519491231002X".to_owned()).unwrap();
+        assert_eq!(stored.as_str(), "11010519491231002X");
+        // What a teller may type is no stored number: a corrupt row is found, not repaired.
+        for typed in [
+            "11010519491231002x",
+            " 11010519491231002X",
+            "110105491231002",
+        ] {
+            assert!(IdNumber::try_from(typed.to_owned()).is_err(), "{typed}");
+        }
+        assert_eq!(
+            IdNumber::try_from("110105194912310021".to_owned()),
+            Err(IdNumberError::WrongCheck)
+        );
     }
 
     #[test]

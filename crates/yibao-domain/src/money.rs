@@ -154,6 +154,14 @@ impl Fen {
 }
 
 /// `430.00元`.
+/// How a stored column becomes an amount (within [`MAX_ABS_FEN`]).
+impl TryFrom<i64> for Fen {
+    type Error = MoneyError;
+    fn try_from(fen: i64) -> Result<Self, Self::Error> {
+        Fen::new(fen)
+    }
+}
+
 impl fmt::Display for Fen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}元", self.to_yuan_string())
@@ -163,6 +171,13 @@ impl fmt::Display for Fen {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_amount_beyond_the_limit_is_refused() {
+        assert_eq!(Fen::try_from(43_000), Ok(Fen::new(43_000).unwrap()));
+        assert!(Fen::try_from(i64::MAX).is_err());
+        assert!(Fen::try_from(i64::MIN).is_err());
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -112,6 +112,14 @@ impl FromStr for RegionCode {
     }
 }
 
+/// How a stored column becomes a region code (checked again: stored data is never trusted blindly).
+impl TryFrom<String> for RegionCode {
+    type Error = RegionCodeError;
+    fn try_from(code: String) -> Result<Self, Self::Error> {
+        RegionCode::parse(&code)
+    }
+}
+
 impl fmt::Display for RegionCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

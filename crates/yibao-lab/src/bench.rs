@@ -403,7 +403,7 @@ pub async fn payments(
                 let report = ReportPaymentRequest::for_payables(
                     format!("B{i}"),
                     vec![payable.clone()],
-                    *amount,
+                    amount.as_fen(),
                     paid_at,
                 );
                 let t = Instant::now();

@@ -56,8 +56,12 @@ pub struct AppState {
     pub payment_batcher: Option<channel::batcher::PaymentBatcher>,
     /// The fee policies whose windows searches show, by region and fee year, kept for
     /// [`yibao_storage::memo::FEE_POLICY_CACHE_TTL`] and forgotten when changed through this server.
-    pub fee_policies:
-        Arc<yibao_storage::memo::MemoCache<(String, i32), Option<yibao_domain::FeePolicy>>>,
+    pub fee_policies: Arc<
+        yibao_storage::memo::MemoCache<
+            (yibao_domain::RegionCode, yibao_domain::FeeYear),
+            Option<yibao_domain::FeePolicy>,
+        >,
+    >,
     /// Group commit of channel nonces; `None` commits each nonce on its own.
     pub nonce_writer: Option<channel::nonces::NonceWriter>,
     /// Where the public reaches this server: receipts print their verification URL under it.

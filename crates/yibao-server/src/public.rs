@@ -328,7 +328,7 @@ pub async fn public_verify(
         status: receipt.status.code().to_owned(),
         receipt_code: receipt.receipt_code,
         receipt_number: receipt.receipt_number,
-        amount: receipt.amount_fen,
+        amount: receipt.amount_fen.as_fen(),
         date: receipt.issued_on,
     })
     .into_response())
@@ -363,18 +363,18 @@ pub async fn paid_status(
     let years: Vec<PaidYear> = views
         .iter()
         .map(|v| {
-            let status = v.channel_status(now);
+            let status = v.payable.channel_status(now);
             let status_name = match status {
                 "paid" => "已缴费",
                 "exempt" => "免缴",
                 _ => "未缴费",
             };
             PaidYear {
-                fee_year: v.fee_year,
+                fee_year: i32::from(v.payable.fee_year.get()),
                 region_name: v.region_name.clone(),
                 status: if status == "locked" { "unpaid" } else { status }.to_owned(),
                 status_name: status_name.to_owned(),
-                amount: v.amount_fen,
+                amount: v.payable.amount_fen.as_fen(),
             }
         })
         .collect();

@@ -10,7 +10,7 @@
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use yibao_domain::{IdNumber, PersonName};
+use yibao_domain::PersonName;
 use yibao_receipt_pdf::{render_receipt, ReceiptPdf};
 use yibao_storage::collection::ReceiptRecord;
 
@@ -133,11 +133,6 @@ pub fn masked_name(name: &str) -> String {
     PersonName::parse(name).map_or_else(|_| "*".into(), |n| n.masked())
 }
 
-pub(crate) fn masked_id(id: &str) -> String {
-    IdNumber::parse(id, chrono::NaiveDate::MAX)
-        .map_or_else(|_| "*".into(), |p| p.id_number.masked())
-}
-
 /// The answer when no font is loaded: 503, naming the README section that installs one.
 pub fn font_missing() -> ServiceError {
     ServiceError::new(
@@ -190,7 +185,7 @@ pub fn render_pdf(
             .map_or_else(|_| receipt.payer_name.clone(), |n| n.as_str().to_owned()),
         PayerName::Masked => masked_name(&receipt.payer_name),
     };
-    let id = masked_id(&receipt.id_number);
+    let id = receipt.id_number.masked();
     let verify_url = state.public_base_url.verify_url(receipt);
     let verify_hint = format!("扫码或访问以下地址查验：{verify_url}");
     let region_name = receipt
@@ -206,9 +201,9 @@ pub fn render_pdf(
         payer_name: &name,
         payer_id_masked: &id,
         item_name: "城乡居民基本医疗保险",
-        fee_year: u16::try_from(receipt.fee_year).unwrap_or(0),
+        fee_year: receipt.fee_year.get(),
         components: &parts,
-        total_fen: receipt.amount_fen,
+        total_fen: receipt.amount_fen.as_fen(),
         issuer: &receipt.issuer,
         region_name,
         voided: receipt.status == yibao_domain::ReceiptStatus::Voided,

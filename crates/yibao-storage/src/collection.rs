@@ -10,7 +10,11 @@
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use yibao_domain::{OrderStatus, PayableStatus, PaymentStatus, RefundStatus};
+use yibao_domain::{
+    FeeYear, Fen, IdNumber, OrderStatus, PayableStatus, PaymentStatus, RefundStatus, RegionCode,
+};
+
+use crate::records::serialize_id_number_in_full;
 
 use crate::channels::ChannelStore;
 use crate::orders::OrderStore;
@@ -100,45 +104,20 @@ impl std::fmt::Debug for ChannelRecord {
     }
 }
 
-/// A payable as channels see it, with its holder and the person's reserved name.
+/// A payable as channels see it: the payable, its holder's name as reserved and its region's name.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PayableView {
-    pub payable_id: String,
-    #[sqlx(rename = "region_code")]
-    pub region: String,
-    pub region_name: String,
-    pub fee_year: i32,
-    pub id_number: String,
+    #[sqlx(flatten)]
+    pub payable: crate::records::PayableRecord,
     pub name: String,
-    pub amount_fen: i64,
-    pub basic_fen: i64,
-    pub critical_illness_fen: i64,
-    pub long_term_care_fen: i64,
-    #[sqlx(try_from = "String")]
-    pub status: PayableStatus,
-    pub locked_by: Option<String>,
-    pub locked_until: Option<i64>,
-}
-
-impl PayableView {
-    /// The status a channel sees at `now`: an expired lock is no lock.
-    pub fn channel_status(&self, now: i64) -> &'static str {
-        match self.status {
-            PayableStatus::Unpaid => "unpaid",
-            PayableStatus::Locked if self.locked_until.is_some_and(|t| t > now) => "locked",
-            PayableStatus::Locked => "unpaid",
-            PayableStatus::Paid | PayableStatus::Posted => "paid",
-            PayableStatus::Exempt => "exempt",
-            PayableStatus::Superseded | PayableStatus::Cancelled => "cancelled",
-        }
-    }
+    pub region_name: String,
 }
 
 /// An order's stored form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRecord {
     pub order_no: String,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub expires_at: i64,
     pub status: OrderStatus,
     pub payable_ids: Vec<String>,
@@ -148,8 +127,8 @@ pub struct NewOrder {
     pub order_no: String,
     pub channel_id: String,
     pub channel_order_no: String,
-    pub region: String,
-    pub amount_fen: i64,
+    pub region: RegionCode,
+    pub amount_fen: Fen,
     pub payer_name: Option<String>,
     pub payer_phone: Option<String>,
     pub payable_ids: Vec<String>,
@@ -181,7 +160,7 @@ pub struct NewPayment {
     /// its rows go to that region's shard): the region of the payables it names, else the
     /// channel's first region. Only payables of this region are applied; a payment naming others
     /// is refunded whole (`NOT_PAYABLE`), like one naming unknown payables.
-    pub region: String,
+    pub region: RegionCode,
     /// Carries `region` ([`crate::regional_id`]), like `refund_no`.
     pub payment_no: String,
     pub refund_no: String,
@@ -196,7 +175,7 @@ pub struct NewPayment {
     pub refund_all: Option<yibao_domain::settlement::RefundReason>,
     /// The payables the channel named (or the order's, resolved by the caller).
     pub payable_ids: Vec<String>,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub paid_at: String,
     /// The payment's date in China Standard Time: the statement day it belongs to.
     pub paid_on: NaiveDate,
@@ -224,7 +203,7 @@ pub struct ReceiptRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundRef {
     pub refund_no: String,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub reason: String,
     pub due: NaiveDate,
 }
@@ -264,7 +243,9 @@ pub struct PaymentState {
 pub struct RefundState {
     pub refund_no: String,
     pub channel_txn_id: String,
-    pub amount_fen: i64,
+    #[schema(value_type = i64)]
+    #[sqlx(try_from = "i64")]
+    pub amount_fen: Fen,
     pub reason: String,
     pub due: NaiveDate,
     #[schema(value_type = String)]
@@ -313,14 +294,19 @@ pub struct ReceiptRecord {
     pub receipt_code: String,
     pub receipt_number: String,
     pub check_code: String,
-    #[sqlx(rename = "region_code")]
-    pub region: String,
+    #[sqlx(rename = "region_code", try_from = "String")]
+    pub region: RegionCode,
     pub payable_id: String,
     pub payment_no: String,
-    pub id_number: String,
+    /// In full: the receipt itself is shown to its payer and to staff only.
+    #[serde(serialize_with = "serialize_id_number_in_full")]
+    #[sqlx(try_from = "String")]
+    pub id_number: IdNumber,
     pub payer_name: String,
-    pub fee_year: i32,
-    pub amount_fen: i64,
+    #[sqlx(try_from = "i32")]
+    pub fee_year: FeeYear,
+    #[sqlx(try_from = "i64")]
+    pub amount_fen: Fen,
     /// JSON: `[{"code", "name", "amount"}]`.
     pub components: String,
     pub issued_on: NaiveDate,

@@ -118,7 +118,7 @@ where
             "the caller bounds an agreement's members"
         );
         let mut tx = self.begin_write().await?;
-        if !is_auto_debit_channel(&mut *tx, &a.channel_id, &a.region).await? {
+        if !is_auto_debit_channel(&mut *tx, &a.channel_id, a.region.as_str()).await? {
             return Ok(AgreementOutcome::NotAutoDebitChannel);
         }
         let inserted = sqlx::query(
@@ -126,7 +126,7 @@ where
                      account_masked, status, signed_on) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7) ON CONFLICT DO NOTHING",
                 )
                 .bind(&a.agreement_no)
-                .bind(&a.region)
+                .bind(a.region.as_str())
                 .bind(&a.channel_id)
                 .bind(&a.payer_id_number)
                 .bind(&a.payer_name)
@@ -144,7 +144,7 @@ where
                          ON CONFLICT DO NOTHING",
                     )
                     .bind(&a.agreement_no)
-                    .bind(&a.region)
+                    .bind(a.region.as_str())
                     .bind(member)
                     .bind(true)
                     .execute(&mut *tx)
@@ -153,7 +153,7 @@ where
                 let other: Option<String> = sqlx::query_scalar(
                             "SELECT agreement_no FROM debit_agreement_members WHERE region_code = $1 AND id_number = $2 AND active = $3",
                         )
-                        .bind(&a.region)
+                        .bind(a.region.as_str())
                         .bind(member)
                         .bind(true)
                         .fetch_optional(&mut *tx)
@@ -237,13 +237,13 @@ where
         use crate::settlement::{DebitRunOutcome, MAX_DEBIT_BATCH};
         use sqlx::Row as _;
         let mut tx = self.begin_write().await?;
-        if !is_auto_debit_channel(&mut *tx, &run.channel_id, &run.region).await? {
+        if !is_auto_debit_channel(&mut *tx, &run.channel_id, run.region.as_str()).await? {
             return Ok(DebitRunOutcome::NotAutoDebitChannel);
         }
         let existing = sqlx::query(&format!("{DEBIT_RUN_SELECT}WHERE channel_id = $1 AND region_code = $2 AND fee_year = $3 AND debit_date = $4"))
                     .bind(&run.channel_id)
-                    .bind(&run.region)
-                    .bind(run.fee_year)
+                    .bind(run.region.as_str())
+                    .bind(i32::from(run.fee_year.get()))
                     .bind(run.debit_date)
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -263,8 +263,8 @@ where
                 )
                 .bind(true)
                 .bind(&run.channel_id)
-                .bind(&run.region)
-                .bind(run.fee_year)
+                .bind(run.region.as_str())
+                .bind(i32::from(run.fee_year.get()))
                 .bind(run.now)
                 .bind((MAX_DEBIT_BATCH + 1) as i64)
                 .fetch_all(&mut *tx)
@@ -279,9 +279,9 @@ where
                      VALUES ($1, $2, $3, $4, $5, 'sent', 0, 0, $6, $7) ON CONFLICT DO NOTHING",
                 )
                 .bind(&run.run_no)
-                .bind(&run.region)
+                .bind(run.region.as_str())
                 .bind(&run.channel_id)
-                .bind(run.fee_year)
+                .bind(i32::from(run.fee_year.get()))
                 .bind(run.debit_date)
                 .bind(run.lock_until)
                 .bind(run.now)
@@ -292,8 +292,8 @@ where
             drop(tx);
             let row = sqlx::query(&format!("{DEBIT_RUN_SELECT}WHERE channel_id = $1 AND region_code = $2 AND fee_year = $3 AND debit_date = $4"))
                         .bind(&run.channel_id)
-                        .bind(&run.region)
-                        .bind(run.fee_year)
+                        .bind(run.region.as_str())
+                        .bind(i32::from(run.fee_year.get()))
                         .bind(run.debit_date)
                         .fetch_one(self.pool())
                         .await?;

@@ -115,13 +115,13 @@ where
                     .bind(order.expires_at)
                     .bind(id)
                     .bind(order.now)
-                    .bind(&order.region)
+                    .bind(order.region.as_str())
                     .execute(&mut *tx)
                     .await?;
             if S::rows_affected(&locked) != 1 {
                 let r = sqlx::query("SELECT status, locked_by FROM payables WHERE region_code = $2 AND payable_id = $1")
                             .bind(id)
-                            .bind(&order.region)
+                            .bind(order.region.as_str())
                             .fetch_optional(&mut *tx)
                             .await?;
                 // Not in the order's region: an order holds payables of one region.
@@ -157,8 +157,8 @@ where
                 .bind(&order.order_no)
                 .bind(&order.channel_id)
                 .bind(&order.channel_order_no)
-                .bind(&order.region)
-                .bind(order.amount_fen)
+                .bind(order.region.as_str())
+                .bind(order.amount_fen.as_fen())
                 .bind(&order.payer_name)
                 .bind(&order.payer_phone)
                 .bind(order.expires_at)
@@ -172,12 +172,12 @@ where
             )
             .bind(&order.order_no)
             .bind(id)
-            .bind(&order.region)
+            .bind(order.region.as_str())
             .execute(&mut *tx)
             .await?;
         }
         sqlx::query("UPDATE channel_keys SET region_code = $1, target = $2 WHERE channel_id = $3 AND key = $4 AND target IS NULL")
-                    .bind(&order.region)
+                    .bind(order.region.as_str())
                     .bind(&order.order_no)
                     .bind(&order.channel_id)
                     .bind(format!("order:{}", order.channel_order_no))

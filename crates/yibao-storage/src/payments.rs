@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
 use yibao_domain::{
-    decide_payment, EarlierReversal, Fen, PayableAtReport, PaymentDecision, PaymentReport,
+    decide_payment, EarlierReversal, PayableAtReport, PaymentDecision, PaymentReport,
 };
 
 use crate::collection::{
@@ -484,7 +484,7 @@ where
             same_request,
         });
     }
-    let region = payment.region.clone();
+    let region = payment.region.as_str();
     sqlx::query(
                     "INSERT INTO payments (payment_no, channel_id, channel_txn_id, order_no, region_code, amount_fen, paid_at, paid_on, status, fingerprint, response) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'refund_pending', $9, '')",
@@ -493,15 +493,15 @@ where
                 .bind(&payment.channel_id)
                 .bind(&payment.channel_txn_id)
                 .bind(&payment.order_no)
-                .bind(&region)
-                .bind(payment.amount_fen)
+                .bind(region)
+                .bind(payment.amount_fen.as_fen())
                 .bind(&payment.paid_at)
                 .bind(payment.paid_on)
                 .bind(&payment.fingerprint)
                 .execute(&mut **tx)
                 .await?;
     sqlx::query("UPDATE channel_keys SET region_code = $1, target = $2 WHERE channel_id = $3 AND key = $4 AND target IS NULL")
-                    .bind(&region)
+                    .bind(region)
                     .bind(&payment.payment_no)
                     .bind(&payment.channel_id)
                     .bind(format!("txn:{}", payment.channel_txn_id))
@@ -525,7 +525,7 @@ where
         sqlx::query("UPDATE orders SET status = status WHERE region_code = $3 AND order_no = $1 AND channel_id = $2")
             .bind(order_no)
             .bind(&payment.channel_id)
-            .bind(&region)
+            .bind(region)
             .execute(&mut **tx)
             .await?;
     }
@@ -536,7 +536,7 @@ where
     if !payment.payable_ids.is_empty() {
         let mut q = Statement::<S::DB>::new(PAYABLE_VIEW_SELECT);
         q.push("WHERE y.region_code = ")
-            .push_bind(region.clone())
+            .push_bind(region.to_owned())
             .push(" AND y.payable_id IN (");
         q.push_list(payment.payable_ids.iter().cloned());
         // Bytewise, the order in which orders and debit runs lock theirs too.
@@ -555,11 +555,11 @@ where
         .iter()
         .map(|v| {
             Ok(PayableAtReport {
-                payable_id: &v.payable_id,
-                amount: Fen::new(v.amount_fen).map_err(StorageError::corrupt)?,
-                status: v.status,
-                locked_by: v.locked_by.as_deref(),
-                locked_until: v.locked_until,
+                payable_id: &v.payable.payable_id,
+                amount: v.payable.amount_fen,
+                status: v.payable.status,
+                locked_by: v.payable.locked_by.as_deref(),
+                locked_until: v.payable.locked_until,
             })
         })
         .collect::<Result<Vec<_>, StorageError>>()?;
@@ -570,7 +570,7 @@ where
         .unwrap_or_default();
     let report = PaymentReport {
         payable_ids: &payment.payable_ids,
-        amount: Fen::new_non_negative(payment.amount_fen).map_err(StorageError::corrupt)?,
+        amount: payment.amount_fen,
         refund_all: payment.refund_all,
         earlier_reversal,
         holder: &holder,
@@ -590,12 +590,12 @@ where
             let id = &payment.payable_ids[i];
             views
                 .iter()
-                .find(|v| &v.payable_id == id)
+                .find(|v| &v.payable.payable_id == id)
                 .map(|v| (i, v))
                 .ok_or_else(|| StorageError::Other(format!("payable {id} decided but not read")))
         })
         .collect::<Result<_, _>>()?;
-    applied.sort_by(|a, b| a.1.payable_id.cmp(&b.1.payable_id));
+    applied.sort_by(|a, b| a.1.payable.payable_id.cmp(&b.1.payable.payable_id));
     let receipts = if applied.is_empty() {
         Vec::new()
     } else {
@@ -611,7 +611,7 @@ where
             .bind(&payment.channel_id)
             .bind(&payment.payment_no)
             .bind(&payment.channel_txn_id)
-            .bind(&region)
+            .bind(region)
             .bind(owed.amount.as_fen())
             .bind(owed.reason.code())
             .bind(payment.refund_due.date)
@@ -620,7 +620,7 @@ where
             .await?;
             Some(RefundRef {
                 refund_no: payment.refund_no.clone(),
-                amount_fen: owed.amount.as_fen(),
+                amount_fen: owed.amount,
                 reason: owed.reason.code().to_owned(),
                 due: payment.refund_due.date,
             })
@@ -639,7 +639,7 @@ where
     )
     .bind(decision.status.code())
     .bind(&response)
-    .bind(&region)
+    .bind(region)
     .bind(&payment.payment_no)
     .execute(&mut **tx)
     .await?;
@@ -647,7 +647,7 @@ where
         sqlx::query("UPDATE orders SET status = 'paid' WHERE region_code = $3 AND order_no = $1 AND channel_id = $2 AND status IN ('open', 'expired')")
             .bind(order_no)
             .bind(&payment.channel_id)
-            .bind(&region)
+            .bind(region)
             .execute(&mut **tx)
             .await?;
     }
@@ -675,15 +675,15 @@ where
     for<'q> NaiveDate: Encode<'q, S::DB> + Type<S::DB>,
     usize: ColumnIndex<<S::DB as Database>::Row>,
 {
-    let region = &payment.region;
+    let region = payment.region.as_str();
     let count = applied.len();
     // The payables were read under lock and found payable: each must move now.
     let mut q = Statement::<S::DB>::new(
         "UPDATE payables SET status = 'paid', locked_by = NULL, locked_until = NULL \
          WHERE status IN ('unpaid', 'locked') AND region_code = ",
     );
-    q.push_bind(region.clone()).push(" AND payable_id IN (");
-    q.push_list(applied.iter().map(|(_, v)| v.payable_id.clone()));
+    q.push_bind(region.to_owned()).push(" AND payable_id IN (");
+    q.push_list(applied.iter().map(|(_, v)| v.payable.payable_id.clone()));
     q.push(")");
     let (sql, args) = q.into_parts()?;
     let taken = sqlx::query_with(&sql, S::arguments(args))
@@ -702,9 +702,9 @@ where
     );
     q.push_values(applied, |row, (_, v)| {
         row.push_bind(payment.payment_no.clone())
-            .push_bind(v.payable_id.clone())
-            .push_bind(v.region.clone())
-            .push_bind(v.amount_fen)
+            .push_bind(v.payable.payable_id.clone())
+            .push_bind(v.payable.region.to_string())
+            .push_bind(v.payable.amount_fen.as_fen())
             .push_bind(true);
     });
     let (sql, args) = q.into_parts()?;
@@ -733,7 +733,7 @@ where
         .iter()
         .zip(first..)
         .map(|((i, v), number)| ReceiptRef {
-            payable_id: v.payable_id.clone(),
+            payable_id: v.payable.payable_id.clone(),
             receipt_code: receipt_code.clone(),
             receipt_number: format!("{number:010}"),
             check_code: payment.check_codes.get(*i).cloned().unwrap_or_default(),
@@ -745,21 +745,21 @@ where
     );
     q.push_values(applied.iter().zip(&receipts), |row, ((_, v), receipt)| {
         let components = serde_json::json!([
-            {"code": "basic", "name": "基本医疗保险", "amount": v.basic_fen},
-            {"code": "critical_illness", "name": "大病保险", "amount": v.critical_illness_fen},
-            {"code": "long_term_care", "name": "照护保险", "amount": v.long_term_care_fen},
+            {"code": "basic", "name": "基本医疗保险", "amount": v.payable.basic_fen},
+            {"code": "critical_illness", "name": "大病保险", "amount": v.payable.critical_illness_fen},
+            {"code": "long_term_care", "name": "照护保险", "amount": v.payable.long_term_care_fen},
         ])
         .to_string();
         row.push_bind(receipt.receipt_code.clone())
             .push_bind(receipt.receipt_number.clone())
-            .push_bind(v.region.clone())
+            .push_bind(v.payable.region.to_string())
             .push_bind(receipt.check_code.clone())
-            .push_bind(v.payable_id.clone())
+            .push_bind(v.payable.payable_id.clone())
             .push_bind(payment.payment_no.clone())
-            .push_bind(v.id_number.clone())
+            .push_bind(v.payable.id_number.as_str().to_owned())
             .push_bind(v.name.clone())
-            .push_bind(v.fee_year)
-            .push_bind(v.amount_fen)
+            .push_bind(i32::from(v.payable.fee_year.get()))
+            .push_bind(v.payable.amount_fen.as_fen())
             .push_bind(components)
             .push_bind(payment.issued_on)
             .push_bind(format!("国家税务总局{}税务局", v.region_name))
@@ -779,16 +779,16 @@ where
             .cloned()
             .unwrap_or_else(|| format!("{}-{i}", payment.payment_no));
         let payload = serde_json::json!({
-            "event_id": event_id, "kind": "payment_applied", "payable_id": v.payable_id, "region": v.region,
-            "fee_year": v.fee_year, "amount": v.amount_fen, "payment_no": payment.payment_no,
+            "event_id": event_id, "kind": "payment_applied", "payable_id": v.payable.payable_id, "region": v.payable.region,
+            "fee_year": v.payable.fee_year, "amount": v.payable.amount_fen, "payment_no": payment.payment_no,
             "channel_id": payment.channel_id, "paid_at": payment.paid_at,
             "receipt_code": receipt.receipt_code, "receipt_number": receipt.receipt_number,
         })
         .to_string();
         row.push_bind(event_id)
-            .push_bind(v.region.clone())
+            .push_bind(v.payable.region.to_string())
             .push_bind("payment_applied")
-            .push_bind(v.payable_id.clone())
+            .push_bind(v.payable.payable_id.clone())
             .push_bind(payload)
             .push_bind(payment.now)
             .push_bind(payment.now);

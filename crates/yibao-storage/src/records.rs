@@ -4,8 +4,8 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 use yibao_domain::{
-    Assessment, EnrolmentStatus, FeeYear, Household, IdNumber, PayableStatus, Person, PersonName,
-    Phone, RegionCode, Relief, ReliefKind, StationCode,
+    Assessment, EnrolmentStatus, FeeYear, Fen, Household, IdNumber, PayableStatus, Person,
+    PersonName, Phone, RegionCode, Relief, ReliefKind, StationCode,
 };
 
 use crate::StorageError;
@@ -53,9 +53,10 @@ pub const MAX_UPSERT_BATCH: usize = 1000;
 /// A stored enrolment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct EnrolmentRecord {
-    #[sqlx(rename = "region_code")]
-    pub region: String,
-    pub fee_year: i32,
+    #[sqlx(rename = "region_code", try_from = "String")]
+    pub region: RegionCode,
+    #[sqlx(try_from = "i32")]
+    pub fee_year: FeeYear,
     #[sqlx(try_from = "String")]
     pub status: EnrolmentStatus,
     pub refusal_code: Option<String>,
@@ -91,7 +92,7 @@ pub struct NewPayable {
 
 impl NewPayable {
     pub fn status(&self) -> PayableStatus {
-        if self.assessment.amount == yibao_domain::Fen::ZERO {
+        if self.assessment.amount == Fen::ZERO {
             PayableStatus::Exempt
         } else {
             PayableStatus::Unpaid
@@ -99,20 +100,38 @@ impl NewPayable {
     }
 }
 
-/// A stored payable.
+/// A stored payable (应缴费信息), as every read of one gives it: assessment, the person page and,
+/// with its holder's name beside it ([`crate::collection::PayableView`]), a channel's search.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct PayableRecord {
     pub payable_id: String,
-    #[sqlx(rename = "region_code")]
-    pub region: String,
-    pub fee_year: i32,
-    pub id_number: String,
+    #[schema(value_type = String)]
+    #[sqlx(rename = "region_code", try_from = "String")]
+    pub region: RegionCode,
+    #[schema(value_type = i32)]
+    #[sqlx(try_from = "i32")]
+    pub fee_year: FeeYear,
+    /// In full: a payable record is staff-only data (channels and the public see a masked one).
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "serialize_id_number_in_full")]
+    #[sqlx(try_from = "String")]
+    pub id_number: IdNumber,
     pub category: String,
-    pub amount_fen: i64,
-    pub basic_fen: i64,
-    pub critical_illness_fen: i64,
-    pub long_term_care_fen: i64,
-    pub policy_amount_fen: i64,
+    #[schema(value_type = i64)]
+    #[sqlx(try_from = "i64")]
+    pub amount_fen: Fen,
+    #[schema(value_type = i64)]
+    #[sqlx(try_from = "i64")]
+    pub basic_fen: Fen,
+    #[schema(value_type = i64)]
+    #[sqlx(try_from = "i64")]
+    pub critical_illness_fen: Fen,
+    #[schema(value_type = i64)]
+    #[sqlx(try_from = "i64")]
+    pub long_term_care_fen: Fen,
+    #[schema(value_type = i64)]
+    #[sqlx(try_from = "i64")]
+    pub policy_amount_fen: Fen,
     pub relief_kind: Option<String>,
     #[schema(value_type = String)]
     #[sqlx(try_from = "String")]
@@ -120,6 +139,32 @@ pub struct PayableRecord {
     pub payable_from: NaiveDate,
     pub supersedes: Option<String>,
     pub inputs: String,
+    /// What holds it while `locked`: `order:<order no>` or `debit:<run no>`.
+    pub locked_by: Option<String>,
+    /// Until when (Unix seconds) the hold lasts; an expired hold is no hold.
+    pub locked_until: Option<i64>,
+}
+
+impl PayableRecord {
+    /// The status a channel sees at `now`: an expired lock is no lock.
+    pub fn channel_status(&self, now: i64) -> &'static str {
+        match self.status {
+            PayableStatus::Unpaid => "unpaid",
+            PayableStatus::Locked if self.locked_until.is_some_and(|t| t > now) => "locked",
+            PayableStatus::Locked => "unpaid",
+            PayableStatus::Paid | PayableStatus::Posted => "paid",
+            PayableStatus::Exempt => "exempt",
+            PayableStatus::Superseded | PayableStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Staff-only records serialise the ID number in full, where [`IdNumber`]'s own form is masked.
+pub fn serialize_id_number_in_full<S: serde::Serializer>(
+    id_number: &IdNumber,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(id_number.as_str())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

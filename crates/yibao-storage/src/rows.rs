@@ -31,7 +31,8 @@ where
 pub const PAYABLE_COLUMNS: &str =
     "payable_id, region_code, CAST(fee_year AS INTEGER) AS fee_year, \
      id_number, category, amount_fen, basic_fen, critical_illness_fen, long_term_care_fen, \
-     policy_amount_fen, relief_kind, status, payable_from, supersedes, inputs";
+     policy_amount_fen, relief_kind, status, payable_from, supersedes, inputs, locked_by, \
+     locked_until";
 
 /// A `persons` row.
 pub fn person_columns_from_row<R: Row>(r: &R) -> Result<PersonColumns, StorageError>
@@ -72,8 +73,9 @@ where
 /// The columns of [`crate::collection::PayableView`], joined from payables, persons and regions; a statement goes
 /// on with its `WHERE`.
 pub const PAYABLE_VIEW_SELECT: &str = "SELECT y.payable_id, y.region_code, g.name AS region_name, \
-     CAST(y.fee_year AS INTEGER) AS fee_year, y.id_number, p.name, y.amount_fen, y.basic_fen, \
-     y.critical_illness_fen, y.long_term_care_fen, y.status, y.locked_by, y.locked_until \
+     CAST(y.fee_year AS INTEGER) AS fee_year, y.id_number, p.name, y.category, y.amount_fen, \
+     y.basic_fen, y.critical_illness_fen, y.long_term_care_fen, y.policy_amount_fen, \
+     y.relief_kind, y.status, y.payable_from, y.supersedes, y.inputs, y.locked_by, y.locked_until \
      FROM payables y \
      JOIN persons p ON p.region_code = y.region_code AND p.id_number = y.id_number \
      JOIN pooling_regions g ON g.region_code = y.region_code ";

@@ -11,6 +11,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 use yibao_domain::reconciliation::Difference;
+use yibao_domain::{FeeYear, Fen, IdNumber, RegionCode};
 
 use crate::collection::{NewPayment, RefundState};
 use crate::debit_runs::DebitStore;
@@ -33,7 +34,7 @@ pub fn debit_lock_holder(run_no: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct NewAgreement {
     pub agreement_no: String,
-    pub region: String,
+    pub region: RegionCode,
     pub channel_id: String,
     pub payer_id_number: String,
     pub payer_name: String,
@@ -46,8 +47,9 @@ pub struct NewAgreement {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct AgreementRecord {
     pub agreement_no: String,
-    #[sqlx(rename = "region_code")]
-    pub region: String,
+    #[schema(value_type = String)]
+    #[sqlx(rename = "region_code", try_from = "String")]
+    pub region: RegionCode,
     pub channel_id: String,
     pub payer_id_number: String,
     pub payer_name: String,
@@ -80,8 +82,8 @@ pub enum AgreementOutcome {
 pub struct NewDebitRun {
     pub run_no: String,
     pub channel_id: String,
-    pub region: String,
-    pub fee_year: i32,
+    pub region: RegionCode,
+    pub fee_year: FeeYear,
     pub debit_date: NaiveDate,
     /// Unix seconds: the run's locks hold until then; an abandoned run releases them.
     pub lock_until: i64,
@@ -92,15 +94,20 @@ pub struct NewDebitRun {
 pub struct DebitRunRecord {
     pub run_no: String,
     pub channel_id: String,
-    #[sqlx(rename = "region_code")]
-    pub region: String,
-    pub fee_year: i32,
+    #[schema(value_type = String)]
+    #[sqlx(rename = "region_code", try_from = "String")]
+    pub region: RegionCode,
+    #[schema(value_type = i32)]
+    #[sqlx(try_from = "i32")]
+    pub fee_year: FeeYear,
     pub debit_date: NaiveDate,
     #[schema(value_type = String)]
     #[sqlx(try_from = "String")]
     pub status: yibao_domain::DebitRunStatus,
     pub item_count: i64,
-    pub total_fen: i64,
+    #[schema(value_type = i64)]
+    #[sqlx(try_from = "i64")]
+    pub total_fen: Fen,
     pub lock_until: i64,
     pub result_summary: Option<String>,
 }
@@ -121,12 +128,16 @@ pub enum DebitRunOutcome {
 pub struct DebitItemRecord {
     pub seq: i64,
     pub item_ref: String,
-    #[sqlx(rename = "region_code")]
-    pub region: String,
+    #[schema(value_type = String)]
+    #[sqlx(rename = "region_code", try_from = "String")]
+    pub region: RegionCode,
     pub payable_id: String,
     pub agreement_no: String,
-    /// The member debited for (whose payable it is).
-    pub id_number: String,
+    /// The member debited for (whose payable it is), in full: debit runs are staff-only.
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::records::serialize_id_number_in_full")]
+    #[sqlx(try_from = "String")]
+    pub id_number: IdNumber,
     pub name: String,
     /// The agreement holder (持卡人): the account's owner, whom the bank checks. Only for the
     /// request file; not listed.
@@ -134,7 +145,9 @@ pub struct DebitItemRecord {
     pub holder_id_number: String,
     #[serde(skip)]
     pub holder_name: String,
-    pub amount_fen: i64,
+    #[schema(value_type = i64)]
+    #[sqlx(try_from = "i64")]
+    pub amount_fen: Fen,
     pub outcome: String,
     pub bank_txn_id: Option<String>,
     pub failure_code: Option<String>,

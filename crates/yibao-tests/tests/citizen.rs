@@ -582,7 +582,7 @@ async fn a_resident_pays_online_through_the_simulated_cashier_and_notifications_
             .unwrap()
             .unwrap();
         assert_eq!(owed.status.code(), "refund_pending");
-        assert_eq!(owed.refund.as_ref().unwrap().amount_fen, second.amount);
+        assert_eq!(owed.refund.as_ref().unwrap().amount_fen.as_fen(), second.amount);
         assert_eq!(owed.refund.as_ref().unwrap().status.code(), "owed");
         // The site hands it back to the provider (`yibao serve` does so every minute).
         let app = yibao_server::AppState::new(storage.clone(), Clock::fixed(instant()));

@@ -77,7 +77,10 @@ async fn payable(storage: &dyn Storage, id: &str, region: &str) -> (String, i64)
         .await
         .unwrap();
     assert_eq!(views.len(), 1, "one payable of {id} in {region}");
-    (views[0].payable_id.clone(), views[0].amount_fen)
+    (
+        views[0].payable.payable_id.clone(),
+        views[0].payable.amount_fen.as_fen(),
+    )
 }
 
 fn due() -> DueDate {
@@ -99,7 +102,7 @@ fn payment(
     order: Option<&str>,
 ) -> NewPayment {
     NewPayment {
-        region: region.to_owned(),
+        region: region.parse().unwrap(),
         payment_no: yibao_storage::regional_id::regional_id("PM", region, &unique()),
         refund_no: yibao_storage::regional_id::regional_id("RF", region, &unique()),
         channel_id: "province".into(),
@@ -108,7 +111,7 @@ fn payment(
         lock_holder: None,
         refund_all: None,
         payable_ids: payables.to_vec(),
-        amount_fen: amount,
+        amount_fen: yibao_domain::Fen::new(amount).unwrap(),
         paid_at: "2026-11-22T10:15:00+08:00".into(),
         paid_on: today(),
         fingerprint: format!("{txn}:{amount}"),
@@ -128,8 +131,8 @@ fn order(region: &str, channel_order_no: &str, payables: &[String], amount: i64)
         order_no: yibao_storage::regional_id::regional_id("OD", region, &unique()),
         channel_id: "province".into(),
         channel_order_no: channel_order_no.into(),
-        region: region.into(),
-        amount_fen: amount,
+        region: region.parse().unwrap(),
+        amount_fen: yibao_domain::Fen::new(amount).unwrap(),
         payer_name: None,
         payer_phone: None,
         payable_ids: payables.to_vec(),
@@ -275,7 +278,7 @@ async fn a_channels_transaction_and_order_numbers_are_used_once_whatever_region_
             .payables_by_id(std::slice::from_ref(&p_nantong))
             .await
             .unwrap();
-        assert_eq!(still[0].status.code(), "unpaid");
+        assert_eq!(still[0].payable.status.code(), "unpaid");
         let payments = "SELECT COUNT(*) FROM payments WHERE channel_txn_id = $1";
         assert_eq!(count(&db, payments, "T-ONCE").await, 1);
         // Its status is found whatever region the channel thinks it is in.
@@ -540,6 +543,7 @@ async fn the_hot_paths_go_to_one_shard_per_statement() {
             .payables_by_id(std::slice::from_ref(&p_haikou))
             .await
             .unwrap()[0]
+            .payable
             .status
             .code(),
         "posted"
@@ -564,6 +568,7 @@ async fn the_hot_paths_go_to_one_shard_per_statement() {
             .payables_by_id(std::slice::from_ref(&p_haikou))
             .await
             .unwrap()[0]
+            .payable
             .status
             .code(),
         "unpaid"

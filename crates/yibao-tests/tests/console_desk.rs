@@ -214,7 +214,9 @@ async fn refunds_are_listed_by_state_with_the_overdue_marked_and_retried_only_wi
         let hainan = admin.get("/console/refunds?region=460100").await;
         hainan.expect_text("没有符合条件的退费");
         let amount = yibao_console::view::yuan(
-            w.storage.refunds(Some("owed"), None, 1).await.unwrap()[0].amount_fen,
+            w.storage.refunds(Some("owed"), None, 1).await.unwrap()[0]
+                .amount_fen
+                .as_fen(),
         );
         admin.get("/console/refunds").await.expect_text(&amount);
 
@@ -342,7 +344,9 @@ async fn payments_are_found_by_a_posted_id_number_and_listed_masked() {
         day.expect_text("DESK-T-1")
             .expect_text("DESK-T-3")
             .expect_text(&yibao_console::view::yuan(
-                w.storage.refunds(Some("owed"), None, 1).await.unwrap()[0].amount_fen,
+                w.storage.refunds(Some("owed"), None, 1).await.unwrap()[0]
+                    .amount_fen
+                    .as_fen(),
             ))
             .expect_no_text(&name)
             .expect_no_text(&id)

@@ -299,7 +299,7 @@ async fn assessment_prices_categories_and_exemptions_at_their_boundaries() {
                 let p = storage.payables_of_person(&id(&id_text)).await.unwrap();
                 assert_eq!(p.len(), 1);
                 (
-                    p[0].amount_fen,
+                    p[0].amount_fen.as_fen(),
                     p[0].status.code().to_owned(),
                     p[0].category.clone(),
                 )
@@ -329,10 +329,10 @@ async fn assessment_prices_categories_and_exemptions_at_their_boundaries() {
         );
         let p = &storage.payables_of_person(&id(&subsidised)).await.unwrap()[0];
         assert_eq!(
-            p.basic_fen + p.critical_illness_fen + p.long_term_care_fen,
-            p.amount_fen
+            p.basic_fen.as_fen() + p.critical_illness_fen.as_fen() + p.long_term_care_fen.as_fen(),
+            p.amount_fen.as_fen()
         );
-        assert_eq!(p.policy_amount_fen, 43000);
+        assert_eq!(p.policy_amount_fen.as_fen(), 43000);
 
         // Running it again creates nothing twice.
         let again = assess_region(
@@ -363,7 +363,7 @@ async fn a_registry_edit_never_changes_an_assessed_payable_until_reassessed() {
             .unwrap();
         let before = storage.payables_of_person(&id(&person)).await.unwrap();
         assert_eq!(
-            (before.len(), before[0].amount_fen),
+            (before.len(), before[0].amount_fen.as_fen()),
             (1, 43000),
             "the edit alone changes nothing"
         );
@@ -378,7 +378,7 @@ async fn a_registry_edit_never_changes_an_assessed_payable_until_reassessed() {
         )
         .await
         .unwrap();
-        assert_eq!(new.amount_fen, 0);
+        assert_eq!(new.amount_fen.as_fen(), 0);
         assert_eq!(new.status.code(), "exempt");
         assert_eq!(
             new.payable_from,

@@ -149,7 +149,7 @@ async fn a_scrape_shows_traffic_payments_refunds_and_the_outbox() {
             Some(overdue.len() as f64),
             "a month later every unsettled refund is overdue"
         );
-        let owed_fen: i64 = overdue.iter().map(|r| r.amount_fen).sum();
+        let owed_fen: i64 = overdue.iter().map(|r| r.amount_fen.as_fen()).sum();
         assert_eq!(sample(&text, "yibao_refunds_owed_fen"), Some(owed_fen as f64));
         let max = match db.backend {
             yibao_storage::Backend::Sqlite => yibao_storage_sqlite::MAX_CONNECTIONS,

@@ -106,7 +106,7 @@ async fn group_commit_keeps_an_unavailable_database_unavailable() {
         }
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
         let payment = NewPayment {
-            region: "320600".into(),
+            region: "320600".parse().unwrap(),
             payment_no: "PMoutage".into(),
             refund_no: "RFoutage".into(),
             channel_id: "bank".into(),
@@ -115,7 +115,7 @@ async fn group_commit_keeps_an_unavailable_database_unavailable() {
             lock_holder: None,
             refund_all: None,
             payable_ids: vec!["P1".into()],
-            amount_fen: 43000,
+            amount_fen: yibao_domain::Fen::new(43000).unwrap(),
             paid_at: "2026-11-02T10:15:00+08:00".into(),
             paid_on: today,
             fingerprint: "f".into(),

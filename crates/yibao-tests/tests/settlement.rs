@@ -148,6 +148,7 @@ async fn status_of(w: &World, payable_id: &str) -> String {
         .payables_by_id(&[payable_id.to_owned()])
         .await
         .unwrap()[0]
+        .payable
         .status
         .code()
         .to_owned()
@@ -198,7 +199,7 @@ async fn result_file(w: &World, run_no: &str, fail: &[String]) -> Vec<u8> {
             } else {
                 DebitOutcome::Succeeded {
                     bank_txn_id: format!("BK-{}", item.item_ref),
-                    amount: Fen::new(item.amount_fen).unwrap(),
+                    amount: item.amount_fen,
                 }
             };
             (item.item_ref.clone(), outcome)
@@ -291,7 +292,7 @@ async fn a_debit_run_locks_its_payables_and_the_banks_result_pays_them() {
         )
         .await
         .unwrap();
-        assert_eq!((run.item_count, run.total_fen), (3, 3 * 43000));
+        assert_eq!((run.item_count, run.total_fen.as_fen()), (3, 3 * 43000));
         // One run per bank, region, year and date.
         assert_eq!(
             debit::create_run(
@@ -964,7 +965,7 @@ async fn refunds_of_every_source_go_owed_sent_and_succeeded_or_failed_with_bound
                 .await
                 .unwrap();
         assert_eq!(
-            (reassess.reason.as_str(), reassess.amount_fen),
+            (reassess.reason.as_str(), reassess.amount_fen.as_fen()),
             ("REASSESSED", 43000)
         );
         assert_eq!(
@@ -1314,7 +1315,7 @@ fn result_of(
         item.item_ref.clone(),
         DebitOutcome::Succeeded {
             bank_txn_id: txn.into(),
-            amount: Fen::new(item.amount_fen).unwrap(),
+            amount: item.amount_fen,
         },
     )
 }
@@ -1681,7 +1682,7 @@ async fn a_family_debit_request_names_the_agreement_holder_and_the_member_after(
                     reason: String::new(),
                 },
                 debit_day: None,
-                member_id_number: Some(items[1 - i].id_number.clone()),
+                member_id_number: Some(items[1 - i].id_number.as_str().to_owned()),
             })
             .collect();
         let file =
@@ -1747,7 +1748,7 @@ async fn a_bank_result_before_its_debit_date_is_refused() {
                     item_ref: items[0].item_ref.clone(),
                     outcome: DebitOutcome::Succeeded {
                         bank_txn_id: "BK-EARLY-1".into(),
-                        amount: Fen::new(items[0].amount_fen).unwrap(),
+                        amount: items[0].amount_fen,
                     },
                     debit_day: Some(d),
                     member_id_number: None,
@@ -1781,7 +1782,7 @@ async fn a_bank_result_before_its_debit_date_is_refused() {
             .unwrap();
         assert_eq!(
             rows.iter().map(|r| r.applied_fen).sum::<i64>(),
-            items[0].amount_fen,
+            items[0].amount_fen.as_fen(),
             "{rows:?}"
         );
         assert_invariants(&w).await;
@@ -1797,7 +1798,13 @@ async fn refunds_by_txn(w: &World, txn: &str) -> Vec<(String, i64, String)> {
         .unwrap()
         .into_iter()
         .filter(|r| r.channel_txn_id == txn)
-        .map(|r| (r.refund_no, r.amount_fen, r.status.code().to_owned()))
+        .map(|r| {
+            (
+                r.refund_no,
+                r.amount_fen.as_fen(),
+                r.status.code().to_owned(),
+            )
+        })
         .collect()
 }
 

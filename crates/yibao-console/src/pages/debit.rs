@@ -146,7 +146,7 @@ impl DebitPage {
 fn agreement_line(a: &AgreementRecord) -> AgreementLine {
     AgreementLine {
         agreement_no: a.agreement_no.clone(),
-        region: a.region.clone(),
+        region: a.region.to_string(),
         channel_id: a.channel_id.clone(),
         payer: mask_name(&a.payer_name),
         payer_id: mask_id(&a.payer_id_number),
@@ -162,12 +162,12 @@ fn run_line(r: &DebitRunRecord) -> RunLine {
     RunLine {
         run_no: r.run_no.clone(),
         channel_id: r.channel_id.clone(),
-        region: r.region.clone(),
-        fee_year: r.fee_year,
+        region: r.region.to_string(),
+        fee_year: i32::from(r.fee_year.get()),
         debit_date: r.debit_date.to_string(),
         status: r.status.name_zh(),
         items: r.item_count,
-        total: yuan(r.total_fen),
+        total: yuan(r.total_fen.as_fen()),
     }
 }
 
@@ -491,8 +491,8 @@ async fn run_page(
                 .map(|i| ItemLine {
                     seq: i.seq,
                     name: mask_name(&i.name),
-                    id: mask_id(&i.id_number),
-                    amount: yuan(i.amount_fen),
+                    id: i.id_number.masked(),
+                    amount: yuan(i.amount_fen.as_fen()),
                     outcome: status_zh(&i.outcome),
                     failure: i.failure_reason.clone().unwrap_or_default(),
                 })

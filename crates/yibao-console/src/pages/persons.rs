@@ -263,19 +263,22 @@ pub struct PayableLine {
 
 impl PayableLine {
     fn of(p: &PayableRecord) -> PayableLine {
-        let mut parts = vec![format!("基本医疗 {}", yuan(p.basic_fen))];
-        if p.critical_illness_fen > 0 {
-            parts.push(format!("大病保险 {}", yuan(p.critical_illness_fen)));
+        let mut parts = vec![format!("基本医疗 {}", yuan(p.basic_fen.as_fen()))];
+        if p.critical_illness_fen.as_fen() > 0 {
+            parts.push(format!(
+                "大病保险 {}",
+                yuan(p.critical_illness_fen.as_fen())
+            ));
         }
-        if p.long_term_care_fen > 0 {
-            parts.push(format!("长期护理 {}", yuan(p.long_term_care_fen)));
+        if p.long_term_care_fen.as_fen() > 0 {
+            parts.push(format!("长期护理 {}", yuan(p.long_term_care_fen.as_fen())));
         }
         PayableLine {
             payable_id: p.payable_id.clone(),
-            fee_year: p.fee_year,
+            fee_year: i32::from(p.fee_year.get()),
             category: yibao_domain::fee::Category::from_code(&p.category)
                 .map_or_else(|| p.category.clone(), |c| c.name_zh().to_owned()),
-            amount: yuan(p.amount_fen),
+            amount: yuan(p.amount_fen.as_fen()),
             components: parts.join("，"),
             status: payable_status_zh(p.status.code()),
             payable_from: p.payable_from.to_string(),
@@ -474,8 +477,8 @@ async fn record_page(
             .iter()
             .map(|r| ReceiptLine {
                 number: format!("{}-{}", r.receipt_code, r.receipt_number),
-                fee_year: r.fee_year,
-                amount: yuan(r.amount_fen),
+                fee_year: i32::from(r.fee_year.get()),
+                amount: yuan(r.amount_fen.as_fen()),
                 issued_on: r.issued_on.to_string(),
                 voided: r.status == yibao_domain::ReceiptStatus::Voided,
             })

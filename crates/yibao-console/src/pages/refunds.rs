@@ -45,7 +45,7 @@ impl RefundLine {
         RefundLine {
             refund_no: r.refund_no.clone(),
             channel_txn_id: r.channel_txn_id.clone(),
-            amount: yuan(r.amount_fen),
+            amount: yuan(r.amount_fen.as_fen()),
             reason: RefundReason::from_code(&r.reason)
                 .map_or_else(|| r.reason.clone(), |x| x.name_zh().to_owned()),
             due: r.due.to_string(),

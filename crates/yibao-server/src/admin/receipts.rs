@@ -10,7 +10,7 @@ use yibao_storage::collection::ReceiptRecord;
 
 use crate::auth::Staff;
 use crate::http::ApiRouter;
-use crate::receipts::{masked_id, pdf_response, render_pdf_off_thread, PayerName};
+use crate::receipts::{pdf_response, render_pdf_off_thread, PayerName};
 use crate::{AppState, ErrorBody, ErrorCode, ServiceError};
 
 /// This topic's routes, each declared once for the router and the OpenAPI document.
@@ -47,15 +47,11 @@ async fn check_scope(
     staff: &Staff,
     receipt: &ReceiptRecord,
 ) -> Result<RegionCode, ServiceError> {
-    let region = RegionCode::parse(&receipt.region)
-        .map_err(|e| ServiceError::internal("receipt region", e))?;
+    let region = receipt.region;
     let station = if staff.reads_by_station() {
-        let id = IdNumber::parse(&receipt.id_number, chrono::NaiveDate::MAX)
-            .map_err(|e| ServiceError::internal("receipt id number", e))?
-            .id_number;
         state
             .storage
-            .get_person(region, &id)
+            .get_person(region, &receipt.id_number)
             .await?
             .and_then(|(person, _)| person.station)
     } else {
@@ -100,14 +96,14 @@ fn staff_json(state: &AppState, receipt: &ReceiptRecord) -> StaffReceipt {
         receipt_number: receipt.receipt_number.clone(),
         check_code: receipt.check_code.clone(),
         title: "社会保险费电子票据".to_owned(),
-        region: receipt.region.clone(),
+        region: receipt.region.to_string(),
         payer_name: receipt.payer_name.clone(),
-        payer_id_number: receipt.id_number.clone(),
+        payer_id_number: receipt.id_number.as_str().to_owned(),
         item_name: "城乡居民基本医疗保险".to_owned(),
-        fee_year: receipt.fee_year,
+        fee_year: i32::from(receipt.fee_year.get()),
         // Stored as the JSON list of components written when the receipt was issued.
         components: serde_json::from_str(&receipt.components).unwrap_or_default(),
-        amount: receipt.amount_fen,
+        amount: receipt.amount_fen.as_fen(),
         issued_on: receipt.issued_on,
         issuer: receipt.issuer.clone(),
         status: receipt.status.code().to_owned(),
@@ -152,7 +148,7 @@ pub async fn staff_receipt(
         &staff,
         "receipt.read",
         Some(region),
-        &masked_id(&receipt.id_number),
+        &receipt.id_number.masked(),
         json!({"receipt_no": format!("{code}-{number}"), "format": if wants_pdf { "pdf" } else { "json" }}),
     )
     .await?;

@@ -72,9 +72,7 @@ pub async fn put_fee_policy(
     let policy =
         crate::services::setup::put_fee_policy(state.storage.as_ref(), code, fee_year, &input)
             .await?;
-    state
-        .fee_policies
-        .forget(&(code.to_string(), i32::from(fee_year.get())));
+    state.fee_policies.forget(&(code, fee_year));
     audit(
         &state,
         &staff,

@@ -37,6 +37,17 @@ impl ChannelContext {
     pub fn allows(&self, region: &str) -> bool {
         self.regions.iter().any(|r| r == region)
     }
+
+    /// The region a payment naming none of this channel's payables is kept under: the channel's
+    /// first (registration refuses a channel without one, or with a malformed code).
+    pub fn home_region(&self) -> Result<yibao_domain::RegionCode, crate::error::ServiceError> {
+        match self.regions.first() {
+            Some(region) => Ok(yibao_domain::RegionCode::parse(region)?),
+            None => Err(crate::error::ServiceError::of(
+                crate::error::ErrorCode::RegionNotAllowed,
+            )),
+        }
+    }
 }
 
 /// Token buckets per channel: `rate_per_second` tokens a second, bursts up to one second's worth.

@@ -11,12 +11,13 @@ use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
-use yibao_domain::{FeePolicy, FeeYear, IdNumber, PayableStatus, PersonName, RegionCode};
+use yibao_domain::{FeePolicy, FeeYear, Fen, IdNumber, PayableStatus, PersonName, RegionCode};
 use yibao_storage::collection::{
     NewOrder, NewPayment, OrderOutcome, OrderRecord, PayableView, PaymentOutcome,
     PaymentReportOutcome, ReceiptRecord, RefundResultOutcome, RefundState, ReversalOutcome,
     MAX_PAYABLES_PER_REQUEST,
 };
+use yibao_storage::PayableRecord;
 
 use super::answers::{
     Component, Insured, OrderAnswer, PayableAnswer, PaymentAnswer, PaymentStatusAnswer,
@@ -75,10 +76,6 @@ fn protocol_reason(code: &str) -> &str {
     yibao_domain::settlement::RefundReason::from_code(code).map_or(code, |r| r.protocol_code())
 }
 
-fn masked_id(id: &str) -> String {
-    IdNumber::parse(id, NaiveDate::MAX).map_or_else(|_| "*".into(), |p| p.id_number.masked())
-}
-
 fn component(code: &str, name: &str, amount: i64) -> Component {
     Component {
         code: code.to_owned(),
@@ -87,20 +84,20 @@ fn component(code: &str, name: &str, amount: i64) -> Component {
     }
 }
 
-fn components(v: &PayableView) -> Vec<Component> {
-    let mut parts = vec![component("basic", "基本医疗保险", v.basic_fen)];
-    if v.critical_illness_fen > 0 {
+fn components(p: &PayableRecord) -> Vec<Component> {
+    let mut parts = vec![component("basic", "基本医疗保险", p.basic_fen.as_fen())];
+    if p.critical_illness_fen > Fen::ZERO {
         parts.push(component(
             "critical_illness",
             "大病保险",
-            v.critical_illness_fen,
+            p.critical_illness_fen.as_fen(),
         ));
     }
-    if v.long_term_care_fen > 0 {
+    if p.long_term_care_fen > Fen::ZERO {
         parts.push(component(
             "long_term_care",
             "照护保险",
-            v.long_term_care_fen,
+            p.long_term_care_fen.as_fen(),
         ));
     }
     parts
@@ -110,10 +107,10 @@ fn components(v: &PayableView) -> Vec<Component> {
 pub async fn policies_for(
     state: &AppState,
     views: &[PayableView],
-) -> Result<HashMap<(String, i32), FeePolicy>, ServiceError> {
+) -> Result<HashMap<(RegionCode, FeeYear), FeePolicy>, ServiceError> {
     let mut out = HashMap::new();
     for v in views {
-        let key = (v.region.clone(), v.fee_year);
+        let key = (v.payable.region, v.payable.fee_year);
         if out.contains_key(&key) {
             continue;
         }
@@ -121,12 +118,8 @@ pub async fn policies_for(
         let policy = match state.fee_policies.lookup(&key) {
             yibao_storage::memo::Lookup::Known(policy) => policy,
             yibao_storage::memo::Lookup::Unknown(generation) => {
-                let region = RegionCode::parse(&v.region)?;
-                let year = FeeYear::new(i64::from(v.fee_year))?;
-                let policy = state.storage.get_fee_policy(region, year).await?;
-                state
-                    .fee_policies
-                    .store(key.clone(), policy.clone(), generation);
+                let policy = state.storage.get_fee_policy(key.0, key.1).await?;
+                state.fee_policies.store(key, policy.clone(), generation);
                 policy
             }
         };
@@ -188,19 +181,18 @@ pub async fn search(
     let payables: Vec<PayableAnswer> = views
         .iter()
         .map(|v| {
-            let window = policies
-                .get(&(v.region.clone(), v.fee_year))
-                .map(|p| p.window());
+            let p = &v.payable;
+            let window = policies.get(&(p.region, p.fee_year)).map(|p| p.window());
             PayableAnswer {
-                payable_id: v.payable_id.clone(),
+                payable_id: p.payable_id.clone(),
                 item: "resident_medical".to_owned(),
                 item_name: "城乡居民基本医疗保险".to_owned(),
-                fee_year: v.fee_year,
-                region: v.region.clone(),
+                fee_year: i32::from(p.fee_year.get()),
+                region: p.region.to_string(),
                 region_name: v.region_name.clone(),
-                amount: v.amount_fen,
-                components: components(v),
-                status: v.channel_status(now).to_owned(),
+                amount: p.amount_fen.as_fen(),
+                components: components(p),
+                status: p.channel_status(now).to_owned(),
                 window: window.map(|w| Window {
                     opens: w.opens(),
                     closes: w.closes(),
@@ -229,7 +221,7 @@ pub struct OrderRequest {
 fn order_json(order: &OrderRecord) -> OrderAnswer {
     OrderAnswer {
         order_no: order.order_no.clone(),
-        amount: order.amount_fen,
+        amount: order.amount_fen.as_fen(),
         expires_at: rfc3339(order.expires_at),
         status: order.status.code().to_owned(),
     }
@@ -316,11 +308,17 @@ pub async fn place_order(
             "有应缴费信息不存在，请重新查询后再下单",
         ));
     }
-    if views.iter().any(|v| !channel.allows(&v.region)) {
+    if views
+        .iter()
+        .any(|v| !channel.allows(v.payable.region.as_str()))
+    {
         return Err(ServiceError::of(ErrorCode::RegionNotAllowed));
     }
     // An order's rows live in one region (on a Citus cluster, on that region's shard).
-    if views.iter().any(|v| v.region != views[0].region) {
+    if views
+        .iter()
+        .any(|v| v.payable.region != views[0].payable.region)
+    {
         return Err(ServiceError::new(
             ErrorCode::NotPayable,
             "一个订单只能包含同一统筹区的应缴费，请按统筹区分别下单",
@@ -328,15 +326,15 @@ pub async fn place_order(
     }
     let now = state.clock.now().timestamp();
     for v in &views {
-        match v.channel_status(now) {
+        match v.payable.channel_status(now) {
             "paid" => return Err(ServiceError::of(ErrorCode::AlreadyPaid)),
             "exempt" | "cancelled" => return Err(ServiceError::of(ErrorCode::NotPayable)),
-            "locked" => return Err(locked_error(v.locked_by.as_deref())),
+            "locked" => return Err(locked_error(v.payable.locked_by.as_deref())),
             _ => {}
         }
     }
-    let total: i64 = views.iter().map(|v| v.amount_fen).sum();
-    if total != req.amount {
+    let total = Fen::checked_sum(views.iter().map(|v| v.payable.amount_fen))?;
+    if total.as_fen() != req.amount {
         return Err(ServiceError::new(
             ErrorCode::AmountMismatch,
             format!(
@@ -349,18 +347,18 @@ pub async fn place_order(
     let policies = policies_for(state, &views).await?;
     for v in &views {
         let open = policies
-            .get(&(v.region.clone(), v.fee_year))
+            .get(&(v.payable.region, v.payable.fee_year))
             .is_some_and(|p| p.accepts_payment_on(today));
         if !open {
             return Err(ServiceError::of(ErrorCode::WindowClosed));
         }
     }
     let order = NewOrder {
-        order_no: new_regional_id("OD", &views[0].region),
+        order_no: new_regional_id("OD", views[0].payable.region.as_str()),
         channel_id: channel.channel_id.clone(),
         channel_order_no: req.channel_order_no.clone(),
-        region: views[0].region.clone(),
-        amount_fen: req.amount,
+        region: views[0].payable.region,
+        amount_fen: total,
         payer_name,
         payer_phone,
         payable_ids: ids,
@@ -432,7 +430,7 @@ pub fn payment_json(outcome: &PaymentOutcome) -> PaymentAnswer {
         receipts: receipt_refs(&outcome.receipts),
         refund: outcome.refund.as_ref().map(|refund| RefundOwed {
             refund_no: refund.refund_no.clone(),
-            amount: refund.amount_fen,
+            amount: refund.amount_fen.as_fen(),
             reason: protocol_reason(&refund.reason).to_owned(),
             due: refund.due,
         }),
@@ -461,6 +459,7 @@ pub async fn take_payment_report(
     if req.amount <= 0 {
         return Err(bad_request("amount 应为正整数（分）"));
     }
+    let amount = Fen::new_non_negative(req.amount)?;
     let paid_at =
         DateTime::<FixedOffset>::parse_from_rfc3339(req.paid_at.trim()).map_err(|_| {
             bad_request("paid_at 应为带时区的 RFC 3339 时间，如 2020-11-02T10:15:00+08:00")
@@ -498,30 +497,35 @@ pub async fn take_payment_report(
     };
     ids.sort();
     let views = state.storage.payables_by_id(&ids).await?;
-    if views.iter().any(|v| !channel.allows(&v.region)) {
+    if views
+        .iter()
+        .any(|v| !channel.allows(v.payable.region.as_str()))
+    {
         ids.clear(); // Not this channel's to collect: all of it goes back.
     }
     let paid_on = paid_at.with_timezone(&CHINA_STANDARD_TIME).date_naive();
-    let region = views
-        .first()
-        .map(|v| v.region.clone())
-        .or_else(|| channel.regions.first().cloned())
-        .unwrap_or_default();
+    let region = match views.first() {
+        Some(v) => v.payable.region,
+        None => channel.home_region()?,
+    };
     // Money is held: a calendar problem must not refuse it (refund_due falls back to weekdays).
-    let refund_due = refund_due(state.storage.as_ref(), Some(&region), paid_on).await?;
+    let refund_due = refund_due(state.storage.as_ref(), Some(region.as_str()), paid_on).await?;
     let payment = NewPayment {
-        region: region.clone(),
-        payment_no: new_regional_id("PM", &region),
-        refund_no: new_regional_id("RF", &region),
+        region,
+        payment_no: new_regional_id("PM", region.as_str()),
+        refund_no: new_regional_id("RF", region.as_str()),
         channel_id: channel.channel_id.clone(),
         channel_txn_id: req.channel_txn_id.clone(),
         order_no,
         lock_holder: None,
         refund_all: None,
         check_codes: ids.iter().map(|_| new_check_code()).collect(),
-        event_ids: ids.iter().map(|_| new_regional_id("EV", &region)).collect(),
+        event_ids: ids
+            .iter()
+            .map(|_| new_regional_id("EV", region.as_str()))
+            .collect(),
         payable_ids: ids,
-        amount_fen: req.amount,
+        amount_fen: amount,
         paid_at: paid_at.to_rfc3339(),
         paid_on,
         fingerprint: print,
@@ -561,7 +565,7 @@ pub async fn take_payment_report(
 fn refund_json(r: &RefundState) -> RefundOwed {
     RefundOwed {
         refund_no: r.refund_no.clone(),
-        amount: r.amount_fen,
+        amount: r.amount_fen.as_fen(),
         reason: protocol_reason(&r.reason).to_owned(),
         due: r.due,
     }
@@ -672,7 +676,7 @@ pub async fn pending_refunds(
         .map(|r| PendingRefund {
             refund_no: r.refund_no.clone(),
             channel_txn_id: r.channel_txn_id.clone(),
-            amount: r.amount_fen,
+            amount: r.amount_fen.as_fen(),
             reason: protocol_reason(&r.reason).to_owned(),
             due: r.due,
         })
@@ -772,8 +776,8 @@ fn receipt_brief(r: &ReceiptRecord) -> ReceiptBrief {
         receipt_number: r.receipt_number.clone(),
         check_code: r.check_code.clone(),
         payable_id: r.payable_id.clone(),
-        fee_year: r.fee_year,
-        amount: r.amount_fen,
+        fee_year: i32::from(r.fee_year.get()),
+        amount: r.amount_fen.as_fen(),
         issued_on: r.issued_on,
         status: r.status.code().to_owned(),
     }
@@ -878,7 +882,7 @@ pub async fn get_receipt(
     headers: HeaderMap,
 ) -> Result<Response, ServiceError> {
     let receipt = receipt_checked(&state, &code, &number, query.check_code.as_deref()).await?;
-    if !channel.allows(&receipt.region) {
+    if !channel.allows(receipt.region.as_str()) {
         return Err(ServiceError::of(ErrorCode::RegionNotAllowed));
     }
     if wants_pdf(&headers) {
@@ -900,12 +904,12 @@ fn channel_receipt_json(
         title: "社会保险费电子票据".to_owned(),
         payer_name_masked: masked_name(&receipt.payer_name),
         payer_name: (payer == PayerName::Full).then(|| receipt.payer_name.clone()),
-        payer_id_number_masked: masked_id(&receipt.id_number),
+        payer_id_number_masked: receipt.id_number.masked(),
         item: "resident_medical".to_owned(),
         item_name: "城乡居民基本医疗保险".to_owned(),
-        fee_year: receipt.fee_year,
+        fee_year: i32::from(receipt.fee_year.get()),
         components,
-        amount: receipt.amount_fen,
+        amount: receipt.amount_fen.as_fen(),
         issued_on: receipt.issued_on,
         verify_url: state.public_base_url.verify_url(receipt),
         receipt_code: receipt.receipt_code.clone(),
@@ -943,10 +947,10 @@ pub async fn payer_copy(
 ) -> Result<Response, ServiceError> {
     let id = IdNumber::parse(&req.id_number, state.clock.today())?.id_number;
     let receipt = receipt_checked(&state, &code, &number, Some(&req.check_code)).await?;
-    if !channel.allows(&receipt.region) {
+    if !channel.allows(receipt.region.as_str()) {
         return Err(ServiceError::of(ErrorCode::RegionNotAllowed));
     }
-    let proven = receipt.id_number == id.as_str()
+    let proven = receipt.id_number == id
         && PersonName::parse(&receipt.payer_name).is_ok_and(|n| n.matches(&req.name));
     if !proven {
         return Err(ServiceError::new(

@@ -16,7 +16,7 @@ use yibao_domain::DebitRunStatus;
 use yibao_domain::{IdNumber, PersonName, RegionCode};
 use yibao_statement_file::{
     read_debit_result, write_debit_request, DebitMember, DebitOutcome, DebitRequestHeader,
-    DebitRequestItem, Fen, Limits,
+    DebitRequestItem, Limits,
 };
 use yibao_storage::collection::PaymentReportOutcome;
 use yibao_storage::settlement::{
@@ -90,7 +90,7 @@ pub async fn sign_agreement(
     let outcome = storage
         .sign_agreement(&NewAgreement {
             agreement_no: input.agreement_no.to_owned(),
-            region: region.to_string(),
+            region,
             channel_id: input.channel_id.to_owned(),
             payer_id_number: payer.as_str().to_owned(),
             payer_name: payer_name.as_str().to_owned(),
@@ -159,8 +159,8 @@ pub async fn create_run(
         .create_debit_run(&NewDebitRun {
             run_no,
             channel_id: channel_id.to_owned(),
-            region: region.to_string(),
-            fee_year: i32::from(fee_year.get()),
+            region,
+            fee_year,
             debit_date,
             lock_until,
             now: clock.now().timestamp(),
@@ -215,7 +215,7 @@ pub async fn request_file(storage: &dyn Storage, run_no: &str) -> Result<Vec<u8>
                 ));
             }
             let member = (!i.name.is_empty()).then(|| DebitMember {
-                id_number: i.id_number.clone(),
+                id_number: i.id_number.as_str().to_owned(),
                 name: i.name.clone(),
             });
             Ok(DebitRequestItem {
@@ -223,7 +223,7 @@ pub async fn request_file(storage: &dyn Storage, run_no: &str) -> Result<Vec<u8>
                 agreement_no: i.agreement_no,
                 id_number: i.holder_id_number,
                 name: i.holder_name,
-                amount: Fen::new(i.amount_fen)?,
+                amount: i.amount_fen,
                 member,
             })
         })
@@ -232,7 +232,7 @@ pub async fn request_file(storage: &dyn Storage, run_no: &str) -> Result<Vec<u8>
         &DebitRequestHeader {
             run_no: run.run_no,
             bank_code: run.channel_id,
-            region_code: run.region,
+            region_code: run.region.to_string(),
             debit_date: run.debit_date,
         },
         &request,
@@ -337,7 +337,7 @@ pub async fn import_result(
         if let (Some(echoed), Some(item)) =
             (&row.member_id_number, by_ref.get(row.item_ref.as_str()))
         {
-            if *echoed != item.id_number {
+            if echoed != item.id_number.as_str() {
                 return Err(ServiceError::new(
                     ErrorCode::BadDebitFile,
                     format!(
@@ -406,7 +406,7 @@ pub async fn import_result(
     }
     let holder = debit_lock_holder(run_no);
     let today = clock.today();
-    let due = refund_due(storage, Some(&run.region), today).await?;
+    let due = refund_due(storage, Some(run.region.as_str()), today).await?;
     let mut summary = DebitResultSummary {
         run_no: run_no.to_owned(),
         ..DebitResultSummary::default()
@@ -425,16 +425,16 @@ pub async fn import_result(
             } => DebitItemResult::Succeeded {
                 seq: item.seq,
                 payment: Box::new(yibao_storage::collection::NewPayment {
-                    region: run.region.clone(),
-                    payment_no: super::new_regional_id("PM", &run.region),
-                    refund_no: super::new_regional_id("RF", &run.region),
+                    region: run.region,
+                    payment_no: super::new_regional_id("PM", run.region.as_str()),
+                    refund_no: super::new_regional_id("RF", run.region.as_str()),
                     channel_id: run.channel_id.clone(),
                     channel_txn_id: bank_txn_id.clone(),
                     order_no: None,
                     lock_holder: Some(holder.clone()),
                     refund_all: None,
                     payable_ids: vec![item.payable_id.clone()],
-                    amount_fen: amount.as_fen(),
+                    amount_fen: *amount,
                     paid_at: format!("{paid_on}T12:00:00+08:00"),
                     paid_on,
                     fingerprint: format!("debit:{run_no}:{}:{}", item.item_ref, amount.as_fen()),
@@ -442,7 +442,7 @@ pub async fn import_result(
                     issued_on: today,
                     now: clock.now().timestamp(),
                     check_codes: vec![super::new_check_code()],
-                    event_ids: vec![super::new_regional_id("EV", &run.region)],
+                    event_ids: vec![super::new_regional_id("EV", run.region.as_str())],
                 }),
             },
             DebitOutcome::Failed {
@@ -464,7 +464,7 @@ pub async fn import_result(
                 }
                 (DebitItemResult::Succeeded { payment, .. }, Some(outcome)) => {
                     summary.succeeded += 1;
-                    summary.succeeded_fen += payment.amount_fen;
+                    summary.succeeded_fen += payment.amount_fen.as_fen();
                     let owed = match outcome {
                         PaymentReportOutcome::Stored(o)
                         | PaymentReportOutcome::Existing { outcome: o, .. } => o.refund.is_some(),

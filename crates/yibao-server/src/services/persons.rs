@@ -61,7 +61,7 @@ pub async fn read_person(
         .payables_of_person(id)
         .await?
         .into_iter()
-        .filter(|p| p.region == region.as_str())
+        .filter(|p| p.region == region)
         .collect();
     audit(
         state,

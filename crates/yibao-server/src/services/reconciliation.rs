@@ -13,7 +13,7 @@
 //! - the day's differences and totals are stored, replacing an earlier upload of the same day.
 
 use std::collections::HashMap;
-use yibao_domain::{PaymentStatus, ReconciliationItemStatus, RefundStatus};
+use yibao_domain::{Fen, PaymentStatus, ReconciliationItemStatus, RefundStatus, RegionCode};
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -730,7 +730,7 @@ async fn act_on_channel_only(
             .payables_by_id(&o.payable_ids)
             .await?
             .first()
-            .map(|v| v.region.clone()),
+            .map(|v| v.payable.region),
         None => None,
     };
     let payable_ids = order
@@ -738,18 +738,24 @@ async fn act_on_channel_only(
         .map(|o| o.payable_ids.clone())
         .unwrap_or_default();
     // The payment's region is known before it is written: its order's, else the channel's first.
-    let payment_region = match &region {
-        Some(r) => r.clone(),
-        None => storage
-            .get_channel(upload.channel_id)
-            .await?
-            .and_then(|c| c.regions.first().cloned())
-            .unwrap_or_else(|| "000000".to_owned()),
+    let payment_region = match region {
+        Some(r) => r,
+        None => {
+            let first = storage
+                .get_channel(upload.channel_id)
+                .await?
+                .and_then(|c| c.regions.into_iter().next());
+            // Registration refuses a channel without a region or with a malformed one.
+            let first = first.ok_or_else(|| {
+                ServiceError::internal("statement line", "the channel has no region")
+            })?;
+            RegionCode::parse(&first).map_err(|e| ServiceError::internal("channel region", e))?
+        }
     };
     let payment = NewPayment {
-        payment_no: super::new_regional_id("PM", &payment_region),
-        refund_no: super::new_regional_id("RF", &payment_region),
-        region: payment_region.clone(),
+        payment_no: super::new_regional_id("PM", payment_region.as_str()),
+        refund_no: super::new_regional_id("RF", payment_region.as_str()),
+        region: payment_region,
         channel_id: upload.channel_id.to_owned(),
         channel_txn_id: d.channel_txn_id.clone(),
         order_no: order.as_ref().map(|o| o.order_no.clone()),
@@ -765,14 +771,19 @@ async fn act_on_channel_only(
             .collect(),
         event_ids: payable_ids
             .iter()
-            .map(|_| super::new_regional_id("EV", &payment_region))
+            .map(|_| super::new_regional_id("EV", payment_region.as_str()))
             .collect(),
         payable_ids,
-        amount_fen: d.channel_fen,
+        amount_fen: Fen::new_non_negative(d.channel_fen)?,
         paid_at: format!("{}T00:00:00+08:00", upload.day),
         paid_on: upload.day,
         fingerprint: format!("statement:{}:{}", upload.day, d.channel_fen),
-        refund_due: refund_due(storage, region.as_deref(), clock.today()).await?,
+        refund_due: refund_due(
+            storage,
+            region.as_ref().map(RegionCode::as_str),
+            clock.today(),
+        )
+        .await?,
         issued_on: clock.today(),
         now: clock.now().timestamp(),
     };

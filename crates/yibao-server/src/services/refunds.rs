@@ -56,14 +56,15 @@ pub async fn refund_paid_payable(
         .payables_by_id(&[payable_id.to_owned()])
         .await?
         .first()
-        .map(|v| v.region.clone());
-    let due = refund_due(storage, region.as_deref(), clock.today()).await?;
+        .map(|v| v.payable.region);
+    let due = refund_due(storage, region.as_ref().map(|r| r.as_str()), clock.today()).await?;
     let outcome = storage
         .refund_paid_payable(&NewPayableRefund {
             payable_id: payable_id.to_owned(),
             reason: reason.code(),
             refund_no: region
-                .as_deref()
+                .as_ref()
+                .map(|r| r.as_str())
                 .map_or_else(|| super::new_id("RF"), |r| super::new_regional_id("RF", r)),
             due,
             payable_after: if reason == RefundReason::EmployeeInsurance {
@@ -72,7 +73,8 @@ pub async fn refund_paid_payable(
                 "unpaid"
             },
             event_id: region
-                .as_deref()
+                .as_ref()
+                .map(|r| r.as_str())
                 .map_or_else(|| super::new_id("EV"), |r| super::new_regional_id("EV", r)),
             now: clock.now().timestamp(),
         })

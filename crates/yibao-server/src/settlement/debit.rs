@@ -8,7 +8,6 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa_axum::routes;
-use yibao_domain::RegionCode;
 use yibao_storage::records::MAX_LIST_ROWS;
 use yibao_storage::settlement::{AgreementRecord, DebitRunRecord};
 
@@ -60,7 +59,7 @@ pub async fn sign_agreement(
     ApiJson(req): ApiJson<AgreementRequest>,
 ) -> Result<Json<AgreementRecord>, ServiceError> {
     let scope = staff.collection_write_scope()?;
-    within(&scope, &req.region)?;
+    within(&scope, req.region.as_str())?;
     let record = debit::sign_agreement(
         state.storage.as_ref(),
         &state.clock,
@@ -75,7 +74,7 @@ pub async fn sign_agreement(
         },
     )
     .await?;
-    let region = RegionCode::parse(&record.region).ok();
+    let region = Some(record.region);
     audit(
         &state,
         &staff,
@@ -137,7 +136,7 @@ pub async fn cancel_agreement(
         .agreement(&agreement_no)
         .await?
         .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该委托扣款协议"))?;
-    within(&scope, &existing.region)?;
+    within(&scope, existing.region.as_str())?;
     let record = state
         .storage
         .cancel_agreement(&agreement_no, state.clock.today())
@@ -147,7 +146,7 @@ pub async fn cancel_agreement(
         &state,
         &staff,
         "agreement.cancel",
-        RegionCode::parse(&record.region).ok(),
+        Some(record.region),
         &agreement_no,
         json!({}),
     )
@@ -173,7 +172,7 @@ pub async fn create_debit_run(
     ApiJson(req): ApiJson<DebitRunRequest>,
 ) -> Result<Json<DebitRunRecord>, ServiceError> {
     let scope = staff.collection_write_scope()?;
-    within(&scope, &req.region)?;
+    within(&scope, req.region.as_str())?;
     let run = debit::create_run(
         state.storage.as_ref(),
         &state.clock,
@@ -187,7 +186,7 @@ pub async fn create_debit_run(
         &state,
         &staff,
         "debit_run.create",
-        RegionCode::parse(&run.region).ok(),
+        Some(run.region),
         &run.run_no,
         json!({"items": run.item_count, "total": run.total_fen}),
     )
@@ -239,7 +238,7 @@ pub async fn get_debit_run(
         .debit_run(&run_no)
         .await?
         .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
-    within(&scope, &run.region)?;
+    within(&scope, run.region.as_str())?;
     if let Some(o) = q.outcome.as_deref() {
         if !matches!(o, "pending" | "succeeded" | "failed" | "released") {
             return Err(ServiceError::new(
@@ -257,7 +256,7 @@ pub async fn get_debit_run(
         &state,
         &staff,
         "read.debit_run",
-        yibao_domain::RegionCode::parse(&run.region).ok(),
+        Some(run.region),
         &run_no,
         serde_json::json!({ "outcome": q.outcome, "rows": items.len() }),
     )
@@ -279,7 +278,7 @@ pub async fn debit_request_file(
         .debit_run(&run_no)
         .await?
         .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
-    within(&scope, &run.region)?;
+    within(&scope, run.region.as_str())?;
     let bytes = debit::request_file(state.storage.as_ref(), &run_no).await?;
     Ok((
         [
@@ -310,14 +309,14 @@ pub async fn upload_debit_result(
         .debit_run(&run_no)
         .await?
         .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
-    within(&scope, &run.region)?;
+    within(&scope, run.region.as_str())?;
     let summary =
         debit::import_result(state.storage.as_ref(), &state.clock, &run_no, &body).await?;
     audit(
         &state,
         &staff,
         "debit_run.result",
-        RegionCode::parse(&run.region).ok(),
+        Some(run.region),
         &run_no,
         json!(summary),
     )
