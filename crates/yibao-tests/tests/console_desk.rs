@@ -615,7 +615,7 @@ async fn reconciliation_shows_statements_and_differences_in_each_readers_scope()
     on_each_backend(|storage| async move {
         let w = world(storage).await;
         pay_and_owe(&w).await;
-        let amount = w.storage.refunds(Some("owed"), None, 1).await.unwrap()[0].amount_fen;
+        let amount = w.storage.refunds(Some("owed"), None, 1).await.unwrap()[0].amount_fen.as_fen();
         // The bank's statement of the 2nd lists the first payment and one it alone knows (长款);
         // the other two are missing (短款).
         let csv = format!(
