@@ -38,7 +38,7 @@ pub use fee::{
 pub use id_number::{IdNumber, IdNumberError, InputKind, ParsedIdNumber, Sex};
 pub use lifecycle::{
     AgreementStatus, ApplicationStatus, DebitRunStatus, EnrolmentStatus, IllegalTransition,
-    OrderEvent, OrderStatus, PayableEvent, PayableStatus, PaymentEvent, PaymentStatus,
+    Lifecycle, OrderEvent, OrderStatus, PayableEvent, PayableStatus, PaymentEvent, PaymentStatus,
     ReceiptStatus, ReconciliationItemStatus, RefundEvent, RefundStatus, Status, UnknownStatus,
 };
 pub use money::{Fen, MoneyError};

@@ -18,11 +18,37 @@ impl IllegalTransition {
 }
 
 /// A status stored as its code: what storage needs to read one from a row, once.
-pub trait Status: Copy + Sized + 'static {
+pub trait Status: Copy + PartialEq + Sized + 'static {
     /// What the status is of, for an error naming a code that is none of them.
     const OF: &'static str;
     fn code(self) -> &'static str;
     fn from_code(code: &str) -> Option<Self>;
+    /// Every status, in declaration order.
+    fn all() -> &'static [Self];
+}
+
+/// A status with a state machine: the one place its moves are decided. Storage writes a move as a
+/// conditional update whose statuses come from [`Lifecycle::moves`], never from a list typed by
+/// hand, so the database refuses exactly what [`Lifecycle::apply`] refuses.
+pub trait Lifecycle: Status {
+    type Event: Copy + std::fmt::Debug;
+
+    fn apply(self, event: Self::Event) -> Result<Self, IllegalTransition>;
+
+    /// Every status that `events`, applied one after another, move to another status, each with
+    /// where it ends. A move that leaves the status as it was (cancelling what is cancelled) is
+    /// not a move: a conditional update must not count it as one.
+    fn moves(events: &[Self::Event]) -> Vec<(Self, Self)> {
+        Self::all()
+            .iter()
+            .filter_map(|&from| {
+                let to = events
+                    .iter()
+                    .try_fold(from, |status, &event| status.apply(event).ok())?;
+                (to != from).then_some((from, to))
+            })
+            .collect()
+    }
 }
 
 /// A stored status code that is none of its enum's codes: a corrupt row.
@@ -61,6 +87,7 @@ macro_rules! status_enum {
             const OF: &'static str = stringify!($name);
             fn code(self) -> &'static str { $name::code(self) }
             fn from_code(code: &str) -> Option<Self> { $name::from_code(code) }
+            fn all() -> &'static [Self] { $name::ALL }
         }
 
         impl TryFrom<String> for $name {
@@ -96,7 +123,7 @@ pub enum PayableEvent {
     Release,
     /// A payment was applied to it.
     ApplyPayment,
-    /// The applied payment was reversed (冲正) or refunded in full.
+    /// The applied payment was reversed (冲正) or refunded in full, posted or not.
     UndoPayment,
     /// The agency acknowledged the money (到帐).
     Post,
@@ -128,7 +155,8 @@ impl PayableStatus {
             (S::Locked, E::Release) => S::Unpaid,
             // A payment is applied whether or not an order holds the payable: money held is never refused here.
             (S::Unpaid | S::Locked, E::ApplyPayment) => S::Paid,
-            (S::Paid, E::UndoPayment) => S::Unpaid,
+            // Reversed or refunded in full, also once the agency has it (the reversal is posted too).
+            (S::Paid | S::Posted, E::UndoPayment) => S::Unpaid,
             (S::Paid, E::Post) => S::Posted,
             (S::Unpaid | S::Exempt, E::Supersede) => S::Superseded,
             (S::Unpaid | S::Exempt, E::Cancel) => S::Cancelled,
@@ -259,6 +287,8 @@ pub enum RefundEvent {
     Succeed,
     Fail,
     Cancel,
+    /// Staff put a failed refund back in the queue (重新退费), its attempts counted afresh.
+    Retry,
 }
 
 impl RefundStatus {
@@ -273,6 +303,7 @@ impl RefundStatus {
             (S::Owed | S::Sent | S::Failed, E::Fail) => Ok(S::Failed),
             // A reversal with the funds returned cancels what is owed, even once handed to the channel.
             (S::Owed | S::Sent | S::Failed, E::Cancel) => Ok(S::Cancelled),
+            (S::Failed, E::Retry) => Ok(S::Owed),
             _ => Err(IllegalTransition {
                 from: self.name_zh(),
                 event: match event {
@@ -280,6 +311,7 @@ impl RefundStatus {
                     E::Succeed => "确认退费成功",
                     E::Fail => "记录退费失败",
                     E::Cancel => "撤销退费",
+                    E::Retry => "重新退费",
                 },
             }),
         }
@@ -342,6 +374,25 @@ status_enum! {
     }
 }
 
+/// The four state machines, for [`Lifecycle::moves`].
+macro_rules! lifecycle {
+    ($($status:ident => $event:ident),+ $(,)?) => {$(
+        impl Lifecycle for $status {
+            type Event = $event;
+            fn apply(self, event: $event) -> Result<$status, IllegalTransition> {
+                $status::apply(self, event)
+            }
+        }
+    )+};
+}
+
+lifecycle! {
+    PayableStatus => PayableEvent,
+    OrderStatus => OrderEvent,
+    PaymentStatus => PaymentEvent,
+    RefundStatus => RefundEvent,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,6 +414,35 @@ mod tests {
         assert!(S::Superseded.apply(E::ApplyPayment).is_err());
         assert!(S::Exempt.apply(E::ApplyPayment).is_err());
         assert_eq!(S::Unpaid.apply(E::Supersede), Ok(S::Superseded));
+    }
+
+    #[test]
+    fn moves_are_what_apply_allows_and_change_the_status() {
+        use PayableEvent as E;
+        use PayableStatus as S;
+        assert_eq!(
+            S::moves(&[E::ApplyPayment]),
+            vec![(S::Unpaid, S::Paid), (S::Locked, S::Paid)]
+        );
+        assert_eq!(
+            S::moves(&[E::UndoPayment]),
+            vec![(S::Paid, S::Unpaid), (S::Posted, S::Unpaid)]
+        );
+        // Refunded in full for employee insurance: undone, then cancelled, in one move.
+        assert_eq!(
+            S::moves(&[E::UndoPayment, E::Cancel]),
+            vec![(S::Paid, S::Cancelled), (S::Posted, S::Cancelled)]
+        );
+        // Cancelling a cancelled order is allowed and idempotent, but no move.
+        assert_eq!(
+            OrderStatus::moves(&[OrderEvent::Cancel]),
+            vec![(OrderStatus::Open, OrderStatus::Cancelled)]
+        );
+        assert_eq!(
+            RefundStatus::moves(&[RefundEvent::Retry]),
+            vec![(RefundStatus::Failed, RefundStatus::Owed)]
+        );
+        assert!(S::moves(&[E::Post, E::ApplyPayment]).is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use yibao_domain::{FeeYear, IdNumber, RegionCode};
 use crate::dialect::{Dialect, Statement};
 use crate::records::{NewPayable, PayableRecord, ReassessRefusal};
 use crate::rows::{person_columns_from_row, record, PAYABLE_COLUMNS};
+use crate::status_moves::payable;
 use crate::StorageError;
 
 /// Payables and assessment on one database.
@@ -186,13 +187,15 @@ where
         };
         let old_id: String = current.try_get("payable_id")?;
         // Conditional on the status: a payment racing in makes this update touch nothing.
-        let superseded = sqlx::query(
-                    "UPDATE payables SET status = 'superseded' WHERE region_code = $2 AND payable_id = $1 AND status IN ('unpaid', 'exempt')",
-                )
-                .bind(&old_id)
-                .bind(replacement.region.as_str())
-                .execute(&mut *tx)
-                .await?;
+        let superseded = sqlx::query(&format!(
+            "UPDATE payables SET {} WHERE region_code = $2 AND payable_id = $1 AND {}",
+            payable::SUPERSEDE.set(),
+            payable::SUPERSEDE.guard()
+        ))
+        .bind(&old_id)
+        .bind(replacement.region.as_str())
+        .execute(&mut *tx)
+        .await?;
         if Self::rows_affected(&superseded) != 1 {
             let status: String = sqlx::query_scalar(
                 "SELECT status FROM payables WHERE region_code = $2 AND payable_id = $1",

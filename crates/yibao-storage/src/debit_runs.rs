@@ -13,6 +13,7 @@ use crate::settlement::{
     AgreementOutcome, AgreementRecord, DebitItemRecord, DebitItemResult, DebitResultClaim,
     DebitRunOutcome, DebitRunRecord, NewAgreement, NewDebitRun,
 };
+use crate::status_moves::payable;
 use crate::StorageError;
 
 /// Auto-debit agreements and runs.
@@ -308,17 +309,21 @@ where
         let mut seq: i64 = 0;
         let mut total: i64 = 0;
         for payable_id in &candidates {
-            let locked = sqlx::query(
-                        "UPDATE payables SET status = 'locked', locked_by = $1, locked_until = $2 \
-                         WHERE payable_id = $3 AND (status = 'unpaid' OR (status = 'locked' AND locked_until <= $4)) \
+            let locked = sqlx::query(&format!(
+                // Unpaid, or held by a hold that has run out (released and taken at once).
+                "UPDATE payables SET {lock}, locked_by = $1, locked_until = $2 \
+                         WHERE payable_id = $3 AND ({free} OR ({held} AND locked_until <= $4)) \
                          RETURNING region_code, id_number, amount_fen",
-                    )
-                    .bind(&holder)
-                    .bind(run.lock_until)
-                    .bind(payable_id)
-                    .bind(run.now)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                lock = payable::LOCK.set(),
+                free = payable::LOCK.guard(),
+                held = payable::RELEASE.guard(),
+            ))
+            .bind(&holder)
+            .bind(run.lock_until)
+            .bind(payable_id)
+            .bind(run.now)
+            .fetch_optional(&mut *tx)
+            .await?;
             let Some(locked) = locked else { continue };
             let region: String = locked.try_get("region_code")?;
             let id_number: String = locked.try_get("id_number")?;
@@ -333,7 +338,11 @@ where
                     .await?;
             let Some(agreement_no) = agreement_no else {
                 // The agreement was cancelled meanwhile: not this run's to debit.
-                sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE payable_id = $1 AND locked_by = $2")
+                sqlx::query(&format!(
+                    "UPDATE payables SET {}, locked_by = NULL, locked_until = NULL WHERE payable_id = $1 AND {} AND locked_by = $2",
+                    payable::RELEASE.set(),
+                    payable::RELEASE.guard()
+                ))
                             .bind(payable_id)
                             .bind(&holder)
                             .execute(&mut *tx)
@@ -532,14 +541,16 @@ where
                     outcomes.push(Some(stored));
                 }
                 DebitItemResult::Failed { code, reason, .. } => {
-                    sqlx::query(
-                                "UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL \
-                                 WHERE payable_id = $1 AND status = 'locked' AND locked_by = $2",
-                            )
-                            .bind(&payable_id)
-                            .bind(&holder)
-                            .execute(&mut *tx)
-                            .await?;
+                    sqlx::query(&format!(
+                        "UPDATE payables SET {}, locked_by = NULL, locked_until = NULL \
+                                 WHERE payable_id = $1 AND {} AND locked_by = $2",
+                        payable::RELEASE.set(),
+                        payable::RELEASE.guard()
+                    ))
+                    .bind(&payable_id)
+                    .bind(&holder)
+                    .execute(&mut *tx)
+                    .await?;
                     sqlx::query(
                                 "UPDATE debit_run_items SET outcome = 'failed', failure_code = $1, failure_reason = $2 WHERE run_no = $3 AND seq = $4",
                             )
@@ -576,7 +587,11 @@ where
             )));
         }
         // Whatever this run still holds (nothing, normally) is released.
-        sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE status = 'locked' AND locked_by = $1")
+        sqlx::query(&format!(
+            "UPDATE payables SET {}, locked_by = NULL, locked_until = NULL WHERE {} AND locked_by = $1",
+            payable::RELEASE.set(),
+            payable::RELEASE.guard()
+        ))
                     .bind(crate::settlement::debit_lock_holder(run_no))
                     .execute(&mut *tx)
                     .await?;
@@ -610,7 +625,11 @@ where
                 continue;
             }
             abandoned += 1;
-            sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE status = 'locked' AND locked_by = $1")
+            sqlx::query(&format!(
+            "UPDATE payables SET {}, locked_by = NULL, locked_until = NULL WHERE {} AND locked_by = $1",
+            payable::RELEASE.set(),
+            payable::RELEASE.guard()
+        ))
                         .bind(crate::settlement::debit_lock_holder(run_no))
                         .execute(&mut *tx)
                         .await?;

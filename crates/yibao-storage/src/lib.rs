@@ -46,6 +46,7 @@ pub mod reports;
 pub mod rows;
 pub mod settlement;
 pub mod staff_accounts;
+pub mod status_moves;
 mod storage_impl;
 pub mod upsert_plan;
 

@@ -10,6 +10,7 @@ use yibao_domain::{OrderStatus, PayableStatus};
 use crate::collection::{NewOrder, OrderOutcome, OrderRecord};
 use crate::dialect::Dialect;
 use crate::locate::region_of;
+use crate::status_moves::{order, payable};
 use crate::StorageError;
 
 /// Orders that hold payables while a payer pays.
@@ -108,8 +109,14 @@ where
         in_lock_order.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         for id in in_lock_order {
             let locked = sqlx::query(
-                        "UPDATE payables SET status = 'locked', locked_by = $1, locked_until = $2 \
-                         WHERE region_code = $5 AND payable_id = $3 AND (status = 'unpaid' OR (status = 'locked' AND locked_until <= $4))",
+                        &format!(
+                        // Unpaid, or held by a hold that has run out (released and taken at once).
+                        "UPDATE payables SET {lock}, locked_by = $1, locked_until = $2 \
+                         WHERE region_code = $5 AND payable_id = $3 AND ({free} OR ({held} AND locked_until <= $4))",
+                        lock = payable::LOCK.set(),
+                        free = payable::LOCK.guard(),
+                        held = payable::RELEASE.guard(),
+                    ),
                     )
                     .bind(&order.order_no)
                     .bind(order.expires_at)
@@ -215,11 +222,15 @@ where
             serde_json::from_str(&response).map_err(crate::StorageError::corrupt)?;
         let status: OrderStatus = crate::rows::status_from_row(&r, "status")?;
         if status == OrderStatus::Open {
-            let cancelled = sqlx::query("UPDATE orders SET status = 'cancelled' WHERE region_code = $2 AND order_no = $1 AND status = 'open'")
-                        .bind(order_no)
-                        .bind(&region)
-                        .execute(&mut *tx)
-                        .await?;
+            let cancelled = sqlx::query(&format!(
+                "UPDATE orders SET {} WHERE region_code = $2 AND order_no = $1 AND {}",
+                order::CANCEL.set(),
+                order::CANCEL.guard()
+            ))
+            .bind(order_no)
+            .bind(&region)
+            .execute(&mut *tx)
+            .await?;
             if S::rows_affected(&cancelled) != 1 {
                 let now_status: String = sqlx::query_scalar(
                     "SELECT status FROM orders WHERE region_code = $2 AND order_no = $1",
@@ -233,7 +244,11 @@ where
                 tx.commit().await?;
                 return Ok(Some(record));
             }
-            sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE region_code = $2 AND status = 'locked' AND locked_by = $1")
+            sqlx::query(&format!(
+                "UPDATE payables SET {}, locked_by = NULL, locked_until = NULL WHERE region_code = $2 AND {} AND locked_by = $1",
+                payable::RELEASE.set(),
+                payable::RELEASE.guard()
+            ))
                         .bind(order_no)
                         .bind(&region)
                         .execute(&mut *tx)
@@ -279,13 +294,19 @@ where
 
     async fn expire_orders(&self, now: i64) -> Result<u64, crate::StorageError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE orders SET status = 'expired' WHERE status = 'open' AND expires_at <= $1",
-        )
+        let done = sqlx::query(&format!(
+            "UPDATE orders SET {} WHERE {} AND expires_at <= $1",
+            order::EXPIRE.set(),
+            order::EXPIRE.guard()
+        ))
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE payables SET status = 'unpaid', locked_by = NULL, locked_until = NULL WHERE status = 'locked' AND locked_until <= $1")
+        sqlx::query(&format!(
+            "UPDATE payables SET {}, locked_by = NULL, locked_until = NULL WHERE {} AND locked_until <= $1",
+            payable::RELEASE.set(),
+            payable::RELEASE.guard()
+        ))
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;

@@ -8,6 +8,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type}
 use crate::collection::OutboxEvent;
 use crate::dialect::Dialect;
 use crate::locate::region_of;
+use crate::status_moves::payable;
 use crate::StorageError;
 
 /// The outbox of postings to the agency.
@@ -151,11 +152,15 @@ where
         // 到帐: the agency acknowledged an applied payment.
         if let Some((payable_id, kind)) = applied.filter(|(_, kind)| kind == "payment_applied") {
             let _ = kind;
-            sqlx::query("UPDATE payables SET status = 'posted' WHERE region_code = $2 AND status = 'paid' AND payable_id = $1")
-                        .bind(&payable_id)
-                        .bind(&region)
-                        .execute(&mut *tx)
-                        .await?;
+            sqlx::query(&format!(
+                "UPDATE payables SET {} WHERE region_code = $2 AND {} AND payable_id = $1",
+                payable::POST.set(),
+                payable::POST.guard()
+            ))
+            .bind(&payable_id)
+            .bind(&region)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())

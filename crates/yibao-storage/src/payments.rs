@@ -16,6 +16,7 @@ use crate::collection::{
 };
 use crate::dialect::{Dialect, Statement};
 use crate::rows::{record, PAYABLE_VIEW_SELECT};
+use crate::status_moves::{order, payable, refund};
 use crate::StorageError;
 
 /// Payment reports, their reversals, and the invariants of the money.
@@ -270,11 +271,15 @@ where
                 continue;
             }
             undone += amount;
-            sqlx::query("UPDATE payables SET status = 'unpaid' WHERE region_code = $2 AND payable_id = $1 AND status IN ('paid', 'posted')")
-                        .bind(payable_id)
-                        .bind(region)
-                        .execute(&mut *tx)
-                        .await?;
+            sqlx::query(&format!(
+                "UPDATE payables SET {} WHERE region_code = $2 AND payable_id = $1 AND {}",
+                payable::UNDO_PAYMENT.set(),
+                payable::UNDO_PAYMENT.guard()
+            ))
+            .bind(payable_id)
+            .bind(region)
+            .execute(&mut *tx)
+            .await?;
             let event_id = reversal
                 .event_ids
                 .get(i)
@@ -304,7 +309,11 @@ where
         let undone = yibao_domain::Fen::new(undone).map_err(crate::StorageError::corrupt)?;
         let settled = yibao_domain::settle_reversal(undone, reversal.funds_returned);
         if settled.cancel_refunds_owed {
-            sqlx::query("UPDATE refunds SET status = 'cancelled', updated_at = CURRENT_TIMESTAMP WHERE region_code = $2 AND payment_no = $1 AND status IN ('owed', 'sent', 'failed')")
+            sqlx::query(&format!(
+                "UPDATE refunds SET {}, updated_at = CURRENT_TIMESTAMP WHERE region_code = $2 AND payment_no = $1 AND {}",
+                refund::CANCEL.set(),
+                refund::CANCEL.guard()
+            ))
                         .bind(&payment_no)
                         .bind(&region)
                         .execute(&mut *tx)
@@ -644,7 +653,11 @@ where
     .execute(&mut **tx)
     .await?;
     if let (Some(order_no), false) = (&payment.order_no, applied.is_empty()) {
-        sqlx::query("UPDATE orders SET status = 'paid' WHERE region_code = $3 AND order_no = $1 AND channel_id = $2 AND status IN ('open', 'expired')")
+        sqlx::query(&format!(
+            "UPDATE orders SET {} WHERE region_code = $3 AND order_no = $1 AND channel_id = $2 AND {}",
+            order::PAY.set(),
+            order::PAY.guard()
+        ))
             .bind(order_no)
             .bind(&payment.channel_id)
             .bind(region)
@@ -678,10 +691,11 @@ where
     let region = payment.region.as_str();
     let count = applied.len();
     // The payables were read under lock and found payable: each must move now.
-    let mut q = Statement::<S::DB>::new(
-        "UPDATE payables SET status = 'paid', locked_by = NULL, locked_until = NULL \
-         WHERE status IN ('unpaid', 'locked') AND region_code = ",
-    );
+    let mut q = Statement::<S::DB>::new(format!(
+        "UPDATE payables SET {}, locked_by = NULL, locked_until = NULL WHERE {} AND region_code = ",
+        payable::APPLY_PAYMENT.set(),
+        payable::APPLY_PAYMENT.guard()
+    ));
     q.push_bind(region.to_owned()).push(" AND payable_id IN (");
     q.push_list(applied.iter().map(|(_, v)| v.payable.payable_id.clone()));
     q.push(")");

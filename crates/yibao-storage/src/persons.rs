@@ -12,6 +12,7 @@ use crate::records::{
     UpsertOutcome,
 };
 use crate::rows::person_columns_from_row;
+use crate::status_moves::payable;
 use crate::{MayChange, StorageError};
 
 /// Persons and enrolments on one database.
@@ -598,8 +599,11 @@ where
                         .execute(&mut *tx)
                         .await?;
             let cancelled = sqlx::query(
-                        "UPDATE payables SET status = 'cancelled' WHERE region_code = $1 AND id_number = $2 AND fee_year = $3 \
-                         AND status IN ('unpaid', 'exempt')",
+                        &format!(
+                        "UPDATE payables SET {} WHERE region_code = $1 AND id_number = $2 AND fee_year = $3 AND {}",
+                        payable::CANCEL.set(),
+                        payable::CANCEL.guard()
+                    ),
                     )
                     .bind(old)
                     .bind(id)

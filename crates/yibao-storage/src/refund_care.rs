@@ -10,6 +10,7 @@ use crate::dialect::{Dialect, Statement};
 use crate::locate::region_of;
 use crate::rows::{record, REFUND_SELECT};
 use crate::settlement::{NewPayableRefund, PayableRefundOutcome, RefundRetryOutcome};
+use crate::status_moves::{payable, refund};
 use crate::StorageError;
 
 /// Refunds as staff handle them.
@@ -67,10 +68,6 @@ where
         refund: &crate::settlement::NewPayableRefund,
     ) -> Result<crate::settlement::PayableRefundOutcome, crate::StorageError> {
         use crate::settlement::PayableRefundOutcome;
-        std::assert!(
-            matches!(refund.payable_after, "unpaid" | "cancelled"),
-            "a refunded payable is unpaid or cancelled"
-        );
         let Some(home) = region_of(
             self.pool(),
             &refund.payable_id,
@@ -131,12 +128,20 @@ where
         if S::rows_affected(&ended) != 1 {
             return Ok(PayableRefundOutcome::NotPaid(status));
         }
-        sqlx::query("UPDATE payables SET status = $1 WHERE region_code = $3 AND payable_id = $2 AND status IN ('paid', 'posted')")
-                    .bind(refund.payable_after)
-                    .bind(&refund.payable_id)
-                    .bind(&region)
-                    .execute(&mut *tx)
-                    .await?;
+        let undo = if refund.cancel_payable {
+            &*payable::UNDO_PAYMENT_AND_CANCEL
+        } else {
+            &*payable::UNDO_PAYMENT
+        };
+        sqlx::query(&format!(
+            "UPDATE payables SET {} WHERE region_code = $2 AND payable_id = $1 AND {}",
+            undo.set(),
+            undo.guard()
+        ))
+        .bind(&refund.payable_id)
+        .bind(&region)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE receipts SET status = 'voided' WHERE region_code = $3 AND payment_no = $1 AND payable_id = $2")
                     .bind(&payment_no)
                     .bind(&refund.payable_id)
@@ -207,7 +212,11 @@ where
     ) -> Result<u64, crate::StorageError> {
         let mut n = 0;
         for chunk in refund_nos.chunks(500) {
-            let mut q = Statement::<S::DB>::new("UPDATE refunds SET status = 'sent', attempts = attempts + 1, updated_at = CURRENT_TIMESTAMP WHERE status IN ('owed', 'failed') AND attempts < ");
+            let mut q = Statement::<S::DB>::new(format!(
+                "UPDATE refunds SET {}, attempts = attempts + 1, updated_at = CURRENT_TIMESTAMP WHERE {} AND attempts < ",
+                refund::SEND.set(),
+                refund::SEND.guard()
+            ));
             q.push_bind(yibao_domain::settlement::MAX_REFUND_ATTEMPTS);
             q.push(" AND channel_id = ");
             q.push_bind(channel_id.to_owned());
@@ -240,7 +249,11 @@ where
         if status != "failed" {
             return Ok(RefundRetryOutcome::NotFailed(status));
         }
-        sqlx::query("UPDATE refunds SET status = 'owed', attempts = 0, updated_at = CURRENT_TIMESTAMP WHERE refund_no = $1 AND status = 'failed'")
+        sqlx::query(&format!(
+            "UPDATE refunds SET {}, attempts = 0, updated_at = CURRENT_TIMESTAMP WHERE refund_no = $1 AND {}",
+            refund::RETRY.set(),
+            refund::RETRY.guard()
+        ))
                     .bind(refund_no)
                     .execute(&mut *tx)
                     .await?;

@@ -250,8 +250,9 @@ pub struct NewPayableRefund {
     pub reason: &'static str,
     pub refund_no: String,
     pub due: yibao_domain::DueDate,
-    /// `cancelled` when the person leaves (employee insurance), else `unpaid` (re-assessment, reversal).
-    pub payable_after: &'static str,
+    /// The person left (employee insurance): the payable is cancelled once refunded. Otherwise
+    /// (re-assessment, a reversal after settlement) it is unpaid again.
+    pub cancel_payable: bool,
     pub event_id: String,
     pub now: i64,
 }

@@ -67,11 +67,7 @@ pub async fn refund_paid_payable(
                 .map(|r| r.as_str())
                 .map_or_else(|| super::new_id("RF"), |r| super::new_regional_id("RF", r)),
             due,
-            payable_after: if reason == RefundReason::EmployeeInsurance {
-                "cancelled"
-            } else {
-                "unpaid"
-            },
+            cancel_payable: reason == RefundReason::EmployeeInsurance,
             event_id: region
                 .as_ref()
                 .map(|r| r.as_str())
