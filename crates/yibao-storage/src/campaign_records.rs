@@ -5,15 +5,16 @@
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 use yibao_domain::unpaid::NoticeMethod;
 use yibao_domain::{FeeYear, RegionCode, StationCode};
 
 use crate::records::{
-    standing_of, standing_owes, FollowUpRecord, LatestFollowUp, NewFollowUp, RejectionFile,
+    standing_owes, FollowUpRecord, LatestFollowUp, NewFollowUp, RejectionFile, StandingColumns,
     StandingRow, UninsuredSubmission, UnpaidPage, UnpaidRow, MAX_FOLLOW_UPS_READ,
     MAX_REJECTION_FILES_PRUNED, MAX_UNPAID_PAGE_ROWS,
 };
+use crate::rows::record;
 use crate::StorageError;
 
 /// The campaign records on one database.
@@ -84,6 +85,74 @@ const UNPAID_PAGE_SQL: &str = "WITH owing AS ( \
 
 fn notice_method(how: &str) -> Result<NoticeMethod, StorageError> {
     NoticeMethod::parse(how).ok_or_else(|| StorageError::corrupt(format!("notice method {how}")))
+}
+
+/// A row of the unpaid list: the whole list's count and amount owed, the person's standing and
+/// their latest follow-up (`NULL`s when there is none).
+#[derive(sqlx::FromRow)]
+struct UnpaidPageRow {
+    total: i64,
+    total_owed: i64,
+    #[sqlx(flatten)]
+    person: StandingColumns,
+    told_how: Option<String>,
+    told_on: Option<NaiveDate>,
+    signed_scanned: Option<bool>,
+    reason: Option<String>,
+}
+
+impl UnpaidPageRow {
+    fn into_unpaid_row(self) -> Result<UnpaidRow, StorageError> {
+        let latest = match (
+            self.told_how,
+            self.told_on,
+            self.signed_scanned,
+            self.reason,
+        ) {
+            (None, ..) => None,
+            (Some(how), Some(told_on), Some(signed_scanned), Some(reason)) => {
+                Some(LatestFollowUp {
+                    told_on,
+                    told_how: notice_method(&how)?,
+                    signed_scanned,
+                    reason,
+                })
+            }
+            _ => return Err(StorageError::corrupt("unpaid list row's follow-up")),
+        };
+        let row = StandingRow::from(self.person);
+        if !standing_owes(&row.standing) {
+            return Err(StorageError::corrupt(format!(
+                "unpaid list row of standing {}",
+                row.standing
+            )));
+        }
+        Ok(UnpaidRow { row, latest })
+    }
+}
+
+/// An `unpaid_follow_ups` row.
+#[derive(sqlx::FromRow)]
+struct FollowUpRow {
+    seq: i64,
+    station_code: Option<String>,
+    told_on: NaiveDate,
+    told_how: String,
+    signed_scanned: bool,
+    reason: String,
+    note: Option<String>,
+    recorded_by: String,
+    recorded_at: i64,
+}
+
+/// An `uninsured_submissions` row, as a summary (without its lines).
+#[derive(sqlx::FromRow)]
+struct UninsuredRow {
+    station_code: String,
+    submitted_by: String,
+    submitted_at: i64,
+    persons: i64,
+    with_reason: i64,
 }
 
 fn as_i64(n: usize) -> i64 {
@@ -170,39 +239,10 @@ where
             .await?;
         let mut page = UnpaidPage::default();
         for r in &rows {
-            page.total = r.try_get("total")?;
-            page.total_owed_fen = r.try_get("total_owed")?;
-            let enrolment: Option<String> = r.try_get("enrolment_status")?;
-            let payable: Option<String> = r.try_get("payable_status")?;
-            let (standing, detail) = standing_of(enrolment.as_deref(), payable.as_deref(), None);
-            if !standing_owes(standing) {
-                return Err(StorageError::corrupt(format!(
-                    "unpaid list row of standing {standing}"
-                )));
-            }
-            let how: Option<String> = r.try_get("told_how")?;
-            let latest = match how {
-                None => None,
-                Some(how) => Some(LatestFollowUp {
-                    told_on: r.try_get("told_on")?,
-                    told_how: notice_method(&how)?,
-                    signed_scanned: r.try_get("signed_scanned")?,
-                    reason: r.try_get("reason")?,
-                }),
-            };
-            page.rows.push(UnpaidRow {
-                row: StandingRow {
-                    region: r.try_get("region_code")?,
-                    station_code: r.try_get("station_code")?,
-                    id_number: r.try_get("id_number")?,
-                    name: r.try_get("name")?,
-                    standing: standing.to_owned(),
-                    detail,
-                    amount_fen: r.try_get("amount_fen")?,
-                    phone: r.try_get("phone")?,
-                },
-                latest,
-            });
+            let row = record::<UnpaidPageRow, _>(r)?;
+            page.total = row.total;
+            page.total_owed_fen = row.total_owed;
+            page.rows.push(row.into_unpaid_row()?);
         }
         Ok(page)
     }
@@ -252,21 +292,21 @@ where
         .await?;
         rows.iter()
             .map(|r| {
-                let how: String = r.try_get("told_how")?;
+                let row = record::<FollowUpRow, _>(r)?;
                 Ok(FollowUpRecord {
-                    seq: r.try_get("seq")?,
+                    seq: row.seq,
                     follow_up: NewFollowUp {
                         region,
                         fee_year,
                         id_number: id_number.to_owned(),
-                        station_code: r.try_get("station_code")?,
-                        told_on: r.try_get("told_on")?,
-                        told_how: notice_method(&how)?,
-                        signed_scanned: r.try_get("signed_scanned")?,
-                        reason: r.try_get("reason")?,
-                        note: r.try_get("note")?,
-                        recorded_by: r.try_get("recorded_by")?,
-                        recorded_at: r.try_get("recorded_at")?,
+                        station_code: row.station_code,
+                        told_on: row.told_on,
+                        told_how: notice_method(&row.told_how)?,
+                        signed_scanned: row.signed_scanned,
+                        reason: row.reason,
+                        note: row.note,
+                        recorded_by: row.recorded_by,
+                        recorded_at: row.recorded_at,
                     },
                 })
             })
@@ -307,14 +347,15 @@ where
         .await?;
         rows.iter()
             .map(|r| {
+                let row = record::<UninsuredRow, _>(r)?;
                 Ok(UninsuredSubmission {
                     region,
                     fee_year,
-                    station_code: r.try_get("station_code")?,
-                    submitted_by: r.try_get("submitted_by")?,
-                    submitted_at: r.try_get("submitted_at")?,
-                    persons: r.try_get("persons")?,
-                    with_reason: r.try_get("with_reason")?,
+                    station_code: row.station_code,
+                    submitted_by: row.submitted_by,
+                    submitted_at: row.submitted_at,
+                    persons: row.persons,
+                    with_reason: row.with_reason,
                     lines: String::new(),
                 })
             })

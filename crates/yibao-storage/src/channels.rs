@@ -5,8 +5,9 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
-use crate::collection::ChannelRecord;
+use crate::collection::{ChannelRecord, ChannelRow};
 use crate::dialect::{Dialect, Statement};
+use crate::rows::record;
 use crate::StorageError;
 
 /// Channels, their regions and secrets, and the nonces they have used.
@@ -135,7 +136,7 @@ where
                             .bind(channel_id)
                             .fetch_all(self.pool())
                             .await?;
-                Some(crate::collection::channel_from_row(&r, regions)?)
+                Some(record::<ChannelRow, _>(&r)?.with_regions(regions))
             }
         };
         self.channel_cache()
@@ -168,7 +169,8 @@ where
         rows.iter()
             .map(|r| {
                 let id: String = r.try_get("channel_id")?;
-                crate::collection::channel_from_row(r, regions.remove(&id).unwrap_or_default())
+                record::<ChannelRow, _>(r)
+                    .map(|c| c.with_regions(regions.remove(&id).unwrap_or_default()))
             })
             .collect()
     }

@@ -23,7 +23,6 @@ use crate::payable_search::PayableSearch;
 use crate::payments::PaymentStore;
 use crate::receipts::ReceiptStore;
 use crate::refunds::RefundStore;
-use crate::StorageError;
 
 /// Payment reports committed together at most.
 pub const MAX_PAYMENT_BATCH: usize = 64;
@@ -55,34 +54,37 @@ pub struct PreviousSecret {
     pub until: i64,
 }
 
-/// A `channels` row (with `rate` and `previous_until` cast to BIGINT) and its regions.
-pub fn channel_from_row<R>(r: &R, regions: Vec<String>) -> Result<ChannelRecord, StorageError>
-where
-    R: sqlx::Row,
-    for<'c> &'c str: sqlx::ColumnIndex<R>,
-    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    bool: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let previous_sealed: Option<String> = r.try_get("previous_secret_sealed")?;
-    let previous_until: Option<i64> = r.try_get("previous_until")?;
-    Ok(ChannelRecord {
-        channel_id: r.try_get("channel_id")?,
-        kind: r.try_get("kind")?,
-        secret_sealed: r.try_get("secret_sealed")?,
-        rate_per_second: r.try_get("rate")?,
-        enabled: r.try_get("enabled")?,
-        regions,
-        previous_secret: match (previous_sealed, previous_until) {
-            (Some(secret_sealed), Some(until)) => Some(PreviousSecret {
-                secret_sealed,
-                until,
-            }),
-            _ => None,
-        },
-    })
+/// A `channels` row (with `rate` and `previous_until` cast to BIGINT).
+#[derive(sqlx::FromRow)]
+pub struct ChannelRow {
+    channel_id: String,
+    kind: String,
+    secret_sealed: String,
+    rate: i64,
+    enabled: bool,
+    previous_secret_sealed: Option<String>,
+    previous_until: Option<i64>,
+}
+
+impl ChannelRow {
+    /// The channel, with its regions (read on their own).
+    pub fn with_regions(self, regions: Vec<String>) -> ChannelRecord {
+        ChannelRecord {
+            channel_id: self.channel_id,
+            kind: self.kind,
+            secret_sealed: self.secret_sealed,
+            rate_per_second: self.rate,
+            enabled: self.enabled,
+            regions,
+            previous_secret: match (self.previous_secret_sealed, self.previous_until) {
+                (Some(secret_sealed), Some(until)) => Some(PreviousSecret {
+                    secret_sealed,
+                    until,
+                }),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// Longest grace period a rotated-out secret may keep (7 days).

@@ -541,11 +541,14 @@ pub struct CalendarDayRecord {
     pub origin: String,
 }
 
-/// A `fee_policies` row as both backends read it.
+/// A `fee_policies` row as both backends read it (`fee_year` and `adult_age` cast to INTEGER).
+#[derive(sqlx::FromRow)]
 pub struct FeePolicyRow {
     pub region_code: String,
+    #[sqlx(try_from = "i32")]
     pub fee_year: i64,
     pub age_reference_date: NaiveDate,
+    #[sqlx(try_from = "i32")]
     pub adult_age: i64,
     pub window_opens: NaiveDate,
     pub window_closes: NaiveDate,
@@ -553,6 +556,7 @@ pub struct FeePolicyRow {
 }
 
 /// A `fee_policy_amounts` row.
+#[derive(sqlx::FromRow)]
 pub struct FeePolicyAmountRow {
     pub category: String,
     pub component: String,

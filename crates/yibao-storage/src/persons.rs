@@ -11,7 +11,7 @@ use crate::records::{
     ChangeSource, EnrolmentRecord, HistoryEntry, MoveOutcome, PersonUpsert, StandingRow,
     UpsertOutcome,
 };
-use crate::rows::person_columns_from_row;
+use crate::rows::{person_columns_from_row, record};
 use crate::status_moves::payable;
 use crate::{MayChange, StorageError};
 
@@ -92,6 +92,16 @@ pub trait PersonStore: Send + Sync {
     ) -> Result<Vec<StandingRow>, StorageError>;
 }
 
+/// A `person_history` row (`changed_at` as text).
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    version: i64,
+    changed_at: String,
+    changed_by: String,
+    source: String,
+    /// The record as it became, as JSON.
+    snapshot: String,
+}
 #[async_trait]
 impl<S> PersonStore for S
 where
@@ -398,7 +408,6 @@ where
         region: yibao_domain::RegionCode,
         id_number: &yibao_domain::IdNumber,
     ) -> Result<Vec<crate::records::HistoryEntry>, crate::StorageError> {
-        use sqlx::Row as _;
         let rows = sqlx::query(
                     "SELECT version, CAST(changed_at AS TEXT) AS changed_at, changed_by, source, snapshot \
                      FROM person_history WHERE region_code = $1 AND id_number = $2 ORDER BY version",
@@ -409,13 +418,13 @@ where
                 .await?;
         rows.iter()
             .map(|r| {
-                let snapshot: String = r.try_get("snapshot")?;
+                let row = record::<HistoryRow, _>(r)?;
                 Ok(crate::records::HistoryEntry {
-                    version: r.try_get("version")?,
-                    changed_at: r.try_get("changed_at")?,
-                    changed_by: r.try_get("changed_by")?,
-                    source: r.try_get("source")?,
-                    snapshot: serde_json::from_str(&snapshot)
+                    version: row.version,
+                    changed_at: row.changed_at,
+                    changed_by: row.changed_by,
+                    source: row.source,
+                    snapshot: serde_json::from_str(&row.snapshot)
                         .map_err(crate::StorageError::corrupt)?,
                 })
             })
@@ -690,7 +699,6 @@ where
         station: Option<&yibao_domain::StationCode>,
         limit: usize,
     ) -> Result<Vec<crate::records::StandingRow>, crate::StorageError> {
-        use sqlx::Row as _;
         let rows = sqlx::query(
                     "SELECT p.region_code, p.station_code, p.id_number, p.name, p.phone, e.status AS enrolment_status, \
                      e.refusal_message, y.status AS payable_status, y.amount_fen \
@@ -709,24 +717,7 @@ where
                 .fetch_all(self.reads().pool())
                 .await?;
         rows.iter()
-            .map(|r| {
-                let enrolment: Option<String> = r.try_get("enrolment_status")?;
-                let payable: Option<String> = r.try_get("payable_status")?;
-                let refusal: Option<String> = r.try_get("refusal_message")?;
-                let amount: Option<i64> = r.try_get("amount_fen")?;
-                let (standing, detail) =
-                    crate::records::standing_of(enrolment.as_deref(), payable.as_deref(), refusal);
-                Ok(crate::records::StandingRow {
-                    region: r.try_get("region_code")?,
-                    station_code: r.try_get("station_code")?,
-                    id_number: r.try_get("id_number")?,
-                    name: r.try_get("name")?,
-                    standing: standing.to_owned(),
-                    detail,
-                    amount_fen: amount,
-                    phone: r.try_get("phone")?,
-                })
-            })
+            .map(|r| Ok(record::<crate::records::StandingColumns, _>(r)?.into()))
             .collect()
     }
 }

@@ -126,6 +126,39 @@ pub trait ReconciliationStore: Send + Sync {
     ) -> Result<Vec<StatementRecord>, StorageError>;
 }
 
+/// A payment as reconciliation reads it.
+#[derive(sqlx::FromRow)]
+struct PaymentRow {
+    channel_txn_id: String,
+    payment_no: String,
+    amount_fen: i64,
+    #[sqlx(try_from = "String")]
+    status: yibao_domain::PaymentStatus,
+    region_code: Option<String>,
+}
+
+impl From<PaymentRow> for yibao_domain::reconciliation::PlatformPayment {
+    fn from(row: PaymentRow) -> Self {
+        yibao_domain::reconciliation::PlatformPayment {
+            channel_txn_id: row.channel_txn_id,
+            payment_no: row.payment_no,
+            amount_fen: row.amount_fen,
+            reversed: row.status == yibao_domain::PaymentStatus::Reversed,
+            region: row.region_code,
+        }
+    }
+}
+
+/// A payment booked from a statement line, with what has been handed out for it.
+#[derive(sqlx::FromRow)]
+struct BookingRow {
+    #[sqlx(flatten)]
+    payment: PaymentRow,
+    /// Receipts issued.
+    receipts: i64,
+    /// Refunds handed to the channel (sent, failed or succeeded).
+    handed_over: i64,
+}
 #[async_trait]
 impl<S> ReconciliationStore for S
 where
@@ -178,7 +211,6 @@ where
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<yibao_domain::reconciliation::PlatformPayment>, crate::StorageError> {
-        use sqlx::Row as _;
         let sql = format!(
                     "SELECT channel_txn_id, payment_no, amount_fen, status, region_code FROM payments \
                      WHERE channel_id = $1 AND paid_on = $2 AND channel_txn_id {c} > $3 AND response <> '' \
@@ -195,16 +227,7 @@ where
             .fetch_all(self.pool())
             .await?;
         rows.iter()
-            .map(|r| {
-                let status: String = r.try_get("status")?;
-                Ok(yibao_domain::reconciliation::PlatformPayment {
-                    channel_txn_id: r.try_get("channel_txn_id")?,
-                    payment_no: r.try_get("payment_no")?,
-                    amount_fen: r.try_get("amount_fen")?,
-                    reversed: status == "reversed",
-                    region: r.try_get("region_code")?,
-                })
-            })
+            .map(|r| Ok(record::<PaymentRow, _>(r)?.into()))
             .collect()
     }
 
@@ -213,7 +236,6 @@ where
         channel_id: &str,
         day: chrono::NaiveDate,
     ) -> Result<Vec<yibao_domain::reconciliation::StatementBooking>, crate::StorageError> {
-        use sqlx::Row as _;
         let rows = sqlx::query(
                     "SELECT p.payment_no, p.channel_txn_id, p.amount_fen, p.status, p.region_code, \
                      (SELECT CAST(COUNT(*) AS BIGINT) FROM receipts r WHERE r.region_code = p.region_code AND r.payment_no = p.payment_no) AS receipts, \
@@ -228,15 +250,16 @@ where
                 .await?;
         rows.iter()
             .map(|r| {
-                let status: String = r.try_get("status")?;
+                let row = record::<BookingRow, _>(r)?;
+                let payment = yibao_domain::reconciliation::PlatformPayment::from(row.payment);
                 Ok(yibao_domain::reconciliation::StatementBooking {
-                    channel_txn_id: r.try_get("channel_txn_id")?,
-                    payment_no: r.try_get("payment_no")?,
-                    amount_fen: r.try_get("amount_fen")?,
-                    region: r.try_get("region_code")?,
-                    reversed: status == "reversed",
-                    receipts_issued: r.try_get::<i64, _>("receipts")? > 0,
-                    refund_handed_over: r.try_get::<i64, _>("handed_over")? > 0,
+                    channel_txn_id: payment.channel_txn_id,
+                    payment_no: payment.payment_no,
+                    amount_fen: payment.amount_fen,
+                    region: payment.region,
+                    reversed: payment.reversed,
+                    receipts_issued: row.receipts > 0,
+                    refund_handed_over: row.handed_over > 0,
                 })
             })
             .collect()

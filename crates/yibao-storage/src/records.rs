@@ -208,6 +208,43 @@ pub struct StandingRow {
     pub phone: Option<String>,
 }
 
+/// The columns of a person's standing in a fee year: the person, with that year's enrolment and
+/// current payable joined (`NULL` where there is none).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StandingColumns {
+    pub region_code: String,
+    pub station_code: Option<String>,
+    pub id_number: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub enrolment_status: Option<String>,
+    /// Not selected by the unpaid list, whose people are enrolled.
+    #[sqlx(default)]
+    pub refusal_message: Option<String>,
+    pub payable_status: Option<String>,
+    pub amount_fen: Option<i64>,
+}
+
+impl From<StandingColumns> for StandingRow {
+    fn from(c: StandingColumns) -> StandingRow {
+        let (standing, detail) = standing_of(
+            c.enrolment_status.as_deref(),
+            c.payable_status.as_deref(),
+            c.refusal_message,
+        );
+        StandingRow {
+            region: c.region_code,
+            station_code: c.station_code,
+            id_number: c.id_number,
+            name: c.name,
+            standing: standing.to_owned(),
+            detail,
+            amount_fen: c.amount_fen,
+            phone: c.phone,
+        }
+    }
+}
+
 /// Persons of one region and station with one standing in a fee year
 /// ([`crate::Storage::collection_progress`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,6 +278,14 @@ pub enum Role {
     TaxCollector,
     /// 审计: read only, all regions.
     Auditor,
+}
+
+/// How a stored `role` column becomes a role; an unknown code is a corrupt row.
+impl TryFrom<String> for Role {
+    type Error = StorageError;
+    fn try_from(code: String) -> Result<Role, StorageError> {
+        Role::from_code(&code).ok_or_else(|| StorageError::corrupt(format!("role {code}")))
+    }
 }
 
 impl Role {

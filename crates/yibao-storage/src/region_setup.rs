@@ -9,6 +9,7 @@ use yibao_domain::{
     CalendarNotice, CalendarYear, FeePolicy, FeeYear, PoolingRegion, RegionCode, WorkingCalendar,
 };
 
+use crate::rows::record;
 use crate::{
     assemble_fee_policy, calendar_from_rows, day_kind_code, day_kind_of, fee_policy_amount_rows,
     region_from_row, CalendarDayRecord, CalendarYearRecord, FeePolicyAmountRow, FeePolicyRow,
@@ -199,32 +200,17 @@ where
         tx.commit().await?;
         let mut by_year: Vec<(i32, FeePolicyAmountRow)> = Vec::with_capacity(amounts.len());
         for a in &amounts {
-            by_year.push((
-                a.try_get("fee_year")?,
-                FeePolicyAmountRow {
-                    category: a.try_get("category")?,
-                    component: a.try_get("component")?,
-                    amount_fen: a.try_get("amount_fen")?,
-                },
-            ));
+            by_year.push((a.try_get("fee_year")?, record(a)?));
         }
         let mut policies = Vec::with_capacity(rows.len());
         for r in &rows {
-            let fee_year: i32 = r.try_get("fee_year")?;
-            let (mine, rest): (Vec<_>, Vec<_>) =
-                by_year.into_iter().partition(|(y, _)| *y == fee_year);
+            let row: FeePolicyRow = record(r)?;
+            let (mine, rest): (Vec<_>, Vec<_>) = by_year
+                .into_iter()
+                .partition(|(y, _)| i64::from(*y) == row.fee_year);
             by_year = rest;
-            let adult_age: i32 = r.try_get("adult_age")?;
             policies.push(assemble_fee_policy(
-                FeePolicyRow {
-                    region_code: r.try_get("region_code")?,
-                    fee_year: i64::from(fee_year),
-                    age_reference_date: r.try_get("age_reference_date")?,
-                    adult_age: i64::from(adult_age),
-                    window_opens: r.try_get("window_opens")?,
-                    window_closes: r.try_get("window_closes")?,
-                    late_payment_allowed: r.try_get("late_payment_allowed")?,
-                },
+                row,
                 mine.into_iter().map(|(_, row)| row).collect(),
             )?);
         }

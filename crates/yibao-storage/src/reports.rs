@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
 use crate::dialect::Dialect;
+use crate::rows::record;
 use crate::settlement::{CollectionRow, RefundDayRow};
 use crate::StorageError;
 
@@ -53,9 +54,9 @@ where
         to: chrono::NaiveDate,
         region: Option<&str>,
     ) -> Result<Vec<crate::settlement::CollectionRow>, crate::StorageError> {
-        use sqlx::Row as _;
         let rows = sqlx::query(
-                    "SELECT p.paid_on, p.channel_id, a.region_code, COUNT(*) AS payables, CAST(SUM(a.amount_fen) AS BIGINT) AS applied_fen \
+                    "SELECT p.paid_on, p.channel_id, a.region_code, CAST(COUNT(*) AS BIGINT) AS payables, \
+                     CAST(COALESCE(SUM(a.amount_fen), 0) AS BIGINT) AS applied_fen \
                      FROM payments p JOIN payment_applications a ON a.region_code = p.region_code AND a.payment_no = p.payment_no AND a.active = $1 \
                      WHERE p.paid_on BETWEEN $2 AND $3 AND (a.region_code = $4 OR $5) \
                      GROUP BY p.paid_on, p.channel_id, a.region_code ORDER BY p.paid_on, p.channel_id, a.region_code LIMIT 100000",
@@ -68,15 +69,7 @@ where
                 .fetch_all(self.reads().pool())
                 .await?;
         rows.iter()
-            .map(|r| {
-                Ok(crate::settlement::CollectionRow {
-                    day: r.try_get("paid_on")?,
-                    channel_id: r.try_get("channel_id")?,
-                    region: r.try_get("region_code")?,
-                    payables: r.try_get("payables")?,
-                    applied_fen: r.try_get::<Option<i64>, _>("applied_fen")?.unwrap_or(0),
-                })
-            })
+            .map(record::<crate::settlement::CollectionRow, _>)
             .collect()
     }
 

@@ -34,40 +34,62 @@ pub const PAYABLE_COLUMNS: &str =
      policy_amount_fen, relief_kind, status, payable_from, supersedes, inputs, locked_by, \
      locked_until";
 
-/// A `persons` row.
+/// A `persons` row as stored.
+#[derive(sqlx::FromRow)]
+pub struct PersonRow {
+    region_code: String,
+    id_number: String,
+    name: String,
+    household: String,
+    permit_since: Option<chrono::NaiveDate>,
+    school: Option<String>,
+    phone: Option<String>,
+    station_code: Option<String>,
+    employee_insured: bool,
+    relief_kind: Option<String>,
+    certificate_name: Option<String>,
+    certificate_number: Option<String>,
+    certificate_valid_until: Option<chrono::NaiveDate>,
+    subsidy_fen: Option<i64>,
+}
+
+impl TryFrom<PersonRow> for PersonColumns {
+    type Error = StorageError;
+    /// The household and relief codes checked against theirs: an unknown one is a corrupt row.
+    fn try_from(r: PersonRow) -> Result<PersonColumns, StorageError> {
+        Ok(PersonColumns {
+            region_code: r.region_code,
+            id_number: r.id_number,
+            name: r.name,
+            household: household_code(&r.household)?,
+            permit_since: r.permit_since,
+            school: r.school,
+            phone: r.phone,
+            station_code: r.station_code,
+            employee_insured: r.employee_insured,
+            relief_kind: r
+                .relief_kind
+                .as_deref()
+                .map(|k| {
+                    ReliefKind::from_code(k)
+                        .map(ReliefKind::code)
+                        .ok_or_else(|| StorageError::corrupt(format!("relief kind {k}")))
+                })
+                .transpose()?,
+            certificate_name: r.certificate_name,
+            certificate_number: r.certificate_number,
+            certificate_valid_until: r.certificate_valid_until,
+            subsidy_fen: r.subsidy_fen,
+        })
+    }
+}
+
+/// A `persons` row, as the columns [`PersonColumns`] keeps.
 pub fn person_columns_from_row<R: Row>(r: &R) -> Result<PersonColumns, StorageError>
 where
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> chrono::NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> PersonRow: FromRow<'r, R>,
 {
-    let household: String = r.try_get("household")?;
-    let relief_kind: Option<String> = r.try_get("relief_kind")?;
-    Ok(PersonColumns {
-        region_code: r.try_get("region_code")?,
-        id_number: r.try_get("id_number")?,
-        name: r.try_get("name")?,
-        household: household_code(&household)?,
-        permit_since: r.try_get("permit_since")?,
-        school: r.try_get("school")?,
-        phone: r.try_get("phone")?,
-        station_code: r.try_get("station_code")?,
-        employee_insured: r.try_get("employee_insured")?,
-        relief_kind: relief_kind
-            .as_deref()
-            .map(|k| {
-                ReliefKind::from_code(k)
-                    .map(ReliefKind::code)
-                    .ok_or_else(|| StorageError::corrupt(format!("relief kind {k}")))
-            })
-            .transpose()?,
-        certificate_name: r.try_get("certificate_name")?,
-        certificate_number: r.try_get("certificate_number")?,
-        certificate_valid_until: r.try_get("certificate_valid_until")?,
-        subsidy_fen: r.try_get("subsidy_fen")?,
-    })
+    record::<PersonRow, R>(r)?.try_into()
 }
 
 /// The columns of [`crate::collection::PayableView`], joined from payables, persons and regions; a statement goes

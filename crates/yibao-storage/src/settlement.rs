@@ -273,10 +273,12 @@ pub enum RefundRetryOutcome {
 }
 
 /// Collection per day, channel and region, counted from what payments applied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct CollectionRow {
+    #[sqlx(rename = "paid_on")]
     pub day: NaiveDate,
     pub channel_id: String,
+    #[sqlx(rename = "region_code")]
     pub region: String,
     pub payables: i64,
     pub applied_fen: i64,

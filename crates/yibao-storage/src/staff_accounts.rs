@@ -74,34 +74,82 @@ pub trait StaffAccounts: Send + Sync {
         -> Result<(), StorageError>;
 }
 
+/// A `staff` row as stored ([`STAFF_COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct StaffRow {
+    username: String,
+    display_name: String,
+    #[sqlx(try_from = "String")]
+    role: Role,
+    region_code: Option<String>,
+    station_code: Option<String>,
+    password_hash: String,
+    disabled: bool,
+    must_change_password: bool,
+}
+
+impl TryFrom<StaffRow> for StaffAccount {
+    type Error = StorageError;
+    /// Region and station checked again: stored data is never trusted blindly.
+    fn try_from(row: StaffRow) -> Result<StaffAccount, StorageError> {
+        Ok(StaffAccount {
+            username: row.username,
+            display_name: row.display_name,
+            role: row.role,
+            region: row
+                .region_code
+                .as_deref()
+                .map(yibao_domain::RegionCode::parse)
+                .transpose()
+                .map_err(StorageError::corrupt)?,
+            station: row
+                .station_code
+                .as_deref()
+                .map(yibao_domain::StationCode::parse)
+                .transpose()
+                .map_err(StorageError::corrupt)?,
+            password_hash: row.password_hash,
+            disabled: row.disabled,
+            must_change_password: row.must_change_password,
+        })
+    }
+}
+
 fn staff_from_row<R: Row>(r: &R) -> Result<StaffAccount, StorageError>
 where
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> StaffRow: sqlx::FromRow<'r, R>,
 {
-    let role: String = r.try_get("role")?;
-    let region: Option<String> = r.try_get("region_code")?;
-    let station: Option<String> = r.try_get("station_code")?;
-    Ok(StaffAccount {
-        username: r.try_get("username")?,
-        display_name: r.try_get("display_name")?,
-        role: Role::from_code(&role)
-            .ok_or_else(|| StorageError::corrupt(format!("role {role}")))?,
-        region: region
-            .as_deref()
-            .map(yibao_domain::RegionCode::parse)
-            .transpose()
-            .map_err(StorageError::corrupt)?,
-        station: station
-            .as_deref()
-            .map(yibao_domain::StationCode::parse)
-            .transpose()
-            .map_err(StorageError::corrupt)?,
-        password_hash: r.try_get("password_hash")?,
-        disabled: r.try_get("disabled")?,
-        must_change_password: r.try_get("must_change_password")?,
-    })
+    crate::rows::record::<StaffRow, R>(r)?.try_into()
+}
+
+/// An `audit_log` row as stored.
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    audit_id: i64,
+    occurred_at: String,
+    actor: String,
+    action: String,
+    region_code: Option<String>,
+    target: String,
+    /// JSON.
+    detail: String,
+}
+
+impl TryFrom<AuditRow> for AuditRecord {
+    type Error = StorageError;
+    fn try_from(row: AuditRow) -> Result<AuditRecord, StorageError> {
+        Ok(AuditRecord {
+            audit_id: row.audit_id,
+            at: row.occurred_at,
+            entry: AuditEntry {
+                actor: row.actor,
+                action: row.action,
+                region: row.region_code,
+                target: row.target,
+                detail: serde_json::from_str(&row.detail).map_err(StorageError::corrupt)?,
+            },
+        })
+    }
 }
 
 #[async_trait]
@@ -389,20 +437,7 @@ where
             .fetch_all(self)
             .await?;
         rows.iter()
-            .map(|r| {
-                let detail: String = r.try_get("detail")?;
-                Ok(AuditRecord {
-                    audit_id: r.try_get("audit_id")?,
-                    at: r.try_get("occurred_at")?,
-                    entry: AuditEntry {
-                        actor: r.try_get("actor")?,
-                        action: r.try_get("action")?,
-                        region: r.try_get("region_code")?,
-                        target: r.try_get("target")?,
-                        detail: serde_json::from_str(&detail).map_err(StorageError::corrupt)?,
-                    },
-                })
-            })
+            .map(|r| crate::rows::record::<AuditRow, _>(r)?.try_into())
             .collect()
     }
 
