@@ -394,7 +394,7 @@ pub fn standing_cells(r: &StandingRow) -> Vec<Cell> {
     vec![
         Cell::text(r.station_code.clone().unwrap_or_default()),
         Cell::text(&r.name),
-        Cell::text(&r.id_number),
+        Cell::text(r.id_number.as_str()),
         r.phone.clone().map_or(Cell::Empty, Cell::Text),
         Cell::text(yibao_storage::records::standing_name_zh(&r.standing)),
         Cell::Text(reason),
@@ -440,7 +440,7 @@ pub fn paid_listing_html(
         body.push_str(&format!(
             "<tr><td>{n}</td><td>{}</td><td>{}</td></tr>\n",
             escape(&mask_name(&row.name)),
-            escape(&mask_id(&row.id_number))
+            escape(&row.id_number.masked())
         ));
     }
     format!(
@@ -464,9 +464,9 @@ mod tests {
     #[test]
     fn listing_masks_and_escapes() {
         let row = |name: &str, id: &str, standing: &str| StandingRow {
-            region: "320600".into(),
+            region: "320600".parse().unwrap(),
             station_code: Some("CZ-01".into()),
-            id_number: id.into(),
+            id_number: IdNumber::try_from(id.to_owned()).unwrap(),
             name: name.into(),
             standing: standing.into(),
             detail: None,

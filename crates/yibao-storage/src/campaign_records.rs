@@ -120,7 +120,7 @@ impl UnpaidPageRow {
             }
             _ => return Err(StorageError::corrupt("unpaid list row's follow-up")),
         };
-        let row = StandingRow::from(self.person);
+        let row = StandingRow::try_from(self.person)?;
         if !standing_owes(&row.standing) {
             return Err(StorageError::corrupt(format!(
                 "unpaid list row of standing {}",

@@ -5,6 +5,8 @@
 use chrono::NaiveDate;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
+use yibao_domain::{IdNumber, RegionCode};
+
 use crate::StorageError;
 
 /// Each count of [`MoneyCounts`] stops at this many: the page shows "≥ 10 000" rather than
@@ -208,9 +210,9 @@ where
         };
         out.push(crate::records::UnpaidRow {
             row: crate::records::StandingRow {
-                region: query.region.to_owned(),
+                region: RegionCode::parse(query.region).map_err(StorageError::corrupt)?,
                 station_code: station,
-                id_number,
+                id_number: IdNumber::try_from(id_number).map_err(StorageError::corrupt)?,
                 name,
                 standing: standing.to_owned(),
                 detail,
@@ -359,15 +361,14 @@ where
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(pool)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(region, id_number, name, station_code)| crate::records::PersonSummary {
-                region,
-                id_number,
+    rows.into_iter()
+        .map(|(region, id_number, name, station_code)| {
+            Ok(crate::records::PersonSummary {
+                region: RegionCode::try_from(region).map_err(StorageError::corrupt)?,
+                id_number: IdNumber::try_from(id_number).map_err(StorageError::corrupt)?,
                 name,
                 station_code,
-            },
-        )
-        .collect())
+            })
+        })
+        .collect()
 }

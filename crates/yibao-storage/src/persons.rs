@@ -717,7 +717,7 @@ where
                 .fetch_all(self.reads().pool())
                 .await?;
         rows.iter()
-            .map(|r| Ok(record::<crate::records::StandingColumns, _>(r)?.into()))
+            .map(|r| record::<crate::records::StandingColumns, _>(r)?.try_into())
             .collect()
     }
 }

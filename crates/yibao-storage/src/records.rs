@@ -195,9 +195,11 @@ pub enum MoveOutcome {
 /// The person's standing for unpaid lists (未缴费名单) and the public paid listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StandingRow {
-    pub region: String,
+    pub region: RegionCode,
     pub station_code: Option<String>,
-    pub id_number: String,
+    /// In full: lists are staff-only (what the public sees is masked where it is shown).
+    #[serde(serialize_with = "serialize_id_number_in_full")]
+    pub id_number: IdNumber,
     pub name: String,
     /// `paid`, `unpaid`, `exempt`, `not_assessed`, `enrolment_refused`, `not_enrolled`.
     pub standing: String,
@@ -225,23 +227,25 @@ pub struct StandingColumns {
     pub amount_fen: Option<i64>,
 }
 
-impl From<StandingColumns> for StandingRow {
-    fn from(c: StandingColumns) -> StandingRow {
+impl TryFrom<StandingColumns> for StandingRow {
+    type Error = StorageError;
+    /// Region and ID number checked again: stored data is never trusted blindly.
+    fn try_from(c: StandingColumns) -> Result<StandingRow, StorageError> {
         let (standing, detail) = standing_of(
             c.enrolment_status.as_deref(),
             c.payable_status.as_deref(),
             c.refusal_message,
         );
-        StandingRow {
-            region: c.region_code,
+        Ok(StandingRow {
+            region: RegionCode::try_from(c.region_code).map_err(StorageError::corrupt)?,
             station_code: c.station_code,
-            id_number: c.id_number,
+            id_number: IdNumber::try_from(c.id_number).map_err(StorageError::corrupt)?,
             name: c.name,
             standing: standing.to_owned(),
             detail,
             amount_fen: c.amount_fen,
             phone: c.phone,
-        }
+        })
     }
 }
 
@@ -259,8 +263,8 @@ pub struct ProgressRow {
 /// A person as a search list shows them ([`crate::Storage::find_persons_by_name`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonSummary {
-    pub region: String,
-    pub id_number: String,
+    pub region: RegionCode,
+    pub id_number: IdNumber,
     pub name: String,
     pub station_code: Option<String>,
 }

@@ -49,7 +49,7 @@ async fn world(storage: Arc<dyn Storage>) -> World {
         .iter()
         .find(|r| r.standing == "unpaid")
         .expect("an unpaid demo resident");
-    let resident = (row.id_number.clone(), row.name.clone());
+    let resident = (row.id_number.as_str().to_owned(), row.name.clone());
     // As `yibao serve` sets it up: the receipt fonts, for the payer's PDF.
     let mut state = yibao_server::AppState::new(storage, clock);
     state.receipt_font = yibao_receipt_pdf::find_default_font().map(|p| {
@@ -760,7 +760,7 @@ async fn unpaid_with_phone(storage: &dyn Storage, n: usize) -> Vec<(String, Stri
         .into_iter()
         .filter(|r| r.standing == "unpaid" && r.phone.is_some())
         .take(n)
-        .map(|r| (r.id_number, r.name))
+        .map(|r| (r.id_number.as_str().to_owned(), r.name))
         .collect()
 }
 

@@ -47,7 +47,7 @@ async fn world(storage: Arc<dyn Storage>) -> World {
                 .await
                 .unwrap();
             let row = rows.first().expect("a demo resident of the station");
-            (row.id_number.clone(), row.name.clone())
+            (row.id_number.as_str().to_owned(), row.name.clone())
         }
     };
     let own = person_of("ST-01").await;

@@ -66,7 +66,7 @@ async fn world(storage: Arc<dyn Storage>) -> World {
         .await
         .unwrap();
     let row = rows.first().expect("a demo resident of ST-01");
-    let person = (row.id_number.clone(), row.name.clone());
+    let person = (row.id_number.as_str().to_owned(), row.name.clone());
     let server = TestServer::start(storage.clone(), clock(), ServerSettings::default()).await;
     World {
         server,

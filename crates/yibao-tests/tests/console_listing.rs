@@ -50,7 +50,7 @@ async fn world(storage: Arc<dyn Storage>) -> World {
         .iter()
         .find(|r| r.standing == "unpaid")
         .expect("an unpaid demo resident of ST-01");
-    let payer = (row.id_number.clone(), row.name.clone());
+    let payer = (row.id_number.as_str().to_owned(), row.name.clone());
     let server = TestServer::start(
         storage.clone(),
         Clock::fixed(instant()),

@@ -601,7 +601,7 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
                 if let Some(last) = batch.last() {
                     cursor = UnpaidCursor {
                         station: last.row.station_code.clone().unwrap_or_default(),
-                        id_number: last.row.id_number.clone(),
+                        id_number: last.row.id_number.as_str().to_owned(),
                     };
                 }
                 let end = batch.len() < 97;
@@ -611,10 +611,7 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
                 }
             }
             let key = |r: &yibao_storage::StandingRow| {
-                (
-                    r.station_code.clone().unwrap_or_default(),
-                    r.id_number.clone(),
-                )
+                (r.station_code.clone().unwrap_or_default(), r.id_number)
             };
             assert!(batched.windows(2).all(|w| key(&w[0]) < key(&w[1])));
             let mut expected = owing.clone();
@@ -632,7 +629,7 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
         let mut follow_up = NewFollowUp {
             region,
             fee_year: year,
-            id_number: first.row.id_number.clone(),
+            id_number: first.row.id_number.as_str().to_owned(),
             station_code: first.row.station_code.clone(),
             told_on: d("2026-11-01"),
             told_how: NoticeMethod::Phone,
@@ -675,7 +672,7 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
         assert!(latest.signed_scanned);
         assert_eq!(latest.told_on, d("2026-11-01"));
         let history = storage
-            .follow_ups(region, year, &first.row.id_number)
+            .follow_ups(region, year, first.row.id_number.as_str())
             .await
             .unwrap();
         assert_eq!(history.iter().map(|h| h.seq).collect::<Vec<_>>(), [2, 1]);

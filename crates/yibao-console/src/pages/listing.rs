@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use yibao_domain::{FeeYear, RegionCode, StationCode};
-use yibao_server::export::{mask_id, mask_name};
+use yibao_server::export::mask_name;
 use yibao_server::AppState;
 use yibao_storage::records::MAX_LIST_ROWS;
 
@@ -176,7 +176,7 @@ pub async fn page(
         .map(|(i, r)| ListingLine {
             number: i + 1,
             name: mask_name(&r.name),
-            id_number: mask_id(&r.id_number),
+            id_number: r.id_number.masked(),
             station: r.station_code.clone().unwrap_or_default(),
         })
         .collect();

@@ -156,10 +156,10 @@ pub async fn search(
                 break;
             }
             page.found.push(Found {
-                region: c.region.clone(),
-                id_masked: mask_id(&c.id_number),
+                region: c.region.to_string(),
+                id_masked: c.id_number.masked(),
                 name_masked: mask_name(&c.name),
-                link: user.person_ref(&c.id_number),
+                link: user.person_ref(c.id_number.as_str()),
                 station: c.station_code.unwrap_or_default(),
             });
         }
@@ -183,14 +183,6 @@ fn found_of(user: &ConsoleUser, person: &Person) -> Found {
 
 fn mask_name(name: &str) -> String {
     PersonName::parse(name).map_or_else(|_| "*".repeat(2), |n| n.masked())
-}
-
-fn mask_id(id: &str) -> String {
-    if id.len() == 18 {
-        format!("{}********{}", &id[..6], &id[14..])
-    } else {
-        "******".into()
-    }
 }
 
 #[derive(Template)]

@@ -341,7 +341,7 @@ async fn unpaid_workbook(
         if let Some(last) = batch.last() {
             cursor = UnpaidCursor {
                 station: last.row.station_code.clone().unwrap_or_default(),
-                id_number: last.row.id_number.clone(),
+                id_number: last.row.id_number.as_str().to_owned(),
             };
         }
         for r in batch {
@@ -366,12 +366,7 @@ async fn unpaid_workbook(
     Ok((bytes, rows))
 }
 
-fn line_of(
-    user: &ConsoleUser,
-    row: &UnpaidRow,
-    fee_year: FeeYear,
-    today: chrono::NaiveDate,
-) -> Line {
+fn line_of(user: &ConsoleUser, row: &UnpaidRow, fee_year: FeeYear) -> Line {
     let latest = row.latest.as_ref();
     let row = &row.row;
     let mut standing = standing_name_zh(&row.standing).to_owned();
@@ -379,17 +374,16 @@ fn line_of(
         standing.push('：');
         standing.push_str(detail);
     }
-    let link = user.person_ref(&row.id_number);
+    let link = user.person_ref(row.id_number.as_str());
     Line {
         follow_up: format!(
             "/console/unpaid/follow-up/{}/{link}?fee_year={fee_year}",
             row.region
         ),
         link,
-        region: row.region.clone(),
+        region: row.region.to_string(),
         name_masked: PersonName::parse(&row.name).map_or_else(|_| "**".to_owned(), |n| n.masked()),
-        id_masked: IdNumber::parse(&row.id_number, today)
-            .map_or_else(|_| "******".to_owned(), |p| p.id_number.masked()),
+        id_masked: row.id_number.masked(),
         station: row.station_code.clone().unwrap_or_default(),
         standing,
         amount: row.amount_fen.map(yuan).unwrap_or_default(),
@@ -455,11 +449,10 @@ pub async fn page(
     page.pages = total.div_ceil(PAGE_SIZE).clamp(1, MAX_PAGE);
     page.page = wanted;
     page.total_owed = yuan(found.total_owed_fen);
-    let today = state.clock.today();
     page.lines = found
         .rows
         .iter()
-        .map(|r| line_of(&user, r, scope.fee_year, today))
+        .map(|r| line_of(&user, r, scope.fee_year))
         .collect();
     html(&page)
 }

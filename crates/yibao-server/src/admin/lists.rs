@@ -61,7 +61,7 @@ impl From<&StandingRow> for StandingView {
         }
         StandingView {
             station: r.station_code.clone(),
-            id_number: r.id_number.clone(),
+            id_number: r.id_number.as_str().to_owned(),
             name: r.name.clone(),
             standing: r.standing.clone(),
             reason,

@@ -143,7 +143,7 @@ pub async fn submit_uninsured(
                 with_reason += 1;
             }
             lines.push(serde_json::json!({
-                "id_number": row.row.id_number,
+                "id_number": row.row.id_number.as_str(),
                 "name": row.row.name,
                 "reason": row.latest.as_ref().map(|l| l.reason.clone()),
                 "told_on": row.latest.as_ref().map(|l| l.told_on.to_string()),
