@@ -258,11 +258,34 @@ impl IdNumber {
 impl TryFrom<String> for IdNumber {
     type Error = IdNumberError;
     fn try_from(stored: String) -> Result<Self, Self::Error> {
-        let parsed = IdNumber::parse(&stored, NaiveDate::MAX)?;
-        if parsed.id_number.as_str() != stored {
+        // Every row a search reads comes through here: the stored form is checked in place,
+        // without the allocations of what parsing typed input needs.
+        let Ok(bytes) = <[u8; 18]>::try_from(stored.as_bytes()) else {
             return Err(IdNumberError::WrongLength(stored.chars().count()));
+        };
+        let mut first17 = [0u8; 17];
+        first17.copy_from_slice(&bytes[..17]);
+        if let Some(position) = first17.iter().position(|b| !b.is_ascii_digit()) {
+            return Err(IdNumberError::NotADigit {
+                position: position + 1,
+                found: char::from(first17[position]),
+            });
         }
-        Ok(parsed.id_number)
+        if bytes[17] != check_char(&first17) {
+            return Err(IdNumberError::WrongCheck);
+        }
+        let prefix = std::str::from_utf8(&bytes[..2]).unwrap_or("");
+        if !is_province_prefix(prefix) {
+            return Err(IdNumberError::UnknownProvince(prefix.to_owned()));
+        }
+        let id_number = IdNumber(bytes);
+        let birth = id_number.decode_birth_date().ok_or_else(|| {
+            IdNumberError::ImpossibleBirthDate(String::from_utf8_lossy(&bytes[6..14]).into_owned())
+        })?;
+        if birth.year() < EARLIEST_BIRTH_YEAR {
+            return Err(IdNumberError::BirthDateTooEarly(birth));
+        }
+        Ok(id_number)
     }
 }
 
@@ -321,6 +344,16 @@ mod tests {
             IdNumber::try_from("110105194912310021".to_owned()),
             Err(IdNumberError::WrongCheck)
         );
+        // The stored form is checked as parsing checks typed input.
+        for stored in ["11010519491231002X", "320602198001011235", "990105194912310028"] {
+            assert_eq!(
+                IdNumber::try_from(stored.to_owned()).ok(),
+                IdNumber::parse(stored, NaiveDate::MAX)
+                    .ok()
+                    .map(|p| p.id_number),
+                "{stored}"
+            );
+        }
     }
 
     #[test]
@@ -552,6 +585,26 @@ mod tests {
             #[test]
             fn arbitrary_input_never_panics(s in ".{0,80}") {
                 let _ = parse(&s);
+            }
+
+            #[test]
+            fn a_stored_number_reads_as_parsing_reads_it(
+                s in valid_id(), pos in 0usize..18, c in "[0-9Xx ]",
+            ) {
+                // One character replaced, or none: the stored form's check agrees with parsing's
+                // wherever the text is already canonical.
+                for candidate in [s.clone(), {
+                    let mut chars: Vec<char> = s.chars().collect();
+                    chars[pos] = c.chars().next().unwrap_or('0');
+                    chars.into_iter().collect::<String>()
+                }] {
+                    let stored = IdNumber::try_from(candidate.clone()).ok();
+                    let parsed = IdNumber::parse(&candidate, NaiveDate::MAX)
+                        .ok()
+                        .map(|p| p.id_number)
+                        .filter(|id| id.as_str() == candidate);
+                    prop_assert_eq!(stored, parsed, "{}", candidate);
+                }
             }
         }
     }
