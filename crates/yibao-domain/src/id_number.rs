@@ -345,7 +345,11 @@ mod tests {
             Err(IdNumberError::WrongCheck)
         );
         // The stored form is checked as parsing checks typed input.
-        for stored in ["11010519491231002X", "320602198001011235", "990105194912310028"] {
+        for stored in [
+            "11010519491231002X",
+            "320602198001011235",
+            "990105194912310028",
+        ] {
             assert_eq!(
                 IdNumber::try_from(stored.to_owned()).ok(),
                 IdNumber::parse(stored, NaiveDate::MAX)
