@@ -591,7 +591,7 @@ async fn fill_account(
             Some(member_ref(resident, &m.id_number)),
         ));
     }
-    let regions = yibao_server::channel::handlers::region_codes(state).await?;
+    let regions = yibao_server::services::collection::region_codes(state).await?;
     let mut receipts = Vec::new();
     for (label, id, name, member_ref) in persons {
         let found = crate::lookup::find(state, &id, &name).await?;

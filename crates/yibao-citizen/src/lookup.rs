@@ -15,6 +15,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use yibao_domain::{IdNumber, PayableStatus, PersonName, RegionCode};
 use yibao_server::services::accounts::CHANNEL_KINDS;
+use yibao_server::services::collection;
 use yibao_server::AppState;
 use yibao_storage::collection::PayableView;
 
@@ -153,12 +154,12 @@ pub(crate) async fn find(
     id: &IdNumber,
     name: &str,
 ) -> Result<Option<Found>, yibao_server::ServiceError> {
-    let views = yibao_server::channel::handlers::payables_under_name(state, id, name, None).await?;
+    let views = collection::payables_under_name(state, id, name, None).await?;
     let Some(first) = views.first() else {
         return Ok(None);
     };
     let name_masked = yibao_server::receipts::masked_name(&first.name);
-    let policies = yibao_server::channel::handlers::policies_for(state, &views).await?;
+    let policies = collection::policies_for(state, &views).await?;
     let mut paid = BTreeMap::new();
     let paid_regions: BTreeSet<&str> = views
         .iter()

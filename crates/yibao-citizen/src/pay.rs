@@ -1,9 +1,10 @@
 //! 在线缴费: a resident pays from the look-up page. To the rest of yibao the site is a channel of
 //! kind `gov_app` ([`SITE_CHANNEL_ID`]): it opens an order and reports the payment through the
-//! very functions the channel protocol's handlers call, so idempotency, locks, late and repeated
-//! notifications, refunds owed, receipts and posting are the protocol's. Between the two the
-//! resident pays at a payment provider ([`PaymentProvider`]); the demo and the tests use the
-//! simulated cashier ([`SimulatedCashier`], 模拟收银台), which takes no money.
+//! very services the channel protocol's handlers call ([`yibao_server::services::collection`]), so
+//! idempotency, locks, late and repeated notifications, refunds owed, receipts and posting are the
+//! protocol's. Between the two the resident pays at a payment provider ([`PaymentProvider`]); the
+//! demo and the tests use the simulated cashier ([`SimulatedCashier`], 模拟收银台), which takes no
+//! money.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,9 @@ use axum::{Extension, Form};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use yibao_server::channel::auth::ChannelContext;
-use yibao_server::channel::handlers::{self, OrderRequest, PaymentRequest};
+use yibao_server::services::collection::{
+    place_order, take_payment_report, OrderRequest, Payer, PaymentRequest,
+};
 use yibao_server::{AppState, ErrorCode, ServiceError};
 
 use crate::{error_page, render};
@@ -472,9 +475,9 @@ pub async fn open_order(
         channel_order_no: format!("WEB{}", uuid::Uuid::new_v4().simple()),
         payable_ids,
         amount,
-        payer: handlers::Payer::default(),
+        payer: Payer::default(),
     };
-    let (_, order) = handlers::place_order(state, &channel, request).await?;
+    let (_, order) = place_order(state, &channel, request).await?;
     let expires_at = DateTime::parse_from_rfc3339(&order.expires_at).map_or(0, |t| t.timestamp());
     Ok(provider.0.create_payment(&ProviderOrder {
         order_no: order.order_no,
@@ -630,7 +633,7 @@ async fn report_payment(state: &AppState, n: Notification) -> Result<String, Ser
         amount: n.amount,
         paid_at: n.paid_at,
     };
-    handlers::take_payment_report(state, &channel, request).await?;
+    take_payment_report(state, &channel, request).await?;
     Ok(n.txn_id)
 }
 

@@ -13,12 +13,11 @@ use utoipa_axum::routes;
 use yibao_domain::{FeePolicy, FeeYear, IdNumber, InputKind, RegionCode, Sex};
 
 use crate::channel::answers::{PaidStatusAnswer, PaidYear, VerifyAnswer};
-use crate::channel::handlers::{
-    not_found_person, payables_under_name, receipt_checked, wants_html,
-};
+use crate::channel::handlers::{not_found_person, wants_html};
 use crate::http::ApiRouter;
 use crate::json::ApiJson;
 use crate::receipts::masked_name;
+use crate::services::collection::{payables_under_name, receipt_checked};
 use crate::{AppState, ErrorBody, ErrorCode, ServiceError};
 
 /// The public routes that need no rate limit of their own.

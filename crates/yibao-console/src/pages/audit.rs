@@ -1,11 +1,11 @@
 //! 审计日志: the append-only audit log, newest first, for administrators and auditors, through
-//! the API's own handler (`GET /api/v1/audit`, the same role check). The filters (actor, action
-//! prefix, days) are a storage query over every entry; pages are keyset pages (`before`, the
-//! last entry's id), 50 a page.
+//! the service the API's handler calls (as `GET /api/v1/audit`, the same role check). The filters
+//! (actor, action prefix, days) are a storage query over every entry; pages are keyset pages
+//! (`before`, the last entry's id), 50 a page.
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -138,24 +138,18 @@ pub async fn list(
     ]);
     let mut rows = Vec::new();
     if errors.is_empty() {
-        let before_text = before.map(|b| b.to_string()).unwrap_or_default();
-        let limit = (desk::PAGE_SIZE + 1).to_string();
-        let api = desk::query_of(&[
-            ("limit", &limit),
-            ("actor", &actor),
-            ("action", &action),
-            ("from", &from),
-            ("to", &to),
-            ("before", &before_text),
-        ]);
-        let uri: Uri = format!("/api/v1/audit?{api}")
-            .parse()
-            .map_err(|_| PageError::bad_form("请求有误"))?;
-        let params = axum::extract::Query::try_from_uri(&uri)
-            .map_err(|_| PageError::bad_form("请求有误"))?;
-        rows = yibao_server::admin::audit_log::audit_log(State(state), user.staff.clone(), params)
-            .await?
-            .0;
+        // As the API's query string names them: an empty filter is left out.
+        let filled = |text: &str| Some(text.to_owned()).filter(|t| !t.is_empty());
+        let filter = yibao_server::services::audit_log::AuditQuery {
+            limit: Some(desk::PAGE_SIZE + 1),
+            actor: filled(actor.as_str()),
+            action: filled(action.as_str()),
+            from: filled(from.as_str()),
+            to: filled(to.as_str()),
+            before,
+        };
+        rows =
+            yibao_server::services::audit_log::read_audit_log(&state, &user.staff, filter).await?;
     } else {
         // The role is checked whatever the filters, as the API checks it.
         if !matches!(

@@ -1,5 +1,5 @@
-//! 渠道: the channels (banks, WeChat, Alipay …), administrators only, through the same handlers
-//! and services as the API: the list (`GET /api/v1/channels`), add one
+//! 渠道: the channels (banks, WeChat, Alipay …), administrators only, through the same services
+//! as the API ([`yibao_server::services::channels`]): the list (`GET /api/v1/channels`), add one
 //! (`services::accounts::create_channel`, audited `channel.add`; its secret is made here and shown
 //! once), the channel-only policy (长款处理方式, `PUT /api/v1/channels/{id}/channel-only-policy`),
 //! a new secret (`PUT /api/v1/channels/{id}/secret`, shown once, the old one accepted for a day),
@@ -13,6 +13,7 @@ use serde::Deserialize;
 use yibao_server::services::accounts::{
     create_channel, new_channel_secret, NewChannel, CHANNEL_KINDS,
 };
+use yibao_server::services::{channels, reconciliation};
 use yibao_server::{AppState, ErrorCode};
 
 use crate::pages::desk::{self, admin_of};
@@ -87,9 +88,7 @@ fn kind_zh(kind: &str) -> String {
 
 async fn page(state: &AppState, user: &ConsoleUser) -> Result<ChannelsPage, PageError> {
     let admin = admin_of(user)?;
-    let listed = yibao_server::admin::channels::list_channels(State(state.clone()), admin)
-        .await?
-        .0;
+    let listed = channels::list_channels(state, &admin.0).await?;
     let mut channels = Vec::with_capacity(listed.len());
     for c in listed {
         let policy = state
@@ -239,15 +238,9 @@ pub async fn set_policy(
         view.errors = vec![("policy", format!("请为渠道 {channel_id} 选择长款处理方式"))];
         return render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let request = serde_json::from_value(serde_json::json!({"policy": fields.policy}))
-        .map_err(|_| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
-    let _answer = yibao_server::settlement::reconciliation::put_channel_only_policy(
-        State(state),
-        admin,
-        Path(channel_id),
-        yibao_server::json::ApiJson(request),
-    )
-    .await?;
+    let _answer =
+        reconciliation::set_channel_only_policy(&state, &admin.0, &channel_id, &fields.policy)
+            .await?;
     Ok(desk::see_other("/console/channels"))
 }
 
@@ -260,15 +253,7 @@ pub async fn rotate_secret(
 ) -> Result<Response, PageError> {
     let admin = admin_of(&user)?;
     let secret = new_channel_secret();
-    let request = serde_json::from_value(serde_json::json!({"secret": secret}))
-        .map_err(|_| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
-    yibao_server::admin::channels::rotate_secret(
-        State(state.clone()),
-        admin,
-        Path(channel_id.clone()),
-        yibao_server::json::ApiJson(request),
-    )
-    .await?;
+    channels::rotate_channel_secret(&state, &admin.0, &channel_id, secret.clone(), None).await?;
     let mut view = page(&state, &user).await?;
     view.notice = Some(format!(
         "已更换渠道 {channel_id} 的密钥；旧密钥在24小时内仍可使用。请把新密钥通过安全途径交给渠道：本页关闭后不再显示。"
@@ -284,13 +269,7 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<Response, PageError> {
     let admin = admin_of(&user)?;
-    if enabled {
-        yibao_server::admin::channels::enable_channel(State(state), admin, Path(channel_id))
-            .await?;
-    } else {
-        yibao_server::admin::channels::disable_channel(State(state), admin, Path(channel_id))
-            .await?;
-    }
+    channels::set_channel_enabled(&state, &admin.0, &channel_id, enabled).await?;
     Ok(desk::see_other("/console/channels"))
 }
 

@@ -1,19 +1,18 @@
 //! 银行扣费 (委托扣款): agreements (sign, cancel) and debit runs (create, download the request
-//! file for the bank, upload the bank's result, the failures to notify), through the API's own
-//! handlers (`/api/v1/agreements`, `/api/v1/debit-runs`): the same scope (the administrator every
-//! region, a tax collector their own; auditors read; station operators have no part), the same
-//! audit entries (reading agreements and a run's items is audited). Names and ID numbers are
-//! masked in every list.
+//! file for the bank, upload the bank's result, the failures to notify), through the services the
+//! API's handlers call ([`yibao_server::services::debit`], as `/api/v1/agreements` and
+//! `/api/v1/debit-runs`): the same scope (the administrator every region, a tax collector their
+//! own; auditors read; station operators have no part), the same audit entries (reading
+//! agreements and a run's items is audited). Names and ID numbers are masked in every list.
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use yibao_domain::PersonName;
-use yibao_server::services::debit::MAX_DEBIT_FILE_BYTES;
+use yibao_server::services::debit::{self, AgreementInput, MAX_DEBIT_FILE_BYTES};
 use yibao_server::{AppState, ErrorCode};
 use yibao_storage::settlement::{AgreementRecord, DebitRunRecord};
 use yibao_storage::Role;
@@ -171,13 +170,6 @@ fn run_line(r: &DebitRunRecord) -> RunLine {
     }
 }
 
-fn query_of<T: serde::de::DeserializeOwned>(pairs: &[(&str, &str)]) -> Result<Query<T>, PageError> {
-    let uri: Uri = format!("/x?{}", desk::query_of(pairs))
-        .parse()
-        .map_err(|_| PageError::bad_form("请求有误"))?;
-    Query::try_from_uri(&uri).map_err(|_| PageError::bad_form("请求有误"))
-}
-
 /// Which page of each list of the debit page is shown (`apage`, `rpage`; 1 unless asked).
 #[derive(Deserialize, Default)]
 pub struct ListPages {
@@ -191,20 +183,8 @@ async fn page(
     pages: &ListPages,
 ) -> Result<DebitPage, PageError> {
     let own = desk::money_reader(user)?;
-    let agreements = yibao_server::settlement::debit::list_agreements(
-        State(state.clone()),
-        user.staff.clone(),
-        query_of(&[])?,
-    )
-    .await?
-    .0;
-    let runs = yibao_server::settlement::debit::list_debit_runs(
-        State(state.clone()),
-        user.staff.clone(),
-        query_of(&[])?,
-    )
-    .await?
-    .0;
+    let agreements = debit::list_agreements(state, &user.staff, None, None).await?;
+    let runs = debit::list_runs(state, &user.staff, None).await?;
     Ok(DebitPage {
         chrome: Chrome::new(user, "debit", "银行扣费"),
         writer: writer(user),
@@ -253,7 +233,7 @@ fn field_of(message: &str, fields: &[(&'static str, &'static str)]) -> &'static 
         .map_or("form", |(f, _)| f)
 }
 
-/// `POST /console/debit/agreements`: signs an agreement through the API's handler.
+/// `POST /console/debit/agreements`: signs an agreement through the API's service.
 pub async fn sign(
     State(state): State<AppState>,
     CsrfForm(user, fields): CsrfForm<AgreementFields>,
@@ -290,26 +270,19 @@ pub async fn sign(
         .map(str::to_owned)
         .collect();
     if errors.is_empty() {
-        let request = serde_json::from_value(serde_json::json!({
-            "agreement_no": fields.agreement_no.trim(),
-            "region": region,
-            "channel_id": fields.channel_id.trim(),
-            "payer_id_number": fields.payer_id_number.trim(),
-            "payer_name": fields.payer_name.trim(),
-            "account": fields.account.trim(),
-            "members": members,
-        }))
-        .map_err(|_| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
-        match yibao_server::settlement::debit::sign_agreement(
-            State(state.clone()),
-            user.staff.clone(),
-            yibao_server::json::ApiJson(request),
-        )
-        .await
-        {
+        let input = AgreementInput {
+            agreement_no: fields.agreement_no.trim(),
+            region: &region,
+            channel_id: fields.channel_id.trim(),
+            payer_id_number: fields.payer_id_number.trim(),
+            payer_name: fields.payer_name.trim(),
+            account: fields.account.trim(),
+            members: &members,
+        };
+        match debit::sign_agreement_as_staff(&state, &user.staff, input).await {
             Ok(signed) => {
                 let mut view = page(&state, &user, &ListPages::default()).await?;
-                view.notice = Some(format!("已签订委托扣款协议 {}。", signed.0.agreement_no));
+                view.notice = Some(format!("已签订委托扣款协议 {}。", signed.agreement_no));
                 return html(&view);
             }
             Err(e)
@@ -356,12 +329,7 @@ pub async fn cancel(
     if !writer(&user) {
         return Err(forbidden());
     }
-    let _cancelled = yibao_server::settlement::debit::cancel_agreement(
-        State(state),
-        user.staff.clone(),
-        Path(agreement_no),
-    )
-    .await?;
+    let _cancelled = debit::cancel_agreement(&state, &user.staff, &agreement_no).await?;
     Ok(desk::see_other("/console/debit"))
 }
 
@@ -386,25 +354,21 @@ pub async fn create_run(
     if fee_year.is_none_or(|y| !(2000..=2100).contains(&y)) {
         errors.push(("fee_year", "缴费年度应为四位数，如 2027".to_owned()));
     }
-    if errors.is_empty() {
-        let request = serde_json::from_value(serde_json::json!({
-            "channel_id": fields.channel_id.trim(),
-            "region": region,
-            "fee_year": fee_year,
-            "debit_date": fields.debit_date.trim(),
-        }))
-        .map_err(|_| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
-        match yibao_server::settlement::debit::create_debit_run(
-            State(state.clone()),
-            user.staff.clone(),
-            yibao_server::json::ApiJson(request),
+    if let (true, Some(fee_year)) = (errors.is_empty(), fee_year) {
+        match debit::create_run_as_staff(
+            &state,
+            &user.staff,
+            fields.channel_id.trim(),
+            &region,
+            fee_year,
+            fields.debit_date.trim(),
         )
         .await
         {
             Ok(run) => {
                 return Ok(desk::see_other(&format!(
                     "/console/debit/runs/{}",
-                    run.0.run_no
+                    run.run_no
                 )))
             }
             Err(e)
@@ -471,14 +435,8 @@ async fn run_page(
     page: usize,
 ) -> Result<RunPage, PageError> {
     desk::money_reader(user)?;
-    let detail = yibao_server::settlement::debit::get_debit_run(
-        State(state.clone()),
-        user.staff.clone(),
-        Path(run_no.to_owned()),
-        query_of(&[("outcome", if failed_only { "failed" } else { "" })])?,
-    )
-    .await?
-    .0;
+    let outcome = failed_only.then_some("failed");
+    let detail = debit::run_detail(state, &user.staff, run_no, outcome).await?;
     Ok(RunPage {
         chrome: Chrome::new(user, "debit", "批量扣款"),
         run: run_line(&detail.run),
@@ -526,17 +484,12 @@ pub async fn request_file(
     Path(run_no): Path<String>,
 ) -> Result<Response, PageError> {
     desk::money_reader(&user)?;
-    let file = yibao_server::settlement::debit::debit_request_file(
-        State(state),
-        user.staff.clone(),
-        Path(run_no),
-    )
-    .await?;
+    let file = debit::request_file_as_staff(&state, &user.staff, &run_no).await?;
     Ok(file.into_response())
 }
 
 /// `POST /console/debit/runs/{no}/result` (multipart: `_csrf`, then `file`): imports the bank's
-/// result through the API's handler; the token must come before the file.
+/// result through the API's service; the token must come before the file.
 pub async fn upload_result(
     State(state): State<AppState>,
     user: ConsoleUser,
@@ -583,16 +536,8 @@ pub async fn upload_result(
             return render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    match yibao_server::settlement::debit::upload_debit_result(
-        State(state.clone()),
-        user.staff.clone(),
-        Path(run_no.clone()),
-        Bytes::from(bytes),
-    )
-    .await
-    {
-        Ok(summary) => {
-            let s = summary.0;
+    match debit::import_result_as_staff(&state, &user.staff, &run_no, &bytes).await {
+        Ok(s) => {
             let mut view = run_page(&state, &user, &run_no, false, 1).await?;
             view.summary = Some(vec![
                 ("扣款成功", s.succeeded.to_string()),

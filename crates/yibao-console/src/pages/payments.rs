@@ -1,6 +1,7 @@
 //! 缴费查询: a person's payments (their receipts: one per payable paid) by ID number, for the
-//! money readers (administrator, auditor, tax collector), through the API's own handlers
-//! (`GET /api/v1/regions/{region}/persons/{id}/receipts`, audited `receipt.list`; the PDF through
+//! money readers (administrator, auditor, tax collector), through the services the API's handlers
+//! call ([`yibao_server::services::receipts`]: as
+//! `GET /api/v1/regions/{region}/persons/{id}/receipts`, audited `receipt.list`; the PDF as
 //! `GET /api/v1/receipts/{no}.pdf`, audited `receipt.read`).
 //!
 //! The ID number is sent in a POST form, never in a URL; the list is masked; a receipt link
@@ -13,11 +14,11 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use yibao_domain::{IdNumber, PersonName};
-use yibao_server::admin::receipts::StaffReceipt;
+use yibao_server::services::receipts::{self, StaffReceipt};
 use yibao_server::AppState;
 
 use crate::pages::desk;
@@ -271,20 +272,14 @@ pub async fn lookup(
             return render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    let receipts = yibao_server::admin::receipts::staff_person_receipts(
-        State(state),
-        user.staff.clone(),
-        Path((region, id.as_str().to_owned())),
-    )
-    .await?
-    .0;
+    let receipts = receipts::person_receipts(&state, &user.staff, &region, id.as_str()).await?;
     view.searched = true;
     view.rows = receipts.iter().map(PaymentLine::of).collect();
     html(&view)
 }
 
 /// `GET /console/receipts/{receipt_code-number}.pdf`: the receipt to reprint (补打), through the
-/// API's handler (scoped, audited `receipt.read`); money readers only, like the list.
+/// API's service (scoped, audited `receipt.read`); money readers only, like the list.
 pub async fn receipt_pdf(
     State(state): State<AppState>,
     user: ConsoleUser,
@@ -294,10 +289,6 @@ pub async fn receipt_pdf(
     if !receipt_no.ends_with(".pdf") || receipt_no.len() > 40 {
         return Err(PageError::not_found("没有这个票据"));
     }
-    Ok(yibao_server::admin::receipts::staff_receipt(
-        State(state),
-        user.staff.clone(),
-        Path(receipt_no),
-    )
-    .await?)
+    let copy = receipts::reprint_receipt(&state, &user.staff, &receipt_no).await?;
+    Ok(copy.into_response())
 }

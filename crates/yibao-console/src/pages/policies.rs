@@ -1,8 +1,8 @@
 //! 费率与日历: a region's fee policies by fee year and its holiday calendar by year, for every
 //! staff reader (a station operator or tax collector sees their own region; the administrator and
-//! auditors choose one). The administrator replaces a calendar year through the API's own handler
-//! (`PUT /api/v1/regions/{region}/calendars/{year}`, audited `calendar.put`), the days checked by
-//! the domain's parser (`CalendarYear::new`) with the reason beside the field.
+//! auditors choose one). The administrator replaces a calendar year through the service the API's
+//! handler calls (as `PUT /api/v1/regions/{region}/calendars/{year}`, audited `calendar.put`), the
+//! days checked by the domain's parser (`CalendarYear::new`) with the reason beside the field.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -268,16 +268,16 @@ pub async fn put_calendar(
         view.errors = errors;
         return render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY);
     };
-    let request = serde_json::from_value(serde_json::json!({
-        "holidays": lists[0],
-        "working_days": lists[1],
-    }))
-    .map_err(|_| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
-    let done = yibao_server::admin::setup::put_calendar(
-        State(state.clone()),
-        admin,
-        axum::extract::Path((view.region.clone(), year)),
-        yibao_server::json::ApiJson(request),
+    let input = yibao_server::services::setup::CalendarInput {
+        holidays: lists[0].clone(),
+        working_days: lists[1].clone(),
+    };
+    let done = yibao_server::services::setup::replace_calendar_year(
+        &state,
+        &admin.0,
+        &view.region,
+        year,
+        &input,
     )
     .await;
     if let Err(e) = done {
@@ -319,14 +319,17 @@ const AMOUNT_FIELDS: [(&str, &str, &str); 12] = [
 ];
 
 /// `POST /console/policies/fee`: sets a region's fee policy for a fee year (administrator),
-/// through the API's handler (`PUT /api/v1/regions/{region}/fee-policies/{fee_year}`, audited
-/// `fee_policy.put`); amounts in yuan, each checked beside its field, the policy's own rules
-/// (parts within the total, the window's order) by the domain.
+/// through the service the API's handler calls (as
+/// `PUT /api/v1/regions/{region}/fee-policies/{fee_year}`, audited `fee_policy.put`); amounts in
+/// yuan, each checked beside its field, the policy's own rules (parts within the total, the
+/// window's order) by the domain.
 pub async fn put_fee_policy(
     State(state): State<AppState>,
     CsrfForm(user, form): CsrfForm<std::collections::BTreeMap<String, String>>,
 ) -> Result<Response, PageError> {
-    use yibao_server::services::setup::{CategoryAmountInput, FeePolicyInputBody, WindowInput};
+    use yibao_server::services::setup::{
+        save_fee_policy, CategoryAmountInput, FeePolicyInputBody, WindowInput,
+    };
     let admin = desk::admin_of(&user)?;
     let get = |k: &str| form.get(k).map_or("", |v| v.trim());
     let mut view = page(&state, &user, Some(get("region"))).await?;
@@ -398,13 +401,7 @@ pub async fn put_fee_policy(
         window: WindowInput { opens, closes },
         late_payment_allowed: !get("late").is_empty(),
     };
-    let done = yibao_server::admin::setup::put_fee_policy(
-        State(state.clone()),
-        admin,
-        axum::extract::Path((view.region.clone(), fee_year)),
-        yibao_server::json::ApiJson(body),
-    )
-    .await;
+    let done = save_fee_policy(&state, &admin.0, &view.region, fee_year, &body).await;
     if let Err(e) = done {
         if e.code == ErrorCode::InvalidRequest || e.code == ErrorCode::InvalidAmount {
             view.policy_form = shown;

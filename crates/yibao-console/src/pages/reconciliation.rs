@@ -1,7 +1,7 @@
-//! 对账: the channels' statements by day and the differences found, through the API's own handler
-//! (`GET /api/v1/reports/reconciliation`: a tax collector names a channel that serves their region
-//! and sees their region's differences only, and no summary of a channel shared with other
-//! regions). Days with differences and differences still open are highlighted.
+//! 对账: the channels' statements by day and the differences found, through the service the API's
+//! handler calls (as `GET /api/v1/reports/reconciliation`: a tax collector names a channel that
+//! serves their region and sees their region's differences only, and no summary of a channel
+//! shared with other regions). Days with differences and differences still open are highlighted.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -12,6 +12,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use yibao_domain::reconciliation::DifferenceClass;
 use yibao_domain::ReconciliationItemStatus;
+use yibao_server::services::reconciliation::{
+    reconciliation_report, resolve_difference, ResolveRequest,
+};
+use yibao_server::services::settlement_scope::PeriodQuery;
 use yibao_server::AppState;
 
 use crate::pages::desk::{self, Paged, Pager};
@@ -24,8 +28,6 @@ use crate::{html, render_with_status, PageError};
 pub const MAX_PAGE_DAYS: i64 = 31;
 /// Days shown when none are asked for: the last week.
 const DEFAULT_DAYS: i64 = 7;
-/// Largest answer read from the report handler.
-const MAX_REPORT_BYTES: usize = 64 * 1024 * 1024;
 
 pub struct StatementLine {
     pub channel_id: String,
@@ -107,7 +109,8 @@ fn date_in(
         })
 }
 
-/// The API's reconciliation report (JSON) for these query parameters, with its scope checks.
+/// The API's reconciliation report (as its JSON) for these query parameters, with its scope
+/// checks.
 pub(crate) async fn report(
     state: &AppState,
     user: &ConsoleUser,
@@ -116,18 +119,11 @@ pub(crate) async fn report(
     let uri: Uri = format!("/api/v1/reports/reconciliation?{query}")
         .parse()
         .map_err(|_| PageError::bad_form("请求有误"))?;
-    let params =
-        axum::extract::Query::try_from_uri(&uri).map_err(|_| PageError::bad_form("请求有误"))?;
-    let answer = yibao_server::settlement::reports::report_reconciliation(
-        State(state.clone()),
-        user.staff.clone(),
-        params,
-    )
-    .await?;
-    let bytes = axum::body::to_bytes(answer.into_body(), MAX_REPORT_BYTES)
-        .await
-        .map_err(|_| PageError::bad_form("对账记录过多，请缩短日期范围或选择渠道"))?;
-    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let Query(params): Query<PeriodQuery> =
+        Query::try_from_uri(&uri).map_err(|_| PageError::bad_form("请求有误"))?;
+    let findings = reconciliation_report(state, &user.staff, &params).await?;
+    let json = serde_json::to_value(&findings.report).unwrap_or(Value::Null);
+    Ok(json)
 }
 
 /// Who closes a difference by hand, as the API's `POST /api/v1/reconciliation/resolutions`
@@ -390,7 +386,7 @@ pub async fn resolve_form(
     })
 }
 
-/// `POST /console/reconciliation/resolve`: closes the difference through the API's handler
+/// `POST /console/reconciliation/resolve`: closes the difference through the API's service
 /// (scope checked there, audited `reconciliation.resolve`).
 pub async fn resolve(
     State(state): State<AppState>,
@@ -423,21 +419,15 @@ pub async fn resolve(
         };
         return render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let request = serde_json::from_value(serde_json::json!({
-        "channel_id": fields.channel_id,
-        "statement_date": fields.statement_date,
-        "channel_txn_id": fields.channel_txn_id,
-        "class": fields.class,
-        "resolution": fields.resolution,
-        "note": note,
-    }))
-    .map_err(|_| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
-    let _resolved = yibao_server::settlement::reconciliation::resolve_item(
-        State(state),
-        user.staff.clone(),
-        yibao_server::json::ApiJson(request),
-    )
-    .await?;
+    let request = ResolveRequest {
+        channel_id: fields.channel_id.clone(),
+        statement_date: fields.statement_date.clone(),
+        channel_txn_id: fields.channel_txn_id.clone(),
+        class: fields.class.clone(),
+        resolution: fields.resolution.clone(),
+        note: note.to_owned(),
+    };
+    let _resolved = resolve_difference(&state, &user.staff, &request).await?;
     Ok(desk::see_other(&format!(
         "/console/reconciliation?{}",
         desk::query_of(&[

@@ -152,21 +152,18 @@ pub async fn list(
 #[derive(Deserialize)]
 pub struct RetryForm {}
 
-/// `POST /console/refunds/{refund_no}/retry`: owes a failed refund again, through the API's own
-/// handler (administrator only, audited as `refund.retry`).
+/// `POST /console/refunds/{refund_no}/retry`: owes a failed refund again, through the service the
+/// API's handler calls (administrator only, audited as `refund.retry`).
 pub async fn retry(
     State(state): State<AppState>,
     Path(refund_no): Path<String>,
     CsrfForm(user, _): CsrfForm<RetryForm>,
 ) -> Result<Response, PageError> {
-    let done = yibao_server::settlement::refunds::retry_refund(
-        State(state),
-        desk::admin_of(&user)?,
-        Path(refund_no),
-    )
-    .await?;
+    let admin = desk::admin_of(&user)?;
+    let done =
+        yibao_server::services::refunds::retry_failed_refund(&state, &admin.0, &refund_no).await?;
     Ok(desk::see_other(&format!(
         "/console/refunds?status=owed&done={}",
-        done.0.refund_no
+        done.refund_no
     )))
 }

@@ -1,8 +1,8 @@
 //! 上传对账单: the administrator (or a tax collector, for a channel serving their region alone)
 //! uploads a channel's statement of a day (protocol CSV, WeChat trade bill, Alipay bill) through
-//! the API's own handler (`PUT /api/v1/statements/{channel_id}/{date}`: the same scope checks,
-//! the same reconciliation, audited `statement.upload`), and sees its summary, its funds and its
-//! differences, each with the form to close it.
+//! the service the API's handler calls (as `PUT /api/v1/statements/{channel_id}/{date}`: the same
+//! scope checks, the same reconciliation, audited `statement.upload`), and sees its summary, its
+//! funds and its differences, each with the form to close it.
 //!
 //! The form is `multipart/form-data`. As on 名册导入, its CSRF token must come before the file:
 //! the `_csrf` field (the form puts it first) or the `X-CSRF-Token` header; a file met before a
@@ -10,14 +10,13 @@
 //! ([`MAX_STATEMENT_BYTES`]).
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::multipart::{Field, MultipartRejection};
-use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{Duration, NaiveDate};
 use yibao_server::channel::answers::StatementSummary;
-use yibao_server::services::reconciliation::MAX_STATEMENT_BYTES;
+use yibao_server::services::reconciliation::{self, MAX_STATEMENT_BYTES};
 use yibao_server::{AppState, ErrorCode};
 
 use crate::pages::desk;
@@ -291,20 +290,19 @@ pub async fn upload(
     let (Some(bytes), Some(day), true) = (bytes, day, form.errors.is_empty()) else {
         return render_with_status(&page(form, None), status);
     };
-    let uri: Uri = format!("/x?{}", desk::query_of(&[("format", &form.format)]))
-        .parse()
-        .map_err(|_| PageError::bad_form("请求有误"))?;
-    let query = Query::try_from_uri(&uri).map_err(|_| PageError::bad_form("请求有误"))?;
-    let answer = yibao_server::settlement::reconciliation::upload_statement(
-        State(state.clone()),
-        user.staff.clone(),
-        Path((form.channel_id.clone(), day.to_string())),
-        query,
-        Bytes::from(bytes),
+    // As the API's query string names it: an empty choice leaves the format out.
+    let format = Some(form.format.as_str()).filter(|f| !f.is_empty());
+    let answer = reconciliation::upload_statement(
+        &state,
+        &user.staff,
+        &form.channel_id,
+        &day.to_string(),
+        format,
+        &bytes,
     )
     .await;
     let summary = match answer {
-        Ok(summary) => summary.0,
+        Ok(summary) => summary,
         Err(e) => {
             let field = match e.code {
                 ErrorCode::BadStatementFile | ErrorCode::PayloadTooLarge => "file",

@@ -10,8 +10,8 @@ use utoipa_axum::routes;
 use crate::auth::Admin;
 use crate::http::ApiRouter;
 use crate::json::ApiJson;
-use crate::services::accounts;
 use crate::services::accounts::ChannelSummary;
+use crate::services::channels;
 use crate::{AppState, ErrorBody, ServiceError};
 
 /// This topic's routes, each declared once for the router and the OpenAPI document.
@@ -30,11 +30,7 @@ pub async fn list_channels(
     State(state): State<AppState>,
     Admin(staff): Admin,
 ) -> Result<Json<Vec<ChannelSummary>>, ServiceError> {
-    staff.require_admin()?;
-    let now = state.clock.now().timestamp();
-    Ok(Json(
-        accounts::list_channels(state.storage.as_ref(), now).await?,
-    ))
+    Ok(Json(channels::list_channels(&state, &staff).await?))
 }
 
 /// Disables a channel: its requests are refused with 401 `AUTH_FAILED`. Administrators only.
@@ -46,9 +42,7 @@ pub async fn disable_channel(
     Admin(staff): Admin,
     Path(channel_id): Path<String>,
 ) -> Result<StatusCode, ServiceError> {
-    staff.require_admin()?;
-    accounts::set_channel_enabled(state.storage.as_ref(), &channel_id, false, staff.username())
-        .await?;
+    channels::set_channel_enabled(&state, &staff, &channel_id, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -61,9 +55,7 @@ pub async fn enable_channel(
     Admin(staff): Admin,
     Path(channel_id): Path<String>,
 ) -> Result<StatusCode, ServiceError> {
-    staff.require_admin()?;
-    accounts::set_channel_enabled(state.storage.as_ref(), &channel_id, true, staff.username())
-        .await?;
+    channels::set_channel_enabled(&state, &staff, &channel_id, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -87,17 +79,7 @@ pub async fn rotate_secret(
     Path(channel_id): Path<String>,
     ApiJson(req): ApiJson<SecretRotation>,
 ) -> Result<StatusCode, ServiceError> {
-    staff.require_admin()?;
-    accounts::rotate_channel_secret(
-        state.storage.as_ref(),
-        state.master_key.as_ref(),
-        &channel_id,
-        req.secret,
-        req.grace_seconds
-            .unwrap_or(accounts::DEFAULT_SECRET_GRACE_SECONDS),
-        state.clock.now().timestamp(),
-        staff.username(),
-    )
-    .await?;
+    channels::rotate_channel_secret(&state, &staff, &channel_id, req.secret, req.grace_seconds)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,19 +1,20 @@
 //! Setting up a region: its name, fee policies and holiday calendars (the administrator).
 
 use axum::extract::{Path, State};
-use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 
-use super::{region_of, year_of};
+use super::region_of;
 use crate::auth::Admin;
 use crate::http::ApiRouter;
 use crate::json::ApiJson;
-use crate::services::audit;
-use crate::{AppState, ErrorBody, ErrorCode, ServiceError};
+use crate::services::{audit, setup};
+use crate::{AppState, ErrorBody, ServiceError};
 
-pub use crate::services::setup::{CategoryAmountInput, FeePolicyInputBody, WindowInput};
+pub use crate::services::setup::{
+    CalendarInput, CategoryAmountInput, FeePolicyInputBody, WindowInput,
+};
 
 /// This topic's routes, each declared once for the router and the OpenAPI document.
 pub(crate) fn routes() -> ApiRouter {
@@ -66,33 +67,8 @@ pub async fn put_fee_policy(
     Path((region, fee_year)): Path<(String, i64)>,
     ApiJson(input): ApiJson<FeePolicyInputBody>,
 ) -> Result<axum::http::StatusCode, ServiceError> {
-    staff.require_admin()?;
-    let code = region_of(&region)?;
-    let fee_year = year_of(fee_year)?;
-    let policy =
-        crate::services::setup::put_fee_policy(state.storage.as_ref(), code, fee_year, &input)
-            .await?;
-    state.fee_policies.forget(&(code, fee_year));
-    audit(
-        &state,
-        &staff,
-        "fee_policy.put",
-        Some(code),
-        &fee_year.to_string(),
-        serde_json::to_value(&policy).unwrap_or_default(),
-    )
-    .await?;
+    setup::save_fee_policy(&state, &staff, &region, fee_year, &input).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct CalendarInput {
-    /// Weekdays off (法定节假日 and days in lieu).
-    #[serde(default)]
-    holidays: Vec<NaiveDate>,
-    /// Weekends worked (调休).
-    #[serde(default)]
-    working_days: Vec<NaiveDate>,
 }
 
 /// Replaces a region's holiday calendar for a year, as the State Council's notice lists it.
@@ -105,36 +81,6 @@ pub async fn put_calendar(
     Path((region, year)): Path<(String, i32)>,
     ApiJson(input): ApiJson<CalendarInput>,
 ) -> Result<axum::http::StatusCode, ServiceError> {
-    use yibao_domain::{CalendarYear, DayKind};
-    staff.require_admin()?;
-    let code = region_of(&region)?;
-    if !(2000..=2100).contains(&year) || input.holidays.len() + input.working_days.len() > 366 {
-        return Err(ServiceError::new(
-            ErrorCode::InvalidCalendar,
-            "年份应在2000至2100之间，且每年最多366天",
-        ));
-    }
-    if state.storage.get_region(code).await?.is_none() {
-        return Err(ServiceError::new(
-            ErrorCode::NotFound,
-            format!("统筹区 {code} 未在本系统登记"),
-        ));
-    }
-    let days = input
-        .holidays
-        .iter()
-        .map(|d| (*d, DayKind::Holiday))
-        .chain(input.working_days.iter().map(|d| (*d, DayKind::Working)));
-    let calendar = CalendarYear::new(year, days)?;
-    state.storage.put_calendar_year(code, &calendar).await?;
-    audit(
-        &state,
-        &staff,
-        "calendar.put",
-        Some(code),
-        &year.to_string(),
-        serde_json::json!({"holidays": input.holidays, "working_days": input.working_days}),
-    )
-    .await?;
+    setup::replace_calendar_year(&state, &staff, &region, year, &input).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

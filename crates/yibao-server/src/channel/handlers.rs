@@ -1,39 +1,38 @@
 //! Handlers of the channel protocol. Every answer follows the spec's field names exactly.
 
-use std::collections::{BTreeSet, HashMap};
-
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::NaiveDate;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
-use yibao_domain::{FeePolicy, FeeYear, Fen, IdNumber, PayableStatus, PersonName, RegionCode};
+use yibao_domain::{FeeYear, Fen, IdNumber, PersonName, RegionCode};
 use yibao_storage::collection::{
-    NewOrder, NewPayment, OrderOutcome, OrderRecord, PayableView, PaymentOutcome,
-    PaymentReportOutcome, ReceiptRecord, RefundResultOutcome, RefundState, ReversalOutcome,
-    MAX_PAYABLES_PER_REQUEST,
+    ReceiptRecord, RefundResultOutcome, RefundState, ReversalOutcome, MAX_PAYABLES_PER_REQUEST,
 };
 use yibao_storage::PayableRecord;
 
 use super::answers::{
     Component, Insured, OrderAnswer, PayableAnswer, PaymentAnswer, PaymentStatusAnswer,
-    PendingRefund, ReceiptAnswer, ReceiptBrief, ReceiptRef, RefundOwed, RefundResultAnswer,
-    ReversalAnswer, SearchAnswer, StatementSummary, Window,
+    PendingRefund, ReceiptAnswer, ReceiptBrief, RefundOwed, RefundResultAnswer, ReversalAnswer,
+    SearchAnswer, StatementSummary, Window,
 };
 use super::auth::ChannelContext;
-use super::{MAX_CHANNEL_ID_CHARS, MAX_REFUNDS_LISTED};
-use crate::clock::CHINA_STANDARD_TIME;
+use super::MAX_REFUNDS_LISTED;
 use crate::error::{ErrorCode, ServiceError};
 use crate::json::ApiJson;
-use crate::metrics::PaymentReportResult;
 use crate::receipts::PayerName;
+use crate::services::collection::{
+    bad_request, channel_identifier, order_json, place_order, policies_for, protocol_reason,
+    receipt_checked, receipt_refs, take_payment_report,
+};
+use crate::services::new_id;
 use crate::services::refunds::refund_due;
-use crate::services::{new_check_code, new_id, new_regional_id};
 use crate::AppState;
+
+pub use crate::services::collection::{payment_json, OrderRequest, Payer, PaymentRequest};
 
 pub(crate) fn not_found_person() -> ServiceError {
     ServiceError::new(
@@ -42,39 +41,7 @@ pub(crate) fn not_found_person() -> ServiceError {
     )
 }
 
-fn bad_request(message: impl Into<String>) -> ServiceError {
-    ServiceError::new(ErrorCode::InvalidRequest, message)
-}
-
-/// A channel-issued identifier: 1 to 64 printable ASCII characters.
-fn channel_identifier(what: &str, value: &str) -> Result<(), ServiceError> {
-    let ok = !value.is_empty()
-        && value.len() <= MAX_CHANNEL_ID_CHARS
-        && value.bytes().all(|b| b.is_ascii_graphic());
-    if ok {
-        Ok(())
-    } else {
-        Err(bad_request(format!("{what} 应为1至64个可见ASCII字符")))
-    }
-}
-
 use crate::receipts::masked_name;
-
-fn fingerprint(parts: &[&str]) -> String {
-    hex::encode(Sha256::digest(parts.join("\u{1f}").as_bytes()))
-}
-
-fn rfc3339(ts: i64) -> String {
-    Utc.timestamp_opt(ts, 0)
-        .single()
-        .map(|t| t.with_timezone(&CHINA_STANDARD_TIME).to_rfc3339())
-        .unwrap_or_default()
-}
-
-/// A refund reason as the protocol names it (internal reasons such as `CHANNEL_ONLY` map onto §3's four).
-fn protocol_reason(code: &str) -> &str {
-    yibao_domain::settlement::RefundReason::from_code(code).map_or(code, |r| r.protocol_code())
-}
 
 fn component(code: &str, name: &str, amount: i64) -> Component {
     Component {
@@ -101,33 +68,6 @@ fn components(p: &PayableRecord) -> Vec<Component> {
         ));
     }
     parts
-}
-
-/// Fee policies by (region, fee year), loaded once per request (the citizen site's too).
-pub async fn policies_for(
-    state: &AppState,
-    views: &[PayableView],
-) -> Result<HashMap<(RegionCode, FeeYear), FeePolicy>, ServiceError> {
-    let mut out = HashMap::new();
-    for v in views {
-        let key = (v.payable.region, v.payable.fee_year);
-        if out.contains_key(&key) {
-            continue;
-        }
-        // Read at most once per FEE_POLICY_CACHE_TTL: a search shows only its window.
-        let policy = match state.fee_policies.lookup(&key) {
-            yibao_storage::memo::Lookup::Known(policy) => policy,
-            yibao_storage::memo::Lookup::Unknown(generation) => {
-                let policy = state.storage.get_fee_policy(key.0, key.1).await?;
-                state.fee_policies.store(key, policy.clone(), generation);
-                policy
-            }
-        };
-        if let Some(policy) = policy {
-            out.insert(key, policy);
-        }
-    }
-    Ok(out)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -203,58 +143,6 @@ pub async fn search(
     Ok(Json(SearchAnswer { insured, payables }))
 }
 
-#[derive(Deserialize, Default, ToSchema)]
-pub struct Payer {
-    pub name: Option<String>,
-    pub phone: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct OrderRequest {
-    pub channel_order_no: String,
-    pub payable_ids: Vec<String>,
-    pub amount: i64,
-    #[serde(default)]
-    pub payer: Payer,
-}
-
-fn order_json(order: &OrderRecord) -> OrderAnswer {
-    OrderAnswer {
-        order_no: order.order_no.clone(),
-        amount: order.amount_fen.as_fen(),
-        expires_at: rfc3339(order.expires_at),
-        status: order.status.code().to_owned(),
-    }
-}
-
-fn unique_ids(ids: &[String]) -> Result<Vec<String>, ServiceError> {
-    if ids.is_empty() || ids.len() > MAX_PAYABLES_PER_REQUEST {
-        return Err(bad_request(format!(
-            "payable_ids 应有1至{MAX_PAYABLES_PER_REQUEST}项"
-        )));
-    }
-    let set: BTreeSet<String> = ids.iter().cloned().collect();
-    if set.len() != ids.len() {
-        return Err(bad_request("payable_ids 中有重复的应缴费信息"));
-    }
-    for id in &set {
-        channel_identifier("payable_id", id)?;
-    }
-    Ok(set.into_iter().collect())
-}
-
-fn locked_error(locked_by: Option<&str>) -> ServiceError {
-    let by_debit = locked_by.is_some_and(|b| b.starts_with("debit:"));
-    ServiceError::new(
-        ErrorCode::Locked,
-        if by_debit {
-            "银行扣费进行中，该应缴费信息暂时不能缴费，请等扣费结果后再试"
-        } else {
-            "该应缴费信息已被另一缴费订单锁定，请稍后再试或取消原订单"
-        },
-    )
-}
-
 /// § 2 Open an order.
 #[utoipa::path(post, path = "/channel/v1/orders", tag = "channel", summary = "下单（锁定应缴费信息）", request_body = OrderRequest, description = "§2 Open an order holding payables. Signed per the channel protocol.",
     responses((status = 201, description = "the order opened", body = OrderAnswer), (status = 200, description = "the same `channel_order_no` again: the order opened before", body = OrderAnswer), (status = 404, description = "`NOT_FOUND`: a payable is unknown", body = crate::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT` or `ALREADY_PAID`", body = crate::ErrorBody), (status = 422, description = "`NOT_PAYABLE`, `AMOUNT_MISMATCH`, `WINDOW_CLOSED` or a field refused", body = crate::ErrorBody)))]
@@ -265,122 +153,6 @@ pub async fn open_order(
 ) -> Result<Response, ServiceError> {
     let (status, order) = place_order(&state, &channel, req).await?;
     Ok((status, Json(order)).into_response())
-}
-
-/// § 2 for `channel`, wherever the request came from (a signed request, or the citizen site,
-/// which is a channel of its own): `201` with a new order, `200` with the one this
-/// `channel_order_no` opened before.
-pub async fn place_order(
-    state: &AppState,
-    channel: &ChannelContext,
-    req: OrderRequest,
-) -> Result<(StatusCode, OrderAnswer), ServiceError> {
-    channel_identifier("channel_order_no", &req.channel_order_no)?;
-    let ids = unique_ids(&req.payable_ids)?;
-    let payer_name = req
-        .payer
-        .name
-        .map(|n| n.chars().take(40).collect::<String>());
-    let payer_phone = req
-        .payer
-        .phone
-        .map(|p| p.chars().take(20).collect::<String>());
-    let print = fingerprint(&[
-        &req.amount.to_string(),
-        &ids.join(","),
-        payer_name.as_deref().unwrap_or(""),
-        payer_phone.as_deref().unwrap_or(""),
-    ]);
-    if let Some((order, stored_print)) = state
-        .storage
-        .find_order(&channel.channel_id, &req.channel_order_no)
-        .await?
-    {
-        if stored_print != print {
-            return Err(ServiceError::of(ErrorCode::IdempotencyConflict));
-        }
-        return Ok((StatusCode::OK, order_json(&order)));
-    }
-    let views = state.storage.payables_by_id(&ids).await?;
-    if views.len() != ids.len() {
-        return Err(ServiceError::new(
-            ErrorCode::NotFound,
-            "有应缴费信息不存在，请重新查询后再下单",
-        ));
-    }
-    if views
-        .iter()
-        .any(|v| !channel.allows(v.payable.region.as_str()))
-    {
-        return Err(ServiceError::of(ErrorCode::RegionNotAllowed));
-    }
-    // An order's rows live in one region (on a Citus cluster, on that region's shard).
-    if views
-        .iter()
-        .any(|v| v.payable.region != views[0].payable.region)
-    {
-        return Err(ServiceError::new(
-            ErrorCode::NotPayable,
-            "一个订单只能包含同一统筹区的应缴费，请按统筹区分别下单",
-        ));
-    }
-    let now = state.clock.now().timestamp();
-    for v in &views {
-        match v.payable.channel_status(now) {
-            "paid" => return Err(ServiceError::of(ErrorCode::AlreadyPaid)),
-            "exempt" | "cancelled" => return Err(ServiceError::of(ErrorCode::NotPayable)),
-            "locked" => return Err(locked_error(v.payable.locked_by.as_deref())),
-            _ => {}
-        }
-    }
-    let total = Fen::checked_sum(views.iter().map(|v| v.payable.amount_fen))?;
-    if total.as_fen() != req.amount {
-        return Err(ServiceError::new(
-            ErrorCode::AmountMismatch,
-            format!(
-                "订单金额应为应缴金额之和 {total} 分，收到 {} 分",
-                req.amount
-            ),
-        ));
-    }
-    let today = state.clock.today();
-    let policies = policies_for(state, &views).await?;
-    for v in &views {
-        let open = policies
-            .get(&(v.payable.region, v.payable.fee_year))
-            .is_some_and(|p| p.accepts_payment_on(today));
-        if !open {
-            return Err(ServiceError::of(ErrorCode::WindowClosed));
-        }
-    }
-    let order = NewOrder {
-        order_no: new_regional_id("OD", views[0].payable.region.as_str()),
-        channel_id: channel.channel_id.clone(),
-        channel_order_no: req.channel_order_no.clone(),
-        region: views[0].payable.region,
-        amount_fen: total,
-        payer_name,
-        payer_phone,
-        payable_ids: ids,
-        expires_at: now + state.order_hold_seconds,
-        fingerprint: print,
-        now,
-    };
-    match state.storage.open_order(&order).await? {
-        OrderOutcome::Created(order) => Ok((StatusCode::CREATED, order_json(&order))),
-        OrderOutcome::Existing {
-            order,
-            same_request: true,
-        } => Ok((StatusCode::OK, order_json(&order))),
-        OrderOutcome::Existing { .. } => Err(ServiceError::of(ErrorCode::IdempotencyConflict)),
-        OrderOutcome::NotLockable {
-            status, locked_by, ..
-        } => Err(match status {
-            PayableStatus::Paid | PayableStatus::Posted => ServiceError::of(ErrorCode::AlreadyPaid),
-            PayableStatus::Locked => locked_error(locked_by.as_deref()),
-            _ => ServiceError::of(ErrorCode::NotPayable),
-        }),
-    }
 }
 
 /// § 2 Cancel an open order. Idempotent.
@@ -402,41 +174,6 @@ pub async fn cancel_order(
     }
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct PaymentRequest {
-    pub channel_txn_id: String,
-    pub order_no: Option<String>,
-    pub payable_ids: Option<Vec<String>>,
-    pub amount: i64,
-    pub paid_at: String,
-}
-
-fn receipt_refs(receipts: &[yibao_storage::collection::ReceiptRef]) -> Vec<ReceiptRef> {
-    receipts
-        .iter()
-        .map(|r| ReceiptRef {
-            payable_id: r.payable_id.clone(),
-            receipt_code: r.receipt_code.clone(),
-            receipt_number: r.receipt_number.clone(),
-            check_code: r.check_code.clone(),
-        })
-        .collect()
-}
-
-pub fn payment_json(outcome: &PaymentOutcome) -> PaymentAnswer {
-    PaymentAnswer {
-        result: outcome.result.code().to_owned(),
-        payment_no: outcome.payment_no.clone(),
-        receipts: receipt_refs(&outcome.receipts),
-        refund: outcome.refund.as_ref().map(|refund| RefundOwed {
-            refund_no: refund.refund_no.clone(),
-            amount: refund.amount_fen.as_fen(),
-            reason: protocol_reason(&refund.reason).to_owned(),
-            due: refund.due,
-        }),
-    }
-}
-
 /// § 3 Report a payment: never a rejection that loses the citizen's money once the request is well formed.
 #[utoipa::path(post, path = "/channel/v1/payments", tag = "channel", summary = "上报缴费", request_body = PaymentRequest, description = "§3 Report a payment. Signed per the channel protocol.",
     responses((status = 200, description = "`paid`, `partially_refunded` or `refund_pending`: the payment is recorded either way", body = PaymentAnswer), (status = 404, description = "`NOT_FOUND`: the order is unknown", body = crate::ErrorBody), (status = 409, description = "`IDEMPOTENCY_CONFLICT`, `ALREADY_PAID` or `REVERSED`", body = crate::ErrorBody), (status = 422, description = "a field refused", body = crate::ErrorBody)))]
@@ -446,120 +183,6 @@ pub async fn report_payment(
     ApiJson(req): ApiJson<PaymentRequest>,
 ) -> Result<Json<PaymentAnswer>, ServiceError> {
     Ok(Json(take_payment_report(&state, &channel, req).await?))
-}
-
-/// § 3 for `channel`, wherever the report came from (a signed request, or a payment provider's
-/// notification to the citizen site).
-pub async fn take_payment_report(
-    state: &AppState,
-    channel: &ChannelContext,
-    req: PaymentRequest,
-) -> Result<PaymentAnswer, ServiceError> {
-    channel_identifier("channel_txn_id", &req.channel_txn_id)?;
-    if req.amount <= 0 {
-        return Err(bad_request("amount 应为正整数（分）"));
-    }
-    let amount = Fen::new_non_negative(req.amount)?;
-    let paid_at =
-        DateTime::<FixedOffset>::parse_from_rfc3339(req.paid_at.trim()).map_err(|_| {
-            bad_request("paid_at 应为带时区的 RFC 3339 时间，如 2020-11-02T10:15:00+08:00")
-        })?;
-    // The request as sent identifies it: amount, order and payable ids (sorted), nothing derived.
-    let mut raw_ids = req.payable_ids.clone().unwrap_or_default();
-    raw_ids.sort();
-    let print = fingerprint(&[
-        &req.amount.to_string(),
-        req.order_no.as_deref().unwrap_or(""),
-        &raw_ids.join(","),
-    ]);
-    let (order_no, named_ids) = match (&req.order_no, &req.payable_ids) {
-        (Some(o), None) => {
-            channel_identifier("order_no", o)?;
-            (Some(o.clone()), None)
-        }
-        (None, Some(ids)) => (
-            None,
-            Some(unique_ids(ids).or_else(|_| {
-                // Duplicates or too many: still money held; nothing can be applied safely.
-                Ok::<_, ServiceError>(Vec::new())
-            })?),
-        ),
-        _ => return Err(bad_request("order_no 和 payable_ids 须且只能提供一个")),
-    };
-    let mut ids = match (&order_no, named_ids) {
-        (Some(o), _) => state
-            .storage
-            .order_payables(&channel.channel_id, o)
-            .await?
-            .unwrap_or_default(),
-        (None, Some(ids)) => ids,
-        (None, None) => Vec::new(),
-    };
-    ids.sort();
-    let views = state.storage.payables_by_id(&ids).await?;
-    if views
-        .iter()
-        .any(|v| !channel.allows(v.payable.region.as_str()))
-    {
-        ids.clear(); // Not this channel's to collect: all of it goes back.
-    }
-    let paid_on = paid_at.with_timezone(&CHINA_STANDARD_TIME).date_naive();
-    let region = match views.first() {
-        Some(v) => v.payable.region,
-        None => channel.home_region()?,
-    };
-    // Money is held: a calendar problem must not refuse it (refund_due falls back to weekdays).
-    let refund_due = refund_due(state.storage.as_ref(), Some(region.as_str()), paid_on).await?;
-    let payment = NewPayment {
-        region,
-        payment_no: new_regional_id("PM", region.as_str()),
-        refund_no: new_regional_id("RF", region.as_str()),
-        channel_id: channel.channel_id.clone(),
-        channel_txn_id: req.channel_txn_id.clone(),
-        order_no,
-        lock_holder: None,
-        refund_all: None,
-        check_codes: ids.iter().map(|_| new_check_code()).collect(),
-        event_ids: ids
-            .iter()
-            .map(|_| new_regional_id("EV", region.as_str()))
-            .collect(),
-        payable_ids: ids,
-        amount_fen: amount,
-        paid_at: paid_at.to_rfc3339(),
-        paid_on,
-        fingerprint: print,
-        refund_due,
-        issued_on: state.clock.today(),
-        now: state.clock.now().timestamp(),
-    };
-    let outcome = match &state.payment_batcher {
-        Some(batcher) => batcher.report(payment).await?,
-        None => state.storage.report_payment(&payment).await?,
-    };
-    let counted = match &outcome {
-        PaymentReportOutcome::Stored(outcome) => PaymentReportResult::of_stored(outcome.result),
-        PaymentReportOutcome::Existing {
-            same_request: true, ..
-        } => PaymentReportResult::Replayed,
-        PaymentReportOutcome::Existing { .. } => PaymentReportResult::IdempotencyConflict,
-        PaymentReportOutcome::ReversedEarlier => PaymentReportResult::ReversedEarlier,
-    };
-    state.metrics.observe_payment_report(counted);
-    match outcome {
-        PaymentReportOutcome::Stored(outcome) => {
-            tracing::info!(channel = %channel.channel_id, payment_no = %outcome.payment_no, result = outcome.result.code(), "payment reported");
-            Ok(payment_json(&outcome))
-        }
-        PaymentReportOutcome::Existing {
-            outcome,
-            same_request: true,
-        } => Ok(payment_json(&outcome)),
-        PaymentReportOutcome::Existing { .. } => {
-            Err(ServiceError::of(ErrorCode::IdempotencyConflict))
-        }
-        PaymentReportOutcome::ReversedEarlier => Err(ServiceError::of(ErrorCode::Reversed)),
-    }
 }
 
 fn refund_json(r: &RefundState) -> RefundOwed {
@@ -821,34 +444,6 @@ pub struct CheckCodeQuery {
     check_code: Option<String>,
 }
 
-/// The receipt with this code and number if `check_code` is its check code; otherwise the same
-/// `NOT_FOUND` whether the receipt is unknown or the check code wrong.
-pub async fn receipt_checked(
-    state: &AppState,
-    code: &str,
-    number: &str,
-    check_code: Option<&str>,
-) -> Result<ReceiptRecord, ServiceError> {
-    let not_found = || {
-        ServiceError::new(
-            ErrorCode::NotFound,
-            "未找到该票据，请核对票据代码、号码和校验码",
-        )
-    };
-    if code.len() != 8 || number.len() != 10 {
-        return Err(not_found());
-    }
-    let receipt = state
-        .storage
-        .get_receipt(code, number)
-        .await?
-        .ok_or_else(not_found)?;
-    if check_code != Some(receipt.check_code.as_str()) {
-        return Err(not_found());
-    }
-    Ok(receipt)
-}
-
 /// Whether the client is a browser asking for a page: `text/html` named in `Accept` before any
 /// JSON type (a browser sends `text/html,…,*/*`; API clients send `application/json` or nothing).
 pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
@@ -963,33 +558,4 @@ pub async fn payer_copy(
         return Ok(crate::receipts::pdf_response(&receipt, pdf));
     }
     Ok(Json(channel_receipt_json(&state, &receipt, PayerName::Full)).into_response())
-}
-
-/// The codes of every pooling region, for a read by ID number, which names none.
-pub async fn region_codes(state: &AppState) -> Result<Vec<String>, ServiceError> {
-    Ok(state
-        .storage
-        .list_regions()
-        .await?
-        .iter()
-        .map(|r| r.code().to_string())
-        .collect())
-}
-
-/// The person's current payables in every region, if `name` is the name on record: empty when
-/// the ID number is unknown and when the name does not match alike (the public and the citizen
-/// site must not tell the two apart).
-pub async fn payables_under_name(
-    state: &AppState,
-    id: &IdNumber,
-    name: &str,
-    fee_year: Option<i32>,
-) -> Result<Vec<PayableView>, ServiceError> {
-    let regions = region_codes(state).await?;
-    let mut views = state
-        .storage
-        .payables_by_person(id.as_str(), &regions, fee_year)
-        .await?;
-    views.retain(|v| PersonName::parse(&v.name).is_ok_and(|n| n.matches(name)));
-    Ok(views)
 }

@@ -19,6 +19,7 @@ use yibao_statement_file::{
     DebitRequestItem, Limits,
 };
 use yibao_storage::collection::PaymentReportOutcome;
+use yibao_storage::records::MAX_LIST_ROWS;
 use yibao_storage::settlement::{
     debit_lock_holder, AgreementOutcome, AgreementRecord, DebitItemResult, DebitResultClaim,
     DebitRunOutcome, DebitRunRecord, NewAgreement, NewDebitRun, MAX_AGREEMENT_MEMBERS,
@@ -26,9 +27,14 @@ use yibao_storage::settlement::{
 };
 use yibao_storage::Storage;
 
+use crate::auth::Staff;
 use crate::clock::{Clock, CHINA_STANDARD_TIME};
 use crate::error::{ErrorCode, ServiceError};
+use crate::services::audit;
 use crate::services::refunds::refund_due;
+use crate::services::settlement_scope::{date_of, within};
+use crate::staff_answers::DebitRunDetail;
+use crate::AppState;
 
 /// Days after the debit date a run's locks hold before the run is abandoned.
 pub const DEBIT_LOCK_DAYS: i64 = 3;
@@ -489,5 +495,237 @@ pub async fn import_result(
             .complete_debit_run(run_no, &text, clock.now().timestamp())
             .await?;
     }
+    Ok(summary)
+}
+
+// What staff do through the settlement API and the console: each within the staff member's
+// collection scope ([`Staff::collection_read_scope`], [`Staff::collection_write_scope`]), the
+// changes and the reads of payers' personal data audited.
+
+/// The agreement numbered `agreement_no`: 404 when there is none.
+async fn agreement_of(
+    storage: &dyn Storage,
+    agreement_no: &str,
+) -> Result<AgreementRecord, ServiceError> {
+    storage
+        .agreement(agreement_no)
+        .await?
+        .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该委托扣款协议"))
+}
+
+/// The run numbered `run_no` if it lies in `scope`: 404 when there is none, 403 when it is
+/// another region's.
+async fn run_in_scope(
+    storage: &dyn Storage,
+    scope: &Option<String>,
+    run_no: &str,
+) -> Result<DebitRunRecord, ServiceError> {
+    let run = storage
+        .debit_run(run_no)
+        .await?
+        .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
+    within(scope, run.region.as_str())?;
+    Ok(run)
+}
+
+/// Signs an agreement for a staff member of its region, audited `agreement.sign`.
+pub async fn sign_agreement_as_staff(
+    state: &AppState,
+    staff: &Staff,
+    input: AgreementInput<'_>,
+) -> Result<AgreementRecord, ServiceError> {
+    let scope = staff.collection_write_scope()?;
+    within(&scope, input.region)?;
+    let record = sign_agreement(state.storage.as_ref(), &state.clock, input).await?;
+    let region = Some(record.region);
+    audit(
+        state,
+        staff,
+        "agreement.sign",
+        region,
+        &record.agreement_no,
+        serde_json::json!({"channel_id": record.channel_id, "members": record.members.len()}),
+    )
+    .await?;
+    Ok(record)
+}
+
+/// The agreements a staff member may read, of `region` or of one person (as payer or member),
+/// audited `read.agreements`.
+pub async fn list_agreements(
+    state: &AppState,
+    staff: &Staff,
+    region: Option<String>,
+    id_number: Option<&str>,
+) -> Result<Vec<AgreementRecord>, ServiceError> {
+    let scope = staff.collection_read_scope()?;
+    let region = scope.or(region);
+    let list = state
+        .storage
+        .agreements(region.as_deref(), id_number, MAX_LIST_ROWS)
+        .await?;
+    // Payers' ID numbers and names: reading them is audited.
+    audit(
+        state,
+        staff,
+        "read.agreements",
+        None,
+        region.as_deref().unwrap_or("all"),
+        serde_json::json!({ "region": region, "by_id_number": id_number.is_some(), "rows": list.len() }),
+    )
+    .await?;
+    Ok(list)
+}
+
+/// Cancels (解约) an agreement of the staff member's scope from today, audited `agreement.cancel`.
+pub async fn cancel_agreement(
+    state: &AppState,
+    staff: &Staff,
+    agreement_no: &str,
+) -> Result<AgreementRecord, ServiceError> {
+    let scope = staff.collection_write_scope()?;
+    let existing = agreement_of(state.storage.as_ref(), agreement_no).await?;
+    within(&scope, existing.region.as_str())?;
+    let record = state
+        .storage
+        .cancel_agreement(agreement_no, state.clock.today())
+        .await?
+        .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该委托扣款协议"))?;
+    audit(
+        state,
+        staff,
+        "agreement.cancel",
+        Some(record.region),
+        agreement_no,
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(record)
+}
+
+/// Creates a run for a staff member of its region ([`create_run`]; `debit_date` is
+/// `YYYY-MM-DD`), audited `debit_run.create`.
+pub async fn create_run_as_staff(
+    state: &AppState,
+    staff: &Staff,
+    channel_id: &str,
+    region: &str,
+    fee_year: i32,
+    debit_date: &str,
+) -> Result<DebitRunRecord, ServiceError> {
+    let scope = staff.collection_write_scope()?;
+    within(&scope, region)?;
+    let run = create_run(
+        state.storage.as_ref(),
+        &state.clock,
+        channel_id,
+        region,
+        fee_year,
+        date_of(debit_date)?,
+    )
+    .await?;
+    audit(
+        state,
+        staff,
+        "debit_run.create",
+        Some(run.region),
+        &run.run_no,
+        serde_json::json!({"items": run.item_count, "total": run.total_fen}),
+    )
+    .await?;
+    Ok(run)
+}
+
+/// The debit runs a staff member may read, of `region` (their own for a tax collector), newest
+/// first.
+pub async fn list_runs(
+    state: &AppState,
+    staff: &Staff,
+    region: Option<String>,
+) -> Result<Vec<DebitRunRecord>, ServiceError> {
+    let region = staff.collection_read_scope()?.or(region);
+    let runs = state
+        .storage
+        .debit_runs(region.as_deref(), MAX_LIST_ROWS)
+        .await?;
+    Ok(runs)
+}
+
+/// A run with its items (those of one `outcome` when named), audited `read.debit_run`.
+pub async fn run_detail(
+    state: &AppState,
+    staff: &Staff,
+    run_no: &str,
+    outcome: Option<&str>,
+) -> Result<DebitRunDetail, ServiceError> {
+    let scope = staff.collection_read_scope()?;
+    let run = run_in_scope(state.storage.as_ref(), &scope, run_no).await?;
+    if let Some(o) = outcome {
+        if !matches!(o, "pending" | "succeeded" | "failed" | "released") {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidRequest,
+                "outcome 应为 pending、succeeded、failed 或 released",
+            ));
+        }
+    }
+    let items = state
+        .storage
+        .debit_run_items(run_no, outcome, MAX_LIST_ROWS)
+        .await?;
+    // The items carry payers' ID numbers and names: reading them is audited.
+    audit(
+        state,
+        staff,
+        "read.debit_run",
+        Some(run.region),
+        run_no,
+        serde_json::json!({ "outcome": outcome, "rows": items.len() }),
+    )
+    .await?;
+    Ok(DebitRunDetail { run, items })
+}
+
+/// A run's request file for the bank, with the run it belongs to (which names the file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebitRequestFile {
+    pub run_no: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The request file of a run of the staff member's scope ([`request_file`]).
+pub async fn request_file_as_staff(
+    state: &AppState,
+    staff: &Staff,
+    run_no: &str,
+) -> Result<DebitRequestFile, ServiceError> {
+    let scope = staff.collection_write_scope()?;
+    run_in_scope(state.storage.as_ref(), &scope, run_no).await?;
+    let bytes = request_file(state.storage.as_ref(), run_no).await?;
+    Ok(DebitRequestFile {
+        run_no: run_no.to_owned(),
+        bytes,
+    })
+}
+
+/// Imports the bank's result for a run of the staff member's scope ([`import_result`]), audited
+/// `debit_run.result` with the summary.
+pub async fn import_result_as_staff(
+    state: &AppState,
+    staff: &Staff,
+    run_no: &str,
+    bytes: &[u8],
+) -> Result<DebitResultSummary, ServiceError> {
+    let scope = staff.collection_write_scope()?;
+    let run = run_in_scope(state.storage.as_ref(), &scope, run_no).await?;
+    let summary = import_result(state.storage.as_ref(), &state.clock, run_no, bytes).await?;
+    audit(
+        state,
+        staff,
+        "debit_run.result",
+        Some(run.region),
+        run_no,
+        serde_json::json!(summary),
+    )
+    .await?;
     Ok(summary)
 }

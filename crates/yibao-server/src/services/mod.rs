@@ -1,15 +1,22 @@
-//! Use cases shared by the HTTP API and the command line: roster import, assessment, staff,
-//! reconciliation, bank debit runs and refunds.
+//! Use cases shared by the HTTP API, the console, the citizen site and the command line: roster
+//! import, assessment, staff and channels, collection through a channel, reconciliation, bank
+//! debit runs, refunds, receipts, region setup and the audit log. The handlers extract a request,
+//! call one of these and shape the answer; the scope checks and the audit entries live here.
 
 pub mod accounts;
 pub mod applications;
 pub mod assessment;
+pub mod audit_log;
+pub mod channels;
+pub mod collection;
 pub mod debit;
 pub mod follow_ups;
 pub mod persons;
+pub mod receipts;
 pub mod reconciliation;
 pub mod refunds;
 pub mod roster_import;
+pub mod settlement_scope;
 pub mod setup;
 pub mod staff;
 

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use yibao_domain::{Fen, PaymentStatus, ReconciliationItemStatus, RefundStatus, RegionCode};
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use yibao_domain::reconciliation::{
@@ -27,12 +27,22 @@ use yibao_statement_file::{
     read_statement, LineKind, StatementError, StatementFormat, StatementOptions,
 };
 use yibao_storage::collection::{NewPayment, PaymentReportOutcome, RefundResultOutcome};
+use yibao_storage::records::MAX_LIST_ROWS;
 use yibao_storage::settlement::{NewReconciliationItem, ReconciliationRecord, RECONCILE_PAGE};
 use yibao_storage::Storage;
 
+use crate::auth::Staff;
 use crate::clock::Clock;
 use crate::error::{ErrorCode, ServiceError};
+use crate::services::audit;
 use crate::services::refunds::refund_due;
+use crate::services::settlement_scope::{
+    channel_filter, channel_view, date_of, ChannelView, PeriodQuery,
+};
+use crate::staff_answers::{
+    ChannelOnlyPolicyAnswer, ReconciledStatement, ReconciliationReport, ResolutionAnswer,
+};
+use crate::AppState;
 
 /// Actions listed in the answer at most; the rest are counted (the differences are all stored).
 pub const MAX_ACTIONS_LISTED: usize = 1000;
@@ -897,4 +907,224 @@ async fn check_refund_lines(
         }
     }
     Ok((matched, confirmed))
+}
+
+// What staff do through the settlement API and the console: statements uploaded, the
+// channel-only policy, differences resolved and reported, each within the staff member's scope
+// ([`crate::services::settlement_scope`]) and audited.
+
+/// The format a staff upload names: `protocol` (the default), `wechat` or `alipay`.
+fn statement_format(name: Option<&str>) -> Result<StatementFormat, ServiceError> {
+    match name.unwrap_or("protocol") {
+        "protocol" => Ok(StatementFormat::Protocol),
+        "wechat" => Ok(StatementFormat::WechatTradeBill),
+        "alipay" => Ok(StatementFormat::AlipayBill),
+        _ => Err(ServiceError::new(
+            ErrorCode::InvalidRequest,
+            "format 应为 protocol、wechat 或 alipay",
+        )),
+    }
+}
+
+/// Reconciles a channel's statement of `date` (`YYYY-MM-DD`) uploaded by a staff member
+/// ([`reconcile`]; uploading again replaces), audited `statement.upload`. The statement of a
+/// channel serving several regions is the administrator's to upload.
+pub async fn upload_statement(
+    state: &AppState,
+    staff: &Staff,
+    channel_id: &str,
+    date: &str,
+    format: Option<&str>,
+    bytes: &[u8],
+) -> Result<StatementSummary, ServiceError> {
+    let scope = staff.collection_write_scope()?;
+    // A channel serving several regions sends one statement for all of them: its funds are settled
+    // whole, and its 长款 belong to no region until acted on. A tax office reconciles what it
+    // collects; the statement of a shared channel is the administrator's (the center that holds
+    // the channel's contract), not one region's collector's, who would see and act on the others.
+    if let ChannelView::Region(own) = channel_view(state, &scope, channel_id).await? {
+        let regions = state
+            .storage
+            .get_channel(channel_id)
+            .await?
+            .map(|c| c.regions.join("、"))
+            .unwrap_or_default();
+        return Err(ServiceError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "渠道 {channel_id} 同时服务多个统筹区（{regions}），其对账单涉及各统筹区的缴费和尚无归属的长款，                 须由系统管理员上传对账；统筹区 {own} 的税务征收人员可查看和处理本统筹区的对账差异"
+            ),
+        ));
+    }
+    let format = statement_format(format)?;
+    let day = date_of(date)?;
+    let summary = reconcile(
+        state.storage.as_ref(),
+        &state.clock,
+        StatementUpload {
+            channel_id,
+            day,
+            format,
+            bytes,
+        },
+    )
+    .await?;
+    audit(
+        state,
+        staff,
+        "statement.upload",
+        None,
+        &format!("{channel_id}/{day}"),
+        serde_json::json!({"format": format.as_str(), "lines": summary.lines, "superseded": summary.superseded}),
+    )
+    .await?;
+    Ok(summary)
+}
+
+/// Sets what becomes of a channel's unreported money (长款): `refund` or `apply`. The
+/// administrator's; audited `channel.channel_only_policy`.
+pub async fn set_channel_only_policy(
+    state: &AppState,
+    staff: &Staff,
+    channel_id: &str,
+    policy: &str,
+) -> Result<ChannelOnlyPolicyAnswer, ServiceError> {
+    staff.require_admin()?;
+    if !matches!(policy, "refund" | "apply") {
+        return Err(ServiceError::new(
+            ErrorCode::InvalidRequest,
+            "policy 应为 refund 或 apply",
+        ));
+    }
+    if !state
+        .storage
+        .set_channel_only_policy(channel_id, policy)
+        .await?
+    {
+        return Err(ServiceError::new(ErrorCode::NotFound, "未找到该渠道"));
+    }
+    audit(
+        state,
+        staff,
+        "channel.channel_only_policy",
+        None,
+        channel_id,
+        serde_json::json!({"policy": policy}),
+    )
+    .await?;
+    Ok(ChannelOnlyPolicyAnswer {
+        channel_id: channel_id.to_owned(),
+        policy: policy.to_owned(),
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ResolveRequest {
+    pub channel_id: String,
+    pub statement_date: String,
+    pub channel_txn_id: String,
+    pub class: String,
+    /// What was done, e.g. `refunded_by_channel`, `applied_by_staff`, `channel_corrected`.
+    pub resolution: String,
+    pub note: String,
+}
+
+/// Closes a difference by hand, saying what was done, for a staff member who works on its
+/// channel (their own region's items of a shared channel), audited `reconciliation.resolve`.
+pub async fn resolve_difference(
+    state: &AppState,
+    staff: &Staff,
+    req: &ResolveRequest,
+) -> Result<ResolutionAnswer, ServiceError> {
+    let scope = staff.collection_write_scope()?;
+    let view = channel_view(state, &scope, &req.channel_id).await?;
+    let day = date_of(&req.statement_date)?;
+    if req.resolution.trim().is_empty()
+        || req.resolution.chars().count() > 64
+        || req.note.chars().count() > 500
+    {
+        return Err(ServiceError::new(
+            ErrorCode::InvalidRequest,
+            "请填写处理结果（64 字以内）和说明（500 字以内）",
+        ));
+    }
+    let done = state
+        .storage
+        .resolve_reconciliation_item(
+            &req.channel_id,
+            view.region(),
+            day,
+            &req.channel_txn_id,
+            &req.class,
+            req.resolution.trim(),
+            &req.note,
+            staff.username(),
+            state.clock.now().timestamp(),
+        )
+        .await?;
+    if !done {
+        return Err(ServiceError::new(
+            ErrorCode::NotFound,
+            "未找到该未处理的对账差异",
+        ));
+    }
+    audit(
+        state,
+        staff,
+        "reconciliation.resolve",
+        None,
+        &format!("{}/{}/{}", req.channel_id, day, req.channel_txn_id),
+        serde_json::json!({"class": req.class, "resolution": req.resolution}),
+    )
+    .await?;
+    Ok(ResolutionAnswer { resolved: true })
+}
+
+/// A reconciliation report and the period it covers.
+#[derive(Debug)]
+pub struct ReconciliationFindings {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub report: ReconciliationReport,
+}
+
+/// The statements reconciled in the period asked for and the differences found, as the staff
+/// member may see them: a tax collector names a channel serving their region, sees their region's
+/// differences only, and no summary of a channel shared with other regions.
+pub async fn reconciliation_report(
+    state: &AppState,
+    staff: &Staff,
+    query: &PeriodQuery,
+) -> Result<ReconciliationFindings, ServiceError> {
+    let view = channel_filter(state, staff, query.channel_id.as_deref()).await?;
+    let (from, to) = query.period(state.clock.today())?;
+    let statements = state
+        .storage
+        .statements(query.channel_id.as_deref(), from, to, MAX_LIST_ROWS)
+        .await?;
+    let differences = state
+        .storage
+        .reconciliation_items_of_region(
+            query.channel_id.as_deref(),
+            view.region(),
+            from,
+            to,
+            query.unresolved,
+            MAX_LIST_ROWS,
+        )
+        .await?;
+    // A shared channel's summary counts and sums every region's payments: the administrator's
+    // alone.
+    let statements: Vec<ReconciledStatement> = statements
+        .iter()
+        .map(|s| ReconciledStatement::of(s, matches!(view, ChannelView::Whole)))
+        .collect();
+    Ok(ReconciliationFindings {
+        from,
+        to,
+        report: ReconciliationReport {
+            statements,
+            differences,
+        },
+    })
 }

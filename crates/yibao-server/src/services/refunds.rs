@@ -2,14 +2,18 @@
 //! calendar) after the money came in or the decision was made.
 
 use chrono::NaiveDate;
+use serde_json::json;
 use yibao_domain::settlement::RefundReason;
 use yibao_domain::{DueDate, RegionCode, WorkingCalendar};
 use yibao_storage::collection::RefundState;
 use yibao_storage::settlement::{NewPayableRefund, PayableRefundOutcome};
 use yibao_storage::Storage;
 
+use crate::auth::Staff;
 use crate::clock::Clock;
 use crate::error::{ErrorCode, ServiceError};
+use crate::services::audit;
+use crate::AppState;
 
 /// Working days within which a refund is due.
 pub const REFUND_DUE_WORKING_DAYS: u32 = 2;
@@ -83,6 +87,29 @@ pub async fn refund_paid_payable(
         PayableRefundOutcome::NotPaid(status) => Err(ServiceError::new(
             ErrorCode::NotPayable,
             format!("该应缴费信息当前状态为“{status}”，没有已缴费用可退"),
+        )),
+    }
+}
+
+/// Owes a failed refund again (the channel lists it again, with fresh attempts). The
+/// administrator's; audited `refund.retry`.
+pub async fn retry_failed_refund(
+    state: &AppState,
+    staff: &Staff,
+    refund_no: &str,
+) -> Result<RefundState, ServiceError> {
+    staff.require_admin()?;
+    match state.storage.rearm_refund(refund_no).await? {
+        yibao_storage::settlement::RefundRetryOutcome::Rearmed(r) => {
+            audit(state, staff, "refund.retry", None, refund_no, json!({})).await?;
+            Ok(r)
+        }
+        yibao_storage::settlement::RefundRetryOutcome::NotFound => {
+            Err(ServiceError::new(ErrorCode::NotFound, "未找到该退费"))
+        }
+        yibao_storage::settlement::RefundRetryOutcome::NotFailed(status) => Err(ServiceError::new(
+            ErrorCode::IdempotencyConflict,
+            format!("只有退费失败的才能重新发起，该退费当前为“{status}”"),
         )),
     }
 }

@@ -8,12 +8,15 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use yibao_domain::{
-    CalendarNotice, Category, CategoryAmount, CollectionWindow, Component, FeePolicy,
-    FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode,
+    CalendarNotice, CalendarYear, Category, CategoryAmount, CollectionWindow, Component, DayKind,
+    FeePolicy, FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode,
 };
 use yibao_storage::Storage;
 
+use crate::auth::Staff;
 use crate::error::{ErrorCode, ServiceError};
+use crate::services::audit;
+use crate::AppState;
 
 /// Registers a pooling region (统筹区) or renames it.
 pub async fn put_region(
@@ -116,6 +119,84 @@ pub async fn put_fee_policy(
     .map_err(invalid)?;
     storage.put_fee_policy(&policy).await?;
     Ok(policy)
+}
+
+/// Sets a region's fee policy for a fee year as the administrator ([`put_fee_policy`]), forgetting
+/// the one searches remembered; audited `fee_policy.put`.
+pub async fn save_fee_policy(
+    state: &AppState,
+    staff: &Staff,
+    region: &str,
+    fee_year: i64,
+    input: &FeePolicyInputBody,
+) -> Result<FeePolicy, ServiceError> {
+    staff.require_admin()?;
+    let code = RegionCode::parse(region)?;
+    let fee_year = FeeYear::new(fee_year)?;
+    let policy = put_fee_policy(state.storage.as_ref(), code, fee_year, input).await?;
+    state.fee_policies.forget(&(code, fee_year));
+    audit(
+        state,
+        staff,
+        "fee_policy.put",
+        Some(code),
+        &fee_year.to_string(),
+        serde_json::to_value(&policy).unwrap_or_default(),
+    )
+    .await?;
+    Ok(policy)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CalendarInput {
+    /// Weekdays off (法定节假日 and days in lieu).
+    #[serde(default)]
+    pub holidays: Vec<NaiveDate>,
+    /// Weekends worked (调休).
+    #[serde(default)]
+    pub working_days: Vec<NaiveDate>,
+}
+
+/// Replaces a region's holiday calendar for a year as the administrator, as the State Council's
+/// notice lists it; audited `calendar.put`.
+pub async fn replace_calendar_year(
+    state: &AppState,
+    staff: &Staff,
+    region: &str,
+    year: i32,
+    input: &CalendarInput,
+) -> Result<CalendarYear, ServiceError> {
+    staff.require_admin()?;
+    let code = RegionCode::parse(region)?;
+    if !(2000..=2100).contains(&year) || input.holidays.len() + input.working_days.len() > 366 {
+        return Err(ServiceError::new(
+            ErrorCode::InvalidCalendar,
+            "年份应在2000至2100之间，且每年最多366天",
+        ));
+    }
+    if state.storage.get_region(code).await?.is_none() {
+        return Err(ServiceError::new(
+            ErrorCode::NotFound,
+            format!("统筹区 {code} 未在本系统登记"),
+        ));
+    }
+    let days = input
+        .holidays
+        .iter()
+        .map(|d| (*d, DayKind::Holiday))
+        .chain(input.working_days.iter().map(|d| (*d, DayKind::Working)));
+    let calendar = CalendarYear::new(year, days)?;
+    state.storage.put_calendar_year(code, &calendar).await?;
+    audit(
+        state,
+        staff,
+        "calendar.put",
+        Some(code),
+        &year.to_string(),
+        serde_json::json!({"holidays": input.holidays, "working_days": input.working_days}),
+    )
+    .await?;
+    Ok(calendar)
 }
 
 /// Loads a State Council notice into one region, or every registered region when `region` is

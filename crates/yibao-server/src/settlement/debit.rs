@@ -6,17 +6,14 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::routes;
-use yibao_storage::records::MAX_LIST_ROWS;
 use yibao_storage::settlement::{AgreementRecord, DebitRunRecord};
 
-use super::{date_of, within};
 use crate::auth::Staff;
-use crate::error::{ErrorCode, ServiceError};
+use crate::error::ServiceError;
 use crate::http::ApiRouter;
 use crate::json::ApiJson;
-use crate::services::{audit, debit};
+use crate::services::debit;
 use crate::staff_answers::DebitRunDetail;
 use crate::AppState;
 
@@ -58,11 +55,9 @@ pub async fn sign_agreement(
     staff: Staff,
     ApiJson(req): ApiJson<AgreementRequest>,
 ) -> Result<Json<AgreementRecord>, ServiceError> {
-    let scope = staff.collection_write_scope()?;
-    within(&scope, req.region.as_str())?;
-    let record = debit::sign_agreement(
-        state.storage.as_ref(),
-        &state.clock,
+    let record = debit::sign_agreement_as_staff(
+        &state,
+        &staff,
         debit::AgreementInput {
             agreement_no: &req.agreement_no,
             region: &req.region,
@@ -72,16 +67,6 @@ pub async fn sign_agreement(
             account: &req.account,
             members: &req.members,
         },
-    )
-    .await?;
-    let region = Some(record.region);
-    audit(
-        &state,
-        &staff,
-        "agreement.sign",
-        region,
-        &record.agreement_no,
-        json!({"channel_id": record.channel_id, "members": record.members.len()}),
     )
     .await?;
     Ok(Json(record))
@@ -102,22 +87,7 @@ pub async fn list_agreements(
     staff: Staff,
     Query(q): Query<AgreementQuery>,
 ) -> Result<Json<Vec<AgreementRecord>>, ServiceError> {
-    let scope = staff.collection_read_scope()?;
-    let region = scope.or(q.region);
-    let list = state
-        .storage
-        .agreements(region.as_deref(), q.id_number.as_deref(), MAX_LIST_ROWS)
-        .await?;
-    // Payers' ID numbers and names: reading them is audited.
-    crate::services::audit(
-        &state,
-        &staff,
-        "read.agreements",
-        None,
-        region.as_deref().unwrap_or("all"),
-        serde_json::json!({ "region": region, "by_id_number": q.id_number.is_some(), "rows": list.len() }),
-    )
-    .await?;
+    let list = debit::list_agreements(&state, &staff, q.region, q.id_number.as_deref()).await?;
     Ok(Json(list))
 }
 
@@ -130,27 +100,7 @@ pub async fn cancel_agreement(
     staff: Staff,
     Path(agreement_no): Path<String>,
 ) -> Result<Json<AgreementRecord>, ServiceError> {
-    let scope = staff.collection_write_scope()?;
-    let existing = state
-        .storage
-        .agreement(&agreement_no)
-        .await?
-        .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该委托扣款协议"))?;
-    within(&scope, existing.region.as_str())?;
-    let record = state
-        .storage
-        .cancel_agreement(&agreement_no, state.clock.today())
-        .await?
-        .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该委托扣款协议"))?;
-    audit(
-        &state,
-        &staff,
-        "agreement.cancel",
-        Some(record.region),
-        &agreement_no,
-        json!({}),
-    )
-    .await?;
+    let record = debit::cancel_agreement(&state, &staff, &agreement_no).await?;
     Ok(Json(record))
 }
 
@@ -171,24 +121,13 @@ pub async fn create_debit_run(
     staff: Staff,
     ApiJson(req): ApiJson<DebitRunRequest>,
 ) -> Result<Json<DebitRunRecord>, ServiceError> {
-    let scope = staff.collection_write_scope()?;
-    within(&scope, req.region.as_str())?;
-    let run = debit::create_run(
-        state.storage.as_ref(),
-        &state.clock,
+    let run = debit::create_run_as_staff(
+        &state,
+        &staff,
         &req.channel_id,
         &req.region,
         req.fee_year,
-        date_of(&req.debit_date)?,
-    )
-    .await?;
-    audit(
-        &state,
-        &staff,
-        "debit_run.create",
-        Some(run.region),
-        &run.run_no,
-        json!({"items": run.item_count, "total": run.total_fen}),
+        &req.debit_date,
     )
     .await?;
     Ok(Json(run))
@@ -207,13 +146,7 @@ pub async fn list_debit_runs(
     staff: Staff,
     Query(q): Query<RegionQuery>,
 ) -> Result<Json<Vec<DebitRunRecord>>, ServiceError> {
-    let region = staff.collection_read_scope()?.or(q.region);
-    Ok(Json(
-        state
-            .storage
-            .debit_runs(region.as_deref(), MAX_LIST_ROWS)
-            .await?,
-    ))
+    Ok(Json(debit::list_runs(&state, &staff, q.region).await?))
 }
 
 #[derive(Deserialize)]
@@ -232,36 +165,8 @@ pub async fn get_debit_run(
     Path(run_no): Path<String>,
     Query(q): Query<ItemsQuery>,
 ) -> Result<Json<DebitRunDetail>, ServiceError> {
-    let scope = staff.collection_read_scope()?;
-    let run = state
-        .storage
-        .debit_run(&run_no)
-        .await?
-        .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
-    within(&scope, run.region.as_str())?;
-    if let Some(o) = q.outcome.as_deref() {
-        if !matches!(o, "pending" | "succeeded" | "failed" | "released") {
-            return Err(ServiceError::new(
-                ErrorCode::InvalidRequest,
-                "outcome 应为 pending、succeeded、failed 或 released",
-            ));
-        }
-    }
-    let items = state
-        .storage
-        .debit_run_items(&run_no, q.outcome.as_deref(), MAX_LIST_ROWS)
-        .await?;
-    // The items carry payers' ID numbers and names: reading them is audited.
-    crate::services::audit(
-        &state,
-        &staff,
-        "read.debit_run",
-        Some(run.region),
-        &run_no,
-        serde_json::json!({ "outcome": q.outcome, "rows": items.len() }),
-    )
-    .await?;
-    Ok(Json(DebitRunDetail { run, items }))
+    let detail = debit::run_detail(&state, &staff, &run_no, q.outcome.as_deref()).await?;
+    Ok(Json(detail))
 }
 
 /// The request file for the bank (layout in docs/bank-files.md).
@@ -272,25 +177,25 @@ pub async fn debit_request_file(
     staff: Staff,
     Path(run_no): Path<String>,
 ) -> Result<Response, ServiceError> {
-    let scope = staff.collection_write_scope()?;
-    let run = state
-        .storage
-        .debit_run(&run_no)
-        .await?
-        .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
-    within(&scope, run.region.as_str())?;
-    let bytes = debit::request_file(state.storage.as_ref(), &run_no).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{run_no}.req.txt\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    let file = debit::request_file_as_staff(&state, &staff, &run_no).await?;
+    Ok(file.into_response())
+}
+
+/// The request file as a download named after its run (`<run_no>.req.txt`).
+impl IntoResponse for debit::DebitRequestFile {
+    fn into_response(self) -> Response {
+        (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{}.req.txt\"", self.run_no),
+                ),
+            ],
+            self.bytes,
+        )
+            .into_response()
+    }
 }
 
 /// Imports the bank's result file for a run (layout in docs/bank-files.md).
@@ -303,23 +208,6 @@ pub async fn upload_debit_result(
     Path(run_no): Path<String>,
     body: Bytes,
 ) -> Result<Json<debit::DebitResultSummary>, ServiceError> {
-    let scope = staff.collection_write_scope()?;
-    let run = state
-        .storage
-        .debit_run(&run_no)
-        .await?
-        .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该扣款批次"))?;
-    within(&scope, run.region.as_str())?;
-    let summary =
-        debit::import_result(state.storage.as_ref(), &state.clock, &run_no, &body).await?;
-    audit(
-        &state,
-        &staff,
-        "debit_run.result",
-        Some(run.region),
-        &run_no,
-        json!(summary),
-    )
-    .await?;
+    let summary = debit::import_result_as_staff(&state, &staff, &run_no, &body).await?;
     Ok(Json(summary))
 }

@@ -5,22 +5,23 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::channel::answers::StatementSummary;
 use utoipa_axum::routes;
-use yibao_statement_file::StatementFormat;
 use yibao_storage::records::MAX_LIST_ROWS;
 use yibao_storage::settlement::ReconciliationItem;
 
-use super::{channel_filter, channel_view, date_of, ChannelView, PeriodQuery};
+use super::PeriodQuery;
 use crate::auth::Staff;
-use crate::error::{ErrorCode, ServiceError};
+use crate::error::ServiceError;
 use crate::http::ApiRouter;
 use crate::json::ApiJson;
-use crate::services::{audit, reconciliation};
+use crate::services::reconciliation;
+use crate::services::settlement_scope::channel_filter;
 use crate::staff_answers::{ChannelOnlyPolicyAnswer, ResolutionAnswer};
 use crate::AppState;
+
+pub use crate::services::reconciliation::ResolveRequest;
 
 /// This topic's routes, each declared once for the router and the OpenAPI document.
 pub(crate) fn routes() -> ApiRouter {
@@ -52,55 +53,13 @@ pub async fn upload_statement(
     Query(q): Query<StatementQuery>,
     body: Bytes,
 ) -> Result<Json<StatementSummary>, ServiceError> {
-    let scope = staff.collection_write_scope()?;
-    // A channel serving several regions sends one statement for all of them: its funds are settled
-    // whole, and its 长款 belong to no region until acted on. A tax office reconciles what it
-    // collects; the statement of a shared channel is the administrator's (the center that holds
-    // the channel's contract), not one region's collector's, who would see and act on the others.
-    if let ChannelView::Region(own) = channel_view(&state, &scope, &channel_id).await? {
-        let regions = state
-            .storage
-            .get_channel(&channel_id)
-            .await?
-            .map(|c| c.regions.join("、"))
-            .unwrap_or_default();
-        return Err(ServiceError::new(
-            ErrorCode::Forbidden,
-            format!(
-                "渠道 {channel_id} 同时服务多个统筹区（{regions}），其对账单涉及各统筹区的缴费和尚无归属的长款，                 须由系统管理员上传对账；统筹区 {own} 的税务征收人员可查看和处理本统筹区的对账差异"
-            ),
-        ));
-    }
-    let format = match q.format.as_deref().unwrap_or("protocol") {
-        "protocol" => StatementFormat::Protocol,
-        "wechat" => StatementFormat::WechatTradeBill,
-        "alipay" => StatementFormat::AlipayBill,
-        _ => {
-            return Err(ServiceError::new(
-                ErrorCode::InvalidRequest,
-                "format 应为 protocol、wechat 或 alipay",
-            ))
-        }
-    };
-    let day = date_of(&date)?;
-    let summary = reconciliation::reconcile(
-        state.storage.as_ref(),
-        &state.clock,
-        reconciliation::StatementUpload {
-            channel_id: &channel_id,
-            day,
-            format,
-            bytes: &body,
-        },
-    )
-    .await?;
-    audit(
+    let summary = reconciliation::upload_statement(
         &state,
         &staff,
-        "statement.upload",
-        None,
-        &format!("{channel_id}/{day}"),
-        json!({"format": format.as_str(), "lines": summary.lines, "superseded": summary.superseded}),
+        &channel_id,
+        &date,
+        q.format.as_deref(),
+        &body,
     )
     .await?;
     Ok(Json(summary))
@@ -121,32 +80,9 @@ pub async fn put_channel_only_policy(
     Path(channel_id): Path<String>,
     ApiJson(req): ApiJson<PolicyRequest>,
 ) -> Result<Json<ChannelOnlyPolicyAnswer>, ServiceError> {
-    if !matches!(req.policy.as_str(), "refund" | "apply") {
-        return Err(ServiceError::new(
-            ErrorCode::InvalidRequest,
-            "policy 应为 refund 或 apply",
-        ));
-    }
-    if !state
-        .storage
-        .set_channel_only_policy(&channel_id, &req.policy)
-        .await?
-    {
-        return Err(ServiceError::new(ErrorCode::NotFound, "未找到该渠道"));
-    }
-    audit(
-        &state,
-        &admin.0,
-        "channel.channel_only_policy",
-        None,
-        &channel_id,
-        json!({"policy": req.policy}),
-    )
-    .await?;
-    Ok(Json(ChannelOnlyPolicyAnswer {
-        channel_id,
-        policy: req.policy,
-    }))
+    let answer =
+        reconciliation::set_channel_only_policy(&state, &admin.0, &channel_id, &req.policy).await?;
+    Ok(Json(answer))
 }
 
 /// Differences found by reconciliation (short, long, mismatched, duplicated, carried, escalated).
@@ -174,17 +110,6 @@ pub async fn reconciliation_items(
     Ok(Json(items))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct ResolveRequest {
-    channel_id: String,
-    statement_date: String,
-    channel_txn_id: String,
-    class: String,
-    /// What was done, e.g. `refunded_by_channel`, `applied_by_staff`, `channel_corrected`.
-    resolution: String,
-    note: String,
-}
-
 /// Staff close a difference by hand, saying what was done.
 #[utoipa::path(post, path = "/api/v1/reconciliation/resolutions", summary = "处理对账差异", tag = "settlement", request_body = ResolveRequest,
     responses((status = 200, body = ResolutionAnswer), (status = 404, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody)))]
@@ -193,46 +118,7 @@ pub async fn resolve_item(
     staff: Staff,
     ApiJson(req): ApiJson<ResolveRequest>,
 ) -> Result<Json<ResolutionAnswer>, ServiceError> {
-    let scope = staff.collection_write_scope()?;
-    let view = channel_view(&state, &scope, &req.channel_id).await?;
-    let day = date_of(&req.statement_date)?;
-    if req.resolution.trim().is_empty()
-        || req.resolution.chars().count() > 64
-        || req.note.chars().count() > 500
-    {
-        return Err(ServiceError::new(
-            ErrorCode::InvalidRequest,
-            "请填写处理结果（64 字以内）和说明（500 字以内）",
-        ));
-    }
-    let done = state
-        .storage
-        .resolve_reconciliation_item(
-            &req.channel_id,
-            view.region(),
-            day,
-            &req.channel_txn_id,
-            &req.class,
-            req.resolution.trim(),
-            &req.note,
-            staff.username(),
-            state.clock.now().timestamp(),
-        )
-        .await?;
-    if !done {
-        return Err(ServiceError::new(
-            ErrorCode::NotFound,
-            "未找到该未处理的对账差异",
-        ));
-    }
-    audit(
-        &state,
-        &staff,
-        "reconciliation.resolve",
-        None,
-        &format!("{}/{}/{}", req.channel_id, day, req.channel_txn_id),
-        json!({"class": req.class, "resolution": req.resolution}),
-    )
-    .await?;
-    Ok(Json(ResolutionAnswer { resolved: true }))
+    Ok(Json(
+        reconciliation::resolve_difference(&state, &staff, &req).await?,
+    ))
 }

@@ -85,18 +85,6 @@ pub async fn retry_refund(
     admin: crate::auth::Admin,
     Path(refund_no): Path<String>,
 ) -> Result<Json<RefundState>, ServiceError> {
-    let staff = admin.0;
-    match state.storage.rearm_refund(&refund_no).await? {
-        yibao_storage::settlement::RefundRetryOutcome::Rearmed(r) => {
-            audit(&state, &staff, "refund.retry", None, &refund_no, json!({})).await?;
-            Ok(Json(r))
-        }
-        yibao_storage::settlement::RefundRetryOutcome::NotFound => {
-            Err(ServiceError::new(ErrorCode::NotFound, "未找到该退费"))
-        }
-        yibao_storage::settlement::RefundRetryOutcome::NotFailed(status) => Err(ServiceError::new(
-            ErrorCode::IdempotencyConflict,
-            format!("只有退费失败的才能重新发起，该退费当前为“{status}”"),
-        )),
-    }
+    let refund = refunds::retry_failed_refund(&state, &admin.0, &refund_no).await?;
+    Ok(Json(refund))
 }

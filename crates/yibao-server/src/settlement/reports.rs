@@ -7,13 +7,12 @@ use chrono::NaiveDate;
 use utoipa_axum::routes;
 use yibao_storage::records::MAX_LIST_ROWS;
 
-use super::{channel_filter, ChannelView, PeriodQuery};
+use super::PeriodQuery;
 use crate::auth::Staff;
 use crate::error::ServiceError;
 use crate::http::ApiRouter;
-use crate::staff_answers::{
-    DailyCollectionReport, ReconciledStatement, ReconciliationReport, RefundsReport,
-};
+use crate::services::reconciliation::{reconciliation_report, ReconciliationFindings};
+use crate::staff_answers::{DailyCollectionReport, ReconciliationReport, RefundsReport};
 use crate::AppState;
 
 /// This topic's routes, each declared once for the router and the OpenAPI document.
@@ -266,35 +265,15 @@ pub async fn report_reconciliation(
     Query(q): Query<PeriodQuery>,
 ) -> Result<Response, ServiceError> {
     use crate::export::{column, Cell, XlsxReport};
-    let view = channel_filter(&state, &staff, q.channel_id.as_deref()).await?;
-    let (from, to) = q.period(state.clock.today())?;
-    let statements = state
-        .storage
-        .statements(q.channel_id.as_deref(), from, to, MAX_LIST_ROWS)
-        .await?;
-    let items = state
-        .storage
-        .reconciliation_items_of_region(
-            q.channel_id.as_deref(),
-            view.region(),
-            from,
-            to,
-            q.unresolved,
-            MAX_LIST_ROWS,
-        )
-        .await?;
+    let ReconciliationFindings { from, to, report } =
+        reconciliation_report(&state, &staff, &q).await?;
     if !q.xlsx()? {
-        return Ok(Json(ReconciliationReport {
-            // A shared channel's summary counts and sums every region's payments: the
-            // administrator's alone.
-            statements: statements
-                .iter()
-                .map(|s| ReconciledStatement::of(s, matches!(view, ChannelView::Whole)))
-                .collect(),
-            differences: items,
-        })
-        .into_response());
+        return Ok(Json(report).into_response());
     }
+    let ReconciliationReport {
+        statements,
+        differences: items,
+    } = report;
     let names = region_names(&state).await?;
     let kinds = channel_kinds(&state, items.iter().map(|i| i.channel_id.clone()).collect()).await?;
     let (scope, scope_code) = match q.channel_id.as_deref() {
