@@ -100,8 +100,8 @@ impl NewPayable {
     }
 }
 
-/// A stored payable (应缴费信息), as every read of one gives it: assessment, the person page and,
-/// with its holder's name beside it ([`crate::collection::PayableView`]), a channel's search.
+/// A stored payable (应缴费信息), as every read of one gives it: assessment, the person page and
+/// a channel's search (which reads it with its holder's name beside it, as a `PayableView`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct PayableRecord {
     pub payable_id: String,
