@@ -110,7 +110,7 @@ pub async fn signed_in(
     else {
         return Ok(None);
     };
-    let id = IdNumber::parse(&session.id_number, state.clock.today())?.id_number;
+    let id = session.id_number;
     let Some((person, _)) = state.storage.get_person(region, &id).await? else {
         return Ok(None);
     };
@@ -552,8 +552,12 @@ async fn account_page(
 
 /// A family member's ID number as the page carries it: HMAC-tagged with the session's token
 /// hash, so a changed one is refused, and not the number itself (the page never shows it).
-fn member_ref(resident: &Resident, member_id: &str) -> String {
-    let tag = token_hash(&format!("{}\u{0}{member_id}", resident.token_hash));
+fn member_ref(resident: &Resident, member_id: &IdNumber) -> String {
+    let tag = token_hash(&format!(
+        "{}\u{0}{}",
+        resident.token_hash,
+        member_id.as_str()
+    ));
     tag[..32].to_owned()
 }
 
@@ -580,13 +584,10 @@ async fn fill_account(
         None,
     )];
     for m in &members {
-        let Ok(parsed) = IdNumber::parse(&m.id_number, state.clock.today()) else {
-            continue;
-        };
         let masked_name = PersonName::parse(&m.name).map_or_else(|_| String::new(), |n| n.masked());
         persons.push((
             format!("家人 {masked_name}"),
-            parsed.id_number,
+            m.id_number,
             m.name.clone(),
             Some(member_ref(resident, &m.id_number)),
         ));
@@ -731,7 +732,7 @@ pub async fn add_member(
             resident.region.as_str(),
             resident.id.as_str(),
             &FamilyMember {
-                id_number: id.as_str().to_owned(),
+                id_number: id,
                 name: person.name.as_str().to_owned(),
                 added_at: state.clock.now().timestamp(),
             },
@@ -788,7 +789,7 @@ pub async fn remove_member(
         .remove_family_member(
             resident.region.as_str(),
             resident.id.as_str(),
-            &member.id_number,
+            member.id_number.as_str(),
         )
         .await
     {
@@ -917,9 +918,7 @@ pub async fn receipt_pdf(
             .family_members(resident.region.as_str(), resident.id.as_str())
             .await
         {
-            Ok(members) => members
-                .iter()
-                .any(|m| m.id_number == receipt.id_number.as_str()),
+            Ok(members) => members.iter().any(|m| m.id_number == receipt.id_number),
             Err(err) => return error_page(&err.into()),
         };
     if !mine {

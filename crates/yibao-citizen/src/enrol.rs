@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::{Extension, Form};
 use chrono::NaiveDate;
 use serde::Deserialize;
-use yibao_domain::{IdNumber, PersonName, Phone};
+use yibao_domain::{IdNumber, PersonName, Phone, RegionCode};
 use yibao_server::services::applications;
 use yibao_server::AppState;
 use yibao_storage::enrolment_applications::EnrolmentApplication;
@@ -254,7 +254,8 @@ pub async fn submit(
     ]
     .iter()
     .any(|e| e.is_some());
-    let (Some(id), false) = (id, has_error) else {
+    // The place was one of the offered choices, so its region code is well-formed.
+    let (Some(id), Ok(region), false) = (id, RegionCode::parse(&region), has_error) else {
         return page(&state, p, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
     let application = EnrolmentApplication {
@@ -265,7 +266,7 @@ pub async fn submit(
             &uuid::Uuid::new_v4().simple().to_string()[..10]
         ),
         kind: p.kind.clone(),
-        id_number: id.as_str().to_owned(),
+        id_number: id,
         name: p.name.clone(),
         household: p.household.clone(),
         permit_since,
@@ -356,7 +357,10 @@ pub async fn rows_of(
         .map(|a| ApplicationRow {
             kind: applications::kind_zh(&a.kind),
             name_masked: PersonName::parse(&a.name).map_or_else(|_| String::new(), |n| n.masked()),
-            region_name: names.get(&a.region).cloned().unwrap_or(a.region.clone()),
+            region_name: names
+                .get(a.region.as_str())
+                .cloned()
+                .unwrap_or_else(|| a.region.as_str().to_owned()),
             station: a.station.clone(),
             submitted_on: chrono::DateTime::from_timestamp(a.submitted_at, 0)
                 .map(|t| {

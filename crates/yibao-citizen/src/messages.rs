@@ -166,7 +166,9 @@ pub async fn deliver_messages(
     for m in due {
         match sender.send(&m.message_id, &m.phone, &m.body).await {
             Ok(()) => {
-                accounts.message_sent(&m.region, &m.message_id, now).await?;
+                accounts
+                    .message_sent(m.region.as_str(), &m.message_id, now)
+                    .await?;
                 sent += 1;
             }
             Err(reason) => {
@@ -179,7 +181,7 @@ pub async fn deliver_messages(
                 );
                 accounts
                     .message_failed(
-                        &m.region,
+                        m.region.as_str(),
                         &m.message_id,
                         now + retry_after_seconds(m.attempts),
                         dead,

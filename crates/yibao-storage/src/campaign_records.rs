@@ -44,7 +44,7 @@ pub trait CampaignRecords: Send + Sync {
         &self,
         region: RegionCode,
         fee_year: FeeYear,
-        id_number: &str,
+        id_number: &yibao_domain::IdNumber,
     ) -> Result<Vec<FollowUpRecord>, StorageError>;
     /// A station's 未参保名单 for a fee year, once (the key refuses a second).
     async fn submit_uninsured(&self, u: &UninsuredSubmission) -> Result<(), StorageError>;
@@ -258,7 +258,7 @@ where
         )
         .bind(f.region.as_str().to_owned())
         .bind(i32::from(f.fee_year.get()))
-        .bind(f.id_number.clone())
+        .bind(f.id_number.as_str().to_owned())
         .bind(f.station_code.clone())
         .bind(f.told_on)
         .bind(f.told_how.code().to_owned())
@@ -276,7 +276,7 @@ where
         &self,
         region: RegionCode,
         fee_year: FeeYear,
-        id_number: &str,
+        id_number: &yibao_domain::IdNumber,
     ) -> Result<Vec<FollowUpRecord>, StorageError> {
         let rows = sqlx::query(
             "SELECT seq, station_code, told_on, told_how, signed_scanned, reason, note, \
@@ -286,7 +286,7 @@ where
         )
         .bind(region.as_str().to_owned())
         .bind(i32::from(fee_year.get()))
-        .bind(id_number.to_owned())
+        .bind(id_number.as_str().to_owned())
         .bind(as_i64(MAX_FOLLOW_UPS_READ))
         .fetch_all(self)
         .await?;
@@ -298,7 +298,7 @@ where
                     follow_up: NewFollowUp {
                         region,
                         fee_year,
-                        id_number: id_number.to_owned(),
+                        id_number: *id_number,
                         station_code: row.station_code,
                         told_on: row.told_on,
                         told_how: notice_method(&row.told_how)?,

@@ -9,6 +9,8 @@
 use async_trait::async_trait;
 use sqlx::{Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
+use yibao_domain::{IdNumber, RegionCode};
+
 use crate::StorageError;
 
 /// Wrong codes a sign-in code takes before it is spent.
@@ -103,8 +105,8 @@ pub enum CodeChecked {
 /// A signed-in resident.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CitizenSession {
-    pub region: String,
-    pub id_number: String,
+    pub region: RegionCode,
+    pub id_number: IdNumber,
     pub expires_at: i64,
 }
 
@@ -120,7 +122,7 @@ impl std::fmt::Debug for CitizenSession {
 /// A family member as the account holds them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FamilyMember {
-    pub id_number: String,
+    pub id_number: IdNumber,
     pub name: String,
     pub added_at: i64,
 }
@@ -145,7 +147,7 @@ pub enum FamilyAdded {
 /// A message due for the sender.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
-    pub region: String,
+    pub region: RegionCode,
     pub message_id: String,
     pub phone: String,
     pub body: String,
@@ -415,11 +417,14 @@ where
         .bind(now)
         .fetch_optional(self)
         .await?;
-        Ok(row.map(|(id_number, expires_at)| CitizenSession {
-            region: region.to_owned(),
-            id_number,
-            expires_at,
-        }))
+        row.map(|(id_number, expires_at)| {
+            Ok(CitizenSession {
+                region: RegionCode::parse(region).map_err(StorageError::corrupt)?,
+                id_number: IdNumber::try_from(id_number).map_err(StorageError::corrupt)?,
+                expires_at,
+            })
+        })
+        .transpose()
     }
 
     async fn end_citizen_session(
@@ -477,7 +482,7 @@ where
         )
         .bind(region.to_owned())
         .bind(owner.to_owned())
-        .bind(member.id_number.clone())
+        .bind(member.id_number.as_str().to_owned())
         .bind(member.name.clone())
         .bind(member.added_at)
         .bind(MAX_FAMILY_MEMBERS)
@@ -492,7 +497,7 @@ where
         )
         .bind(region.to_owned())
         .bind(owner.to_owned())
-        .bind(member.id_number.clone())
+        .bind(member.id_number.as_str().to_owned())
         .fetch_optional(self)
         .await?;
         Ok(if there.is_some() {
@@ -536,14 +541,15 @@ where
         .bind(MAX_FAMILY_MEMBERS)
         .fetch_all(self)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id_number, name, added_at)| FamilyMember {
-                id_number,
-                name,
-                added_at,
+        rows.into_iter()
+            .map(|(id_number, name, added_at)| {
+                Ok(FamilyMember {
+                    id_number: IdNumber::try_from(id_number).map_err(StorageError::corrupt)?,
+                    name,
+                    added_at,
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn wants_reminders(&self, region: &str, id_number: &str) -> Result<bool, StorageError> {
@@ -625,18 +631,17 @@ where
         .bind(limit)
         .fetch_all(self)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(region, message_id, phone, body, attempts)| OutgoingMessage {
-                    region,
+        rows.into_iter()
+            .map(|(region, message_id, phone, body, attempts)| {
+                Ok(OutgoingMessage {
+                    region: RegionCode::try_from(region).map_err(StorageError::corrupt)?,
                     message_id,
                     phone,
                     body,
                     attempts,
-                },
-            )
-            .collect())
+                })
+            })
+            .collect()
     }
 
     async fn message_sent(

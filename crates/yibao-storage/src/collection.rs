@@ -322,7 +322,8 @@ pub struct ReceiptRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OutboxEvent {
     pub event_id: String,
-    pub region: String,
+    #[schema(value_type = String)]
+    pub region: RegionCode,
     pub payload: String,
     pub attempts: i64,
     pub created_at: i64,

@@ -306,6 +306,7 @@ where
     .await?;
     let mut out: Vec<crate::records::ProgressRow> = Vec::new();
     for (region, station_code, enrolment, payable, persons) in rows {
+        let region = RegionCode::try_from(region).map_err(StorageError::corrupt)?;
         let (standing, _) =
             crate::records::standing_of(enrolment.as_deref(), payable.as_deref(), None);
         match out.iter_mut().find(|o| {

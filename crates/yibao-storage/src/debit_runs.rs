@@ -129,7 +129,7 @@ where
                 .bind(&a.agreement_no)
                 .bind(a.region.as_str())
                 .bind(&a.channel_id)
-                .bind(&a.payer_id_number)
+                .bind(a.payer_id_number.as_str())
                 .bind(&a.payer_name)
                 .bind(&a.account_masked)
                 .bind(a.signed_on)

@@ -7,6 +7,8 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
+use yibao_domain::{IdNumber, RegionCode};
+
 use crate::StorageError;
 
 /// Most applications a list reads.
@@ -15,12 +17,13 @@ pub const MAX_APPLICATIONS_LISTED: i64 = 200;
 /// An application as submitted and, once decided, as decided.
 #[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct EnrolmentApplication {
-    #[sqlx(rename = "region_code")]
-    pub region: String,
+    #[sqlx(rename = "region_code", try_from = "String")]
+    pub region: RegionCode,
     pub application_no: String,
     /// `first` (首次参保) or `newborn` (新生儿).
     pub kind: String,
-    pub id_number: String,
+    #[sqlx(try_from = "String")]
+    pub id_number: IdNumber,
     pub name: String,
     /// `local_registration` or `residence_permit`.
     pub household: String,
@@ -135,10 +138,10 @@ where
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'submitted') \
              ON CONFLICT DO NOTHING RETURNING application_no",
         )
-        .bind(a.region.clone())
+        .bind(a.region.as_str().to_owned())
         .bind(a.application_no.clone())
         .bind(a.kind.clone())
-        .bind(a.id_number.clone())
+        .bind(a.id_number.as_str().to_owned())
         .bind(a.name.clone())
         .bind(a.household.clone())
         .bind(a.permit_since)

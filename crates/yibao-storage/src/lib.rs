@@ -426,7 +426,7 @@ pub trait Storage:
         &self,
         region: RegionCode,
         fee_year: FeeYear,
-        id_number: &str,
+        id_number: &yibao_domain::IdNumber,
     ) -> Result<Vec<records::FollowUpRecord>, StorageError>;
     /// Stores a station's 未参保名单及原因 for a fee year. Once: a second one for the same region,
     /// fee year and station is refused by the key (`Constraint { kind: Unique }`).
@@ -523,7 +523,7 @@ pub struct PoolStatus {
 /// A year of a region's holiday calendar as stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CalendarYearRecord {
-    pub region: String,
+    pub region: RegionCode,
     pub year: i32,
     /// The notice's title and date; `None` when staff configured the year themselves.
     pub title: Option<String>,

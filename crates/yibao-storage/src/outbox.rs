@@ -10,6 +10,7 @@ use crate::dialect::Dialect;
 use crate::locate::region_of;
 use crate::status_moves::payable;
 use crate::StorageError;
+use yibao_domain::RegionCode;
 
 /// The outbox of postings to the agency.
 #[async_trait]
@@ -78,19 +79,18 @@ where
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(self.pool())
                 .await?;
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .map(|(event_id, region, payload, attempts, created_at, dead)| {
-                crate::collection::OutboxEvent {
+                Ok(crate::collection::OutboxEvent {
                     event_id,
-                    region,
+                    region: RegionCode::try_from(region).map_err(StorageError::corrupt)?,
                     payload,
                     attempts,
                     created_at,
                     dead,
-                }
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn unposted_events(
@@ -110,19 +110,18 @@ where
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(self.pool())
                 .await?;
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .map(|(event_id, region, payload, attempts, created_at, dead)| {
-                crate::collection::OutboxEvent {
+                Ok(crate::collection::OutboxEvent {
                     event_id,
-                    region,
+                    region: RegionCode::try_from(region).map_err(StorageError::corrupt)?,
                     payload,
                     attempts,
                     created_at,
                     dead,
-                }
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn mark_event_delivered(

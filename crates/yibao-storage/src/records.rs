@@ -253,7 +253,7 @@ impl TryFrom<StandingColumns> for StandingRow {
 /// ([`crate::Storage::collection_progress`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgressRow {
-    pub region: String,
+    pub region: RegionCode,
     pub station_code: Option<String>,
     /// `paid`, `unpaid`, `exempt`, `not_assessed`, `enrolment_refused`, `not_enrolled`.
     pub standing: &'static str,
@@ -646,7 +646,7 @@ pub const MAX_REJECTION_FILES_PRUNED: usize = 1_000;
 pub struct NewFollowUp {
     pub region: yibao_domain::RegionCode,
     pub fee_year: yibao_domain::FeeYear,
-    pub id_number: String,
+    pub id_number: IdNumber,
     /// The person's station when recorded.
     pub station_code: Option<String>,
     pub told_on: NaiveDate,

@@ -354,7 +354,7 @@ where
             });
         }
         Ok(Some(CalendarYearRecord {
-            region: region.to_string(),
+            region,
             year,
             title: head.try_get("title")?,
             published_on: head.try_get("published_on")?,

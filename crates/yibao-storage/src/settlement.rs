@@ -36,7 +36,7 @@ pub struct NewAgreement {
     pub agreement_no: String,
     pub region: RegionCode,
     pub channel_id: String,
-    pub payer_id_number: String,
+    pub payer_id_number: IdNumber,
     pub payer_name: String,
     pub account_masked: String,
     pub signed_on: NaiveDate,
@@ -51,7 +51,11 @@ pub struct AgreementRecord {
     #[sqlx(rename = "region_code", try_from = "String")]
     pub region: RegionCode,
     pub channel_id: String,
-    pub payer_id_number: String,
+    /// In full: agreements are staff-only data.
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::records::serialize_id_number_in_full")]
+    #[sqlx(try_from = "String")]
+    pub payer_id_number: IdNumber,
     pub payer_name: String,
     pub account_masked: String,
     #[schema(value_type = String)]
@@ -278,8 +282,9 @@ pub struct CollectionRow {
     #[sqlx(rename = "paid_on")]
     pub day: NaiveDate,
     pub channel_id: String,
-    #[sqlx(rename = "region_code")]
-    pub region: String,
+    #[schema(value_type = String)]
+    #[sqlx(rename = "region_code", try_from = "String")]
+    pub region: RegionCode,
     pub payables: i64,
     pub applied_fen: i64,
 }

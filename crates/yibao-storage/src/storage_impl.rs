@@ -390,7 +390,7 @@ where
         &self,
         region: yibao_domain::RegionCode,
         fee_year: yibao_domain::FeeYear,
-        id_number: &str,
+        id_number: &yibao_domain::IdNumber,
     ) -> Result<Vec<crate::records::FollowUpRecord>, crate::StorageError> {
         crate::campaign_records::CampaignRecords::follow_ups(
             self.pool(),

@@ -833,9 +833,8 @@ async fn a_station_records_follow_ups_of_its_unpaid_with_reasons_shown_on_the_li
             .expect_text("id=\"told_how-error\"")
             .expect_text("id=\"reason-error\"")
             .expect_text("id=\"note-error\"");
-        let id = || first.id_number.as_str().to_owned();
         assert!(storage
-            .follow_ups(region, year, &id())
+            .follow_ups(region, year, &first.id_number)
             .await
             .unwrap()
             .is_empty());
@@ -882,7 +881,10 @@ async fn a_station_records_follow_ups_of_its_unpaid_with_reasons_shown_on_the_li
             )
             .await;
         assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
-        let history = storage.follow_ups(region, year, &id()).await.unwrap();
+        let history = storage
+            .follow_ups(region, year, &first.id_number)
+            .await
+            .unwrap();
         assert_eq!(history.len(), 2);
         assert_eq!(history[0].seq, 2);
         assert_eq!(history[0].follow_up.reason, "已在外地参保");
@@ -964,7 +966,11 @@ async fn a_station_records_follow_ups_of_its_unpaid_with_reasons_shown_on_the_li
             StatusCode::FORBIDDEN
         );
         assert_eq!(
-            storage.follow_ups(region, year, &id()).await.unwrap().len(),
+            storage
+                .follow_ups(region, year, &first.id_number)
+                .await
+                .unwrap()
+                .len(),
             2
         );
     })
@@ -990,7 +996,7 @@ async fn a_station_submits_its_uninsured_list_once_and_the_centre_sees_who_has()
             .add_follow_up(&yibao_storage::records::NewFollowUp {
                 region,
                 fee_year: year,
-                id_number: first.id_number.as_str().to_owned(),
+                id_number: first.id_number,
                 station_code: first.station_code.clone(),
                 told_on: clock().today(),
                 told_how: yibao_domain::unpaid::NoticeMethod::Visit,

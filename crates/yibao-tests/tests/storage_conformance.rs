@@ -629,7 +629,7 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
         let mut follow_up = NewFollowUp {
             region,
             fee_year: year,
-            id_number: first.row.id_number.as_str().to_owned(),
+            id_number: first.row.id_number,
             station_code: first.row.station_code.clone(),
             told_on: d("2026-11-01"),
             told_how: NoticeMethod::Phone,
@@ -672,12 +672,13 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
         assert!(latest.signed_scanned);
         assert_eq!(latest.told_on, d("2026-11-01"));
         let history = storage
-            .follow_ups(region, year, first.row.id_number.as_str())
+            .follow_ups(region, year, &first.row.id_number)
             .await
             .unwrap();
         assert_eq!(history.iter().map(|h| h.seq).collect::<Vec<_>>(), [2, 1]);
         // Someone not stored in the region: the foreign key refuses it.
-        follow_up.id_number = "320602199001011237".into();
+        follow_up.id_number = yibao_domain::IdNumber::try_from("11010519491231002X".to_owned())
+            .expect("a well-formed ID number");
         assert!(matches!(
             storage.add_follow_up(&follow_up).await,
             Err(StorageError::Constraint { .. })

@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use yibao_domain::{IdNumber, PersonName, RegionCode};
+use yibao_domain::{PersonName, RegionCode};
 use yibao_server::services::applications::{self, kind_zh};
 use yibao_server::{AppState, ServiceError};
 use yibao_storage::enrolment_applications::{ApplicationQuery, EnrolmentApplication};
@@ -109,9 +109,8 @@ pub async fn list(
             application_no: a.application_no.clone(),
             kind: kind_zh(&a.kind),
             name: PersonName::parse(&a.name).map_or_else(|_| String::new(), |n| n.masked()),
-            id_number: IdNumber::parse(&a.id_number, state.clock.today())
-                .map_or_else(|_| String::new(), |p| p.id_number.masked()),
-            region: a.region.clone(),
+            id_number: a.id_number.masked(),
+            region: a.region.to_string(),
             station: a.station.clone(),
             submitted_at: time_of(a.submitted_at),
             status: a.status.name_zh(),
@@ -193,7 +192,7 @@ fn detail_page(user: &ConsoleUser, a: &EnrolmentApplication) -> DetailPage {
         status: a.status.name_zh(),
         open: a.status == yibao_domain::ApplicationStatus::Submitted,
         name: a.name.clone(),
-        id_number: a.id_number.clone(),
+        id_number: a.id_number.as_str().to_owned(),
         household: if a.household == "residence_permit" {
             "居住证"
         } else {
@@ -205,7 +204,7 @@ fn detail_page(user: &ConsoleUser, a: &EnrolmentApplication) -> DetailPage {
             (Some(name), Some(id)) => format!("{name}（{id}）"),
             _ => String::new(),
         },
-        region: a.region.clone(),
+        region: a.region.to_string(),
         station: a.station.clone(),
         submitted_at: time_of(a.submitted_at),
         decided: match (&a.decided_by, a.decided_at) {

@@ -198,11 +198,11 @@ pub fn progress_table(rows: &[ProgressRow]) -> (Vec<StationProgress>, StationPro
             .unwrap_or_else(|| "（未分配服务站）".into());
         let line = match stations
             .iter_mut()
-            .position(|s| s.region == row.region && s.station == station)
+            .position(|s| s.region == row.region.as_str() && s.station == station)
         {
             Some(i) => &mut stations[i],
             None => {
-                stations.push(StationProgress::new(row.region.clone(), station));
+                stations.push(StationProgress::new(row.region.to_string(), station));
                 stations.last_mut().expect("just pushed")
             }
         };
@@ -500,7 +500,7 @@ mod tests {
 
     fn row(station: &str, standing: &'static str, persons: i64) -> ProgressRow {
         ProgressRow {
-            region: "320600".into(),
+            region: yibao_domain::RegionCode::parse("320600").expect("a region code"),
             station_code: Some(station.into()),
             standing,
             persons,

@@ -148,7 +148,7 @@ fn agreement_line(a: &AgreementRecord) -> AgreementLine {
         region: a.region.to_string(),
         channel_id: a.channel_id.clone(),
         payer: mask_name(&a.payer_name),
-        payer_id: mask_id(&a.payer_id_number),
+        payer_id: mask_id(a.payer_id_number.as_str()),
         account: a.account_masked.clone(),
         members: a.members.len(),
         status: a.status.name_zh(),

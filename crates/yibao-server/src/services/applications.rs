@@ -4,10 +4,9 @@
 //! payable then comes with the region's next assessment. Refusing records the reason, which the
 //! resident sees on the citizen site.
 
-use chrono::NaiveDate;
 use yibao_domain::ApplicationStatus;
 use yibao_domain::{
-    check_eligibility, Household, IdNumber, Person, PersonName, Phone, RegionCode, StationCode,
+    check_eligibility, Household, Person, PersonName, Phone, RegionCode, StationCode,
 };
 use yibao_storage::enrolment_applications::EnrolmentApplication;
 
@@ -32,9 +31,9 @@ pub fn kind_zh(kind: &str) -> &'static str {
 
 /// The person an application registers, as the console would register them: not in employee
 /// insurance (the applicant declared it), no station change later.
-pub fn person_of(a: &EnrolmentApplication, today: NaiveDate) -> Result<Person, ServiceError> {
-    let region = RegionCode::parse(&a.region)?;
-    let id_number = IdNumber::parse(&a.id_number, today)?.id_number;
+pub fn person_of(a: &EnrolmentApplication) -> Result<Person, ServiceError> {
+    let region = a.region;
+    let id_number = a.id_number;
     let household = match (a.household.as_str(), a.permit_since) {
         ("residence_permit", Some(since)) => Household::ResidencePermit { since },
         _ => Household::LocalRegistration,
@@ -74,11 +73,11 @@ pub async fn check_new(
     checker: Checker,
 ) -> Result<(), ServiceError> {
     let today = state.clock.today();
-    let person = person_of(a, today)?;
+    let person = person_of(a)?;
     check_eligibility(&person, today)
         .map_err(|r| ServiceError::new(ErrorCode::InvalidPerson, r.to_string()))?;
     if a.kind == "newborn" {
-        let born = IdNumber::parse(&a.id_number, today)?.id_number.birth_date();
+        let born = a.id_number.birth_date();
         if today.signed_duration_since(born).num_days() > NEWBORN_MAX_DAYS {
             return Err(ServiceError::new(
                 ErrorCode::InvalidRequest,
@@ -140,7 +139,7 @@ pub async fn approve(
     decide(state, staff, region, application_no, "approved", None).await?;
     let registered = async {
         check_new(state, &a, Checker::Station).await?;
-        let person = person_of(&a, state.clock.today())?;
+        let person = person_of(&a)?;
         crate::services::persons::save_person(state, staff, person, "online_application").await
     }
     .await;
@@ -161,18 +160,13 @@ pub async fn on_record_elsewhere(
     state: &AppState,
     a: &EnrolmentApplication,
 ) -> Result<Vec<String>, ServiceError> {
-    let id = IdNumber::parse(&a.id_number, state.clock.today())?.id_number;
+    let id = &a.id_number;
     let mut found = Vec::new();
     for region in state.storage.list_regions().await? {
-        if region.code().as_str() == a.region {
+        if region.code() == a.region {
             continue;
         }
-        if state
-            .storage
-            .get_person(region.code(), &id)
-            .await?
-            .is_some()
-        {
+        if state.storage.get_person(region.code(), id).await?.is_some() {
             found.push(format!("{}（{}）", region.name(), region.code()));
         }
     }

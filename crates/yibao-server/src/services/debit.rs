@@ -98,7 +98,7 @@ pub async fn sign_agreement(
             agreement_no: input.agreement_no.to_owned(),
             region,
             channel_id: input.channel_id.to_owned(),
-            payer_id_number: payer.as_str().to_owned(),
+            payer_id_number: payer,
             payer_name: payer_name.as_str().to_owned(),
             account_masked: account.as_str().to_owned(),
             signed_on: today,

@@ -41,7 +41,7 @@ pub async fn record_follow_up(
     let follow_up = NewFollowUp {
         region,
         fee_year,
-        id_number: id.as_str().to_owned(),
+        id_number: *id,
         station_code: person.station.as_ref().map(|s| s.as_str().to_owned()),
         told_on: input.told_on,
         told_how: input.told_how,
@@ -82,10 +82,7 @@ pub async fn follow_ups_of(
     id: &IdNumber,
 ) -> Result<(yibao_domain::Person, Vec<FollowUpRecord>), ServiceError> {
     let (person, _) = load_person(state, staff, region, id).await?;
-    let records = state
-        .storage
-        .follow_ups(region, fee_year, id.as_str())
-        .await?;
+    let records = state.storage.follow_ups(region, fee_year, id).await?;
     audit(
         state,
         staff,

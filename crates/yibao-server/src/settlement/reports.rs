@@ -127,8 +127,8 @@ pub async fn report_daily_collection(
                 Cell::text(r.day.to_string()),
                 Cell::text(&r.channel_id),
                 Cell::text(kinds.get(&r.channel_id).copied().unwrap_or_default()),
-                Cell::text(&r.region),
-                Cell::text(names.get(&r.region).cloned().unwrap_or_default()),
+                Cell::text(r.region.as_str()),
+                Cell::text(names.get(r.region.as_str()).cloned().unwrap_or_default()),
                 Cell::Count(r.payables),
                 Cell::Yuan(r.applied_fen),
             ]
