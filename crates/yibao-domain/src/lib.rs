@@ -43,8 +43,8 @@ pub use lifecycle::{
 };
 pub use money::{Fen, MoneyError};
 pub use payment_report::{
-    decide_payment, EarlierReversal, OwedBack, PayableAtReport, PaymentApplication,
-    PaymentDecision, PaymentReport,
+    decide_batch, decide_payment, BatchPayable, EarlierReversal, OwedBack, PayableAtReport,
+    PaymentApplication, PaymentDecision, PaymentReport,
 };
 pub use person_name::{PersonName, PersonNameError};
 pub use region::{PoolingRegion, PoolingRegionError, RegionCode, RegionCodeError};

@@ -152,6 +152,54 @@ pub fn decide_payment(
     })
 }
 
+/// A payable a batch of reports names, with its region (a report takes only its own region's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchPayable<'a> {
+    pub region: &'a str,
+    pub at: PayableAtReport<'a>,
+}
+
+/// Decides the reports of one batch (group commit) in their order, exactly as if each were stored
+/// before the next one's payables were read: a payable one report pays is paid for every report
+/// after it. `payables` holds every payable any of them names, as storage found it under lock;
+/// it ends as the batch leaves them. `reports` pairs each report with its region.
+pub fn decide_batch<'a>(
+    reports: &[(&str, PaymentReport<'_>)],
+    payables: &mut [BatchPayable<'a>],
+) -> Vec<PaymentDecision> {
+    reports
+        .iter()
+        .map(|(region, report)| {
+            let found: Vec<PayableAtReport<'a>> = payables
+                .iter()
+                .filter(|p| {
+                    p.region == *region && report.payable_ids.iter().any(|id| id == p.at.payable_id)
+                })
+                .map(|p| p.at.clone())
+                .collect();
+            let decision = decide_payment(report, &found);
+            if let PaymentDecision::Stored(application) = &decision {
+                for &i in &application.applied {
+                    let id = report.payable_ids[i].as_str();
+                    if let Some(p) = payables
+                        .iter_mut()
+                        .find(|p| p.region == *region && p.at.payable_id == id)
+                    {
+                        // `decide_payment` applied it, so the move is legal.
+                        p.at.status =
+                            p.at.status
+                                .apply(PayableEvent::ApplyPayment)
+                                .unwrap_or(PayableStatus::Paid);
+                        p.at.locked_by = None;
+                        p.at.locked_until = None;
+                    }
+                }
+            }
+            decision
+        })
+        .collect()
+}
+
 /// Whether this payment may take the payable: its status allows a payment, and any hold on it is
 /// this payment's own or has lapsed.
 fn payable_by(payable: &PayableAtReport<'_>, holder: &str, now: i64) -> bool {
@@ -358,6 +406,51 @@ mod tests {
         assert!(a.applied.is_empty());
     }
 
+    #[test]
+    fn in_a_batch_the_first_report_pays_and_a_later_one_for_the_same_payable_is_owed_back() {
+        let a_only = ids(&["A"]);
+        let a_and_b = ids(&["A", "B"]);
+        let other_region = ids(&["B"]);
+        let mut payables = vec![
+            BatchPayable {
+                region: "320600",
+                at: unpaid("A", 40_000),
+            },
+            BatchPayable {
+                region: "320600",
+                at: unpaid("B", 30_000),
+            },
+        ];
+        let decisions = decide_batch(
+            &[
+                ("320600", report(&a_only, 40_000)),
+                ("320600", report(&a_and_b, 70_000)),
+                // B of another region is not this one's B.
+                ("460100", report(&other_region, 30_000)),
+            ],
+            &mut payables,
+        );
+        let first = stored(decisions[0].clone());
+        assert_eq!(first.applied, vec![0]);
+        assert_eq!(first.status, PaymentStatus::Paid);
+        let second = stored(decisions[1].clone());
+        assert_eq!(second.applied, vec![1]);
+        assert_eq!(
+            second.owed_back,
+            Some(OwedBack {
+                amount: fen(40_000),
+                reason: RefundReason::AlreadyPaid
+            })
+        );
+        let third = stored(decisions[2].clone());
+        assert!(third.applied.is_empty());
+        assert_eq!(
+            third.owed_back.map(|o| o.reason),
+            Some(RefundReason::NotPayable)
+        );
+        assert!(payables.iter().all(|p| p.at.status == PayableStatus::Paid));
+    }
+
     fn any_status() -> impl Strategy<Value = PayableStatus> {
         prop::sample::select(PayableStatus::ALL.to_vec())
     }
@@ -402,6 +495,52 @@ mod tests {
                 prop_assert!(payables[i].1.is_payable());
             }
             prop_assert_eq!(a.applied.is_empty(), a.status == PaymentStatus::RefundPending);
+        }
+
+        /// A batch decides as the reports one after another would: each payable is paid at most
+        /// once across the batch, and each report's money is applied or owed back in full.
+        #[test]
+        fn a_batch_pays_each_payable_once_and_loses_no_money(
+            amounts in prop::collection::vec(1i64..100_000, 1..5),
+            reports in prop::collection::vec(prop::collection::vec(0usize..5, 1..4), 1..8),
+        ) {
+            let names: Vec<String> = (0..amounts.len()).map(|i| format!("P{i}")).collect();
+            let mut payables: Vec<BatchPayable<'_>> = names
+                .iter()
+                .zip(&amounts)
+                .map(|(id, amount)| BatchPayable { region: "320600", at: unpaid(id, *amount) })
+                .collect();
+            let named: Vec<Vec<String>> = reports
+                .iter()
+                .map(|r| r.iter().map(|&i| format!("P{i}")).collect())
+                .collect();
+            let paid: Vec<i64> = named
+                .iter()
+                .map(|ids| {
+                    ids.iter()
+                        .map(|id| id[1..].parse::<usize>().unwrap())
+                        .map(|i| amounts.get(i).copied().unwrap_or(1))
+                        .sum()
+                })
+                .collect();
+            let batch: Vec<(&str, PaymentReport<'_>)> = named
+                .iter()
+                .zip(&paid)
+                .map(|(ids, amount)| ("320600", report(ids, *amount)))
+                .collect();
+            let decisions = decide_batch(&batch, &mut payables);
+            let mut times_paid = vec![0; amounts.len()];
+            for ((decision, ids), amount) in decisions.into_iter().zip(&named).zip(&paid) {
+                let a = stored(decision);
+                let mut applied = 0;
+                for &i in &a.applied {
+                    let p: usize = ids[i][1..].parse().unwrap();
+                    times_paid[p] += 1;
+                    applied += amounts[p];
+                }
+                prop_assert_eq!(applied + a.owed_back.map_or(0, |o| o.amount.as_fen()), *amount);
+            }
+            prop_assert!(times_paid.iter().all(|&n| n <= 1));
         }
     }
 }

@@ -62,6 +62,12 @@ pub struct AppState {
             Option<yibao_domain::FeePolicy>,
         >,
     >,
+    /// Regions' working calendars as payment reports and reversals count refunds' due dates by
+    /// them, kept for [`yibao_storage::memo::CALENDAR_CACHE_TTL`] and forgotten when changed
+    /// through this server.
+    pub calendars: Arc<
+        yibao_storage::memo::MemoCache<yibao_domain::RegionCode, yibao_domain::WorkingCalendar>,
+    >,
     /// Group commit of channel nonces; `None` commits each nonce on its own.
     pub nonce_writer: Option<channel::nonces::NonceWriter>,
     /// Where the public reaches this server: receipts print their verification URL under it.
@@ -90,6 +96,10 @@ impl AppState {
             fee_policies: Arc::new(yibao_storage::memo::MemoCache::new(
                 yibao_storage::memo::FEE_POLICY_CACHE_TTL,
                 yibao_storage::memo::FEE_POLICY_CACHE_MAX_ENTRIES,
+            )),
+            calendars: Arc::new(yibao_storage::memo::MemoCache::new(
+                yibao_storage::memo::CALENDAR_CACHE_TTL,
+                yibao_storage::memo::CALENDAR_CACHE_MAX_ENTRIES,
             )),
             public_base_url: receipts::PublicBaseUrl::default(),
             client_address_header: None,

@@ -1,6 +1,8 @@
 //! What the hot paths read on every request and staff seldom change, kept in the process for a
 //! few seconds (issue 14): channels (every channel request read its channel and its regions, two
-//! statements, before the handler ran) and the fee policies a search shows the window of.
+//! statements, before the handler ran), the fee policies a search shows the window of, and the
+//! working calendars that payment reports count a refund's due date by (a region's every day,
+//! two statements, on every report).
 //!
 //! An entry is never older than its cache's time to live, so a change made by another process on
 //! the same database (a second server, `yibao channel disable` at a terminal) reaches this one
@@ -28,6 +30,12 @@ pub const CHANNEL_CACHE_MAX_ENTRIES: usize = 4096;
 pub const FEE_POLICY_CACHE_TTL: Duration = Duration::from_secs(5);
 /// Fee policies (region and year, known or not) remembered at most.
 pub const FEE_POLICY_CACHE_MAX_ENTRIES: usize = 1024;
+
+/// How long a payment report believes its region's working calendar (the due date of any
+/// refund it owes is counted by it).
+pub const CALENDAR_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Regions' working calendars remembered at most.
+pub const CALENDAR_CACHE_MAX_ENTRIES: usize = 1024;
 
 /// The channels of a storage ([`crate::channels::ChannelStore::get_channel`]).
 pub type ChannelCache = MemoCache<String, Option<ChannelRecord>>;

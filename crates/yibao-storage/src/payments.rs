@@ -7,12 +7,12 @@ use chrono::NaiveDate;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
 use yibao_domain::{
-    decide_payment, EarlierReversal, PayableAtReport, PaymentDecision, PaymentReport,
+    decide_payment, EarlierReversal, OwedBack, PayableAtReport, PaymentDecision, PaymentReport,
 };
 
 use crate::collection::{
     InvariantReport, NewPayment, NewReversal, PayableView, PaymentReportOutcome, PaymentState,
-    ReceiptRef, ReversalOutcome,
+    ReceiptRef, RefundRef, ReversalOutcome,
 };
 use crate::dialect::{Dialect, Statement};
 use crate::rows::{record, PAYABLE_VIEW_SELECT};
@@ -98,6 +98,19 @@ where
             return Err(crate::StorageError::Other(
                 "too many payment reports in one batch".into(),
             ));
+        }
+        // Decided together and written set-based when the batch allows (`payment_batch`);
+        // otherwise rolled back and reported one by one below, each in its own savepoint.
+        let mut tx = self.begin_write().await?;
+        match crate::payment_batch::report_batch::<S>(&mut tx, payments).await {
+            Ok(Some(outcomes)) => {
+                tx.commit().await?;
+                return Ok(outcomes.into_iter().map(Ok).collect());
+            }
+            Ok(None) => tx.rollback().await?,
+            // The savepoints below say which report it was, and fail only that one. (A
+            // connection that broke fails them all again, as it would have anyway.)
+            Err(_) => drop(tx.rollback().await),
         }
         let mut tx = self.begin_write().await?;
         let mut results = Vec::with_capacity(payments.len());
@@ -444,7 +457,7 @@ where
     for<'a> &'a str: ColumnIndex<<S::DB as Database>::Row>,
     usize: ColumnIndex<<S::DB as Database>::Row>,
 {
-    use crate::collection::{PaymentOutcome, RefundRef};
+    use crate::collection::PaymentOutcome;
     use sqlx::Row as _;
     // Serialise everything about this (channel, transaction), whatever region a repeat
     // names: a concurrent duplicate or reversal waits on the key's row, then sees what
@@ -592,7 +605,7 @@ where
     };
     // What was decided, in payable order: the order payables were locked in and receipts are
     // numbered in.
-    let mut applied: Vec<(usize, &PayableView)> = decision
+    let mut applied: Vec<AppliedPayable<'_>> = decision
         .applied
         .iter()
         .map(|&i| {
@@ -600,11 +613,15 @@ where
             views
                 .iter()
                 .find(|v| &v.payable.payable_id == id)
-                .map(|v| (i, v))
+                .map(|view| AppliedPayable {
+                    payment,
+                    index: i,
+                    view,
+                })
                 .ok_or_else(|| StorageError::Other(format!("payable {id} decided but not read")))
         })
         .collect::<Result<_, _>>()?;
-    applied.sort_by(|a, b| a.1.payable.payable_id.cmp(&b.1.payable.payable_id));
+    applied.sort_by(|a, b| a.view.payable.payable_id.cmp(&b.view.payable.payable_id));
     let receipts = if applied.is_empty() {
         Vec::new()
     } else {
@@ -612,27 +629,8 @@ where
     };
     let refund = match decision.owed_back {
         Some(owed) => {
-            sqlx::query(
-                "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due, due_without_calendar) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'owed', $8, $9)",
-            )
-            .bind(&payment.refund_no)
-            .bind(&payment.channel_id)
-            .bind(&payment.payment_no)
-            .bind(&payment.channel_txn_id)
-            .bind(region)
-            .bind(owed.amount.as_fen())
-            .bind(owed.reason.code())
-            .bind(payment.refund_due.date)
-            .bind(!payment.refund_due.calendar_complete())
-            .execute(&mut **tx)
-            .await?;
-            Some(RefundRef {
-                refund_no: payment.refund_no.clone(),
-                amount_fen: owed.amount,
-                reason: owed.reason.code().to_owned(),
-                due: payment.refund_due.date,
-            })
+            insert_refunds::<S>(tx, &[(payment, owed)]).await?;
+            Some(refund_ref(payment, owed))
         }
         None => None,
     };
@@ -667,14 +665,22 @@ where
     Ok(PaymentReportOutcome::Stored(outcome))
 }
 
+/// A payable a payment pays: the payment, the payable's index in what it names, and the payable
+/// as read under lock.
+#[derive(Clone, Copy)]
+pub(crate) struct AppliedPayable<'a> {
+    pub payment: &'a NewPayment,
+    pub index: usize,
+    pub view: &'a PayableView,
+}
+
 /// Writes what a payment pays, set-based: the payables paid, their applications, one receipt
 /// each (numbers taken from the counter in one step, so they have no gaps) and one posting each
-/// in the outbox. `applied` holds each payable with its index in the report, in payable order;
-/// all are of the payment's region.
+/// in the outbox. `applied` holds each payable in payable order; all are of the payment's region.
 async fn write_applications<S>(
     tx: &mut sqlx::Transaction<'static, S::DB>,
     payment: &NewPayment,
-    applied: &[(usize, &PayableView)],
+    applied: &[AppliedPayable<'_>],
 ) -> Result<Vec<ReceiptRef>, StorageError>
 where
     S: Dialect,
@@ -689,15 +695,71 @@ where
     usize: ColumnIndex<<S::DB as Database>::Row>,
 {
     let region = payment.region.as_str();
+    apply_to_payables::<S>(tx, region, applied).await?;
+    let code = receipt_code(payment);
+    let first = take_receipt_numbers::<S>(tx, region, &code, applied.len() as i64).await?;
+    let receipts = receipt_refs(applied, &code, first);
+    insert_receipts_and_postings::<S>(tx, applied, &receipts).await?;
+    Ok(receipts)
+}
+
+/// The receipts of payables paid, numbered on from `first` in their order.
+pub(crate) fn receipt_refs(
+    applied: &[AppliedPayable<'_>],
+    code: &str,
+    first: i64,
+) -> Vec<ReceiptRef> {
+    applied
+        .iter()
+        .zip(first..)
+        .map(|(a, number)| ReceiptRef {
+            payable_id: a.view.payable.payable_id.clone(),
+            receipt_code: code.to_owned(),
+            receipt_number: format!("{number:010}"),
+            check_code: a
+                .payment
+                .check_codes
+                .get(a.index)
+                .cloned()
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The refund a payment owes, as its answer names it.
+pub(crate) fn refund_ref(payment: &NewPayment, owed: OwedBack) -> RefundRef {
+    RefundRef {
+        refund_no: payment.refund_no.clone(),
+        amount_fen: owed.amount,
+        reason: owed.reason.code().to_owned(),
+        due: payment.refund_due.date,
+    }
+}
+
+/// Pays the payables, all of `region`, read under lock and found payable (each must move now),
+/// and records their applications, whose unique index on active ones is the last word on
+/// pay-once.
+pub(crate) async fn apply_to_payables<S>(
+    tx: &mut sqlx::Transaction<'static, S::DB>,
+    region: &str,
+    applied: &[AppliedPayable<'_>],
+) -> Result<(), StorageError>
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> bool: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Encode<'q, S::DB> + Type<S::DB>,
+{
     let count = applied.len();
-    // The payables were read under lock and found payable: each must move now.
     let mut q = Statement::<S::DB>::new(format!(
         "UPDATE payables SET {}, locked_by = NULL, locked_until = NULL WHERE {} AND region_code = ",
         payable::APPLY_PAYMENT.set(),
         payable::APPLY_PAYMENT.guard()
     ));
     q.push_bind(region.to_owned()).push(" AND payable_id IN (");
-    q.push_list(applied.iter().map(|(_, v)| v.payable.payable_id.clone()));
+    q.push_list(applied.iter().map(|a| a.view.payable.payable_id.clone()));
     q.push(")");
     let (sql, args) = q.into_parts()?;
     let taken = sqlx::query_with(&sql, S::arguments(args))
@@ -705,59 +767,89 @@ where
         .await?;
     if S::rows_affected(&taken) != count as u64 {
         return Err(StorageError::Other(format!(
-            "payment {}: {} of {count} payables changed under lock",
-            payment.payment_no,
+            "{} of {count} payables changed under lock",
             S::rows_affected(&taken)
         )));
     }
-    // The unique index on active applications is the last word on pay-once.
     let mut q = Statement::<S::DB>::new(
         "INSERT INTO payment_applications (payment_no, payable_id, region_code, amount_fen, active)",
     );
-    q.push_values(applied, |row, (_, v)| {
-        row.push_bind(payment.payment_no.clone())
-            .push_bind(v.payable.payable_id.clone())
-            .push_bind(v.payable.region.to_string())
-            .push_bind(v.payable.amount_fen.as_fen())
+    q.push_values(applied, |row, a| {
+        row.push_bind(a.payment.payment_no.clone())
+            .push_bind(a.view.payable.payable_id.clone())
+            .push_bind(a.view.payable.region.to_string())
+            .push_bind(a.view.payable.amount_fen.as_fen())
             .push_bind(true);
     });
     let (sql, args) = q.into_parts()?;
     sqlx::query_with(&sql, S::arguments(args))
         .execute(&mut **tx)
         .await?;
-    // The counter row serialises issuers of one code; taking the whole run at once keeps the
-    // numbers gapless and costs one statement whatever the family's size.
+    Ok(())
+}
+
+/// The receipt code a payment's receipts are issued under: its region and the year of issue.
+pub(crate) fn receipt_code(payment: &NewPayment) -> String {
     let year = chrono::Datelike::year(&payment.issued_on) % 100;
-    let receipt_code = format!("{region}{year:02}");
+    format!("{}{year:02}", payment.region.as_str())
+}
+
+/// Takes `count` numbers of a receipt code and answers the first. The counter row serialises
+/// issuers of one code; taking a whole run at once keeps the numbers gapless and costs the same
+/// two statements whatever the run's length.
+pub(crate) async fn take_receipt_numbers<S>(
+    tx: &mut sqlx::Transaction<'static, S::DB>,
+    region: &str,
+    code: &str,
+    count: i64,
+) -> Result<i64, StorageError>
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> &'q str: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    usize: ColumnIndex<<S::DB as Database>::Row>,
+{
     sqlx::query("INSERT INTO receipt_counters (receipt_code, region_code, last_number) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING")
-        .bind(&receipt_code)
+        .bind(code)
         .bind(region)
         .execute(&mut **tx)
         .await?;
     let last: i64 = sqlx::query_scalar(
         "UPDATE receipt_counters SET last_number = last_number + $3 WHERE region_code = $2 AND receipt_code = $1 RETURNING last_number",
     )
-    .bind(&receipt_code)
+    .bind(code)
     .bind(region)
-    .bind(count as i64)
+    .bind(count)
     .fetch_one(&mut **tx)
     .await?;
-    let first = last - count as i64 + 1;
-    let receipts: Vec<ReceiptRef> = applied
-        .iter()
-        .zip(first..)
-        .map(|((i, v), number)| ReceiptRef {
-            payable_id: v.payable.payable_id.clone(),
-            receipt_code: receipt_code.clone(),
-            receipt_number: format!("{number:010}"),
-            check_code: payment.check_codes.get(*i).cloned().unwrap_or_default(),
-        })
-        .collect();
+    Ok(last - count + 1)
+}
+
+/// Issues a receipt for each payable paid (`receipts` in the same order) and queues its posting
+/// to the agency (到帐) in the outbox.
+pub(crate) async fn insert_receipts_and_postings<S>(
+    tx: &mut sqlx::Transaction<'static, S::DB>,
+    applied: &[AppliedPayable<'_>],
+    receipts: &[ReceiptRef],
+) -> Result<(), StorageError>
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> &'q str: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> i32: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> NaiveDate: Encode<'q, S::DB> + Type<S::DB>,
+{
     let mut q = Statement::<S::DB>::new(
         "INSERT INTO receipts (receipt_code, receipt_number, region_code, check_code, payable_id, payment_no, id_number, \
          payer_name, fee_year, amount_fen, components, issued_on, issuer, status)",
     );
-    q.push_values(applied.iter().zip(&receipts), |row, ((_, v), receipt)| {
+    q.push_values(applied.iter().zip(receipts), |row, (a, receipt)| {
+        let v = a.view;
         let components = serde_json::json!([
             {"code": "basic", "name": "基本医疗保险", "amount": v.payable.basic_fen},
             {"code": "critical_illness", "name": "大病保险", "amount": v.payable.critical_illness_fen},
@@ -769,13 +861,13 @@ where
             .push_bind(v.payable.region.to_string())
             .push_bind(receipt.check_code.clone())
             .push_bind(v.payable.payable_id.clone())
-            .push_bind(payment.payment_no.clone())
+            .push_bind(a.payment.payment_no.clone())
             .push_bind(v.payable.id_number.as_str().to_owned())
             .push_bind(v.name.clone())
             .push_bind(i32::from(v.payable.fee_year.get()))
             .push_bind(v.payable.amount_fen.as_fen())
             .push_bind(components)
-            .push_bind(payment.issued_on)
+            .push_bind(a.payment.issued_on)
             .push_bind(format!("国家税务总局{}税务局", v.region_name))
             .push_bind("valid");
     });
@@ -786,10 +878,11 @@ where
     let mut q = Statement::<S::DB>::new(
         "INSERT INTO outbox (event_id, region_code, kind, payable_id, payload, created_at, next_attempt_at)",
     );
-    q.push_values(applied.iter().zip(&receipts), |row, ((i, v), receipt)| {
+    q.push_values(applied.iter().zip(receipts), |row, (a, receipt)| {
+        let (payment, v, i) = (a.payment, a.view, a.index);
         let event_id = payment
             .event_ids
-            .get(*i)
+            .get(i)
             .cloned()
             .unwrap_or_else(|| format!("{}-{i}", payment.payment_no));
         let payload = serde_json::json!({
@@ -811,5 +904,46 @@ where
     sqlx::query_with(&sql, S::arguments(args))
         .execute(&mut **tx)
         .await?;
-    Ok(receipts)
+    Ok(())
+}
+
+/// Records the refunds owed by payments (nothing when there are none): each under the payment's
+/// refund number, due two working days after it.
+pub(crate) async fn insert_refunds<S>(
+    tx: &mut sqlx::Transaction<'static, S::DB>,
+    owed: &[(&NewPayment, OwedBack)],
+) -> Result<(), StorageError>
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> &'q str: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> bool: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> NaiveDate: Encode<'q, S::DB> + Type<S::DB>,
+{
+    if owed.is_empty() {
+        return Ok(());
+    }
+    let mut q = Statement::<S::DB>::new(
+        "INSERT INTO refunds (refund_no, channel_id, payment_no, channel_txn_id, region_code, amount_fen, reason, status, due, due_without_calendar)",
+    );
+    q.push_values(owed, |row, (payment, owed)| {
+        row.push_bind(payment.refund_no.clone())
+            .push_bind(payment.channel_id.clone())
+            .push_bind(payment.payment_no.clone())
+            .push_bind(payment.channel_txn_id.clone())
+            .push_bind(payment.region.as_str().to_owned())
+            .push_bind(owed.amount.as_fen())
+            .push_bind(owed.reason.code())
+            .push_bind("owed")
+            .push_bind(payment.refund_due.date)
+            .push_bind(!payment.refund_due.calendar_complete());
+    });
+    let (sql, args) = q.into_parts()?;
+    sqlx::query_with(&sql, S::arguments(args))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

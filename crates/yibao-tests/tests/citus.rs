@@ -499,7 +499,14 @@ async fn the_hot_paths_go_to_one_shard_per_statement() {
         .unwrap();
     let report = payment("460100", "T-HOT", &ids, amount, Some(&opened.order_no));
     let event = report.event_ids[0].clone();
-    let PaymentReportOutcome::Stored(paid) = storage.report_payment(&report).await.unwrap() else {
+    // Through group commit, as `yibao serve` reports payments.
+    let PaymentReportOutcome::Stored(paid) = storage
+        .report_payments(std::slice::from_ref(&report))
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap()
+    else {
         panic!("paid")
     };
     assert_eq!(paid.result.code(), "paid");
@@ -909,6 +916,214 @@ async fn the_consoles_money_counts_see_each_region_and_all_of_them() {
         .await;
         assert_eq!(later.refunds_overdue, 1);
         assert_eq!(later.unposted_late, 1);
+    })
+    .await;
+}
+
+/// What a stored report answered: its result, its refund's reason and amount, its receipts'
+/// payables and numbers.
+type Answer = (String, Option<(String, i64)>, Vec<(String, String)>);
+
+fn answered(outcome: &PaymentReportOutcome) -> Answer {
+    let (PaymentReportOutcome::Stored(o) | PaymentReportOutcome::Existing { outcome: o, .. }) =
+        outcome
+    else {
+        panic!("withdrawn: {outcome:?}")
+    };
+    (
+        o.result.code().to_owned(),
+        o.refund
+            .as_ref()
+            .map(|r| (r.reason.clone(), r.amount_fen.as_fen())),
+        o.receipts
+            .iter()
+            .map(|r| (r.payable_id.clone(), r.receipt_number.clone()))
+            .collect(),
+    )
+}
+
+/// Group commit (issue 14): a batch of reports is decided together and written set-based, and
+/// answers and stores exactly what its reports one after another would: the first of two
+/// reports for one payable pays it and the second is owed back; a family's order is paid with
+/// its receipts numbered on from the report before it; a wrong amount is owed back; repeats of
+/// an earlier report get its answer (or a conflict); a transaction named twice in one batch, and
+/// a reversal that came first, are reported one by one with the same answers.
+#[tokio::test]
+async fn a_batch_of_payment_reports_answers_what_they_would_one_by_one() {
+    on_each_test_db(|db| async move {
+        let storage = db.storage.clone();
+        two_regions(&db).await;
+        let people: Vec<String> = (20..26)
+            .map(|seq| make_id("460105", "1991-03-03", seq))
+            .collect();
+        let refs: Vec<&str> = people.iter().map(String::as_str).collect();
+        assert_eq!(
+            import(storage.as_ref(), "460100", &refs)
+                .await
+                .summary
+                .enrolled,
+            6
+        );
+        assess(storage.as_ref(), "460100").await;
+        let mut payables = Vec::new();
+        for id in &people {
+            payables.push(payable(storage.as_ref(), id, "460100").await);
+        }
+        let [p1, p2, p3, p4, p5, p6] = <[(String, i64); 6]>::try_from(payables).unwrap();
+        // An earlier report, stored alone: its receipt takes the first number.
+        let earlier = payment("460100", "B-T0", std::slice::from_ref(&p5.0), p5.1, None);
+        let PaymentReportOutcome::Stored(first) = storage.report_payment(&earlier).await.unwrap()
+        else {
+            panic!("stored")
+        };
+        let n0: i64 = first.receipts[0].receipt_number.parse().unwrap();
+        let number = |k: i64| format!("{:010}", n0 + k);
+        let family = vec![p2.0.clone(), p3.0.clone()];
+        let OrderOutcome::Created(opened) = storage
+            .open_order(&order("460100", "B-O1", &family, p2.1 + p3.1))
+            .await
+            .unwrap()
+        else {
+            panic!("order")
+        };
+        let mut conflicting = earlier.clone();
+        conflicting.fingerprint = "another request".into();
+        let batch = vec![
+            payment("460100", "B-T1", std::slice::from_ref(&p1.0), p1.1, None),
+            payment("460100", "B-T2", std::slice::from_ref(&p1.0), p1.1, None),
+            payment(
+                "460100",
+                "B-T3",
+                &family,
+                p2.1 + p3.1,
+                Some(&opened.order_no),
+            ),
+            payment(
+                "460100",
+                "B-T4",
+                std::slice::from_ref(&p4.0),
+                p4.1 + 1,
+                None,
+            ),
+            earlier.clone(),
+        ];
+        let results: Vec<PaymentReportOutcome> = storage
+            .report_payments(&batch)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let (mut low, mut high) = (p2.0.clone(), p3.0.clone());
+        if low > high {
+            std::mem::swap(&mut low, &mut high);
+        }
+        assert_eq!(
+            results.iter().map(answered).collect::<Vec<_>>(),
+            vec![
+                ("paid".into(), None, vec![(p1.0.clone(), number(1))]),
+                (
+                    "refund_pending".into(),
+                    Some(("ALREADY_PAID".into(), p1.1)),
+                    vec![]
+                ),
+                (
+                    "paid".into(),
+                    None,
+                    vec![(low, number(2)), (high, number(3))]
+                ),
+                (
+                    "refund_pending".into(),
+                    Some(("AMOUNT_MISMATCH".into(), p4.1 + 1)),
+                    vec![]
+                ),
+                ("paid".into(), None, vec![(p5.0.clone(), number(0))]),
+            ]
+        );
+        assert!(matches!(
+            results[4],
+            PaymentReportOutcome::Existing {
+                same_request: true,
+                ..
+            }
+        ));
+        // The same transaction number for another request: a conflict, with the first answer.
+        let conflict = storage
+            .report_payments(&[conflicting])
+            .await
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        assert!(matches!(
+            conflict,
+            PaymentReportOutcome::Existing {
+                same_request: false,
+                ..
+            }
+        ));
+        assert_eq!(answered(&conflict).2, vec![(p5.0.clone(), number(0))]);
+        let (paid_order, _) = storage
+            .find_order("province", "B-O1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(paid_order.status.code(), "paid");
+        for txn in ["B-T1", "B-T3"] {
+            let state = storage
+                .payment_state("province", txn)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(state.status.code(), "paid", "{txn}");
+        }
+        let state = storage
+            .payment_state("province", "B-T2")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.refund.unwrap().amount_fen.as_fen(), p1.1);
+
+        // One transaction twice in a batch, and a reversal that came first: one by one.
+        let reversed_first = storage
+            .reverse_payment(&NewReversal {
+                channel_id: "province".into(),
+                channel_txn_id: "B-T6".into(),
+                reason: "冲正".into(),
+                funds_returned: true,
+                now: 1_800_000_000,
+                event_ids: vec![],
+                refund_no: "RF-B-T6".into(),
+                refund_due: due(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(reversed_first, ReversalOutcome::RecordedAhead);
+        let twice = payment("460100", "B-T5", std::slice::from_ref(&p6.0), p6.1, None);
+        let batch = vec![
+            twice.clone(),
+            twice,
+            payment("460100", "B-T6", std::slice::from_ref(&p6.0), p6.1, None),
+        ];
+        let results: Vec<PaymentReportOutcome> = storage
+            .report_payments(&batch)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert!(matches!(results[0], PaymentReportOutcome::Stored(_)));
+        assert!(matches!(
+            results[1],
+            PaymentReportOutcome::Existing {
+                same_request: true,
+                ..
+            }
+        ));
+        assert_eq!(answered(&results[0]), answered(&results[1]));
+        assert_eq!(answered(&results[0]).2, vec![(p6.0.clone(), number(4))]);
+        assert_eq!(results[2], PaymentReportOutcome::ReversedEarlier);
+        let check = storage.check_invariants().await.unwrap();
+        assert!(check.holds(), "{check:?}");
     })
     .await;
 }

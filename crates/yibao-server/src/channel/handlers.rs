@@ -29,7 +29,7 @@ use crate::services::collection::{
     receipt_checked, receipt_refs, take_payment_report,
 };
 use crate::services::new_id;
-use crate::services::refunds::refund_due;
+use crate::services::refunds::refund_due_kept;
 use crate::AppState;
 
 pub use crate::services::collection::{payment_json, OrderRequest, Payer, PaymentRequest};
@@ -240,12 +240,11 @@ pub async fn reverse(
 ) -> Result<Json<ReversalAnswer>, ServiceError> {
     channel_identifier("channel_txn_id", &channel_txn_id)?;
     let today = state.clock.today();
-    let refund_due = refund_due(
-        state.storage.as_ref(),
-        channel.regions.first().map(String::as_str),
-        today,
-    )
-    .await?;
+    let region = channel
+        .regions
+        .first()
+        .and_then(|r| yibao_domain::RegionCode::parse(r).ok());
+    let refund_due = refund_due_kept(&state, region, today).await?;
     let reversal = yibao_storage::collection::NewReversal {
         channel_id: channel.channel_id.clone(),
         channel_txn_id: channel_txn_id.clone(),

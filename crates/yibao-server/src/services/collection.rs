@@ -22,7 +22,7 @@ use crate::channel::MAX_CHANNEL_ID_CHARS;
 use crate::clock::CHINA_STANDARD_TIME;
 use crate::error::{ErrorCode, ServiceError};
 use crate::metrics::PaymentReportResult;
-use crate::services::refunds::refund_due;
+use crate::services::refunds::refund_due_kept;
 use crate::services::{new_check_code, new_regional_id};
 use crate::AppState;
 
@@ -353,7 +353,7 @@ pub async fn take_payment_report(
         None => channel.home_region()?,
     };
     // Money is held: a calendar problem must not refuse it (refund_due falls back to weekdays).
-    let refund_due = refund_due(state.storage.as_ref(), Some(region.as_str()), paid_on).await?;
+    let refund_due = refund_due_kept(state, Some(region), paid_on).await?;
     let payment = NewPayment {
         region,
         payment_no: new_regional_id("PM", region.as_str()),

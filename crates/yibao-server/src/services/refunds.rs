@@ -31,14 +31,39 @@ pub async fn refund_due(
         Some(Ok(code)) => storage.working_calendar(code).await?,
         _ => WorkingCalendar::default(),
     };
-    let due = calendar
+    Ok(due_by(&calendar, from))
+}
+
+/// [`refund_due`] for the channel's hot paths (payment reports, reversals): the region's calendar
+/// as the server keeps it ([`AppState::calendars`]), read at most once per
+/// [`yibao_storage::memo::CALENDAR_CACHE_TTL`] instead of on every request.
+pub async fn refund_due_kept(
+    state: &AppState,
+    region: Option<RegionCode>,
+    from: NaiveDate,
+) -> Result<DueDate, ServiceError> {
+    let Some(code) = region else {
+        return Ok(due_by(&WorkingCalendar::default(), from));
+    };
+    let calendar = match state.calendars.lookup(&code) {
+        yibao_storage::memo::Lookup::Known(calendar) => calendar,
+        yibao_storage::memo::Lookup::Unknown(generation) => {
+            let calendar = state.storage.working_calendar(code).await?;
+            state.calendars.store(code, calendar.clone(), generation);
+            calendar
+        }
+    };
+    Ok(due_by(&calendar, from))
+}
+
+fn due_by(calendar: &WorkingCalendar, from: NaiveDate) -> DueDate {
+    calendar
         .add_working_days(from, REFUND_DUE_WORKING_DAYS)
         .or_else(|_| WorkingCalendar::default().add_working_days(from, REFUND_DUE_WORKING_DAYS))
         .unwrap_or_else(|_| DueDate {
             date: from,
             years_without_calendar: vec![chrono::Datelike::year(&from)],
-        });
-    Ok(due)
+        })
 }
 
 /// Refunds a paid payable (re-assessment, employee insurance, a reversal after settlement): its

@@ -187,6 +187,7 @@ pub async fn replace_calendar_year(
         .chain(input.working_days.iter().map(|d| (*d, DayKind::Working)));
     let calendar = CalendarYear::new(year, days)?;
     state.storage.put_calendar_year(code, &calendar).await?;
+    state.calendars.forget(&code);
     audit(
         state,
         staff,
