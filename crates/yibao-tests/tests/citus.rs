@@ -920,10 +920,11 @@ async fn the_consoles_money_counts_see_each_region_and_all_of_them() {
     .await;
 }
 
-/// What a stored report answered: its result, its refund's reason and amount, its receipts'
-/// payables and numbers.
+/// A report's answer: its result, its refund's reason and amount, its receipts' payables and
+/// numbers.
 type Answer = (String, Option<(String, i64)>, Vec<(String, String)>);
 
+/// What a stored (or earlier stored) report answered.
 fn answered(outcome: &PaymentReportOutcome) -> Answer {
     let (PaymentReportOutcome::Stored(o) | PaymentReportOutcome::Existing { outcome: o, .. }) =
         outcome
