@@ -2123,3 +2123,54 @@ async fn a_receipt_for_a_name_with_a_rare_character_prints_from_the_fallback_fon
     })
     .await;
 }
+
+/// The server keeps a region's working calendar between payment reports (issue 14), yet a
+/// holiday set through its API counts in the very next refund's due date.
+#[tokio::test]
+async fn a_holiday_set_through_the_api_counts_in_the_next_refunds_due_date() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        yibao_tests::create_admin(w.storage.as_ref()).await;
+        let (p0, amount) = payable_of(&w, &w.adults[2]).await;
+        let report = |txn: &str| {
+            ReportPaymentRequest::for_payables(txn, vec![p0.clone()], amount, paid_at())
+        };
+        let paid = w.bank.report_payment(&report("H-1")).await.unwrap();
+        assert_eq!(paid.result, PaymentResult::Paid);
+        // Another channel's money for it, taken on Monday 2 November: owed back by Wednesday.
+        let second = w.wechat.report_payment(&report("HW-1")).await.unwrap();
+        assert_eq!(
+            second.refund.unwrap().due,
+            NaiveDate::from_ymd_opt(2020, 11, 4).unwrap()
+        );
+        // Tuesday becomes a holiday, through this server's API.
+        let login: Value = w
+            .server
+            .client
+            .post(w.server.url("/api/v1/auth/login"))
+            .json(&json!({"username": yibao_tests::ADMIN.0, "password": yibao_tests::ADMIN.1}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let put = w
+            .server
+            .client
+            .put(w.server.url("/api/v1/regions/320600/calendars/2020"))
+            .bearer_auth(login["token"].as_str().unwrap())
+            .json(&json!({"holidays": ["2020-11-03"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status().as_u16(), 204);
+        // The next refund owed is due on Thursday.
+        let third = w.alipay.report_payment(&report("HA-1")).await.unwrap();
+        assert_eq!(
+            third.refund.unwrap().due,
+            NaiveDate::from_ymd_opt(2020, 11, 5).unwrap()
+        );
+    })
+    .await;
+}
