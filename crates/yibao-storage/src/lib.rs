@@ -32,7 +32,7 @@ pub mod memo;
 pub mod orders;
 pub mod outbox;
 pub mod payable_search;
-mod payment_batch;
+pub mod payment_batch;
 pub mod payments;
 pub mod persons;
 pub mod read_routing;

@@ -16,6 +16,7 @@
 //! issue the receipts, queue the postings, record the refunds owed and mark the orders paid.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
@@ -32,6 +33,20 @@ use crate::payments::{
 use crate::rows::{record, PAYABLE_VIEW_SELECT};
 use crate::status_moves::order;
 use crate::StorageError;
+
+/// Batches this process reported one by one after the fast path declined or failed.
+static ONE_BY_ONE: AtomicU64 = AtomicU64::new(0);
+
+/// How many group-commit batches this process has reported one by one instead of batch-wide:
+/// rare by design (a reversal first, a transaction twice in one batch), so a count that climbs
+/// under ordinary load says the fast path is not being taken.
+pub fn batches_reported_one_by_one() -> u64 {
+    ONE_BY_ONE.load(Ordering::Relaxed)
+}
+
+pub(crate) fn count_one_by_one() {
+    ONE_BY_ONE.fetch_add(1, Ordering::Relaxed);
+}
 
 /// What a report's key said when the batch claimed it.
 enum Claim {

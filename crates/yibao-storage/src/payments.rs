@@ -107,10 +107,16 @@ where
                 tx.commit().await?;
                 return Ok(outcomes.into_iter().map(Ok).collect());
             }
-            Ok(None) => tx.rollback().await?,
+            Ok(None) => {
+                crate::payment_batch::count_one_by_one();
+                tx.rollback().await?
+            }
             // The savepoints below say which report it was, and fail only that one. (A
             // connection that broke fails them all again, as it would have anyway.)
-            Err(_) => drop(tx.rollback().await),
+            Err(_) => {
+                crate::payment_batch::count_one_by_one();
+                drop(tx.rollback().await)
+            }
         }
         let mut tx = self.begin_write().await?;
         let mut results = Vec::with_capacity(payments.len());

@@ -1008,6 +1008,8 @@ async fn a_batch_of_payment_reports_answers_what_they_would_one_by_one() {
             ),
             earlier.clone(),
         ];
+        // Only the batch that must go one by one below does (the counter is per process).
+        let one_by_one = yibao_storage::payment_batch::batches_reported_one_by_one();
         let results: Vec<PaymentReportOutcome> = storage
             .report_payments(&batch)
             .await
@@ -1084,6 +1086,11 @@ async fn a_batch_of_payment_reports_answers_what_they_would_one_by_one() {
             .unwrap();
         assert_eq!(state.refund.unwrap().amount_fen.as_fen(), p1.1);
 
+        assert_eq!(
+            yibao_storage::payment_batch::batches_reported_one_by_one(),
+            one_by_one,
+            "the batches above were written batch-wide"
+        );
         // One transaction twice in a batch, and a reversal that came first: one by one.
         let reversed_first = storage
             .reverse_payment(&NewReversal {
@@ -1123,6 +1130,7 @@ async fn a_batch_of_payment_reports_answers_what_they_would_one_by_one() {
         assert_eq!(answered(&results[0]), answered(&results[1]));
         assert_eq!(answered(&results[0]).2, vec![(p6.0.clone(), number(4))]);
         assert_eq!(results[2], PaymentReportOutcome::ReversedEarlier);
+        assert!(yibao_storage::payment_batch::batches_reported_one_by_one() > one_by_one);
         let check = storage.check_invariants().await.unwrap();
         assert!(check.holds(), "{check:?}");
     })
