@@ -6,6 +6,7 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::cover_rules::{CoverRules, CoverRulesError};
 use crate::money::{Fen, MoneyError};
 use crate::region::RegionCode;
 
@@ -279,6 +280,8 @@ pub enum FeePolicyError {
     AdultAge(u32),
     #[error(transparent)]
     Money(#[from] MoneyError),
+    #[error(transparent)]
+    CoverRules(#[from] CoverRulesError),
 }
 
 impl FeePolicyError {
@@ -298,6 +301,8 @@ pub struct FeePolicy {
     adult_age: u32,
     window: CollectionWindow,
     late_payment_allowed: bool,
+    /// The 2025 rules as the region applies them in this benefit year.
+    cover_rules: CoverRules,
 }
 
 pub struct FeePolicyInput {
@@ -308,6 +313,7 @@ pub struct FeePolicyInput {
     pub adult_age: u32,
     pub window: CollectionWindow,
     pub late_payment_allowed: bool,
+    pub cover_rules: CoverRules,
 }
 
 impl FeePolicy {
@@ -321,6 +327,7 @@ impl FeePolicy {
         if !(16..=22).contains(&input.adult_age) {
             return Err(FeePolicyError::AdultAge(input.adult_age));
         }
+        input.cover_rules.check(input.fee_year, &input.window)?;
         Ok(FeePolicy {
             region: input.region,
             fee_year: input.fee_year,
@@ -329,6 +336,7 @@ impl FeePolicy {
             adult_age: input.adult_age,
             window: input.window,
             late_payment_allowed: input.late_payment_allowed,
+            cover_rules: input.cover_rules,
         })
     }
 
@@ -349,6 +357,9 @@ impl FeePolicy {
     }
     pub fn late_payment_allowed(&self) -> bool {
         self.late_payment_allowed
+    }
+    pub fn cover_rules(&self) -> &CoverRules {
+        &self.cover_rules
     }
     pub fn amounts(&self) -> impl Iterator<Item = (Category, &CategoryAmount)> {
         self.amounts.iter().map(|(c, a)| (*c, a))
@@ -429,6 +440,7 @@ pub(crate) mod tests {
             adult_age: 18,
             window: CollectionWindow::new(d(2020, 11, 1), d(2020, 12, 20)).unwrap(),
             late_payment_allowed: false,
+            cover_rules: CoverRules::default(),
         })
         .unwrap()
     }

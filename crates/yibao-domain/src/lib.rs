@@ -5,6 +5,8 @@
 //! teller can act on and belongs to one stable code (`CODE` on each error type).
 
 pub mod calendar;
+pub mod cover;
+pub mod cover_rules;
 pub mod enrolment;
 pub mod enrolment_decision;
 pub mod fee;
@@ -24,6 +26,12 @@ pub use calendar::{
     CalendarError, CalendarNotice, CalendarNoticeFile, CalendarYear, DayKind, DueDate,
     FestivalFile, WorkingCalendar,
 };
+pub use cover::{
+    back_payment_offer, cover_start, critical_illness_raise, BackPaymentOffer, BackPaymentRefusal,
+    ClaimYear, CoverFacts, CoverHistory, CoverReason, CoverRefusal, CoverStart, ExemptClaim,
+    LeftEmployee, RewardBreakdown, WaitMonths, YearCover,
+};
+pub use cover_rules::{CoverRules, CoverRulesError, ExemptGroup};
 pub use enrolment::{
     assess, check_eligibility, covered_from, Assessment, EnrolmentFieldError, EnrolmentRefusal,
     Household, Person, Phone, Relief, ReliefKind, StationCode,

@@ -46,6 +46,15 @@ fn rejection_to_error(rejection: &JsonRejection) -> ServiceError {
     }
 }
 
+/// Reads a parsed file's or body's value as `T`, or says in Chinese which field of `location` is
+/// wrong and how (an unknown key is refused with the keys allowed), never echoing the value.
+pub fn from_value<T: DeserializeOwned>(
+    location: &str,
+    value: serde_json::Value,
+) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| describe_serde(location, &e.to_string()))
+}
+
 /// Rewrites the text of an axum rejection (a JSON body, query string or path that did not
 /// deserialize) as a Chinese message naming the field and what is wrong with it. `None` when the
 /// text is not a rejection we know; the caller then answers its generic message. Never returns

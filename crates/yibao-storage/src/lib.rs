@@ -12,8 +12,9 @@ use std::fmt;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use yibao_domain::{
-    CalendarNotice, CalendarYear, Category, CategoryAmount, CollectionWindow, Component, DayKind,
-    FeePolicy, FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode, WorkingCalendar,
+    CalendarNotice, CalendarYear, Category, CategoryAmount, CollectionWindow, Component,
+    CoverRules, DayKind, FeePolicy, FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode,
+    WorkingCalendar,
 };
 
 pub mod assessment;
@@ -554,6 +555,13 @@ pub struct FeePolicyRow {
     pub window_opens: NaiveDate,
     pub window_closes: NaiveDate,
     pub late_payment_allowed: bool,
+    /// The 2025 rules as JSON; none on a policy stored before them (the national defaults).
+    pub cover_rules: Option<String>,
+}
+
+/// A policy's 2025 rules as the `cover_rules` column stores them.
+pub fn cover_rules_json(policy: &FeePolicy) -> Result<String, StorageError> {
+    serde_json::to_string(policy.cover_rules()).map_err(StorageError::corrupt)
 }
 
 /// A `fee_policy_amounts` row.
@@ -617,6 +625,10 @@ pub fn assemble_fee_policy(
         window: CollectionWindow::new(row.window_opens, row.window_closes)
             .map_err(StorageError::corrupt)?,
         late_payment_allowed: row.late_payment_allowed,
+        cover_rules: match &row.cover_rules {
+            None => CoverRules::default(),
+            Some(json) => serde_json::from_str(json).map_err(StorageError::corrupt)?,
+        },
     })
     .map_err(StorageError::corrupt)
 }

@@ -11,9 +11,9 @@ use yibao_domain::{
 
 use crate::rows::record;
 use crate::{
-    assemble_fee_policy, calendar_from_rows, day_kind_code, day_kind_of, fee_policy_amount_rows,
-    region_from_row, CalendarDayRecord, CalendarYearRecord, FeePolicyAmountRow, FeePolicyRow,
-    StorageError,
+    assemble_fee_policy, calendar_from_rows, cover_rules_json, day_kind_code, day_kind_of,
+    fee_policy_amount_rows, region_from_row, CalendarDayRecord, CalendarYearRecord,
+    FeePolicyAmountRow, FeePolicyRow, StorageError,
 };
 
 /// Regions, fee policies and calendars on one database.
@@ -134,11 +134,13 @@ where
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO fee_policies (region_code, fee_year, age_reference_date, adult_age, \
-             window_opens, window_closes, late_payment_allowed) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             window_opens, window_closes, late_payment_allowed, cover_rules) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (region_code, fee_year) DO UPDATE SET \
              age_reference_date = excluded.age_reference_date, adult_age = excluded.adult_age, \
              window_opens = excluded.window_opens, window_closes = excluded.window_closes, \
-             late_payment_allowed = excluded.late_payment_allowed, updated_at = excluded.updated_at",
+             late_payment_allowed = excluded.late_payment_allowed, \
+             cover_rules = excluded.cover_rules, updated_at = excluded.updated_at",
         )
         .bind(region.clone())
         .bind(year)
@@ -147,6 +149,7 @@ where
         .bind(policy.window().opens())
         .bind(policy.window().closes())
         .bind(policy.late_payment_allowed())
+        .bind(cover_rules_json(policy)?)
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM fee_policy_amounts WHERE region_code = $1 AND fee_year = $2")
@@ -182,7 +185,7 @@ where
         let rows = sqlx::query(
             "SELECT region_code, CAST(fee_year AS INTEGER) AS fee_year, age_reference_date, \
              CAST(adult_age AS INTEGER) AS adult_age, window_opens, window_closes, \
-             late_payment_allowed FROM fee_policies \
+             late_payment_allowed, cover_rules FROM fee_policies \
              WHERE region_code = $1 AND ($2 IS NULL OR fee_year = $2) ORDER BY fee_year",
         )
         .bind(region.as_str().to_owned())

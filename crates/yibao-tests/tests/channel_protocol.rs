@@ -1384,6 +1384,7 @@ async fn a_changed_collection_window_shows_in_searches_at_once_here_and_within_s
                     window: yibao_domain::CollectionWindow::new(old.window().opens(), closes)
                         .unwrap(),
                     late_payment_allowed: old.late_payment_allowed(),
+                    cover_rules: old.cover_rules().clone(),
                 })
                 .unwrap()
             }

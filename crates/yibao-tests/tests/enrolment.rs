@@ -463,6 +463,7 @@ async fn renewal_carries_last_years_insured_over() {
             adult_age: 18,
             window: yibao_domain::CollectionWindow::new(d("2021-09-01"), d("2021-12-31")).unwrap(),
             late_payment_allowed: false,
+            cover_rules: Default::default(),
         })
         .unwrap();
         storage.put_fee_policy(&p2022).await.unwrap();

@@ -45,6 +45,7 @@ fn flat_policy(region: &str, year: i64, yuan: i64) -> FeePolicy {
         )
         .unwrap(),
         late_payment_allowed: true,
+        cover_rules: Default::default(),
     })
     .unwrap()
 }
@@ -128,6 +129,30 @@ async fn the_seed_fee_policy_round_trips_exactly() {
             .await
             .unwrap()
             .is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_2025_rules_round_trip_with_their_policy() {
+    on_each_backend(|storage| async move {
+        // 海口 and 锦州 set the rules differently in the demo: each comes back as it was stored.
+        for (code, name) in [("460100", "海口市"), ("210700", "锦州市")] {
+            storage.upsert_region(&region(code, name)).await.unwrap();
+            let policy = demo::fee_policies()
+                .unwrap()
+                .into_iter()
+                .find(|p| p.region().as_str() == code && p.fee_year().get() == 2027)
+                .unwrap();
+            assert_ne!(policy.cover_rules(), &yibao_domain::CoverRules::default());
+            storage.put_fee_policy(&policy).await.unwrap();
+            let stored = storage
+                .get_fee_policy(policy.region(), policy.fee_year())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(stored.cover_rules(), policy.cover_rules());
+        }
     })
     .await;
 }

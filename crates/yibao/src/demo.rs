@@ -9,9 +9,12 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use yibao_domain::cover_rules::{
+    GapYearCount, InWindowAnchor, NewbornStart, NewbornTier, StartRule,
+};
 use yibao_domain::{
-    CalendarYear, Category, CategoryAmount, CollectionWindow, Component, FeePolicy, FeePolicyInput,
-    FeeYear, Fen, PoolingRegion, RegionCode,
+    CalendarYear, Category, CategoryAmount, CollectionWindow, Component, CoverRules, FeePolicy,
+    FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode,
 };
 use yibao_storage::Storage;
 
@@ -144,10 +147,50 @@ pub fn fee_policies() -> Result<Vec<FeePolicy>, DemoError> {
                 window: CollectionWindow::new(date(line.window.0)?, date(line.window.1)?)
                     .map_err(data_error)?,
                 late_payment_allowed: line.late_payment_allowed,
+                cover_rules: demo_cover_rules(line.region, line.fee_year)?,
             })
             .map_err(data_error)
         })
         .collect()
+}
+
+/// The 2025 rules of the demo's 2027 policies: 海口 and 锦州 set differently so the differences
+/// can be seen side by side (docs/rules-2025.md); the other regions keep the national defaults.
+fn demo_cover_rules(region: &str, fee_year: i64) -> Result<CoverRules, DemoError> {
+    let mut rules = CoverRules::default();
+    match (region, fee_year) {
+        // Counting every gap year (N), in-window waits from 1 January, a window to 31 December
+        // with an extension to the end of February whose payers are covered from the payment date.
+        ("460100", 2027) => {
+            rules.waiting.gap_year_count = GapYearCount::N;
+            rules.waiting.in_window_anchor = InWindowAnchor::BenefitYearStart;
+            rules.waiting.extension_until = Some(date("2027-02-28")?);
+            rules.waiting.start_rule = StartRule::PaymentDate;
+            rules.rewards.original_cap_fen = Some(30_000_000);
+        }
+        // N−1, a window to 28 February, newborns from birth within 90 days and from the next day
+        // within 180, waits from the first day of the month after them; raises kept after a break.
+        ("210700", 2027) => {
+            rules.waiting.gap_year_count = GapYearCount::NMinus1;
+            rules.waiting.in_window_anchor = InWindowAnchor::Payment;
+            rules.waiting.start_rule = StartRule::FirstOfMonthAfterWait;
+            rules.newborn_tiers = vec![
+                NewbornTier {
+                    within_days: 90,
+                    cover_from: NewbornStart::Birth,
+                },
+                NewbornTier {
+                    within_days: 180,
+                    cover_from: NewbornStart::NextDay,
+                },
+            ];
+            rules.rewards.continuous_raise_fen = 200_000;
+            rules.rewards.keep_earned_after_break = true;
+            rules.rewards.original_cap_fen = Some(20_000_000);
+        }
+        _ => {}
+    }
+    Ok(rules)
 }
 
 /// The holiday calendars the demo loads: the State Council's notices shipped in `data/calendars/`.
@@ -384,6 +427,20 @@ pub fn collecting_fee_year(today: NaiveDate) -> i64 {
     }
 }
 
+/// A policy's 2025 rules for a fee year `years` later whose window closes on `closes`: its dates
+/// (extension, last date) as many years on, and dropped where the longer window now covers them.
+fn rules_moved_on(rules: &CoverRules, years: i64, closes: NaiveDate) -> CoverRules {
+    let mut rules = rules.clone();
+    let months = u32::try_from(years.max(0) * 12).unwrap_or(0);
+    let on = |d: Option<NaiveDate>| {
+        d.and_then(|d| d.checked_add_months(chrono::Months::new(months)))
+            .filter(|d| *d > closes)
+    };
+    rules.waiting.extension_until = on(rules.waiting.extension_until);
+    rules.waiting.last_date = on(rules.waiting.last_date);
+    rules
+}
+
 /// Makes sure every demo region has a fee policy whose window is open on `today`, so the demo
 /// (and the benchmarks built on it) keep working after the fixed demo windows have closed. A region
 /// with an open window is left alone; otherwise the collecting fee year gets a copy of the region's
@@ -414,6 +471,11 @@ pub async fn ensure_open_policies(
             adult_age: latest.adult_age(),
             window: CollectionWindow::new(opens, closes).map_err(data_error)?,
             late_payment_allowed: latest.late_payment_allowed(),
+            cover_rules: rules_moved_on(
+                latest.cover_rules(),
+                fee_year - i64::from(latest.fee_year().get()),
+                closes,
+            ),
         })
         .map_err(data_error)?;
         storage.put_fee_policy(&policy).await?;

@@ -9,7 +9,6 @@ use std::path::Path;
 use anyhow::Context;
 use chrono::Datelike;
 use clap::{Args, Subcommand};
-use serde::Deserialize;
 use yibao_domain::{CalendarNotice, CalendarNoticeFile, DayKind, FeeYear, RegionCode};
 use yibao_server::services::setup::{self, FeePolicyInputBody};
 use yibao_storage::Storage;
@@ -221,13 +220,50 @@ pub async fn region(storage: &dyn Storage, command: RegionCommand) -> anyhow::Re
     }
 }
 
-/// A fee policy file: the region and fee year, then the API's body (docs/setup.md).
-#[derive(Deserialize)]
+/// A fee policy file: `region` and `fee_year`, then the API's body (docs/setup.md), every key
+/// checked: an unknown one is refused by name.
 struct FeePolicyFile {
     region: String,
     fee_year: i64,
-    #[serde(flatten)]
     policy: FeePolicyInputBody,
+}
+
+fn parse_fee_policy_file(name: &str, text: &str, json: bool) -> anyhow::Result<FeePolicyFile> {
+    let mut value: serde_json::Value = if json {
+        serde_json::from_str(text).map_err(|e| {
+            anyhow::anyhow!("{name} 不是有效的缴费政策文件（第 {} 行有误）", e.line())
+        })?
+    } else {
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            match line {
+                Some(line) => {
+                    anyhow::anyhow!("{name} 不是有效的 TOML 文件（第 {line} 行附近有误）")
+                }
+                None => anyhow::anyhow!("{name} 不是有效的 TOML 文件"),
+            }
+        })?;
+        serde_json::to_value(table)?
+    };
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| anyhow::anyhow!("{name} 应为一个缴费政策对象"))?;
+    let region = match object.remove("region") {
+        Some(serde_json::Value::String(region)) => region,
+        _ => anyhow::bail!("{name} 缺少统筹区代码 region（文本，如 \"320600\"）"),
+    };
+    let fee_year = object
+        .remove("fee_year")
+        .and_then(|y| y.as_i64())
+        .ok_or_else(|| anyhow::anyhow!("{name} 缺少缴费年度 fee_year（整数，如 2027）"))?;
+    let policy = yibao_server::json::from_value(name, value).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(FeePolicyFile {
+        region,
+        fee_year,
+        policy,
+    })
 }
 
 pub async fn fee_policy(storage: &dyn Storage, command: FeePolicyCommand) -> anyhow::Result<()> {
@@ -237,19 +273,7 @@ pub async fn fee_policy(storage: &dyn Storage, command: FeePolicyCommand) -> any
             let json = file
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-            let parsed: FeePolicyFile = if json {
-                serde_json::from_str(&text).map_err(|e| {
-                    anyhow::anyhow!(
-                        "{} 不是有效的缴费政策文件（第 {} 行）：{e}",
-                        file.display(),
-                        e.line()
-                    )
-                })?
-            } else {
-                toml::from_str(&text).map_err(|e| {
-                    anyhow::anyhow!("{} 不是有效的缴费政策文件：{}", file.display(), e.message())
-                })?
-            };
+            let parsed = parse_fee_policy_file(&file.display().to_string(), &text, json)?;
             let code = region_of(&parsed.region)?;
             let fee_year =
                 FeeYear::new(parsed.fee_year).map_err(|e| anyhow::anyhow!("fee_year：{e}"))?;
@@ -315,6 +339,9 @@ pub async fn fee_policy(storage: &dyn Storage, command: FeePolicyCommand) -> any
                         amount.total().to_yuan_string(),
                         parts.join("，")
                     );
+                }
+                for line in p.cover_rules().summary_zh(p.fee_year()) {
+                    println!("  {line}");
                 }
             }
             Ok(())

@@ -337,6 +337,41 @@ total = 42000
         out.contains("2027 年度") && out.contains("成年居民：460.00 元"),
         "{out}"
     );
+    assert!(
+        out.contains("固定3个月，每断保1年加1个月（断保N年计N年）"),
+        "the national 2025 rules apply when a policy names none: {out}"
+    );
+    // The 2025 rules: a misspelt key is refused by name, an impossible value with the setting named,
+    // and the policy stays as it was.
+    let base = std::fs::read_to_string(&policy).unwrap();
+    for (extra, expected) in [
+        (
+            "[cover_rules.waiting]\nfixed_month = 3\n",
+            "不认识的字段 cover_rules.waiting.fixed_month",
+        ),
+        (
+            "[cover_rules.waiting]\nextension_until = \"2027-01-15\"\n",
+            "waiting.extension_until：延长期应在征缴期结束（2027-01-31）之后",
+        ),
+        ("[cover_rule]\n", "不认识的字段 cover_rule"),
+    ] {
+        std::fs::write(&policy, format!("{base}{extra}")).unwrap();
+        let (code, out, err) = run_on(&db, &["fee-policy", "load", policy.to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(err.contains(expected), "{expected}: {err}");
+    }
+    std::fs::write(
+        &policy,
+        format!("{base}[cover_rules.waiting]\ngap_year_count = \"n_minus_1\"\nextension_until = \"2027-02-28\"\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run_on(&db, &["fee-policy", "load", policy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, _) = run_on(&db, &["fee-policy", "list", "--region", "320600"]);
+    assert!(
+        out.contains("断保N年计N−1年") && out.contains("延长缴费期至2027-02-28"),
+        "{out}"
+    );
     let (code, out, _) = run_on(&db, &["region", "list"]);
     assert_eq!(code, 0);
     assert!(

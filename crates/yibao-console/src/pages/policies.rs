@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::NaiveDate;
 use serde::Deserialize;
-use yibao_domain::{CalendarYear, DayKind, RegionCode};
+use yibao_domain::{CalendarYear, CoverRules, DayKind, FeeYear, RegionCode};
 use yibao_server::{AppState, ErrorCode};
 use yibao_storage::Role;
 
@@ -394,12 +394,20 @@ pub async fn put_fee_policy(
         view.errors = errors;
         return render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY);
     };
+    // The form sets the amounts and the window; the 2025 rules, loaded from a policy file, are
+    // kept as they are.
+    let kept = match (RegionCode::parse(&view.region), FeeYear::new(fee_year)) {
+        (Ok(code), Ok(year)) => state.storage.get_fee_policy(code, year).await?,
+        _ => None,
+    };
+    let cover_rules = kept.map_or_else(CoverRules::default, |p| p.cover_rules().clone());
     let body = FeePolicyInputBody {
         amounts,
         age_reference_date: reference,
         adult_age,
         window: WindowInput { opens, closes },
         late_payment_allowed: !get("late").is_empty(),
+        cover_rules,
     };
     let done = save_fee_policy(&state, &admin.0, &view.region, fee_year, &body).await;
     if let Err(e) = done {

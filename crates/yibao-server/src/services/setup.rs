@@ -8,8 +8,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use yibao_domain::{
-    CalendarNotice, CalendarYear, Category, CategoryAmount, CollectionWindow, Component, DayKind,
-    FeePolicy, FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode,
+    CalendarNotice, CalendarYear, Category, CategoryAmount, CollectionWindow, Component,
+    CoverRules, DayKind, FeePolicy, FeePolicyInput, FeeYear, Fen, PoolingRegion, RegionCode,
 };
 use yibao_storage::Storage;
 
@@ -62,6 +62,7 @@ pub struct WindowInput {
 /// as `yibao fee-policy load` reads it (with `region` and `fee_year` added), documented in
 /// docs/setup.md.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FeePolicyInputBody {
     /// Every category: `adult`, `minor_not_in_school`, `student`, `newborn`.
     pub amounts: BTreeMap<String, CategoryAmountInput>,
@@ -71,6 +72,11 @@ pub struct FeePolicyInputBody {
     pub window: WindowInput,
     #[serde(default)]
     pub late_payment_allowed: bool,
+    /// The 2025 rules for waiting periods, back-payment and rewards, each setting defaulting to
+    /// the national one (docs/rules-2025.md).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub cover_rules: CoverRules,
 }
 
 fn default_adult_age() -> u32 {
@@ -115,6 +121,7 @@ pub async fn put_fee_policy(
         adult_age: input.adult_age,
         window: CollectionWindow::new(input.window.opens, input.window.closes).map_err(invalid)?,
         late_payment_allowed: input.late_payment_allowed,
+        cover_rules: input.cover_rules.clone(),
     })
     .map_err(invalid)?;
     storage.put_fee_policy(&policy).await?;
