@@ -70,6 +70,14 @@ export function sampleResident() {
   return { name: m[1], id: m[2] };
 }
 
+/** The 海口 resident `yibao demo` prints whose cover lapsed in 2025 and 2026 (the 2025 rules). */
+export function lapsedResident() {
+  const log = readFileSync(`${process.env.YIBAO_DEMO_DIR}/demo.log`, 'utf8');
+  const m = log.match(/lapsed resident: (\S+) (\d{17}[\dX])/);
+  if (!m) throw new Error('demo.log names no lapsed resident');
+  return { name: m[1], id: m[2] };
+}
+
 /** A signed channel request (docs/integrator-guide.md): HMAC-SHA256 over five lines. */
 export async function channelCall(request, method, path, body) {
   const [channel, secret] = WECHAT;

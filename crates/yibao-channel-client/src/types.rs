@@ -167,6 +167,25 @@ pub struct Payable {
     /// `None` rather than an undecodable answer.
     #[serde(default)]
     pub window: Option<CollectionWindow>,
+    /// An addition to v1 (the 2025 rules): when cover would start if the payable were paid today.
+    /// Absent from servers that do not send it.
+    #[serde(default)]
+    pub cover: Option<CoverIfPaid>,
+}
+
+/// When cover (待遇) would start if a payable were paid on `if_paid_on`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoverIfPaid {
+    pub if_paid_on: chrono::NaiveDate,
+    /// Null when the year cannot be bought that day.
+    pub starts_on: Option<chrono::NaiveDate>,
+    pub covered_this_year: bool,
+    /// `IN_WINDOW`, `WAITING`, … or a refusal such as `LATE_NOT_ACCEPTED`.
+    pub code: String,
+    pub wait_months: u8,
+    pub gap_years: Vec<u16>,
+    /// Chinese, for the screen.
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

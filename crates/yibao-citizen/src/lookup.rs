@@ -62,6 +62,11 @@ pub struct PayableCard {
     pub pay_online: bool,
     pub payable_id: String,
     pub amount_fen: i64,
+    /// For one that can still be paid: when cover would start if paid today (the 2025 rules), and
+    /// whether that is a wait (shown as a warning) rather than the whole year.
+    pub cover: Option<(String, bool)>,
+    /// What buying back gap years would do (补缴修复), when any would shorten the wait.
+    pub back_payment: Option<String>,
 }
 
 /// The answer to a lookup that matched.
@@ -211,6 +216,17 @@ pub(crate) async fn find(
     }
     let today = state.clock.today();
     let now = state.clock.now().timestamp();
+    // The 2025 rules: the person's history, read once per region with something still to pay.
+    let mut histories = BTreeMap::new();
+    for v in &views {
+        let region = v.payable.region;
+        if v.payable.status.is_payable()
+            && policies.contains_key(&(region, v.payable.fee_year))
+            && !histories.contains_key(&region)
+        {
+            histories.insert(region, state.storage.cover_history(region, id).await?);
+        }
+    }
     let mut payables: Vec<PayableCard> = views
         .iter()
         .map(|v| {
@@ -227,6 +243,37 @@ pub(crate) async fn find(
             card.pay_online = card.status == "unpaid"
                 && site_regions.iter().any(|r| r == v.payable.region.as_str())
                 && policy.is_some_and(|p| p.accepts_payment_on(today));
+            if let (true, Some(policy), Some(history)) = (
+                matches!(card.status, "unpaid" | "locked"),
+                policy,
+                histories.get(&v.payable.region),
+            ) {
+                let cover = yibao_server::services::cover::person_cover(
+                    policy,
+                    id,
+                    history.clone(),
+                    today,
+                );
+                card.cover = Some(match &cover.start {
+                    Ok(start) => (
+                        format!("今天缴费，{}", start.summary_zh()),
+                        start.wait.total > 0 || !start.covered_this_year,
+                    ),
+                    Err(refusal) => (refusal.to_string(), true),
+                });
+                let offer = &cover.offer;
+                if !offer.effective_years.is_empty() {
+                    let years: Vec<String> =
+                        offer.effective_years.iter().map(u16::to_string).collect();
+                    card.back_payment = Some(format!(
+                        "断保{}年。补缴{}年度（按当年个人缴费标准、不享受政府补助）可将等待期由{}个月缩短为{}个月；补缴的年度本身不享受医保待遇。",
+                        offer.gap_years.len(),
+                        years.join("、"),
+                        offer.wait_now.total,
+                        offer.wait_after.total
+                    ));
+                }
+            }
             card
         })
         .collect();
@@ -299,5 +346,7 @@ fn card(
         pay_online: false,
         payable_id: v.payable.payable_id.clone(),
         amount_fen: v.payable.amount_fen.as_fen(),
+        cover: None,
+        back_payment: None,
     }
 }

@@ -292,7 +292,7 @@ impl CoverReason {
 
     pub fn text_zh(self) -> String {
         match self {
-            CoverReason::InWindow => "集中缴费期内缴费且连续参保，全年享受待遇".to_owned(),
+            CoverReason::InWindow => "集中缴费期内缴费，全年享受待遇".to_owned(),
             CoverReason::Extension => "在延长缴费期内缴费，自缴费之日起享受待遇".to_owned(),
             CoverReason::Waiting => "集中缴费期外缴费或未连续参保，设待遇等待期".to_owned(),
             CoverReason::Newborn => "新生儿在规定时间内参保，不设待遇等待期".to_owned(),
@@ -787,7 +787,12 @@ pub fn critical_illness_raise(
     benefit_year: FeeYear,
 ) -> RewardBreakdown {
     let y = benefit_year.get();
-    let first_on_record = history.years().map(|(year, _)| year).next().unwrap_or(y);
+    let first_on_record = history
+        .years()
+        .map(|(year, _)| year)
+        .next()
+        .unwrap_or(y)
+        .min(y);
     let from = rules
         .years_counted_from
         .map_or(first_on_record, |from| from.max(first_on_record));

@@ -6,6 +6,7 @@
 
 pub mod calendar;
 pub mod cover;
+pub mod cover_history_file;
 pub mod cover_rules;
 pub mod enrolment;
 pub mod enrolment_decision;

@@ -30,6 +30,7 @@
 //!     total_fen: 43000,
 //!     issuer: "国家税务总局南通市税务局",
 //!     region_name: "南通市海门区",
+//!     cover_from: None,
 //!     voided: false,
 //!     verify_hint: "扫码或访问以下地址查验：https://example.invalid/public/receipts/verify?code=32060125",
 //!     verify_url: "https://example.invalid/public/receipts/verify?code=32060125",
@@ -90,6 +91,9 @@ pub struct ReceiptPdf<'a> {
     pub issuer: &'a str,
     /// 参保地, e.g. `南通市海门区`. 1 to 40 characters.
     pub region_name: &'a str,
+    /// The first day covered for the year paid (待遇享受时间, the 2025 rules), printed in 备注 when
+    /// known.
+    pub cover_from: Option<chrono::NaiveDate>,
     /// Draws a large red 作废 stamp across the receipt.
     pub voided: bool,
     /// One plain-text line (wrapped as needed) telling how to verify the receipt, e.g.
@@ -355,6 +359,7 @@ mod tests {
             total_fen: 43000,
             issuer: "国家税务总局南通市税务局",
             region_name: "南通市海门区",
+            cover_from: None,
             voided: false,
             verify_hint: "查验：https://yibao.example/public/receipts/verify",
             verify_url: "https://yibao.example/public/receipts/verify?code=32060125",

@@ -80,6 +80,7 @@ fn receipt(voided: bool) -> ReceiptPdf<'static> {
         total_fen: 43000,
         issuer: "国家税务总局南通市税务局",
         region_name: "南通市海门区",
+        cover_from: NaiveDate::from_ymd_opt(2025, 1, 1),
         voided,
         verify_hint: "扫码或访问以下地址查验：https://yibao.example.gov.cn/public/receipts/verify?code=32060125&number=0000012345&check_code=8F3A2C",
         verify_url: "https://yibao.example.gov.cn/public/receipts/verify?code=32060125&number=0000012345&check_code=8F3A2C",
@@ -194,6 +195,7 @@ fn renders_a_paid_receipt_with_an_embedded_subset() {
             "320602**********12",
             "2025年01月15日",
             "南通市海门区",
+            "待遇享受：自2025-01-01起",
             "check_code=8F3A2C",
         ] {
             let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).collect();

@@ -206,6 +206,7 @@ pub fn render_pdf(
         total_fen: receipt.amount_fen.as_fen(),
         issuer: &receipt.issuer,
         region_name,
+        cover_from: receipt.cover_starts_on,
         voided: receipt.status == yibao_domain::ReceiptStatus::Voided,
         verify_hint: &verify_hint,
         verify_url: &verify_url,

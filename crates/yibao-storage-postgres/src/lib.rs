@@ -87,6 +87,7 @@ pub const PLACEMENT: &[(&str, Placement)] = &[
     ("person_history", by_region("persons")),
     ("enrolments", by_region("persons")),
     ("payables", by_region("persons")),
+    ("cover_history", by_region("persons")),
     ("orders", by_region("persons")),
     ("order_items", by_region("persons")),
     ("payments", by_region("persons")),

@@ -192,6 +192,21 @@ pub struct NewPayment {
     pub check_codes: Vec<String>,
     /// Event ids for the outbox, one per payable.
     pub event_ids: Vec<String>,
+    /// When cover starts for each payable if this payment pays it (the 2025 rules), in
+    /// `payable_ids` order; empty, or `None` for a payable, where yibao did not decide it (bank
+    /// debit runs, statement bookings). Printed on the receipt and posted to the agency.
+    pub cover: Vec<Option<CoverNote>>,
+}
+
+/// When cover starts for a paid payable and why (the 2025 rules' answer at the payment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoverNote {
+    /// The first day covered; none when the rules would not sell the year that day.
+    pub starts_on: Option<NaiveDate>,
+    /// `IN_WINDOW`, `WAITING`, … (`yibao_domain::CoverReason`) or a refusal's code.
+    pub code: String,
+    /// In Chinese, for the agency.
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
@@ -316,6 +331,9 @@ pub struct ReceiptRecord {
     /// `valid` or `voided` (作废).
     #[sqlx(try_from = "String")]
     pub status: yibao_domain::ReceiptStatus,
+    /// When cover starts for the payable (the 2025 rules), where it was decided at the payment.
+    pub cover_starts_on: Option<NaiveDate>,
+    pub cover_code: Option<String>,
 }
 
 /// An outbox event: one applied or reversed payment of one payable, to post to the agency.

@@ -24,6 +24,7 @@ pub mod citizen_accounts;
 pub mod citizen_reads;
 pub mod collection;
 pub mod console_reads;
+pub mod cover_history;
 mod database_url;
 pub mod debit_runs;
 pub mod dialect;
@@ -255,6 +256,22 @@ pub trait Storage:
         fee_year: FeeYear,
     ) -> Result<Option<FeePolicy>, StorageError>;
     async fn list_fee_policies(&self, region: RegionCode) -> Result<Vec<FeePolicy>, StorageError>;
+
+    /// Stores imported cover history years (issue 19), each replacing the same person's same year,
+    /// in one transaction; returns how many were written.
+    async fn put_cover_history(
+        &self,
+        region: RegionCode,
+        rows: &[yibao_domain::cover_history_file::HistoryRow],
+        imported_at: i64,
+    ) -> Result<u64, StorageError>;
+    /// A person's cover history in a region: imported years, and yibao's own paid or exempt
+    /// payables as years of resident insurance. One statement.
+    async fn cover_history(
+        &self,
+        region: RegionCode,
+        id_number: &yibao_domain::IdNumber,
+    ) -> Result<yibao_domain::CoverHistory, StorageError>;
 
     /// Replaces a region's own configured days of one calendar year (the days loaded from the
     /// national notice stay; a day given here wins over the notice's) and records that the year has

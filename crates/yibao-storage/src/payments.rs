@@ -698,6 +698,8 @@ where
     for<'q> i64: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
     for<'q> i32: Encode<'q, S::DB> + Type<S::DB>,
     for<'q> NaiveDate: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> Option<NaiveDate>: Encode<'q, S::DB>,
+    for<'q> Option<String>: Encode<'q, S::DB>,
     usize: ColumnIndex<<S::DB as Database>::Row>,
 {
     let region = payment.region.as_str();
@@ -849,10 +851,12 @@ where
     for<'q> i64: Encode<'q, S::DB> + Type<S::DB>,
     for<'q> i32: Encode<'q, S::DB> + Type<S::DB>,
     for<'q> NaiveDate: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> Option<NaiveDate>: Encode<'q, S::DB>,
+    for<'q> Option<String>: Encode<'q, S::DB>,
 {
     let mut q = Statement::<S::DB>::new(
         "INSERT INTO receipts (receipt_code, receipt_number, region_code, check_code, payable_id, payment_no, id_number, \
-         payer_name, fee_year, amount_fen, components, issued_on, issuer, status)",
+         payer_name, fee_year, amount_fen, components, issued_on, issuer, status, cover_starts_on, cover_code)",
     );
     q.push_values(applied.iter().zip(receipts), |row, (a, receipt)| {
         let v = a.view;
@@ -876,6 +880,9 @@ where
             .push_bind(a.payment.issued_on)
             .push_bind(format!("国家税务总局{}税务局", v.region_name))
             .push_bind("valid");
+        let cover = a.payment.cover.get(a.index).and_then(Option::as_ref);
+        row.push_bind(cover.and_then(|c| c.starts_on))
+            .push_bind(cover.map(|c| c.code.clone()));
     });
     let (sql, args) = q.into_parts()?;
     sqlx::query_with(&sql, S::arguments(args))
@@ -891,13 +898,16 @@ where
             .get(i)
             .cloned()
             .unwrap_or_else(|| format!("{}-{i}", payment.payment_no));
-        let payload = serde_json::json!({
+        let mut payload = serde_json::json!({
             "event_id": event_id, "kind": "payment_applied", "payable_id": v.payable.payable_id, "region": v.payable.region,
             "fee_year": v.payable.fee_year, "amount": v.payable.amount_fen, "payment_no": payment.payment_no,
             "channel_id": payment.channel_id, "paid_at": payment.paid_at,
             "receipt_code": receipt.receipt_code, "receipt_number": receipt.receipt_number,
-        })
-        .to_string();
+        });
+        if let Some(cover) = payment.cover.get(i).and_then(Option::as_ref) {
+            payload["cover"] = serde_json::json!(cover);
+        }
+        let payload = payload.to_string();
         row.push_bind(event_id)
             .push_bind(v.payable.region.to_string())
             .push_bind("payment_applied")

@@ -105,7 +105,7 @@ pub const PAYABLE_VIEW_SELECT: &str = "SELECT y.payable_id, y.region_code, g.nam
 /// The columns of [`crate::collection::ReceiptRecord`]; a statement goes on with its `WHERE`.
 pub const RECEIPT_SELECT: &str = "SELECT receipt_code, receipt_number, check_code, region_code, \
      payable_id, payment_no, id_number, payer_name, CAST(fee_year AS INTEGER) AS fee_year, \
-     amount_fen, components, issued_on, issuer, status FROM receipts ";
+     amount_fen, components, issued_on, issuer, status, cover_starts_on, cover_code FROM receipts ";
 
 /// The columns of a refund as a channel sees it ([`crate::collection::RefundState`]); a statement
 /// goes on with its `WHERE`.

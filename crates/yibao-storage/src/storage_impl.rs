@@ -12,6 +12,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 use crate::campaign_records::CampaignRecords;
 use crate::citizen_accounts::CitizenAccounts;
 use crate::collection::CollectionStorage;
+use crate::cover_history::CoverHistoryStore;
 use crate::dialect::Dialect;
 use crate::enrolment_applications::EnrolmentApplications;
 use crate::region_setup::RegionSetup;
@@ -27,8 +28,12 @@ where
         + crate::assessment::AssessmentStore
         + CollectionStorage
         + SettlementStorage,
-    Pool<S::DB>:
-        RegionSetup + StaffAccounts + CampaignRecords + CitizenAccounts + EnrolmentApplications,
+    Pool<S::DB>: RegionSetup
+        + StaffAccounts
+        + CampaignRecords
+        + CitizenAccounts
+        + EnrolmentApplications
+        + CoverHistoryStore,
     for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
     for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
     for<'q> String: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
@@ -113,6 +118,23 @@ where
         region: yibao_domain::RegionCode,
     ) -> Result<Vec<yibao_domain::FeePolicy>, crate::StorageError> {
         crate::region_setup::RegionSetup::fee_policies(self.pool(), region, None).await
+    }
+
+    async fn put_cover_history(
+        &self,
+        region: yibao_domain::RegionCode,
+        rows: &[yibao_domain::cover_history_file::HistoryRow],
+        imported_at: i64,
+    ) -> Result<u64, crate::StorageError> {
+        CoverHistoryStore::put_cover_history(self.pool(), region, rows, imported_at).await
+    }
+
+    async fn cover_history(
+        &self,
+        region: yibao_domain::RegionCode,
+        id_number: &yibao_domain::IdNumber,
+    ) -> Result<yibao_domain::CoverHistory, crate::StorageError> {
+        CoverHistoryStore::cover_history(self.pool(), region, id_number).await
     }
 
     async fn put_calendar_year(

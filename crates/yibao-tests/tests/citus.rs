@@ -123,6 +123,17 @@ fn payment(
             .iter()
             .map(|_| yibao_storage::regional_id::regional_id("EV", region, &unique()))
             .collect(),
+        // As a channel's report carries it: printed on the receipt, posted with the payment.
+        cover: payables
+            .iter()
+            .map(|_| {
+                Some(yibao_storage::collection::CoverNote {
+                    starts_on: NaiveDate::from_ymd_opt(2021, 1, 1),
+                    code: "IN_WINDOW".into(),
+                    text: "集中缴费期内缴费，全年享受待遇".into(),
+                })
+            })
+            .collect(),
     }
 }
 

@@ -127,6 +127,7 @@ async fn group_commit_keeps_an_unavailable_database_unavailable() {
             now: 0,
             check_codes: vec!["abc123".into()],
             event_ids: vec!["EVoutage".into()],
+            cover: Vec::new(),
         };
         let err = batcher.report(payment).await.unwrap_err();
         assert!(matches!(err, StorageError::Unavailable(_)), "{err:?}");

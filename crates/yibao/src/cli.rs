@@ -97,6 +97,14 @@ enum Command {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// The 2025 rules (docs/rules-2025.md): import a cover history file (参保历史), show what the
+    /// rules say of one person.
+    Cover {
+        #[command(subcommand)]
+        command: crate::cover_cli::CoverCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Holiday calendars (节假日安排): load a State Council notice file, show a year.
     Calendar {
         #[command(subcommand)]
@@ -626,6 +634,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let storage = connect_existing(&database_config(database)?).await?;
             crate::setup_cli::calendar(storage.as_ref(), command).await
         }
+        Command::Cover { command, database } => {
+            let storage = connect_existing(&database_config(database)?).await?;
+            crate::cover_cli::cover(storage.as_ref(), command).await
+        }
         Command::Reconcile { args, database } => {
             let storage = connect_existing(&database_config(database)?).await?;
             crate::settlement_cli::reconcile(storage.as_ref(), args).await
@@ -740,6 +752,10 @@ fn print_demo_urls(base: &str) {
     }
     let (sample_name, sample_id) = demo::sample_resident();
     println!("  示例居民 sample resident: {sample_name} {sample_id}");
+    let (lapsed_name, lapsed_id) = demo::lapsed_resident();
+    println!(
+        "  2025 规则示例（海口，2025、2026 年未参保）lapsed resident: {lapsed_name} {lapsed_id}"
+    );
     println!("  居民自助 citizen site (缴费查询、票据查验): {base}/");
     println!("  缴费查询 citizens' paid status: {base}/public/paid-status?id_number={sample_id}&name={sample_name}");
     println!(

@@ -352,6 +352,63 @@ pub type DemoStaff = (
     Option<&'static str>,
 );
 
+/// The demo's cover history file (docs/rules-2025.md): for residents 12 to 19 of 南通, 海口 and
+/// 锦州, four kinds of history in turn, so that the console and the citizen site show the 2025
+/// rules at work and 海口 and 锦州 side by side: continuously insured since 2019 (a reward), lapsed
+/// in 2025 and 2026 (a wait, years to buy back), lapsed since 2021 (a long break), and in employee
+/// insurance from 2023 (continuous).
+pub fn demo_cover_history_csv(today: NaiveDate) -> Vec<(RegionCode, String)> {
+    let residents = demo_residents(today);
+    let mut files = Vec::new();
+    for (index, (region, _)) in DEMO_COUNTIES.iter().enumerate() {
+        if !["320600", "460100", "210700"].contains(region) {
+            continue;
+        }
+        let Ok(code) = RegionCode::parse(region) else {
+            continue;
+        };
+        let mut csv = String::from("身份证号码,待遇年度,参保情况\n");
+        for i in 12..20 {
+            let Some((id, _)) = residents.get(index * DEMO_RESIDENTS_PER_REGION + i) else {
+                continue;
+            };
+            let years: Vec<(u16, &str)> = match i % 4 {
+                0 => (2019..=2026).map(|y| (y, "居民医保")).collect(),
+                1 => (2020..=2026)
+                    .map(|y| {
+                        (
+                            y,
+                            if y < 2025 {
+                                "居民医保"
+                            } else {
+                                "未参保"
+                            },
+                        )
+                    })
+                    .collect(),
+                2 => (2018..=2026)
+                    .map(|y| {
+                        (
+                            y,
+                            if y < 2021 {
+                                "居民医保"
+                            } else {
+                                "未参保"
+                            },
+                        )
+                    })
+                    .collect(),
+                _ => (2023..=2026).map(|y| (y, "职工医保")).collect(),
+            };
+            for (year, cover) in years {
+                csv.push_str(&format!("{id},{year},{cover}\n"));
+            }
+        }
+        files.push((code, csv));
+    }
+    files
+}
+
 /// Every resident of the demo roster as (ID number, name).
 pub fn demo_residents(today: NaiveDate) -> Vec<(String, String)> {
     demo_roster_csv(today)
@@ -364,6 +421,16 @@ pub fn demo_residents(today: NaiveDate) -> Vec<(String, String)> {
             Some((id, name))
         })
         .collect()
+}
+
+/// A 海口 resident of the demo whose cover history lapsed in 2025 and 2026 (name, ID number), to see
+/// the 2025 rules with: a waiting period, years to buy back.
+pub fn lapsed_resident() -> (String, String) {
+    let (id, name) = demo_residents(yibao_server::Clock::system().today())
+        .into_iter()
+        .nth(DEMO_RESIDENTS_PER_REGION + 13)
+        .unwrap_or_default();
+    (name, id)
 }
 
 /// The first resident of the demo roster (name, ID number), to try searches with.
@@ -427,14 +494,27 @@ pub fn collecting_fee_year(today: NaiveDate) -> i64 {
     }
 }
 
-/// A policy's 2025 rules for a fee year `years` later whose window closes on `closes`: its dates
-/// (extension, last date) as many years on, and dropped where the longer window now covers them.
-fn rules_moved_on(rules: &CoverRules, years: i64, closes: NaiveDate) -> CoverRules {
+/// A policy's 2025 rules for a fee year `years` later (or earlier) whose window closes on
+/// `closes`: its dates (extension, last date) moved as many years, and dropped where they no longer
+/// fall between the new window's end and the new fee year's end.
+fn rules_moved_on(
+    rules: &CoverRules,
+    years: i64,
+    closes: NaiveDate,
+    fee_year: FeeYear,
+) -> CoverRules {
     let mut rules = rules.clone();
-    let months = u32::try_from(years.max(0) * 12).unwrap_or(0);
+    let months = chrono::Months::new(u32::try_from(years.unsigned_abs() * 12).unwrap_or(0));
+    let year_end = yibao_domain::cover_rules::year_end(fee_year);
     let on = |d: Option<NaiveDate>| {
-        d.and_then(|d| d.checked_add_months(chrono::Months::new(months)))
-            .filter(|d| *d > closes)
+        d.and_then(|d| {
+            if years >= 0 {
+                d.checked_add_months(months)
+            } else {
+                d.checked_sub_months(months)
+            }
+        })
+        .filter(|d| *d > closes && *d <= year_end)
     };
     rules.waiting.extension_until = on(rules.waiting.extension_until);
     rules.waiting.last_date = on(rules.waiting.last_date);
@@ -475,6 +555,7 @@ pub async fn ensure_open_policies(
                 latest.cover_rules(),
                 fee_year - i64::from(latest.fee_year().get()),
                 closes,
+                FeeYear::new(fee_year).map_err(data_error)?,
             ),
         })
         .map_err(data_error)?;
@@ -518,6 +599,20 @@ pub async fn load_people(
         import: Some(report),
         payables_created: 0,
     };
+    for (region, csv) in demo_cover_history_csv(today) {
+        let path = dir.path().join(format!("demo-cover-{region}.csv"));
+        std::fs::write(&path, csv).map_err(data_error)?;
+        yibao_server::services::cover::import_cover_history(
+            storage,
+            "demo",
+            region,
+            &path,
+            today,
+            yibao_roster_file::Limits::default(),
+        )
+        .await
+        .map_err(|e| DemoError::Data(e.message))?;
+    }
     for (code, _) in REGIONS {
         let region = RegionCode::parse(code).map_err(data_error)?;
         let policies = storage.list_fee_policies(region).await?;

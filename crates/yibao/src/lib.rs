@@ -5,6 +5,7 @@ pub mod accounts_cli;
 pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod cover_cli;
 pub mod demo;
 pub mod operator;
 pub mod settlement_cli;

@@ -66,7 +66,7 @@ fn end_progress() {
 
 /// Where the rejected rows go: `<name>.rejected.csv` beside the file, or in the current directory
 /// when that folder cannot be written.
-fn rejection_path(file: &Path) -> std::path::PathBuf {
+pub(crate) fn rejection_path(file: &Path) -> std::path::PathBuf {
     let stem = file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -205,6 +205,55 @@ fn commands_that_need_data_refuse_a_missing_database_instead_of_creating_one() {
 }
 
 #[test]
+fn a_cover_history_is_imported_and_a_persons_cover_shown_without_the_id_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run_in(dir.path(), &["demo", "--load-only"], None);
+    assert_eq!(code, 0, "{stderr}");
+    let id = "460105198003013018";
+    std::fs::write(
+        dir.path().join("history.csv"),
+        format!(
+            "身份证号码,待遇年度,参保情况\n{id},2024,居民医保\n{id},2025,未参保\n{id},2026,断保\n{id},2031,居民医保\n"
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run_in(
+        dir.path(),
+        &["cover", "import", "--region", "460100", "history.csv"],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("读取 4 行：写入 3 条参保历史，未通过 1"),
+        "{out}"
+    );
+    let rejected = std::fs::read_to_string(dir.path().join("history.rejected.csv")).unwrap();
+    assert!(
+        rejected.contains("INVALID_YEAR") && rejected.contains("待遇年度"),
+        "{rejected}"
+    );
+    let (code, out, err) = run_in(
+        dir.path(),
+        &["cover", "show", "--region", "460100", "--fee-year", "2027"],
+        Some(&format!("{id}\n")),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains(id), "the ID number is shown masked: {out}");
+    assert!(
+        out.contains("2024：居民医保") && out.contains("2026：未参保"),
+        "{out}"
+    );
+    // 海口 counts N: two gap years, each bought back shortens the wait by a month.
+    assert!(
+        out.contains(
+            "补缴修复：断保 2 年，可补缴 2 年（2026、2025），等待期可由 5 个月缩短为 3 个月"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("大病保险最高支付限额提高"), "{out}");
+}
+
+#[test]
 fn the_demo_database_is_every_commands_default() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, stderr) = run_in(dir.path(), &["demo", "--load-only"], None);

@@ -420,6 +420,101 @@ pub struct RecordPage {
     pub receipts: Vec<ReceiptLine>,
     pub history: Vec<HistoryLine>,
     pub relief_kinds: Vec<&'static str>,
+    /// The 2025 rules for the latest fee year with a policy: history, wait, back-payment, reward.
+    pub cover: Option<CoverPanel>,
+}
+
+/// What the 2025 rules say of the person for one fee year.
+pub struct CoverPanel {
+    pub fee_year: u16,
+    /// (benefit year, how insured).
+    pub history: Vec<(u16, String)>,
+    pub start: String,
+    pub back_payment: Option<String>,
+    pub reward: String,
+}
+
+impl CoverPanel {
+    async fn of(
+        state: &AppState,
+        region: RegionCode,
+        id: &IdNumber,
+        payables: &[PayableLine],
+    ) -> Result<Option<CoverPanel>, PageError> {
+        let mut years: Vec<i32> = payables.iter().map(|p| p.fee_year).collect();
+        years.sort_unstable_by(|a, b| b.cmp(a));
+        years.dedup();
+        let mut policy = None;
+        for year in years {
+            let Ok(year) = yibao_domain::FeeYear::try_from(year) else {
+                continue;
+            };
+            policy = state.storage.get_fee_policy(region, year).await?;
+            if policy.is_some() {
+                break;
+            }
+        }
+        let Some(policy) = policy else {
+            return Ok(None);
+        };
+        let today = state.clock.today();
+        let cover = yibao_server::services::cover::read_person_cover(
+            state.storage.as_ref(),
+            &policy,
+            id,
+            today,
+        )
+        .await?;
+        let mut history: Vec<(u16, String)> = cover
+            .history
+            .years()
+            .map(|(year, c)| {
+                let bought = if cover.history.is_bought_back(year) {
+                    "（已补缴修复，该年度不享受待遇）"
+                } else {
+                    ""
+                };
+                (year, format!("{}{bought}", c.name_zh()))
+            })
+            .collect();
+        for year in cover.history.bought_back_years() {
+            if !history.iter().any(|(y, _)| *y == year) {
+                history.push((year, "未参保（已补缴修复，该年度不享受待遇）".to_owned()));
+            }
+        }
+        history.sort_by_key(|(y, _)| std::cmp::Reverse(*y));
+        let offer = &cover.offer;
+        Ok(Some(CoverPanel {
+            fee_year: policy.fee_year().get(),
+            history,
+            start: match &cover.start {
+                Ok(start) => start.summary_zh(),
+                Err(refusal) => refusal.to_string(),
+            },
+            back_payment: (!offer.gap_years.is_empty()).then(|| {
+                let years: Vec<String> = offer.effective_years.iter().map(u16::to_string).collect();
+                format!(
+                    "断保{}年（{}），可补缴{}年{}，等待期由{}个月缩短为{}个月",
+                    offer.gap_years.len(),
+                    offer
+                        .gap_years
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join("、"),
+                    offer.effective_years.len(),
+                    if years.is_empty() {
+                        String::new()
+                    } else {
+                        format!("（{}）", years.join("、"))
+                    },
+                    offer.wait_now.total,
+                    offer.wait_after.total
+                )
+            }),
+            reward: cover.reward.summary_zh(),
+        }))
+    }
 }
 
 impl RecordPage {
@@ -446,7 +541,9 @@ async fn record_page(
         .await?;
     let mut payables: Vec<PayableLine> = record.payables.iter().map(PayableLine::of).collect();
     payables.sort_by_key(|p| std::cmp::Reverse((p.fee_year, p.current)));
+    let cover = CoverPanel::of(state, region, id, &payables).await?;
     Ok(RecordPage {
+        cover,
         chrome: Chrome::new(
             user,
             "persons",

@@ -49,6 +49,33 @@ pub struct PayableAnswer {
     pub status: String,
     /// The collection window (征缴期); null when the region has no fee policy for the year.
     pub window: Option<Window>,
+    /// An addition to v1 (the 2025 rules, docs/rules-2025.md): when cover would start if this
+    /// payable were paid today. Present on unpaid and locked payables of a year with a fee policy;
+    /// absent otherwise. A client that does not know it ignores it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cover: Option<CoverAnswer>,
+}
+
+/// When cover starts if a payable is paid on `if_paid_on` (待遇享受时间), under the region's 2025
+/// rules and the person's cover history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CoverAnswer {
+    /// The day the answer holds for: today.
+    pub if_paid_on: NaiveDate,
+    /// The first day covered; null when the year cannot be bought that day (`code` says why).
+    pub starts_on: Option<NaiveDate>,
+    /// False when the waiting period ends after the benefit year: paying buys no cover this year.
+    pub covered_this_year: bool,
+    /// Why: `IN_WINDOW`, `EXTENSION`, `WAITING`, `NEWBORN`, `EXEMPT_GROUP`, `FROM_EMPLOYEE`,
+    /// `FROM_EMPLOYEE_CAPPED`; or why not: `WINDOW_NOT_OPEN`, `YEAR_CLOSED`, `LATE_NOT_ACCEPTED`,
+    /// `WAIT_PAST_YEAR_END`.
+    pub code: String,
+    /// The waiting period in months (0 without one).
+    pub wait_months: u8,
+    /// The gap years (断保年度) that count, oldest first.
+    pub gap_years: Vec<u16>,
+    /// For the teller's or the resident's screen, in Chinese.
+    pub text: String,
 }
 
 /// One component of an amount: `basic` 基本医疗保险, `critical_illness` 大病保险,

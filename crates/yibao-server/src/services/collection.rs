@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use yibao_domain::{FeePolicy, FeeYear, Fen, IdNumber, PayableStatus, PersonName, RegionCode};
 use yibao_storage::collection::{
-    NewOrder, NewPayment, OrderOutcome, OrderRecord, PayableView, PaymentOutcome,
+    CoverNote, NewOrder, NewPayment, OrderOutcome, OrderRecord, PayableView, PaymentOutcome,
     PaymentReportOutcome, ReceiptRecord, MAX_PAYABLES_PER_REQUEST,
 };
 
@@ -354,6 +354,7 @@ pub async fn take_payment_report(
     };
     // Money is held: a calendar problem must not refuse it (refund_due falls back to weekdays).
     let refund_due = refund_due_kept(state, Some(region), paid_on).await?;
+    let cover = cover_notes(state, &views, &ids, paid_on).await?;
     let payment = NewPayment {
         region,
         payment_no: new_regional_id("PM", region.as_str()),
@@ -376,6 +377,7 @@ pub async fn take_payment_report(
         refund_due,
         issued_on: state.clock.today(),
         now: state.clock.now().timestamp(),
+        cover,
     };
     let outcome = match &state.payment_batcher {
         Some(batcher) => batcher.report(payment).await?,
@@ -404,6 +406,47 @@ pub async fn take_payment_report(
         }
         PaymentReportOutcome::ReversedEarlier => Err(ServiceError::of(ErrorCode::Reversed)),
     }
+}
+
+/// When cover starts for each of `ids` if a payment on `paid_on` pays it (the 2025 rules), in
+/// `ids` order, for the receipt and the posting: one read of each person's history. `None` for a
+/// payable of a year without a fee policy.
+async fn cover_notes(
+    state: &AppState,
+    views: &[PayableView],
+    ids: &[String],
+    paid_on: chrono::NaiveDate,
+) -> Result<Vec<Option<CoverNote>>, ServiceError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let policies = policies_for(state, views).await?;
+    let mut histories = HashMap::new();
+    for v in views {
+        let key = (v.payable.region, v.payable.id_number);
+        if policies.contains_key(&(v.payable.region, v.payable.fee_year))
+            && !histories.contains_key(&key)
+        {
+            let history = state.storage.cover_history(key.0, &key.1).await?;
+            histories.insert(key, history);
+        }
+    }
+    Ok(ids
+        .iter()
+        .map(|id| {
+            let v = views.iter().find(|v| &v.payable.payable_id == id)?;
+            let policy = policies.get(&(v.payable.region, v.payable.fee_year))?;
+            let history = histories.get(&(v.payable.region, v.payable.id_number))?;
+            let answer =
+                super::cover::person_cover(policy, &v.payable.id_number, history.clone(), paid_on)
+                    .answer();
+            Some(CoverNote {
+                starts_on: answer.starts_on,
+                code: answer.code,
+                text: answer.text,
+            })
+        })
+        .collect())
 }
 
 /// The receipt with this code and number if `check_code` is its check code; otherwise the same

@@ -449,6 +449,8 @@ pub async fn import_result(
                     now: clock.now().timestamp(),
                     check_codes: vec![super::new_check_code()],
                     event_ids: vec![super::new_regional_id("EV", run.region.as_str())],
+                    // The bank debited what the run named: the rules' answer is not asked here.
+                    cover: Vec::new(),
                 }),
             },
             DebitOutcome::Failed {

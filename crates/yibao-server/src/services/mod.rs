@@ -9,6 +9,7 @@ pub mod assessment;
 pub mod audit_log;
 pub mod channels;
 pub mod collection;
+pub mod cover;
 pub mod debit;
 pub mod follow_ups;
 pub mod persons;

@@ -784,6 +784,7 @@ async fn act_on_channel_only(
             .map(|_| super::new_regional_id("EV", payment_region.as_str()))
             .collect(),
         payable_ids,
+        cover: Vec::new(),
         amount_fen: Fen::new_non_negative(d.channel_fen)?,
         paid_at: format!("{}T00:00:00+08:00", upload.day),
         paid_on: upload.day,

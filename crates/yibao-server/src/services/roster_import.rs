@@ -185,15 +185,15 @@ pub fn open_reader(path: &Path, limits: Limits) -> Result<RosterReader, ServiceE
 
 /// Rejections as they are collected: the list (bounded) and the rejected rows' own cells.
 #[derive(Default)]
-struct Rejections {
-    list: Vec<Rejection>,
-    truncated: bool,
-    rows: BTreeMap<usize, Vec<String>>,
+pub(crate) struct Rejections {
+    pub(crate) list: Vec<Rejection>,
+    pub(crate) truncated: bool,
+    pub(crate) rows: BTreeMap<usize, Vec<String>>,
     row_bytes: usize,
 }
 
 impl Rejections {
-    fn add(
+    pub(crate) fn add(
         &mut self,
         row: usize,
         column: &str,
@@ -558,8 +558,24 @@ fn refusal_column(refusal: &EnrolmentRefusal) -> &'static str {
 /// or run as formulas are written as Excel's text formula `="…"`, which the roster reader
 /// unwraps.
 pub fn rejections_csv(report: &ImportReport) -> String {
-    let kept: Vec<usize> = report
-        .header
+    rejection_file(
+        &report.header,
+        &report.rejections,
+        &report.rejected_rows,
+        report.rejections_truncated,
+    )
+}
+
+/// A rejection file for any import read like the roster: the row, the columns, the codes, the
+/// reasons, then the row's own cells under the file's own header, so it can be corrected and
+/// imported again as it is.
+pub fn rejection_file(
+    header: &[String],
+    rejections: &[Rejection],
+    rejected_rows: &BTreeMap<usize, Vec<String>>,
+    truncated: bool,
+) -> String {
+    let kept: Vec<usize> = header
         .iter()
         .enumerate()
         .filter(|(_, name)| !REJECTION_COLUMNS.contains(&name.trim()))
@@ -567,11 +583,11 @@ pub fn rejections_csv(report: &ImportReport) -> String {
         .collect();
     let mut out = String::from("\u{feff}");
     let mut line: Vec<String> = REJECTION_COLUMNS.iter().map(|c| csv_field(c)).collect();
-    line.extend(kept.iter().map(|&i| csv_field(&report.header[i])));
+    line.extend(kept.iter().map(|&i| csv_field(&header[i])));
     out.push_str(&line.join(","));
     out.push('\n');
     let mut by_row: BTreeMap<usize, Vec<&Rejection>> = BTreeMap::new();
-    for r in &report.rejections {
+    for r in rejections {
         by_row.entry(r.row).or_default().push(r);
     }
     for (row, problems) in by_row {
@@ -595,7 +611,7 @@ pub fn rejections_csv(report: &ImportReport) -> String {
                 }
             })
             .collect();
-        let cells = report.rejected_rows.get(&row);
+        let cells = rejected_rows.get(&row);
         if cells.is_none() {
             reasons.push("（原行内容过多，未附上，请到原文件中修改此行）".to_owned());
         }
@@ -614,7 +630,7 @@ pub fn rejections_csv(report: &ImportReport) -> String {
         out.push_str(&line.join(","));
         out.push('\n');
     }
-    if report.rejections_truncated {
+    if truncated {
         out.push_str(&format!(",,,（仅列出前{MAX_REPORTED_REJECTIONS}条）\n"));
     }
     out
