@@ -11,6 +11,7 @@ test('a lapsed resident: history, wait and back-payment in the console', async (
   const resident = lapsedResident();
   await signIn(page, DEMO.admin);
   await page.getByRole('link', { name: '参保人员' }).click();
+  await page.getByLabel('统筹区', { exact: true }).selectOption('460100');
   await page.getByLabel('身份证号码或姓名').fill(resident.id);
   await page.getByRole('button', { name: '查找' }).click();
   await page.getByRole('table').locator('tbody tr').first().getByRole('link', { name: '查看档案' }).click();
@@ -22,7 +23,7 @@ test('a lapsed resident: history, wait and back-payment in the console', async (
   await expect(cover).toContainText('断保2年（2025、2026）');
   await expect(cover).toContainText('大病保险最高支付限额提高');
   await cover.scrollIntoViewIfNeeded();
-  await shot(page, '90-rules-person-cover');
+  await shot(page, '95-rules-person-cover');
   await accessible(page);
   w.assertClean();
 });
@@ -44,7 +45,7 @@ test('a lapsed resident sees on a phone when cover would start before paying', a
     await expect(result).toContainText('等待期');
     await expect(result).toContainText('补缴的年度本身不享受医保待遇');
   }
-  await shot(page, '91-rules-citizen-cover');
+  await shot(page, '96-rules-citizen-cover');
   await accessible(page);
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   expect(width).toBeLessThanOrEqual(375);

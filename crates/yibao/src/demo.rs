@@ -352,7 +352,7 @@ pub type DemoStaff = (
     Option<&'static str>,
 );
 
-/// The demo's cover history file (docs/rules-2025.md): for residents 12 to 19 of 南通, 海口 and
+/// The demo's cover history file (docs/rules-2025.md): for residents 14 to 21 of 南通, 海口 and
 /// 锦州, four kinds of history in turn, so that the console and the citizen site show the 2025
 /// rules at work and 海口 and 锦州 side by side: continuously insured since 2019 (a reward), lapsed
 /// in 2025 and 2026 (a wait, years to buy back), lapsed since 2021 (a long break), and in employee
@@ -368,7 +368,9 @@ pub fn demo_cover_history_csv(today: NaiveDate) -> Vec<(RegionCode, String)> {
             continue;
         };
         let mut csv = String::from("身份证号码,待遇年度,参保情况\n");
-        for i in 12..20 {
+        // Plain adults: the residents before 14 are newborns, pupils, permit holders, employees
+        // and the relieved.
+        for i in 14..22 {
             let Some((id, _)) = residents.get(index * DEMO_RESIDENTS_PER_REGION + i) else {
                 continue;
             };
@@ -428,7 +430,7 @@ pub fn demo_residents(today: NaiveDate) -> Vec<(String, String)> {
 pub fn lapsed_resident() -> (String, String) {
     let (id, name) = demo_residents(yibao_server::Clock::system().today())
         .into_iter()
-        .nth(DEMO_RESIDENTS_PER_REGION + 13)
+        .nth(DEMO_RESIDENTS_PER_REGION + 17)
         .unwrap_or_default();
     (name, id)
 }
