@@ -224,7 +224,7 @@ pub(crate) async fn find(
             && policies.contains_key(&(region, v.payable.fee_year))
             && !histories.contains_key(&region)
         {
-            histories.insert(region, state.storage.cover_history(region, id).await?);
+            histories.insert(region, state.storage.stored_cover(region, id).await?);
         }
     }
     let mut payables: Vec<PayableCard> = views

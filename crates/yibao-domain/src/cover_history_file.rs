@@ -6,6 +6,7 @@
 use chrono::{Datelike, NaiveDate};
 
 use crate::cover::YearCover;
+use crate::cover_rules::ExemptGroup;
 use crate::id_number::{IdNumber, IdNumberError};
 
 /// The columns, each with the names accepted for it.
@@ -171,6 +172,185 @@ pub fn parse_history_row(
     })
 }
 
+/// What a person's special situation file (参保特殊情形) says of them: a membership of an exempt
+/// group with the date of its event, or a move from employee insurance with the day it ended and
+/// the months continuously insured before. One row per person and situation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Situation {
+    Group(ExemptGroup),
+    LeftEmployee,
+}
+
+impl Situation {
+    /// The stored code: the group's, or `left_employee`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Situation::Group(g) => g.code(),
+            Situation::LeftEmployee => "left_employee",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Situation> {
+        if code == "left_employee" {
+            return Some(Situation::LeftEmployee);
+        }
+        ExemptGroup::from_code(code).map(Situation::Group)
+    }
+
+    /// The names a file may use.
+    fn from_text(text: &str) -> Option<Situation> {
+        Some(match text {
+            "医疗救助对象" => Situation::Group(ExemptGroup::MedicalAssistance),
+            "退役军人" | "退役军人随迁家属" => Situation::Group(ExemptGroup::Veteran),
+            "户籍迁入" | "户籍迁入本省" => {
+                Situation::Group(ExemptGroup::MovedIntoProvince)
+            }
+            "出国返回" | "出国（境）返回" | "回国" => {
+                Situation::Group(ExemptGroup::ReturnedFromAbroad)
+            }
+            "刑满释放" => Situation::Group(ExemptGroup::ReleasedFromPrison),
+            "毕业返乡" => Situation::Group(ExemptGroup::GraduateReturned),
+            "高校新生" | "省内高校新生" => Situation::Group(ExemptGroup::Freshman),
+            "职工医保转入" => Situation::LeftEmployee,
+            _ => return None,
+        })
+    }
+}
+
+/// Where each column of a situation file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SituationHeader {
+    id_number: usize,
+    situation: usize,
+    date: usize,
+    months: Option<usize>,
+    evidence: Option<usize>,
+}
+
+const SITUATION_COLUMNS: [(&str, &[&str]); 5] = [
+    ("公民身份号码", &["公民身份号码", "身份证号码", "证件号码"]),
+    ("情形", &["情形", "参保情形"]),
+    ("日期", &["日期", "事件日期", "终止日期"]),
+    ("职工医保连续月数", &["职工医保连续月数", "连续缴费月数"]),
+    ("证明材料", &["证明材料", "证明"]),
+];
+
+impl SituationHeader {
+    /// The header of a situation file, or `None` when it is not one (a history file, say).
+    pub fn find(header: &[String]) -> Option<SituationHeader> {
+        let position = |i: usize| {
+            header
+                .iter()
+                .position(|h| SITUATION_COLUMNS[i].1.contains(&h.trim()))
+        };
+        Some(SituationHeader {
+            id_number: position(0)?,
+            situation: position(1)?,
+            date: position(2)?,
+            months: position(3),
+            evidence: position(4),
+        })
+    }
+}
+
+/// One accepted row of a situation file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SituationRow {
+    pub id_number: IdNumber,
+    pub situation: Situation,
+    /// The event's date; for a move from employee insurance, the last day it covered.
+    pub date: NaiveDate,
+    /// Months continuously in employee insurance (a move from it only).
+    pub months: Option<u16>,
+    /// The evidence seen (证明材料), at most [`MAX_EVIDENCE_CHARS`] characters.
+    pub evidence: Option<String>,
+}
+
+/// Longest evidence text kept.
+pub const MAX_EVIDENCE_CHARS: usize = 64;
+
+/// A refused situation row: the column's name, a stable code and a Chinese reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SituationRowError {
+    pub column: &'static str,
+    pub code: &'static str,
+    pub reason: String,
+}
+
+/// Reads one row of a situation file: dates `YYYY-MM-DD` from 2000 to `today`; the months, 0 to
+/// 600, required for `职工医保转入` only.
+pub fn parse_situation_row(
+    header: &SituationHeader,
+    cells: &[String],
+    today: NaiveDate,
+) -> Result<SituationRow, SituationRowError> {
+    let cell = |i: usize| cells.get(i).map_or("", |c| c.trim());
+    let refuse = |column: usize, code: &'static str, reason: String| SituationRowError {
+        column: SITUATION_COLUMNS[column].0,
+        code,
+        reason,
+    };
+    let id_number = IdNumber::parse(cell(header.id_number), today)
+        .map_err(|e| refuse(0, IdNumberError::CODE, e.to_string()))?
+        .id_number;
+    let situation = Situation::from_text(cell(header.situation)).ok_or_else(|| {
+        refuse(
+            1,
+            "INVALID_SITUATION",
+            "情形应为：医疗救助对象、退役军人、户籍迁入、出国（境）返回、刑满释放、毕业返乡、高校新生、职工医保转入"
+                .to_owned(),
+        )
+    })?;
+    let earliest = NaiveDate::from_ymd_opt(i32::from(MIN_HISTORY_YEAR), 1, 1).unwrap_or(today);
+    let date = NaiveDate::parse_from_str(cell(header.date), "%Y-%m-%d")
+        .ok()
+        .filter(|d| (earliest..=today).contains(d))
+        .ok_or_else(|| {
+            refuse(
+                2,
+                "INVALID_DATE",
+                format!("日期应为{earliest}至{today}之间的真实日期，格式 YYYY-MM-DD"),
+            )
+        })?;
+    let months_text = header.months.map_or("", cell);
+    let months = match (situation, months_text) {
+        (Situation::LeftEmployee, "") => {
+            return Err(refuse(
+                3,
+                "INVALID_MONTHS",
+                "职工医保转入须填写职工医保连续月数".to_owned(),
+            ))
+        }
+        (_, "") => None,
+        (_, text) => Some(
+            text.parse::<u16>()
+                .ok()
+                .filter(|m| *m <= 600)
+                .ok_or_else(|| {
+                    refuse(
+                        3,
+                        "INVALID_MONTHS",
+                        "职工医保连续月数应为0至600的整数".to_owned(),
+                    )
+                })?,
+        ),
+    };
+    let evidence = Some(header.evidence.map_or("", cell))
+        .filter(|e| !e.is_empty())
+        .map(|e| e.chars().take(MAX_EVIDENCE_CHARS).collect());
+    Ok(SituationRow {
+        id_number,
+        situation,
+        date,
+        months: if situation == Situation::LeftEmployee {
+            months
+        } else {
+            None
+        },
+        evidence,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +423,64 @@ mod tests {
         assert_eq!(
             (e.column, e.code),
             (HistoryColumn::BoughtBack, "INVALID_BOUGHT_BACK")
+        );
+    }
+
+    #[test]
+    fn situation_rows_name_the_group_the_date_and_for_a_move_the_months() {
+        let h = SituationHeader::find(&header(&[
+            "身份证号码",
+            "情形",
+            "日期",
+            "职工医保连续月数",
+            "证明材料",
+        ]))
+        .unwrap();
+        let r = parse_situation_row(
+            &h,
+            &row(&[
+                "32060219900101123X",
+                "退役军人",
+                "2026-10-01",
+                "",
+                "退役证 T-1",
+            ]),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(r.situation, Situation::Group(ExemptGroup::Veteran));
+        assert_eq!(
+            (r.months, r.evidence.as_deref()),
+            (None, Some("退役证 T-1"))
+        );
+        let r = parse_situation_row(
+            &h,
+            &row(&["32060219900101123X", "职工医保转入", "2026-09-30", "36"]),
+            today(),
+        )
+        .unwrap();
+        assert_eq!((r.situation, r.months), (Situation::LeftEmployee, Some(36)));
+        let refused = |cells: &[&str]| parse_situation_row(&h, &row(cells), today()).unwrap_err();
+        assert_eq!(
+            refused(&["32060219900101123X", "职工医保转入", "2026-09-30"]).code,
+            "INVALID_MONTHS"
+        );
+        assert_eq!(
+            refused(&["32060219900101123X", "下岗", "2026-09-30"]).code,
+            "INVALID_SITUATION"
+        );
+        assert_eq!(
+            refused(&["32060219900101123X", "刑满释放", "2027-01-01"]).code,
+            "INVALID_DATE"
+        );
+        assert!(SituationHeader::find(&header(&["身份证号码", "年度", "参保情况"])).is_none());
+        assert_eq!(
+            Situation::from_code("left_employee"),
+            Some(Situation::LeftEmployee)
+        );
+        assert_eq!(
+            Situation::from_code("veteran"),
+            Some(Situation::Group(ExemptGroup::Veteran))
         );
     }
 }

@@ -88,6 +88,7 @@ pub const PLACEMENT: &[(&str, Placement)] = &[
     ("enrolments", by_region("persons")),
     ("payables", by_region("persons")),
     ("cover_history", by_region("persons")),
+    ("cover_situations", by_region("persons")),
     ("orders", by_region("persons")),
     ("order_items", by_region("persons")),
     ("payments", by_region("persons")),

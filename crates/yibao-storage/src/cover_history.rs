@@ -1,15 +1,42 @@
-//! A person's cover history (issue 19): the years an agency's history file gives, and yibao's own
-//! paid and exempt payables as years of resident insurance, read together in one statement.
+//! A person's cover history (issue 19): the years an agency's history file gives, yibao's own paid
+//! and exempt payables as years of resident insurance, and the special situations the agency's
+//! situation file gives (exempt groups, a move from employee insurance), read together in one
+//! statement.
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
-use yibao_domain::cover_history_file::HistoryRow;
-use yibao_domain::{CoverHistory, IdNumber, RegionCode, YearCover};
+use yibao_domain::cover_history_file::{HistoryRow, Situation, SituationRow};
+use yibao_domain::{CoverHistory, ExemptClaim, IdNumber, LeftEmployee, RegionCode, YearCover};
 
 use crate::StorageError;
 
-/// Rows written in one statement: five parameters each, well under SQLite's 32 766.
+/// Rows written in one statement: at most six parameters each, well under SQLite's 32 766.
 pub const COVER_HISTORY_ROWS_PER_STATEMENT: usize = 1000;
+
+/// What yibao holds of a person for the 2025 rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredCover {
+    pub history: CoverHistory,
+    /// Exempt-group memberships with their events' dates.
+    pub claims: Vec<ExemptClaim>,
+    /// A move from employee insurance.
+    pub left_employee: Option<LeftEmployee>,
+}
+
+/// The `VALUES` rows of an import statement: the region is `$1` and the import's time `$2` in
+/// every row, around `per_row` parameters of each row's own: `($1, $3, $4, …, $2), …`.
+fn values(rows: usize, per_row: usize) -> String {
+    (0..rows)
+        .map(|i| {
+            let own: Vec<String> = (0..per_row)
+                .map(|j| format!("${}", 3 + per_row * i + j))
+                .collect();
+            format!("($1, {}, $2)", own.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 #[async_trait]
 pub trait CoverHistoryStore: Send + Sync {
@@ -20,13 +47,22 @@ pub trait CoverHistoryStore: Send + Sync {
         rows: &[HistoryRow],
         imported_at: i64,
     ) -> Result<u64, StorageError>;
-    /// A person's history in a region: the imported years, and every fee year with a paid or exempt
-    /// payable as resident insurance (that wins over an imported year).
-    async fn cover_history(
+    /// Stores imported situations, each replacing the same person's same situation, in one
+    /// transaction.
+    async fn put_cover_situations(
+        &self,
+        region: RegionCode,
+        rows: &[SituationRow],
+        imported_at: i64,
+    ) -> Result<u64, StorageError>;
+    /// What yibao holds of a person in a region, in one statement: the imported years, every fee
+    /// year with a paid or exempt payable as resident insurance (that wins over an imported year),
+    /// and the imported situations.
+    async fn stored_cover(
         &self,
         region: RegionCode,
         id_number: &IdNumber,
-    ) -> Result<CoverHistory, StorageError>;
+    ) -> Result<StoredCover, StorageError>;
 }
 
 #[async_trait]
@@ -42,6 +78,10 @@ where
     for<'r> String: Decode<'r, DB>,
     for<'r> bool: Decode<'r, DB>,
     for<'r> i32: Decode<'r, DB>,
+    for<'q> Option<i32>: Encode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> NaiveDate: Encode<'q, DB> + Type<DB>,
+    for<'r> NaiveDate: Decode<'r, DB>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
     usize: ColumnIndex<DB::Row>,
 {
@@ -54,18 +94,12 @@ where
         let mut written = 0;
         let mut tx = self.begin().await?;
         for chunk in rows.chunks(COVER_HISTORY_ROWS_PER_STATEMENT) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let p = 3 + 4 * i;
-                    format!("($1, ${p}, ${}, ${}, ${}, $2)", p + 1, p + 2, p + 3)
-                })
-                .collect();
             let sql = format!(
                 "INSERT INTO cover_history (region_code, id_number, benefit_year, cover, \
                  bought_back, imported_at) VALUES {} ON CONFLICT (region_code, id_number, \
                  benefit_year) DO UPDATE SET cover = excluded.cover, \
                  bought_back = excluded.bought_back, imported_at = excluded.imported_at",
-                values.join(", ")
+                values(chunk.len(), 4)
             );
             let mut query = sqlx::query(&sql)
                 .bind(region.as_str().to_owned())
@@ -84,33 +118,97 @@ where
         Ok(written)
     }
 
-    async fn cover_history(
+    async fn put_cover_situations(
+        &self,
+        region: RegionCode,
+        rows: &[SituationRow],
+        imported_at: i64,
+    ) -> Result<u64, StorageError> {
+        let mut written = 0;
+        let mut tx = self.begin().await?;
+        for chunk in rows.chunks(COVER_HISTORY_ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO cover_situations (region_code, id_number, situation, event_date, \
+                 months, evidence, imported_at) VALUES {} ON CONFLICT (region_code, id_number, \
+                 situation) DO UPDATE SET event_date = excluded.event_date, \
+                 months = excluded.months, evidence = excluded.evidence, \
+                 imported_at = excluded.imported_at",
+                values(chunk.len(), 5)
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(region.as_str().to_owned())
+                .bind(imported_at);
+            for row in chunk {
+                query = query
+                    .bind(row.id_number.as_str().to_owned())
+                    .bind(row.situation.code().to_owned())
+                    .bind(row.date)
+                    .bind(row.months.map(i32::from))
+                    .bind(row.evidence.clone());
+            }
+            query.execute(&mut *tx).await?;
+            written += chunk.len() as u64;
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn stored_cover(
         &self,
         region: RegionCode,
         id_number: &IdNumber,
-    ) -> Result<CoverHistory, StorageError> {
+    ) -> Result<StoredCover, StorageError> {
         let rows = sqlx::query(
-            "SELECT benefit_year, cover, bought_back FROM cover_history \
-             WHERE region_code = $1 AND id_number = $2 \
-             UNION ALL SELECT DISTINCT fee_year, 'resident', FALSE FROM payables \
-             WHERE region_code = $1 AND id_number = $2 AND status IN ('paid', 'exempt')",
+            "SELECT 'year' AS what, benefit_year AS year, cover, bought_back, \
+             CAST(NULL AS DATE) AS event_date, CAST(NULL AS INTEGER) AS months \
+             FROM cover_history WHERE region_code = $1 AND id_number = $2 \
+             UNION ALL SELECT DISTINCT 'year', fee_year, 'resident', FALSE, CAST(NULL AS DATE), \
+             CAST(NULL AS INTEGER) FROM payables \
+             WHERE region_code = $1 AND id_number = $2 AND status IN ('paid', 'exempt') \
+             UNION ALL SELECT situation, CAST(NULL AS INTEGER), CAST(NULL AS TEXT), \
+             CAST(NULL AS BOOLEAN), event_date, months FROM cover_situations \
+             WHERE region_code = $1 AND id_number = $2",
         )
         .bind(region.as_str().to_owned())
         .bind(id_number.as_str().to_owned())
         .fetch_all(self)
         .await?;
-        let mut history = CoverHistory::new();
+        let mut stored = StoredCover::default();
         for row in &rows {
-            let year: i32 = row.try_get(0)?;
-            let year = u16::try_from(year).map_err(StorageError::corrupt)?;
-            let code: String = row.try_get(1)?;
-            let cover = YearCover::from_code(&code)
-                .ok_or_else(|| StorageError::corrupt(format!("cover {code}")))?;
-            history.record(year, cover);
-            if row.try_get::<bool, _>(2)? {
-                history.record_bought_back(year);
+            let what: String = row.try_get(0)?;
+            if what == "year" {
+                let year: Option<i32> = row.try_get(1)?;
+                let year = year
+                    .and_then(|y| u16::try_from(y).ok())
+                    .ok_or_else(|| StorageError::corrupt("cover year"))?;
+                let code: Option<String> = row.try_get(2)?;
+                let code = code.unwrap_or_default();
+                let cover = YearCover::from_code(&code)
+                    .ok_or_else(|| StorageError::corrupt(format!("cover {code}")))?;
+                stored.history.record(year, cover);
+                if row.try_get::<Option<bool>, _>(3)?.unwrap_or(false) {
+                    stored.history.record_bought_back(year);
+                }
+                continue;
+            }
+            let situation = Situation::from_code(&what)
+                .ok_or_else(|| StorageError::corrupt(format!("situation {what}")))?;
+            let date: Option<NaiveDate> = row.try_get(4)?;
+            let date = date.ok_or_else(|| StorageError::corrupt("situation date"))?;
+            match situation {
+                Situation::Group(group) => stored.claims.push(ExemptClaim {
+                    group,
+                    event_date: date,
+                }),
+                Situation::LeftEmployee => {
+                    let months: Option<i32> = row.try_get(5)?;
+                    stored.left_employee = Some(LeftEmployee {
+                        ended_on: date,
+                        continuous_months: months.and_then(|m| u16::try_from(m).ok()).unwrap_or(0),
+                    });
+                }
             }
         }
-        Ok(history)
+        Ok(stored)
     }
 }

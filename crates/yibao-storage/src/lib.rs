@@ -265,13 +265,21 @@ pub trait Storage:
         rows: &[yibao_domain::cover_history_file::HistoryRow],
         imported_at: i64,
     ) -> Result<u64, StorageError>;
-    /// A person's cover history in a region: imported years, and yibao's own paid or exempt
-    /// payables as years of resident insurance. One statement.
-    async fn cover_history(
+    /// Stores imported special situations (exempt groups, moves from employee insurance), each
+    /// replacing the same person's same situation, in one transaction.
+    async fn put_cover_situations(
+        &self,
+        region: RegionCode,
+        rows: &[yibao_domain::cover_history_file::SituationRow],
+        imported_at: i64,
+    ) -> Result<u64, StorageError>;
+    /// What yibao holds of a person in a region for the 2025 rules, in one statement: imported
+    /// years, its own paid or exempt payables as years of resident insurance, imported situations.
+    async fn stored_cover(
         &self,
         region: RegionCode,
         id_number: &yibao_domain::IdNumber,
-    ) -> Result<yibao_domain::CoverHistory, StorageError>;
+    ) -> Result<cover_history::StoredCover, StorageError>;
 
     /// Replaces a region's own configured days of one calendar year (the days loaded from the
     /// national notice stay; a day given here wins over the notice's) and records that the year has

@@ -129,12 +129,21 @@ where
         CoverHistoryStore::put_cover_history(self.pool(), region, rows, imported_at).await
     }
 
-    async fn cover_history(
+    async fn put_cover_situations(
+        &self,
+        region: yibao_domain::RegionCode,
+        rows: &[yibao_domain::cover_history_file::SituationRow],
+        imported_at: i64,
+    ) -> Result<u64, crate::StorageError> {
+        CoverHistoryStore::put_cover_situations(self.pool(), region, rows, imported_at).await
+    }
+
+    async fn stored_cover(
         &self,
         region: yibao_domain::RegionCode,
         id_number: &yibao_domain::IdNumber,
-    ) -> Result<yibao_domain::CoverHistory, crate::StorageError> {
-        CoverHistoryStore::cover_history(self.pool(), region, id_number).await
+    ) -> Result<crate::cover_history::StoredCover, crate::StorageError> {
+        CoverHistoryStore::stored_cover(self.pool(), region, id_number).await
     }
 
     async fn put_calendar_year(

@@ -142,12 +142,13 @@ async fn a_search_says_when_cover_starts_in_the_window_and_for_a_late_payer() {
         assert!(report.rejection_file().contains("待遇年度"));
         let history = db
             .storage
-            .cover_history(
+            .stored_cover(
                 haikou(),
                 &IdNumber::parse(&lapsed, d(2026, 11, 2)).unwrap().id_number,
             )
             .await
-            .unwrap();
+            .unwrap()
+            .history;
         assert_eq!(history.cover_in(2024), YearCover::Resident);
         assert_eq!(history.cover_in(2025), YearCover::None);
 
@@ -185,6 +186,46 @@ async fn a_search_says_when_cover_starts_in_the_window_and_for_a_late_payer() {
             ("WAITING", Some(d(2027, 6, 15)))
         );
         assert_eq!(cover.if_paid_on, d(2027, 3, 15));
+
+        // The agency's situation file: the newcomer left the army on 20 January, within the 90
+        // days of 海口's exempt list, so is covered from the payment date without a wait.
+        let situations = dir.path().join("situations.csv");
+        let import_situations = |text: String| {
+            std::fs::write(&situations, text).unwrap();
+            import_cover_history(
+                db.storage.as_ref(),
+                "test",
+                haikou(),
+                &situations,
+                d(2027, 3, 15),
+                Limits::default(),
+            )
+        };
+        let report = import_situations(format!(
+            "身份证号码,情形,日期,职工医保连续月数,证明材料\n{newcomer},退役军人,2027-01-20,,退役证 TY-1\n\
+             {newcomer},下岗,2027-01-20,,\n"
+        ))
+        .await
+        .unwrap();
+        assert_eq!((report.written, report.rejected), (1, 1));
+        assert_eq!(report.rejections[0].code, "INVALID_SITUATION");
+        let cover = cover_of(&late, &newcomer).await;
+        assert_eq!(
+            (cover.code.as_str(), cover.starts_on),
+            ("EXEMPT_GROUP", Some(d(2027, 3, 15)))
+        );
+        // And left employee insurance on 31 January after 3 years: covered back from 1 February.
+        let report = import_situations(format!(
+            "身份证号码,情形,日期,职工医保连续月数\n{newcomer},职工医保转入,2027-01-31,36\n"
+        ))
+        .await
+        .unwrap();
+        assert_eq!(report.written, 1);
+        let cover = cover_of(&late, &newcomer).await;
+        assert_eq!(
+            (cover.code.as_str(), cover.starts_on),
+            ("FROM_EMPLOYEE", Some(d(2027, 2, 1)))
+        );
 
         // Paid that day: the receipt and the posting to the agency say when cover starts.
         let search = |id: String| SearchRequest {

@@ -15,7 +15,9 @@ use crate::operator::{cli_actor, read_secret, rejection_path};
 
 #[derive(Subcommand)]
 pub enum CoverCommand {
-    /// Import a cover history file (参保历史, CSV or XLSX): one row per person and benefit year.
+    /// Import a cover history file (参保历史: one row per person and benefit year) or a special
+    /// situation file (参保特殊情形: exempt groups, moves from employee insurance), CSV or XLSX,
+    /// told apart by their headers (docs/rules-2025.md).
     Import {
         #[arg(long)]
         region: String,
@@ -52,7 +54,7 @@ pub async fn cover(storage: &dyn Storage, command: CoverCommand) -> anyhow::Resu
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             println!(
-                "读取 {} 行：写入 {} 条参保历史，未通过 {}",
+                "读取 {} 行：写入 {} 条，未通过 {}",
                 report.rows_read, report.written, report.rejected
             );
             if report.rejected > 0 {
@@ -108,6 +110,9 @@ pub async fn cover(storage: &dyn Storage, command: CoverCommand) -> anyhow::Resu
             }
             if !any {
                 println!("  无记录（首次参保）");
+            }
+            for line in cover.situations_zh() {
+                println!("特殊情形：{line}");
             }
             match &cover.start {
                 Ok(start) => println!("今天（{today}）缴费：{}", start.summary_zh()),

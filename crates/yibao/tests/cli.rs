@@ -223,10 +223,7 @@ fn a_cover_history_is_imported_and_a_persons_cover_shown_without_the_id_on_the_c
         None,
     );
     assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("读取 4 行：写入 3 条参保历史，未通过 1"),
-        "{out}"
-    );
+    assert!(out.contains("读取 4 行：写入 3 条，未通过 1"), "{out}");
     let rejected = std::fs::read_to_string(dir.path().join("history.rejected.csv")).unwrap();
     assert!(
         rejected.contains("INVALID_YEAR") && rejected.contains("待遇年度"),
@@ -251,6 +248,29 @@ fn a_cover_history_is_imported_and_a_persons_cover_shown_without_the_id_on_the_c
         "{out}"
     );
     assert!(out.contains("大病保险最高支付限额提高"), "{out}");
+    // The special situation file is told apart by its header and shown with the person.
+    std::fs::write(
+        dir.path().join("situations.csv"),
+        format!("身份证号码,情形,日期,职工医保连续月数\n{id},职工医保转入,2024-12-31,36\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run_in(
+        dir.path(),
+        &["cover", "import", "--region", "460100", "situations.csv"],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("读取 1 行：写入 1 条，未通过 0"), "{out}");
+    let (code, out, err) = run_in(
+        dir.path(),
+        &["cover", "show", "--region", "460100", "--fee-year", "2027"],
+        Some(&format!("{id}\n")),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("特殊情形：由职工医保转入（职工医保至 2024-12-31 止，此前连续参保 36 个月）"),
+        "{out}"
+    );
 }
 
 #[test]

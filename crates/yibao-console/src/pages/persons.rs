@@ -429,6 +429,8 @@ pub struct CoverPanel {
     pub fee_year: u16,
     /// (benefit year, how insured).
     pub history: Vec<(u16, String)>,
+    /// Imported special situations (exempt groups, a move from employee insurance).
+    pub situations: Vec<String>,
     pub start: String,
     pub back_payment: Option<String>,
     pub reward: String,
@@ -487,6 +489,7 @@ impl CoverPanel {
         Ok(Some(CoverPanel {
             fee_year: policy.fee_year().get(),
             history,
+            situations: cover.situations_zh(),
             start: match &cover.start {
                 Ok(start) => start.summary_zh(),
                 Err(refusal) => refusal.to_string(),

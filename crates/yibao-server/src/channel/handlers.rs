@@ -131,7 +131,7 @@ pub async fn search(
             && policies.contains_key(&(p.region, p.fee_year))
             && !histories.contains_key(&p.region)
         {
-            histories.insert(p.region, state.storage.cover_history(p.region, &id).await?);
+            histories.insert(p.region, state.storage.stored_cover(p.region, &id).await?);
         }
     }
     let payables: Vec<PayableAnswer> =

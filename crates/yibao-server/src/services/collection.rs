@@ -427,7 +427,7 @@ async fn cover_notes(
         if policies.contains_key(&(v.payable.region, v.payable.fee_year))
             && !histories.contains_key(&key)
         {
-            let history = state.storage.cover_history(key.0, &key.1).await?;
+            let history = state.storage.stored_cover(key.0, &key.1).await?;
             histories.insert(key, history);
         }
     }

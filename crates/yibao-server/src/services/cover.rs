@@ -8,13 +8,17 @@ use std::path::Path;
 use chrono::NaiveDate;
 use serde::Serialize;
 use utoipa::ToSchema;
-use yibao_domain::cover_history_file::{parse_history_row, HistoryHeader, HistoryRow};
+use yibao_domain::cover_history_file::{
+    parse_history_row, parse_situation_row, HistoryHeader, HistoryRow, SituationHeader,
+    SituationRow,
+};
 use yibao_domain::{
     back_payment_offer, cover_start, critical_illness_raise, BackPaymentOffer, Category,
     CoverFacts, CoverHistory, CoverRefusal, CoverStart, FeePolicy, IdNumber, RegionCode,
     RewardBreakdown,
 };
 use yibao_roster_file::{HeaderFit, Limits, RosterReader};
+use yibao_storage::cover_history::StoredCover;
 use yibao_storage::Storage;
 
 use super::roster_import::{Rejection, Rejections};
@@ -53,16 +57,17 @@ impl CoverHistoryImport {
 }
 
 fn header_fit(cells: &[String]) -> HeaderFit {
-    if HistoryHeader::find(cells).is_ok() {
+    if HistoryHeader::find(cells).is_ok() || SituationHeader::find(cells).is_some() {
         HeaderFit::Fits
     } else {
         HeaderFit::No
     }
 }
 
-/// Imports a cover history file (CSV or XLSX, `docs/rules-2025.md`) into `region`: every row read
-/// and checked first, the accepted ones then written in one transaction, so a file that cannot be
-/// read writes nothing. A person-year twice in the file is refused the second time. Audited
+/// Imports a cover history file or a special situation file (CSV or XLSX, `docs/rules-2025.md`;
+/// told apart by their headers) into `region`: every row read and checked first, the accepted
+/// ones then written in one transaction, so a file that cannot be read writes nothing. A
+/// person-year (or a person's situation) twice in the file is refused the second time. Audited
 /// `cover_history.import` with the counts.
 pub async fn import_cover_history(
     storage: &dyn Storage,
@@ -77,54 +82,71 @@ pub async fn import_cover_history(
     }
     let mut reader = RosterReader::open_finding(path, limits, &header_fit)
         .map_err(|e| ServiceError::new(ErrorCode::BadRosterFile, e.to_string()))?;
-    let header = HistoryHeader::find(reader.header())
-        .map_err(|e| ServiceError::new(ErrorCode::BadRosterHeader, e.to_string()))?;
     let header_cells = reader.header().to_vec();
-    let mut accepted: Vec<HistoryRow> = Vec::new();
-    let mut seen: HashSet<(IdNumber, u16)> = HashSet::new();
+    let situations = SituationHeader::find(&header_cells);
+    let history = match situations {
+        Some(_) => None,
+        None => Some(
+            HistoryHeader::find(&header_cells)
+                .map_err(|e| ServiceError::new(ErrorCode::BadRosterHeader, e.to_string()))?,
+        ),
+    };
+    let mut years: Vec<HistoryRow> = Vec::new();
+    let mut moves: Vec<SituationRow> = Vec::new();
+    let mut seen: HashSet<(IdNumber, String)> = HashSet::new();
     let mut rejections = Rejections::default();
     let mut rows_read = 0u64;
     let mut rejected = 0u64;
     for row in &mut reader {
         let row = row.map_err(|e| ServiceError::new(ErrorCode::BadRosterFile, e.to_string()))?;
         rows_read += 1;
-        match parse_history_row(&header, &row.cells, today) {
-            Ok(parsed) if seen.insert((parsed.id_number, parsed.year)) => accepted.push(parsed),
-            Ok(parsed) => {
+        let parsed = match (&history, &situations) {
+            (Some(header), _) => parse_history_row(header, &row.cells, today)
+                .map(|r| ((r.id_number, r.year.to_string()), Ok(r)))
+                .map_err(|e| (e.column.name_zh(), e.code, e.reason)),
+            (None, Some(header)) => parse_situation_row(header, &row.cells, today)
+                .map(|r| ((r.id_number, r.situation.code().to_owned()), Err(r)))
+                .map_err(|e| (e.column, e.code, e.reason)),
+            (None, None) => continue,
+        };
+        match parsed {
+            Ok((key, parsed)) if seen.insert(key.clone()) => match parsed {
+                Ok(year) => years.push(year),
+                Err(situation) => moves.push(situation),
+            },
+            Ok(_) => {
                 rejected += 1;
                 rejections.add(
                     row.row_number,
                     "",
                     "DUPLICATE_ROW",
-                    format!(
-                        "同一人的{}年度在文件中出现了不止一次，以先出现的一行为准",
-                        parsed.year
-                    ),
+                    "同一人的同一年度（或同一情形）在文件中出现了不止一次，以先出现的一行为准"
+                        .to_owned(),
                     Some(&row.cells),
                 );
             }
-            Err(e) => {
+            Err((column, code, reason)) => {
                 rejected += 1;
-                rejections.add(
-                    row.row_number,
-                    e.column.name_zh(),
-                    e.code,
-                    e.reason,
-                    Some(&row.cells),
-                );
+                rejections.add(row.row_number, column, code, reason, Some(&row.cells));
             }
         }
     }
-    let written = storage
-        .put_cover_history(region, &accepted, chrono::Utc::now().timestamp())
-        .await?;
+    let now = chrono::Utc::now().timestamp();
+    let written = if history.is_some() {
+        storage.put_cover_history(region, &years, now).await?
+    } else {
+        storage.put_cover_situations(region, &moves, now).await?
+    };
     super::record_audit(
         storage,
         actor,
         "cover_history.import",
         Some(region),
         &region.to_string(),
-        serde_json::json!({ "rows_read": rows_read, "written": written, "rejected": rejected }),
+        serde_json::json!({
+            "file": if history.is_some() { "history" } else { "situations" },
+            "rows_read": rows_read, "written": written, "rejected": rejected,
+        }),
     )
     .await?;
     Ok(CoverHistoryImport {
@@ -142,6 +164,9 @@ pub async fn import_cover_history(
 #[derive(Debug, Clone)]
 pub struct PersonCover {
     pub history: CoverHistory,
+    /// Exempt-group memberships and a move from employee insurance, as imported.
+    pub claims: Vec<yibao_domain::ExemptClaim>,
+    pub left_employee: Option<yibao_domain::LeftEmployee>,
     /// When cover starts if the person pays on `on`, or why the year cannot be bought that day.
     pub start: Result<CoverStart, CoverRefusal>,
     pub offer: BackPaymentOffer,
@@ -150,21 +175,22 @@ pub struct PersonCover {
 }
 
 /// The rules applied to what yibao knows of the person: their history (imported years and paid
-/// payables), their birth date and whether they are an adult. Exempt-group evidence, moves from
-/// employee insurance and claims are not imported yet, so none is taken into account.
+/// payables), their imported situations (exempt groups, a move from employee insurance), their
+/// birth date and whether they are an adult. Claims are not imported yet: the zero-claim reward
+/// counts none.
 pub fn person_cover(
     policy: &FeePolicy,
     id_number: &IdNumber,
-    history: CoverHistory,
+    stored: StoredCover,
     on: NaiveDate,
 ) -> PersonCover {
     let birth = id_number.birth_date();
     let facts = CoverFacts {
         birth_date: Some(birth),
         adult: policy.category_for(birth, false) == Category::Adult,
-        history,
-        claims: Vec::new(),
-        left_employee: None,
+        history: stored.history,
+        claims: stored.claims,
+        left_employee: stored.left_employee,
     };
     let start = cover_start(policy, &facts, on);
     let offer = back_payment_offer(policy, &facts);
@@ -176,6 +202,8 @@ pub fn person_cover(
     );
     PersonCover {
         history: facts.history,
+        claims: facts.claims,
+        left_employee: facts.left_employee,
         start,
         offer,
         reward,
@@ -183,18 +211,41 @@ pub fn person_cover(
     }
 }
 
-/// A person's cover for one payable, read and decided: one statement for the history.
+/// A person's cover for one payable, read and decided: one statement for what is stored.
 pub async fn read_person_cover(
     storage: &dyn Storage,
     policy: &FeePolicy,
     id_number: &IdNumber,
     on: NaiveDate,
 ) -> Result<PersonCover, ServiceError> {
-    let history = storage.cover_history(policy.region(), id_number).await?;
-    Ok(person_cover(policy, id_number, history, on))
+    let stored = storage.stored_cover(policy.region(), id_number).await?;
+    Ok(person_cover(policy, id_number, stored, on))
 }
 
 impl PersonCover {
+    /// The imported situations in Chinese, one line each.
+    pub fn situations_zh(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .claims
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}（{} {}）",
+                    c.group.name_zh(),
+                    c.group.event_zh(),
+                    c.event_date
+                )
+            })
+            .collect();
+        if let Some(left) = &self.left_employee {
+            lines.push(format!(
+                "由职工医保转入（职工医保至 {} 止，此前连续参保 {} 个月）",
+                left.ended_on, left.continuous_months
+            ));
+        }
+        lines
+    }
+
     /// The answer a search gives for the payable (an addition to protocol v1).
     pub fn answer(&self) -> crate::channel::answers::CoverAnswer {
         use crate::channel::answers::CoverAnswer;
