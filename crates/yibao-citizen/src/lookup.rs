@@ -216,17 +216,15 @@ pub(crate) async fn find(
     }
     let today = state.clock.today();
     let now = state.clock.now().timestamp();
-    // The 2025 rules: the person's history, read once per region with something still to pay.
-    let mut histories = BTreeMap::new();
-    for v in &views {
-        let region = v.payable.region;
-        if v.payable.status.is_payable()
-            && policies.contains_key(&(region, v.payable.fee_year))
-            && !histories.contains_key(&region)
-        {
-            histories.insert(region, state.storage.stored_cover(region, id).await?);
-        }
-    }
+    // The 2025 rules: when cover would start, for what can still be paid.
+    let covers = yibao_server::services::cover::covers_for(
+        state.storage.as_ref(),
+        &views,
+        &policies,
+        today,
+        |v| v.payable.status.is_payable(),
+    )
+    .await?;
     let mut payables: Vec<PayableCard> = views
         .iter()
         .map(|v| {
@@ -243,17 +241,10 @@ pub(crate) async fn find(
             card.pay_online = card.status == "unpaid"
                 && site_regions.iter().any(|r| r == v.payable.region.as_str())
                 && policy.is_some_and(|p| p.accepts_payment_on(today));
-            if let (true, Some(policy), Some(history)) = (
-                matches!(card.status, "unpaid" | "locked"),
-                policy,
-                histories.get(&v.payable.region),
-            ) {
-                let cover = yibao_server::services::cover::person_cover(
-                    policy,
-                    id,
-                    history.clone(),
-                    today,
-                );
+            if let Some(cover) = covers
+                .get(&v.payable.payable_id)
+                .filter(|_| matches!(card.status, "unpaid" | "locked"))
+            {
                 card.cover = Some(match &cover.start {
                     Ok(start) => (
                         format!("今天缴费，{}", start.summary_zh()),

@@ -1,7 +1,5 @@
 //! Handlers of the channel protocol. Every answer follows the spec's field names exactly.
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
@@ -120,52 +118,40 @@ pub async fn search(
     };
     let policies = policies_for(&state, &views).await?;
     let now = state.clock.now().timestamp();
-    let today = state.clock.today();
-    // The 2025 rules: when cover would start, for what can still be paid. One read of the person's
-    // history per region that has such a payable.
-    let mut histories = HashMap::new();
-    for v in &views {
-        let p = &v.payable;
-        let open = matches!(p.channel_status(now), "unpaid" | "locked");
-        if open
-            && policies.contains_key(&(p.region, p.fee_year))
-            && !histories.contains_key(&p.region)
-        {
-            histories.insert(p.region, state.storage.stored_cover(p.region, &id).await?);
-        }
-    }
-    let payables: Vec<PayableAnswer> =
-        views
-            .iter()
-            .map(|v| {
-                let p = &v.payable;
-                let policy = policies.get(&(p.region, p.fee_year));
-                let window = policy.map(|p| p.window());
-                let open = matches!(p.channel_status(now), "unpaid" | "locked");
-                let cover = policy.filter(|_| open).zip(histories.get(&p.region)).map(
-                    |(policy, history)| {
-                        crate::services::cover::person_cover(policy, &id, history.clone(), today)
-                            .answer()
-                    },
-                );
-                PayableAnswer {
-                    payable_id: p.payable_id.clone(),
-                    item: "resident_medical".to_owned(),
-                    item_name: "城乡居民基本医疗保险".to_owned(),
-                    fee_year: i32::from(p.fee_year.get()),
-                    region: p.region.to_string(),
-                    region_name: v.region_name.clone(),
-                    amount: p.amount_fen.as_fen(),
-                    components: components(p),
-                    status: p.channel_status(now).to_owned(),
-                    window: window.map(|w| Window {
-                        opens: w.opens(),
-                        closes: w.closes(),
-                    }),
-                    cover,
-                }
-            })
-            .collect();
+    // The 2025 rules: when cover would start, for what can still be paid.
+    let covers = crate::services::cover::covers_for(
+        state.storage.as_ref(),
+        &views,
+        &policies,
+        state.clock.today(),
+        |v| matches!(v.payable.channel_status(now), "unpaid" | "locked"),
+    )
+    .await?;
+    let payables: Vec<PayableAnswer> = views
+        .iter()
+        .map(|v| {
+            let p = &v.payable;
+            let policy = policies.get(&(p.region, p.fee_year));
+            let window = policy.map(|p| p.window());
+            let cover = covers.get(&p.payable_id).map(|c| c.answer());
+            PayableAnswer {
+                payable_id: p.payable_id.clone(),
+                item: "resident_medical".to_owned(),
+                item_name: "城乡居民基本医疗保险".to_owned(),
+                fee_year: i32::from(p.fee_year.get()),
+                region: p.region.to_string(),
+                region_name: v.region_name.clone(),
+                amount: p.amount_fen.as_fen(),
+                components: components(p),
+                status: p.channel_status(now).to_owned(),
+                window: window.map(|w| Window {
+                    opens: w.opens(),
+                    closes: w.closes(),
+                }),
+                cover,
+            }
+        })
+        .collect();
     Ok(Json(SearchAnswer { insured, payables }))
 }
 

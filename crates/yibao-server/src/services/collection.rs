@@ -409,8 +409,8 @@ pub async fn take_payment_report(
 }
 
 /// When cover starts for each of `ids` if a payment on `paid_on` pays it (the 2025 rules), in
-/// `ids` order, for the receipt and the posting: one read of each person's history. `None` for a
-/// payable of a year without a fee policy.
+/// `ids` order, for the receipt and the posting. `None` for a payable of a year without a fee
+/// policy.
 async fn cover_notes(
     state: &AppState,
     views: &[PayableView],
@@ -421,25 +421,14 @@ async fn cover_notes(
         return Ok(Vec::new());
     }
     let policies = policies_for(state, views).await?;
-    let mut histories = HashMap::new();
-    for v in views {
-        let key = (v.payable.region, v.payable.id_number);
-        if policies.contains_key(&(v.payable.region, v.payable.fee_year))
-            && !histories.contains_key(&key)
-        {
-            let history = state.storage.stored_cover(key.0, &key.1).await?;
-            histories.insert(key, history);
-        }
-    }
+    let covers = super::cover::covers_for(state.storage.as_ref(), views, &policies, paid_on, |v| {
+        ids.contains(&v.payable.payable_id)
+    })
+    .await?;
     Ok(ids
         .iter()
         .map(|id| {
-            let v = views.iter().find(|v| &v.payable.payable_id == id)?;
-            let policy = policies.get(&(v.payable.region, v.payable.fee_year))?;
-            let history = histories.get(&(v.payable.region, v.payable.id_number))?;
-            let answer =
-                super::cover::person_cover(policy, &v.payable.id_number, history.clone(), paid_on)
-                    .answer();
+            let answer = covers.get(id)?.answer();
             Some(CoverNote {
                 starts_on: answer.starts_on,
                 code: answer.code,

@@ -2,7 +2,8 @@
 //! person for a payable: their history, when cover would start if they paid today, what buying back
 //! gap years would do, and the raise of their critical-illness cap.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use chrono::NaiveDate;
@@ -14,10 +15,11 @@ use yibao_domain::cover_history_file::{
 };
 use yibao_domain::{
     back_payment_offer, cover_start, critical_illness_raise, BackPaymentOffer, Category,
-    CoverFacts, CoverHistory, CoverRefusal, CoverStart, FeePolicy, IdNumber, RegionCode,
+    CoverFacts, CoverHistory, CoverRefusal, CoverStart, FeePolicy, FeeYear, IdNumber, RegionCode,
     RewardBreakdown,
 };
 use yibao_roster_file::{HeaderFit, Limits, RosterReader};
+use yibao_storage::collection::PayableView;
 use yibao_storage::cover_history::StoredCover;
 use yibao_storage::Storage;
 
@@ -209,6 +211,37 @@ pub fn person_cover(
         reward,
         on,
     }
+}
+
+/// The rules' answer on `on` for each of `views` that `wanted` picks and whose year has a policy
+/// in `policies`, by payable id: one read of what is stored per person and region among them.
+/// Used by searches, the citizen site and payment reports alike.
+pub async fn covers_for(
+    storage: &dyn Storage,
+    views: &[PayableView],
+    policies: &HashMap<(RegionCode, FeeYear), FeePolicy>,
+    on: NaiveDate,
+    wanted: impl Fn(&PayableView) -> bool,
+) -> Result<HashMap<String, PersonCover>, ServiceError> {
+    let mut stored: HashMap<(RegionCode, IdNumber), StoredCover> = HashMap::new();
+    let mut covers = HashMap::new();
+    for v in views.iter().filter(|v| wanted(v)) {
+        let p = &v.payable;
+        let Some(policy) = policies.get(&(p.region, p.fee_year)) else {
+            continue;
+        };
+        let person = match stored.entry((p.region, p.id_number)) {
+            Entry::Occupied(known) => known.get().clone(),
+            Entry::Vacant(unknown) => unknown
+                .insert(storage.stored_cover(p.region, &p.id_number).await?)
+                .clone(),
+        };
+        covers.insert(
+            p.payable_id.clone(),
+            person_cover(policy, &p.id_number, person, on),
+        );
+    }
+    Ok(covers)
 }
 
 /// A person's cover for one payable, read and decided: one statement for what is stored.
