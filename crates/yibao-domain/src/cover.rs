@@ -101,8 +101,15 @@ impl CoverHistory {
         self.years.iter().map(|(y, c)| (*y, *c))
     }
 
-    pub fn bought_back_years(&self) -> impl Iterator<Item = u16> + '_ {
-        self.bought_back.iter().copied()
+    /// Every year on record or bought back, oldest first: the year, its cover (a bought-back year
+    /// not otherwise on record is not insured), and whether it was bought back.
+    pub fn entries(&self) -> Vec<(u16, YearCover, bool)> {
+        let mut years: BTreeSet<u16> = self.years.keys().copied().collect();
+        years.extend(self.bought_back.iter().copied());
+        years
+            .into_iter()
+            .map(|y| (y, self.cover_in(y), self.is_bought_back(y)))
+            .collect()
     }
 
     /// The first insured year before `before`, if any.

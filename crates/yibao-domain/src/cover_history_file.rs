@@ -19,13 +19,6 @@ pub enum HistoryColumn {
 }
 
 impl HistoryColumn {
-    pub const ALL: [HistoryColumn; 4] = [
-        HistoryColumn::IdNumber,
-        HistoryColumn::Year,
-        HistoryColumn::Cover,
-        HistoryColumn::BoughtBack,
-    ];
-
     /// The name the documentation and the rejection file use.
     pub fn name_zh(self) -> &'static str {
         self.names()[0]
@@ -39,10 +32,11 @@ impl HistoryColumn {
             HistoryColumn::BoughtBack => &["补缴修复", "已补缴"],
         }
     }
+}
 
-    pub fn required(self) -> bool {
-        self != HistoryColumn::BoughtBack
-    }
+/// Where a column is in a file's header: the first cell that is one of its accepted names.
+fn column_of(header: &[String], names: &[&str]) -> Option<usize> {
+    header.iter().position(|h| names.contains(&h.trim()))
 }
 
 /// Where each column is in a file's header.
@@ -65,11 +59,7 @@ impl MissingHistoryColumn {
 
 impl HistoryHeader {
     pub fn find(header: &[String]) -> Result<HistoryHeader, MissingHistoryColumn> {
-        let position = |column: HistoryColumn| {
-            header
-                .iter()
-                .position(|h| column.names().contains(&h.trim()))
-        };
+        let position = |column: HistoryColumn| column_of(header, column.names());
         let required = |column: HistoryColumn| {
             position(column)
                 .ok_or_else(|| MissingHistoryColumn(column.name_zh(), column.names().join("、")))
@@ -238,11 +228,7 @@ const SITUATION_COLUMNS: [(&str, &[&str]); 5] = [
 impl SituationHeader {
     /// The header of a situation file, or `None` when it is not one (a history file, say).
     pub fn find(header: &[String]) -> Option<SituationHeader> {
-        let position = |i: usize| {
-            header
-                .iter()
-                .position(|h| SITUATION_COLUMNS[i].1.contains(&h.trim()))
-        };
+        let position = |i: usize| column_of(header, SITUATION_COLUMNS[i].1);
         Some(SituationHeader {
             id_number: position(0)?,
             situation: position(1)?,

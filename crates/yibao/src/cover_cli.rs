@@ -93,22 +93,12 @@ pub async fn cover(storage: &dyn Storage, command: CoverCommand) -> anyhow::Resu
             .await?;
             println!("{}（统筹区 {region}，{fee_year} 年度）", id.masked());
             println!("参保历史：");
-            let mut any = false;
-            for (year, c) in cover.history.years() {
-                any = true;
-                let bought = if cover.history.is_bought_back(year) {
-                    "（已补缴修复）"
-                } else {
-                    ""
-                };
+            let entries = cover.history.entries();
+            for (year, c, bought) in &entries {
+                let bought = if *bought { "（已补缴修复）" } else { "" };
                 println!("  {year}：{}{bought}", c.name_zh());
             }
-            for year in cover.history.bought_back_years() {
-                if cover.history.years().all(|(y, _)| y != year) {
-                    println!("  {year}：未参保（已补缴修复）");
-                }
-            }
-            if !any {
+            if entries.is_empty() {
                 println!("  无记录（首次参保）");
             }
             for line in cover.situations_zh() {

@@ -467,11 +467,13 @@ impl CoverPanel {
             today,
         )
         .await?;
-        let mut history: Vec<(u16, String)> = cover
+        let history: Vec<(u16, String)> = cover
             .history
-            .years()
-            .map(|(year, c)| {
-                let bought = if cover.history.is_bought_back(year) {
+            .entries()
+            .into_iter()
+            .rev()
+            .map(|(year, c, bought)| {
+                let bought = if bought {
                     "（已补缴修复，该年度不享受待遇）"
                 } else {
                     ""
@@ -479,12 +481,6 @@ impl CoverPanel {
                 (year, format!("{}{bought}", c.name_zh()))
             })
             .collect();
-        for year in cover.history.bought_back_years() {
-            if !history.iter().any(|(y, _)| *y == year) {
-                history.push((year, "未参保（已补缴修复，该年度不享受待遇）".to_owned()));
-            }
-        }
-        history.sort_by_key(|(y, _)| std::cmp::Reverse(*y));
         let offer = &cover.offer;
         Ok(Some(CoverPanel {
             fee_year: policy.fee_year().get(),
