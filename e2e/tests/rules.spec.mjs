@@ -25,6 +25,21 @@ test('a lapsed resident: history, wait and back-payment in the console', async (
   await cover.scrollIntoViewIfNeeded();
   await shot(page, '95-rules-person-cover');
   await accessible(page);
+  // While the year's contribution is unpaid, the gap years worth buying back are offered, ticked.
+  const buyBack = page.getByRole('button', { name: '核定补缴' });
+  if (await buyBack.count() > 0) {
+    await expect(page.getByRole('checkbox', { name: '补缴2026年度' })).toBeChecked();
+    await page.getByRole('checkbox', { name: '补缴2025年度' }).uncheck();
+    await buyBack.click();
+    await expect(page.locator('.alert.ok')).toContainText('已核定补缴');
+    const payables = page.getByRole('region', { name: '应缴记录' });
+    await expect(payables).toContainText('补缴2026年度');
+    await expect(payables).not.toContainText('补缴2025年度');
+    await expect(cover).toContainText('2026年度待缴');
+    await payables.scrollIntoViewIfNeeded();
+    await shot(page, '97-rules-back-payment-created');
+    await accessible(page);
+  }
   w.assertClean();
 });
 
@@ -44,6 +59,10 @@ test('a lapsed resident sees on a phone when cover would start before paying', a
     await expect(result).toContainText('待遇：今天缴费');
     await expect(result).toContainText('等待期');
     await expect(result).toContainText('补缴的年度本身不享受医保待遇');
+    // A back-payment the station created shows as its own card, saying it buys no cover.
+    if ((await result.getByText('补缴2026年度 城乡居民基本医疗保险').count()) > 0) {
+      await expect(result).toContainText('不享受2026年度医保待遇');
+    }
   }
   await shot(page, '96-rules-citizen-cover');
   await accessible(page);
@@ -51,4 +70,20 @@ test('a lapsed resident sees on a phone when cover would start before paying', a
   expect(width).toBeLessThanOrEqual(375);
   w.assertClean();
   await context.close();
+});
+
+test('the dashboard counts a region\'s payment reminders by outcome', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  await page.getByLabel('统筹区', { exact: true }).selectOption('460100');
+  await page.getByRole('button', { name: '查看' }).click();
+  const reminders = page.getByRole('region', { name: '缴费提醒短信' });
+  await expect(reminders).toBeVisible();
+  for (const label of ['已发送', '发送失败', '已缴费未发送', '待发送']) {
+    await expect(reminders).toContainText(label);
+  }
+  await reminders.scrollIntoViewIfNeeded();
+  await shot(page, '98-rules-reminder-counts');
+  await accessible(page);
+  w.assertClean();
 });

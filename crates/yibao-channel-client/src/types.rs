@@ -171,6 +171,19 @@ pub struct Payable {
     /// Absent from servers that do not send it.
     #[serde(default)]
     pub cover: Option<CoverIfPaid>,
+    /// An addition to v1 (the 2025 rules): present on a back-payment (补缴修复) of a gap year.
+    /// Absent from servers that do not send it.
+    #[serde(default)]
+    pub back_payment: Option<BackPayment>,
+}
+
+/// A back-payment (补缴修复): it buys back `buys_back_year`, which stays without cover, and
+/// shortens the wait of the payable's fee year.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackPayment {
+    pub buys_back_year: u16,
+    /// Chinese, for the screen.
+    pub text: String,
 }
 
 /// When cover (待遇) would start if a payable were paid on `if_paid_on`.

@@ -67,6 +67,8 @@ pub struct PayableCard {
     pub cover: Option<(String, bool)>,
     /// What buying back gap years would do (补缴修复), when any would shorten the wait.
     pub back_payment: Option<String>,
+    /// A back-payment (补缴修复) of this gap year, not the year's contribution.
+    pub bought_back_year: Option<u16>,
 }
 
 /// The answer to a lookup that matched.
@@ -222,6 +224,7 @@ pub(crate) async fn find(
         &views,
         &policies,
         today,
+        yibao_server::services::cover::BackPaymentsWith::Offered,
         |v| v.payable.status.is_payable(),
     )
     .await?;
@@ -338,6 +341,10 @@ fn card(
         payable_id: v.payable.payable_id.clone(),
         amount_fen: v.payable.amount_fen.as_fen(),
         cover: None,
-        back_payment: None,
+        back_payment: v
+            .payable
+            .buys_back()
+            .map(|year| yibao_domain::back_payment_text_zh(year, v.payable.fee_year.get())),
+        bought_back_year: v.payable.buys_back(),
     }
 }

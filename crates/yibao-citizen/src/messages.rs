@@ -6,7 +6,7 @@
 //! page `/demo/mailbox` and for the tests. A message's text, which may hold a code, is never
 //! logged; a sent or abandoned message's text is erased from the outbox.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +21,9 @@ use crate::render;
 /// Messages handed to the sender in one round, and the time between rounds.
 pub const MESSAGES_PER_ROUND: i64 = 100;
 pub const DELIVERY_ROUND_SECONDS: u64 = 2;
+/// Time between two rounds that queue the day's payment reminders (a round run again in the
+/// same interval queues nothing twice).
+pub const REMINDER_ROUND_SECONDS: u64 = 3600;
 /// Attempts before a message is given up.
 pub const MAX_MESSAGE_ATTEMPTS: i32 = 5;
 /// Messages the demo mailbox keeps (the oldest go first).
@@ -162,8 +165,32 @@ pub async fn deliver_messages(
     let accounts = state.storage.citizen_accounts();
     let now = state.clock.now().timestamp();
     let due = accounts.due_messages(now, MESSAGES_PER_ROUND).await?;
+    // A payment reminder whose payable was paid since it was queued is not sent: one read of the
+    // round's reminded payables.
+    let reminded: Vec<String> = due.iter().filter_map(|m| m.payable_id.clone()).collect();
+    let still_payable: HashSet<String> = if reminded.is_empty() {
+        HashSet::new()
+    } else {
+        state
+            .storage
+            .payables_by_id(&reminded)
+            .await?
+            .into_iter()
+            .filter(|v| v.payable.status.is_payable())
+            .map(|v| v.payable.payable_id)
+            .collect()
+    };
     let mut sent = 0;
     for m in due {
+        if m.payable_id
+            .as_ref()
+            .is_some_and(|p| !still_payable.contains(p))
+        {
+            accounts
+                .message_cancelled(m.region.as_str(), &m.message_id)
+                .await?;
+            continue;
+        }
         match sender.send(&m.message_id, &m.phone, &m.body).await {
             Ok(()) => {
                 accounts
@@ -193,8 +220,9 @@ pub async fn deliver_messages(
     Ok(sent)
 }
 
-/// Runs [`deliver_messages`] every [`DELIVERY_ROUND_SECONDS`], and once a minute forgets expired
-/// sign-in sessions and codes, for as long as the process runs.
+/// Runs [`deliver_messages`] every [`DELIVERY_ROUND_SECONDS`], once a minute forgets expired
+/// sign-in sessions and codes, and once every [`REMINDER_ROUND_SECONDS`] (and at start) queues
+/// the payment reminders due that day, for as long as the process runs.
 pub fn spawn_delivery(state: AppState, sender: Arc<dyn MessageSender>) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(DELIVERY_ROUND_SECONDS));
@@ -203,6 +231,26 @@ pub fn spawn_delivery(state: AppState, sender: Arc<dyn MessageSender>) {
             every.tick().await;
             if let Err(err) = deliver_messages(&state, sender.as_ref()).await {
                 tracing::warn!(code = err.code.as_str(), "text messages not delivered");
+            }
+            if rounds.is_multiple_of(REMINDER_ROUND_SECONDS / DELIVERY_ROUND_SECONDS) {
+                let (today, now) = (state.clock.today(), state.clock.now().timestamp());
+                match yibao_server::services::reminders::queue_due_reminders(
+                    state.storage.as_ref(),
+                    today,
+                    now,
+                )
+                .await
+                {
+                    Ok(rounds) => {
+                        let queued: u64 = rounds.iter().map(|r| r.queued).sum();
+                        if queued > 0 {
+                            tracing::info!(queued, "payment reminders queued");
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(code = err.code.as_str(), "payment reminders not queued")
+                    }
+                }
             }
             rounds += 1;
             if rounds.is_multiple_of(60 / DELIVERY_ROUND_SECONDS) {

@@ -67,6 +67,10 @@ pub fn router(policy: CookiePolicy) -> Router<AppState> {
             post(pages::persons::reassess),
         )
         .route(
+            "/console/persons/{region}/{id}/buy-back",
+            post(pages::persons::buy_back),
+        )
+        .route(
             "/console/persons/{region}/{id}/refund",
             post(pages::persons::refund),
         )

@@ -14,7 +14,8 @@ use crate::cover_rules::{
     september_first, year_start, CoverRules, ExemptGroup, ExemptStart, GapRules, GapYearCount,
     InWindowAnchor, NewbornStart, PastYearEnd, RewardRules, StartRule, WaitingRules,
 };
-use crate::fee::{FeePolicy, FeeYear};
+use crate::enrolment::Assessment;
+use crate::fee::{Category, Component, FeePolicy, FeeYear};
 use crate::money::Fen;
 
 /// How a person was insured in one year.
@@ -684,6 +685,10 @@ pub enum BackPaymentRefusal {
     AlreadyBought { year: u16 },
     #[error("补缴{year}年不能再缩短待遇等待期（已达最短等待期），不予补缴")]
     ShortensNothing { year: u16 },
+    #[error("没有可缩短待遇等待期的断保年度，无需补缴")]
+    NothingToBuy,
+    #[error("{fee_year}年度保费已缴纳，待遇享受时间已经确定，补缴不再缩短等待期")]
+    ContributionPaid { fee_year: u16 },
 }
 
 impl BackPaymentRefusal {
@@ -692,11 +697,74 @@ impl BackPaymentRefusal {
             BackPaymentRefusal::NotAGapYear { .. } => "NOT_A_GAP_YEAR",
             BackPaymentRefusal::AlreadyBought { .. } => "ALREADY_BOUGHT_BACK",
             BackPaymentRefusal::ShortensNothing { .. } => "BACK_PAYMENT_SHORTENS_NOTHING",
+            BackPaymentRefusal::NothingToBuy => "NOTHING_TO_BUY_BACK",
+            BackPaymentRefusal::ContributionPaid { .. } => "CONTRIBUTION_ALREADY_PAID",
         }
     }
 }
 
+/// The item's name on a payable or receipt (征收品目): the resident insurance, and for a
+/// back-payment the gap year it buys back.
+pub fn item_name_zh(bought_back_year: Option<u16>) -> String {
+    match bought_back_year {
+        Some(year) => format!("城乡居民基本医疗保险（补缴{year}年度）"),
+        None => "城乡居民基本医疗保险".to_owned(),
+    }
+}
+
+/// What a back-payment of `bought_year` does for `benefit_year`, for every screen and receipt.
+pub fn back_payment_text_zh(bought_year: u16, benefit_year: u16) -> String {
+    format!(
+        "补缴{bought_year}年度（补缴修复）：不享受{bought_year}年度医保待遇，该年度的医疗费用不予报销；\
+         在缴纳{benefit_year}年度保费之前或同时缴纳，可使{benefit_year}年度待遇等待期缩短1个月"
+    )
+}
+
+/// What one bought-back year costs (补缴修复): the benefit year's individual standard for the
+/// person's category, in full, without subsidy or relief (38号: 按当年个人缴费标准补缴，不享受
+/// 财政补助). The category is the one the person is assessed in for the benefit year.
+pub fn back_payment_assessment(policy: &FeePolicy, category: Category) -> Assessment {
+    let amount = policy.amount_for(category);
+    Assessment {
+        category,
+        amount: amount.total(),
+        components: [
+            (Component::Basic, amount.component(Component::Basic)),
+            (
+                Component::CriticalIllness,
+                amount.component(Component::CriticalIllness),
+            ),
+            (
+                Component::LongTermCare,
+                amount.component(Component::LongTermCare),
+            ),
+        ],
+        exempt: false,
+        relief_applied: None,
+        policy_amount: amount.total(),
+    }
+}
+
 impl BackPaymentOffer {
+    /// The years to sell for a request: each year named, checked; every effective year when none
+    /// is named. A year named twice is sold once.
+    pub fn years_to_sell(&self, requested: &[u16]) -> Result<Vec<u16>, BackPaymentRefusal> {
+        if requested.is_empty() {
+            if self.effective_years.is_empty() {
+                return Err(BackPaymentRefusal::NothingToBuy);
+            }
+            return Ok(self.effective_years.clone());
+        }
+        let mut years: Vec<u16> = Vec::with_capacity(requested.len());
+        for year in requested {
+            self.check(*year)?;
+            if !years.contains(year) {
+                years.push(*year);
+            }
+        }
+        Ok(years)
+    }
+
     /// Whether `year` may be bought back now.
     pub fn check(&self, year: u16) -> Result<(), BackPaymentRefusal> {
         if self.already_bought.contains(&year) {
@@ -875,6 +943,17 @@ mod tests {
 
     fn policy(rules: CoverRules, opens: NaiveDate, closes: NaiveDate, late: bool) -> FeePolicy {
         let amount = CategoryAmount::including(Fen::yuan(400).unwrap(), &[]).unwrap();
+        policy_of(amount, rules, opens, closes, late)
+    }
+
+    /// 青岛's 2027 policy with every category at `amount`.
+    fn policy_of(
+        amount: CategoryAmount,
+        rules: CoverRules,
+        opens: NaiveDate,
+        closes: NaiveDate,
+        late: bool,
+    ) -> FeePolicy {
         FeePolicy::new(FeePolicyInput {
             region: RegionCode::parse("370200").unwrap(),
             fee_year: FeeYear::new(2027).unwrap(),
@@ -993,6 +1072,43 @@ mod tests {
             Err(BackPaymentRefusal::NotAGapYear { year: 2019 })
         );
         assert_eq!(offer.check(2026), Ok(()));
+        assert_eq!(offer.years_to_sell(&[]), Ok(vec![2026]));
+        assert_eq!(offer.years_to_sell(&[2026, 2026]), Ok(vec![2026]));
+        assert_eq!(
+            offer.years_to_sell(&[2026, 2025]),
+            Err(BackPaymentRefusal::ShortensNothing { year: 2025 })
+        );
+        // Once every effective year is bought, nothing is left to sell.
+        let offer = back_payment_offer(&p, &bought(facts, &[2026]));
+        assert_eq!(
+            offer.years_to_sell(&[]),
+            Err(BackPaymentRefusal::NothingToBuy)
+        );
+    }
+
+    #[test]
+    fn a_year_bought_back_costs_the_individual_standard_without_subsidy() {
+        let amount = CategoryAmount::including(
+            Fen::yuan(400).unwrap(),
+            &[(Component::CriticalIllness, Fen::yuan(40).unwrap())],
+        )
+        .unwrap();
+        let p = policy_of(
+            amount,
+            CoverRules::default(),
+            d(2026, 9, 1),
+            d(2026, 12, 31),
+            true,
+        );
+        let a = back_payment_assessment(&p, Category::Adult);
+        assert_eq!(a.amount, Fen::yuan(400).unwrap());
+        assert_eq!(a.policy_amount, a.amount);
+        assert_eq!(
+            a.components[1],
+            (Component::CriticalIllness, Fen::yuan(40).unwrap())
+        );
+        assert_eq!(a.relief_applied, None);
+        assert!(!a.exempt);
     }
 
     #[test]

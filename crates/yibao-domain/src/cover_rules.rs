@@ -11,6 +11,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::fee::{CollectionWindow, FeeYear};
+pub use crate::reminders::ReminderRules;
 
 /// Every setting of the 2025 rules for one region and benefit year.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +29,8 @@ pub struct CoverRules {
     pub from_employee: FromEmployeeRules,
     /// The raises of the critical-illness cap (大病保险最高支付限额).
     pub rewards: RewardRules,
+    /// Text-message reminders (缴费提醒) before the window closes.
+    pub reminders: ReminderRules,
 }
 
 impl Default for CoverRules {
@@ -51,6 +54,7 @@ impl Default for CoverRules {
                 .collect(),
             from_employee: FromEmployeeRules::default(),
             rewards: RewardRules::default(),
+            reminders: ReminderRules::default(),
         }
     }
 }
@@ -403,6 +407,27 @@ impl CoverRules {
                 Ok(())
             }
         };
+        let r = &self.reminders;
+        if r.days_before_close > crate::reminders::MAX_DAYS_BEFORE_CLOSE {
+            return Err(CoverRulesError::new(
+                "reminders.days_before_close",
+                format!(
+                    "应为0至{}天，当前为{}",
+                    crate::reminders::MAX_DAYS_BEFORE_CLOSE,
+                    r.days_before_close
+                ),
+            ));
+        }
+        if !(1..=crate::reminders::MAX_INTERVAL_DAYS).contains(&r.interval_days) {
+            return Err(CoverRulesError::new(
+                "reminders.interval_days",
+                format!(
+                    "应为1至{}天，当前为{}",
+                    crate::reminders::MAX_INTERVAL_DAYS,
+                    r.interval_days
+                ),
+            ));
+        }
         let w = &self.waiting;
         months("waiting.fixed_months", w.fixed_months)?;
         months("waiting.months_per_gap_year", w.months_per_gap_year)?;
@@ -603,6 +628,15 @@ impl CoverRules {
             reward.push_str("，断保后已获激励保留");
         }
         lines.push(reward);
+        let r = &self.reminders;
+        lines.push(if r.days_before_close == 0 {
+            "缴费提醒：不发送".to_owned()
+        } else {
+            format!(
+                "缴费提醒：征缴期结束前{}天起，同一人每{}天至多提醒1次",
+                r.days_before_close, r.interval_days
+            )
+        });
         lines
     }
 
@@ -687,6 +721,18 @@ mod tests {
         assert_eq!(
             rules.check(year(), &window()).unwrap_err().field,
             "rewards.returning_share_percent"
+        );
+        let mut rules = CoverRules::default();
+        rules.reminders.interval_days = 0;
+        assert_eq!(
+            rules.check(year(), &window()).unwrap_err().field,
+            "reminders.interval_days"
+        );
+        let mut rules = CoverRules::default();
+        rules.reminders.days_before_close = 200;
+        assert_eq!(
+            rules.check(year(), &window()).unwrap_err().field,
+            "reminders.days_before_close"
         );
         let mut rules = CoverRules::default();
         rules.waiting.last_date = Some(d(2028, 1, 1));

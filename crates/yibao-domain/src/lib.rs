@@ -18,6 +18,7 @@ pub mod payment_report;
 pub mod person_name;
 pub mod reconciliation;
 pub mod region;
+pub mod reminders;
 pub mod reversal;
 pub mod roster;
 pub mod settlement;
@@ -28,9 +29,10 @@ pub use calendar::{
     FestivalFile, WorkingCalendar,
 };
 pub use cover::{
-    back_payment_offer, cover_start, critical_illness_raise, BackPaymentOffer, BackPaymentRefusal,
-    ClaimYear, CoverFacts, CoverHistory, CoverReason, CoverRefusal, CoverStart, ExemptClaim,
-    LeftEmployee, RewardBreakdown, WaitMonths, YearCover,
+    back_payment_assessment, back_payment_offer, back_payment_text_zh, cover_start,
+    critical_illness_raise, item_name_zh, BackPaymentOffer, BackPaymentRefusal, ClaimYear,
+    CoverFacts, CoverHistory, CoverReason, CoverRefusal, CoverStart, ExemptClaim, LeftEmployee,
+    RewardBreakdown, WaitMonths, YearCover,
 };
 pub use cover_rules::{CoverRules, CoverRulesError, ExemptGroup};
 pub use enrolment::{

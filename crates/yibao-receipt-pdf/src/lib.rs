@@ -31,6 +31,7 @@
 //!     issuer: "国家税务总局南通市税务局",
 //!     region_name: "南通市海门区",
 //!     cover_from: None,
+//!     bought_back_year: None,
 //!     voided: false,
 //!     verify_hint: "扫码或访问以下地址查验：https://example.invalid/public/receipts/verify?code=32060125",
 //!     verify_url: "https://example.invalid/public/receipts/verify?code=32060125",
@@ -94,6 +95,9 @@ pub struct ReceiptPdf<'a> {
     /// The first day covered for the year paid (待遇享受时间, the 2025 rules), printed in 备注 when
     /// known.
     pub cover_from: Option<chrono::NaiveDate>,
+    /// The gap year a back-payment (补缴修复) bought back, printed in 备注 with the note that the
+    /// year stays without cover; `None` on a year's contribution.
+    pub bought_back_year: Option<u16>,
     /// Draws a large red 作废 stamp across the receipt.
     pub voided: bool,
     /// One plain-text line (wrapped as needed) telling how to verify the receipt, e.g.
@@ -360,6 +364,7 @@ mod tests {
             issuer: "国家税务总局南通市税务局",
             region_name: "南通市海门区",
             cover_from: None,
+            bought_back_year: None,
             voided: false,
             verify_hint: "查验：https://yibao.example/public/receipts/verify",
             verify_url: "https://yibao.example/public/receipts/verify?code=32060125",

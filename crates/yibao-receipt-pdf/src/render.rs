@@ -606,6 +606,9 @@ fn draw_receipt(page: &mut Page<'_>, r: &ReceiptPdf<'_>) -> Result<(), ReceiptPd
     if let Some(from) = r.cover_from {
         remark.push_str(&format!("　　待遇享受：自{}起", from.format("%Y-%m-%d")));
     }
+    if let Some(year) = r.bought_back_year {
+        remark.push_str(&format!("　　补缴{year}年度（补缴修复，不享受该年度待遇）"));
+    }
     page.text(
         &remark,
         "参保地",

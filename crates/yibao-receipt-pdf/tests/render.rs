@@ -81,6 +81,7 @@ fn receipt(voided: bool) -> ReceiptPdf<'static> {
         issuer: "国家税务总局南通市税务局",
         region_name: "南通市海门区",
         cover_from: NaiveDate::from_ymd_opt(2025, 1, 1),
+        bought_back_year: None,
         voided,
         verify_hint: "扫码或访问以下地址查验：https://yibao.example.gov.cn/public/receipts/verify?code=32060125&number=0000012345&check_code=8F3A2C",
         verify_url: "https://yibao.example.gov.cn/public/receipts/verify?code=32060125&number=0000012345&check_code=8F3A2C",

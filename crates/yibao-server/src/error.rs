@@ -44,6 +44,8 @@ pub enum ErrorCode {
     AmountMismatch,
     NotPayable,
     WindowClosed,
+    /// A back-payment (补缴修复) refused: not a gap year, already bought, or it would shorten nothing.
+    BackPaymentRefused,
     Reversed,
     ReversalClosed,
     NotFound,
@@ -57,7 +59,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 41] = [
+    pub const ALL: [ErrorCode; 42] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidIdNumber,
         ErrorCode::InvalidName,
@@ -90,6 +92,7 @@ impl ErrorCode {
         ErrorCode::AmountMismatch,
         ErrorCode::NotPayable,
         ErrorCode::WindowClosed,
+        ErrorCode::BackPaymentRefused,
         ErrorCode::Reversed,
         ErrorCode::ReversalClosed,
         ErrorCode::NotFound,
@@ -135,6 +138,7 @@ impl ErrorCode {
             ErrorCode::AmountMismatch => "AMOUNT_MISMATCH",
             ErrorCode::NotPayable => "NOT_PAYABLE",
             ErrorCode::WindowClosed => "WINDOW_CLOSED",
+            ErrorCode::BackPaymentRefused => "BACK_PAYMENT_REFUSED",
             ErrorCode::Reversed => "REVERSED",
             ErrorCode::ReversalClosed => "REVERSAL_CLOSED",
             ErrorCode::NotFound => "NOT_FOUND",
@@ -182,6 +186,7 @@ impl ErrorCode {
             ErrorCode::AmountMismatch => "金额与应缴金额之和不一致，请重新查询",
             ErrorCode::NotPayable => "该应缴费信息不可缴费（免缴、已取消或已重新核定），请重新查询",
             ErrorCode::WindowClosed => "已过征缴期，该统筹区不允许补缴，请咨询医保经办机构",
+            ErrorCode::BackPaymentRefused => "不予补缴：补缴不能再缩短待遇等待期",
             ErrorCode::Reversed => "该笔交易已冲正，不能再上报缴费",
             ErrorCode::ReversalClosed => "该日对账已完成，不能再冲正，请走退费流程",
             ErrorCode::NotFound => "未找到请求的内容，请检查地址或编号",

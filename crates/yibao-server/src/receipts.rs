@@ -192,6 +192,7 @@ pub fn render_pdf(
         .issuer
         .trim_start_matches("国家税务总局")
         .trim_end_matches("税务局");
+    let item_name = yibao_domain::item_name_zh(receipt.bought_back_year());
     let pdf = ReceiptPdf {
         title: "社会保险费电子票据",
         receipt_code: &receipt.receipt_code,
@@ -200,13 +201,14 @@ pub fn render_pdf(
         issued_on: receipt.issued_on,
         payer_name: &name,
         payer_id_masked: &id,
-        item_name: "城乡居民基本医疗保险",
+        item_name: &item_name,
         fee_year: receipt.fee_year.get(),
         components: &parts,
         total_fen: receipt.amount_fen.as_fen(),
         issuer: &receipt.issuer,
         region_name,
         cover_from: receipt.cover_starts_on,
+        bought_back_year: receipt.bought_back_year(),
         voided: receipt.status == yibao_domain::ReceiptStatus::Voided,
         verify_hint: &verify_hint,
         verify_url: &verify_url,

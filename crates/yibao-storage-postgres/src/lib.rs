@@ -111,6 +111,7 @@ pub const PLACEMENT: &[(&str, Placement)] = &[
     ("citizen_family_members", by_region("persons")),
     ("citizen_preferences", by_region("persons")),
     ("message_outbox", by_region("persons")),
+    ("payment_reminders", by_region("persons")),
     ("enrolment_applications", by_region("persons")),
 ];
 

@@ -76,7 +76,8 @@ where
                     "SELECT e.id_number FROM enrolments e \
                      WHERE e.region_code = $1 AND e.fee_year = $2 AND e.status = 'enrolled' AND e.id_number > $3 \
                        AND (SELECT 1 FROM payables y WHERE y.region_code = e.region_code AND y.fee_year = $2 \
-                            AND y.id_number = e.id_number AND y.status NOT IN ('superseded', 'cancelled') LIMIT 1) IS NULL \
+                            AND y.id_number = e.id_number AND y.buys_back_year IS NULL \
+                            AND y.status NOT IN ('superseded', 'cancelled') LIMIT 1) IS NULL \
                      ORDER BY e.id_number LIMIT $4",
                 )
                 .bind(region.as_str())
@@ -121,7 +122,7 @@ where
         let mut q = Statement::<S::DB>::new(
                     "INSERT INTO payables (payable_id, region_code, fee_year, id_number, category, amount_fen, \
                      basic_fen, critical_illness_fen, long_term_care_fen, policy_amount_fen, relief_kind, status, \
-                     payable_from, inputs, assessed_by) ",
+                     payable_from, inputs, assessed_by, buys_back_year) ",
                 );
         q.push_values(payables.iter(), |row, p| {
             let a = &p.assessment;
@@ -139,7 +140,8 @@ where
                 .push_bind(p.status().code())
                 .push_bind(p.payable_from)
                 .push_bind(p.inputs.clone())
-                .push_bind(p.assessed_by.clone());
+                .push_bind(p.assessed_by.clone())
+                .push_bind(p.buys_back_year.map(i32::from));
         });
         q.push(" ON CONFLICT DO NOTHING");
         let (sql, args) = q.into_parts()?;
@@ -175,7 +177,7 @@ where
         let year = i32::from(replacement.fee_year.get());
         let current = sqlx::query(
                     "SELECT payable_id, status FROM payables WHERE region_code = $1 AND fee_year = $2 AND id_number = $3 \
-                     AND status NOT IN ('superseded', 'cancelled')",
+                     AND buys_back_year IS NULL AND status NOT IN ('superseded', 'cancelled')",
                 )
                 .bind(replacement.region.as_str())
                 .bind(year)

@@ -72,7 +72,7 @@ const UNPAID_PAGE_SQL: &str = "WITH owing AS ( \
        JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number \
             AND e.fee_year = $2 \
        LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number \
-            AND y.fee_year = $2 AND y.status NOT IN ('superseded', 'cancelled') \
+            AND y.fee_year = $2 AND y.status NOT IN ('superseded', 'cancelled') AND y.buys_back_year IS NULL \
        WHERE p.region_code = $1 AND (p.station_code = $3 OR $4) AND e.status <> 'refused' \
          AND (y.status IS NULL OR y.status NOT IN ('paid', 'posted', 'exempt')) \
        ORDER BY p.station_code, p.id_number LIMIT $5 OFFSET $6) \

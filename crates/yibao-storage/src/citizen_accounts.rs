@@ -152,6 +152,46 @@ pub struct OutgoingMessage {
     pub phone: String,
     pub body: String,
     pub attempts: i32,
+    /// For a payment reminder, the payable it reminds of: not sent once that is paid.
+    pub payable_id: Option<String>,
+}
+
+/// A resident due a payment reminder: an unpaid contribution and the phone on record.
+#[derive(Clone)]
+pub struct ReminderCandidate {
+    pub payable_id: String,
+    pub id_number: String,
+    pub name: String,
+    pub phone: String,
+    pub amount_fen: i64,
+}
+
+impl std::fmt::Debug for ReminderCandidate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReminderCandidate")
+            .field("payable_id", &self.payable_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A payment reminder to queue: its text message and the payable it is about.
+pub struct NewReminder {
+    pub message_id: String,
+    pub payable_id: String,
+    pub phone: String,
+    pub body: String,
+}
+
+/// Payment reminders of a region and fee year by what became of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReminderCounts {
+    /// Queued, not sent yet.
+    pub queued: u64,
+    pub sent: u64,
+    /// Given up after retries, or not sent before the window closed.
+    pub failed: u64,
+    /// Not sent: the payable was paid first.
+    pub cancelled: u64,
 }
 
 impl std::fmt::Debug for OutgoingMessage {
@@ -249,6 +289,39 @@ pub trait CitizenAccounts: Send + Sync {
         next_attempt_at: i64,
         dead: bool,
     ) -> Result<(), StorageError>;
+    /// A payment reminder whose payable was paid before it went out: never sent, body emptied,
+    /// counted as cancelled.
+    async fn message_cancelled(&self, region: &str, message_id: &str) -> Result<(), StorageError>;
+
+    /// Unpaid contributions of a region and fee year whose resident has a phone on record, has
+    /// not turned reminders off, and was not reminded of it since `since` (unix seconds), by
+    /// payable id after `after`; at most `limit`.
+    async fn reminder_candidates(
+        &self,
+        region: &str,
+        fee_year: i32,
+        since: i64,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<ReminderCandidate>, StorageError>;
+    /// Queues payment reminders, each a text message and its record, in one transaction; one
+    /// already queued for the payable in `period` is skipped (the unique index decides). Returns
+    /// how many were queued.
+    async fn queue_reminders(
+        &self,
+        region: &str,
+        fee_year: i32,
+        period: i64,
+        now: i64,
+        send_before: i64,
+        reminders: &[NewReminder],
+    ) -> Result<u64, StorageError>;
+    /// Payment reminders of a region and fee year by outcome.
+    async fn reminder_counts(
+        &self,
+        region: &str,
+        fee_year: i32,
+    ) -> Result<ReminderCounts, StorageError>;
 }
 
 const ISSUE_CODE_SQL: &str = "INSERT INTO citizen_sign_in_codes \
@@ -612,19 +685,25 @@ where
         now: i64,
         limit: i64,
     ) -> Result<Vec<OutgoingMessage>, StorageError> {
-        sqlx::query(
+        let given_up: Vec<(String, String)> = sqlx::query_as(
             "UPDATE message_outbox SET dead = $1, body = '' \
-             WHERE sent_at IS NULL AND dead = $2 AND send_before <= $3",
+             WHERE sent_at IS NULL AND dead = $2 AND send_before <= $3 \
+             RETURNING region_code, message_id",
         )
         .bind(true)
         .bind(false)
         .bind(now)
-        .execute(self)
+        .fetch_all(self)
         .await?;
-        let rows: Vec<(String, String, String, String, i32)> = sqlx::query_as(
-            "SELECT region_code, message_id, phone, body, attempts FROM message_outbox \
-             WHERE sent_at IS NULL AND dead = $1 AND next_attempt_at <= $2 \
-             ORDER BY next_attempt_at LIMIT $3",
+        for (region, message_id) in &given_up {
+            reminder_outcome(self, region, message_id, "failed").await?;
+        }
+        let rows: Vec<(String, String, String, String, i32, Option<String>)> = sqlx::query_as(
+            "SELECT m.region_code, m.message_id, m.phone, m.body, m.attempts, r.payable_id \
+             FROM message_outbox m LEFT JOIN payment_reminders r \
+               ON r.region_code = m.region_code AND r.message_id = m.message_id \
+             WHERE m.sent_at IS NULL AND m.dead = $1 AND m.next_attempt_at <= $2 \
+             ORDER BY m.next_attempt_at LIMIT $3",
         )
         .bind(false)
         .bind(now)
@@ -632,13 +711,14 @@ where
         .fetch_all(self)
         .await?;
         rows.into_iter()
-            .map(|(region, message_id, phone, body, attempts)| {
+            .map(|(region, message_id, phone, body, attempts, payable_id)| {
                 Ok(OutgoingMessage {
                     region: RegionCode::try_from(region).map_err(StorageError::corrupt)?,
                     message_id,
                     phone,
                     body,
                     attempts,
+                    payable_id,
                 })
             })
             .collect()
@@ -659,7 +739,7 @@ where
         .bind(now)
         .execute(self)
         .await?;
-        Ok(())
+        reminder_outcome(self, region, message_id, "sent").await
     }
 
     async fn message_failed(
@@ -680,6 +760,161 @@ where
         .bind(dead)
         .execute(self)
         .await?;
+        if dead {
+            reminder_outcome(self, region, message_id, "failed").await?;
+        }
         Ok(())
     }
+
+    async fn message_cancelled(&self, region: &str, message_id: &str) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE message_outbox SET dead = $3, body = '' WHERE region_code = $1 AND message_id = $2",
+        )
+        .bind(region.to_owned())
+        .bind(message_id.to_owned())
+        .bind(true)
+        .execute(self)
+        .await?;
+        reminder_outcome(self, region, message_id, "cancelled").await
+    }
+
+    async fn reminder_candidates(
+        &self,
+        region: &str,
+        fee_year: i32,
+        since: i64,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<ReminderCandidate>, StorageError> {
+        let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT y.payable_id, y.id_number, p.name, p.phone, y.amount_fen FROM payables y \
+             JOIN persons p ON p.region_code = y.region_code AND p.id_number = y.id_number \
+             LEFT JOIN citizen_preferences c ON c.region_code = y.region_code \
+                  AND c.id_number = y.id_number \
+             WHERE y.region_code = $1 AND y.fee_year = $2 AND y.status = 'unpaid' \
+               AND y.buys_back_year IS NULL AND y.amount_fen > 0 AND p.phone IS NOT NULL \
+               AND (c.reminders IS NULL OR c.reminders = $3) \
+               AND NOT EXISTS (SELECT 1 FROM payment_reminders r WHERE r.region_code = y.region_code \
+                    AND r.payable_id = y.payable_id AND r.queued_at > $4) \
+               AND y.payable_id > $5 \
+             ORDER BY y.payable_id LIMIT $6",
+        )
+        .bind(region.to_owned())
+        .bind(fee_year)
+        .bind(true)
+        .bind(since)
+        .bind(after.to_owned())
+        .bind(limit)
+        .fetch_all(self)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(payable_id, id_number, name, phone, amount_fen)| ReminderCandidate {
+                    payable_id,
+                    id_number,
+                    name,
+                    phone,
+                    amount_fen,
+                },
+            )
+            .collect())
+    }
+
+    async fn queue_reminders(
+        &self,
+        region: &str,
+        fee_year: i32,
+        period: i64,
+        now: i64,
+        send_before: i64,
+        reminders: &[NewReminder],
+    ) -> Result<u64, StorageError> {
+        let mut queued = 0;
+        let mut tx = self.begin().await?;
+        for r in reminders {
+            // The unique index on (region, payable, period) decides: a reminder already queued
+            // in this period by a round racing this one leaves this insert without a row.
+            let inserted: Option<(String,)> = sqlx::query_as(
+                "INSERT INTO payment_reminders (region_code, message_id, payable_id, fee_year, \
+                 period, queued_at, outcome) VALUES ($1, $2, $3, $4, $5, $6, 'queued') \
+                 ON CONFLICT DO NOTHING RETURNING message_id",
+            )
+            .bind(region.to_owned())
+            .bind(r.message_id.clone())
+            .bind(r.payable_id.clone())
+            .bind(fee_year)
+            .bind(period)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if inserted.is_none() {
+                continue;
+            }
+            sqlx::query(INSERT_MESSAGE_SQL)
+                .bind(region.to_owned())
+                .bind(r.message_id.clone())
+                .bind(r.phone.clone())
+                .bind(r.body.clone())
+                .bind(now)
+                .bind(send_before)
+                .bind(false)
+                .execute(&mut *tx)
+                .await?;
+            queued += 1;
+        }
+        tx.commit().await?;
+        Ok(queued)
+    }
+
+    async fn reminder_counts(
+        &self,
+        region: &str,
+        fee_year: i32,
+    ) -> Result<ReminderCounts, StorageError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT outcome, CAST(COUNT(*) AS BIGINT) FROM payment_reminders \
+             WHERE region_code = $1 AND fee_year = $2 GROUP BY outcome",
+        )
+        .bind(region.to_owned())
+        .bind(fee_year)
+        .fetch_all(self)
+        .await?;
+        let mut counts = ReminderCounts::default();
+        for (outcome, n) in rows {
+            let n = u64::try_from(n).unwrap_or(0);
+            match outcome.as_str() {
+                "queued" => counts.queued = n,
+                "sent" => counts.sent = n,
+                "failed" => counts.failed = n,
+                "cancelled" => counts.cancelled = n,
+                other => return Err(StorageError::corrupt(format!("reminder outcome {other}"))),
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// What became of a payment reminder; a message that is no reminder changes nothing.
+async fn reminder_outcome<DB>(
+    pool: &Pool<DB>,
+    region: &str,
+    message_id: &str,
+    outcome: &str,
+) -> Result<(), StorageError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query(
+        "UPDATE payment_reminders SET outcome = $3 WHERE region_code = $1 AND message_id = $2",
+    )
+    .bind(region.to_owned())
+    .bind(message_id.to_owned())
+    .bind(outcome.to_owned())
+    .execute(pool)
+    .await?;
+    Ok(())
 }

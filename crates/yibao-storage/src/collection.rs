@@ -334,6 +334,15 @@ pub struct ReceiptRecord {
     /// When cover starts for the payable (the 2025 rules), where it was decided at the payment.
     pub cover_starts_on: Option<NaiveDate>,
     pub cover_code: Option<String>,
+    /// The gap year a back-payment (补缴修复) bought back; `None` on a year's contribution.
+    pub buys_back_year: Option<i32>,
+}
+
+impl ReceiptRecord {
+    /// The gap year a back-payment bought back, as a year.
+    pub fn bought_back_year(&self) -> Option<u16> {
+        self.buys_back_year.and_then(|y| u16::try_from(y).ok())
+    }
 }
 
 /// An outbox event: one applied or reversed payment of one payable, to post to the agency.

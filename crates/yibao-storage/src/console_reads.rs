@@ -112,7 +112,7 @@ const UNPAID_AFTER_SQL: &str = "WITH owing AS ( \
        FROM persons p \
        JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number AND e.fee_year = $2 \
        LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number AND y.fee_year = $2 \
-            AND y.status NOT IN ('superseded', 'cancelled') \
+            AND y.status NOT IN ('superseded', 'cancelled') AND y.buys_back_year IS NULL \
        WHERE p.region_code = $1 AND (p.station_code = $3 OR $4) AND e.status <> 'refused' \
          AND (y.status IS NULL OR y.status NOT IN ('paid', 'posted', 'exempt')) \
          AND (COALESCE(p.station_code, '') > $5 OR (COALESCE(p.station_code, '') = $5 AND p.id_number > $6)) \
@@ -274,7 +274,7 @@ const PROGRESS_SQL: &str = "SELECT p.region_code, p.station_code, e.status AS en
      LEFT JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number \
           AND e.fee_year = $1 \
      LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number \
-          AND y.fee_year = $1 AND y.status NOT IN ('superseded', 'cancelled') \
+          AND y.fee_year = $1 AND y.status NOT IN ('superseded', 'cancelled') AND y.buys_back_year IS NULL \
      WHERE (p.region_code = $2 OR $3) AND (p.station_code = $4 OR $5) \
      GROUP BY p.region_code, p.station_code, e.status, y.status";
 

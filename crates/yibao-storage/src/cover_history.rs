@@ -56,8 +56,9 @@ pub trait CoverHistoryStore: Send + Sync {
         imported_at: i64,
     ) -> Result<u64, StorageError>;
     /// What yibao holds of a person in a region, in one statement: the imported years, every fee
-    /// year with a paid or exempt payable as resident insurance (that wins over an imported year),
-    /// and the imported situations.
+    /// year with a paid, posted or exempt contribution as resident insurance (that wins over an
+    /// imported year), every gap year of a paid back-payment as bought back, and the imported
+    /// situations.
     async fn stored_cover(
         &self,
         region: RegionCode,
@@ -162,9 +163,10 @@ where
             "SELECT 'year' AS what, benefit_year AS year, cover, bought_back, \
              CAST(NULL AS DATE) AS event_date, CAST(NULL AS INTEGER) AS months \
              FROM cover_history WHERE region_code = $1 AND id_number = $2 \
-             UNION ALL SELECT DISTINCT 'year', fee_year, 'resident', FALSE, CAST(NULL AS DATE), \
-             CAST(NULL AS INTEGER) FROM payables \
-             WHERE region_code = $1 AND id_number = $2 AND status IN ('paid', 'exempt') \
+             UNION ALL SELECT DISTINCT 'year', COALESCE(buys_back_year, fee_year), \
+             CASE WHEN buys_back_year IS NULL THEN 'resident' ELSE 'none' END, \
+             buys_back_year IS NOT NULL, CAST(NULL AS DATE), CAST(NULL AS INTEGER) FROM payables \
+             WHERE region_code = $1 AND id_number = $2 AND status IN ('paid', 'posted', 'exempt') \
              UNION ALL SELECT situation, CAST(NULL AS INTEGER), CAST(NULL AS TEXT), \
              CAST(NULL AS BOOLEAN), event_date, months FROM cover_situations \
              WHERE region_code = $1 AND id_number = $2",

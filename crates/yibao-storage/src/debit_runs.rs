@@ -258,7 +258,7 @@ where
                     "SELECT y.payable_id FROM payables y \
                      JOIN debit_agreement_members m ON m.region_code = y.region_code AND m.id_number = y.id_number AND m.active = $1 \
                      JOIN debit_agreements a ON a.region_code = m.region_code AND a.agreement_no = m.agreement_no AND a.status = 'active' AND a.channel_id = $2 \
-                     WHERE y.region_code = $3 AND y.fee_year = $4 AND y.amount_fen > 0 \
+                     WHERE y.region_code = $3 AND y.fee_year = $4 AND y.amount_fen > 0 AND y.buys_back_year IS NULL \
                        AND (y.status = 'unpaid' OR (y.status = 'locked' AND y.locked_until <= $5)) \
                      ORDER BY y.payable_id LIMIT $6",
                 )

@@ -67,7 +67,7 @@ where
         if let Some(year) = fee_year {
             q.push(" AND y.fee_year = ").push_bind(year);
         }
-        q.push(" ORDER BY y.fee_year, y.region_code");
+        q.push(" ORDER BY y.fee_year, y.region_code, COALESCE(y.buys_back_year, 0)");
         let (sql, args) = q.into_parts()?;
         let rows = sqlx::query_with(&sql, S::arguments(args))
             .fetch_all(self.pool())

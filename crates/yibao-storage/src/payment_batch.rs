@@ -73,6 +73,7 @@ where
     for<'q> Option<i64>: Encode<'q, S::DB>,
     for<'q> Option<i32>: Encode<'q, S::DB>,
     for<'q> Option<NaiveDate>: Encode<'q, S::DB>,
+    for<'q> Option<i64>: Encode<'q, S::DB>,
     for<'q> bool: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
     for<'q> i64: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
     for<'q> i32: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,

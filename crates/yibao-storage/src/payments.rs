@@ -66,6 +66,7 @@ where
     for<'q> Option<i64>: Encode<'q, S::DB>,
     for<'q> Option<i32>: Encode<'q, S::DB>,
     for<'q> Option<NaiveDate>: Encode<'q, S::DB>,
+    for<'q> Option<i64>: Encode<'q, S::DB>,
     for<'q> bool: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
     for<'q> i64: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
     for<'q> i32: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
@@ -456,6 +457,7 @@ where
     for<'q> Option<i64>: Encode<'q, S::DB>,
     for<'q> Option<i32>: Encode<'q, S::DB>,
     for<'q> Option<NaiveDate>: Encode<'q, S::DB>,
+    for<'q> Option<i64>: Encode<'q, S::DB>,
     for<'q> bool: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
     for<'q> i64: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
     for<'q> i32: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
@@ -699,6 +701,7 @@ where
     for<'q> i32: Encode<'q, S::DB> + Type<S::DB>,
     for<'q> NaiveDate: Encode<'q, S::DB> + Type<S::DB>,
     for<'q> Option<NaiveDate>: Encode<'q, S::DB>,
+    for<'q> Option<i64>: Encode<'q, S::DB>,
     for<'q> Option<String>: Encode<'q, S::DB>,
     usize: ColumnIndex<<S::DB as Database>::Row>,
 {
@@ -793,6 +796,55 @@ where
     sqlx::query_with(&sql, S::arguments(args))
         .execute(&mut **tx)
         .await?;
+    cancel_open_back_payments::<S>(tx, region, applied).await
+}
+
+/// A year's contribution paid fixes when its cover starts, so the back-payments (补缴修复) still
+/// open for that person and year would shorten nothing any more: they are cancelled in the same
+/// transaction, and a channel paying one later gets the money back as a refund owed. One statement
+/// for the whole set, on a partial index that holds only open back-payments.
+async fn cancel_open_back_payments<S>(
+    tx: &mut sqlx::Transaction<'static, S::DB>,
+    region: &str,
+    applied: &[AppliedPayable<'_>],
+) -> Result<(), StorageError>
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Encode<'q, S::DB> + Type<S::DB>,
+{
+    let contributions: Vec<&PayableView> = applied
+        .iter()
+        .map(|a| a.view)
+        .filter(|v| v.payable.buys_back_year.is_none())
+        .collect();
+    if contributions.is_empty() {
+        return Ok(());
+    }
+    let mut q = Statement::<S::DB>::new(format!(
+        "UPDATE payables SET {} WHERE buys_back_year IS NOT NULL AND {} AND region_code = ",
+        payable::CANCEL.set(),
+        payable::CANCEL.guard()
+    ));
+    q.push_bind(region.to_owned())
+        .push(" AND (id_number, fee_year) IN (");
+    for (i, v) in contributions.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.push("(")
+            .push_bind(v.payable.id_number.as_str().to_owned())
+            .push(", ")
+            .push_bind(i64::from(v.payable.fee_year.get()))
+            .push(")");
+    }
+    q.push(")");
+    let (sql, args) = q.into_parts()?;
+    sqlx::query_with(&sql, S::arguments(args))
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -853,10 +905,12 @@ where
     for<'q> NaiveDate: Encode<'q, S::DB> + Type<S::DB>,
     for<'q> Option<NaiveDate>: Encode<'q, S::DB>,
     for<'q> Option<String>: Encode<'q, S::DB>,
+    for<'q> Option<i64>: Encode<'q, S::DB>,
 {
     let mut q = Statement::<S::DB>::new(
         "INSERT INTO receipts (receipt_code, receipt_number, region_code, check_code, payable_id, payment_no, id_number, \
-         payer_name, fee_year, amount_fen, components, issued_on, issuer, status, cover_starts_on, cover_code)",
+         payer_name, fee_year, amount_fen, components, issued_on, issuer, status, cover_starts_on, cover_code, \
+         buys_back_year)",
     );
     q.push_values(applied.iter().zip(receipts), |row, (a, receipt)| {
         let v = a.view;
@@ -882,7 +936,8 @@ where
             .push_bind("valid");
         let cover = a.payment.cover.get(a.index).and_then(Option::as_ref);
         row.push_bind(cover.and_then(|c| c.starts_on))
-            .push_bind(cover.map(|c| c.code.clone()));
+            .push_bind(cover.map(|c| c.code.clone()))
+            .push_bind(v.payable.buys_back_year.map(i64::from));
     });
     let (sql, args) = q.into_parts()?;
     sqlx::query_with(&sql, S::arguments(args))
@@ -906,6 +961,9 @@ where
         });
         if let Some(cover) = payment.cover.get(i).and_then(Option::as_ref) {
             payload["cover"] = serde_json::json!(cover);
+        }
+        if let Some(year) = v.payable.buys_back_year {
+            payload["buys_back_year"] = serde_json::json!(year);
         }
         let payload = payload.to_string();
         row.push_bind(event_id)

@@ -190,7 +190,7 @@ where
             }
             let mut q = Statement::<S::DB>::new(
                 "SELECT CAST(fee_year AS INTEGER) AS fee_year, id_number FROM payables \
-                         WHERE status NOT IN ('superseded', 'cancelled') AND id_number",
+                         WHERE status NOT IN ('superseded', 'cancelled') AND buys_back_year IS NULL AND id_number",
             );
             Self::push_id_list(&mut q, &ids);
             let (sql, args) = q.into_parts()?;
@@ -568,7 +568,8 @@ where
         let years: Vec<(i32, chrono::NaiveDate)> = sqlx::query_as(
                     "SELECT CAST(e.fee_year AS INTEGER), e.covered_from FROM enrolments e WHERE e.region_code = $1 AND e.id_number = $2 \
                      AND e.status = 'enrolled' AND NOT EXISTS (SELECT 1 FROM payables y WHERE y.region_code = e.region_code \
-                       AND y.id_number = e.id_number AND y.fee_year = e.fee_year AND y.status IN ('paid', 'posted')) \
+                       AND y.id_number = e.id_number AND y.fee_year = e.fee_year AND y.buys_back_year IS NULL \
+                       AND y.status IN ('paid', 'posted')) \
                      ORDER BY e.fee_year",
                 )
                 .bind(old)
@@ -705,7 +706,7 @@ where
                      FROM persons p \
                      LEFT JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number AND e.fee_year = $2 \
                      LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number AND y.fee_year = $2 \
-                          AND y.status NOT IN ('superseded', 'cancelled') \
+                          AND y.status NOT IN ('superseded', 'cancelled') AND y.buys_back_year IS NULL \
                      WHERE p.region_code = $1 AND (p.station_code = $3 OR $4) \
                      ORDER BY p.station_code, p.id_number LIMIT $5",
                 )

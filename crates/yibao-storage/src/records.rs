@@ -88,6 +88,8 @@ pub struct NewPayable {
     /// The inputs used, as JSON, so a later registry edit never silently changes this payable.
     pub inputs: String,
     pub assessed_by: String,
+    /// A back-payment (补缴修复) of this gap year; `None` for the year's contribution.
+    pub buys_back_year: Option<u16>,
 }
 
 impl NewPayable {
@@ -143,9 +145,16 @@ pub struct PayableRecord {
     pub locked_by: Option<String>,
     /// Until when (Unix seconds) the hold lasts; an expired hold is no hold.
     pub locked_until: Option<i64>,
+    /// A back-payment (补缴修复) buys back this gap year; `None` on the year's own contribution.
+    pub buys_back_year: Option<i32>,
 }
 
 impl PayableRecord {
+    /// The gap year this payable buys back, if it is a back-payment.
+    pub fn buys_back(&self) -> Option<u16> {
+        self.buys_back_year.and_then(|y| u16::try_from(y).ok())
+    }
+
     /// The status a channel sees at `now`: an expired lock is no lock.
     pub fn channel_status(&self, now: i64) -> &'static str {
         match self.status {

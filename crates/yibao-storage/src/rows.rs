@@ -32,7 +32,7 @@ pub const PAYABLE_COLUMNS: &str =
     "payable_id, region_code, CAST(fee_year AS INTEGER) AS fee_year, \
      id_number, category, amount_fen, basic_fen, critical_illness_fen, long_term_care_fen, \
      policy_amount_fen, relief_kind, status, payable_from, supersedes, inputs, locked_by, \
-     locked_until";
+     locked_until, CAST(buys_back_year AS INTEGER) AS buys_back_year";
 
 /// A `persons` row as stored.
 #[derive(sqlx::FromRow)]
@@ -97,7 +97,8 @@ where
 pub const PAYABLE_VIEW_SELECT: &str = "SELECT y.payable_id, y.region_code, g.name AS region_name, \
      CAST(y.fee_year AS INTEGER) AS fee_year, y.id_number, p.name, y.category, y.amount_fen, \
      y.basic_fen, y.critical_illness_fen, y.long_term_care_fen, y.policy_amount_fen, \
-     y.relief_kind, y.status, y.payable_from, y.supersedes, y.inputs, y.locked_by, y.locked_until \
+     y.relief_kind, y.status, y.payable_from, y.supersedes, y.inputs, y.locked_by, y.locked_until, \
+     CAST(y.buys_back_year AS INTEGER) AS buys_back_year \
      FROM payables y \
      JOIN persons p ON p.region_code = y.region_code AND p.id_number = y.id_number \
      JOIN pooling_regions g ON g.region_code = y.region_code ";
@@ -105,7 +106,8 @@ pub const PAYABLE_VIEW_SELECT: &str = "SELECT y.payable_id, y.region_code, g.nam
 /// The columns of [`crate::collection::ReceiptRecord`]; a statement goes on with its `WHERE`.
 pub const RECEIPT_SELECT: &str = "SELECT receipt_code, receipt_number, check_code, region_code, \
      payable_id, payment_no, id_number, payer_name, CAST(fee_year AS INTEGER) AS fee_year, \
-     amount_fen, components, issued_on, issuer, status, cover_starts_on, cover_code FROM receipts ";
+     amount_fen, components, issued_on, issuer, status, cover_starts_on, cover_code, \
+     CAST(buys_back_year AS INTEGER) AS buys_back_year FROM receipts ";
 
 /// The columns of a refund as a channel sees it ([`crate::collection::RefundState`]); a statement
 /// goes on with its `WHERE`.

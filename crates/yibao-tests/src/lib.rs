@@ -535,3 +535,76 @@ pub async fn add_channel(storage: &dyn Storage, id: &str, kind: &str, secret: &s
     .await
     .unwrap();
 }
+
+/// The 2025 rules' suites: the demo's regions and policies, then the roster `csv` (a header line
+/// and rows of 海口, 460100) enrolled for 2027 and assessed on 2026-11-02, and the channel
+/// `hainan` (a government app) with `secret`.
+pub async fn haikou_2027(db: &DbHandle, csv: &str, secret: &str) {
+    use yibao_domain::{FeeYear, RegionCode};
+    let storage = db.storage.clone();
+    yibao::demo::load(storage.as_ref()).await.unwrap();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
+    let year = FeeYear::new(2027).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.csv");
+    std::fs::write(&path, csv).unwrap();
+    let rows = csv.lines().count() as u64 - 1;
+    let r = yibao_server::services::roster_import::import_roster(
+        storage.as_ref(),
+        &path,
+        "r.csv",
+        &yibao_server::services::roster_import::ImportScope::unrestricted("test"),
+        day,
+        Some(year),
+        yibao_roster_file::Limits::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.summary.enrolled, rows, "{:?}", r.rejections);
+    yibao_server::services::assessment::assess_region(
+        storage.as_ref(),
+        RegionCode::parse("460100").unwrap(),
+        year,
+        "test",
+        day,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    yibao::operator::channel_add(
+        storage.as_ref(),
+        None,
+        "hainan",
+        "gov_app",
+        &["460100".to_owned()],
+        1000,
+        secret.to_owned(),
+    )
+    .await
+    .unwrap();
+}
+
+/// A server at `at` (its clock fixed there) and the channel `hainan`'s client for it, signing
+/// with `secret` at that time.
+pub async fn hainan_at(
+    db: &DbHandle,
+    at: chrono::DateTime<chrono::Utc>,
+    secret: &str,
+) -> (TestServer, yibao_channel_client::client::ChannelClient) {
+    let server = TestServer::start(
+        db.storage.clone(),
+        yibao_server::Clock::fixed(at),
+        yibao_server::ServerSettings::default(),
+    )
+    .await;
+    let client = yibao_channel_client::client::ChannelClient::builder(
+        &server.base_url,
+        "hainan".to_owned(),
+        secret.as_bytes().to_vec(),
+    )
+    .clock_offset_secs(at.timestamp() - chrono::Utc::now().timestamp())
+    .build()
+    .unwrap();
+    (server, client)
+}

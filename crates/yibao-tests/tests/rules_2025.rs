@@ -4,13 +4,10 @@
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use yibao_channel_client::client::ChannelClient;
 use yibao_channel_client::types::{PaymentResult, ReportPaymentRequest, SearchRequest};
-use yibao_domain::{FeeYear, IdNumber, RegionCode, YearCover};
+use yibao_domain::{FeePolicy, FeePolicyInput, FeeYear, IdNumber, RegionCode, YearCover};
 use yibao_roster_file::Limits;
-use yibao_server::services::assessment::assess_region;
-use yibao_server::services::cover::import_cover_history;
-use yibao_server::services::roster_import::{import_roster, ImportScope};
-use yibao_server::{Clock, ServerSettings};
-use yibao_tests::{make_id, on_each_test_db, DbHandle, TestServer};
+use yibao_server::services::cover::{create_back_payments, import_cover_history};
+use yibao_tests::{haikou_2027, hainan_at, make_id, on_each_test_db, DbHandle, TestServer};
 
 const SECRET: &str = "hainan-secret-0123456789";
 
@@ -25,48 +22,10 @@ fn haikou() -> RegionCode {
 /// Two adults of 海口 enrolled and assessed for 2027 on 2026-11-02 (the demo's 海口 2027 policy:
 /// counting N, in-window waits from 1 January, an extension to 2027-02-28, late payment accepted).
 async fn two_adults(db: &DbHandle) -> (String, String) {
-    let storage = db.storage.clone();
-    yibao::demo::load(storage.as_ref()).await.unwrap();
     let lapsed = make_id("460105", "1980-03-01", 301);
     let newcomer = make_id("460105", "1985-06-01", 302);
     let csv = format!("姓名,身份证号码,参保地区\n王五,{lapsed},460100\n赵六,{newcomer},460100\n");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.csv");
-    std::fs::write(&path, csv).unwrap();
-    let r = import_roster(
-        storage.as_ref(),
-        &path,
-        "r.csv",
-        &ImportScope::unrestricted("test"),
-        d(2026, 11, 2),
-        Some(FeeYear::new(2027).unwrap()),
-        Limits::default(),
-        &|_| {},
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.summary.enrolled, 2, "{:?}", r.rejections);
-    assess_region(
-        storage.as_ref(),
-        haikou(),
-        FeeYear::new(2027).unwrap(),
-        "test",
-        d(2026, 11, 2),
-        &|_| {},
-    )
-    .await
-    .unwrap();
-    yibao::operator::channel_add(
-        storage.as_ref(),
-        None,
-        "hainan",
-        "gov_app",
-        &["460100".to_owned()],
-        1000,
-        SECRET.to_owned(),
-    )
-    .await
-    .unwrap();
+    haikou_2027(db, &csv, SECRET).await;
     (lapsed, newcomer)
 }
 
@@ -74,33 +33,41 @@ async fn server_on(db: &DbHandle, day: NaiveDate) -> (TestServer, ChannelClient)
     let at = Utc
         .from_local_datetime(&day.and_hms_opt(2, 0, 0).unwrap())
         .unwrap();
-    let server = TestServer::start(
-        db.storage.clone(),
-        Clock::fixed(at),
-        ServerSettings::default(),
-    )
-    .await;
-    let client = ChannelClient::builder(
-        &server.base_url,
-        "hainan".to_owned(),
-        SECRET.as_bytes().to_vec(),
-    )
-    .clock_offset_secs(at.timestamp() - Utc::now().timestamp())
-    .build()
-    .unwrap();
-    (server, client)
+    hainan_at(db, at, SECRET).await
+}
+
+/// A search for a person's 2027 payables.
+fn search_2027(id: &str) -> SearchRequest {
+    SearchRequest {
+        id_number: id.to_owned(),
+        name: None,
+        region: None,
+        fee_year: Some(2027),
+    }
+}
+
+/// A channel reports that it took `amount` for `payable_ids` at `paid_at` (RFC 3339).
+async fn pay(
+    client: &ChannelClient,
+    channel_txn_id: &str,
+    payable_ids: Vec<String>,
+    amount: i64,
+    paid_at: &str,
+) -> yibao_channel_client::types::PaymentReport {
+    client
+        .report_payment(&ReportPaymentRequest {
+            channel_txn_id: channel_txn_id.into(),
+            order_no: None,
+            payable_ids: Some(payable_ids),
+            amount,
+            paid_at: DateTime::parse_from_rfc3339(paid_at).unwrap(),
+        })
+        .await
+        .unwrap()
 }
 
 async fn cover_of(client: &ChannelClient, id: &str) -> yibao_channel_client::types::CoverIfPaid {
-    let found = client
-        .search(&SearchRequest {
-            id_number: id.to_owned(),
-            name: None,
-            region: None,
-            fee_year: Some(2027),
-        })
-        .await
-        .unwrap();
+    let found = client.search(&search_2027(id)).await.unwrap();
     found.payables[0]
         .cover
         .clone()
@@ -228,24 +195,9 @@ async fn a_search_says_when_cover_starts_in_the_window_and_for_a_late_payer() {
         );
 
         // Paid that day: the receipt and the posting to the agency say when cover starts.
-        let search = |id: String| SearchRequest {
-            id_number: id,
-            name: None,
-            region: None,
-            fee_year: Some(2027),
-        };
-        let found = late.search(&search(lapsed.clone())).await.unwrap();
+        let found = late.search(&search_2027(&lapsed)).await.unwrap();
         let payable = &found.payables[0];
-        let paid = late
-            .report_payment(&ReportPaymentRequest {
-                channel_txn_id: "T-LATE-1".into(),
-                order_no: None,
-                payable_ids: Some(vec![payable.payable_id.clone()]),
-                amount: payable.amount,
-                paid_at: DateTime::parse_from_rfc3339("2027-03-15T10:00:00+08:00").unwrap(),
-            })
-            .await
-            .unwrap();
+        let paid = pay(&late, "T-LATE-1", vec![payable.payable_id.clone()], payable.amount, "2027-03-15T10:00:00+08:00").await;
         assert_eq!(paid.result, PaymentResult::Paid);
         let receipts = db
             .storage
@@ -264,8 +216,184 @@ async fn a_search_says_when_cover_starts_in_the_window_and_for_a_late_payer() {
         assert_eq!(payload["cover"]["starts_on"], "2027-08-15");
         assert_eq!(payload["cover"]["code"], "WAITING");
         // The paid payable carries no answer any more.
-        let found = late.search(&search(lapsed.clone())).await.unwrap();
+        let found = late.search(&search_2027(&lapsed)).await.unwrap();
         assert_eq!(found.payables[0].cover, None);
+    })
+    .await;
+}
+
+/// 海口's 2027 policy, counting gap years before 2025 too, so a long break reaches the floor.
+async fn count_years_before_2025(db: &DbHandle) -> FeePolicy {
+    let year = FeeYear::new(2027).unwrap();
+    let old = db
+        .storage
+        .get_fee_policy(haikou(), year)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut rules = old.cover_rules().clone();
+    rules.gaps.count_years_before_2025 = true;
+    let policy = FeePolicy::new(FeePolicyInput {
+        region: old.region(),
+        fee_year: old.fee_year(),
+        amounts: old.amounts().map(|(c, a)| (c, a.clone())).collect(),
+        age_reference_date: old.age_reference_date(),
+        adult_age: old.adult_age(),
+        window: old.window(),
+        late_payment_allowed: old.late_payment_allowed(),
+        cover_rules: rules,
+    })
+    .unwrap();
+    db.storage.put_fee_policy(&policy).await.unwrap();
+    policy
+}
+
+#[tokio::test]
+async fn a_back_payment_shortens_the_wait_and_a_year_past_the_floor_is_refused() {
+    on_each_test_db(|db| async move {
+        let (long_break, short_break) = two_adults(&db).await;
+        let policy = count_years_before_2025(&db).await;
+        // 2023 to 2026 not insured: four gap years, counted N, wait 3 + 4 = 7 months, and the
+        // floor of 6 after four consecutive gap years. 2025 and 2026 not insured: 3 + 2 = 5.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("history.csv");
+        std::fs::write(
+            &file,
+            format!(
+                "身份证号码,待遇年度,参保情况\n{long_break},2022,居民医保\n{short_break},2024,居民医保\n"
+            ),
+        )
+        .unwrap();
+        let today = d(2026, 11, 2);
+        import_cover_history(db.storage.as_ref(), "test", haikou(), &file, today, Limits::default())
+            .await
+            .unwrap();
+        let id = |text: &str| IdNumber::parse(text, today).unwrap().id_number;
+        let buy_back = |person: &str, years: &[u16]| {
+            let (person, years) = (id(person), years.to_vec());
+            let (storage, policy) = (db.storage.clone(), policy.clone());
+            async move {
+                create_back_payments(storage.as_ref(), &policy, &person, &years, "test", today)
+                    .await
+            }
+        };
+        let (_server, client) = server_on(&db, today).await;
+        let cover = cover_of(&client, &long_break).await;
+        assert_eq!(
+            (cover.wait_months, cover.starts_on),
+            (7, Some(d(2027, 8, 1)))
+        );
+
+        // Only 2026 still shortens the wait: 2025 would go below the floor and is refused.
+        let refused = buy_back(&long_break, &[2025]).await
+        .unwrap_err();
+        assert_eq!(refused.code.as_str(), "BACK_PAYMENT_REFUSED");
+        assert!(
+            refused.message.contains("BACK_PAYMENT_SHORTENS_NOTHING")
+                && refused.message.contains("2025"),
+            "{}",
+            refused.message
+        );
+        let made = buy_back(&long_break, &[]).await
+        .unwrap();
+        assert_eq!(made.created, vec![2026]);
+        assert_eq!((made.wait_now, made.wait_after), (7, 6));
+        // Asking again creates nothing twice.
+        let again = buy_back(&long_break, &[2026]).await
+        .unwrap();
+        assert!(again.created.is_empty());
+        assert_eq!(again.open.len(), 1);
+
+        // The channel finds it beside the year's contribution: the individual standard in full,
+        // named as a back-payment, buying no cover of its own.
+        let found = client.search(&search_2027(&long_break)).await.unwrap();
+        assert_eq!(found.payables.len(), 2);
+        let (contribution, back) = (&found.payables[0], &found.payables[1]);
+        assert_eq!(contribution.back_payment, None);
+        let bought = back.back_payment.as_ref().expect("a back-payment says so");
+        assert_eq!(bought.buys_back_year, 2026);
+        assert!(bought.text.contains("不享受2026年度医保待遇"), "{}", bought.text);
+        assert!(back.item_name.contains("补缴2026年度"), "{}", back.item_name);
+        assert_eq!(back.cover, None);
+        let standard = policy
+            .amount_for(yibao_domain::Category::Adult)
+            .total()
+            .as_fen();
+        assert_eq!(back.amount, standard);
+        // Until it is paid, the contribution still waits 7 months.
+        assert_eq!(contribution.cover.as_ref().unwrap().wait_months, 7);
+
+        // Both paid together: cover starts a month earlier, the receipt of the back-payment says
+        // which year it bought back, and that year is on record as bought back.
+        let paid = pay(&client, "T-BACK-1", vec![
+                    contribution.payable_id.clone(),
+                    back.payable_id.clone(),
+                ], contribution.amount + back.amount, "2026-11-02T10:00:00+08:00").await;
+        assert_eq!(paid.result, PaymentResult::Paid);
+        let receipts = db
+            .storage
+            .receipts_of_person(&long_break, &["460100".to_owned()], None)
+            .await
+            .unwrap();
+        let of = |payable_id: &str| {
+            receipts
+                .iter()
+                .find(|r| r.payable_id == payable_id)
+                .expect("a receipt per payable")
+        };
+        assert_eq!(
+            of(&contribution.payable_id).cover_starts_on,
+            Some(d(2027, 7, 1))
+        );
+        assert_eq!(of(&back.payable_id).buys_back_year, Some(2026));
+        assert_eq!(of(&back.payable_id).cover_starts_on, None);
+        let stored = db
+            .storage
+            .stored_cover(haikou(), &id(&long_break))
+            .await
+            .unwrap();
+        assert!(stored.history.is_bought_back(2026));
+        assert_eq!(stored.history.cover_in(2026), YearCover::None);
+        assert_eq!(stored.history.cover_in(2027), YearCover::Resident);
+        // Once the year is paid, nothing more is sold.
+        let late = buy_back(&long_break, &[]).await
+        .unwrap_err();
+        assert!(
+            late.message.contains("CONTRIBUTION_ALREADY_PAID"),
+            "{}",
+            late.message
+        );
+
+        // A back-payment still open when its year's contribution is paid alone shortens nothing
+        // any more: it is cancelled with that payment and leaves the search.
+        let made = buy_back(&short_break, &[2026]).await
+        .unwrap();
+        assert_eq!((made.wait_now, made.wait_after), (5, 4));
+        let found = client.search(&search_2027(&short_break)).await.unwrap();
+        assert_eq!(found.payables.len(), 2);
+        let contribution = &found.payables[0];
+        let cancelled = found.payables[1].clone();
+        let paid = pay(&client, "T-BACK-2", vec![contribution.payable_id.clone()], contribution.amount, "2026-11-02T11:00:00+08:00").await;
+        assert_eq!(paid.result, PaymentResult::Paid);
+        let found = client.search(&search_2027(&short_break)).await.unwrap();
+        assert_eq!(found.payables.len(), 1, "{:?}", found.payables);
+        let receipts = db
+            .storage
+            .receipts_of_person(&short_break, &["460100".to_owned()], None)
+            .await
+            .unwrap();
+        assert_eq!(receipts[0].cover_starts_on, Some(d(2027, 6, 1)));
+        // Money a channel reports for it all the same is owed back, never lost.
+        let late_money = pay(&client, "T-BACK-3", vec![cancelled.payable_id.clone()], cancelled.amount, "2026-11-02T12:00:00+08:00").await;
+        assert_eq!(late_money.result, PaymentResult::RefundPending);
+        let owed = late_money.refund.expect("a refund owed");
+        assert_eq!(
+            (owed.amount, owed.reason),
+            (
+                cancelled.amount,
+                yibao_channel_client::types::RefundReason::NotPayable
+            )
+        );
     })
     .await;
 }

@@ -5,9 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Subcommand;
-use yibao_domain::{FeeYear, IdNumber, RegionCode};
+use yibao_domain::{FeePolicy, FeeYear, IdNumber, RegionCode};
 use yibao_roster_file::Limits;
-use yibao_server::services::cover::{import_cover_history, read_person_cover};
+use yibao_server::services::cover::{
+    create_back_payments, import_cover_history, read_person_cover,
+};
+use yibao_server::services::reminders::queue_due_reminders;
 use yibao_server::Clock;
 use yibao_storage::Storage;
 
@@ -32,10 +35,48 @@ pub enum CoverCommand {
         #[arg(long)]
         fee_year: i64,
     },
+    /// Create a person's back-payments (补缴修复) for a benefit year: one payable per gap year
+    /// bought back, at the year's individual standard without subsidy, payable through every
+    /// channel. Without --years, every year that still shortens the wait. The ID number is read
+    /// from YIBAO_ID_NUMBER or standard input.
+    BuyBack {
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        fee_year: i64,
+        /// Gap years to buy back, e.g. 2026,2025.
+        #[arg(long, value_delimiter = ',')]
+        years: Vec<u16>,
+    },
+    /// Queue today's payment reminders (缴费提醒) of every region and fee year in its reminder
+    /// days (the citizen site's background round does the same every hour), and show each
+    /// year's reminders by outcome. The citizen site's SMS sender sends them.
+    Remind,
 }
 
 fn region_of(text: &str) -> anyhow::Result<RegionCode> {
     RegionCode::parse(text).map_err(|e| anyhow::anyhow!("统筹区代码“{text}”有误：{e}"))
+}
+
+/// The person (ID number from YIBAO_ID_NUMBER or standard input) and the region's fee policy
+/// for the year a command names.
+async fn person_and_policy(
+    storage: &dyn Storage,
+    region: &str,
+    fee_year: i64,
+    today: chrono::NaiveDate,
+) -> anyhow::Result<(IdNumber, FeePolicy)> {
+    let region = region_of(region)?;
+    let fee_year = FeeYear::new(fee_year).map_err(|e| anyhow::anyhow!("fee_year：{e}"))?;
+    let text = read_secret("YIBAO_ID_NUMBER", "公民身份号码")?;
+    let id = IdNumber::parse(&text, today)
+        .map_err(|e| anyhow::anyhow!("公民身份号码有误：{e}"))?
+        .id_number;
+    let policy = storage
+        .get_fee_policy(region, fee_year)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("统筹区 {region} 没有 {fee_year} 年度的缴费政策"))?;
+    Ok((id, policy))
 }
 
 pub async fn cover(storage: &dyn Storage, command: CoverCommand) -> anyhow::Result<()> {
@@ -69,16 +110,8 @@ pub async fn cover(storage: &dyn Storage, command: CoverCommand) -> anyhow::Resu
             Ok(())
         }
         CoverCommand::Show { region, fee_year } => {
-            let region = region_of(&region)?;
-            let fee_year = FeeYear::new(fee_year).map_err(|e| anyhow::anyhow!("fee_year：{e}"))?;
-            let text = read_secret("YIBAO_ID_NUMBER", "公民身份号码")?;
-            let id = IdNumber::parse(&text, today)
-                .map_err(|e| anyhow::anyhow!("公民身份号码有误：{e}"))?
-                .id_number;
-            let policy = storage
-                .get_fee_policy(region, fee_year)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("统筹区 {region} 没有 {fee_year} 年度的缴费政策"))?;
+            let (id, policy) = person_and_policy(storage, &region, fee_year, today).await?;
+            let (region, fee_year) = (policy.region(), policy.fee_year());
             let cover = read_person_cover(storage, &policy, &id, today)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
@@ -121,6 +154,71 @@ pub async fn cover(storage: &dyn Storage, command: CoverCommand) -> anyhow::Resu
                 );
             }
             println!("{}", cover.reward.summary_zh());
+            Ok(())
+        }
+        CoverCommand::Remind => {
+            let now = Clock::system().now().timestamp();
+            let rounds = queue_due_reminders(storage, today, now)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if rounds.is_empty() {
+                println!("今天（{today}）没有处于缴费提醒期的统筹区和年度");
+            }
+            for round in &rounds {
+                let counts = storage
+                    .citizen_accounts()
+                    .reminder_counts(&round.region, i32::from(round.fee_year))
+                    .await?;
+                println!(
+                    "统筹区 {} {} 年度：本次新排队提醒 {} 条{}；累计已发送 {}，发送失败 {}，因已缴费取消 {}，待发送 {}",
+                    round.region,
+                    round.fee_year,
+                    round.queued,
+                    if round.no_mobile > 0 {
+                        format!("（{} 人手机号码有误，未提醒）", round.no_mobile)
+                    } else {
+                        String::new()
+                    },
+                    counts.sent,
+                    counts.failed,
+                    counts.cancelled,
+                    counts.queued
+                );
+            }
+            Ok(())
+        }
+        CoverCommand::BuyBack {
+            region,
+            fee_year,
+            years,
+        } => {
+            let (id, policy) = person_and_policy(storage, &region, fee_year, today).await?;
+            let (region, fee_year) = (policy.region(), policy.fee_year());
+            let made = create_back_payments(storage, &policy, &id, &years, &cli_actor(), today)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}（统筹区 {region}，{fee_year} 年度）：新建补缴 {} 笔",
+                id.masked(),
+                made.created.len()
+            );
+            for open in &made.open {
+                println!(
+                    "  补缴{}年度：{}，{}（应缴费信息 {}）",
+                    open.buys_back_year,
+                    yibao_domain::Fen::new(open.amount_fen).unwrap_or(yibao_domain::Fen::ZERO),
+                    if open.status == "locked" {
+                        "缴费中"
+                    } else {
+                        "待缴"
+                    },
+                    open.payable_id
+                );
+            }
+            println!(
+                "全部缴清后（须在缴纳 {fee_year} 年度保费之前或同时），等待期由 {} 个月缩短为 {} 个月；补缴年度本身不享受待遇",
+                made.wait_now, made.wait_after
+            );
             Ok(())
         }
     }

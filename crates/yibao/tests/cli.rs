@@ -248,6 +248,26 @@ fn a_cover_history_is_imported_and_a_persons_cover_shown_without_the_id_on_the_c
         "{out}"
     );
     assert!(out.contains("大病保险最高支付限额提高"), "{out}");
+    // Buying back needs the year's contribution assessed first; the refusal says so.
+    let (code, out, err) = run_in(
+        dir.path(),
+        &[
+            "cover",
+            "buy-back",
+            "--region",
+            "460100",
+            "--fee-year",
+            "2027",
+            "--years",
+            "2026",
+        ],
+        Some(&format!("{id}\n")),
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("尚未核定") && err.contains("NOT_ASSESSED") && !err.contains(id),
+        "{err}"
+    );
     // The special situation file is told apart by its header and shown with the person.
     std::fs::write(
         dir.path().join("situations.csv"),

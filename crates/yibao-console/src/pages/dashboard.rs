@@ -258,6 +258,8 @@ pub struct DashboardPage {
     pub total: StationProgress,
     pub days: Vec<DayRow>,
     pub money: Option<MoneyView>,
+    /// The chosen region's payment reminders for the year, by outcome.
+    pub reminders: Option<yibao_storage::citizen_accounts::ReminderCounts>,
     pub calendar_warnings: Vec<String>,
     /// Whether the user may set a holiday calendar (administrators), or must ask for it.
     pub may_set_calendar: bool,
@@ -392,6 +394,17 @@ pub async fn page(
             }),
         )
     };
+    // Payment reminders (缴费提醒) of one region's year, for those who answer for the region.
+    let reminders = match region {
+        Some(code) if account.role != Role::StationOperator => Some(
+            state
+                .storage
+                .citizen_accounts()
+                .reminder_counts(code.as_str(), fee_year_number)
+                .await?,
+        ),
+        _ => None,
+    };
     let mut calendar_warnings = Vec::new();
     let this_year = chrono::Datelike::year(&today);
     for year in [this_year, this_year + 1] {
@@ -433,6 +446,7 @@ pub async fn page(
         total,
         days,
         money,
+        reminders,
         calendar_warnings,
         may_set_calendar: account.role == Role::Admin,
         password_changed: query.password.as_deref() == Some("changed"),

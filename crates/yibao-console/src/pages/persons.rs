@@ -251,6 +251,10 @@ pub struct PayableLine {
     pub payable_from: String,
     pub current: bool,
     pub paid: bool,
+    /// Unpaid or locked: money may still come.
+    pub payable: bool,
+    /// The gap year of a back-payment (补缴修复), which is never re-assessed.
+    pub bought_back_year: Option<u16>,
 }
 
 impl PayableLine {
@@ -268,8 +272,11 @@ impl PayableLine {
         PayableLine {
             payable_id: p.payable_id.clone(),
             fee_year: i32::from(p.fee_year.get()),
-            category: yibao_domain::fee::Category::from_code(&p.category)
-                .map_or_else(|| p.category.clone(), |c| c.name_zh().to_owned()),
+            category: match p.buys_back() {
+                Some(year) => format!("补缴{year}年度"),
+                None => yibao_domain::fee::Category::from_code(&p.category)
+                    .map_or_else(|| p.category.clone(), |c| c.name_zh().to_owned()),
+            },
             amount: yuan(p.amount_fen.as_fen()),
             components: parts.join("，"),
             status: payable_status_zh(p.status.code()),
@@ -279,6 +286,8 @@ impl PayableLine {
                 PayableStatus::Superseded | PayableStatus::Cancelled
             ),
             paid: matches!(p.status, PayableStatus::Paid | PayableStatus::Posted),
+            payable: p.status.is_payable(),
+            bought_back_year: p.buys_back(),
         }
     }
 }
@@ -433,6 +442,10 @@ pub struct CoverPanel {
     pub situations: Vec<String>,
     pub start: String,
     pub back_payment: Option<String>,
+    /// The gap years a back-payment may be created for now (the year's contribution unpaid).
+    pub may_buy_back: Vec<u16>,
+    /// Back-payments created and not paid yet, e.g. `2026年度`.
+    pub open_back_payments: Option<String>,
     pub reward: String,
 }
 
@@ -482,7 +495,36 @@ impl CoverPanel {
             })
             .collect();
         let offer = &cover.offer;
+        let fee_year = i32::from(policy.fee_year().get());
+        let contribution_unpaid = payables
+            .iter()
+            .any(|p| p.fee_year == fee_year && p.bought_back_year.is_none() && p.payable);
+        let open: Vec<u16> = payables
+            .iter()
+            .filter(|p| p.fee_year == fee_year && p.payable)
+            .filter_map(|p| p.bought_back_year)
+            .collect();
+        let may_buy_back: Vec<u16> = if contribution_unpaid {
+            offer
+                .effective_years
+                .iter()
+                .copied()
+                .filter(|y| !open.contains(y))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let open_back_payments = (!open.is_empty()).then(|| {
+            let years: Vec<String> = open.iter().map(|y| format!("{y}年度")).collect();
+            format!(
+                "{}待缴（须在{}年度保费之前或同时缴纳）",
+                years.join("、"),
+                policy.fee_year()
+            )
+        });
         Ok(Some(CoverPanel {
+            may_buy_back,
+            open_back_payments,
             fee_year: policy.fee_year().get(),
             history,
             situations: cover.situations_zh(),
@@ -611,6 +653,10 @@ pub async fn record(
         Some("saved") => Some("登记信息已保存。".into()),
         Some("exemption") => Some("减免信息已保存。如已核定，请重新核定本年度应缴费。".into()),
         Some("reassessed") => Some("已重新核定，新的应缴费次日起可缴。".into()),
+        Some("bought_back") => Some(
+            "已核定补缴：补缴记录见“应缴记录”，可在任一渠道缴纳；须在本年度保费之前或同时缴纳才能缩短等待期。"
+                .into(),
+        ),
         Some("refunded") => Some("已发起退费，原票据作废；退费在2个工作日内经原渠道退回。".into()),
         _ => None,
     };
@@ -711,6 +757,32 @@ pub async fn exemption(
 #[derive(Deserialize)]
 pub struct ReassessForm {
     fee_year: i64,
+}
+
+/// `POST /console/persons/{region}/{id}/buy-back`: back-payments (补缴修复) for the years ticked.
+/// The form sends `fee_year` once and `years` once per box ticked, so it is read as pairs.
+pub async fn buy_back(
+    State(state): State<AppState>,
+    Path((region, id)): Path<(String, String)>,
+    CsrfForm(user, pairs): CsrfForm<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let (region, id) = parse_key(&state, &user, &region, &id)?;
+    let value = |key: &'static str| pairs.iter().filter(move |(k, _)| k == key).map(|(_, v)| v);
+    let fee_year = value("fee_year")
+        .next()
+        .and_then(|v| v.parse::<i64>().ok())
+        .ok_or_else(|| PageError::bad_form("表单内容不完整，请刷新页面后重新填写"))?;
+    let fee_year = FeeYear::new(fee_year).map_err(ServiceError::from)?;
+    let years: Vec<u16> = value("years")
+        .map(|v| v.parse::<u16>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| PageError::bad_form("补缴年度不正确，请刷新页面后重新勾选"))?;
+    if years.is_empty() {
+        return Err(ServiceError::new(ErrorCode::InvalidRequest, "请勾选要补缴的年度").into());
+    }
+    yibao_server::services::persons::buy_back(&state, &user.staff, region, fee_year, &id, &years)
+        .await?;
+    Ok(back_to_record(&user, region, &id, "bought_back"))
 }
 
 /// `POST /console/persons/{region}/{id}/reassess`.

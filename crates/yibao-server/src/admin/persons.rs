@@ -22,6 +22,7 @@ pub(crate) fn routes() -> ApiRouter {
         .routes(routes!(get_person, put_person))
         .routes(routes!(person_history))
         .routes(routes!(reassess))
+        .routes(routes!(buy_back))
 }
 
 #[derive(Deserialize, Serialize, ToSchema, Default)]
@@ -265,4 +266,36 @@ pub async fn reassess(
     let id = id_of(&id_number, &state)?;
     let record = crate::services::persons::reassess(&state, &staff, region, fee_year, &id).await?;
     Ok(Json(record))
+}
+
+/// The gap years to buy back; none named: every year that still shortens the wait.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuyBackRequest {
+    #[serde(default)]
+    pub years: Vec<u16>,
+}
+
+/// Creates a person's back-payments (补缴修复) for a benefit year: one payable per gap year, at
+/// the year's individual standard without subsidy, payable through every channel
+/// (docs/rules-2025.md). 422 `BACK_PAYMENT_REFUSED` names the year and why: not a gap year,
+/// already bought, past the floor (`BACK_PAYMENT_SHORTENS_NOTHING`), nothing left to buy, or the
+/// year's contribution already paid. Asking again for a year already open creates nothing.
+#[utoipa::path(post, path = "/api/v1/regions/{region}/fee-years/{fee_year}/persons/{id_number}/back-payments", summary = "核定补缴（补缴修复）", tag = "admin",
+    params(("region" = String, Path), ("fee_year" = i64, Path), ("id_number" = String, Path)),
+    request_body = BuyBackRequest,
+    responses((status = 200, body = crate::services::cover::BackPayments, description = "the back-payments open for the person and year"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn buy_back(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((region, fee_year, id_number)): Path<(String, i64, String)>,
+    ApiJson(request): ApiJson<BuyBackRequest>,
+) -> Result<Json<crate::services::cover::BackPayments>, ServiceError> {
+    let region = region_of(&region)?;
+    let fee_year = year_of(fee_year)?;
+    let id = id_of(&id_number, &state)?;
+    let made =
+        crate::services::persons::buy_back(&state, &staff, region, fee_year, &id, &request.years)
+            .await?;
+    Ok(Json(made))
 }

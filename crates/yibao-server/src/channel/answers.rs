@@ -54,6 +54,21 @@ pub struct PayableAnswer {
     /// absent otherwise. A client that does not know it ignores it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cover: Option<CoverAnswer>,
+    /// An addition to v1 (the 2025 rules): present when the payable is a back-payment (补缴修复)
+    /// of a gap year, not the year's contribution. It buys no cover; it shortens the wait of
+    /// `fee_year`'s cover if paid before or with that year's contribution. A client that does not
+    /// know it still shows `item_name`, which says 补缴 and the year.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub back_payment: Option<BackPaymentAnswer>,
+}
+
+/// A back-payment (补缴修复): which gap year it buys back and what that does.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackPaymentAnswer {
+    /// The gap year bought back; it stays a year without cover.
+    pub buys_back_year: u16,
+    /// For the teller's or the resident's screen, in Chinese.
+    pub text: String,
 }
 
 /// When cover starts if a payable is paid on `if_paid_on` (待遇享受时间), under the region's 2025

@@ -15,9 +15,9 @@ use yibao_storage::collection::{
 use yibao_storage::PayableRecord;
 
 use super::answers::{
-    Component, Insured, OrderAnswer, PayableAnswer, PaymentAnswer, PaymentStatusAnswer,
-    PendingRefund, ReceiptAnswer, ReceiptBrief, RefundOwed, RefundResultAnswer, ReversalAnswer,
-    SearchAnswer, StatementSummary, Window,
+    BackPaymentAnswer, Component, Insured, OrderAnswer, PayableAnswer, PaymentAnswer,
+    PaymentStatusAnswer, PendingRefund, ReceiptAnswer, ReceiptBrief, RefundOwed,
+    RefundResultAnswer, ReversalAnswer, SearchAnswer, StatementSummary, Window,
 };
 use super::auth::ChannelContext;
 use super::MAX_REFUNDS_LISTED;
@@ -124,6 +124,7 @@ pub async fn search(
         &views,
         &policies,
         state.clock.today(),
+        crate::services::cover::BackPaymentsWith::Offered,
         |v| matches!(v.payable.channel_status(now), "unpaid" | "locked"),
     )
     .await?;
@@ -134,10 +135,14 @@ pub async fn search(
             let policy = policies.get(&(p.region, p.fee_year));
             let window = policy.map(|p| p.window());
             let cover = covers.get(&p.payable_id).map(|c| c.answer());
+            let back_payment = p.buys_back().map(|year| BackPaymentAnswer {
+                buys_back_year: year,
+                text: yibao_domain::back_payment_text_zh(year, p.fee_year.get()),
+            });
             PayableAnswer {
                 payable_id: p.payable_id.clone(),
                 item: "resident_medical".to_owned(),
-                item_name: "城乡居民基本医疗保险".to_owned(),
+                item_name: yibao_domain::item_name_zh(p.buys_back()),
                 fee_year: i32::from(p.fee_year.get()),
                 region: p.region.to_string(),
                 region_name: v.region_name.clone(),
@@ -149,6 +154,7 @@ pub async fn search(
                     closes: w.closes(),
                 }),
                 cover,
+                back_payment,
             }
         })
         .collect();
@@ -512,7 +518,7 @@ fn channel_receipt_json(
         payer_name: (payer == PayerName::Full).then(|| receipt.payer_name.clone()),
         payer_id_number_masked: receipt.id_number.masked(),
         item: "resident_medical".to_owned(),
-        item_name: "城乡居民基本医疗保险".to_owned(),
+        item_name: yibao_domain::item_name_zh(receipt.bought_back_year()),
         fee_year: i32::from(receipt.fee_year.get()),
         components,
         amount: receipt.amount_fen.as_fen(),

@@ -63,6 +63,7 @@ pub fn draft_payable(
         payable_from,
         inputs: inputs_json(person, policy, assessed_on),
         assessed_by: actor.to_owned(),
+        buys_back_year: None,
     }
 }
 

@@ -421,9 +421,14 @@ async fn cover_notes(
         return Ok(Vec::new());
     }
     let policies = policies_for(state, views).await?;
-    let covers = super::cover::covers_for(state.storage.as_ref(), views, &policies, paid_on, |v| {
-        ids.contains(&v.payable.payable_id)
-    })
+    let covers = super::cover::covers_for(
+        state.storage.as_ref(),
+        views,
+        &policies,
+        paid_on,
+        super::cover::BackPaymentsWith::PaidTogether,
+        |v| ids.contains(&v.payable.payable_id),
+    )
     .await?;
     Ok(ids
         .iter()

@@ -14,14 +14,14 @@ use yibao_domain::cover_history_file::{
     SituationRow,
 };
 use yibao_domain::{
-    back_payment_offer, cover_start, critical_illness_raise, BackPaymentOffer, Category,
-    CoverFacts, CoverHistory, CoverRefusal, CoverStart, FeePolicy, FeeYear, IdNumber, RegionCode,
-    RewardBreakdown,
+    back_payment_assessment, back_payment_offer, cover_start, critical_illness_raise,
+    BackPaymentOffer, BackPaymentRefusal, Category, CoverFacts, CoverHistory, CoverRefusal,
+    CoverStart, FeePolicy, FeeYear, IdNumber, RegionCode, RewardBreakdown,
 };
 use yibao_roster_file::{HeaderFit, Limits, RosterReader};
 use yibao_storage::collection::PayableView;
 use yibao_storage::cover_history::StoredCover;
-use yibao_storage::Storage;
+use yibao_storage::{NewPayable, Storage};
 
 use super::roster_import::{Rejection, Rejections};
 use crate::error::{ErrorCode, ServiceError};
@@ -213,29 +213,56 @@ pub fn person_cover(
     }
 }
 
-/// The rules' answer on `on` for each of `views` that `wanted` picks and whose year has a policy
-/// in `policies`, by payable id: one read of what is stored per person and region among them.
-/// Used by searches, the citizen site and payment reports alike.
+/// Whether the back-payments among the payables asked about are being paid with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackPaymentsWith {
+    /// A search: an open back-payment is not bought yet.
+    Offered,
+    /// A payment: the back-payments it pays count as bought for the contribution it pays with
+    /// them.
+    PaidTogether,
+}
+
+/// The rules' answer on `on` for each contribution among `views` that `wanted` picks and whose
+/// year has a policy in `policies`, by payable id: one read of what is stored per person and
+/// region among them. A back-payment gets no answer (it buys no cover); paid together with its
+/// contribution it counts as bought. Used by searches, the citizen site and payment reports alike.
 pub async fn covers_for(
     storage: &dyn Storage,
     views: &[PayableView],
     policies: &HashMap<(RegionCode, FeeYear), FeePolicy>,
     on: NaiveDate,
+    back_payments: BackPaymentsWith,
     wanted: impl Fn(&PayableView) -> bool,
 ) -> Result<HashMap<String, PersonCover>, ServiceError> {
     let mut stored: HashMap<(RegionCode, IdNumber), StoredCover> = HashMap::new();
     let mut covers = HashMap::new();
     for v in views.iter().filter(|v| wanted(v)) {
         let p = &v.payable;
+        if p.buys_back_year.is_some() {
+            continue;
+        }
         let Some(policy) = policies.get(&(p.region, p.fee_year)) else {
             continue;
         };
-        let person = match stored.entry((p.region, p.id_number)) {
+        let mut person = match stored.entry((p.region, p.id_number)) {
             Entry::Occupied(known) => known.get().clone(),
             Entry::Vacant(unknown) => unknown
                 .insert(storage.stored_cover(p.region, &p.id_number).await?)
                 .clone(),
         };
+        if back_payments == BackPaymentsWith::PaidTogether {
+            let bought_with = views.iter().filter(|b| wanted(b)).filter_map(|b| {
+                let q = &b.payable;
+                let same =
+                    q.region == p.region && q.id_number == p.id_number && q.fee_year == p.fee_year;
+                q.buys_back().filter(|_| same)
+            });
+            for year in bought_with {
+                person.history.record(year, yibao_domain::YearCover::None);
+                person.history.record_bought_back(year);
+            }
+        }
         covers.insert(
             p.payable_id.clone(),
             person_cover(policy, &p.id_number, person, on),
@@ -303,4 +330,168 @@ impl PersonCover {
             },
         }
     }
+}
+
+/// What a request to buy back gap years (补缴修复) left open for a person and benefit year.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackPayments {
+    pub region: String,
+    pub fee_year: u16,
+    /// The years this request created a back-payment for (none when each was already open).
+    pub created: Vec<u16>,
+    /// Every back-payment of the person and year not yet paid, created now or before: what the
+    /// channels find in a search and may take money for.
+    pub open: Vec<BackPaymentPayable>,
+    /// The benefit year's wait in months with nothing more bought back, and after every open
+    /// back-payment is paid.
+    pub wait_now: u8,
+    pub wait_after: u8,
+}
+
+/// One back-payment as staff see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackPaymentPayable {
+    pub payable_id: String,
+    pub buys_back_year: u16,
+    pub amount_fen: i64,
+    pub status: String,
+}
+
+/// Creates the back-payments (补缴修复) of a person for a benefit year: the years named (every
+/// year still worth buying when none is named), each a payable of its own at the year's individual
+/// standard without subsidy, payable through every channel. Refused while the year's contribution
+/// is not assessed, once it is paid (cover is then settled), and for a year that would shorten
+/// nothing. A year already open is left as it is, so asking twice creates nothing twice (the
+/// payables' unique index decides).
+pub async fn create_back_payments(
+    storage: &dyn Storage,
+    policy: &FeePolicy,
+    id_number: &IdNumber,
+    years: &[u16],
+    actor: &str,
+    today: NaiveDate,
+) -> Result<BackPayments, ServiceError> {
+    if years.len() > MAX_BACK_PAYMENT_YEARS {
+        return Err(ServiceError::new(
+            ErrorCode::InvalidRequest,
+            format!("一次最多补缴 {MAX_BACK_PAYMENT_YEARS} 个年度"),
+        ));
+    }
+    let region = policy.region();
+    let fee_year = policy.fee_year();
+    let views = storage
+        .payables_by_person(
+            id_number.as_str(),
+            &[region.to_string()],
+            Some(i32::from(fee_year.get())),
+        )
+        .await?;
+    let contribution = views
+        .iter()
+        .map(|v| &v.payable)
+        .find(|p| p.buys_back_year.is_none())
+        .ok_or_else(|| {
+            ServiceError::new(
+                ErrorCode::NotAssessed,
+                format!("此人 {fee_year} 年度尚未核定，请先核定后再办理补缴"),
+            )
+        })?;
+    if !contribution.status.is_payable() {
+        return Err(back_payment_refused(BackPaymentRefusal::ContributionPaid {
+            fee_year: fee_year.get(),
+        }));
+    }
+    let category = Category::from_code(&contribution.category)
+        .ok_or_else(|| ServiceError::internal("back-payment", "unknown payable category"))?;
+    let cover = read_person_cover(storage, policy, id_number, today).await?;
+    let to_sell = cover
+        .offer
+        .years_to_sell(years)
+        .map_err(back_payment_refused)?;
+    let assessment = back_payment_assessment(policy, category);
+    if assessment.amount == yibao_domain::Fen::ZERO {
+        return Err(back_payment_refused(BackPaymentRefusal::NothingToBuy));
+    }
+    let drafts: Vec<NewPayable> = to_sell
+        .iter()
+        .map(|year| NewPayable {
+            payable_id: super::assessment::new_payable_id(region.as_str()),
+            region,
+            fee_year,
+            id_number: *id_number,
+            assessment: assessment.clone(),
+            payable_from: today,
+            inputs: serde_json::json!({
+                "assessed_on": today,
+                "back_payment": {
+                    "buys_back_year": year,
+                    "category": category.code(),
+                    "wait_before": cover.offer.wait_now.total,
+                },
+            })
+            .to_string(),
+            assessed_by: actor.to_owned(),
+            buys_back_year: Some(*year),
+        })
+        .collect();
+    storage.insert_payables(&drafts).await?;
+    super::record_audit(
+        storage,
+        actor,
+        "cover.buy_back",
+        Some(region),
+        &id_number.masked(),
+        serde_json::json!({ "fee_year": fee_year.get(), "years": to_sell }),
+    )
+    .await?;
+    let after = storage
+        .payables_by_person(
+            id_number.as_str(),
+            &[region.to_string()],
+            Some(i32::from(fee_year.get())),
+        )
+        .await?;
+    let open: Vec<BackPaymentPayable> = after
+        .iter()
+        .map(|v| &v.payable)
+        .filter(|p| p.status.is_payable())
+        .filter_map(|p| {
+            Some(BackPaymentPayable {
+                payable_id: p.payable_id.clone(),
+                buys_back_year: p.buys_back()?,
+                amount_fen: p.amount_fen.as_fen(),
+                status: p.status.code().to_owned(),
+            })
+        })
+        .collect();
+    let created: Vec<u16> = drafts
+        .iter()
+        .filter(|d| after.iter().any(|v| v.payable.payable_id == d.payable_id))
+        .filter_map(|d| d.buys_back_year)
+        .collect();
+    let rules = policy.cover_rules();
+    let counted = yibao_domain::cover::gaps(&rules.gaps, &cover.history, fee_year);
+    let wait_after = yibao_domain::cover::wait_months(
+        &rules.waiting,
+        &counted,
+        counted.bought_back.len() + open.len(),
+    );
+    Ok(BackPayments {
+        region: region.to_string(),
+        fee_year: fee_year.get(),
+        created,
+        open,
+        wait_now: cover.offer.wait_now.total,
+        wait_after: wait_after.total,
+    })
+}
+
+/// Years one request may name: more gap years than this shorten nothing under any rule in use.
+pub const MAX_BACK_PAYMENT_YEARS: usize = 20;
+
+fn back_payment_refused(refusal: BackPaymentRefusal) -> ServiceError {
+    ServiceError::new(
+        ErrorCode::BackPaymentRefused,
+        format!("{}（{}）", refusal, refusal.code()),
+    )
 }

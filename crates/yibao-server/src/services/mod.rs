@@ -16,6 +16,7 @@ pub mod persons;
 pub mod receipts;
 pub mod reconciliation;
 pub mod refunds;
+pub mod reminders;
 pub mod roster_import;
 pub mod settlement_scope;
 pub mod setup;

@@ -212,3 +212,37 @@ pub async fn reassess(
         serde_json::json!({ "payable_id": record.payable_id, "supersedes": record.supersedes, "amount_fen": record.amount_fen })).await?;
     Ok(record)
 }
+
+/// Staff create a person's back-payments (补缴修复) for a benefit year, where they may change the
+/// person: the years named, or every year still worth buying ([`super::cover::create_back_payments`],
+/// audited there).
+pub async fn buy_back(
+    state: &AppState,
+    staff: &Staff,
+    region: RegionCode,
+    fee_year: FeeYear,
+    id: &IdNumber,
+    years: &[u16],
+) -> Result<super::cover::BackPayments, ServiceError> {
+    let (person, _) = load_person(state, staff, region, id).await?;
+    staff.may_change(region, person.station.as_ref())?;
+    let policy = state
+        .storage
+        .get_fee_policy(region, fee_year)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::new(
+                ErrorCode::NoFeePolicy,
+                format!("统筹区 {region} 尚未设置 {fee_year} 年度的缴费政策"),
+            )
+        })?;
+    super::cover::create_back_payments(
+        state.storage.as_ref(),
+        &policy,
+        id,
+        years,
+        staff.username(),
+        state.clock.today(),
+    )
+    .await
+}

@@ -89,7 +89,7 @@ fn staff_json(state: &AppState, receipt: &ReceiptRecord) -> StaffReceipt {
         region: receipt.region.to_string(),
         payer_name: receipt.payer_name.clone(),
         payer_id_number: receipt.id_number.as_str().to_owned(),
-        item_name: "城乡居民基本医疗保险".to_owned(),
+        item_name: yibao_domain::item_name_zh(receipt.bought_back_year()),
         fee_year: i32::from(receipt.fee_year.get()),
         // Stored as the JSON list of components written when the receipt was issued.
         components: serde_json::from_str(&receipt.components).unwrap_or_default(),

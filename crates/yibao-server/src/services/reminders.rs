@@ -1,0 +1,129 @@
+//! Payment reminders (缴费提醒, issue 19): in the days before a region's window closes, every
+//! resident with the year's contribution unpaid, a mobile phone on record and reminders not turned
+//! off gets a text message, at most once in the region's interval. The citizen site's sender
+//! sends them ([`yibao_citizen`'s delivery round]); a payment made before sending cancels one.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use utoipa::ToSchema;
+use yibao_domain::reminders::ReminderText;
+use yibao_domain::{FeePolicy, Fen, IdNumber, Phone};
+use yibao_storage::citizen_accounts::NewReminder;
+use yibao_storage::Storage;
+
+use crate::clock::CHINA_STANDARD_TIME;
+use crate::error::ServiceError;
+
+/// Candidates read per statement.
+pub const REMINDER_BATCH: i64 = 500;
+
+/// What one reminder round did for a region and fee year.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct ReminderRound {
+    pub region: String,
+    pub fee_year: u16,
+    /// False outside the reminder days (nothing was looked at).
+    pub due: bool,
+    /// Reminders queued by this round.
+    pub queued: u64,
+    /// Residents due a reminder whose phone on record is not a mobile number.
+    pub no_mobile: u64,
+}
+
+/// Queues the reminders of `policy`'s region and year due on `today` (`now`: unix seconds).
+/// Idempotent within an interval: a round run again queues nothing twice.
+pub async fn queue_reminders(
+    storage: &dyn Storage,
+    policy: &FeePolicy,
+    today: NaiveDate,
+    now: i64,
+) -> Result<ReminderRound, ServiceError> {
+    let rules = &policy.cover_rules().reminders;
+    let closes = policy.window().closes();
+    let mut round = ReminderRound {
+        region: policy.region().to_string(),
+        fee_year: policy.fee_year().get(),
+        due: rules.due_on(closes, today),
+        ..ReminderRound::default()
+    };
+    if !round.due {
+        return Ok(round);
+    }
+    let day = today.signed_duration_since(NaiveDate::default()).num_days();
+    let period = rules.period_of(day);
+    let since = now - i64::from(rules.interval_days) * 86_400;
+    // A reminder not sent by the end of the window's last day is given up.
+    let send_before = closes
+        .succ_opt()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|t| t.and_local_timezone(CHINA_STANDARD_TIME).single())
+        .map_or(now + 86_400, |t| t.timestamp());
+    let region = policy.region();
+    let year = i32::from(policy.fee_year().get());
+    let accounts = storage.citizen_accounts();
+    let mut after = String::new();
+    loop {
+        let candidates = accounts
+            .reminder_candidates(region.as_str(), year, since, &after, REMINDER_BATCH)
+            .await?;
+        let Some(last) = candidates.last() else { break };
+        after = last.payable_id.clone();
+        let mut batch = Vec::with_capacity(candidates.len());
+        for c in &candidates {
+            let Ok(phone) = Phone::parse(&c.phone) else {
+                round.no_mobile += 1;
+                continue;
+            };
+            let Ok(id) = IdNumber::parse(&c.id_number, today).map(|p| p.id_number) else {
+                continue;
+            };
+            let cover = super::cover::read_person_cover(storage, policy, &id, today).await?;
+            let cover_text = match &cover.start {
+                Ok(start) => format!("今天缴费，自{}起享受待遇", start.starts_on),
+                Err(refusal) => refusal.to_string(),
+            };
+            let name = crate::receipts::masked_name(&c.name);
+            let body = ReminderText {
+                name_masked: &name,
+                fee_year: policy.fee_year().get(),
+                amount: Fen::new(c.amount_fen).unwrap_or(Fen::ZERO),
+                closes,
+                cover: Some(&cover_text),
+            }
+            .render();
+            batch.push(NewReminder {
+                message_id: format!("SMS{}", uuid::Uuid::new_v4().simple()),
+                payable_id: c.payable_id.clone(),
+                phone: phone.as_str().to_owned(),
+                body,
+            });
+        }
+        round.queued += accounts
+            .queue_reminders(region.as_str(), year, period, now, send_before, &batch)
+            .await?;
+        if candidates.len() < REMINDER_BATCH as usize {
+            break;
+        }
+    }
+    Ok(round)
+}
+
+/// A reminder round for every region's fee years whose reminder days include `today`: what the
+/// background round and `yibao reminders queue` run. Regions and policies are few; each policy
+/// not due costs nothing more.
+pub async fn queue_due_reminders(
+    storage: &dyn Storage,
+    today: NaiveDate,
+    now: i64,
+) -> Result<Vec<ReminderRound>, ServiceError> {
+    let mut rounds = Vec::new();
+    for region in storage.list_regions().await? {
+        for policy in storage.list_fee_policies(region.code()).await? {
+            let rules = &policy.cover_rules().reminders;
+            if rules.due_on(policy.window().closes(), today) {
+                rounds.push(queue_reminders(storage, &policy, today, now).await?);
+            }
+        }
+    }
+    Ok(rounds)
+}

@@ -1,0 +1,189 @@
+//! Payment reminders (缴费提醒, the 2025 rules, issue 19) on every backend: in the days before the
+//! window closes each resident with the year unpaid and a phone on record gets one text message,
+//! once in the region's interval, never a payer or one who turned reminders off, and a payment
+//! made before the message goes out cancels it.
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use yibao_channel_client::types::{PaymentResult, ReportPaymentRequest, SearchRequest};
+use yibao_citizen::messages::{deliver_messages, DemoMailbox};
+use yibao_domain::{FeeYear, RegionCode};
+use yibao_server::services::reminders::queue_reminders;
+use yibao_server::{AppState, Clock};
+use yibao_tests::{haikou_2027, hainan_at, make_id, on_each_test_db, DbHandle};
+
+const SECRET: &str = "hainan-secret-0123456789";
+
+fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, day).unwrap()
+}
+
+fn at(day: NaiveDate, hour: u32) -> DateTime<Utc> {
+    yibao_server::clock::CHINA_STANDARD_TIME
+        .from_local_datetime(&day.and_hms_opt(hour, 0, 0).unwrap())
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn haikou() -> RegionCode {
+    RegionCode::parse("460100").unwrap()
+}
+
+/// Five adults of 海口 enrolled and assessed for 2027 (window to 2026-12-31): four with a phone.
+async fn five_adults(db: &DbHandle) -> Vec<String> {
+    let ids: Vec<String> = (0..5)
+        .map(|i| make_id("460105", "1980-03-01", 401 + i))
+        .collect();
+    let mut csv = "姓名,身份证号码,参保地区,联系电话\n".to_owned();
+    for (i, id) in ids.iter().enumerate() {
+        let phone = if i == 4 {
+            String::new()
+        } else {
+            format!("1990000{}", 4000 + i)
+        };
+        csv.push_str(&format!(
+            "王{},{id},460100,{phone}\n",
+            ["一", "二", "三", "四", "五"][i]
+        ));
+    }
+    haikou_2027(db, &csv, SECRET).await;
+    ids
+}
+
+async fn pay(db: &DbHandle, id: &str, txn: &str, day: NaiveDate) {
+    let when = at(day, 10);
+    let (_server, client) = hainan_at(db, when, SECRET).await;
+    let found = client
+        .search(&SearchRequest {
+            id_number: id.to_owned(),
+            name: None,
+            region: None,
+            fee_year: Some(2027),
+        })
+        .await
+        .unwrap();
+    let p = &found.payables[0];
+    let paid = client
+        .report_payment(&ReportPaymentRequest {
+            channel_txn_id: txn.into(),
+            order_no: None,
+            payable_ids: Some(vec![p.payable_id.clone()]),
+            amount: p.amount,
+            paid_at: when.into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(paid.result, PaymentResult::Paid);
+}
+
+#[tokio::test]
+async fn reminders_go_out_once_not_to_payers_or_those_who_said_no_and_a_payment_cancels_one() {
+    on_each_test_db(|db| async move {
+        let ids = five_adults(&db).await;
+        let policy = db
+            .storage
+            .get_fee_policy(haikou(), FeeYear::new(2027).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        // 王二 has paid; 王三 turned reminders off; 王五 has no phone on record.
+        pay(&db, &ids[1], "T-R-1", d(2026, 12, 10)).await;
+        db.storage
+            .citizen_accounts()
+            .set_reminders("460100", &ids[2], false, at(d(2026, 12, 1), 9).timestamp())
+            .await
+            .unwrap();
+
+        // Not yet: the demo's 海口 reminds from 15 days before the window closes (31 December).
+        let early = d(2026, 12, 15);
+        let round = queue_reminders(
+            db.storage.as_ref(),
+            &policy,
+            early,
+            at(early, 9).timestamp(),
+        )
+        .await
+        .unwrap();
+        assert!(!round.due);
+        assert_eq!(round.queued, 0);
+
+        let day = d(2026, 12, 20);
+        let now = at(day, 9).timestamp();
+        let round = queue_reminders(db.storage.as_ref(), &policy, day, now)
+            .await
+            .unwrap();
+        assert!(round.due);
+        // 王一 and 王四 (the demo's own residents of 海口 with a phone are reminded too).
+        let ours_queued = round.queued;
+        assert!(ours_queued >= 2, "{round:?}");
+        // Again the same day, or a day later: nothing twice.
+        let again = queue_reminders(db.storage.as_ref(), &policy, day, now + 3_600)
+            .await
+            .unwrap();
+        assert_eq!(again.queued, 0);
+        let next_day = d(2026, 12, 21);
+        let again = queue_reminders(
+            db.storage.as_ref(),
+            &policy,
+            next_day,
+            at(next_day, 9).timestamp(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.queued, 0);
+
+        // 王四 pays before the message goes out: it is cancelled, not sent.
+        pay(&db, &ids[3], "T-R-2", day).await;
+        let mailbox = DemoMailbox::default();
+        let state = AppState::new(db.storage.clone(), Clock::fixed(at(day, 11)));
+        let mut sent = 0;
+        loop {
+            let n = deliver_messages(&state, &mailbox).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            sent += n;
+        }
+        let counts = db
+            .storage
+            .citizen_accounts()
+            .reminder_counts("460100", 2027)
+            .await
+            .unwrap();
+        assert_eq!(counts.sent, sent as u64);
+        assert_eq!(counts.cancelled, 1);
+        assert_eq!(counts.sent + counts.cancelled, ours_queued);
+        let messages = mailbox.messages();
+        let to = |i: usize| {
+            let masked = format!("199****{}", 4000 + i);
+            messages.iter().filter(|m| m.phone_masked == masked).count()
+        };
+        // 王一 once; 王二 (paid), 王三 (said no), 王四 (paid before sending) never.
+        assert_eq!(to(0), 1);
+        assert_eq!((to(1), to(2), to(3)), (0, 0, 0));
+        let text = &messages
+            .iter()
+            .find(|m| m.phone_masked == "199****4000")
+            .unwrap()
+            .text;
+        assert!(
+            text.contains("2027年度") && text.contains("2026年12月31日"),
+            "{text}"
+        );
+        assert!(text.contains("元") && text.contains("微信"), "{text}");
+        assert!(text.contains("享受待遇"), "{text}");
+        assert!(!text.contains(&ids[0]) && !text.contains("王一"), "{text}");
+
+        // A week on, still unpaid: reminded again.
+        let week_on = d(2026, 12, 28);
+        let round = queue_reminders(
+            db.storage.as_ref(),
+            &policy,
+            week_on,
+            at(week_on, 9).timestamp(),
+        )
+        .await
+        .unwrap();
+        assert!(round.queued >= 1, "{round:?}");
+    })
+    .await;
+}
