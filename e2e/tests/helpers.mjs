@@ -78,6 +78,14 @@ export function lapsedResident() {
   return { name: m[1], id: m[2] };
 }
 
+/** The demo's family account: the employee and the first relative bound to their account. */
+export function familyAccount() {
+  const log = readFileSync(`${process.env.YIBAO_DEMO_DIR}/demo.log`, 'utf8');
+  const m = log.match(/职工 (\d{17}[\dX]) 可为 (\S+) (\S+) (\d{17}[\dX])/);
+  if (!m) throw new Error('demo.log names no family account');
+  return { employee: m[1], relationship: m[2], name: m[3], id: m[4] };
+}
+
 /** A signed channel request (docs/integrator-guide.md): HMAC-SHA256 over five lines. */
 export async function channelCall(request, method, path, body) {
   const [channel, secret] = WECHAT;

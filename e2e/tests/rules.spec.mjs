@@ -4,7 +4,7 @@
 // phone, when cover would start before paying (unless the demo's simulation paid already).
 // Written for scripts/browser-test.
 import { test, expect } from '@playwright/test';
-import { watch, shot, accessible, signIn, DEMO, lapsedResident } from './helpers.mjs';
+import { watch, shot, accessible, signIn, DEMO, lapsedResident, familyAccount } from './helpers.mjs';
 
 test('a lapsed resident: history, wait and back-payment in the console', async ({ page }) => {
   const w = watch(page);
@@ -84,6 +84,36 @@ test('the dashboard counts a region\'s payment reminders by outcome', async ({ p
   }
   await reminders.scrollIntoViewIfNeeded();
   await shot(page, '98-rules-reminder-counts');
+  await accessible(page);
+  w.assertClean();
+});
+
+test('a relative\'s family-account bindings: listed masked, a wrong entry refused beside its field', async ({ page }) => {
+  const w = watch(page);
+  const account = familyAccount();
+  await signIn(page, DEMO.admin);
+  await page.getByRole('link', { name: '参保人员' }).click();
+  await page.getByLabel('统筹区', { exact: true }).selectOption('460100');
+  await page.getByLabel('身份证号码或姓名').fill(account.id);
+  await page.getByRole('button', { name: '查找' }).click();
+  await page.getByRole('table').locator('tbody tr').first().getByRole('link', { name: '查看档案' }).click();
+  const bindings = page.getByRole('region', { name: '家庭共济绑定' });
+  await expect(bindings).toBeVisible();
+  const row = bindings.getByRole('table').locator('tbody tr').first();
+  await expect(row).toContainText(account.employee.slice(0, 6));
+  await expect(row).not.toContainText(account.employee);
+  await expect(row).toContainText('有效');
+  // A second employee with a mistyped ID number: refused beside the field, nothing stored.
+  await bindings.getByLabel('职工公民身份号码').fill('460106197805120310');
+  await bindings.getByLabel('职工参保地').fill('460100');
+  await bindings.getByLabel(/与职工关系/).selectOption('兄弟姐妹');
+  await bindings.getByRole('button', { name: '保存绑定' }).click();
+  const again = page.getByRole('region', { name: '家庭共济绑定' });
+  await expect(again.locator('#employee_id_number-error')).toBeVisible();
+  await expect(again.getByLabel('职工公民身份号码')).toHaveValue('460106197805120310');
+  await expect(again.getByRole('table').locator('tbody tr')).toHaveCount(1);
+  await again.scrollIntoViewIfNeeded();
+  await shot(page, '99-rules-family-bindings');
   await accessible(page);
   w.assertClean();
 });

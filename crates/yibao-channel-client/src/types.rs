@@ -240,6 +240,28 @@ pub struct OpenOrderRequest {
     /// Fen; must be the exact sum of the payables.
     pub amount: i64,
     pub payer: Payer,
+    /// Required from a channel of kind `medical_account` (个人账户家庭共济), refused from any
+    /// other. An addition to v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_account: Option<FamilyAccount>,
+}
+
+/// The employee whose personal medical account pays an order, and the account's balance now.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyAccount {
+    /// The employee's ID number (the account holder, 共济人). Personal data: kept out of `Debug`.
+    pub employee_id_number: String,
+    /// Fen; the order must fit within it, or it is refused `INSUFFICIENT_BALANCE`.
+    pub balance: i64,
+}
+
+impl std::fmt::Debug for FamilyAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FamilyAccount")
+            .field("employee_id_number", &"<redacted>")
+            .field("balance", &self.balance)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -708,6 +730,7 @@ mod tests {
             payable_ids: vec!["P1".into()],
             amount: 43000,
             payer: Payer::default(),
+            family_account: None,
         };
         assert_eq!(
             serde_json::to_value(&req).ok(),

@@ -393,6 +393,7 @@ async fn every_endpoint_round_trips_signed_both_ways() -> Result<(), ClientError
                 phone: Some("13800000000".into()),
                 ..Default::default()
             },
+            family_account: None,
         })
         .await?;
     assert!(opened.created);

@@ -71,6 +71,10 @@ pub fn router(policy: CookiePolicy) -> Router<AppState> {
             post(pages::persons::buy_back),
         )
         .route(
+            "/console/persons/{region}/{id}/family-bindings",
+            post(pages::persons::family_binding),
+        )
+        .route(
             "/console/persons/{region}/{id}/refund",
             post(pages::persons::refund),
         )

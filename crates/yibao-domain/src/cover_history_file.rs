@@ -35,7 +35,7 @@ impl HistoryColumn {
 }
 
 /// Where a column is in a file's header: the first cell that is one of its accepted names.
-fn column_of(header: &[String], names: &[&str]) -> Option<usize> {
+pub(crate) fn column_of(header: &[String], names: &[&str]) -> Option<usize> {
     header.iter().position(|h| names.contains(&h.trim()))
 }
 

@@ -10,6 +10,7 @@
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+pub use crate::family_account::FamilyAccountRules;
 use crate::fee::{CollectionWindow, FeeYear};
 pub use crate::reminders::ReminderRules;
 
@@ -31,6 +32,8 @@ pub struct CoverRules {
     pub rewards: RewardRules,
     /// Text-message reminders (缴费提醒) before the window closes.
     pub reminders: ReminderRules,
+    /// Paying relatives' contributions from an employee's personal account (个人账户家庭共济).
+    pub family_account: FamilyAccountRules,
 }
 
 impl Default for CoverRules {
@@ -55,6 +58,7 @@ impl Default for CoverRules {
             from_employee: FromEmployeeRules::default(),
             rewards: RewardRules::default(),
             reminders: ReminderRules::default(),
+            family_account: FamilyAccountRules::default(),
         }
     }
 }
@@ -637,6 +641,7 @@ impl CoverRules {
                 r.days_before_close, r.interval_days
             )
         });
+        lines.push(self.family_account.summary_zh());
         lines
     }
 

@@ -10,6 +10,7 @@ pub mod cover_history_file;
 pub mod cover_rules;
 pub mod enrolment;
 pub mod enrolment_decision;
+pub mod family_account;
 pub mod fee;
 pub mod id_number;
 pub mod lifecycle;

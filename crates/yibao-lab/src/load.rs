@@ -977,6 +977,7 @@ impl Worker {
                 name: Some(target.name.clone()),
                 phone: None,
             },
+            family_account: None,
         };
         let timed = call(shared.retry, || client.open_order(&open)).await;
         let order = match self.stats.took("open_order", timed) {

@@ -46,6 +46,14 @@ pub enum ErrorCode {
     WindowClosed,
     /// A back-payment (补缴修复) refused: not a gap year, already bought, or it would shorten nothing.
     BackPaymentRefused,
+    /// Family account (个人账户家庭共济) refusals of an order from a `medical_account` channel: no
+    /// binding in force, a relationship the region does not allow, an employee insured in another
+    /// province, a back-payment the region keeps out of the account, or too little balance.
+    NotBound,
+    RelationshipNotAllowed,
+    OutsideProvince,
+    BackPaymentNotAllowed,
+    InsufficientBalance,
     Reversed,
     ReversalClosed,
     NotFound,
@@ -59,7 +67,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 42] = [
+    pub const ALL: [ErrorCode; 47] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidIdNumber,
         ErrorCode::InvalidName,
@@ -93,6 +101,11 @@ impl ErrorCode {
         ErrorCode::NotPayable,
         ErrorCode::WindowClosed,
         ErrorCode::BackPaymentRefused,
+        ErrorCode::NotBound,
+        ErrorCode::RelationshipNotAllowed,
+        ErrorCode::OutsideProvince,
+        ErrorCode::BackPaymentNotAllowed,
+        ErrorCode::InsufficientBalance,
         ErrorCode::Reversed,
         ErrorCode::ReversalClosed,
         ErrorCode::NotFound,
@@ -139,6 +152,11 @@ impl ErrorCode {
             ErrorCode::NotPayable => "NOT_PAYABLE",
             ErrorCode::WindowClosed => "WINDOW_CLOSED",
             ErrorCode::BackPaymentRefused => "BACK_PAYMENT_REFUSED",
+            ErrorCode::NotBound => "NOT_BOUND",
+            ErrorCode::RelationshipNotAllowed => "RELATIONSHIP_NOT_ALLOWED",
+            ErrorCode::OutsideProvince => "OUTSIDE_PROVINCE",
+            ErrorCode::BackPaymentNotAllowed => "BACK_PAYMENT_NOT_ALLOWED",
+            ErrorCode::InsufficientBalance => "INSUFFICIENT_BALANCE",
             ErrorCode::Reversed => "REVERSED",
             ErrorCode::ReversalClosed => "REVERSAL_CLOSED",
             ErrorCode::NotFound => "NOT_FOUND",
@@ -187,6 +205,15 @@ impl ErrorCode {
             ErrorCode::NotPayable => "该应缴费信息不可缴费（免缴、已取消或已重新核定），请重新查询",
             ErrorCode::WindowClosed => "已过征缴期，该统筹区不允许补缴，请咨询医保经办机构",
             ErrorCode::BackPaymentRefused => "不予补缴：补缴不能再缩短待遇等待期",
+            ErrorCode::NotBound => {
+                "参保人与该职工没有在有效期内的家庭共济绑定关系，请先到医保经办机构办理绑定"
+            }
+            ErrorCode::RelationshipNotAllowed => {
+                "参保人与该职工的关系不在本统筹区家庭共济的亲属范围内"
+            }
+            ErrorCode::OutsideProvince => "该职工在省外参保，本统筹区只接受省内职工个人账户代缴",
+            ErrorCode::BackPaymentNotAllowed => "本统筹区不允许用职工个人账户缴纳补缴修复费用",
+            ErrorCode::InsufficientBalance => "个人账户余额不足，请改用其他方式缴费",
             ErrorCode::Reversed => "该笔交易已冲正，不能再上报缴费",
             ErrorCode::ReversalClosed => "该日对账已完成，不能再冲正，请走退费流程",
             ErrorCode::NotFound => "未找到请求的内容，请检查地址或编号",

@@ -161,6 +161,11 @@ impl SqliteStorage {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// The embedded migrations, for tests that build a database as an earlier version left it.
+    pub fn migrator() -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
+    }
 }
 
 /// Why the database file could not be opened, in Chinese, naming the file (SQLite only says

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 use yibao_domain::cover_history_file::{HistoryRow, Situation, SituationRow};
+use yibao_domain::family_account::{FamilyBinding, Relationship};
 use yibao_domain::{CoverHistory, ExemptClaim, IdNumber, LeftEmployee, RegionCode, YearCover};
 
 use crate::StorageError;
@@ -64,6 +65,27 @@ pub trait CoverHistoryStore: Send + Sync {
         region: RegionCode,
         id_number: &IdNumber,
     ) -> Result<StoredCover, StorageError>;
+    /// Stores imported family-account bindings, each replacing the same relative's binding to the
+    /// same employee, in one transaction.
+    async fn put_family_bindings(
+        &self,
+        region: RegionCode,
+        rows: &[FamilyBinding],
+        imported_at: i64,
+    ) -> Result<u64, StorageError>;
+    /// The bindings of `employee` to any of `relatives` in a region, in one statement.
+    async fn family_bindings(
+        &self,
+        region: RegionCode,
+        employee: &IdNumber,
+        relatives: &[IdNumber],
+    ) -> Result<Vec<FamilyBinding>, StorageError>;
+    /// Every binding of `relative` in a region, oldest first, at most [`MAX_BINDINGS_SHOWN`].
+    async fn family_bindings_of(
+        &self,
+        region: RegionCode,
+        relative: &IdNumber,
+    ) -> Result<Vec<FamilyBinding>, StorageError>;
 }
 
 #[async_trait]
@@ -82,6 +104,7 @@ where
     for<'q> Option<i32>: Encode<'q, DB>,
     for<'q> Option<String>: Encode<'q, DB>,
     for<'q> NaiveDate: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<NaiveDate>: Encode<'q, DB>,
     for<'r> NaiveDate: Decode<'r, DB>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
     usize: ColumnIndex<DB::Row>,
@@ -213,4 +236,119 @@ where
         }
         Ok(stored)
     }
+
+    async fn put_family_bindings(
+        &self,
+        region: RegionCode,
+        rows: &[FamilyBinding],
+        imported_at: i64,
+    ) -> Result<u64, StorageError> {
+        let mut written = 0;
+        let mut tx = self.begin().await?;
+        for chunk in rows.chunks(COVER_HISTORY_ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO family_bindings (region_code, relative_id_number, \
+                 employee_id_number, employee_region, relationship, valid_from, valid_until, \
+                 imported_at) VALUES {} ON CONFLICT (region_code, relative_id_number, \
+                 employee_id_number) DO UPDATE SET employee_region = excluded.employee_region, \
+                 relationship = excluded.relationship, valid_from = excluded.valid_from, \
+                 valid_until = excluded.valid_until, imported_at = excluded.imported_at",
+                values(chunk.len(), 6)
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(region.as_str().to_owned())
+                .bind(imported_at);
+            for row in chunk {
+                query = query
+                    .bind(row.relative.as_str().to_owned())
+                    .bind(row.employee.as_str().to_owned())
+                    .bind(row.employee_region.clone())
+                    .bind(row.relationship.code().to_owned())
+                    .bind(row.valid_from)
+                    .bind(row.valid_until);
+            }
+            query.execute(&mut *tx).await?;
+            written += chunk.len() as u64;
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn family_bindings(
+        &self,
+        region: RegionCode,
+        employee: &IdNumber,
+        relatives: &[IdNumber],
+    ) -> Result<Vec<FamilyBinding>, StorageError> {
+        if relatives.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..relatives.len())
+            .map(|i| format!("${}", i + 3))
+            .collect();
+        let sql = format!(
+            "SELECT relative_id_number, employee_region, relationship, valid_from, valid_until \
+             FROM family_bindings WHERE region_code = $1 AND employee_id_number = $2 \
+             AND relative_id_number IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(region.as_str().to_owned())
+            .bind(employee.as_str().to_owned());
+        for relative in relatives {
+            query = query.bind(relative.as_str().to_owned());
+        }
+        let rows = query.fetch_all(self).await?;
+        rows.iter().map(|row| binding_of(row, *employee)).collect()
+    }
+
+    async fn family_bindings_of(
+        &self,
+        region: RegionCode,
+        relative: &IdNumber,
+    ) -> Result<Vec<FamilyBinding>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT relative_id_number, employee_region, relationship, valid_from, valid_until, \
+             employee_id_number FROM family_bindings WHERE region_code = $1 \
+             AND relative_id_number = $2 ORDER BY valid_from, employee_id_number LIMIT $3",
+        )
+        .bind(region.as_str().to_owned())
+        .bind(relative.as_str().to_owned())
+        .bind(MAX_BINDINGS_SHOWN)
+        .fetch_all(self)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let employee: String = row.try_get(5)?;
+                binding_of(
+                    row,
+                    IdNumber::try_from(employee).map_err(StorageError::corrupt)?,
+                )
+            })
+            .collect()
+    }
+}
+
+/// Most bindings of one relative a page lists (a person has a handful at most).
+pub const MAX_BINDINGS_SHOWN: i64 = 50;
+
+/// A `family_bindings` row read as relative, employee region, relationship, valid from, valid
+/// until (columns 0 to 4).
+fn binding_of<R: Row>(row: &R, employee: IdNumber) -> Result<FamilyBinding, StorageError>
+where
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
+    usize: ColumnIndex<R>,
+{
+    let relative: String = row.try_get(0)?;
+    let relationship: String = row.try_get(2)?;
+    Ok(FamilyBinding {
+        employee,
+        employee_region: row.try_get(1)?,
+        relative: IdNumber::try_from(relative).map_err(StorageError::corrupt)?,
+        relationship: Relationship::from_code(&relationship)
+            .ok_or_else(|| StorageError::corrupt(format!("relationship {relationship}")))?,
+        valid_from: row.try_get(3)?,
+        valid_until: row.try_get(4)?,
+    })
 }

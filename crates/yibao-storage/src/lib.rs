@@ -280,6 +280,29 @@ pub trait Storage:
         region: RegionCode,
         id_number: &yibao_domain::IdNumber,
     ) -> Result<cover_history::StoredCover, StorageError>;
+    /// Stores imported family-account bindings (个人账户家庭共济), each replacing the same
+    /// relative's binding to the same employee, in one transaction.
+    async fn put_family_bindings(
+        &self,
+        region: RegionCode,
+        rows: &[yibao_domain::family_account::FamilyBinding],
+        imported_at: i64,
+    ) -> Result<u64, StorageError>;
+    /// The bindings of `employee` to any of `relatives` in a region, in or out of force, in one
+    /// statement.
+    async fn family_bindings(
+        &self,
+        region: RegionCode,
+        employee: &yibao_domain::IdNumber,
+        relatives: &[yibao_domain::IdNumber],
+    ) -> Result<Vec<yibao_domain::family_account::FamilyBinding>, StorageError>;
+    /// Every binding of a relative in a region (whoever the employee), in or out of force, oldest
+    /// first, at most [`cover_history::MAX_BINDINGS_SHOWN`].
+    async fn family_bindings_of(
+        &self,
+        region: RegionCode,
+        relative: &yibao_domain::IdNumber,
+    ) -> Result<Vec<yibao_domain::family_account::FamilyBinding>, StorageError>;
 
     /// Replaces a region's own configured days of one calendar year (the days loaded from the
     /// national notice stay; a day given here wins over the notice's) and records that the year has

@@ -146,6 +146,32 @@ where
         CoverHistoryStore::stored_cover(self.pool(), region, id_number).await
     }
 
+    async fn put_family_bindings(
+        &self,
+        region: yibao_domain::RegionCode,
+        rows: &[yibao_domain::family_account::FamilyBinding],
+        imported_at: i64,
+    ) -> Result<u64, crate::StorageError> {
+        CoverHistoryStore::put_family_bindings(self.pool(), region, rows, imported_at).await
+    }
+
+    async fn family_bindings(
+        &self,
+        region: yibao_domain::RegionCode,
+        employee: &yibao_domain::IdNumber,
+        relatives: &[yibao_domain::IdNumber],
+    ) -> Result<Vec<yibao_domain::family_account::FamilyBinding>, crate::StorageError> {
+        CoverHistoryStore::family_bindings(self.pool(), region, employee, relatives).await
+    }
+
+    async fn family_bindings_of(
+        &self,
+        region: yibao_domain::RegionCode,
+        relative: &yibao_domain::IdNumber,
+    ) -> Result<Vec<yibao_domain::family_account::FamilyBinding>, crate::StorageError> {
+        CoverHistoryStore::family_bindings_of(self.pool(), region, relative).await
+    }
+
     async fn put_calendar_year(
         &self,
         region: yibao_domain::RegionCode,

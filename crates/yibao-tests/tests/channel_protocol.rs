@@ -513,6 +513,7 @@ async fn orders_hold_payables_and_are_idempotent() {
                 name: Some("张三丰".into()),
                 phone: None,
             },
+            family_account: None,
         };
         let opened = w.bank.open_order(&request).await.unwrap();
         assert!(opened.created);
@@ -541,6 +542,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             payable_ids: vec![p0.clone()],
             amount,
             payer: Payer::default(),
+            family_account: None,
         };
         let err = w.wechat.open_order(&other).await.unwrap_err();
         assert_eq!(api_code(&err), (409, "LOCKED".into()));
@@ -552,6 +554,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             payable_ids: vec![p1.clone()],
             amount: 42999,
             payer: Payer::default(),
+            family_account: None,
         };
         assert_eq!(
             api_code(&w.wechat.open_order(&bad).await.unwrap_err()),
@@ -562,6 +565,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             payable_ids: vec!["nope".into()],
             amount: 1,
             payer: Payer::default(),
+            family_account: None,
         };
         assert_eq!(
             api_code(&w.wechat.open_order(&bad).await.unwrap_err()),
@@ -582,6 +586,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             payable_ids: vec![ex.payables[0].payable_id.clone()],
             amount: 0,
             payer: Payer::default(),
+            family_account: None,
         };
         assert_eq!(
             api_code(&w.wechat.open_order(&bad).await.unwrap_err()),
@@ -592,6 +597,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             payable_ids: vec![p1.clone()],
             amount,
             payer: Payer::default(),
+            family_account: None,
         };
         assert_eq!(
             api_code(&w.hainan.open_order(&bad).await.unwrap_err()),
@@ -618,6 +624,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             payable_ids: vec![p0],
             amount,
             payer: Payer::default(),
+            family_account: None,
         };
         assert_eq!(
             api_code(&w.alipay.open_order(&late).await.unwrap_err()),
@@ -639,6 +646,7 @@ async fn an_expired_order_still_takes_its_payment_and_others_may_lock_after_expi
                 payable_ids: vec![p0.clone()],
                 amount,
                 payer: Payer::default(),
+                family_account: None,
             })
             .await
             .unwrap();
@@ -670,6 +678,7 @@ async fn the_window_closes_orders_where_late_payment_is_not_allowed() {
                 payable_ids: vec![p0],
                 amount,
                 payer: Payer::default(),
+                family_account: None,
             })
             .await
             .unwrap_err();
@@ -1723,6 +1732,7 @@ async fn an_order_and_a_payment_naming_the_same_payables_in_opposite_orders_neve
                             payable_ids: ids,
                             amount,
                             payer: Payer::default(),
+                            family_account: None,
                         })
                         .await
                 })
@@ -1927,7 +1937,7 @@ async fn a_payable_held_by_another_live_order_is_not_taken_by_a_direct_payment()
         let (p0, amount) = payable_of(&w, &w.adults[0]).await;
         let order = w
             .bank
-            .open_order(&OpenOrderRequest { channel_order_no: "HOLD-1".into(), payable_ids: vec![p0.clone()], amount, payer: Payer::default() })
+            .open_order(&OpenOrderRequest { channel_order_no: "HOLD-1".into(), payable_ids: vec![p0.clone()], amount, payer: Payer::default(), family_account: None })
             .await
             .unwrap();
         let intruder = w.wechat.report_payment(&ReportPaymentRequest::for_payables("W-HOLD", vec![p0], amount, paid_at())).await.unwrap();

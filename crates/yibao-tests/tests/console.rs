@@ -374,6 +374,10 @@ async fn a_station_operator_is_refused_another_stations_person_everywhere() {
             (format!("{base}/exemption"), vec![("relief_kind", "低保")]),
             (format!("{base}/reassess"), vec![("fee_year", "2027")]),
             (
+                format!("{base}/family-bindings"),
+                vec![("employee_id_number", "x"), ("relationship", "父母")],
+            ),
+            (
                 format!("{base}/refund"),
                 vec![("payable_id", "x"), ("reason", "REASSESSED")],
             ),
@@ -477,6 +481,83 @@ async fn a_bad_field_is_shown_beside_it_and_a_good_change_is_saved_with_history(
             .post(&base, &[("name", name), ("household", "本地户籍")])
             .await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_family_account_binding_is_entered_beside_its_fields_and_listed_masked() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let station = sign_in(&w, STATION).await;
+        let (id, _) = &w.own;
+        let base = format!("/console/persons/320600/{id}");
+        let employee = yibao_tests::make_id("320602", "1980-03-01", 511);
+        let page = station.get(&base).await;
+        page.expect_text("家庭共济绑定").expect_text("没有绑定。");
+        // An in-law is no close relative; a wrong ID number and an end before the start are
+        // each refused beside their field, and nothing is stored.
+        for (fields, error_id) in [
+            (
+                vec![
+                    ("employee_id_number", employee.as_str()),
+                    ("employee_region", "320600"),
+                    ("relationship", "岳父"),
+                    ("valid_from", "2026-01-01"),
+                ],
+                "relationship-error",
+            ),
+            (
+                vec![
+                    ("employee_id_number", "320602198003010000"),
+                    ("employee_region", "320600"),
+                    ("relationship", "子女"),
+                    ("valid_from", "2026-01-01"),
+                ],
+                "employee_id_number-error",
+            ),
+            (
+                vec![
+                    ("employee_id_number", employee.as_str()),
+                    ("employee_region", "320600"),
+                    ("relationship", "子女"),
+                    ("valid_from", "2026-01-01"),
+                    ("valid_until", "2025-01-01"),
+                ],
+                "valid_until-error",
+            ),
+        ] {
+            let bad = station
+                .post(&format!("{base}/family-bindings"), &fields)
+                .await;
+            assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+            bad.expect_text(&format!("id=\"{error_id}\""))
+                .expect_text("没有绑定。");
+        }
+        let good = station
+            .post(
+                &format!("{base}/family-bindings"),
+                &[
+                    ("employee_id_number", employee.as_str()),
+                    ("employee_region", "320600"),
+                    ("relationship", "子女"),
+                    ("valid_from", "2026-01-01"),
+                    ("valid_until", ""),
+                ],
+            )
+            .await;
+        assert_eq!(good.status, StatusCode::SEE_OTHER, "{}", good.body);
+        let record = station.get(good.location.as_deref().unwrap()).await;
+        let masked = yibao_domain::IdNumber::parse(&employee, clock().today())
+            .unwrap()
+            .id_number
+            .masked();
+        record
+            .expect_text("家庭共济绑定已保存")
+            .expect_text(&masked)
+            .expect_text("长期")
+            .expect_text("有效")
+            .expect_no_text(&employee);
     })
     .await;
 }

@@ -333,6 +333,7 @@ async fn a_debit_run_locks_its_payables_and_the_banks_result_pays_them() {
                 payable_ids: vec![p0.clone()],
                 amount: 43000,
                 payer: Payer::default(),
+                family_account: None,
             })
             .await
             .unwrap_err();
@@ -865,6 +866,7 @@ async fn channel_only_money_is_applied_to_its_order_under_the_apply_policy() {
                 payable_ids: vec![p0.clone()],
                 amount: 43000,
                 payer: Payer::default(),
+                family_account: None,
             })
             .await
             .unwrap();
@@ -1988,6 +1990,7 @@ async fn a_re_upload_dropping_an_applied_channel_only_line_flags_it_for_staff() 
                 payable_ids: vec![p0.clone()],
                 amount: 43000,
                 payer: Payer::default(),
+                family_account: None,
             })
             .await
             .unwrap();

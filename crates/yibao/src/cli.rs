@@ -756,6 +756,17 @@ fn print_demo_urls(base: &str) {
     println!(
         "  2025 规则示例（海口，2025、2026 年未参保）lapsed resident: {lapsed_name} {lapsed_id}"
     );
+    let (account_id, _, account_secret, _) = demo::DEMO_ACCOUNT_CHANNEL;
+    let relatives: Vec<String> =
+        demo::family_account_relatives(yibao_server::Clock::system().today())
+            .into_iter()
+            .map(|(name, id, relationship)| format!("{relationship} {name} {id}"))
+            .collect();
+    println!(
+        "  家庭共济 family account: 渠道 {account_id} / {account_secret}；职工 {} 可为 {} 缴费",
+        demo::family_account_employee(),
+        relatives.join("、")
+    );
     println!("  居民自助 citizen site (缴费查询、票据查验): {base}/");
     println!("  缴费查询 citizens' paid status: {base}/public/paid-status?id_number={sample_id}&name={sample_name}");
     println!(

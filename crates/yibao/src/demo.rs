@@ -186,6 +186,9 @@ fn demo_cover_rules(region: &str, fee_year: i64) -> Result<CoverRules, DemoError
             ];
             rules.rewards.continuous_raise_fen = 200_000;
             rules.rewards.keep_earned_after_break = true;
+            // Still on the 2021 family-account scope: spouse, parents, children.
+            rules.family_account.relationships =
+                yibao_domain::family_account::Relationship::SCOPE_2021.to_vec();
             rules.rewards.original_cap_fen = Some(20_000_000);
         }
         _ => {}
@@ -435,6 +438,58 @@ pub fn lapsed_resident() -> (String, String) {
     (name, id)
 }
 
+/// The demo's family account (个人账户家庭共济): an employee insured in 海口 whose personal
+/// account may pay for two 海口 residents (a parent or a child each), through the demo's
+/// `medical_account` channel.
+pub fn family_account_employee() -> String {
+    let first17 = "46010619780512031";
+    let check = yibao_domain::id_number::check_character(first17).unwrap_or('0');
+    format!("{first17}{check}")
+}
+
+/// The 海口 residents bound to [`family_account_employee`] (born 1978) as (name, ID number,
+/// relationship): residents 22 and 23, each a parent or a child by their age and sex.
+pub fn family_account_relatives(today: NaiveDate) -> Vec<(String, String, &'static str)> {
+    use chrono::Datelike;
+    let residents = demo_residents(today);
+    [22, 23]
+        .into_iter()
+        .filter_map(|i| {
+            let (id, name) = residents.get(DEMO_RESIDENTS_PER_REGION + i)?.clone();
+            let parsed = yibao_domain::IdNumber::parse(&id, today).ok()?.id_number;
+            let male = parsed.sex() == yibao_domain::Sex::Male;
+            let relationship = match (parsed.birth_date().year() < 1978, male) {
+                (true, true) => "父亲",
+                (true, false) => "母亲",
+                (false, true) => "儿子",
+                (false, false) => "女儿",
+            };
+            Some((name, id, relationship))
+        })
+        .collect()
+}
+
+/// The demo's binding file (docs/rules-2025.md) for 海口.
+pub fn demo_family_bindings_csv(today: NaiveDate) -> String {
+    let employee = family_account_employee();
+    let mut csv =
+        String::from("职工公民身份号码,职工参保地,亲属公民身份号码,关系,生效日期,终止日期\n");
+    for (_, id, relationship) in family_account_relatives(today) {
+        csv.push_str(&format!(
+            "{employee},460100,{id},{relationship},2025-01-01,\n"
+        ));
+    }
+    csv
+}
+
+/// The demo's family-account channel: the medical-insurance account system of 海口.
+pub const DEMO_ACCOUNT_CHANNEL: (&str, &str, &str, &[&str]) = (
+    "hainan-medical-account",
+    "medical_account",
+    "demo-secret-medical-account",
+    &["460100"],
+);
+
 /// The first resident of the demo roster (name, ID number), to try searches with.
 pub fn sample_resident() -> (String, String) {
     let (id, name) = demo_residents(yibao_server::Clock::system().today())
@@ -615,6 +670,18 @@ pub async fn load_people(
         .await
         .map_err(|e| DemoError::Data(e.message))?;
     }
+    let path = dir.path().join("demo-family-bindings.csv");
+    std::fs::write(&path, demo_family_bindings_csv(today)).map_err(data_error)?;
+    yibao_server::services::cover::import_cover_history(
+        storage,
+        "demo",
+        RegionCode::parse("460100").map_err(data_error)?,
+        &path,
+        today,
+        yibao_roster_file::Limits::default(),
+    )
+    .await
+    .map_err(|e| DemoError::Data(e.message))?;
     for (code, _) in REGIONS {
         let region = RegionCode::parse(code).map_err(data_error)?;
         let policies = storage.list_fee_policies(region).await?;
@@ -632,7 +699,8 @@ pub async fn load_people(
             summary.payables_created += r.created;
         }
     }
-    for (id, kind, secret, regions) in DEMO_CHANNELS {
+    let channels = DEMO_CHANNELS.into_iter().chain([DEMO_ACCOUNT_CHANNEL]);
+    for (id, kind, secret, regions) in channels {
         if storage.get_channel(id).await?.is_some() {
             continue;
         }

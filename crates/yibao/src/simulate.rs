@@ -185,6 +185,7 @@ async fn one_operation(
                     payable_ids: ids,
                     amount,
                     payer: Payer::default(),
+                    family_account: None,
                 })
                 .await;
             let order = match order {

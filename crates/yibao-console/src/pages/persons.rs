@@ -431,6 +431,44 @@ pub struct RecordPage {
     pub relief_kinds: Vec<&'static str>,
     /// The 2025 rules for the latest fee year with a policy: history, wait, back-payment, reward.
     pub cover: Option<CoverPanel>,
+    /// The family-account bindings (个人账户家庭共济) of this person as the relative.
+    pub bindings: Vec<BindingLine>,
+    /// The binding form's values (kept when it comes back with errors).
+    pub binding_form: yibao_server::services::cover::BindingInput,
+    /// The Civil Code's eight close relatives, for the form's list.
+    pub relationships: Vec<&'static str>,
+}
+
+/// One binding as the record lists it: the employee masked.
+pub struct BindingLine {
+    pub employee_masked: String,
+    pub employee_region: String,
+    pub relationship: &'static str,
+    pub valid_from: String,
+    pub valid_until: String,
+    /// 有效, 已终止 or 未生效, today.
+    pub state: &'static str,
+}
+
+impl BindingLine {
+    fn of(b: &yibao_domain::family_account::FamilyBinding, today: chrono::NaiveDate) -> Self {
+        BindingLine {
+            employee_masked: b.employee.masked(),
+            employee_region: b.employee_region.clone(),
+            relationship: b.relationship.name_zh(),
+            valid_from: b.valid_from.to_string(),
+            valid_until: b
+                .valid_until
+                .map_or_else(|| "长期".to_owned(), |d| d.to_string()),
+            state: if b.in_force_on(today) {
+                "有效"
+            } else if b.valid_from > today {
+                "未生效"
+            } else {
+                "已终止"
+            },
+        }
+    }
 }
 
 /// What the 2025 rules say of the person for one fee year.
@@ -583,8 +621,20 @@ async fn record_page(
     let mut payables: Vec<PayableLine> = record.payables.iter().map(PayableLine::of).collect();
     payables.sort_by_key(|p| std::cmp::Reverse((p.fee_year, p.current)));
     let cover = CoverPanel::of(state, region, id, &payables).await?;
+    let today = state.clock.today();
+    let bindings =
+        yibao_server::services::persons::family_bindings(state, &user.staff, region, id).await?;
     Ok(RecordPage {
         cover,
+        bindings: bindings.iter().map(|b| BindingLine::of(b, today)).collect(),
+        binding_form: yibao_server::services::cover::BindingInput {
+            valid_from: today.to_string(),
+            ..Default::default()
+        },
+        relationships: yibao_domain::family_account::Relationship::ALL
+            .iter()
+            .map(|r| r.name_zh())
+            .collect(),
         chrome: Chrome::new(
             user,
             "persons",
@@ -658,6 +708,9 @@ pub async fn record(
                 .into(),
         ),
         Some("refunded") => Some("已发起退费，原票据作废；退费在2个工作日内经原渠道退回。".into()),
+        Some("bound") => Some(
+            "家庭共济绑定已保存：绑定有效期内，该职工可用个人账户为此人缴费。".into(),
+        ),
         _ => None,
     };
     html(&page)
@@ -783,6 +836,47 @@ pub async fn buy_back(
     yibao_server::services::persons::buy_back(&state, &user.staff, region, fee_year, &id, &years)
         .await?;
     Ok(back_to_record(&user, region, &id, "bought_back"))
+}
+
+/// `POST /console/persons/{region}/{id}/family-bindings`: enters (or, for the same employee,
+/// replaces) a family-account binding of this person; a refused field comes back beside itself.
+pub async fn family_binding(
+    State(state): State<AppState>,
+    Path((region, id)): Path<(String, String)>,
+    CsrfForm(user, form): CsrfForm<yibao_server::services::cover::BindingInput>,
+) -> Result<Response, PageError> {
+    let (region, id) = parse_key(&state, &user, &region, &id)?;
+    match yibao_server::services::persons::enter_family_binding(
+        &state,
+        &user.staff,
+        region,
+        &id,
+        &form,
+    )
+    .await
+    {
+        Ok(_) => Ok(back_to_record(&user, region, &id, "bound")),
+        Err(Err(error)) => Err(error.into()),
+        Err(Ok(problem)) => {
+            let mut page = record_page(&state, &user, region, &id).await?;
+            let names = yibao_domain::family_account::BINDING_COLUMN_NAMES;
+            let field = [
+                "employee_id_number",
+                "employee_region",
+                "form",
+                "relationship",
+                "valid_from",
+                "valid_until",
+            ]
+            .into_iter()
+            .zip(names)
+            .find(|(_, name)| *name == problem.column)
+            .map_or("form", |(field, _)| field);
+            page.errors = vec![(field.to_owned(), problem.reason)];
+            page.binding_form = form;
+            render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+    }
 }
 
 /// `POST /console/persons/{region}/{id}/reassess`.

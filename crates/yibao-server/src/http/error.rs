@@ -43,7 +43,12 @@ impl ErrorCode {
             ErrorCode::AmountMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::NotPayable => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::WindowClosed => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::BackPaymentRefused => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::BackPaymentRefused
+            | ErrorCode::NotBound
+            | ErrorCode::RelationshipNotAllowed
+            | ErrorCode::OutsideProvince
+            | ErrorCode::BackPaymentNotAllowed
+            | ErrorCode::InsufficientBalance => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Reversed => StatusCode::CONFLICT,
             ErrorCode::ReversalClosed => StatusCode::CONFLICT,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,

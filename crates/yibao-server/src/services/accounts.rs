@@ -220,7 +220,7 @@ pub async fn rotate_channel_secret(
 
 /// The kinds of channel (`bank_counter` 银行柜面 … `auto_debit` 委托扣款), with their Chinese names:
 /// the one table the console, the exports and the citizen site name them from.
-pub const CHANNEL_KINDS: [(&str, &str); 12] = [
+pub const CHANNEL_KINDS: [(&str, &str); 13] = [
     ("bank_counter", "银行柜面"),
     ("atm", "自助柜员机"),
     ("pos", "POS机"),
@@ -233,6 +233,7 @@ pub const CHANNEL_KINDS: [(&str, &str); 12] = [
     ("kiosk", "自助服务终端"),
     ("village_agent", "村级代办点"),
     ("auto_debit", "委托扣款"),
+    ("medical_account", "职工医保个人账户（家庭共济）"),
 ];
 
 /// Most requests a second a channel may be given.

@@ -99,6 +99,114 @@ pub struct OrderRequest {
     pub amount: i64,
     #[serde(default)]
     pub payer: Payer,
+    /// Required from a channel of kind `medical_account` (个人账户家庭共济), refused from any
+    /// other: the employee whose personal account pays, and its balance. An addition to v1.
+    #[serde(default)]
+    pub family_account: Option<FamilyAccountRequest>,
+}
+
+/// The employee-insurance member whose personal medical account pays an order, as the
+/// `medical_account` channel knows them.
+#[derive(Deserialize, ToSchema)]
+pub struct FamilyAccountRequest {
+    /// The employee's ID number (the account holder, 共济人).
+    pub employee_id_number: String,
+    /// The account's balance now, in fen; the order must fit within it.
+    pub balance: i64,
+}
+
+/// The channel kind whose payments come from an employee's personal account.
+pub const MEDICAL_ACCOUNT: &str = "medical_account";
+
+/// The account that pays an order: required from a `medical_account` channel, refused from others.
+fn family_account_of(
+    channel: &ChannelContext,
+    requested: Option<&FamilyAccountRequest>,
+    today: chrono::NaiveDate,
+) -> Result<Option<(IdNumber, Fen)>, ServiceError> {
+    match (channel.kind == MEDICAL_ACCOUNT, requested) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(bad_request(
+            "family_account 仅限职工医保个人账户（家庭共济）渠道使用",
+        )),
+        (true, None) => Err(bad_request(
+            "个人账户家庭共济渠道下单须提供 family_account：职工公民身份号码（employee_id_number）和个人账户余额（balance，分）",
+        )),
+        (true, Some(account)) => {
+            let employee = IdNumber::parse(&account.employee_id_number, today)
+                .map_err(|e| {
+                    ServiceError::new(
+                        ErrorCode::InvalidIdNumber,
+                        format!("family_account.employee_id_number：{e}"),
+                    )
+                })?
+                .id_number;
+            let balance = Fen::new_non_negative(account.balance).map_err(|_| {
+                bad_request("family_account.balance 应为不小于0的整数（分）")
+            })?;
+            Ok(Some((employee, balance)))
+        }
+    }
+}
+
+/// Refuses an order a family account may not pay (all or nothing): every payable's person bound
+/// to the employee in force today, with what the region's rules of its year allow, the total
+/// within the balance. One read of the bindings.
+async fn check_family_account(
+    state: &AppState,
+    employee: &IdNumber,
+    balance: Fen,
+    views: &[PayableView],
+    policies: &HashMap<(RegionCode, FeeYear), FeePolicy>,
+    today: chrono::NaiveDate,
+) -> Result<(), ServiceError> {
+    use yibao_domain::family_account::{
+        family_account_decision, AccountPayable, FamilyAccountRefusal,
+    };
+    let region = views[0].payable.region;
+    let relatives: Vec<IdNumber> = views.iter().map(|v| v.payable.id_number).collect();
+    let bindings = state
+        .storage
+        .family_bindings(region, employee, &relatives)
+        .await?;
+    let payables: Vec<AccountPayable<'_>> = views
+        .iter()
+        .map(|v| AccountPayable {
+            person: &v.payable.id_number,
+            region: v.payable.region,
+            amount: v.payable.amount_fen,
+            back_payment: v.payable.buys_back().is_some(),
+        })
+        .collect();
+    let rules_of = |p: &AccountPayable<'_>| {
+        views
+            .iter()
+            .find(|v| &v.payable.id_number == p.person)
+            .and_then(|v| policies.get(&(v.payable.region, v.payable.fee_year)))
+            .map(|policy| policy.cover_rules().family_account.clone())
+            .unwrap_or_default()
+    };
+    family_account_decision(
+        rules_of,
+        employee,
+        &bindings,
+        &payables,
+        balance,
+        today,
+        IdNumber::masked,
+    )
+    .map_err(|refusal| {
+        let code = match refusal {
+            FamilyAccountRefusal::NotBound { .. } => ErrorCode::NotBound,
+            FamilyAccountRefusal::RelationshipNotAllowed { .. } => {
+                ErrorCode::RelationshipNotAllowed
+            }
+            FamilyAccountRefusal::OutsideProvince { .. } => ErrorCode::OutsideProvince,
+            FamilyAccountRefusal::BackPaymentNotAllowed => ErrorCode::BackPaymentNotAllowed,
+            FamilyAccountRefusal::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
+        };
+        ServiceError::new(code, refusal.to_string())
+    })
 }
 
 /// An order as §2 answers it.
@@ -149,6 +257,7 @@ pub async fn place_order(
 ) -> Result<(StatusCode, OrderAnswer), ServiceError> {
     channel_identifier("channel_order_no", &req.channel_order_no)?;
     let ids = unique_ids(&req.payable_ids)?;
+    let account = family_account_of(channel, req.family_account.as_ref(), state.clock.today())?;
     let payer_name = req
         .payer
         .name
@@ -162,6 +271,10 @@ pub async fn place_order(
         &ids.join(","),
         payer_name.as_deref().unwrap_or(""),
         payer_phone.as_deref().unwrap_or(""),
+        &account
+            .as_ref()
+            .map(|(employee, balance)| format!("{}:{}", employee.as_str(), balance.as_fen()))
+            .unwrap_or_default(),
     ]);
     if let Some((order, stored_print)) = state
         .storage
@@ -224,6 +337,9 @@ pub async fn place_order(
         if !open {
             return Err(ServiceError::of(ErrorCode::WindowClosed));
         }
+    }
+    if let Some((employee, balance)) = &account {
+        check_family_account(state, employee, *balance, &views, &policies, today).await?;
     }
     let order = NewOrder {
         order_no: new_regional_id("OD", views[0].payable.region.as_str()),
@@ -347,6 +463,10 @@ pub async fn take_payment_report(
     {
         ids.clear(); // Not this channel's to collect: all of it goes back.
     }
+    // A family account pays only what an order checked against its bindings and balance: money
+    // reported without one goes back to the account whole.
+    let refund_all = (channel.kind == MEDICAL_ACCOUNT && order_no.is_none())
+        .then_some(yibao_domain::settlement::RefundReason::NotPayable);
     let paid_on = paid_at.with_timezone(&CHINA_STANDARD_TIME).date_naive();
     let region = match views.first() {
         Some(v) => v.payable.region,
@@ -363,7 +483,7 @@ pub async fn take_payment_report(
         channel_txn_id: req.channel_txn_id.clone(),
         order_no,
         lock_holder: None,
-        refund_all: None,
+        refund_all,
         check_codes: ids.iter().map(|_| new_check_code()).collect(),
         event_ids: ids
             .iter()

@@ -13,6 +13,7 @@ use yibao_domain::cover_history_file::{
     parse_history_row, parse_situation_row, HistoryHeader, HistoryRow, SituationHeader,
     SituationRow,
 };
+use yibao_domain::family_account::{parse_binding_row, BindingHeader, FamilyBinding};
 use yibao_domain::{
     back_payment_assessment, back_payment_offer, cover_start, critical_illness_raise,
     BackPaymentOffer, BackPaymentRefusal, Category, CoverFacts, CoverHistory, CoverRefusal,
@@ -58,16 +59,26 @@ impl CoverHistoryImport {
     }
 }
 
+/// One accepted row of whichever file is imported.
+enum ImportedRow {
+    Year(HistoryRow),
+    Situation(SituationRow),
+    Binding(FamilyBinding),
+}
+
 fn header_fit(cells: &[String]) -> HeaderFit {
-    if HistoryHeader::find(cells).is_ok() || SituationHeader::find(cells).is_some() {
+    if HistoryHeader::find(cells).is_ok()
+        || SituationHeader::find(cells).is_some()
+        || BindingHeader::find(cells).is_some()
+    {
         HeaderFit::Fits
     } else {
         HeaderFit::No
     }
 }
 
-/// Imports a cover history file or a special situation file (CSV or XLSX, `docs/rules-2025.md`;
-/// told apart by their headers) into `region`: every row read and checked first, the accepted
+/// Imports a cover history file, a special situation file or a family-account binding file (CSV
+/// or XLSX, `docs/rules-2025.md`; told apart by their headers) into `region`: every row read and checked first, the accepted
 /// ones then written in one transaction, so a file that cannot be read writes nothing. A
 /// person-year (or a person's situation) twice in the file is refused the second time. Audited
 /// `cover_history.import` with the counts.
@@ -85,16 +96,18 @@ pub async fn import_cover_history(
     let mut reader = RosterReader::open_finding(path, limits, &header_fit)
         .map_err(|e| ServiceError::new(ErrorCode::BadRosterFile, e.to_string()))?;
     let header_cells = reader.header().to_vec();
-    let situations = SituationHeader::find(&header_cells);
-    let history = match situations {
-        Some(_) => None,
-        None => Some(
+    let bindings_header = BindingHeader::find(&header_cells);
+    let situations = SituationHeader::find(&header_cells).filter(|_| bindings_header.is_none());
+    let history = match (situations, bindings_header) {
+        (None, None) => Some(
             HistoryHeader::find(&header_cells)
                 .map_err(|e| ServiceError::new(ErrorCode::BadRosterHeader, e.to_string()))?,
         ),
+        _ => None,
     };
     let mut years: Vec<HistoryRow> = Vec::new();
     let mut moves: Vec<SituationRow> = Vec::new();
+    let mut bindings: Vec<FamilyBinding> = Vec::new();
     let mut seen: HashSet<(IdNumber, String)> = HashSet::new();
     let mut rejections = Rejections::default();
     let mut rows_read = 0u64;
@@ -102,19 +115,29 @@ pub async fn import_cover_history(
     for row in &mut reader {
         let row = row.map_err(|e| ServiceError::new(ErrorCode::BadRosterFile, e.to_string()))?;
         rows_read += 1;
-        let parsed = match (&history, &situations) {
-            (Some(header), _) => parse_history_row(header, &row.cells, today)
-                .map(|r| ((r.id_number, r.year.to_string()), Ok(r)))
+        let parsed = match (&history, &situations, &bindings_header) {
+            (Some(header), _, _) => parse_history_row(header, &row.cells, today)
+                .map(|r| ((r.id_number, r.year.to_string()), ImportedRow::Year(r)))
                 .map_err(|e| (e.column.name_zh(), e.code, e.reason)),
-            (None, Some(header)) => parse_situation_row(header, &row.cells, today)
-                .map(|r| ((r.id_number, r.situation.code().to_owned()), Err(r)))
+            (None, Some(header), _) => parse_situation_row(header, &row.cells, today)
+                .map(|r| {
+                    let key = (r.id_number, r.situation.code().to_owned());
+                    (key, ImportedRow::Situation(r))
+                })
                 .map_err(|e| (e.column, e.code, e.reason)),
-            (None, None) => continue,
+            (None, None, Some(header)) => parse_binding_row(header, &row.cells, today)
+                .map(|r| {
+                    let key = (r.relative, r.employee.as_str().to_owned());
+                    (key, ImportedRow::Binding(r))
+                })
+                .map_err(|e| (e.column, e.code, e.reason)),
+            (None, None, None) => continue,
         };
         match parsed {
             Ok((key, parsed)) if seen.insert(key.clone()) => match parsed {
-                Ok(year) => years.push(year),
-                Err(situation) => moves.push(situation),
+                ImportedRow::Year(year) => years.push(year),
+                ImportedRow::Situation(situation) => moves.push(situation),
+                ImportedRow::Binding(binding) => bindings.push(binding),
             },
             Ok(_) => {
                 rejected += 1;
@@ -122,7 +145,7 @@ pub async fn import_cover_history(
                     row.row_number,
                     "",
                     "DUPLICATE_ROW",
-                    "同一人的同一年度（或同一情形）在文件中出现了不止一次，以先出现的一行为准"
+                    "同一人的同一年度（或同一情形、同一绑定）在文件中出现了不止一次，以先出现的一行为准"
                         .to_owned(),
                     Some(&row.cells),
                 );
@@ -134,10 +157,21 @@ pub async fn import_cover_history(
         }
     }
     let now = chrono::Utc::now().timestamp();
-    let written = if history.is_some() {
-        storage.put_cover_history(region, &years, now).await?
+    let (file, written) = if history.is_some() {
+        (
+            "history",
+            storage.put_cover_history(region, &years, now).await?,
+        )
+    } else if situations.is_some() {
+        (
+            "situations",
+            storage.put_cover_situations(region, &moves, now).await?,
+        )
     } else {
-        storage.put_cover_situations(region, &moves, now).await?
+        (
+            "family_bindings",
+            storage.put_family_bindings(region, &bindings, now).await?,
+        )
     };
     super::record_audit(
         storage,
@@ -146,7 +180,7 @@ pub async fn import_cover_history(
         Some(region),
         &region.to_string(),
         serde_json::json!({
-            "file": if history.is_some() { "history" } else { "situations" },
+            "file": file,
             "rows_read": rows_read, "written": written, "rejected": rejected,
         }),
     )
@@ -494,4 +528,81 @@ fn back_payment_refused(refusal: BackPaymentRefusal) -> ServiceError {
         ErrorCode::BackPaymentRefused,
         format!("{}（{}）", refusal, refusal.code()),
     )
+}
+
+/// A family-account binding as staff enter it on a person's record (the relative): the binding
+/// file's six columns, checked as a row of that file.
+#[derive(Clone, Default, serde::Deserialize, ToSchema)]
+#[serde(default)]
+pub struct BindingInput {
+    pub employee_id_number: String,
+    pub employee_region: String,
+    /// The Civil Code's name (配偶, 父母 …) or one person's (母亲, 儿子 …).
+    pub relationship: String,
+    /// `YYYY-MM-DD`.
+    pub valid_from: String,
+    /// `YYYY-MM-DD`; empty: open-ended.
+    pub valid_until: String,
+}
+
+/// The employee's ID number stays out of logs.
+impl std::fmt::Debug for BindingInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BindingInput")
+            .field("employee_id_number", &"<redacted>")
+            .field("employee_region", &self.employee_region)
+            .field("relationship", &self.relationship)
+            .field("valid_from", &self.valid_from)
+            .field("valid_until", &self.valid_until)
+            .finish()
+    }
+}
+
+/// A binding refused: the column's name (as the binding file names it), a stable code and a
+/// Chinese reason.
+pub type BindingProblem = yibao_domain::family_account::BindingRowError;
+
+/// Enters (or replaces: same relative and employee) a family-account binding of `relative` in
+/// `region`, checked as a row of the binding file; audited `family_binding.enter` with the
+/// employee's ID number masked. `Err(Ok(problem))` names the field that is wrong.
+pub async fn enter_family_binding(
+    storage: &dyn Storage,
+    actor: &str,
+    region: RegionCode,
+    relative: &IdNumber,
+    input: &BindingInput,
+    today: NaiveDate,
+) -> Result<FamilyBinding, Result<BindingProblem, ServiceError>> {
+    let cells: Vec<String> = [
+        input.employee_id_number.as_str(),
+        input.employee_region.as_str(),
+        relative.as_str(),
+        input.relationship.as_str(),
+        input.valid_from.as_str(),
+        input.valid_until.as_str(),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let binding = parse_binding_row(&BindingHeader::STANDARD, &cells, today).map_err(Ok)?;
+    let now = chrono::Utc::now().timestamp();
+    storage
+        .put_family_bindings(region, std::slice::from_ref(&binding), now)
+        .await
+        .map_err(|e| Err(e.into()))?;
+    super::record_audit(
+        storage,
+        actor,
+        "family_binding.enter",
+        Some(region),
+        &relative.masked(),
+        serde_json::json!({
+            "employee": binding.employee.masked(),
+            "relationship": binding.relationship.code(),
+            "valid_from": binding.valid_from,
+            "valid_until": binding.valid_until,
+        }),
+    )
+    .await
+    .map_err(Err)?;
+    Ok(binding)
 }

@@ -246,3 +246,40 @@ pub async fn buy_back(
     )
     .await
 }
+
+/// The family-account bindings of a person (the relative) as staff who may read them see them.
+pub async fn family_bindings(
+    state: &AppState,
+    staff: &Staff,
+    region: RegionCode,
+    id: &IdNumber,
+) -> Result<Vec<yibao_domain::family_account::FamilyBinding>, ServiceError> {
+    load_person(state, staff, region, id).await?;
+    Ok(state.storage.family_bindings_of(region, id).await?)
+}
+
+/// Enters a family-account binding for a person staff may change (`services::cover`'s checks).
+pub async fn enter_family_binding(
+    state: &AppState,
+    staff: &Staff,
+    region: RegionCode,
+    id: &IdNumber,
+    input: &super::cover::BindingInput,
+) -> Result<
+    yibao_domain::family_account::FamilyBinding,
+    Result<super::cover::BindingProblem, ServiceError>,
+> {
+    let (person, _) = load_person(state, staff, region, id).await.map_err(Err)?;
+    staff
+        .may_change(region, person.station.as_ref())
+        .map_err(Err)?;
+    super::cover::enter_family_binding(
+        state.storage.as_ref(),
+        staff.username(),
+        region,
+        id,
+        input,
+        state.clock.today(),
+    )
+    .await
+}
