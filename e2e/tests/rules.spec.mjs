@@ -82,6 +82,7 @@ test('the dashboard counts a region\'s payment reminders by outcome', async ({ p
   for (const label of ['已发送', '发送失败', '已缴费未发送', '待发送']) {
     await expect(reminders).toContainText(label);
   }
+  await expect(reminders.getByRole('heading', { name: '银行扣款结果通知' })).toBeVisible();
   await reminders.scrollIntoViewIfNeeded();
   await shot(page, '98-rules-reminder-counts');
   await accessible(page);

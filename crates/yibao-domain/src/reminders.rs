@@ -78,6 +78,84 @@ impl ReminderText<'_> {
     }
 }
 
+/// What a bank's debit did, as the resident is told (扣款结果通知).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DebitNoticeKind {
+    Succeeded,
+    /// The bank's `E01` (余额不足): the next run may take it.
+    InsufficientBalance,
+    /// Any other failure: the account frozen or closed, the agreement invalid, or the bank's own.
+    Failed,
+}
+
+impl DebitNoticeKind {
+    /// The bank's failure code read: `E01` is want of balance, any other a failure of its own.
+    pub fn of(succeeded: bool, failure_code: Option<&str>) -> DebitNoticeKind {
+        match (succeeded, failure_code) {
+            (true, _) => DebitNoticeKind::Succeeded,
+            (false, Some("E01")) => DebitNoticeKind::InsufficientBalance,
+            (false, _) => DebitNoticeKind::Failed,
+        }
+    }
+
+    /// The stored code.
+    pub fn code(self) -> &'static str {
+        match self {
+            DebitNoticeKind::Succeeded => "succeeded",
+            DebitNoticeKind::InsufficientBalance => "insufficient_balance",
+            DebitNoticeKind::Failed => "failed",
+        }
+    }
+}
+
+/// What a debit-run outcome's text message says: the amount, what the bank did and, for a
+/// failure, why, the deadline and how else to pay; the name masked, never the ID number.
+pub struct DebitNoticeText<'a> {
+    pub name_masked: &'a str,
+    pub fee_year: u16,
+    pub amount: Fen,
+    pub kind: DebitNoticeKind,
+    /// The day the bank debited (or tried to).
+    pub debit_date: NaiveDate,
+    /// The last day of the window.
+    pub closes: NaiveDate,
+    /// The bank's own reason for a failure other than want of balance (e.g. 账户冻结或已注销).
+    pub reason: Option<&'a str>,
+}
+
+impl DebitNoticeText<'_> {
+    pub fn render(&self) -> String {
+        let day = |d: NaiveDate| d.format("%Y年%-m月%-d日").to_string();
+        let head = format!(
+            "【城乡居民医保】{}，您的{}年度城乡居民医保费{}",
+            self.name_masked, self.fee_year, self.amount
+        );
+        let elsewhere = format!(
+            "请在{}前通过微信、支付宝、政务服务平台或到服务站缴纳，报身份证号码即可。",
+            day(self.closes)
+        );
+        let mut text = match self.kind {
+            DebitNoticeKind::Succeeded => format!(
+                "{head}已于{}由银行代扣成功，电子票据可在缴费服务网站查询。",
+                day(self.debit_date)
+            ),
+            DebitNoticeKind::InsufficientBalance => format!(
+                "{head}于{}银行代扣未成功：账户余额不足。请存足余额等下次代扣，或{elsewhere}",
+                day(self.debit_date)
+            ),
+            DebitNoticeKind::Failed => format!(
+                "{head}于{}银行代扣未成功：{}。请联系开户银行，或{elsewhere}",
+                day(self.debit_date),
+                self.reason
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or("银行未说明原因")
+            ),
+        };
+        text.push_str("不需通知可在缴费服务网站“我的”中关闭。");
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +198,42 @@ mod tests {
         assert!(text.contains("微信、支付宝"), "{text}");
         assert!(text.contains("自2027-01-01起享受待遇"), "{text}");
         assert!(text.chars().count() < 200, "{text}");
+    }
+
+    #[test]
+    fn a_debit_notice_says_what_the_bank_did_and_how_else_to_pay() {
+        let text = |kind, reason| {
+            DebitNoticeText {
+                name_masked: "王*",
+                fee_year: 2027,
+                amount: Fen::new(42_000).unwrap(),
+                kind,
+                debit_date: d(2026, 11, 20),
+                closes: d(2026, 12, 31),
+                reason,
+            }
+            .render()
+        };
+        let ok = text(DebitNoticeKind::Succeeded, None);
+        assert!(
+            ok.contains("420.00元已于2026年11月20日由银行代扣成功"),
+            "{ok}"
+        );
+        assert!(!ok.contains("请在"), "{ok}");
+        let poor = text(DebitNoticeKind::of(false, Some("E01")), Some("余额不足"));
+        assert!(poor.contains("账户余额不足"), "{poor}");
+        assert!(poor.contains("请在2026年12月31日前"), "{poor}");
+        let frozen = text(
+            DebitNoticeKind::of(false, Some("E02")),
+            Some("账户冻结或已注销"),
+        );
+        assert!(
+            frozen.contains("代扣未成功：账户冻结或已注销。请联系开户银行"),
+            "{frozen}"
+        );
+        assert_eq!(
+            DebitNoticeKind::of(true, Some("E01")),
+            DebitNoticeKind::Succeeded
+        );
     }
 }

@@ -113,6 +113,7 @@ pub const PLACEMENT: &[(&str, Placement)] = &[
     ("citizen_preferences", by_region("persons")),
     ("message_outbox", by_region("persons")),
     ("payment_reminders", by_region("persons")),
+    ("debit_notices", by_region("persons")),
     ("enrolment_applications", by_region("persons")),
 ];
 

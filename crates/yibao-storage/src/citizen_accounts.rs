@@ -194,6 +194,42 @@ pub struct ReminderCounts {
     pub cancelled: u64,
 }
 
+/// A debited resident to tell of a debit-run item's outcome: what the bank did and the phone on
+/// record.
+#[derive(Clone)]
+pub struct DebitNoticeCandidate {
+    pub seq: i64,
+    pub id_number: String,
+    pub name: String,
+    pub phone: String,
+    pub amount_fen: i64,
+    pub succeeded: bool,
+    pub failure_code: Option<String>,
+    pub failure_reason: Option<String>,
+}
+
+impl std::fmt::Debug for DebitNoticeCandidate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DebitNoticeCandidate")
+            .field("seq", &self.seq)
+            .field("succeeded", &self.succeeded)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A debit-run outcome's text message to queue, with the item it tells of.
+pub struct NewDebitNotice {
+    pub seq: i64,
+    pub message_id: String,
+    pub phone: String,
+    pub body: String,
+    /// `succeeded`, `insufficient_balance` or `failed` ([`yibao_domain::reminders::DebitNoticeKind`]).
+    pub kind: &'static str,
+}
+
+/// The prefix of a debit notice's message id: what a message's outcome updates is told by it.
+pub const DEBIT_NOTICE_PREFIX: &str = "DBN";
+
 impl std::fmt::Debug for OutgoingMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OutgoingMessage")
@@ -318,6 +354,31 @@ pub trait CitizenAccounts: Send + Sync {
     ) -> Result<u64, StorageError>;
     /// Payment reminders of a region and fee year by outcome.
     async fn reminder_counts(
+        &self,
+        region: &str,
+        fee_year: i32,
+    ) -> Result<ReminderCounts, StorageError>;
+    /// The items of a debit run the bank answered (succeeded or failed) whose resident has a phone
+    /// on record, has not turned reminders off, and was not told yet, by sequence number.
+    async fn debit_notice_candidates(
+        &self,
+        region: &str,
+        run_no: &str,
+    ) -> Result<Vec<DebitNoticeCandidate>, StorageError>;
+    /// Queues debit-run outcome messages, each a text message and its record, in one
+    /// transaction; an item told already is skipped (the primary key decides). Returns how many
+    /// were queued.
+    async fn queue_debit_notices(
+        &self,
+        region: &str,
+        run_no: &str,
+        fee_year: i32,
+        now: i64,
+        send_before: i64,
+        notices: &[NewDebitNotice],
+    ) -> Result<u64, StorageError>;
+    /// Debit-run outcome messages of a region and fee year by outcome (`cancelled` is always 0).
+    async fn debit_notice_counts(
         &self,
         region: &str,
         fee_year: i32,
@@ -830,41 +891,22 @@ where
         send_before: i64,
         reminders: &[NewReminder],
     ) -> Result<u64, StorageError> {
-        let mut queued = 0;
-        let mut tx = self.begin().await?;
-        for r in reminders {
-            // The unique index on (region, payable, period) decides: a reminder already queued
-            // in this period by a round racing this one leaves this insert without a row.
-            let inserted: Option<(String,)> = sqlx::query_as(
-                "INSERT INTO payment_reminders (region_code, message_id, payable_id, fee_year, \
-                 period, queued_at, outcome) VALUES ($1, $2, $3, $4, $5, $6, 'queued') \
-                 ON CONFLICT DO NOTHING RETURNING message_id",
-            )
-            .bind(region.to_owned())
-            .bind(r.message_id.clone())
-            .bind(r.payable_id.clone())
-            .bind(fee_year)
-            .bind(period)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if inserted.is_none() {
-                continue;
-            }
-            sqlx::query(INSERT_MESSAGE_SQL)
-                .bind(region.to_owned())
-                .bind(r.message_id.clone())
-                .bind(r.phone.clone())
-                .bind(r.body.clone())
-                .bind(now)
-                .bind(send_before)
-                .bind(false)
-                .execute(&mut *tx)
-                .await?;
-            queued += 1;
-        }
-        tx.commit().await?;
-        Ok(queued)
+        let messages: Vec<RecordedMessage<'_>> = reminders
+            .iter()
+            .map(|r| RecordedMessage {
+                // The unique index on (region, payable, period) decides: a reminder already
+                // queued in this period by a round racing this one is not queued again.
+                record: MessageRecord::Reminder {
+                    payable_id: &r.payable_id,
+                    fee_year,
+                    period,
+                },
+                message_id: &r.message_id,
+                phone: &r.phone,
+                body: &r.body,
+            })
+            .collect();
+        queue_recorded_messages(self, region, now, send_before, &messages).await
     }
 
     async fn reminder_counts(
@@ -872,30 +914,251 @@ where
         region: &str,
         fee_year: i32,
     ) -> Result<ReminderCounts, StorageError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT outcome, CAST(COUNT(*) AS BIGINT) FROM payment_reminders \
-             WHERE region_code = $1 AND fee_year = $2 GROUP BY outcome",
+        counts_by_outcome(self, "payment_reminders", region, fee_year).await
+    }
+
+    async fn debit_notice_candidates(
+        &self,
+        region: &str,
+        run_no: &str,
+    ) -> Result<Vec<DebitNoticeCandidate>, StorageError> {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT i.seq, i.id_number, p.name, p.phone, i.amount_fen, i.outcome, \
+             i.failure_code, i.failure_reason FROM debit_run_items i \
+             JOIN persons p ON p.region_code = i.region_code AND p.id_number = i.id_number \
+             LEFT JOIN citizen_preferences c ON c.region_code = i.region_code \
+                  AND c.id_number = i.id_number \
+             WHERE i.region_code = $1 AND i.run_no = $2 \
+               AND i.outcome IN ('succeeded', 'failed') AND p.phone IS NOT NULL \
+               AND (c.reminders IS NULL OR c.reminders = $3) \
+               AND NOT EXISTS (SELECT 1 FROM debit_notices n WHERE n.region_code = i.region_code \
+                    AND n.run_no = i.run_no AND n.seq = i.seq) \
+             ORDER BY i.seq",
         )
         .bind(region.to_owned())
-        .bind(fee_year)
+        .bind(run_no.to_owned())
+        .bind(true)
         .fetch_all(self)
         .await?;
-        let mut counts = ReminderCounts::default();
-        for (outcome, n) in rows {
-            let n = u64::try_from(n).unwrap_or(0);
-            match outcome.as_str() {
-                "queued" => counts.queued = n,
-                "sent" => counts.sent = n,
-                "failed" => counts.failed = n,
-                "cancelled" => counts.cancelled = n,
-                other => return Err(StorageError::corrupt(format!("reminder outcome {other}"))),
-            }
-        }
-        Ok(counts)
+        Ok(rows
+            .into_iter()
+            .map(
+                |(
+                    seq,
+                    id_number,
+                    name,
+                    phone,
+                    amount_fen,
+                    outcome,
+                    failure_code,
+                    failure_reason,
+                )| {
+                    DebitNoticeCandidate {
+                        seq,
+                        id_number,
+                        name,
+                        phone,
+                        amount_fen,
+                        succeeded: outcome == "succeeded",
+                        failure_code,
+                        failure_reason,
+                    }
+                },
+            )
+            .collect())
+    }
+
+    async fn queue_debit_notices(
+        &self,
+        region: &str,
+        run_no: &str,
+        fee_year: i32,
+        now: i64,
+        send_before: i64,
+        notices: &[NewDebitNotice],
+    ) -> Result<u64, StorageError> {
+        let messages: Vec<RecordedMessage<'_>> = notices
+            .iter()
+            .map(|n| RecordedMessage {
+                // The primary key on (region, run, seq) decides: an item told already by an
+                // import racing this one is not told again.
+                record: MessageRecord::DebitNotice {
+                    run_no,
+                    seq: n.seq,
+                    fee_year,
+                    kind: n.kind,
+                },
+                message_id: &n.message_id,
+                phone: &n.phone,
+                body: &n.body,
+            })
+            .collect();
+        queue_recorded_messages(self, region, now, send_before, &messages).await
+    }
+
+    async fn debit_notice_counts(
+        &self,
+        region: &str,
+        fee_year: i32,
+    ) -> Result<ReminderCounts, StorageError> {
+        counts_by_outcome(self, "debit_notices", region, fee_year).await
     }
 }
 
-/// What became of a payment reminder; a message that is no reminder changes nothing.
+/// What a queued text message is recorded as: a payment reminder or a debit-run outcome.
+enum MessageRecord<'a> {
+    Reminder {
+        payable_id: &'a str,
+        fee_year: i32,
+        period: i64,
+    },
+    DebitNotice {
+        run_no: &'a str,
+        seq: i64,
+        fee_year: i32,
+        kind: &'static str,
+    },
+}
+
+/// A text message to queue with its record.
+struct RecordedMessage<'a> {
+    record: MessageRecord<'a>,
+    message_id: &'a str,
+    phone: &'a str,
+    body: &'a str,
+}
+
+/// Queues text messages, each with its record, in one transaction. The record's unique key
+/// decides: a message whose record is already there (`ON CONFLICT DO NOTHING` inserts no row) is
+/// not queued. Returns how many were.
+async fn queue_recorded_messages<DB>(
+    pool: &Pool<DB>,
+    region: &str,
+    now: i64,
+    send_before: i64,
+    messages: &[RecordedMessage<'_>],
+) -> Result<u64, StorageError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> i32: Encode<'q, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let mut queued = 0;
+    let mut tx = pool.begin().await?;
+    for m in messages {
+        let record = match m.record {
+            MessageRecord::Reminder {
+                payable_id,
+                fee_year,
+                period,
+            } => sqlx::query_as(
+                "INSERT INTO payment_reminders (region_code, message_id, payable_id, fee_year, \
+                 period, queued_at, outcome) VALUES ($1, $2, $3, $4, $5, $6, 'queued') \
+                 ON CONFLICT DO NOTHING RETURNING message_id",
+            )
+            .bind(region.to_owned())
+            .bind(m.message_id.to_owned())
+            .bind(payable_id.to_owned())
+            .bind(fee_year)
+            .bind(period)
+            .bind(now),
+            MessageRecord::DebitNotice {
+                run_no,
+                seq,
+                fee_year,
+                kind,
+            } => sqlx::query_as(
+                "INSERT INTO debit_notices (region_code, message_id, run_no, seq, fee_year, \
+                 kind, queued_at, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued') \
+                 ON CONFLICT DO NOTHING RETURNING message_id",
+            )
+            .bind(region.to_owned())
+            .bind(m.message_id.to_owned())
+            .bind(run_no.to_owned())
+            .bind(seq)
+            .bind(fee_year)
+            .bind(kind.to_owned())
+            .bind(now),
+        };
+        let inserted: Option<(String,)> = record.fetch_optional(&mut *tx).await?;
+        if inserted.is_none() {
+            continue;
+        }
+        sqlx::query(INSERT_MESSAGE_SQL)
+            .bind(region.to_owned())
+            .bind(m.message_id.to_owned())
+            .bind(m.phone.to_owned())
+            .bind(m.body.to_owned())
+            .bind(now)
+            .bind(send_before)
+            .bind(false)
+            .execute(&mut *tx)
+            .await?;
+        queued += 1;
+    }
+    tx.commit().await?;
+    Ok(queued)
+}
+
+/// The messages of `table` (`payment_reminders` or `debit_notices`) of a region and fee year,
+/// counted by what became of them.
+async fn counts_by_outcome<DB>(
+    pool: &Pool<DB>,
+    table: &'static str,
+    region: &str,
+    fee_year: i32,
+) -> Result<ReminderCounts, StorageError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i32: Encode<'q, DB> + Type<DB>,
+    i64: Type<DB>,
+    for<'r> String: Decode<'r, DB>,
+    for<'r> i64: Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+        "SELECT outcome, CAST(COUNT(*) AS BIGINT) FROM {table} \
+         WHERE region_code = $1 AND fee_year = $2 GROUP BY outcome"
+    ))
+    .bind(region.to_owned())
+    .bind(fee_year)
+    .fetch_all(pool)
+    .await?;
+    let mut counts = ReminderCounts::default();
+    for (outcome, n) in rows {
+        let n = u64::try_from(n).unwrap_or(0);
+        match outcome.as_str() {
+            "queued" => counts.queued = n,
+            "sent" => counts.sent = n,
+            "failed" => counts.failed = n,
+            "cancelled" => counts.cancelled = n,
+            other => return Err(StorageError::corrupt(format!("{table} outcome {other}"))),
+        }
+    }
+    Ok(counts)
+}
+
+/// What became of a payment reminder or a debit notice (told apart by the message id's
+/// prefix); a message that is neither changes nothing.
 async fn reminder_outcome<DB>(
     pool: &Pool<DB>,
     region: &str,
@@ -908,13 +1171,17 @@ where
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> String: Encode<'q, DB> + Type<DB>,
 {
-    sqlx::query(
-        "UPDATE payment_reminders SET outcome = $3 WHERE region_code = $1 AND message_id = $2",
-    )
-    .bind(region.to_owned())
-    .bind(message_id.to_owned())
-    .bind(outcome.to_owned())
-    .execute(pool)
-    .await?;
+    // A debit notice is never cancelled: only a reminder's payable can be paid before sending.
+    let sql = if message_id.starts_with(DEBIT_NOTICE_PREFIX) {
+        "UPDATE debit_notices SET outcome = $3 WHERE region_code = $1 AND message_id = $2"
+    } else {
+        "UPDATE payment_reminders SET outcome = $3 WHERE region_code = $1 AND message_id = $2"
+    };
+    sqlx::query(sql)
+        .bind(region.to_owned())
+        .bind(message_id.to_owned())
+        .bind(outcome.to_owned())
+        .execute(pool)
+        .await?;
     Ok(())
 }

@@ -7,8 +7,10 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use yibao_channel_client::types::{PaymentResult, ReportPaymentRequest, SearchRequest};
 use yibao_citizen::messages::{deliver_messages, DemoMailbox};
 use yibao_domain::{FeeYear, RegionCode};
+use yibao_server::services::debit::{self, AgreementInput};
 use yibao_server::services::reminders::queue_reminders;
 use yibao_server::{AppState, Clock};
+use yibao_statement_file::{write_debit_result, DebitOutcome};
 use yibao_tests::{haikou_2027, hainan_at, make_id, on_each_test_db, DbHandle};
 
 const SECRET: &str = "hainan-secret-0123456789";
@@ -184,6 +186,137 @@ async fn reminders_go_out_once_not_to_payers_or_those_who_said_no_and_a_payment_
         .await
         .unwrap();
         assert!(round.queued >= 1, "{round:?}");
+    })
+    .await;
+}
+
+/// The bank's answer to a debit run is told to each resident debited (扣款结果通知): succeeded,
+/// failed for want of balance, failed for another reason; not to one who turned reminders off or
+/// has no phone; once, whatever imports the file again.
+#[tokio::test]
+async fn a_debit_runs_outcomes_are_told_by_text_message_once() {
+    on_each_test_db(|db| async move {
+        let ids = five_adults(&db).await;
+        // 王四 turned reminders off; 王五 has no phone on record.
+        db.storage
+            .citizen_accounts()
+            .set_reminders("460100", &ids[3], false, at(d(2026, 11, 1), 9).timestamp())
+            .await
+            .unwrap();
+        yibao::operator::channel_add(
+            db.storage.as_ref(),
+            None,
+            "bankad",
+            "auto_debit",
+            &["460100".to_owned()],
+            100,
+            "bankad-secret-0123".to_owned(),
+        )
+        .await
+        .unwrap();
+        let debit_day = d(2026, 11, 20);
+        let clock = Clock::fixed(at(debit_day, 10));
+        for (i, id) in ids.iter().enumerate() {
+            debit::sign_agreement(
+                db.storage.as_ref(),
+                &clock,
+                AgreementInput {
+                    agreement_no: &format!("AG-N-{i}"),
+                    region: "460100",
+                    channel_id: "bankad",
+                    payer_id_number: id,
+                    payer_name: "王五",
+                    account: "6222 0212 3456 7890 123",
+                    members: std::slice::from_ref(id),
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let run = debit::create_run(
+            db.storage.as_ref(),
+            &clock,
+            "bankad",
+            "460100",
+            2027,
+            debit_day,
+        )
+        .await
+        .unwrap();
+        let items = db
+            .storage
+            .debit_run_items(&run.run_no, None, 100)
+            .await
+            .unwrap();
+        assert_eq!(items.len(), 5);
+        // 王一 and 王五 debited; 王二 short of balance; 王三's account frozen; 王四 short too.
+        let outcomes: Vec<(String, DebitOutcome)> = items
+            .iter()
+            .map(|item| {
+                let who = ids
+                    .iter()
+                    .position(|id| id == item.id_number.as_str())
+                    .unwrap();
+                let outcome = match who {
+                    1 | 3 => DebitOutcome::Failed {
+                        reason_code: "E01".into(),
+                        reason: "余额不足".into(),
+                    },
+                    2 => DebitOutcome::Failed {
+                        reason_code: "E02".into(),
+                        reason: String::new(),
+                    },
+                    _ => DebitOutcome::Succeeded {
+                        bank_txn_id: format!("BK-{}", item.item_ref),
+                        amount: item.amount_fen,
+                    },
+                };
+                (item.item_ref.clone(), outcome)
+            })
+            .collect();
+        let file = write_debit_result(&run.run_no, "bankad", &outcomes).unwrap();
+        let summary = debit::import_result(db.storage.as_ref(), &clock, &run.run_no, &file)
+            .await
+            .unwrap();
+        assert_eq!((summary.succeeded, summary.failed), (2, 3));
+        // The same file again: the same answer, and no message twice.
+        debit::import_result(db.storage.as_ref(), &clock, &run.run_no, &file)
+            .await
+            .unwrap();
+
+        let mailbox = DemoMailbox::default();
+        let state = AppState::new(db.storage.clone(), Clock::fixed(at(debit_day, 11)));
+        while deliver_messages(&state, &mailbox).await.unwrap() > 0 {}
+        let messages = mailbox.messages();
+        let to = |i: usize| -> Vec<String> {
+            let masked = format!("199****{}", 4000 + i);
+            messages
+                .iter()
+                .filter(|m| m.phone_masked == masked)
+                .map(|m| m.text.clone())
+                .collect()
+        };
+        let ok = to(0);
+        assert_eq!(ok.len(), 1, "{ok:?}");
+        assert!(ok[0].contains("2026年11月20日由银行代扣成功"), "{}", ok[0]);
+        let short = to(1);
+        assert_eq!(short.len(), 1, "{short:?}");
+        assert!(short[0].contains("账户余额不足"), "{}", short[0]);
+        assert!(short[0].contains("请在2026年12月31日前"), "{}", short[0]);
+        let frozen = to(2);
+        assert_eq!(frozen.len(), 1, "{frozen:?}");
+        assert!(frozen[0].contains("账户冻结或已注销"), "{}", frozen[0]);
+        assert!(to(3).is_empty(), "王四 turned reminders off");
+        for text in messages.iter().map(|m| &m.text) {
+            assert!(ids.iter().all(|id| !text.contains(id.as_str())), "{text}");
+        }
+        let counts = db
+            .storage
+            .citizen_accounts()
+            .debit_notice_counts("460100", 2027)
+            .await
+            .unwrap();
+        assert_eq!((counts.sent, counts.queued, counts.failed), (3, 0, 0));
     })
     .await;
 }

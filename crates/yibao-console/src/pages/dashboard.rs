@@ -260,6 +260,8 @@ pub struct DashboardPage {
     pub money: Option<MoneyView>,
     /// The chosen region's payment reminders for the year, by outcome.
     pub reminders: Option<yibao_storage::citizen_accounts::ReminderCounts>,
+    /// The chosen region's debit-run outcome messages (扣款结果通知) for the year, by outcome.
+    pub debit_notices: Option<yibao_storage::citizen_accounts::ReminderCounts>,
     pub calendar_warnings: Vec<String>,
     /// Whether the user may set a holiday calendar (administrators), or must ask for it.
     pub may_set_calendar: bool,
@@ -395,15 +397,23 @@ pub async fn page(
         )
     };
     // Payment reminders (缴费提醒) of one region's year, for those who answer for the region.
-    let reminders = match region {
-        Some(code) if account.role != Role::StationOperator => Some(
-            state
-                .storage
-                .citizen_accounts()
-                .reminder_counts(code.as_str(), fee_year_number)
-                .await?,
-        ),
-        _ => None,
+    let (reminders, debit_notices) = match region {
+        Some(code) if account.role != Role::StationOperator => {
+            let accounts = state.storage.citizen_accounts();
+            (
+                Some(
+                    accounts
+                        .reminder_counts(code.as_str(), fee_year_number)
+                        .await?,
+                ),
+                Some(
+                    accounts
+                        .debit_notice_counts(code.as_str(), fee_year_number)
+                        .await?,
+                ),
+            )
+        }
+        _ => (None, None),
     };
     let mut calendar_warnings = Vec::new();
     let this_year = chrono::Datelike::year(&today);
@@ -447,6 +457,7 @@ pub async fn page(
         days,
         money,
         reminders,
+        debit_notices,
         calendar_warnings,
         may_set_calendar: account.role == Role::Admin,
         password_changed: query.password.as_deref() == Some("changed"),

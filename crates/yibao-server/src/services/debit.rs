@@ -401,12 +401,14 @@ pub async fn import_result(
         }
     };
     if run.status == DebitRunStatus::Completed {
-        // The same file again after it was applied whole: the same answer.
+        // The same file again after it was applied whole: the same answer (and the outcome
+        // messages an import cut short did not queue).
         if let Some(stored) = run
             .result_summary
             .as_deref()
             .and_then(|s| serde_json::from_str::<DebitResultSummary>(s).ok())
         {
+            super::reminders::queue_debit_notices(storage, &run, clock.now().timestamp()).await?;
             return Ok(stored);
         }
     }
@@ -497,6 +499,8 @@ pub async fn import_result(
             .complete_debit_run(run_no, &text, clock.now().timestamp())
             .await?;
     }
+    // Each resident debited, or not, is told by text message (扣款结果通知).
+    super::reminders::queue_debit_notices(storage, &run, clock.now().timestamp()).await?;
     Ok(summary)
 }
 

@@ -2,13 +2,15 @@
 //! resident with the year's contribution unpaid, a mobile phone on record and reminders not turned
 //! off gets a text message, at most once in the region's interval. The citizen site's sender
 //! sends them ([`yibao_citizen`'s delivery round]); a payment made before sending cancels one.
+//! A bank's answer to a debit run is told the same way (扣款结果通知, [`queue_debit_notices`]).
 
 use chrono::NaiveDate;
 use serde::Serialize;
 use utoipa::ToSchema;
-use yibao_domain::reminders::ReminderText;
+use yibao_domain::reminders::{DebitNoticeKind, DebitNoticeText, ReminderText};
 use yibao_domain::{FeePolicy, Fen, IdNumber, Phone};
-use yibao_storage::citizen_accounts::NewReminder;
+use yibao_storage::citizen_accounts::{NewDebitNotice, NewReminder, DEBIT_NOTICE_PREFIX};
+use yibao_storage::settlement::DebitRunRecord;
 use yibao_storage::Storage;
 
 use crate::clock::CHINA_STANDARD_TIME;
@@ -126,4 +128,74 @@ pub async fn queue_due_reminders(
         }
     }
     Ok(rounds)
+}
+
+/// How long a debit-run outcome's message may wait for the sender: three days.
+pub const DEBIT_NOTICE_SEND_WITHIN_SECONDS: i64 = 3 * 86_400;
+
+/// Tells each resident a debit run debited, or tried to, what the bank did (扣款结果通知): one
+/// text message per answered item to the phone on record, unless reminders are turned off; a
+/// failure says why, until when and how else to pay. Idempotent: an item told already is skipped
+/// (a result file imported again queues nothing twice). Two statements and one transaction
+/// whatever the run's size. Returns how many were queued.
+pub async fn queue_debit_notices(
+    storage: &dyn Storage,
+    run: &DebitRunRecord,
+    now: i64,
+) -> Result<u64, ServiceError> {
+    let accounts = storage.citizen_accounts();
+    let candidates = accounts
+        .debit_notice_candidates(run.region.as_str(), &run.run_no)
+        .await?;
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    let closes = storage
+        .get_fee_policy(run.region, run.fee_year)
+        .await?
+        .map_or(run.debit_date, |p| p.window().closes());
+    let mut notices = Vec::with_capacity(candidates.len());
+    for c in &candidates {
+        let Ok(phone) = Phone::parse(&c.phone) else {
+            continue;
+        };
+        let kind = DebitNoticeKind::of(c.succeeded, c.failure_code.as_deref());
+        let label = c
+            .failure_code
+            .as_deref()
+            .map(|code| yibao_statement_file::DebitFailure::from_code(code).label_zh());
+        let reason = c
+            .failure_reason
+            .as_deref()
+            .filter(|r| !r.trim().is_empty())
+            .or(label);
+        let name = crate::receipts::masked_name(&c.name);
+        let body = DebitNoticeText {
+            name_masked: &name,
+            fee_year: run.fee_year.get(),
+            amount: Fen::new(c.amount_fen).unwrap_or(Fen::ZERO),
+            kind,
+            debit_date: run.debit_date,
+            closes,
+            reason,
+        }
+        .render();
+        notices.push(NewDebitNotice {
+            seq: c.seq,
+            message_id: format!("{DEBIT_NOTICE_PREFIX}{}", uuid::Uuid::new_v4().simple()),
+            phone: phone.as_str().to_owned(),
+            body,
+            kind: kind.code(),
+        });
+    }
+    Ok(accounts
+        .queue_debit_notices(
+            run.region.as_str(),
+            &run.run_no,
+            i32::from(run.fee_year.get()),
+            now,
+            now + DEBIT_NOTICE_SEND_WITHIN_SECONDS,
+            &notices,
+        )
+        .await?)
 }
