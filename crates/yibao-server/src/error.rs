@@ -44,6 +44,10 @@ pub enum ErrorCode {
     AmountMismatch,
     NotPayable,
     WindowClosed,
+    /// The 2025 rules refuse the year: past its last date (`YEAR_CLOSED`), or a wait that would
+    /// end after 31 December where the region refuses such payments (`WAIT_PAST_YEAR_END`).
+    YearClosed,
+    WaitPastYearEnd,
     /// A back-payment (补缴修复) refused: not a gap year, already bought, or it would shorten nothing.
     BackPaymentRefused,
     /// Family account (个人账户家庭共济) refusals of an order from a `medical_account` channel: no
@@ -67,7 +71,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 47] = [
+    pub const ALL: [ErrorCode; 49] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidIdNumber,
         ErrorCode::InvalidName,
@@ -100,6 +104,8 @@ impl ErrorCode {
         ErrorCode::AmountMismatch,
         ErrorCode::NotPayable,
         ErrorCode::WindowClosed,
+        ErrorCode::YearClosed,
+        ErrorCode::WaitPastYearEnd,
         ErrorCode::BackPaymentRefused,
         ErrorCode::NotBound,
         ErrorCode::RelationshipNotAllowed,
@@ -151,6 +157,8 @@ impl ErrorCode {
             ErrorCode::AmountMismatch => "AMOUNT_MISMATCH",
             ErrorCode::NotPayable => "NOT_PAYABLE",
             ErrorCode::WindowClosed => "WINDOW_CLOSED",
+            ErrorCode::YearClosed => "YEAR_CLOSED",
+            ErrorCode::WaitPastYearEnd => "WAIT_PAST_YEAR_END",
             ErrorCode::BackPaymentRefused => "BACK_PAYMENT_REFUSED",
             ErrorCode::NotBound => "NOT_BOUND",
             ErrorCode::RelationshipNotAllowed => "RELATIONSHIP_NOT_ALLOWED",
@@ -204,6 +212,10 @@ impl ErrorCode {
             ErrorCode::AmountMismatch => "金额与应缴金额之和不一致，请重新查询",
             ErrorCode::NotPayable => "该应缴费信息不可缴费（免缴、已取消或已重新核定），请重新查询",
             ErrorCode::WindowClosed => "已过征缴期，该统筹区不允许补缴，请咨询医保经办机构",
+            ErrorCode::YearClosed => "本年度缴费已截止，不能再缴纳本年度保费",
+            ErrorCode::WaitPastYearEnd => {
+                "现在缴费待遇等待期将超过本待遇年度，本统筹区不再受理本年度缴费"
+            }
             ErrorCode::BackPaymentRefused => "不予补缴：补缴不能再缩短待遇等待期",
             ErrorCode::NotBound => {
                 "参保人与该职工没有在有效期内的家庭共济绑定关系，请先到医保经办机构办理绑定"

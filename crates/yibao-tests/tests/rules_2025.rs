@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use yibao_channel_client::client::ChannelClient;
-use yibao_channel_client::types::{PaymentResult, ReportPaymentRequest, SearchRequest};
+use yibao_channel_client::types::{
+    OpenOrderRequest, Payer, PaymentResult, ReportPaymentRequest, SearchRequest,
+};
 use yibao_domain::{FeePolicy, FeePolicyInput, FeeYear, IdNumber, RegionCode, YearCover};
 use yibao_roster_file::Limits;
 use yibao_server::services::cover::{create_back_payments, import_cover_history};
@@ -394,6 +396,101 @@ async fn a_back_payment_shortens_the_wait_and_a_year_past_the_floor_is_refused()
                 yibao_channel_client::types::RefundReason::NotPayable
             )
         );
+    })
+    .await;
+}
+
+/// A year the rules no longer sell: an order is refused with the rule's code, and money a channel
+/// reports anyway is owed back whole (`NOT_PAYABLE`), never applied to a year that buys nothing.
+#[tokio::test]
+async fn a_year_past_its_last_date_or_a_wait_past_its_end_is_refused_and_money_goes_back() {
+    on_each_test_db(|db| async move {
+        let (lapsed, newcomer) = two_adults(&db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("history.csv");
+        std::fs::write(
+            &file,
+            format!(
+                "身份证号码,待遇年度,参保情况\n{lapsed},2024,居民医保\n{lapsed},2025,未参保\n\
+                 {lapsed},2026,未参保\n"
+            ),
+        )
+        .unwrap();
+        import_cover_history(
+            db.storage.as_ref(),
+            "test",
+            haikou(),
+            &file,
+            d(2026, 11, 2),
+            Limits::default(),
+        )
+        .await
+        .unwrap();
+        let order = |no: &str, payable: &str, amount: i64| OpenOrderRequest {
+            channel_order_no: no.to_owned(),
+            payable_ids: vec![payable.to_owned()],
+            amount,
+            payer: Payer::default(),
+            family_account: None,
+        };
+
+        // 2027-09-10, after the extension (the demo's 海口 takes late payments): the lapsed
+        // adult's wait of 5 months from the payment would end in 2028, which 海口 refuses.
+        let (_server, client) = server_on(&db, d(2027, 9, 10)).await;
+        let found = client.search(&search_2027(&lapsed)).await.unwrap();
+        let (payable, amount) = (&found.payables[0].payable_id, found.payables[0].amount);
+        assert_eq!(
+            found.payables[0].cover.as_ref().unwrap().code,
+            "WAIT_PAST_YEAR_END"
+        );
+        let refused = client
+            .open_order(&order("Y-1", payable, amount))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), Some(422));
+        assert_eq!(refused.api_code(), Some("WAIT_PAST_YEAR_END"));
+        assert!(refused.to_string().contains("超过本待遇年度"), "{refused}");
+        let reported = pay(
+            &client,
+            "Y-T-1",
+            vec![payable.clone()],
+            amount,
+            "2027-09-10T10:00:00+08:00",
+        )
+        .await;
+        assert_eq!(reported.result, PaymentResult::RefundPending);
+        let refund = reported.refund.expect("owed back whole");
+        assert_eq!(
+            (refund.amount, refund.reason.as_str()),
+            (amount, "NOT_PAYABLE")
+        );
+
+        // 2028-01-05: the year's last date (31 December) has passed for everyone.
+        let (_server, client) = server_on(&db, d(2028, 1, 5)).await;
+        let found = client.search(&search_2027(&newcomer)).await.unwrap();
+        let (payable, amount) = (&found.payables[0].payable_id, found.payables[0].amount);
+        let refused = client
+            .open_order(&order("Y-2", payable, amount))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.api_code(), Some("YEAR_CLOSED"));
+        let reported = pay(
+            &client,
+            "Y-T-2",
+            vec![payable.clone()],
+            amount,
+            "2028-01-05T10:00:00+08:00",
+        )
+        .await;
+        assert_eq!(reported.result, PaymentResult::RefundPending);
+        // Nothing was applied: both contributions are still unpaid.
+        for id in [&lapsed, &newcomer] {
+            let found = client.search(&search_2027(id)).await.unwrap();
+            assert_eq!(
+                found.payables[0].status,
+                yibao_channel_client::types::PayableStatus::Unpaid
+            );
+        }
     })
     .await;
 }

@@ -44,6 +44,8 @@ impl ErrorCode {
             ErrorCode::NotPayable => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::WindowClosed => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::BackPaymentRefused
+            | ErrorCode::YearClosed
+            | ErrorCode::WaitPastYearEnd
             | ErrorCode::NotBound
             | ErrorCode::RelationshipNotAllowed
             | ErrorCode::OutsideProvince

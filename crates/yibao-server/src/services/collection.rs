@@ -338,6 +338,7 @@ pub async fn place_order(
             return Err(ServiceError::of(ErrorCode::WindowClosed));
         }
     }
+    refuse_what_the_rules_refuse(state, &views, &policies, today).await?;
     if let Some((employee, balance)) = &account {
         check_family_account(state, employee, *balance, &views, &policies, today).await?;
     }
@@ -368,6 +369,46 @@ pub async fn place_order(
             PayableStatus::Locked => locked_error(locked_by.as_deref()),
             _ => ServiceError::of(ErrorCode::NotPayable),
         }),
+    }
+}
+
+/// Refuses an order for a year the 2025 rules no longer sell on `today`: past its last date
+/// (`YEAR_CLOSED`), or with a wait that would end after 31 December where the region refuses that
+/// (`WAIT_PAST_YEAR_END`). One read of what is stored per person in the order.
+async fn refuse_what_the_rules_refuse(
+    state: &AppState,
+    views: &[PayableView],
+    policies: &HashMap<(RegionCode, FeeYear), FeePolicy>,
+    today: chrono::NaiveDate,
+) -> Result<(), ServiceError> {
+    let covers = super::cover::covers_for(
+        state.storage.as_ref(),
+        views,
+        policies,
+        today,
+        super::cover::BackPaymentsWith::PaidTogether,
+        |_| true,
+    )
+    .await?;
+    for v in views {
+        let Some(Err(refusal)) = covers.get(&v.payable.payable_id).map(|c| &c.start) else {
+            continue;
+        };
+        if let Some(code) = rules_refusal(refusal.code()) {
+            return Err(ServiceError::new(code, refusal.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// The refusals of the 2025 rules that close a year to payment, by their code. The window's own
+/// (not open yet, late payment not accepted) stay the order's `WINDOW_CLOSED` check and are not
+/// held against money already taken.
+fn rules_refusal(code: &str) -> Option<ErrorCode> {
+    match code {
+        "YEAR_CLOSED" => Some(ErrorCode::YearClosed),
+        "WAIT_PAST_YEAR_END" => Some(ErrorCode::WaitPastYearEnd),
+        _ => None,
     }
 }
 
@@ -463,10 +504,6 @@ pub async fn take_payment_report(
     {
         ids.clear(); // Not this channel's to collect: all of it goes back.
     }
-    // A family account pays only what an order checked against its bindings and balance: money
-    // reported without one goes back to the account whole.
-    let refund_all = (channel.kind == MEDICAL_ACCOUNT && order_no.is_none())
-        .then_some(yibao_domain::settlement::RefundReason::NotPayable);
     let paid_on = paid_at.with_timezone(&CHINA_STANDARD_TIME).date_naive();
     let region = match views.first() {
         Some(v) => v.payable.region,
@@ -475,6 +512,17 @@ pub async fn take_payment_report(
     // Money is held: a calendar problem must not refuse it (refund_due falls back to weekdays).
     let refund_due = refund_due_kept(state, Some(region), paid_on).await?;
     let cover = cover_notes(state, &views, &ids, paid_on).await?;
+    // Money is never refused, but what cannot be applied goes back whole: a family account's
+    // payment without the order that checked its bindings and balance, and a year the 2025 rules
+    // no longer sell on the day it was paid (past its last date, or a wait past the year's end
+    // where the region refuses that).
+    let closed_year = cover
+        .iter()
+        .flatten()
+        .any(|note| rules_refusal(&note.code).is_some());
+    let unchecked_account = channel.kind == MEDICAL_ACCOUNT && order_no.is_none();
+    let refund_all = (closed_year || unchecked_account)
+        .then_some(yibao_domain::settlement::RefundReason::NotPayable);
     let payment = NewPayment {
         region,
         payment_no: new_regional_id("PM", region.as_str()),
