@@ -5,7 +5,7 @@
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::cover::YearCover;
+use crate::cover::{ClaimYear, YearCover};
 use crate::cover_rules::ExemptGroup;
 use crate::id_number::{IdNumber, IdNumberError};
 
@@ -337,6 +337,114 @@ pub fn parse_situation_row(
     })
 }
 
+/// Where each column of a claims file (报销情况) is: the agency's record, per person and benefit
+/// year, of whether the fund reimbursed anything and whether a critical-illness claim used the
+/// raise. yibao holds no claims; the zero-claim raise (零报销激励) counts these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimHeader {
+    id_number: usize,
+    year: usize,
+    reimbursed: usize,
+    reward_used: Option<usize>,
+}
+
+const CLAIM_COLUMNS: [(&str, &[&str]); 4] = [
+    ("公民身份号码", &["公民身份号码", "身份证号码", "证件号码"]),
+    ("待遇年度", &["待遇年度", "年度"]),
+    ("基金报销", &["基金报销", "是否报销", "有无报销"]),
+    (
+        "使用大病激励",
+        &["使用大病激励", "激励已使用", "是否使用激励"],
+    ),
+];
+
+impl ClaimHeader {
+    /// The header of a claims file, or `None` when it is not one.
+    pub fn find(header: &[String]) -> Option<ClaimHeader> {
+        let position = |i: usize| column_of(header, CLAIM_COLUMNS[i].1);
+        Some(ClaimHeader {
+            id_number: position(0)?,
+            year: position(1)?,
+            reimbursed: position(2)?,
+            reward_used: position(3),
+        })
+    }
+}
+
+/// One accepted row of a claims file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimRow {
+    pub id_number: IdNumber,
+    pub year: u16,
+    pub claim: ClaimYear,
+}
+
+/// A refused claims row: the column's name, a stable code and a Chinese reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRowError {
+    pub column: &'static str,
+    pub code: &'static str,
+    pub reason: String,
+}
+
+/// Reads one row of a claims file: a benefit year from 2000 to this year (claims of a year not
+/// yet begun cannot be known), `是`/`否` for each flag (the reward's empty: `否`).
+pub fn parse_claim_row(
+    header: &ClaimHeader,
+    cells: &[String],
+    today: NaiveDate,
+) -> Result<ClaimRow, ClaimRowError> {
+    let cell = |i: usize| cells.get(i).map_or("", |c| c.trim());
+    let refuse = |column: usize, code: &'static str, reason: String| ClaimRowError {
+        column: CLAIM_COLUMNS[column].0,
+        code,
+        reason,
+    };
+    let id_number = IdNumber::parse(cell(header.id_number), today)
+        .map_err(|e| refuse(0, IdNumberError::CODE, e.to_string()))?
+        .id_number;
+    let this_year = u16::try_from(today.year()).unwrap_or(u16::MAX);
+    let year = cell(header.year)
+        .trim_end_matches('年')
+        .parse::<u16>()
+        .ok()
+        .filter(|y| (MIN_HISTORY_YEAR..=this_year).contains(y))
+        .ok_or_else(|| {
+            refuse(
+                1,
+                "INVALID_YEAR",
+                format!("待遇年度应为{MIN_HISTORY_YEAR}至{this_year}之间的四位年份"),
+            )
+        })?;
+    let yes_no = |column: usize, text: &str, empty: Option<bool>| match (text, empty) {
+        ("是" | "有", _) => Ok(true),
+        ("否" | "无", _) => Ok(false),
+        ("", Some(value)) => Ok(value),
+        _ => Err(refuse(
+            column,
+            "INVALID_FLAG",
+            format!("{}应为“是”或“否”", CLAIM_COLUMNS[column].0),
+        )),
+    };
+    let reimbursed = yes_no(2, cell(header.reimbursed), None)?;
+    let reward_used = yes_no(3, header.reward_used.map_or("", cell), Some(false))?;
+    if reward_used && !reimbursed {
+        return Err(refuse(
+            3,
+            "INVALID_FLAG",
+            "使用大病激励的年度必然有基金报销，请核对“基金报销”".to_owned(),
+        ));
+    }
+    Ok(ClaimRow {
+        id_number,
+        year,
+        claim: ClaimYear {
+            reimbursed,
+            reward_used,
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,5 +576,40 @@ mod tests {
             Situation::from_code("veteran"),
             Some(Situation::Group(ExemptGroup::Veteran))
         );
+    }
+
+    #[test]
+    fn a_claims_row_is_read_or_refused_naming_its_column() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let header: Vec<String> = ["身份证号码", "待遇年度", "基金报销", "使用大病激励"]
+            .map(str::to_owned)
+            .to_vec();
+        let header = ClaimHeader::find(&header).unwrap();
+        let first17 = "32060219800101123";
+        let id = format!(
+            "{first17}{}",
+            crate::id_number::check_character(first17).unwrap()
+        );
+        let row = |year: &str, reimbursed: &str, used: &str| {
+            vec![
+                id.clone(),
+                year.to_owned(),
+                reimbursed.to_owned(),
+                used.to_owned(),
+            ]
+        };
+        let read = parse_claim_row(&header, &row("2025", "否", ""), today).unwrap();
+        assert_eq!(
+            (read.year, read.claim.reimbursed, read.claim.reward_used),
+            (2025, false, false)
+        );
+        let used = parse_claim_row(&header, &row("2026年", "是", "是"), today).unwrap();
+        assert!(used.claim.reward_used);
+        let next_year = parse_claim_row(&header, &row("2027", "否", ""), today);
+        assert_eq!(next_year.unwrap_err().code, "INVALID_YEAR");
+        let unread = parse_claim_row(&header, &row("2025", "", ""), today);
+        assert_eq!(unread.unwrap_err().column, "基金报销");
+        let impossible = parse_claim_row(&header, &row("2025", "否", "是"), today);
+        assert_eq!(impossible.unwrap_err().column, "使用大病激励");
     }
 }

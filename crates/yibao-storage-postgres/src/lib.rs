@@ -89,6 +89,7 @@ pub const PLACEMENT: &[(&str, Placement)] = &[
     ("payables", by_region("persons")),
     ("cover_history", by_region("persons")),
     ("cover_situations", by_region("persons")),
+    ("cover_claims", by_region("persons")),
     ("family_bindings", by_region("persons")),
     ("orders", by_region("persons")),
     ("order_items", by_region("persons")),

@@ -207,6 +207,18 @@ pub struct CoverNote {
     pub code: String,
     /// In Chinese, for the agency.
     pub text: String,
+    /// The raise of the critical-illness cap (大病保险最高支付限额) the year earns, posted to the
+    /// agency with the payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward: Option<RewardNote>,
+}
+
+/// The critical-illness reward of a paid year: the raise in fen and how it was reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RewardNote {
+    pub raise_fen: i64,
+    /// In Chinese, e.g. `连续参保6年，连续参保激励2000.00元，大病保险最高支付限额提高2000.00元`.
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]

@@ -1,14 +1,16 @@
 //! A person's cover history (issue 19): the years an agency's history file gives, yibao's own paid
-//! and exempt payables as years of resident insurance, and the special situations the agency's
-//! situation file gives (exempt groups, a move from employee insurance), read together in one
-//! statement.
+//! and exempt payables as years of resident insurance, the special situations the agency's
+//! situation file gives (exempt groups, a move from employee insurance) and the claims file's
+//! years, read together in one statement; and the family account's bindings.
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
-use yibao_domain::cover_history_file::{HistoryRow, Situation, SituationRow};
+use yibao_domain::cover_history_file::{ClaimRow, HistoryRow, Situation, SituationRow};
 use yibao_domain::family_account::{FamilyBinding, Relationship};
-use yibao_domain::{CoverHistory, ExemptClaim, IdNumber, LeftEmployee, RegionCode, YearCover};
+use yibao_domain::{
+    ClaimYear, CoverHistory, ExemptClaim, IdNumber, LeftEmployee, RegionCode, YearCover,
+};
 
 use crate::StorageError;
 
@@ -23,6 +25,8 @@ pub struct StoredCover {
     pub claims: Vec<ExemptClaim>,
     /// A move from employee insurance.
     pub left_employee: Option<LeftEmployee>,
+    /// The agency's claims by benefit year (reimbursed, reward used), for the zero-claim raise.
+    pub claim_years: std::collections::BTreeMap<u16, ClaimYear>,
 }
 
 /// The `VALUES` rows of an import statement: the region is `$1` and the import's time `$2` in
@@ -65,6 +69,14 @@ pub trait CoverHistoryStore: Send + Sync {
         region: RegionCode,
         id_number: &IdNumber,
     ) -> Result<StoredCover, StorageError>;
+    /// Stores imported claims years, each replacing the same person's same year, in one
+    /// transaction.
+    async fn put_cover_claims(
+        &self,
+        region: RegionCode,
+        rows: &[ClaimRow],
+        imported_at: i64,
+    ) -> Result<u64, StorageError>;
     /// Stores imported family-account bindings, each replacing the same relative's binding to the
     /// same employee, in one transaction.
     async fn put_family_bindings(
@@ -192,6 +204,9 @@ where
              WHERE region_code = $1 AND id_number = $2 AND status IN ('paid', 'posted', 'exempt') \
              UNION ALL SELECT situation, CAST(NULL AS INTEGER), CAST(NULL AS TEXT), \
              CAST(NULL AS BOOLEAN), event_date, months FROM cover_situations \
+             WHERE region_code = $1 AND id_number = $2 \
+             UNION ALL SELECT 'claim', benefit_year, CAST(NULL AS TEXT), reimbursed, \
+             CAST(NULL AS DATE), CASE WHEN reward_used THEN 1 ELSE 0 END FROM cover_claims \
              WHERE region_code = $1 AND id_number = $2",
         )
         .bind(region.as_str().to_owned())
@@ -216,6 +231,22 @@ where
                 }
                 continue;
             }
+            if what == "claim" {
+                let year: Option<i32> = row.try_get(1)?;
+                let year = year
+                    .and_then(|y| u16::try_from(y).ok())
+                    .ok_or_else(|| StorageError::corrupt("claim year"))?;
+                let reimbursed = row.try_get::<Option<bool>, _>(3)?.unwrap_or(false);
+                let reward_used = row.try_get::<Option<i32>, _>(5)?.unwrap_or(0) == 1;
+                stored.claim_years.insert(
+                    year,
+                    ClaimYear {
+                        reimbursed,
+                        reward_used,
+                    },
+                );
+                continue;
+            }
             let situation = Situation::from_code(&what)
                 .ok_or_else(|| StorageError::corrupt(format!("situation {what}")))?;
             let date: Option<NaiveDate> = row.try_get(4)?;
@@ -235,6 +266,39 @@ where
             }
         }
         Ok(stored)
+    }
+
+    async fn put_cover_claims(
+        &self,
+        region: RegionCode,
+        rows: &[ClaimRow],
+        imported_at: i64,
+    ) -> Result<u64, StorageError> {
+        let mut written = 0;
+        let mut tx = self.begin().await?;
+        for chunk in rows.chunks(COVER_HISTORY_ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO cover_claims (region_code, id_number, benefit_year, reimbursed, \
+                 reward_used, imported_at) VALUES {} ON CONFLICT (region_code, id_number, \
+                 benefit_year) DO UPDATE SET reimbursed = excluded.reimbursed, \
+                 reward_used = excluded.reward_used, imported_at = excluded.imported_at",
+                values(chunk.len(), 4)
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(region.as_str().to_owned())
+                .bind(imported_at);
+            for row in chunk {
+                query = query
+                    .bind(row.id_number.as_str().to_owned())
+                    .bind(i32::from(row.year))
+                    .bind(row.claim.reimbursed)
+                    .bind(row.claim.reward_used);
+            }
+            query.execute(&mut *tx).await?;
+            written += chunk.len() as u64;
+        }
+        tx.commit().await?;
+        Ok(written)
     }
 
     async fn put_family_bindings(

@@ -280,6 +280,14 @@ pub trait Storage:
         region: RegionCode,
         id_number: &yibao_domain::IdNumber,
     ) -> Result<cover_history::StoredCover, StorageError>;
+    /// Stores imported claims years (报销情况: reimbursed, reward used), each replacing the same
+    /// person's same year, in one transaction.
+    async fn put_cover_claims(
+        &self,
+        region: RegionCode,
+        rows: &[yibao_domain::cover_history_file::ClaimRow],
+        imported_at: i64,
+    ) -> Result<u64, StorageError>;
     /// Stores imported family-account bindings (个人账户家庭共济), each replacing the same
     /// relative's binding to the same employee, in one transaction.
     async fn put_family_bindings(

@@ -146,6 +146,15 @@ where
         CoverHistoryStore::stored_cover(self.pool(), region, id_number).await
     }
 
+    async fn put_cover_claims(
+        &self,
+        region: yibao_domain::RegionCode,
+        rows: &[yibao_domain::cover_history_file::ClaimRow],
+        imported_at: i64,
+    ) -> Result<u64, crate::StorageError> {
+        CoverHistoryStore::put_cover_claims(self.pool(), region, rows, imported_at).await
+    }
+
     async fn put_family_bindings(
         &self,
         region: yibao_domain::RegionCode,

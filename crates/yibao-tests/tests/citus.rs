@@ -131,6 +131,7 @@ fn payment(
                     starts_on: NaiveDate::from_ymd_opt(2021, 1, 1),
                     code: "IN_WINDOW".into(),
                     text: "集中缴费期内缴费，全年享受待遇".into(),
+                    reward: None,
                 })
             })
             .collect(),

@@ -217,6 +217,12 @@ async fn a_search_says_when_cover_starts_in_the_window_and_for_a_late_payer() {
         let payload: serde_json::Value = serde_json::from_str(&event.payload).unwrap();
         assert_eq!(payload["cover"]["starts_on"], "2027-08-15");
         assert_eq!(payload["cover"]["code"], "WAITING");
+        // The year's critical-illness reward goes with it: nothing earned yet after a break.
+        assert_eq!(payload["cover"]["reward"]["raise_fen"], 0);
+        assert!(payload["cover"]["reward"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("连续参保"));
         // The paid payable carries no answer any more.
         let found = late.search(&search_2027(&lapsed)).await.unwrap();
         assert_eq!(found.payables[0].cover, None);
@@ -491,6 +497,83 @@ async fn a_year_past_its_last_date_or_a_wait_past_its_end_is_refused_and_money_g
                 yibao_channel_client::types::PayableStatus::Unpaid
             );
         }
+    })
+    .await;
+}
+
+/// The agency's claims file: years without reimbursement raise the critical-illness cap (零报销激励),
+/// a claim that used the raise clears them, and the console and `cover show` say how it was
+/// reached.
+#[tokio::test]
+async fn imported_claims_give_the_zero_claim_raise_and_a_used_raise_clears_it() {
+    on_each_test_db(|db| async move {
+        let (lapsed, newcomer) = two_adults(&db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("claims.csv");
+        // The newcomer: 2024 reimbursed, 2025 and 2026 not (two zero-claim years). The lapsed
+        // adult: 2025 not, then 2026 a critical-illness claim used the raise (cleared). A year not
+        // yet begun, and a raise used in a year without reimbursement, are refused.
+        std::fs::write(
+            &file,
+            format!(
+                "身份证号码,待遇年度,基金报销,使用大病激励\n{newcomer},2024,是,\n\
+                 {newcomer},2025,否,\n{newcomer},2026,否,否\n{lapsed},2025,否,\n\
+                 {lapsed},2026,是,是\n{lapsed},2027,否,\n{lapsed},2024,否,是\n"
+            ),
+        )
+        .unwrap();
+        let report = import_cover_history(
+            db.storage.as_ref(),
+            "test",
+            haikou(),
+            &file,
+            d(2026, 11, 2),
+            Limits::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (report.rows_read, report.written, report.rejected),
+            (7, 5, 2)
+        );
+        let columns: Vec<&str> = report
+            .rejections
+            .iter()
+            .map(|r| r.column.as_str())
+            .collect();
+        assert_eq!(columns, vec!["待遇年度", "使用大病激励"]);
+        let policy = db
+            .storage
+            .get_fee_policy(haikou(), FeeYear::new(2027).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let raise_of = |id: &str| {
+            let storage = db.storage.clone();
+            let policy = policy.clone();
+            let id = IdNumber::parse(id, d(2026, 11, 2)).unwrap().id_number;
+            async move {
+                yibao_server::services::cover::read_person_cover(
+                    storage.as_ref(),
+                    &policy,
+                    &id,
+                    d(2026, 11, 2),
+                )
+                .await
+                .unwrap()
+                .reward
+            }
+        };
+        let newcomer_raise = raise_of(&newcomer).await;
+        assert_eq!(newcomer_raise.zero_claim_years, 2);
+        assert_eq!(
+            newcomer_raise.zero_claim_raise.as_fen(),
+            2 * policy.cover_rules().rewards.zero_claim_raise_fen
+        );
+        assert!(newcomer_raise.summary_zh().contains("零报销激励"));
+        let lapsed_raise = raise_of(&lapsed).await;
+        assert_eq!(lapsed_raise.zero_claim_years, 0);
+        assert_eq!(lapsed_raise.zero_claim_raise.as_fen(), 0);
     })
     .await;
 }

@@ -19,9 +19,10 @@ use crate::operator::{cli_actor, read_secret, rejection_path};
 #[derive(Subcommand)]
 pub enum CoverCommand {
     /// Import a cover history file (参保历史: one row per person and benefit year), a special
-    /// situation file (参保特殊情形: exempt groups, moves from employee insurance) or a family-account
-    /// binding file (家庭共济绑定: which employee's personal account may pay for which relative,
-    /// and from when to when), CSV or XLSX, told apart by their headers (docs/rules-2025.md).
+    /// situation file (参保特殊情形: exempt groups, moves from employee insurance), a claims file
+    /// (报销情况: reimbursed or not, reward used or not, per year) or a family-account binding file
+    /// (家庭共济绑定: which employee's personal account may pay for which relative, and from when
+    /// to when), CSV or XLSX, told apart by their headers (docs/rules-2025.md).
     Import {
         #[arg(long)]
         region: String,

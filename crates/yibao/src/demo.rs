@@ -469,6 +469,20 @@ pub fn family_account_relatives(today: NaiveDate) -> Vec<(String, String, &'stat
         .collect()
 }
 
+/// The demo's claims file (报销情况, docs/rules-2025.md) for 海口: its continuously insured plain
+/// adults (residents 16 and 20) had no reimbursement in 2025 and 2026, so their 2027 cap carries
+/// the zero-claim raise beside the continuous one.
+pub fn demo_claims_csv(today: NaiveDate) -> String {
+    let residents = demo_residents(today);
+    let mut csv = String::from("身份证号码,待遇年度,基金报销,使用大病激励\n");
+    for i in [16, 20] {
+        if let Some((id, _)) = residents.get(DEMO_RESIDENTS_PER_REGION + i) {
+            csv.push_str(&format!("{id},2024,是,\n{id},2025,否,\n{id},2026,否,\n"));
+        }
+    }
+    csv
+}
+
 /// The demo's binding file (docs/rules-2025.md) for 海口.
 pub fn demo_family_bindings_csv(today: NaiveDate) -> String {
     let employee = family_account_employee();
@@ -670,18 +684,23 @@ pub async fn load_people(
         .await
         .map_err(|e| DemoError::Data(e.message))?;
     }
-    let path = dir.path().join("demo-family-bindings.csv");
-    std::fs::write(&path, demo_family_bindings_csv(today)).map_err(data_error)?;
-    yibao_server::services::cover::import_cover_history(
-        storage,
-        "demo",
-        RegionCode::parse("460100").map_err(data_error)?,
-        &path,
-        today,
-        yibao_roster_file::Limits::default(),
-    )
-    .await
-    .map_err(|e| DemoError::Data(e.message))?;
+    for (name, csv) in [
+        ("demo-family-bindings.csv", demo_family_bindings_csv(today)),
+        ("demo-claims.csv", demo_claims_csv(today)),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, csv).map_err(data_error)?;
+        yibao_server::services::cover::import_cover_history(
+            storage,
+            "demo",
+            RegionCode::parse("460100").map_err(data_error)?,
+            &path,
+            today,
+            yibao_roster_file::Limits::default(),
+        )
+        .await
+        .map_err(|e| DemoError::Data(e.message))?;
+    }
     for (code, _) in REGIONS {
         let region = RegionCode::parse(code).map_err(data_error)?;
         let policies = storage.list_fee_policies(region).await?;

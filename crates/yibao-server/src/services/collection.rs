@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use yibao_domain::{FeePolicy, FeeYear, Fen, IdNumber, PayableStatus, PersonName, RegionCode};
 use yibao_storage::collection::{
     CoverNote, NewOrder, NewPayment, OrderOutcome, OrderRecord, PayableView, PaymentOutcome,
-    PaymentReportOutcome, ReceiptRecord, MAX_PAYABLES_PER_REQUEST,
+    PaymentReportOutcome, ReceiptRecord, RewardNote, MAX_PAYABLES_PER_REQUEST,
 };
 
 use crate::channel::answers::{OrderAnswer, PaymentAnswer, ReceiptRef, RefundOwed};
@@ -601,11 +601,16 @@ async fn cover_notes(
     Ok(ids
         .iter()
         .map(|id| {
-            let answer = covers.get(id)?.answer();
+            let cover = covers.get(id)?;
+            let answer = cover.answer();
             Some(CoverNote {
                 starts_on: answer.starts_on,
                 code: answer.code,
                 text: answer.text,
+                reward: Some(RewardNote {
+                    raise_fen: cover.reward.total.as_fen(),
+                    text: cover.reward.summary_zh(),
+                }),
             })
         })
         .collect())

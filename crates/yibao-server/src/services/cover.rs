@@ -10,8 +10,8 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use utoipa::ToSchema;
 use yibao_domain::cover_history_file::{
-    parse_history_row, parse_situation_row, HistoryHeader, HistoryRow, SituationHeader,
-    SituationRow,
+    parse_claim_row, parse_history_row, parse_situation_row, ClaimHeader, ClaimRow, HistoryHeader,
+    HistoryRow, SituationHeader, SituationRow,
 };
 use yibao_domain::family_account::{parse_binding_row, BindingHeader, FamilyBinding};
 use yibao_domain::{
@@ -64,12 +64,14 @@ enum ImportedRow {
     Year(HistoryRow),
     Situation(SituationRow),
     Binding(FamilyBinding),
+    Claim(ClaimRow),
 }
 
 fn header_fit(cells: &[String]) -> HeaderFit {
     if HistoryHeader::find(cells).is_ok()
         || SituationHeader::find(cells).is_some()
         || BindingHeader::find(cells).is_some()
+        || ClaimHeader::find(cells).is_some()
     {
         HeaderFit::Fits
     } else {
@@ -97,9 +99,11 @@ pub async fn import_cover_history(
         .map_err(|e| ServiceError::new(ErrorCode::BadRosterFile, e.to_string()))?;
     let header_cells = reader.header().to_vec();
     let bindings_header = BindingHeader::find(&header_cells);
-    let situations = SituationHeader::find(&header_cells).filter(|_| bindings_header.is_none());
-    let history = match (situations, bindings_header) {
-        (None, None) => Some(
+    let claims_header = ClaimHeader::find(&header_cells).filter(|_| bindings_header.is_none());
+    let situations = SituationHeader::find(&header_cells)
+        .filter(|_| bindings_header.is_none() && claims_header.is_none());
+    let history = match (situations, bindings_header, claims_header) {
+        (None, None, None) => Some(
             HistoryHeader::find(&header_cells)
                 .map_err(|e| ServiceError::new(ErrorCode::BadRosterHeader, e.to_string()))?,
         ),
@@ -108,6 +112,7 @@ pub async fn import_cover_history(
     let mut years: Vec<HistoryRow> = Vec::new();
     let mut moves: Vec<SituationRow> = Vec::new();
     let mut bindings: Vec<FamilyBinding> = Vec::new();
+    let mut claims: Vec<ClaimRow> = Vec::new();
     let mut seen: HashSet<(IdNumber, String)> = HashSet::new();
     let mut rejections = Rejections::default();
     let mut rows_read = 0u64;
@@ -131,13 +136,24 @@ pub async fn import_cover_history(
                     (key, ImportedRow::Binding(r))
                 })
                 .map_err(|e| (e.column, e.code, e.reason)),
-            (None, None, None) => continue,
+            (None, None, None) => match &claims_header {
+                Some(header) => parse_claim_row(header, &row.cells, today)
+                    .map(|r| {
+                        (
+                            (r.id_number, format!("claim{}", r.year)),
+                            ImportedRow::Claim(r),
+                        )
+                    })
+                    .map_err(|e| (e.column, e.code, e.reason)),
+                None => continue,
+            },
         };
         match parsed {
             Ok((key, parsed)) if seen.insert(key.clone()) => match parsed {
                 ImportedRow::Year(year) => years.push(year),
                 ImportedRow::Situation(situation) => moves.push(situation),
                 ImportedRow::Binding(binding) => bindings.push(binding),
+                ImportedRow::Claim(claim) => claims.push(claim),
             },
             Ok(_) => {
                 rejected += 1;
@@ -166,6 +182,11 @@ pub async fn import_cover_history(
         (
             "situations",
             storage.put_cover_situations(region, &moves, now).await?,
+        )
+    } else if claims_header.is_some() {
+        (
+            "claims",
+            storage.put_cover_claims(region, &claims, now).await?,
         )
     } else {
         (
@@ -212,8 +233,8 @@ pub struct PersonCover {
 
 /// The rules applied to what yibao knows of the person: their history (imported years and paid
 /// payables), their imported situations (exempt groups, a move from employee insurance), their
-/// birth date and whether they are an adult. Claims are not imported yet: the zero-claim reward
-/// counts none.
+/// birth date and whether they are an adult, and the imported claims years (the zero-claim
+/// reward).
 pub fn person_cover(
     policy: &FeePolicy,
     id_number: &IdNumber,
@@ -233,7 +254,7 @@ pub fn person_cover(
     let reward = critical_illness_raise(
         &policy.cover_rules().rewards,
         &facts.history,
-        &BTreeMap::new(),
+        &stored.claim_years,
         policy.fee_year(),
     );
     PersonCover {
