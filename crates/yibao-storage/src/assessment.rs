@@ -26,6 +26,16 @@ pub trait AssessmentStore: Send + Sync {
     /// Inserts payables; one that would be a second current payable of a person and year is skipped
     /// (unique index), so running assessment twice creates nothing twice. Returns how many were created.
     async fn insert_payables(&self, payables: &[NewPayable]) -> Result<u64, StorageError>;
+    /// Back-payments (补缴修复) of one person's year, inserted only while that year's
+    /// contribution `contribution` is still unpaid, in one transaction: the contribution's row is
+    /// held first (a conditional update on its status), so a payment racing in either waits and
+    /// then cancels them with the contribution paid, or came first and nothing is inserted
+    /// (`false`).
+    async fn insert_back_payments(
+        &self,
+        contribution: &str,
+        payables: &[NewPayable],
+    ) -> Result<bool, StorageError>;
     async fn payables_of_person(
         &self,
         id_number: &IdNumber,
@@ -114,41 +124,39 @@ where
         if payables.is_empty() {
             return Ok(0);
         }
-        if payables.len() > crate::records::MAX_UPSERT_BATCH {
-            return Err(crate::StorageError::Other(
-                "too many payables in one batch".into(),
-            ));
-        }
-        let mut q = Statement::<S::DB>::new(
-                    "INSERT INTO payables (payable_id, region_code, fee_year, id_number, category, amount_fen, \
-                     basic_fen, critical_illness_fen, long_term_care_fen, policy_amount_fen, relief_kind, status, \
-                     payable_from, inputs, assessed_by, buys_back_year) ",
-                );
-        q.push_values(payables.iter(), |row, p| {
-            let a = &p.assessment;
-            row.push_bind(p.payable_id.clone())
-                .push_bind(p.region.to_string())
-                .push_bind(i32::from(p.fee_year.get()))
-                .push_bind(p.id_number.as_str().to_owned())
-                .push_bind(a.category.code())
-                .push_bind(a.amount.as_fen())
-                .push_bind(a.components[0].1.as_fen())
-                .push_bind(a.components[1].1.as_fen())
-                .push_bind(a.components[2].1.as_fen())
-                .push_bind(a.policy_amount.as_fen())
-                .push_bind(a.relief_applied.map(yibao_domain::ReliefKind::code))
-                .push_bind(p.status().code())
-                .push_bind(p.payable_from)
-                .push_bind(p.inputs.clone())
-                .push_bind(p.assessed_by.clone())
-                .push_bind(p.buys_back_year.map(i32::from));
-        });
-        q.push(" ON CONFLICT DO NOTHING");
-        let (sql, args) = q.into_parts()?;
+        let (sql, args) = payables_insert::<S>(payables)?;
         let done = sqlx::query_with(&sql, Self::arguments(args))
             .execute(self.pool())
             .await?;
         Ok(Self::rows_affected(&done))
+    }
+
+    async fn insert_back_payments(
+        &self,
+        contribution: &str,
+        payables: &[crate::records::NewPayable],
+    ) -> Result<bool, crate::StorageError> {
+        let Some(first) = payables.first() else {
+            return Ok(true);
+        };
+        let mut tx = self.begin_write().await?;
+        let held = sqlx::query(
+            "UPDATE payables SET status = status WHERE region_code = $1 AND payable_id = $2 \
+             AND status IN ('unpaid', 'locked')",
+        )
+        .bind(first.region.as_str())
+        .bind(contribution)
+        .execute(&mut *tx)
+        .await?;
+        if Self::rows_affected(&held) != 1 {
+            return Ok(false);
+        }
+        let (sql, args) = payables_insert::<S>(payables)?;
+        sqlx::query_with(&sql, Self::arguments(args))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn payables_of_person(
@@ -248,4 +256,52 @@ where
         tx.commit().await?;
         Ok(Ok(record))
     }
+}
+
+/// The statement inserting `payables` (at most [`crate::records::MAX_UPSERT_BATCH`]), each
+/// skipped when the database already holds one like it (`ON CONFLICT DO NOTHING`).
+fn payables_insert<S>(
+    payables: &[crate::records::NewPayable],
+) -> Result<(String, <S::DB as Database>::Arguments<'static>), crate::StorageError>
+where
+    S: Dialect,
+    for<'q> String: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> &'q str: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> Option<&'q str>: Encode<'q, S::DB>,
+    for<'q> Option<i32>: Encode<'q, S::DB>,
+    for<'q> i64: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> i32: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> NaiveDate: Encode<'q, S::DB> + Type<S::DB>,
+{
+    if payables.len() > crate::records::MAX_UPSERT_BATCH {
+        return Err(crate::StorageError::Other(
+            "too many payables in one batch".into(),
+        ));
+    }
+    let mut q = Statement::<S::DB>::new(
+                    "INSERT INTO payables (payable_id, region_code, fee_year, id_number, category, amount_fen, \
+                     basic_fen, critical_illness_fen, long_term_care_fen, policy_amount_fen, relief_kind, status, \
+                     payable_from, inputs, assessed_by, buys_back_year) ",
+                );
+    q.push_values(payables.iter(), |row, p| {
+        let a = &p.assessment;
+        row.push_bind(p.payable_id.clone())
+            .push_bind(p.region.to_string())
+            .push_bind(i32::from(p.fee_year.get()))
+            .push_bind(p.id_number.as_str().to_owned())
+            .push_bind(a.category.code())
+            .push_bind(a.amount.as_fen())
+            .push_bind(a.components[0].1.as_fen())
+            .push_bind(a.components[1].1.as_fen())
+            .push_bind(a.components[2].1.as_fen())
+            .push_bind(a.policy_amount.as_fen())
+            .push_bind(a.relief_applied.map(yibao_domain::ReliefKind::code))
+            .push_bind(p.status().code())
+            .push_bind(p.payable_from)
+            .push_bind(p.inputs.clone())
+            .push_bind(p.assessed_by.clone())
+            .push_bind(p.buys_back_year.map(i32::from));
+    });
+    q.push(" ON CONFLICT DO NOTHING");
+    q.into_parts()
 }

@@ -577,3 +577,109 @@ async fn imported_claims_give_the_zero_claim_raise_and_a_used_raise_clears_it() 
     })
     .await;
 }
+
+/// A back-payment created while a channel pays the same year's contribution: whichever comes
+/// first, no back-payment is left open beside a paid contribution (it is refused, or the payment
+/// cancels it), on every backend.
+#[tokio::test]
+async fn a_back_payment_racing_the_contributions_payment_is_never_left_open() {
+    on_each_test_db(|db| async move {
+        let ids: Vec<String> = (0..6)
+            .map(|i| make_id("460105", "1979-05-01", 331 + i))
+            .collect();
+        let mut csv = "姓名,身份证号码,参保地区\n".to_owned();
+        let mut history = "身份证号码,待遇年度,参保情况\n".to_owned();
+        for id in &ids {
+            csv.push_str(&format!("钱七,{id},460100\n"));
+            history.push_str(&format!(
+                "{id},2024,居民医保\n{id},2025,未参保\n{id},2026,未参保\n"
+            ));
+        }
+        haikou_2027(&db, &csv, SECRET).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("history.csv");
+        std::fs::write(&file, history).unwrap();
+        import_cover_history(
+            db.storage.as_ref(),
+            "test",
+            haikou(),
+            &file,
+            d(2026, 11, 2),
+            Limits::default(),
+        )
+        .await
+        .unwrap();
+        let policy = db
+            .storage
+            .get_fee_policy(haikou(), FeeYear::new(2027).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let (_server, client) = server_on(&db, d(2026, 11, 10)).await;
+        for (i, id) in ids.iter().enumerate() {
+            let found = client.search(&search_2027(id)).await.unwrap();
+            let contribution = found.payables[0].clone();
+            let person = IdNumber::parse(id, d(2026, 11, 10)).unwrap().id_number;
+            let txn = format!("RACE-{i}");
+            let (bought, paid) = tokio::join!(
+                create_back_payments(
+                    db.storage.as_ref(),
+                    &policy,
+                    &person,
+                    &[2026],
+                    "test",
+                    d(2026, 11, 10),
+                ),
+                pay(
+                    &client,
+                    &txn,
+                    vec![contribution.payable_id.clone()],
+                    contribution.amount,
+                    "2026-11-10T10:00:00+08:00",
+                ),
+            );
+            assert_eq!(paid.result, PaymentResult::Paid);
+            if let Err(refused) = &bought {
+                assert_eq!(refused.code.as_str(), "BACK_PAYMENT_REFUSED", "{refused:?}");
+            }
+            let after = client.search(&search_2027(id)).await.unwrap();
+            let open_back_payments = after
+                .payables
+                .iter()
+                .filter(|p| p.back_payment.is_some())
+                .filter(|p| p.status == yibao_channel_client::types::PayableStatus::Unpaid)
+                .count();
+            assert_eq!(open_back_payments, 0, "{id}: {bought:?}");
+        }
+        // The interleaving the race can take, made certain: the contribution is paid after the
+        // offer was read and before the back-payment is written. The write holds the contribution
+        // first and finds it paid: nothing is inserted.
+        let paid = client.search(&search_2027(&ids[0])).await.unwrap().payables[0].clone();
+        let late = yibao_storage::NewPayable {
+            payable_id: yibao_server::services::assessment::new_payable_id("460100"),
+            region: haikou(),
+            fee_year: FeeYear::new(2027).unwrap(),
+            id_number: IdNumber::parse(&ids[0], d(2026, 11, 10)).unwrap().id_number,
+            assessment: yibao_domain::back_payment_assessment(
+                &policy,
+                yibao_domain::Category::Adult,
+            ),
+            payable_from: d(2026, 11, 10),
+            inputs: "{}".to_owned(),
+            assessed_by: "test".to_owned(),
+            buys_back_year: Some(2025),
+        };
+        assert!(!db
+            .storage
+            .insert_back_payments(&paid.payable_id, std::slice::from_ref(&late))
+            .await
+            .unwrap());
+        assert!(db
+            .storage
+            .payables_by_id(std::slice::from_ref(&late.payable_id))
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}

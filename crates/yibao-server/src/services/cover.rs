@@ -489,7 +489,16 @@ pub async fn create_back_payments(
             buys_back_year: Some(*year),
         })
         .collect();
-    storage.insert_payables(&drafts).await?;
+    // Inserted only while the contribution is still unpaid, in the same transaction: a payment
+    // of it racing this request either came first (refused here) or cancels these with it.
+    if !storage
+        .insert_back_payments(&contribution.payable_id, &drafts)
+        .await?
+    {
+        return Err(back_payment_refused(BackPaymentRefusal::ContributionPaid {
+            fee_year: fee_year.get(),
+        }));
+    }
     super::record_audit(
         storage,
         actor,
