@@ -127,31 +127,22 @@ where
         rows: &[HistoryRow],
         imported_at: i64,
     ) -> Result<u64, StorageError> {
-        let mut written = 0;
-        let mut tx = self.begin().await?;
-        for chunk in rows.chunks(COVER_HISTORY_ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO cover_history (region_code, id_number, benefit_year, cover, \
-                 bought_back, imported_at) VALUES {} ON CONFLICT (region_code, id_number, \
-                 benefit_year) DO UPDATE SET cover = excluded.cover, \
-                 bought_back = excluded.bought_back, imported_at = excluded.imported_at",
-                values(chunk.len(), 4)
-            );
-            let mut query = sqlx::query(&sql)
-                .bind(region.as_str().to_owned())
-                .bind(imported_at);
-            for row in chunk {
-                query = query
-                    .bind(row.id_number.as_str().to_owned())
-                    .bind(i32::from(row.year))
-                    .bind(row.cover.code().to_owned())
-                    .bind(row.bought_back);
-            }
-            query.execute(&mut *tx).await?;
-            written += chunk.len() as u64;
-        }
-        tx.commit().await?;
-        Ok(written)
+        let import = Import {
+            columns: "cover_history (region_code, id_number, benefit_year, cover, bought_back, \
+                      imported_at)",
+            own_values: 4,
+            replace:
+                "(region_code, id_number, benefit_year) DO UPDATE SET cover = excluded.cover, \
+                      bought_back = excluded.bought_back, imported_at = excluded.imported_at",
+        };
+        put_rows(self, region, imported_at, rows, &import, |query, row| {
+            query
+                .bind(row.id_number.as_str().to_owned())
+                .bind(i32::from(row.year))
+                .bind(row.cover.code().to_owned())
+                .bind(row.bought_back)
+        })
+        .await
     }
 
     async fn put_cover_situations(
@@ -160,33 +151,23 @@ where
         rows: &[SituationRow],
         imported_at: i64,
     ) -> Result<u64, StorageError> {
-        let mut written = 0;
-        let mut tx = self.begin().await?;
-        for chunk in rows.chunks(COVER_HISTORY_ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO cover_situations (region_code, id_number, situation, event_date, \
-                 months, evidence, imported_at) VALUES {} ON CONFLICT (region_code, id_number, \
-                 situation) DO UPDATE SET event_date = excluded.event_date, \
-                 months = excluded.months, evidence = excluded.evidence, \
-                 imported_at = excluded.imported_at",
-                values(chunk.len(), 5)
-            );
-            let mut query = sqlx::query(&sql)
-                .bind(region.as_str().to_owned())
-                .bind(imported_at);
-            for row in chunk {
-                query = query
-                    .bind(row.id_number.as_str().to_owned())
-                    .bind(row.situation.code().to_owned())
-                    .bind(row.date)
-                    .bind(row.months.map(i32::from))
-                    .bind(row.evidence.clone());
-            }
-            query.execute(&mut *tx).await?;
-            written += chunk.len() as u64;
-        }
-        tx.commit().await?;
-        Ok(written)
+        let import = Import {
+            columns: "cover_situations (region_code, id_number, situation, event_date, months, \
+                      evidence, imported_at)",
+            own_values: 5,
+            replace: "(region_code, id_number, situation) DO UPDATE SET \
+                      event_date = excluded.event_date, months = excluded.months, \
+                      evidence = excluded.evidence, imported_at = excluded.imported_at",
+        };
+        put_rows(self, region, imported_at, rows, &import, |query, row| {
+            query
+                .bind(row.id_number.as_str().to_owned())
+                .bind(row.situation.code().to_owned())
+                .bind(row.date)
+                .bind(row.months.map(i32::from))
+                .bind(row.evidence.clone())
+        })
+        .await
     }
 
     async fn stored_cover(
@@ -274,31 +255,22 @@ where
         rows: &[ClaimRow],
         imported_at: i64,
     ) -> Result<u64, StorageError> {
-        let mut written = 0;
-        let mut tx = self.begin().await?;
-        for chunk in rows.chunks(COVER_HISTORY_ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO cover_claims (region_code, id_number, benefit_year, reimbursed, \
-                 reward_used, imported_at) VALUES {} ON CONFLICT (region_code, id_number, \
-                 benefit_year) DO UPDATE SET reimbursed = excluded.reimbursed, \
-                 reward_used = excluded.reward_used, imported_at = excluded.imported_at",
-                values(chunk.len(), 4)
-            );
-            let mut query = sqlx::query(&sql)
-                .bind(region.as_str().to_owned())
-                .bind(imported_at);
-            for row in chunk {
-                query = query
-                    .bind(row.id_number.as_str().to_owned())
-                    .bind(i32::from(row.year))
-                    .bind(row.claim.reimbursed)
-                    .bind(row.claim.reward_used);
-            }
-            query.execute(&mut *tx).await?;
-            written += chunk.len() as u64;
-        }
-        tx.commit().await?;
-        Ok(written)
+        let import = Import {
+            columns: "cover_claims (region_code, id_number, benefit_year, reimbursed, \
+                      reward_used, imported_at)",
+            own_values: 4,
+            replace: "(region_code, id_number, benefit_year) DO UPDATE SET \
+                      reimbursed = excluded.reimbursed, reward_used = excluded.reward_used, \
+                      imported_at = excluded.imported_at",
+        };
+        put_rows(self, region, imported_at, rows, &import, |query, row| {
+            query
+                .bind(row.id_number.as_str().to_owned())
+                .bind(i32::from(row.year))
+                .bind(row.claim.reimbursed)
+                .bind(row.claim.reward_used)
+        })
+        .await
     }
 
     async fn put_family_bindings(
@@ -307,35 +279,25 @@ where
         rows: &[FamilyBinding],
         imported_at: i64,
     ) -> Result<u64, StorageError> {
-        let mut written = 0;
-        let mut tx = self.begin().await?;
-        for chunk in rows.chunks(COVER_HISTORY_ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO family_bindings (region_code, relative_id_number, \
-                 employee_id_number, employee_region, relationship, valid_from, valid_until, \
-                 imported_at) VALUES {} ON CONFLICT (region_code, relative_id_number, \
-                 employee_id_number) DO UPDATE SET employee_region = excluded.employee_region, \
-                 relationship = excluded.relationship, valid_from = excluded.valid_from, \
-                 valid_until = excluded.valid_until, imported_at = excluded.imported_at",
-                values(chunk.len(), 6)
-            );
-            let mut query = sqlx::query(&sql)
-                .bind(region.as_str().to_owned())
-                .bind(imported_at);
-            for row in chunk {
-                query = query
-                    .bind(row.relative.as_str().to_owned())
-                    .bind(row.employee.as_str().to_owned())
-                    .bind(row.employee_region.clone())
-                    .bind(row.relationship.code().to_owned())
-                    .bind(row.valid_from)
-                    .bind(row.valid_until);
-            }
-            query.execute(&mut *tx).await?;
-            written += chunk.len() as u64;
-        }
-        tx.commit().await?;
-        Ok(written)
+        let import = Import {
+            columns: "family_bindings (region_code, relative_id_number, employee_id_number, \
+                      employee_region, relationship, valid_from, valid_until, imported_at)",
+            own_values: 6,
+            replace: "(region_code, relative_id_number, employee_id_number) DO UPDATE SET \
+                      employee_region = excluded.employee_region, \
+                      relationship = excluded.relationship, valid_from = excluded.valid_from, \
+                      valid_until = excluded.valid_until, imported_at = excluded.imported_at",
+        };
+        put_rows(self, region, imported_at, rows, &import, |query, row| {
+            query
+                .bind(row.relative.as_str().to_owned())
+                .bind(row.employee.as_str().to_owned())
+                .bind(row.employee_region.clone())
+                .bind(row.relationship.code().to_owned())
+                .bind(row.valid_from)
+                .bind(row.valid_until)
+        })
+        .await
     }
 
     async fn family_bindings(
@@ -391,6 +353,57 @@ where
             })
             .collect()
     }
+}
+
+/// Where an import's rows go: the table and its columns (the region first, the import's time
+/// last), how many values of its own each row binds, and what a row already there becomes
+/// (after `ON CONFLICT`).
+struct Import {
+    columns: &'static str,
+    own_values: usize,
+    replace: &'static str,
+}
+
+/// Writes imported rows of one region in one transaction, [`COVER_HISTORY_ROWS_PER_STATEMENT`]
+/// a statement, each replacing the row it matches; `bind` binds a row's own values in order.
+async fn put_rows<DB, T>(
+    pool: &Pool<DB>,
+    region: RegionCode,
+    imported_at: i64,
+    rows: &[T],
+    import: &Import,
+    bind: impl for<'q> Fn(
+        sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>,
+        &T,
+    ) -> sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>,
+) -> Result<u64, StorageError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    let mut written = 0;
+    let mut tx = pool.begin().await?;
+    for chunk in rows.chunks(COVER_HISTORY_ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO {} VALUES {} ON CONFLICT {}",
+            import.columns,
+            values(chunk.len(), import.own_values),
+            import.replace
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(region.as_str().to_owned())
+            .bind(imported_at);
+        for row in chunk {
+            query = bind(query, row);
+        }
+        query.execute(&mut *tx).await?;
+        written += chunk.len() as u64;
+    }
+    tx.commit().await?;
+    Ok(written)
 }
 
 /// Most bindings of one relative a page lists (a person has a handful at most).
