@@ -229,6 +229,9 @@ pub struct NewDebitNotice {
 
 /// The prefix of a debit notice's message id: what a message's outcome updates is told by it.
 pub const DEBIT_NOTICE_PREFIX: &str = "DBN";
+/// The prefix of a payment reminder's message id. Any other message (a sign-in code) has no record
+/// to update when it is sent or given up.
+pub const REMINDER_PREFIX: &str = "RMD";
 
 impl std::fmt::Debug for OutgoingMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1171,11 +1174,14 @@ where
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> String: Encode<'q, DB> + Type<DB>,
 {
-    // A debit notice is never cancelled: only a reminder's payable can be paid before sending.
+    // A debit notice is never cancelled: only a reminder's payable can be paid before sending. A
+    // sign-in code has no record: no statement is spent on it.
     let sql = if message_id.starts_with(DEBIT_NOTICE_PREFIX) {
         "UPDATE debit_notices SET outcome = $3 WHERE region_code = $1 AND message_id = $2"
-    } else {
+    } else if message_id.starts_with(REMINDER_PREFIX) {
         "UPDATE payment_reminders SET outcome = $3 WHERE region_code = $1 AND message_id = $2"
+    } else {
+        return Ok(());
     };
     sqlx::query(sql)
         .bind(region.to_owned())

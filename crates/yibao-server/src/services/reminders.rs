@@ -9,7 +9,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use yibao_domain::reminders::{DebitNoticeKind, DebitNoticeText, ReminderText};
 use yibao_domain::{FeePolicy, Fen, IdNumber, Phone};
-use yibao_storage::citizen_accounts::{NewDebitNotice, NewReminder, DEBIT_NOTICE_PREFIX};
+use yibao_storage::citizen_accounts::{
+    NewDebitNotice, NewReminder, DEBIT_NOTICE_PREFIX, REMINDER_PREFIX,
+};
 use yibao_storage::settlement::DebitRunRecord;
 use yibao_storage::Storage;
 
@@ -94,7 +96,7 @@ pub async fn queue_reminders(
             }
             .render();
             batch.push(NewReminder {
-                message_id: format!("SMS{}", uuid::Uuid::new_v4().simple()),
+                message_id: format!("{REMINDER_PREFIX}{}", uuid::Uuid::new_v4().simple()),
                 payable_id: c.payable_id.clone(),
                 phone: phone.as_str().to_owned(),
                 body,
