@@ -608,3 +608,24 @@ pub async fn hainan_at(
     .unwrap();
     (server, client)
 }
+
+/// Imports `csv` into 海口 (460100) as `yibao cover import` does, as of 2026-11-02: a cover
+/// history, special situation, claims or family-account binding file, told apart by its header.
+pub async fn import_haikou_file(
+    db: &DbHandle,
+    csv: &str,
+) -> yibao_server::services::cover::CoverHistoryImport {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("import.csv");
+    std::fs::write(&file, csv).unwrap();
+    yibao_server::services::cover::import_cover_history(
+        db.storage.as_ref(),
+        "test",
+        yibao_domain::RegionCode::parse("460100").unwrap(),
+        &file,
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+        yibao_roster_file::Limits::default(),
+    )
+    .await
+    .unwrap()
+}

@@ -11,9 +11,7 @@ use yibao_channel_client::types::{
 };
 use yibao_domain::family_account::Relationship;
 use yibao_domain::{IdNumber, RegionCode};
-use yibao_roster_file::Limits;
-use yibao_server::services::cover::import_cover_history;
-use yibao_tests::{haikou_2027, make_id, on_each_test_db, TestServer};
+use yibao_tests::{haikou_2027, import_haikou_file, make_id, on_each_test_db, TestServer};
 
 const SECRET: &str = "hainan-secret-0123456789";
 const ACCOUNT_SECRET: &str = "account-secret-0123456789";
@@ -119,11 +117,9 @@ async fn a_family_account_pays_a_bound_relative_and_is_refused_otherwise() {
         // The agency's binding file: the mother bound with no end; the nephew refused (not a
         // close relative); the son's binding ended before the order; the brother bound to an
         // employee insured in 南通 (another province).
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("bindings.csv");
-        std::fs::write(
-            &file,
-            format!(
+        let report = import_haikou_file(
+            &db,
+            &format!(
                 "职工公民身份号码,职工参保地,亲属公民身份号码,关系,生效日期,终止日期\n\
                  {employee},460100,{mother},母亲,2026-01-01,\n\
                  {employee},460100,{nephew},侄子,2026-01-01,\n\
@@ -132,17 +128,7 @@ async fn a_family_account_pays_a_bound_relative_and_is_refused_otherwise() {
                  {employee},460100,{mother},母亲,2026-01-01,\n"
             ),
         )
-        .unwrap();
-        let report = import_cover_history(
-            db.storage.as_ref(),
-            "test",
-            haikou(),
-            &file,
-            d(2026, 11, 2),
-            Limits::default(),
-        )
-        .await
-        .unwrap();
+        .await;
         assert_eq!(
             (report.rows_read, report.written, report.rejected),
             (5, 3, 2)

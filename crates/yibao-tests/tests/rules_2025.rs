@@ -9,7 +9,9 @@ use yibao_channel_client::types::{
 use yibao_domain::{FeePolicy, FeePolicyInput, FeeYear, IdNumber, RegionCode, YearCover};
 use yibao_roster_file::Limits;
 use yibao_server::services::cover::{create_back_payments, import_cover_history};
-use yibao_tests::{haikou_2027, hainan_at, make_id, on_each_test_db, DbHandle, TestServer};
+use yibao_tests::{
+    haikou_2027, hainan_at, import_haikou_file, make_id, on_each_test_db, DbHandle, TestServer,
+};
 
 const SECRET: &str = "hainan-secret-0123456789";
 
@@ -81,27 +83,11 @@ async fn a_search_says_when_cover_starts_in_the_window_and_for_a_late_payer() {
     on_each_test_db(|db| async move {
         let (lapsed, newcomer) = two_adults(&db).await;
         // The agency's history: insured in 2024, not in 2025 and 2026.
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("history.csv");
-        std::fs::write(
-            &file,
-            format!(
+        let report = import_haikou_file(&db, &format!(
                 "身份证号码,待遇年度,参保情况,补缴修复\n{lapsed},2024,居民医保,\n\
                  {lapsed},2025,未参保,否\n{lapsed},2026,未参保,\n{lapsed},2026,未参保,\n\
                  {newcomer},2031,居民医保,\n"
-            ),
-        )
-        .unwrap();
-        let report = import_cover_history(
-            db.storage.as_ref(),
-            "test",
-            haikou(),
-            &file,
-            d(2026, 11, 2),
-            Limits::default(),
-        )
-        .await
-        .unwrap();
+            )).await;
         assert_eq!(
             (report.rows_read, report.written, report.rejected),
             (5, 3, 2)
@@ -158,6 +144,7 @@ async fn a_search_says_when_cover_starts_in_the_window_and_for_a_late_payer() {
 
         // The agency's situation file: the newcomer left the army on 20 January, within the 90
         // days of 海口's exempt list, so is covered from the payment date without a wait.
+        let dir = tempfile::tempdir().unwrap();
         let situations = dir.path().join("situations.csv");
         let import_situations = |text: String| {
             std::fs::write(&situations, text).unwrap();
@@ -412,26 +399,14 @@ async fn a_back_payment_shortens_the_wait_and_a_year_past_the_floor_is_refused()
 async fn a_year_past_its_last_date_or_a_wait_past_its_end_is_refused_and_money_goes_back() {
     on_each_test_db(|db| async move {
         let (lapsed, newcomer) = two_adults(&db).await;
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("history.csv");
-        std::fs::write(
-            &file,
-            format!(
+        import_haikou_file(
+            &db,
+            &format!(
                 "身份证号码,待遇年度,参保情况\n{lapsed},2024,居民医保\n{lapsed},2025,未参保\n\
                  {lapsed},2026,未参保\n"
             ),
         )
-        .unwrap();
-        import_cover_history(
-            db.storage.as_ref(),
-            "test",
-            haikou(),
-            &file,
-            d(2026, 11, 2),
-            Limits::default(),
-        )
-        .await
-        .unwrap();
+        .await;
         let order = |no: &str, payable: &str, amount: i64| OpenOrderRequest {
             channel_order_no: no.to_owned(),
             payable_ids: vec![payable.to_owned()],
@@ -508,30 +483,15 @@ async fn a_year_past_its_last_date_or_a_wait_past_its_end_is_refused_and_money_g
 async fn imported_claims_give_the_zero_claim_raise_and_a_used_raise_clears_it() {
     on_each_test_db(|db| async move {
         let (lapsed, newcomer) = two_adults(&db).await;
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("claims.csv");
-        // The newcomer: 2024 reimbursed, 2025 and 2026 not (two zero-claim years). The lapsed
-        // adult: 2025 not, then 2026 a critical-illness claim used the raise (cleared). A year not
-        // yet begun, and a raise used in a year without reimbursement, are refused.
-        std::fs::write(
-            &file,
-            format!(
+        let report = import_haikou_file(
+            &db,
+            &format!(
                 "身份证号码,待遇年度,基金报销,使用大病激励\n{newcomer},2024,是,\n\
                  {newcomer},2025,否,\n{newcomer},2026,否,否\n{lapsed},2025,否,\n\
                  {lapsed},2026,是,是\n{lapsed},2027,否,\n{lapsed},2024,否,是\n"
             ),
         )
-        .unwrap();
-        let report = import_cover_history(
-            db.storage.as_ref(),
-            "test",
-            haikou(),
-            &file,
-            d(2026, 11, 2),
-            Limits::default(),
-        )
-        .await
-        .unwrap();
+        .await;
         assert_eq!(
             (report.rows_read, report.written, report.rejected),
             (7, 5, 2)
@@ -596,19 +556,7 @@ async fn a_back_payment_racing_the_contributions_payment_is_never_left_open() {
             ));
         }
         haikou_2027(&db, &csv, SECRET).await;
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("history.csv");
-        std::fs::write(&file, history).unwrap();
-        import_cover_history(
-            db.storage.as_ref(),
-            "test",
-            haikou(),
-            &file,
-            d(2026, 11, 2),
-            Limits::default(),
-        )
-        .await
-        .unwrap();
+        import_haikou_file(&db, &history).await;
         let policy = db
             .storage
             .get_fee_policy(haikou(), FeeYear::new(2027).unwrap())
