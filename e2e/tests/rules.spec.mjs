@@ -64,6 +64,8 @@ test('a lapsed resident sees on a phone when cover would start before paying', a
       await expect(result).toContainText('不享受2026年度医保待遇');
     }
   }
+  // The family account pays only for bound relatives: no card offers it as a way to pay.
+  await expect(result).not.toContainText('家庭共济');
   await shot(page, '96-rules-citizen-cover');
   await accessible(page);
   const width = await page.evaluate(() => document.documentElement.scrollWidth);

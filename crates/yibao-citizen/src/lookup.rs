@@ -199,11 +199,12 @@ pub(crate) async fn find(
             if crate::pay::is_site_channel(&channel) {
                 site_regions.extend(channel.regions.iter().cloned());
             }
-            // Auto-debit is signed at a bank, not a place to pay now.
-            let Some(kind) = CHANNEL_KINDS
-                .iter()
-                .position(|(code, _)| *code == channel.kind && *code != "auto_debit")
-            else {
+            // Auto-debit is signed at a bank, not a place to pay now; the family account pays only
+            // for relatives bound to an employee, and not every payable (a back-payment, in most
+            // regions), so it is no way to pay that a card may promise to anyone.
+            let Some(kind) = CHANNEL_KINDS.iter().position(|(code, _)| {
+                *code == channel.kind && !matches!(*code, "auto_debit" | "medical_account")
+            }) else {
                 continue;
             };
             if !channel.enabled {
