@@ -34,6 +34,8 @@ pub struct CoverRules {
     pub reminders: ReminderRules,
     /// Paying relatives' contributions from an employee's personal account (个人账户家庭共济).
     pub family_account: FamilyAccountRules,
+    /// What a payer after the window (or the extension) is charged (逾期缴费).
+    pub late: LateRules,
 }
 
 impl Default for CoverRules {
@@ -59,7 +61,50 @@ impl Default for CoverRules {
             rewards: RewardRules::default(),
             reminders: ReminderRules::default(),
             family_account: FamilyAccountRules::default(),
+            late: LateRules::default(),
         }
+    }
+}
+
+/// Late payment (逾期缴费): what a payer after the window, or after the extension where there is
+/// one, is charged for the current year. 38号 leaves it to the provinces; most charge the standard
+/// amount, some the full cost without the government's subsidy. The national default: no late
+/// amount, late payers pay what they were assessed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LateRules {
+    /// The late amount per category in fen, its 大病 and 照护 parts as in the standard amount and the
+    /// basic part the rest. A category left out pays its standard amount. Checked against the
+    /// standard amounts by [`crate::FeePolicy::new`]: never below them, and only where the region
+    /// accepts late payment.
+    pub amounts_fen: std::collections::BTreeMap<crate::fee::Category, i64>,
+}
+
+/// Largest late amount a setting may name, in fen (100 000 元).
+pub const MAX_LATE_FEN: i64 = 10_000_000;
+
+impl LateRules {
+    fn summary_zh(&self) -> Option<String> {
+        if self.amounts_fen.is_empty() {
+            return None;
+        }
+        let amounts: Vec<String> = self
+            .amounts_fen
+            .iter()
+            .map(|(c, fen)| {
+                format!(
+                    "{}{}元",
+                    c.name_zh(),
+                    crate::money::Fen::new(*fen)
+                        .map(|f| f.to_yuan_string())
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        Some(format!(
+            "逾期缴费（征缴期或延长期结束次日起）按{}收取，其他类别按标准金额收取",
+            amounts.join("、")
+        ))
     }
 }
 
@@ -642,6 +687,7 @@ impl CoverRules {
             )
         });
         lines.push(self.family_account.summary_zh());
+        lines.extend(self.late.summary_zh());
         lines
     }
 

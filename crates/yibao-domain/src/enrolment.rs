@@ -382,10 +382,12 @@ pub struct Assessment {
 
 /// Assesses `person` under `policy` on `date` (核定). Exempt people owe 0 while their certificate is
 /// valid on `date`; subsidised people owe the policy amount less the subsidy (never below 0), the
-/// subsidy taken from the basic part first, then critical illness, then long-term care.
+/// subsidy taken from the basic part first, then critical illness, then long-term care. From the
+/// day after the window (or the extension) the policy amount is the late one where the region sets
+/// one ([`FeePolicy::amount_on`]), relief applied to it the same way.
 pub fn assess(person: &Person, policy: &FeePolicy, date: NaiveDate) -> Assessment {
     let category = policy.category_for(person.id_number.birth_date(), person.school.is_some());
-    let amount = policy.amount_for(category);
+    let amount = policy.amount_on(category, date);
     let mut parts = [
         (Component::Basic, amount.component(Component::Basic)),
         (
@@ -528,6 +530,43 @@ mod tests {
         let a = assess(&p, &nantong_2021(), d(2020, 11, 1));
         assert_eq!(a.amount, Fen::ZERO);
         assert!(!a.exempt);
+    }
+
+    #[test]
+    fn a_late_payer_is_assessed_at_the_late_amount_with_relief_applied_to_it() {
+        let policy =
+            crate::fee::tests::with_late(true, &[(Category::Adult, 110_000)], None).unwrap();
+        let in_window = assess(&person(ADULT), &policy, d(2020, 12, 20));
+        assert_eq!(in_window.amount.as_fen(), 43000);
+        let late = assess(&person(ADULT), &policy, d(2020, 12, 21));
+        assert_eq!(late.amount.as_fen(), 110_000);
+        assert_eq!(late.policy_amount.as_fen(), 110_000);
+        assert_eq!(late.components[0].1.as_fen(), 105_000);
+        let mut p = person(ADULT);
+        p.relief = Some(
+            Relief::new(
+                ReliefKind::Subsidised,
+                "资助证明",
+                "ZZ-1",
+                d(2021, 12, 31),
+                Some(Fen::yuan(120).unwrap()),
+            )
+            .unwrap(),
+        );
+        assert_eq!(assess(&p, &policy, d(2020, 12, 21)).amount.as_fen(), 98_000);
+        p.relief = Some(
+            Relief::new(
+                ReliefKind::MinimumLivingAllowance,
+                "低保证",
+                "DB-001",
+                d(2021, 12, 31),
+                None,
+            )
+            .unwrap(),
+        );
+        let exempt = assess(&p, &policy, d(2020, 12, 21));
+        assert!(exempt.exempt);
+        assert_eq!(exempt.amount, Fen::ZERO);
     }
 
     #[test]

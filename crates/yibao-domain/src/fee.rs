@@ -303,6 +303,9 @@ pub struct FeePolicy {
     late_payment_allowed: bool,
     /// The 2025 rules as the region applies them in this benefit year.
     cover_rules: CoverRules,
+    /// The late amounts (`cover_rules.late`) as amounts with their components, per category.
+    #[serde(skip)]
+    late_amounts: BTreeMap<Category, CategoryAmount>,
 }
 
 pub struct FeePolicyInput {
@@ -328,6 +331,11 @@ impl FeePolicy {
             return Err(FeePolicyError::AdultAge(input.adult_age));
         }
         input.cover_rules.check(input.fee_year, &input.window)?;
+        let late_amounts = late_amounts(
+            &input.amounts,
+            &input.cover_rules.late,
+            input.late_payment_allowed,
+        )?;
         Ok(FeePolicy {
             region: input.region,
             fee_year: input.fee_year,
@@ -337,6 +345,7 @@ impl FeePolicy {
             window: input.window,
             late_payment_allowed: input.late_payment_allowed,
             cover_rules: input.cover_rules,
+            late_amounts,
         })
     }
 
@@ -370,6 +379,40 @@ impl FeePolicy {
         &self.amounts[&category]
     }
 
+    /// The first day a late payer is charged the late amount: the day after the extension, or
+    /// after the window when there is none.
+    pub fn late_from(&self) -> NaiveDate {
+        let last = self
+            .cover_rules
+            .waiting
+            .extension_until
+            .unwrap_or(self.window.closes());
+        last.succ_opt().unwrap_or(last)
+    }
+
+    /// The categories whose late amount differs from the standard one (none by default).
+    pub fn late_priced_categories(&self) -> Vec<Category> {
+        self.late_amounts
+            .iter()
+            .filter(|(c, a)| a.total() != self.amount_for(**c).total())
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    /// What a category owes when assessed on `date`: its late amount from [`Self::late_from`]
+    /// where the region sets one (`cover_rules.late`), its standard amount otherwise.
+    pub fn amount_on(&self, category: Category, date: NaiveDate) -> &CategoryAmount {
+        match self.late_amounts.get(&category) {
+            Some(late) if date >= self.late_from() => late,
+            _ => self.amount_for(category),
+        }
+    }
+
+    /// Whether an assessment on `date` charges `category` its late amount.
+    pub fn is_late_priced(&self, category: Category, date: NaiveDate) -> bool {
+        date >= self.late_from() && self.late_amounts.contains_key(&category)
+    }
+
     /// The category a person falls in: students by enrolment, then newborns (born after the age
     /// reference date), then adults and minors by completed years on that date.
     pub fn category_for(&self, birth_date: NaiveDate, is_student: bool) -> Category {
@@ -391,6 +434,56 @@ impl FeePolicy {
     pub fn accepts_payment_on(&self, date: NaiveDate) -> bool {
         self.window.contains(date) || (self.late_payment_allowed && date > self.window.closes())
     }
+}
+
+/// The late amounts of `cover_rules.late` with the standard amounts' 大病 and 照护 parts: each at
+/// least its standard amount, and only where late payment is accepted.
+fn late_amounts(
+    amounts: &BTreeMap<Category, CategoryAmount>,
+    late: &crate::cover_rules::LateRules,
+    late_payment_allowed: bool,
+) -> Result<BTreeMap<Category, CategoryAmount>, FeePolicyError> {
+    let mut out = BTreeMap::new();
+    for (&category, &fen) in &late.amounts_fen {
+        let field = format!("late.amounts_fen.{}", category.code());
+        if !late_payment_allowed {
+            return Err(CoverRulesError {
+                field,
+                message:
+                    "本年度不接受逾期缴费（late_payment_allowed 为 false），不能设置逾期缴费金额"
+                        .to_owned(),
+            }
+            .into());
+        }
+        if !(1..=crate::cover_rules::MAX_LATE_FEN).contains(&fen) {
+            return Err(CoverRulesError {
+                field,
+                message: format!(
+                    "应为1至{}分（10万元）之间的整数分，当前为{fen}",
+                    crate::cover_rules::MAX_LATE_FEN
+                ),
+            }
+            .into());
+        }
+        let standard = &amounts[&category];
+        if fen < standard.total().as_fen() {
+            return Err(CoverRulesError {
+                field,
+                message: format!(
+                    "逾期缴费金额不能低于{}的标准金额{}",
+                    category.name_zh(),
+                    standard.total()
+                ),
+            }
+            .into());
+        }
+        let parts: Vec<(Component, Fen)> = standard
+            .components()
+            .filter(|(c, _)| *c != Component::Basic)
+            .collect();
+        out.insert(category, CategoryAmount::including(Fen::new(fen)?, &parts)?);
+    }
+    Ok(out)
 }
 
 /// The fee year a person registering on `today` enrols for: of the region's policies, the earliest
@@ -478,6 +571,81 @@ pub(crate) mod tests {
         assert!(p.accepts_payment_on(d(2020, 12, 20)));
         assert!(!p.accepts_payment_on(d(2020, 12, 21)));
         assert!(!p.accepts_payment_on(d(2020, 10, 31)));
+    }
+
+    /// 南通 2021 taking late payment, with `late` as `cover_rules.late.amounts_fen` and an
+    /// optional extension.
+    pub(crate) fn with_late(
+        allowed: bool,
+        late: &[(Category, i64)],
+        extension_until: Option<NaiveDate>,
+    ) -> Result<FeePolicy, FeePolicyError> {
+        let seed = nantong_2021();
+        let mut rules = CoverRules::default();
+        rules.late.amounts_fen = late.iter().copied().collect();
+        rules.waiting.extension_until = extension_until;
+        FeePolicy::new(FeePolicyInput {
+            region: seed.region(),
+            fee_year: seed.fee_year(),
+            amounts: seed.amounts().map(|(c, a)| (c, a.clone())).collect(),
+            age_reference_date: seed.age_reference_date(),
+            adult_age: seed.adult_age(),
+            window: seed.window(),
+            late_payment_allowed: allowed,
+            cover_rules: rules,
+        })
+    }
+
+    #[test]
+    fn a_late_amount_applies_from_the_day_after_the_window_or_the_extension() {
+        // 南通's adults: 430 元 with 20 for 大病 and 30 for 照护; late, the full cost of 1 100 元.
+        let p = with_late(true, &[(Category::Adult, 110_000)], None).unwrap();
+        assert_eq!(p.late_from(), d(2020, 12, 21));
+        assert_eq!(
+            p.amount_on(Category::Adult, d(2020, 12, 20)).total(),
+            yuan(430)
+        );
+        let late = p.amount_on(Category::Adult, d(2020, 12, 21));
+        assert_eq!(late.total(), yuan(1100));
+        assert_eq!(late.component(Component::CriticalIllness), yuan(20));
+        assert_eq!(late.component(Component::LongTermCare), yuan(30));
+        assert_eq!(late.component(Component::Basic), yuan(1050));
+        // A category left out pays its standard amount late too.
+        assert_eq!(
+            p.amount_on(Category::Student, d(2021, 3, 1)).total(),
+            yuan(300)
+        );
+        assert_eq!(p.late_priced_categories(), vec![Category::Adult]);
+        assert!(p.is_late_priced(Category::Adult, d(2020, 12, 21)));
+        assert!(!p.is_late_priced(Category::Student, d(2020, 12, 21)));
+
+        let extended =
+            with_late(true, &[(Category::Adult, 110_000)], Some(d(2021, 2, 28))).unwrap();
+        assert_eq!(extended.late_from(), d(2021, 3, 1));
+        assert_eq!(
+            extended.amount_on(Category::Adult, d(2021, 2, 28)).total(),
+            yuan(430)
+        );
+        assert!(with_late(true, &[], None)
+            .unwrap()
+            .late_priced_categories()
+            .is_empty());
+    }
+
+    #[test]
+    fn an_impossible_late_amount_is_refused_with_the_setting_named() {
+        let field = |r: Result<FeePolicy, FeePolicyError>| match r {
+            Err(FeePolicyError::CoverRules(e)) => (e.field, e.message),
+            other => panic!("expected a refused setting, got {other:?}"),
+        };
+        let (f, m) = field(with_late(false, &[(Category::Adult, 110_000)], None));
+        assert_eq!(f, "late.amounts_fen.adult");
+        assert!(m.contains("不接受逾期缴费"), "{m}");
+        let (f, m) = field(with_late(true, &[(Category::Newborn, 20_000)], None));
+        assert_eq!(f, "late.amounts_fen.newborn");
+        assert!(m.contains("不能低于新生儿的标准金额300.00元"), "{m}");
+        let (_, m) = field(with_late(true, &[(Category::Adult, 0)], None));
+        assert!(m.contains("应为1至"), "{m}");
     }
 
     #[test]

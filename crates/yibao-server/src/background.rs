@@ -34,16 +34,70 @@ pub const HOUSEKEEPING_EVERY_SECONDS: i64 = 60;
 /// When the upkeep last ran (unix seconds).
 static LAST_HOUSEKEEPING: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
+/// Whether a job last run at `last` is due again `every` seconds later, at `now`; when it is, `last`
+/// becomes `now`, so of two ticks racing only one runs it.
+fn due(last: &std::sync::atomic::AtomicI64, every: i64, now: i64) -> bool {
+    use std::sync::atomic::Ordering;
+    let then = last.load(Ordering::Relaxed);
+    now - then >= every
+        && last
+            .compare_exchange(then, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
+/// How often unpaid contributions past the window are priced at the late amount, seconds.
+pub const LATE_PRICING_EVERY_SECONDS: i64 = 3600;
+/// When late pricing last ran (unix seconds).
+static LAST_LATE_PRICING: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Once an hour: in every region whose policy sets a late amount (`cover_rules.late`), from the
+/// day after the window (or the extension) to the year's last date, the unpaid contributions are
+/// priced again at it (services::assessment::reprice_late), so nobody has to remember to run
+/// the assessment again when the window closes; the hourly pass also takes those an order or a
+/// debit run held before.
+async fn price_late_payers(state: &AppState, now: i64) {
+    if !due(&LAST_LATE_PRICING, LATE_PRICING_EVERY_SECONDS, now) {
+        return;
+    }
+    let today = state.clock.today();
+    let regions = match state.storage.list_regions().await {
+        Ok(regions) => regions,
+        Err(err) => {
+            tracing::warn!(%err, "reading regions for late pricing failed");
+            return;
+        }
+    };
+    for region in regions {
+        let policies = match state.storage.list_fee_policies(region.code()).await {
+            Ok(policies) => policies,
+            Err(err) => {
+                tracing::warn!(%err, region = %region.code(), "reading fee policies for late pricing failed");
+                continue;
+            }
+        };
+        for policy in policies.iter().filter(|p| {
+            !p.late_priced_categories().is_empty()
+                && p.late_from() <= today
+                && today <= p.cover_rules().last_date(p.fee_year())
+        }) {
+            let priced = crate::services::assessment::reprice_late(
+                state.storage.as_ref(),
+                policy,
+                "system:late-pricing",
+                today,
+            )
+            .await;
+            if let Err(err) = priced {
+                tracing::warn!(%err, region = %region.code(), "late pricing failed");
+            }
+        }
+    }
+}
+
 /// Once a minute: delivered outbox events past their retention pruned, then the backend's upkeep (SQLite: WAL checkpoint, truncated past its bound, and
 /// statistics; PostgreSQL with autovacuum off: ANALYZE/VACUUM of tables changed much).
 async fn housekeeping(state: &AppState, now: i64) {
-    use std::sync::atomic::Ordering;
-    let last = LAST_HOUSEKEEPING.load(Ordering::Relaxed);
-    if now - last < HOUSEKEEPING_EVERY_SECONDS
-        || LAST_HOUSEKEEPING
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-    {
+    if !due(&LAST_HOUSEKEEPING, HOUSEKEEPING_EVERY_SECONDS, now) {
         return;
     }
     prune_outbox(state, now).await;
@@ -166,13 +220,7 @@ pub fn backoff_seconds(attempts: i64) -> i64 {
 /// Once an hour, a warning naming how many refunds are past their due date (staff see them in
 /// `/api/v1/collection/overdue-refunds` and the refunds report).
 async fn alert_overdue_refunds(state: &AppState, now: i64) {
-    use std::sync::atomic::Ordering;
-    let last = LAST_OVERDUE_ALERT.load(Ordering::Relaxed);
-    if now - last < OVERDUE_ALERT_EVERY_SECONDS
-        || LAST_OVERDUE_ALERT
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-    {
+    if !due(&LAST_OVERDUE_ALERT, OVERDUE_ALERT_EVERY_SECONDS, now) {
         return;
     }
     match state
@@ -193,13 +241,7 @@ async fn alert_overdue_refunds(state: &AppState, now: i64) {
 /// At start and then once a day, a warning per collection window that reaches into a year without
 /// a holiday calendar (staff see the same in the refunds and daily collection reports).
 async fn alert_missing_calendars(state: &AppState, now: i64) {
-    use std::sync::atomic::Ordering;
-    let last = LAST_CALENDAR_ALERT.load(Ordering::Relaxed);
-    if now - last < CALENDAR_ALERT_EVERY_SECONDS
-        || LAST_CALENDAR_ALERT
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-    {
+    if !due(&LAST_CALENDAR_ALERT, CALENDAR_ALERT_EVERY_SECONDS, now) {
         return;
     }
     log_missing_calendars(state).await;
@@ -254,6 +296,7 @@ pub async fn tick(
     housekeeping(state, now).await;
     crate::metrics::refresh_if_due(state, now).await;
     alert_missing_calendars(state, now).await;
+    price_late_payers(state, now).await;
     match state.storage.abandon_expired_debit_runs(now).await {
         Ok(0) => {}
         Ok(n) => tracing::warn!(

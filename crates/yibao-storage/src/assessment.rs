@@ -40,6 +40,27 @@ pub trait AssessmentStore: Send + Sync {
         &self,
         id_number: &IdNumber,
     ) -> Result<Vec<PayableRecord>, StorageError>;
+    /// The year's contributions to price again at the late amount (逾期缴费金额): unpaid, payable
+    /// since before `before`, of the `categories` given, by payable id after `after`; each with
+    /// the person's registry record to assess again. Back-payments are never among them; a
+    /// payable held by an order or a debit run is not unpaid and waits for a later pass.
+    async fn late_repricing_candidates(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        before: NaiveDate,
+        categories: &[yibao_domain::Category],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, yibao_domain::Person)>, StorageError>;
+    /// Supersedes each payable (`.0`) still unpaid or exempt by its replacement (`.1`), in one
+    /// transaction: one conditional update moves those still unpaid and returns them, and only
+    /// their replacements are inserted, so a payment or a lock that came first keeps its payable.
+    /// Returns how many were replaced. At most [`crate::records::MAX_UPSERT_BATCH`].
+    async fn supersede_in_bulk(
+        &self,
+        replacements: &[(String, NewPayable)],
+    ) -> Result<u64, StorageError>;
     /// Re-assessment: supersedes the current payable (only if unpaid or exempt, checked in the same
     /// statement that changes it) and inserts the replacement, in one transaction.
     async fn reassess(
@@ -96,25 +117,7 @@ where
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(self.pool())
                 .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut q = Statement::<S::DB>::new(
-                    "SELECT region_code, id_number, name, household, permit_since, school, phone, station_code, \
-                     employee_insured, relief_kind, certificate_name, certificate_number, certificate_valid_until, \
-                     subsidy_fen FROM persons WHERE region_code = ",
-                );
-        q.push_bind(region.as_str().to_owned())
-            .push(" AND id_number");
-        Self::push_id_list(&mut q, &ids);
-        q.push(" ORDER BY id_number");
-        let (sql, args) = q.into_parts()?;
-        let rows = sqlx::query_with(&sql, Self::arguments(args))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| (person_columns_from_row)(r)?.into_person())
-            .collect()
+        persons_by_id::<S>(self, region, &ids).await
     }
 
     async fn insert_payables(
@@ -124,7 +127,7 @@ where
         if payables.is_empty() {
             return Ok(0);
         }
-        let (sql, args) = payables_insert::<S>(payables)?;
+        let (sql, args) = payables_insert::<S>(payables.iter().map(|p| (p, None)))?;
         let done = sqlx::query_with(&sql, Self::arguments(args))
             .execute(self.pool())
             .await?;
@@ -151,7 +154,7 @@ where
         if Self::rows_affected(&held) != 1 {
             return Ok(false);
         }
-        let (sql, args) = payables_insert::<S>(payables)?;
+        let (sql, args) = payables_insert::<S>(payables.iter().map(|p| (p, None)))?;
         sqlx::query_with(&sql, Self::arguments(args))
             .execute(&mut *tx)
             .await?;
@@ -170,6 +173,107 @@ where
                 .fetch_all(self.pool())
                 .await?;
         rows.iter().map(record::<PayableRecord, _>).collect()
+    }
+
+    async fn late_repricing_candidates(
+        &self,
+        region: RegionCode,
+        fee_year: FeeYear,
+        before: NaiveDate,
+        categories: &[yibao_domain::Category],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, yibao_domain::Person)>, StorageError> {
+        use sqlx::Row as _;
+        if categories.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Statement::<S::DB>::new(
+            "SELECT payable_id, id_number FROM payables WHERE region_code = ",
+        );
+        q.push_bind(region.as_str().to_owned())
+            .push(" AND fee_year = ")
+            .push_bind(i32::from(fee_year.get()))
+            .push(" AND status = 'unpaid' AND buys_back_year IS NULL AND payable_from < ")
+            .push_bind(before)
+            .push(" AND payable_id > ")
+            .push_bind(after.unwrap_or("").to_owned())
+            .push(" AND category");
+        let codes: Vec<String> = categories.iter().map(|c| c.code().to_owned()).collect();
+        Self::push_id_list(&mut q, &codes);
+        q.push(" ORDER BY payable_id LIMIT ")
+            .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        let (sql, args) = q.into_parts()?;
+        let rows = sqlx::query_with(&sql, Self::arguments(args))
+            .fetch_all(self.pool())
+            .await?;
+        let mut payables = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let payable_id: String = row.try_get("payable_id")?;
+            let id_number: String = row.try_get("id_number")?;
+            payables.push((payable_id, id_number));
+        }
+        let mut ids: Vec<String> = payables.iter().map(|(_, id)| id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let persons = persons_by_id::<S>(self, region, &ids).await?;
+        Ok(payables
+            .into_iter()
+            .filter_map(|(payable_id, id_number)| {
+                let person = persons.iter().find(|p| p.id_number.as_str() == id_number)?;
+                Some((payable_id, person.clone()))
+            })
+            .collect())
+    }
+
+    async fn supersede_in_bulk(
+        &self,
+        replacements: &[(String, NewPayable)],
+    ) -> Result<u64, StorageError> {
+        use sqlx::Row as _;
+        let Some((_, first)) = replacements.first() else {
+            return Ok(0);
+        };
+        if replacements.len() > crate::records::MAX_UPSERT_BATCH {
+            return Err(StorageError::Other("too many payables in one batch".into()));
+        }
+        let region = first.region;
+        if replacements.iter().any(|(_, p)| p.region != region) {
+            return Err(StorageError::Other(
+                "payables of one region per batch".into(),
+            ));
+        }
+        let mut tx = self.begin_write().await?;
+        let mut q = Statement::<S::DB>::new("UPDATE payables SET ");
+        q.push(payable::SUPERSEDE.set())
+            .push(" WHERE region_code = ")
+            .push_bind(region.as_str().to_owned())
+            .push(" AND ")
+            .push(payable::SUPERSEDE.guard())
+            .push(" AND payable_id");
+        let old_ids: Vec<String> = replacements.iter().map(|(id, _)| id.clone()).collect();
+        Self::push_id_list(&mut q, &old_ids);
+        q.push(" RETURNING payable_id");
+        let (sql, args) = q.into_parts()?;
+        let moved: Vec<String> = sqlx::query_with(&sql, Self::arguments(args))
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get("payable_id"))
+            .collect::<Result<_, _>>()?;
+        let kept: Vec<(&NewPayable, Option<&str>)> = replacements
+            .iter()
+            .filter(|(old, _)| moved.contains(old))
+            .map(|(old, new)| (new, Some(old.as_str())))
+            .collect();
+        if !kept.is_empty() {
+            let (sql, args) = payables_insert::<S>(kept.into_iter())?;
+            sqlx::query_with(&sql, Self::arguments(args))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(u64::try_from(moved.len()).unwrap_or(u64::MAX))
     }
 
     async fn reassess(
@@ -258,16 +362,55 @@ where
     }
 }
 
-/// The statement inserting `payables` (at most [`crate::records::MAX_UPSERT_BATCH`]), each
-/// skipped when the database already holds one like it (`ON CONFLICT DO NOTHING`).
-fn payables_insert<S>(
-    payables: &[crate::records::NewPayable],
+/// The registry records of a region's persons by ID number (`ids` sorted), in ID number order.
+async fn persons_by_id<S>(
+    storage: &S,
+    region: RegionCode,
+    ids: &[String],
+) -> Result<Vec<yibao_domain::Person>, StorageError>
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> bool: Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> NaiveDate: Decode<'q, S::DB> + Type<S::DB>,
+    for<'a> &'a str: ColumnIndex<<S::DB as Database>::Row>,
+{
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Statement::<S::DB>::new(
+        "SELECT region_code, id_number, name, household, permit_since, school, phone, station_code, \
+         employee_insured, relief_kind, certificate_name, certificate_number, certificate_valid_until, \
+         subsidy_fen FROM persons WHERE region_code = ",
+    );
+    q.push_bind(region.as_str().to_owned())
+        .push(" AND id_number");
+    S::push_id_list(&mut q, ids);
+    q.push(" ORDER BY id_number");
+    let (sql, args) = q.into_parts()?;
+    let rows = sqlx::query_with(&sql, S::arguments(args))
+        .fetch_all(storage.pool())
+        .await?;
+    rows.iter()
+        .map(|r| (person_columns_from_row)(r)?.into_person())
+        .collect()
+}
+
+/// The statement inserting `payables` (at most [`crate::records::MAX_UPSERT_BATCH`]), each with
+/// the payable it supersedes if any, skipped when the database already holds one like it
+/// (`ON CONFLICT DO NOTHING`).
+fn payables_insert<'p, S>(
+    payables: impl ExactSizeIterator<Item = (&'p crate::records::NewPayable, Option<&'p str>)>,
 ) -> Result<(String, <S::DB as Database>::Arguments<'static>), crate::StorageError>
 where
     S: Dialect,
     for<'q> String: Encode<'q, S::DB> + Type<S::DB>,
     for<'q> &'q str: Encode<'q, S::DB> + Type<S::DB>,
     for<'q> Option<&'q str>: Encode<'q, S::DB>,
+    for<'q> Option<String>: Encode<'q, S::DB>,
     for<'q> Option<i32>: Encode<'q, S::DB>,
     for<'q> i64: Encode<'q, S::DB> + Type<S::DB>,
     for<'q> i32: Encode<'q, S::DB> + Type<S::DB>,
@@ -281,9 +424,9 @@ where
     let mut q = Statement::<S::DB>::new(
                     "INSERT INTO payables (payable_id, region_code, fee_year, id_number, category, amount_fen, \
                      basic_fen, critical_illness_fen, long_term_care_fen, policy_amount_fen, relief_kind, status, \
-                     payable_from, inputs, assessed_by, buys_back_year) ",
+                     payable_from, inputs, assessed_by, buys_back_year, supersedes) ",
                 );
-    q.push_values(payables.iter(), |row, p| {
+    q.push_values(payables, |row, (p, supersedes)| {
         let a = &p.assessment;
         row.push_bind(p.payable_id.clone())
             .push_bind(p.region.to_string())
@@ -300,7 +443,8 @@ where
             .push_bind(p.payable_from)
             .push_bind(p.inputs.clone())
             .push_bind(p.assessed_by.clone())
-            .push_bind(p.buys_back_year.map(i32::from));
+            .push_bind(p.buys_back_year.map(i32::from))
+            .push_bind(supersedes.map(str::to_owned));
     });
     q.push(" ON CONFLICT DO NOTHING");
     q.into_parts()

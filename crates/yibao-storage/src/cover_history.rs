@@ -3,6 +3,8 @@
 //! situation file gives (exempt groups, a move from employee insurance) and the claims file's
 //! years, read together in one statement; and the family account's bindings.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
@@ -16,6 +18,9 @@ use crate::StorageError;
 
 /// Rows written in one statement: at most six parameters each, well under SQLite's 32 766.
 pub const COVER_HISTORY_ROWS_PER_STATEMENT: usize = 1000;
+
+/// Persons read in one statement by [`CoverHistoryStore::stored_covers`].
+pub const MAX_STORED_COVERS: usize = 500;
 
 /// What yibao holds of a person for the 2025 rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,6 +74,13 @@ pub trait CoverHistoryStore: Send + Sync {
         region: RegionCode,
         id_number: &IdNumber,
     ) -> Result<StoredCover, StorageError>;
+    /// What is stored of each of `id_numbers` (at most [`MAX_STORED_COVERS`]) in a region, in one
+    /// statement; a person with nothing stored gets an empty record.
+    async fn stored_covers(
+        &self,
+        region: RegionCode,
+        id_numbers: &[IdNumber],
+    ) -> Result<HashMap<IdNumber, StoredCover>, StorageError>;
     /// Stores imported claims years, each replacing the same person's same year, in one
     /// transaction.
     async fn put_cover_claims(
@@ -175,50 +187,86 @@ where
         region: RegionCode,
         id_number: &IdNumber,
     ) -> Result<StoredCover, StorageError> {
-        let rows = sqlx::query(
-            "SELECT 'year' AS what, benefit_year AS year, cover, bought_back, \
+        let mut stored = self
+            .stored_covers(region, std::slice::from_ref(id_number))
+            .await?;
+        Ok(stored.remove(id_number).unwrap_or_default())
+    }
+
+    async fn stored_covers(
+        &self,
+        region: RegionCode,
+        id_numbers: &[IdNumber],
+    ) -> Result<HashMap<IdNumber, StoredCover>, StorageError> {
+        if id_numbers.is_empty() {
+            return Ok(HashMap::new());
+        }
+        if id_numbers.len() > MAX_STORED_COVERS {
+            return Err(StorageError::Other(
+                "too many persons in one read of stored cover".into(),
+            ));
+        }
+        // One list of parameters ($2, $3, …) used by all four parts.
+        let list = (0..id_numbers.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT id_number, 'year' AS what, benefit_year AS year, cover, bought_back, \
              CAST(NULL AS DATE) AS event_date, CAST(NULL AS INTEGER) AS months \
-             FROM cover_history WHERE region_code = $1 AND id_number = $2 \
-             UNION ALL SELECT DISTINCT 'year', COALESCE(buys_back_year, fee_year), \
+             FROM cover_history WHERE region_code = $1 AND id_number IN ({list}) \
+             UNION ALL SELECT DISTINCT id_number, 'year', COALESCE(buys_back_year, fee_year), \
              CASE WHEN buys_back_year IS NULL THEN 'resident' ELSE 'none' END, \
              buys_back_year IS NOT NULL, CAST(NULL AS DATE), CAST(NULL AS INTEGER) FROM payables \
-             WHERE region_code = $1 AND id_number = $2 AND status IN ('paid', 'posted', 'exempt') \
-             UNION ALL SELECT situation, CAST(NULL AS INTEGER), CAST(NULL AS TEXT), \
+             WHERE region_code = $1 AND id_number IN ({list}) AND status IN ('paid', 'posted', 'exempt') \
+             UNION ALL SELECT id_number, situation, CAST(NULL AS INTEGER), CAST(NULL AS TEXT), \
              CAST(NULL AS BOOLEAN), event_date, months FROM cover_situations \
-             WHERE region_code = $1 AND id_number = $2 \
-             UNION ALL SELECT 'claim', benefit_year, CAST(NULL AS TEXT), reimbursed, \
+             WHERE region_code = $1 AND id_number IN ({list}) \
+             UNION ALL SELECT id_number, 'claim', benefit_year, CAST(NULL AS TEXT), reimbursed, \
              CAST(NULL AS DATE), CASE WHEN reward_used THEN 1 ELSE 0 END FROM cover_claims \
-             WHERE region_code = $1 AND id_number = $2",
-        )
-        .bind(region.as_str().to_owned())
-        .bind(id_number.as_str().to_owned())
-        .fetch_all(self)
-        .await?;
-        let mut stored = StoredCover::default();
+             WHERE region_code = $1 AND id_number IN ({list})"
+        );
+        let mut query = sqlx::query(&sql).bind(region.as_str().to_owned());
+        for id in id_numbers {
+            query = query.bind(id.as_str().to_owned());
+        }
+        let rows = query.fetch_all(self).await?;
+        let mut all: HashMap<IdNumber, StoredCover> = id_numbers
+            .iter()
+            .map(|id| (*id, StoredCover::default()))
+            .collect();
         for row in &rows {
-            let what: String = row.try_get(0)?;
+            let id: String = row.try_get(0)?;
+            let Some(stored) = id_numbers
+                .iter()
+                .find(|known| known.as_str() == id)
+                .and_then(|known| all.get_mut(known))
+            else {
+                continue;
+            };
+            let what: String = row.try_get(1)?;
             if what == "year" {
-                let year: Option<i32> = row.try_get(1)?;
+                let year: Option<i32> = row.try_get(2)?;
                 let year = year
                     .and_then(|y| u16::try_from(y).ok())
                     .ok_or_else(|| StorageError::corrupt("cover year"))?;
-                let code: Option<String> = row.try_get(2)?;
+                let code: Option<String> = row.try_get(3)?;
                 let code = code.unwrap_or_default();
                 let cover = YearCover::from_code(&code)
                     .ok_or_else(|| StorageError::corrupt(format!("cover {code}")))?;
                 stored.history.record(year, cover);
-                if row.try_get::<Option<bool>, _>(3)?.unwrap_or(false) {
+                if row.try_get::<Option<bool>, _>(4)?.unwrap_or(false) {
                     stored.history.record_bought_back(year);
                 }
                 continue;
             }
             if what == "claim" {
-                let year: Option<i32> = row.try_get(1)?;
+                let year: Option<i32> = row.try_get(2)?;
                 let year = year
                     .and_then(|y| u16::try_from(y).ok())
                     .ok_or_else(|| StorageError::corrupt("claim year"))?;
-                let reimbursed = row.try_get::<Option<bool>, _>(3)?.unwrap_or(false);
-                let reward_used = row.try_get::<Option<i32>, _>(5)?.unwrap_or(0) == 1;
+                let reimbursed = row.try_get::<Option<bool>, _>(4)?.unwrap_or(false);
+                let reward_used = row.try_get::<Option<i32>, _>(6)?.unwrap_or(0) == 1;
                 stored.claim_years.insert(
                     year,
                     ClaimYear {
@@ -230,7 +278,7 @@ where
             }
             let situation = Situation::from_code(&what)
                 .ok_or_else(|| StorageError::corrupt(format!("situation {what}")))?;
-            let date: Option<NaiveDate> = row.try_get(4)?;
+            let date: Option<NaiveDate> = row.try_get(5)?;
             let date = date.ok_or_else(|| StorageError::corrupt("situation date"))?;
             match situation {
                 Situation::Group(group) => stored.claims.push(ExemptClaim {
@@ -238,7 +286,7 @@ where
                     event_date: date,
                 }),
                 Situation::LeftEmployee => {
-                    let months: Option<i32> = row.try_get(5)?;
+                    let months: Option<i32> = row.try_get(6)?;
                     stored.left_employee = Some(LeftEmployee {
                         ended_on: date,
                         continuous_months: months.and_then(|m| u16::try_from(m).ok()).unwrap_or(0),
@@ -246,7 +294,7 @@ where
                 }
             }
         }
-        Ok(stored)
+        Ok(all)
     }
 
     async fn put_cover_claims(

@@ -280,6 +280,16 @@ pub trait Storage:
         region: RegionCode,
         id_number: &yibao_domain::IdNumber,
     ) -> Result<cover_history::StoredCover, StorageError>;
+    /// What is stored of each of `id_numbers` (at most
+    /// [`cover_history::MAX_STORED_COVERS`]) in a region, in one statement.
+    async fn stored_covers(
+        &self,
+        region: RegionCode,
+        id_numbers: &[yibao_domain::IdNumber],
+    ) -> Result<
+        std::collections::HashMap<yibao_domain::IdNumber, cover_history::StoredCover>,
+        StorageError,
+    >;
     /// Stores imported claims years (报销情况: reimbursed, reward used), each replacing the same
     /// person's same year, in one transaction.
     async fn put_cover_claims(

@@ -146,6 +146,17 @@ where
         CoverHistoryStore::stored_cover(self.pool(), region, id_number).await
     }
 
+    async fn stored_covers(
+        &self,
+        region: yibao_domain::RegionCode,
+        id_numbers: &[yibao_domain::IdNumber],
+    ) -> Result<
+        std::collections::HashMap<yibao_domain::IdNumber, crate::cover_history::StoredCover>,
+        crate::StorageError,
+    > {
+        CoverHistoryStore::stored_covers(self.pool(), region, id_numbers).await
+    }
+
     async fn put_cover_claims(
         &self,
         region: yibao_domain::RegionCode,

@@ -279,6 +279,32 @@ async fn a_debit_runs_outcomes_are_told_by_text_message_once() {
             .await
             .unwrap();
         assert_eq!((summary.succeeded, summary.failed), (2, 3));
+        // A debited resident's receipt and posting say when cover starts, as a channel's own
+        // report would (issue 19): paid in the window, from 1 January.
+        let receipts = db
+            .storage
+            .receipts_of_person(&ids[0], &["460100".to_owned()], None)
+            .await
+            .unwrap();
+        assert_eq!(receipts.len(), 1);
+        assert_eq!(
+            (
+                receipts[0].cover_code.as_deref(),
+                receipts[0].cover_starts_on
+            ),
+            (Some("IN_WINDOW"), Some(d(2027, 1, 1)))
+        );
+        let posted = db.storage.due_events(i64::MAX / 2, 100).await.unwrap();
+        let payload: serde_json::Value = serde_json::from_str(
+            &posted
+                .iter()
+                .find(|e| e.payload.contains(&receipts[0].payable_id))
+                .expect("the debit is posted")
+                .payload,
+        )
+        .unwrap();
+        assert_eq!(payload["cover"]["code"], "IN_WINDOW");
+        assert_eq!(payload["cover"]["starts_on"], "2027-01-01");
         // The same file again: the same answer, and no message twice.
         debit::import_result(db.storage.as_ref(), &clock, &run.run_no, &file)
             .await

@@ -219,6 +219,14 @@ async fn a_search_says_when_cover_starts_in_the_window_and_for_a_late_payer() {
 
 /// 海口's 2027 policy, counting gap years before 2025 too, so a long break reaches the floor.
 async fn count_years_before_2025(db: &DbHandle) -> FeePolicy {
+    change_haikou_rules(db, |rules| rules.gaps.count_years_before_2025 = true).await
+}
+
+/// Stores 海口's 2027 policy with its rules changed by `change`.
+async fn change_haikou_rules(
+    db: &DbHandle,
+    change: impl FnOnce(&mut yibao_domain::CoverRules),
+) -> FeePolicy {
     let year = FeeYear::new(2027).unwrap();
     let old = db
         .storage
@@ -227,7 +235,7 @@ async fn count_years_before_2025(db: &DbHandle) -> FeePolicy {
         .unwrap()
         .unwrap();
     let mut rules = old.cover_rules().clone();
-    rules.gaps.count_years_before_2025 = true;
+    change(&mut rules);
     let policy = FeePolicy::new(FeePolicyInput {
         region: old.region(),
         fee_year: old.fee_year(),
@@ -628,6 +636,146 @@ async fn a_back_payment_racing_the_contributions_payment_is_never_left_open() {
             .await
             .unwrap()
             .is_empty());
+    })
+    .await;
+}
+
+/// 海口's 2027 policy with a late amount for adults: the full cost without the government's
+/// subsidy, 1 090 元 (issue 19, part 4).
+async fn late_amount_for_adults(db: &DbHandle, fen: i64) -> FeePolicy {
+    change_haikou_rules(db, |rules| {
+        rules.late.amounts_fen = [(yibao_domain::Category::Adult, fen)].into_iter().collect();
+    })
+    .await
+}
+
+/// Late payment at a configured late amount (逾期缴费金额): after the extension the year's unpaid
+/// contributions are priced again, a paid one and one an order holds are not touched, money
+/// reported for the old price is owed back, a second pass changes nothing, and the held one is
+/// priced once its order has lapsed.
+#[tokio::test]
+async fn after_the_extension_unpaid_contributions_are_priced_at_the_late_amount() {
+    on_each_test_db(|db| async move {
+        let payer = make_id("460105", "1981-01-01", 311);
+        let holder = make_id("460105", "1982-02-02", 312);
+        let late = make_id("460105", "1983-03-03", 313);
+        let csv = format!(
+            "姓名,身份证号码,参保地区\n甲一,{payer},460100\n乙二,{holder},460100\n丙三,{late},460100\n"
+        );
+        haikou_2027(&db, &csv, SECRET).await;
+        let policy = late_amount_for_adults(&db, 109_000).await;
+        assert_eq!(policy.late_from(), d(2027, 3, 1));
+        let year = FeeYear::new(2027).unwrap();
+        let assess_on = |day: NaiveDate| {
+            let storage = db.storage.clone();
+            async move {
+                yibao_server::services::assessment::assess_region(
+                    storage.as_ref(),
+                    haikou(),
+                    year,
+                    "test",
+                    day,
+                    &|_| {},
+                )
+                .await
+                .unwrap()
+            }
+        };
+
+        // The extension's last day: one adult pays the standard 420 元, one opens an order.
+        let (_server, client) = server_on(&db, d(2027, 2, 28)).await;
+        let found = client.search(&search_2027(&payer)).await.unwrap();
+        assert_eq!(found.payables[0].amount, 42_000);
+        let paid = pay(
+            &client,
+            "L-T-1",
+            vec![found.payables[0].payable_id.clone()],
+            42_000,
+            "2027-02-28T10:00:00+08:00",
+        )
+        .await;
+        assert_eq!(paid.result, PaymentResult::Paid);
+        let held = client.search(&search_2027(&holder)).await.unwrap();
+        client
+            .open_order(&OpenOrderRequest {
+                channel_order_no: "L-O-1".into(),
+                payable_ids: vec![held.payables[0].payable_id.clone()],
+                amount: 42_000,
+                payer: Payer::default(),
+                family_account: None,
+            })
+            .await
+            .unwrap();
+        let old_late = client.search(&search_2027(&late)).await.unwrap().payables[0]
+            .payable_id
+            .clone();
+        assert_eq!(assess_on(d(2027, 2, 28)).await.repriced, 0, "not before 1 March");
+
+        // 1 March: the unpaid adult is priced at 1 090 元; the paid and the held ones are not.
+        let report = assess_on(d(2027, 3, 1)).await;
+        assert_eq!(report.repriced, 1);
+        assert_eq!(report.created, 0);
+        let (_server, client) = server_on(&db, d(2027, 3, 1)).await;
+        let found = client.search(&search_2027(&late)).await.unwrap();
+        assert_eq!(found.payables.len(), 1);
+        assert_eq!(found.payables[0].amount, 109_000);
+        assert_ne!(found.payables[0].payable_id, old_late);
+        assert_eq!(
+            client.search(&search_2027(&payer)).await.unwrap().payables[0].amount,
+            42_000
+        );
+        assert_eq!(
+            client.search(&search_2027(&holder)).await.unwrap().payables[0].amount,
+            42_000
+        );
+        // Money reported for the old price is owed back whole; the new price is taken.
+        let stale = pay(
+            &client,
+            "L-T-2",
+            vec![old_late.clone()],
+            42_000,
+            "2027-03-01T10:00:00+08:00",
+        )
+        .await;
+        assert_eq!(stale.result, PaymentResult::RefundPending);
+        assert_eq!(stale.refund.unwrap().reason.as_str(), "NOT_PAYABLE");
+        let new_id = found.payables[0].payable_id.clone();
+        let paid_late = pay(
+            &client,
+            "L-T-3",
+            vec![new_id],
+            109_000,
+            "2027-03-01T10:05:00+08:00",
+        )
+        .await;
+        assert_eq!(paid_late.result, PaymentResult::Paid);
+        assert_eq!(assess_on(d(2027, 3, 1)).await.repriced, 0, "idempotent");
+
+        // The order lapses; the next pass prices the held contribution too.
+        db.storage
+            .expire_orders(
+                Utc.with_ymd_and_hms(2027, 3, 2, 0, 0, 0)
+                    .unwrap()
+                    .timestamp(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(assess_on(d(2027, 3, 2)).await.repriced, 1);
+        let found = client.search(&search_2027(&holder)).await.unwrap();
+        assert_eq!(found.payables[0].amount, 109_000);
+        // The replacement records what replaced it and why.
+        let payables = db
+            .storage
+            .payables_of_person(&IdNumber::parse(&holder, d(2027, 3, 2)).unwrap().id_number)
+            .await
+            .unwrap();
+        let current = payables
+            .iter()
+            .find(|p| p.payable_id == found.payables[0].payable_id)
+            .unwrap();
+        assert_eq!(current.payable_from, d(2027, 3, 2));
+        assert_eq!(current.supersedes.as_deref(), Some(held.payables[0].payable_id.as_str()));
+        assert!(current.inputs.contains("\"late_amount\":true"), "{}", current.inputs);
     })
     .await;
 }

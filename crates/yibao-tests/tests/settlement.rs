@@ -893,13 +893,23 @@ async fn channel_only_money_is_applied_to_its_order_under_the_apply_policy() {
             "{s}"
         );
         assert_eq!(status_of(&w, &p0).await, "paid");
+        let receipts = w
+            .storage
+            .receipts_of_person(&w.adults[0], &["320600".to_owned()], None)
+            .await
+            .unwrap();
+        assert_eq!(receipts.len(), 1);
+        // The booking says when cover starts, as the channel's own report would have: paid in
+        // the window, from 1 January.
         assert_eq!(
-            w.storage
-                .receipts_of_person(&w.adults[0], &["320600".to_owned()], None)
-                .await
-                .unwrap()
-                .len(),
-            1
+            (
+                receipts[0].cover_code.as_deref(),
+                receipts[0].cover_starts_on
+            ),
+            (
+                Some("IN_WINDOW"),
+                chrono::NaiveDate::from_ymd_opt(2021, 1, 1)
+            )
         );
         assert_invariants(&w).await;
     })

@@ -155,7 +155,8 @@ pub fn fee_policies() -> Result<Vec<FeePolicy>, DemoError> {
 }
 
 /// The 2025 rules of the demo's 2027 policies: 海口 and 锦州 set differently so the differences
-/// can be seen side by side (docs/rules-2025.md); the other regions keep the national defaults.
+/// can be seen side by side (docs/rules-2025.md), 三亚 with a late amount; the other regions keep
+/// the national defaults.
 fn demo_cover_rules(region: &str, fee_year: i64) -> Result<CoverRules, DemoError> {
     let mut rules = CoverRules::default();
     match (region, fee_year) {
@@ -190,6 +191,17 @@ fn demo_cover_rules(region: &str, fee_year: i64) -> Result<CoverRules, DemoError
             rules.family_account.relationships =
                 yibao_domain::family_account::Relationship::SCOPE_2021.to_vec();
             rules.rewards.original_cap_fen = Some(20_000_000);
+        }
+        // 三亚 takes late payers (after 31 December) at the full cost without the government's
+        // subsidy, 1 090 元 for adults and minors not in school (420 个人 + 670 财政); students and
+        // newborns keep their standard amount.
+        ("460200", 2027) => {
+            rules.late.amounts_fen = [
+                (yibao_domain::Category::Adult, 109_000),
+                (yibao_domain::Category::MinorNotInSchool, 109_000),
+            ]
+            .into_iter()
+            .collect();
         }
         _ => {}
     }

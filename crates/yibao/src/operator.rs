@@ -183,6 +183,12 @@ pub async fn assess_command(
             .map(|f| f.to_yuan_string())
             .unwrap_or_default()
     );
+    if report.repriced > 0 {
+        println!(
+            "征缴期已结束：{} 条未缴费的应缴费信息已按逾期缴费金额重新核定",
+            report.repriced
+        );
+    }
     Ok(())
 }
 

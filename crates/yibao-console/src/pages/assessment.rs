@@ -62,6 +62,7 @@ pub struct Done {
     pub renewed: u64,
     pub created: u64,
     pub exempt: u64,
+    pub repriced: u64,
     pub amount: String,
 }
 
@@ -74,6 +75,7 @@ impl Done {
             renewed: report.renewed,
             created: report.created,
             exempt: report.exempt,
+            repriced: report.repriced,
             amount: yuan(report.amount_fen),
         }
     }

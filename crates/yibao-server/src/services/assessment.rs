@@ -22,6 +22,9 @@ pub struct AssessReport {
     pub exempt: u64,
     /// Sum of the amounts created, in fen.
     pub amount_fen: i64,
+    /// Unpaid contributions priced again at the late amount (逾期缴费金额) after the window
+    /// (`cover_rules.late`; 0 where the region sets none).
+    pub repriced: u64,
 }
 
 /// A payable's identifier: `p`, its region, `R` and a random UUID (`new_regional_id`).
@@ -38,6 +41,10 @@ fn inputs_json(person: &Person, policy: &FeePolicy, assessed_on: NaiveDate) -> S
         "student": person.school.is_some(),
         "household": person.household,
         "relief": person.relief,
+        "late_amount": policy.is_late_priced(
+            policy.category_for(person.id_number.birth_date(), person.school.is_some()),
+            assessed_on,
+        ),
         "policy": {
             "fee_year": policy.fee_year().get(),
             "age_reference_date": policy.age_reference_date(),
@@ -135,10 +142,67 @@ pub async fn assess_region(
             total: None,
         });
     }
-    if report.created > 0 || report.renewed > 0 {
+    report.repriced = reprice_late(storage, &policy, actor, today).await?;
+    if report.created > 0 || report.renewed > 0 || report.repriced > 0 {
         refresh_statistics(storage).await;
     }
     Ok(report)
+}
+
+/// From the day after the window (or the extension), prices the year's unpaid contributions again
+/// at the late amount where the region sets one (`cover_rules.late`): each is superseded by a new
+/// payable, payable from `today`, the person's relief applied again. A contribution held by an
+/// order or a debit run, or paid meanwhile, keeps its payable; a later pass takes the held ones
+/// when they are released. Idempotent: a repriced payable is payable from the late day, so it is
+/// never taken again. Returns how many were repriced.
+pub async fn reprice_late(
+    storage: &dyn Storage,
+    policy: &FeePolicy,
+    actor: &str,
+    today: NaiveDate,
+) -> Result<u64, ServiceError> {
+    let categories = policy.late_priced_categories();
+    let from = policy.late_from();
+    if categories.is_empty() || today < from {
+        return Ok(0);
+    }
+    let mut repriced = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let candidates = storage
+            .late_repricing_candidates(
+                policy.region(),
+                policy.fee_year(),
+                from,
+                &categories,
+                after.as_deref(),
+                ASSESSMENT_BATCH,
+            )
+            .await?;
+        let Some((last, _)) = candidates.last() else {
+            break;
+        };
+        after = Some(last.clone());
+        let replacements: Vec<(String, NewPayable)> = candidates
+            .iter()
+            .map(|(old, person)| {
+                (
+                    old.clone(),
+                    draft_payable(person, policy, today, today, actor),
+                )
+            })
+            .collect();
+        repriced += storage.supersede_in_bulk(&replacements).await?;
+    }
+    if repriced > 0 {
+        tracing::info!(
+            region = %policy.region(),
+            fee_year = policy.fee_year().get(),
+            repriced,
+            "unpaid contributions priced at the late amount"
+        );
+    }
+    Ok(repriced)
 }
 
 /// After a bulk change the planner needs fresh statistics (a search plan otherwise scans a

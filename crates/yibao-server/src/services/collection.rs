@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use yibao_domain::{FeePolicy, FeeYear, Fen, IdNumber, PayableStatus, PersonName, RegionCode};
 use yibao_storage::collection::{
     CoverNote, NewOrder, NewPayment, OrderOutcome, OrderRecord, PayableView, PaymentOutcome,
-    PaymentReportOutcome, ReceiptRecord, RewardNote, MAX_PAYABLES_PER_REQUEST,
+    PaymentReportOutcome, ReceiptRecord, MAX_PAYABLES_PER_REQUEST,
 };
 
 use crate::channel::answers::{OrderAnswer, PaymentAnswer, ReceiptRef, RefundOwed};
@@ -379,7 +379,7 @@ pub async fn place_order(
 
 /// Refuses an order for a year the 2025 rules no longer sell on `today`: past its last date
 /// (`YEAR_CLOSED`), or with a wait that would end after 31 December where the region refuses that
-/// (`WAIT_PAST_YEAR_END`). One read of what is stored per person in the order.
+/// (`WAIT_PAST_YEAR_END`). One read of what is stored of the persons in the order (one statement per region).
 async fn refuse_what_the_rules_refuse(
     state: &AppState,
     views: &[PayableView],
@@ -582,8 +582,7 @@ pub async fn take_payment_report(
 }
 
 /// When cover starts for each of `ids` if a payment on `paid_on` pays it (the 2025 rules), in
-/// `ids` order, for the receipt and the posting. `None` for a payable of a year without a fee
-/// policy.
+/// `ids` order, for the receipt and the posting, with the policies read through the cache.
 async fn cover_notes(
     state: &AppState,
     views: &[PayableView],
@@ -594,31 +593,7 @@ async fn cover_notes(
         return Ok(Vec::new());
     }
     let policies = policies_for(state, views).await?;
-    let covers = super::cover::covers_for(
-        state.storage.as_ref(),
-        views,
-        &policies,
-        paid_on,
-        super::cover::BackPaymentsWith::PaidTogether,
-        |v| ids.contains(&v.payable.payable_id),
-    )
-    .await?;
-    Ok(ids
-        .iter()
-        .map(|id| {
-            let cover = covers.get(id)?;
-            let answer = cover.answer();
-            Some(CoverNote {
-                starts_on: answer.starts_on,
-                code: answer.code,
-                text: answer.text,
-                reward: Some(RewardNote {
-                    raise_fen: cover.reward.total.as_fen(),
-                    text: cover.reward.summary_zh(),
-                }),
-            })
-        })
-        .collect())
+    super::cover::cover_notes(state.storage.as_ref(), views, &policies, ids, paid_on).await
 }
 
 /// The receipt with this code and number if `check_code` is its check code; otherwise the same

@@ -2,7 +2,6 @@
 //! person for a payable: their history, when cover would start if they paid today, what buying back
 //! gap years would do, and the raise of their critical-illness cap.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
@@ -279,8 +278,8 @@ pub enum BackPaymentsWith {
 }
 
 /// The rules' answer on `on` for each contribution among `views` that `wanted` picks and whose
-/// year has a policy in `policies`, by payable id: one read of what is stored per person and
-/// region among them. A back-payment gets no answer (it buys no cover); paid together with its
+/// year has a policy in `policies`, by payable id: one read of what is stored per region among
+/// them (and per [`yibao_storage::cover_history::MAX_STORED_COVERS`] persons). A back-payment gets no answer (it buys no cover); paid together with its
 /// contribution it counts as bought. Used by searches, the citizen site and payment reports alike.
 pub async fn covers_for(
     storage: &dyn Storage,
@@ -290,22 +289,38 @@ pub async fn covers_for(
     back_payments: BackPaymentsWith,
     wanted: impl Fn(&PayableView) -> bool,
 ) -> Result<HashMap<String, PersonCover>, ServiceError> {
-    let mut stored: HashMap<(RegionCode, IdNumber), StoredCover> = HashMap::new();
-    let mut covers = HashMap::new();
-    for v in views.iter().filter(|v| wanted(v)) {
-        let p = &v.payable;
-        if p.buys_back_year.is_some() {
-            continue;
+    let answered = |v: &&PayableView| {
+        wanted(v)
+            && v.payable.buys_back_year.is_none()
+            && policies.contains_key(&(v.payable.region, v.payable.fee_year))
+    };
+    // What is stored of every person among them: one statement per region and
+    // MAX_STORED_COVERS persons.
+    let mut persons: BTreeMap<RegionCode, Vec<IdNumber>> = BTreeMap::new();
+    for v in views.iter().filter(answered) {
+        let ids = persons.entry(v.payable.region).or_default();
+        if !ids.contains(&v.payable.id_number) {
+            ids.push(v.payable.id_number);
         }
+    }
+    let mut stored: HashMap<(RegionCode, IdNumber), StoredCover> = HashMap::new();
+    for (region, ids) in &persons {
+        for chunk in ids.chunks(yibao_storage::cover_history::MAX_STORED_COVERS) {
+            for (id, cover) in storage.stored_covers(*region, chunk).await? {
+                stored.insert((*region, id), cover);
+            }
+        }
+    }
+    let mut covers = HashMap::new();
+    for v in views.iter().filter(answered) {
+        let p = &v.payable;
         let Some(policy) = policies.get(&(p.region, p.fee_year)) else {
             continue;
         };
-        let mut person = match stored.entry((p.region, p.id_number)) {
-            Entry::Occupied(known) => known.get().clone(),
-            Entry::Vacant(unknown) => unknown
-                .insert(storage.stored_cover(p.region, &p.id_number).await?)
-                .clone(),
-        };
+        let mut person = stored
+            .get(&(p.region, p.id_number))
+            .cloned()
+            .unwrap_or_default();
         if back_payments == BackPaymentsWith::PaidTogether {
             let bought_with = views.iter().filter(|b| wanted(b)).filter_map(|b| {
                 let q = &b.payable;
@@ -324,6 +339,76 @@ pub async fn covers_for(
         );
     }
     Ok(covers)
+}
+
+/// The fee policies of the years of `views`, read from storage (the channel API reads them
+/// through its cache instead, `collection::policies_for`).
+pub async fn policies_of(
+    storage: &dyn Storage,
+    views: &[PayableView],
+) -> Result<HashMap<(RegionCode, FeeYear), FeePolicy>, ServiceError> {
+    let mut out = HashMap::new();
+    add_policies(storage, views, &mut out).await?;
+    Ok(out)
+}
+
+/// Adds to `policies` those of the years of `views` it does not hold yet (a year without a
+/// policy is read again next time: there are few, and it may have been set meanwhile).
+pub async fn add_policies(
+    storage: &dyn Storage,
+    views: &[PayableView],
+    policies: &mut HashMap<(RegionCode, FeeYear), FeePolicy>,
+) -> Result<(), ServiceError> {
+    for v in views {
+        let key = (v.payable.region, v.payable.fee_year);
+        if policies.contains_key(&key) {
+            continue;
+        }
+        if let Some(policy) = storage.get_fee_policy(key.0, key.1).await? {
+            policies.insert(key, policy);
+        }
+    }
+    Ok(())
+}
+
+/// When cover starts for each of `ids` if a payment on `paid_on` pays it, and the year's reward,
+/// in `ids` order, as the receipt and the posting to the agency carry them: for channels' reports,
+/// debit runs and statement bookings alike. `None` for a back-payment or a year without a policy.
+pub async fn cover_notes(
+    storage: &dyn Storage,
+    views: &[PayableView],
+    policies: &HashMap<(RegionCode, FeeYear), FeePolicy>,
+    ids: &[String],
+    paid_on: NaiveDate,
+) -> Result<Vec<Option<yibao_storage::collection::CoverNote>>, ServiceError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let covers = covers_for(
+        storage,
+        views,
+        policies,
+        paid_on,
+        BackPaymentsWith::PaidTogether,
+        |v| ids.contains(&v.payable.payable_id),
+    )
+    .await?;
+    Ok(ids
+        .iter()
+        .map(|id| {
+            let cover = covers.get(id)?;
+            let answer = cover.answer();
+            Some(yibao_storage::collection::CoverNote {
+                starts_on: answer.starts_on,
+                code: answer.code,
+                text: answer.text,
+                reward: Some(yibao_storage::collection::RewardNote {
+                    raise_fen: cover.reward.total.as_fen(),
+                    text: cover.reward.summary_zh(),
+                }),
+            })
+        })
+        .collect())
 }
 
 /// A person's cover for one payable, read and decided: one statement for what is stored.

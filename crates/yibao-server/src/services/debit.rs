@@ -8,12 +8,14 @@
 //! never answers is abandoned when its lock bound passes, and its payables are freed; a result that
 //! arrives later is still applied, because money taken is never lost.
 
+use std::collections::{BTreeMap, HashMap};
+
 use chrono::{Duration, NaiveDate, TimeZone};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use yibao_domain::settlement::{debit_booking_day, MaskedAccount};
 use yibao_domain::DebitRunStatus;
-use yibao_domain::{IdNumber, PersonName, RegionCode};
+use yibao_domain::{FeePolicy, FeeYear, IdNumber, PersonName, RegionCode};
 use yibao_statement_file::{
     read_debit_result, write_debit_request, DebitMember, DebitOutcome, DebitRequestHeader,
     DebitRequestItem, Limits,
@@ -451,7 +453,7 @@ pub async fn import_result(
                     now: clock.now().timestamp(),
                     check_codes: vec![super::new_check_code()],
                     event_ids: vec![super::new_regional_id("EV", run.region.as_str())],
-                    // The bank debited what the run named: the rules' answer is not asked here.
+                    // Filled below, a chunk at a time: when cover starts, for the receipt.
                     cover: Vec::new(),
                 }),
             },
@@ -465,7 +467,10 @@ pub async fn import_result(
             },
         });
     }
-    for chunk in results.chunks(DEBIT_APPLY_CHUNK) {
+    let mut policies = HashMap::new();
+    for chunk in results.chunks_mut(DEBIT_APPLY_CHUNK) {
+        note_cover(storage, chunk, &mut policies).await?;
+        let chunk = &*chunk;
         let outcomes = storage.apply_debit_results(run_no, chunk).await?;
         for (input, outcome) in chunk.iter().zip(outcomes) {
             match (input, outcome) {
@@ -502,6 +507,45 @@ pub async fn import_result(
     // Each resident debited, or not, is told by text message (扣款结果通知).
     super::reminders::queue_debit_notices(storage, &run, clock.now().timestamp()).await?;
     Ok(summary)
+}
+
+/// Gives each debited item of `chunk` the 2025 rules' answer for its day (when cover starts, the
+/// year's reward), as a channel's report gets it, for the receipt and the posting: one read of the
+/// chunk's payables and one of what is stored of their persons, per day debited (usually one).
+/// The bank debited what the run named, so the answer records and refuses nothing.
+async fn note_cover(
+    storage: &dyn Storage,
+    chunk: &mut [DebitItemResult],
+    policies: &mut HashMap<(RegionCode, FeeYear), FeePolicy>,
+) -> Result<(), ServiceError> {
+    let mut by_day: BTreeMap<chrono::NaiveDate, Vec<String>> = BTreeMap::new();
+    for item in chunk.iter() {
+        if let DebitItemResult::Succeeded { payment, .. } = item {
+            by_day
+                .entry(payment.paid_on)
+                .or_default()
+                .extend(payment.payable_ids.iter().cloned());
+        }
+    }
+    for (day, ids) in by_day {
+        let views = storage.payables_by_id(&ids).await?;
+        super::cover::add_policies(storage, &views, policies).await?;
+        let notes = super::cover::cover_notes(storage, &views, policies, &ids, day).await?;
+        let by_id: HashMap<&String, &Option<yibao_storage::collection::CoverNote>> =
+            ids.iter().zip(notes.iter()).collect();
+        for item in chunk.iter_mut() {
+            if let DebitItemResult::Succeeded { payment, .. } = item {
+                if payment.paid_on == day {
+                    payment.cover = payment
+                        .payable_ids
+                        .iter()
+                        .map(|id| by_id.get(id).and_then(|n| (*n).clone()))
+                        .collect();
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 // What staff do through the settlement API and the console: each within the staff member's

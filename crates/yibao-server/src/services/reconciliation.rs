@@ -735,18 +735,19 @@ async fn act_on_channel_only(
     } else {
         None
     };
-    let region = match &order {
-        Some(o) => storage
-            .payables_by_id(&o.payable_ids)
-            .await?
-            .first()
-            .map(|v| v.payable.region),
-        None => None,
+    let views = match &order {
+        Some(o) => storage.payables_by_id(&o.payable_ids).await?,
+        None => Vec::new(),
     };
+    let region = views.first().map(|v| v.payable.region);
     let payable_ids = order
         .as_ref()
         .map(|o| o.payable_ids.clone())
         .unwrap_or_default();
+    // When cover starts, as a channel's own report would have recorded it on the day paid.
+    let policies = super::cover::policies_of(storage, &views).await?;
+    let cover =
+        super::cover::cover_notes(storage, &views, &policies, &payable_ids, upload.day).await?;
     // The payment's region is known before it is written: its order's, else the channel's first.
     let payment_region = match region {
         Some(r) => r,
@@ -784,7 +785,7 @@ async fn act_on_channel_only(
             .map(|_| super::new_regional_id("EV", payment_region.as_str()))
             .collect(),
         payable_ids,
-        cover: Vec::new(),
+        cover,
         amount_fen: Fen::new_non_negative(d.channel_fen)?,
         paid_at: format!("{}T00:00:00+08:00", upload.day),
         paid_on: upload.day,
