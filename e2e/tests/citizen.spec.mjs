@@ -5,7 +5,7 @@
 // WeChat channel, signed here as a channel would), which leads to the verification page.
 // Written for scripts/browser-test.
 import { test, expect } from '@playwright/test';
-import { watch, shot, accessible, signIn, DEMO, sampleResident, channelCall } from './helpers.mjs';
+import { watch, shot, accessible, signIn, DEMO, sampleResident, channelCall, signInWithCode } from './helpers.mjs';
 
 test.use({ viewport: { width: 375, height: 667 }, isMobile: true, hasTouch: true });
 
@@ -297,23 +297,6 @@ test('a resident signs in with the code from the demo mailbox, adds two family m
   await expect(page.getByRole('heading', { name: '登录' })).toBeVisible();
   w.assertClean();
 });
-
-/** Signs `person` in on `page` with the code read from the demo mailbox in a second tab. */
-async function signInWithCode(page, context, person) {
-  await page.goto('/signin');
-  await page.getByLabel('身份证号码').fill(person.id);
-  await page.getByLabel('姓名').fill(person.name);
-  await page.getByRole('button', { name: '获取验证码' }).click();
-  await expect(page.getByRole('heading', { name: '输入验证码' })).toBeVisible();
-  const mailbox = await context.newPage();
-  await mailbox.goto('/demo/mailbox');
-  await mailbox.getByRole('button', { name: '立即投递并刷新' }).click();
-  const code = (await mailbox.locator('.sms').first().innerText()).match(/验证码是(\d{6})/)[1];
-  await mailbox.close();
-  await page.getByLabel('短信验证码').fill(code);
-  await page.getByRole('button', { name: '登录' }).click();
-  await expect(page.getByRole('heading', { name: /您好/ })).toBeVisible();
-}
 
 test('a registration submitted online is approved in the console and the resident sees it', async ({ page, context, browser }) => {
   const w = watch(page);

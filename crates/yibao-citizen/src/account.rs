@@ -536,6 +536,8 @@ pub struct AccountPage {
     pay_error: Option<String>,
     /// 参保登记 the resident submitted.
     applications: Vec<crate::enrol::ApplicationRow>,
+    /// A refused 补缴修复 request: the contribution's payable id and why, shown beside its form.
+    buy_back_error: Option<(String, String)>,
 }
 
 async fn account_page(
@@ -595,14 +597,28 @@ async fn fill_account(
     let regions = yibao_server::services::collection::region_codes(state).await?;
     let mut receipts = Vec::new();
     for (label, id, name, member_ref) in persons {
-        let found = crate::lookup::find(state, &id, &name).await?;
+        let mut found = crate::lookup::find(state, &id, &name).await?;
+        if let Some(found) = &mut found {
+            for p in &mut found.payables {
+                p.buy_back_person = Some(member_ref.clone().unwrap_or_else(|| SELF_REF.to_owned()));
+                if let Some((payable, message)) = &page.buy_back_error {
+                    if *payable == p.payable_id {
+                        p.buy_back_error = Some(message.clone());
+                    }
+                }
+            }
+        }
         if let Some(found) = &found {
             for p in found.payables.iter().filter(|p| p.pay_online) {
+                let what = match p.bought_back_year {
+                    Some(year) => format!("补缴{year}年度"),
+                    None => format!("{}年度", p.fee_year),
+                };
                 page.payable.push(Payable {
                     value: format!("{}:{}", p.payable_id, p.amount_fen),
                     label: format!(
-                        "{} {}年度 {} {}",
-                        found.name_masked, p.fee_year, p.region_name, p.amount
+                        "{} {what} {} {}",
+                        found.name_masked, p.region_name, p.amount
                     ),
                 });
             }
@@ -877,6 +893,153 @@ pub async fn pay_selected(
                 err.code.status(),
             )
             .await
+        }
+    }
+}
+
+/// The 补缴修复 form's reference to the signed-in resident themself (a family member's is sealed,
+/// [`member_ref`]).
+const SELF_REF: &str = "self";
+
+/// `POST /account/back-payments`: back-payments (补缴修复) for the resident or a family member,
+/// for the gap years ticked on a contribution's card ([`services::cover::create_back_payments`]
+/// decides and audits; the years offered are only those that shorten the wait). The new
+/// payables then show on 我的, to be paid with the year's contribution.
+pub async fn buy_back(
+    State(state): State<AppState>,
+    SignedIn(resident): SignedIn,
+    body: axum::body::Bytes,
+) -> Response {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let (person, payable_id) = (field("person"), field("payable_id"));
+    let years: Result<Vec<u16>, _> = pairs
+        .iter()
+        .filter(|(k, _)| k == "year")
+        .take(yibao_server::services::cover::MAX_BACK_PAYMENT_YEARS + 1)
+        .map(|(_, v)| v.trim().parse::<u16>())
+        .collect();
+    let refused = |message: &str| AccountPage {
+        buy_back_error: Some((payable_id.clone(), message.to_owned())),
+        ..AccountPage::default()
+    };
+    // Whose: the resident, or one of their family (by the sealed reference the page carries).
+    let id = if person == SELF_REF {
+        resident.id
+    } else {
+        let members = match state
+            .storage
+            .citizen_accounts()
+            .family_members(resident.region.as_str(), resident.id.as_str())
+            .await
+        {
+            Ok(m) => m,
+            Err(err) => return error_page(&err.into()),
+        };
+        match members
+            .iter()
+            .find(|m| member_ref(&resident, &m.id_number) == person)
+        {
+            Some(m) => m.id_number,
+            None => return see_other("/account"),
+        }
+    };
+    let Ok(years) = years else {
+        return account_page(
+            &state,
+            &resident,
+            refused("补缴年度有误，请刷新页面后重新勾选"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    if years.is_empty() {
+        return account_page(
+            &state,
+            &resident,
+            refused("请勾选要补缴的年度"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    // The contribution the card showed: this person's, of a year with a policy.
+    let views = match state
+        .storage
+        .payables_by_id(std::slice::from_ref(&payable_id))
+        .await
+    {
+        Ok(v) => v,
+        Err(err) => return error_page(&err.into()),
+    };
+    let Some(contribution) = views
+        .iter()
+        .map(|v| &v.payable)
+        .find(|p| p.id_number == id && p.buys_back_year.is_none())
+    else {
+        return account_page(
+            &state,
+            &resident,
+            refused("这项费用已经变化，请刷新页面后再办理"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let policy = match state
+        .storage
+        .get_fee_policy(contribution.region, contribution.fee_year)
+        .await
+    {
+        Ok(Some(policy)) => policy,
+        Ok(None) => {
+            return account_page(
+                &state,
+                &resident,
+                refused("参保地尚未公布本年度缴费政策，暂不能办理补缴，请到服务站咨询"),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(err) => return error_page(&err.into()),
+    };
+    let made = yibao_server::services::cover::create_back_payments(
+        state.storage.as_ref(),
+        &policy,
+        &id,
+        &years,
+        &format!("citizen:{}", resident.id.masked()),
+        state.clock.today(),
+    )
+    .await;
+    match made {
+        Ok(made) => {
+            let total: i64 = made.open.iter().map(|p| p.amount_fen).sum();
+            let years: Vec<String> = made
+                .open
+                .iter()
+                .map(|p| p.buys_back_year.to_string())
+                .collect();
+            let page = AccountPage {
+                notice: Some(format!(
+                    "待缴的补缴费用：{}年度，共{}。与本年度费用一起缴纳后，等待期由{}个月缩短为{}个月；请在“一起缴费”中缴纳。",
+                    years.join("、"),
+                    yuan(total),
+                    made.wait_now,
+                    made.wait_after
+                )),
+                ..AccountPage::default()
+            };
+            account_page(&state, &resident, page, StatusCode::OK).await
+        }
+        Err(err) if err.code.status() == StatusCode::INTERNAL_SERVER_ERROR => error_page(&err),
+        Err(err) => {
+            let status = err.code.status();
+            account_page(&state, &resident, refused(&err.message), status).await
         }
     }
 }

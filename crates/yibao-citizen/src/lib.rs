@@ -98,6 +98,7 @@ pub fn router_with(site: Site) -> Router<AppState> {
         .route("/account/family", post(account::add_member))
         .route("/account/family/remove", post(account::remove_member))
         .route("/account/pay", post(account::pay_selected))
+        .route("/account/back-payments", post(account::buy_back))
         .route("/account/receipts/pdf", get(account::receipt_pdf))
         .route("/account/reminders", post(account::set_reminders))
         .route("/account/enrol", get(enrol::form).post(enrol::submit))

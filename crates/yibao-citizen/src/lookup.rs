@@ -69,6 +69,15 @@ pub struct PayableCard {
     pub back_payment: Option<String>,
     /// A back-payment (补缴修复) of this gap year, not the year's contribution.
     pub bought_back_year: Option<u16>,
+    /// The gap years still worth buying back that have no back-payment open yet, and what each
+    /// costs: what 我的's 补缴修复 form offers.
+    pub buy_back_years: Vec<u16>,
+    pub buy_back_each: String,
+    /// On 我的: whose card this is (`self`, or a family member's sealed reference), for the
+    /// 补缴修复 form; `None` on the look-up page, which only says where to ask.
+    pub buy_back_person: Option<String>,
+    /// Why the form's last request was refused, beside it.
+    pub buy_back_error: Option<String>,
 }
 
 /// The answer to a lookup that matched.
@@ -257,16 +266,55 @@ pub(crate) async fn find(
                     Err(refusal) => (refusal.to_string(), true),
                 });
                 let offer = &cover.offer;
+                // Years whose back-payment is already open are to be paid, not asked for again.
+                let open: Vec<u16> = views
+                    .iter()
+                    .filter(|b| {
+                        b.payable.region == v.payable.region
+                            && b.payable.fee_year == v.payable.fee_year
+                            && b.payable.status.is_payable()
+                    })
+                    .filter_map(|b| b.payable.buys_back())
+                    .collect();
+                card.buy_back_years = offer
+                    .effective_years
+                    .iter()
+                    .copied()
+                    .filter(|y| !open.contains(y))
+                    .collect();
+                if let (Some(policy), Some(category)) = (
+                    policy,
+                    yibao_domain::Category::from_code(&v.payable.category),
+                ) {
+                    card.buy_back_each = yuan(
+                        yibao_domain::back_payment_assessment(policy, category)
+                            .amount
+                            .as_fen(),
+                    );
+                }
                 if !offer.effective_years.is_empty() {
                     let years: Vec<String> =
                         offer.effective_years.iter().map(u16::to_string).collect();
-                    card.back_payment = Some(format!(
+                    let mut text = format!(
                         "断保{}年。补缴{}年度（按当年个人缴费标准、不享受政府补助）可将等待期由{}个月缩短为{}个月；补缴的年度本身不享受医保待遇。",
                         offer.gap_years.len(),
                         years.join("、"),
                         offer.wait_now.total,
                         offer.wait_after.total
-                    ));
+                    );
+                    let generated: Vec<String> = offer
+                        .effective_years
+                        .iter()
+                        .filter(|y| open.contains(y))
+                        .map(u16::to_string)
+                        .collect();
+                    if !generated.is_empty() {
+                        text.push_str(&format!(
+                            "其中{}年度的补缴费用已生成，待缴纳。",
+                            generated.join("、")
+                        ));
+                    }
+                    card.back_payment = Some(text);
                 }
             }
             card
@@ -347,5 +395,9 @@ fn card(
             .buys_back()
             .map(|year| yibao_domain::back_payment_text_zh(year, v.payable.fee_year.get())),
         bought_back_year: v.payable.buys_back(),
+        buy_back_years: Vec::new(),
+        buy_back_each: String::new(),
+        buy_back_person: None,
+        buy_back_error: None,
     }
 }

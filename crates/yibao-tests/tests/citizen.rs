@@ -1679,3 +1679,119 @@ async fn racing_decisions_on_one_application_register_the_person_once_and_racing
     })
     .await;
 }
+
+/// 补缴修复 on 我的 (issue 19): a signed-in resident with gap years is offered the years that
+/// shorten the wait, creates a back-payment for one of them, and it is then theirs to pay; a
+/// request without a year, for a year that shortens nothing, or for someone not theirs changes
+/// nothing. The look-up page, not signed in, only says where to ask.
+#[tokio::test]
+async fn a_signed_in_resident_buys_back_a_gap_year_and_can_pay_it() {
+    on_each_backend(|storage| async move {
+        let w = world(storage.clone()).await;
+        let person = unpaid_with_phone(storage.as_ref(), 1).await.remove(0);
+        // Insured in 2024, not in 2025 and 2026: two gap years, each worth a month of the wait.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("history.csv");
+        std::fs::write(
+            &file,
+            format!(
+                "身份证号码,待遇年度,参保情况\n{id},2024,居民医保\n{id},2025,未参保\n{id},2026,未参保\n",
+                id = person.0
+            ),
+        )
+        .unwrap();
+        yibao_server::services::cover::import_cover_history(
+            storage.as_ref(),
+            "test",
+            RegionCode::parse("320600").unwrap(),
+            &file,
+            instant().date_naive(),
+            yibao_roster_file::Limits::default(),
+        )
+        .await
+        .unwrap();
+
+        let (_, anonymous) = look_up(&w, &person.0, &person.1).await;
+        assert!(
+            result_of(&anonymous).contains("登录“我的”后可以在网上办理补缴修复"),
+            "{anonymous}"
+        );
+        assert!(!anonymous.contains("/account/back-payments"));
+
+        let mut b = signed_in(&w, &person).await;
+        let (_, page, _) = b.get("/account").await;
+        assert!(page.contains("办理补缴修复"), "{page}");
+        assert!(page.contains("value=\"2025\"") && page.contains("value=\"2026\""));
+        let contribution = hidden(&page, "payable_id");
+        let ask = |years: &[&str]| {
+            let mut form = vec![
+                ("person".to_owned(), "self".to_owned()),
+                ("payable_id".to_owned(), contribution.clone()),
+            ];
+            form.extend(years.iter().map(|y| ("year".to_owned(), (*y).to_owned())));
+            form
+        };
+
+        // Nothing ticked: refused beside the form.
+        let (status, page, _) = b.post("/account/back-payments", &ask(&[])).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains("class=\"field-error\" id=\"bb-error-"), "{page}");
+        assert!(page.contains("请勾选要补缴的年度"));
+        // A year that is no gap year: refused with the rules' reason, nothing created.
+        let (status, page, _) = b.post("/account/back-payments", &ask(&["2019"])).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+        assert!(!page.contains("补缴2019年度 城乡居民基本医疗保险"));
+        // Someone not theirs: back to 我的, nothing created.
+        let mut other = ask(&["2026"]);
+        other[0].1 = "0123456789abcdef0123456789abcdef".into();
+        let (status, _, location) = b.post("/account/back-payments", &other).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location.as_deref(), Some("/account"));
+
+        // 2026 bought back: its payable is listed to pay, at the individual standard.
+        let (status, page, _) = b.post("/account/back-payments", &ask(&["2026"])).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains("待缴的补缴费用：2026年度"), "{page}");
+        assert!(page.contains("等待期由5个月缩短为4个月"), "{page}");
+        assert!(page.contains("补缴2026年度 城乡居民基本医疗保险"));
+        let pay_together = &page[page.find("一起缴费").unwrap()..];
+        assert_eq!(pay_together.matches("name=\"item\"").count(), 2, "{page}");
+        assert!(pay_together.contains("补缴2026年度 南通市"), "{page}");
+        assert!(page.contains("其中2026年度的补缴费用已生成，待缴纳。"), "{page}");
+        // Only 2025 is still offered; asking for 2026 again (a page left open) creates nothing
+        // twice and says what is still to pay.
+        assert!(!page.contains("value=\"2026\" checked"));
+        let (status, page, _) = b.post("/account/back-payments", &ask(&["2026"])).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains("待缴的补缴费用：2026年度"), "{page}");
+        let ids = storage
+            .payables_of_person(
+                &yibao_domain::IdNumber::parse(&person.0, instant().date_naive())
+                    .unwrap()
+                    .id_number,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            ids.iter().filter(|p| p.buys_back_year == Some(2026)).count(),
+            1
+        );
+        // The request is audited under the resident, masked.
+        let audit = storage
+            .audit_entries(
+                &yibao_storage::records::AuditFilter {
+                    action_prefix: Some("cover.buy_back".into()),
+                    ..Default::default()
+                },
+                10,
+            )
+            .await
+            .unwrap();
+        assert!(
+            audit.iter().any(|e| e.entry.actor.starts_with("citizen:")
+                && !e.entry.actor.contains(&person.0)),
+            "{audit:?}"
+        );
+    })
+    .await;
+}
