@@ -78,6 +78,15 @@ export function lapsedResident() {
   return { name: m[1], id: m[2] };
 }
 
+/** The 海口 resident `yibao demo` prints who is insured since 2019 with two years without
+ * reimbursement: the critical-illness reward. */
+export function rewardedResident() {
+  const log = readFileSync(`${process.env.YIBAO_DEMO_DIR}/demo.log`, 'utf8');
+  const m = log.match(/rewarded resident: (\S+) (\d{17}[\dX])/);
+  if (!m) throw new Error('demo.log names no rewarded resident');
+  return { name: m[1], id: m[2] };
+}
+
 /** The demo's family account: the employee and the first relative bound to their account. */
 export function familyAccount() {
   const log = readFileSync(`${process.env.YIBAO_DEMO_DIR}/demo.log`, 'utf8');

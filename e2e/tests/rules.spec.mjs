@@ -4,7 +4,7 @@
 // phone, when cover would start before paying (unless the demo's simulation paid already).
 // Written for scripts/browser-test.
 import { test, expect } from '@playwright/test';
-import { watch, shot, accessible, signIn, signInWithCode, DEMO, lapsedResident, familyAccount } from './helpers.mjs';
+import { watch, shot, accessible, signIn, signInWithCode, DEMO, lapsedResident, rewardedResident, familyAccount } from './helpers.mjs';
 
 test('a lapsed resident: history, wait and back-payment in the console', async ({ page }) => {
   const w = watch(page);
@@ -67,6 +67,30 @@ test('a lapsed resident sees on a phone when cover would start before paying', a
   // The family account pays only for bound relatives: no card offers it as a way to pay.
   await expect(result).not.toContainText('家庭共济');
   await shot(page, '96-rules-citizen-cover');
+  await accessible(page);
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  expect(width).toBeLessThanOrEqual(375);
+  w.assertClean();
+  await context.close();
+});
+
+test('a continuously insured resident sees the critical-illness reward and how it was reached, on a phone', async ({ browser }) => {
+  const context = await browser.newContext({ viewport: { width: 375, height: 667 }, isMobile: true, hasTouch: true, locale: 'zh-CN' });
+  await context.setExtraHTTPHeaders({ 'X-Forwarded-For': '198.51.100.92' });
+  const page = await context.newPage();
+  const w = watch(page);
+  const resident = rewardedResident();
+  await page.goto('/');
+  await page.getByLabel('身份证号码').fill(resident.id);
+  await page.getByLabel('姓名').fill(resident.name);
+  await page.getByRole('button', { name: '查询' }).click();
+  const result = page.locator('#result');
+  // Paid already (the demo's simulation may have) or not: the year's raise with its reasons.
+  await expect(result).toContainText('2027年度大病保险最高支付限额提高');
+  await expect(result).toContainText('连续参保激励');
+  await expect(result).toContainText('零报销激励');
+  await result.getByText('大病保险最高支付限额提高').first().scrollIntoViewIfNeeded();
+  await shot(page, '103-rules-citizen-reward');
   await accessible(page);
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   expect(width).toBeLessThanOrEqual(375);

@@ -67,6 +67,9 @@ pub struct PayableCard {
     pub cover: Option<(String, bool)>,
     /// What buying back gap years would do (补缴修复), when any would shorten the wait.
     pub back_payment: Option<String>,
+    /// The year's raise of the critical-illness cap (大病保险最高支付限额) and how it was reached,
+    /// for a contribution paid or still to pay, when there is one.
+    pub reward: Option<String>,
     /// A back-payment (补缴修复) of this gap year, not the year's contribution.
     pub bought_back_year: Option<u16>,
     /// The gap years still worth buying back that have no back-payment open yet, and what each
@@ -228,14 +231,15 @@ pub(crate) async fn find(
     }
     let today = state.clock.today();
     let now = state.clock.now().timestamp();
-    // The 2025 rules: when cover would start, for what can still be paid.
+    // The 2025 rules: when cover would start, for what can still be paid, and the year's reward
+    // for every contribution (one read of what is stored per region either way).
     let covers = yibao_server::services::cover::covers_for(
         state.storage.as_ref(),
         &views,
         &policies,
         today,
         yibao_server::services::cover::BackPaymentsWith::Offered,
-        |v| v.payable.status.is_payable(),
+        |v| v.payable.buys_back_year.is_none(),
     )
     .await?;
     let mut payables: Vec<PayableCard> = views
@@ -254,6 +258,21 @@ pub(crate) async fn find(
             card.pay_online = card.status == "unpaid"
                 && site_regions.iter().any(|r| r == v.payable.region.as_str())
                 && policy.is_some_and(|p| p.accepts_payment_on(today));
+            card.reward = covers.get(&v.payable.payable_id).and_then(|cover| {
+                let reward = &cover.reward;
+                if reward.total == yibao_domain::Fen::ZERO {
+                    return None;
+                }
+                match card.status {
+                    "paid" | "exempt" => Some(format!("{}年度{}", card.fee_year, reward.summary_zh())),
+                    _ if cover.start.is_ok() => Some(format!(
+                        "缴费后，{}年度{}",
+                        card.fee_year,
+                        reward.summary_zh()
+                    )),
+                    _ => None,
+                }
+            });
             if let Some(cover) = covers
                 .get(&v.payable.payable_id)
                 .filter(|_| matches!(card.status, "unpaid" | "locked"))
@@ -390,6 +409,7 @@ fn card(
         payable_id: v.payable.payable_id.clone(),
         amount_fen: v.payable.amount_fen.as_fen(),
         cover: None,
+        reward: None,
         back_payment: v
             .payable
             .buys_back()

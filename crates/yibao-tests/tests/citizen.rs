@@ -1690,26 +1690,14 @@ async fn a_signed_in_resident_buys_back_a_gap_year_and_can_pay_it() {
         let w = world(storage.clone()).await;
         let person = unpaid_with_phone(storage.as_ref(), 1).await.remove(0);
         // Insured in 2024, not in 2025 and 2026: two gap years, each worth a month of the wait.
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("history.csv");
-        std::fs::write(
-            &file,
-            format!(
+        import_nantong_history(
+            storage.as_ref(),
+            &format!(
                 "身份证号码,待遇年度,参保情况\n{id},2024,居民医保\n{id},2025,未参保\n{id},2026,未参保\n",
                 id = person.0
             ),
         )
-        .unwrap();
-        yibao_server::services::cover::import_cover_history(
-            storage.as_ref(),
-            "test",
-            RegionCode::parse("320600").unwrap(),
-            &file,
-            instant().date_naive(),
-            yibao_roster_file::Limits::default(),
-        )
-        .await
-        .unwrap();
+        .await;
 
         let (_, anonymous) = look_up(&w, &person.0, &person.1).await;
         assert!(
@@ -1794,4 +1782,53 @@ async fn a_signed_in_resident_buys_back_a_gap_year_and_can_pay_it() {
         );
     })
     .await;
+}
+
+/// The critical-illness reward (大病保险最高支付限额, issue 19) shown to the resident with how it
+/// was reached: before paying, what paying would bring; once paid, the year's raise.
+#[tokio::test]
+async fn a_resident_sees_the_years_critical_illness_reward_before_and_after_paying() {
+    on_each_backend(|storage| async move {
+        let w = world(storage.clone()).await;
+        // Not insured in 2019, then resident insurance 2020–2026: with 2027, eight continuous
+        // years, four raises of the national 1 000 元 (南通 keeps the defaults, uncapped).
+        let mut csv = format!(
+            "身份证号码,待遇年度,参保情况\n{},2019,未参保\n",
+            w.resident.0
+        );
+        for year in 2020..=2026 {
+            csv.push_str(&format!("{},{year},居民医保\n", w.resident.0));
+        }
+        import_nantong_history(storage.as_ref(), &csv).await;
+        let reward =
+            "2027年度大病保险最高支付限额提高4000.00元（连续参保8年，连续参保激励4000.00元）";
+        let (_, page) = look_up(&w, &w.resident.0, &w.resident.1).await;
+        assert!(
+            result_of(&page).contains(&format!("缴费后，{reward}")),
+            "{page}"
+        );
+        pay(&w, "T-REWARD-1").await;
+        let (_, page) = look_up(&w, &w.resident.0, &w.resident.1).await;
+        let result = result_of(&page);
+        assert!(result.contains(reward), "{page}");
+        assert!(!result.contains("缴费后，"), "{page}");
+    })
+    .await;
+}
+
+/// Imports a cover history file into 南通 (320600) as `yibao cover import` does.
+async fn import_nantong_history(storage: &dyn Storage, csv: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.csv");
+    std::fs::write(&file, csv).unwrap();
+    yibao_server::services::cover::import_cover_history(
+        storage,
+        "test",
+        RegionCode::parse("320600").unwrap(),
+        &file,
+        instant().date_naive(),
+        yibao_roster_file::Limits::default(),
+    )
+    .await
+    .unwrap();
 }

@@ -756,6 +756,10 @@ fn print_demo_urls(base: &str) {
     println!(
         "  2025 规则示例（海口，2025、2026 年未参保）lapsed resident: {lapsed_name} {lapsed_id}"
     );
+    let (rewarded_name, rewarded_id) = demo::rewarded_resident();
+    println!(
+        "  2025 规则示例（海口，2019 年起连续参保、近两年零报销）rewarded resident: {rewarded_name} {rewarded_id}"
+    );
     let (account_id, _, account_secret, _) = demo::DEMO_ACCOUNT_CHANNEL;
     let relatives: Vec<String> =
         demo::family_account_relatives(yibao_server::Clock::system().today())

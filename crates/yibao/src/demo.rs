@@ -450,6 +450,16 @@ pub fn lapsed_resident() -> (String, String) {
     (name, id)
 }
 
+/// A 海口 resident of the demo insured since 2019 without reimbursement in 2025 and 2026 (name, ID
+/// number), to see the critical-illness reward with: continuous and zero-claim raises.
+pub fn rewarded_resident() -> (String, String) {
+    let (id, name) = demo_residents(yibao_server::Clock::system().today())
+        .into_iter()
+        .nth(DEMO_RESIDENTS_PER_REGION + 16)
+        .unwrap_or_default();
+    (name, id)
+}
+
 /// The demo's family account (个人账户家庭共济): an employee insured in 海口 whose personal
 /// account may pay for two 海口 residents (a parent or a child each), through the demo's
 /// `medical_account` channel.
