@@ -207,26 +207,17 @@ pub(crate) async fn find(
     let mut channel_kinds: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
     let mut site_regions: BTreeSet<String> = BTreeSet::new();
     if !unpaid_regions.is_empty() {
-        for channel in state.storage.list_channels().await? {
-            if crate::pay::is_site_channel(&channel) {
-                site_regions.extend(channel.regions.iter().cloned());
-            }
-            // Auto-debit is signed at a bank, not a place to pay now; the family account pays only
-            // for relatives bound to an employee, and not every payable (a back-payment, in most
-            // regions), so it is no way to pay that a card may promise to anyone.
-            let Some(kind) = CHANNEL_KINDS.iter().position(|(code, _)| {
-                *code == channel.kind && !matches!(*code, "auto_debit" | "medical_account")
-            }) else {
-                continue;
-            };
-            if !channel.enabled {
-                continue;
-            }
-            for region in &channel.regions {
-                if let Some(r) = unpaid_regions.get(region.as_str()) {
-                    channel_kinds.entry(r).or_default().insert(kind);
-                }
-            }
+        let channels = state.storage.list_channels().await?;
+        for channel in channels.iter().filter(|c| crate::pay::is_site_channel(c)) {
+            site_regions.extend(channel.regions.iter().cloned());
+        }
+        for region in &unpaid_regions {
+            channel_kinds.insert(
+                region,
+                yibao_server::services::accounts::kinds_to_pay_at(&channels, region)
+                    .into_iter()
+                    .collect(),
+            );
         }
     }
     let today = state.clock.today();

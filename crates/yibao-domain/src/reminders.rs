@@ -57,17 +57,20 @@ pub struct ReminderText<'a> {
     pub closes: NaiveDate,
     /// When cover would start if paid today, e.g. `今天缴费，自2027-01-01起享受待遇`.
     pub cover: Option<&'a str>,
+    /// How the region's residents can pay, e.g. `微信支付、支付宝或到服务站`.
+    pub ways: &'a str,
 }
 
 impl ReminderText<'_> {
     pub fn render(&self) -> String {
         let mut text = format!(
             "【城乡居民医保】{}，您的{}年度城乡居民医保费{}尚未缴纳，缴费期至{}。\
-             可通过微信、支付宝、政务服务平台或到服务站缴纳，报身份证号码即可，也可为家人代缴。",
+             可通过{}缴纳，报身份证号码即可，也可为家人代缴。",
             self.name_masked,
             self.fee_year,
             self.amount,
             self.closes.format("%Y年%-m月%-d日"),
+            self.ways,
         );
         if let Some(cover) = self.cover {
             text.push_str(cover);
@@ -121,6 +124,8 @@ pub struct DebitNoticeText<'a> {
     pub closes: NaiveDate,
     /// The bank's own reason for a failure other than want of balance (e.g. 账户冻结或已注销).
     pub reason: Option<&'a str>,
+    /// How else the region's residents can pay, e.g. `微信支付、支付宝或到服务站`.
+    pub ways: &'a str,
 }
 
 impl DebitNoticeText<'_> {
@@ -131,8 +136,9 @@ impl DebitNoticeText<'_> {
             self.name_masked, self.fee_year, self.amount
         );
         let elsewhere = format!(
-            "请在{}前通过微信、支付宝、政务服务平台或到服务站缴纳，报身份证号码即可。",
-            day(self.closes)
+            "请在{}前通过{}缴纳，报身份证号码即可。",
+            day(self.closes),
+            self.ways
         );
         let mut text = match self.kind {
             DebitNoticeKind::Succeeded => format!(
@@ -190,12 +196,16 @@ mod tests {
             amount: Fen::new(42_000).unwrap(),
             closes: d(2026, 12, 31),
             cover: Some("今天缴费，自2027-01-01起享受待遇"),
+            ways: "微信支付、支付宝或到服务站",
         }
         .render();
         assert!(text.contains("王*"), "{text}");
         assert!(text.contains("420.00元"), "{text}");
         assert!(text.contains("2026年12月31日"), "{text}");
-        assert!(text.contains("微信、支付宝"), "{text}");
+        assert!(
+            text.contains("可通过微信支付、支付宝或到服务站缴纳"),
+            "{text}"
+        );
         assert!(text.contains("自2027-01-01起享受待遇"), "{text}");
         assert!(text.chars().count() < 200, "{text}");
     }
@@ -211,6 +221,7 @@ mod tests {
                 debit_date: d(2026, 11, 20),
                 closes: d(2026, 12, 31),
                 reason,
+                ways: "手机银行或到服务站",
             }
             .render()
         };
@@ -222,7 +233,10 @@ mod tests {
         assert!(!ok.contains("请在"), "{ok}");
         let poor = text(DebitNoticeKind::of(false, Some("E01")), Some("余额不足"));
         assert!(poor.contains("账户余额不足"), "{poor}");
-        assert!(poor.contains("请在2026年12月31日前"), "{poor}");
+        assert!(
+            poor.contains("请在2026年12月31日前通过手机银行或到服务站缴纳"),
+            "{poor}"
+        );
         let frozen = text(
             DebitNoticeKind::of(false, Some("E02")),
             Some("账户冻结或已注销"),

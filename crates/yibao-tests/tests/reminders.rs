@@ -171,7 +171,14 @@ async fn reminders_go_out_once_not_to_payers_or_those_who_said_no_and_a_payment_
             text.contains("2027年度") && text.contains("2026年12月31日"),
             "{text}"
         );
-        assert!(text.contains("元") && text.contains("微信"), "{text}");
+        assert!(text.contains("元"), "{text}");
+        // The ways to pay are 海口's own channels here (its government app only), then the
+        // station; not the bank's auto-debit nor the family account, which most cannot use.
+        assert!(text.contains("可通过政务服务平台或到服务站缴纳"), "{text}");
+        assert!(
+            !text.contains("委托扣款") && !text.contains("家庭共济"),
+            "{text}"
+        );
         assert!(text.contains("享受待遇"), "{text}");
         assert!(!text.contains(&ids[0]) && !text.contains("王一"), "{text}");
 
@@ -328,7 +335,12 @@ async fn a_debit_runs_outcomes_are_told_by_text_message_once() {
         let short = to(1);
         assert_eq!(short.len(), 1, "{short:?}");
         assert!(short[0].contains("账户余额不足"), "{}", short[0]);
-        assert!(short[0].contains("请在2026年12月31日前"), "{}", short[0]);
+        assert!(
+            short[0].contains("请在2026年12月31日前通过政务服务平台或到服务站缴纳"),
+            "{}",
+            short[0]
+        );
+        assert!(!short[0].contains("委托扣款"), "{}", short[0]);
         let frozen = to(2);
         assert_eq!(frozen.len(), 1, "{frozen:?}");
         assert!(frozen[0].contains("账户冻结或已注销"), "{}", frozen[0]);

@@ -236,6 +236,54 @@ pub const CHANNEL_KINDS: [(&str, &str); 13] = [
     ("medical_account", "职工医保个人账户（家庭共济）"),
 ];
 
+/// The kinds of channel a resident of `region` can pay at now, as indexes into [`CHANNEL_KINDS`]
+/// in its order: the enabled channels serving the region, but not bank auto-debit (signed at a
+/// bank, not a place to pay now) nor the family account (it pays only for relatives bound to an
+/// employee, and not every payable), so that no page or message promises a way most cannot use.
+pub fn kinds_to_pay_at(
+    channels: &[yibao_storage::collection::ChannelRecord],
+    region: &str,
+) -> Vec<usize> {
+    let mut kinds: Vec<usize> = channels
+        .iter()
+        .filter(|c| c.enabled && c.regions.iter().any(|r| r == region))
+        .filter_map(|c| {
+            CHANNEL_KINDS.iter().position(|(code, _)| {
+                *code == c.kind && !matches!(*code, "auto_debit" | "medical_account")
+            })
+        })
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    kinds
+}
+
+/// Kinds a text message names at most (an SMS stays short); more end in 等.
+pub const MAX_WAYS_NAMED: usize = 4;
+
+/// How a text message tells a resident of `region` to pay: its channels' kinds (at most
+/// [`MAX_WAYS_NAMED`]), then the service station, which always takes the payment.
+pub fn ways_to_pay_zh(
+    channels: &[yibao_storage::collection::ChannelRecord],
+    region: &str,
+) -> String {
+    let kinds = kinds_to_pay_at(channels, region);
+    if kinds.is_empty() {
+        return "参保地的服务站".to_owned();
+    }
+    let names: Vec<&str> = kinds
+        .iter()
+        .take(MAX_WAYS_NAMED)
+        .map(|i| CHANNEL_KINDS[*i].1)
+        .collect();
+    let more = if kinds.len() > MAX_WAYS_NAMED {
+        "等"
+    } else {
+        ""
+    };
+    format!("{}{more}或到服务站", names.join("、"))
+}
+
 /// Most requests a second a channel may be given.
 pub const MAX_CHANNEL_RATE: i64 = 100_000;
 

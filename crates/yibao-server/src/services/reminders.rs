@@ -65,6 +65,7 @@ pub async fn queue_reminders(
     let region = policy.region();
     let year = i32::from(policy.fee_year().get());
     let accounts = storage.citizen_accounts();
+    let ways = super::accounts::ways_to_pay_zh(&storage.list_channels().await?, region.as_str());
     let mut after = String::new();
     loop {
         let candidates = accounts
@@ -72,6 +73,16 @@ pub async fn queue_reminders(
             .await?;
         let Some(last) = candidates.last() else { break };
         after = last.payable_id.clone();
+        // What is stored of the batch's persons, in one statement per MAX_STORED_COVERS.
+        let ids: Vec<IdNumber> = candidates
+            .iter()
+            .filter_map(|c| IdNumber::parse(&c.id_number, today).ok())
+            .map(|p| p.id_number)
+            .collect();
+        let mut stored = std::collections::HashMap::new();
+        for chunk in ids.chunks(yibao_storage::cover_history::MAX_STORED_COVERS) {
+            stored.extend(storage.stored_covers(region, chunk).await?);
+        }
         let mut batch = Vec::with_capacity(candidates.len());
         for c in &candidates {
             let Ok(phone) = Phone::parse(&c.phone) else {
@@ -81,7 +92,12 @@ pub async fn queue_reminders(
             let Ok(id) = IdNumber::parse(&c.id_number, today).map(|p| p.id_number) else {
                 continue;
             };
-            let cover = super::cover::read_person_cover(storage, policy, &id, today).await?;
+            let cover = super::cover::person_cover(
+                policy,
+                &id,
+                stored.remove(&id).unwrap_or_default(),
+                today,
+            );
             let cover_text = match &cover.start {
                 Ok(start) => format!("今天缴费，自{}起享受待遇", start.starts_on),
                 Err(refusal) => refusal.to_string(),
@@ -93,6 +109,7 @@ pub async fn queue_reminders(
                 amount: Fen::new(c.amount_fen).unwrap_or(Fen::ZERO),
                 closes,
                 cover: Some(&cover_text),
+                ways: &ways,
             }
             .render();
             batch.push(NewReminder {
@@ -156,6 +173,8 @@ pub async fn queue_debit_notices(
         .get_fee_policy(run.region, run.fee_year)
         .await?
         .map_or(run.debit_date, |p| p.window().closes());
+    let ways =
+        super::accounts::ways_to_pay_zh(&storage.list_channels().await?, run.region.as_str());
     let mut notices = Vec::with_capacity(candidates.len());
     for c in &candidates {
         let Ok(phone) = Phone::parse(&c.phone) else {
@@ -180,6 +199,7 @@ pub async fn queue_debit_notices(
             debit_date: run.debit_date,
             closes,
             reason,
+            ways: &ways,
         }
         .render();
         notices.push(NewDebitNotice {
