@@ -390,12 +390,13 @@ impl FeePolicy {
         last.succ_opt().unwrap_or(last)
     }
 
-    /// The categories whose late amount differs from the standard one (none by default).
-    pub fn late_priced_categories(&self) -> Vec<Category> {
+    /// The categories whose late amount differs from the standard one, with it (none by
+    /// default).
+    pub fn late_priced_categories(&self) -> Vec<(Category, Fen)> {
         self.late_amounts
             .iter()
             .filter(|(c, a)| a.total() != self.amount_for(**c).total())
-            .map(|(c, _)| *c)
+            .map(|(c, a)| (*c, a.total()))
             .collect()
     }
 
@@ -615,7 +616,10 @@ pub(crate) mod tests {
             p.amount_on(Category::Student, d(2021, 3, 1)).total(),
             yuan(300)
         );
-        assert_eq!(p.late_priced_categories(), vec![Category::Adult]);
+        assert_eq!(
+            p.late_priced_categories(),
+            vec![(Category::Adult, yuan(1100))]
+        );
         assert!(p.is_late_priced(Category::Adult, d(2020, 12, 21)));
         assert!(!p.is_late_priced(Category::Student, d(2020, 12, 21)));
 

@@ -40,16 +40,17 @@ pub trait AssessmentStore: Send + Sync {
         &self,
         id_number: &IdNumber,
     ) -> Result<Vec<PayableRecord>, StorageError>;
-    /// The year's contributions to price again at the late amount (逾期缴费金额): unpaid, payable
-    /// since before `before`, of the `categories` given, by payable id after `after`; each with
-    /// the person's registry record to assess again. Back-payments are never among them; a
-    /// payable held by an order or a debit run is not unpaid and waits for a later pass.
+    /// The year's contributions to price again at the late amount (逾期缴费金额): unpaid, of a
+    /// category in `late_amounts` and assessed at another policy amount than its late one, by
+    /// payable id after `after`; each with the person's registry record to assess again.
+    /// Back-payments are never among them; a payable held by an order or a debit run is not
+    /// unpaid and waits for a later pass. A repriced payable's policy amount is the late one, so
+    /// it is never taken twice, and a late amount changed later is applied again.
     async fn late_repricing_candidates(
         &self,
         region: RegionCode,
         fee_year: FeeYear,
-        before: NaiveDate,
-        categories: &[yibao_domain::Category],
+        late_amounts: &[(yibao_domain::Category, yibao_domain::Fen)],
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, yibao_domain::Person)>, StorageError>;
@@ -179,13 +180,12 @@ where
         &self,
         region: RegionCode,
         fee_year: FeeYear,
-        before: NaiveDate,
-        categories: &[yibao_domain::Category],
+        late_amounts: &[(yibao_domain::Category, yibao_domain::Fen)],
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, yibao_domain::Person)>, StorageError> {
         use sqlx::Row as _;
-        if categories.is_empty() {
+        if late_amounts.is_empty() {
             return Ok(Vec::new());
         }
         let mut q = Statement::<S::DB>::new(
@@ -194,14 +194,20 @@ where
         q.push_bind(region.as_str().to_owned())
             .push(" AND fee_year = ")
             .push_bind(i32::from(fee_year.get()))
-            .push(" AND status = 'unpaid' AND buys_back_year IS NULL AND payable_from < ")
-            .push_bind(before)
-            .push(" AND payable_id > ")
+            .push(" AND status = 'unpaid' AND buys_back_year IS NULL AND payable_id > ")
             .push_bind(after.unwrap_or("").to_owned())
-            .push(" AND category");
-        let codes: Vec<String> = categories.iter().map(|c| c.code().to_owned()).collect();
-        Self::push_id_list(&mut q, &codes);
-        q.push(" ORDER BY payable_id LIMIT ")
+            .push(" AND (");
+        for (i, (category, late)) in late_amounts.iter().enumerate() {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.push("(category = ")
+                .push_bind(category.code().to_owned())
+                .push(" AND policy_amount_fen <> ")
+                .push_bind(late.as_fen())
+                .push(")");
+        }
+        q.push(") ORDER BY payable_id LIMIT ")
             .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
         let (sql, args) = q.into_parts()?;
         let rows = sqlx::query_with(&sql, Self::arguments(args))

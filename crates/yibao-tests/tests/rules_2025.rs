@@ -776,6 +776,13 @@ async fn after_the_extension_unpaid_contributions_are_priced_at_the_late_amount(
         assert_eq!(current.payable_from, d(2027, 3, 2));
         assert_eq!(current.supersedes.as_deref(), Some(held.payables[0].payable_id.as_str()));
         assert!(current.inputs.contains("\"late_amount\":true"), "{}", current.inputs);
+
+        // The agency corrects the late amount later: what is still unpaid follows it.
+        late_amount_for_adults(&db, 120_000).await;
+        assert_eq!(assess_on(d(2027, 3, 3)).await.repriced, 1);
+        let found = client.search(&search_2027(&holder)).await.unwrap();
+        assert_eq!(found.payables[0].amount, 120_000);
+        assert_eq!(assess_on(d(2027, 3, 3)).await.repriced, 0, "idempotent");
     })
     .await;
 }

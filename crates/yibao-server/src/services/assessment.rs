@@ -153,17 +153,16 @@ pub async fn assess_region(
 /// at the late amount where the region sets one (`cover_rules.late`): each is superseded by a new
 /// payable, payable from `today`, the person's relief applied again. A contribution held by an
 /// order or a debit run, or paid meanwhile, keeps its payable; a later pass takes the held ones
-/// when they are released. Idempotent: a repriced payable is payable from the late day, so it is
-/// never taken again. Returns how many were repriced.
+/// when they are released. Idempotent: a repriced payable's policy amount is the late one, so it
+/// is never taken again, whenever it was assessed. Returns how many were repriced.
 pub async fn reprice_late(
     storage: &dyn Storage,
     policy: &FeePolicy,
     actor: &str,
     today: NaiveDate,
 ) -> Result<u64, ServiceError> {
-    let categories = policy.late_priced_categories();
-    let from = policy.late_from();
-    if categories.is_empty() || today < from {
+    let late_amounts = policy.late_priced_categories();
+    if late_amounts.is_empty() || today < policy.late_from() {
         return Ok(0);
     }
     let mut repriced = 0;
@@ -173,8 +172,7 @@ pub async fn reprice_late(
             .late_repricing_candidates(
                 policy.region(),
                 policy.fee_year(),
-                from,
-                &categories,
+                &late_amounts,
                 after.as_deref(),
                 ASSESSMENT_BATCH,
             )
