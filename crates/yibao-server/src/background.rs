@@ -54,11 +54,19 @@ static LAST_LATE_PRICING: std::sync::atomic::AtomicI64 = std::sync::atomic::Atom
 /// day after the window (or the extension) to the year's last date, the unpaid contributions are
 /// priced again at it (services::assessment::reprice_late), so nobody has to remember to run
 /// the assessment again when the window closes; the hourly pass also takes those an order or a
-/// debit run held before.
-async fn price_late_payers(state: &AppState, now: i64) {
+/// debit run held before. On a task of its own: the first pass after a window closes may take
+/// minutes in a large region, and the tick's other work (posting to the agency, expiring orders)
+/// must not wait for it.
+fn price_late_payers(state: &AppState, now: i64) {
     if !due(&LAST_LATE_PRICING, LATE_PRICING_EVERY_SECONDS, now) {
         return;
     }
+    let state = state.clone();
+    tokio::spawn(async move { price_late_payers_now(&state).await });
+}
+
+/// One pass of [`price_late_payers`], now, over every region and fee year it applies to.
+pub async fn price_late_payers_now(state: &AppState) {
     let today = state.clock.today();
     let regions = match state.storage.list_regions().await {
         Ok(regions) => regions,
@@ -296,7 +304,7 @@ pub async fn tick(
     housekeeping(state, now).await;
     crate::metrics::refresh_if_due(state, now).await;
     alert_missing_calendars(state, now).await;
-    price_late_payers(state, now).await;
+    price_late_payers(state, now);
     match state.storage.abandon_expired_debit_runs(now).await {
         Ok(0) => {}
         Ok(n) => tracing::warn!(

@@ -786,3 +786,32 @@ async fn after_the_extension_unpaid_contributions_are_priced_at_the_late_amount(
     })
     .await;
 }
+
+/// The server prices late payers by itself (the hourly pass of `background::tick`): nobody has to
+/// run the assessment again when the extension ends.
+#[tokio::test]
+async fn the_server_prices_late_payers_by_itself_after_the_extension() {
+    on_each_test_db(|db| async move {
+        let (lapsed, _) = two_adults(&db).await;
+        late_amount_for_adults(&db, 109_000).await;
+        let on = |day: NaiveDate| {
+            yibao_server::AppState::new(
+                db.storage.clone(),
+                yibao_server::Clock::fixed(
+                    Utc.from_local_datetime(&day.and_hms_opt(2, 0, 0).unwrap())
+                        .unwrap(),
+                ),
+            )
+        };
+        // In the extension: nothing changes.
+        yibao_server::background::price_late_payers_now(&on(d(2027, 2, 28))).await;
+        let (_server, client) = server_on(&db, d(2027, 2, 28)).await;
+        let found = client.search(&search_2027(&lapsed)).await.unwrap();
+        assert_eq!(found.payables[0].amount, 42_000);
+        // The day after: both adults' contributions cost the late amount.
+        yibao_server::background::price_late_payers_now(&on(d(2027, 3, 1))).await;
+        let found = client.search(&search_2027(&lapsed)).await.unwrap();
+        assert_eq!(found.payables[0].amount, 109_000);
+    })
+    .await;
+}
