@@ -130,6 +130,10 @@ pub enum PayableEvent {
     /// A re-assessment replaced it.
     Supersede,
     Cancel,
+    /// What it would buy is settled without it: a back-payment (补缴修复) once its year's
+    /// contribution is paid, whether or not an order holds it (money then paid for it is owed
+    /// back).
+    Moot,
 }
 
 impl PayableEvent {
@@ -142,6 +146,7 @@ impl PayableEvent {
             PayableEvent::Post => "确认到帐",
             PayableEvent::Supersede => "重新核定（已缴费的须先退费）",
             PayableEvent::Cancel => "取消",
+            PayableEvent::Moot => "取消（本年度已缴费，补缴已无意义）",
         }
     }
 }
@@ -160,6 +165,7 @@ impl PayableStatus {
             (S::Paid, E::Post) => S::Posted,
             (S::Unpaid | S::Exempt, E::Supersede) => S::Superseded,
             (S::Unpaid | S::Exempt, E::Cancel) => S::Cancelled,
+            (S::Unpaid | S::Locked, E::Moot) => S::Cancelled,
             _ => {
                 return Err(IllegalTransition {
                     from: self.name_zh(),
@@ -427,6 +433,11 @@ mod tests {
         assert_eq!(
             S::moves(&[E::UndoPayment]),
             vec![(S::Paid, S::Unpaid), (S::Posted, S::Unpaid)]
+        );
+        // A back-payment made pointless goes even when an order holds it; a paid one stays.
+        assert_eq!(
+            S::moves(&[E::Moot]),
+            vec![(S::Unpaid, S::Cancelled), (S::Locked, S::Cancelled)]
         );
         // Refunded in full for employee insurance: undone, then cancelled, in one move.
         assert_eq!(

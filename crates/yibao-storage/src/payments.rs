@@ -801,8 +801,9 @@ where
 
 /// A year's contribution paid fixes when its cover starts, so the back-payments (补缴修复) still
 /// open for that person and year would shorten nothing any more: they are cancelled in the same
-/// transaction, and a channel paying one later gets the money back as a refund owed. One statement
-/// for the whole set, on a partial index that holds only open back-payments.
+/// transaction, held by an order or not, and a channel paying one later (that order's report
+/// included) gets the money back as a refund owed. One statement for the whole set, on a partial
+/// index that holds only open back-payments.
 async fn cancel_open_back_payments<S>(
     tx: &mut sqlx::Transaction<'static, S::DB>,
     region: &str,
@@ -825,8 +826,8 @@ where
     }
     let mut q = Statement::<S::DB>::new(format!(
         "UPDATE payables SET {} WHERE buys_back_year IS NOT NULL AND {} AND region_code = ",
-        payable::CANCEL.set(),
-        payable::CANCEL.guard()
+        payable::MOOT.set(),
+        payable::MOOT.guard()
     ));
     q.push_bind(region.to_owned())
         .push(" AND (id_number, fee_year) IN (");

@@ -78,6 +78,8 @@ pub mod payable {
         LazyLock::new(|| StatusMove::of::<S>(&[E::Supersede]));
     /// The person moved away: unpaid or exempt to cancelled.
     pub static CANCEL: LazyLock<StatusMove> = LazyLock::new(|| StatusMove::of::<S>(&[E::Cancel]));
+    /// A back-payment whose year's contribution is paid: unpaid or locked to cancelled.
+    pub static MOOT: LazyLock<StatusMove> = LazyLock::new(|| StatusMove::of::<S>(&[E::Moot]));
 }
 
 /// Orders (订单).
@@ -156,6 +158,10 @@ mod tests {
             (
                 said(&payable::CANCEL),
                 ("status = 'cancelled'", "status IN ('unpaid', 'exempt')"),
+            ),
+            (
+                said(&payable::MOOT),
+                ("status = 'cancelled'", "status IN ('unpaid', 'locked')"),
             ),
             (
                 said(&order::PAY),

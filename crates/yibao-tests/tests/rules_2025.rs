@@ -33,6 +33,18 @@ async fn two_adults(db: &DbHandle) -> (String, String) {
     (lapsed, newcomer)
 }
 
+/// `lapsed`'s history: insured in 2024, not in 2025 and 2026.
+async fn lapsed_in_2025_and_2026(db: &DbHandle, lapsed: &str) {
+    import_haikou_file(
+        db,
+        &format!(
+            "身份证号码,待遇年度,参保情况\n{lapsed},2024,居民医保\n{lapsed},2025,未参保\n\
+             {lapsed},2026,未参保\n"
+        ),
+    )
+    .await;
+}
+
 async fn server_on(db: &DbHandle, day: NaiveDate) -> (TestServer, ChannelClient) {
     let at = Utc
         .from_local_datetime(&day.and_hms_opt(2, 0, 0).unwrap())
@@ -407,14 +419,7 @@ async fn a_back_payment_shortens_the_wait_and_a_year_past_the_floor_is_refused()
 async fn a_year_past_its_last_date_or_a_wait_past_its_end_is_refused_and_money_goes_back() {
     on_each_test_db(|db| async move {
         let (lapsed, newcomer) = two_adults(&db).await;
-        import_haikou_file(
-            &db,
-            &format!(
-                "身份证号码,待遇年度,参保情况\n{lapsed},2024,居民医保\n{lapsed},2025,未参保\n\
-                 {lapsed},2026,未参保\n"
-            ),
-        )
-        .await;
+        lapsed_in_2025_and_2026(&db, &lapsed).await;
         let order = |no: &str, payable: &str, amount: i64| OpenOrderRequest {
             channel_order_no: no.to_owned(),
             payable_ids: vec![payable.to_owned()],
@@ -812,6 +817,98 @@ async fn the_server_prices_late_payers_by_itself_after_the_extension() {
         yibao_server::background::price_late_payers_now(&on(d(2027, 3, 1))).await;
         let found = client.search(&search_2027(&lapsed)).await.unwrap();
         assert_eq!(found.payables[0].amount, 109_000);
+    })
+    .await;
+}
+
+/// A back-payment an order holds when its year's contribution is paid through another channel is
+/// cancelled with the open ones: the order's report is owed back whole, and the year is not
+/// recorded as bought back (it would shorten nothing, cover's start being settled).
+#[tokio::test]
+async fn a_back_payment_held_by_an_order_goes_when_the_contribution_is_paid_elsewhere() {
+    on_each_test_db(|db| async move {
+        let (lapsed, _) = two_adults(&db).await;
+        lapsed_in_2025_and_2026(&db, &lapsed).await;
+        let today = d(2026, 11, 2);
+        let policy = db
+            .storage
+            .get_fee_policy(haikou(), FeeYear::new(2027).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let person = IdNumber::parse(&lapsed, today).unwrap().id_number;
+        create_back_payments(
+            db.storage.as_ref(),
+            &policy,
+            &person,
+            &[2026],
+            "test",
+            today,
+        )
+        .await
+        .unwrap();
+        let (_server, client) = server_on(&db, today).await;
+        let found = client.search(&search_2027(&lapsed)).await.unwrap();
+        let (contribution, back) = (&found.payables[0], &found.payables[1]);
+        assert_eq!(back.back_payment.as_ref().unwrap().buys_back_year, 2026);
+        // The channel opens an order for the back-payment only, then waits for the resident.
+        let order = client
+            .open_order(&OpenOrderRequest {
+                channel_order_no: "BB-O-1".into(),
+                payable_ids: vec![back.payable_id.clone()],
+                amount: back.amount,
+                payer: Payer::default(),
+                family_account: None,
+            })
+            .await
+            .unwrap();
+        // Meanwhile the contribution is paid on its own: cover's start is settled without 2026.
+        let paid = pay(
+            &client,
+            "BB-T-1",
+            vec![contribution.payable_id.clone()],
+            contribution.amount,
+            "2026-11-02T10:00:00+08:00",
+        )
+        .await;
+        assert_eq!(paid.result, PaymentResult::Paid);
+        let found = client.search(&search_2027(&lapsed)).await.unwrap();
+        assert_eq!(
+            found.payables.len(),
+            1,
+            "the held back-payment is cancelled"
+        );
+        // Money reported against an order the channel never opened (its own number instead of
+        // yibao's) is held and owed back whole, not refused.
+        let against_order = |txn: &str, order_no: &str| ReportPaymentRequest {
+            channel_txn_id: txn.into(),
+            order_no: Some(order_no.into()),
+            payable_ids: None,
+            amount: back.amount,
+            paid_at: DateTime::parse_from_rfc3339("2026-11-02T10:05:00+08:00").unwrap(),
+        };
+        let unknown = client
+            .report_payment(&against_order("BB-T-0", "BB-O-1"))
+            .await
+            .unwrap();
+        assert_eq!(unknown.result, PaymentResult::RefundPending);
+        assert_eq!(unknown.refund.unwrap().amount, back.amount);
+        // The order's payment comes in: owed back whole, nothing bought back.
+        let late = client
+            .report_payment(&against_order("BB-T-2", &order.order.order_no))
+            .await
+            .unwrap();
+        assert_eq!(late.result, PaymentResult::RefundPending);
+        let refund = late.refund.expect("owed back");
+        assert_eq!(
+            (refund.amount, refund.reason.as_str()),
+            (back.amount, "NOT_PAYABLE")
+        );
+        let stored = db.storage.stored_cover(haikou(), &person).await.unwrap();
+        assert!(
+            !stored.history.is_bought_back(2026),
+            "the year is not recorded as bought back"
+        );
     })
     .await;
 }

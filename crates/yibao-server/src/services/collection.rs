@@ -492,14 +492,19 @@ pub async fn take_payment_report(
         ),
         _ => return Err(bad_request("order_no 和 payable_ids 须且只能提供一个")),
     };
-    let mut ids = match (&order_no, named_ids) {
-        (Some(o), _) => state
+    let (order_no, mut ids) = match (order_no, named_ids) {
+        (Some(o), _) => match state
             .storage
-            .order_payables(&channel.channel_id, o)
+            .order_payables(&channel.channel_id, &o)
             .await?
-            .unwrap_or_default(),
-        (None, Some(ids)) => ids,
-        (None, None) => Vec::new(),
+        {
+            Some(ids) => (Some(o), ids),
+            // An order this channel never opened (a mistyped number, another channel's): the
+            // money is held all the same and owed back whole, with no order to point at.
+            None => (None, Vec::new()),
+        },
+        (None, Some(ids)) => (None, ids),
+        (None, None) => (None, Vec::new()),
     };
     ids.sort();
     let views = state.storage.payables_by_id(&ids).await?;
