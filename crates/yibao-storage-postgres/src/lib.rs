@@ -286,7 +286,7 @@ impl PostgresStorage {
         MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| StorageError::Other(format!("migration failed: {e}")))?;
+            .map_err(|e| StorageError::Other(format!("数据库迁移失败（migration failed）：{e}")))?;
         self.distribute().await?;
         Ok(())
     }

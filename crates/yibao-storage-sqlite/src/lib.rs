@@ -40,6 +40,11 @@ pub struct SqliteStorage {
     wal_bound_bytes: u64,
 }
 
+/// How many times a migration that failed while another process migrated the same file is tried
+/// again, and the pause before each (together 10 seconds, far longer than all migrations take).
+pub const MIGRATION_RACE_RETRIES: u32 = 50;
+pub const MIGRATION_RACE_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
 impl SqliteStorage {
     /// Opens (creating when missing) and runs the embedded migrations. `url` is `sqlite://PATH`, or
     /// `sqlite::memory:` for a private in-memory database on one connection.
@@ -150,11 +155,31 @@ impl SqliteStorage {
         Ok(done)
     }
 
+    ///
+    /// Another process may be migrating the same file at the same moment (a demo and an
+    /// operator's command, two servers started together on a new file): SQLite has no migration
+    /// lock as PostgreSQL's advisory lock, so a migration that fails while applying is tried again
+    /// on what is applied by then, for up to [`MIGRATION_RACE_RETRIES`] times
+    /// [`MIGRATION_RACE_PAUSE`]. A migration that fails for itself still fails, after that.
     pub async fn migrate(&self) -> Result<(), StorageError> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| StorageError::Other(format!("migration failed: {e}")))
+        let mut tries = 0;
+        loop {
+            match MIGRATOR.run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(
+                    sqlx::migrate::MigrateError::Execute(_)
+                    | sqlx::migrate::MigrateError::ExecuteMigration(..),
+                ) if tries < MIGRATION_RACE_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(MIGRATION_RACE_PAUSE).await;
+                }
+                Err(e) => {
+                    return Err(StorageError::Other(format!(
+                        "数据库迁移失败（migration failed）：{e}"
+                    )))
+                }
+            }
+        }
     }
 
     /// The pool, for tests that check constraints below the trait.

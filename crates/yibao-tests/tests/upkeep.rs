@@ -257,3 +257,27 @@ async fn a_failure_names_its_backend_and_its_database_is_dropped_all_the_same() 
         assert_eq!(left, 0, "{database} dropped");
     }
 }
+
+/// Two processes opening the same new SQLite file at once (a demo and an operator's command, two
+/// servers started together) both migrate it: SQLite has no migration lock as PostgreSQL's
+/// advisory lock, so the one that loses a race retries on what the other applied instead of
+/// failing with a duplicate column.
+#[tokio::test]
+async fn two_opening_one_new_sqlite_file_at_once_both_get_it_migrated() {
+    for round in 0..4 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("race.db").display());
+        let opens: Vec<_> = (0..3)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(
+                    async move { yibao_storage_sqlite::SqliteStorage::connect(&url).await },
+                )
+            })
+            .collect();
+        for open in opens {
+            let opened = open.await.unwrap();
+            assert!(opened.is_ok(), "round {round}: {:?}", opened.err());
+        }
+    }
+}
