@@ -185,7 +185,7 @@ pub async fn assess_command(
     );
     if report.repriced > 0 {
         println!(
-            "征缴期已结束：{} 条未缴费的应缴费信息已按逾期缴费金额重新核定",
+            "缴费期（含延长期）已结束：{} 条未缴费的应缴费信息已按逾期缴费金额重新核定",
             report.repriced
         );
     }
