@@ -126,6 +126,11 @@ test('a lapsed resident buys back gap years on 我的, on a phone', async ({ bro
     await expect(page.getByRole('checkbox', { name: /补缴2025年度 海口市/ })).toBeChecked();
     await shot(page, '101-rules-citizen-buy-back-created');
     await accessible(page);
+    // The same page on an office screen.
+    await page.setViewportSize({ width: 1366, height: 768 });
+    await page.locator('form.buy-back, .card.payable').first().scrollIntoViewIfNeeded();
+    await shot(page, '101b-rules-citizen-buy-back-office');
+    await page.setViewportSize({ width: 375, height: 667 });
     // Paid together with the year's contribution, at the site's cashier: a receipt each.
     await page.getByRole('button', { name: '缴纳选中的费用' }).click();
     await expect(page.getByRole('heading', { name: '模拟收银台' })).toBeVisible();

@@ -273,10 +273,20 @@ where
             .map(|(old, new)| (new, Some(old.as_str())))
             .collect();
         if !kept.is_empty() {
+            let expected = u64::try_from(kept.len()).unwrap_or(u64::MAX);
             let (sql, args) = payables_insert::<S>(kept.into_iter())?;
-            sqlx::query_with(&sql, Self::arguments(args))
+            let inserted = sqlx::query_with(&sql, Self::arguments(args))
                 .execute(&mut *tx)
                 .await?;
+            // The insert skips a row the unique index of current payables refuses; one skipped
+            // here would leave its person with no current payable, so nothing is kept (the
+            // transaction is dropped, rolled back) rather than that.
+            if Self::rows_affected(&inserted) != expected {
+                return Err(StorageError::Other(format!(
+                    "{} of {expected} replacement payables inserted",
+                    Self::rows_affected(&inserted)
+                )));
+            }
         }
         tx.commit().await?;
         Ok(u64::try_from(moved.len()).unwrap_or(u64::MAX))
