@@ -40,8 +40,9 @@ pub struct SqliteStorage {
     wal_bound_bytes: u64,
 }
 
-/// How many times a migration that failed while another process migrated the same file is tried
-/// again, and the pause before each (together 10 seconds, far longer than all migrations take).
+/// How many times an open that found the file locked, or a migration that failed, while another
+/// process opened or migrated the same file is tried again, and the pause before each (together
+/// 10 seconds, far longer than all migrations take).
 pub const MIGRATION_RACE_RETRIES: u32 = 50;
 pub const MIGRATION_RACE_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -73,15 +74,26 @@ impl SqliteStorage {
             } else {
                 SqliteJournalMode::Wal
             });
-        let pool = SqlitePoolOptions::new()
+        let pool_options = SqlitePoolOptions::new()
             .max_connections(if in_memory { 1 } else { MAX_CONNECTIONS })
             .acquire_timeout(ACQUIRE_TIMEOUT)
             // No ping before each use (a round trip through the connection's worker thread):
             // sqlx pings every connection as it is released and drops the broken ones.
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(|e| StorageError::Unavailable(diagnose_open(&path, &e)))?;
+            .test_before_acquire(false);
+        // Switching a new file to WAL takes it whole for a moment, and SQLite answers another
+        // process opening it then "database is locked" without waiting (its busy timeout does not
+        // cover that switch): such an open is tried again, as a migration race is.
+        let mut tries = 0;
+        let pool = loop {
+            match pool_options.clone().connect_with(options.clone()).await {
+                Ok(pool) => break pool,
+                Err(e) if is_busy(&e) && tries < MIGRATION_RACE_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(MIGRATION_RACE_PAUSE).await;
+                }
+                Err(e) => return Err(StorageError::Unavailable(diagnose_open(&path, &e))),
+            }
+        };
         let storage = SqliteStorage {
             reads: yibao_storage::read_routing::ReadPools::primary_only(pool.clone()),
             channel_cache: Default::default(),
@@ -191,6 +203,17 @@ impl SqliteStorage {
     pub fn migrator() -> &'static sqlx::migrate::Migrator {
         &MIGRATOR
     }
+}
+
+/// Whether SQLite answered "database is busy" or "locked" (primary codes 5 and 6, whatever the
+/// extended code): another connection holds the file for a moment.
+fn is_busy(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = error else {
+        return false;
+    };
+    db.code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 /// Why the database file could not be opened, in Chinese, naming the file (SQLite only says
