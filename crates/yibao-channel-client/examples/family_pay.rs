@@ -41,6 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let found = client
         .search(&SearchRequest {
             id_number: env("YIBAO_ID_NUMBER"),
+            insured_number: None,
             name: None,
             region: None,
             fee_year: None,

@@ -14,6 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = ChannelClient::new(base, channel.clone(), secret.as_bytes().to_vec())?;
     let request = SearchRequest {
         id_number: id_number.clone(),
+        insured_number: None,
         name: rest.first().cloned(),
         region: None,
         fee_year: None,

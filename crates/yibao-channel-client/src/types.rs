@@ -120,7 +120,12 @@ pub struct Ack {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchRequest {
     /// 18-character resident ID, 15-digit legacy number, or 17 digits from a keypad without `X`.
+    /// Left empty (and not sent) when searching by `insured_number`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub id_number: String,
+    /// An addition to v1: the insured number (参保编号) instead of the ID number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insured_number: Option<String>,
     /// The name the agency holds on record (预留姓名); without it, names come back masked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -145,6 +150,9 @@ pub struct Insured {
     pub name_masked: String,
     /// `320602**********12`
     pub id_number_masked: String,
+    /// An addition to v1: the insured number (参保编号) in the region of the first payable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insured_number: Option<String>,
 }
 
 /// 应缴费信息: one amount a person owes for one insurance item, fee year and region.

@@ -43,6 +43,9 @@ pub struct LookupForm {
 pub struct PayableCard {
     pub fee_year: i32,
     pub region_name: String,
+    /// 参保编号 in the card's region: shown on 我的 only, to the signed-in resident (the
+    /// public look-up clears it).
+    pub insured_number: Option<String>,
     pub amount: String,
     pub components: Vec<(&'static str, String)>,
     /// `paid`, `unpaid`, `locked`, `exempt`: the badge's class.
@@ -154,10 +157,13 @@ pub async fn submit(
         return refusal;
     }
     match find(&state, &id, &page.name).await {
-        Ok(Some(found)) => {
+        Ok(Some(mut found)) => {
             // The answer shows them masked; the form does not repeat them in full.
             page.id_number.clear();
             page.name.clear();
+            for card in &mut found.payables {
+                card.insured_number = None;
+            }
             page.found = Some(found);
         }
         Ok(None) => page.not_found = true,
@@ -373,6 +379,7 @@ fn card(
     PayableCard {
         fee_year: i32::from(v.payable.fee_year.get()),
         region_name: v.region_name.clone(),
+        insured_number: v.insured_number.clone(),
         amount: yuan(v.payable.amount_fen.as_fen()),
         components,
         status,

@@ -13,6 +13,7 @@ pub mod enrolment_decision;
 pub mod family_account;
 pub mod fee;
 pub mod id_number;
+pub mod insured_number;
 pub mod lifecycle;
 pub mod money;
 pub mod payment_report;
@@ -48,6 +49,7 @@ pub use fee::{
     FeePolicyError, FeePolicyInput, FeeYear, FeeYearError, InsuranceItem,
 };
 pub use id_number::{IdNumber, IdNumberError, InputKind, ParsedIdNumber, Sex};
+pub use insured_number::{InsuredNumber, InsuredNumberError};
 pub use lifecycle::{
     AgreementStatus, ApplicationStatus, DebitRunStatus, EnrolmentStatus, IllegalTransition,
     Lifecycle, OrderEvent, OrderStatus, PayableEvent, PayableStatus, PaymentEvent, PaymentStatus,

@@ -852,6 +852,7 @@ impl Worker {
         let client = &shared.clients[self.channel()];
         let request = SearchRequest {
             id_number: t.id_number.clone(),
+            insured_number: None,
             name: Some(t.name.clone()),
             region: None,
             fee_year: None,

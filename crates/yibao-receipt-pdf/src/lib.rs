@@ -24,6 +24,7 @@
 //!     issued_on: chrono::NaiveDate::from_ymd_opt(2025, 1, 15).ok_or("date")?,
 //!     payer_name: "张*",
 //!     payer_id_masked: "320602**********12",
+//!     insured_number: Some("3206000000000011"),
 //!     item_name: "城乡居民基本医疗保险",
 //!     fee_year: 2025,
 //!     components: &[("基本医疗保险", 38000), ("大病保险", 5000)],
@@ -79,6 +80,8 @@ pub struct ReceiptPdf<'a> {
     pub payer_name: &'a str,
     /// 交款人证件号码, normally masked, e.g. `320602**********12`. 1 to 40 characters.
     pub payer_id_masked: &'a str,
+    /// 参保编号 (the insured number), printed first in 备注 when known: 16 ASCII digits or `X`.
+    pub insured_number: Option<&'a str>,
     /// 费种, e.g. `城乡居民基本医疗保险`. 1 to 40 characters.
     pub item_name: &'a str,
     /// 缴费年度 (费款所属期), 1990 to 2199.
@@ -294,6 +297,11 @@ impl ReceiptPdf<'_> {
         )?;
         check_text("交款人", self.payer_name, 1, 40)?;
         check_text("交款人证件号码", self.payer_id_masked, 1, 40)?;
+        if let Some(number) = self.insured_number {
+            check_code("参保编号", number, 16, "数字或X", |b| {
+                b.is_ascii_digit() || *b == b'X'
+            })?;
+        }
         check_text("费种", self.item_name, 1, 40)?;
         if !(1990..=2199).contains(&self.fee_year) {
             return Err(invalid(
@@ -357,6 +365,7 @@ mod tests {
             issued_on: chrono::NaiveDate::from_ymd_opt(2025, 1, 15).unwrap(),
             payer_name: "张*",
             payer_id_masked: "320602**********12",
+            insured_number: Some("3206000000000011"),
             item_name: "城乡居民基本医疗保险",
             fee_year: 2025,
             components: &[("基本医疗保险", 38000), ("大病保险", 5000)],

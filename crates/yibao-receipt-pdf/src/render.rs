@@ -602,7 +602,14 @@ fn draw_receipt(page: &mut Page<'_>, r: &ReceiptPdf<'_>) -> Result<(), ReceiptPd
         Align::Center,
         None,
     )?;
-    let mut remark = format!("参保地：{}　　缴费年度：{}年", r.region_name, r.fee_year);
+    let mut remark = match r.insured_number {
+        Some(number) => format!("参保编号：{number}　　"),
+        None => String::new(),
+    };
+    remark.push_str(&format!(
+        "参保地：{}　　缴费年度：{}年",
+        r.region_name, r.fee_year
+    ));
     if let Some(from) = r.cover_from {
         remark.push_str(&format!("　　待遇享受：自{}起", from.format("%Y-%m-%d")));
     }

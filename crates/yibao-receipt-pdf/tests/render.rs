@@ -74,6 +74,7 @@ fn receipt(voided: bool) -> ReceiptPdf<'static> {
         issued_on: NaiveDate::from_ymd_opt(2025, 1, 15).expect("date"),
         payer_name: "张*华",
         payer_id_masked: "320602**********12",
+        insured_number: Some("3206000000000011"),
         item_name: "城乡居民基本医疗保险",
         fee_year: 2025,
         components: &[("基本医疗保险", 38000), ("大病保险", 5000)],

@@ -19,6 +19,9 @@ pub enum ErrorCode {
     InvalidFeeYear,
     InvalidCalendar,
     InvalidPerson,
+    /// An insured number (参保编号) that is not 16 characters, names no region, or whose check
+    /// character is wrong.
+    InvalidInsuredNumber,
     BadRosterFile,
     BadRosterHeader,
     BadStatementFile,
@@ -71,7 +74,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 49] = [
+    pub const ALL: [ErrorCode; 50] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidIdNumber,
         ErrorCode::InvalidName,
@@ -80,6 +83,7 @@ impl ErrorCode {
         ErrorCode::InvalidFeeYear,
         ErrorCode::InvalidCalendar,
         ErrorCode::InvalidPerson,
+        ErrorCode::InvalidInsuredNumber,
         ErrorCode::BadRosterFile,
         ErrorCode::BadRosterHeader,
         ErrorCode::BadStatementFile,
@@ -133,6 +137,7 @@ impl ErrorCode {
             ErrorCode::InvalidFeeYear => FeeYearError::CODE,
             ErrorCode::InvalidCalendar => CalendarError::CODE,
             ErrorCode::InvalidPerson => "INVALID_PERSON",
+            ErrorCode::InvalidInsuredNumber => yibao_domain::InsuredNumberError::CODE,
             ErrorCode::BadRosterFile => "BAD_ROSTER_FILE",
             ErrorCode::BadRosterHeader => "BAD_ROSTER_HEADER",
             ErrorCode::BadStatementFile => "BAD_STATEMENT_FILE",
@@ -188,6 +193,7 @@ impl ErrorCode {
             ErrorCode::InvalidFeeYear => "缴费年度不正确，请核对后重新输入",
             ErrorCode::InvalidCalendar => "工作日历配置不正确",
             ErrorCode::InvalidPerson => "人员信息不正确，请核对后重新填写",
+            ErrorCode::InvalidInsuredNumber => "参保编号不正确，请核对后重新输入",
             ErrorCode::BadRosterFile => "花名册文件无法读取，请检查文件格式",
             ErrorCode::BadRosterHeader => "花名册第一行列名不正确，请下载模板对照",
             ErrorCode::BadStatementFile => "对账单文件无法读取，请检查格式后重新上传",
@@ -294,6 +300,7 @@ domain_error!(IdNumberError => ErrorCode::InvalidIdNumber);
 domain_error!(PersonNameError => ErrorCode::InvalidName);
 domain_error!(MoneyError => ErrorCode::InvalidAmount);
 domain_error!(RegionCodeError => ErrorCode::InvalidRegion);
+domain_error!(yibao_domain::InsuredNumberError => ErrorCode::InvalidInsuredNumber);
 domain_error!(FeeYearError => ErrorCode::InvalidFeeYear);
 domain_error!(CalendarError => ErrorCode::InvalidCalendar);
 domain_error!(yibao_domain::EnrolmentFieldError => ErrorCode::InvalidPerson);

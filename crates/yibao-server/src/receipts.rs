@@ -201,6 +201,7 @@ pub fn render_pdf(
         issued_on: receipt.issued_on,
         payer_name: &name,
         payer_id_masked: &id,
+        insured_number: receipt.insured_number.as_deref(),
         item_name: &item_name,
         fee_year: receipt.fee_year.get(),
         components: &parts,

@@ -84,6 +84,7 @@ pub const PLACEMENT: &[(&str, Placement)] = &[
     ("enrolment_claims", by_id_number("person_directory")),
     // Everything of a region, colocated: a region's statements run on one shard.
     ("persons", by_region("none")),
+    ("insured_number_counters", by_region("persons")),
     ("person_history", by_region("persons")),
     ("enrolments", by_region("persons")),
     ("payables", by_region("persons")),
@@ -606,6 +607,7 @@ impl Dialect for PostgresStorage {
                     subsidy.as_deref(),
                     Some(&version),
                     Some(&source.actor),
+                    p.insured_number.as_deref(),
                 ],
             );
             csv_row(
@@ -641,7 +643,7 @@ impl Dialect for PostgresStorage {
             (
                 "COPY persons (region_code, id_number, name, household, permit_since, school, phone, station_code, \
                  employee_insured, relief_kind, certificate_name, certificate_number, certificate_valid_until, \
-                 subsidy_fen, version, updated_by) FROM STDIN WITH (FORMAT csv)",
+                 subsidy_fen, version, updated_by, insured_number) FROM STDIN WITH (FORMAT csv)",
                 persons,
             ),
             (

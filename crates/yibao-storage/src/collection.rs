@@ -113,6 +113,8 @@ pub struct PayableView {
     pub payable: crate::records::PayableRecord,
     pub name: String,
     pub region_name: String,
+    /// The holder's insured number (参保编号) in the payable's region.
+    pub insured_number: Option<String>,
 }
 
 /// An order's stored form.
@@ -348,6 +350,9 @@ pub struct ReceiptRecord {
     pub cover_code: Option<String>,
     /// The gap year a back-payment (补缴修复) bought back; `None` on a year's contribution.
     pub buys_back_year: Option<i32>,
+    /// The payer's insured number (参保编号) in the receipt's region, read with the receipt.
+    #[sqlx(default)]
+    pub insured_number: Option<String>,
 }
 
 impl ReceiptRecord {

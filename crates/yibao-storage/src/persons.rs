@@ -52,6 +52,17 @@ pub trait PersonStore: Send + Sync {
         region: RegionCode,
         id_number: &IdNumber,
     ) -> Result<Vec<HistoryEntry>, StorageError>;
+    /// A person's insured number (参保编号) in `region`; `None` when they are not on record there.
+    async fn insured_number(
+        &self,
+        region: RegionCode,
+        id_number: &IdNumber,
+    ) -> Result<Option<yibao_domain::InsuredNumber>, StorageError>;
+    /// Who holds an insured number, in the region its first six digits name.
+    async fn person_by_insured_number(
+        &self,
+        number: &yibao_domain::InsuredNumber,
+    ) -> Result<Option<IdNumber>, StorageError>;
     async fn get_enrolment(
         &self,
         region: RegionCode,
@@ -149,7 +160,7 @@ where
         let mut q = Statement::<S::DB>::new(
                     "SELECT region_code, id_number, name, household, permit_since, school, phone, station_code, \
                      employee_insured, relief_kind, certificate_name, certificate_number, certificate_valid_until, \
-                     subsidy_fen, version FROM persons WHERE id_number",
+                     subsidy_fen, version, insured_number FROM persons WHERE id_number",
                 );
         Self::push_id_list(&mut q, &ids);
         let (sql, args) = q.into_parts()?;
@@ -159,6 +170,10 @@ where
         {
             let columns = (person_columns_from_row)(&r)?;
             let version: i64 = r.try_get("version")?;
+            let key = (columns.region_code.clone(), columns.id_number.clone());
+            if let Some(number) = r.try_get::<Option<String>, _>("insured_number")? {
+                existing.insured_numbers.insert(key, number);
+            }
             existing.persons.insert(
                 (columns.region_code.clone(), columns.id_number.clone()),
                 (columns, version),
@@ -204,7 +219,26 @@ where
             }
         }
 
-        let planned = crate::upsert_plan::plan_upserts(batch, &existing, may_change)?;
+        let mut planned = crate::upsert_plan::plan_upserts(batch, &existing, may_change)?;
+        // Insured numbers first: the region's counter is the first row this transaction locks,
+        // so that two batches of one region wait for each other there and never deadlock.
+        let mut wanted: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, p) in planned.iter().enumerate() {
+            if p.insured_number.is_none()
+                && matches!(p.change, PersonChange::Created | PersonChange::Updated)
+            {
+                match wanted.iter_mut().find(|(r, _)| *r == p.columns.region_code) {
+                    Some((_, rows)) => rows.push(i),
+                    None => wanted.push((p.columns.region_code.clone(), vec![i])),
+                }
+            }
+        }
+        for (region, rows) in wanted {
+            let numbers = issue_insured_numbers::<S>(&mut tx, &region, rows.len()).await?;
+            for (i, number) in rows.into_iter().zip(numbers) {
+                planned[i].insured_number = Some(number);
+            }
+        }
         let changed: Vec<&crate::upsert_plan::PlannedRow> = planned
             .iter()
             .filter(|p| matches!(p.change, PersonChange::Created | PersonChange::Updated))
@@ -296,7 +330,7 @@ where
             let mut q = Statement::<S::DB>::new(
                         "INSERT INTO persons (region_code, id_number, name, household, permit_since, school, phone, \
                          station_code, employee_insured, relief_kind, certificate_name, certificate_number, \
-                         certificate_valid_until, subsidy_fen, version, updated_by) ",
+                         certificate_valid_until, subsidy_fen, version, updated_by, insured_number) ",
                     );
             q.push_values(changed.iter(), |row, p| {
                 let c = &p.columns;
@@ -315,7 +349,8 @@ where
                     .push_bind(c.certificate_valid_until)
                     .push_bind(c.subsidy_fen)
                     .push_bind(p.version)
-                    .push_bind(source.actor.clone());
+                    .push_bind(source.actor.clone())
+                    .push_bind(p.insured_number.clone());
             });
             q.push(" ");
             q.push(crate::upsert_plan::PERSONS_UPSERT_CONFLICT);
@@ -380,6 +415,39 @@ where
                 enrolment: p.outcome,
             })
             .collect())
+    }
+
+    async fn insured_number(
+        &self,
+        region: RegionCode,
+        id_number: &IdNumber,
+    ) -> Result<Option<yibao_domain::InsuredNumber>, StorageError> {
+        let number: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT insured_number FROM persons WHERE region_code = $1 AND id_number = $2",
+        )
+        .bind(region.as_str())
+        .bind(id_number.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        number
+            .flatten()
+            .map(|n| yibao_domain::InsuredNumber::parse(&n).map_err(StorageError::corrupt))
+            .transpose()
+    }
+
+    async fn person_by_insured_number(
+        &self,
+        number: &yibao_domain::InsuredNumber,
+    ) -> Result<Option<IdNumber>, StorageError> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT id_number FROM persons WHERE region_code = $1 AND insured_number = $2",
+        )
+        .bind(number.region().as_str())
+        .bind(number.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        id.map(|id| IdNumber::try_from(id).map_err(StorageError::corrupt))
+            .transpose()
     }
 
     async fn get_person(
@@ -495,13 +563,22 @@ where
         }
         // The record in the new region (a later version than any it had there), its history
         // copied over, and an entry for the move.
-        let there: Option<i64> = sqlx::query_scalar(
-            "SELECT version FROM persons WHERE region_code = $1 AND id_number = $2",
+        let there: Option<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT version, insured_number FROM persons WHERE region_code = $1 AND id_number = $2",
         )
         .bind(new)
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
+        // The person keeps the number they had in the new region, or gets one of it.
+        let insured_number = match there.as_ref().and_then(|(_, n)| n.clone()) {
+            Some(number) => number,
+            None => issue_insured_numbers::<S>(&mut tx, new, 1)
+                .await?
+                .pop()
+                .ok_or_else(|| crate::StorageError::Other("no insured number issued".into()))?,
+        };
+        let there = there.map(|(version, _)| version);
         let top: Option<i64> = sqlx::query_scalar(
                     "SELECT CAST(MAX(version) AS BIGINT) FROM person_history WHERE region_code = $1 AND id_number = $2",
                 )
@@ -515,8 +592,8 @@ where
         sqlx::query(&format!(
                     "INSERT INTO persons (region_code, id_number, name, household, permit_since, school, phone, \
                      station_code, employee_insured, relief_kind, certificate_name, certificate_number, \
-                     certificate_valid_until, subsidy_fen, version, updated_by) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) {}",
+                     certificate_valid_until, subsidy_fen, version, updated_by, insured_number) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) {}",
                     crate::upsert_plan::PERSONS_UPSERT_CONFLICT
                 ),
                 )
@@ -536,6 +613,7 @@ where
                 .bind(c.subsidy_fen)
                 .bind(version)
                 .bind(&source.actor)
+                .bind(&insured_number)
                 .execute(&mut *tx)
                 .await?;
         // The history after the record: SQLite's history rows point at their person.
@@ -721,4 +799,43 @@ where
             .map(|r| record::<crate::records::StandingColumns, _>(r)?.try_into())
             .collect()
     }
+}
+
+/// Issues `count` insured numbers (参保编号) of `region`, in order, by moving the region's counter
+/// in one statement (the counter row stays locked until the transaction ends: numbers are issued
+/// in commit order, and one a rolled-back batch took is skipped, never given twice).
+pub(crate) async fn issue_insured_numbers<S>(
+    tx: &mut sqlx::Transaction<'static, S::DB>,
+    region: &str,
+    count: usize,
+) -> Result<Vec<String>, crate::StorageError>
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> &'q str: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    usize: ColumnIndex<<S::DB as Database>::Row>,
+{
+    let region_code =
+        yibao_domain::RegionCode::parse(region).map_err(crate::StorageError::corrupt)?;
+    let wanted = i64::try_from(count).map_err(crate::StorageError::corrupt)?;
+    let last: i64 = sqlx::query_scalar(
+        "INSERT INTO insured_number_counters (region_code, last_issued) VALUES ($1, $2) \
+         ON CONFLICT (region_code) DO UPDATE SET last_issued = insured_number_counters.last_issued + excluded.last_issued \
+         RETURNING last_issued",
+    )
+    .bind(region)
+    .bind(wanted)
+    .fetch_one(&mut **tx)
+    .await?;
+    let first = last - wanted + 1;
+    (first..=last)
+        .map(|serial| {
+            let serial = u64::try_from(serial).map_err(crate::StorageError::corrupt)?;
+            yibao_domain::InsuredNumber::issue(region_code, serial)
+                .map(|n| n.to_string())
+                .map_err(|e| crate::StorageError::Other(e.to_string()))
+        })
+        .collect()
 }

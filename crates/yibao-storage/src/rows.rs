@@ -98,7 +98,7 @@ pub const PAYABLE_VIEW_SELECT: &str = "SELECT y.payable_id, y.region_code, g.nam
      CAST(y.fee_year AS INTEGER) AS fee_year, y.id_number, p.name, y.category, y.amount_fen, \
      y.basic_fen, y.critical_illness_fen, y.long_term_care_fen, y.policy_amount_fen, \
      y.relief_kind, y.status, y.payable_from, y.supersedes, y.inputs, y.locked_by, y.locked_until, \
-     CAST(y.buys_back_year AS INTEGER) AS buys_back_year \
+     CAST(y.buys_back_year AS INTEGER) AS buys_back_year, p.insured_number \
      FROM payables y \
      JOIN persons p ON p.region_code = y.region_code AND p.id_number = y.id_number \
      JOIN pooling_regions g ON g.region_code = y.region_code ";
@@ -107,7 +107,9 @@ pub const PAYABLE_VIEW_SELECT: &str = "SELECT y.payable_id, y.region_code, g.nam
 pub const RECEIPT_SELECT: &str = "SELECT receipt_code, receipt_number, check_code, region_code, \
      payable_id, payment_no, id_number, payer_name, CAST(fee_year AS INTEGER) AS fee_year, \
      amount_fen, components, issued_on, issuer, status, cover_starts_on, cover_code, \
-     CAST(buys_back_year AS INTEGER) AS buys_back_year FROM receipts ";
+     CAST(buys_back_year AS INTEGER) AS buys_back_year, \
+     (SELECT p.insured_number FROM persons p WHERE p.region_code = receipts.region_code \
+       AND p.id_number = receipts.id_number) AS insured_number FROM receipts ";
 
 /// The columns of a refund as a channel sees it ([`crate::collection::RefundState`]); a statement
 /// goes on with its `WHERE`.

@@ -23,6 +23,8 @@ use crate::StorageError;
 pub struct ExistingState {
     /// (region, id) → (columns, version).
     pub persons: HashMap<(String, String), (PersonColumns, i64)>,
+    /// (region, id) → the insured number (参保编号) stored.
+    pub insured_numbers: HashMap<(String, String), String>,
     /// (fee_year, id) → the person's enrolments that year, in any region.
     pub enrolments: HashMap<(i32, String), Vec<StoredEnrolment>>,
     /// (fee_year, id) of people with a current payable.
@@ -58,6 +60,9 @@ pub fn csv_row(out: &mut String, fields: &[Option<&str>]) {
 /// One row's planned writes.
 pub struct PlannedRow {
     pub columns: PersonColumns,
+    /// The insured number (参保编号): the stored one, or for a person new to the region the one
+    /// issued before writing ([`crate::records::PersonChange::Created`] rows get theirs then).
+    pub insured_number: Option<String>,
     pub change: PersonChange,
     pub version: i64,
     pub enrolment_write: Option<EnrolmentWrite>,
@@ -93,6 +98,7 @@ pub fn plan_upserts(
                 .map_err(StorageError::corrupt)?;
             if !may_change(region, station.as_ref()) {
                 planned.push(PlannedRow {
+                    insured_number: existing.insured_numbers.get(&key).cloned(),
                     columns,
                     change: PersonChange::OutOfScope,
                     version: *version,
@@ -123,6 +129,7 @@ pub fn plan_upserts(
             }
         };
         planned.push(PlannedRow {
+            insured_number: existing.insured_numbers.get(&key).cloned(),
             columns,
             change,
             version,

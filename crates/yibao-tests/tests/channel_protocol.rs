@@ -197,6 +197,7 @@ async fn world_with(db: &DbHandle, at: DateTime<Utc>, batched: bool) -> World {
 fn by_id(id: &str) -> SearchRequest {
     SearchRequest {
         id_number: id.to_owned(),
+        insured_number: None,
         name: None,
         region: None,
         fee_year: None,
@@ -208,6 +209,7 @@ async fn payable_of(w: &World, id: &str) -> (String, i64) {
         .bank
         .search(&SearchRequest {
             id_number: id.to_owned(),
+            insured_number: None,
             name: Some("张三丰".into()),
             region: None,
             fee_year: None,
@@ -247,6 +249,7 @@ async fn search_finds_masked_payables_and_refuses_what_it_should() {
             .bank
             .search(&SearchRequest {
                 id_number: id.clone(),
+                insured_number: None,
                 name: None,
                 region: None,
                 fee_year: Some(2021),
@@ -279,6 +282,7 @@ async fn search_finds_masked_payables_and_refuses_what_it_should() {
             .bank
             .search(&SearchRequest {
                 id_number: id.clone(),
+                insured_number: None,
                 name: Some("王五".into()),
                 region: None,
                 fee_year: None,
@@ -291,6 +295,7 @@ async fn search_finds_masked_payables_and_refuses_what_it_should() {
             .bank
             .search(&SearchRequest {
                 id_number: unknown,
+                insured_number: None,
                 name: None,
                 region: None,
                 fee_year: None,
@@ -307,6 +312,7 @@ async fn search_finds_masked_payables_and_refuses_what_it_should() {
             .bank
             .search(&SearchRequest {
                 id_number: "320602198001011".into(),
+                insured_number: None,
                 name: None,
                 region: None,
                 fee_year: None,
@@ -318,6 +324,7 @@ async fn search_finds_masked_payables_and_refuses_what_it_should() {
             .bank
             .search(&SearchRequest {
                 id_number: id.clone(),
+                insured_number: None,
                 name: None,
                 region: Some("460100".into()),
                 fee_year: None,
@@ -330,6 +337,7 @@ async fn search_finds_masked_payables_and_refuses_what_it_should() {
             .hainan
             .search(&SearchRequest {
                 id_number: id.clone(),
+                insured_number: None,
                 name: None,
                 region: None,
                 fee_year: None,
@@ -342,6 +350,7 @@ async fn search_finds_masked_payables_and_refuses_what_it_should() {
             .bank
             .search(&SearchRequest {
                 id_number: w.exempt.clone(),
+                insured_number: None,
                 name: None,
                 region: None,
                 fee_year: None,
@@ -575,6 +584,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             .bank
             .search(&SearchRequest {
                 id_number: w.exempt.clone(),
+                insured_number: None,
                 name: None,
                 region: None,
                 fee_year: None,
@@ -842,7 +852,7 @@ async fn reversals_undo_payments_void_receipts_and_may_come_first() {
         w.bank.reverse_payment("T-R", "柜面撤销").await.unwrap();
         w.bank.reverse_payment("T-R", "柜面撤销").await.unwrap();
         assert_eq!(w.bank.payment_status("T-R").await.unwrap().status.as_str(), "reversed");
-        let search = w.bank.search(&SearchRequest { id_number: w.adults[0].clone(), name: None, region: None, fee_year: None }).await.unwrap();
+        let search = w.bank.search(&SearchRequest { id_number: w.adults[0].clone(), insured_number: None, name: None, region: None, fee_year: None }).await.unwrap();
         assert_eq!(search.payables[0].status.as_str(), "unpaid");
         let verify = w.bank.public_verify(&receipt.receipt_code, &receipt.receipt_number, &receipt.check_code).await.unwrap();
         assert_eq!(verify.status.as_str(), "voided");
@@ -1693,6 +1703,7 @@ async fn a_reversal_racing_its_payment_always_leaves_the_payable_unpaid() {
                 .bank
                 .search(&SearchRequest {
                     id_number: w.adults[round].clone(),
+                    insured_number: None,
                     name: None,
                     region: None,
                     fee_year: None,
@@ -2102,6 +2113,7 @@ async fn a_receipt_for_a_name_with_a_rare_character_prints_from_the_fallback_fon
             .bank
             .search(&SearchRequest {
                 id_number: id.clone(),
+                insured_number: None,
                 name: Some("𪚥明华".into()),
                 region: None,
                 fee_year: None,

@@ -98,6 +98,7 @@ async fn pay(w: &World, txn: &str) -> yibao_channel_client::types::ReceiptRef {
         .wechat
         .search(&SearchRequest {
             id_number: w.resident.0.clone(),
+            insured_number: None,
             name: Some(w.resident.1.clone()),
             region: None,
             fee_year: Some(2027),

@@ -103,6 +103,7 @@ async fn pay_and_owe(w: &World) -> (String, String) {
     let found = bank
         .search(&SearchRequest {
             id_number: w.person.0.clone(),
+            insured_number: None,
             name: Some(w.person.1.clone()),
             region: None,
             fee_year: None,

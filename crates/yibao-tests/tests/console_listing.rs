@@ -65,6 +65,7 @@ async fn world(storage: Arc<dyn Storage>) -> World {
     let found = bank
         .search(&SearchRequest {
             id_number: payer.0.clone(),
+            insured_number: None,
             name: Some(payer.1.clone()),
             region: None,
             fee_year: None,

@@ -68,6 +68,7 @@ async fn payable_of(client: &ChannelClient, id: &str) -> (String, i64) {
     let found = client
         .search(&SearchRequest {
             id_number: id.to_owned(),
+            insured_number: None,
             name: None,
             region: None,
             fee_year: Some(2027),
@@ -219,6 +220,7 @@ async fn a_family_account_pays_a_bound_relative_and_is_refused_otherwise() {
         let found = client
             .search(&SearchRequest {
                 id_number: mother.clone(),
+                insured_number: None,
                 name: None,
                 region: None,
                 fee_year: Some(2027),

@@ -255,6 +255,7 @@ impl World {
         self.bank
             .search(&SearchRequest {
                 id_number: id_number.to_owned(),
+                insured_number: None,
                 name: Some(name.to_owned()),
                 region: None,
                 fee_year: None,

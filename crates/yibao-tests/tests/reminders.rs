@@ -57,6 +57,7 @@ async fn pay(db: &DbHandle, id: &str, txn: &str, day: NaiveDate) {
     let found = client
         .search(&SearchRequest {
             id_number: id.to_owned(),
+            insured_number: None,
             name: None,
             region: None,
             fee_year: Some(2027),

@@ -201,6 +201,7 @@ async fn lists_read_the_replica_while_the_channel_and_a_writing_browser_read_the
     replica_sql(&replica_url, "SELECT pg_wal_replay_pause()").await;
     let request = SearchRequest {
         id_number: adults[0].clone(),
+        insured_number: None,
         name: Some("张三丰".into()),
         region: None,
         fee_year: None,

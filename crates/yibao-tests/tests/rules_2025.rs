@@ -56,6 +56,7 @@ async fn server_on(db: &DbHandle, day: NaiveDate) -> (TestServer, ChannelClient)
 fn search_2027(id: &str) -> SearchRequest {
     SearchRequest {
         id_number: id.to_owned(),
+        insured_number: None,
         name: None,
         region: None,
         fee_year: Some(2027),

@@ -134,6 +134,7 @@ async fn payable_of(w: &World, id: &str) -> String {
         .wechat
         .search(&SearchRequest {
             id_number: id.to_owned(),
+            insured_number: None,
             name: Some("王五".into()),
             region: None,
             fee_year: None,

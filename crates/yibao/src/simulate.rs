@@ -155,6 +155,7 @@ async fn one_operation(
     let found = client
         .search(&SearchRequest {
             id_number: id.clone(),
+            insured_number: None,
             name: Some(name.clone()),
             region: None,
             fee_year: None,

@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use yibao_domain::settlement::RefundReason;
-use yibao_domain::{FeeYear, Household, IdNumber, PayableStatus, Person, PersonName, RegionCode};
+use yibao_domain::{
+    FeeYear, Household, IdNumber, InsuredNumber, PayableStatus, Person, PersonName, RegionCode,
+};
 use yibao_server::admin::persons::person_or_problems;
 use yibao_server::admin::persons::PersonInput;
 use yibao_server::services::audit;
@@ -110,11 +112,34 @@ pub async fn search(
         return html(&page);
     }
     if q.chars().count() > 40 {
-        page.q_error = Some("请输入身份证号码或姓名（不超过40个字）".into());
+        page.q_error = Some("请输入身份证号码、参保编号或姓名（不超过40个字）".into());
         return render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let looks_like_number = q.chars().next().is_some_and(|c| c.is_ascii_digit());
-    if looks_like_number {
+    // Sixteen characters: an insured number (参保编号); ID numbers have 15, 17 or 18.
+    if looks_like_number && q.chars().count() == yibao_domain::insured_number::INSURED_NUMBER_LEN {
+        let number = match InsuredNumber::parse(&q) {
+            Ok(number) => number,
+            Err(e) => {
+                page.q_error = Some(e.to_string());
+                return render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+            }
+        };
+        if number.region() != region {
+            page.q_error = Some(format!(
+                "参保编号 {number} 是统筹区 {} 的编号，当前查找的是统筹区 {region}，请先选择该统筹区",
+                number.region()
+            ));
+            return render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        if let Some(id) = state.storage.person_by_insured_number(&number).await? {
+            if let Some((person, _)) = state.storage.get_person(region, &id).await? {
+                if user.staff.may_read(region, person.station.as_ref()).is_ok() {
+                    page.found.push(found_of(&user, &person));
+                }
+            }
+        }
+    } else if looks_like_number {
         match IdNumber::parse(&q, state.clock.today()) {
             Ok(parsed) => {
                 if let Some((person, _)) =
@@ -416,6 +441,8 @@ pub struct RecordPage {
     pub chrome: Chrome,
     pub region: String,
     pub id_number: String,
+    /// 参保编号; empty only for a record the page could not read it of.
+    pub insured_number: String,
     /// The ID number sealed for this page's forms and links.
     pub link: String,
     pub version: i64,
@@ -642,6 +669,10 @@ async fn record_page(
         ),
         region: region.to_string(),
         id_number: id.as_str().to_owned(),
+        insured_number: record
+            .insured_number
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
         link: user.person_ref(id.as_str()),
         version: record.version,
         fields: PersonFields::of(&record.person),

@@ -172,6 +172,8 @@ impl PersonView {
 
 #[derive(Serialize, ToSchema)]
 pub struct PersonDetail {
+    /// 参保编号: the insured number the person holds in the region.
+    insured_number: Option<String>,
     person: PersonView,
     /// This person's payables in every fee year, superseded ones included.
     payables: Vec<yibao_storage::PayableRecord>,
@@ -191,6 +193,7 @@ pub async fn get_person(
     let record = crate::services::persons::read_person(&state, &staff, region, &id).await?;
     Ok(Json(PersonDetail {
         person: PersonView::of(&record.person, record.version),
+        insured_number: record.insured_number.map(|n| n.to_string()),
         payables: record.payables,
     }))
 }

@@ -26,6 +26,13 @@ pub struct Insured {
     pub name_masked: String,
     /// `320602**********02`
     pub id_number_masked: String,
+    /// An addition to v1 (issue 17): the insured number (参保编号) the agency gave the person
+    /// in the region of the first payable listed, 16 characters, in full (it says nothing about
+    /// the person: a region code, a serial and a check character). A person who moved has one
+    /// per region: search with `region` to get that region's. A client that does not know it
+    /// ignores it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insured_number: Option<String>,
 }
 
 /// 应缴费信息: what one person owes for one item, fee year and region.
@@ -227,6 +234,10 @@ pub struct ReceiptAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payer_name: Option<String>,
     pub payer_id_number_masked: String,
+    /// An addition to v1 (issue 17): the payer's insured number (参保编号) in the receipt's
+    /// region, printed in 备注 on the PDF.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insured_number: Option<String>,
     /// `resident_medical`
     pub item: String,
     pub item_name: String,

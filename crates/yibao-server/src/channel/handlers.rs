@@ -72,30 +72,54 @@ fn components(p: &PayableRecord) -> Vec<Component> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct SearchRequest {
-    id_number: String,
+    /// The resident ID number; give this or `insured_number`.
+    id_number: Option<String>,
+    /// An addition to v1 (issue 17): the insured number (参保编号, 16 characters) instead of
+    /// the ID number, as a teller reads it off a receipt or a screen. Its first six digits name
+    /// the region searched.
+    insured_number: Option<String>,
     name: Option<String>,
     region: Option<String>,
     fee_year: Option<i64>,
 }
 
 /// § 1 Search payables.
-#[utoipa::path(post, path = "/channel/v1/payables/search", tag = "channel", summary = "查询应缴费信息", request_body = SearchRequest, description = "§1 Search payables by ID number (+ name). Signed per the channel protocol.",
-    responses((status = 200, description = "the person's current payables, paid ones too", body = SearchAnswer), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::ErrorBody), (status = 409, description = "`LOCKED`: held by an open order", body = crate::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_NAME` or another field refused", body = crate::ErrorBody)))]
+#[utoipa::path(post, path = "/channel/v1/payables/search", tag = "channel", summary = "查询应缴费信息", request_body = SearchRequest, description = "§1 Search payables by ID number (+ name), or by insured number (参保编号, an addition to v1). Signed per the channel protocol.",
+    responses((status = 200, description = "the person's current payables, paid ones too", body = SearchAnswer), (status = 400, description = "`INVALID_REQUEST`: neither or both of `id_number` and `insured_number`", body = crate::ErrorBody), (status = 404, description = "`NOT_FOUND`: no such person on record", body = crate::ErrorBody), (status = 409, description = "`LOCKED`: held by an open order", body = crate::ErrorBody), (status = 422, description = "`INVALID_ID_NUMBER`, `INVALID_INSURED_NUMBER`, `INVALID_NAME` or another field refused", body = crate::ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
     Extension(channel): Extension<ChannelContext>,
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<Json<SearchAnswer>, ServiceError> {
-    let id = IdNumber::parse(&req.id_number, state.clock.today())?.id_number;
-    let regions: Vec<String> = match &req.region {
-        Some(r) => {
-            let code = RegionCode::parse(r)?;
-            if !channel.allows(code.as_str()) {
+    let (id, regions) = match (&req.id_number, &req.insured_number) {
+        (Some(id), None) => (
+            IdNumber::parse(id, state.clock.today())?.id_number,
+            searched_regions(&channel, req.region.as_deref())?,
+        ),
+        (None, Some(number)) => {
+            let number = yibao_domain::InsuredNumber::parse(number)?;
+            let region = number.region();
+            if req
+                .region
+                .as_deref()
+                .is_some_and(|r| r.trim() != region.as_str())
+            {
+                return Err(not_found_person());
+            }
+            if !channel.allows(region.as_str()) {
                 return Err(ServiceError::of(ErrorCode::RegionNotAllowed));
             }
-            vec![code.to_string()]
+            let Some(id) = state.storage.person_by_insured_number(&number).await? else {
+                return Err(not_found_person());
+            };
+            (id, vec![region.to_string()])
         }
-        None => channel.regions.clone(),
+        _ => {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidRequest,
+                "请填写身份证号码（id_number）或参保编号（insured_number）二者之一",
+            ))
+        }
     };
     let fee_year = req
         .fee_year
@@ -115,6 +139,7 @@ pub async fn search(
     let insured = Insured {
         name_masked: masked_name(&first.name),
         id_number_masked: id.masked(),
+        insured_number: first.insured_number.clone(),
     };
     let policies = policies_for(&state, &views).await?;
     let now = state.clock.now().timestamp();
@@ -159,6 +184,24 @@ pub async fn search(
         })
         .collect();
     Ok(Json(SearchAnswer { insured, payables }))
+}
+
+/// The regions a search by ID number looks in: the one asked for, which the channel must serve,
+/// or all the channel serves.
+fn searched_regions(
+    channel: &ChannelContext,
+    region: Option<&str>,
+) -> Result<Vec<String>, ServiceError> {
+    Ok(match region {
+        Some(r) => {
+            let code = RegionCode::parse(r)?;
+            if !channel.allows(code.as_str()) {
+                return Err(ServiceError::of(ErrorCode::RegionNotAllowed));
+            }
+            vec![code.to_string()]
+        }
+        None => channel.regions.clone(),
+    })
 }
 
 /// § 2 Open an order.
@@ -517,6 +560,7 @@ fn channel_receipt_json(
         payer_name_masked: masked_name(&receipt.payer_name),
         payer_name: (payer == PayerName::Full).then(|| receipt.payer_name.clone()),
         payer_id_number_masked: receipt.id_number.masked(),
+        insured_number: receipt.insured_number.clone(),
         item: "resident_medical".to_owned(),
         item_name: yibao_domain::item_name_zh(receipt.bought_back_year()),
         fee_year: i32::from(receipt.fee_year.get()),

@@ -18,7 +18,9 @@ impl ErrorCode {
             | ErrorCode::InvalidRegion
             | ErrorCode::InvalidFeeYear
             | ErrorCode::InvalidCalendar => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::InvalidPerson => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidPerson | ErrorCode::InvalidInsuredNumber => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ErrorCode::BadRosterFile => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::BadRosterHeader => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::BadStatementFile => StatusCode::UNPROCESSABLE_ENTITY,

@@ -20,6 +20,8 @@ use crate::AppState;
 pub struct PersonRecord {
     pub person: Person,
     pub version: i64,
+    /// The insured number (参保编号) the person holds in the region.
+    pub insured_number: Option<yibao_domain::InsuredNumber>,
     pub payables: Vec<PayableRecord>,
 }
 
@@ -56,6 +58,7 @@ pub async fn read_person(
     id: &IdNumber,
 ) -> Result<PersonRecord, ServiceError> {
     let (person, version) = load_person(state, staff, region, id).await?;
+    let insured_number = state.storage.insured_number(region, id).await?;
     let payables: Vec<PayableRecord> = state
         .storage
         .payables_of_person(id)
@@ -75,6 +78,7 @@ pub async fn read_person(
     Ok(PersonRecord {
         person,
         version,
+        insured_number,
         payables,
     })
 }
