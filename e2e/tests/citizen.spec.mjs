@@ -71,6 +71,8 @@ test('a resident looks up, pays on the site, sees it paid and verifies the recei
   await lookUp(page, resident.id, resident.name);
   await expect(page.locator('#result')).toContainText('年度 城乡居民基本医疗保险');
   await expect(page.locator('#result')).not.toContainText(resident.id);
+  // The public look-up does not show the insured number (参保编号); 我的 does.
+  await expect(page.locator('.insured-number')).toHaveCount(0);
   await shot(page, '83-citizen-found');
   await fitsThePhone(page);
   await accessible(page);
@@ -230,6 +232,8 @@ test('a resident signs in with the code from the demo mailbox, adds two family m
   await page.getByRole('button', { name: '登录' }).click();
   await expect(page.getByRole('heading', { name: /您好/ })).toBeVisible();
   await expect(page.locator('main')).not.toContainText(me.id);
+  // Each card names the resident's insured number (参保编号) in its region.
+  await expect(page.locator('.insured-number').first()).toHaveText(/^[0-9]{15}[0-9X]$/);
   await shot(page, '93-citizen-account');
   await fitsThePhone(page);
   await accessible(page);

@@ -38,7 +38,7 @@ test('a station operator finds a person, reveals the entry and records an exempt
   await page.getByRole('link', { name: '参保人员' }).click();
   await shot(page, '20-persons-empty');
   await accessible(page);
-  await page.getByLabel('身份证号码或姓名').fill('张');
+  await page.getByLabel('身份证号码、参保编号或姓名').fill('张');
   await page.getByRole('button', { name: '查找' }).click();
   const rows = page.getByRole('table').locator('tbody tr');
   await expect(rows.first()).toContainText('ST-01');
@@ -51,8 +51,18 @@ test('a station operator finds a person, reveals the entry and records an exempt
   await shot(page, '22-persons-revealed');
   await rows.first().getByRole('link', { name: '查看档案' }).click();
   await expect(page.getByRole('heading', { name: '登记信息' })).toBeVisible();
+  // The record shows the insured number (参保编号), and the search finds the person by it.
+  const insured = (await page.locator('#insured-number').textContent()).trim();
+  expect(insured).toMatch(/^320600[0-9]{9}[0-9X]$/);
   await shot(page, '23-person-record');
   await accessible(page);
+  const record = page.url();
+  await page.getByRole('link', { name: '参保人员' }).click();
+  await page.getByLabel('身份证号码、参保编号或姓名').fill(insured);
+  await page.getByRole('button', { name: '查找' }).click();
+  await expect(page.getByRole('table').locator('tbody tr')).toHaveCount(1);
+  await shot(page, '23b-persons-by-insured-number');
+  await page.goto(record);
   // A bad date is shown beside its field; then the exemption is saved.
   await page.getByLabel('减免类别').selectOption('低保');
   await page.getByLabel('证件名称').fill('最低生活保障证');
@@ -76,7 +86,7 @@ test('on a phone the pages still work', async ({ browser }) => {
   await signIn(page, DEMO.station);
   await shot(page, '30-phone-dashboard');
   await page.getByRole('link', { name: '参保人员' }).click();
-  await page.getByLabel('身份证号码或姓名').fill('李');
+  await page.getByLabel('身份证号码、参保编号或姓名').fill('李');
   await page.getByRole('button', { name: '查找' }).click();
   await shot(page, '31-phone-persons');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -122,7 +122,7 @@ test('the administrator looks up a person\'s payments by a posted ID number', as
   await signIn(page, DEMO.admin);
   // An ID number to look up: revealed (audited) from a masked search result.
   await page.getByRole('link', { name: '参保人员' }).click();
-  await page.getByLabel('身份证号码或姓名').fill('张');
+  await page.getByLabel('身份证号码、参保编号或姓名').fill('张');
   await page.getByRole('button', { name: '查找' }).click();
   const first = page.getByRole('table').locator('tbody tr').first();
   await first.getByRole('button', { name: '显示完整信息' }).click();

@@ -12,7 +12,7 @@ test('a lapsed resident: history, wait and back-payment in the console', async (
   await signIn(page, DEMO.admin);
   await page.getByRole('link', { name: '参保人员' }).click();
   await page.getByLabel('统筹区', { exact: true }).selectOption('460100');
-  await page.getByLabel('身份证号码或姓名').fill(resident.id);
+  await page.getByLabel('身份证号码、参保编号或姓名').fill(resident.id);
   await page.getByRole('button', { name: '查找' }).click();
   await page.getByRole('table').locator('tbody tr').first().getByRole('link', { name: '查看档案' }).click();
   const cover = page.getByRole('region', { name: /参保历史与待遇/ });
@@ -170,7 +170,7 @@ test('a relative\'s family-account bindings: listed masked, a wrong entry refuse
   await signIn(page, DEMO.admin);
   await page.getByRole('link', { name: '参保人员' }).click();
   await page.getByLabel('统筹区', { exact: true }).selectOption('460100');
-  await page.getByLabel('身份证号码或姓名').fill(account.id);
+  await page.getByLabel('身份证号码、参保编号或姓名').fill(account.id);
   await page.getByRole('button', { name: '查找' }).click();
   await page.getByRole('table').locator('tbody tr').first().getByRole('link', { name: '查看档案' }).click();
   const bindings = page.getByRole('region', { name: '家庭共济绑定' });

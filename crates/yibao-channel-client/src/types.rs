@@ -183,6 +183,18 @@ pub struct Payable {
     /// Absent from servers that do not send it.
     #[serde(default)]
     pub back_payment: Option<BackPayment>,
+    /// An addition to v1: present when the region does not let this kind of channel collect the
+    /// payable (subsidised, a back-payment, late): take no money, show `text`.
+    #[serde(default)]
+    pub not_collectable: Option<NotCollectable>,
+}
+
+/// Why a channel may not collect a payable, and where the payer goes instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotCollectable {
+    /// `CHANNEL_NOT_ALLOWED`
+    pub code: String,
+    pub text: String,
 }
 
 /// A back-payment (补缴修复): it buys back `buys_back_year`, which stays without cover, and

@@ -63,6 +63,8 @@ pub struct PayableCard {
     /// Whether the site itself takes the payment (its channel serves the region and the window
     /// is open today): the card then has a 在线缴费 button for `payable_id` and `amount_fen`.
     pub pay_online: bool,
+    /// What the region's channel rules keep from some channels (or the site), and where to go.
+    pub not_here: Option<String>,
     pub payable_id: String,
     pub amount_fen: i64,
     /// For one that can still be paid: when cover would start if paid today (the 2025 rules), and
@@ -244,17 +246,49 @@ pub(crate) async fn find(
         .map(|v| {
             let policy = policies.get(&(v.payable.region, v.payable.fee_year));
             let paid = paid.get(&v.payable.payable_id);
-            let mut card = card(
-                v,
-                now,
-                today,
-                policy,
-                paid,
-                channel_kinds.get(v.payable.region.as_str()),
-            );
+            // The region's channel rules (issue 17): the kinds that may not collect this one are
+            // not offered, and the card says where to go instead.
+            let refused = |kind: &str| {
+                collection::channel_refusal(policy, kind, &v.payable, today)
+            };
+            let mut not_here: Vec<usize> = Vec::new();
+            let mut first_refusal = None;
+            let kinds: Option<BTreeSet<usize>> =
+                channel_kinds.get(v.payable.region.as_str()).map(|kinds| {
+                    kinds
+                        .iter()
+                        .copied()
+                        .filter(|i| match refused(CHANNEL_KINDS[*i].0) {
+                            Some(refusal) => {
+                                not_here.push(*i);
+                                first_refusal.get_or_insert(refusal);
+                                false
+                            }
+                            None => true,
+                        })
+                        .collect()
+                });
+            let mut card = card(v, now, today, policy, paid, kinds.as_ref());
+            let site_refusal = refused(crate::pay::SITE_CHANNEL_KIND);
             card.pay_online = card.status == "unpaid"
                 && site_regions.iter().any(|r| r == v.payable.region.as_str())
-                && policy.is_some_and(|p| p.accepts_payment_on(today));
+                && policy.is_some_and(|p| p.accepts_payment_on(today))
+                && site_refusal.is_none();
+            if card.status == "unpaid" {
+                card.not_here = first_refusal.or(site_refusal).map(|refusal| {
+                    let names: Vec<&str> = not_here.iter().map(|i| CHANNEL_KINDS[*i].1).collect();
+                    if names.is_empty() {
+                        refusal.to_string()
+                    } else {
+                        format!(
+                            "{}不能通过{}办理，{}",
+                            refusal.class.name_zh(),
+                            names.join("、"),
+                            refusal.where_to_pay
+                        )
+                    }
+                });
+            }
             card.reward = covers.get(&v.payable.payable_id).and_then(|cover| {
                 let reward = &cover.reward;
                 if reward.total == yibao_domain::Fen::ZERO {
@@ -404,6 +438,7 @@ fn card(
             Vec::new()
         },
         pay_online: false,
+        not_here: None,
         payable_id: v.payable.payable_id.clone(),
         amount_fen: v.payable.amount_fen.as_fen(),
         cover: None,

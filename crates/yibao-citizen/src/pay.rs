@@ -403,8 +403,11 @@ impl Default for Provider {
 
 /// Whether `channel` is the site's own, enabled and of kind `gov_app`.
 pub fn is_site_channel(channel: &yibao_storage::collection::ChannelRecord) -> bool {
-    channel.channel_id == SITE_CHANNEL_ID && channel.enabled && channel.kind == "gov_app"
+    channel.channel_id == SITE_CHANNEL_ID && channel.enabled && channel.kind == SITE_CHANNEL_KIND
 }
+
+/// The kind of channel the site pays through (政务服务平台).
+pub const SITE_CHANNEL_KIND: &str = "gov_app";
 
 /// The site's channel, if registered, enabled and of kind `gov_app`.
 pub async fn site_channel(state: &AppState) -> Result<Option<ChannelContext>, ServiceError> {

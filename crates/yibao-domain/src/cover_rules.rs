@@ -36,6 +36,8 @@ pub struct CoverRules {
     pub family_account: FamilyAccountRules,
     /// What a payer after the window (or the extension) is charged (逾期缴费).
     pub late: LateRules,
+    /// Which kinds of channel may collect which payables (渠道收费范围, issue 17).
+    pub channels: crate::channel_rules::ChannelRules,
 }
 
 impl Default for CoverRules {
@@ -62,6 +64,7 @@ impl Default for CoverRules {
             reminders: ReminderRules::default(),
             family_account: FamilyAccountRules::default(),
             late: LateRules::default(),
+            channels: crate::channel_rules::ChannelRules::default(),
         }
     }
 }
@@ -611,6 +614,9 @@ impl CoverRules {
                 ));
             }
         }
+        self.channels
+            .validate()
+            .map_err(|(field, message)| CoverRulesError::new(field, message))?;
         Ok(())
     }
 
@@ -688,6 +694,7 @@ impl CoverRules {
         });
         lines.push(self.family_account.summary_zh());
         lines.extend(self.late.summary_zh());
+        lines.extend(self.channels.summary_zh());
         lines
     }
 

@@ -5,6 +5,7 @@
 //! teller can act on and belongs to one stable code (`CODE` on each error type).
 
 pub mod calendar;
+pub mod channel_rules;
 pub mod cover;
 pub mod cover_history_file;
 pub mod cover_rules;
@@ -30,6 +31,7 @@ pub use calendar::{
     CalendarError, CalendarNotice, CalendarNoticeFile, CalendarYear, DayKind, DueDate,
     FestivalFile, WorkingCalendar,
 };
+pub use channel_rules::{ChannelRefusal, ChannelRules, PayableClass, CHANNEL_KINDS};
 pub use cover::{
     back_payment_assessment, back_payment_offer, back_payment_text_zh, cover_start,
     critical_illness_raise, item_name_zh, BackPaymentOffer, BackPaymentRefusal, ClaimYear,

@@ -51,6 +51,9 @@ pub enum ErrorCode {
     /// end after 31 December where the region refuses such payments (`WAIT_PAST_YEAR_END`).
     YearClosed,
     WaitPastYearEnd,
+    /// The region's channel rules (issue 17) do not let this kind of channel collect the
+    /// payable (subsidised, a back-payment, late, or the full amount).
+    ChannelNotAllowed,
     /// A back-payment (补缴修复) refused: not a gap year, already bought, or it would shorten nothing.
     BackPaymentRefused,
     /// Family account (个人账户家庭共济) refusals of an order from a `medical_account` channel: no
@@ -74,7 +77,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 50] = [
+    pub const ALL: [ErrorCode; 51] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidIdNumber,
         ErrorCode::InvalidName,
@@ -110,6 +113,7 @@ impl ErrorCode {
         ErrorCode::WindowClosed,
         ErrorCode::YearClosed,
         ErrorCode::WaitPastYearEnd,
+        ErrorCode::ChannelNotAllowed,
         ErrorCode::BackPaymentRefused,
         ErrorCode::NotBound,
         ErrorCode::RelationshipNotAllowed,
@@ -163,6 +167,7 @@ impl ErrorCode {
             ErrorCode::NotPayable => "NOT_PAYABLE",
             ErrorCode::WindowClosed => "WINDOW_CLOSED",
             ErrorCode::YearClosed => "YEAR_CLOSED",
+            ErrorCode::ChannelNotAllowed => yibao_domain::ChannelRefusal::CODE,
             ErrorCode::WaitPastYearEnd => "WAIT_PAST_YEAR_END",
             ErrorCode::BackPaymentRefused => "BACK_PAYMENT_REFUSED",
             ErrorCode::NotBound => "NOT_BOUND",
@@ -219,6 +224,7 @@ impl ErrorCode {
             ErrorCode::NotPayable => "该应缴费信息不可缴费（免缴、已取消或已重新核定），请重新查询",
             ErrorCode::WindowClosed => "已过征缴期，该统筹区不允许补缴，请咨询医保经办机构",
             ErrorCode::YearClosed => "本年度缴费已截止，不能再缴纳本年度保费",
+            ErrorCode::ChannelNotAllowed => "本渠道不能收取该费用，请到乡镇/社区服务站缴费",
             ErrorCode::WaitPastYearEnd => {
                 "现在缴费待遇等待期将超过本待遇年度，本统筹区不再受理本年度缴费"
             }

@@ -254,14 +254,21 @@ where
         let holder = crate::settlement::debit_lock_holder(&run.run_no);
         // Take the locks first, conditionally on the payable still being payable: a payment racing
         // in between leaves that payable out of the run rather than in it twice.
-        let candidates = sqlx::query(
+        // The region's channel rules may keep subsidised payables, or those of the full amount,
+        // from auto-debit.
+        let classes = match (run.skip_subsidised, run.skip_full) {
+            (true, _) => " AND y.relief_kind IS NULL",
+            (false, true) => " AND y.relief_kind IS NOT NULL",
+            (false, false) => "",
+        };
+        let candidates = sqlx::query(&format!(
                     "SELECT y.payable_id FROM payables y \
                      JOIN debit_agreement_members m ON m.region_code = y.region_code AND m.id_number = y.id_number AND m.active = $1 \
                      JOIN debit_agreements a ON a.region_code = m.region_code AND a.agreement_no = m.agreement_no AND a.status = 'active' AND a.channel_id = $2 \
-                     WHERE y.region_code = $3 AND y.fee_year = $4 AND y.amount_fen > 0 AND y.buys_back_year IS NULL \
+                     WHERE y.region_code = $3 AND y.fee_year = $4 AND y.amount_fen > 0 AND y.buys_back_year IS NULL{classes} \
                        AND (y.status = 'unpaid' OR (y.status = 'locked' AND y.locked_until <= $5)) \
                      ORDER BY y.payable_id LIMIT $6",
-                )
+                ))
                 .bind(true)
                 .bind(&run.channel_id)
                 .bind(run.region.as_str())

@@ -92,6 +92,11 @@ pub struct NewDebitRun {
     /// Unix seconds: the run's locks hold until then; an abandoned run releases them.
     pub lock_until: i64,
     pub now: i64,
+    /// Leave out subsidised payables (a relief lowered them): the region's channel rules keep
+    /// them from bank auto-debit.
+    pub skip_subsidised: bool,
+    /// Leave out payables of the full amount, for the same reason.
+    pub skip_full: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]

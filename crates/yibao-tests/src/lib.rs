@@ -592,6 +592,17 @@ pub async fn hainan_at(
     at: chrono::DateTime<chrono::Utc>,
     secret: &str,
 ) -> (TestServer, yibao_channel_client::client::ChannelClient) {
+    channel_at(db, at, "hainan", secret).await
+}
+
+/// A server at `at` (its clock fixed there) and channel `channel_id`'s client for it, signing
+/// with `secret` at that time.
+pub async fn channel_at(
+    db: &DbHandle,
+    at: chrono::DateTime<chrono::Utc>,
+    channel_id: &str,
+    secret: &str,
+) -> (TestServer, yibao_channel_client::client::ChannelClient) {
     let server = TestServer::start(
         db.storage.clone(),
         yibao_server::Clock::fixed(at),
@@ -600,7 +611,7 @@ pub async fn hainan_at(
     .await;
     let client = yibao_channel_client::client::ChannelClient::builder(
         &server.base_url,
-        "hainan".to_owned(),
+        channel_id.to_owned(),
         secret.as_bytes().to_vec(),
     )
     .clock_offset_secs(at.timestamp() - chrono::Utc::now().timestamp())
@@ -628,4 +639,44 @@ pub async fn import_haikou_file(
     )
     .await
     .unwrap()
+}
+
+/// `hour` o'clock on `day` in China Standard Time, as an instant.
+pub fn china_time(day: chrono::NaiveDate, hour: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone as _;
+    yibao_server::clock::CHINA_STANDARD_TIME
+        .from_local_datetime(&day.and_hms_opt(hour, 0, 0).unwrap_or_default())
+        .single()
+        .unwrap_or_default()
+        .with_timezone(&chrono::Utc)
+}
+
+/// Stores 海口's 2027 policy with its 2025 rules changed by `change`.
+pub async fn change_haikou_rules(
+    db: &DbHandle,
+    change: impl FnOnce(&mut yibao_domain::CoverRules),
+) -> yibao_domain::FeePolicy {
+    let year = yibao_domain::FeeYear::new(2027).unwrap();
+    let region = yibao_domain::RegionCode::parse("460100").unwrap();
+    let old = db
+        .storage
+        .get_fee_policy(region, year)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut rules = old.cover_rules().clone();
+    change(&mut rules);
+    let policy = yibao_domain::FeePolicy::new(yibao_domain::FeePolicyInput {
+        region: old.region(),
+        fee_year: old.fee_year(),
+        amounts: old.amounts().map(|(c, a)| (c, a.clone())).collect(),
+        age_reference_date: old.age_reference_date(),
+        adult_age: old.adult_age(),
+        window: old.window(),
+        late_payment_allowed: old.late_payment_allowed(),
+        cover_rules: rules,
+    })
+    .unwrap();
+    db.storage.put_fee_policy(&policy).await.unwrap();
+    policy
 }

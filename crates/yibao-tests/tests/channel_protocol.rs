@@ -1331,7 +1331,11 @@ async fn malformed_channel_requests_name_the_field_in_chinese() {
         let (status, body) = send(r#"{"name": "张三丰"}"#).await;
         assert_eq!(status, 400);
         assert_eq!(body["code"], "INVALID_REQUEST");
-        assert_eq!(body["message"], "请求内容缺少必填字段 id_number");
+        // Neither the ID number nor the insured number (参保编号, an addition to v1).
+        assert_eq!(
+            body["message"],
+            "请填写身份证号码（id_number）或参保编号（insured_number）二者之一"
+        );
         let (_, body) = send(r#"{"id_number": 320602198001011001}"#).await;
         assert_eq!(
             body["message"],

@@ -6,22 +6,17 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::NaiveDate;
 use reqwest::StatusCode;
 use yibao_channel_client::client::ClientError;
 use yibao_channel_client::types::{PaymentResult, ReportPaymentRequest, SearchRequest};
 use yibao_domain::{FeeYear, IdNumber, InsuredNumber, RegionCode};
 use yibao_tests::console::ConsoleSession;
-use yibao_tests::{haikou_2027, hainan_at, make_id, on_each_test_db, DbHandle, TestServer, ADMIN};
+use yibao_tests::{
+    china_time, haikou_2027, hainan_at, make_id, on_each_test_db, DbHandle, TestServer, ADMIN,
+};
 
 const SECRET: &str = "hainan-secret-0123456789";
-
-fn at(day: NaiveDate, hour: u32) -> DateTime<Utc> {
-    yibao_server::clock::CHINA_STANDARD_TIME
-        .from_local_datetime(&day.and_hms_opt(hour, 0, 0).unwrap())
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, day).unwrap()
@@ -114,7 +109,7 @@ async fn every_person_gets_a_number_kept_searched_by_and_printed() {
         }
 
         // A channel gets it with the search, and finds the same payables by it.
-        let when = at(d(2026, 11, 10), 10);
+        let when = china_time(d(2026, 11, 10), 10);
         let (_server, client) = hainan_at(&db, when, SECRET).await;
         let by_id = client
             .search(&SearchRequest {
@@ -240,7 +235,7 @@ async fn the_console_shows_the_number_and_finds_people_by_it() {
         let number = number_of(&db, &ids[1]).await;
         let server = TestServer::start(
             db.storage.clone(),
-            yibao_server::Clock::fixed(at(d(2026, 11, 10), 10)),
+            yibao_server::Clock::fixed(china_time(d(2026, 11, 10), 10)),
             yibao_server::ServerSettings::default(),
         )
         .await;

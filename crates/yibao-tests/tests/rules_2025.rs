@@ -6,11 +6,12 @@ use yibao_channel_client::client::ChannelClient;
 use yibao_channel_client::types::{
     OpenOrderRequest, Payer, PaymentResult, ReportPaymentRequest, SearchRequest,
 };
-use yibao_domain::{FeePolicy, FeePolicyInput, FeeYear, IdNumber, RegionCode, YearCover};
+use yibao_domain::{FeePolicy, FeeYear, IdNumber, RegionCode, YearCover};
 use yibao_roster_file::Limits;
 use yibao_server::services::cover::{create_back_payments, import_cover_history};
 use yibao_tests::{
-    haikou_2027, hainan_at, import_haikou_file, make_id, on_each_test_db, DbHandle, TestServer,
+    change_haikou_rules, haikou_2027, hainan_at, import_haikou_file, make_id, on_each_test_db,
+    DbHandle, TestServer,
 };
 
 const SECRET: &str = "hainan-secret-0123456789";
@@ -233,35 +234,6 @@ async fn a_search_says_when_cover_starts_in_the_window_and_for_a_late_payer() {
 /// 海口's 2027 policy, counting gap years before 2025 too, so a long break reaches the floor.
 async fn count_years_before_2025(db: &DbHandle) -> FeePolicy {
     change_haikou_rules(db, |rules| rules.gaps.count_years_before_2025 = true).await
-}
-
-/// Stores 海口's 2027 policy with its rules changed by `change`.
-async fn change_haikou_rules(
-    db: &DbHandle,
-    change: impl FnOnce(&mut yibao_domain::CoverRules),
-) -> FeePolicy {
-    let year = FeeYear::new(2027).unwrap();
-    let old = db
-        .storage
-        .get_fee_policy(haikou(), year)
-        .await
-        .unwrap()
-        .unwrap();
-    let mut rules = old.cover_rules().clone();
-    change(&mut rules);
-    let policy = FeePolicy::new(FeePolicyInput {
-        region: old.region(),
-        fee_year: old.fee_year(),
-        amounts: old.amounts().map(|(c, a)| (c, a.clone())).collect(),
-        age_reference_date: old.age_reference_date(),
-        adult_age: old.adult_age(),
-        window: old.window(),
-        late_payment_allowed: old.late_payment_allowed(),
-        cover_rules: rules,
-    })
-    .unwrap();
-    db.storage.put_fee_policy(&policy).await.unwrap();
-    policy
 }
 
 #[tokio::test]

@@ -443,6 +443,10 @@ total = 42000
             "waiting.extension_until：延长期应在征缴期结束（2027-01-31）之后",
         ),
         ("[cover_rule]\n", "不认识的字段 cover_rule"),
+        (
+            "[cover_rules.channels]\nlate = [\"bank_counter\", \"carrier_pigeon\"]\n",
+            "待遇设置 channels.late[1]：没有“carrier_pigeon”这种渠道",
+        ),
     ] {
         std::fs::write(&policy, format!("{base}{extra}")).unwrap();
         let (code, out, err) = run_on(&db, &["fee-policy", "load", policy.to_str().unwrap()]);
@@ -451,14 +455,17 @@ total = 42000
     }
     std::fs::write(
         &policy,
-        format!("{base}[cover_rules.waiting]\ngap_year_count = \"n_minus_1\"\nextension_until = \"2027-02-28\"\n"),
+        format!("{base}[cover_rules.waiting]\ngap_year_count = \"n_minus_1\"\nextension_until = \"2027-02-28\"\n\
+                 [cover_rules.channels]\nsubsidised = [\"bank_counter\"]\n"),
     )
     .unwrap();
     let (code, out, err) = run_on(&db, &["fee-policy", "load", policy.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     let (_, out, _) = run_on(&db, &["fee-policy", "list", "--region", "320600"]);
     assert!(
-        out.contains("断保N年计N−1年") && out.contains("延长缴费期至2027-02-28"),
+        out.contains("断保N年计N−1年")
+            && out.contains("延长缴费期至2027-02-28")
+            && out.contains("享受资助人员的缴费只能通过银行柜面办理"),
         "{out}"
     );
     let (code, out, _) = run_on(&db, &["region", "list"]);

@@ -67,6 +67,21 @@ pub struct PayableAnswer {
     /// know it still shows `item_name`, which says 补缴 and the year.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub back_payment: Option<BackPaymentAnswer>,
+    /// An addition to v1 (issue 17): present on an unpaid or locked payable the region's channel
+    /// rules keep from this kind of channel today (subsidised, a back-payment, late, or the full
+    /// amount): do not take the money, show `text`, which says where to pay. An order for it is
+    /// refused with `code`; money reported for it without an order is owed back whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_collectable: Option<NotCollectableAnswer>,
+}
+
+/// Why this channel may not collect a payable, and where the payer goes instead.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotCollectableAnswer {
+    /// `CHANNEL_NOT_ALLOWED`
+    pub code: String,
+    /// `微信支付不能办理享受资助人员的缴费，请到乡镇/社区服务站缴费`
+    pub text: String,
 }
 
 /// A back-payment (补缴修复): which gap year it buys back and what that does.

@@ -15,8 +15,8 @@ use yibao_storage::collection::{
 use yibao_storage::PayableRecord;
 
 use super::answers::{
-    BackPaymentAnswer, Component, Insured, OrderAnswer, PayableAnswer, PaymentAnswer,
-    PaymentStatusAnswer, PendingRefund, ReceiptAnswer, ReceiptBrief, RefundOwed,
+    BackPaymentAnswer, Component, Insured, NotCollectableAnswer, OrderAnswer, PayableAnswer,
+    PaymentAnswer, PaymentStatusAnswer, PendingRefund, ReceiptAnswer, ReceiptBrief, RefundOwed,
     RefundResultAnswer, ReversalAnswer, SearchAnswer, StatementSummary, Window,
 };
 use super::auth::ChannelContext;
@@ -164,6 +164,20 @@ pub async fn search(
                 buys_back_year: year,
                 text: yibao_domain::back_payment_text_zh(year, p.fee_year.get()),
             });
+            let not_collectable = matches!(p.channel_status(now), "unpaid" | "locked")
+                .then(|| {
+                    crate::services::collection::channel_refusal(
+                        policy,
+                        &channel.kind,
+                        p,
+                        state.clock.today(),
+                    )
+                })
+                .flatten()
+                .map(|refusal| NotCollectableAnswer {
+                    code: yibao_domain::ChannelRefusal::CODE.to_owned(),
+                    text: refusal.to_string(),
+                });
             PayableAnswer {
                 payable_id: p.payable_id.clone(),
                 item: "resident_medical".to_owned(),
@@ -180,6 +194,7 @@ pub async fn search(
                 }),
                 cover,
                 back_payment,
+                not_collectable,
             }
         })
         .collect();

@@ -47,6 +47,7 @@ impl ErrorCode {
             ErrorCode::WindowClosed => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::BackPaymentRefused
             | ErrorCode::YearClosed
+            | ErrorCode::ChannelNotAllowed
             | ErrorCode::WaitPastYearEnd
             | ErrorCode::NotBound
             | ErrorCode::RelationshipNotAllowed

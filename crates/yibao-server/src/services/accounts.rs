@@ -219,22 +219,8 @@ pub async fn rotate_channel_secret(
 }
 
 /// The kinds of channel (`bank_counter` 银行柜面 … `auto_debit` 委托扣款), with their Chinese names:
-/// the one table the console, the exports and the citizen site name them from.
-pub const CHANNEL_KINDS: [(&str, &str); 13] = [
-    ("bank_counter", "银行柜面"),
-    ("atm", "自助柜员机"),
-    ("pos", "POS机"),
-    ("mobile_banking", "手机银行"),
-    ("online_banking", "网上银行"),
-    ("wechat", "微信支付"),
-    ("alipay", "支付宝"),
-    ("unionpay", "银联"),
-    ("gov_app", "政务服务平台"),
-    ("kiosk", "自助服务终端"),
-    ("village_agent", "村级代办点"),
-    ("auto_debit", "委托扣款"),
-    ("medical_account", "职工医保个人账户（家庭共济）"),
-];
+/// the domain's one table ([`yibao_domain::CHANNEL_KINDS`]).
+pub use yibao_domain::CHANNEL_KINDS;
 
 /// The kinds of channel a resident of `region` can pay at now, as indexes into [`CHANNEL_KINDS`]
 /// in its order: the enabled channels serving the region, but not bank auto-debit (signed at a

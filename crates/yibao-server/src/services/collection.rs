@@ -344,6 +344,15 @@ pub async fn place_order(
         }
     }
     refuse_what_the_rules_refuse(state, &views, &policies, today).await?;
+    for v in &views {
+        let policy = policies.get(&(v.payable.region, v.payable.fee_year));
+        if let Some(refusal) = channel_refusal(policy, &channel.kind, &v.payable, today) {
+            return Err(ServiceError::new(
+                ErrorCode::ChannelNotAllowed,
+                refusal.to_string(),
+            ));
+        }
+    }
     if let Some((employee, balance)) = &account {
         check_family_account(state, employee, *balance, &views, &policies, today).await?;
     }
@@ -404,6 +413,29 @@ async fn refuse_what_the_rules_refuse(
         }
     }
     Ok(())
+}
+
+/// Why a channel of `kind` may not collect `payable` on `day` under its region's channel rules
+/// (渠道收费范围, issue 17): it is a back-payment, subsidised (a relief lowered it and something is
+/// still owed), paid after the window or the extension, or the full amount, and the rules name the
+/// kinds that may collect that. `None` when it may, or when there is no policy to say.
+pub fn channel_refusal(
+    policy: Option<&FeePolicy>,
+    kind: &str,
+    payable: &yibao_storage::PayableRecord,
+    day: chrono::NaiveDate,
+) -> Option<yibao_domain::ChannelRefusal> {
+    let policy = policy?;
+    let rules = &policy.cover_rules().channels;
+    if !rules.limits_any() {
+        return None;
+    }
+    let classes = yibao_domain::PayableClass::of(
+        payable.buys_back_year.is_some(),
+        payable.relief_kind.is_some() && payable.amount_fen > Fen::ZERO,
+        day >= policy.late_from(),
+    );
+    rules.check(kind, &classes).err()
 }
 
 /// The refusals of the 2025 rules that close a year to payment, by their code. The window's own
@@ -531,7 +563,18 @@ pub async fn take_payment_report(
         .flatten()
         .any(|note| rules_refusal(&note.code).is_some());
     let unchecked_account = channel.kind == MEDICAL_ACCOUNT && order_no.is_none();
-    let refund_all = (closed_year || unchecked_account)
+    // A payable the region's channel rules keep from this kind of channel, reported without the
+    // order that would have said so (an order opened before keeps what it checked).
+    let not_here = if order_no.is_none() && !ids.is_empty() {
+        let policies = policies_for(state, &views).await?;
+        views.iter().any(|v| {
+            let policy = policies.get(&(v.payable.region, v.payable.fee_year));
+            channel_refusal(policy, &channel.kind, &v.payable, paid_on).is_some()
+        })
+    } else {
+        false
+    };
+    let refund_all = (closed_year || unchecked_account || not_here)
         .then_some(yibao_domain::settlement::RefundReason::NotPayable);
     let payment = NewPayment {
         region,

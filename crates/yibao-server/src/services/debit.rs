@@ -132,6 +132,9 @@ pub async fn sign_agreement(
     }
 }
 
+/// The kind of channel of a bank's auto-debit (委托扣款).
+pub const AUTO_DEBIT: &str = "auto_debit";
+
 /// Creates the run of a bank, region and fee year for `debit_date`, locking its payables.
 pub async fn create_run(
     storage: &dyn Storage,
@@ -163,8 +166,37 @@ pub async fn create_run(
         debit_date.format("%Y%m%d"),
         &super::new_id("")[..8]
     );
+    // The region's channel rules (issue 17): what bank auto-debit may not collect stays out of
+    // the run; a run that could collect nothing is refused, saying why.
+    let (skip_subsidised, skip_full) = match storage.get_fee_policy(region, fee_year).await? {
+        Some(policy) => {
+            let rules = &policy.cover_rules().channels;
+            let refused = |class| rules.check(AUTO_DEBIT, &[class]).err();
+            if debit_date >= policy.late_from() {
+                if let Some(refusal) = refused(yibao_domain::PayableClass::Late) {
+                    return Err(ServiceError::new(
+                        ErrorCode::ChannelNotAllowed,
+                        format!("扣款日期在征缴期之后：{refusal}"),
+                    ));
+                }
+            }
+            let subsidised = refused(yibao_domain::PayableClass::Subsidised);
+            match (subsidised, refused(yibao_domain::PayableClass::Full)) {
+                (Some(_), Some(refusal)) => {
+                    return Err(ServiceError::new(
+                        ErrorCode::ChannelNotAllowed,
+                        refusal.to_string(),
+                    ))
+                }
+                (subsidised, full) => (subsidised.is_some(), full.is_some()),
+            }
+        }
+        None => (false, false),
+    };
     match storage
         .create_debit_run(&NewDebitRun {
+            skip_subsidised,
+            skip_full,
             run_no,
             channel_id: channel_id.to_owned(),
             region,

@@ -1,0 +1,221 @@
+//! Per-region channel rules (渠道收费范围, issue 17) on every backend: where 海口 lets only the bank
+//! counter collect subsidised people's contributions, a government app's search says so and where
+//! to pay, its order is refused with `CHANNEL_NOT_ALLOWED`, its report without an order is owed
+//! back whole, the counter collects it, the citizen site offers only the counter, and a bank's
+//! auto-debit run leaves the subsidised out.
+
+use chrono::NaiveDate;
+use yibao_channel_client::client::ClientError;
+use yibao_channel_client::types::{
+    OpenOrderRequest, Payer, PaymentResult, ReportPaymentRequest, SearchRequest,
+};
+use yibao_server::services::debit::{self, AgreementInput};
+use yibao_server::Clock;
+use yibao_tests::{
+    change_haikou_rules, channel_at, china_time, haikou_2027, hainan_at, make_id, on_each_test_db,
+    DbHandle,
+};
+
+const SECRET: &str = "hainan-secret-0123456789";
+const COUNTER_SECRET: &str = "counter-secret-0123456789";
+const HEADER: &str =
+    "姓名,身份证号码,参保地区,减免类型,减免证件名称,减免证件号码,减免证件有效期至,资助金额\n";
+const NOT_HERE: &str = "政务服务平台不能办理享受资助人员的缴费，请到乡镇/社区服务站缴费";
+
+fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, day).unwrap()
+}
+
+/// 海口 2027 with a full payer and a subsidised one (120 元 资助), only the bank counter allowed to
+/// collect subsidised contributions, and a bank-counter channel beside the government app.
+async fn world(db: &DbHandle) -> (String, String) {
+    let full = make_id("460105", "1984-07-01", 701);
+    let subsidised = make_id("460105", "1984-07-01", 702);
+    let csv = format!("{HEADER}吴一,{full},460100,,,,,\n吴二,{subsidised},460100,资助,资助证明,Z-9,2027-12-31,120.00\n");
+    haikou_2027(db, &csv, SECRET).await;
+    change_haikou_rules(db, |rules| {
+        rules.channels.subsidised = Some(vec!["bank_counter".into(), "auto_debit".into()]);
+        rules.channels.full = Some(vec!["bank_counter".into(), "gov_app".into()]);
+    })
+    .await;
+    yibao::operator::channel_add(
+        db.storage.as_ref(),
+        None,
+        "counter",
+        "bank_counter",
+        &["460100".to_owned()],
+        1000,
+        COUNTER_SECRET.to_owned(),
+    )
+    .await
+    .unwrap();
+    (full, subsidised)
+}
+
+fn search(id: &str) -> SearchRequest {
+    SearchRequest {
+        id_number: id.to_owned(),
+        fee_year: Some(2027),
+        ..Default::default()
+    }
+}
+
+/// Money for `p` paid at `when`, reported without an order.
+fn report(
+    txn: &str,
+    p: &yibao_channel_client::types::Payable,
+    when: chrono::DateTime<chrono::Utc>,
+) -> ReportPaymentRequest {
+    ReportPaymentRequest {
+        channel_txn_id: txn.into(),
+        order_no: None,
+        payable_ids: Some(vec![p.payable_id.clone()]),
+        amount: p.amount,
+        paid_at: when.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_channel_the_rules_keep_from_a_payable_says_where_to_pay_and_takes_no_money() {
+    on_each_test_db(|db| async move {
+        let (full, subsidised) = world(&db).await;
+        let when = china_time(d(2026, 11, 10), 10);
+        let (server, app) = hainan_at(&db, when, SECRET).await;
+
+        // The full payer: nothing said. The subsidised one: not here, and where.
+        let found = app.search(&search(&full)).await.unwrap();
+        assert_eq!(found.payables[0].not_collectable, None);
+        let found = app.search(&search(&subsidised)).await.unwrap();
+        let p = &found.payables[0];
+        let not_here = p.not_collectable.as_ref().expect("not collectable here");
+        assert_eq!(not_here.code, "CHANNEL_NOT_ALLOWED");
+        assert_eq!(not_here.text, NOT_HERE);
+
+        // An order is refused with the same words; money reported without one goes back whole.
+        let refused = app
+            .open_order(&OpenOrderRequest {
+                channel_order_no: "CR-ORDER-1".into(),
+                payable_ids: vec![p.payable_id.clone()],
+                amount: p.amount,
+                payer: Payer::default(),
+                family_account: None,
+            })
+            .await
+            .unwrap_err();
+        match refused {
+            ClientError::Api {
+                status,
+                code,
+                message,
+                ..
+            } => {
+                assert_eq!((status, code.as_str()), (422, "CHANNEL_NOT_ALLOWED"));
+                assert_eq!(message, NOT_HERE);
+            }
+            other => panic!("{other}"),
+        }
+        let reported = app
+            .report_payment(&report("CR-T-1", p, when))
+            .await
+            .unwrap();
+        assert_eq!(reported.result, PaymentResult::RefundPending);
+        let refund = reported.refund.expect("owed back");
+        assert_eq!(
+            (refund.amount, refund.reason.as_str()),
+            (p.amount, "NOT_PAYABLE")
+        );
+
+        // The citizen site offers only the counter for it, and says why.
+        let page = server
+            .client
+            .post(server.url("/lookup"))
+            .form(&[("id_number", subsidised.as_str()), ("name", "吴二")])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("享受资助人员的缴费不能通过政务服务平台办理，请到乡镇/社区服务站缴费"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<span class=\"chip\">银行柜面</span>"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("<span class=\"chip\">政务服务平台</span>"),
+            "{page}"
+        );
+        drop(server);
+
+        // The counter collects it.
+        let (_server, counter) = channel_at(&db, when, "counter", COUNTER_SECRET).await;
+        let found = counter.search(&search(&subsidised)).await.unwrap();
+        assert_eq!(found.payables[0].not_collectable, None);
+        let paid = counter
+            .report_payment(&report("CR-T-2", p, when))
+            .await
+            .unwrap();
+        assert_eq!(paid.result, PaymentResult::Paid);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_auto_debit_run_leaves_out_what_the_bank_may_not_collect() {
+    on_each_test_db(|db| async move {
+        let (full, subsidised) = world(&db).await;
+        yibao::operator::channel_add(
+            db.storage.as_ref(),
+            None,
+            "bankad",
+            "auto_debit",
+            &["460100".to_owned()],
+            100,
+            "bankad-secret-0123".to_owned(),
+        )
+        .await
+        .unwrap();
+        let debit_day = d(2026, 11, 20);
+        let clock = Clock::fixed(china_time(debit_day, 10));
+        for (i, id) in [&full, &subsidised].into_iter().enumerate() {
+            debit::sign_agreement(
+                db.storage.as_ref(),
+                &clock,
+                AgreementInput {
+                    agreement_no: &format!("AG-CR-{i}"),
+                    region: "460100",
+                    channel_id: "bankad",
+                    payer_id_number: id,
+                    payer_name: "吴一",
+                    account: "6222 0212 3456 7890 123",
+                    members: std::slice::from_ref(id),
+                },
+            )
+            .await
+            .unwrap();
+        }
+        // The rules let auto-debit collect the subsidised but not the full amount: the run holds
+        // 吴二 only.
+        let run = debit::create_run(
+            db.storage.as_ref(),
+            &clock,
+            "bankad",
+            "460100",
+            2027,
+            debit_day,
+        )
+        .await
+        .unwrap();
+        let items = db
+            .storage
+            .debit_run_items(&run.run_no, None, 100)
+            .await
+            .unwrap();
+        let members: Vec<&str> = items.iter().map(|i| i.id_number.as_str()).collect();
+        assert_eq!(members, vec![subsidised.as_str()], "{items:?}");
+    })
+    .await;
+}
