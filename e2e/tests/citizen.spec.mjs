@@ -5,7 +5,7 @@
 // WeChat channel, signed here as a channel would), which leads to the verification page.
 // Written for scripts/browser-test.
 import { test, expect } from '@playwright/test';
-import { watch, shot, accessible, signIn, DEMO, sampleResident, channelCall, signInWithCode } from './helpers.mjs';
+import { watch, shot, accessible, signIn, DEMO, sampleResident, subsidisedResident, channelCall, signInWithCode } from './helpers.mjs';
 
 test.use({ viewport: { width: 375, height: 667 }, isMobile: true, hasTouch: true });
 
@@ -161,6 +161,23 @@ test('a resident whose name has a character outside the BMP finds themselves and
   await expect(page.locator('#result-heading')).toContainText('𪚥*华');
   await expect(page.locator('#result')).toContainText('未缴费');
   await shot(page, '90-citizen-rare-name');
+  await fitsThePhone(page);
+  await accessible(page);
+  w.assertClean();
+});
+
+test('a subsidised resident of 三亚 is sent to the service station, as the region\'s channel rules say', async ({ page }) => {
+  const w = watch(page);
+  const resident = subsidisedResident();
+  await lookUp(page, resident.id, resident.name);
+  const unpaid = page.locator('article.payable').filter({ has: page.locator('.badge.unpaid') });
+  // 三亚 lets only the bank counter collect subsidised contributions, and it has none: no channel
+  // is offered, not the site's own 在线缴费 either, and the card says where to go.
+  await expect(unpaid.first()).toBeVisible();
+  await expect(unpaid.first().locator('.not-here')).toContainText('享受资助人员的缴费不能通过');
+  await expect(unpaid.first().locator('.not-here')).toContainText('请到乡镇/社区服务站缴费');
+  await expect(unpaid.first().getByRole('button', { name: /在线缴费/ })).toHaveCount(0);
+  await shot(page, '84-citizen-not-here');
   await fitsThePhone(page);
   await accessible(page);
   w.assertClean();

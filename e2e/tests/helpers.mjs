@@ -87,6 +87,15 @@ export function rewardedResident() {
   return { name: m[1], id: m[2] };
 }
 
+/** The 三亚 resident `yibao demo` prints with a subsidy (资助), whom 三亚's channel rules send to
+ * the service station. */
+export function subsidisedResident() {
+  const log = readFileSync(`${process.env.YIBAO_DEMO_DIR}/demo.log`, 'utf8');
+  const m = log.match(/subsidised resident: (\S+) (\d{17}[\dX])/);
+  if (!m) throw new Error('demo.log names no subsidised resident');
+  return { name: m[1], id: m[2] };
+}
+
 /** The demo's family account: the employee and the first relative bound to their account. */
 export function familyAccount() {
   const log = readFileSync(`${process.env.YIBAO_DEMO_DIR}/demo.log`, 'utf8');

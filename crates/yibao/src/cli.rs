@@ -760,6 +760,10 @@ fn print_demo_urls(base: &str) {
     println!(
         "  2025 规则示例（海口，2019 年起连续参保、近两年零报销）rewarded resident: {rewarded_name} {rewarded_id}"
     );
+    let (subsidised_name, subsidised_id) = demo::subsidised_resident();
+    println!(
+        "  渠道收费范围示例（三亚，资助人员只能在银行柜面缴费）subsidised resident: {subsidised_name} {subsidised_id}"
+    );
     let (account_id, _, account_secret, _) = demo::DEMO_ACCOUNT_CHANNEL;
     let relatives: Vec<String> =
         demo::family_account_relatives(yibao_server::Clock::system().today())

@@ -195,6 +195,8 @@ fn demo_cover_rules(region: &str, fee_year: i64) -> Result<CoverRules, DemoError
         // 三亚 takes late payers (after 31 December) at the full cost without the government's
         // subsidy, 1 090 元 for adults and minors not in school (420 个人 + 670 财政); students and
         // newborns keep their standard amount.
+        // And, as Hainan's electronic channels do (issue 17), lets only the bank counter collect
+        // subsidised people's contributions: the demo has none in 三亚, so they go to the station.
         ("460200", 2027) => {
             rules.late.amounts_fen = [
                 (yibao_domain::Category::Adult, 109_000),
@@ -202,6 +204,7 @@ fn demo_cover_rules(region: &str, fee_year: i64) -> Result<CoverRules, DemoError
             ]
             .into_iter()
             .collect();
+            rules.channels.subsidised = Some(vec!["bank_counter".to_owned()]);
         }
         _ => {}
     }
@@ -456,6 +459,16 @@ pub fn rewarded_resident() -> (String, String) {
     let (id, name) = demo_residents(yibao_server::Clock::system().today())
         .into_iter()
         .nth(DEMO_RESIDENTS_PER_REGION + 16)
+        .unwrap_or_default();
+    (name, id)
+}
+
+/// A 三亚 resident of the demo with a subsidy (资助) (name, ID number), whom 三亚's channel rules
+/// send to the service station.
+pub fn subsidised_resident() -> (String, String) {
+    let (id, name) = demo_residents(yibao_server::Clock::system().today())
+        .into_iter()
+        .nth(2 * DEMO_RESIDENTS_PER_REGION + 12)
         .unwrap_or_default();
     (name, id)
 }

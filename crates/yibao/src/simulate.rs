@@ -170,7 +170,8 @@ async fn one_operation(
     let Some(payable) = found
         .payables
         .iter()
-        .find(|p| p.status.as_str() == "unpaid")
+        // A channel takes no money for what the region keeps from its kind (not_collectable).
+        .find(|p| p.status.as_str() == "unpaid" && p.not_collectable.is_none())
     else {
         return Ok(());
     };
