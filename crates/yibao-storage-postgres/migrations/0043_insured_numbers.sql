@@ -2,12 +2,17 @@
 -- enrolled there, kept across fee years and re-assessments. 16 characters: the region code,
 -- a nine-digit serial issued in order within the region, and an ISO 7064 MOD 11-2 check
 -- character (yibao_domain::insured_number). Serials are never reused; one may be skipped.
-ALTER TABLE persons ADD COLUMN insured_number TEXT
+-- (Citus refuses ADD COLUMN with a constraint on a distributed table: the check comes apart.)
+ALTER TABLE persons ADD COLUMN insured_number TEXT;
+ALTER TABLE persons ADD CONSTRAINT persons_insured_number_format
     CHECK (insured_number ~ '^[0-9]{15}[0-9X]$' AND left(insured_number, 6) = region_code);
+ALTER TABLE receipts ADD COLUMN insured_number TEXT;
 
--- The last serial issued per region, taken with the persons it numbers.
+-- The last serial issued per region, taken with the persons it numbers. (No foreign key to
+-- pooling_regions: on a Citus cluster that would make it a table of the coordinator's, or fail
+-- beside the DDL on persons above; its rows are written with persons of the region.)
 CREATE TABLE insured_number_counters (
-    region_code TEXT   PRIMARY KEY REFERENCES pooling_regions (region_code),
+    region_code TEXT   PRIMARY KEY CHECK (region_code ~ '^[0-9]{6}$'),
     last_issued BIGINT NOT NULL CHECK (last_issued BETWEEN 0 AND 999999999)
 );
 
@@ -33,6 +38,11 @@ FROM checked c WHERE c.region_code = p.region_code AND c.id_number = p.id_number
 
 INSERT INTO insured_number_counters (region_code, last_issued)
 SELECT region_code, COUNT(*) FROM persons GROUP BY region_code;
+
+-- Receipts print the payer's number (备注): kept on the receipt as issued, and filled in for the
+-- receipts already issued.
+UPDATE receipts r SET insured_number = p.insured_number
+FROM persons p WHERE p.region_code = r.region_code AND p.id_number = r.id_number;
 
 ALTER TABLE persons ALTER COLUMN insured_number SET NOT NULL;
 CREATE UNIQUE INDEX persons_by_insured_number ON persons (region_code, insured_number);

@@ -38,6 +38,12 @@ FROM checked WHERE checked.region_code = persons.region_code AND checked.id_numb
 INSERT INTO insured_number_counters (region_code, last_issued)
 SELECT region_code, COUNT(*) FROM persons GROUP BY region_code;
 
+-- Receipts print the payer's number (备注): kept on the receipt as issued, and filled in for the
+-- receipts already issued.
+ALTER TABLE receipts ADD COLUMN insured_number TEXT;
+UPDATE receipts SET insured_number = persons.insured_number
+FROM persons WHERE persons.region_code = receipts.region_code AND persons.id_number = receipts.id_number;
+
 CREATE UNIQUE INDEX persons_by_insured_number ON persons (region_code, insured_number);
 
 CREATE TRIGGER persons_insured_number_required_on_insert BEFORE INSERT ON persons

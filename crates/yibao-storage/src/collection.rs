@@ -350,8 +350,8 @@ pub struct ReceiptRecord {
     pub cover_code: Option<String>,
     /// The gap year a back-payment (补缴修复) bought back; `None` on a year's contribution.
     pub buys_back_year: Option<i32>,
-    /// The payer's insured number (参保编号) in the receipt's region, read with the receipt.
-    #[sqlx(default)]
+    /// The payer's insured number (参保编号) in the receipt's region, as issued (receipts
+    /// issued before numbers existed got theirs with migration 0043).
     pub insured_number: Option<String>,
 }
 

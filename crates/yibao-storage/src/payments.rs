@@ -911,7 +911,7 @@ where
     let mut q = Statement::<S::DB>::new(
         "INSERT INTO receipts (receipt_code, receipt_number, region_code, check_code, payable_id, payment_no, id_number, \
          payer_name, fee_year, amount_fen, components, issued_on, issuer, status, cover_starts_on, cover_code, \
-         buys_back_year)",
+         buys_back_year, insured_number)",
     );
     q.push_values(applied.iter().zip(receipts), |row, (a, receipt)| {
         let v = a.view;
@@ -938,7 +938,8 @@ where
         let cover = a.payment.cover.get(a.index).and_then(Option::as_ref);
         row.push_bind(cover.and_then(|c| c.starts_on))
             .push_bind(cover.map(|c| c.code.clone()))
-            .push_bind(v.payable.buys_back_year.map(i64::from));
+            .push_bind(v.payable.buys_back_year.map(i64::from))
+            .push_bind(v.insured_number.clone());
     });
     let (sql, args) = q.into_parts()?;
     sqlx::query_with(&sql, S::arguments(args))
@@ -965,6 +966,9 @@ where
         }
         if let Some(year) = v.payable.buys_back_year {
             payload["buys_back_year"] = serde_json::json!(year);
+        }
+        if let Some(number) = &v.insured_number {
+            payload["insured_number"] = serde_json::json!(number);
         }
         let payload = payload.to_string();
         row.push_bind(event_id)

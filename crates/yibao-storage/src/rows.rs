@@ -107,9 +107,7 @@ pub const PAYABLE_VIEW_SELECT: &str = "SELECT y.payable_id, y.region_code, g.nam
 pub const RECEIPT_SELECT: &str = "SELECT receipt_code, receipt_number, check_code, region_code, \
      payable_id, payment_no, id_number, payer_name, CAST(fee_year AS INTEGER) AS fee_year, \
      amount_fen, components, issued_on, issuer, status, cover_starts_on, cover_code, \
-     CAST(buys_back_year AS INTEGER) AS buys_back_year, \
-     (SELECT p.insured_number FROM persons p WHERE p.region_code = receipts.region_code \
-       AND p.id_number = receipts.id_number) AS insured_number FROM receipts ";
+     CAST(buys_back_year AS INTEGER) AS buys_back_year, insured_number FROM receipts ";
 
 /// The columns of a refund as a channel sees it ([`crate::collection::RefundState`]); a statement
 /// goes on with its `WHERE`.

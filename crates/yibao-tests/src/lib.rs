@@ -265,6 +265,16 @@ pub const CITUS_TEST_SHARDS: u32 = 4;
 /// the coordinator and every worker with the citus extension, the workers registered, then opened
 /// (and so migrated and distributed) like any PostgreSQL database.
 pub async fn fresh_citus() -> TestDb {
+    let (url, admin_urls, database) = citus_database().await;
+    let storage = PostgresStorage::connect(&url)
+        .await
+        .expect("open the Citus test database");
+    postgres_test_db(storage, url, admin_urls, database)
+}
+
+/// A new database on the Citus cluster, not migrated yet: its URL on the coordinator, the admin
+/// URLs of every node (for [`citus_test_db`]'s clean-up) and its name.
+pub async fn citus_database() -> (String, Vec<String>, String) {
     let admin_url = postgres_admin_url();
     let database = format!("{TEST_DATABASE_PREFIX}{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(&admin_url)
@@ -350,9 +360,17 @@ pub async fn fresh_citus() -> TestDb {
     .await
     .expect("set the test shard count");
     let _ = coordinator.close().await;
-    let storage = PostgresStorage::connect(&url)
-        .await
-        .expect("open the Citus test database");
+    (url, admin_urls, database)
+}
+
+/// A [`TestDb`] over a database [`citus_database`] made, opened as `storage`: dropped on every
+/// node at clean-up.
+pub fn citus_test_db(
+    storage: PostgresStorage,
+    url: String,
+    admin_urls: Vec<String>,
+    database: String,
+) -> TestDb {
     postgres_test_db(storage, url, admin_urls, database)
 }
 

@@ -813,6 +813,19 @@ async fn a_database_of_the_previous_version_upgrades_in_place_with_nothing_lost(
         .await
         .unwrap();
     assert_eq!(refund, "320600");
+    // The person got the region's first insured number (migration 0043), and the receipt
+    // issued before carries it.
+    let numbers: (String, Option<String>) = sqlx::query_as(
+        "SELECT p.insured_number, r.insured_number FROM persons p JOIN receipts r \
+         ON r.region_code = p.region_code AND r.id_number = p.id_number",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let first =
+        yibao_domain::InsuredNumber::issue(yibao_domain::RegionCode::parse("320600").unwrap(), 1)
+            .unwrap();
+    assert_eq!(numbers, (first.to_string(), Some(first.to_string())));
     let keys: Vec<(String, String, String)> =
         sqlx::query_as("SELECT key, region_code, target FROM channel_keys ORDER BY key")
             .fetch_all(pool)

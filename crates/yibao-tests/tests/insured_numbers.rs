@@ -314,9 +314,9 @@ async fn imports_at_once_in_one_region_never_share_a_number() {
     .await;
 }
 
-/// A database of the previous version (migrations up to 0042) holding persons in two regions:
-/// upgraded in place, each person is numbered in their region in the order of their ID numbers,
-/// and the next person enrolled continues from there.
+/// A database of the previous version (migrations up to 0042; on a Citus cluster, one placed at
+/// 0012) holding persons in two regions: upgraded in place, each person is numbered in their
+/// region in the order of their ID numbers, and the next person enrolled continues from there.
 #[tokio::test]
 async fn a_database_of_the_previous_version_numbers_its_persons() {
     async fn check(pool_exec: impl std::future::Future<Output = DbHandle>) {
@@ -399,6 +399,35 @@ async fn a_database_of_the_previous_version_numbers_its_persons() {
         }
     })
     .await;
+
+    // A Citus cluster, where the run is on one: the tables placed on it at 0012 with rows on
+    // their shards, then every later migration applied there in place (command by command:
+    // Citus refuses a text of several DDL commands, as sqlx would send it).
+    if yibao_tests::on_citus() {
+        let (url, admin_urls, database) = yibao_tests::citus_database().await;
+        let old = yibao_storage_postgres::PostgresStorage::connect_migrated_to(&url, 12)
+            .await
+            .unwrap();
+        sqlx::raw_sql(&rows()).execute(old.pool()).await.unwrap();
+        old.pool().close().await;
+        let storage = yibao_storage_postgres::PostgresStorage::connect(&url)
+            .await
+            .unwrap();
+        // The new counter table is placed on the cluster like the region's other tables.
+        let method: String = sqlx::query_scalar(
+            "SELECT partmethod::text FROM pg_dist_partition \
+             WHERE logicalrelid = 'insured_number_counters'::regclass",
+        )
+        .fetch_one(storage.pool())
+        .await
+        .unwrap();
+        assert_eq!(method, "h");
+        let db = yibao_tests::citus_test_db(storage, url, admin_urls, database);
+        let handle = db.db.clone();
+        check(async { handle }).await;
+        db.cleanup().await;
+        return;
+    }
 
     // PostgreSQL, where the run has one.
     let Some(admin_url) = std::env::var("YIBAO_TEST_DATABASE_URL")
