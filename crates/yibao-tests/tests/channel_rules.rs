@@ -216,6 +216,30 @@ async fn an_auto_debit_run_leaves_out_what_the_bank_may_not_collect() {
             .unwrap();
         let members: Vec<&str> = items.iter().map(|i| i.id_number.as_str()).collect();
         assert_eq!(members, vec![subsidised.as_str()], "{items:?}");
+
+        // Past the year's last date (the 2025 rules) no run is made for it, and staff are told.
+        change_haikou_rules(&db, |rules| {
+            rules.waiting.last_date = Some(d(2027, 3, 31));
+        })
+        .await;
+        let refused = debit::create_run(
+            db.storage.as_ref(),
+            &clock,
+            "bankad",
+            "460100",
+            2027,
+            d(2027, 4, 1),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(refused.code.as_str(), "YEAR_CLOSED");
+        assert!(
+            refused
+                .message
+                .contains("已过2027年度的最后缴费日 2027-03-31"),
+            "{}",
+            refused.message
+        );
     })
     .await;
 }

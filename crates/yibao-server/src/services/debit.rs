@@ -170,6 +170,18 @@ pub async fn create_run(
     // the run; a run that could collect nothing is refused, saying why.
     let (skip_subsidised, skip_full) = match storage.get_fee_policy(region, fee_year).await? {
         Some(policy) => {
+            // The 2025 rules: past the year's last date nothing of it can be bought (the money a
+            // bank debited then would be applied to a year that gives no cover).
+            let last = policy.cover_rules().last_date(fee_year);
+            if debit_date > last {
+                return Err(ServiceError::new(
+                    ErrorCode::YearClosed,
+                    format!(
+                        "扣款日期 {debit_date} 已过{}年度的最后缴费日 {last}，不能再扣缴该年度保费",
+                        fee_year.get()
+                    ),
+                ));
+            }
             let rules = &policy.cover_rules().channels;
             let refused = |class| rules.check(AUTO_DEBIT, &[class]).err();
             if debit_date >= policy.late_from() {
