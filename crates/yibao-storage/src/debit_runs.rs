@@ -44,6 +44,17 @@ pub trait DebitStore: Send + Sync {
     /// payable and whose person is under an active agreement with the bank.
     async fn create_debit_run(&self, run: &NewDebitRun) -> Result<DebitRunOutcome, StorageError>;
 
+    /// The payables a run of the bank, region and fee year would take now (at most
+    /// [`crate::settlement::MAX_DEBIT_BATCH`] + 1), before any class the channel rules leave out:
+    /// for the service to decide, before creating the run, which the 2025 rules refuse.
+    async fn debit_run_candidates(
+        &self,
+        channel_id: &str,
+        region: yibao_domain::RegionCode,
+        fee_year: yibao_domain::FeeYear,
+        now: i64,
+    ) -> Result<Vec<String>, StorageError>;
+
     async fn debit_run(&self, run_no: &str) -> Result<Option<DebitRunRecord>, StorageError>;
 
     async fn debit_runs(
@@ -261,22 +272,15 @@ where
             (false, true) => " AND y.relief_kind IS NOT NULL",
             (false, false) => "",
         };
-        let candidates = sqlx::query(&format!(
-                    "SELECT y.payable_id FROM payables y \
-                     JOIN debit_agreement_members m ON m.region_code = y.region_code AND m.id_number = y.id_number AND m.active = $1 \
-                     JOIN debit_agreements a ON a.region_code = m.region_code AND a.agreement_no = m.agreement_no AND a.status = 'active' AND a.channel_id = $2 \
-                     WHERE y.region_code = $3 AND y.fee_year = $4 AND y.amount_fen > 0 AND y.buys_back_year IS NULL{classes} \
-                       AND (y.status = 'unpaid' OR (y.status = 'locked' AND y.locked_until <= $5)) \
-                     ORDER BY y.payable_id LIMIT $6",
-                ))
-                .bind(true)
-                .bind(&run.channel_id)
-                .bind(run.region.as_str())
-                .bind(i32::from(run.fee_year.get()))
-                .bind(run.now)
-                .bind((MAX_DEBIT_BATCH + 1) as i64)
-                .fetch_all(&mut *tx)
-                .await?;
+        let candidates = sqlx::query(&debit_candidates_sql(classes))
+            .bind(true)
+            .bind(&run.channel_id)
+            .bind(run.region.as_str())
+            .bind(i32::from(run.fee_year.get()))
+            .bind(run.now)
+            .bind((MAX_DEBIT_BATCH + 1) as i64)
+            .fetch_all(&mut *tx)
+            .await?;
         if candidates.len() > MAX_DEBIT_BATCH {
             return Ok(DebitRunOutcome::TooMany {
                 candidates: candidates.len(),
@@ -312,6 +316,10 @@ where
             .iter()
             .map(|c| c.try_get("payable_id"))
             .collect::<Result<_, _>>()?;
+        if !run.leave_out.is_empty() {
+            let leave_out: std::collections::HashSet<&String> = run.leave_out.iter().collect();
+            candidates.retain(|c| !leave_out.contains(c));
+        }
         candidates.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         let mut seq: i64 = 0;
         let mut total: i64 = 0;
@@ -386,6 +394,24 @@ where
         let record = record::<DebitRunRecord, _>(&row)?;
         tx.commit().await?;
         Ok(DebitRunOutcome::Created(record))
+    }
+
+    async fn debit_run_candidates(
+        &self,
+        channel_id: &str,
+        region: yibao_domain::RegionCode,
+        fee_year: yibao_domain::FeeYear,
+        now: i64,
+    ) -> Result<Vec<String>, crate::StorageError> {
+        Ok(sqlx::query_scalar(&debit_candidates_sql(""))
+            .bind(true)
+            .bind(channel_id)
+            .bind(region.as_str())
+            .bind(i32::from(fee_year.get()))
+            .bind(now)
+            .bind((crate::settlement::MAX_DEBIT_BATCH + 1) as i64)
+            .fetch_all(self.pool())
+            .await?)
     }
 
     async fn debit_run(
@@ -747,4 +773,18 @@ where
     .fetch_one(&mut *conn)
     .await?;
     Ok(n > 0)
+}
+
+/// The payables a bank's run takes: payable (unpaid, or held by a hold that has run out), not a
+/// back-payment, something to pay, of a person under an active agreement with the bank; `classes`
+/// narrows them further (the channel rules). Binds: active, channel, region, fee year, now, limit.
+fn debit_candidates_sql(classes: &str) -> String {
+    format!(
+        "SELECT y.payable_id FROM payables y \
+         JOIN debit_agreement_members m ON m.region_code = y.region_code AND m.id_number = y.id_number AND m.active = $1 \
+         JOIN debit_agreements a ON a.region_code = m.region_code AND a.agreement_no = m.agreement_no AND a.status = 'active' AND a.channel_id = $2 \
+         WHERE y.region_code = $3 AND y.fee_year = $4 AND y.amount_fen > 0 AND y.buys_back_year IS NULL{classes} \
+           AND (y.status = 'unpaid' OR (y.status = 'locked' AND y.locked_until <= $5)) \
+         ORDER BY y.payable_id LIMIT $6"
+    )
 }

@@ -97,6 +97,9 @@ pub struct NewDebitRun {
     pub skip_subsidised: bool,
     /// Leave out payables of the full amount, for the same reason.
     pub skip_full: bool,
+    /// Payables the 2025 rules would not sell on the debit date (a wait past the year's end where
+    /// the region refuses that): left out of the run.
+    pub leave_out: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]

@@ -698,3 +698,36 @@ pub async fn change_haikou_rules(
     db.storage.put_fee_policy(&policy).await.unwrap();
     policy
 }
+
+/// The bank `bankad` (kind `auto_debit`) for 海口, and an agreement with it for each of `ids`
+/// (each paying for themselves), signed at `clock`'s time.
+pub async fn auto_debit_for(db: &DbHandle, clock: &Clock, ids: &[&str]) {
+    yibao::operator::channel_add(
+        db.storage.as_ref(),
+        None,
+        "bankad",
+        "auto_debit",
+        &["460100".to_owned()],
+        100,
+        "bankad-secret-0123".to_owned(),
+    )
+    .await
+    .unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        yibao_server::services::debit::sign_agreement(
+            db.storage.as_ref(),
+            clock,
+            yibao_server::services::debit::AgreementInput {
+                agreement_no: &format!("AG-T-{i}"),
+                region: "460100",
+                channel_id: "bankad",
+                payer_id_number: id,
+                payer_name: "吴一",
+                account: "6222 0212 3456 7890 123",
+                members: &[(*id).to_owned()],
+            },
+        )
+        .await
+        .unwrap();
+    }
+}

@@ -9,11 +9,11 @@ use yibao_channel_client::client::ClientError;
 use yibao_channel_client::types::{
     OpenOrderRequest, Payer, PaymentResult, ReportPaymentRequest, SearchRequest,
 };
-use yibao_server::services::debit::{self, AgreementInput};
+use yibao_server::services::debit;
 use yibao_server::Clock;
 use yibao_tests::{
-    change_haikou_rules, channel_at, china_time, haikou_2027, hainan_at, make_id, on_each_test_db,
-    DbHandle,
+    auto_debit_for, change_haikou_rules, channel_at, china_time, haikou_2027, hainan_at, make_id,
+    on_each_test_db, DbHandle,
 };
 
 const SECRET: &str = "hainan-secret-0123456789";
@@ -167,36 +167,9 @@ async fn a_channel_the_rules_keep_from_a_payable_says_where_to_pay_and_takes_no_
 async fn an_auto_debit_run_leaves_out_what_the_bank_may_not_collect() {
     on_each_test_db(|db| async move {
         let (full, subsidised) = world(&db).await;
-        yibao::operator::channel_add(
-            db.storage.as_ref(),
-            None,
-            "bankad",
-            "auto_debit",
-            &["460100".to_owned()],
-            100,
-            "bankad-secret-0123".to_owned(),
-        )
-        .await
-        .unwrap();
         let debit_day = d(2026, 11, 20);
         let clock = Clock::fixed(china_time(debit_day, 10));
-        for (i, id) in [&full, &subsidised].into_iter().enumerate() {
-            debit::sign_agreement(
-                db.storage.as_ref(),
-                &clock,
-                AgreementInput {
-                    agreement_no: &format!("AG-CR-{i}"),
-                    region: "460100",
-                    channel_id: "bankad",
-                    payer_id_number: id,
-                    payer_name: "吴一",
-                    account: "6222 0212 3456 7890 123",
-                    members: std::slice::from_ref(id),
-                },
-            )
-            .await
-            .unwrap();
-        }
+        auto_debit_for(&db, &clock, &[&full, &subsidised]).await;
         // The rules let auto-debit collect the subsidised but not the full amount: the run holds
         // 吴二 only.
         let run = debit::create_run(

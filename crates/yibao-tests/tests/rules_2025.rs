@@ -885,3 +885,43 @@ async fn a_back_payment_held_by_an_order_goes_when_the_contribution_is_paid_else
     })
     .await;
 }
+
+/// A bank's auto-debit run leaves out a lapsed person whose wait would end after 31 December
+/// where the region refuses that (`WAIT_PAST_YEAR_END`), and says how many; the continuously
+/// insured are taken. Before, the bank debited both and the lapsed one's money bought nothing.
+#[tokio::test]
+async fn an_auto_debit_run_leaves_out_whom_the_rules_would_not_sell_the_year() {
+    on_each_test_db(|db| async move {
+        let (lapsed, continuous) = two_adults(&db).await;
+        lapsed_in_2025_and_2026(&db, &lapsed).await;
+        let history: String = (2020..=2026)
+            .map(|y| format!("{continuous},{y},居民医保\n"))
+            .collect();
+        import_haikou_file(&db, &format!("身份证号码,待遇年度,参保情况\n{history}")).await;
+        // Waits of 12 months plus one per gap year, from 1 January for in-window payers: 14
+        // months for the lapsed one, past the year's end.
+        change_haikou_rules(&db, |rules| rules.waiting.fixed_months = 12).await;
+        let day = d(2026, 11, 20);
+        let clock = yibao_server::Clock::fixed(yibao_tests::china_time(day, 10));
+        yibao_tests::auto_debit_for(&db, &clock, &[&lapsed, &continuous]).await;
+        let created = yibao_server::services::debit::create_run_leaving_out(
+            db.storage.as_ref(),
+            &clock,
+            "bankad",
+            "460100",
+            2027,
+            day,
+        )
+        .await
+        .unwrap();
+        assert_eq!(created.left_out, 1);
+        let items = db
+            .storage
+            .debit_run_items(&created.run.run_no, None, 10)
+            .await
+            .unwrap();
+        let taken: Vec<&str> = items.iter().map(|i| i.id_number.as_str()).collect();
+        assert_eq!(taken, vec![continuous.as_str()]);
+    })
+    .await;
+}

@@ -127,8 +127,10 @@ pub async fn debit_run(storage: &dyn Storage, command: DebitCommand) -> anyhow::
             fee_year,
             date,
         } => {
-            let run = debit::create_run(storage, &clock, &bank, &region, fee_year, date).await?;
-            println!("{}", serde_json::to_value(run)?);
+            let created =
+                debit::create_run_leaving_out(storage, &clock, &bank, &region, fee_year, date)
+                    .await?;
+            println!("{}", serde_json::to_value(created)?);
         }
         DebitCommand::RequestFile { run_no, out } => {
             let bytes = debit::request_file(storage, &run_no).await?;

@@ -365,11 +365,15 @@ pub async fn create_run(
         )
         .await
         {
-            Ok(run) => {
+            Ok(created) => {
+                let left_out = match created.left_out {
+                    0 => String::new(),
+                    n => format!("?left_out={n}"),
+                };
                 return Ok(desk::see_other(&format!(
-                    "/console/debit/runs/{}",
-                    run.run_no
-                )))
+                    "/console/debit/runs/{}{left_out}",
+                    created.run.run_no
+                )));
             }
             Err(e)
                 if matches!(
@@ -419,12 +423,15 @@ pub struct RunPage {
     pub summary: Option<Vec<(&'static str, String)>>,
     pub file_error: Option<String>,
     pub limit_mib: usize,
+    /// Just created: how many under agreement the 2025 rules kept out of it.
+    pub left_out: Option<u32>,
 }
 
 #[derive(Deserialize)]
 pub struct RunQuery {
     outcome: Option<String>,
     page: Option<String>,
+    left_out: Option<String>,
 }
 
 async fn run_page(
@@ -462,6 +469,7 @@ async fn run_page(
         summary: None,
         file_error: None,
         limit_mib: MAX_DEBIT_FILE_BYTES / (1024 * 1024),
+        left_out: None,
     })
 }
 
@@ -474,7 +482,13 @@ pub async fn run(
 ) -> Result<Response, PageError> {
     let failed_only = q.outcome.as_deref() == Some("failed");
     let page = desk::page_number(q.page.as_deref());
-    html(&run_page(&state, &user, &run_no, failed_only, page).await?)
+    let mut view = run_page(&state, &user, &run_no, failed_only, page).await?;
+    view.left_out = q
+        .left_out
+        .as_deref()
+        .and_then(|n| n.parse::<u32>().ok())
+        .filter(|n| *n > 0);
+    html(&view)
 }
 
 /// `GET /console/debit/runs/{no}/request-file`: the file for the bank, as the API gives it.

@@ -144,6 +144,32 @@ pub async fn create_run(
     fee_year: i32,
     debit_date: NaiveDate,
 ) -> Result<DebitRunRecord, ServiceError> {
+    Ok(
+        create_run_leaving_out(storage, clock, channel_id, region, fee_year, debit_date)
+            .await?
+            .run,
+    )
+}
+
+/// A run created, and how many under agreement it left out because the 2025 rules would not
+/// sell them the year on the debit date (a wait past the year's end where the region refuses
+/// that): staff tell them to pay at the station.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedRun {
+    #[serde(flatten)]
+    pub run: DebitRunRecord,
+    pub left_out: usize,
+}
+
+/// [`create_run`], saying how many the rules left out.
+pub async fn create_run_leaving_out(
+    storage: &dyn Storage,
+    clock: &Clock,
+    channel_id: &str,
+    region: &str,
+    fee_year: i32,
+    debit_date: NaiveDate,
+) -> Result<CreatedRun, ServiceError> {
     let region = RegionCode::parse(region)?;
     let fee_year = yibao_domain::FeeYear::new(i64::from(fee_year))?;
     if debit_date < clock.today() || debit_date > clock.today() + Duration::days(366) {
@@ -168,7 +194,8 @@ pub async fn create_run(
     );
     // The region's channel rules (issue 17): what bank auto-debit may not collect stays out of
     // the run; a run that could collect nothing is refused, saying why.
-    let (skip_subsidised, skip_full) = match storage.get_fee_policy(region, fee_year).await? {
+    let policy = storage.get_fee_policy(region, fee_year).await?;
+    let (skip_subsidised, skip_full) = match &policy {
         Some(policy) => {
             // The 2025 rules: past the year's last date nothing of it can be bought (the money a
             // bank debited then would be applied to a year that gives no cover).
@@ -205,10 +232,26 @@ pub async fn create_run(
         }
         None => (false, false),
     };
+    let leave_out = match &policy {
+        Some(policy) => {
+            refused_on(
+                storage,
+                channel_id,
+                policy,
+                debit_date,
+                clock.now().timestamp(),
+                (skip_subsidised, skip_full),
+            )
+            .await?
+        }
+        None => Vec::new(),
+    };
+    let left_out = leave_out.len();
     match storage
         .create_debit_run(&NewDebitRun {
             skip_subsidised,
             skip_full,
+            leave_out,
             run_no,
             channel_id: channel_id.to_owned(),
             region,
@@ -219,7 +262,7 @@ pub async fn create_run(
         })
         .await?
     {
-        DebitRunOutcome::Created(run) => Ok(run),
+        DebitRunOutcome::Created(run) => Ok(CreatedRun { run, left_out }),
         DebitRunOutcome::Exists(run) => Err(ServiceError::new(
             ErrorCode::AlreadyExists,
             format!("该银行该日已有扣款批次 {}", run.run_no),
@@ -236,6 +279,61 @@ pub async fn create_run(
         )),
     }
 }
+
+/// The payables a run of `channel_id` would take on `debit_date` that the 2025 rules would not
+/// sell then: a wait past the year's end where the region refuses that (`WAIT_PAST_YEAR_END`,
+/// decided per person from what is stored of them). Those of a class the run leaves out anyway
+/// (`skip`: subsidised, full) are not counted. Nothing to decide where the region accepts such
+/// waits.
+async fn refused_on(
+    storage: &dyn Storage,
+    channel_id: &str,
+    policy: &FeePolicy,
+    debit_date: NaiveDate,
+    now: i64,
+    (skip_subsidised, skip_full): (bool, bool),
+) -> Result<Vec<String>, ServiceError> {
+    if policy.cover_rules().waiting.past_year_end != yibao_domain::cover_rules::PastYearEnd::Refuse
+    {
+        return Ok(Vec::new());
+    }
+    let ids = storage
+        .debit_run_candidates(channel_id, policy.region(), policy.fee_year(), now)
+        .await?;
+    if ids.len() > MAX_DEBIT_BATCH {
+        return Ok(Vec::new()); // The run is refused as too large anyway.
+    }
+    let mut views = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(REFUSAL_READ_CHUNK) {
+        views.extend(storage.payables_by_id(chunk).await?);
+    }
+    views.retain(|v| {
+        let subsidised = v.payable.relief_kind.is_some();
+        !(skip_subsidised && subsidised || skip_full && !subsidised)
+    });
+    let policies = HashMap::from([((policy.region(), policy.fee_year()), policy.clone())]);
+    let covers = super::cover::covers_for(
+        storage,
+        &views,
+        &policies,
+        debit_date,
+        super::cover::BackPaymentsWith::PaidTogether,
+        |_| true,
+    )
+    .await?;
+    Ok(views
+        .iter()
+        .filter(|v| {
+            covers
+                .get(&v.payable.payable_id)
+                .is_some_and(|c| matches!(&c.start, Err(r) if r.code() == "WAIT_PAST_YEAR_END"))
+        })
+        .map(|v| v.payable.payable_id.clone())
+        .collect())
+}
+
+/// Payables read at a time when deciding what a run leaves out (bounded statements on SQLite).
+const REFUSAL_READ_CHUNK: usize = 1_000;
 
 /// The request file of a run, for the bank.
 pub async fn request_file(storage: &dyn Storage, run_no: &str) -> Result<Vec<u8>, ServiceError> {
@@ -706,10 +804,10 @@ pub async fn create_run_as_staff(
     region: &str,
     fee_year: i32,
     debit_date: &str,
-) -> Result<DebitRunRecord, ServiceError> {
+) -> Result<CreatedRun, ServiceError> {
     let scope = staff.collection_write_scope()?;
     within(&scope, region)?;
-    let run = create_run(
+    let created = create_run_leaving_out(
         state.storage.as_ref(),
         &state.clock,
         channel_id,
@@ -718,16 +816,17 @@ pub async fn create_run_as_staff(
         date_of(debit_date)?,
     )
     .await?;
+    let run = &created.run;
     audit(
         state,
         staff,
         "debit_run.create",
         Some(run.region),
         &run.run_no,
-        serde_json::json!({"items": run.item_count, "total": run.total_fen}),
+        serde_json::json!({"items": run.item_count, "total": run.total_fen, "left_out": created.left_out}),
     )
     .await?;
-    Ok(run)
+    Ok(created)
 }
 
 /// The debit runs a staff member may read, of `region` (their own for a tax collector), newest

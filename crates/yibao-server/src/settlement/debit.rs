@@ -115,12 +115,12 @@ pub struct DebitRunRequest {
 
 /// Creates a debit run and locks its payables (other channels see 银行扣费进行中).
 #[utoipa::path(post, path = "/api/v1/debit-runs", summary = "创建批量扣款", tag = "settlement", request_body = DebitRunRequest,
-    responses((status = 200, body = DebitRunRecord), (status = 409, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 413, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+    responses((status = 200, description = "the run, and `left_out`: how many under agreement the 2025 rules keep out of it (a wait past the year's end)", body = debit::CreatedRun), (status = 409, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 413, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
 pub async fn create_debit_run(
     State(state): State<AppState>,
     staff: Staff,
     ApiJson(req): ApiJson<DebitRunRequest>,
-) -> Result<Json<DebitRunRecord>, ServiceError> {
+) -> Result<Json<debit::CreatedRun>, ServiceError> {
     let run = debit::create_run_as_staff(
         &state,
         &staff,
