@@ -904,22 +904,39 @@ async fn an_auto_debit_run_leaves_out_whom_the_rules_would_not_sell_the_year() {
         let day = d(2026, 11, 20);
         let clock = yibao_server::Clock::fixed(yibao_tests::china_time(day, 10));
         yibao_tests::auto_debit_for(&db, &clock, &[&lapsed, &continuous]).await;
-        let created = yibao_server::services::debit::create_run_leaving_out(
-            db.storage.as_ref(),
-            &clock,
-            "bankad",
-            "460100",
-            2027,
-            day,
+        // Made in the console: its run page says one was left out, and why.
+        yibao_tests::create_admin(db.storage.as_ref()).await;
+        let server = TestServer::start(db.storage.clone(), clock, Default::default()).await;
+        let admin = yibao_tests::console::ConsoleSession::sign_in(
+            &server,
+            yibao_tests::ADMIN.0,
+            yibao_tests::ADMIN.1,
         )
-        .await
-        .unwrap();
-        assert_eq!(created.left_out, 1);
-        let items = db
-            .storage
-            .debit_run_items(&created.run.run_no, None, 10)
+        .await;
+        let made = admin
+            .post(
+                "/console/debit/runs",
+                &[
+                    ("channel_id", "bankad"),
+                    ("region", "460100"),
+                    ("fee_year", "2027"),
+                    ("debit_date", "2026-11-20"),
+                ],
+            )
+            .await;
+        let run_path = made.location.clone().expect("to the run's page");
+        assert!(run_path.ends_with("?left_out=1"), "{run_path}");
+        admin
+            .get(&run_path)
             .await
-            .unwrap();
+            .expect_text("另有 1 人已签约但未列入本批次");
+        let run_no = run_path
+            .trim_end_matches("?left_out=1")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let items = db.storage.debit_run_items(&run_no, None, 10).await.unwrap();
         let taken: Vec<&str> = items.iter().map(|i| i.id_number.as_str()).collect();
         assert_eq!(taken, vec![continuous.as_str()]);
     })
