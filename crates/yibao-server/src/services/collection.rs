@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use yibao_domain::{FeePolicy, FeeYear, Fen, IdNumber, PayableStatus, PersonName, RegionCode};
 use yibao_storage::collection::{
-    CoverNote, NewOrder, NewPayment, OrderOutcome, OrderRecord, PayableView, PaymentOutcome,
+    NewOrder, NewPayment, OrderOutcome, OrderRecord, PayableView, PaymentOutcome,
     PaymentReportOutcome, ReceiptRecord, MAX_PAYABLES_PER_REQUEST,
 };
 
@@ -553,7 +553,18 @@ pub async fn take_payment_report(
     };
     // Money is held: a calendar problem must not refuse it (refund_due falls back to weekdays).
     let refund_due = refund_due_kept(state, Some(region), paid_on).await?;
-    let cover = cover_notes(state, &views, &ids, paid_on).await?;
+    // The policies once, through the cache, for the rules' answer and the channel rules alike.
+    let policies = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        policies_for(state, &views).await?
+    };
+    // When cover starts for each payable paid (the 2025 rules), for the receipt and the posting.
+    let cover = if ids.is_empty() {
+        Vec::new()
+    } else {
+        super::cover::cover_notes(state.storage.as_ref(), &views, &policies, &ids, paid_on).await?
+    };
     // Money is never refused, but what cannot be applied goes back whole: a family account's
     // payment without the order that checked its bindings and balance, and a year the 2025 rules
     // no longer sell on the day it was paid (past its last date, or a wait past the year's end
@@ -565,15 +576,12 @@ pub async fn take_payment_report(
     let unchecked_account = channel.kind == MEDICAL_ACCOUNT && order_no.is_none();
     // A payable the region's channel rules keep from this kind of channel, reported without the
     // order that would have said so (an order opened before keeps what it checked).
-    let not_here = if order_no.is_none() && !ids.is_empty() {
-        let policies = policies_for(state, &views).await?;
-        views.iter().any(|v| {
+    let not_here = order_no.is_none()
+        && !ids.is_empty()
+        && views.iter().any(|v| {
             let policy = policies.get(&(v.payable.region, v.payable.fee_year));
             channel_refusal(policy, &channel.kind, &v.payable, paid_on).is_some()
-        })
-    } else {
-        false
-    };
+        });
     let refund_all = (closed_year || unchecked_account || not_here)
         .then_some(yibao_domain::settlement::RefundReason::NotPayable);
     let payment = NewPayment {
@@ -627,21 +635,6 @@ pub async fn take_payment_report(
         }
         PaymentReportOutcome::ReversedEarlier => Err(ServiceError::of(ErrorCode::Reversed)),
     }
-}
-
-/// When cover starts for each of `ids` if a payment on `paid_on` pays it (the 2025 rules), in
-/// `ids` order, for the receipt and the posting, with the policies read through the cache.
-async fn cover_notes(
-    state: &AppState,
-    views: &[PayableView],
-    ids: &[String],
-    paid_on: chrono::NaiveDate,
-) -> Result<Vec<Option<CoverNote>>, ServiceError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let policies = policies_for(state, views).await?;
-    super::cover::cover_notes(state.storage.as_ref(), views, &policies, ids, paid_on).await
 }
 
 /// The receipt with this code and number if `check_code` is its check code; otherwise the same
