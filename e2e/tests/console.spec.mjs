@@ -79,6 +79,46 @@ test('a station operator finds a person, reveals the entry and records an exempt
   w.assertClean();
 });
 
+test('a station operator sees the household (户) on a record, its members, and changes it', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.station);
+  await page.getByRole('link', { name: '参保人员' }).click();
+  await page.getByLabel('身份证号码、参保编号或姓名').fill('王');
+  await page.getByRole('button', { name: '查找' }).click();
+  await page.getByRole('table').locator('tbody tr').first().getByRole('link', { name: '查看档案' }).click();
+  await expect(page.getByRole('heading', { name: '家庭户', exact: true })).toBeVisible();
+  const number = (await page.locator('#household-now a').textContent()).trim();
+  expect(number).toMatch(/^320\d{9}$/);
+  await page.locator('#household-card').scrollIntoViewIfNeeded();
+  await shot(page, '26-person-household');
+  const record = page.url();
+  // The household's page: its members now, the head first, masked.
+  await page.locator('#household-now a').click();
+  await expect(page.getByRole('heading', { name: /现有成员（4人）/ })).toBeVisible();
+  const members = page.locator('#members tbody tr');
+  await expect(members).toHaveCount(4);
+  await expect(members.first()).toContainText('户主');
+  expect(await members.first().locator('td').first().textContent()).toContain('*');
+  await shot(page, '27-household-members');
+  await accessible(page);
+  // A relation the form cannot take is shown beside its field; then it is saved.
+  await page.goto(record);
+  await page.getByLabel('与户主关系').fill('配偶/子');
+  await page.getByRole('button', { name: '保存家庭户' }).click();
+  await expect(page.locator('#relation-error')).toContainText('只能填写汉字');
+  await page.locator('#household-card').scrollIntoViewIfNeeded();
+  await shot(page, '28-person-household-error');
+  await page.getByLabel('与户主关系').fill('兄弟姐妹');
+  await page.getByRole('button', { name: '保存家庭户' }).click();
+  await expect(page.locator('.alert.ok')).toContainText('家庭户信息已保存');
+  await expect(page.locator('#household-now')).toContainText('与户主关系 兄弟姐妹');
+  await page.locator('.household-history summary').click();
+  await page.locator('#household-card').scrollIntoViewIfNeeded();
+  await shot(page, '29-person-household-saved');
+  await accessible(page);
+  w.assertClean();
+});
+
 test('on a phone the pages still work', async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
   const page = await context.newPage();
@@ -91,6 +131,14 @@ test('on a phone the pages still work', async ({ browser }) => {
   await shot(page, '31-phone-persons');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   expect(overflow).toBeLessThanOrEqual(0);
+  // A household's page fits the phone too.
+  await page.getByRole('link', { name: '家庭户' }).click();
+  await page.getByLabel('户号').fill('320602000001');
+  await page.getByRole('button', { name: '查找家庭户' }).click();
+  await expect(page.locator('#members tbody tr').first()).toBeVisible();
+  await shot(page, '32-phone-household');
+  const householdOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(householdOverflow).toBeLessThanOrEqual(0);
   w.assertClean();
   await context.close();
 });

@@ -78,6 +78,11 @@ pub fn router(policy: CookiePolicy) -> Router<AppState> {
             "/console/persons/{region}/{id}/refund",
             post(pages::persons::refund),
         )
+        .route(
+            "/console/persons/{region}/{id}/household",
+            post(pages::households::place),
+        )
+        .route("/console/households", get(pages::households::page))
         // Campaign pages (名册导入, 核定, 未缴名单): each module has its routes.
         .merge(pages::roster::routes())
         .merge(pages::assessment::routes())

@@ -29,10 +29,14 @@ pub enum RosterColumn {
     CertificateNumber,
     CertificateValidUntil,
     Subsidy,
+    /// 户号 (issue 17): the household of the household register.
+    HouseholdNumber,
+    /// 与户主关系: `户主` makes the person the head of the household.
+    Relation,
 }
 
 impl RosterColumn {
-    pub const ALL: [RosterColumn; 15] = [
+    pub const ALL: [RosterColumn; 17] = [
         RosterColumn::Name,
         RosterColumn::IdNumber,
         RosterColumn::Region,
@@ -48,6 +52,8 @@ impl RosterColumn {
         RosterColumn::CertificateNumber,
         RosterColumn::CertificateValidUntil,
         RosterColumn::Subsidy,
+        RosterColumn::HouseholdNumber,
+        RosterColumn::Relation,
     ];
 
     pub fn header(self) -> &'static str {
@@ -67,6 +73,8 @@ impl RosterColumn {
             RosterColumn::CertificateNumber => "减免证件号码",
             RosterColumn::CertificateValidUntil => "减免证件有效期至",
             RosterColumn::Subsidy => "资助金额",
+            RosterColumn::HouseholdNumber => "户号",
+            RosterColumn::Relation => "与户主关系",
         }
     }
 
@@ -95,6 +103,8 @@ impl RosterColumn {
             RosterColumn::CertificateNumber => "",
             RosterColumn::CertificateValidUntil => "",
             RosterColumn::Subsidy => "",
+            RosterColumn::HouseholdNumber => "320602000123",
+            RosterColumn::Relation => "户主",
         }
     }
 }
@@ -160,6 +170,13 @@ const ALIASES: &[(&str, RosterColumn)] = &[
     ("资助", RosterColumn::Subsidy),
     ("资助标准", RosterColumn::Subsidy),
     ("资助金额（元）", RosterColumn::Subsidy),
+    ("户编号", RosterColumn::HouseholdNumber),
+    ("户口号", RosterColumn::HouseholdNumber),
+    ("家庭户号", RosterColumn::HouseholdNumber),
+    ("户口簿编号", RosterColumn::HouseholdNumber),
+    ("与户主的关系", RosterColumn::Relation),
+    ("户主关系", RosterColumn::Relation),
+    ("家庭关系", RosterColumn::Relation),
 ];
 
 /// Levenshtein distance in characters (not bytes).
@@ -218,6 +235,9 @@ pub fn suggest_column(name: &str) -> Option<RosterColumn> {
     let length = plain.chars().count();
     RosterColumn::ALL
         .into_iter()
+        // 户号 is one edit from the columns rosters number their rows with (序号, 编号) and from
+        // 户主 (the head's name): matched exactly or by alias only.
+        .filter(|c| *c != RosterColumn::HouseholdNumber)
         .map(|c| (edit_distance(&plain, c.header()), c))
         .filter(|(distance, c)| {
             let longest = length.max(c.header().chars().count());
@@ -415,6 +435,9 @@ impl RosterColumn {
             RosterColumn::Name => PersonNameError::CODE,
             RosterColumn::IdNumber => crate::id_number::IdNumberError::CODE,
             RosterColumn::Region => RegionCodeError::CODE,
+            RosterColumn::HouseholdNumber | RosterColumn::Relation => {
+                crate::household::INVALID_HOUSEHOLD
+            }
             _ => EnrolmentFieldError::CODE,
         }
     }
@@ -442,6 +465,32 @@ pub fn parse_roster_date(text: &str) -> Option<NaiveDate> {
 }
 
 const DATE_HINT: &str = "日期格式应为 YYYY-MM-DD，如 2020-11-01";
+
+/// The row's household (户号 and 与户主关系, issue 17): `None` when both are empty (the person's
+/// household, if any, stays as it is); a relation without a number, a malformed number or
+/// relation is a problem of its column.
+pub fn parse_household(
+    header: &RosterHeader,
+    cells: &[String],
+) -> Result<Option<crate::household::Placement>, Vec<RowProblem>> {
+    use crate::household::{HouseholdField, Placement};
+    Placement::parse(
+        header.cell(cells, RosterColumn::HouseholdNumber),
+        header.cell(cells, RosterColumn::Relation),
+    )
+    .map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|p| {
+                let column = match p.field {
+                    HouseholdField::Number => RosterColumn::HouseholdNumber,
+                    HouseholdField::Relation => RosterColumn::Relation,
+                };
+                RowProblem::new(column, p.error)
+            })
+            .collect()
+    })
+}
 
 /// Turns one data row into a person, or lists every problem found in it (not only the first), so
 /// a clerk can fix a row in one go. `today` bounds the ID number's birth date.
@@ -699,6 +748,9 @@ mod tests {
             ("减免证件有效期", "减免证件有效期至"),
             ("户籍", "户籍类型"),
             ("学校", "学校名称"),
+            ("户编号", "户号"),
+            ("与户主的关系", "与户主关系"),
+            ("户主关系", "与户主关系"),
         ] {
             assert_eq!(
                 suggest_column(found).map(RosterColumn::header),
@@ -710,6 +762,10 @@ mod tests {
             "备注",
             "性别",
             "序号",
+            "编号",
+            "户主",
+            "户主姓名",
+            "账号",
             "出生日期",
             "民族",
             "姓名",

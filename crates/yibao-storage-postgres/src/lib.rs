@@ -94,6 +94,7 @@ pub const PLACEMENT: &[(&str, Placement)] = &[
     ("cover_situations", by_region("persons")),
     ("cover_claims", by_region("persons")),
     ("family_bindings", by_region("persons")),
+    ("household_members", by_region("persons")),
     ("orders", by_region("persons")),
     ("order_items", by_region("persons")),
     ("payments", by_region("persons")),

@@ -29,6 +29,7 @@ mod database_url;
 pub mod debit_runs;
 pub mod dialect;
 pub mod enrolment_applications;
+pub mod households;
 mod locate;
 pub mod memo;
 pub mod orders;
@@ -321,6 +322,25 @@ pub trait Storage:
         region: RegionCode,
         relative: &yibao_domain::IdNumber,
     ) -> Result<Vec<yibao_domain::family_account::FamilyBinding>, StorageError>;
+
+    /// Puts a person of `region` in a household (户, with their relation to the head), or takes
+    /// them out of theirs (`None`), in one transaction; a new head keeps the old one as a member
+    /// without a relation ([`yibao_domain::household::plan_placements`]). `false` when nothing
+    /// changed.
+    async fn place_in_household(
+        &self,
+        region: RegionCode,
+        id_number: &yibao_domain::IdNumber,
+        placement: Option<yibao_domain::household::Placement>,
+        source: &ChangeSource,
+    ) -> Result<bool, StorageError>;
+    /// A person's or a household's memberships, oldest first, at most
+    /// [`households::MAX_MEMBERSHIPS_SHOWN`].
+    async fn household_memberships(
+        &self,
+        region: RegionCode,
+        of: households::MembershipsOf<'_>,
+    ) -> Result<Vec<households::MembershipRecord>, StorageError>;
 
     /// Replaces a region's own configured days of one calendar year (the days loaded from the
     /// national notice stay; a day given here wins over the notice's) and records that the year has

@@ -308,6 +308,29 @@ where
                 .execute(&mut *tx)
                 .await?;
         }
+        // Households the rows name (户号, 与户主关系), per region, for the persons written or
+        // unchanged (never those out of the caller's scope).
+        let mut placements: Vec<(
+            RegionCode,
+            Vec<(IdNumber, Option<yibao_domain::household::Placement>)>,
+        )> = Vec::new();
+        for (item, p) in batch.iter().zip(&planned) {
+            let Some(placement) = &item.household else {
+                continue;
+            };
+            if p.change == PersonChange::OutOfScope {
+                continue;
+            }
+            let region = item.person.region;
+            let entry = (item.person.id_number, Some(placement.clone()));
+            match placements.iter_mut().find(|(r, _)| *r == region) {
+                Some((_, list)) => list.push(entry),
+                None => placements.push((region, vec![entry])),
+            }
+        }
+        for (region, list) in &placements {
+            crate::households::write_placements::<S>(&mut tx, *region, list, source).await?;
+        }
         // A batch of people never seen before (the bulk case) goes in by the backend's
         // fastest way (PostgreSQL: COPY); anything else through the upserts below.
         if planned.iter().all(|p| p.change == PersonChange::Created)

@@ -28,6 +28,9 @@ pub struct PersonUpsert {
     pub person: Person,
     /// `None` when there is no fee year to enrol in: the person is recorded only.
     pub enrolment: Option<EnrolmentRequest>,
+    /// The household the row names (户号, 与户主关系), written in the same transaction;
+    /// `None` leaves the person's household as it is.
+    pub household: Option<yibao_domain::household::Placement>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -192,6 +192,24 @@ where
         CoverHistoryStore::family_bindings_of(self.pool(), region, relative).await
     }
 
+    async fn place_in_household(
+        &self,
+        region: yibao_domain::RegionCode,
+        id_number: &yibao_domain::IdNumber,
+        placement: Option<yibao_domain::household::Placement>,
+        source: &crate::records::ChangeSource,
+    ) -> Result<bool, crate::StorageError> {
+        crate::households::place(self, region, id_number, placement, source).await
+    }
+
+    async fn household_memberships(
+        &self,
+        region: yibao_domain::RegionCode,
+        of: crate::households::MembershipsOf<'_>,
+    ) -> Result<Vec<crate::households::MembershipRecord>, crate::StorageError> {
+        crate::households::memberships(self, region, of).await
+    }
+
     async fn put_calendar_year(
         &self,
         region: yibao_domain::RegionCode,

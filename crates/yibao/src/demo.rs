@@ -267,7 +267,7 @@ pub fn demo_roster_csv(today: NaiveDate) -> String {
     let given: Vec<char> = GIVEN.chars().collect();
     let mut rng = Lcg(20_201_101);
     let mut out = String::from(
-        "姓名,身份证号码,参保地区,人员类别,户籍类型,居住证起始日期,学校名称,联系电话,服务站,职工医保,减免类型,减免证件名称,减免证件号码,减免证件有效期至,资助金额\n",
+        "姓名,身份证号码,参保地区,人员类别,户籍类型,居住证起始日期,学校名称,联系电话,服务站,职工医保,减免类型,减免证件名称,减免证件号码,减免证件有效期至,资助金额,户号,与户主关系\n",
     );
     for (region, county) in DEMO_COUNTIES {
         for i in 0..DEMO_RESIDENTS_PER_REGION {
@@ -329,8 +329,11 @@ pub fn demo_roster_csv(today: NaiveDate) -> String {
                 ],
                 _ => Default::default(),
             };
+            // Households of four neighbours in the roster (户号: the county and a serial).
+            let household_number = format!("{county}{:06}", i / 4);
+            let relation = ["户主", "配偶", "子", "父母"][i % 4];
             out.push_str(&format!(
-                "{name},{id},{region},{person_kind},{household},{permit},{school},{phone},{station},{employee},{}\n",
+                "{name},{id},{region},{person_kind},{household},{permit},{school},{phone},{station},{employee},{},{household_number},{relation}\n",
                 relief.join(",")
             ));
         }

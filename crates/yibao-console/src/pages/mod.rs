@@ -3,6 +3,8 @@
 pub mod dashboard;
 pub mod login;
 pub mod persons;
+// 家庭户 (issue 17).
+pub mod households;
 // Campaign pages (issue 16, group A).
 pub mod assessment;
 pub mod roster;

@@ -59,7 +59,7 @@ pub struct SearchQuery {
 
 /// The region a search or page works in: one's own, or (unbound roles) the one chosen, or the
 /// first registered.
-async fn region_for(
+pub(crate) async fn region_for(
     state: &AppState,
     user: &ConsoleUser,
     requested: Option<&str>,
@@ -464,6 +464,14 @@ pub struct RecordPage {
     pub binding_form: yibao_server::services::cover::BindingInput,
     /// The Civil Code's eight close relatives, for the form's list.
     pub relationships: Vec<&'static str>,
+    /// The household (户) the person is in now.
+    pub household_now: Option<crate::pages::households::MembershipLine>,
+    /// Every membership of the person in the region, latest first.
+    pub household_history: Vec<crate::pages::households::MembershipLine>,
+    /// The household form's values (kept when it comes back with errors).
+    pub household_form: crate::pages::households::HouseholdForm,
+    /// Relations offered in the household form's list.
+    pub relations: Vec<&'static str>,
 }
 
 /// One binding as the record lists it: the employee masked.
@@ -633,7 +641,7 @@ impl RecordPage {
     }
 }
 
-async fn record_page(
+pub(crate) async fn record_page(
     state: &AppState,
     user: &ConsoleUser,
     region: RegionCode,
@@ -651,7 +659,31 @@ async fn record_page(
     let today = state.clock.today();
     let bindings =
         yibao_server::services::persons::family_bindings(state, &user.staff, region, id).await?;
+    let memberships =
+        yibao_server::services::persons::household_memberships(state, &user.staff, region, id)
+            .await?;
+    let household_history: Vec<crate::pages::households::MembershipLine> = memberships
+        .iter()
+        .rev()
+        .map(|m| crate::pages::households::MembershipLine::of(m, region, user))
+        .collect();
+    let household_now = household_history.iter().find(|m| m.current).cloned();
+    let household_form = crate::pages::households::HouseholdForm {
+        number: household_now
+            .as_ref()
+            .map(|m| m.number.clone())
+            .unwrap_or_default(),
+        relation: household_now
+            .as_ref()
+            .filter(|m| m.relation != "未填")
+            .map(|m| m.relation.clone())
+            .unwrap_or_default(),
+    };
     Ok(RecordPage {
+        household_now,
+        household_history,
+        household_form,
+        relations: crate::pages::households::common_relations(),
         cover,
         bindings: bindings.iter().map(|b| BindingLine::of(b, today)).collect(),
         binding_form: yibao_server::services::cover::BindingInput {
@@ -699,12 +731,7 @@ async fn record_page(
             .rev()
             .map(|h| HistoryLine {
                 version: h.version,
-                changed_at: h
-                    .changed_at
-                    .chars()
-                    .take(19)
-                    .collect::<String>()
-                    .replace('T', " "),
+                changed_at: crate::pages::households::beijing_of_stored(&h.changed_at),
                 changed_by: h.changed_by.clone(),
                 source: h.source.clone(),
             })
@@ -739,6 +766,8 @@ pub async fn record(
                 .into(),
         ),
         Some("refunded") => Some("已发起退费，原票据作废；退费在2个工作日内经原渠道退回。".into()),
+        Some("household") => Some("家庭户信息已保存。".into()),
+        Some("left_household") => Some("已将此人移出家庭户，原记录保留在家庭户变更记录中。".into()),
         Some("bound") => Some(
             "家庭共济绑定已保存：绑定有效期内，该职工可用个人账户为此人缴费。".into(),
         ),

@@ -119,6 +119,8 @@ pub fn person_or_problems(
             RosterColumn::CertificateNumber => text(&input.certificate_number),
             RosterColumn::CertificateValidUntil => text(&input.certificate_valid_until),
             RosterColumn::Subsidy => text(&input.subsidy_yuan),
+            // The household is changed on its own (the console's 家庭户 form).
+            RosterColumn::HouseholdNumber | RosterColumn::Relation => String::new(),
         })
         .collect();
     parse_row(&header, &cells, today)

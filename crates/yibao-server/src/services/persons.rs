@@ -143,6 +143,7 @@ pub async fn save_person(
                 row_number: 1,
                 person: person.clone(),
                 enrolment,
+                household: None,
             }],
             &change_source,
             &may_change,
@@ -286,4 +287,103 @@ pub async fn enter_family_binding(
         state.clock.today(),
     )
     .await
+}
+
+/// A person's households (户) in a region, oldest membership first; the person must be one the
+/// caller may read (their record page's read is the audited one).
+pub async fn household_memberships(
+    state: &AppState,
+    staff: &Staff,
+    region: RegionCode,
+    id: &IdNumber,
+) -> Result<Vec<yibao_storage::households::MembershipRecord>, ServiceError> {
+    load_person(state, staff, region, id).await?;
+    Ok(state
+        .storage
+        .household_memberships(region, yibao_storage::households::MembershipsOf::Person(id))
+        .await?)
+}
+
+/// Puts a person staff may change in a household, or takes them out of it (`leave`), from the
+/// console's two fields (户号, 与户主关系). A refused field comes back as its problem; audited as
+/// `person.household`. `false` when nothing changed.
+pub async fn place_in_household(
+    state: &AppState,
+    staff: &Staff,
+    region: RegionCode,
+    id: &IdNumber,
+    number: &str,
+    relation: &str,
+    leave: bool,
+) -> Result<bool, Result<Vec<yibao_domain::household::HouseholdProblem>, ServiceError>> {
+    let (person, _) = load_person(state, staff, region, id).await.map_err(Err)?;
+    staff
+        .may_change(region, person.station.as_ref())
+        .map_err(Err)?;
+    let placement = if leave {
+        None
+    } else {
+        match yibao_domain::household::Placement::parse(number, relation).map_err(Ok)? {
+            Some(p) => Some(p),
+            None => {
+                return Err(Ok(vec![yibao_domain::household::HouseholdProblem {
+                    field: yibao_domain::household::HouseholdField::Number,
+                    error: yibao_domain::household::HouseholdError::NumberMissing,
+                }]))
+            }
+        }
+    };
+    let source = ChangeSource {
+        actor: staff.username().to_owned(),
+        source: "console".into(),
+    };
+    let changed = state
+        .storage
+        .place_in_household(region, id, placement.clone(), &source)
+        .await
+        .map_err(|e| Err(e.into()))?;
+    if changed {
+        audit(
+            state,
+            staff,
+            "person.household",
+            Some(region),
+            &id.masked(),
+            serde_json::json!({
+                "household": placement.as_ref().map(|p| p.number.as_str()),
+                "relation": placement.as_ref().and_then(|p| p.relation.as_ref()).map(|r| r.as_str()),
+            }),
+        )
+        .await
+        .map_err(Err)?;
+    }
+    Ok(changed)
+}
+
+/// A household's members, now and before, for staff of its region; audited as `read.household`
+/// (the page shows names and ID numbers masked).
+pub async fn household(
+    state: &AppState,
+    staff: &Staff,
+    region: RegionCode,
+    number: &yibao_domain::household::HouseholdNumber,
+) -> Result<Vec<yibao_storage::households::MembershipRecord>, ServiceError> {
+    staff.may_read(region, staff.0.station.as_ref())?;
+    let rows = state
+        .storage
+        .household_memberships(
+            region,
+            yibao_storage::households::MembershipsOf::Household(number),
+        )
+        .await?;
+    audit(
+        state,
+        staff,
+        "read.household",
+        Some(region),
+        number.as_str(),
+        serde_json::json!({ "rows": rows.len() }),
+    )
+    .await?;
+    Ok(rows)
 }

@@ -20,7 +20,8 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use yibao_domain::roster::{
-    parse_row, ColumnSuggestion, HeaderMatch, RosterColumn, RosterHeader, REJECTION_COLUMNS,
+    parse_household, parse_row, ColumnSuggestion, HeaderMatch, RosterColumn, RosterHeader,
+    REJECTION_COLUMNS,
 };
 use yibao_domain::{
     check_eligibility, covered_from, enrolment_fee_year, EnrolmentRefusal, FeePolicy, FeeYear,
@@ -51,7 +52,8 @@ pub struct Rejection {
     pub column: String,
     /// Stable, for scripts: a cell's own code (`INVALID_NAME`, `NAME_CHARACTER_LOST` for a `?`
     /// standing where an encoding lost a character, `INVALID_ID_NUMBER`, `INVALID_REGION`,
-    /// `INVALID_PERSON`), `DUPLICATE_ID_NUMBER` (the same person twice in the file), `FORBIDDEN`
+    /// `INVALID_PERSON`, `INVALID_HOUSEHOLD` for 户号 or 与户主关系), `DUPLICATE_ID_NUMBER` (the same
+    /// person twice in the file), `FORBIDDEN`
     /// (outside the uploader's scope), or the enrolment refusal's code (`EMPLOYEE_INSURED`,
     /// `RESIDENCE_PERMIT_TOO_RECENT`, `ENROLLED_ELSEWHERE`, `NO_OPEN_FEE_YEAR`).
     pub code: String,
@@ -344,7 +346,18 @@ pub async fn import_roster(
         let row = row.map_err(|e| ServiceError::new(ErrorCode::BadRosterFile, e.to_string()))?;
         summary.rows_read += 1;
         let number = row.row_number;
-        let person = match parse_row(&header, &row.cells, today) {
+        let parsed = match (
+            parse_row(&header, &row.cells, today),
+            parse_household(&header, &row.cells),
+        ) {
+            (Ok(person), Ok(household)) => Ok((person, household)),
+            (Err(mut problems), Err(more)) => {
+                problems.extend(more);
+                Err(problems)
+            }
+            (Err(problems), Ok(_)) | (Ok(_), Err(problems)) => Err(problems),
+        };
+        let (person, household) = match parsed {
             Ok(p) => p,
             Err(problems) => {
                 summary.rejected += 1;
@@ -408,6 +421,7 @@ pub async fn import_roster(
             row_number: number,
             person,
             enrolment,
+            household,
         });
         batch_cells.insert(number, row.cells);
         if batch.len() == MAX_UPSERT_BATCH {
