@@ -69,6 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 employee_id_number: env("YIBAO_EMPLOYEE_ID_NUMBER"),
                 balance,
             }),
+            health_card: None,
         })
         .await
         .unwrap_or_else(|e| fail(&e));

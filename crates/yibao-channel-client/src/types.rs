@@ -264,6 +264,29 @@ pub struct OpenOrderRequest {
     /// other. An addition to v1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family_account: Option<FamilyAccount>,
+    /// Required from a channel of kind `health_card` (居民健康卡), refused from any other. An
+    /// addition to v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_card: Option<HealthCard>,
+}
+
+/// The resident health card that pays an order, and where it is used.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCard {
+    /// The card holder's ID number. Personal data: kept out of `Debug`.
+    pub holder_id_number: String,
+    /// `agent_point` (代征点: only for members of the holder's household, else
+    /// `NOT_HOUSEHOLD_MEMBER`) or `self_service` (自助服务机: for anyone).
+    pub terminal: String,
+}
+
+impl std::fmt::Debug for HealthCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthCard")
+            .field("holder_id_number", &"<redacted>")
+            .field("terminal", &self.terminal)
+            .finish()
+    }
 }
 
 /// The employee whose personal medical account pays an order, and the account's balance now.
@@ -751,6 +774,7 @@ mod tests {
             amount: 43000,
             payer: Payer::default(),
             family_account: None,
+            health_card: None,
         };
         assert_eq!(
             serde_json::to_value(&req).ok(),

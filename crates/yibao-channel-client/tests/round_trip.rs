@@ -394,6 +394,7 @@ async fn every_endpoint_round_trips_signed_both_ways() -> Result<(), ClientError
                 ..Default::default()
             },
             family_account: None,
+            health_card: None,
         })
         .await?;
     assert!(opened.created);

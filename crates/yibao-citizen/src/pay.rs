@@ -480,6 +480,7 @@ pub async fn open_order(
         amount,
         payer: Payer::default(),
         family_account: None,
+        health_card: None,
     };
     let (_, order) = place_order(state, &channel, request).await?;
     let expires_at = DateTime::parse_from_rfc3339(&order.expires_at).map_or(0, |t| t.timestamp());

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// The kinds of channel (`bank_counter` 银行柜面 … `medical_account` 职工医保个人账户), with their
 /// Chinese names: the one table the rules, the console, the exports and the citizen site name
 /// them from.
-pub const CHANNEL_KINDS: [(&str, &str); 13] = [
+pub const CHANNEL_KINDS: [(&str, &str); 14] = [
     ("bank_counter", "银行柜面"),
     ("atm", "自助柜员机"),
     ("pos", "POS机"),
@@ -23,6 +23,7 @@ pub const CHANNEL_KINDS: [(&str, &str); 13] = [
     ("village_agent", "村级代办点"),
     ("auto_debit", "委托扣款"),
     ("medical_account", "职工医保个人账户（家庭共济）"),
+    ("health_card", "居民健康卡"),
 ];
 
 /// Where a payer is sent when a channel may not collect what they owe, unless the region says

@@ -13,6 +13,7 @@ pub mod enrolment;
 pub mod enrolment_decision;
 pub mod family_account;
 pub mod fee;
+pub mod health_card;
 pub mod household;
 pub mod id_number;
 pub mod insured_number;

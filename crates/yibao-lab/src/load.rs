@@ -979,6 +979,7 @@ impl Worker {
                 phone: None,
             },
             family_account: None,
+            health_card: None,
         };
         let timed = call(shared.retry, || client.open_order(&open)).await;
         let order = match self.stats.took("open_order", timed) {

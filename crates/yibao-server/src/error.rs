@@ -64,6 +64,9 @@ pub enum ErrorCode {
     OutsideProvince,
     BackPaymentNotAllowed,
     InsufficientBalance,
+    /// A health card (居民健康卡) order at an agent point for someone outside the card holder's
+    /// household (issue 17).
+    NotHouseholdMember,
     Reversed,
     ReversalClosed,
     NotFound,
@@ -77,7 +80,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 51] = [
+    pub const ALL: [ErrorCode; 52] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidIdNumber,
         ErrorCode::InvalidName,
@@ -120,6 +123,7 @@ impl ErrorCode {
         ErrorCode::OutsideProvince,
         ErrorCode::BackPaymentNotAllowed,
         ErrorCode::InsufficientBalance,
+        ErrorCode::NotHouseholdMember,
         ErrorCode::Reversed,
         ErrorCode::ReversalClosed,
         ErrorCode::NotFound,
@@ -175,6 +179,7 @@ impl ErrorCode {
             ErrorCode::OutsideProvince => "OUTSIDE_PROVINCE",
             ErrorCode::BackPaymentNotAllowed => "BACK_PAYMENT_NOT_ALLOWED",
             ErrorCode::InsufficientBalance => "INSUFFICIENT_BALANCE",
+            ErrorCode::NotHouseholdMember => yibao_domain::health_card::NotHouseholdMember::CODE,
             ErrorCode::Reversed => "REVERSED",
             ErrorCode::ReversalClosed => "REVERSAL_CLOSED",
             ErrorCode::NotFound => "NOT_FOUND",
@@ -238,6 +243,9 @@ impl ErrorCode {
             ErrorCode::OutsideProvince => "该职工在省外参保，本统筹区只接受省内职工个人账户代缴",
             ErrorCode::BackPaymentNotAllowed => "本统筹区不允许用职工个人账户缴纳补缴修复费用",
             ErrorCode::InsufficientBalance => "个人账户余额不足，请改用其他方式缴费",
+            ErrorCode::NotHouseholdMember => {
+                "居民健康卡在代征点只能为持卡人本户成员缴费，请到自助服务机或其他渠道缴费"
+            }
             ErrorCode::Reversed => "该笔交易已冲正，不能再上报缴费",
             ErrorCode::ReversalClosed => "该日对账已完成，不能再冲正，请走退费流程",
             ErrorCode::NotFound => "未找到请求的内容，请检查地址或编号",

@@ -139,6 +139,8 @@ pub struct NewOrder {
     pub expires_at: i64,
     pub fingerprint: String,
     pub now: i64,
+    /// The resident health card that pays, and where (a `health_card` channel's orders).
+    pub card: Option<yibao_domain::health_card::CardPayment>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -267,6 +267,35 @@ where
         .collect()
 }
 
+/// The current members of the household `person` is in now in `region` (themselves included),
+/// in one statement; empty when they are in none.
+pub(crate) async fn current_household<S>(
+    storage: &S,
+    region: RegionCode,
+    person: &IdNumber,
+) -> Result<Vec<IdNumber>, StorageError>
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    usize: ColumnIndex<<S::DB as Database>::Row>,
+{
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT m.id_number FROM household_members h JOIN household_members m \
+         ON m.region_code = h.region_code AND m.household_number = h.household_number \
+         AND m.left_at IS NULL \
+         WHERE h.region_code = $1 AND h.id_number = $2 AND h.left_at IS NULL",
+    )
+    .bind(region.as_str().to_owned())
+    .bind(person.as_str().to_owned())
+    .fetch_all(storage.pool())
+    .await?;
+    rows.into_iter()
+        .map(|id| IdNumber::try_from(id).map_err(StorageError::corrupt))
+        .collect()
+}
+
 /// Whose memberships [`memberships`] reads.
 #[derive(Debug, Clone, Copy)]
 pub enum MembershipsOf<'a> {

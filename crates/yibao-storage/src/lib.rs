@@ -334,6 +334,13 @@ pub trait Storage:
         placement: Option<yibao_domain::household::Placement>,
         source: &ChangeSource,
     ) -> Result<bool, StorageError>;
+    /// The current members of the household `person` is in now in `region` (themselves
+    /// included), in one statement; empty when they are in none.
+    async fn current_household(
+        &self,
+        region: RegionCode,
+        person: &yibao_domain::IdNumber,
+    ) -> Result<Vec<yibao_domain::IdNumber>, StorageError>;
     /// A person's or a household's memberships, oldest first, at most
     /// [`households::MAX_MEMBERSHIPS_SHOWN`].
     async fn household_memberships(

@@ -202,6 +202,14 @@ where
         crate::households::place(self, region, id_number, placement, source).await
     }
 
+    async fn current_household(
+        &self,
+        region: yibao_domain::RegionCode,
+        person: &yibao_domain::IdNumber,
+    ) -> Result<Vec<yibao_domain::IdNumber>, crate::StorageError> {
+        crate::households::current_household(self, region, person).await
+    }
+
     async fn household_memberships(
         &self,
         region: yibao_domain::RegionCode,

@@ -523,6 +523,7 @@ async fn orders_hold_payables_and_are_idempotent() {
                 phone: None,
             },
             family_account: None,
+            health_card: None,
         };
         let opened = w.bank.open_order(&request).await.unwrap();
         assert!(opened.created);
@@ -552,6 +553,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             amount,
             payer: Payer::default(),
             family_account: None,
+            health_card: None,
         };
         let err = w.wechat.open_order(&other).await.unwrap_err();
         assert_eq!(api_code(&err), (409, "LOCKED".into()));
@@ -564,6 +566,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             amount: 42999,
             payer: Payer::default(),
             family_account: None,
+            health_card: None,
         };
         assert_eq!(
             api_code(&w.wechat.open_order(&bad).await.unwrap_err()),
@@ -575,6 +578,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             amount: 1,
             payer: Payer::default(),
             family_account: None,
+            health_card: None,
         };
         assert_eq!(
             api_code(&w.wechat.open_order(&bad).await.unwrap_err()),
@@ -597,6 +601,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             amount: 0,
             payer: Payer::default(),
             family_account: None,
+            health_card: None,
         };
         assert_eq!(
             api_code(&w.wechat.open_order(&bad).await.unwrap_err()),
@@ -608,6 +613,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             amount,
             payer: Payer::default(),
             family_account: None,
+            health_card: None,
         };
         assert_eq!(
             api_code(&w.hainan.open_order(&bad).await.unwrap_err()),
@@ -635,6 +641,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             amount,
             payer: Payer::default(),
             family_account: None,
+            health_card: None,
         };
         assert_eq!(
             api_code(&w.alipay.open_order(&late).await.unwrap_err()),
@@ -657,6 +664,7 @@ async fn an_expired_order_still_takes_its_payment_and_others_may_lock_after_expi
                 amount,
                 payer: Payer::default(),
                 family_account: None,
+                health_card: None,
             })
             .await
             .unwrap();
@@ -689,6 +697,7 @@ async fn the_window_closes_orders_where_late_payment_is_not_allowed() {
                 amount,
                 payer: Payer::default(),
                 family_account: None,
+                health_card: None,
             })
             .await
             .unwrap_err();
@@ -1748,6 +1757,7 @@ async fn an_order_and_a_payment_naming_the_same_payables_in_opposite_orders_neve
                             amount,
                             payer: Payer::default(),
                             family_account: None,
+                            health_card: None,
                         })
                         .await
                 })
@@ -1837,6 +1847,7 @@ async fn an_order_locks_its_payables_in_payable_order_like_a_payment() {
                 expires_at: instant().timestamp() + 900,
                 fingerprint: "lock-order".into(),
                 now: instant().timestamp(),
+                card: None,
             };
             tokio::spawn(async move { storage.open_order(&order).await })
         };
@@ -1952,7 +1963,7 @@ async fn a_payable_held_by_another_live_order_is_not_taken_by_a_direct_payment()
         let (p0, amount) = payable_of(&w, &w.adults[0]).await;
         let order = w
             .bank
-            .open_order(&OpenOrderRequest { channel_order_no: "HOLD-1".into(), payable_ids: vec![p0.clone()], amount, payer: Payer::default(), family_account: None })
+            .open_order(&OpenOrderRequest { channel_order_no: "HOLD-1".into(), payable_ids: vec![p0.clone()], amount, payer: Payer::default(), family_account: None, health_card: None })
             .await
             .unwrap();
         let intruder = w.wechat.report_payment(&ReportPaymentRequest::for_payables("W-HOLD", vec![p0], amount, paid_at())).await.unwrap();

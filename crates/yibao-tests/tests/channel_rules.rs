@@ -99,6 +99,7 @@ async fn a_channel_the_rules_keep_from_a_payable_says_where_to_pay_and_takes_no_
                 amount: p.amount,
                 payer: Payer::default(),
                 family_account: None,
+                health_card: None,
             })
             .await
             .unwrap_err();

@@ -97,6 +97,7 @@ fn order(
             employee_id_number: employee.to_owned(),
             balance,
         }),
+        health_card: None,
     }
 }
 

@@ -399,6 +399,7 @@ async fn a_year_past_its_last_date_or_a_wait_past_its_end_is_refused_and_money_g
             amount,
             payer: Payer::default(),
             family_account: None,
+            health_card: None,
         };
 
         // 2027-09-10, after the extension (the demo's 海口 takes late payments): the lapsed
@@ -681,6 +682,7 @@ async fn after_the_extension_unpaid_contributions_are_priced_at_the_late_amount(
                 amount: 42_000,
                 payer: Payer::default(),
                 family_account: None,
+ health_card: None,
             })
             .await
             .unwrap();
@@ -832,6 +834,7 @@ async fn a_back_payment_held_by_an_order_goes_when_the_contribution_is_paid_else
                 amount: back.amount,
                 payer: Payer::default(),
                 family_account: None,
+                health_card: None,
             })
             .await
             .unwrap();

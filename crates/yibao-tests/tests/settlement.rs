@@ -335,6 +335,7 @@ async fn a_debit_run_locks_its_payables_and_the_banks_result_pays_them() {
                 amount: 43000,
                 payer: Payer::default(),
                 family_account: None,
+                health_card: None,
             })
             .await
             .unwrap_err();
@@ -868,6 +869,7 @@ async fn channel_only_money_is_applied_to_its_order_under_the_apply_policy() {
                 amount: 43000,
                 payer: Payer::default(),
                 family_account: None,
+                health_card: None,
             })
             .await
             .unwrap();
@@ -2002,6 +2004,7 @@ async fn a_re_upload_dropping_an_applied_channel_only_line_flags_it_for_staff() 
                 amount: 43000,
                 payer: Payer::default(),
                 family_account: None,
+                health_card: None,
             })
             .await
             .unwrap();

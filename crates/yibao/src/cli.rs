@@ -775,6 +775,15 @@ fn print_demo_urls(base: &str) {
         demo::family_account_employee(),
         relatives.join("、")
     );
+    let (card_id, _, card_secret, _) = demo::DEMO_HEALTH_CARD_CHANNEL;
+    let household: Vec<String> = demo::health_card_household(yibao_server::Clock::system().today())
+        .into_iter()
+        .map(|(name, id, relation)| format!("{relation} {name} {id}"))
+        .collect();
+    println!(
+        "  居民健康卡 health card: 渠道 {card_id} / {card_secret}；代征点只能为持卡人本户缴费（户号 460105000006：{}）",
+        household.join("、")
+    );
     println!("  居民自助 citizen site (缴费查询、票据查验): {base}/");
     println!("  缴费查询 citizens' paid status: {base}/public/paid-status?id_number={sample_id}&name={sample_name}");
     println!(

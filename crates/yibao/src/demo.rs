@@ -542,6 +542,26 @@ pub const DEMO_ACCOUNT_CHANNEL: (&str, &str, &str, &[&str]) = (
     &["460100"],
 );
 
+/// The demo's health card channel (居民健康卡) of 海口: agent points and self-service machines.
+pub const DEMO_HEALTH_CARD_CHANNEL: (&str, &str, &str, &[&str]) = (
+    "hainan-health-card",
+    "health_card",
+    "demo-secret-health-card-0000",
+    &["460100"],
+);
+
+/// A 海口 household of the demo (residents 24 to 27, 户号 460105000006) as (name, ID number,
+/// relation), the head first: a health card of any of them pays for the four at an agent point.
+pub fn health_card_household(today: NaiveDate) -> Vec<(String, String, &'static str)> {
+    let residents = demo_residents(today);
+    (24..28)
+        .filter_map(|i| {
+            let (id, name) = residents.get(DEMO_RESIDENTS_PER_REGION + i)?.clone();
+            Some((name, id, ["户主", "配偶", "子", "父母"][i % 4]))
+        })
+        .collect()
+}
+
 /// The first resident of the demo roster (name, ID number), to try searches with.
 pub fn sample_resident() -> (String, String) {
     let (id, name) = demo_residents(yibao_server::Clock::system().today())
@@ -756,7 +776,9 @@ pub async fn load_people(
             summary.payables_created += r.created;
         }
     }
-    let channels = DEMO_CHANNELS.into_iter().chain([DEMO_ACCOUNT_CHANNEL]);
+    let channels = DEMO_CHANNELS
+        .into_iter()
+        .chain([DEMO_ACCOUNT_CHANNEL, DEMO_HEALTH_CARD_CHANNEL]);
     for (id, kind, secret, regions) in channels {
         if storage.get_channel(id).await?.is_some() {
             continue;

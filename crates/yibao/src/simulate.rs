@@ -188,6 +188,7 @@ async fn one_operation(
                     amount,
                     payer: Payer::default(),
                     family_account: None,
+                    health_card: None,
                 })
                 .await;
             let order = match order {

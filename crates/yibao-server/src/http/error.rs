@@ -53,7 +53,8 @@ impl ErrorCode {
             | ErrorCode::RelationshipNotAllowed
             | ErrorCode::OutsideProvince
             | ErrorCode::BackPaymentNotAllowed
-            | ErrorCode::InsufficientBalance => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::InsufficientBalance
+            | ErrorCode::NotHouseholdMember => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Reversed => StatusCode::CONFLICT,
             ErrorCode::ReversalClosed => StatusCode::CONFLICT,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,

@@ -103,6 +103,77 @@ pub struct OrderRequest {
     /// other: the employee whose personal account pays, and its balance. An addition to v1.
     #[serde(default)]
     pub family_account: Option<FamilyAccountRequest>,
+    /// Required from a channel of kind `health_card` (居民健康卡), refused from any other: whose
+    /// card pays, and where it is used. An addition to v1.
+    #[serde(default)]
+    pub health_card: Option<HealthCardRequest>,
+}
+
+/// The resident health card that pays an order, as the `health_card` channel reads it.
+#[derive(Deserialize, ToSchema)]
+pub struct HealthCardRequest {
+    /// The card holder's ID number (持卡人公民身份号码).
+    pub holder_id_number: String,
+    /// `agent_point` (代征点: only the holder's household) or `self_service` (自助服务机: anyone).
+    pub terminal: String,
+}
+
+/// The card that pays an order: required from a `health_card` channel, refused from others.
+fn health_card_of(
+    channel: &ChannelContext,
+    requested: Option<&HealthCardRequest>,
+    today: chrono::NaiveDate,
+) -> Result<Option<yibao_domain::health_card::CardPayment>, ServiceError> {
+    use yibao_domain::health_card::{CardPayment, Terminal, HEALTH_CARD};
+    match (channel.kind == HEALTH_CARD, requested) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(bad_request("health_card 仅限居民健康卡渠道使用")),
+        (true, None) => Err(bad_request(
+            "居民健康卡渠道下单须提供 health_card：持卡人公民身份号码（holder_id_number）和受理终端（terminal：agent_point 代征点或 self_service 自助服务机）",
+        )),
+        (true, Some(card)) => {
+            let holder = IdNumber::parse(&card.holder_id_number, today)
+                .map_err(|e| {
+                    ServiceError::new(
+                        ErrorCode::InvalidIdNumber,
+                        format!("health_card.holder_id_number：{e}"),
+                    )
+                })?
+                .id_number;
+            let terminal = Terminal::from_code(&card.terminal).ok_or_else(|| {
+                bad_request(
+                    "health_card.terminal 应为 agent_point（代征点）或 self_service（自助服务机）",
+                )
+            })?;
+            Ok(Some(CardPayment { holder, terminal }))
+        }
+    }
+}
+
+/// Refuses an agent point's order for anyone outside the card holder's household in the order's
+/// region (`NOT_HOUSEHOLD_MEMBER`); a self-service machine's is never refused here. One read of
+/// the holder's household.
+async fn check_health_card(
+    state: &AppState,
+    card: &yibao_domain::health_card::CardPayment,
+    views: &[PayableView],
+) -> Result<(), ServiceError> {
+    use yibao_domain::health_card::{agent_point_refusal, Terminal};
+    if card.terminal == Terminal::SelfService {
+        return Ok(());
+    }
+    let household = state
+        .storage
+        .current_household(views[0].payable.region, &card.holder)
+        .await?;
+    let persons: Vec<IdNumber> = views.iter().map(|v| v.payable.id_number).collect();
+    match agent_point_refusal(card, &household, &persons) {
+        Some(refusal) => Err(ServiceError::new(
+            ErrorCode::NotHouseholdMember,
+            refusal.to_string(),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The employee-insurance member whose personal medical account pays an order, as the
@@ -258,6 +329,7 @@ pub async fn place_order(
     channel_identifier("channel_order_no", &req.channel_order_no)?;
     let ids = unique_ids(&req.payable_ids)?;
     let account = family_account_of(channel, req.family_account.as_ref(), state.clock.today())?;
+    let card = health_card_of(channel, req.health_card.as_ref(), state.clock.today())?;
     let payer_name = req
         .payer
         .name
@@ -273,6 +345,9 @@ pub async fn place_order(
     let account_part = account
         .as_ref()
         .map(|(employee, balance)| format!("{}:{}", employee.as_str(), balance.as_fen()));
+    let card_part = card
+        .as_ref()
+        .map(|c| format!("card:{}:{}", c.holder.as_str(), c.terminal.code()));
     let mut parts = vec![
         amount.as_str(),
         joined.as_str(),
@@ -280,6 +355,7 @@ pub async fn place_order(
         payer_phone.as_deref().unwrap_or(""),
     ];
     parts.extend(account_part.as_deref());
+    parts.extend(card_part.as_deref());
     let print = fingerprint(&parts);
     if let Some((order, stored_print)) = state
         .storage
@@ -356,6 +432,9 @@ pub async fn place_order(
     if let Some((employee, balance)) = &account {
         check_family_account(state, employee, *balance, &views, &policies, today).await?;
     }
+    if let Some(card) = &card {
+        check_health_card(state, card, &views).await?;
+    }
     let order = NewOrder {
         order_no: new_regional_id("OD", views[0].payable.region.as_str()),
         channel_id: channel.channel_id.clone(),
@@ -368,6 +447,7 @@ pub async fn place_order(
         expires_at: now + state.order_hold_seconds,
         fingerprint: print,
         now,
+        card,
     };
     match state.storage.open_order(&order).await? {
         OrderOutcome::Created(order) => Ok((StatusCode::CREATED, order_json(&order))),
@@ -573,7 +653,11 @@ pub async fn take_payment_report(
         .iter()
         .flatten()
         .any(|note| rules_refusal(&note.code).is_some());
-    let unchecked_account = channel.kind == MEDICAL_ACCOUNT && order_no.is_none();
+    // A family account's or a health card's payment without the order that checked whose money
+    // it is and for whom (bindings and balance; the card holder's household at an agent point).
+    let unchecked_account = (channel.kind == MEDICAL_ACCOUNT
+        || channel.kind == yibao_domain::health_card::HEALTH_CARD)
+        && order_no.is_none();
     // A payable the region's channel rules keep from this kind of channel, reported without the
     // order that would have said so (an order opened before keeps what it checked).
     let not_here = order_no.is_none()
