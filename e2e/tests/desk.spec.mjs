@@ -318,3 +318,31 @@ test('the audit log pages by key through every entry', async ({ page }) => {
   }
   w.assertClean();
 });
+
+test('village agents: the administrator records an agent\'s cash, an over hand-in flagged', async ({ page }) => {
+  const w = watch(page);
+  await signIn(page, DEMO.admin);
+  await page.getByRole('link', { name: '村级代办' }).click();
+  await page.getByLabel('统筹区').selectOption('210700');
+  await page.getByRole('button', { name: '查看' }).click();
+  const row = page.locator('#agents tbody tr').filter({ hasText: '王代办' });
+  await expect(row).toContainText('ST-01');
+  await shot(page, '75-village-agents');
+  await accessible(page);
+  // A hand-in the form cannot read is shown beside its field; 5 yuan with nothing owed is over.
+  await row.getByLabel('交款（元）').fill('五元');
+  await row.getByRole('button', { name: '登记交款' }).click();
+  await expect(page.locator('.hand-in .field-error')).toBeVisible();
+  await shot(page, '76-village-agents-error');
+  const again = page.locator('#agents tbody tr').filter({ hasText: '王代办' });
+  await again.getByLabel('交款（元）').fill('5');
+  await again.getByRole('button', { name: '登记交款' }).click();
+  await expect(page.locator('.alert.ok')).toContainText('交款已记录');
+  await expect(page.locator('#agents tbody tr').filter({ hasText: '王代办' })).toContainText('长款 5.00 元');
+  await shot(page, '77-village-agents-over');
+  await page.locator('#agents tbody tr').filter({ hasText: '王代办' }).getByRole('link', { name: '缴费清单' }).click();
+  await expect(page.locator('#day-lines')).toContainText('当天没有经该代办员入账的缴费');
+  await shot(page, '78-village-agent-day');
+  await accessible(page);
+  w.assertClean();
+});

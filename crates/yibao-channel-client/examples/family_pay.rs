@@ -45,6 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             name: None,
             region: None,
             fee_year: None,
+            agent_code: None,
         })
         .await
         .unwrap_or_else(|e| fail(&e));
@@ -70,6 +71,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 balance,
             }),
             health_card: None,
+            agent_code: None,
         })
         .await
         .unwrap_or_else(|e| fail(&e));

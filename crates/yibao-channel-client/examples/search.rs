@@ -18,6 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         name: rest.first().cloned(),
         region: None,
         fee_year: None,
+        agent_code: None,
     };
     match client.search(&request).await {
         Ok(found) => println!("{}", serde_json::to_string_pretty(&found)?),

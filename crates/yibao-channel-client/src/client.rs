@@ -18,10 +18,10 @@ use crate::signing::{
     HEADER_TIMESTAMP,
 };
 use crate::types::{
-    Ack, ErrorBody, OpenOrderRequest, Order, PaymentReport, PaymentStatusResponse, PendingRefund,
-    PublicVerification, ReceiptDocument, ReceiptList, ReceiptSearchRequest, ReceiptSummary,
-    RefundList, RefundResultRequest, ReportPaymentRequest, ReversalRequest, ReversalResponse,
-    SearchRequest, SearchResponse, StatementSummary,
+    Ack, AgentDay, ErrorBody, OpenOrderRequest, Order, PaymentReport, PaymentStatusResponse,
+    PendingRefund, PublicVerification, ReceiptDocument, ReceiptList, ReceiptSearchRequest,
+    ReceiptSummary, RefundList, RefundResultRequest, ReportPaymentRequest, ReversalRequest,
+    ReversalResponse, SearchRequest, SearchResponse, StatementSummary,
 };
 
 /// `application/json`
@@ -706,6 +706,16 @@ impl ChannelClient {
         channel_txn_id: &str,
     ) -> Result<PaymentStatusResponse, ClientError> {
         self.get_json(&paths::payment(channel_txn_id)?).await
+    }
+
+    /// An addition to v1, for `village_agent` channels: who paid what through one agent on a day,
+    /// masked, and the cash the agent hands in (`total`, fen).
+    pub async fn agent_day(
+        &self,
+        agent_code: &str,
+        date: chrono::NaiveDate,
+    ) -> Result<AgentDay, ClientError> {
+        self.get_json(&paths::agent_day(agent_code, date)?).await
     }
 
     /// §6 `GET /channel/v1/refunds?status=pending`: refunds yibao owes through this channel.

@@ -85,6 +85,14 @@ pub fn payment_reversal(channel_txn_id: &str) -> Result<String, InvalidSegment> 
     Ok(format!("{}/reversal", payment(channel_txn_id)?))
 }
 
+/// `GET /channel/v1/agents/{agent_code}/payments?date={date}` (an addition to v1).
+pub fn agent_day(agent_code: &str, date: chrono::NaiveDate) -> Result<String, InvalidSegment> {
+    Ok(format!(
+        "{PREFIX}/agents/{}/payments?date={date}",
+        segment("agent_code", agent_code)?
+    ))
+}
+
 /// `GET /channel/v1/refunds?status={status}`
 pub fn refunds(status: &str) -> String {
     format!("{PREFIX}/refunds?status={}", percent_encode(status))

@@ -134,6 +134,10 @@ pub struct SearchRequest {
     pub region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fee_year: Option<i32>,
+    /// An addition to v1, required from a `village_agent` channel and refused from others: the
+    /// agent searching (村代办员), who finds only residents of their villages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,6 +272,10 @@ pub struct OpenOrderRequest {
     /// addition to v1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_card: Option<HealthCard>,
+    /// Required from a channel of kind `village_agent` (村代办员), refused from any other: the
+    /// agent taking the money; the order records them. An addition to v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_code: Option<String>,
 }
 
 /// The resident health card that pays an order, and where it is used.
@@ -740,6 +748,28 @@ pub struct PublicVerification {
     pub extra: Map<String, Value>,
 }
 
+/// A village agent's day (an addition to v1): who paid what through them, masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentDay {
+    pub agent_code: String,
+    pub date: NaiveDate,
+    /// Fen: what the day's payments applied, the cash to hand in (交款).
+    pub total: i64,
+    pub lines: Vec<AgentDayLine>,
+}
+
+/// One payable an agent's payments applied on the day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentDayLine {
+    pub payment_no: String,
+    pub paid_at: String,
+    pub name_masked: String,
+    pub id_number_masked: String,
+    pub fee_year: i32,
+    /// Fen.
+    pub amount: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -775,6 +805,7 @@ mod tests {
             payer: Payer::default(),
             family_account: None,
             health_card: None,
+            agent_code: None,
         };
         assert_eq!(
             serde_json::to_value(&req).ok(),

@@ -395,6 +395,7 @@ async fn every_endpoint_round_trips_signed_both_ways() -> Result<(), ClientError
             },
             family_account: None,
             health_card: None,
+            agent_code: None,
         })
         .await?;
     assert!(opened.created);

@@ -481,6 +481,7 @@ pub async fn open_order(
         payer: Payer::default(),
         family_account: None,
         health_card: None,
+        agent_code: None,
     };
     let (_, order) = place_order(state, &channel, request).await?;
     let expires_at = DateTime::parse_from_rfc3339(&order.expires_at).map_or(0, |t| t.timestamp());

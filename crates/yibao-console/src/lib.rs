@@ -83,6 +83,18 @@ pub fn router(policy: CookiePolicy) -> Router<AppState> {
             post(pages::households::place),
         )
         .route("/console/households", get(pages::households::page))
+        .route(
+            "/console/village-agents",
+            get(pages::village_agents::page).post(pages::village_agents::register),
+        )
+        .route(
+            "/console/village-agents/hand-in",
+            post(pages::village_agents::hand_in),
+        )
+        .route(
+            "/console/village-agents/{channel}/{code}",
+            get(pages::village_agents::day),
+        )
         // Campaign pages (名册导入, 核定, 未缴名单): each module has its routes.
         .merge(pages::roster::routes())
         .merge(pages::assessment::routes())

@@ -89,6 +89,12 @@ pub static MENU: &[Entry] = &[
         roles: MONEY,
     },
     Entry {
+        section: "village_agents",
+        href: "/console/village-agents",
+        label: "村级代办",
+        roles: MONEY,
+    },
+    Entry {
         section: "debit",
         href: "/console/debit",
         label: "银行扣费",

@@ -28,6 +28,7 @@ pub mod reversal;
 pub mod roster;
 pub mod settlement;
 pub mod unpaid;
+pub mod village_agent;
 
 pub use calendar::{
     CalendarError, CalendarNotice, CalendarNoticeFile, CalendarYear, DayKind, DueDate,

@@ -856,6 +856,7 @@ impl Worker {
             name: Some(t.name.clone()),
             region: None,
             fee_year: None,
+            agent_code: None,
         };
         let timed = call(shared.retry, || client.search(&request)).await;
         match self.stats.took("search", timed) {
@@ -980,6 +981,7 @@ impl Worker {
             },
             family_account: None,
             health_card: None,
+            agent_code: None,
         };
         let timed = call(shared.retry, || client.open_order(&open)).await;
         let order = match self.stats.took("open_order", timed) {

@@ -67,6 +67,9 @@ pub enum ErrorCode {
     /// A health card (居民健康卡) order at an agent point for someone outside the card holder's
     /// household (issue 17).
     NotHouseholdMember,
+    /// A village agent (村代办员) not registered, disabled, or asking after a resident outside
+    /// their villages (issue 17).
+    AgentNotAllowed,
     Reversed,
     ReversalClosed,
     NotFound,
@@ -80,7 +83,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 52] = [
+    pub const ALL: [ErrorCode; 53] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidIdNumber,
         ErrorCode::InvalidName,
@@ -124,6 +127,7 @@ impl ErrorCode {
         ErrorCode::BackPaymentNotAllowed,
         ErrorCode::InsufficientBalance,
         ErrorCode::NotHouseholdMember,
+        ErrorCode::AgentNotAllowed,
         ErrorCode::Reversed,
         ErrorCode::ReversalClosed,
         ErrorCode::NotFound,
@@ -180,6 +184,7 @@ impl ErrorCode {
             ErrorCode::BackPaymentNotAllowed => "BACK_PAYMENT_NOT_ALLOWED",
             ErrorCode::InsufficientBalance => "INSUFFICIENT_BALANCE",
             ErrorCode::NotHouseholdMember => yibao_domain::health_card::NotHouseholdMember::CODE,
+            ErrorCode::AgentNotAllowed => yibao_domain::village_agent::AgentRefusal::CODE,
             ErrorCode::Reversed => "REVERSED",
             ErrorCode::ReversalClosed => "REVERSAL_CLOSED",
             ErrorCode::NotFound => "NOT_FOUND",
@@ -246,6 +251,7 @@ impl ErrorCode {
             ErrorCode::NotHouseholdMember => {
                 "居民健康卡在代征点只能为持卡人本户成员缴费，请到自助服务机或其他渠道缴费"
             }
+            ErrorCode::AgentNotAllowed => "代办员只能为本人服务村（站）的居民缴费",
             ErrorCode::Reversed => "该笔交易已冲正，不能再上报缴费",
             ErrorCode::ReversalClosed => "该日对账已完成，不能再冲正，请走退费流程",
             ErrorCode::NotFound => "未找到请求的内容，请检查地址或编号",

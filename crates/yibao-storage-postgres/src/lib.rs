@@ -67,6 +67,8 @@ pub const PLACEMENT: &[(&str, Placement)] = &[
     ("calendar_years", Placement::Reference),
     ("channels", Placement::Reference),
     ("channel_regions", Placement::Reference),
+    // Village agents (村代办员): looked up by channel and code on every request of their channel.
+    ("village_agents", Placement::Reference),
     // Not regional, small, and read on every staff request.
     ("staff", Placement::Reference),
     ("staff_sessions", Placement::Reference),
@@ -95,6 +97,7 @@ pub const PLACEMENT: &[(&str, Placement)] = &[
     ("cover_claims", by_region("persons")),
     ("family_bindings", by_region("persons")),
     ("household_members", by_region("persons")),
+    ("agent_handins", by_region("persons")),
     ("orders", by_region("persons")),
     ("order_items", by_region("persons")),
     ("payments", by_region("persons")),

@@ -115,6 +115,8 @@ pub struct PayableView {
     pub region_name: String,
     /// The holder's insured number (参保编号) in the payable's region.
     pub insured_number: Option<String>,
+    /// The holder's service station (服务站) in the payable's region.
+    pub station_code: Option<String>,
 }
 
 /// An order's stored form.
@@ -141,6 +143,8 @@ pub struct NewOrder {
     pub now: i64,
     /// The resident health card that pays, and where (a `health_card` channel's orders).
     pub card: Option<yibao_domain::health_card::CardPayment>,
+    /// The village agent (村代办员) taking the money (a `village_agent` channel's orders).
+    pub agent_code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -53,6 +53,7 @@ pub mod staff_accounts;
 pub mod status_moves;
 mod storage_impl;
 pub mod upsert_plan;
+pub mod village_agents;
 
 /// Every aggregate trait, for code that calls storage on a backend's own type rather than
 /// through `dyn Storage` (a trait's methods need the trait in scope there).
@@ -334,6 +335,51 @@ pub trait Storage:
         placement: Option<yibao_domain::household::Placement>,
         source: &ChangeSource,
     ) -> Result<bool, StorageError>;
+    /// Registers a village agent (村代办员), or replaces the one of the same channel and code.
+    async fn put_village_agent(
+        &self,
+        agent: &yibao_domain::village_agent::VillageAgent,
+        actor: &str,
+    ) -> Result<(), StorageError>;
+    /// The agent of a channel with this code.
+    async fn village_agent(
+        &self,
+        channel_id: &str,
+        code: &yibao_domain::village_agent::AgentCode,
+    ) -> Result<Option<yibao_domain::village_agent::VillageAgent>, StorageError>;
+    /// A region's agents, at most [`village_agents::MAX_AGENTS_LISTED`].
+    async fn village_agents(
+        &self,
+        region: RegionCode,
+    ) -> Result<Vec<yibao_domain::village_agent::VillageAgent>, StorageError>;
+    /// Who paid what through one agent on `day`, one statement.
+    async fn agent_day_lines(
+        &self,
+        region: RegionCode,
+        channel_id: &str,
+        code: &yibao_domain::village_agent::AgentCode,
+        day: NaiveDate,
+    ) -> Result<Vec<village_agents::AgentPaymentLine>, StorageError>;
+    /// Every agent's day in a region in figures, one statement.
+    async fn agent_day_totals(
+        &self,
+        region: RegionCode,
+        day: NaiveDate,
+    ) -> Result<Vec<village_agents::AgentDayTotal>, StorageError>;
+    /// Records the cash an agent handed in on `day`, replacing an earlier record of that day.
+    async fn put_agent_hand_in(
+        &self,
+        agent: &yibao_domain::village_agent::VillageAgent,
+        day: NaiveDate,
+        amount_fen: i64,
+        actor: &str,
+    ) -> Result<(), StorageError>;
+    /// The hand-ins recorded in a region for `day`.
+    async fn agent_hand_ins(
+        &self,
+        region: RegionCode,
+        day: NaiveDate,
+    ) -> Result<Vec<village_agents::HandInRecord>, StorageError>;
     /// The current members of the household `person` is in now in `region` (themselves
     /// included), in one statement; empty when they are in none.
     async fn current_household(

@@ -159,8 +159,8 @@ where
         let response = serde_json::to_string(&record).map_err(crate::StorageError::corrupt)?;
         sqlx::query(
                     "INSERT INTO orders (order_no, channel_id, channel_order_no, region_code, amount_fen, payer_name, payer_phone, \
-                     status, expires_at, fingerprint, response, card_holder_id_number, card_terminal) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $11, $12)",
+                     status, expires_at, fingerprint, response, card_holder_id_number, card_terminal, agent_code) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(&order.order_no)
                 .bind(&order.channel_id)
@@ -174,6 +174,7 @@ where
                 .bind(&response)
                 .bind(order.card.map(|c| c.holder.as_str().to_owned()))
                 .bind(order.card.map(|c| c.terminal.code()))
+                .bind(order.agent_code.clone())
                 .execute(&mut *tx)
                 .await?;
         for id in &order.payable_ids {

@@ -98,7 +98,7 @@ pub const PAYABLE_VIEW_SELECT: &str = "SELECT y.payable_id, y.region_code, g.nam
      CAST(y.fee_year AS INTEGER) AS fee_year, y.id_number, p.name, y.category, y.amount_fen, \
      y.basic_fen, y.critical_illness_fen, y.long_term_care_fen, y.policy_amount_fen, \
      y.relief_kind, y.status, y.payable_from, y.supersedes, y.inputs, y.locked_by, y.locked_until, \
-     CAST(y.buys_back_year AS INTEGER) AS buys_back_year, p.insured_number \
+     CAST(y.buys_back_year AS INTEGER) AS buys_back_year, p.insured_number, p.station_code \
      FROM payables y \
      JOIN persons p ON p.region_code = y.region_code AND p.id_number = y.id_number \
      JOIN pooling_regions g ON g.region_code = y.region_code ";

@@ -202,6 +202,65 @@ where
         crate::households::place(self, region, id_number, placement, source).await
     }
 
+    async fn put_village_agent(
+        &self,
+        agent: &yibao_domain::village_agent::VillageAgent,
+        actor: &str,
+    ) -> Result<(), crate::StorageError> {
+        crate::village_agents::put_agent(self, agent, actor).await
+    }
+
+    async fn village_agent(
+        &self,
+        channel_id: &str,
+        code: &yibao_domain::village_agent::AgentCode,
+    ) -> Result<Option<yibao_domain::village_agent::VillageAgent>, crate::StorageError> {
+        crate::village_agents::agent(self, channel_id, code).await
+    }
+
+    async fn village_agents(
+        &self,
+        region: yibao_domain::RegionCode,
+    ) -> Result<Vec<yibao_domain::village_agent::VillageAgent>, crate::StorageError> {
+        crate::village_agents::agents(self, region).await
+    }
+
+    async fn agent_day_lines(
+        &self,
+        region: yibao_domain::RegionCode,
+        channel_id: &str,
+        code: &yibao_domain::village_agent::AgentCode,
+        day: chrono::NaiveDate,
+    ) -> Result<Vec<crate::village_agents::AgentPaymentLine>, crate::StorageError> {
+        crate::village_agents::day_lines(self, region, channel_id, code, day).await
+    }
+
+    async fn agent_day_totals(
+        &self,
+        region: yibao_domain::RegionCode,
+        day: chrono::NaiveDate,
+    ) -> Result<Vec<crate::village_agents::AgentDayTotal>, crate::StorageError> {
+        crate::village_agents::day_totals(self, region, day).await
+    }
+
+    async fn put_agent_hand_in(
+        &self,
+        agent: &yibao_domain::village_agent::VillageAgent,
+        day: chrono::NaiveDate,
+        amount_fen: i64,
+        actor: &str,
+    ) -> Result<(), crate::StorageError> {
+        crate::village_agents::put_hand_in(self, agent, day, amount_fen, actor).await
+    }
+
+    async fn agent_hand_ins(
+        &self,
+        region: yibao_domain::RegionCode,
+        day: chrono::NaiveDate,
+    ) -> Result<Vec<crate::village_agents::HandInRecord>, crate::StorageError> {
+        crate::village_agents::hand_ins(self, region, day).await
+    }
+
     async fn current_household(
         &self,
         region: yibao_domain::RegionCode,

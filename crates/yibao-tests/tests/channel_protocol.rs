@@ -201,6 +201,7 @@ fn by_id(id: &str) -> SearchRequest {
         name: None,
         region: None,
         fee_year: None,
+        agent_code: None,
     }
 }
 
@@ -213,6 +214,7 @@ async fn payable_of(w: &World, id: &str) -> (String, i64) {
             name: Some("张三丰".into()),
             region: None,
             fee_year: None,
+            agent_code: None,
         })
         .await
         .unwrap();
@@ -253,6 +255,7 @@ async fn search_finds_masked_payables_and_refuses_what_it_should() {
                 name: None,
                 region: None,
                 fee_year: Some(2021),
+                agent_code: None,
             })
             .await
             .unwrap();
@@ -286,6 +289,7 @@ async fn search_finds_masked_payables_and_refuses_what_it_should() {
                 name: Some("王五".into()),
                 region: None,
                 fee_year: None,
+                agent_code: None,
             })
             .await
             .unwrap_err();
@@ -299,6 +303,7 @@ async fn search_finds_masked_payables_and_refuses_what_it_should() {
                 name: None,
                 region: None,
                 fee_year: None,
+                agent_code: None,
             })
             .await
             .unwrap_err();
@@ -316,6 +321,7 @@ async fn search_finds_masked_payables_and_refuses_what_it_should() {
                 name: None,
                 region: None,
                 fee_year: None,
+                agent_code: None,
             })
             .await
             .unwrap_err();
@@ -328,6 +334,7 @@ async fn search_finds_masked_payables_and_refuses_what_it_should() {
                 name: None,
                 region: Some("460100".into()),
                 fee_year: None,
+                agent_code: None,
             })
             .await
             .unwrap_err();
@@ -341,6 +348,7 @@ async fn search_finds_masked_payables_and_refuses_what_it_should() {
                 name: None,
                 region: None,
                 fee_year: None,
+                agent_code: None,
             })
             .await
             .unwrap_err();
@@ -354,6 +362,7 @@ async fn search_finds_masked_payables_and_refuses_what_it_should() {
                 name: None,
                 region: None,
                 fee_year: None,
+                agent_code: None,
             })
             .await
             .unwrap();
@@ -524,6 +533,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             },
             family_account: None,
             health_card: None,
+            agent_code: None,
         };
         let opened = w.bank.open_order(&request).await.unwrap();
         assert!(opened.created);
@@ -554,6 +564,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             payer: Payer::default(),
             family_account: None,
             health_card: None,
+            agent_code: None,
         };
         let err = w.wechat.open_order(&other).await.unwrap_err();
         assert_eq!(api_code(&err), (409, "LOCKED".into()));
@@ -567,6 +578,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             payer: Payer::default(),
             family_account: None,
             health_card: None,
+            agent_code: None,
         };
         assert_eq!(
             api_code(&w.wechat.open_order(&bad).await.unwrap_err()),
@@ -579,6 +591,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             payer: Payer::default(),
             family_account: None,
             health_card: None,
+            agent_code: None,
         };
         assert_eq!(
             api_code(&w.wechat.open_order(&bad).await.unwrap_err()),
@@ -592,6 +605,7 @@ async fn orders_hold_payables_and_are_idempotent() {
                 name: None,
                 region: None,
                 fee_year: None,
+                agent_code: None,
             })
             .await
             .unwrap();
@@ -602,6 +616,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             payer: Payer::default(),
             family_account: None,
             health_card: None,
+            agent_code: None,
         };
         assert_eq!(
             api_code(&w.wechat.open_order(&bad).await.unwrap_err()),
@@ -614,6 +629,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             payer: Payer::default(),
             family_account: None,
             health_card: None,
+            agent_code: None,
         };
         assert_eq!(
             api_code(&w.hainan.open_order(&bad).await.unwrap_err()),
@@ -642,6 +658,7 @@ async fn orders_hold_payables_and_are_idempotent() {
             payer: Payer::default(),
             family_account: None,
             health_card: None,
+            agent_code: None,
         };
         assert_eq!(
             api_code(&w.alipay.open_order(&late).await.unwrap_err()),
@@ -665,6 +682,7 @@ async fn an_expired_order_still_takes_its_payment_and_others_may_lock_after_expi
                 payer: Payer::default(),
                 family_account: None,
                 health_card: None,
+                agent_code: None,
             })
             .await
             .unwrap();
@@ -698,6 +716,7 @@ async fn the_window_closes_orders_where_late_payment_is_not_allowed() {
                 payer: Payer::default(),
                 family_account: None,
                 health_card: None,
+                agent_code: None,
             })
             .await
             .unwrap_err();
@@ -861,7 +880,7 @@ async fn reversals_undo_payments_void_receipts_and_may_come_first() {
         w.bank.reverse_payment("T-R", "柜面撤销").await.unwrap();
         w.bank.reverse_payment("T-R", "柜面撤销").await.unwrap();
         assert_eq!(w.bank.payment_status("T-R").await.unwrap().status.as_str(), "reversed");
-        let search = w.bank.search(&SearchRequest { id_number: w.adults[0].clone(), insured_number: None, name: None, region: None, fee_year: None }).await.unwrap();
+        let search = w.bank.search(&SearchRequest { id_number: w.adults[0].clone(), insured_number: None, name: None, region: None, fee_year: None, agent_code: None }).await.unwrap();
         assert_eq!(search.payables[0].status.as_str(), "unpaid");
         let verify = w.bank.public_verify(&receipt.receipt_code, &receipt.receipt_number, &receipt.check_code).await.unwrap();
         assert_eq!(verify.status.as_str(), "voided");
@@ -1720,6 +1739,7 @@ async fn a_reversal_racing_its_payment_always_leaves_the_payable_unpaid() {
                     name: None,
                     region: None,
                     fee_year: None,
+                    agent_code: None,
                 })
                 .await
                 .unwrap();
@@ -1758,6 +1778,7 @@ async fn an_order_and_a_payment_naming_the_same_payables_in_opposite_orders_neve
                             payer: Payer::default(),
                             family_account: None,
                             health_card: None,
+                            agent_code: None,
                         })
                         .await
                 })
@@ -1848,6 +1869,7 @@ async fn an_order_locks_its_payables_in_payable_order_like_a_payment() {
                 fingerprint: "lock-order".into(),
                 now: instant().timestamp(),
                 card: None,
+                agent_code: None,
             };
             tokio::spawn(async move { storage.open_order(&order).await })
         };
@@ -1963,7 +1985,7 @@ async fn a_payable_held_by_another_live_order_is_not_taken_by_a_direct_payment()
         let (p0, amount) = payable_of(&w, &w.adults[0]).await;
         let order = w
             .bank
-            .open_order(&OpenOrderRequest { channel_order_no: "HOLD-1".into(), payable_ids: vec![p0.clone()], amount, payer: Payer::default(), family_account: None, health_card: None })
+            .open_order(&OpenOrderRequest { channel_order_no: "HOLD-1".into(), payable_ids: vec![p0.clone()], amount, payer: Payer::default(), family_account: None, health_card: None, agent_code: None })
             .await
             .unwrap();
         let intruder = w.wechat.report_payment(&ReportPaymentRequest::for_payables("W-HOLD", vec![p0], amount, paid_at())).await.unwrap();
@@ -2132,6 +2154,7 @@ async fn a_receipt_for_a_name_with_a_rare_character_prints_from_the_fallback_fon
                 name: Some("𪚥明华".into()),
                 region: None,
                 fee_year: None,
+                agent_code: None,
             })
             .await
             .unwrap();

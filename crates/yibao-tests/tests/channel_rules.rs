@@ -100,6 +100,7 @@ async fn a_channel_the_rules_keep_from_a_payable_says_where_to_pay_and_takes_no_
                 payer: Payer::default(),
                 family_account: None,
                 health_card: None,
+                agent_code: None,
             })
             .await
             .unwrap_err();

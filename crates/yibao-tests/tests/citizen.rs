@@ -102,6 +102,7 @@ async fn pay(w: &World, txn: &str) -> yibao_channel_client::types::ReceiptRef {
             name: Some(w.resident.1.clone()),
             region: None,
             fee_year: Some(2027),
+            agent_code: None,
         })
         .await
         .unwrap();

@@ -152,6 +152,7 @@ fn order(region: &str, channel_order_no: &str, payables: &[String], amount: i64)
         fingerprint: format!("{channel_order_no}:{amount}"),
         now: 1_800_000_000,
         card: None,
+        agent_code: None,
     }
 }
 

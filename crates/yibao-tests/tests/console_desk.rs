@@ -107,6 +107,7 @@ async fn pay_and_owe(w: &World) -> (String, String) {
             name: Some(w.person.1.clone()),
             region: None,
             fee_year: None,
+            agent_code: None,
         })
         .await
         .unwrap();

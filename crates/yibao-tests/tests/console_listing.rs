@@ -69,6 +69,7 @@ async fn world(storage: Arc<dyn Storage>) -> World {
             name: Some(payer.1.clone()),
             region: None,
             fee_year: None,
+            agent_code: None,
         })
         .await
         .unwrap();

@@ -72,6 +72,7 @@ async fn payable_of(client: &ChannelClient, id: &str) -> (String, i64) {
             name: None,
             region: None,
             fee_year: Some(2027),
+            agent_code: None,
         })
         .await
         .unwrap();
@@ -98,6 +99,7 @@ fn order(
             balance,
         }),
         health_card: None,
+        agent_code: None,
     }
 }
 
@@ -225,6 +227,7 @@ async fn a_family_account_pays_a_bound_relative_and_is_refused_otherwise() {
                 name: None,
                 region: None,
                 fee_year: Some(2027),
+                agent_code: None,
             })
             .await
             .unwrap();

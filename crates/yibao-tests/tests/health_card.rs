@@ -69,6 +69,7 @@ fn order(no: &str, payables: &[(String, i64)], holder: &str, terminal: &str) -> 
             holder_id_number: holder.to_owned(),
             terminal: terminal.to_owned(),
         }),
+        agent_code: None,
     }
 }
 

@@ -259,6 +259,7 @@ impl World {
                 name: Some(name.to_owned()),
                 region: None,
                 fee_year: None,
+                agent_code: None,
             })
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"))

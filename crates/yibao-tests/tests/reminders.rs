@@ -61,6 +61,7 @@ async fn pay(db: &DbHandle, id: &str, txn: &str, day: NaiveDate) {
             name: None,
             region: None,
             fee_year: Some(2027),
+            agent_code: None,
         })
         .await
         .unwrap();

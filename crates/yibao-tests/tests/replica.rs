@@ -205,6 +205,7 @@ async fn lists_read_the_replica_while_the_channel_and_a_writing_browser_read_the
         name: Some("张三丰".into()),
         region: None,
         fee_year: None,
+        agent_code: None,
     };
     let search = || bank.search(&request);
     let found = search().await.unwrap();

@@ -61,6 +61,7 @@ fn search_2027(id: &str) -> SearchRequest {
         name: None,
         region: None,
         fee_year: Some(2027),
+        agent_code: None,
     }
 }
 
@@ -400,6 +401,7 @@ async fn a_year_past_its_last_date_or_a_wait_past_its_end_is_refused_and_money_g
             payer: Payer::default(),
             family_account: None,
             health_card: None,
+            agent_code: None,
         };
 
         // 2027-09-10, after the extension (the demo's 海口 takes late payments): the lapsed
@@ -683,6 +685,7 @@ async fn after_the_extension_unpaid_contributions_are_priced_at_the_late_amount(
                 payer: Payer::default(),
                 family_account: None,
  health_card: None,
+ agent_code: None,
             })
             .await
             .unwrap();
@@ -835,6 +838,7 @@ async fn a_back_payment_held_by_an_order_goes_when_the_contribution_is_paid_else
                 payer: Payer::default(),
                 family_account: None,
                 health_card: None,
+                agent_code: None,
             })
             .await
             .unwrap();

@@ -138,6 +138,7 @@ async fn payable_of(w: &World, id: &str) -> String {
             name: Some("王五".into()),
             region: None,
             fee_year: None,
+            agent_code: None,
         })
         .await
         .unwrap();
@@ -336,6 +337,7 @@ async fn a_debit_run_locks_its_payables_and_the_banks_result_pays_them() {
                 payer: Payer::default(),
                 family_account: None,
                 health_card: None,
+                agent_code: None,
             })
             .await
             .unwrap_err();
@@ -870,6 +872,7 @@ async fn channel_only_money_is_applied_to_its_order_under_the_apply_policy() {
                 payer: Payer::default(),
                 family_account: None,
                 health_card: None,
+                agent_code: None,
             })
             .await
             .unwrap();
@@ -2005,6 +2008,7 @@ async fn a_re_upload_dropping_an_applied_channel_only_line_flags_it_for_staff() 
                 payer: Payer::default(),
                 family_account: None,
                 health_card: None,
+                agent_code: None,
             })
             .await
             .unwrap();

@@ -550,6 +550,16 @@ pub const DEMO_HEALTH_CARD_CHANNEL: (&str, &str, &str, &[&str]) = (
     &["460100"],
 );
 
+/// The demo's village agents' channel (村级代办) of 锦州, and its agent serving the villages of
+/// station ST-01 (code, name, villages).
+pub const DEMO_AGENT_CHANNEL: (&str, &str, &str, &[&str]) = (
+    "jinzhou-village-agents",
+    "village_agent",
+    "demo-secret-village-agents-00",
+    &["210700"],
+);
+pub const DEMO_AGENT: (&str, &str, &str) = ("A-001", "王代办", "ST-01");
+
 /// A 海口 household of the demo (residents 24 to 27, 户号 460105000006) as (name, ID number,
 /// relation), the head first: a health card of any of them pays for the four at an agent point.
 pub fn health_card_household(today: NaiveDate) -> Vec<(String, String, &'static str)> {
@@ -776,9 +786,11 @@ pub async fn load_people(
             summary.payables_created += r.created;
         }
     }
-    let channels = DEMO_CHANNELS
-        .into_iter()
-        .chain([DEMO_ACCOUNT_CHANNEL, DEMO_HEALTH_CARD_CHANNEL]);
+    let channels = DEMO_CHANNELS.into_iter().chain([
+        DEMO_ACCOUNT_CHANNEL,
+        DEMO_HEALTH_CARD_CHANNEL,
+        DEMO_AGENT_CHANNEL,
+    ]);
     for (id, kind, secret, regions) in channels {
         if storage.get_channel(id).await?.is_some() {
             continue;
@@ -787,6 +799,18 @@ pub async fn load_people(
         crate::operator::channel_add(storage, None, id, kind, &regions, 500, secret.to_owned())
             .await
             .map_err(data_error)?;
+    }
+    let (code, name, village) = DEMO_AGENT;
+    if let Ok(region) = RegionCode::parse(DEMO_AGENT_CHANNEL.3[0]) {
+        let agent = yibao_domain::village_agent::VillageAgent::new(
+            DEMO_AGENT_CHANNEL.0,
+            code,
+            region,
+            name,
+            village,
+        )
+        .map_err(|e| DemoError::Data(format!("{e:?}")))?;
+        storage.put_village_agent(&agent, "demo").await?;
     }
     // The citizen site's own channel (a `gov_app` channel for every demo region), so that the
     // demo takes payments on the site through the simulated cashier. The site never signs a

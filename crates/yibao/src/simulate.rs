@@ -159,6 +159,7 @@ async fn one_operation(
             name: Some(name.clone()),
             region: None,
             fee_year: None,
+            agent_code: None,
         })
         .await;
     tally.lock().await.add("search");
@@ -189,6 +190,7 @@ async fn one_operation(
                     payer: Payer::default(),
                     family_account: None,
                     health_card: None,
+                    agent_code: None,
                 })
                 .await;
             let order = match order {

@@ -25,3 +25,5 @@ pub mod reconciliation;
 pub mod refunds;
 pub mod staff;
 pub mod statements;
+// 村级代办 (issue 17).
+pub mod village_agents;

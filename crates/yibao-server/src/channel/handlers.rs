@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use yibao_domain::{FeeYear, Fen, IdNumber, PersonName, RegionCode};
 use yibao_storage::collection::{
@@ -81,6 +81,9 @@ pub struct SearchRequest {
     name: Option<String>,
     region: Option<String>,
     fee_year: Option<i64>,
+    /// Required from a channel of kind `village_agent` (村代办员), refused from others: the agent
+    /// searching, who finds only residents of their villages. An addition to v1.
+    agent_code: Option<String>,
 }
 
 /// § 1 Search payables.
@@ -133,6 +136,11 @@ pub async fn search(
     if let Some(name) = &req.name {
         views.retain(|v| PersonName::parse(&v.name).is_ok_and(|n| n.matches(name)));
     }
+    // A village agent finds only residents of their villages (anyone else as not on record).
+    let agent =
+        crate::services::collection::village_agent_of(&state, &channel, req.agent_code.as_deref())
+            .await?;
+    views.retain(|v| crate::services::collection::agent_serves(agent.as_ref(), v));
     let Some(first) = views.first() else {
         return Err(not_found_person());
     };
@@ -634,4 +642,76 @@ pub async fn payer_copy(
         return Ok(crate::receipts::pdf_response(&receipt, pdf));
     }
     Ok(Json(channel_receipt_json(&state, &receipt, PayerName::Full)).into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AgentDayQuery {
+    /// The day paid (China Standard Time), `YYYY-MM-DD`.
+    date: String,
+}
+
+/// One payable an agent's payments applied on the day, masked as every channel answer is.
+#[derive(Serialize, ToSchema)]
+pub struct AgentDayLine {
+    pub payment_no: String,
+    pub paid_at: String,
+    pub name_masked: String,
+    pub id_number_masked: String,
+    pub fee_year: i32,
+    /// Fen.
+    pub amount: i64,
+}
+
+/// A village agent's day: who paid what through them, and the total they owe the agency.
+#[derive(Serialize, ToSchema)]
+pub struct AgentDayAnswer {
+    pub agent_code: String,
+    pub date: NaiveDate,
+    /// Fen: what the day's payments applied, the cash to hand in (交款).
+    pub total: i64,
+    pub lines: Vec<AgentDayLine>,
+}
+
+/// An addition to v1 (issue 17): a village agent's (村代办员) daily list, for channels of kind
+/// `village_agent`.
+#[utoipa::path(get, path = "/channel/v1/agents/{agent_code}/payments", tag = "channel", summary = "代办员当日缴费清单", params(("agent_code" = String, Path, description = "the agent's code"), AgentDayQuery), description = "An addition to v1: who paid what through one village agent on a day, and the cash to hand in. Signed per the channel protocol; `village_agent` channels only.",
+    responses((status = 200, description = "the day's list", body = AgentDayAnswer), (status = 400, description = "`INVALID_REQUEST`: not a `village_agent` channel, or a malformed date", body = crate::ErrorBody), (status = 403, description = "`AGENT_NOT_ALLOWED`: no such agent of this channel, or disabled", body = crate::ErrorBody)))]
+pub async fn agent_day(
+    State(state): State<AppState>,
+    Extension(channel): Extension<ChannelContext>,
+    Path(agent_code): Path<String>,
+    Query(query): Query<AgentDayQuery>,
+) -> Result<Json<AgentDayAnswer>, ServiceError> {
+    let agent = crate::services::collection::village_agent_of(&state, &channel, Some(&agent_code))
+        .await?
+        .ok_or_else(|| {
+            ServiceError::new(ErrorCode::InvalidRequest, "代办员清单仅限村级代办渠道")
+        })?;
+    let date = NaiveDate::parse_from_str(query.date.trim(), "%Y-%m-%d").map_err(|_| {
+        ServiceError::new(
+            ErrorCode::InvalidRequest,
+            "date 应为 YYYY-MM-DD，如 2026-11-10",
+        )
+    })?;
+    let lines = state
+        .storage
+        .agent_day_lines(agent.region, &agent.channel_id, &agent.code, date)
+        .await?;
+    Ok(Json(AgentDayAnswer {
+        agent_code: agent.code.to_string(),
+        date,
+        total: lines.iter().map(|l| l.amount_fen).sum(),
+        lines: lines
+            .iter()
+            .map(|l| AgentDayLine {
+                payment_no: l.payment_no.clone(),
+                paid_at: l.paid_at.clone(),
+                name_masked: masked_name(&l.name),
+                id_number_masked: l.id_number.masked(),
+                fee_year: l.fee_year,
+                amount: l.amount_fen,
+            })
+            .collect(),
+    }))
 }

@@ -35,4 +35,5 @@ pub(crate) fn routes() -> ApiRouter {
         .routes(routes!(handlers::search_receipts))
         .routes(routes!(handlers::get_receipt))
         .routes(routes!(handlers::payer_copy))
+        .routes(routes!(handlers::agent_day))
 }

@@ -38,7 +38,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::AuthFailed => StatusCode::UNAUTHORIZED,
             ErrorCode::Replayed => StatusCode::UNAUTHORIZED,
-            ErrorCode::RegionNotAllowed => StatusCode::FORBIDDEN,
+            ErrorCode::RegionNotAllowed | ErrorCode::AgentNotAllowed => StatusCode::FORBIDDEN,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
             ErrorCode::AlreadyPaid => StatusCode::CONFLICT,

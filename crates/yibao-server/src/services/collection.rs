@@ -107,6 +107,59 @@ pub struct OrderRequest {
     /// card pays, and where it is used. An addition to v1.
     #[serde(default)]
     pub health_card: Option<HealthCardRequest>,
+    /// Required from a channel of kind `village_agent` (村代办员), refused from any other: the
+    /// code of the agent taking the money, as registered with the agency. An addition to v1.
+    #[serde(default)]
+    pub agent_code: Option<String>,
+}
+
+/// The village agent a request of a `village_agent` channel names: required from such a channel,
+/// refused from others (400); not registered or disabled is `AGENT_NOT_ALLOWED` (403). One read.
+pub async fn village_agent_of(
+    state: &AppState,
+    channel: &ChannelContext,
+    requested: Option<&str>,
+) -> Result<Option<yibao_domain::village_agent::VillageAgent>, ServiceError> {
+    use yibao_domain::village_agent::{AgentCode, AgentRefusal, VILLAGE_AGENT};
+    match (channel.kind == VILLAGE_AGENT, requested) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(bad_request("agent_code 仅限村级代办渠道使用")),
+        (true, None) => Err(bad_request(
+            "村级代办渠道的请求须提供代办员编号（agent_code）",
+        )),
+        (true, Some(text)) => {
+            let code =
+                AgentCode::parse(text).map_err(|e| bad_request(format!("agent_code：{e}")))?;
+            let refused = |refusal: AgentRefusal| {
+                ServiceError::new(ErrorCode::AgentNotAllowed, refusal.to_string())
+            };
+            match state
+                .storage
+                .village_agent(&channel.channel_id, &code)
+                .await?
+            {
+                None => Err(refused(AgentRefusal::Unknown(code.to_string()))),
+                Some(agent) if !agent.enabled => {
+                    Err(refused(AgentRefusal::Disabled(code.to_string())))
+                }
+                Some(agent) => Ok(Some(agent)),
+            }
+        }
+    }
+}
+
+/// Whether `agent` (if any) serves the holder of `view`.
+pub fn agent_serves(
+    agent: Option<&yibao_domain::village_agent::VillageAgent>,
+    view: &PayableView,
+) -> bool {
+    agent.is_none_or(|agent| {
+        let station = view
+            .station_code
+            .as_deref()
+            .and_then(|s| yibao_domain::StationCode::parse(s).ok());
+        agent.serves(view.payable.region, station.as_ref())
+    })
 }
 
 /// The resident health card that pays an order, as the `health_card` channel reads it.
@@ -330,6 +383,7 @@ pub async fn place_order(
     let ids = unique_ids(&req.payable_ids)?;
     let account = family_account_of(channel, req.family_account.as_ref(), state.clock.today())?;
     let card = health_card_of(channel, req.health_card.as_ref(), state.clock.today())?;
+    let agent = village_agent_of(state, channel, req.agent_code.as_deref()).await?;
     let payer_name = req
         .payer
         .name
@@ -356,6 +410,8 @@ pub async fn place_order(
     ];
     parts.extend(account_part.as_deref());
     parts.extend(card_part.as_deref());
+    let agent_part = agent.as_ref().map(|a| format!("agent:{}", a.code));
+    parts.extend(agent_part.as_deref());
     let print = fingerprint(&parts);
     if let Some((order, stored_print)) = state
         .storage
@@ -379,6 +435,15 @@ pub async fn place_order(
         .any(|v| !channel.allows(v.payable.region.as_str()))
     {
         return Err(ServiceError::of(ErrorCode::RegionNotAllowed));
+    }
+    if let Some(outside) = views.iter().find(|v| !agent_serves(agent.as_ref(), v)) {
+        return Err(ServiceError::new(
+            ErrorCode::AgentNotAllowed,
+            yibao_domain::village_agent::AgentRefusal::OutsideVillages {
+                person_masked: outside.payable.id_number.masked(),
+            }
+            .to_string(),
+        ));
     }
     // An order's rows live in one region (on a Citus cluster, on that region's shard).
     if views
@@ -448,6 +513,7 @@ pub async fn place_order(
         fingerprint: print,
         now,
         card,
+        agent_code: agent.as_ref().map(|a| a.code.as_str().to_owned()),
     };
     match state.storage.open_order(&order).await? {
         OrderOutcome::Created(order) => Ok((StatusCode::CREATED, order_json(&order))),
@@ -655,8 +721,10 @@ pub async fn take_payment_report(
         .any(|note| rules_refusal(&note.code).is_some());
     // A family account's or a health card's payment without the order that checked whose money
     // it is and for whom (bindings and balance; the card holder's household at an agent point).
+    // A village agent's likewise: the order names the agent whose cash it is.
     let unchecked_account = (channel.kind == MEDICAL_ACCOUNT
-        || channel.kind == yibao_domain::health_card::HEALTH_CARD)
+        || channel.kind == yibao_domain::health_card::HEALTH_CARD
+        || channel.kind == yibao_domain::village_agent::VILLAGE_AGENT)
         && order_no.is_none();
     // A payable the region's channel rules keep from this kind of channel, reported without the
     // order that would have said so (an order opened before keeps what it checked).

@@ -21,6 +21,7 @@ pub mod roster_import;
 pub mod settlement_scope;
 pub mod setup;
 pub mod staff;
+pub mod village_agents;
 
 use yibao_domain::RegionCode;
 use yibao_storage::AuditEntry;
