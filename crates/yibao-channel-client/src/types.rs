@@ -755,6 +755,9 @@ pub struct AgentDay {
     pub date: NaiveDate,
     /// Fen: what the day's payments applied, the cash to hand in (交款).
     pub total: i64,
+    /// The list stops at 2 000 lines; `total` is always the whole day's.
+    #[serde(default)]
+    pub truncated: bool,
     pub lines: Vec<AgentDayLine>,
 }
 

@@ -202,6 +202,8 @@ pub enum HouseholdError {
     RelationTooLong,
     #[error("与户主关系只能填写汉字或英文字母，如：户主、配偶、子、女")]
     RelationCharacters,
+    #[error("该户现户主属于其他服务站，不能在本站更换户主；请由其所在服务站或经办机构办理")]
+    HeadElsewhere,
 }
 
 impl HouseholdError {

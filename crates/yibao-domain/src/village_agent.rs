@@ -17,6 +17,8 @@ pub const VILLAGE_AGENT: &str = "village_agent";
 pub const MAX_AGENT_VILLAGES: usize = 50;
 /// Longest agent code, in characters.
 pub const MAX_AGENT_CODE_LEN: usize = 20;
+/// Largest hand-in recorded for one agent and day, in fen (10 亿元; the database's bound).
+pub const MAX_HAND_IN_FEN: i64 = 100_000_000_000;
 /// Longest agent name, in characters.
 pub const MAX_AGENT_NAME_LEN: usize = 20;
 

@@ -1,12 +1,13 @@
 -- Village agents (村代办员, issue 17): the agents of a village_agent channel, each of one region
 -- and serving villages given as their service stations' codes (comma-separated); every order of
 -- such a channel records its agent; the cash an agent hands in (交款) per day, recorded by staff.
--- (No foreign keys from orders or hand-ins to village_agents: on a Citus cluster village_agents is
--- a reference table created after orders was distributed; the service checks the agent.)
+-- (No foreign keys to or from village_agents: on a Citus cluster upgraded in place, a new table
+-- with a foreign key to a reference table becomes a coordinator-local table at once instead of a
+-- reference table; the service checks the channel, the region and the agent.)
 CREATE TABLE village_agents (
-    channel_id  TEXT    NOT NULL REFERENCES channels (channel_id),
+    channel_id  TEXT    NOT NULL,
     agent_code  TEXT    NOT NULL CHECK (agent_code ~ '^[A-Za-z0-9-]{1,20}$'),
-    region_code TEXT    NOT NULL REFERENCES pooling_regions (region_code),
+    region_code TEXT    NOT NULL CHECK (region_code ~ '^[0-9]{6}$'),
     name        TEXT    NOT NULL CHECK (char_length(name) BETWEEN 1 AND 20),
     villages    TEXT    NOT NULL CHECK (villages <> '' AND char_length(villages) <= 2000),
     enabled     BOOLEAN NOT NULL,

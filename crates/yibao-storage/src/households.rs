@@ -22,6 +22,8 @@ pub struct MembershipRecord {
     /// The person's name as on record in the region (read with the membership); `None` for a
     /// record gone since (a move to another region).
     pub name: Option<yibao_domain::PersonName>,
+    /// The person's service station (服务站) as on record, read with the membership.
+    pub station_code: Option<String>,
     pub number: HouseholdNumber,
     pub relation: Option<Relation>,
     /// Unix milliseconds.
@@ -52,7 +54,8 @@ pub(crate) async fn write_placements<S>(
     region: RegionCode,
     placements: &[(IdNumber, Option<Placement>)],
     source: &ChangeSource,
-) -> Result<usize, StorageError>
+    may_change: crate::MayChange<'_>,
+) -> Result<Written, StorageError>
 where
     S: Dialect,
     for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
@@ -64,7 +67,7 @@ where
     usize: ColumnIndex<<S::DB as Database>::Row>,
 {
     if placements.is_empty() {
-        return Ok(0);
+        return Ok(Written::default());
     }
     let ids: Vec<String> = placements
         .iter()
@@ -78,14 +81,16 @@ where
     heads.sort_unstable();
     heads.dedup();
     let mut q = Statement::<S::DB>::new(
-        "SELECT id_number, household_number, relation FROM household_members \
-         WHERE left_at IS NULL AND region_code = ",
+        "SELECT m.id_number, m.household_number, m.relation, p.station_code \
+         FROM household_members m LEFT JOIN persons p \
+         ON p.region_code = m.region_code AND p.id_number = m.id_number \
+         WHERE m.left_at IS NULL AND m.region_code = ",
     );
     q.push_bind(region.as_str().to_owned());
-    q.push(" AND (id_number");
+    q.push(" AND (m.id_number");
     S::push_id_list(&mut q, &ids);
     if !heads.is_empty() {
-        q.push(" OR (is_head AND household_number");
+        q.push(" OR (m.is_head AND m.household_number");
         S::push_id_list(&mut q, &heads);
         q.push(")");
     }
@@ -94,9 +99,17 @@ where
     let rows = sqlx::query_with(&sql, S::arguments(args))
         .fetch_all(&mut **tx)
         .await?;
+    let mut stations: Vec<(IdNumber, Option<yibao_domain::StationCode>)> = Vec::new();
     let current = rows
         .iter()
         .map(|r| {
+            let id =
+                IdNumber::try_from(r.try_get::<String, _>(0)?).map_err(StorageError::corrupt)?;
+            let station = r
+                .try_get::<Option<String>, _>(3)?
+                .map(|s| yibao_domain::StationCode::parse(&s).map_err(StorageError::corrupt))
+                .transpose()?;
+            stations.push((id, station));
             Ok(Membership {
                 id_number: IdNumber::try_from(r.try_get::<String, _>(0)?)
                     .map_err(StorageError::corrupt)?,
@@ -109,9 +122,42 @@ where
             })
         })
         .collect::<Result<Vec<_>, StorageError>>()?;
-    let changes = plan_placements(placements, &current);
+    // A new head would end the current head's membership: refused (the placement left out) when
+    // that head is at a station the caller may not change.
+    let placed: Vec<&IdNumber> = placements.iter().map(|(id, _)| id).collect();
+    let mut refused: Vec<IdNumber> = Vec::new();
+    let allowed: Vec<(IdNumber, Option<Placement>)> = placements
+        .iter()
+        .filter(|(id, placement)| {
+            let Some(placement) = placement.as_ref().filter(|p| p.is_head()) else {
+                return true;
+            };
+            let head_elsewhere = current.iter().any(|m| {
+                m.id_number != *id
+                    && !placed.contains(&&m.id_number)
+                    && m.number == placement.number
+                    && m.relation.as_ref().is_some_and(Relation::is_head)
+                    && !may_change(
+                        region,
+                        stations
+                            .iter()
+                            .find(|(s, _)| *s == m.id_number)
+                            .and_then(|(_, st)| st.as_ref()),
+                    )
+            });
+            if head_elsewhere {
+                refused.push(*id);
+            }
+            !head_elsewhere
+        })
+        .cloned()
+        .collect();
+    let changes = plan_placements(&allowed, &current);
     if changes.is_empty() {
-        return Ok(0);
+        return Ok(Written {
+            changed: Vec::new(),
+            refused,
+        });
     }
     let now = chrono::Utc::now().timestamp_millis();
     if !changes.end.is_empty() {
@@ -120,9 +166,14 @@ where
             .iter()
             .map(|id| id.as_str().to_owned())
             .collect();
-        let mut q = Statement::<S::DB>::new("UPDATE household_members SET left_at = ");
+        // Never before it began: a concurrent transaction's clock may have read a little later.
+        let mut q = Statement::<S::DB>::new(
+            "UPDATE household_members SET left_at = CASE WHEN joined_at > ",
+        );
         q.push_bind(now)
-            .push(", left_by = ")
+            .push(" THEN joined_at ELSE ")
+            .push_bind(now)
+            .push(" END, left_by = ")
             .push_bind(source.actor.clone())
             .push(" WHERE left_at IS NULL AND region_code = ")
             .push_bind(region.as_str().to_owned())
@@ -153,14 +204,24 @@ where
             .execute(&mut **tx)
             .await?;
     }
-    let mut changed: Vec<&IdNumber> = changes
+    let mut changed: Vec<IdNumber> = changes
         .end
         .iter()
-        .chain(changes.begin.iter().map(|m| &m.id_number))
+        .copied()
+        .chain(changes.begin.iter().map(|m| m.id_number))
         .collect();
     changed.sort_unstable();
     changed.dedup();
-    Ok(changed.len())
+    Ok(Written { changed, refused })
+}
+
+/// What [`write_placements`] did: whose memberships changed (a demoted head among them), and
+/// whose placement was refused (it would have ended the membership of a head out of the caller's
+/// scope).
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    pub changed: Vec<IdNumber>,
+    pub refused: Vec<IdNumber>,
 }
 
 /// One person's placement on its own (the console), in one transaction; a concurrent change of the
@@ -188,12 +249,14 @@ where
     loop {
         attempt += 1;
         let mut tx = storage.begin_write().await?;
-        let written = write_placements::<S>(&mut tx, region, &placements, source).await;
+        // The caller checked its scope, the current head's included.
+        let written =
+            write_placements::<S>(&mut tx, region, &placements, source, &|_, _| true).await;
         let result = match written {
-            Ok(changed) => tx
+            Ok(written) => tx
                 .commit()
                 .await
-                .map(|()| changed)
+                .map(|()| written.changed.len())
                 .map_err(StorageError::from),
             Err(e) => Err(e),
         };
@@ -207,8 +270,8 @@ where
     }
 }
 
-/// A person's memberships in a region (`by_person`), or a household's, oldest first, at most
-/// [`MAX_MEMBERSHIPS_SHOWN`].
+/// A person's memberships in a region, or a household's: the current ones first, then the ended
+/// ones newest first, at most [`MAX_MEMBERSHIPS_SHOWN`] (so the current ones are always read).
 pub(crate) async fn memberships<S>(
     storage: &S,
     region: RegionCode,
@@ -230,10 +293,11 @@ where
     // The person's row is of the same region (colocated on a Citus cluster).
     let sql = format!(
         "SELECT m.id_number, m.household_number, m.relation, m.joined_at, m.joined_by, \
-         m.joined_source, m.left_at, m.left_by, p.name FROM household_members m \
+         m.joined_source, m.left_at, m.left_by, p.name, p.station_code FROM household_members m \
          LEFT JOIN persons p ON p.region_code = m.region_code AND p.id_number = m.id_number \
          WHERE m.region_code = $1 AND {column} = $2 \
-         ORDER BY m.joined_at, CASE WHEN m.left_at IS NULL THEN 1 ELSE 0 END, m.left_at, m.id_number \
+         ORDER BY CASE WHEN m.left_at IS NULL THEN 0 ELSE 1 END, m.joined_at DESC, \
+         m.left_at DESC, m.id_number \
          LIMIT $3"
     );
     let rows = sqlx::query(&sql)
@@ -262,6 +326,7 @@ where
                     .try_get::<Option<String>, _>(8)?
                     .map(|n| yibao_domain::PersonName::parse(&n).map_err(StorageError::corrupt))
                     .transpose()?,
+                station_code: r.try_get(9)?,
             })
         })
         .collect()

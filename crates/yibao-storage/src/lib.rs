@@ -347,6 +347,8 @@ pub trait Storage:
         channel_id: &str,
         code: &yibao_domain::village_agent::AgentCode,
     ) -> Result<Option<yibao_domain::village_agent::VillageAgent>, StorageError>;
+    /// Whether a channel has any village agent registered.
+    async fn channel_has_agents(&self, channel_id: &str) -> Result<bool, StorageError>;
     /// A region's agents, at most [`village_agents::MAX_AGENTS_LISTED`].
     async fn village_agents(
         &self,
@@ -387,8 +389,8 @@ pub trait Storage:
         region: RegionCode,
         person: &yibao_domain::IdNumber,
     ) -> Result<Vec<yibao_domain::IdNumber>, StorageError>;
-    /// A person's or a household's memberships, oldest first, at most
-    /// [`households::MAX_MEMBERSHIPS_SHOWN`].
+    /// A person's or a household's memberships, the current ones first, then the ended ones newest
+    /// first, at most [`households::MAX_MEMBERSHIPS_SHOWN`].
     async fn household_memberships(
         &self,
         region: RegionCode,

@@ -328,8 +328,13 @@ where
                 None => placements.push((region, vec![entry])),
             }
         }
+        let mut household_refused: Vec<IdNumber> = Vec::new();
         for (region, list) in &placements {
-            crate::households::write_placements::<S>(&mut tx, *region, list, source).await?;
+            let written = crate::households::write_placements::<S>(
+                &mut tx, *region, list, source, may_change,
+            )
+            .await?;
+            household_refused.extend(written.refused);
         }
         // A batch of people never seen before (the bulk case) goes in by the backend's
         // fastest way (PostgreSQL: COPY); anything else through the upserts below.
@@ -346,6 +351,7 @@ where
                     row_number: b.row_number,
                     person: p.change,
                     enrolment: p.outcome,
+                    household_refused: household_refused.contains(&b.person.id_number),
                 })
                 .collect());
         }
@@ -436,6 +442,7 @@ where
                 row_number: b.row_number,
                 person: p.change,
                 enrolment: p.outcome,
+                household_refused: household_refused.contains(&b.person.id_number),
             })
             .collect())
     }
@@ -723,6 +730,18 @@ where
                     .await?;
             payables_cancelled += Self::rows_affected(&cancelled);
         }
+        // The household (户) they were in belongs to the region left: that membership ends.
+        sqlx::query(
+            "UPDATE household_members SET left_at = CASE WHEN joined_at > $1 THEN joined_at ELSE $1 END, \
+             left_by = $2 \
+             WHERE region_code = $3 AND id_number = $4 AND left_at IS NULL",
+        )
+        .bind(chrono::Utc::now().timestamp_millis())
+        .bind(source.actor.clone())
+        .bind(old)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(MoveOutcome::Moved {
             fee_years: years.into_iter().map(|(y, _)| y).collect(),

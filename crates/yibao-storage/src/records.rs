@@ -48,6 +48,9 @@ pub struct UpsertOutcome {
     pub row_number: usize,
     pub person: PersonChange,
     pub enrolment: EnrolmentOutcome,
+    /// The row's household was not written: making the person head would have ended the
+    /// membership of a head at a station the caller may not change.
+    pub household_refused: bool,
 }
 
 /// Persons per storage call: bounded so one transaction stays short.

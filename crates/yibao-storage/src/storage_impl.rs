@@ -218,6 +218,10 @@ where
         crate::village_agents::agent(self, channel_id, code).await
     }
 
+    async fn channel_has_agents(&self, channel_id: &str) -> Result<bool, crate::StorageError> {
+        crate::village_agents::channel_has_agents(self, channel_id).await
+    }
+
     async fn village_agents(
         &self,
         region: yibao_domain::RegionCode,

@@ -69,7 +69,8 @@ where
 const AGENT_COLUMNS: &str =
     "SELECT channel_id, agent_code, region_code, name, villages, enabled FROM village_agents ";
 
-/// Registers an agent, or replaces the one of the same channel and code.
+/// Registers an agent, or changes the name, villages and state of the one of the same channel and
+/// code (never its region: its orders and hand-ins are kept under it).
 pub(crate) async fn put_agent<S>(
     storage: &S,
     agent: &VillageAgent,
@@ -87,8 +88,7 @@ where
     sqlx::query(
         "INSERT INTO village_agents (channel_id, agent_code, region_code, name, villages, enabled, \
          updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (channel_id, agent_code) DO UPDATE SET region_code = excluded.region_code, \
-         name = excluded.name, villages = excluded.villages, enabled = excluded.enabled, \
+         ON CONFLICT (channel_id, agent_code) DO UPDATE SET name = excluded.name, villages = excluded.villages, enabled = excluded.enabled, \
          updated_by = excluded.updated_by, updated_at = excluded.updated_at",
     )
     .bind(agent.channel_id.clone())
@@ -125,6 +125,26 @@ where
         .fetch_optional(storage.pool())
         .await?;
     row.as_ref().map(agent_of).transpose()
+}
+
+/// Whether a channel has any agent registered.
+pub(crate) async fn channel_has_agents<S>(
+    storage: &S,
+    channel_id: &str,
+) -> Result<bool, StorageError>
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    usize: ColumnIndex<<S::DB as Database>::Row>,
+{
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT agent_code FROM village_agents WHERE channel_id = $1 LIMIT 1")
+            .bind(channel_id.to_owned())
+            .fetch_optional(storage.pool())
+            .await?;
+    Ok(found.is_some())
 }
 
 /// A region's agents, by channel and code, at most [`MAX_AGENTS_LISTED`].

@@ -132,11 +132,13 @@ async fn roster_columns_place_persons_and_changes_keep_their_history() {
             current(&of_person(&db, &son).await),
             vec![("4601000999", Some("户主"))]
         );
+        // The current membership first, then the ended ones, newest first.
         let son_history = of_person(&db, &son).await;
         assert_eq!(son_history.len(), 2);
-        assert_eq!(son_history[0].number.as_str(), "4601000123");
-        assert!(son_history[0].left_at_ms.is_some());
-        assert_eq!(son_history[0].left_by.as_deref(), Some("clerk-li"));
+        assert_eq!(son_history[0].number.as_str(), "4601000999");
+        assert_eq!(son_history[1].number.as_str(), "4601000123");
+        assert!(son_history[1].left_at_ms.is_some());
+        assert_eq!(son_history[1].left_by.as_deref(), Some("clerk-li"));
         assert_eq!(
             current(&of_person(&db, &mother).await),
             vec![("4601000123", Some("户主"))]
@@ -382,4 +384,169 @@ async fn the_console_shows_changes_and_lists_households() {
         assert!(current(&of_person(&db, &wife).await).is_empty());
     })
     .await;
+}
+
+/// A station operator's reach: a household without a current member at their station is not
+/// shown to them; they may not make someone head of a household whose head is at another station
+/// (console and roster alike: the roster keeps the rest of the row and says why); a person moving
+/// to another region leaves their household there.
+#[tokio::test]
+async fn a_station_operator_reaches_only_their_stations_households() {
+    on_each_test_db(|db| async move {
+        yibao::demo::load(db.storage.as_ref()).await.unwrap();
+        // The demo's staff accounts (nt-st01 is the station operator of ST-01 in 320600).
+        yibao::demo::load_people(db.storage.as_ref(), d(2026, 11, 2))
+            .await
+            .unwrap();
+        let head = make_id("320602", "1966-02-02", 91);
+        let wife = make_id("320602", "1968-03-03", 92);
+        let ours = make_id("320602", "1990-04-04", 93);
+        let csv = format!(
+            "姓名,身份证号码,参保地区,服务站,户号,与户主关系\n\
+             周大江,{head},320600,ST-02,HH-2,户主\n\
+             钱小梅,{wife},320600,ST-02,HH-2,配偶\n\
+             孙本站,{ours},320600,ST-01,,\n"
+        );
+        assert!(import(&db, &csv).await.rejections.is_empty());
+        let server = TestServer::start(
+            db.storage.clone(),
+            yibao_server::Clock::fixed(china_time(d(2026, 11, 10), 10)),
+            yibao_server::ServerSettings::default(),
+        )
+        .await;
+        let station = ConsoleSession::sign_in(&server, "nt-st01", "yibao-demo-station").await;
+        station
+            .get("/console/households?region=320600&number=HH-2")
+            .await
+            .expect_text("没有户号为 HH-2 的家庭户")
+            .expect_no_text("周*江");
+
+        // Making their own resident head of HH-2 would end the ST-02 head's membership: refused
+        // beside the relation, nothing written.
+        let refused = station
+            .post(
+                &format!("/console/persons/320600/{ours}/household"),
+                &[
+                    ("household_number", "HH-2"),
+                    ("relation", "户主"),
+                    ("action", "place"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            refused.body
+        );
+        refused
+            .expect_text("id=\"relation-error\"")
+            .expect_text("该户现户主属于其他服务站");
+        let region = RegionCode::parse("320600").unwrap();
+        let heads = db
+            .storage
+            .household_memberships(
+                region,
+                MembershipsOf::Household(&HouseholdNumber::parse("HH-2").unwrap()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(heads.iter().filter(|m| m.is_current()).count(), 2);
+        assert!(heads
+            .iter()
+            .any(|m| m.is_head() && m.id_number == id(&head)));
+        // As a member (not head) they may join: the head is left alone, and the household now
+        // shows to the station.
+        let joined = station
+            .post(
+                &format!("/console/persons/320600/{ours}/household"),
+                &[
+                    ("household_number", "HH-2"),
+                    ("relation", "子"),
+                    ("action", "place"),
+                ],
+            )
+            .await;
+        assert_eq!(joined.status, StatusCode::SEE_OTHER, "{}", joined.body);
+        station
+            .get("/console/households?region=320600&number=HH-2")
+            .await
+            .expect_text("现有成员（3人）");
+
+        // The roster under a station's scope: the rest of the row is kept, the household refused.
+        let storage = db.storage.clone();
+        let person = yibao_domain::roster::parse_row(
+            &yibao_domain::roster::RosterHeader::parse(&[
+                "姓名".to_owned(),
+                "身份证号码".to_owned(),
+                "参保地区".to_owned(),
+                "服务站".to_owned(),
+            ])
+            .unwrap(),
+            &[
+                "孙本站".to_owned(),
+                ours.clone(),
+                "320600".to_owned(),
+                "ST-01".to_owned(),
+            ],
+            d(2026, 11, 10),
+        )
+        .unwrap();
+        let only_st01 = |_: RegionCode, station: Option<&yibao_domain::StationCode>| {
+            station.is_some_and(|s| s.as_str() == "ST-01")
+        };
+        let outcomes = storage
+            .upsert_persons_checked(
+                &[yibao_storage::PersonUpsert {
+                    row_number: 2,
+                    person,
+                    enrolment: None,
+                    household: yibao_domain::household::Placement::parse("HH-2", "户主").unwrap(),
+                }],
+                &yibao_storage::ChangeSource {
+                    actor: "nt-st01".into(),
+                    source: "roster:st01.csv".into(),
+                },
+                &only_st01,
+            )
+            .await
+            .unwrap();
+        assert!(outcomes[0].household_refused);
+        assert!(of_household_in(&db, region, "HH-2")
+            .await
+            .iter()
+            .any(|m| m.is_head() && m.id_number == id(&head)));
+
+        // The head moves to another region: their membership here ends.
+        let moved = storage
+            .move_person(
+                &id(&head),
+                region,
+                RegionCode::parse("460100").unwrap(),
+                &yibao_storage::ChangeSource {
+                    actor: "clerk".into(),
+                    source: "move".into(),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(moved, yibao_storage::records::MoveOutcome::Moved { .. }),
+            "{moved:?}"
+        );
+        let after = of_household_in(&db, region, "HH-2").await;
+        assert!(after.iter().all(|m| !m.is_head()), "{after:?}");
+        assert_eq!(after.iter().filter(|m| m.is_current()).count(), 2);
+    })
+    .await;
+}
+
+async fn of_household_in(db: &DbHandle, region: RegionCode, number: &str) -> Vec<MembershipRecord> {
+    db.storage
+        .household_memberships(
+            region,
+            MembershipsOf::Household(&HouseholdNumber::parse(number).unwrap()),
+        )
+        .await
+        .unwrap()
 }

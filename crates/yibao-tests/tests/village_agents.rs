@@ -277,3 +277,81 @@ async fn an_agent_serves_their_villages_records_orders_and_hands_in_cash() {
     })
     .await;
 }
+
+/// A `village_agent` channel registered before agents existed goes on as it was until its first
+/// agent is registered; an agent's region never changes; a hand-in too large for the books is
+/// refused beside its field.
+#[tokio::test]
+async fn a_channel_without_agents_works_as_before_and_agents_keep_their_region() {
+    on_each_test_db(|db| async move {
+        let (villager, _neighbour, _elsewhere) = setup(&db).await;
+        let (server, agents) = channel_at(&db, in_window(), "hainan-agents", AGENTS_SECRET).await;
+        // No agent registered yet: searches, orders and payments without an agent, as before.
+        let payable = payable_of(&agents, &villager, None).await;
+        let opened = agents
+            .open_order(&order("LEGACY-1", &payable, None))
+            .await
+            .unwrap();
+        assert!(opened.created);
+        let paid = agents
+            .report_payment(&ReportPaymentRequest::for_order(
+                "LEGACY-T1",
+                opened.order.order_no.clone(),
+                payable.1,
+                DateTime::parse_from_rfc3339("2026-11-10T10:00:00+08:00").unwrap(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(paid.result, PaymentResult::Paid);
+
+        let admin = ConsoleSession::sign_in(&server, ADMIN.0, ADMIN.1).await;
+        let agent = |region: &'static str| {
+            [
+                ("region", region),
+                ("channel_id", "hainan-agents"),
+                ("agent_code", "A-002"),
+                ("name", "陈代办"),
+                ("villages", "V-01"),
+            ]
+        };
+        let saved = admin
+            .post("/console/village-agents", &agent("460100"))
+            .await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+        // Now the channel must name its agent.
+        let missing = agents.search(&search(&villager, None)).await.unwrap_err();
+        assert_eq!(api_code(&missing).0, 400);
+        // The same code in another region is refused (the channel does not serve it either).
+        let moved = admin
+            .post("/console/village-agents", &agent("320600"))
+            .await;
+        assert_eq!(
+            moved.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            moved.body
+        );
+        moved.expect_text("id=\"channel_id-error\"");
+
+        let too_much = admin
+            .post(
+                "/console/village-agents/hand-in",
+                &[
+                    ("region", "460100"),
+                    ("channel_id", "hainan-agents"),
+                    ("agent_code", "A-002"),
+                    ("date", "2026-11-10"),
+                    ("amount", "2000000000"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            too_much.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            too_much.body
+        );
+        too_much.expect_text("交款金额过大");
+    })
+    .await;
+}

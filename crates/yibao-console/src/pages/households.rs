@@ -243,9 +243,8 @@ pub async fn page(
             page.former.push(line);
         }
     }
-    // The head first, then by when they joined.
+    // The head first, then the latest to join (as read).
     page.current.sort_by_key(|l| !l.is_head);
-    page.former.reverse();
     html(&page)
 }
 

@@ -664,7 +664,6 @@ pub(crate) async fn record_page(
             .await?;
     let household_history: Vec<crate::pages::households::MembershipLine> = memberships
         .iter()
-        .rev()
         .map(|m| crate::pages::households::MembershipLine::of(m, region, user))
         .collect();
     let household_now = household_history.iter().find(|m| m.current).cloned();

@@ -288,6 +288,8 @@ pub struct DayPage {
     pub date: String,
     pub lines: Vec<DayLine>,
     pub total: String,
+    /// The list stops at its limit; the total is the whole day's.
+    pub truncated: bool,
 }
 
 #[derive(Deserialize)]
@@ -304,7 +306,15 @@ pub async fn day(
 ) -> Result<Response, PageError> {
     let date = parse_date(query.date.as_deref(), state.clock.today())?;
     let (agent, lines) = agents::day_lines(&state, &user.staff, &channel_id, &code, date).await?;
-    let total: i64 = lines.iter().map(|l| l.amount_fen).sum();
+    // The whole day's total, whatever the list's limit.
+    let total = state
+        .storage
+        .agent_day_totals(agent.region, date)
+        .await?
+        .into_iter()
+        .find(|t| t.channel_id == agent.channel_id && t.agent_code == agent.code.as_str())
+        .map_or(0, |t| t.applied_fen);
+    let truncated = lines.len() as i64 >= yibao_storage::village_agents::MAX_AGENT_DAY_LINES;
     html(&DayPage {
         chrome: Chrome::new(
             &user,
@@ -317,6 +327,7 @@ pub async fn day(
         name: agent.name.clone(),
         date: date.to_string(),
         total: yuan(total),
+        truncated,
         lines: lines
             .iter()
             .map(|l| DayLine {

@@ -137,8 +137,10 @@ pub async fn search(
         views.retain(|v| PersonName::parse(&v.name).is_ok_and(|n| n.matches(name)));
     }
     // A village agent finds only residents of their villages (anyone else as not on record).
+    let agent_code =
+        crate::services::collection::agent_code_of(&channel, req.agent_code.as_deref())?;
     let agent =
-        crate::services::collection::village_agent_of(&state, &channel, req.agent_code.as_deref())
+        crate::services::collection::village_agent_of(&state, &channel, agent_code.as_ref())
             .await?;
     views.retain(|v| crate::services::collection::agent_serves(agent.as_ref(), v));
     let Some(first) = views.first() else {
@@ -670,6 +672,8 @@ pub struct AgentDayAnswer {
     pub date: NaiveDate,
     /// Fen: what the day's payments applied, the cash to hand in (交款).
     pub total: i64,
+    /// The list stops at 2 000 lines; `total` is always the whole day's.
+    pub truncated: bool,
     pub lines: Vec<AgentDayLine>,
 }
 
@@ -683,7 +687,8 @@ pub async fn agent_day(
     Path(agent_code): Path<String>,
     Query(query): Query<AgentDayQuery>,
 ) -> Result<Json<AgentDayAnswer>, ServiceError> {
-    let agent = crate::services::collection::village_agent_of(&state, &channel, Some(&agent_code))
+    let code = crate::services::collection::agent_code_of(&channel, Some(&agent_code))?;
+    let agent = crate::services::collection::village_agent_of(&state, &channel, code.as_ref())
         .await?
         .ok_or_else(|| {
             ServiceError::new(ErrorCode::InvalidRequest, "代办员清单仅限村级代办渠道")
@@ -698,10 +703,19 @@ pub async fn agent_day(
         .storage
         .agent_day_lines(agent.region, &agent.channel_id, &agent.code, date)
         .await?;
+    // The total of the whole day, whatever the list's limit.
+    let total = state
+        .storage
+        .agent_day_totals(agent.region, date)
+        .await?
+        .into_iter()
+        .find(|t| t.channel_id == agent.channel_id && t.agent_code == agent.code.as_str())
+        .map_or(0, |t| t.applied_fen);
     Ok(Json(AgentDayAnswer {
         agent_code: agent.code.to_string(),
         date,
-        total: lines.iter().map(|l| l.amount_fen).sum(),
+        total,
+        truncated: lines.len() as i64 >= yibao_storage::village_agents::MAX_AGENT_DAY_LINES,
         lines: lines
             .iter()
             .map(|l| AgentDayLine {

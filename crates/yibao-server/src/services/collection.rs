@@ -113,38 +113,58 @@ pub struct OrderRequest {
     pub agent_code: Option<String>,
 }
 
-/// The village agent a request of a `village_agent` channel names: required from such a channel,
-/// refused from others (400); not registered or disabled is `AGENT_NOT_ALLOWED` (403). One read.
+/// The agent code a request names, as written: refused from a channel of another kind, or
+/// malformed (400). No read.
+pub fn agent_code_of(
+    channel: &ChannelContext,
+    requested: Option<&str>,
+) -> Result<Option<yibao_domain::village_agent::AgentCode>, ServiceError> {
+    use yibao_domain::village_agent::{AgentCode, VILLAGE_AGENT};
+    match (channel.kind == VILLAGE_AGENT, requested) {
+        (_, None) => Ok(None),
+        (false, Some(_)) => Err(bad_request("agent_code 仅限村级代办渠道使用")),
+        (true, Some(text)) => AgentCode::parse(text)
+            .map(Some)
+            .map_err(|e| bad_request(format!("agent_code：{e}"))),
+    }
+}
+
+/// The registered agent a `village_agent` channel's request names (one read): not registered or
+/// disabled is `AGENT_NOT_ALLOWED` (403). Without a code: 400 once the channel has agents
+/// registered; before that (a channel of this kind registered before issue 17) the request is
+/// served as it was, for no agent.
 pub async fn village_agent_of(
     state: &AppState,
     channel: &ChannelContext,
-    requested: Option<&str>,
+    code: Option<&yibao_domain::village_agent::AgentCode>,
 ) -> Result<Option<yibao_domain::village_agent::VillageAgent>, ServiceError> {
-    use yibao_domain::village_agent::{AgentCode, AgentRefusal, VILLAGE_AGENT};
-    match (channel.kind == VILLAGE_AGENT, requested) {
-        (false, None) => Ok(None),
-        (false, Some(_)) => Err(bad_request("agent_code 仅限村级代办渠道使用")),
-        (true, None) => Err(bad_request(
-            "村级代办渠道的请求须提供代办员编号（agent_code）",
-        )),
-        (true, Some(text)) => {
-            let code =
-                AgentCode::parse(text).map_err(|e| bad_request(format!("agent_code：{e}")))?;
-            let refused = |refusal: AgentRefusal| {
-                ServiceError::new(ErrorCode::AgentNotAllowed, refusal.to_string())
-            };
-            match state
-                .storage
-                .village_agent(&channel.channel_id, &code)
-                .await?
-            {
-                None => Err(refused(AgentRefusal::Unknown(code.to_string()))),
-                Some(agent) if !agent.enabled => {
-                    Err(refused(AgentRefusal::Disabled(code.to_string())))
-                }
-                Some(agent) => Ok(Some(agent)),
-            }
-        }
+    use yibao_domain::village_agent::{AgentRefusal, VILLAGE_AGENT};
+    if channel.kind != VILLAGE_AGENT {
+        return Ok(None);
+    }
+    let Some(code) = code else {
+        return if state
+            .storage
+            .channel_has_agents(&channel.channel_id)
+            .await?
+        {
+            Err(bad_request(
+                "村级代办渠道的请求须提供代办员编号（agent_code）",
+            ))
+        } else {
+            Ok(None)
+        };
+    };
+    let refused =
+        |refusal: AgentRefusal| ServiceError::new(ErrorCode::AgentNotAllowed, refusal.to_string());
+    match state
+        .storage
+        .village_agent(&channel.channel_id, code)
+        .await?
+    {
+        None => Err(refused(AgentRefusal::Unknown(code.to_string()))),
+        Some(agent) if !agent.enabled => Err(refused(AgentRefusal::Disabled(code.to_string()))),
+        Some(agent) => Ok(Some(agent)),
     }
 }
 
@@ -383,7 +403,7 @@ pub async fn place_order(
     let ids = unique_ids(&req.payable_ids)?;
     let account = family_account_of(channel, req.family_account.as_ref(), state.clock.today())?;
     let card = health_card_of(channel, req.health_card.as_ref(), state.clock.today())?;
-    let agent = village_agent_of(state, channel, req.agent_code.as_deref()).await?;
+    let agent_code = agent_code_of(channel, req.agent_code.as_deref())?;
     let payer_name = req
         .payer
         .name
@@ -410,7 +430,7 @@ pub async fn place_order(
     ];
     parts.extend(account_part.as_deref());
     parts.extend(card_part.as_deref());
-    let agent_part = agent.as_ref().map(|a| format!("agent:{}", a.code));
+    let agent_part = agent_code.as_ref().map(|code| format!("agent:{code}"));
     parts.extend(agent_part.as_deref());
     let print = fingerprint(&parts);
     if let Some((order, stored_print)) = state
@@ -423,6 +443,8 @@ pub async fn place_order(
         }
         return Ok((StatusCode::OK, order_json(&order)));
     }
+    // The agent is checked for a new order only: a repeat gets the order it opened.
+    let agent = village_agent_of(state, channel, agent_code.as_ref()).await?;
     let views = state.storage.payables_by_id(&ids).await?;
     if views.len() != ids.len() {
         return Err(ServiceError::new(
@@ -722,10 +744,14 @@ pub async fn take_payment_report(
     // A family account's or a health card's payment without the order that checked whose money
     // it is and for whom (bindings and balance; the card holder's household at an agent point).
     // A village agent's likewise: the order names the agent whose cash it is.
-    let unchecked_account = (channel.kind == MEDICAL_ACCOUNT
-        || channel.kind == yibao_domain::health_card::HEALTH_CARD
-        || channel.kind == yibao_domain::village_agent::VILLAGE_AGENT)
-        && order_no.is_none();
+    let unchecked_account = order_no.is_none()
+        && (channel.kind == MEDICAL_ACCOUNT
+            || channel.kind == yibao_domain::health_card::HEALTH_CARD
+            || (channel.kind == yibao_domain::village_agent::VILLAGE_AGENT
+                && state
+                    .storage
+                    .channel_has_agents(&channel.channel_id)
+                    .await?));
     // A payable the region's channel rules keep from this kind of channel, reported without the
     // order that would have said so (an order opened before keeps what it checked).
     let not_here = order_no.is_none()

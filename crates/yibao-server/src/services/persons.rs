@@ -337,6 +337,32 @@ pub async fn place_in_household(
         actor: staff.username().to_owned(),
         source: "console".into(),
     };
+    // A new head ends the current head's membership (they stay, relation unknown): a change of
+    // that person too, which the caller must be allowed.
+    let mut demoted: Option<IdNumber> = None;
+    if let Some(p) = placement.as_ref().filter(|p| p.is_head()) {
+        let members = state
+            .storage
+            .household_memberships(
+                region,
+                yibao_storage::households::MembershipsOf::Household(&p.number),
+            )
+            .await
+            .map_err(|e| Err(e.into()))?;
+        if let Some(head) = members.iter().find(|m| m.is_head() && m.id_number != *id) {
+            let station = head
+                .station_code
+                .as_deref()
+                .and_then(|s| StationCode::parse(s).ok());
+            if staff.may_change(region, station.as_ref()).is_err() {
+                return Err(Ok(vec![yibao_domain::household::HouseholdProblem {
+                    field: yibao_domain::household::HouseholdField::Relation,
+                    error: yibao_domain::household::HouseholdError::HeadElsewhere,
+                }]));
+            }
+            demoted = Some(head.id_number);
+        }
+    }
     let changed = state
         .storage
         .place_in_household(region, id, placement.clone(), &source)
@@ -352,6 +378,7 @@ pub async fn place_in_household(
             serde_json::json!({
                 "household": placement.as_ref().map(|p| p.number.as_str()),
                 "relation": placement.as_ref().and_then(|p| p.relation.as_ref()).map(|r| r.as_str()),
+                "head_replaced": demoted.map(|d| d.masked()),
             }),
         )
         .await
@@ -369,13 +396,24 @@ pub async fn household(
     number: &yibao_domain::household::HouseholdNumber,
 ) -> Result<Vec<yibao_storage::households::MembershipRecord>, ServiceError> {
     staff.may_read(region, staff.0.station.as_ref())?;
-    let rows = state
+    let mut rows = state
         .storage
         .household_memberships(
             region,
             yibao_storage::households::MembershipsOf::Household(number),
         )
         .await?;
+    // A station operator sees a household with a current member at their station, as if there
+    // were none otherwise.
+    if staff.reads_by_station() {
+        let own = staff.0.station.as_ref().map(StationCode::as_str);
+        if !rows
+            .iter()
+            .any(|m| m.is_current() && m.station_code.as_deref() == own && own.is_some())
+        {
+            rows.clear();
+        }
+    }
     audit(
         state,
         staff,

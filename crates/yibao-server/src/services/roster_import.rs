@@ -498,12 +498,37 @@ async fn store_batch(
     }
     let may_change =
         |region: RegionCode, station: Option<&StationCode>| scope.may_change(region, station);
-    let outcomes = storage
-        .upsert_persons_checked(batch, source, &may_change)
-        .await?;
+    // A concurrent change of the same household (another import, a clerk) refuses the batch on a
+    // unique index of household_members, nothing written: the batch is tried again.
+    let mut attempt = 0;
+    let outcomes = loop {
+        attempt += 1;
+        match storage
+            .upsert_persons_checked(batch, source, &may_change)
+            .await
+        {
+            Err(yibao_storage::StorageError::Constraint {
+                kind: yibao_storage::ConstraintKind::Unique,
+                detail,
+            }) if attempt < 3 && detail.contains("household_members") => continue,
+            other => break other?,
+        }
+    };
     for outcome in outcomes {
         let row = outcome.row_number;
         let cells = batch_cells.get(&row);
+        if outcome.household_refused {
+            rejections.add(
+                row,
+                RosterColumn::Relation.header(),
+                ErrorCode::Forbidden.as_str(),
+                format!(
+                    "{}；本行户号和与户主关系未导入，其余信息已导入",
+                    yibao_domain::household::HouseholdError::HeadElsewhere
+                ),
+                cells,
+            );
+        }
         match outcome.person {
             PersonChange::Created => {}
             PersonChange::Updated => summary.updated += 1,

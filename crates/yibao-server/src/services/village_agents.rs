@@ -63,6 +63,22 @@ pub async fn register(
     }
     let mut agent =
         VillageAgent::new(&channel.channel_id, code, region, name, villages).map_err(Ok)?;
+    // An agent's orders and hand-ins are kept under their region: it never changes.
+    if let Some(stored) = state
+        .storage
+        .village_agent(&agent.channel_id, &agent.code)
+        .await
+        .map_err(|e| Err(e.into()))?
+        .filter(|stored| stored.region != region)
+    {
+        return Err(Err(ServiceError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "代办员 {} 已登记在统筹区 {}，不能改到其他统筹区；请为其登记新的编号",
+                agent.code, stored.region
+            ),
+        )));
+    }
     agent.enabled = enabled;
     state
         .storage
@@ -157,6 +173,9 @@ pub async fn record_hand_in(
     let amount = Fen::parse_yuan(amount_yuan.trim()).map_err(|e| Ok(format!("交款金额：{e}")))?;
     if amount.as_fen() < 0 {
         return Err(Ok("交款金额不能为负数".to_owned()));
+    }
+    if amount.as_fen() > yibao_domain::village_agent::MAX_HAND_IN_FEN {
+        return Err(Ok("交款金额过大，请核对（一天最多登记10亿元）".to_owned()));
     }
     if day > state.clock.today() {
         return Err(Ok("交款日期不能晚于今天".to_owned()));
