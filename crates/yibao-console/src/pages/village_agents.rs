@@ -306,14 +306,7 @@ pub async fn day(
 ) -> Result<Response, PageError> {
     let date = parse_date(query.date.as_deref(), state.clock.today())?;
     let (agent, lines) = agents::day_lines(&state, &user.staff, &channel_id, &code, date).await?;
-    // The whole day's total, whatever the list's limit.
-    let total = state
-        .storage
-        .agent_day_totals(agent.region, date)
-        .await?
-        .into_iter()
-        .find(|t| t.channel_id == agent.channel_id && t.agent_code == agent.code.as_str())
-        .map_or(0, |t| t.applied_fen);
+    let total = agents::day_total(&state, &agent, date).await?;
     let truncated = lines.len() as i64 >= yibao_storage::village_agents::MAX_AGENT_DAY_LINES;
     html(&DayPage {
         chrome: Chrome::new(

@@ -703,14 +703,7 @@ pub async fn agent_day(
         .storage
         .agent_day_lines(agent.region, &agent.channel_id, &agent.code, date)
         .await?;
-    // The total of the whole day, whatever the list's limit.
-    let total = state
-        .storage
-        .agent_day_totals(agent.region, date)
-        .await?
-        .into_iter()
-        .find(|t| t.channel_id == agent.channel_id && t.agent_code == agent.code.as_str())
-        .map_or(0, |t| t.applied_fen);
+    let total = crate::services::village_agents::day_total(&state, &agent, date).await?;
     Ok(Json(AgentDayAnswer {
         agent_code: agent.code.to_string(),
         date,

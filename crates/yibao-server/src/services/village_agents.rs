@@ -195,16 +195,24 @@ pub async fn record_hand_in(
     )
     .await
     .map_err(Err)?;
-    let owed = state
-        .storage
-        .agent_day_totals(agent.region, day)
-        .await
-        .map_err(|e| Err(e.into()))?
-        .into_iter()
-        .find(|t| t.channel_id == agent.channel_id && t.agent_code == agent.code.as_str())
-        .map_or(0, |t| t.applied_fen);
+    let owed = day_total(state, &agent, day).await.map_err(Err)?;
     let owed = Fen::new_non_negative(owed).map_err(|e| Err(e.into()))?;
     Ok(HandIn::of(owed, Some(amount)))
+}
+
+/// What one agent's payments applied on `day` (fen), the whole day's whatever a list's limit.
+pub async fn day_total(
+    state: &AppState,
+    agent: &VillageAgent,
+    day: NaiveDate,
+) -> Result<i64, ServiceError> {
+    Ok(state
+        .storage
+        .agent_day_totals(agent.region, day)
+        .await?
+        .into_iter()
+        .find(|t| t.channel_id == agent.channel_id && t.agent_code == agent.code.as_str())
+        .map_or(0, |t| t.applied_fen))
 }
 
 async fn find(
