@@ -224,16 +224,29 @@ pub(crate) struct Written {
     pub refused: Vec<IdNumber>,
 }
 
-/// One person's placement on its own (the console), in one transaction; a concurrent change of the
-/// same person or head (a unique index refusing this one) is tried again, up to ten times, so
-/// the later change wins as it would have one after the other.
+/// What a placement on its own did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaceOutcome {
+    /// Written; the persons whose memberships changed (a head replaced among them), none when
+    /// it was as asked already.
+    Placed { changed: Vec<IdNumber> },
+    /// Refused whole: making the person head would end the membership of a head at a station
+    /// `may_change` refuses.
+    HeadOutOfScope,
+}
+
+/// One person's placement on its own (the console), in one transaction, with the caller's scope
+/// checked there on the current head it would replace; a concurrent change of the same person or
+/// head (a unique index refusing this one) is tried again, up to ten times, so the later change
+/// wins as it would have one after the other.
 pub(crate) async fn place<S>(
     storage: &S,
     region: RegionCode,
     id_number: &IdNumber,
     placement: Option<Placement>,
     source: &ChangeSource,
-) -> Result<bool, StorageError>
+    may_change: crate::MayChange<'_>,
+) -> Result<PlaceOutcome, StorageError>
 where
     S: Dialect,
     for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
@@ -249,14 +262,15 @@ where
     loop {
         attempt += 1;
         let mut tx = storage.begin_write().await?;
-        // The caller checked its scope, the current head's included.
-        let written =
-            write_placements::<S>(&mut tx, region, &placements, source, &|_, _| true).await;
+        let written = write_placements::<S>(&mut tx, region, &placements, source, may_change).await;
         let result = match written {
+            Ok(written) if !written.refused.is_empty() => {
+                return Ok(PlaceOutcome::HeadOutOfScope);
+            }
             Ok(written) => tx
                 .commit()
                 .await
-                .map(|()| written.changed.len())
+                .map(|()| written.changed)
                 .map_err(StorageError::from),
             Err(e) => Err(e),
         };
@@ -265,7 +279,7 @@ where
                 kind: ConstraintKind::Unique,
                 ..
             }) if attempt < 10 => continue,
-            other => return other.map(|changed| changed > 0),
+            other => return other.map(|changed| PlaceOutcome::Placed { changed }),
         }
     }
 }

@@ -326,21 +326,23 @@ pub trait Storage:
 
     /// Puts a person of `region` in a household (户, with their relation to the head), or takes
     /// them out of theirs (`None`), in one transaction; a new head keeps the old one as a member
-    /// without a relation ([`yibao_domain::household::plan_placements`]). `false` when nothing
-    /// changed.
+    /// without a relation ([`yibao_domain::household::plan_placements`]), refused whole when
+    /// `may_change` refuses that head's station (checked in the transaction).
     async fn place_in_household(
         &self,
         region: RegionCode,
         id_number: &yibao_domain::IdNumber,
         placement: Option<yibao_domain::household::Placement>,
         source: &ChangeSource,
-    ) -> Result<bool, StorageError>;
-    /// Registers a village agent (村代办员), or replaces the one of the same channel and code.
+        may_change: MayChange<'_>,
+    ) -> Result<households::PlaceOutcome, StorageError>;
+    /// Registers a village agent (村代办员), or changes the one of the same channel and code;
+    /// `false`, nothing written, when that one is of another region.
     async fn put_village_agent(
         &self,
         agent: &yibao_domain::village_agent::VillageAgent,
         actor: &str,
-    ) -> Result<(), StorageError>;
+    ) -> Result<bool, StorageError>;
     /// The agent of a channel with this code.
     async fn village_agent(
         &self,

@@ -198,15 +198,16 @@ where
         id_number: &yibao_domain::IdNumber,
         placement: Option<yibao_domain::household::Placement>,
         source: &crate::records::ChangeSource,
-    ) -> Result<bool, crate::StorageError> {
-        crate::households::place(self, region, id_number, placement, source).await
+        may_change: crate::MayChange<'_>,
+    ) -> Result<crate::households::PlaceOutcome, crate::StorageError> {
+        crate::households::place(self, region, id_number, placement, source, may_change).await
     }
 
     async fn put_village_agent(
         &self,
         agent: &yibao_domain::village_agent::VillageAgent,
         actor: &str,
-    ) -> Result<(), crate::StorageError> {
+    ) -> Result<bool, crate::StorageError> {
         crate::village_agents::put_agent(self, agent, actor).await
     }
 

@@ -70,12 +70,13 @@ const AGENT_COLUMNS: &str =
     "SELECT channel_id, agent_code, region_code, name, villages, enabled FROM village_agents ";
 
 /// Registers an agent, or changes the name, villages and state of the one of the same channel and
-/// code (never its region: its orders and hand-ins are kept under it).
+/// code; `false`, nothing written, when that one is of another region (its orders and hand-ins
+/// are kept under its region, which never changes).
 pub(crate) async fn put_agent<S>(
     storage: &S,
     agent: &VillageAgent,
     actor: &str,
-) -> Result<(), StorageError>
+) -> Result<bool, StorageError>
 where
     S: Dialect,
     for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
@@ -85,11 +86,12 @@ where
     for<'q> i64: Encode<'q, S::DB> + Type<S::DB>,
 {
     let villages: Vec<&str> = agent.villages.iter().map(StationCode::as_str).collect();
-    sqlx::query(
+    let written = sqlx::query(
         "INSERT INTO village_agents (channel_id, agent_code, region_code, name, villages, enabled, \
          updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (channel_id, agent_code) DO UPDATE SET name = excluded.name, villages = excluded.villages, enabled = excluded.enabled, \
-         updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+         updated_by = excluded.updated_by, updated_at = excluded.updated_at \
+         WHERE village_agents.region_code = excluded.region_code",
     )
     .bind(agent.channel_id.clone())
     .bind(agent.code.as_str().to_owned())
@@ -101,7 +103,7 @@ where
     .bind(chrono::Utc::now().timestamp_millis())
     .execute(storage.pool())
     .await?;
-    Ok(())
+    Ok(S::rows_affected(&written) == 1)
 }
 
 /// The agent of a channel with this code.
@@ -181,7 +183,8 @@ const AGENT_APPLIED: &str = "FROM orders o \
      WHERE o.region_code = $1 AND o.agent_code IS NOT NULL AND m.paid_on = $2 ";
 
 /// Who paid what through one agent on `day` (the payables their payments applied), in the order
-/// paid, at most [`MAX_AGENT_DAY_LINES`]; one statement.
+/// paid, at most [`MAX_AGENT_DAY_LINES`] and one more (which says the list goes on); one
+/// statement.
 pub(crate) async fn day_lines<S>(
     storage: &S,
     region: RegionCode,
@@ -209,7 +212,7 @@ where
         .bind(day)
         .bind(channel_id.to_owned())
         .bind(code.as_str().to_owned())
-        .bind(MAX_AGENT_DAY_LINES)
+        .bind(MAX_AGENT_DAY_LINES + 1)
         .fetch_all(storage.pool())
         .await?;
     rows.iter()

@@ -287,7 +287,7 @@ async fn concurrent_changes_of_one_person_leave_one_household() {
                     )
                     .unwrap();
                     storage
-                        .place_in_household(haikou(), &person, placement, &source)
+                        .place_in_household(haikou(), &person, placement, &source, &|_, _| true)
                         .await
                 })
             })

@@ -305,9 +305,9 @@ pub async fn day(
     Query(query): Query<DayQuery>,
 ) -> Result<Response, PageError> {
     let date = parse_date(query.date.as_deref(), state.clock.today())?;
-    let (agent, lines) = agents::day_lines(&state, &user.staff, &channel_id, &code, date).await?;
+    let (agent, lines, truncated) =
+        agents::day_lines(&state, &user.staff, &channel_id, &code, date).await?;
     let total = agents::day_total(&state, &agent, date).await?;
-    let truncated = lines.len() as i64 >= yibao_storage::village_agents::MAX_AGENT_DAY_LINES;
     html(&DayPage {
         chrome: Chrome::new(
             &user,

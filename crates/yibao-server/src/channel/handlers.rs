@@ -699,16 +699,14 @@ pub async fn agent_day(
             "date 应为 YYYY-MM-DD，如 2026-11-10",
         )
     })?;
-    let lines = state
-        .storage
-        .agent_day_lines(agent.region, &agent.channel_id, &agent.code, date)
-        .await?;
+    let (lines, truncated) =
+        crate::services::village_agents::day_list(&state, &agent, date).await?;
     let total = crate::services::village_agents::day_total(&state, &agent, date).await?;
     Ok(Json(AgentDayAnswer {
         agent_code: agent.code.to_string(),
         date,
         total,
-        truncated: lines.len() as i64 >= yibao_storage::village_agents::MAX_AGENT_DAY_LINES,
+        truncated,
         lines: lines
             .iter()
             .map(|l| AgentDayLine {

@@ -289,7 +289,8 @@ pub async fn enter_family_binding(
     .await
 }
 
-/// A person's households (户) in a region, oldest membership first; the person must be one the
+/// A person's households (户) in a region, the current membership first, then the ended ones
+/// newest first; the person must be one the
 /// caller may read (their record page's read is the audited one).
 pub async fn household_memberships(
     state: &AppState,
@@ -338,37 +339,30 @@ pub async fn place_in_household(
         source: "console".into(),
     };
     // A new head ends the current head's membership (they stay, relation unknown): a change of
-    // that person too, which the caller must be allowed.
-    let mut demoted: Option<IdNumber> = None;
-    if let Some(p) = placement.as_ref().filter(|p| p.is_head()) {
-        let members = state
-            .storage
-            .household_memberships(
-                region,
-                yibao_storage::households::MembershipsOf::Household(&p.number),
-            )
-            .await
-            .map_err(|e| Err(e.into()))?;
-        if let Some(head) = members.iter().find(|m| m.is_head() && m.id_number != *id) {
-            let station = head
-                .station_code
-                .as_deref()
-                .and_then(|s| StationCode::parse(s).ok());
-            if staff.may_change(region, station.as_ref()).is_err() {
-                return Err(Ok(vec![yibao_domain::household::HouseholdProblem {
-                    field: yibao_domain::household::HouseholdField::Relation,
-                    error: yibao_domain::household::HouseholdError::HeadElsewhere,
-                }]));
-            }
-            demoted = Some(head.id_number);
-        }
-    }
-    let changed = state
+    // that person too, which the caller must be allowed; checked in the write's transaction.
+    let may_change = |region: RegionCode, station: Option<&StationCode>| {
+        staff.may_change(region, station).is_ok()
+    };
+    let outcome = state
         .storage
-        .place_in_household(region, id, placement.clone(), &source)
+        .place_in_household(region, id, placement.clone(), &source, &may_change)
         .await
         .map_err(|e| Err(e.into()))?;
-    if changed {
+    let changed = match outcome {
+        yibao_storage::households::PlaceOutcome::HeadOutOfScope => {
+            return Err(Ok(vec![yibao_domain::household::HouseholdProblem {
+                field: yibao_domain::household::HouseholdField::Relation,
+                error: yibao_domain::household::HouseholdError::HeadElsewhere,
+            }]))
+        }
+        yibao_storage::households::PlaceOutcome::Placed { changed } => changed,
+    };
+    if !changed.is_empty() {
+        let others: Vec<String> = changed
+            .iter()
+            .filter(|c| *c != id)
+            .map(IdNumber::masked)
+            .collect();
         audit(
             state,
             staff,
@@ -378,13 +372,13 @@ pub async fn place_in_household(
             serde_json::json!({
                 "household": placement.as_ref().map(|p| p.number.as_str()),
                 "relation": placement.as_ref().and_then(|p| p.relation.as_ref()).map(|r| r.as_str()),
-                "head_replaced": demoted.map(|d| d.masked()),
+                "head_replaced": others,
             }),
         )
         .await
         .map_err(Err)?;
     }
-    Ok(changed)
+    Ok(!changed.is_empty())
 }
 
 /// A household's members, now and before, for staff of its region; audited as `read.household`

@@ -54,7 +54,9 @@ pub struct Rejection {
     /// standing where an encoding lost a character, `INVALID_ID_NUMBER`, `INVALID_REGION`,
     /// `INVALID_PERSON`, `INVALID_HOUSEHOLD` for 户号 or 与户主关系), `DUPLICATE_ID_NUMBER` (the same
     /// person twice in the file), `FORBIDDEN`
-    /// (outside the uploader's scope), or the enrolment refusal's code (`EMPLOYEE_INSURED`,
+    /// (outside the uploader's scope), `HOUSEHOLD_HEAD_ELSEWHERE` (the row imported but its 户号 and
+    /// 与户主关系 not: they would replace a head at a station out of the uploader's scope), or the
+    /// enrolment refusal's code (`EMPLOYEE_INSURED`,
     /// `RESIDENCE_PERMIT_TOO_RECENT`, `ENROLLED_ELSEWHERE`, `NO_OPEN_FEE_YEAR`).
     pub code: String,
     pub reason: String,
@@ -521,7 +523,7 @@ async fn store_batch(
             rejections.add(
                 row,
                 RosterColumn::Relation.header(),
-                ErrorCode::Forbidden.as_str(),
+                HOUSEHOLD_HEAD_ELSEWHERE,
                 format!(
                     "{}；本行户号和与户主关系未导入，其余信息已导入",
                     yibao_domain::household::HouseholdError::HeadElsewhere
@@ -588,6 +590,10 @@ fn refusal_column(refusal: &EnrolmentRefusal) -> &'static str {
         EnrolmentRefusal::NoOpenFeeYear => RosterColumn::Region.header(),
     }
 }
+
+/// The code of a roster line whose row was imported without its household: the row would have
+/// made someone head of a household whose head is at a station out of the uploader's scope.
+pub const HOUSEHOLD_HEAD_ELSEWHERE: &str = "HOUSEHOLD_HEAD_ELSEWHERE";
 
 /// The rejection file (未通过明细) as CSV, UTF-8 with a byte-order mark so that Excel opens it:
 /// `行号`, `错误列`, `错误代码`, `错误原因`, then the file's own columns in their original order, one line per

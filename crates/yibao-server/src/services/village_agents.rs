@@ -80,11 +80,21 @@ pub async fn register(
         )));
     }
     agent.enabled = enabled;
-    state
+    let written = state
         .storage
         .put_village_agent(&agent, staff.username())
         .await
         .map_err(|e| Err(e.into()))?;
+    if !written {
+        // Registered in another region at the same moment.
+        return Err(Err(ServiceError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "代办员 {} 已登记在其他统筹区，不能改到统筹区 {region}；请为其登记新的编号",
+                agent.code
+            ),
+        )));
+    }
     audit(
         state,
         staff,
@@ -237,13 +247,10 @@ pub async fn day_lines(
     channel_id: &str,
     code: &str,
     day: NaiveDate,
-) -> Result<(VillageAgent, Vec<AgentPaymentLine>), ServiceError> {
+) -> Result<(VillageAgent, Vec<AgentPaymentLine>, bool), ServiceError> {
     let agent = find(state, channel_id, code).await?;
     collection_region(staff, agent.region, false)?;
-    let lines = state
-        .storage
-        .agent_day_lines(agent.region, &agent.channel_id, &agent.code, day)
-        .await?;
+    let (lines, truncated) = day_list(state, &agent, day).await?;
     audit(
         state,
         staff,
@@ -253,5 +260,22 @@ pub async fn day_lines(
         serde_json::json!({ "date": day, "rows": lines.len() }),
     )
     .await?;
-    Ok((agent, lines))
+    Ok((agent, lines, truncated))
+}
+
+/// Who paid what through one agent on `day`, at most
+/// [`yibao_storage::village_agents::MAX_AGENT_DAY_LINES`], and whether the day has more.
+pub async fn day_list(
+    state: &AppState,
+    agent: &VillageAgent,
+    day: NaiveDate,
+) -> Result<(Vec<AgentPaymentLine>, bool), ServiceError> {
+    let mut lines = state
+        .storage
+        .agent_day_lines(agent.region, &agent.channel_id, &agent.code, day)
+        .await?;
+    let limit = usize::try_from(yibao_storage::village_agents::MAX_AGENT_DAY_LINES).unwrap_or(0);
+    let truncated = lines.len() > limit;
+    lines.truncate(limit);
+    Ok((lines, truncated))
 }
