@@ -190,17 +190,17 @@ pub struct HouseholdProblem {
 pub enum HouseholdError {
     #[error("请填写户号")]
     NumberMissing,
-    #[error("户号不能超过{MAX_HOUSEHOLD_NUMBER_LEN}位")]
+    #[error("不能超过{MAX_HOUSEHOLD_NUMBER_LEN}位")]
     NumberTooLong,
-    #[error("户号只能由数字、英文字母和连字符“-”组成，请按户口簿填写")]
+    #[error("只能由数字、英文字母和连字符“-”组成，请按户口簿填写")]
     NumberCharacters,
     #[error("填写与户主关系时须填写户号")]
     NumberWithRelation,
     #[error("请填写与户主关系")]
     RelationMissing,
-    #[error("与户主关系不能超过{MAX_RELATION_LEN}个字")]
+    #[error("不能超过{MAX_RELATION_LEN}个字")]
     RelationTooLong,
-    #[error("与户主关系只能填写汉字或英文字母，如：户主、配偶、子、女")]
+    #[error("只能填写汉字或英文字母，如：户主、配偶、子、女")]
     RelationCharacters,
     #[error("该户现户主属于其他服务站，不能在本站更换户主；请由其所在服务站或经办机构办理")]
     HeadElsewhere,

@@ -204,7 +204,7 @@ async fn bad_household_values_are_refused_by_column_and_nothing_of_the_row_is_wr
                 (4, "与户主关系", "INVALID_HOUSEHOLD")
             ]
         );
-        assert!(report.rejections[0].reason.contains("户号只能由数字"));
+        assert!(report.rejections[0].reason.contains("只能由数字、英文字母"));
         assert!(report.rejections[1]
             .reason
             .contains("填写与户主关系时须填写户号"));

@@ -784,6 +784,11 @@ fn print_demo_urls(base: &str) {
         "  居民健康卡 health card: 渠道 {card_id} / {card_secret}；代征点只能为持卡人本户缴费（户号 460105000006：{}）",
         household.join("、")
     );
+    let (agents_id, _, agents_secret, _) = demo::DEMO_AGENT_CHANNEL;
+    let (agent_code, agent_name, agent_village) = demo::DEMO_AGENT;
+    println!(
+        "  村级代办 village agent: 渠道 {agents_id} / {agents_secret}；代办员 {agent_code} {agent_name}（锦州服务站 {agent_village} 的居民；查询和下单时提交 agent_code），交款在管理台“村级代办”登记"
+    );
     println!("  居民自助 citizen site (缴费查询、票据查验): {base}/");
     println!("  缴费查询 citizens' paid status: {base}/public/paid-status?id_number={sample_id}&name={sample_name}");
     println!(
