@@ -82,6 +82,14 @@ pub fn percent(part: i64, whole: i64) -> String {
     format!("{}.{}", tenths / 10, tenths % 10)
 }
 
+/// A Unix-millisecond time as Beijing time, to the minute.
+pub fn beijing_minute(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .zip(chrono::FixedOffset::east_opt(8 * 3600))
+        .map(|(t, zone)| t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
 /// A time as the database writes it in UTC (`2026-12-03T02:19:08.123Z` on SQLite,
 /// `2026-12-03 02:19:08.123+00` on PostgreSQL, whose sessions sqlx sets to UTC) as Beijing time,
 /// `2026-12-03 10:19:08`; the text as it is when it does not parse.
@@ -130,5 +138,7 @@ mod tests {
             "2026-12-03 00:30:00"
         );
         assert_eq!(beijing_of_stored("not a time"), "not a time");
+        assert_eq!(beijing_minute(0), "1970-01-01 08:00");
+        assert_eq!(beijing_minute(1_764_923_400_000), "2025-12-05 16:30");
     }
 }

@@ -15,31 +15,8 @@ use yibao_storage::households::MembershipRecord;
 
 use crate::pages::persons::{parse_key, record_page, see_other};
 use crate::session::{ConsoleUser, CsrfForm};
-use crate::view::Chrome;
+use crate::view::{beijing_minute, Chrome};
 use crate::{html, render_with_status, PageError};
-
-/// A Unix-millisecond time as Beijing time, to the minute.
-pub fn beijing_minute(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .zip(chrono::FixedOffset::east_opt(8 * 3600))
-        .map(|(t, zone)| t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
-}
-
-/// A time as the database returns it as text (SQLite `2026-12-05T07:42:44.123Z`, PostgreSQL
-/// `2026-12-05 07:42:44.123+00`) in Beijing time to the second, as the rest of the record shows
-/// times; text that is neither is shown as stored, to the second.
-pub fn beijing_of_stored(text: &str) -> String {
-    let parsed = chrono::DateTime::parse_from_rfc3339(text)
-        .or_else(|_| chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"));
-    match (parsed, chrono::FixedOffset::east_opt(8 * 3600)) {
-        (Ok(t), Some(zone)) => t
-            .with_timezone(&zone)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string(),
-        _ => text.chars().take(19).collect::<String>().replace('T', " "),
-    }
-}
 
 /// One membership as the pages list it.
 #[derive(Clone)]
@@ -251,27 +228,4 @@ pub async fn page(
 /// The relations offered in the form's list.
 pub fn common_relations() -> Vec<&'static str> {
     Relation::COMMON.to_vec()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_times_of_both_backends_read_in_beijing_time() {
-        assert_eq!(
-            beijing_of_stored("2026-12-05T07:42:44.123Z"),
-            "2026-12-05 15:42:44"
-        );
-        assert_eq!(
-            beijing_of_stored("2026-12-05 07:42:44.123+00"),
-            "2026-12-05 15:42:44"
-        );
-        assert_eq!(
-            beijing_of_stored("2026-12-05 20:00:00+00"),
-            "2026-12-06 04:00:00"
-        );
-        assert_eq!(beijing_of_stored("not a time"), "not a time");
-        assert_eq!(beijing_minute(0), "1970-01-01 08:00");
-    }
 }

@@ -206,7 +206,7 @@ fn found_of(user: &ConsoleUser, person: &Person) -> Found {
     }
 }
 
-fn mask_name(name: &str) -> String {
+pub(crate) fn mask_name(name: &str) -> String {
     PersonName::parse(name).map_or_else(|_| "*".repeat(2), |n| n.masked())
 }
 
@@ -730,7 +730,7 @@ pub(crate) async fn record_page(
             .rev()
             .map(|h| HistoryLine {
                 version: h.version,
-                changed_at: crate::pages::households::beijing_of_stored(&h.changed_at),
+                changed_at: crate::view::beijing_of_stored(&h.changed_at),
                 changed_by: h.changed_by.clone(),
                 source: h.source.clone(),
             })

@@ -16,10 +16,9 @@ use yibao_server::services::village_agents as agents;
 use yibao_server::{AppState, ErrorCode, ServiceError};
 use yibao_storage::Role;
 
-use crate::pages::households::beijing_minute;
 use crate::pages::persons::{region_for, see_other};
 use crate::session::{ConsoleUser, CsrfForm};
-use crate::view::{yuan, Chrome};
+use crate::view::{beijing_minute, yuan, Chrome};
 use crate::{html, render_with_status, PageError};
 
 /// One agent's line on the page.
@@ -324,14 +323,12 @@ pub async fn day(
         lines: lines
             .iter()
             .map(|l| DayLine {
-                paid_at: l
-                    .paid_at
-                    .chars()
-                    .take(19)
-                    .collect::<String>()
-                    .replace('T', " "),
-                name_masked: yibao_domain::PersonName::parse(&l.name)
-                    .map_or_else(|_| "**".to_owned(), |n| n.masked()),
+                // As the channel reported it, shown in Beijing time.
+                paid_at: chrono::DateTime::parse_from_rfc3339(&l.paid_at).map_or_else(
+                    |_| l.paid_at.chars().take(16).collect(),
+                    |t| beijing_minute(t.timestamp_millis()),
+                ),
+                name_masked: crate::pages::persons::mask_name(&l.name),
                 id_masked: l.id_number.masked(),
                 fee_year: l.fee_year,
                 amount: yuan(l.amount_fen),
