@@ -346,3 +346,50 @@ test('village agents: the administrator records an agent\'s cash, an over hand-i
   await accessible(page);
   w.assertClean();
 });
+
+/** A fresh test resident of the sandbox (接入测试): address 119900, born on a day of 2000, a
+ * sequence of this run, and the ID number's check character. */
+function freshTestId() {
+  const day = new Date(Date.UTC(2000, 0, 1 + (Date.now() % 366)));
+  const ymd = day.toISOString().slice(0, 10).replaceAll('-', '');
+  const body = `119900${ymd}${String(1 + Math.floor(Math.random() * 999)).padStart(3, '0')}`;
+  const weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  const sum = [...body].reduce((s, c, i) => s + Number(c) * weights[i], 0);
+  return body + '10X98765432'[sum % 11];
+}
+
+test('sandbox: a test channel\'s scenarios fill in on 接入测试, a test channel is added on 渠道', async ({ page, request }) => {
+  const w = watch(page);
+  const bank = ['sandbox-bank', 'demo-secret-sandbox-bank-0000'];
+  const found = await channelCall(request, 'POST', '/channel/v1/payables/search', { id_number: freshTestId(), name: '张测试' }, bank);
+  expect(found.status).toBe(200);
+  expect(found.body.payables[0].amount).toBe(40000);
+  const paid = await channelCall(request, 'POST', '/channel/v1/payables/search', { id_number: '119900199001010010' }, bank);
+  const order = await channelCall(request, 'POST', '/channel/v1/orders', {
+    channel_order_no: `E2E-${Date.now()}`, payable_ids: [paid.body.payables[0].payable_id], amount: 40000,
+  }, bank);
+  expect(order.status).toBe(409);
+  expect(order.body.code).toBe('ALREADY_PAID');
+  await signIn(page, DEMO.admin);
+  await page.getByRole('link', { name: '接入测试' }).click();
+  await expect(page.locator('#test-residents')).toContainText('119900199001010029');
+  await expect(page.locator('#sandbox-bank-search_found')).toContainText('已完成');
+  await expect(page.locator('#sandbox-bank-already_paid')).toContainText('已完成');
+  await expect(page.locator('#sandbox-bank-refund_failed')).toContainText('未做');
+  await shot(page, '104-sandbox');
+  await accessible(page);
+  await page.getByRole('link', { name: '渠道', exact: true }).click();
+  const testBank = `e2e-test-${Date.now()}`;
+  await page.getByLabel('渠道编号').fill(testBank);
+  await page.getByLabel('类型').selectOption('bank_counter');
+  await page.getByLabel('每秒请求数', { exact: true }).fill('20');
+  await page.getByLabel('测试渠道（接入测试）').check();
+  await page.getByRole('button', { name: '新增并生成密钥' }).click();
+  await expect(page.locator('.secret')).toBeVisible();
+  await expect(page.locator('tr').filter({ hasText: testBank })).toContainText('测试');
+  await expect(page.locator('tr').filter({ hasText: testBank })).toContainText('119900');
+  await shot(page, '105-sandbox-test-channel-added');
+  await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '接入测试' }).click();
+  await expect(page.getByRole('heading', { name: testBank })).toContainText('已完成 0 / 18');
+  w.assertClean();
+});

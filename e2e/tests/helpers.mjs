@@ -105,8 +105,8 @@ export function familyAccount() {
 }
 
 /** A signed channel request (docs/integrator-guide.md): HMAC-SHA256 over five lines. */
-export async function channelCall(request, method, path, body) {
-  const [channel, secret] = WECHAT;
+export async function channelCall(request, method, path, body, as = WECHAT) {
+  const [channel, secret] = as;
   const text = JSON.stringify(body);
   const timestamp = Math.floor(Date.now() / 1000).toString();
   const nonce = randomBytes(16).toString('hex');

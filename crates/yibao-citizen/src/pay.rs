@@ -420,6 +420,7 @@ pub async fn site_channel(state: &AppState) -> Result<Option<ChannelContext>, Se
             channel_id: c.channel_id,
             kind: c.kind,
             regions: c.regions,
+            test_mode: c.test_mode,
         }))
 }
 

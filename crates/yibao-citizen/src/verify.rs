@@ -85,7 +85,7 @@ pub async fn page(
     if let Some(refusal) = crate::refusal_over_limit(&state, &limiter, &address) {
         return refusal;
     }
-    match yibao_server::services::collection::receipt_checked(
+    match yibao_server::services::collection::public_receipt_checked(
         &state,
         &page.code,
         &page.number,
@@ -148,7 +148,7 @@ pub async fn payer_copy(
             "身份证号码或姓名与票据上的交款人不一致，不能下载交款人联；只查验真伪不需要下载",
         ))
     };
-    let receipt = match yibao_server::services::collection::receipt_checked(
+    let receipt = match yibao_server::services::collection::public_receipt_checked(
         &state,
         form.receipt.code.trim(),
         form.receipt.number.trim(),

@@ -83,6 +83,7 @@ pub fn router(policy: CookiePolicy) -> Router<AppState> {
             post(pages::households::place),
         )
         .route("/console/households", get(pages::households::page))
+        .route("/console/sandbox", get(pages::sandbox::page))
         .route(
             "/console/village-agents",
             get(pages::village_agents::page).post(pages::village_agents::register),

@@ -124,6 +124,12 @@ pub static MENU: &[Entry] = &[
         label: "渠道",
         roles: &[Role::Admin],
     },
+    Entry {
+        section: "sandbox",
+        href: "/console/sandbox",
+        label: "接入测试",
+        roles: &[Role::Admin],
+    },
 ];
 
 /// Who reads money matters (refunds, payments, reconciliation): never a station operator.

@@ -26,6 +26,7 @@ pub mod region;
 pub mod reminders;
 pub mod reversal;
 pub mod roster;
+pub mod sandbox;
 pub mod settlement;
 pub mod unpaid;
 pub mod village_agent;

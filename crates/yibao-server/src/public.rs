@@ -17,7 +17,7 @@ use crate::channel::handlers::{not_found_person, wants_html};
 use crate::http::ApiRouter;
 use crate::json::ApiJson;
 use crate::receipts::masked_name;
-use crate::services::collection::{payables_under_name, receipt_checked};
+use crate::services::collection::{payables_under_name, public_receipt_checked};
 use crate::{AppState, ErrorBody, ErrorCode, ServiceError};
 
 /// The public routes that need no rate limit of their own.
@@ -321,7 +321,7 @@ pub async fn public_verify(
         };
         return Ok((axum::http::StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response());
     }
-    let receipt = receipt_checked(&state, &q.code, &q.number, Some(&q.check_code)).await?;
+    let receipt = public_receipt_checked(&state, &q.code, &q.number, Some(&q.check_code)).await?;
     Ok(Json(VerifyAnswer {
         payer_name_masked: masked_name(&receipt.payer_name),
         status: receipt.status.code().to_owned(),

@@ -98,6 +98,7 @@ pub const PLACEMENT: &[(&str, Placement)] = &[
     ("family_bindings", by_region("persons")),
     ("household_members", by_region("persons")),
     ("agent_handins", by_region("persons")),
+    ("sandbox_scenarios", by_region("persons")),
     ("orders", by_region("persons")),
     ("order_items", by_region("persons")),
     ("payments", by_region("persons")),

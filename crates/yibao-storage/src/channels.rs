@@ -94,18 +94,22 @@ where
         channel: &crate::collection::ChannelRecord,
     ) -> Result<(), crate::StorageError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO channels (channel_id, kind, secret_sealed, rate_per_second, enabled) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("INSERT INTO channels (channel_id, kind, secret_sealed, rate_per_second, enabled, test_mode) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(&channel.channel_id)
                     .bind(&channel.kind)
                     .bind(&channel.secret_sealed)
                     .bind(channel.rate_per_second)
                     .bind(channel.enabled)
+                    .bind(channel.test_mode)
                     .execute(&mut *tx)
                     .await?;
         for region in &channel.regions {
-            sqlx::query("INSERT INTO channel_regions (channel_id, region_code) VALUES ($1, $2)")
-                .bind(&channel.channel_id)
-                .bind(region)
+            sqlx::query(
+                "INSERT INTO channel_regions (channel_id, region_code, test_mode) VALUES ($1, $2, $3)",
+            )
+            .bind(&channel.channel_id)
+            .bind(region)
+            .bind(channel.test_mode)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -124,7 +128,7 @@ where
             crate::memo::Lookup::Unknown(generation) => generation,
         };
         let row = sqlx::query("SELECT channel_id, kind, secret_sealed, CAST(rate_per_second AS BIGINT) AS rate, enabled, \
-                                         previous_secret_sealed, CAST(previous_secret_until AS BIGINT) AS previous_until \
+                                         previous_secret_sealed, CAST(previous_secret_until AS BIGINT) AS previous_until, test_mode \
                                          FROM channels WHERE channel_id = $1")
                     .bind(channel_id)
                     .fetch_optional(self.pool())
@@ -149,7 +153,7 @@ where
     ) -> Result<Vec<crate::collection::ChannelRecord>, crate::StorageError> {
         use sqlx::Row as _;
         let rows = sqlx::query("SELECT channel_id, kind, secret_sealed, CAST(rate_per_second AS BIGINT) AS rate, enabled, \
-                                          previous_secret_sealed, CAST(previous_secret_until AS BIGINT) AS previous_until \
+                                          previous_secret_sealed, CAST(previous_secret_until AS BIGINT) AS previous_until, test_mode \
                                           FROM channels ORDER BY channel_id")
                     .fetch_all(self.pool())
                     .await?;
@@ -196,11 +200,16 @@ where
             .execute(&mut *tx)
             .await?;
         for region in regions {
-            sqlx::query("INSERT INTO channel_regions (channel_id, region_code) VALUES ($1, $2)")
-                .bind(channel_id)
-                .bind(region)
-                .execute(&mut *tx)
-                .await?;
+            // The channel's own mode: the foreign keys refuse a sandbox region for a channel in
+            // production and any other region for a test channel.
+            sqlx::query(
+                "INSERT INTO channel_regions (channel_id, region_code, test_mode) \
+                 SELECT channel_id, $2, test_mode FROM channels WHERE channel_id = $1",
+            )
+            .bind(channel_id)
+            .bind(region)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         self.channel_cache().forget(channel_id);

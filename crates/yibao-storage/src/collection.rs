@@ -45,6 +45,9 @@ pub struct ChannelRecord {
     /// The secret before the last rotation, as stored, and until when (Unix seconds) it is still
     /// accepted: a bank switches its servers over without a window of refused requests.
     pub previous_secret: Option<PreviousSecret>,
+    /// A test channel (接入测试): it serves only sandbox regions (the schema's foreign keys say
+    /// so), and what it goes through is recorded as scenarios. Never changes.
+    pub test_mode: bool,
 }
 
 /// A rotated-out channel secret, still accepted until `until` (Unix seconds).
@@ -64,6 +67,7 @@ pub struct ChannelRow {
     enabled: bool,
     previous_secret_sealed: Option<String>,
     previous_until: Option<i64>,
+    test_mode: bool,
 }
 
 impl ChannelRow {
@@ -83,6 +87,7 @@ impl ChannelRow {
                 }),
                 _ => None,
             },
+            test_mode: self.test_mode,
         }
     }
 }
@@ -98,6 +103,7 @@ impl std::fmt::Debug for ChannelRecord {
             .field("rate_per_second", &self.rate_per_second)
             .field("enabled", &self.enabled)
             .field("regions", &self.regions)
+            .field("test_mode", &self.test_mode)
             .field(
                 "previous_secret_until",
                 &self.previous_secret.as_ref().map(|p| p.until),
@@ -167,8 +173,8 @@ pub enum OrderOutcome {
 #[derive(Debug, Clone)]
 pub struct NewPayment {
     /// The region the payment belongs to, known before anything is written (on a Citus cluster
-    /// its rows go to that region's shard): the region of the payables it names, else the
-    /// channel's first region. Only payables of this region are applied; a payment naming others
+    /// its rows go to that region's shard): the region of the payables it names when they are
+    /// the channel's to collect, else the channel's first region. Only payables of this region are applied; a payment naming others
     /// is refunded whole (`NOT_PAYABLE`), like one naming unknown payables.
     pub region: RegionCode,
     /// Carries `region` ([`crate::regional_id`]), like `refund_no`.

@@ -45,15 +45,15 @@ pub struct MoneyCountsQuery<'a> {
 /// however much has piled up). Every subquery filters on the region first.
 const MONEY_COUNTS_SQL: &str = "SELECT \
      (SELECT COUNT(*) FROM (SELECT 1 AS x FROM refunds \
-        WHERE (region_code = $1 OR $2) AND status = 'owed' LIMIT $3) owed), \
+        WHERE (region_code = $1 OR ($2 AND region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) AND status = 'owed' LIMIT $3) owed), \
      (SELECT COUNT(*) FROM (SELECT 1 AS x FROM refunds \
-        WHERE (region_code = $1 OR $2) AND status IN ('owed', 'sent', 'failed') AND due < $4 LIMIT $3) overdue), \
+        WHERE (region_code = $1 OR ($2 AND region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) AND status IN ('owed', 'sent', 'failed') AND due < $4 LIMIT $3) overdue), \
      (SELECT COUNT(*) FROM (SELECT 1 AS x FROM reconciliation_items \
-        WHERE (region_code = $1 OR $2) AND statement_date BETWEEN $5 AND $4 AND status <> 'resolved' LIMIT $3) differences), \
+        WHERE (region_code = $1 OR ($2 AND (region_code IS NULL OR region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox)))) AND statement_date BETWEEN $5 AND $4 AND status <> 'resolved' LIMIT $3) differences), \
      (SELECT COUNT(*) FROM (SELECT 1 AS x FROM outbox \
-        WHERE (region_code = $1 OR $2) AND delivered_at IS NULL AND kind = 'payment_applied' AND created_at < $6 LIMIT $3) unposted), \
+        WHERE (region_code = $1 OR ($2 AND region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) AND delivered_at IS NULL AND kind = 'payment_applied' AND created_at < $6 LIMIT $3) unposted), \
      (SELECT COUNT(*) FROM (SELECT 1 AS x FROM outbox \
-        WHERE (region_code = $1 OR $2) AND delivered_at IS NULL AND kind = 'payment_applied' AND created_at < $7 LIMIT $3) late)";
+        WHERE (region_code = $1 OR ($2 AND region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) AND delivered_at IS NULL AND kind = 'payment_applied' AND created_at < $7 LIMIT $3) late)";
 
 /// The console's money counts in one round trip ([`MoneyCounts`]).
 pub async fn money_counts<DB>(
@@ -275,7 +275,7 @@ const PROGRESS_SQL: &str = "SELECT p.region_code, p.station_code, e.status AS en
           AND e.fee_year = $1 \
      LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number \
           AND y.fee_year = $1 AND y.status NOT IN ('superseded', 'cancelled') AND y.buys_back_year IS NULL \
-     WHERE (p.region_code = $2 OR $3) AND (p.station_code = $4 OR $5) \
+     WHERE (p.region_code = $2 OR ($3 AND p.region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) AND (p.station_code = $4 OR $5) \
      GROUP BY p.region_code, p.station_code, e.status, y.status";
 
 /// How far collection has come ([`crate::Storage::collection_progress`]), in one statement.

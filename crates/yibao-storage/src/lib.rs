@@ -48,6 +48,7 @@ pub mod region_setup;
 pub mod regional_id;
 pub mod reports;
 pub mod rows;
+pub mod sandbox;
 pub mod settlement;
 pub mod staff_accounts;
 pub mod status_moves;
@@ -247,6 +248,7 @@ pub trait Storage:
     /// Creates the pooling region or renames it.
     async fn upsert_region(&self, region: &PoolingRegion) -> Result<(), StorageError>;
     async fn get_region(&self, code: RegionCode) -> Result<Option<PoolingRegion>, StorageError>;
+    /// Every region in production (a sandbox, 接入测试, is left out).
     async fn list_regions(&self) -> Result<Vec<PoolingRegion>, StorageError>;
 
     /// Stores a region's fee policy for a fee year, replacing an earlier one of the same year whole.
@@ -384,6 +386,30 @@ pub trait Storage:
         region: RegionCode,
         day: NaiveDate,
     ) -> Result<Vec<village_agents::HandInRecord>, StorageError>;
+    /// Marks a registered region a sandbox (接入测试); `false` when it is not registered.
+    async fn mark_sandbox_region(&self, region: RegionCode) -> Result<bool, StorageError>;
+    /// Whether a region is a sandbox.
+    async fn is_sandbox_region(&self, region: RegionCode) -> Result<bool, StorageError>;
+    /// Holds an unpaid payable of a sandbox for good under `locked_by` (`order:…`, `debit:…`);
+    /// `false` when it is not unpaid or not of a sandbox.
+    async fn hold_sandbox_payable(
+        &self,
+        region: RegionCode,
+        payable_id: &str,
+        locked_by: &str,
+    ) -> Result<bool, StorageError>;
+    /// How many persons a region has on record (one statement).
+    async fn persons_on_record(&self, region: RegionCode) -> Result<i64, StorageError>;
+    /// Records the scenarios a test channel went through at `now` (Unix seconds).
+    async fn record_sandbox_scenarios(
+        &self,
+        region: RegionCode,
+        channel_id: &str,
+        scenarios: &[&str],
+        now: i64,
+    ) -> Result<(), StorageError>;
+    /// Every test channel's scenarios, at most [`sandbox::MAX_SCENARIO_ROWS`].
+    async fn sandbox_scenarios(&self) -> Result<Vec<sandbox::ScenarioRecord>, StorageError>;
     /// The current members of the household `person` is in now in `region` (themselves
     /// included), in one statement; empty when they are in none.
     async fn current_household(
@@ -643,14 +669,17 @@ impl From<(i64, i64, i64, i64, i64, i64)> for OperationsSnapshot {
 /// `refunds_by_status_due`, the backlog by `outbox_pending`, dead letters by `outbox_dead_letters`
 /// (migration 0022), locks by `payables_locked`.
 pub fn operations_snapshot_sql(pending: &str, dead: &str) -> String {
+    // The sandbox's regions (接入测试) are left out: their money is no one's.
+    let real =
+        "region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox)";
     format!(
-        "SELECT (SELECT COUNT(*) FROM refunds WHERE status IN ('owed', 'sent', 'failed')), \
+        "SELECT (SELECT COUNT(*) FROM refunds WHERE status IN ('owed', 'sent', 'failed') AND {real}), \
          (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds \
-          WHERE status IN ('owed', 'sent', 'failed')), \
-         (SELECT COUNT(*) FROM refunds WHERE status IN ('owed', 'sent', 'failed') AND due < $1), \
-         (SELECT COUNT(*) FROM outbox WHERE {pending}), \
-         (SELECT COUNT(*) FROM outbox WHERE {dead}), \
-         (SELECT COUNT(*) FROM payables WHERE status = 'locked' AND locked_by LIKE 'debit:%')"
+          WHERE status IN ('owed', 'sent', 'failed') AND {real}), \
+         (SELECT COUNT(*) FROM refunds WHERE status IN ('owed', 'sent', 'failed') AND due < $1 AND {real}), \
+         (SELECT COUNT(*) FROM outbox WHERE {pending} AND {real}), \
+         (SELECT COUNT(*) FROM outbox WHERE {dead} AND {real}), \
+         (SELECT COUNT(*) FROM payables WHERE status = 'locked' AND locked_by LIKE 'debit:%' AND {real})"
     )
 }
 

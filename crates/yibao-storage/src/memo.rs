@@ -132,6 +132,7 @@ mod tests {
             enabled,
             regions: vec!["320600".into()],
             previous_secret: None,
+            test_mode: false,
         }
     }
 

@@ -70,6 +70,7 @@ where
         let rows: Vec<(String, String, String, i64, i64, bool)> = sqlx::query_as(
                     "SELECT event_id, region_code, payload, CAST(attempts AS BIGINT), created_at, dead FROM outbox \
                      WHERE delivered_at IS NULL AND dead = $1 AND next_attempt_at <= $2 \
+                       AND region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox) \
                        AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.region_code = outbox.region_code AND o.payable_id = outbox.payable_id AND o.seq < outbox.seq \
                                        AND o.delivered_at IS NULL) \
                      ORDER BY seq LIMIT $3",
@@ -101,7 +102,7 @@ where
     ) -> Result<Vec<crate::collection::OutboxEvent>, crate::StorageError> {
         let rows: Vec<(String, String, String, i64, i64, bool)> = sqlx::query_as(
                     "SELECT event_id, region_code, payload, CAST(attempts AS BIGINT), created_at, dead FROM outbox \
-                     WHERE delivered_at IS NULL AND kind = 'payment_applied' AND created_at < $1 AND (region_code = $2 OR $3) \
+                     WHERE delivered_at IS NULL AND kind = 'payment_applied' AND created_at < $1 AND (region_code = $2 OR ($3 AND region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) \
                      ORDER BY seq LIMIT $4",
                 )
                 .bind(before)

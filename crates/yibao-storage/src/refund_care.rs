@@ -272,7 +272,7 @@ where
         region: Option<&str>,
         limit: usize,
     ) -> Result<Vec<crate::collection::RefundState>, crate::StorageError> {
-        let rows = sqlx::query(&format!("{REFUND_SELECT}WHERE (status = $1 OR $2) AND (region_code = $3 OR $4) ORDER BY due, refund_no LIMIT $5"))
+        let rows = sqlx::query(&format!("{REFUND_SELECT}WHERE (status = $1 OR $2) AND (region_code = $3 OR ($4 AND region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) ORDER BY due, refund_no LIMIT $5"))
                     .bind(status)
                     .bind(status.is_none())
                     .bind(region)

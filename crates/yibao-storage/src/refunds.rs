@@ -179,7 +179,7 @@ where
     ) -> Result<Vec<crate::collection::RefundState>, crate::StorageError> {
         let rows = sqlx::query(
                     "SELECT refund_no, channel_txn_id, amount_fen, reason, due, status, due_without_calendar FROM refunds \
-                     WHERE status IN ('owed', 'sent', 'failed') AND due < $1 AND (region_code = $2 OR $3) ORDER BY due, refund_no LIMIT $4",
+                     WHERE status IN ('owed', 'sent', 'failed') AND due < $1 AND (region_code = $2 OR ($3 AND region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) ORDER BY due, refund_no LIMIT $4",
                 )
                 .bind(today)
                 .bind(region.unwrap_or_default().to_owned())

@@ -21,6 +21,7 @@ use crate::{
 pub trait RegionSetup: Send + Sync {
     async fn upsert_region(&self, region: &PoolingRegion) -> Result<(), StorageError>;
     async fn get_region(&self, code: RegionCode) -> Result<Option<PoolingRegion>, StorageError>;
+    /// Every region in production (a sandbox, 接入测试, is left out).
     async fn list_regions(&self) -> Result<Vec<PoolingRegion>, StorageError>;
     /// Stores a fee policy with all its amounts, replacing the year's old ones, in one
     /// transaction.
@@ -117,10 +118,11 @@ where
     }
 
     async fn list_regions(&self) -> Result<Vec<PoolingRegion>, StorageError> {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT region_code, name FROM pooling_regions ORDER BY region_code")
-                .fetch_all(self)
-                .await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT region_code, name FROM pooling_regions WHERE NOT sandbox ORDER BY region_code",
+        )
+        .fetch_all(self)
+        .await?;
         rows.iter()
             .map(|(code, name)| region_from_row(code, name))
             .collect()

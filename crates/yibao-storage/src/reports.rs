@@ -58,7 +58,7 @@ where
                     "SELECT p.paid_on, p.channel_id, a.region_code, CAST(COUNT(*) AS BIGINT) AS payables, \
                      CAST(COALESCE(SUM(a.amount_fen), 0) AS BIGINT) AS applied_fen \
                      FROM payments p JOIN payment_applications a ON a.region_code = p.region_code AND a.payment_no = p.payment_no AND a.active = $1 \
-                     WHERE p.paid_on BETWEEN $2 AND $3 AND (a.region_code = $4 OR $5) \
+                     WHERE p.paid_on BETWEEN $2 AND $3 AND (a.region_code = $4 OR ($5 AND a.region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) \
                      GROUP BY p.paid_on, p.channel_id, a.region_code ORDER BY p.paid_on, p.channel_id, a.region_code LIMIT 100000",
                 )
                 .bind(true)
@@ -81,7 +81,7 @@ where
     ) -> Result<Vec<crate::settlement::RefundDayRow>, crate::StorageError> {
         let due: Vec<(chrono::NaiveDate, String, i64, i64)> = sqlx::query_as(
                     "SELECT due, channel_id, COUNT(*), CAST(SUM(amount_fen) AS BIGINT) FROM refunds WHERE status <> 'cancelled' AND due BETWEEN $1 AND $2 \
-                     AND (region_code = $3 OR $4) GROUP BY due, channel_id",
+                     AND (region_code = $3 OR ($4 AND region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) GROUP BY due, channel_id",
                 )
                 .bind(from)
                 .bind(to)
@@ -91,7 +91,7 @@ where
                 .await?;
         let settled: Vec<(chrono::NaiveDate, String, i64, i64)> = sqlx::query_as(
                     "SELECT settled_on, channel_id, COUNT(*), CAST(SUM(amount_fen) AS BIGINT) FROM refunds WHERE status = 'succeeded' AND settled_on BETWEEN $1 AND $2 \
-                     AND (region_code = $3 OR $4) GROUP BY settled_on, channel_id",
+                     AND (region_code = $3 OR ($4 AND region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) GROUP BY settled_on, channel_id",
                 )
                 .bind(from)
                 .bind(to)

@@ -266,6 +266,52 @@ where
         crate::village_agents::hand_ins(self, region, day).await
     }
 
+    async fn mark_sandbox_region(
+        &self,
+        region: yibao_domain::RegionCode,
+    ) -> Result<bool, crate::StorageError> {
+        crate::sandbox::mark_sandbox(self, region).await
+    }
+
+    async fn is_sandbox_region(
+        &self,
+        region: yibao_domain::RegionCode,
+    ) -> Result<bool, crate::StorageError> {
+        crate::sandbox::is_sandbox(self, region).await
+    }
+
+    async fn hold_sandbox_payable(
+        &self,
+        region: yibao_domain::RegionCode,
+        payable_id: &str,
+        locked_by: &str,
+    ) -> Result<bool, crate::StorageError> {
+        crate::sandbox::hold(self, region, payable_id, locked_by).await
+    }
+
+    async fn persons_on_record(
+        &self,
+        region: yibao_domain::RegionCode,
+    ) -> Result<i64, crate::StorageError> {
+        crate::sandbox::persons_on_record(self, region).await
+    }
+
+    async fn record_sandbox_scenarios(
+        &self,
+        region: yibao_domain::RegionCode,
+        channel_id: &str,
+        scenarios: &[&str],
+        now: i64,
+    ) -> Result<(), crate::StorageError> {
+        crate::sandbox::record_scenarios(self, region, channel_id, scenarios, now).await
+    }
+
+    async fn sandbox_scenarios(
+        &self,
+    ) -> Result<Vec<crate::sandbox::ScenarioRecord>, crate::StorageError> {
+        crate::sandbox::scenarios(self).await
+    }
+
     async fn current_household(
         &self,
         region: yibao_domain::RegionCode,

@@ -454,6 +454,10 @@ impl TestServer {
     }
 
     pub async fn start_with_state(state: AppState, settings: ServerSettings) -> Self {
+        // As `yibao serve` does: the sandbox's test residents where there is a sandbox.
+        yibao_server::services::sandbox::prepare_residents(&state)
+            .await
+            .expect("sandbox residents");
         // The product serves its staff console beside the API; so do the tests. Long work started
         // from a page (imports, assessments) is waited for, so that a page shows its result
         // however slow the machine; the progress pages have a test of their own.

@@ -166,6 +166,10 @@ struct ChannelAddArgs {
     /// Requests per second allowed (bursts up to one second's worth).
     #[arg(long, default_value_t = 200)]
     rate: i64,
+    /// A test channel (接入测试): serves only the sandbox region 119900 and its test residents;
+    /// give no --regions.
+    #[arg(long)]
+    test: bool,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -556,6 +560,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 &args.regions,
                 args.rate,
                 secret,
+                args.test,
             )
             .await
         }
@@ -789,6 +794,12 @@ fn print_demo_urls(base: &str) {
     println!(
         "  村级代办 village agent: 渠道 {agents_id} / {agents_secret}；代办员 {agent_code} {agent_name}（锦州服务站 {agent_village} 的居民；查询和下单时提交 agent_code），交款在管理台“村级代办”登记"
     );
+    let (test_id, _, test_secret) = demo::DEMO_TEST_CHANNEL;
+    println!(
+        "  接入测试 sandbox: 测试渠道 {test_id} / {test_secret}；测试居民见 docs/integrator-guide.md「接入测试」（如新居民 {}、已缴费 {}），完成情况见管理台“接入测试”",
+        yibao_domain::sandbox::fresh_id_number(0).unwrap_or_default(),
+        yibao_domain::sandbox::FIXED_RESIDENTS[0].id_number
+    );
     println!("  居民自助 citizen site (缴费查询、票据查验): {base}/");
     println!("  缴费查询 citizens' paid status: {base}/public/paid-status?id_number={sample_id}&name={sample_name}");
     println!(
@@ -896,6 +907,10 @@ async fn serve_then(
         state.nonce_writer = Some(yibao_server::channel::nonces::NonceWriter::spawn(
             state.storage.clone(),
         ));
+    }
+    // The sandbox's test residents, where there is a sandbox (接入测试): idempotent.
+    if let Err(err) = yibao_server::services::sandbox::prepare_residents(&state).await {
+        tracing::warn!(%err, "sandbox test residents not prepared");
     }
     yibao_server::background::spawn(state.clone(), posting);
     let console = yibao_console::router(yibao_console::CookiePolicy {

@@ -560,6 +560,13 @@ pub const DEMO_AGENT_CHANNEL: (&str, &str, &str, &[&str]) = (
 );
 pub const DEMO_AGENT: (&str, &str, &str) = ("A-001", "王代办", "ST-01");
 
+/// The demo's test channel (接入测试): a bank trying the protocol on the sandbox's test residents.
+pub const DEMO_TEST_CHANNEL: (&str, &str, &str) = (
+    "sandbox-bank",
+    "mobile_banking",
+    "demo-secret-sandbox-bank-0000",
+);
+
 /// A 海口 household of the demo (residents 24 to 27, 户号 460105000006) as (name, ID number,
 /// relation), the head first: a health card of any of them pays for the four at an agent point.
 pub fn health_card_household(today: NaiveDate) -> Vec<(String, String, &'static str)> {
@@ -799,6 +806,21 @@ pub async fn load_people(
         crate::operator::channel_add(storage, None, id, kind, &regions, 500, secret.to_owned())
             .await
             .map_err(data_error)?;
+    }
+    let (test_id, test_kind, test_secret) = DEMO_TEST_CHANNEL;
+    if storage.get_channel(test_id).await?.is_none() {
+        crate::operator::channel_add_in_mode(
+            storage,
+            None,
+            test_id,
+            test_kind,
+            &[],
+            500,
+            test_secret.to_owned(),
+            true,
+        )
+        .await
+        .map_err(data_error)?;
     }
     let (code, name, village) = DEMO_AGENT;
     if let Ok(region) = RegionCode::parse(DEMO_AGENT_CHANNEL.3[0]) {

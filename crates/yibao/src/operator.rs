@@ -223,18 +223,43 @@ pub async fn channel_add(
     rate: i64,
     secret: String,
 ) -> anyhow::Result<()> {
+    channel_add_in_mode(storage, master_key, id, kind, regions, rate, secret, false).await
+}
+
+/// Registers a channel in production, or in test mode (接入测试: it serves the sandbox region
+/// only, which is made ready first, with the shipped holiday calendars).
+#[allow(clippy::too_many_arguments)]
+pub async fn channel_add_in_mode(
+    storage: &dyn Storage,
+    master_key: Option<&yibao_server::channel::secrets::MasterKey>,
+    id: &str,
+    kind: &str,
+    regions: &[String],
+    rate: i64,
+    secret: String,
+    test_mode: bool,
+) -> anyhow::Result<()> {
     use yibao_server::services::accounts::{create_channel, NewChannel};
     let new = NewChannel {
         channel_id: id.to_owned(),
         kind: kind.to_owned(),
         regions: regions.to_vec(),
         rate_per_second: rate,
+        test_mode,
     };
     create_channel(storage, master_key, &new, secret)
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message))
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    if test_mode {
+        let sandbox = yibao_domain::sandbox::sandbox_region();
+        for notice in crate::setup_cli::shipped_notices()? {
+            storage.put_national_calendar_year(sandbox, &notice).await?;
+        }
+    }
+    Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn channel_add_command(
     storage: &dyn Storage,
     master_key: Option<&yibao_server::channel::secrets::MasterKey>,
@@ -243,21 +268,32 @@ pub async fn channel_add_command(
     regions: &[String],
     rate: i64,
     secret: String,
+    test_mode: bool,
 ) -> anyhow::Result<()> {
     if master_key.is_none() {
         eprintln!("警告：未设置 YIBAO_MASTER_KEY，渠道密钥将以明文存储在数据库中");
     }
-    channel_add(storage, master_key, id, kind, regions, rate, secret).await?;
+    channel_add_in_mode(
+        storage, master_key, id, kind, regions, rate, secret, test_mode,
+    )
+    .await?;
     storage
         .append_audit(&yibao_storage::AuditEntry {
             actor: cli_actor(),
             action: "channel.add".into(),
             region: None,
             target: id.to_owned(),
-            detail: serde_json::json!({ "kind": kind, "regions": regions, "rate": rate }),
+            detail: serde_json::json!({ "kind": kind, "regions": regions, "rate": rate, "test_mode": test_mode }),
         })
         .await?;
-    println!("已登记渠道 {id}（{kind}），统筹区：{}", regions.join(","));
+    if test_mode {
+        println!(
+            "已登记测试渠道 {id}（{kind}），只服务接入测试区 {}：测试居民见 docs/integrator-guide.md「接入测试」",
+            yibao_domain::sandbox::SANDBOX_REGION
+        );
+    } else {
+        println!("已登记渠道 {id}（{kind}），统筹区：{}", regions.join(","));
+    }
     Ok(())
 }
 

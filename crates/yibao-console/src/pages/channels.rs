@@ -39,6 +39,7 @@ pub struct ChannelLine {
     pub enabled: bool,
     pub previous_until: String,
     pub policy: String,
+    pub test_mode: bool,
 }
 
 #[derive(Default, Deserialize)]
@@ -51,6 +52,9 @@ pub struct NewChannelFields {
     pub regions: String,
     #[serde(default)]
     pub rate: String,
+    /// The 测试渠道 box: `on` when ticked.
+    #[serde(default)]
+    pub test_mode: String,
 }
 
 #[derive(Template)]
@@ -101,6 +105,7 @@ async fn page(state: &AppState, user: &ConsoleUser) -> Result<ChannelsPage, Page
             regions: c.regions.join("、"),
             rate: c.rate_per_second,
             enabled: c.enabled,
+            test_mode: c.test_mode,
             previous_until: c
                 .previous_secret_valid_until
                 .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
@@ -152,6 +157,7 @@ fn new_channel(fields: &NewChannelFields) -> Result<NewChannel, Vec<(&'static st
         kind: fields.kind.trim().to_owned(),
         regions,
         rate_per_second: rate,
+        test_mode: fields.test_mode == "on",
     };
     let mut errors = new.check();
     if new.regions.len() > MAX_REGIONS {
@@ -188,9 +194,13 @@ pub async fn create(
                         "channel.add",
                         None,
                         &new.channel_id,
-                        serde_json::json!({"kind": new.kind, "regions": new.regions, "rate": new.rate_per_second, "source": "console"}),
+                        serde_json::json!({"kind": new.kind, "regions": new.regions, "rate": new.rate_per_second, "test_mode": new.test_mode, "source": "console"}),
                     )
                     .await?;
+                    if new.test_mode {
+                        // The sandbox's fixed residents now, not at the next start.
+                        yibao_server::services::sandbox::prepare_residents(&state).await?;
+                    }
                     Ok(new.channel_id)
                 }
                 Err(e) => match e.code {
@@ -349,6 +359,11 @@ pub async fn edit(
         kind: CHANNEL_KINDS[0].0.to_owned(),
         regions: regions.clone(),
         rate_per_second: rate,
+        test_mode: state
+            .storage
+            .get_channel(&channel_id)
+            .await?
+            .is_some_and(|c| c.test_mode),
     }
     .check();
     let mut errors: Vec<(&'static str, String)> = checked

@@ -27,3 +27,5 @@ pub mod staff;
 pub mod statements;
 // 村级代办 (issue 17).
 pub mod village_agents;
+// 接入测试 (issue 17).
+pub mod sandbox;

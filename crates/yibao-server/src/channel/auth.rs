@@ -31,6 +31,8 @@ pub struct ChannelContext {
     pub channel_id: String,
     pub kind: String,
     pub regions: Vec<String>,
+    /// A test channel (接入测试): its requests' scenarios are recorded.
+    pub test_mode: bool,
 }
 
 impl ChannelContext {
@@ -104,8 +106,40 @@ pub async fn channel_auth(State(state): State<AppState>, request: Request, next:
     let now = state.clock.now().timestamp();
     match authenticate(&state, request).await {
         Ok((secret, request)) => {
-            let response = next.run(request).await;
-            let response = render_error(response, &request_id).await;
+            let test_channel = request
+                .extensions()
+                .get::<ChannelContext>()
+                .filter(|c| c.test_mode)
+                .cloned();
+            let Some(channel) = test_channel else {
+                let response = next.run(request).await;
+                let response = render_error(response, &request_id).await;
+                return sign_response(response, &path_and_query, &secret, now).await;
+            };
+            // A test channel's request and answer are read for the scenarios they went through.
+            let method = request.method().as_str().to_owned();
+            let path = request.uri().path().to_owned();
+            let (parts, body) = request.into_parts();
+            let sent = to_bytes(body, MAX_CHANNEL_BODY_BYTES)
+                .await
+                .unwrap_or_default();
+            let request = Request::from_parts(parts, Body::from(sent.clone()));
+            let response = render_error(next.run(request).await, &request_id).await;
+            let (parts, body) = response.into_parts();
+            let Ok(answer) = to_bytes(body, MAX_SIGNED_RESPONSE_BYTES).await else {
+                return ServiceError::of(ErrorCode::InternalError).into_response();
+            };
+            crate::services::sandbox::record_exchange(
+                &state,
+                &channel,
+                &method,
+                &path,
+                parts.status.as_u16(),
+                &sent,
+                &answer,
+            )
+            .await;
+            let response = Response::from_parts(parts, Body::from(answer));
             sign_response(response, &path_and_query, &secret, now).await
         }
         Err((error, secret)) => {
@@ -269,6 +303,7 @@ async fn authenticate(
         channel_id,
         kind: channel.kind,
         regions: channel.regions,
+        test_mode: channel.test_mode,
     });
     Ok((secret, request))
 }

@@ -129,6 +129,10 @@ pub async fn search(
         .map(FeeYear::new)
         .transpose()?
         .map(|y| i32::from(y.get()));
+    // A test channel's first search of a fresh test ID number enrols them (接入测试).
+    if channel.test_mode && yibao_domain::sandbox::is_fresh_id_number(id.as_str()) {
+        crate::services::sandbox::enrol_fresh(&state, &id, req.name.as_deref()).await?;
+    }
     let mut views = state
         .storage
         .payables_by_person(id.as_str(), &regions, fee_year)

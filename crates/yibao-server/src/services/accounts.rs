@@ -114,6 +114,8 @@ pub struct ChannelSummary {
     pub enabled: bool,
     /// After a secret rotation: until when (Unix seconds) the previous secret is still accepted.
     pub previous_secret_valid_until: Option<i64>,
+    /// A test channel (接入测试): it serves only the sandbox region.
+    pub test_mode: bool,
 }
 
 pub async fn list_channels(
@@ -135,6 +137,7 @@ pub async fn list_channels(
             regions: c.regions,
             rate_per_second: c.rate_per_second,
             enabled: c.enabled,
+            test_mode: c.test_mode,
         })
         .collect())
 }
@@ -279,6 +282,8 @@ pub struct NewChannel {
     pub kind: String,
     pub regions: Vec<String>,
     pub rate_per_second: i64,
+    /// A test channel (接入测试): it serves the sandbox region only, whatever `regions` says.
+    pub test_mode: bool,
 }
 
 impl NewChannel {
@@ -302,7 +307,26 @@ impl NewChannel {
                 format!("渠道类型应为：{}", CHANNEL_KINDS.map(|(k, _)| k).join("、")),
             ));
         }
-        if self.regions.is_empty() {
+        let sandbox = yibao_domain::sandbox::SANDBOX_REGION;
+        if !self.test_mode && id == yibao_domain::sandbox::HOUSE_CHANNEL {
+            errors.push((
+                "channel_id",
+                format!("渠道编号 {id} 为接入测试区保留，请换一个"),
+            ));
+        }
+        if self.test_mode {
+            if self.regions.iter().any(|r| r.trim() != sandbox) {
+                errors.push((
+                    "regions",
+                    format!("测试渠道只服务接入测试区 {sandbox}，不能指定其他统筹区"),
+                ));
+            }
+        } else if self.regions.iter().any(|r| r.trim() == sandbox) {
+            errors.push((
+                "regions",
+                format!("统筹区 {sandbox} 是接入测试区，只供测试渠道使用"),
+            ));
+        } else if self.regions.is_empty() {
             errors.push(("regions", "须至少指定一个统筹区".to_owned()));
         } else if let Some(bad) = self
             .regions
@@ -332,7 +356,13 @@ pub async fn create_channel(
         return Err(ServiceError::new(ErrorCode::InvalidRequest, message));
     }
     let mut codes = Vec::new();
-    for r in &new.regions {
+    let regions = if new.test_mode {
+        // The sandbox is made ready first: the channel's region must be one.
+        vec![super::sandbox::prepare_region(storage).await?.to_string()]
+    } else {
+        new.regions.clone()
+    };
+    for r in &regions {
         let code = yibao_domain::RegionCode::parse(r)?;
         if storage.get_region(code).await?.is_none() {
             return Err(ServiceError::new(
@@ -357,6 +387,7 @@ pub async fn create_channel(
             enabled: true,
             regions: codes,
             previous_secret: None,
+            test_mode: new.test_mode,
         })
         .await
         .map_err(|e| match e {
@@ -393,6 +424,10 @@ pub async fn update_channel(
         kind: CHANNEL_KINDS[0].0.to_owned(),
         regions: regions.to_vec(),
         rate_per_second,
+        test_mode: storage
+            .get_channel(channel_id)
+            .await?
+            .is_some_and(|c| c.test_mode),
     };
     if let Some((_, message)) = asked.check().into_iter().next() {
         return Err(ServiceError::new(ErrorCode::InvalidRequest, message));
@@ -409,6 +444,10 @@ pub async fn update_channel(
         if !codes.contains(&code.to_string()) {
             codes.push(code.to_string());
         }
+    }
+    if asked.test_mode {
+        // A test channel serves the sandbox, whatever the form left in its regions.
+        codes = vec![yibao_domain::sandbox::SANDBOX_REGION.to_owned()];
     }
     if !storage
         .update_channel(channel_id, rate_per_second, &codes)

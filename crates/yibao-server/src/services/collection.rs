@@ -708,16 +708,18 @@ pub async fn take_payment_report(
     };
     ids.sort();
     let views = state.storage.payables_by_id(&ids).await?;
-    if views
+    // Not this channel's to collect: all of it goes back, owed in the channel's own region (a
+    // production channel's money is never kept in the sandbox, nor a test channel's elsewhere).
+    let foreign = views
         .iter()
-        .any(|v| !channel.allows(v.payable.region.as_str()))
-    {
-        ids.clear(); // Not this channel's to collect: all of it goes back.
+        .any(|v| !channel.allows(v.payable.region.as_str()));
+    if foreign {
+        ids.clear();
     }
     let paid_on = paid_at.with_timezone(&CHINA_STANDARD_TIME).date_naive();
     let region = match views.first() {
-        Some(v) => v.payable.region,
-        None => channel.home_region()?,
+        Some(v) if !foreign => v.payable.region,
+        _ => channel.home_region()?,
     };
     // Money is held: a calendar problem must not refuse it (refund_due falls back to weekdays).
     let refund_due = refund_due_kept(state, Some(region), paid_on).await?;
@@ -798,7 +800,10 @@ pub async fn take_payment_report(
         PaymentReportOutcome::Existing { .. } => PaymentReportResult::IdempotencyConflict,
         PaymentReportOutcome::ReversedEarlier => PaymentReportResult::ReversedEarlier,
     };
-    state.metrics.observe_payment_report(counted);
+    // A test channel's payments (接入测试) are left out of the statistics.
+    if !channel.test_mode {
+        state.metrics.observe_payment_report(counted);
+    }
     match outcome {
         PaymentReportOutcome::Stored(outcome) => {
             tracing::info!(channel = %channel.channel_id, payment_no = %outcome.payment_no, result = outcome.result.code(), "payment reported");
@@ -839,6 +844,25 @@ pub async fn receipt_checked(
         .ok_or_else(not_found)?;
     if check_code != Some(receipt.check_code.as_str()) {
         return Err(not_found());
+    }
+    Ok(receipt)
+}
+
+/// [`receipt_checked`] for the public (the verification API and the citizen site): a receipt of
+/// the sandbox (接入测试) is answered as not found, so that a test receipt never passes for a real one.
+/// One read more.
+pub async fn public_receipt_checked(
+    state: &AppState,
+    code: &str,
+    number: &str,
+    check_code: Option<&str>,
+) -> Result<ReceiptRecord, ServiceError> {
+    let receipt = receipt_checked(state, code, number, check_code).await?;
+    if state.storage.is_sandbox_region(receipt.region).await? {
+        return Err(ServiceError::new(
+            ErrorCode::NotFound,
+            "未找到该票据，请核对票据代码、号码和校验码",
+        ));
     }
     Ok(receipt)
 }

@@ -18,6 +18,7 @@ pub mod reconciliation;
 pub mod refunds;
 pub mod reminders;
 pub mod roster_import;
+pub mod sandbox;
 pub mod settlement_scope;
 pub mod setup;
 pub mod staff;

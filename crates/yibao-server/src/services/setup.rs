@@ -221,12 +221,21 @@ pub async fn load_calendar_notice(
             }
             vec![code]
         }
-        None => storage
-            .list_regions()
-            .await?
-            .iter()
-            .map(PoolingRegion::code)
-            .collect(),
+        None => {
+            let mut codes: Vec<RegionCode> = storage
+                .list_regions()
+                .await?
+                .iter()
+                .map(PoolingRegion::code)
+                .collect();
+            // The sandbox (接入测试) is no region in production, but its refunds fall due by
+            // the same calendar.
+            let sandbox = yibao_domain::sandbox::sandbox_region();
+            if storage.is_sandbox_region(sandbox).await? {
+                codes.push(sandbox);
+            }
+            codes
+        }
     };
     for code in &regions {
         storage.put_national_calendar_year(*code, notice).await?;
