@@ -365,9 +365,13 @@ impl PostgresStorage {
         if !self.is_citus().await? {
             return Ok(false);
         }
+        // A coordinator-local table (`partmethod` n, `repmodel` s) is not placed: Citus makes one
+        // of a table created with a foreign key to a reference table, as migrations 0035 to 0041
+        // did on a cluster upgraded in place. It is placed again below.
         let placed: Vec<String> = sqlx::query_scalar(
             "SELECT c.relname::text FROM pg_dist_partition d JOIN pg_class c ON c.oid = d.logicalrelid \
-             WHERE c.relnamespace = current_schema()::regnamespace",
+             WHERE c.relnamespace = current_schema()::regnamespace \
+               AND NOT (d.partmethod = 'n' AND d.repmodel = 's')",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -410,6 +414,20 @@ impl PostgresStorage {
                 .await?;
         }
         for (table, placement) in &missing {
+            // Back to a plain table first, where it was made a coordinator-local one (its foreign
+            // keys dropped above, Citus may have done so itself).
+            let local: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_dist_partition d JOIN pg_class c ON c.oid = d.logicalrelid \
+                 WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace)",
+            )
+            .bind(*table)
+            .fetch_one(&mut *tx)
+            .await?;
+            if local {
+                sqlx::raw_sql(&format!("SELECT undistribute_table('{table}')"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let statement = match placement {
                 Placement::Reference => format!("SELECT create_reference_table('{table}')"),
                 Placement::Distributed { column, colocate_with } => format!(

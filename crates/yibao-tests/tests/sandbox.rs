@@ -478,14 +478,42 @@ async fn a_database_of_the_previous_version_keeps_its_channels_in_production() {
         let storage = yibao_storage_postgres::PostgresStorage::connect(&url)
             .await
             .unwrap();
-        let method: String = sqlx::query_scalar(
-            "SELECT partmethod::text FROM pg_dist_partition \
-             WHERE logicalrelid = 'sandbox_scenarios'::regclass",
+        // Every table of a cluster upgraded in place is where a new cluster has it: distributed by
+        // its column, or a reference table (replicated, `repmodel` t: a table that became a
+        // coordinator-local one would show `n` with `repmodel` s).
+        let placement: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT c.relname::text, COALESCE(d.partmethod::text, 'local'), \
+             COALESCE(column_to_column_name(d.logicalrelid, d.partkey), ''), \
+             COALESCE(d.repmodel::text, '') \
+             FROM pg_class c LEFT JOIN pg_dist_partition d ON d.logicalrelid = c.oid \
+             WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' ORDER BY 1",
         )
-        .fetch_one(storage.pool())
+        .fetch_all(storage.pool())
         .await
         .unwrap();
-        assert_eq!(method, "h");
+        let misplaced: Vec<String> = placement
+            .iter()
+            .filter(|(table, method, column, repmodel)| {
+                match yibao_storage_postgres::PLACEMENT
+                    .iter()
+                    .find(|(t, _)| t == table)
+                {
+                    Some((_, yibao_storage_postgres::Placement::Reference)) => {
+                        (method.as_str(), repmodel.as_str()) != ("n", "t")
+                    }
+                    Some((
+                        _,
+                        yibao_storage_postgres::Placement::Distributed { column: by, .. },
+                    )) => (method.as_str(), column.as_str()) != ("h", *by),
+                    None => true,
+                }
+            })
+            .map(|p| format!("{p:?}"))
+            .collect();
+        assert!(
+            misplaced.is_empty(),
+            "placed otherwise than on a new cluster: {misplaced:?}"
+        );
         let db = yibao_tests::citus_test_db(storage, url, admin_urls, database);
         check(db.db.storage.clone()).await;
         db.cleanup().await;
