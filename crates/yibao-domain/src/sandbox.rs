@@ -273,6 +273,28 @@ impl Endpoint {
     }
 }
 
+/// The `channel_txn_id` of a reversal's path (`/channel/v1/payments/{id}/reversal`, as sent:
+/// percent-encoded), decoded; `None` for another path or a malformed escape.
+pub fn reversal_txn_id(path: &str) -> Option<String> {
+    let encoded = path
+        .strip_prefix("/channel/v1/payments/")?
+        .strip_suffix("/reversal")?;
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// What a test channel's request and its answer showed, as the server read them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Observed<'a> {
@@ -425,6 +447,20 @@ mod tests {
         for s in Scenario::ALL {
             assert_eq!(Scenario::from_code(s.code()), Some(s));
         }
+    }
+
+    #[test]
+    fn a_reversals_transaction_id_is_decoded() {
+        assert_eq!(
+            reversal_txn_id("/channel/v1/payments/T%3A1/reversal").as_deref(),
+            Some("T:1")
+        );
+        assert_eq!(
+            reversal_txn_id("/channel/v1/payments/T-2/reversal").as_deref(),
+            Some("T-2")
+        );
+        assert_eq!(reversal_txn_id("/channel/v1/payments/T%3/reversal"), None);
+        assert_eq!(reversal_txn_id("/channel/v1/payments/T-2"), None);
     }
 
     #[test]

@@ -365,22 +365,28 @@ impl PostgresStorage {
         if !self.is_citus().await? {
             return Ok(false);
         }
-        // A coordinator-local table (`partmethod` n, `repmodel` s) is not placed: Citus makes one
-        // of a table created with a foreign key to a reference table, as migrations 0035 to 0041
-        // did on a cluster upgraded in place. It is placed again below.
+        let mut tx = self.pool.begin().await?;
+        // One process at a time (two starting together): the second then finds everything
+        // placed. What is placed is read after the lock, in the transaction.
+        sqlx::query("SELECT pg_advisory_xact_lock(7467323102)")
+            .execute(&mut *tx)
+            .await?;
+        // A coordinator-local table (`partmethod` n, `repmodel` s, no colocation group) is not
+        // placed: Citus makes one of a table created with a foreign key to a reference table, as
+        // migrations 0034 to 0041 did on a cluster upgraded in place. It is placed again below.
         let placed: Vec<String> = sqlx::query_scalar(
             "SELECT c.relname::text FROM pg_dist_partition d JOIN pg_class c ON c.oid = d.logicalrelid \
              WHERE c.relnamespace = current_schema()::regnamespace \
-               AND NOT (d.partmethod = 'n' AND d.repmodel = 's')",
+               AND NOT (d.partmethod = 'n' AND d.repmodel = 's' AND d.colocationid = 0)",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         // Only tables that exist: a database migrated to an earlier version (an upgrade test)
         // lacks the later ones, which are placed when their migration has run.
         let present: Vec<String> = sqlx::query_scalar(
             "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let missing: Vec<&(&str, Placement)> = PLACEMENT
             .iter()
@@ -388,10 +394,10 @@ impl PostgresStorage {
             .filter(|(table, _)| present.iter().any(|p| p == table))
             .collect();
         if missing.is_empty() {
+            tx.commit().await?;
             return Ok(true);
         }
         let names: Vec<String> = missing.iter().map(|(t, _)| (*t).to_owned()).collect();
-        let mut tx = self.pool.begin().await?;
         sqlx::query("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
             .execute(&mut *tx)
             .await?;
@@ -418,7 +424,8 @@ impl PostgresStorage {
             // keys dropped above, Citus may have done so itself).
             let local: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM pg_dist_partition d JOIN pg_class c ON c.oid = d.logicalrelid \
-                 WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace)",
+                 WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace \
+                   AND d.partmethod = 'n' AND d.repmodel = 's' AND d.colocationid = 0)",
             )
             .bind(*table)
             .fetch_one(&mut *tx)

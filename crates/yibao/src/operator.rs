@@ -288,7 +288,7 @@ pub async fn channel_add_command(
         .await?;
     if test_mode {
         println!(
-            "已登记测试渠道 {id}（{kind}），只服务接入测试区 {}：测试居民见 docs/integrator-guide.md「接入测试」",
+            "已登记测试渠道 {id}（{kind}），只服务接入测试区 {}：固定测试居民在 yibao serve 下次启动时生成，见 docs/integrator-guide.md「接入测试」",
             yibao_domain::sandbox::SANDBOX_REGION
         );
     } else {

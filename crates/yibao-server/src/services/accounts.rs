@@ -308,7 +308,7 @@ impl NewChannel {
             ));
         }
         let sandbox = yibao_domain::sandbox::SANDBOX_REGION;
-        if !self.test_mode && id == yibao_domain::sandbox::HOUSE_CHANNEL {
+        if id == yibao_domain::sandbox::HOUSE_CHANNEL {
             errors.push((
                 "channel_id",
                 format!("渠道编号 {id} 为接入测试区保留，请换一个"),

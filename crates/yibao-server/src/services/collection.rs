@@ -717,9 +717,13 @@ pub async fn take_payment_report(
         ids.clear();
     }
     let paid_on = paid_at.with_timezone(&CHINA_STANDARD_TIME).date_naive();
-    let region = match views.first() {
-        Some(v) if !foreign => v.payable.region,
-        _ => channel.home_region()?,
+    // A payment of an order stays with its order's region (the order is keyed by it), and a
+    // channel without a region of its own keeps the payables' (money is never refused).
+    let region = match (views.first(), channel.home_region()) {
+        (Some(v), _) if !foreign || order_no.is_some() => v.payable.region,
+        (_, Ok(home)) => home,
+        (Some(v), Err(_)) => v.payable.region,
+        (None, Err(e)) => return Err(e),
     };
     // Money is held: a calendar problem must not refuse it (refund_due falls back to weekdays).
     let refund_due = refund_due_kept(state, Some(region), paid_on).await?;

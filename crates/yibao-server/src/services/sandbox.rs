@@ -84,9 +84,11 @@ fn policies(region: RegionCode) -> Result<Vec<FeePolicy>, ServiceError> {
 /// a channel in production serves the region.
 pub async fn prepare_region(storage: &dyn Storage) -> Result<RegionCode, ServiceError> {
     let code = sandbox_region();
-    let region = PoolingRegion::new(code, SANDBOX_REGION_NAME)
-        .map_err(|e| ServiceError::internal("sandbox region", e))?;
-    storage.upsert_region(&region).await?;
+    if storage.get_region(code).await?.is_none() {
+        let region = PoolingRegion::new(code, SANDBOX_REGION_NAME)
+            .map_err(|e| ServiceError::internal("sandbox region", e))?;
+        storage.upsert_region(&region).await?;
+    }
     match storage.mark_sandbox_region(code).await {
         Ok(_) => {}
         Err(StorageError::Constraint { .. }) => {
@@ -129,17 +131,29 @@ pub async fn prepare_residents(state: &AppState) -> Result<(), ServiceError> {
         return Ok(());
     }
     if storage.get_channel(HOUSE_CHANNEL).await?.is_none() {
-        let secret = super::accounts::new_channel_secret();
-        let house = super::accounts::NewChannel {
+        // Created disabled, with a secret nobody is given: nobody signs with it. Its id is
+        // refused to anyone else (`NewChannel::check`).
+        let secret = crate::channel::secrets::ChannelSecret::new(
+            super::accounts::new_channel_secret().into_bytes(),
+        )
+        .map_err(|e| ServiceError::internal("sandbox channel secret", e))?;
+        let sealed = crate::channel::secrets::seal(&secret, state.master_key.as_ref())
+            .map_err(|e| ServiceError::internal("seal sandbox channel secret", e))?;
+        let house = yibao_storage::collection::ChannelRecord {
             channel_id: HOUSE_CHANNEL.to_owned(),
             kind: "bank_counter".to_owned(),
-            regions: vec![region.to_string()],
+            secret_sealed: sealed,
             rate_per_second: 1,
+            enabled: false,
+            regions: vec![region.to_string()],
+            previous_secret: None,
             test_mode: true,
         };
-        super::accounts::create_channel(storage, state.master_key.as_ref(), &house, secret).await?;
-        // Nobody signs with it: its requests would be refused.
-        storage.set_channel_enabled(HOUSE_CHANNEL, false).await?;
+        match storage.create_channel(&house).await {
+            // Another server starting at the same time made it.
+            Ok(()) | Err(StorageError::Constraint { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     let today = state.clock.today();
     for fixed in FIXED_RESIDENTS {
@@ -334,18 +348,16 @@ pub async fn record_exchange(
     // A reversal answers `reversed` also when it arrives before its payment (recorded ahead): 冲正
     // is done only when a payment was there to reverse. One read, for test channels only.
     if found.contains(&yibao_domain::sandbox::Scenario::Reversed) {
-        let txn = path
-            .trim_end_matches("/reversal")
-            .rsplit('/')
-            .next()
-            .unwrap_or_default();
-        let reported = state
-            .storage
-            .payment_state(&channel.channel_id, txn)
-            .await
-            .ok()
-            .flatten()
-            .is_some();
+        let reported = match yibao_domain::sandbox::reversal_txn_id(path) {
+            Some(txn) => state
+                .storage
+                .payment_state(&channel.channel_id, &txn)
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+            None => false,
+        };
         if !reported {
             found.retain(|s| *s != yibao_domain::sandbox::Scenario::Reversed);
         }
