@@ -134,6 +134,8 @@ pub struct PostgresStorage {
     reads: ReadPools<sqlx::Postgres>,
     /// Channels as requests read them (yibao_storage::memo).
     channel_cache: Arc<yibao_storage::memo::ChannelCache>,
+    /// Whether this is a Citus coordinator, asked once ([`Dialect::regions_on_nodes`]).
+    citus: tokio::sync::OnceCell<bool>,
 }
 
 /// A streaming replica to serve bulk reads ([`PostgresStorage::connect_with_replica`]).
@@ -161,6 +163,7 @@ impl PostgresStorage {
         let storage = PostgresStorage {
             reads: ReadPools::primary_only(pool.clone()),
             channel_cache: Default::default(),
+            citus: Default::default(),
             pool,
         };
         let before = sqlx::migrate::Migrator {
@@ -193,6 +196,7 @@ impl PostgresStorage {
         let mut storage = PostgresStorage {
             reads: ReadPools::primary_only(pool.clone()),
             channel_cache: Default::default(),
+            citus: Default::default(),
             pool,
         };
         storage.require_utf8().await?;
@@ -655,6 +659,10 @@ impl Dialect for PostgresStorage {
 
     /// New persons, their first history entry and their enrolment rows, by COPY: several times
     /// faster than multi-row INSERTs for roster imports.
+    async fn regions_on_nodes(&self) -> Result<bool, StorageError> {
+        Ok(*self.citus.get_or_try_init(|| self.is_citus()).await?)
+    }
+
     async fn copy_new_persons(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,

@@ -198,103 +198,7 @@ where
         region: RegionCode,
         id_numbers: &[IdNumber],
     ) -> Result<HashMap<IdNumber, StoredCover>, StorageError> {
-        if id_numbers.is_empty() {
-            return Ok(HashMap::new());
-        }
-        if id_numbers.len() > MAX_STORED_COVERS {
-            return Err(StorageError::Other(
-                "too many persons in one read of stored cover".into(),
-            ));
-        }
-        // One list of parameters ($2, $3, …) used by all four parts.
-        let list = (0..id_numbers.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT id_number, 'year' AS what, benefit_year AS year, cover, bought_back, \
-             CAST(NULL AS DATE) AS event_date, CAST(NULL AS INTEGER) AS months \
-             FROM cover_history WHERE region_code = $1 AND id_number IN ({list}) \
-             UNION ALL SELECT DISTINCT id_number, 'year', COALESCE(buys_back_year, fee_year), \
-             CASE WHEN buys_back_year IS NULL THEN 'resident' ELSE 'none' END, \
-             buys_back_year IS NOT NULL, CAST(NULL AS DATE), CAST(NULL AS INTEGER) FROM payables \
-             WHERE region_code = $1 AND id_number IN ({list}) AND status IN ('paid', 'posted', 'exempt') \
-             UNION ALL SELECT id_number, situation, CAST(NULL AS INTEGER), CAST(NULL AS TEXT), \
-             CAST(NULL AS BOOLEAN), event_date, months FROM cover_situations \
-             WHERE region_code = $1 AND id_number IN ({list}) \
-             UNION ALL SELECT id_number, 'claim', benefit_year, CAST(NULL AS TEXT), reimbursed, \
-             CAST(NULL AS DATE), CASE WHEN reward_used THEN 1 ELSE 0 END FROM cover_claims \
-             WHERE region_code = $1 AND id_number IN ({list})"
-        );
-        let mut query = sqlx::query(&sql).bind(region.as_str().to_owned());
-        for id in id_numbers {
-            query = query.bind(id.as_str().to_owned());
-        }
-        let rows = query.fetch_all(self).await?;
-        let mut all: HashMap<IdNumber, StoredCover> = id_numbers
-            .iter()
-            .map(|id| (*id, StoredCover::default()))
-            .collect();
-        for row in &rows {
-            let id: String = row.try_get(0)?;
-            let Some(stored) = id_numbers
-                .iter()
-                .find(|known| known.as_str() == id)
-                .and_then(|known| all.get_mut(known))
-            else {
-                continue;
-            };
-            let what: String = row.try_get(1)?;
-            if what == "year" {
-                let year: Option<i32> = row.try_get(2)?;
-                let year = year
-                    .and_then(|y| u16::try_from(y).ok())
-                    .ok_or_else(|| StorageError::corrupt("cover year"))?;
-                let code: Option<String> = row.try_get(3)?;
-                let code = code.unwrap_or_default();
-                let cover = YearCover::from_code(&code)
-                    .ok_or_else(|| StorageError::corrupt(format!("cover {code}")))?;
-                stored.history.record(year, cover);
-                if row.try_get::<Option<bool>, _>(4)?.unwrap_or(false) {
-                    stored.history.record_bought_back(year);
-                }
-                continue;
-            }
-            if what == "claim" {
-                let year: Option<i32> = row.try_get(2)?;
-                let year = year
-                    .and_then(|y| u16::try_from(y).ok())
-                    .ok_or_else(|| StorageError::corrupt("claim year"))?;
-                let reimbursed = row.try_get::<Option<bool>, _>(4)?.unwrap_or(false);
-                let reward_used = row.try_get::<Option<i32>, _>(6)?.unwrap_or(0) == 1;
-                stored.claim_years.insert(
-                    year,
-                    ClaimYear {
-                        reimbursed,
-                        reward_used,
-                    },
-                );
-                continue;
-            }
-            let situation = Situation::from_code(&what)
-                .ok_or_else(|| StorageError::corrupt(format!("situation {what}")))?;
-            let date: Option<NaiveDate> = row.try_get(5)?;
-            let date = date.ok_or_else(|| StorageError::corrupt("situation date"))?;
-            match situation {
-                Situation::Group(group) => stored.claims.push(ExemptClaim {
-                    group,
-                    event_date: date,
-                }),
-                Situation::LeftEmployee => {
-                    let months: Option<i32> = row.try_get(6)?;
-                    stored.left_employee = Some(LeftEmployee {
-                        ended_on: date,
-                        continuous_months: months.and_then(|m| u16::try_from(m).ok()).unwrap_or(0),
-                    });
-                }
-            }
-        }
-        Ok(all)
+        read_stored_covers(self, region, id_numbers).await
     }
 
     async fn put_cover_claims(
@@ -476,4 +380,121 @@ where
         valid_from: row.try_get(3)?,
         valid_until: row.try_get(4)?,
     })
+}
+
+/// [`CoverHistoryStore::stored_covers`] on any executor: a pool, or the one connection a search
+/// runs all its statements on (`PayableSearch::search_person`).
+pub(crate) async fn read_stored_covers<'c, DB, E>(
+    executor: E,
+    region: RegionCode,
+    id_numbers: &[IdNumber],
+) -> Result<HashMap<IdNumber, StoredCover>, StorageError>
+where
+    DB: Database,
+    E: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB>,
+    for<'r> bool: Decode<'r, DB> + Type<DB>,
+    for<'r> i32: Decode<'r, DB> + Type<DB>,
+    for<'r> NaiveDate: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    if id_numbers.is_empty() {
+        return Ok(HashMap::new());
+    }
+    if id_numbers.len() > MAX_STORED_COVERS {
+        return Err(StorageError::Other(
+            "too many persons in one read of stored cover".into(),
+        ));
+    }
+    // One list of parameters ($2, $3, …) used by all four parts.
+    let list = (0..id_numbers.len())
+        .map(|i| format!("${}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT id_number, 'year' AS what, benefit_year AS year, cover, bought_back, \
+         CAST(NULL AS DATE) AS event_date, CAST(NULL AS INTEGER) AS months \
+         FROM cover_history WHERE region_code = $1 AND id_number IN ({list}) \
+         UNION ALL SELECT DISTINCT id_number, 'year', COALESCE(buys_back_year, fee_year), \
+         CASE WHEN buys_back_year IS NULL THEN 'resident' ELSE 'none' END, \
+         buys_back_year IS NOT NULL, CAST(NULL AS DATE), CAST(NULL AS INTEGER) FROM payables \
+         WHERE region_code = $1 AND id_number IN ({list}) AND status IN ('paid', 'posted', 'exempt') \
+         UNION ALL SELECT id_number, situation, CAST(NULL AS INTEGER), CAST(NULL AS TEXT), \
+         CAST(NULL AS BOOLEAN), event_date, months FROM cover_situations \
+         WHERE region_code = $1 AND id_number IN ({list}) \
+         UNION ALL SELECT id_number, 'claim', benefit_year, CAST(NULL AS TEXT), reimbursed, \
+         CAST(NULL AS DATE), CASE WHEN reward_used THEN 1 ELSE 0 END FROM cover_claims \
+         WHERE region_code = $1 AND id_number IN ({list})"
+    );
+    let mut query = sqlx::query(&sql).bind(region.as_str().to_owned());
+    for id in id_numbers {
+        query = query.bind(id.as_str().to_owned());
+    }
+    let rows = query.fetch_all(executor).await?;
+    let mut all: HashMap<IdNumber, StoredCover> = id_numbers
+        .iter()
+        .map(|id| (*id, StoredCover::default()))
+        .collect();
+    for row in &rows {
+        let id: String = row.try_get(0)?;
+        let Some(stored) = id_numbers
+            .iter()
+            .find(|known| known.as_str() == id)
+            .and_then(|known| all.get_mut(known))
+        else {
+            continue;
+        };
+        let what: String = row.try_get(1)?;
+        if what == "year" {
+            let year: Option<i32> = row.try_get(2)?;
+            let year = year
+                .and_then(|y| u16::try_from(y).ok())
+                .ok_or_else(|| StorageError::corrupt("cover year"))?;
+            let code: Option<String> = row.try_get(3)?;
+            let code = code.unwrap_or_default();
+            let cover = YearCover::from_code(&code)
+                .ok_or_else(|| StorageError::corrupt(format!("cover {code}")))?;
+            stored.history.record(year, cover);
+            if row.try_get::<Option<bool>, _>(4)?.unwrap_or(false) {
+                stored.history.record_bought_back(year);
+            }
+            continue;
+        }
+        if what == "claim" {
+            let year: Option<i32> = row.try_get(2)?;
+            let year = year
+                .and_then(|y| u16::try_from(y).ok())
+                .ok_or_else(|| StorageError::corrupt("claim year"))?;
+            let reimbursed = row.try_get::<Option<bool>, _>(4)?.unwrap_or(false);
+            let reward_used = row.try_get::<Option<i32>, _>(6)?.unwrap_or(0) == 1;
+            stored.claim_years.insert(
+                year,
+                ClaimYear {
+                    reimbursed,
+                    reward_used,
+                },
+            );
+            continue;
+        }
+        let situation = Situation::from_code(&what)
+            .ok_or_else(|| StorageError::corrupt(format!("situation {what}")))?;
+        let date: Option<NaiveDate> = row.try_get(5)?;
+        let date = date.ok_or_else(|| StorageError::corrupt("situation date"))?;
+        match situation {
+            Situation::Group(group) => stored.claims.push(ExemptClaim {
+                group,
+                event_date: date,
+            }),
+            Situation::LeftEmployee => {
+                let months: Option<i32> = row.try_get(6)?;
+                stored.left_employee = Some(LeftEmployee {
+                    ended_on: date,
+                    continuous_months: months.and_then(|m| u16::try_from(m).ok()).unwrap_or(0),
+                });
+            }
+        }
+    }
+    Ok(all)
 }

@@ -66,6 +66,13 @@ pub trait Dialect: Send + Sync + 'static {
         arguments: <Self::DB as Database>::Arguments<'static>,
     ) -> <Self::DB as Database>::Arguments<'q>;
 
+    /// Whether regions live on different nodes (a Citus cluster): a search by ID number then
+    /// asks the person directory first, so that it reads only the shards of the person's regions.
+    /// Elsewhere the payables' index on the ID number finds them in the search's one statement.
+    async fn regions_on_nodes(&self) -> Result<bool, StorageError> {
+        Ok(false)
+    }
+
     /// Writes a batch of persons none of whom is stored yet, their first history entries and
     /// their enrolments, by the backend's fastest way. `Ok(false)`: the backend has none, and the
     /// shared multi-row upserts write them.

@@ -5,14 +5,14 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type}
 
 /// The regions among `allowed` where a person is on record, from the directory keyed by ID
 /// number (one shard on a Citus cluster): a search then reads only those regions.
-pub(crate) async fn person_regions<DB>(
-    pool: &sqlx::Pool<DB>,
+pub(crate) async fn person_regions<'c, DB, E>(
+    executor: E,
     id_number: &str,
     allowed: &[String],
 ) -> Result<Vec<String>, crate::StorageError>
 where
     DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    E: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> String: Decode<'q, DB> + Type<DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
@@ -22,7 +22,7 @@ where
         "SELECT region_code FROM person_directory WHERE id_number = $1 ORDER BY region_code",
     )
     .bind(id_number)
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await?;
     Ok(regions
         .into_iter()

@@ -5,7 +5,12 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
+use std::collections::HashMap;
+
+use yibao_domain::{IdNumber, RegionCode};
+
 use crate::collection::PayableView;
+use crate::cover_history::{read_stored_covers, StoredCover};
 use crate::dialect::{Dialect, Statement};
 use crate::locate::person_regions;
 use crate::rows::{record, PAYABLE_VIEW_SELECT};
@@ -26,6 +31,27 @@ pub trait PayableSearch: Send + Sync {
         &self,
         payable_ids: &[String],
     ) -> Result<Vec<PayableView>, StorageError>;
+
+    /// A channel's search (查询) on one connection: the person's regions among `regions`, their
+    /// current payables there, and what is stored of them for the 2025 rules in each region
+    /// where something is unpaid or held (three statements, one pool acquire and release instead
+    /// of three).
+    async fn search_person(
+        &self,
+        id_number: &IdNumber,
+        regions: &[String],
+        fee_year: Option<i32>,
+    ) -> Result<PersonSearch, StorageError>;
+}
+
+/// What [`PayableSearch::search_person`] found.
+#[derive(Debug, Default)]
+pub struct PersonSearch {
+    /// Current payables, by fee year, region and bought-back year.
+    pub views: Vec<PayableView>,
+    /// What is stored of the person in each region where a payable (not a back-payment) is
+    /// unpaid or held: the regions the 2025 rules are asked about.
+    pub stored: HashMap<(RegionCode, IdNumber), StoredCover>,
 }
 
 #[async_trait]
@@ -54,25 +80,42 @@ where
         regions: &[String],
         fee_year: Option<i32>,
     ) -> Result<Vec<crate::collection::PayableView>, crate::StorageError> {
-        let regions = person_regions(self.pool(), id_number, regions).await?;
-        if regions.is_empty() {
-            return Ok(Vec::new());
+        let on_nodes = self.regions_on_nodes().await?;
+        let mut conn = self.pool().acquire().await?;
+        person_payables::<S>(&mut conn, on_nodes, id_number, regions, fee_year).await
+    }
+
+    async fn search_person(
+        &self,
+        id_number: &IdNumber,
+        regions: &[String],
+        fee_year: Option<i32>,
+    ) -> Result<PersonSearch, StorageError> {
+        let on_nodes = self.regions_on_nodes().await?;
+        let mut conn = self.pool().acquire().await?;
+        let views =
+            person_payables::<S>(&mut conn, on_nodes, id_number.as_str(), regions, fee_year)
+                .await?;
+        let mut asked: Vec<RegionCode> = Vec::new();
+        for v in &views {
+            let p = &v.payable;
+            let open = matches!(
+                p.status,
+                yibao_domain::PayableStatus::Unpaid | yibao_domain::PayableStatus::Locked
+            );
+            if open && p.buys_back_year.is_none() && !asked.contains(&p.region) {
+                asked.push(p.region);
+            }
         }
-        let mut q = Statement::<S::DB>::new(PAYABLE_VIEW_SELECT);
-        q.push("WHERE y.id_number = ")
-            .push_bind(id_number.to_owned());
-        q.push(" AND y.status NOT IN ('superseded', 'cancelled') AND y.region_code IN (");
-        q.push_list(regions);
-        q.push(")");
-        if let Some(year) = fee_year {
-            q.push(" AND y.fee_year = ").push_bind(year);
+        let mut stored = HashMap::new();
+        for region in asked {
+            for (id, cover) in
+                read_stored_covers(&mut *conn, region, std::slice::from_ref(id_number)).await?
+            {
+                stored.insert((region, id), cover);
+            }
         }
-        q.push(" ORDER BY y.fee_year, y.region_code, COALESCE(y.buys_back_year, 0)");
-        let (sql, args) = q.into_parts()?;
-        let rows = sqlx::query_with(&sql, S::arguments(args))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(record::<PayableView, _>).collect()
+        Ok(PersonSearch { views, stored })
     }
 
     async fn payables_by_id(
@@ -111,4 +154,52 @@ where
         }
         Ok(views)
     }
+}
+
+/// A person's current payables in `regions`, on one connection: one statement, or two where
+/// regions live `on_nodes` (the person directory first, so that only their regions' shards are
+/// read).
+async fn person_payables<S>(
+    conn: &mut sqlx::pool::PoolConnection<S::DB>,
+    on_nodes: bool,
+    id_number: &str,
+    regions: &[String],
+    fee_year: Option<i32>,
+) -> Result<Vec<PayableView>, StorageError>
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> &'q str: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> i32: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> NaiveDate: Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> bool: Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Decode<'q, S::DB> + Type<S::DB>,
+    for<'a> &'a str: ColumnIndex<<S::DB as Database>::Row>,
+    usize: ColumnIndex<<S::DB as Database>::Row>,
+{
+    let regions = if on_nodes {
+        person_regions(&mut **conn, id_number, regions).await?
+    } else {
+        regions.to_vec()
+    };
+    if regions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Statement::<S::DB>::new(PAYABLE_VIEW_SELECT);
+    q.push("WHERE y.id_number = ")
+        .push_bind(id_number.to_owned());
+    q.push(" AND y.status NOT IN ('superseded', 'cancelled') AND y.region_code IN (");
+    q.push_list(regions);
+    q.push(")");
+    if let Some(year) = fee_year {
+        q.push(" AND y.fee_year = ").push_bind(year);
+    }
+    q.push(" ORDER BY y.fee_year, y.region_code, COALESCE(y.buys_back_year, 0)");
+    let (sql, args) = q.into_parts()?;
+    let rows = sqlx::query_with(&sql, S::arguments(args))
+        .fetch_all(&mut **conn)
+        .await?;
+    rows.iter().map(record::<PayableView, _>).collect()
 }

@@ -436,6 +436,8 @@ async fn the_hot_paths_go_to_one_shard_per_statement() {
     let setup = test.db.postgres.clone().unwrap();
     let (p_haikou, amount) = payable(&*test.db.storage, &haikou, "460100").await;
     // A search by ID number: the directory (by ID number), then the region's shard. EXPLAIN says so.
+    // The storage knows it is on a cluster and asks the directory (plain PostgreSQL does not).
+    assert!(setup.regions_on_nodes().await.unwrap());
     let directory = task_count(
         setup.pool(),
         &format!("SELECT region_code FROM person_directory WHERE id_number = '{haikou}'"),

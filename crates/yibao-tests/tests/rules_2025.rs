@@ -121,6 +121,25 @@ async fn a_search_says_when_cover_starts_in_the_window_and_for_a_late_payer() {
             .history;
         assert_eq!(history.cover_in(2024), YearCover::Resident);
         assert_eq!(history.cover_in(2025), YearCover::None);
+        // A channel's search reads the same on its one connection, for the region where the
+        // 2027 contribution is unpaid; a region the channel does not serve finds nothing.
+        let lapsed_id = IdNumber::parse(&lapsed, d(2026, 11, 2)).unwrap().id_number;
+        let found = db
+            .storage
+            .search_person(&lapsed_id, &["460100".to_owned()], None)
+            .await
+            .unwrap();
+        assert_eq!(found.views.len(), 1);
+        assert_eq!(
+            found.stored.get(&(haikou(), lapsed_id)).map(|s| &s.history),
+            Some(&history)
+        );
+        let elsewhere = db
+            .storage
+            .search_person(&lapsed_id, &["110100".to_owned()], None)
+            .await
+            .unwrap();
+        assert!(elsewhere.views.is_empty() && elsewhere.stored.is_empty());
 
         // In the window: the lapsed adult waits 3 + 2 months from 1 January, the newcomer (no
         // history: a first enrolment) is covered the whole year.

@@ -1129,3 +1129,21 @@ async fn delivered_outbox_events_are_pruned_in_batches_and_undelivered_ones_kept
     })
     .await;
 }
+
+/// A search by ID number asks the person directory first only where regions live on different
+/// nodes (a Citus coordinator); on one PostgreSQL or SQLite the payables' index finds the person
+/// in the search's one statement.
+#[tokio::test]
+async fn a_search_asks_the_person_directory_only_on_a_cluster() {
+    use yibao_storage::prelude::Dialect;
+    on_each_test_db(|db| async move {
+        if let Some(pg) = &db.postgres {
+            let cluster = pg.is_citus().await.unwrap();
+            assert_eq!(pg.regions_on_nodes().await.unwrap(), cluster);
+        }
+        if let Some(sqlite) = &db.sqlite {
+            assert!(!sqlite.regions_on_nodes().await.unwrap());
+        }
+    })
+    .await;
+}

@@ -133,10 +133,8 @@ pub async fn search(
     if channel.test_mode && yibao_domain::sandbox::is_fresh_id_number(id.as_str()) {
         crate::services::sandbox::enrol_fresh(&state, &id, req.name.as_deref()).await?;
     }
-    let mut views = state
-        .storage
-        .payables_by_person(id.as_str(), &regions, fee_year)
-        .await?;
+    let found = state.storage.search_person(&id, &regions, fee_year).await?;
+    let mut views = found.views;
     if let Some(name) = &req.name {
         views.retain(|v| PersonName::parse(&v.name).is_ok_and(|n| n.matches(name)));
     }
@@ -158,15 +156,14 @@ pub async fn search(
     let policies = policies_for(&state, &views).await?;
     let now = state.clock.now().timestamp();
     // The 2025 rules: when cover would start, for what can still be paid.
-    let covers = crate::services::cover::covers_for(
-        state.storage.as_ref(),
+    let covers = crate::services::cover::covers_from(
+        &found.stored,
         &views,
         &policies,
         state.clock.today(),
         crate::services::cover::BackPaymentsWith::Offered,
         |v| matches!(v.payable.channel_status(now), "unpaid" | "locked"),
-    )
-    .await?;
+    );
     let payables: Vec<PayableAnswer> = views
         .iter()
         .map(|v| {

@@ -311,6 +311,32 @@ pub async fn covers_for(
             }
         }
     }
+    Ok(covers_from(
+        &stored,
+        views,
+        policies,
+        on,
+        back_payments,
+        wanted,
+    ))
+}
+
+/// [`covers_for`] with what is stored of the persons already read (a channel's search reads it
+/// on the connection of its payables, `PayableSearch::search_person`); a person missing from
+/// `stored` has nothing stored.
+pub fn covers_from(
+    stored: &HashMap<(RegionCode, IdNumber), StoredCover>,
+    views: &[PayableView],
+    policies: &HashMap<(RegionCode, FeeYear), FeePolicy>,
+    on: NaiveDate,
+    back_payments: BackPaymentsWith,
+    wanted: impl Fn(&PayableView) -> bool,
+) -> HashMap<String, PersonCover> {
+    let answered = |v: &&PayableView| {
+        wanted(v)
+            && v.payable.buys_back_year.is_none()
+            && policies.contains_key(&(v.payable.region, v.payable.fee_year))
+    };
     let mut covers = HashMap::new();
     for v in views.iter().filter(answered) {
         let p = &v.payable;
@@ -338,7 +364,7 @@ pub async fn covers_for(
             person_cover(policy, &p.id_number, person, on),
         );
     }
-    Ok(covers)
+    covers
 }
 
 /// The fee policies of the years of `views`, read from storage (the channel API reads them
