@@ -327,7 +327,10 @@ pub async fn start_in_process(
             storage.clone(),
             batch,
         ));
-        state.nonce_writer = Some(yibao_server::channel::nonces::NonceWriter::spawn(storage));
+        state.nonce_writer = Some(yibao_server::channel::nonces::NonceWriter::spawn(
+            storage.clone(),
+        ));
+        state.payable_reader = Some(yibao_server::channel::reads::PayableReader::spawn(storage));
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

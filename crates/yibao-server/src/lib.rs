@@ -70,6 +70,8 @@ pub struct AppState {
     >,
     /// Group commit of channel nonces; `None` commits each nonce on its own.
     pub nonce_writer: Option<channel::nonces::NonceWriter>,
+    /// Payment reports' reads gathered into rounds; `None` reads each report's on its own.
+    pub payable_reader: Option<channel::reads::PayableReader>,
     /// Where the public reaches this server: receipts print their verification URL under it.
     pub public_base_url: receipts::PublicBaseUrl,
     /// A header set by a trusted reverse proxy naming the client's address (e.g.
@@ -93,6 +95,7 @@ impl AppState {
             receipt_fallback_fonts: Arc::new(Vec::new()),
             payment_batcher: None,
             nonce_writer: None,
+            payable_reader: None,
             fee_policies: Arc::new(yibao_storage::memo::MemoCache::new(
                 yibao_storage::memo::FEE_POLICY_CACHE_TTL,
                 yibao_storage::memo::FEE_POLICY_CACHE_MAX_ENTRIES,

@@ -41,16 +41,25 @@ pub trait PayableSearch: Send + Sync {
         id_number: &IdNumber,
         regions: &[String],
         fee_year: Option<i32>,
-    ) -> Result<PersonSearch, StorageError>;
+    ) -> Result<FoundPayables, StorageError>;
+
+    /// Payables by identifier, as [`PayableSearch::payables_by_id`], and what is stored of their
+    /// holders for the 2025 rules in their regions (a payment report's reads before it is
+    /// decided), on one connection: one statement per region for each.
+    async fn payables_with_cover(
+        &self,
+        payable_ids: &[String],
+    ) -> Result<FoundPayables, StorageError>;
 }
 
-/// What [`PayableSearch::search_person`] found.
+/// What [`PayableSearch::search_person`] and [`PayableSearch::payables_with_cover`] found.
 #[derive(Debug, Default)]
-pub struct PersonSearch {
-    /// Current payables, by fee year, region and bought-back year.
+pub struct FoundPayables {
+    /// The payables: a search's current ones by fee year, region and bought-back year.
     pub views: Vec<PayableView>,
-    /// What is stored of the person in each region where a payable (not a back-payment) is
-    /// unpaid or held: the regions the 2025 rules are asked about.
+    /// What is stored of their holders where the 2025 rules are asked: for a search, in each
+    /// region where a payable (not a back-payment) is unpaid or held; by identifier, in each
+    /// region of a payable found.
     pub stored: HashMap<(RegionCode, IdNumber), StoredCover>,
 }
 
@@ -90,7 +99,7 @@ where
         id_number: &IdNumber,
         regions: &[String],
         fee_year: Option<i32>,
-    ) -> Result<PersonSearch, StorageError> {
+    ) -> Result<FoundPayables, StorageError> {
         let on_nodes = self.regions_on_nodes().await?;
         let mut conn = self.pool().acquire().await?;
         let views =
@@ -115,45 +124,97 @@ where
                 stored.insert((region, id), cover);
             }
         }
-        Ok(PersonSearch { views, stored })
+        Ok(FoundPayables { views, stored })
     }
 
     async fn payables_by_id(
         &self,
         payable_ids: &[String],
     ) -> Result<Vec<crate::collection::PayableView>, crate::StorageError> {
-        // One statement per region the identifiers carry (one shard each); identifiers issued
-        // before they carried a region, in one statement over all shards.
-        let mut by_region: std::collections::BTreeMap<Option<&str>, Vec<&String>> =
-            std::collections::BTreeMap::new();
-        for id in payable_ids {
-            by_region
-                .entry(crate::regional_id::region_in_id(id))
-                .or_default()
-                .push(id);
+        if payable_ids.is_empty() {
+            return Ok(Vec::new());
         }
-        let mut views = Vec::with_capacity(payable_ids.len());
-        for (region, ids) in by_region {
-            let mut q = Statement::<S::DB>::new(PAYABLE_VIEW_SELECT);
-            q.push("WHERE ");
-            if let Some(region) = region {
-                q.push("y.region_code = ")
-                    .push_bind(region.to_owned())
-                    .push(" AND ");
-            }
-            q.push("y.payable_id IN (");
-            q.push_list(ids.into_iter().cloned());
-            q.push(")");
-            let (sql, args) = q.into_parts()?;
-            for r in sqlx::query_with(&sql, S::arguments(args))
-                .fetch_all(self.pool())
-                .await?
-            {
-                views.push(record::<PayableView, _>(&r)?);
-            }
-        }
-        Ok(views)
+        let mut conn = self.pool().acquire().await?;
+        payables_by_id_on::<S>(&mut conn, payable_ids).await
     }
+
+    async fn payables_with_cover(
+        &self,
+        payable_ids: &[String],
+    ) -> Result<FoundPayables, StorageError> {
+        if payable_ids.is_empty() {
+            return Ok(FoundPayables::default());
+        }
+        let mut conn = self.pool().acquire().await?;
+        let views = payables_by_id_on::<S>(&mut conn, payable_ids).await?;
+        let mut persons: std::collections::BTreeMap<RegionCode, Vec<IdNumber>> =
+            std::collections::BTreeMap::new();
+        for v in &views {
+            let ids = persons.entry(v.payable.region).or_default();
+            if !ids.contains(&v.payable.id_number) {
+                ids.push(v.payable.id_number);
+            }
+        }
+        let mut stored = HashMap::new();
+        for (region, ids) in persons {
+            for chunk in ids.chunks(crate::cover_history::MAX_STORED_COVERS) {
+                for (id, cover) in read_stored_covers(&mut *conn, region, chunk).await? {
+                    stored.insert((region, id), cover);
+                }
+            }
+        }
+        Ok(FoundPayables { views, stored })
+    }
+}
+
+/// Payables by identifier on one connection.
+async fn payables_by_id_on<S>(
+    conn: &mut sqlx::pool::PoolConnection<S::DB>,
+    payable_ids: &[String],
+) -> Result<Vec<PayableView>, StorageError>
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i32: Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> NaiveDate: Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> bool: Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Decode<'q, S::DB> + Type<S::DB>,
+    for<'a> &'a str: ColumnIndex<<S::DB as Database>::Row>,
+    usize: ColumnIndex<<S::DB as Database>::Row>,
+{
+    // One statement per region the identifiers carry (one shard each); identifiers issued
+    // before they carried a region, in one statement over all shards.
+    let mut by_region: std::collections::BTreeMap<Option<&str>, Vec<&String>> =
+        std::collections::BTreeMap::new();
+    for id in payable_ids {
+        by_region
+            .entry(crate::regional_id::region_in_id(id))
+            .or_default()
+            .push(id);
+    }
+    let mut views = Vec::with_capacity(payable_ids.len());
+    for (region, ids) in by_region {
+        let mut q = Statement::<S::DB>::new(PAYABLE_VIEW_SELECT);
+        q.push("WHERE ");
+        if let Some(region) = region {
+            q.push("y.region_code = ")
+                .push_bind(region.to_owned())
+                .push(" AND ");
+        }
+        q.push("y.payable_id IN (");
+        q.push_list(ids.into_iter().cloned());
+        q.push(")");
+        let (sql, args) = q.into_parts()?;
+        for r in sqlx::query_with(&sql, S::arguments(args))
+            .fetch_all(&mut **conn)
+            .await?
+        {
+            views.push(record::<PayableView, _>(&r)?);
+        }
+    }
+    Ok(views)
 }
 
 /// A person's current payables in `regions`, on one connection: one statement, or two where

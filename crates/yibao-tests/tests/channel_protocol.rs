@@ -164,6 +164,10 @@ async fn world_with(db: &DbHandle, at: DateTime<Utc>, batched: bool) -> World {
         state.nonce_writer = Some(yibao_server::channel::nonces::NonceWriter::spawn(
             storage.clone(),
         ));
+        // And payment reports' reads gathered into rounds.
+        state.payable_reader = Some(yibao_server::channel::reads::PayableReader::spawn(
+            storage.clone(),
+        ));
     }
     if state.receipt_font.is_none() {
         assert_ne!(
@@ -1528,6 +1532,62 @@ async fn racing_requests_through_the_nonce_writer_get_each_nonce_once_and_a_rest
             .remember("bank", "nonce000000000100", 1_001)
             .await
             .unwrap());
+    })
+    .await;
+}
+
+/// Payment reports' reads gathered into rounds (`PayableReader`): 80 reads racing, each of one,
+/// two or no payables of eight residents, get exactly the payables they named and what is stored
+/// of those payables' holders, never another report's.
+#[tokio::test]
+async fn racing_reads_through_the_payable_reader_each_get_their_own_payables() {
+    on_each_test_db(|db| async move {
+        use yibao_server::channel::reads::PayableReader;
+        let w = Arc::new(world_at(&db, instant()).await);
+        let mut payables = Vec::new();
+        for id in &w.adults {
+            payables.push(payable_of(&w, id).await.0);
+        }
+        let reader = PayableReader::spawn(db.storage.clone());
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..80usize {
+            let named: Vec<String> = match i % 4 {
+                0 => vec![payables[i % 8].clone()],
+                1 => vec![payables[i % 8].clone(), payables[(i + 3) % 8].clone()],
+                2 => vec!["PY-NO-SUCH-PAYABLE".to_owned()],
+                _ => vec![payables[i % 8].clone(), "PY-NO-SUCH-PAYABLE".to_owned()],
+            };
+            let reader = reader.clone();
+            tasks.spawn(async move {
+                let found = reader.read(&named).await.unwrap();
+                (named, found)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (named, found) = done.unwrap();
+            let mut got: Vec<&str> = found
+                .views
+                .iter()
+                .map(|v| v.payable.payable_id.as_str())
+                .collect();
+            got.sort_unstable();
+            let mut want: Vec<&str> = named
+                .iter()
+                .map(String::as_str)
+                .filter(|id| payables.iter().any(|p| p == id))
+                .collect();
+            want.sort_unstable();
+            assert_eq!(got, want, "a read gets the payables it named");
+            let mut holders: Vec<_> = found
+                .views
+                .iter()
+                .map(|v| (v.payable.region, v.payable.id_number))
+                .collect();
+            holders.sort();
+            let mut stored: Vec<_> = found.stored.keys().copied().collect();
+            stored.sort();
+            assert_eq!(stored, holders, "and what is stored of their holders only");
+        }
     })
     .await;
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod batcher;
 pub mod handlers;
 pub mod nonces;
+pub mod reads;
 pub mod secrets;
 
 use utoipa_axum::routes;

@@ -707,7 +707,13 @@ pub async fn take_payment_report(
         (None, None) => (None, Vec::new()),
     };
     ids.sort();
-    let views = state.storage.payables_by_id(&ids).await?;
+    // The payables and what is stored of their holders, gathered with other reports' reads.
+    let found = match (&state.payable_reader, ids.is_empty()) {
+        (_, true) => yibao_storage::payable_search::FoundPayables::default(),
+        (Some(reader), false) => reader.read(&ids).await?,
+        (None, false) => state.storage.payables_with_cover(&ids).await?,
+    };
+    let views = found.views;
     // Not this channel's to collect: all of it goes back, owed in the channel's own region (a
     // production channel's money is never kept in the sandbox, nor a test channel's elsewhere).
     let foreign = views
@@ -737,7 +743,7 @@ pub async fn take_payment_report(
     let cover = if ids.is_empty() {
         Vec::new()
     } else {
-        super::cover::cover_notes(state.storage.as_ref(), &views, &policies, &ids, paid_on).await?
+        super::cover::cover_notes_from(&found.stored, &views, &policies, &ids, paid_on)
     };
     // Money is never refused, but what cannot be applied goes back whole: a family account's
     // payment without the order that checked its bindings and balance, and a year the 2025 rules

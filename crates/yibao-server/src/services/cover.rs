@@ -419,8 +419,38 @@ pub async fn cover_notes(
         |v| ids.contains(&v.payable.payable_id),
     )
     .await?;
-    Ok(ids
-        .iter()
+    Ok(notes_of(&covers, ids))
+}
+
+/// [`cover_notes`] with what is stored of the holders already read (a payment report reads it
+/// with its payables, `PayableSearch::payables_with_cover`).
+pub fn cover_notes_from(
+    stored: &HashMap<(RegionCode, IdNumber), StoredCover>,
+    views: &[PayableView],
+    policies: &HashMap<(RegionCode, FeeYear), FeePolicy>,
+    ids: &[String],
+    paid_on: NaiveDate,
+) -> Vec<Option<yibao_storage::collection::CoverNote>> {
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let covers = covers_from(
+        stored,
+        views,
+        policies,
+        paid_on,
+        BackPaymentsWith::PaidTogether,
+        |v| ids.contains(&v.payable.payable_id),
+    );
+    notes_of(&covers, ids)
+}
+
+/// The note of each payable paid, in the order of `ids`.
+fn notes_of(
+    covers: &HashMap<String, PersonCover>,
+    ids: &[String],
+) -> Vec<Option<yibao_storage::collection::CoverNote>> {
+    ids.iter()
         .map(|id| {
             let cover = covers.get(id)?;
             let answer = cover.answer();
@@ -434,7 +464,7 @@ pub async fn cover_notes(
                 }),
             })
         })
-        .collect())
+        .collect()
 }
 
 /// A person's cover for one payable, read and decided: one statement for what is stored.
