@@ -1538,7 +1538,7 @@ async fn racing_requests_through_the_nonce_writer_get_each_nonce_once_and_a_rest
 
 /// Payment reports' reads gathered into rounds (`PayableReader`): 80 reads racing, each of one,
 /// two or no payables of eight residents, get exactly the payables they named and what is stored
-/// of those payables' holders, never another report's.
+/// of those payables' holders, never another report's; so do reads that need several rounds.
 #[tokio::test]
 async fn racing_reads_through_the_payable_reader_each_get_their_own_payables() {
     on_each_test_db(|db| async move {
@@ -1587,6 +1587,26 @@ async fn racing_reads_through_the_payable_reader_each_get_their_own_payables() {
             let mut stored: Vec<_> = found.stored.keys().copied().collect();
             stored.sort();
             assert_eq!(stored, holders, "and what is stored of their holders only");
+        }
+        // 120 reads of 20 identifiers each (the most a report names), 2 400 in all: more than
+        // a round reads (MAX_GATHERED_IDS), so reads wait for later rounds, and still each gets
+        // its own.
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..120usize {
+            let mut named: Vec<String> = (0..19).map(|k| format!("PY-NONE-{i}-{k}")).collect();
+            named.push(payables[i % 8].clone());
+            let reader = reader.clone();
+            tasks.spawn(async move { (i, reader.read(&named).await.unwrap()) });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (i, found) = done.unwrap();
+            let got: Vec<&str> = found
+                .views
+                .iter()
+                .map(|v| v.payable.payable_id.as_str())
+                .collect();
+            assert_eq!(got, vec![payables[i % 8].as_str()]);
+            assert_eq!(found.stored.len(), 1);
         }
     })
     .await;
