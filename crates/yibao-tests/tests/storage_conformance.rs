@@ -1147,3 +1147,59 @@ async fn a_search_asks_the_person_directory_only_on_a_cluster() {
     })
     .await;
 }
+
+/// A search by ID number in the regions a channel serves reads the index led by the ID number,
+/// whether or not the tables have statistics (issue 14). Without them PostgreSQL used to take the
+/// unique index led by the region and read every payable of the region.
+#[tokio::test]
+async fn a_search_by_id_number_reads_the_persons_index_without_statistics() {
+    on_each_test_db(|db| async move {
+        demo::load(db.storage.as_ref()).await.unwrap();
+        let search = "SELECT y.payable_id FROM payables y WHERE y.id_number = '110101199003070011' \
+                      AND y.status NOT IN ('superseded', 'cancelled') \
+                      AND y.region_code IN ('110100', '320600')";
+        let receipts = "SELECT r.receipt_number FROM receipts r \
+                        WHERE r.id_number = '110101199003070011' AND r.region_code IN ('110100')";
+        if let Some(pg) = &db.postgres {
+            if pg.is_citus().await.unwrap() {
+                return;
+            }
+            // As a table freshly loaded with autovacuum off: no statistics, no size.
+            for statement in [
+                "DELETE FROM pg_statistic WHERE starelid IN ('payables'::regclass, 'receipts'::regclass)",
+                "UPDATE pg_class SET reltuples = -1, relpages = 0 WHERE relname IN ('payables', 'receipts')",
+            ] {
+                sqlx::query(statement).execute(pg.pool()).await.unwrap();
+            }
+            for (sql, index) in [
+                (search, "payables_by_person_region"),
+                (receipts, "receipts_by_person_region"),
+            ] {
+                let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {sql}"))
+                    .fetch_all(pg.pool())
+                    .await
+                    .unwrap();
+                let plan = plan.join("\n");
+                assert!(plan.contains(index), "{plan}");
+            }
+        }
+        if let Some(sqlite) = &db.sqlite {
+            let _ = sqlx::query("DELETE FROM sqlite_stat1")
+                .execute(sqlite.pool())
+                .await;
+            for (sql, index) in [
+                (search, "payables_by_person_region"),
+                (receipts, "receipts_by_person_region"),
+            ] {
+                let rows: Vec<(i64, i64, i64, String)> =
+                    sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                        .fetch_all(sqlite.pool())
+                        .await
+                        .unwrap();
+                let plan: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
+                assert!(plan.iter().any(|d| d.contains(index)), "{plan:?}");
+            }
+        }
+    })
+    .await;
+}
