@@ -330,7 +330,10 @@ pub async fn start_in_process(
         state.nonce_writer = Some(yibao_server::channel::nonces::NonceWriter::spawn(
             storage.clone(),
         ));
-        state.payable_reader = Some(yibao_server::channel::reads::PayableReader::spawn(storage));
+        state.payable_reader = Some(yibao_server::channel::reads::PayableReader::spawn(
+            storage.clone(),
+        ));
+        state.search_reader = yibao_server::channel::reads::SearchReader::start(storage).await?;
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

@@ -72,6 +72,8 @@ pub struct AppState {
     pub nonce_writer: Option<channel::nonces::NonceWriter>,
     /// Payment reports' reads gathered into rounds; `None` reads each report's on its own.
     pub payable_reader: Option<channel::reads::PayableReader>,
+    /// Channels' searches gathered into rounds; `None` reads each search on its own.
+    pub search_reader: Option<channel::reads::SearchReader>,
     /// Where the public reaches this server: receipts print their verification URL under it.
     pub public_base_url: receipts::PublicBaseUrl,
     /// A header set by a trusted reverse proxy naming the client's address (e.g.
@@ -96,6 +98,7 @@ impl AppState {
             payment_batcher: None,
             nonce_writer: None,
             payable_reader: None,
+            search_reader: None,
             fee_policies: Arc::new(yibao_storage::memo::MemoCache::new(
                 yibao_storage::memo::FEE_POLICY_CACHE_TTL,
                 yibao_storage::memo::FEE_POLICY_CACHE_MAX_ENTRIES,

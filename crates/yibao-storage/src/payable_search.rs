@@ -43,6 +43,21 @@ pub trait PayableSearch: Send + Sync {
         fee_year: Option<i32>,
     ) -> Result<FoundPayables, StorageError>;
 
+    /// Several searches at once (channels' searches gathered, issue 14), each answered as
+    /// [`PayableSearch::search_person`] answers it alone, in the order given. On one PostgreSQL
+    /// or SQLite: one connection, one statement for the payables of them all and one per region
+    /// for what is stored of their holders; where regions live on different nodes, each
+    /// search's own statements on that connection.
+    async fn search_persons(
+        &self,
+        searches: &[PersonQuery],
+    ) -> Result<Vec<FoundPayables>, StorageError>;
+
+    /// Whether [`PayableSearch::search_persons`] reads searches together (one PostgreSQL or
+    /// SQLite), not one after another (a Citus cluster, where each search goes to its own
+    /// shards and gathering would only queue them).
+    async fn gathers_searches(&self) -> Result<bool, StorageError>;
+
     /// Payables by identifier, as [`PayableSearch::payables_by_id`], and what is stored of their
     /// holders for the 2025 rules in their regions (a payment report's reads before it is
     /// decided), on one connection: one statement per region for each.
@@ -51,6 +66,18 @@ pub trait PayableSearch: Send + Sync {
         payable_ids: &[String],
     ) -> Result<FoundPayables, StorageError>;
 }
+
+/// One search of [`PayableSearch::search_persons`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonQuery {
+    pub id_number: IdNumber,
+    /// The regions searched (those the channel serves, or the one it named).
+    pub regions: Vec<String>,
+    pub fee_year: Option<i32>,
+}
+
+/// Searches gathered into one [`PayableSearch::search_persons`] at most.
+pub const MAX_GATHERED_SEARCHES: usize = 200;
 
 /// What [`PayableSearch::search_person`] and [`PayableSearch::payables_with_cover`] found.
 #[derive(Debug, Default)]
@@ -105,19 +132,8 @@ where
         let views =
             person_payables::<S>(&mut conn, on_nodes, id_number.as_str(), regions, fee_year)
                 .await?;
-        let mut asked: Vec<RegionCode> = Vec::new();
-        for v in &views {
-            let p = &v.payable;
-            let open = matches!(
-                p.status,
-                yibao_domain::PayableStatus::Unpaid | yibao_domain::PayableStatus::Locked
-            );
-            if open && p.buys_back_year.is_none() && !asked.contains(&p.region) {
-                asked.push(p.region);
-            }
-        }
         let mut stored = HashMap::new();
-        for region in asked {
+        for region in cover_asked(&views) {
             for (id, cover) in
                 read_stored_covers(&mut *conn, region, std::slice::from_ref(id_number)).await?
             {
@@ -125,6 +141,106 @@ where
             }
         }
         Ok(FoundPayables { views, stored })
+    }
+
+    async fn gathers_searches(&self) -> Result<bool, StorageError> {
+        Ok(!self.regions_on_nodes().await?)
+    }
+
+    async fn search_persons(
+        &self,
+        searches: &[PersonQuery],
+    ) -> Result<Vec<FoundPayables>, StorageError> {
+        if searches.len() > MAX_GATHERED_SEARCHES {
+            return Err(StorageError::Other(
+                "too many searches gathered in one read".into(),
+            ));
+        }
+        let on_nodes = self.regions_on_nodes().await?;
+        if searches.len() == 1 || on_nodes {
+            let mut found = Vec::with_capacity(searches.len());
+            for q in searches {
+                found.push(
+                    self.search_person(&q.id_number, &q.regions, q.fee_year)
+                        .await?,
+                );
+            }
+            return Ok(found);
+        }
+        let mut ids: Vec<String> = Vec::new();
+        let mut regions: Vec<String> = Vec::new();
+        for q in searches {
+            if !ids.iter().any(|id| id == q.id_number.as_str()) {
+                ids.push(q.id_number.as_str().to_owned());
+            }
+            for r in &q.regions {
+                if !regions.contains(r) {
+                    regions.push(r.clone());
+                }
+            }
+        }
+        if ids.is_empty() || regions.is_empty() {
+            return Ok(searches.iter().map(|_| FoundPayables::default()).collect());
+        }
+        let mut conn = self.pool().acquire().await?;
+        // Every search's current payables, in one statement, in the order one search gives.
+        let mut q = Statement::<S::DB>::new(PAYABLE_VIEW_SELECT);
+        q.push("WHERE y.id_number IN (");
+        q.push_list(ids);
+        q.push(") AND y.status NOT IN ('superseded', 'cancelled') AND y.region_code IN (");
+        q.push_list(regions);
+        q.push(") ORDER BY y.fee_year, y.region_code, COALESCE(y.buys_back_year, 0)");
+        let (sql, args) = q.into_parts()?;
+        let rows = sqlx::query_with(&sql, S::arguments(args))
+            .fetch_all(&mut *conn)
+            .await?;
+        let all: Vec<PayableView> = rows
+            .iter()
+            .map(record::<PayableView, _>)
+            .collect::<Result<_, _>>()?;
+        let mut found: Vec<FoundPayables> = searches
+            .iter()
+            .map(|q| FoundPayables {
+                views: all
+                    .iter()
+                    .filter(|v| {
+                        let p = &v.payable;
+                        p.id_number == q.id_number
+                            && q.regions.iter().any(|r| r == p.region.as_str())
+                            && q.fee_year.is_none_or(|y| i32::from(p.fee_year.get()) == y)
+                    })
+                    .cloned()
+                    .collect(),
+                stored: HashMap::new(),
+            })
+            .collect();
+        // What is stored of them, one statement per region (and MAX_STORED_COVERS persons).
+        let mut persons: std::collections::BTreeMap<RegionCode, Vec<IdNumber>> =
+            std::collections::BTreeMap::new();
+        for (q, f) in searches.iter().zip(&found) {
+            for region in cover_asked(&f.views) {
+                let ids = persons.entry(region).or_default();
+                if !ids.contains(&q.id_number) {
+                    ids.push(q.id_number);
+                }
+            }
+        }
+        let mut stored: HashMap<(RegionCode, IdNumber), StoredCover> = HashMap::new();
+        for (region, ids) in persons {
+            for chunk in ids.chunks(crate::cover_history::MAX_STORED_COVERS) {
+                for (id, cover) in read_stored_covers(&mut *conn, region, chunk).await? {
+                    stored.insert((region, id), cover);
+                }
+            }
+        }
+        for (q, f) in searches.iter().zip(found.iter_mut()) {
+            for region in cover_asked(&f.views) {
+                if let Some(cover) = stored.get(&(region, q.id_number)) {
+                    f.stored.insert((region, q.id_number), cover.clone());
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn payables_by_id(
@@ -165,6 +281,23 @@ where
         }
         Ok(FoundPayables { views, stored })
     }
+}
+
+/// The regions where a search asks what is stored of the person for the 2025 rules: those where
+/// a payable (not a back-payment) is unpaid or held.
+fn cover_asked(views: &[PayableView]) -> Vec<RegionCode> {
+    let mut asked: Vec<RegionCode> = Vec::new();
+    for v in views {
+        let p = &v.payable;
+        let open = matches!(
+            p.status,
+            yibao_domain::PayableStatus::Unpaid | yibao_domain::PayableStatus::Locked
+        );
+        if open && p.buys_back_year.is_none() && !asked.contains(&p.region) {
+            asked.push(p.region);
+        }
+    }
+    asked
 }
 
 /// Payables by identifier on one connection.

@@ -164,10 +164,13 @@ async fn world_with(db: &DbHandle, at: DateTime<Utc>, batched: bool) -> World {
         state.nonce_writer = Some(yibao_server::channel::nonces::NonceWriter::spawn(
             storage.clone(),
         ));
-        // And payment reports' reads gathered into rounds.
+        // And payment reports' reads and channels' searches gathered into rounds.
         state.payable_reader = Some(yibao_server::channel::reads::PayableReader::spawn(
             storage.clone(),
         ));
+        state.search_reader = yibao_server::channel::reads::SearchReader::start(storage.clone())
+            .await
+            .unwrap();
     }
     if state.receipt_font.is_none() {
         assert_ne!(
@@ -1608,6 +1611,100 @@ async fn racing_reads_through_the_payable_reader_each_get_their_own_payables() {
             assert_eq!(got, vec![payables[i % 8].as_str()]);
             assert_eq!(found.stored.len(), 1);
         }
+    })
+    .await;
+}
+
+/// Channels' searches gathered into rounds (`SearchReader`): 300 searches racing (more than a
+/// round takes), of eight residents and of ID numbers not on record, in the channel's regions,
+/// in one region or in a region where they are not, for every year or one, each get exactly what
+/// the same search alone gets (`search_person`): the payables in the same order, and what is
+/// stored of the person where the 2025 rules are asked.
+#[tokio::test]
+async fn racing_searches_through_the_search_reader_each_get_what_they_would_alone() {
+    on_each_test_db(|db| async move {
+        use yibao_server::channel::reads::SearchReader;
+        use yibao_storage::payable_search::PersonQuery;
+        let w = Arc::new(world_at(&db, instant()).await);
+        let reader = SearchReader::spawn(db.storage.clone());
+        let today = instant().date_naive();
+        let mut persons: Vec<yibao_domain::IdNumber> = w
+            .adults
+            .iter()
+            .map(|id| yibao_domain::IdNumber::parse(id, today).unwrap().id_number)
+            .collect();
+        persons.push(
+            yibao_domain::IdNumber::parse(&make_id("320602", "1970-01-01", 999), today)
+                .unwrap()
+                .id_number,
+        );
+        // Two of them with years on record, which searches must find as their own.
+        let history: Vec<yibao_domain::cover_history_file::HistoryRow> = persons[..2]
+            .iter()
+            .enumerate()
+            .map(|(k, id)| yibao_domain::cover_history_file::HistoryRow {
+                id_number: *id,
+                year: 2019 - k as u16,
+                cover: yibao_domain::YearCover::Resident,
+                bought_back: false,
+            })
+            .collect();
+        db.storage
+            .put_cover_history(
+                yibao_domain::RegionCode::parse("320600").unwrap(),
+                &history,
+                1_600_000_000,
+            )
+            .await
+            .unwrap();
+        let region_lists: [Vec<String>; 3] = [
+            vec!["320600".to_owned(), "110100".to_owned()],
+            vec!["320600".to_owned()],
+            vec!["110100".to_owned()],
+        ];
+        let queries: Vec<PersonQuery> = (0..300usize)
+            .map(|i| PersonQuery {
+                id_number: persons[i % persons.len()],
+                regions: region_lists[i % 3].clone(),
+                fee_year: match i % 4 {
+                    0 | 1 => None,
+                    2 => Some(2021),
+                    _ => Some(2020),
+                },
+            })
+            .collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, q) in queries.iter().cloned().enumerate() {
+            let reader = reader.clone();
+            tasks.spawn(async move { (i, reader.search(q).await.unwrap()) });
+        }
+        let mut found_some = 0;
+        while let Some(done) = tasks.join_next().await {
+            let (i, gathered) = done.unwrap();
+            let q = &queries[i];
+            let alone = db
+                .storage
+                .search_person(&q.id_number, &q.regions, q.fee_year)
+                .await
+                .unwrap();
+            assert_eq!(gathered.views, alone.views, "search {i}: {q:?}");
+            assert_eq!(gathered.stored, alone.stored, "search {i}: {q:?}");
+            found_some += usize::from(!gathered.views.is_empty());
+        }
+        assert!(found_some > 50, "the residents are found: {found_some}");
+        let first = reader
+            .search(PersonQuery {
+                id_number: persons[0],
+                regions: vec!["320600".to_owned()],
+                fee_year: None,
+            })
+            .await
+            .unwrap();
+        let region = yibao_domain::RegionCode::parse("320600").unwrap();
+        assert_eq!(
+            first.stored[&(region, persons[0])].history.cover_in(2019),
+            yibao_domain::YearCover::Resident
+        );
     })
     .await;
 }

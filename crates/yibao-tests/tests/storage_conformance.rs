@@ -1137,13 +1137,18 @@ async fn delivered_outbox_events_are_pruned_in_batches_and_undelivered_ones_kept
 async fn a_search_asks_the_person_directory_only_on_a_cluster() {
     use yibao_storage::prelude::Dialect;
     on_each_test_db(|db| async move {
+        // Searches are gathered into one statement (`search_persons`) only where they can be.
+        let cluster = match &db.postgres {
+            Some(pg) => pg.is_citus().await.unwrap(),
+            None => false,
+        };
         if let Some(pg) = &db.postgres {
-            let cluster = pg.is_citus().await.unwrap();
             assert_eq!(pg.regions_on_nodes().await.unwrap(), cluster);
         }
         if let Some(sqlite) = &db.sqlite {
             assert!(!sqlite.regions_on_nodes().await.unwrap());
         }
+        assert_eq!(db.storage.gathers_searches().await.unwrap(), !cluster);
     })
     .await;
 }

@@ -907,10 +907,12 @@ async fn serve_then(
         state.nonce_writer = Some(yibao_server::channel::nonces::NonceWriter::spawn(
             state.storage.clone(),
         ));
-        // And payment reports' reads gathered into rounds.
+        // And payment reports' reads and channels' searches gathered into rounds.
         state.payable_reader = Some(yibao_server::channel::reads::PayableReader::spawn(
             state.storage.clone(),
         ));
+        state.search_reader =
+            yibao_server::channel::reads::SearchReader::start(state.storage.clone()).await?;
     }
     // The sandbox's test residents, where there is a sandbox (接入测试): idempotent.
     if let Err(err) = yibao_server::services::sandbox::prepare_residents(&state).await {

@@ -133,7 +133,19 @@ pub async fn search(
     if channel.test_mode && yibao_domain::sandbox::is_fresh_id_number(id.as_str()) {
         crate::services::sandbox::enrol_fresh(&state, &id, req.name.as_deref()).await?;
     }
-    let found = state.storage.search_person(&id, &regions, fee_year).await?;
+    // Gathered with the searches that arrive meanwhile, where the server gathers them.
+    let found = match &state.search_reader {
+        Some(reader) => {
+            reader
+                .search(yibao_storage::payable_search::PersonQuery {
+                    id_number: id,
+                    regions,
+                    fee_year,
+                })
+                .await?
+        }
+        None => state.storage.search_person(&id, &regions, fee_year).await?,
+    };
     let mut views = found.views;
     if let Some(name) = &req.name {
         views.retain(|v| PersonName::parse(&v.name).is_ok_and(|n| n.matches(name)));
