@@ -657,12 +657,12 @@ impl Dialect for PostgresStorage {
         arguments
     }
 
-    /// New persons, their first history entry and their enrolment rows, by COPY: several times
-    /// faster than multi-row INSERTs for roster imports.
     async fn regions_on_nodes(&self) -> Result<bool, StorageError> {
         Ok(*self.citus.get_or_try_init(|| self.is_citus()).await?)
     }
 
+    /// New persons, their first history entry and their enrolment rows, by COPY: several times
+    /// faster than multi-row INSERTs for roster imports.
     async fn copy_new_persons(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,

@@ -338,7 +338,9 @@ where
         }
         q.push("y.payable_id IN (");
         q.push_list(ids.into_iter().cloned());
-        q.push(")");
+        // In one order whatever else a gathered read asks (a payment's region is its first
+        // payable's).
+        q.push(") ORDER BY y.region_code, y.payable_id");
         let (sql, args) = q.into_parts()?;
         for r in sqlx::query_with(&sql, S::arguments(args))
             .fetch_all(&mut **conn)

@@ -26,8 +26,9 @@ pub const MAX_GATHERED_IDS: usize = 1000;
 
 type Reply<A> = oneshot::Sender<Result<A, StorageError>>;
 type RoundFuture<A> = Pin<Box<dyn Future<Output = Result<Vec<A>, StorageError>> + Send>>;
-/// A round: the requests gathered, answered in their order.
-type Round<Q, A> = fn(Arc<dyn Storage>, Vec<Q>) -> RoundFuture<A>;
+/// A round: the requests gathered, answered in their order, with what the round reads from
+/// (the storage).
+type Round<C, Q, A> = fn(C, Vec<Q>) -> RoundFuture<A>;
 
 /// One reader task and its queue.
 struct Gatherer<Q, A> {
@@ -42,14 +43,17 @@ impl<Q, A> Clone for Gatherer<Q, A> {
     }
 }
 
-impl<Q: Send + 'static, A: Send + 'static> Gatherer<Q, A> {
+impl<Q: Clone + Send + 'static, A: Send + 'static> Gatherer<Q, A> {
     /// Starts the task: a round takes what is queued, up to `max_weight` by `weight` (a first
-    /// request heavier than that goes alone).
-    fn spawn(
-        storage: Arc<dyn Storage>,
+    /// request heavier than that goes alone). A round of several that fails, other than with
+    /// the database away, is read again one request at a time, so that one request's trouble
+    /// (a row that cannot be read) is only its own; a round that panics fails its requests and
+    /// the task goes on.
+    fn spawn<C: Clone + Send + Sync + 'static>(
+        storage: C,
         max_weight: usize,
         weight: fn(&Q) -> usize,
-        round: Round<Q, A>,
+        round: Round<C, Q, A>,
     ) -> Self {
         let (sender, mut receiver) = mpsc::channel::<(Q, Reply<A>)>(READ_QUEUE);
         tokio::spawn(async move {
@@ -73,23 +77,31 @@ impl<Q: Send + 'static, A: Send + 'static> Gatherer<Q, A> {
                     jobs.push(job);
                 }
                 let (queries, replies): (Vec<Q>, Vec<Reply<A>>) = jobs.into_iter().unzip();
-                match round(storage.clone(), queries).await {
-                    Ok(answers) if answers.len() == replies.len() => {
-                        for (reply, answer) in replies.into_iter().zip(answers) {
-                            let _ = reply.send(Ok(answer));
-                        }
-                    }
-                    Ok(_) => {
-                        for reply in replies {
-                            let _ = reply.send(Err(StorageError::Other(
-                                "a gathered read lost a request".into(),
-                            )));
+                let answers = run_round(&storage, round, queries.clone()).await;
+                match answers {
+                    Err(err)
+                        if replies.len() > 1 && !matches!(err, StorageError::Unavailable(_)) =>
+                    {
+                        for (query, reply) in queries.into_iter().zip(replies) {
+                            let answer = run_round(&storage, round, vec![query]).await.and_then(
+                                |mut one| {
+                                    one.pop().ok_or_else(|| {
+                                        StorageError::Other("a read gave no answer".into())
+                                    })
+                                },
+                            );
+                            let _ = reply.send(answer);
                         }
                     }
                     // Each request gets the error (503 when the database is away) and retries.
                     Err(err) => {
                         for reply in replies {
                             let _ = reply.send(Err(err.for_each_waiter()));
+                        }
+                    }
+                    Ok(answers) => {
+                        for (reply, answer) in replies.into_iter().zip(answers) {
+                            let _ = reply.send(Ok(answer));
                         }
                     }
                 }
@@ -107,6 +119,23 @@ impl<Q: Send + 'static, A: Send + 'static> Gatherer<Q, A> {
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
+}
+
+/// Runs a round as a task of its own, so that a panic in it fails its requests, not the reader,
+/// and checks it answered each request once.
+async fn run_round<C: Clone, Q: Send + 'static, A: Send + 'static>(
+    storage: &C,
+    round: Round<C, Q, A>,
+    queries: Vec<Q>,
+) -> Result<Vec<A>, StorageError> {
+    let asked = queries.len();
+    let answers = tokio::spawn(round(storage.clone(), queries))
+        .await
+        .map_err(|_| StorageError::Other("a gathered read failed".into()))??;
+    if answers.len() != asked {
+        return Err(StorageError::Other("a gathered read lost a request".into()));
+    }
+    Ok(answers)
 }
 
 /// Payment reports' reads, gathered.
@@ -207,4 +236,40 @@ fn own_part(found: &FoundPayables, payable_ids: &[String]) -> FoundPayables {
         .map(|(key, cover)| (*key, cover.clone()))
         .collect();
     FoundPayables { views, stored }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A round over plain numbers: answers each with its double, fails when it holds a 13, panics
+    /// when it holds a 99.
+    fn doubles(_: (), queries: Vec<u32>) -> RoundFuture<u32> {
+        Box::pin(async move {
+            assert!(!queries.contains(&99), "a round that panics");
+            if queries.contains(&13) {
+                return Err(StorageError::Other("unlucky".into()));
+            }
+            Ok(queries.iter().map(|q| q * 2).collect())
+        })
+    }
+
+    #[tokio::test]
+    async fn a_failing_request_fails_alone_and_a_panicking_round_leaves_the_reader_running() {
+        let gatherer = Gatherer::spawn((), 5, |_| 1, doubles);
+        let mut asks = tokio::task::JoinSet::new();
+        for q in 0..40u32 {
+            let gatherer = gatherer.clone();
+            asks.spawn(async move { (q, gatherer.ask(q, "test reader").await) });
+        }
+        while let Some(done) = asks.join_next().await {
+            let (q, answer) = done.unwrap();
+            match answer {
+                Ok(doubled) => assert_eq!(doubled, q * 2),
+                Err(err) => assert_eq!(q, 13, "only the bad request fails: {err}"),
+            }
+        }
+        assert!(gatherer.ask(99, "test reader").await.is_err());
+        assert_eq!(gatherer.ask(21, "test reader").await.unwrap(), 42);
+    }
 }
