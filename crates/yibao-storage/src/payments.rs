@@ -20,6 +20,12 @@ use crate::status_moves::{order, payable, refund};
 use crate::StorageError;
 
 /// Payment reports, their reversals, and the invariants of the money.
+/// How often, and how long apart, a reversal reads again a payment its key names but that is
+/// not visible yet (a Citus cluster's two-phase commit, a few milliseconds): at most 2 s, then
+/// the channel is asked to retry (503).
+const PAYMENT_VISIBLE_TRIES: u32 = 100;
+const PAYMENT_VISIBLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
 #[async_trait]
 pub trait PaymentStore: Send + Sync {
     /// Stores a payment report in one transaction: applies each payable still payable, issues a
@@ -227,14 +233,33 @@ where
                     .bind(reversal.funds_returned)
                     .execute(&mut *tx)
                     .await?;
+        // The key names the payment when one was reported first. On a Citus cluster the
+        // payment's transaction commits on the key's node and on the payment's one after the
+        // other (two-phase commit), so the key can be seen a moment before the payment: wait
+        // for it instead of recording the reversal ahead of a payment that has landed.
         let payment = match &first {
-                    (Some(region), Some(payment_no)) => sqlx::query("SELECT payment_no, status, paid_on FROM payments WHERE region_code = $1 AND payment_no = $2 AND response <> ''")
+            (Some(region), Some(payment_no)) => {
+                let mut tries = 0;
+                loop {
+                    let found = sqlx::query("SELECT payment_no, status, paid_on FROM payments WHERE region_code = $1 AND payment_no = $2 AND response <> ''")
                         .bind(region)
                         .bind(payment_no)
                         .fetch_optional(&mut *tx)
-                        .await?,
-                    _ => None,
-                };
+                        .await?;
+                    if found.is_some() {
+                        break found;
+                    }
+                    tries += 1;
+                    if tries >= PAYMENT_VISIBLE_TRIES {
+                        return Err(crate::StorageError::Unavailable(
+                            "付款记录尚未可见，请稍后重试冲正".into(),
+                        ));
+                    }
+                    tokio::time::sleep(PAYMENT_VISIBLE_PAUSE).await;
+                }
+            }
+            _ => None,
+        };
         let (Some(p), (Some(region), _)) = (payment, first) else {
             tx.commit().await?;
             return Ok(crate::collection::ReversalOutcome::RecordedAhead);
