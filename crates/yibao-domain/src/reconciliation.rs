@@ -1,10 +1,10 @@
 //! Reconciliation (对账): matching a channel's daily statement against the payments yibao
 //! recorded, one transaction at a time, in a single ordered pass.
 //!
-//! The statement's lines are folded per transaction into [`ChannelTotals`] and sorted; the
+//! The statement's lines are folded per transaction into a [`ChannelSide`], sorted by id; the
 //! platform's payments of the day arrive in the same order (by `channel_txn_id`), so
 //! [`Matcher`] walks both like a merge join and never holds the platform side in memory. That is
-//! how a statement of a million lines reconciles in seconds and a few tens of megabytes.
+//! how a statement of a million lines reconciles in seconds, in about 45 bytes a line besides the file.
 //!
 //! The classes (see the glossary):
 //! - matched: the channel's net amount for the transaction equals what yibao expects (the payment's
@@ -29,63 +29,139 @@ pub enum StatementLineKind {
     Refund,
 }
 
-/// One statement line as the matcher needs it (refund lines are matched separately, by refund number).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatementEntry {
-    pub channel_txn_id: String,
-    pub kind: StatementLineKind,
-    /// Positive, in fen.
-    pub amount_fen: i64,
+/// The most bytes of transaction ids one statement may hold: ids are kept in one buffer and
+/// found by 32-bit offsets. A statement is capped far below this (256 MiB, the server's limit).
+pub const MAX_STATEMENT_ID_BYTES: usize = u32::MAX as usize;
+
+/// The statement's ids would need more than [`MAX_STATEMENT_ID_BYTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatementTooLarge;
+
+/// What the statement says of one transaction, its id kept as a span of
+/// [`StatementLines`]'s buffer: 32 bytes a line, where an owned `String` would cost 56 and more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Totals {
+    id_start: u32,
+    id_len: u32,
+    payment_lines: u32,
+    paid_fen: i64,
+    reversed_fen: i64,
 }
 
-/// Everything the statement says about one transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelTotals {
-    pub channel_txn_id: String,
-    pub paid_fen: i64,
-    pub payment_lines: u32,
-    pub reversed_fen: i64,
-}
-
-impl ChannelTotals {
+impl Totals {
     /// What the channel kept for the transaction: payments less reversals.
-    pub fn net_fen(&self) -> i64 {
-        self.paid_fen - self.reversed_fen
+    fn net_fen(&self) -> i64 {
+        self.paid_fen.saturating_sub(self.reversed_fen)
+    }
+
+    fn id<'a>(&self, ids: &'a str) -> &'a str {
+        let start = self.id_start as usize;
+        ids.get(start..start + self.id_len as usize).unwrap_or("")
     }
 }
 
-/// Folds statement lines (payments and reversals) into per-transaction totals sorted by transaction
-/// id. Refund lines are ignored here. Amounts are bounded by the statement's line limit times the
-/// largest amount, far inside `i64`; the sums saturate rather than wrap all the same.
-pub fn fold_statement(mut entries: Vec<StatementEntry>) -> Vec<ChannelTotals> {
-    entries.retain(|e| e.kind != StatementLineKind::Refund);
-    entries.sort_unstable_by(|a, b| a.channel_txn_id.cmp(&b.channel_txn_id));
-    let mut totals: Vec<ChannelTotals> = Vec::with_capacity(entries.len());
-    for e in entries {
-        let same = totals
-            .last()
-            .is_some_and(|t| t.channel_txn_id == e.channel_txn_id);
-        if !same {
-            totals.push(ChannelTotals {
-                channel_txn_id: e.channel_txn_id,
-                paid_fen: 0,
-                payment_lines: 0,
-                reversed_fen: 0,
-            });
-        }
-        let Some(t) = totals.last_mut() else { continue };
-        match e.kind {
-            StatementLineKind::Payment => {
-                t.paid_fen = t.paid_fen.saturating_add(e.amount_fen);
-                t.payment_lines = t.payment_lines.saturating_add(1);
-            }
-            StatementLineKind::Reversal => {
-                t.reversed_fen = t.reversed_fen.saturating_add(e.amount_fen)
-            }
-            StatementLineKind::Refund => {}
+/// A statement's payment and reversal lines as they are read, before [`StatementLines::fold`].
+/// Refund lines are matched separately, by refund number, and left out. A million lines take
+/// about 32 MB here plus their ids' bytes, and folding works in place (issue 14: a
+/// 1 000 000-line statement reconciled in under 150 MB).
+#[derive(Debug, Default)]
+pub struct StatementLines {
+    ids: String,
+    lines: Vec<Totals>,
+}
+
+impl StatementLines {
+    /// Room for `lines` lines whose ids take about `id_bytes` bytes (a hint; both grow).
+    pub fn with_capacity(lines: usize, id_bytes: usize) -> StatementLines {
+        StatementLines {
+            ids: String::with_capacity(id_bytes.min(MAX_STATEMENT_ID_BYTES)),
+            lines: Vec::with_capacity(lines),
         }
     }
-    totals
+
+    /// One line; amounts are positive fen. A refund line is ignored.
+    pub fn push(
+        &mut self,
+        channel_txn_id: &str,
+        kind: StatementLineKind,
+        amount_fen: i64,
+    ) -> Result<(), StatementTooLarge> {
+        let (payment_lines, paid_fen, reversed_fen) = match kind {
+            StatementLineKind::Payment => (1, amount_fen, 0),
+            StatementLineKind::Reversal => (0, 0, amount_fen),
+            StatementLineKind::Refund => return Ok(()),
+        };
+        let id_start = u32::try_from(self.ids.len()).map_err(|_| StatementTooLarge)?;
+        let id_len = u32::try_from(channel_txn_id.len()).map_err(|_| StatementTooLarge)?;
+        if id_start.checked_add(id_len).is_none() {
+            return Err(StatementTooLarge);
+        }
+        self.ids.push_str(channel_txn_id);
+        self.lines.push(Totals {
+            id_start,
+            id_len,
+            payment_lines,
+            paid_fen,
+            reversed_fen,
+        });
+        Ok(())
+    }
+
+    /// Lines pushed so far (refund lines not counted).
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Folds the lines per transaction, sorted by transaction id, in place. Amounts are bounded
+    /// by the statement's line limit times the largest amount, far inside `i64`; the sums
+    /// saturate rather than wrap all the same.
+    pub fn fold(self) -> ChannelSide {
+        let StatementLines { ids, mut lines } = self;
+        lines.sort_unstable_by(|a, b| a.id(&ids).cmp(b.id(&ids)));
+        lines.dedup_by(|next, kept| {
+            if next.id(&ids) != kept.id(&ids) {
+                return false;
+            }
+            kept.payment_lines = kept.payment_lines.saturating_add(next.payment_lines);
+            kept.paid_fen = kept.paid_fen.saturating_add(next.paid_fen);
+            kept.reversed_fen = kept.reversed_fen.saturating_add(next.reversed_fen);
+            true
+        });
+        ChannelSide {
+            ids,
+            transactions: lines,
+        }
+    }
+}
+
+/// Everything the statement says, one entry per transaction, sorted by transaction id: what
+/// [`Matcher`] walks.
+#[derive(Debug, Default)]
+pub struct ChannelSide {
+    ids: String,
+    transactions: Vec<Totals>,
+}
+
+impl ChannelSide {
+    /// Transactions on the statement.
+    pub fn len(&self) -> usize {
+        self.transactions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.transactions.is_empty()
+    }
+
+    /// The transactions in order: id, net fen (payments less reversals), payment lines.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, i64, u32)> + '_ {
+        self.transactions
+            .iter()
+            .map(|t| (t.id(&self.ids), t.net_fen(), t.payment_lines))
+    }
 }
 
 /// A payment yibao recorded for the day, as the matcher needs it.
@@ -241,18 +317,19 @@ pub struct Tally {
 /// [`Matcher::platform`], then call [`Matcher::finish`]; differences go to the callback as they
 /// are found.
 pub struct Matcher {
-    channel: Vec<ChannelTotals>,
+    channel: ChannelSide,
     next: usize,
     last_platform: Option<String>,
     pub tally: Tally,
 }
 
 impl Matcher {
-    /// `channel` must come from [`fold_statement`] (sorted, one entry per transaction).
-    pub fn new(channel: Vec<ChannelTotals>) -> Matcher {
+    /// `channel` comes from [`StatementLines::fold`]: sorted, one entry per transaction.
+    pub fn new(channel: ChannelSide) -> Matcher {
         debug_assert!(channel
+            .transactions
             .windows(2)
-            .all(|w| w[0].channel_txn_id < w[1].channel_txn_id));
+            .all(|w| w[0].id(&channel.ids) < w[1].id(&channel.ids)));
         Matcher {
             channel,
             next: 0,
@@ -275,25 +352,24 @@ impl Matcher {
             .platform_fen
             .saturating_add(payment.expected_fen());
         // Channel entries before this one have no platform payment today.
-        while let Some(entry) = self.channel.get(self.next) {
+        while let Some(&entry) = self.channel.transactions.get(self.next) {
             if entry
-                .channel_txn_id
-                .as_str()
+                .id(&self.channel.ids)
                 .cmp(payment.channel_txn_id.as_str())
                 != Ordering::Less
             {
                 break;
             }
-            let entry = entry.clone();
             self.next += 1;
             self.channel_only(entry, out);
         }
         let expected = payment.expected_fen();
         let found = self
             .channel
+            .transactions
             .get(self.next)
-            .filter(|e| e.channel_txn_id == payment.channel_txn_id)
-            .cloned();
+            .filter(|e| e.id(&self.channel.ids) == payment.channel_txn_id)
+            .copied();
         match found {
             Some(entry) => {
                 self.next += 1;
@@ -324,14 +400,14 @@ impl Matcher {
 
     /// Every channel entry left has no platform payment today.
     pub fn finish(mut self, out: &mut impl FnMut(Difference)) -> Tally {
-        while let Some(entry) = self.channel.get(self.next).cloned() {
+        while let Some(&entry) = self.channel.transactions.get(self.next) {
             self.next += 1;
             self.channel_only(entry, out);
         }
         self.tally
     }
 
-    fn channel_only(&mut self, entry: ChannelTotals, out: &mut impl FnMut(Difference)) {
+    fn channel_only(&mut self, entry: Totals, out: &mut impl FnMut(Difference)) {
         // A payment and its reversal both on the statement: the channel kept nothing.
         if entry.net_fen() == 0 {
             self.tally.matched += 1;
@@ -340,7 +416,7 @@ impl Matcher {
         self.tally.channel_only += 1;
         out(Difference {
             channel_fen: entry.net_fen(),
-            channel_txn_id: entry.channel_txn_id,
+            channel_txn_id: entry.id(&self.channel.ids).to_owned(),
             class: DifferenceClass::ChannelOnly,
             platform_fen: 0,
             payment_no: None,
@@ -369,12 +445,16 @@ impl Matcher {
 mod tests {
     use super::*;
 
-    fn line(txn: &str, kind: StatementLineKind, amount: i64) -> StatementEntry {
-        StatementEntry {
-            channel_txn_id: txn.to_owned(),
-            kind,
-            amount_fen: amount,
+    fn line(txn: &str, kind: StatementLineKind, amount: i64) -> (&str, StatementLineKind, i64) {
+        (txn, kind, amount)
+    }
+
+    fn fold(lines: Vec<(&str, StatementLineKind, i64)>) -> ChannelSide {
+        let mut statement = StatementLines::default();
+        for (txn, kind, amount) in lines {
+            statement.push(txn, kind, amount).unwrap();
         }
+        statement.fold()
     }
 
     fn paid(txn: &str, amount: i64, reversed: bool) -> PlatformPayment {
@@ -387,9 +467,12 @@ mod tests {
         }
     }
 
-    fn run(lines: Vec<StatementEntry>, platform: Vec<PlatformPayment>) -> (Tally, Vec<Difference>) {
+    fn run(
+        lines: Vec<(&str, StatementLineKind, i64)>,
+        platform: Vec<PlatformPayment>,
+    ) -> (Tally, Vec<Difference>) {
         let mut diffs = Vec::new();
-        let mut m = Matcher::new(fold_statement(lines));
+        let mut m = Matcher::new(fold(lines));
         for p in platform {
             m.platform(p, &mut |d| diffs.push(d));
         }
@@ -455,6 +538,25 @@ mod tests {
             (1, 1, 1, 1)
         );
         assert_eq!(tally.platform_payments, 6);
+    }
+
+    #[test]
+    fn lines_fold_per_transaction_in_id_order() {
+        use StatementLineKind::*;
+        let side = fold(vec![
+            line("T9", Payment, 100),
+            line("T10", Payment, 200),
+            line("T9", Reversal, 100),
+            line("T10", Payment, 200),
+            line("T1", Refund, 50),
+            line("", Payment, 1),
+        ]);
+        assert_eq!(
+            side.iter().collect::<Vec<_>>(),
+            vec![("", 1, 1), ("T10", 400, 2), ("T9", 0, 1)],
+            "byte order, refunds left out, payments summed and reversals netted"
+        );
+        assert_eq!(side.len(), 3);
     }
 
     #[test]

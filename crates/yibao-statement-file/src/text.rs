@@ -390,13 +390,15 @@ pub(crate) fn parse_time(
         return Ok(None);
     }
     check_length(row, column, value, max_chars)?;
+    // RFC 3339 first: what the protocol writes, and the quickest to parse (a million lines'
+    // worth matters). A time with an offset never parses as local time, nor the other way round.
+    if DateTime::parse_from_rfc3339(value).is_ok() {
+        return Ok(Some(value.to_owned()));
+    }
     for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"] {
         if let Ok(local) = NaiveDateTime::parse_from_str(value, format) {
             return Ok(Some(format!("{}+08:00", local.format("%Y-%m-%dT%H:%M:%S"))));
         }
-    }
-    if DateTime::parse_from_rfc3339(value).is_ok() {
-        return Ok(Some(value.to_owned()));
     }
     Err(StatementError::bad_row(
         row,

@@ -92,3 +92,30 @@ async fn the_load_generator_ledger_matches_the_api_and_the_database() {
     })
     .await;
 }
+
+/// The reconciliation benchmark (`yibao-lab reconcile`) at a small size, so that it keeps
+/// running as the schema moves: every difference class found exactly as the statement was built.
+#[tokio::test]
+async fn the_reconciliation_benchmark_finds_each_difference_it_planted() {
+    on_each_test_db(|db| async move {
+        let url = yibao_storage::DatabaseUrl::parse(&db.url).unwrap();
+        let figures =
+            yibao_lab::bench_reconcile::reconcile_statement(&url, db.storage.as_ref(), 200)
+                .await
+                .unwrap();
+        let s = &figures.summary;
+        // 190 payments listed, 10 of them twice, and 10 the platform never saw.
+        assert_eq!(figures.lines, 210);
+        assert_eq!(
+            (
+                s.matched,
+                s.channel_only,
+                s.platform_only,
+                s.amount_mismatch,
+                s.duplicate
+            ),
+            (170, 10, 10, 10, 10)
+        );
+    })
+    .await;
+}

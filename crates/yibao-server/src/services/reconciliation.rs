@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use yibao_domain::reconciliation::{
-    booking_verdict, fold_statement, BookingVerdict, Difference, DifferenceClass, Matcher,
-    StatementBooking, StatementEntry, StatementLineKind,
+    booking_verdict, BookingVerdict, Difference, DifferenceClass, Matcher, StatementBooking,
+    StatementLineKind, StatementLines, StatementTooLarge, MAX_STATEMENT_ID_BYTES,
 };
 use yibao_statement_file::{
     read_statement, LineKind, StatementError, StatementFormat, StatementOptions,
@@ -242,6 +242,15 @@ fn statement_error(e: StatementError) -> ServiceError {
     }
 }
 
+/// Room for the statement's lines, guessed from its line breaks (a packed file gives no guess),
+/// so that a million lines are not copied as their vector doubles, nor given twice the room.
+fn statement_lines_for(bytes: &[u8]) -> StatementLines {
+    let breaks = bytes.iter().filter(|&&b| b == b'\n').count();
+    let lines = breaks.min(usize::try_from(MAX_STATEMENT_LINES).unwrap_or(usize::MAX));
+    // A protocol line's id is about a fifth of it.
+    StatementLines::with_capacity(lines, bytes.len() / 4)
+}
+
 struct RefundLine {
     /// Where it is in the file, to tell apart lines that name no refund (or the same one twice).
     row: u64,
@@ -275,31 +284,32 @@ pub async fn reconcile(
     let mut options = StatementOptions::default();
     options.limits.max_bytes = MAX_STATEMENT_BYTES as u64;
     options.limits.max_lines = MAX_STATEMENT_LINES;
-    let mut entries: Vec<StatementEntry> = Vec::new();
+    let mut lines = statement_lines_for(upload.bytes);
     let mut refund_lines: Vec<RefundLine> = Vec::new();
     let read = read_statement(upload.format, upload.bytes, &options, |line| {
         let amount_fen = line.amount.as_fen();
-        match line.kind {
-            LineKind::Refund => refund_lines.push(RefundLine {
-                row: line.row,
-                refund_no: line.refund_no.unwrap_or_default(),
-                amount_fen,
-            }),
-            kind => entries.push(StatementEntry {
-                channel_txn_id: line.channel_txn_id,
-                kind: if kind == LineKind::Payment {
-                    StatementLineKind::Payment
-                } else {
-                    StatementLineKind::Reversal
-                },
-                amount_fen,
-            }),
-        }
-        Ok::<(), StatementError>(())
+        let kind = match line.kind {
+            LineKind::Refund => {
+                refund_lines.push(RefundLine {
+                    row: line.row,
+                    refund_no: line.refund_no.unwrap_or_default(),
+                    amount_fen,
+                });
+                return Ok(());
+            }
+            LineKind::Payment => StatementLineKind::Payment,
+            LineKind::Reversal => StatementLineKind::Reversal,
+        };
+        lines
+            .push(&line.channel_txn_id, kind, amount_fen)
+            .map_err(|StatementTooLarge| StatementError::TooLarge {
+                limit: MAX_STATEMENT_ID_BYTES as u64,
+                unpacked: false,
+            })
     })
     .map_err(statement_error)?;
     let totals = read.totals;
-    let channel = fold_statement(entries);
+    let channel = lines.fold();
 
     // 2. The merge with the day's payments, page by page in byte order.
     let mut differences: Vec<Difference> = Vec::new();
