@@ -107,11 +107,17 @@ impl ReceiptFont {
     /// Loads a *fallback* font (face 0): like [`ReceiptFont::load`], but the font need not draw the
     /// receipt's fixed text, only the rarer characters it is in the chain for.
     pub fn load_fallback(path: &Path) -> Result<ReceiptFont, ReceiptPdfError> {
-        let bytes = read_font_file(path).map_err(|e| match e {
-            ReceiptPdfError::FontMissing { path } => ReceiptPdfError::FallbackFontMissing { path },
-            e => e,
-        })?;
-        Self::checked(bytes, 0, false)
+        Self::checked(read_font_file(path).map_err(fallback_missing)?, 0, false)
+    }
+
+    /// A fallback checked as [`ReceiptFont::load_fallback`] does, without its outlines
+    /// ([`read_font_without_outlines`]): only for asking what it maps.
+    fn fallback_without_outlines(path: &Path) -> Result<ReceiptFont, ReceiptPdfError> {
+        Self::checked(
+            read_font_without_outlines(path).map_err(fallback_missing)?,
+            0,
+            false,
+        )
     }
 
     /// Checks and keeps font bytes: a TrueType/OpenType font, or a TTC/OTC collection with
@@ -169,10 +175,20 @@ impl ReceiptFont {
 
 /// Reads a font file of at most [`MAX_FONT_BYTES`].
 fn read_font_file(path: &Path) -> Result<Vec<u8>, ReceiptPdfError> {
-    let read_error = |source: std::io::Error| ReceiptPdfError::FontRead {
+    let (file, len) = open_font_file(path)?;
+    read_whole(path, file, len)
+}
+
+fn font_read_error(path: &Path) -> impl Fn(std::io::Error) -> ReceiptPdfError + '_ {
+    |source| ReceiptPdfError::FontRead {
         path: path.to_path_buf(),
         source,
-    };
+    }
+}
+
+/// Opens a font file, refusing one that is missing, not a file, or above [`MAX_FONT_BYTES`].
+fn open_font_file(path: &Path) -> Result<(std::fs::File, u64), ReceiptPdfError> {
+    let read_error = font_read_error(path);
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -193,12 +209,94 @@ fn read_font_file(path: &Path) -> Result<Vec<u8>, ReceiptPdfError> {
             bytes: metadata.len(),
         });
     }
+    Ok((file, metadata.len()))
+}
+
+fn read_whole(path: &Path, file: std::fs::File, len: u64) -> Result<Vec<u8>, ReceiptPdfError> {
     // The file may grow between the check and the read: read at most one byte past the limit.
-    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     file.take(MAX_FONT_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(read_error)?;
+        .map_err(font_read_error(path))?;
     Ok(bytes)
+}
+
+/// Most tables a font read without its outlines may have; a file claiming more is read whole.
+const MAX_FONT_TABLES: usize = 256;
+
+/// A TrueType font file without its outlines: every table but `glyf` as it is, in a new table
+/// directory, `glyf` left empty. Enough to check a fallback font and to ask which characters it
+/// maps, in about 1.5 MB where BabelStone Han's file is 51 MB (the server's start-up check read
+/// them whole: a peak of 73 MB). Never drawn with. A collection, a CFF font, or anything the
+/// directory does not describe plainly is read whole, so the parser judges it as before.
+fn read_font_without_outlines(path: &Path) -> Result<Vec<u8>, ReceiptPdfError> {
+    use std::io::{Seek, SeekFrom};
+    let (mut file, len) = open_font_file(path)?;
+    let read_error = font_read_error(path);
+    let mut header = [0u8; 12];
+    if len < 12 {
+        return read_whole(path, file, len);
+    }
+    file.read_exact(&mut header).map_err(&read_error)?;
+    let tables = usize::from(u16::from_be_bytes([header[4], header[5]]));
+    let truetype = matches!(header[..4], [0, 1, 0, 0] | [b't', b'r', b'u', b'e']);
+    let directory_len = 12 + 16 * tables as u64;
+    if !truetype || tables > MAX_FONT_TABLES || directory_len > len {
+        file.seek(SeekFrom::Start(0)).map_err(&read_error)?;
+        return read_whole(path, file, len);
+    }
+    let mut records = vec![0u8; 16 * tables];
+    file.read_exact(&mut records).map_err(&read_error)?;
+    let mut kept: Vec<([u8; 16], u64, u64)> = Vec::with_capacity(tables);
+    for record in records.chunks_exact(16) {
+        let field = |at: usize| {
+            u64::from(u32::from_be_bytes([
+                record[at],
+                record[at + 1],
+                record[at + 2],
+                record[at + 3],
+            ]))
+        };
+        let (offset, length) = (field(8), field(12));
+        if offset.saturating_add(length) > len {
+            file.seek(SeekFrom::Start(0)).map_err(&read_error)?;
+            return read_whole(path, file, len);
+        }
+        let mut copy = [0u8; 16];
+        copy.copy_from_slice(record);
+        kept.push((
+            copy,
+            offset,
+            if &record[..4] == b"glyf" { 0 } else { length },
+        ));
+    }
+    let data_len: u64 = kept.iter().map(|(_, _, length)| length + 3).sum();
+    let mut out = Vec::with_capacity(usize::try_from(directory_len + data_len).unwrap_or(0));
+    out.extend_from_slice(&header);
+    out.resize(usize::try_from(directory_len).unwrap_or(0), 0);
+    for (i, (mut record, offset, length)) in kept.into_iter().enumerate() {
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        // Within MAX_FONT_BYTES (a u32), as every offset and length here.
+        let new_offset = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        let new_length = u32::try_from(length).unwrap_or(u32::MAX);
+        record[8..12].copy_from_slice(&new_offset.to_be_bytes());
+        record[12..16].copy_from_slice(&new_length.to_be_bytes());
+        out[12 + 16 * i..28 + 16 * i].copy_from_slice(&record);
+        file.seek(SeekFrom::Start(offset)).map_err(&read_error)?;
+        let start = out.len();
+        out.resize(start + usize::try_from(length).unwrap_or(0), 0);
+        file.read_exact(&mut out[start..]).map_err(&read_error)?;
+    }
+    Ok(out)
+}
+
+fn fallback_missing(e: ReceiptPdfError) -> ReceiptPdfError {
+    match e {
+        ReceiptPdfError::FontMissing { path } => ReceiptPdfError::FallbackFontMissing { path },
+        e => e,
+    }
 }
 
 /// What a chain of fonts draws ([`ReceiptFonts::coverage_with_fallbacks`]).
@@ -287,9 +385,9 @@ impl ReceiptFonts {
     }
 
     /// What this chain with the fallback fonts at `fallbacks` appended would draw of each Han
-    /// block, read one fallback at a time: each is dropped before the next is read, so the check
-    /// holds one fallback in memory, not all of them (the server's start-up check peaked at
-    /// 124 MB with them all). A chain longer than [`MAX_FALLBACK_FONTS`] fallbacks is refused, as
+    /// block, read one fallback at a time and without its outlines: each is dropped before the next
+    /// is read, so the check holds one fallback's tables other than `glyf` in memory (the
+    /// server's start-up check peaked at 124 MB with them all, then 73 MB one at a time). A chain longer than [`MAX_FALLBACK_FONTS`] fallbacks is refused, as
     /// [`ReceiptFonts::load`] refuses it.
     pub fn coverage_with_fallbacks(
         &self,
@@ -315,7 +413,7 @@ impl ReceiptFonts {
         }
         let mut skipped = Vec::new();
         for path in fallbacks {
-            match ReceiptFont::load_fallback(path) {
+            match ReceiptFont::fallback_without_outlines(path) {
                 Ok(font) => mark(&font)?,
                 Err(e) => skipped.push((path.clone(), e)),
             }
@@ -389,5 +487,68 @@ fn postscript_name(face: &ttf_parser::Face<'_>) -> String {
         "ReceiptCJK".to_owned()
     } else {
         cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fallback_read_without_outlines_is_small_and_maps_what_the_whole_file_maps() {
+        for path in find_default_fallback_fonts() {
+            let whole = ReceiptFont::load_fallback(&path).unwrap();
+            let light = ReceiptFont::fallback_without_outlines(&path).unwrap();
+            assert!(
+                light.bytes.len() * 8 < whole.bytes.len(),
+                "{path:?}: {} of {} bytes",
+                light.bytes.len(),
+                whole.bytes.len()
+            );
+            assert_eq!(light.postscript_name(), whole.postscript_name());
+            let (a, b) = (whole.face().unwrap(), light.face().unwrap());
+            for block in crate::HAN_BLOCKS {
+                assert!(
+                    block.chars().all(|c| has_glyph(&a, c) == has_glyph(&b, c)),
+                    "{path:?}: {}",
+                    block.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_broken_or_unusual_font_is_judged_as_when_read_whole() {
+        let dir = std::env::temp_dir().join(format!("yibao-font-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases: [(&str, Vec<u8>); 4] = [
+            ("short", b"\0\x01\0".to_vec()),
+            // A table said to lie past the end of the file.
+            ("past-end", {
+                let mut b = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+                b.extend_from_slice(b"cmap\0\0\0\0\0\0\0\x1c\0\0\x10\0");
+                b
+            }),
+            ("not-a-font", b"%PDF-1.7 and more bytes".to_vec()),
+            ("empty-directory", vec![0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ];
+        for (name, bytes) in cases {
+            let path = dir.join(name);
+            std::fs::write(&path, &bytes).unwrap();
+            let whole = ReceiptFont::load_fallback(&path).map(|f| f.postscript_name);
+            let light = ReceiptFont::fallback_without_outlines(&path).map(|f| f.postscript_name);
+            assert_eq!(
+                format!("{light:?}"),
+                format!("{whole:?}"),
+                "{name}: the same verdict"
+            );
+            assert!(whole.is_err(), "{name}");
+        }
+        let missing = dir.join("missing.ttf");
+        assert!(matches!(
+            ReceiptFont::fallback_without_outlines(&missing),
+            Err(ReceiptPdfError::FallbackFontMissing { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
