@@ -787,3 +787,18 @@ impl Dialect for PostgresStorage {
         Ok(Some(health.record(lag)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use yibao_storage::dialect::Statement;
+
+    #[test]
+    fn a_built_statement_numbers_its_placeholders() {
+        let mut q = Statement::<sqlx::Postgres>::new("INSERT INTO t (a, b)");
+        q.push_values([(1i64, "x"), (2, "y")], |row, (a, b)| {
+            row.push_bind(a).push_bind(b.to_owned());
+        });
+        let (sql, _) = q.into_parts().unwrap();
+        assert_eq!(sql, "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)");
+    }
+}

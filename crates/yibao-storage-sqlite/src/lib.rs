@@ -320,3 +320,25 @@ impl Dialect for SqliteStorage {
         self.bound_wal_file().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use yibao_storage::dialect::Statement;
+
+    /// Plain `?` placeholders: numbered ones (`$3`) are searched in a list from its start at
+    /// every prepare and bind, which made a batch of 1000 rows of 17 values quadratic (a
+    /// 1 000 000-row roster import took 475 s instead of 22 s).
+    #[test]
+    fn a_built_statement_uses_plain_placeholders() {
+        let mut q = Statement::<sqlx::Sqlite>::new("INSERT INTO t (a, b)");
+        q.push_values([(1i64, "x"), (2, "y")], |row, (a, b)| {
+            row.push_bind(a).push_bind(b.to_owned());
+        });
+        q.push(" WHERE c IN (").push_list([3i64, 4]).push(")");
+        let (sql, _) = q.into_parts().unwrap();
+        assert_eq!(
+            sql,
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?) WHERE c IN (?, ?)"
+        );
+    }
+}

@@ -110,12 +110,15 @@ pub trait Dialect: Send + Sync + 'static {
 
 /// A statement built piece by piece with its bound values, like sqlx's `QueryBuilder`, which
 /// generic code cannot execute (its arguments' lifetime is invariant behind the backend's
-/// projection). Placeholders are `$1, $2 …` on both backends (sqlx binds them by number on
-/// SQLite too). Run it with [`Statement::into_parts`] and `sqlx::query_with`.
+/// projection). Placeholders are the backend's own, as sqlx's `QueryBuilder` writes them:
+/// `$1, $2 …` on PostgreSQL, `?` on SQLite. SQLite keeps numbered or named parameters in a list
+/// it searches from the start for each one, when it prepares the statement and when sqlx binds
+/// it, so a batch of 1000 rows of 17 values cost about 17 000² steps: `$N` placeholders made a
+/// 1 000 000-row roster import on SQLite take 475 s instead of 22 s. Plain `?` are numbered in
+/// order and never searched. Run it with [`Statement::into_parts`] and `sqlx::query_with`.
 pub struct Statement<DB: Database> {
     sql: String,
     arguments: DB::Arguments<'static>,
-    binds: usize,
     /// The first value that failed to encode; reported by [`Statement::into_parts`].
     error: Option<String>,
 }
@@ -125,7 +128,6 @@ impl<DB: Database> Statement<DB> {
         Statement {
             sql: sql.into(),
             arguments: Default::default(),
-            binds: 0,
             error: None,
         }
     }
@@ -141,11 +143,14 @@ impl<DB: Database> Statement<DB> {
     where
         T: Encode<'static, DB> + Type<DB> + Send + 'static,
     {
-        self.binds += 1;
-        self.sql.push('$');
-        self.sql.push_str(&self.binds.to_string());
-        if let Err(e) = self.arguments.add(value) {
-            self.error.get_or_insert_with(|| e.to_string());
+        match self.arguments.add(value) {
+            // After the value: PostgreSQL's placeholder is its number.
+            Ok(()) => {
+                let _ = self.arguments.format_placeholder(&mut self.sql);
+            }
+            Err(e) => {
+                self.error.get_or_insert_with(|| e.to_string());
+            }
         }
         self
     }
