@@ -227,8 +227,9 @@ const MAX_FONT_TABLES: usize = 256;
 /// A TrueType font file without its outlines: every table but `glyf` as it is, in a new table
 /// directory, `glyf` left empty. Enough to check a fallback font and to ask which characters it
 /// maps, in about 1.5 MB where BabelStone Han's file is 51 MB (the server's start-up check read
-/// them whole: a peak of 73 MB). Never drawn with. A collection, a CFF font, or anything the
-/// directory does not describe plainly is read whole, so the parser judges it as before.
+/// them whole: a peak of 73 to 82 MB). Never drawn with. A collection, a CFF font, tables that
+/// overlap, or anything else the directory does not describe plainly is read whole, so the
+/// parser judges it as before.
 fn read_font_without_outlines(path: &Path) -> Result<Vec<u8>, ReceiptPdfError> {
     use std::io::{Seek, SeekFrom};
     let (mut file, len) = open_font_file(path)?;
@@ -271,6 +272,11 @@ fn read_font_without_outlines(path: &Path) -> Result<Vec<u8>, ReceiptPdfError> {
         ));
     }
     let data_len: u64 = kept.iter().map(|(_, _, length)| length + 3).sum();
+    if directory_len + data_len > len + 3 * tables as u64 {
+        // Tables that overlap or repeat: the copy could outgrow the file many times over.
+        file.seek(SeekFrom::Start(0)).map_err(&read_error)?;
+        return read_whole(path, file, len);
+    }
     let mut out = Vec::with_capacity(usize::try_from(directory_len + data_len).unwrap_or(0));
     out.extend_from_slice(&header);
     out.resize(usize::try_from(directory_len).unwrap_or(0), 0);
@@ -521,7 +527,7 @@ mod tests {
     fn a_broken_or_unusual_font_is_judged_as_when_read_whole() {
         let dir = std::env::temp_dir().join(format!("yibao-font-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let cases: [(&str, Vec<u8>); 4] = [
+        let cases: [(&str, Vec<u8>); 5] = [
             ("short", b"\0\x01\0".to_vec()),
             // A table said to lie past the end of the file.
             ("past-end", {
@@ -531,6 +537,18 @@ mod tests {
             }),
             ("not-a-font", b"%PDF-1.7 and more bytes".to_vec()),
             ("empty-directory", vec![0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            // 200 tables over the same 1000 bytes: copied one by one, 200 000.
+            ("overlapping", {
+                let mut b = vec![0, 1, 0, 0, 0, 200, 0, 0, 0, 0, 0, 0];
+                for i in 0..200u32 {
+                    b.extend_from_slice(&(0x6100_0000u32 + i).to_be_bytes());
+                    b.extend_from_slice(&[0, 0, 0, 0]);
+                    b.extend_from_slice(&3212u32.to_be_bytes());
+                    b.extend_from_slice(&1000u32.to_be_bytes());
+                }
+                b.resize(4212, 0);
+                b
+            }),
         ];
         for (name, bytes) in cases {
             let path = dir.join(name);

@@ -286,7 +286,7 @@ impl Dialect for SqliteStorage {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
-    /// ` IN ($n, …)`: SQLite has no arrays.
+    /// ` IN (?, …)`: SQLite has no arrays.
     fn push_id_list(statement: &mut Statement<sqlx::Sqlite>, ids: &[String]) {
         statement.push(" IN (");
         for (i, id) in ids.iter().enumerate() {
