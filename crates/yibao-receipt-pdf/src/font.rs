@@ -375,6 +375,43 @@ impl ReceiptFonts {
 
     /// This chain with the fallback fonts at `fallbacks` appended (read from disk now); for each
     /// that does not load, the path and why. The fonts already in the chain are shared, not copied.
+    /// Like [`ReceiptFonts::with_fallbacks`], for one receipt: only the fallbacks it is drawn
+    /// with are read whole. Each is first read without its outlines, to lay the receipt out and
+    /// see which fonts it uses. The receipt comes out as with every fallback (each character is
+    /// drawn with the first font of the chain that has it, and a fallback left out is the first
+    /// for none), in memory for one or two fonts where the whole chain is about 100 MB.
+    pub fn with_fallbacks_for(
+        &self,
+        receipt: &crate::ReceiptPdf<'_>,
+        fallbacks: &[PathBuf],
+    ) -> Result<(ReceiptFonts, Vec<(PathBuf, ReceiptPdfError)>), ReceiptPdfError> {
+        let mut light = self.clone();
+        let mut readable = Vec::new();
+        let mut skipped = Vec::new();
+        for path in fallbacks {
+            match ReceiptFont::fallback_without_outlines(path) {
+                Ok(font) => {
+                    light = light.with_fallback(font)?;
+                    readable.push(path);
+                }
+                Err(e) => skipped.push((path.clone(), e)),
+            }
+        }
+        let used = crate::render::fonts_used(receipt, &light)?;
+        drop(light);
+        let mut chain = self.clone();
+        for (i, path) in readable.into_iter().enumerate() {
+            if used.get(self.fonts.len() + i) != Some(&true) {
+                continue;
+            }
+            match ReceiptFont::load_fallback(path) {
+                Ok(font) => chain = chain.with_fallback(font)?,
+                Err(e) => skipped.push((path.clone(), e)),
+            }
+        }
+        Ok((chain, skipped))
+    }
+
     pub fn with_fallbacks(
         &self,
         fallbacks: &[PathBuf],

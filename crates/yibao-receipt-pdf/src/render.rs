@@ -92,6 +92,17 @@ pub fn render_receipt(
     receipt: &ReceiptPdf<'_>,
     fonts: &ReceiptFonts,
 ) -> Result<Vec<u8>, ReceiptPdfError> {
+    laid_out(receipt, fonts, |page, faces| {
+        write_pdf(page, fonts, faces, receipt)
+    })
+}
+
+/// The receipt laid out on a page with the chain's fonts, handed to `then`.
+fn laid_out<T>(
+    receipt: &ReceiptPdf<'_>,
+    fonts: &ReceiptFonts,
+    then: impl for<'f> FnOnce(Page<'f>, &'f [Face<'f>]) -> Result<T, ReceiptPdfError>,
+) -> Result<T, ReceiptPdfError> {
     receipt.validate()?;
     let faces = fonts
         .fonts()
@@ -100,7 +111,19 @@ pub fn render_receipt(
         .collect::<Result<Vec<_>, _>>()?;
     let mut page = Page::new(&faces);
     draw_receipt(&mut page, receipt)?;
-    write_pdf(page, fonts, &faces, receipt)
+    then(page, &faces)
+}
+
+/// Which fonts of the chain the receipt is drawn with, in chain order: laid out as
+/// [`render_receipt`] lays it out, nothing written. It asks the fonts only which characters they
+/// map and how wide they draw them, so fallbacks read without their outlines answer it.
+pub(crate) fn fonts_used(
+    receipt: &ReceiptPdf<'_>,
+    fonts: &ReceiptFonts,
+) -> Result<Vec<bool>, ReceiptPdfError> {
+    laid_out(receipt, fonts, |page, _| {
+        Ok(page.fonts.iter().map(FontUse::is_used).collect())
+    })
 }
 
 /// Whether `c` is a variation selector (U+FE00–FE0F, U+E0100–E01EF): it picks the glyph of the

@@ -617,3 +617,40 @@ fn the_start_up_check_reading_one_fallback_at_a_time_finds_what_the_whole_chain_
     let alone = main.han_coverage().expect("coverage of the main font");
     assert!(counted(&coverage.blocks) != counted(&alone));
 }
+
+#[test]
+fn a_receipt_reads_only_the_fallbacks_it_is_drawn_with() {
+    let (Some(main), Some(whole)) = (font(), chain()) else {
+        return;
+    };
+    let fallbacks = find_default_fallback_fonts();
+    // Common characters: no fallback read whole. An Ext F and an Ext G character: HanaMinB and
+    // BabelStone Han, not HanaMinA. A variation sequence: the font whose variant glyph it is.
+    for (name, fonts) in [
+        ("张*华", 1),
+        ("\u{2CEB0}*\u{30000}", 3),
+        ("葛\u{E0100}*华", 2),
+    ] {
+        let mut r = receipt(false);
+        r.payer_name = name;
+        let (chain, skipped) = main.with_fallbacks_for(&r, &fallbacks).expect("chain");
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(chain.fonts().len(), fonts, "{name:?}");
+        let selective = render_receipt(&r, &chain).expect("renders");
+        let everything = render_receipt(&r, &whole).expect("renders");
+        let embedded = |pdf: &[u8]| String::from_utf8_lossy(pdf).matches("/FontFile2").count();
+        assert_eq!(embedded(&selective), embedded(&everything), "{name:?}");
+        assert!(
+            selective.len().abs_diff(everything.len()) < 64,
+            "{name:?}: {} and {} bytes",
+            selective.len(),
+            everything.len()
+        );
+        if let (Some(a), Some(b)) = (
+            extract_text(&selective, "selective"),
+            extract_text(&everything, "everything"),
+        ) {
+            assert_eq!(a, b, "{name:?}");
+        }
+    }
+}

@@ -214,12 +214,13 @@ pub fn render_pdf(
         verify_hint: &verify_hint,
         verify_url: &verify_url,
     };
-    // The fallback fonts are read from disk for this receipt alone, when it needs them.
+    // The fallback fonts are read from disk for this receipt alone, when it needs them, and only
+    // those it is drawn with (each found by reading the fallbacks without their outlines).
     let with_fallbacks = || {
         let _one_at_a_time = FALLBACK_RENDERS.lock().unwrap_or_else(|e| e.into_inner());
-        let (chain, skipped) =
-            yibao_receipt_pdf::ReceiptFonts::with_fallbacks(font, &state.receipt_fallback_fonts)
-                .map_err(pdf_error)?;
+        let (chain, skipped) = font
+            .with_fallbacks_for(&pdf, &state.receipt_fallback_fonts)
+            .map_err(pdf_error)?;
         for (path, err) in skipped {
             tracing::warn!(path = %path.display(), %err, "receipt fallback font not loaded");
         }
