@@ -373,13 +373,12 @@ impl ReceiptFonts {
         Ok((chain, skipped))
     }
 
-    /// This chain with the fallback fonts at `fallbacks` appended (read from disk now); for each
-    /// that does not load, the path and why. The fonts already in the chain are shared, not copied.
     /// Like [`ReceiptFonts::with_fallbacks`], for one receipt: only the fallbacks it is drawn
     /// with are read whole. Each is first read without its outlines, to lay the receipt out and
-    /// see which fonts it uses. The receipt comes out as with every fallback (each character is
-    /// drawn with the first font of the chain that has it, and a fallback left out is the first
-    /// for none), in memory for one or two fonts where the whole chain is about 100 MB.
+    /// see which fonts it uses. The receipt draws the same glyphs at the same places as with
+    /// every fallback (each character is drawn with the first font of the chain that has it, and
+    /// a fallback left out is the first for none; only the fonts' resource names may differ), in
+    /// memory for one or two fonts where the whole chain is about 100 MB.
     pub fn with_fallbacks_for(
         &self,
         receipt: &crate::ReceiptPdf<'_>,
@@ -397,7 +396,10 @@ impl ReceiptFonts {
                 Err(e) => skipped.push((path.clone(), e)),
             }
         }
-        let used = crate::render::fonts_used(receipt, &light)?;
+        // A receipt that cannot be laid out (a character no font has) takes every fallback, so
+        // that drawing it gives the same error as before, after the skipped fonts are told.
+        let used = crate::render::fonts_used(receipt, &light)
+            .unwrap_or_else(|_| vec![true; light.fonts.len()]);
         drop(light);
         let mut chain = self.clone();
         for (i, path) in readable.into_iter().enumerate() {
@@ -412,6 +414,8 @@ impl ReceiptFonts {
         Ok((chain, skipped))
     }
 
+    /// This chain with the fallback fonts at `fallbacks` appended (read from disk now); for each
+    /// that does not load, the path and why. The fonts already in the chain are shared, not copied.
     pub fn with_fallbacks(
         &self,
         fallbacks: &[PathBuf],

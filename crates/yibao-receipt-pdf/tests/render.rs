@@ -654,3 +654,18 @@ fn a_receipt_reads_only_the_fallbacks_it_is_drawn_with() {
         }
     }
 }
+
+#[test]
+fn a_receipt_no_font_draws_takes_every_fallback_and_fails_as_before() {
+    let (Some(main), Some(_)) = (font(), chain()) else {
+        return;
+    };
+    let fallbacks = find_default_fallback_fonts();
+    let mut r = receipt(false);
+    r.payer_name = "张*\u{2EBF0}";
+    let (chain, skipped) = main.with_fallbacks_for(&r, &fallbacks).expect("chain");
+    assert!(skipped.is_empty(), "{skipped:?}");
+    assert_eq!(chain.fonts().len(), 1 + fallbacks.len());
+    let err = render_receipt(&r, &chain).expect_err("U+2EBF0 is in no font");
+    assert_eq!(err.code(), "RECEIPT_GLYPH_MISSING");
+}
