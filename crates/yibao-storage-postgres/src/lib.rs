@@ -511,8 +511,22 @@ async fn open_pool(url: &str, what: &str) -> Result<PgPool, StorageError> {
         ))
     })?;
     let options = options.application_name("yibao");
-    match PgPoolOptions::new()
-        .max_connections(MAX_CONNECTIONS)
+    match pool_options(MAX_CONNECTIONS)
+        .connect_with(options.clone())
+        .await
+    {
+        Ok(pool) => Ok(pool),
+        Err(err) => Err(StorageError::Unavailable(format!(
+            "{what}{}",
+            diagnose_connect(&options, err).await
+        ))),
+    }
+}
+
+/// How every pool of this backend takes and checks connections, at most `connections` of them.
+fn pool_options(connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         // A ping before each use was a round trip on every acquire, several per request; none
         // at all left a connection that broke while idle (every one does when PostgreSQL
@@ -528,15 +542,6 @@ async fn open_pool(url: &str, what: &str) -> Result<PgPool, StorageError> {
                 Ok(true)
             })
         })
-        .connect_with(options.clone())
-        .await
-    {
-        Ok(pool) => Ok(pool),
-        Err(err) => Err(StorageError::Unavailable(format!(
-            "{what}{}",
-            diagnose_connect(&options, err).await
-        ))),
-    }
 }
 
 /// Why the first connection failed, in Chinese, with the host, port, database and user (never the
@@ -765,6 +770,20 @@ impl Dialect for PostgresStorage {
 
     async fn housekeeping(&self) -> Result<yibao_storage::Housekeeping, StorageError> {
         self.upkeep().await
+    }
+
+    fn with_own_connections(&self, connections: u32) -> Option<Arc<dyn yibao_storage::Storage>> {
+        let lazy = |pool: &PgPool| {
+            pool_options(connections).connect_lazy_with(pool.connect_options().as_ref().clone())
+        };
+        let pool = lazy(&self.pool);
+        let reads = self.reads.reopened(pool.clone(), lazy);
+        Some(Arc::new(PostgresStorage {
+            pool,
+            reads,
+            channel_cache: self.channel_cache.clone(),
+            citus: self.citus.clone(),
+        }))
     }
 
     fn replica_pool_status(&self) -> Option<PoolStatus> {

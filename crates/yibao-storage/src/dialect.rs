@@ -90,6 +90,13 @@ pub trait Dialect: Send + Sync + 'static {
     async fn refresh_statistics(&self) -> Result<(), StorageError>;
     /// See `Storage::housekeeping`.
     async fn housekeeping(&self) -> Result<Housekeeping, StorageError>;
+    /// See `Storage::with_own_connections`.
+    fn with_own_connections(
+        &self,
+        _connections: u32,
+    ) -> Option<std::sync::Arc<dyn crate::Storage>> {
+        None
+    }
     /// See `Storage::bound_wal`.
     async fn bound_wal(&self) -> Result<Housekeeping, StorageError> {
         Ok(Housekeeping::default())

@@ -212,6 +212,16 @@ pub trait Storage:
     /// truncates it once it passes its bound) and refreshes statistics gone stale; PostgreSQL
     /// analyzes tables changed much since their last analysis when autovacuum is off.
     async fn housekeeping(&self) -> Result<Housekeeping, StorageError>;
+    /// The same database through a pool of its own of at most `connections`, for tasks that run
+    /// on a runtime of their own (`yibao_server::channel::gathering`). A PostgreSQL connection
+    /// is woken by the runtime it was opened on: on a pool shared with the request handlers, a
+    /// group-commit writer would wait behind every queued request after each of its
+    /// statements. Its connections open when first used, on the runtime that uses them.
+    /// `None`: use this storage as it is (SQLite, whose connections each run on a thread of
+    /// their own and wake whichever task waits for them).
+    fn with_own_connections(&self, _connections: u32) -> Option<std::sync::Arc<dyn Storage>> {
+        None
+    }
     /// The WAL's bound alone, cheap enough for every tick of the background loop (a file's size;
     /// a truncating checkpoint only when past the bound): checked once a minute, a WAL growing
     /// a few MiB a second under load passed its bound between two rounds. SQLite only; nothing

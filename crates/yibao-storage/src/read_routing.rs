@@ -117,6 +117,25 @@ impl<DB: sqlx::Database> Clone for ReadPools<DB> {
 }
 
 impl<DB: sqlx::Database> ReadPools<DB> {
+    /// The same routing over `primary` and a replica's pool opened by `reopen` from this one's
+    /// (`Storage::with_own_connections`). The replica's health is shared: a check seen by
+    /// either is seen by both.
+    pub fn reopened(
+        &self,
+        primary: sqlx::Pool<DB>,
+        reopen: impl Fn(&sqlx::Pool<DB>) -> sqlx::Pool<DB>,
+    ) -> Self {
+        ReadPools {
+            primary,
+            replica: self
+                .replica
+                .as_ref()
+                .map(|(replica, health)| (reopen(replica), health.clone())),
+        }
+    }
+}
+
+impl<DB: sqlx::Database> ReadPools<DB> {
     /// Every read on the primary.
     pub fn primary_only(primary: sqlx::Pool<DB>) -> Self {
         ReadPools {

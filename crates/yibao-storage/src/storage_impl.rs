@@ -662,6 +662,10 @@ where
         Dialect::housekeeping(self).await
     }
 
+    fn with_own_connections(&self, connections: u32) -> Option<std::sync::Arc<dyn Storage>> {
+        Dialect::with_own_connections(self, connections)
+    }
+
     async fn bound_wal(&self) -> Result<crate::Housekeeping, crate::StorageError> {
         Dialect::bound_wal(self).await
     }

@@ -156,21 +156,13 @@ async fn world_with(db: &DbHandle, at: DateTime<Utc>, batched: bool) -> World {
     });
     state.receipt_fallback_fonts = Arc::new(yibao_receipt_pdf::find_default_fallback_fonts());
     if batched {
-        state.payment_batcher = Some(yibao_server::channel::batcher::PaymentBatcher::spawn(
-            storage.clone(),
-            32,
-        ));
-        // As `yibao serve` does with group commit on: nonces committed in groups too.
-        state.nonce_writer = Some(yibao_server::channel::nonces::NonceWriter::spawn(
-            storage.clone(),
-        ));
-        // And payment reports' reads and channels' searches gathered into rounds.
-        state.payable_reader = Some(yibao_server::channel::reads::PayableReader::spawn(
-            storage.clone(),
-        ));
-        state.search_reader = yibao_server::channel::reads::SearchReader::start(storage.clone())
+        // As `yibao serve` does with group commit on: payment reports and nonces committed in
+        // groups, payment reports' reads and channels' searches gathered into rounds, on the
+        // gathering thread with connections of its own.
+        yibao_server::channel::gathering::Gathering::start(storage.clone(), 32)
             .await
-            .unwrap();
+            .unwrap()
+            .install(&mut state);
     }
     if state.receipt_font.is_none() {
         assert_ne!(
@@ -1533,6 +1525,48 @@ async fn racing_requests_through_the_nonce_writer_get_each_nonce_once_and_a_rest
         }
         assert!(restarted
             .remember("bank", "nonce000000000100", 1_001)
+            .await
+            .unwrap());
+    })
+    .await;
+}
+
+/// The gathering tasks (`yibao serve` with group commit) run on threads of their own with
+/// connections of their own, to the same database: a nonce their writer committed is a replay
+/// to the server's own storage and to a second gathering, and one the server committed is a
+/// replay to them. Dropped, they stop; a new set starts on the same storage.
+#[tokio::test]
+async fn the_gathering_tasks_write_to_the_same_database_through_connections_of_their_own() {
+    on_each_test_db(|db| async move {
+        use yibao_server::channel::gathering::Gathering;
+        let gathering = Gathering::start(db.storage.clone(), 32).await.unwrap();
+        let nonces = gathering.nonce_writer.clone();
+        assert!(nonces.remember("bank", "gathered-000001", 1_000).await.unwrap());
+        assert_eq!(
+            db.storage
+                .remember_nonces("bank", &["gathered-000001".to_owned()], 1_001)
+                .await
+                .unwrap(),
+            vec![false]
+        );
+        assert_eq!(
+            db.storage
+                .remember_nonces("bank", &["gathered-000002".to_owned()], 1_001)
+                .await
+                .unwrap(),
+            vec![true]
+        );
+        assert!(!nonces.remember("bank", "gathered-000002", 1_002).await.unwrap());
+        drop((gathering, nonces));
+        let again = Gathering::start(db.storage.clone(), 32).await.unwrap();
+        assert!(!again
+            .nonce_writer
+            .remember("bank", "gathered-000001", 1_003)
+            .await
+            .unwrap());
+        assert!(again
+            .nonce_writer
+            .remember("bank", "gathered-000003", 1_003)
             .await
             .unwrap());
     })

@@ -18,12 +18,32 @@ pub struct PaymentBatcher {
     sender: mpsc::Sender<(NewPayment, Reply)>,
 }
 
+impl std::fmt::Debug for PaymentBatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PaymentBatcher")
+    }
+}
+
 impl PaymentBatcher {
-    /// Starts the one writer task; `max_batch` is capped at [`MAX_PAYMENT_BATCH`].
+    /// Starts the one writer task on this runtime; `max_batch` is capped at [`MAX_PAYMENT_BATCH`].
     pub fn spawn(storage: Arc<dyn Storage>, max_batch: usize) -> PaymentBatcher {
+        let (batcher, writer) = Self::with_writer(storage, max_batch);
+        tokio::spawn(writer);
+        batcher
+    }
+
+    /// The batcher and its writer, for the caller to run where it will
+    /// ([`super::gathering`]); the writer ends once every clone of the batcher is dropped.
+    pub fn with_writer(
+        storage: Arc<dyn Storage>,
+        max_batch: usize,
+    ) -> (
+        PaymentBatcher,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         let max_batch = max_batch.clamp(1, MAX_PAYMENT_BATCH);
         let (sender, mut receiver) = mpsc::channel::<(NewPayment, Reply)>(PAYMENT_QUEUE);
-        tokio::spawn(async move {
+        let writer = async move {
             while let Some(first) = receiver.recv().await {
                 let mut jobs = vec![first];
                 while jobs.len() < max_batch {
@@ -48,8 +68,8 @@ impl PaymentBatcher {
                     }
                 }
             }
-        });
-        PaymentBatcher { sender }
+        };
+        (PaymentBatcher { sender }, writer)
     }
 
     /// Queues a report and waits for its result.

@@ -4,6 +4,7 @@
 pub mod answers;
 pub mod auth;
 pub mod batcher;
+pub mod gathering;
 pub mod handlers;
 pub mod nonces;
 pub mod reads;

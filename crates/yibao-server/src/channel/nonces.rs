@@ -37,10 +37,23 @@ impl std::fmt::Debug for NonceWriter {
 }
 
 impl NonceWriter {
-    /// Starts the one writer task.
+    /// Starts the one writer task on this runtime.
     pub fn spawn(storage: Arc<dyn Storage>) -> NonceWriter {
+        let (nonces, writer) = Self::with_writer(storage);
+        tokio::spawn(writer);
+        nonces
+    }
+
+    /// The nonce writer's handle and its task, for the caller to run where it will
+    /// ([`super::gathering`]); the task ends once every clone of the handle is dropped.
+    pub fn with_writer(
+        storage: Arc<dyn Storage>,
+    ) -> (
+        NonceWriter,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         let (sender, mut receiver) = mpsc::channel::<Job>(NONCE_QUEUE);
-        tokio::spawn(async move {
+        let writer = async move {
             while let Some(first) = receiver.recv().await {
                 let mut jobs = vec![first];
                 while jobs.len() < MAX_NONCE_BATCH {
@@ -76,8 +89,8 @@ impl NonceWriter {
                     }
                 }
             }
-        });
-        NonceWriter { sender }
+        };
+        (NonceWriter { sender }, writer)
     }
 
     /// Records the nonce and waits for its commit; `false` when the channel used it before.

@@ -49,14 +49,14 @@ impl<Q: Clone + Send + 'static, A: Send + 'static> Gatherer<Q, A> {
     /// the database away, is read again one request at a time, so that one request's trouble
     /// (a row that cannot be read) is only its own; a round that panics fails its requests and
     /// the task goes on.
-    fn spawn<C: Clone + Send + Sync + 'static>(
+    fn with_task<C: Clone + Send + Sync + 'static>(
         storage: C,
         max_weight: usize,
         weight: fn(&Q) -> usize,
         round: Round<C, Q, A>,
-    ) -> Self {
+    ) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (sender, mut receiver) = mpsc::channel::<(Q, Reply<A>)>(READ_QUEUE);
-        tokio::spawn(async move {
+        let task = async move {
             let mut held: Option<(Q, Reply<A>)> = None;
             loop {
                 let first = match held.take() {
@@ -106,8 +106,21 @@ impl<Q: Clone + Send + 'static, A: Send + 'static> Gatherer<Q, A> {
                     }
                 }
             }
-        });
-        Gatherer { sender }
+        };
+        (Gatherer { sender }, task)
+    }
+
+    /// [`Self::with_task`], the task started on this runtime.
+    #[cfg(test)]
+    fn spawn<C: Clone + Send + Sync + 'static>(
+        storage: C,
+        max_weight: usize,
+        weight: fn(&Q) -> usize,
+        round: Round<C, Q, A>,
+    ) -> Self {
+        let (gatherer, task) = Self::with_task(storage, max_weight, weight, round);
+        tokio::spawn(task);
+        gatherer
     }
 
     async fn ask(&self, query: Q, what: &str) -> Result<A, StorageError> {
@@ -151,10 +164,20 @@ impl std::fmt::Debug for PayableReader {
 }
 
 impl PayableReader {
-    /// Starts the one reader task.
+    /// Starts the one reader task on this runtime.
     pub fn spawn(storage: Arc<dyn Storage>) -> PayableReader {
-        PayableReader {
-            gatherer: Gatherer::spawn(storage, MAX_GATHERED_IDS, Vec::len, |storage, jobs| {
+        let (reader, task) = Self::with_task(storage);
+        tokio::spawn(task);
+        reader
+    }
+
+    /// The reader and its task, for the caller to run where it will ([`super::gathering`]);
+    /// the task ends once every clone of the reader is dropped.
+    pub fn with_task(
+        storage: Arc<dyn Storage>,
+    ) -> (PayableReader, impl Future<Output = ()> + Send + 'static) {
+        let (gatherer, task) =
+            Gatherer::with_task(storage, MAX_GATHERED_IDS, Vec::len, |storage, jobs| {
                 Box::pin(async move {
                     let mut ids: Vec<String> = jobs.iter().flatten().cloned().collect();
                     ids.sort();
@@ -162,8 +185,8 @@ impl PayableReader {
                     let found = storage.payables_with_cover(&ids).await?;
                     Ok(jobs.iter().map(|named| own_part(&found, named)).collect())
                 })
-            }),
-        }
+            });
+        (PayableReader { gatherer }, task)
     }
 
     /// Reads the payables named (and what is stored of their holders), gathered with the reports
@@ -197,16 +220,25 @@ impl SearchReader {
         Ok(Some(Self::spawn(storage)))
     }
 
-    /// Starts the one reader task.
+    /// Starts the one reader task on this runtime.
     pub fn spawn(storage: Arc<dyn Storage>) -> SearchReader {
-        SearchReader {
-            gatherer: Gatherer::spawn(
-                storage,
-                MAX_GATHERED_SEARCHES,
-                |_| 1,
-                |storage, queries| Box::pin(async move { storage.search_persons(&queries).await }),
-            ),
-        }
+        let (reader, task) = Self::with_task(storage);
+        tokio::spawn(task);
+        reader
+    }
+
+    /// The reader and its task, for the caller to run where it will ([`super::gathering`]);
+    /// the task ends once every clone of the reader is dropped.
+    pub fn with_task(
+        storage: Arc<dyn Storage>,
+    ) -> (SearchReader, impl Future<Output = ()> + Send + 'static) {
+        let (gatherer, task) = Gatherer::with_task(
+            storage,
+            MAX_GATHERED_SEARCHES,
+            |_| 1,
+            |storage, queries| Box::pin(async move { storage.search_persons(&queries).await }),
+        );
+        (SearchReader { gatherer }, task)
     }
 
     /// A person's current payables in the regions given (and what is stored of them), gathered
