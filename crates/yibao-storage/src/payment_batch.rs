@@ -164,10 +164,9 @@ where
         let mut q = Statement::<S::DB>::new(
             "SELECT payment_no, fingerprint, response FROM payments WHERE region_code = ",
         );
-        q.push_bind((*region).to_owned())
-            .push(" AND payment_no IN (");
-        q.push_list(reports.iter().map(|(_, no)| (*no).to_owned()));
-        q.push(")");
+        q.push_bind((*region).to_owned()).push(" AND payment_no");
+        let numbers: Vec<String> = reports.iter().map(|(_, no)| (*no).to_owned()).collect();
+        S::push_id_list(&mut q, &numbers);
         let (sql, args) = q.into_parts()?;
         let rows = sqlx::query_with(&sql, S::arguments(args))
             .fetch_all(&mut **tx)
@@ -204,9 +203,12 @@ where
         }
         let mut q = Statement::<S::DB>::new("SELECT COUNT(*) FROM reversals WHERE channel_id = ");
         q.push_bind((*channel).to_owned())
-            .push(" AND channel_txn_id IN (");
-        q.push_list(fresh.iter().map(|&i| payments[i].channel_txn_id.clone()));
-        q.push(")");
+            .push(" AND channel_txn_id");
+        let txn_ids: Vec<String> = fresh
+            .iter()
+            .map(|&i| payments[i].channel_txn_id.clone())
+            .collect();
+        S::push_id_list(&mut q, &txn_ids);
         let (sql, args) = q.into_parts()?;
         let reversed: i64 = sqlx::query_scalar_with(&sql, S::arguments(args))
             .fetch_one(&mut **tx)
@@ -236,9 +238,9 @@ where
             q.push_bind((*region).to_owned())
                 .push(" AND channel_id = ")
                 .push_bind((*channel).to_owned())
-                .push(" AND order_no IN (");
-            q.push_list(order_nos.iter().map(|o| (*o).to_owned()));
-            q.push(")");
+                .push(" AND order_no");
+            let order_nos: Vec<String> = order_nos.iter().map(|o| (*o).to_owned()).collect();
+            S::push_id_list(&mut q, &order_nos);
             let (sql, args) = q.into_parts()?;
             sqlx::query_with(&sql, S::arguments(args))
                 .execute(&mut **tx)
@@ -254,9 +256,10 @@ where
         let mut q = Statement::<S::DB>::new(PAYABLE_VIEW_SELECT);
         q.push("WHERE y.region_code = ")
             .push_bind((*region).to_owned())
-            .push(" AND y.payable_id IN (");
-        q.push_list(ids.iter().map(|id| (*id).to_owned()));
-        q.push(") ORDER BY y.payable_id ");
+            .push(" AND y.payable_id");
+        let ids: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
+        S::push_id_list(&mut q, &ids);
+        q.push(" ORDER BY y.payable_id ");
         q.push(S::BYTE_ORDER);
         q.push(S::LOCK_PAYABLES);
         let (sql, args) = q.into_parts()?;
@@ -444,9 +447,9 @@ where
             q.push_bind((*region).to_owned())
                 .push(" AND channel_id = ")
                 .push_bind((*channel).to_owned())
-                .push(" AND order_no IN (");
-            q.push_list(order_nos.iter().map(|o| (*o).to_owned()));
-            q.push(")");
+                .push(" AND order_no");
+            let order_nos: Vec<String> = order_nos.iter().map(|o| (*o).to_owned()).collect();
+            S::push_id_list(&mut q, &order_nos);
             let (sql, args) = q.into_parts()?;
             sqlx::query_with(&sql, S::arguments(args))
                 .execute(&mut **tx)

@@ -592,10 +592,10 @@ where
         let mut q = Statement::<S::DB>::new(PAYABLE_VIEW_SELECT);
         q.push("WHERE y.region_code = ")
             .push_bind(region.to_owned())
-            .push(" AND y.payable_id IN (");
-        q.push_list(payment.payable_ids.iter().cloned());
+            .push(" AND y.payable_id");
+        S::push_id_list(&mut q, &payment.payable_ids);
         // Bytewise, the order in which orders and debit runs lock theirs too.
-        q.push(") ORDER BY y.payable_id ");
+        q.push(" ORDER BY y.payable_id ");
         q.push(S::BYTE_ORDER);
         q.push(S::LOCK_PAYABLES);
         let (sql, args) = q.into_parts()?;
@@ -794,9 +794,12 @@ where
         payable::APPLY_PAYMENT.set(),
         payable::APPLY_PAYMENT.guard()
     ));
-    q.push_bind(region.to_owned()).push(" AND payable_id IN (");
-    q.push_list(applied.iter().map(|a| a.view.payable.payable_id.clone()));
-    q.push(")");
+    q.push_bind(region.to_owned()).push(" AND payable_id");
+    let ids: Vec<String> = applied
+        .iter()
+        .map(|a| a.view.payable.payable_id.clone())
+        .collect();
+    S::push_id_list(&mut q, &ids);
     let (sql, args) = q.into_parts()?;
     let taken = sqlx::query_with(&sql, S::arguments(args))
         .execute(&mut **tx)
@@ -849,28 +852,31 @@ where
     if contributions.is_empty() {
         return Ok(());
     }
-    let mut q = Statement::<S::DB>::new(format!(
-        "UPDATE payables SET {} WHERE buys_back_year IS NOT NULL AND {} AND region_code = ",
-        payable::MOOT.set(),
-        payable::MOOT.guard()
-    ));
-    q.push_bind(region.to_owned())
-        .push(" AND (id_number, fee_year) IN (");
-    for (i, v) in contributions.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.push("(")
-            .push_bind(v.payable.id_number.as_str().to_owned())
-            .push(", ")
-            .push_bind(i64::from(v.payable.fee_year.get()))
-            .push(")");
+    // One statement per fee year paid (nearly always one), whose text does not change with the
+    // number of persons (PostgreSQL plans it once).
+    let mut by_year: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+    for v in contributions {
+        by_year
+            .entry(i64::from(v.payable.fee_year.get()))
+            .or_default()
+            .push(v.payable.id_number.as_str().to_owned());
     }
-    q.push(")");
-    let (sql, args) = q.into_parts()?;
-    sqlx::query_with(&sql, S::arguments(args))
-        .execute(&mut **tx)
-        .await?;
+    for (fee_year, persons) in by_year {
+        let mut q = Statement::<S::DB>::new(format!(
+            "UPDATE payables SET {} WHERE buys_back_year IS NOT NULL AND {} AND region_code = ",
+            payable::MOOT.set(),
+            payable::MOOT.guard()
+        ));
+        q.push_bind(region.to_owned())
+            .push(" AND fee_year = ")
+            .push_bind(fee_year)
+            .push(" AND id_number");
+        S::push_id_list(&mut q, &persons);
+        let (sql, args) = q.into_parts()?;
+        sqlx::query_with(&sql, S::arguments(args))
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 

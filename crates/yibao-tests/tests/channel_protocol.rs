@@ -1541,7 +1541,10 @@ async fn the_gathering_tasks_write_to_the_same_database_through_connections_of_t
         use yibao_server::channel::gathering::Gathering;
         let gathering = Gathering::start(db.storage.clone(), 32).await.unwrap();
         let nonces = gathering.nonce_writer.clone();
-        assert!(nonces.remember("bank", "gathered-000001", 1_000).await.unwrap());
+        assert!(nonces
+            .remember("bank", "gathered-000001", 1_000)
+            .await
+            .unwrap());
         assert_eq!(
             db.storage
                 .remember_nonces("bank", &["gathered-000001".to_owned()], 1_001)
@@ -1556,7 +1559,10 @@ async fn the_gathering_tasks_write_to_the_same_database_through_connections_of_t
                 .unwrap(),
             vec![true]
         );
-        assert!(!nonces.remember("bank", "gathered-000002", 1_002).await.unwrap());
+        assert!(!nonces
+            .remember("bank", "gathered-000002", 1_002)
+            .await
+            .unwrap());
         drop((gathering, nonces));
         let again = Gathering::start(db.storage.clone(), 32).await.unwrap();
         assert!(!again
