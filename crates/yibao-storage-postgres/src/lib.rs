@@ -11,7 +11,8 @@ use yibao_storage::dialect::{Dialect, Statement};
 use yibao_storage::read_routing::{ReadPools, ReplicaHealth, ReplicaState};
 use yibao_storage::{Backend, PoolStatus, StorageError};
 
-/// Connections per server process. PostgreSQL's default `max_connections` is 100.
+/// Connections of a server process's pool. PostgreSQL's default `max_connections` is 100. With
+/// group commit on, its four tasks hold up to 2 more each (`Storage::with_own_connections`).
 pub const MAX_CONNECTIONS: u32 = 16;
 /// A pooled connection idle this long is pinged before it is used again.
 pub const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);

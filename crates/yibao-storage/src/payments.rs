@@ -830,8 +830,8 @@ where
 /// A year's contribution paid fixes when its cover starts, so the back-payments (补缴修复) still
 /// open for that person and year would shorten nothing any more: they are cancelled in the same
 /// transaction, held by an order or not, and a channel paying one later (that order's report
-/// included) gets the money back as a refund owed. One statement for the whole set, on a partial
-/// index that holds only open back-payments.
+/// included) gets the money back as a refund owed. One statement per fee year paid, on a
+/// partial index that holds only open back-payments.
 async fn cancel_open_back_payments<S>(
     tx: &mut sqlx::Transaction<'static, S::DB>,
     region: &str,
@@ -853,7 +853,7 @@ where
         return Ok(());
     }
     // One statement per fee year paid (nearly always one), whose text does not change with the
-    // number of persons (PostgreSQL plans it once).
+    // number of persons (PostgreSQL parses it once per connection).
     let mut by_year: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
     for v in contributions {
         by_year

@@ -4,13 +4,17 @@
 //!
 //! Why: each of these tasks runs a round as a few statements one after another, and everything
 //! waits for it. On the request handlers' runtime, the task was woken after each statement only
-//! once the runtime had polled the requests queued before it: under 64 reporters the payment
-//! writer took 12 ms a batch of 32, 97 % of it waiting in turn, and reports ran at 2 600 a
-//! second. On this thread it takes 8.6 ms and reports run at 3 600 a second (BENCHMARKS.md).
-//! The connections must be opened on this thread too: a PostgreSQL connection is woken by the
-//! runtime it was opened on (`Storage::with_own_connections`).
+//! once the runtime had polled the requests queued before it: under 64 reporters on PostgreSQL
+//! the payment writer took 12 ms a batch of 32, of which PostgreSQL spent about 7, and reports
+//! ran at 2 600 a second. On threads of their own it takes 8.7-9.8 ms, and reports run at 3 300
+//! to 3 900 a second (BENCHMARKS.md, "Group commit on threads of its own"). The connections
+//! must be opened on the thread too: a PostgreSQL connection is woken by the runtime it was
+//! opened on (`Storage::with_own_connections`). Each task has a thread: sharing one, the
+//! writer waited behind the readers' rounds (2 800 a second).
 //!
-//! Each task ends when every clone of its handle is dropped; the thread ends with the last.
+//! Each task ends when every clone of its handle is dropped; its thread ends with it. On
+//! PostgreSQL a server so holds up to [`CONNECTIONS_PER_TASK`] more connections per task, 8 in
+//! all, beside its pool's 16.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,7 +27,8 @@ use super::nonces::NonceWriter;
 use super::reads::{PayableReader, SearchReader};
 use crate::AppState;
 
-/// Connections of each task's own pool at most: a task reads or writes one round at a time.
+/// Connections of each task's own pool at most: a task reads or writes one round at a time; the
+/// second saves the next round waiting while sqlx pings the connection the last one released.
 pub const CONNECTIONS_PER_TASK: u32 = 2;
 
 /// The handles of the gathering tasks, to be put in the server's state ([`Gathering::install`]).
@@ -80,28 +85,38 @@ where
     F: Future<Output = ()> + 'static,
 {
     let storage = storage.clone();
-    let (ready, started) = oneshot::channel();
+    let (ready, started) = oneshot::channel::<Result<H, String>>();
     let not_started = |e: &dyn std::fmt::Display| StorageError::Other(format!("{name}: {e}"));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| not_started(&e))?;
     std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
+            // Built here: a runtime must not be dropped on an async thread, as one that was
+            // built there and then not moved to a thread the system refused would be.
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = ready.send(Err(e.to_string()));
+                    return;
+                }
+            };
             runtime.block_on(async move {
                 // Opened here, so that this runtime wakes the task when its statements answer.
                 let storage = storage
                     .with_own_connections(CONNECTIONS_PER_TASK)
                     .unwrap_or(storage);
                 let (handle, task) = make(storage);
-                if ready.send(handle).is_ok() {
+                if ready.send(Ok(handle)).is_ok() {
                     task.await;
                 }
             })
         })
         .map_err(|e| not_started(&e))?;
-    started
-        .await
-        .map_err(|_| not_started(&"stopped as it started"))
+    match started.await {
+        Ok(Ok(handle)) => Ok(handle),
+        Ok(Err(e)) => Err(not_started(&e)),
+        Err(_) => Err(not_started(&"stopped as it started")),
+    }
 }
