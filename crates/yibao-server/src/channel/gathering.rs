@@ -6,7 +6,7 @@
 //! waits for it. On the request handlers' runtime, the task was woken after each statement only
 //! once the runtime had polled the requests queued before it: under 64 reporters on PostgreSQL
 //! the payment writer took 12 ms a batch of 32, of which PostgreSQL spent about 7, and reports
-//! ran at 2 600 a second. On threads of their own it takes 8.7-9.8 ms, and reports run at 3 300
+//! ran at 2 600 a second. On threads of their own it takes 8.7-9.8 ms, and reports run at 3 200
 //! to 3 900 a second (BENCHMARKS.md, "Group commit on threads of its own"). The connections
 //! must be opened on the thread too: a PostgreSQL connection is woken by the runtime it was
 //! opened on (`Storage::with_own_connections`). Each task has a thread: sharing one, the
