@@ -1534,7 +1534,7 @@ async fn racing_requests_through_the_nonce_writer_get_each_nonce_once_and_a_rest
 /// The gathering tasks (`yibao serve` with group commit) run on threads of their own with
 /// connections of their own, to the same database: a nonce their writer committed is a replay
 /// to the server's own storage and to a second gathering, and one the server committed is a
-/// replay to them. Dropped, they stop; a new set starts on the same storage.
+/// replay to them; a new set started after the first was dropped sees the same nonces.
 #[tokio::test]
 async fn the_gathering_tasks_write_to_the_same_database_through_connections_of_their_own() {
     on_each_test_db(|db| async move {

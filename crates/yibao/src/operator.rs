@@ -200,6 +200,20 @@ pub struct StaffAdd {
     pub station: Option<String>,
 }
 
+/// The protocol's invariants over everything stored (`yibao check`, and the benchmarks after
+/// their load), statistics first: tables written since they were last analyzed (autovacuum off,
+/// or a check straight after a load) are analyzed as the server's upkeep would, since without
+/// statistics the check's plans read a region's whole index for each payable, minutes instead
+/// of a second. That refresh is best effort; the check is what matters.
+pub async fn check_invariants(
+    storage: &dyn Storage,
+) -> Result<yibao_storage::collection::InvariantReport, yibao_storage::StorageError> {
+    if let Err(err) = storage.housekeeping().await {
+        tracing::warn!(%err, "statistics not refreshed before the check; it may be slow");
+    }
+    storage.check_invariants().await
+}
+
 /// A secret from the environment variable `env`, else the first line of standard input.
 pub fn read_secret(env: &str, what: &str) -> anyhow::Result<String> {
     if let Some(p) = crate::cli::env_lookup(env) {

@@ -211,15 +211,6 @@ impl std::fmt::Debug for SearchReader {
 }
 
 impl SearchReader {
-    /// Starts the one reader task where the storage reads searches together; `None` on a Citus
-    /// cluster, where each search goes to its own shards and runs on its own.
-    pub async fn start(storage: Arc<dyn Storage>) -> Result<Option<SearchReader>, StorageError> {
-        if !storage.gathers_searches().await? {
-            return Ok(None);
-        }
-        Ok(Some(Self::spawn(storage)))
-    }
-
     /// Starts the one reader task on this runtime.
     pub fn spawn(storage: Arc<dyn Storage>) -> SearchReader {
         let (reader, task) = Self::with_task(storage);
