@@ -220,8 +220,11 @@ where
         }
 
         let mut planned = crate::upsert_plan::plan_upserts(batch, &existing, may_change)?;
-        // Insured numbers first: the region's counter is the first row this transaction locks,
-        // so that two batches of one region wait for each other there and never deadlock.
+        // Insured numbers first: the regions' counters are the first rows this transaction
+        // locks, in region order, so that two batches wait for each other there and never
+        // deadlock. A large batch takes them in a short transaction of its own instead
+        // ([`NUMBERS_APART_FROM`]): this one has only read so far, so it holds no row that the
+        // other could be waiting for, and it takes only a connection that is free at once.
         let mut wanted: Vec<(String, Vec<usize>)> = Vec::new();
         for (i, p) in planned.iter().enumerate() {
             if p.insured_number.is_none()
@@ -233,11 +236,24 @@ where
                 }
             }
         }
+        wanted.sort_by(|a, b| a.0.cmp(&b.0));
+        let needed: usize = wanted.iter().map(|(_, rows)| rows.len()).sum();
+        let mut apart = if needed >= NUMBERS_APART_FROM && S::BACKEND.writers_run_concurrently() {
+            self.pool().try_begin().await?
+        } else {
+            None
+        };
         for (region, rows) in wanted {
-            let numbers = issue_insured_numbers::<S>(&mut tx, &region, rows.len()).await?;
+            let numbers = match apart.as_mut() {
+                Some(apart) => issue_insured_numbers::<S>(apart, &region, rows.len()).await?,
+                None => issue_insured_numbers::<S>(&mut tx, &region, rows.len()).await?,
+            };
             for (i, number) in rows.into_iter().zip(numbers) {
                 planned[i].insured_number = Some(number);
             }
+        }
+        if let Some(apart) = apart {
+            apart.commit().await?;
         }
         let changed: Vec<&crate::upsert_plan::PlannedRow> = planned
             .iter()
@@ -843,9 +859,19 @@ where
     }
 }
 
+/// A batch of persons that needs this many insured numbers or more, of any regions (a roster
+/// import's batch), takes them in a short transaction of its own, committed before the batch's,
+/// where the backend's writers run concurrently (PostgreSQL) and a pooled connection is free at
+/// once (otherwise inside the batch's transaction, as a smaller batch does). The regions'
+/// counter rows are then held for a few statements, not for the whole batch, so that the two
+/// batches an import stores at once do not wait for each other. A batch that then fails leaves
+/// its numbers unissued: skipped, never given twice, as the format allows.
+pub const NUMBERS_APART_FROM: usize = 64;
+
 /// Issues `count` insured numbers (参保编号) of `region`, in order, by moving the region's counter
-/// in one statement (the counter row stays locked until the transaction ends: numbers are issued
-/// in commit order, and one a rolled-back batch took is skipped, never given twice).
+/// in one statement (the counter row stays locked until the transaction ends, so numbers are
+/// issued in the order their transactions commit; numbers a rolled-back transaction took are
+/// taken again by the next, so never given twice).
 pub(crate) async fn issue_insured_numbers<S>(
     tx: &mut sqlx::Transaction<'static, S::DB>,
     region: &str,

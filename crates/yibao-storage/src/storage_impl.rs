@@ -658,6 +658,11 @@ where
         Dialect::refresh_statistics(self).await
     }
 
+    async fn refresh_payable_statistics(&self) -> Result<(), crate::StorageError> {
+        sqlx::query("ANALYZE payables").execute(self.pool()).await?;
+        Ok(())
+    }
+
     async fn housekeeping(&self) -> Result<crate::Housekeeping, crate::StorageError> {
         Dialect::housekeeping(self).await
     }

@@ -42,18 +42,7 @@ async fn import(db: &DbHandle, csv: &str, day: NaiveDate) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.csv");
     std::fs::write(&path, csv).unwrap();
-    let r = yibao_server::services::roster_import::import_roster(
-        db.storage.as_ref(),
-        &path,
-        "r.csv",
-        &yibao_server::services::roster_import::ImportScope::unrestricted("test"),
-        day,
-        Some(FeeYear::new(2027).unwrap()),
-        yibao_roster_file::Limits::default(),
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let r = import_file(db, &path, day).await;
     assert!(r.rejections.is_empty(), "{:?}", r.rejections);
 }
 
@@ -312,6 +301,112 @@ async fn imports_at_once_in_one_region_never_share_a_number() {
         assert!(highest >= 120, "{highest}");
     })
     .await;
+}
+
+/// A roster import stores two batches at once where the backend's writers run concurrently,
+/// and a batch of 64 new persons or more takes its insured numbers in a transaction of its own
+/// (`NUMBERS_APART_FROM`). An import of three batches beside another of two still gives every
+/// person a number of their own, none skipped when nothing failed, and its report counts and
+/// lists the refused rows in file order, whichever batch was stored first.
+#[tokio::test]
+async fn imports_storing_batches_at_once_never_share_a_number() {
+    on_each_test_db(|db| async move {
+        yibao::demo::load(db.storage.as_ref()).await.unwrap();
+        // The region's last number before the imports.
+        let before = make_id("460105", "1983-06-01", 999);
+        import(
+            &db,
+            &roster(std::slice::from_ref(&before), 4000),
+            d(2026, 11, 2),
+        )
+        .await;
+        let before = number_of(&db, &before).await.serial();
+        let first: Vec<String> = (0..2300u32)
+            .map(|i| make_id("460105", &format!("1984-07-{:02}", 10 + i / 1000), i % 1000))
+            .collect();
+        let second: Vec<String> = (0..1500u32)
+            .map(|i| make_id("460105", &format!("1985-08-{:02}", 10 + i / 1000), i % 1000))
+            .collect();
+        // The first file: rows 3 and 2203 are refused when stored (employee insured, in the
+        // first and third batch), row 1503 when read (a duplicate ID number, second batch).
+        let mut csv = "姓名,身份证号码,参保地区,联系电话,职工医保\n".to_owned();
+        for (i, id) in first.iter().enumerate() {
+            let employee = if i == 1 || i == 2200 { "是" } else { "否" };
+            csv.push_str(&format!(
+                "王小明,{id},460100,13{:09},{employee}\n",
+                3_000_000 + i
+            ));
+            if i == 1500 {
+                csv.push_str(&format!("王小明,{},460100,13900000000,否\n", first[7]));
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.csv");
+        std::fs::write(&path, csv).unwrap();
+        let other = {
+            let db = db.clone();
+            let csv = roster(&second, 1000);
+            tokio::spawn(async move {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("r.csv");
+                std::fs::write(&path, csv).unwrap();
+                import_file(&db, &path, d(2026, 11, 2)).await
+            })
+        };
+        let report = import_file(&db, &path, d(2026, 11, 2)).await;
+        let other = other.await.unwrap();
+        assert!(other.rejections.is_empty(), "{:?}", other.rejections);
+        assert_eq!(other.summary.enrolled, 1500);
+        assert_eq!(report.summary.rows_read, 2301);
+        assert_eq!(report.summary.enrolled, 2298);
+        assert_eq!(report.summary.rejected, 3);
+        let refused: Vec<(usize, &str)> = report
+            .rejections
+            .iter()
+            .map(|r| (r.row, r.code.as_str()))
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                (3, "EMPLOYEE_INSURED"),
+                (1503, "DUPLICATE_ID_NUMBER"),
+                (2203, "EMPLOYEE_INSURED")
+            ]
+        );
+
+        // Every person of both files has a number (the refused too: they are on record).
+        let mut serials = HashSet::new();
+        for id in first.iter().chain(&second) {
+            let number = number_of(&db, id).await;
+            assert!(serials.insert(number.serial()), "{id} shares a number");
+        }
+        assert_eq!(serials.len(), 3800);
+        // Nothing failed, so nothing was skipped: the numbers run on from the region's last
+        // without a gap.
+        let lowest = *serials.iter().min().unwrap();
+        let highest = *serials.iter().max().unwrap();
+        assert_eq!((lowest, highest), (before + 1, before + 3800));
+    })
+    .await;
+}
+
+async fn import_file(
+    db: &DbHandle,
+    path: &std::path::Path,
+    day: NaiveDate,
+) -> yibao_server::services::roster_import::ImportReport {
+    yibao_server::services::roster_import::import_roster(
+        db.storage.as_ref(),
+        path,
+        "r.csv",
+        &yibao_server::services::roster_import::ImportScope::unrestricted("test"),
+        day,
+        Some(FeeYear::new(2027).unwrap()),
+        yibao_roster_file::Limits::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap()
 }
 
 /// A database of the previous version (migrations up to 0042; on a Citus cluster, one placed at

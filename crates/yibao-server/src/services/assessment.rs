@@ -1,6 +1,7 @@
 //! Assessment (核定): payables from enrolments and the fee policy, in bulk and per person.
 
 use chrono::NaiveDate;
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use serde::Serialize;
 use yibao_domain::{assess, FeePolicy, FeeYear, IdNumber, Person, RegionCode};
 use yibao_storage::{NewPayable, PayableRecord, ReassessRefusal, Storage};
@@ -117,36 +118,81 @@ pub async fn assess_region(
         }
     }
     let mut after: Option<String> = None;
+    // Each batch is written while the next is read: at most two writes under way, polled
+    // while the read waits, and counted in order.
+    let mut writing = FuturesOrdered::new();
+    // Once a batch's worth of payables is created, their statistics are refreshed, so that the
+    // next batches' reads are planned for a table with payables in it.
+    let mut payables_analyzed = false;
     loop {
-        let persons = storage
-            .assessment_candidates(region, fee_year, after.as_deref(), ASSESSMENT_BATCH)
-            .await?;
+        if !payables_analyzed
+            && report.created >= u64::try_from(ASSESSMENT_BATCH).unwrap_or(u64::MAX)
+        {
+            payables_analyzed = true;
+            refresh_payable_statistics(storage).await;
+        }
+        let persons = {
+            let read =
+                storage.assessment_candidates(region, fee_year, after.as_deref(), ASSESSMENT_BATCH);
+            tokio::pin!(read);
+            loop {
+                tokio::select! {
+                    biased;
+                    Some(written) = writing.next() => {
+                        let (created, drafts): (u64, Vec<NewPayable>) = written?;
+                        count_created(&mut report, created, &drafts, progress);
+                    }
+                    persons = &mut read => break persons?,
+                }
+            }
+        };
         let Some(last) = persons.last() else { break };
         after = Some(last.id_number.as_str().to_owned());
         let drafts: Vec<NewPayable> = persons
             .iter()
             .map(|p| draft_payable(p, &policy, today, today, actor))
             .collect();
-        let created = storage.insert_payables(&drafts).await?;
-        report.created += created;
-        if created == u64::try_from(drafts.len()).unwrap_or(0) {
-            for d in &drafts {
-                if d.assessment.amount == yibao_domain::Fen::ZERO {
-                    report.exempt += 1;
-                }
-                report.amount_fen += d.assessment.amount.as_fen();
+        writing.push_back(async move {
+            let created = storage.insert_payables(&drafts).await?;
+            Ok::<_, ServiceError>((created, drafts))
+        });
+        while writing.len() >= 2 {
+            if let Some(written) = writing.next().await {
+                let (created, drafts) = written?;
+                count_created(&mut report, created, &drafts, progress);
             }
         }
-        progress(super::Progress {
-            done: report.created,
-            total: None,
-        });
+    }
+    while let Some(written) = writing.next().await {
+        let (created, drafts) = written?;
+        count_created(&mut report, created, &drafts, progress);
     }
     report.repriced = reprice_late(storage, &policy, actor, today).await?;
     if report.created > 0 || report.renewed > 0 || report.repriced > 0 {
         refresh_statistics(storage).await;
     }
     Ok(report)
+}
+
+fn count_created(
+    report: &mut AssessReport,
+    created: u64,
+    drafts: &[NewPayable],
+    progress: &(dyn Fn(super::Progress) + Send + Sync),
+) {
+    report.created += created;
+    if created == u64::try_from(drafts.len()).unwrap_or(0) {
+        for d in drafts {
+            if d.assessment.amount == yibao_domain::Fen::ZERO {
+                report.exempt += 1;
+            }
+            report.amount_fen += d.assessment.amount.as_fen();
+        }
+    }
+    progress(super::Progress {
+        done: report.created,
+        total: None,
+    });
 }
 
 /// From the day after the window (or the extension), prices the year's unpaid contributions again
@@ -201,6 +247,14 @@ pub async fn reprice_late(
         );
     }
     Ok(repriced)
+}
+
+/// See [`Storage::refresh_payable_statistics`]; the payables are written, so a failure is only
+/// logged.
+async fn refresh_payable_statistics(storage: &dyn Storage) {
+    if let Err(err) = storage.refresh_payable_statistics().await {
+        tracing::warn!(%err, "refreshing the payables' planner statistics failed");
+    }
 }
 
 /// After a bulk change the planner needs fresh statistics (a search plan otherwise scans a

@@ -17,6 +17,7 @@ use std::io::Read;
 use std::path::Path;
 
 use chrono::NaiveDate;
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use yibao_domain::roster::{
@@ -31,7 +32,7 @@ use yibao_roster_file::{HeaderFit, Limits, RosterReader};
 use yibao_storage::records::MAX_UPSERT_BATCH;
 use yibao_storage::{
     AuditEntry, ChangeSource, EnrolmentOutcome, EnrolmentRequest, ImportSummary, PersonChange,
-    PersonUpsert, Storage,
+    PersonUpsert, Storage, UpsertOutcome,
 };
 
 use crate::auth::Staff;
@@ -341,6 +342,9 @@ pub async fn import_roster(
     let mut batch: Vec<PersonUpsert> = Vec::with_capacity(MAX_UPSERT_BATCH);
     // The batch's rows' own cells, for the rejection file.
     let mut batch_cells: HashMap<usize, Vec<String>> = HashMap::new();
+    // Batches being stored, oldest first; their outcomes are counted in file order.
+    let mut storing = FuturesOrdered::new();
+    let in_flight = batches_in_flight(storage);
 
     // Pass 2: parse, check, store.
     let reader = open_reader(path, limits)?;
@@ -427,31 +431,54 @@ pub async fn import_roster(
         });
         batch_cells.insert(number, row.cells);
         if batch.len() == MAX_UPSERT_BATCH {
-            store_batch(
+            let rows = std::mem::replace(&mut batch, Vec::with_capacity(MAX_UPSERT_BATCH));
+            let cells = std::mem::take(&mut batch_cells);
+            storing.push_back(store_batch(
                 storage,
                 scope,
-                &mut batch,
-                &mut batch_cells,
+                rows,
+                cells,
                 &source,
-                &mut summary,
-                &mut rejections,
-            )
-            .await?;
-            report_progress(summary.rows_read);
+                summary.rows_read,
+            ));
+            while storing.len() >= in_flight {
+                if let Some(stored) = storing.next().await {
+                    count_outcomes(
+                        scope,
+                        stored?,
+                        &mut summary,
+                        &mut rejections,
+                        &report_progress,
+                    );
+                }
+            }
         }
     }
-    store_batch(
-        storage,
-        scope,
-        &mut batch,
-        &mut batch_cells,
-        &source,
-        &mut summary,
-        &mut rejections,
-    )
-    .await?;
+    if !batch.is_empty() {
+        let cells = std::mem::take(&mut batch_cells);
+        storing.push_back(store_batch(
+            storage,
+            scope,
+            batch,
+            cells,
+            &source,
+            summary.rows_read,
+        ));
+    }
+    while let Some(stored) = storing.next().await {
+        count_outcomes(
+            scope,
+            stored?,
+            &mut summary,
+            &mut rejections,
+            &report_progress,
+        );
+    }
     report_progress(summary.rows_read);
 
+    // A row refused when read is listed at once, one refused when stored once its batch is
+    // written: listed by row, as the file has them.
+    rejections.list.sort_by_key(|r| r.row);
     storage.record_import(&summary, &scope.actor).await?;
     if summary.enrolled + summary.updated > 0 {
         crate::services::assessment::refresh_statistics(storage).await;
@@ -486,27 +513,47 @@ pub async fn import_roster(
     })
 }
 
+/// How many batches an import stores at once: two where the backend's writers run concurrently
+/// (PostgreSQL; one per core of the machine kind, and a third gained nothing when measured),
+/// otherwise one. A batch that fails ends the import with its error; the batch stored beside it
+/// may have been written, as the batches before it were (importing the file again changes
+/// nothing already stored). Two rows of one file that name different heads for one household,
+/// in batches stored at once, are settled in the order the batches commit, not in file order
+/// (the later one is refused on `household_members`' unique index and tried again).
+fn batches_in_flight(storage: &dyn Storage) -> usize {
+    if storage.backend().writers_run_concurrently() {
+        2
+    } else {
+        1
+    }
+}
+
+/// A batch written: its rows' outcomes, their cells for the rejection file, and the rows read
+/// from the file up to its last.
+struct StoredBatch {
+    outcomes: Vec<UpsertOutcome>,
+    cells: HashMap<usize, Vec<String>>,
+    rows_read: u64,
+}
+
 async fn store_batch(
     storage: &dyn Storage,
     scope: &ImportScope,
-    batch: &mut Vec<PersonUpsert>,
-    batch_cells: &mut HashMap<usize, Vec<String>>,
+    batch: Vec<PersonUpsert>,
+    cells: HashMap<usize, Vec<String>>,
     source: &ChangeSource,
-    summary: &mut ImportSummary,
-    rejections: &mut Rejections,
-) -> Result<(), ServiceError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
+    rows_read: u64,
+) -> Result<StoredBatch, ServiceError> {
     let may_change =
         |region: RegionCode, station: Option<&StationCode>| scope.may_change(region, station);
-    // A concurrent change of the same household (another import, a clerk) refuses the batch on a
-    // unique index of household_members, nothing written: the batch is tried again.
+    // A concurrent change of the same household (another import, a clerk, or this import's other
+    // batch) refuses the batch on a unique index of household_members, nothing written: the
+    // batch is tried again.
     let mut attempt = 0;
     let outcomes = loop {
         attempt += 1;
         match storage
-            .upsert_persons_checked(batch, source, &may_change)
+            .upsert_persons_checked(&batch, source, &may_change)
             .await
         {
             Err(yibao_storage::StorageError::Constraint {
@@ -516,6 +563,26 @@ async fn store_batch(
             other => break other?,
         }
     };
+    Ok(StoredBatch {
+        outcomes,
+        cells,
+        rows_read,
+    })
+}
+
+/// Counts a stored batch's outcomes into the summary and its refused rows into the rejections.
+fn count_outcomes(
+    scope: &ImportScope,
+    stored: StoredBatch,
+    summary: &mut ImportSummary,
+    rejections: &mut Rejections,
+    report_progress: &dyn Fn(u64),
+) {
+    let StoredBatch {
+        outcomes,
+        cells: batch_cells,
+        rows_read,
+    } = stored;
     for outcome in outcomes {
         let row = outcome.row_number;
         let cells = batch_cells.get(&row);
@@ -577,9 +644,7 @@ async fn store_batch(
             EnrolmentOutcome::AlreadyEnrolled => {}
         }
     }
-    batch.clear();
-    batch_cells.clear();
-    Ok(())
+    report_progress(rows_read);
 }
 
 fn refusal_column(refusal: &EnrolmentRefusal) -> &'static str {
