@@ -218,7 +218,8 @@ pub trait Storage:
     /// assessment): without them a search plan scans a region's whole index. SQLite: a bounded
     /// `ANALYZE`; PostgreSQL: `ANALYZE`, which a server running with autovacuum off needs.
     async fn refresh_statistics(&self) -> Result<(), StorageError>;
-    /// The planner's statistics of the payables alone, taken early in an assessment. Those
+    /// The planner's statistics of the payables alone (`ANALYZE payables`, on both backends),
+    /// taken early in an assessment. Those
     /// taken before it (after the roster import) say the table is empty; with them PostgreSQL
     /// may probe each person's payable through the index by region and fee year and read all
     /// the region's payables for each person, so that each batch is slower than the last

@@ -239,7 +239,10 @@ where
         wanted.sort_by(|a, b| a.0.cmp(&b.0));
         let needed: usize = wanted.iter().map(|(_, rows)| rows.len()).sum();
         let mut apart = if needed >= NUMBERS_APART_FROM && S::BACKEND.writers_run_concurrently() {
-            self.pool().try_begin().await?
+            // A free connection that fails to begin (the server restarted since it was last
+            // used; `try_begin` skips the pool's ping) is no reason to fail the batch: its
+            // numbers are then taken inside it.
+            self.pool().try_begin().await.ok().flatten()
         } else {
             None
         };
@@ -864,8 +867,9 @@ where
 /// where the backend's writers run concurrently (PostgreSQL) and a pooled connection is free at
 /// once (otherwise inside the batch's transaction, as a smaller batch does). The regions'
 /// counter rows are then held for a few statements, not for the whole batch, so that the two
-/// batches an import stores at once do not wait for each other. A batch that then fails leaves
-/// its numbers unissued: skipped, never given twice, as the format allows.
+/// batches an import stores at once do not wait for each other. A batch that then fails, or is
+/// tried again (a household changed beside it), leaves its numbers unissued: skipped, never
+/// given twice, as the format allows.
 pub const NUMBERS_APART_FROM: usize = 64;
 
 /// Issues `count` insured numbers (参保编号) of `region`, in order, by moving the region's counter

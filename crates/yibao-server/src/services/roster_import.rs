@@ -477,7 +477,8 @@ pub async fn import_roster(
     report_progress(summary.rows_read);
 
     // A row refused when read is listed at once, one refused when stored once its batch is
-    // written: listed by row, as the file has them.
+    // written: listed by row, as the file has them (past MAX_REPORTED_REJECTIONS, the rows
+    // kept are those listed first, so a later row may be kept and an earlier one not).
     rejections.list.sort_by_key(|r| r.row);
     storage.record_import(&summary, &scope.actor).await?;
     if summary.enrolled + summary.updated > 0 {
@@ -513,9 +514,10 @@ pub async fn import_roster(
     })
 }
 
-/// How many batches an import stores at once: two where the backend's writers run concurrently
-/// (PostgreSQL; one per core of the machine kind, and a third gained nothing when measured),
-/// otherwise one. A batch that fails ends the import with its error; the batch stored beside it
+/// How many batches an import keeps under way: two where the backend's writers run
+/// concurrently (PostgreSQL: a third gained nothing on the 2-core machine kind), otherwise one.
+/// A batch makes progress while the import waits for the older one, not while it reads the
+/// next 1000 rows (the statement sent last runs on in the database meanwhile). A batch that fails ends the import with its error; the batch stored beside it
 /// may have been written, as the batches before it were (importing the file again changes
 /// nothing already stored). Two rows of one file that name different heads for one household,
 /// in batches stored at once, are settled in the order the batches commit, not in file order
