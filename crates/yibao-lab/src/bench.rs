@@ -27,11 +27,17 @@ fn check_character(first17: &str) -> char {
 
 /// Writes a roster of `rows` distinct adults of 南通市 (320600) to `path`.
 pub fn write_roster(path: &std::path::Path, rows: usize) -> anyhow::Result<()> {
+    write_roster_of(path, 0..rows)
+}
+
+/// Writes the adults numbered `people` to `path`: the same number is the same person in every
+/// roster written, different numbers are different people.
+fn write_roster_of(path: &std::path::Path, people: std::ops::Range<usize>) -> anyhow::Result<()> {
     let file = std::fs::File::create(path)?;
     let mut out = std::io::BufWriter::new(file);
     writeln!(out, "姓名,身份证号码,参保地区,服务站,联系电话")?;
     let start = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).context("date")?;
-    for i in 0..rows {
+    for i in people {
         let birth = start + chrono::Duration::days(i64::try_from(i / 1000).unwrap_or(0));
         let body = format!("320602{}{:03}", birth.format("%Y%m%d"), i % 1000);
         let id = format!("{body}{}", check_character(&body));
@@ -46,8 +52,40 @@ pub fn write_roster(path: &std::path::Path, rows: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn enrolment(storage: &dyn Storage, rows: usize) -> anyhow::Result<()> {
+/// Imports the roster at `path` as the bench's unrestricted user, on `today`.
+async fn import_file(
+    storage: &dyn Storage,
+    path: &std::path::Path,
+    today: chrono::NaiveDate,
+) -> anyhow::Result<yibao_server::services::roster_import::ImportReport> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("roster.csv");
+    import_roster(
+        storage,
+        path,
+        name,
+        &ImportScope::unrestricted("bench"),
+        today,
+        None,
+        Limits::default(),
+        &|_| {},
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code.as_str()))
+}
+
+/// Imports a generated roster of `rows` people and assesses it, after a trial import of
+/// `trial_rows` other people when that is not 0 (as an agency tries one station's roster
+/// before the county's: the statistics then are those of tables nearly empty).
+pub async fn enrolment(
+    storage: &dyn Storage,
+    rows: usize,
+    trial_rows: usize,
+) -> anyhow::Result<()> {
     anyhow::ensure!((1..=2_000_000).contains(&rows), "rows must be 1 to 2000000");
+    anyhow::ensure!(trial_rows <= 10_000, "trial rows must be 0 to 10000");
     yibao::demo::load(storage).await?;
     yibao::demo::ensure_open_policies(storage, Clock::system().today()).await?;
     let dir = tempfile::tempdir()?;
@@ -62,20 +100,20 @@ pub async fn enrolment(storage: &dyn Storage, rows: usize) -> anyhow::Result<()>
     );
 
     let today = Clock::system().today();
-    let scope = ImportScope::unrestricted("bench");
+    if trial_rows > 0 {
+        let trial = dir.path().join("trial-roster.csv");
+        write_roster_of(&trial, rows..rows + trial_rows)?;
+        let t = Instant::now();
+        let report = import_file(storage, &trial, today).await?;
+        println!(
+            "trial import: {} rows read, {} enrolled in {:.1} s",
+            report.summary.rows_read,
+            report.summary.enrolled,
+            t.elapsed().as_secs_f64()
+        );
+    }
     let t = Instant::now();
-    let report = import_roster(
-        storage,
-        &path,
-        "bench-roster.csv",
-        &scope,
-        today,
-        None,
-        Limits::default(),
-        &|_| {},
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code.as_str()))?;
+    let report = import_file(storage, &path, today).await?;
     let import_secs = t.elapsed().as_secs_f64();
     let s = &report.summary;
     println!(
@@ -291,19 +329,7 @@ pub async fn prepare_payers(storage: &dyn Storage, count: usize) -> anyhow::Resu
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("payers.csv");
     write_roster(&path, count)?;
-    let scope = ImportScope::unrestricted("bench");
-    import_roster(
-        storage,
-        &path,
-        "payers.csv",
-        &scope,
-        today,
-        None,
-        Limits::default(),
-        &|_| {},
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code.as_str()))?;
+    import_file(storage, &path, today).await?;
     let region = RegionCode::parse("320600").map_err(|e| anyhow::anyhow!("{e}"))?;
     let policies = storage.list_fee_policies(region).await?;
     let fee_year = yibao_domain::enrolment_fee_year(&policies, today)

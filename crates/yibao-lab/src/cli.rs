@@ -182,6 +182,10 @@ struct BenchEnrolmentArgs {
     /// Rows in the generated roster.
     #[arg(long, default_value_t = 1_000_000)]
     rows: usize,
+    /// People imported first, in a trial import of their own (0 to 10 000): the statistics
+    /// the import then starts with are those of tables nearly empty.
+    #[arg(long, default_value_t = 0)]
+    trial_rows: usize,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -251,7 +255,7 @@ async fn run(command: LabCommand) -> anyhow::Result<()> {
         LabCommand::Enrolment(args) => {
             let config = database_config(args.database)?;
             let storage = connect(&config).await?;
-            crate::bench::enrolment(storage.as_ref(), args.rows).await
+            crate::bench::enrolment(storage.as_ref(), args.rows, args.trial_rows).await
         }
     }
 }

@@ -119,6 +119,32 @@ impl Backend {
     }
 }
 
+/// The tables a bulk operation grows, whose planner statistics it refreshes once it has written
+/// its first batch ([`Storage::refresh_statistics_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrowingTables {
+    /// A roster import's: the persons and everything written with them.
+    Enrolment,
+    /// An assessment's: the payables.
+    Payables,
+}
+
+impl GrowingTables {
+    /// The tables, each named in a statement of fixed text.
+    pub fn tables(self) -> &'static [&'static str] {
+        match self {
+            GrowingTables::Enrolment => &[
+                "persons",
+                "person_history",
+                "person_directory",
+                "enrolment_claims",
+                "enrolments",
+            ],
+            GrowingTables::Payables => &["payables"],
+        }
+    }
+}
+
 /// What kind of database constraint refused a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConstraintKind {
@@ -218,13 +244,21 @@ pub trait Storage:
     /// assessment): without them a search plan scans a region's whole index. SQLite: a bounded
     /// `ANALYZE`; PostgreSQL: `ANALYZE`, which a server running with autovacuum off needs.
     async fn refresh_statistics(&self) -> Result<(), StorageError>;
-    /// The planner's statistics of the payables alone (`ANALYZE payables`, on both backends),
-    /// taken early in an assessment. Those
-    /// taken before it (after the roster import) say the table is empty; with them PostgreSQL
-    /// may probe each person's payable through the index by region and fee year and read all
-    /// the region's payables for each person, so that each batch is slower than the last
-    /// (measured: 7 to 14 s a batch of 1000 at 150 000 payables, against 10 ms).
-    async fn refresh_payable_statistics(&self) -> Result<(), StorageError>;
+    /// The planner's statistics of the tables a bulk operation grows (`ANALYZE` of each, on both
+    /// backends), taken once it has written its first batch. Statistics taken while a table was
+    /// nearly empty make PostgreSQL's plans read a whole region for each row, and each batch is
+    /// then slower than the last:
+    /// - an assessment's, taken after the roster import, say the payables are none; the
+    ///   candidates' statement then probed each person's payable through the index by region
+    ///   and fee year (measured: 7 to 14 s a batch of 1000 at 150 000 payables, against 10 ms);
+    /// - an import's, taken after a trial import of one person, say every person has the same
+    ///   ID number; the foreign-key check of each enrolment then found its person through
+    ///   the index by region and name and read the region's persons (measured: 66 000 of
+    ///   200 000 rows written in the first 116 s, against all of them in 9 to 11 s).
+    ///
+    /// A foreign-key check's plan is kept by each connection until the statistics change, so
+    /// refreshing them mid-operation mends the connections' plans as well.
+    async fn refresh_statistics_of(&self, tables: GrowingTables) -> Result<(), StorageError>;
     /// Upkeep while serving, called by the background loop: SQLite checkpoints the WAL (and
     /// truncates it once it passes its bound) and refreshes statistics gone stale; PostgreSQL
     /// analyzes tables changed much since their last analysis when autovacuum is off.

@@ -658,8 +658,15 @@ where
         Dialect::refresh_statistics(self).await
     }
 
-    async fn refresh_payable_statistics(&self) -> Result<(), crate::StorageError> {
-        sqlx::query("ANALYZE payables").execute(self.pool()).await?;
+    async fn refresh_statistics_of(
+        &self,
+        tables: crate::GrowingTables,
+    ) -> Result<(), crate::StorageError> {
+        for table in tables.tables() {
+            sqlx::raw_sql(&format!("ANALYZE {table}"))
+                .execute(self.pool())
+                .await?;
+        }
         Ok(())
     }
 

@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use serde::Serialize;
 use yibao_domain::{assess, FeePolicy, FeeYear, IdNumber, Person, RegionCode};
-use yibao_storage::{NewPayable, PayableRecord, ReassessRefusal, Storage};
+use yibao_storage::{GrowingTables, NewPayable, PayableRecord, ReassessRefusal, Storage};
 
 use crate::error::{ErrorCode, ServiceError};
 
@@ -129,7 +129,7 @@ pub async fn assess_region(
             && report.created >= u64::try_from(ASSESSMENT_BATCH).unwrap_or(u64::MAX)
         {
             payables_analyzed = true;
-            refresh_payable_statistics(storage).await;
+            refresh_statistics_of(storage, GrowingTables::Payables).await;
         }
         let persons = {
             let read =
@@ -249,11 +249,10 @@ pub async fn reprice_late(
     Ok(repriced)
 }
 
-/// See [`Storage::refresh_payable_statistics`]; the payables are written, so a failure is only
-/// logged.
-async fn refresh_payable_statistics(storage: &dyn Storage) {
-    if let Err(err) = storage.refresh_payable_statistics().await {
-        tracing::warn!(%err, "refreshing the payables' planner statistics failed");
+/// See [`Storage::refresh_statistics_of`]; the rows are written, so a failure is only logged.
+pub(crate) async fn refresh_statistics_of(storage: &dyn Storage, tables: GrowingTables) {
+    if let Err(err) = storage.refresh_statistics_of(tables).await {
+        tracing::warn!(%err, ?tables, "refreshing a bulk change's planner statistics failed");
     }
 }
 

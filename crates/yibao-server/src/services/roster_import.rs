@@ -31,8 +31,8 @@ use yibao_domain::{
 use yibao_roster_file::{HeaderFit, Limits, RosterReader};
 use yibao_storage::records::MAX_UPSERT_BATCH;
 use yibao_storage::{
-    AuditEntry, ChangeSource, EnrolmentOutcome, EnrolmentRequest, ImportSummary, PersonChange,
-    PersonUpsert, Storage, UpsertOutcome,
+    AuditEntry, ChangeSource, EnrolmentOutcome, EnrolmentRequest, GrowingTables, ImportSummary,
+    PersonChange, PersonUpsert, Storage, UpsertOutcome,
 };
 
 use crate::auth::Staff;
@@ -345,6 +345,10 @@ pub async fn import_roster(
     // Batches being stored, oldest first; their outcomes are counted in file order.
     let mut storing = FuturesOrdered::new();
     let in_flight = batches_in_flight(storage);
+    // Once a batch's worth of persons is written, the statistics of the tables they go into
+    // are refreshed, so that the next batches' foreign-key checks are planned for tables with
+    // people in them (see `Storage::refresh_statistics_of`).
+    let mut statistics_refreshed = false;
 
     // Pass 2: parse, check, store.
     let reader = open_reader(path, limits)?;
@@ -451,6 +455,17 @@ pub async fn import_roster(
                         &report_progress,
                     );
                 }
+            }
+            if !statistics_refreshed
+                && summary.enrolled + summary.updated
+                    >= u64::try_from(MAX_UPSERT_BATCH).unwrap_or(u64::MAX)
+            {
+                statistics_refreshed = true;
+                crate::services::assessment::refresh_statistics_of(
+                    storage,
+                    GrowingTables::Enrolment,
+                )
+                .await;
             }
         }
     }
