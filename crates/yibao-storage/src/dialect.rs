@@ -88,6 +88,12 @@ pub trait Dialect: Send + Sync + 'static {
 
     /// See `Storage::refresh_statistics`.
     async fn refresh_statistics(&self) -> Result<(), StorageError>;
+    /// Called once statistics are taken, so that every pooled connection plans with them (see
+    /// the SQLite backend's). PostgreSQL: nothing; a connection plans again once the statistics
+    /// it planned with change.
+    async fn share_statistics(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
     /// See `Storage::housekeeping`.
     async fn housekeeping(&self) -> Result<Housekeeping, StorageError>;
     /// See `Storage::with_own_connections`.

@@ -667,7 +667,7 @@ where
                 .execute(self.pool())
                 .await?;
         }
-        Ok(())
+        Dialect::share_statistics(self).await
     }
 
     async fn housekeeping(&self) -> Result<crate::Housekeeping, crate::StorageError> {

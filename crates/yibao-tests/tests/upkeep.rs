@@ -283,3 +283,61 @@ async fn two_opening_one_new_sqlite_file_at_once_both_get_it_migrated() {
         }
     }
 }
+
+/// A statistics refresh reaches every pooled SQLite connection, not only the one that ran
+/// `ANALYZE` (issue 14): SQLite loads the statistics with the schema, and a connection that
+/// had loaded them kept planning with them. Here a connection held aside through the refresh
+/// plans with the new statistics afterwards: an index on a column of one value is no longer
+/// taken over the index on a column of distinct values.
+#[tokio::test]
+async fn a_statistics_refresh_reaches_every_sqlite_connection() {
+    let db = fresh_sqlite().await;
+    let handle = db.db.clone();
+    let sqlite = handle.sqlite.as_ref().unwrap();
+    let mut aside = sqlite.pool().acquire().await.unwrap();
+    for statement in [
+        "CREATE TABLE plan_probe (a INTEGER, b INTEGER)",
+        "CREATE INDEX plan_probe_a ON plan_probe (a)",
+        "CREATE INDEX plan_probe_b ON plan_probe (b)",
+        "INSERT INTO plan_probe VALUES (1, 1)",
+        "ANALYZE plan_probe",
+    ] {
+        sqlx::query(statement).execute(&mut *aside).await.unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO plan_probe WITH RECURSIVE n(v) AS (SELECT 2 UNION ALL SELECT v + 1 FROM n WHERE v < 20000) SELECT 1, v FROM n",
+    )
+        .execute(&mut *aside)
+        .await
+        .unwrap();
+    let plan = |rows: Vec<(i64, i64, i64, String)>| {
+        rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; ")
+    };
+    // Not kept prepared: a kept `EXPLAIN` would show the plan it was prepared with (it reads
+    // no table, so it never notices a changed schema; statements that read do).
+    let probe = "EXPLAIN QUERY PLAN SELECT * FROM plan_probe WHERE a = 1 AND b = 5";
+    let before = plan(
+        sqlx::query_as(probe)
+            .persistent(false)
+            .fetch_all(&mut *aside)
+            .await
+            .unwrap(),
+    );
+    assert!(!before.contains("plan_probe_b"), "{before}");
+    handle.storage.refresh_statistics().await.unwrap();
+    // A read first: a connection notices a changed schema when it next reads the file.
+    sqlx::query("SELECT count(*) FROM plan_probe")
+        .execute(&mut *aside)
+        .await
+        .unwrap();
+    let after = plan(
+        sqlx::query_as(probe)
+            .persistent(false)
+            .fetch_all(&mut *aside)
+            .await
+            .unwrap(),
+    );
+    assert!(after.contains("plan_probe_b"), "{after}");
+    drop(aside);
+    db.cleanup().await;
+}
