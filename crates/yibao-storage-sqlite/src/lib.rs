@@ -103,7 +103,8 @@ impl SqliteStorage {
         };
         storage.migrate().await?;
         if !storage.has_statistics().await? {
-            storage.analyze().await?;
+            // At start, before any other connection plans: nothing to share yet.
+            sqlx::query("ANALYZE").execute(&storage.pool).await?;
         }
         Ok(storage)
     }
@@ -141,12 +142,13 @@ impl SqliteStorage {
     /// others go on planning with those they had, for as long as they live (measured: after a
     /// trial import of one person, the assessment of 200 000 took 16 s against 6). A change of
     /// the schema makes each connection read it again, statistics included, before its next
-    /// statement; a table created and dropped is two (one left by a process stopped between
-    /// them is dropped the next time).
+    /// statement; a table created and dropped is two. Both tolerate another share beside
+    /// them, and a table left by a process stopped between them (empty, read by nothing) is
+    /// dropped the next time.
     async fn share_statistics_now(&self) -> Result<(), StorageError> {
         sqlx::raw_sql(
             "CREATE TABLE IF NOT EXISTS statistics_taken (taken INTEGER); \
-             DROP TABLE statistics_taken",
+             DROP TABLE IF EXISTS statistics_taken",
         )
         .execute(&self.pool)
         .await?;
@@ -158,22 +160,25 @@ impl SqliteStorage {
     /// long-lived connections), shared with every connection when it took any.
     async fn upkeep(&self) -> Result<yibao_storage::Housekeeping, StorageError> {
         let took = {
-            // On one connection, since what `optimize` analyzes depends on what that
-            // connection has planned: first only listed (0xffff, the default 0xfffe with
-            // 0x1, which lists the ANALYZE statements instead of running them).
+            // Every table, not only those this connection has planned with (0x10000: each
+            // share makes the connections read the schema again, which forgets what they
+            // planned with); first only listed (0x1: the ANALYZE statements it would run).
             let mut connection = self.pool.acquire().await?;
-            let stale: Vec<String> = sqlx::query_scalar("PRAGMA optimize(0xffff)")
+            let stale: Vec<String> = sqlx::query_scalar("PRAGMA optimize(0x1ffff)")
                 .fetch_all(&mut *connection)
                 .await?;
             if !stale.is_empty() {
-                sqlx::query("PRAGMA optimize")
+                sqlx::query("PRAGMA optimize(0x1fffe)")
                     .execute(&mut *connection)
                     .await?;
             }
             !stale.is_empty()
         };
+        // Shared best effort: the WAL's upkeep below matters more.
         if took {
-            self.share_statistics_now().await?;
+            if let Err(err) = self.share_statistics_now().await {
+                tracing::warn!(%err, "sharing the statistics PRAGMA optimize took failed");
+            }
         }
         if self.wal_file.is_some() {
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")

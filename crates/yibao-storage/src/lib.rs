@@ -117,6 +117,17 @@ impl Backend {
             Backend::Sqlite => false,
         }
     }
+
+    /// Whether the planner scales the rows a table's statistics counted to the table's present
+    /// size: PostgreSQL estimates its rows from the rows a page it counted and the pages the
+    /// table has now; SQLite takes the rows counted as they are, so statistics taken early in
+    /// a bulk change must be taken again as the tables grow.
+    pub fn plans_scale_with_table_size(self) -> bool {
+        match self {
+            Backend::Postgres => true,
+            Backend::Sqlite => false,
+        }
+    }
 }
 
 /// The tables a bulk operation grows, whose planner statistics it refreshes once it has written
@@ -245,7 +256,8 @@ pub trait Storage:
     /// `ANALYZE`; PostgreSQL: `ANALYZE`, which a server running with autovacuum off needs.
     async fn refresh_statistics(&self) -> Result<(), StorageError>;
     /// The planner's statistics of the tables a bulk operation grows (`ANALYZE` of each, on both
-    /// backends), taken once it has written its first batch. Statistics taken while a table was
+    /// backends), taken once it has written its first batch, and on SQLite again as it grows
+    /// (`yibao_server::services::statistics::GrowthRefresh`). Statistics taken while a table was
     /// nearly empty make PostgreSQL's plans read a whole region for each row, and each batch is
     /// then slower than the last:
     /// - an assessment's, taken after the roster import, say the payables are none; the
@@ -254,7 +266,7 @@ pub trait Storage:
     /// - an import's, taken after a trial import of one person, say every person has the same
     ///   ID number; the foreign-key check of each enrolment then found its person through
     ///   the index by region and name and read the region's persons (measured: 66 000 of
-    ///   200 000 rows written in the first 116 s, against all of them in 9 to 11 s).
+    ///   200 000 rows written in the first 116 s, against all of them in 8 to 11 s).
     ///
     /// A foreign-key check's plan is kept by each connection until the statistics change, so
     /// refreshing them mid-operation mends the connections' plans as well.

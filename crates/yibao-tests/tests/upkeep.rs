@@ -341,3 +341,72 @@ async fn a_statistics_refresh_reaches_every_sqlite_connection() {
     drop(aside);
     db.cleanup().await;
 }
+
+/// A roster import refreshes the statistics of the tables it grows once its first 1000 rows
+/// are written, not only at its end (issue 14): after a trial import of one person, PostgreSQL
+/// otherwise planned each enrolment's foreign-key check with statistics of one row and read
+/// the region's persons for every row of the import.
+#[tokio::test]
+async fn an_import_refreshes_statistics_while_its_tables_grow() {
+    on_each_test_db(|db| async move {
+        let Some(pg) = db.postgres.clone() else {
+            return;
+        };
+        if pg.is_citus().await.unwrap() {
+            return;
+        }
+        let roster = |people: std::ops::Range<u32>| {
+            people.fold(
+                "姓名,身份证号码,参保地区\n".to_owned(),
+                |csv, i| {
+                    let birth = format!("1980-01-{:02}", 1 + i / 500);
+                    csv + &format!(
+                        "吴一,{},460100\n",
+                        yibao_tests::make_id("460105", &birth, i % 500)
+                    )
+                },
+            )
+        };
+        yibao_tests::haikou_2027(&db, &roster(0..1), "statistics-secret-0123456789").await;
+        let analyses = || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'persons'",
+            )
+            .fetch_one(pg.pool())
+            .await
+            .unwrap()
+        };
+        // The counts reach other sessions within a second or so of each ANALYZE.
+        let settled = || async {
+            let mut last = analyses().await;
+            loop {
+                tokio::time::sleep(Duration::from_millis(1200)).await;
+                let now = analyses().await;
+                if now == last {
+                    return now;
+                }
+                last = now;
+            }
+        };
+        let before = settled().await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        std::fs::write(&path, roster(1..2501)).unwrap();
+        let report = yibao_server::services::roster_import::import_roster(
+            db.storage.as_ref(),
+            &path,
+            "r.csv",
+            &yibao_server::services::roster_import::ImportScope::unrestricted("test"),
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+            Some(yibao_domain::FeeYear::new(2027).unwrap()),
+            yibao_roster_file::Limits::default(),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.summary.enrolled, 2500, "{:?}", report.rejections);
+        // Once past the first 1000 rows, and once at the end.
+        assert_eq!(settled().await - before, 2);
+    })
+    .await;
+}

@@ -7,6 +7,7 @@ use yibao_domain::{assess, FeePolicy, FeeYear, IdNumber, Person, RegionCode};
 use yibao_storage::{GrowingTables, NewPayable, PayableRecord, ReassessRefusal, Storage};
 
 use crate::error::{ErrorCode, ServiceError};
+use crate::services::statistics::{refresh_statistics, GrowthRefresh};
 
 /// Persons read and payables written per storage call.
 pub const ASSESSMENT_BATCH: usize = 1000;
@@ -121,16 +122,11 @@ pub async fn assess_region(
     // Each batch is written while the next is read: at most two writes under way, polled
     // while the read waits, and counted in order.
     let mut writing = FuturesOrdered::new();
-    // Once a batch's worth of payables is created, their statistics are refreshed, so that the
-    // next batches' reads are planned for a table with payables in it.
-    let mut payables_analyzed = false;
+    // The payables' statistics are refreshed as they grow, so that the next batches' reads
+    // are planned for a table with payables in it.
+    let mut growth = GrowthRefresh::new(storage, GrowingTables::Payables);
     loop {
-        if !payables_analyzed
-            && report.created >= u64::try_from(ASSESSMENT_BATCH).unwrap_or(u64::MAX)
-        {
-            payables_analyzed = true;
-            refresh_statistics_of(storage, GrowingTables::Payables).await;
-        }
+        growth.after(storage, report.created).await;
         let persons = {
             let read =
                 storage.assessment_candidates(region, fee_year, after.as_deref(), ASSESSMENT_BATCH);
@@ -247,26 +243,6 @@ pub async fn reprice_late(
         );
     }
     Ok(repriced)
-}
-
-/// See [`Storage::refresh_statistics_of`]; the rows are written, so a failure is only logged.
-pub(crate) async fn refresh_statistics_of(storage: &dyn Storage, tables: GrowingTables) {
-    if let Err(err) = storage.refresh_statistics_of(tables).await {
-        tracing::warn!(%err, ?tables, "refreshing a bulk change's planner statistics failed");
-    }
-}
-
-/// After a bulk change the planner needs fresh statistics (a search plan otherwise scans a
-/// region's whole index); the change itself is committed, so a failure here is only logged.
-pub(crate) async fn refresh_statistics(storage: &dyn Storage) {
-    let started = std::time::Instant::now();
-    match storage.refresh_statistics().await {
-        Ok(()) => tracing::info!(
-            elapsed_ms = started.elapsed().as_millis(),
-            "planner statistics refreshed after a bulk change"
-        ),
-        Err(err) => tracing::warn!(%err, "refreshing planner statistics failed"),
-    }
 }
 
 /// Re-assesses one person after a change: a new payable, payable from the next day, superseding

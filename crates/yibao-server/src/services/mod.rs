@@ -22,6 +22,7 @@ pub mod sandbox;
 pub mod settlement_scope;
 pub mod setup;
 pub mod staff;
+pub mod statistics;
 pub mod village_agents;
 
 use yibao_domain::RegionCode;

@@ -37,6 +37,7 @@ use yibao_storage::{
 
 use crate::auth::Staff;
 use crate::error::{ErrorCode, ServiceError};
+use crate::services::statistics::GrowthRefresh;
 
 /// Rejections kept in the report; beyond this only the count grows.
 pub const MAX_REPORTED_REJECTIONS: usize = 200_000;
@@ -345,10 +346,10 @@ pub async fn import_roster(
     // Batches being stored, oldest first; their outcomes are counted in file order.
     let mut storing = FuturesOrdered::new();
     let in_flight = batches_in_flight(storage);
-    // Once a batch's worth of persons is written, the statistics of the tables they go into
-    // are refreshed, so that the next batches' foreign-key checks are planned for tables with
-    // people in them (see `Storage::refresh_statistics_of`).
-    let mut statistics_refreshed = false;
+    // The statistics of the tables the persons go into are refreshed as they grow, so that
+    // the next batches' reads and foreign-key checks are planned for tables with people in
+    // them (see `Storage::refresh_statistics_of`).
+    let mut growth = GrowthRefresh::new(storage, GrowingTables::Enrolment);
 
     // Pass 2: parse, check, store.
     let reader = open_reader(path, limits)?;
@@ -456,17 +457,9 @@ pub async fn import_roster(
                     );
                 }
             }
-            if !statistics_refreshed
-                && summary.enrolled + summary.updated
-                    >= u64::try_from(MAX_UPSERT_BATCH).unwrap_or(u64::MAX)
-            {
-                statistics_refreshed = true;
-                crate::services::assessment::refresh_statistics_of(
-                    storage,
-                    GrowingTables::Enrolment,
-                )
+            growth
+                .after(storage, summary.enrolled + summary.updated)
                 .await;
-            }
         }
     }
     if !batch.is_empty() {
@@ -497,7 +490,7 @@ pub async fn import_roster(
     rejections.list.sort_by_key(|r| r.row);
     storage.record_import(&summary, &scope.actor).await?;
     if summary.enrolled + summary.updated > 0 {
-        crate::services::assessment::refresh_statistics(storage).await;
+        crate::services::statistics::refresh_statistics(storage).await;
     }
     storage
         .append_audit(&AuditEntry {
