@@ -155,30 +155,33 @@ impl SqliteStorage {
         Ok(())
     }
 
+    /// `PRAGMA optimize` over every table, not only those one connection has planned with
+    /// (0x10000: each share makes the connections read the schema again, which forgets what
+    /// they planned with), on one connection: first only listed (0x1: the ANALYZE statements
+    /// it would run), then run and shared with every connection when it lists any.
+    async fn optimize(&self) -> Result<(), StorageError> {
+        let mut connection = self.pool.acquire().await?;
+        let stale: Vec<String> = sqlx::query_scalar("PRAGMA optimize(0x1ffff)")
+            .fetch_all(&mut *connection)
+            .await?;
+        if stale.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("PRAGMA optimize(0x1fffe)")
+            .execute(&mut *connection)
+            .await?;
+        drop(connection);
+        self.share_statistics_now().await
+    }
+
     /// Checkpoints the WAL, truncates it once past half its bound ([`WAL_BOUND_BYTES`]), and lets SQLite refresh
     /// the statistics it finds stale (`PRAGMA optimize`, as its documentation recommends for
     /// long-lived connections), shared with every connection when it took any.
     async fn upkeep(&self) -> Result<yibao_storage::Housekeeping, StorageError> {
-        let took = {
-            // Every table, not only those this connection has planned with (0x10000: each
-            // share makes the connections read the schema again, which forgets what they
-            // planned with); first only listed (0x1: the ANALYZE statements it would run).
-            let mut connection = self.pool.acquire().await?;
-            let stale: Vec<String> = sqlx::query_scalar("PRAGMA optimize(0x1ffff)")
-                .fetch_all(&mut *connection)
-                .await?;
-            if !stale.is_empty() {
-                sqlx::query("PRAGMA optimize(0x1fffe)")
-                    .execute(&mut *connection)
-                    .await?;
-            }
-            !stale.is_empty()
-        };
-        // Shared best effort: the WAL's upkeep below matters more.
-        if took {
-            if let Err(err) = self.share_statistics_now().await {
-                tracing::warn!(%err, "sharing the statistics PRAGMA optimize took failed");
-            }
+        // Best effort: the WAL's upkeep below matters more (checking a second table takes
+        // the write lock, which a long write may hold past the busy timeout).
+        if let Err(err) = self.optimize().await {
+            tracing::warn!(%err, "refreshing stale planner statistics failed");
         }
         if self.wal_file.is_some() {
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")

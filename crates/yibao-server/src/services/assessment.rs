@@ -126,7 +126,14 @@ pub async fn assess_region(
     // are planned for a table with payables in it.
     let mut growth = GrowthRefresh::new(storage, GrowingTables::Payables);
     loop {
-        growth.after(storage, report.created).await;
+        if growth.due(report.created) {
+            // The writes under way finish first (see `GrowthRefresh::due`).
+            while let Some(written) = writing.next().await {
+                let (created, drafts): (u64, Vec<NewPayable>) = written?;
+                count_created(&mut report, created, &drafts, progress);
+            }
+            growth.refresh(storage, report.created).await;
+        }
         let persons = {
             let read =
                 storage.assessment_candidates(region, fee_year, after.as_deref(), ASSESSMENT_BATCH);

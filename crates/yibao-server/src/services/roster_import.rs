@@ -457,9 +457,12 @@ pub async fn import_roster(
                     );
                 }
             }
-            growth
-                .after(storage, summary.enrolled + summary.updated)
-                .await;
+            // On SQLite no batch is under way here (one at a time, just counted); on
+            // PostgreSQL the one left under way holds only rows, which ANALYZE does not wait for.
+            let written = summary.enrolled + summary.updated;
+            if growth.due(written) {
+                growth.refresh(storage, written).await;
+            }
         }
     }
     if !batch.is_empty() {

@@ -8,7 +8,7 @@ use yibao_storage::{GrowingTables, Storage};
 pub const FIRST_REFRESH_ROWS: u64 = 1000;
 /// Where statistics count rows as they are (SQLite), each later refresh comes once the rows
 /// written have grown by this factor: the statistics then never count fewer than a quarter of
-/// the rows, and a million rows cost six refreshes.
+/// the rows, and a million rows cost five refreshes while they are written.
 pub const REFRESH_GROWTH: u64 = 4;
 
 /// When a bulk change refreshes the statistics of the tables it grows.
@@ -35,24 +35,29 @@ impl GrowthRefresh {
         }
     }
 
-    /// Refreshes the statistics when the `written` rows call for it.
-    pub async fn after(&mut self, storage: &dyn Storage, written: u64) {
-        if !self.due(written) {
-            return;
-        }
-        if let Err(err) = storage.refresh_statistics_of(self.tables).await {
-            let tables = self.tables;
-            tracing::warn!(%err, ?tables, written, "refreshing a bulk change's planner statistics failed");
-        }
+    /// Whether `written` rows call for a refresh. The caller lets its writes under way finish
+    /// first: on SQLite a write transaction left open, its future not polled, would hold the
+    /// lock that `ANALYZE` needs until the busy timeout.
+    pub fn due(&self, written: u64) -> bool {
+        self.next.is_some_and(|next| written >= next)
     }
 
-    /// Whether `written` rows call for a refresh; if so, the next is planned.
-    fn due(&mut self, written: u64) -> bool {
-        if self.next.is_none_or(|next| written < next) {
-            return false;
-        }
+    /// Plans the refresh after one at `written` rows.
+    fn plan_next(&mut self, written: u64) {
         self.next = self.again.then(|| written.saturating_mul(REFRESH_GROWTH));
-        true
+    }
+
+    /// Refreshes the statistics, `written` rows being written, and plans the next refresh; one
+    /// that failed is tried again a batch later.
+    pub async fn refresh(&mut self, storage: &dyn Storage, written: u64) {
+        match storage.refresh_statistics_of(self.tables).await {
+            Ok(()) => self.plan_next(written),
+            Err(err) => {
+                let tables = self.tables;
+                tracing::warn!(%err, ?tables, written, "refreshing a bulk change's planner statistics failed");
+                self.next = Some(written.saturating_add(FIRST_REFRESH_ROWS));
+            }
+        }
     }
 }
 
@@ -79,7 +84,16 @@ mod tests {
             next: Some(FIRST_REFRESH_ROWS),
             again,
         };
-        written.into_iter().filter(|w| schedule.due(*w)).collect()
+        written
+            .into_iter()
+            .filter(|w| {
+                let due = schedule.due(*w);
+                if due {
+                    schedule.plan_next(*w);
+                }
+                due
+            })
+            .collect()
     }
 
     #[test]
