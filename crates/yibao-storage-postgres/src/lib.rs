@@ -627,7 +627,6 @@ impl Dialect for PostgresStorage {
     /// Orders names by code point whatever the database's collation (the `persons_by_name` index).
     const NAME_ORDER: &'static str = "COLLATE \"C\"";
     const LOCK_PAYABLES: &'static str = " FOR UPDATE OF y";
-    const BATCH_SETUP: &'static str = "SET LOCAL plan_cache_mode = force_custom_plan";
 
     fn pool(&self) -> &PgPool {
         &self.pool

@@ -309,7 +309,6 @@ impl Dialect for SqliteStorage {
     /// SQLite's BINARY collation already orders UTF-8 text by code point.
     const NAME_ORDER: &'static str = "";
     const LOCK_PAYABLES: &'static str = "";
-    const BATCH_SETUP: &'static str = "";
 
     fn pool(&self) -> &SqlitePool {
         &self.pool

@@ -36,11 +36,6 @@ pub trait Dialect: Send + Sync + 'static {
     /// their rows until the transaction ends (`FOR UPDATE OF y` on PostgreSQL; nothing on SQLite,
     /// whose write transaction already excludes every other writer).
     const LOCK_PAYABLES: &'static str;
-    /// Run first in a group commit's transaction, if not empty: on PostgreSQL, plans made for
-    /// the values at hand (`plan_cache_mode`), so that the payment tables' lookups and foreign
-    /// key checks follow the tables as they grow instead of keeping a plan made while they were
-    /// empty (a sequential scan) until the next ANALYZE.
-    const BATCH_SETUP: &'static str;
 
     /// The primary's pool: every write, and reads that must see them.
     fn pool(&self) -> &Pool<Self::DB>;

@@ -90,9 +90,6 @@ where
     {
         return Ok(None);
     }
-    if !S::BATCH_SETUP.is_empty() {
-        sqlx::query(S::BATCH_SETUP).execute(&mut **tx).await?;
-    }
     let by_channel = group(payments, |p| p.channel_id.as_str());
     let by_region = group(payments, |p| p.region.as_str());
 

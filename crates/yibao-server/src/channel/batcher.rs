@@ -1,12 +1,27 @@
 //! Group commit for payment reports: reports queued while a transaction is running are committed
 //! together in the next one, each in its own savepoint (`Storage::report_payments`). Nothing waits
 //! for a timer: an idle server commits each report at once; a busy one pays one commit for many.
+//!
+//! On PostgreSQL the writer also refreshes the statistics of the payment tables once it has
+//! stored [`FIRST_REFRESH_ROWS`] new payments (issue 14), and again a thousand later if that
+//! failed. Each connection keeps a generic plan of every foreign-key check and statement once it
+//! has run a few times; made while the payment tables were empty or nearly so (statistics taken
+//! after an assessment, say), that plan scans `payments` whole for each receipt, application and
+//! refund, and goes on doing so as the table grows, until the statistics change. One refresh is
+//! enough: PostgreSQL scales the rows its statistics counted to the table's present size. Each
+//! process refreshes once (one `ANALYZE` of a few tables after a restart, even where they are
+//! large); the periodic upkeep (autovacuum off) or autovacuum keeps them fresh after that. SQLite
+//! checks a foreign key through the parent's key without planning it, and its statements are
+//! planned again whenever statistics change, so it does not need this.
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use yibao_storage::collection::{NewPayment, PaymentReportOutcome, MAX_PAYMENT_BATCH};
-use yibao_storage::{Storage, StorageError};
+use yibao_storage::{Backend, GrowingTables, Storage, StorageError};
+
+use crate::services::statistics::FIRST_REFRESH_ROWS;
 
 /// Reports waiting for the next transaction at most; a full queue makes reporters wait.
 pub const PAYMENT_QUEUE: usize = 1024;
@@ -44,6 +59,11 @@ impl PaymentBatcher {
         let max_batch = max_batch.clamp(1, MAX_PAYMENT_BATCH);
         let (sender, mut receiver) = mpsc::channel::<(NewPayment, Reply)>(PAYMENT_QUEUE);
         let writer = async move {
+            let mut refresh = match storage.backend() {
+                Backend::Postgres => Refresh::At(FIRST_REFRESH_ROWS),
+                Backend::Sqlite => Refresh::Done,
+            };
+            let mut stored: u64 = 0;
             while let Some(first) = receiver.recv().await {
                 let mut jobs = vec![first];
                 while jobs.len() < max_batch {
@@ -55,9 +75,14 @@ impl PaymentBatcher {
                 let (payments, replies): (Vec<NewPayment>, Vec<Reply>) = jobs.into_iter().unzip();
                 match storage.report_payments(&payments).await {
                     Ok(results) => {
+                        stored += results
+                            .iter()
+                            .filter(|r| matches!(r, Ok(PaymentReportOutcome::Stored(_))))
+                            .count() as u64;
                         for (reply, result) in replies.into_iter().zip(results) {
                             let _ = reply.send(result);
                         }
+                        refresh = refresh.next(&storage, stored).await;
                     }
                     // The commit failed: none of them happened; each reporter gets the error and retries.
                     // A database that is away stays `Unavailable` (503), not an internal error.
@@ -82,5 +107,48 @@ impl PaymentBatcher {
         answer
             .await
             .map_err(|_| StorageError::Unavailable("payment writer stopped".into()))?
+    }
+}
+
+/// The writer's refresh of the payment tables' statistics (see the module's documentation).
+enum Refresh {
+    /// Due once this many new payments are stored.
+    At(u64),
+    /// Under way beside the writer, which goes on: `ANALYZE` blocks no write.
+    Running(JoinHandle<bool>),
+    Done,
+}
+
+impl Refresh {
+    /// What comes after a batch, `stored` new payments stored so far.
+    async fn next(self, storage: &Arc<dyn Storage>, stored: u64) -> Refresh {
+        match self {
+            Refresh::At(at) if stored >= at => {
+                Refresh::Running(tokio::spawn(refresh_payment_statistics(storage.clone())))
+            }
+            Refresh::Running(task) if task.is_finished() => match task.await {
+                Ok(true) => Refresh::Done,
+                _ => Refresh::At(stored.saturating_add(FIRST_REFRESH_ROWS)),
+            },
+            other => other,
+        }
+    }
+}
+
+/// Refreshes the payment tables' statistics; `false`, logged, when that failed.
+async fn refresh_payment_statistics(storage: Arc<dyn Storage>) -> bool {
+    let started = std::time::Instant::now();
+    match storage.refresh_statistics_of(GrowingTables::Payments).await {
+        Ok(()) => {
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis(),
+                "planner statistics of the payment tables refreshed"
+            );
+            true
+        }
+        Err(err) => {
+            tracing::warn!(%err, "refreshing the payment tables' statistics failed");
+            false
+        }
     }
 }

@@ -28,7 +28,8 @@ use super::reads::{PayableReader, SearchReader};
 use crate::AppState;
 
 /// Connections of each task's own pool at most: a task reads or writes one round at a time; the
-/// second saves the next round waiting while sqlx pings the connection the last one released.
+/// second saves the next round waiting while sqlx pings the connection the last one released
+/// (and serves the payment writer's one refresh of statistics, `batcher`).
 pub const CONNECTIONS_PER_TASK: u32 = 2;
 
 /// The handles of the gathering tasks, to be put in the server's state ([`Gathering::install`]).
