@@ -306,6 +306,81 @@ async fn the_dashboard_shows_each_role_its_own_scope() {
     .await;
 }
 
+/// The dashboard's cards add up to its station table: 未缴费 counts the unpaid as the table's
+/// column does, and residents enrolled but not assessed yet have a card of their own (the card
+/// used to count them as unpaid, one more than the table's column in the demo).
+#[tokio::test]
+async fn the_dashboard_cards_add_up_to_the_station_table() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        // One resident enrolled and not assessed yet.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        std::fs::write(
+            &path,
+            format!(
+                "姓名,身份证号码,参保地区\n吴一,{},320600\n",
+                yibao_tests::make_id("320602", "1990-01-01", 7)
+            ),
+        )
+        .unwrap();
+        let imported = yibao_server::services::roster_import::import_roster(
+            w.storage.as_ref(),
+            &path,
+            "r.csv",
+            &yibao_server::services::roster_import::ImportScope::unrestricted("test"),
+            clock().today(),
+            Some(FeeYear::new(2027).unwrap()),
+            yibao_roster_file::Limits::default(),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(imported.summary.enrolled, 1, "{:?}", imported.rejections);
+        let page = sign_in(&w, ADMIN).await.get("/console/").await;
+        let card = |label: &str| -> i64 {
+            let start = format!("<dt>{label}</dt><dd>");
+            let at = page
+                .body
+                .find(&start)
+                .unwrap_or_else(|| panic!("a card {label}"))
+                + start.len();
+            page.body[at..]
+                .split('<')
+                .next()
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let table = page
+            .body
+            .split("<caption>各服务站征缴进度</caption>")
+            .nth(1)
+            .and_then(|t| t.split("<tbody>").nth(1))
+            .and_then(|t| t.split("</tbody>").next())
+            .expect("the station table");
+        // 已参保, 已核定, 已缴费, 免缴, 未缴费, 未核定, 参保未通过 (the rate is no number).
+        let (mut unpaid, mut not_assessed, mut stations) = (0, 0, 0);
+        for row in table.split("<tr>").skip(1) {
+            let cells: Vec<i64> = row
+                .split("<td>")
+                .skip(1)
+                .filter_map(|cell| cell.split('<').next()?.trim().parse().ok())
+                .collect();
+            assert_eq!(cells.len(), 7, "{row}");
+            unpaid += cells[4];
+            not_assessed += cells[5];
+            stations += 1;
+        }
+        assert!(stations > 1, "{table}");
+        assert!(not_assessed > 0, "the demo has residents not assessed yet");
+        assert_eq!(card("未缴费"), unpaid);
+        assert_eq!(card("未核定"), not_assessed);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn lists_are_masked_and_revealing_one_is_an_audited_click() {
     on_each_backend(|storage| async move {
