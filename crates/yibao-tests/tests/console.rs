@@ -374,7 +374,7 @@ async fn the_dashboard_cards_add_up_to_the_station_table() {
             stations += 1;
         }
         assert!(stations > 1, "{table}");
-        assert!(not_assessed > 0, "the demo has residents not assessed yet");
+        assert!(not_assessed > 0, "the imported resident is not assessed");
         assert_eq!(card("未缴费"), unpaid);
         assert_eq!(card("未核定"), not_assessed);
     })

@@ -35,7 +35,7 @@ pub async fn refund_due(
 }
 
 /// [`refund_due`] for the channel's hot paths (payment reports, reversals): the region's calendar
-/// as the server keeps it ([`AppState::calendars`]), read at most once per
+/// as the server keeps it ([`crate::AppStateInner::calendars`]), read at most once per
 /// [`yibao_storage::memo::CALENDAR_CACHE_TTL`] instead of on every request.
 pub async fn refund_due_kept(
     state: &AppState,
