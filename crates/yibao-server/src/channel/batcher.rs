@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use yibao_storage::collection::{NewPayment, PaymentReportOutcome, MAX_PAYMENT_BATCH};
 use yibao_storage::{Backend, GrowingTables, Storage, StorageError};
 
-use crate::services::statistics::FIRST_REFRESH_ROWS;
+use crate::services::statistics::{refresh_tables, FIRST_REFRESH_ROWS};
 
 /// Reports waiting for the next transaction at most; a full queue makes reporters wait.
 pub const PAYMENT_QUEUE: usize = 1024;
@@ -124,31 +124,16 @@ impl Refresh {
     async fn next(self, storage: &Arc<dyn Storage>, stored: u64) -> Refresh {
         match self {
             Refresh::At(at) if stored >= at => {
-                Refresh::Running(tokio::spawn(refresh_payment_statistics(storage.clone())))
+                let storage = storage.clone();
+                Refresh::Running(tokio::spawn(async move {
+                    refresh_tables(storage.as_ref(), GrowingTables::Payments).await
+                }))
             }
             Refresh::Running(task) if task.is_finished() => match task.await {
                 Ok(true) => Refresh::Done,
                 _ => Refresh::At(stored.saturating_add(FIRST_REFRESH_ROWS)),
             },
             other => other,
-        }
-    }
-}
-
-/// Refreshes the payment tables' statistics; `false`, logged, when that failed.
-async fn refresh_payment_statistics(storage: Arc<dyn Storage>) -> bool {
-    let started = std::time::Instant::now();
-    match storage.refresh_statistics_of(GrowingTables::Payments).await {
-        Ok(()) => {
-            tracing::info!(
-                elapsed_ms = started.elapsed().as_millis(),
-                "planner statistics of the payment tables refreshed"
-            );
-            true
-        }
-        Err(err) => {
-            tracing::warn!(%err, "refreshing the payment tables' statistics failed");
-            false
         }
     }
 }

@@ -50,13 +50,30 @@ impl GrowthRefresh {
     /// Refreshes the statistics, `written` rows being written, and plans the next refresh; one
     /// that failed is tried again a batch later.
     pub async fn refresh(&mut self, storage: &dyn Storage, written: u64) {
-        match storage.refresh_statistics_of(self.tables).await {
-            Ok(()) => self.plan_next(written),
-            Err(err) => {
-                let tables = self.tables;
-                tracing::warn!(%err, ?tables, written, "refreshing a bulk change's planner statistics failed");
-                self.next = Some(written.saturating_add(FIRST_REFRESH_ROWS));
-            }
+        if refresh_tables(storage, self.tables).await {
+            self.plan_next(written);
+        } else {
+            self.next = Some(written.saturating_add(FIRST_REFRESH_ROWS));
+        }
+    }
+}
+
+/// Refreshes the statistics of the tables a bulk change grows ([`Storage::refresh_statistics_of`]);
+/// `false`, logged, when that failed.
+pub(crate) async fn refresh_tables(storage: &dyn Storage, tables: GrowingTables) -> bool {
+    let started = std::time::Instant::now();
+    match storage.refresh_statistics_of(tables).await {
+        Ok(()) => {
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis(),
+                ?tables,
+                "planner statistics of growing tables refreshed"
+            );
+            true
+        }
+        Err(err) => {
+            tracing::warn!(%err, ?tables, "refreshing the planner statistics of growing tables failed");
+            false
         }
     }
 }
