@@ -80,10 +80,10 @@ pub mod prelude {
 
 pub use database_url::{DatabaseUrl, DatabaseUrlError};
 pub use records::{
-    AuditEntry, AuditFilter, AuditRecord, ChangeSource, EnrolmentOutcome, EnrolmentRecord,
-    EnrolmentRequest, HistoryEntry, ImportSummary, LoginAdmission, LoginThrottleKey, NewPayable,
-    PayableRecord, PersonChange, PersonUpsert, ReassessRefusal, RejectionFile, Role, StaffAccount,
-    StandingRow, UpsertOutcome,
+    AssessmentCandidates, AuditEntry, AuditFilter, AuditRecord, ChangeSource, EnrolmentOutcome,
+    EnrolmentRecord, EnrolmentRequest, HistoryEntry, ImportSummary, LoginAdmission,
+    LoginThrottleKey, NewPayable, PayableRecord, PersonChange, PersonUpsert, ReassessRefusal,
+    RejectionFile, Role, StaffAccount, StandingRow, UpsertOutcome,
 };
 
 /// Whether the caller may change a person stored in a region under a station (or none): the

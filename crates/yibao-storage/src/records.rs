@@ -82,6 +82,16 @@ pub struct HistoryEntry {
     pub snapshot: serde_json::Value,
 }
 
+/// One step of an assessment's walk through a region's enrolments, in ID-number order.
+#[derive(Debug, Clone, Default)]
+pub struct AssessmentCandidates {
+    /// The enrolled persons of the step without a current payable, by ID number.
+    pub persons: Vec<yibao_domain::Person>,
+    /// The ID number of the last enrolment the step read, where the next step starts; `None`
+    /// when no enrolment was left to read.
+    pub read_up_to: Option<String>,
+}
+
 /// A payable to create (核定的应缴费信息).
 #[derive(Debug, Clone)]
 pub struct NewPayable {

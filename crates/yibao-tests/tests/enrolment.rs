@@ -350,6 +350,95 @@ async fn assessment_prices_categories_and_exemptions_at_their_boundaries() {
     .await;
 }
 
+/// The assessment walks the enrolments in ID-number order and assesses only those without a
+/// current payable: a step whose enrolments are all assessed yields no one and the walk goes
+/// on, and a second run creates only what was enrolled since.
+#[tokio::test]
+async fn assessment_walks_past_the_assessed_and_assesses_only_the_rest() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        let person = |born: &str, seq: u32| make_id("320602", born, seq);
+        let first: Vec<String> = [
+            ("1970-01-01", 61),
+            ("1972-01-01", 62),
+            ("1974-01-01", 63),
+            ("1976-01-01", 64),
+        ]
+        .iter()
+        .map(|(born, seq)| person(born, *seq))
+        .collect();
+        let rows: String = first
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("甲{},{p},320600,,,,,,,,,,,\n", ["一", "二", "三", "四"][i]))
+            .collect();
+        assert_eq!(enrol_and_assess(&storage, &rows).await.created, 4);
+        let later: Vec<String> = [("1971-01-01", 65), ("1973-01-01", 66), ("1977-01-01", 67)]
+            .iter()
+            .map(|(born, seq)| person(born, *seq))
+            .collect();
+        let rows: String = later
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("乙{},{p},320600,,,,,,,,,,,\n", ["一", "二", "三"][i]))
+            .collect();
+        let csv = format!("{HEADER}{rows}");
+        let r = import_text(storage.as_ref(), "later.csv", csv.as_bytes(), today())
+            .await
+            .unwrap();
+        assert!(r.rejections.is_empty(), "{:?}", r.rejections);
+
+        // Two enrolments a step: 1970 1971 | 1972 1973 | 1974 1976 | 1977 | none.
+        let mut steps = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let step = storage
+                .assessment_candidates(region("320600"), year(2021), after.as_deref(), 2)
+                .await
+                .unwrap();
+            let Some(read_up_to) = step.read_up_to else {
+                assert!(step.persons.is_empty());
+                break;
+            };
+            steps.push(
+                step.persons
+                    .iter()
+                    .map(|p| p.id_number.as_str().to_owned())
+                    .collect::<Vec<_>>(),
+            );
+            after = Some(read_up_to);
+        }
+        assert_eq!(
+            steps,
+            vec![
+                vec![later[0].clone()],
+                vec![later[1].clone()],
+                vec![],
+                vec![later[2].clone()],
+            ]
+        );
+        let again = assess_region(
+            storage.as_ref(),
+            region("320600"),
+            year(2021),
+            "test",
+            today(),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.created, 3);
+        for p in first.iter().chain(&later) {
+            assert_eq!(
+                storage.payables_of_person(&id(p)).await.unwrap().len(),
+                1,
+                "{p}"
+            );
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_registry_edit_never_changes_an_assessed_payable_until_reassessed() {
     on_each_backend(|storage| async move {

@@ -134,7 +134,7 @@ pub async fn assess_region(
             }
             growth.refresh(storage, report.created).await;
         }
-        let persons = {
+        let candidates = {
             let read =
                 storage.assessment_candidates(region, fee_year, after.as_deref(), ASSESSMENT_BATCH);
             tokio::pin!(read);
@@ -145,13 +145,19 @@ pub async fn assess_region(
                         let (created, drafts): (u64, Vec<NewPayable>) = written?;
                         count_created(&mut report, created, &drafts, progress);
                     }
-                    persons = &mut read => break persons?,
+                    candidates = &mut read => break candidates?,
                 }
             }
         };
-        let Some(last) = persons.last() else { break };
-        after = Some(last.id_number.as_str().to_owned());
-        let drafts: Vec<NewPayable> = persons
+        let Some(read_up_to) = candidates.read_up_to else {
+            break;
+        };
+        after = Some(read_up_to);
+        if candidates.persons.is_empty() {
+            continue;
+        }
+        let drafts: Vec<NewPayable> = candidates
+            .persons
             .iter()
             .map(|p| draft_payable(p, &policy, today, today, actor))
             .collect();
