@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use yibao_domain::{FeeYear, IdNumber, RegionCode};
 use yibao_roster_file::Limits;
-use yibao_server::services::assessment::{assess_region, reassess_person};
+use yibao_server::services::assessment::{assess_region, draft_payable, reassess_person};
 use yibao_server::services::roster_import::{
     import_roster, rejections_csv, ImportReport, ImportScope,
 };
@@ -429,6 +429,50 @@ async fn assessment_walks_past_the_assessed_and_assesses_only_the_rest() {
         .unwrap();
         assert_eq!(again.created, 3);
         for p in first.iter().chain(&later) {
+            assert_eq!(
+                storage.payables_of_person(&id(p)).await.unwrap().len(),
+                1,
+                "{p}"
+            );
+        }
+    })
+    .await;
+}
+
+/// A bulk insert of payables of which one was created meanwhile (a clerk assessed that person
+/// between the assessment's read and its write) creates the others and skips that one.
+#[tokio::test]
+async fn payables_written_in_bulk_skip_one_created_meanwhile() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        let one = make_id("320602", "1978-01-01", 71);
+        let two = make_id("320602", "1979-01-01", 72);
+        let csv = format!("{HEADER}丙一,{one},320600,,,,,,,,,,,\n丙二,{two},320600,,,,,,,,,,,\n");
+        let r = import_text(storage.as_ref(), "bulk.csv", csv.as_bytes(), today())
+            .await
+            .unwrap();
+        assert!(r.rejections.is_empty(), "{:?}", r.rejections);
+        let persons = storage
+            .assessment_candidates(region("320600"), year(2021), None, 10)
+            .await
+            .unwrap()
+            .persons;
+        assert_eq!(persons.len(), 2);
+        let policy = storage
+            .get_fee_policy(region("320600"), year(2021))
+            .await
+            .unwrap()
+            .unwrap();
+        let drafts = || -> Vec<yibao_storage::NewPayable> {
+            persons
+                .iter()
+                .map(|p| draft_payable(p, &policy, today(), today(), "test"))
+                .collect()
+        };
+        assert_eq!(storage.insert_payables(&drafts()[..1]).await.unwrap(), 1);
+        assert_eq!(storage.insert_payables(&drafts()).await.unwrap(), 1);
+        assert_eq!(storage.insert_payables(&drafts()).await.unwrap(), 0);
+        for p in [&one, &two] {
             assert_eq!(
                 storage.payables_of_person(&id(p)).await.unwrap().len(),
                 1,
