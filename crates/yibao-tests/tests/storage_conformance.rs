@@ -419,6 +419,45 @@ async fn the_database_itself_refuses_negative_amounts_and_bad_codes() {
     .await;
 }
 
+/// On PostgreSQL every text column compares its bytes (collation "C",
+/// `PostgresStorage::compare_text_by_bytes`), whatever the database's own collation, and a
+/// column a migration adds follows at the next start. A Citus cluster placed before keeps its
+/// database's collation.
+#[tokio::test]
+async fn postgres_text_columns_compare_bytes() {
+    on_each_test_db(|db| async move {
+        let Some(pg) = db.postgres.clone() else {
+            return;
+        };
+        if pg.is_citus().await.unwrap() {
+            return;
+        }
+        let not_bytes = || async {
+            sqlx::query_scalar::<_, String>(
+                "SELECT c.relname || '.' || a.attname FROM pg_attribute a \
+                 JOIN pg_class c ON c.oid = a.attrelid JOIN pg_collation k ON k.oid = a.attcollation \
+                 WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') \
+                   AND c.relname <> '_sqlx_migrations' AND a.attnum > 0 AND NOT a.attisdropped \
+                   AND a.atttypid = 'text'::regtype AND k.collname <> 'C' ORDER BY 1",
+            )
+            .fetch_all(pg.pool())
+            .await
+            .unwrap()
+        };
+        assert_eq!(not_bytes().await, Vec::<String>::new());
+        // A column added since (as by a later migration) follows when the storage opens again.
+        sqlx::query("ALTER TABLE persons ADD COLUMN later_note TEXT")
+            .execute(pg.pool())
+            .await
+            .unwrap();
+        assert_eq!(not_bytes().await, vec!["persons.later_note".to_owned()]);
+        let url = yibao_storage::DatabaseUrl::parse(&db.url).unwrap();
+        let _again = yibao::storage::open_storage(&url).await.unwrap();
+        assert_eq!(not_bytes().await, Vec::<String>::new());
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn sqlite_runs_in_wal_with_foreign_keys() {
     let db = yibao_tests::fresh_sqlite().await;
