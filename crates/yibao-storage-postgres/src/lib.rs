@@ -345,48 +345,93 @@ impl PostgresStorage {
     /// A column without a collation of its own takes the database's, and PostgreSQL 15 compares
     /// text by its C library's rules (`strcoll`) under every collation but "C" and "POSIX", even
     /// "C.UTF-8", whose order is the bytes' order for UTF-8. Every index probe and index insert
-    /// on an ID number, a region code or a key went through them: with "C", the same machine
-    /// imported and assessed about a sixth faster and took about a seventh more payment reports
-    /// a second (BENCHMARKS.md). What is equal stays equal under every collation; order changes
-    /// only where the database's collation was not a code-point order (zh_CN.UTF-8, say): ID
-    /// numbers, codes and keys sort as before, names by code point, as on SQLite and as the
-    /// name search's index always did. A column's rows stay where they are; its indexes are
-    /// built again (17.7 s for a database of 1 000 000 residents and their payables), once.
+    /// on an ID number, a region code or a key went through them (BENCHMARKS.md, "text compared
+    /// by its bytes"). What is equal stays equal under every collation; order changes only where
+    /// the database's collation was not a code-point order (zh_CN.UTF-8, say): ID numbers and
+    /// codes of digits sort as before, names and user names by code point, as on SQLite. A
+    /// column's rows stay where they are; its indexes are built again, and its statistics,
+    /// which the change drops, are taken again at once.
     ///
-    /// A Citus cluster whose tables are placed already is left as it is: Citus refuses to change
-    /// the type of the column a table is distributed by, and colocated tables must agree on it.
+    /// On a Citus cluster, only tables not placed yet change, and only where `persons` already
+    /// compares bytes (a cluster built new): Citus cannot change the column a table is
+    /// distributed by, and colocated tables must agree on its collation.
+    ///
+    /// It only makes things faster, so a failure (a view an operator made over a column, say)
+    /// changes nothing, is logged, and does not stop the start.
     async fn compare_text_by_bytes(&self) -> Result<(), StorageError> {
+        let mut placed: Vec<String> = Vec::new();
         if self.is_citus().await? && self.is_placed().await? {
-            return Ok(());
+            let persons_compare_bytes: bool = sqlx::query_scalar(
+                "SELECT attcollation = '\"C\"'::regcollation FROM pg_attribute \
+                 WHERE attrelid = 'persons'::regclass AND attname = 'region_code'",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            if !persons_compare_bytes {
+                return Ok(());
+            }
+            placed = sqlx::query_scalar(
+                "SELECT c.relname::text FROM pg_dist_partition d JOIN pg_class c ON c.oid = d.logicalrelid \
+                 WHERE c.relnamespace = current_schema()::regnamespace",
+            )
+            .fetch_all(&self.pool)
+            .await?;
         }
+        let tables: Vec<&str> = PLACEMENT
+            .iter()
+            .map(|(table, _)| *table)
+            .filter(|table| *table != "_sqlx_migrations" && !placed.iter().any(|p| p == table))
+            .collect();
+        match self.give_text_columns_byte_order(&tables).await {
+            Ok(changed) if changed.is_empty() => {}
+            Ok(changed) => {
+                tracing::info!(
+                    tables = changed.len(),
+                    "text columns now compare their bytes (COLLATE \"C\")"
+                );
+                let analyze = format!("ANALYZE {}", changed.join(", "));
+                if let Err(err) = sqlx::raw_sql(&analyze).execute(&self.pool).await {
+                    tracing::warn!(error = %err, "statistics not taken again after the collation change");
+                }
+            }
+            Err(err) => tracing::warn!(
+                error = %err,
+                "text columns left with the database's collation (COLLATE \"C\" failed)"
+            ),
+        }
+        Ok(())
+    }
+
+    /// [`compare_text_by_bytes`](Self::compare_text_by_bytes)'s change, in one transaction:
+    /// the tables of `tables` it changed, quoted as identifiers.
+    async fn give_text_columns_byte_order(
+        &self,
+        tables: &[&str],
+    ) -> Result<Vec<String>, StorageError> {
         let mut tx = self.pool.begin().await?;
         // Two processes starting together: the second finds nothing left to change.
         sqlx::query("SELECT pg_advisory_xact_lock(7467323103)")
             .execute(&mut *tx)
             .await?;
-        let changes: Vec<String> = sqlx::query_scalar(
-            "SELECT format('ALTER TABLE %I %s', c.relname, \
+        let changes: Vec<(String, String)> = sqlx::query_as(
+            "SELECT quote_ident(c.relname), format('ALTER TABLE %I %s', c.relname, \
                     string_agg(format('ALTER COLUMN %I TYPE text COLLATE \"C\"', a.attname), ', ' \
                                ORDER BY a.attnum)) \
              FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
-             WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') \
-               AND c.relname <> '_sqlx_migrations' AND a.attnum > 0 AND NOT a.attisdropped \
+             WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' \
+               AND NOT c.relispartition AND c.relname::text = ANY($1) \
+               AND a.attnum > 0 AND NOT a.attisdropped \
                AND a.atttypid = 'text'::regtype AND a.attcollation = 'default'::regcollation \
              GROUP BY c.relname ORDER BY c.relname",
         )
+        .bind(tables)
         .fetch_all(&mut *tx)
         .await?;
-        for change in &changes {
+        for (_, change) in &changes {
             sqlx::raw_sql(change).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        if !changes.is_empty() {
-            tracing::info!(
-                tables = changes.len(),
-                "text columns now compare their bytes (COLLATE \"C\")"
-            );
-        }
-        Ok(())
+        Ok(changes.into_iter().map(|(table, _)| table).collect())
     }
 
     /// Whether yibao's tables are placed on the cluster already (and so migrated by sqlx once).

@@ -102,10 +102,11 @@ where
         // Three range reads whose plans do not depend on statistics (payables grow from none
         // to a million during an assessment, so the statistics taken before it say "few"):
         // the next enrolments in key order, the current payables of the same range of ID
-        // numbers through the unique index that keeps them one a person (its predicate is
-        // the statement's), then the persons to assess by key. Before, each enrolment looked
-        // its payable up in a subquery of its own: 1000 index probes a batch, 18 s of
-        // PostgreSQL's time for 1 000 000 (BENCHMARKS.md).
+        // numbers (on PostgreSQL through an index that holds region, year and ID number,
+        // with or without statistics: a range, never the whole region), then the persons to
+        // assess by key. Before, each enrolment looked its payable up in a subquery of its
+        // own: 1000 index probes a step, 18 s of PostgreSQL's time for 1 000 000
+        // (BENCHMARKS.md, "assessment's reads as ranges").
         let enrolled: Vec<String> = sqlx::query_scalar(
             "SELECT id_number FROM enrolments \
              WHERE region_code = $1 AND fee_year = $2 AND status = 'enrolled' AND id_number > $3 \

@@ -421,8 +421,8 @@ async fn the_database_itself_refuses_negative_amounts_and_bad_codes() {
 
 /// On PostgreSQL every text column compares its bytes (collation "C",
 /// `PostgresStorage::compare_text_by_bytes`), whatever the database's own collation, and a
-/// column a migration adds follows at the next start. A Citus cluster placed before keeps its
-/// database's collation.
+/// column a migration adds follows at the next start; a view over it holds the change back
+/// without stopping the start. A Citus cluster placed before keeps its database's collation.
 #[tokio::test]
 async fn postgres_text_columns_compare_bytes() {
     on_each_test_db(|db| async move {
@@ -451,7 +451,19 @@ async fn postgres_text_columns_compare_bytes() {
             .await
             .unwrap();
         assert_eq!(not_bytes().await, vec!["persons.later_note".to_owned()]);
+        // A view an operator made over the column stops the change, not the start.
+        sqlx::query("CREATE VIEW later_notes AS SELECT later_note FROM persons")
+            .execute(pg.pool())
+            .await
+            .unwrap();
         let url = yibao_storage::DatabaseUrl::parse(&db.url).unwrap();
+        let again = yibao::storage::open_storage(&url).await.unwrap();
+        assert!(again.list_regions().await.is_ok());
+        assert_eq!(not_bytes().await, vec!["persons.later_note".to_owned()]);
+        sqlx::query("DROP VIEW later_notes")
+            .execute(pg.pool())
+            .await
+            .unwrap();
         let _again = yibao::storage::open_storage(&url).await.unwrap();
         assert_eq!(not_bytes().await, Vec::<String>::new());
     })
