@@ -82,8 +82,9 @@ pub struct HistoryEntry {
     pub snapshot: serde_json::Value,
 }
 
-/// One step of an assessment's walk through a region's enrolments, in ID-number order.
-#[derive(Debug, Clone, Default)]
+/// One step of an assessment's walk through a region's enrolments, in ID-number order. No
+/// `Debug`: `read_up_to` is an ID number in full.
+#[derive(Clone, Default)]
 pub struct AssessmentCandidates {
     /// The enrolled persons of the step without a current payable, by ID number.
     pub persons: Vec<yibao_domain::Person>,
