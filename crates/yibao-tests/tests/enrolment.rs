@@ -350,6 +350,17 @@ async fn assessment_prices_categories_and_exemptions_at_their_boundaries() {
     .await;
 }
 
+/// Each of `persons` has exactly one payable.
+async fn assert_one_payable_each<'a>(
+    storage: &dyn Storage,
+    persons: impl IntoIterator<Item = &'a String>,
+) {
+    for p in persons {
+        let payables = storage.payables_of_person(&id(p)).await.unwrap();
+        assert_eq!(payables.len(), 1, "{p}");
+    }
+}
+
 /// The assessment walks the enrolments in ID-number order and assesses only those without a
 /// current payable: a step whose enrolments are all assessed yields no one and the walk goes
 /// on, and a second run creates only what was enrolled since.
@@ -428,13 +439,7 @@ async fn assessment_walks_past_the_assessed_and_assesses_only_the_rest() {
         .await
         .unwrap();
         assert_eq!(again.created, 3);
-        for p in first.iter().chain(&later) {
-            assert_eq!(
-                storage.payables_of_person(&id(p)).await.unwrap().len(),
-                1,
-                "{p}"
-            );
-        }
+        assert_one_payable_each(storage.as_ref(), first.iter().chain(&later)).await;
     })
     .await;
 }
@@ -472,13 +477,7 @@ async fn payables_written_in_bulk_skip_one_created_meanwhile() {
         assert_eq!(storage.insert_payables(&drafts()[..1]).await.unwrap(), 1);
         assert_eq!(storage.insert_payables(&drafts()).await.unwrap(), 1);
         assert_eq!(storage.insert_payables(&drafts()).await.unwrap(), 0);
-        for p in [&one, &two] {
-            assert_eq!(
-                storage.payables_of_person(&id(p)).await.unwrap().len(),
-                1,
-                "{p}"
-            );
-        }
+        assert_one_payable_each(storage.as_ref(), [&one, &two]).await;
     })
     .await;
 }
