@@ -678,6 +678,15 @@ pub async fn change_haikou_rules(
     db: &DbHandle,
     change: impl FnOnce(&mut yibao_domain::CoverRules),
 ) -> yibao_domain::FeePolicy {
+    change_haikou_policy(db, |policy| change(&mut policy.cover_rules)).await
+}
+
+/// 海口's 2027 fee policy changed by `change` (its 2025 rules, its window, whether it accepts
+/// late payment …) and stored.
+pub async fn change_haikou_policy(
+    db: &DbHandle,
+    change: impl FnOnce(&mut yibao_domain::FeePolicyInput),
+) -> yibao_domain::FeePolicy {
     let year = yibao_domain::FeeYear::new(2027).unwrap();
     let region = yibao_domain::RegionCode::parse("460100").unwrap();
     let old = db
@@ -686,9 +695,7 @@ pub async fn change_haikou_rules(
         .await
         .unwrap()
         .unwrap();
-    let mut rules = old.cover_rules().clone();
-    change(&mut rules);
-    let policy = yibao_domain::FeePolicy::new(yibao_domain::FeePolicyInput {
+    let mut input = yibao_domain::FeePolicyInput {
         region: old.region(),
         fee_year: old.fee_year(),
         amounts: old.amounts().map(|(c, a)| (c, a.clone())).collect(),
@@ -696,9 +703,10 @@ pub async fn change_haikou_rules(
         adult_age: old.adult_age(),
         window: old.window(),
         late_payment_allowed: old.late_payment_allowed(),
-        cover_rules: rules,
-    })
-    .unwrap();
+        cover_rules: old.cover_rules().clone(),
+    };
+    change(&mut input);
+    let policy = yibao_domain::FeePolicy::new(input).unwrap();
     db.storage.put_fee_policy(&policy).await.unwrap();
     policy
 }

@@ -12,8 +12,8 @@ use yibao_channel_client::types::{
 use yibao_server::services::debit;
 use yibao_server::Clock;
 use yibao_tests::{
-    auto_debit_for, change_haikou_rules, channel_at, china_time, haikou_2027, hainan_at, make_id,
-    on_each_test_db, DbHandle,
+    auto_debit_for, change_haikou_policy, change_haikou_rules, channel_at, china_time, haikou_2027,
+    hainan_at, make_id, on_each_test_db, DbHandle,
 };
 
 const SECRET: &str = "hainan-secret-0123456789";
@@ -215,6 +215,43 @@ async fn an_auto_debit_run_leaves_out_what_the_bank_may_not_collect() {
             "{}",
             refused.message
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_auto_debit_run_falls_in_the_collection_window() {
+    on_each_test_db(|db| async move {
+        let (_, subsidised) = world(&db).await;
+        // 海口's 2027 window is 2026-09-01 to 2026-12-31, late payment accepted.
+        let clock = Clock::fixed(china_time(d(2026, 8, 20), 10));
+        auto_debit_for(&db, &clock, &[&subsidised]).await;
+        let run_on = |day| debit::create_run(db.storage.as_ref(), &clock, "bankad", "460100", 2027, day);
+        let early = run_on(d(2026, 8, 31)).await.unwrap_err();
+        assert_eq!(early.code.as_str(), "WINDOW_CLOSED");
+        assert_eq!(
+            early.message,
+            "扣款日期 2026-08-31 在征缴期开始之前（2027年度征缴期 2026-09-01 至 2026-12-31），请改在征缴期内扣款"
+        );
+        // Its first day is in.
+        run_on(d(2026, 9, 1)).await.unwrap();
+
+        // Where the region takes no late payment, a debit after the window is refused too; no
+        // run is left behind.
+        change_haikou_policy(&db, |policy| {
+            policy.late_payment_allowed = false;
+            policy.cover_rules.late = Default::default();
+        })
+        .await;
+        let runs = || db.storage.debit_runs(Some("460100"), 100);
+        let runs_before = runs().await.unwrap().len();
+        let late = run_on(d(2027, 1, 4)).await.unwrap_err();
+        assert_eq!(late.code.as_str(), "WINDOW_CLOSED");
+        assert_eq!(
+            late.message,
+            "扣款日期 2027-01-04 已过征缴期，本年度不接受逾期缴费（2027年度征缴期 2026-09-01 至 2026-12-31），请改在征缴期内扣款"
+        );
+        assert_eq!(runs().await.unwrap().len(), runs_before);
     })
     .await;
 }

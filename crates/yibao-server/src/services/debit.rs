@@ -209,6 +209,26 @@ pub async fn create_run_leaving_out(
                     ),
                 ));
             }
+            // A debit is a payment on its date: outside the collection window (and past it where
+            // the region takes no late payment) the bank would take money that no payable of
+            // the year may receive.
+            if !policy.accepts_payment_on(debit_date) {
+                let window = policy.window();
+                let when = if debit_date < window.opens() {
+                    "在征缴期开始之前"
+                } else {
+                    "已过征缴期，本年度不接受逾期缴费"
+                };
+                return Err(ServiceError::new(
+                    ErrorCode::WindowClosed,
+                    format!(
+                        "扣款日期 {debit_date} {when}（{}年度征缴期 {} 至 {}），请改在征缴期内扣款",
+                        fee_year.get(),
+                        window.opens(),
+                        window.closes()
+                    ),
+                ));
+            }
             let rules = &policy.cover_rules().channels;
             let refused = |class| rules.check(AUTO_DEBIT, &[class]).err();
             if debit_date >= policy.late_from() {

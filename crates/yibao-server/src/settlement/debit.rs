@@ -109,7 +109,8 @@ pub struct DebitRunRequest {
     channel_id: String,
     region: String,
     fee_year: i32,
-    /// `YYYY-MM-DD`, today or later.
+    /// `YYYY-MM-DD`, today or later (a year at most), inside the fee year's collection window
+    /// or after it where the region accepts late payment (else 422 `WINDOW_CLOSED`).
     debit_date: String,
 }
 
