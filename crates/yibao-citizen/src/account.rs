@@ -902,7 +902,7 @@ pub async fn pay_selected(
 const SELF_REF: &str = "self";
 
 /// `POST /account/back-payments`: back-payments (补缴修复) for the resident or a family member,
-/// for the gap years ticked on a contribution's card ([`services::cover::create_back_payments`]
+/// for the gap years ticked on a contribution's card ([`yibao_server::services::cover::create_back_payments`]
 /// decides and audits; the years offered are only those that shorten the wait). The new
 /// payables then show on 我的, to be paid with the year's contribution.
 pub async fn buy_back(

@@ -65,7 +65,8 @@ fn price_late_payers(state: &AppState, now: i64) {
     tokio::spawn(async move { price_late_payers_now(&state).await });
 }
 
-/// One pass of [`price_late_payers`], now, over every region and fee year it applies to.
+/// One pass of the periodic late pricing (`price_late_payers`), now, over every region and fee
+/// year it applies to.
 pub async fn price_late_payers_now(state: &AppState) {
     let today = state.clock.today();
     let regions = match state.storage.list_regions().await {

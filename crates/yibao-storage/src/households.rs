@@ -375,7 +375,7 @@ where
         .collect()
 }
 
-/// Whose memberships [`memberships`] reads.
+/// Whose memberships `memberships` reads.
 #[derive(Debug, Clone, Copy)]
 pub enum MembershipsOf<'a> {
     Person(&'a IdNumber),

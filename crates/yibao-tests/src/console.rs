@@ -22,7 +22,7 @@ pub enum Part<'a> {
 
 const BOUNDARY: &str = "----yibaoTestBoundary7MA4YWxkTrZu0gW";
 
-/// The body of a `multipart/form-data` form with [`BOUNDARY`], parts in the order given (the
+/// The body of a `multipart/form-data` form with this module's boundary (`BOUNDARY`), parts in the order given (the
 /// console reads a CSRF field only when it comes before the file).
 pub fn multipart_body(parts: &[Part<'_>]) -> Vec<u8> {
     let mut body = Vec::new();
