@@ -283,6 +283,15 @@ test('bank debit: the tax collector sees runs and agreements, the sign form name
   await expect(page.locator('#payer_id_number-error')).toBeVisible();
   await shot(page, '62-desk-debit-sign-error');
   await accessible(page);
+  // A run dated after 南通's 2027 window (which takes no late payment) is refused beside its date.
+  const after = new Date(Math.max(Date.now() + 30 * 864e5, Date.UTC(2027, 0, 5))).toISOString().slice(0, 10);
+  await page.getByLabel('扣款银行', { exact: true }).fill('icbc-nantong');
+  await page.getByLabel('缴费年度').fill('2027');
+  await page.getByLabel('扣款日期').fill(after);
+  await page.getByRole('button', { name: '创建并锁定待扣款项' }).click();
+  await expect(page.locator('#debit_date-error')).toContainText('扣款日期');
+  await shot(page, '63-desk-debit-run-date-error');
+  await accessible(page);
   w.assertClean();
 });
 

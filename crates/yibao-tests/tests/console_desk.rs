@@ -1330,7 +1330,7 @@ async fn bank_debit_agreements_and_runs_go_through_the_api_with_failures_listed_
             .post(
                 "/console/debit/runs",
                 &[
-                    ("channel_id", "bankad"),
+                    ("run_channel_id", "bankad"),
                     ("fee_year", "2027"),
                     ("debit_date", "2026-11-02"),
                 ],

@@ -943,8 +943,8 @@ async fn an_auto_debit_run_leaves_out_whom_the_rules_would_not_sell_the_year() {
             .post(
                 "/console/debit/runs",
                 &[
-                    ("channel_id", "bankad"),
-                    ("region", "460100"),
+                    ("run_channel_id", "bankad"),
+                    ("run_region", "460100"),
                     ("fee_year", "2027"),
                     ("debit_date", "2026-11-20"),
                 ],

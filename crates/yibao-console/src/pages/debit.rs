@@ -107,11 +107,13 @@ pub struct AgreementFields {
     pub members: String,
 }
 
+/// The run form's fields, by the names its page gives them (`run_` before those the agreement
+/// form on the same page also has).
 #[derive(Default, Deserialize)]
 pub struct RunFields {
-    #[serde(default)]
+    #[serde(default, rename = "run_channel_id")]
     pub channel_id: String,
-    #[serde(default)]
+    #[serde(default, rename = "run_region")]
     pub region: String,
     #[serde(default)]
     pub fee_year: String,
