@@ -1445,6 +1445,34 @@ async fn bank_debit_agreements_and_runs_go_through_the_api_with_failures_listed_
         ] {
             assert!(audit.iter().any(|a| a.entry.action == action), "{action}");
         }
+        // The administrator names the region in the form's 统筹区代码 (`sign_region`), here for
+        // another resident, once the run above is made.
+        let other = w
+            .storage
+            .standing(
+                RegionCode::parse("320600").unwrap(),
+                FeeYear::new(2027).unwrap(),
+                Some(&StationCode::parse("ST-01").unwrap()),
+                2,
+            )
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_ne!(other.id_number.as_str(), id);
+        let admin = sign_in(&w.server, ADMIN).await;
+        let by_admin = [
+            ("agreement_no", "AG-DESK-2"),
+            ("sign_region", "320600"),
+            ("channel_id", "bankad"),
+            ("payer_id_number", other.id_number.as_str()),
+            ("payer_name", other.name.as_str()),
+            ("account", "6222 0212 3456 7890 124"),
+            ("members", ""),
+        ];
+        let signed = admin.post("/console/debit/agreements", &by_admin).await;
+        assert_eq!(signed.status, StatusCode::OK, "{}", signed.body);
+        signed.expect_text("已签订委托扣款协议 AG-DESK-2");
     })
     .await;
 }

@@ -89,11 +89,13 @@ pub struct RunLine {
     pub total: String,
 }
 
+/// The agreement form's fields, by the names its page gives them (`sign_region`: the run form
+/// on the same page has a region too).
 #[derive(Default, Deserialize)]
 pub struct AgreementFields {
     #[serde(default)]
     pub agreement_no: String,
-    #[serde(default)]
+    #[serde(default, rename = "sign_region")]
     pub region: String,
     #[serde(default)]
     pub channel_id: String,
