@@ -223,7 +223,8 @@ async fn an_auto_debit_run_leaves_out_what_the_bank_may_not_collect() {
 async fn an_auto_debit_run_falls_in_the_collection_window() {
     on_each_test_db(|db| async move {
         let (_, subsidised) = world(&db).await;
-        // 海口's 2027 window is 2026-09-01 to 2026-12-31, late payment accepted.
+        // 海口's 2027 window is 2026-09-01 to 2026-12-31, extended to 2027-02-28, late payment
+        // accepted.
         let clock = Clock::fixed(china_time(d(2026, 8, 20), 10));
         auto_debit_for(&db, &clock, &[&subsidised]).await;
         let run_on = |day| debit::create_run(db.storage.as_ref(), &clock, "bankad", "460100", 2027, day);
@@ -231,10 +232,18 @@ async fn an_auto_debit_run_falls_in_the_collection_window() {
         assert_eq!(early.code.as_str(), "WINDOW_CLOSED");
         assert_eq!(
             early.message,
-            "扣款日期 2026-08-31 在征缴期开始之前（2027年度征缴期 2026-09-01 至 2026-12-31），请改在征缴期内扣款"
+            "扣款日期 2026-08-31 在征缴期开始之前（2027年度征缴期 2026-09-01 至 2026-12-31，延长至 2027-02-28），请改在征缴期内扣款"
         );
-        // Its first day is in.
+        // Its first day is in; so is a day after it, since 海口 takes late payment (the run made
+        // on the first day holds the payable, so this one finds nothing to debit, but not for
+        // its date).
         run_on(d(2026, 9, 1)).await.unwrap();
+        let not_for_the_date = |r: Result<_, yibao_server::ServiceError>| {
+            if let Err(e) = r {
+                assert_ne!(e.code.as_str(), "WINDOW_CLOSED", "{}", e.message);
+            }
+        };
+        not_for_the_date(run_on(d(2027, 1, 4)).await);
 
         // Where the region takes no late payment, a debit after the window is refused too; no
         // run is left behind.
@@ -243,13 +252,30 @@ async fn an_auto_debit_run_falls_in_the_collection_window() {
             policy.cover_rules.late = Default::default();
         })
         .await;
+        // Within an extension of the window it is still in.
+        change_haikou_policy(&db, |policy| {
+            policy.late_payment_allowed = false;
+            policy.cover_rules.late = Default::default();
+            policy.cover_rules.waiting.extension_until = Some(d(2027, 1, 10));
+        })
+        .await;
+        not_for_the_date(run_on(d(2027, 1, 4)).await);
+        let past = run_on(d(2027, 1, 11)).await.unwrap_err();
+        assert_eq!(
+            past.message,
+            "扣款日期 2027-01-11 已过征缴期，该统筹区本年度不接受逾期缴费（2027年度征缴期 2026-09-01 至 2026-12-31，延长至 2027-01-10），请改在征缴期内扣款"
+        );
+        change_haikou_policy(&db, |policy| {
+            policy.cover_rules.waiting.extension_until = None;
+        })
+        .await;
         let runs = || db.storage.debit_runs(Some("460100"), 100);
         let runs_before = runs().await.unwrap().len();
         let late = run_on(d(2027, 1, 4)).await.unwrap_err();
         assert_eq!(late.code.as_str(), "WINDOW_CLOSED");
         assert_eq!(
             late.message,
-            "扣款日期 2027-01-04 已过征缴期，本年度不接受逾期缴费（2027年度征缴期 2026-09-01 至 2026-12-31），请改在征缴期内扣款"
+            "扣款日期 2027-01-04 已过征缴期，该统筹区本年度不接受逾期缴费（2027年度征缴期 2026-09-01 至 2026-12-31），请改在征缴期内扣款"
         );
         assert_eq!(runs().await.unwrap().len(), runs_before);
     })

@@ -209,20 +209,26 @@ pub async fn create_run_leaving_out(
                     ),
                 ));
             }
-            // A debit is a payment on its date: outside the collection window (and past it where
-            // the region takes no late payment) the bank would take money that no payable of
-            // the year may receive.
-            if !policy.accepts_payment_on(debit_date) {
-                let window = policy.window();
+            // A debit is a payment on its date: outside the collection window and its extension
+            // (and past them where the region takes no late payment) the bank would take money
+            // that no payable of the year may receive.
+            let window = policy.window();
+            let last_day = policy.late_from().pred_opt().unwrap_or(window.closes());
+            let in_extension = debit_date >= window.opens() && debit_date <= last_day;
+            if !policy.accepts_payment_on(debit_date) && !in_extension {
                 let when = if debit_date < window.opens() {
                     "在征缴期开始之前"
                 } else {
-                    "已过征缴期，本年度不接受逾期缴费"
+                    "已过征缴期，该统筹区本年度不接受逾期缴费"
+                };
+                let extended = match last_day > window.closes() {
+                    true => format!("，延长至 {last_day}"),
+                    false => String::new(),
                 };
                 return Err(ServiceError::new(
                     ErrorCode::WindowClosed,
                     format!(
-                        "扣款日期 {debit_date} {when}（{}年度征缴期 {} 至 {}），请改在征缴期内扣款",
+                        "扣款日期 {debit_date} {when}（{}年度征缴期 {} 至 {}{extended}），请改在征缴期内扣款",
                         fee_year.get(),
                         window.opens(),
                         window.closes()
