@@ -409,7 +409,6 @@ fn card(
     if v.payable.long_term_care_fen.as_fen() > 0 {
         components.push(("长期照护保险", yuan(v.payable.long_term_care_fen.as_fen())));
     }
-    let window = policy.map(|p| p.window());
     PayableCard {
         fee_year: i32::from(v.payable.fee_year.get()),
         region_name: v.region_name.clone(),
@@ -418,14 +417,24 @@ fn card(
         components,
         status,
         status_label,
-        window: window.map(|w| format!("{} 至 {}", date_zh(w.opens()), date_zh(w.closes()))),
-        window_state: window.map(|w| {
+        window: policy.map(|p| {
+            let w = p.window();
+            let mut text = format!("{} 至 {}", date_zh(w.opens()), date_zh(w.closes()));
+            if let Some(until) = p.cover_rules().waiting.extension_until {
+                text.push_str(&format!("，延长至 {}", date_zh(until)));
+            }
+            text
+        }),
+        window_state: policy.map(|p| {
+            let w = p.window();
             if today < w.opens() {
                 "尚未开始"
-            } else if today > w.closes() {
-                "已结束"
-            } else {
+            } else if today <= w.closes() {
                 "正在缴费"
+            } else if today < p.late_from() {
+                "延长期内，仍可缴费"
+            } else {
+                "已结束"
             }
         }),
         paid_on: paid.map(|p| date_zh(p.paid_on)),

@@ -431,9 +431,13 @@ impl FeePolicy {
         }
     }
 
-    /// Whether a payment on `date` is accepted: inside the window, or after it where late payment is allowed.
+    /// Whether a payment on `date` is accepted: inside the window or its extension (延长期,
+    /// `cover_rules.waiting.extension_until`), or after them where late payment is allowed.
     pub fn accepts_payment_on(&self, date: NaiveDate) -> bool {
-        self.window.contains(date) || (self.late_payment_allowed && date > self.window.closes())
+        let after_window = date > self.window.closes();
+        self.window.contains(date)
+            || (after_window && date < self.late_from())
+            || (self.late_payment_allowed && after_window)
     }
 }
 
@@ -572,6 +576,17 @@ pub(crate) mod tests {
         assert!(p.accepts_payment_on(d(2020, 12, 20)));
         assert!(!p.accepts_payment_on(d(2020, 12, 21)));
         assert!(!p.accepts_payment_on(d(2020, 10, 31)));
+    }
+
+    #[test]
+    fn the_extension_accepts_payment_where_late_payment_is_not() {
+        let p = with_late(false, &[], Some(d(2021, 1, 31))).unwrap();
+        assert!(p.accepts_payment_on(d(2020, 12, 21)));
+        assert!(p.accepts_payment_on(d(2021, 1, 31)));
+        assert!(!p.accepts_payment_on(d(2021, 2, 1)));
+        assert!(!p.accepts_payment_on(d(2020, 10, 31)));
+        let late = with_late(true, &[], Some(d(2021, 1, 31))).unwrap();
+        assert!(late.accepts_payment_on(d(2021, 2, 1)));
     }
 
     /// 南通 2021 taking late payment, with `late` as `cover_rules.late.amounts_fen` and an

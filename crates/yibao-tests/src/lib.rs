@@ -687,14 +687,20 @@ pub async fn change_haikou_policy(
     db: &DbHandle,
     change: impl FnOnce(&mut yibao_domain::FeePolicyInput),
 ) -> yibao_domain::FeePolicy {
-    let year = yibao_domain::FeeYear::new(2027).unwrap();
-    let region = yibao_domain::RegionCode::parse("460100").unwrap();
-    let old = db
-        .storage
-        .get_fee_policy(region, year)
-        .await
-        .unwrap()
-        .unwrap();
+    change_fee_policy(db.storage.as_ref(), "460100", 2027, change).await
+}
+
+/// The stored fee policy of `region` for `fee_year` changed by `change` and stored again.
+pub async fn change_fee_policy(
+    storage: &dyn Storage,
+    region: &str,
+    fee_year: u16,
+    change: impl FnOnce(&mut yibao_domain::FeePolicyInput),
+) -> yibao_domain::FeePolicy {
+    let year =
+        yibao_domain::FeeYear::new(i64::from(fee_year)).expect("a fee year a test names is valid");
+    let region = yibao_domain::RegionCode::parse(region).expect("a region a test names is valid");
+    let old = storage.get_fee_policy(region, year).await.unwrap().unwrap();
     let mut input = yibao_domain::FeePolicyInput {
         region: old.region(),
         fee_year: old.fee_year(),
@@ -707,8 +713,8 @@ pub async fn change_haikou_policy(
     };
     change(&mut input);
     // Test support: a change the test makes must leave a valid policy, or the test is wrong.
-    let policy = yibao_domain::FeePolicy::new(input).expect("the changed 海口 policy is valid");
-    db.storage.put_fee_policy(&policy).await.unwrap();
+    let policy = yibao_domain::FeePolicy::new(input).expect("the changed policy is valid");
+    storage.put_fee_policy(&policy).await.unwrap();
     policy
 }
 

@@ -725,6 +725,41 @@ async fn the_window_closes_orders_where_late_payment_is_not_allowed() {
 }
 
 #[tokio::test]
+async fn an_extension_of_the_window_takes_orders_where_late_payment_is_not_allowed() {
+    on_each_test_db(|db| async move {
+        // 南通市's 2021 window closed on 2020-12-20; extended (延长期) to 2021-01-10, a payment on
+        // 2020-12-21 is still in time, though the region takes no late payment. The policy is
+        // changed before the server first reads it.
+        let w = world_at(&db, Utc.with_ymd_and_hms(2020, 12, 21, 2, 0, 0).unwrap()).await;
+        yibao_tests::change_fee_policy(db.storage.as_ref(), "320600", 2021, |policy| {
+            policy.cover_rules.waiting.extension_until = NaiveDate::from_ymd_opt(2021, 1, 10);
+        })
+        .await;
+        let (p0, amount) = payable_of(&w, &w.adults[0]).await;
+        let opened = w
+            .bank
+            .open_order(&OpenOrderRequest {
+                channel_order_no: "B-E".into(),
+                payable_ids: vec![p0],
+                amount,
+                payer: Payer::default(),
+                family_account: None,
+                health_card: None,
+                agent_code: None,
+            })
+            .await
+            .unwrap();
+        let report =
+            ReportPaymentRequest::for_order("B-E-TXN", opened.order.order_no, amount, paid_at());
+        assert_eq!(
+            w.bank.report_payment(&report).await.unwrap().result,
+            PaymentResult::Paid
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn payments_apply_once_refund_the_rest_and_repeat_their_first_answer() {
     on_each_test_db(|db| async move {
         let w = world_at(&db, instant()).await;

@@ -186,6 +186,59 @@ async fn a_resident_sees_what_is_owed_and_where_to_pay_then_when_and_how_it_was_
 }
 
 #[tokio::test]
+async fn after_the_window_a_resident_may_still_pay_online_in_its_extension() {
+    on_each_backend(|storage| async move {
+        let w = world(storage.clone()).await;
+        let (id, name) = w.resident.clone();
+        // 南通市's 2027 window closes on 2026-12-31; with no late payment, 2027-01-05 is too
+        // late, unless the window is extended (延长期) to 2027-01-31.
+        let after_window = Clock::fixed(Utc.with_ymd_and_hms(2027, 1, 5, 2, 0, 0).unwrap());
+        let look_up_then = |storage: Arc<dyn Storage>| {
+            let after_window = after_window.clone();
+            let (id, name) = (id.clone(), name.clone());
+            async move {
+                let server = TestServer::start_with_routes(
+                    yibao_server::AppState::new(storage, after_window),
+                    ServerSettings::default(),
+                    yibao_citizen::router_with(yibao_citizen::Site::demo()),
+                )
+                .await;
+                let page = server
+                    .client
+                    .post(server.url("/lookup"))
+                    .form(&[("id_number", id.as_str()), ("name", name.as_str())])
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                result_of(&page).to_owned()
+            }
+        };
+        yibao_tests::change_fee_policy(storage.as_ref(), "320600", 2027, |policy| {
+            policy.late_payment_allowed = false;
+            policy.cover_rules.late = Default::default();
+        })
+        .await;
+        let closed = look_up_then(storage.clone()).await;
+        assert!(closed.contains("已结束"), "{closed}");
+        assert!(!closed.contains("在线缴费"), "{closed}");
+
+        yibao_tests::change_fee_policy(storage.as_ref(), "320600", 2027, |policy| {
+            policy.cover_rules.waiting.extension_until =
+                chrono::NaiveDate::from_ymd_opt(2027, 1, 31);
+        })
+        .await;
+        let extended = look_up_then(storage.clone()).await;
+        for text in ["延长至 2027年1月31日", "延长期内，仍可缴费", "在线缴费"] {
+            assert!(extended.contains(text), "{text} missing: {extended}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn an_unknown_person_and_a_wrong_name_get_the_same_answer() {
     on_each_backend(|storage| async move {
         let w = world(storage).await;

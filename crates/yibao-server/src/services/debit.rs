@@ -214,8 +214,7 @@ pub async fn create_run_leaving_out(
             // that no payable of the year may receive.
             let window = policy.window();
             let last_day = policy.late_from().pred_opt().unwrap_or(window.closes());
-            let in_extension = debit_date >= window.opens() && debit_date <= last_day;
-            if !policy.accepts_payment_on(debit_date) && !in_extension {
+            if !policy.accepts_payment_on(debit_date) {
                 let when = if debit_date < window.opens() {
                     "在征缴期开始之前"
                 } else {
