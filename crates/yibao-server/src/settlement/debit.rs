@@ -110,7 +110,8 @@ pub struct DebitRunRequest {
     region: String,
     fee_year: i32,
     /// `YYYY-MM-DD`, today or later (a year at most), inside the fee year's collection window
-    /// or after it where the region accepts late payment (else 422 `WINDOW_CLOSED`).
+    /// or its extension (延长期), or after them where the region accepts late payment (else 422
+    /// `WINDOW_CLOSED`), and not past the year's last date (else 422 `YEAR_CLOSED`).
     debit_date: String,
 }
 
