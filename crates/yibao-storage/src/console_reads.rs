@@ -49,7 +49,8 @@ const MONEY_COUNTS_SQL: &str = "SELECT \
      (SELECT COUNT(*) FROM (SELECT 1 AS x FROM refunds \
         WHERE (region_code = $1 OR ($2 AND region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) AND status IN ('owed', 'sent', 'failed') AND due < $4 LIMIT $3) overdue), \
      (SELECT COUNT(*) FROM (SELECT 1 AS x FROM reconciliation_items \
-        WHERE (region_code = $1 OR ($2 AND (region_code IS NULL OR region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox)))) AND statement_date BETWEEN $5 AND $4 AND status <> 'resolved' LIMIT $3) differences), \
+        WHERE (region_code = $1 OR ($2 AND (region_code IS NULL OR region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox)) \
+               AND channel_id NOT IN (SELECT tc.channel_id FROM channels tc WHERE tc.test_mode))) AND statement_date BETWEEN $5 AND $4 AND status <> 'resolved' LIMIT $3) differences), \
      (SELECT COUNT(*) FROM (SELECT 1 AS x FROM outbox \
         WHERE (region_code = $1 OR ($2 AND region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) AND delivered_at IS NULL AND kind = 'payment_applied' AND created_at < $6 LIMIT $3) unposted), \
      (SELECT COUNT(*) FROM (SELECT 1 AS x FROM outbox \

@@ -91,6 +91,7 @@ pub trait ReconciliationStore: Send + Sync {
 
     /// [`ReconciliationStore::reconciliation_items`] limited to the items of one region when `region`
     /// is given (items that belong to no region, such as 长款 without an order, are left out).
+    /// With no channel given, test channels' (`test_mode`, the sandbox's) are left out too.
     async fn reconciliation_items_of_region(
         &self,
         channel_id: Option<&str>,
@@ -117,6 +118,8 @@ pub trait ReconciliationStore: Send + Sync {
         now: i64,
     ) -> Result<bool, StorageError>;
 
+    /// The statements of a channel, or with none given of every channel but test channels
+    /// (`test_mode`, the sandbox's), between two days.
     async fn statements(
         &self,
         channel_id: Option<&str>,
@@ -505,7 +508,8 @@ where
         limit: usize,
     ) -> Result<Vec<crate::settlement::ReconciliationItem>, crate::StorageError> {
         let rows = sqlx::query(
-                    "SELECT * FROM reconciliation_items WHERE (channel_id = $1 OR $2) AND statement_date BETWEEN $3 AND $4 \
+                    "SELECT * FROM reconciliation_items WHERE (channel_id = $1 OR ($2 AND channel_id NOT IN (SELECT tc.channel_id FROM channels tc WHERE tc.test_mode))) \
+                     AND statement_date BETWEEN $3 AND $4 \
                      AND (status <> 'resolved' OR NOT $5) AND (region_code = $7 OR $8) \
                      ORDER BY statement_date, channel_id, channel_txn_id, class LIMIT $6",
                 )
@@ -563,7 +567,8 @@ where
     ) -> Result<Vec<crate::settlement::StatementRecord>, crate::StorageError> {
         let rows = sqlx::query(
                     "SELECT channel_id, statement_date, format, lines, summary FROM statements \
-                     WHERE (channel_id = $1 OR $2) AND statement_date BETWEEN $3 AND $4 ORDER BY statement_date, channel_id LIMIT $5",
+                     WHERE (channel_id = $1 OR ($2 AND channel_id NOT IN (SELECT tc.channel_id FROM channels tc WHERE tc.test_mode))) \
+                     AND statement_date BETWEEN $3 AND $4 ORDER BY statement_date, channel_id LIMIT $5",
                 )
                 .bind(channel_id)
                 .bind(channel_id.is_none())

@@ -281,6 +281,54 @@ async fn the_sandbox_stays_out_of_postings_reports_and_production() {
             .await
             .unwrap()
             .is_empty());
+        // Its statement, with a line of another amount than reported (a difference left open)
+        // and one the platform does not know (长款, of no region, owed back at once), is the
+        // test channel's own: the reconciliation pages over every channel and the dashboard's
+        // differences leave it out; chosen by name, it is there.
+        let lines = [("T-9", amount + 1), ("T-UNKNOWN", 100)].map(|(txn, amount)| StatementLine {
+            channel_txn_id: txn.into(),
+            entry_type: StatementEntryType::Payment,
+            amount,
+            occurred_at: paid_at(),
+            refund_no: None,
+        });
+        client
+            .upload_statement(day, &statement_csv(&lines))
+            .await
+            .unwrap();
+        assert!(storage
+            .statements(None, day, day, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            storage
+                .statements(Some("bank-test"), day, day, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let differences = |channel, open_only| {
+            storage.reconciliation_items_of_region(channel, None, day, day, open_only, 10)
+        };
+        assert!(differences(None, false).await.unwrap().is_empty());
+        assert_eq!(
+            differences(Some("bank-test"), false).await.unwrap().len(),
+            2
+        );
+        assert_eq!(differences(Some("bank-test"), true).await.unwrap().len(), 1);
+        let counts = storage
+            .money_counts(&yibao_storage::console_reads::MoneyCountsQuery {
+                region: None,
+                today: day,
+                differences_since: day,
+                now: now().timestamp(),
+                late_before: now().timestamp(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(counts.differences, 0, "{counts:?}");
         let snapshot = storage.operations_snapshot(day).await.unwrap();
         assert_eq!(snapshot.outbox_backlog, 0);
         assert_eq!(snapshot.payables_locked_by_debit_runs, 0);
