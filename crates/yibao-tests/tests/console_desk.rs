@@ -634,7 +634,10 @@ async fn reconciliation_shows_statements_and_differences_in_each_readers_scope()
             .expect_text("长款")
             .expect_text("短款")
             .expect_text("8.00")
-            .expect_text("class=\"overdue\"");
+            .expect_text("class=\"overdue\"")
+            // The demo's test channel is marked, and left out of every channel's lists.
+            .expect_text("全部渠道（不含测试渠道）")
+            .expect_text(">sandbox-bank（测试渠道）</option>");
         // The tax collector of 320600 names a channel of their region first.
         let tax = sign_in(&w.server, TAX).await;
         tax.get("/console/reconciliation")

@@ -64,7 +64,7 @@ pub struct PaymentsPage {
     pub id_error: Option<String>,
     pub searched: bool,
     pub rows: Vec<PaymentLine>,
-    pub channels: Vec<String>,
+    pub channels: crate::pages::statements::ChannelChoices,
     pub channel_id: String,
     pub day: String,
     pub channel_error: Option<String>,
@@ -126,7 +126,8 @@ async fn page(
             id_error: None,
             searched: false,
             rows: Vec::new(),
-            channels: channels_of(state, own_region(user)?.as_deref()).await?,
+            channels: crate::pages::statements::channels_of(state, own_region(user)?.as_deref())
+                .await?,
             channel_id: String::new(),
             day: state.clock.today().to_string(),
             channel_error: None,
@@ -141,20 +142,6 @@ async fn page(
 
 fn own_region(user: &ConsoleUser) -> Result<Option<String>, PageError> {
     desk::money_reader(user)
-}
-
-/// The channels a reader may list: every one, or those serving the tax collector's region.
-async fn channels_of(state: &AppState, own: Option<&str>) -> Result<Vec<String>, PageError> {
-    let mut ids: Vec<String> = state
-        .storage
-        .list_channels()
-        .await?
-        .into_iter()
-        .filter(|c| own.is_none_or(|r| c.regions.iter().any(|x| x == r)))
-        .map(|c| c.channel_id)
-        .collect();
-    ids.sort();
-    Ok(ids)
 }
 
 /// The channel's payments of the day after `after`, in the reader's region: one page, and

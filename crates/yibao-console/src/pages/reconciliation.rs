@@ -19,7 +19,7 @@ use yibao_server::services::settlement_scope::PeriodQuery;
 use yibao_server::AppState;
 
 use crate::pages::desk::{self, Paged, Pager};
-use crate::pages::statements::{channels_of, UploadForm};
+use crate::pages::statements::{channels_of, ChannelChoices, UploadForm};
 use crate::session::{ConsoleUser, CsrfForm};
 use crate::view::{yuan, Chrome};
 use crate::{html, render_with_status, PageError};
@@ -58,7 +58,7 @@ pub struct DifferenceLine {
 #[template(path = "desk/reconciliation.html")]
 pub struct ReconciliationPage {
     pub chrome: Chrome,
-    pub channels: Vec<String>,
+    pub channels: ChannelChoices,
     pub all_channels: bool,
     pub channel_id: String,
     pub from: String,
@@ -142,7 +142,7 @@ pub async fn list(
     Query(q): Query<ReconciliationQuery>,
 ) -> Result<Response, PageError> {
     let own = desk::money_reader(&user)?;
-    let channels = channels_of(&state, &own).await?;
+    let channels = channels_of(&state, own.as_deref()).await?;
     let clean = |v: Option<String>| v.unwrap_or_default().trim().to_owned();
     let (channel_id, from_text, to_text) = (clean(q.channel_id), clean(q.from), clean(q.to));
     let unresolved = q.unresolved.is_some_and(|v| !v.is_empty());

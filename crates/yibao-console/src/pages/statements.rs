@@ -41,7 +41,7 @@ pub const FORMATS: [(&str, &str); 3] = [
 
 /// The upload form's fields and errors (shown on 对账 and on the result page).
 pub struct UploadForm {
-    pub channels: Vec<String>,
+    pub channels: ChannelChoices,
     pub channel_id: String,
     pub format: String,
     pub date: String,
@@ -52,9 +52,13 @@ pub struct UploadForm {
 
 impl UploadForm {
     /// The empty form for those who may upload (the API's writers: administrator, tax collector).
-    pub fn for_user(user: &ConsoleUser, channels: &[String], today: NaiveDate) -> Option<Self> {
+    pub fn for_user(
+        user: &ConsoleUser,
+        channels: &ChannelChoices,
+        today: NaiveDate,
+    ) -> Option<Self> {
         may_resolve(user).then(|| UploadForm {
-            channels: channels.to_vec(),
+            channels: channels.clone(),
             channel_id: String::new(),
             format: "protocol".to_owned(),
             date: (today - Duration::days(1)).to_string(),
@@ -96,18 +100,47 @@ pub struct StatementPage {
     pub outcome: Option<Outcome>,
 }
 
+/// The channels a reader of money matters may choose, in order, and which of them are test
+/// channels (测试渠道, the sandbox's), which the lists show marked.
+#[derive(Clone, Default)]
+pub struct ChannelChoices {
+    pub ids: Vec<String>,
+    test: Vec<String>,
+}
+
+impl ChannelChoices {
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.iter().any(|c| c == id)
+    }
+
+    pub fn is_test(&self, id: &str) -> bool {
+        self.test.iter().any(|c| c == id)
+    }
+
+    /// Whether any is a test channel (a list over every channel then says it leaves them out).
+    pub fn has_test(&self) -> bool {
+        !self.test.is_empty()
+    }
+}
+
 /// The channels a reader of money matters sees: every one, or those serving their region.
-pub async fn channels_of(state: &AppState, own: &Option<String>) -> Result<Vec<String>, PageError> {
-    let mut channels: Vec<String> = state
+pub async fn channels_of(state: &AppState, own: Option<&str>) -> Result<ChannelChoices, PageError> {
+    let mut channels: Vec<_> = state
         .storage
         .list_channels()
         .await?
         .into_iter()
-        .filter(|c| own.as_ref().is_none_or(|r| c.regions.contains(r)))
-        .map(|c| c.channel_id)
+        .filter(|c| own.is_none_or(|r| c.regions.iter().any(|x| x == r)))
         .collect();
-    channels.sort();
-    Ok(channels)
+    channels.sort_by(|a, b| a.channel_id.cmp(&b.channel_id));
+    Ok(ChannelChoices {
+        test: channels
+            .iter()
+            .filter(|c| c.test_mode)
+            .map(|c| c.channel_id.clone())
+            .collect(),
+        ids: channels.into_iter().map(|c| c.channel_id).collect(),
+    })
 }
 
 fn forbidden() -> PageError {
@@ -117,7 +150,7 @@ fn forbidden() -> PageError {
 /// `GET /console/reconciliation/statement`: the upload form alone.
 pub async fn form(State(state): State<AppState>, user: ConsoleUser) -> Result<Response, PageError> {
     let own = desk::money_reader(&user)?;
-    let channels = channels_of(&state, &own).await?;
+    let channels = channels_of(&state, own.as_deref()).await?;
     let upload =
         UploadForm::for_user(&user, &channels, state.clock.today()).ok_or_else(forbidden)?;
     html(&StatementPage {
@@ -199,7 +232,7 @@ pub async fn upload(
     // The header, when sent, was checked by `ConsoleUser`; the form sends the field first.
     let mut csrf_checked = verify_csrf(&user, &headers, None).is_ok();
     let own = desk::money_reader(&user)?;
-    let channels = channels_of(&state, &own).await?;
+    let channels = channels_of(&state, own.as_deref()).await?;
     let mut form =
         UploadForm::for_user(&user, &channels, state.clock.today()).ok_or_else(forbidden)?;
     let mut multipart =
