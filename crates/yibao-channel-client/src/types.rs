@@ -239,6 +239,10 @@ pub struct PayableComponent {
 pub struct CollectionWindow {
     pub opens: NaiveDate,
     pub closes: NaiveDate,
+    /// An addition to v1 (the 2025 rules): the last day of the window's extension (延长期), until
+    /// which a payment is in time. Absent from servers that do not send it, and where there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension_until: Option<NaiveDate>,
 }
 
 wire_enum! {

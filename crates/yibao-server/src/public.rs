@@ -182,6 +182,9 @@ pub struct CategoryAmountView {
 pub struct WindowView {
     opens: NaiveDate,
     closes: NaiveDate,
+    /// The last day of the window's extension (延长期), where the region sets one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extension_until: Option<NaiveDate>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -211,6 +214,7 @@ impl From<&FeePolicy> for FeePolicyView {
             window: WindowView {
                 opens: p.window().opens(),
                 closes: p.window().closes(),
+                extension_until: p.cover_rules().waiting.extension_until,
             },
             late_payment_allowed: p.late_payment_allowed(),
             amounts: p

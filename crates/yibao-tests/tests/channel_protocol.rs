@@ -735,6 +735,21 @@ async fn an_extension_of_the_window_takes_orders_where_late_payment_is_not_allow
             policy.cover_rules.waiting.extension_until = NaiveDate::from_ymd_opt(2021, 1, 10);
         })
         .await;
+        // The search says until when (an addition to v1).
+        let found = w
+            .bank
+            .search(&SearchRequest {
+                id_number: w.adults[0].clone(),
+                insured_number: None,
+                name: Some("张三丰".into()),
+                region: None,
+                fee_year: None,
+                agent_code: None,
+            })
+            .await
+            .unwrap();
+        let window = found.payables[0].window.expect("a window");
+        assert_eq!(window.extension_until, NaiveDate::from_ymd_opt(2021, 1, 10));
         let (p0, amount) = payable_of(&w, &w.adults[0]).await;
         let opened = w
             .bank

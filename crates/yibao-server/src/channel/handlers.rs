@@ -181,7 +181,6 @@ pub async fn search(
         .map(|v| {
             let p = &v.payable;
             let policy = policies.get(&(p.region, p.fee_year));
-            let window = policy.map(|p| p.window());
             let cover = covers.get(&p.payable_id).map(|c| c.answer());
             let back_payment = p.buys_back().map(|year| BackPaymentAnswer {
                 buys_back_year: year,
@@ -211,9 +210,10 @@ pub async fn search(
                 amount: p.amount_fen.as_fen(),
                 components: components(p),
                 status: p.channel_status(now).to_owned(),
-                window: window.map(|w| Window {
-                    opens: w.opens(),
-                    closes: w.closes(),
+                window: policy.map(|policy| Window {
+                    opens: policy.window().opens(),
+                    closes: policy.window().closes(),
+                    extension_until: policy.cover_rules().waiting.extension_until,
                 }),
                 cover,
                 back_payment,
