@@ -204,9 +204,9 @@ fn by_id(id: &str) -> SearchRequest {
     }
 }
 
-async fn payable_of(w: &World, id: &str) -> (String, i64) {
-    let found = w
-        .bank
+/// The bank's search for one of the world's adults (named 张三丰).
+async fn search_adult(w: &World, id: &str) -> yibao_channel_client::types::SearchResponse {
+    w.bank
         .search(&SearchRequest {
             id_number: id.to_owned(),
             insured_number: None,
@@ -216,7 +216,11 @@ async fn payable_of(w: &World, id: &str) -> (String, i64) {
             agent_code: None,
         })
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn payable_of(w: &World, id: &str) -> (String, i64) {
+    let found = search_adult(w, id).await;
     (
         found.payables[0].payable_id.clone(),
         found.payables[0].amount,
@@ -736,18 +740,7 @@ async fn an_extension_of_the_window_takes_orders_where_late_payment_is_not_allow
         })
         .await;
         // The search says until when (an addition to v1).
-        let found = w
-            .bank
-            .search(&SearchRequest {
-                id_number: w.adults[0].clone(),
-                insured_number: None,
-                name: Some("张三丰".into()),
-                region: None,
-                fee_year: None,
-                agent_code: None,
-            })
-            .await
-            .unwrap();
+        let found = search_adult(&w, &w.adults[0]).await;
         let window = found.payables[0].window.expect("a window");
         assert_eq!(window.extension_until, NaiveDate::from_ymd_opt(2021, 1, 10));
         let (p0, amount) = payable_of(&w, &w.adults[0]).await;
