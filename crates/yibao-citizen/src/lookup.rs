@@ -431,8 +431,10 @@ fn card(
                 "尚未开始"
             } else if today <= w.closes() {
                 "正在缴费"
-            } else if today < p.late_from() {
-                "延长期内，仍可缴费"
+            } else if today <= p.in_time_until() {
+                "延长期内"
+            } else if p.accepts_payment_on(today) {
+                "已结束，可逾期缴费"
             } else {
                 "已结束"
             }

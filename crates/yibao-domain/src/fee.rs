@@ -390,6 +390,25 @@ impl FeePolicy {
         last.succ_opt().unwrap_or(last)
     }
 
+    /// The last day a payment is in time (not late): the extension's last day, or the window's
+    /// when there is none.
+    pub fn in_time_until(&self) -> NaiveDate {
+        self.late_from().pred_opt().unwrap_or(self.window.closes())
+    }
+
+    /// The day a resident told on `day` that something is still owed is asked to pay by: the
+    /// window's last day while it is open, then the extension's, then the year's last date
+    /// (where late payment is accepted).
+    pub fn pay_by_after(&self, day: NaiveDate) -> NaiveDate {
+        if day <= self.window.closes() {
+            self.window.closes()
+        } else if day <= self.in_time_until() {
+            self.in_time_until()
+        } else {
+            self.cover_rules.last_date(self.fee_year)
+        }
+    }
+
     /// The categories whose late amount differs from the standard one, with it (none by
     /// default).
     pub fn late_priced_categories(&self) -> Vec<(Category, Fen)> {
@@ -492,11 +511,12 @@ fn late_amounts(
 }
 
 /// The fee year a person registering on `today` enrols for: of the region's policies, the earliest
-/// fee year whose collection window has not closed. `None` when every window has closed.
+/// fee year whose collection window, with its extension (延长期), has not closed. `None` when
+/// every window has closed.
 pub fn enrolment_fee_year(policies: &[FeePolicy], today: NaiveDate) -> Option<&FeePolicy> {
     policies
         .iter()
-        .filter(|p| p.window().closes() >= today)
+        .filter(|p| p.in_time_until() >= today)
         .min_by_key(|p| p.fee_year())
 }
 
@@ -587,6 +607,17 @@ pub(crate) mod tests {
         assert!(!p.accepts_payment_on(d(2020, 10, 31)));
         let late = with_late(true, &[], Some(d(2021, 1, 31))).unwrap();
         assert!(late.accepts_payment_on(d(2021, 2, 1)));
+        assert_eq!(p.in_time_until(), d(2021, 1, 31));
+        // A person registering in the extension enrols for the year still in time.
+        assert_eq!(
+            enrolment_fee_year(std::slice::from_ref(&p), d(2021, 1, 31)).map(|p| p.fee_year()),
+            Some(p.fee_year())
+        );
+        assert!(enrolment_fee_year(std::slice::from_ref(&p), d(2021, 2, 1)).is_none());
+        // Asked to pay by the window's last day, then the extension's, then the year's last.
+        assert_eq!(p.pay_by_after(d(2020, 12, 1)), d(2020, 12, 20));
+        assert_eq!(p.pay_by_after(d(2021, 1, 5)), d(2021, 1, 31));
+        assert_eq!(late.pay_by_after(d(2021, 2, 1)), d(2021, 12, 31));
     }
 
     /// 南通 2021 taking late payment, with `late` as `cover_rules.late.amounts_fen` and an

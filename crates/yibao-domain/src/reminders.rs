@@ -120,8 +120,9 @@ pub struct DebitNoticeText<'a> {
     pub kind: DebitNoticeKind,
     /// The day the bank debited (or tried to).
     pub debit_date: NaiveDate,
-    /// The last day of the window.
-    pub closes: NaiveDate,
+    /// The day the resident is asked to pay by (`FeePolicy::pay_by_after` the debit day: the
+    /// window's last day, or the extension's, or the year's last date).
+    pub pay_by: NaiveDate,
     /// The bank's own reason for a failure other than want of balance (e.g. 账户冻结或已注销).
     pub reason: Option<&'a str>,
     /// How else the region's residents can pay, e.g. `微信支付、支付宝或到服务站`.
@@ -137,7 +138,7 @@ impl DebitNoticeText<'_> {
         );
         let elsewhere = format!(
             "请在{}前通过{}缴纳，报身份证号码即可。",
-            day(self.closes),
+            day(self.pay_by),
             self.ways
         );
         let mut text = match self.kind {
@@ -219,7 +220,7 @@ mod tests {
                 amount: Fen::new(42_000).unwrap(),
                 kind,
                 debit_date: d(2026, 11, 20),
-                closes: d(2026, 12, 31),
+                pay_by: d(2026, 12, 31),
                 reason,
                 ways: "手机银行或到服务站",
             }

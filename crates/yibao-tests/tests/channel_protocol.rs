@@ -757,8 +757,13 @@ async fn an_extension_of_the_window_takes_orders_where_late_payment_is_not_allow
             })
             .await
             .unwrap();
+        // Paid the same day, in the extension.
+        let in_extension = Utc
+            .with_ymd_and_hms(2020, 12, 21, 2, 0, 0)
+            .unwrap()
+            .with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap());
         let report =
-            ReportPaymentRequest::for_order("B-E-TXN", opened.order.order_no, amount, paid_at());
+            ReportPaymentRequest::for_order("B-E-TXN", opened.order.order_no, amount, in_extension);
         assert_eq!(
             w.bank.report_payment(&report).await.unwrap().result,
             PaymentResult::Paid

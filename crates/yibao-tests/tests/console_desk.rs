@@ -635,7 +635,8 @@ async fn reconciliation_shows_statements_and_differences_in_each_readers_scope()
             .expect_text("短款")
             .expect_text("8.00")
             .expect_text("class=\"overdue\"")
-            // The demo's test channel is marked, and left out of every channel's lists.
+            // The demo's test channel is marked in the list; 全部渠道 says it leaves such out
+            // (their statements are left out: sandbox.rs).
             .expect_text("全部渠道（不含测试渠道）")
             .expect_text(">sandbox-bank（测试渠道）</option>");
         // The tax collector of 320600 names a channel of their region first.

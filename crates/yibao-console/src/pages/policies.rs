@@ -126,7 +126,14 @@ async fn page(
         .iter()
         .map(|p| PolicyLine {
             fee_year: p.fee_year().get(),
-            window: format!("{} 至 {}", p.window().opens(), p.window().closes()),
+            window: match p.cover_rules().waiting.extension_until {
+                Some(until) => format!(
+                    "{} 至 {}（延长至 {until}）",
+                    p.window().opens(),
+                    p.window().closes()
+                ),
+                None => format!("{} 至 {}", p.window().opens(), p.window().closes()),
+            },
             late: p.late_payment_allowed(),
             age_reference: p.age_reference_date().to_string(),
             adult_age: p.adult_age(),

@@ -131,8 +131,9 @@ pub struct Window {
     pub opens: NaiveDate,
     pub closes: NaiveDate,
     /// An addition to v1 (the 2025 rules): the last day of the window's extension (延长期),
-    /// when the region sets one. Until then a payment is in time (an order opens, cover starts
-    /// from the payment date), whether or not the region takes late payment. Absent otherwise.
+    /// when the region sets one. Until then a payment is in time (an order opens; cover counts
+    /// from the payment date, see `cover`), whether or not the region takes late payment.
+    /// Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extension_until: Option<NaiveDate>,
 }

@@ -169,10 +169,10 @@ pub async fn queue_debit_notices(
     if candidates.is_empty() {
         return Ok(0);
     }
-    let closes = storage
+    let pay_by = storage
         .get_fee_policy(run.region, run.fee_year)
         .await?
-        .map_or(run.debit_date, |p| p.window().closes());
+        .map_or(run.debit_date, |p| p.pay_by_after(run.debit_date));
     let ways =
         super::accounts::ways_to_pay_zh(&storage.list_channels().await?, run.region.as_str());
     let mut notices = Vec::with_capacity(candidates.len());
@@ -197,7 +197,7 @@ pub async fn queue_debit_notices(
             amount: Fen::new(c.amount_fen).unwrap_or(Fen::ZERO),
             kind,
             debit_date: run.debit_date,
-            closes,
+            pay_by,
             reason,
             ways: &ways,
         }

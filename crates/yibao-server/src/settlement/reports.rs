@@ -284,7 +284,7 @@ pub async fn report_reconciliation(
                 id.to_owned(),
             )
         }
-        None => ("全部渠道".to_owned(), "all".to_owned()),
+        None => ("全部渠道（不含测试渠道）".to_owned(), "all".to_owned()),
     };
     let table = items
         .iter()
