@@ -87,7 +87,7 @@ pub async fn put_channel_only_policy(
 
 /// Differences found by reconciliation (short, long, mismatched, duplicated, carried, escalated).
 #[utoipa::path(get, path = "/api/v1/reconciliation/items", summary = "对账差异清单", tag = "settlement",
-    params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("channel_id" = Option<String>, Query), ("unresolved" = Option<bool>, Query)),
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("channel_id" = Option<String>, Query, description = "one channel; without it every channel but test channels (the sandbox's)"), ("unresolved" = Option<bool>, Query)),
     responses((status = 200, body = [ReconciliationItem]), (status = 404, body = crate::ErrorBody)))]
 pub async fn reconciliation_items(
     State(state): State<AppState>,

@@ -257,7 +257,7 @@ pub async fn report_refunds(
 
 /// Statements reconciled and the differences found, with what became of them.
 #[utoipa::path(get, path = "/api/v1/reports/reconciliation", summary = "对账报表", tag = "settlement",
-    params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("channel_id" = Option<String>, Query), ("format" = Option<String>, Query)),
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("channel_id" = Option<String>, Query, description = "one channel; without it every channel but test channels (the sandbox's)"), ("format" = Option<String>, Query)),
     responses((status = 200, body = ReconciliationReport, description = "JSON, or the XLSX workbook when `format=xlsx`"), (status = 404, body = crate::ErrorBody)))]
 pub async fn report_reconciliation(
     State(state): State<AppState>,
