@@ -700,7 +700,11 @@ pub async fn change_fee_policy(
     let year =
         yibao_domain::FeeYear::new(i64::from(fee_year)).expect("a fee year a test names is valid");
     let region = yibao_domain::RegionCode::parse(region).expect("a region a test names is valid");
-    let old = storage.get_fee_policy(region, year).await.unwrap().unwrap();
+    let old = storage
+        .get_fee_policy(region, year)
+        .await
+        .expect("the test database answers")
+        .expect("a policy a test changes is stored");
     let mut input = yibao_domain::FeePolicyInput {
         region: old.region(),
         fee_year: old.fee_year(),
@@ -714,7 +718,10 @@ pub async fn change_fee_policy(
     change(&mut input);
     // Test support: a change the test makes must leave a valid policy, or the test is wrong.
     let policy = yibao_domain::FeePolicy::new(input).expect("the changed policy is valid");
-    storage.put_fee_policy(&policy).await.unwrap();
+    storage
+        .put_fee_policy(&policy)
+        .await
+        .expect("the changed policy is stored");
     policy
 }
 
