@@ -272,7 +272,7 @@ pub(crate) async fn find(
             let site_refusal = refused(crate::pay::SITE_CHANNEL_KIND);
             card.pay_online = card.status == "unpaid"
                 && site_regions.iter().any(|r| r == v.payable.region.as_str())
-                && policy.is_some_and(|p| p.accepts_payment_on(today))
+                && policy.is_some_and(|p| p.takes_payment_on(today))
                 && site_refusal.is_none();
             if card.status == "unpaid" {
                 card.not_here = first_refusal.or(site_refusal).map(|refusal| {
@@ -433,7 +433,7 @@ fn card(
                 "正在缴费"
             } else if today <= p.in_time_until() {
                 "延长期内"
-            } else if p.accepts_payment_on(today) {
+            } else if p.takes_payment_on(today) {
                 "已结束，可逾期缴费"
             } else {
                 "已结束"

@@ -390,6 +390,13 @@ impl FeePolicy {
         last.succ_opt().unwrap_or(last)
     }
 
+    /// Whether a payment of this year can still be taken on `date`: accepted on that day
+    /// ([`Self::accepts_payment_on`]) and not past the year's last date (the 2025 rules'
+    /// `waiting.last_date`, or 31 December), after which an order is refused `YEAR_CLOSED`.
+    pub fn takes_payment_on(&self, date: NaiveDate) -> bool {
+        self.accepts_payment_on(date) && date <= self.cover_rules.last_date(self.fee_year)
+    }
+
     /// The last day a payment is in time (not late): the extension's last day, or the window's
     /// when there is none.
     pub fn in_time_until(&self) -> NaiveDate {
@@ -618,6 +625,10 @@ pub(crate) mod tests {
         assert_eq!(p.pay_by_after(d(2020, 12, 1)), d(2020, 12, 20));
         assert_eq!(p.pay_by_after(d(2021, 1, 5)), d(2021, 1, 31));
         assert_eq!(late.pay_by_after(d(2021, 2, 1)), d(2021, 12, 31));
+        // Late payment is taken up to the year's last date, not after.
+        assert!(late.takes_payment_on(d(2021, 12, 31)));
+        assert!(!late.takes_payment_on(d(2022, 1, 1)));
+        assert!(late.accepts_payment_on(d(2022, 1, 1)));
     }
 
     /// 南通 2021 taking late payment, with `late` as `cover_rules.late.amounts_fen` and an
