@@ -607,12 +607,14 @@ pub(crate) mod tests {
 
     #[test]
     fn the_extension_accepts_payment_where_late_payment_is_not() {
-        let p = with_late(false, &[], Some(d(2021, 1, 31))).unwrap();
+        let p = with_late(false, &[], Some(d(2021, 1, 31)))
+            .expect("an extension after the window is valid");
         assert!(p.accepts_payment_on(d(2020, 12, 21)));
         assert!(p.accepts_payment_on(d(2021, 1, 31)));
         assert!(!p.accepts_payment_on(d(2021, 2, 1)));
         assert!(!p.accepts_payment_on(d(2020, 10, 31)));
-        let late = with_late(true, &[], Some(d(2021, 1, 31))).unwrap();
+        let late = with_late(true, &[], Some(d(2021, 1, 31)))
+            .expect("an extension after the window is valid");
         assert!(late.accepts_payment_on(d(2021, 2, 1)));
         assert_eq!(p.in_time_until(), d(2021, 1, 31));
         // A person registering in the extension enrols for the year still in time.

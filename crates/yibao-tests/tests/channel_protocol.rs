@@ -704,6 +704,19 @@ async fn an_expired_order_still_takes_its_payment_and_others_may_lock_after_expi
     .await;
 }
 
+/// An order of one payable with no payer, account, card or agent.
+fn order_of(channel_order_no: &str, payable_id: String, amount: i64) -> OpenOrderRequest {
+    OpenOrderRequest {
+        channel_order_no: channel_order_no.into(),
+        payable_ids: vec![payable_id],
+        amount,
+        payer: Payer::default(),
+        family_account: None,
+        health_card: None,
+        agent_code: None,
+    }
+}
+
 #[tokio::test]
 async fn the_window_closes_orders_where_late_payment_is_not_allowed() {
     on_each_test_db(|db| async move {
@@ -712,15 +725,7 @@ async fn the_window_closes_orders_where_late_payment_is_not_allowed() {
         let (p0, amount) = payable_of(&w, &w.adults[0]).await;
         let err = w
             .bank
-            .open_order(&OpenOrderRequest {
-                channel_order_no: "B-L".into(),
-                payable_ids: vec![p0],
-                amount,
-                payer: Payer::default(),
-                family_account: None,
-                health_card: None,
-                agent_code: None,
-            })
+            .open_order(&order_of("B-L", p0, amount))
             .await
             .unwrap_err();
         assert_eq!(api_code(&err), (422, "WINDOW_CLOSED".into()));
@@ -746,15 +751,7 @@ async fn an_extension_of_the_window_takes_orders_where_late_payment_is_not_allow
         let (p0, amount) = payable_of(&w, &w.adults[0]).await;
         let opened = w
             .bank
-            .open_order(&OpenOrderRequest {
-                channel_order_no: "B-E".into(),
-                payable_ids: vec![p0],
-                amount,
-                payer: Payer::default(),
-                family_account: None,
-                health_card: None,
-                agent_code: None,
-            })
+            .open_order(&order_of("B-E", p0, amount))
             .await
             .unwrap();
         // Paid the same day, in the extension.

@@ -74,10 +74,14 @@ async fn world(storage: Arc<dyn Storage>) -> World {
 }
 
 async fn look_up(w: &World, id: &str, name: &str) -> (StatusCode, String) {
-    let response = w
-        .server
+    look_up_at(&w.server, id, name).await
+}
+
+/// The look-up form posted to `server`: the answer's status and page.
+async fn look_up_at(server: &TestServer, id: &str, name: &str) -> (StatusCode, String) {
+    let response = server
         .client
-        .post(w.server.url("/lookup"))
+        .post(server.url("/lookup"))
         .form(&[("id_number", id), ("name", name)])
         .send()
         .await
@@ -203,16 +207,7 @@ async fn after_the_window_a_resident_may_still_pay_online_in_its_extension() {
                     yibao_citizen::router_with(yibao_citizen::Site::demo()),
                 )
                 .await;
-                let page = server
-                    .client
-                    .post(server.url("/lookup"))
-                    .form(&[("id_number", id.as_str()), ("name", name.as_str())])
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap();
+                let (_, page) = look_up_at(&server, &id, &name).await;
                 result_of(&page).to_owned()
             }
         };
