@@ -33,6 +33,7 @@ pub trait DebitStore: Send + Sync {
 
     async fn agreement(&self, agreement_no: &str) -> Result<Option<AgreementRecord>, StorageError>;
 
+    /// Agreements of one region, or of every region but the sandbox's (接入测试) with `None`.
     async fn agreements(
         &self,
         region: Option<&str>,
@@ -57,6 +58,8 @@ pub trait DebitStore: Send + Sync {
 
     async fn debit_run(&self, run_no: &str) -> Result<Option<DebitRunRecord>, StorageError>;
 
+    /// Runs of one region, or of every region but the sandbox's (接入测试) with `None`: a test
+    /// channel's runs are no clerk's work.
     async fn debit_runs(
         &self,
         region: Option<&str>,
@@ -221,7 +224,7 @@ where
     ) -> Result<Vec<crate::settlement::AgreementRecord>, crate::StorageError> {
         let nos: Vec<String> = sqlx::query_scalar(
                     "SELECT a.agreement_no FROM debit_agreements a \
-                     WHERE (a.region_code = $1 OR $2) AND ($3 OR a.payer_id_number = $4 OR EXISTS \
+                     WHERE (a.region_code = $1 OR ($2 AND a.region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) AND ($3 OR a.payer_id_number = $4 OR EXISTS \
                        (SELECT 1 FROM debit_agreement_members m WHERE m.region_code = a.region_code AND m.agreement_no = a.agreement_no AND m.id_number = $4)) \
                      ORDER BY a.agreement_no LIMIT $5",
                 )
@@ -430,7 +433,7 @@ where
         region: Option<&str>,
         limit: usize,
     ) -> Result<Vec<crate::settlement::DebitRunRecord>, crate::StorageError> {
-        let rows = sqlx::query(&format!("{DEBIT_RUN_SELECT}WHERE (region_code = $1 OR $2) ORDER BY debit_date DESC, run_no LIMIT $3"))
+        let rows = sqlx::query(&format!("{DEBIT_RUN_SELECT}WHERE (region_code = $1 OR ($2 AND region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) ORDER BY debit_date DESC, run_no LIMIT $3"))
                     .bind(region)
                     .bind(region.is_none())
                     .bind(limit as i64)

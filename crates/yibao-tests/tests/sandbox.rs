@@ -42,12 +42,13 @@ fn fixed(state: FixedState) -> &'static str {
         .id_number
 }
 
-async fn test_channel(db: &DbHandle) -> (yibao_tests::TestServer, ChannelClient) {
+/// Adds a channel in test mode (it serves the sandbox alone).
+async fn add_test_channel(storage: &dyn yibao_storage::Storage, id: &str, kind: &str) {
     yibao::operator::channel_add_in_mode(
-        db.storage.as_ref(),
+        storage,
         None,
-        "bank-test",
-        "mobile_banking",
+        id,
+        kind,
         &[],
         1000,
         SECRET.to_owned(),
@@ -55,6 +56,10 @@ async fn test_channel(db: &DbHandle) -> (yibao_tests::TestServer, ChannelClient)
     )
     .await
     .unwrap();
+}
+
+async fn test_channel(db: &DbHandle) -> (yibao_tests::TestServer, ChannelClient) {
+    add_test_channel(db.storage.as_ref(), "bank-test", "mobile_banking").await;
     channel_at(db, now(), "bank-test", SECRET).await
 }
 
@@ -329,6 +334,75 @@ async fn the_sandbox_stays_out_of_postings_reports_and_production() {
             .await
             .unwrap();
         assert_eq!(counts.differences, 0, "{counts:?}");
+        // A test auto-debit channel's agreement and run are its own too: the lists of every
+        // region leave them out; asked for by the sandbox's code, they are there.
+        add_test_channel(storage, "debit-test", "auto_debit").await;
+        let sandbox = yibao_domain::sandbox::sandbox_region();
+        let payer = fresh_id_number(8).unwrap();
+        payable_of(&client, &payer).await;
+        let signed = storage
+            .sign_agreement(&yibao_storage::settlement::NewAgreement {
+                agreement_no: "SANDBOX-A1".into(),
+                region: sandbox,
+                channel_id: "debit-test".into(),
+                payer_id_number: yibao_domain::IdNumber::parse(&payer, day)
+                    .unwrap()
+                    .id_number,
+                payer_name: "测试".into(),
+                account_masked: "6222****0001".into(),
+                signed_on: day,
+                members: vec![payer.clone()],
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                signed,
+                yibao_storage::settlement::AgreementOutcome::Signed(_)
+            ),
+            "{signed:?}"
+        );
+        let run = storage
+            .create_debit_run(&yibao_storage::settlement::NewDebitRun {
+                run_no: "SANDBOX-R1".into(),
+                channel_id: "debit-test".into(),
+                region: sandbox,
+                fee_year: yibao_domain::FeeYear::new(yibao_domain::sandbox::OPEN_FEE_YEAR).unwrap(),
+                debit_date: day,
+                lock_until: now().timestamp() + 3600,
+                now: now().timestamp(),
+                skip_subsidised: false,
+                skip_full: false,
+                leave_out: Vec::new(),
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(run, yibao_storage::settlement::DebitRunOutcome::Created(_)),
+            "{run:?}"
+        );
+        assert!(storage.agreements(None, None, 10).await.unwrap().is_empty());
+        assert!(storage.debit_runs(None, 10).await.unwrap().is_empty());
+        assert_eq!(
+            storage
+                .agreements(Some(SANDBOX_REGION), None, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            storage
+                .debit_runs(Some(SANDBOX_REGION), 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        storage
+            .abandon_expired_debit_runs(now().timestamp() + 3600)
+            .await
+            .unwrap();
         let snapshot = storage.operations_snapshot(day).await.unwrap();
         assert_eq!(snapshot.outbox_backlog, 0);
         assert_eq!(snapshot.payables_locked_by_debit_runs, 0);
