@@ -80,7 +80,7 @@ pub struct AgreementQuery {
 
 /// Agreements of a region, or of one person (as payer or member).
 #[utoipa::path(get, path = "/api/v1/agreements", summary = "委托扣款协议列表", tag = "settlement",
-    params(("region" = Option<String>, Query), ("id_number" = Option<String>, Query)),
+    params(("region" = Option<String>, Query, description = "统筹区代码；不填为全部统筹区（不含接入测试区）"), ("id_number" = Option<String>, Query)),
     responses((status = 200, body = [AgreementRecord]), (status = 403, body = crate::ErrorBody)))]
 pub async fn list_agreements(
     State(state): State<AppState>,
@@ -141,7 +141,7 @@ pub struct RegionQuery {
 }
 
 /// Debit runs, newest first.
-#[utoipa::path(get, path = "/api/v1/debit-runs", summary = "批量扣款列表", tag = "settlement", params(("region" = Option<String>, Query)),
+#[utoipa::path(get, path = "/api/v1/debit-runs", summary = "批量扣款列表", tag = "settlement", params(("region" = Option<String>, Query, description = "统筹区代码；不填为全部统筹区（不含接入测试区）")),
     responses((status = 200, body = [DebitRunRecord])))]
 pub async fn list_debit_runs(
     State(state): State<AppState>,
