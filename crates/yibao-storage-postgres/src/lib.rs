@@ -763,6 +763,22 @@ impl Dialect for PostgresStorage {
         Ok(*self.citus.get_or_try_init(|| self.is_citus()).await?)
     }
 
+    async fn copy_csv(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        target: &str,
+        csv: String,
+    ) -> Result<bool, StorageError> {
+        if !csv.is_empty() {
+            let mut copy = tx
+                .copy_in_raw(&format!("COPY {target} FROM STDIN WITH (FORMAT csv)"))
+                .await?;
+            copy.send(csv.into_bytes()).await?;
+            copy.finish().await?;
+        }
+        Ok(true)
+    }
+
     /// New persons, their first history entry and their enrolment rows, by COPY: several times
     /// faster than multi-row INSERTs for roster imports.
     async fn copy_new_persons(

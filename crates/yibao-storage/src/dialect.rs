@@ -68,6 +68,18 @@ pub trait Dialect: Send + Sync + 'static {
         Ok(false)
     }
 
+    /// Appends rows given as CSV (`upsert_plan::csv_row`) to `target`, a table and its columns,
+    /// by the backend's bulk path (PostgreSQL: COPY, which skips a statement's thousands of
+    /// parameters). `Ok(false)`: the backend has none, and the caller inserts them itself.
+    async fn copy_csv(
+        &self,
+        _tx: &mut Transaction<'static, Self::DB>,
+        _target: &str,
+        _csv: String,
+    ) -> Result<bool, StorageError> {
+        Ok(false)
+    }
+
     /// Writes a batch of persons none of whom is stored yet, their first history entries and
     /// their enrolments, by the backend's fastest way. `Ok(false)`: the backend has none, and the
     /// shared multi-row upserts write them.

@@ -272,12 +272,27 @@ where
         // The tables keyed by ID number, in the same transaction: where each new person is
         // on record (searches name no region), and the claims that keep one enrolment per
         // person and fee year across regions (a claim for every enrolled enrolment; a
-        // concurrent claim elsewhere fails this batch on the claim's key).
+        // concurrent claim elsewhere fails this batch on the claim's key). A batch of people
+        // never seen before (the bulk case) writes both by the backend's bulk path: a new
+        // person's directory row cannot exist yet (rows are never deleted, and the person's
+        // own row, written in the same transaction, did not exist either).
+        let all_new = planned.iter().all(|p| p.change == PersonChange::Created);
         let created: Vec<&crate::upsert_plan::PlannedRow> = planned
             .iter()
             .filter(|p| p.change == PersonChange::Created)
             .collect();
-        if !created.is_empty() {
+        let directory_copied = all_new && {
+            let mut csv = String::new();
+            for p in &created {
+                crate::upsert_plan::csv_row(
+                    &mut csv,
+                    &[Some(&p.columns.id_number), Some(&p.columns.region_code)],
+                );
+            }
+            self.copy_csv(&mut tx, "person_directory (id_number, region_code)", csv)
+                .await?
+        };
+        if !created.is_empty() && !directory_copied {
             let mut q =
                 Statement::<S::DB>::new("INSERT INTO person_directory (id_number, region_code) ");
             q.push_values(created.iter(), |row, p| {
@@ -313,7 +328,27 @@ where
                     .map(|w| (p, i32::from(w.fee_year.get())))
             })
             .collect();
-        if !claims.is_empty() {
+        let claims_copied = all_new && {
+            let mut csv = String::new();
+            for (p, year) in &claims {
+                let year = year.to_string();
+                crate::upsert_plan::csv_row(
+                    &mut csv,
+                    &[
+                        Some(&p.columns.id_number),
+                        Some(&year),
+                        Some(&p.columns.region_code),
+                    ],
+                );
+            }
+            self.copy_csv(
+                &mut tx,
+                "enrolment_claims (id_number, fee_year, region_code)",
+                csv,
+            )
+            .await?
+        };
+        if !claims.is_empty() && !claims_copied {
             let mut q = Statement::<S::DB>::new(
                 "INSERT INTO enrolment_claims (id_number, fee_year, region_code) ",
             );
@@ -357,7 +392,7 @@ where
         }
         // A batch of people never seen before (the bulk case) goes in by the backend's
         // fastest way (PostgreSQL: COPY); anything else through the upserts below.
-        if planned.iter().all(|p| p.change == PersonChange::Created)
+        if all_new
             && self
                 .copy_new_persons(&mut tx, &planned, source, kind)
                 .await?
