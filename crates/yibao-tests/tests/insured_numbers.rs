@@ -303,7 +303,7 @@ async fn imports_at_once_in_one_region_never_share_a_number() {
     .await;
 }
 
-/// A roster import stores two batches at once where the backend's writers run concurrently,
+/// A roster import stores several batches at once where the backend's writers run concurrently,
 /// and a batch of 64 new persons or more takes its insured numbers in a transaction of its own
 /// (`NUMBERS_APART_FROM`). An import of three batches beside another of two still gives every
 /// person a number of their own, none skipped when nothing failed, and its report counts and

@@ -419,6 +419,123 @@ async fn the_database_itself_refuses_negative_amounts_and_bad_codes() {
     .await;
 }
 
+/// A row that names a region, person or enrolment that is not there is refused by the database,
+/// and a row others name is never deleted nor its key changed, on every backend: SQLite and a
+/// Citus cluster by their declared foreign keys, single-node PostgreSQL by the checks per
+/// statement of migration 0049, with the same error kind.
+#[tokio::test]
+async fn the_database_itself_refuses_rows_that_name_nothing() {
+    on_each_test_db(|db| async move {
+        let storage = db.storage.as_ref();
+        demo::load(storage).await.unwrap();
+        demo::load_people(storage, d("2026-12-05")).await.unwrap();
+        let execute = |sql: String| {
+            let (lite, pg) = (db.sqlite.clone(), db.postgres.clone());
+            async move {
+                match (&lite, &pg) {
+                    (Some(lite), _) => sqlx::query(&sql).execute(lite.pool()).await.map(|_| ()),
+                    (_, Some(pg)) => sqlx::query(&sql).execute(pg.pool()).await.map(|_| ()),
+                    _ => unreachable!(),
+                }
+            }
+        };
+        let unpaid = "SELECT id_number, payable_id, amount_fen FROM payables WHERE region_code = '320600' \
+                      AND fee_year = 2027 AND status = 'unpaid' AND amount_fen > 0 ORDER BY payable_id LIMIT 2";
+        let rows: Vec<(String, String, i64)> = match (&db.sqlite, &db.postgres) {
+            (Some(lite), _) => sqlx::query_as(unpaid).fetch_all(lite.pool()).await.unwrap(),
+            (_, Some(pg)) => sqlx::query_as(unpaid).fetch_all(pg.pool()).await.unwrap(),
+            _ => unreachable!(),
+        };
+        let (id, payable_id, _) = rows[0].clone();
+        // The second is paid at a bank counter: a payment, its application and its receipt.
+        let (paid_id, paid_amount) = (rows[1].1.clone(), rows[1].2);
+        yibao_tests::add_channel(storage, "bank-fk", "bank_counter", "bank-fk-secret-0123456789")
+            .await;
+        let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 5, 2, 0, 0).unwrap();
+        let (server, client) =
+            yibao_tests::channel_at(&db, at, "bank-fk", "bank-fk-secret-0123456789").await;
+        client
+            .report_payment(&yibao_channel_client::types::ReportPaymentRequest {
+                channel_txn_id: "FK-1".to_owned(),
+                order_no: None,
+                payable_ids: Some(vec![paid_id.clone()]),
+                amount: paid_amount,
+                paid_at: at.fixed_offset(),
+            })
+            .await
+            .unwrap();
+        drop(server);
+        let stranger = make_id("110101", "19900307", 1);
+        let payable_copy = |year: i32| {
+            format!(
+                "INSERT INTO payables (payable_id, region_code, fee_year, id_number, category, amount_fen, \
+                 basic_fen, critical_illness_fen, long_term_care_fen, policy_amount_fen, status, payable_from, \
+                 inputs, assessed_by) SELECT 'no-enrolment', region_code, {year}, id_number, category, amount_fen, \
+                 basic_fen, critical_illness_fen, long_term_care_fen, policy_amount_fen, status, payable_from, \
+                 inputs, assessed_by FROM payables WHERE region_code = '320600' AND payable_id = '{payable_id}'"
+            )
+        };
+        let refused = [
+            // Rows naming a region that is not registered.
+            format!("INSERT INTO person_directory (id_number, region_code) VALUES ('{stranger}', '110100')"),
+            format!("INSERT INTO enrolment_claims (id_number, fee_year, region_code) VALUES ('{stranger}', 2027, '110100')"),
+            format!("UPDATE enrolment_claims SET region_code = '110100' WHERE id_number = '{id}'"),
+            // An enrolment of a person not on record, a payable of no enrolment.
+            format!(
+                "INSERT INTO enrolments (region_code, fee_year, id_number, status, covered_from, source) \
+                 VALUES ('320600', 2027, '{stranger}', 'enrolled', '2027-01-01', 'api')"
+            ),
+            payable_copy(2099),
+            // A payable moved to another enrolment that does not exist.
+            format!("UPDATE payables SET fee_year = 2099 WHERE region_code = '320600' AND payable_id = '{payable_id}'"),
+            // A person, enrolment or region that others name, deleted or given another key.
+            format!("UPDATE persons SET id_number = '{stranger}' WHERE region_code = '320600' AND id_number = '{id}'"),
+            format!("DELETE FROM persons WHERE region_code = '320600' AND id_number = '{id}'"),
+            format!("DELETE FROM enrolments WHERE region_code = '320600' AND fee_year = 2027 AND id_number = '{id}'"),
+            "DELETE FROM pooling_regions WHERE region_code = '320600'".to_owned(),
+            // A payment of no channel; an application or receipt moved to a payable or receipt
+            // code that does not exist; a paid payable, its channel or its receipt counter
+            // deleted or given another key.
+            "UPDATE payments SET channel_id = 'no-such-bank' WHERE channel_txn_id = 'FK-1'".to_owned(),
+            format!("UPDATE payment_applications SET payable_id = 'no-such-payable' WHERE payable_id = '{paid_id}'"),
+            format!("UPDATE receipts SET payable_id = 'no-such-payable' WHERE payable_id = '{paid_id}'"),
+            format!("UPDATE receipts SET receipt_code = 'NO-SUCH-CODE' WHERE payable_id = '{paid_id}'"),
+            format!("DELETE FROM payables WHERE region_code = '320600' AND payable_id = '{paid_id}'"),
+            format!("UPDATE payables SET payable_id = 'another-id' WHERE region_code = '320600' AND payable_id = '{paid_id}'"),
+            "DELETE FROM channels WHERE channel_id = 'bank-fk'".to_owned(),
+            "UPDATE channels SET channel_id = 'bank-fk-2' WHERE channel_id = 'bank-fk'".to_owned(),
+            "DELETE FROM receipt_counters WHERE region_code = '320600'".to_owned(),
+        ];
+        for sql in refused {
+            let err = StorageError::from(execute(sql.clone()).await.unwrap_err());
+            assert!(
+                matches!(
+                    err,
+                    StorageError::Constraint {
+                        kind: ConstraintKind::ForeignKey,
+                        ..
+                    }
+                ),
+                "{sql}: {err:?}"
+            );
+        }
+        // The same rows naming what is there are taken: a payable of an enrolment on record
+        // (its year's current one set aside first), a person's other columns changed.
+        execute(format!(
+            "UPDATE payables SET status = 'superseded' WHERE region_code = '320600' AND payable_id = '{payable_id}'"
+        ))
+        .await
+        .unwrap();
+        execute(payable_copy(2027)).await.unwrap();
+        execute(format!(
+            "UPDATE persons SET phone = '13800000000' WHERE region_code = '320600' AND id_number = '{id}'"
+        ))
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
 /// On PostgreSQL every text column compares its bytes (collation "C",
 /// `PostgresStorage::compare_text_by_bytes`), whatever the database's own collation, and a
 /// column a migration adds follows at the next start; a view over it holds the change back
