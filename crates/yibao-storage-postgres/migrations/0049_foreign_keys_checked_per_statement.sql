@@ -36,28 +36,33 @@ BEGIN
     -- clauses compare their bytes first, as every start makes every text column do
     -- (`compare_text_by_bytes`, one statement per table, as here): a column a trigger names can
     -- no longer change its collation. A database whose columns have done so already changes
-    -- nothing here; on a new database the tables are empty.
-    FOR changed IN
-        SELECT format('ALTER TABLE %I %s', c.relname,
-                      string_agg(format('ALTER COLUMN %I TYPE text COLLATE "C"', a.attname), ', '
-                                 ORDER BY a.attnum))
-        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-        WHERE c.relnamespace = current_schema()::regnamespace
-          AND c.relname IN ('persons', 'person_directory', 'enrolments', 'payables', 'pooling_regions',
-                            'payments', 'payment_applications', 'receipts', 'channels', 'receipt_counters')
-          AND a.attnum > 0 AND NOT a.attisdropped
-          AND a.atttypid = 'text'::regtype AND a.attcollation = 'default'::regcollation
-        GROUP BY c.relname ORDER BY c.relname
-    LOOP
-        -- A view an operator made over a column keeps its table as it is, as at every start:
-        -- the checks below work under any collation.
-        BEGIN
+    -- nothing here; on a new database the tables are empty. All or nothing, as at a start: where
+    -- a view an operator made over a column keeps its table as it is, the declared foreign keys
+    -- stay, and nothing here changes (a check comparing a "C" column with a table's index under
+    -- the database's collation could not use the index).
+    BEGIN
+        FOR changed IN
+            SELECT format('ALTER TABLE %I %s', c.relname,
+                          string_agg(format('ALTER COLUMN %I TYPE text COLLATE "C"', a.attname), ', '
+                                     ORDER BY a.attnum))
+            FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+            WHERE c.relnamespace = current_schema()::regnamespace
+              AND c.relname IN ('persons', 'person_directory', 'enrolment_claims', 'enrolments', 'payables',
+                                'pooling_regions', 'payments', 'payment_applications', 'receipts', 'channels',
+                                'receipt_counters')
+              AND a.attnum > 0 AND NOT a.attisdropped
+              AND a.atttypid = 'text'::regtype AND a.attcollation = 'default'::regcollation
+            GROUP BY c.relname ORDER BY c.relname
+        LOOP
             EXECUTE changed;
-        EXCEPTION WHEN dependent_objects_still_exist OR feature_not_supported THEN
-            RAISE NOTICE 'left with the database''s collation: %', changed;
-        END;
-    END LOOP;
+        END LOOP;
+    EXCEPTION WHEN dependent_objects_still_exist OR feature_not_supported THEN
+        RAISE NOTICE 'foreign keys kept as they are: a view keeps a column''s collation (%)', SQLERRM;
+        RETURN;
+    END;
 
+    -- Each check reads the tables of the schema it was made in (`search_path FROM CURRENT`), as a
+    -- foreign key names its table whatever the session's search path.
     -- A check of a table that grows (persons, enrolments, payables) probes its key once for each
     -- row added, as the foreign key did, whatever the statistics say: its plan is kept for the
     -- connection's life, and one made while the table was small (a hash of all its rows) would
@@ -76,7 +81,8 @@ BEGIN
     $fn$;
 
     -- The rows a statement added or changed (`added`) name known regions.
-    CREATE FUNCTION check_added_rows_name_regions() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    CREATE FUNCTION check_added_rows_name_regions() RETURNS trigger LANGUAGE plpgsql
+        SET search_path FROM CURRENT AS $fn$
     BEGIN
         IF EXISTS (SELECT 1 FROM added a WHERE NOT EXISTS
                    (SELECT 1 FROM pooling_regions r WHERE r.region_code = a.region_code)) THEN
@@ -93,7 +99,7 @@ BEGIN
 
     -- The enrolments a statement added name persons on record.
     CREATE FUNCTION check_added_enrolments_name_persons() RETURNS trigger LANGUAGE plpgsql
-        SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $fn$
+        SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off SET search_path FROM CURRENT AS $fn$
     BEGIN
         IF EXISTS (SELECT 1 FROM added a WHERE NOT EXISTS
                    (SELECT 1 FROM persons p
@@ -110,7 +116,7 @@ BEGIN
 
     -- The payables a statement added name enrolments.
     CREATE FUNCTION check_added_payables_name_enrolments() RETURNS trigger LANGUAGE plpgsql
-        SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $fn$
+        SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off SET search_path FROM CURRENT AS $fn$
     BEGIN
         IF EXISTS (SELECT 1 FROM added a WHERE NOT EXISTS
                    (SELECT 1 FROM enrolments e
@@ -127,7 +133,8 @@ BEGIN
     $fn$;
 
     -- The payments a statement added name channels.
-    CREATE FUNCTION check_added_payments_name_channels() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    CREATE FUNCTION check_added_payments_name_channels() RETURNS trigger LANGUAGE plpgsql
+        SET search_path FROM CURRENT AS $fn$
     BEGIN
         IF EXISTS (SELECT 1 FROM added a WHERE NOT EXISTS
                    (SELECT 1 FROM channels c WHERE c.channel_id = a.channel_id)) THEN
@@ -143,7 +150,7 @@ BEGIN
 
     -- The rows a statement added (applications, receipts) name payables.
     CREATE FUNCTION check_added_rows_name_payables() RETURNS trigger LANGUAGE plpgsql
-        SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $fn$
+        SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off SET search_path FROM CURRENT AS $fn$
     BEGIN
         IF EXISTS (SELECT 1 FROM added a WHERE NOT EXISTS
                    (SELECT 1 FROM payables y
@@ -159,7 +166,8 @@ BEGIN
     $fn$;
 
     -- The receipts a statement added name their region's receipt counters.
-    CREATE FUNCTION check_added_receipts_name_counters() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    CREATE FUNCTION check_added_receipts_name_counters() RETURNS trigger LANGUAGE plpgsql
+        SET search_path FROM CURRENT AS $fn$
     BEGIN
         IF EXISTS (SELECT 1 FROM added a WHERE NOT EXISTS
                    (SELECT 1 FROM receipt_counters k

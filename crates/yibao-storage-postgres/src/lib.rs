@@ -23,6 +23,69 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 mod citus_migrate;
 
+/// The foreign keys migration 0049 checks per statement on one PostgreSQL: table, name,
+/// definition (as the migrations that made them declared them).
+const CHECKED_FOREIGN_KEYS: [(&str, &str, &str); 9] = [
+    ("persons", "persons_region_code_fkey", "FOREIGN KEY (region_code) REFERENCES pooling_regions (region_code)"),
+    ("person_directory", "person_directory_region_code_fkey", "FOREIGN KEY (region_code) REFERENCES pooling_regions (region_code)"),
+    ("enrolment_claims", "enrolment_claims_region_code_fkey", "FOREIGN KEY (region_code) REFERENCES pooling_regions (region_code)"),
+    ("enrolments", "enrolments_region_code_id_number_fkey", "FOREIGN KEY (region_code, id_number) REFERENCES persons (region_code, id_number)"),
+    ("payables", "payables_region_code_fee_year_id_number_fkey", "FOREIGN KEY (region_code, fee_year, id_number) REFERENCES enrolments (region_code, fee_year, id_number)"),
+    ("payments", "payments_channel_id_fkey", "FOREIGN KEY (channel_id) REFERENCES channels (channel_id)"),
+    ("payment_applications", "payment_applications_payable_id_fkey", "FOREIGN KEY (region_code, payable_id) REFERENCES payables (region_code, payable_id)"),
+    ("receipts", "receipts_payable_id_fkey", "FOREIGN KEY (region_code, payable_id) REFERENCES payables (region_code, payable_id)"),
+    ("receipts", "receipts_receipt_code_fkey", "FOREIGN KEY (region_code, receipt_code) REFERENCES receipt_counters (region_code, receipt_code)"),
+];
+
+/// Migration 0049's trigger functions.
+const CHECK_FUNCTIONS: [&str; 7] = [
+    "refuse_as_foreign_key",
+    "check_added_rows_name_regions",
+    "check_added_enrolments_name_persons",
+    "check_added_payables_name_enrolments",
+    "check_added_payments_name_channels",
+    "check_added_rows_name_payables",
+    "check_added_receipts_name_counters",
+];
+
+/// Drops migration 0049's triggers and functions and declares [`CHECKED_FOREIGN_KEYS`] again
+/// (each checks every row already there); `false`, nothing changed, where the database has none.
+async fn declare_checked_foreign_keys(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+) -> Result<bool, StorageError> {
+    let triggers: Vec<(String, String)> = sqlx::query_as(
+        "SELECT quote_ident(t.tgname), quote_ident(c.relname) FROM pg_trigger t \
+         JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid \
+         WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace \
+           AND p.proname::text = ANY($1) ORDER BY 2, 1",
+    )
+    .bind(&CHECK_FUNCTIONS[..])
+    .fetch_all(&mut **tx)
+    .await?;
+    if triggers.is_empty() {
+        return Ok(false);
+    }
+    for (trigger, table) in &triggers {
+        sqlx::raw_sql(&format!("DROP TRIGGER {trigger} ON {table}"))
+            .execute(&mut **tx)
+            .await?;
+    }
+    for function in CHECK_FUNCTIONS {
+        sqlx::raw_sql(&format!("DROP FUNCTION IF EXISTS {function}()"))
+            .execute(&mut **tx)
+            .await?;
+    }
+    for (table, name, definition) in CHECKED_FOREIGN_KEYS {
+        sqlx::raw_sql(&format!(
+            "ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"
+        ))
+        .execute(&mut **tx)
+        .await?;
+    }
+    tracing::info!("foreign keys checked per statement declared again");
+    Ok(true)
+}
+
 /// Where a table lives on a Citus cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
@@ -445,6 +508,16 @@ impl PostgresStorage {
         .await?)
     }
 
+    /// Declares again the foreign keys that migration 0049 checks per statement, and drops its
+    /// triggers and functions, as [`Self::distribute`] does before placing the tables on a
+    /// cluster; `false` when the database has none of them. For tests on one PostgreSQL.
+    pub async fn declare_checked_foreign_keys(&self) -> Result<bool, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let declared = declare_checked_foreign_keys(&mut tx).await?;
+        tx.commit().await?;
+        Ok(declared)
+    }
+
     /// Whether the database has the citus extension (a Citus coordinator).
     pub async fn is_citus(&self) -> Result<bool, StorageError> {
         Ok(
@@ -507,6 +580,11 @@ impl PostgresStorage {
         sqlx::query("SET LOCAL citus.enable_unsafe_triggers TO on")
             .execute(&mut *tx)
             .await?;
+        // A database migrated on one PostgreSQL before it came here (docs/operations.md, "From
+        // one PostgreSQL to a cluster") checks nine foreign keys per statement instead (migration
+        // 0049), with triggers that read other tables and so cannot run on shards: those
+        // foreign keys are declared again first, and placed with the others below.
+        declare_checked_foreign_keys(&mut tx).await?;
         let foreign_keys: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT c.relname::text, k.conname::text, pg_get_constraintdef(k.oid) \
              FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class f ON f.oid = k.confrelid \

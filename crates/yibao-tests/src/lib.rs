@@ -190,6 +190,16 @@ pub async fn fresh_postgres() -> TestDb {
     postgres_test_db(storage, url, vec![admin_url], database)
 }
 
+/// A fresh PostgreSQL database as an earlier version left it: migrated up to `version` only,
+/// and never started (its text columns keep the database's collation).
+pub async fn fresh_postgres_migrated_to(version: i64) -> TestDb {
+    let (admin_url, database, url) = create_postgres_test_database().await;
+    let storage = PostgresStorage::connect_migrated_to(&url, version)
+        .await
+        .expect("migrate PostgreSQL to an earlier version");
+    postgres_test_db(storage, url, vec![admin_url], database)
+}
+
 /// A [`TestDb`] over an opened PostgreSQL (or Citus) database that exists on these servers.
 fn postgres_test_db(
     storage: PostgresStorage,

@@ -536,6 +536,101 @@ async fn the_database_itself_refuses_rows_that_name_nothing() {
     .await;
 }
 
+/// A database migrated on one PostgreSQL, then moved to a Citus cluster (docs/operations.md:
+/// `pg_dump`, then `yibao migrate` on the coordinator), has the nine foreign keys migration 0049
+/// checks per statement declared again before its tables are placed
+/// (`PostgresStorage::distribute`), since those checks cannot run on shards. The step itself, on
+/// one PostgreSQL: the foreign keys are back and refuse as before, and the people's paths run.
+#[tokio::test]
+async fn the_checks_per_statement_become_foreign_keys_again_for_a_cluster() {
+    on_each_test_db(|db| async move {
+        let Some(pg) = db.postgres.clone() else {
+            return;
+        };
+        let cluster = pg.is_citus().await.unwrap();
+        // A cluster never had them; one PostgreSQL has them until the step.
+        assert_eq!(pg.declare_checked_foreign_keys().await.unwrap(), !cluster);
+        assert!(!pg.declare_checked_foreign_keys().await.unwrap());
+        let declared: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' AND conname IN \
+             ('persons_region_code_fkey', 'person_directory_region_code_fkey', \
+              'enrolment_claims_region_code_fkey', 'enrolments_region_code_id_number_fkey', \
+              'payables_region_code_fee_year_id_number_fkey', 'payments_channel_id_fkey', \
+              'payment_applications_payable_id_fkey', 'receipts_payable_id_fkey', \
+              'receipts_receipt_code_fkey')",
+        )
+        .fetch_one(pg.pool())
+        .await
+        .unwrap();
+        assert_eq!(declared, 9);
+        let storage = db.storage.as_ref();
+        demo::load(storage).await.unwrap();
+        let people = demo::load_people(storage, d("2026-12-05")).await.unwrap();
+        assert!(people.payables_created > 0);
+        let err = sqlx::query(
+            "INSERT INTO person_directory (id_number, region_code) VALUES ('110101199003070011', '110100')",
+        )
+        .execute(pg.pool())
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                StorageError::from(err),
+                StorageError::Constraint {
+                    kind: ConstraintKind::ForeignKey,
+                    ..
+                }
+            ),
+            "refused by the declared foreign key"
+        );
+    })
+    .await;
+}
+
+/// A database of an earlier version never started by one that gives text columns byte order,
+/// with a view an operator made over a key column: migration 0049 changes nothing and the
+/// foreign keys stay declared (a check comparing a "C" column with an index under the database's
+/// collation could not use the index); without the view it checks them per statement.
+#[tokio::test]
+async fn a_view_over_a_key_column_keeps_the_declared_foreign_keys() {
+    on_each_test_db(|db| async move {
+        let Some(pg) = db.postgres.clone() else {
+            return;
+        };
+        if pg.is_citus().await.unwrap() {
+            return;
+        }
+        for with_view in [true, false] {
+            let old = yibao_tests::fresh_postgres_migrated_to(48).await;
+            let before = old.db.postgres.clone().expect("a PostgreSQL database");
+            if with_view {
+                sqlx::query(
+                    "CREATE VIEW station_people AS SELECT region_code, station_code FROM persons",
+                )
+                .execute(before.pool())
+                .await
+                .unwrap();
+            }
+            before.pool().close().await;
+            let upgraded = yibao_storage_postgres::PostgresStorage::connect(&old.db.url)
+                .await
+                .unwrap();
+            let declared: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' AND conname IN \
+                 ('persons_region_code_fkey', 'enrolments_region_code_id_number_fkey', \
+                  'payables_region_code_fee_year_id_number_fkey', 'receipts_payable_id_fkey')",
+            )
+            .fetch_one(upgraded.pool())
+            .await
+            .unwrap();
+            assert_eq!(declared, if with_view { 4 } else { 0 }, "view: {with_view}");
+            upgraded.pool().close().await;
+            old.cleanup().await;
+        }
+    })
+    .await;
+}
+
 /// On PostgreSQL every text column compares its bytes (collation "C",
 /// `PostgresStorage::compare_text_by_bytes`), whatever the database's own collation, and a
 /// column a migration adds follows at the next start; a view over it holds the change back

@@ -458,7 +458,7 @@ pub async fn import_roster(
                 }
             }
             // On SQLite no batch is under way here (one at a time, just counted); on
-            // PostgreSQL the one left under way holds only rows, which ANALYZE does not wait for.
+            // PostgreSQL those left under way hold only rows, which ANALYZE does not wait for.
             let written = summary.enrolled + summary.updated;
             if growth.due(written) {
                 growth.refresh(storage, written).await;
@@ -562,9 +562,10 @@ async fn store_batch(
 ) -> Result<StoredBatch, ServiceError> {
     let may_change =
         |region: RegionCode, station: Option<&StationCode>| scope.may_change(region, station);
-    // A concurrent change of the same household (another import, a clerk, or this import's other
-    // batch) refuses the batch on a unique index of household_members, nothing written: the
-    // batch is tried again.
+    // A concurrent change of the same household (another import, a clerk, or another batch of
+    // this import) refuses the batch on a unique index of household_members, and another import
+    // creating the same new person at once on the key of persons or of the person directory,
+    // nothing written: the batch is tried again, and finds what the other wrote.
     let mut attempt = 0;
     let outcomes = loop {
         attempt += 1;
@@ -575,7 +576,13 @@ async fn store_batch(
             Err(yibao_storage::StorageError::Constraint {
                 kind: yibao_storage::ConstraintKind::Unique,
                 detail,
-            }) if attempt < 3 && detail.contains("household_members") => continue,
+            }) if attempt < 3
+                && ["household_members", "persons_pkey", "person_directory"]
+                    .iter()
+                    .any(|table| detail.contains(table)) =>
+            {
+                continue
+            }
             other => break other?,
         }
     };
