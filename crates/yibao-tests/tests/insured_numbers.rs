@@ -390,6 +390,34 @@ async fn imports_storing_batches_at_once_never_share_a_number() {
     .await;
 }
 
+/// Two imports of the same new people at once (two clerks with one file): both finish, and each
+/// person is stored once with one number. Where the writers run concurrently, the import that
+/// loses the race for a person's key (persons, or the person directory) has its batch refused,
+/// nothing written, tries it again and finds them stored.
+#[tokio::test]
+async fn two_imports_of_the_same_new_people_at_once_both_finish() {
+    on_each_test_db(|db| async move {
+        yibao::demo::load(db.storage.as_ref()).await.unwrap();
+        let ids: Vec<String> = (0..1500u32)
+            .map(|i| make_id("460105", &format!("1986-09-{:02}", 10 + i / 1000), i % 1000))
+            .collect();
+        let csv = roster(&ids, 5000);
+        let again = {
+            let (db, csv) = (db.clone(), csv.clone());
+            tokio::spawn(async move { import(&db, &csv, d(2026, 11, 2)).await })
+        };
+        import(&db, &csv, d(2026, 11, 2)).await;
+        again.await.unwrap();
+        let mut serials = HashSet::new();
+        for id in &ids {
+            let number = number_of(&db, id).await;
+            assert!(serials.insert(number.serial()), "{id} shares a number");
+        }
+        assert_eq!(serials.len(), 1500);
+    })
+    .await;
+}
+
 async fn import_file(
     db: &DbHandle,
     path: &std::path::Path,
