@@ -190,6 +190,18 @@ pub async fn fresh_postgres() -> TestDb {
     postgres_test_db(storage, url, vec![admin_url], database)
 }
 
+/// Runs `sql` below the storage trait, on the test database's own backend: for tests that check
+/// what the schema itself refuses.
+pub async fn execute_raw(db: &DbHandle, sql: &str) -> Result<(), sqlx::Error> {
+    match (&db.sqlite, &db.postgres) {
+        (Some(lite), _) => sqlx::query(sql).execute(lite.pool()).await.map(|_| ()),
+        (_, Some(pg)) => sqlx::query(sql).execute(pg.pool()).await.map(|_| ()),
+        (None, None) => Err(sqlx::Error::Configuration(
+            "a test database has a backend".into(),
+        )),
+    }
+}
+
 /// A fresh PostgreSQL database as an earlier version left it: migrated up to `version` only,
 /// and never started (its text columns keep the database's collation).
 pub async fn fresh_postgres_migrated_to(version: i64) -> TestDb {

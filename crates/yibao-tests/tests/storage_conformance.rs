@@ -398,12 +398,7 @@ async fn the_database_itself_refuses_negative_amounts_and_bad_codes() {
         let reversed =
             "UPDATE fee_policies SET window_closes = '2020-10-01' WHERE region_code = '320600'";
         for sql in [negative, bad_region, reversed] {
-            let result = match (&db.sqlite, &db.postgres) {
-                (Some(lite), _) => sqlx::query(sql).execute(lite.pool()).await.map(|_| ()),
-                (_, Some(pg)) => sqlx::query(sql).execute(pg.pool()).await.map(|_| ()),
-                _ => unreachable!(),
-            };
-            let err = StorageError::from(result.unwrap_err());
+            let err = StorageError::from(yibao_tests::execute_raw(&db, sql).await.unwrap_err());
             assert!(
                 matches!(
                     err,
@@ -430,14 +425,8 @@ async fn the_database_itself_refuses_rows_that_name_nothing() {
         demo::load(storage).await.unwrap();
         demo::load_people(storage, d("2026-12-05")).await.unwrap();
         let execute = |sql: String| {
-            let (lite, pg) = (db.sqlite.clone(), db.postgres.clone());
-            async move {
-                match (&lite, &pg) {
-                    (Some(lite), _) => sqlx::query(&sql).execute(lite.pool()).await.map(|_| ()),
-                    (_, Some(pg)) => sqlx::query(&sql).execute(pg.pool()).await.map(|_| ()),
-                    _ => unreachable!(),
-                }
-            }
+            let db = &db;
+            async move { yibao_tests::execute_raw(db, &sql).await }
         };
         let unpaid = "SELECT id_number, payable_id, amount_fen FROM payables WHERE region_code = '320600' \
                       AND fee_year = 2027 AND status = 'unpaid' AND amount_fen > 0 ORDER BY payable_id LIMIT 2";
