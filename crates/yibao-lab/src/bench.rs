@@ -36,11 +36,8 @@ fn write_roster_of(path: &std::path::Path, people: std::ops::Range<usize>) -> an
     let file = std::fs::File::create(path)?;
     let mut out = std::io::BufWriter::new(file);
     writeln!(out, "姓名,身份证号码,参保地区,服务站,联系电话")?;
-    let start = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).context("date")?;
     for i in people {
-        let birth = start + chrono::Duration::days(i64::try_from(i / 1000).unwrap_or(0));
-        let body = format!("320602{}{:03}", birth.format("%Y%m%d"), i % 1000);
-        let id = format!("{body}{}", check_character(&body));
+        let id = roster_id_number(i)?;
         writeln!(
             out,
             "张三丰,{id},320600,ST-{:02},138{:08}",
@@ -50,6 +47,14 @@ fn write_roster_of(path: &std::path::Path, people: std::ops::Range<usize>) -> an
     }
     out.flush()?;
     Ok(())
+}
+
+/// The ID number of the adult numbered `i` in the generated rosters.
+fn roster_id_number(i: usize) -> anyhow::Result<String> {
+    let start = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).context("date")?;
+    let birth = start + chrono::Duration::days(i64::try_from(i / 1000).unwrap_or(0));
+    let body = format!("320602{}{:03}", birth.format("%Y%m%d"), i % 1000);
+    Ok(format!("{body}{}", check_character(&body)))
 }
 
 /// Imports the roster at `path` as the bench's unrestricted user, on `today`.
@@ -83,9 +88,15 @@ pub async fn enrolment(
     storage: &dyn Storage,
     rows: usize,
     trial_rows: usize,
+    debit_members: usize,
 ) -> anyhow::Result<()> {
     anyhow::ensure!((1..=2_000_000).contains(&rows), "rows must be 1 to 2000000");
     anyhow::ensure!(trial_rows <= 10_000, "trial rows must be 0 to 10000");
+    anyhow::ensure!(
+        debit_members <= rows.min(yibao_storage::settlement::MAX_DEBIT_BATCH),
+        "debit members must be 0 to the rows and at most {}",
+        yibao_storage::settlement::MAX_DEBIT_BATCH
+    );
     yibao::demo::load(storage).await?;
     yibao::demo::ensure_open_policies(storage, Clock::system().today()).await?;
     let dir = tempfile::tempdir()?;
@@ -136,9 +147,79 @@ pub async fn enrolment(
         assessed.created,
         assessed.created as f64 / assess_secs
     );
+    if debit_members > 0 {
+        debit_run(storage, region, fee_year, debit_members, today).await?;
+    }
     if let Some(mib) = peak_rss_mib() {
         println!("peak RSS: {mib} MiB");
     }
+    Ok(())
+}
+
+/// A bank's auto-debit run over the first `members` people of the roster: a channel of kind
+/// auto_debit, family agreements of twenty, then the run, which locks each member's payable.
+async fn debit_run(
+    storage: &dyn Storage,
+    region: RegionCode,
+    fee_year: FeeYear,
+    members: usize,
+    today: chrono::NaiveDate,
+) -> anyhow::Result<()> {
+    use yibao_server::services::debit::{create_run, sign_agreement, AgreementInput, AUTO_DEBIT};
+    const BANK: &str = "bench-bank";
+    yibao::operator::channel_add(
+        storage,
+        None,
+        BANK,
+        AUTO_DEBIT,
+        &[region.as_str().to_owned()],
+        500,
+        "bench-secret-not-for-production".to_owned(),
+    )
+    .await?;
+    let clock = Clock::system();
+    let t = Instant::now();
+    let per_agreement = yibao_storage::settlement::MAX_AGREEMENT_MEMBERS;
+    for (n, first) in (0..members).step_by(per_agreement).enumerate() {
+        let family = (first..(first + per_agreement).min(members))
+            .map(roster_id_number)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        sign_agreement(
+            storage,
+            &clock,
+            AgreementInput {
+                agreement_no: &format!("BENCH{n:06}"),
+                region: region.as_str(),
+                channel_id: BANK,
+                payer_id_number: &family[0],
+                payer_name: "张三丰",
+                account: "6222020000001234",
+                members: &family,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code.as_str()))?;
+    }
+    println!(
+        "agreements: {members} people signed in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let run = create_run(
+        storage,
+        &clock,
+        BANK,
+        region.as_str(),
+        i32::from(fee_year.get()),
+        today,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code.as_str()))?;
+    println!(
+        "debit run: {} payables locked in {:.1} s",
+        run.item_count,
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -186,6 +186,10 @@ struct BenchEnrolmentArgs {
     /// the import then starts with are those of tables nearly empty.
     #[arg(long, default_value_t = 0)]
     trial_rows: usize,
+    /// People (0 to 50 000, the first of the roster) put under a bank's auto-debit
+    /// agreements after the assessment; then the bank's debit run is created and timed.
+    #[arg(long, default_value_t = 0)]
+    debit_members: usize,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -255,7 +259,13 @@ async fn run(command: LabCommand) -> anyhow::Result<()> {
         LabCommand::Enrolment(args) => {
             let config = database_config(args.database)?;
             let storage = connect(&config).await?;
-            crate::bench::enrolment(storage.as_ref(), args.rows, args.trial_rows).await
+            crate::bench::enrolment(
+                storage.as_ref(),
+                args.rows,
+                args.trial_rows,
+                args.debit_members,
+            )
+            .await
         }
     }
 }
