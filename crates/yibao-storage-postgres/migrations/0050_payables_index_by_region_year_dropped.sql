@@ -1,0 +1,11 @@
+-- The payables' index by region and fee year (migration 0002) is the start of the key of
+-- `payables_one_current` (region, fee year, ID number, year bought back; its rows those neither
+-- superseded nor cancelled), and every statement that reads payables by region and fee year
+-- also names a status that only current payables have: with statistics, PostgreSQL took the
+-- same plans for all of them with the index and without it (EXPLAIN of the assessment's
+-- reads, the debit run's candidates, the reminders, the unpaid list and the progress, over
+-- 1 000 000 payables). Without statistics it was the index PostgreSQL misused (a region's
+-- payables read for each person). It cost an entry on every insert and on every update that
+-- cannot stay on its page: each payment, each posting, each lock and release.
+-- SQLite keeps it: its planner uses a partial index only where a statement repeats its WHERE.
+DROP INDEX payables_by_region_year;
