@@ -848,11 +848,12 @@ impl Dialect for PostgresStorage {
         csv: String,
     ) -> Result<bool, StorageError> {
         if !csv.is_empty() {
-            let mut copy = tx
-                .copy_in_raw(&format!("COPY {target} FROM STDIN WITH (FORMAT csv)"))
-                .await?;
-            copy.send(csv.into_bytes()).await?;
-            copy.finish().await?;
+            copy_rows(
+                tx,
+                &format!("COPY {target} FROM STDIN WITH (FORMAT csv)"),
+                csv,
+            )
+            .await?;
         }
         Ok(true)
     }
@@ -947,9 +948,7 @@ impl Dialect for PostgresStorage {
             if data.is_empty() {
                 continue;
             }
-            let mut copy = tx.copy_in_raw(statement).await?;
-            copy.send(data.into_bytes()).await?;
-            copy.finish().await?;
+            copy_rows(tx, statement, data).await?;
         }
         Ok(true)
     }
@@ -998,6 +997,52 @@ impl Dialect for PostgresStorage {
     }
 }
 
+/// Sends `data` (CSV) by `statement` (a `COPY … FROM STDIN`) in `tx`.
+async fn copy_rows(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    statement: &str,
+    data: String,
+) -> Result<(), StorageError> {
+    async fn copy(
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        statement: &str,
+        data: String,
+    ) -> Result<u64, sqlx::Error> {
+        let mut copy = tx.copy_in_raw(statement).await?;
+        copy.send(data.into_bytes()).await?;
+        copy.finish().await
+    }
+    match copy(tx, statement, data).await {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(db))
+            if db.code().as_deref() == Some(CITUS_COPY_ERROR)
+                && copy_refused_by_primary_key(db.message()) =>
+        {
+            Err(StorageError::Constraint {
+                kind: yibao_storage::ConstraintKind::Unique,
+                detail: db.message().to_owned(),
+            })
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The SQLSTATE a Citus coordinator gives every error a node reported during a COPY (its
+/// `ReportCopyError` passes on the node's message and detail, not its code).
+const CITUS_COPY_ERROR: &str = "XX000";
+
+/// Whether `message`, an error of a COPY on a Citus cluster, names a primary key: a shard's,
+/// `"persons_pkey_102008"`, or a table's. The only constraint a primary key enforces is
+/// uniqueness, so this is a duplicate key (in whatever language the server writes messages;
+/// the name is not translated), which callers may settle by trying again, as they do where
+/// PostgreSQL reports it with its own code (23505).
+fn copy_refused_by_primary_key(message: &str) -> bool {
+    message.split('"').skip(1).step_by(2).any(|name| {
+        let name = name.trim_end_matches(|c: char| c.is_ascii_digit());
+        name.ends_with("_pkey") || name.ends_with("_pkey_")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use yibao_storage::dialect::Statement;
@@ -1010,5 +1055,29 @@ mod tests {
         });
         let (sql, _) = q.into_parts().unwrap();
         assert_eq!(sql, "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)");
+    }
+
+    #[test]
+    fn a_citus_copy_refused_by_a_primary_key_is_told_from_other_refusals() {
+        use super::copy_refused_by_primary_key as by_key;
+        assert!(by_key(
+            "duplicate key value violates unique constraint \"person_directory_pkey_102041\""
+        ));
+        assert!(by_key("重复键违反唯一约束\"persons_pkey_102008\""));
+        assert!(by_key(
+            "duplicate key value violates unique constraint \"persons_pkey\""
+        ));
+        assert!(!by_key(
+            "insert or update on table \"persons_102008\" violates foreign key constraint \"persons_region_code_fkey_102008\""
+        ));
+        assert!(!by_key(
+            "new row for relation \"payables_102100\" violates check constraint \"payables_amount_fen_check\""
+        ));
+        assert!(!by_key(
+            "null value in column \"name\" of relation \"persons_102008\""
+        ));
+        assert!(!by_key(
+            "connection to the remote node 127.0.0.1:19701 failed"
+        ));
     }
 }
