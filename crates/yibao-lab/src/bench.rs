@@ -157,7 +157,8 @@ pub async fn enrolment(
 }
 
 /// A bank's auto-debit run over the first `members` people of the roster: a channel of kind
-/// auto_debit, family agreements of twenty, then the run, which locks each member's payable.
+/// auto_debit, family agreements of twenty, then the run, which locks each member's payable,
+/// then the bank's result file, every item debited, which pays them.
 async fn debit_run(
     storage: &dyn Storage,
     region: RegionCode,
@@ -165,7 +166,10 @@ async fn debit_run(
     members: usize,
     today: chrono::NaiveDate,
 ) -> anyhow::Result<()> {
-    use yibao_server::services::debit::{create_run, sign_agreement, AgreementInput, AUTO_DEBIT};
+    use yibao_server::services::debit::{
+        create_run, import_result, sign_agreement, AgreementInput, AUTO_DEBIT,
+    };
+    use yibao_statement_file::{write_debit_result, DebitOutcome};
     const BANK: &str = "bench-bank";
     yibao::operator::channel_add(
         storage,
@@ -218,6 +222,35 @@ async fn debit_run(
     println!(
         "debit run: {} payables locked in {:.1} s",
         run.item_count,
+        t.elapsed().as_secs_f64()
+    );
+    // The bank's answer: every item debited.
+    let items = storage
+        .debit_run_items(
+            &run.run_no,
+            None,
+            yibao_storage::settlement::MAX_DEBIT_BATCH,
+        )
+        .await?;
+    let outcomes: Vec<(String, DebitOutcome)> = items
+        .iter()
+        .map(|item| {
+            let outcome = DebitOutcome::Succeeded {
+                bank_txn_id: format!("BK-{}", item.item_ref),
+                amount: item.amount_fen,
+            };
+            (item.item_ref.clone(), outcome)
+        })
+        .collect();
+    let file = write_debit_result(&run.run_no, BANK, &outcomes)?;
+    let t = Instant::now();
+    let summary = import_result(storage, &clock, &run.run_no, &file)
+        .await
+        .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code.as_str()))?;
+    println!(
+        "debit result: {} paid, {} failed in {:.1} s",
+        summary.succeeded,
+        summary.failed,
         t.elapsed().as_secs_f64()
     );
     Ok(())

@@ -472,9 +472,10 @@ where
                     "SELECT i.seq, i.item_ref, i.region_code, i.payable_id, i.agreement_no, i.id_number, COALESCE(p.name, '') AS name, \
                      COALESCE(a.payer_id_number, '') AS holder_id_number, COALESCE(a.payer_name, '') AS holder_name, \
                      i.amount_fen, i.outcome, i.bank_txn_id, i.failure_code, i.failure_reason, i.payment_no \
-                     FROM debit_run_items i LEFT JOIN persons p ON p.region_code = i.region_code AND p.id_number = i.id_number \
+                     FROM debit_runs r JOIN debit_run_items i ON i.region_code = r.region_code AND i.run_no = r.run_no \
+                     LEFT JOIN persons p ON p.region_code = i.region_code AND p.id_number = i.id_number \
                      LEFT JOIN debit_agreements a ON a.region_code = i.region_code AND a.agreement_no = i.agreement_no \
-                     WHERE i.run_no = $1 AND (i.outcome = $2 OR $3) ORDER BY i.seq LIMIT $4",
+                     WHERE r.run_no = $1 AND (i.outcome = $2 OR $3) ORDER BY i.seq LIMIT $4",
                 )
                 .bind(run_no)
                 .bind(outcome)
@@ -533,6 +534,9 @@ where
         use crate::settlement::DebitItemResult;
         let holder = crate::settlement::debit_lock_holder(run_no);
         let mut tx = self.begin_write().await?;
+        // The items are keyed by region first: each statement names it (an unknown run has no
+        // items, and every result is then skipped).
+        let run_region = run_region(&mut *tx, run_no).await?.unwrap_or_default();
         let mut outcomes = Vec::with_capacity(results.len());
         for result in results {
             let seq = match result {
@@ -541,10 +545,12 @@ where
                 }
             };
             let item: Option<(String, String, String)> = sqlx::query_as(
-                "SELECT region_code, payable_id, outcome FROM debit_run_items WHERE run_no = $1 AND seq = $2",
+                "SELECT region_code, payable_id, outcome FROM debit_run_items \
+                 WHERE region_code = $3 AND run_no = $1 AND seq = $2",
             )
             .bind(run_no)
             .bind(seq)
+            .bind(&run_region)
             .fetch_optional(&mut *tx)
             .await?;
             // Decided by an earlier import of the same file: skip.
@@ -586,12 +592,14 @@ where
                             .await?;
                     }
                     sqlx::query(
-                                "UPDATE debit_run_items SET outcome = 'succeeded', bank_txn_id = $1, payment_no = $2 WHERE run_no = $3 AND seq = $4",
+                                "UPDATE debit_run_items SET outcome = 'succeeded', bank_txn_id = $1, payment_no = $2 \
+                                 WHERE region_code = $5 AND run_no = $3 AND seq = $4",
                             )
                             .bind(&payment.channel_txn_id)
                             .bind(&payment_no)
                             .bind(run_no)
                             .bind(seq)
+                            .bind(&run_region)
                             .execute(&mut *tx)
                             .await?;
                     outcomes.push(Some(stored));
@@ -609,12 +617,14 @@ where
                     .execute(&mut *tx)
                     .await?;
                     sqlx::query(
-                                "UPDATE debit_run_items SET outcome = 'failed', failure_code = $1, failure_reason = $2 WHERE run_no = $3 AND seq = $4",
+                                "UPDATE debit_run_items SET outcome = 'failed', failure_code = $1, failure_reason = $2 \
+                                 WHERE region_code = $5 AND run_no = $3 AND seq = $4",
                             )
                             .bind(code)
                             .bind(reason)
                             .bind(run_no)
                             .bind(seq)
+                            .bind(&run_region)
                             .execute(&mut *tx)
                             .await?;
                     outcomes.push(None);
@@ -632,10 +642,12 @@ where
         now: i64,
     ) -> Result<(), crate::StorageError> {
         let mut tx = self.begin_write().await?;
+        let run_region = run_region(&mut *tx, run_no).await?.unwrap_or_default();
         let pending: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM debit_run_items WHERE run_no = $1 AND outcome = 'pending'",
+            "SELECT COUNT(*) FROM debit_run_items WHERE region_code = $2 AND run_no = $1 AND outcome = 'pending'",
         )
         .bind(run_no)
+        .bind(&run_region)
         .fetch_one(&mut *tx)
         .await?;
         if pending != 0 {
@@ -673,14 +685,17 @@ where
         let mut abandoned = 0;
         for run_no in &runs {
             // Conditional: a result claimed meanwhile keeps the run (and its locks) for the import.
-            let claimed = sqlx::query("UPDATE debit_runs SET status = 'abandoned', completed_at = $1 WHERE run_no = $2 AND status = 'sent' AND result_sha256 IS NULL")
-                        .bind(now)
-                        .bind(run_no)
-                        .execute(&mut *tx)
-                        .await?;
-            if S::rows_affected(&claimed) != 1 {
+            let claimed: Option<String> = sqlx::query_scalar(
+                "UPDATE debit_runs SET status = 'abandoned', completed_at = $1 \
+                 WHERE run_no = $2 AND status = 'sent' AND result_sha256 IS NULL RETURNING region_code",
+            )
+            .bind(now)
+            .bind(run_no)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(run_region) = claimed else {
                 continue;
-            }
+            };
             abandoned += 1;
             sqlx::query(&format!(
             "UPDATE payables SET {}, locked_by = NULL, locked_until = NULL WHERE {} AND locked_by = $1",
@@ -690,8 +705,9 @@ where
                         .bind(crate::settlement::debit_lock_holder(run_no))
                         .execute(&mut *tx)
                         .await?;
-            sqlx::query("UPDATE debit_run_items SET outcome = 'released' WHERE run_no = $1 AND outcome = 'pending'")
+            sqlx::query("UPDATE debit_run_items SET outcome = 'released' WHERE region_code = $2 AND run_no = $1 AND outcome = 'pending'")
                         .bind(run_no)
+                        .bind(&run_region)
                         .execute(&mut *tx)
                         .await?;
         }
@@ -797,6 +813,24 @@ where
     .fetch_one(&mut *conn)
     .await?;
     Ok(n > 0)
+}
+
+/// The region of the run `run_no`, which keys its items (a run's number does not carry it).
+async fn run_region<'c, E, DB>(conn: E, run_no: &str) -> Result<Option<String>, StorageError>
+where
+    E: Executor<'c, Database = DB>,
+    DB: Database,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Decode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    Ok(
+        sqlx::query_scalar("SELECT region_code FROM debit_runs WHERE run_no = $1")
+            .bind(run_no)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 /// Items of a new debit run written by one statement (nine parameters each).
