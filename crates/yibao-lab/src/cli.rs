@@ -187,7 +187,8 @@ struct BenchEnrolmentArgs {
     #[arg(long, default_value_t = 0)]
     trial_rows: usize,
     /// People (0 to 50 000, the first of the roster) put under a bank's auto-debit
-    /// agreements after the assessment; then the bank's debit run is created and timed.
+    /// agreements after the assessment; then the bank's debit run is created and its result
+    /// file (every item debited) imported, each timed.
     #[arg(long, default_value_t = 0)]
     debit_members: usize,
     #[command(flatten)]
