@@ -327,9 +327,10 @@ where
         // One statement a payable (locked in order, so never in a deadlock with a payment),
         // naming its agreement; the items are written a thousand to a statement afterwards.
         // `m.active` is written out as the index's own condition, not bound: only then can
-        // the partial unique index of active members serve a plan made for any parameters (PostgreSQL's cost of a plan
-        // leaves out a subquery of RETURNING, so it would soon use a generic plan that read
-        // the region's members for each payable: 165 s for 50 000 against 22 s).
+        // the partial unique index of active members serve a plan made for any parameters.
+        // PostgreSQL's cost of a plan leaves out a subquery of RETURNING, so it would soon use
+        // a generic plan that read the region's members for each payable (165 s for 50 000
+        // against 22 s).
         let mut items: Vec<NewDebitItem> = Vec::with_capacity(candidates.len());
         for payable_id in &candidates {
             let locked = sqlx::query(&format!(
