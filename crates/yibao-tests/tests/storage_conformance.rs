@@ -818,6 +818,29 @@ async fn rejection_files_are_kept_by_region_bounded_and_pruned() {
     .await;
 }
 
+/// The public enrolment form's stations: those a region's persons are registered at, in order,
+/// each once, none from another region, none for a region without persons.
+#[tokio::test]
+async fn a_regions_stations_are_those_its_persons_are_registered_at() {
+    on_each_backend(|storage| async move {
+        demo::load(storage.as_ref()).await.unwrap();
+        let applications = storage.enrolment_applications();
+        assert!(applications.stations_of("320600").await.unwrap().is_empty());
+        demo::load_people(storage.as_ref(), d("2026-11-02"))
+            .await
+            .unwrap();
+        for region in ["320600", "460100"] {
+            assert_eq!(
+                applications.stations_of(region).await.unwrap(),
+                ["ST-01", "ST-02", "ST-03"],
+                "{region}"
+            );
+        }
+        assert!(applications.stations_of("110100").await.unwrap().is_empty());
+    })
+    .await;
+}
+
 /// The unpaid list read a page at a time is the owing of `standing` (the same people, the same
 /// order, the same count and amount), and carries each person's latest follow-up.
 #[tokio::test]
