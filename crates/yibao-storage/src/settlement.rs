@@ -179,6 +179,15 @@ pub enum DebitItemResult {
     },
 }
 
+impl DebitItemResult {
+    /// The run's item it answers.
+    pub fn seq(&self) -> i64 {
+        match self {
+            DebitItemResult::Succeeded { seq, .. } | DebitItemResult::Failed { seq, .. } => *seq,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DebitResultClaim {
     /// This file may be applied (first time, or the same file again after an interruption).

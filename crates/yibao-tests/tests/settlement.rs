@@ -186,6 +186,20 @@ async fn sign(w: &World, no: &str, payer: &str, members: &[String]) {
     .unwrap();
 }
 
+/// The bank's run over the agreements signed, debited on day 2.
+async fn bank_run(w: &World) -> yibao_storage::settlement::DebitRunRecord {
+    debit::create_run(
+        w.storage.as_ref(),
+        &w.clock,
+        "bankad",
+        "320600",
+        2021,
+        day(2),
+    )
+    .await
+    .unwrap()
+}
+
 /// A result file answering every item of a run: the items of the payables in `fail` fail with
 /// E01 (余额不足), the rest succeed.
 async fn result_file(w: &World, run_no: &str, fail: &[String]) -> Vec<u8> {
@@ -284,16 +298,7 @@ async fn a_debit_run_locks_its_payables_and_the_banks_result_pays_them() {
             .unwrap()
             .unwrap();
 
-        let run = debit::create_run(
-            w.storage.as_ref(),
-            &w.clock,
-            "bankad",
-            "320600",
-            2021,
-            day(2),
-        )
-        .await
-        .unwrap();
+        let run = bank_run(&w).await;
         assert_eq!((run.item_count, run.total_fen.as_fen()), (3, 3 * 43000));
         // One run per bank, region, year and date.
         assert_eq!(
@@ -453,16 +458,7 @@ async fn a_wechat_payment_racing_the_bank_for_a_locked_payable_never_pays_it_twi
     on_each_test_db(|db| async move {
         let w = Arc::new(world(&db).await);
         sign(&w, "AG-RACE-1", &w.adults[0], &[]).await;
-        let run = debit::create_run(
-            w.storage.as_ref(),
-            &w.clock,
-            "bankad",
-            "320600",
-            2021,
-            day(2),
-        )
-        .await
-        .unwrap();
+        let run = bank_run(&w).await;
         let p0 = payable_of(&w, &w.adults[0]).await;
         let file = result_file(&w, &run.run_no, &[]).await;
         let mut tasks = Vec::new();
@@ -510,6 +506,89 @@ async fn a_wechat_payment_racing_the_bank_for_a_locked_payable_never_pays_it_twi
     .await;
 }
 
+/// The bank reversed one debit before its result arrived (冲正 first): that item takes no
+/// money and its payable is free again, while the others of the same file are paid. (Such a
+/// batch leaves the set-based path and is stored one payment at a time.)
+#[tokio::test]
+async fn a_debit_the_bank_reversed_first_pays_nothing_and_the_rest_are_paid() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        sign(
+            &w,
+            "AG-REV-1",
+            &w.adults[0],
+            &[
+                w.adults[0].clone(),
+                w.adults[1].clone(),
+                w.adults[2].clone(),
+            ],
+        )
+        .await;
+        let run = bank_run(&w).await;
+        let items = w
+            .storage
+            .debit_run_items(&run.run_no, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(items.len(), 3);
+        let reversed = &items[1];
+        let outcome = w
+            .storage
+            .reverse_payment(&yibao_storage::collection::NewReversal {
+                channel_id: "bankad".into(),
+                channel_txn_id: format!("BK-{}", reversed.item_ref),
+                reason: "冲正".into(),
+                funds_returned: true,
+                now: instant().timestamp(),
+                event_ids: vec!["EV-REV-1".into()],
+                refund_no: "RF-REV-1".into(),
+                refund_due: yibao_domain::DueDate {
+                    date: day(4),
+                    years_without_calendar: Vec::new(),
+                },
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            yibao_storage::collection::ReversalOutcome::RecordedAhead
+        );
+        let file = result_file(&w, &run.run_no, &[]).await;
+        let summary = debit::import_result(w.storage.as_ref(), &w.clock, &run.run_no, &file)
+            .await
+            .unwrap();
+        assert_eq!((summary.refunds_owed, summary.failed), (0, 0));
+        for item in &items {
+            let expected = if item.seq == reversed.seq {
+                "unpaid"
+            } else {
+                "paid"
+            };
+            assert_eq!(
+                status_of(&w, &item.payable_id).await,
+                expected,
+                "item {}",
+                item.seq
+            );
+        }
+        let decided = w
+            .storage
+            .debit_run_items(&run.run_no, None, 10)
+            .await
+            .unwrap();
+        for item in &decided {
+            assert_eq!(
+                item.payment_no.is_none(),
+                item.seq == reversed.seq,
+                "item {} names its payment, but for the reversed one",
+                item.seq
+            );
+        }
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_abandoned_run_frees_its_payables_and_a_late_result_loses_no_money() {
     on_each_test_db(|db| async move {
@@ -521,16 +600,7 @@ async fn an_abandoned_run_frees_its_payables_and_a_late_result_loses_no_money() 
             &[w.adults[0].clone(), w.adults[1].clone()],
         )
         .await;
-        let run = debit::create_run(
-            w.storage.as_ref(),
-            &w.clock,
-            "bankad",
-            "320600",
-            2021,
-            day(2),
-        )
-        .await
-        .unwrap();
+        let run = bank_run(&w).await;
         assert_eq!(
             w.storage
                 .abandon_expired_debit_runs(run.lock_until - 1)
@@ -1272,16 +1342,7 @@ async fn a_result_file_reusing_a_bank_transaction_id_is_refused_whole() {
             &[w.adults[0].clone(), w.adults[1].clone()],
         )
         .await;
-        let run = debit::create_run(
-            w.storage.as_ref(),
-            &w.clock,
-            "bankad",
-            "320600",
-            2021,
-            day(2),
-        )
-        .await
-        .unwrap();
+        let run = bank_run(&w).await;
         let items = w
             .storage
             .debit_run_items(&run.run_no, None, 10)
@@ -1598,16 +1659,7 @@ async fn a_family_debit_request_names_the_agreement_holder_and_the_member_after(
         let holder = w.adults[0].clone();
         let child = w.adults[1].clone();
         sign(&w, "AG-FAM-1", &holder, &[holder.clone(), child.clone()]).await;
-        let run = debit::create_run(
-            w.storage.as_ref(),
-            &w.clock,
-            "bankad",
-            "320600",
-            2021,
-            day(2),
-        )
-        .await
-        .unwrap();
+        let run = bank_run(&w).await;
         let bytes = debit::request_file(w.storage.as_ref(), &run.run_no)
             .await
             .unwrap();

@@ -27,7 +27,7 @@ use yibao_storage::settlement::{
     DebitRunOutcome, DebitRunRecord, NewAgreement, NewDebitRun, MAX_AGREEMENT_MEMBERS,
     MAX_DEBIT_BATCH,
 };
-use yibao_storage::Storage;
+use yibao_storage::{GrowingTables, Storage};
 
 use crate::auth::Staff;
 use crate::clock::{Clock, CHINA_STANDARD_TIME};
@@ -35,6 +35,7 @@ use crate::error::{ErrorCode, ServiceError};
 use crate::services::audit;
 use crate::services::refunds::refund_due;
 use crate::services::settlement_scope::{date_of, within};
+use crate::services::statistics::GrowthRefresh;
 use crate::staff_answers::DebitRunDetail;
 use crate::AppState;
 
@@ -634,11 +635,24 @@ pub async fn import_result(
             },
         });
     }
+    // Applied in the run's order, whatever the bank's: each chunk is then a range of items,
+    // which storage finds by the run's key, and receipts are numbered in the request's order.
+    results.sort_by_key(DebitItemResult::seq);
     let mut policies = HashMap::new();
+    // A run pays up to 50 000 payables in one import: the payment tables grow as they do under
+    // the channels' reports, and their foreign-key checks, planned while the tables were nearly
+    // empty, read `payments` whole for each item until the statistics are refreshed (measured:
+    // 5 000 items in 40.2 s, each receipt's and application's check 2-7 ms and growing).
+    let mut growth = GrowthRefresh::new(storage, GrowingTables::Payments);
+    let mut applied: u64 = 0;
     for chunk in results.chunks_mut(DEBIT_APPLY_CHUNK) {
+        if growth.due(applied) {
+            growth.refresh(storage, applied).await;
+        }
         note_cover(storage, chunk, &mut policies).await?;
         let chunk = &*chunk;
         let outcomes = storage.apply_debit_results(run_no, chunk).await?;
+        applied += chunk.len() as u64;
         for (input, outcome) in chunk.iter().zip(outcomes) {
             match (input, outcome) {
                 (_, None) if matches!(input, DebitItemResult::Succeeded { .. }) => {
