@@ -605,6 +605,8 @@ where
                         .await?;
                     stored
                 }
+                // An error as well as a decline: stored one by one, each payment in its
+                // savepoint, an error then fails the import with what it was (as before).
                 Ok(None) | Err(_) => {
                     crate::payment_batch::count_one_by_one();
                     sqlx::query("ROLLBACK TO SAVEPOINT debit_batch")

@@ -132,7 +132,7 @@ impl Backend {
 
 /// The tables a bulk operation grows, whose planner statistics it refreshes once it has written
 /// its first batch ([`Storage::refresh_statistics_of`]); or, for payments, that PostgreSQL's
-/// group-commit writer refreshes once.
+/// group-commit writer refreshes once, and a bank's debit result as it applies its items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrowingTables {
     /// A roster import's: the persons and everything written with them.
@@ -140,8 +140,8 @@ pub enum GrowingTables {
     /// An assessment's: the payables.
     Payables,
     /// Payment reports': their keys, orders, payments, applications, receipts, refunds and
-    /// postings. Refreshed once by PostgreSQL's group-commit writer (`channel::batcher`), not
-    /// as the other two.
+    /// postings. Refreshed once by PostgreSQL's group-commit writer (`channel::batcher`); a
+    /// bank's debit result refreshes them as the other two do (`services::debit::import_result`).
     Payments,
 }
 
@@ -284,7 +284,9 @@ pub trait Storage:
     /// - the payment tables', taken while they were empty, on PostgreSQL: each receipt's,
     ///   application's and refund's foreign-key check scanned `payments` whole (measured: 520
     ///   reports a second, against 4 600 once refreshed). Its group-commit writer refreshes them
-    ///   once it has stored 1000 new payments; SQLite does not need it.
+    ///   once it has stored 1000 new payments (SQLite's channels do not need it); a bank's
+    ///   debit result, 50 000 payments in one import, once it has applied 1000 items (measured
+    ///   before: each receipt's and application's check 2-7 ms at 5 000 payments, and growing).
     ///
     /// A foreign-key check's plan is kept by each connection until the statistics change, so
     /// refreshing them mid-operation mends the connections' plans as well.

@@ -37,7 +37,8 @@ use crate::StorageError;
 /// Batches this process reported one by one after the fast path declined or failed.
 static ONE_BY_ONE: AtomicU64 = AtomicU64::new(0);
 
-/// How many group-commit batches this process has reported one by one instead of batch-wide:
+/// How many group-commit batches (and batches of a bank's debit results) this process has
+/// reported one by one instead of batch-wide:
 /// rare by design (a reversal first, a transaction twice in one batch), so a count that climbs
 /// under ordinary load says the fast path is not being taken.
 pub fn batches_reported_one_by_one() -> u64 {

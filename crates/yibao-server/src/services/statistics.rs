@@ -1,4 +1,5 @@
-//! The planner's statistics around bulk changes (roster imports, assessments): refreshed while
+//! The planner's statistics around bulk changes (roster imports, assessments, a bank's debit
+//! results): refreshed while
 //! the tables grow and once the change is done. Each refresh is best effort: the rows are
 //! written whatever becomes of it, so a failure is only logged.
 
