@@ -7,7 +7,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type}
 
 use crate::collection::PaymentReportOutcome;
 use crate::dialect::{Dialect, Statement};
-use crate::payments::report_one_payment;
+use crate::payments::report_each_in_savepoint;
 use crate::rows::{record, DEBIT_RUN_SELECT};
 use crate::settlement::{
     AgreementOutcome, AgreementRecord, DebitItemRecord, DebitItemResult, DebitResultClaim,
@@ -605,8 +605,8 @@ where
                         .await?;
                     stored
                 }
-                // An error as well as a decline: stored one by one, each payment in its
-                // savepoint, an error then fails the import with what it was (as before).
+                // An error as well as a decline: stored one by one as the channels' group commit
+                // does; a payment that fails then fails the import with what it was (as before).
                 Ok(None) | Err(_) => {
                     crate::payment_batch::count_one_by_one();
                     sqlx::query("ROLLBACK TO SAVEPOINT debit_batch")
@@ -615,23 +615,10 @@ where
                     sqlx::query("RELEASE SAVEPOINT debit_batch")
                         .execute(&mut *tx)
                         .await?;
-                    let mut stored = Vec::with_capacity(payments.len());
-                    for payment in &payments {
-                        sqlx::query("SAVEPOINT debit_item")
-                            .execute(&mut *tx)
-                            .await?;
-                        let outcome = report_one_payment::<S>(&mut tx, payment).await?;
-                        if outcome == PaymentReportOutcome::ReversedEarlier {
-                            sqlx::query("ROLLBACK TO SAVEPOINT debit_item")
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                        sqlx::query("RELEASE SAVEPOINT debit_item")
-                            .execute(&mut *tx)
-                            .await?;
-                        stored.push(outcome);
-                    }
-                    stored
+                    report_each_in_savepoint::<S>(&mut tx, &payments)
+                        .await?
+                        .into_iter()
+                        .collect::<Result<Vec<_>, _>>()?
                 }
             };
             // Each item succeeded, with the bank's transaction and the payment it became (none
@@ -923,8 +910,8 @@ where
 /// number): the items' range as well as their list, so that the run's key finds them whatever
 /// the planner's statistics say. With statistics taken before the run's items were written,
 /// PostgreSQL planned the list as a filter over the whole run (140 ms a statement at 50 000
-/// items); the range is read through the key, and a chunk of a result file sorted by item is
-/// the items it lists.
+/// items); the range is read through the key, and a chunk of a result file (whose lines the
+/// parser requires in the run's order) is the items it lists.
 fn push_seqs<DB: Database>(q: &mut Statement<DB>, seqs: impl Iterator<Item = i64> + Clone)
 where
     for<'q> i64: Encode<'q, DB> + Type<DB>,

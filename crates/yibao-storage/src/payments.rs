@@ -126,37 +126,7 @@ where
             }
         }
         let mut tx = self.begin_write().await?;
-        let mut results = Vec::with_capacity(payments.len());
-        for payment in payments {
-            // Each report in its own savepoint: one that fails leaves the others whole.
-            sqlx::query("SAVEPOINT report").execute(&mut *tx).await?;
-            match report_one_payment::<S>(&mut tx, payment).await {
-                Ok(crate::collection::PaymentReportOutcome::ReversedEarlier) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT report")
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("RELEASE SAVEPOINT report")
-                        .execute(&mut *tx)
-                        .await?;
-                    results.push(Ok(crate::collection::PaymentReportOutcome::ReversedEarlier));
-                }
-                Ok(outcome) => {
-                    sqlx::query("RELEASE SAVEPOINT report")
-                        .execute(&mut *tx)
-                        .await?;
-                    results.push(Ok(outcome));
-                }
-                Err(err) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT report")
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("RELEASE SAVEPOINT report")
-                        .execute(&mut *tx)
-                        .await?;
-                    results.push(Err(err));
-                }
-            }
-        }
+        let results = report_each_in_savepoint::<S>(&mut tx, payments).await?;
         tx.commit().await?;
         Ok(results)
     }
@@ -463,6 +433,58 @@ where
                 .await?;
         Ok(report)
     }
+}
+
+/// Payment reports one after another inside a transaction the caller owns, each in its own
+/// savepoint: one that fails, or meets a reversal recorded first (`ReversedEarlier`), leaves
+/// nothing of its own and the others whole. The path a batch takes when the set-based one
+/// (`payment_batch::report_batch`) declines it: for the channels' group commit and a bank's
+/// debit results alike.
+pub(crate) async fn report_each_in_savepoint<S>(
+    tx: &mut sqlx::Transaction<'static, S::DB>,
+    payments: &[crate::collection::NewPayment],
+) -> Result<
+    Vec<Result<crate::collection::PaymentReportOutcome, crate::StorageError>>,
+    crate::StorageError,
+>
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> &'q str: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> Option<&'q str>: Encode<'q, S::DB>,
+    for<'q> Option<String>: Encode<'q, S::DB>,
+    for<'q> Option<i64>: Encode<'q, S::DB>,
+    for<'q> Option<i32>: Encode<'q, S::DB>,
+    for<'q> Option<NaiveDate>: Encode<'q, S::DB>,
+    for<'q> Option<i64>: Encode<'q, S::DB>,
+    for<'q> bool: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i32: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> NaiveDate: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'a> &'a str: ColumnIndex<<S::DB as Database>::Row>,
+    usize: ColumnIndex<<S::DB as Database>::Row>,
+{
+    let mut results = Vec::with_capacity(payments.len());
+    for payment in payments {
+        sqlx::query("SAVEPOINT report").execute(&mut **tx).await?;
+        let result = report_one_payment::<S>(tx, payment).await;
+        let undone = !matches!(
+            result,
+            Ok(ref outcome) if *outcome != crate::collection::PaymentReportOutcome::ReversedEarlier
+        );
+        if undone {
+            sqlx::query("ROLLBACK TO SAVEPOINT report")
+                .execute(&mut **tx)
+                .await?;
+        }
+        sqlx::query("RELEASE SAVEPOINT report")
+            .execute(&mut **tx)
+            .await?;
+        results.push(result);
+    }
+    Ok(results)
 }
 
 /// One payment report inside a transaction the caller owns (and commits, or rolls back on

@@ -635,9 +635,6 @@ pub async fn import_result(
             },
         });
     }
-    // Applied in the run's order, whatever the bank's: each chunk is then a range of items,
-    // which storage finds by the run's key, and receipts are numbered in the request's order.
-    results.sort_by_key(DebitItemResult::seq);
     let mut policies = HashMap::new();
     // A run pays up to 50 000 payables in one import: the payment tables grow as they do under
     // the channels' reports, and their foreign-key checks, planned while the tables were nearly
