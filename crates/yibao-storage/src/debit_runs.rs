@@ -24,14 +24,30 @@ pub trait DebitStore: Send + Sync {
         agreement: &NewAgreement,
     ) -> Result<AgreementOutcome, StorageError>;
 
-    /// Cancels an active agreement from `on`; its members may sign another. `None` if unknown.
+    /// Cancels the region's active agreement numbered `agreement_no` from `on`; its members may
+    /// sign another. `None` if the region has none of that number.
     async fn cancel_agreement(
         &self,
+        region: &str,
         agreement_no: &str,
         on: NaiveDate,
     ) -> Result<Option<AgreementRecord>, StorageError>;
 
-    async fn agreement(&self, agreement_no: &str) -> Result<Option<AgreementRecord>, StorageError>;
+    /// The region's agreement numbered `agreement_no`: a number is the bank's, unique within its
+    /// region only.
+    async fn agreement(
+        &self,
+        region: &str,
+        agreement_no: &str,
+    ) -> Result<Option<AgreementRecord>, StorageError>;
+
+    /// The regions (in order, at most `limit`) holding an agreement numbered `agreement_no`: a
+    /// statement over every region, for a caller that was given the number alone.
+    async fn agreement_regions(
+        &self,
+        agreement_no: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError>;
 
     /// Agreements of one region, or of every region but the sandbox's (接入测试) with `None`.
     async fn agreements(
@@ -180,7 +196,7 @@ where
                 });
             }
         }
-        let record = agreement(&mut *tx, &a.agreement_no).await?;
+        let record = agreement(&mut *tx, a.region.as_str(), &a.agreement_no).await?;
         tx.commit().await?;
         record
             .map(AgreementOutcome::Signed)
@@ -189,31 +205,49 @@ where
 
     async fn cancel_agreement(
         &self,
+        region: &str,
         agreement_no: &str,
         on: chrono::NaiveDate,
     ) -> Result<Option<crate::settlement::AgreementRecord>, crate::StorageError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE debit_agreements SET status = 'cancelled', cancelled_on = $1 WHERE agreement_no = $2 AND status = 'active'")
+        sqlx::query("UPDATE debit_agreements SET status = 'cancelled', cancelled_on = $1 WHERE region_code = $3 AND agreement_no = $2 AND status = 'active'")
                     .bind(on)
                     .bind(agreement_no)
+                    .bind(region)
                     .execute(&mut *tx)
                     .await?;
-        sqlx::query("UPDATE debit_agreement_members SET active = $1 WHERE agreement_no = $2")
+        sqlx::query("UPDATE debit_agreement_members SET active = $1 WHERE region_code = $3 AND agreement_no = $2")
             .bind(false)
             .bind(agreement_no)
+            .bind(region)
             .execute(&mut *tx)
             .await?;
-        let record = agreement(&mut *tx, agreement_no).await?;
+        let record = agreement(&mut *tx, region, agreement_no).await?;
         tx.commit().await?;
         Ok(record)
     }
 
     async fn agreement(
         &self,
+        region: &str,
         agreement_no: &str,
     ) -> Result<Option<crate::settlement::AgreementRecord>, crate::StorageError> {
         let mut conn = self.pool().acquire().await?;
-        agreement(&mut *conn, agreement_no).await
+        agreement(&mut *conn, region, agreement_no).await
+    }
+
+    async fn agreement_regions(
+        &self,
+        agreement_no: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, crate::StorageError> {
+        Ok(sqlx::query_scalar(
+            "SELECT region_code FROM debit_agreements WHERE agreement_no = $1 ORDER BY region_code LIMIT $2",
+        )
+        .bind(agreement_no)
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?)
     }
 
     async fn agreements(
@@ -222,11 +256,12 @@ where
         id_number: Option<&str>,
         limit: usize,
     ) -> Result<Vec<crate::settlement::AgreementRecord>, crate::StorageError> {
-        let nos: Vec<String> = sqlx::query_scalar(
-                    "SELECT a.agreement_no FROM debit_agreements a \
+        let rows = sqlx::query(
+                    "SELECT a.agreement_no, a.region_code, a.channel_id, a.payer_id_number, a.payer_name, a.account_masked, \
+                     a.status, a.signed_on, a.cancelled_on FROM debit_agreements a \
                      WHERE (a.region_code = $1 OR ($2 AND a.region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) AND ($3 OR a.payer_id_number = $4 OR EXISTS \
                        (SELECT 1 FROM debit_agreement_members m WHERE m.region_code = a.region_code AND m.agreement_no = a.agreement_no AND m.id_number = $4)) \
-                     ORDER BY a.agreement_no LIMIT $5",
+                     ORDER BY a.agreement_no, a.region_code LIMIT $5",
                 )
                 .bind(region)
                 .bind(region.is_none())
@@ -235,11 +270,39 @@ where
                 .bind(limit as i64)
                 .fetch_all(self.reads().pool())
                 .await?;
-        let mut conn = self.pool().acquire().await?;
-        let mut out = Vec::with_capacity(nos.len());
-        for no in nos {
-            if let Some(a) = agreement(&mut *conn, &no).await? {
-                out.push(a);
+        let mut out = rows
+            .iter()
+            .map(record::<crate::settlement::AgreementRecord, _>)
+            .collect::<Result<Vec<_>, _>>()?;
+        // The members: one statement a region and `MEMBERS_READ_CHUNK` agreements, not two a
+        // row (a region's list is up to `MAX_LIST_ROWS` agreements).
+        let mut of_region: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let mut at: std::collections::HashMap<(String, String), usize> = Default::default();
+        for (i, a) in out.iter().enumerate() {
+            of_region
+                .entry(a.region.as_str().to_owned())
+                .or_default()
+                .push(a.agreement_no.clone());
+            at.insert((a.region.as_str().to_owned(), a.agreement_no.clone()), i);
+        }
+        for (region, nos) in of_region {
+            for chunk in nos.chunks(MEMBERS_READ_CHUNK) {
+                let mut q = Statement::<S::DB>::new(
+                    "SELECT agreement_no, id_number FROM debit_agreement_members WHERE region_code = ",
+                );
+                q.push_bind(region.clone());
+                q.push(" AND agreement_no");
+                S::push_id_list(&mut q, chunk);
+                q.push(" ORDER BY agreement_no, id_number");
+                let (sql, args) = q.into_parts()?;
+                let members: Vec<(String, String)> = sqlx::query_as_with(&sql, S::arguments(args))
+                    .fetch_all(self.reads().pool())
+                    .await?;
+                for (no, id_number) in members {
+                    if let Some(&i) = at.get(&(region.clone(), no)) {
+                        out[i].members.push(id_number);
+                    }
+                }
             }
         }
         Ok(out)
@@ -789,8 +852,12 @@ where
     }
 }
 
+/// Agreements whose members one statement of a listing reads.
+const MEMBERS_READ_CHUNK: usize = 1000;
+
 async fn agreement_members<DB>(
     conn: &mut DB::Connection,
+    region: &str,
     agreement_no: &str,
 ) -> Result<Vec<String>, crate::StorageError>
 where
@@ -812,15 +879,17 @@ where
     usize: ColumnIndex<DB::Row>,
 {
     Ok(sqlx::query_scalar(
-        "SELECT id_number FROM debit_agreement_members WHERE agreement_no = $1 ORDER BY id_number",
+        "SELECT id_number FROM debit_agreement_members WHERE region_code = $2 AND agreement_no = $1 ORDER BY id_number",
     )
     .bind(agreement_no)
+    .bind(region)
     .fetch_all(&mut *conn)
     .await?)
 }
 
 async fn agreement<DB>(
     conn: &mut DB::Connection,
+    region: &str,
     agreement_no: &str,
 ) -> Result<Option<crate::settlement::AgreementRecord>, crate::StorageError>
 where
@@ -843,14 +912,15 @@ where
 {
     let row = sqlx::query(
                 "SELECT agreement_no, region_code, channel_id, payer_id_number, payer_name, account_masked, status, \
-                 signed_on, cancelled_on FROM debit_agreements WHERE agreement_no = $1",
+                 signed_on, cancelled_on FROM debit_agreements WHERE region_code = $2 AND agreement_no = $1",
             )
             .bind(agreement_no)
+            .bind(region)
             .fetch_optional(&mut *conn)
             .await?;
     let Some(r) = row else { return Ok(None) };
     let mut agreement: crate::settlement::AgreementRecord = record(&r)?;
-    agreement.members = agreement_members(conn, agreement_no).await?;
+    agreement.members = agreement_members(conn, region, agreement_no).await?;
     Ok(Some(agreement))
 }
 

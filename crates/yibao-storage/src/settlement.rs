@@ -71,7 +71,7 @@ pub struct AgreementRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgreementOutcome {
     Signed(AgreementRecord),
-    /// The agreement number is taken.
+    /// The region already has an agreement of that number.
     Exists,
     /// The channel is not an auto-debit bank channel of that region.
     NotAutoDebitChannel,

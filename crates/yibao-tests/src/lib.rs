@@ -165,6 +165,45 @@ pub async fn fresh_sqlite() -> TestDb {
     }
 }
 
+/// A SQLite database as an earlier version left it: the migrations up to `version`, then
+/// `rows` (SQL) written into it, for an upgrade test to open with today's migrations. The
+/// directory holds the file; keep it while the URL is used.
+pub async fn sqlite_database_at(version: i64, rows: &str) -> (tempfile::TempDir, String) {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use std::str::FromStr as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let options = SqliteConnectOptions::from_str(&url)
+        .expect("SQLite URL")
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .expect("open SQLite");
+    let all = SqliteStorage::migrator();
+    sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
+            all.migrations
+                .iter()
+                .filter(|m| m.version <= version)
+                .cloned()
+                .collect(),
+        ),
+        ..sqlx::migrate::Migrator::DEFAULT
+    }
+    .run(&pool)
+    .await
+    .expect("earlier migrations");
+    sqlx::raw_sql(rows)
+        .execute(&pool)
+        .await
+        .expect("earlier rows");
+    pool.close().await;
+    (dir, url)
+}
+
 /// A new, empty `yibao_test_…` database on the server `YIBAO_TEST_DATABASE_URL` names: that URL,
 /// the database's name and its URL.
 async fn create_postgres_test_database() -> (String, String, String) {

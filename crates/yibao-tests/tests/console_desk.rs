@@ -1427,7 +1427,7 @@ async fn bank_debit_agreements_and_runs_go_through_the_api_with_failures_listed_
             .expect_no_text(id);
         // Cancelling the agreement.
         let cancel = tax
-            .post("/console/debit/agreements/AG-DESK-1/cancel", &[])
+            .post("/console/debit/agreements/320600/AG-DESK-1/cancel", &[])
             .await;
         assert_eq!(cancel.status, StatusCode::SEE_OTHER);
         tax.get("/console/debit")

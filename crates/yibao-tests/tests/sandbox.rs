@@ -564,26 +564,7 @@ async fn a_database_of_the_previous_version_keeps_its_channels_in_production() {
     }
 
     // SQLite, where channel_regions is rebuilt.
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("old.db").display());
-    {
-        use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-        use std::str::FromStr as _;
-        let options = SqliteConnectOptions::from_str(&url)
-            .unwrap()
-            .create_if_missing(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .unwrap();
-        previous(yibao_storage_sqlite::SqliteStorage::migrator())
-            .run(&pool)
-            .await
-            .unwrap();
-        sqlx::raw_sql(OLD_ROWS).execute(&pool).await.unwrap();
-        pool.close().await;
-    }
+    let (_dir, url) = yibao_tests::sqlite_database_at(46, OLD_ROWS).await;
     let storage = yibao_storage_sqlite::SqliteStorage::connect(&url)
         .await
         .unwrap();

@@ -283,7 +283,7 @@ async fn a_debit_run_locks_its_payables_and_the_banks_result_pays_them() {
         sign(&w, "AG-GONE-5", &w.adults[6], &[]).await;
         let gone = w
             .storage
-            .cancel_agreement("AG-GONE-5", day(2))
+            .cancel_agreement("320600", "AG-GONE-5", day(2))
             .await
             .unwrap()
             .unwrap();
@@ -293,7 +293,7 @@ async fn a_debit_run_locks_its_payables_and_the_banks_result_pays_them() {
         );
         sign(&w, "AG-AGAIN-6", &w.adults[7], &[w.adults[6].clone()]).await;
         w.storage
-            .cancel_agreement("AG-AGAIN-6", day(2))
+            .cancel_agreement("320600", "AG-AGAIN-6", day(2))
             .await
             .unwrap()
             .unwrap();
@@ -1278,9 +1278,193 @@ async fn a_tax_collector_settles_only_the_channels_and_agreements_of_their_regio
             .json(&json!({"channel_id": "bankad", "region": "320600", "fee_year": 2021, "debit_date": "2020-11-03"}))
             .send().await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
-        assert_eq!(w.storage.agreement("AG-NT-1").await.unwrap().unwrap().status.code(), "active");
+        assert_eq!(w.storage.agreement("320600", "AG-NT-1").await.unwrap().unwrap().status.code(), "active");
     })
     .await;
+}
+
+#[tokio::test]
+async fn an_agreement_number_two_regions_hold_is_two_agreements() {
+    on_each_test_db(|db| async move {
+        let w = world(&db).await;
+        // A bank's numbers are unique within a region only: 海口's bank numbered one as 南通's did.
+        yibao::operator::channel_add(
+            w.storage.as_ref(),
+            None,
+            "bankhk",
+            "auto_debit",
+            &["460100".to_owned()],
+            1000,
+            SECRET_BANK.to_owned(),
+        )
+        .await
+        .unwrap();
+        sign(&w, "AG-SAME-1", &w.adults[0], &[]).await;
+        let hk_payer = make_id("460102", "1985-03-03", 11);
+        let hk = debit::sign_agreement(
+            w.storage.as_ref(),
+            &w.clock,
+            AgreementInput {
+                agreement_no: "AG-SAME-1",
+                region: "460100",
+                channel_id: "bankhk",
+                payer_id_number: &hk_payer,
+                payer_name: "赵六",
+                account: "6222 0212 3456 7890 999",
+                members: &[],
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (hk.region.as_str(), hk.members.clone()),
+            ("460100", vec![hk_payer.clone()])
+        );
+        // Each region lists its own payer and members, never the other's.
+        for (region, payer) in [("320600", &w.adults[0]), ("460100", &hk_payer)] {
+            let listed = w.storage.agreements(Some(region), None, 10).await.unwrap();
+            assert_eq!(listed.len(), 1, "{region}");
+            assert_eq!(
+                (
+                    listed[0].payer_id_number.as_str(),
+                    listed[0].members.clone()
+                ),
+                (payer.as_str(), vec![payer.clone()]),
+                "{region}"
+            );
+        }
+        // The number alone names two agreements: the administrator is asked for the region.
+        let client = &w.server.client;
+        let cancel = |query: &str| {
+            client
+                .post(
+                    w.server
+                        .url(&format!("/api/v1/agreements/AG-SAME-1/cancellation{query}")),
+                )
+                .bearer_auth(&w.token)
+                .send()
+        };
+        let r = cancel("").await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let body: Value = r.json().await.unwrap();
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("320600") && message.contains("460100"),
+            "{body}"
+        );
+        // Cancelling 海口's leaves 南通's active, and its payer under it.
+        let r = cancel("?region=460100").await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let cancelled: Value = r.json().await.unwrap();
+        assert_eq!(
+            (cancelled["region"].as_str(), cancelled["status"].as_str()),
+            (Some("460100"), Some("cancelled"))
+        );
+        let nantong = w
+            .storage
+            .agreement("320600", "AG-SAME-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (nantong.status.code(), nantong.members.clone()),
+            ("active", vec![w.adults[0].clone()])
+        );
+        let run = bank_run(&w).await;
+        assert_eq!(run.item_count, 1, "南通's payer is still debited");
+        // A region with no such number answers 404.
+        assert_eq!(
+            cancel("?region=320100").await.unwrap().status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_invariants(&w).await;
+    })
+    .await;
+}
+
+/// A SQLite database of the previous version (migrations up to 0048, where an agreement's
+/// number was unique over every region) upgraded in place: its agreement and members kept, a
+/// member still under one active agreement only, and the number free in another region.
+#[tokio::test]
+async fn a_sqlite_database_of_the_previous_version_keeps_its_agreements() {
+    use yibao_storage::settlement::{AgreementOutcome, NewAgreement};
+    let members = [
+        make_id("320602", "1980-01-01", 501),
+        make_id("320602", "2010-05-05", 502),
+    ];
+    let old_rows = format!(
+        "INSERT INTO pooling_regions (region_code, name) VALUES ('320600', '南通市'), ('460100', '海口市');
+         INSERT INTO channels (channel_id, kind, secret_sealed, rate_per_second, enabled)
+           VALUES ('old-bank', 'auto_debit', 'plain:00', 10, true);
+         INSERT INTO channel_regions (channel_id, region_code) VALUES ('old-bank', '320600'), ('old-bank', '460100');
+         INSERT INTO debit_agreements (agreement_no, region_code, channel_id, payer_id_number, payer_name,
+           account_masked, status, signed_on) VALUES ('AG-OLD-1', '320600', 'old-bank', '{0}', '王五', '6222****0123', 'active', '2026-10-01');
+         INSERT INTO debit_agreement_members (agreement_no, region_code, id_number, active)
+           VALUES ('AG-OLD-1', '320600', '{0}', 1), ('AG-OLD-1', '320600', '{1}', 1);",
+        members[0], members[1]
+    );
+    let (_dir, url) = yibao_tests::sqlite_database_at(48, &old_rows).await;
+    let storage: Arc<dyn Storage> = Arc::new(
+        yibao_storage_sqlite::SqliteStorage::connect(&url)
+            .await
+            .unwrap(),
+    );
+    let kept = storage
+        .agreement("320600", "AG-OLD-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (kept.status.code(), kept.members.clone()),
+        ("active", members.to_vec())
+    );
+    let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let new = |no: &str, region: &str, member: &str| NewAgreement {
+        agreement_no: no.to_owned(),
+        region: yibao_domain::RegionCode::parse(region).unwrap(),
+        channel_id: "old-bank".to_owned(),
+        payer_id_number: yibao_domain::IdNumber::parse(member, today)
+            .unwrap()
+            .id_number,
+        payer_name: "王五".to_owned(),
+        account_masked: "6222****0999".to_owned(),
+        signed_on: today,
+        members: vec![member.to_owned()],
+    };
+    // A member under the old agreement is under no second one of the region.
+    assert!(matches!(
+        storage
+            .sign_agreement(&new("AG-NEW-2", "320600", &members[1]))
+            .await
+            .unwrap(),
+        AgreementOutcome::MemberCovered { .. }
+    ));
+    // The number again: refused in its region, signed in another.
+    let hk_payer = make_id("460102", "1985-03-03", 12);
+    assert_eq!(
+        storage
+            .sign_agreement(&new(
+                "AG-OLD-1",
+                "320600",
+                &make_id("320602", "1981-01-01", 503)
+            ))
+            .await
+            .unwrap(),
+        AgreementOutcome::Exists
+    );
+    assert!(matches!(
+        storage
+            .sign_agreement(&new("AG-OLD-1", "460100", &hk_payer))
+            .await
+            .unwrap(),
+        AgreementOutcome::Signed(_)
+    ));
+    assert_eq!(
+        storage.agreement_regions("AG-OLD-1", 10).await.unwrap(),
+        ["320600", "460100"]
+    );
+    let report = storage.check_invariants().await.unwrap();
+    assert!(report.holds(), "{report:?}");
 }
 
 #[tokio::test]

@@ -17,8 +17,13 @@ pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 pub enum AgreementCommand {
     /// Sign an auto-debit agreement (委托扣款协议) for a payer alone or a family.
     Sign(AgreementSignArgs),
-    /// Cancel (解约) an agreement from today.
-    Cancel { agreement_no: String },
+    /// Cancel (解约) an agreement from today. A number is the bank's, unique within its region
+    /// only: where several regions have it, name the region.
+    Cancel {
+        agreement_no: String,
+        #[arg(long)]
+        region: Option<String>,
+    },
     /// List agreements of a region, or of one person.
     List {
         #[arg(long)]
@@ -102,12 +107,16 @@ pub async fn agreement(storage: &dyn Storage, command: AgreementCommand) -> anyh
             )
             .await?,
         )?,
-        AgreementCommand::Cancel { agreement_no } => serde_json::to_value(
-            storage
-                .cancel_agreement(&agreement_no, clock.today())
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("NOT_FOUND: 未找到该委托扣款协议"))?,
-        )?,
+        AgreementCommand::Cancel {
+            agreement_no,
+            region,
+        } => {
+            let found =
+                debit::find_agreement(storage, &None, region.as_deref(), &agreement_no).await?;
+            serde_json::to_value(
+                debit::cancel_found_agreement(storage, &found, clock.today()).await?,
+            )?
+        }
         AgreementCommand::List { region, id_number } => serde_json::to_value(
             storage
                 .agreements(region.as_deref(), id_number.as_deref(), 100_000)

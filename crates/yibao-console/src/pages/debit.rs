@@ -324,16 +324,18 @@ pub async fn sign(
     render_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
-/// `POST /console/debit/agreements/{no}/cancel`: cancels from today.
+/// `POST /console/debit/agreements/{region}/{no}/cancel`: cancels from today (a number is the
+/// bank's, unique within its region only).
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(agreement_no): Path<String>,
+    Path((region, agreement_no)): Path<(String, String)>,
     CsrfForm(user, _): CsrfForm<EmptyForm>,
 ) -> Result<Response, PageError> {
     if !writer(&user) {
         return Err(forbidden());
     }
-    let _cancelled = debit::cancel_agreement(&state, &user.staff, &agreement_no).await?;
+    let _cancelled =
+        debit::cancel_agreement(&state, &user.staff, Some(&region), &agreement_no).await?;
     Ok(desk::see_other("/console/debit"))
 }
 

@@ -20,7 +20,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/console/debit", get(debit::list))
         .route("/console/debit/agreements", post(debit::sign))
         .route(
-            "/console/debit/agreements/{agreement_no}/cancel",
+            "/console/debit/agreements/{region}/{agreement_no}/cancel",
             post(debit::cancel),
         )
         .route("/console/debit/runs", post(debit::create_run))

@@ -112,7 +112,7 @@ pub async fn sign_agreement(
         AgreementOutcome::Signed(a) => Ok(a),
         AgreementOutcome::Exists => Err(ServiceError::new(
             ErrorCode::AlreadyExists,
-            "该协议号已存在",
+            "该统筹区已有此协议号",
         )),
         AgreementOutcome::NotAutoDebitChannel => Err(ServiceError::new(
             ErrorCode::RegionNotAllowed,
@@ -730,13 +730,66 @@ async fn note_cover(
 // collection scope ([`Staff::collection_read_scope`], [`Staff::collection_write_scope`]), the
 // changes and the reads of payers' personal data audited.
 
-/// The agreement numbered `agreement_no`: 404 when there is none.
-async fn agreement_of(
+/// Regions named when a number alone finds agreements in several.
+const AGREEMENT_REGIONS_NAMED: usize = 10;
+
+/// The agreement numbered `agreement_no` for someone working in `scope` (`None`: every
+/// region), in `region` when they name one. A number is the bank's, unique within its region
+/// only: without a region it must name one agreement of the scope. 404 when there is none, 403
+/// when only another region has it, 400 (naming the regions) when several have it.
+pub async fn find_agreement(
     storage: &dyn Storage,
+    scope: &Option<String>,
+    region: Option<&str>,
     agreement_no: &str,
 ) -> Result<AgreementRecord, ServiceError> {
+    let not_found = || ServiceError::new(ErrorCode::NotFound, "未找到该委托扣款协议");
+    if let Some(region) = region {
+        RegionCode::parse(region)?;
+        within(scope, region)?;
+    }
+    let region = match region.or(scope.as_deref()) {
+        Some(region) => region.to_owned(),
+        None => {
+            let regions = storage
+                .agreement_regions(agreement_no, AGREEMENT_REGIONS_NAMED)
+                .await?;
+            match regions.as_slice() {
+                [] => return Err(not_found()),
+                [only] => only.clone(),
+                several => {
+                    return Err(ServiceError::new(
+                        ErrorCode::InvalidRequest,
+                        format!(
+                            "统筹区 {} 都有协议号 {agreement_no}，请指明统筹区（region）",
+                            several.join("、")
+                        ),
+                    ))
+                }
+            }
+        }
+    };
+    if let Some(found) = storage.agreement(&region, agreement_no).await? {
+        return Ok(found);
+    }
+    // Not in the staff member's own region: refused as before when another region has it.
+    let elsewhere =
+        scope.is_some() && !storage.agreement_regions(agreement_no, 1).await?.is_empty();
+    Err(if elsewhere {
+        ServiceError::of(ErrorCode::Forbidden)
+    } else {
+        not_found()
+    })
+}
+
+/// Cancels (解约) `agreement` from `on`, returning it as stored.
+pub async fn cancel_found_agreement(
+    storage: &dyn Storage,
+    agreement: &AgreementRecord,
+    on: NaiveDate,
+) -> Result<AgreementRecord, ServiceError> {
     storage
-        .agreement(agreement_no)
+        .cancel_agreement(agreement.region.as_str(), &agreement.agreement_no, on)
         .await?
         .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该委托扣款协议"))
 }
@@ -805,20 +858,18 @@ pub async fn list_agreements(
     Ok(list)
 }
 
-/// Cancels (解约) an agreement of the staff member's scope from today, audited `agreement.cancel`.
+/// Cancels (解约) an agreement of the staff member's scope from today, of `region` when they
+/// name one ([`find_agreement`]), audited `agreement.cancel`.
 pub async fn cancel_agreement(
     state: &AppState,
     staff: &Staff,
+    region: Option<&str>,
     agreement_no: &str,
 ) -> Result<AgreementRecord, ServiceError> {
     let scope = staff.collection_write_scope()?;
-    let existing = agreement_of(state.storage.as_ref(), agreement_no).await?;
-    within(&scope, existing.region.as_str())?;
-    let record = state
-        .storage
-        .cancel_agreement(agreement_no, state.clock.today())
-        .await?
-        .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "未找到该委托扣款协议"))?;
+    let existing = find_agreement(state.storage.as_ref(), &scope, region, agreement_no).await?;
+    let record =
+        cancel_found_agreement(state.storage.as_ref(), &existing, state.clock.today()).await?;
     audit(
         state,
         staff,

@@ -91,16 +91,26 @@ pub async fn list_agreements(
     Ok(Json(list))
 }
 
-/// Cancels (解约) an agreement from today; its members may sign another.
+#[derive(Deserialize)]
+pub struct CancellationQuery {
+    region: Option<String>,
+}
+
+/// Cancels (解约) an agreement from today; its members may sign another. A number is the
+/// bank's, unique within its region only: where several regions have it, name the region.
 #[utoipa::path(post, path = "/api/v1/agreements/{agreement_no}/cancellation", summary = "解除委托扣款协议", tag = "settlement",
-    params(("agreement_no" = String, Path)),
-    responses((status = 200, body = AgreementRecord), (status = 404, body = crate::ErrorBody)))]
+    params(("agreement_no" = String, Path),
+        ("region" = Option<String>, Query, description = "统筹区代码；不填时为本人所属统筹区，或唯一有此协议号的统筹区")),
+    responses((status = 200, body = AgreementRecord), (status = 400, body = crate::ErrorBody),
+        (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)))]
 pub async fn cancel_agreement(
     State(state): State<AppState>,
     staff: Staff,
     Path(agreement_no): Path<String>,
+    Query(q): Query<CancellationQuery>,
 ) -> Result<Json<AgreementRecord>, ServiceError> {
-    let record = debit::cancel_agreement(&state, &staff, &agreement_no).await?;
+    let record =
+        debit::cancel_agreement(&state, &staff, q.region.as_deref(), &agreement_no).await?;
     Ok(Json(record))
 }
 
