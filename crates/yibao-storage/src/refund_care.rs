@@ -237,12 +237,25 @@ where
         refund_no: &str,
     ) -> Result<crate::settlement::RefundRetryOutcome, crate::StorageError> {
         use crate::settlement::RefundRetryOutcome;
+        // The refund's key is its region and number: the region its number carries (a number
+        // issued before numbers carried one is looked up first), never a scan of every region.
+        let Some(region) = crate::locate::region_of(
+            self.pool(),
+            refund_no,
+            "SELECT region_code FROM refunds WHERE refund_no = $1",
+        )
+        .await?
+        else {
+            return Ok(RefundRetryOutcome::NotFound);
+        };
         let mut tx = self.begin_write().await?;
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM refunds WHERE refund_no = $1")
-                .bind(refund_no)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM refunds WHERE region_code = $2 AND refund_no = $1",
+        )
+        .bind(refund_no)
+        .bind(&region)
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(status) = status else {
             return Ok(RefundRetryOutcome::NotFound);
         };
@@ -250,17 +263,21 @@ where
             return Ok(RefundRetryOutcome::NotFailed(status));
         }
         sqlx::query(&format!(
-            "UPDATE refunds SET {}, attempts = 0, updated_at = CURRENT_TIMESTAMP WHERE refund_no = $1 AND {}",
+            "UPDATE refunds SET {}, attempts = 0, updated_at = CURRENT_TIMESTAMP WHERE region_code = $2 AND refund_no = $1 AND {}",
             refund::RETRY.set(),
             refund::RETRY.guard()
         ))
                     .bind(refund_no)
+                    .bind(&region)
                     .execute(&mut *tx)
                     .await?;
-        let row = sqlx::query(&format!("{REFUND_SELECT}WHERE refund_no = $1"))
-            .bind(refund_no)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row = sqlx::query(&format!(
+            "{REFUND_SELECT}WHERE region_code = $2 AND refund_no = $1"
+        ))
+        .bind(refund_no)
+        .bind(&region)
+        .fetch_one(&mut *tx)
+        .await?;
         let state = record::<RefundState, _>(&row)?;
         tx.commit().await?;
         Ok(RefundRetryOutcome::Rearmed(state))
