@@ -38,3 +38,6 @@ DROP TABLE debit_agreements;
 ALTER TABLE debit_agreements_new RENAME TO debit_agreements;
 ALTER TABLE debit_agreement_members_new RENAME TO debit_agreement_members;
 CREATE UNIQUE INDEX debit_members_one_active ON debit_agreement_members (region_code, id_number) WHERE active = 1;
+-- Staff may name an agreement by its number alone (to cancel it): the regions holding it are
+-- found through this index, not by reading every agreement.
+CREATE INDEX debit_agreements_by_number ON debit_agreements (agreement_no);

@@ -735,8 +735,9 @@ const AGREEMENT_REGIONS_NAMED: usize = 10;
 
 /// The agreement numbered `agreement_no` for someone working in `scope` (`None`: every
 /// region), in `region` when they name one. A number is the bank's, unique within its region
-/// only: without a region it must name one agreement of the scope. 404 when there is none, 403
-/// when only another region has it, 400 (naming the regions) when several have it.
+/// only: without a region it must name one agreement of the scope. 404 when there is none (in
+/// the region named), 403 when a staff member of one region names none and only another region
+/// has it, 400 (naming the regions) when several have it.
 pub async fn find_agreement(
     storage: &dyn Storage,
     scope: &Option<String>,
@@ -744,6 +745,7 @@ pub async fn find_agreement(
     agreement_no: &str,
 ) -> Result<AgreementRecord, ServiceError> {
     let not_found = || ServiceError::new(ErrorCode::NotFound, "未找到该委托扣款协议");
+    let region_named = region;
     if let Some(region) = region {
         RegionCode::parse(region)?;
         within(scope, region)?;
@@ -772,9 +774,11 @@ pub async fn find_agreement(
     if let Some(found) = storage.agreement(&region, agreement_no).await? {
         return Ok(found);
     }
-    // Not in the staff member's own region: refused as before when another region has it.
-    let elsewhere =
-        scope.is_some() && !storage.agreement_regions(agreement_no, 1).await?.is_empty();
+    // Not in the staff member's own region, which they did not name: another region's is
+    // refused, as it was before numbers were the region's.
+    let elsewhere = region_named.is_none()
+        && scope.is_some()
+        && !storage.agreement_regions(agreement_no, 1).await?.is_empty();
     Err(if elsewhere {
         ServiceError::of(ErrorCode::Forbidden)
     } else {
