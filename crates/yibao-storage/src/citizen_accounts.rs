@@ -1041,9 +1041,15 @@ struct RecordedMessage<'a> {
     body: &'a str,
 }
 
-/// Queues text messages, each with its record, in one transaction. The record's unique key
-/// decides: a message whose record is already there (`ON CONFLICT DO NOTHING` inserts no row) is
-/// not queued. Returns how many were.
+/// Messages queued by one pair of statements: at most 8 values a message, within SQLite's
+/// 32 766 and PostgreSQL's 65 535 parameters.
+const MESSAGES_PER_STATEMENT: usize = 500;
+
+/// Queues text messages, each with its record, in one transaction: the records of up to
+/// [`MESSAGES_PER_STATEMENT`] messages inserted by one statement, then their messages by
+/// another (a bank's result of 5 000 items once took two statements a resident). The record's
+/// unique key decides: a message whose record is already there (`ON CONFLICT DO NOTHING`
+/// inserts no row, and returns none) is not queued. Returns how many were.
 async fn queue_recorded_messages<DB>(
     pool: &Pool<DB>,
     region: &str,
@@ -1064,59 +1070,143 @@ where
 {
     let mut queued = 0;
     let mut tx = pool.begin().await?;
-    for m in messages {
-        let record = match m.record {
-            MessageRecord::Reminder {
-                payable_id,
-                fee_year,
-                period,
-            } => sqlx::query_as(
+    // Runs of one kind of record (each caller passes one kind), in statements of bounded size.
+    let runs = messages
+        .chunk_by(|a, b| std::mem::discriminant(&a.record) == std::mem::discriminant(&b.record));
+    for chunk in runs.flat_map(|run| run.chunks(MESSAGES_PER_STATEMENT)) {
+        let mut sql = match chunk[0].record {
+            MessageRecord::Reminder { .. } => String::from(
                 "INSERT INTO payment_reminders (region_code, message_id, payable_id, fee_year, \
-                 period, queued_at, outcome) VALUES ($1, $2, $3, $4, $5, $6, 'queued') \
-                 ON CONFLICT DO NOTHING RETURNING message_id",
-            )
-            .bind(region.to_owned())
-            .bind(m.message_id.to_owned())
-            .bind(payable_id.to_owned())
-            .bind(fee_year)
-            .bind(period)
-            .bind(now),
-            MessageRecord::DebitNotice {
-                run_no,
-                seq,
-                fee_year,
-                kind,
-            } => sqlx::query_as(
+                 period, queued_at, outcome) VALUES ",
+            ),
+            MessageRecord::DebitNotice { .. } => String::from(
                 "INSERT INTO debit_notices (region_code, message_id, run_no, seq, fee_year, \
-                 kind, queued_at, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued') \
-                 ON CONFLICT DO NOTHING RETURNING message_id",
-            )
-            .bind(region.to_owned())
-            .bind(m.message_id.to_owned())
-            .bind(run_no.to_owned())
-            .bind(seq)
-            .bind(fee_year)
-            .bind(kind.to_owned())
-            .bind(now),
+                 kind, queued_at, outcome) VALUES ",
+            ),
         };
-        let inserted: Option<(String,)> = record.fetch_optional(&mut *tx).await?;
-        if inserted.is_none() {
+        let mut params = Placeholders::<DB>::new();
+        for (i, m) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let values = match m.record {
+                MessageRecord::Reminder { .. } => 6,
+                MessageRecord::DebitNotice { .. } => 7,
+            };
+            params.row(&mut sql, values, ", 'queued'");
+        }
+        sql.push_str(" ON CONFLICT DO NOTHING RETURNING message_id");
+        let mut records = sqlx::query_as::<DB, (String,)>(&sql);
+        for m in chunk {
+            records = match m.record {
+                MessageRecord::Reminder {
+                    payable_id,
+                    fee_year,
+                    period,
+                } => records
+                    .bind(region.to_owned())
+                    .bind(m.message_id.to_owned())
+                    .bind(payable_id.to_owned())
+                    .bind(fee_year)
+                    .bind(period)
+                    .bind(now),
+                MessageRecord::DebitNotice {
+                    run_no,
+                    seq,
+                    fee_year,
+                    kind,
+                } => records
+                    .bind(region.to_owned())
+                    .bind(m.message_id.to_owned())
+                    .bind(run_no.to_owned())
+                    .bind(seq)
+                    .bind(fee_year)
+                    .bind(kind.to_owned())
+                    .bind(now),
+            };
+        }
+        let recorded: std::collections::HashSet<String> = records
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(id,)| id)
+            .collect();
+        let to_send: Vec<&RecordedMessage<'_>> = chunk
+            .iter()
+            .filter(|m| recorded.contains(m.message_id))
+            .collect();
+        if to_send.is_empty() {
             continue;
         }
-        sqlx::query(INSERT_MESSAGE_SQL)
-            .bind(region.to_owned())
-            .bind(m.message_id.to_owned())
-            .bind(m.phone.to_owned())
-            .bind(m.body.to_owned())
-            .bind(now)
-            .bind(send_before)
-            .bind(false)
-            .execute(&mut *tx)
-            .await?;
-        queued += 1;
+        let mut sql = String::from(
+            "INSERT INTO message_outbox (region_code, message_id, phone, body, created_at, \
+             send_before, next_attempt_at, dead, attempts) VALUES ",
+        );
+        let mut params = Placeholders::<DB>::new();
+        for i in 0..to_send.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            // created_at and next_attempt_at are both `now`: bound twice, as SQLite's `?` are
+            // numbered in order.
+            params.row(&mut sql, 8, ", 0");
+        }
+        let mut outbox = sqlx::query::<DB>(&sql);
+        for m in &to_send {
+            outbox = outbox
+                .bind(region.to_owned())
+                .bind(m.message_id.to_owned())
+                .bind(m.phone.to_owned())
+                .bind(m.body.to_owned())
+                .bind(now)
+                .bind(send_before)
+                .bind(now)
+                .bind(false);
+        }
+        outbox.execute(&mut *tx).await?;
+        queued += to_send.len() as u64;
     }
     tx.commit().await?;
     Ok(queued)
+}
+
+/// Placeholders of a statement written by hand for a generic backend: `$1, $2 …` on
+/// PostgreSQL, plain `?` elsewhere (SQLite searches a list of numbered ones for each, see
+/// [`crate::dialect::Statement`]).
+struct Placeholders<DB> {
+    next: usize,
+    numbered: bool,
+    backend: std::marker::PhantomData<DB>,
+}
+
+impl<DB: Database> Placeholders<DB> {
+    fn new() -> Self {
+        Placeholders {
+            next: 1,
+            numbered: DB::NAME == "PostgreSQL",
+            backend: std::marker::PhantomData,
+        }
+    }
+
+    /// Appends `(p, p, …{tail})`: `values` placeholders, then `tail` (constant SQL) before the
+    /// closing parenthesis.
+    fn row(&mut self, sql: &mut String, values: usize, tail: &str) {
+        sql.push('(');
+        for v in 0..values {
+            if v > 0 {
+                sql.push_str(", ");
+            }
+            if self.numbered {
+                sql.push('$');
+                sql.push_str(&self.next.to_string());
+            } else {
+                sql.push('?');
+            }
+            self.next += 1;
+        }
+        sql.push_str(tail);
+        sql.push(')');
+    }
 }
 
 /// The messages of `table` (`payment_reminders` or `debit_notices`) of a region and fee year,

@@ -841,6 +841,59 @@ async fn a_regions_stations_are_those_its_persons_are_registered_at() {
     .await;
 }
 
+/// Reminders are queued 500 to a statement: a round of 1 001 after one that queued 300 of them
+/// queues the other 701, each once and with its own message, whatever the round's new message
+/// numbers; the round again queues nothing.
+#[tokio::test]
+async fn a_large_round_of_reminders_queues_each_new_one_once_with_its_message() {
+    use yibao_storage::citizen_accounts::NewReminder;
+    on_each_backend(|storage| async move {
+        demo::load(storage.as_ref()).await.unwrap();
+        let accounts = storage.citizen_accounts();
+        let round = |name: &str| -> Vec<NewReminder> {
+            (0..1001)
+                .map(|i| NewReminder {
+                    message_id: format!("{name}-{i:05}"),
+                    payable_id: format!("p-{i:05}"),
+                    phone: "13800138000".to_owned(),
+                    body: format!("提醒 {name} {i}"),
+                })
+                .collect()
+        };
+        let now = 1_800_000_000;
+        let queue = |reminders: Vec<NewReminder>| async move {
+            accounts
+                .queue_reminders("320600", 2027, 1, now, now + 86_400, &reminders)
+                .await
+                .unwrap()
+        };
+        let mut first = round("A");
+        first.truncate(300);
+        assert_eq!(queue(first).await, 300);
+        assert_eq!(queue(round("B")).await, 701);
+        assert_eq!(queue(round("C")).await, 0);
+        let counts = accounts.reminder_counts("320600", 2027).await.unwrap();
+        assert_eq!(counts.queued, 1001);
+        let mut due: Vec<(String, String)> = accounts
+            .due_messages(now, 5000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.message_id, m.body))
+            .collect();
+        due.sort();
+        let mut expected: Vec<(String, String)> = (0..1001)
+            .map(|i| {
+                let name = if i < 300 { "A" } else { "B" };
+                (format!("{name}-{i:05}"), format!("提醒 {name} {i}"))
+            })
+            .collect();
+        expected.sort();
+        assert_eq!(due, expected);
+    })
+    .await;
+}
+
 /// The unpaid list read a page at a time is the owing of `standing` (the same people, the same
 /// order, the same count and amount), and carries each person's latest follow-up.
 #[tokio::test]
