@@ -107,25 +107,64 @@ pub struct UnpaidCursor {
 /// their latest follow-up. Keyset, not `OFFSET`, and no whole-list sums: each batch reads only
 /// its own rows, so an export of 100 000 costs 20 short statements instead of 200 that each
 /// read the whole list. Every table is filtered on the region itself (one shard on Citus).
-const UNPAID_AFTER_SQL: &str = "WITH owing AS ( \
-       SELECT p.station_code, p.id_number, p.name, p.phone, e.status AS enrolment_status, \
-         y.status AS payable_status, y.amount_fen \
-       FROM persons p \
-       JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number AND e.fee_year = $2 \
-       LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number AND y.fee_year = $2 \
-            AND y.status NOT IN ('superseded', 'cancelled') AND y.buys_back_year IS NULL \
-       WHERE p.region_code = $1 AND (p.station_code = $3 OR $4) AND e.status <> 'refused' \
-         AND (y.status IS NULL OR y.status NOT IN ('paid', 'posted', 'exempt')) \
-         AND (COALESCE(p.station_code, '') > $5 OR (COALESCE(p.station_code, '') = $5 AND p.id_number > $6)) \
-       ORDER BY COALESCE(p.station_code, ''), p.id_number LIMIT $7) \
-     SELECT o.station_code, o.id_number, o.name, o.phone, o.enrolment_status, o.payable_status, o.amount_fen, \
-       f.told_on, f.told_how, f.signed_scanned, f.reason FROM owing o \
-     LEFT JOIN unpaid_follow_ups f ON f.region_code = $1 AND f.fee_year = $2 AND f.id_number = o.id_number \
-          AND f.seq = (SELECT MAX(g.seq) FROM unpaid_follow_ups g \
-                       WHERE g.region_code = $1 AND g.fee_year = $2 AND g.id_number = o.id_number) \
-     ORDER BY COALESCE(o.station_code, ''), o.id_number";
+///
+/// The people are read along the persons' index on region, station and ID number
+/// (`persons_by_station_and_id`) from the cursor on, in one of three parts
+/// ([`UnpaidPart`]), each a range of that index: a batch reads its own rows and stops. The
+/// keyset once compared `COALESCE(station, '')`, which no index serves, so every batch read and
+/// sorted the region's or station's whole list again (at 1 000 000 people, 0.6-1.0 s a batch of
+/// the region's, 0.3 s of a station's; now 0.04-0.07 s).
+fn unpaid_after_sql(part: UnpaidPart) -> String {
+    // $3: the station exported, or the cursor's; $4: the cursor's ID number.
+    let (after, order) = match part {
+        UnpaidPart::WithoutStation => (
+            "p.station_code IS NULL AND $3 = '' AND p.id_number > $4",
+            "p.id_number",
+        ),
+        UnpaidPart::Stations => (
+            "p.station_code IS NOT NULL AND (p.station_code, p.id_number) > ($3, $4)",
+            "p.station_code, p.id_number",
+        ),
+        // The range twice: SQLite's index range is the ID number's, and with that alone
+        // PostgreSQL merge-joined the enrolments' index of ID numbers from its start (0.2 s a
+        // batch at 1 000 000 people, against 0.04-0.06 s with the row comparison beside it).
+        UnpaidPart::OneStation => (
+            "p.station_code = $3 AND p.id_number > $4 AND (p.station_code, p.id_number) > ($3, $4)",
+            "p.station_code, p.id_number",
+        ),
+    };
+    format!(
+        "WITH owing AS ( \
+           SELECT p.station_code, p.id_number, p.name, p.phone, e.status AS enrolment_status, \
+             y.status AS payable_status, y.amount_fen \
+           FROM persons p \
+           JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number AND e.fee_year = $2 \
+           LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number AND y.fee_year = $2 \
+                AND y.status NOT IN ('superseded', 'cancelled') AND y.buys_back_year IS NULL \
+           WHERE p.region_code = $1 AND {after} AND e.status <> 'refused' \
+             AND (y.status IS NULL OR y.status NOT IN ('paid', 'posted', 'exempt')) \
+           ORDER BY {order} LIMIT $5) \
+         SELECT o.station_code, o.id_number, o.name, o.phone, o.enrolment_status, o.payable_status, o.amount_fen, \
+           f.told_on, f.told_how, f.signed_scanned, f.reason FROM owing o \
+         LEFT JOIN unpaid_follow_ups f ON f.region_code = $1 AND f.fee_year = $2 AND f.id_number = o.id_number \
+              AND f.seq = (SELECT MAX(g.seq) FROM unpaid_follow_ups g \
+                           WHERE g.region_code = $1 AND g.fee_year = $2 AND g.id_number = o.id_number) \
+         ORDER BY o.station_code, o.id_number"
+    )
+}
 
-/// One row of [`UNPAID_AFTER_SQL`].
+/// A range of the persons' index an unpaid batch reads ([`unpaid_after_sql`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UnpaidPart {
+    /// Of every station: the people without one, who come first.
+    WithoutStation,
+    /// Of every station: the people with one.
+    Stations,
+    /// One station's people.
+    OneStation,
+}
+
+/// One row of [`unpaid_after_sql`].
 type UnpaidAfterRow = (
     Option<String>,
     String,
@@ -151,7 +190,7 @@ pub struct UnpaidBatchQuery<'a> {
     pub limit: usize,
 }
 
-/// One batch of the unpaid list (`UNPAID_AFTER_SQL`); fewer than `limit` rows means the end.
+/// One batch of the unpaid list ([`unpaid_after_sql`]); fewer than `limit` rows means the end.
 pub async fn unpaid_after<DB>(
     pool: &Pool<DB>,
     query: &UnpaidBatchQuery<'_>,
@@ -167,16 +206,37 @@ where
     for<'r> UnpaidAfterRow: FromRow<'r, DB::Row>,
 {
     let limit = query.limit.min(MAX_UNPAID_BATCH_ROWS);
-    let rows = sqlx::query_as::<DB, UnpaidAfterRow>(UNPAID_AFTER_SQL)
-        .bind(query.region.to_owned())
-        .bind(query.fee_year)
-        .bind(query.station.unwrap_or_default().to_owned())
-        .bind(query.station.is_none())
-        .bind(query.cursor.station.clone())
-        .bind(query.cursor.id_number.clone())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(pool)
-        .await?;
+    // The parts the batch may read, each after its own cursor: the people without a station
+    // (while the cursor is among them), then those with one from the start.
+    let parts: Vec<(UnpaidPart, &str, &str)> = match query.station {
+        Some(station) => vec![(UnpaidPart::OneStation, station, &query.cursor.id_number)],
+        None if query.cursor.station.is_empty() => vec![
+            (UnpaidPart::WithoutStation, "", &query.cursor.id_number),
+            (UnpaidPart::Stations, "", ""),
+        ],
+        None => vec![(
+            UnpaidPart::Stations,
+            &query.cursor.station,
+            &query.cursor.id_number,
+        )],
+    };
+    let mut rows: Vec<UnpaidAfterRow> = Vec::new();
+    for (part, station, id_number) in parts {
+        if rows.len() >= limit {
+            break;
+        }
+        let sql = unpaid_after_sql(part);
+        rows.extend(
+            sqlx::query_as::<DB, UnpaidAfterRow>(&sql)
+                .bind(query.region.to_owned())
+                .bind(query.fee_year)
+                .bind(station.to_owned())
+                .bind(id_number.to_owned())
+                .bind(i64::try_from(limit - rows.len()).unwrap_or(i64::MAX))
+                .fetch_all(pool)
+                .await?,
+        );
+    }
     let mut out = Vec::with_capacity(rows.len());
     for (
         station,

@@ -1372,11 +1372,15 @@ async fn an_agreement_number_two_regions_hold_is_two_agreements() {
         );
         let run = bank_run(&w).await;
         assert_eq!(run.item_count, 1, "南通's payer is still debited");
-        // A region with no such number answers 404.
+        // A region with no such number answers 404; a malformed one, 422 naming the field.
         assert_eq!(
             cancel("?region=320100").await.unwrap().status(),
             StatusCode::NOT_FOUND
         );
+        let r = cancel("?region=").await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "INVALID_REGION", "{body}");
         assert_invariants(&w).await;
     })
     .await;

@@ -908,6 +908,30 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
         demo::load_people(storage.as_ref(), today).await.unwrap();
         let region = RegionCode::parse("320600").unwrap();
         let year = FeeYear::new(2027).unwrap();
+        // Three people of no station, who come first in the export (the demo's all have one).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let mut csv = String::from("姓名,身份证号码,参保地区\n");
+        for i in 0..3 {
+            csv.push_str(&format!(
+                "赵六,{},320600\n",
+                make_id("320602", "1990-01-01", 700 + i)
+            ));
+        }
+        std::fs::write(&path, csv).unwrap();
+        let imported = yibao_server::services::roster_import::import_roster(
+            storage.as_ref(),
+            &path,
+            "r.csv",
+            &yibao_server::services::roster_import::ImportScope::unrestricted("test"),
+            today,
+            Some(year),
+            yibao_roster_file::Limits::default(),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(imported.summary.enrolled, 3, "{:?}", imported.rejections);
         for station in [None, Some(StationCode::parse("ST-01").unwrap())] {
             let owing: Vec<_> = storage
                 .standing(region, year, station.as_ref(), 1_000_000)
@@ -936,40 +960,46 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
                 paged.extend(page.rows.into_iter().map(|r| r.row));
             }
             assert_eq!(paged, owing);
-            // The export's keyset batches hold the same people (no station first, then by
-            // station and ID number), none twice.
-            let mut batched = Vec::new();
-            let mut cursor = UnpaidCursor::default();
-            loop {
-                let batch = storage
-                    .unpaid_after(&UnpaidBatchQuery {
-                        region: region.as_str(),
-                        fee_year: 2027,
-                        station: station.as_ref().map(StationCode::as_str),
-                        cursor: &cursor,
-                        limit: 97,
-                    })
-                    .await
-                    .unwrap();
-                if let Some(last) = batch.last() {
-                    cursor = UnpaidCursor {
-                        station: last.row.station_code.clone().unwrap_or_default(),
-                        id_number: last.row.id_number.as_str().to_owned(),
-                    };
-                }
-                let end = batch.len() < 97;
-                batched.extend(batch.into_iter().map(|r| r.row));
-                if end {
-                    break;
-                }
+            if station.is_none() {
+                assert_eq!(owing.iter().filter(|r| r.station_code.is_none()).count(), 3);
             }
-            let key = |r: &yibao_storage::StandingRow| {
-                (r.station_code.clone().unwrap_or_default(), r.id_number)
-            };
-            assert!(batched.windows(2).all(|w| key(&w[0]) < key(&w[1])));
-            let mut expected = owing.clone();
-            expected.sort_by_key(key);
-            assert_eq!(batched, expected);
+            // The export's keyset batches hold the same people (no station first, then by
+            // station and ID number), none twice: in batches of 2 (the first two of no
+            // station, the third then the stations'), and of 97.
+            for limit in [2, 97] {
+                let mut batched = Vec::new();
+                let mut cursor = UnpaidCursor::default();
+                loop {
+                    let batch = storage
+                        .unpaid_after(&UnpaidBatchQuery {
+                            region: region.as_str(),
+                            fee_year: 2027,
+                            station: station.as_ref().map(StationCode::as_str),
+                            cursor: &cursor,
+                            limit,
+                        })
+                        .await
+                        .unwrap();
+                    if let Some(last) = batch.last() {
+                        cursor = UnpaidCursor {
+                            station: last.row.station_code.clone().unwrap_or_default(),
+                            id_number: last.row.id_number.as_str().to_owned(),
+                        };
+                    }
+                    let end = batch.len() < limit;
+                    batched.extend(batch.into_iter().map(|r| r.row));
+                    if end {
+                        break;
+                    }
+                }
+                let key = |r: &yibao_storage::StandingRow| {
+                    (r.station_code.clone().unwrap_or_default(), r.id_number)
+                };
+                assert!(batched.windows(2).all(|w| key(&w[0]) < key(&w[1])));
+                let mut expected = owing.clone();
+                expected.sort_by_key(key);
+                assert_eq!(batched, expected, "batches of {limit}");
+            }
         }
         // The latest follow-up (the highest number) is the one carried.
         let first = storage

@@ -102,7 +102,8 @@ pub struct CancellationQuery {
     params(("agreement_no" = String, Path),
         ("region" = Option<String>, Query, description = "统筹区代码；不填时为本人所属统筹区，或唯一有此协议号的统筹区")),
     responses((status = 200, body = AgreementRecord), (status = 400, body = crate::ErrorBody),
-        (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)))]
+        (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody),
+        (status = 422, body = crate::ErrorBody, description = "统筹区代码不正确（INVALID_REGION）")))]
 pub async fn cancel_agreement(
     State(state): State<AppState>,
     staff: Staff,
