@@ -91,8 +91,9 @@ where
     })
 }
 
-/// Most rows one batch of [`unpaid_after`] reads: an export of 100 000 people is 20 statements,
-/// and a batch held in memory is about a megabyte.
+/// Most rows one batch of [`unpaid_after`] reads: an export of 100 000 people is 20 batches
+/// (a statement each, two for the batch that passes from the people without a station to the
+/// others), and a batch held in memory is about a megabyte.
 pub const MAX_UNPAID_BATCH_ROWS: usize = 5_000;
 
 /// Where a batch of the unpaid list starts: after this station (empty for none) and ID number.
@@ -105,8 +106,8 @@ pub struct UnpaidCursor {
 /// The unpaid list in batches for an export: the same people as `Storage::unpaid_page` (the
 /// enrolled who owe), ordered by station (none first) and ID number, after `cursor`, each with
 /// their latest follow-up. Keyset, not `OFFSET`, and no whole-list sums: each batch reads only
-/// its own rows, so an export of 100 000 costs 20 short statements instead of 200 that each
-/// read the whole list. Every table is filtered on the region itself (one shard on Citus).
+/// its own rows, so an export of 100 000 costs 20 short batches instead of 200 statements that
+/// each read the whole list. Every table is filtered on the region itself (one shard on Citus).
 ///
 /// The people are read along the persons' index on region, station and ID number
 /// (`persons_by_station_and_id`) from the cursor on, in one of three parts
@@ -115,7 +116,9 @@ pub struct UnpaidCursor {
 /// sorted the region's or station's whole list again (at 1 000 000 people, 0.6-1.0 s a batch of
 /// the region's, 0.3 s of a station's; now 0.04-0.07 s).
 fn unpaid_after_sql(part: UnpaidPart) -> String {
-    // $3: the station exported, or the cursor's; $4: the cursor's ID number.
+    // $3: the station exported, or the cursor's; $4: the cursor's ID number. Every part names
+    // all five parameters (the people without a station: `$3 = ''`, which the caller makes
+    // true), so that each binds the same values in the same order.
     let (after, order) = match part {
         UnpaidPart::WithoutStation => (
             "p.station_code IS NULL AND $3 = '' AND p.id_number > $4",
@@ -200,7 +203,6 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> String: Encode<'q, DB> + Type<DB>,
-    for<'q> bool: Encode<'q, DB> + Type<DB>,
     for<'q> i32: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'r> UnpaidAfterRow: FromRow<'r, DB::Row>,

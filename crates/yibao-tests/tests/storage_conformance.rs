@@ -964,9 +964,10 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
                 assert_eq!(owing.iter().filter(|r| r.station_code.is_none()).count(), 3);
             }
             // The export's keyset batches hold the same people (no station first, then by
-            // station and ID number), none twice: in batches of 2 (the first two of no
-            // station, the third then the stations'), and of 97.
-            for limit in [2, 97] {
+            // station and ID number), none twice, in batches of 1, 2 (the third person of no
+            // station and the first of a station in one batch), 3 (a batch ending with the
+            // last of no station) and 97.
+            for limit in [1, 2, 3, 97] {
                 let mut batched = Vec::new();
                 let mut cursor = UnpaidCursor::default();
                 loop {
