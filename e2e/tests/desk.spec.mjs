@@ -276,6 +276,9 @@ test('bank debit: the tax collector sees runs and agreements, the sign form name
   await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '银行扣费' }).click();
   await expect(page.getByRole('table', { name: /批量扣款/ })).toBeVisible();
   await expect(page.getByRole('table', { name: /委托扣款协议/ })).toBeVisible();
+  // The demo's auto-debit bank of 南通 is named beside both forms' bank fields.
+  await expect(page.locator('#channel_id-banks')).toHaveText('可选：icbc-nantong-debit');
+  await expect(page.locator('#run_channel_id-banks')).toHaveText('可选：icbc-nantong-debit');
   await shot(page, '61-desk-debit');
   await accessible(page);
   await page.getByLabel('协议号').fill('AG-E2E-1');
@@ -289,12 +292,12 @@ test('bank debit: the tax collector sees runs and agreements, the sign form name
   // still beside the date.
   const before2027 = Date.now() < Date.UTC(2026, 11, 31);
   const after = before2027 ? '2027-01-05' : new Date(Date.now() + 400 * 864e5).toISOString().slice(0, 10);
-  await page.getByLabel('扣款银行', { exact: true }).fill('icbc-nantong');
+  await page.getByLabel('扣款银行', { exact: true }).fill('icbc-nantong-debit');
   await page.getByLabel('缴费年度').fill('2027');
   await page.getByLabel('扣款日期').fill(after);
   await page.getByRole('button', { name: '创建并锁定待扣款项' }).click();
   await expect(page.locator('#debit_date-error')).toContainText(before2027 ? '已过征缴期' : '扣款日期');
-  await expect(page.getByLabel('扣款银行', { exact: true })).toHaveValue('icbc-nantong');
+  await expect(page.getByLabel('扣款银行', { exact: true })).toHaveValue('icbc-nantong-debit');
   await shot(page, '63-desk-debit-run-date-error');
   await accessible(page);
   w.assertClean();

@@ -1244,6 +1244,91 @@ async fn fee_policies_and_calendars_are_read_by_all_and_a_calendar_year_set_by_t
     .await;
 }
 
+/// The bank a clerk types is one the page names: the enabled auto-debit banks of the staff
+/// member's region (the demo's `icbc-nantong-debit` for 南通), never another region's, a disabled
+/// one or a channel of another kind; the administrator sees every region's, with its regions.
+#[tokio::test]
+async fn the_debit_forms_name_the_auto_debit_banks_the_staff_member_may_use() {
+    on_each_backend(|storage| async move {
+        let w = world(storage).await;
+        let (demo_bank, kind, _, regions) = yibao::demo::DEMO_DEBIT_CHANNEL;
+        assert_eq!((kind, regions), ("auto_debit", &["320600"][..]));
+        for (id, region) in [("haikou-debit", "460100"), ("nantong-old-debit", "320600")] {
+            yibao::operator::channel_add(
+                w.storage.as_ref(),
+                None,
+                id,
+                "auto_debit",
+                &[region.to_owned()],
+                50,
+                format!("{id}-secret-0123456789"),
+            )
+            .await
+            .expect("an auto-debit bank added");
+        }
+        assert!(w
+            .storage
+            .set_channel_enabled("nantong-old-debit", false)
+            .await
+            .expect("a channel disabled"));
+
+        let tax = sign_in(&w.server, TAX).await;
+        let page = tax.get("/console/debit").await;
+        assert_eq!(page.status, StatusCode::OK);
+        page.expect_text(&format!(
+            "<option value=\"{demo_bank}\">320600</option></datalist>"
+        ))
+        .expect_text(&format!(
+            "可选：<span class=\"mono\">{demo_bank}</span></p>"
+        ))
+        .expect_text("list=\"debit-banks\"")
+        .expect_text("aria-describedby=\"run_channel_id-banks\"")
+        .expect_no_text("haikou-debit")
+        .expect_no_text("nantong-old-debit")
+        // The demo's counter and wallets are channels too, of other kinds.
+        .expect_no_text("value=\"icbc-nantong\"")
+        .expect_no_text("value=\"wechat\"");
+        // Refused for a field, the page still names the banks beside the bank's field.
+        let refused = tax
+            .post(
+                "/console/debit/runs",
+                &[
+                    ("run_channel_id", ""),
+                    ("fee_year", "2027"),
+                    ("debit_date", ""),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        refused
+            .expect_text("aria-describedby=\"run_channel_id-banks run_channel_id-error\"")
+            .expect_text(&format!(
+                "可选：<span class=\"mono\">{demo_bank}</span></p>"
+            ));
+
+        let admin = sign_in(&w.server, ADMIN).await;
+        admin
+            .get("/console/debit")
+            .await
+            .expect_text(&format!(
+                "<span class=\"mono\">{demo_bank}</span>（320600）"
+            ))
+            .expect_text("<span class=\"mono\">haikou-debit</span>（460100）")
+            .expect_no_text("nantong-old-debit");
+
+        // With no bank left, the page says who adds one, and where.
+        assert!(w
+            .storage
+            .set_channel_enabled(demo_bank, false)
+            .await
+            .expect("a channel disabled"));
+        tax.get("/console/debit")
+            .await
+            .expect_text("还没有可用的委托扣款银行渠道，请管理员在“渠道”中添加（类型：委托扣款）");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn bank_debit_agreements_and_runs_go_through_the_api_with_failures_listed_masked() {
     on_each_backend(|storage| async move {

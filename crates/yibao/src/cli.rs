@@ -789,6 +789,10 @@ fn print_demo_urls(base: &str) {
         "  居民健康卡 health card: 渠道 {card_id} / {card_secret}；代征点只能为持卡人本户缴费（户号 460105000006：{}）",
         household.join("、")
     );
+    let (debit_id, _, debit_secret, _) = demo::DEMO_DEBIT_CHANNEL;
+    println!(
+        "  银行扣费 auto-debit: 渠道 {debit_id} / {debit_secret}（南通）；在管理台“银行扣费”签订委托扣款协议、创建批量扣款"
+    );
     let (agents_id, _, agents_secret, _) = demo::DEMO_AGENT_CHANNEL;
     let (agent_code, agent_name, agent_village) = demo::DEMO_AGENT;
     println!(

@@ -550,6 +550,15 @@ pub const DEMO_HEALTH_CARD_CHANNEL: (&str, &str, &str, &[&str]) = (
     &["460100"],
 );
 
+/// The demo's auto-debit bank (委托扣款) of 南通: the console's 银行扣费 signs agreements with it
+/// and writes its debit runs' files.
+pub const DEMO_DEBIT_CHANNEL: (&str, &str, &str, &[&str]) = (
+    "icbc-nantong-debit",
+    "auto_debit",
+    "demo-secret-icbc-nantong-debit",
+    &["320600"],
+);
+
 /// The demo's village agents' channel (村级代办) of 锦州, and its agent serving the villages of
 /// station ST-01 (code, name, villages).
 pub const DEMO_AGENT_CHANNEL: (&str, &str, &str, &[&str]) = (
@@ -797,6 +806,7 @@ pub async fn load_people(
         DEMO_ACCOUNT_CHANNEL,
         DEMO_HEALTH_CARD_CHANNEL,
         DEMO_AGENT_CHANNEL,
+        DEMO_DEBIT_CHANNEL,
     ]);
     for (id, kind, secret, regions) in channels {
         if storage.get_channel(id).await?.is_some() {

@@ -123,12 +123,22 @@ pub struct RunFields {
     pub debit_date: String,
 }
 
+/// A bank the forms offer: an enabled auto-debit channel (委托扣款) serving a region the staff
+/// member works in (not a test channel).
+pub struct BankChoice {
+    pub channel_id: String,
+    pub regions: String,
+}
+
 #[derive(Template)]
 #[template(path = "desk/debit.html")]
 pub struct DebitPage {
     pub chrome: Chrome,
     pub writer: bool,
     pub own_region: Option<String>,
+    /// The banks to choose from, offered beside both forms' bank fields (their IDs are still
+    /// typed: a bank added meanwhile is refused or accepted by the service, as over the API).
+    pub banks: Vec<BankChoice>,
     pub agreements: Paged<AgreementLine>,
     pub runs: Paged<RunLine>,
     pub sign: AgreementFields,
@@ -189,9 +199,28 @@ async fn page(
     let own = desk::money_reader(user)?;
     let agreements = debit::list_agreements(state, &user.staff, None, None).await?;
     let runs = debit::list_runs(state, &user.staff, None).await?;
+    let banks = state
+        .storage
+        .list_channels()
+        .await?
+        .into_iter()
+        .filter(|c| {
+            c.kind == debit::AUTO_DEBIT
+                && c.enabled
+                && !c.test_mode
+                && own
+                    .as_deref()
+                    .is_none_or(|own| c.regions.iter().any(|r| r == own))
+        })
+        .map(|c| BankChoice {
+            channel_id: c.channel_id,
+            regions: c.regions.join("、"),
+        })
+        .collect();
     Ok(DebitPage {
         chrome: Chrome::new(user, "debit", "银行扣费"),
         writer: writer(user),
+        banks,
         sign: AgreementFields {
             region: own.clone().unwrap_or_default(),
             ..AgreementFields::default()
