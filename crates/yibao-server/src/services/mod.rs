@@ -46,11 +46,20 @@ pub fn new_id(prefix: &str) -> String {
 
 /// A new identifier of a row that lives in `region`, carrying it (`yibao_storage::regional_id`):
 /// on a Citus cluster the statements that find it by this identifier go to one shard.
+///
+/// Its UUID is of version 7: the first 48 bits are the time in milliseconds, the other 74 random
+/// (as unguessable as a version 4's 122 for anything a channel could do with one). These
+/// identifiers are keys (payables, orders, payments, refunds, events), so a region's new rows
+/// go in at the end of their key's index, on pages already in memory, instead of at random
+/// places all over it: 1 000 000 payables inserted into a copy of the table took 5.4 s with
+/// keys in time order against 8.9-10.1 s with random ones (BENCHMARKS.md).
 pub fn new_regional_id(prefix: &str, region: &str) -> String {
     yibao_storage::regional_id::regional_id(
         prefix,
         region,
-        &uuid::Uuid::new_v4().simple().to_string(),
+        &uuid::Uuid::new_v7(uuid::Timestamp::now(uuid::NoContext))
+            .simple()
+            .to_string(),
     )
 }
 
@@ -105,4 +114,28 @@ pub async fn record_audit(
         })
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regional_ids_carry_their_region_and_sort_by_when_they_were_made() {
+        let first = new_regional_id("p", "320600");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let later: Vec<String> = (0..1000).map(|_| new_regional_id("p", "320600")).collect();
+        assert_eq!(
+            yibao_storage::regional_id::region_in_id(&first),
+            Some("320600")
+        );
+        let unique = first.strip_prefix("p320600R").expect("the region's form");
+        assert_eq!(unique.len(), 32);
+        assert!(unique.bytes().all(|b| b.is_ascii_hexdigit()));
+        // Made later, sorted after: a region's new keys go in at the end of its index.
+        assert!(later.iter().all(|id| *id > first));
+        // Made in the same millisecond, still distinct (74 random bits each).
+        let distinct: std::collections::HashSet<&String> = later.iter().collect();
+        assert_eq!(distinct.len(), later.len());
+    }
 }
