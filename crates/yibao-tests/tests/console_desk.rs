@@ -1396,11 +1396,25 @@ async fn bank_debit_agreements_and_runs_go_through_the_api_with_failures_listed_
         assert_eq!(signed.status, StatusCode::OK, "{}", signed.body);
         signed
             .expect_text("已签订委托扣款协议 AG-DESK-1")
-            .expect_text(&format!("{}********{}", &id[..6], &id[14..]))
+            // Masked as everywhere else (the run's items too): six, ten stars, two.
+            .expect_text(&format!("{}**********{}", &id[..6], &id[16..]))
             .expect_no_text(id);
         let again = tax.post("/console/debit/agreements", &agreement).await;
         assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
-        again.expect_text("agreement_no-error");
+        again
+            .expect_text("<p class=\"field-error\" id=\"agreement_no-error\">该统筹区已有此协议号</p>");
+        // The payer already under that agreement: said beside the payer's ID number.
+        let mut second = agreement;
+        second[0] = ("agreement_no", "AG-DESK-2");
+        let covered = tax.post("/console/debit/agreements", &second).await;
+        assert_eq!(covered.status, StatusCode::UNPROCESSABLE_ENTITY);
+        covered
+            .expect_text(&format!(
+                "<p class=\"field-error\" id=\"payer_id_number-error\">{}**********{} 已在委托扣款协议 AG-DESK-1 中",
+                &id[..6],
+                &id[16..]
+            ))
+            .expect_no_text("agreement_no-error");
 
         // A run: a bad year beside its field, then made; the request file; the bank's result.
         let bad = tax

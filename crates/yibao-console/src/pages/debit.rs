@@ -33,14 +33,6 @@ fn mask_name(name: &str) -> String {
     PersonName::parse(name).map_or_else(|_| "**".to_owned(), |n| n.masked())
 }
 
-fn mask_id(id: &str) -> String {
-    if id.len() == 18 && id.is_ascii() {
-        format!("{}********{}", &id[..6], &id[14..])
-    } else {
-        "******".into()
-    }
-}
-
 fn status_zh(status: &str) -> &'static str {
     match status {
         "active" => "有效",
@@ -162,7 +154,7 @@ fn agreement_line(a: &AgreementRecord) -> AgreementLine {
         region: a.region.to_string(),
         channel_id: a.channel_id.clone(),
         payer: mask_name(&a.payer_name),
-        payer_id: mask_id(a.payer_id_number.as_str()),
+        payer_id: a.payer_id_number.masked(),
         account: a.account_masked.clone(),
         members: a.members.len(),
         status: a.status.name_zh(),
@@ -258,6 +250,21 @@ pub async fn list(
     html(&page(&state, &user, &pages).await?)
 }
 
+/// Which field of the agreement form an `ALREADY_EXISTS` refusal is about: the number (the
+/// region has one of that number), or a person already under another agreement, named masked
+/// in the message: the payer (the only one when no members are typed), or else a member.
+fn already_exists_field(message: &str, payer_id_number: &str, members: &[String]) -> &'static str {
+    if message.contains("协议号") {
+        return "agreement_no";
+    }
+    let payer = yibao_domain::IdNumber::try_from(payer_id_number.trim().to_ascii_uppercase());
+    match payer {
+        _ if members.is_empty() => "payer_id_number",
+        Ok(payer) if message.starts_with(&payer.masked()) => "payer_id_number",
+        _ => "members",
+    }
+}
+
 /// Which field a refusal of the service is about (its Chinese message names it).
 fn field_of(message: &str, fields: &[(&'static str, &'static str)]) -> &'static str {
     fields
@@ -328,7 +335,7 @@ pub async fn sign(
             }
             Err(e) => {
                 let field = if e.code == ErrorCode::AlreadyExists {
-                    "agreement_no"
+                    already_exists_field(&e.message, &fields.payer_id_number, &members)
                 } else {
                     field_of(
                         &e.message,
