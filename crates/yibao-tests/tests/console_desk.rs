@@ -1275,8 +1275,9 @@ async fn the_debit_forms_name_the_auto_debit_banks_the_staff_member_may_use() {
         let tax = sign_in(&w.server, TAX).await;
         let page = tax.get("/console/debit").await;
         assert_eq!(page.status, StatusCode::OK);
+        // A collector's suggestions name no regions (a bank may serve others).
         page.expect_text(&format!(
-            "<option value=\"{demo_bank}\">320600</option></datalist>"
+            "<option value=\"{demo_bank}\"></option></datalist>"
         ))
         .expect_text(&format!(
             "可选：<span class=\"mono\">{demo_bank}</span></p>"
@@ -1314,6 +1315,7 @@ async fn the_debit_forms_name_the_auto_debit_banks_the_staff_member_may_use() {
                 "<span class=\"mono\">{demo_bank}</span>（320600）"
             ))
             .expect_text("<span class=\"mono\">haikou-debit</span>（460100）")
+            .expect_text("<option value=\"haikou-debit\">460100</option>")
             .expect_no_text("nantong-old-debit");
 
         // With no bank left, the page says who adds one, and where.
@@ -1415,6 +1417,13 @@ async fn bank_debit_agreements_and_runs_go_through_the_api_with_failures_listed_
                 &id[16..]
             ))
             .expect_no_text("agreement_no-error");
+        // A member already covered, with the members typed: said beside the members.
+        second[5] = ("members", id);
+        let member = tax.post("/console/debit/agreements", &second).await;
+        assert_eq!(member.status, StatusCode::UNPROCESSABLE_ENTITY);
+        member
+            .expect_text("<p class=\"field-error\" id=\"members-error\">")
+            .expect_no_text("payer_id_number-error");
 
         // A run: a bad year beside its field, then made; the request file; the bank's result.
         let bad = tax

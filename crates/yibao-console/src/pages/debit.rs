@@ -251,17 +251,17 @@ pub async fn list(
 }
 
 /// Which field of the agreement form an `ALREADY_EXISTS` refusal is about: the number (the
-/// region has one of that number), or a person already under another agreement, named masked
-/// in the message: the payer (the only one when no members are typed), or else a member.
-fn already_exists_field(message: &str, payer_id_number: &str, members: &[String]) -> &'static str {
+/// region has one of that number), or a person already under another agreement: the payer when
+/// no members are typed (the payer is then the agreement's only member), else one of the members
+/// typed (the service covers exactly those; the message names the person masked, which cannot
+/// tell two people of one county apart).
+fn already_exists_field(message: &str, members: &[String]) -> &'static str {
     if message.contains("协议号") {
-        return "agreement_no";
-    }
-    let payer = yibao_domain::IdNumber::try_from(payer_id_number.trim().to_ascii_uppercase());
-    match payer {
-        _ if members.is_empty() => "payer_id_number",
-        Ok(payer) if message.starts_with(&payer.masked()) => "payer_id_number",
-        _ => "members",
+        "agreement_no"
+    } else if members.is_empty() {
+        "payer_id_number"
+    } else {
+        "members"
     }
 }
 
@@ -335,7 +335,7 @@ pub async fn sign(
             }
             Err(e) => {
                 let field = if e.code == ErrorCode::AlreadyExists {
-                    already_exists_field(&e.message, &fields.payer_id_number, &members)
+                    already_exists_field(&e.message, &members)
                 } else {
                     field_of(
                         &e.message,

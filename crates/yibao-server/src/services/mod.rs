@@ -40,6 +40,8 @@ pub struct Progress {
 }
 
 /// A new identifier: the prefix and a random UUID (payment, refund, event and run numbers).
+/// Version 4, random throughout: a debit run's number takes its first 8 digits, which a UUID
+/// that starts with the time (as [`new_regional_id`]'s) would repeat from one run to the next.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
