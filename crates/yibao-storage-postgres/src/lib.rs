@@ -397,7 +397,14 @@ impl PostgresStorage {
             .await
             .map_err(|e| StorageError::Other(format!("数据库迁移失败（migration failed）：{e}")))?;
         self.compare_text_by_bytes().await?;
-        self.distribute().await?;
+        if self.distribute().await? {
+            // A cluster asks every shard for a person by ID number alone (the person directory
+            // lies on other nodes): a database migrated before it became one dropped the index
+            // that serves it (migration 0055).
+            sqlx::query("CREATE INDEX IF NOT EXISTS persons_by_id_number ON persons (id_number)")
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 

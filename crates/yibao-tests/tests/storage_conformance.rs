@@ -398,17 +398,81 @@ async fn the_database_itself_refuses_negative_amounts_and_bad_codes() {
         let reversed =
             "UPDATE fee_policies SET window_closes = '2020-10-01' WHERE region_code = '320600'";
         for sql in [negative, bad_region, reversed] {
-            let err = StorageError::from(yibao_tests::execute_raw(&db, sql).await.unwrap_err());
-            assert!(
-                matches!(
-                    err,
-                    StorageError::Constraint {
-                        kind: ConstraintKind::Check,
-                        ..
-                    }
-                ),
-                "{sql}: {err:?}"
-            );
+            assert_refused_by_a_check(&db, sql).await;
+        }
+    })
+    .await;
+}
+
+/// Runs `sql` and asserts that a check constraint refused it.
+async fn assert_refused_by_a_check(db: &yibao_tests::DbHandle, sql: &str) {
+    let err = StorageError::from(
+        yibao_tests::execute_raw(db, sql)
+            .await
+            .expect_err("a check refuses it"),
+    );
+    assert!(
+        matches!(
+            err,
+            StorageError::Constraint {
+                kind: ConstraintKind::Check,
+                ..
+            }
+        ),
+        "{sql}: {err:?}"
+    );
+}
+
+/// A person's ID number, phone number and insured number are checked by the database on every
+/// backend (PostgreSQL by lengths and trimmed digits since migration 0054, SQLite by GLOB
+/// patterns): the same numbers pass and the same are refused everywhere.
+#[tokio::test]
+async fn the_database_itself_refuses_malformed_id_phone_and_insured_numbers() {
+    on_each_test_db(|db| async move {
+        db.storage
+            .upsert_region(&region("320600", "南通市"))
+            .await
+            .expect("a region");
+        let person = |id: &str, phone: &str, insured: &str| {
+            format!(
+                "INSERT INTO persons (region_code, id_number, name, household, employee_insured, \
+                 updated_by, phone, insured_number) VALUES ('320600', '{id}', '张三', \
+                 'local_registration', false, 'test', {phone}, {insured})"
+            )
+        };
+        let accepted = [
+            person("32060219900307001X", "'13800000000'", "'320600000000001X'"),
+            person("320602199003070028", "NULL", "'3206000000000028'"),
+        ];
+        for sql in accepted {
+            yibao_tests::execute_raw(&db, &sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        let id = "320602199003070036";
+        let refused = [
+            person("32060219900307003x", "NULL", "'3206000000000036'"),
+            person("3206021990030700X6", "NULL", "'3206000000000036'"),
+            person("X20602199003070036", "NULL", "'3206000000000036'"),
+            person("3206021990030700366", "NULL", "'3206000000000036'"),
+            person("32060219900307003", "NULL", "'3206000000000036'"),
+            person("32060219900307003Ｘ", "NULL", "'3206000000000036'"),
+            person("３20602199003070036", "NULL", "'3206000000000036'"),
+            person("32060219900307003 ", "NULL", "'3206000000000036'"),
+            person(id, "'23800000000'", "'3206000000000036'"),
+            person(id, "'1380000000'", "'3206000000000036'"),
+            person(id, "'138000000001'", "'3206000000000036'"),
+            person(id, "'1380000000a'", "'3206000000000036'"),
+            person(id, "'1380000000０'", "'3206000000000036'"),
+            person(id, "NULL", "'3206000000000x36'"),
+            person(id, "NULL", "'32060000000000X6'"),
+            person(id, "NULL", "'320600000000003'"),
+            person(id, "NULL", "'32060000000000036'"),
+            person(id, "NULL", "'4601000000000036'"),
+            person(id, "NULL", "'320600000000003Ｘ'"),
+        ];
+        for sql in refused {
+            assert_refused_by_a_check(&db, &sql).await;
         }
     })
     .await;
