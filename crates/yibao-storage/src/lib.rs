@@ -305,6 +305,9 @@ pub trait Storage:
     fn with_own_connections(&self, _connections: u32) -> Option<std::sync::Arc<dyn Storage>> {
         None
     }
+    /// Another handle on this storage, its pools shared, that a task spawned to run beside the
+    /// caller can own (a roster import's batches, each on a task of its own).
+    fn handle(&self) -> std::sync::Arc<dyn Storage>;
     /// The WAL's bound alone, cheap enough for every tick of the background loop (a file's size;
     /// a truncating checkpoint only when past the bound): checked once a minute, a WAL growing
     /// a few MiB a second under load passed its bound between two rounds. SQLite only; nothing

@@ -24,6 +24,7 @@ use crate::Storage;
 impl<S> Storage for S
 where
     S: Dialect
+        + Clone
         + crate::persons::PersonStore
         + crate::assessment::AssessmentStore
         + CollectionStorage
@@ -676,6 +677,10 @@ where
 
     fn with_own_connections(&self, connections: u32) -> Option<std::sync::Arc<dyn Storage>> {
         Dialect::with_own_connections(self, connections)
+    }
+
+    fn handle(&self) -> std::sync::Arc<dyn Storage> {
+        std::sync::Arc::new(self.clone())
     }
 
     async fn bound_wal(&self) -> Result<crate::Housekeeping, crate::StorageError> {
