@@ -118,6 +118,19 @@ impl Backend {
         }
     }
 
+    /// Persons per storage call ([`crate::persons::PersonStore::upsert_persons_checked`]), and so
+    /// per roster-import batch: bounded so that one transaction stays short, and on SQLite so
+    /// that an update's statement stays within its 32 766 parameters (17 a person). On
+    /// PostgreSQL each batch costs a dozen statements whatever its size, and a 1 000 000-row
+    /// import took 20.5-22.3 s in batches of 2 000 against 22.8-25.5 s in batches of 1 000
+    /// (BENCHMARKS.md); 17 parameters a person stay within its 65 535.
+    pub fn persons_per_batch(self) -> usize {
+        match self {
+            Backend::Postgres => 2000,
+            Backend::Sqlite => 1000,
+        }
+    }
+
     /// Whether the planner scales the rows a table's statistics counted to the table's present
     /// size: PostgreSQL estimates its rows from the rows a page it counted and the pages the
     /// table has now; SQLite takes the rows counted as they are, so statistics taken early in

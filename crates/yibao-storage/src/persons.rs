@@ -139,14 +139,15 @@ where
         source: &crate::records::ChangeSource,
         may_change: crate::MayChange<'_>,
     ) -> Result<Vec<crate::records::UpsertOutcome>, crate::StorageError> {
-        use crate::records::{PersonChange, UpsertOutcome, MAX_UPSERT_BATCH};
+        use crate::records::{PersonChange, UpsertOutcome};
         use sqlx::Row as _;
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        if batch.len() > MAX_UPSERT_BATCH {
+        let most = S::BACKEND.persons_per_batch();
+        if batch.len() > most {
             return Err(crate::StorageError::Other(format!(
-                "batch of {} persons exceeds {MAX_UPSERT_BATCH}",
+                "batch of {} persons exceeds {most}",
                 batch.len()
             )));
         }

@@ -177,6 +177,102 @@ async fn reimporting_the_same_file_changes_nothing() {
     .await;
 }
 
+/// A roster one person longer than the backend's batch (2 000 on PostgreSQL, 1 000 on SQLite)
+/// goes in as two batches, and comes in again changed as two batches of updates, which are
+/// statements of 17 parameters a person (within PostgreSQL's 65 535 and SQLite's 32 766); the
+/// storage refuses a batch longer than that, and nothing of it is written.
+#[tokio::test]
+async fn a_batch_of_the_most_persons_a_backend_takes_is_created_and_changed_whole() {
+    on_each_backend(|storage| async move {
+        setup(storage.as_ref()).await;
+        let most = storage.backend().persons_per_batch();
+        let ids: Vec<String> = (0..=most)
+            .map(|i| {
+                let born =
+                    d("1970-01-01") + chrono::Days::new(u64::try_from(i / 900).expect("small"));
+                let seq = u32::try_from(i % 900 + 1).expect("small");
+                make_id("320602", &born.format("%Y-%m-%d").to_string(), seq)
+            })
+            .collect();
+        let roster = |name: &str| {
+            let mut csv = HEADER.to_owned();
+            for id in &ids {
+                csv.push_str(&format!("{name},{id},320600,,,,,,ST-01,,,,,\n"));
+            }
+            csv
+        };
+        let created = import_text(
+            storage.as_ref(),
+            "many.csv",
+            roster("周九").as_bytes(),
+            today(),
+        )
+        .await
+        .expect("imported");
+        assert_eq!(
+            (created.summary.enrolled, created.summary.rejected),
+            (most as u64 + 1, 0)
+        );
+        let changed = import_text(
+            storage.as_ref(),
+            "many2.csv",
+            roster("周玖").as_bytes(),
+            today(),
+        )
+        .await
+        .expect("imported");
+        assert_eq!(
+            (changed.summary.updated, changed.summary.rejected),
+            (most as u64 + 1, 0)
+        );
+        let last = storage
+            .person_history(region("320600"), &id(&ids[most]))
+            .await
+            .expect("a history");
+        assert_eq!(last.len(), 2);
+        assert_eq!(last[1].snapshot["name"], "周玖");
+
+        // One more than the storage takes in one call: refused whole.
+        let header = yibao_domain::roster::RosterHeader::parse(&[
+            "姓名".to_owned(),
+            "身份证号码".to_owned(),
+            "参保地区".to_owned(),
+        ])
+        .expect("a header");
+        let too_many: Vec<yibao_storage::PersonUpsert> = (0..=most)
+            .map(|i| yibao_storage::PersonUpsert {
+                row_number: i + 2,
+                person: yibao_domain::roster::parse_row(
+                    &header,
+                    &["周拾".to_owned(), ids[i].clone(), "320600".to_owned()],
+                    today(),
+                )
+                .expect("a person"),
+                enrolment: None,
+                household: None,
+            })
+            .collect();
+        let everyone = |_: RegionCode, _: Option<&yibao_domain::StationCode>| true;
+        storage
+            .upsert_persons_checked(
+                &too_many,
+                &yibao_storage::ChangeSource {
+                    actor: "test".into(),
+                    source: "roster:too-many.csv".into(),
+                },
+                &everyone,
+            )
+            .await
+            .expect_err("more persons than a batch takes");
+        let kept = storage
+            .person_history(region("320600"), &id(&ids[0]))
+            .await
+            .expect("a history");
+        assert_eq!(kept.len(), 2, "nothing of the refused batch is written");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_malformed_roster_gets_a_precise_report_and_no_partial_garbage() {
     on_each_backend(|storage| async move {

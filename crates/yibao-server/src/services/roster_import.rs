@@ -33,7 +33,6 @@ use yibao_domain::{
     PersonNameError, RegionCode, StationCode,
 };
 use yibao_roster_file::{HeaderFit, Limits, RosterReader};
-use yibao_storage::records::MAX_UPSERT_BATCH;
 use yibao_storage::{
     AuditEntry, ChangeSource, EnrolmentOutcome, EnrolmentRequest, GrowingTables, ImportSummary,
     PersonChange, PersonUpsert, Storage, UpsertOutcome,
@@ -346,7 +345,8 @@ pub async fn import_roster(
     };
     // First row of each ID number in this file, to name duplicates.
     let mut first_seen: HashMap<[u8; 18], usize> = HashMap::new();
-    let mut batch: Vec<PersonUpsert> = Vec::with_capacity(MAX_UPSERT_BATCH);
+    let batch_size = storage.backend().persons_per_batch();
+    let mut batch: Vec<PersonUpsert> = Vec::with_capacity(batch_size);
     // The batch's rows' own cells, for the rejection file.
     let mut batch_cells: HashMap<usize, Vec<String>> = HashMap::new();
     // Batches being stored, oldest first; their outcomes are counted in file order.
@@ -441,8 +441,8 @@ pub async fn import_roster(
             household,
         });
         batch_cells.insert(number, row.cells);
-        if batch.len() == MAX_UPSERT_BATCH {
-            let rows = std::mem::replace(&mut batch, Vec::with_capacity(MAX_UPSERT_BATCH));
+        if batch.len() == batch_size {
+            let rows = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
             let cells = std::mem::take(&mut batch_cells);
             storing.push_back(StoringTask::spawn(store_batch(
                 shared.clone(),
@@ -537,7 +537,7 @@ pub async fn import_roster(
 /// checked per statement (migration 0049), 1 000 000 rows took 26.5-26.7 s with three against
 /// 29.3-30.5 s with two, and a fourth gained nothing more; nor did it once each batch ran on a
 /// task of its own ([`StoringTask`]), which took 24.5-25.1 s to 21.6-22.3 s.
-/// A batch makes progress while the import reads the next 1000 rows. A batch that fails ends the
+/// A batch makes progress while the import reads its next rows. A batch that fails ends the
 /// import with its error; the batches stored beside it are stopped, each one's transaction
 /// written whole or not at all, as the batches before it were written (importing the file again
 /// changes nothing already stored). Two rows of one file that name different heads for one household,
