@@ -394,9 +394,12 @@ async fn an_import_refreshes_statistics_while_its_tables_grow() {
         let before = settled().await;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv");
-        // Four batches: the first is counted, and the statistics refreshed, once the third is
-        // under way (an import stores up to three at once), then again at the end.
-        std::fs::write(&path, roster(1..3501)).unwrap();
+        // Four batches (of 2 000 on PostgreSQL): the first is counted, and the statistics
+        // refreshed, once the third is under way (an import stores up to three at once), then
+        // again at the end.
+        let batch = u32::try_from(db.storage.backend().persons_per_batch()).expect("small");
+        let rows = 3 * batch + batch / 2;
+        std::fs::write(&path, roster(1..rows + 1)).unwrap();
         let report = yibao_server::services::roster_import::import_roster(
             db.storage.as_ref(),
             &path,
@@ -409,7 +412,12 @@ async fn an_import_refreshes_statistics_while_its_tables_grow() {
         )
         .await
         .unwrap();
-        assert_eq!(report.summary.enrolled, 3500, "{:?}", report.rejections);
+        assert_eq!(
+            report.summary.enrolled,
+            u64::from(rows),
+            "{:?}",
+            report.rejections
+        );
         // Once past the first 1000 rows, and once at the end.
         assert_eq!(settled().await - before, 2);
     })
