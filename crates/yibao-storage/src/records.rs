@@ -53,7 +53,9 @@ pub struct UpsertOutcome {
     pub household_refused: bool,
 }
 
-/// Persons per storage call: bounded so one transaction stays short.
+/// Payables per storage call (an assessment's batch of inserts or replacements), and enrolments
+/// per statement of a renewal: bounded so one transaction stays short. Persons per call are the
+/// backend's ([`crate::Backend::persons_per_batch`]).
 pub const MAX_UPSERT_BATCH: usize = 1000;
 
 /// A stored enrolment.

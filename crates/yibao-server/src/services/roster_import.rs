@@ -536,7 +536,8 @@ pub async fn import_roster(
 /// while every batch's rows locked their region's row (a foreign key per row); since those are
 /// checked per statement (migration 0049), 1 000 000 rows took 26.5-26.7 s with three against
 /// 29.3-30.5 s with two, and a fourth gained nothing more; nor did it once each batch ran on a
-/// task of its own ([`StoringTask`]), which took 24.5-25.1 s to 21.6-22.3 s.
+/// task of its own ([`StoringTask`]), which (with migrations 0054 and 0055) took 24.5-27.9 s to
+/// 21.6-22.6 s, most of it the tasks' (BENCHMARKS.md, session 37).
 /// A batch makes progress while the import reads its next rows. A batch that fails ends the
 /// import with its error; the batches stored beside it are stopped, each one's transaction
 /// written whole or not at all, as the batches before it were written (importing the file again
