@@ -531,6 +531,14 @@ async fn the_database_itself_refuses_rows_that_name_nothing() {
         let refused = [
             // Rows naming a region that is not registered.
             format!("INSERT INTO person_directory (id_number, region_code) VALUES ('{stranger}', '110100')"),
+            // One such row among rows naming a registered region (PostgreSQL checks each region
+            // a statement names once, migration 0056).
+            format!(
+                "INSERT INTO person_directory (id_number, region_code) VALUES ('{stranger}', '320600'), \
+                 ('{}', '320600'), ('{}', '110100')",
+                make_id("320602", "19900307", 2),
+                make_id("320602", "19900307", 3)
+            ),
             format!("INSERT INTO enrolment_claims (id_number, fee_year, region_code) VALUES ('{stranger}', 2027, '110100')"),
             format!("UPDATE enrolment_claims SET region_code = '110100' WHERE id_number = '{id}'"),
             // An enrolment of a person not on record, a payable of no enrolment.
