@@ -28,7 +28,8 @@ pub trait CampaignRecords: Send + Sync {
         region: &str,
         import_id: &str,
     ) -> Result<Option<RejectionFile>, StorageError>;
-    /// One page of a region's (or a station's) unpaid list with each row's latest follow-up.
+    /// One page of a region's (or a station's) unpaid list with each row's latest follow-up,
+    /// in the order of `standing` and of the export's batches (`console_reads::unpaid_after`).
     async fn unpaid_page(
         &self,
         region: RegionCode,
@@ -84,13 +85,13 @@ const UNPAID_PAGE_SQL: &str = "WITH owing AS MATERIALIZED ( \
      page AS ( \
        SELECT o.*, COUNT(*) OVER () AS total, \
          CAST(COALESCE(SUM(o.amount_fen) OVER (), 0) AS BIGINT) AS total_owed \
-       FROM owing o ORDER BY o.station_code, o.id_number LIMIT $5 OFFSET $6) \
+       FROM owing o ORDER BY o.station_code NULLS FIRST, o.id_number LIMIT $5 OFFSET $6) \
      SELECT g.*, f.told_on, f.told_how, f.signed_scanned, f.reason FROM page g \
      LEFT JOIN unpaid_follow_ups f ON f.region_code = $1 AND f.fee_year = $2 \
           AND f.id_number = g.id_number \
           AND f.seq = (SELECT MAX(h.seq) FROM unpaid_follow_ups h \
                        WHERE h.region_code = $1 AND h.fee_year = $2 AND h.id_number = g.id_number) \
-     ORDER BY g.station_code, g.id_number";
+     ORDER BY g.station_code NULLS FIRST, g.id_number";
 
 fn notice_method(how: &str) -> Result<NoticeMethod, StorageError> {
     NoticeMethod::parse(how).ok_or_else(|| StorageError::corrupt(format!("notice method {how}")))

@@ -126,14 +126,14 @@ fn unpaid_after_sql(part: UnpaidPart) -> String {
         ),
         UnpaidPart::Stations => (
             "p.station_code IS NOT NULL AND (p.station_code, p.id_number) > ($3, $4)",
-            "p.station_code, p.id_number",
+            "p.station_code NULLS FIRST, p.id_number",
         ),
         // The range twice: SQLite's index range is the ID number's, and with that alone
         // PostgreSQL merge-joined the enrolments' index of ID numbers from its start (0.2 s a
         // batch at 1 000 000 people, against 0.04-0.06 s with the row comparison beside it).
         UnpaidPart::OneStation => (
             "p.station_code = $3 AND p.id_number > $4 AND (p.station_code, p.id_number) > ($3, $4)",
-            "p.station_code, p.id_number",
+            "p.station_code NULLS FIRST, p.id_number",
         ),
     };
     format!(
@@ -152,7 +152,7 @@ fn unpaid_after_sql(part: UnpaidPart) -> String {
          LEFT JOIN unpaid_follow_ups f ON f.region_code = $1 AND f.fee_year = $2 AND f.id_number = o.id_number \
               AND f.seq = (SELECT MAX(g.seq) FROM unpaid_follow_ups g \
                            WHERE g.region_code = $1 AND g.fee_year = $2 AND g.id_number = o.id_number) \
-         ORDER BY o.station_code, o.id_number"
+         ORDER BY o.station_code NULLS FIRST, o.id_number"
     )
 }
 

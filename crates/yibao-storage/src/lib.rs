@@ -678,7 +678,7 @@ pub trait Storage:
 
     /// One page of the unpaid list (未缴名单) of a region and fee year, optionally one station:
     /// the enrolled who owe (the standings `unpaid` and `not_assessed` of
-    /// [`records::standing_of`]), ordered by station and ID number, `limit` (at most
+    /// [`records::standing_of`]), ordered by station (none first) and ID number, `limit` (at most
     /// [`records::MAX_UNPAID_PAGE_ROWS`]) from `offset`, each with their latest follow-up, and
     /// the whole list's count and amount: one statement.
     /// A batch of the unpaid list for an export

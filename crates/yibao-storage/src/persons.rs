@@ -93,7 +93,8 @@ pub trait PersonStore: Send + Sync {
         covered_from: NaiveDate,
     ) -> Result<u64, StorageError>;
 
-    /// Every person of a region (optionally one station) with their standing in the fee year.
+    /// Every person of a region (optionally one station) with their standing in the fee year,
+    /// ordered by station (the people without one first, on both backends) and ID number.
     async fn standing(
         &self,
         region: RegionCode,
@@ -894,7 +895,7 @@ where
                      LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number AND y.fee_year = $2 \
                           AND y.status NOT IN ('superseded', 'cancelled') AND y.buys_back_year IS NULL \
                      WHERE p.region_code = $1 AND (p.station_code = $3 OR $4) \
-                     ORDER BY p.station_code, p.id_number LIMIT $5",
+                     ORDER BY p.station_code NULLS FIRST, p.id_number LIMIT $5",
                 )
                 .bind(region.as_str())
                 .bind(i32::from(fee_year.get()))

@@ -980,7 +980,8 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
         demo::load_people(storage.as_ref(), today).await.unwrap();
         let region = RegionCode::parse("320600").unwrap();
         let year = FeeYear::new(2027).unwrap();
-        // Three people of no station, who come first in the export (the demo's all have one).
+        // Three people of no station, who come first in the pages, the listing and the export
+        // (the demo's all have one).
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv");
         let mut csv = String::from("姓名,身份证号码,参保地区\n");
@@ -1072,6 +1073,9 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
                 let mut expected = owing.clone();
                 expected.sort_by_key(key);
                 assert_eq!(batched, expected, "batches of {limit}");
+                // In the order of the pages and the listing: the people without a station
+                // first on both backends (PostgreSQL once put them last there).
+                assert_eq!(batched, owing, "batches of {limit} in the pages' order");
             }
         }
         // The latest follow-up (the highest number) is the one carried.
