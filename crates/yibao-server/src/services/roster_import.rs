@@ -610,7 +610,12 @@ async fn store_batch(
     // A concurrent change of the same household (another import, a clerk, or another batch of
     // this import) refuses the batch on a unique index of household_members, and another import
     // creating the same new person at once on the key of persons or of the person directory,
-    // nothing written: the batch is tried again, and finds what the other wrote.
+    // nothing written: the batch is tried again, and finds what the other wrote. On a Citus
+    // cluster two such imports may instead deadlock: each copies its directory rows to many
+    // shards at once, over a connection per node, and each may come to wait for the other's
+    // rows on another node. The cluster then cancels one whole transaction (a distributed
+    // deadlock, 40P01, which storage answers as unavailable): tried again as well. So is a
+    // batch that met a database gone for a moment; a third failure ends the import.
     let mut attempt = 0;
     let outcomes = loop {
         attempt += 1;
@@ -628,6 +633,7 @@ async fn store_batch(
             {
                 continue
             }
+            Err(yibao_storage::StorageError::Unavailable(_)) if attempt < 3 => continue,
             other => break other?,
         }
     };
