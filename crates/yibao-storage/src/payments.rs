@@ -431,6 +431,27 @@ where
                 )
                 .fetch_all(self.pool())
                 .await?;
+        if !self.regions_on_nodes().await? {
+            use sqlx::Row as _;
+            let outside = sqlx::query(
+                "SELECT p.region_code, p.id_number FROM persons p WHERE NOT EXISTS \
+                 (SELECT 1 FROM person_directory d WHERE d.id_number = p.id_number \
+                  AND d.region_code = p.region_code) \
+                 ORDER BY p.region_code, p.id_number LIMIT 1000",
+            )
+            .fetch_all(self.pool())
+            .await?;
+            for row in outside {
+                let region: String = row.try_get("region_code")?;
+                let masked =
+                    yibao_domain::IdNumber::try_from(row.try_get::<String, _>("id_number")?)
+                        .map(|id| id.masked())
+                        .unwrap_or_else(|_| "（身份证号码格式不正确）".to_owned());
+                report
+                    .persons_outside_directory
+                    .push(format!("{region} {masked}"));
+            }
+        }
         Ok(report)
     }
 }

@@ -597,6 +597,62 @@ async fn the_database_itself_refuses_rows_that_name_nothing() {
     .await;
 }
 
+/// `yibao check` finds a person without their row in the person directory, which no constraint
+/// ties to them, and names them by region and masked ID number; on a Citus cluster, where the
+/// two tables lie on different nodes, it does not look.
+#[tokio::test]
+async fn the_check_finds_a_person_outside_the_directory() {
+    on_each_test_db(|db| async move {
+        let storage = db.storage.as_ref();
+        demo::load(storage).await.unwrap();
+        demo::load_people(storage, d("2026-12-05")).await.unwrap();
+        let report = storage.check_invariants().await.unwrap();
+        assert!(report.holds(), "{report:?}");
+        let first =
+            "SELECT id_number FROM persons WHERE region_code = '320600' ORDER BY id_number LIMIT 1";
+        let (id, cluster): (String, bool) = match (&db.sqlite, &db.postgres) {
+            (Some(lite), _) => (
+                sqlx::query_scalar(first)
+                    .fetch_one(lite.pool())
+                    .await
+                    .unwrap(),
+                false,
+            ),
+            (_, Some(pg)) => (
+                sqlx::query_scalar(first)
+                    .fetch_one(pg.pool())
+                    .await
+                    .unwrap(),
+                pg.is_citus().await.unwrap(),
+            ),
+            _ => unreachable!(),
+        };
+        yibao_tests::execute_raw(
+            &db,
+            &format!(
+                "DELETE FROM person_directory WHERE region_code = '320600' AND id_number = '{id}'"
+            ),
+        )
+        .await
+        .unwrap();
+        let report = storage.check_invariants().await.unwrap();
+        if cluster {
+            assert!(report.persons_outside_directory.is_empty());
+            return;
+        }
+        let masked = yibao_domain::IdNumber::try_from(id.clone())
+            .unwrap()
+            .masked();
+        assert_eq!(
+            report.persons_outside_directory,
+            vec![format!("320600 {masked}")]
+        );
+        assert!(!report.holds());
+        assert!(!report.persons_outside_directory[0].contains(&id));
+    })
+    .await;
+}
+
 /// A database migrated on one PostgreSQL, then moved to a Citus cluster (docs/operations.md:
 /// `pg_dump`, then `yibao migrate` on the coordinator), has the nine foreign keys migration 0049
 /// checks per statement declared again before its tables are placed
