@@ -405,10 +405,10 @@ pub struct InvariantReport {
     /// applied payment must reach the agency.
     pub missing_postings: Vec<String>,
     /// Persons (region and masked ID number) without their row in `person_directory`, which
-    /// every writer of persons writes in the same transaction and no constraint can tie to them
-    /// (on a Citus cluster the two lie on different nodes): a search would not find such a
-    /// person on a cluster, and a roster import would take them as new and fail its batch on
-    /// the persons' key. Not read on a cluster, where the two tables cannot be joined.
+    /// every writer of persons writes in the same transaction and no constraint ties to them: a
+    /// roster import finds persons through the directory, so it would take such a person as new
+    /// and fail its batch on the persons' key. Not read on a Citus cluster, where the two tables
+    /// lie on different nodes and cannot be joined.
     pub persons_outside_directory: Vec<String>,
 }
 
