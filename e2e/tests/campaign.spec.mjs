@@ -205,6 +205,24 @@ test('the unpaid list on a phone', async ({ browser }) => {
   await shot(page, '48-phone-unpaid');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   expect(overflow).toBeLessThanOrEqual(0);
+  // Each person is a card of labelled lines, read without scrolling the table sideways.
+  const sideways = await page.locator('.table-wrap').first().evaluate((el) => el.scrollWidth - el.clientWidth);
+  expect(sideways).toBeLessThanOrEqual(0);
+  const first = page.getByRole('row').filter({ hasText: 'ST-02' }).first();
+  await expect(first.getByRole('cell').first()).toHaveAttribute('data-label', '姓名');
+  await expect(first.getByRole('link', { name: '记录告知' })).toBeVisible();
+  await accessible(page);
+  // The same on the office screen is still a table: one row, side by side.
+  await page.setViewportSize({ width: 1366, height: 768 });
+  const cells = await first.getByRole('cell').evaluateAll((tds) => new Set(tds.map((td) => Math.round(td.getBoundingClientRect().top))).size);
+  expect(cells).toBe(1);
+  // A village agent's hand-ins on the phone: cards too.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto('/console/village-agents?region=210700');
+  await expect(page.locator('#agents')).toContainText('王代办');
+  const agents = await page.locator('#agents').evaluate((el) => el.closest('.table-wrap').scrollWidth - el.closest('.table-wrap').clientWidth);
+  expect(agents).toBeLessThanOrEqual(0);
+  await shot(page, '48b-phone-village-agents');
   w.assertClean();
   await context.close();
 });

@@ -468,7 +468,7 @@ async fn the_unpaid_list_is_the_stations_own_masked_paged_and_exported_within_it
         ))
         .expect_text("第 1 / ")
         .expect_text("rel=\"next\"")
-        .expect_no_text("<td>ST-02</td>");
+        .expect_no_text("<td role=\"cell\" data-label=\"服务站\">ST-02</td>");
         assert_eq!(page.body.matches(">查看档案</a>").count(), PAGE_SIZE);
         // Masked: neither the full ID number nor the name of anyone on the page.
         for r in &own {
@@ -575,8 +575,8 @@ async fn the_unpaid_list_is_the_stations_own_masked_paged_and_exported_within_it
                 "<strong id=\"unpaid-total\">{}</strong>",
                 other.len()
             ))
-            .expect_text("<td>ST-02</td>")
-            .expect_no_text("<td>ST-01</td>");
+            .expect_text("<td role=\"cell\" data-label=\"服务站\">ST-02</td>")
+            .expect_no_text("<td role=\"cell\" data-label=\"服务站\">ST-01</td>");
         let bad_station = admin
             .get("/console/unpaid?region=320600&station=%3Cx%3E&fee_year=2027")
             .await;
@@ -787,8 +787,8 @@ async fn a_station_records_follow_ups_of_its_unpaid_with_reasons_shown_on_the_li
         assert_eq!(own.rows.len(), PAGE_SIZE);
         let list = clerk.get("/console/unpaid?fee_year=2027").await;
         assert_eq!(list.status, StatusCode::OK, "{}", list.body);
-        list.expect_text("<th scope=\"col\">联系电话</th>")
-            .expect_text("<th scope=\"col\">未缴原因</th>");
+        list.expect_text("<th scope=\"col\" role=\"columnheader\">联系电话</th>")
+            .expect_text("<th scope=\"col\" role=\"columnheader\">未缴原因</th>");
         let with_phone = own
             .rows
             .iter()
@@ -893,12 +893,12 @@ async fn a_station_records_follow_ups_of_its_unpaid_with_reasons_shown_on_the_li
             .get(&format!("{action}?fee_year=2027&done=saved"))
             .await;
         form.expect_text("告知记录已保存")
-            .expect_text("<td>已在外地参保</td>")
-            .expect_text("<td>外出务工</td>")
-            .expect_text("<td>家属代接</td>")
+            .expect_text("<td role=\"cell\" data-label=\"原因\">已在外地参保</td>")
+            .expect_text("<td role=\"cell\" data-label=\"原因\">外出务工</td>")
+            .expect_text("<td role=\"cell\" data-label=\"备注\">家属代接</td>")
             .expect_text("已扫描");
         let list = clerk.get("/console/unpaid?fee_year=2027").await;
-        list.expect_text("<td>已在外地参保</td>")
+        list.expect_text("<td role=\"cell\" data-label=\"未缴原因\">已在外地参保</td>")
             .expect_text("2026-11-02 上门");
         let audited = storage.list_audit(50).await.unwrap();
         assert_eq!(
