@@ -2497,3 +2497,71 @@ async fn a_holiday_set_through_the_api_counts_in_the_next_refunds_due_date() {
     })
     .await;
 }
+
+/// On PostgreSQL a payment writes its payable in place (a heap-only update), which PostgreSQL
+/// does only when no index of the table names a column the update changes, in its key or in its
+/// predicate (migration 0058): no index of payables names `status`, and its pages keep room for
+/// the new version. Statistics, deliberately: PostgreSQL counts each update and whether it was
+/// in place, and a session's counts reach `pg_stat_user_tables` within about 10 seconds.
+#[tokio::test]
+async fn a_payment_writes_its_payable_in_place_on_postgresql() {
+    on_each_test_db(|db| async move {
+        let Some(pg) = db.postgres.as_ref() else {
+            return;
+        };
+        if yibao_tests::on_citus() {
+            return;
+        }
+        let pool = pg.pool().clone();
+        let naming_status: Vec<String> = sqlx::query_scalar(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename = 'payables' \
+             AND indexdef LIKE '%status%' ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(naming_status, Vec::<String>::new());
+        let options: Vec<String> = sqlx::query_scalar(
+            "SELECT unnest(reloptions) FROM pg_class WHERE relname = 'payables'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(options, vec!["fillfactor=90".to_owned()]);
+
+        let w = world_at(&db, instant()).await;
+        let (p0, amount) = payable_of(&w, &w.adults[0]).await;
+        let (p1, amount1) = payable_of(&w, &w.adults[1]).await;
+        let counts = || async {
+            sqlx::query_as::<_, (i64, i64)>(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'payables'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        };
+        let before = counts().await;
+        for (txn, payable, amount) in [("T-HOT-0", p0, amount), ("T-HOT-1", p1, amount1)] {
+            let report = ReportPaymentRequest::for_payables(txn, vec![payable], amount, paid_at());
+            assert_eq!(
+                w.bank.report_payment(&report).await.unwrap().result,
+                PaymentResult::Paid
+            );
+        }
+        let mut after = counts().await;
+        for _ in 0..30 {
+            if after.0 >= before.0 + 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            after = counts().await;
+        }
+        assert_eq!(after.0 - before.0, 2, "two payables paid: {before:?} {after:?}");
+        assert_eq!(
+            after.1 - before.1,
+            2,
+            "both written in place: {before:?} {after:?}"
+        );
+    })
+    .await;
+}
