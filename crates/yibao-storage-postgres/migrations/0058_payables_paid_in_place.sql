@@ -5,17 +5,19 @@
 -- the one-current index). Now no index names `status`:
 -- * the one-current rule reads a stored column computed from the status (a superseded or
 --   cancelled payable is not current), which a payment does not change;
--- * the lock indexes hold the rows with a lock holder or an expiry; every statement that locks a
---   payable sets both, every one that ends a lock clears both, and the statements that read them
---   name the holder or compare the expiry, which the planner proves implies the predicate;
+-- * the lock indexes hold the rows with a lock holder or an expiry. A lock sets both; a release,
+--   an expiry or a payment clears both. A locked back payment cancelled as moot keeps them and
+--   stays in these small indexes, which is harmless: every statement that reads them also asks
+--   for the status, and names the holder or compares the expiry, which the planner proves
+--   implies the predicate;
 -- * the open back-payments index holds every back payment (a few rows a person at most); its
 --   statements still ask for the open ones.
 -- And each page of payables keeps a tenth free, so that the new version fits beside the old one.
 -- Measured against `yibao serve` with 150 000 payers and 64 reporting workers (BENCHMARKS.md,
 -- session 39): every payment's update in place, against none before; PostgreSQL's CPU per
--- report 5-10 % less, reports a second 5-9 % more; an assessment about 3 % slower. What is stored, refused and answered is
--- unchanged. Adding the column rewrites payables once (on an upgrade, seconds per million rows,
--- with the table locked meanwhile: see docs/operations.md).
+-- report 5-10 % less and reports a second 5-9 % more; an assessment about 3 % slower. What is
+-- stored, refused and answered is unchanged. Adding the column rewrites payables once (on an
+-- upgrade, about 10 s per million rows, with the table locked meanwhile: docs/operations.md).
 ALTER TABLE payables SET (fillfactor = 90);
 ALTER TABLE payables ADD COLUMN is_current BOOLEAN
     GENERATED ALWAYS AS (status NOT IN ('superseded', 'cancelled')) STORED;
