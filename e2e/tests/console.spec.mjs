@@ -131,6 +131,14 @@ test('on a phone the pages still work', async ({ browser }) => {
   await shot(page, '31-phone-persons');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   expect(overflow).toBeLessThanOrEqual(0);
+  // Each person found is a card: nothing to scroll sideways, both actions in reach.
+  const found = page.getByRole('table', { name: /查找结果/ });
+  expect(await found.evaluate((el) => el.closest('.table-wrap').scrollWidth - el.closest('.table-wrap').clientWidth)).toBeLessThanOrEqual(0);
+  await expect(found.getByRole('button', { name: '显示完整信息' }).first()).toBeInViewport();
+  await found.getByRole('button', { name: '显示完整信息' }).first().click();
+  await expect(found.locator('td.revealed').first()).toHaveAttribute('data-label', '姓名');
+  await shot(page, '31b-phone-persons-revealed');
+  await accessible(page);
   // A household's page fits the phone too.
   await page.getByRole('link', { name: '家庭户' }).click();
   await page.getByLabel('户号').fill('320602000001');
@@ -139,6 +147,7 @@ test('on a phone the pages still work', async ({ browser }) => {
   await shot(page, '32-phone-household');
   const householdOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   expect(householdOverflow).toBeLessThanOrEqual(0);
+  expect(await page.locator('#members').evaluate((el) => el.closest('.table-wrap').scrollWidth - el.closest('.table-wrap').clientWidth)).toBeLessThanOrEqual(0);
   w.assertClean();
   await context.close();
 });
