@@ -219,6 +219,13 @@ async fn search_adult(w: &World, id: &str) -> yibao_channel_client::types::Searc
         .unwrap()
 }
 
+/// The pool of a single PostgreSQL server, for the tests that look at PostgreSQL itself; `None` on
+/// SQLite and on a Citus cluster.
+fn single_node_postgres(db: &DbHandle) -> Option<sqlx::PgPool> {
+    let pg = db.postgres.as_ref()?;
+    (!yibao_tests::on_citus()).then(|| pg.pool().clone())
+}
+
 async fn payable_of(w: &World, id: &str) -> (String, i64) {
     let found = search_adult(w, id).await;
     (
@@ -2093,13 +2100,9 @@ async fn an_order_and_a_payment_naming_the_same_payables_in_opposite_orders_neve
 #[tokio::test]
 async fn an_order_locks_its_payables_in_payable_order_like_a_payment() {
     on_each_test_db(|db| async move {
-        let Some(pg) = db.postgres.as_ref() else {
+        let Some(pool) = single_node_postgres(&db) else {
             return;
         };
-        if yibao_tests::on_citus() {
-            return;
-        }
-        let pool = pg.pool().clone();
         let w = Arc::new(world_at(&db, instant()).await);
         let (pa, amount_a) = payable_of(&w, &w.adults[4]).await;
         let (pb, amount_b) = payable_of(&w, &w.adults[5]).await;
@@ -2506,13 +2509,9 @@ async fn a_holiday_set_through_the_api_counts_in_the_next_refunds_due_date() {
 #[tokio::test]
 async fn a_payment_writes_its_payable_in_place_on_postgresql() {
     on_each_test_db(|db| async move {
-        let Some(pg) = db.postgres.as_ref() else {
+        let Some(pool) = single_node_postgres(&db) else {
             return;
         };
-        if yibao_tests::on_citus() {
-            return;
-        }
-        let pool = pg.pool().clone();
         let naming_status: Vec<String> = sqlx::query_scalar(
             "SELECT indexname::text FROM pg_indexes WHERE tablename = 'payables' \
              AND indexdef LIKE '%status%' ORDER BY 1",
