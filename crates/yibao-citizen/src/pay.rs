@@ -421,6 +421,7 @@ pub async fn site_channel(state: &AppState) -> Result<Option<ChannelContext>, Se
             kind: c.kind,
             regions: c.regions,
             test_mode: c.test_mode,
+            nonce: None,
         }))
 }
 

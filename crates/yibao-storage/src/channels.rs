@@ -269,42 +269,9 @@ where
         nonces: &[String],
         now: i64,
     ) -> Result<Vec<bool>, crate::StorageError> {
-        if nonces.len() > crate::collection::MAX_NONCE_BATCH {
-            return Err(crate::StorageError::Other(format!(
-                "一次最多记录 {} 个 Nonce",
-                crate::collection::MAX_NONCE_BATCH
-            )));
-        }
-        // A nonce twice in the list is a replay the second time: only first ones are sent.
-        let mut first: std::collections::HashSet<&str> =
-            std::collections::HashSet::with_capacity(nonces.len());
-        let firsts: Vec<bool> = nonces.iter().map(|n| first.insert(n.as_str())).collect();
-        if first.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut q =
-            Statement::<S::DB>::new("INSERT INTO channel_nonces (channel_id, nonce, seen_at) ");
-        q.push_values(
-            nonces.iter().zip(&firsts).filter(|(_, f)| **f),
-            |row, (nonce, _)| {
-                row.push_bind(channel_id.to_owned())
-                    .push_bind(nonce.clone())
-                    .push_bind(now);
-            },
-        );
-        q.push(" ON CONFLICT DO NOTHING RETURNING nonce");
-        let (sql, args) = q.into_parts()?;
-        let inserted: std::collections::HashSet<String> =
-            sqlx::query_scalar_with::<_, String, _>(&sql, S::arguments(args))
-                .fetch_all(self.pool())
-                .await?
-                .into_iter()
-                .collect();
-        Ok(nonces
-            .iter()
-            .zip(firsts)
-            .map(|(nonce, first)| first && inserted.contains(nonce))
-            .collect())
+        let nonces: Vec<(&str, &str)> = nonces.iter().map(|n| (channel_id, n.as_str())).collect();
+        let mut conn = self.pool().acquire().await?;
+        insert_nonces::<S>(&mut conn, &nonces, now).await
     }
 
     async fn sweep_nonces(&self, before: i64) -> Result<u64, crate::StorageError> {
@@ -314,4 +281,65 @@ where
             .await?;
         Ok(S::rows_affected(&done))
     }
+}
+
+/// Records nonces, each a channel's, in one statement on `conn` (a pooled connection, or a
+/// payment writer's transaction: [`crate::payments::PaymentStore::report_payments`]); for each,
+/// `false` when its channel used it before, earlier in the same list included. Sent in order, so
+/// that two writers recording the same nonces wait for each other instead of deadlocking. At most
+/// [`crate::collection::MAX_NONCE_BATCH`].
+pub(crate) async fn insert_nonces<S>(
+    conn: &mut <S::DB as Database>::Connection,
+    nonces: &[(&str, &str)],
+    now: i64,
+) -> Result<Vec<bool>, StorageError>
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+    for<'q> i64: Encode<'q, S::DB> + Type<S::DB>,
+    for<'a> &'a str: ColumnIndex<<S::DB as Database>::Row>,
+{
+    use sqlx::Row as _;
+    if nonces.len() > crate::collection::MAX_NONCE_BATCH {
+        return Err(StorageError::Other(format!(
+            "一次最多记录 {} 个 Nonce",
+            crate::collection::MAX_NONCE_BATCH
+        )));
+    }
+    // A nonce twice in the list is a replay the second time: only first ones are sent.
+    let mut first: std::collections::HashSet<(&str, &str)> =
+        std::collections::HashSet::with_capacity(nonces.len());
+    let firsts: Vec<bool> = nonces.iter().map(|n| first.insert(*n)).collect();
+    if first.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sent: Vec<(&str, &str)> = first.into_iter().collect();
+    sent.sort_unstable();
+    let mut q = Statement::<S::DB>::new("INSERT INTO channel_nonces (channel_id, nonce, seen_at) ");
+    q.push_values(&sent, |row, (channel_id, nonce)| {
+        row.push_bind((*channel_id).to_owned())
+            .push_bind((*nonce).to_owned())
+            .push_bind(now);
+    });
+    q.push(" ON CONFLICT DO NOTHING RETURNING channel_id, nonce");
+    let (sql, args) = q.into_parts()?;
+    let mut inserted = std::collections::HashSet::new();
+    for row in sqlx::query_with(&sql, S::arguments(args))
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        inserted.insert((
+            row.try_get::<String, _>("channel_id")?,
+            row.try_get::<String, _>("nonce")?,
+        ));
+    }
+    Ok(nonces
+        .iter()
+        .zip(firsts)
+        .map(|((channel_id, nonce), first)| {
+            first && inserted.contains(&((*channel_id).to_owned(), (*nonce).to_owned()))
+        })
+        .collect())
 }

@@ -210,6 +210,12 @@ pub struct NewPayment {
     /// `payable_ids` order; empty, or `None` for a payable, where yibao did not decide it (bank
     /// debit runs, statement bookings). Printed on the receipt and posted to the agency.
     pub cover: Vec<Option<CoverNote>>,
+    /// The nonce of the signed request that reported it, recorded in the same transaction as the
+    /// payment (issue 14: no statement and commit of its own per report). A nonce the channel
+    /// used before answers [`PaymentReportOutcome::NonceUsed`] and writes nothing. `None` where
+    /// the nonce was recorded already, or the report came from no signed request (a debit run,
+    /// a statement's booking, a payment provider's notification).
+    pub nonce: Option<String>,
 }
 
 /// When cover starts for a paid payable and why (the 2025 rules' answer at the payment).
@@ -271,6 +277,9 @@ pub enum PaymentReportOutcome {
     },
     /// A reversal for this transaction came first and said the funds were returned.
     ReversedEarlier,
+    /// The signed request's nonce ([`NewPayment::nonce`]) was used before by the channel: a
+    /// replay. Nothing of the report was written.
+    NonceUsed,
 }
 
 /// A payment's present state, for the status endpoint.

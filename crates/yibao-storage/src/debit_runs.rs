@@ -695,7 +695,10 @@ where
                         | PaymentReportOutcome::Existing { outcome: o, .. } => {
                             Some(o.payment_no.clone())
                         }
-                        PaymentReportOutcome::ReversedEarlier => None,
+                        // (A debit run's reports carry no nonce.)
+                        PaymentReportOutcome::ReversedEarlier | PaymentReportOutcome::NonceUsed => {
+                            None
+                        }
                     };
                     (*seq, payment.channel_txn_id.clone(), payment_no)
                 })

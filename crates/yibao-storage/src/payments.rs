@@ -84,6 +84,14 @@ where
         &self,
         payment: &crate::collection::NewPayment,
     ) -> Result<crate::collection::PaymentReportOutcome, crate::StorageError> {
+        // A signed request's nonce is recorded with its payment, as group commit does it.
+        if payment.nonce.is_some() {
+            return self
+                .report_payments(std::slice::from_ref(payment))
+                .await?
+                .pop()
+                .unwrap_or_else(|| Err(crate::StorageError::Other("缴费结果缺失".into())));
+        }
         let mut tx = self.begin_write().await?;
         let outcome = report_one_payment::<S>(&mut tx, payment).await?;
         if outcome == crate::collection::PaymentReportOutcome::ReversedEarlier {
@@ -107,12 +115,19 @@ where
             ));
         }
         // Decided together and written set-based when the batch allows (`payment_batch`);
-        // otherwise rolled back and reported one by one below, each in its own savepoint.
+        // otherwise rolled back and reported one by one below, each in its own savepoint. Either
+        // way the reports' nonces are recorded first, in the same transaction: a replay is left
+        // out, and what is reported commits with its nonce or not at all.
         let mut tx = self.begin_write().await?;
-        match crate::payment_batch::report_batch::<S>(&mut tx, payments).await {
+        let fresh = NoncesClaimed::claim::<S>(&mut tx, payments).await?;
+        if fresh.none_fresh() {
+            tx.rollback().await?;
+            return Ok(fresh.answers(Vec::new()));
+        }
+        match crate::payment_batch::report_batch::<S>(&mut tx, &fresh.reported(payments)).await {
             Ok(Some(outcomes)) => {
                 tx.commit().await?;
-                return Ok(outcomes.into_iter().map(Ok).collect());
+                return Ok(fresh.answers(outcomes.into_iter().map(Ok).collect()));
             }
             Ok(None) => {
                 crate::payment_batch::count_one_by_one();
@@ -126,9 +141,10 @@ where
             }
         }
         let mut tx = self.begin_write().await?;
-        let results = report_each_in_savepoint::<S>(&mut tx, payments).await?;
+        let fresh = NoncesClaimed::claim::<S>(&mut tx, payments).await?;
+        let results = report_each_in_savepoint::<S>(&mut tx, &fresh.reported(payments)).await?;
         tx.commit().await?;
-        Ok(results)
+        Ok(fresh.answers(results))
     }
 
     async fn payment_state(
@@ -461,6 +477,80 @@ where
 /// nothing of its own and the others whole. The path a batch takes when the set-based one
 /// (`payment_batch::report_batch`) declines it: for the channels' group commit and a bank's
 /// debit results alike.
+/// Which reports of a batch are not replays: those without a nonce, and those whose nonce the
+/// channel had not used (a nonce twice in the batch counts the first time only).
+struct NoncesClaimed(Vec<bool>);
+
+impl NoncesClaimed {
+    /// Records the batch's nonces in the writer's transaction, in one statement.
+    async fn claim<S>(
+        tx: &mut sqlx::Transaction<'static, S::DB>,
+        payments: &[crate::collection::NewPayment],
+    ) -> Result<NoncesClaimed, crate::StorageError>
+    where
+        S: Dialect,
+        for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+        for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+        for<'q> String: Encode<'q, S::DB> + Decode<'q, S::DB> + Type<S::DB>,
+        for<'q> i64: Encode<'q, S::DB> + Type<S::DB>,
+        for<'a> &'a str: ColumnIndex<<S::DB as Database>::Row>,
+    {
+        let mut fresh = vec![true; payments.len()];
+        let (carrying, nonces): (Vec<usize>, Vec<(&str, &str)>) = payments
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i, (p.channel_id.as_str(), p.nonce.as_deref()?))))
+            .unzip();
+        if carrying.is_empty() {
+            return Ok(NoncesClaimed(fresh));
+        }
+        let now = payments.iter().map(|p| p.now).max().unwrap_or_default();
+        let claimed = crate::channels::insert_nonces::<S>(&mut **tx, &nonces, now).await?;
+        for (i, claimed) in carrying.into_iter().zip(claimed) {
+            fresh[i] = claimed;
+        }
+        Ok(NoncesClaimed(fresh))
+    }
+
+    fn none_fresh(&self) -> bool {
+        !self.0.contains(&true)
+    }
+
+    /// The reports to store: every one when none is a replay (the usual case, nothing copied).
+    fn reported<'a>(
+        &self,
+        payments: &'a [crate::collection::NewPayment],
+    ) -> std::borrow::Cow<'a, [crate::collection::NewPayment]> {
+        if self.0.iter().all(|f| *f) {
+            return std::borrow::Cow::Borrowed(payments);
+        }
+        payments
+            .iter()
+            .zip(&self.0)
+            .filter(|(_, fresh)| **fresh)
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    /// The batch's answers in its order: `NonceUsed` for a replay, else the next of `stored`
+    /// (the answers of [`Self::reported`], in its order).
+    fn answers(
+        &self,
+        stored: Vec<Result<crate::collection::PaymentReportOutcome, crate::StorageError>>,
+    ) -> Vec<Result<crate::collection::PaymentReportOutcome, crate::StorageError>> {
+        let mut stored = stored.into_iter();
+        self.0
+            .iter()
+            .map(|fresh| match fresh {
+                true => stored
+                    .next()
+                    .unwrap_or_else(|| Err(crate::StorageError::Other("缴费结果缺失".into()))),
+                false => Ok(crate::collection::PaymentReportOutcome::NonceUsed),
+            })
+            .collect()
+    }
+}
+
 pub(crate) async fn report_each_in_savepoint<S>(
     tx: &mut sqlx::Transaction<'static, S::DB>,
     payments: &[crate::collection::NewPayment],

@@ -2564,3 +2564,298 @@ async fn a_payment_writes_its_payable_in_place_on_postgresql() {
     })
     .await;
 }
+
+/// A payment report's nonce is recorded in the transaction that stores the payment (issue 14),
+/// and every replay is refused as before: the same signed report again, eight copies of one at
+/// once (one is stored, seven refused), a malformed report sent twice, and a report reusing a
+/// search's nonce. What was refused wrote nothing, and another process on the same database
+/// finds each nonce used.
+async fn a_payment_reports_nonce_goes_with_its_payment(w: World, db: DbHandle) {
+    let at = instant().timestamp();
+    let send = |body: Vec<u8>, path: &'static str, nonce: &str| {
+        w.bank.send_raw(
+            Method::POST,
+            path,
+            body,
+            RawOptions {
+                nonce: Some(nonce.to_owned()),
+                timestamp: Some(at),
+                ..RawOptions::default()
+            },
+        )
+    };
+    let code = |r: &yibao_channel_client::client::RawResponse| {
+        (r.status, r.error_body().map(|e| e.code).unwrap_or_default())
+    };
+    let report = |txn: &str, payable: &str, amount: i64| {
+        serde_json::to_vec(&ReportPaymentRequest::for_payables(
+            txn.to_owned(),
+            vec![payable.to_owned()],
+            amount,
+            paid_at(),
+        ))
+        .unwrap()
+    };
+    let payments = "/channel/v1/payments";
+    let (first, amount) = payable_of(&w, &w.adults[0]).await;
+    let body = report("NONCE-1", &first, amount);
+    let paid = send(body.clone(), payments, "PaymentNonce000001")
+        .await
+        .unwrap();
+    assert_eq!(paid.status, 200, "{}", String::from_utf8_lossy(&paid.body));
+    assert!(paid.signature_verified());
+    let again = send(body, payments, "PaymentNonce000001").await.unwrap();
+    assert_eq!(code(&again), (401, "REPLAYED".into()));
+    assert!(again.signature_verified(), "a replay's refusal is signed");
+
+    // Eight copies of one signed report at once: one is stored, seven are replays.
+    let (second, amount) = payable_of(&w, &w.adults[1]).await;
+    let body = report("NONCE-2", &second, amount);
+    let mut copies = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (bank, body) = (w.bank.clone(), body.clone());
+        copies.spawn(async move {
+            let options = RawOptions {
+                nonce: Some("PaymentNonce000002".to_owned()),
+                timestamp: Some(at),
+                ..RawOptions::default()
+            };
+            bank.send_raw(Method::POST, payments, body, options).await
+        });
+    }
+    let mut answers: Vec<(u16, String)> = Vec::new();
+    while let Some(copy) = copies.join_next().await {
+        answers.push(code(&copy.unwrap().unwrap()));
+    }
+    answers.sort();
+    assert_eq!(answers[0], (200, String::new()), "{answers:?}");
+    assert!(
+        answers[1..]
+            .iter()
+            .all(|a| *a == (401, "REPLAYED".to_owned())),
+        "{answers:?}"
+    );
+    let state = w
+        .storage
+        .payment_state("bank", "NONCE-2")
+        .await
+        .unwrap()
+        .expect("the one stored");
+    assert_eq!(state.receipts.len(), 1);
+
+    // A malformed report (no amount to take) is refused for what it is, then as a replay.
+    let (third, _) = payable_of(&w, &w.adults[2]).await;
+    let malformed = report("NONCE-3", &third, 0);
+    let refused = send(malformed.clone(), payments, "PaymentNonce000003")
+        .await
+        .unwrap();
+    assert_eq!(code(&refused), (400, "INVALID_REQUEST".into()));
+    let again = send(malformed, payments, "PaymentNonce000003")
+        .await
+        .unwrap();
+    assert_eq!(code(&again), (401, "REPLAYED".into()));
+
+    // A nonce a search used: the report is a replay and pays nothing.
+    let search = serde_json::to_vec(&json!({"id_number": w.adults[2]})).unwrap();
+    let found = send(search, "/channel/v1/payables/search", "PaymentNonce000004")
+        .await
+        .unwrap();
+    assert_eq!(found.status, 200);
+    let (third, amount) = payable_of(&w, &w.adults[2]).await;
+    let reused = send(
+        report("NONCE-4", &third, amount),
+        payments,
+        "PaymentNonce000004",
+    )
+    .await
+    .unwrap();
+    assert_eq!(code(&reused), (401, "REPLAYED".into()));
+    assert_eq!(
+        w.storage.payment_state("bank", "NONCE-4").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        search_adult(&w, &w.adults[2]).await.payables[0].status,
+        yibao_channel_client::types::PayableStatus::Unpaid,
+        "a refused report pays nothing"
+    );
+
+    // A report refused over the channel's rate (one a second): its nonce was seen all the same.
+    let held = report("NONCE-SLOW", &first, 100);
+    let slow = |nonce: String| {
+        w.slow.send_raw(
+            Method::POST,
+            payments,
+            held.clone(),
+            RawOptions {
+                nonce: Some(nonce),
+                timestamp: Some(at),
+                ..RawOptions::default()
+            },
+        )
+    };
+    let mut limited = None;
+    for i in 0..4 {
+        let nonce = format!("SlowPaymentNonce{i:04}");
+        if slow(nonce.clone()).await.unwrap().status == 429 {
+            limited = Some(nonce);
+        }
+    }
+    let limited = limited.expect("the slow channel refused one over its rate");
+    let again = slow(limited).await.unwrap();
+    assert_eq!(code(&again), (401, "REPLAYED".into()));
+
+    // Each nonce was committed: another process on the same database finds it used.
+    let url = yibao_storage::DatabaseUrl::parse(&db.url).unwrap();
+    let elsewhere = yibao::storage::open_storage(&url).await.unwrap();
+    let nonces: Vec<String> = (1..=4).map(|i| format!("PaymentNonce00000{i}")).collect();
+    assert_eq!(
+        elsewhere
+            .remember_nonces("bank", &nonces, at)
+            .await
+            .unwrap(),
+        [false, false, false, false]
+    );
+    assert_invariants(&w).await;
+}
+
+#[tokio::test]
+async fn a_payment_reports_nonce_goes_with_its_payment_and_replays_are_refused() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        a_payment_reports_nonce_goes_with_its_payment(w, db).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn through_group_commit_a_payment_reports_nonce_goes_with_its_payment() {
+    on_each_test_db(|db| async move {
+        let w = world_with(&db, instant(), true).await;
+        a_payment_reports_nonce_goes_with_its_payment(w, db).await;
+    })
+    .await;
+}
+
+/// Storage records the nonces that payment reports carry in the transaction that stores them:
+/// a nonce used before, or twice in one batch, answers `NonceUsed` and writes nothing; the others
+/// are stored with their nonces, in a batch written set-based, one reported one by one (a
+/// transaction named twice), and a report alone.
+#[tokio::test]
+async fn payment_reports_record_their_nonces_in_their_own_transaction() {
+    use yibao_storage::collection::{NewPayment, PaymentReportOutcome};
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        let today = NaiveDate::from_ymd_opt(2020, 11, 2).unwrap();
+        // Money naming no payable: held, and owed back whole.
+        let held = |txn: &str, channel: &str, nonce: Option<&str>| NewPayment {
+            nonce: nonce.map(str::to_owned),
+            region: "460100".parse().unwrap(),
+            payment_no: format!("PMnonce{}", uuid::Uuid::new_v4().simple()),
+            refund_no: format!("RFnonce{}", uuid::Uuid::new_v4().simple()),
+            channel_id: channel.into(),
+            channel_txn_id: txn.into(),
+            order_no: None,
+            lock_holder: None,
+            refund_all: None,
+            payable_ids: Vec::new(),
+            amount_fen: yibao_domain::Fen::new(100).unwrap(),
+            paid_at: "2020-11-02T10:15:00+08:00".into(),
+            paid_on: today,
+            fingerprint: "f".into(),
+            refund_due: yibao_domain::DueDate {
+                date: today,
+                years_without_calendar: Vec::new(),
+            },
+            issued_on: today,
+            now: 0,
+            check_codes: Vec::new(),
+            event_ids: Vec::new(),
+            cover: Vec::new(),
+        };
+        let stored = |o: &PaymentReportOutcome| matches!(o, PaymentReportOutcome::Stored(_));
+        assert!(w
+            .storage
+            .remember_nonce("hainan", "n-before", 0)
+            .await
+            .unwrap());
+        let batch = [
+            held("T-1", "hainan", Some("n-1")),
+            held("T-2", "hainan", Some("n-1")),
+            held("T-3", "hainan", Some("n-before")),
+            held("T-4", "hainan", None),
+            held("T-5", "bank", Some("n-1")),
+        ];
+        let outcomes: Vec<PaymentReportOutcome> = w
+            .storage
+            .report_payments(&batch)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert!(stored(&outcomes[0]) && stored(&outcomes[3]) && stored(&outcomes[4]));
+        assert_eq!(outcomes[1], PaymentReportOutcome::NonceUsed);
+        assert_eq!(outcomes[2], PaymentReportOutcome::NonceUsed);
+        for txn in ["T-2", "T-3"] {
+            assert_eq!(w.storage.payment_state("hainan", txn).await.unwrap(), None);
+        }
+        assert_eq!(
+            w.storage
+                .remember_nonces("hainan", &["n-1".to_owned()], 1)
+                .await
+                .unwrap(),
+            [false]
+        );
+        // One transaction named twice goes one by one; both nonces are recorded all the same.
+        let outcomes = w
+            .storage
+            .report_payments(&[
+                held("T-6", "hainan", Some("n-6")),
+                held("T-6", "hainan", Some("n-7")),
+            ])
+            .await
+            .unwrap();
+        assert!(stored(outcomes[0].as_ref().unwrap()));
+        assert!(matches!(
+            outcomes[1],
+            Ok(PaymentReportOutcome::Existing { .. })
+        ));
+        // A report alone, and a batch of nothing but replays.
+        assert_eq!(
+            w.storage
+                .report_payment(&held("T-8", "hainan", Some("n-7")))
+                .await
+                .unwrap(),
+            PaymentReportOutcome::NonceUsed
+        );
+        assert!(stored(
+            &w.storage
+                .report_payment(&held("T-9", "hainan", Some("n-9")))
+                .await
+                .unwrap()
+        ));
+        let outcomes = w
+            .storage
+            .report_payments(&[
+                held("T-10", "hainan", Some("n-6")),
+                held("T-11", "hainan", Some("n-9")),
+            ])
+            .await
+            .unwrap();
+        assert!(outcomes
+            .iter()
+            .all(|o| *o.as_ref().unwrap() == PaymentReportOutcome::NonceUsed));
+        for txn in ["T-8", "T-10", "T-11"] {
+            assert_eq!(w.storage.payment_state("hainan", txn).await.unwrap(), None);
+        }
+        assert_eq!(
+            w.storage
+                .remember_nonces("hainan", &["n-6".to_owned(), "n-9".to_owned()], 1)
+                .await
+                .unwrap(),
+            [false, false]
+        );
+    })
+    .await;
+}

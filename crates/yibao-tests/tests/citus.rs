@@ -102,6 +102,7 @@ fn payment(
     order: Option<&str>,
 ) -> NewPayment {
     NewPayment {
+        nonce: None,
         region: region.parse().unwrap(),
         payment_no: yibao_storage::regional_id::regional_id("PM", region, &unique()),
         refund_no: yibao_storage::regional_id::regional_id("RF", region, &unique()),

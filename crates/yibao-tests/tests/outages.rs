@@ -106,6 +106,7 @@ async fn group_commit_keeps_an_unavailable_database_unavailable() {
         }
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
         let payment = NewPayment {
+            nonce: None,
             region: "320600".parse().unwrap(),
             payment_no: "PMoutage".into(),
             refund_no: "RFoutage".into(),

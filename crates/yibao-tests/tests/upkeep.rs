@@ -494,6 +494,7 @@ async fn the_payment_writer_refreshes_the_payment_tables_statistics_once() {
                         // Money naming no payable: held, and owed back whole (a refund, whose
                         // foreign key reads `payments`).
                         let payment = yibao_storage::collection::NewPayment {
+                            nonce: None,
                             region: "460100".parse().unwrap(),
                             payment_no: format!("PMgrowth{i}"),
                             refund_no: format!("RFgrowth{i}"),

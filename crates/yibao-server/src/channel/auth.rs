@@ -33,6 +33,36 @@ pub struct ChannelContext {
     pub regions: Vec<String>,
     /// A test channel (接入测试): its requests' scenarios are recorded.
     pub test_mode: bool,
+    /// The request's nonce, when authentication leaves it to be recorded with what the request
+    /// writes ([`PendingNonce`]); `None` once recorded, or where no signed request came.
+    pub nonce: Option<PendingNonce>,
+}
+
+/// A payment report's nonce, not recorded yet (issue 14). Its report records it in the payment
+/// writer's transaction ([`yibao_storage::collection::NewPayment::nonce`]): the unique key of
+/// `channel_nonces` refuses a replay there, committed with the payment or not at all, so a
+/// restart or a second server on the same database refuses it exactly as before, and a report
+/// costs no statement and commit of its own for its nonce. A request that never reaches the
+/// writer (a malformed report, a rate limit) leaves it here, and authentication records it once
+/// the handler has answered, refusing a replay then ([`channel_auth`]); nothing such a request
+/// does is written.
+#[derive(Debug, Clone)]
+pub struct PendingNonce(Arc<Mutex<Option<String>>>);
+
+impl PendingNonce {
+    fn new(nonce: String) -> PendingNonce {
+        PendingNonce(Arc::new(Mutex::new(Some(nonce))))
+    }
+
+    /// The nonce, for the one writer that records it; `None` after the first take.
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|mut nonce| nonce.take())
+    }
+}
+
+/// The payment report (protocol § 3): the one request whose nonce goes with what it writes.
+fn nonce_recorded_with_payment(method: &str, path: &str) -> bool {
+    method == "POST" && path == "/channel/v1/payments"
 }
 
 impl ChannelContext {
@@ -84,6 +114,14 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// `REPLAYED`: the channel used this nonce before, within the window.
+pub(crate) fn replayed() -> ServiceError {
+    ServiceError::new(
+        ErrorCode::Replayed,
+        "重复的请求（Nonce 在15分钟内已使用过），请使用新的 Nonce 重新签名",
+    )
+}
+
 fn auth_failed() -> ServiceError {
     ServiceError::new(
         ErrorCode::AuthFailed,
@@ -112,7 +150,7 @@ pub async fn channel_auth(State(state): State<AppState>, request: Request, next:
                 .filter(|c| c.test_mode)
                 .cloned();
             let Some(channel) = test_channel else {
-                let response = next.run(request).await;
+                let response = run_handler(&state, request, next, now).await;
                 let response = render_error(response, &request_id).await;
                 return sign_response(response, &path_and_query, &secret, now).await;
             };
@@ -124,7 +162,8 @@ pub async fn channel_auth(State(state): State<AppState>, request: Request, next:
                 .await
                 .unwrap_or_default();
             let request = Request::from_parts(parts, Body::from(sent.clone()));
-            let response = render_error(next.run(request).await, &request_id).await;
+            let response =
+                render_error(run_handler(&state, request, next, now).await, &request_id).await;
             let (parts, body) = response.into_parts();
             let Ok(answer) = to_bytes(body, MAX_SIGNED_RESPONSE_BYTES).await else {
                 return ServiceError::of(ErrorCode::InternalError).into_response();
@@ -152,6 +191,49 @@ pub async fn channel_auth(State(state): State<AppState>, request: Request, next:
     }
 }
 
+/// Runs the handler; then records a nonce it left unrecorded ([`PendingNonce`]), and answers
+/// `REPLAYED` instead when the channel had used it. Not after a server error: the channel sends
+/// the same request again, which must not be refused as its own replay.
+async fn run_handler(state: &AppState, request: Request, next: Next, now: i64) -> Response {
+    let pending = request
+        .extensions()
+        .get::<ChannelContext>()
+        .and_then(|c| Some((c.nonce.clone()?, c.channel_id.clone())));
+    let response = next.run(request).await;
+    let Some((pending, channel_id)) = pending else {
+        return response;
+    };
+    if response.status().is_server_error() {
+        return response;
+    }
+    let Some(nonce) = pending.take() else {
+        return response;
+    };
+    match record_nonce(state, &channel_id, &nonce, now).await {
+        Ok(()) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Records the nonce (through the nonce writer when there is one): `REPLAYED` when the channel
+/// used it before.
+async fn record_nonce(
+    state: &AppState,
+    channel_id: &str,
+    nonce: &str,
+    now: i64,
+) -> Result<(), ServiceError> {
+    let fresh = match &state.nonce_writer {
+        Some(writer) => writer.remember(channel_id, nonce, now).await,
+        None => state.storage.remember_nonce(channel_id, nonce, now).await,
+    }?;
+    if !fresh {
+        refused("nonce_replayed", channel_id);
+        return Err(replayed());
+    }
+    Ok(())
+}
+
 /// The channel's rotated-out secret while its grace period lasts.
 fn previous_secret(
     channel: &yibao_storage::collection::ChannelRecord,
@@ -168,7 +250,7 @@ fn previous_secret(
 
 /// Logs why a channel request was refused: the caller gets the same `AUTH_FAILED` for every
 /// reason (so a probe learns nothing), the operator's log says which check failed and for whom.
-fn refused(reason: &'static str, channel_id: &str) {
+pub(crate) fn refused(reason: &'static str, channel_id: &str) {
     tracing::warn!(channel = ?channel_id, reason, "channel authentication failed");
 }
 
@@ -276,22 +358,24 @@ async fn authenticate(
         }
     };
     let fail = |e: ServiceError| (e, Some(secret.clone()));
-    let fresh = match &state.nonce_writer {
-        Some(writer) => writer.remember(&channel_id, &nonce, now).await,
-        None => state.storage.remember_nonce(&channel_id, &nonce, now).await,
-    }
-    .map_err(|e| fail(ServiceError::from(e)))?;
-    if !fresh {
-        refused("nonce_replayed", &channel_id);
-        return Err(fail(ServiceError::new(
-            ErrorCode::Replayed,
-            "重复的请求（Nonce 在15分钟内已使用过），请使用新的 Nonce 重新签名",
-        )));
-    }
+    let pending = if nonce_recorded_with_payment(&method, parts.uri.path()) {
+        Some(PendingNonce::new(nonce))
+    } else {
+        record_nonce(state, &channel_id, &nonce, now)
+            .await
+            .map_err(fail)?;
+        None
+    };
     if !state
         .rate_limiter
         .allow(&channel_id, channel.rate_per_second)
     {
+        // A nonce left for the payment is recorded now: it was seen, and a replay says so first.
+        if let Some(nonce) = pending.as_ref().and_then(PendingNonce::take) {
+            record_nonce(state, &channel_id, &nonce, now)
+                .await
+                .map_err(fail)?;
+        }
         tracing::info!(channel = %channel_id, reason = "rate_limited", "channel request refused");
         return Err(fail(ServiceError::new(
             ErrorCode::RateLimited,
@@ -304,6 +388,7 @@ async fn authenticate(
         kind: channel.kind,
         regions: channel.regions,
         test_mode: channel.test_mode,
+        nonce: pending,
     });
     Ok((secret, request))
 }

@@ -17,7 +17,7 @@ use yibao_storage::collection::{
 };
 
 use crate::channel::answers::{OrderAnswer, PaymentAnswer, ReceiptRef, RefundOwed};
-use crate::channel::auth::ChannelContext;
+use crate::channel::auth::{ChannelContext, PendingNonce};
 use crate::channel::MAX_CHANNEL_ID_CHARS;
 use crate::clock::CHINA_STANDARD_TIME;
 use crate::error::{ErrorCode, ServiceError};
@@ -797,21 +797,27 @@ pub async fn take_payment_report(
         issued_on: state.clock.today(),
         now: state.clock.now().timestamp(),
         cover,
+        // The request's nonce, when authentication left it to this report's transaction.
+        nonce: channel.nonce.as_ref().and_then(PendingNonce::take),
     };
     let outcome = match &state.payment_batcher {
         Some(batcher) => batcher.report(payment).await?,
         None => state.storage.report_payment(&payment).await?,
     };
     let counted = match &outcome {
-        PaymentReportOutcome::Stored(outcome) => PaymentReportResult::of_stored(outcome.result),
+        PaymentReportOutcome::Stored(outcome) => {
+            Some(PaymentReportResult::of_stored(outcome.result))
+        }
         PaymentReportOutcome::Existing {
             same_request: true, ..
-        } => PaymentReportResult::Replayed,
-        PaymentReportOutcome::Existing { .. } => PaymentReportResult::IdempotencyConflict,
-        PaymentReportOutcome::ReversedEarlier => PaymentReportResult::ReversedEarlier,
+        } => Some(PaymentReportResult::Replayed),
+        PaymentReportOutcome::Existing { .. } => Some(PaymentReportResult::IdempotencyConflict),
+        PaymentReportOutcome::ReversedEarlier => Some(PaymentReportResult::ReversedEarlier),
+        // Refused as authentication refuses a replay, before any report is counted.
+        PaymentReportOutcome::NonceUsed => None,
     };
     // A test channel's payments (接入测试) are left out of the statistics.
-    if !channel.test_mode {
+    if let Some(counted) = counted.filter(|_| !channel.test_mode) {
         state.metrics.observe_payment_report(counted);
     }
     match outcome {
@@ -827,6 +833,10 @@ pub async fn take_payment_report(
             Err(ServiceError::of(ErrorCode::IdempotencyConflict))
         }
         PaymentReportOutcome::ReversedEarlier => Err(ServiceError::of(ErrorCode::Reversed)),
+        PaymentReportOutcome::NonceUsed => {
+            crate::channel::auth::refused("nonce_replayed", &channel.channel_id);
+            Err(crate::channel::auth::replayed())
+        }
     }
 }
 

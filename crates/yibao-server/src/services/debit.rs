@@ -603,6 +603,7 @@ pub async fn import_result(
             } => DebitItemResult::Succeeded {
                 seq: item.seq,
                 payment: Box::new(yibao_storage::collection::NewPayment {
+                    nonce: None,
                     region: run.region,
                     payment_no: super::new_regional_id("PM", run.region.as_str()),
                     refund_no: super::new_regional_id("RF", run.region.as_str()),
@@ -661,7 +662,9 @@ pub async fn import_result(
                     let owed = match outcome {
                         PaymentReportOutcome::Stored(o)
                         | PaymentReportOutcome::Existing { outcome: o, .. } => o.refund.is_some(),
-                        PaymentReportOutcome::ReversedEarlier => false,
+                        PaymentReportOutcome::ReversedEarlier | PaymentReportOutcome::NonceUsed => {
+                            false
+                        }
                     };
                     if owed {
                         summary.refunds_owed += 1;

@@ -774,6 +774,7 @@ async fn act_on_channel_only(
         }
     };
     let payment = NewPayment {
+        nonce: None,
         payment_no: super::new_regional_id("PM", payment_region.as_str()),
         refund_no: super::new_regional_id("RF", payment_region.as_str()),
         region: payment_region,
@@ -820,6 +821,13 @@ async fn act_on_channel_only(
                     message: Some("渠道已冲正该笔交易却仍列入对账单，请核实".to_owned()),
                     ..StatementAction::on_txn(&d.channel_txn_id, "channel_only", "flagged")
                 },
+            ))
+        }
+        // A booking carries no nonce.
+        PaymentReportOutcome::NonceUsed => {
+            return Err(ServiceError::internal(
+                "statement booking",
+                "a booking without a nonce was refused as a replay",
             ))
         }
     };

@@ -118,6 +118,7 @@ fn house_channel(region: RegionCode) -> ChannelContext {
         kind: "bank_counter".to_owned(),
         regions: vec![region.to_string()],
         test_mode: true,
+        nonce: None,
     }
 }
 
