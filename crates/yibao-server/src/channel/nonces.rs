@@ -5,6 +5,9 @@
 //! committed before it is served, so a replay is refused after a restart and by a second server
 //! on the same database exactly as before: the database's unique key decides, never memory.
 //! Nothing waits for a timer: an idle server writes each nonce at once.
+//!
+//! A payment report's nonce does not come here: it is recorded in the payment writer's
+//! transaction, with the report ([`super::auth::PendingNonce`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
