@@ -128,7 +128,8 @@ struct BenchLoadArgs {
     /// Bound on one request, milliseconds.
     #[arg(long, default_value_t = 10_000)]
     timeout_ms: u64,
-    /// The external server's process id, for its CPU time and memory.
+    /// The external server's process id, for its CPU time and memory. Refused when no such
+    /// process runs, and the run fails when the process was never seen during the load.
     #[arg(long, conflicts_with = "server_pid_file")]
     server_pid: Option<u32>,
     /// A file holding the external server's process id, read at every sample (restarts).
@@ -320,6 +321,8 @@ async fn load(args: BenchLoadArgs) -> anyhow::Result<()> {
         (Some(_), None, Some(file)) => ServerProcess::PidFile(file),
         (Some(_), None, None) => ServerProcess::Unknown,
     };
+    crate::load::ensure_server_running(&plan.server)?;
+    let pid_given = matches!(plan.server, ServerProcess::Pid(_));
     plan.baseline = !args.no_baseline;
     plan.setup = !args.no_setup;
     plan.ledger_file = args.ledger;
@@ -338,6 +341,11 @@ async fn load(args: BenchLoadArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         report.ok(),
         "负载测试发现问题 the load run found problems (see above)"
+    );
+    // The server ended during the run (or another answered): its figures are not the load's.
+    anyhow::ensure!(
+        !pid_given || report.server.pids_seen > 0,
+        "--server-pid 的进程在负载期间未被看到 the server's process was never seen during the load"
     );
     Ok(())
 }

@@ -467,6 +467,22 @@ fn proc_status_mib(pid: &str, key: &str) -> Option<u64> {
     Some(kib / 1024)
 }
 
+/// Refuses a `--server-pid` that is not running. A server that could not take the port exits at
+/// once, and the load would then measure whatever older server still answers at the URL, with no
+/// CPU or memory of its own to report. Only where `/proc` is there to say.
+pub fn ensure_server_running(server: &ServerProcess) -> anyhow::Result<()> {
+    let ServerProcess::Pid(pid) = server else {
+        return Ok(());
+    };
+    let proc_mounted = std::path::Path::new("/proc/self").exists();
+    anyhow::ensure!(
+        !proc_mounted || std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "--server-pid {pid}：没有这个进程 no such process is running; \
+         is another server answering at the URL?"
+    );
+    Ok(())
+}
+
 fn resolve_pid(server: &ServerProcess) -> Option<String> {
     match server {
         ServerProcess::ThisProcess => Some("self".into()),
@@ -1896,6 +1912,15 @@ fn write_ledger(path: &std::path::Path, ledger: &[Entry]) -> anyhow::Result<()> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_server_pid_that_is_not_running_is_refused() {
+        use super::{ensure_server_running, ServerProcess};
+        assert!(ensure_server_running(&ServerProcess::Pid(std::process::id())).is_ok());
+        assert!(ensure_server_running(&ServerProcess::Unknown).is_ok());
+        let gone = ensure_server_running(&ServerProcess::Pid(u32::MAX)).unwrap_err();
+        assert!(gone.to_string().contains("--server-pid"), "{gone}");
+    }
+
     use super::*;
 
     #[test]
