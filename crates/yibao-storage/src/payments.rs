@@ -995,8 +995,10 @@ where
             .push(v.payable.id_number.as_str().to_owned());
     }
     for (fee_year, persons) in by_year {
+        // An order's hold goes with it: a cancelled back-payment keeps no holder nor expiry.
         let mut q = Statement::<S::DB>::new(format!(
-            "UPDATE payables SET {} WHERE buys_back_year IS NOT NULL AND {} AND region_code = ",
+            "UPDATE payables SET {}, locked_by = NULL, locked_until = NULL \
+             WHERE buys_back_year IS NOT NULL AND {} AND region_code = ",
             payable::MOOT.set(),
             payable::MOOT.guard()
         ));

@@ -877,6 +877,15 @@ async fn a_back_payment_held_by_an_order_goes_when_the_contribution_is_paid_else
             1,
             "the held back-payment is cancelled"
         );
+        // And no longer held: neither the order's number nor its expiry stays on it.
+        let stored = db
+            .storage
+            .payables_with_cover(std::slice::from_ref(&back.payable_id))
+            .await
+            .unwrap();
+        let held = &stored.views[0].payable;
+        assert_eq!(held.status, yibao_domain::PayableStatus::Cancelled);
+        assert_eq!((&held.locked_by, held.locked_until), (&None, None));
         // Money reported against an order the channel never opened (its own number instead of
         // yibao's) is held and owed back whole, not refused.
         let against_order = |txn: &str, order_no: &str| ReportPaymentRequest {
