@@ -20,6 +20,7 @@ pub mod error;
 pub mod jobs;
 pub mod nav;
 pub mod pages;
+pub mod progress;
 pub mod session;
 pub mod view;
 
@@ -107,7 +108,7 @@ pub fn router(policy: CookiePolicy) -> Router<AppState> {
         .route("/console/assets/{*path}", get(assets::serve))
         .route("/console/{*rest}", get(not_found).post(not_found))
         .layer(Extension(policy))
-        .layer(Extension(pages::dashboard::ProgressCache::default()))
+        .layer(Extension(progress::ProgressCache::default()))
         .layer(Extension(pages::roster::RosterJobs::default()))
         .layer(Extension(pages::assessment::AssessmentJobs::default()))
         .layer(axum::middleware::from_fn(finish))

@@ -90,6 +90,18 @@ pub fn beijing_minute(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Unix seconds as Beijing time, to the second (`2026-12-03 10:19:08`).
+pub fn beijing_second(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .zip(chrono::FixedOffset::east_opt(8 * 3600))
+        .map(|(t, zone)| {
+            t.with_timezone(&zone)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 /// A time as the database writes it in UTC (`2026-12-03T02:19:08.123Z` on SQLite,
 /// `2026-12-03 02:19:08.123+00` on PostgreSQL, whose sessions sqlx sets to UTC) as Beijing time,
 /// `2026-12-03 10:19:08`; the text as it is when it does not parse.

@@ -60,49 +60,54 @@ pub trait CampaignRecords: Send + Sync {
     async fn prune_rejection_files(&self, before: i64) -> Result<u64, StorageError>;
 }
 
-/// The owing of `standing_of`/`standing_owes`: enrolled (not refused) and no current payable, or
-/// one neither paid nor exempt. The whole list is read first (`owing`, materialized: the window
-/// sums count all of it), then the page is cut (`page`), then each row's latest follow-up is
-/// joined. Every table is filtered on the region itself (not through a CTE's column), so that on
-/// Citus the whole statement goes to the region's shard.
+/// One page of the owing of `standing_of`/`standing_owes` (enrolled, not refused, and no current
+/// payable or one neither paid nor exempt), with each row's latest follow-up: the persons walked
+/// along their index by station (none first) and ID number, each person's enrolment and payable
+/// probed, until the page is full. `$3` and `$4` are the page's `LIMIT` and `OFFSET`; `$5` the
+/// station, where one is asked. Every table is filtered on the region itself (not through a
+/// CTE's column), so that on Citus the whole statement goes to the region's shard.
 ///
-/// With the page's `LIMIT` in the statement that joins the tables, PostgreSQL took the cost of
-/// the first rows for the whole: it walked the persons' index in the page's order and joined each
-/// person's enrolment and payable by a probe each, though the window sums read them all (a region
-/// of 1 000 000 owing, the first page: 9.3-11.3 s). Read whole, the three tables are joined by
-/// hashing and the page is a top-N sort (3.0 s); one station of 50 000 owing takes 0.9-1.0 s
-/// instead of 0.75-0.96 s (BENCHMARKS.md, "The unpaid list's page read whole").
-const UNPAID_PAGE_SQL: &str = "WITH owing AS MATERIALIZED ( \
-       SELECT p.region_code, p.station_code, p.id_number, p.name, p.phone, \
-         e.status AS enrolment_status, y.status AS payable_status, y.amount_fen \
-       FROM persons p \
-       JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number \
-            AND e.fee_year = $2 \
-       LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number \
-            AND y.fee_year = $2 AND y.status NOT IN ('superseded', 'cancelled') AND y.buys_back_year IS NULL \
-       WHERE p.region_code = $1 AND (p.station_code = $3 OR $4) AND e.status <> 'refused' \
-         AND (y.status IS NULL OR y.status NOT IN ('paid', 'posted', 'exempt'))), \
-     page AS ( \
-       SELECT o.*, COUNT(*) OVER () AS total, \
-         CAST(COALESCE(SUM(o.amount_fen) OVER (), 0) AS BIGINT) AS total_owed \
-       FROM owing o ORDER BY o.station_code NULLS FIRST, o.id_number LIMIT $5 OFFSET $6) \
-     SELECT g.*, f.told_on, f.told_how, f.signed_scanned, f.reason FROM page g \
-     LEFT JOIN unpaid_follow_ups f ON f.region_code = $1 AND f.fee_year = $2 \
-          AND f.id_number = g.id_number \
-          AND f.seq = (SELECT MAX(h.seq) FROM unpaid_follow_ups h \
-                       WHERE h.region_code = $1 AND h.fee_year = $2 AND h.id_number = g.id_number) \
-     ORDER BY g.station_code NULLS FIRST, g.id_number";
+/// How many owe and how much is not counted here: the window sums it once carried read every
+/// owing row of the scope on every page (a region of 1 000 000 owing: 3.0 s a page, one station
+/// of 50 000: 0.9-1.0 s), where a page alone reads its own rows and those before it. The console
+/// shows the totals of the collection progress it keeps ([`crate::Storage::collection_progress`],
+/// the same owing), computed at most once a minute (BENCHMARKS.md, "The unpaid list's totals
+/// from the progress the console keeps").
+fn unpaid_page_sql(one_station: bool) -> String {
+    let scope = if one_station {
+        "p.station_code = $5"
+    } else {
+        "TRUE"
+    };
+    format!(
+        "WITH page AS ( \
+           SELECT p.region_code, p.station_code, p.id_number, p.name, p.phone, \
+             e.status AS enrolment_status, y.status AS payable_status, y.amount_fen \
+           FROM persons p \
+           JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number \
+                AND e.fee_year = $2 \
+           LEFT JOIN payables y ON y.region_code = p.region_code AND y.id_number = p.id_number \
+                AND y.fee_year = $2 AND y.status NOT IN ('superseded', 'cancelled') AND y.buys_back_year IS NULL \
+           WHERE p.region_code = $1 AND {scope} AND e.status <> 'refused' \
+             AND (y.status IS NULL OR y.status NOT IN ('paid', 'posted', 'exempt')) \
+           ORDER BY p.station_code NULLS FIRST, p.id_number LIMIT $3 OFFSET $4) \
+         SELECT g.*, f.told_on, f.told_how, f.signed_scanned, f.reason FROM page g \
+         LEFT JOIN unpaid_follow_ups f ON f.region_code = $1 AND f.fee_year = $2 \
+              AND f.id_number = g.id_number \
+              AND f.seq = (SELECT MAX(h.seq) FROM unpaid_follow_ups h \
+                           WHERE h.region_code = $1 AND h.fee_year = $2 AND h.id_number = g.id_number) \
+         ORDER BY g.station_code NULLS FIRST, g.id_number"
+    )
+}
 
 fn notice_method(how: &str) -> Result<NoticeMethod, StorageError> {
     NoticeMethod::parse(how).ok_or_else(|| StorageError::corrupt(format!("notice method {how}")))
 }
 
-/// A row of the unpaid list: the whole list's count and amount owed, the person's standing and
-/// their latest follow-up (`NULL`s when there is none).
+/// A row of the unpaid list: the person's standing and their latest follow-up (`NULL`s when
+/// there is none).
 #[derive(sqlx::FromRow)]
 struct UnpaidPageRow {
-    total: i64,
-    total_owed: i64,
     #[sqlx(flatten)]
     person: StandingColumns,
     told_how: Option<String>,
@@ -238,21 +243,24 @@ where
         limit: usize,
     ) -> Result<UnpaidPage, StorageError> {
         let limit = limit.min(MAX_UNPAID_PAGE_ROWS);
-        let rows = sqlx::query(UNPAID_PAGE_SQL)
+        let sql = unpaid_page_sql(station.is_some());
+        // One row past the page says whether another page follows.
+        let mut query = sqlx::query(&sql)
             .bind(region.as_str().to_owned())
             .bind(i32::from(fee_year.get()))
-            .bind(station.map(|s| s.as_str().to_owned()))
-            .bind(station.is_none())
-            .bind(as_i64(limit))
-            .bind(as_i64(offset))
-            .fetch_all(self)
-            .await?;
-        let mut page = UnpaidPage::default();
-        for r in &rows {
-            let row = record::<UnpaidPageRow, _>(r)?;
-            page.total = row.total;
-            page.total_owed_fen = row.total_owed;
-            page.rows.push(row.into_unpaid_row()?);
+            .bind(as_i64(limit + 1))
+            .bind(as_i64(offset));
+        if let Some(station) = station {
+            query = query.bind(station.as_str().to_owned());
+        }
+        let rows = query.fetch_all(self).await?;
+        let mut page = UnpaidPage {
+            rows: Vec::with_capacity(limit),
+            more: rows.len() > limit,
+        };
+        for r in rows.iter().take(limit) {
+            page.rows
+                .push(record::<UnpaidPageRow, _>(r)?.into_unpaid_row()?);
         }
         Ok(page)
     }

@@ -103,6 +103,16 @@ pub struct UnpaidCursor {
     pub id_number: String,
 }
 
+impl UnpaidCursor {
+    /// The cursor of the batch after `row`.
+    pub fn after(row: &crate::records::UnpaidRow) -> UnpaidCursor {
+        UnpaidCursor {
+            station: row.row.station_code.clone().unwrap_or_default(),
+            id_number: row.row.id_number.as_str().to_owned(),
+        }
+    }
+}
+
 /// The unpaid list in batches for an export: the same people as `Storage::unpaid_page` (the
 /// enrolled who owe), ordered by station (none first) and ID number, after `cursor`, each with
 /// their latest follow-up. Keyset, not `OFFSET`, and no whole-list sums: each batch reads only
@@ -332,7 +342,8 @@ where
 /// standing is named in Rust by the one rule ([`crate::records::standing_of`]), so lists and
 /// counts cannot disagree.
 const PROGRESS_SQL: &str = "SELECT p.region_code, p.station_code, e.status AS enrolment_status, \
-     y.status AS payable_status, COUNT(*) AS persons \
+     y.status AS payable_status, COUNT(*) AS persons, \
+     CAST(COALESCE(SUM(y.amount_fen), 0) AS BIGINT) AS owed_fen \
      FROM persons p \
      LEFT JOIN enrolments e ON e.region_code = p.region_code AND e.id_number = p.id_number \
           AND e.fee_year = $1 \
@@ -340,6 +351,17 @@ const PROGRESS_SQL: &str = "SELECT p.region_code, p.station_code, e.status AS en
           AND y.fee_year = $1 AND y.status NOT IN ('superseded', 'cancelled') AND y.buys_back_year IS NULL \
      WHERE (p.region_code = $2 OR ($3 AND p.region_code NOT IN (SELECT sb.region_code FROM pooling_regions sb WHERE sb.sandbox))) AND (p.station_code = $4 OR $5) \
      GROUP BY p.region_code, p.station_code, e.status, y.status";
+
+/// A row of [`PROGRESS_SQL`]: region, station, enrolment and payable statuses, persons, and
+/// their payables' amounts together.
+type ProgressSqlRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+);
 
 /// How far collection has come ([`crate::Storage::collection_progress`]), in one statement.
 pub async fn collection_progress<DB>(
@@ -355,32 +377,34 @@ where
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
     for<'q> i32: Encode<'q, DB> + Type<DB>,
-    for<'r> (String, Option<String>, Option<String>, Option<String>, i64): FromRow<'r, DB::Row>,
+    for<'r> ProgressSqlRow: FromRow<'r, DB::Row>,
 {
-    let rows = sqlx::query_as::<DB, (String, Option<String>, Option<String>, Option<String>, i64)>(
-        PROGRESS_SQL,
-    )
-    .bind(i32::from(fee_year.get()))
-    .bind(region.map(|r| r.to_string()))
-    .bind(region.is_none())
-    .bind(station.map(|s| s.as_str().to_owned()))
-    .bind(station.is_none())
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query_as::<DB, ProgressSqlRow>(PROGRESS_SQL)
+        .bind(i32::from(fee_year.get()))
+        .bind(region.map(|r| r.to_string()))
+        .bind(region.is_none())
+        .bind(station.map(|s| s.as_str().to_owned()))
+        .bind(station.is_none())
+        .fetch_all(pool)
+        .await?;
     let mut out: Vec<crate::records::ProgressRow> = Vec::new();
-    for (region, station_code, enrolment, payable, persons) in rows {
+    for (region, station_code, enrolment, payable, persons, owed_fen) in rows {
         let region = RegionCode::try_from(region).map_err(StorageError::corrupt)?;
         let (standing, _) =
             crate::records::standing_of(enrolment.as_deref(), payable.as_deref(), None);
         match out.iter_mut().find(|o| {
             o.region == region && o.station_code == station_code && o.standing == standing
         }) {
-            Some(o) => o.persons += persons,
+            Some(o) => {
+                o.persons += persons;
+                o.owed_fen += owed_fen;
+            }
             None => out.push(crate::records::ProgressRow {
                 region,
                 station_code,
                 standing,
                 persons,
+                owed_fen,
             }),
         }
     }

@@ -286,6 +286,9 @@ pub struct ProgressRow {
     /// `paid`, `unpaid`, `exempt`, `not_assessed`, `enrolment_refused`, `not_enrolled`.
     pub standing: &'static str,
     pub persons: i64,
+    /// Their current payables' amounts together, fen (0 where none is assessed): for those who
+    /// owe ([`standing_owes`]), what the unpaid list owes.
+    pub owed_fen: i64,
 }
 
 /// A person as a search list shows them ([`crate::Storage::find_persons_by_name`]).
@@ -713,14 +716,13 @@ pub struct UnpaidRow {
     pub latest: Option<LatestFollowUp>,
 }
 
-/// One page of the unpaid list, with the whole list's count and amount owed.
+/// One page of the unpaid list. How many owe and how much, the whole list's, are the collection
+/// progress's ([`crate::Storage::collection_progress`], [`ProgressRow::owed_fen`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnpaidPage {
     pub rows: Vec<UnpaidRow>,
-    /// People on the whole list (every page).
-    pub total: i64,
-    /// Their assessed amount owed, fen (the not yet assessed count 0).
-    pub total_owed_fen: i64,
+    /// Whether the list goes on after this page.
+    pub more: bool,
 }
 
 /// Most rows one page of the unpaid list may ask for.

@@ -486,6 +486,23 @@ async fn the_unpaid_list_is_the_stations_own_masked_paged_and_exported_within_it
         let _ = first;
         let second = clerk.get("/console/unpaid?fee_year=2027&page=2").await;
         second.expect_text("第 2 / ").expect_text("rel=\"prev\"");
+        // The totals say when they were counted; the last page has no next one, and a page past
+        // the end shows the first.
+        page.expect_text("统计于 ");
+        let pages = own.len().div_ceil(PAGE_SIZE);
+        let last = clerk
+            .get(&format!("/console/unpaid?fee_year=2027&page={pages}"))
+            .await;
+        last.expect_text(&format!("第 {pages} / {pages} 页"))
+            .expect_no_text("rel=\"next\"");
+        assert_eq!(
+            last.body.matches(">查看档案</a>").count(),
+            own.len() - (pages - 1) * PAGE_SIZE
+        );
+        clerk
+            .get(&format!("/console/unpaid?fee_year=2027&page={}", pages + 5))
+            .await
+            .expect_text(&format!("第 1 / {pages} 页"));
 
         // Another station's list: 403, on the page and the export.
         let theirs = clerk
@@ -992,6 +1009,14 @@ async fn a_station_submits_its_uninsured_list_once_and_the_centre_sees_who_has()
             .await
             .unwrap();
         let first = owing.rows[0].row.clone();
+        // How many the station's unpaid list holds, as the standing list says.
+        let on_list = storage
+            .standing(region, year, Some(&st01), 1_000_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| yibao_storage::records::standing_owes(&r.standing))
+            .count() as i64;
         storage
             .add_follow_up(&yibao_storage::records::NewFollowUp {
                 region,
@@ -1018,7 +1043,7 @@ async fn a_station_submits_its_uninsured_list_once_and_the_centre_sees_who_has()
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         page.expect_text("<strong>2026-12-31</strong>")
             .expect_text("尚未提交")
-            .expect_text(&format!("<strong>{}</strong> 人", owing.total))
+            .expect_text(&format!("<strong>{}</strong> 人", on_list))
             .expect_no_text("已过截止日期");
 
         // Without the session's token: refused, nothing submitted.
@@ -1040,7 +1065,7 @@ async fn a_station_submits_its_uninsured_list_once_and_the_centre_sees_who_has()
             .get("/console/uninsured?fee_year=2027&done=submitted")
             .await;
         page.expect_text("已提交中心")
-            .expect_text(&format!("共 {} 人，其中 1 人已记录原因", owing.total))
+            .expect_text(&format!("共 {} 人，其中 1 人已记录原因", on_list))
             .expect_no_text("提交未参保名单及原因</button>");
         let again = clerk
             .post("/console/uninsured/submit", &[("fee_year", "2027")])
@@ -1052,7 +1077,7 @@ async fn a_station_submits_its_uninsured_list_once_and_the_centre_sees_who_has()
         let submitted = storage.uninsured_submissions(region, year).await.unwrap();
         assert_eq!(submitted.len(), 1);
         assert_eq!(submitted[0].station_code, "ST-01");
-        assert_eq!(submitted[0].persons, owing.total);
+        assert_eq!(submitted[0].persons, on_list);
         assert_eq!(submitted[0].with_reason, 1);
         let audited = storage.list_audit(50).await.unwrap();
         assert_eq!(
@@ -1085,7 +1110,7 @@ async fn a_station_submits_its_uninsured_list_once_and_the_centre_sees_who_has()
         assert_eq!(list.status, StatusCode::OK, "{}", list.body);
         list.expect_text(&format!(
             "<dd id=\"submitted-persons\">{}</dd>",
-            owing.total
+            on_list
         ))
         .expect_text("参军")
         .expect_text(&first.id_number.masked())

@@ -1070,6 +1070,17 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
                 .filter(|r| standing_owes(&r.standing))
                 .collect();
             assert!(!owing.is_empty());
+            // The collection progress counts the same people and amounts (the console's totals).
+            let progress = storage
+                .collection_progress(Some(region), year, station.as_ref())
+                .await
+                .unwrap();
+            let (persons, owed) = progress
+                .iter()
+                .filter(|r| standing_owes(r.standing))
+                .fold((0, 0), |(n, fen), r| (n + r.persons, fen + r.owed_fen));
+            assert_eq!(usize::try_from(persons).unwrap(), owing.len());
+            assert_eq!(owed, owing.iter().filter_map(|r| r.amount_fen).sum::<i64>());
             let mut paged = Vec::new();
             let mut offset = 0;
             loop {
@@ -1077,18 +1088,21 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
                     .unpaid_page(region, year, station.as_ref(), offset, 97)
                     .await
                     .unwrap();
-                if page.rows.is_empty() {
+                offset += page.rows.len();
+                // Another page follows exactly while people are left.
+                assert_eq!(page.more, offset < owing.len(), "after {offset}");
+                paged.extend(page.rows.into_iter().map(|r| r.row));
+                if !page.more {
                     break;
                 }
-                assert_eq!(usize::try_from(page.total).unwrap(), owing.len());
-                assert_eq!(
-                    page.total_owed_fen,
-                    owing.iter().filter_map(|r| r.amount_fen).sum::<i64>()
-                );
-                offset += page.rows.len();
-                paged.extend(page.rows.into_iter().map(|r| r.row));
             }
             assert_eq!(paged, owing);
+            // A page past the end is empty and says so.
+            let past = storage
+                .unpaid_page(region, year, station.as_ref(), owing.len(), 97)
+                .await
+                .unwrap();
+            assert!(past.rows.is_empty() && !past.more);
             if station.is_none() {
                 assert_eq!(owing.iter().filter(|r| r.station_code.is_none()).count(), 3);
             }
@@ -1111,10 +1125,7 @@ async fn the_unpaid_pages_are_the_owing_of_the_standing_list() {
                         .await
                         .unwrap();
                     if let Some(last) = batch.last() {
-                        cursor = UnpaidCursor {
-                            station: last.row.station_code.clone().unwrap_or_default(),
-                            id_number: last.row.id_number.as_str().to_owned(),
-                        };
+                        cursor = UnpaidCursor::after(last);
                     }
                     let end = batch.len() < limit;
                     batched.extend(batch.into_iter().map(|r| r.row));

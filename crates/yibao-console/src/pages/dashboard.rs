@@ -12,7 +12,7 @@ use yibao_storage::records::ProgressRow;
 use yibao_storage::Role;
 
 use crate::session::ConsoleUser;
-use crate::view::{percent, yuan, Chrome};
+use crate::view::{beijing_second, percent, yuan, Chrome};
 use crate::{html, PageError};
 
 /// A payment rate at or above this is good (green); below [`WARN_RATE_PERMILLE`] it is behind (red).
@@ -20,100 +20,6 @@ pub const GOOD_RATE_PERMILLE: i64 = 800;
 pub const WARN_RATE_PERMILLE: i64 = 700;
 /// Days of daily collection the chart shows.
 pub const CHART_DAYS: i64 = 30;
-
-/// How long a computed progress table is shown before it is computed again (in the
-/// background: the page never waits for a refresh once a table exists).
-pub const PROGRESS_MAX_AGE_SECONDS: i64 = 60;
-
-/// The progress counts per (region or all, fee year), computed by one aggregate over every
-/// person of the scope (seconds at a million residents): kept for [`PROGRESS_MAX_AGE_SECONDS`]
-/// and refreshed in the background, so that the first page answers from memory. A station
-/// operator's view is the region's table filtered to their station.
-#[derive(Clone, Default)]
-pub struct ProgressCache {
-    inner: std::sync::Arc<std::sync::Mutex<ProgressTables>>,
-}
-
-/// The cached progress tables, keyed by (region or all regions, fee year).
-type ProgressTables = std::collections::HashMap<(Option<RegionCode>, i32), CachedProgress>;
-
-#[derive(Clone)]
-struct CachedProgress {
-    /// Unix seconds when it was computed.
-    computed_at: i64,
-    rows: std::sync::Arc<Vec<ProgressRow>>,
-    refreshing: bool,
-}
-
-impl ProgressCache {
-    /// The table for `region` (all regions when `None`) and `fee_year`, and when it was computed.
-    async fn get(
-        &self,
-        state: &AppState,
-        region: Option<RegionCode>,
-        fee_year: FeeYear,
-    ) -> Result<(std::sync::Arc<Vec<ProgressRow>>, i64), PageError> {
-        let key = (region, i32::from(fee_year.get()));
-        let now = state.clock.now().timestamp();
-        let cached = self.lock().get(&key).cloned();
-        if let Some(entry) = cached {
-            if now - entry.computed_at > PROGRESS_MAX_AGE_SECONDS && !entry.refreshing {
-                if let Some(e) = self.lock().get_mut(&key) {
-                    e.refreshing = true;
-                }
-                let (cache, state) = (self.clone(), state.clone());
-                tokio::spawn(async move {
-                    match state
-                        .storage
-                        .collection_progress(region, fee_year, None)
-                        .await
-                    {
-                        Ok(rows) => {
-                            cache.store(key, rows, state.clock.now().timestamp());
-                        }
-                        Err(err) => {
-                            tracing::warn!(%err, "collection progress not refreshed");
-                            if let Some(e) = cache.lock().get_mut(&key) {
-                                e.refreshing = false;
-                            }
-                        }
-                    }
-                });
-            }
-            return Ok((entry.rows, entry.computed_at));
-        }
-        let rows = state
-            .storage
-            .collection_progress(region, fee_year, None)
-            .await?;
-        let computed_at = state.clock.now().timestamp();
-        Ok((self.store(key, rows, computed_at), computed_at))
-    }
-
-    fn store(
-        &self,
-        key: (Option<RegionCode>, i32),
-        rows: Vec<ProgressRow>,
-        computed_at: i64,
-    ) -> std::sync::Arc<Vec<ProgressRow>> {
-        let rows = std::sync::Arc::new(rows);
-        self.lock().insert(
-            key,
-            CachedProgress {
-                computed_at,
-                rows: rows.clone(),
-                refreshing: false,
-            },
-        );
-        rows
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressTables> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
 
 /// One station's line of the progress table.
 pub struct StationProgress {
@@ -281,7 +187,7 @@ pub struct DashboardQuery {
 /// `GET /console/`.
 pub async fn page(
     State(state): State<AppState>,
-    axum::Extension(cache): axum::Extension<ProgressCache>,
+    axum::Extension(cache): axum::Extension<crate::progress::ProgressCache>,
     user: ConsoleUser,
     Query(query): Query<DashboardQuery>,
 ) -> Result<Response, PageError> {
@@ -340,13 +246,7 @@ pub async fn page(
         .cloned()
         .collect();
     let (stations, total) = progress_table(&rows);
-    let as_of = chrono::DateTime::from_timestamp(computed_at, 0)
-        .map(|t| {
-            t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_default();
+    let as_of = beijing_second(computed_at);
 
     // Money: region-wide matters, not a station's.
     let region_text = region.map(|r| r.to_string());
@@ -529,6 +429,7 @@ mod tests {
             station_code: Some(station.into()),
             standing,
             persons,
+            owed_fen: 0,
         }
     }
 

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use serde::Deserialize;
 use yibao_domain::unpaid::NoticeMethod;
 use yibao_domain::{FeeYear, RegionCode, StationCode};
@@ -20,6 +20,7 @@ use yibao_server::{AppState, ErrorCode, ServiceError};
 
 use crate::pages::desk::{self, Paged};
 use crate::pages::persons::see_other;
+use crate::progress::ProgressCache;
 use crate::session::{ConsoleUser, CsrfForm};
 use crate::view::Chrome;
 use crate::{html, render_with_status, PageError};
@@ -93,6 +94,7 @@ fn time_of(seconds: i64) -> String {
 
 async fn build(
     state: &AppState,
+    progress: &ProgressCache,
     user: &ConsoleUser,
     region_text: Option<&str>,
     year_text: Option<&str>,
@@ -151,13 +153,13 @@ async fn build(
         })
         .collect();
     let own_station = account.station.is_some();
+    // As the unpaid list counts them: from the progress the console keeps.
     let on_list_now = match &account.station {
         Some(station) => {
-            state
-                .storage
-                .unpaid_page(region, fee_year, Some(station), 0, 1)
+            progress
+                .owing(state, region, fee_year, Some(station))
                 .await?
-                .total
+                .persons
         }
         None => 0,
     };
@@ -182,11 +184,13 @@ async fn build(
 /// for the centre, the tax office and auditors, every station of the region.
 pub async fn page(
     State(state): State<AppState>,
+    Extension(progress): Extension<ProgressCache>,
     user: ConsoleUser,
     Query(query): Query<UninsuredQuery>,
 ) -> Result<Response, PageError> {
     let mut page = build(
         &state,
+        &progress,
         &user,
         query.region.as_deref(),
         query.fee_year.as_deref(),
@@ -202,6 +206,7 @@ pub async fn page(
 /// submission is refused with the message beside the button (409).
 pub async fn submit(
     State(state): State<AppState>,
+    Extension(progress): Extension<ProgressCache>,
     CsrfForm(user, form): CsrfForm<SubmitForm>,
 ) -> Result<Response, PageError> {
     let fee_year = form
@@ -221,7 +226,8 @@ pub async fn submit(
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
             };
-            let mut page = build(&state, &user, None, Some(&fee_year.to_string())).await?;
+            let mut page =
+                build(&state, &progress, &user, None, Some(&fee_year.to_string())).await?;
             page.submit_error = Some(e.message);
             render_with_status(&page, status)
         }

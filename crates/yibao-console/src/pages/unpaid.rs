@@ -34,8 +34,9 @@ use yibao_storage::records::{standing_name_zh, UnpaidRow};
 use yibao_storage::StandingRow;
 
 use crate::pages::persons::{parse_key, see_other};
+use crate::progress::ProgressCache;
 use crate::session::{ConsoleUser, CsrfForm};
-use crate::view::{yuan, Chrome};
+use crate::view::{beijing_second, yuan, Chrome};
 use crate::{html, render_with_status, PageError};
 
 /// People listed on one page.
@@ -135,10 +136,15 @@ pub struct UnpaidPage {
     pub fee_year_error: Option<String>,
     pub listed: bool,
     pub lines: Vec<Line>,
+    /// How many owe and how much (the kept progress's, [`ProgressCache::owing`]), and when
+    /// that was counted.
     pub total: usize,
+    pub total_owed: String,
+    pub counted_at: String,
     pub page: usize,
     pub pages: usize,
-    pub total_owed: String,
+    /// Whether another page follows this one.
+    pub more: bool,
     /// Query string of the current filters, for the pager and the export link.
     pub filters: String,
     pub page_size: usize,
@@ -212,9 +218,11 @@ async fn asked(
         listed: false,
         lines: Vec::new(),
         total: 0,
+        total_owed: yuan(0),
+        counted_at: String::new(),
         page: 1,
         pages: 1,
-        total_owed: yuan(0),
+        more: false,
         filters: String::new(),
         page_size: PAGE_SIZE,
         export_limit,
@@ -339,10 +347,7 @@ async fn unpaid_workbook(
             .await?;
         let last_batch = batch.len() < MAX_UNPAID_BATCH_ROWS;
         if let Some(last) = batch.last() {
-            cursor = UnpaidCursor {
-                station: last.row.station_code.clone().unwrap_or_default(),
-                id_number: last.row.id_number.as_str().to_owned(),
-            };
+            cursor = UnpaidCursor::after(last);
         }
         for r in batch {
             if stream.rows() >= limit {
@@ -411,9 +416,11 @@ const MAX_PAGE: usize = 1_000;
 
 /// `GET /console/unpaid?region=&station=&fee_year=&page=`: one page of the list, masked, read
 /// as one page from storage (`Storage::unpaid_page`), with each person's phone (masked) and
-/// latest recorded reason.
+/// latest recorded reason; how many owe and how much from the progress the console keeps,
+/// read beside it.
 pub async fn page(
     State(state): State<AppState>,
+    Extension(progress): Extension<ProgressCache>,
     user: ConsoleUser,
     limit: Option<Extension<ExportLimit>>,
     Query(query): Query<UnpaidQuery>,
@@ -437,18 +444,29 @@ pub async fn page(
             PAGE_SIZE,
         )
     };
-    let mut found = read(wanted).await?;
+    let (found, totals) = tokio::join!(
+        read(wanted),
+        progress.owing(&state, scope.region, scope.fee_year, scope.station.as_ref())
+    );
+    let (mut found, totals) = (found?, totals?);
     if found.rows.is_empty() && wanted > 1 {
         // Past the end (the list shrank, or a typed number): the first page.
         wanted = 1;
         found = read(1).await?;
     }
-    let total = usize::try_from(found.total).unwrap_or(0);
+    let total = usize::try_from(totals.persons).unwrap_or(0);
     page.listed = true;
     page.total = total;
-    page.pages = total.div_ceil(PAGE_SIZE).clamp(1, MAX_PAGE);
+    page.total_owed = yuan(totals.owed_fen);
+    page.counted_at = beijing_second(totals.computed_at);
     page.page = wanted;
-    page.total_owed = yuan(found.total_owed_fen);
+    page.more = found.more && wanted < MAX_PAGE;
+    // The totals may be a minute old: the pages the list has now decide the last one.
+    page.pages = if page.more {
+        total.div_ceil(PAGE_SIZE).max(wanted + 1).min(MAX_PAGE)
+    } else {
+        wanted
+    };
     page.lines = found
         .rows
         .iter()

@@ -122,20 +122,31 @@ pub async fn submit_uninsured(
     staff.may_change(region, Some(&station))?;
     let mut lines = Vec::new();
     let mut with_reason = 0i64;
-    let page_rows = yibao_storage::records::MAX_UNPAID_PAGE_ROWS;
+    // The unpaid list in the export's keyset batches, each reading only its own rows.
+    let batch_rows = yibao_storage::console_reads::MAX_UNPAID_BATCH_ROWS;
+    let mut cursor = yibao_storage::console_reads::UnpaidCursor::default();
     loop {
-        let page = state
+        let batch = state
             .storage
-            .unpaid_page(region, fee_year, Some(&station), lines.len(), page_rows)
+            .unpaid_after(&yibao_storage::console_reads::UnpaidBatchQuery {
+                region: region.as_str(),
+                fee_year: i32::from(fee_year.get()),
+                station: Some(station.as_str()),
+                cursor: &cursor,
+                limit: batch_rows,
+            })
             .await?;
-        if usize::try_from(page.total).unwrap_or(usize::MAX) > MAX_SUBMITTED_PERSONS {
+        if lines.len() + batch.len() > MAX_SUBMITTED_PERSONS {
             return Err(ServiceError::new(
                 crate::error::ErrorCode::InvalidRequest,
                 format!("未参保名单超过 {MAX_SUBMITTED_PERSONS} 人，请联系中心在服务器上处理"),
             ));
         }
-        let done = page.rows.len() < page_rows;
-        for row in page.rows {
+        let done = batch.len() < batch_rows;
+        if let Some(last) = batch.last() {
+            cursor = yibao_storage::console_reads::UnpaidCursor::after(last);
+        }
+        for row in batch {
             if row.latest.is_some() {
                 with_reason += 1;
             }
