@@ -136,7 +136,7 @@ pub struct OwingTotals {
 }
 
 /// The unpaid list's totals in `rows`, of one station's people when `station` is given.
-pub fn owing_in(rows: &[ProgressRow], station: Option<&StationCode>) -> (i64, i64) {
+fn owing_in(rows: &[ProgressRow], station: Option<&StationCode>) -> (i64, i64) {
     rows.iter()
         .filter(|r| standing_owes(r.standing))
         .filter(|r| station.is_none_or(|s| r.station_code.as_deref() == Some(s.as_str())))

@@ -84,21 +84,19 @@ pub fn percent(part: i64, whole: i64) -> String {
 
 /// A Unix-millisecond time as Beijing time, to the minute.
 pub fn beijing_minute(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .zip(chrono::FixedOffset::east_opt(8 * 3600))
-        .map(|(t, zone)| t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
+    beijing(ms, "%Y-%m-%d %H:%M")
 }
 
 /// Unix seconds as Beijing time, to the second (`2026-12-03 10:19:08`).
 pub fn beijing_second(seconds: i64) -> String {
-    chrono::DateTime::from_timestamp(seconds, 0)
+    beijing(seconds.saturating_mul(1000), "%Y-%m-%d %H:%M:%S")
+}
+
+/// A Unix-millisecond time as Beijing time in `format`; empty when out of range.
+fn beijing(ms: i64, format: &str) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
         .zip(chrono::FixedOffset::east_opt(8 * 3600))
-        .map(|(t, zone)| {
-            t.with_timezone(&zone)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
+        .map(|(t, zone)| t.with_timezone(&zone).format(format).to_string())
         .unwrap_or_default()
 }
 

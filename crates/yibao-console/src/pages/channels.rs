@@ -108,13 +108,7 @@ async fn page(state: &AppState, user: &ConsoleUser) -> Result<ChannelsPage, Page
             test_mode: c.test_mode,
             previous_until: c
                 .previous_secret_valid_until
-                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-                .zip(chrono::FixedOffset::east_opt(8 * 3600))
-                .map(|(t, beijing)| {
-                    t.with_timezone(&beijing)
-                        .format("%Y-%m-%d %H:%M")
-                        .to_string()
-                })
+                .map(|t| crate::view::beijing_minute(t.saturating_mul(1000)))
                 .unwrap_or_default(),
             policy: POLICIES
                 .iter()

@@ -80,16 +80,7 @@ pub struct UninsuredPage {
 
 /// Unix seconds as Beijing time.
 fn time_of(seconds: i64) -> String {
-    let Some(beijing) = chrono::FixedOffset::east_opt(8 * 3600) else {
-        return String::new();
-    };
-    chrono::DateTime::from_timestamp(seconds, 0)
-        .map(|t| {
-            t.with_timezone(&beijing)
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_default()
+    crate::view::beijing_minute(seconds.saturating_mul(1000))
 }
 
 async fn build(
