@@ -4,6 +4,27 @@
 import { test, expect } from '@playwright/test';
 import { DEMO, watch, signIn, shot, accessible, sampleResident, channelCall } from './helpers.mjs';
 
+/** Opens 对账 and fills 上传对账单 for a WeChat bill of `day`, without its file. */
+async function startWechatUpload(page, day) {
+  await page.goto('/console/reconciliation');
+  const upload = page.getByRole('region', { name: '上传对账单' });
+  await upload.getByLabel('上传渠道').selectOption('wechat');
+  await upload.getByLabel('对账单格式').selectOption('wechat');
+  await upload.getByLabel('对账日期').fill(day);
+  return upload;
+}
+
+/** A WeChat trade bill of `day` with one payment of `yuan` that the platform never heard of (a 长款). */
+function wechatBillOfOneUnknownPayment(day, orderNo, yuan) {
+  return [
+    '交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注',
+    `\`${day} 10:00:00,\`wx1,\`1900000109,\`0,\`,\`42000${day.replaceAll('-', '')},\`${orderNo},\`oUser,\`JSAPI,\`SUCCESS,\`CMB_DEBIT,\`CNY,\`${yuan},\`0.00,\`0,\`,\`0.00,\`0.00,\`,\`,\`城乡居民医保,\`,\`0.00000,\`0.60%,\`${yuan},\`0.00,\``,
+    '总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额',
+    `\`1,\`${yuan},\`0.00,\`0.00,\`0.00000,\`${yuan},\`0.00`,
+    '',
+  ].join('\n');
+}
+
 test('a station operator has no money pages in the menu and is refused them', async ({ page }) => {
   const w = watch(page);
   await signIn(page, DEMO.station);
@@ -72,24 +93,14 @@ test('reconciliation: the administrator sees every channel, the tax collector ch
 test('reconciliation: the administrator uploads a statement and sees its summary and differences', async ({ page }) => {
   const w = watch(page);
   await signIn(page, DEMO.admin);
-  await page.goto('/console/reconciliation');
-  const upload = page.getByRole('region', { name: '上传对账单' });
   // Without a file: the error beside the file field.
-  await upload.getByLabel('上传渠道').selectOption('wechat');
-  await upload.getByLabel('对账单格式').selectOption('wechat');
-  await upload.getByLabel('对账日期').fill('2026-11-01');
+  const upload = await startWechatUpload(page, '2026-11-01');
   await upload.getByRole('button', { name: '上传并对账' }).click();
   await expect(page.locator('#up-file-error')).toBeVisible();
   await shot(page, '55-desk-statement-error');
   await accessible(page);
   // A WeChat trade bill of one payment the platform never heard of: one 长款.
-  const bill = [
-    '交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注',
-    '`2026-11-01 10:00:00,`wx1,`1900000109,`0,`,`4200000001,`E2E-W-LONG,`oUser,`JSAPI,`SUCCESS,`CMB_DEBIT,`CNY,`8.00,`0.00,`0,`,`0.00,`0.00,`,`,`城乡居民医保,`,`0.00000,`0.60%,`8.00,`0.00,`',
-    '总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额',
-    '`1,`8.00,`0.00,`0.00,`0.00000,`8.00,`0.00',
-    '',
-  ].join('\n');
+  const bill = wechatBillOfOneUnknownPayment('2026-11-01', 'E2E-W-LONG', '8.00');
   await page.getByLabel('对账单文件').setInputFiles({ name: 'wechat-20261101.csv', mimeType: 'text/csv', buffer: Buffer.from(bill, 'utf8') });
   await page.getByRole('button', { name: '上传并对账' }).click();
   await expect(page.locator('.alert.ok')).toContainText('已完成 wechat 2026-11-01 的对账');
@@ -409,4 +420,59 @@ test('sandbox: a test channel\'s scenarios fill in on 接入测试, a test chann
   await page.getByRole('navigation', { name: '主菜单' }).getByRole('link', { name: '接入测试' }).click();
   await expect(page.getByRole('heading', { name: testBank })).toContainText('已完成 0 / 18');
   w.assertClean();
+});
+
+test('on a phone the desk\'s lists are cards: 对账, 缴费查询, 退费, 审计日志', async ({ browser }) => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
+  const page = await context.newPage();
+  const w = watch(page);
+  /** Neither the page nor a table scrolls sideways; each listed row is a card of labelled lines. */
+  const fitsAsCards = async (table, firstLabel) => {
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
+    const sideways = await table.evaluate((el) => el.closest('.table-wrap').scrollWidth - el.closest('.table-wrap').clientWidth);
+    expect(sideways).toBeLessThanOrEqual(0);
+    const cell = table.locator('tbody tr').first().getByRole('cell').first();
+    await expect(cell).toHaveAttribute('data-label', firstLabel);
+    // Its lines stack: the second cell sits below the first.
+    const [a, b] = await table.locator('tbody tr').first().getByRole('cell').evaluateAll((tds) => tds.slice(0, 2).map((td) => td.getBoundingClientRect().top));
+    expect(b).toBeGreaterThan(a);
+  };
+  await signIn(page, DEMO.admin);
+  // A statement with one payment the platform never heard of: a 长款 in its differences.
+  await startWechatUpload(page, '2026-11-02');
+  const bill = wechatBillOfOneUnknownPayment('2026-11-02', 'E2E-W-PHONE', '9.00');
+  await page.getByLabel('对账单文件').setInputFiles({ name: 'wechat-20261102.csv', mimeType: 'text/csv', buffer: Buffer.from(bill, 'utf8') });
+  await page.getByRole('button', { name: '上传并对账' }).click();
+  const found = page.getByRole('table', { name: /对账差异/ });
+  await expect(found).toContainText('E2E-W-PHONE');
+  await fitsAsCards(found, '交易号');
+  await shot(page, '65-phone-statement');
+  await page.goto('/console/reconciliation?channel_id=wechat&from=2026-11-02&to=2026-11-02');
+  await fitsAsCards(page.getByRole('table', { name: /对账单/ }), '日期');
+  await fitsAsCards(page.getByRole('table', { name: /对账差异/ }), '日期');
+  await expect(page.getByRole('table', { name: /对账差异/ })).toContainText('E2E-W-PHONE');
+  await shot(page, '66-phone-reconciliation');
+  await accessible(page);
+  // The audit log: the sign-in just made is its newest entry.
+  await page.goto('/console/audit');
+  const log = page.getByRole('table', { name: /审计日志/ });
+  await expect(log).toContainText('staff.login');
+  await fitsAsCards(log, '时间');
+  await shot(page, '67-phone-audit');
+  await accessible(page);
+  // A channel's payments of a day, if the demo's simulation paid any today; the refunds, if any.
+  const today = new Date().toISOString().slice(0, 10);
+  await page.goto(`/console/payments?channel_id=wechat&day=${today}`);
+  const paid = page.getByRole('table', { name: /wechat .* 的缴费/ });
+  await expect(paid).toBeVisible();
+  if (await paid.locator('tbody td[data-label]').count()) await fitsAsCards(paid, '渠道交易号');
+  await shot(page, '68-phone-payments-by-channel');
+  await page.goto('/console/refunds');
+  const refunds = page.getByRole('table', { name: /退费清单/ });
+  await expect(refunds).toBeVisible();
+  if (await refunds.locator('tbody td[data-label]').count()) await fitsAsCards(refunds, '退费编号');
+  await shot(page, '69-phone-refunds');
+  await accessible(page);
+  w.assertClean();
+  await context.close();
 });

@@ -357,16 +357,24 @@ async fn the_dashboard_cards_add_up_to_the_station_table() {
             .body
             .split("<caption>各服务站征缴进度</caption>")
             .nth(1)
-            .and_then(|t| t.split("<tbody>").nth(1))
+            .and_then(|t| t.split("<tbody role=\"rowgroup\">").nth(1))
             .and_then(|t| t.split("</tbody>").next())
             .expect("the station table");
         // 已参保, 已核定, 已缴费, 免缴, 未缴费, 未核定, 参保未通过 (the rate is no number).
         let (mut unpaid, mut not_assessed, mut stations) = (0, 0, 0);
-        for row in table.split("<tr>").skip(1) {
+        for row in table.split("<tr role=\"row\">").skip(1) {
             let cells: Vec<i64> = row
-                .split("<td>")
+                .split("<td role=\"cell\" ")
                 .skip(1)
-                .filter_map(|cell| cell.split('<').next()?.trim().parse().ok())
+                .filter_map(|cell| {
+                    cell.split_once('>')?
+                        .1
+                        .split('<')
+                        .next()?
+                        .trim()
+                        .parse()
+                        .ok()
+                })
                 .collect();
             assert_eq!(cells.len(), 7, "{row}");
             unpaid += cells[4];

@@ -1094,14 +1094,14 @@ async fn a_station_submits_its_uninsured_list_once_and_the_centre_sees_who_has()
             .get("/console/uninsured?region=320600&fee_year=2027")
             .await;
         assert_eq!(all.status, StatusCode::OK, "{}", all.body);
-        all.expect_text("<td><a href=\"/console/uninsured/stations/ST-01?region=320600&amp;fee_year=2027\">ST-01</a></td><td>已提交</td>")
-            .expect_text("<td>ST-02</td><td>未提交</td>")
+        all.expect_text("<td role=\"cell\" data-label=\"服务站\"><a href=\"/console/uninsured/stations/ST-01?region=320600&amp;fee_year=2027\">ST-01</a></td><td role=\"cell\" data-label=\"状态\">已提交</td>")
+            .expect_text("<td role=\"cell\" data-label=\"服务站\">ST-02</td><td role=\"cell\" data-label=\"状态\">未提交</td>")
             .expect_text("<span id=\"submitted-count\">1</span>")
             .expect_no_text("（逾期）");
         let tax = ConsoleSession::sign_in(&s, TAX.0, TAX.1).await;
         tax.get("/console/uninsured?fee_year=2027")
             .await
-            .expect_text("<td><a href=\"/console/uninsured/stations/ST-01?region=320600&amp;fee_year=2027\">ST-01</a></td><td>已提交</td>");
+            .expect_text("<td role=\"cell\" data-label=\"服务站\"><a href=\"/console/uninsured/stations/ST-01?region=320600&amp;fee_year=2027\">ST-01</a></td><td role=\"cell\" data-label=\"状态\">已提交</td>");
 
         // The centre opens the list as submitted: masked, each reason; the whole of it as XLSX.
         let list = admin
@@ -1159,7 +1159,7 @@ async fn a_station_submits_its_uninsured_list_once_and_the_centre_sees_who_has()
         admin
             .get("/console/uninsured?region=320600&fee_year=2027")
             .await
-            .expect_text("<td>ST-02</td><td>未提交（逾期）</td>")
+            .expect_text("<td role=\"cell\" data-label=\"服务站\">ST-02</td><td role=\"cell\" data-label=\"状态\">未提交（逾期）</td>")
             .expect_text("已过截止日期");
     })
     .await;

@@ -386,9 +386,9 @@ async fn the_audit_log_filters_by_actor_action_and_date_with_errors_beside_field
         all.expect_text("staff.login").expect_text("auditor");
         let by_actor = auditor.get("/console/audit?actor=admin").await;
         assert_eq!(by_actor.status, StatusCode::OK);
-        by_actor.expect_text("admin");
+        by_actor.expect_text("data-label=\"操作人\">admin</td>");
         assert!(
-            !by_actor.body.contains("<td>auditor</td>"),
+            !by_actor.body.contains("data-label=\"操作人\">auditor</td>"),
             "{}",
             by_actor.body
         );
