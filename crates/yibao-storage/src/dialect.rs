@@ -114,6 +114,9 @@ pub trait Dialect: Send + Sync + 'static {
     async fn bound_wal(&self) -> Result<Housekeeping, StorageError> {
         Ok(Housekeeping::default())
     }
+    /// Called after a batch of payment reports committed (SQLite: the WAL's checkpoint, off the
+    /// writer's connection).
+    fn payment_batch_committed(&self) {}
     /// See `Storage::replica_pool_status`.
     fn replica_pool_status(&self) -> Option<PoolStatus> {
         None

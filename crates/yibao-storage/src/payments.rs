@@ -127,6 +127,7 @@ where
         match crate::payment_batch::report_batch::<S>(&mut tx, &fresh.reported(payments)).await {
             Ok(Some(outcomes)) => {
                 tx.commit().await?;
+                self.payment_batch_committed();
                 return Ok(fresh.answers(outcomes.into_iter().map(Ok).collect()));
             }
             Ok(None) => {
@@ -144,6 +145,7 @@ where
         let fresh = NoncesClaimed::claim::<S>(&mut tx, payments).await?;
         let results = report_each_in_savepoint::<S>(&mut tx, &fresh.reported(payments)).await?;
         tx.commit().await?;
+        self.payment_batch_committed();
         Ok(fresh.answers(results))
     }
 

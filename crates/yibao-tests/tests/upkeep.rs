@@ -164,6 +164,62 @@ async fn the_sqlite_wal_is_truncated_past_its_bound() {
     test_db.cleanup().await;
 }
 
+/// The payment writer's batches leave the WAL's checkpoint to another connection: after every
+/// `CHECKPOINT_AFTER_BATCHES` committed batches, pages written only to the WAL reach the database
+/// file without anyone else asking, and SQLite's own checkpoint (in whichever commit passes
+/// `AUTOCHECKPOINT_PAGES`) has not done it first.
+#[tokio::test]
+async fn payment_batches_have_the_wal_checkpointed_beside_the_writer() {
+    use yibao_storage::dialect::Dialect;
+    use yibao_storage_sqlite::CHECKPOINT_AFTER_BATCHES;
+    let test_db = fresh_sqlite().await;
+    let lite = test_db.db.sqlite.clone().unwrap();
+    let storage: std::sync::Arc<dyn yibao_storage::Storage> = std::sync::Arc::new(lite.clone());
+    let path = test_db.db.url.trim_start_matches("sqlite://").to_owned();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(lite.pool())
+        .await
+        .unwrap();
+    let file_size = || std::fs::metadata(&path).unwrap().len();
+    let before = file_size();
+    // Some hundreds of pages, far below SQLite's automatic checkpoint: they stay in the WAL.
+    for i in 0..400 {
+        storage
+            .remember_nonce(
+                "no-such-channel",
+                &format!("checkpoint{i:012}xxxxxxxxxxxxxxxx"),
+                1_700_000_000,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(file_size(), before, "SQLite checkpointed by itself");
+    // One batch short of a checkpoint: nothing reaches the file.
+    for _ in 1..CHECKPOINT_AFTER_BATCHES {
+        lite.payment_batch_committed();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(file_size(), before, "checkpointed too early");
+    // The next batch's: the pages reach the database file, on another connection.
+    lite.payment_batch_committed();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while file_size() == before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no checkpoint after {CHECKPOINT_AFTER_BATCHES} batches"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM channel_nonces")
+        .fetch_one(lite.pool())
+        .await
+        .unwrap();
+    assert_eq!(kept, 400);
+    drop(storage);
+    drop(lite);
+    test_db.cleanup().await;
+}
+
 /// A PostgreSQL database in another encoding than UTF8 is refused before anything is written.
 #[tokio::test]
 async fn a_postgresql_database_not_in_utf8_is_refused() {
