@@ -451,6 +451,8 @@ test('on a phone the desk\'s lists are cards: 对账, 缴费查询, 退费, 审�
   await fitsAsCards(page.getByRole('table', { name: /对账单/ }), '日期');
   await fitsAsCards(page.getByRole('table', { name: /对账差异/ }), '日期');
   await expect(page.getByRole('table', { name: /对账差异/ })).toContainText('E2E-W-PHONE');
+  // What settled it, in words: the 长款 became a refund owed.
+  await expect(page.getByRole('table', { name: /对账差异/ })).toContainText('转为待退款');
   await shot(page, '66-phone-reconciliation');
   await accessible(page);
   // The audit log: the sign-in just made is its newest entry.

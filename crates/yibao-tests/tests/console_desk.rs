@@ -711,7 +711,8 @@ async fn reconciliation_shows_statements_and_differences_in_each_readers_scope()
             .await;
         assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
         let after = tax.get(done.location.as_deref().unwrap()).await;
-        after.expect_text("channel_corrected");
+        // Closed as chosen, said in words.
+        after.expect_text("data-label=\"处理结果\">渠道已更正对账单</td>");
         let audit = w.storage.list_audit(20).await.unwrap();
         assert!(audit
             .iter()
@@ -920,6 +921,13 @@ async fn a_statement_is_uploaded_with_its_token_first_and_its_summary_and_differ
         assert!(audit
             .iter()
             .any(|a| a.entry.action == "statement.upload" && a.entry.actor == "admin"));
+        // The reconciliation page says in words what booking the 长款 did, not its code.
+        admin
+            .get("/console/reconciliation?channel_id=wechat&from=2026-11-02&to=2026-11-02")
+            .await
+            .expect_text("DESK-W-LONG")
+            .expect_text("转为待退款（退费编号 RF")
+            .expect_no_text("refund_owed:");
 
         // A tax collector uploads their own region's bank statement, the token in the header.
         let csv = b"channel_txn_id,type,amount,occurred_at,refund_no\nDESK-B-LONG,payment,500,,\n";

@@ -265,7 +265,26 @@ pub(crate) fn difference_line(i: &Value, writer: bool) -> DifferenceLine {
         channel: yuan(int(i, "channel_fen")),
         status: ReconciliationItemStatus::from_code(&status).map_or("未知", |s| s.name_zh()),
         open: status != "resolved",
-        resolution: text(i, "resolution"),
+        resolution: resolution_in_words(&text(i, "resolution")),
+    }
+}
+
+/// A difference's stored resolution in words a clerk reads: the console's own choices
+/// ([`RESOLUTIONS`]) by their labels, what booking a statement's line did (`applied:PM…`,
+/// `refund_owed:RF…`, `applied_part:PM…:RF…`, written by the reconciliation service) with its
+/// numbers; anything else (what a channel wrote through the API) as it was written.
+fn resolution_in_words(resolution: &str) -> String {
+    if let Some((_, label)) = RESOLUTIONS.iter().find(|(code, _)| *code == resolution) {
+        return (*label).to_owned();
+    }
+    let parts: Vec<&str> = resolution.split(':').collect();
+    match parts.as_slice() {
+        ["applied", payment] => format!("已按对账单补记入账（缴费流水号 {payment}）"),
+        ["refund_owed", refund] => format!("无可入账的应缴费，转为待退款（退费编号 {refund}）"),
+        ["applied_part", payment, refund] => {
+            format!("部分补记入账（缴费流水号 {payment}），余款待退（退费编号 {refund}）")
+        }
+        _ => resolution.to_owned(),
     }
 }
 
@@ -436,4 +455,32 @@ pub async fn resolve(
             ("to", &fields.statement_date),
         ])
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolution_in_words;
+
+    #[test]
+    fn a_resolution_reads_in_words_not_codes() {
+        assert_eq!(
+            resolution_in_words("refunded_by_channel"),
+            "渠道已退还缴费人"
+        );
+        assert_eq!(
+            resolution_in_words("applied:PM320600X1"),
+            "已按对账单补记入账（缴费流水号 PM320600X1）"
+        );
+        assert_eq!(
+            resolution_in_words("refund_owed:RF320600X2"),
+            "无可入账的应缴费，转为待退款（退费编号 RF320600X2）"
+        );
+        assert_eq!(
+            resolution_in_words("applied_part:PM1:RF2"),
+            "部分补记入账（缴费流水号 PM1），余款待退（退费编号 RF2）"
+        );
+        // A channel's own words through the API, and the unresolved, as they are.
+        assert_eq!(resolution_in_words("已电话核实"), "已电话核实");
+        assert_eq!(resolution_in_words(""), "");
+    }
 }
