@@ -19,14 +19,13 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// pages) cannot restart a WAL while readers keep it in use, and under load it grows a few MiB a
 /// second; this checkpoint waits for the readers (busy timeout) and starts the file over.
 pub const WAL_BOUND_BYTES: u64 = 64 * 1024 * 1024;
-/// The payment writer's batches leave the copying of the WAL into the database to another
-/// connection: after every [`CHECKPOINT_AFTER_BATCHES`] batches a passive checkpoint runs on a
-/// pooled connection (its own thread), unless one is still running. SQLite's automatic
-/// checkpoint would do it inside the writer's commit, every 1000 pages, while the next batch
-/// waits.
-pub const CHECKPOINT_AFTER_BATCHES: u32 = 4;
-/// SQLite's automatic checkpoint, in pages, stays as the bound for writers that do not ask for
-/// one (an import, a command): 16 MiB of WAL at 4 KiB a page.
+/// SQLite's automatic checkpoint, in pages: 16 MiB of WAL at 4 KiB a page. The payment writer
+/// leaves the copying of the WAL into the database to another connection (after each of its
+/// batches a passive checkpoint starts on a pooled connection, with a thread of its own, unless
+/// one still runs: [`SqliteStorage`]'s `payment_batch_committed`), so that this bound is met in a
+/// payment batch's commit only when those checkpoints fall behind; other writers (an import, a
+/// command) checkpoint at it themselves. SQLite's default, 1000 pages, put a checkpoint inside
+/// about every third batch of the writer, the next batch waiting.
 pub const AUTOCHECKPOINT_PAGES: u32 = 4096;
 /// After a checkpoint SQLite truncates a WAL larger than this (`journal_size_limit`).
 pub const JOURNAL_SIZE_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
@@ -47,15 +46,9 @@ pub struct SqliteStorage {
     wal_file: Option<std::path::PathBuf>,
     /// Past this size housekeeping truncates the WAL ([`WAL_BOUND_BYTES`] unless set).
     wal_bound_bytes: u64,
-    /// The payment writer's batches since the last checkpoint it asked for, and whether that
-    /// checkpoint still runs ([`CHECKPOINT_AFTER_BATCHES`]).
-    checkpoints: std::sync::Arc<Checkpoints>,
-}
-
-#[derive(Default)]
-struct Checkpoints {
-    batches: std::sync::atomic::AtomicU32,
-    running: std::sync::atomic::AtomicBool,
+    /// Whether the checkpoint the payment writer's last batch started still runs
+    /// ([`AUTOCHECKPOINT_PAGES`]).
+    checkpoint_running: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How many times an open that found the file locked, or a migration that failed, while another
@@ -119,7 +112,7 @@ impl SqliteStorage {
             pool,
             wal_file,
             wal_bound_bytes: WAL_BOUND_BYTES,
-            checkpoints: Default::default(),
+            checkpoint_running: Default::default(),
         };
         storage.migrate().await?;
         if !storage.has_statistics().await? {
@@ -385,19 +378,14 @@ impl Dialect for SqliteStorage {
         self.bound_wal_file().await
     }
 
+    /// Starts a passive checkpoint on another pooled connection unless one still runs: it
+    /// copies the WAL into the database beside the writer, waiting for no one.
     fn payment_batch_committed(&self) {
         use std::sync::atomic::Ordering;
-        if self.wal_file.is_none() {
+        if self.wal_file.is_none() || self.checkpoint_running.swap(true, Ordering::AcqRel) {
             return;
         }
-        let checkpoints = &self.checkpoints;
-        if checkpoints.batches.fetch_add(1, Ordering::Relaxed) + 1 < CHECKPOINT_AFTER_BATCHES
-            || checkpoints.running.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        checkpoints.batches.store(0, Ordering::Relaxed);
-        let (pool, checkpoints) = (self.pool.clone(), self.checkpoints.clone());
+        let (pool, running) = (self.pool.clone(), self.checkpoint_running.clone());
         tokio::spawn(async move {
             if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(&pool)
@@ -405,7 +393,7 @@ impl Dialect for SqliteStorage {
             {
                 tracing::warn!(%err, "checkpointing the write-ahead log failed");
             }
-            checkpoints.running.store(false, Ordering::Release);
+            running.store(false, Ordering::Release);
         });
     }
 }

@@ -164,14 +164,13 @@ async fn the_sqlite_wal_is_truncated_past_its_bound() {
     test_db.cleanup().await;
 }
 
-/// The payment writer's batches leave the WAL's checkpoint to another connection: after every
-/// `CHECKPOINT_AFTER_BATCHES` committed batches, pages written only to the WAL reach the database
-/// file without anyone else asking, and SQLite's own checkpoint (in whichever commit passes
-/// `AUTOCHECKPOINT_PAGES`) has not done it first.
+/// The payment writer's batches leave the WAL's checkpoint to another connection: after a
+/// committed batch, pages written only to the WAL reach the database file without anyone else
+/// asking, and SQLite's own checkpoint (in whichever commit passes `AUTOCHECKPOINT_PAGES`) has
+/// not done it first.
 #[tokio::test]
 async fn payment_batches_have_the_wal_checkpointed_beside_the_writer() {
     use yibao_storage::dialect::Dialect;
-    use yibao_storage_sqlite::CHECKPOINT_AFTER_BATCHES;
     let test_db = fresh_sqlite().await;
     let lite = test_db.db.sqlite.clone().unwrap();
     let storage: std::sync::Arc<dyn yibao_storage::Storage> = std::sync::Arc::new(lite.clone());
@@ -193,20 +192,15 @@ async fn payment_batches_have_the_wal_checkpointed_beside_the_writer() {
             .await
             .unwrap();
     }
-    assert_eq!(file_size(), before, "SQLite checkpointed by itself");
-    // One batch short of a checkpoint: nothing reaches the file.
-    for _ in 1..CHECKPOINT_AFTER_BATCHES {
-        lite.payment_batch_committed();
-    }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(file_size(), before, "checkpointed too early");
-    // The next batch's: the pages reach the database file, on another connection.
+    assert_eq!(file_size(), before, "SQLite checkpointed by itself");
+    // A payment batch's commit: the pages reach the database file, on another connection.
     lite.payment_batch_committed();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while file_size() == before {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "no checkpoint after {CHECKPOINT_AFTER_BATCHES} batches"
+            "no checkpoint after a payment batch"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
