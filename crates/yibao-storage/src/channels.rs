@@ -288,6 +288,31 @@ where
 /// `false` when its channel used it before, earlier in the same list included. Sent in order, so
 /// that two writers recording the same nonces wait for each other instead of deadlocking. At most
 /// [`crate::collection::MAX_NONCE_BATCH`].
+/// Removes nonces this transaction recorded (`insert_nonces`) for requests it then failed: one
+/// statement each, on the rare path where a report fails on its own.
+pub(crate) async fn forget_nonces<S>(
+    conn: &mut <S::DB as Database>::Connection,
+    nonces: &[(&str, &str)],
+) -> Result<(), StorageError>
+where
+    S: Dialect,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> <S::DB as Database>::Arguments<'q>: IntoArguments<'q, S::DB>,
+    for<'q> String: Encode<'q, S::DB> + Type<S::DB>,
+{
+    for (channel_id, nonce) in nonces {
+        let mut q = Statement::<S::DB>::new("DELETE FROM channel_nonces WHERE channel_id = ");
+        q.push_bind((*channel_id).to_owned())
+            .push(" AND nonce = ")
+            .push_bind((*nonce).to_owned());
+        let (sql, args) = q.into_parts()?;
+        sqlx::query_with(&sql, S::arguments(args))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn insert_nonces<S>(
     conn: &mut <S::DB as Database>::Connection,
     nonces: &[(&str, &str)],

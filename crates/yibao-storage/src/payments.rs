@@ -143,7 +143,17 @@ where
         }
         let mut tx = self.begin_write().await?;
         let fresh = NoncesClaimed::claim::<S>(&mut tx, payments).await?;
-        let results = report_each_in_savepoint::<S>(&mut tx, &fresh.reported(payments)).await?;
+        let reported = fresh.reported(payments);
+        let results = report_each_in_savepoint::<S>(&mut tx, &reported).await?;
+        // A report that failed is answered with a server error, and its channel may send the
+        // same request again: its nonce goes, so that only answered reports' nonces commit.
+        let failed: Vec<(&str, &str)> = reported
+            .iter()
+            .zip(&results)
+            .filter(|(_, result)| result.is_err())
+            .filter_map(|(p, _)| Some((p.channel_id.as_str(), p.nonce.as_deref()?)))
+            .collect();
+        crate::channels::forget_nonces::<S>(&mut *tx, &failed).await?;
         tx.commit().await?;
         self.payment_batch_committed();
         Ok(fresh.answers(results))

@@ -2737,6 +2737,113 @@ async fn through_group_commit_a_payment_reports_nonce_goes_with_its_payment() {
     .await;
 }
 
+/// A payment report answered with a server error leaves no nonce behind: its channel sends the
+/// same signed request again, and it is taken, not refused as its own replay. The report fails on
+/// its own (a trigger refuses its payment's row), so that the batch goes one by one and the
+/// transaction, with the nonces it recorded, commits for the others.
+async fn a_report_that_failed_may_be_sent_again_as_it_was(w: World, db: DbHandle) {
+    if yibao_tests::on_citus() {
+        // A trigger on a distributed table is not allowed there; the storage code is the same.
+        return;
+    }
+    // A trigger that refuses the payment of transaction FAILS-ONCE, and what removes it.
+    let (create, remove): (&[&str], &str) = if db.sqlite.is_some() {
+        (
+            &["CREATE TRIGGER fail_once BEFORE INSERT ON payments                WHEN NEW.channel_txn_id = 'FAILS-ONCE' BEGIN SELECT RAISE(ABORT, 'injected'); END"],
+            "DROP TRIGGER fail_once",
+        )
+    } else {
+        (
+            &[
+                "CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN                  IF NEW.channel_txn_id = 'FAILS-ONCE' THEN RAISE EXCEPTION 'injected'; END IF;                  RETURN NEW; END $$",
+                "CREATE TRIGGER fail_once BEFORE INSERT ON payments                  FOR EACH ROW EXECUTE FUNCTION fail_once()",
+            ],
+            "DROP FUNCTION fail_once() CASCADE",
+        )
+    };
+    let run = |sql: &str| {
+        let (sqlite, postgres, sql) = (db.sqlite.clone(), db.postgres.clone(), sql.to_owned());
+        async move {
+            match (sqlite, postgres) {
+                (Some(lite), _) => {
+                    sqlx::query(&sql).execute(lite.pool()).await.unwrap();
+                }
+                (None, Some(pg)) => {
+                    sqlx::query(&sql).execute(pg.pool()).await.unwrap();
+                }
+                (None, None) => unreachable!("a test database is SQLite or PostgreSQL"),
+            }
+        }
+    };
+    for sql in create {
+        run(sql).await;
+    }
+    let at = instant().timestamp();
+    let (payable, amount) = payable_of(&w, &w.adults[2]).await;
+    let body = serde_json::to_vec(&ReportPaymentRequest::for_payables(
+        "FAILS-ONCE".to_owned(),
+        vec![payable.clone()],
+        amount,
+        paid_at(),
+    ))
+    .unwrap();
+    let send = || {
+        w.bank.send_raw(
+            Method::POST,
+            "/channel/v1/payments",
+            body.clone(),
+            RawOptions {
+                nonce: Some("FailsOnceNonce0001".to_owned()),
+                timestamp: Some(at),
+                ..RawOptions::default()
+            },
+        )
+    };
+    let failed = send().await.unwrap();
+    assert!(
+        failed.status >= 500,
+        "{} {}",
+        failed.status,
+        String::from_utf8_lossy(&failed.body)
+    );
+    assert_eq!(
+        w.storage.payment_state("bank", "FAILS-ONCE").await.unwrap(),
+        None
+    );
+    // Mended, the same request again: taken and paid.
+    run(remove).await;
+    let again = send().await.unwrap();
+    assert_eq!(
+        again.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&again.body)
+    );
+    let answer: Value = serde_json::from_slice(&again.body).unwrap();
+    assert_eq!(answer["result"], "paid", "{answer}");
+    // And now it is a replay.
+    let third = send().await.unwrap();
+    assert_eq!(third.status, 401);
+}
+
+#[tokio::test]
+async fn a_report_answered_with_a_server_error_may_be_sent_again_as_it_was() {
+    on_each_test_db(|db| async move {
+        let w = world_at(&db, instant()).await;
+        a_report_that_failed_may_be_sent_again_as_it_was(w, db).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn through_group_commit_a_report_that_failed_may_be_sent_again_as_it_was() {
+    on_each_test_db(|db| async move {
+        let w = world_with(&db, instant(), true).await;
+        a_report_that_failed_may_be_sent_again_as_it_was(w, db).await;
+    })
+    .await;
+}
+
 /// Storage records the nonces that payment reports carry in the transaction that stores them:
 /// a nonce used before, or twice in one batch, answers `NonceUsed` and writes nothing; the others
 /// are stored with their nonces, in a batch written set-based, one reported one by one (a
