@@ -283,11 +283,6 @@ where
     }
 }
 
-/// Records nonces, each a channel's, in one statement on `conn` (a pooled connection, or a
-/// payment writer's transaction: [`crate::payments::PaymentStore::report_payments`]); for each,
-/// `false` when its channel used it before, earlier in the same list included. Sent in order, so
-/// that two writers recording the same nonces wait for each other instead of deadlocking. At most
-/// [`crate::collection::MAX_NONCE_BATCH`].
 /// Removes nonces this transaction recorded (`insert_nonces`) for requests it then failed: one
 /// statement each, on the rare path where a report fails on its own.
 pub(crate) async fn forget_nonces<S>(
@@ -313,6 +308,11 @@ where
     Ok(())
 }
 
+/// Records nonces, each a channel's, in one statement on `conn` (a pooled connection, or a
+/// payment writer's transaction: [`crate::payments::PaymentStore::report_payments`]); for each,
+/// `false` when its channel used it before, earlier in the same list included. Sent in order, so
+/// that two writers recording the same nonces wait for each other instead of deadlocking. At most
+/// [`crate::collection::MAX_NONCE_BATCH`].
 pub(crate) async fn insert_nonces<S>(
     conn: &mut <S::DB as Database>::Connection,
     nonces: &[(&str, &str)],
